@@ -1,0 +1,141 @@
+package sip
+
+// Params is the raw text of a ";name=value" parameter list, without the
+// leading ';'. It is searched in place, so reading one parameter costs no
+// allocation and unread parameters cost nothing.
+type Params string
+
+// Get returns the value of the parameter called name (case-insensitive).
+// A quoted value is returned without its quotes (escapes are kept). ok is
+// false when the parameter is absent; a parameter without '=' is present
+// with the value "".
+func (p Params) Get(name string) (value string, ok bool) {
+	s := string(p)
+	for s != "" {
+		var item string
+		item, s = nextParam(s)
+		n, v, _ := cutParam(item)
+		if EqualFold(n, name) {
+			return unquoteRaw(v), true
+		}
+	}
+	return "", false
+}
+
+// Has reports whether the parameter called name is present.
+func (p Params) Has(name string) bool {
+	_, ok := p.Get(name)
+	return ok
+}
+
+// Each calls fn with every parameter's name and raw value until it returns false.
+func (p Params) Each(fn func(name, value string) bool) {
+	s := string(p)
+	for s != "" {
+		var item string
+		item, s = nextParam(s)
+		n, v, _ := cutParam(item)
+		if n == "" {
+			continue
+		}
+		if !fn(n, v) {
+			return
+		}
+	}
+}
+
+// nextParam splits at the first ';' outside a quoted string.
+func nextParam(s string) (item, rest string) {
+	inQuote := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case inQuote && c == '\\':
+			i++
+		case c == '"':
+			inQuote = !inQuote
+		case c == ';' && !inQuote:
+			return trimLWS(s[:i]), s[i+1:]
+		}
+	}
+	return trimLWS(s), ""
+}
+
+// cutParam splits "name = value" around the first '='.
+func cutParam(item string) (name, value string, hasValue bool) {
+	for i := 0; i < len(item); i++ {
+		if item[i] == '=' {
+			return trimLWS(item[:i]), trimLWS(item[i+1:]), true
+		}
+	}
+	return item, "", false
+}
+
+// unquoteRaw strips the quotes of a quoted string, leaving escapes as they
+// are; use Unquote to resolve them.
+func unquoteRaw(v string) string {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		return v[1 : len(v)-1]
+	}
+	return v
+}
+
+// Unquote resolves the quoted-pair escapes of a quoted string's content
+// (§25.1). It allocates only when there is an escape to resolve.
+func Unquote(s string) string {
+	s = unquoteRaw(s)
+	i := 0
+	for i < len(s) && s[i] != '\\' {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	b = append(b, s[:i]...)
+	for ; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
+}
+
+// validParams checks a parameter list's names are tokens and values are
+// tokens, hosts or quoted strings, as §25.1's generic-param allows.
+func validParams(p string) bool {
+	ok := true
+	Params(p).Each(func(n, v string) bool {
+		if !isToken(n) {
+			ok = false
+			return false
+		}
+		if v != "" && v[0] == '"' {
+			ok = len(v) >= 2 && v[len(v)-1] == '"'
+		} else if v != "" {
+			ok = isParamValue(v)
+		}
+		return ok
+	})
+	// An empty item ("a;;b") or a trailing ';' is no parameter at all.
+	for s := p; s != ""; {
+		var item string
+		item, s = nextParam(s)
+		if item == "" {
+			return false
+		}
+	}
+	return ok
+}
+
+// isParamValue accepts a token, a host (with ':' and '[]' for IPv6) or
+// escaped URI parameter characters.
+func isParamValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !tokenChars[c] && c != ':' && c != '[' && c != ']' && c != '/' && c != '&' && c != '$' && c != '@' && c != '?' {
+			return false
+		}
+	}
+	return true
+}

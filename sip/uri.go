@@ -1,0 +1,375 @@
+package sip
+
+import (
+	"strconv"
+	"strings"
+)
+
+// URI is a parsed sip:, sips: or tel: URI (RFC 3261 §19.1, RFC 3966). Any
+// other scheme is kept whole in Opaque. Fields are views of the text they
+// were parsed from; escapes are kept as written (see Unescape).
+type URI struct {
+	Scheme   string // lower case: "sip", "sips", "tel", …
+	User     string // for tel: the number
+	Password string
+	Host     string // IPv6 hosts keep their brackets: "[2001:db8::1]"
+	Port     int    // 0 when absent
+	Params   Params // URI parameters without the leading ';'
+	Headers  string // the part after '?', without it
+	Opaque   string // everything after "scheme:" for schemes other than sip/sips/tel
+	raw      string
+}
+
+// IsSIP reports whether u is a sip: or sips: URI.
+func (u *URI) IsSIP() bool { return u.Scheme == "sip" || u.Scheme == "sips" }
+
+// ParseURI parses a URI. It never panics and returns ErrURI for anything
+// that is not a well-formed URI of a known shape.
+func ParseURI(s string) (URI, error) {
+	var u URI
+	colon := strings.IndexByte(s, ':')
+	if colon <= 0 || !isScheme(s[:colon]) {
+		return u, ErrURI
+	}
+	u.raw = s
+	u.Scheme = lowerScheme(s[:colon])
+	rest := s[colon+1:]
+	switch u.Scheme {
+	case "sip", "sips":
+		return u, u.parseSIP(rest)
+	case "tel":
+		return u, u.parseTel(rest)
+	default:
+		if rest == "" {
+			return u, ErrURI
+		}
+		u.Opaque = rest
+		return u, nil
+	}
+}
+
+func isScheme(s string) bool {
+	if s == "" || !isAlpha(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if !isAlpha(c) && !isDigit(c) && c != '+' && c != '-' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// lowerScheme avoids an allocation for the schemes seen on every message.
+func lowerScheme(s string) string {
+	switch {
+	case EqualFold(s, "sip"):
+		return "sip"
+	case EqualFold(s, "sips"):
+		return "sips"
+	case EqualFold(s, "tel"):
+		return "tel"
+	}
+	return strings.ToLower(s)
+}
+
+func isAlpha(c byte) bool { return (c|0x20) >= 'a' && (c|0x20) <= 'z' }
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+func isHex(c byte) bool   { return isDigit(c) || ((c|0x20) >= 'a' && (c|0x20) <= 'f') }
+
+func (u *URI) parseSIP(s string) error {
+	if at := strings.IndexByte(s, '@'); at >= 0 {
+		userinfo := s[:at]
+		s = s[at+1:]
+		if c := strings.IndexByte(userinfo, ':'); c >= 0 {
+			u.User, u.Password = userinfo[:c], userinfo[c+1:]
+		} else {
+			u.User = userinfo
+		}
+		if u.User == "" || !validEscapes(u.User) || !validUserChars(u.User) || !validEscapes(u.Password) {
+			return ErrURI
+		}
+	}
+	if q := strings.IndexByte(s, '?'); q >= 0 {
+		u.Headers = s[q+1:]
+		s = s[:q]
+		if !validEscapes(u.Headers) {
+			return ErrURI
+		}
+	}
+	if semi := strings.IndexByte(s, ';'); semi >= 0 {
+		u.Params = Params(s[semi+1:])
+		s = s[:semi]
+		if !validParams(string(u.Params)) || !validEscapes(string(u.Params)) {
+			return ErrURI
+		}
+	}
+	host, port, err := splitHostPort(s)
+	if err != nil {
+		return err
+	}
+	u.Host, u.Port = host, port
+	return nil
+}
+
+// validUserChars rejects characters that may not appear unescaped in the
+// user part (§25.1 user = 1*( unreserved / escaped / user-unreserved )).
+func validUserChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if isAlpha(c) || isDigit(c) || strings.IndexByte("-_.!~*'()%&=+$,;?/", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// splitHostPort parses hostport (§25.1): a name, an IPv4 address or a
+// bracketed IPv6 reference, with an optional port.
+func splitHostPort(s string) (host string, port int, err error) {
+	if s == "" {
+		return "", 0, ErrURI
+	}
+	var portStr string
+	if s[0] == '[' {
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return "", 0, ErrURI
+		}
+		host = s[:end+1]
+		if !validIPv6(host[1:end]) {
+			return "", 0, ErrURI
+		}
+		rest := s[end+1:]
+		if rest != "" {
+			if rest[0] != ':' {
+				return "", 0, ErrURI
+			}
+			portStr = rest[1:]
+			if portStr == "" {
+				return "", 0, ErrURI
+			}
+		}
+	} else {
+		host = s
+		if c := strings.IndexByte(s, ':'); c >= 0 {
+			host, portStr = s[:c], s[c+1:]
+			if portStr == "" {
+				return "", 0, ErrURI
+			}
+		}
+		if !validHostname(host) {
+			return "", 0, ErrURI
+		}
+	}
+	if portStr != "" {
+		p, ok := parseUint(portStr, 65535)
+		if !ok {
+			return "", 0, ErrURI
+		}
+		port = int(p)
+	}
+	return host, port, nil
+}
+
+// validHostname accepts hostnames and IPv4 addresses (§25.1 hostname,
+// loosely: labels of alphanumerics and '-', an optional final dot).
+func validHostname(h string) bool {
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !isAlpha(c) && !isDigit(c) && c != '-' && c != '.' && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+func validIPv6(h string) bool {
+	if len(h) < 2 {
+		return false
+	}
+	colons := 0
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		switch {
+		case c == ':':
+			colons++
+		case isHex(c) || c == '.':
+		default:
+			return false
+		}
+	}
+	return colons >= 2
+}
+
+// validEscapes checks every '%' is followed by two hex digits.
+func validEscapes(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' {
+			if i+2 >= len(s) {
+				return false
+			}
+			if !isHex(s[i+1]) || !isHex(s[i+2]) {
+				return false
+			}
+			i += 2
+		}
+	}
+	return true
+}
+
+func (u *URI) parseTel(s string) error {
+	if semi := strings.IndexByte(s, ';'); semi >= 0 {
+		u.Params = Params(s[semi+1:])
+		s = s[:semi]
+	}
+	if s == "" {
+		return ErrURI
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !isHex(c) && strings.IndexByte("+-.()*#", c) < 0 {
+			return ErrURI
+		}
+	}
+	u.User = s
+	return nil
+}
+
+// String returns the URI as it was parsed, or as built for a URI made in code.
+func (u URI) String() string {
+	if u.raw != "" {
+		return u.raw
+	}
+	return string(u.AppendTo(nil))
+}
+
+// AppendTo appends the URI's text to b.
+func (u URI) AppendTo(b []byte) []byte {
+	if u.raw != "" {
+		return append(b, u.raw...)
+	}
+	b = append(b, u.Scheme...)
+	b = append(b, ':')
+	if u.Opaque != "" {
+		return append(b, u.Opaque...)
+	}
+	if u.User != "" {
+		b = append(b, u.User...)
+		if u.Password != "" {
+			b = append(b, ':')
+			b = append(b, u.Password...)
+		}
+		if u.Scheme != "tel" {
+			b = append(b, '@')
+		}
+	}
+	b = append(b, u.Host...)
+	if u.Port != 0 {
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(u.Port), 10)
+	}
+	if u.Params != "" {
+		b = append(b, ';')
+		b = append(b, u.Params...)
+	}
+	if u.Headers != "" {
+		b = append(b, '?')
+		b = append(b, u.Headers...)
+	}
+	return b
+}
+
+// HostPort returns "host:port", or "host" when the URI has no port.
+func (u URI) HostPort() string {
+	if u.Port == 0 {
+		return u.Host
+	}
+	return u.Host + ":" + strconv.Itoa(u.Port)
+}
+
+// AOR returns the address-of-record form of u (§10.3 step 5): scheme,
+// unescaped user and lower-case host, with no port, parameters or headers.
+func (u URI) AOR() string {
+	if !u.IsSIP() {
+		if u.Scheme == "tel" {
+			return "tel:" + u.User
+		}
+		return u.Scheme + ":" + u.Opaque
+	}
+	var b strings.Builder
+	b.Grow(len(u.Scheme) + len(u.User) + len(u.Host) + 2)
+	b.WriteString(u.Scheme)
+	b.WriteByte(':')
+	if u.User != "" {
+		b.WriteString(Unescape(u.User))
+		b.WriteByte('@')
+	}
+	b.WriteString(strings.ToLower(u.Host))
+	return b.String()
+}
+
+// Unescape resolves %XX escapes. It allocates only when there is one.
+func Unescape(s string) string {
+	if strings.IndexByte(s, '%') < 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
+}
+
+func unhex(c byte) byte {
+	switch {
+	case isDigit(c):
+		return c - '0'
+	default:
+		return (c | 0x20) - 'a' + 10
+	}
+}
+
+// Equal compares two URIs by the rules of §19.1.4: user and password
+// case-sensitively after unescaping, host case-insensitively, ports
+// exactly, and the user, ttl, method, maddr and transport parameters when
+// either side has them; other parameters only when both have them.
+func (u URI) Equal(v URI) bool {
+	if u.Scheme != v.Scheme {
+		return false
+	}
+	if !u.IsSIP() {
+		return u.String() == v.String()
+	}
+	if Unescape(u.User) != Unescape(v.User) || Unescape(u.Password) != Unescape(v.Password) {
+		return false
+	}
+	if !EqualFold(u.Host, v.Host) || u.Port != v.Port {
+		return false
+	}
+	for _, name := range [...]string{"user", "ttl", "method", "maddr", "transport"} {
+		a, aok := u.Params.Get(name)
+		b, bok := v.Params.Get(name)
+		if aok != bok || !EqualFold(Unescape(a), Unescape(b)) {
+			return false
+		}
+	}
+	equal := true
+	u.Params.Each(func(n, a string) bool {
+		if b, ok := v.Params.Get(n); ok && !EqualFold(Unescape(unquoteRaw(a)), Unescape(b)) {
+			equal = false
+		}
+		return equal
+	})
+	return equal && u.Headers == v.Headers
+}

@@ -1,0 +1,144 @@
+package sip
+
+import (
+	"strconv"
+	"strings"
+)
+
+// MagicCookie starts every branch made by an RFC 3261 element (§8.1.1.7).
+const MagicCookie = "z9hG4bK"
+
+// Via is one Via header value (§20.42): "SIP/2.0/UDP host:port;params".
+type Via struct {
+	Transport string // upper case as written, e.g. "UDP"
+	Host      string // IPv6 hosts keep their brackets
+	Port      int    // 0 when absent
+	Params    Params
+	raw       string
+}
+
+// Branch returns the branch parameter, or "".
+func (v *Via) Branch() string {
+	b, _ := v.Params.Get("branch")
+	return b
+}
+
+// Received returns the received parameter, or "".
+func (v *Via) Received() string {
+	r, _ := v.Params.Get("received")
+	return r
+}
+
+// RPort returns the rport parameter: has is whether it is present, port is
+// its value (0 when it has none, as a client sends it).
+func (v *Via) RPort() (port int, has bool) {
+	r, ok := v.Params.Get("rport")
+	if !ok {
+		return 0, false
+	}
+	n, _ := parseUint(r, 65535)
+	return int(n), true
+}
+
+// String returns the Via value as written.
+func (v *Via) String() string { return v.raw }
+
+// ParseVia parses one Via value (not a comma list).
+func ParseVia(s string) (Via, error) {
+	v := Via{raw: s}
+	// sent-protocol: "SIP" SLASH "2.0" SLASH transport, with optional LWS
+	// around the slashes (§25.1 SLASH = SWS "/" SWS).
+	name, rest, ok := cutSlash(s)
+	if !ok || !EqualFold(name, "SIP") {
+		return v, ErrVia
+	}
+	ver, rest, ok := cutSlash(rest)
+	if !ok || ver != "2.0" {
+		return v, ErrVia
+	}
+	rest = trimLWS(rest)
+	i := 0
+	for i < len(rest) && isTokenChar(rest[i]) {
+		i++
+	}
+	if i == 0 || i == len(rest) || !isLWS(rest[i]) {
+		return v, ErrVia
+	}
+	v.Transport = rest[:i]
+	rest = trimLWS(rest[i:])
+	sentBy := rest
+	if semi := strings.IndexByte(rest, ';'); semi >= 0 {
+		sentBy = rest[:semi]
+		v.Params = Params(rest[semi+1:])
+		if !validParams(string(v.Params)) {
+			return v, ErrVia
+		}
+	}
+	sentBy = stripLWSAroundColon(trimLWS(sentBy))
+	host, port, err := splitHostPort(sentBy)
+	if err != nil {
+		return v, ErrVia
+	}
+	v.Host, v.Port = host, port
+	return v, nil
+}
+
+func cutSlash(s string) (before, after string, ok bool) {
+	i := strings.IndexByte(s, '/')
+	if i < 0 {
+		return "", "", false
+	}
+	return trimLWS(s[:i]), s[i+1:], true
+}
+
+// stripLWSAroundColon accepts "host : port", which §25.1's HCOLON-like
+// spacing in sent-by allows in practice; it allocates only in that case.
+func stripLWSAroundColon(s string) string {
+	if strings.IndexAny(s, " \t\r\n") < 0 {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if r == ' ' || r == '\t' || r == '\r' || r == '\n' {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// SentBy returns "host:port" of the Via, defaulting the port as §18.2.2
+// does for the transport (5061 for TLS, 5060 otherwise) when it is absent.
+func (v *Via) SentBy() (host string, port int) {
+	port = v.Port
+	if port == 0 {
+		port = DefaultPort(v.Transport)
+	}
+	return v.Host, port
+}
+
+// DefaultPort is the port used when a URI or Via names none.
+func DefaultPort(transport string) int {
+	if EqualFold(transport, "TLS") || EqualFold(transport, "WSS") {
+		return 5061
+	}
+	return 5060
+}
+
+// AppendVia appends a Via value "SIP/2.0/TRANSPORT host:port;branch=…"
+// followed by extra parameters (each "name=value" or "name").
+func AppendVia(b []byte, transport, host string, port int, branch string, extra ...string) []byte {
+	b = append(b, "SIP/2.0/"...)
+	b = append(b, transport...)
+	b = append(b, ' ')
+	b = append(b, host...)
+	if port != 0 {
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(port), 10)
+	}
+	b = append(b, ";branch="...)
+	b = append(b, branch...)
+	for _, p := range extra {
+		b = append(b, ';')
+		b = append(b, p...)
+	}
+	return b
+}
