@@ -1,0 +1,142 @@
+// Package transport moves SIP messages over UDP, TCP and TLS (RFC 3261
+// §18, RFC 3581): listeners, framing, the connection table and the
+// received/rport rules. It knows nothing of transactions.
+package transport
+
+import (
+	"net/netip"
+
+	"github.com/parley-sip/parley/sip"
+)
+
+// Proto is a transport protocol name in lower case: "udp", "tcp" or "tls".
+type Proto string
+
+// The transports Parley speaks.
+const (
+	UDP Proto = "udp"
+	TCP Proto = "tcp"
+	TLS Proto = "tls"
+)
+
+// Reliable reports whether p delivers in order without loss, which turns
+// off retransmission timers (§17.1.1.2).
+func (p Proto) Reliable() bool { return p != UDP }
+
+// ViaName returns the transport token for a Via header ("UDP", "TCP", "TLS").
+func (p Proto) ViaName() string {
+	switch p {
+	case TCP:
+		return "TCP"
+	case TLS:
+		return "TLS"
+	}
+	return "UDP"
+}
+
+// ConnID names one TCP or TLS connection in the connection table; 0 is
+// no connection (UDP).
+type ConnID uint64
+
+// Incoming is one message received, with where it came from. The
+// transport has already applied §18.2.1 (received and rport on the top
+// Via of a request) before handing it on.
+type Incoming struct {
+	Msg    *sip.Message
+	Proto  Proto
+	Source netip.AddrPort // the peer's address
+	Local  netip.AddrPort // the listener's bound address
+	Conn   ConnID         // the connection it arrived on (TCP/TLS)
+	// Listener is the listener that received it; its advertised address
+	// is what this server puts in Via and Record-Route on that interface.
+	Listener *ListenerInfo
+}
+
+// Target is where to send a message.
+type Target struct {
+	Proto Proto
+	Addr  netip.AddrPort
+	// Conn, when not 0 and still open, is used instead of opening or
+	// looking up a connection to Addr: responses go back on the
+	// connection their request came on (§18.2.2), and requests to a
+	// registered phone behind NAT go on the connection it registered on.
+	Conn ConnID
+	// ServerName is the host name for TLS certificate checks (SNI).
+	ServerName string
+}
+
+// ListenerInfo describes one listening socket to the layers above.
+type ListenerInfo struct {
+	Proto Proto
+	Bound netip.AddrPort // the address the socket is bound to
+	// Host and Port are what goes into Via and Record-Route: the
+	// advertised address when configured (NAT, load balancer), else the
+	// bound one (for a wildcard bind, the address of the interface used).
+	Host string
+	Port int
+}
+
+// Handler receives every message the transports read. It is called on the
+// reading goroutine and must not block for long.
+type Handler interface {
+	HandleMessage(in *Incoming)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(in *Incoming)
+
+// HandleMessage calls f(in).
+func (f HandlerFunc) HandleMessage(in *Incoming) { f(in) }
+
+// Sender sends wire bytes to a target. The transport layer implements it;
+// tests use fakes.
+type Sender interface {
+	// Send writes msg to dst. It returns an error when the message could
+	// not be handed to the network (no route, connection refused, ICMP
+	// port unreachable already seen for dst), which callers treat as a
+	// transport failure (§8.1.3.1, §17.1.4).
+	Send(dst Target, msg []byte) error
+}
+
+// ResponseTarget returns where a response to in must go (§18.2.2, RFC
+// 3581 §4): back on the request's connection for reliable transports;
+// for UDP to the received address and rport (the source address) when
+// those were stamped, else to the sent-by of the top Via.
+func ResponseTarget(in *Incoming) Target {
+	t := Target{Proto: in.Proto, Addr: in.Source, Conn: in.Conn}
+	if in.Proto.Reliable() {
+		return t
+	}
+	v, err := in.Msg.TopVia()
+	if err != nil {
+		return t
+	}
+	if maddr, ok := v.Params.Get("maddr"); ok {
+		if a, err := netip.ParseAddr(maddr); err == nil {
+			_, port := v.SentBy()
+			t.Addr = netip.AddrPortFrom(a, uint16(port))
+			return t
+		}
+	}
+	if _, has := v.RPort(); has {
+		return t // rport: reply to the exact source address and port
+	}
+	host, port := v.SentBy()
+	addr := in.Source.Addr()
+	if r := v.Received(); r != "" {
+		if a, err := netip.ParseAddr(r); err == nil {
+			addr = a
+		}
+	} else if a, err := netip.ParseAddr(trimBrackets(host)); err == nil {
+		addr = a
+	}
+	t.Addr = netip.AddrPortFrom(addr, uint16(port))
+	return t
+}
+
+func trimBrackets(h string) string {
+	if len(h) >= 2 && h[0] == '[' && h[len(h)-1] == ']' {
+		return h[1 : len(h)-1]
+	}
+	return h
+}
