@@ -142,3 +142,50 @@ func AppendVia(b []byte, transport, host string, port int, branch string, extra 
 	}
 	return b
 }
+
+// WithReceived returns the Via value with received and rport set as
+// §18.2.1 and RFC 3581 §4 say: received when the sent-by host is not the
+// source address (or rport asks for it), rport filled when requested.
+// changed is false when the Via needs no stamp.
+func (v *Via) WithReceived(sourceIP string, sourcePort int) (value string, changed bool) {
+	_, wantsRPort := v.RPort()
+	needReceived := wantsRPort || trimIPv6Brackets(v.Host) != sourceIP
+	if !needReceived && !wantsRPort {
+		return v.raw, false
+	}
+	b := make([]byte, 0, len(v.raw)+48)
+	head := v.raw
+	params := ""
+	if semi := strings.IndexByte(v.raw, ';'); semi >= 0 {
+		head, params = v.raw[:semi], v.raw[semi+1:]
+	}
+	b = append(b, head...)
+	Params(params).Each(func(n, val string) bool {
+		if EqualFold(n, "received") || (EqualFold(n, "rport") && wantsRPort) {
+			return true
+		}
+		b = append(b, ';')
+		b = append(b, n...)
+		if val != "" {
+			b = append(b, '=')
+			b = append(b, val...)
+		}
+		return true
+	})
+	if needReceived {
+		b = append(b, ";received="...)
+		b = append(b, sourceIP...)
+	}
+	if wantsRPort {
+		b = append(b, ";rport="...)
+		b = strconv.AppendInt(b, int64(sourcePort), 10)
+	}
+	return string(b), true
+}
+
+func trimIPv6Brackets(h string) string {
+	if len(h) >= 2 && h[0] == '[' && h[len(h)-1] == ']' {
+		return h[1 : len(h)-1]
+	}
+	return h
+}

@@ -194,3 +194,20 @@ func (m *Message) appendStartLine(b []byte) []byte {
 	b = append(b, m.reason...)
 	return append(b, "\r\n"...)
 }
+
+// SetTopVia replaces the topmost Via value, keeping any further values on
+// the same line: how a server stamps received and rport (§18.2.1).
+func (m *Message) SetTopVia(value string) {
+	i := m.find(HVia, "")
+	if i < 0 {
+		m.PrependHeader("Via", value)
+		return
+	}
+	_, rest := splitComma(m.fields[i].value)
+	if rest = trimLWS(rest); rest != "" {
+		value += ", " + rest
+	}
+	m.fields[i].value = value
+	m.fields[i].raw = ""
+	m.touch(HVia)
+}
