@@ -1,0 +1,412 @@
+// Package config holds Parley's YAML configuration: the schema, the defaults
+// (in defaults.yaml, embedded), strict decoding and validation.
+//
+// A config file is overlaid on the defaults, so it names only what it changes.
+// Decoding is strict because a misspelt key that is silently ignored leaves a
+// server running with a setting the operator believes is changed; every
+// problem is reported as FILE:LINE: KEY: problem so it can be fixed without
+// hunting.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole of Parley's configuration. Fields are plain exported
+// values so that the command line can override them directly before calling
+// Validate.
+type Config struct {
+	// Listen is the sockets to open. A server that listens nowhere is
+	// useless, so Validate requires at least one.
+	Listen []Listener `yaml:"listen"`
+	// Domains is the domains this server is responsible for (registers
+	// bindings and routes to them). Empty treats every domain as ours, which
+	// suits a server reached by IP address; list them to refuse the rest.
+	Domains []string `yaml:"domains"`
+	// DataDir holds persistent state (the location database); relative paths
+	// are taken from the working directory.
+	DataDir string `yaml:"data_dir"`
+	// Mode chooses between a transaction-stateful proxy (needed for forking,
+	// Timer C and failover) and a cheaper stateless one.
+	Mode Mode `yaml:"mode"`
+	// LogLevel is the least severe log record written.
+	LogLevel LogLevel `yaml:"log_level"`
+	// Trace logs every SIP message in full; off by default because it is
+	// large and carries personal data.
+	Trace bool `yaml:"trace"`
+	// ServerHeader is sent as Server (responses) and User-Agent (requests
+	// Parley originates). Empty sends none, which avoids advertising a
+	// version to scanners.
+	ServerHeader string `yaml:"server_header"`
+	// ShutdownTimeout bounds how long a graceful stop waits for transactions
+	// in flight. The default, 32s, is Timer B/F (64*T1) so that a client
+	// transaction started just before the stop can still time out properly.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// Registrar is the REGISTER policy for every domain without an override.
+	Registrar RegistrarConfig `yaml:"registrar"`
+	// Proxy shapes how requests are relayed to their targets.
+	Proxy ProxyConfig `yaml:"proxy"`
+	// Transaction holds the RFC 3261 timers and the transaction table bound.
+	Transaction TransactionConfig `yaml:"transaction"`
+	// TCP bounds the resources stream connections may hold, since each one
+	// is memory an attacker can ask for.
+	TCP TCPConfig `yaml:"tcp"`
+	// TLS configures tls listeners.
+	TLS TLSConfig `yaml:"tls"`
+	// Limits bounds what a single message may cost.
+	Limits LimitsConfig `yaml:"limits"`
+	// DomainOverrides lets one tenant have a different registrar policy
+	// without a second server. Keys are domain names; use RegistrarFor
+	// rather than reading this directly, so the merge rule lives in one place.
+	DomainOverrides map[string]RegistrarOverride `yaml:"domain_overrides"`
+}
+
+// RegistrarConfig is the REGISTER policy (RFC 3261 §10.3).
+type RegistrarConfig struct {
+	// DefaultExpires is granted when a REGISTER asks for no particular
+	// lifetime.
+	DefaultExpires Duration `yaml:"default_expires"`
+	// MinExpires is the shortest lifetime granted; short lifetimes make
+	// clients refresh often, which costs the server.
+	MinExpires Duration `yaml:"min_expires"`
+	// MaxExpires caps lifetimes so that bindings of vanished devices expire.
+	MaxExpires Duration `yaml:"max_expires"`
+	// BelowMin says what to do with a lifetime under MinExpires.
+	BelowMin BelowMin `yaml:"below_min"`
+	// MaxContacts bounds bindings per address of record so one account cannot
+	// make every call fork to hundreds of targets; 0 means no bound.
+	MaxContacts int `yaml:"max_contacts"`
+	// OverMaxContacts says what to do with a REGISTER that would exceed
+	// MaxContacts.
+	OverMaxContacts OverMaxContacts `yaml:"over_max_contacts"`
+}
+
+// RegistrarOverride is a per-domain registrar block. Its fields are pointers
+// so that a key left out of the file (nil) keeps the global value rather
+// than overriding it with a zero.
+type RegistrarOverride struct {
+	// DefaultExpires overrides RegistrarConfig.DefaultExpires when set.
+	DefaultExpires *Duration `yaml:"default_expires,omitempty"`
+	// MinExpires overrides RegistrarConfig.MinExpires when set.
+	MinExpires *Duration `yaml:"min_expires,omitempty"`
+	// MaxExpires overrides RegistrarConfig.MaxExpires when set.
+	MaxExpires *Duration `yaml:"max_expires,omitempty"`
+	// BelowMin overrides RegistrarConfig.BelowMin when set.
+	BelowMin *BelowMin `yaml:"below_min,omitempty"`
+	// MaxContacts overrides RegistrarConfig.MaxContacts when set.
+	MaxContacts *int `yaml:"max_contacts,omitempty"`
+	// OverMaxContacts overrides RegistrarConfig.OverMaxContacts when set.
+	OverMaxContacts *OverMaxContacts `yaml:"over_max_contacts,omitempty"`
+}
+
+// ProxyConfig shapes relaying (RFC 3261 §16).
+type ProxyConfig struct {
+	// Forking chooses how a request goes to several contacts.
+	Forking Forking `yaml:"forking"`
+	// RecordRoute keeps Parley in the path of in-dialog requests, which a
+	// proxy needs for NAT traversal, accounting and policy; turn it off only
+	// for a pure location service.
+	RecordRoute bool `yaml:"record_route"`
+	// TimerC bounds how long an INVITE branch may ring after a provisional
+	// response, so that a branch whose callee vanished does not hold the
+	// call forever. RFC 3261 §16.6 step 11 asks for more than 3 minutes.
+	TimerC Duration `yaml:"timer_c"`
+}
+
+// TransactionConfig holds RFC 3261 §17 timers. They are configurable because
+// links with long round trips (satellite, some mobile) need a larger T1.
+type TransactionConfig struct {
+	// T1 is the round-trip estimate that retransmission intervals double
+	// from.
+	T1 Duration `yaml:"t1"`
+	// T2 caps the retransmission interval of non-INVITE requests and INVITE
+	// responses.
+	T2 Duration `yaml:"t2"`
+	// T4 is how long the network may keep a message alive; it sets how long
+	// completed transactions linger to absorb retransmissions.
+	T4 Duration `yaml:"t4"`
+	// MaxTransactions bounds the transaction table so that a flood cannot
+	// exhaust memory.
+	MaxTransactions int `yaml:"max_transactions"`
+}
+
+// TCPConfig bounds stream connections (TCP and TLS).
+type TCPConfig struct {
+	// IdleTimeout closes connections that carry nothing, reclaiming their
+	// memory and file descriptors.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxConnections bounds open connections, keeping clear of the process
+	// file-descriptor limit.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerIP stops one host from taking every connection slot.
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
+	// MaxBuffer is the bytes read but not yet framed into a message that one
+	// connection may hold; it must fit a whole message of
+	// LimitsConfig.MaxMessageSize.
+	MaxBuffer int `yaml:"max_buffer"`
+}
+
+// TLSConfig configures tls listeners. Paths are read when the listener
+// starts, not by Validate, so that a config can be checked on another host.
+type TLSConfig struct {
+	// CertFile is a PEM certificate chain, leaf first. It may be left empty
+	// with KeyFile, even with a tls listener, because the transport then
+	// makes a self-signed certificate: enough to try TLS out.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM private key for CertFile.
+	KeyFile string `yaml:"key_file"`
+	// ClientAuth says whether peers must present certificates, which is how
+	// trunks between servers authenticate each other (RFC 5922).
+	ClientAuth ClientAuth `yaml:"client_auth"`
+}
+
+// LimitsConfig bounds what one message may cost.
+type LimitsConfig struct {
+	// MaxMessageSize is the largest message accepted, in bytes; it bounds
+	// the memory a single message can make the server spend.
+	MaxMessageSize int `yaml:"max_message_size"`
+}
+
+// Mode is a proxy mode; the type exists so that callers compare against the
+// constants rather than string literals that may be misspelt.
+type Mode string
+
+// Modes.
+const (
+	ModeStateful  Mode = "stateful"
+	ModeStateless Mode = "stateless"
+)
+
+// LogLevel names a log/slog level in the words operators use.
+type LogLevel string
+
+// Log levels.
+const (
+	LogDebug LogLevel = "debug"
+	LogInfo  LogLevel = "info"
+	LogWarn  LogLevel = "warn"
+	LogError LogLevel = "error"
+)
+
+// Slog returns the slog level so that the server need not repeat the
+// mapping; an unknown level (one Validate would reject) maps to info.
+func (l LogLevel) Slog() slog.Level {
+	switch l {
+	case LogDebug:
+		return slog.LevelDebug
+	case LogWarn:
+		return slog.LevelWarn
+	case LogError:
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// BelowMin is the registrar's answer to a lifetime shorter than min_expires.
+type BelowMin string
+
+// Below-min policies. Reject is RFC 3261 §10.3 step 7 (423 Interval Too
+// Brief, with Min-Expires); raise is kinder to clients that do not retry
+// after a 423.
+const (
+	BelowMinReject BelowMin = "reject"
+	BelowMinRaise  BelowMin = "raise"
+)
+
+// OverMaxContacts is the registrar's answer to a REGISTER that would exceed
+// max_contacts.
+type OverMaxContacts string
+
+// Over-max policies. Reject answers 503; replace-oldest drops the binding
+// refreshed longest ago, which suits devices that re-register with a new
+// Contact after every reboot.
+const (
+	OverMaxReject        OverMaxContacts = "reject"
+	OverMaxReplaceOldest OverMaxContacts = "replace-oldest"
+)
+
+// Forking is how a request reaches several contacts of one address of
+// record (RFC 3261 §16.6).
+type Forking string
+
+// Forking modes. Auto forks in series when the contacts carry different q
+// values, since q is the user's statement of which device to try first
+// (RFC 3261 §16.6), and in parallel otherwise.
+const (
+	ForkingParallel Forking = "parallel"
+	ForkingSerial   Forking = "serial"
+	ForkingAuto     Forking = "auto"
+)
+
+// ClientAuth is how a tls listener treats client certificates.
+type ClientAuth string
+
+// Client-auth policies: none asks for no certificate, request asks for one
+// and verifies it when given, require refuses peers without a valid one.
+const (
+	ClientAuthNone    ClientAuth = "none"
+	ClientAuthRequest ClientAuth = "request"
+	ClientAuthRequire ClientAuth = "require"
+)
+
+//go:embed defaults.yaml
+var defaultsYAML []byte
+
+// Default returns a fresh copy of the built-in defaults, which callers may
+// modify freely. It panics if the embedded defaults.yaml is broken, which
+// the package's tests rule out.
+func Default() *Config {
+	c := new(Config)
+	var doc yaml.Node
+	if err := yaml.Unmarshal(defaultsYAML, &doc); err != nil {
+		panic("config: defaults.yaml: " + err.Error())
+	}
+	d := newDecoder()
+	d.decode(doc.Content[0], reflect.ValueOf(c).Elem(), "")
+	if len(d.errs) > 0 {
+		panic("config: defaults.yaml: " + d.errs.Error())
+	}
+	return c
+}
+
+// Load reads the config file at path, overlays it on the defaults and
+// validates the result. Errors name path as given, so they point where the
+// operator looks.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Parse is Load for a config already in memory; name is used only in error
+// messages. An empty document yields the defaults. On error the result is
+// nil and the error is an Errors listing every problem found, in line order.
+func Parse(name string, data []byte) (*Config, error) {
+	cfg := Default()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	err := dec.Decode(&doc)
+	if errors.Is(err, io.EOF) {
+		return cfg, nil
+	}
+	if err != nil {
+		return nil, Errors{syntaxError(name, err)}
+	}
+	// A trailing, empty "---" is harmless; a second document is not,
+	// since it would be silently ignored.
+	for {
+		var extra yaml.Node
+		err := dec.Decode(&extra)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, Errors{syntaxError(name, err)}
+		}
+		if len(extra.Content) > 0 && !isNull(extra.Content[0]) {
+			return nil, Errors{{File: name, Line: extra.Line,
+				Msg: "a config file holds one YAML document; remove the second one (after ---)"}}
+		}
+	}
+	if len(doc.Content) == 0 { // only comments
+		return cfg, nil
+	}
+
+	d := newDecoder()
+	d.decode(doc.Content[0], reflect.ValueOf(cfg).Elem(), "")
+	// Validate even after decoding errors, so one run reports every
+	// problem; rules touching a key that failed to decode are skipped, as
+	// they would judge a value the file never meant.
+	ch := cfg.check()
+	ch.skip(d.errs)
+	errs := append(d.errs, ch.resolve(name, d.pos)...).inFile(name)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return cfg, nil
+}
+
+// Validate checks values and the rules between them. The command line calls
+// it after overriding fields, so it cannot know file lines: its errors are
+// KEY: problem. Parse and Load validate already and add file and line.
+func (c *Config) Validate() error {
+	if errs := c.check().resolve("", nil); len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// RegistrarFor returns the registrar policy for domain: the global block
+// with the domain's override, if any, laid over it. Domain names compare
+// case-insensitively, as in SIP URIs (RFC 3261 §19.1.4).
+func (c *Config) RegistrarFor(domain string) RegistrarConfig {
+	r := c.Registrar
+	o, ok := c.DomainOverrides[domain]
+	if !ok {
+		for k, v := range c.DomainOverrides {
+			if strings.EqualFold(k, domain) {
+				o, ok = v, true
+				break
+			}
+		}
+	}
+	if ok {
+		o.apply(&r)
+	}
+	return r
+}
+
+func (o RegistrarOverride) apply(r *RegistrarConfig) {
+	if o.DefaultExpires != nil {
+		r.DefaultExpires = *o.DefaultExpires
+	}
+	if o.MinExpires != nil {
+		r.MinExpires = *o.MinExpires
+	}
+	if o.MaxExpires != nil {
+		r.MaxExpires = *o.MaxExpires
+	}
+	if o.BelowMin != nil {
+		r.BelowMin = *o.BelowMin
+	}
+	if o.MaxContacts != nil {
+		r.MaxContacts = *o.MaxContacts
+	}
+	if o.OverMaxContacts != nil {
+		r.OverMaxContacts = *o.OverMaxContacts
+	}
+}
+
+// syntaxError turns a yaml.v3 parse error ("yaml: line 3: did not find
+// expected key") into an Error. Syntax errors name no key: the parser
+// cannot tell which key it was in.
+func syntaxError(name string, err error) *Error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if num, tail, ok := strings.Cut(rest, ": "); ok {
+			if n, err := strconv.Atoi(num); err == nil && n > 0 {
+				line, msg = n, tail
+			}
+		}
+	}
+	// yaml.v3 counts lines from 0 in parser errors, unlike scanner errors
+	// (go-yaml/yaml#205), and leaves the line out when it is the first.
+	// These are its parser errors' messages; a test pins them.
+	if strings.HasPrefix(msg, "did not find expected") || strings.HasPrefix(msg, "found undefined tag handle") {
+		line++
+	}
+	return &Error{File: name, Line: line, Msg: msg}
+}
