@@ -1,0 +1,439 @@
+package location
+
+import (
+	"container/heap"
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unique"
+)
+
+// shardCount spreads AORs over independent locks so that registrations of
+// different users rarely contend. A power of two lets the shard be picked
+// with a mask.
+const shardCount = 64
+
+// Memory is the in-process [Store]: fast, and lost when the process exits.
+//
+// AORs are spread over 64 shards by an FNV-1a hash, each with its own lock
+// and map. Each shard also keeps a min-heap of its AORs keyed by their
+// earliest expiry, so Expire touches only the AORs that have something to
+// expire instead of scanning every binding.
+//
+// The zero Memory is an empty store ready to use, like NewMemory's.
+//
+// To stay small at a million bindings, bindings are stored by value in one
+// slice per AOR, and the strings of each binding are copied into a single
+// allocation. The copy matters beyond size: a caller's strings may be slices
+// of a whole REGISTER message, and keeping one would pin the message.
+type Memory struct {
+	closed atomic.Bool
+	shards [shardCount]shard
+}
+
+var _ Store = (*Memory)(nil)
+
+// shard is one lock's worth of AORs.
+type shard struct {
+	mu   sync.RWMutex
+	aors map[string]*record
+	due  expiryHeap
+
+	// Counters are written under mu but read by Count without it, so that
+	// a metrics scrape never waits for a busy shard.
+	bindings atomic.Int64
+	naors    atomic.Int64
+
+	// Keep neighbouring shards' locks off this cache line.
+	_ [64]byte
+}
+
+// record is the state of one AOR. It is the one pointer per AOR: the heap
+// needs a stable handle to move an AOR when its earliest expiry changes.
+type record struct {
+	aor  string    // the map key; bindings share it as their AOR
+	bs   []Binding // sorted as Lookup returns them; may hold expired, unswept bindings
+	next time.Time // earliest Expires in bs: when Expire must next look here
+	idx  int       // position in the shard's heap
+}
+
+// NewMemory returns an empty in-memory store.
+func NewMemory() *Memory {
+	return new(Memory)
+}
+
+// shardFor hashes with FNV-1a inline rather than through hash/fnv, which
+// would allocate a hasher per call on this hot path.
+func (m *Memory) shardFor(aor string) *shard {
+	const (
+		offset32 = 2166136261
+		prime32  = 16777619
+	)
+	h := uint32(offset32)
+	for i := 0; i < len(aor); i++ {
+		h ^= uint32(aor[i])
+		h *= prime32
+	}
+	return &m.shards[h&(shardCount-1)]
+}
+
+// Lookup implements [Store.Lookup].
+func (m *Memory) Lookup(ctx context.Context, aor string, now time.Time) ([]Binding, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if m.closed.Load() {
+		return nil, ErrClosed
+	}
+	s := m.shardFor(aor)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	// Close may have won the race for the lock.
+	if m.closed.Load() {
+		return nil, ErrClosed
+	}
+	r := s.aors[aor]
+	if r == nil {
+		return nil, nil
+	}
+	return copyBindings(r.bs, now, false), nil
+}
+
+// Update implements [Store.Update]. fn runs under the shard's write lock,
+// which is what serialises concurrent Updates of one AOR.
+func (m *Memory) Update(ctx context.Context, aor string, now time.Time, fn func(current []Binding) ([]Binding, error)) ([]Binding, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if m.closed.Load() {
+		return nil, ErrClosed
+	}
+	s := m.shardFor(aor)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Close may have won the race for the lock.
+	if m.closed.Load() {
+		return nil, ErrClosed
+	}
+
+	r := s.aors[aor]
+	var current []Binding
+	if r != nil {
+		current = copyBindings(r.bs, now, false)
+	}
+	next, err := fn(current)
+	if err != nil {
+		return nil, err
+	}
+
+	var key string
+	switch {
+	case r != nil:
+		key = r.aor
+	case len(next) > 0:
+		// The caller's string may point into a larger buffer; own the key.
+		key = strings.Clone(aor)
+	}
+	stored := make([]Binding, 0, len(next))
+	for i := range next {
+		if next[i].Live(now) {
+			stored = append(stored, compact(&next[i], key))
+		}
+	}
+	// Stable, so that among equal q and time the order fn chose is kept.
+	slices.SortStableFunc(stored, compareBindings)
+
+	switch {
+	case len(stored) == 0 && r == nil:
+		// Nothing was there and nothing is to be: no change.
+	case len(stored) == 0:
+		heap.Remove(&s.due, r.idx)
+		delete(s.aors, key)
+		s.bindings.Add(-int64(len(r.bs)))
+		s.naors.Add(-1)
+	case r == nil:
+		if s.aors == nil {
+			s.aors = make(map[string]*record)
+		}
+		r = &record{aor: key, bs: stored, next: earliest(stored)}
+		heap.Push(&s.due, r)
+		s.aors[key] = r
+		s.bindings.Add(int64(len(stored)))
+		s.naors.Add(1)
+	default:
+		s.bindings.Add(int64(len(stored) - len(r.bs)))
+		r.bs = stored
+		r.next = earliest(stored)
+		heap.Fix(&s.due, r.idx)
+	}
+	// Every stored binding is live at now, so the copy is the live set.
+	return copyBindings(stored, now, false), nil
+}
+
+// expireBatch caps how many AORs one lock hold sweeps, so that a mass
+// expiry (say, after a network outage) never stalls a shard's registrations
+// for more than a fraction of a millisecond at a time.
+const expireBatch = 256
+
+// Expire implements [Store.Expire]. Each shard's heap yields only the AORs
+// whose earliest binding is due, so the cost follows what expires plus one
+// lock per shard, not the size of the store.
+func (m *Memory) Expire(ctx context.Context, now time.Time) (int, error) {
+	removed := 0
+	for i := range m.shards {
+		for more := true; more; {
+			if err := ctx.Err(); err != nil {
+				return removed, err
+			}
+			if m.closed.Load() {
+				return removed, ErrClosed
+			}
+			var n int
+			n, more = m.shards[i].expire(now, expireBatch)
+			removed += n
+		}
+	}
+	return removed, nil
+}
+
+// expire sweeps at most limit due AORs and reports whether more are due.
+func (s *shard) expire(now time.Time, limit int) (removed int, more bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ; len(s.due) > 0 && expiredBy(s.due[0].next, now); limit-- {
+		if limit == 0 {
+			return removed, true
+		}
+		r := s.due[0]
+		// Filtering in place is safe: readers copy under the read lock,
+		// and nothing outside the shard holds r.bs.
+		kept := r.bs[:0]
+		for i := range r.bs {
+			if r.bs[i].Live(now) {
+				kept = append(kept, r.bs[i])
+			}
+		}
+		// Drop the references the tail still holds so the GC can free them.
+		clear(r.bs[len(kept):])
+		removed += len(r.bs) - len(kept)
+		s.bindings.Add(-int64(len(r.bs) - len(kept)))
+		if len(kept) == 0 {
+			heap.Pop(&s.due)
+			delete(s.aors, r.aor)
+			s.naors.Add(-1)
+			continue
+		}
+		r.bs = kept
+		r.next = earliest(kept)
+		heap.Fix(&s.due, 0)
+	}
+	return removed, false
+}
+
+// Count implements [Store.Count].
+func (m *Memory) Count() (bindings, aors int) {
+	if m.closed.Load() {
+		return 0, 0
+	}
+	for i := range m.shards {
+		bindings += int(m.shards[i].bindings.Load())
+		aors += int(m.shards[i].naors.Load())
+	}
+	return bindings, aors
+}
+
+// Range implements [Store.Range]. It copies one shard at a time and calls fn
+// with no lock held, so a slow admin listing never blocks registrations for
+// long and fn may itself call the store.
+func (m *Memory) Range(fn func(aor string, bs []Binding) bool) {
+	type set struct {
+		aor string
+		bs  []Binding
+	}
+	var batch []set
+	for i := range m.shards {
+		if m.closed.Load() {
+			return
+		}
+		s := &m.shards[i]
+		batch = batch[:0]
+		s.mu.RLock()
+		for aor, r := range s.aors {
+			batch = append(batch, set{aor, copyBindings(r.bs, time.Time{}, true)})
+		}
+		s.mu.RUnlock()
+		for _, e := range batch {
+			if !fn(e.aor, e.bs) {
+				return
+			}
+		}
+	}
+}
+
+// Close implements [Store.Close]. It drops all bindings so their memory can
+// be reclaimed even if the *Memory itself stays referenced.
+func (m *Memory) Close() error {
+	if m.closed.Swap(true) {
+		return nil
+	}
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		s.aors = nil
+		s.due = nil
+		s.bindings.Store(0)
+		s.naors.Store(0)
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// compareBindings orders by q descending, then most recently updated first:
+// the order in which a proxy should try the contacts (RFC 3261 §16.6).
+func compareBindings(a, b Binding) int {
+	if a.Q != b.Q {
+		if a.Q > b.Q {
+			return -1
+		}
+		return 1
+	}
+	return b.Updated.Compare(a.Updated)
+}
+
+// earliest returns the first expiry in a non-empty set.
+func earliest(bs []Binding) time.Time {
+	t := bs[0].Expires
+	for i := 1; i < len(bs); i++ {
+		if bs[i].Expires.Before(t) {
+			t = bs[i].Expires
+		}
+	}
+	return t
+}
+
+// copyBindings returns the bindings of bs live at now (or all of them, for
+// Range), in a slice that shares nothing mutable with bs. Strings are
+// immutable and may be shared; Path slices are copied, all into one backing
+// array to save allocations.
+func copyBindings(bs []Binding, now time.Time, all bool) []Binding {
+	n, paths := 0, 0
+	for i := range bs {
+		if all || bs[i].Live(now) {
+			n++
+			paths += len(bs[i].Path)
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]Binding, 0, n)
+	var pool []string
+	if paths > 0 {
+		pool = make([]string, 0, paths)
+	}
+	for i := range bs {
+		if !all && !bs[i].Live(now) {
+			continue
+		}
+		b := bs[i]
+		if len(b.Path) > 0 {
+			start := len(pool)
+			pool = append(pool, b.Path...)
+			// Cap the sub-slice so a caller's append cannot write into
+			// the next binding's Path.
+			b.Path = pool[start:len(pool):len(pool)]
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// compact returns a copy of *b fit for storage: AOR set to the shared key,
+// monotonic clock readings stripped, and its own strings copied into one
+// allocation. Low-cardinality strings (transport, User-Agent) are interned
+// instead, since thousands of bindings share a handful of values.
+func compact(b *Binding, aor string) Binding {
+	c := *b
+	c.AOR = aor
+	// Monotonic readings mean nothing across values from different sources
+	// and would make the heap's and Lookup's comparisons disagree.
+	c.Expires = c.Expires.Round(0)
+	c.Updated = c.Updated.Round(0)
+	c.Transport = intern(c.Transport)
+	c.UserAgent = intern(c.UserAgent)
+
+	n := len(c.Contact) + len(c.CallID) + len(c.InstanceID)
+	for _, p := range c.Path {
+		n += len(p)
+	}
+	if n == 0 {
+		c.Path = slices.Clone(c.Path)
+		return c
+	}
+	var sb strings.Builder
+	sb.Grow(n)
+	sb.WriteString(c.Contact)
+	sb.WriteString(c.CallID)
+	sb.WriteString(c.InstanceID)
+	for _, p := range c.Path {
+		sb.WriteString(p)
+	}
+	all := sb.String()
+	take := func(l int) string {
+		s := all[:l]
+		all = all[l:]
+		return s
+	}
+	c.Contact = take(len(c.Contact))
+	c.CallID = take(len(c.CallID))
+	c.InstanceID = take(len(c.InstanceID))
+	if len(c.Path) > 0 {
+		path := make([]string, len(c.Path))
+		for i, p := range c.Path {
+			path[i] = take(len(p))
+		}
+		c.Path = path
+	}
+	return c
+}
+
+// intern returns the canonical copy of s, shared by every binding with the
+// same value. unique.Make copies s, so the result never pins the caller's
+// buffer.
+func intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
+}
+
+// expiryHeap is a min-heap of a shard's AORs by earliest expiry. Each record
+// remembers its index so Update can move it with heap.Fix.
+type expiryHeap []*record
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
+
+func (h expiryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].idx = i
+	h[j].idx = j
+}
+
+func (h *expiryHeap) Push(x any) {
+	r := x.(*record)
+	r.idx = len(*h)
+	*h = append(*h, r)
+}
+
+func (h *expiryHeap) Pop() any {
+	old := *h
+	r := old[len(old)-1]
+	old[len(old)-1] = nil
+	r.idx = -1
+	*h = old[:len(old)-1]
+	return r
+}

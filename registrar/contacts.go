@@ -1,0 +1,215 @@
+package registrar
+
+import (
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transport"
+)
+
+// change is one Contact of a REGISTER: a binding to add, refresh or (with
+// a zero expiry) remove, or the '*' that removes them all.
+type change struct {
+	star    bool
+	uri     sip.URI
+	binding location.Binding
+	expires time.Duration
+}
+
+// readContacts turns the Contact headers into changes (§10.3 steps 6 and
+// 7), checking expiry against the policy. It returns nil, nil for a
+// REGISTER without Contact, which is a query.
+func (r *Registrar) readContacts(in *transport.Incoming, p Policy, now time.Time) ([]change, error) {
+	req := in.Msg
+	contacts, err := req.Contacts()
+	if err != nil {
+		return nil, refuse(400, "Malformed Contact")
+	}
+	if len(contacts) == 0 {
+		return nil, nil
+	}
+	headerExpires, hasHeader, err := req.Expires()
+	if err != nil {
+		return nil, refuse(400, "Malformed Expires")
+	}
+	if star := contacts[0].Star; star || hasStar(contacts) {
+		// §10.2.2: '*' only alone and only with Expires: 0.
+		if len(contacts) > 1 || !hasHeader || headerExpires != 0 {
+			return nil, refuse(400, "Invalid Wildcard Contact")
+		}
+		return []change{{star: true}}, nil
+	}
+	base := bindingBase(in)
+	out := make([]change, 0, len(contacts))
+	for i := range contacts {
+		c, err := r.readContact(&contacts[i], headerExpires, hasHeader, p, base, now)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func hasStar(cs []sip.NameAddr) bool {
+	for i := range cs {
+		if cs[i].Star {
+			return true
+		}
+	}
+	return false
+}
+
+// bindingBase holds what every binding of a REGISTER shares: where it
+// came from, so that calls reach a phone behind NAT the same way.
+func bindingBase(in *transport.Incoming) location.Binding {
+	req := in.Msg
+	b := location.Binding{
+		Transport: string(in.Proto),
+		Source:    in.Source,
+		Local:     in.Local,
+		ConnID:    uint64(in.Conn),
+		UserAgent: req.Header("User-Agent"),
+	}
+	if paths, err := req.Paths(); err == nil {
+		for i := range paths {
+			b.Path = append(b.Path, paths[i].String())
+		}
+	}
+	return b
+}
+
+func (r *Registrar) readContact(c *sip.NameAddr, headerExp uint32, hasHeader bool, p Policy, base location.Binding, now time.Time) (change, error) {
+	if !c.URI.IsSIP() && c.URI.Scheme != "tel" {
+		return change{}, refuse(400, "Unsupported Contact URI Scheme")
+	}
+	q, ok := c.Q()
+	if !ok {
+		return change{}, refuse(400, "Malformed Contact q Value")
+	}
+	secs, has := c.Expires() // step 6: the parameter, then the header, then the default
+	if !has {
+		if _, present := c.Params.Get("expires"); present {
+			return change{}, refuse(400, "Malformed Contact expires")
+		}
+		secs, has = headerExp, hasHeader
+	}
+	exp := p.DefaultExpires
+	if has {
+		exp = time.Duration(secs) * time.Second
+	}
+	if exp != 0 && exp < p.MinExpires {
+		if !p.RaiseToMin {
+			return change{}, refuse(423, "Interval Too Brief", "Min-Expires", strconv.Itoa(int(p.MinExpires/time.Second)))
+		}
+		exp = p.MinExpires
+	}
+	if p.MaxExpires > 0 && exp > p.MaxExpires {
+		exp = p.MaxExpires
+	}
+	b := base
+	b.Contact = c.URI.String()
+	b.Q = q
+	b.Expires = now.Add(exp)
+	b.Updated = now
+	b.InstanceID, _ = c.Params.Get("+sip.instance")
+	if id, ok := c.Params.Get("reg-id"); ok {
+		b.RegID, _ = strconv.Atoi(id)
+	}
+	return change{uri: c.URI, binding: b, expires: exp}, nil
+}
+
+// apply merges the changes into the AOR's current bindings (§10.3 step 7).
+func apply(cur []location.Binding, changes []change, callID string, cseq uint32, p Policy, now time.Time) ([]location.Binding, error) {
+	if changes[0].star {
+		for _, b := range cur {
+			if b.CallID == callID && cseq <= b.CSeq {
+				return nil, refuse(500, "Out Of Order CSeq", "Retry-After", "1")
+			}
+		}
+		return nil, nil
+	}
+	for _, c := range changes {
+		i := indexOf(cur, c.uri)
+		if i >= 0 && cur[i].CallID == callID && cseq <= cur[i].CSeq {
+			return nil, refuse(500, "Out Of Order CSeq", "Retry-After", "1")
+		}
+		b := c.binding
+		b.CallID, b.CSeq = callID, cseq
+		switch {
+		case c.expires == 0 && i >= 0:
+			cur = append(cur[:i], cur[i+1:]...)
+		case c.expires == 0:
+		case i >= 0:
+			cur[i] = b
+		default:
+			var err error
+			if cur, err = add(cur, b, p); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return cur, nil
+}
+
+// add appends a new binding, within the policy's contact limit.
+func add(cur []location.Binding, b location.Binding, p Policy) ([]location.Binding, error) {
+	if p.MaxContacts > 0 && len(cur) >= p.MaxContacts {
+		if !p.ReplaceOldest {
+			return nil, refuse(503, "Too Many Contacts", "Retry-After", "60")
+		}
+		oldest := 0
+		for i := range cur {
+			if cur[i].Updated.Before(cur[oldest].Updated) {
+				oldest = i
+			}
+		}
+		cur = append(cur[:oldest], cur[oldest+1:]...)
+	}
+	return append(cur, b), nil
+}
+
+// indexOf finds the binding whose contact URI equals u by §19.1.4.
+func indexOf(cur []location.Binding, u sip.URI) int {
+	for i := range cur {
+		if v, err := sip.ParseURI(cur[i].Contact); err == nil && v.Equal(u) {
+			return i
+		}
+	}
+	return -1
+}
+
+// okResponse is the 200 OK listing every current binding with its
+// remaining expiry (§10.3 step 8), and the Path of the request (RFC 3327).
+func (r *Registrar) okResponse(req *sip.Message, res result, toTag string) *sip.Message {
+	bs := res.bindings
+	sort.SliceStable(bs, func(i, j int) bool { // as Lookup orders them
+		if bs[i].Q != bs[j].Q {
+			return bs[i].Q > bs[j].Q
+		}
+		return bs[i].Updated.After(bs[j].Updated)
+	})
+	extra := make([]string, 0, 2*len(bs)+6)
+	for _, b := range bs {
+		left := int(b.Expires.Sub(res.now).Round(time.Second) / time.Second)
+		v := "<" + b.Contact + ">;expires=" + strconv.Itoa(max(left, 0))
+		if b.Q != 1000 {
+			v += ";q=" + sip.FormatQ(b.Q)
+		}
+		if b.InstanceID != "" {
+			v += ";+sip.instance=" + b.InstanceID
+		}
+		extra = append(extra, "Contact", v)
+	}
+	if res.path {
+		for _, v := range req.HeaderValues("Path") {
+			extra = append(extra, "Path", v)
+		}
+	}
+	extra = append(extra, "Supported", "path", "Date", res.now.UTC().Format(http.TimeFormat))
+	return sip.NewResponse(req, 200, "OK", toTag, extra...)
+}

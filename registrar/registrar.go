@@ -1,0 +1,181 @@
+// Package registrar processes REGISTER requests as RFC 3261 §10.3 says,
+// with Path (RFC 3327) and the NAT facts a binding needs, on top of a
+// location.Store. It builds responses; sending them is its caller's job.
+package registrar
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transport"
+)
+
+// Policy is what an operator chooses about registrations, globally or per
+// domain.
+type Policy struct {
+	DefaultExpires time.Duration
+	MinExpires     time.Duration
+	MaxExpires     time.Duration
+	// RaiseToMin raises a too-short expiry to MinExpires instead of
+	// answering 423 Interval Too Brief.
+	RaiseToMin bool
+	// MaxContacts bounds the bindings of one AOR; 0 is no bound.
+	MaxContacts int
+	// ReplaceOldest makes one binding too many replace the oldest instead
+	// of being refused with 503.
+	ReplaceOldest bool
+}
+
+// DefaultPolicy is one hour by default, one minute at least, one day at most.
+var DefaultPolicy = Policy{
+	DefaultExpires: time.Hour,
+	MinExpires:     time.Minute,
+	MaxExpires:     24 * time.Hour,
+	MaxContacts:    10,
+}
+
+// Registrar answers REGISTER requests.
+type Registrar struct {
+	Store location.Store
+	// Serves reports whether this server is responsible for a domain
+	// (§10.3 step 1); nil serves every domain.
+	Serves func(domain string) bool
+	// PolicyFor returns the policy of a domain; nil uses DefaultPolicy.
+	PolicyFor func(domain string) Policy
+	// Now is the clock; nil uses time.Now.
+	Now func() time.Time
+	// Logger gets one line per failed registration; nil uses slog.Default.
+	Logger *slog.Logger
+}
+
+// supported lists the option tags a REGISTER may Require of us (§10.3 step 2).
+var supported = []string{"path"}
+
+// Handle processes one REGISTER and returns the response to send. It never
+// returns nil. toTag is put on the response's To header.
+func (r *Registrar) Handle(ctx context.Context, in *transport.Incoming, toTag string) *sip.Message {
+	req := in.Msg
+	res, err := r.process(ctx, in)
+	if err != nil {
+		var se *statusError
+		if errors.As(err, &se) {
+			return sip.NewResponse(req, se.code, se.reason, toTag, se.extra...)
+		}
+		r.logger().Warn("registrar: store failed", "error", err)
+		return sip.NewResponse(req, 500, "Location Store Unavailable", toTag, "Retry-After", "5")
+	}
+	return r.okResponse(req, res, toTag)
+}
+
+// statusError is a refusal with the status and extra headers to answer with.
+type statusError struct {
+	code   int
+	reason string
+	extra  []string
+}
+
+func (e *statusError) Error() string { return strconv.Itoa(e.code) + " " + e.reason }
+
+func refuse(code int, reason string, extra ...string) error {
+	return &statusError{code: code, reason: reason, extra: extra}
+}
+
+// result is what a successful REGISTER leaves: the AOR's bindings now.
+type result struct {
+	bindings []location.Binding
+	now      time.Time
+	path     bool // the request carried Path, so the response echoes it
+}
+
+func (r *Registrar) process(ctx context.Context, in *transport.Incoming) (result, error) {
+	req := in.Msg
+	now := r.now()
+	ruri, err := req.RequestURIParsed()
+	if err != nil {
+		return result{}, refuse(400, "Malformed Request-URI")
+	}
+	if !r.serves(ruri.Host) { // step 1
+		return result{}, refuse(403, "Domain Not Served Here")
+	}
+	if bad := unsupportedRequire(req); bad != "" { // step 2
+		return result{}, refuse(420, "Bad Extension", "Unsupported", bad)
+	}
+	to, err := req.To()
+	if err != nil {
+		return result{}, err
+	}
+	if !to.URI.IsSIP() || !r.serves(to.URI.Host) {
+		return result{}, refuse(404, "Not Found")
+	}
+	aor := to.URI.AOR() // step 5
+	policy := r.policy(to.URI.Host)
+	changes, err := r.readContacts(in, policy, now)
+	if err != nil {
+		return result{}, err
+	}
+	if changes == nil { // a query (§10.2.3)
+		bs, err := r.Store.Lookup(ctx, aor, now)
+		return result{bindings: bs, now: now}, err
+	}
+	callID, _ := req.CallID()
+	cseq, _ := req.CSeq()
+	bs, err := r.Store.Update(ctx, aor, now, func(cur []location.Binding) ([]location.Binding, error) {
+		return apply(cur, changes, callID, cseq.Seq, policy, now)
+	})
+	if err != nil {
+		return result{}, err
+	}
+	return result{bindings: bs, now: now, path: req.HasHeader("Path")}, nil
+}
+
+// unsupportedRequire returns the Require tags we do not support, comma
+// separated, or "".
+func unsupportedRequire(req *sip.Message) string {
+	var bad []string
+	for _, tag := range req.HeaderValues("Require") {
+		if !contains(supported, tag) {
+			bad = append(bad, tag)
+		}
+	}
+	return strings.Join(bad, ", ")
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if strings.EqualFold(v, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Registrar) serves(domain string) bool {
+	return r.Serves == nil || r.Serves(strings.ToLower(domain))
+}
+
+func (r *Registrar) policy(domain string) Policy {
+	if r.PolicyFor == nil {
+		return DefaultPolicy
+	}
+	return r.PolicyFor(strings.ToLower(domain))
+}
+
+func (r *Registrar) now() time.Time {
+	if r.Now == nil {
+		return time.Now()
+	}
+	return r.Now()
+}
+
+func (r *Registrar) logger() *slog.Logger {
+	if r.Logger == nil {
+		return slog.Default()
+	}
+	return r.Logger
+}

@@ -1,0 +1,238 @@
+package registrar
+
+import (
+	"context"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transport"
+)
+
+var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+
+// fixture is a registrar on a memory store with a clock the test moves.
+type fixture struct {
+	r   *Registrar
+	now time.Time
+}
+
+func newFixture(p Policy) *fixture {
+	f := &fixture{now: t0}
+	f.r = &Registrar{
+		Store:     location.NewMemory(),
+		Serves:    func(d string) bool { return d == "example.com" },
+		PolicyFor: func(string) Policy { return p },
+		Now:       func() time.Time { return f.now },
+	}
+	return f
+}
+
+// register sends a REGISTER for alice with the given Call-ID, CSeq and
+// extra header lines, and returns the response.
+func (f *fixture) register(t *testing.T, callID string, cseq int, lines ...string) *sip.Message {
+	t.Helper()
+	return f.registerTo(t, "sip:example.com", "sip:alice@example.com", callID, cseq, lines...)
+}
+
+func (f *fixture) registerTo(t *testing.T, ruri, to, callID string, cseq int, lines ...string) *sip.Message {
+	t.Helper()
+	b := sip.NewRequestBuilder("REGISTER", ruri).
+		Header("Via", "SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK"+callID+strconv.Itoa(cseq)).
+		Header("Max-Forwards", "70").
+		Header("From", "<"+to+">;tag=f1").
+		Header("To", "<"+to+">").
+		Header("Call-ID", callID).
+		Header("CSeq", strconv.Itoa(cseq)+" REGISTER")
+	for _, l := range lines {
+		name, value, _ := strings.Cut(l, ": ")
+		b.Header(name, value)
+	}
+	req, err := b.Message("", nil)
+	if err != nil {
+		t.Fatalf("building REGISTER: %v", err)
+	}
+	in := &transport.Incoming{
+		Msg:    req,
+		Proto:  transport.UDP,
+		Source: netip.MustParseAddrPort("198.51.100.7:40000"),
+		Local:  netip.MustParseAddrPort("203.0.113.1:5060"),
+	}
+	return f.r.Handle(context.Background(), in, "tt")
+}
+
+// contacts returns the response's Contact values.
+func contacts(t *testing.T, m *sip.Message) []string {
+	t.Helper()
+	return m.HeaderValues("Contact")
+}
+
+func TestRegisterSteps(t *testing.T) {
+	policy := DefaultPolicy
+	tests := []struct {
+		name    string
+		lines   []string
+		code    int
+		reason  string
+		contact []string // expected Contact values in the 200
+		header  [2]string
+	}{
+		{name: "default expiry", lines: []string{"Contact: <sip:alice@192.0.2.10>"}, code: 200, contact: []string{"<sip:alice@192.0.2.10>;expires=3600"}},
+		{name: "Expires header", lines: []string{"Contact: <sip:alice@192.0.2.10>", "Expires: 300"}, code: 200, contact: []string{"<sip:alice@192.0.2.10>;expires=300"}},
+		{name: "contact parameter wins", lines: []string{"Contact: <sip:alice@192.0.2.10>;expires=120", "Expires: 300"}, code: 200, contact: []string{"<sip:alice@192.0.2.10>;expires=120"}},
+		{name: "too brief", lines: []string{"Contact: <sip:alice@192.0.2.10>;expires=10"}, code: 423, reason: "Interval Too Brief", header: [2]string{"Min-Expires", "60"}},
+		{name: "clamped to max", lines: []string{"Contact: <sip:alice@192.0.2.10>;expires=999999"}, code: 200, contact: []string{"<sip:alice@192.0.2.10>;expires=86400"}},
+		{name: "q value", lines: []string{"Contact: <sip:alice@192.0.2.10>;q=0.5"}, code: 200, contact: []string{"<sip:alice@192.0.2.10>;expires=3600;q=0.5"}},
+		{name: "bad q value", lines: []string{"Contact: <sip:alice@192.0.2.10>;q=2"}, code: 400, reason: "Malformed Contact q Value"},
+		{name: "wildcard needs Expires 0", lines: []string{"Contact: *"}, code: 400, reason: "Invalid Wildcard Contact"},
+		{name: "wildcard alone", lines: []string{"Contact: *, <sip:alice@192.0.2.10>", "Expires: 0"}, code: 400, reason: "Invalid Wildcard Contact"},
+		{name: "unsupported Require", lines: []string{"Require: foo, path", "Contact: <sip:alice@192.0.2.10>"}, code: 420, reason: "Bad Extension", header: [2]string{"Unsupported", "foo"}},
+		{name: "Require path", lines: []string{"Require: path", "Contact: <sip:alice@192.0.2.10>"}, code: 200, contact: []string{"<sip:alice@192.0.2.10>;expires=3600"}},
+		{name: "query of nothing", code: 200},
+		{name: "unsupported contact scheme", lines: []string{"Contact: <mailto:alice@example.com>"}, code: 400, reason: "Unsupported Contact URI Scheme"},
+		{name: "malformed Expires", lines: []string{"Contact: <sip:alice@192.0.2.10>", "Expires: soon"}, code: 400, reason: "Malformed Expires"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(policy)
+			resp := f.register(t, "c1", 1, tc.lines...)
+			if resp.StatusCode() != tc.code {
+				t.Fatalf("status %d %s, want %d", resp.StatusCode(), resp.Reason(), tc.code)
+			}
+			if tc.reason != "" && resp.Reason() != tc.reason {
+				t.Errorf("reason %q, want %q", resp.Reason(), tc.reason)
+			}
+			if tc.header[0] != "" && resp.Header(tc.header[0]) != tc.header[1] {
+				t.Errorf("%s: %q, want %q", tc.header[0], resp.Header(tc.header[0]), tc.header[1])
+			}
+			if tc.code == 200 {
+				got := contacts(t, resp)
+				if strings.Join(got, "|") != strings.Join(tc.contact, "|") {
+					t.Errorf("contacts %q, want %q", got, tc.contact)
+				}
+				if to, _ := resp.To(); to.Tag() != "tt" {
+					t.Errorf("To tag %q, want tt", to.Tag())
+				}
+			}
+		})
+	}
+}
+
+func TestRaiseToMin(t *testing.T) {
+	p := DefaultPolicy
+	p.RaiseToMin = true
+	f := newFixture(p)
+	resp := f.register(t, "c1", 1, "Contact: <sip:alice@192.0.2.10>;expires=10")
+	if got := contacts(t, resp); resp.StatusCode() != 200 || len(got) != 1 || got[0] != "<sip:alice@192.0.2.10>;expires=60" {
+		t.Fatalf("got %d %q", resp.StatusCode(), got)
+	}
+}
+
+func TestDomains(t *testing.T) {
+	f := newFixture(DefaultPolicy)
+	if resp := f.registerTo(t, "sip:other.org", "sip:alice@other.org", "c1", 1, "Contact: <sip:a@192.0.2.1>"); resp.StatusCode() != 403 {
+		t.Errorf("foreign Request-URI: %d, want 403", resp.StatusCode())
+	}
+	if resp := f.registerTo(t, "sip:example.com", "sip:alice@other.org", "c1", 1, "Contact: <sip:a@192.0.2.1>"); resp.StatusCode() != 404 {
+		t.Errorf("foreign AOR: %d, want 404", resp.StatusCode())
+	}
+}
+
+func TestRefreshOrderingAndRemoval(t *testing.T) {
+	f := newFixture(DefaultPolicy)
+	c := "Contact: <sip:alice@192.0.2.10>"
+	mustCode(t, f.register(t, "c1", 5, c), 200)
+	// An older CSeq of the same Call-ID must not overwrite (§10.3 step 7).
+	mustCode(t, f.register(t, "c1", 4, c, "Expires: 100"), 500)
+	mustCode(t, f.register(t, "c1", 5, c, "Expires: 100"), 500)
+	// A newer one refreshes.
+	resp := f.register(t, "c1", 6, c, "Expires: 100")
+	mustContacts(t, resp, "<sip:alice@192.0.2.10>;expires=100")
+	// A contact that differs by an explicit port is another binding
+	// (§19.1.4), listed most recent first.
+	f.now = f.now.Add(time.Second)
+	resp = f.register(t, "c2", 1, "Contact: <sip:alice@192.0.2.10:5060>", "Expires: 200")
+	mustContacts(t, resp, "<sip:alice@192.0.2.10:5060>;expires=200", "<sip:alice@192.0.2.10>;expires=99")
+	// Another Call-ID (the phone rebooted) replaces a binding whatever its CSeq.
+	f.now = f.now.Add(time.Second)
+	resp = f.register(t, "c3", 1, "Contact: <sip:alice@192.0.2.10>", "Expires: 300")
+	mustContacts(t, resp, "<sip:alice@192.0.2.10>;expires=300", "<sip:alice@192.0.2.10:5060>;expires=199")
+	// Expires: 0 removes one binding, '*' all.
+	resp = f.register(t, "c2", 2, "Contact: <sip:alice@192.0.2.10:5060>", "Expires: 0")
+	mustContacts(t, resp, "<sip:alice@192.0.2.10>;expires=300")
+	resp = f.register(t, "c4", 1, "Contact: *", "Expires: 0")
+	mustContacts(t, resp)
+}
+
+func TestQueryAndExpiry(t *testing.T) {
+	f := newFixture(DefaultPolicy)
+	mustCode(t, f.register(t, "c1", 1, "Contact: <sip:alice@192.0.2.10>", "Expires: 120"), 200)
+	f.now = f.now.Add(20 * time.Second)
+	mustContacts(t, f.register(t, "c9", 1), "<sip:alice@192.0.2.10>;expires=100")
+	f.now = f.now.Add(101 * time.Second)
+	mustContacts(t, f.register(t, "c9", 2))
+}
+
+func TestContactLimit(t *testing.T) {
+	p := DefaultPolicy
+	p.MaxContacts = 2
+	f := newFixture(p)
+	mustCode(t, f.register(t, "c1", 1, "Contact: <sip:a@192.0.2.1>"), 200)
+	f.now = f.now.Add(time.Second)
+	mustCode(t, f.register(t, "c2", 1, "Contact: <sip:b@192.0.2.2>"), 200)
+	resp := f.register(t, "c3", 1, "Contact: <sip:c@192.0.2.3>")
+	if resp.StatusCode() != 503 || resp.Reason() != "Too Many Contacts" {
+		t.Fatalf("third contact: %d %s, want 503 Too Many Contacts", resp.StatusCode(), resp.Reason())
+	}
+	p.ReplaceOldest = true
+	f.r.PolicyFor = func(string) Policy { return p }
+	f.now = f.now.Add(time.Second)
+	resp = f.register(t, "c3", 2, "Contact: <sip:c@192.0.2.3>")
+	got := contacts(t, resp)
+	if len(got) != 2 || strings.Contains(strings.Join(got, " "), "sip:a@") {
+		t.Fatalf("replace-oldest kept %q", got)
+	}
+}
+
+func TestPathAndFlowStored(t *testing.T) {
+	f := newFixture(DefaultPolicy)
+	resp := f.register(t, "c1", 1, "Path: <sip:edge.example.net;lr>", "Supported: path", "Contact: <sip:alice@10.0.0.5:5060>")
+	mustCode(t, resp, 200)
+	if resp.Header("Path") != "<sip:edge.example.net;lr>" {
+		t.Errorf("Path not echoed: %q", resp.Header("Path"))
+	}
+	if !resp.HasToken("Supported", "path") {
+		t.Errorf("no Supported: path")
+	}
+	bs, _ := f.r.Store.Lookup(context.Background(), "sip:alice@example.com", f.now)
+	if len(bs) != 1 {
+		t.Fatalf("bindings %d, want 1", len(bs))
+	}
+	b := bs[0]
+	if len(b.Path) != 1 || b.Path[0] != "<sip:edge.example.net;lr>" {
+		t.Errorf("path %q", b.Path)
+	}
+	if b.Source.String() != "198.51.100.7:40000" || b.Transport != "udp" || b.Contact != "sip:alice@10.0.0.5:5060" {
+		t.Errorf("flow not stored: %+v", b)
+	}
+}
+
+func mustCode(t *testing.T, m *sip.Message, code int) {
+	t.Helper()
+	if m.StatusCode() != code {
+		t.Fatalf("status %d %s, want %d", m.StatusCode(), m.Reason(), code)
+	}
+}
+
+func mustContacts(t *testing.T, m *sip.Message, want ...string) {
+	t.Helper()
+	mustCode(t, m, 200)
+	got := m.HeaderValues("Contact")
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("contacts %q, want %q", got, want)
+	}
+}
