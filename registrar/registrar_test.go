@@ -89,7 +89,7 @@ func TestRegisterSteps(t *testing.T) {
 		{name: "q value", lines: []string{"Contact: <sip:alice@192.0.2.10>;q=0.5"}, code: 200, contact: []string{"<sip:alice@192.0.2.10>;expires=3600;q=0.5"}},
 		{name: "bad q value", lines: []string{"Contact: <sip:alice@192.0.2.10>;q=2"}, code: 400, reason: "Malformed Contact q Value"},
 		{name: "wildcard needs Expires 0", lines: []string{"Contact: *"}, code: 400, reason: "Invalid Wildcard Contact"},
-		{name: "wildcard alone", lines: []string{"Contact: *, <sip:alice@192.0.2.10>", "Expires: 0"}, code: 400, reason: "Invalid Wildcard Contact"},
+		{name: "wildcard alone", lines: []string{"Contact: *, <sip:alice@192.0.2.10>", "Expires: 0"}, code: 400, reason: "Malformed Contact"},
 		{name: "unsupported Require", lines: []string{"Require: foo, path", "Contact: <sip:alice@192.0.2.10>"}, code: 420, reason: "Bad Extension", header: [2]string{"Unsupported", "foo"}},
 		{name: "Require path", lines: []string{"Require: path", "Contact: <sip:alice@192.0.2.10>"}, code: 200, contact: []string{"<sip:alice@192.0.2.10>;expires=3600"}},
 		{name: "query of nothing", code: 200},
