@@ -1,6 +1,27 @@
 // Package transport moves SIP messages over UDP, TCP and TLS (RFC 3261
 // §18, RFC 3581): listeners, framing, the connection table and the
 // received/rport rules. It knows nothing of transactions.
+//
+// A Manager owns the sockets. Each UDP listener is several SO_REUSEPORT
+// sockets on one port, each read in batches (recvmmsg) by its own
+// goroutine; each TCP or TLS connection has one reading goroutine. The
+// Handler is called on those goroutines, one message at a time per
+// socket or connection; nothing starts a goroutine per message.
+//
+// Every received datagram or frame is parsed under Config.Limits; a
+// request's top Via gets received and rport (§18.2.1, RFC 3581) before the
+// Handler sees it. What does not parse is dropped and counted (Stats):
+// with a broken start line or header structure there is nothing to answer.
+//
+// Sending over UDP uses an unconnected socket, on which Linux reports no
+// ICMP port-unreachable; a dead UDP peer shows only as Timer B or F
+// expiring in the transaction layer. Stream sends reuse open connections
+// in either direction and dial new ones, reporting refusals at once.
+//
+// A listener bound to 0.0.0.0 or :: advertises (ListenerInfo.Host) its
+// configured advertise address; else the first global address of the
+// machine in that family; else loopback. Servers with several addresses
+// or behind NAT should configure Advertise.
 package transport
 
 import (
@@ -49,6 +70,8 @@ type Incoming struct {
 	Conn   ConnID         // the connection it arrived on (TCP/TLS)
 	// Listener is the listener that received it; its advertised address
 	// is what this server puts in Via and Record-Route on that interface.
+	// On a connection this server opened it is the listener of that
+	// protocol and family (ListenerFor), nil when there is none.
 	Listener *ListenerInfo
 }
 
@@ -61,8 +84,19 @@ type Target struct {
 	// connection their request came on (§18.2.2), and requests to a
 	// registered phone behind NAT go on the connection it registered on.
 	Conn ConnID
-	// ServerName is the host name for TLS certificate checks (SNI).
+	// ServerName is the host name for TLS certificate checks (SNI);
+	// empty checks the certificate against the IP address of Addr.
 	ServerName string
+	// Listener, when not nil, is the listener to send from. UDP needs it:
+	// RFC 3581 §4 sends a response from the address and port its request
+	// arrived on, which is the only address a NAT lets back in. When nil
+	// (or not a listener of this protocol and address family) the first
+	// listener of the family that can reach Addr is used.
+	Listener *ListenerInfo
+	// PinnedUDP records that the target asked for UDP explicitly (a URI
+	// with ;transport=udp), which keeps ChooseProto from moving a large
+	// request to TCP (§18.1.1).
+	PinnedUDP bool
 }
 
 // ListenerInfo describes one listening socket to the layers above.
@@ -71,7 +105,8 @@ type ListenerInfo struct {
 	Bound netip.AddrPort // the address the socket is bound to
 	// Host and Port are what goes into Via and Record-Route: the
 	// advertised address when configured (NAT, load balancer), else the
-	// bound one (for a wildcard bind, the address of the interface used).
+	// bound one; for a wildcard bind the first global address of the
+	// machine in the family, else loopback. IPv6 hosts are in brackets.
 	Host string
 	Port int
 }
@@ -99,16 +134,24 @@ type Sender interface {
 }
 
 // ResponseTarget returns where a response to in must go (§18.2.2, RFC
-// 3581 §4): back on the request's connection for reliable transports;
-// for UDP to the received address and rport (the source address) when
-// those were stamped, else to the sent-by of the top Via.
+// 3581 §4), sent from the listener the request arrived on. For reliable
+// transports it is the request's connection; should that have closed, Send
+// opens a new one to the source IP at the sent-by port, as §18.2.2 says.
+// For UDP it is the source address and port when rport was asked for,
+// else the received address (the source IP) at the sent-by port; an maddr
+// in the Via wins over both.
 func ResponseTarget(in *Incoming) Target {
-	t := Target{Proto: in.Proto, Addr: in.Source, Conn: in.Conn}
-	if in.Proto.Reliable() {
-		return t
-	}
+	t := Target{Proto: in.Proto, Addr: in.Source, Conn: in.Conn, Listener: in.Listener}
 	v, err := in.Msg.TopVia()
 	if err != nil {
+		return t
+	}
+	if in.Proto.Reliable() {
+		host, port := v.SentBy()
+		t.Addr = netip.AddrPortFrom(in.Source.Addr(), uint16(port))
+		if _, err := netip.ParseAddr(trimBrackets(host)); err != nil {
+			t.ServerName = host // a name the peer's certificate should carry
+		}
 		return t
 	}
 	if maddr, ok := v.Params.Get("maddr"); ok {

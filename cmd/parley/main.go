@@ -1,0 +1,58 @@
+// Command parley is the Parley SIP server: a stateful or stateless proxy
+// and registrar. Run "parley help" for its commands.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `Parley, a SIP proxy and registrar.
+
+Usage:
+  parley serve [flags]          run the server (UDP and TCP on 0.0.0.0:5060 by default)
+  parley check-config FILE      validate a configuration file and exit
+  parley version                print the version
+  parley help                   print this help
+
+Flags of serve:
+  --config FILE                 YAML configuration file (flags override it)
+  --listen PROTO:HOST:PORT      listen address, repeatable (udp, tcp, tls; IPv6 as udp:[::1]:5060)
+  --domain NAME                 a domain this server is responsible for, repeatable
+  --data-dir DIR                where Parley keeps its state
+  --mode stateful|stateless     proxy mode
+  --log-level LEVEL             debug, info, warn or error
+  --trace                       log every SIP message sent and received
+
+Signals: SIGHUP reloads the configuration file, SIGTERM and SIGINT drain and stop.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the exit, so that tests can call it.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "check-config":
+		return checkConfig(args[1:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "parley", version)
+		return 0
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "parley: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}

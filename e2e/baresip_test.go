@@ -1,0 +1,229 @@
+package e2e
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+const baresipHint = "apt-get install -y baresip"
+
+// Lines baresip 1.0 logs, which the test waits for.
+var (
+	reRegistered  = regexp.MustCompile(`\{\d+/UDP/v4\} 200 OK`) // "bob@example.com: {0/UDP/v4} 200 OK () [1 binding]"
+	reEstablished = regexp.MustCompile(`Call established: sip:`)
+	reTerminated  = regexp.MustCompile(`Call with sip:\S+ terminated`)
+	reRTPPackets  = regexp.MustCompile(`packets:\s+(\d+)\s+(\d+)`) // rtp_stats at hangup: transmit, receive
+)
+
+// TestBaresipCall: two real softphones register at parley, alice calls bob,
+// bob answers by himself (answermode=auto), audio flows for 3 s, alice hangs up.
+func TestBaresipCall(t *testing.T) {
+	requireTool(t, "baresip", baresipHint)
+	p := startParley(t)
+	outbound := fmt.Sprintf(`;regint=300;outbound="sip:%s;transport=udp"`, p.Addr)
+	bob := startSoftphone(t, "bob", "<sip:bob@example.com>"+outbound+";answermode=auto")
+	alice := startSoftphone(t, "alice", "<sip:alice@example.com>"+outbound)
+	bob.waitLog(reRegistered, 10*time.Second)
+	alice.waitLog(reRegistered, 10*time.Second)
+	softphoneCall(t, alice, bob, "sip:bob@example.com")
+}
+
+// TestBaresipWithoutProxy checks the softphone set-up and driving without
+// parley: alice calls bob's own address, nobody registers.
+func TestBaresipWithoutProxy(t *testing.T) {
+	requireTool(t, "baresip", baresipHint)
+	bob := startSoftphone(t, "bob", "<sip:bob@127.0.0.1>;regint=0;answermode=auto")
+	alice := startSoftphone(t, "alice", "<sip:alice@127.0.0.1>;regint=0")
+	softphoneCall(t, alice, bob, "sip:bob@"+bob.addr)
+}
+
+// softphoneCall has caller dial target and callee answer, lets audio flow for
+// 3 s and hangs up; it checks that both saw the call established and ended,
+// that both received RTP, and that both quit cleanly.
+func softphoneCall(t *testing.T, caller, callee *softphone, target string) {
+	t.Helper()
+	caller.command("/dial " + target)
+	caller.waitLog(reEstablished, 10*time.Second)
+	callee.waitLog(reEstablished, 10*time.Second)
+	time.Sleep(3 * time.Second)
+	caller.command("/hangup")
+	for _, s := range []*softphone{caller, callee} {
+		s.waitLog(reTerminated, 10*time.Second)
+		stats := s.waitLog(reRTPPackets, 5*time.Second)
+		if received, _ := strconv.Atoi(stats[2]); received < 50 { // 3 s of 20 ms packets is 150
+			t.Errorf("%s received %d RTP packets, want at least 50 (%s)", s.name, received, stats[0])
+		}
+	}
+	caller.quit()
+	callee.quit()
+}
+
+// softphone is a baresip process driven through its stdin (the stdio module
+// reads commands such as "/dial sip:..." from a pipe).
+type softphone struct {
+	name string
+	addr string // 127.0.0.1:port it listens on for SIP (baresip also takes port+1 for TLS)
+
+	t       *testing.T
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	logPath string
+	exited  chan struct{}
+	waitErr error
+}
+
+// startSoftphone writes a config and an accounts file (one account line) into
+// a fresh config dir and starts baresip on it: SIP on a free loopback port,
+// no sound card (audio from a generated WAV file via aufile, played into an
+// aubridge device), DNS pointed at loopback, at most 30 s of life (-t 30).
+func startSoftphone(t *testing.T, name, account string) *softphone {
+	t.Helper()
+	modules := baresipModulePath(t)
+	dir := t.TempDir()
+	wav := filepath.Join(dir, "tone.wav")
+	if err := os.WriteFile(wav, toneWAV(10*time.Second), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &softphone{name: name, t: t, exited: make(chan struct{}), logPath: filepath.Join(dir, "baresip.log")}
+	s.addr = "127.0.0.1:" + strconv.Itoa(freePort(t, true))
+	config := strings.Join([]string{
+		"poll_method epoll",
+		"sip_listen " + s.addr,
+		"net_interface 127.0.0.1",
+		"dns_server 127.0.0.1:53",
+		"audio_source aufile," + wav,
+		"audio_player aubridge," + name,
+		"audio_alert aubridge," + name,
+		"rtp_stats yes",
+		"module_path " + modules,
+		"module stdio.so",
+		"module g711.so",
+		"module aufile.so",
+		"module aubridge.so",
+		"module_app account.so",
+		"module_app menu.so",
+	}, "\n") + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(account+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	logFile, err := os.Create(s.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cmd = exec.Command("baresip", "-f", dir, "-t", "30", "-v", "-s")
+	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
+	if s.stdin, err = s.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.waitErr = s.cmd.Wait(); logFile.Close(); close(s.exited) }()
+	t.Cleanup(s.cleanup)
+	return s
+}
+
+// baresipModulePath finds the Debian package's module directory.
+func baresipModulePath(t *testing.T) string {
+	t.Helper()
+	for _, dir := range []string{"/usr/lib/baresip/modules", "/usr/lib/x86_64-linux-gnu/baresip/modules", "/usr/local/lib/baresip/modules"} {
+		if _, err := os.Stat(filepath.Join(dir, "aufile.so")); err == nil {
+			return dir
+		}
+	}
+	t.Fatal("baresip modules (aufile.so) not found")
+	return ""
+}
+
+// command types a command line into baresip, e.g. "/dial sip:bob@example.com".
+func (s *softphone) command(line string) {
+	s.t.Helper()
+	if _, err := io.WriteString(s.stdin, line+"\n"); err != nil {
+		s.t.Fatalf("%s: %q: %v", s.name, line, err)
+	}
+}
+
+// waitLog waits until baresip's output matches re and returns the submatches.
+func (s *softphone) waitLog(re *regexp.Regexp, timeout time.Duration) []string {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		b, _ := os.ReadFile(s.logPath)
+		if m := re.FindStringSubmatch(string(b)); m != nil {
+			return m
+		}
+		select {
+		case <-s.exited:
+			s.t.Fatalf("%s: baresip exited (%v) before logging %q", s.name, s.waitErr, re)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("%s: baresip logged no %q within %v", s.name, re, timeout)
+		}
+	}
+}
+
+// quit asks baresip to quit (it unregisters first) and waits up to 10 s for it.
+func (s *softphone) quit() {
+	s.t.Helper()
+	s.command("/quit")
+	select {
+	case <-s.exited:
+		if s.waitErr != nil {
+			s.t.Errorf("%s: baresip exited with %v after /quit", s.name, s.waitErr)
+		}
+	case <-time.After(10 * time.Second):
+		s.t.Errorf("%s: baresip did not quit within 10s", s.name)
+	}
+}
+
+// cleanup kills baresip if it still runs and prints its log if the test failed.
+func (s *softphone) cleanup() {
+	select {
+	case <-s.exited:
+	default:
+		s.cmd.Process.Kill()
+		<-s.exited
+	}
+	if s.t.Failed() {
+		s.t.Logf("%s: baresip log (%s), tail:\n%s", s.name, s.logPath, tail(s.logPath, 10000))
+	}
+}
+
+// toneWAV returns a WAV file (8 kHz, mono, 16 bit PCM) holding a 440 Hz tone.
+func toneWAV(d time.Duration) []byte {
+	const rate = 8000
+	n := int(d.Seconds() * rate)
+	b := make([]byte, 44+2*n)
+	copy(b[0:], "RIFF")
+	binary.LittleEndian.PutUint32(b[4:], uint32(36+2*n))
+	copy(b[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(b[16:], 16)     // fmt chunk size
+	binary.LittleEndian.PutUint16(b[20:], 1)      // PCM
+	binary.LittleEndian.PutUint16(b[22:], 1)      // channels
+	binary.LittleEndian.PutUint32(b[24:], rate)   // sample rate
+	binary.LittleEndian.PutUint32(b[28:], rate*2) // byte rate
+	binary.LittleEndian.PutUint16(b[32:], 2)      // block align
+	binary.LittleEndian.PutUint16(b[34:], 16)     // bits per sample
+	copy(b[36:], "data")
+	binary.LittleEndian.PutUint32(b[40:], uint32(2*n))
+	for i := range n {
+		v := int16(8000 * math.Sin(2*math.Pi*440*float64(i)/rate))
+		binary.LittleEndian.PutUint16(b[44+2*i:], uint16(v))
+	}
+	return b
+}

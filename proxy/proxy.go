@@ -1,0 +1,157 @@
+// Package proxy is the RFC 3261 §16 proxy core: request validation, route
+// processing, target determination through a chain of stages, forwarding
+// with forking, and the response context that picks the best response.
+// It runs stateful on top of transactions, or stateless (§16.11).
+package proxy
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/parley-sip/parley/clock"
+	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/registrar"
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transport"
+)
+
+// ServerTx is the server transaction a request arrived in; responses to
+// the request go through it so that retransmissions are handled.
+type ServerTx interface {
+	Respond(resp *sip.Message) error
+}
+
+// ClientTx is a client transaction the proxy started for one branch.
+type ClientTx interface {
+	// Terminate ends the transaction without waiting for its timers.
+	Terminate()
+}
+
+// Transactions starts client transactions. The transaction layer
+// implements it; tests use a fake. onResponse gets every response, and a
+// locally made 408 (timeout) or 503 (transport failure) when no answer
+// will come.
+type Transactions interface {
+	Request(req *sip.Message, dst transport.Target, onResponse func(resp *sip.Message)) (ClientTx, error)
+}
+
+// Transport is what the proxy needs of the transport layer: sending, and
+// which listener (address for Via and Record-Route) serves a destination.
+type Transport interface {
+	transport.Sender
+	ListenerFor(p transport.Proto, dst netip.Addr) *transport.ListenerInfo
+	Listeners() []*transport.ListenerInfo
+	ChooseProto(dst transport.Target, size int) transport.Proto
+}
+
+// ForkMode says how the proxy tries several contacts of one AOR.
+type ForkMode int
+
+// Fork modes. Auto is serial in q order when the contacts carry
+// different q values (§16.6, "q-value" ordering), else parallel.
+const (
+	ForkAuto ForkMode = iota
+	ForkParallel
+	ForkSerial
+)
+
+// Config is the proxy's behaviour.
+type Config struct {
+	// Domains reports whether a domain is ours (its users are found in the
+	// location service); nil makes every domain ours.
+	Domains func(domain string) bool
+	// RecordRoute keeps the proxy on the path of dialogs it forwards.
+	RecordRoute bool
+	Fork        ForkMode
+	// TimerC bounds how long an INVITE branch may stay provisional (§16.6 step 11).
+	TimerC time.Duration
+	// Stateless forwards without transactions (§16.11).
+	Stateless bool
+	// ServerHeader, when not empty, is sent in Server of local responses.
+	ServerHeader string
+	// Secret salts stateless branches, so that they cannot be predicted.
+	Secret string
+	// Clock runs Timer C; nil is the process's timing wheel. Tests use a
+	// fake to make timers deterministic.
+	Clock clock.Clock
+}
+
+// Proxy is the proxy core. It implements the three entry points the
+// transaction layer calls (through an adapter in the server package).
+type Proxy struct {
+	cfg       Config
+	tp        Transport
+	txs       Transactions
+	store     location.Store
+	registrar *registrar.Registrar
+	resolver  *Resolver
+	log       *slog.Logger
+	stages    []Stage
+	now       func() time.Time
+	contexts  sync.Map // cancelKey → *responseContext of INVITEs in progress
+	pending   atomic.Int64
+}
+
+// Pending returns how many forwarded requests still wait for their final
+// response: what a graceful shutdown lets finish.
+func (p *Proxy) Pending() int { return int(p.pending.Load()) }
+
+// New builds a proxy. txs may be nil when cfg.Stateless.
+func New(cfg Config, tp Transport, txs Transactions, store location.Store, reg *registrar.Registrar, log *slog.Logger) *Proxy {
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.TimerC <= 0 {
+		cfg.TimerC = 181 * time.Second // §16.6 step 11: more than 3 minutes
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Default()
+	}
+	p := &Proxy{cfg: cfg, tp: tp, txs: txs, store: store, registrar: reg, log: log, resolver: NewResolver(), now: time.Now}
+	p.stages = DefaultStages()
+	return p
+}
+
+// ServeRequest runs a new request (any method but ACK) through the stages.
+// tx is nil in stateless mode.
+func (p *Proxy) ServeRequest(tx ServerTx, in *transport.Incoming) {
+	r := &Request{proxy: p, Tx: tx, In: in, Msg: in.Msg, ctx: context.Background()}
+	r.run(0)
+}
+
+// ServeACK routes an ACK that belongs to no INVITE server transaction: the
+// ACK for a 2xx, which is end-to-end and forwarded statelessly (§16.11,
+// §17.2.3).
+func (p *Proxy) ServeACK(in *transport.Incoming) {
+	r := &Request{proxy: p, In: in, Msg: in.Msg, ctx: context.Background(), stateless: true}
+	r.run(0)
+}
+
+// ServeStrayResponse forwards a response that matched no client
+// transaction (§16.7 "statelessly"; with RFC 6026, 2xx retransmissions):
+// if the top Via is ours it is removed and the response sent on to the
+// next Via's address.
+func (p *Proxy) ServeStrayResponse(in *transport.Incoming) {
+	resp := in.Msg
+	top, err := resp.TopVia()
+	if err != nil || !p.isOurVia(top) {
+		p.log.Debug("proxy: dropping stray response", "status", resp.StatusCode())
+		return
+	}
+	resp.PopVia()
+	if _, err := resp.TopVia(); err != nil {
+		return // it was for us alone
+	}
+	dst, err := p.viaTarget(resp)
+	if err != nil {
+		p.log.Debug("proxy: stray response with unusable Via", "error", err)
+		return
+	}
+	if err := p.tp.Send(dst, resp.Bytes()); err != nil {
+		p.log.Debug("proxy: forwarding stray response failed", "error", err)
+	}
+}

@@ -1,0 +1,175 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transport"
+)
+
+// Resolver finds where to send a request for a URI (RFC 3263 §4): the
+// transport from the URI, then SRV records when the host is a name without
+// a port, then A/AAAA. NAPTR is not consulted: SRV for UDP, TCP and TLS
+// covers every deployment we know of, and the URI's transport parameter
+// pins the rest.
+type Resolver struct {
+	r       *net.Resolver
+	timeout time.Duration
+}
+
+// NewResolver returns a resolver on the system's DNS configuration.
+func NewResolver() *Resolver {
+	return &Resolver{r: net.DefaultResolver, timeout: 2 * time.Second}
+}
+
+// errNoAddress means a name resolved to nothing usable.
+var errNoAddress = errors.New("proxy: no address for host")
+
+// Resolve returns the destinations for u in the order to try them.
+func (res *Resolver) Resolve(ctx context.Context, u *sip.URI) ([]transport.Target, error) {
+	host := u.Host
+	if maddr, ok := u.Params.Get("maddr"); ok && maddr != "" {
+		host = maddr
+	}
+	host = trimBrackets(host)
+	proto, pinned := uriProto(u)
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return []transport.Target{{Proto: proto, Addr: netip.AddrPortFrom(ip, uint16(uriPort(u, proto)))}}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, res.timeout)
+	defer cancel()
+	if u.Port == 0 {
+		if ts := res.srv(ctx, host, proto, pinned, u.Scheme == "sips"); len(ts) > 0 {
+			return ts, nil
+		}
+	}
+	addrs, err := res.lookup(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]transport.Target, 0, len(addrs))
+	for _, a := range addrs {
+		out = append(out, transport.Target{Proto: proto, Addr: netip.AddrPortFrom(a, uint16(uriPort(u, proto))), ServerName: host})
+	}
+	return out, nil
+}
+
+// uriProto is the transport a URI asks for (§18.1.1, RFC 3263 §4.1):
+// its transport parameter, TLS for sips, else UDP.
+func uriProto(u *sip.URI) (p transport.Proto, pinned bool) {
+	if t, ok := u.Params.Get("transport"); ok {
+		switch strings.ToLower(t) {
+		case "tcp":
+			return transport.TCP, true
+		case "tls":
+			return transport.TLS, true
+		case "udp":
+			return transport.UDP, true
+		}
+	}
+	if u.Scheme == "sips" {
+		return transport.TLS, true
+	}
+	return transport.UDP, false
+}
+
+func uriPort(u *sip.URI, p transport.Proto) int {
+	if u.Port != 0 {
+		return u.Port
+	}
+	if p == transport.TLS {
+		return 5061
+	}
+	return 5060
+}
+
+// srv looks up _sip._udp, _sip._tcp and _sips._tcp records (only the
+// pinned transport's when the URI names one), in that preference.
+func (res *Resolver) srv(ctx context.Context, host string, proto transport.Proto, pinned, sips bool) []transport.Target {
+	type svc struct {
+		service, network string
+		proto            transport.Proto
+	}
+	all := []svc{{"sip", "udp", transport.UDP}, {"sip", "tcp", transport.TCP}, {"sips", "tcp", transport.TLS}}
+	if sips {
+		all = all[2:]
+	}
+	var out []transport.Target
+	for _, s := range all {
+		if pinned && s.proto != proto {
+			continue
+		}
+		_, recs, err := res.r.LookupSRV(ctx, s.service, s.network, host)
+		if err != nil {
+			continue
+		}
+		for _, rec := range recs { // already sorted by priority and weight
+			addrs, err := res.lookup(ctx, strings.TrimSuffix(rec.Target, "."))
+			if err != nil {
+				continue
+			}
+			for _, a := range addrs {
+				out = append(out, transport.Target{Proto: s.proto, Addr: netip.AddrPortFrom(a, rec.Port), ServerName: host})
+			}
+		}
+		if len(out) > 0 {
+			return out
+		}
+	}
+	return out
+}
+
+func (res *Resolver) lookup(ctx context.Context, host string) ([]netip.Addr, error) {
+	ips, err := res.r.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil, err
+	}
+	if len(ips) == 0 {
+		return nil, errNoAddress
+	}
+	for i := range ips {
+		ips[i] = ips[i].Unmap()
+	}
+	return ips, nil
+}
+
+// resolveHost returns one address for a host, for response routing.
+func (res *Resolver) resolveHost(host string) (netip.Addr, error) {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), res.timeout)
+	defer cancel()
+	addrs, err := res.lookup(ctx, host)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	return addrs[0], nil
+}
+
+var (
+	localOnce sync.Once
+	localList []netip.Addr
+)
+
+// localAddrs lists this machine's interface addresses, read once.
+func localAddrs() []netip.Addr {
+	localOnce.Do(func() {
+		addrs, err := net.InterfaceAddrs()
+		if err != nil {
+			return
+		}
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil {
+				localList = append(localList, p.Addr())
+			}
+		}
+	})
+	return localList
+}

@@ -1,0 +1,223 @@
+package proxy
+
+import (
+	"encoding/base32"
+	"hash/fnv"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transport"
+)
+
+// isOurDomain reports whether host is a domain whose users we locate.
+func (p *Proxy) isOurDomain(host string) bool {
+	if p.cfg.Domains == nil {
+		return true
+	}
+	return p.cfg.Domains(strings.ToLower(host))
+}
+
+// isUs reports whether a URI points at this server: its host and port are
+// one of our listeners' (advertised or bound) addresses. This is how we
+// recognise our own Record-Route and Route entries (§16.4).
+func (p *Proxy) isUs(u *sip.URI) bool {
+	if !u.IsSIP() {
+		return false
+	}
+	port := u.Port
+	if port == 0 {
+		port = 5060
+		if u.Scheme == "sips" {
+			port = 5061
+		}
+		if t, ok := u.Params.Get("transport"); ok && strings.EqualFold(t, "tls") {
+			port = 5061
+		}
+	}
+	return p.isOurAddr(u.Host, port)
+}
+
+func (p *Proxy) isOurAddr(host string, port int) bool {
+	host = trimBrackets(host)
+	for _, l := range p.tp.Listeners() {
+		if l.Port != port && int(l.Bound.Port()) != port {
+			continue
+		}
+		if strings.EqualFold(l.Host, host) || strings.EqualFold(trimBrackets(l.Host), host) {
+			return true
+		}
+		if a, err := netip.ParseAddr(host); err == nil && (a == l.Bound.Addr() || l.Bound.Addr().IsUnspecified() && isLocalAddr(a)) {
+			return true
+		}
+	}
+	return false
+}
+
+// isLocalAddr reports whether a is an address of this machine, for
+// listeners bound to the wildcard address.
+func isLocalAddr(a netip.Addr) bool {
+	if a.IsLoopback() {
+		return true
+	}
+	for _, b := range localAddrs() {
+		if a == b {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Proxy) isOurVia(v *sip.Via) bool {
+	host, port := v.SentBy()
+	return p.isOurAddr(host, port)
+}
+
+func trimBrackets(h string) string {
+	if len(h) >= 2 && h[0] == '[' && h[len(h)-1] == ']' {
+		return h[1 : len(h)-1]
+	}
+	return h
+}
+
+// fixStrictRoute undoes what a strict router did (§16.4): when the
+// Request-URI is a URI we put in a Record-Route, the real Request-URI is
+// the last Route value.
+func (p *Proxy) fixStrictRoute(m *sip.Message) {
+	u, err := m.RequestURIParsed()
+	if err != nil || !p.isUs(&u) || !u.Params.Has("lr") {
+		return
+	}
+	routes, _ := m.Routes()
+	if len(routes) == 0 {
+		return
+	}
+	last := routes[len(routes)-1]
+	m.SetRequestURI(last.URI.String())
+	vals := m.HeaderValues("Route")
+	m.RemoveHeader("Route")
+	for _, v := range vals[:len(vals)-1] {
+		m.AddHeader("Route", v)
+	}
+}
+
+// popOwnRoutes removes the Route entries at the top that are ours: one,
+// or two where we double record-routed (§16.4, RFC 5658).
+func (p *Proxy) popOwnRoutes(m *sip.Message) {
+	for i := 0; i < 2; i++ {
+		routes, _ := m.Routes()
+		if len(routes) == 0 || !p.isUs(&routes[0].URI) {
+			return
+		}
+		m.PopRoute()
+	}
+}
+
+// loopHash is the loop-detection part of our branches (§16.6 step 8):
+// a hash of what identifies the request as it arrived. A request that
+// comes back to us unchanged hashes the same. The To tag is left out so
+// that a non-2xx ACK and a CANCEL hash like their INVITE, which keeps a
+// stateless proxy's branch the same for all three (§16.11).
+func (p *Proxy) loopHash(m *sip.Message) string {
+	h := fnv.New64a()
+	h.Write([]byte(m.RequestURI()))
+	cid, _ := m.CallID()
+	h.Write([]byte(cid))
+	if f, err := m.From(); err == nil {
+		h.Write([]byte(f.Tag()))
+	}
+	cs, _ := m.CSeq()
+	h.Write(strconv.AppendUint(nil, uint64(cs.Seq), 10))
+	for _, v := range m.HeaderValues("Proxy-Require") {
+		h.Write([]byte(v))
+	}
+	for _, v := range m.HeaderValues("Route") {
+		h.Write([]byte(v))
+	}
+	return encodeHash(h.Sum64())
+}
+
+var b32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+func encodeHash(x uint64) string {
+	var b [8]byte
+	for i := range b {
+		b[i] = byte(x >> (56 - 8*i))
+	}
+	return b32.EncodeToString(b[:])
+}
+
+// loopPart extracts the loop hash of a branch made by branchFor.
+func loopPart(branch string) string {
+	rest, ok := strings.CutPrefix(branch, sip.MagicCookie+"P")
+	if !ok {
+		return ""
+	}
+	if dot := strings.IndexByte(rest, '.'); dot >= 0 {
+		return rest[:dot]
+	}
+	return rest
+}
+
+// toTag makes the To tag of a local response. It is derived from the
+// request so that a retransmission answered statelessly gets the same tag.
+func (p *Proxy) toTag(m *sip.Message) string {
+	h := fnv.New64a()
+	h.Write([]byte(p.cfg.Secret))
+	cid, _ := m.CallID()
+	h.Write([]byte(cid))
+	if f, err := m.From(); err == nil {
+		h.Write([]byte(f.Tag()))
+	}
+	if v, err := m.TopVia(); err == nil {
+		h.Write([]byte(v.Branch()))
+	}
+	return encodeHash(h.Sum64())
+}
+
+// bindingTarget turns a binding into a target: its contact as the new
+// Request-URI, its Path as the route, and, when the binding has no Path,
+// the flow it registered on as the destination (NAT, §10 of RFC 5626).
+func (p *Proxy) bindingTarget(b location.Binding) Target {
+	t := Target{URI: b.Contact, Q: b.Q, Route: b.Path}
+	if len(b.Path) == 0 && b.Source.IsValid() {
+		proto := transport.Proto(b.Transport)
+		t.Dest = transport.Target{Proto: proto, Addr: b.Source, Conn: transport.ConnID(b.ConnID), Listener: p.listenerAt(proto, b.Local)}
+	}
+	return t
+}
+
+// listenerAt finds our listener of proto bound to local: a NAT lets
+// packets in only from the address the phone registered with (RFC 3581 §4).
+func (p *Proxy) listenerAt(proto transport.Proto, local netip.AddrPort) *transport.ListenerInfo {
+	for _, l := range p.tp.Listeners() {
+		if l.Proto == proto && l.Bound == local {
+			return l
+		}
+	}
+	return nil
+}
+
+// viaTarget is where a response goes next: the address of its (new) top
+// Via, as §18.2.2 says.
+func (p *Proxy) viaTarget(resp *sip.Message) (transport.Target, error) {
+	v, err := resp.TopVia()
+	if err != nil {
+		return transport.Target{}, err
+	}
+	proto := transport.Proto(strings.ToLower(v.Transport))
+	host, port := v.SentBy()
+	if r := v.Received(); r != "" {
+		host = r
+	}
+	if rp, has := v.RPort(); has && rp != 0 {
+		port = rp
+	}
+	addr, err := p.resolver.resolveHost(trimBrackets(host))
+	if err != nil {
+		return transport.Target{}, err
+	}
+	return transport.Target{Proto: proto, Addr: netip.AddrPortFrom(addr, uint16(port))}, nil
+}

@@ -1,0 +1,246 @@
+package proxy
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/parley-sip/parley/sip"
+)
+
+// DefaultStages is the request route, in the order Kamailio's stock
+// configuration uses too: validate, route in-dialog requests, answer what
+// is for the server itself, find targets, relay.
+func DefaultStages() []Stage {
+	return []Stage{
+		sanityStage{},
+		maxForwardsStage{},
+		proxyRequireStage{},
+		loopStage{},
+		cancelStage{},
+		routeStage{},
+		localStage{},
+		locationStage{},
+		relayStage{},
+	}
+}
+
+// StageFunc makes a Stage from a name and a function.
+type StageFunc struct {
+	StageName string
+	Fn        func(r *Request, next func())
+}
+
+// Name returns the stage's name.
+func (s StageFunc) Name() string { return s.StageName }
+
+// Serve calls the function.
+func (s StageFunc) Serve(r *Request, next func()) { s.Fn(r, next) }
+
+// sanityStage is §16.3 step 1 (and §8.2.2): a request that does not parse
+// as far as the proxy needs is answered with the defect as reason phrase.
+type sanityStage struct{}
+
+func (sanityStage) Name() string { return "sanity" }
+
+func (sanityStage) Serve(r *Request, next func()) {
+	err := r.Msg.Validate()
+	if err == nil {
+		next()
+		return
+	}
+	var se *sip.Error
+	if !errors.As(err, &se) {
+		se = &sip.Error{Code: 400, Reason: "Bad Request"}
+	}
+	if r.Msg.Answerable() {
+		r.Respond(se.Code, se.Reason)
+	} else {
+		r.drop()
+	}
+	r.proxy.log.Debug("proxy: invalid request", "source", r.In.Source, "reason", se.Reason)
+}
+
+// maxForwardsStage is §16.3 step 3: a request that may not be forwarded
+// again is answered 483, except OPTIONS, which the server answers itself
+// (§11, "OPTIONS with Max-Forwards 0" probes the proxy).
+type maxForwardsStage struct{}
+
+func (maxForwardsStage) Name() string { return "maxforwards" }
+
+func (maxForwardsStage) Serve(r *Request, next func()) {
+	mf, _ := r.Msg.MaxForwards()
+	if mf != 0 {
+		next()
+		return
+	}
+	if r.Msg.Method() == "ACK" {
+		r.answered = true // never answered, and may not go further
+		return
+	}
+	if r.Msg.Method() == "OPTIONS" {
+		r.proxy.answerOptions(r)
+		return
+	}
+	r.Respond(483, "Too Many Hops")
+}
+
+// proxyRequireStage is §16.3 step 5: this proxy supports no extension that
+// a UAC could require of proxies, so any Proxy-Require is refused with 420.
+type proxyRequireStage struct{}
+
+func (proxyRequireStage) Name() string { return "proxyrequire" }
+
+func (proxyRequireStage) Serve(r *Request, next func()) {
+	tags := r.Msg.HeaderValues("Proxy-Require")
+	if len(tags) == 0 || r.Msg.Method() == "ACK" || r.Msg.Method() == "CANCEL" {
+		next()
+		return
+	}
+	r.Respond(420, "Bad Extension", "Unsupported", strings.Join(tags, ", "))
+}
+
+// loopStage is §16.3 step 4: a request whose Via holds a branch this proxy
+// made for the very same request has come back: 482. A request that comes
+// back changed (a spiral, e.g. a new Request-URI) is fine.
+type loopStage struct{}
+
+func (loopStage) Name() string { return "loop" }
+
+func (loopStage) Serve(r *Request, next func()) {
+	if r.Msg.Method() == "ACK" || r.Msg.Method() == "CANCEL" {
+		next()
+		return
+	}
+	vias, _ := r.Msg.Vias()
+	want := r.proxy.loopHash(r.Msg)
+	for i := range vias {
+		if r.proxy.isOurVia(&vias[i]) && loopPart(vias[i].Branch()) == want {
+			r.Respond(482, "Loop Detected")
+			return
+		}
+	}
+	next()
+}
+
+// routeStage is §16.4: undo a strict router's rewrite, remove our own
+// Route entries, and send in-dialog requests along their route set.
+type routeStage struct{}
+
+func (routeStage) Name() string { return "route" }
+
+func (routeStage) Serve(r *Request, next func()) {
+	p := r.proxy
+	p.fixStrictRoute(r.Msg)
+	p.popOwnRoutes(r.Msg)
+	routes, _ := r.Msg.Routes()
+	if len(routes) > 0 {
+		// A route set takes the request past us whatever its Request-URI says.
+		r.Targets = append(r.Targets, Target{})
+		relayStage{}.Serve(r, next)
+		return
+	}
+	if to, err := r.Msg.To(); err == nil && to.Tag() != "" {
+		// In-dialog without Route: a Request-URI that is not ours is the
+		// remote target itself.
+		if u, err := r.Msg.RequestURIParsed(); err == nil && !p.isUs(&u) && !p.isOurDomain(u.Host) {
+			r.Targets = append(r.Targets, Target{})
+			relayStage{}.Serve(r, next)
+			return
+		}
+	}
+	next()
+}
+
+// localStage answers requests addressed to the server itself: OPTIONS,
+// and REGISTER for the domains we serve (§10.3).
+type localStage struct{}
+
+func (localStage) Name() string { return "local" }
+
+func (localStage) Serve(r *Request, next func()) {
+	p := r.proxy
+	u, _ := r.Msg.RequestURIParsed()
+	switch r.Msg.Method() {
+	case "REGISTER":
+		if p.registrar != nil && u.User == "" && p.isOurDomain(u.Host) {
+			r.RespondWith(p.registrar.Handle(r.ctx, r.In, p.toTag(r.Msg)))
+			return
+		}
+	case "OPTIONS":
+		if u.User == "" && (p.isUs(&u) || p.isOurDomain(u.Host)) {
+			p.answerOptions(r)
+			return
+		}
+	}
+	if r.Msg.Method() != "ACK" && u.User == "" && p.isUs(&u) {
+		r.Respond(405, "Method Not Allowed", "Allow", allowed)
+		return
+	}
+	next()
+}
+
+// allowed is what the server itself accepts.
+const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRACK, SUBSCRIBE, NOTIFY, REFER, MESSAGE"
+
+func (p *Proxy) answerOptions(r *Request) {
+	r.Respond(200, "OK", "Allow", allowed, "Accept", "application/sdp", "Supported", "path")
+}
+
+// locationStage is §16.5 for our domains: the target set is the AOR's
+// bindings. Requests for other domains pass on with the Request-URI as
+// the only target.
+type locationStage struct{}
+
+func (locationStage) Name() string { return "location" }
+
+func (locationStage) Serve(r *Request, next func()) {
+	p := r.proxy
+	u, err := r.Msg.RequestURIParsed()
+	// An ACK for a 2xx goes where its Request-URI says; but a stateless
+	// proxy must send a non-2xx ACK where it sent the INVITE (§16.11).
+	skipACK := r.Msg.Method() == "ACK" && !p.cfg.Stateless
+	if err != nil || !u.IsSIP() || !p.isOurDomain(u.Host) || p.store == nil || skipACK {
+		if len(r.Targets) == 0 {
+			r.Targets = append(r.Targets, Target{})
+		}
+		next()
+		return
+	}
+	bindings, err := p.store.Lookup(r.ctx, u.AOR(), p.now())
+	if err != nil {
+		p.log.Warn("proxy: location lookup failed", "error", err)
+		r.Respond(500, "Location Service Unavailable", "Retry-After", "5")
+		return
+	}
+	if len(bindings) == 0 {
+		if r.Msg.Method() == "ACK" {
+			r.Targets = append(r.Targets, Target{})
+			next()
+			return
+		}
+		r.Respond(404, "Not Found")
+		return
+	}
+	for _, b := range bindings {
+		r.Targets = append(r.Targets, p.bindingTarget(b))
+	}
+	next()
+}
+
+// relayStage forwards the request to its target set: statefully with a
+// response context, or statelessly.
+type relayStage struct{}
+
+func (relayStage) Name() string { return "relay" }
+
+func (relayStage) Serve(r *Request, _ func()) {
+	if len(r.Targets) == 0 {
+		r.Respond(404, "Not Found")
+		return
+	}
+	if r.stateless || r.Tx == nil {
+		r.proxy.forwardStateless(r)
+		return
+	}
+	r.proxy.forwardStateful(r)
+}

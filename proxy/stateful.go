@@ -1,0 +1,383 @@
+package proxy
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/parley-sip/parley/clock"
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transport"
+)
+
+// responseContext is §16's response context: the branches of one
+// forwarded request and what has come back on them.
+type responseContext struct {
+	p   *Proxy
+	r   *Request
+	key string
+
+	// Events (responses, timers, CANCEL) run one at a time through post,
+	// so the state below needs no lock and a callback that arrives while
+	// another runs (even from inside it) is queued, never deadlocked.
+	qmu      sync.Mutex
+	queue    []func()
+	draining bool
+
+	groups     [][]Target // target groups not yet tried (serial forking)
+	branches   []*branch
+	best       *sip.Message // best final response so far (§16.7 step 6)
+	auth       []string     // challenges of every 401/407, merged (§16.7 step 7)
+	final      bool         // a final response went upstream
+	forgetting bool         // removal from the CANCEL index is scheduled
+	cancelled  bool         // upstream cancelled, or a 2xx/6xx ended the search
+}
+
+// branch is one client transaction of a response context.
+type branch struct {
+	req         *sip.Message
+	dst         transport.Target
+	tx          ClientTx
+	provisional bool
+	done        bool
+	cancelAsked bool // CANCEL wanted before any provisional came (§9.1)
+	timedOut    bool // Timer C fired once and the branch was cancelled
+	timerC      clock.Timer
+}
+
+// forwardStateful forwards to the target set with a response context.
+func (p *Proxy) forwardStateful(r *Request) {
+	rc := &responseContext{p: p, r: r, groups: p.forkGroups(r.Targets)}
+	p.pending.Add(1)
+	if r.Msg.Method() == "INVITE" {
+		rc.key = cancelKey(r.Msg)
+		p.contexts.Store(rc.key, rc)
+	}
+	rc.post(func() {
+		rc.startNextGroup()
+		rc.finishIfDone()
+	})
+}
+
+// post runs fn after every event posted before it, on the goroutine that
+// finds the queue idle.
+func (rc *responseContext) post(fn func()) {
+	rc.qmu.Lock()
+	rc.queue = append(rc.queue, fn)
+	if rc.draining {
+		rc.qmu.Unlock()
+		return
+	}
+	rc.draining = true
+	for len(rc.queue) > 0 {
+		next := rc.queue[0]
+		rc.queue[0] = nil
+		rc.queue = rc.queue[1:]
+		rc.qmu.Unlock()
+		next()
+		rc.qmu.Lock()
+	}
+	rc.draining = false
+	rc.qmu.Unlock()
+}
+
+// forkGroups orders the target set (§16.6): highest q first; each group
+// is tried in parallel and the next group only when one fails.
+func (p *Proxy) forkGroups(ts []Target) [][]Target {
+	sort.SliceStable(ts, func(i, j int) bool { return ts[i].Q > ts[j].Q })
+	switch {
+	case p.cfg.Fork == ForkParallel || len(ts) == 1:
+		return [][]Target{ts}
+	case p.cfg.Fork == ForkSerial:
+		out := make([][]Target, len(ts))
+		for i := range ts {
+			out[i] = ts[i : i+1]
+		}
+		return out
+	}
+	var out [][]Target
+	for i := 0; i < len(ts); {
+		j := i + 1
+		for j < len(ts) && ts[j].Q == ts[i].Q {
+			j++
+		}
+		out = append(out, ts[i:j])
+		i = j
+	}
+	return out
+}
+
+// startNextGroup starts branches for the next group of targets that gets
+// at least one branch under way. Called with rc.mu held.
+func (rc *responseContext) startNextGroup() {
+	for len(rc.groups) > 0 && !rc.cancelled && !rc.final {
+		group := rc.groups[0]
+		rc.groups = rc.groups[1:]
+		started := 0
+		for _, t := range group {
+			if rc.startBranch(t) {
+				started++
+			}
+		}
+		if started > 0 {
+			return
+		}
+	}
+}
+
+// startBranch sends the request to one target. A target that cannot be
+// reached counts as a 503 from it, as §16.7 step 4 (transport errors)
+// and RFC 3263 failover suggest.
+func (rc *responseContext) startBranch(t Target) bool {
+	p := rc.p
+	m, dst, err := p.prepareBranch(rc.r, t, p.newBranch(rc.r.Msg))
+	if err != nil {
+		p.log.Debug("proxy: cannot forward", "target", t.URI, "error", err)
+		rc.consider(rc.localResponse(rc.r.Msg, 503, "Destination Unreachable"))
+		return false
+	}
+	b := &branch{req: m, dst: dst}
+	rc.branches = append(rc.branches, b)
+	tx, err := p.txs.Request(m, dst, func(resp *sip.Message) { rc.post(func() { rc.onResponse(b, resp) }) })
+	if err != nil {
+		b.done = true
+		rc.consider(rc.localResponse(rc.r.Msg, 503, "Destination Unreachable"))
+		return false
+	}
+	b.tx = tx
+	if m.Method() == "INVITE" {
+		rc.armTimerC(b)
+	}
+	return true
+}
+
+// localResponse makes a response as if a branch had sent it. Should it
+// be the one sent upstream, the proxy answers as a UAS and so tags To
+// (§8.2.6.2); the tag is the same for every local response of the request.
+func (rc *responseContext) localResponse(req *sip.Message, code int, reason string) *sip.Message {
+	return sip.NewResponse(req, code, reason, rc.p.toTag(rc.r.Msg))
+}
+
+// onResponse is §16.7 for one response on branch b.
+func (rc *responseContext) onResponse(b *branch, resp *sip.Message) {
+	code := resp.StatusCode()
+	switch {
+	case code < 200:
+		rc.onProvisional(b, resp)
+	case code < 300:
+		rc.onSuccess(b, resp)
+	default:
+		if !b.done {
+			b.done = true
+			b.stopTimerC()
+			rc.consider(resp)
+			if code >= 600 {
+				rc.endSearch()
+			}
+			if rc.allDone() {
+				rc.startNextGroup()
+			}
+		}
+		rc.finishIfDone()
+	}
+}
+
+func (rc *responseContext) onProvisional(b *branch, resp *sip.Message) {
+	b.provisional = true
+	if b.cancelAsked {
+		b.cancelAsked = false
+		rc.sendCancel(b)
+	}
+	if resp.StatusCode() == 100 || rc.final {
+		return // §16.7 step 5: 100 is hop-by-hop
+	}
+	if b.timerC != nil && !b.timedOut {
+		rc.armTimerC(b) // §16.7 step 2: a provisional restarts Timer C
+	}
+	rc.upstream(resp)
+}
+
+func (rc *responseContext) onSuccess(b *branch, resp *sip.Message) {
+	if !b.done {
+		b.done = true
+		b.stopTimerC()
+	}
+	if rc.final && rc.r.Msg.Method() != "INVITE" {
+		return // only an INVITE's 2xx go upstream after a final (§16.7 step 5)
+	}
+	// Every 2xx goes upstream at once, even several (§16.7 step 5), and
+	// the other branches of an INVITE are cancelled (§16.7 step 10).
+	rc.finish()
+	rc.groups = nil
+	if rc.r.Msg.Method() == "INVITE" {
+		rc.endSearch()
+	}
+	rc.forgetLater()
+	rc.upstream(resp)
+}
+
+// consider keeps the better of resp and the best so far (§16.7 step 6)
+// and collects challenges (step 7).
+func (rc *responseContext) consider(resp *sip.Message) {
+	code := resp.StatusCode()
+	if code == 401 || code == 407 {
+		// Whole header lines: a challenge holds commas of its own.
+		resp.EachHeader(func(name, value string) bool {
+			if id := sip.HeaderIDOf(name); id == sip.HWWWAuthenticate || id == sip.HProxyAuthenticate {
+				rc.auth = append(rc.auth, id.String(), value)
+			}
+			return true
+		})
+	}
+	if rc.best == nil || better(code, rc.best.StatusCode()) {
+		rc.best = resp
+	}
+}
+
+// better reports whether status a beats b: 6xx first, then the lowest
+// class, preferring 401, 407, 415, 420 and 484 within 4xx.
+func better(a, b int) bool {
+	if (a >= 600) != (b >= 600) {
+		return a >= 600
+	}
+	if a/100 != b/100 {
+		return a/100 < b/100
+	}
+	return preferred(a) && !preferred(b)
+}
+
+func preferred(code int) bool {
+	switch code {
+	case 401, 407, 415, 420, 484:
+		return true
+	}
+	return false
+}
+
+// endSearch cancels every unfinished branch and drops untried groups.
+func (rc *responseContext) endSearch() {
+	rc.groups = nil
+	rc.cancelled = true
+	for _, b := range rc.branches {
+		if !b.done {
+			rc.cancelBranch(b)
+		}
+	}
+}
+
+// cancelBranch sends CANCEL now, or once a provisional response shows
+// the request arrived (§9.1).
+func (rc *responseContext) cancelBranch(b *branch) {
+	if b.req.Method() != "INVITE" {
+		return
+	}
+	if b.provisional {
+		rc.sendCancel(b)
+	} else {
+		b.cancelAsked = true
+	}
+}
+
+func (rc *responseContext) allDone() bool {
+	for _, b := range rc.branches {
+		if !b.done {
+			return false
+		}
+	}
+	return true
+}
+
+// finishIfDone sends the best response upstream when no branch is
+// pending and no group is left.
+func (rc *responseContext) finishIfDone() {
+	if rc.final || !rc.allDone() || len(rc.groups) > 0 && !rc.cancelled {
+		return
+	}
+	rc.finish()
+	rc.forgetLater()
+	best := rc.best
+	if best == nil {
+		best = rc.localResponse(rc.r.Msg, 408, "Request Timeout")
+	}
+	if best.StatusCode() == 503 {
+		best.SetStatus(500, "Server Internal Error") // §16.7 step 6
+	}
+	if code := best.StatusCode(); code == 401 || code == 407 {
+		best.RemoveHeader("WWW-Authenticate")
+		best.RemoveHeader("Proxy-Authenticate")
+		for i := 0; i+1 < len(rc.auth); i += 2 {
+			best.AddHeader(rc.auth[i], rc.auth[i+1])
+		}
+	}
+	rc.upstream(best)
+}
+
+// upstream forwards a response through the server transaction, without
+// our Via (§16.7 step 3, step 9).
+func (rc *responseContext) upstream(resp *sip.Message) {
+	if top, err := resp.TopVia(); err == nil && rc.p.isOurVia(top) {
+		resp.PopVia()
+	}
+	if err := rc.r.Tx.Respond(resp); err != nil {
+		rc.p.log.Debug("proxy: forwarding response failed", "error", err)
+	}
+}
+
+// armTimerC (re)starts the branch's Timer C (§16.6 step 11).
+func (rc *responseContext) armTimerC(b *branch) {
+	b.stopTimerC()
+	b.timerC = rc.p.cfg.Clock.AfterFunc(rc.p.cfg.TimerC, func() { rc.post(func() { rc.onTimerC(b) }) })
+}
+
+func (b *branch) stopTimerC() {
+	if b.timerC != nil {
+		b.timerC.Stop()
+	}
+}
+
+// onTimerC is §16.8: a branch that rang too long is cancelled; one that
+// never answered is treated as a 408.
+func (rc *responseContext) onTimerC(b *branch) {
+	if b.done {
+		return
+	}
+	if b.provisional && !b.timedOut {
+		// §16.8: CANCEL, and give the branch one more Timer C to end.
+		b.timedOut = true
+		rc.sendCancel(b)
+		rc.armTimerC(b)
+		return
+	}
+	if b.tx != nil {
+		b.tx.Terminate()
+	}
+	rc.onResponse(b, rc.localResponse(b.req, 408, "Request Timeout"))
+}
+
+// cancel is what an upstream CANCEL does (§16.10).
+func (rc *responseContext) cancel() {
+	rc.post(rc.endSearch)
+}
+
+// finish marks the final response sent, once.
+func (rc *responseContext) finish() {
+	if !rc.final {
+		rc.final = true
+		rc.p.pending.Add(-1)
+	}
+}
+
+// lingerAfterFinal is how long a finished INVITE's context still answers
+// a CANCEL that crossed its final response: the INVITE server transaction
+// lives that long at most (Timer H / L, 64*T1).
+const lingerAfterFinal = 32 * time.Second
+
+// forgetLater removes the context from the CANCEL index once no CANCEL
+// can still match its INVITE.
+func (rc *responseContext) forgetLater() {
+	if rc.key == "" || rc.forgetting {
+		return
+	}
+	rc.forgetting = true
+	rc.p.cfg.Clock.AfterFunc(lingerAfterFinal, func() { rc.p.contexts.CompareAndDelete(rc.key, rc) })
+}

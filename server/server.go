@@ -1,0 +1,248 @@
+// Package server wires Parley together from a config: transports, the
+// transaction layer, the proxy core with its registrar and location
+// store. It owns start, reload and graceful shutdown.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/proxy"
+	"github.com/parley-sip/parley/registrar"
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transaction"
+	"github.com/parley-sip/parley/transport"
+)
+
+// Server is one running Parley.
+type Server struct {
+	log   *slog.Logger
+	level *slog.LevelVar
+
+	settings atomic.Pointer[settings] // what SIGHUP may change
+	draining atomic.Bool
+
+	tp    *transport.Manager
+	txs   *transaction.Layer
+	proxy *proxy.Proxy
+	store location.Store
+	stop  context.CancelFunc
+	done  chan struct{}
+}
+
+// settings is the part of the config a reload swaps in at once.
+type settings struct {
+	cfg     *config.Config
+	domains map[string]bool // empty: every domain is ours
+	trace   bool
+}
+
+func newSettings(cfg *config.Config) *settings {
+	s := &settings{cfg: cfg, domains: map[string]bool{}, trace: cfg.Trace}
+	for _, d := range cfg.Domains {
+		s.domains[strings.ToLower(d)] = true
+	}
+	return s
+}
+
+// New builds a server from cfg. level, when not nil, is set from the
+// config's log level now and on every reload.
+func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if level == nil {
+		level = new(slog.LevelVar)
+	}
+	s := &Server{log: log, level: level, done: make(chan struct{})}
+	s.apply(cfg)
+	s.store = location.NewMemory()
+	reg := &registrar.Registrar{
+		Store:     s.store,
+		Serves:    s.isOurDomain,
+		PolicyFor: s.policyFor,
+		Logger:    log,
+	}
+	tp, err := transport.New(transportConfig(cfg, log), transport.HandlerFunc(s.handle))
+	if err != nil {
+		return nil, err
+	}
+	s.tp = tp
+	traced := &tracingTransport{Manager: tp, s: s}
+	var txs proxy.Transactions
+	if cfg.Mode != config.ModeStateless {
+		s.txs = transaction.New(transactionConfig(cfg, log), traced, coreAdapter{s})
+		txs = txAdapter{s.txs}
+	}
+	s.proxy = proxy.New(proxyConfig(cfg, s.isOurDomain), traced, txs, s.store, reg, log)
+	return s, nil
+}
+
+func (s *Server) apply(cfg *config.Config) {
+	s.settings.Store(newSettings(cfg))
+	s.level.Set(cfg.LogLevel.Slog())
+}
+
+func (s *Server) isOurDomain(d string) bool {
+	set := s.settings.Load()
+	return len(set.domains) == 0 || set.domains[strings.ToLower(d)]
+}
+
+func (s *Server) policyFor(domain string) registrar.Policy {
+	r := s.settings.Load().cfg.RegistrarFor(domain)
+	return registrar.Policy{
+		DefaultExpires: r.DefaultExpires.Duration(),
+		MinExpires:     r.MinExpires.Duration(),
+		MaxExpires:     r.MaxExpires.Duration(),
+		RaiseToMin:     r.BelowMin == config.BelowMinRaise,
+		MaxContacts:    r.MaxContacts,
+		ReplaceOldest:  r.OverMaxContacts == config.OverMaxReplaceOldest,
+	}
+}
+
+// Start binds the listeners and starts serving.
+func (s *Server) Start() error {
+	if err := s.tp.Start(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	go func() {
+		defer close(s.done)
+		_ = location.Run(ctx, s.store, time.Second, nil)
+	}()
+	s.warnIfOpen()
+	return nil
+}
+
+// warnIfOpen says loudly that anyone may register when the server listens
+// beyond loopback without authentication.
+func (s *Server) warnIfOpen() {
+	for _, l := range s.tp.Listeners() {
+		if a := l.Bound.Addr(); !a.IsLoopback() {
+			s.log.Warn("registrations are open to anyone: no authentication is configured", "addr", l.Bound.String())
+			return
+		}
+	}
+}
+
+// Listeners returns the bound listeners (ports chosen by the kernel
+// included).
+func (s *Server) Listeners() []*transport.ListenerInfo { return s.tp.Listeners() }
+
+// Reload applies what can change without a restart: domains, registrar
+// policy, log level and trace. Listener and mode changes are reported and
+// wait for a restart.
+func (s *Server) Reload(cfg *config.Config) {
+	old := s.settings.Load().cfg
+	if !sameListeners(old.Listen, cfg.Listen) || old.Mode != cfg.Mode {
+		s.log.Warn("reload: listener and mode changes take effect after a restart")
+	}
+	s.apply(cfg)
+	s.log.Info("configuration reloaded")
+}
+
+func sameListeners(a, b []config.Listener) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Shutdown drains: new requests are refused with 503, transactions in
+// flight may finish until ctx ends, then everything closes.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	s.log.Info("draining", "in_flight", s.inFlight())
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var err error
+wait:
+	for s.inFlight() > 0 {
+		select {
+		case <-ctx.Done():
+			err = errors.New("shutdown: transactions still in flight at the deadline")
+			break wait
+		case <-tick.C:
+		}
+	}
+	cerr := s.tp.Close()
+	if s.stop != nil {
+		s.stop()
+		<-s.done
+	}
+	_ = s.store.Close()
+	return errors.Join(err, cerr)
+}
+
+// secret is a per-process random salt for stateless branches and tags.
+func secret() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// handle is the transport handler: it traces, then hands the message to
+// the transaction layer, or in stateless mode straight to the proxy.
+func (s *Server) handle(in *transport.Incoming) {
+	if s.settings.Load().trace {
+		s.log.Info("recv", "proto", string(in.Proto), "from", in.Source.String(), "msg", "\n"+string(in.Msg.Bytes()))
+	}
+	if s.txs != nil {
+		s.txs.HandleMessage(in)
+		return
+	}
+	switch {
+	case !in.Msg.IsRequest():
+		s.proxy.ServeStrayResponse(in)
+	case in.Msg.Method() == "ACK":
+		s.proxy.ServeACK(in)
+	case s.draining.Load():
+		s.refuseDraining(nil, in)
+	default:
+		s.proxy.ServeRequest(nil, in)
+	}
+}
+
+func (s *Server) refuseDraining(tx *transaction.ServerTx, in *transport.Incoming) {
+	resp := sip.NewResponse(in.Msg, 503, "Shutting Down", "", "Retry-After", "30")
+	if tx != nil {
+		_ = tx.Respond(resp)
+		return
+	}
+	_ = s.tp.Send(transport.ResponseTarget(in), resp.Bytes())
+}
+
+// tracingTransport logs every message sent when trace is on.
+type tracingTransport struct {
+	*transport.Manager
+	s *Server
+}
+
+// Send traces and sends.
+func (t *tracingTransport) Send(dst transport.Target, msg []byte) error {
+	if t.s.settings.Load().trace {
+		t.s.log.Info("send", "proto", string(dst.Proto), "to", dst.Addr.String(), "msg", "\n"+string(msg))
+	}
+	return t.Manager.Send(dst, msg)
+}
+
+// ListenerFor exists so tracingTransport satisfies proxy.Transport with
+// the embedded manager's method.
+func (t *tracingTransport) ListenerFor(p transport.Proto, dst netip.Addr) *transport.ListenerInfo {
+	return t.Manager.ListenerFor(p, dst)
+}

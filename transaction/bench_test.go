@@ -1,0 +1,235 @@
+package transaction
+
+import (
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/parley-sip/parley/clock"
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transport"
+)
+
+// discard is a Sender that sends nowhere, so benchmarks time the layer.
+type discard struct{}
+
+func (discard) Send(transport.Target, []byte) error { return nil }
+
+// answer200 is a Core that answers every request 200 at once.
+type answer200 struct{}
+
+func (answer200) ServeRequest(tx *ServerTx, in *transport.Incoming) {
+	tx.Respond(sip.NewResponse(tx.Request(), 200, "", "uas"))
+}
+func (answer200) ServeACK(*transport.Incoming)           {}
+func (answer200) ServeStrayResponse(*transport.Incoming) {}
+
+// fixed is a Core that answers every request with the same response,
+// so that benchmarks can leave out building it.
+type fixed struct{ resp *sip.Message }
+
+func prebuilt200(b testing.TB) fixed {
+	return fixed{sip.NewResponse(benchRequest(b, "OPTIONS", transport.UDP).Msg, 200, "", "uas")}
+}
+
+func (f fixed) ServeRequest(tx *ServerTx, in *transport.Incoming) { tx.Respond(f.resp) }
+func (fixed) ServeACK(*transport.Incoming)                        {}
+func (fixed) ServeStrayResponse(*transport.Incoming)              {}
+
+// silent is a Core that answers nothing.
+type silent struct{}
+
+func (silent) ServeRequest(*ServerTx, *transport.Incoming) {}
+func (silent) ServeACK(*transport.Incoming)                {}
+func (silent) ServeStrayResponse(*transport.Incoming)      {}
+
+var benchSeq atomic.Uint64
+
+// benchRequest returns a new OPTIONS request with a unique branch, as
+// the transport would hand it over.
+func benchRequest(b testing.TB, method string, proto transport.Proto) *transport.Incoming {
+	n := benchSeq.Add(1)
+	r := rq{method: method, branch: "z9hG4bK-" + strconv.FormatUint(n, 36), callID: strconv.FormatUint(n, 36) + "@bench"}
+	m, err := sip.Parse(r.bytes())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &transport.Incoming{Msg: m, Proto: proto, Source: uacAddr, Local: proxyAddr, Conn: connFor(proto)}
+}
+
+// BenchmarkServerNonInvite measures non-INVITE server transactions
+// created and completed: request in, Core answers 200, Timer J (64*T1 on
+// UDP) expires. Each op includes parsing the request and building the
+// 200 (see BenchmarkBaseline for that share).
+func BenchmarkServerNonInvite(b *testing.B) {
+	b.Run("udp/fake-clock", func(b *testing.B) {
+		clk := clock.NewFake(epoch)
+		l := New(Config{Clock: clk}, discard{}, answer200{})
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			l.HandleMessage(benchRequest(b, "OPTIONS", transport.UDP))
+			if i++; i%1024 == 0 {
+				clk.Advance(32 * time.Second) // Timer J of this batch
+			}
+		}
+		clk.Advance(32 * time.Second)
+		reportRate(b, l)
+	})
+	b.Run("udp/fake-clock/layer-only", func(b *testing.B) {
+		// Requests parsed and the 200 built outside the timer: what the
+		// transaction layer itself costs per transaction.
+		clk := clock.NewFake(epoch)
+		l := New(Config{Clock: clk}, discard{}, prebuilt200(b))
+		batch := make([]*transport.Incoming, 1024)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i += len(batch) {
+			b.StopTimer()
+			for j := range batch {
+				batch[j] = benchRequest(b, "OPTIONS", transport.UDP)
+			}
+			b.StartTimer()
+			for j := 0; j < len(batch) && i+j < b.N; j++ {
+				l.HandleMessage(batch[j])
+			}
+			clk.Advance(32 * time.Second)
+		}
+		reportRate(b, l)
+	})
+	b.Run("udp/wheel/parallel", func(b *testing.B) {
+		// T1 = 1 ms makes Timer J 64 ms, so transactions complete on the
+		// real wheel while the benchmark runs.
+		w := clock.NewWheel(time.Millisecond)
+		defer w.Stop()
+		l := New(Config{Clock: w, T1: time.Millisecond, MaxTransactions: -1}, discard{}, answer200{})
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				l.HandleMessage(benchRequest(b, "OPTIONS", transport.UDP))
+			}
+		})
+		for l.Stats().ServerActive > 0 {
+			time.Sleep(time.Millisecond)
+		}
+		reportRate(b, l)
+	})
+	b.Run("tcp/parallel", func(b *testing.B) {
+		l := New(Config{MaxTransactions: -1}, discard{}, answer200{})
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				l.HandleMessage(benchRequest(b, "OPTIONS", transport.TCP))
+			}
+		})
+		reportRate(b, l)
+	})
+}
+
+func reportRate(b *testing.B, l *Layer) {
+	st := l.Stats()
+	if st.ServerTerminated != st.ServerCreated {
+		b.Fatalf("stats %+v", st)
+	}
+	b.ReportMetric(float64(st.ServerTerminated)/b.Elapsed().Seconds(), "tx/s")
+}
+
+// BenchmarkBaseline is the work in BenchmarkServerNonInvite that is not
+// the transaction layer's: parsing the request and building the 200.
+func BenchmarkBaseline(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		in := benchRequest(b, "OPTIONS", transport.UDP)
+		resp := sip.NewResponse(in.Msg, 200, "", "uas")
+		_ = resp.Bytes()
+	}
+}
+
+// BenchmarkLive200k holds 200 000 live transactions on the real timing
+// wheel and reports the heap they use per transaction, with and without
+// the received request and the response kept for retransmission.
+func BenchmarkLive200k(b *testing.B) {
+	const n = 200_000
+	// Baseline: what the messages alone take.
+	b.Run("messages-only", func(b *testing.B) {
+		for b.Loop() {
+			before := heapAlloc()
+			ins := make([]*transport.Incoming, n)
+			resps := make([][]byte, n)
+			for i := range ins {
+				ins[i] = benchRequest(b, "OPTIONS", transport.UDP)
+				resps[i] = sip.NewResponse(ins[i].Msg, 200, "", "uas").Bytes()
+			}
+			b.ReportMetric(float64(heapAlloc()-before)/n, "B/tx")
+			runtime.KeepAlive(ins)
+			runtime.KeepAlive(resps)
+		}
+	})
+	b.Run("server-non-invite-completed", func(b *testing.B) {
+		// Each waits in Completed for Timer J, holding its request, its
+		// 200 and one wheel timer.
+		for b.Loop() {
+			w := clock.NewWheel(clock.DefaultTick)
+			l := New(Config{Clock: w, MaxTransactions: -1}, discard{}, answer200{})
+			before := heapAlloc()
+			g := runtime.NumGoroutine()
+			for range n {
+				l.HandleMessage(benchRequest(b, "OPTIONS", transport.UDP))
+			}
+			b.ReportMetric(float64(heapAlloc()-before)/n, "B/tx")
+			b.ReportMetric(float64(runtime.NumGoroutine()-g), "goroutines")
+			if l.Stats().ServerActive != n || w.Len() != n {
+				b.Fatalf("stats %+v, %d timers", l.Stats(), w.Len())
+			}
+			w.Stop()
+		}
+	})
+	b.Run("server-invite-proceeding", func(b *testing.B) {
+		// Each waits in Proceeding for the Core, holding its request and
+		// its 100 Trying; no timer.
+		for b.Loop() {
+			l := New(Config{MaxTransactions: -1}, discard{}, silent{})
+			before := heapAlloc()
+			for range n {
+				l.HandleMessage(benchRequest(b, "INVITE", transport.UDP))
+			}
+			b.ReportMetric(float64(heapAlloc()-before)/n, "B/tx")
+			if l.Stats().ServerActive != n {
+				b.Fatalf("stats %+v", l.Stats())
+			}
+		}
+	})
+	b.Run("client-invite-calling", func(b *testing.B) {
+		// Each waits in Calling with Timers A and B pending (T1 raised so
+		// that none fires while measuring).
+		for b.Loop() {
+			w := clock.NewWheel(clock.DefaultTick)
+			l := New(Config{Clock: w, T1: time.Minute, MaxTransactions: -1}, discard{}, silent{})
+			reqs := make([]*sip.Message, n)
+			for i := range reqs {
+				reqs[i] = benchRequest(b, "INVITE", transport.UDP).Msg
+			}
+			before := heapAlloc()
+			for _, req := range reqs {
+				if _, err := l.Request(req, udpTarget, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(heapAlloc()-before)/n, "B/tx")
+			if l.Stats().ClientActive != n || w.Len() != 2*n {
+				b.Fatalf("stats %+v, %d timers", l.Stats(), w.Len())
+			}
+			w.Stop()
+			runtime.KeepAlive(reqs)
+		}
+	})
+}
+
+func heapAlloc() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}

@@ -1,0 +1,100 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// BenchmarkUDPEcho measures datagrams per second through a UDP listener:
+// read, copy, parse, stamp received/rport, hand to a handler that sends
+// the message straight back. Several clients (so SO_REUSEPORT's hash has
+// peers to spread) each keep a window of datagrams in flight; one op is
+// one datagram echoed.
+func BenchmarkUDPEcho(b *testing.B) {
+	counts := []int{1, 2, 4}
+	if n := runtime.NumCPU(); n > 4 {
+		counts = append(counts, n)
+	}
+	for _, sockets := range counts {
+		b.Run(fmt.Sprintf("sockets=%d", sockets), func(b *testing.B) {
+			benchUDPEcho(b, sockets)
+		})
+	}
+}
+
+const (
+	benchClients = 8
+	benchWindow  = 8
+)
+
+func benchUDPEcho(b *testing.B, sockets int) {
+	var m *Manager
+	echo := HandlerFunc(func(in *Incoming) {
+		m.Send(Target{Proto: UDP, Addr: in.Source, Listener: in.Listener}, in.Msg.Bytes())
+	})
+	m = build(b, Config{Listeners: []ListenerConfig{{Proto: UDP, Host: "127.0.0.1"}}, UDPSockets: sockets}, echo)
+	if err := m.Start(); err != nil {
+		b.Fatal(err)
+	}
+	dst := m.Listeners()[0].Bound
+	clients := make([]*net.UDPConn, benchClients)
+	for i := range clients {
+		c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(dst))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		clients[i] = c
+	}
+	msg := request(UDP, "192.0.2.1:5060", "", "rport")
+	var lost atomic.Int64
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	b.ResetTimer()
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		n := b.N / benchClients
+		if i < b.N%benchClients {
+			n++
+		}
+		wg.Go(func() { lost.Add(int64(echoClient(c, msg, n))) })
+	}
+	wg.Wait()
+	elapsed := time.Since(t0)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N-int(lost.Load()))/elapsed.Seconds(), "dgrams/s")
+	b.ReportMetric(float64(lost.Load()), "lost")
+}
+
+// echoClient sends n datagrams keeping a window in flight and returns how
+// many never came back (a read waits at most 200 ms, so loss cannot hang
+// the benchmark).
+func echoClient(c *net.UDPConn, msg []byte, n int) (lost int) {
+	buf := make([]byte, 2048)
+	sent, done := 0, 0
+	for done < n {
+		for sent < n && sent-done < benchWindow {
+			c.Write(msg)
+			sent++
+		}
+		c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if _, err := c.Read(buf); err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				return n - done
+			}
+			lost += sent - done // give up on what is in flight
+			done = sent
+			continue
+		}
+		done++
+	}
+	return lost
+}

@@ -1,0 +1,162 @@
+package transport
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// conn is one TCP or TLS connection, accepted or dialed. Reads happen on
+// its own goroutine; writes from any goroutine, one at a time.
+type conn struct {
+	id       ConnID
+	proto    Proto
+	nc       net.Conn
+	remote   netip.AddrPort
+	local    netip.AddrPort
+	info     *ListenerInfo // the listener it was accepted on, or that names it in Via
+	accepted bool          // counts against MaxConnectionsPerIP
+
+	wmu       sync.Mutex
+	closeOnce sync.Once
+}
+
+// write sends b whole or fails; a stalled peer fails it after timeout.
+func (c *conn) write(b []byte, timeout time.Duration) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.nc.SetWriteDeadline(time.Now().Add(timeout))
+	_, err := c.nc.Write(b)
+	return err
+}
+
+func (c *conn) close() {
+	c.closeOnce.Do(func() { c.nc.Close() })
+}
+
+// connKey finds a connection by where it goes, for reuse.
+type connKey struct {
+	proto Proto
+	addr  netip.AddrPort
+}
+
+// dialCall is one connection attempt in progress, which other senders to
+// the same address wait for instead of opening a second connection.
+type dialCall struct {
+	done chan struct{}
+	c    *conn
+	err  error
+}
+
+// connTable indexes the open connections by ID and by peer address.
+type connTable struct {
+	mu      sync.Mutex
+	closed  bool
+	byID    map[ConnID]*conn
+	byAddr  map[connKey]*conn
+	perIP   map[netip.Addr]int
+	dialing map[connKey]*dialCall
+}
+
+func (t *connTable) init() {
+	t.byID = make(map[ConnID]*conn)
+	t.byAddr = make(map[connKey]*conn)
+	t.perIP = make(map[netip.Addr]int)
+	t.dialing = make(map[connKey]*dialCall)
+}
+
+// add registers c unless a limit is reached or the table is closed, and
+// then runs start (which must not block) under the table's lock, so that
+// a Close that follows sees the goroutine start counted.
+func (t *connTable) add(c *conn, maxTotal, maxPerIP int, start func()) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case t.closed:
+		return ErrClosed
+	case len(t.byID) >= maxTotal:
+		return ErrTooManyConnections
+	case c.accepted && t.perIP[c.remote.Addr()] >= maxPerIP:
+		return ErrTooManyConnections
+	}
+	t.byID[c.id] = c
+	t.byAddr[connKey{c.proto, c.remote}] = c
+	if c.accepted {
+		t.perIP[c.remote.Addr()]++
+	}
+	start()
+	return nil
+}
+
+// remove forgets c; a newer connection to the same address stays.
+func (t *connTable) remove(c *conn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.byID[c.id] != c {
+		return
+	}
+	delete(t.byID, c.id)
+	k := connKey{c.proto, c.remote}
+	if t.byAddr[k] == c {
+		delete(t.byAddr, k)
+	}
+	if c.accepted {
+		ip := c.remote.Addr()
+		if t.perIP[ip]--; t.perIP[ip] <= 0 {
+			delete(t.perIP, ip)
+		}
+	}
+}
+
+func (t *connTable) get(id ConnID) *conn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.byID[id]
+}
+
+func (t *connTable) count() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.byID)
+}
+
+// lookupOrDial returns an open connection to k, or the attempt to open
+// one; leader is true when the caller must make that attempt and finish
+// it with endDial.
+func (t *connTable) lookupOrDial(k connKey) (c *conn, call *dialCall, leader bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c := t.byAddr[k]; c != nil {
+		return c, nil, false
+	}
+	if call := t.dialing[k]; call != nil {
+		return nil, call, false
+	}
+	call = &dialCall{done: make(chan struct{})}
+	t.dialing[k] = call
+	return nil, call, true
+}
+
+func (t *connTable) endDial(k connKey, call *dialCall, c *conn, err error) {
+	t.mu.Lock()
+	delete(t.dialing, k)
+	t.mu.Unlock()
+	call.c, call.err = c, err
+	close(call.done)
+}
+
+// closeAll closes every connection and refuses new ones; the reading
+// goroutines then remove them.
+func (t *connTable) closeAll() {
+	t.mu.Lock()
+	t.closed = true
+	cs := make([]*conn, 0, len(t.byID))
+	for _, c := range t.byID {
+		cs = append(cs, c)
+	}
+	t.mu.Unlock()
+	for _, c := range cs {
+		c.close()
+	}
+}

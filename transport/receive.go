@@ -1,0 +1,48 @@
+package transport
+
+import (
+	"net/netip"
+
+	"github.com/parley-sip/parley/sip"
+)
+
+// deliver parses one datagram or frame, which it owns from here on,
+// stamps the top Via of a request, and hands the message to the Handler.
+// in carries everything but Msg.
+func (m *Manager) deliver(data []byte, in *Incoming) {
+	msg, err := m.cfg.Limits.Parse(data)
+	if err != nil {
+		// The start line or header structure is broken: nothing above
+		// could route an answer reliably, so drop it (§18.3 for streams,
+		// and a datagram cannot be partly trusted either).
+		m.stats.malformed.Add(1)
+		m.log.Debug("dropped unparsable message", "proto", in.Proto, "source", in.Source, "err", err)
+		return
+	}
+	if msg.IsRequest() {
+		if err := stamp(msg, in.Source); err != nil {
+			m.stats.malformed.Add(1)
+			m.log.Debug("dropped request without a usable Via", "proto", in.Proto, "source", in.Source, "err", err)
+			return
+		}
+	}
+	in.Msg = msg
+	m.stats.received.Add(1)
+	m.h.HandleMessage(in)
+}
+
+// stamp applies §18.2.1 and RFC 3581 §4 to a request: received when the
+// Via's sent-by host is not the source IP (IPv6 without brackets, as the
+// received grammar wants), rport filled with the source port when the
+// client asked for it. Without them a response could not find its way
+// back through NAT.
+func stamp(msg *sip.Message, src netip.AddrPort) error {
+	v, err := msg.TopVia()
+	if err != nil {
+		return err
+	}
+	if value, changed := v.WithReceived(src.Addr().String(), int(src.Port())); changed {
+		msg.SetTopVia(value)
+	}
+	return nil
+}

@@ -1,0 +1,236 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/parley-sip/parley/sip"
+)
+
+// streamReadSize is one read from a connection. Small, because every
+// open connection holds one; a busy trunk just reads more often.
+const streamReadSize = 4 << 10
+
+var crlf = []byte("\r\n")
+
+// listenStream binds a TCP socket for a TCP or TLS listener. TLS is
+// layered on each accepted connection, after the connection limits, so a
+// refused peer costs no handshake.
+func (m *Manager) listenStream(ctx context.Context, p Proto, addr netip.AddrPort) (net.Listener, netip.AddrPort, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, network(p, addr.Addr()), addr.String())
+	if err != nil {
+		return nil, addr, err
+	}
+	return ln, addrPort(ln.Addr()), nil
+}
+
+// acceptLoop accepts connections until the listener closes.
+func (m *Manager) acceptLoop(l *listener) {
+	defer m.wg.Done()
+	var backoff time.Duration
+	for {
+		nc, err := l.ln.Accept()
+		if err != nil {
+			if m.closed.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: wait instead of
+			// spinning, as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			m.log.Warn("accept failed", "listener", l.info.Bound, "err", err)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		m.accept(l, nc)
+	}
+}
+
+// accept admits a new connection or closes it at once when a limit says
+// so: refusing is cheaper than any answer.
+func (m *Manager) accept(l *listener, nc net.Conn) {
+	if l.info.Proto == TLS {
+		nc = tls.Server(nc, m.serverTLS)
+	}
+	c := m.newConn(l.info.Proto, nc, l.info, true)
+	if err := m.register(c); err != nil {
+		m.stats.refused.Add(1)
+		m.log.Debug("connection refused", "proto", c.proto, "remote", c.remote, "err", err)
+		nc.Close()
+	}
+}
+
+func (m *Manager) newConn(p Proto, nc net.Conn, info *ListenerInfo, accepted bool) *conn {
+	return &conn{
+		id: ConnID(m.ids.Add(1)), proto: p, nc: nc,
+		remote: addrPort(nc.RemoteAddr()), local: addrPort(nc.LocalAddr()),
+		info: info, accepted: accepted,
+	}
+}
+
+// register adds c to the table and starts its reading goroutine.
+func (m *Manager) register(c *conn) error {
+	return m.conns.add(c, m.cfg.MaxConnections, m.cfg.MaxConnectionsPerIP, func() {
+		m.wg.Add(1)
+		go m.serveConn(c)
+	})
+}
+
+// forget drops c from the table and closes it; safe to call twice.
+func (m *Manager) forget(c *conn) {
+	m.conns.remove(c)
+	c.close()
+}
+
+// serveConn runs one connection: the TLS handshake of an accepted one,
+// then reading until the peer leaves, a limit cuts it off or the manager
+// closes.
+func (m *Manager) serveConn(c *conn) {
+	defer m.wg.Done()
+	defer m.forget(c)
+	if c.accepted { // counted here, before any message on it can be seen
+		m.stats.accepted.Add(1)
+	} else {
+		m.stats.dialed.Add(1)
+	}
+	if tc, ok := c.nc.(*tls.Conn); ok && c.accepted {
+		if err := m.handshake(tc); err != nil {
+			m.log.Debug("tls handshake failed", "remote", c.remote, "err", err)
+			return
+		}
+	}
+	m.readConn(c)
+}
+
+// handshake bounds an incoming TLS handshake, so that peers that open a
+// connection and say nothing do not hold slots.
+func (m *Manager) handshake(tc *tls.Conn) error {
+	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.TLSHandshakeTimeout)
+	defer cancel()
+	return tc.HandshakeContext(ctx)
+}
+
+// streamState is what a connection's reader tracks between reads.
+type streamState struct {
+	// since is when the incomplete message now buffered began; zero when
+	// nothing (or only CRLFs) is buffered.
+	since time.Time
+	// crlfRun counts the CR and LF bytes that end the stream so far: a
+	// lone CRLF keep-alive sits in the framer waiting to see whether it is
+	// the start of a ping, and must not count as a slow message.
+	crlfRun int
+}
+
+// update records a read chunk once the framer has taken its messages.
+func (st *streamState) update(chunk []byte, buffered int, now time.Time) {
+	run := 0
+	for i := len(chunk) - 1; i >= 0 && (chunk[i] == '\r' || chunk[i] == '\n'); i-- {
+		run++
+	}
+	if run == len(chunk) {
+		st.crlfRun += run
+	} else {
+		st.crlfRun = run
+	}
+	switch {
+	case buffered <= st.crlfRun:
+		st.since = time.Time{}
+	case st.since.IsZero():
+		st.since = now
+	}
+}
+
+// deadline is the read deadline: idle timeout from now, or the end of
+// the message timeout when a message is under way and that comes first.
+func (st *streamState) deadline(cfg *Config, now time.Time) time.Time {
+	d := now.Add(cfg.TCPIdleTimeout)
+	if !st.since.IsZero() {
+		if md := st.since.Add(cfg.TCPMessageTimeout); md.Before(d) {
+			d = md
+		}
+	}
+	return d
+}
+
+// readConn reads and frames until the connection ends.
+func (m *Manager) readConn(c *conn) {
+	fr := sip.Framer{Limits: m.cfg.Limits}
+	buf := make([]byte, streamReadSize)
+	var st streamState
+	for {
+		c.nc.SetReadDeadline(st.deadline(&m.cfg, time.Now()))
+		n, err := c.nc.Read(buf)
+		if n > 0 && !m.consume(c, &fr, buf[:n], &st) {
+			return
+		}
+		if err != nil {
+			m.readEnded(c, err, &st)
+			return
+		}
+	}
+}
+
+// consume frames a chunk and delivers its messages; false closes the
+// connection.
+func (m *Manager) consume(c *conn, fr *sip.Framer, chunk []byte, st *streamState) bool {
+	fr.Write(chunk)
+	if !m.drain(c, fr) {
+		return false
+	}
+	st.update(chunk, fr.Buffered(), time.Now())
+	if fr.Buffered() > m.cfg.MaxBuffer {
+		// A header that never ends, or a body that trickles in past what
+		// one connection may hold.
+		m.stats.overflows.Add(1)
+		m.log.Debug("connection cut off: incomplete message over max buffer",
+			"proto", c.proto, "remote", c.remote, "buffered", fr.Buffered())
+		return false
+	}
+	return true
+}
+
+// drain delivers every complete frame and answers pings.
+func (m *Manager) drain(c *conn, fr *sip.Framer) bool {
+	for {
+		f, ok, err := fr.Next()
+		switch {
+		case err != nil:
+			// No Content-Length, or too large: the stream has lost its
+			// framing and nothing after this point can be trusted.
+			m.stats.framingErrors.Add(1)
+			m.log.Debug("connection closed: framing error", "proto", c.proto, "remote", c.remote, "err", err)
+			return false
+		case !ok:
+			return true
+		case f.Ping:
+			m.stats.pings.Add(1)
+			if c.write(crlf, m.cfg.TCPWriteTimeout) != nil {
+				return false
+			}
+		default:
+			m.deliver(f.Message, &Incoming{
+				Proto: c.proto, Source: c.remote, Local: c.local, Conn: c.id, Listener: c.info,
+			})
+		}
+	}
+}
+
+// readEnded counts why a connection's reads ended.
+func (m *Manager) readEnded(c *conn, err error, st *streamState) {
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return // the peer closed, or we did
+	}
+	if !st.since.IsZero() && time.Since(st.since) >= m.cfg.TCPMessageTimeout {
+		m.stats.overflows.Add(1)
+		m.log.Debug("connection cut off: message too slow", "proto", c.proto, "remote", c.remote)
+		return
+	}
+	m.stats.idleClosed.Add(1)
+	m.log.Debug("connection closed: idle", "proto", c.proto, "remote", c.remote)
+}

@@ -1,0 +1,147 @@
+package transport
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// certStore serves the TLS certificate, re-reading its files when their
+// modification time or size changes, so a renewed certificate (certbot,
+// cert-manager) takes effect at the next handshake without a restart.
+type certStore struct {
+	certFile, keyFile string
+	log               *slog.Logger
+
+	mu         sync.Mutex
+	cert       *tls.Certificate
+	certStamp  fileStamp
+	keyStamp   fileStamp
+	failStamps [2]fileStamp // the files a reload last failed on, not retried until they change
+	staticOnly bool         // an in-memory certificate with no files behind it
+}
+
+// fileStamp is what tells a changed file: mtime and size.
+type fileStamp struct {
+	mod  time.Time
+	size int64
+}
+
+func stampOf(path string) (fileStamp, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}, err
+	}
+	return fileStamp{fi.ModTime(), fi.Size()}, nil
+}
+
+// newCertStore loads the configured certificate, or the self-signed one
+// from DataDir, generating it when missing.
+func newCertStore(cfg *Config, log *slog.Logger) (*certStore, error) {
+	if cfg.TLSCertFile == "" {
+		return selfSigned(cfg, log)
+	}
+	s := &certStore{certFile: cfg.TLSCertFile, keyFile: cfg.TLSKeyFile, log: log}
+	if _, err := s.get(); err != nil {
+		return nil, fmt.Errorf("transport: tls certificate: %w", err)
+	}
+	return s, nil
+}
+
+// get returns the current certificate, reloading it when its files
+// changed. A reload that fails (a file half written, a key that does not
+// match yet) keeps serving the previous certificate and retries at the
+// next handshake.
+func (s *certStore) get() (*tls.Certificate, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.staticOnly {
+		return s.cert, nil
+	}
+	cs, cerr := stampOf(s.certFile)
+	ks, kerr := stampOf(s.keyFile)
+	if s.cert != nil && (cerr != nil || kerr != nil ||
+		(cs == s.certStamp && ks == s.keyStamp) || [2]fileStamp{cs, ks} == s.failStamps) {
+		return s.cert, nil
+	}
+	cert, err := tls.LoadX509KeyPair(s.certFile, s.keyFile)
+	if err != nil {
+		if s.cert != nil {
+			s.failStamps = [2]fileStamp{cs, ks}
+			s.log.Warn("tls certificate reload failed; keeping the previous one", "cert", s.certFile, "err", err)
+			return s.cert, nil
+		}
+		return nil, err
+	}
+	s.log.Info("tls certificate loaded", "cert", s.certFile, "sha256", fingerprint(cert.Certificate[0]))
+	s.cert, s.certStamp, s.keyStamp = &cert, cs, ks
+	return s.cert, nil
+}
+
+// fingerprint is the SHA-256 of a DER certificate as openssl prints it,
+// AB:CD:…, which peers pin a self-signed certificate by.
+func fingerprint(der []byte) string {
+	sum := sha256.Sum256(der)
+	h := strings.ToUpper(hex.EncodeToString(sum[:]))
+	var b strings.Builder
+	for i := 0; i < len(h); i += 2 {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(h[i : i+2])
+	}
+	return b.String()
+}
+
+// serverTLSConfig is the config of every TLS listener: TLS 1.2 and up
+// (Go's default cipher suites, all AEAD with forward secrecy), the
+// certificate from the store, and the client-certificate policy.
+func serverTLSConfig(cfg *Config, s *certStore) (*tls.Config, error) {
+	tc := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return s.get()
+		},
+	}
+	switch cfg.ClientAuth {
+	case ClientAuthRequest:
+		tc.ClientAuth = tls.VerifyClientCertIfGiven
+	case ClientAuthRequire:
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	if cfg.ClientCAFile != "" {
+		pem, err := os.ReadFile(cfg.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("transport: client CA file: %w", err)
+		}
+		tc.ClientCAs = x509.NewCertPool()
+		if !tc.ClientCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("transport: client CA file %s: no certificates", cfg.ClientCAFile)
+		}
+	}
+	return tc, nil
+}
+
+// clientTLSConfig is the base config for outgoing TLS. It offers the
+// server's own certificate when a peer asks for one, which is how two
+// servers authenticate each other (RFC 5922 §7.3).
+func clientTLSConfig(cfg *Config, s *certStore) *tls.Config {
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		RootCAs:            cfg.TLSRootCAs,
+		InsecureSkipVerify: cfg.TLSInsecureSkipVerify, //nolint:gosec // tests only, documented on Config
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			if s == nil {
+				return &tls.Certificate{}, nil // none: the peer decides
+			}
+			return s.get()
+		},
+	}
+}
