@@ -587,13 +587,17 @@ func yamlBlocks(t *testing.T, path string) [][]byte {
 	return blocks
 }
 
+// referenceDoc is where the configuration reference lives: the README,
+// so that what a new user reads is what these tests keep true.
+const referenceDoc = "../README.md"
+
 func TestReferenceExample(t *testing.T) {
-	blocks := yamlBlocks(t, "REFERENCE.md")
+	blocks := yamlBlocks(t, referenceDoc)
 	if len(blocks) == 0 {
-		t.Fatal("REFERENCE.md has no ```yaml block")
+		t.Fatal(referenceDoc + " has no ```yaml block")
 	}
 	for _, b := range blocks {
-		if _, err := Parse("REFERENCE.md", b); err != nil {
+		if _, err := Parse(referenceDoc, b); err != nil {
 			t.Error(err)
 		}
 	}
@@ -603,19 +607,26 @@ func TestReferenceExample(t *testing.T) {
 // key of the schema has a row, every row is a key, and each row's default
 // decodes to what Default holds.
 func TestReferenceTable(t *testing.T) {
-	data, err := os.ReadFile("REFERENCE.md")
+	data, err := os.ReadFile(referenceDoc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	row := regexp.MustCompile("^\\| `([^`]+)` \\| `([^`]*)` \\|")
 	documented := make(map[string]string)
+	inReference := false
 	for n, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "## ") {
+			inReference = line == "## Configuration reference"
+		}
+		if !inReference {
+			continue
+		}
 		m := row.FindStringSubmatch(line)
 		if m == nil {
 			continue
 		}
 		if _, dup := documented[m[1]]; dup {
-			t.Errorf("REFERENCE.md:%d: %s documented twice", n+1, m[1])
+			t.Errorf("%s:%d: %s documented twice", referenceDoc, n+1, m[1])
 		}
 		documented[m[1]] = m[2]
 	}
@@ -623,7 +634,7 @@ func TestReferenceTable(t *testing.T) {
 	for _, k := range schemaKeys(reflect.TypeFor[Config](), "") {
 		cell, ok := documented[k]
 		if !ok {
-			t.Errorf("REFERENCE.md has no row for %s", k)
+			t.Errorf("%s has no row for %s", referenceDoc, k)
 			continue
 		}
 		delete(documented, k)
@@ -639,11 +650,11 @@ func TestReferenceTable(t *testing.T) {
 			d.decode(n.Content[0], got, k)
 		}
 		if len(d.errs) > 0 || !reflect.DeepEqual(got.Interface(), want.Interface()) {
-			t.Errorf("REFERENCE.md: %s default is %s; Default has %v %v", k, cell, want.Interface(), d.errs)
+			t.Errorf("%s: %s default is %s; Default has %v %v", referenceDoc, k, cell, want.Interface(), d.errs)
 		}
 	}
 	for k := range documented {
-		t.Errorf("REFERENCE.md documents %s, which is not in the schema", k)
+		t.Errorf("%s documents %s, which is not in the schema", referenceDoc, k)
 	}
 }
 

@@ -100,3 +100,18 @@ func runCallFlow(t *testing.T, proxy string, tr transport, f callFlow) {
 		c.ExpectSuccess()
 	}
 }
+
+// TestStateless runs the call flows through parley in stateless mode
+// (§16.11): no transactions, responses routed back by their Via alone,
+// the CANCEL and the non-2xx ACK sent where the INVITE went.
+func TestStateless(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	for _, name := range []string{"call", "cancel", "busy", "unknown user"} {
+		for _, tr := range transports[:2] {
+			t.Run(name+"/"+tr.name, func(t *testing.T) {
+				p := startParley(t, "--mode", "stateless")
+				runCallFlow(t, p.Addr, tr, flows[name])
+			})
+		}
+	}
+}
