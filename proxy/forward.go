@@ -49,6 +49,9 @@ func (p *Proxy) prepareBranch(r *Request, t Target, branch string) (*sip.Message
 	if p.shouldRecordRoute(m) {
 		p.addRecordRoute(m, r.In.Listener, out)
 	}
+	if p.cfg.RecordRoute && dialogCreating[m.Method()] && cameFromUA(r.Msg) {
+		aliasContact(m, transport.Target{Proto: r.In.Proto, Addr: r.In.Source})
+	}
 	m.PrependHeader("Via", string(sip.AppendVia(nil, out.Proto.ViaName(), out.Host, out.Port, branch)))
 	return m, dst, nil
 }
@@ -63,8 +66,13 @@ func (p *Proxy) destination(r *Request, m *sip.Message, t Target) (transport.Tar
 	if err != nil {
 		return transport.Target{}, err
 	}
-	if routes, _ := m.Routes(); len(routes) > 0 {
+	routes, _ := m.Routes()
+	if len(routes) > 0 {
 		next = routes[0].URI
+	} else if stripped, dst, ok := takeAlias(next); ok {
+		m.SetRequestURI(stripped.String()) // a phone behind NAT (see nat.go)
+		dst.Listener = p.tp.ListenerFor(dst.Proto, dst.Addr.Addr())
+		return dst, nil
 	}
 	dsts, err := p.resolver.Resolve(r.ctx, &next)
 	if err != nil {
@@ -75,6 +83,13 @@ func (p *Proxy) destination(r *Request, m *sip.Message, t Target) (transport.Tar
 		dst.Proto = p.tp.ChooseProto(dst, len(m.Raw())+300)
 	}
 	return dst, nil
+}
+
+// cameFromUA reports whether a request came straight from the phone that
+// made it (one Via): only then is its source the phone's own NAT flow.
+func cameFromUA(m *sip.Message) bool {
+	vias, err := m.Vias()
+	return err == nil && len(vias) == 1
 }
 
 func (p *Proxy) shouldRecordRoute(m *sip.Message) bool {

@@ -42,6 +42,7 @@ type branch struct {
 	done        bool
 	cancelAsked bool // CANCEL wanted before any provisional came (§9.1)
 	timedOut    bool // Timer C fired once and the branch was cancelled
+	direct      bool // sent on the flow a phone registered from: responses come from the phone itself
 	timerC      clock.Timer
 }
 
@@ -136,7 +137,7 @@ func (rc *responseContext) startBranch(t Target) bool {
 		rc.consider(rc.localResponse(rc.r.Msg, 503, "Destination Unreachable"))
 		return false
 	}
-	b := &branch{req: m, dst: dst}
+	b := &branch{req: m, dst: dst, direct: t.Dest.Proto != ""}
 	rc.branches = append(rc.branches, b)
 	tx, err := p.txs.Request(m, dst, func(resp *sip.Message) { rc.post(func() { rc.onResponse(b, resp) }) })
 	if err != nil {
@@ -161,6 +162,9 @@ func (rc *responseContext) localResponse(req *sip.Message, code int, reason stri
 // onResponse is §16.7 for one response on branch b.
 func (rc *responseContext) onResponse(b *branch, resp *sip.Message) {
 	code := resp.StatusCode()
+	if b.direct && code > 100 && code < 300 && rc.p.cfg.RecordRoute && dialogCreating[b.req.Method()] {
+		aliasContact(resp, b.dst)
+	}
 	switch {
 	case code < 200:
 		rc.onProvisional(b, resp)

@@ -1,0 +1,112 @@
+package proxy
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transport"
+)
+
+// Phones behind NAT put their private address in Contact, and the far end
+// of a dialog sends in-dialog requests (ACK, BYE, re-INVITE) there, through
+// us because we record-route. We cannot reach a private address; we can
+// reach the public address the phone's messages come from. So, as
+// Kamailio's nathelper does, a Contact whose address is not where the
+// message came from gets an "alias" URI parameter naming that source, and
+// a request whose Request-URI carries an alias goes to the alias address
+// with the parameter removed again. Phones keep the Contact as an opaque
+// remote target, so the alias comes back to us unchanged.
+
+const aliasParam = "alias"
+
+// aliasContact adds the source flow to a dialog-creating message's single
+// Contact when the Contact's address is not the source's. src is where
+// the message came from.
+func aliasContact(m *sip.Message, src transport.Target) {
+	contacts, err := m.Contacts()
+	if err != nil || len(contacts) != 1 || contacts[0].Star || !src.Addr.IsValid() {
+		return
+	}
+	c := contacts[0]
+	if !c.URI.IsSIP() || c.URI.Params.Has(aliasParam) {
+		return
+	}
+	host, err := netip.ParseAddr(trimBrackets(c.URI.Host))
+	if err != nil {
+		return // a name: a server that can be resolved, not a phone behind NAT
+	}
+	port := c.URI.Port
+	if port == 0 {
+		port = sip.DefaultPort(strings.ToUpper(string(src.Proto)))
+	}
+	if host.Unmap() == src.Addr.Addr().Unmap() && port == int(src.Addr.Port()) {
+		return
+	}
+	m.SetHeader("Contact", contactWithAlias(c, src))
+}
+
+// contactWithAlias writes the Contact in name-addr form with the alias
+// URI parameter ip~port~transport added.
+func contactWithAlias(c sip.NameAddr, src transport.Target) string {
+	uri := c.URI
+	uri.Params = sip.Params(appendParam(string(uri.Params), aliasParam+"="+formatAlias(src)))
+	var b strings.Builder
+	if c.Display != "" {
+		b.WriteString(c.Display)
+		b.WriteByte(' ')
+	}
+	b.WriteByte('<')
+	b.Write(uri.Rebuild().AppendTo(nil))
+	b.WriteByte('>')
+	if c.Params != "" {
+		b.WriteByte(';')
+		b.WriteString(string(c.Params))
+	}
+	return b.String()
+}
+
+func appendParam(params, p string) string {
+	if params == "" {
+		return p
+	}
+	return params + ";" + p
+}
+
+func formatAlias(t transport.Target) string {
+	return t.Addr.Addr().Unmap().String() + "~" + strconv.Itoa(int(t.Addr.Port())) + "~" + string(t.Proto)
+}
+
+// takeAlias reads and removes the alias of a Request-URI. ok is false
+// when it has none (or a malformed one, which is then left alone).
+func takeAlias(u sip.URI) (stripped sip.URI, dst transport.Target, ok bool) {
+	v, has := u.Params.Get(aliasParam)
+	if !has {
+		return u, dst, false
+	}
+	parts := strings.Split(v, "~")
+	if len(parts) != 3 {
+		return u, dst, false
+	}
+	ip, err := netip.ParseAddr(parts[0])
+	port, perr := strconv.ParseUint(parts[1], 10, 16)
+	proto := transport.Proto(parts[2])
+	if err != nil || perr != nil || (proto != transport.UDP && proto != transport.TCP && proto != transport.TLS) {
+		return u, dst, false
+	}
+	u.Params = sip.Params(removeParam(string(u.Params), aliasParam))
+	return u.Rebuild(), transport.Target{Proto: proto, Addr: netip.AddrPortFrom(ip, uint16(port))}, true
+}
+
+// removeParam drops every parameter called name from a parameter list.
+func removeParam(params, name string) string {
+	var kept []string
+	for _, p := range strings.Split(params, ";") {
+		n, _, _ := strings.Cut(p, "=")
+		if !strings.EqualFold(strings.TrimSpace(n), name) {
+			kept = append(kept, p)
+		}
+	}
+	return strings.Join(kept, ";")
+}

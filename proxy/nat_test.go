@@ -1,0 +1,64 @@
+package proxy
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/transport"
+)
+
+// phoneAddrTilde is phone i's source address as an alias value.
+func phoneAddrTilde(i int) string {
+	return strings.Replace(phoneAddr(i), ":", "~", 1) + "~udp"
+}
+
+// TestNATContactAlias: a dialog-creating request or response whose Contact
+// is not the address it came from gets that address as an alias (nat.go);
+// one whose Contact is its source, or that came through another proxy, is
+// left alone.
+func TestNATContactAlias(t *testing.T) {
+	tests := []struct {
+		name    string
+		edits   []string
+		contact string
+	}{
+		{"contact is the source", nil, "<sip:alice@198.51.100.7:5060>"},
+		{"private contact", []string{"Contact: <sip:alice@10.0.0.5:5060>"}, "<sip:alice@10.0.0.5:5060;alias=198.51.100.7~5060~udp>"},
+		{"other port", []string{"Contact: \"A\" <sip:alice@198.51.100.7:5070;transport=udp>;+sip.instance=\"<urn:x>\""},
+			"\"A\" <sip:alice@198.51.100.7:5070;transport=udp;alias=198.51.100.7~5060~udp>;+sip.instance=\"<urn:x>\""},
+		{"came through a proxy", []string{"Contact: <sip:alice@10.0.0.5>", "+Via: SIP/2.0/UDP 203.0.113.9;branch=z9hG4bKup"}, "<sip:alice@10.0.0.5>"},
+		{"host name", []string{"Contact: <sip:alice@pbx.example.net>"}, "<sip:alice@pbx.example.net>"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, defaultConfig())
+			f.bind("sip:bob@example.com", location.Binding{Contact: phoneContact(0), Source: ap(phoneAddr(0))})
+			f.serve(req(t, "invite.sip", tc.edits...))
+			sent := f.txs.all("INVITE")
+			if len(sent) != 1 {
+				t.Fatalf("%d INVITEs forwarded, want 1", len(sent))
+			}
+			if got := sent[0].req.Header("Contact"); got != tc.contact {
+				t.Errorf("Contact = %q, want %q", got, tc.contact)
+			}
+		})
+	}
+}
+
+// TestNATAliasRouting: an in-dialog request whose Request-URI carries our
+// alias goes to the alias address, without the parameter.
+func TestNATAliasRouting(t *testing.T) {
+	f := newFixture(t, defaultConfig())
+	f.serve(req(t, "bye.sip", "RURI sip:bob@10.0.1.1;alias=198.51.100.21~40000~tcp"))
+	sent := f.txs.all("BYE")
+	if len(sent) != 1 {
+		t.Fatalf("%d BYEs forwarded, want 1", len(sent))
+	}
+	if got := sent[0].req.RequestURI(); got != "sip:bob@10.0.1.1" {
+		t.Errorf("Request-URI = %q, want the alias removed", got)
+	}
+	if want := target(transport.TCP, "198.51.100.21:40000"); !sameDst(sent[0].dst, want) {
+		t.Errorf("sent to %+v, want %+v", sent[0].dst, want)
+	}
+}
