@@ -98,8 +98,8 @@ func TestParallelFork(t *testing.T) {
 			t.Fatalf("upstream after 200 = %q, want [180 Ringing, 200 OK]", got)
 		}
 		checkHeaders(t, "200 upstream", tx.responses()[1], map[string][]string{
-			"Via":     {uacVia},
-			"To":      {"Bob <sip:bob@example.com>;tag=tb"},
+			"Via": {uacVia},
+			"To":  {"Bob <sip:bob@example.com>;tag=tb"},
 			// bob answered from another address than his Contact's: NAT (nat.go).
 			"Contact": {"<sip:bob@10.0.1.2;alias=" + phoneAddrTilde(1) + ">"},
 			"CSeq":    {"1 INVITE"},
