@@ -33,18 +33,43 @@ func aliasContact(m *sip.Message, src transport.Target) {
 	if !c.URI.IsSIP() || c.URI.Params.Has(aliasParam) {
 		return
 	}
-	host, err := netip.ParseAddr(trimBrackets(c.URI.Host))
+	if contactBehindNAT(&c.URI, src.Addr) {
+		m.SetHeader("Contact", contactWithAlias(c, src))
+	}
+}
+
+// contactBehindNAT reports whether a Contact cannot be what it says: a
+// private, shared or link-local address (RFC 1918, RFC 6598, RFC 4193)
+// while the message came from another address. This is Kamailio's
+// nat_uac_test flag 1, the test that does not misfire on phones that
+// send from one port and listen on another, or on third-party
+// registrations.
+func contactBehindNAT(u *sip.URI, src netip.AddrPort) bool {
+	host, err := netip.ParseAddr(trimBrackets(u.Host))
 	if err != nil {
-		return // a name: a server that can be resolved, not a phone behind NAT
+		return false // a name: a server that can be resolved, not a phone behind NAT
 	}
-	port := c.URI.Port
+	host = host.Unmap()
+	return isPrivate(host) && host != src.Addr().Unmap()
+}
+
+var sharedSpace = netip.MustParsePrefix("100.64.0.0/10")
+
+func isPrivate(a netip.Addr) bool {
+	return a.IsPrivate() || a.IsLinkLocalUnicast() || sharedSpace.Contains(a)
+}
+
+// literalAddr is the address of a Contact whose host is an IP literal.
+func literalAddr(u *sip.URI, proto transport.Proto) (netip.AddrPort, bool) {
+	host, err := netip.ParseAddr(trimBrackets(u.Host))
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	port := u.Port
 	if port == 0 {
-		port = sip.DefaultPort(strings.ToUpper(string(src.Proto)))
+		port = sip.DefaultPort(strings.ToUpper(string(proto)))
 	}
-	if host.Unmap() == src.Addr.Addr().Unmap() && port == int(src.Addr.Port()) {
-		return
-	}
-	m.SetHeader("Contact", contactWithAlias(c, src))
+	return netip.AddrPortFrom(host.Unmap(), uint16(port)), true
 }
 
 // contactWithAlias writes the Contact in name-addr form with the alias

@@ -25,8 +25,12 @@ func TestNATContactAlias(t *testing.T) {
 	}{
 		{"contact is the source", nil, "<sip:alice@198.51.100.7:5060>"},
 		{"private contact", []string{"Contact: <sip:alice@10.0.0.5:5060>"}, "<sip:alice@10.0.0.5:5060;alias=198.51.100.7~5060~udp>"},
-		{"other port", []string{"Contact: \"A\" <sip:alice@198.51.100.7:5070;transport=udp>;+sip.instance=\"<urn:x>\""},
-			"\"A\" <sip:alice@198.51.100.7:5070;transport=udp;alias=198.51.100.7~5060~udp>;+sip.instance=\"<urn:x>\""},
+		{"private contact with display name and parameters", []string{"Contact: \"A\" <sip:alice@192.168.1.7:5070;transport=udp>;+sip.instance=\"<urn:x>\""},
+			"\"A\" <sip:alice@192.168.1.7:5070;transport=udp;alias=198.51.100.7~5060~udp>;+sip.instance=\"<urn:x>\""},
+		// A phone that listens on another port than it sends from, or a
+		// registration for another device: the Contact is reachable.
+		{"public contact, other port", []string{"Contact: <sip:alice@198.51.100.7:5070>"}, "<sip:alice@198.51.100.7:5070>"},
+		{"public contact, other address", []string{"Contact: <sip:alice@203.0.113.40>"}, "<sip:alice@203.0.113.40>"},
 		{"came through a proxy", []string{"Contact: <sip:alice@10.0.0.5>", "+Via: SIP/2.0/UDP 203.0.113.9;branch=z9hG4bKup"}, "<sip:alice@10.0.0.5>"},
 		{"host name", []string{"Contact: <sip:alice@pbx.example.net>"}, "<sip:alice@pbx.example.net>"},
 	}
@@ -60,5 +64,38 @@ func TestNATAliasRouting(t *testing.T) {
 	}
 	if want := target(transport.TCP, "198.51.100.21:40000"); !sameDst(sent[0].dst, want) {
 		t.Errorf("sent to %+v, want %+v", sent[0].dst, want)
+	}
+}
+
+// TestBindingDestination: which address a call to a binding goes to.
+func TestBindingDestination(t *testing.T) {
+	tests := []struct {
+		name    string
+		binding location.Binding
+		want    transport.Target
+	}{
+		{"private contact: the registering flow",
+			location.Binding{Contact: "sip:bob@10.0.1.1:5060", Source: ap("198.51.100.21:40000"), Transport: "udp"},
+			target(transport.UDP, "198.51.100.21:40000")},
+		{"public contact registered from elsewhere: the contact",
+			location.Binding{Contact: "sip:bob@203.0.113.50:5090", Source: ap("198.51.100.9:5081"), Transport: "udp"},
+			target(transport.UDP, "203.0.113.50:5090")},
+		{"TCP: the registering connection, the contact to redial",
+			location.Binding{Contact: "sip:bob@203.0.113.50:5090;transport=tcp", Source: ap("203.0.113.50:41234"), Transport: "tcp", ConnID: 7},
+			transport.Target{Proto: transport.TCP, Addr: ap("203.0.113.50:5090"), Conn: 7}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, defaultConfig())
+			f.bind("sip:bob@example.com", tc.binding)
+			f.serve(req(t, "invite.sip"))
+			sent := f.txs.all("INVITE")
+			if len(sent) != 1 {
+				t.Fatalf("%d INVITEs forwarded, want 1", len(sent))
+			}
+			if !sameDst(sent[0].dst, tc.want) {
+				t.Errorf("sent to %+v, want %+v", sent[0].dst, tc.want)
+			}
+		})
 	}
 }

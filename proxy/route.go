@@ -178,13 +178,28 @@ func (p *Proxy) toTag(m *sip.Message) string {
 }
 
 // bindingTarget turns a binding into a target: its contact as the new
-// Request-URI, its Path as the route, and, when the binding has no Path,
-// the flow it registered on as the destination (NAT, §10 of RFC 5626).
+// Request-URI and its Path as the route. Without a Path, a phone behind
+// NAT is reached on the flow it registered from (its private Contact is
+// unreachable), and a phone on TCP or TLS on the connection it opened,
+// which is often the only way in. Otherwise the Contact is used as the
+// phone gave it: it may listen elsewhere than it sends from, or register
+// for another device.
 func (p *Proxy) bindingTarget(b location.Binding) Target {
 	t := Target{URI: b.Contact, Q: b.Q, Route: b.Path}
-	if len(b.Path) == 0 && b.Source.IsValid() {
-		proto := transport.Proto(b.Transport)
-		t.Dest = transport.Target{Proto: proto, Addr: b.Source, Conn: transport.ConnID(b.ConnID), Listener: p.listenerAt(proto, b.Local)}
+	if len(b.Path) > 0 || !b.Source.IsValid() {
+		return t
+	}
+	proto := transport.Proto(b.Transport)
+	flow := transport.Target{Proto: proto, Addr: b.Source, Conn: transport.ConnID(b.ConnID), Listener: p.listenerAt(proto, b.Local)}
+	u, err := sip.ParseURI(b.Contact)
+	switch {
+	case err != nil || contactBehindNAT(&u, b.Source):
+		t.Dest = flow
+	case proto.Reliable() && b.ConnID != 0:
+		if addr, ok := literalAddr(&u, proto); ok {
+			flow.Addr = addr // should the connection be gone, dial the Contact
+			t.Dest = flow
+		}
 	}
 	return t
 }

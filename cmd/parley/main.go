@@ -16,6 +16,7 @@ const usage = `Parley, a SIP proxy and registrar.
 Usage:
   parley serve [flags]          run the server (UDP and TCP on 0.0.0.0:5060 by default)
   parley check-config FILE      validate a configuration file and exit
+  parley user add|passwd|del|list ...   manage subscribers (see "parley user help")
   parley version                print the version
   parley help                   print this help
 
@@ -44,6 +45,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stderr)
+	case "user":
+		return userCommand(args[1:], os.Stdin, stdout, stderr)
 	case "check-config":
 		return checkConfig(args[1:], stdout, stderr)
 	case "version", "--version", "-v":

@@ -1,0 +1,236 @@
+package auth
+
+import (
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"hash"
+	"strings"
+)
+
+// The digest algorithms Parley offers (RFC 7616 §3.4, RFC 8760). SHA-256
+// is offered first; MD5 stays because most deployed phones know nothing
+// else.
+const (
+	SHA256 = "SHA-256"
+	MD5    = "MD5"
+)
+
+// Credentials is one parsed Authorization or Proxy-Authorization value
+// (RFC 3261 §25.1 "credentials", RFC 7616 §3.4). Quoted values are
+// unquoted, escapes resolved.
+type Credentials struct {
+	Scheme    string // "Digest" as written
+	Username  string
+	Realm     string
+	Nonce     string
+	URI       string
+	Response  string
+	Algorithm string // as written; "" means MD5
+	CNonce    string
+	Opaque    string
+	QOP       string // "" for RFC 2069 style, else "auth"
+	NC        string // as written: the digest hashes these exact characters
+	Userhash  bool
+}
+
+// errSyntax is what ParseCredentials returns for text that is not an
+// auth-param list; the caller answers 400.
+var errSyntax = errors.New("auth: malformed credentials")
+
+// ParseCredentials parses `Digest username="…", realm="…", …`. Unknown
+// parameters are ignored (RFC 7616 §3.4: extensions); a parameter given
+// twice is an error, since which copy was hashed would be a guess.
+func ParseCredentials(value string) (Credentials, error) {
+	scheme, rest := cutScheme(value)
+	if scheme == "" {
+		return Credentials{}, errSyntax
+	}
+	c := Credentials{Scheme: scheme}
+	seen := map[string]bool{}
+	err := eachParam(rest, func(name, v string) error {
+		name = strings.ToLower(name)
+		if seen[name] {
+			return errSyntax
+		}
+		seen[name] = true
+		c.set(name, v)
+		return nil
+	})
+	return c, err
+}
+
+func (c *Credentials) set(name, v string) {
+	switch name {
+	case "username":
+		c.Username = v
+	case "realm":
+		c.Realm = v
+	case "nonce":
+		c.Nonce = v
+	case "uri":
+		c.URI = v
+	case "response":
+		c.Response = v
+	case "algorithm":
+		c.Algorithm = v
+	case "cnonce":
+		c.CNonce = v
+	case "opaque":
+		c.Opaque = v
+	case "qop":
+		c.QOP = v
+	case "nc":
+		c.NC = v
+	case "userhash":
+		c.Userhash = strings.EqualFold(v, "true")
+	}
+}
+
+// cutScheme splits the auth-scheme token from the parameters.
+func cutScheme(v string) (scheme, rest string) {
+	v = strings.TrimLeft(v, " \t")
+	i := 0
+	for i < len(v) && isTokenChar(v[i]) {
+		i++
+	}
+	if i == 0 || (i < len(v) && v[i] != ' ' && v[i] != '\t') {
+		return "", ""
+	}
+	return v[:i], v[i:]
+}
+
+// eachParam calls fn with every name=value of a comma-separated auth-param
+// list; quoted values come unquoted with escapes resolved.
+func eachParam(s string, fn func(name, value string) error) error {
+	for {
+		s = skip(s, " \t\r\n,")
+		if s == "" {
+			return nil
+		}
+		name, value, rest, err := nextParam(s)
+		if err != nil {
+			return err
+		}
+		if err := fn(name, value); err != nil {
+			return err
+		}
+		s = skip(rest, " \t\r\n")
+		if s != "" && s[0] != ',' {
+			return errSyntax
+		}
+	}
+}
+
+// nextParam reads one name=value from the front of s.
+func nextParam(s string) (name, value, rest string, err error) {
+	i := 0
+	for i < len(s) && isTokenChar(s[i]) {
+		i++
+	}
+	name, s = s[:i], skip(s[i:], " \t\r\n")
+	if name == "" || s == "" || s[0] != '=' {
+		return "", "", "", errSyntax
+	}
+	s = skip(s[1:], " \t\r\n")
+	if s != "" && s[0] == '"' {
+		return quoted(name, s)
+	}
+	i = 0
+	for i < len(s) && s[i] != ',' && s[i] != ' ' && s[i] != '\t' && s[i] != '"' {
+		i++
+	}
+	if i == 0 {
+		return "", "", "", errSyntax
+	}
+	return name, s[:i], s[i:], nil
+}
+
+// quoted reads a quoted-string at the front of s (RFC 3261 §25.1).
+func quoted(name, s string) (n, value, rest string, err error) {
+	var b strings.Builder
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			if i+1 == len(s) {
+				return "", "", "", errSyntax
+			}
+			i++
+			b.WriteByte(s[i])
+		case '"':
+			return name, b.String(), s[i+1:], nil
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return "", "", "", errSyntax
+}
+
+func skip(s, set string) string {
+	for s != "" && strings.IndexByte(set, s[0]) >= 0 {
+		s = s[1:]
+	}
+	return s
+}
+
+// isTokenChar reports whether c may appear in a token (RFC 3261 §25.1).
+func isTokenChar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-.!%*_+`'~", c) >= 0
+}
+
+// canonicalAlgorithm maps an algorithm parameter to MD5 or SHA256, or ""
+// for one Parley does not verify. A missing algorithm means MD5 (RFC 2617
+// §3.2.1).
+func canonicalAlgorithm(a string) string {
+	switch {
+	case a == "" || strings.EqualFold(a, MD5):
+		return MD5
+	case strings.EqualFold(a, SHA256):
+		return SHA256
+	}
+	return ""
+}
+
+// Response computes the request-digest for qop=auth (RFC 7616 §3.4.1), or
+// RFC 2069's H(HA1:nonce:HA2) when qop is "" (RFC 2617 §3.2.2.1). ha1 is
+// the hex HA1 of the same algorithm; method is the request's method, as
+// RFC 3261 §22.4 says. The result is lower-case hex; "" for an algorithm
+// other than MD5 and SHA-256.
+func Response(algorithm, ha1, method, uri, nonce, nc, cnonce, qop string) string {
+	alg := canonicalAlgorithm(algorithm)
+	if alg == "" {
+		return ""
+	}
+	ha2 := hexHash(alg, method, ":", uri)
+	if qop == "" {
+		return hexHash(alg, ha1, ":", nonce, ":", ha2)
+	}
+	return hexHash(alg, ha1, ":", nonce, ":", nc, ":", cnonce, ":", qop, ":", ha2)
+}
+
+func hexHash(alg string, parts ...string) string {
+	var h hash.Hash
+	if alg == SHA256 {
+		h = sha256.New()
+	} else {
+		h = md5.New()
+	}
+	for _, p := range parts {
+		h.Write([]byte(p))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// quote returns s as the content of a quoted-string.
+func quote(s string) string {
+	if !strings.ContainsAny(s, `"\`) {
+		return s
+	}
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+	return r.Replace(s)
+}

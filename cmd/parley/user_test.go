@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/parley-sip/parley/subscriber"
+	"github.com/parley-sip/parley/subscriber/storetest"
+)
+
+// runUser runs "parley user args…" with stdin and returns the exit
+// status and what was written.
+func runUser(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = userCommand(args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// mustUser runs a command that must succeed.
+func mustUser(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	code, out, errs := runUser(t, stdin, args...)
+	if code != 0 {
+		t.Fatalf("parley user %s: exit %d\n%s", strings.Join(args, " "), code, errs)
+	}
+	return out
+}
+
+// storedSubscriber opens the SQLite database of dir and reads a subscriber.
+func storedSubscriber(t *testing.T, dir, user, domain string) subscriber.Subscriber {
+	t.Helper()
+	s, err := subscriber.OpenSQLite(filepath.Join(dir, subscriber.DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sub, err := s.Get(context.Background(), user, domain)
+	if err != nil {
+		t.Fatalf("Get(%s@%s): %v", user, domain, err)
+	}
+	return sub
+}
+
+func TestUserAddStoresHashesOnly(t *testing.T) {
+	dir := t.TempDir()
+	out := mustUser(t, "s3cret\r\n", "add", "alice@Example.com", "--password-stdin", "--data-dir", dir)
+	if !strings.Contains(out, "alice@example.com") {
+		t.Fatalf("add printed %q", out)
+	}
+	sub := storedSubscriber(t, dir, "alice", "example.com")
+	if sub.HA1MD5 != subscriber.HA1("MD5", "alice", "example.com", "s3cret") ||
+		sub.HA1SHA256 != subscriber.HA1("SHA-256", "alice", "example.com", "s3cret") {
+		t.Fatalf("stored %+v: hashes are not of the password without its line ending", sub)
+	}
+}
+
+func TestUserAddTwiceFails(t *testing.T) {
+	dir := t.TempDir()
+	mustUser(t, "pw\n", "add", "--data-dir", dir, "--password-stdin", "alice@example.com")
+	code, _, errs := runUser(t, "other\n", "add", "--data-dir", dir, "--password-stdin", "alice@example.com")
+	if code != 1 || !strings.Contains(errs, "already exists") {
+		t.Fatalf("second add: exit %d, %q", code, errs)
+	}
+	if sub := storedSubscriber(t, dir, "alice", "example.com"); sub.HA1MD5 != subscriber.HA1("MD5", "alice", "example.com", "pw") {
+		t.Fatal("a failed add changed the password")
+	}
+}
+
+// TestUserPasswordInput: a pipe without --password-stdin is
+// refused rather than read, and an empty password is refused.
+func TestUserPasswordInput(t *testing.T) {
+	dir := t.TempDir()
+	code, _, errs := runUser(t, "pw\n", "add", "alice@example.com", "--data-dir", dir)
+	if code != 2 || !strings.Contains(errs, "--password-stdin") {
+		t.Fatalf("add from a pipe without the flag: exit %d, %q", code, errs)
+	}
+	code, _, errs = runUser(t, "\n", "add", "alice@example.com", "--data-dir", dir, "--password-stdin")
+	if code != 1 || !strings.Contains(errs, "empty password") {
+		t.Fatalf("empty password: exit %d, %q", code, errs)
+	}
+	// No newline at the end of input is fine.
+	mustUser(t, "pw", "add", "alice@example.com", "--data-dir", dir, "--password-stdin")
+}
+
+func TestUserPasswd(t *testing.T) {
+	dir := t.TempDir()
+	mustUser(t, "old\n", "add", "alice@example.com", "--data-dir", dir, "--password-stdin")
+	before := storedSubscriber(t, dir, "alice", "example.com")
+	mustUser(t, "new\n", "passwd", "alice@example.com", "--data-dir", dir, "--password-stdin")
+	after := storedSubscriber(t, dir, "alice", "example.com")
+	if after.HA1SHA256 != subscriber.HA1("SHA-256", "alice", "example.com", "new") {
+		t.Fatal("passwd did not change the hashes")
+	}
+	if !after.Created.Equal(before.Created) {
+		t.Fatalf("passwd changed Created from %v to %v", before.Created, after.Created)
+	}
+	code, _, errs := runUser(t, "x\n", "passwd", "bob@example.com", "--data-dir", dir, "--password-stdin")
+	if code != 1 || !strings.Contains(errs, "no subscriber") {
+		t.Fatalf("passwd of an unknown user: exit %d, %q", code, errs)
+	}
+}
+
+func TestUserDelAndList(t *testing.T) {
+	dir := t.TempDir()
+	for _, aor := range []string{"bob@b.example", "alice@b.example", "carol@a.example"} {
+		mustUser(t, "pw\n", "add", aor, "--data-dir", dir, "--password-stdin")
+	}
+	lines := func(out string) []string {
+		var aors []string
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			aors = append(aors, strings.Split(l, "\t")[0])
+		}
+		return aors
+	}
+	if got := lines(mustUser(t, "", "list", "--data-dir", dir)); strings.Join(got, " ") != "carol@a.example alice@b.example bob@b.example" {
+		t.Fatalf("list = %v", got)
+	}
+	if got := lines(mustUser(t, "", "list", "B.example", "--data-dir", dir)); strings.Join(got, " ") != "alice@b.example bob@b.example" {
+		t.Fatalf("list b.example = %v", got)
+	}
+	mustUser(t, "", "del", "alice@b.example", "--data-dir", dir)
+	if got := lines(mustUser(t, "", "list", "b.example", "--data-dir", dir)); strings.Join(got, " ") != "bob@b.example" {
+		t.Fatalf("list after del = %v", got)
+	}
+	code, _, errs := runUser(t, "", "del", "alice@b.example", "--data-dir", dir)
+	if code != 1 || !strings.Contains(errs, "no subscriber") {
+		t.Fatalf("del of a deleted user: exit %d, %q", code, errs)
+	}
+}
+
+// TestUserDefaultDataDir checks the database lands in ./parley-data.
+func TestUserDefaultDataDir(t *testing.T) {
+	t.Chdir(t.TempDir())
+	mustUser(t, "pw\n", "add", "alice@example.com", "--password-stdin")
+	storedSubscriber(t, "parley-data", "alice", "example.com")
+}
+
+func TestUserUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"no subcommand", nil, 2},
+		{"help", []string{"help"}, 0},
+		{"unknown subcommand", []string{"rename", "a@b"}, 2},
+		{"add without user", []string{"add", "--data-dir", dir}, 2},
+		{"add two users", []string{"add", "a@b", "c@d", "--data-dir", dir}, 2},
+		{"not an AOR", []string{"del", "alice", "--data-dir", dir}, 2},
+		{"unknown flag", []string{"list", "--colour"}, 2},
+		{"unknown engine", []string{"list", "--db", "mysql", "--data-dir", dir}, 2},
+		{"postgres without dsn", []string{"list", "--db", "postgres", "--dsn", ""}, 1},
+	}
+	for _, tc := range tests {
+		if code, _, errs := runUser(t, "", tc.args...); code != tc.code {
+			t.Errorf("%s: exit %d, want %d\n%s", tc.name, code, tc.code, errs)
+		}
+	}
+}
+
+func TestUserPostgres(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	mustUser(t, "pw\n", "add", "alice@example.com", "--db", "postgres", "--dsn", dsn, "--password-stdin")
+	if out := mustUser(t, "", "list", "--db", "postgres", "--dsn", dsn); !strings.HasPrefix(out, "alice@example.com\t") {
+		t.Fatalf("list = %q", out)
+	}
+}

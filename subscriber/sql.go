@@ -1,0 +1,216 @@
+package subscriber
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	// The drivers register themselves with database/sql: "pgx" and
+	// "sqlite". modernc's SQLite is a translation of the C library to Go,
+	// which keeps the binary static and cgo-free.
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite"
+)
+
+// DBFile is the name of the SQLite database in the data directory. Other
+// packages (the location store) may share the file: each keeps its own
+// tables and its own rows in schema_migrations.
+const DBFile = "parley.db"
+
+// SQL is a Store in a SQL database: SQLite or PostgreSQL. Both run the
+// same statements; they differ only in how they are opened and in how a
+// migration takes its lock.
+type SQL struct {
+	db        *sql.DB
+	postgres  bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// OpenSQLite opens (creating it if needed) the SQLite database at path and
+// brings its schema up to date. The file is created readable by its owner
+// only, since HA1 hashes are password equivalents for this server.
+func OpenSQLite(path string) (*SQL, error) {
+	if strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("subscriber: SQLite path %q must not contain '?' or '#'", path)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("subscriber: %w", err)
+	}
+	f.Close()
+	// WAL lets readers (every REGISTER's lookup) run beside a writer; the
+	// busy timeout makes a second writer wait instead of failing; an
+	// immediate transaction takes the write lock at BEGIN, so two
+	// migrating processes queue instead of deadlocking on a lock upgrade.
+	// Writes are rare (an operator adding a user), so each is synced in
+	// full rather than risk losing a password change to a power cut.
+	dsn := "file:" + path + "?_busy_timeout=5000&_journal_mode=WAL&_synchronous=FULL&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("subscriber: open %s: %w", path, err)
+	}
+	return open(context.Background(), db, false)
+}
+
+// OpenPostgres connects to PostgreSQL (dsn as pgx takes it: a URL or
+// "key=value" pairs; a search_path parameter selects a schema) and brings
+// the schema up to date.
+func OpenPostgres(ctx context.Context, dsn string) (*SQL, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("subscriber: open PostgreSQL: %w", err)
+	}
+	return open(ctx, db, true)
+}
+
+// Open opens the store a server or the command line is configured with:
+// engine "sqlite" (or "") uses DBFile in dataDir, creating the directory;
+// "postgres" uses dsn.
+func Open(ctx context.Context, engine, dataDir, dsn string) (*SQL, error) {
+	switch engine {
+	case "", "sqlite":
+		if err := os.MkdirAll(dataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("subscriber: %w", err)
+		}
+		return OpenSQLite(filepath.Join(dataDir, DBFile))
+	case "postgres", "postgresql":
+		if dsn == "" {
+			return nil, errors.New("subscriber: the postgres engine needs a DSN")
+		}
+		return OpenPostgres(ctx, dsn)
+	}
+	return nil, fmt.Errorf("subscriber: unknown database engine %q (want sqlite or postgres)", engine)
+}
+
+func open(ctx context.Context, db *sql.DB, postgres bool) (*SQL, error) {
+	s := &SQL{db: db, postgres: postgres}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("subscriber: connect: %w", err)
+	}
+	if err := migrate(ctx, db, postgres, component, migrations); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Get implements Store.
+func (s *SQL) Get(ctx context.Context, user, domain string) (Subscriber, error) {
+	row := s.db.QueryRowContext(ctx,
+		`SELECT username, domain, ha1_md5, ha1_sha256, created_us FROM subscribers
+		 WHERE username = $1 AND domain = $2`, user, strings.ToLower(domain))
+	sub, err := scan(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Subscriber{}, ErrNotFound
+	}
+	if err != nil {
+		return Subscriber{}, fmt.Errorf("subscriber: get: %w", err)
+	}
+	return sub, nil
+}
+
+// Put implements Store.
+func (s *SQL) Put(ctx context.Context, sub Subscriber) error {
+	if err := check(sub); err != nil {
+		return err
+	}
+	sub = normalize(sub, time.Now())
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO subscribers (username, domain, ha1_md5, ha1_sha256, created_us)
+		 VALUES ($1, $2, $3, $4, $5)
+		 ON CONFLICT (domain, username) DO UPDATE SET
+		   ha1_md5 = excluded.ha1_md5, ha1_sha256 = excluded.ha1_sha256,
+		   created_us = excluded.created_us`,
+		sub.User, sub.Domain, sub.HA1MD5, sub.HA1SHA256, sub.Created.UnixMicro())
+	if err != nil {
+		return fmt.Errorf("subscriber: put: %w", err)
+	}
+	return nil
+}
+
+// Delete implements Store.
+func (s *SQL) Delete(ctx context.Context, user, domain string) error {
+	res, err := s.db.ExecContext(ctx,
+		`DELETE FROM subscribers WHERE username = $1 AND domain = $2`, user, strings.ToLower(domain))
+	if err != nil {
+		return fmt.Errorf("subscriber: delete: %w", err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// List implements Store. Rows are sorted here, not by ORDER BY, because
+// PostgreSQL sorts text by the database's collation and SQLite by bytes:
+// sorting in Go gives both engines the same order.
+func (s *SQL) List(ctx context.Context, domain string) ([]Subscriber, error) {
+	q := `SELECT username, domain, ha1_md5, ha1_sha256, created_us FROM subscribers`
+	var args []any
+	if domain != "" {
+		q += ` WHERE domain = $1`
+		args = append(args, strings.ToLower(domain))
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("subscriber: list: %w", err)
+	}
+	defer rows.Close()
+	out := []Subscriber{}
+	for rows.Next() {
+		sub, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("subscriber: list: %w", err)
+		}
+		out = append(out, sub)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("subscriber: list: %w", err)
+	}
+	slices.SortFunc(out, func(a, b Subscriber) int {
+		return cmp.Or(cmp.Compare(a.Domain, b.Domain), cmp.Compare(a.User, b.User))
+	})
+	return out, nil
+}
+
+// Exists implements Store.
+func (s *SQL) Exists(ctx context.Context, user, domain string) (bool, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx,
+		`SELECT 1 FROM subscribers WHERE username = $1 AND domain = $2`,
+		user, strings.ToLower(domain)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("subscriber: exists: %w", err)
+	}
+	return true, nil
+}
+
+// Close implements Store.
+func (s *SQL) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.db.Close() })
+	return s.closeErr
+}
+
+// scan reads one subscriber row from a *sql.Row or *sql.Rows.
+func scan(r interface{ Scan(...any) error }) (Subscriber, error) {
+	var sub Subscriber
+	var created int64
+	if err := r.Scan(&sub.User, &sub.Domain, &sub.HA1MD5, &sub.HA1SHA256, &created); err != nil {
+		return Subscriber{}, err
+	}
+	sub.Created = time.UnixMicro(created).UTC()
+	return sub, nil
+}
