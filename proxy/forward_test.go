@@ -200,14 +200,6 @@ func TestRouteProcessing(t *testing.T) {
 			via:  "TCP",
 		},
 		{
-			name:  "in-dialog BYE without Route goes to its Request-URI",
-			file:  "bye.sip",
-			edits: []string{"-Route"},
-			ruri:  "sip:bob@198.51.100.20:5062",
-			dst:   target(transport.UDP, "198.51.100.20:5062"),
-			via:   "UDP",
-		},
-		{
 			// §16.4: the previous hop was a strict router: the Request-URI is
 			// the URI we record-routed with, the real one is the last Route.
 			name:  "strict router: last Route becomes the Request-URI",

@@ -99,3 +99,31 @@ func TestBindingDestination(t *testing.T) {
 		})
 	}
 }
+
+// TestNoOpenRelay: requests that did not come through our Record-Route,
+// or that carry a route past us, do not skip the stages that guard the
+// server (routeStage).
+func TestNoOpenRelay(t *testing.T) {
+	f := newFixture(t, defaultConfig())
+	tx := f.serve(req(t, "bye.sip", "-Route"))
+	if got := tx.statuses(); len(got) != 1 || got[0] != "404 Not Here" {
+		t.Errorf("in-dialog BYE without our Route: upstream = %q, want [404 Not Here]", got)
+	}
+	if n := len(f.txs.all("")); n != 0 {
+		t.Errorf("%d requests forwarded, want none", n)
+	}
+	// A preloaded route to elsewhere is followed, but only after the
+	// stages: an unknown Max-Forwards-0 request is still refused.
+	tx = f.serve(req(t, "invite.sip", "Route: <sip:203.0.113.7;lr>", "Max-Forwards: 0"))
+	if got := tx.statuses(); len(got) != 1 || got[0] != "483 Too Many Hops" {
+		t.Errorf("preloaded route with Max-Forwards 0: upstream = %q, want [483 Too Many Hops]", got)
+	}
+	f.serve(req(t, "invite.sip", "Route: <sip:203.0.113.7;lr>"))
+	sent := f.txs.all("INVITE")
+	if len(sent) != 1 || !sameDst(sent[0].dst, target(transport.UDP, "203.0.113.7:5060")) {
+		t.Fatalf("preloaded route: forwarded %d INVITEs, want 1 to 203.0.113.7:5060", len(sent))
+	}
+	if got := sent[0].req.RequestURI(); got != "sip:bob@example.com" {
+		t.Errorf("preloaded route: Request-URI = %q, want it untouched by the location service", got)
+	}
+}

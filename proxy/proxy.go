@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/registrar"
@@ -78,6 +79,12 @@ type Config struct {
 	// Clock runs Timer C; nil is the process's timing wheel. Tests use a
 	// fake to make timers deterministic.
 	Clock clock.Clock
+	// Auth, when not nil, makes the auth stage demand digest credentials
+	// as AuthPolicy says.
+	Auth       *auth.Authenticator
+	AuthPolicy auth.Policies
+	// Users, when not nil, tells known subscribers from unknown users.
+	Users Users
 }
 
 // Proxy is the proxy core. It implements the three entry points the

@@ -20,6 +20,7 @@ type Request struct {
 	ctx     context.Context
 
 	stateless bool // an ACK or stateless mode: no transaction, no response context
+	preloaded bool // an initial request that carries a route past us
 	answered  bool
 }
 

@@ -85,14 +85,14 @@ func trimBrackets(h string) string {
 // fixStrictRoute undoes what a strict router did (§16.4): when the
 // Request-URI is a URI we put in a Record-Route, the real Request-URI is
 // the last Route value.
-func (p *Proxy) fixStrictRoute(m *sip.Message) {
+func (p *Proxy) fixStrictRoute(m *sip.Message) bool {
 	u, err := m.RequestURIParsed()
 	if err != nil || !p.isUs(&u) || !u.Params.Has("lr") {
-		return
+		return false
 	}
 	routes, _ := m.Routes()
 	if len(routes) == 0 {
-		return
+		return false
 	}
 	last := routes[len(routes)-1]
 	m.SetRequestURI(last.URI.String())
@@ -101,18 +101,23 @@ func (p *Proxy) fixStrictRoute(m *sip.Message) {
 	for _, v := range vals[:len(vals)-1] {
 		m.AddHeader("Route", v)
 	}
+	return true
 }
 
 // popOwnRoutes removes the Route entries at the top that are ours: one,
-// or two where we double record-routed (§16.4, RFC 5658).
-func (p *Proxy) popOwnRoutes(m *sip.Message) {
+// or two where we double record-routed (§16.4, RFC 5658). It reports
+// whether there was one.
+func (p *Proxy) popOwnRoutes(m *sip.Message) bool {
+	popped := false
 	for i := 0; i < 2; i++ {
 		routes, _ := m.Routes()
 		if len(routes) == 0 || !p.isUs(&routes[0].URI) {
-			return
+			break
 		}
 		m.PopRoute()
+		popped = true
 	}
+	return popped
 }
 
 // loopHash is the loop-detection part of our branches (§16.6 step 8):

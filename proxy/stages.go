@@ -18,6 +18,7 @@ func DefaultStages() []Stage {
 		loopStage{},
 		cancelStage{},
 		routeStage{},
+		authStage{},
 		localStage{},
 		locationStage{},
 		relayStage{},
@@ -128,27 +129,35 @@ type routeStage struct{}
 
 func (routeStage) Name() string { return "route" }
 
+// An in-dialog request (To tag) is relayed only when it came through our
+// Record-Route: one that names no Route of ours is not of a dialog we
+// proxy, and relaying it unauthenticated would make us an open relay
+// (Kamailio's stock WITHINDLG answers it 404 too). An initial request
+// with a preloaded route goes on through the stages (auth included), then
+// to its route.
 func (routeStage) Serve(r *Request, next func()) {
 	p := r.proxy
-	p.fixStrictRoute(r.Msg)
-	p.popOwnRoutes(r.Msg)
+	ours := p.fixStrictRoute(r.Msg)
+	ours = p.popOwnRoutes(r.Msg) || ours
 	routes, _ := r.Msg.Routes()
-	if len(routes) > 0 {
-		// A route set takes the request past us whatever its Request-URI says.
-		r.Targets = append(r.Targets, Target{})
-		relayStage{}.Serve(r, next)
+	to, err := r.Msg.To()
+	if err != nil || to.Tag() == "" {
+		r.preloaded = len(routes) > 0
+		next()
 		return
 	}
-	if to, err := r.Msg.To(); err == nil && to.Tag() != "" {
-		// In-dialog without Route: a Request-URI that is not ours is the
-		// remote target itself.
-		if u, err := r.Msg.RequestURIParsed(); err == nil && !p.isUs(&u) && !p.isOurDomain(u.Host) {
-			r.Targets = append(r.Targets, Target{})
-			relayStage{}.Serve(r, next)
-			return
-		}
+	switch {
+	case ours:
+		r.Targets = append(r.Targets, Target{})
+		relayStage{}.Serve(r, next)
+	case r.Msg.Method() == "ACK" && p.cfg.Stateless:
+		// Maybe the ACK of a non-2xx, which takes its INVITE's path (§16.11).
+		next()
+	case r.Msg.Method() == "ACK":
+		r.answered = true // nothing to answer, nowhere to send
+	default:
+		r.Respond(404, "Not Here")
 	}
-	next()
 }
 
 // localStage answers requests addressed to the server itself: OPTIONS,
@@ -199,7 +208,7 @@ func (locationStage) Serve(r *Request, next func()) {
 	// An ACK for a 2xx goes where its Request-URI says; but a stateless
 	// proxy must send a non-2xx ACK where it sent the INVITE (§16.11).
 	skipACK := r.Msg.Method() == "ACK" && !p.cfg.Stateless
-	if err != nil || !u.IsSIP() || !p.isOurDomain(u.Host) || p.store == nil || skipACK {
+	if err != nil || !u.IsSIP() || !p.isOurDomain(u.Host) || p.store == nil || skipACK || r.preloaded {
 		if len(r.Targets) == 0 {
 			r.Targets = append(r.Targets, Target{})
 		}
@@ -218,13 +227,26 @@ func (locationStage) Serve(r *Request, next func()) {
 			next()
 			return
 		}
-		r.Respond(404, "Not Found")
+		p.answerNoBinding(r, &u)
 		return
 	}
 	for _, b := range bindings {
 		r.Targets = append(r.Targets, p.bindingTarget(b))
 	}
 	next()
+}
+
+// answerNoBinding is §16.5's empty target set: 480 for a subscriber who
+// has no phone registered now, 404 for a user we do not know.
+func (p *Proxy) answerNoBinding(r *Request, u *sip.URI) {
+	if p.cfg.Users != nil {
+		known, err := p.cfg.Users.Exists(r.ctx, sip.Unescape(u.User), strings.ToLower(u.Host))
+		if err == nil && known {
+			r.Respond(480, "Temporarily Unavailable")
+			return
+		}
+	}
+	r.Respond(404, "Not Found")
 }
 
 // relayStage forwards the request to its target set: statefully with a

@@ -1,0 +1,74 @@
+package proxy
+
+import (
+	"context"
+	"strings"
+
+	"github.com/parley-sip/parley/auth"
+)
+
+// Users tells whether a subscriber exists, so that a call to a known user
+// with no phone registered gets 480 rather than 404.
+type Users interface {
+	Exists(ctx context.Context, user, domain string) (bool, error)
+}
+
+// authStage is RFC 3261 §22: requests the policy names must carry digest
+// credentials of a subscriber of our domain. REGISTER is challenged with
+// 401 (the registrar is the destination), requests we forward with 407.
+// A source blocked after repeated failures is dropped unanswered, which
+// tells a scanner nothing.
+type authStage struct{}
+
+func (authStage) Name() string { return "auth" }
+
+func (authStage) Serve(r *Request, next func()) {
+	p := r.proxy
+	a := p.cfg.Auth
+	method := r.Msg.Method()
+	if a == nil || method == "ACK" || method == "CANCEL" {
+		next()
+		return
+	}
+	src := r.In.Source.Addr()
+	if a.IsBlocked(src) {
+		r.drop()
+		return
+	}
+	from, _ := r.Msg.From()
+	realm := strings.ToLower(from.URI.Host)
+	if method == "REGISTER" {
+		to, _ := r.Msg.To()
+		realm = strings.ToLower(to.URI.Host)
+	}
+	u, _ := r.Msg.RequestURIParsed()
+	fromOurs := p.isOurDomain(realm)
+	need, proxyAuth := p.cfg.AuthPolicy.For(realm).Requires(method, fromOurs, p.isOurDomain(u.Host) || p.isUs(&u))
+	if !need {
+		next()
+		return
+	}
+	if !fromOurs {
+		// Nobody of that domain can authenticate with us: relaying for
+		// it would make us an open relay.
+		r.Respond(403, "Relaying Denied")
+		return
+	}
+	res := a.Verify(r.ctx, r.Msg, realm, proxyAuth, src)
+	if res.Outcome != auth.OK {
+		if res.Outcome == auth.Blocked {
+			r.drop()
+			return
+		}
+		r.RespondWith(a.Respond(r.Msg, res, p.toTag(r.Msg)))
+		return
+	}
+	if err := auth.CheckIdentity(r.Msg, res.User, realm); err != nil {
+		r.Respond(403, "Identity Mismatch")
+		return
+	}
+	if proxyAuth {
+		auth.StripCredentials(r.Msg, realm) // §22.3: our credentials end here
+	}
+	next()
+}
