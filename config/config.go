@@ -69,6 +69,47 @@ type Config struct {
 	// without a second server. Keys are domain names; use RegistrarFor
 	// rather than reading this directly, so the merge rule lives in one place.
 	DomainOverrides map[string]RegistrarOverride `yaml:"domain_overrides"`
+	// Storage is where subscribers and registrations are kept.
+	Storage StorageConfig `yaml:"storage"`
+	// Auth is digest authentication of subscribers.
+	Auth AuthConfig `yaml:"auth"`
+	// Admin is the HTTP listener for metrics, health checks, the JSON admin
+	// API and the web console.
+	Admin AdminConfig `yaml:"admin"`
+	// HEP exports every SIP message to a Homer collector, for sites that
+	// already keep their call history there.
+	HEP HEPConfig `yaml:"hep"`
+}
+
+// AdminConfig is the admin HTTP listener. It is on by default but bound to
+// loopback, where only local users reach it; anywhere else it needs a
+// token, because its API shows who is registered and can remove bindings.
+type AdminConfig struct {
+	// Listen is HOST:PORT for the listener; empty turns it off, and with
+	// it the message capture behind the console.
+	Listen string `yaml:"listen"`
+	// Token is the bearer token every API request must carry
+	// (Authorization: Bearer TOKEN). Required when Listen is not a
+	// loopback address.
+	Token string `yaml:"token"`
+	// CaptureMessages bounds the ring of recent SIP messages the console
+	// draws call ladders from; 0 keeps none.
+	CaptureMessages int `yaml:"capture_messages"`
+	// CaptureBytes bounds the same ring by the bytes of message text it
+	// holds, so that large messages cannot make it grow past a budget.
+	CaptureBytes int `yaml:"capture_bytes"`
+}
+
+// HEPConfig is the HEP v3 (Homer) exporter.
+type HEPConfig struct {
+	// Address is the collector's HOST:PORT (UDP); empty turns export off.
+	Address string `yaml:"address"`
+	// AgentID is the capture agent ID Homer files the messages under, so
+	// that several servers feeding one collector can be told apart.
+	AgentID int `yaml:"agent_id"`
+	// Password is the collector's authentication key, sent in every
+	// packet; empty sends none.
+	Password string `yaml:"password"`
 }
 
 // RegistrarConfig is the REGISTER policy (RFC 3261 §10.3).

@@ -165,6 +165,16 @@ func fullConfig() *Config {
 				OverMaxContacts: ptr(OverMaxReplaceOldest),
 			},
 		},
+		Admin: AdminConfig{
+			Listen: "[::]:9090", Token: "0123456789abcdef-token", CaptureMessages: 500, CaptureBytes: 1048576,
+		},
+		HEP:     HEPConfig{Address: "homer.example.com:9060", AgentID: 2001, Password: "homer-key"},
+		Storage: StorageConfig{Engine: EnginePostgres, DSN: "postgres://parley@127.0.0.1/parley"},
+		Auth: AuthConfig{
+			Enabled: true, Methods: []string{"REGISTER", "INVITE"}, AllowUnauthenticatedToLocal: false,
+			NonceTTL: Duration(120 * time.Second), MaxFailures: 5,
+			FailureWindow: Duration(300 * time.Second), BlockFor: Duration(time.Hour),
+		},
 	}
 }
 
@@ -249,6 +259,12 @@ func TestParseErrors(t *testing.T) {
 		{"bad enum in override", lines("domain_overrides:", "  example.com:", "    below_min: never"), 3, "domain_overrides.example.com.below_min", "reject, raise", 0},
 
 		// Listeners.
+		{"bad storage engine", lines("storage:", "  engine: mysql"), 2, "storage.engine", "sqlite, postgres, memory", 0},
+		{"postgres without dsn", lines("storage:", "  engine: postgres"), 2, "storage.engine", "postgres needs storage.dsn", 0},
+		{"auth on memory", lines("storage:", "  engine: memory", "auth:", "  enabled: true"), 4, "auth.enabled", "needs a subscriber database", 0},
+		{"ACK challenged", lines("auth:", "  methods: [INVITE, ACK]"), 2, "auth.methods[1]", "ACK cannot be challenged", 0},
+		{"lower-case method", lines("auth:", "  methods: [invite]"), 2, "auth.methods[0]", "must be a method name in capitals", 0},
+		{"no failures allowed", lines("auth:", "  max_failures: 0"), 2, "auth.max_failures", "", 0},
 		{"bad protocol", lines("listen:", "  - udp:0.0.0.0:5060", "  - sctp:0.0.0.0:5060"), 3, "listen[1]", `protocol must be one of udp, tcp, tls; got "sctp"`, 0},
 		{"port out of range", lines("listen: [udp:0.0.0.0:70000]"), 1, "listen[0]", `port must be between 1 and 65535, got "70000"`, 0},
 		{"port zero", lines("listen: [udp:0.0.0.0:0]"), 1, "listen[0]", "port must be between 1 and 65535", 0},

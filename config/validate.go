@@ -108,6 +108,11 @@ func (c *Config) check() *checker {
 	}
 	checkEnum(ch, "tls.client_auth", c.TLS.ClientAuth, ClientAuthNone, ClientAuthRequest, ClientAuthRequire)
 
+	ch.admin(c.Admin)
+	ch.storage(c.Storage, c.Auth)
+	ch.auth(c.Auth)
+	ch.hep(c.HEP)
+
 	names := make([]string, 0, len(c.DomainOverrides))
 	for dom := range c.DomainOverrides {
 		names = append(names, dom)

@@ -31,12 +31,13 @@ type Server struct {
 	settings atomic.Pointer[settings] // what SIGHUP may change
 	draining atomic.Bool
 
-	tp    *transport.Manager
-	txs   *transaction.Layer
-	proxy *proxy.Proxy
-	store location.Store
-	stop  context.CancelFunc
-	done  chan struct{}
+	tp      *transport.Manager
+	txs     *transaction.Layer
+	proxy   *proxy.Proxy
+	store   location.Store
+	storage *storage
+	stop    context.CancelFunc
+	done    chan struct{}
 }
 
 // settings is the part of the config a reload swaps in at once.
@@ -65,7 +66,12 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	}
 	s := &Server{log: log, level: level, done: make(chan struct{})}
 	s.apply(cfg)
-	s.store = location.NewMemory()
+	st, err := openStorage(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	s.storage = st
+	s.store = st.bindings
 	reg := &registrar.Registrar{
 		Store:     s.store,
 		Serves:    s.isOurDomain,
@@ -74,6 +80,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	}
 	tp, err := transport.New(transportConfig(cfg, log), transport.HandlerFunc(s.handle))
 	if err != nil {
+		st.Close()
 		return nil, err
 	}
 	s.tp = tp
@@ -83,7 +90,15 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		s.txs = transaction.New(transactionConfig(cfg, log), traced, coreAdapter{s})
 		txs = txAdapter{s.txs}
 	}
-	s.proxy = proxy.New(proxyConfig(cfg, s.isOurDomain), traced, txs, s.store, reg, log)
+	pcfg := proxyConfig(cfg, s.isOurDomain)
+	if pcfg.Auth, pcfg.AuthPolicy, err = authenticator(cfg, st, log); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if st.users != nil {
+		pcfg.Users = st.users
+	}
+	s.proxy = proxy.New(pcfg, traced, txs, s.store, reg, log)
 	return s, nil
 }
 
@@ -185,7 +200,7 @@ wait:
 		s.stop()
 		<-s.done
 	}
-	_ = s.store.Close()
+	_ = s.storage.Close()
 	return errors.Join(err, cerr)
 }
 

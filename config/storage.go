@@ -1,0 +1,82 @@
+package config
+
+import (
+	"strconv"
+	"strings"
+)
+
+// StorageConfig says where subscribers and registrations are kept.
+type StorageConfig struct {
+	// Engine is sqlite (a file in data_dir: registrations survive a
+	// restart and a crash), postgres (a database several nodes can
+	// share), or memory (nothing survives; no subscribers, so no auth).
+	Engine Engine `yaml:"engine"`
+	// DSN is the PostgreSQL connection string, for engine postgres.
+	DSN string `yaml:"dsn"`
+}
+
+// Engine names a storage engine.
+type Engine string
+
+// The storage engines.
+const (
+	EngineSQLite   Engine = "sqlite"
+	EnginePostgres Engine = "postgres"
+	EngineMemory   Engine = "memory"
+)
+
+// AuthConfig is digest authentication (RFC 3261 §22).
+type AuthConfig struct {
+	// Enabled demands credentials of subscribers (parley user add) for
+	// the methods listed. Off, anyone may register and call.
+	Enabled bool `yaml:"enabled"`
+	// Methods are challenged; ACK and CANCEL never can be.
+	Methods []string `yaml:"methods"`
+	// AllowUnauthenticatedToLocal lets requests from other domains reach
+	// our users without credentials: how other providers' callers call in.
+	AllowUnauthenticatedToLocal bool `yaml:"allow_unauthenticated_to_local"`
+	// NonceTTL is how long a challenge's nonce stays valid.
+	NonceTTL Duration `yaml:"nonce_ttl"`
+	// MaxFailures within FailureWindow from one address block it for
+	// BlockFor: password guessing stops there.
+	MaxFailures   int      `yaml:"max_failures"`
+	FailureWindow Duration `yaml:"failure_window"`
+	BlockFor      Duration `yaml:"block_for"`
+}
+
+// storage checks the storage block.
+func (ch *checker) storage(s StorageConfig, a AuthConfig) {
+	checkEnum(ch, "storage.engine", s.Engine, EngineSQLite, EnginePostgres, EngineMemory)
+	if s.Engine == EnginePostgres && s.DSN == "" {
+		ch.either(
+			alt{"storage.dsn", "must be set for storage.engine postgres, like postgres://parley@127.0.0.1/parley"},
+			alt{"storage.engine", "postgres needs storage.dsn, like postgres://parley@127.0.0.1/parley"},
+		)
+	}
+	if s.Engine != EnginePostgres && s.DSN != "" {
+		ch.add("storage.dsn", "is only used with storage.engine postgres, which is %q here", s.Engine)
+	}
+	if a.Enabled && s.Engine == EngineMemory {
+		ch.either(
+			alt{"auth.enabled", "needs a subscriber database: storage.engine sqlite or postgres, not memory"},
+			alt{"storage.engine", "memory keeps no subscribers, so auth.enabled cannot be true"},
+		)
+	}
+}
+
+// auth checks the auth block.
+func (ch *checker) auth(a AuthConfig) {
+	for i, m := range a.Methods {
+		key := "auth.methods[" + strconv.Itoa(i) + "]"
+		switch {
+		case m == "ACK" || m == "CANCEL":
+			ch.add(key, "%s cannot be challenged (RFC 3261 §22.1)", m)
+		case m == "" || strings.ToUpper(m) != m || strings.ContainsAny(m, " \t,"):
+			ch.add(key, "must be a method name in capitals, like INVITE; got %q", m)
+		}
+	}
+	positive(ch, "auth.nonce_ttl", a.NonceTTL)
+	positive(ch, "auth.failure_window", a.FailureWindow)
+	positive(ch, "auth.block_for", a.BlockFor)
+	atLeast(ch, "auth.max_failures", a.MaxFailures, 1)
+}

@@ -1,0 +1,100 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/parley-sip/parley/auth"
+	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/location/sqlstore"
+	"github.com/parley-sip/parley/subscriber"
+)
+
+// storage is what the server keeps across requests: the location store
+// and, with a database, the subscribers.
+type storage struct {
+	bindings location.Store
+	users    *subscriber.SQL // nil with storage.engine memory
+}
+
+// openStorage opens the configured engine. With sqlite both stores share
+// DATA_DIR/parley.db.
+func openStorage(cfg *config.Config, log *slog.Logger) (*storage, error) {
+	switch cfg.Storage.Engine {
+	case config.EngineMemory:
+		return &storage{bindings: location.NewMemory()}, nil
+	case config.EnginePostgres:
+		return openPostgres(cfg)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+	}
+	path := filepath.Join(cfg.DataDir, subscriber.DBFile)
+	users, err := subscriber.OpenSQLite(path)
+	if err != nil {
+		return nil, fmt.Errorf("subscriber database %s: %w", path, err)
+	}
+	start := time.Now()
+	bindings, err := sqlstore.OpenSQLite(path)
+	if err != nil {
+		users.Close()
+		return nil, fmt.Errorf("location database %s: %w", path, err)
+	}
+	n, aors := bindings.Count()
+	log.Info("location store loaded", "path", path, "bindings", n, "aors", aors, "took", time.Since(start).Round(time.Millisecond).String())
+	return &storage{bindings: bindings, users: users}, nil
+}
+
+func openPostgres(cfg *config.Config) (*storage, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	users, err := subscriber.OpenPostgres(ctx, cfg.Storage.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("storage.dsn: subscriber database: %w", err)
+	}
+	bindings, err := sqlstore.OpenPostgres(ctx, cfg.Storage.DSN)
+	if err != nil {
+		users.Close()
+		return nil, fmt.Errorf("storage.dsn: location database: %w", err)
+	}
+	return &storage{bindings: bindings, users: users}, nil
+}
+
+// Close closes both stores.
+func (st *storage) Close() error {
+	err := st.bindings.Close()
+	if st.users != nil {
+		if uerr := st.users.Close(); err == nil {
+			err = uerr
+		}
+	}
+	return err
+}
+
+// authenticator builds the digest authenticator when auth is enabled. Its
+// secret lives in the data directory, so nonces survive a restart.
+func authenticator(cfg *config.Config, st *storage, log *slog.Logger) (*auth.Authenticator, auth.Policies, error) {
+	pol := auth.Policies{Default: auth.Policy{
+		Methods:                     cfg.Auth.Methods,
+		AllowUnauthenticatedToLocal: cfg.Auth.AllowUnauthenticatedToLocal,
+	}}
+	if !cfg.Auth.Enabled {
+		return nil, pol, nil
+	}
+	secret, err := auth.LoadOrCreateSecret(cfg.DataDir)
+	if err != nil {
+		return nil, pol, fmt.Errorf("auth secret in %s: %w", cfg.DataDir, err)
+	}
+	a := auth.NewAuthenticator(st.users, secret)
+	a.NonceTTL = cfg.Auth.NonceTTL.Duration()
+	a.MaxFailures = cfg.Auth.MaxFailures
+	a.FailureWindow = cfg.Auth.FailureWindow.Duration()
+	a.BlockFor = cfg.Auth.BlockFor.Duration()
+	a.Logger = log
+	return a, pol, nil
+}
