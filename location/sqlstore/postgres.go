@@ -1,0 +1,188 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/parley-sip/parley/location"
+)
+
+// SQL of the PostgreSQL engine.
+const (
+	pgDelete = `DELETE FROM bindings WHERE aor = $1`
+	pgInsert = `INSERT INTO bindings (` + columns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
+	pgPurge  = `DELETE FROM bindings WHERE (aor, contact) IN
+		(SELECT aor, contact FROM bindings WHERE expires <= $1 LIMIT $2)`
+	pgScan = `SELECT ` + columns + ` FROM bindings ORDER BY aor`
+	pgRead = `SELECT ` + columns + ` FROM bindings WHERE aor = $1`
+)
+
+// migrateLockKey is the advisory lock that serialises migrations of
+// servers starting at once against one database; the subscriber store
+// takes the same one, so their migrations queue too.
+const migrateLockKey = 0x7061726c6579 // "parley"
+
+// pgDB is the PostgreSQL backend. It speaks pgx's own protocol rather than
+// database/sql, so that a group commit goes to the server as one pipelined
+// batch: one round trip for a thousand REGISTERs.
+type pgDB struct {
+	pool *pgxpool.Pool
+}
+
+// OpenPostgres connects to PostgreSQL (dsn as pgx takes it: a URL or
+// key=value pairs; a search_path parameter selects the schema), brings the
+// schema up to date, loads every live binding into memory and purges the
+// expired ones. WithSync does not apply: the server's synchronous_commit
+// decides what a commit survives.
+func OpenPostgres(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	db, err := openPgDB(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	return open(ctx, db, newConfig(opts))
+}
+
+func openPgDB(ctx context.Context, dsn string) (*pgDB, error) {
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("location/sqlstore: PostgreSQL: %w", err)
+	}
+	db := &pgDB{pool: pool}
+	if err := db.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("location/sqlstore: PostgreSQL: %w", err)
+	}
+	return db, nil
+}
+
+func (p *pgDB) migrate(ctx context.Context) error {
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLockKey)); err != nil {
+		return fmt.Errorf("migrate: lock: %w", err)
+	}
+	if err := postgresMigrations.apply(ctx, pgTx{tx}); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// pgTx adapts a pgx transaction to migrationTx.
+type pgTx struct{ tx pgx.Tx }
+
+func (t pgTx) exec(ctx context.Context, query string, args ...any) error {
+	_, err := t.tx.Exec(ctx, query, args...)
+	return err
+}
+
+func (t pgTx) version(ctx context.Context) (int, error) {
+	var v int
+	err := t.tx.QueryRow(ctx, versionQuery, component).Scan(&v)
+	return v, err
+}
+
+// commit implements backend: the whole group is queued into one batch,
+// sent in one round trip, inside one transaction.
+func (p *pgDB) commit(ctx context.Context, cs []*change) error {
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	var b pgx.Batch
+	for _, c := range cs {
+		queueChange(&b, c)
+	}
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+func queueChange(b *pgx.Batch, c *change) {
+	if c.purge {
+		b.Queue(pgPurge, c.before, c.limit).Exec(func(ct pgconn.CommandTag) error {
+			c.purged = int(ct.RowsAffected())
+			return nil
+		})
+		return
+	}
+	b.Queue(pgDelete, c.aor)
+	for i := range c.bs {
+		r := toRow(c.aor, &c.bs[i])
+		b.Queue(pgInsert, r.args()...)
+	}
+}
+
+// scan implements backend.
+func (p *pgDB) scan(ctx context.Context, fn func(b *location.Binding) error) error {
+	rows, err := p.pool.Query(ctx, pgScan)
+	if err != nil {
+		return fmt.Errorf("location/sqlstore: load: %w", err)
+	}
+	return eachPgRow(rows, fn)
+}
+
+// read implements backend.
+func (p *pgDB) read(ctx context.Context, aor string) ([]location.Binding, error) {
+	rows, err := p.pool.Query(ctx, pgRead, aor)
+	if err != nil {
+		return nil, err
+	}
+	var bs []location.Binding
+	err = eachPgRow(rows, func(b *location.Binding) error {
+		bs = append(bs, *b)
+		return nil
+	})
+	return bs, err
+}
+
+// eachPgRow decodes rows into bindings for fn and closes rows.
+func eachPgRow(rows pgx.Rows, fn func(b *location.Binding) error) error {
+	defer rows.Close()
+	var r row
+	dest := r.dest()
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		b, err := r.binding()
+		if err != nil {
+			return err
+		}
+		if err := fn(&b); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// dataError implements backend: SQLSTATE classes 22 (data exception,
+// such as invalid UTF-8 or a NUL byte in text, which SQLite and memory
+// accept but PostgreSQL refuses), 23 (integrity constraint) and 54
+// (program limit, such as a key too long for the index) are about a row.
+func (p *pgDB) dataError(err error) bool {
+	var e *pgconn.PgError
+	if !errors.As(err, &e) || len(e.Code) < 2 {
+		return false
+	}
+	switch e.Code[:2] {
+	case "22", "23", "54":
+		return true
+	}
+	return false
+}
+
+// close implements backend.
+func (p *pgDB) close() error {
+	p.pool.Close()
+	return nil
+}

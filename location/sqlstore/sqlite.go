@@ -1,0 +1,226 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/parley-sip/parley/location"
+
+	// modernc's SQLite is the C library translated to Go: the binary stays
+	// static and cgo-free. It registers the "sqlite" driver.
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// SQL of the SQLite engine.
+const (
+	sqliteDelete = `DELETE FROM bindings WHERE aor = ?`
+	sqliteInsert = `INSERT INTO bindings (` + columns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlitePurge  = `DELETE FROM bindings WHERE (aor, contact) IN
+		(SELECT aor, contact FROM bindings WHERE expires <= ? LIMIT ?)`
+	sqliteScan = `SELECT ` + columns + ` FROM bindings ORDER BY aor`
+	sqliteRead = `SELECT ` + columns + ` FROM bindings WHERE aor = ?`
+)
+
+// sqliteDB is the SQLite backend.
+type sqliteDB struct {
+	db                   *sql.DB
+	del, ins, purge, sel *sql.Stmt
+}
+
+// OpenSQLite opens (creating if needed) the SQLite database at path, brings
+// its schema up to date, loads every live binding into memory and purges
+// the expired ones. The file may be shared with other packages' tables
+// (the subscriber store's parley.db).
+func OpenSQLite(path string, opts ...Option) (*Store, error) {
+	cfg := newConfig(opts)
+	db, err := openSQLiteDB(path, cfg.sync)
+	if err != nil {
+		return nil, err
+	}
+	return open(context.Background(), db, cfg)
+}
+
+// sqliteDSN configures every connection the pool opens: WAL, so the
+// load and resync reads run beside the writer; the chosen synchronous
+// level; a busy timeout, so a second process (parley user add) waits its
+// turn instead of failing; and BEGIN IMMEDIATE, so a transaction takes the
+// write lock up front rather than failing to upgrade a read lock.
+func sqliteDSN(path string, sync Sync) string {
+	return "file:" + path + "?_busy_timeout=5000&_journal_mode=WAL&_synchronous=" + sync.pragma() + "&_txlock=immediate"
+}
+
+func openSQLiteDB(path string, sync Sync) (*sqliteDB, error) {
+	if strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("location/sqlstore: SQLite path %q must not contain '?' or '#'", path)
+	}
+	db, err := sql.Open("sqlite", sqliteDSN(path, sync))
+	if err != nil {
+		return nil, fmt.Errorf("location/sqlstore: open %s: %w", path, err)
+	}
+	// One writer plus a few readers; more connections would only contend
+	// for SQLite's single write lock.
+	db.SetMaxOpenConns(4)
+	s := &sqliteDB{db: db}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("location/sqlstore: %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// init migrates the schema and prepares the statements the writer reuses.
+func (s *sqliteDB) init() error {
+	ctx := context.Background()
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{{&s.del, sqliteDelete}, {&s.ins, sqliteInsert}, {&s.purge, sqlitePurge}, {&s.sel, sqliteRead}} {
+		st, err := s.db.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return err
+		}
+		*p.stmt = st
+	}
+	return nil
+}
+
+func (s *sqliteDB) migrate(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := sqliteMigrations.apply(ctx, sqlTx{tx}); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// sqlTx adapts a database/sql transaction to migrationTx.
+type sqlTx struct{ tx *sql.Tx }
+
+func (t sqlTx) exec(ctx context.Context, query string, args ...any) error {
+	_, err := t.tx.ExecContext(ctx, query, args...)
+	return err
+}
+
+func (t sqlTx) version(ctx context.Context) (int, error) {
+	var v int
+	err := t.tx.QueryRowContext(ctx, versionQuery, component).Scan(&v)
+	return v, err
+}
+
+// commit implements backend.
+func (s *sqliteDB) commit(ctx context.Context, cs []*change) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	del, ins, purge := tx.StmtContext(ctx, s.del), tx.StmtContext(ctx, s.ins), tx.StmtContext(ctx, s.purge)
+	for _, c := range cs {
+		if c.purge {
+			err = s.purgeRows(ctx, purge, c)
+		} else {
+			err = writeSet(ctx, del, ins, c)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+func (s *sqliteDB) purgeRows(ctx context.Context, purge *sql.Stmt, c *change) error {
+	res, err := purge.ExecContext(ctx, c.before, c.limit)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	c.purged = int(n)
+	return err
+}
+
+// writeSet replaces c's AOR's rows with c's set.
+func writeSet(ctx context.Context, del, ins *sql.Stmt, c *change) error {
+	if _, err := del.ExecContext(ctx, c.aor); err != nil {
+		return err
+	}
+	for i := range c.bs {
+		r := toRow(c.aor, &c.bs[i])
+		if _, err := ins.ExecContext(ctx, r.args()...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scan implements backend.
+func (s *sqliteDB) scan(ctx context.Context, fn func(b *location.Binding) error) error {
+	rows, err := s.db.QueryContext(ctx, sqliteScan)
+	if err != nil {
+		return fmt.Errorf("location/sqlstore: load: %w", err)
+	}
+	return eachRow(rows, fn)
+}
+
+// read implements backend.
+func (s *sqliteDB) read(ctx context.Context, aor string) ([]location.Binding, error) {
+	rows, err := s.sel.QueryContext(ctx, aor)
+	if err != nil {
+		return nil, err
+	}
+	var bs []location.Binding
+	err = eachRow(rows, func(b *location.Binding) error {
+		bs = append(bs, *b)
+		return nil
+	})
+	return bs, err
+}
+
+// eachRow decodes rows into bindings for fn and closes rows.
+func eachRow(rows *sql.Rows, fn func(b *location.Binding) error) error {
+	defer rows.Close()
+	var r row
+	dest := r.dest()
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		b, err := r.binding()
+		if err != nil {
+			return err
+		}
+		if err := fn(&b); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// dataError implements backend: a constraint, a value too big, a type
+// mismatch are about a row; anything else (I/O, a full disk, a lock) is
+// about the database.
+func (s *sqliteDB) dataError(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() & 0xff { // the primary result code
+	case sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_MISMATCH:
+		return true
+	}
+	return false
+}
+
+// close implements backend.
+func (s *sqliteDB) close() error {
+	return s.db.Close()
+}
