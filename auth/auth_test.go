@@ -522,3 +522,29 @@ func TestConcurrentVerify(t *testing.T) {
 		t.Fatalf("%d OK, stats %+v", ok, a.Stats())
 	}
 }
+
+// TestAlgorithmsConfigured: the operator's list sets the challenge order
+// (a UAC takes the first it supports, RFC 8760 §2.4) and what is accepted.
+func TestAlgorithmsConfigured(t *testing.T) {
+	a, _ := setup(t)
+	a.Algorithms = []string{"MD5"}
+	req := request(t, "REGISTER", "sip:example.com")
+	resp := a.Respond(req, a.Verify(context.Background(), req, realm, false, phone), "tag1")
+	lines := headerLines(resp, "WWW-Authenticate")
+	if len(lines) != 1 || params(lines[0])["algorithm"] != "MD5" {
+		t.Fatalf("challenges %q, want one MD5 challenge", lines)
+	}
+	ch := challengeFor(t, a, req, false, "MD5")
+	ok := request(t, "REGISTER", "sip:example.com",
+		"Authorization", answer(ch, "REGISTER", "sip:example.com", "alice", "secret", "0a4f113b", 1))
+	if res := a.Verify(context.Background(), ok, realm, false, phone); res.Outcome != auth.OK {
+		t.Fatalf("MD5 answer: %v, want OK", res.Outcome)
+	}
+	// An answer with an algorithm that was not offered is refused.
+	sha := strings.Replace(ch, "algorithm=MD5", "algorithm=SHA-256", 1)
+	bad := request(t, "REGISTER", "sip:example.com",
+		"Authorization", answer(sha, "REGISTER", "sip:example.com", "alice", "secret", "0a4f113c", 1))
+	if res := a.Verify(context.Background(), bad, realm, false, phone); res.Outcome != auth.Bad {
+		t.Fatalf("SHA-256 answer with only MD5 offered: %v, want Bad", res.Outcome)
+	}
+}

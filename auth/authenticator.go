@@ -12,6 +12,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +39,11 @@ const (
 type Authenticator struct {
 	// Store holds the subscribers' HA1 hashes.
 	Store subscriber.Store
+	// Algorithms are offered in this order, one challenge each, and only
+	// they are accepted (RFC 8760 §2.4: a UAC takes the first it
+	// supports). Nil offers SHA-256 then MD5. Some UAs (sipp 3.6, older
+	// phones) read only the first challenge and know only MD5.
+	Algorithms []string
 	// Secret keys the nonce HMAC (see LoadOrCreateSecret). Empty means a
 	// random secret for this process only: nonces then die with it.
 	Secret []byte
@@ -136,7 +142,7 @@ func (a *Authenticator) Challenge(realm string, proxy bool, stale bool) []string
 	a.init()
 	nonce := newNonce(a.secret, realm, a.now())
 	out := make([]string, 0, 2)
-	for _, alg := range [...]string{SHA256, MD5} {
+	for _, alg := range a.algorithms() {
 		v := `Digest realm="` + quote(realm) + `", nonce="` + nonce + `", algorithm=` + alg + `, qop="auth"`
 		if stale {
 			v += ", stale=true"
@@ -145,6 +151,14 @@ func (a *Authenticator) Challenge(realm string, proxy bool, stale bool) []string
 	}
 	a.logger().Debug("auth: challenge", "realm", realm, "header", HeaderName(proxy), "stale", stale)
 	return out
+}
+
+// algorithms is the challenge order: Algorithms, or SHA-256 then MD5.
+func (a *Authenticator) algorithms() []string {
+	if len(a.Algorithms) > 0 {
+		return a.Algorithms
+	}
+	return []string{SHA256, MD5}
 }
 
 // IsBlocked reports whether source is blocked now, for a stage that wants
@@ -266,6 +280,9 @@ func (a *Authenticator) Verify(ctx context.Context, req *sip.Message, realm stri
 	cred, found, bad := findCredentials(req, credentialsHeader(proxy), realm)
 	if bad == "" && found {
 		bad = validate(cred)
+	}
+	if bad == "" && found && !slices.Contains(a.algorithms(), canonicalAlgorithm(cred.Algorithm)) {
+		bad = reasonAlgorithm // one the operator turned off
 	}
 	switch {
 	case bad != "":

@@ -32,6 +32,10 @@ type AuthConfig struct {
 	Enabled bool `yaml:"enabled"`
 	// Methods are challenged; ACK and CANCEL never can be.
 	Methods []string `yaml:"methods"`
+	// Algorithms are offered in this order and only they are accepted.
+	// SHA-256 first is RFC 8760's advice; UAs that read only the first
+	// challenge and know only MD5 (sipp 3.6, older phones) need MD5 first.
+	Algorithms []string `yaml:"algorithms"`
 	// AllowUnauthenticatedToLocal lets requests from other domains reach
 	// our users without credentials: how other providers' callers call in.
 	AllowUnauthenticatedToLocal bool `yaml:"allow_unauthenticated_to_local"`
@@ -74,6 +78,20 @@ func (ch *checker) auth(a AuthConfig) {
 		case m == "" || strings.ToUpper(m) != m || strings.ContainsAny(m, " \t,"):
 			ch.add(key, "must be a method name in capitals, like INVITE; got %q", m)
 		}
+	}
+	if len(a.Algorithms) == 0 {
+		ch.add("auth.algorithms", "must name at least one of SHA-256, MD5")
+	}
+	seen := map[string]bool{}
+	for i, alg := range a.Algorithms {
+		key := "auth.algorithms[" + strconv.Itoa(i) + "]"
+		switch {
+		case alg != "SHA-256" && alg != "MD5":
+			ch.add(key, "must be SHA-256 or MD5, got %q", alg)
+		case seen[alg]:
+			ch.add(key, "%s is listed twice", alg)
+		}
+		seen[alg] = true
 	}
 	positive(ch, "auth.nonce_ttl", a.NonceTTL)
 	positive(ch, "auth.failure_window", a.FailureWindow)

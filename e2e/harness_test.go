@@ -174,6 +174,17 @@ type parley struct {
 	logPath string
 	exited  chan struct{} // closed when the process has exited
 	waitErr error         // its exit, valid once exited is closed
+	killed  bool          // stopped with SIGKILL on purpose (crash tests)
+}
+
+// kill stops parley with SIGKILL, as a crash would, and waits for it.
+func (p *parley) kill(t *testing.T) {
+	t.Helper()
+	p.killed = true
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatalf("kill parley: %v", err)
+	}
+	<-p.exited
 }
 
 // startParley starts parley serve on a free loopback port (UDP and TCP) with
@@ -258,6 +269,9 @@ func optionsProbe(local, server string, seq int) []byte {
 
 // stop sends SIGTERM, waits up to 5 s, kills otherwise, and checks for exit status 0.
 func (p *parley) stop(t *testing.T) {
+	if p.killed {
+		return
+	}
 	select {
 	case <-p.exited:
 		t.Errorf("parley exited before the end of the test: %v", p.waitErr)

@@ -36,6 +36,7 @@ type Server struct {
 	proxy   *proxy.Proxy
 	store   location.Store
 	storage *storage
+	obs     *observability // nil when admin and HEP are off
 	stop    context.CancelFunc
 	done    chan struct{}
 }
@@ -99,6 +100,10 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		pcfg.Users = st.users
 	}
 	s.proxy = proxy.New(pcfg, traced, txs, s.store, reg, log)
+	if err := s.newObservability(cfg, pcfg.Auth); err != nil {
+		st.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -136,6 +141,7 @@ func (s *Server) Start() error {
 		_ = location.Run(ctx, s.store, time.Second, nil)
 	}()
 	s.warnIfOpen()
+	s.startObservability()
 	return nil
 }
 
@@ -196,6 +202,7 @@ wait:
 		}
 	}
 	cerr := s.tp.Close()
+	s.stopObservability()
 	if s.stop != nil {
 		s.stop()
 		<-s.done
@@ -214,6 +221,7 @@ func secret() string {
 // handle is the transport handler: it traces, then hands the message to
 // the transaction layer, or in stateless mode straight to the proxy.
 func (s *Server) handle(in *transport.Incoming) {
+	s.tapReceived(in)
 	if s.settings.Load().trace {
 		s.log.Info("recv", "proto", string(in.Proto), "from", in.Source.String(), "msg", "\n"+string(in.Msg.Bytes()))
 	}
@@ -253,6 +261,7 @@ func (t *tracingTransport) Send(dst transport.Target, msg []byte) error {
 	if t.s.settings.Load().trace {
 		t.s.log.Info("send", "proto", string(dst.Proto), "to", dst.Addr.String(), "msg", "\n"+string(msg))
 	}
+	t.s.tapSent(dst, msg)
 	return t.Manager.Send(dst, msg)
 }
 

@@ -91,6 +91,7 @@ func authenticator(cfg *config.Config, st *storage, log *slog.Logger) (*auth.Aut
 		return nil, pol, fmt.Errorf("auth secret in %s: %w", cfg.DataDir, err)
 	}
 	a := auth.NewAuthenticator(st.users, secret)
+	a.Algorithms = cfg.Auth.Algorithms
 	a.NonceTTL = cfg.Auth.NonceTTL.Duration()
 	a.MaxFailures = cfg.Auth.MaxFailures
 	a.FailureWindow = cfg.Auth.FailureWindow.Duration()

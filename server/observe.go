@@ -1,0 +1,256 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/parley-sip/parley/admin"
+	"github.com/parley-sip/parley/auth"
+	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/hep"
+	"github.com/parley-sip/parley/observe"
+	"github.com/parley-sip/parley/subscriber"
+	"github.com/parley-sip/parley/transaction"
+	"github.com/parley-sip/parley/transport"
+)
+
+// observability is what watches the server: the message observer behind
+// metrics and the console, the admin HTTP listener and the HEP exporter.
+// The Server's field is nil when admin and HEP are both off, which makes
+// the taps on the message path a nil check.
+type observability struct {
+	obs     *observe.Observer
+	admin   *admin.Server // nil when admin.listen is empty
+	hep     *hep.Exporter // nil when hep.address is empty
+	agentID uint32
+	authKey string
+	started time.Time
+	lastErr time.Time // of HEP export, to log failures once a minute
+}
+
+// newObservability builds the observer, admin server and exporter from
+// cfg; a is the digest authenticator, nil without auth.
+func (s *Server) newObservability(cfg *config.Config, a *auth.Authenticator) error {
+	if cfg.Admin.Listen == "" && cfg.HEP.Address == "" {
+		return nil
+	}
+	o := &observability{agentID: uint32(cfg.HEP.AgentID), authKey: cfg.HEP.Password, started: time.Now()}
+	oc := observe.Config{Sources: s.metricSources(a), Logger: s.log}
+	if cfg.Admin.Listen != "" {
+		oc.CaptureMessages, oc.CaptureBytes = cfg.Admin.CaptureMessages, cfg.Admin.CaptureBytes
+	}
+	if cfg.HEP.Address != "" {
+		exp, err := hep.Dial(cfg.HEP.Address)
+		if err != nil {
+			return fmt.Errorf("hep.address %s: %w", cfg.HEP.Address, err)
+		}
+		o.hep = exp
+		oc.Export = func(m *observe.Message) { s.exportHEP(o, m) }
+	}
+	o.obs = observe.New(oc)
+	if cfg.Admin.Listen != "" {
+		o.admin = admin.New(admin.Config{
+			Listen: cfg.Admin.Listen, Token: cfg.Admin.Token, Observer: o.obs, Store: s.store,
+			Users: s.userLister(), Ready: s.ready, Stats: func() any { return s.stats(o, a) }, Logger: s.log,
+		})
+	}
+	s.obs = o
+	return nil
+}
+
+// metricSources reads the layers' counters when /metrics is scraped.
+func (s *Server) metricSources(a *auth.Authenticator) observe.Sources {
+	src := observe.Sources{
+		Registrations: func() int { n, _ := s.store.Count(); return n },
+		Dropped: func() map[string]uint64 {
+			st := s.tp.Stats()
+			return map[string]uint64{"malformed": st.Malformed, "framing": st.FramingErrors,
+				"overflow": st.Overflows, "send_failed": st.SendErrors}
+		},
+		// The transport counts TCP and TLS connections together.
+		Connections: func() map[string]int { return map[string]int{"stream": s.tp.Stats().Open} },
+	}
+	if s.txs != nil {
+		src.Transactions = func() (int64, int64) { st := s.txs.Stats(); return st.ServerActive, st.ClientActive }
+	}
+	if a != nil {
+		src.Auth = func() (uint64, int) { st := a.Stats(); return st.Failures, st.BlockedNow }
+	}
+	return src
+}
+
+// startObservability runs the observer and binds the admin listener. A
+// listener that cannot bind is logged, not fatal: SIP service matters
+// more than its dashboard, and the default port 8080 is often taken.
+func (s *Server) startObservability() {
+	o := s.obs
+	if o == nil {
+		return
+	}
+	o.obs.Start()
+	if o.admin != nil {
+		if err := o.admin.Start(); err != nil {
+			s.log.Error("admin listener not started; serving SIP without it", "listen", s.settings.Load().cfg.Admin.Listen, "error", err)
+			o.admin = nil
+		}
+	}
+}
+
+// stopObservability runs after the transports have closed, so that the
+// admin listener answers /readyz (not ready) during the drain and the
+// observer has seen the last message before it exports and stops.
+func (s *Server) stopObservability() {
+	o := s.obs
+	if o == nil {
+		return
+	}
+	o.obs.Close()
+	if o.admin != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = o.admin.Shutdown(ctx)
+	}
+	if o.hep != nil {
+		_ = o.hep.Close()
+	}
+}
+
+// tapReceived captures a message as it arrived, before any processing.
+func (s *Server) tapReceived(in *transport.Incoming) {
+	if o := s.obs; o != nil {
+		o.obs.Capture(observe.Received, string(in.Proto), localAddr(in.Local, in.Listener), in.Source, in.Msg.Raw())
+	}
+}
+
+// tapSent captures a message about to be sent to dst.
+func (s *Server) tapSent(dst transport.Target, msg []byte) {
+	o := s.obs
+	if o == nil {
+		return
+	}
+	l := dst.Listener
+	if l == nil || l.Proto != dst.Proto {
+		l = s.tp.ListenerFor(dst.Proto, dst.Addr.Addr())
+	}
+	var local netip.AddrPort
+	if l != nil {
+		local = localAddr(l.Bound, l)
+	}
+	o.obs.Capture(observe.Sent, string(dst.Proto), local, dst.Addr, msg)
+}
+
+// localAddr is the address to show for our side: the bound one, or for a
+// wildcard bind the advertised address, the best guess of where a peer
+// reached us without asking the kernel per datagram.
+func localAddr(bound netip.AddrPort, l *transport.ListenerInfo) netip.AddrPort {
+	if !bound.Addr().IsUnspecified() || l == nil {
+		return bound
+	}
+	if a, err := netip.ParseAddr(strings.Trim(l.Host, "[]")); err == nil {
+		return netip.AddrPortFrom(a, bound.Port())
+	}
+	return bound
+}
+
+// exportHEP sends one captured message to the collector, on the
+// observer's worker goroutine.
+func (s *Server) exportHEP(o *observability, m *observe.Message) {
+	proto := uint8(hep.ProtoUDP)
+	if m.Proto != string(transport.UDP) {
+		proto = hep.ProtoTCP // TLS rides on TCP
+	}
+	p := hep.Packet{Proto: proto, Src: m.Src(), Dst: m.Dst(), Time: m.Time, Type: hep.TypeSIP,
+		AgentID: o.agentID, AuthKey: o.authKey, Payload: m.Text}
+	if err := o.hep.Send(&p); err != nil && time.Since(o.lastErr) > time.Minute {
+		o.lastErr = time.Now()
+		s.log.Warn("hep: export failed (logged once a minute)", "error", err)
+	}
+}
+
+// ready is /readyz: the listeners are bound, the server is not draining
+// and the location store answers.
+func (s *Server) ready(ctx context.Context) error {
+	if len(s.tp.Listeners()) == 0 {
+		return errors.New("SIP listeners not bound")
+	}
+	if s.draining.Load() {
+		return errors.New("draining")
+	}
+	if _, err := s.store.Lookup(ctx, "sip:readiness-probe@invalid", time.Now()); err != nil {
+		return fmt.Errorf("location store: %w", err)
+	}
+	return nil
+}
+
+// serverStats is the server part of /api/stats.
+type serverStats struct {
+	UptimeSeconds float64  `json:"uptime_seconds"`
+	Mode          string   `json:"mode"`
+	Listeners     []string `json:"listeners"`
+	Registrations struct {
+		Bindings int `json:"bindings"`
+		AORs     int `json:"aors"`
+	} `json:"registrations"`
+	Transport    transport.Stats    `json:"transport"`
+	Transactions *transaction.Stats `json:"transactions,omitempty"`
+	Auth         *auth.Stats        `json:"auth,omitempty"`
+	HEP          *struct {
+		Sent   uint64 `json:"sent"`
+		Failed uint64 `json:"failed"`
+	} `json:"hep,omitempty"`
+}
+
+func (s *Server) stats(o *observability, a *auth.Authenticator) serverStats {
+	st := serverStats{
+		UptimeSeconds: time.Since(o.started).Round(time.Second).Seconds(),
+		Mode:          string(s.settings.Load().cfg.Mode),
+		Transport:     s.tp.Stats(),
+	}
+	for _, l := range s.tp.Listeners() {
+		st.Listeners = append(st.Listeners, string(l.Proto)+":"+l.Bound.String())
+	}
+	st.Registrations.Bindings, st.Registrations.AORs = s.store.Count()
+	if s.txs != nil {
+		ts := s.txs.Stats()
+		st.Transactions = &ts
+	}
+	if a != nil {
+		as := a.Stats()
+		st.Auth = &as
+	}
+	if o.hep != nil {
+		sent, failed := o.hep.Stats()
+		st.HEP = &struct {
+			Sent   uint64 `json:"sent"`
+			Failed uint64 `json:"failed"`
+		}{sent, failed}
+	}
+	return st
+}
+
+// userLister lists subscribers as user@domain, or nil without a
+// subscriber database.
+func (s *Server) userLister() admin.UserLister {
+	if s.storage == nil || s.storage.users == nil {
+		return nil
+	}
+	return subscriberUsers{s.storage.users}
+}
+
+type subscriberUsers struct{ db *subscriber.SQL }
+
+func (u subscriberUsers) ListUsers(ctx context.Context) ([]string, error) {
+	subs, err := u.db.List(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(subs))
+	for i, sub := range subs {
+		out[i] = sub.User + "@" + sub.Domain
+	}
+	return out, nil
+}

@@ -1,0 +1,191 @@
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/hep"
+)
+
+// testConfig listens on a kernel-chosen loopback UDP port with the memory
+// store, admin on a free loopback port, HEP off.
+func testConfig(t *testing.T) *config.Config {
+	cfg := config.Default()
+	cfg.Listen = []config.Listener{{Proto: config.ProtoUDP, Host: "127.0.0.1", Port: 0}}
+	cfg.Domains = []string{"example.com"}
+	cfg.DataDir = t.TempDir()
+	cfg.Storage.Engine = config.EngineMemory
+	cfg.Admin.Listen = "127.0.0.1:0"
+	return cfg
+}
+
+func startServer(t *testing.T, cfg *config.Config) *Server {
+	t.Helper()
+	s, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	return s
+}
+
+// options sends an OPTIONS to the server over UDP and waits for its answer.
+func options(t *testing.T, s *Server) (client netip.AddrPort) {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	local := conn.LocalAddr().String()
+	server := s.Listeners()[0].Bound
+	req := "OPTIONS sip:" + server.String() + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK-obs-1;rport\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:probe@example.com>;tag=p\r\nTo: <sip:" + server.String() + ">\r\n" +
+		"Call-ID: obs-test@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+	if _, err := conn.WriteToUDPAddrPort([]byte(req), server); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 65535)
+	n, _, err := conn.ReadFromUDPAddrPort(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "SIP/2.0 200") {
+		t.Fatalf("no 200 to OPTIONS: %v %q", err, buf[:n])
+	}
+	return netip.MustParseAddrPort(local)
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestObservability runs a server with the admin listener and a HEP
+// collector, sends it an OPTIONS and checks what each of them saw.
+func TestObservability(t *testing.T) {
+	collector, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer collector.Close()
+	cfg := testConfig(t)
+	cfg.HEP.Address = collector.LocalAddr().String()
+	cfg.HEP.AgentID = 77
+	s := startServer(t, cfg)
+	base := "http://" + s.obs.admin.Addr().String()
+	server := s.Listeners()[0].Bound
+
+	client := options(t, s)
+	s.obs.obs.Flush()
+
+	if code, body := get(t, base+"/readyz"); code != 200 {
+		t.Errorf("/readyz: %d %s", code, body)
+	}
+	_, metrics := get(t, base+"/metrics")
+	for _, want := range []string{
+		`parley_sip_requests_total{direction="received",method="OPTIONS"} 1`,
+		`parley_sip_responses_total{class="2xx",direction="sent",method="OPTIONS"} 1`,
+		`parley_registrations_active 0`,
+		`parley_transactions_active{kind="server"}`,
+		`parley_messages_dropped_total{reason="malformed"} 0`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	_, stats := get(t, base+"/api/stats")
+	for _, want := range []string{`"mode":"stateful"`, `"udp:` + server.String() + `"`, `"hep":{"sent":2,"failed":0}`, `"captured":2`} {
+		if !strings.Contains(stats, want) {
+			t.Errorf("/api/stats lacks %s: %s", want, stats)
+		}
+	}
+
+	// The collector got the request and the response, with addresses.
+	buf := make([]byte, 65535)
+	collector.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for i, want := range []struct {
+		src, dst netip.AddrPort
+		first    string
+	}{{client, server, "OPTIONS "}, {server, client, "SIP/2.0 200"}} {
+		n, _, err := collector.ReadFrom(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := hep.Decode(buf[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Src != want.src || p.Dst != want.dst || p.AgentID != 77 || p.Proto != hep.ProtoUDP ||
+			p.Type != hep.TypeSIP || !strings.HasPrefix(p.Payload, want.first) {
+			t.Errorf("packet %d: %+v", i, p)
+		}
+	}
+}
+
+func TestObservabilityOff(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Admin.Listen = ""
+	s := startServer(t, cfg)
+	if s.obs != nil {
+		t.Fatal("observer built with admin and HEP off")
+	}
+	options(t, s) // the taps are no-ops
+}
+
+// TestAdminPortTaken: a listener that cannot bind is logged, and SIP is
+// served anyway.
+func TestAdminPortTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := testConfig(t)
+	cfg.Admin.Listen = taken.Addr().String()
+	s := startServer(t, cfg)
+	if s.obs.admin != nil {
+		t.Error("admin server kept after a failed bind")
+	}
+	options(t, s)
+}
+
+func TestReadyWhileDraining(t *testing.T) {
+	s := startServer(t, testConfig(t))
+	if err := s.ready(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s.draining.Store(true)
+	if err := s.ready(context.Background()); err == nil || err.Error() != "draining" {
+		t.Errorf("ready while draining: %v", err)
+	}
+	s.draining.Store(false)
+}
+
+func TestHEPAddressUnresolvable(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.HEP.Address = "no-such-host.invalid:9060"
+	if _, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil); err == nil || !strings.Contains(err.Error(), "hep.address") {
+		t.Errorf("got %v, want a hep.address error", err)
+	}
+}
