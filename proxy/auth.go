@@ -31,6 +31,10 @@ func (authStage) Serve(r *Request, next func()) {
 		return
 	}
 	src := r.In.Source.Addr()
+	if p.cfg.Trusted != nil && p.cfg.Trusted(src) {
+		next()
+		return
+	}
 	if a.IsBlocked(src) {
 		r.drop()
 		return

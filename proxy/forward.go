@@ -18,11 +18,22 @@ var errNoListener = errors.New("proxy: no listener for the destination's transpo
 // dialogCreating lists the methods whose forwarding is record-routed.
 var dialogCreating = map[string]bool{"INVITE": true, "SUBSCRIBE": true, "REFER": true, "NOTIFY": true}
 
-// prepareBranch makes the request for one target as §16.6 says: a copy
-// with the target's Request-URI, Max-Forwards decremented, the target's
-// route, our Record-Route and a Via with a new branch; and finds where it
-// goes.
+// prepareBranch makes the request for one target as §16.6 says and finds
+// where it goes: the first of its destinations (stateless forwarding
+// tries no other).
 func (p *Proxy) prepareBranch(r *Request, t Target, branch string) (*sip.Message, transport.Target, error) {
+	base, dsts, err := p.targetRequest(r, t)
+	if err != nil {
+		return nil, transport.Target{}, err
+	}
+	m, err := p.stampBranch(r, base, dsts[0], branch)
+	return m, dsts[0], err
+}
+
+// targetRequest is §16.6 steps 1-6 for one target: a copy with the
+// target's Request-URI, Max-Forwards decremented and the target's route;
+// and the destinations to try in order (§16.6 step 7, RFC 3263 §4.3).
+func (p *Proxy) targetRequest(r *Request, t Target) (*sip.Message, []transport.Target, error) {
 	m := r.Msg.Clone()
 	if t.URI != "" {
 		m.SetRequestURI(t.URI)
@@ -35,17 +46,25 @@ func (p *Proxy) prepareBranch(r *Request, t Target, branch string) (*sip.Message
 	for i := len(t.Route) - 1; i >= 0; i-- {
 		m.PrependHeader("Route", t.Route[i])
 	}
-	dst, err := p.destination(r, m, t)
+	dsts, err := p.destinations(r, m, t)
 	if err != nil {
-		return nil, dst, err
+		return nil, nil, err
 	}
+	return m, dsts, nil
+}
+
+// stampBranch finishes a copy of base for one destination: our
+// Record-Route and Via name the listener the request leaves from
+// (§16.6 steps 4 and 8).
+func (p *Proxy) stampBranch(r *Request, base *sip.Message, dst transport.Target, branch string) (*sip.Message, error) {
 	out := dst.Listener
 	if out == nil || out.Proto != dst.Proto {
 		out = p.tp.ListenerFor(dst.Proto, dst.Addr.Addr())
 	}
 	if out == nil {
-		return nil, dst, errNoListener
+		return nil, errNoListener
 	}
+	m := base.Clone()
 	if p.shouldRecordRoute(m) {
 		p.addRecordRoute(m, r.In.Listener, out)
 	}
@@ -53,18 +72,19 @@ func (p *Proxy) prepareBranch(r *Request, t Target, branch string) (*sip.Message
 		aliasContact(m, transport.Target{Proto: r.In.Proto, Addr: r.In.Source})
 	}
 	m.PrependHeader("Via", string(sip.AppendVia(nil, out.Proto.ViaName(), out.Host, out.Port, branch)))
-	return m, dst, nil
+	return m, nil
 }
 
-// destination is the next hop (§16.6 step 7, RFC 3263): the flow the
-// target registered on, else the top Route, else the Request-URI.
-func (p *Proxy) destination(r *Request, m *sip.Message, t Target) (transport.Target, error) {
+// destinations is where a branch may go, in order (§16.6 step 7, RFC
+// 3263): the flow the target registered on, else the top Route, else the
+// Request-URI, resolved to every address DNS gives.
+func (p *Proxy) destinations(r *Request, m *sip.Message, t Target) ([]transport.Target, error) {
 	if t.Dest.Proto != "" {
-		return t.Dest, nil
+		return []transport.Target{t.Dest}, nil
 	}
 	next, err := m.RequestURIParsed()
 	if err != nil {
-		return transport.Target{}, err
+		return nil, err
 	}
 	routes, _ := m.Routes()
 	if len(routes) > 0 {
@@ -72,17 +92,18 @@ func (p *Proxy) destination(r *Request, m *sip.Message, t Target) (transport.Tar
 	} else if stripped, dst, ok := takeAlias(next); ok {
 		m.SetRequestURI(stripped.String()) // a phone behind NAT (see nat.go)
 		dst.Listener = p.tp.ListenerFor(dst.Proto, dst.Addr.Addr())
-		return dst, nil
+		return []transport.Target{dst}, nil
 	}
 	dsts, err := p.resolver.Resolve(r.ctx, &next)
 	if err != nil {
-		return transport.Target{}, err
+		return nil, err
 	}
-	dst := dsts[0]
 	if _, pinned := uriProto(&next); !pinned {
-		dst.Proto = p.tp.ChooseProto(dst, len(m.Raw())+300)
+		for i := range dsts {
+			dsts[i].Proto = p.tp.ChooseProto(dsts[i], len(m.Raw())+300)
+		}
 	}
-	return dst, nil
+	return dsts, nil
 }
 
 // cameFromUA reports whether a request came straight from the phone that

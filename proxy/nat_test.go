@@ -1,10 +1,14 @@
 package proxy
 
 import (
+	"context"
+	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
 )
 
@@ -126,4 +130,53 @@ func TestNoOpenRelay(t *testing.T) {
 	if got := sent[0].req.RequestURI(); got != "sip:bob@example.com" {
 		t.Errorf("preloaded route: Request-URI = %q, want it untouched by the location service", got)
 	}
+}
+
+// fakeResolver answers every name with the same destinations.
+type fakeResolver struct{ dsts []transport.Target }
+
+func (f fakeResolver) Resolve(context.Context, *sip.URI) ([]transport.Target, error) {
+	return append([]transport.Target(nil), f.dsts...), nil
+}
+
+func (f fakeResolver) resolveHost(string) (netip.Addr, error) { return f.dsts[0].Addr.Addr(), nil }
+
+// TestFailover is RFC 3263 §4.3: a request for another domain whose first
+// server answers 503, or none at all, goes on to the next address DNS
+// gave; the caller sees only the final outcome.
+func TestFailover(t *testing.T) {
+	first, second := target(transport.UDP, "203.0.113.1:5060"), target(transport.UDP, "203.0.113.2:5060")
+	for _, code := range []int{503, 408} {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			f := newFixture(t, defaultConfig())
+			f.p.resolver = fakeResolver{dsts: []transport.Target{first, second}}
+			tx := f.serve(req(t, "invite.sip", "RURI sip:carol@other.net"))
+			sent := f.txs.all("INVITE")
+			if len(sent) != 1 || !sameDst(sent[0].dst, first) {
+				t.Fatalf("first attempt: %d INVITEs, want 1 to %v", len(sent), first.Addr)
+			}
+			sent[0].deliver(t, code, "")
+			sent = f.txs.all("INVITE")
+			if len(sent) != 2 || !sameDst(sent[1].dst, second) {
+				t.Fatalf("after %d: %d INVITEs, want a second to %v", code, len(sent), second.Addr)
+			}
+			if got := tx.statuses(); len(got) != 0 {
+				t.Fatalf("upstream = %q before the last destination answered", got)
+			}
+			sent[1].deliver(t, 200, "t2")
+			if got := tx.statuses(); len(got) != 1 || got[0] != "200 OK" {
+				t.Errorf("upstream = %q, want [200 OK]", got)
+			}
+		})
+	}
+	t.Run("all fail", func(t *testing.T) {
+		f := newFixture(t, defaultConfig())
+		f.p.resolver = fakeResolver{dsts: []transport.Target{first, second}}
+		tx := f.serve(req(t, "invite.sip", "RURI sip:carol@other.net"))
+		f.txs.all("INVITE")[0].deliver(t, 503, "")
+		f.txs.all("INVITE")[1].deliver(t, 503, "")
+		if got := tx.statuses(); len(got) != 1 || got[0] != "500 Server Internal Error" {
+			t.Errorf("upstream = %q, want [500 Server Internal Error] (§16.7 step 6)", got)
+		}
+	})
 }

@@ -85,6 +85,13 @@ type Config struct {
 	AuthPolicy auth.Policies
 	// Users, when not nil, tells known subscribers from unknown users.
 	Users Users
+	// Trusted, when not nil, names sources the auth stage lets through
+	// without credentials: gateways and other nodes that cannot answer a
+	// challenge (security.trusted_skip_auth).
+	Trusted func(src netip.Addr) bool
+	// DropScanner, when not nil, says whether a request from src with
+	// this User-Agent is a scanner's, to be dropped without an answer.
+	DropScanner func(src netip.Addr, userAgent string) bool
 }
 
 // Proxy is the proxy core. It implements the three entry points the
@@ -95,7 +102,7 @@ type Proxy struct {
 	txs       Transactions
 	store     location.Store
 	registrar *registrar.Registrar
-	resolver  *Resolver
+	resolver  resolver
 	log       *slog.Logger
 	stages    []Stage
 	now       func() time.Time

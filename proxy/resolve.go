@@ -28,6 +28,13 @@ func NewResolver() *Resolver {
 	return &Resolver{r: net.DefaultResolver, timeout: 2 * time.Second}
 }
 
+// resolver is what the proxy asks where a URI's requests go; tests give
+// it a fake instead of DNS.
+type resolver interface {
+	Resolve(ctx context.Context, u *sip.URI) ([]transport.Target, error)
+	resolveHost(host string) (netip.Addr, error)
+}
+
 // errNoAddress means a name resolved to nothing usable.
 var errNoAddress = errors.New("proxy: no address for host")
 

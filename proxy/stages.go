@@ -13,6 +13,7 @@ import (
 func DefaultStages() []Stage {
 	return []Stage{
 		sanityStage{},
+		scannerStage{},
 		maxForwardsStage{},
 		proxyRequireStage{},
 		loopStage{},

@@ -33,8 +33,11 @@ type responseContext struct {
 	cancelled  bool         // upstream cancelled, or a 2xx/6xx ended the search
 }
 
-// branch is one client transaction of a response context.
+// branch is one target of a response context, and the client
+// transaction of its current destination.
 type branch struct {
+	base        *sip.Message       // the target's request before Via and Record-Route
+	next        []transport.Target // destinations not tried yet (RFC 3263 §4.3)
 	req         *sip.Message
 	dst         transport.Target
 	tx          ClientTx
@@ -130,26 +133,46 @@ func (rc *responseContext) startNextGroup() {
 // reached counts as a 503 from it, as §16.7 step 4 (transport errors)
 // and RFC 3263 failover suggest.
 func (rc *responseContext) startBranch(t Target) bool {
-	p := rc.p
-	m, dst, err := p.prepareBranch(rc.r, t, p.newBranch(rc.r.Msg))
+	base, dsts, err := rc.p.targetRequest(rc.r, t)
 	if err != nil {
-		p.log.Debug("proxy: cannot forward", "target", t.URI, "error", err)
+		rc.p.log.Debug("proxy: cannot forward", "target", t.URI, "error", err)
 		rc.consider(rc.localResponse(rc.r.Msg, 503, "Destination Unreachable"))
 		return false
 	}
-	b := &branch{req: m, dst: dst, direct: t.Dest.Proto != ""}
+	b := &branch{base: base, next: dsts, direct: t.Dest.Proto != ""}
 	rc.branches = append(rc.branches, b)
-	tx, err := p.txs.Request(m, dst, func(resp *sip.Message) { rc.post(func() { rc.onResponse(b, resp) }) })
-	if err != nil {
+	if !rc.tryNextDestination(b) {
 		b.done = true
 		rc.consider(rc.localResponse(rc.r.Msg, 503, "Destination Unreachable"))
 		return false
 	}
-	b.tx = tx
-	if m.Method() == "INVITE" {
-		rc.armTimerC(b)
-	}
 	return true
+}
+
+// tryNextDestination sends the branch to its next destination, skipping
+// those that cannot be reached at once (RFC 3263 §4.3). It reports false
+// when none is left.
+func (rc *responseContext) tryNextDestination(b *branch) bool {
+	p := rc.p
+	for len(b.next) > 0 {
+		dst := b.next[0]
+		b.next = b.next[1:]
+		m, err := p.stampBranch(rc.r, b.base, dst, p.newBranch(rc.r.Msg))
+		if err != nil {
+			continue
+		}
+		tx, err := p.txs.Request(m, dst, func(resp *sip.Message) { rc.post(func() { rc.onAttemptResponse(b, m, resp) }) })
+		if err != nil {
+			p.log.Debug("proxy: destination unreachable", "dst", dst.Addr.String(), "error", err)
+			continue
+		}
+		b.req, b.dst, b.tx, b.provisional = m, dst, tx, false
+		if m.Method() == "INVITE" {
+			rc.armTimerC(b)
+		}
+		return true
+	}
+	return false
 }
 
 // localResponse makes a response as if a branch had sent it. Should it
@@ -159,9 +182,21 @@ func (rc *responseContext) localResponse(req *sip.Message, code int, reason stri
 	return sip.NewResponse(req, code, reason, rc.p.toTag(rc.r.Msg))
 }
 
+// onAttemptResponse passes on a response to the branch's current
+// attempt; one that comes late for a destination the branch has left is
+// dropped.
+func (rc *responseContext) onAttemptResponse(b *branch, sent, resp *sip.Message) {
+	if b.req == sent {
+		rc.onResponse(b, resp)
+	}
+}
+
 // onResponse is §16.7 for one response on branch b.
 func (rc *responseContext) onResponse(b *branch, resp *sip.Message) {
 	code := resp.StatusCode()
+	if (code == 503 || code == 408) && !b.provisional && !b.done && rc.tryNextDestination(b) {
+		return // RFC 3263 §4.3: a busy or silent server; try the next one
+	}
 	if b.direct && code > 100 && code < 300 && rc.p.cfg.RecordRoute && dialogCreating[b.req.Method()] {
 		aliasContact(resp, b.dst)
 	}
