@@ -79,6 +79,9 @@ type Config struct {
 	// HEP exports every SIP message to a Homer collector, for sites that
 	// already keep their call history there.
 	HEP HEPConfig `yaml:"hep"`
+	// Security is the per-source defence against floods and scanners:
+	// rate limits, bans, trusted networks and the scanner filter.
+	Security SecurityConfig `yaml:"security"`
 }
 
 // AdminConfig is the admin HTTP listener. It is on by default but bound to
@@ -195,6 +198,10 @@ type TCPConfig struct {
 	// connection may hold; it must fit a whole message of
 	// LimitsConfig.MaxMessageSize.
 	MaxBuffer int `yaml:"max_buffer"`
+	// MessageTimeout bounds how long one message may take to arrive once
+	// its first byte has, so that a peer trickling a header a byte at a
+	// time (slowloris) is cut off even below MaxBuffer.
+	MessageTimeout Duration `yaml:"message_timeout"`
 }
 
 // TLSConfig configures tls listeners. Paths are read when the listener
@@ -209,6 +216,10 @@ type TLSConfig struct {
 	// ClientAuth says whether peers must present certificates, which is how
 	// trunks between servers authenticate each other (RFC 5922).
 	ClientAuth ClientAuth `yaml:"client_auth"`
+	// HandshakeTimeout bounds an incoming TLS handshake, so that peers
+	// that open connections and never finish the handshake cannot hold
+	// the connection slots real clients need.
+	HandshakeTimeout Duration `yaml:"handshake_timeout"`
 }
 
 // LimitsConfig bounds what one message may cost.

@@ -149,9 +149,11 @@ func fullConfig() *Config {
 		},
 		TCP: TCPConfig{
 			IdleTimeout: dur("60s"), MaxConnections: 500, MaxConnectionsPerIP: 20, MaxBuffer: 131072,
+			MessageTimeout: dur("5s"),
 		},
 		TLS: TLSConfig{
 			CertFile: "/etc/parley/cert.pem", KeyFile: "/etc/parley/key.pem", ClientAuth: ClientAuthRequest,
+			HandshakeTimeout: dur("3s"),
 		},
 		Limits: LimitsConfig{MaxMessageSize: 32768},
 		DomainOverrides: map[string]RegistrarOverride{
@@ -174,6 +176,11 @@ func fullConfig() *Config {
 			Enabled: true, Methods: []string{"REGISTER", "INVITE"}, Algorithms: []string{"MD5"}, AllowUnauthenticatedToLocal: false,
 			NonceTTL: Duration(120 * time.Second), MaxFailures: 5,
 			FailureWindow: Duration(300 * time.Second), BlockFor: Duration(time.Hour),
+		},
+		Security: SecurityConfig{
+			Rate: 50, Burst: 80, BanAfter: 0, BanFor: 0, MaxSources: 5000,
+			Trusted: []string{"192.0.2.0/24", "2001:db8::7"}, TrustedSkipAuth: true,
+			DropUserAgents: []string{"badscanner"},
 		},
 	}
 }

@@ -112,6 +112,8 @@ func (c *Config) check() *checker {
 	ch.storage(c.Storage, c.Auth)
 	ch.auth(c.Auth)
 	ch.hep(c.HEP)
+	ch.security(c.Security)
+	ch.streamTimeouts(c.TCP, c.TLS)
 
 	names := make([]string, 0, len(c.DomainOverrides))
 	for dom := range c.DomainOverrides {

@@ -16,6 +16,8 @@ import (
 func transportConfig(cfg *config.Config, log *slog.Logger) transport.Config {
 	tc := transport.Config{
 		TCPIdleTimeout:      cfg.TCP.IdleTimeout.Duration(),
+		TCPMessageTimeout:   cfg.TCP.MessageTimeout.Duration(),
+		TLSHandshakeTimeout: cfg.TLS.HandshakeTimeout.Duration(),
 		MaxConnections:      cfg.TCP.MaxConnections,
 		MaxConnectionsPerIP: cfg.TCP.MaxConnectionsPerIP,
 		MaxBuffer:           cfg.TCP.MaxBuffer,

@@ -69,7 +69,7 @@ func (s *Server) metricSources(a *auth.Authenticator) observe.Sources {
 		Dropped: func() map[string]uint64 {
 			st := s.tp.Stats()
 			return map[string]uint64{"malformed": st.Malformed, "framing": st.FramingErrors,
-				"overflow": st.Overflows, "send_failed": st.SendErrors}
+				"overflow": st.Overflows, "send_failed": st.SendErrors, "denied": st.Denied}
 		},
 		// The transport counts TCP and TLS connections together.
 		Connections: func() map[string]int { return map[string]int{"stream": s.tp.Stats().Open} },

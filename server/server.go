@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/guard"
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/registrar"
@@ -37,6 +38,7 @@ type Server struct {
 	store   location.Store
 	storage *storage
 	obs     *observability // nil when admin and HEP are off
+	guard   *guard.Guard   // per-source rate limits, bans, scanner filter
 	stop    context.CancelFunc
 	done    chan struct{}
 }
@@ -79,7 +81,8 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		PolicyFor: s.policyFor,
 		Logger:    log,
 	}
-	tp, err := transport.New(transportConfig(cfg, log), transport.HandlerFunc(s.handle))
+	s.guard = newGuard(cfg, log)
+	tp, err := transport.New(s.guardTransport(transportConfig(cfg, log)), transport.HandlerFunc(s.handle))
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -92,6 +95,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		txs = txAdapter{s.txs}
 	}
 	pcfg := proxyConfig(cfg, s.isOurDomain)
+	s.guardProxy(&pcfg)
 	if pcfg.Auth, pcfg.AuthPolicy, err = authenticator(cfg, st, log); err != nil {
 		st.Close()
 		return nil, err
@@ -169,6 +173,7 @@ func (s *Server) Reload(cfg *config.Config) {
 		s.log.Warn("reload: listener and mode changes take effect after a restart")
 	}
 	s.apply(cfg)
+	s.reloadGuard(cfg)
 	s.log.Info("configuration reloaded")
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"runtime"
 	"time"
 
@@ -92,6 +93,14 @@ type Config struct {
 	// DataDir holds the generated self-signed certificate (tls.crt,
 	// tls.key), reused on the next start. Empty keeps it in memory only.
 	DataDir string
+
+	// Admit, when set, is asked about the source of every datagram,
+	// every accepted connection and every message framed on a stream,
+	// before any parsing: false drops the datagram or message, or closes
+	// the connection at once. It is where per-source rate limits and bans
+	// apply, so that a flood costs a lookup and nothing more. It is called
+	// from every reading goroutine at once.
+	Admit func(src netip.Addr) bool
 
 	// Limits bound each message parsed (default sip.DefaultLimits).
 	Limits sip.Limits

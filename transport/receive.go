@@ -6,6 +6,16 @@ import (
 	"github.com/parley-sip/parley/sip"
 )
 
+// admit asks the Admit hook about a message's source, counting what it
+// refuses.
+func (m *Manager) admit(src netip.Addr) bool {
+	if m.cfg.Admit == nil || m.cfg.Admit(src) {
+		return true
+	}
+	m.stats.denied.Add(1)
+	return false
+}
+
 // deliver parses one datagram or frame, which it owns from here on,
 // stamps the top Via of a request, and hands the message to the Handler.
 // in carries everything but Msg.

@@ -55,6 +55,11 @@ func (m *Manager) acceptLoop(l *listener) {
 // accept admits a new connection or closes it at once when a limit says
 // so: refusing is cheaper than any answer.
 func (m *Manager) accept(l *listener, nc net.Conn) {
+	if m.cfg.Admit != nil && !m.cfg.Admit(addrPort(nc.RemoteAddr()).Addr()) {
+		m.stats.deniedConns.Add(1)
+		nc.Close()
+		return
+	}
 	if l.info.Proto == TLS {
 		nc = tls.Server(nc, m.serverTLS)
 	}
@@ -213,6 +218,9 @@ func (m *Manager) drain(c *conn, fr *sip.Framer) bool {
 			if c.write(crlf, m.cfg.TCPWriteTimeout) != nil {
 				return false
 			}
+		case !m.admit(c.remote.Addr()):
+			// Refused by the Admit hook: dropped unparsed; the
+			// framing is intact, so the connection stays.
 		default:
 			m.deliver(f.Message, &Incoming{
 				Proto: c.proto, Source: c.remote, Local: c.local, Conn: c.id, Listener: c.info,

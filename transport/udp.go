@@ -128,14 +128,17 @@ func (m *Manager) readUDP(l *listener, uc *net.UDPConn) {
 // datagram hands one received datagram on.
 func (m *Manager) datagram(l *listener, msg *ipv4.Message) {
 	ua, ok := msg.Addr.(*net.UDPAddr)
-	if !ok || keepAlive(msg.Buffers[0][:msg.N]) {
+	if !ok {
+		return
+	}
+	src := unmap(ua.AddrPort())
+	// Keep-alives count too: a flood of them costs reads all the same.
+	if !m.admit(src.Addr()) || keepAlive(msg.Buffers[0][:msg.N]) {
 		return
 	}
 	data := make([]byte, msg.N)
 	copy(data, msg.Buffers[0])
-	m.deliver(data, &Incoming{
-		Proto: UDP, Source: unmap(ua.AddrPort()), Local: l.info.Bound, Listener: l.info,
-	})
+	m.deliver(data, &Incoming{Proto: UDP, Source: src, Local: l.info.Bound, Listener: l.info})
 }
 
 // keepAlive reports a datagram that carries no message: the CRLF

@@ -1,0 +1,317 @@
+// Parley console: registrations, calls and call ladders from the admin
+// API, kept live by the /api/stream event stream. Plain DOM code, no
+// framework; every piece of SIP text goes in through textContent, never
+// as HTML, because SIP headers are whatever a caller chose to send.
+'use strict';
+(() => {
+  const $ = (sel, root = document) => root.querySelector(sel);
+  const SVG = 'http://www.w3.org/2000/svg';
+
+  function el(tag, attrs = {}, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (k === 'class') e.className = v;
+      else if (k.startsWith('data-')) e.setAttribute(k, v);
+      else e[k] = v;
+    }
+    e.append(...children);
+    return e;
+  }
+
+  function svg(tag, attrs = {}, text) {
+    const e = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  const td = (text, cls) => el('td', cls ? { class: cls, textContent: text } : { textContent: text });
+
+  let token = sessionStorage.getItem('parley-token') || '';
+  const state = { calls: new Map(), selected: null, selectedSeq: null, stream: null, timers: {} };
+
+  // api fetches with the token; a 401 asks for one.
+  async function api(path, opts = {}) {
+    const headers = { ...(opts.headers || {}) };
+    if (token) headers.Authorization = 'Bearer ' + token;
+    const res = await fetch(path, { ...opts, headers });
+    if (res.status === 401) {
+      $('#login').hidden = false;
+      throw new Error('unauthorized');
+    }
+    if (!res.ok) {
+      const body = await res.json().catch(() => ({}));
+      throw new Error(body.error || res.statusText);
+    }
+    return res;
+  }
+  const getJSON = async path => (await api(path)).json();
+
+  // later runs fn once after ms, however often it is asked in between.
+  function later(name, ms, fn) {
+    if (state.timers[name]) return;
+    state.timers[name] = setTimeout(() => { state.timers[name] = null; fn(); }, ms);
+  }
+
+  function fmtDuration(s) {
+    s = Math.max(0, Math.floor(s));
+    const h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60, sec = s % 60;
+    const mm = String(m).padStart(2, '0'), ss = String(sec).padStart(2, '0');
+    return h ? `${h}:${mm}:${ss}` : `${m}:${ss}`;
+  }
+
+  const fmtTime = iso => new Date(iso).toLocaleTimeString();
+
+  // ---- summary
+
+  async function loadStats() {
+    const st = await getJSON('/api/stats');
+    const items = [];
+    const srv = st.server || {};
+    if (srv.uptime_seconds !== undefined) items.push(['up', fmtDuration(srv.uptime_seconds)]);
+    if (srv.registrations) items.push(['bindings', srv.registrations.bindings]);
+    if (st.capture) {
+      items.push(['active calls', st.capture.active_calls]);
+      items.push(['messages', st.capture.captured]);
+    }
+    $('#summary').replaceChildren(...items.map(([k, v]) => el('div', {}, el('dt', { textContent: k }), el('dd', { textContent: String(v) }))));
+  }
+
+  // ---- registrations
+
+  async function loadRegistrations() {
+    const form = $('#registrations form');
+    const q = new URLSearchParams();
+    for (const name of ['aor', 'contact', 'source']) {
+      if (form[name].value.trim()) q.set(name, form[name].value.trim());
+    }
+    const data = await getJSON('/api/registrations?' + q);
+    const regs = data.registrations;
+    $('#registrations tbody').replaceChildren(...regs.map(regRow));
+    $('#registrations .count').textContent = regs.length + (data.truncated ? '+' : '');
+    $('#registrations .empty').hidden = regs.length > 0;
+  }
+
+  function regRow(r) {
+    const remove = el('button', { class: 'remove', type: 'button', textContent: 'Remove', title: 'remove this binding' });
+    remove.addEventListener('click', async () => {
+      if (!confirm(`Remove ${r.contact} from ${r.aor}?`)) return;
+      await api('/api/registrations?' + new URLSearchParams({ aor: r.aor, contact: r.contact }), { method: 'DELETE' });
+      loadRegistrations();
+    });
+    return el('tr', { 'data-aor': r.aor },
+      td(r.aor), td(r.contact, 'wrap'), td(r.source), td(r.transport),
+      td(fmtDuration(r.expires_in)), td(r.user_agent || ''), el('td', {}, remove));
+  }
+
+  // ---- calls
+
+  async function loadCalls() {
+    const data = await getJSON('/api/calls');
+    state.calls = new Map();
+    for (const c of [...data.recent, ...data.active]) state.calls.set(c.call_id, c);
+    renderCalls();
+  }
+
+  function callDuration(c) {
+    const from = Date.parse(c.answered || c.start);
+    const to = c.end ? Date.parse(c.end) : Date.now();
+    return (to - from) / 1000;
+  }
+
+  function renderCalls() {
+    const calls = [...state.calls.values()];
+    const live = calls.filter(c => c.state !== 'ended').sort((a, b) => b.start.localeCompare(a.start));
+    const ended = calls.filter(c => c.state === 'ended').sort((a, b) => b.end.localeCompare(a.end)).slice(0, 100);
+    $('#calls tbody').replaceChildren(...[...live, ...ended].map(callRow));
+    $('#calls .count').textContent = `${live.length} active, ${ended.length} recent`;
+    $('#calls .empty').hidden = calls.length > 0;
+  }
+
+  function callRow(c) {
+    const stateText = c.state === 'ended' && c.reason ? `ended: ${c.reason}` : c.state;
+    const tr = el('tr', { 'data-call-id': c.call_id, class: c.state === 'ended' ? 'ended' : '' },
+      td(c.caller, 'wrap'), td(c.callee, 'wrap'),
+      el('td', {}, el('span', { class: 'state ' + c.state, textContent: stateText })),
+      td(fmtTime(c.start)), td(fmtDuration(callDuration(c)), 'duration'), td(c.source));
+    if (c.call_id === state.selected) tr.classList.add('selected');
+    tr.addEventListener('click', () => showLadder(c.call_id));
+    return tr;
+  }
+
+  function tickDurations() {
+    for (const tr of document.querySelectorAll('#calls tbody tr')) {
+      const c = state.calls.get(tr.dataset.callId);
+      if (c && c.state !== 'ended') $('.duration', tr).textContent = fmtDuration(callDuration(c));
+    }
+  }
+
+  // ---- ladder
+
+  async function showLadder(id) {
+    const section = $('#ladder');
+    if (state.selected !== id) { // a live update of the same call keeps the message open
+      $('pre.message', section).hidden = true;
+      state.selectedSeq = null;
+    }
+    state.selected = id;
+    for (const tr of document.querySelectorAll('#calls tbody tr')) tr.classList.toggle('selected', tr.dataset.callId === id);
+    section.hidden = false;
+    $('.call-id', section).textContent = id;
+    const data = await getJSON('/api/calls/' + encodeURIComponent(id) + '/messages');
+    if (state.selected === id) drawLadder(data.messages);
+  }
+
+  // columns returns the ladder's lifelines: the caller first, then Parley
+  // (all its own addresses are one lifeline), then the other endpoints in
+  // order of appearance.
+  function columns(msgs) {
+    const cols = [], index = new Map(), parleyAddrs = new Set();
+    const add = key => { if (!index.has(key)) { index.set(key, cols.length); cols.push(key); } };
+    for (const m of msgs) {
+      parleyAddrs.add(m.local);
+      add(m.direction === 'received' ? m.peer : 'parley');
+      add(m.direction === 'received' ? 'parley' : m.peer);
+    }
+    return { cols, index, parleyAddrs: [...parleyAddrs] };
+  }
+
+  function label(m) {
+    if (m.method) return m.method;
+    return m.first_line.replace(/^SIP\/2\.0 /, '') + (m.cseq_method ? ` (${m.cseq_method})` : '');
+  }
+
+  function drawLadder(msgs) {
+    const box = $('#ladder .diagram');
+    if (!msgs.length) {
+      box.replaceChildren(el('p', { class: 'empty', textContent: 'No messages of this call are held any more.' }));
+      return;
+    }
+    const { cols, index, parleyAddrs } = columns(msgs);
+    const colW = 230, left = 80, top = 56, rowH = 34;
+    const x = i => left + colW * i + colW / 2;
+    const height = top + msgs.length * rowH + 10;
+    const s = svg('svg', { id: 'ladder-svg', width: left + colW * cols.length, height, role: 'img', 'aria-label': 'call ladder' });
+    cols.forEach((key, i) => {
+      const name = key === 'parley' ? 'Parley' : key;
+      s.append(svg('text', { class: 'node', x: x(i), y: 18, 'text-anchor': 'middle' }, name));
+      if (key === 'parley') s.append(svg('text', { class: 'time', x: x(i), y: 34, 'text-anchor': 'middle' }, parleyAddrs.join(' ')));
+      s.append(svg('line', { class: 'lifeline', x1: x(i), y1: 42, x2: x(i), y2: height }));
+    });
+    const t0 = Date.parse(msgs[0].time);
+    msgs.forEach((m, i) => s.append(arrow(m, i, { x, y: top + i * rowH + 16, t0, index })));
+    box.replaceChildren(s);
+  }
+
+  function arrow(m, i, { x, y, t0, index }) {
+    const from = index.get(m.direction === 'received' ? m.peer : 'parley');
+    const to = index.get(m.direction === 'received' ? 'parley' : m.peer);
+    const x1 = x(from), x2 = x(to), dir = x2 >= x1 ? 1 : -1;
+    const cls = 'arrow' + (m.status ? ' r' + Math.floor(m.status / 100) : '');
+    const g = svg('g', { class: cls + (m.seq === state.selectedSeq ? ' selected' : ''), 'data-seq': m.seq, 'data-label': label(m), tabindex: 0 });
+    g.append(svg('title', {}, `${m.first_line}\n${m.src} → ${m.dst} (${m.proto})`));
+    g.append(svg('text', { class: 'time', x: 4, y: y + 4 }, `+${((Date.parse(m.time) - t0) / 1000).toFixed(3)}s`));
+    g.append(svg('text', { x: (x1 + x2) / 2, y: y - 5, 'text-anchor': 'middle' }, label(m)));
+    g.append(svg('line', { x1, y1: y, x2: x2 - dir * 7, y2: y, stroke: 'currentColor' }));
+    g.append(svg('polygon', { points: `${x2},${y} ${x2 - dir * 9},${y - 4} ${x2 - dir * 9},${y + 4}`, fill: 'currentColor' }));
+    g.append(svg('line', { class: 'hit', x1, y1: y, x2, y2: y }));
+    const open = () => showMessage(g, m);
+    g.addEventListener('click', open);
+    g.addEventListener('keydown', ev => { if (ev.key === 'Enter') open(); });
+    return g;
+  }
+
+  function showMessage(g, m) {
+    for (const a of document.querySelectorAll('#ladder .arrow.selected')) a.classList.remove('selected');
+    g.classList.add('selected');
+    state.selectedSeq = m.seq;
+    const pre = $('#ladder pre.message');
+    pre.textContent = `${m.time}  ${m.direction} ${m.proto} ${m.src} → ${m.dst}\n\n${m.text}`;
+    pre.hidden = false;
+  }
+
+  $('#ladder .close').addEventListener('click', () => {
+    state.selected = null;
+    $('#ladder').hidden = true;
+    for (const tr of document.querySelectorAll('#calls tbody tr.selected')) tr.classList.remove('selected');
+  });
+
+  // ---- live events, over fetch so that the token travels in a header
+  // (EventSource cannot send one).
+
+  function setLive(on) {
+    const b = $('#live');
+    b.classList.toggle('off', !on);
+    b.textContent = on ? 'live' : 'offline';
+  }
+
+  function onEvent(kind, e) {
+    if (kind === 'resync') { refreshAll(); return; }
+    if (kind === 'call') {
+      state.calls.set(e.call.call_id, e.call);
+      later('calls', 100, renderCalls);
+      later('stats', 1000, loadStats);
+      return;
+    }
+    const m = e.message;
+    if (m.call_id && m.call_id === state.selected) later('ladder', 150, () => state.selected && showLadder(state.selected));
+    // The registrar answers once the binding is stored: reload then.
+    if (m.direction === 'sent' && m.status >= 200 && m.cseq_method === 'REGISTER') later('registrations', 100, loadRegistrations);
+  }
+
+  function dispatch(block) {
+    let kind = 'message', data = '';
+    for (const line of block.split('\n')) {
+      if (line.startsWith('event: ')) kind = line.slice(7);
+      else if (line.startsWith('data: ')) data += line.slice(6);
+    }
+    if (data) onEvent(kind, JSON.parse(data));
+  }
+
+  async function connect() {
+    if (state.stream) state.stream.abort();
+    const ctl = new AbortController();
+    state.stream = ctl;
+    try {
+      const res = await api('/api/stream', { signal: ctl.signal });
+      setLive(true);
+      refreshAll(); // whatever happened while not connected
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value;
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          dispatch(buf.slice(0, i));
+          buf = buf.slice(i + 2);
+        }
+      }
+    } catch (err) {
+      if (ctl.signal.aborted || err.message === 'unauthorized') { setLive(false); return; }
+    }
+    setLive(false);
+    if (state.stream === ctl) setTimeout(connect, 2000);
+  }
+
+  function refreshAll() {
+    const failed = err => { if (err.message !== 'unauthorized') console.warn(err); };
+    return Promise.all([loadStats(), loadRegistrations(), loadCalls()])
+      .then(() => { document.body.dataset.loaded = 'true'; }, failed);
+  }
+
+  $('#login').addEventListener('submit', ev => {
+    ev.preventDefault();
+    token = ev.target.token.value;
+    sessionStorage.setItem('parley-token', token);
+    $('#login').hidden = true;
+    connect();
+  });
+  $('#registrations form').addEventListener('input', () => later('search', 250, loadRegistrations));
+  $('#registrations form').addEventListener('submit', ev => ev.preventDefault());
+  setInterval(tickDurations, 1000);
+  setInterval(() => { loadRegistrations().catch(() => {}); loadStats().catch(() => {}); }, 10000);
+  refreshAll();
+  connect();
+})();

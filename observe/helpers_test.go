@@ -1,0 +1,86 @@
+package observe
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+)
+
+var (
+	parley = netip.MustParseAddrPort("192.0.2.1:5060")
+	alice  = netip.MustParseAddrPort("192.0.2.10:5060")
+	bob    = netip.MustParseAddrPort("192.0.2.20:5062")
+)
+
+// msg describes a test message; text builds it.
+type msg struct {
+	method string // request method; empty for a response
+	status int
+	cseq   string // CSeq method; defaults to method
+	callID string
+	branch string
+	toTag  string
+}
+
+func (m msg) text() string {
+	var b strings.Builder
+	cseq := m.cseq
+	if cseq == "" {
+		cseq = m.method
+	}
+	if m.method != "" {
+		fmt.Fprintf(&b, "%s sip:bob@example.com SIP/2.0\r\n", m.method)
+	} else {
+		fmt.Fprintf(&b, "SIP/2.0 %d %s\r\n", m.status, reason(m.status))
+	}
+	fmt.Fprintf(&b, "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=%s;rport, SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK-a\r\n", m.branch)
+	b.WriteString("Max-Forwards: 70\r\n")
+	b.WriteString("From: \"Alice\" <sip:alice@example.com>;tag=from1\r\n")
+	if m.toTag != "" {
+		fmt.Fprintf(&b, "To: <sip:bob@example.com>;tag=%s\r\n", m.toTag)
+	} else {
+		b.WriteString("To: <sip:bob@example.com>\r\n")
+	}
+	fmt.Fprintf(&b, "Call-ID: %s\r\nCSeq: 1 %s\r\nContent-Length: 0\r\n\r\n", m.callID, cseq)
+	return b.String()
+}
+
+func reason(code int) string {
+	switch code {
+	case 100:
+		return "Trying"
+	case 180:
+		return "Ringing"
+	case 200:
+		return "OK"
+	case 404:
+		return "Not Found"
+	case 486:
+		return "Busy Here"
+	case 487:
+		return "Request Terminated"
+	}
+	return "Whatever"
+}
+
+// clock is a settable fake time.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}

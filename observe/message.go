@@ -1,0 +1,195 @@
+package observe
+
+import (
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Direction says whether Parley received a message or sent it.
+type Direction uint8
+
+// Directions.
+const (
+	Received Direction = iota + 1
+	Sent
+)
+
+// String returns "received" or "sent", the words the metrics and the API
+// use.
+func (d Direction) String() string {
+	if d == Sent {
+		return "sent"
+	}
+	return "received"
+}
+
+// Message is one captured SIP message. Its text is a copy, so a Message
+// stays valid after the transport reuses its buffers, and the strings of
+// its Summary share that copy rather than holding their own.
+type Message struct {
+	Seq   uint64         // capture order, from 1; gaps mean messages evicted or not kept
+	Time  time.Time      // when Parley received it, or was about to send it
+	Dir   Direction      // received or sent by Parley
+	Proto string         // "udp", "tcp" or "tls"
+	Local netip.AddrPort // Parley's side
+	Peer  netip.AddrPort // the other side
+	Text  string         // the message as on the wire
+	Summary
+}
+
+// Src returns where the message came from.
+func (m *Message) Src() netip.AddrPort {
+	if m.Dir == Sent {
+		return m.Local
+	}
+	return m.Peer
+}
+
+// Dst returns where the message went.
+func (m *Message) Dst() netip.AddrPort {
+	if m.Dir == Sent {
+		return m.Peer
+	}
+	return m.Local
+}
+
+// FirstLine returns the request or status line.
+func (m *Message) FirstLine() string {
+	line, _ := cutLine(m.Text)
+	return line
+}
+
+// IsRequest reports whether the message is a request.
+func (m *Message) IsRequest() bool { return m.Status == 0 }
+
+// Summary is what a quick scan of a message's headers finds. Fields the
+// message lacks, or that are malformed, are empty: a summary is for
+// display and grouping, never for routing.
+type Summary struct {
+	Method     string // request method; "" for a response
+	Status     int    // response status code; 0 for a request
+	CSeqMethod string // the method of the CSeq header
+	CallID     string // the Call-ID header
+	Branch     string // branch parameter of the top Via
+	From       string // From value without parameters after the address
+	To         string // To value likewise
+	ToTag      bool   // the To header has a tag: the request is in a dialog
+}
+
+// Scan summarises a SIP message without parsing it in full: one pass over
+// the start line and the header lines, no allocation. It tolerates
+// anything, since it also sees messages the parser would reject.
+func Scan(text string) Summary {
+	var s Summary
+	line, rest := cutLine(text)
+	if code, ok := strings.CutPrefix(line, "SIP/2.0 "); ok {
+		s.Status = statusCode(code)
+	} else if i := strings.IndexByte(line, ' '); i > 0 {
+		s.Method = line[:i]
+	}
+	seenVia := false
+	for rest != "" {
+		line, rest = cutLine(rest)
+		if line == "" {
+			break // the end of the headers
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			continue // a folded continuation line
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		s.header(strings.TrimSpace(name), strings.TrimSpace(value), &seenVia)
+	}
+	return s
+}
+
+// header records one header of interest; compact forms count too.
+func (s *Summary) header(name, value string, seenVia *bool) {
+	switch {
+	case is(name, "Call-ID", "i"):
+		s.CallID = value
+	case is(name, "CSeq", ""):
+		if _, m, ok := strings.Cut(value, " "); ok {
+			s.CSeqMethod = strings.TrimSpace(m)
+		}
+	case is(name, "Via", "v") && !*seenVia:
+		*seenVia = true
+		first, _, _ := strings.Cut(value, ",")
+		s.Branch = param(first, "branch")
+	case is(name, "From", "f"):
+		s.From = addressPart(value)
+	case is(name, "To", "t"):
+		s.To = addressPart(value)
+		s.ToTag = param(headerParams(value), "tag") != ""
+	}
+}
+
+func is(name, long, compact string) bool {
+	return strings.EqualFold(name, long) || compact != "" && strings.EqualFold(name, compact)
+}
+
+// statusCode reads the three digits of a status line, or returns 0.
+func statusCode(s string) int {
+	if len(s) < 3 {
+		return 0
+	}
+	n := 0
+	for i := range 3 {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int(c-'0')
+	}
+	if n < 100 || len(s) > 3 && s[3] != ' ' {
+		return 0
+	}
+	return n
+}
+
+// cutLine splits off the first line, without its CR LF.
+func cutLine(s string) (line, rest string) {
+	line, rest, _ = strings.Cut(s, "\n")
+	return strings.TrimSuffix(line, "\r"), rest
+}
+
+// addressPart drops the header parameters (tag and the like) of a From or
+// To value, keeping the display name and address a person reads.
+func addressPart(v string) string {
+	if i := strings.IndexByte(v, '>'); i >= 0 {
+		return v[:i+1]
+	}
+	if i := strings.IndexByte(v, ';'); i >= 0 {
+		return strings.TrimSpace(v[:i])
+	}
+	return v
+}
+
+// headerParams returns the header parameters of a name-addr or addr-spec
+// value, starting at their first ';'.
+func headerParams(v string) string {
+	if i := strings.IndexByte(v, '>'); i >= 0 {
+		v = v[i+1:]
+	}
+	if i := strings.IndexByte(v, ';'); i >= 0 {
+		return v[i:]
+	}
+	return ""
+}
+
+// param returns the value of the named ;parameter in s, or "".
+func param(s, name string) string {
+	_, s, ok := strings.Cut(s, ";")
+	for ok {
+		var p string
+		p, s, ok = strings.Cut(s, ";")
+		k, v, _ := strings.Cut(p, "=")
+		if strings.EqualFold(strings.TrimSpace(k), name) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}

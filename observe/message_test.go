@@ -1,0 +1,63 @@
+package observe
+
+import "testing"
+
+func TestScan(t *testing.T) {
+	tests := []struct {
+		name string
+		text string
+		want Summary
+	}{
+		{"request", msg{method: "INVITE", callID: "c1@x", branch: "z9hG4bK-1"}.text(),
+			Summary{Method: "INVITE", CSeqMethod: "INVITE", CallID: "c1@x", Branch: "z9hG4bK-1",
+				From: `"Alice" <sip:alice@example.com>`, To: "<sip:bob@example.com>"}},
+		{"response with To tag", msg{status: 180, cseq: "INVITE", callID: "c1@x", branch: "z9hG4bK-1", toTag: "t9"}.text(),
+			Summary{Status: 180, CSeqMethod: "INVITE", CallID: "c1@x", Branch: "z9hG4bK-1",
+				From: `"Alice" <sip:alice@example.com>`, To: "<sip:bob@example.com>", ToTag: true}},
+		{"compact forms, LF only, odd case", "BYE sip:a@b SIP/2.0\n" +
+			"v: SIP/2.0/TCP h;BRANCH=z9hG4bK-c\nf: sip:a@b;tag=1\nt: sip:c@d ; tag = 2\ni: compact@h\ncseq:  7   BYE\n\n",
+			Summary{Method: "BYE", CSeqMethod: "BYE", CallID: "compact@h", Branch: "z9hG4bK-c",
+				From: "sip:a@b", To: "sip:c@d", ToTag: true}},
+		{"only the top Via counts", "OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP a\r\nVia: SIP/2.0/UDP b;branch=z9hG4bK-2\r\n\r\n",
+			Summary{Method: "OPTIONS"}},
+		{"body not scanned", "MESSAGE sip:x SIP/2.0\r\nCall-ID: a\r\n\r\nCall-ID: b\r\n",
+			Summary{Method: "MESSAGE", CallID: "a"}},
+		{"folded line skipped", "INFO sip:x SIP/2.0\r\nSubject: a\r\n b\r\nCall-ID: f\r\n\r\n",
+			Summary{Method: "INFO", CallID: "f"}},
+		{"bad status", "SIP/2.0 2x0 OK\r\n\r\n", Summary{}},
+		{"status too small", "SIP/2.0 099 Odd\r\n\r\n", Summary{}},
+		{"status without reason", "SIP/2.0 200\r\n\r\n", Summary{Status: 200}},
+		{"garbage", "\x00\x01:", Summary{}},
+		{"empty", "", Summary{}},
+		{"To with params but no tag", "ACK sip:x SIP/2.0\r\nTo: <sip:b;tag=in-uri>;foo=bar\r\n\r\n",
+			Summary{Method: "ACK", To: "<sip:b;tag=in-uri>"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Scan(tt.text); got != tt.want {
+				t.Errorf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestScanAllocates(t *testing.T) {
+	text := msg{method: "INVITE", callID: "c1@x", branch: "z9hG4bK-1"}.text()
+	if n := testing.AllocsPerRun(100, func() { Scan(text) }); n != 0 {
+		t.Errorf("Scan allocates %v times per message, want 0", n)
+	}
+}
+
+func TestMessageAddresses(t *testing.T) {
+	in := Message{Dir: Received, Local: parley, Peer: alice, Text: "OPTIONS sip:x SIP/2.0\r\n\r\n"}
+	out := Message{Dir: Sent, Local: parley, Peer: bob}
+	if in.Src() != alice || in.Dst() != parley || out.Src() != parley || out.Dst() != bob {
+		t.Errorf("received %v→%v, sent %v→%v", in.Src(), in.Dst(), out.Src(), out.Dst())
+	}
+	if in.FirstLine() != "OPTIONS sip:x SIP/2.0" {
+		t.Errorf("first line %q", in.FirstLine())
+	}
+	if Received.String() != "received" || Sent.String() != "sent" {
+		t.Error("direction names")
+	}
+}

@@ -1,0 +1,196 @@
+package observe
+
+import (
+	"net/http"
+	"sort"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Sources read the other layers' counters when /metrics is scraped, so
+// that those layers keep their own cheap counters and need not know about
+// Prometheus. Any of them may be nil, which leaves its metric out.
+type Sources struct {
+	// Transactions returns the live server and client transactions.
+	Transactions func() (server, client int64)
+	// Registrations returns the bindings held by the location store.
+	Registrations func() int
+	// Dropped returns messages dropped since start, by reason (malformed,
+	// framing, ...).
+	Dropped func() map[string]uint64
+	// Connections returns the open connections by transport.
+	Connections func() map[string]int
+	// Auth returns failed authentications since start and the sources
+	// blocked now for failing too often.
+	Auth func() (failures uint64, blocked int)
+}
+
+// methods are the request methods counted by name; any other is counted
+// as "other", so that junk methods cannot create series without bound.
+var methods = [...]string{"INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "PRACK",
+	"SUBSCRIBE", "NOTIFY", "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE", "other"}
+
+const numMethods = len(methods)
+
+func methodIndex(m string) int {
+	for i, name := range methods[:numMethods-1] {
+		if m == name {
+			return i
+		}
+	}
+	return numMethods - 1
+}
+
+var classes = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx", "6xx"}
+
+// Metrics are Parley's Prometheus metrics. Per-message counts are plain
+// atomic counters that Capture bumps; a custom collector turns them into
+// series only when scraped, which keeps the hot path to one atomic add.
+type Metrics struct {
+	requests  [2][numMethods]atomic.Uint64               // by direction, method
+	responses [2][numMethods][len(classes)]atomic.Uint64 // by direction, CSeq method, class
+
+	latency        prometheus.Histogram
+	captureDropped atomic.Uint64
+	activeCalls    func() int
+	src            Sources
+	reg            *prometheus.Registry
+}
+
+// Metric descriptions. Names follow parley_<subsystem>_<what>_<unit>.
+var (
+	descRequests = prometheus.NewDesc("parley_sip_requests_total",
+		"SIP requests received and sent, by method.", []string{"direction", "method"}, nil)
+	descResponses = prometheus.NewDesc("parley_sip_responses_total",
+		"SIP responses received and sent, by the method they answer and status class.", []string{"direction", "method", "class"}, nil)
+	descTransactions = prometheus.NewDesc("parley_transactions_active",
+		"Live transactions, by kind (server or client).", []string{"kind"}, nil)
+	descRegistrations = prometheus.NewDesc("parley_registrations_active",
+		"Bindings held by the location store.", nil, nil)
+	descCalls = prometheus.NewDesc("parley_calls_active",
+		"INVITE dialogs in progress, as seen in the message stream.", nil, nil)
+	descAuthFailures = prometheus.NewDesc("parley_auth_failures_total",
+		"Failed authentications: wrong password or unknown user.", nil, nil)
+	descBlocked = prometheus.NewDesc("parley_blocked_sources",
+		"Source addresses blocked now for failing authentication too often.", nil, nil)
+	descDropped = prometheus.NewDesc("parley_messages_dropped_total",
+		"SIP messages dropped, by reason: malformed, framing or overflow (a stream cut off), send_failed, denied (rate limits, bans, filters).", []string{"reason"}, nil)
+	descConnections = prometheus.NewDesc("parley_transport_connections",
+		"Open connections, by transport.", []string{"proto"}, nil)
+	descCaptureDropped = prometheus.NewDesc("parley_capture_dropped_total",
+		"Captured messages the observer's worker had no room for (not tracked for calls, export or the live stream).", nil, nil)
+)
+
+func newMetrics(src Sources, activeCalls func() int) *Metrics {
+	m := &Metrics{src: src, activeCalls: activeCalls, reg: prometheus.NewRegistry()}
+	m.latency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "parley_forward_latency_seconds",
+		Help:    "Time from forwarding a request to the first response received for it.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	})
+	m.reg.MustRegister(m, m.latency,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// count records one message by its summary.
+func (m *Metrics) count(dir Direction, s *Summary) {
+	d := 0
+	if dir == Sent {
+		d = 1
+	}
+	if s.Status == 0 {
+		m.requests[d][methodIndex(s.Method)].Add(1)
+		return
+	}
+	if c := s.Status/100 - 1; c >= 0 && c < len(classes) {
+		m.responses[d][methodIndex(s.CSeqMethod)][c].Add(1)
+	}
+}
+
+// Handler serves the metrics in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Registry returns the registry the metrics live in, so that other
+// packages can register metrics of their own next to them.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRequests, descResponses, descTransactions, descRegistrations,
+		descCalls, descAuthFailures, descBlocked, descDropped, descConnections, descCaptureDropped} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	m.collectMessages(ch)
+	m.collectSources(ch)
+	ch <- prometheus.MustNewConstMetric(descCalls, prometheus.GaugeValue, float64(m.activeCalls()))
+	ch <- prometheus.MustNewConstMetric(descCaptureDropped, prometheus.CounterValue, float64(m.captureDropped.Load()))
+}
+
+// collectMessages emits the per-message counters that are not zero: most
+// method and class pairs never occur, and empty series only cost scrapes.
+func (m *Metrics) collectMessages(ch chan<- prometheus.Metric) {
+	for d, dir := range []Direction{Received, Sent} {
+		for i, method := range methods {
+			if n := m.requests[d][i].Load(); n > 0 {
+				ch <- prometheus.MustNewConstMetric(descRequests, prometheus.CounterValue, float64(n), dir.String(), method)
+			}
+			for c, class := range classes {
+				if n := m.responses[d][i][c].Load(); n > 0 {
+					ch <- prometheus.MustNewConstMetric(descResponses, prometheus.CounterValue, float64(n), dir.String(), method, class)
+				}
+			}
+		}
+	}
+}
+
+func (m *Metrics) collectSources(ch chan<- prometheus.Metric) {
+	s := m.src
+	if s.Transactions != nil {
+		server, client := s.Transactions()
+		ch <- prometheus.MustNewConstMetric(descTransactions, prometheus.GaugeValue, float64(server), "server")
+		ch <- prometheus.MustNewConstMetric(descTransactions, prometheus.GaugeValue, float64(client), "client")
+	}
+	if s.Registrations != nil {
+		ch <- prometheus.MustNewConstMetric(descRegistrations, prometheus.GaugeValue, float64(s.Registrations()))
+	}
+	if s.Auth != nil {
+		failures, blocked := s.Auth()
+		ch <- prometheus.MustNewConstMetric(descAuthFailures, prometheus.CounterValue, float64(failures))
+		ch <- prometheus.MustNewConstMetric(descBlocked, prometheus.GaugeValue, float64(blocked))
+	}
+	if s.Dropped != nil {
+		for _, k := range sortedKeys(s.Dropped()) {
+			ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(k.v), k.k)
+		}
+	}
+	if s.Connections != nil {
+		for proto, n := range s.Connections() {
+			ch <- prometheus.MustNewConstMetric(descConnections, prometheus.GaugeValue, float64(n), proto)
+		}
+	}
+}
+
+type kv struct {
+	k string
+	v uint64
+}
+
+func sortedKeys(m map[string]uint64) []kv {
+	out := make([]kv, 0, len(m))
+	for k, v := range m {
+		out = append(out, kv{k, v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].k < out[j].k })
+	return out
+}

@@ -1,0 +1,269 @@
+package observe
+
+import (
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config configures an Observer.
+type Config struct {
+	// CaptureMessages and CaptureBytes bound the ring of recent messages
+	// by count and by bytes of text; a zero in either keeps none.
+	CaptureMessages int
+	CaptureBytes    int // see CaptureMessages
+	// MaxCalls bounds the active calls tracked; 0 means 10000.
+	MaxCalls int
+	// Sources read other layers' counters for /metrics.
+	Sources Sources
+	// Export, when set, is called on the worker goroutine with every
+	// captured message, in capture order (the HEP exporter). It must not
+	// keep m.
+	Export func(m *Message)
+	// QueueSize is how many captured messages may wait for the worker;
+	// past it, messages skip the worker and are counted. 0 means 8192.
+	QueueSize int
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Now defaults to time.Now; tests set it.
+	Now func() time.Time
+}
+
+// Observer captures messages and serves what is derived from them. Its
+// methods are safe for concurrent use.
+type Observer struct {
+	cfg     Config
+	metrics *Metrics
+	calls   *tracker
+	events  *hub
+	latency *latency // the worker's alone
+
+	mu   sync.Mutex // orders seq, ring and queue: see Capture
+	seq  uint64
+	ring *ring
+
+	work    chan item
+	quit    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+	started atomic.Bool
+}
+
+// item is a queued message, or a flush marker (done set).
+type item struct {
+	m    Message
+	done chan struct{}
+}
+
+// New returns an Observer; Start runs its worker.
+func New(cfg Config) *Observer {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 8192
+	}
+	ringSize := cfg.CaptureMessages
+	if cfg.CaptureBytes <= 0 {
+		ringSize = 0
+	}
+	o := &Observer{
+		cfg:     cfg,
+		calls:   newTracker(cfg.MaxCalls),
+		events:  newHub(),
+		latency: newLatency(),
+		ring:    newRing(ringSize, cfg.CaptureBytes),
+		work:    make(chan item, cfg.QueueSize),
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	o.metrics = newMetrics(cfg.Sources, o.calls.count)
+	return o
+}
+
+// Metrics returns the observer's metrics.
+func (o *Observer) Metrics() *Metrics { return o.metrics }
+
+// Capture records one message Parley received (from peer) or is about to
+// send (to peer) on its local address. data is copied, so the caller keeps
+// it. Called on the transport's goroutines for every message, it costs one
+// copy of the bytes, a header scan and a short critical section.
+func (o *Observer) Capture(dir Direction, proto string, local, peer netip.AddrPort, data []byte) {
+	m := Message{Dir: dir, Proto: proto, Local: local, Peer: peer, Text: string(data)}
+	m.Summary = Scan(m.Text)
+	o.metrics.count(dir, &m.Summary)
+	// One lock over numbering, the ring and the queue keeps all three in
+	// the same order, so the worker sees a response after the request it
+	// answers even when they were captured on different goroutines.
+	o.mu.Lock()
+	o.seq++
+	m.Seq, m.Time = o.seq, o.cfg.Now()
+	o.ring.add(&m)
+	select {
+	case o.work <- item{m: m}:
+	default:
+		o.metrics.captureDropped.Add(1)
+	}
+	o.mu.Unlock()
+}
+
+// Start runs the worker until Close. A second Start does nothing.
+func (o *Observer) Start() {
+	if !o.started.Swap(true) {
+		go o.run()
+	}
+}
+
+// Close stops the worker after it has handled what is queued; without a
+// Start it only marks the observer closed. Capture may still be called;
+// what it queues is not handled.
+func (o *Observer) Close() {
+	o.once.Do(func() {
+		close(o.quit)
+		if !o.started.Swap(true) {
+			close(o.done) // no worker will
+		}
+	})
+	<-o.done
+}
+
+// Flush waits until the worker has handled every message captured before
+// the call, so that a test or an API reader sees their effects. It returns
+// at once if the worker is not running.
+func (o *Observer) Flush() {
+	if !o.started.Load() {
+		return
+	}
+	done := make(chan struct{})
+	select {
+	case o.work <- item{done: done}:
+	case <-o.done:
+		return
+	}
+	select {
+	case <-done:
+	case <-o.done:
+	}
+}
+
+func (o *Observer) run() {
+	defer close(o.done)
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	var it item // one for the loop: a fresh one per message would escape to the heap
+	for {
+		select {
+		case it = <-o.work:
+			o.handle(&it)
+		case <-tick.C:
+			o.sweep()
+		case <-o.quit:
+			o.drain()
+			return
+		}
+	}
+}
+
+// drain handles what was queued before Close.
+func (o *Observer) drain() {
+	var it item
+	for {
+		select {
+		case it = <-o.work:
+			o.handle(&it)
+		default:
+			return
+		}
+	}
+}
+
+func (o *Observer) handle(it *item) {
+	if it.done != nil {
+		close(it.done)
+		return
+	}
+	m := &it.m
+	if d, ok := o.latency.observe(m); ok {
+		o.metrics.latency.Observe(d.Seconds())
+	}
+	call, changed := o.calls.observe(m)
+	if o.events.active() {
+		o.publish(m.Info(), call, changed)
+	}
+	if o.cfg.Export != nil {
+		o.cfg.Export(m)
+	}
+}
+
+// publish sends the events of one message; it is apart from handle so
+// that the events' allocations happen only when someone listens.
+func (o *Observer) publish(info MessageInfo, call Call, changed bool) {
+	o.events.publish(Event{Kind: EventMessage, Message: &info})
+	if changed {
+		o.events.publish(Event{Kind: EventCall, Call: &call})
+	}
+}
+
+func (o *Observer) sweep() {
+	now := o.cfg.Now()
+	o.latency.sweep(now)
+	for _, c := range o.calls.sweep(now) {
+		o.events.publish(Event{Kind: EventCall, Call: &c})
+	}
+}
+
+// Messages returns up to limit captured messages with Seq > after, oldest
+// first; limit <= 0 means every one held.
+func (o *Observer) Messages(after uint64, limit int) []Message {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.ring.since(after, limit)
+}
+
+// CallMessages returns the held messages of one Call-ID, oldest first:
+// the rungs of its ladder.
+func (o *Observer) CallMessages(callID string) []Message {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.ring.byCallID(callID)
+}
+
+// Calls returns the active calls (oldest first) and the recently ended
+// ones (most recent first).
+func (o *Observer) Calls() (active, recent []Call) { return o.calls.snapshot() }
+
+// Subscribe returns a channel of live events, with room for buffer of
+// them, and a function that ends the subscription.
+func (o *Observer) Subscribe(buffer int) (<-chan Event, func()) {
+	return o.events.subscribe(buffer)
+}
+
+// Stats describe the capture.
+type Stats struct {
+	Captured        uint64 `json:"captured"`         // messages captured since start
+	Held            int    `json:"held"`             // messages in the ring now
+	HeldBytes       int    `json:"held_bytes"`       // their text's size
+	Evicted         uint64 `json:"evicted"`          // pushed out of the ring, or too big for it
+	CaptureMessages int    `json:"capture_messages"` // the ring's bound in messages
+	CaptureBytes    int    `json:"capture_bytes"`    // and in bytes
+	Dropped         uint64 `json:"dropped"`          // not handled by the worker: queue full
+	ActiveCalls     int    `json:"active_calls"`     // calls not ended
+}
+
+// Stats returns the capture's counters.
+func (o *Observer) Stats() Stats {
+	o.mu.Lock()
+	st := Stats{
+		Captured: o.seq, Held: o.ring.n, HeldBytes: o.ring.bytes, Evicted: o.ring.evicted,
+		CaptureMessages: len(o.ring.buf), CaptureBytes: o.ring.maxBytes,
+	}
+	o.mu.Unlock()
+	st.Dropped = o.metrics.captureDropped.Load()
+	st.ActiveCalls = o.calls.count()
+	return st
+}

@@ -1,0 +1,61 @@
+package server
+
+import (
+	"log/slog"
+	"net/netip"
+
+	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/guard"
+	"github.com/parley-sip/parley/proxy"
+	"github.com/parley-sip/parley/transport"
+)
+
+// guardConfig translates the security block into the guard's policy.
+func guardConfig(cfg *config.Config, log *slog.Logger) guard.Config {
+	s := &cfg.Security
+	return guard.Config{
+		Rate:           s.Rate,
+		Burst:          s.Burst,
+		BanAfter:       s.BanAfter.Duration(),
+		BanFor:         s.BanFor.Duration(),
+		MaxSources:     s.MaxSources,
+		Trusted:        s.TrustedPrefixes(),
+		DropUserAgents: s.DropUserAgents,
+		Logger:         log,
+	}
+}
+
+// newGuard builds the per-source limits from cfg and says what they are,
+// so that an operator wondering why a peer is dropped finds it in the log.
+func newGuard(cfg *config.Config, log *slog.Logger) *guard.Guard {
+	s := &cfg.Security
+	log.Info("per-source limits", "rate", s.Rate, "burst", s.Burst, "ban_after", s.BanAfter.String(),
+		"ban_for", s.BanFor.String(), "trusted", len(s.Trusted), "scanner_agents", len(s.DropUserAgents))
+	return guard.New(guardConfig(cfg, log))
+}
+
+// guardTransport makes the guard the transport's Admit hook, so that
+// banned and over-limit sources are dropped before any parsing.
+func (s *Server) guardTransport(tc transport.Config) transport.Config {
+	tc.Admit = s.guard.Admit
+	return tc
+}
+
+// guardProxy gives the proxy the scanner filter and, when configured,
+// the trusted networks that skip authentication. Both read the current
+// settings, so a reload changes them at once.
+func (s *Server) guardProxy(pc *proxy.Config) {
+	pc.DropScanner = s.guard.DropAgent
+	pc.Trusted = func(src netip.Addr) bool {
+		return s.settings.Load().cfg.Security.TrustedSkipAuth && s.guard.Trusted(src)
+	}
+}
+
+// reloadGuard applies a reloaded security block; sources keep their
+// tokens and bans, and max_sources waits for a restart.
+func (s *Server) reloadGuard(cfg *config.Config) {
+	s.guard.Reconfigure(guardConfig(cfg, s.log))
+}
+
+// GuardStats returns the per-source limits' counters, for metrics.
+func (s *Server) GuardStats() guard.Stats { return s.guard.Stats() }
