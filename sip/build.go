@@ -11,16 +11,20 @@ type Builder struct {
 // NewRequestBuilder starts a request with the given method and Request-URI.
 func NewRequestBuilder(method, requestURI string) *Builder {
 	b := &Builder{b: make([]byte, 0, 512)}
-	b.b = append(b.b, method...)
+	b.b = appendClean(b.b, method)
 	b.b = append(b.b, ' ')
-	b.b = append(b.b, requestURI...)
+	b.b = appendClean(b.b, requestURI)
 	b.b = append(b.b, " SIP/2.0\r\n"...)
 	return b
 }
 
 // NewResponseBuilder starts a response; an empty reason takes the
-// standard phrase for the code.
+// standard phrase for the code. A code outside 100..699 becomes 500, so
+// that what is built always parses.
 func NewResponseBuilder(code int, reason string) *Builder {
+	if code < 100 || code > 699 {
+		code, reason = 500, ""
+	}
 	if reason == "" {
 		reason = ReasonPhrase(code)
 	}
@@ -28,16 +32,29 @@ func NewResponseBuilder(code int, reason string) *Builder {
 	b.b = append(b.b, "SIP/2.0 "...)
 	b.b = strconv.AppendInt(b.b, int64(code), 10)
 	b.b = append(b.b, ' ')
-	b.b = append(b.b, reason...)
+	b.b = appendClean(b.b, reason)
 	b.b = append(b.b, "\r\n"...)
 	return b
 }
 
-// Header adds one header line.
+// appendClean appends s with CR and LF made spaces, so that no caller's
+// text can end a line early.
+func appendClean(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\r' || c == '\n' {
+			c = ' '
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// Header adds one header line. CR and LF in name or value become spaces.
 func (b *Builder) Header(name, value string) *Builder {
-	b.b = append(b.b, name...)
+	b.b = appendClean(b.b, name)
 	b.b = append(b.b, ": "...)
-	b.b = append(b.b, value...)
+	b.b = appendClean(b.b, value)
 	b.b = append(b.b, "\r\n"...)
 	return b
 }
@@ -45,15 +62,17 @@ func (b *Builder) Header(name, value string) *Builder {
 // Copy adds every line of header id from m, as m would write it.
 func (b *Builder) Copy(m *Message, id HeaderID) *Builder {
 	for i := range m.fields {
-		f := &m.fields[i]
-		if f.id != id {
-			continue
+		if f := &m.fields[i]; f.id == id {
+			b.b = append(b.b, m.fieldLine(f)...)
 		}
-		if f.raw != "" {
-			b.b = append(b.b, f.raw...)
-		} else {
-			b.Header(f.name, f.value)
-		}
+	}
+	return b
+}
+
+// copyFirst adds the first line of header id from m.
+func (b *Builder) copyFirst(m *Message, id HeaderID) *Builder {
+	if i := m.find(id, ""); i >= 0 {
+		b.b = append(b.b, m.fieldLine(&m.fields[i])...)
 	}
 	return b
 }
@@ -71,21 +90,32 @@ func (b *Builder) Message(contentType string, body []byte) (*Message, error) {
 	return Limits{}.Parse(b.b)
 }
 
-// NewResponse builds a response to req as §8.2.6.2 says: Via, From,
-// Call-ID and CSeq copied, To copied with toTag added when To has no tag
-// and toTag is not "" (a 100 Trying carries none), Timestamp echoed in a
-// 100 (§8.2.6.1). Extra header lines follow as name/value pairs.
+// NewResponse builds a response to req as §8.2.6.2 says: every Via, and
+// the first From, Call-ID and CSeq copied as received; To copied with
+// toTag added when To has no tag and toTag is not "" (a 100 Trying carries
+// none); Timestamp echoed in a 100 (§8.2.6.1). Extra header lines follow as
+// name/value pairs. It never returns nil: a request too broken to copy
+// from still gets a response with what could be copied.
 func NewResponse(req *Message, code int, reason, toTag string, extra ...string) *Message {
 	b := NewResponseBuilder(code, reason)
-	b.Copy(req, HVia).Copy(req, HFrom)
-	to := req.Header("To")
-	if toTag != "" {
-		if n, err := req.To(); err == nil && n.Tag() == "" {
-			to += ";tag=" + toTag
+	b.Copy(req, HVia).copyFirst(req, HFrom)
+	if i := req.find(HTo, ""); i >= 0 {
+		tagged := false
+		if toTag != "" {
+			if n, err := req.To(); err == nil && n.Tag() == "" {
+				b.b = append(b.b, "To: "...)
+				b.b = appendClean(b.b, req.fieldValue(&req.fields[i]))
+				b.b = append(b.b, ";tag="...)
+				b.b = appendClean(b.b, toTag)
+				b.b = append(b.b, "\r\n"...)
+				tagged = true
+			}
+		}
+		if !tagged {
+			b.copyFirst(req, HTo)
 		}
 	}
-	b.Header("To", to)
-	b.Copy(req, HCallID).Copy(req, HCSeq)
+	b.copyFirst(req, HCallID).copyFirst(req, HCSeq)
 	if code == 100 {
 		b.Copy(req, HTimestamp)
 	}
@@ -94,9 +124,12 @@ func NewResponse(req *Message, code int, reason, toTag string, extra ...string) 
 	}
 	m, err := b.Message("", nil)
 	if err != nil {
-		// Only a request whose headers hold bytes that break lines could
-		// get here; answer with the bare status line and what parses.
+		// Only a request whose copied lines break the message could get
+		// here; answer with the status line alone.
 		m, _ = NewResponseBuilder(code, reason).Message("", nil)
+	}
+	if m == nil {
+		m, _ = NewResponseBuilder(500, "").Message("", nil)
 	}
 	return m
 }

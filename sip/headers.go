@@ -1,5 +1,7 @@
 package sip
 
+import "encoding/binary"
+
 // HeaderID names a header the stack knows by number, so that lookups on
 // the hot path compare a byte instead of folding strings.
 type HeaderID uint8
@@ -126,23 +128,75 @@ var compactForms = [26]HeaderID{
 	'y' - 'a': HIdentity,
 }
 
+// headerIndex finds candidate ids by name length and first letter, so a
+// lookup compares the name against one or two known names instead of
+// scanning them all: header names are looked up for every line parsed.
+var headerIndex = func() (t [maxHeaderNameLen + 1][26][3]HeaderID) {
+	for id := HVia; id < numHeaderIDs; id++ {
+		name := canonicalNames[id]
+		slot := &t[len(name)][lower(name[0])-'a']
+		for i := range slot {
+			if slot[i] == HUnknown {
+				slot[i] = id
+				break
+			}
+		}
+	}
+	return t
+}()
+
+// maxHeaderNameLen is the length of the longest known name,
+// "Request-Disposition".
+const maxHeaderNameLen = 19
+
 // lookupHeader finds the id of a header name in any letter case. It does
 // not allocate: the name is compared in place against the table.
 func lookupHeader(name []byte) HeaderID {
-	if len(name) == 1 {
-		c := lower(name[0])
-		if c >= 'a' && c <= 'z' {
-			return compactForms[c-'a']
-		}
+	if len(name) == 0 || len(name) > maxHeaderNameLen {
 		return HUnknown
 	}
-	for id := HVia; id < numHeaderIDs; id++ {
-		if equalFold(name, canonicalNames[id]) {
+	c := lower(name[0])
+	if c < 'a' || c > 'z' {
+		return HUnknown
+	}
+	if len(name) == 1 {
+		return compactForms[c-'a']
+	}
+	for _, id := range &headerIndex[len(name)][c-'a'] {
+		if id == HUnknown {
+			break
+		}
+		lc := lowerNames[id]
+		i := 1 // the first letter matched the index
+		for i < len(name) && lowerTable[name[i]] == lc[i] {
+			i++
+		}
+		if i == len(name) {
 			return id
 		}
 	}
 	return HUnknown
 }
+
+// lowerNames are the canonical names in lower case, for lookupHeader.
+var lowerNames = func() (t [numHeaderIDs]string) {
+	for id := range t {
+		b := []byte(canonicalNames[id])
+		for i := range b {
+			b[i] = lower(b[i])
+		}
+		t[id] = string(b)
+	}
+	return t
+}()
+
+// lowerTable maps every byte to its ASCII lower case.
+var lowerTable = func() (t [256]byte) {
+	for i := range t {
+		t[i] = lower(byte(i))
+	}
+	return t
+}()
 
 // HeaderIDOf returns the id of a header name, long or compact, in any case.
 func HeaderIDOf(name string) HeaderID {
@@ -181,4 +235,65 @@ func EqualFold(a, b string) bool {
 		}
 	}
 	return true
+}
+
+// nameWords holds the known names in lower case, eight bytes to a word and
+// zero-padded, for lookupHeaderAt.
+var nameWords = func() (t [numHeaderIDs][3]uint64) {
+	for id := range t {
+		var b [24]byte
+		copy(b[:], lowerNames[id])
+		for i := range t[id] {
+			t[id][i] = binary.LittleEndian.Uint64(b[8*i:])
+		}
+	}
+	return t
+}()
+
+// lowBytes[n] keeps the low n bytes of a little-endian word.
+var lowBytes = [9]uint64{0, 0xff, 0xffff, 0xffffff, 0xffffffff, 0xffffffffff,
+	0xffffffffffff, 0xffffffffffffff, 0xffffffffffffffff}
+
+const fold = 0x2020202020202020
+
+// lookupHeaderAt is lookupHeader for the name data[start:start+n], which
+// the caller has checked is a token. It is the parser's: when 24 bytes can
+// be read from start it compares whole words instead of bytes. Setting bit
+// 0x20 of every byte folds case exactly here, because among token
+// characters only a letter's upper case becomes a letter that way, and
+// none becomes '-', the one other character in known names.
+func lookupHeaderAt(data []byte, start, n int) HeaderID {
+	if n < 2 || n > maxHeaderNameLen || len(data)-start < 24 {
+		return lookupHeader(data[start : start+n])
+	}
+	c := data[start] | 0x20
+	if c < 'a' || c > 'z' {
+		return HUnknown
+	}
+	cands := &headerIndex[n][c-'a']
+	if cands[0] == HUnknown {
+		return HUnknown
+	}
+	w0 := binary.LittleEndian.Uint64(data[start:]) | fold
+	w1 := binary.LittleEndian.Uint64(data[start+8:]) | fold
+	w2 := binary.LittleEndian.Uint64(data[start+16:]) | fold
+	switch {
+	case n <= 8:
+		w0 &= lowBytes[n]
+		w1, w2 = 0, 0
+	case n <= 16:
+		w1 &= lowBytes[n-8]
+		w2 = 0
+	default:
+		w2 &= lowBytes[n-16]
+	}
+	for _, id := range cands {
+		if id == HUnknown {
+			break
+		}
+		if w := &nameWords[id]; w[0] == w0 && w[1] == w1 && w[2] == w2 {
+			return id
+		}
+	}
+	return HUnknown
 }

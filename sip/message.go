@@ -1,6 +1,10 @@
 package sip
 
-import "bytes"
+import (
+	"bytes"
+	"math"
+	"strings"
+)
 
 // Message is a SIP request or response. It is parsed lazily: Parse only
 // finds the start line and where each header is; typed values (Via, CSeq,
@@ -8,33 +12,88 @@ import "bytes"
 // written back byte for byte, so a proxy forwards what it does not change
 // exactly as it received it.
 //
+// The zero Message is empty and ready for Limits.ParseInto, which lets a
+// server keep Messages in a sync.Pool: Reset (or ParseInto) keeps every
+// buffer a Message grew, so a reused Message parses, edits and writes
+// without allocating.
+//
 // A Message is not safe for concurrent use.
 type Message struct {
-	raw []byte // the bytes parsed; never written to
+	raw   []byte // the bytes parsed, from the start line on; never written to
+	extra []byte // the text of lines added or rewritten by edits, append-only
+
+	method  string
+	uri     string // Request-URI as written, or as set by SetRequestURI
+	reason  string
+	version string
+	status  int
+
+	startEnd uint32 // raw[:startEnd] is the start line with its line ending
 
 	isRequest bool
-	method    string
-	uri       string // Request-URI as written, or as set by SetRequestURI
-	status    int
-	reason    string
-	version   string
+	edited    bool // any change since parsing; otherwise raw is the wire form
+	lineEdit  bool // start line changed
 
-	fields   []field
-	inline   [16]field // backing store that saves an allocation for typical messages
-	body     []byte
-	edited   bool // any change since parsing; otherwise raw is the wire form
-	lineEdit bool // start line changed
+	fields []field
+	inline [16]field // backing store that saves an allocation for typical messages
+	body   []byte
 
-	cache cache
+	cache *cache // typed values, allocated on first use and kept by Reset
 }
 
-// field is one header line as received (raw set) or as added by an edit.
+// field is one header line: the name, the value and the whole line
+// (folded continuation lines and line ending included) as offsets into
+// raw, or into extra for a line an edit made. Offsets rather than strings
+// keep the field small (16 bytes) and free of pointers, which makes parsing
+// cheaper (less to zero, nothing for the collector to scan, a Message small
+// enough for the allocator's fast path) and lets a pooled Message keep its
+// fields across messages. Offsets within the line are 16 bits, so a header
+// line is at most maxLine bytes.
 type field struct {
-	id    HeaderID
-	name  string // as written on the wire
-	value string // the value with surrounding white space trimmed
-	raw   string // the whole line(s), line ending included; "" when edited
+	start   uint32 // first byte of the name
+	end     uint32 // just past the line ending
+	nameLen uint16
+	valOff  uint16 // the value, with surrounding white space trimmed
+	valLen  uint16
+	id      HeaderID
+	added   bool // lives in extra, not raw
 }
+
+// maxLine is the longest header line a field can describe.
+const maxLine = 1<<16 - 1
+
+// maxOffset bounds a message so that every offset fits a field.
+const maxOffset = math.MaxUint32
+
+func newField(start, nameEnd, valStart, valEnd, end int, id HeaderID, added bool) field {
+	return field{
+		start:   uint32(start),
+		end:     uint32(end),
+		nameLen: uint16(nameEnd - start),
+		valOff:  uint16(valStart - start),
+		valLen:  uint16(valEnd - valStart),
+		id:      id,
+		added:   added,
+	}
+}
+
+func (m *Message) src(f *field) []byte {
+	if f.added {
+		return m.extra
+	}
+	return m.raw
+}
+
+func (m *Message) fieldName(f *field) string {
+	return view(m.src(f)[f.start : f.start+uint32(f.nameLen)])
+}
+
+func (m *Message) fieldValue(f *field) string {
+	vs := f.start + uint32(f.valOff)
+	return view(m.src(f)[vs : vs+uint32(f.valLen)])
+}
+
+func (m *Message) fieldLine(f *field) []byte { return m.src(f)[f.start:f.end] }
 
 // IsRequest reports whether m is a request.
 func (m *Message) IsRequest() bool { return m.isRequest }
@@ -54,17 +113,43 @@ func (m *Message) Reason() string { return m.reason }
 // Body returns the message body. The caller must not modify it.
 func (m *Message) Body() []byte { return m.body }
 
-// Raw returns the bytes m was parsed from. The caller must not modify them.
+// Raw returns the bytes m was parsed from, without any CRLFs that preceded
+// the start line and without bytes past the body. The caller must not
+// modify them.
 func (m *Message) Raw() []byte { return m.raw }
 
 // Edited reports whether m was changed since it was parsed.
 func (m *Message) Edited() bool { return m.edited }
 
+// HeaderCount returns the number of header lines.
+func (m *Message) HeaderCount() int { return len(m.fields) }
+
+// Reset empties m for reuse, keeping the memory it grew (the field list,
+// the edit buffer and the typed-value cache) so that the next parse into it
+// allocates nothing. Strings and slices obtained from m before Reset must
+// not be used after it.
+func (m *Message) Reset() {
+	fields := m.fields
+	if cap(fields) <= len(m.inline) {
+		fields = m.inline[:0]
+	}
+	extra := m.extra[:0]
+	c := m.cache
+	*m = Message{}
+	m.fields = fields[:0]
+	m.extra = extra
+	if c != nil {
+		c.reset()
+		m.cache = c
+	}
+}
+
 // find returns the index of the first header with the given id or name,
 // or -1. name is compared only for unknown headers.
 func (m *Message) find(id HeaderID, name string) int {
 	for i := range m.fields {
-		if m.fields[i].id == id && (id != HUnknown || EqualFold(m.fields[i].name, name)) {
+		f := &m.fields[i]
+		if f.id == id && (id != HUnknown || EqualFold(m.fieldName(f), name)) {
 			return i
 		}
 	}
@@ -83,7 +168,7 @@ func (m *Message) Header(name string) string {
 	if i < 0 {
 		return ""
 	}
-	return m.fields[i].value
+	return m.fieldValue(&m.fields[i])
 }
 
 // HasHeader reports whether a header called name is present.
@@ -108,7 +193,8 @@ func (m *Message) HeaderValues(name string) []string {
 // in order, until fn returns false.
 func (m *Message) EachHeader(fn func(name, value string) bool) {
 	for i := range m.fields {
-		if !fn(m.fields[i].name, m.fields[i].value) {
+		f := &m.fields[i]
+		if !fn(m.fieldName(f), m.fieldValue(f)) {
 			return
 		}
 	}
@@ -119,10 +205,10 @@ func (m *Message) EachHeader(fn func(name, value string) bool) {
 func (m *Message) each(id HeaderID, name string, fn func(string) bool) {
 	for i := range m.fields {
 		f := &m.fields[i]
-		if f.id != id || (id == HUnknown && !EqualFold(f.name, name)) {
+		if f.id != id || (id == HUnknown && !EqualFold(m.fieldName(f), name)) {
 			continue
 		}
-		rest := f.value
+		rest := m.fieldValue(f)
 		for rest != "" {
 			var elem string
 			elem, rest = splitComma(rest)
@@ -150,6 +236,9 @@ func (m *Message) count(id HeaderID) int {
 // splitComma returns the first element of a comma-separated header value
 // and the rest. Commas inside quoted strings and <…> do not split.
 func splitComma(s string) (elem, rest string) {
+	if strings.IndexByte(s, ',') < 0 {
+		return trimLWS(s), "" // the common single value, found by a fast search
+	}
 	inQuote, inAngle := false, false
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
@@ -189,22 +278,32 @@ func (m *Message) Bytes() []byte {
 // because neither copy ever writes to them.
 func (m *Message) Clone() *Message {
 	c := new(Message)
-	*c = *m
-	if len(m.fields) <= len(c.inline) {
-		c.fields = c.inline[:len(m.fields)]
-		copy(c.fields, m.fields)
-	} else {
-		c.fields = append([]field(nil), m.fields...)
-	}
-	c.cache = cache{}
+	m.CloneInto(c)
 	return c
 }
 
-var crlf = []byte("\r\n")
+// CloneInto makes dst a copy of m that can be edited independently, reusing
+// dst's memory as ParseInto does: with pooled Messages a forking proxy
+// copies a request for each branch without allocating. The parsed bytes are
+// shared; lines added by edits are copied.
+func (m *Message) CloneInto(dst *Message) {
+	if dst == m {
+		return
+	}
+	dst.Reset()
+	fields, extra, c := dst.fields, dst.extra, dst.cache
+	*dst = *m
+	dst.fields = append(fields[:0], m.fields...)
+	dst.extra = append(extra[:0], m.extra...)
+	dst.cache = c
+	if c != nil {
+		c.reset()
+	}
+}
 
-// lineEnd returns the index just past the end of the line starting at
-// data[i:], accepting CRLF or a bare LF, and the index where the line's
-// content ends. ok is false when no line ending follows.
+// lineEnd returns the index where the content of the line starting at
+// data[i] ends and the index just past its line ending, accepting CRLF or a
+// bare LF. ok is false when no line ending follows.
 func lineEnd(data []byte, i int) (contentEnd, next int, ok bool) {
 	j := bytes.IndexByte(data[i:], '\n')
 	if j < 0 {

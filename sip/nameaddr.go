@@ -15,6 +15,13 @@ type NameAddr struct {
 	raw     string
 }
 
+// DisplayName returns the display name as a person would read it: without
+// the quotes of a quoted string and with its escapes resolved. It
+// allocates only when there is an escape to resolve.
+func (n *NameAddr) DisplayName() string {
+	return Unquote(n.Display)
+}
+
 // Tag returns the tag parameter, or "".
 func (n *NameAddr) Tag() string {
 	t, _ := n.Params.Get("tag")
@@ -131,7 +138,13 @@ func ParseNameAddr(s string) (NameAddr, error) {
 	if gt < 0 {
 		return n, ErrNameAddr
 	}
-	uri, err := ParseURI(trimLWS(s[lt+1 : lt+gt]))
+	// LAQUOT and RAQUOT allow white space outside the brackets only
+	// (RFC 4475 badaspec).
+	inner := s[lt+1 : lt+gt]
+	if inner == "" || isLWS(inner[0]) || isLWS(inner[len(inner)-1]) {
+		return n, ErrNameAddr
+	}
+	uri, err := ParseURI(inner)
 	if err != nil {
 		return n, err
 	}

@@ -1,5 +1,7 @@
 package sip
 
+import "strings"
+
 // Params is the raw text of a ";name=value" parameter list, without the
 // leading ';'. It is searched in place, so reading one parameter costs no
 // allocation and unread parameters cost nothing.
@@ -15,7 +17,9 @@ func (p Params) Get(name string) (value string, ok bool) {
 		var item string
 		item, s = nextParam(s)
 		n, v, _ := cutParam(item)
-		if EqualFold(n, name) {
+		if EqualFold(n, name) || (strings.IndexByte(n, '%') >= 0 && EqualFold(Unescape(n), name)) {
+			// An escaped name ("n%61me") is the same parameter in a URI
+			// (RFC 4475 esc01).
 			return unquoteRaw(v), true
 		}
 	}
@@ -101,31 +105,75 @@ func Unquote(s string) string {
 	return string(b)
 }
 
-// validParams checks a parameter list's names are tokens and values are
-// tokens, hosts or quoted strings, as §25.1's generic-param allows.
+// validParams checks a parameter list: every item has a token name and,
+// after '=', a token, a host or a quoted string, as §25.1's generic-param
+// allows. An empty item ("a;;b", a trailing ';') is no parameter at all.
 func validParams(p string) bool {
-	ok := true
-	Params(p).Each(func(n, v string) bool {
-		if !isToken(n) {
-			ok = false
-			return false
-		}
-		if v != "" && v[0] == '"' {
-			ok = len(v) >= 2 && v[len(v)-1] == '"'
-		} else if v != "" {
-			ok = isParamValue(v)
-		}
-		return ok
-	})
-	// An empty item ("a;;b") or a trailing ';' is no parameter at all.
-	for s := p; s != ""; {
+	for s := p; ; {
 		var item string
 		item, s = nextParam(s)
-		if item == "" {
+		n, v, hasValue := cutParam(item)
+		if !isToken(n) {
+			return false
+		}
+		if hasValue {
+			switch {
+			case v == "":
+			case v[0] == '"':
+				if !validQuoted(v) {
+					return false
+				}
+			case !isParamValue(v):
+				return false
+			}
+		}
+		if s == "" {
+			// nextParam consumed a ';' only if more text followed it.
+			return !strings.HasSuffix(trimLWS(p), ";")
+		}
+	}
+}
+
+// hasDuplicateParam reports whether a name appears twice, which §19.1.1
+// forbids in a URI ("any given parameter-name MUST NOT appear more than
+// once"); names compare case-insensitively and unescaped. Lists are short,
+// so the quadratic search costs less than a map would.
+func hasDuplicateParam(p Params) bool {
+	dup := false
+	i := 0
+	p.Each(func(n, _ string) bool {
+		j := 0
+		p.Each(func(m, _ string) bool {
+			if j < i && equalFoldEscaped(n, m) {
+				dup = true
+			}
+			j++
+			return j < i && !dup
+		})
+		i++
+		return !dup
+	})
+	return dup
+}
+
+// validQuoted checks a whole quoted-string: quotes at both ends and every
+// quote inside escaped.
+func validQuoted(v string) bool {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return false
+	}
+	for i := 1; i < len(v)-1; i++ {
+		switch v[i] {
+		case '\\':
+			i++
+			if i == len(v)-1 {
+				return false // the closing quote is escaped
+			}
+		case '"':
 			return false
 		}
 	}
-	return ok
+	return true
 }
 
 // isParamValue accepts a token, a host (with ':' and '[]' for IPv6) or

@@ -10,6 +10,7 @@ type Limits struct {
 	// MaxHeaders is the most header lines a message may have.
 	MaxHeaders int
 	// MaxLineLength is the longest header line (after folding) in bytes.
+	// Lines longer than 65535 bytes are always refused.
 	MaxLineLength int
 }
 
@@ -19,20 +20,43 @@ var DefaultLimits = Limits{MaxSize: 64 << 10, MaxHeaders: 256, MaxLineLength: 8 
 
 // Parse parses one SIP message from a datagram or a frame cut by a Framer.
 // The message takes ownership of data, which must not be modified after.
+//
+// On error the message is nil, except for a request whose start line and
+// headers could be read: then Parse returns it with the error, so that the
+// server can answer with the error's code (400, 505, …) if m.Answerable(),
+// as RFC 3261 asks, instead of dropping it. A response with an error is
+// always dropped (§16.7 and §18.1.2 never answer a response).
 func Parse(data []byte) (*Message, error) { return DefaultLimits.Parse(data) }
 
 // Parse parses one message under the limits l. See the package function.
 func (l Limits) Parse(data []byte) (*Message, error) {
 	m := new(Message)
-	if err := l.parseInto(m, data); err != nil {
+	keep, err := l.parse(m, data)
+	if err != nil && !keep {
 		return nil, err
 	}
-	return m, nil
+	return m, err
 }
 
-func (l Limits) parseInto(m *Message, data []byte) error {
-	if l.MaxSize > 0 && len(data) > l.MaxSize {
-		return ErrTooLarge
+// ParseInto parses one message into m, reusing the memory m kept from
+// earlier messages: with Messages from a sync.Pool a server parses without
+// allocating. m takes ownership of data as with Parse. On error m holds
+// what could be read when that is enough to answer (see Parse) and is
+// empty otherwise.
+func (l Limits) ParseInto(m *Message, data []byte) error {
+	m.Reset()
+	keep, err := l.parse(m, data)
+	if err != nil && !keep {
+		m.Reset()
+	}
+	return err
+}
+
+// parse fills the empty message m. keep reports, with an error, whether m
+// is a request worth answering: its start line and header block were read.
+func (l Limits) parse(m *Message, data []byte) (keep bool, err error) {
+	if uint64(len(data)) > maxOffset || (l.MaxSize > 0 && len(data) > l.MaxSize) {
+		return false, ErrTooLarge
 	}
 	// §7.5: CRLFs before the start line are ignored.
 	i := 0
@@ -40,149 +64,192 @@ func (l Limits) parseInto(m *Message, data []byte) error {
 		i++
 	}
 	if i == len(data) {
-		return ErrEmpty
+		return false, ErrEmpty
 	}
+	data = data[i:]
 	m.raw = data
-	end, next, ok := lineEnd(data, i)
+	if m.fields == nil {
+		m.fields = m.inline[:0]
+	}
+	end, next, ok := lineEnd(data, 0)
 	if !ok {
-		return ErrNoBody
+		return false, ErrNoBody
 	}
-	if err := m.parseStartLine(data[i:end]); err != nil {
-		return err
+	m.startEnd = uint32(next)
+	err = m.parseStartLine(data[:end])
+	if err != nil && !m.isRequest {
+		return false, err
 	}
-	m.fields = m.inline[:0]
-	bodyStart, err := l.parseHeaders(m, data, next)
-	if err != nil {
-		return err
+	bodyStart, herr := l.parseHeaders(m, data, next)
+	if err == nil {
+		err = herr
 	}
-	return m.cutBody(data[bodyStart:])
+	if herr == nil || herr == ErrHeaderLine {
+		if berr := m.cutBody(data[bodyStart:]); err == nil {
+			err = berr
+		}
+	}
+	return m.isRequest, err
 }
 
 // parseHeaders records every header line from data[i:] up to the empty
-// line and returns where the body starts.
-func (l Limits) parseHeaders(m *Message, data []byte, i int) (int, error) {
+// line and returns where the body starts. A malformed line is skipped and
+// reported (ErrHeaderLine) once the rest are read, so that a request with
+// one bad line can still be answered; a limit stops the reading.
+func (l Limits) parseHeaders(m *Message, data []byte, i int) (bodyStart int, err error) {
 	for {
 		if i >= len(data) {
-			return 0, ErrNoBody
+			// The datagram ends after a complete header line without the
+			// empty line. Nothing is missing but the terminator, so take
+			// it as read; RFC 5118's archive has messages like that.
+			return i, err
 		}
 		start := i
 		end, next, ok := lineEnd(data, i)
 		if !ok {
-			return 0, ErrNoBody
+			return len(data), ErrNoBody
 		}
 		if end == start {
-			return next, nil // the empty line
-		}
-		if isWS(data[start]) {
-			return 0, ErrHeaderLine // a continuation with nothing to continue
+			return next, err // the empty line
 		}
 		// Folded lines (§7.3.1) continue while the next line starts with
 		// white space; the value keeps them and trimLWS copes.
 		for next < len(data) && isWS(data[next]) {
-			var ok bool
-			end, next, ok = lineEnd(data, next)
-			if !ok {
-				return 0, ErrNoBody
+			if end, next, ok = lineEnd(data, next); !ok {
+				return len(data), ErrNoBody
 			}
 		}
-		if l.MaxLineLength > 0 && end-start > l.MaxLineLength {
-			return 0, ErrLineTooLong
+		if (l.MaxLineLength > 0 && end-start > l.MaxLineLength) || next-start > maxLine {
+			return len(data), ErrLineTooLong
 		}
 		if l.MaxHeaders > 0 && len(m.fields) >= l.MaxHeaders {
-			return 0, ErrTooManyHeaders
+			return len(data), ErrTooManyHeaders
 		}
-		f, err := parseHeaderLine(data[start:end])
-		if err != nil {
-			return 0, err
+		// Fill the next field in place: it saves copying the struct.
+		n := len(m.fields)
+		if n == cap(m.fields) {
+			m.fields = append(m.fields, field{})
+		} else {
+			m.fields = m.fields[:n+1]
 		}
-		f.raw = view(data[start:next])
-		m.fields = append(m.fields, f)
+		if !parseHeaderLine(&m.fields[n], data, start, end) {
+			m.fields = m.fields[:n]
+			if err == nil {
+				err = ErrHeaderLine
+			}
+			i = next
+			continue
+		}
+		m.fields[n].end = uint32(next)
 		i = next
 	}
 }
 
-// parseHeaderLine splits "Name : value" (§7.3.1: white space may stand
-// before and after the colon).
-func parseHeaderLine(line []byte) (field, error) {
-	colon := bytes.IndexByte(line, ':')
-	if colon <= 0 {
-		return field{}, ErrHeaderLine
+// parseHeaderLine parses data[start:end], "Name : value" (§7.3.1: white
+// space may stand before and after the colon), into f. One loop both finds
+// the end of the name and checks it is a token, which on short names beats
+// searching for the colon first.
+func parseHeaderLine(f *field, data []byte, start, end int) bool {
+	line := data[start:end]
+	n := 0
+	for n < len(line) && tokenChars[line[n]] {
+		n++
 	}
-	name := line[:colon]
-	for len(name) > 0 && isWS(name[len(name)-1]) {
-		name = name[:len(name)-1]
+	if n == 0 {
+		return false
 	}
-	for _, c := range name {
-		if !isTokenChar(c) {
-			return field{}, ErrHeaderLine
-		}
+	colon := n
+	for colon < len(line) && isWS(line[colon]) {
+		colon++
 	}
-	if len(name) == 0 {
-		return field{}, ErrHeaderLine
+	if colon == len(line) || line[colon] != ':' {
+		return false
 	}
-	return field{
-		id:    lookupHeader(name),
-		name:  view(name),
-		value: view(trimLWSBytes(line[colon+1:])),
-	}, nil
+	vs, ve := colon+1, len(line)
+	for vs < ve && isLWS(line[vs]) {
+		vs++
+	}
+	for ve > vs && isLWS(line[ve-1]) {
+		ve--
+	}
+	*f = newField(start, start+n, start+vs, start+ve, start, lookupHeaderAt(data, start, n), false)
+	return true
 }
 
 // cutBody applies Content-Length (§18.3): bytes past it in a datagram are
-// dropped, and a datagram shorter than it is an error.
+// dropped, and a datagram shorter than it is an error. Without the header
+// the body is the rest of the datagram.
 func (m *Message) cutBody(rest []byte) error {
-	i := m.find(HContentLength, "")
-	if i < 0 {
+	idx, n := -1, 0
+	for i := range m.fields {
+		if m.fields[i].id == HContentLength {
+			if idx < 0 {
+				idx = i
+			}
+			n++
+		}
+	}
+	if idx < 0 {
 		m.body = rest
 		return nil
 	}
-	if m.count(HContentLength) > 1 {
+	if n > 1 {
 		return ErrContentLength
 	}
-	n, ok := parseUint(m.fields[i].value, uint64(len(m.raw)))
+	length, ok := parseUint(m.fieldValue(&m.fields[idx]), 1<<62)
 	if !ok {
-		if _, ok := parseUint(m.fields[i].value, 1<<62); ok {
-			return ErrBodyTruncated
-		}
 		return ErrContentLength
 	}
-	if int(n) > len(rest) {
+	if length > uint64(len(rest)) {
 		return ErrBodyTruncated
 	}
-	m.body = rest[:n]
-	if int(n) < len(rest) {
+	m.body = rest[:length]
+	if extra := len(rest) - int(length); extra > 0 {
 		// Keep raw in step with what the message is, so an unedited
 		// message forwards without the trailing bytes.
-		m.raw = m.raw[:len(m.raw)-(len(rest)-int(n))]
+		m.raw = m.raw[:len(m.raw)-extra]
 	}
 	return nil
 }
 
 // parseStartLine parses a Request-Line or a Status-Line (§7.1, §7.2).
+// Once the method is read the message is a request even if the rest of the
+// line is wrong, so that the error can be answered.
 func (m *Message) parseStartLine(line []byte) error {
 	if len(line) >= 4 && equalFold(line[:4], "SIP/") {
 		return m.parseStatusLine(line)
 	}
 	sp1 := bytes.IndexByte(line, ' ')
-	sp2 := bytes.LastIndexByte(line, ' ')
-	if sp1 <= 0 || sp2 <= sp1 {
+	if sp1 <= 0 {
 		return ErrStartLine
 	}
-	method, uri, version := line[:sp1], line[sp1+1:sp2], line[sp2+1:]
+	method := line[:sp1]
 	for _, c := range method {
-		if !isTokenChar(c) {
+		if !tokenChars[c] {
 			return ErrStartLine
 		}
+	}
+	m.isRequest = true
+	m.method = view(method)
+	rest := line[sp1+1:]
+	sp2 := bytes.LastIndexByte(rest, ' ')
+	if sp2 < 0 {
+		m.uri = view(rest)
+		return ErrStartLine
+	}
+	uri, version := rest[:sp2], rest[sp2+1:]
+	m.uri = view(uri)
+	m.version = view(version)
+	// Exactly one SP between the elements (RFC 4475 lwsstart, trws).
+	if len(uri) == 0 || uri[0] == ' ' || uri[len(uri)-1] == ' ' || len(version) == 0 {
+		return ErrStartLine
 	}
 	if err := checkVersion(version); err != nil {
 		return err
 	}
-	if len(uri) == 0 || bytes.IndexByte(uri, ' ') >= 0 || bytes.IndexByte(uri, '\t') >= 0 {
-		return ErrURI
+	if bytes.IndexByte(uri, ' ') >= 0 || bytes.IndexByte(uri, '\t') >= 0 {
+		return ErrURI // RFC 4475 lwsruri
 	}
-	m.isRequest = true
-	m.method = view(method)
-	m.uri = view(uri)
-	m.version = view(version)
 	return nil
 }
 
@@ -195,6 +262,8 @@ func (m *Message) parseStatusLine(line []byte) error {
 		return err
 	}
 	rest := line[sp+1:]
+	// A liberal reading of RFC 4475 noreason: "SIP/2.0 100" without the
+	// SP before an empty reason phrase is accepted too.
 	if len(rest) < 3 || (len(rest) > 3 && rest[3] != ' ') {
 		return ErrStartLine
 	}

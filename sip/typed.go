@@ -2,25 +2,115 @@ package sip
 
 import "strings"
 
-// cache holds typed header values parsed on first use. Edits that touch a
-// header clear its bit so the next read parses the new value.
-type cache struct {
-	done uint64 // bit per HeaderID
-	err  [numHeaderIDs]error
+// kind numbers the typed values the cache holds.
+type kind uint8
 
-	via          []Via
-	from, to     NameAddr
-	cseq         CSeq
-	maxForwards  int
-	contacts     []NameAddr
-	routes       []NameAddr
-	recordRoutes []NameAddr
-	paths        []NameAddr
+const (
+	kVia kind = iota
+	kFrom
+	kTo
+	kCSeq
+	kMaxForwards
+	kContacts
+	kRoutes
+	kRecordRoutes
+	kPaths
+	numKinds
+	kNone kind = 255
+)
+
+// kindOf maps a header to the cached value an edit of it invalidates.
+func kindOf(id HeaderID) kind {
+	switch id {
+	case HVia:
+		return kVia
+	case HFrom:
+		return kFrom
+	case HTo:
+		return kTo
+	case HCSeq:
+		return kCSeq
+	case HMaxForwards:
+		return kMaxForwards
+	case HContact:
+		return kContacts
+	case HRoute:
+		return kRoutes
+	case HRecordRoute:
+		return kRecordRoutes
+	case HPath:
+		return kPaths
+	}
+	return kNone
 }
 
-func (c *cache) has(id HeaderID) bool { return c.done&(1<<id) != 0 }
-func (c *cache) set(id HeaderID)      { c.done |= 1 << id }
-func (c *cache) clear(id HeaderID)    { c.done &^= 1 << id }
+// cache holds typed header values parsed on first use. It is allocated on
+// the first typed read, so a message that is only forwarded or only
+// inspected by name never pays for it, and Reset keeps it so a pooled
+// Message pays for it once.
+type cache struct {
+	done uint16 // bit per kind: the value is parsed and current
+	used uint16 // bit per kind: the value was ever set, so reset clears it
+	err  [numKinds]error
+
+	via         []Via
+	from, to    NameAddr
+	cseq        CSeq
+	maxForwards int
+	lists       [4][]NameAddr // Contact, Route, Record-Route, Path
+
+	// Slices of the previous message, kept by reset for the next one. A
+	// list re-parsed after an edit of the same message gets new memory
+	// instead, so a slice handed out before the edit stays intact.
+	spareVia   []Via
+	spareLists [4][]NameAddr
+}
+
+func (c *cache) has(k kind) bool { return c.done&(1<<k) != 0 }
+func (c *cache) set(k kind)      { c.done |= 1 << k; c.used |= 1 << k }
+
+func (c *cache) clearID(id HeaderID) {
+	if k := kindOf(id); k != kNone {
+		c.done &^= 1 << k
+	}
+}
+
+// reset forgets every value but keeps the memory, dropping references into
+// the old message so a pooled Message does not keep it alive. It clears
+// only what was used: most messages use a few kinds.
+func (c *cache) reset() {
+	if c.used == 0 {
+		return
+	}
+	if c.via != nil {
+		clear(c.via)
+		c.spareVia = c.via[:0]
+		c.via = nil
+	}
+	for i := range c.lists {
+		if l := c.lists[i]; l != nil {
+			clear(l)
+			c.spareLists[i] = l[:0]
+			c.lists[i] = nil
+		}
+	}
+	if c.used&(1<<kFrom) != 0 {
+		c.from = NameAddr{}
+	}
+	if c.used&(1<<kTo) != 0 {
+		c.to = NameAddr{}
+	}
+	c.cseq = CSeq{}
+	c.err = [numKinds]error{}
+	c.done, c.used = 0, 0
+}
+
+func (m *Message) typed() *cache {
+	if m.cache == nil {
+		m.cache = new(cache)
+	}
+	return m.cache
+}
 
 // CSeq is the CSeq header (§20.16).
 type CSeq struct {
@@ -28,31 +118,35 @@ type CSeq struct {
 	Method string
 }
 
-// Vias returns every Via value, topmost first.
+// Vias returns every Via value, topmost first. The slice belongs to m and
+// must not be modified.
 func (m *Message) Vias() ([]Via, error) {
-	if !m.cache.has(HVia) {
-		m.cache.via, m.cache.err[HVia] = m.parseVias()
-		m.cache.set(HVia)
+	c := m.typed()
+	if !c.has(kVia) {
+		c.set(kVia)
+		out := c.spareVia[:0]
+		c.spareVia = nil
+		var err error
+		m.each(HVia, "", func(s string) bool {
+			var v Via
+			v, err = ParseVia(s)
+			out = append(out, v)
+			return err == nil
+		})
+		switch {
+		case err != nil:
+			c.err[kVia] = err
+		case len(out) == 0:
+			c.err[kVia] = ErrMissingVia
+		default:
+			c.err[kVia] = nil
+		}
+		c.via = out
 	}
-	return m.cache.via, m.cache.err[HVia]
-}
-
-func (m *Message) parseVias() ([]Via, error) {
-	var out []Via
-	var err error
-	m.each(HVia, "", func(s string) bool {
-		var v Via
-		v, err = ParseVia(s)
-		out = append(out, v)
-		return err == nil
-	})
-	if err != nil {
-		return nil, err
+	if c.err[kVia] != nil {
+		return nil, c.err[kVia]
 	}
-	if len(out) == 0 {
-		return nil, ErrMissingVia
-	}
-	return out, nil
+	return c.via, nil
 }
 
 // TopVia returns the topmost Via.
@@ -66,35 +160,38 @@ func (m *Message) TopVia() (*Via, error) {
 
 // From returns the From header.
 func (m *Message) From() (*NameAddr, error) {
-	return m.single(HFrom, &m.cache.from, ErrMissingFrom, ErrFrom)
+	c := m.typed()
+	return m.single(kFrom, HFrom, &c.from, ErrMissingFrom, ErrMultipleFrom, ErrFrom)
 }
 
 // To returns the To header.
 func (m *Message) To() (*NameAddr, error) {
-	return m.single(HTo, &m.cache.to, ErrMissingTo, ErrTo)
+	c := m.typed()
+	return m.single(kTo, HTo, &c.to, ErrMissingTo, ErrMultipleTo, ErrTo)
 }
 
 // single parses a header that must appear exactly once with one value.
-func (m *Message) single(id HeaderID, dst *NameAddr, missing, malformed *Error) (*NameAddr, error) {
-	if !m.cache.has(id) {
-		m.cache.set(id)
-		m.cache.err[id] = nil
+func (m *Message) single(k kind, id HeaderID, dst *NameAddr, missing, multiple, malformed *Error) (*NameAddr, error) {
+	c := m.typed()
+	if !c.has(k) {
+		c.set(k)
+		c.err[k] = nil
 		i := m.find(id, "")
 		switch {
 		case i < 0:
-			m.cache.err[id] = missing
+			c.err[k] = missing
 		case m.count(id) > 1:
-			m.cache.err[id] = &Error{Code: 400, Reason: "Multiple " + id.String() + " Headers"}
+			c.err[k] = multiple
 		default:
-			n, err := ParseNameAddr(m.fields[i].value)
-			if err != nil {
-				m.cache.err[id] = malformed
+			n, err := ParseNameAddr(m.fieldValue(&m.fields[i]))
+			if err != nil || n.Star {
+				c.err[k] = malformed
 			}
 			*dst = n
 		}
 	}
-	if m.cache.err[id] != nil {
-		return nil, m.cache.err[id]
+	if c.err[k] != nil {
+		return nil, c.err[k]
 	}
 	return dst, nil
 }
@@ -106,23 +203,40 @@ func (m *Message) CallID() (string, error) {
 		return "", ErrMissingCallID
 	}
 	if m.count(HCallID) > 1 {
-		return "", &Error{Code: 400, Reason: "Multiple Call-ID Headers"}
+		return "", ErrMultipleCallID
 	}
-	v := m.fields[i].value
-	if v == "" || strings.ContainsAny(v, " \t\r\n,") {
+	v := m.fieldValue(&m.fields[i])
+	if !validCallID(v) {
 		return "", ErrCallID
 	}
 	return v, nil
 }
 
+// validCallID accepts callid = word [ "@" word ] loosely: any visible
+// characters but the comma that would make it a list. Phones put base64
+// ('=') and other characters outside word in Call-IDs, and rejecting them
+// would lose calls for no gain.
+func validCallID(v string) bool {
+	if v == "" {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c <= ' ' || c == ',' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // CSeq returns the CSeq header. The sequence number must be below 2**31
 // (§8.1.1.5) and the method a token.
 func (m *Message) CSeq() (CSeq, error) {
-	if !m.cache.has(HCSeq) {
-		m.cache.set(HCSeq)
-		m.cache.cseq, m.cache.err[HCSeq] = m.parseCSeq()
+	c := m.typed()
+	if !c.has(kCSeq) {
+		c.set(kCSeq)
+		c.cseq, c.err[kCSeq] = m.parseCSeq()
 	}
-	return m.cache.cseq, m.cache.err[HCSeq]
+	return c.cseq, c.err[kCSeq]
 }
 
 func (m *Message) parseCSeq() (CSeq, error) {
@@ -131,9 +245,9 @@ func (m *Message) parseCSeq() (CSeq, error) {
 		return CSeq{}, ErrMissingCSeq
 	}
 	if m.count(HCSeq) > 1 {
-		return CSeq{}, &Error{Code: 400, Reason: "Multiple CSeq Headers"}
+		return CSeq{}, ErrMultipleCSeq
 	}
-	v := m.fields[i].value
+	v := m.fieldValue(&m.fields[i])
 	j := 0
 	for j < len(v) && isDigit(v[j]) {
 		j++
@@ -148,11 +262,12 @@ func (m *Message) parseCSeq() (CSeq, error) {
 
 // MaxForwards returns the Max-Forwards value, or -1 when it is absent.
 func (m *Message) MaxForwards() (int, error) {
-	if !m.cache.has(HMaxForwards) {
-		m.cache.set(HMaxForwards)
-		m.cache.maxForwards, m.cache.err[HMaxForwards] = m.parseMaxForwards()
+	c := m.typed()
+	if !c.has(kMaxForwards) {
+		c.set(kMaxForwards)
+		c.maxForwards, c.err[kMaxForwards] = m.parseMaxForwards()
 	}
-	return m.cache.maxForwards, m.cache.err[HMaxForwards]
+	return c.maxForwards, c.err[kMaxForwards]
 }
 
 func (m *Message) parseMaxForwards() (int, error) {
@@ -161,81 +276,92 @@ func (m *Message) parseMaxForwards() (int, error) {
 		return -1, nil
 	}
 	if m.count(HMaxForwards) > 1 {
-		return -1, &Error{Code: 400, Reason: "Multiple Max-Forwards Headers"}
+		return -1, ErrMultipleMaxFwd
 	}
-	n, ok := parseUint(m.fields[i].value, 255)
+	n, ok := parseUint(m.fieldValue(&m.fields[i]), 255)
 	if !ok {
 		return -1, ErrMaxForwards
 	}
 	return int(n), nil
 }
 
-// Contacts returns every Contact value in order.
+// Contacts returns every Contact value in order. The slice belongs to m
+// and must not be modified.
 func (m *Message) Contacts() ([]NameAddr, error) {
-	return m.addrList(HContact, &m.cache.contacts, ErrContact)
+	return m.addrList(kContacts, HContact, 0, ErrContact)
 }
 
 // Routes returns every Route value, topmost first.
 func (m *Message) Routes() ([]NameAddr, error) {
-	return m.addrList(HRoute, &m.cache.routes, ErrRoute)
+	return m.addrList(kRoutes, HRoute, 1, ErrRoute)
 }
 
 // RecordRoutes returns every Record-Route value, topmost first.
 func (m *Message) RecordRoutes() ([]NameAddr, error) {
-	return m.addrList(HRecordRoute, &m.cache.recordRoutes, &Error{Code: 400, Reason: "Malformed Record-Route"})
+	return m.addrList(kRecordRoutes, HRecordRoute, 2, ErrRecordRoute)
 }
 
 // Paths returns every Path value (RFC 3327), topmost first.
 func (m *Message) Paths() ([]NameAddr, error) {
-	return m.addrList(HPath, &m.cache.paths, &Error{Code: 400, Reason: "Malformed Path"})
+	return m.addrList(kPaths, HPath, 3, ErrPath)
 }
 
-func (m *Message) addrList(id HeaderID, dst *[]NameAddr, malformed *Error) ([]NameAddr, error) {
-	if !m.cache.has(id) {
-		m.cache.set(id)
-		m.cache.err[id] = nil
-		var out []NameAddr
+func (m *Message) addrList(k kind, id HeaderID, slot int, malformed *Error) ([]NameAddr, error) {
+	c := m.typed()
+	if !c.has(k) {
+		c.set(k)
+		c.err[k] = nil
+		out := c.spareLists[slot][:0]
+		c.spareLists[slot] = nil
 		m.each(id, "", func(s string) bool {
 			n, err := ParseNameAddr(s)
 			if err != nil || (n.Star && id != HContact) {
-				m.cache.err[id] = malformed
+				c.err[k] = malformed
 				return false
 			}
 			out = append(out, n)
 			return true
 		})
-		*dst = out
+		if c.err[k] == nil && id == HContact && len(out) > 1 {
+			// "*" stands alone (§10.2.2).
+			for i := range out {
+				if out[i].Star {
+					c.err[k] = malformed
+				}
+			}
+		}
+		c.lists[slot] = out
 	}
-	if m.cache.err[id] != nil {
-		return nil, m.cache.err[id]
+	if c.err[k] != nil {
+		return nil, c.err[k]
 	}
-	return *dst, nil
+	return c.lists[slot], nil
 }
 
 // Expires returns the Expires header in seconds; ok is false when absent.
 func (m *Message) Expires() (seconds uint32, ok bool, err error) {
-	return m.deltaSeconds(HExpires)
+	return m.deltaSeconds(HExpires, ErrExpires)
 }
 
 // MinExpires returns the Min-Expires header in seconds; ok is false when absent.
 func (m *Message) MinExpires() (seconds uint32, ok bool, err error) {
-	return m.deltaSeconds(HMinExpires)
+	return m.deltaSeconds(HMinExpires, ErrMinExpires)
 }
 
-func (m *Message) deltaSeconds(id HeaderID) (uint32, bool, error) {
+func (m *Message) deltaSeconds(id HeaderID, malformed *Error) (uint32, bool, error) {
 	i := m.find(id, "")
 	if i < 0 {
 		return 0, false, nil
 	}
-	n, ok := parseUint(m.fields[i].value, 1<<32-1)
+	n, ok := parseUint(m.fieldValue(&m.fields[i]), 1<<32-1)
 	if !ok || m.count(id) > 1 {
-		return 0, true, &Error{Code: 400, Reason: "Malformed " + id.String()}
+		return 0, true, malformed
 	}
 	return uint32(n), true, nil
 }
 
-// ContentType returns the Content-Type header's media type, lower case
-// is not enforced: compare with EqualFold.
+// ContentType returns the Content-Type header's media type without
+// parameters, as written: compare it with EqualFold.
 func (m *Message) ContentType() string {
 	v := m.Header("Content-Type")
 	if semi := strings.IndexByte(v, ';'); semi >= 0 {

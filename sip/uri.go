@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -87,7 +88,8 @@ func (u *URI) parseSIP(s string) error {
 		} else {
 			u.User = userinfo
 		}
-		if u.User == "" || !validEscapes(u.User) || !validUserChars(u.User) || !validEscapes(u.Password) {
+		if u.User == "" || !validEscapes(u.User) || !validUserChars(u.User) ||
+			!validEscapes(u.Password) || !validPasswordChars(u.Password) {
 			return ErrURI
 		}
 	}
@@ -101,7 +103,7 @@ func (u *URI) parseSIP(s string) error {
 	if semi := strings.IndexByte(s, ';'); semi >= 0 {
 		u.Params = Params(s[semi+1:])
 		s = s[:semi]
-		if !validParams(string(u.Params)) || !validEscapes(string(u.Params)) {
+		if !validParams(string(u.Params)) || !validEscapes(string(u.Params)) || hasDuplicateParam(u.Params) {
 			return ErrURI
 		}
 	}
@@ -126,45 +128,68 @@ func validUserChars(s string) bool {
 	return true
 }
 
+// validPasswordChars checks password = *( unreserved / escaped / "&" /
+// "=" / "+" / "$" / "," ) (§25.1).
+func validPasswordChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if isAlpha(c) || isDigit(c) || strings.IndexByte("-_.!~*'()%&=+$,", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
 // splitHostPort parses hostport (§25.1): a name, an IPv4 address or a
 // bracketed IPv6 reference, with an optional port.
 func splitHostPort(s string) (host string, port int, err error) {
+	return splitHostPortLWS(s, false)
+}
+
+// splitHostPortLWS is splitHostPort that, with lws, also allows linear
+// white space around the colon, as the Via's sent-by does (HCOLON).
+func splitHostPortLWS(s string, lws bool) (host string, port int, err error) {
 	if s == "" {
 		return "", 0, ErrURI
 	}
+	host = s
 	var portStr string
+	hasPort := false
 	if s[0] == '[' {
 		end := strings.IndexByte(s, ']')
 		if end < 0 {
 			return "", 0, ErrURI
 		}
 		host = s[:end+1]
-		if !validIPv6(host[1:end]) {
-			return "", 0, ErrURI
-		}
 		rest := s[end+1:]
+		if lws {
+			rest = trimLWS(rest)
+		}
 		if rest != "" {
 			if rest[0] != ':' {
 				return "", 0, ErrURI
 			}
-			portStr = rest[1:]
-			if portStr == "" {
-				return "", 0, ErrURI
-			}
+			portStr, hasPort = rest[1:], true
+		}
+		if !validIPv6(host[1:end]) {
+			return "", 0, ErrURI
 		}
 	} else {
-		host = s
 		if c := strings.IndexByte(s, ':'); c >= 0 {
-			host, portStr = s[:c], s[c+1:]
-			if portStr == "" {
-				return "", 0, ErrURI
+			host, portStr, hasPort = s[:c], s[c+1:], true
+			if lws {
+				host = trimLWS(host)
 			}
 		}
 		if !validHostname(host) {
 			return "", 0, ErrURI
 		}
 	}
-	if portStr != "" {
+	if hasPort {
+		if lws {
+			portStr = trimLWS(portStr)
+		}
 		p, ok := parseUint(portStr, 65535)
 		if !ok {
 			return "", 0, ErrURI
@@ -174,37 +199,135 @@ func splitHostPort(s string) (host string, port int, err error) {
 	return host, port, nil
 }
 
-// validHostname accepts hostnames and IPv4 addresses (§25.1 hostname,
-// loosely: labels of alphanumerics and '-', an optional final dot).
+// validHostname accepts a host name or an IPv4 address (§25.1): labels
+// of letters, digits and '-', not starting or ending with '-', and an
+// optional final dot. A name whose last label starts with a digit must be
+// an IPv4 address. '_' is accepted in labels because real deployments use
+// it (container and service names), though the grammar has no room for it.
 func validHostname(h string) bool {
-	if h == "" {
+	if h == "" || len(h) > 255 {
 		return false
 	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !isAlpha(c) && !isDigit(c) && c != '-' && c != '.' && c != '_' {
+	if h[len(h)-1] == '.' {
+		h = h[:len(h)-1]
+	}
+	last := 0
+	for i := 0; i <= len(h); i++ {
+		if i < len(h) && h[i] != '.' {
+			c := h[i]
+			if !isAlpha(c) && !isDigit(c) && c != '-' && c != '_' {
+				return false
+			}
+			continue
+		}
+		label := h[last:i]
+		if label == "" || label[0] == '-' || label[len(label)-1] == '-' {
 			return false
 		}
+		if i == len(h) && isDigit(label[0]) {
+			return validIPv4(h)
+		}
+		last = i + 1
 	}
 	return true
 }
 
-func validIPv6(h string) bool {
-	if len(h) < 2 {
-		return false
-	}
-	colons := 0
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		switch {
-		case c == ':':
-			colons++
-		case isHex(c) || c == '.':
-		default:
+// validIPv4 checks four decimal octets of at most 255.
+func validIPv4(h string) bool {
+	octets := 0
+	for h != "" {
+		j := strings.IndexByte(h, '.')
+		part := h
+		if j >= 0 {
+			part, h = h[:j], h[j+1:]
+			if h == "" {
+				return false
+			}
+		} else {
+			h = ""
+		}
+		if len(part) == 0 || len(part) > 3 {
 			return false
 		}
+		if _, ok := parseUint(part, 255); !ok {
+			return false
+		}
+		octets++
 	}
-	return colons >= 2
+	return octets == 4
+}
+
+// validIPv6 checks an IPv6 address in any RFC 4291 text form: up to eight
+// groups of 1-4 hex digits, at most one "::", and an optional IPv4 address
+// in the last 32 bits. Following RFC 5118 §4.10, it also tolerates the
+// ":::" before an embedded IPv4 address that RFC 3261's ABNF (inherited
+// from RFC 2373) allows: "an implementation must tolerate both".
+func validIPv6(h string) bool {
+	if len(h) < 2 || len(h) > 64 {
+		return false
+	}
+	groups, compressed := 0, false
+	i := 0
+	if strings.HasPrefix(h, "::") {
+		compressed = true
+		i = 2
+		if i < len(h) && h[i] == ':' && strings.IndexByte(h[i+1:], '.') >= 0 {
+			i++ // ":::" then IPv4, RFC 5118 §4.10
+		}
+		if i == len(h) {
+			return true
+		}
+	} else if h[0] == ':' {
+		return false
+	}
+	for i < len(h) {
+		// One group, or the embedded IPv4 address that must end the address.
+		j := i
+		for j < len(h) && isHex(h[j]) {
+			j++
+		}
+		if j < len(h) && h[j] == '.' {
+			if !validIPv4(h[i:]) {
+				return false
+			}
+			groups += 2
+			i = len(h)
+			break
+		}
+		if j == i || j-i > 4 {
+			return false
+		}
+		groups++
+		i = j
+		if i == len(h) {
+			break
+		}
+		if h[i] != ':' {
+			return false
+		}
+		i++
+		if i < len(h) && h[i] == ':' {
+			if compressed {
+				// A second "::" is never valid, except the tolerated
+				// ":::" right before an embedded IPv4 address.
+				return false
+			}
+			compressed = true
+			i++
+			if i < len(h) && h[i] == ':' && strings.IndexByte(h[i+1:], '.') >= 0 {
+				i++
+			}
+			if i == len(h) {
+				break
+			}
+		} else if i == len(h) {
+			return false // a single trailing ':'
+		}
+	}
+	if compressed {
+		return groups <= 7
+	}
+	return groups == 8
 }
 
 // validEscapes checks every '%' is followed by two hex digits.
@@ -341,35 +464,92 @@ func unhex(c byte) byte {
 }
 
 // Equal compares two URIs by the rules of §19.1.4: user and password
-// case-sensitively after unescaping, host case-insensitively, ports
-// exactly, and the user, ttl, method, maddr and transport parameters when
-// either side has them; other parameters only when both have them.
+// case-sensitively after unescaping, host case-insensitively (IP addresses
+// by value, RFC 5954 §4), ports exactly, the user, ttl, method, maddr and
+// transport parameters when either side has them, other parameters only
+// when both have them, and headers as an unordered set that must match.
 func (u URI) Equal(v URI) bool {
 	if u.Scheme != v.Scheme {
 		return false
 	}
 	if !u.IsSIP() {
-		return u.String() == v.String()
+		if u.Scheme == "tel" {
+			return u.User == v.User && u.Params == v.Params
+		}
+		return u.Opaque == v.Opaque
 	}
-	if Unescape(u.User) != Unescape(v.User) || Unescape(u.Password) != Unescape(v.Password) {
+	if !equalEscaped(u.User, v.User) || !equalEscaped(u.Password, v.Password) {
 		return false
 	}
-	if !EqualFold(u.Host, v.Host) || u.Port != v.Port {
+	if !equalHost(u.Host, v.Host) || u.Port != v.Port {
 		return false
 	}
 	for _, name := range [...]string{"user", "ttl", "method", "maddr", "transport"} {
 		a, aok := u.Params.Get(name)
 		b, bok := v.Params.Get(name)
-		if aok != bok || !EqualFold(Unescape(a), Unescape(b)) {
+		if aok != bok || !equalFoldEscaped(a, b) {
 			return false
 		}
 	}
 	equal := true
 	u.Params.Each(func(n, a string) bool {
-		if b, ok := v.Params.Get(n); ok && !EqualFold(Unescape(unquoteRaw(a)), Unescape(b)) {
+		if b, ok := v.Params.Get(n); ok && !equalFoldEscaped(unquoteRaw(a), b) {
 			equal = false
 		}
 		return equal
 	})
-	return equal && u.Headers == v.Headers
+	return equal && equalHeaders(u.Headers, v.Headers)
+}
+
+// equalEscaped compares a and b after resolving %XX escapes, without
+// allocating when neither has one.
+func equalEscaped(a, b string) bool {
+	if strings.IndexByte(a, '%') < 0 && strings.IndexByte(b, '%') < 0 {
+		return a == b
+	}
+	return Unescape(a) == Unescape(b)
+}
+
+func equalFoldEscaped(a, b string) bool {
+	if strings.IndexByte(a, '%') < 0 && strings.IndexByte(b, '%') < 0 {
+		return EqualFold(a, b)
+	}
+	return EqualFold(Unescape(a), Unescape(b))
+}
+
+// equalHost compares host names case-insensitively and IP addresses by
+// value, so that [2001:db8::1] equals [2001:DB8:0::1].
+func equalHost(a, b string) bool {
+	if EqualFold(a, b) {
+		return true
+	}
+	x, err1 := netip.ParseAddr(trimIPv6Brackets(a))
+	y, err2 := netip.ParseAddr(trimIPv6Brackets(b))
+	return err1 == nil && err2 == nil && x == y
+}
+
+// equalHeaders compares two URI header parts ("a=b&c=d") as sets: names
+// case-insensitively, values exactly after unescaping.
+func equalHeaders(a, b string) bool {
+	return a == b || (headersWithin(a, b) && headersWithin(b, a))
+}
+
+// headersWithin reports whether every header of a is in b.
+func headersWithin(a, b string) bool {
+	for ra := a; ra != ""; {
+		var ha string
+		ha, ra, _ = strings.Cut(ra, "&")
+		na, va, _ := strings.Cut(ha, "=")
+		found := false
+		for rb := b; rb != "" && !found; {
+			var hb string
+			hb, rb, _ = strings.Cut(rb, "&")
+			nb, vb, _ := strings.Cut(hb, "=")
+			found = equalFoldEscaped(na, nb) && equalEscaped(va, vb)
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }

@@ -28,33 +28,39 @@ func indexByte(s string, c byte) int {
 	return -1
 }
 
-// Answerable reports whether m holds what a response must copy (§8.2.6.2):
-// a Via, From, To, Call-ID and CSeq that parse. A request without them
-// cannot be answered and is dropped.
+// Answerable reports whether m is a request that holds what a response
+// must copy (§8.2.6.2): a Via that parses (it says where the response
+// goes) and From, To, Call-ID and CSeq lines, copied as they are even when
+// their values are malformed, which is what a 400 for them reports. A
+// request without them cannot be answered and is dropped; a response is
+// never answered.
 func (m *Message) Answerable() bool {
+	if !m.isRequest {
+		return false
+	}
 	if _, err := m.Vias(); err != nil {
 		return false
 	}
-	if _, err := m.From(); err != nil {
-		return false
-	}
-	if _, err := m.To(); err != nil {
-		return false
-	}
-	if _, err := m.CallID(); err != nil {
-		return false
-	}
-	_, err := m.CSeq()
-	return err == nil
+	return m.find(HFrom, "") >= 0 && m.find(HTo, "") >= 0 &&
+		m.find(HCallID, "") >= 0 && m.find(HCSeq, "") >= 0
 }
 
 // Validate checks what every element must before acting on a message
 // (§8.2, §16.3 step 1): the mandatory headers parse, the CSeq method
-// matches the request's, and the scalar headers a server reads are sane.
-// The error says which status to answer with.
+// matches the request's, the Request-URI is a sip, sips or tel URI without
+// headers, and the scalar headers a server reads are sane. The error says
+// which status to answer with. Checks that depend on the element's role —
+// Max-Forwards reaching 0, loops, Require and Proxy-Require, the body type —
+// are left to the layers that know it.
 func (m *Message) Validate() error {
-	if _, err := m.Vias(); err != nil {
+	vias, err := m.Vias()
+	if err != nil {
 		return err
+	}
+	for i := range vias {
+		if vias[i].other {
+			return ErrVia
+		}
 	}
 	if _, err := m.From(); err != nil {
 		return err
@@ -84,8 +90,13 @@ func (m *Message) Validate() error {
 	if cseq.Method != m.method {
 		return ErrCSeqMethod
 	}
-	if _, err := m.RequestURIParsed(); err != nil {
+	u, err := m.RequestURIParsed()
+	if err != nil {
 		return err
+	}
+	if u.Headers != "" {
+		// §19.1.1: headers are not allowed in a Request-URI (RFC 4475 escruri).
+		return ErrURI
 	}
 	if _, err := m.Routes(); err != nil {
 		return err

@@ -15,6 +15,7 @@ type Via struct {
 	Port      int    // 0 when absent
 	Params    Params
 	raw       string
+	other     bool // sent-protocol is not SIP/2.0
 }
 
 // Branch returns the branch parameter, or "".
@@ -48,14 +49,18 @@ func ParseVia(s string) (Via, error) {
 	v := Via{raw: s}
 	// sent-protocol: "SIP" SLASH "2.0" SLASH transport, with optional LWS
 	// around the slashes (§25.1 SLASH = SWS "/" SWS).
+	// The grammar allows any token for name and version; a version other
+	// than SIP/2.0 is kept, so that a request carrying it can still be
+	// answered with 505, and Validate rejects it.
 	name, rest, ok := cutSlash(s)
-	if !ok || !EqualFold(name, "SIP") {
+	if !ok || !isToken(name) {
 		return v, ErrVia
 	}
 	ver, rest, ok := cutSlash(rest)
-	if !ok || ver != "2.0" {
+	if !ok || !isToken(ver) {
 		return v, ErrVia
 	}
+	v.other = !EqualFold(name, "SIP") || ver != "2.0"
 	rest = trimLWS(rest)
 	i := 0
 	for i < len(rest) && isTokenChar(rest[i]) {
@@ -74,8 +79,7 @@ func ParseVia(s string) (Via, error) {
 			return v, ErrVia
 		}
 	}
-	sentBy = stripLWSAroundColon(trimLWS(sentBy))
-	host, port, err := splitHostPort(sentBy)
+	host, port, err := splitHostPortLWS(trimLWS(sentBy), true)
 	if err != nil {
 		return v, ErrVia
 	}
@@ -89,20 +93,6 @@ func cutSlash(s string) (before, after string, ok bool) {
 		return "", "", false
 	}
 	return trimLWS(s[:i]), s[i+1:], true
-}
-
-// stripLWSAroundColon accepts "host : port", which §25.1's HCOLON-like
-// spacing in sent-by allows in practice; it allocates only in that case.
-func stripLWSAroundColon(s string) string {
-	if strings.IndexAny(s, " \t\r\n") < 0 {
-		return s
-	}
-	return strings.Map(func(r rune) rune {
-		if r == ' ' || r == '\t' || r == '\r' || r == '\n' {
-			return -1
-		}
-		return r
-	}, s)
 }
 
 // SentBy returns "host:port" of the Via, defaulting the port as §18.2.2

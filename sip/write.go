@@ -1,10 +1,16 @@
 package sip
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
-// Edits keep the parsed bytes and record changes beside them: a header
-// that an edit touches loses its raw line and is written from name and
-// value; every other line is copied through as received.
+// Edits keep the parsed bytes and record changes beside them: a line an
+// edit adds or rewrites is written, whole, into the message's edit buffer
+// (extra) and its field points there; every other line is copied through
+// as received. The edit buffer only grows, so strings handed out before an
+// edit stay valid, and Reset keeps its memory, so edits on a pooled
+// Message do not allocate.
 
 // smallInts holds the decimal text of 0..255 so that setting
 // Max-Forwards never allocates.
@@ -17,7 +23,9 @@ var smallInts = func() (t [256]string) {
 
 func (m *Message) touch(id HeaderID) {
 	m.edited = true
-	m.cache.clear(id)
+	if m.cache != nil {
+		m.cache.clearID(id)
+	}
 }
 
 // SetRequestURI replaces the Request-URI.
@@ -42,45 +50,79 @@ func (m *Message) insert(i int, f field) {
 	m.fields[i] = f
 }
 
-func (m *Message) newField(name, value string) field {
-	id := HeaderIDOf(name)
+// addLine writes "Name: value\r\n" into the edit buffer and returns its
+// field. Known headers take their canonical name. A CR or LF in value
+// becomes a space, so that no value can end the line early and smuggle in
+// a header of its own. A line is cut to the longest a field describes.
+func (m *Message) addLine(id HeaderID, name, value string) field {
 	if id != HUnknown {
 		name = canonicalNames[id]
 	}
-	return field{id: id, name: name, value: value}
+	value = trimLWS(value)
+	if len(name) > maxLine/2 {
+		name = name[:maxLine/2]
+	}
+	if len(name)+len(value) > maxLine-4 {
+		value = value[:maxLine-4-len(name)]
+	}
+	if cap(m.extra) == 0 {
+		// One allocation for a proxy's usual edits rather than several
+		// as append grows the buffer.
+		m.extra = make([]byte, 0, 256)
+	}
+	start := len(m.extra)
+	m.extra = append(m.extra, name...)
+	nameEnd := len(m.extra)
+	m.extra = append(m.extra, ':', ' ')
+	valStart := len(m.extra)
+	if strings.IndexByte(value, '\r') < 0 && strings.IndexByte(value, '\n') < 0 {
+		m.extra = append(m.extra, value...)
+	} else {
+		for i := 0; i < len(value); i++ {
+			c := value[i]
+			if c == '\r' || c == '\n' {
+				c = ' '
+			}
+			m.extra = append(m.extra, c)
+		}
+	}
+	valEnd := len(m.extra)
+	m.extra = append(m.extra, '\r', '\n')
+	return newField(start, nameEnd, valStart, valEnd, len(m.extra), id, true)
 }
 
 // PrependHeader adds a header line above every other line of the same
 // name, or at the top when there is none: how Via and Record-Route grow.
 func (m *Message) PrependHeader(name, value string) {
-	f := m.newField(name, value)
-	i := m.find(f.id, name)
+	id := HeaderIDOf(name)
+	i := m.find(id, name)
 	if i < 0 {
 		i = 0
 	}
-	m.insert(i, f)
-	m.touch(f.id)
+	m.insert(i, m.addLine(id, name, value))
+	m.touch(id)
 }
 
 // AddHeader adds a header line below all others.
 func (m *Message) AddHeader(name, value string) {
-	f := m.newField(name, value)
-	m.fields = append(m.fields, f)
-	m.touch(f.id)
+	id := HeaderIDOf(name)
+	m.fields = append(m.fields, m.addLine(id, name, value))
+	m.touch(id)
 }
 
 // SetHeader makes value the only value of the header called name: the
 // first such line is rewritten in place and any others removed.
 func (m *Message) SetHeader(name, value string) {
-	f := m.newField(name, value)
-	i := m.find(f.id, name)
+	id := HeaderIDOf(name)
+	f := m.addLine(id, name, value)
+	i := m.find(id, name)
 	if i < 0 {
 		m.fields = append(m.fields, f)
 	} else {
 		m.fields[i] = f
-		m.removeFrom(i+1, f.id, name)
+		m.removeFrom(i+1, id, name)
 	}
-	m.touch(f.id)
+	m.touch(id)
 }
 
 // RemoveHeader removes every line of the header called name.
@@ -91,14 +133,19 @@ func (m *Message) RemoveHeader(name string) {
 }
 
 func (m *Message) removeFrom(start int, id HeaderID, name string) {
-	out := m.fields[:start]
-	for _, f := range m.fields[start:] {
-		if f.id == id && (id != HUnknown || EqualFold(f.name, name)) {
-			continue
-		}
-		out = append(out, f)
+	matches := func(f *field) bool {
+		return f.id == id && (id != HUnknown || EqualFold(m.fieldName(f), name))
 	}
-	clear(m.fields[len(out):])
+	i := start
+	for i < len(m.fields) && !matches(&m.fields[i]) {
+		i++
+	}
+	out := m.fields[:i] // nothing to move before the first match
+	for ; i < len(m.fields); i++ {
+		if f := &m.fields[i]; !matches(f) {
+			out = append(out, *f)
+		}
+	}
 	m.fields = out
 }
 
@@ -110,15 +157,12 @@ func (m *Message) removeTop(id HeaderID) bool {
 	if i < 0 {
 		return false
 	}
-	_, rest := splitComma(m.fields[i].value)
-	rest = trimLWS(rest)
-	if rest == "" {
-		copy(m.fields[i:], m.fields[i+1:])
-		m.fields[len(m.fields)-1] = field{}
-		m.fields = m.fields[:len(m.fields)-1]
+	f := &m.fields[i]
+	_, rest := splitComma(m.fieldValue(f))
+	if rest = trimLWS(rest); rest == "" {
+		m.fields = append(m.fields[:i], m.fields[i+1:]...)
 	} else {
-		m.fields[i].value = rest
-		m.fields[i].raw = ""
+		m.fields[i] = m.addLine(id, m.fieldName(f), rest)
 	}
 	m.touch(id)
 	return true
@@ -138,7 +182,8 @@ func (m *Message) SetMaxForwards(n int) {
 }
 
 // SetBody replaces the body and sets Content-Type (when not "") and
-// Content-Length to match.
+// Content-Length to match. An empty contentType with an empty body removes
+// Content-Type.
 func (m *Message) SetBody(contentType string, body []byte) {
 	m.body = body
 	if contentType != "" {
@@ -146,30 +191,63 @@ func (m *Message) SetBody(contentType string, body []byte) {
 	} else if len(body) == 0 {
 		m.RemoveHeader("Content-Type")
 	}
-	m.SetHeader("Content-Length", strconv.Itoa(len(body)))
+	var n [20]byte
+	m.SetHeader("Content-Length", string(strconv.AppendInt(n[:0], int64(len(body)), 10)))
+}
+
+// SetTopVia replaces the topmost Via value, keeping any further values on
+// the same line: how a server stamps received and rport (§18.2.1).
+func (m *Message) SetTopVia(value string) {
+	i := m.find(HVia, "")
+	if i < 0 {
+		m.PrependHeader("Via", value)
+		return
+	}
+	f := &m.fields[i]
+	_, rest := splitComma(m.fieldValue(f))
+	if rest = trimLWS(rest); rest == "" {
+		m.fields[i] = m.addLine(HVia, "", value)
+	} else {
+		// "value, rest", written without building the string first: add
+		// the line for value, then extend it over its line ending.
+		nf := m.addLine(HVia, "", value)
+		if int(nf.valOff)+int(nf.valLen)+2+len(rest)+2 <= maxLine {
+			m.extra = m.extra[:len(m.extra)-2]
+			m.extra = append(m.extra, ',', ' ')
+			m.extra = append(m.extra, rest...)
+			nf.valLen = uint16(len(m.extra) - int(nf.start) - int(nf.valOff))
+			m.extra = append(m.extra, '\r', '\n')
+			nf.end = uint32(len(m.extra))
+			m.fields[i] = nf
+		} else {
+			// Too long for one line: the other values go on a line of
+			// their own, which means the same (§7.3.1).
+			m.fields[i] = nf
+			m.insert(i+1, m.addLine(HVia, "", rest))
+		}
+	}
+	m.touch(HVia)
 }
 
 // AppendTo appends the message in wire form to b. Lines nobody changed are
 // copied as received; an unedited message is its parsed bytes exactly.
+// With a reused b (b[:0]) writing does not allocate.
 func (m *Message) AppendTo(b []byte) []byte {
 	if !m.edited {
 		return append(b, m.raw...)
 	}
-	b = m.appendStartLine(b)
+	if m.lineEdit || m.startEnd == 0 || int(m.startEnd) > len(m.raw) {
+		b = m.appendStartLine(b)
+	} else {
+		b = append(b, m.raw[:m.startEnd]...)
+	}
 	hasLength := false
 	for i := range m.fields {
 		f := &m.fields[i]
 		if f.id == HContentLength {
 			hasLength = true
 		}
-		if f.raw != "" {
-			b = append(b, f.raw...)
-			continue
-		}
-		b = append(b, f.name...)
-		b = append(b, ": "...)
-		b = append(b, f.value...)
-		b = append(b, "\r\n"...)
+		b = append(b, m.fieldLine(f)...)
 	}
 	if !hasLength {
 		// Stream transports need it (§18.3), and it costs nothing on UDP.
@@ -193,21 +271,4 @@ func (m *Message) appendStartLine(b []byte) []byte {
 	b = append(b, ' ')
 	b = append(b, m.reason...)
 	return append(b, "\r\n"...)
-}
-
-// SetTopVia replaces the topmost Via value, keeping any further values on
-// the same line: how a server stamps received and rport (§18.2.1).
-func (m *Message) SetTopVia(value string) {
-	i := m.find(HVia, "")
-	if i < 0 {
-		m.PrependHeader("Via", value)
-		return
-	}
-	_, rest := splitComma(m.fields[i].value)
-	if rest = trimLWS(rest); rest != "" {
-		value += ", " + rest
-	}
-	m.fields[i].value = value
-	m.fields[i].raw = ""
-	m.touch(HVia)
 }

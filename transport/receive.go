@@ -22,11 +22,8 @@ func (m *Manager) admit(src netip.Addr) bool {
 func (m *Manager) deliver(data []byte, in *Incoming) {
 	msg, err := m.cfg.Limits.Parse(data)
 	if err != nil {
-		// The start line or header structure is broken: nothing above
-		// could route an answer reliably, so drop it (§18.3 for streams,
-		// and a datagram cannot be partly trusted either).
 		m.stats.malformed.Add(1)
-		m.log.Debug("dropped unparsable message", "proto", in.Proto, "source", in.Source, "err", err)
+		m.refuse(msg, err, in)
 		return
 	}
 	if msg.IsRequest() {
@@ -39,6 +36,23 @@ func (m *Manager) deliver(data []byte, in *Incoming) {
 	in.Msg = msg
 	m.stats.received.Add(1)
 	m.h.HandleMessage(in)
+}
+
+// refuse answers a request that did not parse but holds what a response
+// must copy (a 400 naming the defect, 505 for another SIP version, 513
+// when too large), and drops anything else: a broken start line or a
+// response has nobody to tell.
+func (m *Manager) refuse(msg *sip.Message, err error, in *Incoming) {
+	se, ok := err.(*sip.Error)
+	if !ok || msg == nil || !msg.IsRequest() || msg.Method() == "ACK" || !msg.Answerable() || stamp(msg, in.Source) != nil {
+		m.log.Debug("dropped unparsable message", "proto", in.Proto, "source", in.Source, "err", err)
+		return
+	}
+	in.Msg = msg
+	resp := sip.NewResponse(msg, se.Code, se.Reason, "")
+	if serr := m.Send(ResponseTarget(in), resp.Bytes()); serr != nil {
+		m.log.Debug("answering an unparsable request failed", "source", in.Source, "err", serr)
+	}
 }
 
 // stamp applies §18.2.1 and RFC 3581 §4 to a request: received when the

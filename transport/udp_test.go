@@ -262,3 +262,32 @@ func TestStartReusePortNotShared(t *testing.T) {
 		t.Fatalf("second manager on port %d: %v", port, err)
 	}
 }
+
+// TestUDPAnswersBrokenRequests: a request that fails to parse but holds
+// what a response must copy is answered with the defect, not dropped.
+func TestUDPAnswersBrokenRequests(t *testing.T) {
+	col := newCollector()
+	m := start(t, udpConfig(families[0]), col)
+	c := udpClient(t, families[0])
+	dst := m.Listeners()[0].Bound
+	sentBy := hostPort(c.LocalAddr().(*net.UDPAddr).AddrPort())
+	tests := []struct {
+		name, from, to string
+		code           int
+		reason         string
+	}{
+		{"other SIP version", "OPTIONS sip:parley@example.com SIP/2.0", "OPTIONS sip:parley@example.com SIP/3.0", 505, "Version Not Supported"},
+		{"Content-Length past the end", "Content-Length: 0", "Content-Length: 40", 400, "Content-Length Exceeds Message"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := strings.Replace(string(request(UDP, sentBy, "")), tc.from, tc.to, 1)
+			c.WriteToUDPAddrPort([]byte(req), dst)
+			resp := readDatagram(t, c)
+			if resp.StatusCode() != tc.code || resp.Reason() != tc.reason {
+				t.Errorf("answer %d %s, want %d %s", resp.StatusCode(), resp.Reason(), tc.code, tc.reason)
+			}
+		})
+	}
+	col.none(t, 50*time.Millisecond)
+}
