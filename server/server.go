@@ -103,6 +103,9 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	if st.users != nil {
 		pcfg.Users = st.users
 	}
+	if cfg.Storage.Engine != config.EngineMemory {
+		pcfg.RegisterWorkers = 512 // enough in flight to fill a group commit
+	}
 	s.proxy = proxy.New(pcfg, traced, txs, s.store, reg, log)
 	if err := s.newObservability(cfg, pcfg.Auth); err != nil {
 		st.Close()
@@ -229,6 +232,9 @@ func (s *Server) handle(in *transport.Incoming) {
 	s.tapReceived(in)
 	if s.settings.Load().trace {
 		s.log.Info("recv", "proto", string(in.Proto), "from", in.Source.String(), "msg", "\n"+string(in.Msg.Bytes()))
+	}
+	if s.dropScanner(in) {
+		return
 	}
 	if s.txs != nil {
 		s.txs.HandleMessage(in)
