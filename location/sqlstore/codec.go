@@ -3,14 +3,30 @@ package sqlstore
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/parley-sip/parley/location"
 )
 
-// columns lists the bindings table's columns in the order rowArgs and
-// fromRow use; both engines name them alike.
-const columns = `aor, contact, q, expires, call_id, cseq, path, transport, source, local, conn_id, instance_id, reg_id, user_agent, updated_us`
+// columnList is the bindings table's columns in the order args and dest
+// use; both engines name them alike.
+var columnList = []string{"aor", "contact", "q", "expires", "call_id", "cseq", "path", "transport",
+	"source", "local", "conn_id", "instance_id", "reg_id", "user_agent", "updated_us"}
+
+// columns is columnList for SQL.
+var columns = strings.Join(columnList, ", ")
+
+// encode returns the column values of aor's set bs, row after row. It runs
+// in the Updating goroutine, so that the single writer only executes.
+func encode(aor string, bs []location.Binding) []any {
+	args := make([]any, 0, len(bs)*len(columnList))
+	for i := range bs {
+		r := toRow(aor, &bs[i])
+		args = append(args, r.args()...)
+	}
+	return args
+}
 
 // row is a binding as the database holds it: integers and text only,
 // which both engines and their drivers handle without conversion rules.

@@ -16,8 +16,12 @@
 // (up to a maximum, 1000 by default) and writes them in one transaction. No
 // timer holds a group open: changes pile up while the previous commit is
 // syncing, so a lone REGISTER pays one commit and a burst shares them. Each
-// change replaces the AOR's rows (DELETE of the AOR, then an INSERT per
-// binding), so a group keeps only the last change of each AOR.
+// change replaces the AOR's rows whole (DELETE of the AOR, INSERT of its
+// bindings), so a group keeps only the last change of each AOR; SQLite then
+// writes the group in a few multi-row statements, PostgreSQL in one
+// pipelined batch. If the database refuses one change's data (PostgreSQL
+// will not store invalid UTF-8), the group is retried change by change and
+// only that Update fails.
 //
 // Because changes are queued under the AOR's lock and the writer is one
 // goroutine, two Updates of one AOR reach the database in the order memory

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -114,23 +115,26 @@ func TestFailedCommitWithLaterChangeQueued(t *testing.T) {
 	s, f := openFlaky(t)
 	mustUpdate(t, s, aor, t0, binding("sip:x@h"))
 
-	held, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
+	// The first commit (y's) waits for release and fails; the second
+	// (z's) waits until y's Update has returned, so that a wrong reload of
+	// y's AOR cannot hide behind z's commit.
+	held, release, yReturned := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var commits atomic.Int32
 	f.setHook(func([]*change) error {
-		first := false
-		once.Do(func() { first = true })
-		if !first {
-			return nil
+		if commits.Add(1) == 1 {
+			close(held)
+			<-release
+			return errDisk
 		}
-		close(held)
-		<-release
-		return errDisk
+		<-yReturned
+		return nil
 	})
 
 	errY := make(chan error, 1)
 	go func() {
 		_, err := s.Update(context.Background(), aor, t0, appendContact("sip:y@h"))
 		errY <- err
+		close(yReturned)
 	}()
 	<-held // y's group is committing (and will fail)
 	errZ := make(chan error, 1)

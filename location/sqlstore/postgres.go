@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -14,13 +15,45 @@ import (
 
 // SQL of the PostgreSQL engine.
 const (
-	pgDelete = `DELETE FROM bindings WHERE aor = $1`
-	pgInsert = `INSERT INTO bindings (` + columns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
+	pgDelete = `DELETE FROM bindings WHERE aor = ANY($1::text[])`
 	pgPurge  = `DELETE FROM bindings WHERE (aor, contact) IN
 		(SELECT aor, contact FROM bindings WHERE expires <= $1 LIMIT $2)`
-	pgScan = `SELECT ` + columns + ` FROM bindings ORDER BY aor`
-	pgRead = `SELECT ` + columns + ` FROM bindings WHERE aor = $1`
 )
+
+var (
+	// pgInsert inserts a whole group's rows from one array per column.
+	pgInsert = `INSERT INTO bindings (` + columns + `) SELECT * FROM unnest(` + unnestParams() + `)`
+	pgScan   = `SELECT ` + columns + ` FROM bindings ORDER BY aor`
+	pgRead   = `SELECT ` + columns + ` FROM bindings WHERE aor = $1`
+)
+
+// unnestParams is "$1::text[], $2::text[], $3::bigint[], …", typed after
+// the values encode gives each column.
+func unnestParams() string {
+	var b strings.Builder
+	for i, kind := range columnKinds() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d::%s[]", i+1, kind)
+	}
+	return b.String()
+}
+
+// columnKinds is the PostgreSQL type of each column's values in a row
+// that toRow made: text for strings, bigint for integers.
+func columnKinds() []string {
+	var r row
+	kinds := make([]string, 0, len(columnList))
+	for _, v := range r.args() {
+		if _, ok := v.(string); ok {
+			kinds = append(kinds, "text")
+		} else {
+			kinds = append(kinds, "bigint")
+		}
+	}
+	return kinds
+}
 
 // migrateLockKey is the advisory lock that serialises migrations of
 // servers starting at once against one database; the subscriber store
@@ -48,7 +81,20 @@ func OpenPostgres(ctx context.Context, dsn string, opts ...Option) (*Store, erro
 }
 
 func openPgDB(ctx context.Context, dsn string) (*pgDB, error) {
-	pool, err := pgxpool.New(ctx, dsn)
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("location/sqlstore: PostgreSQL: %w", err)
+	}
+	// pgx prepares each statement once per connection, and after five runs
+	// PostgreSQL may switch it to a generic plan, made without the
+	// parameters: one made while the table was small deletes by scanning
+	// it, and a group commit then grows with the table (6 ms at 2 000
+	// rows, 80 ms at 8 000). Planning each run for its parameters costs
+	// well under a millisecond per group. (PostgreSQL 12 or later.)
+	if _, set := cfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !set {
+		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("location/sqlstore: PostgreSQL: %w", err)
 	}
@@ -89,37 +135,62 @@ func (t pgTx) version(ctx context.Context) (int, error) {
 	return v, err
 }
 
-// commit implements backend: the whole group is queued into one batch,
-// sent in one round trip, inside one transaction.
+// commit implements backend. The group is one pipelined batch, which pgx
+// runs as one implicit transaction in one round trip: purges, then one
+// DELETE of every AOR, then one INSERT of every row from column arrays
+// (each AOR is in a group once, so the order within it does not matter).
 func (p *pgDB) commit(ctx context.Context, cs []*change) error {
-	tx, err := p.pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(ctx)
-	var b pgx.Batch
+	var (
+		b    pgx.Batch
+		aors []string
+		rows []any
+	)
 	for _, c := range cs {
-		queueChange(&b, c)
+		if c.purge {
+			queuePurge(&b, c)
+			continue
+		}
+		aors = append(aors, c.aor)
+		rows = append(rows, c.args...)
 	}
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return err
+	if len(aors) > 0 {
+		b.Queue(pgDelete, aors)
 	}
-	return tx.Commit(ctx)
+	if len(rows) > 0 {
+		b.Queue(pgInsert, byColumn(rows)...)
+	}
+	return p.pool.SendBatch(ctx, &b).Close()
 }
 
-func queueChange(b *pgx.Batch, c *change) {
-	if c.purge {
-		b.Queue(pgPurge, c.before, c.limit).Exec(func(ct pgconn.CommandTag) error {
-			c.purged = int(ct.RowsAffected())
-			return nil
-		})
-		return
+func queuePurge(b *pgx.Batch, c *change) {
+	b.Queue(pgPurge, c.before, c.limit).Exec(func(ct pgconn.CommandTag) error {
+		c.purged = int(ct.RowsAffected())
+		return nil
+	})
+}
+
+// byColumn turns rows of encode's values into one typed slice per column,
+// for unnest.
+func byColumn(rows []any) []any {
+	width := len(columnList)
+	cols := make([]any, width)
+	for j := range width {
+		if _, ok := rows[j].(string); ok {
+			cols[j] = column[string](rows, j, width)
+		} else {
+			cols[j] = column[int64](rows, j, width)
+		}
 	}
-	b.Queue(pgDelete, c.aor)
-	for i := range c.bs {
-		r := toRow(c.aor, &c.bs[i])
-		b.Queue(pgInsert, r.args()...)
+	return cols
+}
+
+// column gathers column j of rows that are width values each.
+func column[T any](rows []any, j, width int) []T {
+	col := make([]T, 0, len(rows)/width)
+	for i := j; i < len(rows); i += width {
+		col = append(col, rows[i].(T))
 	}
+	return col
 }
 
 // scan implements backend.

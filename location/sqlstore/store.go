@@ -101,7 +101,7 @@ func (s *Store) Update(ctx context.Context, aor string, now time.Time, fn func(c
 		}
 		// Queued under the AOR's lock, so the writer sees this AOR's
 		// changes in the order memory applies them.
-		c, err = s.w.enqueue(&change{aor: aor, bs: live})
+		c, err = s.w.enqueue(&change{aor: aor, args: encode(aor, live)})
 		if err != nil {
 			return nil, err
 		}
@@ -190,9 +190,10 @@ const purgeBatch = 1000
 
 // Expire implements [location.Store.Expire]. It purges the database first,
 // in batches through the writer, then memory. That order keeps memory a
-// subset of the database: a change queued before a purge is already in
-// memory, so memory's sweep removes what the purge removed; a change queued
-// after it is written after it.
+// subset of the database: a change queued before a purge was applied to
+// memory before the purge was queued, so memory's sweep, which runs after
+// the purge commits, removes whatever the purge removed of it; a change
+// queued after the purge is written after it.
 func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err

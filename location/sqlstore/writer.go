@@ -12,8 +12,8 @@ import (
 // change is one queued write: an AOR's whole new binding set, or a purge
 // of expired rows.
 type change struct {
-	aor string
-	bs  []location.Binding // the AOR's new set; empty deletes the AOR
+	aor  string
+	args []any // the AOR's new rows' column values (see encode); none deletes the AOR
 
 	purge  bool
 	before int64 // purge rows whose expiry (Unix seconds) is at or before this
@@ -101,7 +101,9 @@ func (w *writer) run() {
 		writes = coalesce(writes[:0], group, last)
 		w.commitGroup(writes)
 		w.finish(group, last)
+		// Drop the references, so committed changes can be collected.
 		clear(group)
+		clear(writes)
 	}
 }
 
