@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -302,4 +303,30 @@ func BenchmarkAdmitTrusted(b *testing.B) {
 	for b.Loop() {
 		g.Admit(src)
 	}
+}
+
+// TestMemoryPerSource checks the figure the config reference gives for
+// security.max_sources: a full table of 100 000 sources costs about
+// 150 bytes each, and never more than the table's cap.
+func TestMemoryPerSource(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates a full table")
+	}
+	const n = 100_000
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	g := New(Config{Rate: 10, Burst: 10, MaxSources: n, Logger: quiet()})
+	for i := range 2 * n {
+		g.Admit(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	st := g.Stats()
+	per := float64(after.HeapAlloc-before.HeapAlloc) / float64(st.Sources)
+	t.Logf("%d sources tracked (%d evicted): %.0f bytes each", st.Sources, st.Evicted, per)
+	if st.Sources > n || per > 250 {
+		t.Errorf("%d sources at %.0f bytes each, want at most %d at about 150", st.Sources, per, n)
+	}
+	runtime.KeepAlive(g)
 }

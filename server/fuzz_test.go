@@ -63,7 +63,6 @@ func fuzzConfig(t testing.TB) *config.Config {
 	cfg.Admin.Listen = ""
 	cfg.Security.Rate, cfg.Security.Burst = 1_000_000, 1_000_000
 	cfg.TCP.MaxConnectionsPerIP = 10_000
-	cfg.Transaction.MaxTransactions = 20_000
 	return cfg
 }
 

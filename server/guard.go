@@ -41,14 +41,28 @@ func (s *Server) guardTransport(tc transport.Config) transport.Config {
 	return tc
 }
 
-// guardProxy gives the proxy the scanner filter and, when configured,
-// the trusted networks that skip authentication. Both read the current
-// settings, so a reload changes them at once.
+// guardProxy gives the proxy the trusted networks that skip
+// authentication, when configured. It reads the current settings, so a
+// reload changes it at once.
 func (s *Server) guardProxy(pc *proxy.Config) {
-	pc.DropScanner = s.guard.DropAgent
 	pc.Trusted = func(src netip.Addr) bool {
 		return s.settings.Load().cfg.Security.TrustedSkipAuth && s.guard.Trusted(src)
 	}
+}
+
+// dropScanner reports whether a message is a request from a known
+// scanner, to be dropped without a word. It runs before the transaction
+// layer, because an answer of any kind tells a scanner that a SIP server
+// lives here: the transaction layer's immediate 100 Trying to an INVITE,
+// or the sanity stage's 400 to svmap's REGISTER (it sends "Contact:
+// None"), would give the server away (svmap lists it on either).
+// Dropped here, the request also creates no transaction.
+func (s *Server) dropScanner(in *transport.Incoming) bool {
+	if !in.Msg.IsRequest() || !s.guard.DropAgent(in.Source.Addr(), in.Msg.Header("User-Agent")) {
+		return false
+	}
+	s.log.Debug("dropped a scanner's request", "source", in.Source.String(), "method", in.Msg.Method())
+	return true
 }
 
 // reloadGuard applies a reloaded security block; sources keep their
