@@ -46,15 +46,16 @@ func (authStage) Serve(r *Request, next func()) {
 		realm = strings.ToLower(to.URI.Host)
 	}
 	u, _ := r.Msg.RequestURIParsed()
-	fromOurs := p.isOurDomain(realm)
-	need, proxyAuth := p.cfg.AuthPolicy.For(realm).Requires(method, fromOurs, p.isOurDomain(u.Host) || p.isUs(&u))
-	if !need {
+	fromOurs, toOurs := p.isOurDomain(realm), p.isOurDomain(u.Host) || p.isUs(&u)
+	need, proxyAuth := p.cfg.AuthPolicy.For(realm).Requires(method, fromOurs, toOurs)
+	if !need && (fromOurs || toOurs) {
 		next()
 		return
 	}
 	if !fromOurs {
-		// Nobody of that domain can authenticate with us: relaying for
-		// it would make us an open relay.
+		// Nobody of that domain can authenticate with us, and the request
+		// is not for us either: relaying it would make us an open relay,
+		// whatever its method.
 		r.Respond(403, "Relaying Denied")
 		return
 	}
@@ -74,5 +75,6 @@ func (authStage) Serve(r *Request, next func()) {
 	if proxyAuth {
 		auth.StripCredentials(r.Msg, realm) // §22.3: our credentials end here
 	}
+	r.authenticated = true
 	next()
 }

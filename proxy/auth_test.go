@@ -102,13 +102,29 @@ func TestAuthStage(t *testing.T) {
 	})
 	t.Run("a known subscriber with no phone gets 480, an unknown user 404", func(t *testing.T) {
 		f := authFixture(t)
-		tx := f.serve(req(t, "invite.sip", "From: Carol <sip:carol@other.net>;tag=c1"))
+		tx := f.serve(req(t, "invite.sip"))
+		cred := credentials(t, tx.responses()[0], "Proxy-Authenticate", "alice", "INVITE", "sip:bob@example.com")
+		tx = f.serve(req(t, "invite.sip", "+Proxy-Authorization: "+cred, "CSeq: 2 INVITE"))
 		if got := tx.statuses(); len(got) != 1 || got[0] != "480 Temporarily Unavailable" {
 			t.Errorf("bob unregistered: upstream = %q, want [480 Temporarily Unavailable]", got)
 		}
 		tx = f.serve(req(t, "invite.sip", "From: Carol <sip:carol@other.net>;tag=c1", "RURI sip:nobody@example.com"))
 		if got := tx.statuses(); len(got) != 1 || got[0] != "404 Not Found" {
 			t.Errorf("unknown user: upstream = %q, want [404 Not Found]", got)
+		}
+	})
+	t.Run("an unauthenticated caller cannot tell subscribers from strangers", func(t *testing.T) {
+		f := authFixture(t)
+		tx := f.serve(req(t, "invite.sip", "From: Carol <sip:carol@other.net>;tag=c1"))
+		if got := tx.statuses(); len(got) != 1 || got[0] != "404 Not Found" {
+			t.Errorf("bob unregistered, foreign caller: upstream = %q, want [404 Not Found]", got)
+		}
+	})
+	t.Run("methods that need no credentials are not relayed between foreign domains", func(t *testing.T) {
+		f := authFixture(t)
+		tx := f.serve(req(t, "options.sip", "From: <sip:scan@other.net>;tag=s1", "RURI sip:x@elsewhere.org"))
+		if got := tx.statuses(); len(got) != 1 || got[0] != "403 Relaying Denied" {
+			t.Errorf("upstream = %q, want [403 Relaying Denied]", got)
 		}
 	})
 }

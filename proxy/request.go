@@ -19,9 +19,10 @@ type Request struct {
 	Targets []Target
 	ctx     context.Context
 
-	stateless bool // an ACK or stateless mode: no transaction, no response context
-	preloaded bool // an initial request that carries a route past us
-	answered  bool
+	stateless     bool // an ACK or stateless mode: no transaction, no response context
+	preloaded     bool // an initial request that carries a route past us
+	authenticated bool // the auth stage verified the sender's credentials
+	answered      bool
 }
 
 // Target is one destination of the target set.

@@ -255,9 +255,11 @@ func (locationStage) Serve(r *Request, next func()) {
 }
 
 // answerNoBinding is §16.5's empty target set: 480 for a subscriber who
-// has no phone registered now, 404 for a user we do not know.
+// has no phone registered now, 404 for a user we do not know. Only a
+// caller who authenticated learns the difference: anyone else could use
+// it to list our subscribers.
 func (p *Proxy) answerNoBinding(r *Request, u *sip.URI) {
-	if p.cfg.Users != nil {
+	if p.cfg.Users != nil && r.authenticated {
 		known, err := p.cfg.Users.Exists(r.ctx, sip.Unescape(u.User), strings.ToLower(u.Host))
 		if err == nil && known {
 			r.Respond(480, "Temporarily Unavailable")
