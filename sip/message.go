@@ -209,6 +209,12 @@ func (m *Message) each(id HeaderID, name string, fn func(string) bool) {
 			continue
 		}
 		rest := m.fieldValue(f)
+		if unsplit(f.id) {
+			if rest != "" && !fn(rest) {
+				return
+			}
+			continue
+		}
 		for rest != "" {
 			var elem string
 			elem, rest = splitComma(rest)
@@ -220,6 +226,13 @@ func (m *Message) each(id HeaderID, name string, fn func(string) bool) {
 			}
 		}
 	}
+}
+
+// unsplit reports the headers whose values hold commas of their own and
+// so are one value per line (§7.3.1): the digest challenges and
+// credentials.
+func unsplit(id HeaderID) bool {
+	return id == HAuthorization || id == HProxyAuthorization || id == HWWWAuthenticate || id == HProxyAuthenticate
 }
 
 // count returns how many header lines carry id.
