@@ -13,19 +13,18 @@ import (
 	"github.com/parley-sip/parley/transport"
 )
 
-// Resolver finds where to send a request for a URI (RFC 3263 §4): the
-// transport from the URI, then SRV records when the host is a name without
-// a port, then A/AAAA. NAPTR is not consulted: SRV for UDP, TCP and TLS
-// covers every deployment we know of, and the URI's transport parameter
-// pins the rest.
+// Resolver finds where to send a request for a URI (RFC 3263 §4): an IP
+// address as it is; for a name without port or transport its NAPTR
+// records, then the SRV records of UDP, TCP and TLS; then A/AAAA.
 type Resolver struct {
 	r       *net.Resolver
+	naptr   *naptrClient // nil: no name server known, NAPTR skipped
 	timeout time.Duration
 }
 
 // NewResolver returns a resolver on the system's DNS configuration.
 func NewResolver() *Resolver {
-	return &Resolver{r: net.DefaultResolver, timeout: 2 * time.Second}
+	return &Resolver{r: net.DefaultResolver, naptr: systemNAPTR(), timeout: 2 * time.Second}
 }
 
 // resolver is what the proxy asks where a URI's requests go; tests give
@@ -51,6 +50,11 @@ func (res *Resolver) Resolve(ctx context.Context, u *sip.URI) ([]transport.Targe
 	}
 	ctx, cancel := context.WithTimeout(ctx, res.timeout)
 	defer cancel()
+	if u.Port == 0 && !pinned {
+		if ts := res.viaNAPTR(ctx, host, u.Scheme == "sips"); len(ts) > 0 {
+			return ts, nil
+		}
+	}
 	if u.Port == 0 {
 		if ts := res.srv(ctx, host, proto, pinned, u.Scheme == "sips"); len(ts) > 0 {
 			return ts, nil
@@ -116,17 +120,25 @@ func (res *Resolver) srv(ctx context.Context, host string, proto transport.Proto
 		if err != nil {
 			continue
 		}
-		for _, rec := range recs { // already sorted by priority and weight
-			addrs, err := res.lookup(ctx, strings.TrimSuffix(rec.Target, "."))
-			if err != nil {
-				continue
-			}
-			for _, a := range addrs {
-				out = append(out, transport.Target{Proto: s.proto, Addr: netip.AddrPortFrom(a, rec.Port), ServerName: host})
-			}
-		}
+		out = append(out, res.srvTargets(ctx, recs, s.proto, host)...)
 		if len(out) > 0 {
 			return out
+		}
+	}
+	return out
+}
+
+// srvTargets turns SRV records (already in priority and weight order)
+// into addresses; domain is the name certificates are checked against.
+func (res *Resolver) srvTargets(ctx context.Context, recs []*net.SRV, proto transport.Proto, domain string) []transport.Target {
+	var out []transport.Target
+	for _, rec := range recs {
+		addrs, err := res.lookup(ctx, strings.TrimSuffix(rec.Target, "."))
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			out = append(out, transport.Target{Proto: proto, Addr: netip.AddrPortFrom(a, rec.Port), ServerName: domain})
 		}
 	}
 	return out
