@@ -73,6 +73,10 @@ type Config struct {
 	Storage StorageConfig `yaml:"storage"`
 	// Auth is digest authentication of subscribers.
 	Auth AuthConfig `yaml:"auth"`
+	// AuthOverrides gives a domain its own auth policy; keys are domain
+	// names, values an auth block of methods and
+	// allow_unauthenticated_to_local.
+	AuthOverrides map[string]AuthOverride `yaml:"auth_overrides"`
 	// Admin is the HTTP listener for metrics, health checks, the JSON admin
 	// API and the web console.
 	Admin AdminConfig `yaml:"admin"`

@@ -171,6 +171,9 @@ func fullConfig() *Config {
 			Listen: "[::]:9090", Token: "0123456789abcdef-token", CaptureMessages: 500, CaptureBytes: 1048576,
 		},
 		HEP:     HEPConfig{Address: "homer.example.com:9060", AgentID: 2001, Password: "homer-key"},
+		AuthOverrides: map[string]AuthOverride{
+			"example.org": {Methods: []string{"REGISTER"}, AllowUnauthenticatedToLocal: ptr(true)},
+		},
 		Storage: StorageConfig{Engine: EnginePostgres, DSN: "postgres://parley@127.0.0.1/parley"},
 		Auth: AuthConfig{
 			Enabled: true, Methods: []string{"REGISTER", "INVITE"}, Algorithms: []string{"MD5"}, AllowUnauthenticatedToLocal: false,
@@ -271,6 +274,7 @@ func TestParseErrors(t *testing.T) {
 		{"auth on memory", lines("storage:", "  engine: memory", "auth:", "  enabled: true"), 4, "auth.enabled", "needs a subscriber database", 0},
 		{"ACK challenged", lines("auth:", "  methods: [INVITE, ACK]"), 2, "auth.methods[1]", "ACK cannot be challenged", 0},
 		{"unknown algorithm", lines("auth:", "  algorithms: [SHA-512]"), 2, "auth.algorithms[0]", "must be SHA-256 or MD5", 0},
+		{"ACK in an auth override", lines("auth_overrides:", "  example.com:", "    methods: [ACK]"), 3, "auth_overrides.example.com.methods[0]", "ACK cannot be challenged", 0},
 		{"lower-case method", lines("auth:", "  methods: [invite]"), 2, "auth.methods[0]", "must be a method name in capitals", 0},
 		{"no failures allowed", lines("auth:", "  max_failures: 0"), 2, "auth.max_failures", "", 0},
 		{"bad protocol", lines("listen:", "  - udp:0.0.0.0:5060", "  - sctp:0.0.0.0:5060"), 3, "listen[1]", `protocol must be one of udp, tcp, tls; got "sctp"`, 0},

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -70,15 +71,7 @@ func (ch *checker) storage(s StorageConfig, a AuthConfig) {
 
 // auth checks the auth block.
 func (ch *checker) auth(a AuthConfig) {
-	for i, m := range a.Methods {
-		key := "auth.methods[" + strconv.Itoa(i) + "]"
-		switch {
-		case m == "ACK" || m == "CANCEL":
-			ch.add(key, "%s cannot be challenged (RFC 3261 §22.1)", m)
-		case m == "" || strings.ToUpper(m) != m || strings.ContainsAny(m, " \t,"):
-			ch.add(key, "must be a method name in capitals, like INVITE; got %q", m)
-		}
-	}
+	ch.methods("auth.methods", a.Methods)
 	if len(a.Algorithms) == 0 {
 		ch.add("auth.algorithms", "must name at least one of SHA-256, MD5")
 	}
@@ -97,4 +90,47 @@ func (ch *checker) auth(a AuthConfig) {
 	positive(ch, "auth.failure_window", a.FailureWindow)
 	positive(ch, "auth.block_for", a.BlockFor)
 	atLeast(ch, "auth.max_failures", a.MaxFailures, 1)
+}
+
+// methods checks a list of methods to challenge.
+func (ch *checker) methods(key string, methods []string) {
+	for i, m := range methods {
+		key := key + "[" + strconv.Itoa(i) + "]"
+		switch {
+		case m == "ACK" || m == "CANCEL":
+			ch.add(key, "%s cannot be challenged (RFC 3261 §22.1)", m)
+		case m == "" || strings.ToUpper(m) != m || strings.ContainsAny(m, " \t,"):
+			ch.add(key, "must be a method name in capitals, like INVITE; got %q", m)
+		}
+	}
+}
+
+// AuthOverride is one domain's auth policy, for a tenant that needs its
+// own (say, no calls in from other providers). Keys it leaves out keep
+// the auth block's values.
+type AuthOverride struct {
+	// Methods replaces auth.methods for requests from this domain.
+	Methods []string `yaml:"methods,omitempty"`
+	// AllowUnauthenticatedToLocal replaces the auth block's value.
+	AllowUnauthenticatedToLocal *bool `yaml:"allow_unauthenticated_to_local,omitempty"`
+}
+
+// authOverrides checks each domain's auth override like the auth block.
+func (ch *checker) authOverrides(c *Config, domains map[string]int) {
+	names := make([]string, 0, len(c.AuthOverrides))
+	for dom := range c.AuthOverrides {
+		names = append(names, dom)
+	}
+	sort.Strings(names)
+	for _, dom := range names {
+		prefix := "auth_overrides." + dom
+		if !validDomain(dom) {
+			ch.add(prefix, "%q is not a domain name or IP address", dom)
+			continue
+		}
+		if _, ok := domains[strings.ToLower(dom)]; len(domains) > 0 && !ok {
+			ch.add(prefix, "%s is not in domains, so this override would never apply", dom)
+		}
+		ch.methods(prefix+".methods", c.AuthOverrides[dom].Methods)
+	}
 }

@@ -111,6 +111,7 @@ func (c *Config) check() *checker {
 	ch.admin(c.Admin)
 	ch.storage(c.Storage, c.Auth)
 	ch.auth(c.Auth)
+	ch.authOverrides(c, domains)
 	ch.hep(c.HEP)
 	ch.security(c.Security)
 	ch.streamTimeouts(c.TCP, c.TLS)

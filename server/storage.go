@@ -82,7 +82,17 @@ func authenticator(cfg *config.Config, st *storage, log *slog.Logger) (*auth.Aut
 	pol := auth.Policies{Default: auth.Policy{
 		Methods:                     cfg.Auth.Methods,
 		AllowUnauthenticatedToLocal: cfg.Auth.AllowUnauthenticatedToLocal,
-	}}
+	}, Domains: map[string]auth.Policy{}}
+	for dom, o := range cfg.AuthOverrides {
+		p := pol.Default
+		if o.Methods != nil {
+			p.Methods = o.Methods
+		}
+		if o.AllowUnauthenticatedToLocal != nil {
+			p.AllowUnauthenticatedToLocal = *o.AllowUnauthenticatedToLocal
+		}
+		pol.Domains[dom] = p
+	}
 	if !cfg.Auth.Enabled {
 		return nil, pol, nil
 	}
