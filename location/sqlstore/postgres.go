@@ -219,21 +219,7 @@ func (p *pgDB) read(ctx context.Context, aor string) ([]location.Binding, error)
 // eachPgRow decodes rows into bindings for fn and closes rows.
 func eachPgRow(rows pgx.Rows, fn func(b *location.Binding) error) error {
 	defer rows.Close()
-	var r row
-	dest := r.dest()
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return err
-		}
-		b, err := r.binding()
-		if err != nil {
-			return err
-		}
-		if err := fn(&b); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return decodeRows(rows, fn)
 }
 
 // dataError implements backend: SQLSTATE classes 22 (data exception,

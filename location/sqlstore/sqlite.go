@@ -186,6 +186,19 @@ func (s *sqliteDB) read(ctx context.Context, aor string) ([]location.Binding, er
 // eachRow decodes rows into bindings for fn and closes rows.
 func eachRow(rows *sql.Rows, fn func(b *location.Binding) error) error {
 	defer rows.Close()
+	return decodeRows(rows, fn)
+}
+
+// rowSource is what database/sql's and pgx's row cursors share.
+type rowSource interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// decodeRows decodes every row into a binding for fn; the caller closes
+// the cursor, whose Close differs between the two drivers.
+func decodeRows(rows rowSource, fn func(b *location.Binding) error) error {
 	var r row
 	dest := r.dest()
 	for rows.Next() {
