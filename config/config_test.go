@@ -170,7 +170,7 @@ func fullConfig() *Config {
 		Admin: AdminConfig{
 			Listen: "[::]:9090", Token: "0123456789abcdef-token", CaptureMessages: 500, CaptureBytes: 1048576,
 		},
-		HEP:     HEPConfig{Address: "homer.example.com:9060", AgentID: 2001, Password: "homer-key"},
+		HEP: HEPConfig{Address: "homer.example.com:9060", AgentID: 2001, Password: "homer-key"},
 		AuthOverrides: map[string]AuthOverride{
 			"example.org": {Methods: []string{"REGISTER"}, AllowUnauthenticatedToLocal: ptr(true)},
 		},

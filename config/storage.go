@@ -117,13 +117,19 @@ type AuthOverride struct {
 
 // authOverrides checks each domain's auth override like the auth block.
 func (ch *checker) authOverrides(c *Config, domains map[string]int) {
-	names := make([]string, 0, len(c.AuthOverrides))
-	for dom := range c.AuthOverrides {
-		names = append(names, dom)
+	for _, dom := range ch.overrideDomains("auth_overrides", mapKeys(c.AuthOverrides), domains) {
+		ch.methods("auth_overrides."+dom+".methods", c.AuthOverrides[dom].Methods)
 	}
-	sort.Strings(names)
-	for _, dom := range names {
-		prefix := "auth_overrides." + dom
+}
+
+// overrideDomains checks the keys of a per-domain override map (section)
+// and returns, sorted, those that are domain names: a key that is not in
+// domains (when that is set) is reported, as it would never apply.
+func (ch *checker) overrideDomains(section string, keys []string, domains map[string]int) []string {
+	sort.Strings(keys)
+	var valid []string
+	for _, dom := range keys {
+		prefix := section + "." + dom
 		if !validDomain(dom) {
 			ch.add(prefix, "%q is not a domain name or IP address", dom)
 			continue
@@ -131,6 +137,16 @@ func (ch *checker) authOverrides(c *Config, domains map[string]int) {
 		if _, ok := domains[strings.ToLower(dom)]; len(domains) > 0 && !ok {
 			ch.add(prefix, "%s is not in domains, so this override would never apply", dom)
 		}
-		ch.methods(prefix+".methods", c.AuthOverrides[dom].Methods)
+		valid = append(valid, dom)
 	}
+	return valid
+}
+
+// mapKeys returns the keys of a string-keyed map.
+func mapKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	return keys
 }

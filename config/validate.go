@@ -116,21 +116,9 @@ func (c *Config) check() *checker {
 	ch.security(c.Security)
 	ch.streamTimeouts(c.TCP, c.TLS)
 
-	names := make([]string, 0, len(c.DomainOverrides))
-	for dom := range c.DomainOverrides {
-		names = append(names, dom)
-	}
-	sort.Strings(names)
-	for _, dom := range names {
+	for _, dom := range ch.overrideDomains("domain_overrides", mapKeys(c.DomainOverrides), domains) {
 		o := c.DomainOverrides[dom]
 		prefix := "domain_overrides." + dom
-		if !validDomain(dom) {
-			ch.add(prefix, "%q is not a domain name or IP address", dom)
-			continue
-		}
-		if _, ok := domains[strings.ToLower(dom)]; len(domains) > 0 && !ok {
-			ch.add(prefix, "%s is not in domains, so this override would never apply", dom)
-		}
 		r := c.Registrar
 		o.apply(&r)
 		ch.registrar(r, func(name string) string {
