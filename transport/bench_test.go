@@ -10,21 +10,38 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/parley-sip/parley/sip"
 )
 
 // BenchmarkUDPEcho measures datagrams per second through a UDP listener:
 // read, copy, parse, stamp received/rport, hand to a handler that sends
 // the message straight back. Several clients (so SO_REUSEPORT's hash has
 // peers to spread) each keep a window of datagrams in flight; one op is
-// one datagram echoed.
+// one datagram echoed. The echo is a request, so it is written at once.
 func BenchmarkUDPEcho(b *testing.B) {
+	benchUDPSockets(b, func(m *Manager, in *Incoming) {
+		m.Send(Target{Proto: UDP, Addr: in.Source, Listener: in.Listener}, in.Msg.Bytes())
+	})
+}
+
+// BenchmarkUDPAnswer is BenchmarkUDPEcho with a 200 OK for an answer, as
+// a registrar gives: responses sent during a read batch leave together
+// in one sendmmsg.
+func BenchmarkUDPAnswer(b *testing.B) {
+	benchUDPSockets(b, func(m *Manager, in *Incoming) {
+		m.Send(ResponseTarget(in), sip.NewResponse(in.Msg, 200, "", "").Bytes())
+	})
+}
+
+func benchUDPSockets(b *testing.B, answer func(*Manager, *Incoming)) {
 	counts := []int{1, 2, 4}
 	if n := runtime.NumCPU(); n > 4 {
 		counts = append(counts, n)
 	}
 	for _, sockets := range counts {
 		b.Run(fmt.Sprintf("sockets=%d", sockets), func(b *testing.B) {
-			benchUDPEcho(b, sockets)
+			benchUDP(b, sockets, answer)
 		})
 	}
 }
@@ -34,11 +51,9 @@ const (
 	benchWindow  = 8
 )
 
-func benchUDPEcho(b *testing.B, sockets int) {
+func benchUDP(b *testing.B, sockets int, answer func(*Manager, *Incoming)) {
 	var m *Manager
-	echo := HandlerFunc(func(in *Incoming) {
-		m.Send(Target{Proto: UDP, Addr: in.Source, Listener: in.Listener}, in.Msg.Bytes())
-	})
+	echo := HandlerFunc(func(in *Incoming) { answer(m, in) })
 	m = build(b, Config{Listeners: []ListenerConfig{{Proto: UDP, Host: "127.0.0.1"}}, UDPSockets: sockets}, echo)
 	if err := m.Start(); err != nil {
 		b.Fatal(err)

@@ -14,13 +14,13 @@ import (
 // sharing one port, or one TCP socket accepting TCP or TLS.
 type listener struct {
 	info  *ListenerInfo
-	socks []*net.UDPConn // UDP
-	ln    net.Listener   // TCP and TLS
+	socks []*udpSocket // UDP
+	ln    net.Listener // TCP and TLS
 }
 
 func (l *listener) close() {
 	for _, s := range l.socks {
-		s.Close()
+		s.conn.Close()
 	}
 	if l.ln != nil {
 		l.ln.Close()

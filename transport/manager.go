@@ -44,7 +44,6 @@ type Manager struct {
 
 	conns connTable
 	ids   atomic.Uint64
-	rr    atomic.Uint32 // spreads UDP writes over a listener's sockets
 	wg    sync.WaitGroup
 	stats counters
 }

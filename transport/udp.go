@@ -2,13 +2,13 @@ package transport
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
 	"time"
 
 	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 )
 
 // udpBatch is how many datagrams one read takes from the kernel
@@ -18,7 +18,7 @@ const udpBatch = 16
 // listenUDP binds UDPSockets sockets to one address with SO_REUSEPORT, so
 // the kernel spreads datagrams over as many reading goroutines (by hash
 // of the peer's address, so one peer always reaches the same socket).
-func (m *Manager) listenUDP(ctx context.Context, addr netip.AddrPort) ([]*net.UDPConn, netip.AddrPort, error) {
+func (m *Manager) listenUDP(ctx context.Context, addr netip.AddrPort) ([]*udpSocket, netip.AddrPort, error) {
 	n := m.cfg.UDPSockets
 	if !reusePortSupported {
 		n = 1
@@ -35,17 +35,17 @@ func (m *Manager) listenUDP(ctx context.Context, addr netip.AddrPort) ([]*net.UD
 		probe.Close()
 	}
 	lc := net.ListenConfig{Control: udpControl(n > 1, m.cfg.UDPReadBuffer)}
-	socks := make([]*net.UDPConn, 0, n)
+	socks := make([]*udpSocket, 0, n)
 	for range n {
 		pc, err := lc.ListenPacket(ctx, netw, addr.String())
 		if err != nil {
 			for _, s := range socks {
-				s.Close()
+				s.conn.Close()
 			}
 			return nil, addr, err
 		}
 		uc := pc.(*net.UDPConn)
-		socks = append(socks, uc)
+		socks = append(socks, newUDPSocket(uc, addr.Addr().Is4(), m.queuedSendFailed))
 		addr = addrPort(uc.LocalAddr()) // with port 0, the rest join the chosen port
 	}
 	return socks, addr, nil
@@ -68,27 +68,15 @@ func unmap(ap netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
-// batchReader is the part of ipv4.PacketConn and ipv6.PacketConn used
-// here; both take the same Message type.
-type batchReader interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-}
-
 // udpReader holds one socket's read buffers, reused for every batch: each
 // datagram is copied out into an exact-size slice that its message owns,
 // so the buffers never escape.
 type udpReader struct {
-	conn batchReader
 	msgs []ipv4.Message
 }
 
-func newUDPReader(uc *net.UDPConn, v4 bool, slot int) *udpReader {
+func newUDPReader(slot int) *udpReader {
 	r := &udpReader{msgs: make([]ipv4.Message, udpBatch)}
-	if v4 {
-		r.conn = ipv4.NewPacketConn(uc)
-	} else {
-		r.conn = ipv6.NewPacketConn(uc)
-	}
 	for i := range r.msgs {
 		r.msgs[i].Buffers = [][]byte{make([]byte, slot)}
 	}
@@ -103,11 +91,11 @@ func (m *Manager) slotSize() int {
 }
 
 // readUDP reads one socket until the manager closes.
-func (m *Manager) readUDP(l *listener, uc *net.UDPConn) {
+func (m *Manager) readUDP(l *listener, s *udpSocket) {
 	defer m.wg.Done()
-	r := newUDPReader(uc, l.info.Bound.Addr().Is4(), m.slotSize())
+	r := newUDPReader(m.slotSize())
 	for {
-		n, err := r.conn.ReadBatch(r.msgs, 0)
+		n, err := s.batch.ReadBatch(r.msgs, 0)
 		if err != nil {
 			if m.closed.Load() || errors.Is(err, net.ErrClosed) {
 				return
@@ -119,8 +107,18 @@ func (m *Manager) readUDP(l *listener, uc *net.UDPConn) {
 			time.Sleep(time.Millisecond)
 			continue
 		}
+		// A lone datagram's answers go out at once: holding them would
+		// only add the queue's cost. Several read together are the load
+		// that one sendmmsg for all their answers pays off for.
+		batched := n > 1
+		if batched {
+			s.hold()
+		}
 		for i := range n {
 			m.datagram(l, &r.msgs[i])
+		}
+		if batched {
+			s.release()
 		}
 	}
 }
@@ -167,11 +165,43 @@ func (m *Manager) sendUDP(dst Target, msg []byte) error {
 	if l == nil {
 		return ErrNoListener
 	}
-	s := l.socks[int(m.rr.Add(1))%len(l.socks)]
+	s := sockFor(l.socks, addr)
 	// An unconnected socket does not see ICMP port unreachable on Linux,
 	// so a dead UDP peer shows only as Timer B/F expiring (§17.1.1.2).
-	_, err := s.WriteToUDPAddrPort(msg, addr)
-	return err
+	// Responses may wait for the end of a read batch; a request is
+	// written at once, because a local failure to send it (no route, say)
+	// must reach its client transaction, which then tries the next
+	// address (§17.1.4, RFC 3263 §4.3).
+	return s.send(msg, addr, isResponse(msg))
+}
+
+// sockFor picks the socket that writes to dst: always the same one for
+// one destination, so that a response queued in a read batch is never
+// overtaken by a later one to the same peer written at once from
+// another socket (a 180 arriving after the 200 would be ignored).
+func sockFor(socks []*udpSocket, dst netip.AddrPort) *udpSocket {
+	if len(socks) == 1 {
+		return socks[0]
+	}
+	b := dst.Addr().As16()
+	h := uint32(dst.Port())
+	for i := 0; i < 16; i += 4 {
+		h = (h ^ binary.LittleEndian.Uint32(b[i:])) * 16777619 // FNV-1a's prime, a word at a time
+	}
+	return socks[h%uint32(len(socks))]
+}
+
+// isResponse tells a response from a request by its start line.
+func isResponse(msg []byte) bool {
+	return len(msg) > 8 && string(msg[:8]) == "SIP/2.0 "
+}
+
+// queuedSendFailed counts and logs a queued message the kernel refused;
+// Send counted it as sent when it queued it.
+func (m *Manager) queuedSendFailed(dst net.Addr, err error) {
+	m.stats.sent.Add(^uint64(0))
+	m.stats.sendErrors.Add(1)
+	m.log.Debug("udp send failed", "destination", dst, "err", err)
 }
 
 func (m *Manager) udpFrom(want *ListenerInfo, dst netip.Addr) *listener {

@@ -1,0 +1,131 @@
+package transport
+
+import (
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// udpQueueMax bounds one socket's write queue: past it the sender writes
+// the queue itself, so a long read batch cannot hold responses back
+// without limit or grow the queue's memory.
+const udpQueueMax = 64
+
+// batchConn is the part of ipv4.PacketConn and ipv6.PacketConn used
+// here; both take the same Message type (recvmmsg and sendmmsg on Linux,
+// one message per call elsewhere).
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// udpSocket is one of a UDP listener's SO_REUSEPORT sockets with its
+// write queue. While its reader hands a batch of datagrams to the
+// handler, the responses sent through the socket are queued and leave in
+// one sendmmsg when the batch is done: under load, one system call
+// carries the answers to a whole read batch instead of one each. Outside
+// a batch a send is written at once, so a quiet server adds no delay.
+type udpSocket struct {
+	conn  *net.UDPConn
+	batch batchConn
+
+	mu      sync.Mutex
+	holding bool           // the reader is in a batch; sends queue
+	queue   []ipv4.Message // what waits for the end of the batch
+	bufs    [][1][]byte    // queue[i].Buffers points at bufs[i]
+	arena   []byte         // the queued messages' bytes, reused after each flush
+	onError func(dst net.Addr, err error)
+}
+
+func newUDPSocket(uc *net.UDPConn, v4 bool, onError func(net.Addr, error)) *udpSocket {
+	s := &udpSocket{
+		conn:    uc,
+		queue:   make([]ipv4.Message, 0, udpQueueMax),
+		bufs:    make([][1][]byte, udpQueueMax),
+		onError: onError,
+	}
+	if v4 {
+		s.batch = ipv4.NewPacketConn(uc)
+	} else {
+		s.batch = ipv6.NewPacketConn(uc)
+	}
+	return s
+}
+
+// hold starts a read batch: sends queue until release.
+func (s *udpSocket) hold() {
+	s.mu.Lock()
+	s.holding = true
+	s.mu.Unlock()
+}
+
+// release ends a read batch and writes what it queued.
+func (s *udpSocket) release() {
+	s.mu.Lock()
+	s.holding = false
+	s.flushLocked()
+	s.mu.Unlock()
+}
+
+// send writes msg to dst now, or queues a copy when the socket is in a
+// read batch and queue is set; it reports an error only for a write made
+// at once. A queued message's failure goes to onError instead: by then
+// its sender has moved on.
+func (s *udpSocket) send(msg []byte, dst netip.AddrPort, queue bool) error {
+	if queue && s.enqueue(msg, dst) {
+		return nil
+	}
+	_, err := s.conn.WriteToUDPAddrPort(msg, dst)
+	return err
+}
+
+// enqueue copies msg into the queue if the socket is holding, writing the
+// queue first when it is full.
+func (s *udpSocket) enqueue(msg []byte, dst netip.AddrPort) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.holding {
+		return false
+	}
+	if len(s.queue) == udpQueueMax {
+		s.flushLocked()
+	}
+	start := len(s.arena)
+	s.arena = append(s.arena, msg...)
+	i := len(s.queue)
+	// A grown arena leaves earlier messages in the old array, which they
+	// keep alive until the flush; the slices stay valid either way.
+	s.bufs[i][0] = s.arena[start:len(s.arena):len(s.arena)]
+	s.queue = append(s.queue, ipv4.Message{Buffers: s.bufs[i][:], Addr: net.UDPAddrFromAddrPort(dst)})
+	return true
+}
+
+// flushLocked writes the queue with as few sendmmsg calls as the kernel
+// allows. A message the kernel refuses is reported and skipped, so one
+// bad destination does not hold back the rest. The caller holds s.mu.
+func (s *udpSocket) flushLocked() {
+	q := s.queue
+	for len(q) > 0 {
+		n, err := s.batch.WriteBatch(q, 0)
+		if err != nil || n <= 0 {
+			// sendmmsg reports an error only when nothing of the
+			// batch went: the first message is the one refused.
+			if err == nil {
+				err = io.ErrShortWrite
+			}
+			s.onError(q[0].Addr, err)
+			n = 1
+		}
+		q = q[n:]
+	}
+	for i := range s.queue {
+		s.queue[i] = ipv4.Message{}
+		s.bufs[i][0] = nil
+	}
+	s.queue = s.queue[:0]
+	s.arena = s.arena[:0]
+}
