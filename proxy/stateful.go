@@ -13,9 +13,11 @@ import (
 // responseContext is §16's response context: the branches of one
 // forwarded request and what has come back on them.
 type responseContext struct {
-	p   *Proxy
-	r   *Request
-	key string
+	p      *Proxy
+	r      *Request // nil once settled
+	tx     ServerTx // where responses go upstream
+	invite bool
+	key    string
 
 	// Events (responses, timers, CANCEL) run one at a time through post,
 	// so the state below needs no lock and a callback that arrives while
@@ -38,7 +40,8 @@ type responseContext struct {
 type branch struct {
 	base        *sip.Message       // the target's request before Via and Record-Route
 	next        []transport.Target // destinations not tried yet (RFC 3263 §4.3)
-	req         *sip.Message
+	req         *sip.Message       // as sent to dst; nil once settled
+	attempt     int                // counts destinations tried, to tell late responses
 	dst         transport.Target
 	tx          ClientTx
 	provisional bool
@@ -51,15 +54,16 @@ type branch struct {
 
 // forwardStateful forwards to the target set with a response context.
 func (p *Proxy) forwardStateful(r *Request) {
-	rc := &responseContext{p: p, r: r, groups: p.forkGroups(r.Targets)}
+	rc := &responseContext{p: p, r: r, tx: r.Tx, invite: r.Msg.Method() == "INVITE", groups: p.forkGroups(r.Targets)}
 	p.pending.Add(1)
-	if r.Msg.Method() == "INVITE" {
+	if rc.invite {
 		rc.key = cancelKey(r.Msg)
 		p.contexts.Store(rc.key, rc)
 	}
 	rc.post(func() {
 		rc.startNextGroup()
 		rc.finishIfDone()
+		rc.settleIfDone()
 	})
 }
 
@@ -161,13 +165,18 @@ func (rc *responseContext) tryNextDestination(b *branch) bool {
 		if err != nil {
 			continue
 		}
-		tx, err := p.txs.Request(m, dst, func(resp *sip.Message) { rc.post(func() { rc.onAttemptResponse(b, m, resp) }) })
+		// The callback holds the attempt's number, not its request: the
+		// client transaction lingers up to 32 s after the final
+		// response, and the request need not live as long.
+		b.attempt++
+		attempt := b.attempt
+		tx, err := p.txs.Request(m, dst, func(resp *sip.Message) { rc.post(func() { rc.onAttemptResponse(b, attempt, resp) }) })
 		if err != nil {
 			p.log.Debug("proxy: destination unreachable", "dst", dst.Addr.String(), "error", err)
 			continue
 		}
 		b.req, b.dst, b.tx, b.provisional = m, dst, tx, false
-		if m.Method() == "INVITE" {
+		if rc.invite {
 			rc.armTimerC(b)
 		}
 		return true
@@ -185,9 +194,10 @@ func (rc *responseContext) localResponse(req *sip.Message, code int, reason stri
 // onAttemptResponse passes on a response to the branch's current
 // attempt; one that comes late for a destination the branch has left is
 // dropped.
-func (rc *responseContext) onAttemptResponse(b *branch, sent, resp *sip.Message) {
-	if b.req == sent {
+func (rc *responseContext) onAttemptResponse(b *branch, attempt int, resp *sip.Message) {
+	if b.attempt == attempt {
 		rc.onResponse(b, resp)
+		rc.settleIfDone()
 	}
 }
 
@@ -197,7 +207,7 @@ func (rc *responseContext) onResponse(b *branch, resp *sip.Message) {
 	if (code == 503 || code == 408) && !b.provisional && !b.done && rc.tryNextDestination(b) {
 		return // RFC 3263 §4.3: a busy or silent server; try the next one
 	}
-	if b.direct && code > 100 && code < 300 && rc.p.cfg.RecordRoute && dialogCreating[b.req.Method()] {
+	if b.direct && code > 100 && code < 300 && rc.p.cfg.RecordRoute && rc.dialogCreating() {
 		aliasContact(resp, b.dst)
 	}
 	switch {
@@ -241,14 +251,14 @@ func (rc *responseContext) onSuccess(b *branch, resp *sip.Message) {
 		b.done = true
 		b.stopTimerC()
 	}
-	if rc.final && rc.r.Msg.Method() != "INVITE" {
+	if rc.final && !rc.invite {
 		return // only an INVITE's 2xx go upstream after a final (§16.7 step 5)
 	}
 	// Every 2xx goes upstream at once, even several (§16.7 step 5), and
 	// the other branches of an INVITE are cancelled (§16.7 step 10).
 	rc.finish()
 	rc.groups = nil
-	if rc.r.Msg.Method() == "INVITE" {
+	if rc.invite {
 		rc.endSearch()
 	}
 	rc.forgetLater()
@@ -307,7 +317,7 @@ func (rc *responseContext) endSearch() {
 // cancelBranch sends CANCEL now, or once a provisional response shows
 // the request arrived (§9.1).
 func (rc *responseContext) cancelBranch(b *branch) {
-	if b.req.Method() != "INVITE" {
+	if !rc.invite {
 		return
 	}
 	if b.provisional {
@@ -357,7 +367,7 @@ func (rc *responseContext) upstream(resp *sip.Message) {
 	if top, err := resp.TopVia(); err == nil && rc.p.isOurVia(top) {
 		resp.PopVia()
 	}
-	if err := rc.r.Tx.Respond(resp); err != nil {
+	if err := rc.tx.Respond(resp); err != nil {
 		rc.p.log.Debug("proxy: forwarding response failed", "error", err)
 	}
 }
@@ -391,6 +401,31 @@ func (rc *responseContext) onTimerC(b *branch) {
 		b.tx.Terminate()
 	}
 	rc.onResponse(b, rc.localResponse(b.req, 408, "Request Timeout"))
+	rc.settleIfDone()
+}
+
+// settleIfDone lets go of the requests once the final response is sent
+// and no branch is pending. The context lives on while its INVITE client
+// transactions linger (Timer M, 32 s, to pass on further 2xx) and in the
+// CANCEL index for as long; what it needs for that is the server
+// transaction and a few flags, not the messages.
+func (rc *responseContext) settleIfDone() {
+	if rc.r == nil || !rc.final || !rc.allDone() {
+		return
+	}
+	rc.r, rc.best, rc.auth, rc.groups = nil, nil, nil, nil
+	for _, b := range rc.branches {
+		b.base, b.req, b.next, b.cancelAsked = nil, nil, nil, false
+	}
+}
+
+// dialogCreating reports whether the request creates a dialog, so that
+// its responses may carry a Contact that needs an alias.
+func (rc *responseContext) dialogCreating() bool {
+	if rc.invite {
+		return true
+	}
+	return rc.r != nil && dialogCreating[rc.r.Msg.Method()]
 }
 
 // cancel is what an upstream CANCEL does (§16.10).

@@ -157,6 +157,41 @@ func TestParallelFork(t *testing.T) {
 			t.Errorf("upstream = %q, want both 200s (§16.7 step 5)", got)
 		}
 	})
+
+	t.Run("a finished context lets go of the messages and still passes on 2xx", func(t *testing.T) {
+		f, tx := forkFixture(t, defaultConfig(), []int{0, 0}, "invite.sip")
+		a, b := f.branchOf(0, "INVITE"), f.branchOf(1, "INVITE")
+		a.deliver(t, 180, "ta")
+		b.deliver(t, 200, "tb")
+		rc := f.onlyContext()
+		if rc.r == nil {
+			t.Fatal("settled while branch 0 was still pending")
+		}
+		a.deliver(t, 487, "ta")
+		if rc.r != nil || rc.best != nil {
+			t.Fatal("the context still holds the request after the last branch ended")
+		}
+		for i, br := range rc.branches {
+			if br.req != nil || br.base != nil {
+				t.Fatalf("branch %d still holds its request", i)
+			}
+		}
+		b.deliver(t, 200, "tb") // a retransmission: the UAS has no ACK yet
+		if got := tx.statuses(); !slices.Equal(got, []string{"180 Ringing", "200 OK", "200 OK"}) {
+			t.Errorf("upstream = %q, want the retransmitted 200 passed on (§16.7 step 5)", got)
+		}
+	})
+}
+
+// onlyContext returns the one INVITE response context in the CANCEL index.
+func (f *fixture) onlyContext() *responseContext {
+	f.t.Helper()
+	var found []*responseContext
+	f.p.contexts.Range(func(_, v any) bool { found = append(found, v.(*responseContext)); return true })
+	if len(found) != 1 {
+		f.t.Fatalf("%d response contexts, want 1", len(found))
+	}
+	return found[0]
 }
 
 // TestProvisionalResponses is §16.7 step 5: provisional responses other

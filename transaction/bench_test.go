@@ -21,7 +21,7 @@ func (discard) Send(transport.Target, []byte) error { return nil }
 type answer200 struct{}
 
 func (answer200) ServeRequest(tx *ServerTx, in *transport.Incoming) {
-	tx.Respond(sip.NewResponse(tx.Request(), 200, "", "uas"))
+	tx.Respond(sip.NewResponse(in.Msg, 200, "", "uas"))
 }
 func (answer200) ServeACK(*transport.Incoming)           {}
 func (answer200) ServeStrayResponse(*transport.Incoming) {}

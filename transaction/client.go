@@ -57,6 +57,7 @@ func (l *Layer) Request(req *sip.Message, dst transport.Target, onResponse Respo
 	if err != nil {
 		return nil, err
 	}
+	wire := c.wire // c.wire goes with a final response, which may come before send returns
 	l.live.Add(1)
 	if _, ok := l.clients.insert(c.key, c); !ok {
 		l.live.Add(-1)
@@ -66,7 +67,7 @@ func (l *Layer) Request(req *sip.Message, dst transport.Target, onResponse Respo
 	c.mu.Lock()
 	c.startTimers()
 	c.mu.Unlock()
-	if err := l.send(dst, c.wire); err != nil {
+	if err := l.send(dst, wire); err != nil {
 		c.Terminate()
 		return nil, err
 	}
@@ -84,9 +85,12 @@ func (l *Layer) newClient(req *sip.Message, dst transport.Target, onResponse Res
 	if onResponse == nil {
 		onResponse = func(*sip.Message, error) {}
 	}
-	method := req.Method()
+	branch, method := v.Branch(), req.Method()
+	key := clientKey(branch, method)
 	c := &ClientTx{
-		l: l, key: clientKey(v.Branch(), method), branch: v.Branch(), method: method,
+		// branch and method are cut from key, not from req: they live
+		// as long as the transaction, req's bytes only until the final.
+		l: l, key: key, branch: key[:len(branch)], method: key[len(branch)+1:],
 		invite:   method == "INVITE",
 		reliable: dst.Proto.Reliable(),
 		req:      req,
@@ -112,8 +116,21 @@ func (c *ClientTx) startTimers() {
 	c.l.startTimer(c, &c.main, &c.seq, timerTimeout, 64*c.l.cfg.T1)
 }
 
-// Request returns the request as the TU passed it.
-func (c *ClientTx) Request() *sip.Message { return c.req }
+// Request returns the request as the TU passed it, or nil once a final
+// response has arrived or the transaction has ended: the transaction lets
+// go of it then, so that the 32 s it may linger (Timers D, K, M) do not
+// keep the message in memory.
+func (c *ClientTx) Request() *sip.Message {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.req
+}
+
+// settle drops the request once nothing will resend it or answer for
+// it: after a final response or the end. The caller holds c.mu.
+func (c *ClientTx) settle() {
+	c.req, c.wire = nil, nil
+}
 
 // Method returns the request's method.
 func (c *ClientTx) Method() string { return c.method }
@@ -155,6 +172,7 @@ func (c *ClientTx) endLocked() bool {
 	c.retx.stop()
 	c.main.stop()
 	c.ack = nil
+	c.settle()
 	return true
 }
 
@@ -216,11 +234,13 @@ func (c *ClientTx) inviteResponse(code int, resp *sip.Message) reaction {
 			return reaction{deliver: true}
 		case code < 300:
 			c.state = Accepted
+			c.settle()
 			c.l.startTimer(c, &c.main, &c.seq, timerLinger, 64*c.l.cfg.T1) // Timer M
 			return reaction{deliver: true}
 		}
 		c.state = Completed
 		c.ack = c.buildACK(resp)
+		c.settle()
 		if c.reliable {
 			return reaction{deliver: true, ack: c.ack, end: true}
 		}
@@ -251,6 +271,7 @@ func (c *ClientTx) nonInviteResponse(code int) reaction {
 	c.state = Completed
 	c.retx.stop()
 	c.main.stop()
+	c.settle()
 	if c.reliable {
 		return reaction{deliver: true, end: true}
 	}
@@ -325,8 +346,9 @@ func (c *ClientTx) retransmit() {
 		return
 	}
 	c.l.startTimer(c, &c.retx, &c.seq, timerRetransmit, c.interval)
+	wire := c.wire
 	c.mu.Unlock()
-	if err := c.l.send(c.dst, c.wire); err != nil {
+	if err := c.l.send(c.dst, wire); err != nil {
 		c.mu.Lock()
 		c.failLocked(err)
 	}
@@ -337,6 +359,7 @@ func (c *ClientTx) retransmit() {
 // releases it.
 func (c *ClientTx) failLocked(err error) {
 	pending := c.state == Calling || c.state == Trying || c.state == Proceeding
+	wire := c.wire
 	if !pending || !c.endLocked() {
 		c.mu.Unlock()
 		return
@@ -348,14 +371,14 @@ func (c *ClientTx) failLocked(err error) {
 		code = 408
 	}
 	c.l.log.Debug("transaction: client transaction failed", "key", c.key, "err", err)
-	c.onResponse(c.localResponse(code), err)
+	c.onResponse(c.localResponse(wire, code), err)
 }
 
 // localResponse makes the 408 or 503 a failed transaction hands its TU,
 // from a private copy of the request (§8.2.6.2 fields: Via, From, To
 // with a tag, Call-ID, CSeq).
-func (c *ClientTx) localResponse(code int) *sip.Message {
-	req, err := sip.Limits{}.Parse(c.wire)
+func (c *ClientTx) localResponse(wire []byte, code int) *sip.Message {
+	req, err := sip.Limits{}.Parse(wire)
 	if err != nil {
 		resp, _ := sip.NewResponseBuilder(code, "").Message("", nil)
 		return resp

@@ -123,7 +123,20 @@ type fakeCore struct {
 	onACK     func(in *transport.Incoming)
 }
 
+// served remembers each transaction's request for the tests, since a
+// transaction lets go of it with its final response.
+var served sync.Map // *ServerTx → *sip.Message
+
+// reqOf returns the request of tx, also after its final response.
+func reqOf(tx *ServerTx) *sip.Message {
+	if m, ok := served.Load(tx); ok {
+		return m.(*sip.Message)
+	}
+	return tx.Request()
+}
+
 func (c *fakeCore) ServeRequest(tx *ServerTx, in *transport.Incoming) {
+	served.Store(tx, in.Msg)
 	c.mu.Lock()
 	c.requests = append(c.requests, tx)
 	f := c.onRequest
@@ -283,7 +296,7 @@ func reparse(t testing.TB, m *sip.Message) *sip.Message {
 
 func respond(t testing.TB, tx *ServerTx, code int, toTag string) {
 	t.Helper()
-	if err := tx.Respond(sip.NewResponse(tx.Request(), code, "", toTag)); err != nil {
+	if err := tx.Respond(sip.NewResponse(reqOf(tx), code, "", toTag)); err != nil {
 		t.Fatalf("Respond(%d): %v", code, err)
 	}
 }

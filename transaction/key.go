@@ -109,3 +109,14 @@ func responseKey(m *sip.Message) (string, error) {
 	}
 	return clientKey(v.Branch(), cseq.Method), nil
 }
+
+// detach returns s in memory that no message owns: s is a view into a
+// request's bytes, and a transaction that kept it would keep those bytes
+// alive for as long as it lingers. key, built by concatenation, mostly
+// holds s already.
+func detach(s, key string) string {
+	if i := strings.Index(key, s); i >= 0 {
+		return key[i : i+len(s)]
+	}
+	return strings.Clone(s)
+}

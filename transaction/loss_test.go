@@ -40,7 +40,7 @@ type uas struct {
 }
 
 func (u *uas) ServeRequest(tx *ServerTx, in *transport.Incoming) {
-	callID, _ := tx.Request().CallID()
+	callID, _ := in.Msg.CallID()
 	u.mu.Lock()
 	u.seen[callID] = true
 	u.mu.Unlock()
@@ -51,14 +51,14 @@ func (u *uas) ServeRequest(tx *ServerTx, in *transport.Incoming) {
 	})
 	switch {
 	case strings.HasPrefix(callID, "reject"):
-		tx.Respond(sip.NewResponse(tx.Request(), 180, "", "uas"))
-		tx.Respond(sip.NewResponse(tx.Request(), 486, "", "uas"))
+		tx.Respond(sip.NewResponse(in.Msg, 180, "", "uas"))
+		tx.Respond(sip.NewResponse(in.Msg, 486, "", "uas"))
 	case strings.HasPrefix(callID, "accept"):
-		ok := sip.NewResponse(tx.Request(), 200, "", "uas")
+		ok := sip.NewResponse(in.Msg, 200, "", "uas")
 		tx.Respond(ok)
 		u.retransmit2xx(tx, ok, callID, 500*time.Millisecond)
 	default:
-		tx.Respond(sip.NewResponse(tx.Request(), 200, "", "uas"))
+		tx.Respond(sip.NewResponse(in.Msg, 200, "", "uas"))
 	}
 }
 

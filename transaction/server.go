@@ -1,6 +1,7 @@
 package transaction
 
 import (
+	"strings"
 	"sync"
 	"time"
 
@@ -43,16 +44,16 @@ type ServerTx struct {
 func newServerTx(l *Layer, in *transport.Incoming, k matchKey) *ServerTx {
 	method := in.Msg.Method()
 	t := &ServerTx{
-		l: l, key: k.key, in: in, method: method,
+		l: l, key: k.key, in: in, method: detach(method, k.key),
 		invite:   method == "INVITE",
 		reliable: in.Proto.Reliable(),
 		dst:      transport.ResponseTarget(in),
 		rfc2543:  k.rfc2543,
-		reqToTag: k.toTag,
+		reqToTag: strings.Clone(k.toTag),
 		state:    Trying,
 	}
 	if v, err := in.Msg.TopVia(); err == nil {
-		t.branch = v.Branch()
+		t.branch = detach(v.Branch(), k.key)
 	}
 	if t.invite {
 		t.state = Proceeding // §17.2.1: an INVITE server transaction starts in Proceeding
@@ -85,13 +86,32 @@ func (t *ServerTx) start() bool {
 	return true
 }
 
-// Request returns the request that created the transaction. The layer
-// does not touch it after handing the transaction to the Core, which
-// owns it from then on.
-func (t *ServerTx) Request() *sip.Message { return t.in.Msg }
+// Request returns the request that created the transaction, or nil once
+// a final response has been sent or the transaction has ended: the
+// transaction lets go of it then, so that the 32 s it may linger (Timers
+// H, J, L) do not keep the message in memory. The layer does not change
+// the request after handing the transaction to the Core.
+func (t *ServerTx) Request() *sip.Message {
+	if in := t.Incoming(); in != nil {
+		return in.Msg
+	}
+	return nil
+}
 
-// Incoming returns the request with where it came from.
-func (t *ServerTx) Incoming() *transport.Incoming { return t.in }
+// Incoming returns the request with where it came from, or nil once a
+// final response has been sent, as Request does.
+func (t *ServerTx) Incoming() *transport.Incoming {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.in
+}
+
+// settle drops the request and the 100 Trying once a final response is
+// sent or the transaction ends; what is left matches retransmissions and
+// resends the final response. The caller holds t.mu.
+func (t *ServerTx) settle() {
+	t.in, t.trying = nil, nil
+}
 
 // Method returns the request's method.
 func (t *ServerTx) Method() string { return t.method }
@@ -205,6 +225,7 @@ func (t *ServerTx) respond(code int, wire []byte, toTag string) (end bool, err e
 		return false, nil
 	}
 	t.main.stop() // a delayed 100 Trying that has not gone out
+	t.settle()
 	if t.invite {
 		t.inviteFinal(code, wire, toTag)
 		return false, nil
@@ -401,6 +422,7 @@ func (t *ServerTx) endLocked(err error) serverEnd {
 	t.retx.stop()
 	t.main.stop()
 	t.last = nil
+	t.settle()
 	e := serverEnd{ok: true, err: err}
 	if err != nil {
 		t.failed = err

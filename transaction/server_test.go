@@ -201,7 +201,7 @@ func TestServerInviteAccepted(t *testing.T) {
 				t.Fatalf("INVITE retransmission answered: 200 sent %d times", n)
 			}
 			respond(t, tx, 200, "uas") // the UAS core's own retransmission
-			if err := tx.Respond(sip.NewResponse(tx.Request(), 486, "", "x")); !errors.Is(err, ErrFinalSent) {
+			if err := tx.Respond(sip.NewResponse(reqOf(tx), 486, "", "x")); !errors.Is(err, ErrFinalSent) {
 				t.Fatalf("486 in Accepted: %v", err)
 			}
 			h.l.HandleMessage(rq{method: "ACK", toTag: "uas", cseqMethod: "ACK"}.in(t, proto))
@@ -219,7 +219,7 @@ func TestServerInviteAccepted(t *testing.T) {
 			if tx.State() != Terminated {
 				t.Fatalf("state %v after Timer L", tx.State())
 			}
-			if err := tx.Respond(sip.NewResponse(tx.Request(), 200, "", "uas")); !errors.Is(err, ErrTerminated) {
+			if err := tx.Respond(sip.NewResponse(reqOf(tx), 200, "", "uas")); !errors.Is(err, ErrTerminated) {
 				t.Fatalf("200 after Timer L: %v", err)
 			}
 		})
@@ -262,7 +262,7 @@ func TestServerNonInvite(t *testing.T) {
 				if n := h.snd.count(status(200)); n != 2 {
 					t.Fatalf("200 sent %d times, want 2", n)
 				}
-				if err := tx.Respond(sip.NewResponse(tx.Request(), 500, "", "uas")); !errors.Is(err, ErrFinalSent) {
+				if err := tx.Respond(sip.NewResponse(reqOf(tx), 500, "", "uas")); !errors.Is(err, ErrFinalSent) {
 					t.Fatalf("second final: %v", err)
 				}
 			}
@@ -297,7 +297,7 @@ func TestServerRespondErrors(t *testing.T) {
 	var got error
 	tx.OnFailure(func(err error) { got = err })
 	h.snd.failWith(errors.New("connection refused"))
-	if err := tx.Respond(sip.NewResponse(tx.Request(), 180, "", "uas")); !errors.Is(err, ErrTransport) {
+	if err := tx.Respond(sip.NewResponse(reqOf(tx), 180, "", "uas")); !errors.Is(err, ErrTransport) {
 		t.Fatalf("Respond with failing sender: %v", err)
 	}
 	if !errors.Is(got, ErrTransport) || tx.State() != Terminated {
@@ -336,5 +336,34 @@ func TestServerTryingSendFails(t *testing.T) {
 	}
 	if st := h.l.Stats(); st.ServerActive != 0 || st.ServerCreated != 1 || st.ServerTerminated != 1 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// A transaction lets go of its request with the final response: it
+// lingers 32 s on UDP, and what it needs for that (key, last response)
+// must not keep the request's bytes in memory. Retransmissions are still
+// answered from what is left.
+func TestServerSettlesAfterFinal(t *testing.T) {
+	for _, method := range []string{"INVITE", "OPTIONS"} {
+		t.Run(method, func(t *testing.T) {
+			h := newHarness(t, Config{})
+			r := rq{method: method}
+			h.l.HandleMessage(r.in(t))
+			tx := h.core.tx(0)
+			if tx.Request() == nil || tx.Incoming() == nil {
+				t.Fatal("no request before the final response")
+			}
+			respond(t, tx, 486, "uas")
+			if tx.Request() != nil || tx.Incoming() != nil {
+				t.Fatal("the request is still held after the final response")
+			}
+			h.l.HandleMessage(r.in(t))
+			if n := h.snd.count(status(486)); n != 2 {
+				t.Fatalf("486 sent %d times after a retransmission, want 2", n)
+			}
+			if tx.Method() != method || tx.Branch() == "" {
+				t.Fatalf("accessors: method %q branch %q", tx.Method(), tx.Branch())
+			}
+		})
 	}
 }

@@ -109,7 +109,7 @@ func (uas2) ServeRequest(tx *ServerTx, in *transport.Incoming) {
 	if tx.Method() == "INVITE" {
 		code = 486
 	}
-	tx.Respond(sip.NewResponse(tx.Request(), code, "", "uas"))
+	tx.Respond(sip.NewResponse(in.Msg, code, "", "uas"))
 }
 func (uas2) ServeACK(*transport.Incoming)           {}
 func (uas2) ServeStrayResponse(*transport.Incoming) {}
