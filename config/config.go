@@ -183,8 +183,9 @@ type TransactionConfig struct {
 	// T4 is how long the network may keep a message alive; it sets how long
 	// completed transactions linger to absorb retransmissions.
 	T4 Duration `yaml:"t4"`
-	// MaxTransactions bounds the transaction table so that a flood cannot
-	// exhaust memory.
+	// MaxTransactions bounds the transactions in flight (without a final
+	// response yet), so that a flood cannot pile up work; past it new
+	// requests get 503 with Retry-After.
 	MaxTransactions int `yaml:"max_transactions"`
 }
 

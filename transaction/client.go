@@ -58,9 +58,9 @@ func (l *Layer) Request(req *sip.Message, dst transport.Target, onResponse Respo
 		return nil, err
 	}
 	wire := c.wire // c.wire goes with a final response, which may come before send returns
-	l.live.Add(1)
+	l.inflight.Add(1)
 	if _, ok := l.clients.insert(c.key, c); !ok {
-		l.live.Add(-1)
+		l.inflight.Add(-1)
 		return nil, ErrDuplicate
 	}
 	l.clientCreated.Add(1)
@@ -127,8 +127,12 @@ func (c *ClientTx) Request() *sip.Message {
 }
 
 // settle drops the request once nothing will resend it or answer for
-// it: after a final response or the end. The caller holds c.mu.
+// it: after a final response or the end. The transaction is no longer in
+// flight then. The caller holds c.mu.
 func (c *ClientTx) settle() {
+	if c.req != nil {
+		c.l.inflight.Add(-1)
+	}
 	c.req, c.wire = nil, nil
 }
 

@@ -24,11 +24,17 @@ type Config struct {
 	// (§17.1.1.2), which is the default, or 64*T1 when that is longer.
 	// Lowering it only suits tests and closed networks.
 	TimerD time.Duration
-	// MaxTransactions bounds live transactions. When this many are live, a
+	// MaxTransactions bounds the transactions in flight: those still
+	// waiting for their final response. When this many are in flight, a
 	// request that would start a new server transaction is answered
 	// statelessly with 503 and Retry-After. Client transactions are never
-	// refused: they carry requests already admitted. 0 means
-	// DefaultMaxTransactions; a negative value means no bound.
+	// refused: they carry requests already admitted. Transactions that
+	// only linger after their final response to absorb retransmissions
+	// (Timers D, I, J, K, L, M) do not count: they are done work, hold
+	// about half a kilobyte each, and at 10 000 REGISTER/s on UDP there
+	// are 320 000 of them (Timer J is 32 s), which a bound on them would
+	// turn into 503s. 0 means DefaultMaxTransactions; a negative value
+	// means no bound.
 	MaxTransactions int
 	// RetryAfter is the Retry-After of that 503, 5 s by default.
 	RetryAfter time.Duration
@@ -45,7 +51,7 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// DefaultMaxTransactions is the bound on live transactions when
+// DefaultMaxTransactions is the bound on transactions in flight when
 // Config.MaxTransactions is 0.
 const DefaultMaxTransactions = 200_000
 

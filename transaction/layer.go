@@ -46,7 +46,7 @@ type Layer struct {
 
 	servers *table[*ServerTx]
 	clients *table[*ClientTx]
-	live    atomic.Int64 // server and client transactions, for the bound
+	inflight atomic.Int64 // transactions awaiting a final response, for the bound
 	tag     string       // To tag of responses the layer makes itself
 
 	serverCreated, serverTerminated atomic.Uint64
@@ -58,7 +58,8 @@ type Layer struct {
 
 // Stats counts transactions.
 type Stats struct {
-	ServerActive, ClientActive      int64  // live now
+	ServerActive, ClientActive      int64  // live now, lingering ones included
+	InFlight                        int64  // live and still without a final response: what MaxTransactions bounds
 	ServerCreated, ServerTerminated uint64 // since New
 	ClientCreated, ClientTerminated uint64
 	Rejected                        uint64 // requests answered 503 past MaxTransactions
@@ -87,6 +88,7 @@ func (l *Layer) Stats() Stats {
 		ServerTerminated: l.serverTerminated.Load(),
 		ClientTerminated: l.clientTerminated.Load(),
 		Rejected:         l.rejected.Load(),
+		InFlight:         l.inflight.Load(),
 	}
 	// Terminated is read first, so a transaction that ends meanwhile
 	// cannot make Active negative.
@@ -145,12 +147,12 @@ func (l *Layer) startServer(in *transport.Incoming, k matchKey) {
 		return
 	}
 	if invite != nil {
-		l.live.Add(1)
+		l.inflight.Add(1)
 	}
 	tx := newServerTx(l, in, k)
 	if other, ok := l.servers.insert(k.key, tx); !ok {
 		// Another reader made it first: this copy is a retransmission.
-		l.live.Add(-1)
+		l.inflight.Add(-1)
 		other.receive(in, k)
 		return
 	}
@@ -166,14 +168,14 @@ func (l *Layer) startServer(in *transport.Incoming, k matchKey) {
 
 // admit counts a new transaction unless the bound is reached.
 func (l *Layer) admit() bool {
-	n := l.live.Add(1)
+	n := l.inflight.Add(1)
 	if l.cfg.MaxTransactions < 0 || n <= int64(l.cfg.MaxTransactions) {
 		if l.overloaded.Load() && l.overloaded.CompareAndSwap(true, false) {
-			l.log.Info("transaction: below the bound again, admitting new requests", "live", n)
+			l.log.Info("transaction: below the bound again, admitting new requests", "in_flight", n)
 		}
 		return true
 	}
-	l.live.Add(-1)
+	l.inflight.Add(-1)
 	if l.overloaded.CompareAndSwap(false, true) {
 		l.log.Warn("transaction: MaxTransactions reached, answering new requests 503", "max", l.cfg.MaxTransactions)
 	}
@@ -234,14 +236,12 @@ func (l *Layer) send(dst transport.Target, b []byte) error {
 
 func (l *Layer) removeServer(tx *ServerTx) {
 	if l.servers.remove(tx.key, tx) {
-		l.live.Add(-1)
 		l.serverTerminated.Add(1)
 	}
 }
 
 func (l *Layer) removeClient(c *ClientTx) {
 	if l.clients.remove(c.key, c) {
-		l.live.Add(-1)
 		l.clientTerminated.Add(1)
 	}
 }

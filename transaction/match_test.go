@@ -162,6 +162,36 @@ func TestStrayResponse(t *testing.T) {
 	}
 }
 
+// TestLimitCountsInFlight: a transaction that has sent its final
+// response and only lingers for retransmissions (Timer J here) leaves
+// room for a new one; the bound is on work in flight, not on the 32 s
+// of done REGISTERs a busy registrar carries.
+func TestLimitCountsInFlight(t *testing.T) {
+	h := newHarness(t, Config{MaxTransactions: 1})
+	h.l.HandleMessage(rq{method: "REGISTER", branch: "z9hG4bK-1"}.in(t))
+	first := h.core.tx(0)
+	h.l.HandleMessage(rq{method: "REGISTER", branch: "z9hG4bK-2"}.in(t))
+	if st := h.l.Stats(); st.Rejected != 1 || st.InFlight != 1 {
+		t.Fatalf("with one REGISTER unanswered: stats %+v, want the second rejected", st)
+	}
+	respond(t, first, 200, "reg")
+	if first.State() != Completed {
+		t.Fatalf("state %v, want Completed (lingering for Timer J)", first.State())
+	}
+	h.l.HandleMessage(rq{method: "REGISTER", branch: "z9hG4bK-3"}.in(t))
+	if r, _, _ := h.core.counts(); r != 2 {
+		t.Fatalf("Core saw %d requests, want 2: a lingering transaction counted against the bound", r)
+	}
+	respond(t, h.core.tx(1), 200, "reg")
+	if st := h.l.Stats(); st.InFlight != 0 || st.ServerActive != 2 {
+		t.Fatalf("stats %+v, want nothing in flight and two lingering", st)
+	}
+	h.advanceTo(time.Minute)
+	if st := h.l.Stats(); st.InFlight != 0 || st.ServerActive != 0 {
+		t.Fatalf("after Timer J: stats %+v", st)
+	}
+}
+
 // TestLimit: past MaxTransactions a new request gets a stateless 503
 // with Retry-After; retransmissions, ACKs, CANCELs of live INVITEs and
 // client transactions still go through (§21.5.4).

@@ -108,8 +108,12 @@ func (t *ServerTx) Incoming() *transport.Incoming {
 
 // settle drops the request and the 100 Trying once a final response is
 // sent or the transaction ends; what is left matches retransmissions and
-// resends the final response. The caller holds t.mu.
+// resends the final response. The transaction is no longer in flight
+// then. The caller holds t.mu.
 func (t *ServerTx) settle() {
+	if t.in != nil {
+		t.l.inflight.Add(-1)
+	}
 	t.in, t.trying = nil, nil
 }
 
