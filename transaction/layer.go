@@ -44,10 +44,10 @@ type Layer struct {
 	sender transport.Sender
 	core   Core
 
-	servers *table[*ServerTx]
-	clients *table[*ClientTx]
+	servers  *table[*ServerTx]
+	clients  *table[*ClientTx]
 	inflight atomic.Int64 // transactions awaiting a final response, for the bound
-	tag     string       // To tag of responses the layer makes itself
+	tag      string       // To tag of responses the layer makes itself
 
 	serverCreated, serverTerminated atomic.Uint64
 	clientCreated, clientTerminated atomic.Uint64
