@@ -25,10 +25,8 @@ const shardCount = 64
 //
 // The zero Memory is an empty store ready to use, like NewMemory's.
 //
-// To stay small at a million bindings, bindings are stored by value in one
-// slice per AOR, and the strings of each binding are copied into a single
-// allocation. The copy matters beyond size: a caller's strings may be slices
-// of a whole REGISTER message, and keeping one would pin the message.
+// To stay small at a million bindings, bindings are stored packed (see
+// packed) by value in one slice per AOR.
 type Memory struct {
 	closed atomic.Bool
 	shards [shardCount]shard
@@ -54,10 +52,10 @@ type shard struct {
 // record is the state of one AOR. It is the one pointer per AOR: the heap
 // needs a stable handle to move an AOR when its earliest expiry changes.
 type record struct {
-	aor  string    // the map key; bindings share it as their AOR
-	bs   []Binding // sorted as Lookup returns them; may hold expired, unswept bindings
-	next time.Time // earliest Expires in bs: when Expire must next look here
-	idx  int       // position in the shard's heap
+	aor  string   // the map key; bindings share it as their AOR
+	bs   []packed // sorted as Lookup returns them; may hold expired, unswept bindings
+	next int64    // earliest expiry in bs (Unix nanoseconds): when Expire must next look here
+	idx  int      // position in the shard's heap
 }
 
 // NewMemory returns an empty in-memory store.
@@ -99,7 +97,7 @@ func (m *Memory) Lookup(ctx context.Context, aor string, now time.Time) ([]Bindi
 	if r == nil {
 		return nil, nil
 	}
-	return copyBindings(r.bs, now, false), nil
+	return unpackAll(r.aor, r.bs, nanos(now), false), nil
 }
 
 // Update implements [Store.Update]. fn runs under the shard's write lock,
@@ -122,7 +120,7 @@ func (m *Memory) Update(ctx context.Context, aor string, now time.Time, fn func(
 	r := s.aors[aor]
 	var current []Binding
 	if r != nil {
-		current = copyBindings(r.bs, now, false)
+		current = unpackAll(r.aor, r.bs, nanos(now), false)
 	}
 	next, err := fn(current)
 	if err != nil {
@@ -137,14 +135,19 @@ func (m *Memory) Update(ctx context.Context, aor string, now time.Time, fn func(
 		// The caller's string may point into a larger buffer; own the key.
 		key = strings.Clone(aor)
 	}
-	stored := make([]Binding, 0, len(next))
+	stored := make([]packed, 0, len(next))
 	for i := range next {
-		if next[i].Live(now) {
-			stored = append(stored, compact(&next[i], key))
+		if !next[i].Live(now) {
+			continue
 		}
+		p, err := pack(&next[i])
+		if err != nil {
+			return nil, err
+		}
+		stored = append(stored, p)
 	}
 	// Stable, so that among equal q and time the order fn chose is kept.
-	slices.SortStableFunc(stored, compareBindings)
+	slices.SortStableFunc(stored, comparePacked)
 
 	switch {
 	case len(stored) == 0 && r == nil:
@@ -170,7 +173,7 @@ func (m *Memory) Update(ctx context.Context, aor string, now time.Time, fn func(
 		heap.Fix(&s.due, r.idx)
 	}
 	// Every stored binding is live at now, so the copy is the live set.
-	return copyBindings(stored, now, false), nil
+	return unpackAll(key, stored, nanos(now), false), nil
 }
 
 // expireBatch caps how many AORs one lock hold sweeps, so that a mass
@@ -203,7 +206,8 @@ func (m *Memory) Expire(ctx context.Context, now time.Time) (int, error) {
 func (s *shard) expire(now time.Time, limit int) (removed int, more bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for ; len(s.due) > 0 && expiredBy(s.due[0].next, now); limit-- {
+	at := nanos(now)
+	for ; len(s.due) > 0 && s.due[0].next <= at; limit-- {
 		if limit == 0 {
 			return removed, true
 		}
@@ -212,7 +216,7 @@ func (s *shard) expire(now time.Time, limit int) (removed int, more bool) {
 		// and nothing outside the shard holds r.bs.
 		kept := r.bs[:0]
 		for i := range r.bs {
-			if r.bs[i].Live(now) {
+			if r.bs[i].live(at) {
 				kept = append(kept, r.bs[i])
 			}
 		}
@@ -262,7 +266,7 @@ func (m *Memory) Range(fn func(aor string, bs []Binding) bool) {
 		batch = batch[:0]
 		s.mu.RLock()
 		for aor, r := range s.aors {
-			batch = append(batch, set{aor, copyBindings(r.bs, time.Time{}, true)})
+			batch = append(batch, set{aor, unpackAll(r.aor, r.bs, 0, true)})
 		}
 		s.mu.RUnlock()
 		for _, e := range batch {
@@ -291,39 +295,23 @@ func (m *Memory) Close() error {
 	return nil
 }
 
-// compareBindings orders by q descending, then most recently updated first:
-// the order in which a proxy should try the contacts (RFC 3261 §16.6).
-func compareBindings(a, b Binding) int {
-	if a.Q != b.Q {
-		if a.Q > b.Q {
-			return -1
-		}
-		return 1
-	}
-	return b.Updated.Compare(a.Updated)
-}
-
 // earliest returns the first expiry in a non-empty set.
-func earliest(bs []Binding) time.Time {
-	t := bs[0].Expires
+func earliest(bs []packed) int64 {
+	t := bs[0].expires
 	for i := 1; i < len(bs); i++ {
-		if bs[i].Expires.Before(t) {
-			t = bs[i].Expires
-		}
+		t = min(t, bs[i].expires)
 	}
 	return t
 }
 
-// copyBindings returns the bindings of bs live at now (or all of them, for
-// Range), in a slice that shares nothing mutable with bs. Strings are
-// immutable and may be shared; Path slices are copied, all into one backing
-// array to save allocations.
-func copyBindings(bs []Binding, now time.Time, all bool) []Binding {
-	n, paths := 0, 0
+// unpackAll returns the bindings of bs live at now (Unix nanoseconds), or
+// all of them for Range, in a slice that shares nothing mutable with bs.
+// The Path values of all of them share one backing array.
+func unpackAll(aor string, bs []packed, now int64, all bool) []Binding {
+	n := 0
 	for i := range bs {
-		if all || bs[i].Live(now) {
+		if all || bs[i].live(now) {
 			n++
-			paths += len(bs[i].Path)
 		}
 	}
 	if n == 0 {
@@ -331,73 +319,15 @@ func copyBindings(bs []Binding, now time.Time, all bool) []Binding {
 	}
 	out := make([]Binding, 0, n)
 	var pool []string
-	if paths > 0 {
-		pool = make([]string, 0, paths)
-	}
 	for i := range bs {
-		if !all && !bs[i].Live(now) {
+		if !all && !bs[i].live(now) {
 			continue
 		}
-		b := bs[i]
-		if len(b.Path) > 0 {
-			start := len(pool)
-			pool = append(pool, b.Path...)
-			// Cap the sub-slice so a caller's append cannot write into
-			// the next binding's Path.
-			b.Path = pool[start:len(pool):len(pool)]
-		}
+		var b Binding
+		b, pool = bs[i].unpack(aor, pool)
 		out = append(out, b)
 	}
 	return out
-}
-
-// compact returns a copy of *b fit for storage: AOR set to the shared key,
-// monotonic clock readings stripped, and its own strings copied into one
-// allocation. Low-cardinality strings (transport, User-Agent) are interned
-// instead, since thousands of bindings share a handful of values.
-func compact(b *Binding, aor string) Binding {
-	c := *b
-	c.AOR = aor
-	// Monotonic readings mean nothing across values from different sources
-	// and would make the heap's and Lookup's comparisons disagree.
-	c.Expires = c.Expires.Round(0)
-	c.Updated = c.Updated.Round(0)
-	c.Transport = intern(c.Transport)
-	c.UserAgent = intern(c.UserAgent)
-
-	n := len(c.Contact) + len(c.CallID) + len(c.InstanceID)
-	for _, p := range c.Path {
-		n += len(p)
-	}
-	if n == 0 {
-		c.Path = slices.Clone(c.Path)
-		return c
-	}
-	var sb strings.Builder
-	sb.Grow(n)
-	sb.WriteString(c.Contact)
-	sb.WriteString(c.CallID)
-	sb.WriteString(c.InstanceID)
-	for _, p := range c.Path {
-		sb.WriteString(p)
-	}
-	all := sb.String()
-	take := func(l int) string {
-		s := all[:l]
-		all = all[l:]
-		return s
-	}
-	c.Contact = take(len(c.Contact))
-	c.CallID = take(len(c.CallID))
-	c.InstanceID = take(len(c.InstanceID))
-	if len(c.Path) > 0 {
-		path := make([]string, len(c.Path))
-		for i, p := range c.Path {
-			path[i] = take(len(p))
-		}
-		c.Path = path
-	}
-	return c
 }
 
 // intern returns the canonical copy of s, shared by every binding with the
@@ -415,7 +345,7 @@ func intern(s string) string {
 type expiryHeap []*record
 
 func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].next < h[j].next }
 
 func (h expiryHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
