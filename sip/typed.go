@@ -49,12 +49,12 @@ func kindOf(id HeaderID) kind {
 // inspected by name never pays for it, and Reset keeps it so a pooled
 // Message pays for it once.
 type cache struct {
-	done uint16 // bit per kind: the value is parsed and current
-	used uint16 // bit per kind: the value was ever set, so reset clears it
-	err  [numKinds]error
+	done uint16           // bit per kind: the value is parsed and current
+	used uint16           // bit per kind: the value was ever set, so reset clears it
+	errs *[numKinds]error // allocated with the first error: most messages have none
+	from *[2]NameAddr     // From and To, allocated on first use: 384 bytes many messages never need
 
 	via         []Via
-	from, to    NameAddr
 	cseq        CSeq
 	maxForwards int
 	lists       [4][]NameAddr // Contact, Route, Record-Route, Path
@@ -67,7 +67,34 @@ type cache struct {
 }
 
 func (c *cache) has(k kind) bool { return c.done&(1<<k) != 0 }
-func (c *cache) set(k kind)      { c.done |= 1 << k; c.used |= 1 << k }
+
+// err returns the cached error of k.
+func (c *cache) err(k kind) error {
+	if c.errs == nil {
+		return nil
+	}
+	return c.errs[k]
+}
+
+// setErr caches the outcome of parsing k.
+func (c *cache) setErr(k kind, err error) {
+	switch {
+	case err != nil && c.errs == nil:
+		c.errs = new([numKinds]error)
+		fallthrough
+	case c.errs != nil:
+		c.errs[k] = err
+	}
+}
+
+// nameAddr returns the storage of From (0) or To (1).
+func (c *cache) nameAddr(i int) *NameAddr {
+	if c.from == nil {
+		c.from = new([2]NameAddr)
+	}
+	return &c.from[i]
+}
+func (c *cache) set(k kind) { c.done |= 1 << k; c.used |= 1 << k }
 
 func (c *cache) clearID(id HeaderID) {
 	if k := kindOf(id); k != kNone {
@@ -94,14 +121,13 @@ func (c *cache) reset() {
 			c.lists[i] = nil
 		}
 	}
-	if c.used&(1<<kFrom) != 0 {
-		c.from = NameAddr{}
-	}
-	if c.used&(1<<kTo) != 0 {
-		c.to = NameAddr{}
+	if c.from != nil && c.used&(1<<kFrom|1<<kTo) != 0 {
+		*c.from = [2]NameAddr{}
 	}
 	c.cseq = CSeq{}
-	c.err = [numKinds]error{}
+	if c.errs != nil {
+		*c.errs = [numKinds]error{}
+	}
 	c.done, c.used = 0, 0
 }
 
@@ -126,6 +152,11 @@ func (m *Message) Vias() ([]Via, error) {
 		c.set(kVia)
 		out := c.spareVia[:0]
 		c.spareVia = nil
+		if out == nil {
+			// One value per line is the common case: one allocation
+			// instead of append's growth steps.
+			out = make([]Via, 0, m.count(HVia))
+		}
 		var err error
 		m.each(HVia, "", func(s string) bool {
 			var v Via
@@ -135,16 +166,16 @@ func (m *Message) Vias() ([]Via, error) {
 		})
 		switch {
 		case err != nil:
-			c.err[kVia] = err
+			c.setErr(kVia, err)
 		case len(out) == 0:
-			c.err[kVia] = ErrMissingVia
+			c.setErr(kVia, ErrMissingVia)
 		default:
-			c.err[kVia] = nil
+			c.setErr(kVia, nil)
 		}
 		c.via = out
 	}
-	if c.err[kVia] != nil {
-		return nil, c.err[kVia]
+	if err := c.err(kVia); err != nil {
+		return nil, err
 	}
 	return c.via, nil
 }
@@ -161,13 +192,13 @@ func (m *Message) TopVia() (*Via, error) {
 // From returns the From header.
 func (m *Message) From() (*NameAddr, error) {
 	c := m.typed()
-	return m.single(kFrom, HFrom, &c.from, ErrMissingFrom, ErrMultipleFrom, ErrFrom)
+	return m.single(kFrom, HFrom, c.nameAddr(0), ErrMissingFrom, ErrMultipleFrom, ErrFrom)
 }
 
 // To returns the To header.
 func (m *Message) To() (*NameAddr, error) {
 	c := m.typed()
-	return m.single(kTo, HTo, &c.to, ErrMissingTo, ErrMultipleTo, ErrTo)
+	return m.single(kTo, HTo, c.nameAddr(1), ErrMissingTo, ErrMultipleTo, ErrTo)
 }
 
 // single parses a header that must appear exactly once with one value.
@@ -175,23 +206,23 @@ func (m *Message) single(k kind, id HeaderID, dst *NameAddr, missing, multiple, 
 	c := m.typed()
 	if !c.has(k) {
 		c.set(k)
-		c.err[k] = nil
+		c.setErr(k, nil)
 		i := m.find(id, "")
 		switch {
 		case i < 0:
-			c.err[k] = missing
+			c.setErr(k, missing)
 		case m.count(id) > 1:
-			c.err[k] = multiple
+			c.setErr(k, multiple)
 		default:
 			n, err := ParseNameAddr(m.fieldValue(&m.fields[i]))
 			if err != nil || n.Star {
-				c.err[k] = malformed
+				c.setErr(k, malformed)
 			}
 			*dst = n
 		}
 	}
-	if c.err[k] != nil {
-		return nil, c.err[k]
+	if err := c.err(k); err != nil {
+		return nil, err
 	}
 	return dst, nil
 }
@@ -234,9 +265,11 @@ func (m *Message) CSeq() (CSeq, error) {
 	c := m.typed()
 	if !c.has(kCSeq) {
 		c.set(kCSeq)
-		c.cseq, c.err[kCSeq] = m.parseCSeq()
+		cs, err := m.parseCSeq()
+		c.cseq = cs
+		c.setErr(kCSeq, err)
 	}
-	return c.cseq, c.err[kCSeq]
+	return c.cseq, c.err(kCSeq)
 }
 
 func (m *Message) parseCSeq() (CSeq, error) {
@@ -265,9 +298,11 @@ func (m *Message) MaxForwards() (int, error) {
 	c := m.typed()
 	if !c.has(kMaxForwards) {
 		c.set(kMaxForwards)
-		c.maxForwards, c.err[kMaxForwards] = m.parseMaxForwards()
+		n, err := m.parseMaxForwards()
+		c.maxForwards = n
+		c.setErr(kMaxForwards, err)
 	}
-	return c.maxForwards, c.err[kMaxForwards]
+	return c.maxForwards, c.err(kMaxForwards)
 }
 
 func (m *Message) parseMaxForwards() (int, error) {
@@ -310,30 +345,33 @@ func (m *Message) addrList(k kind, id HeaderID, slot int, malformed *Error) ([]N
 	c := m.typed()
 	if !c.has(k) {
 		c.set(k)
-		c.err[k] = nil
+		c.setErr(k, nil)
 		out := c.spareLists[slot][:0]
 		c.spareLists[slot] = nil
+		if n := m.count(id); out == nil && n > 0 {
+			out = make([]NameAddr, 0, n)
+		}
 		m.each(id, "", func(s string) bool {
 			n, err := ParseNameAddr(s)
 			if err != nil || (n.Star && id != HContact) {
-				c.err[k] = malformed
+				c.setErr(k, malformed)
 				return false
 			}
 			out = append(out, n)
 			return true
 		})
-		if c.err[k] == nil && id == HContact && len(out) > 1 {
+		if c.err(k) == nil && id == HContact && len(out) > 1 {
 			// "*" stands alone (§10.2.2).
 			for i := range out {
 				if out[i].Star {
-					c.err[k] = malformed
+					c.setErr(k, malformed)
 				}
 			}
 		}
 		c.lists[slot] = out
 	}
-	if c.err[k] != nil {
-		return nil, c.err[k]
+	if err := c.err(k); err != nil {
+		return nil, err
 	}
 	return c.lists[slot], nil
 }
