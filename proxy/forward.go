@@ -26,7 +26,7 @@ func (p *Proxy) prepareBranch(r *Request, t Target, branch string) (*sip.Message
 	if err != nil {
 		return nil, transport.Target{}, err
 	}
-	m, err := p.stampBranch(r, base, dsts[0], branch)
+	m, err := p.stampBranch(r, base, dsts[0], branch, true)
 	return m, dsts[0], err
 }
 
@@ -55,8 +55,9 @@ func (p *Proxy) targetRequest(r *Request, t Target) (*sip.Message, []transport.T
 
 // stampBranch finishes a copy of base for one destination: our
 // Record-Route and Via name the listener the request leaves from
-// (§16.6 steps 4 and 8).
-func (p *Proxy) stampBranch(r *Request, base *sip.Message, dst transport.Target, branch string) (*sip.Message, error) {
+// (§16.6 steps 4 and 8). With last set no other destination will need
+// base, so base itself is finished instead of a copy.
+func (p *Proxy) stampBranch(r *Request, base *sip.Message, dst transport.Target, branch string, last bool) (*sip.Message, error) {
 	out := dst.Listener
 	if out == nil || out.Proto != dst.Proto {
 		out = p.tp.ListenerFor(dst.Proto, dst.Addr.Addr())
@@ -64,7 +65,10 @@ func (p *Proxy) stampBranch(r *Request, base *sip.Message, dst transport.Target,
 	if out == nil {
 		return nil, errNoListener
 	}
-	m := base.Clone()
+	m := base
+	if !last {
+		m = base.Clone()
+	}
 	if p.shouldRecordRoute(m) {
 		p.addRecordRoute(m, r.In.Listener, out)
 	}

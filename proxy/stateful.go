@@ -161,7 +161,11 @@ func (rc *responseContext) tryNextDestination(b *branch) bool {
 	for len(b.next) > 0 {
 		dst := b.next[0]
 		b.next = b.next[1:]
-		m, err := p.stampBranch(rc.r, b.base, dst, p.newBranch(rc.r.Msg))
+		last := len(b.next) == 0
+		m, err := p.stampBranch(rc.r, b.base, dst, p.newBranch(rc.r.Msg), last)
+		if last {
+			b.base = nil // finished in place: no copy for a destination that has no successor
+		}
 		if err != nil {
 			continue
 		}
