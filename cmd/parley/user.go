@@ -21,10 +21,16 @@ const userUsage = `Usage:
   parley user passwd USER@DOMAIN [flags]   change a subscriber's password
   parley user del USER@DOMAIN [flags]      delete a subscriber
   parley user list [DOMAIN] [flags]        list subscribers, of one domain or all
+  parley user import [flags] < FILE        add or update subscribers in bulk
 
 The password is asked for at the terminal, without echo, or read from the
 first line of standard input with --password-stdin. Only its digest hashes
 (MD5 and SHA-256 HA1) are stored.
+
+import reads "USER@DOMAIN PASSWORD" lines from standard input: the password
+is the rest of the line after the blanks that follow the address. Blank
+lines and lines starting with # are skipped. Every line is checked before
+any is stored; existing subscribers get the new password.
 
 Flags:
   --data-dir DIR          where the SQLite database lives (default ./parley-data)
@@ -59,6 +65,7 @@ var userActions = map[string]struct {
 	"passwd": {userPasswd, 1, 1},
 	"del":    {userDel, 1, 1},
 	"list":   {userList, 0, 1},
+	"import": {userImport, 0, 0},
 }
 
 // errUsage marks a mistake in the command line, which exits with 2.
@@ -224,6 +231,63 @@ func userList(ctx context.Context, s subscriber.Store, _ *userOpts, args []strin
 		fmt.Fprintf(w, "%s\t%s\n", sub.AOR(), sub.Created.UTC().Format(time.RFC3339))
 	}
 	return w.Flush()
+}
+
+// userImport adds or updates the subscribers listed on standard input,
+// for provisioning many at once (a migration, a test bed). It reads the
+// whole list before storing any of it so that a typo on line 900 does
+// not leave 899 subscribers half-imported.
+func userImport(ctx context.Context, s subscriber.Store, _ *userOpts, _ []string, uio userIO) error {
+	subs, err := readImport(uio.stdin)
+	if err != nil {
+		return err
+	}
+	for _, sub := range subs {
+		if old, err := s.Get(ctx, sub.User, sub.Domain); err == nil {
+			sub.Created = old.Created
+		} else if !errors.Is(err, subscriber.ErrNotFound) {
+			return err
+		}
+		if err := s.Put(ctx, sub); err != nil {
+			return fmt.Errorf("%s: %w", sub.AOR(), err)
+		}
+	}
+	fmt.Fprintf(uio.stdout, "imported %d subscribers\n", len(subs))
+	return nil
+}
+
+// readImport parses import's input, naming the line of the first error.
+func readImport(r io.Reader) ([]subscriber.Subscriber, error) {
+	var subs []subscriber.Subscriber
+	seen := map[string]int{}
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimRight(sc.Text(), "\r")
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		aor, pw := strings.TrimLeft(line, " \t"), ""
+		if i := strings.IndexAny(aor, " \t"); i >= 0 {
+			aor, pw = aor[:i], strings.TrimLeft(aor[i:], " \t")
+		}
+		user, domain, err := subscriber.ParseAOR(aor)
+		if err != nil {
+			return nil, fmt.Errorf("standard input line %d: %q is not USER@DOMAIN", n, aor)
+		}
+		if pw == "" {
+			return nil, fmt.Errorf("standard input line %d: no password after %s", n, aor)
+		}
+		sub := subscriber.New(user, domain, pw)
+		if first, dup := seen[sub.AOR()]; dup {
+			return nil, fmt.Errorf("standard input line %d: %s is already on line %d", n, sub.AOR(), first)
+		}
+		seen[sub.AOR()] = n
+		subs = append(subs, sub)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("standard input: %w", err)
+	}
+	return subs, nil
 }
 
 // readPassword takes the password from standard input with

@@ -170,3 +170,44 @@ func TestUserPostgres(t *testing.T) {
 		t.Fatalf("list = %q", out)
 	}
 }
+
+func TestUserImport(t *testing.T) {
+	dir := t.TempDir()
+	mustUser(t, "old\n", "add", "carol@a.example", "--data-dir", dir, "--password-stdin")
+	before := storedSubscriber(t, dir, "carol", "a.example").Created
+	in := "# bulk list\n\nalice@A.example  pass word \r\n\tbob@a.example\ts3cret\ncarol@a.example new\n"
+	out := mustUser(t, in, "import", "--data-dir", dir)
+	if !strings.Contains(out, "imported 3 subscribers") {
+		t.Fatalf("import printed %q", out)
+	}
+	for _, c := range []struct{ user, pw string }{{"alice", "pass word "}, {"bob", "s3cret"}, {"carol", "new"}} {
+		sub := storedSubscriber(t, dir, c.user, "a.example")
+		if sub.HA1MD5 != subscriber.HA1("MD5", c.user, "a.example", c.pw) {
+			t.Errorf("%s: hash is not of password %q", c.user, c.pw)
+		}
+	}
+	if got := storedSubscriber(t, dir, "carol", "a.example").Created; !got.Equal(before) {
+		t.Errorf("carol's creation time moved from %v to %v on update", before, got)
+	}
+}
+
+func TestUserImportRefusesBadLines(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"no domain", "alice@a.example pw\nbob pw\n", "line 2: \"bob\" is not USER@DOMAIN"},
+		{"no password", "alice@a.example\n", "line 1: no password after alice@a.example"},
+		{"blank password", "alice@a.example   \n", "line 1: no password"},
+		{"twice", "alice@a.example x\n\nalice@A.EXAMPLE y\n", "line 3: alice@a.example is already on line 1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			code, _, errs := runUser(t, tc.in, "import", "--data-dir", dir)
+			if code != 1 || !strings.Contains(errs, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want 1 and %q", code, errs, tc.want)
+			}
+			if out := mustUser(t, "", "list", "--data-dir", dir); out != "" {
+				t.Fatalf("a refused import stored %q", out)
+			}
+		})
+	}
+}
