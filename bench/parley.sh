@@ -6,18 +6,33 @@
 # storage engine (default memory, as Kamailio's usrloc runs in memory;
 # sqlite measures durable registrations). Loopback is trusted: the load
 # comes from one address, which per-source limits would otherwise ban.
+# With BENCH_AUTH=1 (run.sh's register-auth) digest authentication is on,
+# MD5 only as sipp 3.6 knows no other, and the BENCH_USERS subscribers
+# user0000001@PROXY_HOST … are imported with the password "bench". Parley
+# keeps subscribers in its database, so the storage engine is then sqlite
+# unless PARLEY_STORAGE says postgres: registrations are durable too.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 bin=${PARLEY_BIN:-$here/../bin/parley}
 run_dir=${RUN_DIR:-$(mktemp -d)}
 cfg=$run_dir/parley.yaml
+auth_enabled=false storage=${PARLEY_STORAGE:-memory}
+if [ "${BENCH_AUTH:-0}" = 1 ]; then
+  auth_enabled=true storage=${PARLEY_STORAGE:-sqlite}
+  awk -v n="${BENCH_USERS:-10000}" -v d="$PROXY_HOST" \
+    'BEGIN{for(i=1;i<=n;i++) printf "user%07d@%s bench\n", i, d}' |
+    "$bin" user import --data-dir "$run_dir/data" >/dev/null
+fi
 cat >"$cfg" <<YAML
 storage:
-  engine: ${PARLEY_STORAGE:-memory}
+  engine: $storage
 admin:
   listen: ""
 security:
   trusted: [127.0.0.0/8]   # sipp sends everything from one address
+auth:
+  enabled: $auth_enabled
+  algorithms: [MD5]
 YAML
 # shellcheck disable=SC2086
 exec "$bin" serve --config "$cfg" --data-dir "$run_dir/data" \
