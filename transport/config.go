@@ -104,9 +104,17 @@ type Config struct {
 
 	// Limits bound each message parsed (default sip.DefaultLimits).
 	Limits sip.Limits
-	// UDPSockets is the number of SO_REUSEPORT sockets per UDP listener,
-	// each with its own reading goroutine (default runtime.NumCPU()).
+	// UDPSockets is the number of SO_REUSEPORT sockets per UDP listener
+	// (default runtime.NumCPU()).
 	UDPSockets int
+	// UDPReaders is the number of goroutines reading each UDP socket
+	// (default DefaultUDPReaders). SO_REUSEPORT hashes by the peer's
+	// address, so everything one peer sends (an edge proxy, a trunk, a
+	// load balancer) reaches one socket; with one reader, that peer
+	// could use one core at most. The readers take turns at the socket
+	// and handle what they read in parallel, so two datagrams of a peer
+	// may be handled out of arrival order, as UDP may deliver them.
+	UDPReaders int
 	// UDPReadBuffer is SO_RCVBUF per UDP socket (default 4 MiB), so a
 	// burst waits in the kernel instead of being dropped. Linux caps it
 	// at net.core.rmem_max unless the process may use SO_RCVBUFFORCE.
@@ -127,6 +135,7 @@ const (
 	DefaultDialTimeout         = 2 * time.Second
 	DefaultTLSHandshakeTimeout = 10 * time.Second
 	DefaultUDPReadBuffer       = 4 << 20
+	DefaultUDPReaders          = 2
 )
 
 // withDefaults returns cfg with every zero field set to its default.
@@ -140,6 +149,7 @@ func (cfg Config) withDefaults() Config {
 	setInt(&cfg.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP)
 	setInt(&cfg.MaxBuffer, DefaultMaxBuffer)
 	setInt(&cfg.UDPSockets, runtime.NumCPU())
+	setInt(&cfg.UDPReaders, DefaultUDPReaders)
 	setInt(&cfg.UDPReadBuffer, DefaultUDPReadBuffer)
 	if cfg.Limits == (sip.Limits{}) {
 		cfg.Limits = sip.DefaultLimits

@@ -149,8 +149,10 @@ func bindError(p Proto, addr netip.AddrPort, err error) error {
 // serve starts the reading goroutines of a bound listener.
 func (m *Manager) serve(l *listener) {
 	for _, s := range l.socks {
-		m.wg.Add(1)
-		go m.readUDP(l, s)
+		for range m.cfg.UDPReaders {
+			m.wg.Add(1)
+			go m.readUDP(l, s)
+		}
 	}
 	if l.ln != nil {
 		m.wg.Add(1)

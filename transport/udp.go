@@ -90,7 +90,9 @@ func (m *Manager) slotSize() int {
 	return min(m.cfg.Limits.MaxSize+1, 1<<16)
 }
 
-// readUDP reads one socket until the manager closes.
+// readUDP reads one socket until the manager closes. Several may read
+// the same socket (Config.UDPReaders): the socket's read lock lets one
+// into recvmmsg at a time while the others handle their batches.
 func (m *Manager) readUDP(l *listener, s *udpSocket) {
 	defer m.wg.Done()
 	r := newUDPReader(m.slotSize())

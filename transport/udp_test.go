@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -153,6 +154,57 @@ func TestUDPSeveralSockets(t *testing.T) {
 		if r := readDatagram(t, c); r.StatusCode() != 200 {
 			t.Fatalf("client %d: status %d", i, r.StatusCode())
 		}
+	}
+}
+
+// blockingHandler holds the first message it gets until release is
+// closed and passes the rest on at once.
+type blockingHandler struct {
+	first   sync.Once
+	held    chan struct{} // closed when the first message is in the handler
+	release chan struct{}
+	rest    chan *Incoming
+}
+
+func (h *blockingHandler) HandleMessage(in *Incoming) {
+	first := false
+	h.first.Do(func() { first = true })
+	if first {
+		close(h.held)
+		<-h.release
+		return
+	}
+	h.rest <- in
+}
+
+// One peer reaches one socket; while a reader is busy with its message,
+// another reader of the same socket handles the peer's next one.
+func TestUDPSecondReaderServesBusyPeer(t *testing.T) {
+	for _, readers := range []int{1, 2} {
+		t.Run(fmt.Sprintf("readers=%d", readers), func(t *testing.T) {
+			h := &blockingHandler{held: make(chan struct{}), release: make(chan struct{}), rest: make(chan *Incoming, 1)}
+			m := start(t, Config{
+				Listeners:  []ListenerConfig{{Proto: UDP, Host: "127.0.0.1"}},
+				UDPSockets: 1,
+				UDPReaders: readers,
+			}, h)
+			defer close(h.release)
+			c := udpClient(t, families[0])
+			dst := m.Listeners()[0].Bound
+			c.WriteToUDPAddrPort(request(UDP, "192.0.2.1", ""), dst)
+			<-h.held
+			c.WriteToUDPAddrPort(request(UDP, "192.0.2.1", ""), dst)
+			select {
+			case <-h.rest:
+				if readers == 1 {
+					t.Fatal("one reader handled a second message while busy with the first")
+				}
+			case <-time.After(300 * time.Millisecond):
+				if readers > 1 {
+					t.Fatal("the second message waited for the first to be handled")
+				}
+			}
+		})
 	}
 }
 

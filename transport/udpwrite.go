@@ -24,17 +24,20 @@ type batchConn interface {
 }
 
 // udpSocket is one of a UDP listener's SO_REUSEPORT sockets with its
-// write queue. While its reader hands a batch of datagrams to the
-// handler, the responses sent through the socket are queued and leave in
-// one sendmmsg when the batch is done: under load, one system call
-// carries the answers to a whole read batch instead of one each. Outside
-// a batch a send is written at once, so a quiet server adds no delay.
+// write queue. While a reader hands a batch of datagrams to the handler,
+// the responses sent through the socket are queued and leave in one
+// sendmmsg when the batch is done: under load, one system call carries
+// the answers to a whole read batch instead of one each. Outside a batch
+// a send is written at once, so a quiet server adds no delay. With
+// several readers, the end of any one's batch writes the whole queue:
+// their batches overlap, and waiting for none to be in one could hold a
+// response back for as long as the load lasts.
 type udpSocket struct {
 	conn  *net.UDPConn
 	batch batchConn
 
 	mu      sync.Mutex
-	holding bool           // the reader is in a batch; sends queue
+	holders int            // readers in a batch; while any is, sends queue
 	queue   []ipv4.Message // what waits for the end of the batch
 	bufs    [][1][]byte    // queue[i].Buffers points at bufs[i]
 	arena   []byte         // the queued messages' bytes, reused after each flush
@@ -59,14 +62,15 @@ func newUDPSocket(uc *net.UDPConn, v4 bool, onError func(net.Addr, error)) *udpS
 // hold starts a read batch: sends queue until release.
 func (s *udpSocket) hold() {
 	s.mu.Lock()
-	s.holding = true
+	s.holders++
 	s.mu.Unlock()
 }
 
-// release ends a read batch and writes what it queued.
+// release ends a read batch and writes what is queued, its own responses
+// and those of batches still running.
 func (s *udpSocket) release() {
 	s.mu.Lock()
-	s.holding = false
+	s.holders--
 	s.flushLocked()
 	s.mu.Unlock()
 }
@@ -88,7 +92,7 @@ func (s *udpSocket) send(msg []byte, dst netip.AddrPort, queue bool) error {
 func (s *udpSocket) enqueue(msg []byte, dst netip.AddrPort) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.holding {
+	if s.holders == 0 {
 		return false
 	}
 	if len(s.queue) == udpQueueMax {

@@ -132,6 +132,34 @@ func TestUDPQueueFlushesWhenFull(t *testing.T) {
 	}
 }
 
+// With two readers in overlapping batches, the end of either batch
+// writes the queue, and sends go on queueing while the other batch runs.
+func TestUDPQueueOverlappingBatches(t *testing.T) {
+	r := newQueueRig(t, families[0])
+	r.s.hold()
+	r.s.hold()
+	r.s.send(response(0), r.dst, true)
+	if got := r.read(t, 50*time.Millisecond); got != "" {
+		t.Fatalf("a response left while both batches ran: %q", got)
+	}
+	r.s.release()
+	if got := r.read(t, time.Second); got != string(response(0)) {
+		t.Fatalf("after the first batch ended the peer got %q", got)
+	}
+	r.s.send(response(1), r.dst, true)
+	if got := r.read(t, 50*time.Millisecond); got != "" {
+		t.Fatalf("a response left while the second batch ran: %q", got)
+	}
+	r.s.release()
+	if got := r.read(t, time.Second); got != string(response(1)) {
+		t.Fatalf("after the second batch ended the peer got %q", got)
+	}
+	r.s.send(response(2), r.dst, true)
+	if got := r.read(t, time.Second); got != string(response(2)) {
+		t.Fatalf("outside any batch the peer got %q", got)
+	}
+}
+
 // A queued message the kernel refuses (port 0 is EINVAL on Linux) is
 // reported and skipped; the messages around it still go.
 func TestUDPQueueSkipsRefusedMessage(t *testing.T) {
