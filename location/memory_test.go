@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -342,4 +343,71 @@ func BenchmarkMemoryExpireIdle(b *testing.B) {
 			b.Fatal(n, err)
 		}
 	}
+}
+
+// BenchmarkMillionPauses loads 1 000 000 bindings (one per AOR) and then
+// expires them all, while another goroutine keeps re-registering one
+// user: it reports the longest that re-registration waited (a shard held
+// by the load or the sweep) and the longest stop-the-world GC pause of
+// the whole run, from runtime/metrics. Run with -benchtime 1x.
+func BenchmarkMillionPauses(b *testing.B) {
+	const total = 1_000_000
+	ctx := context.Background()
+	for b.Loop() {
+		s := location.NewMemory()
+		pausesBefore := gcPauses()
+		var worst atomic.Int64
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			probe := realistic(total+1, 0, false, t0)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				start := time.Now()
+				if _, err := s.Update(ctx, aorOf(total+1), t0, replace(probe)); err != nil {
+					panic(err)
+				}
+				if d := time.Since(start); int64(d) > worst.Load() {
+					worst.Store(int64(d))
+				}
+				time.Sleep(100 * time.Microsecond)
+			}
+		}()
+		for u := range total {
+			if _, err := s.Update(ctx, aorOf(u), t0, replace(realistic(u, 0, false, t0))); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if n, err := s.Expire(ctx, t0.Add(2*time.Hour)); err != nil || n < total {
+			b.Fatalf("Expire = %d, %v", n, err)
+		}
+		close(stop)
+		<-done
+		b.ReportMetric(float64(worst.Load())/1e6, "max-update-ms")
+		b.ReportMetric(maxPause(pausesBefore, gcPauses())*1e3, "max-gc-pause-ms")
+		s.Close()
+	}
+}
+
+// gcPauses reads the runtime's histogram of stop-the-world GC pauses.
+func gcPauses() *metrics.Float64Histogram {
+	sample := []metrics.Sample{{Name: "/sched/pauses/total/gc:seconds"}}
+	metrics.Read(sample)
+	return sample[0].Value.Float64Histogram()
+}
+
+// maxPause is the upper bound of the highest histogram bucket that gained
+// counts between two readings, in seconds.
+func maxPause(before, after *metrics.Float64Histogram) float64 {
+	for i := len(after.Counts) - 1; i >= 0; i-- {
+		if after.Counts[i] > before.Counts[i] {
+			return after.Buckets[i+1]
+		}
+	}
+	return 0
 }
