@@ -6,7 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -160,16 +160,14 @@ func TestUDPSeveralSockets(t *testing.T) {
 // blockingHandler holds the first message it gets until release is
 // closed and passes the rest on at once.
 type blockingHandler struct {
-	first   sync.Once
+	started atomic.Bool
 	held    chan struct{} // closed when the first message is in the handler
 	release chan struct{}
 	rest    chan *Incoming
 }
 
 func (h *blockingHandler) HandleMessage(in *Incoming) {
-	first := false
-	h.first.Do(func() { first = true })
-	if first {
+	if h.started.CompareAndSwap(false, true) {
 		close(h.held)
 		<-h.release
 		return

@@ -138,21 +138,15 @@ func TestUDPQueueOverlappingBatches(t *testing.T) {
 	r := newQueueRig(t, families[0])
 	r.s.hold()
 	r.s.hold()
-	r.s.send(response(0), r.dst, true)
-	if got := r.read(t, 50*time.Millisecond); got != "" {
-		t.Fatalf("a response left while both batches ran: %q", got)
-	}
-	r.s.release()
-	if got := r.read(t, time.Second); got != string(response(0)) {
-		t.Fatalf("after the first batch ended the peer got %q", got)
-	}
-	r.s.send(response(1), r.dst, true)
-	if got := r.read(t, 50*time.Millisecond); got != "" {
-		t.Fatalf("a response left while the second batch ran: %q", got)
-	}
-	r.s.release()
-	if got := r.read(t, time.Second); got != string(response(1)) {
-		t.Fatalf("after the second batch ended the peer got %q", got)
+	for i := range 2 {
+		r.s.send(response(i), r.dst, true)
+		if got := r.read(t, 50*time.Millisecond); got != "" {
+			t.Fatalf("response %d left while batch %d ran: %q", i, i+1, got)
+		}
+		r.s.release()
+		if got := r.read(t, time.Second); got != string(response(i)) {
+			t.Fatalf("after batch %d ended the peer got %q", i+1, got)
+		}
 	}
 	r.s.send(response(2), r.dst, true)
 	if got := r.read(t, time.Second); got != string(response(2)) {

@@ -263,7 +263,7 @@ func readImport(r io.Reader) ([]subscriber.Subscriber, error) {
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimRight(sc.Text(), "\r")
-		if strings.TrimSpace(line) == "" || strings.HasPrefix(strings.TrimSpace(line), "#") {
+		if t := strings.TrimSpace(line); t == "" || t[0] == '#' {
 			continue
 		}
 		aor, pw := strings.TrimLeft(line, " \t"), ""
