@@ -181,9 +181,7 @@ func (cfg *Config) validate() error {
 		return errors.New("transport: no listeners")
 	}
 	for i, l := range cfg.Listeners {
-		switch l.Proto {
-		case UDP, TCP, TLS:
-		default:
+		if !l.Proto.Known() {
 			return fmt.Errorf("transport: listener %d: unknown protocol %q", i, l.Proto)
 		}
 		if l.Port < 0 || l.Port > 65535 {
@@ -206,9 +204,11 @@ func (cfg *Config) validate() error {
 	return nil
 }
 
-func (cfg *Config) hasProto(p Proto) bool {
+// needsCert reports whether a listener's protocol is secure, and so
+// needs the server certificate.
+func (cfg *Config) needsCert() bool {
 	for _, l := range cfg.Listeners {
-		if l.Proto == p {
+		if l.Proto.Secure() {
 			return true
 		}
 	}
