@@ -160,7 +160,7 @@ func localAddr(bound netip.AddrPort, l *transport.ListenerInfo) netip.AddrPort {
 // observer's worker goroutine.
 func (s *Server) exportHEP(o *observability, m *observe.Message) {
 	proto := uint8(hep.ProtoUDP)
-	if m.Proto != string(transport.UDP) {
+	if transport.Proto(m.Proto).Stream() {
 		proto = hep.ProtoTCP // TLS rides on TCP
 	}
 	p := hep.Packet{Proto: proto, Src: m.Src(), Dst: m.Dst(), Time: m.Time, Type: hep.TypeSIP,
