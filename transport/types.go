@@ -2,6 +2,10 @@
 // §18, RFC 3581): listeners, framing, the connection table and the
 // received/rport rules. It knows nothing of transactions.
 //
+// Each protocol is a Driver in a registry (driver.go): its traits, which
+// the layers above ask through Proto's methods instead of naming
+// protocols, and how it listens, reads, frames and sends.
+//
 // A Manager owns the sockets. Each UDP listener is several SO_REUSEPORT
 // sockets on one port, each read in batches (recvmmsg) by its own
 // goroutine; each TCP or TLS connection has one reading goroutine. The
