@@ -61,6 +61,9 @@ type Driver interface {
 // Content-Length, one message per WebSocket message).
 type connDriver interface {
 	Driver
+	// dial opens a connection to dst.Addr, handshakes included, and
+	// registers it (m.register), which starts its reading goroutine.
+	dial(m *Manager, dst Target) (*conn, error)
 	// readConn reads c until it ends, handing every message to
 	// m.deliver; returning closes c.
 	readConn(m *Manager, c *conn)

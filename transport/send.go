@@ -38,7 +38,7 @@ func (m *Manager) Send(dst Target, msg []byte) error {
 
 // send writes msg on the connection for dst, found or dialed.
 func (d *streamDriver) send(m *Manager, dst Target, msg []byte) error {
-	c, err := m.connFor(dst, d.dial)
+	c, err := m.connFor(dst, d)
 	if err != nil {
 		return err
 	}
@@ -49,9 +49,9 @@ func (d *streamDriver) send(m *Manager, dst Target, msg []byte) error {
 	return nil
 }
 
-// connFor finds the connection for dst or opens one with dial.
-// Concurrent senders to one new address share a single connection attempt.
-func (m *Manager) connFor(dst Target, dial func(*Manager, Target) (*conn, error)) (*conn, error) {
+// connFor finds the connection for dst or has d dial one. Concurrent
+// senders to one new address share a single connection attempt.
+func (m *Manager) connFor(dst Target, d connDriver) (*conn, error) {
 	if dst.Conn != 0 {
 		if c := m.conns.get(dst.Conn); c != nil {
 			return c, nil
@@ -69,7 +69,7 @@ func (m *Manager) connFor(dst Target, dial func(*Manager, Target) (*conn, error)
 		<-call.done
 		return call.c, call.err
 	}
-	c, err := dial(m, dst)
+	c, err := d.dial(m, dst)
 	m.conns.endDial(k, call, c, err)
 	return c, err
 }
