@@ -384,6 +384,9 @@ func (t *tracker) end(c *call, at time.Time, reason string) {
 		return
 	}
 	c.State, c.End, c.Reason = CallEnded, at, reason
+	for i := range c.Branches {
+		c.Branches[i].State = dialog.Terminated.String() // remove ends what is left of them
+	}
 	t.remove(c)
 	if len(t.recent) == maxRecent {
 		t.recent = append(t.recent[:0], t.recent[1:]...)
