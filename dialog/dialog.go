@@ -146,7 +146,7 @@ func (d *Dialog) request(req *sip.Message, local bool) error {
 		return ErrTerminated
 	}
 	cs, err := req.CSeq()
-	if err != nil {
+	if err != nil || !d.carries(req, local) {
 		return ErrNotInDialog
 	}
 	method := req.Method()
@@ -169,12 +169,28 @@ func (d *Dialog) request(req *sip.Message, local bool) error {
 		}
 	}
 	if d.findPending(local, cs.Seq, method) < 0 {
+		if len(d.pending) == maxPending {
+			d.pending = slices.Delete(d.pending, 0, 1) // its answer was lost; a dialog seen from the middle may miss some
+		}
 		d.pending = append(d.pending, pending{local: local, seq: cs.Seq, method: method, usage: u, lastNote: endsSubscription(req)})
 	}
 	if method == "NOTIFY" && !slices.Contains(d.usages, u) {
 		d.addUsage(u, method, 0) // a NOTIFY may come before the SUBSCRIBE's 2xx (RFC 6665 §4.1.2.4)
 	}
 	return nil
+}
+
+// maxPending bounds the requests awaiting an answer in one dialog.
+const maxPending = 32
+
+// carries reports whether m, a message of a request the local side sent
+// (local) or received, bears the dialog's Call-ID and tags.
+func (d *Dialog) carries(m *sip.Message, local bool) bool {
+	id, ok := IncomingID(m)
+	if local {
+		id, ok = OutgoingID(m)
+	}
+	return ok && id == d.id
 }
 
 // creates reports whether a request of method may start a usage the
@@ -208,7 +224,7 @@ func (d *Dialog) response(resp *sip.Message, local bool) error {
 		return ErrTerminated
 	}
 	cs, err := resp.CSeq()
-	if err != nil {
+	if err != nil || !d.carries(resp, local) {
 		return ErrNotInDialog
 	}
 	i := d.findPending(local, cs.Seq, cs.Method)

@@ -148,6 +148,15 @@ func TestReceiveRequest(t *testing.T) {
 	if err := p.bob.ReceiveRequest(old); err != ErrOutOfOrder {
 		t.Errorf("older CSeq: %v, want ErrOutOfOrder", err)
 	}
+	// A request of another dialog (another From tag) is refused untouched.
+	stranger, _ := p.alice.NewRequest("INFO", aliceVia)
+	stranger.SetHeader("From", "Alice <sip:alice@atlanta.example.com>;tag=other")
+	if err := p.bob.ReceiveRequest(stranger); err != ErrNotInDialog {
+		t.Errorf("another dialog's request: %v, want ErrNotInDialog", err)
+	}
+	if err := p.bob.SendResponse(sip.NewResponse(stranger, 481, "", "")); err != ErrNotInDialog {
+		t.Errorf("a response in another dialog: %v, want ErrNotInDialog", err)
+	}
 	// A target refresh moves the remote target; a non-refresh does not.
 	moved := "<sip:alice@198.51.100.7:5062>"
 	info, _ := p.alice.NewRequest("INFO", aliceVia, "Contact", moved)
