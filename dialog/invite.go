@@ -1,6 +1,7 @@
 package dialog
 
 import (
+	"errors"
 	"sync"
 
 	"github.com/parley-sip/parley/clock"
@@ -63,6 +64,9 @@ func (inv *Invitation) ReceiveResponse(resp *sip.Message) (*Dialog, error) {
 		if inv.isClosed() && code < 200 {
 			return nil, nil // too late for a new early dialog
 		}
+		if inv.count() >= MaxForks {
+			return nil, ErrTooManyForks
+		}
 		if d, err = inv.t.NewUAC(inv.req, resp); err != nil {
 			return nil, err
 		}
@@ -74,6 +78,19 @@ func (inv *Invitation) ReceiveResponse(resp *sip.Message) (*Dialog, error) {
 		inv.answered(code)
 	}
 	return d, nil
+}
+
+// MaxForks bounds the dialogs one INVITE makes, so that a peer answering
+// with a new To tag in every response cannot grow a table without end.
+const MaxForks = 64
+
+// ErrTooManyForks is a response with a new To tag after MaxForks dialogs.
+var ErrTooManyForks = errors.New("dialog: too many forks of one INVITE")
+
+func (inv *Invitation) count() int {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	return len(inv.dialogs)
 }
 
 func (inv *Invitation) isClosed() bool {

@@ -130,3 +130,20 @@ func TestInvitationClosed(t *testing.T) {
 		t.Fatalf("late 200: %v %v", d, err)
 	}
 }
+
+// TestInvitationMaxForks: a peer that answers with a new tag every time
+// makes at most MaxForks dialogs.
+func TestInvitationMaxForks(t *testing.T) {
+	tab, _, _ := newTable()
+	req := load(t, "invite.sip")
+	inv, _ := tab.NewInvitation(req)
+	for i := range MaxForks + 10 {
+		_, err := inv.ReceiveResponse(respond(req, 180, "f"+itoa(i)))
+		if (err == ErrTooManyForks) != (i >= MaxForks) {
+			t.Fatalf("fork %d: %v", i, err)
+		}
+	}
+	if tab.Len() != MaxForks || len(inv.Dialogs()) != MaxForks {
+		t.Errorf("%d dialogs in the table, %d in the invitation, want %d", tab.Len(), len(inv.Dialogs()), MaxForks)
+	}
+}
