@@ -202,7 +202,10 @@ func (t *tracker) invite(m *Message, req *sip.Message) {
 	}
 	key := callKey{strings.Clone(m.CallID), strings.Clone(from.Tag())}
 	c := t.active[key]
-	if c != nil && cs.Seq <= c.invSeq || c == nil && t.recentIndex(key.callID) >= 0 {
+	switch {
+	case c == nil && t.recentIndex(key.callID) >= 0: // the call is over
+		return
+	case c != nil && (cs.Seq <= c.invSeq || c.State == CallEstablished): // a copy, or no new attempt
 		return
 	}
 	inv, err := t.dialogs.NewInvitation(req)
