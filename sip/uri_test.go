@@ -216,6 +216,29 @@ func TestParams(t *testing.T) {
 	}
 }
 
+func TestParamsWithout(t *testing.T) {
+	const instance = `+sip.instance="<urn:uuid:00000000-0000-1000-8000-000A95A0E128>"`
+	for _, tt := range []struct{ in, want string }{
+		{"", ""},
+		{"expires=60", ""},
+		{"reg-id=1;expires=60;" + instance, "reg-id=1;" + instance},
+		{"EXPIRES=60;ob", "ob"},
+		{"ob;expires=60", "ob"},
+		{"%65xpires=60;ob", "ob"},
+		{"expires=1;expires=2;audio", "audio"},
+		{` a ; expires = 60 ; b="x;expires=1"`, ` a ; b="x;expires=1"`},
+		{`x="a\";expires=1";y`, `x="a\";expires=1";y`},
+		{"expiresx=1;q=0.5", "expiresx=1;q=0.5"},
+		{instance + `;+g.oma.sip-im;audio="TRUE"`, instance + `;+g.oma.sip-im;audio="TRUE"`},
+	} {
+		eq(t, tt.in, string(Params(tt.in).Without("expires")), tt.want)
+	}
+	p := Params("reg-id=1;ob")
+	if n := testing.AllocsPerRun(10, func() { p = p.Without("expires") }); n != 0 {
+		t.Errorf("Without of an absent parameter: %v allocations, want 0", n)
+	}
+}
+
 func TestQ(t *testing.T) {
 	for in, want := range map[string]int{"1": 1000, "1.0": 1000, "1.000": 1000, "0": 0, "0.": 0, "0.5": 500, "0.33": 330, "0.001": 1, "0.123": 123} {
 		q, ok := parseQ(in)
