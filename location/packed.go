@@ -14,11 +14,11 @@ import (
 // the difference is about 150 MB of heap, and fewer pointers are less
 // for the garbage collector to trace on every cycle.
 //
-// The binding's own strings (Contact, Call-ID, +sip.instance, transport
-// and the Path values) share one allocation, text; the User-Agent, which
+// The binding's own strings (Contact, its parameters, Call-ID,
+// +sip.instance, transport and the Path values) share one allocation, text; the User-Agent, which
 // thousands of bindings share, is interned. Times are Unix nanoseconds.
 type packed struct {
-	text      string // contact, call-ID, instance, transport, then each path as uvarint length + value
+	text      string // contact, params, call-ID, instance, transport, then each path as uvarint length + value
 	userAgent string
 	source    netip.AddrPort
 	local     netip.AddrPort
@@ -29,8 +29,8 @@ type packed struct {
 	regID     int32
 	q         int32
 
-	contactLen, callIDLen, instanceLen uint16
-	transportLen                       uint8
+	contactLen, paramsLen, callIDLen, instanceLen uint16
+	transportLen                                  uint8
 }
 
 // errUnstorable is a binding whose fields exceed what packed holds:
@@ -61,17 +61,19 @@ func (p *packed) live(now int64) bool { return p.expires > now }
 // pack stores b. The copy matters beyond size: b's strings may be views
 // of a whole REGISTER message, and keeping one would pin the message.
 func pack(b *Binding) (packed, error) {
-	if len(b.Contact) > math.MaxUint16 || len(b.CallID) > math.MaxUint16 || len(b.InstanceID) > math.MaxUint16 ||
-		len(b.Transport) > math.MaxUint8 || b.Q != int(int32(b.Q)) || b.RegID != int(int32(b.RegID)) {
+	if len(b.Contact) > math.MaxUint16 || len(b.Params) > math.MaxUint16 || len(b.CallID) > math.MaxUint16 ||
+		len(b.InstanceID) > math.MaxUint16 || len(b.Transport) > math.MaxUint8 ||
+		b.Q != int(int32(b.Q)) || b.RegID != int(int32(b.RegID)) {
 		return packed{}, errUnstorable
 	}
-	n := len(b.Contact) + len(b.CallID) + len(b.InstanceID) + len(b.Transport)
+	n := len(b.Contact) + len(b.Params) + len(b.CallID) + len(b.InstanceID) + len(b.Transport)
 	for _, p := range b.Path {
 		n += binary.MaxVarintLen32 + len(p)
 	}
 	var sb strings.Builder
 	sb.Grow(n)
 	sb.WriteString(b.Contact)
+	sb.WriteString(b.Params)
 	sb.WriteString(b.CallID)
 	sb.WriteString(b.InstanceID)
 	sb.WriteString(b.Transport)
@@ -92,6 +94,7 @@ func pack(b *Binding) (packed, error) {
 		regID:        int32(b.RegID),
 		q:            int32(b.Q),
 		contactLen:   uint16(len(b.Contact)),
+		paramsLen:    uint16(len(b.Params)),
 		callIDLen:    uint16(len(b.CallID)),
 		instanceLen:  uint16(len(b.InstanceID)),
 		transportLen: uint8(len(b.Transport)),
@@ -111,6 +114,7 @@ func (p *packed) unpack(aor string, pool []string) (Binding, []string) {
 	b := Binding{
 		AOR:        aor,
 		Contact:    take(int(p.contactLen)),
+		Params:     take(int(p.paramsLen)),
 		CallID:     take(int(p.callIDLen)),
 		InstanceID: take(int(p.instanceLen)),
 		Transport:  take(int(p.transportLen)),

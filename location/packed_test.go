@@ -17,7 +17,7 @@ func TestPackRoundTrip(t *testing.T) {
 	tests := []Binding{
 		{},
 		{
-			Contact: "sip:alice@198.51.100.7:5060;ob", Q: 500, Expires: when, CallID: "a84b4c76e66710",
+			Contact: "sip:alice@198.51.100.7:5060;ob", Params: `q=0.5;reg-id=2;+sip.instance="<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>";audio`, Q: 500, Expires: when, CallID: "a84b4c76e66710",
 			CSeq: 314159, Path: []string{"<sip:p1.example.net;lr>", "<sip:" + strings.Repeat("p", 300) + ";lr>", ""},
 			Transport: "tcp", Source: netip.MustParseAddrPort("[2001:db8::7]:5062"),
 			Local: netip.MustParseAddrPort("192.0.2.1:5060"), ConnID: 42,
@@ -52,6 +52,7 @@ func TestPackRoundTrip(t *testing.T) {
 func TestPackRefusesOversize(t *testing.T) {
 	for _, b := range []Binding{
 		{Contact: strings.Repeat("c", 1<<16)},
+		{Params: strings.Repeat("p", 1<<16)},
 		{Transport: strings.Repeat("t", 256)},
 		{Q: 1 << 40},
 	} {

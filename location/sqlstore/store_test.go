@@ -39,6 +39,7 @@ func clock(t time.Time) Option { return WithClock(func() time.Time { return t })
 func fullBinding(contact string, expires time.Time) location.Binding {
 	return location.Binding{
 		Contact:    contact,
+		Params:     `q=0.5;reg-id=2;+sip.instance="<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>";+g.oma.sip-im;audio="TRUE"`,
 		Q:          500,
 		Expires:    expires,
 		CallID:     "call-" + contact,
@@ -103,7 +104,7 @@ func TestReopenRoundTrip(t *testing.T) {
 
 func equalSets(a, b []location.Binding) bool {
 	return slices.EqualFunc(a, b, func(x, y location.Binding) bool {
-		return x.AOR == y.AOR && x.Contact == y.Contact && x.Q == y.Q && x.Expires.Equal(y.Expires) &&
+		return x.AOR == y.AOR && x.Contact == y.Contact && x.Params == y.Params && x.Q == y.Q && x.Expires.Equal(y.Expires) &&
 			x.CallID == y.CallID && x.CSeq == y.CSeq && slices.Equal(x.Path, y.Path) &&
 			x.Transport == y.Transport && x.Source == y.Source && x.Local == y.Local &&
 			x.ConnID == y.ConnID && x.InstanceID == y.InstanceID && x.RegID == y.RegID &&
