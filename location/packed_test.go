@@ -25,6 +25,12 @@ func TestPackRoundTrip(t *testing.T) {
 			UserAgent: "Phone/1.0", Updated: when.Add(-time.Hour),
 		},
 		{Contact: "sip:b@h", Q: 1000, Updated: when, Source: netip.MustParseAddrPort("[fe80::1%eth0]:5060")},
+		// An instance its params do not hold has text of its own, and
+		// one that is empty or is all of params round-trips too.
+		{Contact: "sip:c@h", Params: "ob", CallID: "c", InstanceID: "<urn:uuid:2>", Transport: "udp"},
+		{Contact: "sip:d@h", Params: `+sip.instance="<urn:uuid:3>"`, InstanceID: "<urn:uuid:3>"},
+		{Contact: "sip:e@h", Params: "<urn:uuid:4>", InstanceID: "<urn:uuid:4>", Path: []string{"<sip:p;lr>"}},
+		{Params: "x", InstanceID: "x"},
 	}
 	for _, b := range tests {
 		p, err := pack(&b)
@@ -47,6 +53,20 @@ func TestPackRoundTrip(t *testing.T) {
 	}
 }
 
+// An instance that the params hold shares their bytes instead of taking
+// its own.
+func TestPackSharesInstance(t *testing.T) {
+	const instance = "<urn:uuid:00000000-0000-1000-8000-000A95A0E128>"
+	b := Binding{Contact: "sip:dave@h", Params: `reg-id=1;+sip.instance="` + instance + `"`, CallID: "c", InstanceID: instance, Transport: "tcp"}
+	p, err := pack(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(b.Contact) + len(b.Params) + len(b.CallID) + len(b.Transport); len(p.text) != want {
+		t.Errorf("packed text %d bytes, want %d: the instance was stored twice", len(p.text), want)
+	}
+}
+
 // Fields a SIP message cannot produce but the API could are refused, not
 // cut short.
 func TestPackRefusesOversize(t *testing.T) {
@@ -55,6 +75,8 @@ func TestPackRefusesOversize(t *testing.T) {
 		{Params: strings.Repeat("p", 1<<16)},
 		{Transport: strings.Repeat("t", 256)},
 		{Q: 1 << 40},
+		// The instance would start past what instanceAt can say.
+		{Contact: strings.Repeat("c", 1<<15), CallID: strings.Repeat("i", 1<<15), InstanceID: "<urn:uuid:1>"},
 	} {
 		if _, err := pack(&b); !errors.Is(err, errUnstorable) {
 			t.Errorf("pack = %v, want errUnstorable", err)
