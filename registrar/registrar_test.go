@@ -3,12 +3,14 @@ package registrar
 import (
 	"context"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/location/sqlstore"
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
 )
@@ -87,6 +89,9 @@ func TestRegisterSteps(t *testing.T) {
 		{name: "too brief", lines: []string{"Contact: <sip:alice@192.0.2.10>;expires=10"}, code: 423, reason: "Interval Too Brief", header: [2]string{"Min-Expires", "60"}},
 		{name: "clamped to max", lines: []string{"Contact: <sip:alice@192.0.2.10>;expires=999999"}, code: 200, contact: []string{"<sip:alice@192.0.2.10>;expires=86400"}},
 		{name: "q value", lines: []string{"Contact: <sip:alice@192.0.2.10>;q=0.5"}, code: 200, contact: []string{"<sip:alice@192.0.2.10>;expires=3600;q=0.5"}},
+		{name: "contact parameters kept", lines: []string{"Contact: " + daveContact}, code: 200, contact: []string{"<sip:dave@198.51.100.7:5062;ob>;expires=3600;" + daveParams}},
+		{name: "phone's expires replaced", lines: []string{`Contact: <sip:a@192.0.2.10>;reg-id=1;EXPIRES=99999 ;+sip.instance="<urn:uuid:1>"`}, code: 200, contact: []string{`<sip:a@192.0.2.10>;expires=86400;reg-id=1;+sip.instance="<urn:uuid:1>"`}},
+		{name: "contact not UTF-8", lines: []string{"Contact: <sip:alice@192.0.2.10>;n=\"\xff\""}, code: 400, reason: "Malformed Contact"},
 		{name: "bad q value", lines: []string{"Contact: <sip:alice@192.0.2.10>;q=2"}, code: 400, reason: "Malformed Contact q Value"},
 		{name: "wildcard needs Expires 0", lines: []string{"Contact: *"}, code: 400, reason: "Invalid Wildcard Contact"},
 		{name: "wildcard alone", lines: []string{"Contact: *, <sip:alice@192.0.2.10>", "Expires: 0"}, code: 400, reason: "Malformed Contact"},
@@ -118,6 +123,48 @@ func TestRegisterSteps(t *testing.T) {
 					t.Errorf("To tag %q, want tt", to.Tag())
 				}
 			}
+		})
+	}
+}
+
+// daveContact is an RFC 5626 phone's Contact (issue 13): a quoted
+// +sip.instance holding '<' and '>', reg-id, ;ob in the URI and RFC 3840
+// feature tags, with and without a value.
+const (
+	daveParams  = `reg-id=1;+sip.instance="<urn:uuid:00000000-0000-1000-8000-000A95A0E128>";+g.oma.sip-im;audio="TRUE"`
+	daveContact = "<sip:dave@198.51.100.7:5062;ob>;" + daveParams
+)
+
+// TestContactParamsEveryEngine: the Contact's parameters come back byte
+// for byte from every engine, in the REGISTER's own 200 and in a query
+// answered after the store was closed and opened again (a restart).
+func TestContactParamsEveryEngine(t *testing.T) {
+	want := "<sip:dave@198.51.100.7:5062;ob>;expires=600;" + daveParams
+	for _, e := range []struct {
+		name string
+		open func(t *testing.T, path string) location.Store
+	}{
+		{"memory", func(*testing.T, string) location.Store { return location.NewMemory() }},
+		{"sqlite", func(t *testing.T, path string) location.Store {
+			s, err := sqlstore.OpenSQLite(path, sqlstore.WithClock(func() time.Time { return t0 }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}},
+	} {
+		t.Run(e.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "parley.db")
+			f := newFixture(DefaultPolicy)
+			f.r.Store = e.open(t, path)
+			mustContacts(t, f.registerTo(t, "sip:example.com", "sip:dave@example.com", "c1", 1, "Contact: "+daveContact, "Expires: 600"), want)
+			if e.name == "memory" {
+				return // nothing survives a restart
+			}
+			f.r.Store.Close()
+			f.r.Store = e.open(t, path)
+			defer f.r.Store.Close()
+			mustContacts(t, f.registerTo(t, "sip:example.com", "sip:dave@example.com", "c9", 1), want)
 		})
 	}
 }
