@@ -1,0 +1,88 @@
+package e2e
+
+import (
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// daveParams are an RFC 5626 phone's Contact parameters (issue 13): a
+// quoted +sip.instance holding '<' and '>', reg-id and RFC 3840 feature
+// tags with and without a value; the URI carries ;ob.
+const (
+	daveURI    = "<sip:dave@198.51.100.7:5062;ob>"
+	daveParams = `reg-id=1;+sip.instance="<urn:uuid:00000000-0000-1000-8000-000A95A0E128>";+g.oma.sip-im;audio="TRUE"`
+)
+
+// TestContactParamsSurviveRestart: parley on SQLite (the default engine)
+// answers a REGISTER with the Contact's parameters byte for byte and its
+// own expires, and after a kill -9 and a restart on the same data
+// directory a query lists the same bytes.
+func TestContactParamsSurviveRestart(t *testing.T) {
+	data := t.TempDir()
+	p := startParley(t, "--data-dir", data)
+	contact := sendRegister(t, p.Addr, "Contact: "+daveURI+";"+daveParams+"\r\nExpires: 600\r\n")
+	wantContact(t, "the REGISTER's 200", contact, 600, 600)
+
+	p.kill(t)
+	time.Sleep(1100 * time.Millisecond) // the remaining expiry visibly drops below 600
+	p2 := startParley(t, "--data-dir", data)
+	contacts := queryBindings(t, p2.Addr, "dave")
+	if len(contacts) != 1 {
+		t.Fatalf("after the restart: contacts %q, want 1", contacts)
+	}
+	wantContact(t, "the query's 200 after the restart", strings.TrimSpace(strings.TrimPrefix(contacts[0], "Contact:")), 500, 599)
+}
+
+// wantContact checks that a 200's Contact value is dave's, byte for
+// byte, with an expires between lo and hi.
+func wantContact(t *testing.T, what, got string, lo, hi int) {
+	t.Helper()
+	m := regexp.MustCompile(`^` + regexp.QuoteMeta(daveURI) + `;expires=(\d+);(.*)$`).FindStringSubmatch(got)
+	if m == nil || m[2] != daveParams {
+		t.Fatalf("%s: Contact %q, want %s;expires=N;%s", what, got, daveURI, daveParams)
+	}
+	if left, _ := strconv.Atoi(m[1]); left < lo || left > hi {
+		t.Errorf("%s: expires=%d, want %d to %d", what, left, lo, hi)
+	}
+}
+
+// sendRegister sends a REGISTER for dave@example.com over UDP with the
+// given header lines (each ending in CRLF) and returns the Contact value
+// of the 200 OK; it fails the test on any other answer.
+func sendRegister(t *testing.T, server, lines string) string {
+	t.Helper()
+	conn, err := net.Dial("udp", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := "REGISTER sip:example.com SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + conn.LocalAddr().String() + ";branch=z9hG4bK-params;rport\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:dave@example.com>;tag=d\r\nTo: <sip:dave@example.com>\r\n" +
+		"Call-ID: params-dave\r\nCSeq: 1 REGISTER\r\n" + lines + "Content-Length: 0\r\n\r\n"
+	buf := make([]byte, 65535)
+	for range 5 {
+		conn.Write([]byte(req))
+		conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		n, err := conn.Read(buf)
+		if err != nil {
+			continue
+		}
+		resp := string(buf[:n])
+		if !strings.HasPrefix(resp, "SIP/2.0 200") {
+			t.Fatalf("REGISTER: %s", resp)
+		}
+		for _, line := range strings.Split(resp, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "Contact: "); ok {
+				return v
+			}
+		}
+		t.Fatalf("REGISTER: a 200 without Contact: %s", resp)
+	}
+	t.Fatal("no answer to the REGISTER")
+	return ""
+}
