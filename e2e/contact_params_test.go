@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -50,39 +49,16 @@ func wantContact(t *testing.T, what, got string, lo, hi int) {
 	}
 }
 
-// sendRegister sends a REGISTER for dave@example.com over UDP with the
-// given header lines (each ending in CRLF) and returns the Contact value
-// of the 200 OK; it fails the test on any other answer.
+// sendRegister registers dave@example.com with the given header lines
+// (each ending in CRLF) and returns the Contact value of the 200 OK.
 func sendRegister(t *testing.T, server, lines string) string {
 	t.Helper()
-	conn, err := net.Dial("udp", server)
-	if err != nil {
-		t.Fatal(err)
+	resp := registerUDP(t, server, "dave", "params-dave", lines)
+	for _, line := range strings.Split(resp, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "Contact: "); ok {
+			return v
+		}
 	}
-	defer conn.Close()
-	req := "REGISTER sip:example.com SIP/2.0\r\n" +
-		"Via: SIP/2.0/UDP " + conn.LocalAddr().String() + ";branch=z9hG4bK-params;rport\r\n" +
-		"Max-Forwards: 70\r\nFrom: <sip:dave@example.com>;tag=d\r\nTo: <sip:dave@example.com>\r\n" +
-		"Call-ID: params-dave\r\nCSeq: 1 REGISTER\r\n" + lines + "Content-Length: 0\r\n\r\n"
-	buf := make([]byte, 65535)
-	for range 5 {
-		conn.Write([]byte(req))
-		conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-		n, err := conn.Read(buf)
-		if err != nil {
-			continue
-		}
-		resp := string(buf[:n])
-		if !strings.HasPrefix(resp, "SIP/2.0 200") {
-			t.Fatalf("REGISTER: %s", resp)
-		}
-		for _, line := range strings.Split(resp, "\r\n") {
-			if v, ok := strings.CutPrefix(line, "Contact: "); ok {
-				return v
-			}
-		}
-		t.Fatalf("REGISTER: a 200 without Contact: %s", resp)
-	}
-	t.Fatal("no answer to the REGISTER")
+	t.Fatalf("REGISTER: a 200 without Contact: %s", resp)
 	return ""
 }
