@@ -180,6 +180,21 @@ func TestTrustedBypass(t *testing.T) {
 	}
 }
 
+func TestSourceKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7":                 "192.0.2.7",
+		"::ffff:192.0.2.7":          "192.0.2.7",
+		"2001:db8:1:2:3:4:5:6":      "2001:db8:1:2::",
+		"2001:db8:1:2::":            "2001:db8:1:2::",
+		"fe80::1%eth0":              "fe80::",
+		"2001:db8:1:3:ffff:ffff::1": "2001:db8:1:3::",
+	} {
+		if got := SourceKey(netip.MustParseAddr(in)); got != netip.MustParseAddr(want) {
+			t.Errorf("SourceKey(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
+
 // TestIPv6ByPrefix: every address of one /64 shares one bucket.
 func TestIPv6ByPrefix(t *testing.T) {
 	g := New(Config{Rate: 1, Burst: 3, Logger: quiet()})
