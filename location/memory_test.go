@@ -14,6 +14,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/location/storetest"
 )
@@ -44,11 +45,10 @@ func TestRunExpires(t *testing.T) {
 		}
 	}
 
-	var now atomic.Int64 // seconds after t0
-	clock := func() time.Time { return t0.Add(time.Duration(now.Load()) * time.Second) }
+	clk := clock.NewFake(t0)
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- location.Run(ctx, s, time.Millisecond, clock) }()
+	go func() { done <- location.Run(ctx, s, time.Millisecond, clk.Now) }()
 
 	waitCount := func(want int) {
 		t.Helper()
@@ -63,9 +63,9 @@ func TestRunExpires(t *testing.T) {
 		}
 	}
 	waitCount(100)
-	now.Store(5) // bindings expiring at +1s..+5s go: half of them
+	clk.Advance(5 * time.Second) // bindings expiring at +1s..+5s go: half of them
 	waitCount(50)
-	now.Store(10)
+	clk.Advance(5 * time.Second)
 	waitCount(0)
 
 	cancel()

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/location/sqlstore"
 	"github.com/parley-sip/parley/sip"
@@ -20,16 +21,16 @@ var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 // fixture is a registrar on a memory store with a clock the test moves.
 type fixture struct {
 	r   *Registrar
-	now time.Time
+	clk *clock.Fake
 }
 
 func newFixture(p Policy) *fixture {
-	f := &fixture{now: t0}
+	f := &fixture{clk: clock.NewFake(t0)}
 	f.r = &Registrar{
 		Store:     location.NewMemory(),
 		Serves:    func(d string) bool { return d == "example.com" },
 		PolicyFor: func(string) Policy { return p },
-		Now:       func() time.Time { return f.now },
+		Now:       f.clk.Now,
 	}
 	return f
 }
@@ -142,11 +143,11 @@ func TestContactParamsEveryEngine(t *testing.T) {
 	want := "<sip:dave@198.51.100.7:5062;ob>;expires=600;" + daveParams
 	for _, e := range []struct {
 		name string
-		open func(t *testing.T, path string) location.Store
+		open func(t *testing.T, path string, now func() time.Time) location.Store
 	}{
-		{"memory", func(*testing.T, string) location.Store { return location.NewMemory() }},
-		{"sqlite", func(t *testing.T, path string) location.Store {
-			s, err := sqlstore.OpenSQLite(path, sqlstore.WithClock(func() time.Time { return t0 }))
+		{"memory", func(*testing.T, string, func() time.Time) location.Store { return location.NewMemory() }},
+		{"sqlite", func(t *testing.T, path string, now func() time.Time) location.Store {
+			s, err := sqlstore.OpenSQLite(path, sqlstore.WithClock(now))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -156,13 +157,13 @@ func TestContactParamsEveryEngine(t *testing.T) {
 		t.Run(e.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "parley.db")
 			f := newFixture(DefaultPolicy)
-			f.r.Store = e.open(t, path)
+			f.r.Store = e.open(t, path, f.clk.Now)
 			mustContacts(t, f.registerTo(t, "sip:example.com", "sip:dave@example.com", "c1", 1, "Contact: "+daveContact, "Expires: 600"), want)
 			if e.name == "memory" {
 				return // nothing survives a restart
 			}
 			f.r.Store.Close()
-			f.r.Store = e.open(t, path)
+			f.r.Store = e.open(t, path, f.clk.Now)
 			defer f.r.Store.Close()
 			mustContacts(t, f.registerTo(t, "sip:example.com", "sip:dave@example.com", "c9", 1), want)
 		})
@@ -201,11 +202,11 @@ func TestRefreshOrderingAndRemoval(t *testing.T) {
 	mustContacts(t, resp, "<sip:alice@192.0.2.10>;expires=100")
 	// A contact that differs by an explicit port is another binding
 	// (§19.1.4), listed most recent first.
-	f.now = f.now.Add(time.Second)
+	f.clk.Advance(time.Second)
 	resp = f.register(t, "c2", 1, "Contact: <sip:alice@192.0.2.10:5060>", "Expires: 200")
 	mustContacts(t, resp, "<sip:alice@192.0.2.10:5060>;expires=200", "<sip:alice@192.0.2.10>;expires=99")
 	// Another Call-ID (the phone rebooted) replaces a binding whatever its CSeq.
-	f.now = f.now.Add(time.Second)
+	f.clk.Advance(time.Second)
 	resp = f.register(t, "c3", 1, "Contact: <sip:alice@192.0.2.10>", "Expires: 300")
 	mustContacts(t, resp, "<sip:alice@192.0.2.10>;expires=300", "<sip:alice@192.0.2.10:5060>;expires=199")
 	// Expires: 0 removes one binding, '*' all.
@@ -218,9 +219,9 @@ func TestRefreshOrderingAndRemoval(t *testing.T) {
 func TestQueryAndExpiry(t *testing.T) {
 	f := newFixture(DefaultPolicy)
 	mustCode(t, f.register(t, "c1", 1, "Contact: <sip:alice@192.0.2.10>", "Expires: 120"), 200)
-	f.now = f.now.Add(20 * time.Second)
+	f.clk.Advance(20 * time.Second)
 	mustContacts(t, f.register(t, "c9", 1), "<sip:alice@192.0.2.10>;expires=100")
-	f.now = f.now.Add(101 * time.Second)
+	f.clk.Advance(101 * time.Second)
 	mustContacts(t, f.register(t, "c9", 2))
 }
 
@@ -229,7 +230,7 @@ func TestContactLimit(t *testing.T) {
 	p.MaxContacts = 2
 	f := newFixture(p)
 	mustCode(t, f.register(t, "c1", 1, "Contact: <sip:a@192.0.2.1>"), 200)
-	f.now = f.now.Add(time.Second)
+	f.clk.Advance(time.Second)
 	mustCode(t, f.register(t, "c2", 1, "Contact: <sip:b@192.0.2.2>"), 200)
 	resp := f.register(t, "c3", 1, "Contact: <sip:c@192.0.2.3>")
 	if resp.StatusCode() != 503 || resp.Reason() != "Too Many Contacts" {
@@ -237,7 +238,7 @@ func TestContactLimit(t *testing.T) {
 	}
 	p.ReplaceOldest = true
 	f.r.PolicyFor = func(string) Policy { return p }
-	f.now = f.now.Add(time.Second)
+	f.clk.Advance(time.Second)
 	resp = f.register(t, "c3", 2, "Contact: <sip:c@192.0.2.3>")
 	got := contacts(t, resp)
 	if len(got) != 2 || strings.Contains(strings.Join(got, " "), "sip:a@") {
@@ -255,7 +256,7 @@ func TestPathAndFlowStored(t *testing.T) {
 	if !resp.HasToken("Supported", "path") {
 		t.Errorf("no Supported: path")
 	}
-	bs, _ := f.r.Store.Lookup(context.Background(), "sip:alice@example.com", f.now)
+	bs, _ := f.r.Store.Lookup(context.Background(), "sip:alice@example.com", f.clk.Now())
 	if len(bs) != 1 {
 		t.Fatalf("bindings %d, want 1", len(bs))
 	}

@@ -69,7 +69,7 @@ func TestMigrateKeepsLegacyParams(t *testing.T) {
 		case "postgres":
 			legacyPostgres(t, e.dsn, expires)
 		}
-		s := e.open(t, clock(t0))
+		s := e.open(t, openAt(t0))
 		got := map[string]string{}
 		for _, b := range mustLookup(t, s, "sip:alice@example.com", t0) {
 			got[b.Contact] = b.Params
@@ -85,7 +85,7 @@ func TestMigrateKeepsLegacyParams(t *testing.T) {
 		b := fullBinding("sip:new@h", t0.Add(time.Hour))
 		mustUpdate(t, s, "sip:bob@example.com", t0, b)
 		s.Close()
-		after := mustLookup(t, e.open(t, clock(t0)), "sip:bob@example.com", t0)
+		after := mustLookup(t, e.open(t, openAt(t0)), "sip:bob@example.com", t0)
 		if len(after) != 1 || after[0].Params != b.Params {
 			t.Errorf("a binding stored after the migration came back as %+v, want params %q", after, b.Params)
 		}
