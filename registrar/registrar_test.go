@@ -13,6 +13,8 @@ import (
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/location/sqlstore"
 	"github.com/parley-sip/parley/sip"
+	// subscriber's storetest hands out a throwaway PostgreSQL schema.
+	pgschema "github.com/parley-sip/parley/subscriber/storetest"
 	"github.com/parley-sip/parley/transport"
 )
 
@@ -137,37 +139,56 @@ const (
 )
 
 // TestContactParamsEveryEngine: the Contact's parameters come back byte
-// for byte from every engine, in the REGISTER's own 200 and in a query
-// answered after the store was closed and opened again (a restart).
+// for byte from every engine, in the REGISTER's own 200 and, for the
+// durable ones, in a query answered after the store was closed and
+// opened again on the same database (a restart).
 func TestContactParamsEveryEngine(t *testing.T) {
 	want := "<sip:dave@198.51.100.7:5062;ob>;expires=600;" + daveParams
 	for _, e := range []struct {
 		name string
-		open func(t *testing.T, path string, now func() time.Time) location.Store
+		// database returns an opener of one database, nil for memory.
+		database func(t *testing.T) func(opts ...sqlstore.Option) (location.Store, error)
 	}{
-		{"memory", func(*testing.T, string, func() time.Time) location.Store { return location.NewMemory() }},
-		{"sqlite", func(t *testing.T, path string, now func() time.Time) location.Store {
-			s, err := sqlstore.OpenSQLite(path, sqlstore.WithClock(now))
-			if err != nil {
-				t.Fatal(err)
+		{"memory", nil},
+		{"sqlite", func(t *testing.T) func(opts ...sqlstore.Option) (location.Store, error) {
+			path := filepath.Join(t.TempDir(), "parley.db")
+			return func(opts ...sqlstore.Option) (location.Store, error) { return sqlstore.OpenSQLite(path, opts...) }
+		}},
+		{"postgres", func(t *testing.T) func(opts ...sqlstore.Option) (location.Store, error) {
+			dsn := pgschema.PostgresDSN(t)
+			return func(opts ...sqlstore.Option) (location.Store, error) {
+				return sqlstore.OpenPostgres(context.Background(), dsn, opts...)
 			}
-			return s
 		}},
 	} {
 		t.Run(e.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "parley.db")
 			f := newFixture(DefaultPolicy)
-			f.r.Store = e.open(t, path, f.clk.Now)
+			var open func(opts ...sqlstore.Option) (location.Store, error)
+			if e.database != nil {
+				open = e.database(t)
+				reopen(t, f, open)
+			}
+			defer f.r.Store.Close()
 			mustContacts(t, f.registerTo(t, "sip:example.com", "sip:dave@example.com", "c1", 1, "Contact: "+daveContact, "Expires: 600"), want)
-			if e.name == "memory" {
+			if open == nil {
 				return // nothing survives a restart
 			}
-			f.r.Store.Close()
-			f.r.Store = e.open(t, path, f.clk.Now)
-			defer f.r.Store.Close()
+			reopen(t, f, open)
 			mustContacts(t, f.registerTo(t, "sip:example.com", "sip:dave@example.com", "c9", 1), want)
 		})
 	}
+}
+
+// reopen closes f's store and gives it a new one from open, as a restart
+// of the server would.
+func reopen(t *testing.T, f *fixture, open func(opts ...sqlstore.Option) (location.Store, error)) {
+	t.Helper()
+	f.r.Store.Close()
+	s, err := open(sqlstore.WithClock(f.clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.r.Store = s
 }
 
 func TestRaiseToMin(t *testing.T) {
