@@ -56,7 +56,7 @@ func newFixture(t *testing.T, token string, lister UserLister) *fixture {
 func (f *fixture) bind(t *testing.T, aor, contact, source string, expires time.Duration) {
 	t.Helper()
 	_, err := f.store.Update(context.Background(), aor, t0, func(cur []location.Binding) ([]location.Binding, error) {
-		return append(cur, location.Binding{Contact: contact, Q: 1000, Expires: t0.Add(expires), CallID: "reg-" + contact,
+		return append(cur, location.Binding{Contact: contact, Params: "reg-id=1;+sip.instance=\"<urn:uuid:1>\"", Q: 1000, Expires: t0.Add(expires), CallID: "reg-" + contact,
 			CSeq: 1, Transport: "udp", Source: netip.MustParseAddrPort(source), UserAgent: "sipp", Updated: t0}), nil
 	})
 	if err != nil {
@@ -198,7 +198,7 @@ func TestListRegistrations(t *testing.T) {
 		}
 	}
 	r := decode[regList](t, f.do("GET", "/api/registrations?aor=alice", "")).Registrations[0]
-	want := registration{AOR: "sip:alice@example.com", Contact: "sip:alice@192.0.2.10:5060", Q: 1, Expires: t0.Add(time.Minute),
+	want := registration{AOR: "sip:alice@example.com", Contact: "sip:alice@192.0.2.10:5060", Params: `reg-id=1;+sip.instance="<urn:uuid:1>"`, Q: 1, Expires: t0.Add(time.Minute),
 		ExpiresIn: 60, Transport: "udp", Source: "192.0.2.10:5060", UserAgent: "sipp", CallID: "reg-sip:alice@192.0.2.10:5060",
 		CSeq: 1, Updated: t0}
 	if fmt.Sprint(r) != fmt.Sprint(want) {
