@@ -17,14 +17,18 @@ const (
 )
 
 // TestContactParamsSurviveRestart: parley on SQLite (the default engine)
-// answers a REGISTER with the Contact's parameters byte for byte and its
-// own expires, and after a kill -9 and a restart on the same data
+// answers sipp's REGISTER with the Contact's parameters byte for byte and
+// its own expires, and after a kill -9 and a restart on the same data
 // directory a query lists the same bytes.
 func TestContactParamsSurviveRestart(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
 	data := t.TempDir()
 	p := startParley(t, "--data-dir", data)
-	contact := sendRegister(t, p.Addr, "Contact: "+daveURI+";"+daveParams+"\r\nExpires: 600\r\n")
-	wantContact(t, "the REGISTER's 200", contact, 600, 600)
+	// sipp sends the phone's REGISTER and fails unless the 200 lists the
+	// Contact byte for byte with expires=600.
+	if code := runSipp(t, "-sf", scenario("register_params.xml"), p.Addr); code != 0 {
+		t.Fatalf("sipp register_params exited %d: the 200 did not list the Contact as sent", code)
+	}
 
 	p.kill(t)
 	time.Sleep(1100 * time.Millisecond) // the remaining expiry visibly drops below 600
@@ -47,18 +51,4 @@ func wantContact(t *testing.T, what, got string, lo, hi int) {
 	if left, _ := strconv.Atoi(m[1]); left < lo || left > hi {
 		t.Errorf("%s: expires=%d, want %d to %d", what, left, lo, hi)
 	}
-}
-
-// sendRegister registers dave@example.com with the given header lines
-// (each ending in CRLF) and returns the Contact value of the 200 OK.
-func sendRegister(t *testing.T, server, lines string) string {
-	t.Helper()
-	resp := registerUDP(t, server, "dave", "params-dave", lines)
-	for _, line := range strings.Split(resp, "\r\n") {
-		if v, ok := strings.CutPrefix(line, "Contact: "); ok {
-			return v
-		}
-	}
-	t.Fatalf("REGISTER: a 200 without Contact: %s", resp)
-	return ""
 }
