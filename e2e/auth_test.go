@@ -17,10 +17,16 @@ import (
 // in dataDir, through the real "parley user add".
 func addUser(t *testing.T, dataDir, user, password string) {
 	t.Helper()
-	cmd := exec.Command(parleyBin, "user", "add", "--data-dir", dataDir, "--password-stdin", user+"@example.com")
+	addSubscriber(t, dataDir, user+"@example.com", password)
+}
+
+// addSubscriber adds user@domain with password, as addUser does.
+func addSubscriber(t *testing.T, dataDir, address, password string) {
+	t.Helper()
+	cmd := exec.Command(parleyBin, "user", "add", "--data-dir", dataDir, "--password-stdin", address)
 	cmd.Stdin = strings.NewReader(password + "\n")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("parley user add %s: %v\n%s", user, err, out)
+		t.Fatalf("parley user add %s: %v\n%s", address, err, out)
 	}
 }
 

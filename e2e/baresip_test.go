@@ -19,7 +19,7 @@ const baresipHint = "apt-get install -y baresip"
 
 // Lines baresip 1.0 logs, which the test waits for.
 var (
-	reRegistered  = regexp.MustCompile(`\{\d+/UDP/v4\} 200 OK`) // "bob@example.com: {0/UDP/v4} 200 OK () [1 binding]"
+	reRegistered  = regexp.MustCompile(`\{\d+/(UDP|TCP)/v4\} 200 OK`) // "bob@example.com: {0/UDP/v4} 200 OK () [1 binding]"
 	reEstablished = regexp.MustCompile(`Call established: sip:`)
 	reTerminated  = regexp.MustCompile(`Call with sip:\S+ terminated`)
 	reRTPPackets  = regexp.MustCompile(`packets:\s+(\d+)\s+(\d+)`) // rtp_stats at hangup: transmit, receive
