@@ -8,20 +8,33 @@ import (
 	"time"
 )
 
-// reByeOK is a 200 to a BYE that parley sent, in its --trace log.
-var reByeOK = regexp.MustCompile(`msg=send .*msg="\\nSIP/2\.0 200 .*\\r\\nCSeq: \d+ BYE\\r\\n`)
+// Messages in parley's --trace log: quotes are escaped (\"), header lines
+// end in a written \r\n.
+var (
+	// reByeOK is a 200 to a BYE that parley sent.
+	reByeOK = regexp.MustCompile(`msg=send .*msg="\\nSIP/2\.0 200 .*\\r\\nCSeq: \d+ BYE\\r\\n`)
+	// reRegisterOK is a 200 to a REGISTER that parley sent, with a binding.
+	reRegisterOK = regexp.MustCompile(`msg=send .*msg="\\nSIP/2\.0 200 .*\\r\\nCSeq: \d+ REGISTER\\r\\nContact: `)
+)
 
-// expectByeOK fails the test unless parley, started with --trace, sent a
-// 200 to a BYE: the hang-up went through it to the other phone and back.
-func (p *parley) expectByeOK(t *testing.T) {
+// expectTrace fails the test unless parley's log, with --trace, holds a
+// message that re matches; what names it for the failure.
+func (p *parley) expectTrace(t *testing.T, re *regexp.Regexp, what string) {
 	t.Helper()
 	b, err := os.ReadFile(p.logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reByeOK.Match(b) {
-		t.Errorf("parley sent no 200 to a BYE")
+	if !re.Match(b) {
+		t.Errorf("parley's trace holds no %s", what)
 	}
+}
+
+// expectByeOK fails the test unless parley relayed a 200 to a BYE: the
+// hang-up went through it to the other phone and back.
+func (p *parley) expectByeOK(t *testing.T) {
+	t.Helper()
+	p.expectTrace(t, reByeOK, "200 sent to a BYE")
 }
 
 // TestBaresipDialsServerAddress is how a stranger sets baresip up: parley
