@@ -25,17 +25,19 @@ var (
 	reRTPPackets  = regexp.MustCompile(`packets:\s+(\d+)\s+(\d+)`) // rtp_stats at hangup: transmit, receive
 )
 
-// TestBaresipCall: two real softphones register at parley, alice calls bob,
-// bob answers by himself (answermode=auto), audio flows for 3 s, alice hangs up.
+// TestBaresipCall: two real softphones register at parley as the README's
+// domain set-up says (example.com, parley as outbound proxy), alice dials
+// "bob", which baresip completes to sip:bob@example.com, bob answers by
+// himself (answermode=auto), audio flows for 3 s, alice hangs up.
 func TestBaresipCall(t *testing.T) {
 	requireTool(t, "baresip", baresipHint)
 	p := startParley(t)
-	outbound := fmt.Sprintf(`;regint=300;outbound="sip:%s;transport=udp"`, p.Addr)
+	outbound := fmt.Sprintf(`;outbound="sip:%s;transport=udp";regint=300`, p.Addr)
 	bob := startSoftphone(t, "bob", "<sip:bob@example.com>"+outbound+";answermode=auto")
 	alice := startSoftphone(t, "alice", "<sip:alice@example.com>"+outbound)
 	bob.waitLog(reRegistered, 10*time.Second)
 	alice.waitLog(reRegistered, 10*time.Second)
-	softphoneCall(t, alice, bob, "sip:bob@example.com")
+	softphoneCall(t, alice, bob, "bob")
 }
 
 // TestBaresipWithoutProxy checks the softphone set-up and driving without
@@ -156,7 +158,7 @@ func baresipModulePath(t *testing.T) string {
 	return ""
 }
 
-// command types a command line into baresip, e.g. "/dial sip:bob@example.com".
+// command types a command line into baresip, e.g. "/dial bob".
 func (s *softphone) command(line string) {
 	s.t.Helper()
 	if _, err := io.WriteString(s.stdin, line+"\n"); err != nil {
