@@ -454,9 +454,12 @@ func (s *sippProc) WaitLog(text string, timeout time.Duration) {
 	}
 }
 
-func (s *sippProc) isExited() bool {
+func (s *sippProc) isExited() bool { return isClosed(s.exited) }
+
+// isClosed reports whether ch is closed: whether a process has exited.
+func isClosed(ch <-chan struct{}) bool {
 	select {
-	case <-s.exited:
+	case <-ch:
 		return true
 	default:
 		return false

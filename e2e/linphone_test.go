@@ -159,14 +159,7 @@ func field(resp, name string) string {
 	return ""
 }
 
-func (l *linphone) isExited() bool {
-	select {
-	case <-l.exited:
-		return true
-	default:
-		return false
-	}
-}
+func (l *linphone) isExited() bool { return isClosed(l.exited) }
 
 // cleanup asks the daemon to quit, kills it after 5 s, removes its socket
 // and prints its log if the test failed.
@@ -250,11 +243,7 @@ func TestLinphone(t *testing.T) {
 	requireTool(t, "baresip", baresipHint)
 	requireTool(t, "linphone-daemon", linphoneHint)
 	t.Run("linphone calls baresip", func(t *testing.T) {
-		p := startParleyServing(t, nil, "--trace")
-		bob := startSoftphone(t, "bob", fmt.Sprintf("<sip:bob@%s;transport=udp>;regint=300;answermode=auto", p.Addr))
-		bob.waitLog(reRegistered, 10*time.Second)
-		linda := startLinphone(t, "linda")
-		linda.register("sip:linda@"+p.Addr, "sip:"+p.Addr+";transport=udp", "")
+		p, bob, linda := linphoneAndBaresip(t, ";answermode=auto")
 		linda.command("call sip:bob@" + p.Addr)
 		bob.waitLog(reEstablished, 10*time.Second)
 		linda.waitFor("call-status", "LinphoneCallStreamsRunning", 5*time.Second)
@@ -268,11 +257,7 @@ func TestLinphone(t *testing.T) {
 		p.expectByeOK(t)
 	})
 	t.Run("baresip calls linphone", func(t *testing.T) {
-		p := startParleyServing(t, nil, "--trace")
-		bob := startSoftphone(t, "bob", fmt.Sprintf("<sip:bob@%s;transport=udp>;regint=300", p.Addr))
-		bob.waitLog(reRegistered, 10*time.Second)
-		linda := startLinphone(t, "linda")
-		linda.register("sip:linda@"+p.Addr, "sip:"+p.Addr+";transport=udp", "")
+		p, bob, linda := linphoneAndBaresip(t, "")
 		bob.command(fmt.Sprintf("/dial sip:linda@%s;transport=udp", p.Addr))
 		linda.waitFor("call-status", "LinphoneCallIncomingReceived", 10*time.Second)
 		linda.command("answer")
@@ -288,6 +273,19 @@ func TestLinphone(t *testing.T) {
 		bob.quit()
 		p.expectByeOK(t)
 	})
+}
+
+// linphoneAndBaresip starts parley serving every domain, with --trace, and
+// registers a baresip phone bob (its account line ending in extra) and a
+// linphone linda there, each with the server's address as its domain.
+func linphoneAndBaresip(t *testing.T, extra string) (*parley, *softphone, *linphone) {
+	t.Helper()
+	p := startParleyServing(t, nil, "--trace")
+	bob := startSoftphone(t, "bob", fmt.Sprintf("<sip:bob@%s;transport=udp>;regint=300", p.Addr)+extra)
+	bob.waitLog(reRegistered, 10*time.Second)
+	linda := startLinphone(t, "linda")
+	linda.register("sip:linda@"+p.Addr, "sip:"+p.Addr+";transport=udp", "")
+	return p, bob, linda
 }
 
 // TestLinphoneSHA256: with auth.algorithms [SHA-256, MD5], which the
