@@ -102,3 +102,24 @@ func TestDuplicateURIParamsRegister(t *testing.T) {
 		t.Errorf("binding contact = %q, want it as registered", bs[0].Contact)
 	}
 }
+
+// TestBaresipDialledInvite is the INVITE baresip 1.0 sends when its account
+// is <sip:alice@SERVER;transport=udp> and the user dials
+// sip:bob@SERVER;transport=udp (testdata/invite-baresip-dup-transport.sip,
+// as captured, with documentation addresses): with every domain served it
+// reaches bob's binding, and its To, From and body leave as they came.
+func TestBaresipDialledInvite(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Domains = func(string) bool { return true }
+	f := newFixture(t, cfg)
+	f.bind("sip:bob@192.0.2.1", location.Binding{Contact: "sip:bob-0x5643098c6a70@198.51.100.20:47120", Source: ap("198.51.100.20:47120")})
+	in := req(t, "invite-baresip-dup-transport.sip")
+	c := forwardedOnce(t, f, in, target(transport.UDP, "198.51.100.20:47120"), "sip:bob-0x5643098c6a70@198.51.100.20:47120")
+	checkHeaders(t, "forwarded", c.req, map[string][]string{
+		"To":   {"<sip:bob@192.0.2.1:5060;transport=udp;transport=udp>"},
+		"From": {"<sip:alice@192.0.2.1:5060>;tag=725e63ab5eaaf3b5"},
+	})
+	if string(c.req.Body()) != string(in.Body()) {
+		t.Errorf("body changed in forwarding")
+	}
+}
