@@ -206,9 +206,12 @@ func splitHostPortLWS(s string, lws bool) (host string, port int, err error) {
 // ValidHostname reports whether h is a hostname or an IPv4address as
 // RFC 3261 §25.1 writes them: labels of letters, digits and '-', not
 // starting or ending with '-', an optional final dot, and a last label
-// that starts with a letter unless the whole is an IPv4 address. '_' is
-// not a hostname character. It is the one host-name rule of the program:
-// the configuration checks listener and domain names with it too.
+// that starts with a letter unless the whole is an IPv4 address. One
+// liberty is taken: '_' may stand inside a label, because container and
+// Windows host names carry it, resolvers accept it and Kamailio relays
+// it; refusing it would lose calls over a character Parley never needs to
+// interpret. It is the one host-name rule of the program: the
+// configuration checks listener and domain names with it too.
 func ValidHostname(h string) bool {
 	if h == "" || len(h) > 255 {
 		return false
@@ -220,7 +223,7 @@ func ValidHostname(h string) bool {
 	for i := 0; i <= len(h); i++ {
 		if i < len(h) && h[i] != '.' {
 			c := h[i]
-			if !isAlpha(c) && !isDigit(c) && c != '-' {
+			if !isAlpha(c) && !isDigit(c) && c != '-' && c != '_' {
 				return false
 			}
 			continue
