@@ -25,7 +25,8 @@ type Config struct {
 	// QueueSize is how many captured messages may wait for the worker;
 	// past it, messages skip the worker and are counted. 0 means 8192.
 	QueueSize int
-	// Logger defaults to slog.Default().
+	// Logger receives a line per call started, answered and ended;
+	// it defaults to slog.Default().
 	Logger *slog.Logger
 	// Now defaults to time.Now; tests set it.
 	Now func() time.Time
@@ -192,6 +193,9 @@ func (o *Observer) handle(it *item) {
 		o.metrics.latency.Observe(d.Seconds())
 	}
 	call, changed := o.calls.observe(m)
+	if changed {
+		o.logCall(&call)
+	}
 	if o.events.active() {
 		o.publish(m.Info(), call, changed)
 	}
@@ -213,6 +217,7 @@ func (o *Observer) sweep() {
 	now := o.cfg.Now()
 	o.latency.sweep(now)
 	for _, c := range o.calls.sweep(now) {
+		o.logCall(&c)
 		o.events.publish(Event{Kind: EventCall, Call: &c})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/eventlog"
 	"github.com/parley-sip/parley/server"
 )
 
@@ -105,7 +106,12 @@ func serve(args []string, stderr io.Writer) int {
 		return 2
 	}
 	level := new(slog.LevelVar)
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	level.Set(cfg.LogLevel.Slog())
+	log := eventlog.New(stderr, string(cfg.LogFormat), level)
+	// Libraries that log through slog.Default or the standard library's
+	// log package then write slog lines in the same format, not lines of
+	// their own.
+	slog.SetDefault(log)
 	srv, err := server.New(cfg, log, level)
 	if err != nil {
 		fmt.Fprintln(stderr, "parley:", err)

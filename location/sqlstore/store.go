@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/parley-sip/parley/eventlog"
 	"github.com/parley-sip/parley/location"
 )
 
@@ -36,6 +37,7 @@ type Store struct {
 	mem *location.Memory
 	db  backend
 	w   *writer
+	log *slog.Logger
 
 	loaded LoadStats
 
@@ -57,13 +59,13 @@ type LoadStats struct {
 // open builds the Store over db: loads the index, starts the writer and
 // purges what had expired while the server was down.
 func open(ctx context.Context, db backend, cfg config) (*Store, error) {
-	s := &Store{mem: location.NewMemory(), db: db}
+	s := &Store{mem: location.NewMemory(), db: db, log: cfg.log}
 	now := cfg.now()
 	if _, err := s.load(ctx, now); err != nil {
 		db.close()
 		return nil, err
 	}
-	s.w = startWriter(db, cfg.maxBatch)
+	s.w = startWriter(db, cfg.maxBatch, &eventlog.Outage{What: "location store", Log: cfg.log})
 	if _, err := s.purgeDB(ctx, now); err != nil {
 		s.Close()
 		return nil, err
@@ -157,7 +159,7 @@ func (s *Store) resync(aor string, now time.Time) {
 		if err != nil {
 			// Unreadable: forget the AOR rather than claim bindings the
 			// database may not hold. The next REGISTER rewrites it whole.
-			slog.Default().LogAttrs(ctx, slog.LevelWarn, "location/sqlstore: reload after failed commit",
+			s.log.LogAttrs(ctx, slog.LevelDebug, "location/sqlstore: reload after failed commit",
 				slog.String("aor", aor), slog.String("error", err.Error()))
 			return nil, nil
 		}
@@ -165,7 +167,7 @@ func (s *Store) resync(aor string, now time.Time) {
 		return bs, nil
 	})
 	if err != nil && !errors.Is(err, errKeep) && !errors.Is(err, location.ErrClosed) {
-		slog.Default().LogAttrs(ctx, slog.LevelWarn, "location/sqlstore: resync", slog.String("aor", aor), slog.String("error", err.Error()))
+		s.log.LogAttrs(ctx, slog.LevelDebug, "location/sqlstore: resync", slog.String("aor", aor), slog.String("error", err.Error()))
 	}
 }
 
@@ -195,6 +197,12 @@ const purgeBatch = 1000
 // the purge commits, removes whatever the purge removed of it; a change
 // queued after the purge is written after it.
 func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
+	return s.Sweep(ctx, now, nil)
+}
+
+// Sweep implements [location.Sweeper]: Expire, calling expired with each
+// binding removed.
+func (s *Store) Sweep(ctx context.Context, now time.Time, expired func(location.Binding)) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -204,7 +212,7 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 	if _, err := s.purgeDB(ctx, now); err != nil {
 		return 0, err
 	}
-	return s.mem.Expire(ctx, now)
+	return s.mem.Sweep(ctx, now, expired)
 }
 
 // purgeDB deletes rows expired at now, a batch per commit, and returns how
@@ -231,6 +239,11 @@ func (s *Store) purgeDB(ctx context.Context, now time.Time) (int, error) {
 		}
 	}
 }
+
+// Ready reports whether the database takes writes: nil while commits
+// succeed (the expiry sweep commits a purge every second, so this is
+// never much older than that), else the outage or the stuck commit.
+func (s *Store) Ready() error { return s.w.ready() }
 
 // Count implements [location.Store.Count] from memory.
 func (s *Store) Count() (bindings, aors int) {
