@@ -38,14 +38,15 @@ func contactsOf(bs []location.Binding) []string {
 
 // diffBindings compares the contacts an AOR had with the bindings it has
 // now; touched are the contacts the REGISTER named, so that a binding it
-// did not mention is not reported as refreshed.
-func diffBindings(before []string, after []location.Binding, touched []change) diff {
+// did not mention is not reported as refreshed. Refreshes, the bulk of a
+// registrar's work, are collected only when refreshes is set.
+func diffBindings(before []string, after []location.Binding, touched []change, refreshes bool) diff {
 	var d diff
 	for i := range after {
 		switch {
 		case !containsString(before, after[i].Contact):
 			d.added = append(d.added, after[i])
-		case named(touched, after[i].Contact):
+		case refreshes && named(touched, after[i].Contact):
 			d.refreshed = append(d.refreshed, after[i])
 		}
 	}
@@ -86,6 +87,9 @@ func named(cs []change, contact string) bool {
 
 // logDiff writes one line per binding the REGISTER changed.
 func (r *Registrar) logDiff(ctx context.Context, aor string, in *transport.Incoming, d diff, now time.Time) {
+	if len(d.added)+len(d.refreshed)+len(d.removed) == 0 {
+		return
+	}
 	log := r.logger()
 	source := slog.String("source", in.Source.Addr().String())
 	ua := slog.String("user_agent", in.Msg.Header("User-Agent"))
@@ -95,13 +99,11 @@ func (r *Registrar) logDiff(ctx context.Context, aor string, in *transport.Incom
 			slog.String("contact", b.Contact), source, ua, slog.String("transport", b.Transport),
 			slog.Int("expires", int(b.Expires.Sub(now).Round(time.Second)/time.Second)))
 	}
-	if log.Enabled(ctx, refreshLevel) {
-		for i := range d.refreshed {
-			b := &d.refreshed[i]
-			log.LogAttrs(ctx, refreshLevel, "registration refreshed", slog.String("aor", aor),
-				slog.String("contact", b.Contact), source, ua, slog.String("transport", b.Transport),
-				slog.Int("expires", int(b.Expires.Sub(now).Round(time.Second)/time.Second)))
-		}
+	for i := range d.refreshed {
+		b := &d.refreshed[i]
+		log.LogAttrs(ctx, refreshLevel, "registration refreshed", slog.String("aor", aor),
+			slog.String("contact", b.Contact), source, ua, slog.String("transport", b.Transport),
+			slog.Int("expires", int(b.Expires.Sub(now).Round(time.Second)/time.Second)))
 	}
 	for _, c := range d.removed {
 		log.LogAttrs(ctx, slog.LevelInfo, "registration removed", slog.String("aor", aor),

@@ -74,3 +74,29 @@ func TestStoreFailureIs503(t *testing.T) {
 			resp.StatusCode(), resp.Reason(), resp.Header("Retry-After"), RetryAfter)
 	}
 }
+
+// TestRefreshAllocations: at info, a refresh (the bulk of a registrar's
+// work) costs one small allocation for its event bookkeeping and writes
+// nothing.
+func TestRefreshAllocations(t *testing.T) {
+	f := newFixture(DefaultPolicy)
+	var buf bytes.Buffer
+	f.r.Logger = slog.New(slog.NewTextHandler(&buf, nil))
+	cseq := 0
+	refresh := func() {
+		cseq++
+		if resp := f.register(t, "c1", cseq, "Contact: <sip:a@192.0.2.1>"); resp.StatusCode() != 200 {
+			t.Fatalf("%d %s", resp.StatusCode(), resp.Reason())
+		}
+	}
+	refresh()
+	withLog := testing.AllocsPerRun(200, refresh)
+	f.r.Logger = slog.New(slog.DiscardHandler)
+	without := testing.AllocsPerRun(200, refresh)
+	if withLog > without+1 {
+		t.Errorf("a refresh allocates %.0f times with info logs on, %.0f with them off; want at most one more", withLog, without)
+	}
+	if strings.Count(buf.String(), "\n") != 1 {
+		t.Errorf("refreshes logged at info:\n%s", buf.String())
+	}
+}

@@ -146,7 +146,8 @@ func (r *Registrar) process(ctx context.Context, in *transport.Incoming) (result
 		return result{}, err
 	}
 	if logging {
-		r.logDiff(ctx, aor, in, diffBindings(before, bs, changes), now)
+		refreshes := r.logger().Enabled(ctx, refreshLevel)
+		r.logDiff(ctx, aor, in, diffBindings(before, bs, changes, refreshes), now)
 	}
 	return result{bindings: bs, now: now, path: req.HasHeader("Path")}, nil
 }

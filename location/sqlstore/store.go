@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,9 +90,13 @@ func (s *Store) Lookup(ctx context.Context, aor string, now time.Time) ([]locati
 // is already in memory and queued, and only the writer's verdict says
 // whether memory may keep it.
 func (s *Store) Update(ctx context.Context, aor string, now time.Time, fn func(current []location.Binding) ([]location.Binding, error)) ([]location.Binding, error) {
-	var c *change
+	var (
+		c    *change
+		prev []location.Binding // what the AOR had: what the database holds unless a commit is lost
+	)
 	out, err := s.mem.Update(ctx, aor, now, func(cur []location.Binding) ([]location.Binding, error) {
 		had := len(cur)
+		prev = slices.Clone(cur) // fn may change cur in place
 		next, err := fn(cur)
 		if err != nil {
 			return nil, err
@@ -113,7 +118,7 @@ func (s *Store) Update(ctx context.Context, aor string, now time.Time, fn func(c
 		return out, err
 	}
 	if err := <-c.done; err != nil {
-		s.resync(aor, now)
+		s.resync(aor, now, prev)
 		return nil, err
 	}
 	return out, nil
@@ -147,8 +152,12 @@ var errKeep = errors.New("keep")
 // commit. If another change of aor is still queued it does nothing: that
 // change carries memory's current set and its commit (or its own resync)
 // settles the AOR. Holding the AOR's lock, no new change can be queued
-// while the database is read, so what is read is what stays.
-func (s *Store) resync(aor string, now time.Time) {
+// while the database is read, so what is read is what stays. When the
+// database cannot be read either (it is down), memory goes back to prev,
+// the set before the failed change, which is what the last successful
+// commit left: a REGISTER refused during an outage must not cost the
+// phone its acknowledged binding.
+func (s *Store) resync(aor string, now time.Time, prev []location.Binding) {
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
 	_, err := s.mem.Update(ctx, aor, now, func(cur []location.Binding) ([]location.Binding, error) {
@@ -157,11 +166,9 @@ func (s *Store) resync(aor string, now time.Time) {
 		}
 		bs, err := s.db.read(ctx, aor)
 		if err != nil {
-			// Unreadable: forget the AOR rather than claim bindings the
-			// database may not hold. The next REGISTER rewrites it whole.
 			s.log.LogAttrs(ctx, slog.LevelDebug, "location/sqlstore: reload after failed commit",
 				slog.String("aor", aor), slog.String("error", err.Error()))
-			return nil, nil
+			return prev, nil
 		}
 		keepConnIDs(bs, cur)
 		return bs, nil
