@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -98,5 +99,18 @@ func TestRefreshAllocations(t *testing.T) {
 	}
 	if strings.Count(buf.String(), "\n") != 1 {
 		t.Errorf("refreshes logged at info:\n%s", buf.String())
+	}
+}
+
+// TestLogExpired: an expired binding's line names the AOR, contact, the
+// address it registered from and its user agent.
+func TestLogExpired(t *testing.T) {
+	var buf bytes.Buffer
+	b := location.Binding{AOR: "sip:alice@example.com", Contact: "sip:a@192.0.2.1", Transport: "tcp",
+		Source: netip.MustParseAddrPort("198.51.100.7:40000"), UserAgent: "Yealink T46"}
+	LogExpired(slog.New(slog.NewTextHandler(&buf, nil)), b)
+	want := `level=INFO msg="registration expired" aor=sip:alice@example.com contact=sip:a@192.0.2.1 source=198.51.100.7 user_agent="Yealink T46" transport=tcp`
+	if !strings.Contains(buf.String(), want) {
+		t.Errorf("got %q, want %q", buf.String(), want)
 	}
 }
