@@ -276,7 +276,7 @@ func (r *sipRegistrar) send(t *testing.T, n int, extra string) string {
 	msg := fmt.Sprintf("REGISTER sip:example.com SIP/2.0\r\n"+
 		"Via: SIP/2.0/UDP %s;branch=z9hG4bK-outage-%d;rport\r\n"+
 		"Max-Forwards: 70\r\nFrom: <sip:user%d@example.com>;tag=t%d\r\nTo: <sip:user%d@example.com>\r\n"+
-		"Call-ID: %s\r\nCSeq: 1 REGISTER\r\n%sUser-Agent: outage-test\r\nContent-Length: 0\r\n\r\n",
+		"Call-ID: %s\r\nCSeq: 1 REGISTER\r\n%sUser-Agent: e2e-registrar\r\nContent-Length: 0\r\n\r\n",
 		local, r.seq, n, r.seq, n, callID, extra)
 	if _, err := r.conn.WriteToUDP([]byte(msg), r.server); err != nil {
 		t.Fatal(err)

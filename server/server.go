@@ -149,21 +149,19 @@ func (s *Server) Start() error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
-	s.bg.Go(func() { _ = location.RunSweeps(ctx, s.store, time.Second, nil, s.expired()) })
+	s.bg.Go(func() { _ = location.RunSweeps(ctx, s.store, time.Second, nil, s.expired) })
 	s.bg.Go(func() { s.watchBans(ctx) })
 	s.warnIfOpen()
 	s.startObservability()
 	return nil
 }
 
-// expired returns what the expiry sweep calls with each binding it
-// removes: its log line. Nil when info lines are off, so that the sweep
-// collects nothing.
-func (s *Server) expired() func(location.Binding) {
-	if !s.events.Enabled(context.Background(), slog.LevelInfo) {
-		return nil
+// expired is what the expiry sweep calls with each binding it removes:
+// it logs the binding, when info lines are on (a reload may turn them on).
+func (s *Server) expired(b location.Binding) {
+	if s.events.Enabled(context.Background(), slog.LevelInfo) {
+		registrar.LogExpired(s.events, b)
 	}
-	return func(b location.Binding) { registrar.LogExpired(s.events, b) }
 }
 
 // warnIfOpen says loudly that anyone may register when the server listens

@@ -4,8 +4,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 const fail2banHint = "apt-get install -y fail2ban"
@@ -106,5 +108,37 @@ func TestFail2banJail(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("fail2ban-client -d:\n%s", out)
+	}
+}
+
+// TestEventLog: phones registering and a call through parley leave their
+// info lines in the log: the binding added, one that expired, and the
+// call's start, answer and end with its status and duration.
+func TestEventLog(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	p := startParley(t, "--log-level", "info", "--config", writeConfig(t, "registrar:\n  min_expires: 1s\n"))
+	if code, _ := newRegistrar(t, p.Addr).register(t, 7, 1); code != 200 {
+		t.Fatalf("REGISTER for 1 s: %d, want 200", code)
+	}
+	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
+		"-s", "bob", "-set", "calls", "1", p.Addr)
+	callee.WaitLog("registered", 10*time.Second)
+	startSipp(t, "-sf", scenario("uac_call.xml"), "-s", "bob", p.Addr).ExpectSuccess()
+	callee.ExpectSuccess()
+	want := []*regexp.Regexp{
+		regexp.MustCompile(`level=INFO msg="registration added" aor=sip:bob@example.com contact=\S+ source=127\.0\.0\.1 `),
+		regexp.MustCompile(`level=INFO msg="call started" call_id=\S+ caller=\S*sip:alice@example.com\S* callee=\S*sip:bob@example.com\S* source=127\.0\.0\.1:\d+`),
+		regexp.MustCompile(`level=INFO msg="call answered" call_id=\S+ status=200 setup=\S+`),
+		regexp.MustCompile(`level=INFO msg="call ended" call_id=\S+ status=200 reason="hung up" answered=true duration=\S+`),
+		regexp.MustCompile(`level=INFO msg="registration expired" aor=sip:user7@example.com contact=sip:user7@127\.0\.0\.1:\d+ source=127\.0\.0\.1 user_agent=e2e-registrar transport=udp`),
+	}
+	deadline := time.Now().Add(5 * time.Second) // the observer's worker writes call lines
+	for _, re := range want {
+		for !re.MatchString(readFile(t, p.logPath)) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no line matching %s in parley's log", re)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 }
