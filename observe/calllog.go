@@ -6,32 +6,29 @@ import (
 	"time"
 )
 
-// logCall writes the line of a call's change: started and ended at info
-// with the end's status and talk time, answered at info, ringing at
-// debug. It runs on the observer's worker, off the message path, and
-// reads only the Call, so it follows whatever tracks calls.
-func (o *Observer) logCall(c *Call) {
-	log, ctx := o.cfg.Logger, context.Background()
-	level := slog.LevelInfo
-	if c.State == CallRinging {
-		level = slog.LevelDebug
-	}
-	if !log.Enabled(ctx, level) {
-		return
-	}
-	id := slog.String("call_id", c.CallID)
-	switch c.State {
-	case CallTrying:
-		log.LogAttrs(ctx, level, "call started", id, slog.String("caller", c.Caller),
-			slog.String("callee", c.Callee), slog.String("source", c.Source))
-	case CallRinging:
-		log.LogAttrs(ctx, level, "call ringing", id)
-	case CallEstablished:
-		log.LogAttrs(ctx, level, "call answered", id, slog.Int("status", c.Status),
-			slog.String("setup", c.Answered.Sub(c.Start).Round(time.Millisecond).String()))
-	case CallEnded:
-		log.LogAttrs(ctx, level, "call ended", id, slog.Int("status", c.Status),
-			slog.String("reason", c.Reason), slog.Bool("answered", !c.Answered.IsZero()),
-			slog.String("duration", c.Duration(c.End).Round(time.Second).String()))
+// CallLog returns an OnCall that writes a line to log for each step of a
+// call: "call started" (caller, callee, source), "call answered" (status,
+// setup time) and "call ended" (status, reason, whether it was answered,
+// talk time), all at info. It runs on the observer's worker, off the
+// message path.
+func CallLog(log *slog.Logger) func(CallChange, Call) {
+	return func(change CallChange, c Call) {
+		ctx := context.Background()
+		if !log.Enabled(ctx, slog.LevelInfo) {
+			return
+		}
+		id := slog.String("call_id", c.CallID)
+		switch change {
+		case CallStarted:
+			log.LogAttrs(ctx, slog.LevelInfo, "call started", id, slog.String("caller", c.Caller),
+				slog.String("callee", c.Callee), slog.String("source", c.Source))
+		case CallAnswered:
+			log.LogAttrs(ctx, slog.LevelInfo, "call answered", id, slog.Int("status", c.Status),
+				slog.String("setup", c.Answered.Sub(c.Start).Round(time.Millisecond).String()))
+		case CallFinished:
+			log.LogAttrs(ctx, slog.LevelInfo, "call ended", id, slog.Int("status", c.Status),
+				slog.String("reason", c.Reason), slog.Bool("answered", !c.Answered.IsZero()),
+				slog.String("duration", c.Duration(c.End).Round(time.Second).String()))
+		}
 	}
 }

@@ -9,11 +9,11 @@ import (
 )
 
 // TestCallLog: a call is three lines at info, start, answer and end with
-// its status and talk time; ringing shows at debug only.
+// its status and talk time.
 func TestCallLog(t *testing.T) {
 	clk := newClock()
 	var log bytes.Buffer
-	o := New(Config{Now: clk.Now, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	o := New(Config{Now: clk.Now, OnCall: CallLog(slog.New(slog.NewTextHandler(&log, nil)))})
 	o.Start()
 	defer o.Close()
 	steps := []struct {

@@ -39,7 +39,7 @@ func (s *Server) newObservability(cfg *config.Config, a *auth.Authenticator) err
 		return nil
 	}
 	o := &observability{agentID: uint32(cfg.HEP.AgentID), authKey: cfg.HEP.Password, started: time.Now()}
-	oc := observe.Config{Sources: s.metricSources(a), Logger: s.events}
+	oc := observe.Config{Sources: s.metricSources(a), Logger: s.log, OnCall: observe.CallLog(s.events)}
 	if cfg.Admin.Listen != "" {
 		oc.CaptureMessages, oc.CaptureBytes = cfg.Admin.CaptureMessages, cfg.Admin.CaptureBytes
 	}
