@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -90,4 +91,42 @@ func TestNewFormats(t *testing.T) {
 			t.Errorf("%s: time not in UTC: %q", tt.format, buf.String())
 		}
 	}
+}
+
+// TestLimitConcurrent: goroutines writing one kind at once write no more
+// than the burst between them.
+func TestLimitConcurrent(t *testing.T) {
+	var buf lockedBuffer
+	log := Limit(slog.New(slog.NewTextHandler(&buf, nil)), 1, 50)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
+				log.Info("registration added")
+			}
+		})
+	}
+	wg.Wait()
+	written := strings.Count(buf.String(), "\n")
+	if written < 50 || written > 51 { // one token may refill while they run
+		t.Errorf("%d lines written from 800 at once, want the burst of 50", written)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that several handlers may write at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
