@@ -74,7 +74,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	}
 	s := &Server{log: log, events: eventlog.Limit(log, 0, 0), level: level}
 	s.apply(cfg)
-	st, err := openStorage(cfg, log)
+	st, err := openStorage(cfg, log, s.events)
 	if err != nil {
 		return nil, err
 	}
