@@ -20,9 +20,10 @@ func (p *Proxy) isOurDomain(host string) bool {
 	return p.cfg.Domains(strings.ToLower(host))
 }
 
-// isUs reports whether a URI points at this server: its host and port are
-// one of our listeners' (advertised or bound) addresses. This is how we
-// recognise our own Record-Route and Route entries (§16.4).
+// isUs reports whether a URI points at this server: its host is one of
+// our listeners' (advertised or bound) addresses or one of our names, and
+// its port the listener's. This is how we recognise our own Record-Route
+// and Route entries (§16.4), and requests addressed to the server itself.
 func (p *Proxy) isUs(u *sip.URI) bool {
 	if !u.IsSIP() {
 		return false
@@ -40,20 +41,33 @@ func (p *Proxy) isUs(u *sip.URI) bool {
 	return p.isOurAddr(u.Host, port)
 }
 
+// IsUs reports whether a URI names this server itself (one of its
+// addresses or names, at one of its ports) rather than a domain it serves.
+func (p *Proxy) IsUs(u *sip.URI) bool { return p.isUs(u) }
+
 func (p *Proxy) isOurAddr(host string, port int) bool {
 	host = trimBrackets(host)
+	addr, addrErr := netip.ParseAddr(host)
+	portOurs := false
 	for _, l := range p.tp.Listeners() {
 		if l.Port != port && int(l.Bound.Port()) != port {
 			continue
 		}
+		portOurs = true
 		if strings.EqualFold(l.Host, host) || strings.EqualFold(trimBrackets(l.Host), host) {
 			return true
 		}
-		if a, err := netip.ParseAddr(host); err == nil && (a == l.Bound.Addr() || l.Bound.Addr().IsUnspecified() && isLocalAddr(a)) {
+		bound := l.Bound.Addr()
+		if addrErr == nil && (addr == bound || bound.IsUnspecified() && isLocalAddr(addr)) {
+			return true
+		}
+		if strings.EqualFold(host, "localhost") && (bound.IsLoopback() || bound.IsUnspecified()) {
 			return true
 		}
 	}
-	return false
+	// Only a port of ours gets here, so the common foreign address never
+	// pays for the name lookup.
+	return portOurs && p.cfg.Names != nil && p.cfg.Names(host)
 }
 
 // isLocalAddr reports whether a is an address of this machine, for

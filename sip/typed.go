@@ -414,6 +414,27 @@ func (m *Message) Tokens(name string) []string {
 	return m.HeaderValues(name)
 }
 
+// Unsupported returns the option tags of a Require or Proxy-Require
+// header that are not in supported (compared without case), joined by
+// ", " as an Unsupported header lists them (§8.2.2.3, §16.3 step 5), or
+// "" when every one is supported. It allocates only for a refusal.
+func (m *Message) Unsupported(name string, supported []string) string {
+	var b []byte
+	m.each(HeaderIDOf(name), name, func(tag string) bool {
+		for _, s := range supported {
+			if EqualFold(s, tag) {
+				return true
+			}
+		}
+		if b != nil {
+			b = append(b, ", "...)
+		}
+		b = append(b, tag...)
+		return true
+	})
+	return string(b)
+}
+
 // HasToken reports whether a token list header (Supported, Require, …)
 // contains tok, case-insensitively.
 func (m *Message) HasToken(name, tok string) bool {
