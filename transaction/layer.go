@@ -122,7 +122,7 @@ func (l *Layer) handleRequest(in *transport.Incoming) {
 		l.log.Debug("transaction: request dropped", "method", method, "source", in.Source, "err", err)
 		return
 	}
-	if tx := l.servers.get(k.key); tx != nil {
+	if tx := l.servers.get(k.key); tx != nil && !tx.supersededBy(k, method) {
 		tx.receive(in, k)
 		return
 	}
