@@ -180,21 +180,9 @@ func loopPart(branch string) string {
 	return rest
 }
 
-// toTag makes the To tag of a local response. It is derived from the
-// request so that a retransmission answered statelessly gets the same tag.
-func (p *Proxy) toTag(m *sip.Message) string {
-	h := fnv.New64a()
-	h.Write([]byte(p.cfg.Secret))
-	cid, _ := m.CallID()
-	h.Write([]byte(cid))
-	if f, err := m.From(); err == nil {
-		h.Write([]byte(f.Tag()))
-	}
-	if v, err := m.TopVia(); err == nil {
-		h.Write([]byte(v.Branch()))
-	}
-	return encodeHash(h.Sum64())
-}
+// toTag makes the To tag of a local response, the same for every
+// retransmission of the request.
+func (p *Proxy) toTag(m *sip.Message) string { return sip.LocalToTag(m, p.cfg.Secret) }
 
 // bindingTarget turns a binding into a target: its contact as the new
 // Request-URI and its Path as the route. Without a Path, a phone behind

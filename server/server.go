@@ -40,6 +40,7 @@ type Server struct {
 	storage *storage
 	obs     *observability // nil when admin and HEP are off
 	guard   *guard.Guard   // per-source rate limits, bans, scanner filter
+	secret  string         // salts the To tags of local responses
 	stop    context.CancelFunc
 	done    chan struct{}
 }
@@ -111,6 +112,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	}
 	pcfg := proxyConfig(cfg, s.isOurDomain)
 	pcfg.Names = s.isOurName
+	s.secret = pcfg.Secret
 	s.guardProxy(&pcfg)
 	if pcfg.Auth, pcfg.AuthPolicy, err = authenticator(cfg, st, log); err != nil {
 		st.Close()
@@ -276,7 +278,7 @@ func (s *Server) handle(in *transport.Incoming) {
 }
 
 func (s *Server) refuseDraining(tx *transaction.ServerTx, in *transport.Incoming) {
-	resp := sip.NewResponse(in.Msg, 503, "Shutting Down", "", "Retry-After", "30")
+	resp := sip.NewResponse(in.Msg, 503, "Shutting Down", sip.LocalToTag(in.Msg, s.secret), "Retry-After", "30")
 	if tx != nil {
 		_ = tx.Respond(resp)
 		return

@@ -86,7 +86,10 @@ var rfc4475Cases = []tortureCase{
 
 	// 3.1.2 Invalid messages.
 	{name: "badinv01", err: ErrVia,
-		element: "the Via is unusable, so there is nowhere to send the 400 the RFC suggests: dropped"},
+		element: "the Via is unusable: the 400 goes back to the source address and port, as RFC 3581 would send it",
+		check: func(t *testing.T, m *Message) {
+			eq(t, "answerable at the source", m.AnswerableAtSource(), true)
+		}},
 	{name: "clerr", err: ErrBodyTruncated, atParse: true, answerable: true,
 		element: "over a stream the framer just waits for the 9999 octets"},
 	{name: "ncl", err: ErrContentLength, atParse: true, answerable: true,
@@ -133,7 +136,7 @@ var rfc4475Cases = []tortureCase{
 
 	// 3.3 Application layer semantics.
 	{name: "insuf", err: ErrMissingFrom,
-		element: "no From, To or Call-ID to copy into a response (§8.2.6.2): dropped"},
+		element: "no From, To or Call-ID to copy into a response (§8.2.6.2): dropped before any 100 Trying"},
 	{name: "unkscm", err: ErrUnsupportedURI, answerable: true},
 	{name: "novelsc", err: ErrUnsupportedURI, answerable: true},
 	{name: "unksm2",

@@ -35,13 +35,18 @@ func indexByte(s string, c byte) int {
 // request without them cannot be answered and is dropped; a response is
 // never answered.
 func (m *Message) Answerable() bool {
-	if !m.isRequest {
+	if !m.AnswerableAtSource() {
 		return false
 	}
-	if _, err := m.Vias(); err != nil {
-		return false
-	}
-	return m.find(HFrom, "") >= 0 && m.find(HTo, "") >= 0 &&
+	_, err := m.Vias()
+	return err == nil
+}
+
+// AnswerableAtSource is Answerable for a request whose Via may not parse:
+// it has a Via line to copy, and the response goes back to the address
+// and port the request came from, as RFC 3581 would send it.
+func (m *Message) AnswerableAtSource() bool {
+	return m.isRequest && m.find(HVia, "") >= 0 && m.find(HFrom, "") >= 0 && m.find(HTo, "") >= 0 &&
 		m.find(HCallID, "") >= 0 && m.find(HCSeq, "") >= 0
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
 )
 
@@ -374,4 +375,21 @@ func TestNewBranch(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestUnanswerableRequestGetsNoTransaction: a request without what a
+// response must copy (here From, To and Call-ID, as RFC 4475's insuf) gets
+// no transaction, so no 100 Trying goes out that no final response could
+// follow.
+func TestUnanswerableRequestGetsNoTransaction(t *testing.T) {
+	h := newHarness(t, Config{})
+	m, err := sip.Parse([]byte("INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-insuf\r\n" +
+		"CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.l.HandleMessage(&transport.Incoming{Msg: m, Proto: transport.UDP, Source: uacAddr, Local: proxyAddr})
+	if r, _, _ := h.core.counts(); r != 0 || len(h.snd.all()) != 0 || h.l.Stats().ServerCreated != 0 {
+		t.Fatalf("Core saw %d requests, %d messages sent, %d transactions; want none", r, len(h.snd.all()), h.l.Stats().ServerCreated)
+	}
 }
