@@ -144,9 +144,7 @@ func (p *Proxy) loopHash(m *sip.Message) string {
 	h.Write([]byte(m.RequestURI()))
 	cid, _ := m.CallID()
 	h.Write([]byte(cid))
-	if f, err := m.From(); err == nil {
-		h.Write([]byte(f.Tag()))
-	}
+	h.Write([]byte(m.FromTag()))
 	cs, _ := m.CSeq()
 	h.Write(strconv.AppendUint(nil, uint64(cs.Seq), 10))
 	for _, v := range m.HeaderValues("Proxy-Require") {

@@ -143,8 +143,7 @@ func (routeStage) Serve(r *Request, next func()) {
 	ours := p.fixStrictRoute(r.Msg)
 	ours = p.popOwnRoutes(r.Msg) || ours
 	routes, _ := r.Msg.Routes()
-	to, err := r.Msg.To()
-	if err != nil || to.Tag() == "" {
+	if r.Msg.ToTag() == "" {
 		r.preloaded = len(routes) > 0
 		next()
 		return

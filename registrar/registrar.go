@@ -119,6 +119,9 @@ func (r *Registrar) process(ctx context.Context, in *transport.Incoming) (result
 	if !to.URI.IsSIP() || !r.serves(to.URI.Host) {
 		return result{}, refuse(404, "Not Found")
 	}
+	if _, err := req.Paths(); err != nil {
+		return result{}, refuse(400, "Malformed Path") // each becomes a Route
+	}
 	aor := to.URI.AOR() // step 5
 	policy := r.policy(to.URI.Host)
 	changes, err := r.readContacts(in, policy, now)

@@ -106,7 +106,9 @@ func NewResponse(req *Message, code int, reason, toTag string, extra ...string) 
 	if i := req.find(HTo, ""); i >= 0 {
 		tagged := false
 		if toTag != "" {
-			if n, err := req.To(); err == nil && n.Tag() == "" {
+			// A To that does not parse gets its tag too (a 400 for it is
+			// still a final response, §8.2.6.2); only a tag it has stops it.
+			if req.ToTag() == "" {
 				b.b = append(b.b, "To: "...)
 				b.b = appendClean(b.b, req.fieldValue(&req.fields[i]))
 				b.b = append(b.b, ";tag="...)

@@ -107,7 +107,11 @@ var rfc4475Cases = []tortureCase{
 		eq(t, "contact expires valid", ok, false)
 	}},
 	{name: "scalarlg", err: ErrCSeq, element: "a response: discarded"},
-	{name: "quotbal", err: ErrTo, answerable: true},
+	{name: "quotbal", element: "proxy: forwarded as written, the To is not read (leniency table); a UA answers 400",
+		check: func(t *testing.T, m *Message) {
+			_, err := m.To()
+			eq(t, "to", err, error(ErrTo))
+		}},
 	{name: "ltgtruri", err: ErrURI, answerable: true},
 	{name: "lwsruri", err: ErrURI, atParse: true, answerable: true},
 	{name: "lwsstart", err: ErrStartLine, atParse: true, answerable: true},
@@ -118,9 +122,21 @@ var rfc4475Cases = []tortureCase{
 		check: func(t *testing.T, m *Message) {
 			eq(t, "date", m.Header("Date"), "Fri, 01 Jan 2010 16:00:00 EST")
 		}},
-	{name: "regbadct", err: ErrContact, answerable: true},
-	{name: "badaspec", err: ErrTo, answerable: true},
-	{name: "baddn", err: ErrFrom, answerable: true},
+	{name: "regbadct", element: "registrar: 400 Malformed Contact (the Contacts of a REGISTER are strict)",
+		check: func(t *testing.T, m *Message) {
+			_, err := m.Contacts()
+			eq(t, "contact", err, error(ErrContact))
+		}},
+	{name: "badaspec", element: "proxy: forwarded as written, the To is not read (leniency table); a UA answers 400",
+		check: func(t *testing.T, m *Message) {
+			_, err := m.To()
+			eq(t, "to", err, error(ErrTo))
+		}},
+	{name: "baddn", element: "proxy: forwarded as written unless auth must check the From (400); a UA answers 400",
+		check: func(t *testing.T, m *Message) {
+			_, err := m.From()
+			eq(t, "from", err, error(ErrFrom))
+		}},
 	{name: "badvers", err: ErrVersion, atParse: true, answerable: true},
 	{name: "mismatch01", err: ErrCSeqMethod, answerable: true},
 	{name: "mismatch02", err: ErrCSeqMethod, answerable: true,
@@ -392,6 +408,11 @@ func checkRoundTrip(t *testing.T, m *Message) {
 func exerciseAll(m *Message) {
 	m.Validate()
 	m.Answerable()
+	m.AnswerableAtSource()
+	m.FromTag()
+	m.ToTag()
+	m.Unsupported("Require", []string{"path"})
+	LocalToTag(m, "salt")
 	m.Vias()
 	m.TopVia()
 	m.From()

@@ -76,14 +76,6 @@ func key3261(branch, host string, port int, method string) string {
 // written, not by the URI and header equality rules of §19.1.4 and
 // §20: a retransmission repeats them byte for byte.
 func key2543(m *sip.Message, v *sip.Via, method string) (matchKey, error) {
-	from, err := m.From()
-	if err != nil {
-		return matchKey{}, err
-	}
-	to, err := m.To()
-	if err != nil {
-		return matchKey{}, err
-	}
 	callID, err := m.CallID()
 	if err != nil {
 		return matchKey{}, err
@@ -93,9 +85,9 @@ func key2543(m *sip.Message, v *sip.Via, method string) (matchKey, error) {
 		return matchKey{}, err
 	}
 	var num [10]byte
-	key := strings.Join([]string{"2543", m.RequestURI(), from.Tag(), callID,
+	key := strings.Join([]string{"2543", m.RequestURI(), m.FromTag(), callID,
 		string(strconv.AppendUint(num[:0], uint64(cseq.Seq), 10)), v.String(), method}, "\x00")
-	return matchKey{key: key, rfc2543: true, toTag: to.Tag(), sum: fingerprint(m)}, nil
+	return matchKey{key: key, rfc2543: true, toTag: m.ToTag(), sum: fingerprint(m)}, nil
 }
 
 // fingerprint hashes what a retransmission repeats exactly: the start
