@@ -133,6 +133,7 @@ func fullConfig() *Config {
 		DataDir:         "/var/lib/parley",
 		Mode:            ModeStateless,
 		LogLevel:        LogDebug,
+		LogFormat:       LogJSON,
 		Trace:           true,
 		ServerHeader:    "Parley 0.1",
 		ShutdownTimeout: dur("10s"),
@@ -177,7 +178,7 @@ func fullConfig() *Config {
 		},
 		Storage: StorageConfig{Engine: EnginePostgres, DSN: "postgres://parley@127.0.0.1/parley"},
 		Auth: AuthConfig{
-			Enabled: true, Methods: []string{"REGISTER", "INVITE"}, Algorithms: []string{"MD5"}, AllowUnauthenticatedToLocal: false,
+			Enabled: true, Methods: []string{"REGISTER", "INVITE"}, Algorithms: []string{"SHA-256", "MD5"}, AllowUnauthenticatedToLocal: false,
 			NonceTTL: Duration(120 * time.Second), MaxFailures: 5,
 			FailureWindow: Duration(300 * time.Second), BlockFor: Duration(time.Hour),
 		},
@@ -263,6 +264,7 @@ func TestParseErrors(t *testing.T) {
 		// Enums.
 		{"bad mode", lines("mode: proxy"), 1, "mode", `must be one of stateful, stateless; got "proxy"`, 0},
 		{"bad log level", lines("log_level: verbose"), 1, "log_level", `must be one of debug, info, warn, error; got "verbose"`, 0},
+		{"bad log format", lines("log_format: logfmt"), 1, "log_format", `must be one of text, json; got "logfmt"`, 0},
 		{"bad below_min", lines("registrar:", "  below_min: rais"), 2, "registrar.below_min", `must be one of reject, raise; got "rais"`, 0},
 		{"bad over_max_contacts", lines("registrar:", "  over_max_contacts: replace"), 2, "registrar.over_max_contacts", "reject, replace-oldest", 0},
 		{"bad forking", lines("proxy:", "  forking: sequential"), 2, "proxy.forking", "parallel, serial, auto", 0},
@@ -460,7 +462,7 @@ func TestParseListener(t *testing.T) {
 		{"udp:0.0.0.0:sip", Listener{}, "port must be between 1 and 65535"},
 		{"udp:0.0.0.0:65536", Listener{}, "port must be between 1 and 65535"},
 		{"udp:-bad-:5060", Listener{}, "neither an IP address nor a host name"},
-		{"udp:a_b:5060", Listener{}, "neither an IP address nor a host name"},
+		{"udp:a!b:5060", Listener{}, "neither an IP address nor a host name"},
 		{"udp", Listener{}, "must look like"},
 		{"", Listener{}, "must look like"},
 	}
