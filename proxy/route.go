@@ -14,10 +14,10 @@ import (
 
 // isOurDomain reports whether host is a domain whose users we locate.
 func (p *Proxy) isOurDomain(host string) bool {
-	if p.cfg.Domains == nil {
+	if p.config().Domains == nil {
 		return true
 	}
-	return p.cfg.Domains(strings.ToLower(host))
+	return p.config().Domains(strings.ToLower(host))
 }
 
 // isUs reports whether a URI points at this server: its host and port are
@@ -170,7 +170,7 @@ func loopPart(branch string) string {
 // request so that a retransmission answered statelessly gets the same tag.
 func (p *Proxy) toTag(m *sip.Message) string {
 	h := fnv.New64a()
-	h.Write([]byte(p.cfg.Secret))
+	h.Write([]byte(p.config().Secret))
 	cid, _ := m.CallID()
 	h.Write([]byte(cid))
 	if f, err := m.From(); err == nil {
