@@ -11,9 +11,11 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/guard"
 	"github.com/parley-sip/parley/location"
@@ -31,6 +33,11 @@ type Server struct {
 
 	settings atomic.Pointer[settings] // what SIGHUP may change
 	draining atomic.Bool
+
+	reloadMu    sync.Mutex // serialises reloads
+	reloadState atomic.Pointer[ReloadState]
+	authn       atomic.Pointer[auth.Authenticator] // nil while auth is off
+	lastAuth    *auth.Authenticator                // the last one built, which the next continues
 
 	tp      *transport.Manager
 	txs     *transaction.Layer
@@ -69,6 +76,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	}
 	s := &Server{log: log, level: level, done: make(chan struct{})}
 	s.apply(cfg)
+	s.reloadState.Store(&ReloadState{LoadedAt: time.Now(), PendingRestart: []string{}})
 	st, err := openStorage(cfg, log)
 	if err != nil {
 		return nil, err
@@ -94,12 +102,13 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		s.txs = transaction.New(transactionConfig(cfg, log), traced, coreAdapter{s})
 		txs = txAdapter{s.txs}
 	}
-	pcfg := proxyConfig(cfg, s.isOurDomain)
-	s.guardProxy(&pcfg)
-	if pcfg.Auth, pcfg.AuthPolicy, err = authenticator(cfg, st, log); err != nil {
+	a, pol, err := s.newAuth(cfg)
+	if err != nil {
 		st.Close()
 		return nil, err
 	}
+	s.authn.Store(a)
+	pcfg := s.proxyConfig(cfg, a, pol)
 	if st.users != nil {
 		pcfg.Users = st.users
 	}
@@ -107,7 +116,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		pcfg.RegisterWorkers = 512 // enough in flight to fill a group commit
 	}
 	s.proxy = proxy.New(pcfg, traced, txs, s.store, reg, log)
-	if err := s.newObservability(cfg, pcfg.Auth); err != nil {
+	if err := s.newObservability(cfg); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -136,9 +145,18 @@ func (s *Server) policyFor(domain string) registrar.Policy {
 	}
 }
 
-// Start binds the listeners and starts serving.
+// Start binds the listeners (SIP, then admin) and starts serving. When a
+// listener cannot bind, Start closes everything New opened and says which
+// one failed.
 func (s *Server) Start() error {
 	if err := s.tp.Start(); err != nil {
+		_ = s.storage.Close()
+		return err
+	}
+	if err := s.startObservability(); err != nil {
+		_ = s.tp.Close()
+		s.stopObservability()
+		_ = s.storage.Close()
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -148,7 +166,7 @@ func (s *Server) Start() error {
 		_ = location.Run(ctx, s.store, time.Second, nil)
 	}()
 	s.warnIfOpen()
-	s.startObservability()
+	s.logStarted()
 	return nil
 }
 
@@ -163,34 +181,33 @@ func (s *Server) warnIfOpen() {
 	}
 }
 
+// logStarted writes the one line that tells an operator what is
+// running: mode, domains, authentication, storage, listeners and admin.
+func (s *Server) logStarted() {
+	cfg := s.Config()
+	domains := "any"
+	if len(cfg.Domains) > 0 {
+		domains = strings.Join(cfg.Domains, ",")
+	}
+	authState := "off"
+	if cfg.Auth.Enabled {
+		authState = "on (" + strings.Join(cfg.Auth.Algorithms, ",") + ")"
+	}
+	var listeners []string
+	for _, l := range s.tp.Listeners() {
+		listeners = append(listeners, string(l.Proto)+":"+l.Bound.String())
+	}
+	adminAddr := "off"
+	if o := s.obs; o != nil && o.admin != nil {
+		adminAddr = o.admin.Addr().String()
+	}
+	s.log.Info("parley started", "mode", string(cfg.Mode), "domains", domains, "auth", authState,
+		"storage", StorageName(cfg), "listeners", strings.Join(listeners, " "), "admin", adminAddr)
+}
+
 // Listeners returns the bound listeners (ports chosen by the kernel
 // included).
 func (s *Server) Listeners() []*transport.ListenerInfo { return s.tp.Listeners() }
-
-// Reload applies what can change without a restart: domains, registrar
-// policy, log level and trace. Listener and mode changes are reported and
-// wait for a restart.
-func (s *Server) Reload(cfg *config.Config) {
-	old := s.settings.Load().cfg
-	if !sameListeners(old.Listen, cfg.Listen) || old.Mode != cfg.Mode {
-		s.log.Warn("reload: listener and mode changes take effect after a restart")
-	}
-	s.apply(cfg)
-	s.reloadGuard(cfg)
-	s.log.Info("configuration reloaded")
-}
-
-func sameListeners(a, b []config.Listener) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
 
 // Shutdown drains: new requests are refused with 503, transactions in
 // flight may finish until ctx ends, then everything closes.
