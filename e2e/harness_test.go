@@ -58,7 +58,9 @@ func buildParley(dir string) (string, error) {
 		return bin, nil
 	}
 	bin := filepath.Join(dir, "parley")
-	args := []string{"build", "-o", bin}
+	// -buildvcs=auto undoes a GOFLAGS=-buildvcs=false, so that "parley
+	// version" names the commit (TestVersion).
+	args := []string{"build", "-buildvcs=auto", "-o", bin}
 	if raceEnabled {
 		args = append(args, "-race")
 	}
@@ -188,9 +190,11 @@ func (p *parley) kill(t *testing.T) {
 }
 
 // startParley starts parley serve on a free loopback port (UDP and TCP) with
-// domain example.com, a fresh data dir and debug logs to a file under
-// t.TempDir(); extra args (--mode stateless, --trace, --config FILE...) are
-// appended. It returns once parley answers OPTIONS with 200. At the end of the
+// domain example.com, a fresh data dir, the admin listener off (tests run
+// side by side, and a taken admin port stops the start; pass --admin to
+// have one) and debug logs to a file under t.TempDir(); extra args (--mode
+// stateless, --trace, --config FILE...) are appended and, being later,
+// override these. It returns once parley answers OPTIONS with 200. At the end of the
 // test it sends SIGTERM and expects exit status 0 within 5 s (else SIGKILL);
 // if the test failed, it prints the log's tail.
 func startParley(t *testing.T, args ...string) *parley {
@@ -207,7 +211,7 @@ func startParley(t *testing.T, args ...string) *parley {
 	}
 	serve := []string{"serve",
 		"--listen", "udp:" + p.Addr, "--listen", "tcp:" + p.Addr,
-		"--domain", "example.com", "--data-dir", t.TempDir(), "--log-level", "debug"}
+		"--domain", "example.com", "--data-dir", t.TempDir(), "--log-level", "debug", "--admin", ""}
 	p.cmd = exec.Command(parleyBin, append(serve, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	if err := p.cmd.Start(); err != nil {
