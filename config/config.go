@@ -58,7 +58,7 @@ type Config struct {
 	// Proxy shapes how requests are relayed to their targets.
 	Proxy ProxyConfig `yaml:"proxy"`
 	// Transaction holds the RFC 3261 timers and the transaction table bound.
-	Transaction TransactionConfig `yaml:"transaction" reload:"restart"`
+	Transaction TransactionConfig `yaml:"transaction"`
 	// TCP bounds the resources stream connections may hold, since each one
 	// is memory an attacker can ask for.
 	TCP TCPConfig `yaml:"tcp"`

@@ -1,8 +1,11 @@
 package config
 
 import (
+	"os"
 	"reflect"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -18,6 +21,48 @@ func TestEveryKeyHasAReloadClass(t *testing.T) {
 		if k.Reload == "" {
 			t.Errorf(`%s has no reload class: tag its field reload:"live" (and apply it in server.Reload) or reload:"restart"`, k.Name)
 		}
+	}
+	checkNoBlockTag(t, reflect.TypeFor[Config](), "")
+}
+
+// checkNoBlockTag fails on a reload tag on a block, which Keys ignores:
+// the class belongs on each of its keys.
+func checkNoBlockTag(t *testing.T, typ reflect.Type, prefix string) {
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if name := yamlName(f); name != "" && f.Type.Kind() == reflect.Struct {
+			if f.Tag.Get("reload") != "" {
+				t.Errorf("%s%s is a block: tag its keys, not the block", prefix, name)
+			}
+			checkNoBlockTag(t, f.Type, prefix+name+".")
+		}
+	}
+}
+
+// TestReferenceListsRestartKeys keeps the README's list of the keys a
+// reload cannot change equal to the schema's.
+func TestReferenceListsRestartKeys(t *testing.T) {
+	data, err := os.ReadFile(referenceDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(strings.Fields(string(data)), " ")
+	m := regexp.MustCompile("keep their running value until then: (.*?)\\. ").FindStringSubmatch(text + " ")
+	if m == nil {
+		t.Fatalf("%s does not list the keys that need a restart", referenceDoc)
+	}
+	var documented []string
+	for _, k := range regexp.MustCompile("`([a-z_0-9.]+)`").FindAllStringSubmatch(m[1], -1) {
+		documented = append(documented, k[1])
+	}
+	var restart []string
+	for _, k := range Keys() {
+		if k.Reload == ReloadRestart {
+			restart = append(restart, k.Name)
+		}
+	}
+	if !slices.Equal(documented, restart) {
+		t.Errorf("%s lists %v as needing a restart; the schema says %v", referenceDoc, documented, restart)
 	}
 }
 
