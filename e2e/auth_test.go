@@ -24,9 +24,13 @@ func addUser(t *testing.T, dataDir, user, password string) {
 	}
 }
 
-// writeConfig writes a YAML config file for parley serve --config.
+// writeConfig writes a YAML config file for parley serve --config, with
+// the admin listener off unless yaml has an admin block (see startParley).
 func writeConfig(t *testing.T, yaml string) string {
 	t.Helper()
+	if !strings.HasPrefix(yaml, "admin:") && !strings.Contains(yaml, "\nadmin:") {
+		yaml += "admin:\n  listen: \"\"\n"
+	}
 	path := filepath.Join(t.TempDir(), "parley.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
