@@ -16,7 +16,7 @@ import (
 func guardServer(t *testing.T, edit func(*config.SecurityConfig)) (*Server, netip.AddrPort) {
 	t.Helper()
 	cfg := config.Default()
-	cfg.Listen = []config.Listener{{Proto: config.ProtoUDP, Host: "127.0.0.1", Port: freeUDPPort(t)}}
+	cfg.Listen = []config.Listener{{Proto: config.ProtoUDP, Host: "127.0.0.1", Port: freePort(t)}}
 	cfg.Domains = []string{"example.com"}
 	cfg.DataDir = t.TempDir()
 	cfg.Storage.Engine = config.EngineMemory

@@ -170,7 +170,7 @@ func TestAdminPortTaken(t *testing.T) {
 	}
 	defer taken.Close()
 	cfg := testConfig(t)
-	port := freeUDPPort(t)
+	port := freePort(t)
 	cfg.Listen[0].Port = port
 	cfg.Admin.Listen = taken.Addr().String()
 	s, err := New(cfg, slog.New(slog.DiscardHandler), nil)

@@ -3,9 +3,19 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,7 +32,7 @@ import (
 func reloadServer(t *testing.T, edit func(*config.Config)) (*Server, netip.AddrPort, *syncBuffer) {
 	t.Helper()
 	cfg := config.Default()
-	cfg.Listen = []config.Listener{{Proto: config.ProtoUDP, Host: "127.0.0.1", Port: freeUDPPort(t)}}
+	cfg.Listen = []config.Listener{{Proto: config.ProtoUDP, Host: "127.0.0.1", Port: freePort(t)}}
 	cfg.Domains = []string{"example.com"}
 	cfg.DataDir = t.TempDir()
 	cfg.Admin.Listen = ""
@@ -40,14 +50,21 @@ func reloadServer(t *testing.T, edit func(*config.Config)) (*Server, netip.AddrP
 	return s, s.Listeners()[0].Bound, logs
 }
 
-// freeUDPPort returns a loopback UDP port free a moment ago: a reload
-// validates the whole configuration, which refuses port 0.
-func freeUDPPort(t *testing.T) int {
+// freePort returns a loopback port free for UDP and TCP a moment ago: a
+// reload validates the whole configuration, which refuses port 0.
+func freePort(t *testing.T) int {
 	t.Helper()
-	c := listenUDP(t, "127.0.0.1")
-	port := c.LocalAddr().(*net.UDPAddr).Port
-	c.Close()
-	return port
+	for range 20 {
+		c := listenUDP(t, "127.0.0.1")
+		port := c.LocalAddr().(*net.UDPAddr).Port
+		c.Close()
+		if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+			l.Close()
+			return port
+		}
+	}
+	t.Fatal("no port free for both UDP and TCP")
+	return 0
 }
 
 // syncBuffer is a log the server writes while the test reads it.
@@ -192,4 +209,73 @@ func TestReloadFailureChangesNothing(t *testing.T) {
 	if st := s.ReloadState(); st.LastError == "" || st.Reloads != 1 {
 		t.Errorf("state %+v", st)
 	}
+}
+
+// TestReloadSwitchesTLSFiles: new tls.cert_file and key_file take effect
+// at the next handshake; files that do not load fail the reload and the
+// running certificate stays.
+func TestReloadSwitchesTLSFiles(t *testing.T) {
+	s, _, _ := reloadServer(t, func(c *config.Config) {
+		c.Storage.Engine = config.EngineMemory
+		c.Listen = append(c.Listen, config.Listener{Proto: config.ProtoTLS, Host: "127.0.0.1", Port: freePort(t)})
+	})
+	var tlsAddr string
+	for _, l := range s.Listeners() {
+		if l.Proto == "tls" {
+			tlsAddr = l.Bound.String()
+		}
+	}
+	served := func() []byte {
+		c, err := tls.Dial("tcp", tlsAddr, &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].Raw
+	}
+	selfSigned := served()
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	want := writeCertPair(t, certFile, keyFile)
+
+	next := *s.Config()
+	next.TLS.CertFile, next.TLS.KeyFile = certFile, keyFile
+	if err := s.Reload(&next); err != nil {
+		t.Fatal(err)
+	}
+	if got := served(); !bytes.Equal(got, want) || bytes.Equal(got, selfSigned) {
+		t.Error("not serving the reloaded certificate files")
+	}
+	broken := next
+	broken.TLS.CertFile = filepath.Join(dir, "missing.pem")
+	if err := s.Reload(&broken); err == nil || !strings.Contains(err.Error(), "tls.cert_file") {
+		t.Errorf("reload with a missing certificate: %v, want an error naming tls.cert_file", err)
+	}
+	if !bytes.Equal(served(), want) || s.Config().TLS.CertFile != certFile {
+		t.Error("a failed reload changed the certificate")
+	}
+}
+
+// writeCertPair writes a self-signed certificate for 127.0.0.1 and its
+// key as PEM, and returns the certificate's DER.
+func writeCertPair(t *testing.T, certFile, keyFile string) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "reload test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	return der
 }
