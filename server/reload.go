@@ -43,7 +43,7 @@ func (s *Server) Reload(next *config.Config) error {
 	}
 	st := *s.reloadState.Load()
 	st.Reloads++
-	st.LoadedAt, st.PendingRestart, st.LastError = time.Now(), pending, ""
+	st.LoadedAt, st.PendingRestart, st.LastError = time.Now(), append([]string{}, pending...), "" // [] in JSON, not null
 	s.reloadState.Store(&st)
 	for _, key := range pending {
 		s.log.Warn("reload: key changed but takes effect only after a restart; keeping the running value", "key", key)
