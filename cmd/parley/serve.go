@@ -31,7 +31,7 @@ type serveFlags struct {
 }
 
 // optionalString is a string flag that tells "not given" from "given
-// empty": --admin ” turns the admin listener off.
+// empty": an empty --admin turns the admin listener off.
 type optionalString struct {
 	value string
 	set   bool
