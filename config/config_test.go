@@ -167,7 +167,7 @@ func fullConfig() *Config {
 		},
 		Storage: StorageConfig{Engine: EnginePostgres, DSN: "postgres://parley@127.0.0.1/parley"},
 		Auth: AuthConfig{
-			Enabled: true, Methods: []string{"REGISTER", "INVITE"}, Algorithms: []string{"MD5"}, AllowUnauthenticatedToLocal: false,
+			Enabled: true, Methods: []string{"REGISTER", "INVITE"}, Algorithms: []string{"SHA-256", "MD5"}, AllowUnauthenticatedToLocal: false,
 			NonceTTL: Duration(120 * time.Second), MaxFailures: 5,
 			FailureWindow: Duration(300 * time.Second), BlockFor: Duration(time.Hour),
 		},
@@ -449,7 +449,7 @@ func TestParseListener(t *testing.T) {
 		{"udp:0.0.0.0:sip", Listener{}, "port must be between 1 and 65535"},
 		{"udp:0.0.0.0:65536", Listener{}, "port must be between 1 and 65535"},
 		{"udp:-bad-:5060", Listener{}, "neither an IP address nor a host name"},
-		{"udp:a_b:5060", Listener{}, "neither an IP address nor a host name"},
+		{"udp:a!b:5060", Listener{}, "neither an IP address nor a host name"},
 		{"udp", Listener{}, "must look like"},
 		{"", Listener{}, "must look like"},
 	}

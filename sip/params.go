@@ -10,20 +10,49 @@ type Params string
 // Get returns the value of the parameter called name (case-insensitive).
 // A quoted value is returned without its quotes (escapes are kept). ok is
 // false when the parameter is absent; a parameter without '=' is present
-// with the value "".
+// with the value "". When a name appears more than once, which §19.1.1
+// forbids but phones send (baresip repeats a dialled ";transport=udp"),
+// the first occurrence counts.
 func (p Params) Get(name string) (value string, ok bool) {
 	s := string(p)
 	for s != "" {
 		var item string
 		item, s = nextParam(s)
 		n, v, _ := cutParam(item)
-		if EqualFold(n, name) || (strings.IndexByte(n, '%') >= 0 && EqualFold(Unescape(n), name)) {
-			// An escaped name ("n%61me") is the same parameter in a URI
-			// (RFC 4475 esc01).
+		if named(n, name) {
 			return unquoteRaw(v), true
 		}
 	}
 	return "", false
+}
+
+// named reports whether a parameter written n is the one called name. An
+// escaped name ("n%61me") is the same parameter in a URI (RFC 4475 esc01).
+func named(n, name string) bool {
+	return EqualFold(n, name) || (strings.IndexByte(n, '%') >= 0 && EqualFold(Unescape(n), name))
+}
+
+// Without returns p without the parameters called name (matched as Get
+// matches them), every other parameter kept as written, white space
+// included: a registrar echoes a Contact's parameters byte for byte but
+// for the one it sets itself. It allocates only when there is one to drop.
+func (p Params) Without(name string) Params {
+	if !p.Has(name) {
+		return p
+	}
+	b := make([]byte, 0, len(p))
+	for s := string(p); s != ""; {
+		var raw string
+		raw, s = splitParam(s)
+		if n, _, _ := cutParam(trimLWS(raw)); named(n, name) {
+			continue
+		}
+		if len(b) > 0 {
+			b = append(b, ';')
+		}
+		b = append(b, raw...)
+	}
+	return Params(b)
 }
 
 // Has reports whether the parameter called name is present.
@@ -48,8 +77,16 @@ func (p Params) Each(fn func(name, value string) bool) {
 	}
 }
 
-// nextParam splits at the first ';' outside a quoted string.
+// nextParam splits at the first ';' outside a quoted string and trims the
+// item.
 func nextParam(s string) (item, rest string) {
+	raw, rest := splitParam(s)
+	return trimLWS(raw), rest
+}
+
+// splitParam splits at the first ';' outside a quoted string, keeping the
+// item as written.
+func splitParam(s string) (raw, rest string) {
 	inQuote := false
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
@@ -58,10 +95,10 @@ func nextParam(s string) (item, rest string) {
 		case c == '"':
 			inQuote = !inQuote
 		case c == ';' && !inQuote:
-			return trimLWS(s[:i]), s[i+1:]
+			return s[:i], s[i+1:]
 		}
 	}
-	return trimLWS(s), ""
+	return s, ""
 }
 
 // cutParam splits "name = value" around the first '='.
@@ -132,28 +169,6 @@ func validParams(p string) bool {
 			return !strings.HasSuffix(trimLWS(p), ";")
 		}
 	}
-}
-
-// hasDuplicateParam reports whether a name appears twice, which §19.1.1
-// forbids in a URI ("any given parameter-name MUST NOT appear more than
-// once"); names compare case-insensitively and unescaped. Lists are short,
-// so the quadratic search costs less than a map would.
-func hasDuplicateParam(p Params) bool {
-	dup := false
-	i := 0
-	p.Each(func(n, _ string) bool {
-		j := 0
-		p.Each(func(m, _ string) bool {
-			if j < i && equalFoldEscaped(n, m) {
-				dup = true
-			}
-			j++
-			return j < i && !dup
-		})
-		i++
-		return !dup
-	})
-	return dup
 }
 
 // validQuoted checks a whole quoted-string: quotes at both ends and every

@@ -25,7 +25,11 @@ type URI struct {
 func (u *URI) IsSIP() bool { return u.Scheme == "sip" || u.Scheme == "sips" }
 
 // ParseURI parses a URI. It never panics and returns ErrURI for anything
-// that is not a well-formed URI of a known shape.
+// that is not a well-formed URI of a known shape. A parameter name that
+// appears twice (";transport=udp;transport=udp", ";lr;lr") is accepted
+// although §19.1.1 forbids it: phones send it, and a proxy that refused
+// it would lose calls every other server completes. Params.Get reads the
+// first occurrence, and the text is forwarded as it came.
 func ParseURI(s string) (URI, error) {
 	var u URI
 	colon := strings.IndexByte(s, ':')
@@ -103,7 +107,7 @@ func (u *URI) parseSIP(s string) error {
 	if semi := strings.IndexByte(s, ';'); semi >= 0 {
 		u.Params = Params(s[semi+1:])
 		s = s[:semi]
-		if !validParams(string(u.Params)) || !validEscapes(string(u.Params)) || hasDuplicateParam(u.Params) {
+		if !validParams(string(u.Params)) || !validEscapes(string(u.Params)) {
 			return ErrURI
 		}
 	}
@@ -182,7 +186,7 @@ func splitHostPortLWS(s string, lws bool) (host string, port int, err error) {
 				host = trimLWS(host)
 			}
 		}
-		if !validHostname(host) {
+		if !ValidHostname(host) {
 			return "", 0, ErrURI
 		}
 	}
@@ -199,12 +203,16 @@ func splitHostPortLWS(s string, lws bool) (host string, port int, err error) {
 	return host, port, nil
 }
 
-// validHostname accepts a host name or an IPv4 address (§25.1): labels
-// of letters, digits and '-', not starting or ending with '-', and an
-// optional final dot. A name whose last label starts with a digit must be
-// an IPv4 address. '_' is accepted in labels because real deployments use
-// it (container and service names), though the grammar has no room for it.
-func validHostname(h string) bool {
+// ValidHostname reports whether h is a hostname or an IPv4address as
+// RFC 3261 §25.1 writes them: labels of letters, digits and '-', not
+// starting or ending with '-', an optional final dot, and a last label
+// that starts with a letter unless the whole is an IPv4 address. One
+// liberty is taken: '_' may stand inside a label, because container and
+// Windows host names carry it, resolvers accept it and Kamailio relays
+// it; refusing it would lose calls over a character Parley never needs to
+// interpret. It is the one host-name rule of the program: the
+// configuration checks listener and domain names with it too.
+func ValidHostname(h string) bool {
 	if h == "" || len(h) > 255 {
 		return false
 	}
@@ -492,8 +500,12 @@ func (u URI) Equal(v URI) bool {
 		}
 	}
 	equal := true
-	u.Params.Each(func(n, a string) bool {
-		if b, ok := v.Params.Get(n); ok && !equalFoldEscaped(unquoteRaw(a), b) {
+	u.Params.Each(func(n, _ string) bool {
+		// Get, not Each's value: of a repeated name only the first
+		// occurrence counts, on both sides, so that Equal stays reflexive.
+		n = Unescape(n)
+		a, _ := u.Params.Get(n)
+		if b, ok := v.Params.Get(n); ok && !equalFoldEscaped(a, b) {
 			equal = false
 		}
 		return equal
