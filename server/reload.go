@@ -107,7 +107,7 @@ func (s *Server) applyReload(cfg *config.Config) error {
 // its per-domain policy. A new authenticator carries on from the last
 // one, so that a reload neither forgets blocks nor reopens used nonces.
 func (s *Server) newAuth(cfg *config.Config) (*auth.Authenticator, auth.Policies, error) {
-	a, pol, err := authenticator(cfg, s.storage, s.log)
+	a, pol, err := authenticator(cfg, s.storage, s.events)
 	if err != nil || a == nil {
 		return nil, pol, err
 	}
