@@ -192,10 +192,11 @@ func (p *parley) kill(t *testing.T) {
 // startParley starts parley serve on a free loopback port (UDP and TCP) with
 // domain example.com, a fresh data dir and debug logs to a file under
 // t.TempDir(); extra args (--mode stateless, --trace, --config FILE...) are
-// appended and, being later, override these. The admin listener is off
-// unless the args name --admin or a --config (whose file, written by
-// writeConfig, has it off unless it has an admin block): tests run side by
-// side, and a taken admin port stops the start. It returns once parley answers OPTIONS with 200. At the end of the
+// appended and, being later, override these. The admin listener is on a
+// port the kernel chooses unless the args name --admin or a --config
+// (whose file, written by writeConfig, does the same unless it has an
+// admin block): tests run side by side, and a taken admin port stops the
+// start. It returns once parley answers OPTIONS with 200. At the end of the
 // test it sends SIGTERM and expects exit status 0 within 5 s (else SIGKILL);
 // if the test failed, it prints the log's tail.
 func startParley(t *testing.T, args ...string) *parley {
@@ -225,7 +226,7 @@ func startParleyServing(t *testing.T, domains []string, args ...string) *parley 
 		serve = append(serve, "--domain", d)
 	}
 	if !slices.Contains(args, "--admin") && !slices.Contains(args, "--config") {
-		serve = append(serve, "--admin", "")
+		serve = append(serve, "--admin", "127.0.0.1:0")
 	}
 	p.cmd = exec.Command(parleyBin, append(serve, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile

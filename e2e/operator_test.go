@@ -165,7 +165,7 @@ func TestStartupLine(t *testing.T) {
 	p := startParley(t)
 	log, _ := os.ReadFile(p.logPath)
 	want := regexp.MustCompile(`msg="parley started" mode=stateful domains=example.com auth=off storage="sqlite [^"]+/parley.db" ` +
-		`listeners="udp:` + regexp.QuoteMeta(p.Addr) + ` tcp:` + regexp.QuoteMeta(p.Addr) + `" admin=off`)
+		`listeners="udp:` + regexp.QuoteMeta(p.Addr) + ` tcp:` + regexp.QuoteMeta(p.Addr) + `" admin=127\.0\.0\.1:\d+`)
 	if n := len(want.FindAll(log, -1)); n != 1 {
 		t.Errorf("%d startup lines matching %s in:\n%s", n, want, log)
 	}
