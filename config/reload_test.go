@@ -74,7 +74,7 @@ func TestReloadClasses(t *testing.T) {
 		class[k.Name] = k.Reload
 	}
 	for _, name := range []string{
-		"domains", "log_level", "trace", "server_header", "shutdown_timeout",
+		"domains", "aliases", "log_level", "trace", "server_header", "shutdown_timeout",
 		"registrar.min_expires", "registrar.max_contacts", "domain_overrides",
 		"proxy.forking", "proxy.record_route", "proxy.timer_c",
 		"auth.enabled", "auth.algorithms", "auth.methods", "auth.nonce_ttl", "auth_overrides",

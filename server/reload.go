@@ -121,6 +121,7 @@ func (s *Server) newAuth(cfg *config.Config) (*auth.Authenticator, auth.Policies
 // proxyConfig is the proxy's reloadable policy from cfg.
 func (s *Server) proxyConfig(cfg *config.Config, a *auth.Authenticator, pol auth.Policies) proxy.Config {
 	pc := proxyConfig(cfg, s.isOurDomain)
+	pc.Names = s.isOurName
 	s.guardProxy(&pc)
 	pc.Auth, pc.AuthPolicy = a, pol
 	return pc

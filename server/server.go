@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +49,7 @@ type Server struct {
 	storage *storage
 	obs     *observability // nil when admin and HEP are off
 	guard   *guard.Guard   // per-source rate limits, bans, scanner filter
+	secret  string         // salts the To tags of local responses
 	stop    context.CancelFunc
 	bg      sync.WaitGroup // the expiry sweep and the ban watch
 }
@@ -56,15 +58,29 @@ type Server struct {
 type settings struct {
 	cfg     *config.Config
 	domains map[string]bool // empty: every domain is ours
+	names   map[string]bool // the server's own names: aliases and the host name
 	trace   bool
 }
 
 func newSettings(cfg *config.Config) *settings {
-	s := &settings{cfg: cfg, domains: map[string]bool{}, trace: cfg.Trace}
+	s := &settings{cfg: cfg, domains: map[string]bool{}, names: map[string]bool{}, trace: cfg.Trace}
 	for _, d := range cfg.Domains {
 		s.domains[strings.ToLower(d)] = true
 	}
+	for _, a := range cfg.Aliases {
+		s.names[strings.ToLower(trimBrackets(a))] = true
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		s.names[strings.ToLower(h)] = true
+	}
 	return s
+}
+
+func trimBrackets(h string) string {
+	if len(h) >= 2 && h[0] == '[' && h[len(h)-1] == ']' {
+		return h[1 : len(h)-1]
+	}
+	return h
 }
 
 // New builds a server from cfg. level, when not nil, is set from the
@@ -111,6 +127,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	}
 	s.authn.Store(a)
 	pcfg := s.proxyConfig(cfg, a, pol)
+	s.secret = pcfg.Secret
 	if st.users != nil {
 		pcfg.Users = st.users
 	}
@@ -118,6 +135,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		pcfg.RegisterWorkers = 512 // enough in flight to fill a group commit
 	}
 	s.proxy = proxy.New(pcfg, traced, txs, s.store, reg, log)
+	reg.ForUs = s.proxy.IsUs
 	if err := s.newObservability(cfg); err != nil {
 		st.Close()
 		return nil, err
@@ -133,6 +151,12 @@ func (s *Server) apply(cfg *config.Config) {
 func (s *Server) isOurDomain(d string) bool {
 	set := s.settings.Load()
 	return len(set.domains) == 0 || set.domains[strings.ToLower(d)]
+}
+
+// isOurName reports whether host is one of the server's own names beside
+// its listen addresses: a configured alias or the machine's host name.
+func (s *Server) isOurName(host string) bool {
+	return s.settings.Load().names[strings.ToLower(host)]
 }
 
 func (s *Server) policyFor(domain string) registrar.Policy {
@@ -278,7 +302,7 @@ func (s *Server) handle(in *transport.Incoming) {
 }
 
 func (s *Server) refuseDraining(tx *transaction.ServerTx, in *transport.Incoming) {
-	resp := sip.NewResponse(in.Msg, 503, "Shutting Down", "", "Retry-After", "30")
+	resp := sip.NewResponse(in.Msg, 503, "Shutting Down", sip.LocalToTag(in.Msg, s.secret), "Retry-After", "30")
 	if tx != nil {
 		_ = tx.Respond(resp)
 		return
