@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parley-sip/parley/cdr"
 )
 
 // step is one message in a call-tracking scenario.
@@ -172,8 +174,8 @@ func TestTrackerCallDetails(t *testing.T) {
 	c := recent[0]
 	want := Call{CallID: "c1", Caller: `"Alice" <sip:alice@example.com>`, Callee: "<sip:bob@example.com>",
 		RequestURI: "sip:bob@example.com", Source: alice.String(), State: CallEnded, Status: 200, Reason: "hung up",
-		Start: t0, Answered: t0.Add(20 * time.Second), End: t0.Add(40 * time.Second),
-		Branches: []Branch{{Tag: "b", State: "terminated", Status: 200}}}
+		Start: t0, Ringing: t0.Add(10 * time.Second), Answered: t0.Add(20 * time.Second), End: t0.Add(40 * time.Second),
+		HungUpBy: cdr.Caller, Branches: []Branch{{Tag: "b", State: "terminated", Status: 200}}}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
 	}
@@ -183,6 +185,37 @@ func TestTrackerCallDetails(t *testing.T) {
 	ringing := Call{Start: t0}
 	if d := ringing.Duration(t0.Add(3 * time.Second)); d != 3*time.Second {
 		t.Errorf("duration before answer %v", d)
+	}
+}
+
+// TestTrackerHungUpBy: who ended each kind of call, as the call detail
+// record keeps it.
+func TestTrackerHungUpBy(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name  string
+		steps []step
+		want  cdr.Party
+	}{
+		{"caller's BYE", []step{in(invite()), out(resp(200)), in(bye()), out(byeResp(200))}, cdr.Caller},
+		{"callee's BYE", []step{in(invite()), out(resp(200)), in(fromCallee(bye())), out(fromCallee(byeResp(200)))}, cdr.Callee},
+		{"the first BYE counts", []step{in(invite()), out(resp(200)), in(fromCallee(bye())), in(bye()), out(byeResp(200))}, cdr.Callee},
+		{"cancelled", []step{in(invite()), out(resp(180)), in(cancel()), out(cancelResp()), out(resp(487))}, cdr.Caller},
+		{"487 without a CANCEL", []step{in(invite()), out(resp(180)), out(resp(487))}, cdr.System},
+		{"busy", []step{in(invite()), out(resp(486))}, cdr.Callee},
+		{"timed out", []step{in(invite()), out(resp(408))}, cdr.System},
+		{"server error", []step{in(invite()), out(resp(503))}, cdr.System},
+		{"re-INVITE answered 481", []step{in(invite()), out(resp(200)), in(reinvite()), out(tagged(resp2(481), "b"))}, cdr.System},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := newTracker(0)
+			feedSteps(tr, t0, time.Second, tt.steps...)
+			_, recent := tr.snapshot()
+			if len(recent) != 1 || recent[0].HungUpBy != tt.want {
+				t.Errorf("ended calls %+v, want one hung up by %s", recent, tt.want)
+			}
+		})
 	}
 }
 
