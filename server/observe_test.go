@@ -144,13 +144,15 @@ func TestObservability(t *testing.T) {
 }
 
 func TestObservabilityOff(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Admin.Listen = ""
-	s := startServer(t, cfg)
-	if s.obs != nil {
-		t.Fatal("observer built with admin and HEP off")
+	for _, records := range []bool{false, true} {
+		cfg := testConfig(t)
+		cfg.Admin.Listen, cfg.CDR.Enabled = "", records
+		s := startServer(t, cfg)
+		if (s.obs != nil) != records || (s.records != nil) != records {
+			t.Fatalf("with admin and HEP off and cdr.enabled %v: observer built %v, records %v", records, s.obs != nil, s.records != nil)
+		}
+		options(t, s) // the taps are no-ops, or feed the call tracker alone
 	}
-	options(t, s) // the taps are no-ops
 }
 
 // TestAdminPortTaken: a listener that cannot bind is logged, and SIP is

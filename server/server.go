@@ -41,7 +41,8 @@ type Server struct {
 	proxy   *proxy.Proxy
 	store   location.Store
 	storage *storage
-	obs     *observability      // nil when admin and HEP are off
+	obs     *observability      // nil when admin, HEP and call records are off
+	records *records            // nil when cdr.enabled is off
 	guard   *guard.Guard        // per-source rate limits, bans, scanner filter
 	auth    *auth.Authenticator // nil without auth
 	stop    context.CancelFunc
@@ -80,6 +81,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	}
 	s.storage = st
 	s.store = st.bindings
+	s.records = s.newRecords(cfg)
 	reg := &registrar.Registrar{
 		Store:     s.store,
 		Serves:    s.isOurDomain,
@@ -223,6 +225,7 @@ wait:
 	}
 	cerr := s.tp.Close()
 	s.stopObservability()
+	s.closeRecords()
 	if s.stop != nil {
 		s.stop()
 		s.bg.Wait()

@@ -17,6 +17,7 @@ Usage:
   parley serve [flags]          run the server (UDP and TCP on 0.0.0.0:5060 by default)
   parley check-config FILE      validate a configuration file and exit
   parley user add|passwd|del|list ...   manage subscribers (see "parley user help")
+  parley cdr export --since TIME ...    write call detail records as CSV or JSON (see "parley cdr help")
   parley version                print the version
   parley help                   print this help
 
@@ -47,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "user":
 		return userCommand(args[1:], os.Stdin, stdout, stderr)
+	case "cdr":
+		return cdrCommand(args[1:], stdout, stderr)
 	case "check-config":
 		return checkConfig(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
