@@ -1,0 +1,161 @@
+package e2e
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// apiCDR is a call detail record as GET /api/cdrs shows it.
+type apiCDR struct {
+	CallID      string    `json:"call_id"`
+	Caller      string    `json:"caller"`
+	Callee      string    `json:"callee"`
+	Dialled     string    `json:"dialled"`
+	Answered    time.Time `json:"answered"`
+	End         time.Time `json:"end"`
+	Duration    float64   `json:"duration"`
+	Billable    int64     `json:"billable"`
+	Disposition string    `json:"disposition"`
+	HungUpBy    string    `json:"hung_up_by"`
+	Status      int       `json:"status"`
+}
+
+// cdrs reads /api/cdrs, newest first.
+func cdrs(t *testing.T, base string) []apiCDR {
+	t.Helper()
+	code, body := httpGet(t, base+"/api/cdrs")
+	var v struct{ CDRs []apiCDR }
+	if err := json.Unmarshal([]byte(body), &v); code != 200 || err != nil {
+		t.Fatalf("/api/cdrs: %d %v: %s", code, err, body)
+	}
+	return v.CDRs
+}
+
+// waitCDRs polls /api/cdrs until it holds n records.
+func waitCDRs(t *testing.T, base string, n int) []apiCDR {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		recs := cdrs(t, base)
+		if len(recs) >= n || time.Now().After(deadline) {
+			if len(recs) != n {
+				t.Fatalf("/api/cdrs holds %d records, want %d: %+v", len(recs), n, recs)
+			}
+			return recs
+		}
+	}
+}
+
+// adminConfig writes a config with the admin listener on a free port and
+// returns the file and the listener's base URL.
+func adminConfig(t *testing.T) (file, base string) {
+	t.Helper()
+	admin := "127.0.0.1:" + strconv.Itoa(freePort(t, false))
+	return writeConfig(t, "admin:\n  listen: "+admin+"\n"), "http://" + admin
+}
+
+// exportCSV runs parley cdr export on dataDir and returns the rows
+// after the header.
+func exportCSV(t *testing.T, dataDir string) [][]string {
+	t.Helper()
+	since := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
+	out, err := exec.Command(parleyBin, "cdr", "export", "--data-dir", dataDir, "--since", since, "--format", "csv").Output()
+	if err != nil {
+		t.Fatalf("parley cdr export: %v\n%s", err, out)
+	}
+	rows, err := csv.NewReader(strings.NewReader(string(out))).ReadAll()
+	if err != nil || len(rows) == 0 || rows[0][0] != "id" {
+		t.Fatalf("export is not CSV with a header (%v):\n%s", err, out)
+	}
+	return rows[1:]
+}
+
+var cdrWritten = regexp.MustCompile(`(?m)^parley_cdr_written_total (\S+)$`)
+
+// TestCallRecords: a call held 2 s through the proxy gives one record,
+// answered, with about 2 s of talk, in /api/cdrs and in parley cdr
+// export. A second call, then kill -9 shortly after it ended: both
+// records are there after the restart, because a record is committed
+// within milliseconds of the call's end (see cdr.Writer).
+func TestCallRecords(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	data := t.TempDir()
+	cfg, base := adminConfig(t)
+	p := startParley(t, "--config", cfg, "--data-dir", data)
+	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
+		"-s", "bob", "-set", "calls", "2", p.Addr)
+	callee.WaitLog("registered", 10*time.Second)
+
+	const hold = 2 * time.Second
+	startSipp(t, "-sf", scenario("uac_call_hold.xml"), "-s", "bob", "-d", strconv.Itoa(int(hold/time.Millisecond)), p.Addr).ExpectSuccess()
+	recs := waitCDRs(t, base, 1)
+	r := recs[0]
+	talk := r.End.Sub(r.Answered)
+	if r.Disposition != "answered" || r.Status != 200 || r.HungUpBy != "caller" || r.Dialled != "bob" ||
+		r.Caller != "sip:alice@example.com" || r.Callee != "sip:bob@example.com" {
+		t.Errorf("record %+v, want answered 200, hung up by the caller, alice to bob", r)
+	}
+	if talk < hold-100*time.Millisecond || talk > hold+time.Second || r.Billable < 2 || r.Billable > 3 || r.Duration < talk.Seconds() {
+		t.Errorf("talk %v, billable %d, duration %.3f; want about %v", talk, r.Billable, r.Duration, hold)
+	}
+	rows := exportCSV(t, data)
+	if len(rows) != 1 || rows[0][2] != r.CallID || rows[0][15] != "answered" {
+		t.Errorf("export rows %q, want the one answered call %s", rows, r.CallID)
+	}
+	if _, body := httpGet(t, base+"/metrics"); cdrWritten.FindStringSubmatch(body) == nil ||
+		cdrWritten.FindStringSubmatch(body)[1] != "1" {
+		t.Errorf("/metrics has no parley_cdr_written_total 1")
+	}
+
+	// The second call; kill -9 a moment after the caller got its BYE's 200.
+	startSipp(t, "-sf", scenario("uac_call.xml"), "-s", "bob", p.Addr).ExpectSuccess()
+	callee.ExpectSuccess()
+	time.Sleep(100 * time.Millisecond)
+	p.kill(t)
+
+	cfg, base = adminConfig(t)
+	startParley(t, "--config", cfg, "--data-dir", data)
+	recs = cdrs(t, base)
+	if len(recs) != 2 || recs[1].CallID != r.CallID || recs[0].Disposition != "answered" {
+		t.Fatalf("after kill -9 and restart: %+v, want both calls", recs)
+	}
+	if rows := exportCSV(t, data); len(rows) != 2 {
+		t.Errorf("export after the restart: %d rows, want 2", len(rows))
+	}
+}
+
+// TestCallRecordInterrupted: a call still up when parley is stopped
+// (SIGTERM) is recorded as interrupted, hung up by the system.
+func TestCallRecordInterrupted(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	data := t.TempDir()
+	cfg, base := adminConfig(t)
+	p := startParley(t, "--config", cfg, "--data-dir", data)
+	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
+		"-s", "bob", "-set", "calls", "1", p.Addr)
+	callee.WaitLog("registered", 10*time.Second)
+	caller := startSipp(t, "-sf", scenario("uac_call_hold.xml"), "-s", "bob", "-d", "15000", p.Addr)
+	waitCalls(t, base, "call answered", func(active, _ []apiCall) bool {
+		return len(active) == 1 && active[0].State == "established"
+	})
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	<-p.exited
+	p.killed = true // stopped here: the cleanup has nothing to stop
+	if p.waitErr != nil {
+		t.Errorf("parley exited with %v after SIGTERM, want 0", p.waitErr)
+	}
+	for _, s := range []*sippProc{caller, callee} { // their BYE will find nobody
+		s.cancel()
+		s.Wait()
+	}
+	rows := exportCSV(t, data)
+	if len(rows) != 1 || rows[0][15] != "interrupted" || rows[0][16] != "system" || rows[0][12] == "" {
+		t.Errorf("export %q, want one interrupted call, ended by the system", rows)
+	}
+}
