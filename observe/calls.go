@@ -237,7 +237,9 @@ func (t *tracker) invite(m *Message, req *sip.Message) {
 // start records a new call.
 func (t *tracker) start(key callKey, m *Message) *call {
 	if t.order.Len() >= t.maxActive {
-		t.remove(t.order.Front().Value.(*call))
+		// Ended, not forgotten, so that its call detail record is written
+		// and says why it stops here.
+		t.end(t.order.Front().Value.(*call), t.now, "no longer followed: too many calls", cdr.System)
 	}
 	c := &call{key: key, Call: Call{
 		// Clones, so that a long call does not pin its INVITE's text.

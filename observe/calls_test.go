@@ -269,9 +269,12 @@ func TestTrackerBounds(t *testing.T) {
 	for i, id := range []string{"a", "b", "c", "d"} {
 		start(id, t0.Add(time.Duration(i)*time.Second))
 	}
-	active, _ := tr.snapshot()
+	active, recent := tr.snapshot()
 	if len(active) != 3 || active[0].CallID != "b" || active[2].CallID != "d" {
 		t.Errorf("active %+v, want b c d (a evicted)", active)
+	}
+	if len(recent) != 1 || recent[0].CallID != "a" || recent[0].Reason != "no longer followed: too many calls" || recent[0].HungUpBy != cdr.System {
+		t.Errorf("recent %+v, want a ended, so that its record is written", recent)
 	}
 
 	// Calls stuck in setup end after setupTimeout; recent calls go after recentAge.
@@ -283,7 +286,7 @@ func TestTrackerBounds(t *testing.T) {
 		t.Errorf("%d in setup after sweep, want 1", setup)
 	}
 	tr.sweep(t0.Add(setupTimeout + recentAge + 3*time.Second))
-	active, recent := tr.snapshot()
+	active, recent = tr.snapshot()
 	if len(recent) != 1 || recent[0].CallID != "d" || len(active) != 0 {
 		t.Errorf("after the second sweep: active %d, recent %+v; want only d, recently ended", len(active), recent)
 	}

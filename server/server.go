@@ -81,7 +81,6 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	}
 	s.storage = st
 	s.store = st.bindings
-	s.records = s.newRecords(cfg)
 	reg := &registrar.Registrar{
 		Store:     s.store,
 		Serves:    s.isOurDomain,
@@ -115,7 +114,9 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		pcfg.RegisterWorkers = 512 // enough in flight to fill a group commit
 	}
 	s.proxy = proxy.New(pcfg, traced, txs, s.store, reg, log)
+	s.records = s.newRecords(cfg)
 	if err := s.newObservability(cfg, pcfg.Auth); err != nil {
+		s.closeRecords()
 		st.Close()
 		return nil, err
 	}
