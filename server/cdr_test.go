@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -83,12 +82,7 @@ func TestRecordsInEachEngine(t *testing.T) {
 // returns the first line of its final response.
 func inviteNobody(t *testing.T, server netip.AddrPort) string {
 	t.Helper()
-	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	local := conn.LocalAddr().String()
+	conn, local := udpClient(t)
 	req := "INVITE sip:nobody@example.com SIP/2.0\r\n" +
 		"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK-cdr-1;rport\r\n" +
 		"Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=a1\r\nTo: <sip:nobody@example.com>\r\n" +

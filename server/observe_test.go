@@ -44,15 +44,22 @@ func startServer(t *testing.T, cfg *config.Config) *Server {
 	return s
 }
 
-// options sends an OPTIONS to the server over UDP and waits for its answer.
-func options(t *testing.T, s *Server) (client netip.AddrPort) {
+// udpClient opens a UDP socket on loopback, closed when t ends, and
+// returns its address for Via and Contact.
+func udpClient(t *testing.T) (*net.UDPConn, string) {
 	t.Helper()
 	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	local := conn.LocalAddr().String()
+	t.Cleanup(func() { conn.Close() })
+	return conn, conn.LocalAddr().String()
+}
+
+// options sends an OPTIONS to the server over UDP and waits for its answer.
+func options(t *testing.T, s *Server) (client netip.AddrPort) {
+	t.Helper()
+	conn, local := udpClient(t)
 	server := s.Listeners()[0].Bound
 	req := "OPTIONS sip:" + server.String() + " SIP/2.0\r\n" +
 		"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK-obs-1;rport\r\n" +
