@@ -159,3 +159,30 @@ func TestCallRecordInterrupted(t *testing.T) {
 		t.Errorf("export %q, want one interrupted call, ended by the system", rows)
 	}
 }
+
+// TestCallRecordDispositions: each way a call ends through the proxy
+// (the flows of proxy_test.go, over UDP) gives one record saying how and
+// by whom; the forked call is one record, answered.
+func TestCallRecordDispositions(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	tests := []struct {
+		flow, disposition, hungUpBy string
+		status                      int
+	}{
+		{"busy", "busy", "callee", 486},
+		{"cancel", "cancelled", "caller", 487},
+		{"unknown user", "failed", "callee", 404},
+		{"forking", "answered", "caller", 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.flow, func(t *testing.T) {
+			cfg, base := adminConfig(t)
+			p := startParley(t, "--config", cfg)
+			runCallFlow(t, p.Addr, transports[0], flows[tt.flow])
+			r := waitCDRs(t, base, 1)[0]
+			if r.Disposition != tt.disposition || r.HungUpBy != tt.hungUpBy || r.Status != tt.status {
+				t.Errorf("record %+v, want %s, hung up by %s, status %d", r, tt.disposition, tt.hungUpBy, tt.status)
+			}
+		})
+	}
+}
