@@ -55,3 +55,20 @@ func TestDurations(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseTime: a time that parses formats back to the same instant.
+func FuzzParseTime(f *testing.F) {
+	for _, s := range []string{"2026-03-01", "2026-03-01T09:00:00Z", "2026-03-01T09:00:00.5+02:00", "yesterday", "2026-13-01"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tm, err := cdr.ParseTime(s)
+		if err != nil {
+			return
+		}
+		back, err := cdr.ParseTime(tm.Format(time.RFC3339Nano))
+		if err != nil || !back.Equal(tm) {
+			t.Errorf("%q → %v → %v (%v)", s, tm, back, err)
+		}
+	})
+}
