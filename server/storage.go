@@ -88,6 +88,16 @@ func openPostgres(cfg *config.Config, events *slog.Logger) (*storage, error) {
 	return st, nil
 }
 
+// StorageName says where state lives, for the startup line and the user
+// commands: the engine and, for SQLite, the file (never the DSN, which
+// may hold a password).
+func StorageName(cfg *config.Config) string {
+	if cfg.Storage.Engine == config.EngineSQLite {
+		return "sqlite " + filepath.Join(cfg.DataDir, subscriber.DBFile)
+	}
+	return string(cfg.Storage.Engine)
+}
+
 // Close closes the stores.
 func (st *storage) Close() error {
 	err := st.bindings.Close()

@@ -110,7 +110,7 @@ func parseCDRFlags(args []string, stderr io.Writer) (*cdrOpts, error) {
 
 // cdrExport writes the selected records, a page at a time, oldest first.
 func cdrExport(o *cdrOpts, stdout io.Writer) error {
-	cfg, err := o.load()
+	cfg, err := loadConfig(o.config, o.dataDir, func(*config.Config) error { return nil })
 	if err != nil {
 		return err
 	}
@@ -142,21 +142,6 @@ func cdrExport(o *cdrOpts, stdout io.Writer) error {
 		}
 		q.After = page[len(page)-1].ID
 	}
-}
-
-// load reads the config file, if any, with --data-dir laid over it.
-func (o *cdrOpts) load() (*config.Config, error) {
-	cfg := config.Default()
-	if o.config != "" {
-		var err error
-		if cfg, err = config.Load(o.config); err != nil {
-			return nil, err
-		}
-	}
-	if o.dataDir != "" {
-		cfg.DataDir = o.dataDir
-	}
-	return cfg, cfg.Validate()
 }
 
 // openRecords opens the records' store as the server does, without
