@@ -94,13 +94,18 @@ const (
 // caller's INVITE was lost on the way out, say) is ended after
 // setupTimeout, which is longer than Timer C (181 s by default). A call
 // whose INVITE was challenged (401, 407) waits challengeWait for the
-// INVITE with credentials, then ends with the challenge's status.
+// INVITE with credentials, then ends with the challenge's status. An
+// answered call whose BYE Parley never saw (a phone that lost power, a
+// BYE that went round the proxy) ends after maxCallAge, as Kamailio's
+// dialog module ends one after its default timeout, so that it gets a
+// record and leaves the table.
 const (
 	defaultMaxActive = 10000
 	maxRecent        = 200
 	recentAge        = 30 * time.Minute
 	setupTimeout     = 5 * time.Minute
 	challengeWait    = 32 * time.Second
+	maxCallAge       = 12 * time.Hour
 )
 
 // callKey is what names a call before it is answered (§12: Call-ID and
@@ -481,6 +486,8 @@ func (t *tracker) sweep(now time.Time) []notice {
 		next := e.Next()
 		c := e.Value.(*call)
 		switch {
+		case c.State == CallEstablished && now.Sub(c.Answered) > maxCallAge:
+			t.end(c, now, "no BYE within 12h", cdr.System)
 		case c.State == CallEstablished:
 		case !c.challenged.IsZero() && now.Sub(c.challenged) > challengeWait:
 			c.Status = c.lastFinal

@@ -257,6 +257,21 @@ func TestTrackerChallengeGivenUp(t *testing.T) {
 	}
 }
 
+// TestTrackerMaxCallAge: an answered call whose BYE never came ends
+// after maxCallAge, hung up by the system, and no sooner.
+func TestTrackerMaxCallAge(t *testing.T) {
+	tr := newTracker(0)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	feedSteps(tr, t0, time.Second, in(invite()), out(resp(200)))
+	if n := tr.sweep(t0.Add(time.Second + maxCallAge)); len(n) != 0 {
+		t.Fatalf("ended at maxCallAge: %+v", n)
+	}
+	n := tr.sweep(t0.Add(2*time.Second + maxCallAge))
+	if len(n) != 1 || n[0].change != CallFinished || n[0].call.HungUpBy != cdr.System || n[0].call.Reason != "no BYE within 12h" {
+		t.Fatalf("sweep %+v", n)
+	}
+}
+
 func TestTrackerBounds(t *testing.T) {
 	tr := newTracker(3)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
