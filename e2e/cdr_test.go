@@ -76,6 +76,20 @@ func exportCSV(t *testing.T, dataDir string) [][]string {
 	return rows[1:]
 }
 
+// startRecording starts parley with an admin listener and a fresh data
+// directory, and bob (sipp) registered to answer calls calls.
+func startRecording(t *testing.T, calls int) (p *parley, data, base string, callee *sippProc) {
+	t.Helper()
+	requireTool(t, "sipp", sippHint)
+	data = t.TempDir()
+	cfg, base := adminConfig(t)
+	p = startParley(t, "--config", cfg, "--data-dir", data)
+	callee = startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
+		"-s", "bob", "-set", "calls", strconv.Itoa(calls), p.Addr)
+	callee.WaitLog("registered", 10*time.Second)
+	return p, data, base, callee
+}
+
 var cdrWritten = regexp.MustCompile(`(?m)^parley_cdr_written_total (\S+)$`)
 
 // TestCallRecords: a call held 2 s through the proxy gives one record,
@@ -84,13 +98,7 @@ var cdrWritten = regexp.MustCompile(`(?m)^parley_cdr_written_total (\S+)$`)
 // records are there after the restart, because a record is committed
 // within milliseconds of the call's end (see cdr.Writer).
 func TestCallRecords(t *testing.T) {
-	requireTool(t, "sipp", sippHint)
-	data := t.TempDir()
-	cfg, base := adminConfig(t)
-	p := startParley(t, "--config", cfg, "--data-dir", data)
-	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
-		"-s", "bob", "-set", "calls", "2", p.Addr)
-	callee.WaitLog("registered", 10*time.Second)
+	p, data, base, callee := startRecording(t, 2)
 
 	const hold = 2 * time.Second
 	startSipp(t, "-sf", scenario("uac_call_hold.xml"), "-s", "bob", "-d", strconv.Itoa(int(hold/time.Millisecond)), p.Addr).ExpectSuccess()
@@ -119,7 +127,7 @@ func TestCallRecords(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	p.kill(t)
 
-	cfg, base = adminConfig(t)
+	cfg, base := adminConfig(t)
 	startParley(t, "--config", cfg, "--data-dir", data)
 	recs = cdrs(t, base)
 	if len(recs) != 2 || recs[1].CallID != r.CallID || recs[0].Disposition != "answered" {
@@ -133,13 +141,7 @@ func TestCallRecords(t *testing.T) {
 // TestCallRecordInterrupted: a call still up when parley is stopped
 // (SIGTERM) is recorded as interrupted, hung up by the system.
 func TestCallRecordInterrupted(t *testing.T) {
-	requireTool(t, "sipp", sippHint)
-	data := t.TempDir()
-	cfg, base := adminConfig(t)
-	p := startParley(t, "--config", cfg, "--data-dir", data)
-	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
-		"-s", "bob", "-set", "calls", "1", p.Addr)
-	callee.WaitLog("registered", 10*time.Second)
+	p, data, base, callee := startRecording(t, 1)
 	caller := startSipp(t, "-sf", scenario("uac_call_hold.xml"), "-s", "bob", "-d", "15000", p.Addr)
 	waitCalls(t, base, "call answered", func(active, _ []apiCall) bool {
 		return len(active) == 1 && active[0].State == "established"
