@@ -127,6 +127,13 @@ func (w *Writer) commit() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	err := w.store.Add(ctx, batch)
 	cancel()
+	// Counted before Flush can return, so that Stats after a Flush are
+	// up to date.
+	if err == nil {
+		w.written.Add(uint64(len(batch)))
+	} else {
+		w.errors.Add(uint64(len(batch)))
+	}
 	w.mu.Lock()
 	w.busy = false
 	if err != nil {
@@ -136,10 +143,8 @@ func (w *Writer) commit() bool {
 	w.idle.Broadcast()
 	w.mu.Unlock()
 	if err == nil {
-		w.written.Add(uint64(len(batch)))
 		return true
 	}
-	w.errors.Add(uint64(len(batch)))
 	w.log.Error("cdr: commit failed; retrying", "records", len(batch), "error", err)
 	if closing {
 		return false
