@@ -116,9 +116,16 @@ func TestCallRecords(t *testing.T) {
 	if len(rows) != 1 || rows[0][2] != r.CallID || rows[0][15] != "answered" {
 		t.Errorf("export rows %q, want the one answered call %s", rows, r.CallID)
 	}
-	if _, body := httpGet(t, base+"/metrics"); cdrWritten.FindStringSubmatch(body) == nil ||
-		cdrWritten.FindStringSubmatch(body)[1] != "1" {
-		t.Errorf("/metrics has no parley_cdr_written_total 1")
+	// The counter moves just after the commit the API reads from.
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		_, body := httpGet(t, base+"/metrics")
+		if m := cdrWritten.FindStringSubmatch(body); m != nil && m[1] == "1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("/metrics has no parley_cdr_written_total 1")
+			break
+		}
 	}
 
 	// The second call; kill -9 a moment after the caller got its BYE's 200.
