@@ -164,13 +164,18 @@ func reason(ev dialog.Event, view View) Reason {
 	return ""
 }
 
-// party reads a From/To value (name-addr with tag) into a Party. A value
-// that does not parse is kept as the identity, so a watcher still sees
-// who it was.
+// party reads a From/To value (name-addr with tag) into a Party. From a
+// value that does not parse (the leniency table forwards such From and To
+// values) the identity is what stands between angle brackets, if anything
+// does: the schema wants a URI there, and a watcher still sees who it was.
 func party(nameAddr, target string) Party {
-	p := Party{Identity: nameAddr, Target: target}
+	p := Party{Target: target}
 	if na, err := sip.ParseNameAddr(nameAddr); err == nil {
 		p.Identity, p.Display = na.URI.String(), na.DisplayName()
+	} else if _, rest, ok := strings.Cut(nameAddr, "<"); ok {
+		if uri, _, ok := strings.Cut(rest, ">"); ok && !strings.ContainsAny(uri, " \t<\"") {
+			p.Identity = uri
+		}
 	}
 	return p
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/dialog"
+	"github.com/parley-sip/parley/presence/internal/schematest"
 	"github.com/parley-sip/parley/sip"
 )
 
@@ -33,9 +34,9 @@ func golden(t *testing.T, name string, got []byte) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s: built\n%s\nwant\n%s", name, got, want)
 	}
-	// Every document must at least be well-formed XML.
-	if err := xml.Unmarshal(got, new(struct{})); err != nil {
-		t.Errorf("%s is not well-formed: %v", name, err)
+	schematest.Require(t)
+	if out, err := schematest.Validate(filepath.Join("testdata", "schema", "dialog-info.xsd"), path); err != nil {
+		t.Errorf("%s does not validate against RFC 4235's schema: %v\n%s", name, err, out)
 	}
 }
 
@@ -175,7 +176,7 @@ func TestTryingAndUnparsedParty(t *testing.T) {
 	sub.Full(nil)
 	d := Dialog{CallID: "x1@pc33", LocalTag: "t1", Direction: Initiator, State: Trying,
 		Local:  Party{Identity: "sip:alice@atlanta.example.com", Display: `Alice "& Co" <x>`},
-		Remote: party(`Bob <sip:bob@biloxi.example.com;tag=x`, "")}
+		Remote: party(`Bob "the builder <sip:bob@biloxi.example.com>;tag=x`, "")}
 	body, err := sub.Partial(d)
 	if err != nil {
 		t.Fatal(err)
@@ -204,5 +205,22 @@ func TestVersions(t *testing.T) {
 	}
 	if _, err := (&Subscription{}).Full(nil); err != ErrNoEntity {
 		t.Fatalf("no entity: %v", err)
+	}
+}
+
+// TestSchemaRefuses checks that the schema the golden documents pass does
+// refuse a document that breaks it, so that passing means something.
+func TestSchemaRefuses(t *testing.T) {
+	schematest.Require(t)
+	data, err := os.ReadFile(filepath.Join("testdata", "golden", "alice_2_confirmed.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.xml")
+	if err := os.WriteFile(bad, bytes.Replace(data, []byte(">confirmed<"), []byte(">ringing<"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := schematest.Validate(filepath.Join("testdata", "schema", "dialog-info.xsd"), bad); err == nil {
+		t.Errorf("a state of ringing validated:\n%s", out)
 	}
 }
