@@ -51,7 +51,7 @@ func Compose(p Presentity) *pidf.Document {
 		c.addPublished(i, pub, online)
 	}
 	for _, contact := range p.Contacts {
-		if !c.contacts[contact] {
+		if !c.contacts[contact] && pidf.ValidURI(contact) {
 			c.addTuple(pidf.Tuple{ID: "reg-" + hashID(contact), Basic: pidf.Open, Contact: contact})
 		}
 	}
@@ -85,6 +85,9 @@ func (c *composer) addPublished(i int, pub *pidf.Document, online bool) {
 		}
 		if !pidf.ValidID(t.ID) {
 			t.ID = fmt.Sprintf("pub%d-%d", i, j)
+		}
+		if !pidf.ValidURI(t.Contact) {
+			t.Contact = "" // the schema wants a URI; the tuple stands without one
 		}
 		c.addTuple(t)
 	}

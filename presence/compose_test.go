@@ -72,6 +72,9 @@ func TestCompose(t *testing.T) {
 				},
 				Persons: []pidf.Person{{ID: "offline-2", Activities: []pidf.Activity{pidf.Meeting}}},
 			}},
+		{"contacts that are not URIs are dropped", Presentity{Entity: alice, Contacts: []string{"<sip:x@192.0.2.3>"},
+			Published: []*pidf.Document{{Entity: alice, Tuples: []pidf.Tuple{{ID: "t", Basic: pidf.Open, Contact: "my phone"}}}}},
+			&pidf.Document{Entity: alice, Tuples: []pidf.Tuple{{ID: "t", Basic: pidf.Open}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package pidf
 import (
 	"encoding/xml"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -60,6 +61,9 @@ func (d *Document) out() (*outPresence, error) {
 	if d.Entity == "" {
 		return nil, ErrNoEntity
 	}
+	if !ValidURI(d.Entity) {
+		return nil, fmt.Errorf("pidf: entity %q is not a URI", d.Entity)
+	}
 	o := &outPresence{NS: Namespace, Entity: d.Entity, Notes: d.Notes}
 	for _, t := range d.Tuples {
 		if !ValidID(t.ID) {
@@ -67,6 +71,9 @@ func (d *Document) out() (*outPresence, error) {
 		}
 		if t.Basic != Open && t.Basic != Closed {
 			return nil, fmt.Errorf("pidf: tuple %q: basic %q is neither open nor closed", t.ID, t.Basic)
+		}
+		if t.Contact != "" && !ValidURI(t.Contact) {
+			return nil, fmt.Errorf("pidf: tuple %q: contact %q is not a URI", t.ID, t.Contact)
 		}
 		ot := outTuple{ID: t.ID, Basic: t.Basic, Contact: t.Contact, Note: t.Note}
 		if !t.Timestamp.IsZero() {
@@ -119,6 +126,28 @@ func ValidID(s string) bool {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_':
 		case i > 0 && (c >= '0' && c <= '9' || c == '-' || c == '.'):
 		default:
+			return false
+		}
+	}
+	return true
+}
+
+// ValidURI reports whether s can stand where the schema wants an
+// xs:anyURI (entity, contact): a scheme, a colon, and no character a URI
+// never holds unescaped. A published contact that is not one is dropped
+// before it goes into a notification.
+func ValidURI(s string) bool {
+	scheme, rest, ok := strings.Cut(s, ":")
+	if !ok || scheme == "" || rest == "" {
+		return false
+	}
+	for i, c := range scheme {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && (c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	for _, c := range rest {
+		if c <= ' ' || c == 0x7f || strings.ContainsRune("<>\"{}|\\^`", c) {
 			return false
 		}
 	}

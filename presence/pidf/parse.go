@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -38,6 +39,10 @@ type inActivities struct {
 	Items []struct{ XMLName xml.Name } `xml:",any"`
 }
 
+// rootNamespaces are the namespaces a <presence> root is taken in: PIDF's,
+// the CPIM draft's that older clients still send, and none at all.
+var rootNamespaces = []string{Namespace, "urn:ietf:params:xml:ns:cpim-pidf", ""}
+
 // Parse reads a PIDF document as phones publish it (see the package
 // comment for what is tolerated). Errors say what is wrong, for a 400
 // reason phrase.
@@ -53,7 +58,7 @@ func Parse(data []byte) (*Document, error) {
 	if err := dec.Decode(&in); err != nil {
 		return nil, fmt.Errorf("pidf: malformed XML: %w", err)
 	}
-	if in.XMLName.Local != "presence" || (in.XMLName.Space != Namespace && in.XMLName.Space != "") {
+	if in.XMLName.Local != "presence" || !slices.Contains(rootNamespaces, in.XMLName.Space) {
 		return nil, ErrNotPIDF
 	}
 	entity := strings.TrimSpace(in.Entity)

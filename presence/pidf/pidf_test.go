@@ -50,6 +50,10 @@ func TestParse(t *testing.T) {
 			},
 			Notes: []string{"I'll be in Tokyo next week"},
 		}},
+		{"cpim_pidf.xml", &Document{
+			Entity: "pres:dave@example.com",
+			Tuples: []Tuple{{ID: "mobile", Basic: Open, Contact: "sip:dave@192.0.2.8"}},
+		}},
 		{"no_namespace.xml", &Document{
 			Entity: "sip:carol@example.com",
 			Tuples: []Tuple{{ID: "desk", Basic: Closed}},
@@ -188,6 +192,8 @@ func TestMarshalRefuses(t *testing.T) {
 		{"tuple id", Document{Entity: "sip:a@b", Tuples: []Tuple{{ID: "1x", Basic: Open}}}, "not an XML ID"},
 		{"basic", Document{Entity: "sip:a@b", Tuples: []Tuple{{ID: "t", Basic: "busy"}}}, "neither open nor closed"},
 		{"person id", Document{Entity: "sip:a@b", Persons: []Person{{ID: "a:b"}}}, "not an XML ID"},
+		{"entity", Document{Entity: "alice"}, "not a URI"},
+		{"contact", Document{Entity: "sip:a@b", Tuples: []Tuple{{ID: "t", Basic: Open, Contact: "sip:a b@c"}}}, "not a URI"},
 		{"activity", Document{Entity: "sip:a@b", Persons: []Person{{ID: "p", Activities: []Activity{"snoozing"}}}}, "not one of RFC 4480's"},
 	}
 	for _, tt := range tests {
