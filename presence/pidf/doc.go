@@ -6,9 +6,10 @@
 // Parsing is tolerant because phones publish loosely: elements are matched
 // by local name in whatever namespace prefix the phone chose (or none),
 // unknown elements and attributes are skipped, a person may come before the
-// tuples (baresip) and timestamps may lack a zone (Linphone). What a
-// presence server must act on is checked: the root is <presence>, basic is
-// open or closed, tuples carry an id. Building is strict: Marshal writes
+// tuples (baresip), a basic status other than open or closed (baresip's
+// "unknown") means none, and timestamps may lack a zone. What a presence
+// server must act on is checked: the root is <presence> with an entity,
+// tuples carry an id. Building is strict: Marshal writes
 // only documents that validate against the RFC schemas, which the tests
 // check with xmllint against testdata/schema.
 package pidf

@@ -85,8 +85,10 @@ func (t inTuple) tuple(i int) (Tuple, error) {
 		return Tuple{}, fmt.Errorf("pidf: tuple %d has no id", i+1)
 	}
 	b := Basic(strings.ToLower(strings.TrimSpace(t.Basic)))
-	if b != "" && b != Open && b != Closed {
-		return Tuple{}, fmt.Errorf("pidf: tuple %q: basic %q is neither open nor closed", id, t.Basic)
+	if b != Open && b != Closed {
+		// baresip publishes <basic>unknown</basic> when it does not
+		// know: a tuple that says nothing of availability, not an error.
+		b = ""
 	}
 	return Tuple{
 		ID:        id,
