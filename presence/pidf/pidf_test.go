@@ -45,7 +45,16 @@ func TestParse(t *testing.T) {
 		{"baresip_open.xml", baresip(Open)},
 		{"baresip_unknown.xml", baresip("")},
 		{"baresip_closed.xml", baresip(Closed)},
-		{"linphone_on_the_phone.xml", &Document{
+		// linphone-daemon's PUBLISH (Debian's linphone-cli 5.1), captured on loopback: a status
+		// extension of its own, a contact priority, a UTC timestamp.
+		{"linphone_online.xml", &Document{
+			Entity: "sip:linda@127.0.0.1:47220",
+			Tuples: []Tuple{{ID: "ihxebr", Basic: Open, Contact: "sip:linda@127.0.0.1:47220",
+				Timestamp: time.Date(2026, 12, 7, 1, 55, 29, 0, time.UTC)}},
+		}},
+		// Hand-written: a person with an RPID activity and a note, an
+		// extension element among them, and a timestamp without a zone.
+		{"rpid_on_the_phone.xml", &Document{
 			Entity: "sip:bob@example.com",
 			Tuples: []Tuple{{ID: "qa8b7w", Basic: Open, Contact: "sip:bob@192.0.2.7:5062",
 				Timestamp: time.Date(2026, 12, 7, 1, 2, 3, 0, time.UTC)}},
