@@ -45,8 +45,9 @@ func TestParse(t *testing.T) {
 		{"baresip_open.xml", baresip(Open)},
 		{"baresip_unknown.xml", baresip("")},
 		{"baresip_closed.xml", baresip(Closed)},
-		// linphone-daemon's PUBLISH (Debian's linphone-cli 5.1), captured on loopback: a status
-		// extension of its own, a contact priority, a UTC timestamp.
+		// linphone-daemon's PUBLISH (Debian's linphone-cli 5.1), captured
+		// on loopback: a status extension of its own, a contact priority,
+		// a UTC timestamp.
 		{"linphone_online.xml", &Document{
 			Entity: "sip:linda@127.0.0.1:47220",
 			Tuples: []Tuple{{ID: "ihxebr", Basic: Open, Contact: "sip:linda@127.0.0.1:47220",
