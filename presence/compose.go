@@ -35,10 +35,14 @@ const (
 // Compose builds the presentity's one document (RFC 3903 §4's
 // composition, with the registrar and the dialogs as sources):
 //
-//   - every published tuple, closed when the user has no registration;
+//   - every published tuple, closed when the user has no registration,
+//     but for a tuple a newer publication repeats (the same id and
+//     contact: one device publishing again without SIP-If-Match, as
+//     baresip does), which only the newer one gives;
 //   - a tuple for each registered contact no published tuple names, open;
 //   - one tuple, closed, when there is nothing else to say;
-//   - one person with the activities of all published persons, plus
+//   - one person with the activities of all published persons (of the
+//     newest publication only, for persons several give one id), plus
 //     on-the-phone while in a call, and the newest note;
 //   - the notes of every published document, each once.
 //
@@ -47,7 +51,7 @@ const (
 func Compose(p Presentity) *pidf.Document {
 	c := composer{doc: &pidf.Document{Entity: p.Entity}, ids: map[string]bool{}}
 	online := len(p.Contacts) > 0
-	for i, pub := range p.Published {
+	for i, pub := range latest(p.Published) {
 		c.addPublished(i, pub, online)
 	}
 	for _, contact := range p.Contacts {
@@ -149,6 +153,32 @@ func (c *composer) finishPerson() {
 	}
 	c.person.ID = c.unique(c.person.ID)
 	c.doc.Persons = []pidf.Person{c.person}
+}
+
+// latest returns the publications without the tuples and persons a newer
+// one repeats: a device that publishes again without SIP-If-Match leaves
+// its older publication in force until it expires, and that one must not
+// keep saying open after the device said closed.
+func latest(pubs []*pidf.Document) []*pidf.Document {
+	type tupleKey struct{ id, contact string }
+	tuples, persons := map[tupleKey]bool{}, map[string]bool{}
+	out := make([]*pidf.Document, len(pubs))
+	for i := len(pubs) - 1; i >= 0; i-- {
+		d := *pubs[i]
+		d.Tuples = slices.DeleteFunc(slices.Clone(d.Tuples), func(t pidf.Tuple) bool {
+			k := tupleKey{t.ID, t.Contact}
+			seen := tuples[k]
+			tuples[k] = true
+			return seen
+		})
+		d.Persons = slices.DeleteFunc(slices.Clone(d.Persons), func(p pidf.Person) bool {
+			seen := persons[p.ID]
+			persons[p.ID] = true
+			return seen
+		})
+		out[i] = &d
+	}
+	return out
 }
 
 // unique returns id, or id with the first free "-n" suffix when a tuple
