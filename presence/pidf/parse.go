@@ -24,15 +24,15 @@ type inPresence struct {
 type inTuple struct {
 	ID        string `xml:"id,attr"`
 	Basic     string `xml:"status>basic"`
-	Contact   string `xml:"contact"`
-	Note      string `xml:"note"`
+	Contact   string   `xml:"contact"`
+	Notes     []string `xml:"note"`
 	Timestamp string `xml:"timestamp"`
 }
 
 type inPerson struct {
 	ID         string         `xml:"id,attr"`
 	Activities []inActivities `xml:"activities"`
-	Note       string         `xml:"note"`
+	Notes      []string       `xml:"note"`
 }
 
 type inActivities struct {
@@ -94,13 +94,13 @@ func (t inTuple) tuple(i int) (Tuple, error) {
 		ID:        id,
 		Basic:     b,
 		Contact:   strings.TrimSpace(t.Contact),
-		Note:      strings.TrimSpace(t.Note),
+		Note:      first(t.Notes),
 		Timestamp: parseTime(strings.TrimSpace(t.Timestamp)),
 	}, nil
 }
 
 func (p inPerson) person() Person {
-	out := Person{ID: strings.TrimSpace(p.ID), Note: strings.TrimSpace(p.Note)}
+	out := Person{ID: strings.TrimSpace(p.ID), Note: first(p.Notes)}
 	for _, as := range p.Activities {
 		for _, a := range as.Items {
 			// RPID puts an optional <note> among the activities.
@@ -125,6 +125,17 @@ func parseTime(s string) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// first returns the first note that says something. A device writes one
+// note per language; the first is the one it writes in its own.
+func first(notes []string) string {
+	for _, n := range notes {
+		if n = strings.TrimSpace(n); n != "" {
+			return n
+		}
+	}
+	return ""
 }
 
 func trimAll(ss []string) []string {

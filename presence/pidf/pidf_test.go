@@ -74,6 +74,12 @@ func TestParse(t *testing.T) {
 			Entity: "pres:dave@example.com",
 			Tuples: []Tuple{{ID: "mobile", Basic: Open, Contact: "sip:dave@192.0.2.8"}},
 		}},
+		{"notes_in_languages.xml", &Document{
+			Entity:  "sip:erin@example.com",
+			Tuples:  []Tuple{{ID: "t", Basic: Open, Note: "In the lab"}},
+			Notes:   []string{"Back Monday", "De retour lundi"},
+			Persons: []Person{{ID: "p", Note: "Focus time"}},
+		}},
 		{"no_namespace.xml", &Document{
 			Entity: "sip:carol@example.com",
 			Tuples: []Tuple{{ID: "desk", Basic: Closed}},
