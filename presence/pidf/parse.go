@@ -22,11 +22,11 @@ type inPresence struct {
 }
 
 type inTuple struct {
-	ID        string `xml:"id,attr"`
-	Basic     string `xml:"status>basic"`
+	ID        string   `xml:"id,attr"`
+	Basic     string   `xml:"status>basic"`
 	Contact   string   `xml:"contact"`
 	Notes     []string `xml:"note"`
-	Timestamp string `xml:"timestamp"`
+	Timestamp string   `xml:"timestamp"`
 }
 
 type inPerson struct {
