@@ -4,16 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	// The drivers register themselves with database/sql as "pgx" and
-	// "sqlite", as in package subscriber.
-	_ "github.com/jackc/pgx/v5/stdlib"
-	_ "modernc.org/sqlite"
+	"github.com/parley-sip/parley/sqldb"
 )
 
 // SQL is a Store in SQLite or PostgreSQL. Both run the same statements
@@ -26,23 +22,15 @@ type SQL struct {
 
 // OpenSQLite opens (creating it if needed) the SQLite database at path,
 // which may be the server's parley.db: the records keep a table of their
-// own. Each commit is synced (synchronous=FULL), so a record is on disk
-// when Add returns, even across a power cut; the Writer's group commits
-// make that one sync per batch.
+// own. Each commit is synced in full, so a record is on disk when Add
+// returns, even across a power cut; the Writer's group commits make that
+// one sync per batch.
 func OpenSQLite(path string) (*SQL, error) {
-	if strings.ContainsAny(path, "?#") {
-		return nil, fmt.Errorf("cdr: SQLite path %q must not contain '?' or '#'", path)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	db, err := sqldb.OpenSQLite(path, sqldb.SyncFull)
 	if err != nil {
 		return nil, fmt.Errorf("cdr: %w", err)
 	}
-	f.Close()
-	db, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=5000&_journal_mode=WAL&_synchronous=FULL&_txlock=immediate")
-	if err != nil {
-		return nil, fmt.Errorf("cdr: open %s: %w", path, err)
-	}
-	return open(context.Background(), db, sqliteSchema, false)
+	return open(context.Background(), db, false)
 }
 
 // OpenPostgres connects to PostgreSQL (a URL or key=value DSN; a
@@ -52,15 +40,18 @@ func OpenPostgres(ctx context.Context, dsn string) (*SQL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cdr: open PostgreSQL: %w", err)
 	}
-	return open(ctx, db, postgresSchema, true)
+	return open(ctx, db, true)
 }
 
-func open(ctx context.Context, db *sql.DB, steps []string, postgres bool) (*SQL, error) {
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("cdr: connect: %w", err)
+func open(ctx context.Context, db *sql.DB, postgres bool) (*SQL, error) {
+	if err := sqldb.Ping(ctx, db); err != nil {
+		return nil, fmt.Errorf("cdr: %w", err)
 	}
-	if err := migrate(ctx, db, steps, postgres); err != nil {
+	steps := sqliteSchema
+	if postgres {
+		steps = postgresSchema
+	}
+	if err := sqldb.Migrate(ctx, db, postgres, component, steps); err != nil {
 		db.Close()
 		return nil, err
 	}

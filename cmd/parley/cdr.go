@@ -13,7 +13,7 @@ import (
 
 	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/config"
-	"github.com/parley-sip/parley/subscriber"
+	"github.com/parley-sip/parley/sqldb"
 )
 
 const cdrUsage = `Usage:
@@ -153,7 +153,7 @@ func openRecords(ctx context.Context, cfg *config.Config) (cdr.Store, error) {
 	case config.EnginePostgres:
 		return cdr.OpenPostgres(ctx, cfg.Storage.DSN)
 	}
-	path := filepath.Join(cfg.DataDir, subscriber.DBFile)
+	path := filepath.Join(cfg.DataDir, sqldb.DBFile)
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("no database at %s (is data_dir right?): %w", path, err)
 	}
