@@ -169,6 +169,12 @@ type ProxyConfig struct {
 	// response, so that a branch whose callee vanished does not hold the
 	// call forever. RFC 3261 §16.6 step 11 asks for more than 3 minutes.
 	TimerC Duration `yaml:"timer_c"`
+	// Relay says whom Parley forwards for. domains (the default) forwards
+	// only requests from or to a served domain, or from a trusted network,
+	// and refuses the rest with 403 Relaying Denied, so that a server
+	// without passwords is not an open relay for anyone's calls; open
+	// forwards everything, for a server that is meant to be a relay.
+	Relay Relay `yaml:"relay"`
 }
 
 // TransactionConfig holds RFC 3261 §17 timers. They are configurable because
@@ -303,6 +309,15 @@ const (
 	ForkingParallel Forking = "parallel"
 	ForkingSerial   Forking = "serial"
 	ForkingAuto     Forking = "auto"
+)
+
+// Relay is whom the proxy forwards for.
+type Relay string
+
+// Relay policies.
+const (
+	RelayDomains Relay = "domains"
+	RelayOpen    Relay = "open"
 )
 
 // ClientAuth is how a tls listener treats client certificates.

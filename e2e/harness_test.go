@@ -195,6 +195,13 @@ func (p *parley) kill(t *testing.T) {
 // if the test failed, it prints the log's tail.
 func startParley(t *testing.T, args ...string) *parley {
 	t.Helper()
+	return startParleyFor(t, []string{"example.com"}, args...)
+}
+
+// startParleyFor is startParley serving domains instead of example.com;
+// none leaves Parley with its default, its own names and addresses.
+func startParleyFor(t *testing.T, domains []string, args ...string) *parley {
+	t.Helper()
 	if buildErr != nil {
 		t.Fatalf("no parley binary: %v", buildErr)
 	}
@@ -207,7 +214,10 @@ func startParley(t *testing.T, args ...string) *parley {
 	}
 	serve := []string{"serve",
 		"--listen", "udp:" + p.Addr, "--listen", "tcp:" + p.Addr,
-		"--domain", "example.com", "--data-dir", t.TempDir(), "--log-level", "debug"}
+		"--data-dir", t.TempDir(), "--log-level", "debug"}
+	for _, d := range domains {
+		serve = append(serve, "--domain", d)
+	}
 	p.cmd = exec.Command(parleyBin, append(serve, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	if err := p.cmd.Start(); err != nil {

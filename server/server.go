@@ -10,7 +10,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -45,17 +44,13 @@ type Server struct {
 
 // settings is the part of the config a reload swaps in at once.
 type settings struct {
-	cfg     *config.Config
-	domains map[string]bool // empty: every domain is ours
-	trace   bool
+	cfg    *config.Config
+	served *served
+	trace  bool
 }
 
 func newSettings(cfg *config.Config) *settings {
-	s := &settings{cfg: cfg, domains: map[string]bool{}, trace: cfg.Trace}
-	for _, d := range cfg.Domains {
-		s.domains[strings.ToLower(d)] = true
-	}
-	return s
+	return &settings{cfg: cfg, served: newServed(cfg), trace: cfg.Trace}
 }
 
 // New builds a server from cfg. level, when not nil, is set from the
@@ -95,6 +90,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		txs = txAdapter{s.txs}
 	}
 	pcfg := proxyConfig(cfg, s.isOurDomain)
+	pcfg.OpenRelay = func() bool { return s.settings.Load().cfg.Proxy.Relay == config.RelayOpen }
 	s.guardProxy(&pcfg)
 	if pcfg.Auth, pcfg.AuthPolicy, err = authenticator(cfg, st, log); err != nil {
 		st.Close()
@@ -120,8 +116,7 @@ func (s *Server) apply(cfg *config.Config) {
 }
 
 func (s *Server) isOurDomain(d string) bool {
-	set := s.settings.Load()
-	return len(set.domains) == 0 || set.domains[strings.ToLower(d)]
+	return s.settings.Load().served.has(d)
 }
 
 func (s *Server) policyFor(domain string) registrar.Policy {
@@ -148,6 +143,7 @@ func (s *Server) Start() error {
 		_ = location.Run(ctx, s.store, time.Second, nil)
 	}()
 	s.warnIfOpen()
+	s.logRelayPolicy()
 	s.startObservability()
 	return nil
 }
@@ -168,15 +164,19 @@ func (s *Server) warnIfOpen() {
 func (s *Server) Listeners() []*transport.ListenerInfo { return s.tp.Listeners() }
 
 // Reload applies what can change without a restart: domains, registrar
-// policy, log level and trace. Listener and mode changes are reported and
+// policy, relay policy, log level and trace. Listener and mode changes are reported and
 // wait for a restart.
 func (s *Server) Reload(cfg *config.Config) {
-	old := s.settings.Load().cfg
+	before := s.settings.Load()
+	old := before.cfg
 	if !sameListeners(old.Listen, cfg.Listen) || old.Mode != cfg.Mode {
 		s.log.Warn("reload: listener and mode changes take effect after a restart")
 	}
 	s.apply(cfg)
 	s.reloadGuard(cfg)
+	if relayPolicy(before) != relayPolicy(s.settings.Load()) {
+		s.logRelayPolicy()
+	}
 	s.log.Info("configuration reloaded")
 }
 

@@ -1,0 +1,71 @@
+package server
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/transport"
+)
+
+// TestServed: configured domains are exactly what is served; without
+// any, the server's own names and addresses are, and nobody else's.
+func TestServed(t *testing.T) {
+	host, _ := os.Hostname()
+	listen := func(specs ...string) []config.Listener {
+		var out []config.Listener
+		for _, s := range specs {
+			l, err := config.ParseListener(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, l)
+		}
+		return out
+	}
+	advertised := listen("udp:10.0.0.2:5060")
+	advertised[0].Advertise = "203.0.113.5:5060"
+	tests := []struct {
+		name    string
+		domains []string
+		listen  []config.Listener
+		yes, no []string
+	}{
+		{name: "configured domains", domains: []string{"Example.com"}, listen: listen("udp:127.0.0.1:5060"),
+			yes: []string{"example.com", "EXAMPLE.COM"},
+			no:  []string{"127.0.0.1", "localhost", "evil.example", strings.ToLower(host)}},
+		{name: "own names", listen: listen("udp:127.0.0.1:5060", "tcp:[::1]:5060"),
+			yes: []string{"127.0.0.1", "[::1]", "::1", "localhost", strings.ToLower(host), strings.ToUpper(host)},
+			no:  []string{"127.0.0.2", "evil.example", "203.0.113.9", "0.0.0.0", ""}},
+		{name: "advertised address", listen: advertised,
+			yes: []string{"10.0.0.2", "203.0.113.5"}, no: []string{"203.0.113.6"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.Domains, cfg.Listen = tt.domains, tt.listen
+			s := newServed(cfg)
+			for _, h := range tt.yes {
+				if !s.has(h) {
+					t.Errorf("%q not served; served: %v", h, s.list())
+				}
+			}
+			for _, h := range tt.no {
+				if s.has(h) {
+					t.Errorf("%q served; served: %v", h, s.list())
+				}
+			}
+		})
+	}
+	t.Run("wildcard listener: the machine's addresses", func(t *testing.T) {
+		cfg := config.Default()
+		cfg.Domains = nil
+		s := newServed(cfg)
+		for _, a := range transport.MachineAddrs() {
+			if !s.has(a.String()) {
+				t.Errorf("machine address %s not served", a)
+			}
+		}
+	})
+}
