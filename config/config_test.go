@@ -381,7 +381,7 @@ func TestValidateWithoutFile(t *testing.T) {
 	c.Registrar.MinExpires = dur("100000s")
 	c.Listen = append(c.Listen, Listener{Proto: "sctp", Host: "0.0.0.0", Port: 5060})
 	err := c.Validate()
-	want := "listen[2]: protocol must be one of udp, tcp, tls; got \"sctp\"\n" +
+	want := "listen[3]: protocol must be one of udp, tcp, tls; got \"sctp\"\n" +
 		"registrar.min_expires: must not exceed registrar.max_expires (86400s), got 100000s"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got\n%v\nwant\n%s", err, want)

@@ -1,7 +1,10 @@
 package server
 
 import (
+	"context"
+	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -68,4 +71,45 @@ func TestServed(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestReloadRenewsCertificate: a reload that adds a domain gives the
+// self-signed certificate that name at once; one that only removes a
+// domain keeps the certificate, and its fingerprint.
+func TestReloadRenewsCertificate(t *testing.T) {
+	cfg := config.Default()
+	cfg.Listen = []config.Listener{{Proto: config.ProtoTLS, Host: "127.0.0.1", Port: 0}}
+	cfg.Domains = []string{"example.com"}
+	cfg.DataDir = t.TempDir()
+	cfg.Storage.Engine = config.EngineMemory
+	cfg.Admin.Listen = ""
+	s, err := New(cfg, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	first, _ := s.tp.Certificate()
+	steps := []struct {
+		domains []string
+		renewed bool
+	}{
+		{[]string{"example.com", "example.net"}, true},
+		{[]string{"example.net"}, false},
+	}
+	prev := first
+	for _, st := range steps {
+		next := *cfg
+		next.Domains = st.domains
+		s.Reload(&next)
+		got, _ := s.tp.Certificate()
+		if renewed := got.SHA256 != prev.SHA256; renewed != st.renewed {
+			t.Errorf("domains %v: renewed %v, want %v", st.domains, renewed, st.renewed)
+		}
+		for _, d := range st.domains {
+			if !slices.Contains(got.Names, d) {
+				t.Errorf("domains %v: certificate names %v lack %s", st.domains, got.Names, d)
+			}
+		}
+		prev = got
+	}
 }

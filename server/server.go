@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -163,8 +164,9 @@ func (s *Server) warnIfOpen() {
 // included).
 func (s *Server) Listeners() []*transport.ListenerInfo { return s.tp.Listeners() }
 
-// Reload applies what can change without a restart: domains, registrar
-// policy, relay policy, log level and trace. Listener and mode changes are reported and
+// Reload applies what can change without a restart: domains (and the
+// self-signed certificate's names with them), registrar policy, relay
+// policy, log level and trace. Listener and mode changes are reported and
 // wait for a restart.
 func (s *Server) Reload(cfg *config.Config) {
 	before := s.settings.Load()
@@ -176,6 +178,11 @@ func (s *Server) Reload(cfg *config.Config) {
 	s.reloadGuard(cfg)
 	if relayPolicy(before) != relayPolicy(s.settings.Load()) {
 		s.logRelayPolicy()
+	}
+	if !slices.Equal(old.Domains, cfg.Domains) {
+		if err := s.tp.SetTLSNames(cfg.Domains); err != nil {
+			s.log.Error("reload: the self-signed TLS certificate could not be renewed for the new domains; keeping the old one", "error", err)
+		}
 	}
 	s.log.Info("configuration reloaded")
 }

@@ -14,9 +14,10 @@ var version = "dev"
 const usage = `Parley, a SIP proxy and registrar.
 
 Usage:
-  parley serve [flags]          run the server (UDP and TCP on 0.0.0.0:5060 by default)
+  parley serve [flags]          run the server (UDP and TCP on 0.0.0.0:5060, TLS on 5061 by default)
   parley check-config FILE      validate a configuration file and exit
   parley user add|passwd|del|list ...   manage subscribers (see "parley user help")
+  parley tls [--config FILE] [--data-dir DIR]   print the TLS certificate and its SHA-256 fingerprint
   parley version                print the version
   parley help                   print this help
 
@@ -49,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return userCommand(args[1:], os.Stdin, stdout, stderr)
 	case "check-config":
 		return checkConfig(args[1:], stdout, stderr)
+	case "tls":
+		return tlsCommand(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "parley", version)
 		return 0
