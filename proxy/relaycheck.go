@@ -39,12 +39,12 @@ func (p *Proxy) mayRelay(r *Request) bool {
 	if p.cfg.OpenRelay != nil && p.cfg.OpenRelay() {
 		return true
 	}
-	if p.cfg.RelayTrusted != nil && p.cfg.RelayTrusted(r.In.Source.Addr()) {
-		return true
-	}
 	if u, err := r.Msg.RequestURIParsed(); err == nil && !r.preloaded && (p.isOurDomain(u.Host) || p.isUs(&u)) {
 		return true
 	}
-	from, err := r.Msg.From()
-	return err == nil && p.isOurDomain(from.URI.Host)
+	if from, err := r.Msg.From(); err == nil && p.isOurDomain(from.URI.Host) {
+		return true
+	}
+	// Last, as the dearest check and the rarest reason.
+	return p.cfg.RelayTrusted != nil && p.cfg.RelayTrusted(r.In.Source.Addr())
 }
