@@ -69,7 +69,7 @@ func TestAuthCall(t *testing.T) {
 	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
 		"-s", "bob", "-set", "calls", "1", p.Addr)
 	callee.WaitLog("registered", 10*time.Second)
-	startSipp(t, "-sf", scenario("uac_call_auth.xml"), "-s", "bob", "-au", "alice", "-ap", "s3cret-pw", p.Addr).ExpectSuccess()
+	startSipp(t, "-sf", scenario("uac_call_auth.xml"), "-s", "bob", "-au", "alice", "-ap", "s3cret-pw", "-d", "300", p.Addr).ExpectSuccess()
 	callee.ExpectSuccess()
 }
 

@@ -2,10 +2,14 @@ package observe
 
 import (
 	"container/list"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/parley-sip/parley/dialog"
+	"github.com/parley-sip/parley/sip"
 )
 
 // CallState is where a call stands, as the messages Parley relayed show it.
@@ -13,7 +17,7 @@ type CallState string
 
 // Call states. A call starts trying at its first INVITE, rings at a
 // provisional response other than 100, is established at a 2xx and ends
-// at a final failure, or when a BYE is answered.
+// at a final failure, or when its dialog ends (a BYE answered, a 481).
 const (
 	CallTrying      CallState = "trying"
 	CallRinging     CallState = "ringing"
@@ -21,7 +25,10 @@ const (
 	CallEnded       CallState = "ended"
 )
 
-// Call is one INVITE dialog seen by the proxy.
+// Call is one call seen by the proxy: the dialog an INVITE sets up,
+// known by its Call-ID and the caller's tag before it is answered, and by
+// the callee's tag too once the first 2xx fixes it. An INVITE challenged
+// with 401 or 407 and sent again with credentials is the same call.
 type Call struct {
 	CallID     string    `json:"call_id"`           // the INVITE's Call-ID
 	Caller     string    `json:"caller"`            // the From address
@@ -31,9 +38,20 @@ type Call struct {
 	State      CallState `json:"state"`             // where the call stands
 	Status     int       `json:"status,omitempty"`  // the final status of the INVITE, once sent
 	Reason     string    `json:"reason,omitempty"`  // why it ended
-	Start      time.Time `json:"start"`             // the INVITE's arrival
+	Start      time.Time `json:"start"`             // the first INVITE's arrival
 	Answered   time.Time `json:"answered,omitzero"` // the 2xx sent to the caller
-	End        time.Time `json:"end,omitzero"`      // the answer to the BYE, or the failure
+	End        time.Time `json:"end,omitzero"`      // the dialog's end, or the failure
+	// Branches are the dialogs the INVITE made, one per callee tag: the
+	// early dialogs of a forked INVITE (one per phone that rang) and the
+	// confirmed one that answered.
+	Branches []Branch `json:"branches,omitempty"`
+}
+
+// Branch is one dialog of a call: a fork that rang or answered.
+type Branch struct {
+	Tag    string `json:"tag"`              // the callee side's To tag
+	State  string `json:"state"`            // "early", "confirmed" or "terminated"
+	Status int    `json:"status,omitempty"` // the last response of it the caller got
 }
 
 // Duration is how long the call has lasted at now: talk time once
@@ -49,75 +67,180 @@ func (c *Call) Duration(now time.Time) time.Duration {
 	return max(to.Sub(from), 0)
 }
 
+func (c *Call) clone() Call {
+	out := *c
+	out.Branches = slices.Clone(c.Branches)
+	return out
+}
+
+// CallChange names a step in a call's life, for Config.OnCall.
+type CallChange uint8
+
+// Call changes. A call that is challenged and tried again starts once.
+const (
+	CallStarted  CallChange = iota + 1 // the first INVITE arrived
+	CallAnswered                       // the first 2xx went to the caller
+	CallFinished                       // it ended, answered or not: Status, Reason and Duration say how
+)
+
 // Bounds of the tracker. A call that never gets a final answer (the
 // caller's INVITE was lost on the way out, say) is ended after
-// setupTimeout, which is longer than Timer C (181 s by default).
+// setupTimeout, which is longer than Timer C (181 s by default). A call
+// whose INVITE was challenged (401, 407) waits challengeWait for the
+// INVITE with credentials, then ends with the challenge's status.
 const (
 	defaultMaxActive = 10000
 	maxRecent        = 200
 	recentAge        = 30 * time.Minute
 	setupTimeout     = 5 * time.Minute
+	challengeWait    = 32 * time.Second
 )
 
-// tracker follows calls through the message stream. Requests are taken as
-// received (the caller's INVITE, either side's BYE) and responses as sent,
-// because what Parley sent is what the caller got: a 486 from one forked
+// callKey is what names a call before it is answered (§12: Call-ID and
+// the caller's tag).
+type callKey struct{ callID, fromTag string }
+
+// call is a tracked call and the dialog state behind it.
+type call struct {
+	Call
+	key        callKey
+	elem       *list.Element
+	inv        *dialog.Invitation // the latest INVITE of the call
+	invSeq     uint32             // its CSeq number
+	answer     *dialog.Dialog     // the dialog of the first 2xx: the call's own
+	dialogs    []*dialog.Dialog   // every dialog the call's INVITEs made
+	challenged time.Time          // a 401/407 ended the latest INVITE, at this time
+	lastFinal  int                // that response's status
+	lastReason string             // and its reason phrase
+}
+
+// notice is one change of a call for the observer to publish.
+type notice struct {
+	change CallChange // 0 for a change of state that is no step (ringing, a branch)
+	call   Call
+}
+
+// tracker follows calls by feeding the messages Parley relays into the
+// dialog state machine (package dialog) from the caller's side: what
+// Parley received from the caller is what the caller sent, and what
+// Parley sent back is what the caller received. Requests are therefore
+// taken as received and responses as sent, so that a 486 from one forked
 // branch that Parley absorbed does not end the call, and a 404 Parley
-// made itself does.
+// made itself does. It runs on the observer's worker only; mu guards what
+// readers (the admin API, /metrics) see.
 type tracker struct {
 	mu        sync.Mutex
 	maxActive int
-	active    map[string]*list.Element // of *Call, oldest first in order
-	order     *list.List
-	recent    []Call // ended calls, oldest first
+	dialogs   *dialog.Table
+	active    map[callKey]*call
+	callIDs   map[string]int // active calls per Call-ID: the cheap test before parsing
+	order     *list.List     // of *call, oldest first
+	recent    []Call         // ended calls, oldest first
+	now       time.Time      // the time of the message being handled
+	notices   []notice
 }
 
 func newTracker(maxActive int) *tracker {
 	if maxActive <= 0 {
 		maxActive = defaultMaxActive
 	}
-	return &tracker{maxActive: maxActive, active: make(map[string]*list.Element), order: list.New()}
+	t := &tracker{maxActive: maxActive, active: make(map[callKey]*call), callIDs: make(map[string]int), order: list.New()}
+	// The tracker closes each INVITE's early dialogs itself (on the 2xx,
+	// which is when Parley cancels the other branches), so no timer runs
+	// and every dialog event comes on the worker, inside observe.
+	t.dialogs = dialog.NewTable(dialog.Config{Listener: t.dialogEvent, Linger: -1})
+	return t
 }
 
-// observe applies m and returns the call it changed.
-func (t *tracker) observe(m *Message) (Call, bool) {
-	if m.CallID == "" {
-		return Call{}, false
+// observe applies m and returns the changes of the calls it touched.
+func (t *tracker) observe(m *Message) []notice {
+	if m.CallID == "" || !t.concerns(m) {
+		return nil
+	}
+	msg, err := sip.Parse([]byte(m.Text))
+	if err != nil {
+		return nil
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.now, t.notices = m.Time, nil
 	switch {
 	case m.Dir == Received && m.Method == "INVITE" && !m.ToTag:
-		return t.start(m)
-	case m.Dir == Sent && m.Status >= 101:
-		return t.response(m)
+		t.invite(m, msg)
+	case m.Dir == Sent && m.CSeqMethod == "INVITE" && m.Status > 100:
+		t.inviteResponse(m, msg)
+	default:
+		t.inDialog(msg)
 	}
-	return Call{}, false
+	return t.notices
 }
 
-// start records a new call, unless the INVITE is a retransmission or
-// another branch's copy of one already known.
-func (t *tracker) start(m *Message) (Call, bool) {
-	if _, ok := t.active[m.CallID]; ok || t.recentIndex(m.CallID) >= 0 {
-		return Call{}, false
+// concerns tells, from the summary alone, whether m can change a call:
+// requests as received and responses as sent, of a call already tracked
+// or starting one. Everything else (REGISTER, OPTIONS, the forwarded
+// copies) is never parsed.
+func (t *tracker) concerns(m *Message) bool {
+	if (m.Dir == Received) != m.IsRequest() {
+		return false
 	}
+	if m.Dir == Received && m.Method == "INVITE" && !m.ToTag {
+		return true
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.callIDs[m.CallID] > 0
+}
+
+// invite starts a call, or a new attempt of one (the INVITE with
+// credentials after a challenge); a retransmission or a spiralled copy
+// changes nothing.
+func (t *tracker) invite(m *Message, req *sip.Message) {
+	from, err := req.From()
+	cs, err2 := req.CSeq()
+	if err != nil || err2 != nil {
+		return
+	}
+	key := callKey{strings.Clone(m.CallID), strings.Clone(from.Tag())}
+	c := t.active[key]
+	switch {
+	case c == nil && t.recentIndex(key.callID) >= 0: // the call is over
+		return
+	case c != nil && (cs.Seq <= c.invSeq || c.State == CallEstablished): // a copy, or no new attempt
+		return
+	}
+	inv, err := t.dialogs.NewInvitation(req)
+	if err != nil {
+		return
+	}
+	if c == nil {
+		c = t.start(key, m)
+	}
+	if c.inv != nil {
+		c.inv.Close()
+	}
+	c.inv, c.invSeq, c.challenged = inv, cs.Seq, time.Time{}
+}
+
+// start records a new call.
+func (t *tracker) start(key callKey, m *Message) *call {
 	if t.order.Len() >= t.maxActive {
-		oldest := t.order.Front()
-		t.order.Remove(oldest)
-		delete(t.active, oldest.Value.(*Call).CallID)
+		t.remove(t.order.Front().Value.(*call))
 	}
-	c := &Call{
+	c := &call{key: key, Call: Call{
 		// Clones, so that a long call does not pin its INVITE's text.
-		CallID:     strings.Clone(m.CallID),
+		CallID:     key.callID,
 		Caller:     strings.Clone(m.From),
 		Callee:     strings.Clone(m.To),
 		RequestURI: strings.Clone(requestURI(m.FirstLine())),
 		Source:     m.Peer.String(),
 		State:      CallTrying,
 		Start:      m.Time,
-	}
-	t.active[c.CallID] = t.order.PushBack(c)
-	return *c, true
+	}}
+	t.active[key] = c
+	t.callIDs[key.callID]++
+	c.elem = t.order.PushBack(c)
+	t.note(CallStarted, c)
+	return c
 }
 
 func requestURI(line string) string {
@@ -126,28 +249,127 @@ func requestURI(line string) string {
 	return uri
 }
 
-// response moves a call on by a response Parley sent.
-func (t *tracker) response(m *Message) (Call, bool) {
-	e, ok := t.active[m.CallID]
-	if !ok {
-		return Call{}, false
+// inviteResponse applies a response Parley sent for an INVITE: to the
+// call's latest INVITE it makes, confirms or ends dialogs; to a
+// re-INVITE it goes to the dialog.
+func (t *tracker) inviteResponse(m *Message, resp *sip.Message) {
+	c := t.callOf(resp)
+	cs, err := resp.CSeq()
+	if c == nil || err != nil || cs.Seq != c.invSeq {
+		t.inDialog(resp)
+		return
 	}
-	c := e.Value.(*Call)
-	setup := c.State == CallTrying || c.State == CallRinging
+	d, _ := c.inv.ReceiveResponse(resp) // dialog events update branches and the answer
+	switch code := m.Status; {
+	case code < 200:
+		if c.State == CallTrying {
+			c.State = CallRinging
+			t.note(0, c)
+		}
+	case code < 300:
+		t.answered(c, d, code)
+	case c.answer == nil:
+		t.failed(c, code, statusReason(m))
+	}
+}
+
+// answered fixes the call to the dialog of its first 2xx; the other
+// branches' early dialogs end, as Parley cancels them.
+func (t *tracker) answered(c *call, d *dialog.Dialog, code int) {
+	if c.State == CallEstablished {
+		return
+	}
+	c.answer = d // nil for a 2xx without a To tag: answered, but with no dialog to follow
+	c.State, c.Status, c.Answered = CallEstablished, code, t.now
+	c.inv.Close()
+	t.note(CallAnswered, c)
+}
+
+// failed ends a call on its INVITE's final failure, except a challenge,
+// after which the caller is expected to send the INVITE again with
+// credentials: the call waits for it (see sweep).
+func (t *tracker) failed(c *call, code int, reason string) {
+	if code == 401 || code == 407 {
+		c.challenged, c.lastFinal, c.lastReason = t.now, code, reason
+		return
+	}
+	c.Status = code
+	t.end(c, t.now, reason)
+}
+
+// inDialog feeds an in-dialog request or response to the dialog it
+// belongs to, seen from the caller's side.
+func (t *tracker) inDialog(msg *sip.Message) {
+	d, fromCaller := t.dialogs.Locate(msg)
+	if d == nil {
+		return
+	}
 	switch {
-	case m.CSeqMethod == "INVITE" && m.Status < 200 && c.State == CallTrying:
-		c.State = CallRinging
-	case m.CSeqMethod == "INVITE" && m.Status < 300 && m.Status >= 200 && setup:
-		c.State, c.Status, c.Answered = CallEstablished, m.Status, m.Time
-	case m.CSeqMethod == "INVITE" && m.Status >= 300 && setup:
-		c.Status = m.Status
-		t.end(e, m.Time, statusReason(m))
-	case m.CSeqMethod == "BYE" && m.Status >= 200:
-		t.end(e, m.Time, "hung up")
+	case msg.IsRequest() && fromCaller:
+		d.SendRequest(msg)
+	case msg.IsRequest():
+		d.ReceiveRequest(msg)
+	case fromCaller:
+		d.ReceiveResponse(msg)
 	default:
-		return Call{}, false
+		d.SendResponse(msg)
 	}
-	return *e.Value.(*Call), true
+}
+
+// callOf returns the call a message of the caller's belongs to.
+func (t *tracker) callOf(m *sip.Message) *call {
+	id, ok := dialog.OutgoingID(m)
+	if !ok {
+		return nil
+	}
+	return t.active[callKey{id.CallID, id.LocalTag}]
+}
+
+// dialogEvent moves a call on by a change of one of its dialogs. It runs
+// inside observe, on the worker, with mu held.
+func (t *tracker) dialogEvent(e dialog.Event) {
+	c := t.active[callKey{e.ID.CallID, e.ID.LocalTag}]
+	if c == nil {
+		return
+	}
+	if e.Kind == dialog.EventCreated {
+		c.dialogs = append(c.dialogs, e.Dialog)
+	}
+	t.branch(c, e)
+	if e.Kind == dialog.EventTerminated && e.Dialog == c.answer {
+		t.end(c, t.now, endReason(e))
+	}
+}
+
+// branch records a dialog's state in the call's branches.
+func (t *tracker) branch(c *call, e dialog.Event) {
+	i := slices.IndexFunc(c.Branches, func(b Branch) bool { return b.Tag == e.ID.RemoteTag })
+	if i < 0 {
+		c.Branches = append(c.Branches, Branch{Tag: strings.Clone(e.ID.RemoteTag)})
+		i = len(c.Branches) - 1
+	}
+	b := &c.Branches[i]
+	if b.State == e.State.String() && (e.Code == 0 || b.Status == e.Code) {
+		return
+	}
+	b.State = e.State.String()
+	if e.Code != 0 && e.Method == "INVITE" {
+		b.Status = e.Code
+	}
+	t.note(0, c)
+}
+
+// endReason says why a call's dialog ended.
+func endReason(e dialog.Event) string {
+	switch {
+	case e.Method == "BYE":
+		return "hung up"
+	case e.Code == 408:
+		return e.Method + " timed out"
+	case e.Code != 0:
+		return e.Method + " answered " + strconv.Itoa(e.Code)
+	}
+	return "dialog ended"
 }
 
 func statusReason(m *Message) string {
@@ -158,16 +380,38 @@ func statusReason(m *Message) string {
 	return strconv.Itoa(m.Status)
 }
 
-// end moves a call to the recent list.
-func (t *tracker) end(e *list.Element, at time.Time, reason string) {
-	c := e.Value.(*Call)
+// end moves a call to the recent list and drops what is left of its
+// dialogs.
+func (t *tracker) end(c *call, at time.Time, reason string) {
+	if c.State == CallEnded {
+		return
+	}
 	c.State, c.End, c.Reason = CallEnded, at, reason
-	t.order.Remove(e)
-	delete(t.active, c.CallID)
+	for i := range c.Branches {
+		c.Branches[i].State = dialog.Terminated.String() // remove ends what is left of them
+	}
+	t.remove(c)
 	if len(t.recent) == maxRecent {
 		t.recent = append(t.recent[:0], t.recent[1:]...)
 	}
-	t.recent = append(t.recent, *c)
+	t.recent = append(t.recent, c.clone())
+	t.note(CallFinished, c)
+}
+
+// remove forgets an active call and ends its dialogs.
+func (t *tracker) remove(c *call) {
+	t.order.Remove(c.elem)
+	delete(t.active, c.key)
+	if t.callIDs[c.key.callID]--; t.callIDs[c.key.callID] <= 0 {
+		delete(t.callIDs, c.key.callID)
+	}
+	for _, d := range c.dialogs {
+		d.Terminate("", 0) // their events find no call any more
+	}
+}
+
+func (t *tracker) note(change CallChange, c *call) {
+	t.notices = append(t.notices, notice{change: change, call: c.clone()})
 }
 
 func (t *tracker) recentIndex(id string) int {
@@ -179,18 +423,22 @@ func (t *tracker) recentIndex(id string) int {
 	return -1
 }
 
-// sweep ends calls stuck in setup and forgets old recent calls. It returns
-// the calls it ended.
-func (t *tracker) sweep(now time.Time) []Call {
+// sweep ends calls stuck in setup and challenged calls that were not
+// tried again, and forgets old recent calls. It returns the changes.
+func (t *tracker) sweep(now time.Time) []notice {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var ended []Call
+	t.now, t.notices = now, nil
 	for e := t.order.Front(); e != nil; {
 		next := e.Next()
-		c := e.Value.(*Call)
-		if (c.State == CallTrying || c.State == CallRinging) && now.Sub(c.Start) > setupTimeout {
-			t.end(e, now, "no final response")
-			ended = append(ended, *c)
+		c := e.Value.(*call)
+		switch {
+		case c.State == CallEstablished:
+		case !c.challenged.IsZero() && now.Sub(c.challenged) > challengeWait:
+			c.Status = c.lastFinal
+			t.end(c, c.challenged, c.lastReason)
+		case now.Sub(c.Start) > setupTimeout:
+			t.end(c, now, "no final response")
 		}
 		e = next
 	}
@@ -199,7 +447,7 @@ func (t *tracker) sweep(now time.Time) []Call {
 		i++
 	}
 	t.recent = append(t.recent[:0], t.recent[i:]...)
-	return ended
+	return t.notices
 }
 
 // snapshot returns copies of the active calls (oldest first) and the
@@ -209,7 +457,7 @@ func (t *tracker) snapshot() (active, recent []Call) {
 	defer t.mu.Unlock()
 	active = make([]Call, 0, t.order.Len())
 	for e := t.order.Front(); e != nil; e = e.Next() {
-		active = append(active, *e.Value.(*Call))
+		active = append(active, e.Value.(*call).clone())
 	}
 	recent = make([]Call, len(t.recent))
 	for i, c := range t.recent {
@@ -218,9 +466,16 @@ func (t *tracker) snapshot() (active, recent []Call) {
 	return active, recent
 }
 
-// count returns the number of active calls.
-func (t *tracker) count() int {
+// count returns the number of calls being set up and of answered ones.
+func (t *tracker) count() (setup, answered int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.order.Len()
+	for e := t.order.Front(); e != nil; e = e.Next() {
+		if e.Value.(*call).State == CallEstablished {
+			answered++
+		} else {
+			setup++
+		}
+	}
+	return setup, answered
 }

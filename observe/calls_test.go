@@ -1,6 +1,9 @@
 package observe
 
 import (
+	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -18,44 +21,84 @@ func invite() msg { return msg{method: "INVITE", callID: "c1", branch: "z9hG4bK-
 func resp(code int) msg {
 	return msg{status: code, cseq: "INVITE", callID: "c1", branch: "z9hG4bK-1", toTag: "b"}
 }
-func bye() msg { return msg{method: "BYE", callID: "c1", branch: "z9hG4bK-2", toTag: "b"} }
+func bye() msg { return msg{method: "BYE", callID: "c1", branch: "z9hG4bK-2", toTag: "b", seq: 2} }
 func byeResp(code int) msg {
-	return msg{status: code, cseq: "BYE", callID: "c1", branch: "z9hG4bK-2", toTag: "b"}
+	return msg{status: code, cseq: "BYE", callID: "c1", branch: "z9hG4bK-2", toTag: "b", seq: 2}
 }
-func reinvite() msg       { m := invite(); m.toTag = "b"; return m }
+func reinvite() msg       { m := invite(); m.toTag, m.seq = "b", 2; return m }
 func otherCall(m msg) msg { m.callID = "c2"; return m }
+
+// the INVITE sent again with credentials after a challenge: a new CSeq
+// and branch (§22.2).
+func invite2() msg                 { m := invite(); m.seq, m.branch = 2, "z9hG4bK-3"; return m }
+func resp2(code int) msg           { m := resp(code); m.seq, m.branch = 2, "z9hG4bK-3"; return m }
+func tagged(m msg, tag string) msg { m.toTag = tag; return m }
+func untagged(m msg) msg           { m.toTag = ""; return m }
+
+// fromCallee turns an in-dialog request or its response into one the
+// callee sent: its tag in From, the caller's in To.
+func fromCallee(m msg) msg { m.from, m.toTag = m.toTag, "from1"; return m }
+
+func cancel() msg { m := invite(); m.method = "CANCEL"; return m }
+func cancelResp() msg {
+	return msg{status: 200, cseq: "CANCEL", callID: "c1", branch: "z9hG4bK-1", toTag: "p"}
+}
 
 func TestTrackerTransitions(t *testing.T) {
 	tests := []struct {
-		name    string
-		steps   []step
-		state   CallState // "" means no call tracked
-		status  int
-		reason  string
-		changes int
+		name     string
+		steps    []step
+		state    CallState // "" means no call tracked
+		status   int
+		reason   string
+		changes  int    // messages that changed the call
+		branches string // "tag:state:status" each, when not ""
 	}{
-		{"INVITE starts a call", []step{in(invite())}, CallTrying, 0, "", 1},
-		{"forwarded copy is the same call", []step{in(invite()), out(invite())}, CallTrying, 0, "", 1},
-		{"retransmission is the same call", []step{in(invite()), in(invite())}, CallTrying, 0, "", 1},
-		{"100 changes nothing", []step{in(invite()), out(resp(100))}, CallTrying, 0, "", 1},
-		{"180 rings", []step{in(invite()), out(resp(100)), in(resp(180)), out(resp(180))}, CallRinging, 0, "", 2},
-		{"received 180 alone is not relayed yet", []step{in(invite()), in(resp(180))}, CallTrying, 0, "", 1},
-		{"200 establishes", []step{in(invite()), out(resp(180)), out(resp(200))}, CallEstablished, 200, "", 3},
-		{"200 without ringing", []step{in(invite()), out(resp(200))}, CallEstablished, 200, "", 2},
-		{"2xx retransmission changes nothing", []step{in(invite()), out(resp(200)), out(resp(200))}, CallEstablished, 200, "", 2},
-		{"BYE answered ends", []step{in(invite()), out(resp(200)), in(bye()), out(bye()), in(byeResp(200)), out(byeResp(200))}, CallEnded, 200, "hung up", 3},
-		{"BYE unanswered keeps it up", []step{in(invite()), out(resp(200)), in(bye()), out(bye())}, CallEstablished, 200, "", 2},
-		{"BYE answered 481 ends too", []step{in(invite()), out(resp(200)), in(bye()), out(byeResp(481))}, CallEnded, 200, "hung up", 3},
-		{"busy ends", []step{in(invite()), out(resp(180)), out(resp(486))}, CallEnded, 486, "486 Busy Here", 3},
-		{"404 from Parley ends", []step{in(invite()), out(resp(404))}, CallEnded, 404, "404 Not Found", 2},
-		{"cancelled", []step{in(invite()), out(resp(180)), out(resp(487))}, CallEnded, 487, "487 Request Terminated", 3},
-		{"absorbed branch failure does not end", []step{in(invite()), in(resp(486))}, CallTrying, 0, "", 1},
-		{"failed re-INVITE keeps the call", []step{in(invite()), out(resp(200)), in(reinvite()), out(resp(491))}, CallEstablished, 200, "", 2},
-		{"in-dialog INVITE starts nothing", []step{in(reinvite())}, "", 0, "", 0},
-		{"sent INVITE starts nothing", []step{out(invite())}, "", 0, "", 0},
-		{"INVITE after the end is not a new call", []step{in(invite()), out(resp(486)), in(invite())}, CallEnded, 486, "486 Busy Here", 2},
-		{"another call is separate", []step{in(invite()), out(otherCall(resp(200)))}, CallTrying, 0, "", 1},
-		{"response for unknown call", []step{out(resp(200))}, "", 0, "", 0},
+		{"INVITE starts a call", []step{in(invite())}, CallTrying, 0, "", 1, ""},
+		{"forwarded copy is the same call", []step{in(invite()), out(invite())}, CallTrying, 0, "", 1, ""},
+		{"retransmission is the same call", []step{in(invite()), in(invite())}, CallTrying, 0, "", 1, ""},
+		{"100 changes nothing", []step{in(invite()), out(untagged(resp(100)))}, CallTrying, 0, "", 1, ""},
+		{"180 rings", []step{in(invite()), out(untagged(resp(100))), in(resp(180)), out(resp(180))}, CallRinging, 0, "", 2,
+			"b:early:180"},
+		{"received 180 alone is not relayed yet", []step{in(invite()), in(resp(180))}, CallTrying, 0, "", 1, ""},
+		{"200 establishes", []step{in(invite()), out(resp(180)), out(resp(200))}, CallEstablished, 200, "", 3,
+			"b:confirmed:200"},
+		{"200 without ringing", []step{in(invite()), out(resp(200))}, CallEstablished, 200, "", 2, "b:confirmed:200"},
+		{"2xx retransmission changes nothing", []step{in(invite()), out(resp(200)), out(resp(200))}, CallEstablished, 200, "", 2, ""},
+		{"BYE answered ends", []step{in(invite()), out(resp(200)), in(bye()), out(bye()), in(byeResp(200)), out(byeResp(200))},
+			CallEnded, 200, "hung up", 3, "b:terminated:200"},
+		{"callee's BYE ends", []step{in(invite()), out(resp(200)), in(fromCallee(bye())), out(fromCallee(byeResp(200)))},
+			CallEnded, 200, "hung up", 3, ""},
+		{"BYE unanswered keeps it up", []step{in(invite()), out(resp(200)), in(bye()), out(bye())}, CallEstablished, 200, "", 2, ""},
+		{"BYE answered 481 ends too", []step{in(invite()), out(resp(200)), in(bye()), out(byeResp(481))}, CallEnded, 200, "hung up", 3, ""},
+		{"re-INVITE answered 481 ends the dialog", []step{in(invite()), out(resp(200)), in(reinvite()), out(tagged(resp2(481), "b"))},
+			CallEnded, 200, "INVITE answered 481", 3, ""},
+		{"busy ends", []step{in(invite()), out(resp(180)), out(resp(486))}, CallEnded, 486, "486 Busy Here", 3, "b:terminated:486"},
+		{"rejected at once", []step{in(invite()), out(untagged(resp(100))), out(resp(486))}, CallEnded, 486, "486 Busy Here", 2, ""},
+		{"404 from Parley ends", []step{in(invite()), out(resp(404))}, CallEnded, 404, "404 Not Found", 2, ""},
+		{"cancelled", []step{in(invite()), out(resp(180)), in(cancel()), out(cancelResp()), out(resp(487))},
+			CallEnded, 487, "487 Request Terminated", 3, "b:terminated:487"},
+		{"absorbed branch failure does not end", []step{in(invite()), in(resp(486))}, CallTrying, 0, "", 1, ""},
+		{"failed re-INVITE keeps the call", []step{in(invite()), out(resp(200)), in(reinvite()), out(resp2(491))}, CallEstablished, 200, "", 2, ""},
+		{"in-dialog INVITE starts nothing", []step{in(reinvite())}, "", 0, "", 0, ""},
+		{"sent INVITE starts nothing", []step{out(invite())}, "", 0, "", 0, ""},
+		{"INVITE after the end is not a new call", []step{in(invite()), out(resp(486)), in(invite())}, CallEnded, 486, "486 Busy Here", 2, ""},
+		{"another call is separate", []step{in(invite()), out(otherCall(resp(200)))}, CallTrying, 0, "", 1, ""},
+		{"response for unknown call", []step{out(resp(200))}, "", 0, "", 0, ""},
+		{"a challenge does not end the call", []step{in(invite()), out(tagged(resp(407), "p"))}, CallTrying, 0, "", 1, ""},
+		{"challenged, then answered, is one call", []step{in(invite()), out(tagged(resp(407), "p")), in(invite2()),
+			out(untagged(resp2(100))), out(resp2(180)), out(resp2(200))}, CallEstablished, 200, "", 3, "b:confirmed:200"},
+		{"challenged, then busy", []step{in(invite()), out(tagged(resp(407), "p")), in(invite2()), out(resp2(486))},
+			CallEnded, 486, "486 Busy Here", 2, ""},
+		{"forked: two phones ring, one answers", []step{in(invite()), out(tagged(resp(180), "b1")), out(tagged(resp(180), "b2")),
+			out(tagged(resp(200), "b2"))}, CallEstablished, 200, "", 4, "b1:terminated:180 b2:confirmed:200"},
+		{"forked: the answering phone hangs up", []step{in(invite()), out(tagged(resp(180), "b1")), out(tagged(resp(183), "b2")),
+			out(tagged(resp(200), "b2")), in(tagged(bye(), "b2")), out(tagged(byeResp(200), "b2"))},
+			CallEnded, 200, "hung up", 5, "b1:terminated:180 b2:terminated:200"},
+		{"forked: all fail", []step{in(invite()), out(tagged(resp(180), "b1")), out(tagged(resp(180), "b2")),
+			out(tagged(resp(480), "b3"))}, CallEnded, 480, "480 Whatever", 4, "b1:terminated:480 b2:terminated:480"},
+		{"BYE to the branch that did not answer changes nothing", []step{in(invite()), out(tagged(resp(180), "b1")),
+			out(tagged(resp(200), "b2")), in(tagged(bye(), "b1")), out(tagged(byeResp(200), "b1"))}, CallEstablished, 200, "", 3, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,7 +108,7 @@ func TestTrackerTransitions(t *testing.T) {
 			for i, s := range tt.steps {
 				text := s.m.text()
 				m := Message{Dir: s.dir, Time: now.Add(time.Duration(i) * time.Second), Peer: alice, Text: text, Summary: Scan(text)}
-				if _, ok := tr.observe(&m); ok {
+				if len(tr.observe(&m)) > 0 {
 					changes++
 				}
 			}
@@ -90,34 +133,94 @@ func TestTrackerTransitions(t *testing.T) {
 				t.Errorf("got %s %d %q after %d changes, want %s %d %q after %d",
 					got.State, got.Status, got.Reason, changes, tt.state, tt.status, tt.reason, tt.changes)
 			}
+			if tt.branches != "" && branchesOf(got) != tt.branches {
+				t.Errorf("branches %q, want %q", branchesOf(got), tt.branches)
+			}
 			if (got.State == CallEnded) != (len(recent) == 1 && len(active) == 0) {
 				t.Errorf("active %d recent %d for state %s", len(active), len(recent), got.State)
+			}
+			if got.State == CallEnded && tr.dialogs.Len() != 0 {
+				t.Errorf("%d dialogs left in the table after the call ended", tr.dialogs.Len())
 			}
 		})
 	}
 }
 
+func branchesOf(c *Call) string {
+	var parts []string
+	for _, b := range c.Branches {
+		parts = append(parts, fmt.Sprintf("%s:%s:%d", b.Tag, b.State, b.Status))
+	}
+	return strings.Join(parts, " ")
+}
+
+// feedSteps gives the tracker steps one second apart from t0.
+func feedSteps(tr *tracker, t0 time.Time, gap time.Duration, steps ...step) []notice {
+	var all []notice
+	for i, s := range steps {
+		text := s.m.text()
+		all = append(all, tr.observe(&Message{Dir: s.dir, Time: t0.Add(time.Duration(i) * gap), Peer: alice, Text: text, Summary: Scan(text)})...)
+	}
+	return all
+}
+
 func TestTrackerCallDetails(t *testing.T) {
 	tr := newTracker(0)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i, s := range []step{in(invite()), out(resp(180)), out(resp(200)), out(byeResp(200))} {
-		text := s.m.text()
-		tr.observe(&Message{Dir: s.dir, Time: t0.Add(time.Duration(i) * 10 * time.Second), Peer: alice, Text: text, Summary: Scan(text)})
-	}
+	feedSteps(tr, t0, 10*time.Second, in(invite()), out(resp(180)), out(resp(200)), in(bye()), out(byeResp(200)))
 	_, recent := tr.snapshot()
 	c := recent[0]
 	want := Call{CallID: "c1", Caller: `"Alice" <sip:alice@example.com>`, Callee: "<sip:bob@example.com>",
 		RequestURI: "sip:bob@example.com", Source: alice.String(), State: CallEnded, Status: 200, Reason: "hung up",
-		Start: t0, Answered: t0.Add(20 * time.Second), End: t0.Add(30 * time.Second)}
-	if c != want {
+		Start: t0, Answered: t0.Add(20 * time.Second), End: t0.Add(40 * time.Second),
+		Branches: []Branch{{Tag: "b", State: "terminated", Status: 200}}}
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
 	}
-	if d := c.Duration(t0.Add(time.Hour)); d != 10*time.Second {
-		t.Errorf("duration %v, want the 10s of talk", d)
+	if d := c.Duration(t0.Add(time.Hour)); d != 20*time.Second {
+		t.Errorf("duration %v, want the 20s of talk", d)
 	}
 	ringing := Call{Start: t0}
 	if d := ringing.Duration(t0.Add(3 * time.Second)); d != 3*time.Second {
 		t.Errorf("duration before answer %v", d)
+	}
+}
+
+// TestTrackerChanges: the start, answer and end of a call, each once,
+// for the call log (Config.OnCall), even when the INVITE was challenged.
+func TestTrackerChanges(t *testing.T) {
+	tr := newTracker(0)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var got []string
+	for _, n := range feedSteps(tr, t0, time.Second, in(invite()), out(tagged(resp(407), "p")), in(invite2()),
+		out(resp2(180)), out(resp2(200)), in(bye()), out(byeResp(200))) {
+		if n.change != 0 {
+			got = append(got, fmt.Sprintf("%d %s %d %v", n.change, n.call.State, n.call.Status, n.call.Duration(t0.Add(time.Hour))))
+		}
+	}
+	want := []string{"1 trying 0 1h0m0s", "2 established 200 59m56s", "3 ended 200 2s"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("changes %q, want %q", got, want)
+	}
+}
+
+// TestTrackerChallengeGivenUp: a challenged INVITE that is not sent again
+// ends the call with the challenge's status, at the challenge's time,
+// once challengeWait has passed.
+func TestTrackerChallengeGivenUp(t *testing.T) {
+	tr := newTracker(0)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	feedSteps(tr, t0, time.Second, in(invite()), out(tagged(resp(407), "p")))
+	if n := tr.sweep(t0.Add(challengeWait)); len(n) != 0 {
+		t.Fatalf("ended before the wait: %+v", n)
+	}
+	n := tr.sweep(t0.Add(time.Second + challengeWait + time.Millisecond))
+	if len(n) != 1 || n[0].change != CallFinished {
+		t.Fatalf("sweep %+v", n)
+	}
+	c := n[0].call
+	if c.Status != 407 || c.Reason != "407 Proxy Authentication Required" || !c.End.Equal(t0.Add(time.Second)) {
+		t.Errorf("call %+v", c)
 	}
 }
 
@@ -140,11 +243,11 @@ func TestTrackerBounds(t *testing.T) {
 
 	// Calls stuck in setup end after setupTimeout; recent calls go after recentAge.
 	ended := tr.sweep(t0.Add(setupTimeout + 2500*time.Millisecond))
-	if len(ended) != 2 || ended[0].CallID != "b" || ended[0].Reason != "no final response" {
+	if len(ended) != 2 || ended[0].call.CallID != "b" || ended[0].call.Reason != "no final response" {
 		t.Errorf("swept %+v, want b and c", ended)
 	}
-	if tr.count() != 1 {
-		t.Errorf("%d active after sweep, want 1", tr.count())
+	if setup, _ := tr.count(); setup != 1 {
+		t.Errorf("%d in setup after sweep, want 1", setup)
 	}
 	tr.sweep(t0.Add(setupTimeout + recentAge + 3*time.Second))
 	active, recent := tr.snapshot()
@@ -162,5 +265,8 @@ func TestTrackerBounds(t *testing.T) {
 	}
 	if _, recent := tr.snapshot(); len(recent) != maxRecent {
 		t.Errorf("%d recent calls, want the bound %d", len(recent), maxRecent)
+	}
+	if tr.dialogs.Len() != 0 {
+		t.Errorf("%d dialogs left", tr.dialogs.Len())
 	}
 }

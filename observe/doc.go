@@ -7,8 +7,10 @@
 // that received or sends it, so Capture does the least it can: it copies
 // the bytes once, scans a few headers without parsing, counts, appends to
 // the ring and queues the message for a single background worker. The
-// worker does everything else (call tracking, forwarding latency, export
-// to HEP, events for the console), so a slow consumer never slows SIP.
+// worker does everything else (call tracking, which runs the messages
+// through package dialog's state machine from the caller's side;
+// forwarding latency; export to HEP; events for the console), so a slow
+// consumer never slows SIP.
 //
 // The package knows nothing of transports or transactions: the server
 // hands it bytes and addresses, and functions ([Sources]) that read the

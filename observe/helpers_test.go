@@ -22,6 +22,8 @@ type msg struct {
 	callID string
 	branch string
 	toTag  string
+	seq    int    // CSeq number; 0 means 1
+	from   string // From tag; "" means alice's, from1
 }
 
 func (m msg) text() string {
@@ -37,13 +39,17 @@ func (m msg) text() string {
 	}
 	fmt.Fprintf(&b, "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=%s;rport, SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK-a\r\n", m.branch)
 	b.WriteString("Max-Forwards: 70\r\n")
-	b.WriteString("From: \"Alice\" <sip:alice@example.com>;tag=from1\r\n")
+	from := m.from
+	if from == "" {
+		from = "from1"
+	}
+	fmt.Fprintf(&b, "From: \"Alice\" <sip:alice@example.com>;tag=%s\r\n", from)
 	if m.toTag != "" {
 		fmt.Fprintf(&b, "To: <sip:bob@example.com>;tag=%s\r\n", m.toTag)
 	} else {
 		b.WriteString("To: <sip:bob@example.com>\r\n")
 	}
-	fmt.Fprintf(&b, "Call-ID: %s\r\nCSeq: 1 %s\r\nContent-Length: 0\r\n\r\n", m.callID, cseq)
+	fmt.Fprintf(&b, "Call-ID: %s\r\nCSeq: %d %s\r\nContent-Length: 0\r\n\r\n", m.callID, max(m.seq, 1), cseq)
 	return b.String()
 }
 
@@ -57,6 +63,8 @@ func reason(code int) string {
 		return "OK"
 	case 404:
 		return "Not Found"
+	case 407:
+		return "Proxy Authentication Required"
 	case 486:
 		return "Busy Here"
 	case 487:

@@ -55,7 +55,7 @@ type Metrics struct {
 
 	latency        prometheus.Histogram
 	captureDropped atomic.Uint64
-	activeCalls    func() int
+	calls          func() (setup, answered int)
 	src            Sources
 	reg            *prometheus.Registry
 }
@@ -71,7 +71,9 @@ var (
 	descRegistrations = prometheus.NewDesc("parley_registrations_active",
 		"Bindings held by the location store.", nil, nil)
 	descCalls = prometheus.NewDesc("parley_calls_active",
-		"INVITE dialogs in progress, as seen in the message stream.", nil, nil)
+		"Calls answered and not yet ended (2xx to BYE), as seen in the message stream.", nil, nil)
+	descCallsSetup = prometheus.NewDesc("parley_calls_setup",
+		"Calls being set up: INVITE sent on, not yet answered nor failed.", nil, nil)
 	descAuthFailures = prometheus.NewDesc("parley_auth_failures_total",
 		"Failed authentications: wrong password or unknown user.", nil, nil)
 	descBlocked = prometheus.NewDesc("parley_blocked_sources",
@@ -84,8 +86,8 @@ var (
 		"Captured messages the observer's worker had no room for (not tracked for calls, export or the live stream).", nil, nil)
 )
 
-func newMetrics(src Sources, activeCalls func() int) *Metrics {
-	m := &Metrics{src: src, activeCalls: activeCalls, reg: prometheus.NewRegistry()}
+func newMetrics(src Sources, calls func() (setup, answered int)) *Metrics {
+	m := &Metrics{src: src, calls: calls, reg: prometheus.NewRegistry()}
 	m.latency = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "parley_forward_latency_seconds",
 		Help:    "Time from forwarding a request to the first response received for it.",
@@ -124,7 +126,7 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descResponses, descTransactions, descRegistrations,
-		descCalls, descAuthFailures, descBlocked, descDropped, descConnections, descCaptureDropped} {
+		descCalls, descCallsSetup, descAuthFailures, descBlocked, descDropped, descConnections, descCaptureDropped} {
 		ch <- d
 	}
 }
@@ -133,7 +135,9 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.collectMessages(ch)
 	m.collectSources(ch)
-	ch <- prometheus.MustNewConstMetric(descCalls, prometheus.GaugeValue, float64(m.activeCalls()))
+	setup, answered := m.calls()
+	ch <- prometheus.MustNewConstMetric(descCalls, prometheus.GaugeValue, float64(answered))
+	ch <- prometheus.MustNewConstMetric(descCallsSetup, prometheus.GaugeValue, float64(setup))
 	ch <- prometheus.MustNewConstMetric(descCaptureDropped, prometheus.CounterValue, float64(m.captureDropped.Load()))
 }
 

@@ -72,9 +72,12 @@ parley_transactions_active{kind="server"} 3
 # HELP parley_registrations_active Bindings held by the location store.
 # TYPE parley_registrations_active gauge
 parley_registrations_active 7
-# HELP parley_calls_active INVITE dialogs in progress, as seen in the message stream.
+# HELP parley_calls_active Calls answered and not yet ended (2xx to BYE), as seen in the message stream.
 # TYPE parley_calls_active gauge
 parley_calls_active 0
+# HELP parley_calls_setup Calls being set up: INVITE sent on, not yet answered nor failed.
+# TYPE parley_calls_setup gauge
+parley_calls_setup 0
 # HELP parley_auth_failures_total Failed authentications: wrong password or unknown user.
 # TYPE parley_auth_failures_total counter
 parley_auth_failures_total 9
@@ -112,7 +115,7 @@ parley_forward_latency_seconds_sum 0.032
 parley_forward_latency_seconds_count 2
 `
 	names := []string{"parley_sip_requests_total", "parley_sip_responses_total", "parley_transactions_active",
-		"parley_registrations_active", "parley_calls_active", "parley_auth_failures_total", "parley_blocked_sources",
+		"parley_registrations_active", "parley_calls_active", "parley_calls_setup", "parley_auth_failures_total", "parley_blocked_sources",
 		"parley_messages_dropped_total", "parley_transport_connections", "parley_capture_dropped_total",
 		"parley_forward_latency_seconds"}
 	if err := testutil.GatherAndCompare(o.Metrics().Registry(), strings.NewReader(want), names...); err != nil {
@@ -141,7 +144,7 @@ func TestMetricsWithoutSources(t *testing.T) {
 }
 
 func TestCountAllocates(t *testing.T) {
-	m := newMetrics(Sources{}, func() int { return 0 })
+	m := newMetrics(Sources{}, func() (int, int) { return 0, 0 })
 	s := Scan(resp(180).text())
 	if n := testing.AllocsPerRun(100, func() { m.count(Sent, &s) }); n != 0 {
 		t.Errorf("count allocates %v times, want 0", n)

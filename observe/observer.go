@@ -25,6 +25,11 @@ type Config struct {
 	// QueueSize is how many captured messages may wait for the worker;
 	// past it, messages skip the worker and are counted. 0 means 8192.
 	QueueSize int
+	// OnCall, when set, is called on the worker goroutine when a call
+	// starts, is answered and ends, with the call as it is then (the
+	// status, reason and times that a call log needs). It must not block
+	// for long.
+	OnCall func(change CallChange, c Call)
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now defaults to time.Now; tests set it.
@@ -191,30 +196,34 @@ func (o *Observer) handle(it *item) {
 	if d, ok := o.latency.observe(m); ok {
 		o.metrics.latency.Observe(d.Seconds())
 	}
-	call, changed := o.calls.observe(m)
+	notices := o.calls.observe(m)
 	if o.events.active() {
-		o.publish(m.Info(), call, changed)
+		info := m.Info()
+		o.events.publish(Event{Kind: EventMessage, Message: &info})
 	}
+	o.announce(notices)
 	if o.cfg.Export != nil {
 		o.cfg.Export(m)
 	}
 }
 
-// publish sends the events of one message; it is apart from handle so
-// that the events' allocations happen only when someone listens.
-func (o *Observer) publish(info MessageInfo, call Call, changed bool) {
-	o.events.publish(Event{Kind: EventMessage, Message: &info})
-	if changed {
-		o.events.publish(Event{Kind: EventCall, Call: &call})
+// announce hands the call changes to live views and to OnCall.
+func (o *Observer) announce(notices []notice) {
+	for i := range notices {
+		n := &notices[i]
+		if o.events.active() {
+			o.events.publish(Event{Kind: EventCall, Call: &n.call})
+		}
+		if n.change != 0 && o.cfg.OnCall != nil {
+			o.cfg.OnCall(n.change, n.call)
+		}
 	}
 }
 
 func (o *Observer) sweep() {
 	now := o.cfg.Now()
 	o.latency.sweep(now)
-	for _, c := range o.calls.sweep(now) {
-		o.events.publish(Event{Kind: EventCall, Call: &c})
-	}
+	o.announce(o.calls.sweep(now))
 }
 
 // Messages returns up to limit captured messages with Seq > after, oldest
@@ -252,7 +261,8 @@ type Stats struct {
 	CaptureMessages int    `json:"capture_messages"` // the ring's bound in messages
 	CaptureBytes    int    `json:"capture_bytes"`    // and in bytes
 	Dropped         uint64 `json:"dropped"`          // not handled by the worker: queue full
-	ActiveCalls     int    `json:"active_calls"`     // calls not ended
+	ActiveCalls     int    `json:"active_calls"`     // calls answered and not ended
+	SetupCalls      int    `json:"setup_calls"`      // calls being set up
 }
 
 // Stats returns the capture's counters.
@@ -264,6 +274,6 @@ func (o *Observer) Stats() Stats {
 	}
 	o.mu.Unlock()
 	st.Dropped = o.metrics.captureDropped.Load()
-	st.ActiveCalls = o.calls.count()
+	st.SetupCalls, st.ActiveCalls = o.calls.count()
 	return st
 }

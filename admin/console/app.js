@@ -72,6 +72,7 @@
     if (srv.registrations) items.push(['bindings', srv.registrations.bindings]);
     if (st.capture) {
       items.push(['active calls', st.capture.active_calls]);
+      items.push(['calls ringing', st.capture.setup_calls]);
       items.push(['messages', st.capture.captured]);
     }
     $('#summary').replaceChildren(...items.map(([k, v]) => el('div', {}, el('dt', { textContent: k }), el('dd', { textContent: String(v) }))));
@@ -129,10 +130,14 @@
   }
 
   function callRow(c) {
-    const stateText = c.state === 'ended' && c.reason ? `ended: ${c.reason}` : c.state;
+    let stateText = c.state === 'ended' && c.reason ? `ended: ${c.reason}` : c.state;
+    // A forked INVITE rings several phones: each is an early dialog, a branch.
+    const branches = c.branches || [];
+    if (branches.length > 1) stateText += ` (${branches.length} branches)`;
+    const branchList = branches.map(b => `${b.tag}: ${b.state}${b.status ? ' ' + b.status : ''}`).join('\n');
     const tr = el('tr', { 'data-call-id': c.call_id, class: c.state === 'ended' ? 'ended' : '' },
       td(c.caller, 'wrap'), td(c.callee, 'wrap'),
-      el('td', {}, el('span', { class: 'state ' + c.state, textContent: stateText })),
+      el('td', {}, el('span', { class: 'state ' + c.state, textContent: stateText, title: branchList })),
       td(fmtTime(c.start)), td(fmtDuration(callDuration(c)), 'duration'), td(c.source));
     if (c.call_id === state.selected) tr.classList.add('selected');
     tr.addEventListener('click', () => showLadder(c.call_id));
