@@ -23,14 +23,21 @@ func TestRelayDenied(t *testing.T) {
 		domains   []string
 		args      []string
 		forwarded bool
+		logged    string // the startup line that says which policy is in force
 	}{
-		{name: "domain example.com", domains: []string{"example.com"}},
-		{name: "no domains configured", domains: nil},
-		{name: "relay open", domains: []string{"example.com"}, args: []string{"--config", openCfg}, forwarded: true},
+		{name: "domain example.com", domains: []string{"example.com"},
+			logged: `relay=domains served="configured domains" domains=[example.com]`},
+		{name: "no domains configured", domains: nil,
+			logged: `relay=domains served="own names (no domains configured)" domains="[127.0.0.1 `},
+		{name: "relay open", domains: []string{"example.com"}, args: []string{"--config", openCfg}, forwarded: true,
+			logged: `relay policy: open, requests between any domains are forwarded (proxy.relay: open)" relay=open`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := startParleyFor(t, tt.domains, tt.args...)
+			if log := tail(p.logPath, 1<<20); strings.Count(log, "relay policy:") != 1 || !strings.Contains(log, tt.logged) {
+				t.Errorf("the startup log does not say once which relay policy is in force (want %s)", tt.logged)
+			}
 			far := startFarEnd(t, "127.0.0.2")
 			ruri := "sip:5551234@" + far.addr
 			status := sendInvite(t, p.Addr, "mallory@evil.example", ruri)
@@ -42,11 +49,14 @@ func TestRelayDenied(t *testing.T) {
 			case tt.forwarded && (status != "486 Busy Here" || arrived == 0):
 				t.Errorf("relay open: answer %q and %d INVITEs reached %s; want it forwarded and the 486 relayed back", status, arrived, far.addr)
 			}
-			// Our own users still call out, whatever the policy.
-			if tt.domains != nil {
-				if status := sendInvite(t, p.Addr, "alice@example.com", ruri); status != "486 Busy Here" || far.invitesFrom("alice@example.com") == 0 {
-					t.Errorf("alice@example.com calling out: answer %q, want the far end's 486", status)
-				}
+			// Our own users still call out, whatever the policy: of
+			// example.com, or of parley's own address when it has no domains.
+			alice := "alice@example.com"
+			if tt.domains == nil {
+				alice = "alice@127.0.0.1"
+			}
+			if status := sendInvite(t, p.Addr, alice, ruri); status != "486 Busy Here" || far.invitesFrom(alice) == 0 {
+				t.Errorf("%s calling out: answer %q, want the far end's 486", alice, status)
 			}
 		})
 	}
