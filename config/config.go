@@ -173,8 +173,9 @@ type ProxyConfig struct {
 	// only requests from or to a served domain, or from a trusted network,
 	// and refuses the rest with 403 Relaying Denied, so that a server
 	// without passwords is not an open relay for anyone's calls; open
-	// forwards everything, for a server that is meant to be a relay.
-	Relay Relay `yaml:"relay"`
+	// forwards everything, for a server that is meant to be a relay. A
+	// reload applies it at once.
+	Relay Relay `yaml:"relay" reload:"live"`
 }
 
 // TransactionConfig holds RFC 3261 §17 timers. They are configurable because
