@@ -1,12 +1,15 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/transport"
@@ -111,5 +114,44 @@ func TestReloadRenewsCertificate(t *testing.T) {
 			}
 		}
 		prev = got
+	}
+}
+
+// TestReloadRelayPolicy: proxy.relay and security.trusted take effect at
+// the reload. A stranger's MESSAGE to a foreign address is refused; after
+// a reload that trusts its source, and after one that opens the relay,
+// it reaches that address.
+func TestReloadRelayPolicy(t *testing.T) {
+	s, srv := guardServer(t, func(*config.SecurityConfig) {})
+	far := listenUDP(t, "127.0.0.2")
+	client := listenUDP(t, "127.0.0.1")
+	steps := []struct {
+		name      string
+		edit      func(*config.Config)
+		forwarded bool
+	}{
+		{"default", func(*config.Config) {}, false},
+		{"source trusted", func(c *config.Config) { c.Security.Trusted = []string{"127.0.0.1"} }, true},
+		{"relay open", func(c *config.Config) { c.Proxy.Relay = config.RelayOpen }, true},
+		{"closed again", func(*config.Config) {}, false},
+	}
+	for i, st := range steps {
+		next := *s.settings.Load().cfg
+		next.Security.Trusted, next.Proxy.Relay = nil, config.RelayDomains
+		st.edit(&next)
+		s.Reload(&next)
+		id := "relay-" + strconv.Itoa(i)
+		msg := "MESSAGE sip:eve@" + far.LocalAddr().String() + " SIP/2.0\r\n" +
+			"Via: SIP/2.0/UDP " + client.LocalAddr().String() + ";branch=z9hG4bK-" + id + ";rport\r\n" +
+			"Max-Forwards: 70\r\nFrom: <sip:mallory@evil.example>;tag=m\r\nTo: <sip:eve@" + far.LocalAddr().String() + ">\r\n" +
+			"Call-ID: " + id + "\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n"
+		client.WriteToUDPAddrPort([]byte(msg), srv)
+		buf := make([]byte, 65536)
+		far.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		n, _, err := far.ReadFromUDPAddrPort(buf)
+		arrived := err == nil && bytes.Contains(buf[:n], []byte("Call-ID: "+id))
+		if arrived != st.forwarded {
+			t.Errorf("%s: forwarded %v, want %v", st.name, arrived, st.forwarded)
+		}
 	}
 }
