@@ -54,14 +54,13 @@ func selfSigned(cfg *Config, log *slog.Logger) (*certStore, error) {
 func (s *certStore) ensureNames(names []string) error {
 	hosts := certHosts(s.listeners, names)
 	current := s.current()
-	if current == nil && s.certFile != "" {
-		if c, err := tls.LoadX509KeyPair(s.certFile, s.keyFile); err == nil {
-			current = &c
-		}
+	loaded := current != nil
+	if !loaded {
+		current = s.onDisk()
 	}
-	missing := missingNames(current, hosts)
-	if current != nil && len(missing) == 0 && time.Now().Add(24*time.Hour).Before(current.Leaf.NotAfter) {
-		if s.current() == nil {
+	why := renewReason(current, hosts)
+	if why == "" {
+		if !loaded {
 			_, err := s.get()
 			return err
 		}
@@ -71,13 +70,40 @@ func (s *certStore) ensureNames(names []string) error {
 	if err != nil {
 		return err
 	}
-	why := "none yet"
-	if current != nil {
-		why = "the previous one lacked " + strings.Join(missing, ", ")
-		if len(missing) == 0 {
-			why = "the previous one expires within a day"
-		}
+	return s.install(cert, why)
+}
+
+// onDisk returns the certificate a previous start generated, nil when
+// there is none that loads.
+func (s *certStore) onDisk() *tls.Certificate {
+	if s.certFile == "" {
+		return nil
 	}
+	c, err := tls.LoadX509KeyPair(s.certFile, s.keyFile)
+	if err != nil {
+		return nil
+	}
+	return &c
+}
+
+// renewReason says why cert must be replaced to serve hosts, "" when it
+// need not be.
+func renewReason(cert *tls.Certificate, hosts []string) string {
+	if cert == nil {
+		return "none yet"
+	}
+	if missing := missingNames(cert, hosts); len(missing) > 0 {
+		return "the previous one lacked " + strings.Join(missing, ", ")
+	}
+	if !time.Now().Add(24 * time.Hour).Before(cert.Leaf.NotAfter) {
+		return "the previous one expires within a day"
+	}
+	return ""
+}
+
+// install makes a freshly generated certificate the one served: written
+// to the data directory when there is one, else kept in memory.
+func (s *certStore) install(cert *tls.Certificate, why string) error {
 	if s.certFile == "" {
 		s.mu.Lock()
 		s.cert, s.staticOnly = cert, true
@@ -94,7 +120,7 @@ func (s *certStore) ensureNames(names []string) error {
 	s.mu.Lock()
 	s.certStamp = fileStamp{} // load the new files at once, whatever their mtime
 	s.mu.Unlock()
-	_, err = s.get()
+	_, err := s.get()
 	return err
 }
 
