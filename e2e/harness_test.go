@@ -195,12 +195,13 @@ func (p *parley) kill(t *testing.T) {
 // if the test failed, it prints the log's tail.
 func startParley(t *testing.T, args ...string) *parley {
 	t.Helper()
-	return startParleyFor(t, []string{"example.com"}, args...)
+	return startParleyServing(t, []string{"example.com"}, args...)
 }
 
-// startParleyFor is startParley serving domains instead of example.com;
-// none leaves Parley with its default, its own names and addresses.
-func startParleyFor(t *testing.T, domains []string, args ...string) *parley {
+// startParleyServing is startParley serving the given domains; none
+// leaves parley with its default, its own names and addresses, so that
+// phones may use the server's address as their domain.
+func startParleyServing(t *testing.T, domains []string, args ...string) *parley {
 	t.Helper()
 	if buildErr != nil {
 		t.Fatalf("no parley binary: %v", buildErr)
@@ -453,9 +454,12 @@ func (s *sippProc) WaitLog(text string, timeout time.Duration) {
 	}
 }
 
-func (s *sippProc) isExited() bool {
+func (s *sippProc) isExited() bool { return isClosed(s.exited) }
+
+// isClosed reports whether ch is closed: whether a process has exited.
+func isClosed(ch <-chan struct{}) bool {
 	select {
-	case <-s.exited:
+	case <-ch:
 		return true
 	default:
 		return false

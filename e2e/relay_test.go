@@ -34,7 +34,7 @@ func TestRelayDenied(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := startParleyFor(t, tt.domains, tt.args...)
+			p := startParleyServing(t, tt.domains, tt.args...)
 			if log := tail(p.logPath, 1<<20); strings.Count(log, "relay policy:") != 1 || !strings.Contains(log, tt.logged) {
 				t.Errorf("the startup log does not say once which relay policy is in force (want %s)", tt.logged)
 			}
