@@ -1,7 +1,6 @@
 package location
 
 import (
-	"container/heap"
 	"context"
 	"slices"
 	"strings"
@@ -9,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unique"
+
+	"github.com/parley-sip/parley/clock"
 )
 
 // shardCount spreads AORs over independent locks so that registrations of
@@ -38,7 +39,7 @@ var _ Store = (*Memory)(nil)
 type shard struct {
 	mu   sync.RWMutex
 	aors map[string]*record
-	due  expiryHeap
+	due  clock.Heap[*record] // AORs by earliest expiry
 
 	// Counters are written under mu but read by Count without it, so that
 	// a metrics scrape never waits for a busy shard.
@@ -153,7 +154,7 @@ func (m *Memory) Update(ctx context.Context, aor string, now time.Time, fn func(
 	case len(stored) == 0 && r == nil:
 		// Nothing was there and nothing is to be: no change.
 	case len(stored) == 0:
-		heap.Remove(&s.due, r.idx)
+		s.due.Remove(r.idx)
 		delete(s.aors, key)
 		s.bindings.Add(-int64(len(r.bs)))
 		s.naors.Add(-1)
@@ -162,7 +163,7 @@ func (m *Memory) Update(ctx context.Context, aor string, now time.Time, fn func(
 			s.aors = make(map[string]*record)
 		}
 		r = &record{aor: key, bs: stored, next: earliest(stored)}
-		heap.Push(&s.due, r)
+		s.due.Push(r)
 		s.aors[key] = r
 		s.bindings.Add(int64(len(stored)))
 		s.naors.Add(1)
@@ -170,7 +171,7 @@ func (m *Memory) Update(ctx context.Context, aor string, now time.Time, fn func(
 		s.bindings.Add(int64(len(stored) - len(r.bs)))
 		r.bs = stored
 		r.next = earliest(stored)
-		heap.Fix(&s.due, r.idx)
+		s.due.Fix(r.idx)
 	}
 	// Every stored binding is live at now, so the copy is the live set.
 	return unpackAll(key, stored, nanos(now), false), nil
@@ -185,7 +186,14 @@ const expireBatch = 256
 // whose earliest binding is due, so the cost follows what expires plus one
 // lock per shard, not the size of the store.
 func (m *Memory) Expire(ctx context.Context, now time.Time) (int, error) {
+	return m.Sweep(ctx, now, nil)
+}
+
+// Sweep implements [Sweeper]: Expire, calling expired (when not nil) with
+// each binding removed, after the shard's lock is released.
+func (m *Memory) Sweep(ctx context.Context, now time.Time, expired func(Binding)) (int, error) {
 	removed := 0
+	var gone []Binding
 	for i := range m.shards {
 		for more := true; more; {
 			if err := ctx.Err(); err != nil {
@@ -195,15 +203,25 @@ func (m *Memory) Expire(ctx context.Context, now time.Time) (int, error) {
 				return removed, ErrClosed
 			}
 			var n int
-			n, more = m.shards[i].expire(now, expireBatch)
+			var report *[]Binding
+			if expired != nil {
+				report = &gone
+			}
+			n, more = m.shards[i].expire(now, expireBatch, report)
 			removed += n
+			for _, b := range gone {
+				expired(b)
+			}
+			clear(gone)
+			gone = gone[:0]
 		}
 	}
 	return removed, nil
 }
 
 // expire sweeps at most limit due AORs and reports whether more are due.
-func (s *shard) expire(now time.Time, limit int) (removed int, more bool) {
+// With report, it appends the bindings it removes.
+func (s *shard) expire(now time.Time, limit int, report *[]Binding) (removed int, more bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	at := nanos(now)
@@ -215,6 +233,9 @@ func (s *shard) expire(now time.Time, limit int) (removed int, more bool) {
 		// Filtering in place is safe: readers copy under the read lock,
 		// and nothing outside the shard holds r.bs.
 		kept := r.bs[:0]
+		if report != nil {
+			*report = appendExpired(*report, r, at)
+		}
 		for i := range r.bs {
 			if r.bs[i].live(at) {
 				kept = append(kept, r.bs[i])
@@ -225,16 +246,26 @@ func (s *shard) expire(now time.Time, limit int) (removed int, more bool) {
 		removed += len(r.bs) - len(kept)
 		s.bindings.Add(-int64(len(r.bs) - len(kept)))
 		if len(kept) == 0 {
-			heap.Pop(&s.due)
+			s.due.Pop()
 			delete(s.aors, r.aor)
 			s.naors.Add(-1)
 			continue
 		}
 		r.bs = kept
 		r.next = earliest(kept)
-		heap.Fix(&s.due, 0)
+		s.due.Fix(0)
 	}
 	return removed, false
+}
+
+// appendExpired appends r's bindings expired at at (Unix nanoseconds).
+func appendExpired(out []Binding, r *record, at int64) []Binding {
+	for _, b := range unpackAll(r.aor, r.bs, 0, true) {
+		if !b.Live(time.Unix(0, at)) {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // Count implements [Store.Count].
@@ -340,30 +371,8 @@ func intern(s string) string {
 	return unique.Make(s).Value()
 }
 
-// expiryHeap is a min-heap of a shard's AORs by earliest expiry. Each record
-// remembers its index so Update can move it with heap.Fix.
-type expiryHeap []*record
+// Before orders a shard's AORs by when Expire must next look at them.
+func (r *record) Before(o *record) bool { return r.next < o.next }
 
-func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].next < h[j].next }
-
-func (h expiryHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].idx = i
-	h[j].idx = j
-}
-
-func (h *expiryHeap) Push(x any) {
-	r := x.(*record)
-	r.idx = len(*h)
-	*h = append(*h, r)
-}
-
-func (h *expiryHeap) Pop() any {
-	old := *h
-	r := old[len(old)-1]
-	old[len(old)-1] = nil
-	r.idx = -1
-	*h = old[:len(old)-1]
-	return r
-}
+// SetIndex implements clock.Entry.
+func (r *record) SetIndex(i int) { r.idx = i }
