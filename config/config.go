@@ -30,9 +30,15 @@ type Config struct {
 	// useless, so Validate requires at least one.
 	Listen []Listener `yaml:"listen"`
 	// Domains is the domains this server is responsible for (registers
-	// bindings and routes to them). Empty treats every domain as ours, which
-	// suits a server reached by IP address; list them to refuse the rest.
+	// bindings, routes to them and relays for them). Empty means the
+	// server's own names and addresses, which suits a server reached by IP
+	// address without making it everyone's registrar and relay.
 	Domains []string `yaml:"domains"`
+	// Aliases are more names (or addresses) of this server, beside its
+	// listen addresses, the machine's host name and, on loopback,
+	// localhost: a Request-URI naming one of them is addressed to Parley
+	// itself, as desk phones that take an IP or a name as "registrar" send.
+	Aliases []string `yaml:"aliases"`
 	// DataDir holds persistent state (the location database); relative paths
 	// are taken from the working directory.
 	DataDir string `yaml:"data_dir"`

@@ -94,12 +94,15 @@ type proxyRequireStage struct{}
 func (proxyRequireStage) Name() string { return "proxyrequire" }
 
 func (proxyRequireStage) Serve(r *Request, next func()) {
-	tags := r.Msg.HeaderValues("Proxy-Require")
-	if len(tags) == 0 || r.Msg.Method() == "ACK" || r.Msg.Method() == "CANCEL" {
+	if r.Msg.Method() == "ACK" || r.Msg.Method() == "CANCEL" {
 		next()
 		return
 	}
-	r.Respond(420, "Bad Extension", "Unsupported", strings.Join(tags, ", "))
+	if bad := r.Msg.Unsupported("Proxy-Require", nil); bad != "" {
+		r.Respond(420, "Bad Extension", "Unsupported", bad)
+		return
+	}
+	next()
 }
 
 // loopStage is §16.3 step 4: a request whose Via holds a branch this proxy
@@ -142,8 +145,7 @@ func (routeStage) Serve(r *Request, next func()) {
 	ours := p.fixStrictRoute(r.Msg)
 	ours = p.popOwnRoutes(r.Msg) || ours
 	routes, _ := r.Msg.Routes()
-	to, err := r.Msg.To()
-	if err != nil || to.Tag() == "" {
+	if r.Msg.ToTag() == "" {
 		r.preloaded = len(routes) > 0
 		next()
 		return
@@ -173,8 +175,12 @@ func (localStage) Serve(r *Request, next func()) {
 	u, _ := r.Msg.RequestURIParsed()
 	switch r.Msg.Method() {
 	case "REGISTER":
-		if p.registrar != nil && u.User == "" && p.isOurDomain(u.Host) {
-			p.register(r)
+		// A REGISTER to the server's own address or name registers the
+		// To's address of record (the registrar takes its domain).
+		if p.registrar != nil && u.User == "" && (p.isOurDomain(u.Host) || p.isUs(&u)) {
+			if !r.refuseUnsupported() {
+				p.register(r)
+			}
 			return
 		}
 	case "OPTIONS":
@@ -211,8 +217,32 @@ func (p *Proxy) register(r *Request) {
 // allowed is what the server itself accepts.
 const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRACK, SUBSCRIBE, NOTIFY, REFER, MESSAGE"
 
+// supported lists the option tags of the extensions the server itself
+// implements in the requests it answers: what OPTIONS advertises, and all
+// a Require may name (§8.2.2.3).
+var supported = []string{"path"}
+
+// supportedHeader is supported as a Supported header's value.
+var supportedHeader = strings.Join(supported, ", ")
+
 func (p *Proxy) answerOptions(r *Request) {
-	r.Respond(200, "OK", "Allow", allowed, "Accept", "application/sdp", "Supported", "path")
+	if !r.refuseUnsupported() {
+		r.Respond(200, "OK", "Allow", allowed, "Accept", "application/sdp", "Supported", supportedHeader)
+	}
+}
+
+// refuseUnsupported is §8.2.2.3 for every request the server answers
+// itself (OPTIONS, REGISTER, and what comes later): a Require naming an
+// extension it does not implement is answered 420 Bad Extension, with
+// those option tags in Unsupported. It reports whether it answered.
+// Requests the proxy forwards keep their Require for the UAS (§16.3).
+func (r *Request) refuseUnsupported() bool {
+	bad := r.Msg.Unsupported("Require", supported)
+	if bad == "" {
+		return false
+	}
+	r.Respond(420, "Bad Extension", "Unsupported", bad)
+	return true
 }
 
 // locationStage is §16.5 for our domains: the target set is the AOR's
@@ -228,6 +258,13 @@ func (locationStage) Serve(r *Request, next func()) {
 	// An ACK for a 2xx goes where its Request-URI says; but a stateless
 	// proxy must send a non-2xx ACK where it sent the INVITE (§16.11).
 	skipACK := r.Msg.Method() == "ACK" && !p.cfg.Stateless
+	if err == nil && u.IsSIP() && !p.isOurDomain(u.Host) && u.User != "" && p.isUs(&u) && !r.preloaded {
+		var ok bool
+		if u, ok = p.userAtUs(r, u); !ok && r.Msg.Method() != "ACK" {
+			r.Respond(404, "Not Found") // relayed, it would only come back to us
+			return
+		}
+	}
 	if err != nil || !u.IsSIP() || !p.isOurDomain(u.Host) || p.store == nil || skipACK || r.preloaded {
 		if len(r.Targets) == 0 {
 			r.Targets = append(r.Targets, Target{})
@@ -254,6 +291,20 @@ func (locationStage) Serve(r *Request, next func()) {
 		r.Targets = append(r.Targets, p.bindingTarget(b))
 	}
 	next()
+}
+
+// userAtUs maps a user at one of the server's own addresses or names
+// (`sip:bob@192.0.2.10`, what a desk phone dials when its registrar is an
+// IP) into the caller's domain, so the call finds bob@example.com instead
+// of looping back to Parley. It fails when the caller's domain is not
+// served: then nothing says which of our domains was meant.
+func (p *Proxy) userAtUs(r *Request, u sip.URI) (sip.URI, bool) {
+	from, err := r.Msg.From()
+	if err != nil || !from.URI.IsSIP() || !p.isOurDomain(from.URI.Host) {
+		return u, false
+	}
+	u.Host, u.Port = from.URI.Host, 0
+	return u, true
 }
 
 // answerNoBinding is §16.5's empty target set: 480 for a subscriber who

@@ -15,8 +15,8 @@ import (
 // registrar takes their REGISTERs, the location service finds their
 // users, and the proxy relays only for them. It is the configured
 // domains; with none configured it is the server's own names (its host
-// name, localhost, its listeners' addresses and advertised hosts, and
-// the machine's addresses behind a wildcard listener), so that a phone
+// name, its aliases, localhost, its listeners' addresses and advertised
+// hosts, and the machine's addresses behind a wildcard listener), so that a phone
 // registering to Parley's address works out of the box while strangers'
 // domains are not ours to relay for.
 type served struct {
@@ -36,6 +36,9 @@ func newServed(cfg *config.Config) *served {
 	s.add("localhost")
 	if h, err := os.Hostname(); err == nil {
 		s.add(h)
+	}
+	for _, a := range cfg.Aliases {
+		s.add(a)
 	}
 	wildcard := false
 	for _, l := range cfg.Listen {
@@ -93,13 +96,6 @@ func (s *served) list() []string {
 	return out
 }
 
-func trimBrackets(h string) string {
-	if len(h) >= 2 && h[0] == '[' && h[len(h)-1] == ']' {
-		return h[1 : len(h)-1]
-	}
-	return h
-}
-
 // logRelayPolicy says in one line whom the proxy forwards for, at start
 // and when a reload changes it.
 func (s *Server) logRelayPolicy() {
@@ -122,4 +118,11 @@ func (s *Server) logRelayPolicy() {
 // changed it.
 func relayPolicy(set *settings) string {
 	return string(set.cfg.Proxy.Relay) + " " + strings.Join(set.served.list(), ",") + " " + strings.Join(set.cfg.Security.Trusted, ",")
+}
+
+// tlsNames are the names the self-signed certificate must carry besides
+// the listeners': the served domains and the server's aliases, which is
+// what a phone that checks the certificate may have been told to reach.
+func tlsNames(cfg *config.Config) []string {
+	return append(slices.Clone(cfg.Domains), cfg.Aliases...)
 }

@@ -10,7 +10,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +46,7 @@ type Server struct {
 	obs     *observability      // nil when admin and HEP are off
 	guard   *guard.Guard        // per-source rate limits, bans, scanner filter
 	auth    *auth.Authenticator // nil without auth
+	secret  string              // salts the To tags of local responses
 	stop    context.CancelFunc
 	bg      sync.WaitGroup // the expiry sweep and the ban watch
 }
@@ -52,11 +55,26 @@ type Server struct {
 type settings struct {
 	cfg    *config.Config
 	served *served
+	names  map[string]bool // the server's own names: aliases and the host name
 	trace  bool
 }
 
 func newSettings(cfg *config.Config) *settings {
-	return &settings{cfg: cfg, served: newServed(cfg), trace: cfg.Trace}
+	s := &settings{cfg: cfg, served: newServed(cfg), names: map[string]bool{}, trace: cfg.Trace}
+	for _, a := range cfg.Aliases {
+		s.names[strings.ToLower(trimBrackets(a))] = true
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		s.names[strings.ToLower(h)] = true
+	}
+	return s
+}
+
+func trimBrackets(h string) string {
+	if len(h) >= 2 && h[0] == '[' && h[len(h)-1] == ']' {
+		return h[1 : len(h)-1]
+	}
+	return h
 }
 
 // New builds a server from cfg. level, when not nil, is set from the
@@ -97,6 +115,8 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	}
 	pcfg := proxyConfig(cfg, s.isOurDomain)
 	pcfg.OpenRelay = func() bool { return s.settings.Load().cfg.Proxy.Relay == config.RelayOpen }
+	pcfg.Names = s.isOurName
+	s.secret = pcfg.Secret
 	s.guardProxy(&pcfg)
 	if pcfg.Auth, pcfg.AuthPolicy, err = authenticator(cfg, st, s.events); err != nil {
 		st.Close()
@@ -110,6 +130,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		pcfg.RegisterWorkers = 512 // enough in flight to fill a group commit
 	}
 	s.proxy = proxy.New(pcfg, traced, txs, s.store, reg, log)
+	reg.ForUs = s.proxy.IsUs
 	if err := s.newObservability(cfg, pcfg.Auth); err != nil {
 		st.Close()
 		return nil, err
@@ -124,6 +145,12 @@ func (s *Server) apply(cfg *config.Config) {
 
 func (s *Server) isOurDomain(d string) bool {
 	return s.settings.Load().served.has(d)
+}
+
+// isOurName reports whether host is one of the server's own names beside
+// its listen addresses: a configured alias or the machine's host name.
+func (s *Server) isOurName(host string) bool {
+	return s.settings.Load().names[strings.ToLower(host)]
 }
 
 func (s *Server) policyFor(domain string) registrar.Policy {
@@ -191,9 +218,9 @@ func (s *Server) Reload(cfg *config.Config) {
 	if relayPolicy(before) != relayPolicy(s.settings.Load()) {
 		s.logRelayPolicy()
 	}
-	if !slices.Equal(old.Domains, cfg.Domains) {
-		if err := s.tp.SetTLSNames(cfg.Domains); err != nil {
-			s.log.Error("reload: the self-signed TLS certificate could not be renewed for the new domains; keeping the old one", "error", err)
+	if names := tlsNames(cfg); !slices.Equal(tlsNames(old), names) {
+		if err := s.tp.SetTLSNames(names); err != nil {
+			s.log.Error("reload: the self-signed TLS certificate could not be renewed for the new domains and aliases; keeping the old one", "error", err)
 		}
 	}
 	s.log.Info("configuration reloaded")
@@ -272,7 +299,7 @@ func (s *Server) handle(in *transport.Incoming) {
 }
 
 func (s *Server) refuseDraining(tx *transaction.ServerTx, in *transport.Incoming) {
-	resp := sip.NewResponse(in.Msg, 503, "Shutting Down", "", "Retry-After", "30")
+	resp := sip.NewResponse(in.Msg, 503, "Shutting Down", sip.LocalToTag(in.Msg, s.secret), "Retry-After", "30")
 	if tx != nil {
 		_ = tx.Respond(resp)
 		return

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -37,6 +38,7 @@ type Manager struct {
 	serverTLS *tls.Config // nil without TLS listeners
 	clientTLS *tls.Config
 	certs     *certStore // nil without TLS listeners
+	tagSalt   string     // keeps the To tags of refusals unpredictable
 
 	mu        sync.Mutex // serialises Start and Close
 	started   bool
@@ -60,7 +62,7 @@ func New(cfg Config, h Handler) (*Manager, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, h: h, log: cfg.Logger.With("subsystem", "transport")}
+	m := &Manager{cfg: cfg, h: h, log: cfg.Logger.With("subsystem", "transport"), tagSalt: rand.Text()}
 	m.conns.init()
 	if cfg.hasProto(TLS) {
 		var err error
