@@ -35,6 +35,7 @@ func TestServed(t *testing.T) {
 	tests := []struct {
 		name    string
 		domains []string
+		aliases []string
 		listen  []config.Listener
 		yes, no []string
 	}{
@@ -44,13 +45,17 @@ func TestServed(t *testing.T) {
 		{name: "own names", listen: listen("udp:127.0.0.1:5060", "tcp:[::1]:5060"),
 			yes: []string{"127.0.0.1", "[::1]", "::1", "localhost", strings.ToLower(host), strings.ToUpper(host)},
 			no:  []string{"127.0.0.2", "evil.example", "203.0.113.9", "0.0.0.0", ""}},
+		{name: "aliases", aliases: []string{"PBX.example.net", "198.51.100.9"}, listen: listen("udp:127.0.0.1:5060"),
+			yes: []string{"pbx.example.net", "198.51.100.9", "127.0.0.1"}, no: []string{"example.net"}},
+		{name: "aliases beside domains are not domains", domains: []string{"example.com"}, aliases: []string{"pbx.example.net"},
+			listen: listen("udp:127.0.0.1:5060"), yes: []string{"example.com"}, no: []string{"pbx.example.net"}},
 		{name: "advertised address", listen: advertised,
 			yes: []string{"10.0.0.2", "203.0.113.5"}, no: []string{"203.0.113.6"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := config.Default()
-			cfg.Domains, cfg.Listen = tt.domains, tt.listen
+			cfg.Domains, cfg.Aliases, cfg.Listen = tt.domains, tt.aliases, tt.listen
 			s := newServed(cfg)
 			for _, h := range tt.yes {
 				if !s.has(h) {
