@@ -303,7 +303,7 @@ func (f *fixture) serve(m *sip.Message) *fakeServerTx {
 }
 
 func (f *fixture) serveIn(in *transport.Incoming) *fakeServerTx {
-	if f.p.cfg.Stateless {
+	if f.p.config().Stateless {
 		f.p.ServeRequest(nil, in)
 		return nil
 	}

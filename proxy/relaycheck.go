@@ -36,7 +36,8 @@ func (relayCheckStage) Serve(r *Request, next func()) {
 // us goes where its Route says, not to its Request-URI, so only its From
 // or its source can make it ours.
 func (p *Proxy) mayRelay(r *Request) bool {
-	if p.cfg.OpenRelay != nil && p.cfg.OpenRelay() {
+	cfg := p.config()
+	if cfg.OpenRelay != nil && cfg.OpenRelay() {
 		return true
 	}
 	if u, err := r.Msg.RequestURIParsed(); err == nil && !r.preloaded && (p.isOurDomain(u.Host) || p.isUs(&u)) {
@@ -46,5 +47,5 @@ func (p *Proxy) mayRelay(r *Request) bool {
 		return true
 	}
 	// Last, as the dearest check and the rarest reason.
-	return p.cfg.RelayTrusted != nil && p.cfg.RelayTrusted(r.In.Source.Addr())
+	return cfg.RelayTrusted != nil && cfg.RelayTrusted(r.In.Source.Addr())
 }
