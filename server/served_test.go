@@ -86,7 +86,7 @@ func TestServed(t *testing.T) {
 // domain keeps the certificate, and its fingerprint.
 func TestReloadRenewsCertificate(t *testing.T) {
 	cfg := config.Default()
-	cfg.Listen = []config.Listener{{Proto: config.ProtoTLS, Host: "127.0.0.1", Port: 0}}
+	cfg.Listen = []config.Listener{{Proto: config.ProtoTLS, Host: "127.0.0.1", Port: freePort(t)}}
 	cfg.Domains = []string{"example.com"}
 	cfg.DataDir = t.TempDir()
 	cfg.Storage.Engine = config.EngineMemory
@@ -108,7 +108,9 @@ func TestReloadRenewsCertificate(t *testing.T) {
 	for _, st := range steps {
 		next := *cfg
 		next.Domains = st.domains
-		s.Reload(&next)
+		if err := s.Reload(&next); err != nil {
+			t.Fatal(err)
+		}
 		got, _ := s.tp.Certificate()
 		if renewed := got.SHA256 != prev.SHA256; renewed != st.renewed {
 			t.Errorf("domains %v: renewed %v, want %v", st.domains, renewed, st.renewed)
@@ -144,7 +146,9 @@ func TestReloadRelayPolicy(t *testing.T) {
 		next := *s.settings.Load().cfg
 		next.Security.Trusted, next.Proxy.Relay = nil, config.RelayDomains
 		st.edit(&next)
-		s.Reload(&next)
+		if err := s.Reload(&next); err != nil {
+			t.Fatal(err)
+		}
 		id := "relay-" + strconv.Itoa(i)
 		msg := "MESSAGE sip:eve@" + far.LocalAddr().String() + " SIP/2.0\r\n" +
 			"Via: SIP/2.0/UDP " + client.LocalAddr().String() + ";branch=z9hG4bK-" + id + ";rport\r\n" +

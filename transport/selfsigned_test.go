@@ -122,3 +122,24 @@ func TestReadCertInfo(t *testing.T) {
 		t.Error("ReadCertInfo accepted a file without a certificate")
 	}
 }
+
+// After a reload switched from the self-signed certificate to configured
+// files, SetTLSNames must leave those files alone.
+func TestSetTLSNamesAfterUseTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	m, _ := startAnswering(t, tlsConfig(families[0], filepath.Join(dir, "data")))
+	certPath, keyPath := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	writePair(t, certPath, keyPath, "127.0.0.1")
+	before, _ := os.ReadFile(certPath)
+	if err := m.UseTLSFiles(certPath, keyPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SetTLSNames([]string{"new.example"}); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadFile(certPath)
+	info, _ := m.Certificate()
+	if !bytes.Equal(before, after) || info.SelfSigned || servedCert(t, m).SHA256 != info.SHA256 {
+		t.Errorf("the configured certificate was replaced: self_signed %v, file changed %v", info.SelfSigned, !bytes.Equal(before, after))
+	}
+}
