@@ -126,3 +126,7 @@ func relayPolicy(set *settings) string {
 func tlsNames(cfg *config.Config) []string {
 	return append(slices.Clone(cfg.Domains), cfg.Aliases...)
 }
+
+// Serves reports whether a server started with cfg serves domain, for the
+// tools that run beside it: "parley user" warns about the others.
+func Serves(cfg *config.Config, domain string) bool { return newServed(cfg).has(domain) }
