@@ -17,6 +17,8 @@ Usage:
                                     manage subscribers (see "parley user help")
   parley tls [--config FILE] [--data-dir DIR]
                                     print the TLS certificate and its SHA-256 fingerprint
+  parley cdr export --since TIME ...
+                                    write call detail records as CSV or JSON (see "parley cdr help")
   parley version                    print the version and the revision it was built from
   parley help                       print this help
 
@@ -52,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stdout, stderr)
 	case "user":
 		return userCommand(args[1:], os.Stdin, stdout, stderr)
+	case "cdr":
+		return cdrCommand(args[1:], stdout, stderr)
 	case "check-config":
 		return checkConfig(args[1:], stdout, stderr)
 	case "tls":
