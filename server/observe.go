@@ -223,7 +223,10 @@ type serverStats struct {
 	Transport    transport.Stats    `json:"transport"`
 	Transactions *transaction.Stats `json:"transactions,omitempty"`
 	Auth         *auth.Stats        `json:"auth,omitempty"`
-	HEP          *struct {
+	// TLS is the certificate TLS listeners serve, with the fingerprint a
+	// phone pins; absent without TLS listeners.
+	TLS *transport.CertInfo `json:"tls,omitempty"`
+	HEP *struct {
 		Sent   uint64 `json:"sent"`
 		Failed uint64 `json:"failed"`
 	} `json:"hep,omitempty"`
@@ -246,6 +249,9 @@ func (s *Server) stats(o *observability) serverStats {
 	if a := s.authn.Load(); a != nil {
 		as := a.Stats()
 		st.Auth = &as
+	}
+	if cert, ok := s.tp.Certificate(); ok {
+		st.TLS = &cert
 	}
 	if o.hep != nil {
 		sent, failed := o.hep.Stats()

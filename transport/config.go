@@ -76,6 +76,10 @@ type Config struct {
 	// when they change on disk. When both are empty and TLS is used, a
 	// self-signed certificate is generated into DataDir.
 	TLSCertFile, TLSKeyFile string
+	// TLSNames are names the self-signed certificate must carry besides
+	// the listeners' own: the domains the server is responsible for.
+	// A certificate generated before without one of them is replaced.
+	TLSNames []string
 	// ClientAuth is the client-certificate policy (default none).
 	ClientAuth ClientAuth
 	// ClientCAFile is a PEM bundle of CAs that client certificates must
