@@ -103,11 +103,37 @@ func (p *Proxy) destinations(r *Request, m *sip.Message, t Target) ([]transport.
 		return nil, err
 	}
 	if _, pinned := uriProto(&next); !pinned {
-		for i := range dsts {
-			dsts[i].Proto = p.tp.ChooseProto(dsts[i], len(m.Raw())+300)
-		}
+		dsts = p.largeOverTCP(dsts, len(m.Raw())+300)
 	}
 	return dsts, nil
+}
+
+// largeOverTCP moves each UDP destination that a request of size bytes
+// is too large for to TCP (§18.1.1) and keeps the UDP one right after
+// it: §18.1.1 retries over UDP when that TCP connection is refused, and
+// a phone registered over UDP often does not listen on TCP at all.
+// dsts is returned as is when nothing moves.
+func (p *Proxy) largeOverTCP(dsts []transport.Target, size int) []transport.Target {
+	var out []transport.Target
+	for i, d := range dsts {
+		proto := p.tp.ChooseProto(d, size)
+		if proto == d.Proto {
+			if out != nil {
+				out = append(out, d)
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]transport.Target, 0, len(dsts)+1), dsts[:i]...)
+		}
+		moved := d
+		moved.Proto = proto
+		out = append(out, moved, d)
+	}
+	if out == nil {
+		return dsts
+	}
+	return out
 }
 
 // cameFromUA reports whether a request came straight from the phone that
