@@ -15,6 +15,7 @@ import (
 	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/outbound"
 	"github.com/parley-sip/parley/registrar"
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
@@ -27,18 +28,11 @@ type ServerTx interface {
 }
 
 // ClientTx is a client transaction the proxy started for one branch.
-type ClientTx interface {
-	// Terminate ends the transaction without waiting for its timers.
-	Terminate()
-}
+type ClientTx = outbound.ClientTx
 
-// Transactions starts client transactions. The transaction layer
-// implements it; tests use a fake. onResponse gets every response, and a
-// locally made 408 (timeout) or 503 (transport failure) when no answer
-// will come.
-type Transactions interface {
-	Request(req *sip.Message, dst transport.Target, onResponse func(resp *sip.Message)) (ClientTx, error)
-}
+// Transactions starts client transactions: the outbound service's, which
+// the proxy uses too for the CANCELs of its branches.
+type Transactions = outbound.Transactions
 
 // Transport is what the proxy needs of the transport layer: sending, and
 // which listener (address for Via and Record-Route) serves a destination.
@@ -93,6 +87,9 @@ type Config struct {
 	// off the reading goroutine: what a store that commits to disk needs
 	// to group its commits. 0 handles each where it arrives.
 	RegisterWorkers int
+	// Outbound sends the branches; nil builds one on the proxy's
+	// transport and transactions with the system's DNS.
+	Outbound *outbound.Service
 }
 
 // Proxy is the proxy core. It implements the three entry points the
@@ -103,7 +100,7 @@ type Proxy struct {
 	txs       Transactions
 	store     location.Store
 	registrar *registrar.Registrar
-	resolver  resolver
+	out       *outbound.Service
 	log       *slog.Logger
 	stages    []Stage
 	now       func() time.Time
@@ -129,7 +126,10 @@ func New(cfg Config, tp Transport, txs Transactions, store location.Store, reg *
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Default()
 	}
-	p := &Proxy{cfg: cfg, tp: tp, txs: txs, store: store, registrar: reg, log: log, resolver: NewResolver(), now: time.Now}
+	p := &Proxy{cfg: cfg, tp: tp, txs: txs, store: store, registrar: reg, log: log, out: cfg.Outbound, now: time.Now}
+	if p.out == nil {
+		p.out = outbound.New(outbound.Config{Transport: tp, Transactions: txs, Log: log})
+	}
 	p.stages = DefaultStages()
 	if cfg.RegisterWorkers > 0 {
 		p.registering = make(chan struct{}, cfg.RegisterWorkers)

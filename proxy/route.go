@@ -1,11 +1,14 @@
 package proxy
 
 import (
+	"context"
 	"encoding/base32"
 	"hash/fnv"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/sip"
@@ -235,9 +238,30 @@ func (p *Proxy) viaTarget(resp *sip.Message) (transport.Target, error) {
 	if rp, has := v.RPort(); has && rp != 0 {
 		port = rp
 	}
-	addr, err := p.resolver.resolveHost(trimBrackets(host))
+	addr, err := p.out.Resolver().ResolveHost(context.Background(), trimBrackets(host))
 	if err != nil {
 		return transport.Target{}, err
 	}
 	return transport.Target{Proto: proto, Addr: netip.AddrPortFrom(addr, uint16(port))}, nil
+}
+
+var (
+	localOnce sync.Once
+	localList []netip.Addr
+)
+
+// localAddrs lists this machine's interface addresses, read once.
+func localAddrs() []netip.Addr {
+	localOnce.Do(func() {
+		addrs, err := net.InterfaceAddrs()
+		if err != nil {
+			return
+		}
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil {
+				localList = append(localList, p.Addr())
+			}
+		}
+	})
+	return localList
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/guard"
 	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/outbound"
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/registrar"
 	"github.com/parley-sip/parley/sip"
@@ -35,6 +36,7 @@ type Server struct {
 	tp      *transport.Manager
 	txs     *transaction.Layer
 	proxy   *proxy.Proxy
+	out     *outbound.Service // sends what the proxy relays and what Parley originates
 	store   location.Store
 	storage *storage
 	obs     *observability // nil when admin and HEP are off
@@ -89,12 +91,14 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	}
 	s.tp = tp
 	traced := &tracingTransport{Manager: tp, s: s}
-	var txs proxy.Transactions
+	var txs outbound.Transactions
 	if cfg.Mode != config.ModeStateless {
 		s.txs = transaction.New(transactionConfig(cfg, log), traced, coreAdapter{s})
-		txs = txAdapter{s.txs}
+		txs = outbound.FromLayer(s.txs)
 	}
+	s.out = outbound.New(outbound.Config{Transport: traced, Transactions: txs, Log: log})
 	pcfg := proxyConfig(cfg, s.isOurDomain)
+	pcfg.Outbound = s.out
 	s.guardProxy(&pcfg)
 	if pcfg.Auth, pcfg.AuthPolicy, err = authenticator(cfg, st, log); err != nil {
 		st.Close()
