@@ -87,6 +87,14 @@ type Config struct {
 	// off the reading goroutine: what a store that commits to disk needs
 	// to group its commits. 0 handles each where it arrives.
 	RegisterWorkers int
+	// Stages are the request route, in order; nil is DefaultStages().
+	Stages []Stage
+	// Lifetime is the server's: when it ends every request's context
+	// does. nil never ends.
+	Lifetime context.Context
+	// RequestTimeout bounds a request's context (0 is 32 s, 64*T1: no
+	// client waits longer for an answer).
+	RequestTimeout time.Duration
 	// Outbound sends the branches; nil builds one on the proxy's
 	// transport and transactions with the system's DNS.
 	Outbound *outbound.Service
@@ -102,7 +110,8 @@ type Proxy struct {
 	registrar *registrar.Registrar
 	out       *outbound.Service
 	log       *slog.Logger
-	stages    []Stage
+	chain     *chain
+	lifetime  lifetime
 	now       func() time.Time
 	contexts  sync.Map // cancelKey → *responseContext of INVITEs in progress
 	pending   atomic.Int64
@@ -130,7 +139,12 @@ func New(cfg Config, tp Transport, txs Transactions, store location.Store, reg *
 	if p.out == nil {
 		p.out = outbound.New(outbound.Config{Transport: tp, Transactions: txs, Log: log})
 	}
-	p.stages = DefaultStages()
+	stages := cfg.Stages
+	if stages == nil {
+		stages = DefaultStages()
+	}
+	p.chain = newChain(stages)
+	p.lifetime.init(cfg.Lifetime, cfg.RequestTimeout)
 	if cfg.RegisterWorkers > 0 {
 		p.registering = make(chan struct{}, cfg.RegisterWorkers)
 	}
@@ -140,16 +154,14 @@ func New(cfg Config, tp Transport, txs Transactions, store location.Store, reg *
 // ServeRequest runs a new request (any method but ACK) through the stages.
 // tx is nil in stateless mode.
 func (p *Proxy) ServeRequest(tx ServerTx, in *transport.Incoming) {
-	r := &Request{proxy: p, Tx: tx, In: in, Msg: in.Msg, ctx: context.Background()}
-	r.run(0)
+	p.newRequest(tx, in, false).run()
 }
 
 // ServeACK routes an ACK that belongs to no INVITE server transaction: the
 // ACK for a 2xx, which is end-to-end and forwarded statelessly (§16.11,
 // §17.2.3).
 func (p *Proxy) ServeACK(in *transport.Incoming) {
-	r := &Request{proxy: p, In: in, Msg: in.Msg, ctx: context.Background(), stateless: true}
-	r.run(0)
+	p.newRequest(nil, in, true).run()
 }
 
 // ServeStrayResponse forwards a response that matched no client

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"time"
 
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
@@ -19,10 +20,17 @@ type Request struct {
 	Targets []Target
 	ctx     context.Context
 
+	chain   *chain
+	pos     int       // the stage serving the request
+	entered time.Time // when that stage was called
+	next    func()    // r.advance, made once per request
+
 	stateless     bool // an ACK or stateless mode: no transaction, no response context
 	preloaded     bool // an initial request that carries a route past us
 	authenticated bool // the auth stage verified the sender's credentials
+	user, realm   string
 	answered      bool
+	dropped       bool
 }
 
 // Target is one destination of the target set.
@@ -38,22 +46,28 @@ type Target struct {
 	Dest transport.Target
 }
 
-// Stage is one step of request processing. It either answers the request
-// (Respond) or calls next to hand it on.
-type Stage interface {
-	Name() string
-	Serve(r *Request, next func())
+// newRequest makes the request the chain serves.
+func (p *Proxy) newRequest(tx ServerTx, in *transport.Incoming, stateless bool) *Request {
+	r := &Request{proxy: p, Tx: tx, In: in, Msg: in.Msg, ctx: p.requestContext(), chain: p.chain, stateless: stateless}
+	r.next = r.advance
+	return r
 }
 
-func (r *Request) run(i int) {
-	if i >= len(r.proxy.stages) || r.answered {
-		return
-	}
-	r.proxy.stages[i].Serve(r, func() { r.run(i + 1) })
-}
-
-// Context returns the request's context.
+// Context returns the request's context: it ends when the server stops
+// or when the request's time is up (Config.RequestTimeout), whichever
+// comes first. Stages pass it to whatever may block: stores, DNS.
 func (r *Request) Context() context.Context { return r.ctx }
+
+// AddTarget adds a destination to the target set the relay stage forks
+// to (§16.5).
+func (r *Request) AddTarget(t Target) { r.Targets = append(r.Targets, t) }
+
+// Identity returns the subscriber whose credentials the auth stage
+// verified, and the realm; ok is false when nobody authenticated (auth
+// off, a trusted source, or a request that needs none).
+func (r *Request) Identity() (user, realm string, ok bool) {
+	return r.user, r.realm, r.authenticated
+}
 
 // Proxy returns the proxy the request runs in.
 func (r *Request) Proxy() *Proxy { return r.proxy }
@@ -94,9 +108,10 @@ func (r *Request) RespondWith(resp *sip.Message) {
 	}
 }
 
-// drop ends a request that cannot be answered, and its transaction.
-func (r *Request) drop() {
-	r.answered = true
+// Drop ends a request unanswered, and its transaction: what a request
+// that cannot be answered, or a source that should learn nothing, gets.
+func (r *Request) Drop() {
+	r.answered, r.dropped = true, true
 	if t, ok := r.Tx.(interface{ Terminate() }); ok {
 		t.Terminate()
 	}

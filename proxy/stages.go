@@ -25,18 +25,6 @@ func DefaultStages() []Stage {
 	}
 }
 
-// StageFunc makes a Stage from a name and a function.
-type StageFunc struct {
-	StageName string
-	Fn        func(r *Request, next func())
-}
-
-// Name returns the stage's name.
-func (s StageFunc) Name() string { return s.StageName }
-
-// Serve calls the function.
-func (s StageFunc) Serve(r *Request, next func()) { s.Fn(r, next) }
-
 // sanityStage is §16.3 step 1 (and §8.2.2): a request that does not parse
 // as far as the proxy needs is answered with the defect as reason phrase.
 type sanityStage struct{}
@@ -56,7 +44,7 @@ func (sanityStage) Serve(r *Request, next func()) {
 	if r.Msg.Answerable() {
 		r.Respond(se.Code, se.Reason)
 	} else {
-		r.drop()
+		r.Drop()
 	}
 	r.proxy.log.Debug("proxy: invalid request", "source", r.In.Source, "reason", se.Reason)
 }

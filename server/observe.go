@@ -13,6 +13,7 @@ import (
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/hep"
 	"github.com/parley-sip/parley/observe"
+	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/subscriber"
 	"github.com/parley-sip/parley/transaction"
 	"github.com/parley-sip/parley/transport"
@@ -66,6 +67,7 @@ func (s *Server) newObservability(cfg *config.Config, a *auth.Authenticator) err
 func (s *Server) metricSources(a *auth.Authenticator) observe.Sources {
 	src := observe.Sources{
 		Registrations: func() int { n, _ := s.store.Count(); return n },
+		Stages:        s.stageStats,
 		Dropped: func() map[string]uint64 {
 			st := s.tp.Stats()
 			return map[string]uint64{"malformed": st.Malformed, "framing": st.FramingErrors,
@@ -253,4 +255,22 @@ func (u subscriberUsers) ListUsers(ctx context.Context) ([]string, error) {
 		out[i] = sub.User + "@" + sub.Domain
 	}
 	return out, nil
+}
+
+// stageStats turns the proxy's stage counters into what /metrics shows.
+func (s *Server) stageStats() []observe.StageStats {
+	in := s.proxy.StageStats()
+	out := make([]observe.StageStats, len(in))
+	for i, st := range in {
+		o := observe.StageStats{Name: st.Name, Count: st.Count, Sum: st.Sum.Seconds(),
+			Outcomes: make(map[string]uint64, len(st.Outcomes)), Buckets: make(map[float64]uint64, len(st.Buckets))}
+		for k, n := range st.Outcomes {
+			o.Outcomes[proxy.Outcome(k).String()] = n
+		}
+		for b, n := range st.Buckets {
+			o.Buckets[proxy.StageBuckets[b].Seconds()] = n
+		}
+		out[i] = o
+	}
+	return out
 }

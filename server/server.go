@@ -43,6 +43,9 @@ type Server struct {
 	guard   *guard.Guard   // per-source rate limits, bans, scanner filter
 	stop    context.CancelFunc
 	done    chan struct{}
+	// endLife ends the lifetime every request's context derives from:
+	// a store query or DNS lookup still running at shutdown gives up.
+	endLife context.CancelFunc
 }
 
 // settings is the part of the config a reload swaps in at once.
@@ -99,6 +102,8 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	s.out = outbound.New(outbound.Config{Transport: traced, Transactions: txs, Log: log})
 	pcfg := proxyConfig(cfg, s.isOurDomain)
 	pcfg.Outbound = s.out
+	pcfg.Stages = proxy.DefaultStages()
+	pcfg.Lifetime, s.endLife = context.WithCancel(context.Background())
 	s.guardProxy(&pcfg)
 	if pcfg.Auth, pcfg.AuthPolicy, err = authenticator(cfg, st, log); err != nil {
 		st.Close()
@@ -214,6 +219,7 @@ wait:
 		}
 	}
 	cerr := s.tp.Close()
+	s.endLife()
 	s.stopObservability()
 	if s.stop != nil {
 		s.stop()
