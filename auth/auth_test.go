@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -98,6 +99,33 @@ func TestChallengeFormat(t *testing.T) {
 	}
 	if a.Challenge(realm, false, false)[0] == got[0] {
 		t.Error("two challenges share a nonce")
+	}
+}
+
+// TestChallengeAlgorithms: a zero Algorithms offers MD5 alone (libre-based
+// phones give up on any other); a configured list is offered in its order.
+func TestChallengeAlgorithms(t *testing.T) {
+	tests := []struct {
+		name       string
+		algorithms []string
+		want       []string
+	}{
+		{"default", nil, []string{"MD5"}},
+		{"SHA-256 then MD5", []string{auth.SHA256, auth.MD5}, []string{"SHA-256", "MD5"}},
+		{"MD5 then SHA-256", []string{auth.MD5, auth.SHA256}, []string{"MD5", "SHA-256"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, _ := setup(t)
+			a.Algorithms = tc.algorithms
+			var got []string
+			for _, ch := range a.Challenge(realm, false, false) {
+				got = append(got, params(ch)["algorithm"])
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("challenges offer %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
 

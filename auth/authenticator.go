@@ -41,8 +41,10 @@ type Authenticator struct {
 	Store subscriber.Store
 	// Algorithms are offered in this order, one challenge each, and only
 	// they are accepted (RFC 8760 §2.4: a UAC takes the first it
-	// supports). Nil offers SHA-256 then MD5. Some UAs (sipp 3.6, older
-	// phones) read only the first challenge and know only MD5.
+	// supports). Nil offers MD5 alone: libre-based phones (baresip 1.0)
+	// abandon a challenge list holding anything but MD5, and sipp 3.6
+	// reads only the first challenge, so offering SHA-256 is a choice for
+	// operators who know their phones.
 	Algorithms []string
 	// Secret keys the nonce HMAC (see LoadOrCreateSecret). Empty means a
 	// random secret for this process only: nonces then die with it.
@@ -133,8 +135,8 @@ func credentialsHeader(proxy bool) string {
 }
 
 // Challenge returns the values of the challenge header for realm: one
-// SHA-256 and one MD5 challenge, in that order, since a phone takes the
-// first it supports (RFC 8760 §2.4). Both share one fresh nonce. No opaque
+// challenge per algorithm, in the configured order, since a phone takes
+// the first it supports (RFC 8760 §2.4). All share one fresh nonce. No opaque
 // is sent: the nonce already carries all the state a server needs. The
 // values are the same for a 401 and a 407; proxy only names which one
 // the log line is about.
@@ -153,12 +155,15 @@ func (a *Authenticator) Challenge(realm string, proxy bool, stale bool) []string
 	return out
 }
 
-// algorithms is the challenge order: Algorithms, or SHA-256 then MD5.
+// defaultAlgorithms is what a zero Authenticator offers; see Algorithms.
+var defaultAlgorithms = []string{MD5}
+
+// algorithms is the challenge order: Algorithms, or MD5 alone.
 func (a *Authenticator) algorithms() []string {
 	if len(a.Algorithms) > 0 {
 		return a.Algorithms
 	}
-	return []string{SHA256, MD5}
+	return defaultAlgorithms
 }
 
 // IsBlocked reports whether source is blocked now, for a stage that wants

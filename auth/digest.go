@@ -9,9 +9,10 @@ import (
 	"strings"
 )
 
-// The digest algorithms Parley offers (RFC 7616 §3.4, RFC 8760). SHA-256
-// is offered first; MD5 stays because most deployed phones know nothing
-// else.
+// The digest algorithms Parley verifies (RFC 7616 §3.4, RFC 8760). Only
+// MD5 is offered unless configured: most deployed phones know nothing
+// else, and libre-based ones (baresip) give up on a 401 that offers any
+// other algorithm, wherever it stands in the list.
 const (
 	SHA256 = "SHA-256"
 	MD5    = "MD5"

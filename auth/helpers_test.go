@@ -58,6 +58,9 @@ func setup(t *testing.T) (*auth.Authenticator, *clock) {
 	}
 	clk := newClock()
 	a := auth.NewAuthenticator(store, secret)
+	// Both algorithms, so that every test covers SHA-256 too; the default
+	// (MD5 alone) has its own test.
+	a.Algorithms = []string{auth.SHA256, auth.MD5}
 	a.Now = clk.Now
 	return a, clk
 }

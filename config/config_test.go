@@ -176,7 +176,7 @@ func fullConfig() *Config {
 		},
 		Storage: StorageConfig{Engine: EnginePostgres, DSN: "postgres://parley@127.0.0.1/parley"},
 		Auth: AuthConfig{
-			Enabled: true, Methods: []string{"REGISTER", "INVITE"}, Algorithms: []string{"MD5"}, AllowUnauthenticatedToLocal: false,
+			Enabled: true, Methods: []string{"REGISTER", "INVITE"}, Algorithms: []string{"SHA-256", "MD5"}, AllowUnauthenticatedToLocal: false,
 			NonceTTL: Duration(120 * time.Second), MaxFailures: 5,
 			FailureWindow: Duration(300 * time.Second), BlockFor: Duration(time.Hour),
 		},

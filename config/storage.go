@@ -34,8 +34,10 @@ type AuthConfig struct {
 	// Methods are challenged; ACK and CANCEL never can be.
 	Methods []string `yaml:"methods"`
 	// Algorithms are offered in this order and only they are accepted.
-	// SHA-256 first is RFC 8760's advice; UAs that read only the first
-	// challenge and know only MD5 (sipp 3.6, older phones) need MD5 first.
+	// The default is MD5 alone: baresip 1.0 and other libre-based phones
+	// give up on a 401 that offers anything else, wherever it stands.
+	// [SHA-256, MD5] is RFC 8760's advice for fleets whose phones all
+	// take the first algorithm they support.
 	Algorithms []string `yaml:"algorithms"`
 	// AllowUnauthenticatedToLocal lets requests from other domains reach
 	// our users without credentials: how other providers' callers call in.

@@ -195,6 +195,14 @@ func (p *parley) kill(t *testing.T) {
 // if the test failed, it prints the log's tail.
 func startParley(t *testing.T, args ...string) *parley {
 	t.Helper()
+	return startParleyServing(t, []string{"example.com"}, args...)
+}
+
+// startParleyServing is startParley serving the given domains; none means
+// every domain, as "parley serve" does out of the box, so that phones may
+// use the server's address as their domain.
+func startParleyServing(t *testing.T, domains []string, args ...string) *parley {
+	t.Helper()
 	if buildErr != nil {
 		t.Fatalf("no parley binary: %v", buildErr)
 	}
@@ -207,7 +215,10 @@ func startParley(t *testing.T, args ...string) *parley {
 	}
 	serve := []string{"serve",
 		"--listen", "udp:" + p.Addr, "--listen", "tcp:" + p.Addr,
-		"--domain", "example.com", "--data-dir", t.TempDir(), "--log-level", "debug"}
+		"--data-dir", t.TempDir(), "--log-level", "debug"}
+	for _, d := range domains {
+		serve = append(serve, "--domain", d)
+	}
 	p.cmd = exec.Command(parleyBin, append(serve, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	if err := p.cmd.Start(); err != nil {
@@ -443,9 +454,12 @@ func (s *sippProc) WaitLog(text string, timeout time.Duration) {
 	}
 }
 
-func (s *sippProc) isExited() bool {
+func (s *sippProc) isExited() bool { return isClosed(s.exited) }
+
+// isClosed reports whether ch is closed: whether a process has exited.
+func isClosed(ch <-chan struct{}) bool {
 	select {
-	case <-s.exited:
+	case <-ch:
 		return true
 	default:
 		return false

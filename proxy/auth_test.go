@@ -24,6 +24,7 @@ func authFixture(t *testing.T) *fixture {
 	}
 	cfg := defaultConfig()
 	cfg.Auth = auth.NewAuthenticator(users, []byte("0123456789abcdef0123456789abcdef"))
+	cfg.Auth.Algorithms = []string{auth.SHA256, auth.MD5} // credentials answers SHA-256
 	cfg.AuthPolicy = auth.Policies{Default: auth.Policy{AllowUnauthenticatedToLocal: true}}
 	cfg.Users = users
 	return newFixture(t, cfg)

@@ -22,6 +22,24 @@ func onlyBranch(t *testing.T, f *fixture) *clientTx {
 	return txs[0]
 }
 
+// forwardedOnce serves in, which the proxy must forward rather than
+// answer, on one branch, to dst with Request-URI ruri; it returns that branch.
+func forwardedOnce(t *testing.T, f *fixture, in *sip.Message, dst transport.Target, ruri string) *clientTx {
+	t.Helper()
+	tx := f.serve(in)
+	if got := tx.statuses(); len(got) != 0 {
+		t.Fatalf("proxy answered %q, want the request forwarded", got)
+	}
+	c := onlyBranch(t, f)
+	if !sameDst(c.dst, dst) {
+		t.Errorf("sent to %+v, want %+v", c.dst, dst)
+	}
+	if got := c.req.RequestURI(); got != ruri {
+		t.Errorf("Request-URI = %q, want %q", got, ruri)
+	}
+	return c
+}
+
 // TestForwardToBinding is §16.5/§16.6 for a user of our domain: the
 // Request-URI becomes the contact (step 2), Max-Forwards is decremented or
 // set to 70 (step 3), we record-route (step 4), our Via goes on top with
@@ -225,17 +243,7 @@ func TestRouteProcessing(t *testing.T) {
 			f.bind("sip:bob@example.com", location.Binding{Contact: "sip:bob@10.0.0.5:5062", Source: ap("198.51.100.20:40000")})
 			in := req(t, tt.file, tt.edits...)
 			uac := lines(in, "Via")
-			tx := f.serve(in)
-			if got := tx.statuses(); len(got) != 0 {
-				t.Fatalf("proxy answered %q, want the request forwarded", got)
-			}
-			c := onlyBranch(t, f)
-			if !sameDst(c.dst, tt.dst) {
-				t.Errorf("sent to %+v, want %+v", c.dst, tt.dst)
-			}
-			if got := c.req.RequestURI(); got != tt.ruri {
-				t.Errorf("Request-URI = %q, want %q", got, tt.ruri)
-			}
+			c := forwardedOnce(t, f, in, tt.dst, tt.ruri)
 			ourVia(t, "forwarded", c.req, tt.via, "192.0.2.1:5060")
 			checkHeaders(t, "forwarded", c.req, map[string][]string{
 				"Via":          append([]string{lines(c.req, "Via")[0]}, uac...),

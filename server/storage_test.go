@@ -1,6 +1,8 @@
 package server
 
 import (
+	"log/slog"
+	"regexp"
 	"slices"
 	"testing"
 
@@ -33,5 +35,45 @@ func TestAuthOverridesReachThePolicy(t *testing.T) {
 		if !slices.Equal(p.Methods, tc.methods) || p.AllowUnauthenticatedToLocal != tc.allow {
 			t.Errorf("%s: policy %+v, want methods %v allow %v", tc.domain, p, tc.methods, tc.allow)
 		}
+	}
+}
+
+// TestDefaultDigestAlgorithms: with auth.enabled and nothing else the
+// challenge offers MD5 alone, because baresip 1.0 and other libre-based
+// phones give up on a 401 that offers any other algorithm, wherever it
+// stands (issue 13, defect 7). SHA-256 is offered only when configured.
+func TestDefaultDigestAlgorithms(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"auth enabled and nothing else", "auth:\n  enabled: true\n", []string{"MD5"}},
+		{"SHA-256 first, as RFC 8760 advises", "auth:\n  enabled: true\n  algorithms: [SHA-256, MD5]\n", []string{"SHA-256", "MD5"}},
+		{"MD5 first, for UAs that read one challenge", "auth:\n  enabled: true\n  algorithms: [MD5, SHA-256]\n", []string{"MD5", "SHA-256"}},
+		{"SHA-256 alone", "auth:\n  enabled: true\n  algorithms: [SHA-256]\n", []string{"SHA-256"}},
+	}
+	algRE := regexp.MustCompile(`algorithm=([A-Za-z0-9-]+)`)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := config.Parse("t.yaml", []byte(tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.DataDir = t.TempDir()
+			a, _, err := authenticator(cfg, &storage{}, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, ch := range a.Challenge("example.com", false, false) {
+				if m := algRE.FindStringSubmatch(ch); m != nil {
+					got = append(got, m[1])
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("challenges offer %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

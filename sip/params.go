@@ -10,7 +10,9 @@ type Params string
 // Get returns the value of the parameter called name (case-insensitive).
 // A quoted value is returned without its quotes (escapes are kept). ok is
 // false when the parameter is absent; a parameter without '=' is present
-// with the value "".
+// with the value "". When a name appears more than once, which §19.1.1
+// forbids but phones send (baresip repeats a dialled ";transport=udp"),
+// the first occurrence counts.
 func (p Params) Get(name string) (value string, ok bool) {
 	s := string(p)
 	for s != "" {
@@ -132,28 +134,6 @@ func validParams(p string) bool {
 			return !strings.HasSuffix(trimLWS(p), ";")
 		}
 	}
-}
-
-// hasDuplicateParam reports whether a name appears twice, which §19.1.1
-// forbids in a URI ("any given parameter-name MUST NOT appear more than
-// once"); names compare case-insensitively and unescaped. Lists are short,
-// so the quadratic search costs less than a map would.
-func hasDuplicateParam(p Params) bool {
-	dup := false
-	i := 0
-	p.Each(func(n, _ string) bool {
-		j := 0
-		p.Each(func(m, _ string) bool {
-			if j < i && equalFoldEscaped(n, m) {
-				dup = true
-			}
-			j++
-			return j < i && !dup
-		})
-		i++
-		return !dup
-	})
-	return dup
 }
 
 // validQuoted checks a whole quoted-string: quotes at both ends and every

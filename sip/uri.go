@@ -25,7 +25,11 @@ type URI struct {
 func (u *URI) IsSIP() bool { return u.Scheme == "sip" || u.Scheme == "sips" }
 
 // ParseURI parses a URI. It never panics and returns ErrURI for anything
-// that is not a well-formed URI of a known shape.
+// that is not a well-formed URI of a known shape. A parameter name that
+// appears twice (";transport=udp;transport=udp", ";lr;lr") is accepted
+// although §19.1.1 forbids it: phones send it, and a proxy that refused
+// it would lose calls every other server completes. Params.Get reads the
+// first occurrence, and the text is forwarded as it came.
 func ParseURI(s string) (URI, error) {
 	var u URI
 	colon := strings.IndexByte(s, ':')
@@ -103,7 +107,7 @@ func (u *URI) parseSIP(s string) error {
 	if semi := strings.IndexByte(s, ';'); semi >= 0 {
 		u.Params = Params(s[semi+1:])
 		s = s[:semi]
-		if !validParams(string(u.Params)) || !validEscapes(string(u.Params)) || hasDuplicateParam(u.Params) {
+		if !validParams(string(u.Params)) || !validEscapes(string(u.Params)) {
 			return ErrURI
 		}
 	}
@@ -492,8 +496,12 @@ func (u URI) Equal(v URI) bool {
 		}
 	}
 	equal := true
-	u.Params.Each(func(n, a string) bool {
-		if b, ok := v.Params.Get(n); ok && !equalFoldEscaped(unquoteRaw(a), b) {
+	u.Params.Each(func(n, _ string) bool {
+		// Get, not Each's value: of a repeated name only the first
+		// occurrence counts, on both sides, so that Equal stays reflexive.
+		n = Unescape(n)
+		a, _ := u.Params.Get(n)
+		if b, ok := v.Params.Get(n); ok && !equalFoldEscaped(a, b) {
 			equal = false
 		}
 		return equal
