@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"encoding/base32"
 	"hash/fnv"
 	"net"
@@ -238,7 +237,7 @@ func (p *Proxy) viaTarget(resp *sip.Message) (transport.Target, error) {
 	if rp, has := v.RPort(); has && rp != 0 {
 		port = rp
 	}
-	addr, err := p.out.Resolver().ResolveHost(context.Background(), trimBrackets(host))
+	addr, err := p.out.Resolver().ResolveHost(p.requestContext(), trimBrackets(host))
 	if err != nil {
 		return transport.Target{}, err
 	}
