@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/observe"
 )
@@ -27,6 +28,7 @@ type fixture struct {
 	srv   *Server
 	store *location.Memory
 	obs   *observe.Observer
+	clk   *clock.Fake
 }
 
 type users []string
@@ -40,12 +42,12 @@ func (u users) ListUsers(context.Context) ([]string, error) {
 
 func newFixture(t *testing.T, token string, lister UserLister) *fixture {
 	t.Helper()
-	f := &fixture{store: location.NewMemory()}
-	f.obs = observe.New(observe.Config{CaptureMessages: 100, CaptureBytes: 1 << 20, Now: func() time.Time { return t0 }})
+	f := &fixture{store: location.NewMemory(), clk: clock.NewFake(t0)}
+	f.obs = observe.New(observe.Config{CaptureMessages: 100, CaptureBytes: 1 << 20, Now: f.clk.Now})
 	f.obs.Start()
 	t.Cleanup(f.obs.Close)
 	f.srv = New(Config{Token: token, Observer: f.obs, Store: f.store, Users: lister,
-		Now:   func() time.Time { return t0 },
+		Now:   f.clk.Now,
 		Stats: func() any { return map[string]int{"uptime_seconds": 42} },
 	})
 	return f
@@ -54,7 +56,7 @@ func newFixture(t *testing.T, token string, lister UserLister) *fixture {
 func (f *fixture) bind(t *testing.T, aor, contact, source string, expires time.Duration) {
 	t.Helper()
 	_, err := f.store.Update(context.Background(), aor, t0, func(cur []location.Binding) ([]location.Binding, error) {
-		return append(cur, location.Binding{Contact: contact, Q: 1000, Expires: t0.Add(expires), CallID: "reg-" + contact,
+		return append(cur, location.Binding{Contact: contact, Params: "reg-id=1;+sip.instance=\"<urn:uuid:1>\"", Q: 1000, Expires: t0.Add(expires), CallID: "reg-" + contact,
 			CSeq: 1, Transport: "udp", Source: netip.MustParseAddrPort(source), UserAgent: "sipp", Updated: t0}), nil
 	})
 	if err != nil {
@@ -196,7 +198,7 @@ func TestListRegistrations(t *testing.T) {
 		}
 	}
 	r := decode[regList](t, f.do("GET", "/api/registrations?aor=alice", "")).Registrations[0]
-	want := registration{AOR: "sip:alice@example.com", Contact: "sip:alice@192.0.2.10:5060", Q: 1, Expires: t0.Add(time.Minute),
+	want := registration{AOR: "sip:alice@example.com", Contact: "sip:alice@192.0.2.10:5060", Params: `reg-id=1;+sip.instance="<urn:uuid:1>"`, Q: 1, Expires: t0.Add(time.Minute),
 		ExpiresIn: 60, Transport: "udp", Source: "192.0.2.10:5060", UserAgent: "sipp", CallID: "reg-sip:alice@192.0.2.10:5060",
 		CSeq: 1, Updated: t0}
 	if fmt.Sprint(r) != fmt.Sprint(want) {
@@ -207,11 +209,10 @@ func TestListRegistrations(t *testing.T) {
 func TestListRegistrationsHidesExpiredAndTruncates(t *testing.T) {
 	f := newFixture(t, "", nil)
 	f.bind(t, "sip:old@example.com", "sip:old@192.0.2.9", "192.0.2.9:5060", time.Minute)
-	f.srv.cfg.Now = func() time.Time { return t0.Add(time.Minute) } // expired at exactly now
+	f.clk.Advance(time.Minute) // expired at exactly now
 	if got := contacts(decode[regList](t, f.do("GET", "/api/registrations", ""))); got != "" {
 		t.Errorf("expired binding listed: %q", got)
 	}
-	f.srv.cfg.Now = func() time.Time { return t0 }
 	for i := range maxListed + 1 {
 		f.bind(t, fmt.Sprintf("sip:u%d@example.com", i), "sip:x@192.0.2.1", "192.0.2.1:5060", time.Hour)
 	}

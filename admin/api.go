@@ -19,6 +19,7 @@ const maxListed = 1000
 type registration struct {
 	AOR        string    `json:"aor"`
 	Contact    string    `json:"contact"`
+	Params     string    `json:"params,omitempty"` // the Contact's parameters as the phone sent them
 	Q          float64   `json:"q"`
 	Expires    time.Time `json:"expires"`
 	ExpiresIn  int64     `json:"expires_in"` // seconds left
@@ -36,7 +37,7 @@ type registration struct {
 
 func toRegistration(b *location.Binding, now time.Time) registration {
 	return registration{
-		AOR: b.AOR, Contact: b.Contact, Q: float64(b.Q) / 1000, Expires: b.Expires,
+		AOR: b.AOR, Contact: b.Contact, Params: b.Params, Q: float64(b.Q) / 1000, Expires: b.Expires,
 		ExpiresIn: int64(b.Expires.Sub(now).Round(time.Second) / time.Second),
 		Transport: b.Transport, Source: addrString(b.Source.String(), b.Source.IsValid()),
 		Local: addrString(b.Local.String(), b.Local.IsValid()), UserAgent: b.UserAgent,

@@ -5,15 +5,18 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/parley-sip/parley/guard"
 )
 
 // failureTable counts failed authentications per source and blocks a
 // source that fails too often, as fail2ban does from a log, but in
 // process: no log parsing, no firewall rule, no delay.
 //
-// IPv6 sources are tracked by their /64 prefix: one host owns a whole /64
-// and could otherwise step to a fresh address for every guess. The table
-// holds at most max sources; when full, the one idle longest is dropped.
+// Sources are counted as the guard counts them (guard.SourceKey): an
+// IPv6 source by its /64, since one host owns a whole /64 and could
+// otherwise step to a fresh address for every guess. The table holds at
+// most max sources; when full, the one idle longest is dropped.
 type failureTable struct {
 	mu  sync.Mutex
 	max int
@@ -35,17 +38,6 @@ func newFailureTable(max int) *failureTable {
 	return &failureTable{max: max, m: make(map[netip.Addr]*list.Element), lru: list.New()}
 }
 
-// sourceKey maps an address to what is counted: the address itself, or the
-// /64 of an IPv6 address.
-func sourceKey(a netip.Addr) netip.Addr {
-	a = a.Unmap()
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.Addr()
-	}
-	return a
-}
-
 // blocked reports whether a is blocked at now.
 func (f *failureTable) blocked(a netip.Addr, now time.Time) bool {
 	if !a.IsValid() {
@@ -53,7 +45,7 @@ func (f *failureTable) blocked(a netip.Addr, now time.Time) bool {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	e, ok := f.m[sourceKey(a)]
+	e, ok := f.m[guard.SourceKey(a)]
 	return ok && now.Before(e.Value.(*source).blockedUntil)
 }
 
@@ -67,7 +59,7 @@ func (f *failureTable) fail(a netip.Addr, now time.Time, limit int, window, bloc
 	if !a.IsValid() {
 		return false
 	}
-	s := f.touch(sourceKey(a))
+	s := f.touch(guard.SourceKey(a))
 	if now.Sub(s.windowStart) > window || !s.blockedUntil.IsZero() && !now.Before(s.blockedUntil) {
 		// A new window, or the first failure after a block ran out.
 		s.failures, s.windowStart, s.blockedUntil = 0, now, time.Time{}

@@ -9,11 +9,11 @@ import (
 	"hash"
 	"net/netip"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/parley-sip/parley/auth"
+	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/subscriber"
 )
@@ -26,29 +26,12 @@ var (
 	secret = []byte("0123456789abcdef0123456789abcdef")
 )
 
-// clock is a settable time for nonce ages and blocks.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newClock is the tests' fake time for nonce ages and blocks.
+func newClock() *clock.Fake { return clock.NewFake(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 // setup returns an Authenticator over a store holding alice (password
 // "secret") and bob in example.com, with a fake clock.
-func setup(t *testing.T) (*auth.Authenticator, *clock) {
+func setup(t *testing.T) (*auth.Authenticator, *clock.Fake) {
 	t.Helper()
 	store := subscriber.NewMemory()
 	for _, u := range []string{"alice", "bob"} {

@@ -1,7 +1,6 @@
 package clock
 
 import (
-	"container/heap"
 	"sync"
 	"time"
 )
@@ -12,7 +11,7 @@ type Fake struct {
 	mu     sync.Mutex
 	now    time.Time
 	seq    uint64
-	timers fakeHeap
+	timers Heap[*fakeTimer]
 }
 
 // NewFake returns a Fake clock reading start.
@@ -33,7 +32,7 @@ func (c *Fake) AfterFunc(d time.Duration, f func()) Timer {
 	defer c.mu.Unlock()
 	c.seq++
 	t := &fakeTimer{c: c, at: c.now.Add(max(d, 0)), seq: c.seq, f: f}
-	heap.Push(&c.timers, t)
+	c.timers.Push(t)
 	return t
 }
 
@@ -45,7 +44,7 @@ func (c *Fake) Advance(d time.Duration) {
 	c.mu.Lock()
 	end := c.now.Add(d)
 	for len(c.timers) > 0 && !c.timers[0].at.After(end) {
-		t := heap.Pop(&c.timers).(*fakeTimer)
+		t := c.timers.Pop()
 		c.now = t.at
 		c.mu.Unlock()
 		t.f()
@@ -77,33 +76,18 @@ func (t *fakeTimer) Stop() bool {
 	if t.index < 0 {
 		return false
 	}
-	heap.Remove(&t.c.timers, t.index)
+	t.c.timers.Remove(t.index)
 	return true
 }
 
-type fakeHeap []*fakeTimer
-
-func (h fakeHeap) Len() int { return len(h) }
-func (h fakeHeap) Less(i, j int) bool {
-	if h[i].at.Equal(h[j].at) {
-		return h[i].seq < h[j].seq
+// Before orders timers by deadline, and timers with the same deadline in
+// the order they were made.
+func (t *fakeTimer) Before(o *fakeTimer) bool {
+	if t.at.Equal(o.at) {
+		return t.seq < o.seq
 	}
-	return h[i].at.Before(h[j].at)
+	return t.at.Before(o.at)
 }
-func (h fakeHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
-}
-func (h *fakeHeap) Push(x any) {
-	t := x.(*fakeTimer)
-	t.index = len(*h)
-	*h = append(*h, t)
-}
-func (h *fakeHeap) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	old[len(old)-1] = nil
-	t.index = -1
-	*h = old[:len(old)-1]
-	return t
-}
+
+// SetIndex implements Entry.
+func (t *fakeTimer) SetIndex(i int) { t.index = i }

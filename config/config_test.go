@@ -458,7 +458,7 @@ func TestParseListener(t *testing.T) {
 		{"udp:0.0.0.0:sip", Listener{}, "port must be between 1 and 65535"},
 		{"udp:0.0.0.0:65536", Listener{}, "port must be between 1 and 65535"},
 		{"udp:-bad-:5060", Listener{}, "neither an IP address nor a host name"},
-		{"udp:a_b:5060", Listener{}, "neither an IP address nor a host name"},
+		{"udp:a!b:5060", Listener{}, "neither an IP address nor a host name"},
 		{"udp", Listener{}, "must look like"},
 		{"", Listener{}, "must look like"},
 	}

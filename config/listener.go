@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/parley-sip/parley/sip"
 )
 
 // Proto is a listener's transport protocol, lower case as in the config.
@@ -205,34 +207,12 @@ func checkHost(host string) error {
 	return nil
 }
 
-// validHost accepts IP addresses (with an IPv6 zone) and RFC 1123 host
-// names whose last label is not all digits, so that a mistyped IPv4
-// address such as 300.1.1.1 is not taken for a name.
+// validHost accepts IP addresses (with an IPv6 zone) and host names by
+// the SIP grammar's rule (sip.ValidHostname), under which a mistyped IPv4
+// address such as 300.1.1.1 is no name either.
 func validHost(s string) bool {
 	if _, err := netip.ParseAddr(s); err == nil {
 		return true
 	}
-	return validHostname(s)
-}
-
-func validHostname(s string) bool {
-	s = strings.TrimSuffix(s, ".")
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	if tld := s[strings.LastIndexByte(s, '.')+1:]; strings.Trim(tld, "0123456789") == "" {
-		return false
-	}
-	for label := range strings.SplitSeq(s, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	return true
+	return sip.ValidHostname(s)
 }

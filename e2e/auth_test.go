@@ -142,15 +142,31 @@ func TestCrashKeepsRegistrations(t *testing.T) {
 // user@example.com and returns the Contact lines of the 200.
 func queryBindings(t *testing.T, server, user string) []string {
 	t.Helper()
+	resp := registerUDP(t, server, user, "q-"+user, "")
+	var out []string
+	for _, line := range strings.Split(resp, "\r\n") {
+		if strings.HasPrefix(line, "Contact:") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// registerUDP sends a REGISTER for user@example.com over UDP with the
+// given Call-ID and header lines (each ending in CRLF), retransmitting
+// as a UA would, and returns the 200 OK; any other answer, or none,
+// fails the test.
+func registerUDP(t *testing.T, server, user, callID, lines string) string {
+	t.Helper()
 	conn, err := net.Dial("udp", server)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	req := "REGISTER sip:example.com SIP/2.0\r\n" +
-		"Via: SIP/2.0/UDP " + conn.LocalAddr().String() + ";branch=z9hG4bK-q-" + user + ";rport\r\n" +
+		"Via: SIP/2.0/UDP " + conn.LocalAddr().String() + ";branch=z9hG4bK-" + callID + ";rport\r\n" +
 		"Max-Forwards: 70\r\nFrom: <sip:" + user + "@example.com>;tag=q\r\nTo: <sip:" + user + "@example.com>\r\n" +
-		"Call-ID: q-" + user + "\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n"
+		"Call-ID: " + callID + "\r\nCSeq: 1 REGISTER\r\n" + lines + "Content-Length: 0\r\n\r\n"
 	buf := make([]byte, 65535)
 	for try := 0; try < 5; try++ {
 		conn.Write([]byte(req))
@@ -161,16 +177,10 @@ func queryBindings(t *testing.T, server, user string) []string {
 		}
 		resp := string(buf[:n])
 		if !strings.HasPrefix(resp, "SIP/2.0 200") {
-			t.Fatalf("query for %s: %s", user, resp)
+			t.Fatalf("REGISTER %s (Call-ID %s): %s", user, callID, resp)
 		}
-		var out []string
-		for _, line := range strings.Split(resp, "\r\n") {
-			if strings.HasPrefix(line, "Contact:") {
-				out = append(out, line)
-			}
-		}
-		return out
+		return resp
 	}
-	t.Fatalf("no answer to the query for %s", user)
-	return nil
+	t.Fatalf("no answer to the REGISTER of %s (Call-ID %s)", user, callID)
+	return ""
 }

@@ -134,7 +134,7 @@ func (g *Guard) Admit(src netip.Addr) bool {
 	if r.rate <= 0 || !src.IsValid() {
 		return true
 	}
-	key := sourceKey(src)
+	key := SourceKey(src)
 	t := &g.tables[maphash.Comparable(g.seed, key)%shards]
 	switch v := t.admit(key, g.clock(), r); v {
 	case admitted:
@@ -178,10 +178,12 @@ func (r *rules) isTrusted(src netip.Addr) bool {
 	return false
 }
 
-// sourceKey maps an address to what is limited: the address itself, or
-// the /64 of an IPv6 address, since one host owns a whole /64 and could
-// otherwise step to a fresh address for every message.
-func sourceKey(a netip.Addr) netip.Addr {
+// SourceKey maps an address to the source it counts as: the address
+// itself, or the /64 of an IPv6 address, since one host owns a whole /64
+// and could otherwise step to a fresh address for every message (or, at
+// the digest layer, every password guess). Every per-source limit keys
+// by it, so that all of them agree on what one source is.
+func SourceKey(a netip.Addr) netip.Addr {
 	a = a.Unmap()
 	if a.Is6() {
 		p, _ := a.Prefix(64)

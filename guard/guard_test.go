@@ -9,27 +9,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/parley-sip/parley/clock"
 )
 
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Unix(1_700_000_000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newFakeClock is the tests' fake time.
+func newFakeClock() *clock.Fake { return clock.NewFake(time.Unix(1_700_000_000, 0)) }
 
 var (
 	alice = netip.MustParseAddr("192.0.2.1")
@@ -70,11 +55,11 @@ func TestTokenBucket(t *testing.T) {
 	if got := admitN(g, bob, 5); got != 5 {
 		t.Fatalf("another source is limited by alice's flood: %d of 5", got)
 	}
-	clk.Add(500 * time.Millisecond)
+	clk.Advance(500 * time.Millisecond)
 	if got := admitN(g, alice, 50); got != 5 {
 		t.Fatalf("after 0.5 s at 10/s: admitted %d, want 5", got)
 	}
-	clk.Add(time.Hour)
+	clk.Advance(time.Hour)
 	if got := admitN(g, alice, 50); got != 20 {
 		t.Fatalf("the bucket holds no more than the burst: admitted %d, want 20", got)
 	}
@@ -94,7 +79,7 @@ func TestBanAfterSustainedFlood(t *testing.T) {
 	// 100 messages a second, ten times the rate, in 10 ms steps.
 	for step := range 500 {
 		admitN(g, alice, 1)
-		clk.Add(10 * time.Millisecond)
+		clk.Advance(10 * time.Millisecond)
 		if st := g.Stats(); st.Bans > 0 {
 			if elapsed := time.Duration(step) * 10 * time.Millisecond; elapsed < 3*time.Second {
 				t.Fatalf("banned after %v, want 3 s over the rate", elapsed)
@@ -109,11 +94,11 @@ func TestBanAfterSustainedFlood(t *testing.T) {
 	if !strings.Contains(logs.String(), "source=192.0.2.1") || !strings.Contains(logs.String(), "for=1m0s") {
 		t.Errorf("ban not logged with source and duration: %s", logs.String())
 	}
-	clk.Add(59 * time.Second)
+	clk.Advance(59 * time.Second)
 	if got := admitN(g, alice, 5); got != 0 {
 		t.Fatalf("banned source admitted %d", got)
 	}
-	clk.Add(2 * time.Second)
+	clk.Advance(2 * time.Second)
 	if got := admitN(g, alice, 5); got != 5 {
 		t.Fatalf("ban over: admitted %d of 5", got)
 	}
@@ -129,7 +114,7 @@ func TestBurstsNeverBan(t *testing.T) {
 	g := New(Config{Rate: 10, Burst: 10, BanAfter: 2 * time.Second, BanFor: time.Minute, Now: clk.Now, Logger: quiet()})
 	for range 20 {
 		admitN(g, alice, 30) // 20 over
-		clk.Add(1500 * time.Millisecond)
+		clk.Advance(1500 * time.Millisecond)
 	}
 	if st := g.Stats(); st.Bans != 0 || st.Limited == 0 {
 		t.Errorf("bursts with calm gaps: %+v, want limited and not banned", st)
@@ -150,7 +135,7 @@ func TestBanForZeroOnlyLimits(t *testing.T) {
 	g := New(Config{Rate: 1, Burst: 1, Now: clk.Now, Logger: quiet()})
 	for range 100 {
 		admitN(g, alice, 10)
-		clk.Add(100 * time.Millisecond)
+		clk.Advance(100 * time.Millisecond)
 	}
 	if st := g.Stats(); st.Bans != 0 {
 		t.Errorf("BanFor 0 banned: %+v", st)
@@ -180,6 +165,21 @@ func TestTrustedBypass(t *testing.T) {
 	}
 }
 
+func TestSourceKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7":                 "192.0.2.7",
+		"::ffff:192.0.2.7":          "192.0.2.7",
+		"2001:db8:1:2:3:4:5:6":      "2001:db8:1:2::",
+		"2001:db8:1:2::":            "2001:db8:1:2::",
+		"fe80::1%eth0":              "fe80::",
+		"2001:db8:1:3:ffff:ffff::1": "2001:db8:1:3::",
+	} {
+		if got := SourceKey(netip.MustParseAddr(in)); got != netip.MustParseAddr(want) {
+			t.Errorf("SourceKey(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
+
 // TestIPv6ByPrefix: every address of one /64 shares one bucket.
 func TestIPv6ByPrefix(t *testing.T) {
 	g := New(Config{Rate: 1, Burst: 3, Logger: quiet()})
@@ -204,7 +204,7 @@ func TestTableIsBounded(t *testing.T) {
 	for i := range 100_000 {
 		g.Admit(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
 		if i%1000 == 0 {
-			clk.Add(time.Millisecond)
+			clk.Advance(time.Millisecond)
 		}
 	}
 	st := g.Stats()

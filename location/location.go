@@ -27,6 +27,7 @@ var ErrClosed = errors.New("location: store closed")
 type Binding struct {
 	AOR        string         // canonical AOR, e.g. "sip:alice@example.com"
 	Contact    string         // contact URI as the UA sent it (without the angle brackets / params of the header)
+	Params     string         // the Contact header's parameters as the UA sent them, less expires; no leading ';'
 	Q          int            // q-value * 1000 (0..1000); 1000 when absent
 	Expires    time.Time      // absolute expiry
 	CallID     string         // Call-ID of the REGISTER that created or last refreshed the binding

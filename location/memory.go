@@ -1,7 +1,6 @@
 package location
 
 import (
-	"container/heap"
 	"context"
 	"slices"
 	"strings"
@@ -9,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unique"
+
+	"github.com/parley-sip/parley/clock"
 )
 
 // shardCount spreads AORs over independent locks so that registrations of
@@ -38,7 +39,7 @@ var _ Store = (*Memory)(nil)
 type shard struct {
 	mu   sync.RWMutex
 	aors map[string]*record
-	due  expiryHeap
+	due  clock.Heap[*record] // AORs by earliest expiry
 
 	// Counters are written under mu but read by Count without it, so that
 	// a metrics scrape never waits for a busy shard.
@@ -153,7 +154,7 @@ func (m *Memory) Update(ctx context.Context, aor string, now time.Time, fn func(
 	case len(stored) == 0 && r == nil:
 		// Nothing was there and nothing is to be: no change.
 	case len(stored) == 0:
-		heap.Remove(&s.due, r.idx)
+		s.due.Remove(r.idx)
 		delete(s.aors, key)
 		s.bindings.Add(-int64(len(r.bs)))
 		s.naors.Add(-1)
@@ -162,7 +163,7 @@ func (m *Memory) Update(ctx context.Context, aor string, now time.Time, fn func(
 			s.aors = make(map[string]*record)
 		}
 		r = &record{aor: key, bs: stored, next: earliest(stored)}
-		heap.Push(&s.due, r)
+		s.due.Push(r)
 		s.aors[key] = r
 		s.bindings.Add(int64(len(stored)))
 		s.naors.Add(1)
@@ -170,7 +171,7 @@ func (m *Memory) Update(ctx context.Context, aor string, now time.Time, fn func(
 		s.bindings.Add(int64(len(stored) - len(r.bs)))
 		r.bs = stored
 		r.next = earliest(stored)
-		heap.Fix(&s.due, r.idx)
+		s.due.Fix(r.idx)
 	}
 	// Every stored binding is live at now, so the copy is the live set.
 	return unpackAll(key, stored, nanos(now), false), nil
@@ -225,14 +226,14 @@ func (s *shard) expire(now time.Time, limit int) (removed int, more bool) {
 		removed += len(r.bs) - len(kept)
 		s.bindings.Add(-int64(len(r.bs) - len(kept)))
 		if len(kept) == 0 {
-			heap.Pop(&s.due)
+			s.due.Pop()
 			delete(s.aors, r.aor)
 			s.naors.Add(-1)
 			continue
 		}
 		r.bs = kept
 		r.next = earliest(kept)
-		heap.Fix(&s.due, 0)
+		s.due.Fix(0)
 	}
 	return removed, false
 }
@@ -340,30 +341,8 @@ func intern(s string) string {
 	return unique.Make(s).Value()
 }
 
-// expiryHeap is a min-heap of a shard's AORs by earliest expiry. Each record
-// remembers its index so Update can move it with heap.Fix.
-type expiryHeap []*record
+// Before orders a shard's AORs by when Expire must next look at them.
+func (r *record) Before(o *record) bool { return r.next < o.next }
 
-func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].next < h[j].next }
-
-func (h expiryHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].idx = i
-	h[j].idx = j
-}
-
-func (h *expiryHeap) Push(x any) {
-	r := x.(*record)
-	r.idx = len(*h)
-	*h = append(*h, r)
-}
-
-func (h *expiryHeap) Pop() any {
-	old := *h
-	r := old[len(old)-1]
-	old[len(old)-1] = nil
-	r.idx = -1
-	*h = old[:len(old)-1]
-	return r
-}
+// SetIndex implements clock.Entry.
+func (r *record) SetIndex(i int) { r.idx = i }

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/location/storetest"
 )
@@ -44,11 +45,10 @@ func TestRunExpires(t *testing.T) {
 		}
 	}
 
-	var now atomic.Int64 // seconds after t0
-	clock := func() time.Time { return t0.Add(time.Duration(now.Load()) * time.Second) }
+	clk := clock.NewFake(t0)
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- location.Run(ctx, s, time.Millisecond, clock) }()
+	go func() { done <- location.Run(ctx, s, time.Millisecond, clk.Now) }()
 
 	waitCount := func(want int) {
 		t.Helper()
@@ -63,9 +63,9 @@ func TestRunExpires(t *testing.T) {
 		}
 	}
 	waitCount(100)
-	now.Store(5) // bindings expiring at +1s..+5s go: half of them
+	clk.Advance(5 * time.Second) // bindings expiring at +1s..+5s go: half of them
 	waitCount(50)
-	now.Store(10)
+	clk.Advance(5 * time.Second)
 	waitCount(0)
 
 	cancel()
@@ -87,13 +87,13 @@ func TestRunStopsOnClose(t *testing.T) {
 // may hand over slices of the whole REGISTER, and keeping them would pin
 // the message for as long as the binding lives.
 func TestMemoryOwnsStrings(t *testing.T) {
-	msg := strings.Repeat("x", 4096) + "sip:alice@example.com|sip:alice@192.0.2.1|call-1|<urn:uuid:1>|<sip:edge;lr>|tcp|UA/1"
+	msg := strings.Repeat("x", 4096) + "sip:alice@example.com|sip:alice@192.0.2.1|call-1|<urn:uuid:1>|<sip:edge;lr>|tcp|UA/1|reg-id=1"
 	f := strings.Split(msg[4096:], "|")
 	s := location.NewMemory()
 	defer s.Close()
 	b := location.Binding{
 		Contact: f[1], CallID: f[2], InstanceID: f[3], Path: []string{f[4]},
-		Transport: f[5], UserAgent: f[6], Q: 1000, Expires: t0.Add(time.Hour),
+		Transport: f[5], UserAgent: f[6], Params: f[7], Q: 1000, Expires: t0.Add(time.Hour),
 	}
 	if _, err := s.Update(context.Background(), f[0], t0, replace(b)); err != nil {
 		t.Fatal(err)
@@ -107,13 +107,13 @@ func TestMemoryOwnsStrings(t *testing.T) {
 	g := got[0]
 	for name, v := range map[string]string{
 		"AOR": g.AOR, "Contact": g.Contact, "CallID": g.CallID, "InstanceID": g.InstanceID,
-		"Path[0]": g.Path[0], "Transport": g.Transport, "UserAgent": g.UserAgent,
+		"Path[0]": g.Path[0], "Transport": g.Transport, "UserAgent": g.UserAgent, "Params": g.Params,
 	} {
 		if p := uintptr(unsafe.Pointer(unsafe.StringData(v))); p >= lo && p < hi {
 			t.Errorf("%s %q points into the caller's message buffer", name, v)
 		}
 	}
-	if d := fmt.Sprint(g.Contact, g.CallID, g.InstanceID, g.Path, g.Transport, g.UserAgent); d != "sip:alice@192.0.2.1call-1<urn:uuid:1>[<sip:edge;lr>]tcpUA/1" {
+	if d := fmt.Sprint(g.Contact, g.CallID, g.InstanceID, g.Path, g.Transport, g.UserAgent, g.Params); d != "sip:alice@192.0.2.1call-1<urn:uuid:1>[<sip:edge;lr>]tcpUA/1reg-id=1" {
 		t.Errorf("stored values changed: %s", d)
 	}
 }
@@ -122,9 +122,11 @@ func TestMemoryOwnsStrings(t *testing.T) {
 var userAgents = []string{"Zoiper rv2.10.20.2", "Linphone/5.2.5 (belle-sip/5.2.94)", "Yealink SIP-T46U 108.86.0.45", "baresip v3.10.1 (x86_64/linux)", "Grandstream GXP2170 1.0.11.79"}
 
 // realistic builds binding i of an AOR the way a registrar would from a
-// parsed REGISTER: each string its own fresh allocation.
+// parsed REGISTER of an RFC 5626 phone: each string its own fresh
+// allocation.
 func realistic(user, i int, path bool, now time.Time) location.Binding {
 	u := strconv.Itoa(user)
+	instance := fmt.Sprintf("<urn:uuid:00000000-0000-4000-8000-%012d>", user*4+i)
 	b := location.Binding{
 		Contact:    "sip:user" + u + "@198.51.100." + strconv.Itoa(user%250) + ":" + strconv.Itoa(40000+user%20000) + ";transport=tcp;ob",
 		Q:          1000,
@@ -135,7 +137,8 @@ func realistic(user, i int, path bool, now time.Time) location.Binding {
 		Source:     netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(user)}), uint16(40000+user%20000)),
 		Local:      netip.MustParseAddrPort("192.0.2.10:5060"),
 		ConnID:     uint64(user),
-		InstanceID: fmt.Sprintf("<urn:uuid:00000000-0000-4000-8000-%012d>", user*4+i),
+		Params:     "reg-id=" + strconv.Itoa(i+1) + `;+sip.instance="` + instance + `"`,
+		InstanceID: instance,
 		RegID:      i + 1,
 		UserAgent:  string([]byte(userAgents[user%len(userAgents)])),
 		Updated:    now,

@@ -8,11 +8,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/parley-sip/parley/clock"
 )
 
 // feed captures a call through the proxy as Parley sees it: each message
 // once received and once sent, with Parley's own 100 Trying.
-func feed(o *Observer, clk *clock) {
+func feed(o *Observer, clk *clock.Fake) {
 	capture := func(dir Direction, peer msg, d time.Duration) {
 		clk.Advance(d)
 		p := alice

@@ -229,12 +229,12 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 		store: location.NewMemory(),
 	}
 	t.Cleanup(func() { f.store.Close() })
+	f.clock = clock.NewFake(t0)
 	f.reg = &registrar.Registrar{
 		Store:  f.store,
 		Serves: func(d string) bool { return d == "example.com" },
-		Now:    func() time.Time { return t0 },
+		Now:    f.clock.Now,
 	}
-	f.clock = clock.NewFake(t0)
 	if cfg.Clock == nil {
 		cfg.Clock = f.clock
 	}
@@ -243,7 +243,7 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 		txs = nil
 	}
 	f.p = New(cfg, f.tp, txs, f.store, f.reg, slog.New(slog.DiscardHandler))
-	f.p.now = func() time.Time { return t0 }
+	f.p.now = f.clock.Now
 	f.useResolver(noDNS{outbound.NewDNS()})
 	return f
 }

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/sip"
@@ -113,6 +114,14 @@ func (r *Registrar) readContact(c *sip.NameAddr, headerExp uint32, hasHeader boo
 	}
 	b := base
 	b.Contact = c.URI.String()
+	// The response lists the Contact's parameters as the phone sent them
+	// (RFC 5626's +sip.instance and reg-id, RFC 3840's feature tags), with
+	// the expiry the registrar chose in place of the phone's.
+	b.Params = string(c.Params.Without("expires"))
+	if !utf8.ValidString(b.Contact) || !utf8.ValidString(b.Params) {
+		// §25.1 allows UTF-8 only, and PostgreSQL stores nothing else.
+		return change{}, refuse(400, "Malformed Contact")
+	}
 	b.Q = q
 	b.Expires = now.Add(exp)
 	b.Updated = now
@@ -197,11 +206,8 @@ func (r *Registrar) okResponse(req *sip.Message, res result, toTag string) *sip.
 	for _, b := range bs {
 		left := int(b.Expires.Sub(res.now).Round(time.Second) / time.Second)
 		v := "<" + b.Contact + ">;expires=" + strconv.Itoa(max(left, 0))
-		if b.Q != 1000 {
-			v += ";q=" + sip.FormatQ(b.Q)
-		}
-		if b.InstanceID != "" {
-			v += ";+sip.instance=" + b.InstanceID
+		if b.Params != "" {
+			v += ";" + b.Params
 		}
 		extra = append(extra, "Contact", v)
 	}

@@ -3,13 +3,18 @@ package registrar
 import (
 	"context"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/location/sqlstore"
 	"github.com/parley-sip/parley/sip"
+	// subscriber's storetest hands out a throwaway PostgreSQL schema.
+	pgschema "github.com/parley-sip/parley/subscriber/storetest"
 	"github.com/parley-sip/parley/transport"
 )
 
@@ -18,16 +23,16 @@ var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 // fixture is a registrar on a memory store with a clock the test moves.
 type fixture struct {
 	r   *Registrar
-	now time.Time
+	clk *clock.Fake
 }
 
 func newFixture(p Policy) *fixture {
-	f := &fixture{now: t0}
+	f := &fixture{clk: clock.NewFake(t0)}
 	f.r = &Registrar{
 		Store:     location.NewMemory(),
 		Serves:    func(d string) bool { return d == "example.com" },
 		PolicyFor: func(string) Policy { return p },
-		Now:       func() time.Time { return f.now },
+		Now:       f.clk.Now,
 	}
 	return f
 }
@@ -87,6 +92,9 @@ func TestRegisterSteps(t *testing.T) {
 		{name: "too brief", lines: []string{"Contact: <sip:alice@192.0.2.10>;expires=10"}, code: 423, reason: "Interval Too Brief", header: [2]string{"Min-Expires", "60"}},
 		{name: "clamped to max", lines: []string{"Contact: <sip:alice@192.0.2.10>;expires=999999"}, code: 200, contact: []string{"<sip:alice@192.0.2.10>;expires=86400"}},
 		{name: "q value", lines: []string{"Contact: <sip:alice@192.0.2.10>;q=0.5"}, code: 200, contact: []string{"<sip:alice@192.0.2.10>;expires=3600;q=0.5"}},
+		{name: "contact parameters kept", lines: []string{"Contact: " + daveContact}, code: 200, contact: []string{"<sip:dave@198.51.100.7:5062;ob>;expires=3600;" + daveParams}},
+		{name: "phone's expires replaced", lines: []string{`Contact: <sip:a@192.0.2.10>;reg-id=1;EXPIRES=99999 ;+sip.instance="<urn:uuid:1>"`}, code: 200, contact: []string{`<sip:a@192.0.2.10>;expires=86400;reg-id=1;+sip.instance="<urn:uuid:1>"`}},
+		{name: "contact not UTF-8", lines: []string{"Contact: <sip:alice@192.0.2.10>;n=\"\xff\""}, code: 400, reason: "Malformed Contact"},
 		{name: "bad q value", lines: []string{"Contact: <sip:alice@192.0.2.10>;q=2"}, code: 400, reason: "Malformed Contact q Value"},
 		{name: "wildcard needs Expires 0", lines: []string{"Contact: *"}, code: 400, reason: "Invalid Wildcard Contact"},
 		{name: "wildcard alone", lines: []string{"Contact: *, <sip:alice@192.0.2.10>", "Expires: 0"}, code: 400, reason: "Malformed Contact"},
@@ -122,6 +130,67 @@ func TestRegisterSteps(t *testing.T) {
 	}
 }
 
+// daveContact is an RFC 5626 phone's Contact (issue 13): a quoted
+// +sip.instance holding '<' and '>', reg-id, ;ob in the URI and RFC 3840
+// feature tags, with and without a value.
+const (
+	daveParams  = `reg-id=1;+sip.instance="<urn:uuid:00000000-0000-1000-8000-000A95A0E128>";+g.oma.sip-im;audio="TRUE"`
+	daveContact = "<sip:dave@198.51.100.7:5062;ob>;" + daveParams
+)
+
+// TestContactParamsEveryEngine: the Contact's parameters come back byte
+// for byte from every engine, in the REGISTER's own 200 and, for the
+// durable ones, in a query answered after the store was closed and
+// opened again on the same database (a restart).
+func TestContactParamsEveryEngine(t *testing.T) {
+	want := "<sip:dave@198.51.100.7:5062;ob>;expires=600;" + daveParams
+	for _, e := range []struct {
+		name string
+		// database returns an opener of one database, nil for memory.
+		database func(t *testing.T) func(opts ...sqlstore.Option) (location.Store, error)
+	}{
+		{"memory", nil},
+		{"sqlite", func(t *testing.T) func(opts ...sqlstore.Option) (location.Store, error) {
+			path := filepath.Join(t.TempDir(), "parley.db")
+			return func(opts ...sqlstore.Option) (location.Store, error) { return sqlstore.OpenSQLite(path, opts...) }
+		}},
+		{"postgres", func(t *testing.T) func(opts ...sqlstore.Option) (location.Store, error) {
+			dsn := pgschema.PostgresDSN(t)
+			return func(opts ...sqlstore.Option) (location.Store, error) {
+				return sqlstore.OpenPostgres(context.Background(), dsn, opts...)
+			}
+		}},
+	} {
+		t.Run(e.name, func(t *testing.T) {
+			f := newFixture(DefaultPolicy)
+			var open func(opts ...sqlstore.Option) (location.Store, error)
+			if e.database != nil {
+				open = e.database(t)
+				reopen(t, f, open)
+			}
+			defer f.r.Store.Close()
+			mustContacts(t, f.registerTo(t, "sip:example.com", "sip:dave@example.com", "c1", 1, "Contact: "+daveContact, "Expires: 600"), want)
+			if open == nil {
+				return // nothing survives a restart
+			}
+			reopen(t, f, open)
+			mustContacts(t, f.registerTo(t, "sip:example.com", "sip:dave@example.com", "c9", 1), want)
+		})
+	}
+}
+
+// reopen closes f's store and gives it a new one from open, as a restart
+// of the server would.
+func reopen(t *testing.T, f *fixture, open func(opts ...sqlstore.Option) (location.Store, error)) {
+	t.Helper()
+	f.r.Store.Close()
+	s, err := open(sqlstore.WithClock(f.clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.r.Store = s
+}
+
 func TestRaiseToMin(t *testing.T) {
 	p := DefaultPolicy
 	p.RaiseToMin = true
@@ -154,11 +223,11 @@ func TestRefreshOrderingAndRemoval(t *testing.T) {
 	mustContacts(t, resp, "<sip:alice@192.0.2.10>;expires=100")
 	// A contact that differs by an explicit port is another binding
 	// (§19.1.4), listed most recent first.
-	f.now = f.now.Add(time.Second)
+	f.clk.Advance(time.Second)
 	resp = f.register(t, "c2", 1, "Contact: <sip:alice@192.0.2.10:5060>", "Expires: 200")
 	mustContacts(t, resp, "<sip:alice@192.0.2.10:5060>;expires=200", "<sip:alice@192.0.2.10>;expires=99")
 	// Another Call-ID (the phone rebooted) replaces a binding whatever its CSeq.
-	f.now = f.now.Add(time.Second)
+	f.clk.Advance(time.Second)
 	resp = f.register(t, "c3", 1, "Contact: <sip:alice@192.0.2.10>", "Expires: 300")
 	mustContacts(t, resp, "<sip:alice@192.0.2.10>;expires=300", "<sip:alice@192.0.2.10:5060>;expires=199")
 	// Expires: 0 removes one binding, '*' all.
@@ -171,9 +240,9 @@ func TestRefreshOrderingAndRemoval(t *testing.T) {
 func TestQueryAndExpiry(t *testing.T) {
 	f := newFixture(DefaultPolicy)
 	mustCode(t, f.register(t, "c1", 1, "Contact: <sip:alice@192.0.2.10>", "Expires: 120"), 200)
-	f.now = f.now.Add(20 * time.Second)
+	f.clk.Advance(20 * time.Second)
 	mustContacts(t, f.register(t, "c9", 1), "<sip:alice@192.0.2.10>;expires=100")
-	f.now = f.now.Add(101 * time.Second)
+	f.clk.Advance(101 * time.Second)
 	mustContacts(t, f.register(t, "c9", 2))
 }
 
@@ -182,7 +251,7 @@ func TestContactLimit(t *testing.T) {
 	p.MaxContacts = 2
 	f := newFixture(p)
 	mustCode(t, f.register(t, "c1", 1, "Contact: <sip:a@192.0.2.1>"), 200)
-	f.now = f.now.Add(time.Second)
+	f.clk.Advance(time.Second)
 	mustCode(t, f.register(t, "c2", 1, "Contact: <sip:b@192.0.2.2>"), 200)
 	resp := f.register(t, "c3", 1, "Contact: <sip:c@192.0.2.3>")
 	if resp.StatusCode() != 503 || resp.Reason() != "Too Many Contacts" {
@@ -190,7 +259,7 @@ func TestContactLimit(t *testing.T) {
 	}
 	p.ReplaceOldest = true
 	f.r.PolicyFor = func(string) Policy { return p }
-	f.now = f.now.Add(time.Second)
+	f.clk.Advance(time.Second)
 	resp = f.register(t, "c3", 2, "Contact: <sip:c@192.0.2.3>")
 	got := contacts(t, resp)
 	if len(got) != 2 || strings.Contains(strings.Join(got, " "), "sip:a@") {
@@ -208,7 +277,7 @@ func TestPathAndFlowStored(t *testing.T) {
 	if !resp.HasToken("Supported", "path") {
 		t.Errorf("no Supported: path")
 	}
-	bs, _ := f.r.Store.Lookup(context.Background(), "sip:alice@example.com", f.now)
+	bs, _ := f.r.Store.Lookup(context.Background(), "sip:alice@example.com", f.clk.Now())
 	if len(bs) != 1 {
 		t.Fatalf("bindings %d, want 1", len(bs))
 	}

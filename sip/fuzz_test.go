@@ -2,6 +2,7 @@ package sip
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 )
 
@@ -103,6 +104,7 @@ func FuzzParseURI(f *testing.F) {
 		}
 		Params(s).Each(func(string, string) bool { return true })
 		Params(s).Get("tag")
+		checkWithout(t, Params(s))
 		validParams(s)
 		Unescape(s)
 		Unquote(s)
@@ -130,6 +132,26 @@ func FuzzParseURI(f *testing.F) {
 			t.Fatalf("rebuilt %q is not equal", text)
 		}
 	})
+}
+
+// checkWithout: Without("expires") drops exactly the expires parameters
+// and keeps every other one, in order.
+func checkWithout(t *testing.T, p Params) {
+	w := p.Without("expires")
+	if w.Has("expires") {
+		t.Fatalf("Without(expires) of %q kept one: %q", p, w)
+	}
+	var want, got []string
+	p.Each(func(n, v string) bool {
+		if !named(n, "expires") {
+			want = append(want, n+"="+v)
+		}
+		return true
+	})
+	w.Each(func(n, v string) bool { got = append(got, n+"="+v); return true })
+	if !slices.Equal(got, want) {
+		t.Fatalf("Without(expires) of %q = %q: params %q, want %q", p, w, got, want)
+	}
 }
 
 // FuzzFramer writes a stream to a Framer in pieces the fuzzer chooses.

@@ -19,13 +19,40 @@ func (p Params) Get(name string) (value string, ok bool) {
 		var item string
 		item, s = nextParam(s)
 		n, v, _ := cutParam(item)
-		if EqualFold(n, name) || (strings.IndexByte(n, '%') >= 0 && EqualFold(Unescape(n), name)) {
-			// An escaped name ("n%61me") is the same parameter in a URI
-			// (RFC 4475 esc01).
+		if named(n, name) {
 			return unquoteRaw(v), true
 		}
 	}
 	return "", false
+}
+
+// named reports whether a parameter written n is the one called name. An
+// escaped name ("n%61me") is the same parameter in a URI (RFC 4475 esc01).
+func named(n, name string) bool {
+	return EqualFold(n, name) || (strings.IndexByte(n, '%') >= 0 && EqualFold(Unescape(n), name))
+}
+
+// Without returns p without the parameters called name (matched as Get
+// matches them), every other parameter kept as written, white space
+// included: a registrar echoes a Contact's parameters byte for byte but
+// for the one it sets itself. It allocates only when there is one to drop.
+func (p Params) Without(name string) Params {
+	if !p.Has(name) {
+		return p
+	}
+	b := make([]byte, 0, len(p))
+	for s := string(p); s != ""; {
+		var raw string
+		raw, s = splitParam(s)
+		if n, _, _ := cutParam(trimLWS(raw)); named(n, name) {
+			continue
+		}
+		if len(b) > 0 {
+			b = append(b, ';')
+		}
+		b = append(b, raw...)
+	}
+	return Params(b)
 }
 
 // Has reports whether the parameter called name is present.
@@ -50,8 +77,16 @@ func (p Params) Each(fn func(name, value string) bool) {
 	}
 }
 
-// nextParam splits at the first ';' outside a quoted string.
+// nextParam splits at the first ';' outside a quoted string and trims the
+// item.
 func nextParam(s string) (item, rest string) {
+	raw, rest := splitParam(s)
+	return trimLWS(raw), rest
+}
+
+// splitParam splits at the first ';' outside a quoted string, keeping the
+// item as written.
+func splitParam(s string) (raw, rest string) {
 	inQuote := false
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
@@ -60,10 +95,10 @@ func nextParam(s string) (item, rest string) {
 		case c == '"':
 			inQuote = !inQuote
 		case c == ';' && !inQuote:
-			return trimLWS(s[:i]), s[i+1:]
+			return s[:i], s[i+1:]
 		}
 	}
-	return trimLWS(s), ""
+	return s, ""
 }
 
 // cutParam splits "name = value" around the first '='.

@@ -186,7 +186,7 @@ func splitHostPortLWS(s string, lws bool) (host string, port int, err error) {
 				host = trimLWS(host)
 			}
 		}
-		if !validHostname(host) {
+		if !ValidHostname(host) {
 			return "", 0, ErrURI
 		}
 	}
@@ -203,12 +203,16 @@ func splitHostPortLWS(s string, lws bool) (host string, port int, err error) {
 	return host, port, nil
 }
 
-// validHostname accepts a host name or an IPv4 address (§25.1): labels
-// of letters, digits and '-', not starting or ending with '-', and an
-// optional final dot. A name whose last label starts with a digit must be
-// an IPv4 address. '_' is accepted in labels because real deployments use
-// it (container and service names), though the grammar has no room for it.
-func validHostname(h string) bool {
+// ValidHostname reports whether h is a hostname or an IPv4address as
+// RFC 3261 §25.1 writes them: labels of letters, digits and '-', not
+// starting or ending with '-', an optional final dot, and a last label
+// that starts with a letter unless the whole is an IPv4 address. One
+// liberty is taken: '_' may stand inside a label, because container and
+// Windows host names carry it, resolvers accept it and Kamailio relays
+// it; refusing it would lose calls over a character Parley never needs to
+// interpret. It is the one host-name rule of the program: the
+// configuration checks listener and domain names with it too.
+func ValidHostname(h string) bool {
 	if h == "" || len(h) > 255 {
 		return false
 	}

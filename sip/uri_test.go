@@ -40,7 +40,6 @@ func TestParseURI(t *testing.T) {
 		{in: "sip:[1:2:3:4:5:6:192.0.2.1]", want: want{scheme: "sip", host: "[1:2:3:4:5:6:192.0.2.1]"}},
 		{in: "sip:[2001:db8:::192.0.2.1]", want: want{scheme: "sip", host: "[2001:db8:::192.0.2.1]"}}, // RFC 5118 §4.10
 		{in: "sip:host.example.com.", want: want{scheme: "sip", host: "host.example.com."}},
-		{in: "sip:my_host.example.com", want: want{scheme: "sip", host: "my_host.example.com"}},
 		{in: "sip:123.example.com", want: want{scheme: "sip", host: "123.example.com"}},
 		{in: "sip:%61lice@atlanta.com", want: want{scheme: "sip", user: "%61lice", host: "atlanta.com"}},
 		{in: "sip:user@host;%6C%72;n%61me=v%61lue", want: want{scheme: "sip", user: "user", host: "host", params: "%6C%72;n%61me=v%61lue"}},
@@ -64,6 +63,8 @@ func TestParseURI(t *testing.T) {
 		{in: "sip:alice@atl anta.com", err: true},
 		{in: "sip:alice@atlanta..com", err: true},
 		{in: "sip:alice@-atlanta.com", err: true},
+		{in: "sip:my_host.example.com", want: want{scheme: "sip", host: "my_host.example.com"}}, // '_' taken, as resolvers and Kamailio do
+		{in: "sip:alice@example.1com", err: true},                                               // a toplabel starts with a letter
 		{in: "sip:alice@atlanta-.com", err: true},
 		{in: "sip:alice@999.1.1.1", err: true},
 		{in: "sip:alice@1.2.3", err: true},
@@ -224,6 +225,29 @@ func TestParams(t *testing.T) {
 	eq(t, "unquote trailing backslash", Unquote(`"a\"`), `a\`)
 	for in, ok := range map[string]bool{"a=b;c": true, "a;;b": false, "a;": false, ";a": false, `a="x`: false, "a=b c": false, "a=[::1]": true, " a = b ": true} {
 		eq(t, in, validParams(in), ok)
+	}
+}
+
+func TestParamsWithout(t *testing.T) {
+	const instance = `+sip.instance="<urn:uuid:00000000-0000-1000-8000-000A95A0E128>"`
+	for _, tt := range []struct{ in, want string }{
+		{"", ""},
+		{"expires=60", ""},
+		{"reg-id=1;expires=60;" + instance, "reg-id=1;" + instance},
+		{"EXPIRES=60;ob", "ob"},
+		{"ob;expires=60", "ob"},
+		{"%65xpires=60;ob", "ob"},
+		{"expires=1;expires=2;audio", "audio"},
+		{` a ; expires = 60 ; b="x;expires=1"`, ` a ; b="x;expires=1"`},
+		{`x="a\";expires=1";y`, `x="a\";expires=1";y`},
+		{"expiresx=1;q=0.5", "expiresx=1;q=0.5"},
+		{instance + `;+g.oma.sip-im;audio="TRUE"`, instance + `;+g.oma.sip-im;audio="TRUE"`},
+	} {
+		eq(t, tt.in, string(Params(tt.in).Without("expires")), tt.want)
+	}
+	p := Params("reg-id=1;ob")
+	if n := testing.AllocsPerRun(10, func() { p = p.Without("expires") }); n != 0 {
+		t.Errorf("Without of an absent parameter: %v allocations, want 0", n)
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 
 // columnList is the bindings table's columns in the order args and dest
 // use; both engines name them alike.
-var columnList = []string{"aor", "contact", "q", "expires", "call_id", "cseq", "path", "transport",
+var columnList = []string{"aor", "contact", "params", "q", "expires", "call_id", "cseq", "path", "transport",
 	"source", "local", "conn_id", "instance_id", "reg_id", "user_agent", "updated_us"}
 
 // columns is columnList for SQL.
@@ -31,7 +31,7 @@ func encode(aor string, bs []location.Binding) []any {
 // row is a binding as the database holds it: integers and text only,
 // which both engines and their drivers handle without conversion rules.
 type row struct {
-	AOR, Contact, CallID, Path, Transport, Source, Local, InstanceID, UserAgent string
+	AOR, Contact, Params, CallID, Path, Transport, Source, Local, InstanceID, UserAgent string
 
 	Q, RegID                         int64
 	Expires, CSeq, ConnID, UpdatedUS int64
@@ -42,6 +42,7 @@ func toRow(aor string, b *location.Binding) row {
 	return row{
 		AOR:        aor,
 		Contact:    b.Contact,
+		Params:     b.Params,
 		Q:          int64(b.Q),
 		Expires:    ceilSec(b.Expires),
 		CallID:     b.CallID,
@@ -60,13 +61,13 @@ func toRow(aor string, b *location.Binding) row {
 
 // args returns r's values in the order of columns.
 func (r *row) args() []any {
-	return []any{r.AOR, r.Contact, r.Q, r.Expires, r.CallID, r.CSeq, r.Path, r.Transport,
+	return []any{r.AOR, r.Contact, r.Params, r.Q, r.Expires, r.CallID, r.CSeq, r.Path, r.Transport,
 		r.Source, r.Local, r.ConnID, r.InstanceID, r.RegID, r.UserAgent, r.UpdatedUS}
 }
 
 // dest returns pointers to r's fields in the order of columns, for Scan.
 func (r *row) dest() []any {
-	return []any{&r.AOR, &r.Contact, &r.Q, &r.Expires, &r.CallID, &r.CSeq, &r.Path, &r.Transport,
+	return []any{&r.AOR, &r.Contact, &r.Params, &r.Q, &r.Expires, &r.CallID, &r.CSeq, &r.Path, &r.Transport,
 		&r.Source, &r.Local, &r.ConnID, &r.InstanceID, &r.RegID, &r.UserAgent, &r.UpdatedUS}
 }
 
@@ -90,6 +91,7 @@ func (r *row) decoded(path []string, src, local netip.AddrPort) location.Binding
 	return location.Binding{
 		AOR:        r.AOR,
 		Contact:    r.Contact,
+		Params:     r.Params,
 		Q:          int(r.Q),
 		Expires:    time.Unix(r.Expires, 0).UTC(),
 		CallID:     r.CallID,

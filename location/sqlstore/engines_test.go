@@ -19,6 +19,8 @@ import (
 // would, and counts the rows it holds behind the store's back.
 type engine struct {
 	name string
+	path string // SQLite: the database file
+	dsn  string // PostgreSQL: the DSN of the test's schema
 	open func(t *testing.T, opts ...Option) *Store
 	rows func(t *testing.T) int
 }
@@ -28,6 +30,7 @@ func sqliteEngine(t *testing.T) engine {
 	path := filepath.Join(t.TempDir(), "parley.db")
 	return engine{
 		name: "sqlite",
+		path: path,
 		open: func(t *testing.T, opts ...Option) *Store {
 			t.Helper()
 			s, err := OpenSQLite(path, opts...)
@@ -54,6 +57,7 @@ func postgresEngine(t *testing.T) engine {
 	dsn := postgresDSN(t)
 	return engine{
 		name: "postgres",
+		dsn:  dsn,
 		open: func(t *testing.T, opts ...Option) *Store {
 			t.Helper()
 			s, err := OpenPostgres(context.Background(), dsn, opts...)

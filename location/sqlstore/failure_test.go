@@ -51,7 +51,7 @@ func openFlaky(t *testing.T) (*Store, *flaky) {
 func openOver(t *testing.T, db backend) (*Store, *flaky) {
 	t.Helper()
 	f := &flaky{backend: db}
-	s, err := open(context.Background(), f, newConfig([]Option{clock(t0)}))
+	s, err := open(context.Background(), f, newConfig([]Option{openAt(t0)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +303,7 @@ func TestRefusedChangeFailsAlone(t *testing.T) {
 func TestDuplicateContactsKeepLast(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		const aor = "sip:alice@example.com"
-		s := e.open(t, clock(t0))
+		s := e.open(t, openAt(t0))
 		first, second := binding("sip:a@h"), binding("sip:a@h")
 		first.CSeq, second.CSeq = 1, 2
 		mustUpdate(t, s, aor, t0, first, binding("sip:b@h"), second)
@@ -320,6 +320,6 @@ func TestDuplicateContactsKeepLast(t *testing.T) {
 		}
 		check("memory", mustLookup(t, s, aor, t0))
 		s.Close()
-		check("after reopen", mustLookup(t, e.open(t, clock(t0)), aor, t0))
+		check("after reopen", mustLookup(t, e.open(t, openAt(t0)), aor, t0))
 	})
 }

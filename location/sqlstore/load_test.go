@@ -106,7 +106,7 @@ func TestLoad100k(t *testing.T) {
 // faithfully, closes it, and returns what the load reported.
 func openAndCheck(t *testing.T, path string, live int) LoadStats {
 	t.Helper()
-	s, err := OpenSQLite(path, clock(t0))
+	s, err := OpenSQLite(path, openAt(t0))
 	if err != nil {
 		t.Fatal(err)
 	}

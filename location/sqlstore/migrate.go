@@ -47,7 +47,18 @@ var sqliteMigrations = migrations{
 		PRIMARY KEY (aor, contact)
 	) WITHOUT ROWID;
 	CREATE INDEX bindings_expires ON bindings (expires);`,
+	sqliteAddParams,
 }
+
+// sqliteAddParams keeps each Contact's parameters as the phone sent them
+// (less expires). A binding stored before had kept only q, +sip.instance
+// and reg-id, so its params are rebuilt from those columns, in the form
+// the registrar would have received them.
+const sqliteAddParams = `ALTER TABLE bindings ADD COLUMN params TEXT NOT NULL DEFAULT '';
+	UPDATE bindings SET params = substr(
+		CASE WHEN q <> 1000 THEN ';q=' || rtrim(rtrim(printf('%.3f', q / 1000.0), '0'), '.') ELSE '' END ||
+		CASE WHEN instance_id <> '' THEN ';+sip.instance="' || instance_id || '"' ELSE '' END ||
+		CASE WHEN reg_id <> 0 THEN ';reg-id=' || reg_id ELSE '' END, 2);`
 
 // postgresMigrations is the same table in PostgreSQL's types.
 var postgresMigrations = migrations{
@@ -70,7 +81,15 @@ var postgresMigrations = migrations{
 		PRIMARY KEY (aor, contact)
 	);
 	CREATE INDEX bindings_expires ON bindings (expires);`,
+	postgresAddParams,
 }
+
+// postgresAddParams is sqliteAddParams in PostgreSQL's functions.
+const postgresAddParams = `ALTER TABLE bindings ADD COLUMN params TEXT NOT NULL DEFAULT '';
+	UPDATE bindings SET params = substr(
+		CASE WHEN q <> 1000 THEN ';q=' || rtrim(rtrim(to_char(q / 1000.0, 'FM0.000'), '0'), '.') ELSE '' END ||
+		CASE WHEN instance_id <> '' THEN ';+sip.instance="' || instance_id || '"' ELSE '' END ||
+		CASE WHEN reg_id <> 0 THEN ';reg-id=' || reg_id ELSE '' END, 2);`
 
 // migrationTx is the little a migration needs of a transaction, so one
 // routine serves database/sql (SQLite) and pgx (PostgreSQL).

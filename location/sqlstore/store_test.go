@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/location/storetest"
 )
@@ -32,13 +33,14 @@ func TestPostgresConformance(t *testing.T) {
 // t0 is a whole second, so bindings made from it round-trip exactly.
 var t0 = time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
 
-// clock returns a WithClock option fixed at t.
-func clock(t time.Time) Option { return WithClock(func() time.Time { return t }) }
+// openAt returns a WithClock option reading a fake clock stopped at t.
+func openAt(t time.Time) Option { return WithClock(clock.NewFake(t).Now) }
 
 // fullBinding sets every field, so a reopen that loses one is noticed.
 func fullBinding(contact string, expires time.Time) location.Binding {
 	return location.Binding{
 		Contact:    contact,
+		Params:     `q=0.5;reg-id=2;+sip.instance="<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>";+g.oma.sip-im;audio="TRUE"`,
 		Q:          500,
 		Expires:    expires,
 		CallID:     "call-" + contact,
@@ -80,14 +82,14 @@ func mustLookup(t *testing.T, s *Store, aor string, now time.Time) []location.Bi
 func TestReopenRoundTrip(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		const aor = "sip:alice@example.com"
-		s := e.open(t, clock(t0))
+		s := e.open(t, openAt(t0))
 		a := fullBinding("sip:a@198.51.100.7:50312;transport=tls", t0.Add(time.Hour))
 		b := location.Binding{Contact: "sip:b@h", Q: 1000, Expires: t0.Add(90 * time.Second), Updated: t0}
 		mustUpdate(t, s, aor, t0, a, b)
 		want := mustLookup(t, s, aor, t0)
 		s.Close()
 
-		s = e.open(t, clock(t0))
+		s = e.open(t, openAt(t0))
 		got := mustLookup(t, s, aor, t0)
 		for i := range want {
 			want[i].ConnID = 0
@@ -103,7 +105,7 @@ func TestReopenRoundTrip(t *testing.T) {
 
 func equalSets(a, b []location.Binding) bool {
 	return slices.EqualFunc(a, b, func(x, y location.Binding) bool {
-		return x.AOR == y.AOR && x.Contact == y.Contact && x.Q == y.Q && x.Expires.Equal(y.Expires) &&
+		return x.AOR == y.AOR && x.Contact == y.Contact && x.Params == y.Params && x.Q == y.Q && x.Expires.Equal(y.Expires) &&
 			x.CallID == y.CallID && x.CSeq == y.CSeq && slices.Equal(x.Path, y.Path) &&
 			x.Transport == y.Transport && x.Source == y.Source && x.Local == y.Local &&
 			x.ConnID == y.ConnID && x.InstanceID == y.InstanceID && x.RegID == y.RegID &&
@@ -115,7 +117,7 @@ func equalSets(a, b []location.Binding) bool {
 // may come back a fraction of a second longer-lived, never shorter.
 func TestSubSecondExpiryRoundsUp(t *testing.T) {
 	e := sqliteEngine(t)
-	s := e.open(t, clock(t0))
+	s := e.open(t, openAt(t0))
 	mustUpdate(t, s, "sip:a@example.com", t0, location.Binding{Contact: "sip:a@h", Expires: t0.Add(1500 * time.Millisecond)})
 	// Expire just past the exact expiry removes it from memory; the disk's
 	// second has not ended, so the row stays until the next sweep.
@@ -137,7 +139,7 @@ func TestSubSecondExpiryRoundsUp(t *testing.T) {
 // is still live and deletes the rest.
 func TestLoadSkipsAndPurgesExpired(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
-		s := e.open(t, clock(t0))
+		s := e.open(t, openAt(t0))
 		for i := range 10 {
 			b := location.Binding{Contact: "sip:x@h", Expires: t0.Add(time.Duration(i+1) * 10 * time.Second)}
 			mustUpdate(t, s, fmt.Sprintf("sip:u%d@example.com", i), t0, b)
@@ -145,7 +147,7 @@ func TestLoadSkipsAndPurgesExpired(t *testing.T) {
 		s.Close()
 
 		later := t0.Add(40 * time.Second) // u0..u3 expired at +10..+40
-		s = e.open(t, clock(later))
+		s = e.open(t, openAt(later))
 		if st := s.Loaded(); st.Bindings != 6 || st.AORs != 6 || st.Expired != 4 {
 			t.Errorf("Loaded() = %+v, want 6 bindings, 6 AORs, 4 expired", st)
 		}
@@ -162,7 +164,7 @@ func TestLoadSkipsAndPurgesExpired(t *testing.T) {
 // one purge, and a reopen does not bring them back.
 func TestExpirePurgesDatabase(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
-		s := e.open(t, clock(t0))
+		s := e.open(t, openAt(t0))
 		const n = purgeBatch + 500
 		putMany(t, s, n, func(i int) time.Time { return t0.Add(time.Duration(1+i%2) * time.Minute) })
 		removed, err := s.Expire(context.Background(), t0.Add(time.Minute))
@@ -179,7 +181,7 @@ func TestExpirePurgesDatabase(t *testing.T) {
 		if got := e.rows(t); got != 0 {
 			t.Errorf("rows after expiring all = %d, want 0", got)
 		}
-		if b, _ := e.open(t, clock(t0)).Count(); b != 0 {
+		if b, _ := e.open(t, openAt(t0)).Count(); b != 0 {
 			t.Errorf("reopen found %d bindings, want 0", b)
 		}
 	})
@@ -214,7 +216,7 @@ func putMany(t *testing.T, s *Store, n int, expires func(i int) time.Time) {
 func TestConcurrentSameAORDurable(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		const aor, writers = "sip:alice@example.com", 40
-		s := e.open(t, clock(t0))
+		s := e.open(t, openAt(t0))
 		var wg sync.WaitGroup
 		for i := range writers {
 			wg.Go(func() {
@@ -229,7 +231,7 @@ func TestConcurrentSameAORDurable(t *testing.T) {
 		}
 		wg.Wait()
 		s.Close()
-		if got := len(mustLookup(t, e.open(t, clock(t0)), aor, t0)); got != writers {
+		if got := len(mustLookup(t, e.open(t, openAt(t0)), aor, t0)); got != writers {
 			t.Errorf("after reopen: %d bindings, want %d", got, writers)
 		}
 	})
@@ -239,7 +241,7 @@ func TestConcurrentSameAORDurable(t *testing.T) {
 // or are on disk; none is acknowledged and then lost.
 func TestCloseCommitsQueued(t *testing.T) {
 	e := sqliteEngine(t)
-	s := e.open(t, clock(t0))
+	s := e.open(t, openAt(t0))
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -264,7 +266,7 @@ func TestCloseCommitsQueued(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
-	s = e.open(t, clock(t0))
+	s = e.open(t, openAt(t0))
 	for _, aor := range acked {
 		if len(mustLookup(t, s, aor, t0)) != 1 {
 			t.Errorf("%s was acknowledged but is not on disk", aor)

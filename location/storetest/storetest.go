@@ -46,6 +46,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) location.Store) {
 		fn   func(t *testing.T, s location.Store)
 	}{
 		{"InsertLookup", testInsertLookup},
+		{"ContactParamsVerbatim", testContactParams},
 		{"OrderQThenRecency", testOrder},
 		{"UpdateReplaces", testUpdateReplaces},
 		{"EmptyDeletes", testEmptyDeletes},
@@ -75,6 +76,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) location.Store) {
 func full(contact string, q int, updated, expires time.Time) location.Binding {
 	return location.Binding{
 		Contact:    contact,
+		Params:     `reg-id=1;+sip.instance="<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>";+g.oma.sip-im;audio="TRUE"`,
 		Q:          q,
 		Expires:    expires,
 		CallID:     "call-" + contact,
@@ -172,6 +174,9 @@ func diff(got, want location.Binding) string {
 	if got.Contact != want.Contact {
 		add("Contact", got.Contact, want.Contact)
 	}
+	if got.Params != want.Params {
+		add("Params", got.Params, want.Params)
+	}
 	if got.Q != want.Q {
 		add("Q", got.Q, want.Q)
 	}
@@ -237,6 +242,37 @@ func testInsertLookup(t *testing.T, s location.Store) {
 	}
 	if got := lookup(t, s, "sip:bob@example.com", base); len(got) != 0 {
 		t.Errorf("Lookup of unknown AOR = %v, want none", got)
+	}
+}
+
+// testContactParams: a Contact's parameters come back byte for byte,
+// whatever they hold: quoted strings with escapes and angle brackets,
+// white space, case, feature tags without a value, UTF-8.
+func testContactParams(t *testing.T, s location.Store) {
+	const aor = "sip:dave@example.com"
+	params := []string{
+		"",
+		"ob",
+		`reg-id=1;+sip.instance="<urn:uuid:00000000-0000-1000-8000-000A95A0E128>";+g.oma.sip-im;audio="TRUE"`,
+		` Q = 0.5 ; +sip.instance = "<urn:uuid:1>" ;methods="INVITE, MESSAGE"`,
+		`x="a\"b;c\\";+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.mmtel";n="Dave Müller"`,
+	}
+	var in []location.Binding
+	for i, p := range params {
+		b := simple(fmt.Sprintf("sip:dave@198.51.100.7:%d", 5060+i), 60)
+		b.Params = p
+		in = append(in, b)
+	}
+	put(t, s, aor, base, in...)
+	got := lookup(t, s, aor, base)
+	byContact := make(map[string]string, len(got))
+	for _, b := range got {
+		byContact[b.Contact] = b.Params
+	}
+	for _, b := range in {
+		if p, ok := byContact[b.Contact]; !ok || p != b.Params {
+			t.Errorf("%s: Params = %q (found %v), want %q", b.Contact, p, ok, b.Params)
+		}
 	}
 }
 
