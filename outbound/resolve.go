@@ -35,7 +35,7 @@ func (res *DNS) Resolve(ctx context.Context, u *sip.URI) ([]transport.Target, er
 	if maddr, ok := u.Params.Get("maddr"); ok && maddr != "" {
 		host = maddr
 	}
-	host = trimBrackets(host)
+	host = sip.TrimBrackets(host)
 	proto, pinned := URIProto(u)
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return []transport.Target{{Proto: proto, Addr: netip.AddrPortFrom(ip, uint16(uriPort(u, proto)))}}, nil
@@ -171,13 +171,6 @@ func literal(u *sip.URI) bool {
 	if maddr, ok := u.Params.Get("maddr"); ok && maddr != "" {
 		host = maddr
 	}
-	_, err := netip.ParseAddr(trimBrackets(host))
+	_, err := netip.ParseAddr(sip.TrimBrackets(host))
 	return err == nil
-}
-
-func trimBrackets(h string) string {
-	if len(h) >= 2 && h[0] == '[' && h[len(h)-1] == ']' {
-		return h[1 : len(h)-1]
-	}
-	return h
 }

@@ -266,7 +266,7 @@ func (n noDNS) Resolve(ctx context.Context, u *sip.URI) ([]transport.Target, err
 	if maddr, ok := u.Params.Get("maddr"); ok && maddr != "" {
 		host = maddr
 	}
-	if _, err := netip.ParseAddr(trimBrackets(host)); err != nil {
+	if _, err := netip.ParseAddr(sip.TrimBrackets(host)); err != nil {
 		return nil, errors.New("no DNS in unit tests")
 	}
 	return n.DNS.Resolve(ctx, u)

@@ -43,12 +43,12 @@ func (p *Proxy) isUs(u *sip.URI) bool {
 }
 
 func (p *Proxy) isOurAddr(host string, port int) bool {
-	host = trimBrackets(host)
+	host = sip.TrimBrackets(host)
 	for _, l := range p.tp.Listeners() {
 		if l.Port != port && int(l.Bound.Port()) != port {
 			continue
 		}
-		if strings.EqualFold(l.Host, host) || strings.EqualFold(trimBrackets(l.Host), host) {
+		if strings.EqualFold(l.Host, host) || strings.EqualFold(sip.TrimBrackets(l.Host), host) {
 			return true
 		}
 		if a, err := netip.ParseAddr(host); err == nil && (a == l.Bound.Addr() || l.Bound.Addr().IsUnspecified() && isLocalAddr(a)) {
@@ -75,13 +75,6 @@ func isLocalAddr(a netip.Addr) bool {
 func (p *Proxy) isOurVia(v *sip.Via) bool {
 	host, port := v.SentBy()
 	return p.isOurAddr(host, port)
-}
-
-func trimBrackets(h string) string {
-	if len(h) >= 2 && h[0] == '[' && h[len(h)-1] == ']' {
-		return h[1 : len(h)-1]
-	}
-	return h
 }
 
 // fixStrictRoute undoes what a strict router did (§16.4): when the
@@ -237,7 +230,7 @@ func (p *Proxy) viaTarget(resp *sip.Message) (transport.Target, error) {
 	if rp, has := v.RPort(); has && rp != 0 {
 		port = rp
 	}
-	addr, err := p.out.Resolver().ResolveHost(p.requestContext(), trimBrackets(host))
+	addr, err := p.out.Resolver().ResolveHost(p.requestContext(), sip.TrimBrackets(host))
 	if err != nil {
 		return transport.Target{}, err
 	}
