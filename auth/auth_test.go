@@ -1,8 +1,10 @@
 package auth_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -349,6 +351,8 @@ func TestUnknownUserLikeWrongPassword(t *testing.T) {
 func TestBlockAfterFailures(t *testing.T) {
 	a, clk := setup(t)
 	a.MaxFailures, a.BlockFor = 3, time.Minute
+	var log bytes.Buffer
+	a.Logger = slog.New(slog.NewTextHandler(&log, nil))
 	ch := challengeFor(t, a, request(t, "REGISTER", "sip:example.com"), false, "SHA-256")
 	nc := 0
 	try := func(from netip.Addr, password string) auth.Outcome {
@@ -375,7 +379,23 @@ func TestBlockAfterFailures(t *testing.T) {
 	if st.Failures != 3 || st.BlockedNow != 1 || st.BlocksTotal != 1 || st.Refused != 1 {
 		t.Fatalf("stats %+v", st)
 	}
+	a.LogEndedBlocks()
 	clk.Advance(time.Minute)
+	a.LogEndedBlocks()
+	a.LogEndedBlocks()
+	src := "source=" + phone.String()
+	for _, want := range []struct {
+		line string
+		n    int
+	}{
+		{`msg="auth failed" user=alice realm=example.com ` + src + ` reason="wrong password"`, 3},
+		{`msg="source banned" ` + src + ` reason="auth failures" failures=3 window=10m0s for=1m0s`, 1},
+		{`msg="source ban ended" ` + src + ` reason="auth failures"`, 1},
+	} {
+		if n := strings.Count(log.String(), want.line); n != want.n {
+			t.Errorf("%d lines %s, want %d; log:\n%s", n, want.line, want.n, log.String())
+		}
+	}
 	if got := try(phone, "secret"); got != auth.OK {
 		t.Fatalf("after BlockFor: %v, want OK", got)
 	}
@@ -472,18 +492,31 @@ func (failingStore) Get(context.Context, string, string) (subscriber.Subscriber,
 	return subscriber.Subscriber{}, errors.New("disk on fire")
 }
 
+// TestStoreFailure: a subscriber store that fails is answered 503 with
+// Retry-After, counts nothing against the phone, and is logged once
+// however many requests it fails.
 func TestStoreFailure(t *testing.T) {
 	a, _ := setup(t)
+	var log bytes.Buffer
+	a.Logger = slog.New(slog.NewTextHandler(&log, nil))
 	a.Store = failingStore{}
 	ch := challengeFor(t, a, request(t, "REGISTER", "sip:example.com"), false, "MD5")
-	req := request(t, "REGISTER", "sip:example.com",
-		"Authorization", answer(ch, "REGISTER", "sip:example.com", "alice", "secret", "c1", 1))
-	res := a.Verify(context.Background(), req, realm, false, phone)
-	if code, _ := res.Status(); res.Outcome != auth.ServerError || code != 500 || res.Err == nil {
-		t.Fatalf("%+v, want ServerError", res)
+	for i := range 3 {
+		req := request(t, "REGISTER", "sip:example.com",
+			"Authorization", answer(ch, "REGISTER", "sip:example.com", "alice", "secret", "c1", i+1))
+		res := a.Verify(context.Background(), req, realm, false, phone)
+		if code, _ := res.Status(); res.Outcome != auth.ServerError || code != 503 || res.Err == nil {
+			t.Fatalf("%+v, want ServerError", res)
+		}
+		if resp := a.Respond(req, res, "tt"); resp.Header("Retry-After") != auth.RetryAfter {
+			t.Fatalf("response without Retry-After: %s", resp.Bytes())
+		}
 	}
 	if a.Stats().Failures != 0 {
 		t.Fatal("a store failure counted against the phone")
+	}
+	if n := strings.Count(log.String(), `msg="subscriber store unavailable"`); n != 1 || strings.Count(log.String(), "\n") != 1 {
+		t.Errorf("want one line for the outage, got:\n%s", log.String())
 	}
 }
 

@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/parley-sip/parley/eventlog"
+	"github.com/parley-sip/parley/guard"
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/subscriber"
 )
@@ -62,11 +64,13 @@ type Authenticator struct {
 	// MaxTracked caps the sources counted and the nonces whose nc is
 	// remembered, so that a flood cannot exhaust memory.
 	MaxTracked int
-	// Logger receives blocks (warn) and each failure's detail (debug);
-	// nil means slog.Default().
+	// Logger receives each failure (info), blocks (warn) and their ends
+	// (info), and an outage of the subscriber store; nil means
+	// slog.Default().
 	Logger *slog.Logger
 
 	once      sync.Once
+	store     *eventlog.Outage // of the subscriber store, logged once per outage
 	secret    []byte
 	replay    *replayCache
 	fails     *failureTable
@@ -87,6 +91,7 @@ func (a *Authenticator) init() {
 			a.secret = make([]byte, secretLen)
 			rand.Read(a.secret)
 		}
+		a.store = &eventlog.Outage{What: "subscriber store", Log: a.Logger, Now: a.Now}
 		a.replay = newReplayCache(a.maxTracked())
 		a.fails = newFailureTable(a.maxTracked())
 	})
@@ -212,7 +217,8 @@ const (
 	Blocked
 	// Bad: the credentials are malformed; answer 400.
 	Bad
-	// ServerError: the subscriber store failed; answer 500.
+	// ServerError: the subscriber store failed; answer 503 with
+	// Retry-After, which sends a phone to another server if it knows one.
 	ServerError
 )
 
@@ -252,8 +258,13 @@ func (r Result) Status() (code int, reason string) {
 	case Bad:
 		return 400, orDefault(r.Reason, "Bad Request")
 	}
-	return 500, "Server Internal Error"
+	return 503, "Subscriber Store Unavailable"
 }
+
+// RetryAfter is the Retry-After, in seconds, of the 503 sent when the
+// subscriber store cannot be read: long enough for a database restart,
+// short enough that phones without another server soon come back.
+const RetryAfter = "5"
 
 // Respond builds the response to req for a Result other than OK: the
 // challenge headers for 401/407 (with stale=true for Stale), else just the
@@ -261,10 +272,13 @@ func (r Result) Status() (code int, reason string) {
 func (a *Authenticator) Respond(req *sip.Message, r Result, toTag string) *sip.Message {
 	code, reason := r.Status()
 	var extra []string
-	if r.Outcome == Challenge || r.Outcome == Stale {
+	switch r.Outcome {
+	case Challenge, Stale:
 		for _, v := range a.Challenge(r.Realm, r.Proxy, r.Outcome == Stale) {
 			extra = append(extra, HeaderName(r.Proxy), v)
 		}
+	case ServerError:
+		extra = append(extra, "Retry-After", RetryAfter)
 	}
 	return sip.NewResponse(req, code, reason, toTag, extra...)
 }
@@ -309,9 +323,10 @@ func (a *Authenticator) check(ctx context.Context, method string, c Credentials,
 	ha1, err := a.lookup(ctx, c.Username, res.Realm, alg)
 	if err != nil {
 		res.Outcome, res.Err = ServerError, err
-		a.logger().Error("auth: subscriber lookup failed", "realm", res.Realm, "err", err)
+		a.store.Failed(err)
 		return res
 	}
+	a.store.Succeeded()
 	want := Response(alg, orDefault(ha1, dummyHA1[alg]), method, c.URI, c.Nonce, c.NC, c.CNonce, c.QOP)
 	match := subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(c.Response))) == 1
 	if ha1 == "" || !match {
@@ -369,16 +384,35 @@ func (a *Authenticator) freshAndUnused(c Credentials, realm string, now time.Tim
 	return true
 }
 
-// fail counts a failure. The log tells an unknown user from a wrong
-// password, at debug level for the operator; the answer on the wire never
-// does.
+// fail counts a failure and logs it, the line contrib/fail2ban reads. The
+// log tells an unknown user from a wrong password, for the operator; the
+// answer on the wire never does.
 func (a *Authenticator) fail(source netip.Addr, now time.Time, realm, user string, unknown bool) {
-	a.logger().Debug("auth: failed", "source", source, "realm", realm, "user", user, "unknown_user", unknown)
+	log, ctx := a.logger(), context.Background()
+	if log.Enabled(ctx, slog.LevelInfo) {
+		reason := "wrong password"
+		if unknown {
+			reason = "unknown user"
+		}
+		log.LogAttrs(ctx, slog.LevelInfo, "auth failed", slog.String("user", user), slog.String("realm", realm),
+			slog.String("source", source.String()), slog.String("reason", reason))
+	}
 	limit := orDefault(a.MaxFailures, DefaultMaxFailures)
 	window := orDefault(a.FailureWindow, DefaultFailureWindow)
 	blockFor := orDefault(a.BlockFor, DefaultBlockFor)
 	if a.fails.fail(source, now, limit, window, blockFor) {
-		a.logger().Warn("auth: source blocked after repeated failures",
-			"source", source, "failures", limit, "window", window, "for", blockFor)
+		log.LogAttrs(ctx, slog.LevelWarn, "source banned", slog.String("source", guard.SourceKey(source).String()),
+			slog.String("reason", "auth failures"), slog.Int("failures", limit),
+			slog.String("window", window.String()), slog.String("for", blockFor.String()))
+	}
+}
+
+// LogEndedBlocks logs the blocks that have run out, one "source ban
+// ended" line each; the server calls it every second.
+func (a *Authenticator) LogEndedBlocks() {
+	a.init()
+	for _, src := range a.fails.ended(a.now()) {
+		a.logger().LogAttrs(context.Background(), slog.LevelInfo, "source ban ended",
+			slog.String("source", src.String()), slog.String("reason", "auth failures"))
 	}
 }

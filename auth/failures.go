@@ -25,6 +25,16 @@ type failureTable struct {
 
 	failures    uint64
 	blocksTotal uint64
+
+	// blocks in force, oldest first, so that their ends can be logged;
+	// at most max of them are followed.
+	blocks []block
+}
+
+// block is one source blocked until a time.
+type block struct {
+	key   netip.Addr
+	until time.Time
 }
 
 type source struct {
@@ -70,7 +80,30 @@ func (f *failureTable) fail(a netip.Addr, now time.Time, limit int, window, bloc
 	}
 	s.blockedUntil = now.Add(blockFor)
 	f.blocksTotal++
+	if len(f.blocks) < f.max {
+		f.blocks = append(f.blocks, block{key: s.key, until: s.blockedUntil})
+	}
 	return true
+}
+
+// ended removes and returns the blocks that have run out at now. Every
+// block lasts the same time, so they end in the order they began.
+func (f *failureTable) ended(now time.Time) []netip.Addr {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for n < len(f.blocks) && !now.Before(f.blocks[n].until) {
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]netip.Addr, n)
+	for i := range n {
+		out[i] = f.blocks[i].key
+	}
+	f.blocks = append(f.blocks[:0], f.blocks[n:]...)
+	return out
 }
 
 // touch returns the entry of key, creating it and evicting the idlest

@@ -41,6 +41,9 @@ type Config struct {
 	Mode Mode `yaml:"mode"`
 	// LogLevel is the least severe log record written.
 	LogLevel LogLevel `yaml:"log_level"`
+	// LogFormat is how log lines are written: logfmt-style text for people
+	// and fail2ban, or one JSON object per line for log collectors.
+	LogFormat LogFormat `yaml:"log_format"`
 	// Trace logs every SIP message in full; off by default because it is
 	// large and carries personal data.
 	Trace bool `yaml:"trace"`
@@ -268,6 +271,15 @@ func (l LogLevel) Slog() slog.Level {
 	}
 	return slog.LevelInfo
 }
+
+// LogFormat names how log lines are written.
+type LogFormat string
+
+// Log formats.
+const (
+	LogText LogFormat = "text"
+	LogJSON LogFormat = "json"
+)
 
 // BelowMin is the registrar's answer to a lifetime shorter than min_expires.
 type BelowMin string

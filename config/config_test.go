@@ -132,6 +132,7 @@ func fullConfig() *Config {
 		DataDir:         "/var/lib/parley",
 		Mode:            ModeStateless,
 		LogLevel:        LogDebug,
+		LogFormat:       LogJSON,
 		Trace:           true,
 		ServerHeader:    "Parley 0.1",
 		ShutdownTimeout: dur("10s"),
@@ -262,6 +263,7 @@ func TestParseErrors(t *testing.T) {
 		// Enums.
 		{"bad mode", lines("mode: proxy"), 1, "mode", `must be one of stateful, stateless; got "proxy"`, 0},
 		{"bad log level", lines("log_level: verbose"), 1, "log_level", `must be one of debug, info, warn, error; got "verbose"`, 0},
+		{"bad log format", lines("log_format: logfmt"), 1, "log_format", `must be one of text, json; got "logfmt"`, 0},
 		{"bad below_min", lines("registrar:", "  below_min: rais"), 2, "registrar.below_min", `must be one of reject, raise; got "rais"`, 0},
 		{"bad over_max_contacts", lines("registrar:", "  over_max_contacts: replace"), 2, "registrar.over_max_contacts", "reject, replace-oldest", 0},
 		{"bad forking", lines("proxy:", "  forking: sequential"), 2, "proxy.forking", "parallel, serial, auto", 0},

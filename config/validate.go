@@ -66,6 +66,7 @@ func (c *Config) check() *checker {
 	}
 	checkEnum(ch, "mode", c.Mode, ModeStateful, ModeStateless)
 	checkEnum(ch, "log_level", c.LogLevel, LogDebug, LogInfo, LogWarn, LogError)
+	checkEnum(ch, "log_format", c.LogFormat, LogText, LogJSON)
 	if c.ShutdownTimeout < 0 {
 		ch.add("shutdown_timeout", "must not be negative, got %s", c.ShutdownTimeout)
 	}

@@ -81,7 +81,7 @@ func TestFloodKeepsServing(t *testing.T) {
 	if most := floodBurst + floodLimit*int(floodBanWait/time.Second+1); fl.answeredCount() > most {
 		t.Errorf("%d of the flooder's requests were answered, more than the %d its limits allow", fl.answeredCount(), most)
 	}
-	if !strings.Contains(readFile(t, p.logPath), `source=127.0.0.2 for=10m0s`) {
+	if !strings.Contains(readFile(t, p.logPath), `msg="source banned" source=127.0.0.2 reason="rate limit" for=10m0s`) {
 		t.Errorf("no ban of 127.0.0.2 in parley's log")
 	}
 }

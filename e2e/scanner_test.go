@@ -152,7 +152,7 @@ func TestScannerCrackBlocked(t *testing.T) {
 			if got := strings.Contains(out, "pw-105-secret"); got != tc.cracked {
 				t.Errorf("password found: %v, want %v", got, tc.cracked)
 			}
-			blocked := strings.Contains(readFile(t, p.logPath), "source blocked after repeated failures")
+			blocked := strings.Contains(readFile(t, p.logPath), `msg="source banned" source=127.0.0.1 reason="auth failures"`)
 			if blocked == tc.cracked {
 				t.Errorf("svcrack's address blocked: %v, want %v", blocked, !tc.cracked)
 			}

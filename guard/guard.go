@@ -10,9 +10,11 @@
 package guard
 
 import (
+	"context"
 	"hash/maphash"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -56,7 +58,8 @@ type Config struct {
 	DropUserAgents []string
 	// Now is the clock; nil is time.Now. Tests replace it.
 	Now func() time.Time
-	// Logger receives a warning for every ban; nil is slog.Default().
+	// Logger receives a warning for every ban and a line when it ends;
+	// nil is slog.Default().
 	Logger *slog.Logger
 }
 
@@ -92,6 +95,18 @@ type Guard struct {
 
 	trusted      atomic.Uint64
 	scannerDrops atomic.Uint64
+
+	// bans in force, oldest first, so that their ends can be logged;
+	// bans are rare, so one lock will do. At most maxBans are followed.
+	bansMu  sync.Mutex
+	bans    []ban
+	maxBans int
+}
+
+// ban is one source banned until a time (nanoseconds since New).
+type ban struct {
+	key   netip.Addr
+	until int64
 }
 
 // New returns a guard applying cfg.
@@ -110,6 +125,7 @@ func New(cfg Config) *Guard {
 	if per == 0 {
 		per = DefaultMaxSources
 	}
+	g.maxBans = per
 	per = max(per/shards, 1)
 	for i := range g.tables {
 		g.tables[i].init(per)
@@ -140,10 +156,44 @@ func (g *Guard) Admit(src netip.Addr) bool {
 	case admitted:
 		return true
 	case newlyBanned:
-		g.log.Warn("guard: source banned: over its rate limit", "source", key.String(),
-			"for", time.Duration(r.banFor).String())
+		g.banned(key, r)
 	}
 	return false
+}
+
+// banned logs a new ban and follows it until it ends.
+func (g *Guard) banned(key netip.Addr, r *rules) {
+	g.log.LogAttrs(context.Background(), slog.LevelWarn, "source banned", slog.String("source", key.String()),
+		slog.String("reason", "rate limit"), slog.String("for", time.Duration(r.banFor).String()))
+	g.bansMu.Lock()
+	if len(g.bans) < g.maxBans {
+		g.bans = append(g.bans, ban{key: key, until: g.clock() + r.banFor})
+	}
+	g.bansMu.Unlock()
+}
+
+// LogEndedBans logs the bans that have run out, one "source ban ended"
+// line each; the server calls it every second. A reload may change
+// ban_for, so bans are not assumed to end in the order they began.
+func (g *Guard) LogEndedBans() {
+	now := g.clock()
+	var ended []netip.Addr
+	g.bansMu.Lock()
+	kept := g.bans[:0]
+	for _, b := range g.bans {
+		if b.until <= now {
+			ended = append(ended, b.key)
+		} else {
+			kept = append(kept, b)
+		}
+	}
+	clear(g.bans[len(kept):])
+	g.bans = kept
+	g.bansMu.Unlock()
+	for _, key := range ended {
+		g.log.LogAttrs(context.Background(), slog.LevelInfo, "source ban ended",
+			slog.String("source", key.String()), slog.String("reason", "rate limit"))
+	}
 }
 
 // Trusted reports whether src is in a trusted network.

@@ -91,14 +91,23 @@ func TestBanAfterSustainedFlood(t *testing.T) {
 	if st.Bans != 1 || st.BannedNow != 1 {
 		t.Fatalf("no ban after 3 s at ten times the rate: %+v", st)
 	}
-	if !strings.Contains(logs.String(), "source=192.0.2.1") || !strings.Contains(logs.String(), "for=1m0s") {
+	if !strings.Contains(logs.String(), `msg="source banned" source=192.0.2.1 reason="rate limit" for=1m0s`) {
 		t.Errorf("ban not logged with source and duration: %s", logs.String())
 	}
 	clk.Advance(59 * time.Second)
 	if got := admitN(g, alice, 5); got != 0 {
 		t.Fatalf("banned source admitted %d", got)
 	}
+	g.LogEndedBans()
+	if strings.Contains(logs.String(), "ban ended") {
+		t.Fatalf("ban logged as ended while in force: %s", logs.String())
+	}
 	clk.Advance(2 * time.Second)
+	g.LogEndedBans()
+	g.LogEndedBans()
+	if n := strings.Count(logs.String(), `msg="source ban ended" source=192.0.2.1 reason="rate limit"`); n != 1 {
+		t.Errorf("end of the ban logged %d times, want once: %s", n, logs.String())
+	}
 	if got := admitN(g, alice, 5); got != 5 {
 		t.Fatalf("ban over: admitted %d of 5", got)
 	}

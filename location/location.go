@@ -92,6 +92,13 @@ type Store interface {
 	Close() error
 }
 
+// Sweeper is a [Store] that can say what it expires, for the log.
+type Sweeper interface {
+	// Sweep is Expire that calls expired, when not nil, with every binding
+	// it removes. expired runs with no lock of the store held.
+	Sweep(ctx context.Context, now time.Time, expired func(Binding)) (int, error)
+}
+
 // Run calls s.Expire every interval until ctx is done, so that expired
 // bindings are freed and Count stays close to the truth. (Lookup already
 // hides expired bindings; Run is about reclaiming them.)
@@ -99,10 +106,20 @@ type Store interface {
 // It sweeps once at start, which clears what a persistent engine kept across
 // a restart. clock supplies "now" and defaults to time.Now; interval defaults
 // to one second when not positive. An Expire error other than ErrClosed is
-// logged and the next tick retries, because a storage hiccup must not stop
+// logged at debug and the next tick retries, because a storage hiccup must not stop
 // expiry for the life of the process. Run returns nil when ctx is done and
 // ErrClosed when the store is closed under it.
 func Run(ctx context.Context, s Store, interval time.Duration, clock func() time.Time) error {
+	return RunSweeps(ctx, s, interval, clock, nil)
+}
+
+// RunSweeps is Run that, when s is a [Sweeper] and expired is not nil,
+// calls expired with every binding it removes.
+func RunSweeps(ctx context.Context, s Store, interval time.Duration, clock func() time.Time, expired func(Binding)) error {
+	sweep := s.Expire
+	if sw, ok := s.(Sweeper); ok && expired != nil {
+		sweep = func(ctx context.Context, now time.Time) (int, error) { return sw.Sweep(ctx, now, expired) }
+	}
 	if interval <= 0 {
 		interval = time.Second
 	}
@@ -115,14 +132,16 @@ func Run(ctx context.Context, s Store, interval time.Duration, clock func() time
 		if ctx.Err() != nil {
 			return nil
 		}
-		if _, err := s.Expire(ctx, clock()); err != nil {
+		if _, err := sweep(ctx, clock()); err != nil {
 			switch {
 			case errors.Is(err, ErrClosed):
 				return err
 			case ctx.Err() != nil:
 				return nil
 			default:
-				slog.Default().LogAttrs(ctx, slog.LevelWarn, "location: expire failed", slog.String("error", err.Error()))
+				// Debug: a store whose database fails logs the outage
+				// itself, once when it starts and once when it ends.
+				slog.Default().LogAttrs(ctx, slog.LevelDebug, "location: expire failed", slog.String("error", err.Error()))
 			}
 		}
 		select {

@@ -186,7 +186,14 @@ const expireBatch = 256
 // whose earliest binding is due, so the cost follows what expires plus one
 // lock per shard, not the size of the store.
 func (m *Memory) Expire(ctx context.Context, now time.Time) (int, error) {
+	return m.Sweep(ctx, now, nil)
+}
+
+// Sweep implements [Sweeper]: Expire, calling expired (when not nil) with
+// each binding removed, after the shard's lock is released.
+func (m *Memory) Sweep(ctx context.Context, now time.Time, expired func(Binding)) (int, error) {
 	removed := 0
+	var gone []Binding
 	for i := range m.shards {
 		for more := true; more; {
 			if err := ctx.Err(); err != nil {
@@ -196,15 +203,25 @@ func (m *Memory) Expire(ctx context.Context, now time.Time) (int, error) {
 				return removed, ErrClosed
 			}
 			var n int
-			n, more = m.shards[i].expire(now, expireBatch)
+			var report *[]Binding
+			if expired != nil {
+				report = &gone
+			}
+			n, more = m.shards[i].expire(now, expireBatch, report)
 			removed += n
+			for _, b := range gone {
+				expired(b)
+			}
+			clear(gone)
+			gone = gone[:0]
 		}
 	}
 	return removed, nil
 }
 
 // expire sweeps at most limit due AORs and reports whether more are due.
-func (s *shard) expire(now time.Time, limit int) (removed int, more bool) {
+// With report, it appends the bindings it removes.
+func (s *shard) expire(now time.Time, limit int, report *[]Binding) (removed int, more bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	at := nanos(now)
@@ -216,6 +233,9 @@ func (s *shard) expire(now time.Time, limit int) (removed int, more bool) {
 		// Filtering in place is safe: readers copy under the read lock,
 		// and nothing outside the shard holds r.bs.
 		kept := r.bs[:0]
+		if report != nil {
+			*report = appendExpired(*report, r, at)
+		}
 		for i := range r.bs {
 			if r.bs[i].live(at) {
 				kept = append(kept, r.bs[i])
@@ -236,6 +256,16 @@ func (s *shard) expire(now time.Time, limit int) (removed int, more bool) {
 		s.due.Fix(0)
 	}
 	return removed, false
+}
+
+// appendExpired appends r's bindings expired at at (Unix nanoseconds).
+func appendExpired(out []Binding, r *record, at int64) []Binding {
+	for _, b := range unpackAll(r.aor, r.bs, 0, true) {
+		if !b.Live(time.Unix(0, at)) {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // Count implements [Store.Count].

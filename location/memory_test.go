@@ -412,3 +412,32 @@ func maxPause(before, after *metrics.Float64Histogram) float64 {
 	}
 	return 0
 }
+
+// TestSweepReportsExpired: Sweep names every binding it removes, with its
+// AOR, and only those; the live one of the same AOR stays.
+func TestSweepReportsExpired(t *testing.T) {
+	s := location.NewMemory()
+	defer s.Close()
+	ctx := context.Background()
+	for i := range 300 { // more than one expire batch
+		aor := fmt.Sprintf("sip:u%d@example.com", i)
+		short := location.Binding{Contact: "sip:short@h", Expires: t0.Add(time.Second), UserAgent: "UA/1"}
+		long := location.Binding{Contact: "sip:long@h", Expires: t0.Add(time.Hour)}
+		if _, err := s.Update(ctx, aor, t0, replace(short, long)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []location.Binding
+	n, err := s.Sweep(ctx, t0.Add(time.Minute), func(b location.Binding) { got = append(got, b) })
+	if err != nil || n != 300 || len(got) != 300 {
+		t.Fatalf("Sweep = %d, %v, reported %d; want 300 removed and reported", n, err, len(got))
+	}
+	for _, b := range got {
+		if b.Contact != "sip:short@h" || !strings.HasPrefix(b.AOR, "sip:u") || b.UserAgent != "UA/1" {
+			t.Fatalf("reported %+v, want a short binding with its AOR", b)
+		}
+	}
+	if n, _ := s.Count(); n != 300 {
+		t.Errorf("Count() = %d after the sweep, want the 300 long bindings", n)
+	}
+}

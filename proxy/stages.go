@@ -224,7 +224,7 @@ func (locationStage) Serve(r *Request, next func()) {
 	bindings, err := p.store.Lookup(r.ctx, u.AOR(), p.now())
 	if err != nil {
 		p.log.Warn("proxy: location lookup failed", "error", err)
-		r.Respond(500, "Location Service Unavailable", "Retry-After", "5")
+		r.Respond(503, "Location Service Unavailable", "Retry-After", "5")
 		return
 	}
 	if len(bindings) == 0 {

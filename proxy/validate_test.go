@@ -136,7 +136,7 @@ func TestUnanswerableRequestsAreDropped(t *testing.T) {
 	}
 }
 
-// TestLocationServiceFailure: a store that fails is a 500 with
+// TestLocationServiceFailure: a store that fails is a 503 with
 // Retry-After, not a 404 (the user may well be registered).
 func TestLocationServiceFailure(t *testing.T) {
 	f := newFixture(t, defaultConfig())
@@ -145,9 +145,9 @@ func TestLocationServiceFailure(t *testing.T) {
 	tx := f.serve(m)
 	resps := tx.responses()
 	if len(resps) != 1 {
-		t.Fatalf("responses = %q, want one 500", tx.statuses())
+		t.Fatalf("responses = %q, want one 503", tx.statuses())
 	}
-	checkLocalResponse(t, f, m, resps[0], 500, "Location Service Unavailable", map[string][]string{"Retry-After": {"5"}})
+	checkLocalResponse(t, f, m, resps[0], 503, "Location Service Unavailable", map[string][]string{"Retry-After": {"5"}})
 }
 
 // TestServerHeader: Config.ServerHeader goes into every response the

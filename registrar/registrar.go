@@ -50,9 +50,16 @@ type Registrar struct {
 	PolicyFor func(domain string) Policy
 	// Now is the clock; nil uses time.Now.
 	Now func() time.Time
-	// Logger gets one line per failed registration; nil uses slog.Default.
+	// Logger gets the registration events (added and removed at info,
+	// refreshed at debug); nil uses slog.Default.
 	Logger *slog.Logger
 }
+
+// RetryAfter is the Retry-After, in seconds, of the 503 a REGISTER gets
+// when the store cannot take it: phones that know another server try it
+// meanwhile (RFC 3261 §21.5.4), and the rest come back when a database
+// restart is likely over.
+const RetryAfter = "5"
 
 // supported lists the option tags a REGISTER may Require of us (§10.3 step 2).
 var supported = []string{"path"}
@@ -67,8 +74,10 @@ func (r *Registrar) Handle(ctx context.Context, in *transport.Incoming, toTag st
 		if errors.As(err, &se) {
 			return sip.NewResponse(req, se.code, se.reason, toTag, se.extra...)
 		}
-		r.logger().Warn("registrar: store failed", "error", err)
-		return sip.NewResponse(req, 500, "Location Store Unavailable", toTag, "Retry-After", "5")
+		// The store logs its outage once; a line per refused REGISTER
+		// would be thousands a second under load.
+		r.logger().Debug("registrar: store failed", "error", err)
+		return sip.NewResponse(req, 503, "Location Store Unavailable", toTag, "Retry-After", RetryAfter)
 	}
 	return r.okResponse(req, res, toTag)
 }
@@ -125,11 +134,20 @@ func (r *Registrar) process(ctx context.Context, in *transport.Incoming) (result
 	}
 	callID, _ := req.CallID()
 	cseq, _ := req.CSeq()
+	logging := r.logging(ctx)
+	var before []string
 	bs, err := r.Store.Update(ctx, aor, now, func(cur []location.Binding) ([]location.Binding, error) {
+		if logging {
+			before = contactsOf(cur)
+		}
 		return apply(cur, changes, callID, cseq.Seq, policy, now)
 	})
 	if err != nil {
 		return result{}, err
+	}
+	if logging {
+		refreshes := r.logger().Enabled(ctx, refreshLevel)
+		r.logDiff(ctx, aor, in, diffBindings(before, bs, changes, refreshes), now)
 	}
 	return result{bindings: bs, now: now, path: req.HasHeader("Path")}, nil
 }

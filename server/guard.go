@@ -1,8 +1,10 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"net/netip"
+	"time"
 
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/guard"
@@ -26,12 +28,31 @@ func guardConfig(cfg *config.Config, log *slog.Logger) guard.Config {
 }
 
 // newGuard builds the per-source limits from cfg and says what they are,
-// so that an operator wondering why a peer is dropped finds it in the log.
-func newGuard(cfg *config.Config, log *slog.Logger) *guard.Guard {
+// so that an operator wondering why a peer is dropped finds it in the log;
+// bans and their ends go to events.
+func newGuard(cfg *config.Config, log, events *slog.Logger) *guard.Guard {
 	s := &cfg.Security
 	log.Info("per-source limits", "rate", s.Rate, "burst", s.Burst, "ban_after", s.BanAfter.String(),
 		"ban_for", s.BanFor.String(), "trusted", len(s.Trusted), "scanner_agents", len(s.DropUserAgents))
-	return guard.New(guardConfig(cfg, log))
+	return guard.New(guardConfig(cfg, events))
+}
+
+// watchBans logs, every second until ctx ends, the bans of the guard and
+// the authenticator that have run out: neither has a timer of its own.
+func (s *Server) watchBans(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		s.guard.LogEndedBans()
+		if s.auth != nil {
+			s.auth.LogEndedBlocks()
+		}
+	}
 }
 
 // guardTransport makes the guard the transport's Admit hook, so that
@@ -68,7 +89,7 @@ func (s *Server) dropScanner(in *transport.Incoming) bool {
 // reloadGuard applies a reloaded security block; sources keep their
 // tokens and bans, and max_sources waits for a restart.
 func (s *Server) reloadGuard(cfg *config.Config) {
-	s.guard.Reconfigure(guardConfig(cfg, s.log))
+	s.guard.Reconfigure(guardConfig(cfg, s.events))
 }
 
 // GuardStats returns the per-source limits' counters, for metrics.

@@ -40,7 +40,7 @@ func (s *Server) newObservability(cfg *config.Config, a *auth.Authenticator) err
 		return nil
 	}
 	o := &observability{agentID: uint32(cfg.HEP.AgentID), authKey: cfg.HEP.Password, started: time.Now()}
-	oc := observe.Config{Sources: s.metricSources(a), Logger: s.log}
+	oc := observe.Config{Sources: s.metricSources(a), Logger: s.log, OnCall: observe.CallLog(s.events)}
 	if cfg.Admin.Listen != "" {
 		oc.CaptureMessages, oc.CaptureBytes = cfg.Admin.CaptureMessages, cfg.Admin.CaptureBytes
 	}
@@ -174,7 +174,9 @@ func (s *Server) exportHEP(o *observability, m *observe.Message) {
 }
 
 // ready is /readyz: the listeners are bound, the server is not draining
-// and the location store answers.
+// and the stores can be written. A durable location store answers
+// lookups from memory even while its database is down, so it is asked
+// whether its commits succeed, not whether a lookup does.
 func (s *Server) ready(ctx context.Context) error {
 	if len(s.tp.Listeners()) == 0 {
 		return errors.New("SIP listeners not bound")
@@ -184,6 +186,16 @@ func (s *Server) ready(ctx context.Context) error {
 	}
 	if _, err := s.store.Lookup(ctx, "sip:readiness-probe@invalid", time.Now()); err != nil {
 		return fmt.Errorf("location store: %w", err)
+	}
+	if w, ok := s.store.(interface{ Ready() error }); ok {
+		if err := w.Ready(); err != nil {
+			return err
+		}
+	}
+	if s.storage.users != nil {
+		if err := s.storage.users.Ping(ctx); err != nil {
+			return fmt.Errorf("subscriber store: %w", err)
+		}
 	}
 	return nil
 }

@@ -11,10 +11,13 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/eventlog"
 	"github.com/parley-sip/parley/guard"
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/outbound"
@@ -27,8 +30,9 @@ import (
 
 // Server is one running Parley.
 type Server struct {
-	log   *slog.Logger
-	level *slog.LevelVar
+	log    *slog.Logger
+	events *slog.Logger // SIP events: the log, within a budget per kind of line
+	level  *slog.LevelVar
 
 	settings atomic.Pointer[settings] // what SIGHUP may change
 	draining atomic.Bool
@@ -39,10 +43,11 @@ type Server struct {
 	out     *outbound.Service // sends what the proxy relays and what Parley originates
 	store   location.Store
 	storage *storage
-	obs     *observability // nil when admin and HEP are off
-	guard   *guard.Guard   // per-source rate limits, bans, scanner filter
+	obs     *observability      // nil when admin and HEP are off
+	guard   *guard.Guard        // per-source rate limits, bans, scanner filter
+	auth    *auth.Authenticator // nil without auth
 	stop    context.CancelFunc
-	done    chan struct{}
+	bg      sync.WaitGroup // the expiry sweep and the ban watch
 	// endLife ends the lifetime every request's context derives from:
 	// a store query or DNS lookup still running at shutdown gives up.
 	endLife context.CancelFunc
@@ -72,9 +77,9 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	if level == nil {
 		level = new(slog.LevelVar)
 	}
-	s := &Server{log: log, level: level, done: make(chan struct{})}
+	s := &Server{log: log, events: eventlog.Limit(log, 0, 0), level: level}
 	s.apply(cfg)
-	st, err := openStorage(cfg, log)
+	st, err := openStorage(cfg, log, s.events)
 	if err != nil {
 		return nil, err
 	}
@@ -84,9 +89,9 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		Store:     s.store,
 		Serves:    s.isOurDomain,
 		PolicyFor: s.policyFor,
-		Logger:    log,
+		Logger:    s.events,
 	}
-	s.guard = newGuard(cfg, log)
+	s.guard = newGuard(cfg, log, s.events)
 	tp, err := transport.New(s.guardTransport(transportConfig(cfg, log)), transport.HandlerFunc(s.handle))
 	if err != nil {
 		st.Close()
@@ -105,10 +110,11 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	pcfg.Stages = proxy.DefaultStages()
 	pcfg.Lifetime, s.endLife = context.WithCancel(context.Background())
 	s.guardProxy(&pcfg)
-	if pcfg.Auth, pcfg.AuthPolicy, err = authenticator(cfg, st, log); err != nil {
+	if pcfg.Auth, pcfg.AuthPolicy, err = authenticator(cfg, st, s.events); err != nil {
 		st.Close()
 		return nil, err
 	}
+	s.auth = pcfg.Auth
 	if st.users != nil {
 		pcfg.Users = st.users
 	}
@@ -152,13 +158,19 @@ func (s *Server) Start() error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
-	go func() {
-		defer close(s.done)
-		_ = location.Run(ctx, s.store, time.Second, nil)
-	}()
+	s.bg.Go(func() { _ = location.RunSweeps(ctx, s.store, time.Second, nil, s.expired) })
+	s.bg.Go(func() { s.watchBans(ctx) })
 	s.warnIfOpen()
 	s.startObservability()
 	return nil
+}
+
+// expired is what the expiry sweep calls with each binding it removes:
+// it logs the binding, when info lines are on (a reload may turn them on).
+func (s *Server) expired(b location.Binding) {
+	if s.events.Enabled(context.Background(), slog.LevelInfo) {
+		registrar.LogExpired(s.events, b)
+	}
 }
 
 // warnIfOpen says loudly that anyone may register when the server listens
@@ -223,7 +235,7 @@ wait:
 	s.stopObservability()
 	if s.stop != nil {
 		s.stop()
-		<-s.done
+		s.bg.Wait()
 	}
 	_ = s.storage.Close()
 	return errors.Join(err, cerr)

@@ -23,13 +23,15 @@ type storage struct {
 }
 
 // openStorage opens the configured engine. With sqlite both stores share
-// DATA_DIR/parley.db.
-func openStorage(cfg *config.Config, log *slog.Logger) (*storage, error) {
+// DATA_DIR/parley.db. A durable location store logs to events: the two
+// lines of an outage, and at debug a line per refused change, which the
+// events budget bounds.
+func openStorage(cfg *config.Config, log, events *slog.Logger) (*storage, error) {
 	switch cfg.Storage.Engine {
 	case config.EngineMemory:
 		return &storage{bindings: location.NewMemory()}, nil
 	case config.EnginePostgres:
-		return openPostgres(cfg)
+		return openPostgres(cfg, events)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
@@ -40,7 +42,7 @@ func openStorage(cfg *config.Config, log *slog.Logger) (*storage, error) {
 		return nil, fmt.Errorf("subscriber database %s: %w", path, err)
 	}
 	start := time.Now()
-	bindings, err := sqlstore.OpenSQLite(path)
+	bindings, err := sqlstore.OpenSQLite(path, sqlstore.WithLogger(events))
 	if err != nil {
 		users.Close()
 		return nil, fmt.Errorf("location database %s: %w", path, err)
@@ -50,14 +52,14 @@ func openStorage(cfg *config.Config, log *slog.Logger) (*storage, error) {
 	return &storage{bindings: bindings, users: users}, nil
 }
 
-func openPostgres(cfg *config.Config) (*storage, error) {
+func openPostgres(cfg *config.Config, events *slog.Logger) (*storage, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	users, err := subscriber.OpenPostgres(ctx, cfg.Storage.DSN)
 	if err != nil {
 		return nil, fmt.Errorf("storage.dsn: subscriber database: %w", err)
 	}
-	bindings, err := sqlstore.OpenPostgres(ctx, cfg.Storage.DSN)
+	bindings, err := sqlstore.OpenPostgres(ctx, cfg.Storage.DSN, sqlstore.WithLogger(events))
 	if err != nil {
 		users.Close()
 		return nil, fmt.Errorf("storage.dsn: location database: %w", err)

@@ -198,6 +198,9 @@ func (s *SQL) Exists(ctx context.Context, user, domain string) (bool, error) {
 	return true, nil
 }
 
+// Ping reports whether the database answers, for the server's readiness.
+func (s *SQL) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
 // Close implements Store.
 func (s *SQL) Close() error {
 	s.closeOnce.Do(func() { s.closeErr = s.db.Close() })

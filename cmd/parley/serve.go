@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/eventlog"
 	"github.com/parley-sip/parley/server"
 )
 
@@ -105,7 +106,7 @@ func serve(args []string, stderr io.Writer) int {
 		return 2
 	}
 	level := new(slog.LevelVar)
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(cfg, stderr, level)
 	srv, err := server.New(cfg, log, level)
 	if err != nil {
 		fmt.Fprintln(stderr, "parley:", err)
@@ -116,6 +117,17 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return waitForSignals(srv, f, cfg, log)
+}
+
+// newLogger builds the server's logger from cfg and makes it the
+// default, so that libraries that log through slog.Default or the
+// standard library's log package write lines in the same format rather
+// than lines of their own.
+func newLogger(cfg *config.Config, w io.Writer, level *slog.LevelVar) *slog.Logger {
+	level.Set(cfg.LogLevel.Slog())
+	log := eventlog.New(w, string(cfg.LogFormat), level)
+	slog.SetDefault(log)
+	return log
 }
 
 // waitForSignals reloads on SIGHUP and drains on SIGTERM or SIGINT.

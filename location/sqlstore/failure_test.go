@@ -12,11 +12,23 @@ import (
 	"github.com/parley-sip/parley/location"
 )
 
-// flaky wraps a backend so a test can hold a commit and make it fail.
+// flaky wraps a backend so a test can hold a commit and make it fail,
+// and make reads fail.
 type flaky struct {
 	backend
-	mu   sync.Mutex
-	hook func(cs []*change) error // runs before each commit; an error fails it
+	mu      sync.Mutex
+	hook    func(cs []*change) error // runs before each commit; an error fails it
+	readErr error                    // when set, every read fails with it
+}
+
+func (f *flaky) read(ctx context.Context, aor string) ([]location.Binding, error) {
+	f.mu.Lock()
+	err := f.readErr
+	f.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return f.backend.read(ctx, aor)
 }
 
 func (f *flaky) commit(ctx context.Context, cs []*change) error {
@@ -104,6 +116,47 @@ func TestFailedCommitRollsBack(t *testing.T) {
 	}
 	if b, a := s.Count(); b != 1 || a != 1 {
 		t.Errorf("Count() = %d, %d; want 1, 1", b, a)
+	}
+}
+
+// TestDatabaseDownKeepsAcknowledged: when the database neither commits nor
+// reads (it is down), a refused REGISTER leaves the AOR as its last
+// acknowledged one left it, in memory and so for calls, and the store
+// says it is not ready until a commit succeeds again.
+func TestDatabaseDownKeepsAcknowledged(t *testing.T) {
+	const aor = "sip:alice@example.com"
+	s, f := openFlaky(t)
+	mustUpdate(t, s, aor, t0, binding("sip:x@h"))
+	if err := s.Ready(); err != nil {
+		t.Fatalf("Ready before the outage: %v", err)
+	}
+
+	f.setHook(func([]*change) error { return errDisk })
+	f.mu.Lock()
+	f.readErr = errDisk
+	f.mu.Unlock()
+	for _, fn := range []func([]location.Binding) ([]location.Binding, error){
+		appendContact("sip:y@h"),
+		replace(), // a removal refused too
+	} {
+		if _, err := s.Update(context.Background(), aor, t0, fn); !errors.Is(err, errDisk) {
+			t.Fatalf("Update during the outage: %v, want %v", err, errDisk)
+		}
+		if got := contactsOf(mustLookup(t, s, aor, t0)); !slices.Equal(got, []string{"sip:x@h"}) {
+			t.Fatalf("memory during the outage = %q, want the acknowledged [sip:x@h]", got)
+		}
+	}
+	if err := s.Ready(); !errors.Is(err, errDisk) {
+		t.Errorf("Ready during the outage = %v, want %v", err, errDisk)
+	}
+
+	f.setHook(nil)
+	f.mu.Lock()
+	f.readErr = nil
+	f.mu.Unlock()
+	mustUpdate(t, s, "sip:bob@example.com", t0, binding("sip:b@h"))
+	if err := s.Ready(); err != nil {
+		t.Errorf("Ready after the outage: %v", err)
 	}
 }
 

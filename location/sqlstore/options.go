@@ -1,6 +1,9 @@
 package sqlstore
 
-import "time"
+import (
+	"log/slog"
+	"time"
+)
 
 // Sync says how SQLite makes a commit durable; see the package
 // documentation for what each choice survives.
@@ -36,10 +39,11 @@ type config struct {
 	sync     Sync
 	maxBatch int
 	now      func() time.Time
+	log      *slog.Logger
 }
 
 func newConfig(opts []Option) config {
-	c := config{sync: SyncFull, maxBatch: defaultMaxBatch, now: time.Now}
+	c := config{sync: SyncFull, maxBatch: defaultMaxBatch, now: time.Now, log: slog.Default()}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -68,6 +72,17 @@ func WithClock(now func() time.Time) Option {
 	return func(c *config) {
 		if now != nil {
 			c.now = now
+		}
+	}
+}
+
+// WithLogger sets where the store logs: an outage of its database when it
+// starts and when it ends, and a binding it had to drop from memory
+// because the database could not be read after a failed commit.
+func WithLogger(log *slog.Logger) Option {
+	return func(c *config) {
+		if log != nil {
+			c.log = log
 		}
 	}
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/parley-sip/parley/eventlog"
 	"github.com/parley-sip/parley/location"
 )
 
@@ -36,6 +38,7 @@ type Store struct {
 	mem *location.Memory
 	db  backend
 	w   *writer
+	log *slog.Logger
 
 	loaded LoadStats
 
@@ -57,13 +60,13 @@ type LoadStats struct {
 // open builds the Store over db: loads the index, starts the writer and
 // purges what had expired while the server was down.
 func open(ctx context.Context, db backend, cfg config) (*Store, error) {
-	s := &Store{mem: location.NewMemory(), db: db}
+	s := &Store{mem: location.NewMemory(), db: db, log: cfg.log}
 	now := cfg.now()
 	if _, err := s.load(ctx, now); err != nil {
 		db.close()
 		return nil, err
 	}
-	s.w = startWriter(db, cfg.maxBatch)
+	s.w = startWriter(db, cfg.maxBatch, &eventlog.Outage{What: "location store", Log: cfg.log})
 	if _, err := s.purgeDB(ctx, now); err != nil {
 		s.Close()
 		return nil, err
@@ -87,9 +90,13 @@ func (s *Store) Lookup(ctx context.Context, aor string, now time.Time) ([]locati
 // is already in memory and queued, and only the writer's verdict says
 // whether memory may keep it.
 func (s *Store) Update(ctx context.Context, aor string, now time.Time, fn func(current []location.Binding) ([]location.Binding, error)) ([]location.Binding, error) {
-	var c *change
+	var (
+		c    *change
+		prev []location.Binding // what the AOR had: what the database holds unless a commit is lost
+	)
 	out, err := s.mem.Update(ctx, aor, now, func(cur []location.Binding) ([]location.Binding, error) {
 		had := len(cur)
+		prev = slices.Clone(cur) // fn may change cur in place
 		next, err := fn(cur)
 		if err != nil {
 			return nil, err
@@ -111,7 +118,7 @@ func (s *Store) Update(ctx context.Context, aor string, now time.Time, fn func(c
 		return out, err
 	}
 	if err := <-c.done; err != nil {
-		s.resync(aor, now)
+		s.resync(aor, now, prev)
 		return nil, err
 	}
 	return out, nil
@@ -145,8 +152,12 @@ var errKeep = errors.New("keep")
 // commit. If another change of aor is still queued it does nothing: that
 // change carries memory's current set and its commit (or its own resync)
 // settles the AOR. Holding the AOR's lock, no new change can be queued
-// while the database is read, so what is read is what stays.
-func (s *Store) resync(aor string, now time.Time) {
+// while the database is read, so what is read is what stays. When the
+// database cannot be read either (it is down), memory goes back to prev,
+// the set before the failed change, which is what the last successful
+// commit left: a REGISTER refused during an outage must not cost the
+// phone its acknowledged binding.
+func (s *Store) resync(aor string, now time.Time, prev []location.Binding) {
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
 	_, err := s.mem.Update(ctx, aor, now, func(cur []location.Binding) ([]location.Binding, error) {
@@ -155,17 +166,15 @@ func (s *Store) resync(aor string, now time.Time) {
 		}
 		bs, err := s.db.read(ctx, aor)
 		if err != nil {
-			// Unreadable: forget the AOR rather than claim bindings the
-			// database may not hold. The next REGISTER rewrites it whole.
-			slog.Default().LogAttrs(ctx, slog.LevelWarn, "location/sqlstore: reload after failed commit",
+			s.log.LogAttrs(ctx, slog.LevelDebug, "location/sqlstore: reload after failed commit",
 				slog.String("aor", aor), slog.String("error", err.Error()))
-			return nil, nil
+			return prev, nil
 		}
 		keepConnIDs(bs, cur)
 		return bs, nil
 	})
 	if err != nil && !errors.Is(err, errKeep) && !errors.Is(err, location.ErrClosed) {
-		slog.Default().LogAttrs(ctx, slog.LevelWarn, "location/sqlstore: resync", slog.String("aor", aor), slog.String("error", err.Error()))
+		s.log.LogAttrs(ctx, slog.LevelDebug, "location/sqlstore: resync", slog.String("aor", aor), slog.String("error", err.Error()))
 	}
 }
 
@@ -195,6 +204,12 @@ const purgeBatch = 1000
 // the purge commits, removes whatever the purge removed of it; a change
 // queued after the purge is written after it.
 func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
+	return s.Sweep(ctx, now, nil)
+}
+
+// Sweep implements [location.Sweeper]: Expire, calling expired with each
+// binding removed.
+func (s *Store) Sweep(ctx context.Context, now time.Time, expired func(location.Binding)) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -204,7 +219,7 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 	if _, err := s.purgeDB(ctx, now); err != nil {
 		return 0, err
 	}
-	return s.mem.Expire(ctx, now)
+	return s.mem.Sweep(ctx, now, expired)
 }
 
 // purgeDB deletes rows expired at now, a batch per commit, and returns how
@@ -231,6 +246,11 @@ func (s *Store) purgeDB(ctx context.Context, now time.Time) (int, error) {
 		}
 	}
 }
+
+// Ready reports whether the database takes writes: nil while commits
+// succeed (the expiry sweep commits a purge every second, so this is
+// never much older than that), else the outage or the stuck commit.
+func (s *Store) Ready() error { return s.w.ready() }
 
 // Count implements [location.Store.Count] from memory.
 func (s *Store) Count() (bindings, aors int) {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/parley-sip/parley/eventlog"
 	"github.com/parley-sip/parley/location"
 )
 
@@ -42,15 +44,21 @@ type writer struct {
 	// pending counts each AOR's queued, uncommitted changes, for resync.
 	pendMu  sync.Mutex
 	pending map[string]int
+
+	// health follows whether commits succeed; committing is when the
+	// commit in progress started (Unix nanoseconds), 0 between commits.
+	health     *eventlog.Outage
+	committing atomic.Int64
 }
 
-func startWriter(db backend, maxBatch int) *writer {
+func startWriter(db backend, maxBatch int, health *eventlog.Outage) *writer {
 	w := &writer{
 		db:       db,
 		queue:    make(chan *change, 4*maxBatch),
 		maxBatch: maxBatch,
 		done:     make(chan struct{}),
 		pending:  make(map[string]int),
+		health:   health,
 	}
 	go w.run()
 	return w
@@ -159,11 +167,40 @@ func (w *writer) commitGroup(writes []*change) {
 	}
 }
 
+// commit commits cs and tells health how the database did: a change it
+// refused for its data is no sign of an outage.
 func (w *writer) commit(cs []*change) error {
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
-	if err := w.db.commit(ctx, cs); err != nil {
+	w.committing.Store(time.Now().UnixNano())
+	err := w.db.commit(ctx, cs)
+	w.committing.Store(0)
+	if err != nil && !w.db.dataError(err) {
+		w.health.Failed(err)
+	} else {
+		w.health.Succeeded()
+	}
+	if err != nil {
 		return fmt.Errorf("location/sqlstore: commit: %w", err)
+	}
+	return nil
+}
+
+// stuckAfter is how long a commit may run before the store counts as not
+// taking writes: a database that stopped answering (rather than refusing
+// connections) holds a commit until commitTimeout.
+const stuckAfter = 5 * time.Second
+
+// ready returns nil while commits succeed and none has been running for
+// stuckAfter, else why not.
+func (w *writer) ready() error {
+	if err := w.health.Err(); err != nil {
+		return err
+	}
+	if start := w.committing.Load(); start != 0 {
+		if d := time.Since(time.Unix(0, start)); d > stuckAfter {
+			return fmt.Errorf("location store: a commit has been waiting for %s", d.Round(time.Second))
+		}
 	}
 	return nil
 }
