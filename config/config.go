@@ -33,6 +33,11 @@ type Config struct {
 	// bindings and routes to them). Empty treats every domain as ours, which
 	// suits a server reached by IP address; list them to refuse the rest.
 	Domains []string `yaml:"domains"`
+	// Aliases are more names (or addresses) of this server, beside its
+	// listen addresses, the machine's host name and, on loopback,
+	// localhost: a Request-URI naming one of them is addressed to Parley
+	// itself, as desk phones that take an IP or a name as "registrar" send.
+	Aliases []string `yaml:"aliases"`
 	// DataDir holds persistent state (the location database); relative paths
 	// are taken from the working directory.
 	DataDir string `yaml:"data_dir"`

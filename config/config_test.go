@@ -129,6 +129,7 @@ func fullConfig() *Config {
 			{Proto: ProtoUDP, Host: "10.0.0.2", Port: 5060, Advertise: "sip.example.com:5060"},
 		},
 		Domains:         []string{"example.com", "Example.org", "192.0.2.10"},
+		Aliases:         []string{"pbx.example.com", "192.0.2.11"},
 		DataDir:         "/var/lib/parley",
 		Mode:            ModeStateless,
 		LogLevel:        LogDebug,
@@ -311,6 +312,7 @@ func TestParseErrors(t *testing.T) {
 		{"empty data_dir", lines(`data_dir: ""`), 1, "data_dir", "must not be empty", 0},
 		{"bad domain", lines("domains: [example.com, 'bad domain']"), 1, "domains[1]", `"bad domain" is not a domain name`, 0},
 		{"duplicate domain", lines("domains: [example.com, EXAMPLE.com]"), 1, "domains[1]", "already listed as domains[0]", 0},
+		{"alias with a port", lines("aliases: [pbx.example.com, 'pbx:5060']"), 1, "aliases[1]", `"pbx:5060" is not a host name or IP address`, 0},
 
 		// Domain overrides.
 		{"override outside domains", lines("domains: [example.com]", "domain_overrides:", "  example.org:", "    max_contacts: 1"), 3, "domain_overrides.example.org", "not in domains, so this override would never apply", 0},

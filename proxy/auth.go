@@ -2,15 +2,33 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/parley-sip/parley/auth"
+	"github.com/parley-sip/parley/sip"
 )
 
 // Users tells whether a subscriber exists, so that a call to a known user
 // with no phone registered gets 480 rather than 404.
 type Users interface {
 	Exists(ctx context.Context, user, domain string) (bool, error)
+}
+
+// identityDomain is the domain a request claims to come from, whose
+// policy applies and whose subscribers may authenticate: From's host, or
+// To's for a REGISTER (the address being registered). An error is the
+// *sip.Error of the header that does not parse.
+func identityDomain(m *sip.Message) (string, error) {
+	get := m.From
+	if m.Method() == "REGISTER" {
+		get = m.To
+	}
+	n, err := get()
+	if err != nil {
+		return "", err
+	}
+	return strings.ToLower(n.URI.Host), nil
 }
 
 // authStage is RFC 3261 §22: requests the policy names must carry digest
@@ -39,11 +57,13 @@ func (authStage) Serve(r *Request, next func()) {
 		r.Drop()
 		return
 	}
-	from, _ := r.Msg.From()
-	realm := strings.ToLower(from.URI.Host)
-	if method == "REGISTER" {
-		to, _ := r.Msg.To()
-		realm = strings.ToLower(to.URI.Host)
+	realm, err := identityDomain(r.Msg)
+	if err != nil {
+		// The identity is what credentials are checked against: strict.
+		se := &sip.Error{Code: 400, Reason: "Bad Request"}
+		errors.As(err, &se)
+		r.Respond(se.Code, se.Reason)
+		return
 	}
 	u, _ := r.Msg.RequestURIParsed()
 	fromOurs, toOurs := p.isOurDomain(realm), p.isOurDomain(u.Host) || p.isUs(&u)

@@ -243,6 +243,7 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 		txs = nil
 	}
 	f.p = New(cfg, f.tp, txs, f.store, f.reg, slog.New(slog.DiscardHandler))
+	f.reg.ForUs = f.p.IsUs // as the server wires it
 	f.p.now = f.clock.Now
 	f.useResolver(noDNS{outbound.NewDNS()})
 	return f

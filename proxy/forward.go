@@ -77,8 +77,7 @@ func (p *Proxy) shouldRecordRoute(m *sip.Message) bool {
 	if !p.cfg.RecordRoute || !dialogCreating[m.Method()] {
 		return false
 	}
-	to, err := m.To()
-	return err == nil && to.Tag() == ""
+	return m.ToTag() == ""
 }
 
 // addRecordRoute inserts our Record-Route: one entry, or two when the

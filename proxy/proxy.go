@@ -59,6 +59,10 @@ type Config struct {
 	// Domains reports whether a domain is ours (its users are found in the
 	// location service); nil makes every domain ours.
 	Domains func(domain string) bool
+	// Names reports whether a host is another name of this server (the
+	// machine's host name, the configured aliases) beside its listen
+	// addresses and localhost; nil knows no other.
+	Names func(host string) bool
 	// RecordRoute keeps the proxy on the path of dialogs it forwards.
 	RecordRoute bool
 	Fork        ForkMode

@@ -80,12 +80,15 @@ type proxyRequireStage struct{}
 func (proxyRequireStage) Name() string { return "proxyrequire" }
 
 func (proxyRequireStage) Serve(r *Request, next func()) {
-	tags := r.Msg.HeaderValues("Proxy-Require")
-	if len(tags) == 0 || r.Msg.Method() == "ACK" || r.Msg.Method() == "CANCEL" {
+	if r.Msg.Method() == "ACK" || r.Msg.Method() == "CANCEL" {
 		next()
 		return
 	}
-	r.Respond(420, "Bad Extension", "Unsupported", strings.Join(tags, ", "))
+	if bad := r.Msg.Unsupported("Proxy-Require", nil); bad != "" {
+		r.Respond(420, "Bad Extension", "Unsupported", bad)
+		return
+	}
+	next()
 }
 
 // loopStage is §16.3 step 4: a request whose Via holds a branch this proxy
@@ -128,8 +131,7 @@ func (routeStage) Serve(r *Request, next func()) {
 	ours := p.fixStrictRoute(r.Msg)
 	ours = p.popOwnRoutes(r.Msg) || ours
 	routes, _ := r.Msg.Routes()
-	to, err := r.Msg.To()
-	if err != nil || to.Tag() == "" {
+	if r.Msg.ToTag() == "" {
 		r.preloaded = len(routes) > 0
 		next()
 		return
@@ -159,8 +161,12 @@ func (localStage) Serve(r *Request, next func()) {
 	u, _ := r.Msg.RequestURIParsed()
 	switch r.Msg.Method() {
 	case "REGISTER":
-		if p.registrar != nil && u.User == "" && p.isOurDomain(u.Host) {
-			p.register(r)
+		// A REGISTER to the server's own address or name registers the
+		// To's address of record (the registrar takes its domain).
+		if p.registrar != nil && u.User == "" && (p.isOurDomain(u.Host) || p.isUs(&u)) {
+			if !r.refuseUnsupported() {
+				p.register(r)
+			}
 			return
 		}
 	case "OPTIONS":
@@ -197,8 +203,32 @@ func (p *Proxy) register(r *Request) {
 // allowed is what the server itself accepts.
 const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRACK, SUBSCRIBE, NOTIFY, REFER, MESSAGE"
 
+// supported lists the option tags of the extensions the server itself
+// implements in the requests it answers: what OPTIONS advertises, and all
+// a Require may name (§8.2.2.3).
+var supported = []string{"path"}
+
+// supportedHeader is supported as a Supported header's value.
+var supportedHeader = strings.Join(supported, ", ")
+
 func (p *Proxy) answerOptions(r *Request) {
-	r.Respond(200, "OK", "Allow", allowed, "Accept", "application/sdp", "Supported", "path")
+	if !r.refuseUnsupported() {
+		r.Respond(200, "OK", "Allow", allowed, "Accept", "application/sdp", "Supported", supportedHeader)
+	}
+}
+
+// refuseUnsupported is §8.2.2.3 for every request the server answers
+// itself (OPTIONS, REGISTER, and what comes later): a Require naming an
+// extension it does not implement is answered 420 Bad Extension, with
+// those option tags in Unsupported. It reports whether it answered.
+// Requests the proxy forwards keep their Require for the UAS (§16.3).
+func (r *Request) refuseUnsupported() bool {
+	bad := r.Msg.Unsupported("Require", supported)
+	if bad == "" {
+		return false
+	}
+	r.Respond(420, "Bad Extension", "Unsupported", bad)
+	return true
 }
 
 // locationStage is §16.5 for our domains: the target set is the AOR's

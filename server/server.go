@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,6 +47,7 @@ type Server struct {
 	obs     *observability      // nil when admin and HEP are off
 	guard   *guard.Guard        // per-source rate limits, bans, scanner filter
 	auth    *auth.Authenticator // nil without auth
+	secret  string              // salts the To tags of local responses
 	stop    context.CancelFunc
 	bg      sync.WaitGroup // the expiry sweep and the ban watch
 	// endLife ends the lifetime every request's context derives from:
@@ -57,15 +59,29 @@ type Server struct {
 type settings struct {
 	cfg     *config.Config
 	domains map[string]bool // empty: every domain is ours
+	names   map[string]bool // the server's own names: aliases and the host name
 	trace   bool
 }
 
 func newSettings(cfg *config.Config) *settings {
-	s := &settings{cfg: cfg, domains: map[string]bool{}, trace: cfg.Trace}
+	s := &settings{cfg: cfg, domains: map[string]bool{}, names: map[string]bool{}, trace: cfg.Trace}
 	for _, d := range cfg.Domains {
 		s.domains[strings.ToLower(d)] = true
 	}
+	for _, a := range cfg.Aliases {
+		s.names[strings.ToLower(trimBrackets(a))] = true
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		s.names[strings.ToLower(h)] = true
+	}
 	return s
+}
+
+func trimBrackets(h string) string {
+	if len(h) >= 2 && h[0] == '[' && h[len(h)-1] == ']' {
+		return h[1 : len(h)-1]
+	}
+	return h
 }
 
 // New builds a server from cfg. level, when not nil, is set from the
@@ -109,6 +125,8 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	pcfg.Outbound = s.out
 	pcfg.Stages = proxy.DefaultStages()
 	pcfg.Lifetime, s.endLife = context.WithCancel(context.Background())
+	pcfg.Names = s.isOurName
+	s.secret = pcfg.Secret
 	s.guardProxy(&pcfg)
 	if pcfg.Auth, pcfg.AuthPolicy, err = authenticator(cfg, st, s.events); err != nil {
 		st.Close()
@@ -122,6 +140,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		pcfg.RegisterWorkers = 512 // enough in flight to fill a group commit
 	}
 	s.proxy = proxy.New(pcfg, traced, txs, s.store, reg, log)
+	reg.ForUs = s.proxy.IsUs
 	if err := s.newObservability(cfg, pcfg.Auth); err != nil {
 		st.Close()
 		return nil, err
@@ -137,6 +156,12 @@ func (s *Server) apply(cfg *config.Config) {
 func (s *Server) isOurDomain(d string) bool {
 	set := s.settings.Load()
 	return len(set.domains) == 0 || set.domains[strings.ToLower(d)]
+}
+
+// isOurName reports whether host is one of the server's own names beside
+// its listen addresses: a configured alias or the machine's host name.
+func (s *Server) isOurName(host string) bool {
+	return s.settings.Load().names[strings.ToLower(host)]
 }
 
 func (s *Server) policyFor(domain string) registrar.Policy {
@@ -275,7 +300,7 @@ func (s *Server) handle(in *transport.Incoming) {
 }
 
 func (s *Server) refuseDraining(tx *transaction.ServerTx, in *transport.Incoming) {
-	resp := sip.NewResponse(in.Msg, 503, "Shutting Down", "", "Retry-After", "30")
+	resp := sip.NewResponse(in.Msg, 503, "Shutting Down", sip.LocalToTag(in.Msg, s.secret), "Retry-After", "30")
 	if tx != nil {
 		_ = tx.Respond(resp)
 		return

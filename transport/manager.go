@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -36,6 +37,7 @@ type Manager struct {
 	log       *slog.Logger
 	serverTLS *tls.Config // nil without TLS listeners
 	clientTLS *tls.Config
+	tagSalt   string // keeps the To tags of refusals unpredictable
 
 	mu        sync.Mutex // serialises Start and Close
 	started   bool
@@ -59,7 +61,7 @@ func New(cfg Config, h Handler) (*Manager, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, h: h, log: cfg.Logger.With("subsystem", "transport")}
+	m := &Manager{cfg: cfg, h: h, log: cfg.Logger.With("subsystem", "transport"), tagSalt: rand.Text()}
 	m.conns.init()
 	var certs *certStore
 	if cfg.hasProto(TLS) {
