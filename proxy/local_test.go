@@ -94,3 +94,41 @@ func bobBinding() (b location.Binding) {
 	b.Contact, b.Source = "sip:bob@10.0.0.5:5062", netip.MustParseAddrPort("198.51.100.20:40000")
 	return b
 }
+
+// TestUserAtServerAddress: a phone whose registrar is configured as an IP
+// dials `sip:bob@<that IP>`; the call finds bob in the caller's domain
+// instead of looping back to Parley. A caller of a foreign domain gets no
+// such mapping, and a 404 rather than a loop.
+func TestUserAtServerAddress(t *testing.T) {
+	tests := []struct {
+		name, ruri, from string
+		forwarded        bool
+	}{
+		{"listen address", "sip:bob@192.0.2.1", "Alice <sip:alice@example.com>;tag=a1", true},
+		{"listen address and port", "sip:bob@192.0.2.1:5060", "Alice <sip:alice@example.com>;tag=a1", true},
+		{"alias", "sip:bob@pbx.example.net", "Alice <sip:alice@example.com>;tag=a1", true},
+		{"foreign caller", "sip:bob@192.0.2.1", "Mallory <sip:mallory@evil.example>;tag=m1", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := defaultConfig()
+			cfg.Names = func(host string) bool { return host == "pbx.example.net" }
+			f := newFixture(t, cfg)
+			f.bind("sip:bob@example.com", bobBinding())
+			tx := f.serve(req(t, "invite.sip", "RURI "+tt.ruri, "From: "+tt.from))
+			if !tt.forwarded {
+				if got := tx.statuses(); len(got) != 1 || got[0] != "404 Not Found" {
+					t.Fatalf("answered %v, want 404", got)
+				}
+				return
+			}
+			if got := tx.statuses(); len(got) != 0 {
+				t.Fatalf("answered %q, want the INVITE forwarded to bob's phone", got)
+			}
+			c := onlyBranch(t, f)
+			if got := c.req.RequestURI(); got != "sip:bob@10.0.0.5:5062" {
+				t.Errorf("forwarded to %q, want bob's contact", got)
+			}
+		})
+	}
+}

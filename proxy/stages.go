@@ -244,6 +244,13 @@ func (locationStage) Serve(r *Request, next func()) {
 	// An ACK for a 2xx goes where its Request-URI says; but a stateless
 	// proxy must send a non-2xx ACK where it sent the INVITE (§16.11).
 	skipACK := r.Msg.Method() == "ACK" && !p.cfg.Stateless
+	if err == nil && u.IsSIP() && !p.isOurDomain(u.Host) && u.User != "" && p.isUs(&u) && !r.preloaded {
+		var ok bool
+		if u, ok = p.userAtUs(r, u); !ok && r.Msg.Method() != "ACK" {
+			r.Respond(404, "Not Found") // relayed, it would only come back to us
+			return
+		}
+	}
 	if err != nil || !u.IsSIP() || !p.isOurDomain(u.Host) || p.store == nil || skipACK || r.preloaded {
 		if len(r.Targets) == 0 {
 			r.Targets = append(r.Targets, Target{})
@@ -270,6 +277,20 @@ func (locationStage) Serve(r *Request, next func()) {
 		r.Targets = append(r.Targets, p.bindingTarget(b))
 	}
 	next()
+}
+
+// userAtUs maps a user at one of the server's own addresses or names
+// (`sip:bob@192.0.2.10`, what a desk phone dials when its registrar is an
+// IP) into the caller's domain, so the call finds bob@example.com instead
+// of looping back to Parley. It fails when the caller's domain is not
+// served: then nothing says which of our domains was meant.
+func (p *Proxy) userAtUs(r *Request, u sip.URI) (sip.URI, bool) {
+	from, err := r.Msg.From()
+	if err != nil || !from.URI.IsSIP() || !p.isOurDomain(from.URI.Host) {
+		return u, false
+	}
+	u.Host, u.Port = from.URI.Host, 0
+	return u, true
 }
 
 // answerNoBinding is §16.5's empty target set: 480 for a subscriber who
