@@ -68,23 +68,14 @@ func TestDefaultIsACopy(t *testing.T) {
 	}
 }
 
-// schemaKeys lists the dotted keys of every leaf of the schema; lists and
+// schemaKeys lists the dotted names of every leaf key (see Keys); lists and
 // maps count as leaves.
-func schemaKeys(typ reflect.Type, prefix string) []string {
-	var keys []string
-	for i := range typ.NumField() {
-		f := typ.Field(i)
-		name := yamlName(f)
-		if name == "" {
-			continue
-		}
-		if f.Type.Kind() == reflect.Struct {
-			keys = append(keys, schemaKeys(f.Type, prefix+name+".")...)
-			continue
-		}
-		keys = append(keys, prefix+name)
+func schemaKeys() []string {
+	var names []string
+	for _, k := range Keys() {
+		names = append(names, k.Name)
 	}
-	return keys
+	return names
 }
 
 // fieldAt returns the field of v at a dotted key.
@@ -113,7 +104,7 @@ func TestDefaultsSetEveryKey(t *testing.T) {
 	}
 	d := newDecoder()
 	d.decode(doc.Content[0], reflect.ValueOf(new(Config)).Elem(), "")
-	for _, k := range schemaKeys(reflect.TypeFor[Config](), "") {
+	for _, k := range schemaKeys() {
 		if _, ok := d.pos[k]; !ok {
 			t.Errorf("defaults.yaml does not set %s", k)
 		}
@@ -205,7 +196,7 @@ func TestLoadFull(t *testing.T) {
 	// Every key must differ from its default, or the file does not show
 	// that the key is decoded at all.
 	def := reflect.ValueOf(Default()).Elem()
-	for _, k := range schemaKeys(reflect.TypeFor[Config](), "") {
+	for _, k := range schemaKeys() {
 		if reflect.DeepEqual(fieldAt(gv, k).Interface(), fieldAt(def, k).Interface()) {
 			t.Errorf("testdata/full.yaml leaves %s at its default", k)
 		}
@@ -663,7 +654,7 @@ func TestReferenceTable(t *testing.T) {
 		documented[m[1]] = m[2]
 	}
 	def := reflect.ValueOf(Default()).Elem()
-	for _, k := range schemaKeys(reflect.TypeFor[Config](), "") {
+	for _, k := range schemaKeys() {
 		cell, ok := documented[k]
 		if !ok {
 			t.Errorf("%s has no row for %s", referenceDoc, k)

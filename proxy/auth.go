@@ -42,14 +42,14 @@ func (authStage) Name() string { return "auth" }
 
 func (authStage) Serve(r *Request, next func()) {
 	p := r.proxy
-	a := p.cfg.Auth
+	a := p.config().Auth
 	method := r.Msg.Method()
 	if a == nil || method == "ACK" || method == "CANCEL" {
 		next()
 		return
 	}
 	src := r.In.Source.Addr()
-	if p.cfg.Trusted != nil && p.cfg.Trusted(src) {
+	if p.config().Trusted != nil && p.config().Trusted(src) {
 		next()
 		return
 	}
@@ -67,7 +67,7 @@ func (authStage) Serve(r *Request, next func()) {
 	}
 	u, _ := r.Msg.RequestURIParsed()
 	fromOurs, toOurs := p.isOurDomain(realm), p.isOurDomain(u.Host) || p.isUs(&u)
-	need, proxyAuth := p.cfg.AuthPolicy.For(realm).Requires(method, fromOurs, toOurs)
+	need, proxyAuth := p.config().AuthPolicy.For(realm).Requires(method, fromOurs, toOurs)
 	if !need && (fromOurs || toOurs) {
 		next()
 		return

@@ -252,7 +252,7 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 // useResolver gives the proxy an outbound service with res.
 func (f *fixture) useResolver(res outbound.Resolver) {
 	var txs outbound.Transactions = f.txs
-	if f.p.cfg.Stateless {
+	if f.p.config().Stateless {
 		txs = nil
 	}
 	f.p.out = outbound.New(outbound.Config{Transport: f.tp, Transactions: txs, Resolver: res, Log: f.p.log})
@@ -334,7 +334,7 @@ func (f *fixture) serve(m *sip.Message) *fakeServerTx {
 }
 
 func (f *fixture) serveIn(in *transport.Incoming) *fakeServerTx {
-	if f.p.cfg.Stateless {
+	if f.p.config().Stateless {
 		f.p.ServeRequest(nil, in)
 		return nil
 	}

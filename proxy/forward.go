@@ -59,7 +59,7 @@ func (p *Proxy) stampBranch(r *Request, base *sip.Message, out *transport.Listen
 	if p.shouldRecordRoute(m) {
 		p.addRecordRoute(m, r.In.Listener, out)
 	}
-	if p.cfg.RecordRoute && dialogCreating[m.Method()] && cameFromUA(r.Msg) {
+	if p.config().RecordRoute && dialogCreating[m.Method()] && cameFromUA(r.Msg) {
 		aliasContact(m, transport.Target{Proto: r.In.Proto, Addr: r.In.Source})
 	}
 	m.PrependHeader("Via", string(sip.AppendVia(nil, out.Proto.ViaName(), out.Host, out.Port, branch)))
@@ -74,7 +74,7 @@ func cameFromUA(m *sip.Message) bool {
 }
 
 func (p *Proxy) shouldRecordRoute(m *sip.Message) bool {
-	if !p.cfg.RecordRoute || !dialogCreating[m.Method()] {
+	if !p.config().RecordRoute || !dialogCreating[m.Method()] {
 		return false
 	}
 	return m.ToTag() == ""
@@ -133,7 +133,7 @@ func (p *Proxy) newBranch(m *sip.Message) string {
 // that it takes the same path (§16.11): it hashes the incoming branch.
 func (p *Proxy) statelessBranch(m *sip.Message) string {
 	h := fnv.New64a()
-	h.Write([]byte(p.cfg.Secret))
+	h.Write([]byte(p.config().Secret))
 	if v, err := m.TopVia(); err == nil {
 		h.Write([]byte(v.Branch()))
 		h.Write([]byte(v.Host))
@@ -152,37 +152,44 @@ func (p *Proxy) forwardStateless(r *Request) {
 		return
 	}
 	dsts, ok, err := p.out.Destinations(r.Context(), &req)
-	if ok {
-		p.sendStateless(r, req.Msg, dsts, err)
+	if !ok {
+		p.lookupStateless(r, req)
 		return
 	}
-	p.lookupStateless(r, req)
+	if err := p.sendStateless(r, req.Msg, dsts, err); err != nil {
+		p.statelessFailed(r, err)
+	}
 }
 
-// lookupStateless asks DNS off the reading goroutine, then sends.
+// lookupStateless asks DNS off the reading goroutine, then sends. By
+// then the chain has moved on, so a failure is answered with send,
+// which leaves the request's state alone.
 func (p *Proxy) lookupStateless(r *Request, req outbound.Request) {
 	m := req.Msg
-	p.out.Lookup(r.Context(), req, func(dsts []transport.Target, err error) { p.sendStateless(r, m, dsts, err) })
+	p.out.Lookup(r.Context(), req, func(dsts []transport.Target, err error) {
+		if err := p.sendStateless(r, m, dsts, err); err != nil {
+			p.log.Debug("proxy: stateless forward failed", "error", err)
+			if r.Msg.Method() != "ACK" {
+				r.send(r.response(503, "Destination Unreachable"))
+			}
+		}
+	})
 }
 
 // sendStateless sends m to the first of dsts.
-func (p *Proxy) sendStateless(r *Request, m *sip.Message, dsts []transport.Target, err error) {
+func (p *Proxy) sendStateless(r *Request, m *sip.Message, dsts []transport.Target, err error) error {
 	if err == nil && len(dsts) == 0 {
 		err = outbound.ErrUnreachable
 	}
 	if err != nil {
-		p.statelessFailed(r, err)
-		return
+		return err
 	}
 	out := p.out.ListenerFor(dsts[0])
 	if out == nil {
-		p.statelessFailed(r, outbound.ErrUnreachable)
-		return
+		return outbound.ErrUnreachable
 	}
 	m = p.stampBranch(r, m, out, p.statelessBranch(r.Msg), true)
-	if err := p.tp.Send(dsts[0], m.Bytes()); err != nil {
-		p.statelessFailed(r, err)
-	}
+	return p.tp.Send(dsts[0], m.Bytes())
 }
 
 func (p *Proxy) statelessFailed(r *Request, err error) {

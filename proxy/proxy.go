@@ -107,7 +107,7 @@ type Config struct {
 // Proxy is the proxy core. It implements the three entry points the
 // transaction layer calls (through an adapter in the server package).
 type Proxy struct {
-	cfg       Config
+	cfg       atomic.Pointer[Config] // swapped whole by Reconfigure
 	tp        Transport
 	txs       Transactions
 	store     location.Store
@@ -133,13 +133,10 @@ func New(cfg Config, tp Transport, txs Transactions, store location.Store, reg *
 	if log == nil {
 		log = slog.Default()
 	}
-	if cfg.TimerC <= 0 {
-		cfg.TimerC = 181 * time.Second // §16.6 step 11: more than 3 minutes
-	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Default()
 	}
-	p := &Proxy{cfg: cfg, tp: tp, txs: txs, store: store, registrar: reg, log: log, out: cfg.Outbound, now: time.Now}
+	p := &Proxy{tp: tp, txs: txs, store: store, registrar: reg, log: log, out: cfg.Outbound, now: time.Now}
 	if p.out == nil {
 		p.out = outbound.New(outbound.Config{Transport: tp, Transactions: txs, Log: log})
 	}
@@ -149,11 +146,37 @@ func New(cfg Config, tp Transport, txs Transactions, store location.Store, reg *
 	}
 	p.chain = newChain(stages)
 	p.lifetime.init(cfg.Lifetime, cfg.RequestTimeout)
+	p.setConfig(cfg)
 	if cfg.RegisterWorkers > 0 {
 		p.registering = make(chan struct{}, cfg.RegisterWorkers)
 	}
 	return p
 }
+
+// Reconfigure applies a reloaded policy (domains, record-route, forking,
+// Timer C, Server header, authentication, trusted sources) to requests
+// that arrive from now on. What the proxy's running state was built
+// around stays as New set it: Stateless, Secret (stateless branches
+// already sent must still match), Clock, Users, RegisterWorkers, and the
+// stage chain, the requests' lifetime and the outbound service.
+func (p *Proxy) Reconfigure(cfg Config) {
+	old := p.config()
+	cfg.Stateless, cfg.Secret, cfg.Clock = old.Stateless, old.Secret, old.Clock
+	cfg.Users, cfg.RegisterWorkers = old.Users, old.RegisterWorkers
+	cfg.Stages, cfg.Lifetime, cfg.RequestTimeout, cfg.Outbound = old.Stages, old.Lifetime, old.RequestTimeout, old.Outbound
+	p.setConfig(cfg)
+}
+
+func (p *Proxy) setConfig(cfg Config) {
+	if cfg.TimerC <= 0 {
+		cfg.TimerC = 181 * time.Second // §16.6 step 11: more than 3 minutes
+	}
+	p.cfg.Store(&cfg)
+}
+
+// config is the policy in force; a request may see a reload between two
+// stages, which no stage depends on.
+func (p *Proxy) config() *Config { return p.cfg.Load() }
 
 // ServeRequest runs a new request (any method but ACK) through the stages.
 // tx is nil in stateless mode.

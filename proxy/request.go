@@ -79,23 +79,34 @@ func (r *Request) Respond(code int, reason string, extra ...string) {
 		r.answered = true
 		return
 	}
+	r.RespondWith(r.response(code, reason, extra...))
+}
+
+// response makes a local response to the request: To tagged (§8.2.6.2)
+// but for a 100, and Server when configured.
+func (r *Request) response(code int, reason string, extra ...string) *sip.Message {
 	toTag := ""
 	if code > 100 {
 		toTag = r.proxy.toTag(r.Msg)
 	}
-	if r.proxy.cfg.ServerHeader != "" {
-		extra = append(extra, "Server", r.proxy.cfg.ServerHeader)
+	if r.proxy.config().ServerHeader != "" {
+		extra = append(extra, "Server", r.proxy.config().ServerHeader)
 	}
-	r.RespondWith(sip.NewResponse(r.Msg, code, reason, toTag, extra...))
+	return sip.NewResponse(r.Msg, code, reason, toTag, extra...)
 }
 
 // RespondWith sends resp, made by a stage, as the answer to the request.
 func (r *Request) RespondWith(resp *sip.Message) {
-	if r.Msg.Method() == "ACK" {
-		r.answered = true
-		return
-	}
 	r.answered = true
+	if r.Msg.Method() != "ACK" {
+		r.send(resp)
+	}
+}
+
+// send sends resp upstream. It touches none of the request's state, so a
+// goroutine the request was handed to (a durable REGISTER, a DNS lookup)
+// may answer with it while the chain, on the reading goroutine, unwinds.
+func (r *Request) send(resp *sip.Message) {
 	if r.Tx != nil {
 		if err := r.Tx.Respond(resp); err != nil {
 			r.proxy.log.Debug("proxy: sending response failed", "error", err)

@@ -16,10 +16,10 @@ import (
 
 // isOurDomain reports whether host is a domain whose users we locate.
 func (p *Proxy) isOurDomain(host string) bool {
-	if p.cfg.Domains == nil {
+	if p.config().Domains == nil {
 		return true
 	}
-	return p.cfg.Domains(strings.ToLower(host))
+	return p.config().Domains(strings.ToLower(host))
 }
 
 // isUs reports whether a URI points at this server: its host is one of
@@ -69,7 +69,8 @@ func (p *Proxy) isOurAddr(host string, port int) bool {
 	}
 	// Only a port of ours gets here, so the common foreign address never
 	// pays for the name lookup.
-	return portOurs && p.cfg.Names != nil && p.cfg.Names(host)
+	names := p.config().Names
+	return portOurs && names != nil && names(host)
 }
 
 // isLocalAddr reports whether a is an address of this machine, for
@@ -175,7 +176,7 @@ func loopPart(branch string) string {
 
 // toTag makes the To tag of a local response, the same for every
 // retransmission of the request.
-func (p *Proxy) toTag(m *sip.Message) string { return sip.LocalToTag(m, p.cfg.Secret) }
+func (p *Proxy) toTag(m *sip.Message) string { return sip.LocalToTag(m, p.config().Secret) }
 
 // bindingTarget turns a binding into a target: its contact as the new
 // Request-URI and its Path as the route. Without a Path, a phone behind

@@ -140,7 +140,7 @@ func (routeStage) Serve(r *Request, next func()) {
 	case ours:
 		r.Targets = append(r.Targets, Target{})
 		relayStage{}.Serve(r, next)
-	case r.Msg.Method() == "ACK" && p.cfg.Stateless:
+	case r.Msg.Method() == "ACK" && p.config().Stateless:
 		// Maybe the ACK of a non-2xx, which takes its INVITE's path (§16.11).
 		next()
 	case r.Msg.Method() == "ACK":
@@ -196,7 +196,7 @@ func (p *Proxy) register(r *Request) {
 	p.registering <- struct{}{}
 	go func() {
 		defer func() { <-p.registering }()
-		r.RespondWith(p.registrar.Handle(r.ctx, r.In, p.toTag(r.Msg)))
+		r.send(p.registrar.Handle(r.ctx, r.In, p.toTag(r.Msg)))
 	}()
 }
 
@@ -243,7 +243,7 @@ func (locationStage) Serve(r *Request, next func()) {
 	u, err := r.Msg.RequestURIParsed()
 	// An ACK for a 2xx goes where its Request-URI says; but a stateless
 	// proxy must send a non-2xx ACK where it sent the INVITE (§16.11).
-	skipACK := r.Msg.Method() == "ACK" && !p.cfg.Stateless
+	skipACK := r.Msg.Method() == "ACK" && !p.config().Stateless
 	if err == nil && u.IsSIP() && !p.isOurDomain(u.Host) && u.User != "" && p.isUs(&u) && !r.preloaded {
 		var ok bool
 		if u, ok = p.userAtUs(r, u); !ok && r.Msg.Method() != "ACK" {
@@ -298,8 +298,8 @@ func (p *Proxy) userAtUs(r *Request, u sip.URI) (sip.URI, bool) {
 // caller who authenticated learns the difference: anyone else could use
 // it to list our subscribers.
 func (p *Proxy) answerNoBinding(r *Request, u *sip.URI) {
-	if p.cfg.Users != nil && r.authenticated {
-		known, err := p.cfg.Users.Exists(r.ctx, sip.Unescape(u.User), strings.ToLower(u.Host))
+	if p.config().Users != nil && r.authenticated {
+		known, err := p.config().Users.Exists(r.ctx, sip.Unescape(u.User), strings.ToLower(u.Host))
 		if err == nil && known {
 			r.Respond(480, "Temporarily Unavailable")
 			return

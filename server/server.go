@@ -38,16 +38,20 @@ type Server struct {
 	settings atomic.Pointer[settings] // what SIGHUP may change
 	draining atomic.Bool
 
+	reloadMu    sync.Mutex // serialises reloads
+	reloadState atomic.Pointer[ReloadState]
+	authn       atomic.Pointer[auth.Authenticator] // nil while auth is off
+	lastAuth    *auth.Authenticator                // the last one built, which the next continues
+
 	tp      *transport.Manager
 	txs     *transaction.Layer
 	proxy   *proxy.Proxy
 	out     *outbound.Service // sends what the proxy relays and what Parley originates
 	store   location.Store
 	storage *storage
-	obs     *observability      // nil when admin and HEP are off
-	guard   *guard.Guard        // per-source rate limits, bans, scanner filter
-	auth    *auth.Authenticator // nil without auth
-	secret  string              // salts the To tags of local responses
+	obs     *observability // nil when admin and HEP are off
+	guard   *guard.Guard   // per-source rate limits, bans, scanner filter
+	secret  string         // salts the To tags of local responses
 	stop    context.CancelFunc
 	bg      sync.WaitGroup // the expiry sweep and the ban watch
 	// endLife ends the lifetime every request's context derives from:
@@ -95,6 +99,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	}
 	s := &Server{log: log, events: eventlog.Limit(log, 0, 0), level: level}
 	s.apply(cfg)
+	s.reloadState.Store(&ReloadState{LoadedAt: time.Now(), PendingRestart: []string{}})
 	st, err := openStorage(cfg, log, s.events)
 	if err != nil {
 		return nil, err
@@ -120,19 +125,18 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		s.txs = transaction.New(transactionConfig(cfg, log), traced, coreAdapter{s})
 		txs = outbound.FromLayer(s.txs)
 	}
-	s.out = outbound.New(outbound.Config{Transport: traced, Transactions: txs, Log: log})
-	pcfg := proxyConfig(cfg, s.isOurDomain)
-	pcfg.Outbound = s.out
-	pcfg.Stages = proxy.DefaultStages()
-	pcfg.Lifetime, s.endLife = context.WithCancel(context.Background())
-	pcfg.Names = s.isOurName
-	s.secret = pcfg.Secret
-	s.guardProxy(&pcfg)
-	if pcfg.Auth, pcfg.AuthPolicy, err = authenticator(cfg, st, s.events); err != nil {
+	a, pol, err := s.newAuth(cfg)
+	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	s.auth = pcfg.Auth
+	s.authn.Store(a)
+	s.out = outbound.New(outbound.Config{Transport: traced, Transactions: txs, Log: log})
+	pcfg := s.proxyConfig(cfg, a, pol)
+	pcfg.Outbound = s.out
+	pcfg.Stages = proxy.DefaultStages()
+	pcfg.Lifetime, s.endLife = context.WithCancel(context.Background())
+	s.secret = pcfg.Secret
 	if st.users != nil {
 		pcfg.Users = st.users
 	}
@@ -141,7 +145,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	}
 	s.proxy = proxy.New(pcfg, traced, txs, s.store, reg, log)
 	reg.ForUs = s.proxy.IsUs
-	if err := s.newObservability(cfg, pcfg.Auth); err != nil {
+	if err := s.newObservability(cfg); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -176,9 +180,18 @@ func (s *Server) policyFor(domain string) registrar.Policy {
 	}
 }
 
-// Start binds the listeners and starts serving.
+// Start binds the listeners (SIP, then admin) and starts serving. When a
+// listener cannot bind, Start closes everything New opened and says which
+// one failed.
 func (s *Server) Start() error {
 	if err := s.tp.Start(); err != nil {
+		_ = s.storage.Close()
+		return err
+	}
+	if err := s.startObservability(); err != nil {
+		_ = s.tp.Close()
+		s.stopObservability()
+		_ = s.storage.Close()
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -186,7 +199,7 @@ func (s *Server) Start() error {
 	s.bg.Go(func() { _ = location.RunSweeps(ctx, s.store, time.Second, nil, s.expired) })
 	s.bg.Go(func() { s.watchBans(ctx) })
 	s.warnIfOpen()
-	s.startObservability()
+	s.logStarted()
 	return nil
 }
 
@@ -209,34 +222,33 @@ func (s *Server) warnIfOpen() {
 	}
 }
 
+// logStarted writes the one line that tells an operator what is
+// running: mode, domains, authentication, storage, listeners and admin.
+func (s *Server) logStarted() {
+	cfg := s.Config()
+	domains := "any"
+	if len(cfg.Domains) > 0 {
+		domains = strings.Join(cfg.Domains, ",")
+	}
+	authState := "off"
+	if cfg.Auth.Enabled {
+		authState = "on (" + strings.Join(cfg.Auth.Algorithms, ",") + ")"
+	}
+	var listeners []string
+	for _, l := range s.tp.Listeners() {
+		listeners = append(listeners, string(l.Proto)+":"+l.Bound.String())
+	}
+	adminAddr := "off"
+	if o := s.obs; o != nil && o.admin != nil {
+		adminAddr = o.admin.Addr().String()
+	}
+	s.log.Info("parley started", "mode", string(cfg.Mode), "domains", domains, "auth", authState,
+		"storage", StorageName(cfg), "listeners", strings.Join(listeners, " "), "admin", adminAddr)
+}
+
 // Listeners returns the bound listeners (ports chosen by the kernel
 // included).
 func (s *Server) Listeners() []*transport.ListenerInfo { return s.tp.Listeners() }
-
-// Reload applies what can change without a restart: domains, registrar
-// policy, log level and trace. Listener and mode changes are reported and
-// wait for a restart.
-func (s *Server) Reload(cfg *config.Config) {
-	old := s.settings.Load().cfg
-	if !sameListeners(old.Listen, cfg.Listen) || old.Mode != cfg.Mode {
-		s.log.Warn("reload: listener and mode changes take effect after a restart")
-	}
-	s.apply(cfg)
-	s.reloadGuard(cfg)
-	s.log.Info("configuration reloaded")
-}
-
-func sameListeners(a, b []config.Listener) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
 
 // Shutdown drains: new requests are refused with 503, transactions in
 // flight may finish until ctx ends, then everything closes.

@@ -37,7 +37,8 @@ type Manager struct {
 	log       *slog.Logger
 	serverTLS *tls.Config // nil without TLS listeners
 	clientTLS *tls.Config
-	tagSalt   string // keeps the To tags of refusals unpredictable
+	certs     *certStore // nil without TLS listeners
+	tagSalt   string     // keeps the To tags of refusals unpredictable
 
 	mu        sync.Mutex // serialises Start and Close
 	started   bool
@@ -63,17 +64,16 @@ func New(cfg Config, h Handler) (*Manager, error) {
 	}
 	m := &Manager{cfg: cfg, h: h, log: cfg.Logger.With("subsystem", "transport"), tagSalt: rand.Text()}
 	m.conns.init()
-	var certs *certStore
 	if cfg.hasProto(TLS) {
 		var err error
-		if certs, err = newCertStore(&m.cfg, m.log); err != nil {
+		if m.certs, err = newCertStore(&m.cfg, m.log); err != nil {
 			return nil, err
 		}
-		if m.serverTLS, err = serverTLSConfig(&m.cfg, certs); err != nil {
+		if m.serverTLS, err = serverTLSConfig(&m.cfg, m.certs); err != nil {
 			return nil, err
 		}
 	}
-	m.clientTLS = clientTLSConfig(&m.cfg, certs)
+	m.clientTLS = clientTLSConfig(&m.cfg, m.certs)
 	return m, nil
 }
 
