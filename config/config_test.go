@@ -136,7 +136,7 @@ func fullConfig() *Config {
 			MaxContacts:     0,
 			OverMaxContacts: OverMaxReplaceOldest,
 		},
-		Proxy: ProxyConfig{Forking: ForkingSerial, RecordRoute: false, TimerC: dur("200s")},
+		Proxy: ProxyConfig{Forking: ForkingSerial, RecordRoute: false, TimerC: dur("200s"), Relay: RelayOpen},
 		Transaction: TransactionConfig{
 			T1: dur("250ms"), T2: dur("2s"), T4: dur("3s"), MaxTransactions: 5000,
 		},
@@ -178,6 +178,7 @@ func fullConfig() *Config {
 			Trusted: []string{"192.0.2.0/24", "2001:db8::7"}, TrustedSkipAuth: true,
 			DropUserAgents: []string{"badscanner"},
 		},
+		CDR: CDRConfig{Enabled: false, Node: "edge-1"},
 	}
 }
 
@@ -246,6 +247,10 @@ func TestParseErrors(t *testing.T) {
 		{"top level not a mapping", lines("- a"), 1, "", "must be a mapping of keys, got a list", 0},
 		{"override not a mapping", lines("domain_overrides: [a]"), 1, "domain_overrides", "must be a mapping, got a list", 0},
 
+		// Call records.
+		{"cdr node too long", lines("cdr:", "  node: "+strings.Repeat("n", 65)), 2, "cdr.node", "must be at most 64 characters, got 65", 0},
+		{"cdr node with a tab", lines("cdr:", `  node: "a\tb"`), 2, "cdr.node", "must not contain control characters", 0},
+
 		// Durations.
 		{"bad duration", lines("registrar:", "  default_expires: 3600s", "  min_expires: abc"), 3, "registrar.min_expires", `must be a duration like 60s, got "abc"`, 0},
 		{"duration without unit", lines("transaction:", "  t1: 500"), 2, "transaction.t1", "must be a duration with a unit, like 60s or 500ms, got 500", 0},
@@ -259,6 +264,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad below_min", lines("registrar:", "  below_min: rais"), 2, "registrar.below_min", `must be one of reject, raise; got "rais"`, 0},
 		{"bad over_max_contacts", lines("registrar:", "  over_max_contacts: replace"), 2, "registrar.over_max_contacts", "reject, replace-oldest", 0},
 		{"bad forking", lines("proxy:", "  forking: sequential"), 2, "proxy.forking", "parallel, serial, auto", 0},
+		{"bad relay", lines("proxy:", "  relay: closed"), 2, "proxy.relay", `must be one of domains, open; got "closed"`, 0},
 		{"bad client_auth", lines("tls:", "  client_auth: optional"), 2, "tls.client_auth", "none, request, require", 0},
 		{"bad enum in override", lines("domain_overrides:", "  example.com:", "    below_min: never"), 3, "domain_overrides.example.com.below_min", "reject, raise", 0},
 
@@ -375,7 +381,7 @@ func TestValidateWithoutFile(t *testing.T) {
 	c.Registrar.MinExpires = dur("100000s")
 	c.Listen = append(c.Listen, Listener{Proto: "sctp", Host: "0.0.0.0", Port: 5060})
 	err := c.Validate()
-	want := "listen[2]: protocol must be one of udp, tcp, tls; got \"sctp\"\n" +
+	want := "listen[3]: protocol must be one of udp, tcp, tls; got \"sctp\"\n" +
 		"registrar.min_expires: must not exceed registrar.max_expires (86400s), got 100000s"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got\n%v\nwant\n%s", err, want)

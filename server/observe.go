@@ -20,9 +20,10 @@ import (
 )
 
 // observability is what watches the server: the message observer behind
-// metrics and the console, the admin HTTP listener and the HEP exporter.
-// The Server's field is nil when admin and HEP are both off, which makes
-// the taps on the message path a nil check.
+// metrics, the console and the call records, the admin HTTP listener and
+// the HEP exporter. The Server's field is nil when admin, HEP and call
+// records are all off, which makes the taps on the message path a nil
+// check.
 type observability struct {
 	obs     *observe.Observer
 	admin   *admin.Server // nil when admin.listen is empty
@@ -36,11 +37,11 @@ type observability struct {
 // newObservability builds the observer, admin server and exporter from
 // cfg.
 func (s *Server) newObservability(cfg *config.Config) error {
-	if cfg.Admin.Listen == "" && cfg.HEP.Address == "" {
+	if cfg.Admin.Listen == "" && cfg.HEP.Address == "" && s.records == nil {
 		return nil
 	}
 	o := &observability{agentID: uint32(cfg.HEP.AgentID), authKey: cfg.HEP.Password, started: time.Now()}
-	oc := observe.Config{Sources: s.metricSources(), Logger: s.log, OnCall: observe.CallLog(s.events)}
+	oc := observe.Config{Sources: s.metricSources(), Logger: s.log, OnCall: s.onCall()}
 	if cfg.Admin.Listen != "" {
 		oc.CaptureMessages, oc.CaptureBytes = cfg.Admin.CaptureMessages, cfg.Admin.CaptureBytes
 	}
@@ -55,7 +56,7 @@ func (s *Server) newObservability(cfg *config.Config) error {
 	o.obs = observe.New(oc)
 	if cfg.Admin.Listen != "" {
 		o.admin = admin.New(admin.Config{
-			Listen: cfg.Admin.Listen, Token: cfg.Admin.Token, Observer: o.obs, Store: s.store,
+			Listen: cfg.Admin.Listen, Token: cfg.Admin.Token, Observer: o.obs, Store: s.store, CDRs: s.storage.cdrs,
 			Users: s.userLister(), Ready: s.ready, Stats: func() any { return s.stats(o) }, Reload: func() any { return s.ReloadState() },
 			Logger: s.log,
 		})
@@ -87,6 +88,9 @@ func (s *Server) metricSources() observe.Sources {
 		}
 		st := a.Stats()
 		return st.Failures, st.BlockedNow
+	}
+	if s.records != nil {
+		src.CDR = s.records.w.Stats
 	}
 	return src
 }
@@ -171,7 +175,7 @@ func localAddr(bound netip.AddrPort, l *transport.ListenerInfo) netip.AddrPort {
 // observer's worker goroutine.
 func (s *Server) exportHEP(o *observability, m *observe.Message) {
 	proto := uint8(hep.ProtoUDP)
-	if m.Proto != string(transport.UDP) {
+	if transport.Proto(m.Proto).Stream() {
 		proto = hep.ProtoTCP // TLS rides on TCP
 	}
 	p := hep.Packet{Proto: proto, Src: m.Src(), Dst: m.Dst(), Time: m.Time, Type: hep.TypeSIP,
@@ -221,7 +225,10 @@ type serverStats struct {
 	Transport    transport.Stats    `json:"transport"`
 	Transactions *transaction.Stats `json:"transactions,omitempty"`
 	Auth         *auth.Stats        `json:"auth,omitempty"`
-	HEP          *struct {
+	// TLS is the certificate TLS listeners serve, with the fingerprint a
+	// phone pins; absent without TLS listeners.
+	TLS *transport.CertInfo `json:"tls,omitempty"`
+	HEP *struct {
 		Sent   uint64 `json:"sent"`
 		Failed uint64 `json:"failed"`
 	} `json:"hep,omitempty"`
@@ -244,6 +251,9 @@ func (s *Server) stats(o *observability) serverStats {
 	if a := s.authn.Load(); a != nil {
 		as := a.Stats()
 		st.Auth = &as
+	}
+	if cert, ok := s.tp.Certificate(); ok {
+		st.TLS = &cert
 	}
 	if o.hep != nil {
 		sent, failed := o.hep.Stats()

@@ -52,15 +52,22 @@ func startLogging(t *testing.T, cfg *config.Config, log *slog.Logger) *Server {
 	return s
 }
 
-// options sends an OPTIONS to the server over UDP and waits for its answer.
-func options(t *testing.T, s *Server) (client netip.AddrPort) {
+// udpClient opens a UDP socket on loopback, closed when t ends, and
+// returns its address for Via and Contact.
+func udpClient(t *testing.T) (*net.UDPConn, string) {
 	t.Helper()
 	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	local := conn.LocalAddr().String()
+	t.Cleanup(func() { conn.Close() })
+	return conn, conn.LocalAddr().String()
+}
+
+// options sends an OPTIONS to the server over UDP and waits for its answer.
+func options(t *testing.T, s *Server) (client netip.AddrPort) {
+	t.Helper()
+	conn, local := udpClient(t)
 	server := s.Listeners()[0].Bound
 	req := "OPTIONS sip:" + server.String() + " SIP/2.0\r\n" +
 		"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK-obs-1;rport\r\n" +
@@ -158,13 +165,15 @@ func TestObservability(t *testing.T) {
 }
 
 func TestObservabilityOff(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Admin.Listen = ""
-	s := startServer(t, cfg)
-	if s.obs != nil {
-		t.Fatal("observer built with admin and HEP off")
+	for _, records := range []bool{false, true} {
+		cfg := testConfig(t)
+		cfg.Admin.Listen, cfg.CDR.Enabled = "", records
+		s := startServer(t, cfg)
+		if (s.obs != nil) != records || (s.records != nil) != records {
+			t.Fatalf("with admin and HEP off and cdr.enabled %v: observer built %v, records %v", records, s.obs != nil, s.records != nil)
+		}
+		options(t, s) // the taps are no-ops, or feed the call tracker alone
 	}
-	options(t, s) // the taps are no-ops
 }
 
 // TestAdminPortTaken: an admin listener that cannot bind stops the start
@@ -212,5 +221,23 @@ func TestHEPAddressUnresolvable(t *testing.T) {
 	cfg.HEP.Address = "no-such-host.invalid:9060"
 	if _, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil); err == nil || !strings.Contains(err.Error(), "hep.address") {
 		t.Errorf("got %v, want a hep.address error", err)
+	}
+}
+
+// TestStatsCertificate: with a TLS listener, /api/stats carries the
+// certificate, whose fingerprint is the one a phone pins.
+func TestStatsCertificate(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Listen = append(cfg.Listen, config.Listener{Proto: config.ProtoTLS, Host: "127.0.0.1", Port: 0})
+	s := startServer(t, cfg)
+	cert, ok := s.tp.Certificate()
+	if !ok {
+		t.Fatal("no certificate")
+	}
+	_, stats := get(t, "http://"+s.obs.admin.Addr().String()+"/api/stats")
+	for _, want := range []string{`"tls":{"file":"` + cert.File + `","self_signed":true,"sha256":"` + cert.SHA256 + `"`, `"example.com"`} {
+		if !strings.Contains(stats, want) {
+			t.Errorf("/api/stats lacks %s: %s", want, stats)
+		}
 	}
 }

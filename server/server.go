@@ -49,7 +49,8 @@ type Server struct {
 	out     *outbound.Service // sends what the proxy relays and what Parley originates
 	store   location.Store
 	storage *storage
-	obs     *observability // nil when admin and HEP are off
+	obs     *observability // nil when admin, HEP and call records are off
+	records *records       // nil when cdr.enabled is off
 	guard   *guard.Guard   // per-source rate limits, bans, scanner filter
 	secret  string         // salts the To tags of local responses
 	stop    context.CancelFunc
@@ -61,17 +62,14 @@ type Server struct {
 
 // settings is the part of the config a reload swaps in at once.
 type settings struct {
-	cfg     *config.Config
-	domains map[string]bool // empty: every domain is ours
-	names   map[string]bool // the server's own names: aliases and the host name
-	trace   bool
+	cfg    *config.Config
+	served *served
+	names  map[string]bool // the server's own names: aliases and the host name
+	trace  bool
 }
 
 func newSettings(cfg *config.Config) *settings {
-	s := &settings{cfg: cfg, domains: map[string]bool{}, names: map[string]bool{}, trace: cfg.Trace}
-	for _, d := range cfg.Domains {
-		s.domains[strings.ToLower(d)] = true
-	}
+	s := &settings{cfg: cfg, served: newServed(cfg), names: map[string]bool{}, trace: cfg.Trace}
 	for _, a := range cfg.Aliases {
 		s.names[strings.ToLower(trimBrackets(a))] = true
 	}
@@ -145,7 +143,9 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	}
 	s.proxy = proxy.New(pcfg, traced, txs, s.store, reg, log)
 	reg.ForUs = s.proxy.IsUs
+	s.records = s.newRecords(cfg)
 	if err := s.newObservability(cfg); err != nil {
+		s.closeRecords()
 		st.Close()
 		return nil, err
 	}
@@ -158,8 +158,7 @@ func (s *Server) apply(cfg *config.Config) {
 }
 
 func (s *Server) isOurDomain(d string) bool {
-	set := s.settings.Load()
-	return len(set.domains) == 0 || set.domains[strings.ToLower(d)]
+	return s.settings.Load().served.has(d)
 }
 
 // isOurName reports whether host is one of the server's own names beside
@@ -200,6 +199,7 @@ func (s *Server) Start() error {
 	s.bg.Go(func() { s.watchBans(ctx) })
 	s.warnIfOpen()
 	s.logStarted()
+	s.logRelayPolicy()
 	return nil
 }
 
@@ -226,9 +226,9 @@ func (s *Server) warnIfOpen() {
 // running: mode, domains, authentication, storage, listeners and admin.
 func (s *Server) logStarted() {
 	cfg := s.Config()
-	domains := "any"
-	if len(cfg.Domains) > 0 {
-		domains = strings.Join(cfg.Domains, ",")
+	domains := strings.Join(cfg.Domains, ",")
+	if len(cfg.Domains) == 0 {
+		domains = "own names: " + strings.Join(s.settings.Load().served.list(), ",")
 	}
 	authState := "off"
 	if cfg.Auth.Enabled {
@@ -270,6 +270,7 @@ wait:
 	cerr := s.tp.Close()
 	s.endLife()
 	s.stopObservability()
+	s.closeRecords()
 	if s.stop != nil {
 		s.stop()
 		s.bg.Wait()

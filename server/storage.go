@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -9,17 +10,19 @@ import (
 	"time"
 
 	"github.com/parley-sip/parley/auth"
+	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/location/sqlstore"
 	"github.com/parley-sip/parley/subscriber"
 )
 
-// storage is what the server keeps across requests: the location store
-// and, with a database, the subscribers.
+// storage is what the server keeps across requests: the location store,
+// with a database the subscribers, and the call detail records.
 type storage struct {
 	bindings location.Store
 	users    *subscriber.SQL // nil with storage.engine memory
+	cdrs     cdr.Store       // nil with cdr.enabled false
 }
 
 // openStorage opens the configured engine. With sqlite both stores share
@@ -29,7 +32,11 @@ type storage struct {
 func openStorage(cfg *config.Config, log, events *slog.Logger) (*storage, error) {
 	switch cfg.Storage.Engine {
 	case config.EngineMemory:
-		return &storage{bindings: location.NewMemory()}, nil
+		st := &storage{bindings: location.NewMemory()}
+		if cfg.CDR.Enabled {
+			st.cdrs = cdr.NewMemory()
+		}
+		return st, nil
 	case config.EnginePostgres:
 		return openPostgres(cfg, events)
 	}
@@ -49,7 +56,14 @@ func openStorage(cfg *config.Config, log, events *slog.Logger) (*storage, error)
 	}
 	n, aors := bindings.Count()
 	log.Info("location store loaded", "path", path, "bindings", n, "aors", aors, "took", time.Since(start).Round(time.Millisecond).String())
-	return &storage{bindings: bindings, users: users}, nil
+	st := &storage{bindings: bindings, users: users}
+	if cfg.CDR.Enabled {
+		if st.cdrs, err = cdr.OpenSQLite(path); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("call detail records %s: %w", path, err)
+		}
+	}
+	return st, nil
 }
 
 func openPostgres(cfg *config.Config, events *slog.Logger) (*storage, error) {
@@ -64,7 +78,14 @@ func openPostgres(cfg *config.Config, events *slog.Logger) (*storage, error) {
 		users.Close()
 		return nil, fmt.Errorf("storage.dsn: location database: %w", err)
 	}
-	return &storage{bindings: bindings, users: users}, nil
+	st := &storage{bindings: bindings, users: users}
+	if cfg.CDR.Enabled {
+		if st.cdrs, err = cdr.OpenPostgres(ctx, cfg.Storage.DSN); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("storage.dsn: call detail records: %w", err)
+		}
+	}
+	return st, nil
 }
 
 // StorageName says where state lives, for the startup line and the user
@@ -77,13 +98,14 @@ func StorageName(cfg *config.Config) string {
 	return string(cfg.Storage.Engine)
 }
 
-// Close closes both stores.
+// Close closes the stores.
 func (st *storage) Close() error {
 	err := st.bindings.Close()
 	if st.users != nil {
-		if uerr := st.users.Close(); err == nil {
-			err = uerr
-		}
+		err = errors.Join(err, st.users.Close())
+	}
+	if st.cdrs != nil {
+		err = errors.Join(err, st.cdrs.Close())
 	}
 	return err
 }
