@@ -11,6 +11,7 @@ import (
 	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/location/redisstore"
 	"github.com/parley-sip/parley/location/sqlstore"
 	"github.com/parley-sip/parley/subscriber"
 )
@@ -26,20 +27,22 @@ type storage struct {
 // DATA_DIR/parley.db. A durable location store logs to events: the two
 // lines of an outage, and at debug a line per refused change, which the
 // events budget bounds.
+//
+// With storage.location redis the registrations go to Redis instead, and
+// the engine keeps the subscribers alone.
 func openStorage(cfg *config.Config, log, events *slog.Logger) (*storage, error) {
+	if cfg.Storage.Location == config.EngineRedis {
+		return openRedis(cfg, log, events)
+	}
 	switch cfg.Storage.Engine {
 	case config.EngineMemory:
 		return &storage{bindings: location.NewMemory()}, nil
 	case config.EnginePostgres:
 		return openPostgres(cfg, events)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
-	}
-	path := filepath.Join(cfg.DataDir, subscriber.DBFile)
-	users, err := subscriber.OpenSQLite(path)
+	users, path, err := openSQLiteUsers(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("subscriber database %s: %w", path, err)
+		return nil, err
 	}
 	start := time.Now()
 	bindings, err := sqlstore.OpenSQLite(path, sqlstore.WithLogger(events))
@@ -49,6 +52,48 @@ func openStorage(cfg *config.Config, log, events *slog.Logger) (*storage, error)
 	}
 	n, aors := bindings.Count()
 	log.Info("location store loaded", "path", path, "bindings", n, "aors", aors, "took", time.Since(start).Round(time.Millisecond).String())
+	return &storage{bindings: bindings, users: users}, nil
+}
+
+// openSQLiteUsers opens the subscribers in DATA_DIR/parley.db.
+func openSQLiteUsers(cfg *config.Config) (*subscriber.SQL, string, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, "", fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+	}
+	path := filepath.Join(cfg.DataDir, subscriber.DBFile)
+	users, err := subscriber.OpenSQLite(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("subscriber database %s: %w", path, err)
+	}
+	return users, path, nil
+}
+
+// openRedis opens the location store in Redis, and the subscribers in
+// storage.engine's database.
+func openRedis(cfg *config.Config, log, events *slog.Logger) (*storage, error) {
+	var users *subscriber.SQL
+	var err error
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	switch cfg.Storage.Engine {
+	case config.EnginePostgres:
+		if users, err = subscriber.OpenPostgres(ctx, cfg.Storage.DSN); err != nil {
+			return nil, fmt.Errorf("storage.dsn: subscriber database: %w", err)
+		}
+	case config.EngineSQLite:
+		if users, _, err = openSQLiteUsers(cfg); err != nil {
+			return nil, err
+		}
+	}
+	bindings, err := redisstore.Open(ctx, cfg.Storage.RedisURL, redisstore.WithLogger(events))
+	if err != nil {
+		if users != nil {
+			users.Close()
+		}
+		return nil, fmt.Errorf("storage.redis_url: %w", err)
+	}
+	n, aors := bindings.Count()
+	log.Info("location store in Redis", "bindings", n, "aors", aors)
 	return &storage{bindings: bindings, users: users}, nil
 }
 
