@@ -114,6 +114,9 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	// and the invalidations of both then share one ordered stream (see
 	// exec). Auto-pipelining keeps one connection busy enough.
 	opt.PipelineMultiplex = -1
+	// A dead Redis should cost a REGISTER a refused connection, not the
+	// whole timeout spent redialling: the phone gets 503 and Retry-After.
+	opt.DisableRetry = true
 	c, err := rueidis.NewClient(opt)
 	if err != nil {
 		if errors.Is(err, rueidis.ErrNoCache) {
