@@ -151,7 +151,7 @@ func (s *Store) Lookup(ctx context.Context, aor string, now time.Time) ([]locati
 }
 
 // Update implements [location.Store.Update] as an optimistic transaction:
-// read the set (usually from the local cache), let fn change it, and
+// read the set, let fn change it, and
 // write it with a script that refuses if the set changed meanwhile, in
 // which case fn runs again on what is there now. fn may therefore run
 // more than once, when another node updates the same AOR at the same
@@ -164,10 +164,14 @@ func (s *Store) Update(ctx context.Context, aor string, now time.Time, fn func(c
 
 // cas writes what edit makes of aor's stored set (expired bindings
 // included) over that very set, retrying on a set that changed since it
-// was read. An empty result deletes the AOR. A sweep reads past the local
-// cache (it would only fill it with sets nobody looks up) and writes even
-// where nothing is stored, which clears what the bucket still counts of a
-// set Redis expired itself. It returns the new live set.
+// was read. An empty result deletes the AOR; a sweep writes even where
+// nothing is stored, which clears what the bucket still counts of a set
+// Redis expired itself. It returns the new live set.
+//
+// The read bypasses the local cache: a REGISTER's AOR is seldom in it
+// (refreshes come an hour apart), a miss costs more than a plain GET, and
+// filling the cache with sets nobody looks up would only cost memory and
+// invalidations.
 func (s *Store) cas(ctx context.Context, aor string, now time.Time, sweep bool, edit func(all []location.Binding) ([]location.Binding, error)) ([]location.Binding, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
@@ -178,7 +182,7 @@ func (s *Store) cas(ctx context.Context, aor string, now time.Time, sweep bool, 
 	defer mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	cur, err := s.read(ctx, b, aor, !sweep)
+	cur, err := s.read(ctx, b, aor, false)
 	if err != nil {
 		return nil, err
 	}
