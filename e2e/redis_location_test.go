@@ -67,6 +67,9 @@ func TestRedisLocation(t *testing.T) {
 	if refused < 10 || ready() != 503 {
 		t.Fatalf("with Redis down: %d REGISTERs got 503 with Retry-After, /readyz %d; want 10 and 503", refused, ready())
 	}
+	if resp := phone.invite(t, 0); status(resp) != 503 || header(resp, "Retry-After") == "" {
+		t.Errorf("INVITE to a registered user with Redis down: %q, want 503 with Retry-After", strings.SplitN(resp, "\r\n", 2)[0])
+	}
 
 	redis.Restart() // empty: this Redis keeps nothing on disk
 	deadline := time.Now().Add(15 * time.Second)
@@ -81,10 +84,28 @@ func TestRedisLocation(t *testing.T) {
 			t.Errorf("REGISTER user%d after Redis's return: %d, want 200", i, code)
 		}
 	}
+	if code, contacts := phone.query(t, 0); code != 200 || contacts != 1 {
+		t.Errorf("query of user0 after Redis's return: %d with %d contacts", code, contacts)
+	}
 	log := readFile(t, p.logPath)
 	for _, want := range []string{`msg="location store unavailable"`, `msg="location store available again"`} {
 		if n := strings.Count(log, want); n != 1 {
 			t.Errorf("%d lines with %s, want 1", n, want)
 		}
 	}
+}
+
+// invite sends an INVITE from alice to userN and returns the first final
+// response (the 100 Trying is skipped).
+func (r *sipRegistrar) invite(t *testing.T, n int) string {
+	t.Helper()
+	r.seq++
+	callID := fmt.Sprintf("invite-%d-%d", n, r.seq)
+	local := r.conn.LocalAddr().String()
+	msg := fmt.Sprintf("INVITE sip:user%d@example.com SIP/2.0\r\n"+
+		"Via: SIP/2.0/UDP %s;branch=z9hG4bK-invite-%d;rport\r\n"+
+		"Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=a%d\r\nTo: <sip:user%d@example.com>\r\n"+
+		"Call-ID: %s\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@%s>\r\nContent-Length: 0\r\n\r\n",
+		n, local, r.seq, r.seq, n, callID, local)
+	return r.exchange(t, callID, msg)
 }
