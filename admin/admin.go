@@ -51,6 +51,10 @@ type Config struct {
 	// Stats returns the server's counters for /api/stats, JSON-encoded
 	// as they are; nil shows only the capture's.
 	Stats func() any
+	// Reload returns the configuration's reload state for /api/config
+	// (when it was loaded, which keys wait for a restart), JSON-encoded
+	// as it is; nil answers 404.
+	Reload func() any
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now defaults to time.Now.
@@ -108,6 +112,7 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("GET /api/calls", s.listCalls)
 	api.HandleFunc("GET /api/calls/{callid}/messages", s.callMessages)
 	api.HandleFunc("GET /api/stats", s.stats)
+	api.HandleFunc("GET /api/config", s.config)
 	api.HandleFunc("GET /api/stream", s.stream)
 	api.HandleFunc("/debug/pprof/", pprof.Index)
 	api.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

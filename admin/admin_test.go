@@ -47,8 +47,9 @@ func newFixture(t *testing.T, token string, lister UserLister) *fixture {
 	f.obs.Start()
 	t.Cleanup(f.obs.Close)
 	f.srv = New(Config{Token: token, Observer: f.obs, Store: f.store, Users: lister,
-		Now:   f.clk.Now,
-		Stats: func() any { return map[string]int{"uptime_seconds": 42} },
+		Now:    f.clk.Now,
+		Stats:  func() any { return map[string]int{"uptime_seconds": 42} },
+		Reload: func() any { return map[string][]string{"pending_restart": {"listen"}} },
 	})
 	return f
 }
@@ -100,6 +101,8 @@ func TestAuthWithToken(t *testing.T) {
 		{"/debug/pprof/", "", 401},
 		{"/debug/pprof/", testToken, 200},
 		{"/api/stats", testToken + "x", 401},
+		{"/api/config", "", 401},
+		{"/api/config", testToken, 200},
 		// Probes and the console's files need no token.
 		{"/healthz", "", 200},
 		{"/readyz", "", 200},
@@ -345,6 +348,18 @@ func TestStats(t *testing.T) {
 	}](t, f.do("GET", "/api/stats", ""))
 	if st.Server["uptime_seconds"] != 42 || st.Capture.Captured != 4 || st.Capture.ActiveCalls != 1 || st.Capture.CaptureMessages != 100 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestConfigState(t *testing.T) {
+	f := newFixture(t, "", nil)
+	st := decode[map[string][]string](t, f.do("GET", "/api/config", ""))
+	if got := st["pending_restart"]; len(got) != 1 || got[0] != "listen" {
+		t.Errorf("/api/config %+v", st)
+	}
+	f.srv.cfg.Reload = nil
+	if w := f.do("GET", "/api/config", ""); w.Code != 404 {
+		t.Errorf("without Reload: %d, want 404", w.Code)
 	}
 }
 

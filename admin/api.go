@@ -197,6 +197,15 @@ func (s *Server) stats(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, out)
 }
 
+// config answers GET /api/config.
+func (s *Server) config(w http.ResponseWriter, _ *http.Request) {
+	if s.cfg.Reload == nil {
+		httpError(w, http.StatusNotFound, "no configuration state")
+		return
+	}
+	writeJSON(w, s.cfg.Reload())
+}
+
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

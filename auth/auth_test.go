@@ -609,3 +609,33 @@ func TestAlgorithmsConfigured(t *testing.T) {
 		t.Fatalf("SHA-256 answer with only MD5 offered: %v, want Bad", res.Outcome)
 	}
 }
+
+// TestContinue: an Authenticator built by a reload carries on from the
+// old one: a blocked source stays blocked, and a nonce the old one
+// issued is still accepted.
+func TestContinue(t *testing.T) {
+	prev, clk := setup(t)
+	prev.MaxFailures, prev.BlockFor = 1, time.Minute
+	ch := challengeFor(t, prev, request(t, "REGISTER", "sip:example.com"), false, "SHA-256")
+	verify := func(a *auth.Authenticator, from netip.Addr, password string, nc int) auth.Outcome {
+		req := request(t, "REGISTER", "sip:example.com",
+			"Authorization", answer(ch, "REGISTER", "sip:example.com", "alice", password, "c1", nc))
+		return a.Verify(context.Background(), req, realm, false, from).Outcome
+	}
+	if got := verify(prev, phone, "guess", 1); got != auth.Forbidden {
+		t.Fatalf("wrong password: %v, want Forbidden", got)
+	}
+	next, _ := setup(t)
+	next.Now = clk.Now
+	next.MaxFailures = 5
+	next.Continue(prev)
+	if !next.IsBlocked(phone) {
+		t.Error("the block did not survive the reload")
+	}
+	if got := verify(next, other, "secret", 2); got != auth.OK {
+		t.Errorf("the old nonce after the reload: %v, want OK", got)
+	}
+	if st := next.Stats(); st.BlockedNow != 1 || st.Failures != 1 {
+		t.Errorf("stats after the reload: %+v", st)
+	}
+}

@@ -97,6 +97,22 @@ func (a *Authenticator) init() {
 	})
 }
 
+// Continue makes a, before its first use, carry on from prev: the
+// nonces prev issued stay valid and their counts remembered (the same
+// secret and replay cache), and the sources prev counts or blocks stay
+// counted and blocked, and an outage of the subscriber store prev
+// logged is not logged again. A reload that changes the auth settings builds a
+// new Authenticator and continues the old one with it, so that the
+// change neither reopens a nonce to replay nor lifts a block.
+func (a *Authenticator) Continue(prev *Authenticator) {
+	prev.init()
+	a.once.Do(func() {
+		a.secret, a.replay, a.fails, a.store = prev.secret, prev.replay, prev.fails, prev.store
+	})
+	a.successes.Store(prev.successes.Load())
+	a.refused.Store(prev.refused.Load())
+}
+
 func (a *Authenticator) now() time.Time {
 	if a.Now != nil {
 		return a.Now()

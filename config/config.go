@@ -24,37 +24,43 @@ import (
 
 // Config is the whole of Parley's configuration. Fields are plain exported
 // values so that the command line can override them directly before calling
-// Validate.
+// Validate. Every key's `reload` tag says whether a reload applies it
+// (live) or keeps it until a restart (restart); see ForReload.
 type Config struct {
 	// Listen is the sockets to open. A server that listens nowhere is
 	// useless, so Validate requires at least one.
-	Listen []Listener `yaml:"listen"`
+	Listen []Listener `yaml:"listen" reload:"restart"`
 	// Domains is the domains this server is responsible for (registers
 	// bindings and routes to them). Empty treats every domain as ours, which
 	// suits a server reached by IP address; list them to refuse the rest.
-	Domains []string `yaml:"domains"`
+	Domains []string `yaml:"domains" reload:"live"`
+	// Aliases are more names (or addresses) of this server, beside its
+	// listen addresses, the machine's host name and, on loopback,
+	// localhost: a Request-URI naming one of them is addressed to Parley
+	// itself, as desk phones that take an IP or a name as "registrar" send.
+	Aliases []string `yaml:"aliases" reload:"live"`
 	// DataDir holds persistent state (the location database); relative paths
 	// are taken from the working directory.
-	DataDir string `yaml:"data_dir"`
+	DataDir string `yaml:"data_dir" reload:"restart"`
 	// Mode chooses between a transaction-stateful proxy (needed for forking,
 	// Timer C and failover) and a cheaper stateless one.
-	Mode Mode `yaml:"mode"`
+	Mode Mode `yaml:"mode" reload:"restart"`
 	// LogLevel is the least severe log record written.
-	LogLevel LogLevel `yaml:"log_level"`
+	LogLevel LogLevel `yaml:"log_level" reload:"live"`
 	// LogFormat is how log lines are written: logfmt-style text for people
 	// and fail2ban, or one JSON object per line for log collectors.
-	LogFormat LogFormat `yaml:"log_format"`
+	LogFormat LogFormat `yaml:"log_format" reload:"restart"`
 	// Trace logs every SIP message in full; off by default because it is
 	// large and carries personal data.
-	Trace bool `yaml:"trace"`
+	Trace bool `yaml:"trace" reload:"live"`
 	// ServerHeader is sent as Server (responses) and User-Agent (requests
 	// Parley originates). Empty sends none, which avoids advertising a
 	// version to scanners.
-	ServerHeader string `yaml:"server_header"`
+	ServerHeader string `yaml:"server_header" reload:"live"`
 	// ShutdownTimeout bounds how long a graceful stop waits for transactions
 	// in flight. The default, 32s, is Timer B/F (64*T1) so that a client
 	// transaction started just before the stop can still time out properly.
-	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	ShutdownTimeout Duration `yaml:"shutdown_timeout" reload:"live"`
 	// Registrar is the REGISTER policy for every domain without an override.
 	Registrar RegistrarConfig `yaml:"registrar"`
 	// Proxy shapes how requests are relayed to their targets.
@@ -71,7 +77,7 @@ type Config struct {
 	// DomainOverrides lets one tenant have a different registrar policy
 	// without a second server. Keys are domain names; use RegistrarFor
 	// rather than reading this directly, so the merge rule lives in one place.
-	DomainOverrides map[string]RegistrarOverride `yaml:"domain_overrides"`
+	DomainOverrides map[string]RegistrarOverride `yaml:"domain_overrides" reload:"live"`
 	// Storage is where subscribers and registrations are kept.
 	Storage StorageConfig `yaml:"storage"`
 	// Auth is digest authentication of subscribers.
@@ -79,7 +85,7 @@ type Config struct {
 	// AuthOverrides gives a domain its own auth policy; keys are domain
 	// names, values an auth block of methods and
 	// allow_unauthenticated_to_local.
-	AuthOverrides map[string]AuthOverride `yaml:"auth_overrides"`
+	AuthOverrides map[string]AuthOverride `yaml:"auth_overrides" reload:"live"`
 	// Admin is the HTTP listener for metrics, health checks, the JSON admin
 	// API and the web console.
 	Admin AdminConfig `yaml:"admin"`
@@ -97,49 +103,49 @@ type Config struct {
 type AdminConfig struct {
 	// Listen is HOST:PORT for the listener; empty turns it off, and with
 	// it the message capture behind the console.
-	Listen string `yaml:"listen"`
+	Listen string `yaml:"listen" reload:"restart"`
 	// Token is the bearer token every API request must carry
 	// (Authorization: Bearer TOKEN). Required when Listen is not a
 	// loopback address.
-	Token string `yaml:"token"`
+	Token string `yaml:"token" reload:"restart"`
 	// CaptureMessages bounds the ring of recent SIP messages the console
 	// draws call ladders from; 0 keeps none.
-	CaptureMessages int `yaml:"capture_messages"`
+	CaptureMessages int `yaml:"capture_messages" reload:"restart"`
 	// CaptureBytes bounds the same ring by the bytes of message text it
 	// holds, so that large messages cannot make it grow past a budget.
-	CaptureBytes int `yaml:"capture_bytes"`
+	CaptureBytes int `yaml:"capture_bytes" reload:"restart"`
 }
 
 // HEPConfig is the HEP v3 (Homer) exporter.
 type HEPConfig struct {
 	// Address is the collector's HOST:PORT (UDP); empty turns export off.
-	Address string `yaml:"address"`
+	Address string `yaml:"address" reload:"restart"`
 	// AgentID is the capture agent ID Homer files the messages under, so
 	// that several servers feeding one collector can be told apart.
-	AgentID int `yaml:"agent_id"`
+	AgentID int `yaml:"agent_id" reload:"restart"`
 	// Password is the collector's authentication key, sent in every
 	// packet; empty sends none.
-	Password string `yaml:"password"`
+	Password string `yaml:"password" reload:"restart"`
 }
 
 // RegistrarConfig is the REGISTER policy (RFC 3261 §10.3).
 type RegistrarConfig struct {
 	// DefaultExpires is granted when a REGISTER asks for no particular
 	// lifetime.
-	DefaultExpires Duration `yaml:"default_expires"`
+	DefaultExpires Duration `yaml:"default_expires" reload:"live"`
 	// MinExpires is the shortest lifetime granted; short lifetimes make
 	// clients refresh often, which costs the server.
-	MinExpires Duration `yaml:"min_expires"`
+	MinExpires Duration `yaml:"min_expires" reload:"live"`
 	// MaxExpires caps lifetimes so that bindings of vanished devices expire.
-	MaxExpires Duration `yaml:"max_expires"`
+	MaxExpires Duration `yaml:"max_expires" reload:"live"`
 	// BelowMin says what to do with a lifetime under MinExpires.
-	BelowMin BelowMin `yaml:"below_min"`
+	BelowMin BelowMin `yaml:"below_min" reload:"live"`
 	// MaxContacts bounds bindings per address of record so one account cannot
 	// make every call fork to hundreds of targets; 0 means no bound.
-	MaxContacts int `yaml:"max_contacts"`
+	MaxContacts int `yaml:"max_contacts" reload:"live"`
 	// OverMaxContacts says what to do with a REGISTER that would exceed
 	// MaxContacts.
-	OverMaxContacts OverMaxContacts `yaml:"over_max_contacts"`
+	OverMaxContacts OverMaxContacts `yaml:"over_max_contacts" reload:"live"`
 }
 
 // RegistrarOverride is a per-domain registrar block. Its fields are pointers
@@ -163,15 +169,15 @@ type RegistrarOverride struct {
 // ProxyConfig shapes relaying (RFC 3261 §16).
 type ProxyConfig struct {
 	// Forking chooses how a request goes to several contacts.
-	Forking Forking `yaml:"forking"`
+	Forking Forking `yaml:"forking" reload:"live"`
 	// RecordRoute keeps Parley in the path of in-dialog requests, which a
 	// proxy needs for NAT traversal, accounting and policy; turn it off only
 	// for a pure location service.
-	RecordRoute bool `yaml:"record_route"`
+	RecordRoute bool `yaml:"record_route" reload:"live"`
 	// TimerC bounds how long an INVITE branch may ring after a provisional
 	// response, so that a branch whose callee vanished does not hold the
 	// call forever. RFC 3261 §16.6 step 11 asks for more than 3 minutes.
-	TimerC Duration `yaml:"timer_c"`
+	TimerC Duration `yaml:"timer_c" reload:"live"`
 }
 
 // TransactionConfig holds RFC 3261 §17 timers. They are configurable because
@@ -179,37 +185,37 @@ type ProxyConfig struct {
 type TransactionConfig struct {
 	// T1 is the round-trip estimate that retransmission intervals double
 	// from.
-	T1 Duration `yaml:"t1"`
+	T1 Duration `yaml:"t1" reload:"restart"`
 	// T2 caps the retransmission interval of non-INVITE requests and INVITE
 	// responses.
-	T2 Duration `yaml:"t2"`
+	T2 Duration `yaml:"t2" reload:"restart"`
 	// T4 is how long the network may keep a message alive; it sets how long
 	// completed transactions linger to absorb retransmissions.
-	T4 Duration `yaml:"t4"`
+	T4 Duration `yaml:"t4" reload:"restart"`
 	// MaxTransactions bounds the transactions in flight (without a final
 	// response yet), so that a flood cannot pile up work; past it new
 	// requests get 503 with Retry-After.
-	MaxTransactions int `yaml:"max_transactions"`
+	MaxTransactions int `yaml:"max_transactions" reload:"restart"`
 }
 
 // TCPConfig bounds stream connections (TCP and TLS).
 type TCPConfig struct {
 	// IdleTimeout closes connections that carry nothing, reclaiming their
 	// memory and file descriptors.
-	IdleTimeout Duration `yaml:"idle_timeout"`
+	IdleTimeout Duration `yaml:"idle_timeout" reload:"restart"`
 	// MaxConnections bounds open connections, keeping clear of the process
 	// file-descriptor limit.
-	MaxConnections int `yaml:"max_connections"`
+	MaxConnections int `yaml:"max_connections" reload:"restart"`
 	// MaxConnectionsPerIP stops one host from taking every connection slot.
-	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip" reload:"restart"`
 	// MaxBuffer is the bytes read but not yet framed into a message that one
 	// connection may hold; it must fit a whole message of
 	// LimitsConfig.MaxMessageSize.
-	MaxBuffer int `yaml:"max_buffer"`
+	MaxBuffer int `yaml:"max_buffer" reload:"restart"`
 	// MessageTimeout bounds how long one message may take to arrive once
 	// its first byte has, so that a peer trickling a header a byte at a
 	// time (slowloris) is cut off even below MaxBuffer.
-	MessageTimeout Duration `yaml:"message_timeout"`
+	MessageTimeout Duration `yaml:"message_timeout" reload:"restart"`
 }
 
 // TLSConfig configures tls listeners. Paths are read when the listener
@@ -218,23 +224,23 @@ type TLSConfig struct {
 	// CertFile is a PEM certificate chain, leaf first. It may be left empty
 	// with KeyFile, even with a tls listener, because the transport then
 	// makes a self-signed certificate: enough to try TLS out.
-	CertFile string `yaml:"cert_file"`
+	CertFile string `yaml:"cert_file" reload:"live"`
 	// KeyFile is the PEM private key for CertFile.
-	KeyFile string `yaml:"key_file"`
+	KeyFile string `yaml:"key_file" reload:"live"`
 	// ClientAuth says whether peers must present certificates, which is how
 	// trunks between servers authenticate each other (RFC 5922).
-	ClientAuth ClientAuth `yaml:"client_auth"`
+	ClientAuth ClientAuth `yaml:"client_auth" reload:"restart"`
 	// HandshakeTimeout bounds an incoming TLS handshake, so that peers
 	// that open connections and never finish the handshake cannot hold
 	// the connection slots real clients need.
-	HandshakeTimeout Duration `yaml:"handshake_timeout"`
+	HandshakeTimeout Duration `yaml:"handshake_timeout" reload:"restart"`
 }
 
 // LimitsConfig bounds what one message may cost.
 type LimitsConfig struct {
 	// MaxMessageSize is the largest message accepted, in bytes; it bounds
 	// the memory a single message can make the server spend.
-	MaxMessageSize int `yaml:"max_message_size"`
+	MaxMessageSize int `yaml:"max_message_size" reload:"restart"`
 }
 
 // Mode is a proxy mode; the type exists so that callers compare against the

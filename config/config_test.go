@@ -68,23 +68,14 @@ func TestDefaultIsACopy(t *testing.T) {
 	}
 }
 
-// schemaKeys lists the dotted keys of every leaf of the schema; lists and
+// schemaKeys lists the dotted names of every leaf key (see Keys); lists and
 // maps count as leaves.
-func schemaKeys(typ reflect.Type, prefix string) []string {
-	var keys []string
-	for i := range typ.NumField() {
-		f := typ.Field(i)
-		name := yamlName(f)
-		if name == "" {
-			continue
-		}
-		if f.Type.Kind() == reflect.Struct {
-			keys = append(keys, schemaKeys(f.Type, prefix+name+".")...)
-			continue
-		}
-		keys = append(keys, prefix+name)
+func schemaKeys() []string {
+	var names []string
+	for _, k := range Keys() {
+		names = append(names, k.Name)
 	}
-	return keys
+	return names
 }
 
 // fieldAt returns the field of v at a dotted key.
@@ -113,7 +104,7 @@ func TestDefaultsSetEveryKey(t *testing.T) {
 	}
 	d := newDecoder()
 	d.decode(doc.Content[0], reflect.ValueOf(new(Config)).Elem(), "")
-	for _, k := range schemaKeys(reflect.TypeFor[Config](), "") {
+	for _, k := range schemaKeys() {
 		if _, ok := d.pos[k]; !ok {
 			t.Errorf("defaults.yaml does not set %s", k)
 		}
@@ -129,6 +120,7 @@ func fullConfig() *Config {
 			{Proto: ProtoUDP, Host: "10.0.0.2", Port: 5060, Advertise: "sip.example.com:5060"},
 		},
 		Domains:         []string{"example.com", "Example.org", "192.0.2.10"},
+		Aliases:         []string{"pbx.example.com", "192.0.2.11"},
 		DataDir:         "/var/lib/parley",
 		Mode:            ModeStateless,
 		LogLevel:        LogDebug,
@@ -204,7 +196,7 @@ func TestLoadFull(t *testing.T) {
 	// Every key must differ from its default, or the file does not show
 	// that the key is decoded at all.
 	def := reflect.ValueOf(Default()).Elem()
-	for _, k := range schemaKeys(reflect.TypeFor[Config](), "") {
+	for _, k := range schemaKeys() {
 		if reflect.DeepEqual(fieldAt(gv, k).Interface(), fieldAt(def, k).Interface()) {
 			t.Errorf("testdata/full.yaml leaves %s at its default", k)
 		}
@@ -318,6 +310,7 @@ func TestParseErrors(t *testing.T) {
 		{"empty data_dir", lines(`data_dir: ""`), 1, "data_dir", "must not be empty", 0},
 		{"bad domain", lines("domains: [example.com, 'bad domain']"), 1, "domains[1]", `"bad domain" is not a domain name`, 0},
 		{"duplicate domain", lines("domains: [example.com, EXAMPLE.com]"), 1, "domains[1]", "already listed as domains[0]", 0},
+		{"alias with a port", lines("aliases: [pbx.example.com, 'pbx:5060']"), 1, "aliases[1]", `"pbx:5060" is not a host name or IP address`, 0},
 
 		// Domain overrides.
 		{"override outside domains", lines("domains: [example.com]", "domain_overrides:", "  example.org:", "    max_contacts: 1"), 3, "domain_overrides.example.org", "not in domains, so this override would never apply", 0},
@@ -668,7 +661,7 @@ func TestReferenceTable(t *testing.T) {
 		documented[m[1]] = m[2]
 	}
 	def := reflect.ValueOf(Default()).Elem()
-	for _, k := range schemaKeys(reflect.TypeFor[Config](), "") {
+	for _, k := range schemaKeys() {
 		cell, ok := documented[k]
 		if !ok {
 			t.Errorf("%s has no row for %s", referenceDoc, k)

@@ -13,30 +13,30 @@ type SecurityConfig struct {
 	// Rate is the messages (datagrams, stream messages, new connections)
 	// per second one source address (an IPv6 /64) may send on average,
 	// checked before any parsing; 0 turns rate limiting and bans off.
-	Rate int `yaml:"rate"`
+	Rate int `yaml:"rate" reload:"live"`
 	// Burst is how many messages a source may send at once on top of
 	// Rate: phones re-register and re-subscribe in bursts after a reboot.
-	Burst int `yaml:"burst"`
+	Burst int `yaml:"burst" reload:"live"`
 	// BanAfter is how long a source may stay over its rate before it is
 	// banned: a phone's burst passes, a flood does not.
-	BanAfter Duration `yaml:"ban_after"`
+	BanAfter Duration `yaml:"ban_after" reload:"live"`
 	// BanFor is how long a banned source's traffic is dropped unread;
 	// 0s never bans, only limits.
-	BanFor Duration `yaml:"ban_for"`
+	BanFor Duration `yaml:"ban_for" reload:"live"`
 	// MaxSources bounds the sources tracked, so that a flood from many
 	// (or spoofed) addresses cannot grow the table without end.
-	MaxSources int `yaml:"max_sources"`
+	MaxSources int `yaml:"max_sources" reload:"restart"`
 	// Trusted are networks (CIDR, or single addresses) that bypass the
 	// rate limits and the scanner filter: gateways, other nodes, an SBC
 	// that concentrates many phones behind one address.
-	Trusted []string `yaml:"trusted"`
+	Trusted []string `yaml:"trusted" reload:"live"`
 	// TrustedSkipAuth lets requests from Trusted networks through without
 	// digest authentication, for peers that cannot answer a challenge.
-	TrustedSkipAuth bool `yaml:"trusted_skip_auth"`
+	TrustedSkipAuth bool `yaml:"trusted_skip_auth" reload:"live"`
 	// DropUserAgents are User-Agent substrings (case-insensitive) of known
 	// scanners, whose requests are dropped without an answer: a scanner
 	// that hears nothing lists nothing. Empty turns the filter off.
-	DropUserAgents []string `yaml:"drop_user_agents"`
+	DropUserAgents []string `yaml:"drop_user_agents" reload:"live"`
 }
 
 // minAgentPattern keeps drop_user_agents entries long enough not to

@@ -12,16 +12,16 @@ type StorageConfig struct {
 	// Engine is sqlite (a file in data_dir: registrations survive a
 	// restart and a crash), postgres (a database several nodes can
 	// share), or memory (nothing survives; no subscribers, so no auth).
-	Engine Engine `yaml:"engine"`
+	Engine Engine `yaml:"engine" reload:"restart"`
 	// DSN is the PostgreSQL connection string, for engine postgres.
-	DSN string `yaml:"dsn"`
+	DSN string `yaml:"dsn" reload:"restart"`
 	// Location is where registrations are kept when not in the
 	// engine's own store: redis, which several nodes can share. Empty
 	// (the default) is the engine's own store.
-	Location Engine `yaml:"location"`
+	Location Engine `yaml:"location" reload:"restart"`
 	// RedisURL is redis://HOST:PORT/DB (rediss:// for TLS, user and
 	// password before the host), for location redis.
-	RedisURL string `yaml:"redis_url"`
+	RedisURL string `yaml:"redis_url" reload:"restart"`
 }
 
 // LocationEngine is the engine that keeps registrations.
@@ -47,25 +47,25 @@ const (
 type AuthConfig struct {
 	// Enabled demands credentials of subscribers (parley user add) for
 	// the methods listed. Off, anyone may register and call.
-	Enabled bool `yaml:"enabled"`
+	Enabled bool `yaml:"enabled" reload:"live"`
 	// Methods are challenged; ACK and CANCEL never can be.
-	Methods []string `yaml:"methods"`
+	Methods []string `yaml:"methods" reload:"live"`
 	// Algorithms are offered in this order and only they are accepted.
 	// The default is MD5 alone: baresip 1.0 and other libre-based phones
 	// give up on a 401 that offers anything else, wherever it stands.
 	// [SHA-256, MD5] is RFC 8760's advice for fleets whose phones all
 	// take the first algorithm they support.
-	Algorithms []string `yaml:"algorithms"`
+	Algorithms []string `yaml:"algorithms" reload:"live"`
 	// AllowUnauthenticatedToLocal lets requests from other domains reach
 	// our users without credentials: how other providers' callers call in.
-	AllowUnauthenticatedToLocal bool `yaml:"allow_unauthenticated_to_local"`
+	AllowUnauthenticatedToLocal bool `yaml:"allow_unauthenticated_to_local" reload:"live"`
 	// NonceTTL is how long a challenge's nonce stays valid.
-	NonceTTL Duration `yaml:"nonce_ttl"`
+	NonceTTL Duration `yaml:"nonce_ttl" reload:"live"`
 	// MaxFailures within FailureWindow from one address block it for
 	// BlockFor: password guessing stops there.
-	MaxFailures   int      `yaml:"max_failures"`
-	FailureWindow Duration `yaml:"failure_window"`
-	BlockFor      Duration `yaml:"block_for"`
+	MaxFailures   int      `yaml:"max_failures" reload:"live"`
+	FailureWindow Duration `yaml:"failure_window" reload:"live"`
+	BlockFor      Duration `yaml:"block_for" reload:"live"`
 }
 
 // storage checks the storage block.

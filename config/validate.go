@@ -61,6 +61,12 @@ func (c *Config) check() *checker {
 		domains[strings.ToLower(dom)] = i
 	}
 
+	for i, alias := range c.Aliases {
+		if !validDomain(alias) {
+			ch.add(fmt.Sprintf("aliases[%d]", i), "%q is not a host name or IP address (no port: it names this server on every listener)", alias)
+		}
+	}
+
 	if c.DataDir == "" {
 		ch.add("data_dir", "must not be empty; use . for the working directory")
 	}

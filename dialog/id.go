@@ -43,13 +43,10 @@ func tags(m *sip.Message) (callID, fromTag, toTag string, ok bool) {
 	if err != nil || callID == "" {
 		return "", "", "", false
 	}
-	from, err := m.From()
-	if err != nil {
+	if !m.HasHeader("From") || !m.HasHeader("To") {
 		return "", "", "", false
 	}
-	to, err := m.To()
-	if err != nil {
-		return "", "", "", false
-	}
-	return callID, from.Tag(), to.Tag(), true
+	// Only the tags are read: a From or To whose address is off-grammar is
+	// forwarded as it is (the leniency table), and its dialog is one too.
+	return callID, m.FromTag(), m.ToTag(), true
 }

@@ -30,9 +30,14 @@ func addSubscriber(t *testing.T, dataDir, address, password string) {
 	}
 }
 
-// writeConfig writes a YAML config file for parley serve --config.
+// writeConfig writes a YAML config file for parley serve --config, with
+// the admin listener on a port the kernel chooses unless yaml has an admin
+// block (see startParley).
 func writeConfig(t *testing.T, yaml string) string {
 	t.Helper()
+	if !strings.HasPrefix(yaml, "admin:") && !strings.Contains(yaml, "\nadmin:") {
+		yaml += "admin:\n  listen: 127.0.0.1:0\n"
+	}
 	path := filepath.Join(t.TempDir(), "parley.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)

@@ -137,11 +137,7 @@ func TestConsole(t *testing.T) {
 	requireTool(t, "sipp", sippHint)
 	requireConsoleTools(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(freePort(t, false))
-	cfg := filepath.Join(t.TempDir(), "parley.yaml")
-	if err := os.WriteFile(cfg, []byte("admin:\n  listen: "+strings.TrimPrefix(base, "http://")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startParley(t, "--config", cfg)
+	p := startParley(t, "--admin", strings.TrimPrefix(base, "http://"))
 	if code, body := httpGet(t, base+"/readyz"); code != 200 {
 		t.Fatalf("/readyz: %d %s", code, body)
 	}

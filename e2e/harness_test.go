@@ -58,7 +58,9 @@ func buildParley(dir string) (string, error) {
 		return bin, nil
 	}
 	bin := filepath.Join(dir, "parley")
-	args := []string{"build", "-o", bin}
+	// -buildvcs=auto undoes a GOFLAGS=-buildvcs=false, so that "parley
+	// version" names the commit (TestVersion).
+	args := []string{"build", "-buildvcs=auto", "-o", bin}
 	if raceEnabled {
 		args = append(args, "-race")
 	}
@@ -190,7 +192,11 @@ func (p *parley) kill(t *testing.T) {
 // startParley starts parley serve on a free loopback port (UDP and TCP) with
 // domain example.com, a fresh data dir and debug logs to a file under
 // t.TempDir(); extra args (--mode stateless, --trace, --config FILE...) are
-// appended. It returns once parley answers OPTIONS with 200. At the end of the
+// appended and, being later, override these. The admin listener is on a
+// port the kernel chooses unless the args name --admin or a --config
+// (whose file, written by writeConfig, does the same unless it has an
+// admin block): tests run side by side, and a taken admin port stops the
+// start. It returns once parley answers OPTIONS with 200. At the end of the
 // test it sends SIGTERM and expects exit status 0 within 5 s (else SIGKILL);
 // if the test failed, it prints the log's tail.
 func startParley(t *testing.T, args ...string) *parley {
@@ -218,6 +224,9 @@ func startParleyServing(t *testing.T, domains []string, args ...string) *parley 
 		"--data-dir", t.TempDir(), "--log-level", "debug"}
 	for _, d := range domains {
 		serve = append(serve, "--domain", d)
+	}
+	if !slices.Contains(args, "--admin") && !slices.Contains(args, "--config") {
+		serve = append(serve, "--admin", "127.0.0.1:0")
 	}
 	p.cmd = exec.Command(parleyBin, append(serve, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile

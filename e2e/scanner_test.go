@@ -171,36 +171,17 @@ func TestScannerCrackBlocked(t *testing.T) {
 // line and the header names in order (tags and nonces always differ).
 func answer(t *testing.T, server, method, user string) string {
 	t.Helper()
-	conn, err := net.Dial("udp", server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	ruri := "sip:" + user + "@example.com"
 	if method == "REGISTER" {
 		ruri = "sip:example.com"
 	}
-	req := method + " " + ruri + " SIP/2.0\r\n" +
-		"Via: SIP/2.0/UDP " + conn.LocalAddr().String() + ";branch=z9hG4bK-enum-" + method + user + ";rport\r\n" +
-		"Max-Forwards: 70\r\nFrom: <sip:" + user + "@example.com>;tag=e\r\nTo: <sip:" + user + "@example.com>\r\n" +
-		"Call-ID: enum-" + method + "-" + user + "\r\nCSeq: 1 " + method + "\r\n" +
-		"Contact: <sip:" + user + "@" + conn.LocalAddr().String() + ">\r\nContent-Length: 0\r\n\r\n"
-	buf := make([]byte, 65535)
-	for range 5 {
-		conn.Write([]byte(req))
-		conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				break
-			}
-			if !bytes.HasPrefix(buf[:n], []byte("SIP/2.0 1")) {
-				return shape(buf[:n])
-			}
-		}
-	}
-	t.Fatalf("no final answer to %s for %s", method, user)
-	return ""
+	return shape([]byte(finalAnswer(t, server, func(local string) string {
+		return method + " " + ruri + " SIP/2.0\r\n" +
+			"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK-enum-" + method + user + ";rport\r\n" +
+			"Max-Forwards: 70\r\nFrom: <sip:" + user + "@example.com>;tag=e\r\nTo: <sip:" + user + "@example.com>\r\n" +
+			"Call-ID: enum-" + method + "-" + user + "\r\nCSeq: 1 " + method + "\r\n" +
+			"Contact: <sip:" + user + "@" + local + ">\r\nContent-Length: 0\r\n\r\n"
+	})))
 }
 
 // shape is a response's status line and header names.

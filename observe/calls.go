@@ -195,12 +195,11 @@ func (t *tracker) concerns(m *Message) bool {
 // credentials after a challenge); a retransmission or a spiralled copy
 // changes nothing.
 func (t *tracker) invite(m *Message, req *sip.Message) {
-	from, err := req.From()
-	cs, err2 := req.CSeq()
-	if err != nil || err2 != nil {
+	cs, err := req.CSeq()
+	if err != nil {
 		return
 	}
-	key := callKey{strings.Clone(m.CallID), strings.Clone(from.Tag())}
+	key := callKey{strings.Clone(m.CallID), strings.Clone(req.FromTag())}
 	c := t.active[key]
 	switch {
 	case c == nil && t.recentIndex(key.callID) >= 0: // the call is over

@@ -2,15 +2,33 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/parley-sip/parley/auth"
+	"github.com/parley-sip/parley/sip"
 )
 
 // Users tells whether a subscriber exists, so that a call to a known user
 // with no phone registered gets 480 rather than 404.
 type Users interface {
 	Exists(ctx context.Context, user, domain string) (bool, error)
+}
+
+// identityDomain is the domain a request claims to come from, whose
+// policy applies and whose subscribers may authenticate: From's host, or
+// To's for a REGISTER (the address being registered). An error is the
+// *sip.Error of the header that does not parse.
+func identityDomain(m *sip.Message) (string, error) {
+	get := m.From
+	if m.Method() == "REGISTER" {
+		get = m.To
+	}
+	n, err := get()
+	if err != nil {
+		return "", err
+	}
+	return strings.ToLower(n.URI.Host), nil
 }
 
 // authStage is RFC 3261 §22: requests the policy names must carry digest
@@ -24,14 +42,14 @@ func (authStage) Name() string { return "auth" }
 
 func (authStage) Serve(r *Request, next func()) {
 	p := r.proxy
-	a := p.cfg.Auth
+	a := p.config().Auth
 	method := r.Msg.Method()
 	if a == nil || method == "ACK" || method == "CANCEL" {
 		next()
 		return
 	}
 	src := r.In.Source.Addr()
-	if p.cfg.Trusted != nil && p.cfg.Trusted(src) {
+	if p.config().Trusted != nil && p.config().Trusted(src) {
 		next()
 		return
 	}
@@ -39,15 +57,17 @@ func (authStage) Serve(r *Request, next func()) {
 		r.drop()
 		return
 	}
-	from, _ := r.Msg.From()
-	realm := strings.ToLower(from.URI.Host)
-	if method == "REGISTER" {
-		to, _ := r.Msg.To()
-		realm = strings.ToLower(to.URI.Host)
+	realm, err := identityDomain(r.Msg)
+	if err != nil {
+		// The identity is what credentials are checked against: strict.
+		se := &sip.Error{Code: 400, Reason: "Bad Request"}
+		errors.As(err, &se)
+		r.Respond(se.Code, se.Reason)
+		return
 	}
 	u, _ := r.Msg.RequestURIParsed()
 	fromOurs, toOurs := p.isOurDomain(realm), p.isOurDomain(u.Host) || p.isUs(&u)
-	need, proxyAuth := p.cfg.AuthPolicy.For(realm).Requires(method, fromOurs, toOurs)
+	need, proxyAuth := p.config().AuthPolicy.For(realm).Requires(method, fromOurs, toOurs)
 	if !need && (fromOurs || toOurs) {
 		next()
 		return

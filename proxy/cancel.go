@@ -21,11 +21,7 @@ func cancelKey(m *sip.Message) string {
 	}
 	cid, _ := m.CallID()
 	cs, _ := m.CSeq()
-	tag := ""
-	if f, err := m.From(); err == nil {
-		tag = f.Tag()
-	}
-	return "2543|" + cid + "|" + tag + "|" + strconv.FormatUint(uint64(cs.Seq), 10)
+	return "2543|" + cid + "|" + m.FromTag() + "|" + strconv.FormatUint(uint64(cs.Seq), 10)
 }
 
 // cancelStage is §16.10: a CANCEL that matches an INVITE we are

@@ -243,6 +243,7 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 		txs = nil
 	}
 	f.p = New(cfg, f.tp, txs, f.store, f.reg, slog.New(slog.DiscardHandler))
+	f.reg.ForUs = f.p.IsUs // as the server wires it
 	f.p.now = f.clock.Now
 	// DNS is not for unit tests: every name fails at once (IP literals
 	// never reach the resolver).
@@ -302,7 +303,7 @@ func (f *fixture) serve(m *sip.Message) *fakeServerTx {
 }
 
 func (f *fixture) serveIn(in *transport.Incoming) *fakeServerTx {
-	if f.p.cfg.Stateless {
+	if f.p.config().Stateless {
 		f.p.ServeRequest(nil, in)
 		return nil
 	}

@@ -72,7 +72,7 @@ func (p *Proxy) stampBranch(r *Request, base *sip.Message, dst transport.Target,
 	if p.shouldRecordRoute(m) {
 		p.addRecordRoute(m, r.In.Listener, out)
 	}
-	if p.cfg.RecordRoute && dialogCreating[m.Method()] && cameFromUA(r.Msg) {
+	if p.config().RecordRoute && dialogCreating[m.Method()] && cameFromUA(r.Msg) {
 		aliasContact(m, transport.Target{Proto: r.In.Proto, Addr: r.In.Source})
 	}
 	m.PrependHeader("Via", string(sip.AppendVia(nil, out.Proto.ViaName(), out.Host, out.Port, branch)))
@@ -118,11 +118,10 @@ func cameFromUA(m *sip.Message) bool {
 }
 
 func (p *Proxy) shouldRecordRoute(m *sip.Message) bool {
-	if !p.cfg.RecordRoute || !dialogCreating[m.Method()] {
+	if !p.config().RecordRoute || !dialogCreating[m.Method()] {
 		return false
 	}
-	to, err := m.To()
-	return err == nil && to.Tag() == ""
+	return m.ToTag() == ""
 }
 
 // addRecordRoute inserts our Record-Route: one entry, or two when the
@@ -178,7 +177,7 @@ func (p *Proxy) newBranch(m *sip.Message) string {
 // that it takes the same path (§16.11): it hashes the incoming branch.
 func (p *Proxy) statelessBranch(m *sip.Message) string {
 	h := fnv.New64a()
-	h.Write([]byte(p.cfg.Secret))
+	h.Write([]byte(p.config().Secret))
 	if v, err := m.TopVia(); err == nil {
 		h.Write([]byte(v.Branch()))
 		h.Write([]byte(v.Host))

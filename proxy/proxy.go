@@ -65,6 +65,10 @@ type Config struct {
 	// Domains reports whether a domain is ours (its users are found in the
 	// location service); nil makes every domain ours.
 	Domains func(domain string) bool
+	// Names reports whether a host is another name of this server (the
+	// machine's host name, the configured aliases) beside its listen
+	// addresses and localhost; nil knows no other.
+	Names func(host string) bool
 	// RecordRoute keeps the proxy on the path of dialogs it forwards.
 	RecordRoute bool
 	Fork        ForkMode
@@ -98,7 +102,7 @@ type Config struct {
 // Proxy is the proxy core. It implements the three entry points the
 // transaction layer calls (through an adapter in the server package).
 type Proxy struct {
-	cfg       Config
+	cfg       atomic.Pointer[Config] // swapped whole by Reconfigure
 	tp        Transport
 	txs       Transactions
 	store     location.Store
@@ -123,19 +127,40 @@ func New(cfg Config, tp Transport, txs Transactions, store location.Store, reg *
 	if log == nil {
 		log = slog.Default()
 	}
-	if cfg.TimerC <= 0 {
-		cfg.TimerC = 181 * time.Second // §16.6 step 11: more than 3 minutes
-	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Default()
 	}
-	p := &Proxy{cfg: cfg, tp: tp, txs: txs, store: store, registrar: reg, log: log, resolver: NewResolver(), now: time.Now}
+	p := &Proxy{tp: tp, txs: txs, store: store, registrar: reg, log: log, resolver: NewResolver(), now: time.Now}
 	p.stages = DefaultStages()
+	p.setConfig(cfg)
 	if cfg.RegisterWorkers > 0 {
 		p.registering = make(chan struct{}, cfg.RegisterWorkers)
 	}
 	return p
 }
+
+// Reconfigure applies a reloaded policy (domains, record-route, forking,
+// Timer C, Server header, authentication, trusted sources) to requests
+// that arrive from now on. What the proxy's running state was built
+// around stays as New set it: Stateless, Secret (stateless branches
+// already sent must still match), Clock, Users and RegisterWorkers.
+func (p *Proxy) Reconfigure(cfg Config) {
+	old := p.config()
+	cfg.Stateless, cfg.Secret, cfg.Clock = old.Stateless, old.Secret, old.Clock
+	cfg.Users, cfg.RegisterWorkers = old.Users, old.RegisterWorkers
+	p.setConfig(cfg)
+}
+
+func (p *Proxy) setConfig(cfg Config) {
+	if cfg.TimerC <= 0 {
+		cfg.TimerC = 181 * time.Second // §16.6 step 11: more than 3 minutes
+	}
+	p.cfg.Store(&cfg)
+}
+
+// config is the policy in force; a request may see a reload between two
+// stages, which no stage depends on.
+func (p *Proxy) config() *Config { return p.cfg.Load() }
 
 // ServeRequest runs a new request (any method but ACK) through the stages.
 // tx is nil in stateless mode.

@@ -69,8 +69,8 @@ func (r *Request) Respond(code int, reason string, extra ...string) {
 	if code > 100 {
 		toTag = r.proxy.toTag(r.Msg)
 	}
-	if r.proxy.cfg.ServerHeader != "" {
-		extra = append(extra, "Server", r.proxy.cfg.ServerHeader)
+	if r.proxy.config().ServerHeader != "" {
+		extra = append(extra, "Server", r.proxy.config().ServerHeader)
 	}
 	r.RespondWith(sip.NewResponse(r.Msg, code, reason, toTag, extra...))
 }

@@ -14,15 +14,16 @@ import (
 
 // isOurDomain reports whether host is a domain whose users we locate.
 func (p *Proxy) isOurDomain(host string) bool {
-	if p.cfg.Domains == nil {
+	if p.config().Domains == nil {
 		return true
 	}
-	return p.cfg.Domains(strings.ToLower(host))
+	return p.config().Domains(strings.ToLower(host))
 }
 
-// isUs reports whether a URI points at this server: its host and port are
-// one of our listeners' (advertised or bound) addresses. This is how we
-// recognise our own Record-Route and Route entries (§16.4).
+// isUs reports whether a URI points at this server: its host is one of
+// our listeners' (advertised or bound) addresses or one of our names, and
+// its port the listener's. This is how we recognise our own Record-Route
+// and Route entries (§16.4), and requests addressed to the server itself.
 func (p *Proxy) isUs(u *sip.URI) bool {
 	if !u.IsSIP() {
 		return false
@@ -40,20 +41,34 @@ func (p *Proxy) isUs(u *sip.URI) bool {
 	return p.isOurAddr(u.Host, port)
 }
 
+// IsUs reports whether a URI names this server itself (one of its
+// addresses or names, at one of its ports) rather than a domain it serves.
+func (p *Proxy) IsUs(u *sip.URI) bool { return p.isUs(u) }
+
 func (p *Proxy) isOurAddr(host string, port int) bool {
 	host = trimBrackets(host)
+	addr, addrErr := netip.ParseAddr(host)
+	portOurs := false
 	for _, l := range p.tp.Listeners() {
 		if l.Port != port && int(l.Bound.Port()) != port {
 			continue
 		}
+		portOurs = true
 		if strings.EqualFold(l.Host, host) || strings.EqualFold(trimBrackets(l.Host), host) {
 			return true
 		}
-		if a, err := netip.ParseAddr(host); err == nil && (a == l.Bound.Addr() || l.Bound.Addr().IsUnspecified() && isLocalAddr(a)) {
+		bound := l.Bound.Addr()
+		if addrErr == nil && (addr == bound || bound.IsUnspecified() && isLocalAddr(addr)) {
+			return true
+		}
+		if strings.EqualFold(host, "localhost") && (bound.IsLoopback() || bound.IsUnspecified()) {
 			return true
 		}
 	}
-	return false
+	// Only a port of ours gets here, so the common foreign address never
+	// pays for the name lookup.
+	names := p.config().Names
+	return portOurs && names != nil && names(host)
 }
 
 // isLocalAddr reports whether a is an address of this machine, for
@@ -130,9 +145,7 @@ func (p *Proxy) loopHash(m *sip.Message) string {
 	h.Write([]byte(m.RequestURI()))
 	cid, _ := m.CallID()
 	h.Write([]byte(cid))
-	if f, err := m.From(); err == nil {
-		h.Write([]byte(f.Tag()))
-	}
+	h.Write([]byte(m.FromTag()))
 	cs, _ := m.CSeq()
 	h.Write(strconv.AppendUint(nil, uint64(cs.Seq), 10))
 	for _, v := range m.HeaderValues("Proxy-Require") {
@@ -166,21 +179,9 @@ func loopPart(branch string) string {
 	return rest
 }
 
-// toTag makes the To tag of a local response. It is derived from the
-// request so that a retransmission answered statelessly gets the same tag.
-func (p *Proxy) toTag(m *sip.Message) string {
-	h := fnv.New64a()
-	h.Write([]byte(p.cfg.Secret))
-	cid, _ := m.CallID()
-	h.Write([]byte(cid))
-	if f, err := m.From(); err == nil {
-		h.Write([]byte(f.Tag()))
-	}
-	if v, err := m.TopVia(); err == nil {
-		h.Write([]byte(v.Branch()))
-	}
-	return encodeHash(h.Sum64())
-}
+// toTag makes the To tag of a local response, the same for every
+// retransmission of the request.
+func (p *Proxy) toTag(m *sip.Message) string { return sip.LocalToTag(m, p.config().Secret) }
 
 // bindingTarget turns a binding into a target: its contact as the new
 // Request-URI and its Path as the route. Without a Path, a phone behind

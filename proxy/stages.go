@@ -92,12 +92,15 @@ type proxyRequireStage struct{}
 func (proxyRequireStage) Name() string { return "proxyrequire" }
 
 func (proxyRequireStage) Serve(r *Request, next func()) {
-	tags := r.Msg.HeaderValues("Proxy-Require")
-	if len(tags) == 0 || r.Msg.Method() == "ACK" || r.Msg.Method() == "CANCEL" {
+	if r.Msg.Method() == "ACK" || r.Msg.Method() == "CANCEL" {
 		next()
 		return
 	}
-	r.Respond(420, "Bad Extension", "Unsupported", strings.Join(tags, ", "))
+	if bad := r.Msg.Unsupported("Proxy-Require", nil); bad != "" {
+		r.Respond(420, "Bad Extension", "Unsupported", bad)
+		return
+	}
+	next()
 }
 
 // loopStage is §16.3 step 4: a request whose Via holds a branch this proxy
@@ -140,8 +143,7 @@ func (routeStage) Serve(r *Request, next func()) {
 	ours := p.fixStrictRoute(r.Msg)
 	ours = p.popOwnRoutes(r.Msg) || ours
 	routes, _ := r.Msg.Routes()
-	to, err := r.Msg.To()
-	if err != nil || to.Tag() == "" {
+	if r.Msg.ToTag() == "" {
 		r.preloaded = len(routes) > 0
 		next()
 		return
@@ -150,7 +152,7 @@ func (routeStage) Serve(r *Request, next func()) {
 	case ours:
 		r.Targets = append(r.Targets, Target{})
 		relayStage{}.Serve(r, next)
-	case r.Msg.Method() == "ACK" && p.cfg.Stateless:
+	case r.Msg.Method() == "ACK" && p.config().Stateless:
 		// Maybe the ACK of a non-2xx, which takes its INVITE's path (§16.11).
 		next()
 	case r.Msg.Method() == "ACK":
@@ -171,8 +173,12 @@ func (localStage) Serve(r *Request, next func()) {
 	u, _ := r.Msg.RequestURIParsed()
 	switch r.Msg.Method() {
 	case "REGISTER":
-		if p.registrar != nil && u.User == "" && p.isOurDomain(u.Host) {
-			p.register(r)
+		// A REGISTER to the server's own address or name registers the
+		// To's address of record (the registrar takes its domain).
+		if p.registrar != nil && u.User == "" && (p.isOurDomain(u.Host) || p.isUs(&u)) {
+			if !r.refuseUnsupported() {
+				p.register(r)
+			}
 			return
 		}
 	case "OPTIONS":
@@ -209,8 +215,32 @@ func (p *Proxy) register(r *Request) {
 // allowed is what the server itself accepts.
 const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRACK, SUBSCRIBE, NOTIFY, REFER, MESSAGE"
 
+// supported lists the option tags of the extensions the server itself
+// implements in the requests it answers: what OPTIONS advertises, and all
+// a Require may name (§8.2.2.3).
+var supported = []string{"path"}
+
+// supportedHeader is supported as a Supported header's value.
+var supportedHeader = strings.Join(supported, ", ")
+
 func (p *Proxy) answerOptions(r *Request) {
-	r.Respond(200, "OK", "Allow", allowed, "Accept", "application/sdp", "Supported", "path")
+	if !r.refuseUnsupported() {
+		r.Respond(200, "OK", "Allow", allowed, "Accept", "application/sdp", "Supported", supportedHeader)
+	}
+}
+
+// refuseUnsupported is §8.2.2.3 for every request the server answers
+// itself (OPTIONS, REGISTER, and what comes later): a Require naming an
+// extension it does not implement is answered 420 Bad Extension, with
+// those option tags in Unsupported. It reports whether it answered.
+// Requests the proxy forwards keep their Require for the UAS (§16.3).
+func (r *Request) refuseUnsupported() bool {
+	bad := r.Msg.Unsupported("Require", supported)
+	if bad == "" {
+		return false
+	}
+	r.Respond(420, "Bad Extension", "Unsupported", bad)
+	return true
 }
 
 // locationStage is §16.5 for our domains: the target set is the AOR's
@@ -225,7 +255,14 @@ func (locationStage) Serve(r *Request, next func()) {
 	u, err := r.Msg.RequestURIParsed()
 	// An ACK for a 2xx goes where its Request-URI says; but a stateless
 	// proxy must send a non-2xx ACK where it sent the INVITE (§16.11).
-	skipACK := r.Msg.Method() == "ACK" && !p.cfg.Stateless
+	skipACK := r.Msg.Method() == "ACK" && !p.config().Stateless
+	if err == nil && u.IsSIP() && !p.isOurDomain(u.Host) && u.User != "" && p.isUs(&u) && !r.preloaded {
+		var ok bool
+		if u, ok = p.userAtUs(r, u); !ok && r.Msg.Method() != "ACK" {
+			r.Respond(404, "Not Found") // relayed, it would only come back to us
+			return
+		}
+	}
 	if err != nil || !u.IsSIP() || !p.isOurDomain(u.Host) || p.store == nil || skipACK || r.preloaded {
 		if len(r.Targets) == 0 {
 			r.Targets = append(r.Targets, Target{})
@@ -256,13 +293,27 @@ func (locationStage) Serve(r *Request, next func()) {
 	next()
 }
 
+// userAtUs maps a user at one of the server's own addresses or names
+// (`sip:bob@192.0.2.10`, what a desk phone dials when its registrar is an
+// IP) into the caller's domain, so the call finds bob@example.com instead
+// of looping back to Parley. It fails when the caller's domain is not
+// served: then nothing says which of our domains was meant.
+func (p *Proxy) userAtUs(r *Request, u sip.URI) (sip.URI, bool) {
+	from, err := r.Msg.From()
+	if err != nil || !from.URI.IsSIP() || !p.isOurDomain(from.URI.Host) {
+		return u, false
+	}
+	u.Host, u.Port = from.URI.Host, 0
+	return u, true
+}
+
 // answerNoBinding is §16.5's empty target set: 480 for a subscriber who
 // has no phone registered now, 404 for a user we do not know. Only a
 // caller who authenticated learns the difference: anyone else could use
 // it to list our subscribers.
 func (p *Proxy) answerNoBinding(r *Request, u *sip.URI) {
-	if p.cfg.Users != nil && r.authenticated {
-		known, err := p.cfg.Users.Exists(r.ctx, sip.Unescape(u.User), strings.ToLower(u.Host))
+	if p.config().Users != nil && r.authenticated {
+		known, err := p.config().Users.Exists(r.ctx, sip.Unescape(u.User), strings.ToLower(u.Host))
 		if err == nil && known {
 			r.Respond(480, "Temporarily Unavailable")
 			return

@@ -94,9 +94,9 @@ func (rc *responseContext) post(fn func()) {
 func (p *Proxy) forkGroups(ts []Target) [][]Target {
 	sort.SliceStable(ts, func(i, j int) bool { return ts[i].Q > ts[j].Q })
 	switch {
-	case p.cfg.Fork == ForkParallel || len(ts) == 1:
+	case p.config().Fork == ForkParallel || len(ts) == 1:
 		return [][]Target{ts}
-	case p.cfg.Fork == ForkSerial:
+	case p.config().Fork == ForkSerial:
 		out := make([][]Target, len(ts))
 		for i := range ts {
 			out[i] = ts[i : i+1]
@@ -211,7 +211,7 @@ func (rc *responseContext) onResponse(b *branch, resp *sip.Message) {
 	if (code == 503 || code == 408) && !b.provisional && !b.done && rc.tryNextDestination(b) {
 		return // RFC 3263 §4.3: a busy or silent server; try the next one
 	}
-	if b.direct && code > 100 && code < 300 && rc.p.cfg.RecordRoute && rc.dialogCreating() {
+	if b.direct && code > 100 && code < 300 && rc.p.config().RecordRoute && rc.dialogCreating() {
 		aliasContact(resp, b.dst)
 	}
 	switch {
@@ -379,7 +379,7 @@ func (rc *responseContext) upstream(resp *sip.Message) {
 // armTimerC (re)starts the branch's Timer C (§16.6 step 11).
 func (rc *responseContext) armTimerC(b *branch) {
 	b.stopTimerC()
-	b.timerC = rc.p.cfg.Clock.AfterFunc(rc.p.cfg.TimerC, func() { rc.post(func() { rc.onTimerC(b) }) })
+	b.timerC = rc.p.config().Clock.AfterFunc(rc.p.config().TimerC, func() { rc.post(func() { rc.onTimerC(b) }) })
 }
 
 func (b *branch) stopTimerC() {
@@ -457,5 +457,5 @@ func (rc *responseContext) forgetLater() {
 		return
 	}
 	rc.forgetting = true
-	rc.p.cfg.Clock.AfterFunc(lingerAfterFinal, func() { rc.p.contexts.CompareAndDelete(rc.key, rc) })
+	rc.p.config().Clock.AfterFunc(lingerAfterFinal, func() { rc.p.contexts.CompareAndDelete(rc.key, rc) })
 }

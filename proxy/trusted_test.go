@@ -11,7 +11,9 @@ import (
 // REGISTER and INVITE need no credentials; others are still challenged.
 func TestAuthSkippedForTrusted(t *testing.T) {
 	f := authFixture(t)
-	f.p.cfg.Trusted = func(src netip.Addr) bool { return src == uacAddr.Addr() }
+	c := *f.p.config()
+	c.Trusted = func(src netip.Addr) bool { return src == uacAddr.Addr() }
+	f.p.Reconfigure(c)
 	if got := f.serve(req(t, "register.sip")).statuses(); len(got) != 1 || got[0] != "200 OK" {
 		t.Errorf("trusted REGISTER: %q, want [200 OK]", got)
 	}

@@ -46,6 +46,11 @@ type Registrar struct {
 	// Serves reports whether this server is responsible for a domain
 	// (§10.3 step 1); nil serves every domain.
 	Serves func(domain string) bool
+	// ForUs reports whether a Request-URI names this server itself (one of
+	// its addresses or names) rather than a domain: the domain is then the
+	// To's, as for a desk phone configured with the server's IP address as
+	// its registrar. nil treats every Request-URI as a domain.
+	ForUs func(u *sip.URI) bool
 	// PolicyFor returns the policy of a domain; nil uses DefaultPolicy.
 	PolicyFor func(domain string) Policy
 	// Now is the clock; nil uses time.Now.
@@ -60,9 +65,6 @@ type Registrar struct {
 // meanwhile (RFC 3261 §21.5.4), and the rest come back when a database
 // restart is likely over.
 const RetryAfter = "5"
-
-// supported lists the option tags a REGISTER may Require of us (§10.3 step 2).
-var supported = []string{"path"}
 
 // Handle processes one REGISTER and returns the response to send. It never
 // returns nil. toTag is put on the response's To header.
@@ -102,6 +104,9 @@ type result struct {
 	path     bool // the request carried Path, so the response echoes it
 }
 
+// process is §10.3. Step 2, Require, is its caller's: the proxy answers
+// 420 for every request the server answers itself (§8.2.2.3), REGISTER
+// included.
 func (r *Registrar) process(ctx context.Context, in *transport.Incoming) (result, error) {
 	req := in.Msg
 	now := r.now()
@@ -109,18 +114,22 @@ func (r *Registrar) process(ctx context.Context, in *transport.Incoming) (result
 	if err != nil {
 		return result{}, refuse(400, "Malformed Request-URI")
 	}
-	if !r.serves(ruri.Host) { // step 1
-		return result{}, refuse(403, "Domain Not Served Here")
-	}
-	if bad := unsupportedRequire(req); bad != "" { // step 2
-		return result{}, refuse(420, "Bad Extension", "Unsupported", bad)
-	}
 	to, err := req.To()
 	if err != nil {
-		return result{}, err
+		return result{}, refuse(400, "Malformed To")
+	}
+	domain := ruri.Host
+	if r.ForUs != nil && r.ForUs(&ruri) {
+		domain = to.URI.Host
+	}
+	if !r.serves(domain) { // step 1
+		return result{}, refuse(403, "Domain Not Served Here")
 	}
 	if !to.URI.IsSIP() || !r.serves(to.URI.Host) {
 		return result{}, refuse(404, "Not Found")
+	}
+	if _, err := req.Paths(); err != nil {
+		return result{}, refuse(400, "Malformed Path") // each becomes a Route
 	}
 	aor := to.URI.AOR() // step 5
 	policy := r.policy(to.URI.Host)
@@ -150,27 +159,6 @@ func (r *Registrar) process(ctx context.Context, in *transport.Incoming) (result
 		r.logDiff(ctx, aor, in, diffBindings(before, bs, changes, refreshes), now)
 	}
 	return result{bindings: bs, now: now, path: req.HasHeader("Path")}, nil
-}
-
-// unsupportedRequire returns the Require tags we do not support, comma
-// separated, or "".
-func unsupportedRequire(req *sip.Message) string {
-	var bad []string
-	for _, tag := range req.HeaderValues("Require") {
-		if !contains(supported, tag) {
-			bad = append(bad, tag)
-		}
-	}
-	return strings.Join(bad, ", ")
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if strings.EqualFold(v, s) {
-			return true
-		}
-	}
-	return false
 }
 
 func (r *Registrar) serves(domain string) bool {

@@ -100,8 +100,6 @@ func TestRegisterSteps(t *testing.T) {
 		{name: "bad q value", lines: []string{"Contact: <sip:alice@192.0.2.10>;q=2"}, code: 400, reason: "Malformed Contact q Value"},
 		{name: "wildcard needs Expires 0", lines: []string{"Contact: *"}, code: 400, reason: "Invalid Wildcard Contact"},
 		{name: "wildcard alone", lines: []string{"Contact: *, <sip:alice@192.0.2.10>", "Expires: 0"}, code: 400, reason: "Malformed Contact"},
-		{name: "unsupported Require", lines: []string{"Require: foo, path", "Contact: <sip:alice@192.0.2.10>"}, code: 420, reason: "Bad Extension", header: [2]string{"Unsupported", "foo"}},
-		{name: "Require path", lines: []string{"Require: path", "Contact: <sip:alice@192.0.2.10>"}, code: 200, contact: []string{"<sip:alice@192.0.2.10>;expires=3600"}},
 		{name: "query of nothing", code: 200},
 		{name: "unsupported contact scheme", lines: []string{"Contact: <mailto:alice@example.com>"}, code: 400, reason: "Unsupported Contact URI Scheme"},
 		{name: "malformed Expires", lines: []string{"Contact: <sip:alice@192.0.2.10>", "Expires: soon"}, code: 400, reason: "Malformed Expires"},
@@ -217,6 +215,37 @@ func TestDomains(t *testing.T) {
 	}
 	if resp := f.registerTo(t, "sip:example.com", "sip:alice@other.org", "c1", 1, "Contact: <sip:a@192.0.2.1>"); resp.StatusCode() != 404 {
 		t.Errorf("foreign AOR: %d, want 404", resp.StatusCode())
+	}
+}
+
+// TestRequestURINamingTheServer: a Request-URI that names the server
+// itself (a desk phone with the server's IP as registrar) takes the
+// domain from To; any other Request-URI is the domain (§10.3 step 1).
+func TestRequestURINamingTheServer(t *testing.T) {
+	tests := []struct {
+		name, ruri, to string
+		code           int
+	}{
+		{"server's address, our AOR", "sip:192.0.2.1", "sip:alice@example.com", 200},
+		{"server's address and port, our AOR", "sip:192.0.2.1:5060", "sip:alice@example.com", 200},
+		{"server's address, foreign AOR", "sip:192.0.2.1", "sip:alice@other.org", 403},
+		{"another address", "sip:192.0.2.99", "sip:alice@example.com", 403},
+		{"malformed To", "sip:192.0.2.1", "sip:alice@exa mple.com", 400},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(DefaultPolicy)
+			f.r.ForUs = func(u *sip.URI) bool { return u.Host == "192.0.2.1" }
+			resp := f.registerTo(t, tc.ruri, tc.to, "c1", 1, "Contact: <sip:a@198.51.100.7>")
+			mustCode(t, resp, tc.code)
+			if tc.code != 200 {
+				return
+			}
+			bs, err := f.r.Store.Lookup(context.Background(), "sip:alice@example.com", f.clk.Now())
+			if err != nil || len(bs) != 1 || bs[0].Contact != "sip:a@198.51.100.7" {
+				t.Errorf("bindings of sip:alice@example.com = %v, %v; want the one registered", bs, err)
+			}
+		})
 	}
 }
 

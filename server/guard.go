@@ -49,8 +49,8 @@ func (s *Server) watchBans(ctx context.Context) {
 		case <-tick.C:
 		}
 		s.guard.LogEndedBans()
-		if s.auth != nil {
-			s.auth.LogEndedBlocks()
+		if a := s.authn.Load(); a != nil {
+			a.LogEndedBlocks()
 		}
 	}
 }

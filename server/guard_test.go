@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
 	"net/netip"
 	"strconv"
@@ -17,24 +16,13 @@ import (
 func guardServer(t *testing.T, edit func(*config.SecurityConfig)) (*Server, netip.AddrPort) {
 	t.Helper()
 	cfg := config.Default()
-	cfg.Listen = []config.Listener{{Proto: config.ProtoUDP, Host: "127.0.0.1", Port: 0}}
+	cfg.Listen = []config.Listener{{Proto: config.ProtoUDP, Host: "127.0.0.1", Port: freePort(t)}}
 	cfg.Domains = []string{"example.com"}
 	cfg.DataDir = t.TempDir()
 	cfg.Storage.Engine = config.EngineMemory
 	cfg.Admin.Listen = ""
 	edit(&cfg.Security)
-	s, err := New(cfg, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-	})
+	s := startLogging(t, cfg, slog.New(slog.DiscardHandler))
 	return s, s.Listeners()[0].Bound
 }
 

@@ -33,13 +33,13 @@ type observability struct {
 }
 
 // newObservability builds the observer, admin server and exporter from
-// cfg; a is the digest authenticator, nil without auth.
-func (s *Server) newObservability(cfg *config.Config, a *auth.Authenticator) error {
+// cfg.
+func (s *Server) newObservability(cfg *config.Config) error {
 	if cfg.Admin.Listen == "" && cfg.HEP.Address == "" {
 		return nil
 	}
 	o := &observability{agentID: uint32(cfg.HEP.AgentID), authKey: cfg.HEP.Password, started: time.Now()}
-	oc := observe.Config{Sources: s.metricSources(a), Logger: s.log, OnCall: observe.CallLog(s.events)}
+	oc := observe.Config{Sources: s.metricSources(), Logger: s.log, OnCall: observe.CallLog(s.events)}
 	if cfg.Admin.Listen != "" {
 		oc.CaptureMessages, oc.CaptureBytes = cfg.Admin.CaptureMessages, cfg.Admin.CaptureBytes
 	}
@@ -55,7 +55,8 @@ func (s *Server) newObservability(cfg *config.Config, a *auth.Authenticator) err
 	if cfg.Admin.Listen != "" {
 		o.admin = admin.New(admin.Config{
 			Listen: cfg.Admin.Listen, Token: cfg.Admin.Token, Observer: o.obs, Store: s.store,
-			Users: s.userLister(), Ready: s.ready, Stats: func() any { return s.stats(o, a) }, Logger: s.log,
+			Users: s.userLister(), Ready: s.ready, Stats: func() any { return s.stats(o) }, Reload: func() any { return s.ReloadState() },
+			Logger: s.log,
 		})
 	}
 	s.obs = o
@@ -63,7 +64,7 @@ func (s *Server) newObservability(cfg *config.Config, a *auth.Authenticator) err
 }
 
 // metricSources reads the layers' counters when /metrics is scraped.
-func (s *Server) metricSources(a *auth.Authenticator) observe.Sources {
+func (s *Server) metricSources() observe.Sources {
 	src := observe.Sources{
 		Registrations: func() int { n, _ := s.store.Count(); return n },
 		Dropped: func() map[string]uint64 {
@@ -77,27 +78,35 @@ func (s *Server) metricSources(a *auth.Authenticator) observe.Sources {
 	if s.txs != nil {
 		src.Transactions = func() (int64, int64) { st := s.txs.Stats(); return st.ServerActive, st.ClientActive }
 	}
-	if a != nil {
-		src.Auth = func() (uint64, int) { st := a.Stats(); return st.Failures, st.BlockedNow }
+	src.Auth = func() (uint64, int) {
+		a := s.authn.Load()
+		if a == nil {
+			return 0, 0
+		}
+		st := a.Stats()
+		return st.Failures, st.BlockedNow
 	}
 	return src
 }
 
 // startObservability runs the observer and binds the admin listener. A
-// listener that cannot bind is logged, not fatal: SIP service matters
-// more than its dashboard, and the default port 8080 is often taken.
-func (s *Server) startObservability() {
+// listener that cannot bind stops the start: an operator who configured a
+// dashboard, health checks and metrics would otherwise run blind without
+// knowing it (the default port 8080 is often taken).
+func (s *Server) startObservability() error {
 	o := s.obs
 	if o == nil {
-		return
+		return nil
 	}
 	o.obs.Start()
 	if o.admin != nil {
 		if err := o.admin.Start(); err != nil {
-			s.log.Error("admin listener not started; serving SIP without it", "listen", s.settings.Load().cfg.Admin.Listen, "error", err)
 			o.admin = nil
+			return fmt.Errorf("admin.listen %s: %w (move it with --admin HOST:PORT, or turn it off with --admin '' or admin.listen: \"\")",
+				s.Config().Admin.Listen, err)
 		}
 	}
+	return nil
 }
 
 // stopObservability runs after the transports have closed, so that the
@@ -217,7 +226,7 @@ type serverStats struct {
 	} `json:"hep,omitempty"`
 }
 
-func (s *Server) stats(o *observability, a *auth.Authenticator) serverStats {
+func (s *Server) stats(o *observability) serverStats {
 	st := serverStats{
 		UptimeSeconds: time.Since(o.started).Round(time.Second).Seconds(),
 		Mode:          string(s.settings.Load().cfg.Mode),
@@ -231,7 +240,7 @@ func (s *Server) stats(o *observability, a *auth.Authenticator) serverStats {
 		ts := s.txs.Stats()
 		st.Transactions = &ts
 	}
-	if a != nil {
+	if a := s.authn.Load(); a != nil {
 		as := a.Stats()
 		st.Auth = &as
 	}

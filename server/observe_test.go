@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,14 @@ func testConfig(t *testing.T) *config.Config {
 
 func startServer(t *testing.T, cfg *config.Config) *Server {
 	t.Helper()
-	s, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	return startLogging(t, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// startLogging starts a server from cfg that logs to log, and shuts it
+// down at the end of the test.
+func startLogging(t *testing.T, cfg *config.Config, log *slog.Logger) *Server {
+	t.Helper()
+	s, err := New(cfg, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,8 +161,8 @@ func TestObservabilityOff(t *testing.T) {
 	options(t, s) // the taps are no-ops
 }
 
-// TestAdminPortTaken: a listener that cannot bind is logged, and SIP is
-// served anyway.
+// TestAdminPortTaken: an admin listener that cannot bind stops the start
+// with an error that says how to move it, and the SIP port is released.
 func TestAdminPortTaken(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -162,12 +170,23 @@ func TestAdminPortTaken(t *testing.T) {
 	}
 	defer taken.Close()
 	cfg := testConfig(t)
+	port := freePort(t)
+	cfg.Listen[0].Port = port
 	cfg.Admin.Listen = taken.Addr().String()
-	s := startServer(t, cfg)
-	if s.obs.admin != nil {
-		t.Error("admin server kept after a failed bind")
+	s, err := New(cfg, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	options(t, s)
+	err = s.Start()
+	if err == nil || !strings.Contains(err.Error(), "admin.listen "+taken.Addr().String()) ||
+		!strings.Contains(err.Error(), "address already in use") || !strings.Contains(err.Error(), "--admin") {
+		t.Fatalf("Start: %v, want an error naming admin.listen, the cause and --admin", err)
+	}
+	c, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatalf("the SIP port is still held after the failed start: %v", err)
+	}
+	c.Close()
 }
 
 func TestReadyWhileDraining(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,14 +37,19 @@ type Server struct {
 	settings atomic.Pointer[settings] // what SIGHUP may change
 	draining atomic.Bool
 
+	reloadMu    sync.Mutex // serialises reloads
+	reloadState atomic.Pointer[ReloadState]
+	authn       atomic.Pointer[auth.Authenticator] // nil while auth is off
+	lastAuth    *auth.Authenticator                // the last one built, which the next continues
+
 	tp      *transport.Manager
 	txs     *transaction.Layer
 	proxy   *proxy.Proxy
 	store   location.Store
 	storage *storage
-	obs     *observability      // nil when admin and HEP are off
-	guard   *guard.Guard        // per-source rate limits, bans, scanner filter
-	auth    *auth.Authenticator // nil without auth
+	obs     *observability // nil when admin and HEP are off
+	guard   *guard.Guard   // per-source rate limits, bans, scanner filter
+	secret  string         // salts the To tags of local responses
 	stop    context.CancelFunc
 	bg      sync.WaitGroup // the expiry sweep and the ban watch
 }
@@ -52,15 +58,29 @@ type Server struct {
 type settings struct {
 	cfg     *config.Config
 	domains map[string]bool // empty: every domain is ours
+	names   map[string]bool // the server's own names: aliases and the host name
 	trace   bool
 }
 
 func newSettings(cfg *config.Config) *settings {
-	s := &settings{cfg: cfg, domains: map[string]bool{}, trace: cfg.Trace}
+	s := &settings{cfg: cfg, domains: map[string]bool{}, names: map[string]bool{}, trace: cfg.Trace}
 	for _, d := range cfg.Domains {
 		s.domains[strings.ToLower(d)] = true
 	}
+	for _, a := range cfg.Aliases {
+		s.names[strings.ToLower(trimBrackets(a))] = true
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		s.names[strings.ToLower(h)] = true
+	}
 	return s
+}
+
+func trimBrackets(h string) string {
+	if len(h) >= 2 && h[0] == '[' && h[len(h)-1] == ']' {
+		return h[1 : len(h)-1]
+	}
+	return h
 }
 
 // New builds a server from cfg. level, when not nil, is set from the
@@ -74,6 +94,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	}
 	s := &Server{log: log, events: eventlog.Limit(log, 0, 0), level: level}
 	s.apply(cfg)
+	s.reloadState.Store(&ReloadState{LoadedAt: time.Now(), PendingRestart: []string{}})
 	st, err := openStorage(cfg, log, s.events)
 	if err != nil {
 		return nil, err
@@ -99,13 +120,14 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		s.txs = transaction.New(transactionConfig(cfg, log), traced, coreAdapter{s})
 		txs = txAdapter{s.txs}
 	}
-	pcfg := proxyConfig(cfg, s.isOurDomain)
-	s.guardProxy(&pcfg)
-	if pcfg.Auth, pcfg.AuthPolicy, err = authenticator(cfg, st, s.events); err != nil {
+	a, pol, err := s.newAuth(cfg)
+	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	s.auth = pcfg.Auth
+	s.authn.Store(a)
+	pcfg := s.proxyConfig(cfg, a, pol)
+	s.secret = pcfg.Secret
 	if st.users != nil {
 		pcfg.Users = st.users
 	}
@@ -115,7 +137,8 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		pcfg.RegisterWorkers = 512
 	}
 	s.proxy = proxy.New(pcfg, traced, txs, s.store, reg, log)
-	if err := s.newObservability(cfg, pcfg.Auth); err != nil {
+	reg.ForUs = s.proxy.IsUs
+	if err := s.newObservability(cfg); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -132,6 +155,12 @@ func (s *Server) isOurDomain(d string) bool {
 	return len(set.domains) == 0 || set.domains[strings.ToLower(d)]
 }
 
+// isOurName reports whether host is one of the server's own names beside
+// its listen addresses: a configured alias or the machine's host name.
+func (s *Server) isOurName(host string) bool {
+	return s.settings.Load().names[strings.ToLower(host)]
+}
+
 func (s *Server) policyFor(domain string) registrar.Policy {
 	r := s.settings.Load().cfg.RegistrarFor(domain)
 	return registrar.Policy{
@@ -144,9 +173,18 @@ func (s *Server) policyFor(domain string) registrar.Policy {
 	}
 }
 
-// Start binds the listeners and starts serving.
+// Start binds the listeners (SIP, then admin) and starts serving. When a
+// listener cannot bind, Start closes everything New opened and says which
+// one failed.
 func (s *Server) Start() error {
 	if err := s.tp.Start(); err != nil {
+		_ = s.storage.Close()
+		return err
+	}
+	if err := s.startObservability(); err != nil {
+		_ = s.tp.Close()
+		s.stopObservability()
+		_ = s.storage.Close()
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -154,7 +192,7 @@ func (s *Server) Start() error {
 	s.bg.Go(func() { _ = location.RunSweeps(ctx, s.store, time.Second, nil, s.expired) })
 	s.bg.Go(func() { s.watchBans(ctx) })
 	s.warnIfOpen()
-	s.startObservability()
+	s.logStarted()
 	return nil
 }
 
@@ -177,34 +215,33 @@ func (s *Server) warnIfOpen() {
 	}
 }
 
+// logStarted writes the one line that tells an operator what is
+// running: mode, domains, authentication, storage, listeners and admin.
+func (s *Server) logStarted() {
+	cfg := s.Config()
+	domains := "any"
+	if len(cfg.Domains) > 0 {
+		domains = strings.Join(cfg.Domains, ",")
+	}
+	authState := "off"
+	if cfg.Auth.Enabled {
+		authState = "on (" + strings.Join(cfg.Auth.Algorithms, ",") + ")"
+	}
+	var listeners []string
+	for _, l := range s.tp.Listeners() {
+		listeners = append(listeners, string(l.Proto)+":"+l.Bound.String())
+	}
+	adminAddr := "off"
+	if o := s.obs; o != nil && o.admin != nil {
+		adminAddr = o.admin.Addr().String()
+	}
+	s.log.Info("parley started", "mode", string(cfg.Mode), "domains", domains, "auth", authState,
+		"storage", StorageName(cfg), "listeners", strings.Join(listeners, " "), "admin", adminAddr)
+}
+
 // Listeners returns the bound listeners (ports chosen by the kernel
 // included).
 func (s *Server) Listeners() []*transport.ListenerInfo { return s.tp.Listeners() }
-
-// Reload applies what can change without a restart: domains, registrar
-// policy, log level and trace. Listener and mode changes are reported and
-// wait for a restart.
-func (s *Server) Reload(cfg *config.Config) {
-	old := s.settings.Load().cfg
-	if !sameListeners(old.Listen, cfg.Listen) || old.Mode != cfg.Mode {
-		s.log.Warn("reload: listener and mode changes take effect after a restart")
-	}
-	s.apply(cfg)
-	s.reloadGuard(cfg)
-	s.log.Info("configuration reloaded")
-}
-
-func sameListeners(a, b []config.Listener) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
 
 // Shutdown drains: new requests are refused with 503, transactions in
 // flight may finish until ctx ends, then everything closes.
@@ -267,7 +304,7 @@ func (s *Server) handle(in *transport.Incoming) {
 }
 
 func (s *Server) refuseDraining(tx *transaction.ServerTx, in *transport.Incoming) {
-	resp := sip.NewResponse(in.Msg, 503, "Shutting Down", "", "Retry-After", "30")
+	resp := sip.NewResponse(in.Msg, 503, "Shutting Down", sip.LocalToTag(in.Msg, s.secret), "Retry-After", "30")
 	if tx != nil {
 		_ = tx.Respond(resp)
 		return

@@ -112,6 +112,16 @@ func openPostgres(cfg *config.Config, events *slog.Logger) (*storage, error) {
 	return &storage{bindings: bindings, users: users}, nil
 }
 
+// StorageName says where state lives, for the startup line and the user
+// commands: the engine and, for SQLite, the file (never the DSN, which
+// may hold a password).
+func StorageName(cfg *config.Config) string {
+	if cfg.Storage.Engine == config.EngineSQLite {
+		return "sqlite " + filepath.Join(cfg.DataDir, subscriber.DBFile)
+	}
+	return string(cfg.Storage.Engine)
+}
+
 // Close closes both stores.
 func (st *storage) Close() error {
 	err := st.bindings.Close()

@@ -1,6 +1,10 @@
 package sip
 
-import "strconv"
+import (
+	"hash/fnv"
+	"io"
+	"strconv"
+)
 
 // Builder writes a new message line by line and parses the result, so that
 // a message made in code behaves exactly like one received.
@@ -102,7 +106,9 @@ func NewResponse(req *Message, code int, reason, toTag string, extra ...string) 
 	if i := req.find(HTo, ""); i >= 0 {
 		tagged := false
 		if toTag != "" {
-			if n, err := req.To(); err == nil && n.Tag() == "" {
+			// A To that does not parse gets its tag too (a 400 for it is
+			// still a final response, §8.2.6.2); only a tag it has stops it.
+			if req.ToTag() == "" {
 				b.b = append(b.b, "To: "...)
 				b.b = appendClean(b.b, req.fieldValue(&req.fields[i]))
 				b.b = append(b.b, ";tag="...)
@@ -132,6 +138,24 @@ func NewResponse(req *Message, code int, reason, toTag string, extra ...string) 
 		m, _ = NewResponseBuilder(500, "").Message("", nil)
 	}
 	return m
+}
+
+// LocalToTag makes the To tag of a response a server makes itself
+// (§8.2.6.2) without keeping state: a hash of the request's Call-ID, From
+// and top Via lines, so that a retransmission gets the same tag, salted
+// with a secret so that nobody can predict it. It reads the lines as
+// written, so a request too broken to parse still gets its tag.
+func LocalToTag(req *Message, salt string) string {
+	h := fnv.New64a()
+	io.WriteString(h, salt)
+	for _, id := range [...]HeaderID{HCallID, HFrom, HVia} {
+		h.Write([]byte{0})
+		if i := req.find(id, ""); i >= 0 {
+			io.WriteString(h, req.fieldValue(&req.fields[i]))
+		}
+	}
+	var b [16]byte
+	return string(strconv.AppendUint(b[:0], h.Sum64(), 36))
 }
 
 // ReasonPhrase returns the RFC 3261 §21 reason phrase for a status code.

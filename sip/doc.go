@@ -26,11 +26,16 @@
 // phrase naming it: 400 (with the defect: "Malformed CSeq", "Missing Via"),
 // 416 for a Request-URI scheme other than sip, sips or tel, 505 for another
 // SIP version, 413 and 513 for size limits. Parse reports what breaks the
-// message's framing or start line; Validate what every element must check
-// before acting on it. When Parse fails on a request whose headers it could
-// still read, it returns the message with the error, and Answerable says
-// whether it holds what a response must copy; otherwise the message is
-// dropped.
+// message's framing or start line; Validate what Parley must interpret
+// before acting on it, and nothing more: the top Via, CSeq, Call-ID,
+// Max-Forwards, Route, the Request-URI, From and To present once. Every
+// other header is forwarded as written however broken its grammar, and
+// FromTag and ToTag read a tag even from a From or To that does not parse
+// (docs/ARCHITECTURE.md has the whole table). When Parse fails on a request
+// whose headers it could still read, it returns the message with the
+// error, and Answerable (or AnswerableAtSource, when only its Via is
+// broken) says whether it holds what a response must copy; otherwise the
+// message is dropped.
 //
 // # Memory
 //

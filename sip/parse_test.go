@@ -149,11 +149,22 @@ func TestValidate(t *testing.T) {
 		{"cseq no space", "CSeq: 1 OPTIONS\r\n", "CSeq: 1OPTIONS\r\n", ErrCSeq},
 		{"max-forwards", "CSeq: 1 OPTIONS\r\n", "CSeq: 1 OPTIONS\r\nMax-Forwards: 256\r\n", ErrMaxForwards},
 		{"two max-forwards", "CSeq: 1 OPTIONS\r\n", "CSeq: 1 OPTIONS\r\nMax-Forwards: 1\r\nMax-Forwards: 2\r\n", ErrMultipleMaxFwd},
-		{"expires", "CSeq: 1 OPTIONS\r\n", "CSeq: 1 OPTIONS\r\nExpires: -1\r\n", ErrExpires},
-		{"star contact", "CSeq: 1 OPTIONS\r\n", "CSeq: 1 OPTIONS\r\nContact: *, <sip:a@b>\r\n", ErrContact},
 		{"star route", "CSeq: 1 OPTIONS\r\n", "CSeq: 1 OPTIONS\r\nRoute: *\r\n", ErrRoute},
-		{"star from", "From: <sip:c@c.example>;tag=1\r\n", "From: *\r\n", ErrFrom},
 		{"via version", "Via: SIP/2.0/UDP c.example;branch=z9hG4bK1\r\n", "Via: SIP/3.0/UDP c.example\r\n", ErrVia},
+		{"top via params", "Via: SIP/2.0/UDP c.example;branch=z9hG4bK1\r\n", "Via: SIP/2.0/UDP c.example;;,;,,\r\n", ErrVia},
+		{"two from", "From: <sip:c@c.example>;tag=1\r\n", "From: <sip:c@c.example>;tag=1\r\nf: <sip:d@c.example>\r\n", ErrMultipleFrom},
+		{"missing from", "From: <sip:c@c.example>;tag=1\r\n", "", ErrMissingFrom},
+
+		// The leniency table: what Parley only forwards never fails.
+		{"expires", "CSeq: 1 OPTIONS\r\n", "CSeq: 1 OPTIONS\r\nExpires: -1\r\n", nil},
+		{"star contact", "CSeq: 1 OPTIONS\r\n", "CSeq: 1 OPTIONS\r\nContact: *, <sip:a@b>\r\n", nil},
+		{"star from", "From: <sip:c@c.example>;tag=1\r\n", "From: *\r\n", nil},
+		{"to with a space in the host", "To: <sip:a@b.example>\r\n", "To: <sip:a@b .example>\r\n", nil},
+		{"to with duplicate uri params", "To: <sip:a@b.example>\r\n", "To: <sip:a@b.example;transport=udp;transport=udp>\r\n", nil},
+		{"lower via params", "Via: SIP/2.0/UDP c.example;branch=z9hG4bK1\r\n", "Via: SIP/2.0/UDP c.example;branch=z9hG4bK1, SIP/2.0/UDP d.example;;,\r\n", nil},
+		{"lower via version", "Via: SIP/2.0/UDP c.example;branch=z9hG4bK1\r\n", "Via: SIP/2.0/UDP c.example;branch=z9hG4bK1\r\nVia: SIP/3.0/UDP d.example\r\n", nil},
+		{"record-route", "CSeq: 1 OPTIONS\r\n", "CSeq: 1 OPTIONS\r\nRecord-Route: <sip:p.example;lr\r\n", nil},
+		{"content-type", "CSeq: 1 OPTIONS\r\n", "CSeq: 1 OPTIONS\r\nContent-Type: application\r\n", nil},
 		{"tel uri", "OPTIONS sip:a@b.example", "OPTIONS tel:+123", nil},
 		{"unknown scheme", "OPTIONS sip:a@b.example", "OPTIONS xmpp:a@b.example", ErrUnsupportedURI},
 		{"bad scheme", "OPTIONS sip:a@b.example", "OPTIONS sip:a@", ErrURI},
@@ -169,6 +180,32 @@ func TestValidate(t *testing.T) {
 		}
 		if err := m.Validate(); err != tc.err {
 			t.Errorf("%s: got %v, want %v", tc.name, err, tc.err)
+		}
+	}
+}
+
+// TestLenientTags: the From and To tags are read even when the rest of
+// the value does not parse, since a proxy needs nothing else of them.
+func TestLenientTags(t *testing.T) {
+	tests := []struct{ value, tag string }{
+		{"<sip:a@b.example>;tag=t1", "t1"},
+		{"\"A\" <sip:a@b .example;transport=udp;transport=udp> ; tag = t2 ;x", "t2"},
+		{"sip:a@b .example;tag=t3", "t3"},
+		{"<sip:a@b .example;tag=uri-param>", ""},
+		{"<sip:a@b .example>", ""},
+		{"*;tag=t4", "t4"},
+	}
+	for _, tc := range tests {
+		m, err := Parse([]byte(strings.Replace(strings.Replace(minimal, "<sip:a@b.example>", tc.value, 1),
+			"<sip:c@c.example>;tag=1", tc.value, 1)))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.value, err)
+		}
+		if got := m.ToTag(); got != tc.tag {
+			t.Errorf("To: %s: tag %q, want %q", tc.value, got, tc.tag)
+		}
+		if got := m.FromTag(); got != tc.tag {
+			t.Errorf("From: %s: tag %q, want %q", tc.value, got, tc.tag)
 		}
 	}
 }

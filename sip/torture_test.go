@@ -86,7 +86,10 @@ var rfc4475Cases = []tortureCase{
 
 	// 3.1.2 Invalid messages.
 	{name: "badinv01", err: ErrVia,
-		element: "the Via is unusable, so there is nowhere to send the 400 the RFC suggests: dropped"},
+		element: "the Via is unusable: the 400 goes back to the source address and port, as RFC 3581 would send it",
+		check: func(t *testing.T, m *Message) {
+			eq(t, "answerable at the source", m.AnswerableAtSource(), true)
+		}},
 	{name: "clerr", err: ErrBodyTruncated, atParse: true, answerable: true,
 		element: "over a stream the framer just waits for the 9999 octets"},
 	{name: "ncl", err: ErrContentLength, atParse: true, answerable: true,
@@ -104,7 +107,11 @@ var rfc4475Cases = []tortureCase{
 		eq(t, "contact expires valid", ok, false)
 	}},
 	{name: "scalarlg", err: ErrCSeq, element: "a response: discarded"},
-	{name: "quotbal", err: ErrTo, answerable: true},
+	{name: "quotbal", element: "proxy: forwarded as written, the To is not read (leniency table); a UA answers 400",
+		check: func(t *testing.T, m *Message) {
+			_, err := m.To()
+			eq(t, "to", err, error(ErrTo))
+		}},
 	{name: "ltgtruri", err: ErrURI, answerable: true},
 	{name: "lwsruri", err: ErrURI, atParse: true, answerable: true},
 	{name: "lwsstart", err: ErrStartLine, atParse: true, answerable: true},
@@ -115,9 +122,21 @@ var rfc4475Cases = []tortureCase{
 		check: func(t *testing.T, m *Message) {
 			eq(t, "date", m.Header("Date"), "Fri, 01 Jan 2010 16:00:00 EST")
 		}},
-	{name: "regbadct", err: ErrContact, answerable: true},
-	{name: "badaspec", err: ErrTo, answerable: true},
-	{name: "baddn", err: ErrFrom, answerable: true},
+	{name: "regbadct", element: "registrar: 400 Malformed Contact (the Contacts of a REGISTER are strict)",
+		check: func(t *testing.T, m *Message) {
+			_, err := m.Contacts()
+			eq(t, "contact", err, error(ErrContact))
+		}},
+	{name: "badaspec", element: "proxy: forwarded as written, the To is not read (leniency table); a UA answers 400",
+		check: func(t *testing.T, m *Message) {
+			_, err := m.To()
+			eq(t, "to", err, error(ErrTo))
+		}},
+	{name: "baddn", element: "proxy: forwarded as written unless auth must check the From (400); a UA answers 400",
+		check: func(t *testing.T, m *Message) {
+			_, err := m.From()
+			eq(t, "from", err, error(ErrFrom))
+		}},
 	{name: "badvers", err: ErrVersion, atParse: true, answerable: true},
 	{name: "mismatch01", err: ErrCSeqMethod, answerable: true},
 	{name: "mismatch02", err: ErrCSeqMethod, answerable: true,
@@ -133,7 +152,7 @@ var rfc4475Cases = []tortureCase{
 
 	// 3.3 Application layer semantics.
 	{name: "insuf", err: ErrMissingFrom,
-		element: "no From, To or Call-ID to copy into a response (§8.2.6.2): dropped"},
+		element: "no From, To or Call-ID to copy into a response (§8.2.6.2): dropped before any 100 Trying"},
 	{name: "unkscm", err: ErrUnsupportedURI, answerable: true},
 	{name: "novelsc", err: ErrUnsupportedURI, answerable: true},
 	{name: "unksm2",
@@ -389,6 +408,11 @@ func checkRoundTrip(t *testing.T, m *Message) {
 func exerciseAll(m *Message) {
 	m.Validate()
 	m.Answerable()
+	m.AnswerableAtSource()
+	m.FromTag()
+	m.ToTag()
+	m.Unsupported("Require", []string{"path"})
+	LocalToTag(m, "salt")
 	m.Vias()
 	m.TopVia()
 	m.From()

@@ -145,7 +145,8 @@ type CSeq struct {
 }
 
 // Vias returns every Via value, topmost first. The slice belongs to m and
-// must not be modified.
+// must not be modified. Only the top Via must parse; one below it that
+// does not is kept with its text alone (see Via.Broken).
 func (m *Message) Vias() ([]Via, error) {
 	c := m.typed()
 	if !c.has(kVia) {
@@ -159,10 +160,18 @@ func (m *Message) Vias() ([]Via, error) {
 		}
 		var err error
 		m.each(HVia, "", func(s string) bool {
-			var v Via
-			v, err = ParseVia(s)
+			v, perr := ParseVia(s)
+			if perr != nil {
+				if len(out) == 0 {
+					err = perr // the top Via says where the response goes
+					return false
+				}
+				// Below the top a Via is only forwarded and
+				// handed back in responses, never read: keep its text.
+				v = Via{raw: s, broken: true}
+			}
 			out = append(out, v)
-			return err == nil
+			return true
 		})
 		switch {
 		case err != nil:
@@ -225,6 +234,48 @@ func (m *Message) single(k kind, id HeaderID, dst *NameAddr, missing, multiple, 
 		return nil, err
 	}
 	return dst, nil
+}
+
+// FromTag returns the From tag, also when the rest of the From value does
+// not parse: a proxy reads nothing else of it (see Validate).
+func (m *Message) FromTag() string {
+	if f, err := m.From(); err == nil {
+		return f.Tag()
+	}
+	return m.rawTag(HFrom)
+}
+
+// ToTag returns the To tag, also when the rest of the To value does not
+// parse, as FromTag does.
+func (m *Message) ToTag() string {
+	if t, err := m.To(); err == nil {
+		return t.Tag()
+	}
+	return m.rawTag(HTo)
+}
+
+// rawTag finds the tag parameter of the first From or To line without
+// parsing its address: the header parameters follow the '>' of a
+// name-addr, or the first ';' of an addr-spec (§20.10).
+func (m *Message) rawTag(id HeaderID) string {
+	i := m.find(id, "")
+	if i < 0 {
+		return ""
+	}
+	v := m.fieldValue(&m.fields[i])
+	if gt := strings.LastIndexByte(v, '>'); gt >= 0 {
+		v = v[gt+1:]
+	} else if semi := strings.IndexByte(v, ';'); semi >= 0 {
+		v = v[semi:]
+	} else {
+		return ""
+	}
+	v = trimLWS(v)
+	if v == "" || v[0] != ';' {
+		return ""
+	}
+	tag, _ := Params(v[1:]).Get("tag")
+	return tag
 }
 
 // CallID returns the Call-ID header (§20.8).
@@ -412,6 +463,27 @@ func (m *Message) ContentType() string {
 // Proxy-Require, Supported, Unsupported or Allow, across all its lines.
 func (m *Message) Tokens(name string) []string {
 	return m.HeaderValues(name)
+}
+
+// Unsupported returns the option tags of a Require or Proxy-Require
+// header that are not in supported (compared without case), joined by
+// ", " as an Unsupported header lists them (§8.2.2.3, §16.3 step 5), or
+// "" when every one is supported. It allocates only for a refusal.
+func (m *Message) Unsupported(name string, supported []string) string {
+	var b []byte
+	m.each(HeaderIDOf(name), name, func(tag string) bool {
+		for _, s := range supported {
+			if EqualFold(s, tag) {
+				return true
+			}
+		}
+		if b != nil {
+			b = append(b, ", "...)
+		}
+		b = append(b, tag...)
+		return true
+	})
+	return string(b)
 }
 
 // HasToken reports whether a token list header (Supported, Require, …)

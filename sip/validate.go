@@ -35,37 +35,46 @@ func indexByte(s string, c byte) int {
 // request without them cannot be answered and is dropped; a response is
 // never answered.
 func (m *Message) Answerable() bool {
-	if !m.isRequest {
+	if !m.AnswerableAtSource() {
 		return false
 	}
-	if _, err := m.Vias(); err != nil {
-		return false
-	}
-	return m.find(HFrom, "") >= 0 && m.find(HTo, "") >= 0 &&
+	_, err := m.Vias()
+	return err == nil
+}
+
+// AnswerableAtSource is Answerable for a request whose Via may not parse:
+// it has a Via line to copy, and the response goes back to the address
+// and port the request came from, as RFC 3581 would send it.
+func (m *Message) AnswerableAtSource() bool {
+	return m.isRequest && m.find(HVia, "") >= 0 && m.find(HFrom, "") >= 0 && m.find(HTo, "") >= 0 &&
 		m.find(HCallID, "") >= 0 && m.find(HCSeq, "") >= 0
 }
 
-// Validate checks what every element must before acting on a message
-// (§8.2, §16.3 step 1): the mandatory headers parse, the CSeq method
-// matches the request's, the Request-URI is a sip, sips or tel URI without
-// headers, and the scalar headers a server reads are sane. The error says
-// which status to answer with. Checks that depend on the element's role —
-// Max-Forwards reaching 0, loops, Require and Proxy-Require, the body type —
-// are left to the layers that know it.
+// Validate checks what Parley must interpret to act on a message, and
+// nothing more (§8.2, §16.3 step 1; the leniency table of
+// docs/ARCHITECTURE.md): the top Via, From and To present once each,
+// Call-ID, CSeq and its method, Max-Forwards, and of a request the
+// Request-URI (a sip, sips or tel URI without headers) and Route. The
+// rest — Vias below the top, From and To beyond their tags, Contact,
+// Expires, every other header — is forwarded as written even when its
+// grammar is off; a role that reads more (the registrar: the To, Contacts
+// and Expires of a REGISTER; auth: credentials and the From they must
+// match) checks it where it reads it. The error says which status to
+// answer with. Checks that depend on the element's role — Max-Forwards
+// reaching 0, loops, Require and Proxy-Require, the body type — are left
+// to the layers that know it.
 func (m *Message) Validate() error {
-	vias, err := m.Vias()
+	top, err := m.TopVia()
 	if err != nil {
 		return err
 	}
-	for i := range vias {
-		if vias[i].other {
-			return ErrVia
-		}
+	if top.other {
+		return ErrVia
 	}
-	if _, err := m.From(); err != nil {
+	if err := m.once(HFrom, ErrMissingFrom, ErrMultipleFrom); err != nil {
 		return err
 	}
-	if _, err := m.To(); err != nil {
+	if err := m.once(HTo, ErrMissingTo, ErrMultipleTo); err != nil {
 		return err
 	}
 	if _, err := m.CallID(); err != nil {
@@ -76,12 +85,6 @@ func (m *Message) Validate() error {
 		return err
 	}
 	if _, err := m.MaxForwards(); err != nil {
-		return err
-	}
-	if _, _, err := m.Expires(); err != nil {
-		return err
-	}
-	if _, err := m.Contacts(); err != nil {
 		return err
 	}
 	if !m.isRequest {
@@ -100,6 +103,19 @@ func (m *Message) Validate() error {
 	}
 	if _, err := m.Routes(); err != nil {
 		return err
+	}
+	return nil
+}
+
+// once checks that a header appears exactly once, without parsing it:
+// From and To identify the dialog and are copied into responses, so two
+// or none is an error even where their values are not read.
+func (m *Message) once(id HeaderID, missing, multiple *Error) error {
+	switch n := m.count(id); {
+	case n == 0:
+		return missing
+	case n > 1:
+		return multiple
 	}
 	return nil
 }

@@ -16,7 +16,13 @@ type Via struct {
 	Params    Params
 	raw       string
 	other     bool // sent-protocol is not SIP/2.0
+	broken    bool // below the top Via and does not parse: only raw is set
 }
+
+// Broken reports whether this Via, below the top one, does not parse:
+// Parley forwards it as written and reads nothing of it, so only String
+// is meaningful.
+func (v *Via) Broken() bool { return v.broken }
 
 // Branch returns the branch parameter, or "".
 func (v *Via) Branch() string {

@@ -207,6 +207,7 @@ type rq struct {
 	callID     string
 	uri        string
 	route      string
+	extra      string // header lines, each ending in CRLF
 }
 
 func (r rq) bytes() []byte {
@@ -246,7 +247,7 @@ func (r rq) bytes() []byte {
 		fmt.Fprintf(&b, "Route: %s\r\n", r.route)
 	}
 	fmt.Fprintf(&b, "Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=from1\r\nTo: %s\r\n", to)
-	fmt.Fprintf(&b, "Call-ID: %s\r\nCSeq: %d %s\r\nContent-Length: 0\r\n\r\n", r.callID, r.cseq, r.cseqMethod)
+	fmt.Fprintf(&b, "Call-ID: %s\r\nCSeq: %d %s\r\n%sContent-Length: 0\r\n\r\n", r.callID, r.cseq, r.cseqMethod, r.extra)
 	return b.Bytes()
 }
 

@@ -1,6 +1,8 @@
 package transaction
 
 import (
+	"hash/fnv"
+	"io"
 	"strconv"
 	"strings"
 
@@ -17,6 +19,11 @@ type matchKey struct {
 	// outside the key: an ACK carries the tag of the response it
 	// acknowledges, which the INVITE did not have.
 	toTag string
+	// sum fingerprints the request's bytes, for RFC 2543 keys only: the
+	// key's fields repeat in a client's next request too (a REGISTER
+	// resent with credentials and the same CSeq), and only the bytes tell
+	// it from a retransmission.
+	sum uint64
 }
 
 // serverKey builds the key of the server transaction that a request
@@ -69,14 +76,6 @@ func key3261(branch, host string, port int, method string) string {
 // written, not by the URI and header equality rules of §19.1.4 and
 // §20: a retransmission repeats them byte for byte.
 func key2543(m *sip.Message, v *sip.Via, method string) (matchKey, error) {
-	from, err := m.From()
-	if err != nil {
-		return matchKey{}, err
-	}
-	to, err := m.To()
-	if err != nil {
-		return matchKey{}, err
-	}
 	callID, err := m.CallID()
 	if err != nil {
 		return matchKey{}, err
@@ -86,9 +85,52 @@ func key2543(m *sip.Message, v *sip.Via, method string) (matchKey, error) {
 		return matchKey{}, err
 	}
 	var num [10]byte
-	key := strings.Join([]string{"2543", m.RequestURI(), from.Tag(), callID,
+	key := strings.Join([]string{"2543", m.RequestURI(), m.FromTag(), callID,
 		string(strconv.AppendUint(num[:0], uint64(cseq.Seq), 10)), v.String(), method}, "\x00")
-	return matchKey{key: key, rfc2543: true, toTag: to.Tag()}, nil
+	return matchKey{key: key, rfc2543: true, toTag: m.ToTag(), sum: fingerprint(m)}, nil
+}
+
+// fingerprint hashes what a retransmission repeats exactly: the start
+// line, every header line and the body. Via's received and rport are left
+// out, as elements on the way stamp them (§18.2.1, RFC 3581).
+func fingerprint(m *sip.Message) uint64 {
+	h := fnv.New64a()
+	io.WriteString(h, m.Method())
+	io.WriteString(h, m.RequestURI())
+	m.EachHeader(func(name, value string) bool {
+		io.WriteString(h, name)
+		h.Write([]byte{0})
+		if sip.HeaderIDOf(name) == sip.HVia {
+			writeUnstamped(h, value)
+		} else {
+			io.WriteString(h, value)
+		}
+		h.Write([]byte{0})
+		return true
+	})
+	h.Write(m.Body())
+	return h.Sum64()
+}
+
+// writeUnstamped writes a Via line's value without its received and
+// rport parameters. Parameters end at ';' or at the ',' between values.
+func writeUnstamped(w io.Writer, via string) {
+	for via != "" {
+		end := strings.IndexAny(via[1:], ";,") + 1
+		if end == 0 {
+			end = len(via)
+		}
+		part := via[:end]
+		via = via[end:]
+		if part[0] == ';' {
+			name, _, _ := strings.Cut(part[1:], "=")
+			name = strings.TrimSpace(name)
+			if sip.EqualFold(name, "received") || sip.EqualFold(name, "rport") {
+				continue
+			}
+		}
+		io.WriteString(w, part)
+	}
 }
 
 // clientKey is the branch of the top Via and the CSeq method (§17.1.3):

@@ -122,12 +122,19 @@ func (l *Layer) handleRequest(in *transport.Incoming) {
 		l.log.Debug("transaction: request dropped", "method", method, "source", in.Source, "err", err)
 		return
 	}
-	if tx := l.servers.get(k.key); tx != nil {
+	if tx := l.servers.get(k.key); tx != nil && !tx.supersededBy(k, method) {
 		tx.receive(in, k)
 		return
 	}
 	if method == "ACK" {
 		l.core.ServeACK(in)
+		return
+	}
+	if !in.Msg.Answerable() {
+		// Nothing for a response to copy (§8.2.6.2), so no transaction:
+		// not even a 100 Trying goes out for a request that will get no
+		// final response.
+		l.log.Debug("transaction: unanswerable request dropped", "method", method, "source", in.Source)
 		return
 	}
 	l.startServer(in, k)

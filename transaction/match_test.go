@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
 )
 
@@ -43,6 +44,85 @@ func TestServerMatching(t *testing.T) {
 			}
 			if r, _, _ := h.core.counts(); r != want {
 				t.Fatalf("Core saw %d requests, want %d", r, want)
+			}
+		})
+	}
+}
+
+// TestRFC2543NewRequestWithSameKey: without the magic cookie a client's
+// next request can repeat every field of the RFC 2543 key (a REGISTER
+// resent with credentials and the same CSeq). Once the transaction has
+// answered, a request whose bytes differ is a new request, not a
+// retransmission that gets the cached answer again; before that it is
+// absorbed, and an exact copy always is.
+func TestRFC2543NewRequestWithSameKey(t *testing.T) {
+	const creds = "Authorization: Digest username=\"alice\", realm=\"example.com\"\r\n"
+	register := rq{method: "REGISTER", noBranch: true, uri: "sip:example.com"}
+	withCreds := register
+	withCreds.extra = creds
+	tests := []struct {
+		name     string
+		answer   bool // the first transaction has answered 401 when next arrives
+		next     rq
+		requests int // requests the Core saw
+		resent   int // 401s sent again for next
+	}{
+		{"with credentials after the 401", true, withCreds, 2, 0},
+		{"exact copy after the 401", true, register, 1, 1},
+		{"with credentials before any answer", false, withCreds, 1, 0},
+		{"RFC 3261: the branch alone decides", true, rq{method: "REGISTER", uri: "sip:example.com", extra: creds}, 1, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, Config{})
+			first := register
+			if !tt.next.noBranch {
+				first = rq{method: "REGISTER", uri: "sip:example.com"}
+			}
+			h.l.HandleMessage(first.in(t))
+			if tt.answer {
+				respond(t, h.core.tx(0), 401, "reg")
+			}
+			before := h.snd.count(status(401))
+			h.l.HandleMessage(tt.next.in(t))
+			if r, _, _ := h.core.counts(); r != tt.requests {
+				t.Fatalf("Core saw %d requests, want %d", r, tt.requests)
+			}
+			if got := h.snd.count(status(401)) - before; got != tt.resent {
+				t.Errorf("401 sent again %d times, want %d", got, tt.resent)
+			}
+			if tt.requests == 2 {
+				respond(t, h.core.tx(1), 200, "reg")
+				if n := h.snd.count(status(200)); n != 1 {
+					t.Errorf("the new request's 200 sent %d times, want 1", n)
+				}
+			}
+		})
+	}
+}
+
+// TestFingerprint: what tells an RFC 2543 retransmission from a new
+// request. Via received and rport, which elements on the way stamp, do
+// not count; anything else does.
+func TestFingerprint(t *testing.T) {
+	base := rq{method: "REGISTER", noBranch: true}
+	tests := []struct {
+		name string
+		r    rq
+		same bool
+	}{
+		{"same bytes", base, true},
+		{"received and rport stamped", rq{method: "REGISTER", noBranch: true, sentBy: "192.0.2.1:5060;received=198.51.100.1;rport=4000"}, true},
+		{"rport without value", rq{method: "REGISTER", noBranch: true, sentBy: "192.0.2.1:5060;rport"}, true},
+		{"another Via parameter", rq{method: "REGISTER", noBranch: true, sentBy: "192.0.2.1:5060;maddr=192.0.2.9"}, false},
+		{"a header more", rq{method: "REGISTER", noBranch: true, extra: "Expires: 0\r\n"}, false},
+		{"another To tag", rq{method: "REGISTER", noBranch: true, toTag: "x"}, false},
+	}
+	want := fingerprint(base.msg(t))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := fingerprint(tt.r.msg(t)) == want; got != tt.same {
+				t.Errorf("same fingerprint: %v, want %v", got, tt.same)
 			}
 		})
 	}
@@ -295,4 +375,21 @@ func TestNewBranch(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestUnanswerableRequestGetsNoTransaction: a request without what a
+// response must copy (here From, To and Call-ID, as RFC 4475's insuf) gets
+// no transaction, so no 100 Trying goes out that no final response could
+// follow.
+func TestUnanswerableRequestGetsNoTransaction(t *testing.T) {
+	h := newHarness(t, Config{})
+	m, err := sip.Parse([]byte("INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-insuf\r\n" +
+		"CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.l.HandleMessage(&transport.Incoming{Msg: m, Proto: transport.UDP, Source: uacAddr, Local: proxyAddr})
+	if r, _, _ := h.core.counts(); r != 0 || len(h.snd.all()) != 0 || h.l.Stats().ServerCreated != 0 {
+		t.Fatalf("Core saw %d requests, %d messages sent, %d transactions; want none", r, len(h.snd.all()), h.l.Stats().ServerCreated)
+	}
 }

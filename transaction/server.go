@@ -25,6 +25,7 @@ type ServerTx struct {
 	dst      transport.Target
 	rfc2543  bool
 	reqToTag string // the request's To tag, for RFC 2543 matching
+	sum      uint64 // the request's fingerprint, for RFC 2543 matching
 	trying   []byte // the 100 Trying, built while the layer owned the request
 
 	mu        sync.Mutex
@@ -50,6 +51,7 @@ func newServerTx(l *Layer, in *transport.Incoming, k matchKey) *ServerTx {
 		dst:      transport.ResponseTarget(in),
 		rfc2543:  k.rfc2543,
 		reqToTag: strings.Clone(k.toTag),
+		sum:      k.sum,
 		state:    Trying,
 	}
 	if v, err := in.Msg.TopVia(); err == nil {
@@ -264,6 +266,26 @@ func (t *ServerTx) inviteFinal(code int, wire []byte, toTag string) {
 		t.l.startTimer(t, &t.retx, &t.seq, timerRetransmit, t.interval)
 	}
 	t.l.startTimer(t, &t.main, &t.seq, timerTimeout, 64*t.l.cfg.T1)
+}
+
+// supersededBy reports whether a request that matched this transaction
+// by the RFC 2543 rules is a new request rather than a retransmission:
+// its bytes differ (it now carries credentials, say) and this transaction
+// has sent its final response, so the client is past it. The transaction
+// then ends to make room for the new one; without this the client would
+// get the cached response again, forever. Until its final response a
+// transaction absorbs such a request, as a retransmission.
+func (t *ServerTx) supersededBy(k matchKey, method string) bool {
+	if !t.rfc2543 || method == "ACK" || k.sum == t.sum {
+		return false
+	}
+	t.mu.Lock()
+	answered := t.state != Trying && t.state != Proceeding
+	t.mu.Unlock()
+	if answered {
+		t.terminate()
+	}
+	return answered
 }
 
 // receive handles a request that matched this transaction.

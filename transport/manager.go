@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -36,6 +37,8 @@ type Manager struct {
 	log       *slog.Logger
 	serverTLS *tls.Config // nil without TLS listeners
 	clientTLS *tls.Config
+	certs     *certStore // nil without TLS listeners
+	tagSalt   string     // keeps the To tags of refusals unpredictable
 
 	mu        sync.Mutex // serialises Start and Close
 	started   bool
@@ -59,19 +62,18 @@ func New(cfg Config, h Handler) (*Manager, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, h: h, log: cfg.Logger.With("subsystem", "transport")}
+	m := &Manager{cfg: cfg, h: h, log: cfg.Logger.With("subsystem", "transport"), tagSalt: rand.Text()}
 	m.conns.init()
-	var certs *certStore
 	if cfg.hasProto(TLS) {
 		var err error
-		if certs, err = newCertStore(&m.cfg, m.log); err != nil {
+		if m.certs, err = newCertStore(&m.cfg, m.log); err != nil {
 			return nil, err
 		}
-		if m.serverTLS, err = serverTLSConfig(&m.cfg, certs); err != nil {
+		if m.serverTLS, err = serverTLSConfig(&m.cfg, m.certs); err != nil {
 			return nil, err
 		}
 	}
-	m.clientTLS = clientTLSConfig(&m.cfg, certs)
+	m.clientTLS = clientTLSConfig(&m.cfg, m.certs)
 	return m, nil
 }
 

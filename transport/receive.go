@@ -29,7 +29,7 @@ func (m *Manager) deliver(data []byte, in *Incoming) {
 	if msg.IsRequest() {
 		if err := stamp(msg, in.Source); err != nil {
 			m.stats.malformed.Add(1)
-			m.log.Debug("dropped request without a usable Via", "proto", in.Proto, "source", in.Source, "err", err)
+			m.refuse(msg, err, in)
 			return
 		}
 	}
@@ -38,18 +38,21 @@ func (m *Manager) deliver(data []byte, in *Incoming) {
 	m.h.HandleMessage(in)
 }
 
-// refuse answers a request that did not parse but holds what a response
-// must copy (a 400 naming the defect, 505 for another SIP version, 513
-// when too large), and drops anything else: a broken start line or a
-// response has nobody to tell.
+// refuse answers a request that did not parse, or whose top Via did not,
+// when it holds what a response must copy (a 400 naming the defect, 505
+// for another SIP version, 513 when too large), and drops anything else:
+// a broken start line or a response has nobody to tell. A response to a
+// request whose Via is unusable goes back to the address and port it came
+// from, as RFC 3581 would send it.
 func (m *Manager) refuse(msg *sip.Message, err error, in *Incoming) {
 	se, ok := err.(*sip.Error)
-	if !ok || msg == nil || !msg.IsRequest() || msg.Method() == "ACK" || !msg.Answerable() || stamp(msg, in.Source) != nil {
+	if !ok || msg == nil || !msg.IsRequest() || msg.Method() == "ACK" || !msg.AnswerableAtSource() {
 		m.log.Debug("dropped unparsable message", "proto", in.Proto, "source", in.Source, "err", err)
 		return
 	}
+	_ = stamp(msg, in.Source) // a Via that parses says where the response goes
 	in.Msg = msg
-	resp := sip.NewResponse(msg, se.Code, se.Reason, "")
+	resp := sip.NewResponse(msg, se.Code, se.Reason, sip.LocalToTag(msg, m.tagSalt))
 	if serr := m.Send(ResponseTarget(in), resp.Bytes()); serr != nil {
 		m.log.Debug("answering an unparsable request failed", "source", in.Source, "err", serr)
 	}

@@ -85,6 +85,38 @@ func (s *certStore) get() (*tls.Certificate, error) {
 	return s.cert, nil
 }
 
+// UseTLSFiles makes the handshakes that follow use another certificate
+// and key (both empty: the self-signed pair in DataDir), as a reloaded
+// configuration asks. The new pair is loaded first; when that fails the
+// running certificate stays and the error says why. Without TLS
+// listeners there is nothing to switch.
+func (m *Manager) UseTLSFiles(certFile, keyFile string) error {
+	if m.certs == nil {
+		return nil
+	}
+	cfg := m.cfg
+	cfg.TLSCertFile, cfg.TLSKeyFile = certFile, keyFile
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	next, err := newCertStore(&cfg, m.log)
+	if err != nil {
+		return err
+	}
+	m.certs.replace(next)
+	return nil
+}
+
+// replace takes over next's files and certificate.
+func (s *certStore) replace(next *certStore) {
+	next.mu.Lock()
+	defer next.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.certFile, s.keyFile, s.cert = next.certFile, next.keyFile, next.cert
+	s.certStamp, s.keyStamp, s.failStamps, s.staticOnly = next.certStamp, next.keyStamp, next.failStamps, next.staticOnly
+}
+
 // fingerprint is the SHA-256 of a DER certificate as openssl prints it,
 // AB:CD:…, which peers pin a self-signed certificate by.
 func fingerprint(der []byte) string {

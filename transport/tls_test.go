@@ -124,6 +124,42 @@ func TestTLSCertFilesReload(t *testing.T) {
 	}
 }
 
+// UseTLSFiles switches to other files for the next handshake, refuses a
+// broken pair while serving the running one, and goes back to the
+// self-signed certificate with both names empty.
+func TestUseTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	cfg := tlsConfig(families[0], filepath.Join(dir, "data"))
+	m, _ := startAnswering(t, cfg)
+	served := func() *x509.Certificate {
+		c := dialTLS(t, families[0], m, &tls.Config{InsecureSkipVerify: true})
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0]
+	}
+	selfSigned := served()
+	certPath, keyPath := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	real := writePair(t, certPath, keyPath, "127.0.0.1")
+	steps := []struct {
+		name, cert, key string
+		wantErr         bool
+		want            *x509.Certificate
+	}{
+		{"to files", certPath, keyPath, false, real},
+		{"missing files", filepath.Join(dir, "nope.pem"), keyPath, true, real},
+		{"only a cert", certPath, "", true, real},
+		{"back to self-signed", "", "", false, selfSigned},
+	}
+	for _, st := range steps {
+		err := m.UseTLSFiles(st.cert, st.key)
+		if (err != nil) != st.wantErr {
+			t.Errorf("%s: error %v, want error %v", st.name, err, st.wantErr)
+		}
+		if !served().Equal(st.want) {
+			t.Errorf("%s: serving the wrong certificate", st.name)
+		}
+	}
+}
+
 // New fails early on a missing or mismatched certificate.
 func TestTLSBadCertFiles(t *testing.T) {
 	dir := t.TempDir()

@@ -8,25 +8,28 @@ import (
 	"os"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 const usage = `Parley, a SIP proxy and registrar.
 
 Usage:
-  parley serve [flags]          run the server (UDP and TCP on 0.0.0.0:5060 by default)
-  parley check-config FILE      validate a configuration file and exit
-  parley user add|passwd|del|list ...   manage subscribers (see "parley user help")
-  parley version                print the version
-  parley help                   print this help
+  parley serve [flags]              run the server (UDP and TCP on 0.0.0.0:5060 by default)
+  parley check-config FILE          validate a configuration file and exit
+  parley user add|passwd|del|list|import ...
+                                    manage subscribers (see "parley user help")
+  parley version                    print the version and the revision it was built from
+  parley help                       print this help
 
-Flags of serve:
-  --config FILE                 YAML configuration file (flags override it)
-  --listen PROTO:HOST:PORT      listen address, repeatable (udp, tcp, tls; IPv6 as udp:[::1]:5060)
+` + serveUsage
+
+// serveUsage is what "parley serve --help" prints.
+const serveUsage = `Flags of serve (each overrides the config key of the same name):
+  --config FILE                 YAML configuration file
+  --listen PROTO:HOST:PORT      listen address, repeatable (udp, tcp, tls; IPv6 as udp:[::1]:5060);
+                                replaces the configured listeners, it does not add to them
   --domain NAME                 a domain this server is responsible for, repeatable
   --data-dir DIR                where Parley keeps its state
   --mode stateful|stateless     proxy mode
   --log-level LEVEL             debug, info, warn or error
+  --admin HOST:PORT             admin HTTP listener (metrics, API, console); '' turns it off
   --trace                       log every SIP message sent and received
 
 Signals: SIGHUP reloads the configuration file, SIGTERM and SIGINT drain and stop.
@@ -44,13 +47,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "serve":
-		return serve(args[1:], stderr)
+		return serve(args[1:], stdout, stderr)
 	case "user":
 		return userCommand(args[1:], os.Stdin, stdout, stderr)
 	case "check-config":
 		return checkConfig(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
-		fmt.Fprintln(stdout, "parley", version)
+		fmt.Fprint(stdout, versionText())
 		return 0
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)

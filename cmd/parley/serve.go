@@ -26,21 +26,36 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 // serveFlags are the command-line settings; each overrides its config key.
 type serveFlags struct {
 	config, dataDir, mode, logLevel string
+	admin                           optionalString
 	listen, domains                 stringList
 	trace                           bool
 }
 
-func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
+// optionalString is a string flag that tells "not given" from "given
+// empty": an empty --admin turns the admin listener off.
+type optionalString struct {
+	value string
+	set   bool
+}
+
+func (o *optionalString) String() string     { return o.value }
+func (o *optionalString) Set(v string) error { o.value, o.set = v, true; return nil }
+
+func parseServeFlags(args []string) (*serveFlags, error) {
 	f := &serveFlags{}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&f.config, "config", "", "YAML configuration file")
-	fs.Var(&f.listen, "listen", "listen address PROTO:HOST:PORT, repeatable")
-	fs.Var(&f.domains, "domain", "a domain this server serves, repeatable")
-	fs.StringVar(&f.dataDir, "data-dir", "", "state directory")
-	fs.StringVar(&f.mode, "mode", "", "stateful or stateless")
-	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error")
-	fs.BoolVar(&f.trace, "trace", false, "log every SIP message")
+	// serve prints the usage: to stdout when asked for, after the error
+	// otherwise.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.StringVar(&f.config, "config", "", "")
+	fs.Var(&f.listen, "listen", "")
+	fs.Var(&f.domains, "domain", "")
+	fs.StringVar(&f.dataDir, "data-dir", "", "")
+	fs.StringVar(&f.mode, "mode", "", "")
+	fs.StringVar(&f.logLevel, "log-level", "", "")
+	fs.Var(&f.admin, "admin", "")
+	fs.BoolVar(&f.trace, "trace", false, "")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -50,22 +65,20 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	return f, nil
 }
 
-// load reads the config file (or the embedded default) and lays the
+// load reads the config file (or the built-in defaults) and lays the
 // flags over it, then validates the result.
 func (f *serveFlags) load() (*config.Config, error) {
-	cfg := config.Default()
-	if f.config != "" {
-		var err error
-		if cfg, err = config.Load(f.config); err != nil {
-			return nil, err
-		}
-	}
+	return loadConfig(f.config, f.dataDir, f.apply)
+}
+
+// apply lays the flags other than --config and --data-dir over cfg.
+func (f *serveFlags) apply(cfg *config.Config) error {
 	if len(f.listen) > 0 {
 		cfg.Listen = nil
 		for _, s := range f.listen {
 			l, err := config.ParseListener(s)
 			if err != nil {
-				return nil, fmt.Errorf("--listen %s: %w", s, err)
+				return fmt.Errorf("--listen %s: %w", s, err)
 			}
 			cfg.Listen = append(cfg.Listen, l)
 		}
@@ -73,17 +86,38 @@ func (f *serveFlags) load() (*config.Config, error) {
 	if len(f.domains) > 0 {
 		cfg.Domains = append([]string(nil), f.domains...)
 	}
-	if f.dataDir != "" {
-		cfg.DataDir = f.dataDir
-	}
 	if f.mode != "" {
 		cfg.Mode = config.Mode(f.mode)
 	}
 	if f.logLevel != "" {
 		cfg.LogLevel = config.LogLevel(f.logLevel)
 	}
+	if f.admin.set {
+		cfg.Admin.Listen = f.admin.value
+	}
 	if f.trace {
 		cfg.Trace = true
+	}
+	return nil
+}
+
+// loadConfig is how every subcommand finds its configuration, so that
+// "parley user" writes where "parley serve" reads: the file at path (or
+// the built-in defaults), --data-dir over data_dir, then the command's
+// own flags, then validation.
+func loadConfig(path, dataDir string, apply func(*config.Config) error) (*config.Config, error) {
+	cfg := config.Default()
+	if path != "" {
+		var err error
+		if cfg, err = config.Load(path); err != nil {
+			return nil, err
+		}
+	}
+	if dataDir != "" {
+		cfg.DataDir = dataDir
+	}
+	if err := apply(cfg); err != nil {
+		return nil, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -91,13 +125,14 @@ func (f *serveFlags) load() (*config.Config, error) {
 	return cfg, nil
 }
 
-func serve(args []string, stderr io.Writer) int {
-	f, err := parseServeFlags(args, stderr)
+func serve(args []string, stdout, stderr io.Writer) int {
+	f, err := parseServeFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, serveUsage)
+		return 0
+	}
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "parley:", err)
+		fmt.Fprintf(stderr, "parley: %v\n\n%s", err, serveUsage)
 		return 2
 	}
 	cfg, err := f.load()
@@ -116,7 +151,7 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "parley:", err)
 		return 1
 	}
-	return waitForSignals(srv, f, cfg, log)
+	return waitForSignals(srv, f, log)
 }
 
 // newLogger builds the server's logger from cfg and makes it the
@@ -131,22 +166,21 @@ func newLogger(cfg *config.Config, w io.Writer, level *slog.LevelVar) *slog.Logg
 }
 
 // waitForSignals reloads on SIGHUP and drains on SIGTERM or SIGINT.
-func waitForSignals(srv *server.Server, f *serveFlags, cfg *config.Config, log *slog.Logger) int {
+func waitForSignals(srv *server.Server, f *serveFlags, log *slog.Logger) int {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
-			next, err := f.load()
-			if err != nil {
-				log.Error("reload failed; keeping the running configuration", "error", err)
-				continue
+			if next, err := f.load(); err != nil {
+				srv.ReloadFailed(err)
+			} else {
+				_ = srv.Reload(next) // it logs what it did, or why it failed
 			}
-			srv.Reload(next)
-			cfg = next
 			continue
 		}
-		log.Info("stopping", "signal", sig.String(), "timeout", cfg.ShutdownTimeout.Duration().String())
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Duration())
+		timeout := srv.Config().ShutdownTimeout.Duration()
+		log.Info("stopping", "signal", sig.String(), "timeout", timeout.String())
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		err := srv.Shutdown(ctx)
 		cancel()
 		if err != nil {

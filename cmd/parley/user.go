@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"golang.org/x/term"
 
+	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/server"
 	"github.com/parley-sip/parley/subscriber"
 )
 
@@ -32,18 +35,28 @@ is the rest of the line after the blanks that follow the address. Blank
 lines and lines starting with # are skipped. Every line is checked before
 any is stored; existing subscribers get the new password.
 
+The subscribers are kept where "parley serve" with the same --config and
+--data-dir looks for them: storage.engine and storage.dsn of the config
+file (SQLite in data_dir/parley.db by default, or PostgreSQL). A user of a
+domain the config does not serve is stored with a warning: it cannot
+register until the domain is added to domains.
+
 Flags:
-  --data-dir DIR          where the SQLite database lives (default ./parley-data)
-  --db sqlite|postgres    the database engine (default sqlite)
-  --dsn DSN               the PostgreSQL connection string (default $PARLEY_DSN,
-                          which keeps its password out of the process list)
+  --config FILE           the server's YAML configuration file
+  --data-dir DIR          overrides data_dir (default ./parley-data)
+  --db sqlite|postgres    overrides storage.engine
+  --dsn DSN               overrides storage.dsn; for postgres without one,
+                          $PARLEY_DSN (keeps the password out of the process list)
   --password-stdin        read the password from standard input
 `
 
-// userOpts are the flags of every user subcommand.
+// userOpts are the flags of every user subcommand, and the configuration
+// they resolve to.
 type userOpts struct {
-	dataDir, db, dsn string
-	passwordStdin    bool
+	config, dataDir, db, dsn string
+	passwordStdin            bool
+
+	cfg *config.Config // set by runUserAction
 }
 
 // userIO is where a subcommand reads the password and writes its output.
@@ -108,13 +121,51 @@ func userCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 func runUserAction(run userAction, o *userOpts, pos []string, uio userIO) error {
-	ctx := context.Background()
-	store, err := subscriber.Open(ctx, o.db, o.dataDir, o.dsn)
+	cfg, err := loadConfig(o.config, o.dataDir, o.apply)
 	if err != nil {
 		return err
 	}
+	if cfg.Storage.Engine == config.EngineMemory {
+		return errors.New("storage.engine is memory, which keeps no subscribers; use sqlite or postgres")
+	}
+	o.cfg = cfg
+	ctx := context.Background()
+	store, err := subscriber.Open(ctx, string(cfg.Storage.Engine), cfg.DataDir, cfg.Storage.DSN)
+	if err != nil {
+		return fmt.Errorf("%s: %w", server.StorageName(cfg), err)
+	}
 	defer store.Close()
 	return run(ctx, store, o, pos, uio)
+}
+
+// apply lays --db and --dsn over the storage block. $PARLEY_DSN fills in
+// only for postgres without a DSN, so that it cannot break a SQLite setup
+// (storage.dsn is refused there).
+func (o *userOpts) apply(cfg *config.Config) error {
+	if o.db != "" {
+		cfg.Storage.Engine = config.Engine(o.db)
+	}
+	if o.dsn != "" {
+		cfg.Storage.DSN = o.dsn
+	}
+	if cfg.Storage.Engine == config.EnginePostgres && cfg.Storage.DSN == "" {
+		cfg.Storage.DSN = os.Getenv("PARLEY_DSN")
+	}
+	return nil
+}
+
+// where names the store for messages, so that nobody wonders which
+// database a user went to.
+func (o *userOpts) where() string { return server.StorageName(o.cfg) }
+
+// warnUnserved says when a domain is not one the server serves: its
+// users could be added but would never register.
+func (o *userOpts) warnUnserved(w io.Writer, domain string) {
+	if len(o.cfg.Domains) == 0 || slices.ContainsFunc(o.cfg.Domains, func(d string) bool { return strings.EqualFold(d, domain) }) {
+		return
+	}
+	fmt.Fprintf(w, "parley user: warning: %s is not one of the domains the server serves (%s); "+
+		"its users cannot register until it is added to domains\n", domain, strings.Join(o.cfg.Domains, ", "))
 }
 
 // parseUserFlags parses flags wherever they stand: people type
@@ -125,9 +176,10 @@ func parseUserFlags(args []string, stderr io.Writer) (*userOpts, []string, error
 	fs := flag.NewFlagSet("user", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, userUsage) }
-	fs.StringVar(&o.dataDir, "data-dir", "./parley-data", "")
-	fs.StringVar(&o.db, "db", "sqlite", "")
-	fs.StringVar(&o.dsn, "dsn", os.Getenv("PARLEY_DSN"), "")
+	fs.StringVar(&o.config, "config", "", "")
+	fs.StringVar(&o.dataDir, "data-dir", "", "")
+	fs.StringVar(&o.db, "db", "", "")
+	fs.StringVar(&o.dsn, "dsn", "", "")
 	fs.BoolVar(&o.passwordStdin, "password-stdin", false, "")
 	var pos []string
 	for {
@@ -140,7 +192,7 @@ func parseUserFlags(args []string, stderr io.Writer) (*userOpts, []string, error
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-	if o.db != "sqlite" && o.db != "postgres" {
+	if o.db != "" && o.db != "sqlite" && o.db != "postgres" {
 		return nil, nil, fmt.Errorf("--db %q: want sqlite or postgres", o.db)
 	}
 	return o, pos, nil
@@ -165,6 +217,7 @@ func userAdd(ctx context.Context, s subscriber.Store, o *userOpts, args []string
 	} else if ok {
 		return fmt.Errorf("%s@%s already exists (use passwd to change its password)", user, domain)
 	}
+	o.warnUnserved(uio.stderr, domain)
 	pw, err := readPassword(o, uio, user+"@"+domain)
 	if err != nil {
 		return err
@@ -172,7 +225,7 @@ func userAdd(ctx context.Context, s subscriber.Store, o *userOpts, args []string
 	if err := s.Put(ctx, subscriber.New(user, domain, pw)); err != nil {
 		return err
 	}
-	fmt.Fprintf(uio.stdout, "added %s@%s\n", user, domain)
+	fmt.Fprintf(uio.stdout, "added %s@%s to %s\n", user, domain, o.where())
 	return nil
 }
 
@@ -183,10 +236,11 @@ func userPasswd(ctx context.Context, s subscriber.Store, o *userOpts, args []str
 	}
 	old, err := s.Get(ctx, user, domain)
 	if errors.Is(err, subscriber.ErrNotFound) {
-		return fmt.Errorf("no subscriber %s@%s", user, domain)
+		return fmt.Errorf("no subscriber %s@%s in %s", user, domain, o.where())
 	} else if err != nil {
 		return err
 	}
+	o.warnUnserved(uio.stderr, domain)
 	pw, err := readPassword(o, uio, user+"@"+domain)
 	if err != nil {
 		return err
@@ -200,24 +254,25 @@ func userPasswd(ctx context.Context, s subscriber.Store, o *userOpts, args []str
 	return nil
 }
 
-func userDel(ctx context.Context, s subscriber.Store, _ *userOpts, args []string, uio userIO) error {
+func userDel(ctx context.Context, s subscriber.Store, o *userOpts, args []string, uio userIO) error {
 	user, domain, err := parseAOR(args[0])
 	if err != nil {
 		return err
 	}
 	err = s.Delete(ctx, user, domain)
 	if errors.Is(err, subscriber.ErrNotFound) {
-		return fmt.Errorf("no subscriber %s@%s", user, domain)
+		return fmt.Errorf("no subscriber %s@%s in %s", user, domain, o.where())
 	} else if err != nil {
 		return err
 	}
-	fmt.Fprintf(uio.stdout, "deleted %s@%s\n", user, domain)
+	fmt.Fprintf(uio.stdout, "deleted %s@%s from %s\n", user, domain, o.where())
 	return nil
 }
 
 // userList prints one subscriber a line, "user@domain<TAB>created", so
-// that scripts can cut the first column.
-func userList(ctx context.Context, s subscriber.Store, _ *userOpts, args []string, uio userIO) error {
+// that scripts can cut the first column. An empty list is said on
+// standard error, which keeps standard output empty for those scripts.
+func userList(ctx context.Context, s subscriber.Store, o *userOpts, args []string, uio userIO) error {
 	domain := ""
 	if len(args) == 1 {
 		domain = args[0]
@@ -225,6 +280,14 @@ func userList(ctx context.Context, s subscriber.Store, _ *userOpts, args []strin
 	subs, err := s.List(ctx, domain)
 	if err != nil {
 		return err
+	}
+	if len(subs) == 0 {
+		of := ""
+		if domain != "" {
+			of = " of " + strings.ToLower(domain)
+		}
+		fmt.Fprintf(uio.stderr, "no subscribers%s in %s\n", of, o.where())
+		return nil
 	}
 	w := bufio.NewWriter(uio.stdout)
 	for _, sub := range subs {
@@ -237,10 +300,17 @@ func userList(ctx context.Context, s subscriber.Store, _ *userOpts, args []strin
 // for provisioning many at once (a migration, a test bed). It reads the
 // whole list before storing any of it so that a typo on line 900 does
 // not leave 899 subscribers half-imported.
-func userImport(ctx context.Context, s subscriber.Store, _ *userOpts, _ []string, uio userIO) error {
+func userImport(ctx context.Context, s subscriber.Store, o *userOpts, _ []string, uio userIO) error {
 	subs, err := readImport(uio.stdin)
 	if err != nil {
 		return err
+	}
+	warned := map[string]bool{}
+	for _, sub := range subs {
+		if !warned[sub.Domain] {
+			warned[sub.Domain] = true
+			o.warnUnserved(uio.stderr, sub.Domain)
+		}
 	}
 	for _, sub := range subs {
 		if old, err := s.Get(ctx, sub.User, sub.Domain); err == nil {
@@ -252,7 +322,7 @@ func userImport(ctx context.Context, s subscriber.Store, _ *userOpts, _ []string
 			return fmt.Errorf("%s: %w", sub.AOR(), err)
 		}
 	}
-	fmt.Fprintf(uio.stdout, "imported %d subscribers\n", len(subs))
+	fmt.Fprintf(uio.stdout, "imported %d subscribers to %s\n", len(subs), o.where())
 	return nil
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -209,5 +210,86 @@ func TestUserImportRefusesBadLines(t *testing.T) {
 				t.Fatalf("a refused import stored %q", out)
 			}
 		})
+	}
+}
+
+// writeFile writes a file under a fresh temporary directory.
+func writeFile(t *testing.T, name, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestUserReadsTheServersConfig: with --config, users go where "parley
+// serve --config" looks: data_dir, or PostgreSQL from storage.
+func TestUserReadsTheServersConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeFile(t, "parley.yaml", "data_dir: "+dir+"\ndomains: [example.com]\n")
+	out := mustUser(t, "pw\n", "add", "--config", cfg, "--password-stdin", "alice@example.com")
+	if want := "added alice@example.com to sqlite " + filepath.Join(dir, "parley.db"); !strings.Contains(out, want) {
+		t.Errorf("add printed %q, want %q", out, want)
+	}
+	storedSubscriber(t, dir, "alice", "example.com")
+
+	other := t.TempDir()
+	mustUser(t, "pw\n", "add", "--config", cfg, "--data-dir", other, "--password-stdin", "bob@example.com")
+	storedSubscriber(t, other, "bob", "example.com")
+
+	dsn := storetest.PostgresDSN(t)
+	pg := writeFile(t, "pg.yaml", "storage:\n  engine: postgres\n  dsn: "+dsn+"\n")
+	mustUser(t, "pw\n", "add", "--config", pg, "--password-stdin", "carol-cfg@example.com")
+	if out := mustUser(t, "", "list", "--db", "postgres", "--dsn", dsn); !strings.Contains(out, "carol-cfg@example.com\t") {
+		t.Errorf("the config's PostgreSQL does not hold the user: %q", out)
+	}
+	mustUser(t, "", "del", "--config", pg, "carol-cfg@example.com")
+}
+
+func TestUserWarnsOfUnservedDomain(t *testing.T) {
+	cfg := writeFile(t, "parley.yaml", "data_dir: "+t.TempDir()+"\ndomains: [example.com]\n")
+	for _, tc := range []struct {
+		name, stdin string
+		args        []string
+		warn        bool
+	}{
+		{"served", "pw\n", []string{"add", "alice@Example.COM", "--password-stdin"}, false},
+		{"not served", "pw\n", []string{"add", "alice@example.org", "--password-stdin"}, true},
+		{"passwd", "pw2\n", []string{"passwd", "alice@example.org", "--password-stdin"}, true},
+		{"import", "bob@example.org pw\ncarol@example.org pw\n", []string{"import"}, true},
+	} {
+		code, _, errs := runUser(t, tc.stdin, append(tc.args, "--config", cfg)...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", tc.name, code, errs)
+		}
+		warned := strings.Contains(errs, "warning: example.org is not one of the domains the server serves (example.com)")
+		if warned != tc.warn || strings.Count(errs, "warning") > 1 {
+			t.Errorf("%s: stderr %q, want a warning: %v (once)", tc.name, errs, tc.warn)
+		}
+	}
+}
+
+func TestUserListEmpty(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"list"}, "no subscribers in sqlite " + filepath.Join(dir, "parley.db")},
+		{[]string{"list", "Example.com"}, "no subscribers of example.com in sqlite"},
+	} {
+		code, out, errs := runUser(t, "", append(tc.args, "--data-dir", dir)...)
+		if code != 0 || out != "" || !strings.Contains(errs, tc.want) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 0, nothing, %q", tc.args, code, out, errs, tc.want)
+		}
+	}
+}
+
+func TestUserRefusesMemoryStorage(t *testing.T) {
+	cfg := writeFile(t, "parley.yaml", "storage:\n  engine: memory\n")
+	code, _, errs := runUser(t, "", "list", "--config", cfg)
+	if code != 1 || !strings.Contains(errs, "storage.engine is memory") {
+		t.Errorf("exit %d, %q", code, errs)
 	}
 }
