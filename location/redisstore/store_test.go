@@ -3,12 +3,16 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/location/redisstore/redistest"
 	"github.com/parley-sip/parley/location/storetest"
 )
 
@@ -198,5 +202,34 @@ func TestCorruptSet(t *testing.T) {
 	}
 	if _, err := s.Update(ctx, aor, time.Now(), func(cur []location.Binding) ([]location.Binding, error) { return cur, nil }); !errors.Is(err, errCorrupt) {
 		t.Errorf("Update of a foreign value: %v, want errCorrupt", err)
+	}
+}
+
+// TestCluster runs the conformance suite on a Redis Cluster of three
+// masters: every script touches the keys of one hash tag, so no command
+// crosses slots, and the AORs spread over all three.
+func TestCluster(t *testing.T) {
+	url := redistest.StartCluster(t, 3)
+	storetest.TestStore(t, func(t *testing.T) location.Store {
+		return openTest(t, url, testPrefix(t, url))
+	})
+	s := openTest(t, url, "spread:")
+	if mode := s.c.Mode(); mode != rueidis.ClientModeCluster {
+		t.Fatalf("client mode %s, want cluster", mode)
+	}
+	ctx := context.Background()
+	now := time.Now()
+	for i := range 100 {
+		if _, err := s.Update(ctx, fmt.Sprintf("sip:u%d@example.com", i), now, func([]location.Binding) ([]location.Binding, error) {
+			return []location.Binding{{Contact: "sip:a@h", Q: 1000, Expires: now.Add(time.Hour), Updated: now}}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for addr, node := range s.c.Nodes() {
+		n, err := node.Do(ctx, node.B().Dbsize().Build()).AsInt64()
+		if err != nil || n == 0 {
+			t.Errorf("node %s holds %d keys (%v): the AORs do not spread", addr, n, err)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -80,35 +81,47 @@ func deleteKeys(url, prefix string) error {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var cursor uint64
-	for {
-		e, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match(prefix+"*").Count(1000).Build()).AsScanEntry()
-		if err != nil {
-			return err
-		}
-		if len(e.Elements) > 0 {
-			if err := c.Do(ctx, c.B().Unlink().Key(e.Elements...).Build()).Error(); err != nil {
+	// Every node of a cluster scans its own keys.
+	for _, node := range c.Nodes() {
+		var cursor uint64
+		for {
+			e, err := node.Do(ctx, node.B().Scan().Cursor(cursor).Match(prefix+"*").Count(1000).Build()).AsScanEntry()
+			if err != nil {
 				return err
 			}
-		}
-		if cursor = e.Cursor; cursor == 0 {
-			return nil
+			// One key per command: a cluster refuses a command whose keys
+			// lie in different slots.
+			cmds := make(rueidis.Commands, len(e.Elements))
+			for i, k := range e.Elements {
+				cmds[i] = c.B().Unlink().Key(k).Build()
+			}
+			for _, res := range c.DoMulti(ctx, cmds...) {
+				if err := res.Error(); err != nil {
+					return err
+				}
+			}
+			if cursor = e.Cursor; cursor == 0 {
+				break
+			}
 		}
 	}
+	return nil
 }
 
 // Server is a redis-server a test runs on a loopback port of its own,
 // without persistence, so that it can stop it without touching the
 // machine's Redis.
 type Server struct {
-	t    testing.TB
-	Port int
-	cmd  *exec.Cmd
+	t     testing.TB
+	Port  int
+	dir   string   // its working directory (a cluster node's nodes.conf)
+	extra []string // more redis-server arguments
+	cmd   *exec.Cmd
 }
 
 // Start runs a redis-server on a free port of 127.0.0.1; it is killed, by
-// its PID, when t ends.
-func Start(t testing.TB) *Server {
+// its PID, when t ends. Extra arguments go to redis-server.
+func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		missing(t, "redis-server not found; install with: "+installHint)
@@ -117,22 +130,56 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{t: t, Port: l.Addr().(*net.TCPAddr).Port}
+	s := &Server{t: t, Port: l.Addr().(*net.TCPAddr).Port, dir: t.TempDir(), extra: extra}
 	l.Close()
 	s.Restart()
 	t.Cleanup(s.Kill)
 	return s
 }
 
+// StartCluster runs a Redis Cluster of n masters (no replicas) on free
+// ports of 127.0.0.1, killed when t ends, and returns the URL of its first
+// node; a client finds the others from there.
+func StartCluster(t testing.TB, n int) string {
+	t.Helper()
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		missing(t, "redis-cli not found; install with: "+installHint)
+	}
+	args := []string{"--cluster", "create"}
+	var nodes []*Server
+	for range n {
+		s := Start(t, "--cluster-enabled", "yes", "--cluster-node-timeout", "2000")
+		nodes = append(nodes, s)
+		args = append(args, "127.0.0.1:"+strconv.Itoa(s.Port))
+	}
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	for _, s := range nodes {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			out, _ := exec.Command("redis-cli", "-p", strconv.Itoa(s.Port), "cluster", "info").Output()
+			if strings.Contains(string(out), "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("cluster node %d not ok within 10 s:\n%s", s.Port, out)
+			}
+		}
+	}
+	return nodes[0].URL()
+}
+
 // URL is the server's redis:// URL, database 0.
 func (s *Server) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", s.Port) }
 
-// Restart runs the server (again, on the same port, empty) and waits
+// Restart runs the server (again, on the same port, with no data) and waits
 // until it accepts connections.
 func (s *Server) Restart() {
 	s.t.Helper()
-	s.cmd = exec.Command("redis-server", "--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.t.TempDir())
+	args := append([]string{"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir}, s.extra...)
+	s.cmd = exec.Command("redis-server", args...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
