@@ -97,3 +97,26 @@ func BenchmarkLookup(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCount is a metrics scrape's Count: every bucket's totals, in
+// one pipeline.
+func BenchmarkCount(b *testing.B) {
+	url := requireRedis(b)
+	s := openTest(b, url, testPrefix(b, url))
+	for b.Loop() {
+		s.Count()
+	}
+}
+
+// BenchmarkSweepIdle is the expiry sweep every node runs each second,
+// with nothing due: one pipeline asking every bucket's index.
+func BenchmarkSweepIdle(b *testing.B) {
+	url := requireRedis(b)
+	s := openTest(b, url, testPrefix(b, url))
+	now := time.Now()
+	for b.Loop() {
+		if _, err := s.Expire(context.Background(), now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -195,63 +195,73 @@ func (s *Store) cas(ctx context.Context, aor string, now time.Time, sweep bool, 
 		if err != nil {
 			return nil, err
 		}
-		val, err := s.encode(next, aor, now)
+		e, err := s.encode(next, aor, now)
 		if err != nil {
 			return nil, err
 		}
-		if cur == "" && val == "" && !sweep {
+		if cur == "" && e.val == "" && !sweep {
 			return nil, nil // nothing was there and nothing is to be
 		}
-		written, latest, err := s.put(ctx, b, aor, cur, val, now)
+		written, latest, err := s.put(ctx, b, aor, cur, e, now)
 		if err != nil {
 			return nil, err
 		}
 		if written {
-			if val == "" {
-				return nil, nil
-			}
-			return s.decode(val, aor, now, true)
+			// Decoded from what was stored, so that the result shares
+			// nothing with what fn returned, as Lookup's would not.
+			return s.decode(e.val, aor, now, true)
 		}
 		cur = latest
 	}
 	return nil, fmt.Errorf("location/redisstore: %s: %d attempts lost the race with other writers", aor, maxAttempts)
 }
 
+// encoded is an AOR's new set as stored: the value ("" for none), and
+// what the script files it under.
+type encoded struct {
+	val         string
+	n           int
+	first, last int64 // earliest and latest expiry, Unix nanoseconds
+}
+
 // encode returns the value storing the live bindings of next under aor,
-// in Lookup's order, or "" when none is live.
-func (s *Store) encode(next []location.Binding, aor string, now time.Time) (string, error) {
+// in Lookup's order.
+func (s *Store) encode(next []location.Binding, aor string, now time.Time) (encoded, error) {
 	keep := make([]location.Binding, 0, len(next))
+	e := encoded{first: math.MaxInt64, last: math.MinInt64}
 	for i := range next {
 		b := &next[i]
 		if !b.Live(now) {
 			continue
 		}
 		if b.Q != int(int32(b.Q)) || b.RegID != int(int32(b.RegID)) {
-			return "", fmt.Errorf("location/redisstore: %s: binding %s: q or reg-id out of range", aor, b.Contact)
+			return encoded{}, fmt.Errorf("location/redisstore: %s: binding %s: q or reg-id out of range", aor, b.Contact)
 		}
 		keep = append(keep, *b)
+		exp := location.Nanos(b.Expires)
+		e.first, e.last = min(e.first, exp), max(e.last, exp)
 	}
 	if len(keep) == 0 {
-		return "", nil
+		return encoded{}, nil
 	}
 	// Stable, so that among equal q and time the order fn chose is kept.
 	slices.SortStableFunc(keep, compare)
-	return string(encodeSet(nil, rand.Uint64()|1, s.self, keep)), nil
+	e.val, e.n = string(encodeSet(nil, rand.Uint64()|1, s.self, keep)), len(keep)
+	return e, nil
 }
 
 // put runs the script; see putScript. It returns whether it wrote, and if
 // not, the set that is there now.
-func (s *Store) put(ctx context.Context, b int, aor, cur, val string, now time.Time) (bool, string, error) {
+func (s *Store) put(ctx context.Context, b int, aor, cur string, e encoded, now time.Time) (bool, string, error) {
 	head := ""
 	if cur != "" {
 		head = cur[:headerSize]
 	}
-	args := []string{head, val, "0", "0", "0", aor}
-	if val != "" {
-		n, first, last := stats(val)
-		args[2] = strconv.Itoa(n)
-		args[3] = strconv.FormatInt(ceilMilli(first), 10)
-		ttl := max(time.Duration(last-location.Nanos(now))+grace, time.Millisecond)
+	args := []string{head, e.val, "0", "0", "0", aor}
+	if e.val != "" {
+		args[2] = strconv.Itoa(e.n)
+		args[3] = strconv.FormatInt(ceilMilli(e.first), 10)
+		ttl := max(time.Duration(e.last-location.Nanos(now))+grace, time.Millisecond)
 		args[4] = strconv.FormatInt(ttl.Milliseconds(), 10)
 	}
 	res := s.exec(ctx, b, aor, args)
@@ -290,18 +300,6 @@ func (s *Store) exec(ctx context.Context, b int, aor string, args []string) ruei
 		res = s.c.DoMulti(ctx, s.c.B().Eval().Script(putScript).Numkeys(3).Key(keys...).Arg(args...).Build(), fence)
 	}
 	return res[0]
-}
-
-// stats returns the number of bindings of an encoded set and its earliest
-// and latest expiry (Unix nanoseconds).
-func stats(val string) (n int, first, last int64) {
-	bs, _ := decodeSet(val, "", 0, time.Time{}, false)
-	first, last = math.MaxInt64, math.MinInt64
-	for i := range bs {
-		e := location.Nanos(bs[i].Expires)
-		first, last = min(first, e), max(last, e)
-	}
-	return len(bs), first, last
 }
 
 // read returns aor's stored set, "" when it has none.
