@@ -271,6 +271,7 @@ func TestParseErrors(t *testing.T) {
 		{"redis url scheme", lines("storage:", "  location: redis", "  redis_url: http://127.0.0.1:6379/0"), 3, "storage.redis_url", "must start with redis:// or rediss://", 0},
 		{"redis url database", lines("storage:", "  location: redis", "  redis_url: redis://127.0.0.1:6379/zero"), 3, "storage.redis_url", "path must be a database number", 0},
 		{"redis url port", lines("storage:", "  location: redis", "  redis_url: redis://127.0.0.1:99999/0"), 3, "storage.redis_url", "port must be between 1 and 65535", 0},
+		{"redis url password kept out", lines("storage:", "  location: redis", "  redis_url: redis://u:s3cret@127.0.0.1:6379/x"), 3, "storage.redis_url", `got "redis://u:xxxxx@127.0.0.1:6379/x"`, 0},
 		{"redis url host", lines("storage:", "  location: redis", "  redis_url: redis:///0"), 3, "storage.redis_url", "must name a host", 0},
 		{"auth on memory", lines("storage:", "  engine: memory", "auth:", "  enabled: true"), 4, "auth.enabled", "needs a subscriber database", 0},
 		{"ACK challenged", lines("auth:", "  methods: [INVITE, ACK]"), 2, "auth.methods[1]", "ACK cannot be challenged", 0},

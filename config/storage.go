@@ -104,9 +104,22 @@ func (ch *checker) location(s StorageConfig) {
 		ch.add("storage.redis_url", "is only used with storage.location redis, which is not set")
 	case s.RedisURL != "":
 		if msg := checkRedisURL(s.RedisURL); msg != "" {
-			ch.add("storage.redis_url", "%s, like redis://127.0.0.1:6379/0; got %q", msg, s.RedisURL)
+			ch.add("storage.redis_url", "%s, like redis://127.0.0.1:6379/0; got %q", msg, redacted(s.RedisURL))
 		}
 	}
+}
+
+// redacted is a URL fit for an error message: its password, if it has
+// one and it parses, replaced by xxxxx.
+func redacted(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if i := strings.LastIndexByte(raw, '@'); i >= 0 {
+			return "…" + raw[i:] // whatever came before the host may be a password
+		}
+		return raw
+	}
+	return u.Redacted()
 }
 
 // checkRedisURL returns what is wrong with a Redis URL, or "".

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	neturl "net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -103,7 +104,12 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	}
 	opt, err := rueidis.ParseURL(url)
 	if err != nil {
-		return nil, fmt.Errorf("location/redisstore: %w", err)
+		// Not the URL itself, which may hold a password.
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("location/redisstore: Redis URL: %w", err)
 	}
 	opt.Dialer.Timeout = opTimeout
 	// Also the interval of the background PING that finds a dead

@@ -233,3 +233,24 @@ func TestCluster(t *testing.T) {
 		}
 	}
 }
+
+// TestScriptFlushed: a Redis that lost the script (restarted, or SCRIPT
+// FLUSH) is sent it again, and the Update goes through.
+func TestScriptFlushed(t *testing.T) {
+	r := redistest.Start(t)
+	s := openTest(t, r.URL(), "parley:")
+	ctx := context.Background()
+	now := time.Now()
+	for i := range 2 {
+		if err := s.c.Do(ctx, s.c.B().ScriptFlush().Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		c := fmt.Sprintf("sip:a%d@h", i)
+		bs, err := s.Update(ctx, "sip:alice@example.com", now, func([]location.Binding) ([]location.Binding, error) {
+			return []location.Binding{{Contact: c, Q: 1000, Expires: now.Add(time.Hour), Updated: now}}, nil
+		})
+		if err != nil || len(bs) != 1 || bs[0].Contact != c {
+			t.Fatalf("Update after SCRIPT FLUSH: %v, %v", bs, err)
+		}
+	}
+}
