@@ -74,6 +74,21 @@ func TestRedisFailure(t *testing.T) {
 
 	r.Signal(syscall.SIGSTOP)
 	failing("frozen Redis", false, opTimeout+time.Second)
+	// Updates of one AOR queued behind each other share the timeout
+	// rather than spend one each.
+	start := time.Now()
+	errs := make(chan error, 10)
+	for range cap(errs) {
+		go func() { errs <- put() }()
+	}
+	for range cap(errs) {
+		if err := <-errs; err == nil {
+			t.Error("an Update succeeded on a frozen Redis")
+		}
+	}
+	if took := time.Since(start); took > opTimeout+time.Second {
+		t.Errorf("10 queued Updates on a frozen Redis took %v, want under %v", took, opTimeout+time.Second)
+	}
 	r.Signal(syscall.SIGCONT)
 	recovers("thawed Redis")
 

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -55,7 +54,7 @@ type Store struct {
 	k      *keys
 	self   uint64 // this store's id, the owner of the ConnIDs it writes
 	health *eventlog.Outage
-	locks  [lockStripes]sync.Mutex
+	locks  [lockStripes]chan struct{} // each a lock that a deadline can give up on
 
 	closed atomic.Bool
 
@@ -132,6 +131,9 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	}
 	s := &Store{c: c, k: newKeys(cfg.prefix), self: rand.Uint64(),
 		health: &eventlog.Outage{What: "location store", Log: cfg.log}}
+	for i := range s.locks {
+		s.locks[i] = make(chan struct{}, 1)
+	}
 	pctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	if err := c.Do(pctx, c.B().Ping().Build()).Error(); err != nil {
@@ -183,11 +185,18 @@ func (s *Store) cas(ctx context.Context, aor string, now time.Time, sweep bool, 
 		return nil, err
 	}
 	b := bucket(aor)
-	mu := &s.locks[b%lockStripes]
-	mu.Lock()
-	defer mu.Unlock()
+	// The timeout covers the wait for the lock too: behind an Update
+	// stuck on a frozen Redis, the others fail with it rather than queue
+	// a timeout each.
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
+	lock := s.locks[b%lockStripes]
+	select {
+	case lock <- struct{}{}:
+		defer func() { <-lock }()
+	case <-ctx.Done():
+		return nil, s.observe(ctx, ctx.Err())
+	}
 	cur, err := s.read(ctx, b, aor, false)
 	if err != nil {
 		return nil, err
