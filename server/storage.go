@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -114,12 +115,19 @@ func openPostgres(cfg *config.Config, events *slog.Logger) (*storage, error) {
 
 // StorageName says where state lives, for the startup line and the user
 // commands: the engine and, for SQLite, the file (never the DSN, which
-// may hold a password).
+// may hold a password); then where registrations are, when elsewhere.
 func StorageName(cfg *config.Config) string {
+	name := string(cfg.Storage.Engine)
 	if cfg.Storage.Engine == config.EngineSQLite {
-		return "sqlite " + filepath.Join(cfg.DataDir, subscriber.DBFile)
+		name = "sqlite " + filepath.Join(cfg.DataDir, subscriber.DBFile)
 	}
-	return string(cfg.Storage.Engine)
+	if cfg.Storage.Location == config.EngineRedis {
+		name += ", registrations in redis"
+		if u, err := url.Parse(cfg.Storage.RedisURL); err == nil {
+			name += " " + u.Host + u.Path // not the password
+		}
+	}
+	return name
 }
 
 // Close closes both stores.

@@ -124,3 +124,15 @@ func TestOpenRedisLocation(t *testing.T) {
 		})
 	}
 }
+
+// TestStorageName: the startup line names where registrations are, and
+// never a password.
+func TestStorageName(t *testing.T) {
+	cfg, err := config.Parse("t.yaml", []byte("data_dir: /var/lib/parley\nstorage:\n  location: redis\n  redis_url: redis://u:s3cret@10.0.0.5:6379/2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := StorageName(cfg), "sqlite /var/lib/parley/parley.db, registrations in redis 10.0.0.5:6379/2"; got != want {
+		t.Errorf("StorageName = %q, want %q", got, want)
+	}
+}

@@ -6,24 +6,18 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	// The drivers register themselves with database/sql: "pgx" and
-	// "sqlite". modernc's SQLite is a translation of the C library to Go,
-	// which keeps the binary static and cgo-free.
-	_ "github.com/jackc/pgx/v5/stdlib"
-	_ "modernc.org/sqlite"
+	"github.com/parley-sip/parley/sqldb"
 )
 
 // DBFile is the name of the SQLite database in the data directory. Other
-// packages (the location store) may share the file: each keeps its own
+// stores (location, presence) may share the file: each keeps its own
 // tables and its own rows in schema_migrations.
-const DBFile = "parley.db"
+const DBFile = sqldb.DBFile
 
 // SQL is a Store in a SQL database: SQLite or PostgreSQL. Both run the
 // same statements; they differ only in how they are opened and in how a
@@ -36,27 +30,13 @@ type SQL struct {
 }
 
 // OpenSQLite opens (creating it if needed) the SQLite database at path and
-// brings its schema up to date. The file is created readable by its owner
-// only, since HA1 hashes are password equivalents for this server.
+// brings its schema up to date. Writes are rare (an operator adding a
+// user), so each is synced in full rather than risk losing a password
+// change to a power cut.
 func OpenSQLite(path string) (*SQL, error) {
-	if strings.ContainsAny(path, "?#") {
-		return nil, fmt.Errorf("subscriber: SQLite path %q must not contain '?' or '#'", path)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	db, err := sqldb.OpenSQLite(path, sqldb.SyncFull)
 	if err != nil {
 		return nil, fmt.Errorf("subscriber: %w", err)
-	}
-	f.Close()
-	// WAL lets readers (every REGISTER's lookup) run beside a writer; the
-	// busy timeout makes a second writer wait instead of failing; an
-	// immediate transaction takes the write lock at BEGIN, so two
-	// migrating processes queue instead of deadlocking on a lock upgrade.
-	// Writes are rare (an operator adding a user), so each is synced in
-	// full rather than risk losing a password change to a power cut.
-	dsn := "file:" + path + "?_busy_timeout=5000&_journal_mode=WAL&_synchronous=FULL&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("subscriber: open %s: %w", path, err)
 	}
 	return open(context.Background(), db, false)
 }
@@ -65,43 +45,29 @@ func OpenSQLite(path string) (*SQL, error) {
 // "key=value" pairs; a search_path parameter selects a schema) and brings
 // the schema up to date.
 func OpenPostgres(ctx context.Context, dsn string) (*SQL, error) {
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("subscriber: open PostgreSQL: %w", err)
-	}
-	return open(ctx, db, true)
+	return Open(ctx, "postgres", "", dsn)
 }
 
 // Open opens the store a server or the command line is configured with:
 // engine "sqlite" (or "") uses DBFile in dataDir, creating the directory;
 // "postgres" uses dsn.
 func Open(ctx context.Context, engine, dataDir, dsn string) (*SQL, error) {
-	switch engine {
-	case "", "sqlite":
-		if err := os.MkdirAll(dataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("subscriber: %w", err)
-		}
-		return OpenSQLite(filepath.Join(dataDir, DBFile))
-	case "postgres", "postgresql":
-		if dsn == "" {
-			return nil, errors.New("subscriber: the postgres engine needs a DSN")
-		}
-		return OpenPostgres(ctx, dsn)
+	db, postgres, err := sqldb.Open(engine, dataDir, dsn, sqldb.SyncFull)
+	if err != nil {
+		return nil, fmt.Errorf("subscriber: %w", err)
 	}
-	return nil, fmt.Errorf("subscriber: unknown database engine %q (want sqlite or postgres)", engine)
+	return open(ctx, db, postgres)
 }
 
 func open(ctx context.Context, db *sql.DB, postgres bool) (*SQL, error) {
-	s := &SQL{db: db, postgres: postgres}
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("subscriber: connect: %w", err)
+	if err := sqldb.Ping(ctx, db); err != nil {
+		return nil, fmt.Errorf("subscriber: %w", err)
 	}
-	if err := migrate(ctx, db, postgres, component, migrations); err != nil {
+	if err := sqldb.Migrate(ctx, db, postgres, component, migrations); err != nil {
 		db.Close()
 		return nil, err
 	}
-	return s, nil
+	return &SQL{db: db, postgres: postgres}, nil
 }
 
 // Get implements Store.

@@ -1,4 +1,4 @@
-package subscriber
+package sqldb
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
 func openRaw(t *testing.T) *sql.DB {
@@ -32,14 +34,14 @@ func versionOf(t *testing.T, db *sql.DB, comp string) int {
 func TestMigrateSteps(t *testing.T) {
 	db, ctx := openRaw(t), context.Background()
 	steps := []string{`CREATE TABLE a (x INTEGER)`}
-	if err := migrate(ctx, db, false, "test", steps); err != nil {
+	if err := Migrate(ctx, db, false, "test", steps); err != nil {
 		t.Fatal(err)
 	}
 	steps = append(steps, `CREATE TABLE b (y INTEGER)`)
-	if err := migrate(ctx, db, false, "test", steps); err != nil {
+	if err := Migrate(ctx, db, false, "test", steps); err != nil {
 		t.Fatalf("second round: %v", err)
 	}
-	if err := migrate(ctx, db, false, "other", []string{`CREATE TABLE c (z INTEGER)`}); err != nil {
+	if err := Migrate(ctx, db, false, "other", []string{`CREATE TABLE c (z INTEGER)`}); err != nil {
 		t.Fatal(err)
 	}
 	if v := versionOf(t, db, "test"); v != 2 {
@@ -54,21 +56,21 @@ func TestMigrateSteps(t *testing.T) {
 // the same round undone, so the recorded version always matches the schema.
 func TestMigrateAtomic(t *testing.T) {
 	db, ctx := openRaw(t), context.Background()
-	err := migrate(ctx, db, false, "test", []string{`CREATE TABLE a (x INTEGER)`, `NOT SQL`})
+	err := Migrate(ctx, db, false, "test", []string{`CREATE TABLE a (x INTEGER)`, `NOT SQL`})
 	if err == nil {
 		t.Fatal("a broken migration succeeded")
 	}
-	if err := migrate(ctx, db, false, "test", []string{`CREATE TABLE a (x INTEGER)`}); err != nil {
+	if err := Migrate(ctx, db, false, "test", []string{`CREATE TABLE a (x INTEGER)`}); err != nil {
 		t.Fatalf("after a failed round, table a should not exist: %v", err)
 	}
 }
 
 func TestMigrateRefusesNewerSchema(t *testing.T) {
 	db, ctx := openRaw(t), context.Background()
-	if err := migrate(ctx, db, false, "test", []string{`CREATE TABLE a (x INTEGER)`, `CREATE TABLE b (x INTEGER)`}); err != nil {
+	if err := Migrate(ctx, db, false, "test", []string{`CREATE TABLE a (x INTEGER)`, `CREATE TABLE b (x INTEGER)`}); err != nil {
 		t.Fatal(err)
 	}
-	err := migrate(ctx, db, false, "test", []string{`CREATE TABLE a (x INTEGER)`})
+	err := Migrate(ctx, db, false, "test", []string{`CREATE TABLE a (x INTEGER)`})
 	if err == nil || !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("an older program migrating a newer schema: err = %v, want a refusal", err)
 	}
