@@ -159,11 +159,11 @@ func (s *Store) Lookup(ctx context.Context, aor string, now time.Time) ([]locati
 }
 
 // Update implements [location.Store.Update] as an optimistic transaction:
-// read the set, let fn change it, and
-// write it with a script that refuses if the set changed meanwhile, in
-// which case fn runs again on what is there now. fn may therefore run
-// more than once, when another node updates the same AOR at the same
-// moment; only its last result is stored.
+// read the set, let fn change it, and write it with a script that refuses
+// if the set changed meanwhile, in which case fn runs again on what is
+// there now. fn may therefore run more than once, when another node
+// updates the same AOR at the same moment; only its last result is
+// stored.
 func (s *Store) Update(ctx context.Context, aor string, now time.Time, fn func(current []location.Binding) ([]location.Binding, error)) ([]location.Binding, error) {
 	return s.cas(ctx, aor, now, false, func(all []location.Binding) ([]location.Binding, error) {
 		return fn(live(all, now))
