@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/observe"
 )
@@ -43,6 +44,9 @@ type Config struct {
 	Observer *observe.Observer
 	// Store is the location store whose bindings the API lists and removes.
 	Store location.Store
+	// CDRs is the call detail records' store for /api/cdrs; nil lists
+	// none.
+	CDRs cdr.Store
 	// Users lists subscribers; nil lists none.
 	Users UserLister
 	// Ready reports whether the server can take traffic (/readyz); nil
@@ -110,6 +114,7 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("DELETE /api/registrations", s.removeRegistration)
 	api.HandleFunc("GET /api/users", s.listUsers)
 	api.HandleFunc("GET /api/calls", s.listCalls)
+	api.HandleFunc("GET /api/cdrs", s.listCDRs)
 	api.HandleFunc("GET /api/calls/{callid}/messages", s.callMessages)
 	api.HandleFunc("GET /api/stats", s.stats)
 	api.HandleFunc("GET /api/config", s.config)

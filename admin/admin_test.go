@@ -103,6 +103,8 @@ func TestAuthWithToken(t *testing.T) {
 		{"/api/stats", testToken + "x", 401},
 		{"/api/config", "", 401},
 		{"/api/config", testToken, 200},
+		{"/api/cdrs", "", 401},
+		{"/api/cdrs", testToken, 200},
 		// Probes and the console's files need no token.
 		{"/healthz", "", 200},
 		{"/readyz", "", 200},

@@ -95,6 +95,20 @@ type Config struct {
 	// Security is the per-source defence against floods and scanners:
 	// rate limits, bans, trusted networks and the scanner filter.
 	Security SecurityConfig `yaml:"security"`
+	// CDR is the call detail records: one per call, kept with the
+	// storage engine's data.
+	CDR CDRConfig `yaml:"cdr"`
+}
+
+// CDRConfig turns call detail records on and names the node in them.
+type CDRConfig struct {
+	// Enabled writes a record of every call. Calls are tracked from the
+	// messages Parley relays, so this keeps the observer running even
+	// with the admin listener and HEP off.
+	Enabled bool `yaml:"enabled" reload:"restart"`
+	// Node names this server in its records, so that servers sharing a
+	// PostgreSQL database can be told apart; empty is the host name.
+	Node string `yaml:"node" reload:"restart"`
 }
 
 // AdminConfig is the admin HTTP listener. It is on by default but bound to

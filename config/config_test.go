@@ -178,6 +178,7 @@ func fullConfig() *Config {
 			Trusted: []string{"192.0.2.0/24", "2001:db8::7"}, TrustedSkipAuth: true,
 			DropUserAgents: []string{"badscanner"},
 		},
+		CDR: CDRConfig{Enabled: false, Node: "edge-1"},
 	}
 }
 
@@ -245,6 +246,10 @@ func TestParseErrors(t *testing.T) {
 		{"empty list item", lines("listen:", "  - udp:0.0.0.0:5060", "  -"), 3, "listen[1]", "empty list item", 0},
 		{"top level not a mapping", lines("- a"), 1, "", "must be a mapping of keys, got a list", 0},
 		{"override not a mapping", lines("domain_overrides: [a]"), 1, "domain_overrides", "must be a mapping, got a list", 0},
+
+		// Call records.
+		{"cdr node too long", lines("cdr:", "  node: "+strings.Repeat("n", 65)), 2, "cdr.node", "must be at most 64 characters, got 65", 0},
+		{"cdr node with a tab", lines("cdr:", `  node: "a\tb"`), 2, "cdr.node", "must not contain control characters", 0},
 
 		// Durations.
 		{"bad duration", lines("registrar:", "  default_expires: 3600s", "  min_expires: abc"), 3, "registrar.min_expires", `must be a duration like 60s, got "abc"`, 0},

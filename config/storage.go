@@ -148,6 +148,17 @@ func checkRedisURL(raw string) string {
 	return ""
 }
 
+// cdr checks the cdr block: the node name goes into every record and
+// the CSV export, so it is kept short and printable.
+func (ch *checker) cdr(c CDRConfig) {
+	switch {
+	case len(c.Node) > 64:
+		ch.add("cdr.node", "must be at most 64 characters, got %d", len(c.Node))
+	case strings.ContainsFunc(c.Node, func(r rune) bool { return r < ' ' || r == 0x7f }):
+		ch.add("cdr.node", "must not contain control characters, got %q", c.Node)
+	}
+}
+
 // auth checks the auth block.
 func (ch *checker) auth(a AuthConfig) {
 	ch.methods("auth.methods", a.Methods)

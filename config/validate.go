@@ -118,6 +118,7 @@ func (c *Config) check() *checker {
 	ch.admin(c.Admin)
 	ch.storage(c.Storage, c.Auth)
 	ch.auth(c.Auth)
+	ch.cdr(c.CDR)
 	ch.authOverrides(c, domains)
 	ch.hep(c.HEP)
 	ch.security(c.Security)

@@ -6,19 +6,31 @@ import (
 	"testing"
 )
 
-// BenchmarkCapture is the per-message cost on the transport's goroutines.
+// BenchmarkCapture is the per-message cost on the transport's goroutines,
+// with the console's ring and without it (the observer kept running only
+// for call records: cdr.enabled with the admin listener off).
 func BenchmarkCapture(b *testing.B) {
-	o := New(Config{CaptureMessages: 10000, CaptureBytes: 32 << 20})
-	o.Start()
-	defer o.Close()
-	data := []byte(invite().text())
-	b.ReportAllocs()
-	b.SetBytes(int64(len(data)))
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			o.Capture(Received, "udp", parley, alice, data)
-		}
-	})
+	for _, bc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"ring", Config{CaptureMessages: 10000, CaptureBytes: 32 << 20}},
+		{"records-only", Config{}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			o := New(bc.cfg)
+			o.Start()
+			defer o.Close()
+			data := []byte(invite().text())
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					o.Capture(Received, "udp", parley, alice, data)
+				}
+			})
+		})
+	}
 }
 
 // BenchmarkTrackCall is the worker's cost of one call (INVITE, 180, 200,

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/dialog"
 	"github.com/parley-sip/parley/sip"
 )
@@ -39,8 +40,14 @@ type Call struct {
 	Status     int       `json:"status,omitempty"`  // the final status of the INVITE, once sent
 	Reason     string    `json:"reason,omitempty"`  // why it ended
 	Start      time.Time `json:"start"`             // the first INVITE's arrival
+	Ringing    time.Time `json:"ringing,omitzero"`  // the first provisional above 100 sent to the caller
 	Answered   time.Time `json:"answered,omitzero"` // the 2xx sent to the caller
 	End        time.Time `json:"end,omitzero"`      // the dialog's end, or the failure
+	// HungUpBy says who ended the call, once it has ended: the side that
+	// sent the BYE or the CANCEL, the callee for a refusal (4xx, 6xx),
+	// the system for timeouts and errors (408, 5xx, a dialog ended by a
+	// failed request, no final response).
+	HungUpBy cdr.Party `json:"hung_up_by,omitempty"`
 	// Branches are the dialogs the INVITE made, one per callee tag: the
 	// early dialogs of a forked INVITE (one per phone that rang) and the
 	// confirmed one that answered.
@@ -87,13 +94,18 @@ const (
 // caller's INVITE was lost on the way out, say) is ended after
 // setupTimeout, which is longer than Timer C (181 s by default). A call
 // whose INVITE was challenged (401, 407) waits challengeWait for the
-// INVITE with credentials, then ends with the challenge's status.
+// INVITE with credentials, then ends with the challenge's status. An
+// answered call whose BYE Parley never saw (a phone that lost power, a
+// BYE that went round the proxy) ends after maxCallAge, as Kamailio's
+// dialog module ends one after its default timeout, so that it gets a
+// record and leaves the table.
 const (
 	defaultMaxActive = 10000
 	maxRecent        = 200
 	recentAge        = 30 * time.Minute
 	setupTimeout     = 5 * time.Minute
 	challengeWait    = 32 * time.Second
+	maxCallAge       = 12 * time.Hour
 )
 
 // callKey is what names a call before it is answered (§12: Call-ID and
@@ -112,6 +124,8 @@ type call struct {
 	challenged time.Time          // a 401/407 ended the latest INVITE, at this time
 	lastFinal  int                // that response's status
 	lastReason string             // and its reason phrase
+	cancelled  bool               // the caller sent a CANCEL
+	byeFrom    cdr.Party          // who sent the first BYE
 }
 
 // notice is one change of a call for the observer to publish.
@@ -169,6 +183,10 @@ func (t *tracker) observe(m *Message) []notice {
 		t.invite(m, msg)
 	case m.Dir == Sent && m.CSeqMethod == "INVITE" && m.Status > 100:
 		t.inviteResponse(m, msg)
+	case m.Method == "CANCEL": // received, as concerns says
+		if c := t.callOf(msg); c != nil {
+			c.cancelled = true
+		}
 	default:
 		t.inDialog(msg)
 	}
@@ -223,7 +241,9 @@ func (t *tracker) invite(m *Message, req *sip.Message) {
 // start records a new call.
 func (t *tracker) start(key callKey, m *Message) *call {
 	if t.order.Len() >= t.maxActive {
-		t.remove(t.order.Front().Value.(*call))
+		// Ended, not forgotten, so that its call detail record is written
+		// and says why it stops here.
+		t.end(t.order.Front().Value.(*call), t.now, "no longer followed: too many calls", cdr.System)
 	}
 	c := &call{key: key, Call: Call{
 		// Clones, so that a long call does not pin its INVITE's text.
@@ -262,7 +282,7 @@ func (t *tracker) inviteResponse(m *Message, resp *sip.Message) {
 	switch code := m.Status; {
 	case code < 200:
 		if c.State == CallTrying {
-			c.State = CallRinging
+			c.State, c.Ringing = CallRinging, t.now
 			t.note(0, c)
 		}
 	case code < 300:
@@ -293,7 +313,20 @@ func (t *tracker) failed(c *call, code int, reason string) {
 		return
 	}
 	c.Status = code
-	t.end(c, t.now, reason)
+	t.end(c, t.now, reason, refuser(code, c.cancelled))
+}
+
+// refuser says who ended a call that failed with code: the caller who
+// cancelled it, the system for a timeout or a server error, else the
+// callee that refused it.
+func refuser(code int, cancelled bool) cdr.Party {
+	switch {
+	case code == 487 && cancelled:
+		return cdr.Caller
+	case code == 408 || code == 487 || (code >= 500 && code < 600):
+		return cdr.System
+	}
+	return cdr.Callee
 }
 
 // inDialog feeds an in-dialog request or response to the dialog it
@@ -302,6 +335,9 @@ func (t *tracker) inDialog(msg *sip.Message) {
 	d, fromCaller := t.dialogs.Locate(msg)
 	if d == nil {
 		return
+	}
+	if msg.IsRequest() && msg.Method() == "BYE" {
+		t.byeSeen(d, fromCaller)
 	}
 	switch {
 	case msg.IsRequest() && fromCaller:
@@ -312,6 +348,20 @@ func (t *tracker) inDialog(msg *sip.Message) {
 		d.ReceiveResponse(msg)
 	default:
 		d.SendResponse(msg)
+	}
+}
+
+// byeSeen notes who sent a call's first BYE, for HungUpBy when its
+// response ends the dialog.
+func (t *tracker) byeSeen(d *dialog.Dialog, fromCaller bool) {
+	id := d.ID() // seen from the caller: the local tag is the caller's
+	c := t.active[callKey{id.CallID, id.LocalTag}]
+	switch {
+	case c == nil || c.answer != d || c.byeFrom != "":
+	case fromCaller:
+		c.byeFrom = cdr.Caller
+	default:
+		c.byeFrom = cdr.Callee
 	}
 }
 
@@ -336,7 +386,11 @@ func (t *tracker) dialogEvent(e dialog.Event) {
 	}
 	t.branch(c, e)
 	if e.Kind == dialog.EventTerminated && e.Dialog == c.answer {
-		t.end(c, t.now, endReason(e))
+		party := cdr.System
+		if e.Method == "BYE" && c.byeFrom != "" {
+			party = c.byeFrom
+		}
+		t.end(c, t.now, endReason(e), party)
 	}
 }
 
@@ -381,11 +435,11 @@ func statusReason(m *Message) string {
 
 // end moves a call to the recent list and drops what is left of its
 // dialogs.
-func (t *tracker) end(c *call, at time.Time, reason string) {
+func (t *tracker) end(c *call, at time.Time, reason string, by cdr.Party) {
 	if c.State == CallEnded {
 		return
 	}
-	c.State, c.End, c.Reason = CallEnded, at, reason
+	c.State, c.End, c.Reason, c.HungUpBy = CallEnded, at, reason, by
 	for i := range c.Branches {
 		c.Branches[i].State = dialog.Terminated.String() // remove ends what is left of them
 	}
@@ -432,12 +486,14 @@ func (t *tracker) sweep(now time.Time) []notice {
 		next := e.Next()
 		c := e.Value.(*call)
 		switch {
+		case c.State == CallEstablished && now.Sub(c.Answered) > maxCallAge:
+			t.end(c, now, "no BYE within 12h", cdr.System)
 		case c.State == CallEstablished:
 		case !c.challenged.IsZero() && now.Sub(c.challenged) > challengeWait:
 			c.Status = c.lastFinal
-			t.end(c, c.challenged, c.lastReason)
+			t.end(c, c.challenged, c.lastReason, cdr.Caller) // it never answered the challenge
 		case now.Sub(c.Start) > setupTimeout:
-			t.end(c, now, "no final response")
+			t.end(c, now, "no final response", cdr.System)
 		}
 		e = next
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parley-sip/parley/cdr"
 )
 
 // step is one message in a call-tracking scenario.
@@ -172,8 +174,8 @@ func TestTrackerCallDetails(t *testing.T) {
 	c := recent[0]
 	want := Call{CallID: "c1", Caller: `"Alice" <sip:alice@example.com>`, Callee: "<sip:bob@example.com>",
 		RequestURI: "sip:bob@example.com", Source: alice.String(), State: CallEnded, Status: 200, Reason: "hung up",
-		Start: t0, Answered: t0.Add(20 * time.Second), End: t0.Add(40 * time.Second),
-		Branches: []Branch{{Tag: "b", State: "terminated", Status: 200}}}
+		Start: t0, Ringing: t0.Add(10 * time.Second), Answered: t0.Add(20 * time.Second), End: t0.Add(40 * time.Second),
+		HungUpBy: cdr.Caller, Branches: []Branch{{Tag: "b", State: "terminated", Status: 200}}}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
 	}
@@ -183,6 +185,37 @@ func TestTrackerCallDetails(t *testing.T) {
 	ringing := Call{Start: t0}
 	if d := ringing.Duration(t0.Add(3 * time.Second)); d != 3*time.Second {
 		t.Errorf("duration before answer %v", d)
+	}
+}
+
+// TestTrackerHungUpBy: who ended each kind of call, as the call detail
+// record keeps it.
+func TestTrackerHungUpBy(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name  string
+		steps []step
+		want  cdr.Party
+	}{
+		{"caller's BYE", []step{in(invite()), out(resp(200)), in(bye()), out(byeResp(200))}, cdr.Caller},
+		{"callee's BYE", []step{in(invite()), out(resp(200)), in(fromCallee(bye())), out(fromCallee(byeResp(200)))}, cdr.Callee},
+		{"the first BYE counts", []step{in(invite()), out(resp(200)), in(fromCallee(bye())), in(bye()), out(byeResp(200))}, cdr.Callee},
+		{"cancelled", []step{in(invite()), out(resp(180)), in(cancel()), out(cancelResp()), out(resp(487))}, cdr.Caller},
+		{"487 without a CANCEL", []step{in(invite()), out(resp(180)), out(resp(487))}, cdr.System},
+		{"busy", []step{in(invite()), out(resp(486))}, cdr.Callee},
+		{"timed out", []step{in(invite()), out(resp(408))}, cdr.System},
+		{"server error", []step{in(invite()), out(resp(503))}, cdr.System},
+		{"re-INVITE answered 481", []step{in(invite()), out(resp(200)), in(reinvite()), out(tagged(resp2(481), "b"))}, cdr.System},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := newTracker(0)
+			feedSteps(tr, t0, time.Second, tt.steps...)
+			_, recent := tr.snapshot()
+			if len(recent) != 1 || recent[0].HungUpBy != tt.want {
+				t.Errorf("ended calls %+v, want one hung up by %s", recent, tt.want)
+			}
+		})
 	}
 }
 
@@ -224,6 +257,21 @@ func TestTrackerChallengeGivenUp(t *testing.T) {
 	}
 }
 
+// TestTrackerMaxCallAge: an answered call whose BYE never came ends
+// after maxCallAge, hung up by the system, and no sooner.
+func TestTrackerMaxCallAge(t *testing.T) {
+	tr := newTracker(0)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	feedSteps(tr, t0, time.Second, in(invite()), out(resp(200)))
+	if n := tr.sweep(t0.Add(time.Second + maxCallAge)); len(n) != 0 {
+		t.Fatalf("ended at maxCallAge: %+v", n)
+	}
+	n := tr.sweep(t0.Add(2*time.Second + maxCallAge))
+	if len(n) != 1 || n[0].change != CallFinished || n[0].call.HungUpBy != cdr.System || n[0].call.Reason != "no BYE within 12h" {
+		t.Fatalf("sweep %+v", n)
+	}
+}
+
 func TestTrackerBounds(t *testing.T) {
 	tr := newTracker(3)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -236,9 +284,12 @@ func TestTrackerBounds(t *testing.T) {
 	for i, id := range []string{"a", "b", "c", "d"} {
 		start(id, t0.Add(time.Duration(i)*time.Second))
 	}
-	active, _ := tr.snapshot()
+	active, recent := tr.snapshot()
 	if len(active) != 3 || active[0].CallID != "b" || active[2].CallID != "d" {
 		t.Errorf("active %+v, want b c d (a evicted)", active)
+	}
+	if len(recent) != 1 || recent[0].CallID != "a" || recent[0].Reason != "no longer followed: too many calls" || recent[0].HungUpBy != cdr.System {
+		t.Errorf("recent %+v, want a ended, so that its record is written", recent)
 	}
 
 	// Calls stuck in setup end after setupTimeout; recent calls go after recentAge.
@@ -250,7 +301,7 @@ func TestTrackerBounds(t *testing.T) {
 		t.Errorf("%d in setup after sweep, want 1", setup)
 	}
 	tr.sweep(t0.Add(setupTimeout + recentAge + 3*time.Second))
-	active, recent := tr.snapshot()
+	active, recent = tr.snapshot()
 	if len(recent) != 1 || recent[0].CallID != "d" || len(active) != 0 {
 		t.Errorf("after the second sweep: active %d, recent %+v; want only d, recently ended", len(active), recent)
 	}

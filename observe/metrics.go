@@ -26,6 +26,9 @@ type Sources struct {
 	// Auth returns failed authentications since start and the sources
 	// blocked now for failing too often.
 	Auth func() (failures uint64, blocked int)
+	// CDR returns the call detail records committed since start and those
+	// that failed to commit or were dropped.
+	CDR func() (written, errors uint64)
 }
 
 // methods are the request methods counted by name; any other is counted
@@ -78,6 +81,10 @@ var (
 		"Failed authentications: wrong password or unknown user.", nil, nil)
 	descBlocked = prometheus.NewDesc("parley_blocked_sources",
 		"Source addresses blocked now for failing authentication too often.", nil, nil)
+	descCDRWritten = prometheus.NewDesc("parley_cdr_written_total",
+		"Call detail records committed to the database.", nil, nil)
+	descCDRErrors = prometheus.NewDesc("parley_cdr_write_errors_total",
+		"Call detail records whose commit failed (each retry counts again) or that were dropped.", nil, nil)
 	descDropped = prometheus.NewDesc("parley_messages_dropped_total",
 		"SIP messages dropped, by reason: malformed, framing or overflow (a stream cut off), send_failed, denied (rate limits, bans, filters).", []string{"reason"}, nil)
 	descConnections = prometheus.NewDesc("parley_transport_connections",
@@ -126,7 +133,7 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descResponses, descTransactions, descRegistrations,
-		descCalls, descCallsSetup, descAuthFailures, descBlocked, descDropped, descConnections, descCaptureDropped} {
+		descCalls, descCallsSetup, descAuthFailures, descBlocked, descCDRWritten, descCDRErrors, descDropped, descConnections, descCaptureDropped} {
 		ch <- d
 	}
 }
@@ -172,6 +179,11 @@ func (m *Metrics) collectSources(ch chan<- prometheus.Metric) {
 		failures, blocked := s.Auth()
 		ch <- prometheus.MustNewConstMetric(descAuthFailures, prometheus.CounterValue, float64(failures))
 		ch <- prometheus.MustNewConstMetric(descBlocked, prometheus.GaugeValue, float64(blocked))
+	}
+	if s.CDR != nil {
+		written, errs := s.CDR()
+		ch <- prometheus.MustNewConstMetric(descCDRWritten, prometheus.CounterValue, float64(written))
+		ch <- prometheus.MustNewConstMetric(descCDRErrors, prometheus.CounterValue, float64(errs))
 	}
 	if s.Dropped != nil {
 		for _, k := range sortedKeys(s.Dropped()) {

@@ -45,6 +45,7 @@ func TestMetricsScrape(t *testing.T) {
 		Dropped:       func() map[string]uint64 { return map[string]uint64{"malformed": 4, "framing": 1} },
 		Connections:   func() map[string]int { return map[string]int{"stream": 5} },
 		Auth:          func() (uint64, int) { return 9, 1 },
+		CDR:           func() (uint64, uint64) { return 12, 2 },
 	}})
 	o.Start()
 	defer o.Close()
@@ -86,6 +87,12 @@ parley_auth_failures_total 9
 # HELP parley_blocked_sources Source addresses blocked now for failing authentication too often.
 # TYPE parley_blocked_sources gauge
 parley_blocked_sources 1
+# HELP parley_cdr_written_total Call detail records committed to the database.
+# TYPE parley_cdr_written_total counter
+parley_cdr_written_total 12
+# HELP parley_cdr_write_errors_total Call detail records whose commit failed (each retry counts again) or that were dropped.
+# TYPE parley_cdr_write_errors_total counter
+parley_cdr_write_errors_total 2
 # HELP parley_messages_dropped_total SIP messages dropped, by reason: malformed, framing or overflow (a stream cut off), send_failed, denied (rate limits, bans, filters).
 # TYPE parley_messages_dropped_total counter
 parley_messages_dropped_total{reason="framing"} 1

@@ -19,9 +19,10 @@ import (
 )
 
 // observability is what watches the server: the message observer behind
-// metrics and the console, the admin HTTP listener and the HEP exporter.
-// The Server's field is nil when admin and HEP are both off, which makes
-// the taps on the message path a nil check.
+// metrics, the console and the call records, the admin HTTP listener and
+// the HEP exporter. The Server's field is nil when admin, HEP and call
+// records are all off, which makes the taps on the message path a nil
+// check.
 type observability struct {
 	obs     *observe.Observer
 	admin   *admin.Server // nil when admin.listen is empty
@@ -35,11 +36,11 @@ type observability struct {
 // newObservability builds the observer, admin server and exporter from
 // cfg.
 func (s *Server) newObservability(cfg *config.Config) error {
-	if cfg.Admin.Listen == "" && cfg.HEP.Address == "" {
+	if cfg.Admin.Listen == "" && cfg.HEP.Address == "" && s.records == nil {
 		return nil
 	}
 	o := &observability{agentID: uint32(cfg.HEP.AgentID), authKey: cfg.HEP.Password, started: time.Now()}
-	oc := observe.Config{Sources: s.metricSources(), Logger: s.log, OnCall: observe.CallLog(s.events)}
+	oc := observe.Config{Sources: s.metricSources(), Logger: s.log, OnCall: s.onCall()}
 	if cfg.Admin.Listen != "" {
 		oc.CaptureMessages, oc.CaptureBytes = cfg.Admin.CaptureMessages, cfg.Admin.CaptureBytes
 	}
@@ -54,7 +55,7 @@ func (s *Server) newObservability(cfg *config.Config) error {
 	o.obs = observe.New(oc)
 	if cfg.Admin.Listen != "" {
 		o.admin = admin.New(admin.Config{
-			Listen: cfg.Admin.Listen, Token: cfg.Admin.Token, Observer: o.obs, Store: s.store,
+			Listen: cfg.Admin.Listen, Token: cfg.Admin.Token, Observer: o.obs, Store: s.store, CDRs: s.storage.cdrs,
 			Users: s.userLister(), Ready: s.ready, Stats: func() any { return s.stats(o) }, Reload: func() any { return s.ReloadState() },
 			Logger: s.log,
 		})
@@ -85,6 +86,9 @@ func (s *Server) metricSources() observe.Sources {
 		}
 		st := a.Stats()
 		return st.Failures, st.BlockedNow
+	}
+	if s.records != nil {
+		src.CDR = s.records.w.Stats
 	}
 	return src
 }

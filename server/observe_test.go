@@ -52,15 +52,22 @@ func startLogging(t *testing.T, cfg *config.Config, log *slog.Logger) *Server {
 	return s
 }
 
-// options sends an OPTIONS to the server over UDP and waits for its answer.
-func options(t *testing.T, s *Server) (client netip.AddrPort) {
+// udpClient opens a UDP socket on loopback, closed when t ends, and
+// returns its address for Via and Contact.
+func udpClient(t *testing.T) (*net.UDPConn, string) {
 	t.Helper()
 	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	local := conn.LocalAddr().String()
+	t.Cleanup(func() { conn.Close() })
+	return conn, conn.LocalAddr().String()
+}
+
+// options sends an OPTIONS to the server over UDP and waits for its answer.
+func options(t *testing.T, s *Server) (client netip.AddrPort) {
+	t.Helper()
+	conn, local := udpClient(t)
 	server := s.Listeners()[0].Bound
 	req := "OPTIONS sip:" + server.String() + " SIP/2.0\r\n" +
 		"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK-obs-1;rport\r\n" +
@@ -152,13 +159,15 @@ func TestObservability(t *testing.T) {
 }
 
 func TestObservabilityOff(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Admin.Listen = ""
-	s := startServer(t, cfg)
-	if s.obs != nil {
-		t.Fatal("observer built with admin and HEP off")
+	for _, records := range []bool{false, true} {
+		cfg := testConfig(t)
+		cfg.Admin.Listen, cfg.CDR.Enabled = "", records
+		s := startServer(t, cfg)
+		if (s.obs != nil) != records || (s.records != nil) != records {
+			t.Fatalf("with admin and HEP off and cdr.enabled %v: observer built %v, records %v", records, s.obs != nil, s.records != nil)
+		}
+		options(t, s) // the taps are no-ops, or feed the call tracker alone
 	}
-	options(t, s) // the taps are no-ops
 }
 
 // TestAdminPortTaken: an admin listener that cannot bind stops the start

@@ -47,7 +47,8 @@ type Server struct {
 	proxy   *proxy.Proxy
 	store   location.Store
 	storage *storage
-	obs     *observability // nil when admin and HEP are off
+	obs     *observability // nil when admin, HEP and call records are off
+	records *records       // nil when cdr.enabled is off
 	guard   *guard.Guard   // per-source rate limits, bans, scanner filter
 	secret  string         // salts the To tags of local responses
 	stop    context.CancelFunc
@@ -138,7 +139,9 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	}
 	s.proxy = proxy.New(pcfg, traced, txs, s.store, reg, log)
 	reg.ForUs = s.proxy.IsUs
+	s.records = s.newRecords(cfg)
 	if err := s.newObservability(cfg); err != nil {
+		s.closeRecords()
 		st.Close()
 		return nil, err
 	}
@@ -262,6 +265,7 @@ wait:
 	}
 	cerr := s.tp.Close()
 	s.stopObservability()
+	s.closeRecords()
 	if s.stop != nil {
 		s.stop()
 		s.bg.Wait()

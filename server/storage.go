@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/parley-sip/parley/auth"
+	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/location/redisstore"
@@ -17,11 +19,12 @@ import (
 	"github.com/parley-sip/parley/subscriber"
 )
 
-// storage is what the server keeps across requests: the location store
-// and, with a database, the subscribers.
+// storage is what the server keeps across requests: the location store,
+// with a database the subscribers, and the call detail records.
 type storage struct {
 	bindings location.Store
 	users    *subscriber.SQL // nil with storage.engine memory
+	cdrs     cdr.Store       // nil with cdr.enabled false
 }
 
 // openStorage opens the configured engine. With sqlite both stores share
@@ -30,87 +33,108 @@ type storage struct {
 // events budget bounds.
 //
 // With storage.location redis the registrations go to Redis instead, and
-// the engine keeps the subscribers alone.
+// the engine keeps the subscribers and call records.
 func openStorage(cfg *config.Config, log, events *slog.Logger) (*storage, error) {
-	if cfg.Storage.Location == config.EngineRedis {
-		return openRedis(cfg, log, events)
-	}
+	own := cfg.Storage.LocationEngine() == cfg.Storage.Engine
+	var st *storage
+	var err error
 	switch cfg.Storage.Engine {
 	case config.EngineMemory:
-		return &storage{bindings: location.NewMemory()}, nil
+		st = openMemory(cfg, own)
 	case config.EnginePostgres:
-		return openPostgres(cfg, events)
+		st, err = openPostgres(cfg, events, own)
+	default:
+		st, err = openSQLite(cfg, log, events, own)
 	}
-	users, path, err := openSQLiteUsers(cfg)
-	if err != nil {
+	if err != nil || own {
+		return st, err
+	}
+	if st.bindings, err = openRedis(cfg, log, events); err != nil {
+		st.Close()
 		return nil, err
 	}
-	start := time.Now()
-	bindings, err := sqlstore.OpenSQLite(path, sqlstore.WithLogger(events))
-	if err != nil {
-		users.Close()
-		return nil, fmt.Errorf("location database %s: %w", path, err)
-	}
-	n, aors := bindings.Count()
-	log.Info("location store loaded", "path", path, "bindings", n, "aors", aors, "took", time.Since(start).Round(time.Millisecond).String())
-	return &storage{bindings: bindings, users: users}, nil
+	return st, nil
 }
 
-// openSQLiteUsers opens the subscribers in DATA_DIR/parley.db.
-func openSQLiteUsers(cfg *config.Config) (*subscriber.SQL, string, error) {
+// openMemory keeps everything in memory; withLocation says whether the
+// bindings too.
+func openMemory(cfg *config.Config, withLocation bool) *storage {
+	st := &storage{}
+	if withLocation {
+		st.bindings = location.NewMemory()
+	}
+	if cfg.CDR.Enabled {
+		st.cdrs = cdr.NewMemory()
+	}
+	return st
+}
+
+// openSQLite opens DATA_DIR/parley.db for the subscribers, the call
+// records and, withLocation, the bindings.
+func openSQLite(cfg *config.Config, log, events *slog.Logger, withLocation bool) (*storage, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, "", fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
 	}
 	path := filepath.Join(cfg.DataDir, subscriber.DBFile)
 	users, err := subscriber.OpenSQLite(path)
 	if err != nil {
-		return nil, "", fmt.Errorf("subscriber database %s: %w", path, err)
+		return nil, fmt.Errorf("subscriber database %s: %w", path, err)
 	}
-	return users, path, nil
+	st := &storage{users: users}
+	if withLocation {
+		start := time.Now()
+		if st.bindings, err = sqlstore.OpenSQLite(path, sqlstore.WithLogger(events)); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("location database %s: %w", path, err)
+		}
+		n, aors := st.bindings.Count()
+		log.Info("location store loaded", "path", path, "bindings", n, "aors", aors, "took", time.Since(start).Round(time.Millisecond).String())
+	}
+	if cfg.CDR.Enabled {
+		if st.cdrs, err = cdr.OpenSQLite(path); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("call detail records %s: %w", path, err)
+		}
+	}
+	return st, nil
 }
 
-// openRedis opens the location store in Redis, and the subscribers in
-// storage.engine's database.
-func openRedis(cfg *config.Config, log, events *slog.Logger) (*storage, error) {
-	var users *subscriber.SQL
-	var err error
+// openRedis opens the location store in Redis.
+func openRedis(cfg *config.Config, log, events *slog.Logger) (location.Store, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	switch cfg.Storage.Engine {
-	case config.EnginePostgres:
-		if users, err = subscriber.OpenPostgres(ctx, cfg.Storage.DSN); err != nil {
-			return nil, fmt.Errorf("storage.dsn: subscriber database: %w", err)
-		}
-	case config.EngineSQLite:
-		if users, _, err = openSQLiteUsers(cfg); err != nil {
-			return nil, err
-		}
-	}
 	bindings, err := redisstore.Open(ctx, cfg.Storage.RedisURL, redisstore.WithLogger(events))
 	if err != nil {
-		if users != nil {
-			users.Close()
-		}
 		return nil, fmt.Errorf("storage.redis_url: %w", err)
 	}
 	n, aors := bindings.Count()
 	log.Info("location store in Redis", "bindings", n, "aors", aors)
-	return &storage{bindings: bindings, users: users}, nil
+	return bindings, nil
 }
 
-func openPostgres(cfg *config.Config, events *slog.Logger) (*storage, error) {
+// openPostgres opens the subscribers, the call records and, withLocation,
+// the bindings in storage.dsn's database.
+func openPostgres(cfg *config.Config, events *slog.Logger, withLocation bool) (*storage, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	users, err := subscriber.OpenPostgres(ctx, cfg.Storage.DSN)
 	if err != nil {
 		return nil, fmt.Errorf("storage.dsn: subscriber database: %w", err)
 	}
-	bindings, err := sqlstore.OpenPostgres(ctx, cfg.Storage.DSN, sqlstore.WithLogger(events))
-	if err != nil {
-		users.Close()
-		return nil, fmt.Errorf("storage.dsn: location database: %w", err)
+	st := &storage{users: users}
+	if withLocation {
+		if st.bindings, err = sqlstore.OpenPostgres(ctx, cfg.Storage.DSN, sqlstore.WithLogger(events)); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("storage.dsn: location database: %w", err)
+		}
 	}
-	return &storage{bindings: bindings, users: users}, nil
+	if cfg.CDR.Enabled {
+		if st.cdrs, err = cdr.OpenPostgres(ctx, cfg.Storage.DSN); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("storage.dsn: call detail records: %w", err)
+		}
+	}
+	return st, nil
 }
 
 // StorageName says where state lives, for the startup line and the user
@@ -130,13 +154,17 @@ func StorageName(cfg *config.Config) string {
 	return name
 }
 
-// Close closes both stores.
+// Close closes the stores.
 func (st *storage) Close() error {
-	err := st.bindings.Close()
+	var err error
+	if st.bindings != nil {
+		err = st.bindings.Close()
+	}
 	if st.users != nil {
-		if uerr := st.users.Close(); err == nil {
-			err = uerr
-		}
+		err = errors.Join(err, st.users.Close())
+	}
+	if st.cdrs != nil {
+		err = errors.Join(err, st.cdrs.Close())
 	}
 	return err
 }

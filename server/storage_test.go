@@ -84,7 +84,8 @@ func TestDefaultDigestAlgorithms(t *testing.T) {
 
 // TestOpenRedisLocation: with storage.location redis the bindings go to
 // Redis whatever storage.engine is, and the engine keeps the subscribers
-// alone; a Redis that does not answer is an error naming the key.
+// and the call records; a Redis that does not answer is an error naming
+// the key.
 func TestOpenRedisLocation(t *testing.T) {
 	own := redistest.Start(t)
 	tests := []struct {
@@ -99,8 +100,8 @@ func TestOpenRedisLocation(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := config.Parse("t.yaml", []byte(fmt.Sprintf("data_dir: %s\nstorage:\n  engine: %s\n  location: redis\n  redis_url: %s\n",
-				t.TempDir(), tc.engine, tc.url)))
+			cfg, err := config.Parse("t.yaml", []byte(fmt.Sprintf("data_dir: %s\nstorage:\n  engine: %s\n  location: redis\n  redis_url: %s\n"+
+				"cdr:\n  enabled: true\n", t.TempDir(), tc.engine, tc.url)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -120,6 +121,9 @@ func TestOpenRedisLocation(t *testing.T) {
 			}
 			if (st.users != nil) != tc.users {
 				t.Errorf("subscribers opened: %v, want %v", st.users != nil, tc.users)
+			}
+			if st.cdrs == nil {
+				t.Error("no call detail record store")
 			}
 		})
 	}

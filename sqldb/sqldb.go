@@ -1,7 +1,7 @@
 // Package sqldb is the SQL database Parley's durable stores share:
 // opening it (SQLite, embedded and cgo-free, or PostgreSQL) and bringing
-// each store's tables up to date. The stores (subscriber, presence) keep
-// their own tables and their own rows in schema_migrations, so one
+// each store's tables up to date. The stores (subscriber, presence, cdr)
+// keep their own tables and their own rows in schema_migrations, so one
 // parley.db or one PostgreSQL schema holds them all.
 package sqldb
 

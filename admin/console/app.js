@@ -151,6 +151,35 @@
     }
   }
 
+  // ---- call records, newest first, a page at a time
+
+  async function loadCDRs(before) {
+    const form = $('#cdrs form');
+    const q = new URLSearchParams({ limit: '50' });
+    for (const name of ['caller', 'callee', 'disposition']) {
+      if (form[name].value.trim()) q.set(name, form[name].value.trim());
+    }
+    if (before) q.set('before', before);
+    const data = await getJSON('/api/cdrs?' + q);
+    const rows = data.cdrs.map(cdrRow);
+    if (before) $('#cdrs tbody').append(...rows);
+    else $('#cdrs tbody').replaceChildren(...rows);
+    const more = $('#cdrs .more');
+    more.hidden = !data.next;
+    more.dataset.next = data.next || '';
+    const n = $('#cdrs tbody').children.length;
+    $('#cdrs .count').textContent = n + (data.next ? '+' : '');
+    $('#cdrs .empty').hidden = n > 0;
+  }
+
+  function cdrRow(r) {
+    const talk = r.answered ? fmtDuration((Date.parse(r.end) - Date.parse(r.answered)) / 1000) : '';
+    return el('tr', { 'data-call-id': r.call_id, title: `${r.call_id}\n${r.callee}\nbillable ${r.billable} s` },
+      td(new Date(r.setup).toLocaleString()), td(r.caller, 'wrap'), td(r.dialled),
+      el('td', {}, el('span', { class: 'state ' + r.disposition, textContent: r.disposition })),
+      td(talk), td(r.hung_up_by), td(r.status ? `${r.status} ${r.reason || ''}` : r.reason || ''));
+  }
+
   // ---- ladder
 
   async function showLadder(id) {
@@ -255,6 +284,7 @@
     if (kind === 'call') {
       state.calls.set(e.call.call_id, e.call);
       later('calls', 100, renderCalls);
+      if (e.call.state === 'ended') later('cdrs', 500, () => loadCDRs().catch(() => {})); // its record is written by then, or soon
       later('stats', 1000, loadStats);
       return;
     }
@@ -302,7 +332,7 @@
 
   function refreshAll() {
     const failed = err => { if (err.message !== 'unauthorized') console.warn(err); };
-    return Promise.all([loadStats(), loadRegistrations(), loadCalls()])
+    return Promise.all([loadStats(), loadRegistrations(), loadCalls(), loadCDRs()])
       .then(() => { document.body.dataset.loaded = 'true'; }, failed);
   }
 
@@ -315,6 +345,9 @@
   });
   $('#registrations form').addEventListener('input', () => later('search', 250, loadRegistrations));
   $('#registrations form').addEventListener('submit', ev => ev.preventDefault());
+  $('#cdrs form').addEventListener('input', () => later('cdr-search', 250, loadCDRs));
+  $('#cdrs form').addEventListener('submit', ev => ev.preventDefault());
+  $('#cdrs .more').addEventListener('click', ev => loadCDRs(ev.target.dataset.next));
   setInterval(tickDurations, 1000);
   setInterval(() => { loadRegistrations().catch(() => {}); loadStats().catch(() => {}); }, 10000);
   refreshAll();

@@ -15,6 +15,8 @@ Usage:
   parley check-config FILE          validate a configuration file and exit
   parley user add|passwd|del|list|import ...
                                     manage subscribers (see "parley user help")
+  parley cdr export --since TIME ...
+                                    write call detail records as CSV or JSON (see "parley cdr help")
   parley version                    print the version and the revision it was built from
   parley help                       print this help
 
@@ -50,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stdout, stderr)
 	case "user":
 		return userCommand(args[1:], os.Stdin, stdout, stderr)
+	case "cdr":
+		return cdrCommand(args[1:], stdout, stderr)
 	case "check-config":
 		return checkConfig(args[1:], stdout, stderr)
 	case "version", "--version", "-v":

@@ -67,8 +67,12 @@ try {
   await page.locator('#ladder-svg g.arrow[data-label="INVITE"]').first().click();
   const text = await page.locator('#ladder pre.message').innerText();
   const registration = await reg.innerText();
+  // The ended call's record arrives in the records table without a reload.
+  const cdr = page.locator(`#cdrs tbody tr[data-call-id="${callId}"]`);
+  await cdr.waitFor();
+  const cdrText = await cdr.innerText();
   await page.screenshot({ path: screenshot, fullPage: true });
-  step('result', { callId, callText, labels, nodes, text, registration, errors });
+  step('result', { callId, callText, labels, nodes, text, registration, cdrText, errors });
 } catch (err) {
   console.error('console.mjs:', err.message);
   process.exitCode = 1;

@@ -1,0 +1,154 @@
+package cdr
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// MaxPending bounds the records a Writer holds while its store refuses
+// them (about 500 bytes each); past it new records are dropped, counted
+// as write errors and logged.
+const MaxPending = 100000
+
+// retryAfter is how long the Writer waits after a failed commit.
+const retryAfter = time.Second
+
+// Writer commits records to a Store in groups: Write hands a record over
+// without waiting, and one goroutine commits everything handed over
+// since its last commit in one transaction, then goes again. There is no
+// timer: while the store is idle a record is committed at once, and while
+// a commit runs the next records gather for the one after it. So what a
+// kill -9 can lose is the records handed over in the last few
+// milliseconds (the commit in progress, and those waiting for it);
+// a failing store keeps them in memory and retries every second.
+type Writer struct {
+	store Store
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	pending []Record
+	busy    bool          // a commit is running
+	wake    chan struct{} // one slot: work arrived
+	idle    *sync.Cond    // signalled after each commit round
+	closing bool
+
+	written, errors atomic.Uint64
+	done            chan struct{}
+}
+
+// NewWriter starts a writer on store; log (nil: slog.Default) gets a
+// line per failed commit and per dropped record.
+func NewWriter(store Store, log *slog.Logger) *Writer {
+	if log == nil {
+		log = slog.Default()
+	}
+	w := &Writer{store: store, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	w.idle = sync.NewCond(&w.mu)
+	go w.run()
+	return w
+}
+
+// Write hands a record over for the next commit. It never blocks.
+func (w *Writer) Write(r Record) {
+	w.mu.Lock()
+	if w.closing || len(w.pending) >= MaxPending {
+		w.mu.Unlock()
+		w.errors.Add(1)
+		w.log.Error("cdr: record dropped", "call_id", r.CallID, "reason", "writer closed or too many records waiting")
+		return
+	}
+	w.pending = append(w.pending, r)
+	select { // under mu, so that Close cannot close wake in between
+	case w.wake <- struct{}{}:
+	default:
+	}
+	w.mu.Unlock()
+}
+
+// Stats returns the records committed and those that failed to commit
+// (a failed commit counts each of its records; a retry that succeeds
+// counts them as written too) or were dropped.
+func (w *Writer) Stats() (written, errors uint64) { return w.written.Load(), w.errors.Load() }
+
+// Flush waits until every record handed over before the call is
+// committed, or ctx ends.
+func (w *Writer) Flush(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		w.mu.Lock()
+		w.idle.Broadcast()
+		w.mu.Unlock()
+	})
+	defer stop()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for (len(w.pending) > 0 || w.busy) && ctx.Err() == nil {
+		w.idle.Wait()
+	}
+	return ctx.Err()
+}
+
+// Close commits what is pending, trying until ctx ends, and stops. It
+// does not close the store.
+func (w *Writer) Close(ctx context.Context) error {
+	err := w.Flush(ctx)
+	w.mu.Lock()
+	w.closing = true
+	if n := len(w.pending); n > 0 {
+		w.errors.Add(uint64(n))
+		w.log.Error("cdr: records not written at shutdown", "records", n)
+		w.pending = nil
+	}
+	w.mu.Unlock()
+	close(w.wake)
+	<-w.done
+	return err
+}
+
+func (w *Writer) run() {
+	defer close(w.done)
+	for range w.wake {
+		for w.commit() {
+		}
+	}
+}
+
+// commit commits one batch and says whether to go again at once.
+func (w *Writer) commit() bool {
+	w.mu.Lock()
+	batch := w.pending
+	w.pending, w.busy = nil, len(batch) > 0
+	w.mu.Unlock()
+	if len(batch) == 0 {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err := w.store.Add(ctx, batch)
+	cancel()
+	// Counted before Flush can return, so that Stats after a Flush are
+	// up to date.
+	if err == nil {
+		w.written.Add(uint64(len(batch)))
+	} else {
+		w.errors.Add(uint64(len(batch)))
+	}
+	w.mu.Lock()
+	w.busy = false
+	if err != nil {
+		w.pending = append(batch, w.pending...) // keep the order of writing
+	}
+	closing := w.closing
+	w.idle.Broadcast()
+	w.mu.Unlock()
+	if err == nil {
+		return true
+	}
+	w.log.Error("cdr: commit failed; retrying", "records", len(batch), "error", err)
+	if closing {
+		return false
+	}
+	time.Sleep(retryAfter)
+	return true
+}
