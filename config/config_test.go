@@ -136,7 +136,7 @@ func fullConfig() *Config {
 			MaxContacts:     0,
 			OverMaxContacts: OverMaxReplaceOldest,
 		},
-		Proxy: ProxyConfig{Forking: ForkingSerial, RecordRoute: false, TimerC: dur("200s")},
+		Proxy: ProxyConfig{Forking: ForkingSerial, RecordRoute: false, TimerC: dur("200s"), Relay: RelayOpen},
 		Transaction: TransactionConfig{
 			T1: dur("250ms"), T2: dur("2s"), T4: dur("3s"), MaxTransactions: 5000,
 		},
@@ -264,6 +264,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad below_min", lines("registrar:", "  below_min: rais"), 2, "registrar.below_min", `must be one of reject, raise; got "rais"`, 0},
 		{"bad over_max_contacts", lines("registrar:", "  over_max_contacts: replace"), 2, "registrar.over_max_contacts", "reject, replace-oldest", 0},
 		{"bad forking", lines("proxy:", "  forking: sequential"), 2, "proxy.forking", "parallel, serial, auto", 0},
+		{"bad relay", lines("proxy:", "  relay: closed"), 2, "proxy.relay", `must be one of domains, open; got "closed"`, 0},
 		{"bad client_auth", lines("tls:", "  client_auth: optional"), 2, "tls.client_auth", "none, request, require", 0},
 		{"bad enum in override", lines("domain_overrides:", "  example.com:", "    below_min: never"), 3, "domain_overrides.example.com.below_min", "reject, raise", 0},
 
@@ -388,7 +389,7 @@ func TestValidateWithoutFile(t *testing.T) {
 	c.Registrar.MinExpires = dur("100000s")
 	c.Listen = append(c.Listen, Listener{Proto: "sctp", Host: "0.0.0.0", Port: 5060})
 	err := c.Validate()
-	want := "listen[2]: protocol must be one of udp, tcp, tls; got \"sctp\"\n" +
+	want := "listen[3]: protocol must be one of udp, tcp, tls; got \"sctp\"\n" +
 		"registrar.min_expires: must not exceed registrar.max_expires (86400s), got 100000s"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got\n%v\nwant\n%s", err, want)

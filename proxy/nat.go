@@ -67,7 +67,7 @@ func literalAddr(u *sip.URI, proto transport.Proto) (netip.AddrPort, bool) {
 	}
 	port := u.Port
 	if port == 0 {
-		port = sip.DefaultPort(strings.ToUpper(string(proto)))
+		port = proto.DefaultPort()
 	}
 	return netip.AddrPortFrom(host.Unmap(), uint16(port)), true
 }
@@ -117,7 +117,7 @@ func takeAlias(u sip.URI) (stripped sip.URI, dst transport.Target, ok bool) {
 	ip, err := netip.ParseAddr(parts[0])
 	port, perr := strconv.ParseUint(parts[1], 10, 16)
 	proto := transport.Proto(parts[2])
-	if err != nil || perr != nil || (proto != transport.UDP && proto != transport.TCP && proto != transport.TLS) {
+	if err != nil || perr != nil || !proto.Known() {
 		return u, dst, false
 	}
 	u.Params = sip.Params(removeParam(string(u.Params), aliasParam))

@@ -93,6 +93,15 @@ type Config struct {
 	// without credentials: gateways and other nodes that cannot answer a
 	// challenge (security.trusted_skip_auth).
 	Trusted func(src netip.Addr) bool
+	// OpenRelay, when it returns true, forwards requests between any two
+	// domains (proxy.relay: open). nil or false forwards only requests
+	// from or to one of Domains, or from a RelayTrusted source, and
+	// answers the rest 403 Relaying Denied. It is a func so that a
+	// reload takes effect at once.
+	OpenRelay func() bool
+	// RelayTrusted, when not nil, names sources that may relay between
+	// any domains: gateways, other nodes, an SBC (security.trusted).
+	RelayTrusted func(src netip.Addr) bool
 	// RegisterWorkers, when above 0, handles that many REGISTERs at once
 	// off the reading goroutine: what a store that commits to disk needs
 	// to group its commits. 0 handles each where it arrives.

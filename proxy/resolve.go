@@ -72,16 +72,11 @@ func (res *Resolver) Resolve(ctx context.Context, u *sip.URI) ([]transport.Targe
 }
 
 // uriProto is the transport a URI asks for (§18.1.1, RFC 3263 §4.1):
-// its transport parameter, TLS for sips, else UDP.
+// its transport parameter when a driver speaks it, TLS for sips, else UDP.
 func uriProto(u *sip.URI) (p transport.Proto, pinned bool) {
 	if t, ok := u.Params.Get("transport"); ok {
-		switch strings.ToLower(t) {
-		case "tcp":
-			return transport.TCP, true
-		case "tls":
-			return transport.TLS, true
-		case "udp":
-			return transport.UDP, true
+		if p := transport.Proto(strings.ToLower(t)); p.Known() {
+			return p, true
 		}
 	}
 	if u.Scheme == "sips" {
@@ -94,33 +89,24 @@ func uriPort(u *sip.URI, p transport.Proto) int {
 	if u.Port != 0 {
 		return u.Port
 	}
-	if p == transport.TLS {
-		return 5061
-	}
-	return 5060
+	return p.DefaultPort()
 }
 
-// srv looks up _sip._udp, _sip._tcp and _sips._tcp records (only the
-// pinned transport's when the URI names one), in that preference.
+// srv looks up the SRV records of every transport that has them, in the
+// drivers' preference (_sip._udp, _sip._tcp, _sips._tcp): only the pinned
+// transport's when the URI names one, only secure ones for sips.
 func (res *Resolver) srv(ctx context.Context, host string, proto transport.Proto, pinned, sips bool) []transport.Target {
-	type svc struct {
-		service, network string
-		proto            transport.Proto
-	}
-	all := []svc{{"sip", "udp", transport.UDP}, {"sip", "tcp", transport.TCP}, {"sips", "tcp", transport.TLS}}
-	if sips {
-		all = all[2:]
-	}
 	var out []transport.Target
-	for _, s := range all {
-		if pinned && s.proto != proto {
+	for _, d := range transport.Drivers() {
+		t := d.Traits()
+		if t.SRVService == "" || (sips && !t.Secure) || (pinned && d.Proto() != proto) {
 			continue
 		}
-		_, recs, err := res.r.LookupSRV(ctx, s.service, s.network, host)
+		_, recs, err := res.r.LookupSRV(ctx, t.SRVService, t.SRVProto, host)
 		if err != nil {
 			continue
 		}
-		out = append(out, res.srvTargets(ctx, recs, s.proto, host)...)
+		out = append(out, res.srvTargets(ctx, recs, d.Proto(), host)...)
 		if len(out) > 0 {
 			return out
 		}

@@ -30,13 +30,7 @@ func (p *Proxy) isUs(u *sip.URI) bool {
 	}
 	port := u.Port
 	if port == 0 {
-		port = 5060
-		if u.Scheme == "sips" {
-			port = 5061
-		}
-		if t, ok := u.Params.Get("transport"); ok && strings.EqualFold(t, "tls") {
-			port = 5061
-		}
+		port = uriTransport(u).DefaultPort()
 	}
 	return p.isOurAddr(u.Host, port)
 }
@@ -44,6 +38,23 @@ func (p *Proxy) isUs(u *sip.URI) bool {
 // IsUs reports whether a URI names this server itself (one of its
 // addresses or names, at one of its ports) rather than a domain it serves.
 func (p *Proxy) IsUs(u *sip.URI) bool { return p.isUs(u) }
+
+// uriTransport is the transport whose default port a URI without one
+// means, for recognising our own address: its transport parameter,
+// except that sips asks for a secure one (a sips URI with transport=tcp
+// still means port 5061), else UDP.
+func uriTransport(u *sip.URI) transport.Proto {
+	proto := transport.UDP
+	if u.Scheme == "sips" {
+		proto = transport.TLS
+	}
+	if t, ok := u.Params.Get("transport"); ok {
+		if tp := transport.Proto(strings.ToLower(t)); tp.Known() && (tp.Secure() || u.Scheme != "sips") {
+			proto = tp
+		}
+	}
+	return proto
+}
 
 func (p *Proxy) isOurAddr(host string, port int) bool {
 	host = trimBrackets(host)
@@ -201,7 +212,7 @@ func (p *Proxy) bindingTarget(b location.Binding) Target {
 	switch {
 	case err != nil || contactBehindNAT(&u, b.Source):
 		t.Dest = flow
-	case proto.Reliable() && b.ConnID != 0:
+	case proto.Stream() && b.ConnID != 0:
 		if addr, ok := literalAddr(&u, proto); ok {
 			flow.Addr = addr // should the connection be gone, dial the Contact
 			t.Dest = flow
@@ -228,7 +239,7 @@ func (p *Proxy) viaTarget(resp *sip.Message) (transport.Target, error) {
 	if err != nil {
 		return transport.Target{}, err
 	}
-	proto := transport.Proto(strings.ToLower(v.Transport))
+	proto, _ := transport.ProtoOfVia(v.Transport) // an unknown one fails at Send
 	host, port := v.SentBy()
 	if r := v.Received(); r != "" {
 		host = r

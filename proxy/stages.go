@@ -8,8 +8,9 @@ import (
 )
 
 // DefaultStages is the request route, in the order Kamailio's stock
-// configuration uses too: validate, route in-dialog requests, answer what
-// is for the server itself, find targets, relay.
+// configuration uses too: validate, route in-dialog requests, refuse to
+// relay for strangers, authenticate, answer what is for the server
+// itself, find targets, relay.
 func DefaultStages() []Stage {
 	return []Stage{
 		sanityStage{},
@@ -18,6 +19,7 @@ func DefaultStages() []Stage {
 		loopStage{},
 		cancelStage{},
 		routeStage{},
+		relayCheckStage{},
 		authStage{},
 		localStage{},
 		locationStage{},

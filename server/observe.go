@@ -173,7 +173,7 @@ func localAddr(bound netip.AddrPort, l *transport.ListenerInfo) netip.AddrPort {
 // observer's worker goroutine.
 func (s *Server) exportHEP(o *observability, m *observe.Message) {
 	proto := uint8(hep.ProtoUDP)
-	if m.Proto != string(transport.UDP) {
+	if transport.Proto(m.Proto).Stream() {
 		proto = hep.ProtoTCP // TLS rides on TCP
 	}
 	p := hep.Packet{Proto: proto, Src: m.Src(), Dst: m.Dst(), Time: m.Time, Type: hep.TypeSIP,
@@ -224,7 +224,10 @@ type serverStats struct {
 	Transport    transport.Stats    `json:"transport"`
 	Transactions *transaction.Stats `json:"transactions,omitempty"`
 	Auth         *auth.Stats        `json:"auth,omitempty"`
-	HEP          *struct {
+	// TLS is the certificate TLS listeners serve, with the fingerprint a
+	// phone pins; absent without TLS listeners.
+	TLS *transport.CertInfo `json:"tls,omitempty"`
+	HEP *struct {
 		Sent   uint64 `json:"sent"`
 		Failed uint64 `json:"failed"`
 	} `json:"hep,omitempty"`
@@ -247,6 +250,9 @@ func (s *Server) stats(o *observability) serverStats {
 	if a := s.authn.Load(); a != nil {
 		as := a.Stats()
 		st.Auth = &as
+	}
+	if cert, ok := s.tp.Certificate(); ok {
+		st.TLS = &cert
 	}
 	if o.hep != nil {
 		sent, failed := o.hep.Stats()

@@ -217,3 +217,21 @@ func TestHEPAddressUnresolvable(t *testing.T) {
 		t.Errorf("got %v, want a hep.address error", err)
 	}
 }
+
+// TestStatsCertificate: with a TLS listener, /api/stats carries the
+// certificate, whose fingerprint is the one a phone pins.
+func TestStatsCertificate(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Listen = append(cfg.Listen, config.Listener{Proto: config.ProtoTLS, Host: "127.0.0.1", Port: 0})
+	s := startServer(t, cfg)
+	cert, ok := s.tp.Certificate()
+	if !ok {
+		t.Fatal("no certificate")
+	}
+	_, stats := get(t, "http://"+s.obs.admin.Addr().String()+"/api/stats")
+	for _, want := range []string{`"tls":{"file":"` + cert.File + `","self_signed":true,"sha256":"` + cert.SHA256 + `"`, `"example.com"`} {
+		if !strings.Contains(stats, want) {
+			t.Errorf("/api/stats lacks %s: %s", want, stats)
+		}
+	}
+}

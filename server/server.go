@@ -57,17 +57,14 @@ type Server struct {
 
 // settings is the part of the config a reload swaps in at once.
 type settings struct {
-	cfg     *config.Config
-	domains map[string]bool // empty: every domain is ours
-	names   map[string]bool // the server's own names: aliases and the host name
-	trace   bool
+	cfg    *config.Config
+	served *served
+	names  map[string]bool // the server's own names: aliases and the host name
+	trace  bool
 }
 
 func newSettings(cfg *config.Config) *settings {
-	s := &settings{cfg: cfg, domains: map[string]bool{}, names: map[string]bool{}, trace: cfg.Trace}
-	for _, d := range cfg.Domains {
-		s.domains[strings.ToLower(d)] = true
-	}
+	s := &settings{cfg: cfg, served: newServed(cfg), names: map[string]bool{}, trace: cfg.Trace}
 	for _, a := range cfg.Aliases {
 		s.names[strings.ToLower(trimBrackets(a))] = true
 	}
@@ -154,8 +151,7 @@ func (s *Server) apply(cfg *config.Config) {
 }
 
 func (s *Server) isOurDomain(d string) bool {
-	set := s.settings.Load()
-	return len(set.domains) == 0 || set.domains[strings.ToLower(d)]
+	return s.settings.Load().served.has(d)
 }
 
 // isOurName reports whether host is one of the server's own names beside
@@ -196,6 +192,7 @@ func (s *Server) Start() error {
 	s.bg.Go(func() { s.watchBans(ctx) })
 	s.warnIfOpen()
 	s.logStarted()
+	s.logRelayPolicy()
 	return nil
 }
 
@@ -222,9 +219,9 @@ func (s *Server) warnIfOpen() {
 // running: mode, domains, authentication, storage, listeners and admin.
 func (s *Server) logStarted() {
 	cfg := s.Config()
-	domains := "any"
-	if len(cfg.Domains) > 0 {
-		domains = strings.Join(cfg.Domains, ",")
+	domains := strings.Join(cfg.Domains, ",")
+	if len(cfg.Domains) == 0 {
+		domains = "own names: " + strings.Join(s.settings.Load().served.list(), ",")
 	}
 	authState := "off"
 	if cfg.Auth.Enabled {
