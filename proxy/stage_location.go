@@ -35,7 +35,9 @@ func (locationStage) Serve(r *Request, next func()) {
 	}
 	bindings, err := p.store.Lookup(r.ctx, u.AOR(), p.now())
 	if err != nil {
-		p.log.Warn("proxy: location lookup failed", "error", err)
+		// Debug: a store whose database fails logs the outage itself,
+		// once each way; a line per call would be thousands a second.
+		p.log.Debug("proxy: location lookup failed", "error", err)
 		r.Respond(503, "Location Service Unavailable", "Retry-After", "5")
 		return
 	}

@@ -188,8 +188,9 @@ func (s *Server) exportHEP(o *observability, m *observe.Message) {
 
 // ready is /readyz: the listeners are bound, the server is not draining
 // and the stores can be written. A durable location store answers
-// lookups from memory even while its database is down, so it is asked
-// whether its commits succeed, not whether a lookup does.
+// lookups from memory even while its database is down, and the Redis
+// store from its cache until it notices, so each is asked whether its
+// writes succeed (Ready), not only whether a lookup does.
 func (s *Server) ready(ctx context.Context) error {
 	if len(s.tp.Listeners()) == 0 {
 		return errors.New("SIP listeners not bound")

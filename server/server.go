@@ -138,8 +138,10 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	if st.users != nil {
 		pcfg.Users = st.users
 	}
-	if cfg.Storage.Engine != config.EngineMemory {
-		pcfg.RegisterWorkers = 512 // enough in flight to fill a group commit
+	if cfg.Storage.LocationEngine() != config.EngineMemory {
+		// Enough in flight to fill a group commit, or to keep Redis's
+		// round trips from holding up the transport's readers.
+		pcfg.RegisterWorkers = 512
 	}
 	s.proxy = proxy.New(pcfg, traced, txs, s.store, reg, log)
 	reg.ForUs = s.proxy.IsUs
