@@ -167,7 +167,7 @@ func fullConfig() *Config {
 		AuthOverrides: map[string]AuthOverride{
 			"example.org": {Methods: []string{"REGISTER"}, AllowUnauthenticatedToLocal: ptr(true)},
 		},
-		Storage: StorageConfig{Engine: EnginePostgres, DSN: "postgres://parley@127.0.0.1/parley"},
+		Storage: StorageConfig{Engine: EnginePostgres, DSN: "postgres://parley@127.0.0.1/parley", Location: EngineRedis, RedisURL: "redis://127.0.0.1:6379/2"},
 		Auth: AuthConfig{
 			Enabled: true, Methods: []string{"REGISTER", "INVITE"}, Algorithms: []string{"SHA-256", "MD5"}, AllowUnauthenticatedToLocal: false,
 			NonceTTL: Duration(120 * time.Second), MaxFailures: 5,
@@ -271,6 +271,14 @@ func TestParseErrors(t *testing.T) {
 		// Listeners.
 		{"bad storage engine", lines("storage:", "  engine: mysql"), 2, "storage.engine", "sqlite, postgres, memory", 0},
 		{"postgres without dsn", lines("storage:", "  engine: postgres"), 2, "storage.engine", "postgres needs storage.dsn", 0},
+		{"bad location", lines("storage:", "  location: cassandra"), 2, "storage.location", `must be redis, or left out to keep registrations in storage.engine's store (sqlite); got "cassandra"`, 0},
+		{"redis without url", lines("storage:", "  location: redis"), 2, "storage.location", "redis needs storage.redis_url", 0},
+		{"redis url without redis", lines("storage:", "  redis_url: redis://127.0.0.1:6379/0"), 2, "storage.redis_url", "only used with storage.location redis", 0},
+		{"redis url scheme", lines("storage:", "  location: redis", "  redis_url: http://127.0.0.1:6379/0"), 3, "storage.redis_url", "must start with redis:// or rediss://", 0},
+		{"redis url database", lines("storage:", "  location: redis", "  redis_url: redis://127.0.0.1:6379/zero"), 3, "storage.redis_url", "path must be a database number", 0},
+		{"redis url port", lines("storage:", "  location: redis", "  redis_url: redis://127.0.0.1:99999/0"), 3, "storage.redis_url", "port must be between 1 and 65535", 0},
+		{"redis url password kept out", lines("storage:", "  location: redis", "  redis_url: redis://u:s3cret@127.0.0.1:6379/x"), 3, "storage.redis_url", `got "redis://u:xxxxx@127.0.0.1:6379/x"`, 0},
+		{"redis url host", lines("storage:", "  location: redis", "  redis_url: redis:///0"), 3, "storage.redis_url", "must name a host", 0},
 		{"auth on memory", lines("storage:", "  engine: memory", "auth:", "  enabled: true"), 4, "auth.enabled", "needs a subscriber database", 0},
 		{"ACK challenged", lines("auth:", "  methods: [INVITE, ACK]"), 2, "auth.methods[1]", "ACK cannot be challenged", 0},
 		{"unknown algorithm", lines("auth:", "  algorithms: [SHA-512]"), 2, "auth.algorithms[0]", "must be SHA-256 or MD5", 0},

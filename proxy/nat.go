@@ -45,7 +45,7 @@ func aliasContact(m *sip.Message, src transport.Target) {
 // send from one port and listen on another, or on third-party
 // registrations.
 func contactBehindNAT(u *sip.URI, src netip.AddrPort) bool {
-	host, err := netip.ParseAddr(trimBrackets(u.Host))
+	host, err := netip.ParseAddr(sip.TrimBrackets(u.Host))
 	if err != nil {
 		return false // a name: a server that can be resolved, not a phone behind NAT
 	}
@@ -61,7 +61,7 @@ func isPrivate(a netip.Addr) bool {
 
 // literalAddr is the address of a Contact whose host is an IP literal.
 func literalAddr(u *sip.URI, proto transport.Proto) (netip.AddrPort, bool) {
-	host, err := netip.ParseAddr(trimBrackets(u.Host))
+	host, err := netip.ParseAddr(sip.TrimBrackets(u.Host))
 	if err != nil {
 		return netip.AddrPort{}, false
 	}

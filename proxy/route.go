@@ -3,9 +3,11 @@ package proxy
 import (
 	"encoding/base32"
 	"hash/fnv"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/sip"
@@ -57,7 +59,7 @@ func uriTransport(u *sip.URI) transport.Proto {
 }
 
 func (p *Proxy) isOurAddr(host string, port int) bool {
-	host = trimBrackets(host)
+	host = sip.TrimBrackets(host)
 	addr, addrErr := netip.ParseAddr(host)
 	portOurs := false
 	for _, l := range p.tp.Listeners() {
@@ -65,7 +67,7 @@ func (p *Proxy) isOurAddr(host string, port int) bool {
 			continue
 		}
 		portOurs = true
-		if strings.EqualFold(l.Host, host) || strings.EqualFold(trimBrackets(l.Host), host) {
+		if strings.EqualFold(l.Host, host) || strings.EqualFold(sip.TrimBrackets(l.Host), host) {
 			return true
 		}
 		bound := l.Bound.Addr()
@@ -99,13 +101,6 @@ func isLocalAddr(a netip.Addr) bool {
 func (p *Proxy) isOurVia(v *sip.Via) bool {
 	host, port := v.SentBy()
 	return p.isOurAddr(host, port)
-}
-
-func trimBrackets(h string) string {
-	if len(h) >= 2 && h[0] == '[' && h[len(h)-1] == ']' {
-		return h[1 : len(h)-1]
-	}
-	return h
 }
 
 // fixStrictRoute undoes what a strict router did (§16.4): when the
@@ -247,9 +242,30 @@ func (p *Proxy) viaTarget(resp *sip.Message) (transport.Target, error) {
 	if rp, has := v.RPort(); has && rp != 0 {
 		port = rp
 	}
-	addr, err := p.resolver.resolveHost(trimBrackets(host))
+	addr, err := p.out.Resolver().ResolveHost(p.requestContext(), sip.TrimBrackets(host))
 	if err != nil {
 		return transport.Target{}, err
 	}
 	return transport.Target{Proto: proto, Addr: netip.AddrPortFrom(addr, uint16(port))}, nil
+}
+
+var (
+	localOnce sync.Once
+	localList []netip.Addr
+)
+
+// localAddrs lists this machine's interface addresses, read once.
+func localAddrs() []netip.Addr {
+	localOnce.Do(func() {
+		addrs, err := net.InterfaceAddrs()
+		if err != nil {
+			return
+		}
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil {
+				localList = append(localList, p.Addr())
+			}
+		}
+	})
+	return localList
 }

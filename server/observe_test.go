@@ -124,6 +124,12 @@ func TestObservability(t *testing.T) {
 		`parley_registrations_active 0`,
 		`parley_transactions_active{kind="server"}`,
 		`parley_messages_dropped_total{reason="malformed"} 0`,
+		// The OPTIONS went through the first stages and was answered by local.
+		`parley_stage_requests_total{outcome="next",stage="sanity"} 1`,
+		`parley_stage_requests_total{outcome="answered",stage="local"} 1`,
+		`parley_stage_requests_total{outcome="next",stage="location"} 0`,
+		`parley_stage_duration_seconds_count{stage="local"} 1`,
+		`parley_stage_duration_seconds_bucket{stage="local",le="+Inf"} 1`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -1,4 +1,4 @@
-package proxy
+package outbound
 
 import (
 	"context"
@@ -96,7 +96,7 @@ func naptrNames(answer []dns.RR, sips bool) []srvName {
 
 // viaNAPTR resolves a domain through its NAPTR records: the SRV records
 // each names, then their addresses. Empty when the domain has none.
-func (res *Resolver) viaNAPTR(ctx context.Context, domain string, sips bool) []transport.Target {
+func (res *DNS) viaNAPTR(ctx context.Context, domain string, sips bool) []transport.Target {
 	if res.naptr == nil {
 		return nil
 	}

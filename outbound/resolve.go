@@ -1,4 +1,4 @@
-package proxy
+package outbound
 
 import (
 	"context"
@@ -6,45 +6,37 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
 )
 
-// Resolver finds where to send a request for a URI (RFC 3263 §4): an IP
+// DNS finds where to send a request for a URI (RFC 3263 §4): an IP
 // address as it is; for a name without port or transport its NAPTR
 // records, then the SRV records of UDP, TCP and TLS; then A/AAAA.
-type Resolver struct {
+type DNS struct {
 	r       *net.Resolver
 	naptr   *naptrClient // nil: no name server known, NAPTR skipped
 	timeout time.Duration
 }
 
-// NewResolver returns a resolver on the system's DNS configuration.
-func NewResolver() *Resolver {
-	return &Resolver{r: net.DefaultResolver, naptr: systemNAPTR(), timeout: 2 * time.Second}
-}
-
-// resolver is what the proxy asks where a URI's requests go; tests give
-// it a fake instead of DNS.
-type resolver interface {
-	Resolve(ctx context.Context, u *sip.URI) ([]transport.Target, error)
-	resolveHost(host string) (netip.Addr, error)
+// NewDNS returns a resolver on the system's DNS configuration.
+func NewDNS() *DNS {
+	return &DNS{r: net.DefaultResolver, naptr: systemNAPTR(), timeout: 2 * time.Second}
 }
 
 // errNoAddress means a name resolved to nothing usable.
-var errNoAddress = errors.New("proxy: no address for host")
+var errNoAddress = errors.New("outbound: no address for host")
 
 // Resolve returns the destinations for u in the order to try them.
-func (res *Resolver) Resolve(ctx context.Context, u *sip.URI) ([]transport.Target, error) {
+func (res *DNS) Resolve(ctx context.Context, u *sip.URI) ([]transport.Target, error) {
 	host := u.Host
 	if maddr, ok := u.Params.Get("maddr"); ok && maddr != "" {
 		host = maddr
 	}
-	host = trimBrackets(host)
-	proto, pinned := uriProto(u)
+	host = sip.TrimBrackets(host)
+	proto, pinned := URIProto(u)
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return []transport.Target{{Proto: proto, Addr: netip.AddrPortFrom(ip, uint16(uriPort(u, proto)))}}, nil
 	}
@@ -71,9 +63,9 @@ func (res *Resolver) Resolve(ctx context.Context, u *sip.URI) ([]transport.Targe
 	return out, nil
 }
 
-// uriProto is the transport a URI asks for (§18.1.1, RFC 3263 §4.1):
+// URIProto is the transport a URI asks for (§18.1.1, RFC 3263 §4.1):
 // its transport parameter when a driver speaks it, TLS for sips, else UDP.
-func uriProto(u *sip.URI) (p transport.Proto, pinned bool) {
+func URIProto(u *sip.URI) (p transport.Proto, pinned bool) {
 	if t, ok := u.Params.Get("transport"); ok {
 		if p := transport.Proto(strings.ToLower(t)); p.Known() {
 			return p, true
@@ -95,7 +87,7 @@ func uriPort(u *sip.URI, p transport.Proto) int {
 // srv looks up the SRV records of every transport that has them, in the
 // drivers' preference (_sip._udp, _sip._tcp, _sips._tcp): only the pinned
 // transport's when the URI names one, only secure ones for sips.
-func (res *Resolver) srv(ctx context.Context, host string, proto transport.Proto, pinned, sips bool) []transport.Target {
+func (res *DNS) srv(ctx context.Context, host string, proto transport.Proto, pinned, sips bool) []transport.Target {
 	var out []transport.Target
 	for _, d := range transport.Drivers() {
 		t := d.Traits()
@@ -116,7 +108,7 @@ func (res *Resolver) srv(ctx context.Context, host string, proto transport.Proto
 
 // srvTargets turns SRV records (already in priority and weight order)
 // into addresses; domain is the name certificates are checked against.
-func (res *Resolver) srvTargets(ctx context.Context, recs []*net.SRV, proto transport.Proto, domain string) []transport.Target {
+func (res *DNS) srvTargets(ctx context.Context, recs []*net.SRV, proto transport.Proto, domain string) []transport.Target {
 	var out []transport.Target
 	for _, rec := range recs {
 		addrs, err := res.lookup(ctx, strings.TrimSuffix(rec.Target, "."))
@@ -130,7 +122,7 @@ func (res *Resolver) srvTargets(ctx context.Context, recs []*net.SRV, proto tran
 	return out
 }
 
-func (res *Resolver) lookup(ctx context.Context, host string) ([]netip.Addr, error) {
+func (res *DNS) lookup(ctx context.Context, host string) ([]netip.Addr, error) {
 	ips, err := res.r.LookupNetIP(ctx, "ip", host)
 	if err != nil {
 		return nil, err
@@ -144,12 +136,12 @@ func (res *Resolver) lookup(ctx context.Context, host string) ([]netip.Addr, err
 	return ips, nil
 }
 
-// resolveHost returns one address for a host, for response routing.
-func (res *Resolver) resolveHost(host string) (netip.Addr, error) {
+// ResolveHost returns one address for a host, for response routing.
+func (res *DNS) ResolveHost(ctx context.Context, host string) (netip.Addr, error) {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return ip, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), res.timeout)
+	ctx, cancel := context.WithTimeout(ctx, res.timeout)
 	defer cancel()
 	addrs, err := res.lookup(ctx, host)
 	if err != nil {
@@ -158,23 +150,13 @@ func (res *Resolver) resolveHost(host string) (netip.Addr, error) {
 	return addrs[0], nil
 }
 
-var (
-	localOnce sync.Once
-	localList []netip.Addr
-)
-
-// localAddrs lists this machine's interface addresses, read once.
-func localAddrs() []netip.Addr {
-	localOnce.Do(func() {
-		addrs, err := net.InterfaceAddrs()
-		if err != nil {
-			return
-		}
-		for _, a := range addrs {
-			if p, err := netip.ParsePrefix(a.String()); err == nil {
-				localList = append(localList, p.Addr())
-			}
-		}
-	})
-	return localList
+// literal reports whether u names its next hop by IP address, which
+// needs no DNS.
+func literal(u *sip.URI) bool {
+	host := u.Host
+	if maddr, ok := u.Params.Get("maddr"); ok && maddr != "" {
+		host = maddr
+	}
+	_, err := netip.ParseAddr(sip.TrimBrackets(host))
+	return err == nil
 }
