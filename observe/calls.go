@@ -48,6 +48,10 @@ type Call struct {
 	// the system for timeouts and errors (408, 5xx, a dialog ended by a
 	// failed request, no final response).
 	HungUpBy cdr.Party `json:"hung_up_by,omitempty"`
+	// Relayed is set once Parley forwarded one of the call's INVITEs
+	// towards a callee; a call it answered entirely by itself (a
+	// challenge, a refusal) never is.
+	Relayed bool `json:"relayed,omitempty"`
 	// Branches are the dialogs the INVITE made, one per callee tag: the
 	// early dialogs of a forked INVITE (one per phone that rang) and the
 	// confirmed one that answered.
@@ -183,6 +187,10 @@ func (t *tracker) observe(m *Message) []notice {
 		t.invite(m, msg)
 	case m.Dir == Sent && m.CSeqMethod == "INVITE" && m.Status > 100:
 		t.inviteResponse(m, msg)
+	case m.Dir == Sent && m.Method == "INVITE" && !m.ToTag: // the forwarded copy
+		if c := t.callOf(msg); c != nil {
+			c.Relayed = true
+		}
 	case m.Method == "CANCEL": // received, as concerns says
 		if c := t.callOf(msg); c != nil {
 			c.cancelled = true
@@ -195,10 +203,12 @@ func (t *tracker) observe(m *Message) []notice {
 
 // concerns tells, from the summary alone, whether m can change a call:
 // requests as received and responses as sent, of a call already tracked
-// or starting one. Everything else (REGISTER, OPTIONS, the forwarded
-// copies) is never parsed.
+// or starting one, and the forwarded copy of a tracked call's INVITE
+// (which marks it relayed). Everything else (REGISTER, OPTIONS, the
+// other forwarded copies) is never parsed.
 func (t *tracker) concerns(m *Message) bool {
-	if (m.Dir == Received) != m.IsRequest() {
+	forwardedInvite := m.Dir == Sent && m.Method == "INVITE" && !m.ToTag
+	if (m.Dir == Received) != m.IsRequest() && !forwardedInvite {
 		return false
 	}
 	if m.Dir == Received && m.Method == "INVITE" && !m.ToTag {
@@ -533,4 +543,13 @@ func (t *tracker) count() (setup, answered int) {
 		}
 	}
 	return setup, answered
+}
+
+// RefusedByPolicy reports whether Parley turned the call away itself
+// before relaying it, with a challenge that was never answered (401,
+// 407) or a refusal of its policy (403: relaying denied, a foreign
+// domain): an attempt, not a call. Scanners make thousands of these;
+// they get a log line, not a call detail record.
+func (c *Call) RefusedByPolicy() bool {
+	return !c.Relayed && (c.Status == 401 || c.Status == 407 || c.Status == 403)
 }

@@ -321,3 +321,43 @@ func TestTrackerBounds(t *testing.T) {
 		t.Errorf("%d dialogs left", tr.dialogs.Len())
 	}
 }
+
+// TestRefusedByPolicy: a call Parley turned away itself before relaying
+// it (a challenge never answered, a 403) is an attempt, which gets no call
+// detail record; once its INVITE was forwarded, any outcome is a call.
+func TestRefusedByPolicy(t *testing.T) {
+	tests := []struct {
+		name    string
+		steps   []step
+		relayed bool
+		refused bool
+	}{
+		{"challenge never answered", []step{in(invite()), out(tagged(resp(407), "p"))}, false, true},
+		{"relaying denied", []step{in(invite()), out(tagged(resp(403), "p"))}, false, true},
+		{"unknown user", []step{in(invite()), out(resp(404))}, false, false},
+		{"relayed, then refused by the callee", []step{in(invite()), out(invite()), out(resp(403))}, true, false},
+		{"challenged, then relayed and answered", []step{in(invite()), out(tagged(resp(407), "p")), in(invite2()),
+			out(invite2()), out(resp2(200))}, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := newTracker(0)
+			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			for i, s := range tt.steps {
+				text := s.m.text()
+				m := Message{Dir: s.dir, Time: now.Add(time.Duration(i) * time.Second), Peer: alice, Text: text, Summary: Scan(text)}
+				tr.observe(&m)
+			}
+			tr.sweep(now.Add(time.Minute + challengeWait)) // a challenge never answered ends here
+			active, recent := tr.snapshot()
+			calls := append(active, recent...)
+			if len(calls) != 1 || calls[0].State == CallTrying {
+				t.Fatalf("tracked %+v, want one call past its setup", calls)
+			}
+			c := calls[0]
+			if c.Relayed != tt.relayed || c.RefusedByPolicy() != tt.refused {
+				t.Errorf("relayed %v, refused by policy %v; want %v, %v", c.Relayed, c.RefusedByPolicy(), tt.relayed, tt.refused)
+			}
+		})
+	}
+}

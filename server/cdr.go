@@ -41,7 +41,7 @@ func (s *Server) onCall() func(observe.CallChange, observe.Call) {
 	}
 	return func(change observe.CallChange, c observe.Call) {
 		logCall(change, c)
-		if change == observe.CallFinished {
+		if change == observe.CallFinished && !c.RefusedByPolicy() {
 			rec.w.Write(c.Record(rec.node, c.End))
 		}
 	}
