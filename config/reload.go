@@ -82,3 +82,16 @@ func ForReload(running, next *Config) (*Config, []string) {
 	}
 	return &out, pending
 }
+
+// Changed names the keys whose values differ between a and b, in schema
+// order, so that a reload can say what it changed.
+func Changed(a, b *Config) []string {
+	av, bv := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
+	var out []string
+	for _, k := range Keys() {
+		if !reflect.DeepEqual(av.FieldByIndex(k.index).Interface(), bv.FieldByIndex(k.index).Interface()) {
+			out = append(out, k.Name)
+		}
+	}
+	return out
+}

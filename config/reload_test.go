@@ -167,3 +167,18 @@ func TestForReloadLeavesItsArgumentsAlone(t *testing.T) {
 		t.Errorf("ForReload changed its arguments: running %s, next %s", running.Mode, next.Mode)
 	}
 }
+
+// TestChanged: a reload's log line names what it changed, live keys and
+// blocks' leaves alike, and nothing when the file did not change.
+func TestChanged(t *testing.T) {
+	a := Default()
+	b := Default()
+	if got := Changed(a, b); len(got) != 0 {
+		t.Fatalf("Changed of equal configs = %v, want none", got)
+	}
+	b.Auth.Enabled = true
+	b.Mode = "stateless"
+	if got, want := strings.Join(Changed(a, b), ","), "mode,auth.enabled"; got != want {
+		t.Errorf("Changed = %q, want %q", got, want)
+	}
+}

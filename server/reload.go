@@ -33,7 +33,8 @@ type ReloadState struct {
 func (s *Server) Reload(next *config.Config) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	cfg, pending, err := forReload(s.Config(), next)
+	running := s.Config()
+	cfg, pending, err := forReload(running, next)
 	if err == nil {
 		err = s.applyReload(cfg)
 	}
@@ -48,7 +49,7 @@ func (s *Server) Reload(next *config.Config) error {
 	for _, key := range pending {
 		s.log.Warn("reload: key changed but takes effect only after a restart; keeping the running value", "key", key)
 	}
-	s.log.Info("configuration reloaded", "pending_restart", len(pending))
+	s.log.Info("configuration reloaded", "changed", strings.Join(config.Changed(running, cfg), ","), "pending_restart", len(pending))
 	return nil
 }
 
