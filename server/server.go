@@ -129,8 +129,8 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	s.authn.Store(a)
 	pcfg := s.proxyConfig(cfg, a, pol)
 	s.secret = pcfg.Secret
-	if st.users != nil {
-		pcfg.Users = st.users
+	if st.cached != nil {
+		pcfg.Users = st.cached
 	}
 	if cfg.Storage.Engine != config.EngineMemory {
 		pcfg.RegisterWorkers = 512 // enough in flight to fill a group commit

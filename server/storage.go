@@ -22,7 +22,16 @@ import (
 type storage struct {
 	bindings location.Store
 	users    *subscriber.SQL // nil with storage.engine memory
-	cdrs     cdr.Store       // nil with cdr.enabled false
+	// cached is users behind the subscriber cache, which every digest
+	// check and known-user test reads; nil when users is.
+	cached *subscriber.Cache
+	cdrs   cdr.Store // nil with cdr.enabled false
+}
+
+// withUsers sets the subscriber database and the cache in front of it.
+func (st *storage) withUsers(users *subscriber.SQL) *storage {
+	st.users, st.cached = users, subscriber.NewCache(users)
+	return st
 }
 
 // openStorage opens the configured engine. With sqlite both stores share
@@ -56,7 +65,7 @@ func openStorage(cfg *config.Config, log, events *slog.Logger) (*storage, error)
 	}
 	n, aors := bindings.Count()
 	log.Info("location store loaded", "path", path, "bindings", n, "aors", aors, "took", time.Since(start).Round(time.Millisecond).String())
-	st := &storage{bindings: bindings, users: users}
+	st := (&storage{bindings: bindings}).withUsers(users)
 	if cfg.CDR.Enabled {
 		if st.cdrs, err = cdr.OpenSQLite(path); err != nil {
 			st.Close()
@@ -78,7 +87,7 @@ func openPostgres(cfg *config.Config, events *slog.Logger) (*storage, error) {
 		users.Close()
 		return nil, fmt.Errorf("storage.dsn: location database: %w", err)
 	}
-	st := &storage{bindings: bindings, users: users}
+	st := (&storage{bindings: bindings}).withUsers(users)
 	if cfg.CDR.Enabled {
 		if st.cdrs, err = cdr.OpenPostgres(ctx, cfg.Storage.DSN); err != nil {
 			st.Close()
@@ -134,7 +143,11 @@ func authenticator(cfg *config.Config, st *storage, log *slog.Logger) (*auth.Aut
 	if err != nil {
 		return nil, pol, fmt.Errorf("auth secret in %s: %w", cfg.DataDir, err)
 	}
-	a := auth.NewAuthenticator(st.users, secret)
+	var users subscriber.Store
+	if st != nil && st.cached != nil {
+		users = st.cached
+	}
+	a := auth.NewAuthenticator(users, secret)
 	a.Algorithms = cfg.Auth.Algorithms
 	a.NonceTTL = cfg.Auth.NonceTTL.Duration()
 	a.MaxFailures = cfg.Auth.MaxFailures
