@@ -31,8 +31,9 @@ type Config struct {
 	// useless, so Validate requires at least one.
 	Listen []Listener `yaml:"listen" reload:"restart"`
 	// Domains is the domains this server is responsible for (registers
-	// bindings and routes to them). Empty treats every domain as ours, which
-	// suits a server reached by IP address; list them to refuse the rest.
+	// bindings, routes to them and relays for them). Empty means the
+	// server's own names and addresses, which suits a server reached by IP
+	// address without making it everyone's registrar and relay.
 	Domains []string `yaml:"domains" reload:"live"`
 	// Aliases are more names (or addresses) of this server, beside its
 	// listen addresses, the machine's host name and, on loopback,
@@ -192,6 +193,13 @@ type ProxyConfig struct {
 	// response, so that a branch whose callee vanished does not hold the
 	// call forever. RFC 3261 §16.6 step 11 asks for more than 3 minutes.
 	TimerC Duration `yaml:"timer_c" reload:"live"`
+	// Relay says whom Parley forwards for. domains (the default) forwards
+	// only requests from or to a served domain, or from a trusted network,
+	// and refuses the rest with 403 Relaying Denied, so that a server
+	// without passwords is not an open relay for anyone's calls; open
+	// forwards everything, for a server that is meant to be a relay. A
+	// reload applies it at once.
+	Relay Relay `yaml:"relay" reload:"live"`
 }
 
 // TransactionConfig holds RFC 3261 §17 timers. They are configurable because
@@ -335,6 +343,15 @@ const (
 	ForkingParallel Forking = "parallel"
 	ForkingSerial   Forking = "serial"
 	ForkingAuto     Forking = "auto"
+)
+
+// Relay is whom the proxy forwards for.
+type Relay string
+
+// Relay policies.
+const (
+	RelayDomains Relay = "domains"
+	RelayOpen    Relay = "open"
 )
 
 // ClientAuth is how a tls listener treats client certificates.

@@ -136,7 +136,7 @@ func fullConfig() *Config {
 			MaxContacts:     0,
 			OverMaxContacts: OverMaxReplaceOldest,
 		},
-		Proxy: ProxyConfig{Forking: ForkingSerial, RecordRoute: false, TimerC: dur("200s")},
+		Proxy: ProxyConfig{Forking: ForkingSerial, RecordRoute: false, TimerC: dur("200s"), Relay: RelayOpen},
 		Transaction: TransactionConfig{
 			T1: dur("250ms"), T2: dur("2s"), T4: dur("3s"), MaxTransactions: 5000,
 		},
@@ -167,7 +167,7 @@ func fullConfig() *Config {
 		AuthOverrides: map[string]AuthOverride{
 			"example.org": {Methods: []string{"REGISTER"}, AllowUnauthenticatedToLocal: ptr(true)},
 		},
-		Storage: StorageConfig{Engine: EnginePostgres, DSN: "postgres://parley@127.0.0.1/parley"},
+		Storage: StorageConfig{Engine: EnginePostgres, DSN: "postgres://parley@127.0.0.1/parley", Location: EngineRedis, RedisURL: "redis://127.0.0.1:6379/2"},
 		Auth: AuthConfig{
 			Enabled: true, Methods: []string{"REGISTER", "INVITE"}, Algorithms: []string{"SHA-256", "MD5"}, AllowUnauthenticatedToLocal: false,
 			NonceTTL: Duration(120 * time.Second), MaxFailures: 5,
@@ -264,12 +264,21 @@ func TestParseErrors(t *testing.T) {
 		{"bad below_min", lines("registrar:", "  below_min: rais"), 2, "registrar.below_min", `must be one of reject, raise; got "rais"`, 0},
 		{"bad over_max_contacts", lines("registrar:", "  over_max_contacts: replace"), 2, "registrar.over_max_contacts", "reject, replace-oldest", 0},
 		{"bad forking", lines("proxy:", "  forking: sequential"), 2, "proxy.forking", "parallel, serial, auto", 0},
+		{"bad relay", lines("proxy:", "  relay: closed"), 2, "proxy.relay", `must be one of domains, open; got "closed"`, 0},
 		{"bad client_auth", lines("tls:", "  client_auth: optional"), 2, "tls.client_auth", "none, request, require", 0},
 		{"bad enum in override", lines("domain_overrides:", "  example.com:", "    below_min: never"), 3, "domain_overrides.example.com.below_min", "reject, raise", 0},
 
 		// Listeners.
 		{"bad storage engine", lines("storage:", "  engine: mysql"), 2, "storage.engine", "sqlite, postgres, memory", 0},
 		{"postgres without dsn", lines("storage:", "  engine: postgres"), 2, "storage.engine", "postgres needs storage.dsn", 0},
+		{"bad location", lines("storage:", "  location: cassandra"), 2, "storage.location", `must be redis, or left out to keep registrations in storage.engine's store (sqlite); got "cassandra"`, 0},
+		{"redis without url", lines("storage:", "  location: redis"), 2, "storage.location", "redis needs storage.redis_url", 0},
+		{"redis url without redis", lines("storage:", "  redis_url: redis://127.0.0.1:6379/0"), 2, "storage.redis_url", "only used with storage.location redis", 0},
+		{"redis url scheme", lines("storage:", "  location: redis", "  redis_url: http://127.0.0.1:6379/0"), 3, "storage.redis_url", "must start with redis:// or rediss://", 0},
+		{"redis url database", lines("storage:", "  location: redis", "  redis_url: redis://127.0.0.1:6379/zero"), 3, "storage.redis_url", "path must be a database number", 0},
+		{"redis url port", lines("storage:", "  location: redis", "  redis_url: redis://127.0.0.1:99999/0"), 3, "storage.redis_url", "port must be between 1 and 65535", 0},
+		{"redis url password kept out", lines("storage:", "  location: redis", "  redis_url: redis://u:s3cret@127.0.0.1:6379/x"), 3, "storage.redis_url", `got "redis://u:xxxxx@127.0.0.1:6379/x"`, 0},
+		{"redis url host", lines("storage:", "  location: redis", "  redis_url: redis:///0"), 3, "storage.redis_url", "must name a host", 0},
 		{"auth on memory", lines("storage:", "  engine: memory", "auth:", "  enabled: true"), 4, "auth.enabled", "needs a subscriber database", 0},
 		{"ACK challenged", lines("auth:", "  methods: [INVITE, ACK]"), 2, "auth.methods[1]", "ACK cannot be challenged", 0},
 		{"unknown algorithm", lines("auth:", "  algorithms: [SHA-512]"), 2, "auth.algorithms[0]", "must be SHA-256 or MD5", 0},
@@ -380,7 +389,7 @@ func TestValidateWithoutFile(t *testing.T) {
 	c.Registrar.MinExpires = dur("100000s")
 	c.Listen = append(c.Listen, Listener{Proto: "sctp", Host: "0.0.0.0", Port: 5060})
 	err := c.Validate()
-	want := "listen[2]: protocol must be one of udp, tcp, tls; got \"sctp\"\n" +
+	want := "listen[3]: protocol must be one of udp, tcp, tls; got \"sctp\"\n" +
 		"registrar.min_expires: must not exceed registrar.max_expires (86400s), got 100000s"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got\n%v\nwant\n%s", err, want)

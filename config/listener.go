@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,6 +25,19 @@ const (
 	ProtoTCP Proto = "tcp"
 	ProtoTLS Proto = "tls"
 )
+
+// Protocols are the listener protocols a config may name, one for each
+// transport driver; a new transport adds its name here.
+var Protocols = []Proto{ProtoUDP, ProtoTCP, ProtoTLS}
+
+// protocolList is "udp, tcp, tls" for error messages.
+func protocolList() string {
+	names := make([]string, len(Protocols))
+	for i, p := range Protocols {
+		names[i] = string(p)
+	}
+	return strings.Join(names, ", ")
+}
 
 // Listener is one socket to listen on. In YAML it is either a string
 // "PROTO:HOST:PORT" or a mapping {address: PROTO:HOST:PORT, advertise:
@@ -52,7 +66,7 @@ func ParseListener(s string) (Listener, error) {
 	}
 	l := Listener{Proto: Proto(proto)}
 	if !l.Proto.valid() {
-		return Listener{}, fmt.Errorf("listener %q: protocol must be one of udp, tcp, tls; got %q", s, proto)
+		return Listener{}, fmt.Errorf("listener %q: protocol must be one of %s; got %q", s, protocolList(), proto)
 	}
 	var err error
 	if l.Host, l.Port, err = splitHostPort(addr); err != nil {
@@ -138,7 +152,7 @@ func (l *Listener) decodeNode(d *decoder, n *yaml.Node, key string) {
 // hand rather than with ParseListener.
 func (l Listener) validate() error {
 	if !l.Proto.valid() {
-		return fmt.Errorf("protocol must be one of udp, tcp, tls; got %q", l.Proto)
+		return fmt.Errorf("protocol must be one of %s; got %q", protocolList(), l.Proto)
 	}
 	if err := checkHost(l.Host); err != nil {
 		return err
@@ -155,7 +169,7 @@ func (l Listener) validate() error {
 }
 
 func (p Proto) valid() bool {
-	return p == ProtoUDP || p == ProtoTCP || p == ProtoTLS
+	return slices.Contains(Protocols, p)
 }
 
 // normalizeAdvertise accepts HOST or HOST:PORT and returns HOST:PORT, taking

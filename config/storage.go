@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,6 +15,21 @@ type StorageConfig struct {
 	Engine Engine `yaml:"engine" reload:"restart"`
 	// DSN is the PostgreSQL connection string, for engine postgres.
 	DSN string `yaml:"dsn" reload:"restart"`
+	// Location is where registrations are kept when not in the
+	// engine's own store: redis, which several nodes can share. Empty
+	// (the default) is the engine's own store.
+	Location Engine `yaml:"location" reload:"restart"`
+	// RedisURL is redis://HOST:PORT/DB (rediss:// for TLS, user and
+	// password before the host), for location redis.
+	RedisURL string `yaml:"redis_url" reload:"restart"`
+}
+
+// LocationEngine is the engine that keeps registrations.
+func (s StorageConfig) LocationEngine() Engine {
+	if s.Location == "" {
+		return s.Engine
+	}
+	return s.Location
 }
 
 // Engine names a storage engine.
@@ -24,6 +40,7 @@ const (
 	EngineSQLite   Engine = "sqlite"
 	EnginePostgres Engine = "postgres"
 	EngineMemory   Engine = "memory"
+	EngineRedis    Engine = "redis" // registrations only
 )
 
 // AuthConfig is digest authentication (RFC 3261 §22).
@@ -63,12 +80,72 @@ func (ch *checker) storage(s StorageConfig, a AuthConfig) {
 	if s.Engine != EnginePostgres && s.DSN != "" {
 		ch.add("storage.dsn", "is only used with storage.engine postgres, which is %q here", s.Engine)
 	}
+	ch.location(s)
 	if a.Enabled && s.Engine == EngineMemory {
 		ch.either(
 			alt{"auth.enabled", "needs a subscriber database: storage.engine sqlite or postgres, not memory"},
 			alt{"storage.engine", "memory keeps no subscribers, so auth.enabled cannot be true"},
 		)
 	}
+}
+
+// location checks where registrations go.
+func (ch *checker) location(s StorageConfig) {
+	if s.Location != "" && s.Location != EngineRedis && s.Location != s.Engine {
+		ch.add("storage.location", "must be redis, or left out to keep registrations in storage.engine's store (%s); got %q", s.Engine, string(s.Location))
+	}
+	switch {
+	case s.Location == EngineRedis && s.RedisURL == "":
+		ch.either(
+			alt{"storage.redis_url", "must be set for storage.location redis, like redis://127.0.0.1:6379/0"},
+			alt{"storage.location", "redis needs storage.redis_url, like redis://127.0.0.1:6379/0"},
+		)
+	case s.Location != EngineRedis && s.RedisURL != "":
+		ch.add("storage.redis_url", "is only used with storage.location redis, which is not set")
+	case s.RedisURL != "":
+		if msg := checkRedisURL(s.RedisURL); msg != "" {
+			ch.add("storage.redis_url", "%s, like redis://127.0.0.1:6379/0; got %q", msg, redacted(s.RedisURL))
+		}
+	}
+}
+
+// redacted is a URL fit for an error message: its password, if it has
+// one and it parses, replaced by xxxxx.
+func redacted(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if i := strings.LastIndexByte(raw, '@'); i >= 0 {
+			return "…" + raw[i:] // whatever came before the host may be a password
+		}
+		return raw
+	}
+	return u.Redacted()
+}
+
+// checkRedisURL returns what is wrong with a Redis URL, or "".
+func checkRedisURL(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return "must be a URL"
+	case u.Scheme != "redis" && u.Scheme != "rediss":
+		return "must start with redis:// or rediss://"
+	case u.Hostname() == "":
+		return "must name a host"
+	case u.RawQuery != "" || u.Fragment != "":
+		return "takes no query or fragment"
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "port must be between 1 and 65535"
+		}
+	}
+	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
+		if n, err := strconv.Atoi(db); err != nil || n < 0 {
+			return "path must be a database number"
+		}
+	}
+	return ""
 }
 
 // cdr checks the cdr block: the node name goes into every record and

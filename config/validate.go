@@ -80,6 +80,7 @@ func (c *Config) check() *checker {
 	ch.registrar(c.Registrar, func(name string) string { return "registrar." + name })
 
 	checkEnum(ch, "proxy.forking", c.Proxy.Forking, ForkingParallel, ForkingSerial, ForkingAuto)
+	checkEnum(ch, "proxy.relay", c.Proxy.Relay, RelayDomains, RelayOpen)
 	positive(ch, "proxy.timer_c", c.Proxy.TimerC)
 
 	t := c.Transaction

@@ -95,7 +95,8 @@ type softphone struct {
 // a fresh config dir and starts baresip on it: SIP on a free loopback port,
 // no sound card (audio from a generated WAV file via aufile, played into an
 // aubridge device), DNS pointed at loopback, at most 30 s of life (-t 30).
-func startSoftphone(t *testing.T, name, account string) *softphone {
+// extra lines are added to the config (sip_cafile ...).
+func startSoftphone(t *testing.T, name, account string, extra ...string) *softphone {
 	t.Helper()
 	modules := baresipModulePath(t)
 	dir := t.TempDir()
@@ -121,7 +122,7 @@ func startSoftphone(t *testing.T, name, account string) *softphone {
 		"module aubridge.so",
 		"module_app account.so",
 		"module_app menu.so",
-	}, "\n") + "\n"
+	}, "\n") + "\n" + strings.Join(extra, "\n") + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -204,9 +204,9 @@ func startParley(t *testing.T, args ...string) *parley {
 	return startParleyServing(t, []string{"example.com"}, args...)
 }
 
-// startParleyServing is startParley serving the given domains; none means
-// every domain, as "parley serve" does out of the box, so that phones may
-// use the server's address as their domain.
+// startParleyServing is startParley serving the given domains; none
+// leaves parley with its default, its own names and addresses, so that
+// phones may use the server's address as their domain.
 func startParleyServing(t *testing.T, domains []string, args ...string) *parley {
 	t.Helper()
 	if buildErr != nil {

@@ -278,6 +278,13 @@ func (r *sipRegistrar) send(t *testing.T, n int, extra string) string {
 		"Max-Forwards: 70\r\nFrom: <sip:user%d@example.com>;tag=t%d\r\nTo: <sip:user%d@example.com>\r\n"+
 		"Call-ID: %s\r\nCSeq: 1 REGISTER\r\n%sUser-Agent: e2e-registrar\r\nContent-Length: 0\r\n\r\n",
 		local, r.seq, n, r.seq, n, callID, extra)
+	return r.exchange(t, callID, msg)
+}
+
+// exchange sends msg and returns the first final response with its
+// Call-ID.
+func (r *sipRegistrar) exchange(t *testing.T, callID, msg string) string {
+	t.Helper()
 	if _, err := r.conn.WriteToUDP([]byte(msg), r.server); err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +293,7 @@ func (r *sipRegistrar) send(t *testing.T, n int, extra string) string {
 	for {
 		k, _, err := r.conn.ReadFromUDP(buf)
 		if err != nil {
-			t.Fatalf("no answer to REGISTER %s: %v", callID, err)
+			t.Fatalf("no answer to %s: %v", callID, err)
 		}
 		resp := string(buf[:k])
 		if strings.Contains(resp, "\r\nCall-ID: "+callID+"\r\n") && !strings.HasPrefix(resp, "SIP/2.0 100") {

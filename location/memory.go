@@ -64,9 +64,14 @@ func NewMemory() *Memory {
 	return new(Memory)
 }
 
-// shardFor hashes with FNV-1a inline rather than through hash/fnv, which
-// would allocate a hasher per call on this hot path.
 func (m *Memory) shardFor(aor string) *shard {
+	return &m.shards[HashAOR(aor)&(shardCount-1)]
+}
+
+// HashAOR is the FNV-1a hash of aor. It is inline rather than through
+// hash/fnv, which would allocate a hasher per call on this hot path, and
+// it never changes, because location/redisstore stores AORs by it.
+func HashAOR(aor string) uint32 {
 	const (
 		offset32 = 2166136261
 		prime32  = 16777619
@@ -76,7 +81,7 @@ func (m *Memory) shardFor(aor string) *shard {
 		h ^= uint32(aor[i])
 		h *= prime32
 	}
-	return &m.shards[h&(shardCount-1)]
+	return h
 }
 
 // Lookup implements [Store.Lookup].
@@ -98,7 +103,7 @@ func (m *Memory) Lookup(ctx context.Context, aor string, now time.Time) ([]Bindi
 	if r == nil {
 		return nil, nil
 	}
-	return unpackAll(r.aor, r.bs, nanos(now), false), nil
+	return unpackAll(r.aor, r.bs, Nanos(now), false), nil
 }
 
 // Update implements [Store.Update]. fn runs under the shard's write lock,
@@ -121,7 +126,7 @@ func (m *Memory) Update(ctx context.Context, aor string, now time.Time, fn func(
 	r := s.aors[aor]
 	var current []Binding
 	if r != nil {
-		current = unpackAll(r.aor, r.bs, nanos(now), false)
+		current = unpackAll(r.aor, r.bs, Nanos(now), false)
 	}
 	next, err := fn(current)
 	if err != nil {
@@ -174,7 +179,7 @@ func (m *Memory) Update(ctx context.Context, aor string, now time.Time, fn func(
 		s.due.Fix(r.idx)
 	}
 	// Every stored binding is live at now, so the copy is the live set.
-	return unpackAll(key, stored, nanos(now), false), nil
+	return unpackAll(key, stored, Nanos(now), false), nil
 }
 
 // expireBatch caps how many AORs one lock hold sweeps, so that a mass
@@ -224,7 +229,7 @@ func (m *Memory) Sweep(ctx context.Context, now time.Time, expired func(Binding)
 func (s *shard) expire(now time.Time, limit int, report *[]Binding) (removed int, more bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	at := nanos(now)
+	at := Nanos(now)
 	for ; len(s.due) > 0 && s.due[0].next <= at; limit-- {
 		if limit == 0 {
 			return removed, true

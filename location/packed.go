@@ -42,14 +42,17 @@ var errUnstorable = errors.New("location: binding field too large to store")
 // noTime stands for the zero time.Time, which has no Unix nanoseconds.
 const noTime = math.MinInt64
 
-func nanos(t time.Time) int64 {
+// Nanos is t in Unix nanoseconds, the zero time as math.MinInt64: how the
+// engines that pack bindings store a binding's times.
+func Nanos(t time.Time) int64 {
 	if t.IsZero() {
 		return noTime
 	}
 	return t.UnixNano()
 }
 
-func fromNanos(n int64) time.Time {
+// FromNanos is the time n stands for, in UTC: the inverse of [Nanos].
+func FromNanos(n int64) time.Time {
 	if n == noTime {
 		return time.Time{}
 	}
@@ -98,8 +101,8 @@ func pack(b *Binding) (packed, error) {
 		userAgent:    intern(b.UserAgent),
 		source:       b.Source,
 		local:        b.Local,
-		expires:      nanos(b.Expires),
-		updated:      nanos(b.Updated),
+		expires:      Nanos(b.Expires),
+		updated:      Nanos(b.Updated),
 		connID:       b.ConnID,
 		cseq:         b.CSeq,
 		regID:        int32(b.RegID),
@@ -150,14 +153,14 @@ func (p *packed) unpack(aor string, pool []string) (Binding, []string) {
 		InstanceID: p.text[p.instanceAt:][:p.instanceLen],
 		Transport:  take(int(p.transportLen)),
 		Q:          int(p.q),
-		Expires:    fromNanos(p.expires),
+		Expires:    FromNanos(p.expires),
 		CSeq:       p.cseq,
 		Source:     p.source,
 		Local:      p.local,
 		ConnID:     p.connID,
 		RegID:      int(p.regID),
 		UserAgent:  p.userAgent,
-		Updated:    fromNanos(p.updated),
+		Updated:    FromNanos(p.updated),
 	}
 	if t != "" {
 		start := len(pool)

@@ -33,6 +33,22 @@ type Sources struct {
 	// memory and from the database, and the subscribers and unknown users
 	// it holds.
 	SubscriberCache func() (hits, misses uint64, known, unknown int)
+	// Stages returns the request stages' counters, in chain order.
+	Stages func() []StageStats
+}
+
+// StageStats are one request stage's counters since start.
+type StageStats struct {
+	Name string
+	// Outcomes counts requests by how the stage let go of them (next,
+	// answered, dropped, forwarded).
+	Outcomes map[string]uint64
+	// Buckets maps a latency bound in seconds to the requests the stage
+	// kept at most that long (cumulative); Count is every request and
+	// Sum their time in seconds.
+	Buckets map[float64]uint64
+	Count   uint64
+	Sum     float64
 }
 
 // methods are the request methods counted by name; any other is counted
@@ -97,6 +113,10 @@ var (
 		"SIP messages dropped, by reason: malformed, framing or overflow (a stream cut off), send_failed, denied (rate limits, bans, filters).", []string{"reason"}, nil)
 	descConnections = prometheus.NewDesc("parley_transport_connections",
 		"Open connections, by transport.", []string{"proto"}, nil)
+	descStageRequests = prometheus.NewDesc("parley_stage_requests_total",
+		"Requests each stage of the request route let go of, by outcome: next (handed on), answered, dropped, forwarded.", []string{"stage", "outcome"}, nil)
+	descStageDuration = prometheus.NewDesc("parley_stage_duration_seconds",
+		"Time each stage of the request route kept a request, until it handed it on or let go of it.", []string{"stage"}, nil)
 	descCaptureDropped = prometheus.NewDesc("parley_capture_dropped_total",
 		"Captured messages the observer's worker had no room for (not tracked for calls, export or the live stream).", nil, nil)
 )
@@ -141,7 +161,8 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descResponses, descTransactions, descRegistrations,
-		descCalls, descCallsSetup, descAuthFailures, descBlocked, descCDRWritten, descCDRErrors, descCacheLookups, descCacheEntries, descDropped, descConnections, descCaptureDropped} {
+		descCalls, descCallsSetup, descAuthFailures, descBlocked, descCDRWritten, descCDRErrors, descCacheLookups, descCacheEntries,
+		descDropped, descConnections, descCaptureDropped, descStageRequests, descStageDuration} {
 		ch <- d
 	}
 }
@@ -209,6 +230,18 @@ func (m *Metrics) collectSources(ch chan<- prometheus.Metric) {
 		for proto, n := range s.Connections() {
 			ch <- prometheus.MustNewConstMetric(descConnections, prometheus.GaugeValue, float64(n), proto)
 		}
+	}
+	if s.Stages != nil {
+		collectStages(ch, s.Stages())
+	}
+}
+
+func collectStages(ch chan<- prometheus.Metric, stages []StageStats) {
+	for _, st := range stages {
+		for _, k := range sortedKeys(st.Outcomes) {
+			ch <- prometheus.MustNewConstMetric(descStageRequests, prometheus.CounterValue, float64(k.v), st.Name, k.k)
+		}
+		ch <- prometheus.MustNewConstHistogram(descStageDuration, st.Count, st.Sum, st.Buckets, st.Name)
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/outbound"
 	"github.com/parley-sip/parley/registrar"
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
@@ -245,15 +245,46 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 	f.p = New(cfg, f.tp, txs, f.store, f.reg, slog.New(slog.DiscardHandler))
 	f.reg.ForUs = f.p.IsUs // as the server wires it
 	f.p.now = f.clock.Now
-	// DNS is not for unit tests: every name fails at once (IP literals
-	// never reach the resolver).
-	f.p.resolver = &Resolver{timeout: time.Second, r: &net.Resolver{
-		PreferGo: true,
-		Dial: func(context.Context, string, string) (net.Conn, error) {
-			return nil, errors.New("no DNS in unit tests")
-		},
-	}}
+	f.useResolver(noDNS{outbound.NewDNS()})
 	return f
+}
+
+// useResolver gives the proxy an outbound service with res.
+func (f *fixture) useResolver(res outbound.Resolver) {
+	var txs outbound.Transactions = f.txs
+	if f.p.config().Stateless {
+		txs = nil
+	}
+	f.p.out = outbound.New(outbound.Config{Transport: f.tp, Transactions: txs, Resolver: res, Log: f.p.log})
+}
+
+// noDNS resolves IP addresses as the real resolver does (no DNS needed)
+// and fails every name: DNS is not for unit tests.
+type noDNS struct{ *outbound.DNS }
+
+func (n noDNS) Resolve(ctx context.Context, u *sip.URI) ([]transport.Target, error) {
+	host := u.Host
+	if maddr, ok := u.Params.Get("maddr"); ok && maddr != "" {
+		host = maddr
+	}
+	if _, err := netip.ParseAddr(sip.TrimBrackets(host)); err != nil {
+		return nil, errors.New("no DNS in unit tests")
+	}
+	return n.DNS.Resolve(ctx, u)
+}
+
+// waitTxs waits until n client transactions of method have started: a
+// request for a name is sent once DNS answered, off the serving goroutine.
+func (f *fixture) waitTxs(method string, n int) []*clientTx {
+	f.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := f.txs.all(method)
+		if len(got) >= n || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // bind registers a binding for aor directly in the store. Defaults: q 1.0,

@@ -2,38 +2,23 @@ package proxy
 
 import (
 	"crypto/rand"
-	"errors"
 	"hash/fnv"
 	"strconv"
 	"sync/atomic"
 
+	"github.com/parley-sip/parley/outbound"
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
 )
 
-// errNoListener means no listener can send to a destination's transport
-// and address family.
-var errNoListener = errors.New("proxy: no listener for the destination's transport")
-
 // dialogCreating lists the methods whose forwarding is record-routed.
 var dialogCreating = map[string]bool{"INVITE": true, "SUBSCRIBE": true, "REFER": true, "NOTIFY": true}
 
-// prepareBranch makes the request for one target as §16.6 says and finds
-// where it goes: the first of its destinations (stateless forwarding
-// tries no other).
-func (p *Proxy) prepareBranch(r *Request, t Target, branch string) (*sip.Message, transport.Target, error) {
-	base, dsts, err := p.targetRequest(r, t)
-	if err != nil {
-		return nil, transport.Target{}, err
-	}
-	m, err := p.stampBranch(r, base, dsts[0], branch, true)
-	return m, dsts[0], err
-}
-
 // targetRequest is §16.6 steps 1-6 for one target: a copy with the
-// target's Request-URI, Max-Forwards decremented and the target's route;
-// and the destinations to try in order (§16.6 step 7, RFC 3263 §4.3).
-func (p *Proxy) targetRequest(r *Request, t Target) (*sip.Message, []transport.Target, error) {
+// target's Request-URI, Max-Forwards decremented and the target's route,
+// ready for the outbound service, which finds its destinations (§16.6
+// step 7, RFC 3263 §4.3).
+func (p *Proxy) targetRequest(r *Request, t Target) (outbound.Request, error) {
 	m := r.Msg.Clone()
 	if t.URI != "" {
 		m.SetRequestURI(t.URI)
@@ -43,28 +28,30 @@ func (p *Proxy) targetRequest(r *Request, t Target) (*sip.Message, []transport.T
 	} else {
 		m.SetMaxForwards(mf - 1)
 	}
-	for i := len(t.Route) - 1; i >= 0; i-- {
-		m.PrependHeader("Route", t.Route[i])
+	req := outbound.Request{Msg: m, Route: t.Route, Dest: t.Dest}
+	if req.Dest.Proto != "" || len(t.Route) > 0 {
+		return req, nil
 	}
-	dsts, err := p.destinations(r, m, t)
+	if routes, _ := m.Routes(); len(routes) > 0 {
+		return req, nil
+	}
+	next, err := m.RequestURIParsed()
 	if err != nil {
-		return nil, nil, err
+		return req, err
 	}
-	return m, dsts, nil
+	if stripped, dst, ok := takeAlias(next); ok {
+		m.SetRequestURI(stripped.String()) // a phone behind NAT (see nat.go)
+		dst.Listener = p.tp.ListenerFor(dst.Proto, dst.Addr.Addr())
+		req.Dest = dst
+	}
+	return req, nil
 }
 
 // stampBranch finishes a copy of base for one destination: our
-// Record-Route and Via name the listener the request leaves from
+// Record-Route and Via name out, the listener the request leaves from
 // (§16.6 steps 4 and 8). With last set no other destination will need
 // base, so base itself is finished instead of a copy.
-func (p *Proxy) stampBranch(r *Request, base *sip.Message, dst transport.Target, branch string, last bool) (*sip.Message, error) {
-	out := dst.Listener
-	if out == nil || out.Proto != dst.Proto {
-		out = p.tp.ListenerFor(dst.Proto, dst.Addr.Addr())
-	}
-	if out == nil {
-		return nil, errNoListener
-	}
+func (p *Proxy) stampBranch(r *Request, base *sip.Message, out *transport.ListenerInfo, branch string, last bool) *sip.Message {
 	m := base
 	if !last {
 		m = base.Clone()
@@ -76,38 +63,7 @@ func (p *Proxy) stampBranch(r *Request, base *sip.Message, dst transport.Target,
 		aliasContact(m, transport.Target{Proto: r.In.Proto, Addr: r.In.Source})
 	}
 	m.PrependHeader("Via", string(sip.AppendVia(nil, out.Proto.ViaName(), out.Host, out.Port, branch)))
-	return m, nil
-}
-
-// destinations is where a branch may go, in order (§16.6 step 7, RFC
-// 3263): the flow the target registered on, else the top Route, else the
-// Request-URI, resolved to every address DNS gives.
-func (p *Proxy) destinations(r *Request, m *sip.Message, t Target) ([]transport.Target, error) {
-	if t.Dest.Proto != "" {
-		return []transport.Target{t.Dest}, nil
-	}
-	next, err := m.RequestURIParsed()
-	if err != nil {
-		return nil, err
-	}
-	routes, _ := m.Routes()
-	if len(routes) > 0 {
-		next = routes[0].URI
-	} else if stripped, dst, ok := takeAlias(next); ok {
-		m.SetRequestURI(stripped.String()) // a phone behind NAT (see nat.go)
-		dst.Listener = p.tp.ListenerFor(dst.Proto, dst.Addr.Addr())
-		return []transport.Target{dst}, nil
-	}
-	dsts, err := p.resolver.Resolve(r.ctx, &next)
-	if err != nil {
-		return nil, err
-	}
-	if _, pinned := uriProto(&next); !pinned {
-		for i := range dsts {
-			dsts[i].Proto = p.tp.ChooseProto(dsts[i], len(m.Raw())+300)
-		}
-	}
-	return dsts, nil
+	return m
 }
 
 // cameFromUA reports whether a request came straight from the phone that
@@ -185,16 +141,58 @@ func (p *Proxy) statelessBranch(m *sip.Message) string {
 	return sip.MagicCookie + "P" + p.loopHash(m) + "." + encodeHash(h.Sum64())
 }
 
-// forwardStateless sends the request to its first target without keeping
-// any state (§16.11). A failure to send is answered only when the
-// request is not an ACK.
+// forwardStateless sends the request to its first target's first
+// destination without keeping any state (§16.11). Finding it may need
+// DNS, which the outbound service asks off the reading goroutine. A
+// failure to send is answered only when the request is not an ACK.
 func (p *Proxy) forwardStateless(r *Request) {
-	m, dst, err := p.prepareBranch(r, r.Targets[0], p.statelessBranch(r.Msg))
-	if err == nil {
-		err = p.tp.Send(dst, m.Bytes())
+	req, err := p.targetRequest(r, r.Targets[0])
+	if err != nil {
+		p.statelessFailed(r, err)
+		return
+	}
+	dsts, ok, err := p.out.Destinations(r.Context(), &req)
+	if !ok {
+		p.lookupStateless(r, req)
+		return
+	}
+	if err := p.sendStateless(r, req.Msg, dsts, err); err != nil {
+		p.statelessFailed(r, err)
+	}
+}
+
+// lookupStateless asks DNS off the reading goroutine, then sends. By
+// then the chain has moved on, so a failure is answered with send,
+// which leaves the request's state alone.
+func (p *Proxy) lookupStateless(r *Request, req outbound.Request) {
+	m := req.Msg
+	p.out.Lookup(r.Context(), req, func(dsts []transport.Target, err error) {
+		if err := p.sendStateless(r, m, dsts, err); err != nil {
+			p.log.Debug("proxy: stateless forward failed", "error", err)
+			if r.Msg.Method() != "ACK" {
+				r.send(r.response(503, "Destination Unreachable"))
+			}
+		}
+	})
+}
+
+// sendStateless sends m to the first of dsts.
+func (p *Proxy) sendStateless(r *Request, m *sip.Message, dsts []transport.Target, err error) error {
+	if err == nil && len(dsts) == 0 {
+		err = outbound.ErrUnreachable
 	}
 	if err != nil {
-		p.log.Debug("proxy: stateless forward failed", "error", err)
-		r.Respond(503, "Destination Unreachable")
+		return err
 	}
+	out := p.out.ListenerFor(dsts[0])
+	if out == nil {
+		return outbound.ErrUnreachable
+	}
+	m = p.stampBranch(r, m, out, p.statelessBranch(r.Msg), true)
+	return p.tp.Send(dsts[0], m.Bytes())
+}
+
+func (p *Proxy) statelessFailed(r *Request, err error) {
+	p.log.Debug("proxy: stateless forward failed", "error", err)
+	r.Respond(503, "Destination Unreachable")
 }

@@ -327,8 +327,10 @@ func TestRegister(t *testing.T) {
 		})
 	}
 
-	t.Run("REGISTER for a foreign domain is forwarded", func(t *testing.T) {
-		f := newFixture(t, defaultConfig())
+	t.Run("REGISTER for a foreign domain is forwarded by an open relay", func(t *testing.T) {
+		cfg := defaultConfig()
+		cfg.OpenRelay = func() bool { return true }
+		f := newFixture(t, cfg)
 		m := req(t, "register.sip", "RURI sip:203.0.113.50", "From: <sip:carol@203.0.113.50>;tag=r1", "To: <sip:carol@203.0.113.50>")
 		tx := f.serve(m)
 		if got := tx.statuses(); len(got) != 0 {

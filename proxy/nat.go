@@ -45,7 +45,7 @@ func aliasContact(m *sip.Message, src transport.Target) {
 // send from one port and listen on another, or on third-party
 // registrations.
 func contactBehindNAT(u *sip.URI, src netip.AddrPort) bool {
-	host, err := netip.ParseAddr(trimBrackets(u.Host))
+	host, err := netip.ParseAddr(sip.TrimBrackets(u.Host))
 	if err != nil {
 		return false // a name: a server that can be resolved, not a phone behind NAT
 	}
@@ -61,13 +61,13 @@ func isPrivate(a netip.Addr) bool {
 
 // literalAddr is the address of a Contact whose host is an IP literal.
 func literalAddr(u *sip.URI, proto transport.Proto) (netip.AddrPort, bool) {
-	host, err := netip.ParseAddr(trimBrackets(u.Host))
+	host, err := netip.ParseAddr(sip.TrimBrackets(u.Host))
 	if err != nil {
 		return netip.AddrPort{}, false
 	}
 	port := u.Port
 	if port == 0 {
-		port = sip.DefaultPort(strings.ToUpper(string(proto)))
+		port = proto.DefaultPort()
 	}
 	return netip.AddrPortFrom(host.Unmap(), uint16(port)), true
 }
@@ -117,7 +117,7 @@ func takeAlias(u sip.URI) (stripped sip.URI, dst transport.Target, ok bool) {
 	ip, err := netip.ParseAddr(parts[0])
 	port, perr := strconv.ParseUint(parts[1], 10, 16)
 	proto := transport.Proto(parts[2])
-	if err != nil || perr != nil || (proto != transport.UDP && proto != transport.TCP && proto != transport.TLS) {
+	if err != nil || perr != nil || !proto.Known() {
 		return u, dst, false
 	}
 	u.Params = sip.Params(removeParam(string(u.Params), aliasParam))

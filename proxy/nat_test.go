@@ -139,7 +139,9 @@ func (f fakeResolver) Resolve(context.Context, *sip.URI) ([]transport.Target, er
 	return append([]transport.Target(nil), f.dsts...), nil
 }
 
-func (f fakeResolver) resolveHost(string) (netip.Addr, error) { return f.dsts[0].Addr.Addr(), nil }
+func (f fakeResolver) ResolveHost(context.Context, string) (netip.Addr, error) {
+	return f.dsts[0].Addr.Addr(), nil
+}
 
 // TestFailover is RFC 3263 §4.3: a request for another domain whose first
 // server answers 503, or none at all, goes on to the next address DNS
@@ -149,9 +151,9 @@ func TestFailover(t *testing.T) {
 	for _, code := range []int{503, 408} {
 		t.Run(strconv.Itoa(code), func(t *testing.T) {
 			f := newFixture(t, defaultConfig())
-			f.p.resolver = fakeResolver{dsts: []transport.Target{first, second}}
+			f.useResolver(fakeResolver{dsts: []transport.Target{first, second}})
 			tx := f.serve(req(t, "invite.sip", "RURI sip:carol@other.net"))
-			sent := f.txs.all("INVITE")
+			sent := f.waitTxs("INVITE", 1)
 			if len(sent) != 1 || !sameDst(sent[0].dst, first) {
 				t.Fatalf("first attempt: %d INVITEs, want 1 to %v", len(sent), first.Addr)
 			}
@@ -171,9 +173,9 @@ func TestFailover(t *testing.T) {
 	}
 	t.Run("all fail", func(t *testing.T) {
 		f := newFixture(t, defaultConfig())
-		f.p.resolver = fakeResolver{dsts: []transport.Target{first, second}}
+		f.useResolver(fakeResolver{dsts: []transport.Target{first, second}})
 		tx := f.serve(req(t, "invite.sip", "RURI sip:carol@other.net"))
-		f.txs.all("INVITE")[0].deliver(t, 503, "")
+		f.waitTxs("INVITE", 1)[0].deliver(t, 503, "")
 		f.txs.all("INVITE")[1].deliver(t, 503, "")
 		if got := tx.statuses(); len(got) != 1 || got[0] != "500 Server Internal Error" {
 			t.Errorf("upstream = %q, want [500 Server Internal Error] (§16.7 step 6)", got)

@@ -15,6 +15,7 @@ import (
 	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/outbound"
 	"github.com/parley-sip/parley/registrar"
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
@@ -27,18 +28,11 @@ type ServerTx interface {
 }
 
 // ClientTx is a client transaction the proxy started for one branch.
-type ClientTx interface {
-	// Terminate ends the transaction without waiting for its timers.
-	Terminate()
-}
+type ClientTx = outbound.ClientTx
 
-// Transactions starts client transactions. The transaction layer
-// implements it; tests use a fake. onResponse gets every response, and a
-// locally made 408 (timeout) or 503 (transport failure) when no answer
-// will come.
-type Transactions interface {
-	Request(req *sip.Message, dst transport.Target, onResponse func(resp *sip.Message)) (ClientTx, error)
-}
+// Transactions starts client transactions: the outbound service's, which
+// the proxy uses too for the CANCELs of its branches.
+type Transactions = outbound.Transactions
 
 // Transport is what the proxy needs of the transport layer: sending, and
 // which listener (address for Via and Record-Route) serves a destination.
@@ -93,10 +87,30 @@ type Config struct {
 	// without credentials: gateways and other nodes that cannot answer a
 	// challenge (security.trusted_skip_auth).
 	Trusted func(src netip.Addr) bool
+	// OpenRelay, when it returns true, forwards requests between any two
+	// domains (proxy.relay: open). nil or false forwards only requests
+	// from or to one of Domains, or from a RelayTrusted source, and
+	// answers the rest 403 Relaying Denied. It is a func so that a
+	// reload takes effect at once.
+	OpenRelay func() bool
+	// RelayTrusted, when not nil, names sources that may relay between
+	// any domains: gateways, other nodes, an SBC (security.trusted).
+	RelayTrusted func(src netip.Addr) bool
 	// RegisterWorkers, when above 0, handles that many REGISTERs at once
 	// off the reading goroutine: what a store that commits to disk needs
 	// to group its commits. 0 handles each where it arrives.
 	RegisterWorkers int
+	// Stages are the request route, in order; nil is DefaultStages().
+	Stages []Stage
+	// Lifetime is the server's: when it ends every request's context
+	// does. nil never ends.
+	Lifetime context.Context
+	// RequestTimeout bounds a request's context (0 is 32 s, 64*T1: no
+	// client waits longer for an answer).
+	RequestTimeout time.Duration
+	// Outbound sends the branches; nil builds one on the proxy's
+	// transport and transactions with the system's DNS.
+	Outbound *outbound.Service
 }
 
 // Proxy is the proxy core. It implements the three entry points the
@@ -107,9 +121,10 @@ type Proxy struct {
 	txs       Transactions
 	store     location.Store
 	registrar *registrar.Registrar
-	resolver  resolver
+	out       *outbound.Service
 	log       *slog.Logger
-	stages    []Stage
+	chain     *chain
+	lifetime  lifetime
 	now       func() time.Time
 	contexts  sync.Map // cancelKey → *responseContext of INVITEs in progress
 	pending   atomic.Int64
@@ -130,8 +145,16 @@ func New(cfg Config, tp Transport, txs Transactions, store location.Store, reg *
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Default()
 	}
-	p := &Proxy{tp: tp, txs: txs, store: store, registrar: reg, log: log, resolver: NewResolver(), now: time.Now}
-	p.stages = DefaultStages()
+	p := &Proxy{tp: tp, txs: txs, store: store, registrar: reg, log: log, out: cfg.Outbound, now: time.Now}
+	if p.out == nil {
+		p.out = outbound.New(outbound.Config{Transport: tp, Transactions: txs, Log: log})
+	}
+	stages := cfg.Stages
+	if stages == nil {
+		stages = DefaultStages()
+	}
+	p.chain = newChain(stages)
+	p.lifetime.init(cfg.Lifetime, cfg.RequestTimeout)
 	p.setConfig(cfg)
 	if cfg.RegisterWorkers > 0 {
 		p.registering = make(chan struct{}, cfg.RegisterWorkers)
@@ -143,11 +166,13 @@ func New(cfg Config, tp Transport, txs Transactions, store location.Store, reg *
 // Timer C, Server header, authentication, trusted sources) to requests
 // that arrive from now on. What the proxy's running state was built
 // around stays as New set it: Stateless, Secret (stateless branches
-// already sent must still match), Clock, Users and RegisterWorkers.
+// already sent must still match), Clock, Users, RegisterWorkers, and the
+// stage chain, the requests' lifetime and the outbound service.
 func (p *Proxy) Reconfigure(cfg Config) {
 	old := p.config()
 	cfg.Stateless, cfg.Secret, cfg.Clock = old.Stateless, old.Secret, old.Clock
 	cfg.Users, cfg.RegisterWorkers = old.Users, old.RegisterWorkers
+	cfg.Stages, cfg.Lifetime, cfg.RequestTimeout, cfg.Outbound = old.Stages, old.Lifetime, old.RequestTimeout, old.Outbound
 	p.setConfig(cfg)
 }
 
@@ -165,16 +190,14 @@ func (p *Proxy) config() *Config { return p.cfg.Load() }
 // ServeRequest runs a new request (any method but ACK) through the stages.
 // tx is nil in stateless mode.
 func (p *Proxy) ServeRequest(tx ServerTx, in *transport.Incoming) {
-	r := &Request{proxy: p, Tx: tx, In: in, Msg: in.Msg, ctx: context.Background()}
-	r.run(0)
+	p.newRequest(tx, in, false).run()
 }
 
 // ServeACK routes an ACK that belongs to no INVITE server transaction: the
 // ACK for a 2xx, which is end-to-end and forwarded statelessly (§16.11,
 // §17.2.3).
 func (p *Proxy) ServeACK(in *transport.Incoming) {
-	r := &Request{proxy: p, In: in, Msg: in.Msg, ctx: context.Background(), stateless: true}
-	r.run(0)
+	p.newRequest(nil, in, true).run()
 }
 
 // ServeStrayResponse forwards a response that matched no client

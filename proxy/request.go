@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"time"
 
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
@@ -19,10 +20,17 @@ type Request struct {
 	Targets []Target
 	ctx     context.Context
 
+	chain   *chain
+	pos     int       // the stage serving the request
+	entered time.Time // when that stage was called
+	next    func()    // r.advance, made once per request
+
 	stateless     bool // an ACK or stateless mode: no transaction, no response context
 	preloaded     bool // an initial request that carries a route past us
 	authenticated bool // the auth stage verified the sender's credentials
+	user, realm   string
 	answered      bool
+	dropped       bool
 }
 
 // Target is one destination of the target set.
@@ -38,22 +46,28 @@ type Target struct {
 	Dest transport.Target
 }
 
-// Stage is one step of request processing. It either answers the request
-// (Respond) or calls next to hand it on.
-type Stage interface {
-	Name() string
-	Serve(r *Request, next func())
+// newRequest makes the request the chain serves.
+func (p *Proxy) newRequest(tx ServerTx, in *transport.Incoming, stateless bool) *Request {
+	r := &Request{proxy: p, Tx: tx, In: in, Msg: in.Msg, ctx: p.requestContext(), chain: p.chain, stateless: stateless}
+	r.next = r.advance
+	return r
 }
 
-func (r *Request) run(i int) {
-	if i >= len(r.proxy.stages) || r.answered {
-		return
-	}
-	r.proxy.stages[i].Serve(r, func() { r.run(i + 1) })
-}
-
-// Context returns the request's context.
+// Context returns the request's context: it ends when the server stops
+// or when the request's time is up (Config.RequestTimeout), whichever
+// comes first. Stages pass it to whatever may block: stores, DNS.
 func (r *Request) Context() context.Context { return r.ctx }
+
+// AddTarget adds a destination to the target set the relay stage forks
+// to (§16.5).
+func (r *Request) AddTarget(t Target) { r.Targets = append(r.Targets, t) }
+
+// Identity returns the subscriber whose credentials the auth stage
+// verified, and the realm; ok is false when nobody authenticated (auth
+// off, a trusted source, or a request that needs none).
+func (r *Request) Identity() (user, realm string, ok bool) {
+	return r.user, r.realm, r.authenticated
+}
 
 // Proxy returns the proxy the request runs in.
 func (r *Request) Proxy() *Proxy { return r.proxy }
@@ -65,6 +79,12 @@ func (r *Request) Respond(code int, reason string, extra ...string) {
 		r.answered = true
 		return
 	}
+	r.RespondWith(r.response(code, reason, extra...))
+}
+
+// response makes a local response to the request: To tagged (§8.2.6.2)
+// but for a 100, and Server when configured.
+func (r *Request) response(code int, reason string, extra ...string) *sip.Message {
 	toTag := ""
 	if code > 100 {
 		toTag = r.proxy.toTag(r.Msg)
@@ -72,16 +92,21 @@ func (r *Request) Respond(code int, reason string, extra ...string) {
 	if r.proxy.config().ServerHeader != "" {
 		extra = append(extra, "Server", r.proxy.config().ServerHeader)
 	}
-	r.RespondWith(sip.NewResponse(r.Msg, code, reason, toTag, extra...))
+	return sip.NewResponse(r.Msg, code, reason, toTag, extra...)
 }
 
 // RespondWith sends resp, made by a stage, as the answer to the request.
 func (r *Request) RespondWith(resp *sip.Message) {
-	if r.Msg.Method() == "ACK" {
-		r.answered = true
-		return
-	}
 	r.answered = true
+	if r.Msg.Method() != "ACK" {
+		r.send(resp)
+	}
+}
+
+// send sends resp upstream. It touches none of the request's state, so a
+// goroutine the request was handed to (a durable REGISTER, a DNS lookup)
+// may answer with it while the chain, on the reading goroutine, unwinds.
+func (r *Request) send(resp *sip.Message) {
 	if r.Tx != nil {
 		if err := r.Tx.Respond(resp); err != nil {
 			r.proxy.log.Debug("proxy: sending response failed", "error", err)
@@ -94,9 +119,10 @@ func (r *Request) RespondWith(resp *sip.Message) {
 	}
 }
 
-// drop ends a request that cannot be answered, and its transaction.
-func (r *Request) drop() {
-	r.answered = true
+// Drop ends a request unanswered, and its transaction: what a request
+// that cannot be answered, or a source that should learn nothing, gets.
+func (r *Request) Drop() {
+	r.answered, r.dropped = true, true
 	if t, ok := r.Tx.(interface{ Terminate() }); ok {
 		t.Terminate()
 	}

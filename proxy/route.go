@@ -3,9 +3,11 @@ package proxy
 import (
 	"encoding/base32"
 	"hash/fnv"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/sip"
@@ -30,13 +32,7 @@ func (p *Proxy) isUs(u *sip.URI) bool {
 	}
 	port := u.Port
 	if port == 0 {
-		port = 5060
-		if u.Scheme == "sips" {
-			port = 5061
-		}
-		if t, ok := u.Params.Get("transport"); ok && strings.EqualFold(t, "tls") {
-			port = 5061
-		}
+		port = uriTransport(u).DefaultPort()
 	}
 	return p.isOurAddr(u.Host, port)
 }
@@ -45,8 +41,25 @@ func (p *Proxy) isUs(u *sip.URI) bool {
 // addresses or names, at one of its ports) rather than a domain it serves.
 func (p *Proxy) IsUs(u *sip.URI) bool { return p.isUs(u) }
 
+// uriTransport is the transport whose default port a URI without one
+// means, for recognising our own address: its transport parameter,
+// except that sips asks for a secure one (a sips URI with transport=tcp
+// still means port 5061), else UDP.
+func uriTransport(u *sip.URI) transport.Proto {
+	proto := transport.UDP
+	if u.Scheme == "sips" {
+		proto = transport.TLS
+	}
+	if t, ok := u.Params.Get("transport"); ok {
+		if tp := transport.Proto(strings.ToLower(t)); tp.Known() && (tp.Secure() || u.Scheme != "sips") {
+			proto = tp
+		}
+	}
+	return proto
+}
+
 func (p *Proxy) isOurAddr(host string, port int) bool {
-	host = trimBrackets(host)
+	host = sip.TrimBrackets(host)
 	addr, addrErr := netip.ParseAddr(host)
 	portOurs := false
 	for _, l := range p.tp.Listeners() {
@@ -54,7 +67,7 @@ func (p *Proxy) isOurAddr(host string, port int) bool {
 			continue
 		}
 		portOurs = true
-		if strings.EqualFold(l.Host, host) || strings.EqualFold(trimBrackets(l.Host), host) {
+		if strings.EqualFold(l.Host, host) || strings.EqualFold(sip.TrimBrackets(l.Host), host) {
 			return true
 		}
 		bound := l.Bound.Addr()
@@ -88,13 +101,6 @@ func isLocalAddr(a netip.Addr) bool {
 func (p *Proxy) isOurVia(v *sip.Via) bool {
 	host, port := v.SentBy()
 	return p.isOurAddr(host, port)
-}
-
-func trimBrackets(h string) string {
-	if len(h) >= 2 && h[0] == '[' && h[len(h)-1] == ']' {
-		return h[1 : len(h)-1]
-	}
-	return h
 }
 
 // fixStrictRoute undoes what a strict router did (§16.4): when the
@@ -201,7 +207,7 @@ func (p *Proxy) bindingTarget(b location.Binding) Target {
 	switch {
 	case err != nil || contactBehindNAT(&u, b.Source):
 		t.Dest = flow
-	case proto.Reliable() && b.ConnID != 0:
+	case proto.Stream() && b.ConnID != 0:
 		if addr, ok := literalAddr(&u, proto); ok {
 			flow.Addr = addr // should the connection be gone, dial the Contact
 			t.Dest = flow
@@ -228,7 +234,7 @@ func (p *Proxy) viaTarget(resp *sip.Message) (transport.Target, error) {
 	if err != nil {
 		return transport.Target{}, err
 	}
-	proto := transport.Proto(strings.ToLower(v.Transport))
+	proto, _ := transport.ProtoOfVia(v.Transport) // an unknown one fails at Send
 	host, port := v.SentBy()
 	if r := v.Received(); r != "" {
 		host = r
@@ -236,9 +242,30 @@ func (p *Proxy) viaTarget(resp *sip.Message) (transport.Target, error) {
 	if rp, has := v.RPort(); has && rp != 0 {
 		port = rp
 	}
-	addr, err := p.resolver.resolveHost(trimBrackets(host))
+	addr, err := p.out.Resolver().ResolveHost(p.requestContext(), sip.TrimBrackets(host))
 	if err != nil {
 		return transport.Target{}, err
 	}
 	return transport.Target{Proto: proto, Addr: netip.AddrPortFrom(addr, uint16(port))}, nil
+}
+
+var (
+	localOnce sync.Once
+	localList []netip.Addr
+)
+
+// localAddrs lists this machine's interface addresses, read once.
+func localAddrs() []netip.Addr {
+	localOnce.Do(func() {
+		addrs, err := net.InterfaceAddrs()
+		if err != nil {
+			return
+		}
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil {
+				localList = append(localList, p.Addr())
+			}
+		}
+	})
+	return localList
 }

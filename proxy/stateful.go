@@ -2,10 +2,10 @@ package proxy
 
 import (
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/parley-sip/parley/clock"
+	"github.com/parley-sip/parley/outbound"
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
 )
@@ -20,11 +20,8 @@ type responseContext struct {
 	key    string
 
 	// Events (responses, timers, CANCEL) run one at a time through post,
-	// so the state below needs no lock and a callback that arrives while
-	// another runs (even from inside it) is queued, never deadlocked.
-	qmu      sync.Mutex
-	queue    []func()
-	draining bool
+	// so the state below needs no lock.
+	events outbound.Queue
 
 	groups     [][]Target // target groups not yet tried (serial forking)
 	branches   []*branch
@@ -35,17 +32,14 @@ type responseContext struct {
 	cancelled  bool         // upstream cancelled, or a 2xx/6xx ended the search
 }
 
-// branch is one target of a response context, and the client
-// transaction of its current destination.
+// branch is one target of a response context, on its way to the
+// target's destinations through the outbound service.
 type branch struct {
-	base        *sip.Message       // the target's request before Via and Record-Route
-	next        []transport.Target // destinations not tried yet (RFC 3263 §4.3)
-	req         *sip.Message       // as sent to dst; nil once settled
-	attempt     int                // counts destinations tried, to tell late responses
-	dst         transport.Target
-	tx          ClientTx
+	rc          *responseContext
+	flight      outbound.Flight
 	provisional bool
 	done        bool
+	starting    bool // inside Start: a failure now is the target's, not an event
 	cancelAsked bool // CANCEL wanted before any provisional came (§9.1)
 	timedOut    bool // Timer C fired once and the branch was cancelled
 	direct      bool // sent on the flow a phone registered from: responses come from the phone itself
@@ -69,25 +63,7 @@ func (p *Proxy) forwardStateful(r *Request) {
 
 // post runs fn after every event posted before it, on the goroutine that
 // finds the queue idle.
-func (rc *responseContext) post(fn func()) {
-	rc.qmu.Lock()
-	rc.queue = append(rc.queue, fn)
-	if rc.draining {
-		rc.qmu.Unlock()
-		return
-	}
-	rc.draining = true
-	for len(rc.queue) > 0 {
-		next := rc.queue[0]
-		rc.queue[0] = nil
-		rc.queue = rc.queue[1:]
-		rc.qmu.Unlock()
-		next()
-		rc.qmu.Lock()
-	}
-	rc.draining = false
-	rc.qmu.Unlock()
-}
+func (rc *responseContext) post(fn func()) { rc.events.Post(fn) }
 
 // forkGroups orders the target set (§16.6): highest q first; each group
 // is tried in parallel and the next group only when one fails.
@@ -137,55 +113,55 @@ func (rc *responseContext) startNextGroup() {
 // reached counts as a 503 from it, as §16.7 step 4 (transport errors)
 // and RFC 3263 failover suggest.
 func (rc *responseContext) startBranch(t Target) bool {
-	base, dsts, err := rc.p.targetRequest(rc.r, t)
+	req, err := rc.p.targetRequest(rc.r, t)
 	if err != nil {
 		rc.p.log.Debug("proxy: cannot forward", "target", t.URI, "error", err)
 		rc.consider(rc.localResponse(rc.r.Msg, 503, "Destination Unreachable"))
 		return false
 	}
-	b := &branch{base: base, next: dsts, direct: t.Dest.Proto != ""}
+	b := &branch{rc: rc, direct: t.Dest.Proto != "", starting: true}
 	rc.branches = append(rc.branches, b)
-	if !rc.tryNextDestination(b) {
-		b.done = true
-		rc.consider(rc.localResponse(rc.r.Msg, 503, "Destination Unreachable"))
-		return false
-	}
-	return true
+	rc.p.out.Start(rc.r.Context(), &b.flight, req, b)
+	b.starting = false
+	return !b.done
 }
 
-// tryNextDestination sends the branch to its next destination, skipping
-// those that cannot be reached at once (RFC 3263 §4.3). It reports false
-// when none is left.
-func (rc *responseContext) tryNextDestination(b *branch) bool {
-	p := rc.p
-	for len(b.next) > 0 {
-		dst := b.next[0]
-		b.next = b.next[1:]
-		last := len(b.next) == 0
-		m, err := p.stampBranch(rc.r, b.base, dst, p.newBranch(rc.r.Msg), last)
-		if last {
-			b.base = nil // finished in place: no copy for a destination that has no successor
-		}
-		if err != nil {
-			continue
-		}
-		// The callback holds the attempt's number, not its request: the
-		// client transaction lingers up to 32 s after the final
-		// response, and the request need not live as long.
-		b.attempt++
-		attempt := b.attempt
-		tx, err := p.txs.Request(m, dst, func(resp *sip.Message) { rc.post(func() { rc.onAttemptResponse(b, attempt, resp) }) })
-		if err != nil {
-			p.log.Debug("proxy: destination unreachable", "dst", dst.Addr.String(), "error", err)
-			continue
-		}
-		b.req, b.dst, b.tx, b.provisional = m, dst, tx, false
-		if rc.invite {
-			rc.armTimerC(b)
-		}
-		return true
+// Post queues the branch's events with the rest of its context's.
+func (b *branch) Post(fn func()) { b.rc.post(fn) }
+
+// Stamp finishes the request for one destination, and starts the
+// attempt's Timer C.
+func (b *branch) Stamp(base *sip.Message, dst transport.Target, out *transport.ListenerInfo, last bool) (*sip.Message, error) {
+	rc := b.rc
+	m := rc.p.stampBranch(rc.r, base, out, rc.p.newBranch(rc.r.Msg), last)
+	b.provisional = false
+	if rc.invite {
+		rc.armTimerC(b)
 	}
-	return false
+	return m, nil
+}
+
+// Response takes what the outbound service passes on: a response of the
+// branch's destination, or the news that none could be reached.
+func (b *branch) Response(resp *sip.Message, err error) {
+	rc := b.rc
+	if err != nil {
+		rc.p.log.Debug("proxy: cannot forward", "error", err)
+		b.done = true
+		b.stopTimerC()
+		rc.consider(rc.localResponse(rc.r.Msg, 503, "Destination Unreachable"))
+		if b.starting {
+			return // startBranch goes on to the target's siblings
+		}
+		if rc.allDone() {
+			rc.startNextGroup()
+		}
+		rc.finishIfDone()
+		rc.settleIfDone()
+		return
+	}
+	rc.onResponse(b, resp)
+	rc.settleIfDone()
 }
 
 // localResponse makes a response as if a branch had sent it. Should it
@@ -195,24 +171,12 @@ func (rc *responseContext) localResponse(req *sip.Message, code int, reason stri
 	return sip.NewResponse(req, code, reason, rc.p.toTag(rc.r.Msg))
 }
 
-// onAttemptResponse passes on a response to the branch's current
-// attempt; one that comes late for a destination the branch has left is
-// dropped.
-func (rc *responseContext) onAttemptResponse(b *branch, attempt int, resp *sip.Message) {
-	if b.attempt == attempt {
-		rc.onResponse(b, resp)
-		rc.settleIfDone()
-	}
-}
-
 // onResponse is §16.7 for one response on branch b.
 func (rc *responseContext) onResponse(b *branch, resp *sip.Message) {
 	code := resp.StatusCode()
-	if (code == 503 || code == 408) && !b.provisional && !b.done && rc.tryNextDestination(b) {
-		return // RFC 3263 §4.3: a busy or silent server; try the next one
-	}
 	if b.direct && code > 100 && code < 300 && rc.p.config().RecordRoute && rc.dialogCreating() {
-		aliasContact(resp, b.dst)
+		_, dst := b.flight.Sent()
+		aliasContact(resp, dst)
 	}
 	switch {
 	case code < 200:
@@ -401,11 +365,8 @@ func (rc *responseContext) onTimerC(b *branch) {
 		rc.armTimerC(b)
 		return
 	}
-	if b.tx != nil {
-		b.tx.Terminate()
-	}
-	rc.onResponse(b, rc.localResponse(b.req, 408, "Request Timeout"))
-	rc.settleIfDone()
+	sent, _ := b.flight.Sent()
+	b.flight.Timeout(rc.localResponse(sent, 408, "Request Timeout"))
 }
 
 // settleIfDone lets go of the requests once the final response is sent
@@ -419,7 +380,8 @@ func (rc *responseContext) settleIfDone() {
 	}
 	rc.r, rc.best, rc.auth, rc.groups = nil, nil, nil, nil
 	for _, b := range rc.branches {
-		b.base, b.req, b.next, b.cancelAsked = nil, nil, nil, false
+		b.flight.Release()
+		b.cancelAsked = false
 	}
 }
 

@@ -172,7 +172,7 @@ func TestParallelFork(t *testing.T) {
 			t.Fatal("the context still holds the request after the last branch ended")
 		}
 		for i, br := range rc.branches {
-			if br.req != nil || br.base != nil {
+			if sent, _ := br.flight.Sent(); sent != nil {
 				t.Fatalf("branch %d still holds its request", i)
 			}
 		}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/location/redisstore"
+	"github.com/parley-sip/parley/location/redisstore/redistest"
 	"github.com/parley-sip/parley/location/sqlstore"
 	"github.com/parley-sip/parley/sip"
 	// subscriber's storetest hands out a throwaway PostgreSQL schema.
@@ -156,6 +158,13 @@ func TestContactParamsEveryEngine(t *testing.T) {
 			dsn := pgschema.PostgresDSN(t)
 			return func(opts ...sqlstore.Option) (location.Store, error) {
 				return sqlstore.OpenPostgres(context.Background(), dsn, opts...)
+			}
+		}},
+		{"redis", func(t *testing.T) func(opts ...sqlstore.Option) (location.Store, error) {
+			url := redistest.URL(t)
+			prefix := redistest.Prefix(t, url)
+			return func(...sqlstore.Option) (location.Store, error) {
+				return redisstore.Open(context.Background(), url, redisstore.WithPrefix(prefix))
 			}
 		}},
 	} {

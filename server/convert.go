@@ -23,6 +23,7 @@ func transportConfig(cfg *config.Config, log *slog.Logger) transport.Config {
 		MaxBuffer:           cfg.TCP.MaxBuffer,
 		TLSCertFile:         cfg.TLS.CertFile,
 		TLSKeyFile:          cfg.TLS.KeyFile,
+		TLSNames:            tlsNames(cfg),
 		ClientAuth:          transport.ClientAuth(cfg.TLS.ClientAuth),
 		DataDir:             cfg.DataDir,
 		Limits:              sip.Limits{MaxSize: cfg.Limits.MaxMessageSize, MaxHeaders: sip.DefaultLimits.MaxHeaders, MaxLineLength: sip.DefaultLimits.MaxLineLength},

@@ -62,13 +62,14 @@ func (s *Server) guardTransport(tc transport.Config) transport.Config {
 	return tc
 }
 
-// guardProxy gives the proxy the trusted networks that skip
-// authentication, when configured. It reads the current settings, so a
+// guardProxy gives the proxy the trusted networks: they may relay between
+// any domains, and skip authentication when configured so. It reads the current settings, so a
 // reload changes it at once.
 func (s *Server) guardProxy(pc *proxy.Config) {
 	pc.Trusted = func(src netip.Addr) bool {
 		return s.settings.Load().cfg.Security.TrustedSkipAuth && s.guard.Trusted(src)
 	}
+	pc.RelayTrusted = s.guard.Trusted
 }
 
 // dropScanner reports whether a message is a request from a known

@@ -13,6 +13,7 @@ import (
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/hep"
 	"github.com/parley-sip/parley/observe"
+	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/subscriber"
 	"github.com/parley-sip/parley/transaction"
 	"github.com/parley-sip/parley/transport"
@@ -68,6 +69,7 @@ func (s *Server) newObservability(cfg *config.Config) error {
 func (s *Server) metricSources() observe.Sources {
 	src := observe.Sources{
 		Registrations: func() int { n, _ := s.store.Count(); return n },
+		Stages:        s.stageStats,
 		Dropped: func() map[string]uint64 {
 			st := s.tp.Stats()
 			return map[string]uint64{"malformed": st.Malformed, "framing": st.FramingErrors,
@@ -179,7 +181,7 @@ func localAddr(bound netip.AddrPort, l *transport.ListenerInfo) netip.AddrPort {
 // observer's worker goroutine.
 func (s *Server) exportHEP(o *observability, m *observe.Message) {
 	proto := uint8(hep.ProtoUDP)
-	if m.Proto != string(transport.UDP) {
+	if transport.Proto(m.Proto).Stream() {
 		proto = hep.ProtoTCP // TLS rides on TCP
 	}
 	p := hep.Packet{Proto: proto, Src: m.Src(), Dst: m.Dst(), Time: m.Time, Type: hep.TypeSIP,
@@ -192,8 +194,9 @@ func (s *Server) exportHEP(o *observability, m *observe.Message) {
 
 // ready is /readyz: the listeners are bound, the server is not draining
 // and the stores can be written. A durable location store answers
-// lookups from memory even while its database is down, so it is asked
-// whether its commits succeed, not whether a lookup does.
+// lookups from memory even while its database is down, and the Redis
+// store from its cache until it notices, so each is asked whether its
+// writes succeed (Ready), not only whether a lookup does.
 func (s *Server) ready(ctx context.Context) error {
 	if len(s.tp.Listeners()) == 0 {
 		return errors.New("SIP listeners not bound")
@@ -229,7 +232,10 @@ type serverStats struct {
 	Transport    transport.Stats    `json:"transport"`
 	Transactions *transaction.Stats `json:"transactions,omitempty"`
 	Auth         *auth.Stats        `json:"auth,omitempty"`
-	HEP          *struct {
+	// TLS is the certificate TLS listeners serve, with the fingerprint a
+	// phone pins; absent without TLS listeners.
+	TLS *transport.CertInfo `json:"tls,omitempty"`
+	HEP *struct {
 		Sent   uint64 `json:"sent"`
 		Failed uint64 `json:"failed"`
 	} `json:"hep,omitempty"`
@@ -252,6 +258,9 @@ func (s *Server) stats(o *observability) serverStats {
 	if a := s.authn.Load(); a != nil {
 		as := a.Stats()
 		st.Auth = &as
+	}
+	if cert, ok := s.tp.Certificate(); ok {
+		st.TLS = &cert
 	}
 	if o.hep != nil {
 		sent, failed := o.hep.Stats()
@@ -284,4 +293,22 @@ func (u subscriberUsers) ListUsers(ctx context.Context) ([]string, error) {
 		out[i] = sub.User + "@" + sub.Domain
 	}
 	return out, nil
+}
+
+// stageStats turns the proxy's stage counters into what /metrics shows.
+func (s *Server) stageStats() []observe.StageStats {
+	in := s.proxy.StageStats()
+	out := make([]observe.StageStats, len(in))
+	for i, st := range in {
+		o := observe.StageStats{Name: st.Name, Count: st.Count, Sum: st.Sum.Seconds(),
+			Outcomes: make(map[string]uint64, len(st.Outcomes)), Buckets: make(map[float64]uint64, len(st.Buckets))}
+		for k, n := range st.Outcomes {
+			o.Outcomes[proxy.Outcome(k).String()] = n
+		}
+		for b, n := range st.Buckets {
+			o.Buckets[proxy.StageBuckets[b].Seconds()] = n
+		}
+		out[i] = o
+	}
+	return out
 }

@@ -124,6 +124,12 @@ func TestObservability(t *testing.T) {
 		`parley_registrations_active 0`,
 		`parley_transactions_active{kind="server"}`,
 		`parley_messages_dropped_total{reason="malformed"} 0`,
+		// The OPTIONS went through the first stages and was answered by local.
+		`parley_stage_requests_total{outcome="next",stage="sanity"} 1`,
+		`parley_stage_requests_total{outcome="answered",stage="local"} 1`,
+		`parley_stage_requests_total{outcome="next",stage="location"} 0`,
+		`parley_stage_duration_seconds_count{stage="local"} 1`,
+		`parley_stage_duration_seconds_bucket{stage="local",le="+Inf"} 1`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
@@ -215,5 +221,23 @@ func TestHEPAddressUnresolvable(t *testing.T) {
 	cfg.HEP.Address = "no-such-host.invalid:9060"
 	if _, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil); err == nil || !strings.Contains(err.Error(), "hep.address") {
 		t.Errorf("got %v, want a hep.address error", err)
+	}
+}
+
+// TestStatsCertificate: with a TLS listener, /api/stats carries the
+// certificate, whose fingerprint is the one a phone pins.
+func TestStatsCertificate(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Listen = append(cfg.Listen, config.Listener{Proto: config.ProtoTLS, Host: "127.0.0.1", Port: 0})
+	s := startServer(t, cfg)
+	cert, ok := s.tp.Certificate()
+	if !ok {
+		t.Fatal("no certificate")
+	}
+	_, stats := get(t, "http://"+s.obs.admin.Addr().String()+"/api/stats")
+	for _, want := range []string{`"tls":{"file":"` + cert.File + `","self_signed":true,"sha256":"` + cert.SHA256 + `"`, `"example.com"`} {
+		if !strings.Contains(stats, want) {
+			t.Errorf("/api/stats lacks %s: %s", want, stats)
+		}
 	}
 }

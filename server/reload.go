@@ -90,16 +90,25 @@ func (s *Server) applyReload(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	old := s.Config()
+	before := s.settings.Load()
+	old := before.cfg
 	if cfg.TLS.CertFile != old.TLS.CertFile || cfg.TLS.KeyFile != old.TLS.KeyFile {
 		if err := s.tp.UseTLSFiles(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
 			return fmt.Errorf("tls.cert_file, tls.key_file: %w", err)
 		}
 	}
+	// A self-signed certificate must name new domains and aliases; one
+	// that cannot be renewed is no reason to refuse the rest of the reload.
+	if err := s.tp.SetTLSNames(tlsNames(cfg)); err != nil {
+		s.log.Error("reload: the self-signed TLS certificate could not be renewed for the new domains and aliases; keeping the old one", "error", err)
+	}
 	s.apply(cfg)
 	s.reloadGuard(cfg)
 	s.authn.Store(a)
 	s.proxy.Reconfigure(s.proxyConfig(cfg, a, pol))
+	if relayPolicy(before) != relayPolicy(s.settings.Load()) {
+		s.logRelayPolicy()
+	}
 	return nil
 }
 
@@ -122,6 +131,7 @@ func (s *Server) newAuth(cfg *config.Config) (*auth.Authenticator, auth.Policies
 func (s *Server) proxyConfig(cfg *config.Config, a *auth.Authenticator, pol auth.Policies) proxy.Config {
 	pc := proxyConfig(cfg, s.isOurDomain)
 	pc.Names = s.isOurName
+	pc.OpenRelay = func() bool { return s.settings.Load().cfg.Proxy.Relay == config.RelayOpen }
 	s.guardProxy(&pc)
 	pc.Auth, pc.AuthPolicy = a, pol
 	return pc

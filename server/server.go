@@ -21,6 +21,7 @@ import (
 	"github.com/parley-sip/parley/eventlog"
 	"github.com/parley-sip/parley/guard"
 	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/outbound"
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/registrar"
 	"github.com/parley-sip/parley/sip"
@@ -45,6 +46,7 @@ type Server struct {
 	tp      *transport.Manager
 	txs     *transaction.Layer
 	proxy   *proxy.Proxy
+	out     *outbound.Service // sends what the proxy relays and what Parley originates
 	store   location.Store
 	storage *storage
 	obs     *observability // nil when admin, HEP and call records are off
@@ -53,21 +55,21 @@ type Server struct {
 	secret  string         // salts the To tags of local responses
 	stop    context.CancelFunc
 	bg      sync.WaitGroup // the expiry sweep and the ban watch
+	// endLife ends the lifetime every request's context derives from:
+	// a store query or DNS lookup still running at shutdown gives up.
+	endLife context.CancelFunc
 }
 
 // settings is the part of the config a reload swaps in at once.
 type settings struct {
-	cfg     *config.Config
-	domains map[string]bool // empty: every domain is ours
-	names   map[string]bool // the server's own names: aliases and the host name
-	trace   bool
+	cfg    *config.Config
+	served *served
+	names  map[string]bool // the server's own names: aliases and the host name
+	trace  bool
 }
 
 func newSettings(cfg *config.Config) *settings {
-	s := &settings{cfg: cfg, domains: map[string]bool{}, names: map[string]bool{}, trace: cfg.Trace}
-	for _, d := range cfg.Domains {
-		s.domains[strings.ToLower(d)] = true
-	}
+	s := &settings{cfg: cfg, served: newServed(cfg), names: map[string]bool{}, trace: cfg.Trace}
 	for _, a := range cfg.Aliases {
 		s.names[strings.ToLower(trimBrackets(a))] = true
 	}
@@ -116,10 +118,10 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	}
 	s.tp = tp
 	traced := &tracingTransport{Manager: tp, s: s}
-	var txs proxy.Transactions
+	var txs outbound.Transactions
 	if cfg.Mode != config.ModeStateless {
 		s.txs = transaction.New(transactionConfig(cfg, log), traced, coreAdapter{s})
-		txs = txAdapter{s.txs}
+		txs = outbound.FromLayer(s.txs)
 	}
 	a, pol, err := s.newAuth(cfg)
 	if err != nil {
@@ -127,13 +129,19 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		return nil, err
 	}
 	s.authn.Store(a)
+	s.out = outbound.New(outbound.Config{Transport: traced, Transactions: txs, Log: log})
 	pcfg := s.proxyConfig(cfg, a, pol)
+	pcfg.Outbound = s.out
+	pcfg.Stages = proxy.DefaultStages()
+	pcfg.Lifetime, s.endLife = context.WithCancel(context.Background())
 	s.secret = pcfg.Secret
 	if st.cached != nil {
 		pcfg.Users = st.cached
 	}
-	if cfg.Storage.Engine != config.EngineMemory {
-		pcfg.RegisterWorkers = 512 // enough in flight to fill a group commit
+	if cfg.Storage.LocationEngine() != config.EngineMemory {
+		// Enough in flight to fill a group commit, or to keep Redis's
+		// round trips from holding up the transport's readers.
+		pcfg.RegisterWorkers = 512
 	}
 	s.proxy = proxy.New(pcfg, traced, txs, s.store, reg, log)
 	reg.ForUs = s.proxy.IsUs
@@ -152,8 +160,7 @@ func (s *Server) apply(cfg *config.Config) {
 }
 
 func (s *Server) isOurDomain(d string) bool {
-	set := s.settings.Load()
-	return len(set.domains) == 0 || set.domains[strings.ToLower(d)]
+	return s.settings.Load().served.has(d)
 }
 
 // isOurName reports whether host is one of the server's own names beside
@@ -194,6 +201,7 @@ func (s *Server) Start() error {
 	s.bg.Go(func() { s.watchBans(ctx) })
 	s.warnIfOpen()
 	s.logStarted()
+	s.logRelayPolicy()
 	return nil
 }
 
@@ -220,9 +228,9 @@ func (s *Server) warnIfOpen() {
 // running: mode, domains, authentication, storage, listeners and admin.
 func (s *Server) logStarted() {
 	cfg := s.Config()
-	domains := "any"
-	if len(cfg.Domains) > 0 {
-		domains = strings.Join(cfg.Domains, ",")
+	domains := strings.Join(cfg.Domains, ",")
+	if len(cfg.Domains) == 0 {
+		domains = "own names: " + strings.Join(s.settings.Load().served.list(), ",")
 	}
 	authState := "off"
 	if cfg.Auth.Enabled {
@@ -262,6 +270,7 @@ wait:
 		}
 	}
 	cerr := s.tp.Close()
+	s.endLife()
 	s.stopObservability()
 	s.closeRecords()
 	if s.stop != nil {

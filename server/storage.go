@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/location/redisstore"
 	"github.com/parley-sip/parley/location/sqlstore"
 	"github.com/parley-sip/parley/subscriber"
 )
@@ -38,17 +40,47 @@ func (st *storage) withUsers(users *subscriber.SQL) *storage {
 // DATA_DIR/parley.db. A durable location store logs to events: the two
 // lines of an outage, and at debug a line per refused change, which the
 // events budget bounds.
+//
+// With storage.location redis the registrations go to Redis instead, and
+// the engine keeps the subscribers and call records.
 func openStorage(cfg *config.Config, log, events *slog.Logger) (*storage, error) {
+	own := cfg.Storage.LocationEngine() == cfg.Storage.Engine
+	var st *storage
+	var err error
 	switch cfg.Storage.Engine {
 	case config.EngineMemory:
-		st := &storage{bindings: location.NewMemory()}
-		if cfg.CDR.Enabled {
-			st.cdrs = cdr.NewMemory()
-		}
-		return st, nil
+		st = openMemory(cfg, own)
 	case config.EnginePostgres:
-		return openPostgres(cfg, events)
+		st, err = openPostgres(cfg, events, own)
+	default:
+		st, err = openSQLite(cfg, log, events, own)
 	}
+	if err != nil || own {
+		return st, err
+	}
+	if st.bindings, err = openRedis(cfg, log, events); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// openMemory keeps everything in memory; withLocation says whether the
+// bindings too.
+func openMemory(cfg *config.Config, withLocation bool) *storage {
+	st := &storage{}
+	if withLocation {
+		st.bindings = location.NewMemory()
+	}
+	if cfg.CDR.Enabled {
+		st.cdrs = cdr.NewMemory()
+	}
+	return st
+}
+
+// openSQLite opens DATA_DIR/parley.db for the subscribers, the call
+// records and, withLocation, the bindings.
+func openSQLite(cfg *config.Config, log, events *slog.Logger, withLocation bool) (*storage, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
 	}
@@ -57,15 +89,16 @@ func openStorage(cfg *config.Config, log, events *slog.Logger) (*storage, error)
 	if err != nil {
 		return nil, fmt.Errorf("subscriber database %s: %w", path, err)
 	}
-	start := time.Now()
-	bindings, err := sqlstore.OpenSQLite(path, sqlstore.WithLogger(events))
-	if err != nil {
-		users.Close()
-		return nil, fmt.Errorf("location database %s: %w", path, err)
+	st := (&storage{}).withUsers(users)
+	if withLocation {
+		start := time.Now()
+		if st.bindings, err = sqlstore.OpenSQLite(path, sqlstore.WithLogger(events)); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("location database %s: %w", path, err)
+		}
+		n, aors := st.bindings.Count()
+		log.Info("location store loaded", "path", path, "bindings", n, "aors", aors, "took", time.Since(start).Round(time.Millisecond).String())
 	}
-	n, aors := bindings.Count()
-	log.Info("location store loaded", "path", path, "bindings", n, "aors", aors, "took", time.Since(start).Round(time.Millisecond).String())
-	st := (&storage{bindings: bindings}).withUsers(users)
 	if cfg.CDR.Enabled {
 		if st.cdrs, err = cdr.OpenSQLite(path); err != nil {
 			st.Close()
@@ -75,19 +108,35 @@ func openStorage(cfg *config.Config, log, events *slog.Logger) (*storage, error)
 	return st, nil
 }
 
-func openPostgres(cfg *config.Config, events *slog.Logger) (*storage, error) {
+// openRedis opens the location store in Redis.
+func openRedis(cfg *config.Config, log, events *slog.Logger) (location.Store, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	bindings, err := redisstore.Open(ctx, cfg.Storage.RedisURL, redisstore.WithLogger(events))
+	if err != nil {
+		return nil, fmt.Errorf("storage.redis_url: %w", err)
+	}
+	n, aors := bindings.Count()
+	log.Info("location store in Redis", "bindings", n, "aors", aors)
+	return bindings, nil
+}
+
+// openPostgres opens the subscribers, the call records and, withLocation,
+// the bindings in storage.dsn's database.
+func openPostgres(cfg *config.Config, events *slog.Logger, withLocation bool) (*storage, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	users, err := subscriber.OpenPostgres(ctx, cfg.Storage.DSN)
 	if err != nil {
 		return nil, fmt.Errorf("storage.dsn: subscriber database: %w", err)
 	}
-	bindings, err := sqlstore.OpenPostgres(ctx, cfg.Storage.DSN, sqlstore.WithLogger(events))
-	if err != nil {
-		users.Close()
-		return nil, fmt.Errorf("storage.dsn: location database: %w", err)
+	st := (&storage{}).withUsers(users)
+	if withLocation {
+		if st.bindings, err = sqlstore.OpenPostgres(ctx, cfg.Storage.DSN, sqlstore.WithLogger(events)); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("storage.dsn: location database: %w", err)
+		}
 	}
-	st := (&storage{bindings: bindings}).withUsers(users)
 	if cfg.CDR.Enabled {
 		if st.cdrs, err = cdr.OpenPostgres(ctx, cfg.Storage.DSN); err != nil {
 			st.Close()
@@ -99,17 +148,27 @@ func openPostgres(cfg *config.Config, events *slog.Logger) (*storage, error) {
 
 // StorageName says where state lives, for the startup line and the user
 // commands: the engine and, for SQLite, the file (never the DSN, which
-// may hold a password).
+// may hold a password); then where registrations are, when elsewhere.
 func StorageName(cfg *config.Config) string {
+	name := string(cfg.Storage.Engine)
 	if cfg.Storage.Engine == config.EngineSQLite {
-		return "sqlite " + filepath.Join(cfg.DataDir, subscriber.DBFile)
+		name = "sqlite " + filepath.Join(cfg.DataDir, subscriber.DBFile)
 	}
-	return string(cfg.Storage.Engine)
+	if cfg.Storage.Location == config.EngineRedis {
+		name += ", registrations in redis"
+		if u, err := url.Parse(cfg.Storage.RedisURL); err == nil {
+			name += " " + u.Host + u.Path // not the password
+		}
+	}
+	return name
 }
 
 // Close closes the stores.
 func (st *storage) Close() error {
-	err := st.bindings.Close()
+	var err error
+	if st.bindings != nil {
+		err = st.bindings.Close()
+	}
 	if st.users != nil {
 		err = errors.Join(err, st.users.Close())
 	}

@@ -1,12 +1,16 @@
 package server
 
 import (
+	"fmt"
 	"log/slog"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/location/redisstore"
+	"github.com/parley-sip/parley/location/redisstore/redistest"
 )
 
 // TestAuthOverridesReachThePolicy: a domain's auth_overrides replace only
@@ -75,5 +79,64 @@ func TestDefaultDigestAlgorithms(t *testing.T) {
 				t.Errorf("challenges offer %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestOpenRedisLocation: with storage.location redis the bindings go to
+// Redis whatever storage.engine is, and the engine keeps the subscribers
+// and the call records; a Redis that does not answer is an error naming
+// the key.
+func TestOpenRedisLocation(t *testing.T) {
+	own := redistest.Start(t)
+	tests := []struct {
+		name, engine string
+		url          string
+		users        bool
+		err          string
+	}{
+		{"memory engine", "memory", own.URL(), false, ""},
+		{"sqlite engine", "sqlite", own.URL(), true, ""},
+		{"no Redis there", "memory", "redis://127.0.0.1:1/0", false, "storage.redis_url: "},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := config.Parse("t.yaml", []byte(fmt.Sprintf("data_dir: %s\nstorage:\n  engine: %s\n  location: redis\n  redis_url: %s\n"+
+				"cdr:\n  enabled: true\n", t.TempDir(), tc.engine, tc.url)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := openStorage(cfg, slog.Default(), slog.Default())
+			if tc.err != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tc.err) {
+					t.Fatalf("openStorage = %v, want an error starting %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if _, ok := st.bindings.(*redisstore.Store); !ok {
+				t.Errorf("bindings in a %T, want *redisstore.Store", st.bindings)
+			}
+			if (st.users != nil) != tc.users {
+				t.Errorf("subscribers opened: %v, want %v", st.users != nil, tc.users)
+			}
+			if st.cdrs == nil {
+				t.Error("no call detail record store")
+			}
+		})
+	}
+}
+
+// TestStorageName: the startup line names where registrations are, and
+// never a password.
+func TestStorageName(t *testing.T) {
+	cfg, err := config.Parse("t.yaml", []byte("data_dir: /var/lib/parley\nstorage:\n  location: redis\n  redis_url: redis://u:s3cret@10.0.0.5:6379/2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := StorageName(cfg), "sqlite /var/lib/parley/parley.db, registrations in redis 10.0.0.5:6379/2"; got != want {
+		t.Errorf("StorageName = %q, want %q", got, want)
 	}
 }

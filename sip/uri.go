@@ -535,8 +535,8 @@ func equalHost(a, b string) bool {
 	if EqualFold(a, b) {
 		return true
 	}
-	x, err1 := netip.ParseAddr(trimIPv6Brackets(a))
-	y, err2 := netip.ParseAddr(trimIPv6Brackets(b))
+	x, err1 := netip.ParseAddr(TrimBrackets(a))
+	y, err2 := netip.ParseAddr(TrimBrackets(b))
 	return err1 == nil && err2 == nil && x == y
 }
 

@@ -145,7 +145,7 @@ func AppendVia(b []byte, transport, host string, port int, branch string, extra 
 // changed is false when the Via needs no stamp.
 func (v *Via) WithReceived(sourceIP string, sourcePort int) (value string, changed bool) {
 	_, wantsRPort := v.RPort()
-	needReceived := wantsRPort || trimIPv6Brackets(v.Host) != sourceIP
+	needReceived := wantsRPort || TrimBrackets(v.Host) != sourceIP
 	if !needReceived && !wantsRPort {
 		return v.raw, false
 	}
@@ -179,7 +179,9 @@ func (v *Via) WithReceived(sourceIP string, sourcePort int) (value string, chang
 	return string(b), true
 }
 
-func trimIPv6Brackets(h string) string {
+// TrimBrackets returns a host without the brackets an IPv6 address
+// carries in a URI or Via ("[2001:db8::1]" → "2001:db8::1").
+func TrimBrackets(h string) string {
 	if len(h) >= 2 && h[0] == '[' && h[len(h)-1] == ']' {
 		return h[1 : len(h)-1]
 	}

@@ -76,6 +76,10 @@ type Config struct {
 	// when they change on disk. When both are empty and TLS is used, a
 	// self-signed certificate is generated into DataDir.
 	TLSCertFile, TLSKeyFile string
+	// TLSNames are names the self-signed certificate must carry besides
+	// the listeners' own: the domains the server is responsible for.
+	// A certificate generated before without one of them is replaced.
+	TLSNames []string
 	// ClientAuth is the client-certificate policy (default none).
 	ClientAuth ClientAuth
 	// ClientCAFile is a PEM bundle of CAs that client certificates must
@@ -181,9 +185,7 @@ func (cfg *Config) validate() error {
 		return errors.New("transport: no listeners")
 	}
 	for i, l := range cfg.Listeners {
-		switch l.Proto {
-		case UDP, TCP, TLS:
-		default:
+		if !l.Proto.Known() {
 			return fmt.Errorf("transport: listener %d: unknown protocol %q", i, l.Proto)
 		}
 		if l.Port < 0 || l.Port > 65535 {
@@ -206,9 +208,11 @@ func (cfg *Config) validate() error {
 	return nil
 }
 
-func (cfg *Config) hasProto(p Proto) bool {
+// needsCert reports whether a listener's protocol is secure, and so
+// needs the server certificate.
+func (cfg *Config) needsCert() bool {
 	for _, l := range cfg.Listeners {
-		if l.Proto == p {
+		if l.Proto.Secure() {
 			return true
 		}
 	}

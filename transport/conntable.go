@@ -12,6 +12,7 @@ import (
 type conn struct {
 	id       ConnID
 	proto    Proto
+	driver   connDriver // frames what the connection reads
 	nc       net.Conn
 	remote   netip.AddrPort
 	local    netip.AddrPort

@@ -11,11 +11,13 @@ import (
 )
 
 // listener is one configured listener once bound: a group of UDP sockets
-// sharing one port, or one TCP socket accepting TCP or TLS.
+// sharing one port, or one TCP socket accepting connections. Its driver
+// fills in the sockets and reads them.
 type listener struct {
-	info  *ListenerInfo
-	socks []*udpSocket // UDP
-	ln    net.Listener // TCP and TLS
+	info   *ListenerInfo
+	driver Driver
+	socks  []*udpSocket // datagram drivers (UDP)
+	ln     net.Listener // connection drivers (TCP, TLS)
 }
 
 func (l *listener) close() {
@@ -44,13 +46,10 @@ func bindAddr(ctx context.Context, lc ListenerConfig) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(a.Unmap().WithZone(""), uint16(lc.Port)), nil
 }
 
-// network returns the Go network name that binds only a's family: IPv6
-// sockets are v6-only, so "0.0.0.0" and "::" can both be bound on one port.
-func network(p Proto, a netip.Addr) string {
-	base := "tcp"
-	if p == UDP {
-		base = "udp"
-	}
+// network returns the Go network name ("udp" or "tcp" as base) that
+// binds only a's family: IPv6 sockets are v6-only, so "0.0.0.0" and "::"
+// can both be bound on one port.
+func network(base string, a netip.Addr) string {
 	if a.Is4() {
 		return base + "4"
 	}

@@ -64,7 +64,7 @@ func New(cfg Config, h Handler) (*Manager, error) {
 	}
 	m := &Manager{cfg: cfg, h: h, log: cfg.Logger.With("subsystem", "transport"), tagSalt: rand.Text()}
 	m.conns.init()
-	if cfg.hasProto(TLS) {
+	if cfg.needsCert() {
 		var err error
 		if m.certs, err = newCertStore(&m.cfg, m.log); err != nil {
 			return nil, err
@@ -96,7 +96,7 @@ func (m *Manager) Start() error {
 	m.listeners.Store(&ls)
 	m.started = true
 	for _, l := range ls {
-		m.serve(l)
+		l.driver.serve(m, l)
 		m.log.Info("listening", "proto", l.info.Proto, "bound", l.info.Bound,
 			"host", l.info.Host, "port", l.info.Port, "sockets", max(len(l.socks), 1))
 	}
@@ -124,13 +124,9 @@ func (m *Manager) bind(ctx context.Context, lc ListenerConfig) (*listener, error
 	if err != nil {
 		return nil, err
 	}
-	l := new(listener)
-	var bound netip.AddrPort
-	if lc.Proto == UDP {
-		l.socks, bound, err = m.listenUDP(ctx, addr)
-	} else {
-		l.ln, bound, err = m.listenStream(ctx, lc.Proto, addr)
-	}
+	d, _ := Lookup(lc.Proto) // known: validated in New
+	l := &listener{driver: d}
+	bound, err := d.listen(ctx, m, l, addr)
 	if err != nil {
 		return nil, bindError(lc.Proto, addr, err)
 	}
@@ -146,20 +142,6 @@ func bindError(p Proto, addr netip.AddrPort, err error) error {
 		return fmt.Errorf("listen %s %s: %w", p, addr, errno)
 	}
 	return fmt.Errorf("listen %s %s: %w", p, addr, err)
-}
-
-// serve starts the reading goroutines of a bound listener.
-func (m *Manager) serve(l *listener) {
-	for _, s := range l.socks {
-		for range m.cfg.UDPReaders {
-			m.wg.Add(1)
-			go m.readUDP(l, s)
-		}
-	}
-	if l.ln != nil {
-		m.wg.Add(1)
-		go m.acceptLoop(l)
-	}
 }
 
 func (m *Manager) all() []*listener {

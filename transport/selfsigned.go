@@ -11,9 +11,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -27,65 +30,212 @@ const (
 )
 
 // selfSigned makes TLS work out of the box: it reuses the certificate a
-// previous start generated in DataDir, else generates one there (or only
-// in memory when DataDir is empty), and logs its fingerprint, which is
-// how peers come to trust it.
+// previous start generated in DataDir when it still carries every name it
+// needs, else generates one there (or only in memory when DataDir is
+// empty), and logs its fingerprint, which is how peers come to trust it.
 func selfSigned(cfg *Config, log *slog.Logger) (*certStore, error) {
-	hosts := certHosts(cfg)
-	if cfg.DataDir == "" {
-		cert, err := generateCert(hosts)
-		if err != nil {
-			return nil, err
-		}
-		log.Warn("generated an in-memory self-signed TLS certificate (no data directory); it changes at every start",
-			"sha256", fingerprint(cert.Certificate[0]))
-		return &certStore{cert: cert, staticOnly: true, log: log}, nil
+	s := &certStore{log: log, selfSigned: true, listeners: cfg.Listeners}
+	if cfg.DataDir != "" {
+		s.certFile = filepath.Join(cfg.DataDir, selfSignedCert)
+		s.keyFile = filepath.Join(cfg.DataDir, selfSignedKey)
 	}
-	certPath := filepath.Join(cfg.DataDir, selfSignedCert)
-	keyPath := filepath.Join(cfg.DataDir, selfSignedKey)
-	if !usableCert(certPath, keyPath) {
-		cert, err := generateCert(hosts)
-		if err == nil {
-			err = writeCert(cfg.DataDir, certPath, keyPath, cert)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("transport: self-signed certificate: %w", err)
-		}
-		log.Warn("generated a self-signed TLS certificate; peers must trust it or pin its fingerprint",
-			"cert", certPath, "sha256", fingerprint(cert.Certificate[0]))
-	}
-	s := &certStore{certFile: certPath, keyFile: keyPath, log: log}
-	if _, err := s.get(); err != nil {
+	if err := s.ensureNames(cfg.TLSNames); err != nil {
 		return nil, fmt.Errorf("transport: self-signed certificate: %w", err)
 	}
 	return s, nil
 }
 
-// usableCert reports whether a generated certificate can be reused: it
-// loads and stays valid for at least another day.
-func usableCert(certPath, keyPath string) bool {
-	cert, err := tls.LoadX509KeyPair(certPath, keyPath)
-	if err != nil {
-		return false
+// ensureNames makes sure the self-signed certificate carries every name
+// the listeners and names need, generating a new one when it does not
+// (or when there is none, or it is about to expire). A name the
+// certificate carries but no longer needs is no reason to replace it:
+// every new certificate has a new fingerprint, which phones that pinned
+// the old one refuse.
+func (s *certStore) ensureNames(names []string) error {
+	hosts := certHosts(s.listeners, names)
+	current := s.current()
+	loaded := current != nil
+	if !loaded {
+		current = s.onDisk()
 	}
-	return time.Now().Add(24 * time.Hour).Before(cert.Leaf.NotAfter)
+	why := renewReason(current, hosts)
+	if why == "" {
+		if !loaded {
+			_, err := s.get()
+			return err
+		}
+		return nil
+	}
+	cert, err := generateCert(hosts)
+	if err != nil {
+		return err
+	}
+	return s.install(cert, why)
+}
+
+// onDisk returns the certificate a previous start generated, nil when
+// there is none that loads.
+func (s *certStore) onDisk() *tls.Certificate {
+	if s.certFile == "" {
+		return nil
+	}
+	c, err := tls.LoadX509KeyPair(s.certFile, s.keyFile)
+	if err != nil {
+		return nil
+	}
+	return &c
+}
+
+// renewReason says why cert must be replaced to serve hosts, "" when it
+// need not be.
+func renewReason(cert *tls.Certificate, hosts []string) string {
+	if cert == nil {
+		return "none yet"
+	}
+	if missing := missingNames(cert, hosts); len(missing) > 0 {
+		return "the previous one lacked " + strings.Join(missing, ", ")
+	}
+	if !time.Now().Add(24 * time.Hour).Before(cert.Leaf.NotAfter) {
+		return "the previous one expires within a day"
+	}
+	return ""
+}
+
+// install makes a freshly generated certificate the one served: written
+// to the data directory when there is one, else kept in memory.
+func (s *certStore) install(cert *tls.Certificate, why string) error {
+	if s.certFile == "" {
+		s.mu.Lock()
+		s.cert, s.staticOnly = cert, true
+		s.mu.Unlock()
+		s.log.Warn("generated an in-memory self-signed TLS certificate (no data directory); it changes at every start",
+			"reason", why, "names", certNames(cert.Leaf), "sha256", fingerprint(cert.Certificate[0]))
+		return nil
+	}
+	if err := writeCert(filepath.Dir(s.certFile), s.certFile, s.keyFile, cert); err != nil {
+		return err
+	}
+	s.log.Warn("generated a self-signed TLS certificate; peers must trust it or pin its fingerprint",
+		"reason", why, "cert", s.certFile, "names", certNames(cert.Leaf), "sha256", fingerprint(cert.Certificate[0]))
+	s.mu.Lock()
+	s.certStamp = fileStamp{} // load the new files at once, whatever their mtime
+	s.mu.Unlock()
+	_, err := s.get()
+	return err
+}
+
+// current returns the certificate being served, nil before the first.
+func (s *certStore) current() *tls.Certificate {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cert
+}
+
+// missingNames returns the hosts cert does not carry (all of them when
+// cert is nil). Wildcard addresses name nothing and are never missing.
+func missingNames(cert *tls.Certificate, hosts []string) []string {
+	var missing []string
+	for _, h := range hosts {
+		if a, err := netip.ParseAddr(h); err == nil && a.IsUnspecified() {
+			continue
+		}
+		if cert == nil || cert.Leaf == nil || cert.Leaf.VerifyHostname(h) != nil {
+			missing = append(missing, h)
+		}
+	}
+	return missing
 }
 
 // certHosts are the names the certificate should carry: localhost, the
-// machine's name, and every listener's address and advertised host.
-func certHosts(cfg *Config) []string {
+// machine's name, every listener's address and advertised host (for a
+// wildcard listener, the machine's addresses), and names, the domains
+// the server is responsible for, which is what a phone that checks the
+// certificate compares with the server it asked for.
+func certHosts(listeners []ListenerConfig, names []string) []string {
 	hosts := []string{"localhost", "127.0.0.1", "::1"}
 	if h, err := os.Hostname(); err == nil {
-		hosts = append(hosts, h)
+		hosts = append(hosts, strings.ToLower(h))
 	}
-	for _, l := range cfg.Listeners {
+	wildcard := false
+	for _, l := range listeners {
 		hosts = append(hosts, trimBrackets(l.Host))
+		if a, err := netip.ParseAddr(trimBrackets(l.Host)); err == nil && a.IsUnspecified() {
+			wildcard = true
+		}
 		if l.Advertise != "" {
 			h, _, _ := splitAdvertise(l.Advertise, 0)
 			hosts = append(hosts, trimBrackets(h))
 		}
 	}
-	return hosts
+	if wildcard {
+		for _, a := range MachineAddrs() {
+			hosts = append(hosts, a.String())
+		}
+	}
+	for _, n := range names {
+		hosts = append(hosts, strings.ToLower(trimBrackets(n)))
+	}
+	return slices.DeleteFunc(hosts, func(h string) bool { return !certifiable(h) })
+}
+
+// certifiable reports whether a host can be a certificate name that
+// clients match: an address, or a DNS name of letters, digits and
+// hyphens. A machine name like "my_box" cannot; keeping it would make
+// every start regenerate the certificate for a name it never carries.
+func certifiable(h string) bool {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			if c := label[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// MachineAddrs returns the addresses of the machine's interfaces that a
+// peer could use to reach it: loopback and global unicast, not
+// link-local (which needs a zone) or multicast.
+func MachineAddrs() []netip.Addr {
+	ifaddrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, ia := range ifaddrs {
+		ipn, ok := ia.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		if a, ok := netip.AddrFromSlice(ipn.IP); ok {
+			if a = a.Unmap(); a.IsLoopback() || a.IsGlobalUnicast() {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// certNames lists what a certificate is valid for, DNS names then
+// addresses, for logs and "parley tls".
+func certNames(leaf *x509.Certificate) []string {
+	if leaf == nil {
+		return nil
+	}
+	out := append([]string(nil), leaf.DNSNames...)
+	for _, ip := range leaf.IPAddresses {
+		out = append(out, ip.String())
+	}
+	return out
 }
 
 // generateCert makes an ECDSA P-256 certificate for hosts, usable both

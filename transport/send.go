@@ -23,12 +23,9 @@ func (m *Manager) Send(dst Target, msg []byte) error {
 		return ErrClosed
 	}
 	var err error
-	switch dst.Proto {
-	case UDP:
-		err = m.sendUDP(dst, msg)
-	case TCP, TLS:
-		err = m.sendStream(dst, msg)
-	default:
+	if d, ok := Lookup(dst.Proto); ok {
+		err = d.send(m, dst, msg)
+	} else {
 		err = fmt.Errorf("transport: unknown protocol %q", dst.Proto)
 	}
 	if err != nil {
@@ -39,8 +36,9 @@ func (m *Manager) Send(dst Target, msg []byte) error {
 	return nil
 }
 
-func (m *Manager) sendStream(dst Target, msg []byte) error {
-	c, err := m.connFor(dst)
+// send writes msg on the connection for dst, found or dialed.
+func (d *streamDriver) send(m *Manager, dst Target, msg []byte) error {
+	c, err := m.connFor(dst, d)
 	if err != nil {
 		return err
 	}
@@ -51,9 +49,9 @@ func (m *Manager) sendStream(dst Target, msg []byte) error {
 	return nil
 }
 
-// connFor finds or opens the connection for dst. Concurrent senders to
-// one new address share a single connection attempt.
-func (m *Manager) connFor(dst Target) (*conn, error) {
+// connFor finds the connection for dst or has d dial one. Concurrent
+// senders to one new address share a single connection attempt.
+func (m *Manager) connFor(dst Target, d connDriver) (*conn, error) {
 	if dst.Conn != 0 {
 		if c := m.conns.get(dst.Conn); c != nil {
 			return c, nil
@@ -71,24 +69,24 @@ func (m *Manager) connFor(dst Target) (*conn, error) {
 		<-call.done
 		return call.c, call.err
 	}
-	c, err := m.dial(dst)
+	c, err := d.dial(m, dst)
 	m.conns.endDial(k, call, c, err)
 	return c, err
 }
 
 // dial opens a connection to dst.Addr within DialTimeout, handshake
 // included, and starts reading it.
-func (m *Manager) dial(dst Target) (*conn, error) {
+func (d *streamDriver) dial(m *Manager, dst Target) (*conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.DialTimeout)
 	defer cancel()
 	addr := unmap(dst.Addr)
 	info := m.ListenerFor(dst.Proto, addr.Addr())
-	d := net.Dialer{LocalAddr: localFor(info, addr.Addr())}
-	nc, err := d.DialContext(ctx, network(TCP, addr.Addr()), addr.String())
+	nd := net.Dialer{LocalAddr: localFor(info, addr.Addr())}
+	nc, err := nd.DialContext(ctx, network("tcp", addr.Addr()), addr.String())
 	if err != nil {
 		return nil, err
 	}
-	if dst.Proto == TLS {
+	if d.traits.Secure {
 		tc := tls.Client(nc, m.clientConfig(dst))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			nc.Close()
@@ -96,7 +94,7 @@ func (m *Manager) dial(dst Target) (*conn, error) {
 		}
 		nc = tc
 	}
-	c := m.newConn(dst.Proto, nc, info, false)
+	c := m.newConn(d, nc, info, false)
 	if err := m.register(c); err != nil {
 		nc.Close()
 		return nil, err

@@ -18,20 +18,49 @@ const streamReadSize = 4 << 10
 
 var crlf = []byte("\r\n")
 
-// listenStream binds a TCP socket for a TCP or TLS listener. TLS is
-// layered on each accepted connection, after the connection limits, so a
-// refused peer costs no handshake.
-func (m *Manager) listenStream(ctx context.Context, p Proto, addr netip.AddrPort) (net.Listener, netip.AddrPort, error) {
+// streamDriver is a protocol whose messages travel on TCP connections,
+// framed by Content-Length (§18.3): plain TCP, and TLS, which secures
+// each connection once it is accepted or dialed.
+type streamDriver struct {
+	proto  Proto
+	traits Traits
+}
+
+// The connection drivers.
+var (
+	tcpDriver = &streamDriver{proto: TCP, traits: Traits{
+		Via: "TCP", DefaultPort: 5060, Reliable: true, Stream: true,
+		NAPTR: "SIP+D2T", SRVService: "sip", SRVProto: "tcp",
+	}}
+	tlsDriver = &streamDriver{proto: TLS, traits: Traits{
+		Via: "TLS", DefaultPort: 5061, Reliable: true, Stream: true, Secure: true,
+		NAPTR: "SIPS+D2T", SRVService: "sips", SRVProto: "tcp",
+	}}
+)
+
+func (d *streamDriver) Proto() Proto { return d.proto }
+
+func (d *streamDriver) Traits() Traits { return d.traits }
+
+// listen binds a TCP socket. TLS is layered on each accepted connection,
+// after the connection limits, so a refused peer costs no handshake.
+func (d *streamDriver) listen(ctx context.Context, m *Manager, l *listener, addr netip.AddrPort) (netip.AddrPort, error) {
 	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, network(p, addr.Addr()), addr.String())
+	ln, err := lc.Listen(ctx, network("tcp", addr.Addr()), addr.String())
 	if err != nil {
-		return nil, addr, err
+		return addr, err
 	}
-	return ln, addrPort(ln.Addr()), nil
+	l.ln = ln
+	return addrPort(ln.Addr()), nil
+}
+
+func (d *streamDriver) serve(m *Manager, l *listener) {
+	m.wg.Add(1)
+	go m.acceptLoop(l, d)
 }
 
 // acceptLoop accepts connections until the listener closes.
-func (m *Manager) acceptLoop(l *listener) {
+func (m *Manager) acceptLoop(l *listener, d *streamDriver) {
 	defer m.wg.Done()
 	var backoff time.Duration
 	for {
@@ -48,22 +77,22 @@ func (m *Manager) acceptLoop(l *listener) {
 			continue
 		}
 		backoff = 0
-		m.accept(l, nc)
+		m.accept(l, d, nc)
 	}
 }
 
 // accept admits a new connection or closes it at once when a limit says
 // so: refusing is cheaper than any answer.
-func (m *Manager) accept(l *listener, nc net.Conn) {
+func (m *Manager) accept(l *listener, d *streamDriver, nc net.Conn) {
 	if m.cfg.Admit != nil && !m.cfg.Admit(addrPort(nc.RemoteAddr()).Addr()) {
 		m.stats.deniedConns.Add(1)
 		nc.Close()
 		return
 	}
-	if l.info.Proto == TLS {
-		nc = tls.Server(nc, m.serverTLS)
+	if d.traits.Secure {
+		nc = tls.Server(nc, m.serverTLS) // the handshake runs on the connection's goroutine
 	}
-	c := m.newConn(l.info.Proto, nc, l.info, true)
+	c := m.newConn(d, nc, l.info, true)
 	if err := m.register(c); err != nil {
 		m.stats.refused.Add(1)
 		m.log.Debug("connection refused", "proto", c.proto, "remote", c.remote, "err", err)
@@ -71,9 +100,9 @@ func (m *Manager) accept(l *listener, nc net.Conn) {
 	}
 }
 
-func (m *Manager) newConn(p Proto, nc net.Conn, info *ListenerInfo, accepted bool) *conn {
+func (m *Manager) newConn(d connDriver, nc net.Conn, info *ListenerInfo, accepted bool) *conn {
 	return &conn{
-		id: ConnID(m.ids.Add(1)), proto: p, nc: nc,
+		id: ConnID(m.ids.Add(1)), proto: d.Proto(), driver: d, nc: nc,
 		remote: addrPort(nc.RemoteAddr()), local: addrPort(nc.LocalAddr()),
 		info: info, accepted: accepted,
 	}
@@ -110,7 +139,7 @@ func (m *Manager) serveConn(c *conn) {
 			return
 		}
 	}
-	m.readConn(c)
+	c.driver.readConn(m, c)
 }
 
 // handshake bounds an incoming TLS handshake, so that peers that open a
@@ -163,8 +192,9 @@ func (st *streamState) deadline(cfg *Config, now time.Time) time.Time {
 	return d
 }
 
-// readConn reads and frames until the connection ends.
-func (m *Manager) readConn(c *conn) {
+// readConn reads a byte stream and frames it by Content-Length (§18.3)
+// until the connection ends.
+func (d *streamDriver) readConn(m *Manager, c *conn) {
 	fr := sip.Framer{Limits: m.cfg.Limits}
 	buf := make([]byte, streamReadSize)
 	var st streamState

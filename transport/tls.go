@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +28,11 @@ type certStore struct {
 	keyStamp   fileStamp
 	failStamps [2]fileStamp // the files a reload last failed on, not retried until they change
 	staticOnly bool         // an in-memory certificate with no files behind it
+
+	// selfSigned marks a certificate Parley generates, whose names it
+	// keeps up to date (ensureNames) for the listeners below.
+	selfSigned bool
+	listeners  []ListenerConfig
 }
 
 // fileStamp is what tells a changed file: mtime and size.
@@ -80,7 +87,9 @@ func (s *certStore) get() (*tls.Certificate, error) {
 		}
 		return nil, err
 	}
-	s.log.Info("tls certificate loaded", "cert", s.certFile, "sha256", fingerprint(cert.Certificate[0]))
+	s.log.Info("tls certificate loaded", "cert", s.certFile, "self_signed", s.selfSigned,
+		"names", certNames(cert.Leaf), "not_after", cert.Leaf.NotAfter.UTC().Format(time.DateOnly),
+		"sha256", fingerprint(cert.Certificate[0]))
 	s.cert, s.certStamp, s.keyStamp = &cert, cs, ks
 	return s.cert, nil
 }
@@ -115,6 +124,9 @@ func (s *certStore) replace(next *certStore) {
 	defer s.mu.Unlock()
 	s.certFile, s.keyFile, s.cert = next.certFile, next.keyFile, next.cert
 	s.certStamp, s.keyStamp, s.failStamps, s.staticOnly = next.certStamp, next.keyStamp, next.failStamps, next.staticOnly
+	// Whether Parley made the certificate decides whether SetTLSNames may
+	// write over its files: never a configured one.
+	s.selfSigned, s.listeners = next.selfSigned, next.listeners
 }
 
 // fingerprint is the SHA-256 of a DER certificate as openssl prints it,
@@ -176,4 +188,74 @@ func clientTLSConfig(cfg *Config, s *certStore) *tls.Config {
 			return s.get()
 		},
 	}
+}
+
+// CertInfo describes the certificate TLS listeners serve, for the
+// startup log, the admin API and "parley tls".
+type CertInfo struct {
+	// File is the certificate's PEM file; empty for an in-memory one.
+	File string `json:"file"`
+	// SelfSigned is true for a certificate Parley generated.
+	SelfSigned bool `json:"self_signed"`
+	// SHA256 is the fingerprint as openssl prints it (AB:CD:…), which
+	// is what a phone pins a self-signed certificate by.
+	SHA256 string `json:"sha256"`
+	// Names are the DNS names and addresses the certificate is valid for.
+	Names []string `json:"names"`
+	// NotAfter is when it expires.
+	NotAfter time.Time `json:"not_after"`
+}
+
+func certInfo(cert *tls.Certificate, file string, selfSigned bool) CertInfo {
+	return CertInfo{File: file, SelfSigned: selfSigned, SHA256: fingerprint(cert.Certificate[0]),
+		Names: certNames(cert.Leaf), NotAfter: cert.Leaf.NotAfter}
+}
+
+// ReadCertInfo describes the first certificate of a PEM file.
+func ReadCertInfo(path string, selfSigned bool) (CertInfo, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return CertInfo{}, err
+	}
+	for {
+		var block *pem.Block
+		if block, b = pem.Decode(b); block == nil {
+			return CertInfo{}, fmt.Errorf("%s: no certificate in the file", path)
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		leaf, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return CertInfo{}, fmt.Errorf("%s: %w", path, err)
+		}
+		return certInfo(&tls.Certificate{Certificate: [][]byte{block.Bytes}, Leaf: leaf}, path, selfSigned), nil
+	}
+}
+
+// SelfSignedCertFile is where a certificate generated for dataDir lives.
+func SelfSignedCertFile(dataDir string) string { return filepath.Join(dataDir, selfSignedCert) }
+
+// Certificate describes the certificate TLS listeners serve now; false
+// without TLS listeners.
+func (m *Manager) Certificate() (CertInfo, bool) {
+	if m.certs == nil {
+		return CertInfo{}, false
+	}
+	cert, err := m.certs.get()
+	if err != nil || cert == nil {
+		return CertInfo{}, false
+	}
+	return certInfo(cert, m.certs.certFile, m.certs.selfSigned), true
+}
+
+// SetTLSNames gives the self-signed certificate a new list of names it
+// must carry (the served domains after a reload) and replaces it when one
+// is missing. A configured certificate is left alone: its names are its
+// issuer's business.
+func (m *Manager) SetTLSNames(names []string) error {
+	if m.certs == nil || !m.certs.selfSigned {
+		return nil
+	}
+	return m.certs.ensureNames(names)
 }

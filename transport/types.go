@@ -2,6 +2,10 @@
 // §18, RFC 3581): listeners, framing, the connection table and the
 // received/rport rules. It knows nothing of transactions.
 //
+// Each protocol is a Driver in a registry (driver.go): its traits, which
+// the layers above ask through Proto's methods instead of naming
+// protocols, and how it listens, reads, frames and sends.
+//
 // A Manager owns the sockets. Each UDP listener is several SO_REUSEPORT
 // sockets on one port, each read in batches (recvmmsg) by its own
 // goroutine; each TCP or TLS connection has one reading goroutine. The
@@ -30,30 +34,18 @@ import (
 	"github.com/parley-sip/parley/sip"
 )
 
-// Proto is a transport protocol name in lower case: "udp", "tcp" or "tls".
+// Proto is a transport protocol name in lower case: "udp", "tcp" or
+// "tls", as in config and in a URI's transport parameter. Its driver
+// (Lookup) knows everything else about it.
 type Proto string
 
-// The transports Parley speaks.
+// The transports Parley speaks; the registry in driver.go holds their
+// drivers.
 const (
 	UDP Proto = "udp"
 	TCP Proto = "tcp"
 	TLS Proto = "tls"
 )
-
-// Reliable reports whether p delivers in order without loss, which turns
-// off retransmission timers (§17.1.1.2).
-func (p Proto) Reliable() bool { return p != UDP }
-
-// ViaName returns the transport token for a Via header ("UDP", "TCP", "TLS").
-func (p Proto) ViaName() string {
-	switch p {
-	case TCP:
-		return "TCP"
-	case TLS:
-		return "TLS"
-	}
-	return "UDP"
-}
 
 // ConnID names one TCP or TLS connection in the connection table; 0 is
 // no connection (UDP).
@@ -134,7 +126,7 @@ type Sender interface {
 }
 
 // ResponseTarget returns where a response to in must go (§18.2.2, RFC
-// 3581 §4), sent from the listener the request arrived on. For reliable
+// 3581 §4), sent from the listener the request arrived on. For connection
 // transports it is the request's connection; should that have closed, Send
 // opens a new one to the source IP at the sent-by port, as §18.2.2 says.
 // For UDP it is the source address and port when rport was asked for,
@@ -146,7 +138,7 @@ func ResponseTarget(in *Incoming) Target {
 	if err != nil {
 		return t
 	}
-	if in.Proto.Reliable() {
+	if in.Proto.Stream() {
 		host, port := v.SentBy()
 		t.Addr = netip.AddrPortFrom(in.Source.Addr(), uint16(port))
 		if _, err := netip.ParseAddr(trimBrackets(host)); err != nil {

@@ -15,6 +15,33 @@ import (
 // (recvmmsg on Linux): under load one system call serves many messages.
 const udpBatch = 16
 
+// udpDriver is UDP (§18): a listener is SO_REUSEPORT sockets read in
+// batches, and a message is one datagram.
+type udpDriver struct{}
+
+func (udpDriver) Proto() Proto { return UDP }
+
+func (udpDriver) Traits() Traits {
+	return Traits{Via: "UDP", DefaultPort: 5060, NAPTR: "SIP+D2U", SRVService: "sip", SRVProto: "udp"}
+}
+
+func (udpDriver) listen(ctx context.Context, m *Manager, l *listener, addr netip.AddrPort) (bound netip.AddrPort, err error) {
+	l.socks, bound, err = m.listenUDP(ctx, addr)
+	return bound, err
+}
+
+// serve starts UDPReaders goroutines on each socket.
+func (udpDriver) serve(m *Manager, l *listener) {
+	for _, s := range l.socks {
+		for range m.cfg.UDPReaders {
+			m.wg.Add(1)
+			go m.readUDP(l, s)
+		}
+	}
+}
+
+func (udpDriver) send(m *Manager, dst Target, msg []byte) error { return m.sendUDP(dst, msg) }
+
 // listenUDP binds UDPSockets sockets to one address with SO_REUSEPORT, so
 // the kernel spreads datagrams over as many reading goroutines (by hash
 // of the peer's address, so one peer always reaches the same socket).
@@ -23,7 +50,7 @@ func (m *Manager) listenUDP(ctx context.Context, addr netip.AddrPort) ([]*udpSoc
 	if !reusePortSupported {
 		n = 1
 	}
-	netw := network(UDP, addr.Addr())
+	netw := network("udp", addr.Addr())
 	if n > 1 && addr.Port() != 0 {
 		// SO_REUSEPORT would let us share a port that another process
 		// (an old instance of this server) also holds with it, splitting

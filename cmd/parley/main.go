@@ -11,10 +11,12 @@ import (
 const usage = `Parley, a SIP proxy and registrar.
 
 Usage:
-  parley serve [flags]              run the server (UDP and TCP on 0.0.0.0:5060 by default)
+  parley serve [flags]              run the server (UDP and TCP on 0.0.0.0:5060, TLS on 5061 by default)
   parley check-config FILE          validate a configuration file and exit
   parley user add|passwd|del|list|import ...
                                     manage subscribers (see "parley user help")
+  parley tls [--config FILE] [--data-dir DIR]
+                                    print the TLS certificate and its SHA-256 fingerprint
   parley cdr export --since TIME ...
                                     write call detail records as CSV or JSON (see "parley cdr help")
   parley version                    print the version and the revision it was built from
@@ -56,6 +58,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cdrCommand(args[1:], stdout, stderr)
 	case "check-config":
 		return checkConfig(args[1:], stdout, stderr)
+	case "tls":
+		return tlsCommand(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprint(stdout, versionText())
 		return 0

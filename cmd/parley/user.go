@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -161,11 +160,15 @@ func (o *userOpts) where() string { return server.StorageName(o.cfg) }
 // warnUnserved says when a domain is not one the server serves: its
 // users could be added but would never register.
 func (o *userOpts) warnUnserved(w io.Writer, domain string) {
-	if len(o.cfg.Domains) == 0 || slices.ContainsFunc(o.cfg.Domains, func(d string) bool { return strings.EqualFold(d, domain) }) {
+	if server.Serves(o.cfg, domain) {
 		return
 	}
+	served := strings.Join(o.cfg.Domains, ", ")
+	if len(o.cfg.Domains) == 0 {
+		served = "no domains are configured, so only its own names and addresses"
+	}
 	fmt.Fprintf(w, "parley user: warning: %s is not one of the domains the server serves (%s); "+
-		"its users cannot register until it is added to domains\n", domain, strings.Join(o.cfg.Domains, ", "))
+		"its users cannot register until it is added to domains\n", domain, served)
 }
 
 // parseUserFlags parses flags wherever they stand: people type

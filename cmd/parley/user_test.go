@@ -293,3 +293,21 @@ func TestUserRefusesMemoryStorage(t *testing.T) {
 		t.Errorf("exit %d, %q", code, errs)
 	}
 }
+
+// With no domains configured the server serves only its own names and
+// addresses, so a user of any other domain is worth a warning.
+func TestUserWarnsWithoutDomains(t *testing.T) {
+	cfg := writeFile(t, "parley.yaml", "data_dir: "+t.TempDir()+"\nlisten: [udp:127.0.0.1:5060]\n")
+	for _, tc := range []struct {
+		user string
+		warn bool
+	}{{"alice@127.0.0.1", false}, {"bob@localhost", false}, {"carol@example.com", true}} {
+		code, _, errs := runUser(t, "pw\n", "add", tc.user, "--password-stdin", "--config", cfg)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", tc.user, code, errs)
+		}
+		if warned := strings.Contains(errs, "no domains are configured, so only its own names and addresses"); warned != tc.warn {
+			t.Errorf("%s: stderr %q, want a warning: %v", tc.user, errs, tc.warn)
+		}
+	}
+}

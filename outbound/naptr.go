@@ -1,4 +1,4 @@
-package proxy
+package outbound
 
 import (
 	"context"
@@ -17,12 +17,16 @@ import (
 // with github.com/miekg/dns of the system's name servers.
 
 // naptrServices maps a NAPTR service to the transport it names (RFC 3263
-// §4.1, RFC 3261 §26).
-var naptrServices = map[string]transport.Proto{
-	"SIP+D2U":  transport.UDP,
-	"SIP+D2T":  transport.TCP,
-	"SIPS+D2T": transport.TLS,
-}
+// §4.1, RFC 3261 §26), as the drivers declare them.
+var naptrServices = func() map[string]transport.Proto {
+	m := make(map[string]transport.Proto)
+	for _, d := range transport.Drivers() {
+		if s := d.Traits().NAPTR; s != "" {
+			m[s] = d.Proto()
+		}
+	}
+	return m
+}()
 
 // naptrClient asks name servers for NAPTR records.
 type naptrClient struct {
@@ -82,7 +86,7 @@ func naptrNames(answer []dns.RR, sips bool) []srvName {
 	var out []srvName
 	for _, n := range recs {
 		proto, known := naptrServices[strings.ToUpper(n.Service)]
-		if !known || (sips && proto != transport.TLS) {
+		if !known || (sips && !proto.Secure()) {
 			continue
 		}
 		out = append(out, srvName{name: strings.TrimSuffix(n.Replacement, "."), proto: proto})
@@ -92,7 +96,7 @@ func naptrNames(answer []dns.RR, sips bool) []srvName {
 
 // viaNAPTR resolves a domain through its NAPTR records: the SRV records
 // each names, then their addresses. Empty when the domain has none.
-func (res *Resolver) viaNAPTR(ctx context.Context, domain string, sips bool) []transport.Target {
+func (res *DNS) viaNAPTR(ctx context.Context, domain string, sips bool) []transport.Target {
 	if res.naptr == nil {
 		return nil
 	}

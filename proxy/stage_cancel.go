@@ -57,12 +57,16 @@ func (cancelStage) Serve(r *Request, next func()) {
 // own (§9.1): the branch's Request-URI, Call-ID, From, To, CSeq number
 // and top Via, and its Route headers.
 func (rc *responseContext) sendCancel(b *branch) {
-	cancel, err := buildCancel(b.req)
+	req, dst := b.flight.Sent()
+	if req == nil {
+		return // released: the branch has ended
+	}
+	cancel, err := buildCancel(req)
 	if err != nil {
 		rc.p.log.Debug("proxy: cannot build CANCEL", "error", err)
 		return
 	}
-	if _, err := rc.p.txs.Request(cancel, b.dst, func(*sip.Message) {}); err != nil {
+	if _, err := rc.p.txs.Request(cancel, dst, func(*sip.Message) {}); err != nil {
 		rc.p.log.Debug("proxy: sending CANCEL failed", "error", err)
 	}
 }

@@ -54,7 +54,7 @@ func (authStage) Serve(r *Request, next func()) {
 		return
 	}
 	if a.IsBlocked(src) {
-		r.drop()
+		r.Drop()
 		return
 	}
 	realm, err := identityDomain(r.Msg)
@@ -82,7 +82,7 @@ func (authStage) Serve(r *Request, next func()) {
 	res := a.Verify(r.ctx, r.Msg, realm, proxyAuth, src)
 	if res.Outcome != auth.OK {
 		if res.Outcome == auth.Blocked {
-			r.drop()
+			r.Drop()
 			return
 		}
 		r.RespondWith(a.Respond(r.Msg, res, p.toTag(r.Msg)))
@@ -95,6 +95,6 @@ func (authStage) Serve(r *Request, next func()) {
 	if proxyAuth {
 		auth.StripCredentials(r.Msg, realm) // §22.3: our credentials end here
 	}
-	r.authenticated = true
+	r.authenticated, r.user, r.realm = true, res.User, realm
 	next()
 }

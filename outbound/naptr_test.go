@@ -1,4 +1,4 @@
-package proxy
+package outbound
 
 import (
 	"context"
@@ -45,8 +45,8 @@ func dnsZone(t *testing.T, records ...string) string {
 }
 
 // zoneResolver is a Resolver that asks only the test's server.
-func zoneResolver(server string) *Resolver {
-	return &Resolver{
+func zoneResolver(server string) *DNS {
+	return &DNS{
 		timeout: 2 * time.Second,
 		naptr:   &naptrClient{servers: []string{server}, client: new(dns.Client)},
 		r: &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {

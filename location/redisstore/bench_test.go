@@ -1,0 +1,122 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/parley-sip/parley/location"
+)
+
+// benchAORs is how many AORs the lookup benchmarks spread over: enough to
+// miss the CPU caches, few enough for the client-side cache.
+const benchAORs = 1000
+
+// engines are the stores the benchmarks compare: memory is the yardstick.
+func engines(b *testing.B) []struct {
+	name string
+	open func(b *testing.B) location.Store
+} {
+	return []struct {
+		name string
+		open func(b *testing.B) location.Store
+	}{
+		{"memory", func(*testing.B) location.Store { return location.NewMemory() }},
+		{"redis", func(b *testing.B) location.Store {
+			url := requireRedis(b)
+			return openTest(b, url, testPrefix(b, url))
+		}},
+	}
+}
+
+func benchBinding(i int64, now time.Time) location.Binding {
+	return location.Binding{
+		Contact: fmt.Sprintf("sip:bench%d@192.0.2.1:5060", i), Params: "+sip.instance=\"<urn:uuid:1>\";reg-id=1",
+		Q: 1000, Expires: now.Add(time.Hour), CallID: fmt.Sprintf("bench-%d", i), CSeq: 1, Transport: "udp",
+		Source: netip.MustParseAddrPort("192.0.2.1:5060"), UserAgent: "bench/1", Updated: now,
+	}
+}
+
+// BenchmarkPut is a REGISTER's Update of a fresh AOR, from many
+// goroutines at once as a loaded registrar makes them.
+func BenchmarkPut(b *testing.B) {
+	for _, e := range engines(b) {
+		b.Run(e.name, func(b *testing.B) {
+			s := e.open(b)
+			defer s.Close()
+			now := time.Now()
+			var n atomic.Int64
+			b.SetParallelism(16) // Redis round trips overlap
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := n.Add(1)
+					bind := benchBinding(i, now)
+					if _, err := s.Update(context.Background(), fmt.Sprintf("sip:bench%d@example.com", i), now,
+						func(cur []location.Binding) ([]location.Binding, error) { return append(cur, bind), nil }); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkLookup is a call's Lookup of a registered AOR; Redis's answers
+// come from the client-side cache once read.
+func BenchmarkLookup(b *testing.B) {
+	for _, e := range engines(b) {
+		b.Run(e.name, func(b *testing.B) {
+			s := e.open(b)
+			defer s.Close()
+			now := time.Now()
+			aors := make([]string, benchAORs)
+			for i := range aors {
+				aors[i] = fmt.Sprintf("sip:bench%d@example.com", i)
+				bind := benchBinding(int64(i), now)
+				if _, err := s.Update(context.Background(), aors[i], now,
+					func([]location.Binding) ([]location.Binding, error) { return []location.Binding{bind}, nil }); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var n atomic.Int64
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					bs, err := s.Lookup(context.Background(), aors[n.Add(1)%benchAORs], now)
+					if err != nil || len(bs) != 1 {
+						b.Fatalf("Lookup: %d bindings, %v", len(bs), err)
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkCount is a metrics scrape's Count: every bucket's totals, in
+// one pipeline.
+func BenchmarkCount(b *testing.B) {
+	url := requireRedis(b)
+	s := openTest(b, url, testPrefix(b, url))
+	for b.Loop() {
+		s.Count()
+	}
+}
+
+// BenchmarkSweepIdle is the expiry sweep every node runs each second,
+// with nothing due: one pipeline asking every bucket's index.
+func BenchmarkSweepIdle(b *testing.B) {
+	url := requireRedis(b)
+	s := openTest(b, url, testPrefix(b, url))
+	now := time.Now()
+	for b.Loop() {
+		if _, err := s.Expire(context.Background(), now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

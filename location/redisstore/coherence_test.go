@@ -1,0 +1,73 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/parley-sip/parley/location"
+)
+
+// TestStaleness measures how long a node's cached lookup shows a binding
+// set another node has already changed: B caches the set, A writes, and B
+// looks up until it sees A's write. The bound asserted is the issue's
+// cluster-wide visibility target, 50 ms at the 99th percentile.
+func TestStaleness(t *testing.T) {
+	url := requireRedis(t)
+	prefix := testPrefix(t, url)
+	a, b := openTest(t, url, prefix), openTest(t, url, prefix)
+	ctx := context.Background()
+	now := time.Now()
+	const (
+		aor    = "sip:stale@example.com"
+		rounds = 200
+		bound  = 50 * time.Millisecond
+	)
+	write := func(i int) {
+		t.Helper()
+		c := location.Binding{Contact: fmt.Sprintf("sip:phone%d@h", i), Q: 1000, Expires: now.Add(time.Hour), Updated: now}
+		if _, err := a.Update(ctx, aor, now, func([]location.Binding) ([]location.Binding, error) {
+			return []location.Binding{c}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sees := func(i int) bool {
+		bs, err := b.Lookup(ctx, aor, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(bs) == 1 && bs[0].Contact == fmt.Sprintf("sip:phone%d@h", i)
+	}
+	write(0)
+	var lags []time.Duration
+	for i := 1; i <= rounds; i++ {
+		// B reads the current set, and then holds it in its cache.
+		for deadline := time.Now().Add(time.Second); !sees(i - 1); {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: B never saw write %d", i, i-1)
+			}
+		}
+		key := b.k.set(bucket(aor), aor)
+		if !b.c.DoCache(ctx, b.c.B().Get().Key(key).Cache(), cacheTTL).IsCacheHit() {
+			t.Fatalf("round %d: B's lookup is not served from its cache", i)
+		}
+		write(i)
+		start := time.Now()
+		for !sees(i) {
+			if time.Since(start) > time.Second {
+				t.Fatalf("round %d: B still shows the old set a second after A's write", i)
+			}
+			time.Sleep(20 * time.Microsecond)
+		}
+		lags = append(lags, time.Since(start))
+	}
+	slices.Sort(lags)
+	p50, p99, worst := lags[len(lags)/2], lags[len(lags)*99/100], lags[len(lags)-1]
+	t.Logf("staleness over %d writes: p50 %v, p99 %v, max %v", rounds, p50, p99, worst)
+	if p99 > bound {
+		t.Errorf("p99 staleness %v, want under %v", p99, bound)
+	}
+}

@@ -1,0 +1,99 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/location/redisstore/redistest"
+)
+
+// TestRedisFailure: a Redis that dies, or freezes, turns every call into
+// an error (the registrar answers those with 503) within the store's
+// timeout, Ready says so, and the store recovers by itself when Redis
+// answers again.
+func TestRedisFailure(t *testing.T) {
+	r := redistest.Start(t)
+	s := openTest(t, r.URL(), "parley:")
+	ctx := context.Background()
+	now := time.Now()
+	const aor = "sip:alice@example.com"
+	put := func() error {
+		_, err := s.Update(ctx, aor, now, func([]location.Binding) ([]location.Binding, error) {
+			return []location.Binding{{Contact: "sip:a@h", Q: 1000, Expires: now.Add(time.Hour), Updated: now}}, nil
+		})
+		return err
+	}
+	if err := put(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Lookup(ctx, aor, now); err != nil {
+		t.Fatal(err)
+	}
+
+	// failing checks the calls during an outage. A dead Redis's connection
+	// is closed, and with it the cache; a frozen one's is declared dead
+	// only by the background PING, and until then cached sets may still
+	// be served, which is safe: no node can change them meanwhile.
+	failing := func(what string, lookups bool, within time.Duration) {
+		t.Helper()
+		start := time.Now()
+		if err := put(); err == nil || errors.Is(err, location.ErrClosed) {
+			t.Fatalf("%s: Update = %v, want a Redis error", what, err)
+		}
+		if took := time.Since(start); took > within {
+			t.Errorf("%s: the failing Update took %v, want under %v", what, took, within)
+		}
+		if _, err := s.Lookup(ctx, aor, now); err == nil && lookups {
+			t.Errorf("%s: Lookup served a set Redis can no longer vouch for", what)
+		}
+		if _, err := s.Expire(ctx, now); err == nil {
+			t.Errorf("%s: Expire succeeded", what)
+		}
+		if s.Ready() == nil {
+			t.Errorf("%s: Ready() = nil", what)
+		}
+	}
+	recovers := func(what string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); put() != nil; time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: Update still failing 10 s after Redis returned", what)
+			}
+		}
+		if err := s.Ready(); err != nil {
+			t.Errorf("%s: Ready() = %v after a successful Update", what, err)
+		}
+		if bs, err := s.Lookup(ctx, aor, now); err != nil || len(bs) != 1 {
+			t.Errorf("%s: Lookup = %v, %v", what, bs, err)
+		}
+	}
+
+	r.Signal(syscall.SIGSTOP)
+	failing("frozen Redis", false, opTimeout+time.Second)
+	// Updates of one AOR queued behind each other share the timeout
+	// rather than spend one each.
+	start := time.Now()
+	errs := make(chan error, 10)
+	for range cap(errs) {
+		go func() { errs <- put() }()
+	}
+	for range cap(errs) {
+		if err := <-errs; err == nil {
+			t.Error("an Update succeeded on a frozen Redis")
+		}
+	}
+	if took := time.Since(start); took > opTimeout+time.Second {
+		t.Errorf("10 queued Updates on a frozen Redis took %v, want under %v", took, opTimeout+time.Second)
+	}
+	r.Signal(syscall.SIGCONT)
+	recovers("thawed Redis")
+
+	r.Kill()
+	failing("dead Redis", true, time.Second) // refused at once, not redialled
+	r.Restart()
+	recovers("restarted Redis")
+}

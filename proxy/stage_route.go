@@ -1,0 +1,37 @@
+package proxy
+
+// routeStage is §16.4: undo a strict router's rewrite, remove our own
+// Route entries, and send in-dialog requests along their route set.
+type routeStage struct{}
+
+func (routeStage) Name() string { return "route" }
+
+// An in-dialog request (To tag) is relayed only when it came through our
+// Record-Route: one that names no Route of ours is not of a dialog we
+// proxy, and relaying it unauthenticated would make us an open relay
+// (Kamailio's stock WITHINDLG answers it 404 too). An initial request
+// with a preloaded route goes on through the stages (auth included), then
+// to its route.
+func (routeStage) Serve(r *Request, next func()) {
+	p := r.proxy
+	ours := p.fixStrictRoute(r.Msg)
+	ours = p.popOwnRoutes(r.Msg) || ours
+	routes, _ := r.Msg.Routes()
+	if r.Msg.ToTag() == "" {
+		r.preloaded = len(routes) > 0
+		next()
+		return
+	}
+	switch {
+	case ours:
+		r.Targets = append(r.Targets, Target{})
+		relayStage{}.Serve(r, next)
+	case r.Msg.Method() == "ACK" && p.config().Stateless:
+		// Maybe the ACK of a non-2xx, which takes its INVITE's path (§16.11).
+		next()
+	case r.Msg.Method() == "ACK":
+		r.answered = true // nothing to answer, nowhere to send
+	default:
+		r.Respond(404, "Not Here")
+	}
+}

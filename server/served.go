@@ -1,0 +1,132 @@
+package server
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/transport"
+)
+
+// served is the set of domains this server is responsible for: the
+// registrar takes their REGISTERs, the location service finds their
+// users, and the proxy relays only for them. It is the configured
+// domains; with none configured it is the server's own names (its host
+// name, its aliases, localhost, its listeners' addresses and advertised
+// hosts, and the machine's addresses behind a wildcard listener), so that a phone
+// registering to Parley's address works out of the box while strangers'
+// domains are not ours to relay for.
+type served struct {
+	names map[string]bool     // lower case
+	addrs map[netip.Addr]bool // unmapped
+	own   bool                // the server's own names: no domains configured
+}
+
+func newServed(cfg *config.Config) *served {
+	s := &served{names: map[string]bool{}, addrs: map[netip.Addr]bool{}, own: len(cfg.Domains) == 0}
+	if !s.own {
+		for _, d := range cfg.Domains {
+			s.add(d)
+		}
+		return s
+	}
+	s.add("localhost")
+	if h, err := os.Hostname(); err == nil {
+		s.add(h)
+	}
+	for _, a := range cfg.Aliases {
+		s.add(a)
+	}
+	wildcard := false
+	for _, l := range cfg.Listen {
+		s.add(l.Host)
+		if a, err := netip.ParseAddr(l.Host); err == nil && a.IsUnspecified() {
+			wildcard = true
+		}
+		if host, _, err := net.SplitHostPort(l.Advertise); err == nil {
+			s.add(host) // config keeps advertise as HOST:PORT
+		}
+	}
+	if wildcard {
+		for _, a := range transport.MachineAddrs() {
+			s.addrs[a] = true
+		}
+	}
+	return s
+}
+
+// add puts a host in the set: an address in any spelling, or a name.
+// Wildcard addresses name no one.
+func (s *served) add(host string) {
+	host = trimBrackets(host)
+	if a, err := netip.ParseAddr(host); err == nil {
+		if !a.IsUnspecified() {
+			s.addrs[a.Unmap()] = true
+		}
+		return
+	}
+	s.names[strings.ToLower(host)] = true
+}
+
+// has reports whether host, as a URI writes it, is one of ours.
+func (s *served) has(host string) bool {
+	host = trimBrackets(host)
+	if a, err := netip.ParseAddr(host); err == nil {
+		return s.addrs[a.Unmap()]
+	}
+	if s.names[host] {
+		return true
+	}
+	return s.names[strings.ToLower(host)]
+}
+
+// list returns the set sorted, for the startup log.
+func (s *served) list() []string {
+	out := make([]string, 0, len(s.names)+len(s.addrs))
+	for n := range s.names {
+		out = append(out, n)
+	}
+	for a := range s.addrs {
+		out = append(out, a.String())
+	}
+	slices.Sort(out)
+	return out
+}
+
+// logRelayPolicy says in one line whom the proxy forwards for, at start
+// and when a reload changes it.
+func (s *Server) logRelayPolicy() {
+	set := s.settings.Load()
+	if set.cfg.Proxy.Relay == config.RelayOpen {
+		s.log.Warn("relay policy: open, requests between any domains are forwarded (proxy.relay: open)",
+			"relay", string(config.RelayOpen))
+		return
+	}
+	what := "configured domains"
+	if set.served.own {
+		what = "own names (no domains configured)"
+	}
+	s.log.Info("relay policy: only requests from or to a served domain, or from a trusted network, are forwarded; others get 403 Relaying Denied",
+		"relay", string(config.RelayDomains), "served", what, "domains", set.served.list(),
+		"trusted", set.cfg.Security.Trusted)
+}
+
+// relayPolicy is what logRelayPolicy reports, to tell whether a reload
+// changed it.
+func relayPolicy(set *settings) string {
+	return string(set.cfg.Proxy.Relay) + " " + strings.Join(set.served.list(), ",") + " " + strings.Join(set.cfg.Security.Trusted, ",")
+}
+
+// tlsNames are the names the self-signed certificate must carry besides
+// the listeners': the served domains and the server's aliases, which is
+// what a phone that checks the certificate may have been told to reach.
+func tlsNames(cfg *config.Config) []string {
+	return append(slices.Clone(cfg.Domains), cfg.Aliases...)
+}
+
+// Serves reports whether a server started with cfg serves domain, for the
+// tools that run beside it: "parley user" warns about the others.
+func Serves(cfg *config.Config, domain string) bool { return newServed(cfg).has(domain) }
