@@ -53,18 +53,19 @@ type Cache struct {
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 
-	once      sync.Once
-	mu        sync.RWMutex
-	found     generations[Subscriber]
-	missing   generations[struct{}]
-	epoch     uint64 // bumped under mu whenever entries are dropped
-	version   int64  // the store's version the entries were read at
-	checked   atomic.Int64
-	checking  atomic.Bool
-	hits      atomic.Uint64
-	misses    atomic.Uint64
-	dropAlls  atomic.Uint64
-	versioned Versioned
+	once        sync.Once
+	mu          sync.RWMutex
+	found       generations[Subscriber]
+	missing     generations[struct{}]
+	epoch       uint64 // bumped under mu whenever entries are dropped
+	version     int64  // the store's version the entries were read at
+	haveVersion bool   // version has been read once
+	checked     atomic.Int64
+	checking    atomic.Bool
+	hits        atomic.Uint64
+	misses      atomic.Uint64
+	dropAlls    atomic.Uint64
+	versioned   Versioned
 }
 
 // entry is one cached answer and when it was read.
@@ -89,17 +90,9 @@ func (c *Cache) init() {
 		c.missing.half = max(1, cmp.Or(c.NegativeSize, DefaultNegativeSize)/2)
 		c.found.reset()
 		c.missing.reset()
+		// The first lookup reads the version, under its own context: a
+		// database that hangs then holds up a request with a deadline.
 		c.versioned, _ = c.Store.(Versioned)
-		c.checked.Store(c.now().UnixNano())
-		if c.versioned != nil {
-			// Best effort: a store that cannot answer now makes the
-			// first lookup ask again.
-			if v, err := c.versioned.Version(context.Background()); err == nil {
-				c.version = v
-			} else {
-				c.checked.Store(0)
-			}
-		}
 	})
 }
 
@@ -202,10 +195,16 @@ func (c *Cache) checkVersion(ctx context.Context, now int64) error {
 	c.checked.Store(now)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if v != c.version {
-		c.version = v
-		c.dropAllLocked()
+	if c.haveVersion && v == c.version {
+		return nil
 	}
+	if c.haveVersion {
+		c.dropAlls.Add(1)
+	}
+	// The first read drops too: a lookup that ran beside it may have
+	// read a row older than the version it now goes with.
+	c.version, c.haveVersion = v, true
+	c.dropAllLocked()
 	return nil
 }
 
@@ -214,7 +213,6 @@ func (c *Cache) dropAllLocked() {
 	c.found.reset()
 	c.missing.reset()
 	c.epoch++
-	c.dropAlls.Add(1)
 }
 
 // forget drops k after a change through the cache.
