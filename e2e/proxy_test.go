@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"strconv"
 	"testing"
 	"time"
@@ -22,6 +23,8 @@ type callFlow struct {
 	caller  string   // UAC scenario
 	callees []string // one callee sipp per entry, its -oocsf behaviour scenario
 	calls   int      // calls the caller makes (sipp -m); 0 means 1
+	// register is the callees' REGISTER scenario; "" means uas_register.xml.
+	register string
 }
 
 var flows = map[string]callFlow{
@@ -33,6 +36,9 @@ var flows = map[string]callFlow{
 	// bob answers on one contact and rings on the other: the proxy forks,
 	// relays the 200, cancels the ringing branch and absorbs its 487.
 	"forking": {caller: "uac_call.xml", callees: []string{"uas_answer.xml", "uas_ring_forever.xml"}},
+	// an INVITE over 1300 bytes to a callee registered over UDP with a
+	// Contact that names no transport.
+	"large": {caller: "uac_call_large.xml", callees: []string{"uas_answer.xml"}, register: "uas_register_plain.xml"},
 }
 
 // TestRegisterFlow: register, refresh, query and unregister alice (register.xml).
@@ -66,6 +72,17 @@ func TestMaxForwardsZero(t *testing.T) { testCallFlow(t, flows["maxforwards0"]) 
 // TestForking: two contacts for bob; one answers, the other is cancelled.
 func TestForking(t *testing.T) { testCallFlow(t, flows["forking"]) }
 
+// TestLargeCallToUDPOnlyPhone: an INVITE over 1300 bytes moves from UDP to
+// TCP (§18.1.1), but the callee, registered over UDP, listens on UDP only
+// (as sipp -t u1 does, and baresip with its default config): the refused
+// connection is retried over UDP and the call is answered, where it used
+// to fail with 500.
+func TestLargeCallToUDPOnlyPhone(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	p := startParley(t)
+	runCallFlow(t, p.Addr, transports[0], flows["large"])
+}
+
 // testCallFlow runs the flow against a fresh parley once per transport (only
 // the caller's transports when the flow has no callee) and expects every
 // sipp instance to exit 0.
@@ -90,7 +107,8 @@ func runCallFlow(t *testing.T, proxy string, tr transport, f callFlow) {
 	calls := strconv.Itoa(max(f.calls, 1))
 	var callees []*sippProc
 	for _, behaviour := range f.callees {
-		c := startSipp(t, "-t", tr.callee, "-sf", scenario("uas_register.xml"),
+		register := cmp.Or(f.register, "uas_register.xml")
+		c := startSipp(t, "-t", tr.callee, "-sf", scenario(register),
 			"-oocsf", scenario(behaviour), "-s", "bob", "-set", "calls", calls, proxy)
 		c.WaitLog("registered", 10*time.Second)
 		callees = append(callees, c)

@@ -174,14 +174,36 @@ func nextHop(m *sip.Message) (sip.URI, error) {
 }
 
 // chooseProtos lets the transport pick the protocol of destinations the
-// URI did not pin (§18.1.1: a large request goes over TCP).
+// URI did not pin (§18.1.1: a large request goes over TCP). A
+// destination moved to TCP keeps its UDP self right after it: §18.1.1
+// retries over UDP when that TCP connection is refused, and a phone
+// registered over UDP often does not listen on TCP at all. dsts is
+// returned as is when nothing moves.
 func (s *Service) chooseProtos(m *sip.Message, u *sip.URI, dsts []transport.Target) []transport.Target {
-	if _, pinned := URIProto(u); !pinned {
-		for i := range dsts {
-			dsts[i].Proto = s.tp.ChooseProto(dsts[i], len(m.Raw())+300)
-		}
+	if _, pinned := URIProto(u); pinned {
+		return dsts
 	}
-	return dsts
+	size := len(m.Raw()) + 300
+	var out []transport.Target
+	for i, d := range dsts {
+		proto := s.tp.ChooseProto(d, size)
+		if proto == d.Proto {
+			if out != nil {
+				out = append(out, d)
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]transport.Target, 0, len(dsts)+1), dsts[:i]...)
+		}
+		moved := d
+		moved.Proto = proto
+		out = append(out, moved, d)
+	}
+	if out == nil {
+		return dsts
+	}
+	return out
 }
 
 // ListenerFor returns the listener a request to dst leaves from: the one

@@ -110,16 +110,18 @@ type clientTx struct {
 
 func (c *clientTx) Terminate() { c.terminated.Store(true) }
 
-// fakeTxs implements Transactions. Requests to an address in fail are
-// refused, as a transaction layer does on a transport error.
+// fakeTxs implements Transactions. Requests to an address in fail, or
+// over a transport in failProto, are refused, as a transaction layer does
+// on a transport error (a connection refused, say).
 type fakeTxs struct {
-	mu   sync.Mutex
-	txs  []*clientTx
-	fail map[netip.AddrPort]bool
+	mu        sync.Mutex
+	txs       []*clientTx
+	fail      map[netip.AddrPort]bool
+	failProto map[transport.Proto]bool
 }
 
 func (f *fakeTxs) Request(req *sip.Message, dst transport.Target, onResponse func(*sip.Message)) (ClientTx, error) {
-	if f.fail[dst.Addr] {
+	if f.fail[dst.Addr] || f.failProto[dst.Proto] {
 		return nil, errors.New("fake: destination unreachable")
 	}
 	m, err := sip.Parse(append([]byte(nil), req.Bytes()...))

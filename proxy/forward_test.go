@@ -292,6 +292,29 @@ func TestLargeRequestMovesToTCP(t *testing.T) {
 	}
 }
 
+// TestLargeRequestFallsBackToUDP: §18.1.1, when the TCP connection a
+// large request moved to is refused (a phone registered over UDP that does
+// not listen on TCP), the request goes by UDP after all, with a UDP Via and
+// a single Record-Route, instead of failing the call with 503.
+func TestLargeRequestFallsBackToUDP(t *testing.T) {
+	body := "v=0\r\n" + strings.Repeat("a=x-padding:0123456789abcdef0123456789abcdef\r\n", 32)
+	f := newFixture(t, defaultConfig())
+	f.tp.tcpAbove = 1300
+	f.txs.failProto = map[transport.Proto]bool{transport.TCP: true}
+	tx := f.serve(req(t, "invite.sip", "RURI sip:carol@203.0.113.50", "Content-Type: application/sdp", "BODY "+body))
+	c := onlyBranch(t, f)
+	if want := target(transport.UDP, "203.0.113.50:5060"); !sameDst(c.dst, want) {
+		t.Errorf("sent to %+v, want %+v", c.dst, want)
+	}
+	ourVia(t, "forwarded", c.req, "UDP", "192.0.2.1:5060")
+	checkHeaders(t, "forwarded", c.req, map[string][]string{"Record-Route": {"<sip:192.0.2.1:5060;lr>"}})
+	for _, r := range tx.responses() {
+		if r.StatusCode() >= 300 {
+			t.Errorf("answered %q, want the request forwarded over UDP", status(r))
+		}
+	}
+}
+
 // TestRegister: a REGISTER for our domain is answered by the registrar
 // (§10.3), also when it was sent through us as outbound proxy; the binding
 // it makes is where a call then goes. A REGISTER for another domain is
