@@ -6,8 +6,10 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"log/slog"
@@ -71,7 +73,7 @@ type Authenticator struct {
 
 	once      sync.Once
 	store     *eventlog.Outage // of the subscriber store, logged once per outage
-	secret    []byte
+	nonces    *nonceKey
 	replay    *replayCache
 	fails     *failureTable
 	successes atomic.Uint64
@@ -86,11 +88,12 @@ func NewAuthenticator(store subscriber.Store, secret []byte) *Authenticator {
 
 func (a *Authenticator) init() {
 	a.once.Do(func() {
-		a.secret = a.Secret
-		if len(a.secret) == 0 {
-			a.secret = make([]byte, secretLen)
-			rand.Read(a.secret)
+		secret := a.Secret
+		if len(secret) == 0 {
+			secret = make([]byte, secretLen)
+			rand.Read(secret)
 		}
+		a.nonces = newNonceKey(secret)
 		a.store = &eventlog.Outage{What: "subscriber store", Log: a.Logger, Now: a.Now}
 		a.replay = newReplayCache(a.maxTracked())
 		a.fails = newFailureTable(a.maxTracked())
@@ -107,7 +110,7 @@ func (a *Authenticator) init() {
 func (a *Authenticator) Continue(prev *Authenticator) {
 	prev.init()
 	a.once.Do(func() {
-		a.secret, a.replay, a.fails, a.store = prev.secret, prev.replay, prev.fails, prev.store
+		a.nonces, a.replay, a.fails, a.store = prev.nonces, prev.replay, prev.fails, prev.store
 	})
 	a.successes.Store(prev.successes.Load())
 	a.refused.Store(prev.refused.Load())
@@ -163,7 +166,7 @@ func credentialsHeader(proxy bool) string {
 // the log line is about.
 func (a *Authenticator) Challenge(realm string, proxy bool, stale bool) []string {
 	a.init()
-	nonce := newNonce(a.secret, realm, a.now())
+	nonce := newNonce(a.nonces, realm, a.now())
 	out := make([]string, 0, 2)
 	for _, alg := range a.algorithms() {
 		v := `Digest realm="` + quote(realm) + `", nonce="` + nonce + `", algorithm=` + alg + `, qop="auth"`
@@ -343,8 +346,9 @@ func (a *Authenticator) check(ctx context.Context, method string, c Credentials,
 		return res
 	}
 	a.store.Succeeded()
-	want := Response(alg, orDefault(ha1, dummyHA1[alg]), method, c.URI, c.Nonce, c.NC, c.CNonce, c.QOP)
-	match := subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(c.Response))) == 1
+	var sum, sent [sha256.Size]byte
+	want := requestDigest(&sum, alg, cmp.Or(ha1, dummyHA1[alg]), method, c.URI, c.Nonce, c.NC, c.CNonce, c.QOP)
+	match := subtle.ConstantTimeCompare(want, decodeHex(sent[:], c.Response)) == 1
 	if ha1 == "" || !match {
 		a.fail(source, now, res.Realm, c.Username, ha1 == "")
 		res.Outcome = Forbidden
@@ -382,7 +386,7 @@ func (a *Authenticator) lookup(ctx context.Context, user, realm, alg string) (st
 // is higher than any seen before.
 func (a *Authenticator) freshAndUnused(c Credentials, realm string, now time.Time) bool {
 	ttl := a.nonceTTL()
-	issued, fresh := checkNonce(a.secret, c.Nonce, realm, now, ttl)
+	issued, fresh := checkNonce(a.nonces, c.Nonce, realm, now, ttl)
 	if !fresh {
 		a.logger().Debug("auth: stale or foreign nonce", "realm", realm, "user", c.Username)
 		return false

@@ -5,7 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"hash"
+	"slices"
 	"strings"
 )
 
@@ -42,49 +42,63 @@ var errSyntax = errors.New("auth: malformed credentials")
 
 // ParseCredentials parses `Digest username="…", realm="…", …`. Unknown
 // parameters are ignored (RFC 7616 §3.4: extensions); a parameter given
-// twice is an error, since which copy was hashed would be a guess.
+// twice is an error, since which copy was hashed would be a guess. Values
+// without escapes share memory with value.
 func ParseCredentials(value string) (Credentials, error) {
 	scheme, rest := cutScheme(value)
 	if scheme == "" {
 		return Credentials{}, errSyntax
 	}
 	c := Credentials{Scheme: scheme}
-	seen := map[string]bool{}
+	var seen uint32
+	var others [8]string // unknown names seen, on the stack while few
+	unknown := others[:0]
 	err := eachParam(rest, func(name, v string) error {
-		name = strings.ToLower(name)
-		if seen[name] {
+		i := slices.IndexFunc(credentialParams[:], func(p string) bool { return strings.EqualFold(p, name) })
+		if i < 0 {
+			if slices.ContainsFunc(unknown, func(p string) bool { return strings.EqualFold(p, name) }) {
+				return errSyntax
+			}
+			unknown = append(unknown, name)
+			return nil
+		}
+		if seen&(1<<i) != 0 {
 			return errSyntax
 		}
-		seen[name] = true
-		c.set(name, v)
+		seen |= 1 << i
+		c.set(i, v)
 		return nil
 	})
 	return c, err
 }
 
-func (c *Credentials) set(name, v string) {
-	switch name {
-	case "username":
+// credentialParams are the parameters ParseCredentials reads, in the
+// order of set's cases.
+var credentialParams = [...]string{"username", "realm", "nonce", "uri", "response", "algorithm", "cnonce", "opaque", "qop", "nc", "userhash"}
+
+func (c *Credentials) set(param int, v string) {
+	switch param {
+	case 0:
 		c.Username = v
-	case "realm":
+	case 1:
 		c.Realm = v
-	case "nonce":
+	case 2:
 		c.Nonce = v
-	case "uri":
+	case 3:
 		c.URI = v
-	case "response":
+	case 4:
 		c.Response = v
-	case "algorithm":
+	case 5:
 		c.Algorithm = v
-	case "cnonce":
+	case 6:
 		c.CNonce = v
-	case "opaque":
+	case 7:
 		c.Opaque = v
-	case "qop":
+	case 8:
 		c.QOP = v
-	case "nc":
+	case 9:
 		c.NC = v
-	case "userhash":
+	case 10:
 		c.Userhash = strings.EqualFold(v, "true")
 	}
 }
@@ -148,8 +162,23 @@ func nextParam(s string) (name, value, rest string, err error) {
 	return name, s[:i], s[i:], nil
 }
 
-// quoted reads a quoted-string at the front of s (RFC 3261 §25.1).
+// quoted reads a quoted-string at the front of s (RFC 3261 §25.1). One
+// without escapes, which is every one phones send, is returned as a
+// substring; only escapes cost a copy.
 func quoted(name, s string) (n, value, rest string, err error) {
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '"':
+			return name, s[1:i], s[i+1:], nil
+		case '\\':
+			return unescape(name, s)
+		}
+	}
+	return "", "", "", errSyntax
+}
+
+// unescape is quoted for a string holding escapes.
+func unescape(name, s string) (n, value, rest string, err error) {
 	var b strings.Builder
 	for i := 1; i < len(s); i++ {
 		switch s[i] {
@@ -207,24 +236,54 @@ func Response(algorithm, ha1, method, uri, nonce, nc, cnonce, qop string) string
 	if alg == "" {
 		return ""
 	}
-	ha2 := hexHash(alg, method, ":", uri)
-	if qop == "" {
-		return hexHash(alg, ha1, ":", nonce, ":", ha2)
-	}
-	return hexHash(alg, ha1, ":", nonce, ":", nc, ":", cnonce, ":", qop, ":", ha2)
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(requestDigest(&sum, alg, ha1, method, uri, nonce, nc, cnonce, qop))
 }
 
-func hexHash(alg string, parts ...string) string {
-	var h hash.Hash
+// requestDigest is Response as raw bytes, written into sum. It allocates
+// nothing while method, uri, nonce and cnonce are of the usual sizes:
+// the hash inputs are built in a buffer on the stack.
+func requestDigest(sum *[sha256.Size]byte, alg, ha1, method, uri, nonce, nc, cnonce, qop string) []byte {
+	var buf [512]byte
+	in := append(append(append(buf[:0], method...), ':'), uri...)
+	var ha2 [2 * sha256.Size]byte
+	n := hex.Encode(ha2[:], digestSum(sum, alg, in))
+	in = append(append(buf[:0], ha1...), ':')
+	in = append(in, nonce...)
+	if qop != "" {
+		in = append(append(in, ':'), nc...)
+		in = append(append(in, ':'), cnonce...)
+		in = append(append(in, ':'), qop...)
+	}
+	in = append(append(in, ':'), ha2[:n]...)
+	return digestSum(sum, alg, in)
+}
+
+// digestSum hashes in with alg (MD5 or SHA256) into sum.
+func digestSum(sum *[sha256.Size]byte, alg string, in []byte) []byte {
 	if alg == SHA256 {
-		h = sha256.New()
-	} else {
-		h = md5.New()
+		*sum = sha256.Sum256(in)
+		return sum[:]
 	}
-	for _, p := range parts {
-		h.Write([]byte(p))
+	m := md5.Sum(in)
+	return sum[:copy(sum[:], m[:])]
+}
+
+// decodeHex decodes the hex digits of s into dst, which must hold
+// len(s)/2 bytes; s has been checked to be hex (isHex).
+func decodeHex(dst []byte, s string) []byte {
+	n := len(s) / 2
+	for i := range n {
+		dst[i] = unhex(s[2*i])<<4 | unhex(s[2*i+1])
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	return dst[:n]
+}
+
+func unhex(c byte) byte {
+	if c <= '9' {
+		return c - '0'
+	}
+	return c | 0x20 - 'a' + 10
 }
 
 // quote returns s as the content of a quoted-string.

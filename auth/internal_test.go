@@ -59,7 +59,7 @@ func TestParseCredentials(t *testing.T) {
 }
 
 func TestNonce(t *testing.T) {
-	key, now := []byte("k"), time.Unix(1_900_000_000, 0)
+	key, now := newNonceKey([]byte("k")), time.Unix(1_900_000_000, 0)
 	n := newNonce(key, "example.com", now)
 	if _, ok := checkNonce(key, n, "example.com", now.Add(time.Minute), time.Minute); !ok {
 		t.Fatal("a nonce at exactly its TTL was refused")

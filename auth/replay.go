@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"strings"
 	"sync"
 	"time"
 )
@@ -15,7 +16,7 @@ import (
 type replayCache struct {
 	mu    sync.Mutex
 	max   int
-	seen  map[string]ncEntry
+	seen  map[string]*ncEntry
 	queue []string // nonces in the order first seen
 	head  int      // queue[head:] are live
 }
@@ -26,23 +27,28 @@ type ncEntry struct {
 }
 
 func newReplayCache(max int) *replayCache {
-	return &replayCache{max: max, seen: make(map[string]ncEntry)}
+	return &replayCache{max: max, seen: make(map[string]*ncEntry)}
 }
 
 // accept records nc for nonce and reports whether it is higher than any
-// count seen before for that nonce.
+// count seen before for that nonce. The nonce is usually a substring of
+// a request: a new entry keeps a copy, and a known one is updated in
+// place, since assigning to a string key would store the caller's string.
 func (r *replayCache) accept(nonce string, nc uint64, expires, now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.prune(now)
 	e, ok := r.seen[nonce]
-	if ok && nc <= e.nc {
+	switch {
+	case ok && nc <= e.nc:
 		return false
-	}
-	if !ok {
+	case ok:
+		e.nc, e.expires = nc, expires
+	default:
+		nonce = strings.Clone(nonce)
 		r.queue = append(r.queue, nonce)
+		r.seen[nonce] = &ncEntry{nc: nc, expires: expires}
 	}
-	r.seen[nonce] = ncEntry{nc: nc, expires: expires}
 	return true
 }
 

@@ -189,3 +189,37 @@ func registerUDP(t *testing.T, server, user, callID, lines string) string {
 	t.Fatalf("no answer to the REGISTER of %s (Call-ID %s)", user, callID)
 	return ""
 }
+
+// TestPasswdTakesEffect changes a password with "parley user passwd", a
+// process of its own, while the server runs with alice's credentials in
+// its subscriber cache: within the bound the README states (one second)
+// the old password gets 403 and the new one registers.
+func TestPasswdTakesEffect(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	data := t.TempDir()
+	addUser(t, data, "alice", "old-pw")
+	cfg := writeConfig(t, "auth:\n  enabled: true\n  algorithms: [MD5]\n")
+	p := startParley(t, "--config", cfg, "--data-dir", data)
+	register := func(password string, forbidden bool) int {
+		args := []string{"-sf", scenario("register_auth.xml"), "-s", "alice", "-au", "alice", "-ap", password}
+		if forbidden {
+			args = append(args, "-set", "expect_forbidden", "1")
+		}
+		return runSipp(t, append(args, p.Addr)...)
+	}
+	if code := register("old-pw", false); code != 0 {
+		t.Fatalf("old password before the change: sipp exited %d, want 0", code)
+	}
+	cmd := exec.Command(parleyBin, "user", "passwd", "--data-dir", data, "--password-stdin", "alice@example.com")
+	cmd.Stdin = strings.NewReader("new-pw\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("parley user passwd: %v\n%s", err, out)
+	}
+	time.Sleep(time.Second) // the stated bound, subscriber.DefaultCheckEvery
+	if code := register("old-pw", true); code != 0 {
+		t.Errorf("old password a second after the change: sipp exited %d, want 0 (a 403)", code)
+	}
+	if code := register("new-pw", false); code != 0 {
+		t.Errorf("new password: sipp exited %d, want 0", code)
+	}
+}

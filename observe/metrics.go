@@ -29,6 +29,10 @@ type Sources struct {
 	// CDR returns the call detail records committed since start and those
 	// that failed to commit or were dropped.
 	CDR func() (written, errors uint64)
+	// SubscriberCache returns the subscriber cache's lookups answered from
+	// memory and from the database, and the subscribers and unknown users
+	// it holds.
+	SubscriberCache func() (hits, misses uint64, known, unknown int)
 	// Stages returns the request stages' counters, in chain order.
 	Stages func() []StageStats
 }
@@ -101,6 +105,10 @@ var (
 		"Call detail records committed to the database.", nil, nil)
 	descCDRErrors = prometheus.NewDesc("parley_cdr_write_errors_total",
 		"Call detail records whose commit failed (each retry counts again) or that were dropped.", nil, nil)
+	descCacheLookups = prometheus.NewDesc("parley_subscriber_cache_lookups_total",
+		"Subscriber lookups (digest checks, known-user tests), by result: hit (answered from memory) or miss (read from the database).", []string{"result"}, nil)
+	descCacheEntries = prometheus.NewDesc("parley_subscriber_cache_entries",
+		"Entries in the subscriber cache, by kind: known (subscribers) or unknown (names that are no subscriber).", []string{"kind"}, nil)
 	descDropped = prometheus.NewDesc("parley_messages_dropped_total",
 		"SIP messages dropped, by reason: malformed, framing or overflow (a stream cut off), send_failed, denied (rate limits, bans, filters).", []string{"reason"}, nil)
 	descConnections = prometheus.NewDesc("parley_transport_connections",
@@ -153,8 +161,8 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descResponses, descTransactions, descRegistrations,
-		descCalls, descCallsSetup, descAuthFailures, descBlocked, descCDRWritten, descCDRErrors, descDropped, descConnections, descCaptureDropped,
-		descStageRequests, descStageDuration} {
+		descCalls, descCallsSetup, descAuthFailures, descBlocked, descCDRWritten, descCDRErrors, descCacheLookups, descCacheEntries,
+		descDropped, descConnections, descCaptureDropped, descStageRequests, descStageDuration} {
 		ch <- d
 	}
 }
@@ -205,6 +213,13 @@ func (m *Metrics) collectSources(ch chan<- prometheus.Metric) {
 		written, errs := s.CDR()
 		ch <- prometheus.MustNewConstMetric(descCDRWritten, prometheus.CounterValue, float64(written))
 		ch <- prometheus.MustNewConstMetric(descCDRErrors, prometheus.CounterValue, float64(errs))
+	}
+	if s.SubscriberCache != nil {
+		hits, misses, known, unknown := s.SubscriberCache()
+		ch <- prometheus.MustNewConstMetric(descCacheLookups, prometheus.CounterValue, float64(hits), "hit")
+		ch <- prometheus.MustNewConstMetric(descCacheLookups, prometheus.CounterValue, float64(misses), "miss")
+		ch <- prometheus.MustNewConstMetric(descCacheEntries, prometheus.GaugeValue, float64(known), "known")
+		ch <- prometheus.MustNewConstMetric(descCacheEntries, prometheus.GaugeValue, float64(unknown), "unknown")
 	}
 	if s.Dropped != nil {
 		for _, k := range sortedKeys(s.Dropped()) {

@@ -40,12 +40,13 @@ func feed(o *Observer, clk *clock.Fake) {
 func TestMetricsScrape(t *testing.T) {
 	clk := newClock()
 	o := New(Config{CaptureMessages: 100, CaptureBytes: 1 << 20, Now: clk.Now, Sources: Sources{
-		Transactions:  func() (int64, int64) { return 3, 2 },
-		Registrations: func() int { return 7 },
-		Dropped:       func() map[string]uint64 { return map[string]uint64{"malformed": 4, "framing": 1} },
-		Connections:   func() map[string]int { return map[string]int{"stream": 5} },
-		Auth:          func() (uint64, int) { return 9, 1 },
-		CDR:           func() (uint64, uint64) { return 12, 2 },
+		Transactions:    func() (int64, int64) { return 3, 2 },
+		Registrations:   func() int { return 7 },
+		Dropped:         func() map[string]uint64 { return map[string]uint64{"malformed": 4, "framing": 1} },
+		Connections:     func() map[string]int { return map[string]int{"stream": 5} },
+		Auth:            func() (uint64, int) { return 9, 1 },
+		CDR:             func() (uint64, uint64) { return 12, 2 },
+		SubscriberCache: func() (uint64, uint64, int, int) { return 40, 3, 2, 1 },
 	}})
 	o.Start()
 	defer o.Close()
@@ -93,6 +94,14 @@ parley_cdr_written_total 12
 # HELP parley_cdr_write_errors_total Call detail records whose commit failed (each retry counts again) or that were dropped.
 # TYPE parley_cdr_write_errors_total counter
 parley_cdr_write_errors_total 2
+# HELP parley_subscriber_cache_lookups_total Subscriber lookups (digest checks, known-user tests), by result: hit (answered from memory) or miss (read from the database).
+# TYPE parley_subscriber_cache_lookups_total counter
+parley_subscriber_cache_lookups_total{result="hit"} 40
+parley_subscriber_cache_lookups_total{result="miss"} 3
+# HELP parley_subscriber_cache_entries Entries in the subscriber cache, by kind: known (subscribers) or unknown (names that are no subscriber).
+# TYPE parley_subscriber_cache_entries gauge
+parley_subscriber_cache_entries{kind="known"} 2
+parley_subscriber_cache_entries{kind="unknown"} 1
 # HELP parley_messages_dropped_total SIP messages dropped, by reason: malformed, framing or overflow (a stream cut off), send_failed, denied (rate limits, bans, filters).
 # TYPE parley_messages_dropped_total counter
 parley_messages_dropped_total{reason="framing"} 1
@@ -126,7 +135,7 @@ parley_forward_latency_seconds_count 2
 	names := []string{"parley_sip_requests_total", "parley_sip_responses_total", "parley_transactions_active",
 		"parley_registrations_active", "parley_calls_active", "parley_calls_setup", "parley_auth_failures_total", "parley_blocked_sources",
 		"parley_messages_dropped_total", "parley_transport_connections", "parley_capture_dropped_total",
-		"parley_forward_latency_seconds"}
+		"parley_forward_latency_seconds", "parley_subscriber_cache_lookups_total", "parley_subscriber_cache_entries"}
 	if err := testutil.GatherAndCompare(o.Metrics().Registry(), strings.NewReader(want), names...); err != nil {
 		t.Error(err)
 	}

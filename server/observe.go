@@ -92,6 +92,12 @@ func (s *Server) metricSources() observe.Sources {
 	if s.records != nil {
 		src.CDR = s.records.w.Stats
 	}
+	if s.storage != nil && s.storage.cached != nil {
+		src.SubscriberCache = func() (uint64, uint64, int, int) {
+			st := s.storage.cached.Stats()
+			return st.Hits, st.Misses, st.Entries, st.Unknown
+		}
+	}
 	return src
 }
 

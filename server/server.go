@@ -135,8 +135,8 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	pcfg.Stages = proxy.DefaultStages()
 	pcfg.Lifetime, s.endLife = context.WithCancel(context.Background())
 	s.secret = pcfg.Secret
-	if st.users != nil {
-		pcfg.Users = st.users
+	if st.cached != nil {
+		pcfg.Users = st.cached
 	}
 	if cfg.Storage.LocationEngine() != config.EngineMemory {
 		// Enough in flight to fill a group commit, or to keep Redis's

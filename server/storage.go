@@ -24,7 +24,16 @@ import (
 type storage struct {
 	bindings location.Store
 	users    *subscriber.SQL // nil with storage.engine memory
-	cdrs     cdr.Store       // nil with cdr.enabled false
+	// cached is users behind the subscriber cache, which every digest
+	// check and known-user test reads; nil when users is.
+	cached *subscriber.Cache
+	cdrs   cdr.Store // nil with cdr.enabled false
+}
+
+// withUsers sets the subscriber database and the cache in front of it.
+func (st *storage) withUsers(users *subscriber.SQL) *storage {
+	st.users, st.cached = users, subscriber.NewCache(users)
+	return st
 }
 
 // openStorage opens the configured engine. With sqlite both stores share
@@ -80,7 +89,7 @@ func openSQLite(cfg *config.Config, log, events *slog.Logger, withLocation bool)
 	if err != nil {
 		return nil, fmt.Errorf("subscriber database %s: %w", path, err)
 	}
-	st := &storage{users: users}
+	st := (&storage{}).withUsers(users)
 	if withLocation {
 		start := time.Now()
 		if st.bindings, err = sqlstore.OpenSQLite(path, sqlstore.WithLogger(events)); err != nil {
@@ -121,7 +130,7 @@ func openPostgres(cfg *config.Config, events *slog.Logger, withLocation bool) (*
 	if err != nil {
 		return nil, fmt.Errorf("storage.dsn: subscriber database: %w", err)
 	}
-	st := &storage{users: users}
+	st := (&storage{}).withUsers(users)
 	if withLocation {
 		if st.bindings, err = sqlstore.OpenPostgres(ctx, cfg.Storage.DSN, sqlstore.WithLogger(events)); err != nil {
 			st.Close()
@@ -193,7 +202,11 @@ func authenticator(cfg *config.Config, st *storage, log *slog.Logger) (*auth.Aut
 	if err != nil {
 		return nil, pol, fmt.Errorf("auth secret in %s: %w", cfg.DataDir, err)
 	}
-	a := auth.NewAuthenticator(st.users, secret)
+	var users subscriber.Store
+	if st != nil && st.cached != nil {
+		users = st.cached
+	}
+	a := auth.NewAuthenticator(users, secret)
 	a.Algorithms = cfg.Auth.Algorithms
 	a.NonceTTL = cfg.Auth.NonceTTL.Duration()
 	a.MaxFailures = cfg.Auth.MaxFailures

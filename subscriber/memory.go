@@ -12,8 +12,9 @@ import (
 // Memory is a Store kept in a map. It forgets everything on exit, so it
 // serves tests and throwaway servers, not production.
 type Memory struct {
-	mu   sync.RWMutex
-	subs map[key]Subscriber
+	mu      sync.RWMutex
+	subs    map[key]Subscriber
+	version int64 // bumped by every change, under mu
 }
 
 type key struct{ user, domain string }
@@ -49,6 +50,7 @@ func (m *Memory) Put(ctx context.Context, s Subscriber) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.subs[key{s.User, s.Domain}] = s
+	m.version++
 	return nil
 }
 
@@ -64,6 +66,7 @@ func (m *Memory) Delete(ctx context.Context, user, domain string) error {
 		return ErrNotFound
 	}
 	delete(m.subs, k)
+	m.version++
 	return nil
 }
 
@@ -94,6 +97,16 @@ func (m *Memory) Exists(ctx context.Context, user, domain string) (bool, error) 
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// Version implements Versioned.
+func (m *Memory) Version(ctx context.Context) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.version, nil
 }
 
 // Close implements Store; a closed Memory keeps working, since there is

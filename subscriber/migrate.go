@@ -19,4 +19,11 @@ var migrations = []string{
 		created_us BIGINT NOT NULL,
 		PRIMARY KEY (domain, username)
 	)`,
+	// The version counter lets a server caching subscribers notice, with
+	// one cheap read, a change made by another process (parley user).
+	`CREATE TABLE subscriber_version (
+		id      INTEGER NOT NULL PRIMARY KEY,
+		version BIGINT  NOT NULL
+	)`,
+	`INSERT INTO subscriber_version (id, version) VALUES (1, 0)`,
 }

@@ -91,30 +91,62 @@ func (s *SQL) Put(ctx context.Context, sub Subscriber) error {
 		return err
 	}
 	sub = normalize(sub, time.Now())
-	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO subscribers (username, domain, ha1_md5, ha1_sha256, created_us)
-		 VALUES ($1, $2, $3, $4, $5)
-		 ON CONFLICT (domain, username) DO UPDATE SET
-		   ha1_md5 = excluded.ha1_md5, ha1_sha256 = excluded.ha1_sha256,
-		   created_us = excluded.created_us`,
-		sub.User, sub.Domain, sub.HA1MD5, sub.HA1SHA256, sub.Created.UnixMicro())
-	if err != nil {
-		return fmt.Errorf("subscriber: put: %w", err)
-	}
-	return nil
+	return s.change(ctx, "put", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx,
+			`INSERT INTO subscribers (username, domain, ha1_md5, ha1_sha256, created_us)
+			 VALUES ($1, $2, $3, $4, $5)
+			 ON CONFLICT (domain, username) DO UPDATE SET
+			   ha1_md5 = excluded.ha1_md5, ha1_sha256 = excluded.ha1_sha256,
+			   created_us = excluded.created_us`,
+			sub.User, sub.Domain, sub.HA1MD5, sub.HA1SHA256, sub.Created.UnixMicro())
+		return err
+	})
 }
 
 // Delete implements Store.
 func (s *SQL) Delete(ctx context.Context, user, domain string) error {
-	res, err := s.db.ExecContext(ctx,
-		`DELETE FROM subscribers WHERE username = $1 AND domain = $2`, user, strings.ToLower(domain))
+	return s.change(ctx, "delete", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`DELETE FROM subscribers WHERE username = $1 AND domain = $2`, user, strings.ToLower(domain))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+}
+
+// change runs fn and bumps the version in one transaction, so that a
+// cache never sees the change without the new version.
+func (s *SQL) change(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("subscriber: delete: %w", err)
+		return fmt.Errorf("subscriber: %s: %w", what, err)
 	}
-	if n, err := res.RowsAffected(); err == nil && n == 0 {
-		return ErrNotFound
+	defer tx.Rollback()
+	if err := fn(tx); errors.Is(err, ErrNotFound) {
+		return err
+	} else if err != nil {
+		return fmt.Errorf("subscriber: %s: %w", what, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE subscriber_version SET version = version + 1 WHERE id = 1`); err != nil {
+		return fmt.Errorf("subscriber: %s: bump version: %w", what, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("subscriber: %s: %w", what, err)
 	}
 	return nil
+}
+
+// Version implements Versioned.
+func (s *SQL) Version(ctx context.Context) (int64, error) {
+	var v int64
+	if err := s.db.QueryRowContext(ctx, `SELECT version FROM subscriber_version WHERE id = 1`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("subscriber: version: %w", err)
+	}
+	return v, nil
 }
 
 // List implements Store. Rows are sorted here, not by ORDER BY, because

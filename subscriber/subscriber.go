@@ -87,6 +87,13 @@ type Store interface {
 	Close() error
 }
 
+// Versioned is a Store that can say cheaply whether it changed: Version
+// returns a number that every Put and Delete, by any process sharing the
+// database, moves on. A Cache reads it to drop what it holds.
+type Versioned interface {
+	Version(ctx context.Context) (int64, error)
+}
+
 // HA1 returns hex H(user:realm:password) for the digest algorithm "MD5" or
 // "SHA-256" (any case; RFC 7616 §3.4.2, RFC 8760), or "" for any other.
 func HA1(algorithm, user, realm, password string) string {

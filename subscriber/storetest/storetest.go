@@ -51,6 +51,7 @@ func Run(t *testing.T, newStore func(t *testing.T) subscriber.Store) {
 		{"Concurrent", testConcurrent},
 		{"CanceledContext", testCanceled},
 		{"CloseTwice", testCloseTwice},
+		{"Version", testVersion},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -270,5 +271,40 @@ func testCloseTwice(t *testing.T, s subscriber.Store) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// testVersion checks that a Versioned engine moves its version on every
+// change, which is how a cache learns of another process's change.
+func testVersion(t *testing.T, s subscriber.Store) {
+	vs, ok := s.(subscriber.Versioned)
+	if !ok {
+		t.Skip("the engine is not Versioned")
+	}
+	ctx := context.Background()
+	version := func() int64 {
+		t.Helper()
+		v, err := vs.Version(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	steps := []struct {
+		name   string
+		change func() error
+	}{
+		{"add", func() error { return s.Put(ctx, sub("alice", "example.com", "a")) }},
+		{"passwd", func() error { return s.Put(ctx, sub("alice", "example.com", "b")) }},
+		{"delete", func() error { return s.Delete(ctx, "alice", "example.com") }},
+	}
+	for _, st := range steps {
+		before := version()
+		if err := st.change(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if after := version(); after == before {
+			t.Errorf("%s left the version at %d", st.name, after)
+		}
 	}
 }
