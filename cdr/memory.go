@@ -2,24 +2,42 @@ package cdr
 
 import (
 	"context"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 )
 
+// MaxMemoryRecords bounds the memory store: past it the oldest records
+// are forgotten, a tenth at a time, so that a server on storage.engine
+// memory does not grow by a record per call for as long as it runs.
+const MaxMemoryRecords = 100_000
+
 // Memory is a Store in memory, for storage.engine memory and tests:
-// nothing survives the process.
+// nothing survives the process, and it keeps the newest MaxMemoryRecords.
 type Memory struct {
 	mu     sync.Mutex
 	recs   []Record
+	seen   map[callRef]struct{} // the calls in recs, which make Add idempotent
+	nextID int64
+	max    int
 	closed bool
 }
 
-// NewMemory returns an empty memory store.
-func NewMemory() *Memory { return &Memory{} }
+// callRef identifies a call's record: the key sameCall compares.
+type callRef struct {
+	node, callID string
+	setup        int64 // Unix microseconds, as normalize keeps it
+}
 
-// Add implements Store.
+func refOf(r *Record) callRef { return callRef{r.Node, r.CallID, r.Setup.UnixMicro()} }
+
+// NewMemory returns an empty memory store.
+func NewMemory() *Memory { return newMemory(MaxMemoryRecords) }
+
+func newMemory(max int) *Memory { return &Memory{seen: map[callRef]struct{}{}, max: max} }
+
+// Add implements Store. A record of a call already kept is skipped with a
+// map lookup, not a scan, so Add costs the same at the millionth call.
 func (m *Memory) Add(_ context.Context, recs []Record) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -27,13 +45,28 @@ func (m *Memory) Add(_ context.Context, recs []Record) error {
 		return ErrClosed
 	}
 	for _, r := range recs {
-		if slices.ContainsFunc(m.recs, func(o Record) bool { return sameCall(&o, &r) }) {
+		r = normalize(r)
+		ref := refOf(&r)
+		if _, dup := m.seen[ref]; dup {
 			continue
 		}
-		r.ID = int64(len(m.recs) + 1)
-		m.recs = append(m.recs, normalize(r))
+		m.nextID++
+		r.ID = m.nextID
+		m.seen[ref] = struct{}{}
+		m.recs = append(m.recs, r)
+	}
+	if len(m.recs) > m.max {
+		m.forget(len(m.recs) - m.max + m.max/10)
 	}
 	return nil
+}
+
+// forget drops the n oldest records.
+func (m *Memory) forget(n int) {
+	for i := range n {
+		delete(m.seen, refOf(&m.recs[i]))
+	}
+	m.recs = append(m.recs[:0], m.recs[n:]...)
 }
 
 // List implements Store.
@@ -65,12 +98,6 @@ func (m *Memory) Close() error {
 	defer m.mu.Unlock()
 	m.closed = true
 	return nil
-}
-
-// sameCall tells whether two records are of one call, the key that makes
-// Add idempotent.
-func sameCall(a, b *Record) bool {
-	return a.Node == b.Node && a.CallID == b.CallID && a.Setup.Equal(b.Setup)
 }
 
 // matches is the Query as the memory store applies it; the SQL engines
