@@ -178,7 +178,7 @@ func fullConfig() *Config {
 			Trusted: []string{"192.0.2.0/24", "2001:db8::7"}, TrustedSkipAuth: true,
 			DropUserAgents: []string{"badscanner"},
 		},
-		CDR: CDRConfig{Enabled: false, Node: "edge-1"},
+		CDR: CDRConfig{Enabled: true, Node: "edge-1"},
 	}
 }
 

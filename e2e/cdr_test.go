@@ -57,7 +57,7 @@ func waitCDRs(t *testing.T, base string, n int) []apiCDR {
 func adminConfig(t *testing.T) (file, base string) {
 	t.Helper()
 	admin := "127.0.0.1:" + strconv.Itoa(freePort(t, false))
-	return writeConfig(t, "admin:\n  listen: "+admin+"\n"), "http://" + admin
+	return writeConfig(t, "admin:\n  listen: "+admin+"\ncdr:\n  enabled: true\n"), "http://" + admin
 }
 
 // exportCSV runs parley cdr export on dataDir and returns the rows

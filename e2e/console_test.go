@@ -137,7 +137,8 @@ func TestConsole(t *testing.T) {
 	requireTool(t, "sipp", sippHint)
 	requireConsoleTools(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(freePort(t, false))
-	p := startParley(t, "--admin", strings.TrimPrefix(base, "http://"))
+	cfg := writeConfig(t, "cdr:\n  enabled: true\n") // the console's call records
+	p := startParley(t, "--config", cfg, "--admin", strings.TrimPrefix(base, "http://"))
 	if code, body := httpGet(t, base+"/readyz"); code != 200 {
 		t.Fatalf("/readyz: %d %s", code, body)
 	}

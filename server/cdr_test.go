@@ -40,7 +40,7 @@ func TestRecordsInEachEngine(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(string(tt.engine), func(t *testing.T) {
 			cfg := testConfig(t)
-			cfg.Admin.Listen, cfg.Storage.Engine, cfg.CDR.Node = "", tt.engine, "node-a"
+			cfg.Admin.Listen, cfg.Storage.Engine, cfg.CDR.Node, cfg.CDR.Enabled = "", tt.engine, "node-a", true
 			if tt.engine == config.EnginePostgres {
 				cfg.Storage.DSN = storetest.PostgresDSN(t)
 			}
