@@ -86,7 +86,7 @@ func (f *Flight) tryNext() bool {
 		last := len(f.next) == 0
 		out := f.s.ListenerFor(dst)
 		if out == nil {
-			f.s.log.Debug("outbound: cannot send", "dst", dst.Addr.String(), "error", errNoListener)
+			f.s.log.Warn("outbound: cannot send", "dst", dst.Addr.String(), "error", errNoListener)
 			continue
 		}
 		m, err := f.owner.Stamp(f.base, dst, out, last)
@@ -103,7 +103,9 @@ func (f *Flight) tryNext() bool {
 		attempt := f.attempt
 		tx, err := f.s.txs.Request(m, dst, func(resp *sip.Message) { f.owner.Post(func() { f.receive(attempt, resp) }) })
 		if err != nil {
-			f.s.log.Debug("outbound: destination unreachable", "dst", dst.Addr.String(), "error", err)
+			// Warn, not debug: without it an operator sees only the 5xx the
+			// caller got. The server's logger keeps this within a budget.
+			f.s.log.Warn("outbound: destination unreachable", "dst", dst.Addr.String(), "error", err)
 			continue
 		}
 		f.req, f.dst, f.tx, f.provisional = m, dst, tx, false

@@ -1,11 +1,14 @@
 package outbound
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -257,10 +260,16 @@ func TestUnreachable(t *testing.T) {
 		}
 	})
 	t.Run("every destination refuses", func(t *testing.T) {
-		s := newService(&fakeTxs{fail: map[netip.AddrPort]bool{a.Addr: true}}, &fakeResolver{})
+		var logs bytes.Buffer
+		s := New(Config{Transport: newFakeTransport(), Transactions: &fakeTxs{fail: map[netip.AddrPort]bool{a.Addr: true}},
+			Resolver: &fakeResolver{}, Log: slog.New(slog.NewTextHandler(&logs, nil))})
 		r := start(t, s, Request{Msg: options(t, "sip:203.0.113.1")})
 		if got := r.results(); !slices.Equal(got, []string{"error: " + ErrUnreachable.Error()}) {
 			t.Errorf("owner got %q", got)
+		}
+		// At the default level, so that an operator learns why the caller got a 5xx.
+		if !strings.Contains(logs.String(), `level=WARN msg="outbound: destination unreachable" dst=203.0.113.1:5060`) {
+			t.Errorf("refused send not logged at warn: %q", logs.String())
 		}
 	})
 	t.Run("no listener for the protocol", func(t *testing.T) {

@@ -129,7 +129,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		return nil, err
 	}
 	s.authn.Store(a)
-	s.out = outbound.New(outbound.Config{Transport: traced, Transactions: txs, Log: log})
+	s.out = outbound.New(outbound.Config{Transport: traced, Transactions: txs, Log: s.events})
 	pcfg := s.proxyConfig(cfg, a, pol)
 	pcfg.Outbound = s.out
 	pcfg.Stages = proxy.DefaultStages()
