@@ -183,7 +183,7 @@ func (s *Service) chooseProtos(m *sip.Message, u *sip.URI, dsts []transport.Targ
 	if _, pinned := URIProto(u); pinned {
 		return dsts
 	}
-	size := len(m.Raw()) + 300
+	size := m.Len() + 300 // room for our Via and Record-Route
 	var out []transport.Target
 	for i, d := range dsts {
 		proto := s.tp.ChooseProto(d, size)

@@ -32,6 +32,9 @@ func FuzzParse(f *testing.F) {
 		if !bytes.Equal(out, m.Raw()) {
 			t.Fatalf("unedited message changed on writing")
 		}
+		if m.Len() != len(out) {
+			t.Fatalf("Len %d, wrote %d", m.Len(), len(out))
+		}
 		m2, err := Parse(out)
 		if err != nil {
 			t.Fatalf("re-parse: %v", err)
@@ -49,6 +52,9 @@ func FuzzParse(f *testing.F) {
 		c.SetHeader("X-Fuzz", "1")
 		c.RemoveHeader("Subject")
 		out = c.AppendTo(nil)
+		if c.Len() != len(out) {
+			t.Fatalf("Len after edits %d, wrote %d", c.Len(), len(out))
+		}
 		m3, err := Parse(out)
 		if err != nil {
 			t.Fatalf("re-parse after edits: %v\n%q", err, out)

@@ -259,6 +259,53 @@ func (m *Message) AppendTo(b []byte) []byte {
 	return append(b, m.body...)
 }
 
+// Len is the length of the message in wire form: what AppendTo would
+// write, counted without writing it, so that a sender can apply the
+// 1300-byte rule (§18.1.1) to the message as edited (credentials
+// stripped, say) rather than as received.
+func (m *Message) Len() int {
+	if !m.edited {
+		return len(m.raw)
+	}
+	var n int
+	if m.lineEdit || m.startEnd == 0 || int(m.startEnd) > len(m.raw) {
+		n = m.startLineLen()
+	} else {
+		n = int(m.startEnd)
+	}
+	hasLength := false
+	for i := range m.fields {
+		f := &m.fields[i]
+		if f.id == HContentLength {
+			hasLength = true
+		}
+		n += int(f.end - f.start)
+	}
+	if !hasLength {
+		n += len("Content-Length: ") + decimalLen(len(m.body)) + len("\r\n")
+	}
+	return n + len("\r\n") + len(m.body)
+}
+
+func (m *Message) startLineLen() int {
+	if m.isRequest {
+		return len(m.method) + 1 + len(m.uri) + len(" SIP/2.0\r\n")
+	}
+	return len("SIP/2.0 ") + decimalLen(m.status) + 1 + len(m.reason) + len("\r\n")
+}
+
+// decimalLen is the number of digits strconv writes for n.
+func decimalLen(n int) int {
+	d := 1
+	if n < 0 {
+		d, n = 2, -n
+	}
+	for ; n >= 10; n /= 10 {
+		d++
+	}
+	return d
+}
+
 func (m *Message) appendStartLine(b []byte) []byte {
 	if m.isRequest {
 		b = append(b, m.method...)
