@@ -74,10 +74,9 @@ func ForReload(running, next *Config) (*Config, []string) {
 		if k.Reload == ReloadLive {
 			continue
 		}
-		old, nv := cur.FieldByIndex(k.index), want.FieldByIndex(k.index)
-		if !reflect.DeepEqual(old.Interface(), nv.Interface()) {
+		if k.differs(cur, want) {
 			pending = append(pending, k.Name)
-			nv.Set(old)
+			want.FieldByIndex(k.index).Set(cur.FieldByIndex(k.index))
 		}
 	}
 	return &out, pending
@@ -89,9 +88,14 @@ func Changed(a, b *Config) []string {
 	av, bv := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
 	var out []string
 	for _, k := range Keys() {
-		if !reflect.DeepEqual(av.FieldByIndex(k.index).Interface(), bv.FieldByIndex(k.index).Interface()) {
+		if k.differs(av, bv) {
 			out = append(out, k.Name)
 		}
 	}
 	return out
+}
+
+// differs reports whether the key holds different values in two Configs.
+func (k Key) differs(a, b reflect.Value) bool {
+	return !reflect.DeepEqual(a.FieldByIndex(k.index).Interface(), b.FieldByIndex(k.index).Interface())
 }
