@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
 )
 
@@ -61,7 +62,7 @@ func newServed(cfg *config.Config) *served {
 // add puts a host in the set: an address in any spelling, or a name.
 // Wildcard addresses name no one.
 func (s *served) add(host string) {
-	host = trimBrackets(host)
+	host = sip.TrimBrackets(host)
 	if a, err := netip.ParseAddr(host); err == nil {
 		if !a.IsUnspecified() {
 			s.addrs[a.Unmap()] = true
@@ -73,7 +74,7 @@ func (s *served) add(host string) {
 
 // has reports whether host, as a URI writes it, is one of ours.
 func (s *served) has(host string) bool {
-	host = trimBrackets(host)
+	host = sip.TrimBrackets(host)
 	if a, err := netip.ParseAddr(host); err == nil {
 		return s.addrs[a.Unmap()]
 	}

@@ -71,19 +71,12 @@ type settings struct {
 func newSettings(cfg *config.Config) *settings {
 	s := &settings{cfg: cfg, served: newServed(cfg), names: map[string]bool{}, trace: cfg.Trace}
 	for _, a := range cfg.Aliases {
-		s.names[strings.ToLower(trimBrackets(a))] = true
+		s.names[strings.ToLower(sip.TrimBrackets(a))] = true
 	}
 	if h, err := os.Hostname(); err == nil && h != "" {
 		s.names[strings.ToLower(h)] = true
 	}
 	return s
-}
-
-func trimBrackets(h string) string {
-	if len(h) >= 2 && h[0] == '[' && h[len(h)-1] == ']' {
-		return h[1 : len(h)-1]
-	}
-	return h
 }
 
 // New builds a server from cfg. level, when not nil, is set from the

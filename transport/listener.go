@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/parley-sip/parley/sip"
 )
 
 // listener is one configured listener once bound: a group of UDP sockets
@@ -31,7 +33,7 @@ func (l *listener) close() {
 
 // bindAddr resolves a listener's host to the address to bind.
 func bindAddr(ctx context.Context, lc ListenerConfig) (netip.AddrPort, error) {
-	host := trimBrackets(lc.Host)
+	host := sip.TrimBrackets(lc.Host)
 	if host == "" {
 		host = "0.0.0.0"
 	}

@@ -18,6 +18,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/parley-sip/parley/sip"
 )
 
 // Names of the generated certificate's files in DataDir.
@@ -158,13 +160,13 @@ func certHosts(listeners []ListenerConfig, names []string) []string {
 	}
 	wildcard := false
 	for _, l := range listeners {
-		hosts = append(hosts, trimBrackets(l.Host))
-		if a, err := netip.ParseAddr(trimBrackets(l.Host)); err == nil && a.IsUnspecified() {
+		hosts = append(hosts, sip.TrimBrackets(l.Host))
+		if a, err := netip.ParseAddr(sip.TrimBrackets(l.Host)); err == nil && a.IsUnspecified() {
 			wildcard = true
 		}
 		if l.Advertise != "" {
 			h, _, _ := splitAdvertise(l.Advertise, 0)
-			hosts = append(hosts, trimBrackets(h))
+			hosts = append(hosts, sip.TrimBrackets(h))
 		}
 	}
 	if wildcard {
@@ -173,7 +175,7 @@ func certHosts(listeners []ListenerConfig, names []string) []string {
 		}
 	}
 	for _, n := range names {
-		hosts = append(hosts, strings.ToLower(trimBrackets(n)))
+		hosts = append(hosts, strings.ToLower(sip.TrimBrackets(n)))
 	}
 	return slices.DeleteFunc(hosts, func(h string) bool { return !certifiable(h) })
 }

@@ -141,7 +141,7 @@ func ResponseTarget(in *Incoming) Target {
 	if in.Proto.Stream() {
 		host, port := v.SentBy()
 		t.Addr = netip.AddrPortFrom(in.Source.Addr(), uint16(port))
-		if _, err := netip.ParseAddr(trimBrackets(host)); err != nil {
+		if _, err := netip.ParseAddr(sip.TrimBrackets(host)); err != nil {
 			t.ServerName = host // a name the peer's certificate should carry
 		}
 		return t
@@ -162,16 +162,9 @@ func ResponseTarget(in *Incoming) Target {
 		if a, err := netip.ParseAddr(r); err == nil {
 			addr = a
 		}
-	} else if a, err := netip.ParseAddr(trimBrackets(host)); err == nil {
+	} else if a, err := netip.ParseAddr(sip.TrimBrackets(host)); err == nil {
 		addr = a
 	}
 	t.Addr = netip.AddrPortFrom(addr, uint16(port))
 	return t
-}
-
-func trimBrackets(h string) string {
-	if len(h) >= 2 && h[0] == '[' && h[len(h)-1] == ']' {
-		return h[1 : len(h)-1]
-	}
-	return h
 }
