@@ -118,3 +118,49 @@ func LogExpired(log *slog.Logger, b location.Binding) {
 		slog.String("contact", b.Contact), slog.String("source", b.Source.Addr().String()),
 		slog.String("user_agent", b.UserAgent), slog.String("transport", b.Transport))
 }
+
+// ChangeKind is what happened to a binding.
+type ChangeKind uint8
+
+// The kinds of change: the first three come from REGISTERs, Expired from
+// the store's sweep (the server reports those, see LogExpired).
+const (
+	Added ChangeKind = iota + 1
+	Refreshed
+	Removed
+	Expired
+)
+
+var changeKindNames = [...]string{Added: "added", Refreshed: "refreshed", Removed: "removed", Expired: "expired"}
+
+// String returns the kind's name, as logs and event bodies use it.
+func (k ChangeKind) String() string {
+	if int(k) < len(changeKindNames) && changeKindNames[k] != "" {
+		return changeKindNames[k]
+	}
+	return "unknown"
+}
+
+// Change is one binding's change. For Removed only AOR and
+// Binding.Contact are set: the binding is gone from the store.
+type Change struct {
+	Kind    ChangeKind
+	AOR     string
+	Binding location.Binding
+}
+
+// report tells OnChange what d holds.
+func (r *Registrar) report(aor string, d diff) {
+	if r.OnChange == nil {
+		return
+	}
+	for i := range d.added {
+		r.OnChange(Change{Kind: Added, AOR: aor, Binding: d.added[i]})
+	}
+	for i := range d.refreshed {
+		r.OnChange(Change{Kind: Refreshed, AOR: aor, Binding: d.refreshed[i]})
+	}
+	for _, c := range d.removed {
+		r.OnChange(Change{Kind: Removed, AOR: aor, Binding: location.Binding{AOR: aor, Contact: c}})
+	}
+}

@@ -114,3 +114,36 @@ func TestLogExpired(t *testing.T) {
 		t.Errorf("got %q, want %q", buf.String(), want)
 	}
 }
+
+// TestOnChange: OnChange hears every binding a REGISTER touched, refreshes
+// included, even when the log is off, and nothing for a query.
+func TestOnChange(t *testing.T) {
+	steps := []struct {
+		name  string
+		lines []string
+		want  []string // kind contact
+	}{
+		{"add", []string{"Contact: <sip:a@192.0.2.1>", "Expires: 600"}, []string{"added sip:a@192.0.2.1"}},
+		{"refresh and add", []string{"Contact: <sip:a@192.0.2.1>, <sip:b@192.0.2.1>", "Expires: 600"},
+			[]string{"added sip:b@192.0.2.1", "refreshed sip:a@192.0.2.1"}},
+		{"query", nil, nil},
+		{"remove all", []string{"Contact: *", "Expires: 0"}, []string{"removed sip:a@192.0.2.1", "removed sip:b@192.0.2.1"}},
+	}
+	f := newFixture(DefaultPolicy)
+	f.r.Logger = slog.New(slog.DiscardHandler)
+	for i, st := range steps {
+		var got []string
+		f.r.OnChange = func(c Change) {
+			if c.AOR != "sip:alice@example.com" {
+				t.Errorf("%s: AOR %q", st.name, c.AOR)
+			}
+			got = append(got, c.Kind.String()+" "+c.Binding.Contact)
+		}
+		if resp := f.register(t, "c1", i+1, st.lines...); resp.StatusCode() != 200 {
+			t.Fatalf("%s: %d %s", st.name, resp.StatusCode(), resp.Reason())
+		}
+		if strings.Join(got, ",") != strings.Join(st.want, ",") {
+			t.Errorf("%s: got %q, want %q", st.name, got, st.want)
+		}
+	}
+}

@@ -55,6 +55,12 @@ type Registrar struct {
 	PolicyFor func(domain string) Policy
 	// Now is the clock; nil uses time.Now.
 	Now func() time.Time
+	// OnChange, when not nil, is told of every binding a REGISTER added,
+	// refreshed or removed, after the store has it: presence, the
+	// registration event package and offline messages follow
+	// registrations through it. It runs on the request's goroutine, so
+	// it must not block.
+	OnChange func(Change)
 	// Logger gets the registration events (added and removed at info,
 	// refreshed at debug); nil uses slog.Default.
 	Logger *slog.Logger
@@ -144,9 +150,10 @@ func (r *Registrar) process(ctx context.Context, in *transport.Incoming) (result
 	callID, _ := req.CallID()
 	cseq, _ := req.CSeq()
 	logging := r.logging(ctx)
+	watching := logging || r.OnChange != nil
 	var before []string
 	bs, err := r.Store.Update(ctx, aor, now, func(cur []location.Binding) ([]location.Binding, error) {
-		if logging {
+		if watching {
 			before = contactsOf(cur)
 		}
 		return apply(cur, changes, callID, cseq.Seq, policy, now)
@@ -154,9 +161,13 @@ func (r *Registrar) process(ctx context.Context, in *transport.Incoming) (result
 	if err != nil {
 		return result{}, err
 	}
-	if logging {
-		refreshes := r.logger().Enabled(ctx, refreshLevel)
-		r.logDiff(ctx, aor, in, diffBindings(before, bs, changes, refreshes), now)
+	if watching {
+		refreshes := r.OnChange != nil || r.logger().Enabled(ctx, refreshLevel)
+		d := diffBindings(before, bs, changes, refreshes)
+		if logging {
+			r.logDiff(ctx, aor, in, d, now)
+		}
+		r.report(aor, d)
 	}
 	return result{bindings: bs, now: now, path: req.HasHeader("Path")}, nil
 }

@@ -43,18 +43,22 @@ type Server struct {
 	authn       atomic.Pointer[auth.Authenticator] // nil while auth is off
 	lastAuth    *auth.Authenticator                // the last one built, which the next continues
 
-	tp      *transport.Manager
-	txs     *transaction.Layer
-	proxy   *proxy.Proxy
-	out     *outbound.Service // sends what the proxy relays and what Parley originates
-	store   location.Store
-	storage *storage
-	obs     *observability // nil when admin, HEP and call records are off
-	records *records       // nil when cdr.enabled is off
-	guard   *guard.Guard   // per-source rate limits, bans, scanner filter
-	secret  string         // salts the To tags of local responses
-	stop    context.CancelFunc
-	bg      sync.WaitGroup // the expiry sweep and the ban watch
+	tp    *transport.Manager
+	txs   *transaction.Layer
+	proxy *proxy.Proxy
+	out   *outbound.Service // sends what the proxy relays and what Parley originates
+	store location.Store
+	// reg answers REGISTERs; regWatchers hear of every binding change
+	// (see watchRegistrations).
+	reg         *registrar.Registrar
+	regWatchers []func(registrar.Change)
+	storage     *storage
+	obs         *observability // nil when admin, HEP and call records are off
+	records     *records       // nil when cdr.enabled is off
+	guard       *guard.Guard   // per-source rate limits, bans, scanner filter
+	secret      string         // salts the To tags of local responses
+	stop        context.CancelFunc
+	bg          sync.WaitGroup // the expiry sweep and the ban watch
 	// endLife ends the lifetime every request's context derives from:
 	// a store query or DNS lookup still running at shutdown gives up.
 	endLife context.CancelFunc
@@ -138,6 +142,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	}
 	s.proxy = proxy.New(pcfg, traced, txs, s.store, reg, log)
 	reg.ForUs = s.proxy.IsUs
+	s.reg = reg
 	s.records = s.newRecords(cfg)
 	if err := s.newObservability(cfg); err != nil {
 		s.closeRecords()
@@ -203,6 +208,23 @@ func (s *Server) Start() error {
 func (s *Server) expired(b location.Binding) {
 	if s.events.Enabled(context.Background(), slog.LevelInfo) {
 		registrar.LogExpired(s.events, b)
+	}
+	s.registrationChanged(registrar.Change{Kind: registrar.Expired, AOR: b.AOR, Binding: b})
+}
+
+// watchRegistrations makes fn hear of every binding a REGISTER adds,
+// refreshes or removes and of every one that expires: how presence,
+// the registration event package and offline messages follow phones.
+// It is wiring, called from New before the server starts; fn must not
+// block (it runs on the REGISTER's goroutine or the expiry sweep's).
+func (s *Server) watchRegistrations(fn func(registrar.Change)) {
+	s.regWatchers = append(s.regWatchers, fn)
+	s.reg.OnChange = s.registrationChanged
+}
+
+func (s *Server) registrationChanged(c registrar.Change) {
+	for _, fn := range s.regWatchers {
+		fn(c)
 	}
 }
 
