@@ -99,6 +99,14 @@ type Config struct {
 	// CDR is the call detail records: one per call, kept with the
 	// storage engine's data.
 	CDR CDRConfig `yaml:"cdr"`
+	// Gateways are the ways to the phone network, and the provider
+	// accounts Parley registers to (see trunks.go).
+	Gateways []GatewayConfig `yaml:"gateways" reload:"restart"`
+	// Routes is the dial plan: tried in order, the first match wins.
+	Routes []RouteConfig `yaml:"routes" reload:"restart"`
+	// DIDs maps the numbers a gateway's inbound calls are for to local
+	// users (alice, or alice@example.com).
+	DIDs map[string]string `yaml:"dids" reload:"restart"`
 }
 
 // CDRConfig turns call detail records on and names the node in them.

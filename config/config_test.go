@@ -179,6 +179,19 @@ func fullConfig() *Config {
 			DropUserAgents: []string{"badscanner"},
 		},
 		CDR: CDRConfig{Enabled: true, Node: "edge-1"},
+		Gateways: []GatewayConfig{
+			{Name: "provider", Address: "sip:sip.provider.example:5060", Transport: "udp", Username: "4930123456",
+				Password: "trunk-secret", PingInterval: dur("30s"), Register: true, Registrar: "sip:reg.provider.example",
+				Expires: dur("600s"), ContactUser: "office"},
+			{Name: "backup", Address: "192.0.2.50:5080"},
+		},
+		Routes: []RouteConfig{
+			{Name: "emergency", Regex: MustRegexp("^(11[02])$"), Replace: "$1", Gateways: []string{"provider", "backup"}, B2BUA: true},
+			{Name: "national", Prefix: "0", Domain: "example.com", CountryCode: "49", NationalPrefix: "0",
+				InternationalPrefix: "00", Gateways: []string{"provider"}},
+			{Name: "extensions", Prefix: "2", Strip: 1, Local: true},
+		},
+		DIDs: map[string]string{"+4930123456": "alice", "+4930123457": "bob@example.com"},
 	}
 }
 
