@@ -44,6 +44,11 @@ type Target struct {
 	// Dest, when its Proto is set, is where the branch is sent regardless
 	// of URI and Route: the flow a phone behind NAT registered on.
 	Dest transport.Target
+	// Failover makes the target one of ordered alternatives (a dial
+	// plan's gateways): targets are tried one at a time in Q order
+	// whatever proxy.forking says, and the next only after a 5xx, a 408
+	// or a transport error; any other final response ends the search.
+	Failover bool
 }
 
 // newRequest makes the request the chain serves.

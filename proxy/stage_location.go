@@ -15,6 +15,10 @@ func (locationStage) Name() string { return "location" }
 
 func (locationStage) Serve(r *Request, next func()) {
 	p := r.proxy
+	if len(r.Targets) > 0 {
+		next() // a stage before (a dial plan to gateways) chose the targets
+		return
+	}
 	u, err := r.Msg.RequestURIParsed()
 	// An ACK for a 2xx goes where its Request-URI says; but a stateless
 	// proxy must send a non-2xx ACK where it sent the INVITE (§16.11).

@@ -43,6 +43,7 @@ type branch struct {
 	cancelAsked bool // CANCEL wanted before any provisional came (§9.1)
 	timedOut    bool // Timer C fired once and the branch was cancelled
 	direct      bool // sent on the flow a phone registered from: responses come from the phone itself
+	failover    bool // the target's Failover: only 5xx, 408 and transport errors try the next
 	timerC      clock.Timer
 }
 
@@ -70,9 +71,9 @@ func (rc *responseContext) post(fn func()) { rc.events.Post(fn) }
 func (p *Proxy) forkGroups(ts []Target) [][]Target {
 	sort.SliceStable(ts, func(i, j int) bool { return ts[i].Q > ts[j].Q })
 	switch {
-	case p.config().Fork == ForkParallel || len(ts) == 1:
+	case len(ts) == 1 || p.config().Fork == ForkParallel && !ts[0].Failover:
 		return [][]Target{ts}
-	case p.config().Fork == ForkSerial:
+	case p.config().Fork == ForkSerial || ts[0].Failover:
 		out := make([][]Target, len(ts))
 		for i := range ts {
 			out[i] = ts[i : i+1]
@@ -119,7 +120,7 @@ func (rc *responseContext) startBranch(t Target) bool {
 		rc.consider(rc.localResponse(rc.r.Msg, 503, "Destination Unreachable"))
 		return false
 	}
-	b := &branch{rc: rc, direct: t.Dest.Proto != "", starting: true}
+	b := &branch{rc: rc, direct: t.Dest.Proto != "", failover: t.Failover, starting: true}
 	rc.branches = append(rc.branches, b)
 	rc.p.out.Start(rc.r.Context(), &b.flight, req, b)
 	b.starting = false
@@ -188,7 +189,7 @@ func (rc *responseContext) onResponse(b *branch, resp *sip.Message) {
 			b.done = true
 			b.stopTimerC()
 			rc.consider(resp)
-			if code >= 600 {
+			if code >= 600 || b.failover && !failsOver(code) {
 				rc.endSearch()
 			}
 			if rc.allDone() {
@@ -232,6 +233,11 @@ func (rc *responseContext) onSuccess(b *branch, resp *sip.Message) {
 	rc.forgetLater()
 	rc.upstream(resp)
 }
+
+// failsOver reports whether a final response from one of ordered
+// alternatives lets the next be tried: the gateway is broken, busy or
+// silent (5xx, 408), not the call refused (4xx, 6xx).
+func failsOver(code int) bool { return code >= 500 && code < 600 || code == 408 }
 
 // consider keeps the better of resp and the best so far (§16.7 step 6)
 // and collects challenges (step 7).
