@@ -1,0 +1,106 @@
+package dialplan
+
+import (
+	"net/netip"
+
+	"github.com/parley-sip/parley/proxy"
+	"github.com/parley-sip/parley/sip"
+)
+
+// Stage is the proxy stage "dialplan", inserted before "location". A
+// request from a gateway goes to the local user its number (DID) maps
+// to; any other initial request that a route matches goes to the
+// route's gateways, in order with failover, or to the rewritten local
+// user. Requests no route takes pass on untouched, as without a plan.
+type Stage struct {
+	// Plan is the dial plan; nil routes nothing.
+	Plan *Dialplan
+	// DIDs maps inbound numbers to users; empty lets a gateway's
+	// requests pass on untouched.
+	DIDs DIDs
+	// Gateway names the gateway whose address src is.
+	Gateway func(src netip.Addr) (string, bool)
+	// Domain is the domain of a DID's bare user; "" is the host of the
+	// request's Request-URI (a server that serves its own addresses).
+	Domain string
+}
+
+// Name is the stage's label in metrics.
+func (*Stage) Name() string { return "dialplan" }
+
+// Serve routes r by the plan, or hands it on.
+func (s *Stage) Serve(r *proxy.Request, next func()) {
+	if !initial(r.Msg) {
+		next()
+		return
+	}
+	if s.Gateway != nil {
+		if gw, ok := s.Gateway(r.In.Source.Addr()); ok {
+			s.inbound(r, gw, next)
+			return
+		}
+	}
+	if s.Plan == nil {
+		next()
+		return
+	}
+	p, ok := s.Plan.Route(r.Context(), r.Msg)
+	switch {
+	case p.Route == "" || p.B2BUA:
+		// No route, or one the B2BUA stage (which runs before this one)
+		// left to be proxied as without a plan.
+		next()
+	case !ok:
+		r.Respond(503, "No Gateway Available", "Retry-After", "30")
+	case p.Trunk == "":
+		r.Msg.SetRequestURI(p.Destinations[0].URI)
+		next()
+	default:
+		for i, d := range p.Destinations {
+			r.AddTarget(proxy.Target{URI: d.URI, Q: 1000 - i, Failover: true})
+		}
+		next()
+	}
+}
+
+// inbound maps a gateway's request to the user of its number: the
+// Request-URI's user, else the To's (a provider that sends calls to the
+// registered Contact puts the dialled number in To).
+func (s *Stage) inbound(r *proxy.Request, _ string, next func()) {
+	if len(s.DIDs) == 0 {
+		next()
+		return
+	}
+	u, err := r.Msg.RequestURIParsed()
+	if err != nil {
+		next() // sanity has answered a broken one already
+		return
+	}
+	domain := s.Domain
+	if domain == "" {
+		domain = u.Host
+	}
+	if uri, ok := s.DIDs.Target(sip.Unescape(u.User), domain); ok {
+		r.Msg.SetRequestURI(uri)
+		next()
+		return
+	}
+	if to, err := r.Msg.To(); err == nil {
+		if uri, ok := s.DIDs.Target(sip.Unescape(to.URI.User), domain); ok {
+			r.Msg.SetRequestURI(uri)
+			next()
+			return
+		}
+	}
+	r.Respond(404, "Unknown DID")
+}
+
+// initial reports whether m starts something the plan routes: not an
+// in-dialog request, ACK, CANCEL or REGISTER.
+func initial(m *sip.Message) bool {
+	switch m.Method() {
+	case "ACK", "CANCEL", "REGISTER":
+		return false
+	}
+	return m.ToTag() == ""
+}

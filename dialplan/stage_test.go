@@ -1,0 +1,152 @@
+package dialplan_test
+
+import (
+	"log/slog"
+	"net/netip"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/parley-sip/parley/dialplan"
+	"github.com/parley-sip/parley/proxy"
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transport"
+)
+
+var listener = &transport.ListenerInfo{Proto: transport.UDP, Bound: netip.MustParseAddrPort("192.0.2.1:5060"), Host: "192.0.2.1", Port: 5060}
+
+// wire records what the proxy sends; no response ever comes.
+type wire struct {
+	mu   sync.Mutex
+	sent []*sip.Message
+	to   []transport.Target
+}
+
+func (w *wire) Send(dst transport.Target, msg []byte) error {
+	m, err := sip.Parse(append([]byte(nil), msg...))
+	w.mu.Lock()
+	w.sent, w.to = append(w.sent, m), append(w.to, dst)
+	w.mu.Unlock()
+	return err
+}
+func (w *wire) ListenerFor(transport.Proto, netip.Addr) *transport.ListenerInfo { return listener }
+func (w *wire) Listeners() []*transport.ListenerInfo                            { return []*transport.ListenerInfo{listener} }
+func (w *wire) ChooseProto(dst transport.Target, _ int) transport.Proto         { return dst.Proto }
+
+type clientTx struct{}
+
+func (clientTx) Terminate() {}
+
+func (w *wire) Request(req *sip.Message, dst transport.Target, _ func(*sip.Message)) (proxy.ClientTx, error) {
+	return clientTx{}, w.Send(dst, req.Bytes())
+}
+
+type serverTx struct{ resps []*sip.Message }
+
+func (s *serverTx) Respond(resp *sip.Message) error {
+	s.resps = append(s.resps, resp)
+	return nil
+}
+
+// ipGateways puts gateway NAME at the address in addrs.
+type ipGateways struct {
+	addrs map[string]string
+	down  map[string]bool
+}
+
+func (g ipGateways) Up(name string) bool { return !g.down[name] }
+func (g ipGateways) URI(name, user string) (string, bool) {
+	a, ok := g.addrs[name]
+	return "sip:" + sip.EscapeUser(user) + "@" + a, ok
+}
+
+func incoming(t *testing.T, file, source string) *transport.Incoming {
+	t.Helper()
+	data, err := os.ReadFile("testdata/" + file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := sip.Parse([]byte(strings.ReplaceAll(string(data), "\n", "\r\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &transport.Incoming{Msg: m, Proto: transport.UDP, Source: netip.MustParseAddrPort(source), Local: listener.Bound, Listener: listener}
+}
+
+func TestStage(t *testing.T) {
+	const phone, provider = "192.0.2.7:5062", "203.0.113.50:5060"
+	tests := []struct {
+		name, file, source string
+		down               map[string]bool
+		dids               dialplan.DIDs
+		answer             string // the stage's own answer, or
+		sentURI, sentTo    string // where the request was relayed
+	}{
+		{name: "to the first gateway", file: "invite-phone.sip", source: phone,
+			sentURI: "sip:+49301234567@203.0.113.50:5060", sentTo: "203.0.113.50:5060"},
+		{name: "first gateway down", file: "invite-phone.sip", source: phone, down: map[string]bool{"provider": true},
+			sentURI: "sip:+49301234567@198.51.100.60:5060", sentTo: "198.51.100.60:5060"},
+		{name: "every gateway down", file: "invite-phone.sip", source: phone, down: map[string]bool{"provider": true, "backup": true},
+			answer: "503 No Gateway Available"},
+		{name: "DID in To", file: "invite-gateway.sip", source: provider, dids: dialplan.DIDs{"+4930123456": "alice@192.0.2.30"},
+			sentURI: "sip:alice@192.0.2.30", sentTo: "192.0.2.30:5060"},
+		{name: "unknown DID", file: "invite-gateway.sip", source: provider, dids: dialplan.DIDs{"+4930999": "bob@192.0.2.31"},
+			answer: "404 Unknown DID"},
+		{name: "gateway calls are never routed out again", file: "invite-gateway.sip", source: provider, dids: dialplan.DIDs{},
+			answer: "404 Not Found"}, // by location: the "everything" route does not take it
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			gws := ipGateways{addrs: map[string]string{"provider": "203.0.113.50:5060", "backup": "198.51.100.60:5060"}, down: tc.down}
+			stage := &dialplan.Stage{
+				Plan: dialplan.New([]dialplan.Rule{
+					{Name: "national", Regex: regexp.MustCompile(`^0[1-9]`), CountryCode: "49", Gateways: []string{"provider", "backup"}},
+					{Name: "everything", Regex: regexp.MustCompile(`.`), Gateways: []string{"provider"}},
+				}, gws),
+				DIDs: tc.dids,
+				Gateway: func(src netip.Addr) (string, bool) {
+					return "provider", src == netip.MustParseAddr("203.0.113.50")
+				},
+			}
+			stages, err := proxy.Insert(proxy.DefaultStages(), "location", stage)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := &wire{}
+			cfg := proxy.Config{Domains: func(d string) bool { return d == "example.com" }, Stages: stages,
+				RelayTrusted: func(a netip.Addr) bool { return a == netip.MustParseAddr("203.0.113.50") }}
+			p := proxy.New(cfg, w, w, nil, nil, slog.New(slog.DiscardHandler))
+			stx := &serverTx{}
+			p.ServeRequest(stx, incoming(t, tc.file, tc.source))
+			if tc.answer != "" {
+				if len(stx.resps) != 1 || stx.resps[0].StatusCode() < 200 ||
+					tc.answer != strings.Join([]string{itoa(stx.resps[0].StatusCode()), stx.resps[0].Reason()}, " ") {
+					t.Fatalf("answered %v, want %s", statuses(stx.resps), tc.answer)
+				}
+				return
+			}
+			if len(w.sent) != 1 {
+				t.Fatalf("sent %d requests (answered %v), want 1", len(w.sent), statuses(stx.resps))
+			}
+			if got := w.sent[0].RequestURI(); got != tc.sentURI {
+				t.Errorf("relayed to %s, want %s", got, tc.sentURI)
+			}
+			if tc.sentTo != "" && w.to[0].Addr.String() != tc.sentTo {
+				t.Errorf("sent to %s, want %s", w.to[0].Addr, tc.sentTo)
+			}
+		})
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func statuses(rs []*sip.Message) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, itoa(r.StatusCode())+" "+r.Reason())
+	}
+	return out
+}

@@ -1,0 +1,166 @@
+package gateway_test
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/parley-sip/parley/clock"
+	"github.com/parley-sip/parley/gateway"
+	"github.com/parley-sip/parley/outbound"
+	"github.com/parley-sip/parley/sip"
+)
+
+// sender answers each Do with the next of its answers: a status code,
+// or 0 for a transport error.
+type sender struct {
+	calls   chan *sip.Message
+	answers chan int
+}
+
+func newSender() *sender {
+	return &sender{calls: make(chan *sip.Message, 10), answers: make(chan int, 10)}
+}
+
+func (s *sender) Do(ctx context.Context, req outbound.Request) (*sip.Message, error) {
+	s.calls <- req.Msg
+	select {
+	case code := <-s.answers:
+		if code == 0 {
+			return nil, outbound.ErrUnreachable
+		}
+		return sip.NewResponse(req.Msg, code, "X", "t"), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func newSet(t *testing.T, s gateway.Sender, clk clock.Clock, cfgs ...gateway.Config) *gateway.Set {
+	t.Helper()
+	set, err := gateway.New(cfgs, gateway.Options{Sender: s, Clock: clk, FromHost: "example.com", Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+func TestParseAddressAndURI(t *testing.T) {
+	tests := []struct{ address, transport, user, want string }{
+		{"sip:sip.provider.example", "", "+4930123", "sip:+4930123@sip.provider.example"},
+		{"192.0.2.50:5080", "udp", "0301234", "sip:0301234@192.0.2.50:5080;transport=udp"},
+		{"sip:[2001:db8::1]:5070;transport=tcp", "tls", "1", "sip:1@[2001:db8::1]:5070;transport=tls"},
+		{"sip:old@gw.example;lr", "", "a b", "sip:a%20b@gw.example;lr"},
+	}
+	for _, tc := range tests {
+		set := newSet(t, newSender(), clock.NewFake(time.Unix(0, 0)), gateway.Config{Name: "g", Address: tc.address, Transport: tc.transport})
+		if got, _ := set.URI("g", tc.user); got != tc.want {
+			t.Errorf("URI of %q (%q) for %q = %q, want %q", tc.address, tc.transport, tc.user, got, tc.want)
+		}
+	}
+	if _, err := gateway.ParseAddress("sip:", ""); err == nil {
+		t.Error("ParseAddress(sip:) succeeded")
+	}
+	set := newSet(t, newSender(), clock.NewFake(time.Unix(0, 0)))
+	if _, ok := set.URI("nope", "1"); ok {
+		t.Error("URI of an unknown gateway")
+	}
+}
+
+func TestSource(t *testing.T) {
+	set := newSet(t, newSender(), clock.NewFake(time.Unix(0, 0)),
+		gateway.Config{Name: "v4", Address: "192.0.2.50:5080"},
+		gateway.Config{Name: "v6", Address: "sip:[2001:db8::1]"})
+	for _, tc := range []struct{ addr, want string }{
+		{"192.0.2.50", "v4"}, {"::ffff:192.0.2.50", "v4"}, {"2001:db8::1", "v6"}, {"192.0.2.51", ""},
+	} {
+		got, ok := set.Source(netip.MustParseAddr(tc.addr))
+		if got != tc.want || ok != (tc.want != "") {
+			t.Errorf("Source(%s) = %q, %v; want %q", tc.addr, got, ok, tc.want)
+		}
+	}
+}
+
+// TestPing: any answer of the gateway's own proves it alive; a
+// timeout, a transport error and 503 mark it down.
+func TestPing(t *testing.T) {
+	tests := []struct {
+		code int
+		up   bool
+	}{{200, true}, {404, true}, {405, true}, {503, false}, {408, false}, {0, false}}
+	for _, tc := range tests {
+		s := newSender()
+		set := newSet(t, s, clock.NewFake(time.Unix(0, 0)), gateway.Config{Name: "g", Address: "192.0.2.50"})
+		s.answers <- tc.code
+		err := set.Ping(context.Background(), "g")
+		if (err == nil) != tc.up || set.Up("g") != tc.up {
+			t.Errorf("answer %d: Ping = %v, Up = %v; want up %v", tc.code, err, set.Up("g"), tc.up)
+		}
+		req := <-s.calls
+		if req.Method() != "OPTIONS" || req.RequestURI() != "sip:192.0.2.50" || req.FromTag() == "" {
+			t.Errorf("ping is %s %s with From tag %q", req.Method(), req.RequestURI(), req.FromTag())
+		}
+		cs, err := req.CSeq()
+		if id, _ := req.CallID(); err != nil || cs.Method != "OPTIONS" || id == "" {
+			t.Errorf("ping CSeq %+v (%v), Call-ID %q", cs, err, id)
+		}
+	}
+}
+
+// TestPingsOnTheClock: pings run every interval of the clock; a gateway
+// that misses one is down until it answers again.
+func TestPingsOnTheClock(t *testing.T) {
+	s := newSender()
+	clk := clock.NewFake(time.Unix(1000, 0))
+	set := newSet(t, s, clk, gateway.Config{Name: "g", Address: "192.0.2.50", PingInterval: 30 * time.Second},
+		gateway.Config{Name: "quiet", Address: "192.0.2.51"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	set.Start(ctx)
+
+	for i, step := range []struct {
+		code int
+		up   bool
+	}{{200, true}, {0, false}, {503, false}, {404, true}} {
+		if i > 0 {
+			waitPending(t, clk)
+			clk.Advance(30 * time.Second)
+		} else {
+			clk.Advance(0)
+		}
+		select {
+		case <-s.calls:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("ping %d not sent", i)
+		}
+		s.answers <- step.code
+		waitFor(t, func() bool { return set.Up("g") == step.up })
+	}
+	st := set.States()
+	if len(st) != 2 || st[0].Pings != 4 || st[0].Failed != 2 || !st[0].Up || st[0].Since.IsZero() {
+		t.Errorf("States = %+v", st)
+	}
+	if st[1].Pings != 0 || !st[1].Up {
+		t.Errorf("a gateway without ping_interval: %+v, want never pinged and up", st[1])
+	}
+	waitPending(t, clk)
+	cancel()
+	waitFor(t, func() bool { return clk.Pending() == 0 })
+}
+
+func waitPending(t *testing.T, clk *clock.Fake) {
+	t.Helper()
+	waitFor(t, func() bool { return clk.Pending() > 0 })
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 5s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
