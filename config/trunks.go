@@ -250,4 +250,3 @@ func isDigits(s string) bool {
 	}
 	return true
 }
-
