@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/parley-sip/parley/gateway"
 	"github.com/parley-sip/parley/outbound"
 	"github.com/parley-sip/parley/sip"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // sender answers each Do with the next of its answers: a status code,
@@ -162,5 +164,21 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met in 5s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	s := newSender()
+	set := newSet(t, s, clock.NewFake(time.Unix(0, 0)), gateway.Config{Name: "a", Address: "192.0.2.50"}, gateway.Config{Name: "b", Address: "192.0.2.51"})
+	s.answers <- 0
+	_ = set.Ping(context.Background(), "b")
+	want := `
+# HELP parley_gateway_up 1 while the gateway is in service (answering pings, or not pinged), 0 while it is skipped.
+# TYPE parley_gateway_up gauge
+parley_gateway_up{gateway="a"} 1
+parley_gateway_up{gateway="b"} 0
+`
+	if err := testutil.CollectAndCompare(set, strings.NewReader(want), "parley_gateway_up"); err != nil {
+		t.Error(err)
 	}
 }
