@@ -181,7 +181,7 @@ func fullConfig() *Config {
 		CDR: CDRConfig{Enabled: true, Node: "edge-1"},
 		Gateways: []GatewayConfig{
 			{Name: "provider", Address: "sip:sip.provider.example:5060", Transport: "udp", Username: "4930123456",
-				Password: "trunk-secret", PingInterval: dur("30s"), Register: true, Registrar: "sip:reg.provider.example",
+				Password: "trunk-secret", Registrar: "sip:reg.provider.example",
 				Expires: dur("600s"), ContactUser: "office"},
 			{Name: "backup", Address: "192.0.2.50:5080"},
 		},

@@ -116,7 +116,7 @@ func (ch *checker) trunks(c *Config) {
 	names := make(map[string]int)
 	for i, g := range c.Gateways {
 		key := "gateways[" + strconv.Itoa(i) + "]"
-		ch.gateway(key, g)
+		ch.gateway(key, g, c.Mode == ModeStateless)
 		if j, dup := names[g.Name]; dup && g.Name != "" {
 			ch.add(key+".name", "%q is already the name of gateways[%d]", g.Name, j)
 		}
@@ -143,7 +143,7 @@ func (ch *checker) trunks(c *Config) {
 	}
 }
 
-func (ch *checker) gateway(key string, g GatewayConfig) {
+func (ch *checker) gateway(key string, g GatewayConfig, stateless bool) {
 	if g.Name == "" || g.Name == "local" || strings.ContainsAny(g.Name, " \t,\"{}") {
 		ch.add(key+".name", "must be a name without spaces, quotes or braces, and not \"local\"; got %q", g.Name)
 	}
@@ -160,6 +160,9 @@ func (ch *checker) gateway(key string, g GatewayConfig) {
 	}
 	if g.Register && (g.Username == "" || g.Password == "") {
 		ch.add(key+".register", "needs username and password to register with")
+	}
+	if stateless && (g.Register || g.PingInterval > 0) {
+		ch.add(key+".register", "registering and pinging (ping_interval) need mode: stateful, which keeps transactions")
 	}
 	if g.Registrar != "" && !validGatewayAddress(g.Registrar) {
 		ch.add(key+".registrar", "must be a SIP URI (sip:host[:port]) or host[:port], got %q", g.Registrar)

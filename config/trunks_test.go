@@ -28,6 +28,7 @@ func TestTrunkErrors(t *testing.T) {
 		{"gateway named local", "gateways: [{name: local, address: gw.example}]\n", `gateways[0].name: must be a name`},
 		{"duplicate gateway", "gateways: [{name: a, address: gw.example}, {name: a, address: gw2.example}]\n", `gateways[1].name: "a" is already the name of gateways[0]`},
 		{"register without password", "gateways:\n  - name: a\n    address: gw.example\n    username: u\n    register: true\n", `t.yaml:5: gateways[0].register: needs username and password`},
+		{"stateless pings", "mode: stateless\ngateways: [{name: a, address: gw.example, ping_interval: 10s}]\n", `gateways[0].register: registering and pinging (ping_interval) need mode: stateful`},
 		{"unknown key", "gateways: [{name: a, address: gw.example, pasword: x}]\n", `gateways[0].pasword: unknown key`},
 		{"did number", "dids: {'+49abc': alice}\n", `t.yaml:1: dids.+49abc: must be a number`},
 		{"did user", "dids: {'+4930': ''}\n", `dids.+4930: must name a local user`},

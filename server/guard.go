@@ -63,13 +63,14 @@ func (s *Server) guardTransport(tc transport.Config) transport.Config {
 }
 
 // guardProxy gives the proxy the trusted networks: they may relay between
-// any domains, and skip authentication when configured so. It reads the current settings, so a
+// any domains, and skip authentication when configured so. A gateway's
+// address is trusted both ways: its calls are a trunk's. It reads the current settings, so a
 // reload changes it at once.
 func (s *Server) guardProxy(pc *proxy.Config) {
 	pc.Trusted = func(src netip.Addr) bool {
-		return s.settings.Load().cfg.Security.TrustedSkipAuth && s.guard.Trusted(src)
+		return s.fromGateway(src) || s.settings.Load().cfg.Security.TrustedSkipAuth && s.guard.Trusted(src)
 	}
-	pc.RelayTrusted = s.guard.Trusted
+	pc.RelayTrusted = func(src netip.Addr) bool { return s.fromGateway(src) || s.guard.Trusted(src) }
 }
 
 // dropScanner reports whether a message is a request from a known

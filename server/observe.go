@@ -239,6 +239,8 @@ type serverStats struct {
 		Sent   uint64 `json:"sent"`
 		Failed uint64 `json:"failed"`
 	} `json:"hep,omitempty"`
+	// Trunks is the gateways' and upstream registrations' state.
+	Trunks *trunkStats `json:"trunks,omitempty"`
 }
 
 func (s *Server) stats(o *observability) serverStats {
@@ -269,6 +271,7 @@ func (s *Server) stats(o *observability) serverStats {
 			Failed uint64 `json:"failed"`
 		}{sent, failed}
 	}
+	st.Trunks = s.trunkStats()
 	return st
 }
 

@@ -56,6 +56,7 @@ type Server struct {
 	obs         *observability // nil when admin, HEP and call records are off
 	records     *records       // nil when cdr.enabled is off
 	guard       *guard.Guard   // per-source rate limits, bans, scanner filter
+	trunks      *trunks        // gateways, upstream registrations, dial plan; nil without any
 	secret      string         // salts the To tags of local responses
 	stop        context.CancelFunc
 	bg          sync.WaitGroup // the expiry sweep and the ban watch
@@ -127,9 +128,16 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	}
 	s.authn.Store(a)
 	s.out = outbound.New(outbound.Config{Transport: traced, Transactions: txs, Log: s.events})
+	if s.trunks, err = s.newTrunks(cfg); err != nil {
+		st.Close()
+		return nil, err
+	}
 	pcfg := s.proxyConfig(cfg, a, pol)
 	pcfg.Outbound = s.out
-	pcfg.Stages = proxy.DefaultStages()
+	if pcfg.Stages, err = s.trunks.stages(proxy.DefaultStages()); err != nil {
+		st.Close()
+		return nil, err
+	}
 	pcfg.Lifetime, s.endLife = context.WithCancel(context.Background())
 	s.secret = pcfg.Secret
 	if st.cached != nil {
@@ -197,6 +205,7 @@ func (s *Server) Start() error {
 	s.stop = cancel
 	s.bg.Go(func() { _ = location.RunSweeps(ctx, s.store, time.Second, nil, s.expired) })
 	s.bg.Go(func() { s.watchBans(ctx) })
+	s.startTrunks(ctx)
 	s.warnIfOpen()
 	s.logStarted()
 	s.logRelayPolicy()

@@ -1,0 +1,127 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	"github.com/parley-sip/parley/clock"
+	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/dialplan"
+	"github.com/parley-sip/parley/gateway"
+	"github.com/parley-sip/parley/proxy"
+	"github.com/parley-sip/parley/upstream"
+)
+
+// trunks is the way to and from the phone network: the gateways with
+// their pings, the registrations to providers, and the dial plan stage.
+type trunks struct {
+	gateways *gateway.Set
+	clients  upstream.Clients
+	stage    *dialplan.Stage
+}
+
+// trunkStats is what /api/stats shows of them.
+type trunkStats struct {
+	Gateways      []gateway.State   `json:"gateways"`
+	Registrations []upstream.Status `json:"registrations"`
+}
+
+// newTrunks builds them from cfg; nil when cfg has no gateways, routes
+// or DIDs. It runs after the outbound service exists.
+func (s *Server) newTrunks(cfg *config.Config) (*trunks, error) {
+	if len(cfg.Gateways) == 0 && len(cfg.Routes) == 0 && len(cfg.DIDs) == 0 {
+		return nil, nil
+	}
+	clk := clock.Default()
+	fromHost := "parley.invalid"
+	if len(cfg.Domains) > 0 {
+		fromHost = cfg.Domains[0]
+	}
+	gcs := make([]gateway.Config, len(cfg.Gateways))
+	for i, g := range cfg.Gateways {
+		gcs[i] = gateway.Config{Name: g.Name, Address: g.Address, Transport: g.Transport, PingInterval: g.PingInterval.Duration()}
+	}
+	set, err := gateway.New(gcs, gateway.Options{Sender: s.out, Resolver: s.out.Resolver(), Clock: clk,
+		FromHost: fromHost, UserAgent: cfg.ServerHeader, Log: s.log})
+	if err != nil {
+		return nil, err
+	}
+	t := &trunks{gateways: set}
+	for i, g := range cfg.Gateways {
+		if !g.Register {
+			continue
+		}
+		addr := g.Address
+		if g.Registrar != "" {
+			addr = g.Registrar
+		}
+		u, err := gateway.ParseAddress(addr, g.Transport)
+		if err != nil {
+			return nil, fmt.Errorf("gateways[%d].registrar: %w", i, err)
+		}
+		t.clients = append(t.clients, upstream.New(upstream.Account{Name: g.Name, Registrar: u, Username: g.Username,
+			Password: g.Password, ContactUser: g.ContactUser, Expires: g.Expires.Duration(), UserAgent: cfg.ServerHeader}, s.out, clk, s.log))
+	}
+	t.stage = &dialplan.Stage{Plan: dialplan.New(rules(cfg.Routes), set), DIDs: dialplan.DIDs(cfg.DIDs), Gateway: set.Source}
+	if len(cfg.Domains) > 0 {
+		t.stage.Domain = cfg.Domains[0]
+	}
+	return t, nil
+}
+
+// rules converts the config's routes.
+func rules(routes []config.RouteConfig) []dialplan.Rule {
+	out := make([]dialplan.Rule, len(routes))
+	for i, r := range routes {
+		out[i] = dialplan.Rule{Name: r.Name, Prefix: r.Prefix, Regex: r.Regex.Compiled(), Domain: r.Domain, Replace: r.Replace,
+			Strip: r.Strip, CountryCode: r.CountryCode, NationalPrefix: r.NationalPrefix, InternationalPrefix: r.InternationalPrefix,
+			AddPrefix: r.AddPrefix, Gateways: r.Gateways, Local: r.Local, B2BUA: r.B2BUA}
+	}
+	return out
+}
+
+// stages puts the dial plan before location.
+func (t *trunks) stages(stages []proxy.Stage) ([]proxy.Stage, error) {
+	if t == nil {
+		return stages, nil
+	}
+	return proxy.Insert(stages, "location", t.stage)
+}
+
+// fromGateway reports whether src is a gateway's address: its calls are
+// a trunk's, trusted to relay and not challenged.
+func (s *Server) fromGateway(src netip.Addr) bool {
+	if s.trunks == nil {
+		return false
+	}
+	_, ok := s.trunks.gateways.Source(src)
+	return ok
+}
+
+// startTrunks starts the pings and the registrations, and shows their
+// state in /metrics.
+func (s *Server) startTrunks(ctx context.Context) {
+	t := s.trunks
+	if t == nil {
+		return
+	}
+	t.gateways.Start(ctx)
+	t.clients.Start(ctx)
+	if s.obs != nil {
+		reg := s.obs.obs.Metrics().Registry()
+		if err := reg.Register(t.gateways); err != nil {
+			s.log.Error("trunks: gateway metrics not registered", "error", err)
+		}
+		if err := reg.Register(t.clients); err != nil {
+			s.log.Error("trunks: registration metrics not registered", "error", err)
+		}
+	}
+}
+
+func (s *Server) trunkStats() *trunkStats {
+	if s.trunks == nil {
+		return nil
+	}
+	return &trunkStats{Gateways: s.trunks.gateways.States(), Registrations: s.trunks.clients.Statuses()}
+}
