@@ -19,8 +19,8 @@ type GatewayConfig struct {
 	Address string `yaml:"address"`
 	// Transport pins udp, tcp or tls; empty lets RFC 3263 choose.
 	Transport string `yaml:"transport"`
-	// Username and Password answer the gateway's digest challenges; for
-	// registration Username is also the user of the registered AOR.
+	// Username and Password are the account's digest credentials, for
+	// registration; Username is also the user of the registered AOR.
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
 	// PingInterval is how often an OPTIONS ping checks the gateway; one
