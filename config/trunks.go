@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
@@ -36,6 +37,10 @@ type GatewayConfig struct {
 	// ContactUser is the user part of the Contact registered; empty is
 	// Username.
 	ContactUser string `yaml:"contact_user"`
+	// Sources are more networks (CIDR or addresses) the gateway's
+	// requests come from, beside its address: providers often send
+	// calls from servers other than the one they take them on.
+	Sources []string `yaml:"sources,omitempty"`
 }
 
 // RouteConfig is one entry of the dial plan: which dialled numbers it
@@ -69,6 +74,18 @@ type RouteConfig struct {
 	Local bool `yaml:"local"`
 	// B2BUA sends the call through the B2BUA rather than the proxy.
 	B2BUA bool `yaml:"b2bua"`
+}
+
+// SourcePrefixes returns Sources as prefixes, a single address being a
+// prefix of its full length; entries Validate refuses are left out.
+func (g *GatewayConfig) SourcePrefixes() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(g.Sources))
+	for _, s := range g.Sources {
+		if p, err := parsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Regexp is a regular expression compiled when the config is decoded,
@@ -163,6 +180,11 @@ func (ch *checker) gateway(key string, g GatewayConfig, stateless bool) {
 	}
 	if stateless && (g.Register || g.PingInterval > 0) {
 		ch.add(key+".register", "registering and pinging (ping_interval) need mode: stateful, which keeps transactions")
+	}
+	for j, src := range g.Sources {
+		if _, err := parsePrefix(src); err != nil {
+			ch.add(key+".sources["+strconv.Itoa(j)+"]", "must be a network like 192.0.2.0/24, or an address; got %q", src)
+		}
 	}
 	if g.Registrar != "" && !validGatewayAddress(g.Registrar) {
 		ch.add(key+".registrar", "must be a SIP URI (sip:host[:port]) or host[:port], got %q", g.Registrar)

@@ -29,6 +29,7 @@ func TestTrunkErrors(t *testing.T) {
 		{"duplicate gateway", "gateways: [{name: a, address: gw.example}, {name: a, address: gw2.example}]\n", `gateways[1].name: "a" is already the name of gateways[0]`},
 		{"register without password", "gateways:\n  - name: a\n    address: gw.example\n    username: u\n    register: true\n", `t.yaml:5: gateways[0].register: needs username and password`},
 		{"stateless pings", "mode: stateless\ngateways: [{name: a, address: gw.example, ping_interval: 10s}]\n", `gateways[0].register: registering and pinging (ping_interval) need mode: stateful`},
+		{"gateway sources", "gateways: [{name: a, address: gw.example, sources: [192.0.2.0/24, nonsense]}]\n", `gateways[0].sources[1]: must be a network`},
 		{"unknown key", "gateways: [{name: a, address: gw.example, pasword: x}]\n", `gateways[0].pasword: unknown key`},
 		{"did number", "dids: {'+49abc': alice}\n", `t.yaml:1: dids.+49abc: must be a number`},
 		{"did user", "dids: {'+4930': ''}\n", `dids.+4930: must name a local user`},

@@ -33,6 +33,8 @@ type Config struct {
 	// PingInterval is the time between OPTIONS pings; 0 sends none and
 	// the gateway is always in service.
 	PingInterval time.Duration
+	// Sources are more networks its requests come from.
+	Sources []netip.Prefix
 }
 
 // Sender sends a request Parley originates and waits for its final
@@ -158,6 +160,11 @@ func (s *Set) Source(addr netip.Addr) (string, bool) {
 	for _, g := range s.list {
 		if a := g.addr.Load(); a != nil && a.Unmap() == addr {
 			return g.cfg.Name, true
+		}
+		for _, p := range g.cfg.Sources {
+			if p.Contains(addr) {
+				return g.cfg.Name, true
+			}
 		}
 	}
 	return "", false

@@ -73,9 +73,11 @@ func TestParseAddressAndURI(t *testing.T) {
 func TestSource(t *testing.T) {
 	set := newSet(t, newSender(), clock.NewFake(time.Unix(0, 0)),
 		gateway.Config{Name: "v4", Address: "192.0.2.50:5080"},
-		gateway.Config{Name: "v6", Address: "sip:[2001:db8::1]"})
+		gateway.Config{Name: "v6", Address: "sip:[2001:db8::1]"},
+		gateway.Config{Name: "named", Address: "sip.provider.example", Sources: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/28")}})
 	for _, tc := range []struct{ addr, want string }{
 		{"192.0.2.50", "v4"}, {"::ffff:192.0.2.50", "v4"}, {"2001:db8::1", "v6"}, {"192.0.2.51", ""},
+		{"198.51.100.15", "named"}, {"198.51.100.16", ""},
 	} {
 		got, ok := set.Source(netip.MustParseAddr(tc.addr))
 		if got != tc.want || ok != (tc.want != "") {
