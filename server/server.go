@@ -293,6 +293,7 @@ wait:
 		case <-tick.C:
 		}
 	}
+	s.stopTrunks()
 	cerr := s.tp.Close()
 	s.endLife()
 	s.stopObservability()

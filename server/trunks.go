@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/config"
@@ -118,6 +119,18 @@ func (s *Server) startTrunks(ctx context.Context) {
 			s.log.Error("trunks: registration metrics not registered", "error", err)
 		}
 	}
+}
+
+// stopTrunks removes the registrations to providers before the
+// listeners close, so that providers stop sending calls here; it waits
+// at most two seconds.
+func (s *Server) stopTrunks() {
+	if s.trunks == nil || len(s.trunks.clients) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s.trunks.clients.Unregister(ctx)
 }
 
 func (s *Server) trunkStats() *trunkStats {

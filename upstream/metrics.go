@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -15,6 +16,16 @@ func (cs Clients) Start(ctx context.Context) {
 	for _, c := range cs {
 		c.Start(ctx)
 	}
+}
+
+// Unregister removes every registration in force, at once; ctx bounds
+// the wait.
+func (cs Clients) Unregister(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Go(func() { _ = c.Unregister(ctx) })
+	}
+	wg.Wait()
 }
 
 // Statuses returns every account's state, in config order.

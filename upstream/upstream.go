@@ -209,11 +209,38 @@ var (
 	ErrNoChallenge = errors.New("upstream: no digest challenge that can be answered")
 )
 
+// Unregister removes the registration (Expires: 0), so the provider
+// stops sending calls to a server that is going away. It is a no-op for
+// an account that is not registered.
+func (c *Client) Unregister(ctx context.Context) error {
+	c.mu.Lock()
+	registered := c.state == Registered
+	c.stopped = true
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.mu.Unlock()
+	if !registered {
+		return nil
+	}
+	_, err := c.register(ctx, 0)
+	c.mu.Lock()
+	c.state = Registering
+	c.mu.Unlock()
+	if err == nil {
+		c.log.Info("upstream: unregistered", "trunk", c.acct.Name, "aor", c.aor)
+	}
+	return err
+}
+
 // Register sends one REGISTER, answering up to two challenges (the
 // second only when the first nonce went stale, or after a 423 that
 // asked for a longer lifetime), and returns the lifetime granted.
 func (c *Client) Register(ctx context.Context) (time.Duration, error) {
-	expires := c.acct.Expires
+	return c.register(ctx, c.acct.Expires)
+}
+
+func (c *Client) register(ctx context.Context, expires time.Duration) (time.Duration, error) {
 	var authz []string // the header and its value for the next attempt
 	challenged := false
 	for range 4 {
@@ -224,7 +251,11 @@ func (c *Client) Register(ctx context.Context) (time.Duration, error) {
 		code := resp.StatusCode()
 		switch {
 		case code >= 200 && code < 300:
-			return c.granted(resp, expires), nil
+			granted := c.granted(resp, expires)
+			if granted <= 0 && expires > 0 {
+				return 0, errors.New("upstream: the registrar granted no lifetime")
+			}
+			return granted, nil
 		case code == 401 || code == 407:
 			ch, ok := auth.PickChallenge(resp)
 			if !ok {
@@ -245,7 +276,7 @@ func (c *Client) Register(ctx context.Context) (time.Duration, error) {
 			authz = []string{name, value}
 		case code == 423:
 			min, ok := minExpires(resp)
-			if !ok || min <= expires {
+			if !ok || min <= expires || expires == 0 {
 				return 0, fmt.Errorf("upstream: 423 without a longer Min-Expires")
 			}
 			expires = min

@@ -130,6 +130,7 @@ func TestRegister(t *testing.T) {
 		{"stale nonce", []func(*sip.Message) *sip.Message{challenge(401, "MD5", false), challenge(401, "MD5", true), accepts("secret", "60")}, 60 * time.Second, "", 3},
 		{"interval too brief", []func(*sip.Message) *sip.Message{status(423, "Interval Too Brief", "Min-Expires", "1200"), status(200, "OK")}, 1200 * time.Second, "", 2},
 		{"unsupported challenge", []func(*sip.Message) *sip.Message{status(401, "Unauthorized", "WWW-Authenticate", `Digest realm="r", nonce="n", algorithm=SHA-512-256`)}, 0, "no digest challenge", 1},
+		{"no lifetime granted", []func(*sip.Message) *sip.Message{status(200, "OK", "Expires", "0")}, 0, "granted no lifetime", 1},
 		{"forbidden", []func(*sip.Message) *sip.Message{status(403, "Forbidden")}, 0, "403 Forbidden", 1},
 		{"timeout", []func(*sip.Message) *sip.Message{status(408, "Request Timeout")}, 0, "408", 1},
 	}
@@ -259,5 +260,35 @@ parley_trunk_registered{trunk="provider"} 1
 `
 	if err := testutil.CollectAndCompare(cs, strings.NewReader(want), "parley_trunk_registered"); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestUnregister: a registered account is removed with Expires: 0 when
+// the server stops; an unregistered one sends nothing.
+func TestUnregister(t *testing.T) {
+	p := &provider{}
+	p.script(status(200, "OK", "Expires", "120"), challenge(401, "MD5", false), accepts("secret", "0"))
+	clk := clock.NewFake(time.Unix(0, 0))
+	c := newClient(t, p, clk, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.Start(ctx)
+	clk.Advance(0)
+	waitFor(t, func() bool { return c.Status().State == upstream.Registered })
+	upstream.Clients{c}.Unregister(context.Background())
+	reqs := p.requests()
+	if len(reqs) != 3 {
+		t.Fatalf("%d REGISTERs, want the registration and the challenged removal", len(reqs))
+	}
+	if got := reqs[2].Header("Expires"); got != "0" {
+		t.Errorf("removal has Expires %q, want 0", got)
+	}
+	if c.Status().State == upstream.Registered || clk.Pending() != 0 {
+		t.Errorf("after Unregister: %+v, %d timers", c.Status(), clk.Pending())
+	}
+
+	idle := newClient(t, &provider{}, clock.NewFake(time.Unix(0, 0)), nil)
+	if err := idle.Unregister(context.Background()); err != nil {
+		t.Errorf("Unregister of an account never registered: %v", err)
 	}
 }
