@@ -70,7 +70,7 @@ type Gateway struct {
 	since atomic.Int64               // unix nanoseconds of the last change of up
 	pings atomic.Uint64
 	fails atomic.Uint64
-	seq   uint32 // CSeq of the pings; touched by its ping only
+	seq   atomic.Uint32 // CSeq of the pings
 	timer clock.Timer
 }
 
@@ -299,14 +299,14 @@ func (s *Set) record(g *Gateway, err error) {
 
 // options builds a ping for g.
 func (s *Set) options(g *Gateway) (*sip.Message, error) {
-	g.seq++
+	seq := g.seq.Add(1)
 	uri := g.uri.String()
 	b := sip.NewRequestBuilder("OPTIONS", uri).
 		Header("Max-Forwards", "70").
 		Header("From", "<sip:parley@"+s.opt.FromHost+">;tag="+dialog.NewTag()).
 		Header("To", "<"+uri+">").
 		Header("Call-ID", dialog.NewTag()+"@"+s.opt.FromHost).
-		Header("CSeq", strconv.FormatUint(uint64(g.seq), 10)+" OPTIONS")
+		Header("CSeq", strconv.FormatUint(uint64(seq), 10)+" OPTIONS")
 	if s.opt.UserAgent != "" {
 		b.Header("User-Agent", s.opt.UserAgent)
 	}
