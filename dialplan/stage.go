@@ -92,6 +92,12 @@ func (s *Stage) inbound(r *proxy.Request, _ string, next func()) {
 			return
 		}
 	}
+	if r.Msg.Method() == "OPTIONS" {
+		// A provider's keepalive to the Contact Parley registered: the
+		// trunk is alive, whatever number the ping names.
+		r.Respond(200, "OK", "Allow", proxy.Allow)
+		return
+	}
 	r.Respond(404, "Unknown DID")
 }
 

@@ -95,6 +95,8 @@ func TestStage(t *testing.T) {
 			sentURI: "sip:alice@192.0.2.30", sentTo: "192.0.2.30:5060"},
 		{name: "unknown DID", file: "invite-gateway.sip", source: provider, dids: dialplan.DIDs{"+4930999": "bob@192.0.2.31"},
 			answer: "404 Unknown DID"},
+		{name: "provider keepalive", file: "options-gateway.sip", source: provider, dids: dialplan.DIDs{"+4930999": "bob@192.0.2.31"},
+			answer: "200 OK"},
 		{name: "gateway calls are never routed out again", file: "invite-gateway.sip", source: provider, dids: dialplan.DIDs{},
 			answer: "404 Not Found"}, // by location: the "everything" route does not take it
 	}

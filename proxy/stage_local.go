@@ -54,6 +54,10 @@ func (p *Proxy) register(r *Request) {
 	}()
 }
 
+// Allow is the methods Parley implements, as an answer to OPTIONS names
+// them; stages that answer OPTIONS themselves say the same.
+const Allow = allowed
+
 // allowed is what the server itself accepts.
 const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRACK, SUBSCRIBE, NOTIFY, REFER, MESSAGE"
 
