@@ -21,7 +21,7 @@ func guardConfig(cfg *config.Config, log *slog.Logger) guard.Config {
 		BanAfter:       s.BanAfter.Duration(),
 		BanFor:         s.BanFor.Duration(),
 		MaxSources:     s.MaxSources,
-		Trusted:        s.TrustedPrefixes(),
+		Trusted:        append(s.TrustedPrefixes(), gatewayPrefixes(cfg)...),
 		DropUserAgents: s.DropUserAgents,
 		Logger:         log,
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/parley-sip/parley/dialplan"
 	"github.com/parley-sip/parley/gateway"
 	"github.com/parley-sip/parley/proxy"
+	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/upstream"
 )
 
@@ -70,6 +71,23 @@ func (s *Server) newTrunks(cfg *config.Config) (*trunks, error) {
 		t.stage.Domain = cfg.Domains[0]
 	}
 	return t, nil
+}
+
+// gatewayPrefixes are the gateways' networks known from config alone
+// (addresses written as IPs, and sources): the guard exempts them from
+// per-source rate limits and bans, since a trunk carries many callers'
+// traffic from one address.
+func gatewayPrefixes(cfg *config.Config) []netip.Prefix {
+	var out []netip.Prefix
+	for _, g := range cfg.Gateways {
+		out = append(out, g.SourcePrefixes()...)
+		if u, err := gateway.ParseAddress(g.Address, ""); err == nil {
+			if a, err := netip.ParseAddr(sip.TrimBrackets(u.Host)); err == nil {
+				out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			}
+		}
+	}
+	return out
 }
 
 // rules converts the config's routes.

@@ -34,6 +34,9 @@ func TestTrunksWiring(t *testing.T) {
 	if pc.Trusted(other) || pc.RelayTrusted(other) {
 		t.Error("another address is trusted")
 	}
+	if !s.guard.Trusted(gw) || s.guard.Trusted(other) {
+		t.Error("the guard does not exempt exactly the gateway from rate limits")
+	}
 	if st := s.trunkStats(); st == nil || len(st.Gateways) != 1 || !st.Gateways[0].Up {
 		t.Errorf("trunk stats %+v", st)
 	}
