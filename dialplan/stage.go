@@ -47,8 +47,9 @@ func (s *Stage) Serve(r *proxy.Request, next func()) {
 	p, ok := s.Plan.Route(r.Context(), r.Msg)
 	switch {
 	case p.Route == "" || p.B2BUA:
-		// No route, or one the B2BUA stage (which runs before this one)
-		// left to be proxied as without a plan.
+		// No route; or a B2BUA route, which the B2BUA's stage (placed
+		// before this one) takes: without it the request is routed as
+		// without a plan.
 		next()
 	case !ok:
 		r.Respond(503, "No Gateway Available", "Retry-After", "30")
