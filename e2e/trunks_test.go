@@ -36,7 +36,9 @@ func adminAddr(t *testing.T) (addr, base string) {
 // TestTrunkRegistrationAndDID: Parley registers to a provider (sipp)
 // that challenges with digest and checks the answer (verifyauth); then
 // the provider's call to the DID +4930123456 reaches alice's phone
-// (sipp UAS), and a call to a number with no DID gets 404 Unknown DID.
+// (sipp UAS) unchallenged although INVITEs need passwords, since it
+// comes from the gateway's address; a call to a number with no DID gets
+// 404 Unknown DID.
 func TestTrunkRegistrationAndDID(t *testing.T) {
 	requireTool(t, "sipp", sippHint)
 	providerPort := freePort(t, false)
@@ -53,6 +55,10 @@ func TestTrunkRegistrationAndDID(t *testing.T) {
     contact_user: office
 dids:
   "+4930123456": alice
+auth:
+  enabled: true
+  methods: [INVITE]
+  allow_unauthenticated_to_local: false
 admin:
   listen: `+admin+"\n")
 	p := startParley(t, "--config", cfg)
