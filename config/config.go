@@ -103,10 +103,10 @@ type Config struct {
 	// accounts Parley registers to (see trunks.go).
 	Gateways []GatewayConfig `yaml:"gateways" reload:"restart"`
 	// Routes is the dial plan: tried in order, the first match wins.
-	Routes []RouteConfig `yaml:"routes" reload:"restart"`
+	Routes []RouteConfig `yaml:"routes" reload:"live"`
 	// DIDs maps the numbers a gateway's inbound calls are for to local
 	// users (alice, or alice@example.com).
-	DIDs map[string]string `yaml:"dids" reload:"restart"`
+	DIDs map[string]string `yaml:"dids" reload:"live"`
 }
 
 // CDRConfig turns call detail records on and names the node in them.

@@ -2,6 +2,7 @@ package dialplan
 
 import (
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/sip"
@@ -12,18 +13,37 @@ import (
 // to; any other initial request that a route matches goes to the
 // route's gateways, in order with failover, or to the rewritten local
 // user. Requests no route takes pass on untouched, as without a plan.
+// Its Table can be swapped while requests run (a reload).
 type Stage struct {
+	gateway func(src netip.Addr) (string, bool)
+	table   atomic.Pointer[Table]
+}
+
+// Table is what the stage routes by, and what a reload replaces.
+type Table struct {
 	// Plan is the dial plan; nil routes nothing.
 	Plan *Dialplan
 	// DIDs maps inbound numbers to users; empty lets a gateway's
 	// requests pass on untouched.
 	DIDs DIDs
-	// Gateway names the gateway whose address src is.
-	Gateway func(src netip.Addr) (string, bool)
 	// Domain is the domain of a DID's bare user; "" is the host of the
 	// request's Request-URI (a server that serves its own addresses).
 	Domain string
 }
+
+// NewStage makes the stage; gateway names the gateway whose address src
+// is (nil: no request is a gateway's).
+func NewStage(gateway func(src netip.Addr) (string, bool), t Table) *Stage {
+	s := &Stage{gateway: gateway}
+	s.table.Store(&t)
+	return s
+}
+
+// Update makes t the table for requests from now on.
+func (s *Stage) Update(t Table) { s.table.Store(&t) }
+
+// Table returns the table in force.
+func (s *Stage) Table() Table { return *s.table.Load() }
 
 // Name is the stage's label in metrics.
 func (*Stage) Name() string { return "dialplan" }
@@ -34,17 +54,18 @@ func (s *Stage) Serve(r *proxy.Request, next func()) {
 		next()
 		return
 	}
-	if s.Gateway != nil {
-		if gw, ok := s.Gateway(r.In.Source.Addr()); ok {
-			s.inbound(r, gw, next)
+	t := s.table.Load()
+	if s.gateway != nil {
+		if _, ok := s.gateway(r.In.Source.Addr()); ok {
+			inbound(r, t, next)
 			return
 		}
 	}
-	if s.Plan == nil {
+	if t.Plan == nil {
 		next()
 		return
 	}
-	p, ok := s.Plan.Route(r.Context(), r.Msg)
+	p, ok := t.Plan.Route(r.Context(), r.Msg)
 	switch {
 	case p.Route == "" || p.B2BUA:
 		// No route; or a B2BUA route, which the B2BUA's stage (placed
@@ -67,8 +88,8 @@ func (s *Stage) Serve(r *proxy.Request, next func()) {
 // inbound maps a gateway's request to the user of its number: the
 // Request-URI's user, else the To's (a provider that sends calls to the
 // registered Contact puts the dialled number in To).
-func (s *Stage) inbound(r *proxy.Request, _ string, next func()) {
-	if len(s.DIDs) == 0 {
+func inbound(r *proxy.Request, t *Table, next func()) {
+	if len(t.DIDs) == 0 {
 		next()
 		return
 	}
@@ -77,17 +98,17 @@ func (s *Stage) inbound(r *proxy.Request, _ string, next func()) {
 		next() // sanity has answered a broken one already
 		return
 	}
-	domain := s.Domain
+	domain := t.Domain
 	if domain == "" {
 		domain = u.Host
 	}
-	if uri, ok := s.DIDs.Target(sip.Unescape(u.User), domain); ok {
+	if uri, ok := t.DIDs.Target(sip.Unescape(u.User), domain); ok {
 		r.Msg.SetRequestURI(uri)
 		next()
 		return
 	}
 	if to, err := r.Msg.To(); err == nil {
-		if uri, ok := s.DIDs.Target(sip.Unescape(to.URI.User), domain); ok {
+		if uri, ok := t.DIDs.Target(sip.Unescape(to.URI.User), domain); ok {
 			r.Msg.SetRequestURI(uri)
 			next()
 			return

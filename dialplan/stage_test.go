@@ -103,16 +103,15 @@ func TestStage(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			gws := ipGateways{addrs: map[string]string{"provider": "203.0.113.50:5060", "backup": "198.51.100.60:5060"}, down: tc.down}
-			stage := &dialplan.Stage{
+			stage := dialplan.NewStage(func(src netip.Addr) (string, bool) {
+				return "provider", src == netip.MustParseAddr("203.0.113.50")
+			}, dialplan.Table{
 				Plan: dialplan.New([]dialplan.Rule{
 					{Name: "national", Regex: regexp.MustCompile(`^0[1-9]`), CountryCode: "49", Gateways: []string{"provider", "backup"}},
 					{Name: "everything", Regex: regexp.MustCompile(`.`), Gateways: []string{"provider"}},
 				}, gws),
 				DIDs: tc.dids,
-				Gateway: func(src netip.Addr) (string, bool) {
-					return "provider", src == netip.MustParseAddr("203.0.113.50")
-				},
-			}
+			})
 			stages, err := proxy.Insert(proxy.DefaultStages(), "location", stage)
 			if err != nil {
 				t.Fatal(err)
@@ -151,4 +150,29 @@ func statuses(rs []*sip.Message) []string {
 		out = append(out, itoa(r.StatusCode())+" "+r.Reason())
 	}
 	return out
+}
+
+// TestStageUpdate: a new table applies to the requests that follow.
+func TestStageUpdate(t *testing.T) {
+	gws := ipGateways{addrs: map[string]string{"provider": "203.0.113.50:5060", "backup": "198.51.100.60:5060"}}
+	plan := func(gw string) *dialplan.Dialplan {
+		return dialplan.New([]dialplan.Rule{{Name: "national", Prefix: "0", Gateways: []string{gw}}}, gws)
+	}
+	stage := dialplan.NewStage(nil, dialplan.Table{Plan: plan("provider")})
+	stages, err := proxy.Insert(proxy.DefaultStages(), "location", stage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &wire{}
+	p := proxy.New(proxy.Config{Domains: func(d string) bool { return d == "example.com" }, Stages: stages}, w, w, nil, nil, slog.New(slog.DiscardHandler))
+	for i, gw := range []string{"provider", "backup"} {
+		stage.Update(dialplan.Table{Plan: plan(gw)})
+		if stage.Table().Plan == nil {
+			t.Fatal("Table lost the plan")
+		}
+		p.ServeRequest(&serverTx{}, incoming(t, "invite-phone.sip", "192.0.2.7:5062"))
+		if len(w.sent) != i+1 || w.to[i].Addr.String() != gws.addrs[gw] {
+			t.Fatalf("after the update to %s: sent to %v", gw, w.to)
+		}
+	}
 }

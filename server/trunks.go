@@ -29,12 +29,10 @@ type trunkStats struct {
 	Registrations []upstream.Status `json:"registrations"`
 }
 
-// newTrunks builds them from cfg; nil when cfg has no gateways, routes
-// or DIDs. It runs after the outbound service exists.
+// newTrunks builds them from cfg. It runs after the outbound service
+// exists. The stage is there even with nothing configured, so that a
+// reload can add routes and DIDs (gateways need a restart).
 func (s *Server) newTrunks(cfg *config.Config) (*trunks, error) {
-	if len(cfg.Gateways) == 0 && len(cfg.Routes) == 0 && len(cfg.DIDs) == 0 {
-		return nil, nil
-	}
 	clk := clock.Default()
 	fromHost := "parley.invalid"
 	if len(cfg.Domains) > 0 {
@@ -66,11 +64,29 @@ func (s *Server) newTrunks(cfg *config.Config) (*trunks, error) {
 		t.clients = append(t.clients, upstream.New(upstream.Account{Name: g.Name, Registrar: u, Username: g.Username,
 			Password: g.Password, ContactUser: g.ContactUser, Expires: g.Expires.Duration(), UserAgent: cfg.ServerHeader}, s.out, clk, s.log))
 	}
-	t.stage = &dialplan.Stage{Plan: dialplan.New(rules(cfg.Routes), set), DIDs: dialplan.DIDs(cfg.DIDs), Gateway: set.Source}
-	if len(cfg.Domains) > 0 {
-		t.stage.Domain = cfg.Domains[0]
-	}
+	t.stage = dialplan.NewStage(set.Source, t.table(cfg))
 	return t, nil
+}
+
+// table is the dial plan, DIDs and DID domain of cfg.
+func (t *trunks) table(cfg *config.Config) dialplan.Table {
+	tb := dialplan.Table{DIDs: dialplan.DIDs(cfg.DIDs)}
+	if len(cfg.Routes) > 0 {
+		tb.Plan = dialplan.New(rules(cfg.Routes), t.gateways)
+	}
+	if len(cfg.Domains) > 0 {
+		tb.Domain = cfg.Domains[0]
+	}
+	return tb
+}
+
+// reloadTrunks applies reloaded routes, DIDs and domains. The gateways
+// they name are the running ones: validation refuses a reload whose
+// routes name a gateway added since the start.
+func (s *Server) reloadTrunks(cfg *config.Config) {
+	if s.trunks != nil {
+		s.trunks.stage.Update(s.trunks.table(cfg))
+	}
 }
 
 // gatewayPrefixes are the gateways' networks known from config alone
@@ -103,9 +119,6 @@ func rules(routes []config.RouteConfig) []dialplan.Rule {
 
 // stages puts the dial plan before location.
 func (t *trunks) stages(stages []proxy.Stage) ([]proxy.Stage, error) {
-	if t == nil {
-		return stages, nil
-	}
 	return proxy.Insert(stages, "location", t.stage)
 }
 
@@ -152,7 +165,7 @@ func (s *Server) stopTrunks() {
 }
 
 func (s *Server) trunkStats() *trunkStats {
-	if s.trunks == nil {
+	if s.trunks == nil || len(s.trunks.gateways.States()) == 0 {
 		return nil
 	}
 	return &trunkStats{Gateways: s.trunks.gateways.States(), Registrations: s.trunks.clients.Statuses()}
