@@ -35,6 +35,9 @@ type Config struct {
 	PingInterval time.Duration
 	// Sources are more networks its requests come from.
 	Sources []netip.Prefix
+	// Username and Password are the account's digest credentials, for
+	// whoever answers the gateway's challenges (registration, a B2BUA leg).
+	Username, Password string
 }
 
 // Sender sends a request Parley originates and waits for its final
@@ -152,6 +155,16 @@ func (s *Set) URI(name, user string) (string, bool) {
 	u := g.uri
 	u.User = sip.EscapeUser(user)
 	return u.String(), true
+}
+
+// Credentials returns the named gateway's digest credentials; ok is
+// false for an unknown gateway or one configured without them.
+func (s *Set) Credentials(name string) (user, password string, ok bool) {
+	g := s.byName[name]
+	if g == nil || g.cfg.Username == "" {
+		return "", "", false
+	}
+	return g.cfg.Username, g.cfg.Password, true
 }
 
 // Source returns the name of the gateway whose address addr is.

@@ -70,6 +70,20 @@ func TestParseAddressAndURI(t *testing.T) {
 	}
 }
 
+func TestCredentials(t *testing.T) {
+	set := newSet(t, newSender(), clock.NewFake(time.Unix(0, 0)),
+		gateway.Config{Name: "acct", Address: "192.0.2.50", Username: "4930", Password: "pw"},
+		gateway.Config{Name: "ip", Address: "192.0.2.51"})
+	if u, p, ok := set.Credentials("acct"); !ok || u != "4930" || p != "pw" {
+		t.Errorf("Credentials(acct) = %q, %q, %v", u, p, ok)
+	}
+	for _, name := range []string{"ip", "nope"} {
+		if _, _, ok := set.Credentials(name); ok {
+			t.Errorf("Credentials(%s) ok", name)
+		}
+	}
+}
+
 func TestSource(t *testing.T) {
 	set := newSet(t, newSender(), clock.NewFake(time.Unix(0, 0)),
 		gateway.Config{Name: "v4", Address: "192.0.2.50:5080"},

@@ -41,7 +41,7 @@ func (s *Server) newTrunks(cfg *config.Config) (*trunks, error) {
 	gcs := make([]gateway.Config, len(cfg.Gateways))
 	for i, g := range cfg.Gateways {
 		gcs[i] = gateway.Config{Name: g.Name, Address: g.Address, Transport: g.Transport, PingInterval: g.PingInterval.Duration(),
-			Sources: g.SourcePrefixes()}
+			Sources: g.SourcePrefixes(), Username: g.Username, Password: g.Password}
 	}
 	set, err := gateway.New(gcs, gateway.Options{Sender: s.out, Resolver: s.out.Resolver(), Clock: clk,
 		FromHost: fromHost, UserAgent: cfg.ServerHeader, Log: s.log})
