@@ -70,6 +70,7 @@ type Gateway struct {
 	uri   sip.URI // Address as a URI, transport applied
 	up    atomic.Bool
 	addr  atomic.Pointer[netip.Addr] // its host's address, for source recognition
+	named bool                       // the host is a name, looked up again before each ping
 	since atomic.Int64               // unix nanoseconds of the last change of up
 	pings atomic.Uint64
 	fails atomic.Uint64
@@ -132,6 +133,8 @@ func New(cfgs []Config, opt Options) (*Set, error) {
 		g.up.Store(true) // in service until a ping says otherwise
 		if a, err := netip.ParseAddr(sip.TrimBrackets(u.Host)); err == nil {
 			g.addr.Store(&a)
+		} else {
+			g.named = true
 		}
 		s.list = append(s.list, g)
 		s.byName[c.Name] = g
@@ -243,23 +246,30 @@ func (s *Set) schedule(g *Gateway, d time.Duration) {
 	}
 	g.timer = s.opt.Clock.AfterFunc(d, func() {
 		go func() {
+			s.resolve(s.ctx, g) // a provider may move; its calls must still be known
 			s.Ping(s.ctx, g.cfg.Name)
 			s.schedule(g, g.cfg.PingInterval)
 		}()
 	})
 }
 
-// resolve learns the address of a gateway named by a host name.
+// resolve learns the address of a gateway named by a host name. A
+// failure keeps the address known before, and is logged only while
+// none is known.
 func (s *Set) resolve(ctx context.Context, g *Gateway) {
-	if g.addr.Load() != nil || s.opt.Resolver == nil {
+	if !g.named || s.opt.Resolver == nil {
 		return
 	}
 	a, err := s.opt.Resolver.ResolveHost(ctx, sip.TrimBrackets(g.uri.Host))
 	if err != nil {
-		s.opt.Log.Warn("gateway: cannot resolve its host; its calls will not be recognised by source", "gateway", g.cfg.Name, "error", err)
+		if g.addr.Load() == nil {
+			s.opt.Log.Warn("gateway: cannot resolve its host; its calls will not be recognised by source", "gateway", g.cfg.Name, "error", err)
+		}
 		return
 	}
-	g.addr.Store(&a)
+	if old := g.addr.Load(); old == nil || *old != a {
+		g.addr.Store(&a)
+	}
 }
 
 // errNoAnswer is a ping's failure when the response was made locally.

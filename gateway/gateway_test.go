@@ -2,9 +2,11 @@ package gateway_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -214,4 +216,52 @@ func FuzzParseAddress(f *testing.F) {
 			t.Fatalf("ParseAddress(%q) = %q, which does not parse: %v", address, u.String(), err)
 		}
 	})
+}
+
+// resolver answers with the address it holds now.
+type resolver struct{ addr atomic.Pointer[netip.Addr] }
+
+func (r *resolver) ResolveHost(context.Context, string) (netip.Addr, error) {
+	if a := r.addr.Load(); a != nil {
+		return *a, nil
+	}
+	return netip.Addr{}, errors.New("no such host")
+}
+
+// TestSourceFollowsDNS: a gateway named by a host name is recognised
+// by the address the name has now, looked up at start and before each
+// ping.
+func TestSourceFollowsDNS(t *testing.T) {
+	s := newSender()
+	res := &resolver{}
+	first, second := netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("198.51.100.2")
+	res.addr.Store(&first)
+	clk := clock.NewFake(time.Unix(0, 0))
+	set, err := gateway.New([]gateway.Config{{Name: "p", Address: "sip.provider.example", PingInterval: time.Minute}},
+		gateway.Options{Sender: s, Resolver: res, Clock: clk, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	set.Start(ctx)
+	waitFor(t, func() bool { _, ok := set.Source(first); return ok })
+	res.addr.Store(&second)
+	waitFor(t, func() bool { return clk.Pending() > 0 })
+	clk.Advance(0)
+	<-s.calls
+	s.answers <- 200
+	waitFor(t, func() bool { _, ok := set.Source(second); return ok })
+	if _, ok := set.Source(first); ok {
+		t.Error("the old address is still the gateway's")
+	}
+	res.addr.Store(nil)
+	waitFor(t, func() bool { return clk.Pending() > 0 })
+	clk.Advance(time.Minute)
+	<-s.calls
+	s.answers <- 200
+	waitFor(t, func() bool { return clk.Pending() > 0 })
+	if _, ok := set.Source(second); !ok {
+		t.Error("a failed lookup forgot the address")
+	}
 }
