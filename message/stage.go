@@ -15,6 +15,9 @@ import (
 // Limits bound what the store takes. The server reads them from the
 // config on every request, so a reload changes them at once.
 type Limits struct {
+	// Off stops storing: a MESSAGE for an offline user passes on (to
+	// location's 404 or 480); what is stored is still delivered.
+	Off bool
 	// MaxSize is the largest body stored, in bytes; a larger one is
 	// refused with 413.
 	MaxSize int
@@ -53,7 +56,7 @@ func (*Stage) Name() string { return "message" }
 // Serve implements proxy.Stage.
 func (s *Stage) Serve(r *proxy.Request, next func()) {
 	user, ok := s.recipient(r)
-	if !ok {
+	if !ok || s.Limits().Off {
 		next()
 		return
 	}

@@ -72,6 +72,7 @@ func TestStage(t *testing.T) {
 		stored   int // bob's messages afterwards
 		relayed  int // requests sent to phones
 		wantDate string
+		off      bool
 	}{
 		{name: "offline subscriber: stored, Date added", code: 202, reason: "Accepted", stored: 1, wantDate: "Wed, 02 Jan 2030 03:04:05 GMT"},
 		{name: "sender's Date kept", replace: []string{"CSeq: 1 MESSAGE", "CSeq: 1 MESSAGE\nDate: Tue, 01 Jan 2030 00:00:00 GMT"},
@@ -84,11 +85,13 @@ func TestStage(t *testing.T) {
 		{name: "count quota", prefill: 2, code: 480, reason: "Mailbox Full (limit 2 messages)", stored: 2},
 		{name: "byte quota", prefill: 1, body: "12345678", code: 480, reason: "Mailbox Full (limit 12 bytes)", stored: 1},
 		{name: "exactly at the byte quota", prefill: 1, body: "1234567", code: 202, stored: 2},
+		{name: "storing off", off: true, code: 404},
 		{name: "INVITE to an offline user is not stored", replace: []string{"MESSAGE sip:", "INVITE sip:", "1 MESSAGE", "1 INVITE"}, code: 404},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBed(t)
+			b.limits.Off = tc.off
 			for range tc.prefill {
 				if _, err := b.store.Add(context.Background(), message.Message{User: "bob@example.com", Body: []byte("12345")}, message.Quota{}); err != nil {
 					t.Fatal(err)

@@ -55,6 +55,7 @@ type Server struct {
 	storage     *storage
 	obs         *observability // nil when admin, HEP and call records are off
 	records     *records       // nil when cdr.enabled is off
+	msgs        *offlineMessages
 	guard       *guard.Guard   // per-source rate limits, bans, scanner filter
 	secret      string         // salts the To tags of local responses
 	stop        context.CancelFunc
@@ -130,6 +131,10 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	pcfg := s.proxyConfig(cfg, a, pol)
 	pcfg.Outbound = s.out
 	pcfg.Stages = proxy.DefaultStages()
+	if err := s.addMessages(cfg, &pcfg); err != nil {
+		st.Close()
+		return nil, err
+	}
 	pcfg.Lifetime, s.endLife = context.WithCancel(context.Background())
 	s.secret = pcfg.Secret
 	if st.cached != nil {
@@ -143,11 +148,16 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	s.proxy = proxy.New(pcfg, traced, txs, s.store, reg, log)
 	reg.ForUs = s.proxy.IsUs
 	s.reg = reg
+	s.startMessages()
 	s.records = s.newRecords(cfg)
 	if err := s.newObservability(cfg); err != nil {
 		s.closeRecords()
+		s.closeMessages()
 		st.Close()
 		return nil, err
+	}
+	if s.obs != nil {
+		s.registerMessageMetrics(s.obs.obs.Metrics().Registry())
 	}
 	return s, nil
 }
@@ -184,12 +194,14 @@ func (s *Server) policyFor(domain string) registrar.Policy {
 // one failed.
 func (s *Server) Start() error {
 	if err := s.tp.Start(); err != nil {
+		s.closeMessages()
 		_ = s.storage.Close()
 		return err
 	}
 	if err := s.startObservability(); err != nil {
 		_ = s.tp.Close()
 		s.stopObservability()
+		s.closeMessages()
 		_ = s.storage.Close()
 		return err
 	}
@@ -197,6 +209,7 @@ func (s *Server) Start() error {
 	s.stop = cancel
 	s.bg.Go(func() { _ = location.RunSweeps(ctx, s.store, time.Second, nil, s.expired) })
 	s.bg.Go(func() { s.watchBans(ctx) })
+	s.bg.Go(func() { s.sweepMessages(ctx) })
 	s.warnIfOpen()
 	s.logStarted()
 	s.logRelayPolicy()
@@ -292,6 +305,7 @@ wait:
 		s.stop()
 		s.bg.Wait()
 	}
+	s.closeMessages()
 	_ = s.storage.Close()
 	return errors.Join(err, cerr)
 }
