@@ -56,8 +56,8 @@ type Server struct {
 	obs         *observability // nil when admin, HEP and call records are off
 	records     *records       // nil when cdr.enabled is off
 	msgs        *offlineMessages
-	guard       *guard.Guard   // per-source rate limits, bans, scanner filter
-	secret      string         // salts the To tags of local responses
+	guard       *guard.Guard // per-source rate limits, bans, scanner filter
+	secret      string       // salts the To tags of local responses
 	stop        context.CancelFunc
 	bg          sync.WaitGroup // the expiry sweep and the ban watch
 	// endLife ends the lifetime every request's context derives from:
