@@ -55,14 +55,15 @@ type Server struct {
 	storage     *storage
 	obs         *observability // nil when admin, HEP and call records are off
 	records     *records       // nil when cdr.enabled is off
-	msgs        *offlineMessages
-	guard       *guard.Guard // per-source rate limits, bans, scanner filter
-	secret      string       // salts the To tags of local responses
+	guard       *guard.Guard   // per-source rate limits, bans, scanner filter
+	secret      string         // salts the To tags of local responses
 	stop        context.CancelFunc
 	bg          sync.WaitGroup // the expiry sweep and the ban watch
 	// endLife ends the lifetime every request's context derives from:
 	// a store query or DNS lookup still running at shutdown gives up.
 	endLife context.CancelFunc
+	// msgs keeps MESSAGEs for offline users (server/messages.go).
+	msgs *offlineMessages
 }
 
 // settings is the part of the config a reload swaps in at once.
