@@ -1,0 +1,64 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// reDelivered is how baresip logs a MESSAGE it received: `sip:FROM: "TEXT"`.
+var reDelivered = regexp.MustCompile(`sip:alice@example\.com: "note 3`)
+
+// TestOfflineMessages: alice (sipp) writes three MESSAGEs to bob, who
+// has no phone registered: parley stores them (202). Bob's mailbox
+// (messages.max_count 3) is then full: a fourth gets 480, and one over
+// messages.max_size 413. Parley is killed and started again on the same
+// data; bob's baresip registers and shows the three notes, in order,
+// each once.
+func TestOfflineMessages(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	requireTool(t, "baresip", baresipHint)
+	data := t.TempDir()
+	addUser(t, data, "bob", "bobs-password") // only a subscriber's messages are kept
+	cfg := writeConfig(t, "messages:\n  max_size: 200\n  max_count: 3\n  max_bytes: 4096\n")
+	p := startParley(t, "--config", cfg, "--data-dir", data)
+
+	if code := runSipp(t, "-sf", scenario("message_offline.xml"), "-m", "3", "-l", "1", p.Addr); code != 0 {
+		t.Fatalf("storing three messages: sipp exited %d, want 0 (three 202s)", code)
+	}
+	refused := func(words, want string) {
+		t.Helper()
+		s := startSipp(t, "-sf", scenario("message_refused.xml"), "-key", "words", words, p.Addr)
+		s.ExpectSuccess()
+		if b, _ := os.ReadFile(s.file("messages")); !strings.Contains(string(b), want) {
+			t.Errorf("sipp's trace has no %q", want)
+		}
+	}
+	refused("x", "SIP/2.0 480 Mailbox Full (limit 3 messages)")
+	refused(strings.Repeat("x", 200), "SIP/2.0 413 Message Too Large To Store (max 200 bytes)")
+
+	p.kill(t) // what is stored must survive a crash, not only a clean stop
+	p = startParley(t, "--config", cfg, "--data-dir", data)
+	outbound := fmt.Sprintf(`;outbound="sip:%s;transport=udp";regint=300`, p.Addr)
+	bob := startSoftphone(t, "bob", "<sip:bob@example.com>"+outbound)
+	bob.waitLog(reRegistered, 10*time.Second)
+	bob.waitLog(reDelivered, 10*time.Second)
+	time.Sleep(time.Second) // room for a duplicate to show
+	log, _ := os.ReadFile(bob.logPath)
+	last := -1
+	for i := 1; i <= 3; i++ {
+		note := fmt.Sprintf(`sip:alice@example.com: "note %d`, i)
+		if n := strings.Count(string(log), note); n != 1 {
+			t.Errorf("bob saw %q %d times, want once", note, n)
+		}
+		at := strings.Index(string(log), note)
+		if at < last {
+			t.Errorf("note %d arrived before note %d", i, i-1)
+		}
+		last = at
+	}
+	bob.quit()
+}
