@@ -1,0 +1,147 @@
+package watchers
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/parley-sip/parley/clock"
+	"github.com/parley-sip/parley/sqldb"
+)
+
+// component names this package's rows in schema_migrations.
+const component = "watchers"
+
+// Schema changes per engine, in order; version n is the n-th. They are
+// append-only. Times are integer microseconds since 1970.
+var (
+	sqliteMigrations = []string{`CREATE TABLE watcher_policy (
+		usr      TEXT    NOT NULL,
+		watcher  TEXT    NOT NULL,
+		list     TEXT    NOT NULL CHECK (list IN ('allow', 'block')),
+		added_us INTEGER NOT NULL,
+		PRIMARY KEY (usr, watcher)
+	);`}
+	postgresMigrations = []string{`CREATE TABLE watcher_policy (
+		usr      TEXT   NOT NULL,
+		watcher  TEXT   NOT NULL,
+		list     TEXT   NOT NULL CHECK (list IN ('allow', 'block')),
+		added_us BIGINT NOT NULL,
+		PRIMARY KEY (usr, watcher)
+	);`}
+)
+
+// SQL is a Store in SQLite or PostgreSQL. The lists are what a user
+// decided: SQLite syncs every commit fully.
+type SQL struct {
+	db        *sql.DB
+	clk       clock.Clock
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// OpenSQLite opens (creating it if needed) the SQLite database at path
+// and brings its schema up to date.
+func OpenSQLite(path string, clk clock.Clock) (*SQL, error) {
+	db, err := sqldb.OpenSQLite(path, sqldb.SyncFull)
+	if err != nil {
+		return nil, fmt.Errorf("watchers: %w", err)
+	}
+	return open(context.Background(), db, false, clk)
+}
+
+// OpenPostgres connects to PostgreSQL (a DSN as pgx takes it) and brings
+// the schema up to date.
+func OpenPostgres(ctx context.Context, dsn string, clk clock.Clock) (*SQL, error) {
+	return Open(ctx, "postgres", "", dsn, clk)
+}
+
+// Open opens the store a server or the command line is configured with:
+// engine "sqlite" (or "") uses sqldb.DBFile in dataDir; "postgres" dsn.
+func Open(ctx context.Context, engine, dataDir, dsn string, clk clock.Clock) (*SQL, error) {
+	db, postgres, err := sqldb.Open(engine, dataDir, dsn, sqldb.SyncFull)
+	if err != nil {
+		return nil, fmt.Errorf("watchers: %w", err)
+	}
+	return open(ctx, db, postgres, clk)
+}
+
+func open(ctx context.Context, db *sql.DB, postgres bool, clk clock.Clock) (*SQL, error) {
+	if err := sqldb.Ping(ctx, db); err != nil {
+		return nil, fmt.Errorf("watchers: %w", err)
+	}
+	steps := sqliteMigrations
+	if postgres {
+		steps = postgresMigrations
+	}
+	if err := sqldb.Migrate(ctx, db, postgres, component, steps); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &SQL{db: db, clk: clk}, nil
+}
+
+// Put implements Store: one upsert, so a watcher moves between the
+// lists atomically.
+func (s *SQL) Put(ctx context.Context, e Entry) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO watcher_policy (usr, watcher, list, added_us) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (usr, watcher) DO UPDATE SET list = excluded.list, added_us = excluded.added_us`,
+		e.User, e.Watcher, string(e.List), s.clk.Now().UnixMicro())
+	return s.fail("put", err)
+}
+
+// Remove implements Store.
+func (s *SQL) Remove(ctx context.Context, user, watcher string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM watcher_policy WHERE usr = $1 AND watcher = $2`, user, watcher)
+	if err != nil {
+		return false, s.fail("remove", err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, s.fail("remove", err)
+}
+
+// List implements Store.
+func (s *SQL) List(ctx context.Context, user string) ([]Entry, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT usr, watcher, list, added_us FROM watcher_policy
+		WHERE $1 = '' OR usr = $1`, user)
+	if err != nil {
+		return nil, s.fail("list", err)
+	}
+	defer rows.Close()
+	var out []Entry
+	for rows.Next() {
+		var e Entry
+		var added int64
+		if err := rows.Scan(&e.User, &e.Watcher, &e.List, &added); err != nil {
+			return nil, s.fail("list", err)
+		}
+		e.Added = time.UnixMicro(added).UTC()
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("list", err)
+	}
+	sortEntries(out)
+	return out, nil
+}
+
+// Close implements Store.
+func (s *SQL) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.db.Close() })
+	return s.closeErr
+}
+
+func (s *SQL) fail(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrConnDone) || err.Error() == "sql: database is closed" {
+		return ErrClosed
+	}
+	return fmt.Errorf("watchers: %s: %w", what, err)
+}
+
+var _ Store = (*SQL)(nil)
