@@ -22,6 +22,7 @@ import (
 	"github.com/parley-sip/parley/guard"
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/outbound"
+	"github.com/parley-sip/parley/presence/watchers"
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/registrar"
 	"github.com/parley-sip/parley/sip"
@@ -64,6 +65,8 @@ type Server struct {
 	endLife context.CancelFunc
 	// msgs keeps MESSAGEs for offline users (server/messages.go).
 	msgs *offlineMessages
+	// watchers is who may watch whom (server/watchers.go).
+	watchers *watchers.Policy
 }
 
 // settings is the part of the config a reload swaps in at once.
@@ -136,6 +139,11 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		st.Close()
 		return nil, err
 	}
+	if err := s.openWatchers(cfg); err != nil {
+		s.closeMessages()
+		st.Close()
+		return nil, err
+	}
 	pcfg.Lifetime, s.endLife = context.WithCancel(context.Background())
 	s.secret = pcfg.Secret
 	if st.cached != nil {
@@ -154,6 +162,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	if err := s.newObservability(cfg); err != nil {
 		s.closeRecords()
 		s.closeMessages()
+		s.closeWatchers()
 		st.Close()
 		return nil, err
 	}
@@ -196,6 +205,7 @@ func (s *Server) policyFor(domain string) registrar.Policy {
 func (s *Server) Start() error {
 	if err := s.tp.Start(); err != nil {
 		s.closeMessages()
+		s.closeWatchers()
 		_ = s.storage.Close()
 		return err
 	}
@@ -203,6 +213,7 @@ func (s *Server) Start() error {
 		_ = s.tp.Close()
 		s.stopObservability()
 		s.closeMessages()
+		s.closeWatchers()
 		_ = s.storage.Close()
 		return err
 	}
@@ -307,6 +318,7 @@ wait:
 		s.bg.Wait()
 	}
 	s.closeMessages()
+	s.closeWatchers()
 	_ = s.storage.Close()
 	return errors.Join(err, cerr)
 }

@@ -1,0 +1,121 @@
+package server
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/presence/notify"
+	"github.com/parley-sip/parley/presence/watchers"
+	"github.com/parley-sip/parley/sip"
+)
+
+// sendMessage sends bob's MESSAGE to alice from c and returns the final
+// response's status line.
+func sendMessage(t *testing.T, c *net.UDPConn, srv netip.AddrPort, text string, seq int) string {
+	t.Helper()
+	id := "msg-" + strconv.Itoa(seq)
+	req := "MESSAGE sip:alice@example.com SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + c.LocalAddr().String() + ";branch=z9hG4bK-" + id + ";rport\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=" + id + "\r\nTo: <sip:alice@example.com>\r\n" +
+		"Call-ID: " + id + "\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\n" +
+		"Content-Length: " + strconv.Itoa(len(text)) + "\r\n\r\n" + text
+	if _, err := c.WriteToUDPAddrPort([]byte(req), srv); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 65536)
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	for {
+		n, _, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatalf("no final response to MESSAGE: %v", err)
+		}
+		line, _, _ := strings.Cut(string(buf[:n]), "\r\n")
+		if !strings.HasPrefix(line, "SIP/2.0 1") {
+			return strings.TrimPrefix(line, "SIP/2.0 ")
+		}
+	}
+}
+
+// TestMessagesWired: with the default config a MESSAGE to alice, a
+// subscriber with no phone, is stored (202); messages.store off, a
+// reload later, it gets the location stage's 404; alice registers and
+// her phone (a UDP socket here) gets the stored one, which is deleted
+// once it answers 200.
+func TestMessagesWired(t *testing.T) {
+	s, srv, _ := reloadServer(t, func(*config.Config) {})
+	bob := listenUDP(t, "127.0.0.1")
+	if got := sendMessage(t, bob, srv, "kept", 1); got != "202 Accepted" {
+		t.Fatalf("MESSAGE to offline alice: %q, want 202 Accepted", got)
+	}
+	next := *s.Config()
+	next.Messages.Store = false
+	if err := s.Reload(&next); err != nil {
+		t.Fatal(err)
+	}
+	if got := sendMessage(t, bob, srv, "not kept", 2); got != "404 Not Found" {
+		t.Errorf("with messages.store off: %q, want 404 Not Found", got)
+	}
+
+	// Alice's phone registers from the socket it then reads the MESSAGE on.
+	phone := listenUDP(t, "127.0.0.1")
+	local := phone.LocalAddr().String()
+	reg := "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP " + local + ";branch=z9hG4bK-phone;rport\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=ph\r\nTo: <sip:alice@example.com>\r\n" +
+		"Call-ID: phone-reg\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@" + local + ">\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n"
+	if _, err := phone.WriteToUDPAddrPort([]byte(reg), srv); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 65536)
+	phone.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		n, from, err := phone.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatalf("alice's phone got no MESSAGE: %v", err)
+		}
+		m, err := sip.Parse(append([]byte(nil), buf[:n]...))
+		if err != nil || !m.IsRequest() {
+			continue
+		}
+		if m.Method() != "MESSAGE" || string(m.Body()) != "kept" || m.Header("Date") == "" || !strings.Contains(m.Header("From"), "sip:bob@example.com") {
+			t.Fatalf("alice's phone got:\n%s", m.Bytes())
+		}
+		if _, err := phone.WriteToUDPAddrPort(sip.NewResponse(m, 200, "OK", "ph2").Bytes(), from); err != nil {
+			t.Fatal(err)
+		}
+		break
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		n, _, err := s.MessageStore().Totals(context.Background())
+		if err == nil && n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages still stored after the phone's 200 (%v)", n, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestWatcherPolicyWired: the policy the server exposes reads the lists
+// in the server's database.
+func TestWatcherPolicyWired(t *testing.T) {
+	s, _, _ := reloadServer(t, func(*config.Config) {})
+	p := s.WatcherPolicy()
+	if err := p.Store.Put(context.Background(), watchers.Entry{User: "alice@example.com", Watcher: "example.net", List: watchers.Allow}); err != nil {
+		t.Fatal(err)
+	}
+	var a notify.Authorizer = p
+	if got := a.Authorize("carol@example.net", "alice@example.com", "presence"); got != notify.Allow {
+		t.Errorf("Authorize = %d, want Allow from the list", got)
+	}
+	if got := a.Authorize("dave@example.org", "alice@example.com", "presence"); got != notify.Pending {
+		t.Errorf("Authorize = %d, want Pending", got)
+	}
+}
