@@ -119,3 +119,25 @@ func TestWatcherPolicyWired(t *testing.T) {
 		t.Errorf("Authorize = %d, want Pending", got)
 	}
 }
+
+// TestMessageMetricsAndAPI: a stored message shows in /metrics and in
+// /api/messages of the admin listener (memory engine: any user of our
+// domains, there being no subscriber database).
+func TestMessageMetricsAndAPI(t *testing.T) {
+	s := startServer(t, testConfig(t))
+	base := "http://" + s.obs.admin.Addr().String()
+	bob := listenUDP(t, "127.0.0.1")
+	if got := sendMessage(t, bob, s.Listeners()[0].Bound, "for later", 1); got != "202 Accepted" {
+		t.Fatalf("MESSAGE: %q", got)
+	}
+	_, metrics := get(t, base+"/metrics")
+	for _, want := range []string{"parley_messages_stored 1", "parley_messages_delivered_total 0", "parley_messages_expired_total 0",
+		`parley_stage_requests_total{outcome="answered",stage="message"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if code, body := get(t, base+"/api/messages?user=alice@example.com"); code != 200 || !strings.Contains(body, `"body":"for later"`) {
+		t.Errorf("/api/messages: %d %s", code, body)
+	}
+}

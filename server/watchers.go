@@ -41,6 +41,14 @@ func (s *Server) openWatchers(cfg *config.Config) error {
 // the Notifier's Authorizer when wiring presence).
 func (s *Server) WatcherPolicy() *watchers.Policy { return s.watchers }
 
+// watcherStore is the lists, for the admin API; nil before they open.
+func (s *Server) watcherStore() watchers.Store {
+	if s.watchers == nil {
+		return nil
+	}
+	return s.watchers.Store
+}
+
 // closeWatchers closes the lists' store.
 func (s *Server) closeWatchers() {
 	if s.watchers != nil {
