@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,4 +65,48 @@ func TestOfflineMessages(t *testing.T) {
 		last = at
 	}
 	bob.quit()
+}
+
+// TestConsoleMessages: a MESSAGE stored for an offline user shows in the
+// web console's "Waiting messages" view, with its recipient, sender and
+// text (storage.engine memory: no subscriber database, so any user of
+// example.com).
+func TestConsoleMessages(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	requireConsoleTools(t)
+	admin := "127.0.0.1:" + strconv.Itoa(freePort(t, false))
+	cfg := writeConfig(t, "storage:\n  engine: memory\n")
+	p := startParley(t, "--config", cfg, "--admin", admin)
+	if code := runSipp(t, "-sf", scenario("message_offline.xml"), p.Addr); code != 0 {
+		t.Fatalf("storing a message: sipp exited %d", code)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 70*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "messages.mjs", "http://"+admin+"/")
+	cmd.Dir = consoleDir()
+	cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath())
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("messages.mjs: %v\n%s", err, stderr)
+	}
+	var got struct {
+		Rows   []string `json:"rows"`
+		Count  string   `json:"count"`
+		Errors []string `json:"errors"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("messages.mjs printed %q: %v", out, err)
+	}
+	if len(got.Rows) != 1 || got.Count != "1" || len(got.Errors) > 0 {
+		t.Fatalf("console shows %q (count %q), page errors %q; want one row", got.Rows, got.Count, got.Errors)
+	}
+	for _, want := range []string{"bob@example.com", "sip:alice@example.com", "text/plain", "note 1"} {
+		if !strings.Contains(got.Rows[0], want) {
+			t.Errorf("row %q lacks %q", got.Rows[0], want)
+		}
+	}
 }
