@@ -76,11 +76,13 @@ func (d *Deliverer) Delivered() uint64 { return d.delivered.Load() }
 func (d *Deliverer) Expired() uint64 { return d.expired.Load() }
 
 // Registered is the registration watcher (server.watchRegistrations): a
-// binding just added starts a delivery run for its user, off the
-// REGISTER's goroutine. A user already in a run here gets no second one;
-// the store's lease keeps other servers out.
+// binding just added, or refreshed, starts a delivery run for its user,
+// off the REGISTER's goroutine; a refresh is how a message a phone
+// refused, or one stored while the phone was registering, gets its next
+// try. A user already in a run here gets no second one; the store's
+// lease keeps other servers out.
 func (d *Deliverer) Registered(c registrar.Change) {
-	if c.Kind != registrar.Added {
+	if c.Kind != registrar.Added && c.Kind != registrar.Refreshed {
 		return
 	}
 	d.init()
@@ -119,6 +121,14 @@ func userOf(aor string) string {
 // accepted.
 func (d *Deliverer) Deliver(ctx context.Context, user string, b location.Binding) int {
 	d.init()
+	// Most registrations find nothing waiting: a read, then, and no lease
+	// written.
+	if waiting, err := d.Store.Pending(ctx, user); err != nil || len(waiting) == 0 {
+		if err != nil {
+			d.Log.Warn("message: cannot read waiting messages", "user", user, "error", err)
+		}
+		return 0
+	}
 	ok, err := d.Store.Lease(ctx, user, d.Holder, LeaseFor)
 	if err != nil || !ok {
 		if err != nil {

@@ -169,20 +169,20 @@ func TestTwoRegistrationsAtOnce(t *testing.T) {
 	}
 }
 
-// TestRegistered: only an added binding starts a run, and one at a time
-// per user in a process.
+// TestRegistered: an added or refreshed binding starts a run, one at a
+// time per user in a process; a removal or expiry does not.
 func TestRegistered(t *testing.T) {
 	clk := clock.NewFake(t0)
 	store := message.NewMemory(clk)
 	fill(t, store, clk, "1", "2")
 	ph := &phone{}
 	d := deliverer(store, clk, ph)
-	for _, k := range []registrar.ChangeKind{registrar.Refreshed, registrar.Removed, registrar.Expired} {
+	for _, k := range []registrar.ChangeKind{registrar.Removed, registrar.Expired} {
 		d.Registered(registrar.Change{Kind: k, AOR: binding.AOR, Binding: binding})
 	}
 	d.Close()
 	if got := ph.bodies(); got != "" {
-		t.Fatalf("a refresh, removal or expiry delivered %q", got)
+		t.Fatalf("a removal or expiry delivered %q", got)
 	}
 	d = deliverer(store, clk, ph)
 	d.Registered(registrar.Change{Kind: registrar.Added, AOR: binding.AOR, Binding: binding})
@@ -190,6 +190,13 @@ func TestRegistered(t *testing.T) {
 	d.Close()
 	if got := ph.bodies(); got != "1,2" {
 		t.Errorf("phone got %q, want 1,2 once", got)
+	}
+	fill(t, store, clk, "3")
+	d = deliverer(store, clk, ph)
+	d.Registered(registrar.Change{Kind: registrar.Refreshed, AOR: binding.AOR, Binding: binding})
+	d.Close()
+	if got := ph.bodies(); got != "1,2,3" {
+		t.Errorf("after a refresh the phone got %q, want 3 too", got)
 	}
 }
 
@@ -224,5 +231,30 @@ func TestRequest(t *testing.T) {
 	m.From = "<sip:alice@example.com>"
 	if req, err = message.Request(m, ""); err != nil || req.FromTag() == "" || req.RequestURI() != "sip:bob@example.com" {
 		t.Errorf("without a From tag: %v, %v", req, err)
+	}
+}
+
+// leaseCounter counts the leases taken: a registration with nothing
+// waiting must write nothing.
+type leaseCounter struct {
+	message.Store
+	leases int
+}
+
+func (l *leaseCounter) Lease(ctx context.Context, user, holder string, d time.Duration) (bool, error) {
+	l.leases++
+	return l.Store.Lease(ctx, user, holder, d)
+}
+
+func TestNothingWaitingTakesNoLease(t *testing.T) {
+	clk := clock.NewFake(t0)
+	store := &leaseCounter{Store: message.NewMemory(clk)}
+	d := deliverer(store, clk, &phone{})
+	if n := d.Deliver(context.Background(), "bob@example.com", binding); n != 0 || store.leases != 0 {
+		t.Errorf("Deliver = %d with %d leases, want 0 and 0", n, store.leases)
+	}
+	fill(t, store, clk, "1")
+	if n := d.Deliver(context.Background(), "bob@example.com", binding); n != 1 || store.leases != 1 {
+		t.Errorf("Deliver = %d with %d leases, want 1 and 1", n, store.leases)
 	}
 }
