@@ -110,3 +110,23 @@ func TestConsoleMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestOnlineMessageForks: bob has two baresip phones registered; alice's
+// MESSAGE (sipp) reaches both, and alice gets 200 OK.
+func TestOnlineMessageForks(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	requireTool(t, "baresip", baresipHint)
+	p := startParley(t)
+	outbound := fmt.Sprintf(`;outbound="sip:%s;transport=udp";regint=300`, p.Addr)
+	desk := startSoftphone(t, "bob-desk", "<sip:bob@example.com>"+outbound)
+	mobile := startSoftphone(t, "bob-mobile", "<sip:bob@example.com>"+outbound)
+	desk.waitLog(reRegistered, 10*time.Second)
+	mobile.waitLog(regexp.MustCompile(`\[2 bindings\]`), 10*time.Second)
+	if code := runSipp(t, "-sf", scenario("message_online.xml"), p.Addr); code != 0 {
+		t.Fatalf("sipp exited %d, want 0 (200 OK)", code)
+	}
+	for _, phone := range []*softphone{desk, mobile} {
+		phone.waitLog(regexp.MustCompile(`sip:alice@example\.com: "note 1`), 10*time.Second)
+		phone.quit()
+	}
+}
