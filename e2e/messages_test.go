@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -128,5 +129,39 @@ func TestOnlineMessageForks(t *testing.T) {
 	for _, phone := range []*softphone{desk, mobile} {
 		phone.waitLog(regexp.MustCompile(`sip:alice@example\.com: "note 1`), 10*time.Second)
 		phone.quit()
+	}
+}
+
+// TestWatcherLists: the lists `parley watchers` writes are what the
+// running server's admin API reads, and the other way round (one
+// database, two processes).
+func TestWatcherLists(t *testing.T) {
+	data := t.TempDir()
+	admin := "127.0.0.1:" + strconv.Itoa(freePort(t, false))
+	startParley(t, "--data-dir", data, "--admin", admin)
+	cli := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(parleyBin, append([]string{"watchers"}, append(args, "--data-dir", data)...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("parley watchers %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	cli("block", "bob@example.com", "example.net")
+	if code, body := httpGet(t, "http://"+admin+"/api/watchers?user=bob@example.com"); code != 200 ||
+		!strings.Contains(body, `"watcher":"example.net","list":"block"`) {
+		t.Errorf("/api/watchers after parley watchers block: %d %s", code, body)
+	}
+	req, _ := http.NewRequest("PUT", "http://"+admin+"/api/watchers?user=bob@example.com&watcher=carol@example.net&list=allow", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("PUT /api/watchers: %d", resp.StatusCode)
+	}
+	if out := cli("list", "bob@example.com"); out != "bob@example.com\tallow\tcarol@example.net\nbob@example.com\tblock\texample.net\n" {
+		t.Errorf("parley watchers list after the API's PUT:\n%s", out)
 	}
 }
