@@ -23,6 +23,12 @@ import (
 // transaction timeout (32 s), so a run of a few messages fits.
 const LeaseFor = 5 * time.Minute
 
+// maxRuns bounds the delivery runs in progress in a process: each is a
+// goroutine and a database read, and a storm of re-registrations (after
+// a network outage) must not become a storm of goroutines. A change that
+// finds every place taken starts no run; the phone's next refresh does.
+const maxRuns = 256
+
 // sendTimeout bounds one MESSAGE's wait for its final response; the
 // transaction's Timer F (64*T1) answers 408 before it.
 const sendTimeout = 40 * time.Second
@@ -88,7 +94,7 @@ func (d *Deliverer) Registered(c registrar.Change) {
 	d.init()
 	user := userOf(c.AOR)
 	d.mu.Lock()
-	if d.running[user] || d.ctx.Err() != nil {
+	if d.running[user] || len(d.running) >= maxRuns || d.ctx.Err() != nil {
 		d.mu.Unlock()
 		return
 	}

@@ -3,6 +3,7 @@ package message_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -256,5 +257,35 @@ func TestNothingWaitingTakesNoLease(t *testing.T) {
 	fill(t, store, clk, "1")
 	if n := d.Deliver(context.Background(), "bob@example.com", binding); n != 1 || store.leases != 1 {
 		t.Errorf("Deliver = %d with %d leases, want 1 and 1", n, store.leases)
+	}
+}
+
+// TestRunsBounded: a storm of registrations starts at most maxRuns runs
+// at once; the users left out are served by their next registration.
+func TestRunsBounded(t *testing.T) {
+	clk := clock.NewFake(t0)
+	store := message.NewMemory(clk)
+	slow := &phone{release: make(chan struct{}), entered: make(chan struct{}, 1000)}
+	d := deliverer(store, clk, slow)
+	const users = 300
+	for i := range users {
+		user := "u" + strconv.Itoa(i) + "@example.com"
+		if _, err := store.Add(context.Background(), message.Message{User: user, Body: []byte("x")}, message.Quota{}); err != nil {
+			t.Fatal(err)
+		}
+		d.Registered(registrar.Change{Kind: registrar.Added, AOR: "sip:" + user, Binding: binding})
+	}
+	for range 256 {
+		<-slow.entered
+	}
+	select {
+	case <-slow.entered:
+		t.Error("more than 256 runs at once")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(slow.release)
+	d.Close()
+	if n, _, _ := store.Totals(context.Background()); n != users-256 {
+		t.Errorf("%d left, want %d (the users past the bound)", n, users-256)
 	}
 }

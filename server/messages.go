@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -125,16 +126,16 @@ func (s *Server) MessageStore() message.Store {
 // registerMessageMetrics adds the message store's figures to /metrics.
 func (s *Server) registerMessageMetrics(reg *prometheus.Registry) {
 	d := s.msgs.deliver
+	var last atomic.Int64 // what a failing database leaves the gauge at
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "parley_messages_stored",
 			Help: "MESSAGEs stored for offline users, waiting for delivery."}, func() float64 {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
-			n, _, err := s.msgs.store.Totals(ctx)
-			if err != nil {
-				return -1
+			if n, _, err := s.msgs.store.Totals(ctx); err == nil {
+				last.Store(int64(n))
 			}
-			return float64(n)
+			return float64(last.Load())
 		}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "parley_messages_delivered_total",
 			Help: "Stored MESSAGEs a phone accepted (2xx) since start."}, func() float64 { return float64(d.Delivered()) }),
