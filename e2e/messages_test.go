@@ -165,3 +165,30 @@ func TestWatcherLists(t *testing.T) {
 		t.Errorf("parley watchers list after the API's PUT:\n%s", out)
 	}
 }
+
+// TestOfflineMessageOverTCP: a stored message too large for UDP (over
+// 1300 bytes with its headers) is delivered over TCP, which baresip
+// listens on beside UDP, although the phone registered over UDP (the
+// 1300-byte rule of RFC 3261 §18.1.1, as for any request).
+func TestOfflineMessageOverTCP(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	requireTool(t, "baresip", baresipHint)
+	data := t.TempDir()
+	addUser(t, data, "bob", "bobs-password")
+	p := startParley(t, "--data-dir", data, "--trace")
+	words := strings.Repeat("word ", 300) + "end"
+	if code := runSipp(t, "-sf", scenario("message_long.xml"), "-key", "words", words, p.Addr); code != 0 {
+		t.Fatalf("storing a long message: sipp exited %d, want 0 (202)", code)
+	}
+	outbound := fmt.Sprintf(`;outbound="sip:%s;transport=udp";regint=300`, p.Addr)
+	bob := startSoftphone(t, "bob", "<sip:bob@example.com>"+outbound)
+	bob.waitLog(reRegistered, 10*time.Second)
+	// baresip logs no line for a message this long; its 200 over TCP,
+	// and parley's deletion after it, show the phone took it.
+	if !waitForText(p.logPath, `msg="message delivered" user=bob@example.com`, 10*time.Second, nil) {
+		t.Fatal("parley logged no delivery")
+	}
+	p.expectTrace(t, regexp.MustCompile(`msg=send proto=tcp to=127\.0\.0\.1:\d+ msg="\\nMESSAGE sip:bob[^"]*Content-Length: 1510\\r\\n\\r\\nlong word`), "the MESSAGE sent over TCP")
+	p.expectTrace(t, regexp.MustCompile(`msg=recv proto=tcp from=127\.0\.0\.1:\d+ msg="\\nSIP/2\.0 200 OK[^"]*CSeq: 1 MESSAGE`), "the phone's 200 over TCP")
+	bob.quit()
+}
