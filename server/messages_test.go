@@ -10,9 +10,12 @@ import (
 	"time"
 
 	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/message"
 	"github.com/parley-sip/parley/presence/notify"
 	"github.com/parley-sip/parley/presence/watchers"
 	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/subscriber"
+	substoretest "github.com/parley-sip/parley/subscriber/storetest"
 )
 
 // sendMessage sends bob's MESSAGE to alice from c and returns the final
@@ -139,5 +142,33 @@ func TestMessageMetricsAndAPI(t *testing.T) {
 	}
 	if code, body := get(t, base+"/api/messages?user=alice@example.com"); code != 200 || !strings.Contains(body, `"body":"for later"`) {
 		t.Errorf("/api/messages: %d %s", code, body)
+	}
+}
+
+// TestMessagesOnPostgres: with storage.engine postgres the messages and
+// the watcher lists live in the same database as the subscribers.
+func TestMessagesOnPostgres(t *testing.T) {
+	dsn := substoretest.PostgresDSN(t)
+	users, err := subscriber.Open(context.Background(), "postgres", "", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := users.Put(context.Background(), subscriber.New("alice", "example.com", "pw")); err != nil {
+		t.Fatal(err)
+	}
+	users.Close()
+	s, srv, _ := reloadServer(t, func(c *config.Config) { c.Storage.Engine, c.Storage.DSN = config.EnginePostgres, dsn })
+	if got := sendMessage(t, listenUDP(t, "127.0.0.1"), srv, "in postgres", 1); got != "202 Accepted" {
+		t.Fatalf("MESSAGE: %q", got)
+	}
+	if _, ok := s.MessageStore().(*message.SQL); !ok {
+		t.Errorf("message store is %T, want the SQL engine", s.MessageStore())
+	}
+	ms, err := s.MessageStore().Pending(context.Background(), "alice@example.com")
+	if err != nil || len(ms) != 1 || string(ms[0].Body) != "in postgres" {
+		t.Errorf("Pending = %v, %v", ms, err)
+	}
+	if _, ok := s.WatcherPolicy().Store.(*watchers.SQL); !ok {
+		t.Errorf("watcher store is %T, want the SQL engine", s.WatcherPolicy().Store)
 	}
 }
