@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -170,5 +171,36 @@ func TestMessagesOnPostgres(t *testing.T) {
 	}
 	if _, ok := s.WatcherPolicy().Store.(*watchers.SQL); !ok {
 		t.Errorf("watcher store is %T, want the SQL engine", s.WatcherPolicy().Store)
+	}
+}
+
+// TestWatcherListChangesHeard: a change through the admin API reaches
+// the watchWatcherLists listeners (the notifier's Reauthorize).
+func TestWatcherListChangesHeard(t *testing.T) {
+	cfg := testConfig(t)
+	s, err := New(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	heard := make(chan string, 4)
+	s.watchWatcherLists(func(user string) { heard <- user })
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	base := "http://" + s.obs.admin.Addr().String()
+	req, _ := http.NewRequest("PUT", base+"/api/watchers?user=bob@example.com&watcher=example.net&list=allow", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	select {
+	case u := <-heard:
+		if u != "bob@example.com" {
+			t.Errorf("heard %q", u)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("no listener heard of the change")
 	}
 }

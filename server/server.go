@@ -22,7 +22,6 @@ import (
 	"github.com/parley-sip/parley/guard"
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/outbound"
-	"github.com/parley-sip/parley/presence/watchers"
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/registrar"
 	"github.com/parley-sip/parley/sip"
@@ -66,7 +65,7 @@ type Server struct {
 	// msgs keeps MESSAGEs for offline users (server/messages.go).
 	msgs *offlineMessages
 	// watchers is who may watch whom (server/watchers.go).
-	watchers *watchers.Policy
+	watchers *watcherLists
 }
 
 // settings is the part of the config a reload swaps in at once.

@@ -3,6 +3,7 @@ package watchers_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -121,4 +122,26 @@ func FuzzParseWatcher(f *testing.F) {
 			t.Errorf("ParseWatcher(%q) = %q, which parses to %q, %v", s, w, again, err)
 		}
 	})
+}
+
+func TestNotifying(t *testing.T) {
+	var heard []string
+	s := &watchers.Notifying{Store: watchers.NewMemory(clock.NewFake(time.Time{})), OnChange: func(u string) { heard = append(heard, u) }}
+	ctx := context.Background()
+	if err := s.Put(ctx, watchers.Entry{User: "bob@example.com", Watcher: "example.net", List: watchers.Block}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Remove(ctx, "alice@example.com", "example.net"); err != nil { // nothing to remove: no change
+		t.Fatal(err)
+	}
+	if _, err := s.Remove(ctx, "bob@example.com", "example.net"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := s.Put(ctx, watchers.Entry{User: "carol@example.com", Watcher: "example.net", List: watchers.Block}); err == nil {
+		t.Fatal("Put after Close succeeded")
+	}
+	if fmt.Sprint(heard) != "[bob@example.com bob@example.com]" {
+		t.Errorf("heard %v, want bob twice (a put, a removal), nothing for what changed nothing or failed", heard)
+	}
 }
