@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/message"
 	"github.com/parley-sip/parley/presence/notify"
@@ -202,5 +203,40 @@ func TestWatcherListChangesHeard(t *testing.T) {
 		}
 	case <-time.After(3 * time.Second):
 		t.Fatal("no listener heard of the change")
+	}
+}
+
+// TestWatcherListChangesFromAnotherProcess: a change written to the
+// database by another process (`parley watchers`, here a second store
+// on the same file) reaches the listeners within a few seconds.
+func TestWatcherListChangesFromAnotherProcess(t *testing.T) {
+	heard := make(chan string, 4)
+	cfg := config.Default()
+	cfg.Listen = []config.Listener{{Proto: config.ProtoUDP, Host: "127.0.0.1", Port: 0}}
+	cfg.Domains, cfg.DataDir, cfg.Admin.Listen = []string{"example.com"}, t.TempDir(), ""
+	s, err := New(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.watchWatcherLists(func(user string) { heard <- user })
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	other, err := watchers.Open(context.Background(), "sqlite", cfg.DataDir, "", clock.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.Put(context.Background(), watchers.Entry{User: "bob@example.com", Watcher: "example.net", List: watchers.Block}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case u := <-heard:
+		if u != "bob@example.com" {
+			t.Errorf("heard %q", u)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server did not hear of the other process's change")
 	}
 }

@@ -221,6 +221,7 @@ func (s *Server) Start() error {
 	s.bg.Go(func() { _ = location.RunSweeps(ctx, s.store, time.Second, nil, s.expired) })
 	s.bg.Go(func() { s.watchBans(ctx) })
 	s.bg.Go(func() { s.sweepMessages(ctx) })
+	s.bg.Go(func() { s.followWatcherLists(ctx) })
 	s.warnIfOpen()
 	s.logStarted()
 	s.logRelayPolicy()

@@ -48,8 +48,9 @@ func (s *Server) openWatchers(cfg *config.Config) error {
 // notify.Config.Authorizer when wiring presence).
 func (s *Server) WatcherPolicy() *watchers.Policy { return s.watchers.policy }
 
-// watchWatcherLists makes fn hear of every user whose lists the admin
-// API changed, once the change is stored: wiring for
+// watchWatcherLists makes fn hear of every user whose lists changed:
+// at once for a change through the admin API, within watcherPoll for
+// one `parley watchers` made in its own process. It is wiring for
 // notify.Notifier.Reauthorize, so that a watcher allowed or blocked now
 // is told so now. Called from New, before the server starts.
 func (s *Server) watchWatcherLists(fn func(user string)) {
@@ -67,6 +68,45 @@ func (s *Server) watcherStore() watchers.Store {
 			fn(user)
 		}
 	}}
+}
+
+// How the server follows changes another process makes to the lists
+// (`parley watchers`): it asks the store every watcherPoll which users
+// changed since its last look, less watcherOverlap for a commit that
+// took its time. A user may so be reported twice, which Reauthorize
+// bears.
+const (
+	watcherPoll    = 2 * time.Second
+	watcherOverlap = 3 * time.Second
+)
+
+// followWatcherLists tells the watchWatcherLists listeners of changes
+// made elsewhere, until ctx ends.
+func (s *Server) followWatcherLists(ctx context.Context) {
+	if s.watchers == nil || len(s.watchers.listeners) == 0 {
+		return
+	}
+	t := time.NewTicker(watcherPoll)
+	defer t.Stop()
+	since := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		users, err := s.watchers.policy.Store.Changed(ctx, since.Add(-watcherOverlap))
+		if err != nil {
+			continue // the policy's own reads log a failing database
+		}
+		since = now
+		for _, u := range users {
+			for _, fn := range s.watchers.listeners {
+				fn(u)
+			}
+		}
+	}
 }
 
 // closeWatchers closes the lists' store.

@@ -23,7 +23,7 @@ WATCHER is an address (carol@example.net) or a whole domain (example.net).
 Without an entry, users of the same domain may watch each other and anyone
 else waits, pending, until the user allows them; a watcher's own entry
 counts before its domain's, and block before allow (see "Who may watch
-whom" in the README). A change applies to new subscriptions and refreshes.
+whom" in the README). A running server applies a change within 2 s.
 
 The lists are kept where "parley serve" with the same --config and
 --data-dir keeps its state: storage.engine and storage.dsn of the config

@@ -12,10 +12,45 @@ import (
 
 // Memory is a Store in memory, for tests and storage.engine memory.
 type Memory struct {
-	clk    clock.Clock
-	mu     sync.Mutex
-	closed bool
-	byUser map[string]map[string]Entry // user → watcher → entry
+	clk     clock.Clock
+	mu      sync.Mutex
+	closed  bool
+	byUser  map[string]map[string]Entry // user → watcher → entry
+	changes []change                    // oldest first
+}
+
+// change is one user's lists changed at a time.
+type change struct {
+	user string
+	at   time.Time
+}
+
+// noteChange records a change and forgets those past ChangesKept.
+func (s *Memory) noteChange(user string) {
+	now := s.clk.Now()
+	i := 0
+	for i < len(s.changes) && now.Sub(s.changes[i].at) > ChangesKept {
+		i++
+	}
+	s.changes = append(s.changes[i:], change{user, now})
+}
+
+// Changed implements Store.
+func (s *Memory) Changed(_ context.Context, since time.Time) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, c := range s.changes {
+		if !c.at.Before(since) && !seen[c.user] {
+			seen[c.user] = true
+			out = append(out, c.user)
+		}
+	}
+	return out, nil
 }
 
 // NewMemory returns an empty store reading time from clk.
@@ -35,6 +70,7 @@ func (s *Memory) Put(_ context.Context, e Entry) error {
 	}
 	e.Added = s.clk.Now().UTC().Truncate(time.Microsecond)
 	s.byUser[e.User][e.Watcher] = e
+	s.noteChange(e.User)
 	return nil
 }
 
@@ -49,6 +85,9 @@ func (s *Memory) Remove(_ context.Context, user, watcher string) (bool, error) {
 	delete(s.byUser[user], watcher)
 	if len(s.byUser[user]) == 0 {
 		delete(s.byUser, user)
+	}
+	if ok {
+		s.noteChange(user)
 	}
 	return ok, nil
 }

@@ -24,14 +24,22 @@ var (
 		list     TEXT    NOT NULL CHECK (list IN ('allow', 'block')),
 		added_us INTEGER NOT NULL,
 		PRIMARY KEY (usr, watcher)
-	);`}
+	);`, `CREATE TABLE watcher_policy_changes (
+		usr        TEXT    NOT NULL,
+		changed_us INTEGER NOT NULL
+	);
+	CREATE INDEX watcher_policy_changes_at ON watcher_policy_changes (changed_us);`}
 	postgresMigrations = []string{`CREATE TABLE watcher_policy (
 		usr      TEXT   NOT NULL,
 		watcher  TEXT   NOT NULL,
 		list     TEXT   NOT NULL CHECK (list IN ('allow', 'block')),
 		added_us BIGINT NOT NULL,
 		PRIMARY KEY (usr, watcher)
-	);`}
+	);`, `CREATE TABLE watcher_policy_changes (
+		usr        TEXT   NOT NULL,
+		changed_us BIGINT NOT NULL
+	);
+	CREATE INDEX watcher_policy_changes_at ON watcher_policy_changes (changed_us);`}
 )
 
 // SQL is a Store in SQLite or PostgreSQL. The lists are what a user
@@ -85,22 +93,69 @@ func open(ctx context.Context, db *sql.DB, postgres bool, clk clock.Clock) (*SQL
 }
 
 // Put implements Store: one upsert, so a watcher moves between the
-// lists atomically.
+// lists atomically, and the change noted in the same transaction.
 func (s *SQL) Put(ctx context.Context, e Entry) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO watcher_policy (usr, watcher, list, added_us) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (usr, watcher) DO UPDATE SET list = excluded.list, added_us = excluded.added_us`,
-		e.User, e.Watcher, string(e.List), s.clk.Now().UnixMicro())
-	return s.fail("put", err)
+	return s.fail("put", s.inTx(ctx, e.User, func(tx *sql.Tx, now int64) (bool, error) {
+		_, err := tx.ExecContext(ctx, `INSERT INTO watcher_policy (usr, watcher, list, added_us) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (usr, watcher) DO UPDATE SET list = excluded.list, added_us = excluded.added_us`,
+			e.User, e.Watcher, string(e.List), now)
+		return err == nil, err
+	}))
 }
 
 // Remove implements Store.
 func (s *SQL) Remove(ctx context.Context, user, watcher string) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM watcher_policy WHERE usr = $1 AND watcher = $2`, user, watcher)
+	var removed bool
+	err := s.inTx(ctx, user, func(tx *sql.Tx, _ int64) (bool, error) {
+		res, err := tx.ExecContext(ctx, `DELETE FROM watcher_policy WHERE usr = $1 AND watcher = $2`, user, watcher)
+		if err != nil {
+			return false, err
+		}
+		n, err := res.RowsAffected()
+		removed = n > 0
+		return removed, err
+	})
+	return removed, s.fail("remove", err)
+}
+
+// inTx runs fn in a transaction and, when fn reports a change, notes it
+// for Changed and forgets changes past ChangesKept.
+func (s *SQL) inTx(ctx context.Context, user string, fn func(tx *sql.Tx, now int64) (bool, error)) error {
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return false, s.fail("remove", err)
+		return err
 	}
-	n, err := res.RowsAffected()
-	return n > 0, s.fail("remove", err)
+	defer tx.Rollback()
+	now := s.clk.Now()
+	changed, err := fn(tx, now.UnixMicro())
+	if err != nil || !changed {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM watcher_policy_changes WHERE changed_us < $1`, now.Add(-ChangesKept).UnixMicro()); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO watcher_policy_changes (usr, changed_us) VALUES ($1, $2)`, user, now.UnixMicro()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Changed implements Store.
+func (s *SQL) Changed(ctx context.Context, since time.Time) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT usr FROM watcher_policy_changes WHERE changed_us >= $1`, since.UnixMicro())
+	if err != nil {
+		return nil, s.fail("changed", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			return nil, s.fail("changed", err)
+		}
+		out = append(out, u)
+	}
+	return out, s.fail("changed", rows.Err())
 }
 
 // List implements Store.

@@ -36,6 +36,9 @@ type Entry struct {
 	Added   time.Time `json:"added"` // when the entry was last set
 }
 
+// ChangesKept is how long a store remembers which users' lists changed.
+const ChangesKept = time.Hour
+
 // ErrClosed is returned by a store's methods after Close.
 var ErrClosed = errors.New("watchers: store closed")
 
@@ -52,6 +55,11 @@ type Store interface {
 	// List returns the user's entries ordered by watcher, or every
 	// user's (ordered by user, then watcher) when user is "".
 	List(ctx context.Context, user string) ([]Entry, error)
+	// Changed returns the users whose lists a Put or Remove changed at
+	// or after since (each once), so that a server hears of changes
+	// another process made (`parley watchers`). Changes are kept for
+	// ChangesKept.
+	Changed(ctx context.Context, since time.Time) ([]string, error)
 	// Close releases the store; a second Close returns nil.
 	Close() error
 }

@@ -13,6 +13,8 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -43,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T, clk *clock.Fake) watchers.Sto
 		{"MoveBetweenLists", testMove},
 		{"Remove", testRemove},
 		{"ListAll", testListAll},
+		{"Changed", testChanged},
 		{"Concurrent", testConcurrent},
 		{"Close", testClose},
 	}
@@ -129,6 +132,46 @@ func testListAll(t *testing.T, s watchers.Store, _ *clock.Fake) {
 	want := "alice@example.com:a@example.com=block alice@example.com:z@example.com=allow bob@example.com:x.example=block "
 	if got := list(t, s, ""); got != want {
 		t.Errorf("List(all) = %q\nwant %q", got, want)
+	}
+}
+
+func testChanged(t *testing.T, s watchers.Store, clk *clock.Fake) {
+	changed := func(since time.Time) string {
+		t.Helper()
+		us, err := s.Changed(ctx, since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(us)
+		return strings.Join(us, " ")
+	}
+	put(t, s, alice, "example.net", watchers.Block)
+	put(t, s, alice, "example.org", watchers.Block)
+	clk.Advance(time.Second)
+	put(t, s, bob, "example.net", watchers.Allow)
+	if got := changed(start); got != alice+" "+bob {
+		t.Errorf("Changed(start) = %q, want alice and bob once each", got)
+	}
+	if got := changed(start.Add(time.Second)); got != bob {
+		t.Errorf("Changed(start+1s) = %q, want bob (at or after)", got)
+	}
+	clk.Advance(time.Second)
+	if _, err := s.Remove(ctx, bob, "nothing.example"); err != nil {
+		t.Fatal(err)
+	}
+	if got := changed(clk.Now()); got != "" {
+		t.Errorf("a Remove that removed nothing is a change: %q", got)
+	}
+	if _, err := s.Remove(ctx, alice, "example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if got := changed(clk.Now()); got != alice {
+		t.Errorf("after a Remove: %q, want alice", got)
+	}
+	clk.Advance(watchers.ChangesKept + time.Second)
+	put(t, s, bob, "example.org", watchers.Block)
+	if got := changed(start); got != bob {
+		t.Errorf("after an hour: %q, want only bob's new change (older ones forgotten)", got)
 	}
 }
 
