@@ -46,8 +46,6 @@ type Stage struct {
 	// Limits returns the limits in force.
 	Limits func() Limits
 	Clock  clock.Clock
-	// Stored, when not nil, hears of every message stored.
-	Stored func(Message)
 }
 
 // Name implements proxy.Stage.
@@ -94,6 +92,12 @@ func (s *Stage) recipient(r *proxy.Request) (string, bool) {
 }
 
 func (s *Stage) store(r *proxy.Request, user string, now time.Time) {
+	// Parley answers this MESSAGE itself, so an extension it must
+	// understand is one it does not (§8.2.2.3).
+	if bad := r.Msg.Unsupported("Require", nil); bad != "" {
+		r.Respond(420, "Bad Extension", "Unsupported", bad)
+		return
+	}
 	lim := s.Limits()
 	body := r.Msg.Body()
 	if lim.MaxSize > 0 && len(body) > lim.MaxSize {
@@ -110,7 +114,7 @@ func (s *Stage) store(r *proxy.Request, user string, now time.Time) {
 	if m.ContentType == "" && len(body) > 0 {
 		m.ContentType = "text/plain" // §7.4.1 wants one; text is what a phone sent without
 	}
-	stored, err := s.Store.Add(r.Context(), m, lim.Quota)
+	_, err := s.Store.Add(r.Context(), m, lim.Quota)
 	switch {
 	case errors.Is(err, ErrCountQuota):
 		r.Respond(480, "Mailbox Full (limit "+strconv.Itoa(lim.Quota.MaxCount)+" messages)")
@@ -119,9 +123,6 @@ func (s *Stage) store(r *proxy.Request, user string, now time.Time) {
 	case err != nil:
 		r.Respond(503, "Message Store Unavailable", "Retry-After", "5")
 	default:
-		if s.Stored != nil {
-			s.Stored(stored)
-		}
 		r.Respond(202, "Accepted")
 	}
 }

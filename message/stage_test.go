@@ -86,6 +86,7 @@ func TestStage(t *testing.T) {
 		{name: "byte quota", prefill: 1, body: "12345678", code: 480, reason: "Mailbox Full (limit 12 bytes)", stored: 1},
 		{name: "exactly at the byte quota", prefill: 1, body: "1234567", code: 202, stored: 2},
 		{name: "storing off", off: true, code: 404},
+		{name: "Require of an extension Parley lacks", replace: []string{"CSeq: 1 MESSAGE", "CSeq: 1 MESSAGE\nRequire: foo"}, code: 420, reason: "Bad Extension"},
 		{name: "INVITE to an offline user is not stored", replace: []string{"MESSAGE sip:", "INVITE sip:", "1 MESSAGE", "1 INVITE"}, code: 404},
 	}
 	for _, tc := range tests {
