@@ -66,6 +66,15 @@ func TestOfflineMessages(t *testing.T) {
 		last = at
 	}
 	bob.quit()
+
+	// Registering again brings nothing: each message was delivered once.
+	again := startSoftphone(t, "bob-again", "<sip:bob@example.com>"+outbound)
+	again.waitLog(reRegistered, 10*time.Second)
+	time.Sleep(2 * time.Second)
+	if b, _ := os.ReadFile(again.logPath); strings.Contains(string(b), `sip:alice@example.com: "note`) {
+		t.Error("bob's second registration got the notes again")
+	}
+	again.quit()
 }
 
 // TestConsoleMessages: a MESSAGE stored for an offline user shows in the
