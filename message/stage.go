@@ -53,17 +53,19 @@ func (*Stage) Name() string { return "message" }
 
 // Serve implements proxy.Stage.
 func (s *Stage) Serve(r *proxy.Request, next func()) {
-	user, ok := s.recipient(r)
+	aor, ok := s.recipient(r)
 	if !ok || s.Limits().Off {
 		next()
 		return
 	}
 	now := s.Clock.Now()
-	bs, err := s.Bindings.Lookup(r.Context(), "sip:"+user, now)
+	// The AOR as the location stage looks it up (a sips: one included).
+	bs, err := s.Bindings.Lookup(r.Context(), aor, now)
 	if err != nil || len(bs) > 0 {
 		next() // online: relayed to every phone; a failing store: location's 503
 		return
 	}
+	user := aor[strings.IndexByte(aor, ':')+1:]
 	if s.Users != nil {
 		name, domain, _ := strings.Cut(user, "@")
 		known, err := s.Users.Exists(r.Context(), name, domain)
@@ -75,9 +77,9 @@ func (s *Stage) Serve(r *proxy.Request, next func()) {
 	s.store(r, user, now)
 }
 
-// recipient returns the user a MESSAGE is for, "user@domain", when it is
-// one Parley may keep messages for: out of dialog (no To tag), with no
-// Route left past us, to a user at one of our domains.
+// recipient returns the AOR a MESSAGE is for when it is one Parley may
+// keep messages for: out of dialog (no To tag), with no Route left past
+// us, to a user at one of our domains.
 func (s *Stage) recipient(r *proxy.Request) (string, bool) {
 	m := r.Msg
 	if m.Method() != "MESSAGE" || m.ToTag() != "" || m.HasHeader("Route") {
@@ -87,8 +89,7 @@ func (s *Stage) recipient(r *proxy.Request) (string, bool) {
 	if err != nil || !u.IsSIP() || u.User == "" || !s.Domains(u.Host) {
 		return "", false
 	}
-	aor := u.AOR()
-	return aor[strings.IndexByte(aor, ':')+1:], true
+	return u.AOR(), true
 }
 
 func (s *Stage) store(r *proxy.Request, user string, now time.Time) {
