@@ -56,6 +56,9 @@ type Config struct {
 	Messages offlinemsg.Store
 	// Watchers is the watcher lists (/api/watchers); nil has none.
 	Watchers watchers.Store
+	// PendingWatchers returns the subscriptions to a user left pending
+	// (/api/watchers/pending); nil lists none.
+	PendingWatchers func(user string) []watchers.Request
 	// Ready reports whether the server can take traffic (/readyz); nil
 	// means always.
 	Ready func(ctx context.Context) error
@@ -125,6 +128,7 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("GET /api/calls/{callid}/messages", s.callMessages)
 	api.HandleFunc("GET /api/messages", s.listMessages)
 	api.HandleFunc("GET /api/watchers", s.listWatchers)
+	api.HandleFunc("GET /api/watchers/pending", s.pendingWatchers)
 	api.HandleFunc("PUT /api/watchers", s.putWatcher)
 	api.HandleFunc("DELETE /api/watchers", s.removeWatcher)
 	api.HandleFunc("GET /api/stats", s.stats)

@@ -112,6 +112,21 @@ func (s *Server) listWatchers(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, out)
 }
 
+// pendingWatchers answers GET /api/watchers/pending?user=: who asked to
+// watch the user and waits, pending, for an allow or a block.
+func (s *Server) pendingWatchers(w http.ResponseWriter, r *http.Request) {
+	user, err := watchers.ParseUser(r.URL.Query().Get("user"))
+	if err != nil {
+		httpError(w, http.StatusBadRequest, fmt.Sprintf("user: %q is not user@domain", r.URL.Query().Get("user")))
+		return
+	}
+	pending := []watchers.Request{}
+	if s.cfg.PendingWatchers != nil {
+		pending = append(pending, s.cfg.PendingWatchers(user)...)
+	}
+	writeJSON(w, map[string]any{"user": user, "pending": pending})
+}
+
 // watcherEntry reads user= and watcher= of a PUT or DELETE.
 func watcherEntry(v url.Values) (user, watcher string, err error) {
 	if user, err = watchers.ParseUser(v.Get("user")); err != nil {

@@ -121,3 +121,22 @@ func TestWatchersNeedToken(t *testing.T) {
 		t.Errorf("PUT without the token: %d, want 401", code)
 	}
 }
+
+func TestPendingWatchersAPI(t *testing.T) {
+	p := &watchers.Policy{Store: watchers.NewMemory(clock.NewFake(t0)), Clock: clock.NewFake(t0)}
+	p.Authorize("carol@example.net", "bob@example.com", "dialog")
+	h := New(Config{PendingWatchers: p.Pending}).Handler()
+	for _, c := range []struct {
+		query string
+		code  int
+		want  string
+	}{
+		{"?user=bob@example.com", 200, `"pending":[{"watcher":"carol@example.net","event":"dialog","at":"2026-05-06T07:08:09Z"}]`},
+		{"?user=alice@example.com", 200, `"pending":[]`},
+		{"", 400, "user: "},
+	} {
+		if code, body := do(t, h, "GET", "/api/watchers/pending"+c.query); code != c.code || !strings.Contains(body, c.want) {
+			t.Errorf("%s: %d %s, want %d with %s", c.query, code, body, c.code, c.want)
+		}
+	}
+}

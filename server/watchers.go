@@ -109,6 +109,14 @@ func (s *Server) followWatcherLists(ctx context.Context) {
 	}
 }
 
+// pendingWatchers is the policy's pending requests, for the admin API.
+func (s *Server) pendingWatchers() func(string) []watchers.Request {
+	if s.watchers == nil {
+		return nil
+	}
+	return s.watchers.policy.Pending
+}
+
 // closeWatchers closes the lists' store.
 func (s *Server) closeWatchers() {
 	if s.watchers != nil {

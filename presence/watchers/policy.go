@@ -1,10 +1,14 @@
 package watchers
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 
+	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/presence/notify"
 )
 
@@ -26,7 +30,28 @@ type Policy struct {
 	// Log hears of a store that fails; its subscriptions are pending,
 	// which shows nothing and refuses nothing.
 	Log *slog.Logger
+	// Clock stamps the pending requests; nil is the process's clock.
+	Clock clock.Clock
+
+	mu      sync.Mutex
+	pending map[string]map[string]Request // resource → watcher → its latest pending request
 }
+
+// Request is a subscription left pending: who asked to watch whom, for
+// which event package, and when last. It is what the user (or the
+// operator, through /api/watchers/pending) decides on with allow or block.
+type Request struct {
+	Watcher string    `json:"watcher"`
+	Event   string    `json:"event"`
+	At      time.Time `json:"at"`
+}
+
+// Bounds of the pending requests kept in memory: a stranger sending
+// SUBSCRIBEs under ever new names must not grow them without end.
+const (
+	maxPendingUsers   = 65536
+	maxPendingPerUser = 64
+)
 
 // Authorize implements notify.Authorizer. watcher and resource are
 // "user@domain".
@@ -43,7 +68,54 @@ func (p *Policy) Authorize(watcher, resource, event string) notify.Decision {
 		}
 		return notify.Pending
 	}
-	return Decide(entries, watcher, resource)
+	d := Decide(entries, watcher, resource)
+	p.note(d, watcher, resource, event)
+	return d
+}
+
+// note keeps a pending request, and forgets one that is now decided.
+func (p *Policy) note(d notify.Decision, watcher, resource, event string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if d != notify.Pending {
+		delete(p.pending[resource], watcher)
+		if len(p.pending[resource]) == 0 {
+			delete(p.pending, resource)
+		}
+		return
+	}
+	if p.pending == nil {
+		p.pending = map[string]map[string]Request{}
+	}
+	ws := p.pending[resource]
+	if ws == nil {
+		if len(p.pending) >= maxPendingUsers {
+			return
+		}
+		ws = map[string]Request{}
+		p.pending[resource] = ws
+	}
+	if _, ok := ws[watcher]; !ok && len(ws) >= maxPendingPerUser {
+		return
+	}
+	clk := p.Clock
+	if clk == nil {
+		clk = clock.Default()
+	}
+	ws[watcher] = Request{Watcher: watcher, Event: event, At: clk.Now().UTC()}
+}
+
+// Pending returns the requests left pending for user in this process,
+// oldest first, so that someone can allow or block them.
+func (p *Policy) Pending(user string) []Request {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]Request, 0, len(p.pending[user]))
+	for _, r := range p.pending[user] {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b Request) int { return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.Watcher, b.Watcher)) })
+	return out
 }
 
 // Decide is the rule Policy applies to the resource's entries.

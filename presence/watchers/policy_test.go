@@ -145,3 +145,36 @@ func TestNotifying(t *testing.T) {
 		t.Errorf("heard %v, want bob twice (a put, a removal), nothing for what changed nothing or failed", heard)
 	}
 }
+
+// TestPendingRequests: a watcher left pending is listed for the user to
+// decide on, and leaves the list once allowed or blocked.
+func TestPendingRequests(t *testing.T) {
+	clk := clock.NewFake(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	s := watchers.NewMemory(clk)
+	p := &watchers.Policy{Store: s, Clock: clk}
+	p.Authorize("carol@example.net", "bob@example.com", "presence")
+	clk.Advance(time.Second)
+	p.Authorize("dave@example.org", "bob@example.com", "dialog")
+	p.Authorize("alice@example.com", "bob@example.com", "presence") // same domain: allowed, not pending
+	got := p.Pending("bob@example.com")
+	if len(got) != 2 || got[0].Watcher != "carol@example.net" || got[0].Event != "presence" || got[1].Watcher != "dave@example.org" ||
+		!got[1].At.Equal(clk.Now()) {
+		t.Fatalf("Pending = %+v", got)
+	}
+	if err := s.Put(context.Background(), watchers.Entry{User: "bob@example.com", Watcher: "example.net", List: watchers.Allow}); err != nil {
+		t.Fatal(err)
+	}
+	p.Authorize("carol@example.net", "bob@example.com", "presence") // what Reauthorize does after the change
+	if got := p.Pending("bob@example.com"); len(got) != 1 || got[0].Watcher != "dave@example.org" {
+		t.Errorf("after allowing example.net: %+v", got)
+	}
+	for i := range 100 {
+		p.Authorize(fmt.Sprint("w", i, "@example.org"), "bob@example.com", "presence")
+	}
+	if n := len(p.Pending("bob@example.com")); n != 64 {
+		t.Errorf("%d pending kept for one user, want the bound, 64", n)
+	}
+	if got := p.Pending("nobody@example.com"); len(got) != 0 {
+		t.Errorf("Pending of a user nobody asked for: %v", got)
+	}
+}
