@@ -178,8 +178,10 @@ func fullConfig() *Config {
 			Trusted: []string{"192.0.2.0/24", "2001:db8::7"}, TrustedSkipAuth: true,
 			DropUserAgents: []string{"badscanner"},
 		},
-		CDR:      CDRConfig{Enabled: true, Node: "edge-1"},
-		Messages: MessagesConfig{Store: false, MaxSize: 2000, MaxCount: 20, MaxBytes: 40000, MaxAge: Duration(24 * time.Hour)},
+		CDR: CDRConfig{Enabled: true, Node: "edge-1"},
+		Messages: MessagesConfig{
+			Store: false, MaxSize: 2000, MaxCount: 20, MaxBytes: 40000, MaxAge: Duration(24 * time.Hour),
+		},
 	}
 }
 
