@@ -39,7 +39,8 @@ func (s *Server) openWatchers(cfg *config.Config) error {
 		}
 		store = st
 	}
-	s.watchers = &watcherLists{policy: &watchers.Policy{Store: store, Log: s.events}}
+	// Cached as long as a change made elsewhere takes to be seen anyway.
+	s.watchers = &watcherLists{policy: &watchers.Policy{Store: store, Log: s.events, CacheFor: watcherPoll}}
 	return nil
 }
 
@@ -63,11 +64,7 @@ func (s *Server) watcherStore() watchers.Store {
 	if s.watchers == nil {
 		return nil
 	}
-	return &watchers.Notifying{Store: s.watchers.policy.Store, OnChange: func(user string) {
-		for _, fn := range s.watchers.listeners {
-			fn(user)
-		}
-	}}
+	return &watchers.Notifying{Store: s.watchers.policy.Store, OnChange: s.watcherListChanged}
 }
 
 // How the server follows changes another process makes to the lists
@@ -102,9 +99,7 @@ func (s *Server) followWatcherLists(ctx context.Context) {
 		}
 		since = now
 		for _, u := range users {
-			for _, fn := range s.watchers.listeners {
-				fn(u)
-			}
+			s.watcherListChanged(u)
 		}
 	}
 }
@@ -115,6 +110,15 @@ func (s *Server) pendingWatchers() func(string) []watchers.Request {
 		return nil
 	}
 	return s.watchers.policy.Pending
+}
+
+// watcherListChanged drops the user's cached entries and tells the
+// listeners.
+func (s *Server) watcherListChanged(user string) {
+	s.watchers.policy.Forget(user)
+	for _, fn := range s.watchers.listeners {
+		fn(user)
+	}
 }
 
 // closeWatchers closes the lists' store.

@@ -30,12 +30,28 @@ type Policy struct {
 	// Log hears of a store that fails; its subscriptions are pending,
 	// which shows nothing and refuses nothing.
 	Log *slog.Logger
-	// Clock stamps the pending requests; nil is the process's clock.
+	// Clock stamps the pending requests and ages the cache; nil is the
+	// process's clock.
 	Clock clock.Clock
+	// CacheFor keeps a user's entries in memory that long after a read,
+	// so that a burst of SUBSCRIBEs (a desk phone's sixty BLF keys after
+	// a reboot) reads the database once per user; 0 reads it every time.
+	// Forget drops a user's entries at once after a change.
+	CacheFor time.Duration
 
 	mu      sync.Mutex
 	pending map[string]map[string]Request // resource → watcher → its latest pending request
+	cache   map[string]cached
 }
+
+// cached is a user's entries as read at a time.
+type cached struct {
+	entries []Entry
+	at      time.Time
+}
+
+// maxCached bounds the cache; past it the cache starts again empty.
+const maxCached = 65536
 
 // Request is a subscription left pending: who asked to watch whom, for
 // which event package, and when last. It is what the user (or the
@@ -59,9 +75,7 @@ func (p *Policy) Authorize(watcher, resource, event string) notify.Decision {
 	if watcher == resource {
 		return notify.Allow
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
-	defer cancel()
-	entries, err := p.Store.List(ctx, resource)
+	entries, err := p.entries(resource)
 	if err != nil {
 		if p.Log != nil {
 			p.Log.Warn("watchers: policy unreadable; subscription left pending", "watcher", watcher, "resource", resource, "error", err)
@@ -71,6 +85,47 @@ func (p *Policy) Authorize(watcher, resource, event string) notify.Decision {
 	d := Decide(entries, watcher, resource)
 	p.note(d, watcher, resource, event)
 	return d
+}
+
+// entries returns the user's entries, from the cache while it is fresh.
+func (p *Policy) entries(user string) ([]Entry, error) {
+	now := p.now()
+	if p.CacheFor > 0 {
+		p.mu.Lock()
+		c, ok := p.cache[user]
+		p.mu.Unlock()
+		if ok && now.Sub(c.at) < p.CacheFor {
+			return c.entries, nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+	defer cancel()
+	entries, err := p.Store.List(ctx, user)
+	if err != nil || p.CacheFor <= 0 {
+		return entries, err
+	}
+	p.mu.Lock()
+	if p.cache == nil || len(p.cache) >= maxCached {
+		p.cache = map[string]cached{}
+	}
+	p.cache[user] = cached{entries, now}
+	p.mu.Unlock()
+	return entries, nil
+}
+
+// Forget drops the user's cached entries: the next decision reads the
+// store. Call it after a change (watchers.Notifying's OnChange).
+func (p *Policy) Forget(user string) {
+	p.mu.Lock()
+	delete(p.cache, user)
+	p.mu.Unlock()
+}
+
+func (p *Policy) now() time.Time {
+	if p.Clock == nil {
+		return clock.Default().Now()
+	}
+	return p.Clock.Now()
 }
 
 // note keeps a pending request, and forgets one that is now decided.
@@ -98,11 +153,7 @@ func (p *Policy) note(d notify.Decision, watcher, resource, event string) {
 	if _, ok := ws[watcher]; !ok && len(ws) >= maxPendingPerUser {
 		return
 	}
-	clk := p.Clock
-	if clk == nil {
-		clk = clock.Default()
-	}
-	ws[watcher] = Request{Watcher: watcher, Event: event, At: clk.Now().UTC()}
+	ws[watcher] = Request{Watcher: watcher, Event: event, At: p.now().UTC()}
 }
 
 // Pending returns the requests left pending for user in this process,

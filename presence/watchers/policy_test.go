@@ -178,3 +178,45 @@ func TestPendingRequests(t *testing.T) {
 		t.Errorf("Pending of a user nobody asked for: %v", got)
 	}
 }
+
+// counting counts the store's reads.
+type counting struct {
+	watchers.Store
+	reads int
+}
+
+func (c *counting) List(ctx context.Context, user string) ([]watchers.Entry, error) {
+	c.reads++
+	return c.Store.List(ctx, user)
+}
+
+// TestPolicyCache: within CacheFor a user's entries are read once; a
+// change is seen after Forget at once, and after CacheFor without it.
+func TestPolicyCache(t *testing.T) {
+	clk := clock.NewFake(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	store := &counting{Store: watchers.NewMemory(clk)}
+	p := &watchers.Policy{Store: store, Clock: clk, CacheFor: 2 * time.Second}
+	for range 60 {
+		p.Authorize("carol@example.net", "bob@example.com", "dialog")
+	}
+	if store.reads != 1 {
+		t.Errorf("%d reads for 60 decisions, want 1", store.reads)
+	}
+	if err := store.Put(context.Background(), watchers.Entry{User: "bob@example.com", Watcher: "example.net", List: watchers.Block}); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Authorize("carol@example.net", "bob@example.com", "dialog"); got != notify.Pending {
+		t.Errorf("within CacheFor: %d, want the cached Pending", got)
+	}
+	p.Forget("bob@example.com")
+	if got := p.Authorize("carol@example.net", "bob@example.com", "dialog"); got != notify.Block {
+		t.Errorf("after Forget: %d, want Block", got)
+	}
+	if err := store.Put(context.Background(), watchers.Entry{User: "bob@example.com", Watcher: "example.net", List: watchers.Allow}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Second)
+	if got := p.Authorize("carol@example.net", "bob@example.com", "dialog"); got != notify.Allow {
+		t.Errorf("after CacheFor: %d, want Allow", got)
+	}
+}
