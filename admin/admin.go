@@ -25,7 +25,9 @@ import (
 
 	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/location"
+	offlinemsg "github.com/parley-sip/parley/message"
 	"github.com/parley-sip/parley/observe"
+	"github.com/parley-sip/parley/presence/watchers"
 )
 
 // UserLister lists the users (subscribers) an operator can look up. The
@@ -49,6 +51,14 @@ type Config struct {
 	CDRs cdr.Store
 	// Users lists subscribers; nil lists none.
 	Users UserLister
+	// Messages is the store of MESSAGEs waiting for offline users
+	// (/api/messages); nil lists none.
+	Messages offlinemsg.Store
+	// Watchers is the watcher lists (/api/watchers); nil has none.
+	Watchers watchers.Store
+	// PendingWatchers returns the subscriptions to a user left pending
+	// (/api/watchers/pending); nil lists none.
+	PendingWatchers func(user string) []watchers.Request
 	// Ready reports whether the server can take traffic (/readyz); nil
 	// means always.
 	Ready func(ctx context.Context) error
@@ -116,6 +126,11 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("GET /api/calls", s.listCalls)
 	api.HandleFunc("GET /api/cdrs", s.listCDRs)
 	api.HandleFunc("GET /api/calls/{callid}/messages", s.callMessages)
+	api.HandleFunc("GET /api/messages", s.listMessages)
+	api.HandleFunc("GET /api/watchers", s.listWatchers)
+	api.HandleFunc("GET /api/watchers/pending", s.pendingWatchers)
+	api.HandleFunc("PUT /api/watchers", s.putWatcher)
+	api.HandleFunc("DELETE /api/watchers", s.removeWatcher)
 	api.HandleFunc("GET /api/stats", s.stats)
 	api.HandleFunc("GET /api/config", s.config)
 	api.HandleFunc("GET /api/stream", s.stream)

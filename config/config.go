@@ -107,6 +107,26 @@ type Config struct {
 	// DIDs maps the numbers a gateway's inbound calls are for to local
 	// users (alice, or alice@example.com).
 	DIDs map[string]string `yaml:"dids" reload:"live"`
+	// Messages is the store of MESSAGEs for users who are offline
+	// (RFC 3428), delivered when they next register.
+	Messages MessagesConfig `yaml:"messages"`
+}
+
+// MessagesConfig bounds the offline message store. Every key is live:
+// the message stage and the deliverer read them per request.
+type MessagesConfig struct {
+	// Store keeps a MESSAGE for a subscriber with no phone registered
+	// (202 Accepted). Off, such a MESSAGE gets 404 or 480 as any request
+	// does; messages already stored are still delivered.
+	Store bool `yaml:"store" reload:"live"`
+	// MaxSize is the largest body stored, in bytes (413 past it).
+	MaxSize int `yaml:"max_size" reload:"live"`
+	// MaxCount is how many messages one user may have waiting (480 past it).
+	MaxCount int `yaml:"max_count" reload:"live"`
+	// MaxBytes is the body bytes one user may have waiting (480 past it).
+	MaxBytes int `yaml:"max_bytes" reload:"live"`
+	// MaxAge is how long a message waits; older ones are dropped unread.
+	MaxAge Duration `yaml:"max_age" reload:"live"`
 }
 
 // CDRConfig turns call detail records on and names the node in them.

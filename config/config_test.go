@@ -192,6 +192,9 @@ func fullConfig() *Config {
 			{Name: "extensions", Prefix: "2", Strip: 1, Local: true},
 		},
 		DIDs: map[string]string{"+4930123456": "alice", "+4930123457": "bob@example.com"},
+		Messages: MessagesConfig{
+			Store: false, MaxSize: 2000, MaxCount: 20, MaxBytes: 40000, MaxAge: Duration(24 * time.Hour),
+		},
 	}
 }
 
@@ -262,6 +265,9 @@ func TestParseErrors(t *testing.T) {
 
 		// Call records.
 		{"cdr node too long", lines("cdr:", "  node: "+strings.Repeat("n", 65)), 2, "cdr.node", "must be at most 64 characters, got 65", 0},
+		{"messages max_size zero", lines("messages:", "  max_size: 0"), 2, "messages.max_size", "must be at least 1, got 0", 0},
+		{"messages quota below one message", lines("messages:", "  max_size: 100", "  max_bytes: 99"), 3, "messages.max_bytes", "must be at least messages.max_size (100), or the largest message could never be stored, got 99", 0},
+		{"messages max_age too short", lines("messages:", "  max_age: 30s"), 2, "messages.max_age", "must be at least 60s, got 30s", 0},
 		{"cdr node with a tab", lines("cdr:", `  node: "a\tb"`), 2, "cdr.node", "must not contain control characters", 0},
 
 		// Durations.

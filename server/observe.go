@@ -58,6 +58,7 @@ func (s *Server) newObservability(cfg *config.Config) error {
 		o.admin = admin.New(admin.Config{
 			Listen: cfg.Admin.Listen, Token: cfg.Admin.Token, Observer: o.obs, Store: s.store, CDRs: s.storage.cdrs,
 			Users: s.userLister(), Ready: s.ready, Stats: func() any { return s.stats(o) }, Reload: func() any { return s.ReloadState() },
+			Messages: s.MessageStore(), Watchers: s.watcherStore(), PendingWatchers: s.pendingWatchers(),
 			Logger: s.log,
 		})
 	}

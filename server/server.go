@@ -63,6 +63,10 @@ type Server struct {
 	// endLife ends the lifetime every request's context derives from:
 	// a store query or DNS lookup still running at shutdown gives up.
 	endLife context.CancelFunc
+	// msgs keeps MESSAGEs for offline users (server/messages.go).
+	msgs *offlineMessages
+	// watchers is who may watch whom (server/watchers.go).
+	watchers *watcherLists
 }
 
 // settings is the part of the config a reload swaps in at once.
@@ -138,6 +142,15 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		st.Close()
 		return nil, err
 	}
+	if err := s.addMessages(cfg, &pcfg); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := s.openWatchers(cfg); err != nil {
+		s.closeMessages()
+		st.Close()
+		return nil, err
+	}
 	pcfg.Lifetime, s.endLife = context.WithCancel(context.Background())
 	s.secret = pcfg.Secret
 	if st.cached != nil {
@@ -151,11 +164,17 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	s.proxy = proxy.New(pcfg, traced, txs, s.store, reg, log)
 	reg.ForUs = s.proxy.IsUs
 	s.reg = reg
+	s.startMessages()
 	s.records = s.newRecords(cfg)
 	if err := s.newObservability(cfg); err != nil {
 		s.closeRecords()
+		s.closeMessages()
+		s.closeWatchers()
 		st.Close()
 		return nil, err
+	}
+	if s.obs != nil {
+		s.registerMessageMetrics(s.obs.obs.Metrics().Registry())
 	}
 	return s, nil
 }
@@ -192,12 +211,16 @@ func (s *Server) policyFor(domain string) registrar.Policy {
 // one failed.
 func (s *Server) Start() error {
 	if err := s.tp.Start(); err != nil {
+		s.closeMessages()
+		s.closeWatchers()
 		_ = s.storage.Close()
 		return err
 	}
 	if err := s.startObservability(); err != nil {
 		_ = s.tp.Close()
 		s.stopObservability()
+		s.closeMessages()
+		s.closeWatchers()
 		_ = s.storage.Close()
 		return err
 	}
@@ -206,6 +229,8 @@ func (s *Server) Start() error {
 	s.bg.Go(func() { _ = location.RunSweeps(ctx, s.store, time.Second, nil, s.expired) })
 	s.bg.Go(func() { s.watchBans(ctx) })
 	s.startTrunks(ctx)
+	s.bg.Go(func() { s.sweepMessages(ctx) })
+	s.bg.Go(func() { s.followWatcherLists(ctx) })
 	s.warnIfOpen()
 	s.logStarted()
 	s.logRelayPolicy()
@@ -302,6 +327,8 @@ wait:
 		s.stop()
 		s.bg.Wait()
 	}
+	s.closeMessages()
+	s.closeWatchers()
 	_ = s.storage.Close()
 	return errors.Join(err, cerr)
 }

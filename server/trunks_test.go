@@ -23,9 +23,12 @@ func TestTrunksWiring(t *testing.T) {
 	for _, st := range s.proxy.StageStats() {
 		names = append(names, st.Name)
 	}
-	i, j := slices.Index(names, "dialplan"), slices.Index(names, "location")
-	if i < 0 || i+1 != j {
-		t.Errorf("stages %v, want dialplan right before location", names)
+	// After local (requests to Parley itself), before every stage that
+	// reads the dialled user (offline messages, location), which must see
+	// it rewritten.
+	l, i, j := slices.Index(names, "local"), slices.Index(names, "dialplan"), slices.Index(names, "location")
+	if i < 0 || i < l || i > j || (slices.Contains(names, "message") && i > slices.Index(names, "message")) {
+		t.Errorf("stages %v, want dialplan after local and before message and location", names)
 	}
 	pc := s.proxyConfig(s.Config(), nil, auth.Policies{})
 	gw, other := netip.MustParseAddr("192.0.2.50"), netip.MustParseAddr("192.0.2.51")

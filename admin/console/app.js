@@ -180,6 +180,32 @@
       td(talk), td(r.hung_up_by), td(r.status ? `${r.status} ${r.reason || ''}` : r.reason || ''));
   }
 
+  // ---- MESSAGEs stored for offline users, oldest first, a page at a time
+
+  async function loadMessages(after) {
+    const q = new URLSearchParams({ limit: '50' });
+    const user = $('#messages form').user.value.trim();
+    if (user.includes('@')) q.set('user', user);
+    if (after) q.set('after', after);
+    const data = await getJSON('/api/messages?' + q);
+    const rows = data.messages.map(messageRow);
+    if (after) $('#messages tbody').append(...rows);
+    else $('#messages tbody').replaceChildren(...rows);
+    const more = $('#messages .more');
+    more.hidden = !data.next;
+    more.dataset.next = data.next || '';
+    const n = $('#messages tbody').children.length;
+    $('#messages .count').textContent = n + (data.next ? '+' : '');
+    $('#messages .empty').hidden = n > 0;
+  }
+
+  function messageRow(m) {
+    const text = m.body === undefined ? '(binary)' : m.body.length > 80 ? m.body.slice(0, 80) + '…' : m.body;
+    return el('tr', { 'data-message-id': String(m.id), title: `${m.from}\nDate: ${m.date}` },
+      td(new Date(m.stored).toLocaleString()), td(m.user), td(m.from, 'wrap'), td(m.content_type),
+      td(String(m.size)), td(text, 'wrap'));
+  }
+
   // ---- ladder
 
   async function showLadder(id) {
@@ -332,7 +358,7 @@
 
   function refreshAll() {
     const failed = err => { if (err.message !== 'unauthorized') console.warn(err); };
-    return Promise.all([loadStats(), loadRegistrations(), loadCalls(), loadCDRs()])
+    return Promise.all([loadStats(), loadRegistrations(), loadCalls(), loadCDRs(), loadMessages()])
       .then(() => { document.body.dataset.loaded = 'true'; }, failed);
   }
 
@@ -348,8 +374,11 @@
   $('#cdrs form').addEventListener('input', () => later('cdr-search', 250, loadCDRs));
   $('#cdrs form').addEventListener('submit', ev => ev.preventDefault());
   $('#cdrs .more').addEventListener('click', ev => loadCDRs(ev.target.dataset.next));
+  $('#messages form').addEventListener('input', () => later('message-search', 250, loadMessages));
+  $('#messages form').addEventListener('submit', ev => ev.preventDefault());
+  $('#messages .more').addEventListener('click', ev => loadMessages(ev.target.dataset.next));
   setInterval(tickDurations, 1000);
-  setInterval(() => { loadRegistrations().catch(() => {}); loadStats().catch(() => {}); }, 10000);
+  setInterval(() => { loadRegistrations().catch(() => {}); loadStats().catch(() => {}); loadMessages().catch(() => {}); }, 10000);
   refreshAll();
   connect();
 })();

@@ -17,6 +17,8 @@ Usage:
                                     manage subscribers (see "parley user help")
   parley tls [--config FILE] [--data-dir DIR]
                                     print the TLS certificate and its SHA-256 fingerprint
+  parley watchers allow|block|remove|list USER@DOMAIN [WATCHER]
+                                    who may watch a user's presence (see "parley watchers help")
   parley cdr export --since TIME ...
                                     write call detail records as CSV or JSON (see "parley cdr help")
   parley version                    print the version and the revision it was built from
@@ -56,6 +58,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return userCommand(args[1:], os.Stdin, stdout, stderr)
 	case "cdr":
 		return cdrCommand(args[1:], stdout, stderr)
+	case "watchers":
+		return watchersCommand(args[1:], stdout, stderr)
 	case "check-config":
 		return checkConfig(args[1:], stdout, stderr)
 	case "tls":

@@ -1,0 +1,231 @@
+package message
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/parley-sip/parley/clock"
+	"github.com/parley-sip/parley/sqldb"
+)
+
+// SQL is a Store in SQLite or PostgreSQL, so that waiting messages
+// survive a restart. A message is what a user wrote, which no phone
+// sends again: SQLite syncs every commit fully.
+type SQL struct {
+	db        *sql.DB
+	postgres  bool
+	clk       clock.Clock
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// OpenSQLite opens (creating it if needed) the SQLite database at path,
+// usually the data directory's sqldb.DBFile beside the other stores'
+// tables, and brings its schema up to date.
+func OpenSQLite(path string, clk clock.Clock) (*SQL, error) {
+	db, err := sqldb.OpenSQLite(path, sqldb.SyncFull)
+	if err != nil {
+		return nil, fmt.Errorf("message: %w", err)
+	}
+	return open(context.Background(), db, false, clk)
+}
+
+// OpenPostgres connects to PostgreSQL (a DSN as pgx takes it; a
+// search_path parameter selects a schema) and brings the schema up to
+// date.
+func OpenPostgres(ctx context.Context, dsn string, clk clock.Clock) (*SQL, error) {
+	return Open(ctx, "postgres", "", dsn, clk)
+}
+
+// Open opens the store a server is configured with: engine "sqlite" (or
+// "") uses sqldb.DBFile in dataDir, creating the directory; "postgres"
+// uses dsn.
+func Open(ctx context.Context, engine, dataDir, dsn string, clk clock.Clock) (*SQL, error) {
+	db, postgres, err := sqldb.Open(engine, dataDir, dsn, sqldb.SyncFull)
+	if err != nil {
+		return nil, fmt.Errorf("message: %w", err)
+	}
+	return open(ctx, db, postgres, clk)
+}
+
+func open(ctx context.Context, db *sql.DB, postgres bool, clk clock.Clock) (*SQL, error) {
+	if err := sqldb.Ping(ctx, db); err != nil {
+		return nil, fmt.Errorf("message: %w", err)
+	}
+	steps := sqliteMigrations
+	if postgres {
+		steps = postgresMigrations
+	}
+	if err := sqldb.Migrate(ctx, db, postgres, component, steps); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &SQL{db: db, postgres: postgres, clk: clk}, nil
+}
+
+// columns are a message's columns in the order scan reads them.
+const columns = `id, usr, from_hdr, to_hdr, date_hdr, content_type, body, stored_us`
+
+// Add implements Store. The quota is read and the row inserted in one
+// transaction that holds the user's lock: SQLite's write lock, taken at
+// BEGIN (sqldb opens it so), or a PostgreSQL advisory lock on the user.
+func (s *SQL) Add(ctx context.Context, m Message, q Quota) (Message, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Message{}, s.fail("add", err)
+	}
+	defer tx.Rollback()
+	if s.postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('message:' || $1))`, m.User); err != nil {
+			return Message{}, s.fail("add", err)
+		}
+	}
+	var count int
+	var size int64
+	if err := tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(size), 0) FROM offline_messages WHERE usr = $1`,
+		m.User).Scan(&count, &size); err != nil {
+		return Message{}, s.fail("add", err)
+	}
+	if q.MaxCount > 0 && count >= q.MaxCount {
+		return Message{}, ErrCountQuota
+	}
+	if q.MaxBytes > 0 && size+m.Size() > q.MaxBytes {
+		return Message{}, ErrByteQuota
+	}
+	m.Stored = storeTime(s.clk.Now())
+	if m.Body == nil {
+		m.Body = []byte{} // the column is NOT NULL
+	}
+	if err := tx.QueryRowContext(ctx, `INSERT INTO offline_messages
+		(usr, from_hdr, to_hdr, date_hdr, content_type, body, size, stored_us)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+		m.User, m.From, m.To, m.Date, m.ContentType, m.Body, m.Size(), m.Stored.UnixMicro()).Scan(&m.ID); err != nil {
+		return Message{}, s.fail("add", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return Message{}, s.fail("add", err)
+	}
+	return m, nil
+}
+
+// Pending implements Store.
+func (s *SQL) Pending(ctx context.Context, user string) ([]Message, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM offline_messages WHERE usr = $1 ORDER BY id`, user)
+	if err != nil {
+		return nil, s.fail("pending", err)
+	}
+	return s.scanAll(rows, "pending")
+}
+
+// Delete implements Store.
+func (s *SQL) Delete(ctx context.Context, id int64) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM offline_messages WHERE id = $1`, id)
+	if err != nil {
+		return false, s.fail("delete", err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, s.fail("delete", err)
+}
+
+// Lease implements Store: one upsert that takes the lease only when
+// there is none, it has run out, or it is the holder's own, so that two
+// servers racing for it cannot both win.
+func (s *SQL) Lease(ctx context.Context, user, holder string, d time.Duration) (bool, error) {
+	now := s.clk.Now()
+	var got string
+	err := s.db.QueryRowContext(ctx, `INSERT INTO offline_message_leases (usr, holder, until_us) VALUES ($1, $2, $3)
+		ON CONFLICT (usr) DO UPDATE SET holder = excluded.holder, until_us = excluded.until_us
+		WHERE offline_message_leases.until_us <= $4 OR offline_message_leases.holder = excluded.holder
+		RETURNING holder`, user, holder, now.Add(d).UnixMicro(), now.UnixMicro()).Scan(&got)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, s.fail("lease", err)
+	}
+	return got == holder, nil
+}
+
+// Release implements Store.
+func (s *SQL) Release(ctx context.Context, user, holder string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM offline_message_leases WHERE usr = $1 AND holder = $2`, user, holder)
+	return s.fail("release", err)
+}
+
+// Expire implements Store; it also forgets leases that ran out, which a
+// deliverer that died left behind.
+func (s *SQL) Expire(ctx context.Context, before time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM offline_messages WHERE stored_us <= $1`, before.UnixMicro())
+	if err != nil {
+		return 0, s.fail("expire", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, s.fail("expire", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM offline_message_leases WHERE until_us <= $1`, s.clk.Now().UnixMicro()); err != nil {
+		return int(n), s.fail("expire", err)
+	}
+	return int(n), nil
+}
+
+// Page implements Store.
+func (s *SQL) Page(ctx context.Context, user string, after int64, limit int) ([]Message, error) {
+	q := `SELECT ` + columns + ` FROM offline_messages WHERE id > $1 AND ($2 = '' OR usr = $2) ORDER BY id`
+	args := []any{after, user}
+	if limit > 0 {
+		q += ` LIMIT $3`
+		args = append(args, limit)
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, s.fail("page", err)
+	}
+	return s.scanAll(rows, "page")
+}
+
+// Totals implements Store.
+func (s *SQL) Totals(ctx context.Context) (int, int64, error) {
+	var n int
+	var b int64
+	err := s.db.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(size), 0) FROM offline_messages`).Scan(&n, &b)
+	return n, b, s.fail("totals", err)
+}
+
+// Close implements Store.
+func (s *SQL) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.db.Close() })
+	return s.closeErr
+}
+
+// fail names the operation in err; a closed database is ErrClosed.
+func (s *SQL) fail(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrConnDone) || err.Error() == "sql: database is closed" {
+		return ErrClosed
+	}
+	return fmt.Errorf("message: %s: %w", what, err)
+}
+
+func (s *SQL) scanAll(rows *sql.Rows, what string) ([]Message, error) {
+	defer rows.Close()
+	var out []Message
+	for rows.Next() {
+		var m Message
+		var stored int64
+		if err := rows.Scan(&m.ID, &m.User, &m.From, &m.To, &m.Date, &m.ContentType, &m.Body, &stored); err != nil {
+			return nil, s.fail(what, err)
+		}
+		m.Stored = time.UnixMicro(stored).UTC()
+		out = append(out, m)
+	}
+	return out, s.fail(what, rows.Err())
+}
+
+var _ Store = (*SQL)(nil)
