@@ -56,7 +56,7 @@ type Contact struct {
 	State   State // Active or Terminated
 	Event   Event
 	Expires time.Duration // left of the binding; written for active contacts
-	Since   time.Duration // how long it has been registered; written for active contacts
+	Since   time.Duration // how long it has been registered; written for active contacts when above 0
 	Q       int           // thousandths; 1000 (or 0) is not written
 	CallID  string
 	CSeq    uint32
@@ -165,7 +165,10 @@ func (r *Registration) out() (outReg, error) {
 		oc := outContact{ID: ID(r.AOR, c.URI), State: c.State, Event: c.Event, CallID: c.CallID, CSeq: c.CSeq,
 			URI: c.URI, Unknowns: unknowns(c.Params)}
 		if c.State == Active {
-			oc.Since, oc.Expires = seconds(c.Since), seconds(c.Expires)
+			oc.Expires = seconds(c.Expires)
+			if c.Since > 0 {
+				oc.Since = seconds(c.Since)
+			}
 		}
 		if c.Q > 0 && c.Q < 1000 {
 			oc.Q = strconv.FormatFloat(float64(c.Q)/1000, 'f', -1, 64)
