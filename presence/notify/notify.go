@@ -1,7 +1,12 @@
-// Package notify is the notifier of RFC 6665: it serves event packages to
-// the subscriptions it holds. This file is the interface between the
-// notifier and the event packages.
+// Package notify is the RFC 6665 notifier: it takes SUBSCRIBE requests
+// for the users of Parley's domains, keeps each subscription as a usage
+// of a dialog (package dialog), and sends NOTIFYs through the outbound
+// service when the event package says its state changed. Event packages
+// (presence, dialog, reg, message-summary) implement Package and never
+// see a dialog, a transaction or a socket.
 package notify // github.com/parley-sip/parley/presence/notify
+
+import "errors"
 
 // Watch is what an event package may know of the subscription a body is for.
 type Watch struct {
@@ -32,3 +37,7 @@ const (
 type Authorizer interface {
 	Authorize(watcher, resource, event string) Decision
 }
+
+// ErrNoResource is what a Package's Body returns for a resource it does
+// not know: the subscription ends with reason=noresource (RFC 6665 §4.2.2).
+var ErrNoResource = errors.New("notify: no such resource")
