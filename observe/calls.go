@@ -31,25 +31,18 @@ const (
 // the callee's tag too once the first 2xx fixes it. An INVITE challenged
 // with 401 or 407 and sent again with credentials is the same call.
 type Call struct {
-	CallID    string `json:"call_id"`    // the INVITE's Call-ID
-	Caller    string `json:"caller"`     // the From address
-	Callee    string `json:"callee"`     // the To address
-	CallerTag string `json:"caller_tag"` // the From tag, the caller's side of the dialog
-	// CallerTarget and CalleeTarget are the parties' Contact URIs as the
-	// call's dialog holds them (the callee's from the answer, or from
-	// the latest early dialog before it): what a busy lamp shows as
-	// each side's target.
-	CallerTarget string    `json:"caller_target,omitempty"`
-	CalleeTarget string    `json:"callee_target,omitempty"`
-	RequestURI   string    `json:"request_uri"`       // of the caller's INVITE
-	Source       string    `json:"source"`            // where the INVITE came from
-	State        CallState `json:"state"`             // where the call stands
-	Status       int       `json:"status,omitempty"`  // the final status of the INVITE, once sent
-	Reason       string    `json:"reason,omitempty"`  // why it ended
-	Start        time.Time `json:"start"`             // the first INVITE's arrival
-	Ringing      time.Time `json:"ringing,omitzero"`  // the first provisional above 100 sent to the caller
-	Answered     time.Time `json:"answered,omitzero"` // the 2xx sent to the caller
-	End          time.Time `json:"end,omitzero"`      // the dialog's end, or the failure
+	CallID     string    `json:"call_id"`           // the INVITE's Call-ID
+	Caller     string    `json:"caller"`            // the From address
+	Callee     string    `json:"callee"`            // the To address
+	RequestURI string    `json:"request_uri"`       // of the caller's INVITE
+	Source     string    `json:"source"`            // where the INVITE came from
+	State      CallState `json:"state"`             // where the call stands
+	Status     int       `json:"status,omitempty"`  // the final status of the INVITE, once sent
+	Reason     string    `json:"reason,omitempty"`  // why it ended
+	Start      time.Time `json:"start"`             // the first INVITE's arrival
+	Ringing    time.Time `json:"ringing,omitzero"`  // the first provisional above 100 sent to the caller
+	Answered   time.Time `json:"answered,omitzero"` // the 2xx sent to the caller
+	End        time.Time `json:"end,omitzero"`      // the dialog's end, or the failure
 	// HungUpBy says who ended the call, once it has ended: the side that
 	// sent the BYE or the CANCEL, the callee for a refusal (4xx, 6xx),
 	// the system for timeouts and errors (408, 5xx, a dialog ended by a
@@ -63,6 +56,15 @@ type Call struct {
 	// early dialogs of a forked INVITE (one per phone that rang) and the
 	// confirmed one that answered.
 	Branches []Branch `json:"branches,omitempty"`
+
+	// CallerTag is the From tag: the caller's side of the dialog.
+	CallerTag string `json:"caller_tag"`
+	// CallerTarget and CalleeTarget are the parties' Contact URIs as the
+	// call's dialog holds them (the callee's from the answer, or from
+	// the latest early dialog before it): what a busy lamp shows as
+	// each side's target.
+	CallerTarget string `json:"caller_target,omitempty"`
+	CalleeTarget string `json:"callee_target,omitempty"`
 }
 
 // Branch is one dialog of a call: a fork that rang or answered.
