@@ -62,6 +62,10 @@ type Server struct {
 	// endLife ends the lifetime every request's context derives from:
 	// a store query or DNS lookup still running at shutdown gives up.
 	endLife context.CancelFunc
+
+	// packages are the event packages beside presence (busy lamps, reg,
+	// message-summary); nil until wired with the notifier.
+	packages *presencePackages
 }
 
 // settings is the part of the config a reload swaps in at once.
@@ -293,6 +297,7 @@ wait:
 		s.bg.Wait()
 	}
 	_ = s.storage.Close()
+	s.packages.close()
 	return errors.Join(err, cerr)
 }
 
