@@ -62,6 +62,8 @@ type Server struct {
 	// endLife ends the lifetime every request's context derives from:
 	// a store query or DNS lookup still running at shutdown gives up.
 	endLife context.CancelFunc
+
+	presence *presenceServer // nil when presence.enabled is off
 }
 
 // settings is the part of the config a reload swaps in at once.
@@ -129,7 +131,15 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	s.out = outbound.New(outbound.Config{Transport: traced, Transactions: txs, Log: s.events})
 	pcfg := s.proxyConfig(cfg, a, pol)
 	pcfg.Outbound = s.out
-	pcfg.Stages = proxy.DefaultStages()
+	if s.presence, err = s.newPresence(cfg); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if pcfg.Stages, err = s.presence.addStages(proxy.DefaultStages()); err != nil {
+		s.presence.close()
+		st.Close()
+		return nil, err
+	}
 	pcfg.Lifetime, s.endLife = context.WithCancel(context.Background())
 	s.secret = pcfg.Secret
 	if st.cached != nil {
@@ -143,9 +153,11 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	s.proxy = proxy.New(pcfg, traced, txs, s.store, reg, log)
 	reg.ForUs = s.proxy.IsUs
 	s.reg = reg
+	s.watchPresence()
 	s.records = s.newRecords(cfg)
 	if err := s.newObservability(cfg); err != nil {
 		s.closeRecords()
+		s.presence.close()
 		st.Close()
 		return nil, err
 	}
@@ -197,6 +209,9 @@ func (s *Server) Start() error {
 	s.stop = cancel
 	s.bg.Go(func() { _ = location.RunSweeps(ctx, s.store, time.Second, nil, s.expired) })
 	s.bg.Go(func() { s.watchBans(ctx) })
+	if err := s.presence.start(s); err != nil {
+		s.log.Warn("presence: subscriptions not restored; phones subscribe again when their refreshes get 481", "error", err)
+	}
 	s.warnIfOpen()
 	s.logStarted()
 	s.logRelayPolicy()
@@ -284,6 +299,7 @@ wait:
 		case <-tick.C:
 		}
 	}
+	s.presence.close() // before the transport: no NOTIFY left half sent
 	cerr := s.tp.Close()
 	s.endLife()
 	s.stopObservability()
