@@ -99,6 +99,9 @@ type Config struct {
 	// CDR is the call detail records: one per call, kept with the
 	// storage engine's data.
 	CDR CDRConfig `yaml:"cdr"`
+	// Presence is the presence server: subscriptions, publications and
+	// their NOTIFYs for the served domains' users.
+	Presence PresenceConfig `yaml:"presence"`
 }
 
 // CDRConfig turns call detail records on and names the node in them.

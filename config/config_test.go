@@ -179,6 +179,8 @@ func fullConfig() *Config {
 			DropUserAgents: []string{"badscanner"},
 		},
 		CDR: CDRConfig{Enabled: true, Node: "edge-1"},
+		Presence: PresenceConfig{Enabled: false, MinExpires: dur("30s"), MaxExpires: dur("7200s"),
+			DefaultExpires: dur("600s"), NotifyThrottle: dur("250ms")},
 	}
 }
 
@@ -249,6 +251,9 @@ func TestParseErrors(t *testing.T) {
 
 		// Call records.
 		{"cdr node too long", lines("cdr:", "  node: "+strings.Repeat("n", 65)), 2, "cdr.node", "must be at most 64 characters, got 65", 0},
+		{"presence min above default", lines("presence:", "  min_expires: 7200s"), 2, "presence.min_expires", "must not exceed presence.default_expires (3600s), got 7200s", 0},
+		{"presence expires not whole seconds", lines("presence:", "  max_expires: 1500ms"), 2, "presence.max_expires", "must be whole seconds, as SIP Expires counts seconds; got 1500ms", 0},
+		{"presence throttle too long", lines("presence:", "  notify_throttle: 2m"), 2, "presence.notify_throttle", "must be between 0s and 60s, got 120s", 0},
 		{"cdr node with a tab", lines("cdr:", `  node: "a\tb"`), 2, "cdr.node", "must not contain control characters", 0},
 
 		// Durations.

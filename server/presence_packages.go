@@ -61,11 +61,15 @@ func openMailbox(cfg *config.Config) (mailbox.Store, error) {
 	return st, nil
 }
 
-// wirePresencePackages registers the packages with the notifier, puts
+// wirePresencePackages registers the packages with the notifier and puts
 // the mwi stage before the notifier's (which answers a PUBLISH no
-// package took with 489) and has registrations follow the registrar. It
-// runs in New once the notifier is built, before the proxy is.
-func (s *Server) wirePresencePackages(cfg *config.Config, n *notify.Notifier, stages []proxy.Stage) ([]proxy.Stage, error) {
+// package took with 489). It runs in New once the notifier is built,
+// before the proxy is; with presence off it does nothing.
+func (s *Server) wirePresencePackages(cfg *config.Config, stages []proxy.Stage) ([]proxy.Stage, error) {
+	if s.presence == nil {
+		return stages, nil
+	}
+	n := s.presence.n
 	pp, err := s.newPresencePackages(cfg, n.Changed)
 	if err != nil {
 		return nil, err

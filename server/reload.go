@@ -107,6 +107,7 @@ func (s *Server) applyReload(cfg *config.Config) error {
 	s.reloadGuard(cfg)
 	s.authn.Store(a)
 	s.proxy.Reconfigure(s.proxyConfig(cfg, a, pol))
+	s.presence.reload(cfg)
 	if relayPolicy(before) != relayPolicy(s.settings.Load()) {
 		s.logRelayPolicy()
 	}

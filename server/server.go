@@ -63,6 +63,8 @@ type Server struct {
 	// a store query or DNS lookup still running at shutdown gives up.
 	endLife context.CancelFunc
 
+	presence *presenceServer // nil when presence.enabled is off
+
 	// packages are the event packages beside presence (busy lamps, reg,
 	// message-summary); nil until wired with the notifier.
 	packages *presencePackages
@@ -133,7 +135,20 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	s.out = outbound.New(outbound.Config{Transport: traced, Transactions: txs, Log: s.events})
 	pcfg := s.proxyConfig(cfg, a, pol)
 	pcfg.Outbound = s.out
-	pcfg.Stages = proxy.DefaultStages()
+	if s.presence, err = s.newPresence(cfg); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if pcfg.Stages, err = s.presence.addStages(proxy.DefaultStages()); err != nil {
+		s.presence.close()
+		st.Close()
+		return nil, err
+	}
+	if pcfg.Stages, err = s.wirePresencePackages(cfg, pcfg.Stages); err != nil {
+		s.presence.close()
+		st.Close()
+		return nil, err
+	}
 	pcfg.Lifetime, s.endLife = context.WithCancel(context.Background())
 	s.secret = pcfg.Secret
 	if st.cached != nil {
@@ -147,9 +162,12 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	s.proxy = proxy.New(pcfg, traced, txs, s.store, reg, log)
 	reg.ForUs = s.proxy.IsUs
 	s.reg = reg
+	s.watchPresence()
+	s.watchPresencePackages()
 	s.records = s.newRecords(cfg)
 	if err := s.newObservability(cfg); err != nil {
 		s.closeRecords()
+		s.presence.close()
 		st.Close()
 		return nil, err
 	}
@@ -201,6 +219,9 @@ func (s *Server) Start() error {
 	s.stop = cancel
 	s.bg.Go(func() { _ = location.RunSweeps(ctx, s.store, time.Second, nil, s.expired) })
 	s.bg.Go(func() { s.watchBans(ctx) })
+	if err := s.presence.start(s); err != nil {
+		s.log.Warn("presence: subscriptions not restored; phones subscribe again when their refreshes get 481", "error", err)
+	}
 	s.warnIfOpen()
 	s.logStarted()
 	s.logRelayPolicy()
@@ -288,6 +309,7 @@ wait:
 		case <-tick.C:
 		}
 	}
+	s.presence.close() // before the transport: no NOTIFY left half sent
 	cerr := s.tp.Close()
 	s.endLife()
 	s.stopObservability()

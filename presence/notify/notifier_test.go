@@ -285,7 +285,28 @@ func TestOrphanRefresh(t *testing.T) {
 // are notified of the current state, refreshed in their dialog, and
 // expire when they would have.
 func TestRestore(t *testing.T) {
-	store := NewMemory()
+	for _, engine := range []string{"memory", "sqlite"} {
+		t.Run(engine, func(t *testing.T) { testRestore(t, engine) })
+	}
+}
+
+func testRestore(t *testing.T, engine string) {
+	dir := t.TempDir()
+	open := func() Store {
+		if engine == "memory" {
+			return nil
+		}
+		s, err := OpenSQL(t.Context(), "sqlite", dir, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	store := open()
+	if store == nil {
+		store = NewMemory()
+	}
 	rg := newRig(t, pol, store)
 	sub := load(t, "subscribe.sip")
 	resp := rg.serve(sub)
@@ -293,6 +314,10 @@ func TestRestore(t *testing.T) {
 	rg.serve(load(t, "subscribe.sip", "Call-ID", "gone", "Expires", "60"))
 	rg.notify(200)
 	rg.n.Close()
+	if engine != "memory" {
+		store.Close()
+		store = open()
+	}
 
 	again := newRig(t, pol, store)
 	again.clk.Advance(120 * time.Second) // the second one expired meanwhile
