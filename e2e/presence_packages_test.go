@@ -10,11 +10,12 @@ import (
 	"time"
 )
 
-var lampLine = regexp.MustCompile(`(?m)^(alice|bob|carol) v([0-9]+) ?([a-z]*)\s*$`)
+var lampLine = regexp.MustCompile(`(?m)^(alice|bob|carol) v([0-9]+) ([a-z]*) ?\(entity ([^)]*)\)\s*$`)
 
 // lampStates reads the desk phone's log: for each key, the states its
 // NOTIFYs showed in order ("" for no dialog), checking that the versions
-// count 0, 1, 2, … as RFC 4235 §4.1 asks.
+// count 0, 1, 2, … as RFC 4235 §4.1 asks, and that each document is the
+// key's user's.
 func lampStates(t *testing.T, logs string) map[string][]string {
 	t.Helper()
 	data, err := os.ReadFile(logs)
@@ -24,6 +25,9 @@ func lampStates(t *testing.T, logs string) map[string][]string {
 	states := map[string][]string{}
 	for _, m := range lampLine.FindAllStringSubmatch(string(data), -1) {
 		key, state := m[1], m[3]
+		if m[4] != key {
+			t.Errorf("%s's key got a document of %s", key, m[4])
+		}
 		if v, _ := strconv.Atoi(m[2]); v != len(states[key]) {
 			t.Errorf("%s: NOTIFY version %d after %d NOTIFYs", key, v, len(states[key]))
 		}
