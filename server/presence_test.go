@@ -134,7 +134,7 @@ func TestPresenceServer(t *testing.T) {
 		t.Errorf("after PUBLISH, NOTIFY:\n%s", n)
 	}
 	w.request("SUBSCRIBE", "sip:bob@example.com", "ps3", "a3", "", 1, "Event", "conference")
-	if r := w.read(); r.StatusCode() != 489 || r.Header("Allow-Events") != "presence" {
+	if r := w.read(); r.StatusCode() != 489 || r.Header("Allow-Events") != "dialog, message-summary, presence, reg" {
 		t.Errorf("unknown event answered\n%s", r)
 	}
 
