@@ -1,13 +1,19 @@
 package server
 
 import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/parley-sip/parley/cdr"
+	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/observe"
 	"github.com/parley-sip/parley/presence/busylamp"
 	"github.com/parley-sip/parley/presence/dialoginfo"
+	"github.com/parley-sip/parley/sip"
 )
 
 // TestLampEvent maps each step of a proxied call, as the observer reports
@@ -61,5 +67,89 @@ func TestLampEvent(t *testing.T) {
 	}
 	if _, ok := lampEvent(0, &call); ok {
 		t.Error("a change that is no step was told")
+	}
+}
+
+// TestPresencePackagesServed: through a whole server on loopback, alice's
+// phone watches its own registrations and voicemail. reg goes init, then
+// active with the contact registered; message-summary says no messages
+// until a trusted voicemail system's NOTIFY, which Parley answers 200 and
+// relays; after a restart a new subscription still gets the summary.
+func TestPresencePackagesServed(t *testing.T) {
+	cfg := config.Default()
+	cfg.Listen = []config.Listener{{Proto: config.ProtoUDP, Host: "127.0.0.1", Port: freePort(t)}}
+	cfg.Domains = []string{"example.com"}
+	cfg.DataDir = t.TempDir()
+	cfg.Admin.Listen = ""
+	cfg.Presence.NotifyThrottle = 0
+	cfg.Security.Trusted = []string{"127.0.0.1/32"}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	start := func() (*Server, *watcherUA) {
+		s, err := New(cfg, log, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		conn, local := udpClient(t)
+		return s, &watcherUA{t: t, conn: conn, local: local, srv: s.Listeners()[0].Bound}
+	}
+	s, w := start()
+
+	w.request("SUBSCRIBE", "sip:alice@example.com", "reg1", "r1", "", 1, "Event", "reg", "Accept", "application/reginfo+xml")
+	if r := w.read(); r.StatusCode() != 200 {
+		t.Fatalf("SUBSCRIBE to reg answered\n%s", r)
+	}
+	if n := w.notified(); n.Header("Content-Type") != "application/reginfo+xml" ||
+		!strings.Contains(string(n.Body()), `<registration aor="sip:alice@example.com"`) || !strings.Contains(string(n.Body()), `state="init"`) {
+		t.Errorf("first reg NOTIFY:\n%s", n)
+	}
+	if got := register(t, w.srv, "example.com", 600, 1); !strings.HasPrefix(got, "200") {
+		t.Fatalf("REGISTER: %s", got)
+	}
+	if n := w.notified(); !strings.Contains(string(n.Body()), `state="active" event="registered"`) || !strings.Contains(string(n.Body()), `version="1"`) {
+		t.Errorf("reg NOTIFY after REGISTER:\n%s", n)
+	}
+
+	w.request("SUBSCRIBE", "sip:alice@example.com", "mwi1", "m1", "", 1, "Event", "message-summary")
+	if r := w.read(); r.StatusCode() != 200 {
+		t.Fatalf("SUBSCRIBE to message-summary answered\n%s", r)
+	}
+	if n := w.notified(); string(n.Body()) != "Messages-Waiting: no\r\n" {
+		t.Errorf("first message-summary NOTIFY:\n%s", n)
+	}
+	conn, local := udpClient(t)
+	vm := &watcherUA{t: t, conn: conn, local: local, srv: w.srv}
+	vm.request("NOTIFY", "sip:alice@example.com", "vm1", "v1", "", 1, "Event", "message-summary",
+		"Content-Type", "application/simple-message-summary", "body", "Messages-Waiting: yes\r\nVoice-Message: 3/1\r\n")
+	if r := vm.read(); r.StatusCode() != 200 {
+		t.Fatalf("the voicemail system's NOTIFY answered\n%s", r)
+	}
+	const waiting = "Messages-Waiting: yes\r\nVoice-Message: 3/1 (0/0)\r\n"
+	if n := w.notified(); string(n.Body()) != waiting || n.Header("Event") != "message-summary" {
+		t.Errorf("message-summary NOTIFY after the voicemail's:\n%s", n)
+	}
+
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s, w = start()
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	// The restored subscriptions may be notified first; the new one's
+	// NOTIFY is known by its Call-ID.
+	w.request("SUBSCRIBE", "sip:alice@example.com", "mwi2", "m2", "", 1, "Event", "message-summary")
+	for got := false; !got; {
+		m := w.read()
+		switch {
+		case m.Method() == "NOTIFY" && m.Header("Call-ID") == "mwi2":
+			w.conn.WriteToUDPAddrPort(sip.NewResponse(m, 200, "OK", "").Bytes(), w.srv)
+			if string(m.Body()) != waiting {
+				t.Errorf("after a restart, a new subscription got\n%s", m)
+			}
+			got = true
+		case m.Method() == "NOTIFY":
+			w.conn.WriteToUDPAddrPort(sip.NewResponse(m, 200, "OK", "").Bytes(), w.srv)
+		}
 	}
 }
