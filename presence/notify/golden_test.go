@@ -21,7 +21,7 @@ func TestGolden(t *testing.T) {
 	tests := []struct {
 		name  string
 		edits []string
-		code  int    // the NOTIFY's answer; 0 sends none
+		code  int // the NOTIFY's answer; 0 sends none
 		then  func(rg *rig)
 		files []string // the response, then each NOTIFY
 	}{
