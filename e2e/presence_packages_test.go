@@ -88,3 +88,42 @@ func TestVoicemailLamp(t *testing.T) {
 	}
 	phone.ExpectSuccess()
 }
+
+var regLine = regexp.MustCompile(`(?m)^v([0-9]+) ([a-z]+) ([a-z]*) ?\(aor ([^)]*)\)\s*$`)
+
+// TestRegistrationEvents: an app subscribed to alice's registrations
+// (RFC 3680) sees init, then her contact registered (or already
+// refreshed, when the NOTIFY is built after the refresh), then, her
+// REGISTER flow having unregistered it, the registration terminated with
+// the contact unregistered; the versions count 0, 1, 2, ….
+func TestRegistrationEvents(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	p := startParley(t)
+	watch := startSipp(t, "-sf", scenario("reg_watch.xml"), "-s", "alice", p.Addr)
+	watch.WaitLog("v0 init", 10*time.Second)
+	time.Sleep(1200 * time.Millisecond) // past the first NOTIFY's throttle
+	if code := runSipp(t, "-sf", scenario("register.xml"), "-s", "alice", p.Addr); code != 0 {
+		t.Fatalf("alice's REGISTER flow: sipp exited %d", code)
+	}
+	watch.ExpectSuccess()
+	data, err := os.ReadFile(watch.file("logs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i, m := range regLine.FindAllStringSubmatch(string(data), -1) {
+		if v, _ := strconv.Atoi(m[1]); v != i || m[4] != "alice" {
+			t.Errorf("NOTIFY %d has version %s, for %s", i, m[1], m[4])
+		}
+		got = append(got, m[2]+" "+m[3])
+	}
+	t.Logf("NOTIFYs: %q", got)
+	if len(got) < 3 || got[0] != "init " || got[len(got)-1] != "terminated unregistered" {
+		t.Fatalf("NOTIFYs %q: want init, active, …, terminated unregistered", got)
+	}
+	for _, s := range got[1 : len(got)-1] {
+		if s != "active registered" && s != "active refreshed" {
+			t.Errorf("NOTIFYs %q: %q between the first and the last", got, s)
+		}
+	}
+}
