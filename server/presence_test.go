@@ -133,6 +133,10 @@ func TestPresenceServer(t *testing.T) {
 	if n := w.notified(); !strings.Contains(string(n.Body()), "away") {
 		t.Errorf("after PUBLISH, NOTIFY:\n%s", n)
 	}
+	w.request("OPTIONS", "sip:"+w.srv.String(), "po1", "o1", "", 1)
+	if r := w.read(); r.StatusCode() != 200 || r.Header("Allow-Events") != "presence" {
+		t.Errorf("OPTIONS answered\n%s", r)
+	}
 	w.request("SUBSCRIBE", "sip:bob@example.com", "ps3", "a3", "", 1, "Event", "conference")
 	if r := w.read(); r.StatusCode() != 489 || r.Header("Allow-Events") != "presence" {
 		t.Errorf("unknown event answered\n%s", r)
