@@ -160,6 +160,9 @@ func TestPresenceServer(t *testing.T) {
 	for range 2 {
 		n := w.notified()
 		states[n.Header("Call-ID")] = strings.HasPrefix(n.Header("Subscription-State"), "active")
+		if n.Header("Call-ID") == "ps2" && !strings.Contains(string(n.Body()), "away") {
+			t.Errorf("alice's publication did not survive the restart:\n%s", n)
+		}
 	}
 	if !states["ps1"] || !states["ps2"] {
 		t.Errorf("after restart, NOTIFYs %v", states)
