@@ -38,6 +38,11 @@ func (s *Server) newPresence(cfg *config.Config) (*presenceServer, error) {
 	if !cfg.Presence.Enabled {
 		return nil, nil
 	}
+	if cfg.Mode == config.ModeStateless {
+		// NOTIFYs need client transactions, which a stateless proxy has none of.
+		s.log.Warn("presence is off in stateless mode: SUBSCRIBE and PUBLISH are forwarded to the phones")
+		return nil, nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ps := &presenceServer{}

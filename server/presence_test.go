@@ -133,6 +133,10 @@ func TestPresenceServer(t *testing.T) {
 	if n := w.notified(); !strings.Contains(string(n.Body()), "away") {
 		t.Errorf("after PUBLISH, NOTIFY:\n%s", n)
 	}
+	w.request("OPTIONS", "sip:"+w.srv.String(), "po1", "o1", "", 1)
+	if r := w.read(); r.StatusCode() != 200 || r.Header("Allow-Events") != "presence" {
+		t.Errorf("OPTIONS answered\n%s", r)
+	}
 	w.request("SUBSCRIBE", "sip:bob@example.com", "ps3", "a3", "", 1, "Event", "conference")
 	if r := w.read(); r.StatusCode() != 489 || r.Header("Allow-Events") != "dialog, message-summary, presence, reg" {
 		t.Errorf("unknown event answered\n%s", r)
@@ -156,6 +160,9 @@ func TestPresenceServer(t *testing.T) {
 	for range 2 {
 		n := w.notified()
 		states[n.Header("Call-ID")] = strings.HasPrefix(n.Header("Subscription-State"), "active")
+		if n.Header("Call-ID") == "ps2" && !strings.Contains(string(n.Body()), "away") {
+			t.Errorf("alice's publication did not survive the restart:\n%s", n)
+		}
 	}
 	if !states["ps1"] || !states["ps2"] {
 		t.Errorf("after restart, NOTIFYs %v", states)

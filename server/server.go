@@ -139,6 +139,9 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		st.Close()
 		return nil, err
 	}
+	if s.presence != nil {
+		pcfg.AllowEvents = s.presence.n.AllowEvents
+	}
 	if pcfg.Stages, err = s.presence.addStages(proxy.DefaultStages()); err != nil {
 		s.presence.close()
 		st.Close()

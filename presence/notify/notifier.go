@@ -170,6 +170,35 @@ func (n *Notifier) Changed(event, resource string) {
 	}
 }
 
+// Reauthorize applies watcher policy again to every subscription to
+// resource, after the user changed it: a pending watcher now allowed is
+// told the state, one now blocked is ended with reason=rejected, one
+// allowed before and pending now is told nothing more.
+func (n *Notifier) Reauthorize(resource string) {
+	n.mu.RLock()
+	var subs []*sub
+	for _, s := range n.subs {
+		if s.watch.Resource == resource {
+			subs = append(subs, s)
+		}
+	}
+	n.mu.RUnlock()
+	for _, s := range subs {
+		d := n.authorize(s.watch.Watcher, resource, s.pkg.Event())
+		s.mu.Lock()
+		if s.end == "" && (d == Block || s.pending != (d == Pending)) {
+			if d == Block {
+				s.finish(ReasonRejected)
+			} else {
+				s.pending = d == Pending
+				s.dirty = true
+				n.schedule(s)
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
 // Len returns the number of subscriptions held.
 func (n *Notifier) Len() int {
 	n.mu.RLock()

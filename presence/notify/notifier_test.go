@@ -344,3 +344,32 @@ func testRestore(t *testing.T, engine string) {
 		t.Errorf("%d records left", len(recs))
 	}
 }
+
+// TestReauthorize: a pending watcher the user then allows gets the state;
+// one the user then blocks is ended with reason=rejected.
+func TestReauthorize(t *testing.T) {
+	rg := newRig(t, pol, nil)
+	decision := Pending
+	rg.n.cfg.Authorizer = authorizerFunc(func(w, r, e string) Decision { return decision })
+	if c := rg.serve(load(t, "subscribe.sip")).StatusCode(); c != 202 {
+		t.Fatalf("pending SUBSCRIBE answered %d", c)
+	}
+	if n := rg.notify(200); len(n.Body()) != 0 {
+		t.Errorf("pending NOTIFY with a body %q", n.Body())
+	}
+	rg.n.Reauthorize("carol@example.com")
+	rg.quiet()
+	decision = Allow
+	rg.n.Reauthorize("bob@example.com")
+	if n := rg.notify(200); header(n, "Subscription-State") != "active;expires=600" || len(n.Body()) == 0 {
+		t.Errorf("allowed:\n%s", n)
+	}
+	decision = Block
+	rg.n.Reauthorize("bob@example.com")
+	if got := header(rg.notify(200), "Subscription-State"); got != "terminated;reason=rejected" {
+		t.Errorf("blocked: %q", got)
+	}
+	if rg.n.Len() != 0 {
+		t.Errorf("%d subscriptions left", rg.n.Len())
+	}
+}

@@ -125,11 +125,12 @@ type snapshot struct {
 	body    bool   // whether the state goes in a body
 	final   bool
 	expires time.Time
+	flow    transport.Target
 }
 
 func (s *sub) take() snapshot {
 	now := s.n.clk.Now()
-	sn := snapshot{watch: s.watch, expires: s.expires}
+	sn := snapshot{watch: s.watch, expires: s.expires, flow: s.flow}
 	s.watch.Version++
 	switch {
 	case s.end != "":
@@ -199,8 +200,8 @@ func (n *Notifier) notify(s *sub, sn snapshot) (*sip.Message, error) {
 		req.SetBody(s.pkg.ContentType(), body)
 	}
 	out := outbound.Request{Msg: req}
-	if len(s.d.Info().RouteSet) == 0 && s.flow.Proto != "" {
-		out.Dest = s.flow
+	if len(s.d.Info().RouteSet) == 0 && sn.flow.Proto != "" {
+		out.Dest = sn.flow
 	}
 	ctx, cancel := context.WithTimeout(n.life, 40*time.Second)
 	defer cancel()

@@ -93,7 +93,7 @@ func (n *Notifier) event(r *proxy.Request) (Package, string) {
 		r.Respond(489, "Bad Event", "Allow-Events", n.AllowEvents())
 		return nil, ""
 	}
-	return p, strings.TrimSpace(r.Msg.Header("Event"))
+	return p, strings.Clone(strings.TrimSpace(r.Msg.Header("Event"))) // kept: no view into the request
 }
 
 // accepts reports whether the SUBSCRIBE's Accept (if any) takes the
