@@ -134,7 +134,7 @@ func TestPresenceServer(t *testing.T) {
 		t.Errorf("after PUBLISH, NOTIFY:\n%s", n)
 	}
 	w.request("OPTIONS", "sip:"+w.srv.String(), "po1", "o1", "", 1)
-	if r := w.read(); r.StatusCode() != 200 || r.Header("Allow-Events") != "presence" {
+	if r := w.read(); r.StatusCode() != 200 || r.Header("Allow-Events") != "dialog, message-summary, presence, reg" {
 		t.Errorf("OPTIONS answered\n%s", r)
 	}
 	w.request("SUBSCRIBE", "sip:bob@example.com", "ps3", "a3", "", 1, "Event", "conference")
