@@ -37,12 +37,16 @@ func (s *Server) newPresencePackages(cfg *config.Config, changed func(event, res
 		return nil, err
 	}
 	tell := func(event string) func(string) { return func(r string) { changed(event, r) } }
+	mwi := mailbox.StageConfig{Store: mail, Changed: tell(mailbox.Event), Trusted: s.guard.Trusted,
+		Serves: s.isOurDomain, Logger: s.events}
+	if s.storage.cached != nil {
+		mwi.Users = s.storage.cached
+	}
 	return &presencePackages{
 		lamps: busylamp.New(busylamp.Config{Changed: tell(busylamp.Event), Resource: s.lampResource}),
 		regs:  registrations.New(registrations.Config{Store: s.store, Changed: tell(registrations.Event)}),
 		mail:  mail,
-		mwi: mailbox.NewStage(mailbox.StageConfig{Store: mail, Changed: tell(mailbox.Event),
-			Trusted: s.guard.Trusted, Serves: s.isOurDomain, Logger: s.events}),
+		mwi:   mailbox.NewStage(mwi),
 	}, nil
 }
 

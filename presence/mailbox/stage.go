@@ -36,6 +36,11 @@ type StageConfig struct {
 	// Serves reports whether a domain is the server's; a summary for
 	// another domain is relayed, not kept. nil serves every domain.
 	Serves func(domain string) bool
+	// Users, when not nil, tells subscribers from unknown users: an
+	// authenticated sender (not a trusted network) may set only a
+	// subscriber's summary, so that the accounts kept are bounded by the
+	// subscribers. A trusted voicemail system may set any account's.
+	Users proxy.Users
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 	// Logger gets a line per update, at debug; nil is slog.Default().
@@ -74,8 +79,12 @@ func (s *Stage) Serve(r *proxy.Request, next func()) {
 		next()
 		return
 	}
-	if _, _, authed := r.Identity(); !authed && (s.cfg.Trusted == nil || !s.cfg.Trusted(r.In.Source.Addr())) {
+	trusted := s.cfg.Trusted != nil && s.cfg.Trusted(r.In.Source.Addr())
+	if _, _, authed := r.Identity(); !authed && !trusted {
 		r.Respond(403, "Message Summary Only From Trusted Sources")
+		return
+	}
+	if !trusted && !s.known(r, account) {
 		return
 	}
 	if r.Msg.Method() == "NOTIFY" {
@@ -106,6 +115,24 @@ func (s *Stage) concerns(m *sip.Message) (string, bool) {
 		return "", false
 	}
 	return sip.Unescape(u.User) + "@" + host, true
+}
+
+// known reports whether the account is a subscriber's, answering when
+// it is not (404) or when the subscriber database cannot tell (503).
+func (s *Stage) known(r *proxy.Request, account string) bool {
+	if s.cfg.Users == nil {
+		return true
+	}
+	at := strings.LastIndexByte(account, '@')
+	ok, err := s.cfg.Users.Exists(r.Context(), account[:at], account[at+1:])
+	switch {
+	case err != nil:
+		s.cfg.Logger.Warn("message summary: subscriber lookup failed", "error", err)
+		r.Respond(503, "Subscriber Database Unavailable", "Retry-After", "5")
+	case !ok:
+		r.Respond(404, "Unknown Account")
+	}
+	return err == nil && ok
 }
 
 // notify takes an unsolicited NOTIFY: its body replaces the summary.

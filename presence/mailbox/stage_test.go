@@ -2,20 +2,25 @@ package mailbox_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/presence/mailbox"
 	"github.com/parley-sip/parley/presence/notify"
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/subscriber"
 	"github.com/parley-sip/parley/transport"
 )
 
@@ -190,5 +195,86 @@ func TestPackage(t *testing.T) {
 	var p notify.Package = mailbox.NewPackage(mailbox.NewMemory())
 	if p.Event() != "message-summary" || p.ContentType() != "application/simple-message-summary" {
 		t.Errorf("event %q, type %q", p.Event(), p.ContentType())
+	}
+}
+
+var nonceRE = regexp.MustCompile(`nonce="([^"]+)"`)
+
+// TestStageAuthenticated: with passwords on and no trusted network, a
+// subscriber who authenticated (carol) may set a subscriber's summary
+// (alice's), not one of a name nobody has, which would let one
+// subscriber fill the store with accounts; without credentials the
+// NOTIFY is challenged.
+func TestStageAuthenticated(t *testing.T) {
+	users := subscriber.NewMemory()
+	for _, u := range []string{"alice", "carol"} {
+		if err := users.Put(context.Background(), subscriber.New(u, "example.com", "secret")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &rig{t: t, store: mailbox.NewMemory()}
+	stage := mailbox.NewStage(mailbox.StageConfig{Store: r.store, Users: users,
+		Changed: func(a string) { r.changed = append(r.changed, a) }, Logger: slog.New(slog.DiscardHandler)})
+	stages, err := proxy.Insert(proxy.DefaultStages(), "location", stage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := auth.NewAuthenticator(users, []byte("0123456789abcdef0123456789abcdef"))
+	a.Algorithms = []string{auth.SHA256}
+	bindings := location.NewMemory()
+	t.Cleanup(func() { bindings.Close() })
+	w := &wire{}
+	r.p = proxy.New(proxy.Config{Domains: func(d string) bool { return d == "example.com" }, Stages: stages, Auth: a,
+		AuthPolicy: auth.Policies{Default: auth.Policy{Methods: []string{"NOTIFY", "PUBLISH"}}}, Users: users},
+		w, w, bindings, nil, slog.New(slog.DiscardHandler))
+
+	for _, tt := range []struct {
+		account string
+		code    int
+		reason  string
+	}{
+		{"alice", 200, "OK"},
+		{"nobody", 404, "Unknown Account"},
+	} {
+		serve := func(extra string) *sip.Message {
+			data, err := os.ReadFile(filepath.Join("testdata", "notify_from_subscriber.sip"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := strings.ReplaceAll(string(data), "ACCOUNT", tt.account)
+			text = strings.Replace(text, "Event:", extra+"Event:", 1)
+			m, err := sip.Parse([]byte(strings.ReplaceAll(text, "\n", "\r\n")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			stx := &serverTx{}
+			r.p.ServeRequest(stx, &transport.Incoming{Msg: m, Proto: transport.UDP,
+				Source: netip.MustParseAddrPort("203.0.113.9:5060"), Local: listener.Bound, Listener: listener})
+			if len(stx.resp) != 1 {
+				t.Fatalf("%s: %d responses", tt.account, len(stx.resp))
+			}
+			return stx.resp[0]
+		}
+		challenge := serve("")
+		if challenge.StatusCode() != 407 {
+			t.Fatalf("%s without credentials: %d %s, want 407", tt.account, challenge.StatusCode(), challenge.Reason())
+		}
+		nonce := nonceRE.FindStringSubmatch(challenge.Header("Proxy-Authenticate"))
+		if nonce == nil {
+			t.Fatalf("no nonce in %q", challenge.Header("Proxy-Authenticate"))
+		}
+		uri := "sip:" + tt.account + "@example.com"
+		resp := auth.Response("SHA-256", subscriber.HA1("SHA-256", "carol", "example.com", "secret"), "NOTIFY", uri, nonce[1], "00000001", "c0ffee", "auth")
+		cred := fmt.Sprintf(`Proxy-Authorization: Digest username="carol", realm="example.com", nonce="%s", uri="%s", response="%s", algorithm=SHA-256, qop=auth, nc=00000001, cnonce="c0ffee"`+"\n",
+			nonce[1], uri, resp)
+		if got := serve(cred); got.StatusCode() != tt.code || got.Reason() != tt.reason {
+			t.Errorf("%s from carol: %d %s, want %d %s", tt.account, got.StatusCode(), got.Reason(), tt.code, tt.reason)
+		}
+	}
+	if !slices.Equal(r.changed, []string{"alice@example.com"}) {
+		t.Errorf("changed %v", r.changed)
+	}
+	if _, err := r.store.Get(context.Background(), "nobody@example.com"); !errors.Is(err, mailbox.ErrNotFound) {
+		t.Errorf("nobody's summary kept: %v", err)
 	}
 }
