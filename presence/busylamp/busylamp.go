@@ -143,15 +143,22 @@ func (t *Tracker) Event() string { return Event }
 func (t *Tracker) ContentType() string { return dialoginfo.ContentType }
 
 // Body implements notify.Package: every dialog of the watched user, a
-// full document numbered with the subscription's version.
+// full document numbered with the subscription's version. Live dialogs
+// come first, oldest first, then the terminated ones: a phone that reads
+// only the first dialog of a document still shows a new call ringing
+// while the last one's end is being told.
 func (t *Tracker) Body(w notify.Watch) ([]byte, error) {
 	doc := dialoginfo.Document{Entity: "sip:" + w.Resource, Version: w.Version, Full: true}
 	t.mu.Lock()
 	t.expire(t.cfg.Clock.Now())
 	if u := t.users[w.Resource]; u != nil {
-		doc.Dialogs = make([]dialoginfo.Dialog, len(u.dialogs))
-		for i, e := range u.dialogs {
-			doc.Dialogs[i] = e.dialog
+		doc.Dialogs = make([]dialoginfo.Dialog, 0, len(u.dialogs))
+		for _, ended := range []bool{false, true} {
+			for _, e := range u.dialogs {
+				if !e.ended.IsZero() == ended {
+					doc.Dialogs = append(doc.Dialogs, e.dialog)
+				}
+			}
 		}
 	}
 	t.mu.Unlock()

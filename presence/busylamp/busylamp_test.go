@@ -266,3 +266,24 @@ func TestInterface(t *testing.T) {
 		t.Errorf("event %q, type %q", p.Event(), p.ContentType())
 	}
 }
+
+// TestLiveFirst checks the order of a document: the new call ringing
+// before the one that just ended, whatever their age.
+func TestLiveFirst(t *testing.T) {
+	tr := New(Config{Clock: clock.NewFake(time.Unix(0, 0))})
+	for _, ev := range steps("old", alice, bob, CallEvent{State: dialoginfo.Terminated, HungUpBy: Caller}) {
+		tr.Update(ev)
+	}
+	tr.Update(CallEvent{CallID: "new", Caller: Leg{Party: carol, Tag: "c"}, Callee: Leg{Party: bob, Tag: "b2"}, State: dialoginfo.Early})
+	body, err := tr.Body(notify.Watch{Resource: "bob@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	early, ended := bytes.Index(body, []byte(`call-id="new"`)), bytes.Index(body, []byte(`call-id="old"`))
+	if early < 0 || ended < 0 || early > ended {
+		t.Errorf("the ringing call is not first:\n%s", body)
+	}
+	if d := tr.Dialogs("bob@example.com"); len(d) != 2 || d[0].CallID != "old" {
+		t.Errorf("Dialogs keeps the age order: %v", d)
+	}
+}
