@@ -256,3 +256,44 @@ func TestPresenceSubscription(t *testing.T) {
 	u.subscribe("keep", tag, 3, 0)
 	u.answered("unsubscribe after the restart", []string{"Expires: 0"}, []string{"Subscription-State: terminated;reason=timeout"})
 }
+
+// waitFileCount waits until the file at path matches re at least n times.
+func waitFileCount(t *testing.T, path string, re *regexp.Regexp, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		b, _ := os.ReadFile(path)
+		if len(re.FindAll(b, -1)) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s matches %q fewer than %d times within %v", path, re, n, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestLinphonePresence: linphone-daemon, with an account that publishes
+// its presence and a friend it subscribes to, and a baresip phone that
+// watches it, see each other through parley: Linphone hears bob closed,
+// then open once bob registers, then closed after bob's
+// /presence_offline; bob sees Linphone online from its PUBLISH.
+func TestLinphonePresence(t *testing.T) {
+	requireTool(t, "baresip", baresipHint)
+	p := startParley(t)
+	rc := fmt.Sprintf("[proxy_0]\nreg_proxy=<sip:%s;transport=udp>\nreg_identity=sip:linda@example.com\n"+
+		"reg_route=<sip:%s;transport=udp;lr>\nreg_expires=600\nreg_sendregister=1\npublish=1\n"+
+		"[friend_0]\nurl=\"Bob\" <sip:bob@example.com>\npol=accept\nsubscribe=1\n", p.Addr, p.Addr)
+	linda := startLinphoneRC(t, "linda", rc)
+	closed := regexp.MustCompile(`We are notified that \["Bob" <sip:bob@example.com>\] has presence \[closed\]`)
+	open := regexp.MustCompile(`We are notified that \["Bob" <sip:bob@example.com>\] has presence \[open\]`)
+	waitFileCount(t, linda.logPath, closed, 1, 10*time.Second)
+
+	bob := presencePhone(t, p, "bob", "linda")
+	bob.waitLog(reRegistered, 10*time.Second)
+	waitFileCount(t, linda.logPath, open, 1, 10*time.Second)
+	bob.waitContact("linda", "Online", 10*time.Second)
+	bob.command("/presence_offline")
+	waitFileCount(t, linda.logPath, closed, 2, 10*time.Second)
+	bob.quit()
+}
