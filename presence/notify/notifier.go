@@ -72,6 +72,7 @@ type Notifier struct {
 	life   context.Context
 	stop   context.CancelFunc
 	sends  sync.WaitGroup
+	active atomic.Int64 // NOTIFYs between being built and their outcome applied
 
 	mu    sync.RWMutex
 	pkgs  map[string]Package // by lower-case event token
@@ -198,6 +199,10 @@ func (n *Notifier) Reauthorize(resource string) {
 		s.mu.Unlock()
 	}
 }
+
+// Sending returns how many NOTIFYs are on their way: built, sent or
+// waiting for their response, or having it applied.
+func (n *Notifier) Sending() int { return int(n.active.Load()) }
 
 // Len returns the number of subscriptions held.
 func (n *Notifier) Len() int {

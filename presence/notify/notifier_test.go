@@ -279,6 +279,11 @@ func TestOrphanRefresh(t *testing.T) {
 	if c := other.serve(refresh(t, w, "600")).StatusCode(); c != 481 {
 		t.Errorf("orphan refresh: %d, want 481", c)
 	}
+	viaUs := refresh(t, w, "600")
+	viaUs.PrependHeader("Route", "<sip:192.0.2.1:5060;lr>")
+	if c := other.serve(viaUs).StatusCode(); c != 481 {
+		t.Errorf("orphan refresh routed through Parley: %d, want 481", c)
+	}
 }
 
 // TestRestore: subscriptions come back from the store after a restart,
