@@ -55,6 +55,10 @@ type Config struct {
 	// MaxSending bounds the NOTIFYs waiting for their response at once;
 	// more wait their turn. 0 is 4096.
 	MaxSending int
+	// MaxSubscriptions bounds the subscriptions held, so that a flood of
+	// SUBSCRIBEs cannot take all memory; past it new ones are answered
+	// 503 with Retry-After. 0 is 1 000 000 (about 1.7 GB).
+	MaxSubscriptions int
 	// Listener hears of the notifier's subscription dialogs; nil none.
 	Listener dialog.Listener
 	Log      *slog.Logger
@@ -101,6 +105,9 @@ func New(cfg Config) *Notifier {
 	}
 	if cfg.MaxSending <= 0 {
 		cfg.MaxSending = 4096
+	}
+	if cfg.MaxSubscriptions <= 0 {
+		cfg.MaxSubscriptions = 1_000_000
 	}
 	n := &Notifier{cfg: cfg, clk: cfg.Clock, log: cfg.Log, sem: make(chan struct{}, cfg.MaxSending),
 		pkgs: map[string]Package{}, subs: map[Key]*sub{}, byRes: map[string]map[*sub]struct{}{}}

@@ -378,3 +378,19 @@ func TestReauthorize(t *testing.T) {
 		t.Errorf("%d subscriptions left", rg.n.Len())
 	}
 }
+
+// TestMaxSubscriptions: past the bound, a new SUBSCRIBE gets 503; a
+// refresh of one held still works.
+func TestMaxSubscriptions(t *testing.T) {
+	rg := newRig(t, pol, nil)
+	rg.n.cfg.MaxSubscriptions = 1
+	sub := load(t, "subscribe.sip")
+	resp := rg.serve(sub)
+	rg.notify(200)
+	if r := rg.serve(load(t, "subscribe.sip", "Call-ID", "second")); r.StatusCode() != 503 || header(r, "Retry-After") == "" {
+		t.Errorf("over the bound:\n%s", r)
+	}
+	if c := rg.serve(refresh(t, watcher(t, sub, resp), "600")).StatusCode(); c != 200 {
+		t.Errorf("refresh at the bound: %d", c)
+	}
+}

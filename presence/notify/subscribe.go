@@ -130,6 +130,10 @@ func (n *Notifier) subscribe(r *proxy.Request, resource string) {
 	if p == nil {
 		return
 	}
+	if n.Len() >= n.cfg.MaxSubscriptions {
+		r.Respond(503, "Too Many Subscriptions", "Retry-After", "60")
+		return
+	}
 	if !accepts(r, p) {
 		return
 	}
