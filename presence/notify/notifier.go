@@ -178,6 +178,24 @@ func (n *Notifier) Changed(event, resource string) {
 	}
 }
 
+// Terminate ends every subscription to resource in event's package with
+// reason (ReasonNoResource for a user deleted, ReasonDeactivated to have
+// the watchers subscribe again at once): each gets its last NOTIFY.
+func (n *Notifier) Terminate(event, resource, reason string) {
+	n.mu.RLock()
+	set := n.byRes[resKey(event, resource)]
+	subs := make([]*sub, 0, len(set))
+	for s := range set {
+		subs = append(subs, s)
+	}
+	n.mu.RUnlock()
+	for _, s := range subs {
+		s.mu.Lock()
+		s.finish(reason)
+		s.mu.Unlock()
+	}
+}
+
 // Reauthorize applies watcher policy again to every subscription to
 // resource, after the user changed it: a pending watcher now allowed is
 // told the state, one now blocked is ended with reason=rejected, one

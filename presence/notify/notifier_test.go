@@ -394,3 +394,23 @@ func TestMaxSubscriptions(t *testing.T) {
 		t.Errorf("refresh at the bound: %d", c)
 	}
 }
+
+// TestTerminate: a package ends the subscriptions to a resource; the
+// deactivated ones carry the state, as a timeout's do.
+func TestTerminate(t *testing.T) {
+	for _, reason := range []string{ReasonDeactivated, ReasonNoResource} {
+		rg := newRig(t, pol, nil)
+		rg.serve(load(t, "subscribe.sip"))
+		rg.notify(200)
+		rg.n.Terminate("presence", "carol@example.com", reason)
+		rg.quiet()
+		rg.n.Terminate("Presence", "bob@example.com", reason)
+		n := rg.notify(200)
+		if got := header(n, "Subscription-State"); got != "terminated;reason="+reason || (len(n.Body()) > 0) != (reason == ReasonDeactivated) {
+			t.Errorf("%s: %q body %q", reason, got, n.Body())
+		}
+		if rg.n.Len() != 0 {
+			t.Errorf("%s: %d subscriptions left", reason, rg.n.Len())
+		}
+	}
+}
