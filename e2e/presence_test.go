@@ -297,3 +297,43 @@ func TestLinphonePresence(t *testing.T) {
 	waitFileCount(t, linda.logPath, closed, 2, 10*time.Second)
 	bob.quit()
 }
+
+// notifyWith reads NOTIFYs (answering each) until one's body holds
+// text, or does not when absent is set.
+func (u *sipUA) notifyWith(what, text string, absent bool, within time.Duration) string {
+	u.t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		msg := u.next(time.Until(deadline))
+		if strings.HasPrefix(msg, "NOTIFY ") && strings.Contains(msg, text) != absent {
+			return msg
+		}
+	}
+	u.t.Fatalf("%s: no NOTIFY within %v", what, within)
+	return ""
+}
+
+// TestPresenceOnThePhone: a watcher of bob sees him on-the-phone (RPID)
+// while a call between two baresip phones through parley is answered,
+// and no longer once it is hung up: the call tracker feeds presence.
+func TestPresenceOnThePhone(t *testing.T) {
+	requireTool(t, "baresip", baresipHint)
+	p := startParley(t)
+	outbound := fmt.Sprintf(`;outbound="sip:%s;transport=udp";regint=300`, p.Addr)
+	bob := startSoftphone(t, "bob", "<sip:bob@example.com>"+outbound+";answermode=auto")
+	alice := startSoftphone(t, "alice", "<sip:alice@example.com>"+outbound)
+	bob.waitLog(reRegistered, 10*time.Second)
+	alice.waitLog(reRegistered, 10*time.Second)
+
+	u := newSipUA(t, p.Addr)
+	u.subscribe("otp", "", 1, 600)
+	u.notifyWith("bob registered", "<basic>open</basic>", false, 5*time.Second)
+	alice.command("/dial bob")
+	alice.waitLog(reEstablished, 10*time.Second)
+	u.notifyWith("in the call", "on-the-phone", false, 5*time.Second)
+	alice.command("/hangup")
+	alice.waitLog(reTerminated, 10*time.Second)
+	u.notifyWith("after the call", "on-the-phone", true, 5*time.Second)
+	alice.quit()
+	bob.quit()
+}

@@ -276,6 +276,9 @@ func (a *Agent) publish(r *proxy.Request, entity string) {
 			return
 		}
 	}
+	if ifMatch == "" {
+		a.makeRoom(r.Context(), entity)
+	}
 	pub, err := a.cfg.Store.Publish(r.Context(), presence.Request{Entity: entity, Event: Event, IfMatch: ifMatch,
 		ContentType: ctype, Body: body, Expires: exp})
 	var se *sip.Error
@@ -296,6 +299,23 @@ func (a *Agent) publish(r *proxy.Request, entity string) {
 	}
 	if exp == 0 || len(body) > 0 {
 		a.Changed(entity) // a refresh changes nothing a watcher sees
+	}
+}
+
+// MaxPublications bounds one user's publications: a device that publishes
+// again without SIP-If-Match (baresip after a restart) leaves its old one
+// until it expires, and a stranger could otherwise pile them up.
+const MaxPublications = 16
+
+// makeRoom removes the user's least recently modified publications while
+// a new one would pass MaxPublications.
+func (a *Agent) makeRoom(ctx context.Context, entity string) {
+	pubs, err := a.cfg.Store.List(ctx, entity, Event)
+	if err != nil {
+		return // the Publish that follows meets the same store
+	}
+	for i := 0; len(pubs)-i >= MaxPublications; i++ {
+		_, _ = a.cfg.Store.Publish(ctx, presence.Request{Entity: entity, Event: Event, IfMatch: pubs[i].ETag})
 	}
 }
 

@@ -288,3 +288,28 @@ func validate(t *testing.T, doc []byte) {
 		t.Errorf("NOTIFY body does not validate: %v\n%s\n%s", err, out, doc)
 	}
 }
+
+// TestMaxPublications: initial PUBLISHes past the bound replace the
+// user's oldest publication.
+func TestMaxPublications(t *testing.T) {
+	rg := newRig(t)
+	open := readFile(t, "baresip_open.xml")
+	var first string
+	for i := range MaxPublications + 3 {
+		r := rg.publish(open)
+		if r.StatusCode() != 200 {
+			t.Fatalf("PUBLISH %d answered %d", i, r.StatusCode())
+		}
+		if i == 0 {
+			first = r.Header("SIP-ETag")
+		}
+		rg.clk.Advance(time.Second) // orders them by modification
+	}
+	pubs, _ := rg.store.List(t.Context(), "alice@example.com", Event)
+	if len(pubs) != MaxPublications {
+		t.Errorf("%d publications, want %d", len(pubs), MaxPublications)
+	}
+	if c := rg.publish("", "SIP-If-Match", first).StatusCode(); c != 412 {
+		t.Errorf("the oldest publication is still there: refresh answered %d", c)
+	}
+}

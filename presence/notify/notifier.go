@@ -55,6 +55,10 @@ type Config struct {
 	// MaxSending bounds the NOTIFYs waiting for their response at once;
 	// more wait their turn. 0 is 4096.
 	MaxSending int
+	// MaxSubscriptions bounds the subscriptions held, so that a flood of
+	// SUBSCRIBEs cannot take all memory; past it new ones are answered
+	// 503 with Retry-After. 0 is 1 000 000 (about 1.7 GB).
+	MaxSubscriptions int
 	// Listener hears of the notifier's subscription dialogs; nil none.
 	Listener dialog.Listener
 	Log      *slog.Logger
@@ -72,6 +76,7 @@ type Notifier struct {
 	life   context.Context
 	stop   context.CancelFunc
 	sends  sync.WaitGroup
+	active atomic.Int64 // NOTIFYs between being built and their outcome applied
 
 	mu    sync.RWMutex
 	pkgs  map[string]Package // by lower-case event token
@@ -100,6 +105,9 @@ func New(cfg Config) *Notifier {
 	}
 	if cfg.MaxSending <= 0 {
 		cfg.MaxSending = 4096
+	}
+	if cfg.MaxSubscriptions <= 0 {
+		cfg.MaxSubscriptions = 1_000_000
 	}
 	n := &Notifier{cfg: cfg, clk: cfg.Clock, log: cfg.Log, sem: make(chan struct{}, cfg.MaxSending),
 		pkgs: map[string]Package{}, subs: map[Key]*sub{}, byRes: map[string]map[*sub]struct{}{}}
@@ -170,6 +178,24 @@ func (n *Notifier) Changed(event, resource string) {
 	}
 }
 
+// Terminate ends every subscription to resource in event's package with
+// reason (ReasonNoResource for a user deleted, ReasonDeactivated to have
+// the watchers subscribe again at once): each gets its last NOTIFY.
+func (n *Notifier) Terminate(event, resource, reason string) {
+	n.mu.RLock()
+	set := n.byRes[resKey(event, resource)]
+	subs := make([]*sub, 0, len(set))
+	for s := range set {
+		subs = append(subs, s)
+	}
+	n.mu.RUnlock()
+	for _, s := range subs {
+		s.mu.Lock()
+		s.finish(reason)
+		s.mu.Unlock()
+	}
+}
+
 // Reauthorize applies watcher policy again to every subscription to
 // resource, after the user changed it: a pending watcher now allowed is
 // told the state, one now blocked is ended with reason=rejected, one
@@ -198,6 +224,10 @@ func (n *Notifier) Reauthorize(resource string) {
 		s.mu.Unlock()
 	}
 }
+
+// Sending returns how many NOTIFYs are on their way: built, sent or
+// waiting for their response, or having it applied.
+func (n *Notifier) Sending() int { return int(n.active.Load()) }
 
 // Len returns the number of subscriptions held.
 func (n *Notifier) Len() int {

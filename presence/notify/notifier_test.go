@@ -279,6 +279,11 @@ func TestOrphanRefresh(t *testing.T) {
 	if c := other.serve(refresh(t, w, "600")).StatusCode(); c != 481 {
 		t.Errorf("orphan refresh: %d, want 481", c)
 	}
+	viaUs := refresh(t, w, "600")
+	viaUs.PrependHeader("Route", "<sip:192.0.2.1:5060;lr>")
+	if c := other.serve(viaUs).StatusCode(); c != 481 {
+		t.Errorf("orphan refresh routed through Parley: %d, want 481", c)
+	}
 }
 
 // TestRestore: subscriptions come back from the store after a restart,
@@ -371,5 +376,41 @@ func TestReauthorize(t *testing.T) {
 	}
 	if rg.n.Len() != 0 {
 		t.Errorf("%d subscriptions left", rg.n.Len())
+	}
+}
+
+// TestMaxSubscriptions: past the bound, a new SUBSCRIBE gets 503; a
+// refresh of one held still works.
+func TestMaxSubscriptions(t *testing.T) {
+	rg := newRig(t, pol, nil)
+	rg.n.cfg.MaxSubscriptions = 1
+	sub := load(t, "subscribe.sip")
+	resp := rg.serve(sub)
+	rg.notify(200)
+	if r := rg.serve(load(t, "subscribe.sip", "Call-ID", "second")); r.StatusCode() != 503 || header(r, "Retry-After") == "" {
+		t.Errorf("over the bound:\n%s", r)
+	}
+	if c := rg.serve(refresh(t, watcher(t, sub, resp), "600")).StatusCode(); c != 200 {
+		t.Errorf("refresh at the bound: %d", c)
+	}
+}
+
+// TestTerminate: a package ends the subscriptions to a resource; the
+// deactivated ones carry the state, as a timeout's do.
+func TestTerminate(t *testing.T) {
+	for _, reason := range []string{ReasonDeactivated, ReasonNoResource} {
+		rg := newRig(t, pol, nil)
+		rg.serve(load(t, "subscribe.sip"))
+		rg.notify(200)
+		rg.n.Terminate("presence", "carol@example.com", reason)
+		rg.quiet()
+		rg.n.Terminate("Presence", "bob@example.com", reason)
+		n := rg.notify(200)
+		if got := header(n, "Subscription-State"); got != "terminated;reason="+reason || (len(n.Body()) > 0) != (reason == ReasonDeactivated) {
+			t.Errorf("%s: %q body %q", reason, got, n.Body())
+		}
+		if rg.n.Len() != 0 {
+			t.Errorf("%s: %d subscriptions left", reason, rg.n.Len())
+		}
 	}
 }

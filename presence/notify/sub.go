@@ -115,6 +115,7 @@ func (n *Notifier) schedule(s *sub) {
 	}
 	s.sending, s.dirty = true, false
 	n.sends.Add(1)
+	n.active.Add(1)
 	go n.send(s)
 }
 
@@ -159,6 +160,7 @@ func remaining(t, now time.Time) string {
 // goroutine of its own.
 func (n *Notifier) send(s *sub) {
 	defer n.sends.Done()
+	defer n.active.Add(-1)
 	select {
 	case n.sem <- struct{}{}:
 	case <-n.life.Done():

@@ -130,6 +130,10 @@ func (n *Notifier) subscribe(r *proxy.Request, resource string) {
 	if p == nil {
 		return
 	}
+	if n.Len() >= n.cfg.MaxSubscriptions {
+		r.Respond(503, "Too Many Subscriptions", "Retry-After", "60")
+		return
+	}
 	if !accepts(r, p) {
 		return
 	}
@@ -230,11 +234,23 @@ func (n *Notifier) serveInDialog(r *proxy.Request, next func()) {
 // (ended, or lost with a memory store), which the subscriber must learn
 // of with 481 to subscribe again.
 func (n *Notifier) orphan(r *proxy.Request) bool {
-	if routes, _ := r.Msg.Routes(); len(routes) > 0 {
+	p := r.Proxy()
+	if p == nil {
 		return false
 	}
+	routes, err := r.Msg.Routes()
+	if err != nil {
+		return false
+	}
+	for i := range routes {
+		// A phone with Parley as its outbound proxy routes through it
+		// even to Parley's own Contact.
+		if !p.IsUs(&routes[i].URI) {
+			return false
+		}
+	}
 	u, err := r.Msg.RequestURIParsed()
-	return err == nil && r.Proxy() != nil && r.Proxy().IsUs(&u)
+	return err == nil && p.IsUs(&u)
 }
 
 // refresh applies a refreshing SUBSCRIBE to s.
