@@ -107,6 +107,9 @@ type Config struct {
 	// DIDs maps the numbers a gateway's inbound calls are for to local
 	// users (alice, or alice@example.com).
 	DIDs map[string]string `yaml:"dids" reload:"live"`
+	// Presence is the presence server: subscriptions, publications and
+	// their NOTIFYs for the served domains' users.
+	Presence PresenceConfig `yaml:"presence"`
 	// Messages is the store of MESSAGEs for users who are offline
 	// (RFC 3428), delivered when they next register.
 	Messages MessagesConfig `yaml:"messages"`

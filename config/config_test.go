@@ -195,6 +195,8 @@ func fullConfig() *Config {
 		Messages: MessagesConfig{
 			Store: false, MaxSize: 2000, MaxCount: 20, MaxBytes: 40000, MaxAge: Duration(24 * time.Hour),
 		},
+		Presence: PresenceConfig{Enabled: false, MinExpires: dur("30s"), MaxExpires: dur("7200s"),
+			DefaultExpires: dur("600s"), NotifyThrottle: dur("250ms")},
 	}
 }
 
@@ -268,6 +270,9 @@ func TestParseErrors(t *testing.T) {
 		{"messages max_size zero", lines("messages:", "  max_size: 0"), 2, "messages.max_size", "must be at least 1, got 0", 0},
 		{"messages quota below one message", lines("messages:", "  max_size: 100", "  max_bytes: 99"), 3, "messages.max_bytes", "must be at least messages.max_size (100), or the largest message could never be stored, got 99", 0},
 		{"messages max_age too short", lines("messages:", "  max_age: 30s"), 2, "messages.max_age", "must be at least 60s, got 30s", 0},
+		{"presence min above default", lines("presence:", "  min_expires: 7200s"), 2, "presence.min_expires", "must not exceed presence.default_expires (3600s), got 7200s", 0},
+		{"presence expires not whole seconds", lines("presence:", "  max_expires: 1500ms"), 2, "presence.max_expires", "must be whole seconds, as SIP Expires counts seconds; got 1500ms", 0},
+		{"presence throttle too long", lines("presence:", "  notify_throttle: 2m"), 2, "presence.notify_throttle", "must be between 0s and 60s, got 120s", 0},
 		{"cdr node with a tab", lines("cdr:", `  node: "a\tb"`), 2, "cdr.node", "must not contain control characters", 0},
 
 		// Durations.

@@ -121,6 +121,7 @@ func (c *Config) check() *checker {
 	ch.auth(c.Auth)
 	ch.cdr(c.CDR)
 	ch.messages(c.Messages)
+	ch.presence(c.Presence)
 	ch.authOverrides(c, domains)
 	ch.hep(c.HEP)
 	ch.security(c.Security)

@@ -3,6 +3,7 @@ package dialog
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -187,4 +188,36 @@ func NewTag() string {
 	var b [8]byte
 	rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
 	return hex.EncodeToString(b[:])
+}
+
+// Restore puts back a confirmed dialog its owner kept across a restart
+// (a subscription a notifier stored): info as Dialog.Info returned it.
+// The listener hears EventCreated and EventUsageAdded as for a new
+// dialog. A dialog with that ID already in the table is returned as it
+// is.
+func (t *Table) Restore(info Info) (*Dialog, error) {
+	if info.ID.CallID == "" || info.ID.LocalTag == "" || info.ID.RemoteTag == "" || len(info.Usages) == 0 {
+		return nil, ErrNotInDialog
+	}
+	d := &Dialog{table: t, id: info.ID, role: info.Role, state: Confirmed,
+		localParty: info.LocalParty, remoteParty: info.RemoteParty,
+		localTarget: info.LocalTarget, remoteTarget: info.RemoteTarget,
+		routeSet: slices.Clone(info.RouteSet), usages: slices.Clone(info.Usages),
+		localSeq: info.LocalSeq, hasLocalSeq: info.LocalSeq > 0,
+		remoteSeq: info.RemoteSeq, hasRemoteSeq: info.RemoteSeq > 0}
+	t.mu.Lock()
+	if old := t.dialogs[info.ID]; old != nil {
+		t.mu.Unlock()
+		return old, nil
+	}
+	t.dialogs[info.ID] = d
+	t.mu.Unlock()
+	d.change(func() error {
+		d.emit(EventCreated, Usage{}, "", 0)
+		for _, u := range d.usages {
+			d.emit(EventUsageAdded, u, "", 0)
+		}
+		return nil
+	})
+	return d, nil
 }

@@ -52,3 +52,41 @@ func TestNewTag(t *testing.T) {
 		seen[tag] = true
 	}
 }
+
+// TestRestore: a dialog kept as its Info and restored in another table
+// (a notifier's subscription after a restart) goes on where it stood:
+// its next request continues the CSeq and the route set, and in-dialog
+// requests match it.
+func TestRestore(t *testing.T) {
+	tab, _, _ := newTable()
+	sub := load(t, "subscribe.sip")
+	d, err := tab.NewUAS(sub, respond(sub, 202, "n1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.NewRequest("NOTIFY", bobVia, "Event", "dialog;id=7"); err != nil {
+		t.Fatal(err)
+	}
+	info := d.Info()
+	again, _, rec := newTable()
+	r, err := again.Restore(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Info(); got.LocalSeq != info.LocalSeq || got.RemoteTarget != info.RemoteTarget || !r.HasUsage(Subscription("dialog;id=7")) {
+		t.Errorf("restored %+v, want %+v", got, info)
+	}
+	n, err := r.NewRequest("NOTIFY", bobVia, "Event", "dialog;id=7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs, _ := n.CSeq(); cs.Seq != info.LocalSeq+1 {
+		t.Errorf("CSeq %d after restore, want %d", cs.Seq, info.LocalSeq+1)
+	}
+	if again.Find(info.ID) != r || len(rec.take()) != 2 {
+		t.Error("restored dialog not in the table, or events missing")
+	}
+	if _, err := again.Restore(Info{}); err != ErrNotInDialog {
+		t.Errorf("empty info: %v", err)
+	}
+}

@@ -98,8 +98,14 @@ type softphone struct {
 // extra lines are added to the config (sip_cafile ...).
 func startSoftphone(t *testing.T, name, account string, extra ...string) *softphone {
 	t.Helper()
+	return startSoftphoneIn(t, t.TempDir(), name, account, extra...)
+}
+
+// startSoftphoneIn is startSoftphone with the config dir given, so that
+// a test may put more files there first (contacts).
+func startSoftphoneIn(t *testing.T, dir, name, account string, extra ...string) *softphone {
+	t.Helper()
 	modules := baresipModulePath(t)
-	dir := t.TempDir()
 	wav := filepath.Join(dir, "tone.wav")
 	if err := os.WriteFile(wav, toneWAV(10*time.Second), 0o644); err != nil {
 		t.Fatal(err)

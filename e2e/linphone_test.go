@@ -41,6 +41,13 @@ type linphone struct {
 // at most 60 s of life.
 func startLinphone(t *testing.T, name string) *linphone {
 	t.Helper()
+	return startLinphoneRC(t, name, "")
+}
+
+// startLinphoneRC is startLinphone with more linphonerc sections (an
+// account, friends) after the [sip] and [rtp] ones.
+func startLinphoneRC(t *testing.T, name, rcExtra string) *linphone {
+	t.Helper()
 	requireTool(t, "linphone-daemon", linphoneHint)
 	home := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(home, ".local", "share", "linphone"), 0o755); err != nil {
@@ -50,7 +57,7 @@ func startLinphone(t *testing.T, name string) *linphone {
 		logPath: filepath.Join(home, "linphone.log")}
 	rtp := freePort(t, true)
 	rc := filepath.Join(home, "linphonerc")
-	config := fmt.Sprintf("[sip]\nsip_port=%d\nsip_tcp_port=0\nsip_tls_port=0\n[rtp]\naudio_rtp_port=%d\n", l.port, rtp)
+	config := fmt.Sprintf("[sip]\nsip_port=%d\nsip_tcp_port=0\nsip_tls_port=0\n[rtp]\naudio_rtp_port=%d\n", l.port, rtp) + rcExtra
 	if err := os.WriteFile(rc, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}

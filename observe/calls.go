@@ -56,6 +56,15 @@ type Call struct {
 	// early dialogs of a forked INVITE (one per phone that rang) and the
 	// confirmed one that answered.
 	Branches []Branch `json:"branches,omitempty"`
+
+	// CallerTag is the From tag: the caller's side of the dialog.
+	CallerTag string `json:"caller_tag"`
+	// CallerTarget and CalleeTarget are the parties' Contact URIs as the
+	// call's dialog holds them (the callee's from the answer, or from
+	// the latest early dialog before it): what a busy lamp shows as
+	// each side's target.
+	CallerTarget string `json:"caller_target,omitempty"`
+	CalleeTarget string `json:"callee_target,omitempty"`
 }
 
 // Branch is one dialog of a call: a fork that rang or answered.
@@ -92,6 +101,7 @@ const (
 	CallStarted  CallChange = iota + 1 // the first INVITE arrived
 	CallAnswered                       // the first 2xx went to the caller
 	CallFinished                       // it ended, answered or not: Status, Reason and Duration say how
+	CallAlerting                       // the first provisional above 100 went to the caller: the callee rings
 )
 
 // Bounds of the tracker. A call that never gets a final answer (the
@@ -260,6 +270,7 @@ func (t *tracker) start(key callKey, m *Message) *call {
 		CallID:     key.callID,
 		Caller:     strings.Clone(m.From),
 		Callee:     strings.Clone(m.To),
+		CallerTag:  key.fromTag,
 		RequestURI: strings.Clone(requestURI(m.FirstLine())),
 		Source:     m.Peer.String(),
 		State:      CallTrying,
@@ -293,7 +304,7 @@ func (t *tracker) inviteResponse(m *Message, resp *sip.Message) {
 	case code < 200:
 		if c.State == CallTrying {
 			c.State, c.Ringing = CallRinging, t.now
-			t.note(0, c)
+			t.note(CallAlerting, c)
 		}
 	case code < 300:
 		t.answered(c, d, code)
@@ -394,6 +405,9 @@ func (t *tracker) dialogEvent(e dialog.Event) {
 	if e.Kind == dialog.EventCreated {
 		c.dialogs = append(c.dialogs, e.Dialog)
 	}
+	if e.Kind == dialog.EventCreated || e.Kind == dialog.EventConfirmed {
+		t.targets(c, e.Dialog)
+	}
 	t.branch(c, e)
 	if e.Kind == dialog.EventTerminated && e.Dialog == c.answer {
 		party := cdr.System
@@ -402,6 +416,16 @@ func (t *tracker) dialogEvent(e dialog.Event) {
 		}
 		t.end(c, t.now, endReason(e), party)
 	}
+}
+
+// targets takes the parties' Contact URIs from a dialog of the call, the
+// callee's only until one dialog answered.
+func (t *tracker) targets(c *call, d *dialog.Dialog) {
+	if c.answer != nil && c.answer != d {
+		return
+	}
+	info := d.Info()
+	c.CallerTarget, c.CalleeTarget = info.LocalTarget, info.RemoteTarget
 }
 
 // branch records a dialog's state in the call's branches.

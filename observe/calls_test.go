@@ -173,6 +173,7 @@ func TestTrackerCallDetails(t *testing.T) {
 	_, recent := tr.snapshot()
 	c := recent[0]
 	want := Call{CallID: "c1", Caller: `"Alice" <sip:alice@example.com>`, Callee: "<sip:bob@example.com>",
+		CallerTag: "from1", CallerTarget: "sip:alice@192.0.2.10:5060", CalleeTarget: "sip:bob-b@192.0.2.20:5060",
 		RequestURI: "sip:bob@example.com", Source: alice.String(), State: CallEnded, Status: 200, Reason: "hung up",
 		Start: t0, Ringing: t0.Add(10 * time.Second), Answered: t0.Add(20 * time.Second), End: t0.Add(40 * time.Second),
 		HungUpBy: cdr.Caller, Branches: []Branch{{Tag: "b", State: "terminated", Status: 200}}}
@@ -219,8 +220,9 @@ func TestTrackerHungUpBy(t *testing.T) {
 	}
 }
 
-// TestTrackerChanges: the start, answer and end of a call, each once,
-// for the call log (Config.OnCall), even when the INVITE was challenged.
+// TestTrackerChanges: the start, first ring, answer and end of a call,
+// each once, for the call log and busy lamps (Config.OnCall), even when
+// the INVITE was challenged.
 func TestTrackerChanges(t *testing.T) {
 	tr := newTracker(0)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -231,7 +233,7 @@ func TestTrackerChanges(t *testing.T) {
 			got = append(got, fmt.Sprintf("%d %s %d %v", n.change, n.call.State, n.call.Status, n.call.Duration(t0.Add(time.Hour))))
 		}
 	}
-	want := []string{"1 trying 0 1h0m0s", "2 established 200 59m56s", "3 ended 200 2s"}
+	want := []string{"1 trying 0 1h0m0s", "4 ringing 0 1h0m0s", "2 established 200 59m56s", "3 ended 200 2s"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("changes %q, want %q", got, want)
 	}
@@ -357,6 +359,33 @@ func TestRefusedByPolicy(t *testing.T) {
 			c := calls[0]
 			if c.Relayed != tt.relayed || c.RefusedByPolicy() != tt.refused {
 				t.Errorf("relayed %v, refused by policy %v; want %v, %v", c.Relayed, c.RefusedByPolicy(), tt.relayed, tt.refused)
+			}
+		})
+	}
+}
+
+// TestTrackerTargets: the callee's target follows the latest early
+// dialog until one answers, and then stays the answering phone's, as a
+// busy lamp must show it.
+func TestTrackerTargets(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name  string
+		steps []step
+		want  string
+	}{
+		{"ringing", []step{in(invite()), out(tagged(resp(180), "b1"))}, "sip:bob-b1@192.0.2.20:5060"},
+		{"second fork rings", []step{in(invite()), out(tagged(resp(180), "b1")), out(tagged(resp(183), "b2"))}, "sip:bob-b2@192.0.2.20:5060"},
+		{"first fork answers", []step{in(invite()), out(tagged(resp(180), "b1")), out(tagged(resp(183), "b2")),
+			out(tagged(resp(200), "b1"))}, "sip:bob-b1@192.0.2.20:5060"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := newTracker(0)
+			feedSteps(tr, t0, time.Second, tt.steps...)
+			active, _ := tr.snapshot()
+			if len(active) != 1 || active[0].CallerTarget != "sip:alice@192.0.2.10:5060" || active[0].CalleeTarget != tt.want {
+				t.Errorf("calls %+v, want the callee's target %s", active, tt.want)
 			}
 		})
 	}

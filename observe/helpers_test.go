@@ -50,6 +50,14 @@ func (m msg) text() string {
 	} else {
 		b.WriteString("To: <sip:bob@example.com>\r\n")
 	}
+	// The parties' Contacts, as phones send them in what makes or
+	// refreshes a dialog: the callee's names its tag, to tell forks apart.
+	switch {
+	case m.method == "INVITE" && m.from == "":
+		b.WriteString("Contact: <sip:alice@192.0.2.10:5060>\r\n")
+	case cseq == "INVITE" && m.status > 100 && m.status < 300 && m.toTag != "":
+		fmt.Fprintf(&b, "Contact: <sip:bob-%s@192.0.2.20:5060>\r\n", m.toTag)
+	}
 	fmt.Fprintf(&b, "Call-ID: %s\r\nCSeq: %d %s\r\nContent-Length: 0\r\n\r\n", m.callID, max(m.seq, 1), cseq)
 	return b.String()
 }

@@ -39,7 +39,8 @@ const (
 //     but for a tuple a newer publication repeats (the same id and
 //     contact: one device publishing again without SIP-If-Match, as
 //     baresip does), which only the newer one gives;
-//   - a tuple for each registered contact no published tuple names, open;
+//   - while no tuple is published, a tuple for each registered contact,
+//     open;
 //   - one tuple, closed, when there is nothing else to say;
 //   - one person with the activities of all published persons (of the
 //     newest publication only, for persons several give one id), plus
@@ -54,7 +55,16 @@ func Compose(p Presentity) *pidf.Document {
 	for i, pub := range latest(p.Published) {
 		c.addPublished(i, pub, online)
 	}
+	published := len(c.doc.Tuples) > 0
 	for _, contact := range p.Contacts {
+		// A published tuple says what its user wants shown: a
+		// registration makes a tuple of its own only while none is
+		// published, or baresip's /presence_offline (a closed tuple
+		// naming the AOR, not the registered contact) would leave the
+		// user open.
+		if published {
+			break
+		}
 		if !c.contacts[contact] && pidf.ValidURI(contact) {
 			c.addTuple(pidf.Tuple{ID: "reg-" + hashID(contact), Basic: pidf.Open, Contact: contact})
 		}

@@ -52,6 +52,10 @@ func TestCompose(t *testing.T) {
 				Notes:   []string{"desk"},
 				Persons: []pidf.Person{{ID: "p4159", Activities: []pidf.Activity{pidf.Busy}, Note: "Deadline"}},
 			}},
+		{"a published closed tuple wins over the registration (baresip's /presence_offline)", Presentity{Entity: alice,
+			Published: []*pidf.Document{{Entity: alice, Tuples: []pidf.Tuple{{ID: "t4109", Basic: pidf.Closed, Contact: "sip:alice@example.com"}}}},
+			Contacts:  []string{"sip:alice-0x55@192.0.2.1:5060"}},
+			&pidf.Document{Entity: alice, Tuples: []pidf.Tuple{{ID: "t4109", Basic: pidf.Closed, Contact: "sip:alice@example.com"}}}},
 		{"in a call: on-the-phone", Presentity{Entity: alice, Contacts: []string{"sip:alice@192.0.2.9"}, InCall: true},
 			&pidf.Document{Entity: alice,
 				Tuples:  []pidf.Tuple{{ID: "reg-" + hashID("sip:alice@192.0.2.9"), Basic: pidf.Open, Contact: "sip:alice@192.0.2.9"}},
@@ -76,7 +80,6 @@ func TestCompose(t *testing.T) {
 				Tuples: []pidf.Tuple{
 					{ID: "pub0-0", Basic: pidf.Open},
 					{ID: "offline", Basic: pidf.Open},
-					{ID: "reg-" + hashID("sip:x@192.0.2.3"), Basic: pidf.Open, Contact: "sip:x@192.0.2.3"},
 				},
 				Persons: []pidf.Person{{ID: "offline-2", Activities: []pidf.Activity{pidf.Meeting}}},
 			}},

@@ -93,6 +93,10 @@ type Config struct {
 	// answers the rest 403 Relaying Denied. It is a func so that a
 	// reload takes effect at once.
 	OpenRelay func() bool
+	// AllowEvents, when not nil, returns the event packages the server
+	// itself serves (RFC 6665 §8.2.2), for the Allow-Events of its answer
+	// to OPTIONS; "" sends none. Built once, like Stages.
+	AllowEvents func() string
 	// RelayTrusted, when not nil, names sources that may relay between
 	// any domains: gateways, other nodes, an SBC (security.trusted).
 	RelayTrusted func(src netip.Addr) bool
@@ -173,6 +177,7 @@ func (p *Proxy) Reconfigure(cfg Config) {
 	cfg.Stateless, cfg.Secret, cfg.Clock = old.Stateless, old.Secret, old.Clock
 	cfg.Users, cfg.RegisterWorkers = old.Users, old.RegisterWorkers
 	cfg.Stages, cfg.Lifetime, cfg.RequestTimeout, cfg.Outbound = old.Stages, old.Lifetime, old.RequestTimeout, old.Outbound
+	cfg.AllowEvents = old.AllowEvents
 	p.setConfig(cfg)
 }
 

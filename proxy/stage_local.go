@@ -70,9 +70,14 @@ var supported = []string{"path"}
 var supportedHeader = strings.Join(supported, ", ")
 
 func (p *Proxy) answerOptions(r *Request) {
-	if !r.refuseUnsupported() {
-		r.Respond(200, "OK", "Allow", allowed, "Accept", "application/sdp", "Supported", supportedHeader)
+	if r.refuseUnsupported() {
+		return
 	}
+	if ev := p.config().AllowEvents; ev != nil && ev() != "" {
+		r.Respond(200, "OK", "Allow", allowed, "Accept", "application/sdp", "Supported", supportedHeader, "Allow-Events", ev())
+		return
+	}
+	r.Respond(200, "OK", "Allow", allowed, "Accept", "application/sdp", "Supported", supportedHeader)
 }
 
 // refuseUnsupported is §8.2.2.3 for every request the server answers

@@ -35,6 +35,10 @@ func (s *Server) newRecords(cfg *config.Config) *records {
 // a call that ended.
 func (s *Server) onCall() func(observe.CallChange, observe.Call) {
 	logCall := observe.CallLog(s.events)
+	if ps := s.presence; ps != nil {
+		logOnly := logCall
+		logCall = func(change observe.CallChange, c observe.Call) { logOnly(change, c); ps.onCall(change, c) }
+	}
 	rec := s.records
 	if rec == nil {
 		return logCall

@@ -37,11 +37,11 @@ type observability struct {
 // newObservability builds the observer, admin server and exporter from
 // cfg.
 func (s *Server) newObservability(cfg *config.Config) error {
-	if cfg.Admin.Listen == "" && cfg.HEP.Address == "" && s.records == nil {
+	if cfg.Admin.Listen == "" && cfg.HEP.Address == "" && s.records == nil && s.packages == nil {
 		return nil
 	}
 	o := &observability{agentID: uint32(cfg.HEP.AgentID), authKey: cfg.HEP.Password, started: time.Now()}
-	oc := observe.Config{Sources: s.metricSources(), Logger: s.log, OnCall: s.onCall()}
+	oc := observe.Config{Sources: s.metricSources(), Logger: s.log, OnCall: s.withLamps(s.onCall())}
 	if cfg.Admin.Listen != "" {
 		oc.CaptureMessages, oc.CaptureBytes = cfg.Admin.CaptureMessages, cfg.Admin.CaptureBytes
 	}

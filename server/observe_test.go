@@ -165,12 +165,14 @@ func TestObservability(t *testing.T) {
 }
 
 func TestObservabilityOff(t *testing.T) {
-	for _, records := range []bool{false, true} {
+	for _, on := range []struct{ records, presence bool }{{false, false}, {true, false}, {false, true}} {
 		cfg := testConfig(t)
-		cfg.Admin.Listen, cfg.CDR.Enabled = "", records
+		cfg.Admin.Listen, cfg.CDR.Enabled, cfg.Presence.Enabled = "", on.records, on.presence
 		s := startServer(t, cfg)
-		if (s.obs != nil) != records || (s.records != nil) != records {
-			t.Fatalf("with admin and HEP off and cdr.enabled %v: observer built %v, records %v", records, s.obs != nil, s.records != nil)
+		// Busy lamps follow calls through the observer's call tracking.
+		if (s.obs != nil) != (on.records || on.presence) || (s.records != nil) != on.records {
+			t.Fatalf("with admin and HEP off, cdr.enabled %v and presence.enabled %v: observer built %v, records %v",
+				on.records, on.presence, s.obs != nil, s.records != nil)
 		}
 		options(t, s) // the taps are no-ops, or feed the call tracker alone
 	}

@@ -108,6 +108,7 @@ func (s *Server) applyReload(cfg *config.Config) error {
 	s.authn.Store(a)
 	s.proxy.Reconfigure(s.proxyConfig(cfg, a, pol))
 	s.reloadTrunks(cfg)
+	s.presence.reload(cfg)
 	if relayPolicy(before) != relayPolicy(s.settings.Load()) {
 		s.logRelayPolicy()
 	}

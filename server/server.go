@@ -67,6 +67,12 @@ type Server struct {
 	msgs *offlineMessages
 	// watchers is who may watch whom (server/watchers.go).
 	watchers *watcherLists
+
+	presence *presenceServer // nil when presence.enabled is off
+
+	// packages are the event packages beside presence (busy lamps, reg,
+	// message-summary); nil until wired with the notifier.
+	packages *presencePackages
 }
 
 // settings is the part of the config a reload swaps in at once.
@@ -138,17 +144,8 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	}
 	pcfg := s.proxyConfig(cfg, a, pol)
 	pcfg.Outbound = s.out
-	if pcfg.Stages, err = s.trunks.stages(proxy.DefaultStages()); err != nil {
-		st.Close()
-		return nil, err
-	}
-	if err := s.addMessages(cfg, &pcfg); err != nil {
-		st.Close()
-		return nil, err
-	}
-	if err := s.openWatchers(cfg); err != nil {
-		s.closeMessages()
-		st.Close()
+	if pcfg.Stages, err = s.addFeatureStages(cfg, &pcfg); err != nil {
+		s.abandon()
 		return nil, err
 	}
 	pcfg.Lifetime, s.endLife = context.WithCancel(context.Background())
@@ -165,18 +162,59 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	reg.ForUs = s.proxy.IsUs
 	s.reg = reg
 	s.startMessages()
+	s.watchPresence()
+	s.watchPresencePackages()
 	s.records = s.newRecords(cfg)
 	if err := s.newObservability(cfg); err != nil {
 		s.closeRecords()
-		s.closeMessages()
-		s.closeWatchers()
-		st.Close()
+		s.abandon()
 		return nil, err
 	}
 	if s.obs != nil {
 		s.registerMessageMetrics(s.obs.obs.Metrics().Registry())
 	}
 	return s, nil
+}
+
+// addFeatureStages opens what the feature stages keep (watcher lists,
+// presence, event packages, offline messages) and places their stages
+// in the chain: the dial plan after local, then presence, the event
+// packages and offline messages before location.
+func (s *Server) addFeatureStages(cfg *config.Config, pcfg *proxy.Config) ([]proxy.Stage, error) {
+	stages, err := s.trunks.stages(proxy.DefaultStages())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.openWatchers(cfg); err != nil {
+		return nil, err
+	}
+	if s.presence, err = s.newPresence(cfg); err != nil {
+		return nil, err
+	}
+	if s.presence != nil {
+		pcfg.AllowEvents = s.presence.n.AllowEvents
+	}
+	if stages, err = s.presence.addStages(stages); err != nil {
+		return nil, err
+	}
+	if stages, err = s.wirePresencePackages(cfg, stages); err != nil {
+		return nil, err
+	}
+	pcfg.Stages = stages
+	if err := s.addMessages(cfg, pcfg); err != nil {
+		return nil, err
+	}
+	return pcfg.Stages, nil
+}
+
+// abandon closes what New opened when New fails part way; each close
+// is a no-op for what was never opened.
+func (s *Server) abandon() {
+	s.closeMessages()
+	s.packages.close()
+	s.presence.close()
+	s.closeWatchers()
+	_ = s.storage.Close()
 }
 
 func (s *Server) apply(cfg *config.Config) {
@@ -231,6 +269,9 @@ func (s *Server) Start() error {
 	s.startTrunks(ctx)
 	s.bg.Go(func() { s.sweepMessages(ctx) })
 	s.bg.Go(func() { s.followWatcherLists(ctx) })
+	if err := s.presence.start(s); err != nil {
+		s.log.Warn("presence: subscriptions not restored; phones subscribe again when their refreshes get 481", "error", err)
+	}
 	s.warnIfOpen()
 	s.logStarted()
 	s.logRelayPolicy()
@@ -319,6 +360,7 @@ wait:
 		}
 	}
 	s.stopTrunks()
+	s.presence.close() // before the transport: no NOTIFY left half sent
 	cerr := s.tp.Close()
 	s.endLife()
 	s.stopObservability()
@@ -330,6 +372,7 @@ wait:
 	s.closeMessages()
 	s.closeWatchers()
 	_ = s.storage.Close()
+	s.packages.close()
 	return errors.Join(err, cerr)
 }
 

@@ -1,0 +1,129 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+)
+
+var lampLine = regexp.MustCompile(`(?m)^(alice|bob|carol) v([0-9]+) ([a-z]*) ?\(entity ([^)]*)\)\s*$`)
+
+// lampStates reads the desk phone's log: for each key, the states its
+// NOTIFYs showed in order ("" for no dialog), checking that the versions
+// count 0, 1, 2, … as RFC 4235 §4.1 asks, and that each document is the
+// key's user's.
+func lampStates(t *testing.T, logs string) map[string][]string {
+	t.Helper()
+	data, err := os.ReadFile(logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[string][]string{}
+	for _, m := range lampLine.FindAllStringSubmatch(string(data), -1) {
+		key, state := m[1], m[3]
+		if m[4] != key {
+			t.Errorf("%s's key got a document of %s", key, m[4])
+		}
+		if v, _ := strconv.Atoi(m[2]); v != len(states[key]) {
+			t.Errorf("%s: NOTIFY version %d after %d NOTIFYs", key, v, len(states[key]))
+		}
+		states[key] = append(states[key], state)
+	}
+	return states
+}
+
+// TestBusyLamps plays a desk phone with three BLF keys (alice, bob,
+// carol): three SUBSCRIBEs for Event: dialog from one sipp. Then alice
+// calls bob (a sipp caller, a sipp callee ringing 2 s), and the keys'
+// NOTIFYs must go: alice trying, early, confirmed, terminated; bob early,
+// confirmed, terminated; carol nothing after her first, empty, document.
+func TestBusyLamps(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	p := startParley(t)
+	keys := filepath.Join(t.TempDir(), "keys.csv")
+	if err := os.WriteFile(keys, []byte("SEQUENTIAL\nalice;\nbob;\ncarol;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_ring_answer.xml"),
+		"-s", "bob", "-d", "2000", p.Addr)
+	callee.WaitLog("registered", 10*time.Second)
+	desk := startSipp(t, "-sf", scenario("blf_desk.xml"), "-inf", keys, "-m", "3", "-l", "3", p.Addr)
+	for _, key := range []string{"alice", "bob", "carol"} {
+		desk.WaitLog(key+" v0", 10*time.Second)
+	}
+	time.Sleep(1200 * time.Millisecond) // past the first NOTIFYs' throttle
+	if code := runSipp(t, "-sf", scenario("uac_call.xml"), "-s", "bob", p.Addr); code != 0 {
+		t.Fatalf("the call from alice to bob: sipp exited %d", code)
+	}
+	callee.ExpectSuccess()
+	desk.ExpectSuccess()
+	got := lampStates(t, desk.file("logs"))
+	for key, want := range map[string][]string{
+		"alice": {"", "trying", "early", "confirmed", "terminated"},
+		"bob":   {"", "early", "confirmed", "terminated"},
+		"carol": {""},
+	} {
+		if !slices.Equal(got[key], want) {
+			t.Errorf("%s's lamp went %q, want %q", key, got[key], want)
+		}
+	}
+}
+
+// TestVoicemailLamp plays the MWI flow: alice's phone subscribes to its
+// message-summary and is told "no messages"; a trusted voicemail system
+// sends Parley an unsolicited NOTIFY for alice, which Parley answers 200,
+// keeps, and relays as a NOTIFY of the phone's subscription.
+func TestVoicemailLamp(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	cfg := writeConfig(t, "security:\n  trusted: [127.0.0.1/32]\n")
+	p := startParley(t, "--config", cfg)
+	phone := startSipp(t, "-sf", scenario("mwi_phone.xml"), "-s", "alice", p.Addr)
+	phone.WaitLog("lamp off", 10*time.Second)
+	if code := runSipp(t, "-sf", scenario("mwi_voicemail.xml"), "-s", "alice", p.Addr); code != 0 {
+		t.Fatalf("the voicemail system's NOTIFY: sipp exited %d, want its 200", code)
+	}
+	phone.ExpectSuccess()
+}
+
+var regLine = regexp.MustCompile(`(?m)^v([0-9]+) ([a-z]+) ([a-z]*) ?\(aor ([^)]*)\)\s*$`)
+
+// TestRegistrationEvents: an app subscribed to alice's registrations
+// (RFC 3680) sees init, then her contact registered (or already
+// refreshed, when the NOTIFY is built after the refresh), then, her
+// REGISTER flow having unregistered it, the registration terminated with
+// the contact unregistered; the versions count 0, 1, 2, ….
+func TestRegistrationEvents(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	p := startParley(t)
+	watch := startSipp(t, "-sf", scenario("reg_watch.xml"), "-s", "alice", p.Addr)
+	watch.WaitLog("v0 init", 10*time.Second)
+	time.Sleep(1200 * time.Millisecond) // past the first NOTIFY's throttle
+	if code := runSipp(t, "-sf", scenario("register.xml"), "-s", "alice", p.Addr); code != 0 {
+		t.Fatalf("alice's REGISTER flow: sipp exited %d", code)
+	}
+	watch.ExpectSuccess()
+	data, err := os.ReadFile(watch.file("logs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i, m := range regLine.FindAllStringSubmatch(string(data), -1) {
+		if v, _ := strconv.Atoi(m[1]); v != i || m[4] != "alice" {
+			t.Errorf("NOTIFY %d has version %s, for %s", i, m[1], m[4])
+		}
+		got = append(got, m[2]+" "+m[3])
+	}
+	t.Logf("NOTIFYs: %q", got)
+	if len(got) < 3 || got[0] != "init " || got[len(got)-1] != "terminated unregistered" {
+		t.Fatalf("NOTIFYs %q: want init, active, …, terminated unregistered", got)
+	}
+	for _, s := range got[1 : len(got)-1] {
+		if s != "active registered" && s != "active refreshed" {
+			t.Errorf("NOTIFYs %q: %q between the first and the last", got, s)
+		}
+	}
+}

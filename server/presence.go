@@ -1,0 +1,199 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parley-sip/parley/clock"
+	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/observe"
+	"github.com/parley-sip/parley/presence"
+	"github.com/parley-sip/parley/presence/agent"
+	"github.com/parley-sip/parley/presence/notify"
+	"github.com/parley-sip/parley/proxy"
+	"github.com/parley-sip/parley/registrar"
+	"github.com/parley-sip/parley/sip"
+)
+
+// presenceServer is the presence server of the served domains: the
+// notifier with its subscription store, and the presence agent with the
+// store of published state. The Server's field is nil with
+// presence.enabled off.
+type presenceServer struct {
+	n     *notify.Notifier
+	agent *agent.Agent
+	subs  notify.Store
+	pubs  presence.Store
+	stop  context.CancelFunc
+	bg    sync.WaitGroup
+}
+
+// newPresence opens the presence stores in the storage engine's database
+// and builds the notifier and the agent; addStages puts their stages in
+// the request route.
+func (s *Server) newPresence(cfg *config.Config) (*presenceServer, error) {
+	if !cfg.Presence.Enabled {
+		return nil, nil
+	}
+	if cfg.Mode == config.ModeStateless {
+		// NOTIFYs need client transactions, which a stateless proxy has none of.
+		s.log.Warn("presence is off in stateless mode: SUBSCRIBE and PUBLISH are forwarded to the phones")
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ps := &presenceServer{}
+	engine := string(cfg.Storage.Engine)
+	if cfg.Storage.Engine == config.EngineMemory {
+		ps.subs, ps.pubs = notify.NewMemory(), presence.NewMemory(clock.Default())
+	} else {
+		subs, err := notify.OpenSQL(ctx, engine, cfg.DataDir, cfg.Storage.DSN)
+		if err != nil {
+			return nil, err
+		}
+		pubs, err := presence.Open(ctx, engine, cfg.DataDir, cfg.Storage.DSN, clock.Default())
+		if err != nil {
+			subs.Close()
+			return nil, err
+		}
+		ps.subs, ps.pubs = subs, pubs
+	}
+	ps.n = notify.New(notify.Config{Sender: s.out, Domains: s.isOurDomain, Store: ps.subs,
+		Policy: notifyPolicy(cfg), Log: s.events})
+	ps.agent = agent.New(agent.Config{Store: ps.pubs, Domains: s.isOurDomain, Contacts: s.contactsOf,
+		Changed: func(r string) { ps.n.Changed(agent.Event, r) }, Policy: agentPolicy(cfg), Log: s.events})
+	ps.n.Register(ps.agent)
+	return ps, nil
+}
+
+func notifyPolicy(cfg *config.Config) notify.Policy {
+	p := cfg.Presence
+	return notify.Policy{MinExpires: p.MinExpires.Duration(), MaxExpires: p.MaxExpires.Duration(),
+		DefaultExpires: p.DefaultExpires.Duration(), Throttle: p.NotifyThrottle.Duration()}
+}
+
+func agentPolicy(cfg *config.Config) agent.Policy {
+	p := cfg.Presence
+	return agent.Policy{MinExpires: p.MinExpires.Duration(), MaxExpires: p.MaxExpires.Duration(),
+		DefaultExpires: p.DefaultExpires.Duration()}
+}
+
+// addStages puts the presence stages in the request route: PUBLISH and
+// new SUBSCRIBEs after authentication, before the location service
+// would forward them to phones; refreshes in the notifier's own dialogs
+// before the route stage, which relays only dialogs Parley proxies.
+func (ps *presenceServer) addStages(stages []proxy.Stage) ([]proxy.Stage, error) {
+	if ps == nil {
+		return stages, nil
+	}
+	stages, err := proxy.Insert(stages, "location", ps.agent.Stage())
+	if err == nil {
+		stages, err = proxy.Insert(stages, "location", ps.n.Stage())
+	}
+	if err == nil {
+		stages, err = proxy.Insert(stages, "route", ps.n.DialogStage())
+	}
+	return stages, err
+}
+
+// contactsOf returns the Contact URIs registered for aor ("user@domain").
+func (s *Server) contactsOf(ctx context.Context, aor string) ([]string, error) {
+	bs, err := s.store.Lookup(ctx, "sip:"+aor, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i] = b.Contact
+	}
+	return out, nil
+}
+
+// watch follows what presence is composed of beside publications: the
+// registrations (registered is open) and, through the call tracker's
+// OnCall, calls (on-the-phone).
+func (s *Server) watchPresence() {
+	ps := s.presence
+	if ps == nil {
+		return
+	}
+	s.watchRegistrations(func(c registrar.Change) {
+		if c.Kind != registrar.Refreshed {
+			ps.agent.Changed(strings.TrimPrefix(c.AOR, "sip:"))
+		}
+	})
+}
+
+// presenceOnCall is the call tracker's news for presence: both parties of
+// an answered call are on the phone until it ends.
+func (ps *presenceServer) onCall(change observe.CallChange, c observe.Call) {
+	if ps == nil {
+		return
+	}
+	on := change == observe.CallAnswered
+	if !on && (change != observe.CallFinished || c.Answered.IsZero()) {
+		return
+	}
+	for _, party := range []string{c.Caller, c.Callee} {
+		if aor := partyAOR(party); aor != "" {
+			ps.agent.Call(aor, on)
+		}
+	}
+}
+
+// partyAOR is "user@domain" of a From or To address.
+func partyAOR(addr string) string {
+	na, err := sip.ParseNameAddr(addr)
+	if err != nil || !na.URI.IsSIP() || na.URI.User == "" {
+		return ""
+	}
+	return sip.Unescape(na.URI.User) + "@" + strings.ToLower(na.URI.Host)
+}
+
+// start restores the stored subscriptions, each of which gets a NOTIFY
+// with the current state, and starts the publications' expiry.
+func (ps *presenceServer) start(s *Server) error {
+	if ps == nil {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ps.stop = cancel
+	rctx, rcancel := context.WithTimeout(ctx, 60*time.Second)
+	defer rcancel()
+	n, err := ps.n.Restore(rctx)
+	if err != nil {
+		return fmt.Errorf("presence: restoring subscriptions: %w", err)
+	}
+	if n > 0 {
+		s.log.Info("presence subscriptions restored", "subscriptions", n)
+	}
+	ps.bg.Go(func() { ps.agent.Run(ctx) })
+	return nil
+}
+
+// reload applies the live presence keys.
+func (ps *presenceServer) reload(cfg *config.Config) {
+	if ps == nil {
+		return
+	}
+	ps.n.SetPolicy(notifyPolicy(cfg))
+	ps.agent.SetPolicy(agentPolicy(cfg))
+}
+
+// close stops notifying (subscriptions stay stored for the next start)
+// and closes the stores.
+func (ps *presenceServer) close() {
+	if ps == nil {
+		return
+	}
+	if ps.stop != nil {
+		ps.stop()
+	}
+	ps.bg.Wait()
+	ps.n.Close()
+	_ = ps.subs.Close()
+	_ = ps.pubs.Close()
+}
