@@ -30,7 +30,9 @@ func TestParseInstance(t *testing.T) {
 		{`"<urn:uuid:a=b>"`, "", false},
 		{`"<urn:uuid:a"b>"`, "", false},
 		{`urn:x-y:a%2Fb`, "urn:x-y:a%2Fb", true},
-		{`urn:00:%0`, "", false}, // found by FuzzParseInstance: a broken escape
+		{`urn:00:%0`, "", false},        // found by FuzzParseInstance: a broken escape
+		{`urn:00:aaaaaaaa(`, "", false}, // found by FuzzParseInstance: no URI parameter holds '('
+
 		{``, "", false},
 		{`""`, "", false},
 		{`"<urn:uuid:` + strings.Repeat("a", 300) + `>"`, "", false},

@@ -66,14 +66,15 @@ func validNID(nid string) bool {
 
 // nssByte admits what a URN's NSS may hold and a SIP URI parameter can
 // carry unescaped, since the public GRUU puts the URN in one (RFC 5627
-// §3.1, RFC 3261 §25.1 paramchar) and percent escapes. A '"', '<', '>',
+// §3.1): what RFC 3261 §25.1's paramchar and Parley's parameter
+// parser both admit, and percent escapes. A '"', '<', '>',
 // space, ';' or '=' would break the Contact header or the GRUU.
 func nssByte(c byte) bool {
 	if alnum(c) {
 		return true
 	}
 	switch c {
-	case '-', '.', '_', '~', '!', '\'', '(', ')', '*', '[', ']', '/', ':', '&', '+', '$', '%':
+	case '-', '.', '_', '~', '!', '\'', '*', '[', ']', '/', ':', '&', '+', '$', '%':
 		return true
 	}
 	return false
