@@ -1,0 +1,138 @@
+package registrar
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/parley-sip/parley/gruu"
+	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transport"
+)
+
+// Option tags of the extensions this file implements.
+const (
+	tagOutbound = "outbound" // RFC 5626
+	tagGRUU     = "gruu"     // RFC 5627
+)
+
+// Flow-Timer values when the policy leaves the choice to Parley (RFC 5626
+// §4.4.1): a NAT forgets an idle UDP mapping after 30 s or more, so a
+// phone that pings every 20–25 s keeps it; a connection stays open as
+// long as the server's idle timeout (10 min), so 120 s spares batteries.
+const (
+	flowTimerDatagram = 25 * time.Second
+	flowTimerStream   = 120 * time.Second
+)
+
+// asks is what a REGISTER asks of the extensions: read once per request.
+type asks struct {
+	outbound bool // Supported: outbound, and the first hop can keep flows (§6)
+	lacking  bool // Supported: outbound, but the first hop cannot
+	gruu     bool // Supported: gruu
+}
+
+// readAsks reads the option tags and checks the first hop: Parley itself
+// when the REGISTER has one Via, else the edge proxy that added the last
+// Path, which says it keeps flows with the "ob" URI parameter (§6).
+func readAsks(req *sip.Message) asks {
+	a := asks{gruu: req.HasToken("Supported", tagGRUU)}
+	if !req.HasToken("Supported", tagOutbound) {
+		return a
+	}
+	vias, _ := req.Vias()
+	if len(vias) == 1 {
+		a.outbound = true
+		return a
+	}
+	paths, _ := req.Paths()
+	if n := len(paths); n > 0 && paths[n-1].URI.Params.Has("ob") {
+		a.outbound = true
+		return a
+	}
+	a.lacking = true
+	return a
+}
+
+// readFlowKey reads +sip.instance and reg-id into b. A +sip.instance
+// that is not a URN is left out: the binding is then keyed by its
+// Contact URI as RFC 3261 keys it, which loses nothing the phone can
+// rely on. reg-id counts only beside an instance and with outbound on a
+// first hop that keeps flows; a phone that asked for outbound through a
+// first hop that cannot gets 439 (§6, §11.6).
+func readFlowKey(c *sip.NameAddr, a asks, b *location.Binding) error {
+	raw, has := c.Params.Get("+sip.instance")
+	if !has {
+		return nil
+	}
+	inst, err := gruu.ParseInstance(raw)
+	if err != nil {
+		return nil
+	}
+	b.InstanceID = inst
+	v, has := c.Params.Get("reg-id")
+	if !has {
+		return nil
+	}
+	id, err := strconv.ParseUint(v, 10, 31)
+	if err != nil || id == 0 {
+		return refuse(400, "Malformed reg-id") // §4.2: 1 to 2^31-1
+	}
+	switch {
+	case a.outbound:
+		b.RegID = int(id)
+	case a.lacking:
+		return refuse(439, "First Hop Lacks Outbound Support")
+	}
+	return nil
+}
+
+// sameKey reports whether binding b is the one change c names: by
+// instance and reg-id for a Contact with +sip.instance (RFC 5626 §6:
+// the Contact URI then does not count), else by Contact URI (§19.1.4).
+func sameKey(b *location.Binding, c *change) bool {
+	if c.binding.InstanceID != "" {
+		return b.InstanceID == c.binding.InstanceID && b.RegID == c.binding.RegID
+	}
+	if b.InstanceID != "" {
+		return false
+	}
+	v, err := sip.ParseURI(b.Contact)
+	return err == nil && v.Equal(c.uri)
+}
+
+// flowTimer is the Flow-Timer for a flow over proto: the policy's, or
+// Parley's choice for the transport.
+func flowTimer(p Policy, proto transport.Proto) time.Duration {
+	switch {
+	case p.FlowTimer > 0:
+		return p.FlowTimer
+	case proto.Reliable():
+		return flowTimerStream
+	default:
+		return flowTimerDatagram
+	}
+}
+
+// usesOutbound reports whether a REGISTER's changes made a flow binding,
+// so its 200 says Require: outbound (§6).
+func usesOutbound(changes []change) bool {
+	for i := range changes {
+		if changes[i].binding.RegID != 0 && changes[i].expires != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// gruuParams returns the pub-gruu and temp-gruu Contact parameters of a
+// binding for the 200 of a REGISTER that asked for GRUUs (RFC 5627
+// §5.2): a new temporary GRUU each time, valid with the earlier ones
+// while the binding keeps its Call-ID.
+func (r *Registrar) gruuParams(b *location.Binding, aor, domain string) string {
+	s := ";pub-gruu=\"" + gruu.Public(aor, b.InstanceID) + "\""
+	if r.GRUU != nil {
+		s += ";temp-gruu=\"" + r.GRUU.Temp(domain, aor, b.InstanceID, b.CallID) + "\""
+	}
+	return s
+}
