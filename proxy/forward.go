@@ -28,7 +28,7 @@ func (p *Proxy) targetRequest(r *Request, t Target) (outbound.Request, error) {
 	} else {
 		m.SetMaxForwards(mf - 1)
 	}
-	req := outbound.Request{Msg: m, Route: t.Route, Dest: t.Dest}
+	req := outbound.Request{Msg: m, Route: t.Route, Dest: t.Dest, Also: t.Flows}
 	if req.Dest.Proto != "" || len(t.Route) > 0 {
 		return req, nil
 	}

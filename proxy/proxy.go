@@ -14,6 +14,7 @@ import (
 
 	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/clock"
+	"github.com/parley-sip/parley/gruu"
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/outbound"
 	"github.com/parley-sip/parley/registrar"
@@ -111,6 +112,9 @@ type Config struct {
 	// Outbound sends the branches; nil builds one on the proxy's
 	// transport and transactions with the system's DNS.
 	Outbound *outbound.Service
+	// GRUU opens the temporary GRUUs the registrar issued (RFC 5627); nil
+	// routes public GRUUs only, and answers a temporary one 404.
+	GRUU *gruu.Issuer
 }
 
 // Proxy is the proxy core. It implements the three entry points the

@@ -44,6 +44,12 @@ type Target struct {
 	// Dest, when its Proto is set, is where the branch is sent regardless
 	// of URI and Route: the flow a phone behind NAT registered on.
 	Dest transport.Target
+	// Flows are the other live flows of the same phone (RFC 5626), tried
+	// in turn when Dest fails.
+	Flows []transport.Target
+	// flow marks a target made of outbound flows: when none of them can
+	// be reached the branch's answer is 430 Flow Failed.
+	flow bool
 }
 
 // newRequest makes the request the chain serves.

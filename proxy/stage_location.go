@@ -33,7 +33,16 @@ func (locationStage) Serve(r *Request, next func()) {
 		next()
 		return
 	}
-	bindings, err := p.store.Lookup(r.ctx, u.AOR(), p.now())
+	ref, isGRUU, err := p.readGRUU(&u)
+	if err != nil {
+		r.Respond(404, "Not Found") // no such GRUU here (RFC 5627 §5.5)
+		return
+	}
+	aor := u.AOR()
+	if isGRUU {
+		aor = ref.AOR
+	}
+	bindings, err := p.store.Lookup(r.ctx, aor, p.now())
 	if err != nil {
 		// Debug: a store whose database fails logs the outage itself,
 		// once each way; a line per call would be thousands a second.
@@ -41,18 +50,29 @@ func (locationStage) Serve(r *Request, next func()) {
 		r.Respond(503, "Location Service Unavailable", "Retry-After", "5")
 		return
 	}
-	if len(bindings) == 0 {
-		if r.Msg.Method() == "ACK" {
+	all := len(bindings)
+	invalidated := false
+	if isGRUU {
+		bindings, invalidated = gruuBindings(bindings, ref)
+	}
+	targets, dead := p.bindingTargets(bindings)
+	if len(targets) == 0 {
+		switch {
+		case r.Msg.Method() == "ACK":
 			r.Targets = append(r.Targets, Target{})
 			next()
-			return
+		case dead > 0:
+			r.Respond(430, "Flow Failed") // RFC 5626 §5.3: every flow of the phone is gone
+		case invalidated:
+			r.Respond(404, "Not Found") // the instance registered again: the temporary GRUU is gone
+		case isGRUU && (all > 0 || ref.Temp):
+			r.Respond(480, "Temporarily Unavailable") // a GRUU of ours whose instance is not registered now
+		default:
+			p.answerNoBinding(r, &u)
 		}
-		p.answerNoBinding(r, &u)
 		return
 	}
-	for _, b := range bindings {
-		r.Targets = append(r.Targets, p.bindingTarget(b))
-	}
+	r.Targets = append(r.Targets, targets...)
 	next()
 }
 

@@ -1,0 +1,109 @@
+package proxy
+
+import (
+	"github.com/parley-sip/parley/gruu"
+	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transport"
+)
+
+// Requests to a phone that registered with SIP Outbound (RFC 5626) and
+// GRUU (RFC 5627). The bindings of one instance (a phone, by its
+// +sip.instance) are one target, never several at once (§7): the first
+// live flow carries the request, the others are its fallbacks. A
+// connection that has closed is a dead flow and is skipped; with no live
+// flow left the request gets 430 Flow Failed. A GRUU in the Request-URI
+// narrows the bindings to its instance.
+
+// connChecker is what the transport tells about a connection's life; the
+// server's transport has it, test fakes need not.
+type connChecker interface {
+	ConnOpen(id transport.ConnID) bool
+}
+
+// flowAlive reports whether a binding's flow can still carry a request:
+// a connection that has closed cannot, and Parley does not dial a phone
+// back on a flow (§5.3). A flow through an edge proxy (Path) is the
+// edge's to judge; UDP gives no sign of life.
+func (p *Proxy) flowAlive(b *location.Binding) bool {
+	if len(b.Path) > 0 || b.ConnID == 0 || !transport.Proto(b.Transport).Stream() {
+		return true
+	}
+	cc, ok := p.tp.(connChecker)
+	return !ok || cc.ConnOpen(transport.ConnID(b.ConnID))
+}
+
+// bindingTargets turns an AOR's bindings, in Lookup's order, into the
+// target set: one target per instance, its further live flows in
+// Target.Flows. dead counts the instances left out because none of
+// their flows is alive.
+func (p *Proxy) bindingTargets(bs []location.Binding) (ts []Target, dead int) {
+	byInstance := map[string]int{} // instance → index in ts, -1 when all its flows so far are dead
+	for i := range bs {
+		b := &bs[i]
+		if b.InstanceID == "" || b.RegID == 0 {
+			ts = append(ts, p.bindingTarget(*b))
+			continue
+		}
+		alive := p.flowAlive(b)
+		at, seen := byInstance[b.InstanceID]
+		switch {
+		case !seen && !alive:
+			byInstance[b.InstanceID] = -1
+		case !alive:
+		case !seen || at < 0:
+			t := p.flowTarget(b)
+			byInstance[b.InstanceID] = len(ts)
+			ts = append(ts, t)
+		default:
+			if next := p.flowTarget(b); next.Dest.Proto != "" {
+				ts[at].Flows = append(ts[at].Flows, next.Dest)
+			}
+		}
+	}
+	for _, at := range byInstance {
+		if at < 0 {
+			dead++
+		}
+	}
+	return ts, dead
+}
+
+// flowTarget is the target of an outbound flow binding: the flow itself,
+// whatever the Contact says (§5.3), unless an edge proxy keeps the flow
+// (Path), which then gets the request.
+func (p *Proxy) flowTarget(b *location.Binding) Target {
+	t := p.bindingTarget(*b)
+	t.flow = true
+	if len(b.Path) == 0 && b.Source.IsValid() {
+		proto := transport.Proto(b.Transport)
+		t.Dest = transport.Target{Proto: proto, Addr: b.Source, Conn: transport.ConnID(b.ConnID), Listener: p.listenerAt(proto, b.Local)}
+	}
+	return t
+}
+
+// gruuBindings narrows bs to the instance a GRUU names. A temporary GRUU
+// counts only while the instance keeps the Call-ID it was issued under
+// (RFC 5627 §5.2); invalidated says that the instance registered again
+// since, so the GRUU no longer exists.
+func gruuBindings(bs []location.Binding, ref gruu.Ref) (out []location.Binding, invalidated bool) {
+	for i := range bs {
+		if bs[i].InstanceID != ref.Instance {
+			continue
+		}
+		if ref.Temp && gruu.CallTag(bs[i].CallID) != ref.CallTag {
+			invalidated = true
+			continue
+		}
+		out = append(out, bs[i])
+	}
+	return out, invalidated && len(out) == 0
+}
+
+// readGRUU reads the GRUU in a Request-URI of our domain, if any.
+func (p *Proxy) readGRUU(u *sip.URI) (gruu.Ref, bool, error) {
+	if !u.Params.Has(gruu.Param) {
+		return gruu.Ref{}, false, nil
+	}
+	return p.config().GRUU.Read(u)
+}
