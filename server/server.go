@@ -101,11 +101,17 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	}
 	s.storage = st
 	s.store = st.bindings
+	grus, err := gruuIssuer(cfg)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	reg := &registrar.Registrar{
 		Store:     s.store,
 		Serves:    s.isOurDomain,
 		PolicyFor: s.policyFor,
 		Logger:    s.events,
+		GRUU:      grus,
 	}
 	s.guard = newGuard(cfg, log, s.events)
 	tp, err := transport.New(s.guardTransport(transportConfig(cfg, log)), transport.HandlerFunc(s.handle))
@@ -129,6 +135,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	s.out = outbound.New(outbound.Config{Transport: traced, Transactions: txs, Log: s.events})
 	pcfg := s.proxyConfig(cfg, a, pol)
 	pcfg.Outbound = s.out
+	pcfg.GRUU = grus
 	pcfg.Stages = proxy.DefaultStages()
 	pcfg.Lifetime, s.endLife = context.WithCancel(context.Background())
 	s.secret = pcfg.Secret
@@ -176,6 +183,7 @@ func (s *Server) policyFor(domain string) registrar.Policy {
 		RaiseToMin:     r.BelowMin == config.BelowMinRaise,
 		MaxContacts:    r.MaxContacts,
 		ReplaceOldest:  r.OverMaxContacts == config.OverMaxReplaceOldest,
+		FlowTimer:      r.FlowTimer.Duration(),
 	}
 }
 
