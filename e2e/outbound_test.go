@@ -1,0 +1,317 @@
+package e2e
+
+// SIP Outbound (RFC 5626) and GRUU (RFC 5627) against the real binary,
+// with a small SIP phone written here: it registers flows over TCP (or
+// UDP), answers the INVITEs that reach it, and closes flows on purpose.
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/stun/v3"
+
+	"github.com/parley-sip/parley/sip"
+)
+
+// flowPhone is one flow of a phone: a TCP connection to parley on which
+// it registers and takes requests, which it answers with 200.
+type flowPhone struct {
+	t         *testing.T
+	name      string
+	conn      net.Conn
+	responses chan *sip.Message
+	requests  chan *sip.Message
+	mu        sync.Mutex
+	closed    bool
+}
+
+func dialFlow(t *testing.T, p *parley, name string) *flowPhone {
+	t.Helper()
+	c, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &flowPhone{t: t, name: name, conn: c, responses: make(chan *sip.Message, 16), requests: make(chan *sip.Message, 16)}
+	t.Cleanup(f.close)
+	go f.read()
+	return f
+}
+
+func (f *flowPhone) read() {
+	var fr sip.Framer
+	buf := make([]byte, 65535)
+	for {
+		n, err := f.conn.Read(buf)
+		if err != nil {
+			return
+		}
+		fr.Write(buf[:n])
+		for {
+			frame, ok, err := fr.Next()
+			if err != nil || !ok {
+				break
+			}
+			if frame.Ping {
+				continue
+			}
+			m, err := sip.Parse(frame.Message)
+			if err != nil {
+				continue
+			}
+			if m.IsRequest() {
+				f.answer(m)
+				f.requests <- m
+			} else {
+				f.responses <- m
+			}
+		}
+	}
+}
+
+// answer says 200 to an INVITE (or any request) that reached this flow.
+func (f *flowPhone) answer(req *sip.Message) {
+	if req.Method() == "ACK" {
+		return
+	}
+	resp := sip.NewResponse(req, 200, "OK", "ph-"+f.name, "Contact", "<sip:bob@"+f.conn.LocalAddr().String()+";transport=tcp;ob>")
+	f.conn.Write(resp.Bytes())
+}
+
+func (f *flowPhone) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.closed {
+		f.closed = true
+		f.conn.Close()
+	}
+}
+
+// register sends a REGISTER for bob with an instance and reg-id and
+// returns the final response.
+func (f *flowPhone) register(instance string, regID int, callID string, cseq int, expires int) *sip.Message {
+	f.t.Helper()
+	local := f.conn.LocalAddr().String()
+	params := fmt.Sprintf(`+sip.instance="<%s>"`, instance)
+	if regID > 0 {
+		params += fmt.Sprintf(";reg-id=%d", regID)
+	}
+	req := "REGISTER sip:example.com SIP/2.0\r\n" +
+		"Via: SIP/2.0/TCP " + local + ";branch=z9hG4bK" + randomToken() + ";rport\r\n" +
+		"Max-Forwards: 70\r\n" +
+		"From: <sip:bob@example.com>;tag=" + randomToken() + "\r\n" +
+		"To: <sip:bob@example.com>\r\n" +
+		"Call-ID: " + callID + "\r\n" +
+		fmt.Sprintf("CSeq: %d REGISTER\r\n", cseq) +
+		"Supported: outbound, gruu, path\r\n" +
+		"Contact: <sip:bob@" + local + ";transport=tcp;ob>;" + params + "\r\n" +
+		fmt.Sprintf("Expires: %d\r\n", expires) +
+		"Content-Length: 0\r\n\r\n"
+	if _, err := f.conn.Write([]byte(req)); err != nil {
+		f.t.Fatal(err)
+	}
+	select {
+	case m := <-f.responses:
+		return m
+	case <-time.After(5 * time.Second):
+		f.t.Fatalf("%s: no answer to REGISTER", f.name)
+		return nil
+	}
+}
+
+// expectRequest waits for a request on this flow.
+func (f *flowPhone) expectRequest(within time.Duration) *sip.Message {
+	f.t.Helper()
+	select {
+	case m := <-f.requests:
+		return m
+	case <-time.After(within):
+		f.t.Fatalf("%s: no request arrived", f.name)
+		return nil
+	}
+}
+
+// expectNothing checks that no request reaches this flow for a while.
+func (f *flowPhone) expectNothing(d time.Duration) {
+	f.t.Helper()
+	select {
+	case m := <-f.requests:
+		f.t.Fatalf("%s: unexpected %s %s", f.name, m.Method(), m.RequestURI())
+	case <-time.After(d):
+	}
+}
+
+func randomToken() string { return fmt.Sprintf("%x", time.Now().UnixNano()) }
+
+// call sends an INVITE to ruri over UDP from a caller and returns its
+// final response's start line.
+func call(t *testing.T, p *parley, ruri string) string {
+	t.Helper()
+	final := finalAnswer(t, p.Addr, func(local string) string {
+		return "INVITE " + ruri + " SIP/2.0\r\n" +
+			"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK" + randomToken() + ";rport\r\n" +
+			"Max-Forwards: 70\r\n" +
+			"From: <sip:alice@example.com>;tag=caller\r\n" +
+			"To: <" + ruri + ">\r\n" +
+			"Call-ID: call-" + randomToken() + "\r\n" +
+			"CSeq: 1 INVITE\r\n" +
+			"Contact: <sip:alice@" + local + ">\r\n" +
+			"Content-Length: 0\r\n\r\n"
+	})
+	line, _, _ := strings.Cut(final, "\r\n")
+	return line
+}
+
+func okWithOutbound(t *testing.T, resp *sip.Message) {
+	t.Helper()
+	if resp.StatusCode() != 200 || !resp.HasToken("Require", "outbound") || resp.Header("Flow-Timer") != "120" {
+		t.Fatalf("REGISTER answered %d %s, Require %q, Flow-Timer %q", resp.StatusCode(), resp.Reason(), resp.Header("Require"), resp.Header("Flow-Timer"))
+	}
+}
+
+// A phone with two TCP flows survives losing one: the call reaches it
+// over the other; once both are gone, 430 Flow Failed.
+func TestOutboundTwoFlowsFailover(t *testing.T) {
+	p := startParley(t)
+	const inst = "urn:uuid:6c5e1d8a-1f4b-4c2e-9a57-0d3b1e2f4a01"
+	a, b := dialFlow(t, p, "flow1"), dialFlow(t, p, "flow2")
+	okWithOutbound(t, a.register(inst, 1, "reg-flow1", 1, 600))
+	okWithOutbound(t, b.register(inst, 2, "reg-flow2", 1, 600))
+
+	if got := call(t, p, "sip:bob@example.com"); got != "SIP/2.0 200 OK" {
+		t.Fatalf("call with both flows: %s", got)
+	}
+	b.expectRequest(time.Second) // the newer flow carries it…
+	a.expectNothing(300 * time.Millisecond)
+
+	b.close()
+	time.Sleep(200 * time.Millisecond) // parley sees the connection close
+	if got := call(t, p, "sip:bob@example.com"); got != "SIP/2.0 200 OK" {
+		t.Fatalf("call after losing flow2: %s", got)
+	}
+	a.expectRequest(time.Second)
+
+	a.close()
+	time.Sleep(200 * time.Millisecond)
+	if got := call(t, p, "sip:bob@example.com"); got != "SIP/2.0 430 Flow Failed" {
+		t.Fatalf("call with every flow gone: %s, want 430 Flow Failed", got)
+	}
+}
+
+// A GRUU reaches its instance only, never the AOR's other phone; once
+// that instance deregisters, its GRUU gets 480.
+func TestGRUURoutesToOneInstance(t *testing.T) {
+	p := startParley(t)
+	const inst1 = "urn:uuid:6c5e1d8a-1f4b-4c2e-9a57-0d3b1e2f4a11"
+	const inst2 = "urn:uuid:6c5e1d8a-1f4b-4c2e-9a57-0d3b1e2f4a22"
+	ph1, ph2 := dialFlow(t, p, "phone1"), dialFlow(t, p, "phone2")
+	r1 := ph1.register(inst1, 1, "reg-phone1", 1, 600)
+	okWithOutbound(t, r1)
+	r2 := ph2.register(inst2, 1, "reg-phone2", 1, 600)
+	okWithOutbound(t, r2)
+	pub1 := gruuOf(t, r1, inst1, "pub-gruu")
+	temp2 := gruuOf(t, r2, inst2, "temp-gruu")
+	if want := "sip:bob@example.com;gr=" + inst1; pub1 != want {
+		t.Fatalf("pub-gruu %q, want %q", pub1, want)
+	}
+
+	if got := call(t, p, pub1); got != "SIP/2.0 200 OK" {
+		t.Fatalf("call to phone1's public GRUU: %s", got)
+	}
+	ph1.expectRequest(time.Second)
+	ph2.expectNothing(300 * time.Millisecond)
+
+	if got := call(t, p, temp2); got != "SIP/2.0 200 OK" {
+		t.Fatalf("call to phone2's temporary GRUU: %s", got)
+	}
+	ph2.expectRequest(time.Second)
+	ph1.expectNothing(300 * time.Millisecond)
+
+	if r := ph1.register(inst1, 1, "reg-phone1", 2, 0); r.StatusCode() != 200 {
+		t.Fatalf("deregistering phone1: %d", r.StatusCode())
+	}
+	if got := call(t, p, pub1); got != "SIP/2.0 480 Temporarily Unavailable" {
+		t.Fatalf("call to a deregistered instance's GRUU: %s, want 480", got)
+	}
+	if got := call(t, p, "sip:bob@example.com"); got != "SIP/2.0 200 OK" {
+		t.Fatalf("call to the AOR: %s", got)
+	}
+	ph2.expectRequest(time.Second)
+}
+
+// gruuOf finds the GRUU parameter of the response's Contact for instance.
+func gruuOf(t *testing.T, resp *sip.Message, instance, param string) string {
+	t.Helper()
+	cs, err := resp.Contacts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range cs {
+		if v, _ := cs[i].Params.Get("+sip.instance"); strings.Contains(v, instance) {
+			g, ok := cs[i].Params.Get(param)
+			if !ok {
+				t.Fatalf("no %s in %v", param, resp.HeaderValues("Contact"))
+			}
+			return strings.Trim(g, `"`)
+		}
+	}
+	t.Fatalf("no Contact of %s in %v", instance, resp.HeaderValues("Contact"))
+	return ""
+}
+
+// Keep-alives (RFC 5626 §4.4): a STUN binding request to the UDP SIP
+// port is answered with the address it came from; a double CRLF over
+// TCP is answered with one CRLF.
+func TestOutboundKeepalives(t *testing.T) {
+	p := startParley(t)
+	u, err := net.Dial("udp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	for range 3 {
+		req, err := stun.Build(stun.TransactionID, stun.BindingRequest, stun.Fingerprint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Write(req.Raw)
+		u.SetReadDeadline(time.Now().Add(2 * time.Second))
+		buf := make([]byte, 1500)
+		n, err := u.Read(buf)
+		if err != nil {
+			t.Fatalf("no STUN answer: %v", err)
+		}
+		var resp stun.Message
+		if err := stun.Decode(buf[:n], &resp); err != nil || resp.Type != stun.BindingSuccess || resp.TransactionID != req.TransactionID {
+			t.Fatalf("STUN answer %v (%v)", resp.Type, err)
+		}
+		var xa stun.XORMappedAddress
+		if err := xa.GetFrom(&resp); err != nil {
+			t.Fatal(err)
+		}
+		ip, _ := netip.AddrFromSlice(xa.IP)
+		if got, want := netip.AddrPortFrom(ip.Unmap(), uint16(xa.Port)).String(), u.LocalAddr().String(); got != want {
+			t.Fatalf("XOR-MAPPED-ADDRESS %s, want %s", got, want)
+		}
+	}
+
+	c, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for range 3 {
+		c.Write([]byte("\r\n\r\n"))
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		buf := make([]byte, 16)
+		n, err := c.Read(buf)
+		if err != nil || !bytes.Equal(buf[:n], []byte("\r\n")) {
+			t.Fatalf("pong %q, %v", buf[:n], err)
+		}
+	}
+}
