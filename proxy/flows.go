@@ -1,6 +1,9 @@
 package proxy
 
 import (
+	"strings"
+
+	"github.com/parley-sip/parley/flowtoken"
 	"github.com/parley-sip/parley/gruu"
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/sip"
@@ -106,4 +109,51 @@ func (p *Proxy) readGRUU(u *sip.URI) (gruu.Ref, bool, error) {
 		return gruu.Ref{}, false, nil
 	}
 	return p.config().GRUU.Read(u)
+}
+
+// Flow tokens (RFC 5626 §5.3). A phone that wants its dialogs kept on
+// its flow says so with "ob" in the Contact URI of the request that
+// makes the dialog; we then record-route with a token naming the flow
+// the request came on, and a request that comes back along that route
+// from the other side goes out over the flow, not to the Contact (which
+// a phone behind NAT cannot be reached at).
+
+// flowTokenOf returns the token for the Record-Route of a request, or ""
+// when the request did not come straight from a phone asking for it.
+func (p *Proxy) flowTokenOf(r *Request) string {
+	signer := p.config().FlowTokens
+	if signer == nil || !cameFromUA(r.Msg) || !r.In.Source.IsValid() {
+		return ""
+	}
+	contacts, err := r.Msg.Contacts()
+	if err != nil || len(contacts) != 1 || !contacts[0].URI.Params.Has("ob") {
+		return ""
+	}
+	return signer.Seal(flowtoken.Flow{Proto: string(r.In.Proto), Local: r.In.Local, Remote: r.In.Source, Conn: uint64(r.In.Conn)})
+}
+
+// routeFlow is the target of an in-dialog request that came along our
+// Record-Route, given the user part of our Route entry: over the flow a
+// token names, unless the request came on that flow itself (it is then
+// going the other way, from the phone). alive is false when the flow's
+// connection has closed.
+func (p *Proxy) routeFlow(r *Request, user string) (t Target, alive bool) {
+	signer := p.config().FlowTokens
+	if signer == nil || !strings.HasPrefix(user, flowtoken.Prefix) {
+		return Target{}, true
+	}
+	f, err := signer.Open(user)
+	if err != nil {
+		return Target{}, true // not ours after all: route as if it had none
+	}
+	proto := transport.Proto(f.Proto)
+	if proto == r.In.Proto && f.Remote == r.In.Source && transport.ConnID(f.Conn) == r.In.Conn {
+		return Target{}, true
+	}
+	b := location.Binding{Transport: f.Proto, Source: f.Remote, Local: f.Local, ConnID: f.Conn}
+	if !p.flowAlive(&b) {
+		return Target{}, false
+	}
+	dst := transport.Target{Proto: proto, Addr: f.Remote, Conn: transport.ConnID(f.Conn), Listener: p.listenerAt(proto, f.Local)}
+	return Target{Dest: dst, flow: true}, true
 }

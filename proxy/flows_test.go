@@ -1,10 +1,13 @@
 package proxy
 
 import (
+	"strings"
 	"testing"
 
+	"github.com/parley-sip/parley/flowtoken"
 	"github.com/parley-sip/parley/gruu"
 	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
 )
 
@@ -189,4 +192,135 @@ func sameSet[T comparable](a, b []T) bool {
 		}
 	}
 	return true
+}
+
+// aliceFlow is the TCP flow the caller's requests come on in the flow
+// token tests.
+func aliceFlow(m *sip.Message) *transport.Incoming {
+	return &transport.Incoming{Msg: m, Proto: transport.TCP, Conn: 7, Source: ap("198.51.100.7:40001"),
+		Local: ap("192.0.2.1:5060"), Listener: tcpListener()}
+}
+
+func tokenFixture(t *testing.T, closed ...transport.ConnID) (*fixture, *flowtoken.Signer) {
+	t.Helper()
+	signer, err := flowtoken.NewSigner([]byte("a test secret of some length"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := defaultConfig()
+	cfg.FlowTokens = signer
+	f := newFixture(t, cfg)
+	lc := liveConns{f.tp, map[transport.ConnID]bool{}}
+	for _, c := range closed {
+		lc.closed[c] = true
+	}
+	f.p.tp = lc
+	return f, signer
+}
+
+// A dialog-making request from a phone whose Contact has "ob" is
+// record-routed with a token of its flow (RFC 5626 §5.3), in the entry
+// facing the phone; one without "ob" is not.
+func TestRecordRouteFlowToken(t *testing.T) {
+	for _, ob := range []bool{true, false} {
+		f, signer := tokenFixture(t)
+		f.bind("sip:bob@example.com", location.Binding{Contact: "sip:bob@198.51.100.20:5062", Source: ap("198.51.100.20:5062")})
+		contact := "Contact: <sip:alice@10.0.0.5:5060;transport=tcp>"
+		if ob {
+			contact = "Contact: <sip:alice@10.0.0.5:5060;transport=tcp;ob>"
+		}
+		f.serveIn(aliceFlow(req(t, "invite.sip", contact, "Via: SIP/2.0/TCP 10.0.0.5:5060;branch=z9hG4bKuac1")))
+		c := onlyBranch(t, f)
+		rr := c.req.HeaderValues("Record-Route")
+		if len(rr) != 2 {
+			t.Fatalf("Record-Route %v, want two entries (in on TCP, out on UDP)", rr)
+		}
+		var tokens []string
+		for _, v := range rr {
+			u, err := sip.ParseURI(strings.Trim(strings.SplitN(v, ">", 2)[0], "<"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.User != "" {
+				tokens = append(tokens, u.User)
+			}
+		}
+		if !ob {
+			if len(tokens) != 0 {
+				t.Errorf("without ob: tokens %v", tokens)
+			}
+			continue
+		}
+		if len(tokens) != 1 || !strings.Contains(rr[1], tokens[0]) {
+			t.Fatalf("Record-Route %v: want one token, in the entry facing the phone", rr)
+		}
+		fl, err := signer.Open(tokens[0])
+		want := flowtoken.Flow{Proto: "tcp", Local: ap("192.0.2.1:5060"), Remote: ap("198.51.100.7:40001"), Conn: 7}
+		if err != nil || fl != want {
+			t.Errorf("token opens to %+v, %v; want %+v", fl, err, want)
+		}
+	}
+}
+
+// A request coming back along a token's route goes over the flow; one
+// from the phone itself on that flow goes by its Request-URI; a closed
+// flow is 430.
+func TestRouteFlowToken(t *testing.T) {
+	signer, _ := flowtoken.NewSigner([]byte("a test secret of some length"))
+	tok := signer.Seal(flowtoken.Flow{Proto: "tcp", Local: ap("192.0.2.1:5060"), Remote: ap("198.51.100.7:40001"), Conn: 7})
+	forged, _ := flowtoken.NewSigner([]byte("someone else's secret......"))
+	tests := []struct {
+		name   string
+		route  string
+		fromUA bool // sent by the phone, on the flow
+		closed bool
+		dst    transport.Target
+		status string
+	}{
+		{"from the far end: over the flow", tok, false, false, transport.Target{Proto: transport.TCP, Addr: ap("198.51.100.7:40001"), Conn: 7}, ""},
+		{"from the phone on its flow: by Request-URI", tok, true, false, target(transport.UDP, "198.51.100.20:5062"), ""},
+		{"the flow closed: 430", tok, false, true, transport.Target{}, "430 Flow Failed"},
+		{"a token of another key: by Request-URI", forged.Seal(flowtoken.Flow{Proto: "tcp", Remote: ap("203.0.113.66:1"), Conn: 1}), false, false, target(transport.UDP, "198.51.100.20:5062"), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var closed []transport.ConnID
+			if tt.closed {
+				closed = append(closed, 7)
+			}
+			f, _ := tokenFixture(t, closed...)
+			route := "Route: <sip:192.0.2.1:5060;r2=on;lr>, <sip:" + tt.route + "@192.0.2.1:5060;transport=tcp;r2=on;lr>"
+			m := req(t, "bye.sip", route, "RURI sip:bob@198.51.100.20:5062")
+			in := incoming(m)
+			if tt.fromUA {
+				m = req(t, "bye.sip", "Route: <sip:"+tt.route+"@192.0.2.1:5060;transport=tcp;r2=on;lr>, <sip:192.0.2.1:5060;r2=on;lr>",
+					"Via: SIP/2.0/TCP 10.0.0.5:5060;branch=z9hG4bKuac2")
+				in = aliceFlow(m)
+			}
+			tx := f.serveIn(in)
+			if tt.status != "" {
+				if got := tx.statuses(); len(got) == 0 || got[len(got)-1] != tt.status {
+					t.Errorf("answered %v, want %s", got, tt.status)
+				}
+				return
+			}
+			if c := onlyBranch(t, f); !sameDst(c.dst, tt.dst) {
+				t.Errorf("sent to %+v, want %+v", c.dst, tt.dst)
+			}
+		})
+	}
+}
+
+// A reload keeps the GRUU and flow token keys: what phones and dialogs
+// hold must still open.
+func TestReconfigureKeepsOutboundKeys(t *testing.T) {
+	f, signer := tokenFixture(t)
+	is, _ := gruu.NewIssuer([]byte("a test secret of some length"))
+	cfg := *f.p.config()
+	cfg.GRUU = is
+	f.p.setConfig(cfg)
+	f.p.Reconfigure(defaultConfig())
+	if c := f.p.config(); c.FlowTokens != signer || c.GRUU != is {
+		t.Errorf("after a reload: FlowTokens %p GRUU %p, want %p %p", c.FlowTokens, c.GRUU, signer, is)
+	}
 }

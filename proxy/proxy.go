@@ -14,6 +14,7 @@ import (
 
 	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/clock"
+	"github.com/parley-sip/parley/flowtoken"
 	"github.com/parley-sip/parley/gruu"
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/outbound"
@@ -115,6 +116,9 @@ type Config struct {
 	// GRUU opens the temporary GRUUs the registrar issued (RFC 5627); nil
 	// routes public GRUUs only, and answers a temporary one 404.
 	GRUU *gruu.Issuer
+	// FlowTokens signs the flow tokens of Record-Route (RFC 5626 §5.3);
+	// nil record-routes without them.
+	FlowTokens *flowtoken.Signer
 }
 
 // Proxy is the proxy core. It implements the three entry points the
@@ -177,6 +181,9 @@ func (p *Proxy) Reconfigure(cfg Config) {
 	cfg.Stateless, cfg.Secret, cfg.Clock = old.Stateless, old.Secret, old.Clock
 	cfg.Users, cfg.RegisterWorkers = old.Users, old.RegisterWorkers
 	cfg.Stages, cfg.Lifetime, cfg.RequestTimeout, cfg.Outbound = old.Stages, old.Lifetime, old.RequestTimeout, old.Outbound
+	// The keys of GRUUs and flow tokens come from the data directory's
+	// secret, fixed at start: what phones and dialogs hold must still open.
+	cfg.GRUU, cfg.FlowTokens = old.GRUU, old.FlowTokens
 	p.setConfig(cfg)
 }
 

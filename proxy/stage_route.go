@@ -15,7 +15,8 @@ func (routeStage) Name() string { return "route" }
 func (routeStage) Serve(r *Request, next func()) {
 	p := r.proxy
 	ours := p.fixStrictRoute(r.Msg)
-	ours = p.popOwnRoutes(r.Msg) || ours
+	popped, user := p.popOwnRoutes(r.Msg)
+	ours = popped || ours
 	routes, _ := r.Msg.Routes()
 	if r.Msg.ToTag() == "" {
 		r.preloaded = len(routes) > 0
@@ -24,7 +25,12 @@ func (routeStage) Serve(r *Request, next func()) {
 	}
 	switch {
 	case ours:
-		r.Targets = append(r.Targets, Target{})
+		t, alive := p.routeFlow(r, user)
+		if !alive {
+			r.Respond(430, "Flow Failed") // RFC 5626 §5.3: the flow the dialog uses is gone
+			return
+		}
+		r.Targets = append(r.Targets, t)
 		relayStage{}.Serve(r, next)
 	case r.Msg.Method() == "ACK" && p.config().Stateless:
 		// Maybe the ACK of a non-2xx, which takes its INVITE's path (§16.11).

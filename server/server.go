@@ -101,7 +101,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	}
 	s.storage = st
 	s.store = st.bindings
-	grus, err := gruuIssuer(cfg)
+	grus, tokens, err := outboundKeys(cfg)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -136,6 +136,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	pcfg := s.proxyConfig(cfg, a, pol)
 	pcfg.Outbound = s.out
 	pcfg.GRUU = grus
+	pcfg.FlowTokens = tokens
 	pcfg.Stages = proxy.DefaultStages()
 	pcfg.Lifetime, s.endLife = context.WithCancel(context.Background())
 	s.secret = pcfg.Secret
