@@ -121,15 +121,51 @@ func (p *Proxy) readGRUU(u *sip.URI) (gruu.Ref, bool, error) {
 // flowTokenOf returns the token for the Record-Route of a request, or ""
 // when the request did not come straight from a phone asking for it.
 func (p *Proxy) flowTokenOf(r *Request) string {
-	signer := p.config().FlowTokens
-	if signer == nil || !cameFromUA(r.Msg) || !r.In.Source.IsValid() {
-		return ""
-	}
 	contacts, err := r.Msg.Contacts()
 	if err != nil || len(contacts) != 1 || !contacts[0].URI.Params.Has("ob") {
 		return ""
 	}
+	return p.sealFlow(r)
+}
+
+// sealFlow returns the token of the flow r came on, or "" without a key
+// or when r did not come straight from a phone.
+func (p *Proxy) sealFlow(r *Request) string {
+	signer := p.config().FlowTokens
+	if signer == nil || !cameFromUA(r.Msg) || !r.In.Source.IsValid() {
+		return ""
+	}
 	return signer.Seal(flowtoken.Flow{Proto: string(r.In.Proto), Local: r.In.Local, Remote: r.In.Source, Conn: uint64(r.In.Conn)})
+}
+
+// addOutboundPath is the edge proxy's part of a REGISTER it relays for a
+// phone that registers flows (a Contact with reg-id, Supported: path):
+// a Path naming us with the flow token and "ob" (RFC 5626 §5.2, RFC
+// 3327), so that the registrar knows the first hop keeps flows and its
+// requests to the phone come back to us and out over the flow.
+func (p *Proxy) addOutboundPath(r *Request, m *sip.Message, out *transport.ListenerInfo) {
+	if !m.HasToken("Supported", "path") || !hasRegID(m) {
+		return
+	}
+	token := p.sealFlow(r)
+	if token == "" {
+		return
+	}
+	v := rrValue(out, false, token)
+	m.PrependHeader("Path", v[:len(v)-1]+";ob>")
+}
+
+func hasRegID(m *sip.Message) bool {
+	contacts, err := m.Contacts()
+	if err != nil {
+		return false
+	}
+	for i := range contacts {
+		if contacts[i].Params.Has("reg-id") {
+			return true
+		}
+	}
+	return false
 }
 
 // routeFlow is the target of an in-dialog request that came along our

@@ -324,3 +324,80 @@ func TestReconfigureKeepsOutboundKeys(t *testing.T) {
 		t.Errorf("after a reload: FlowTokens %p GRUU %p, want %p %p", c.FlowTokens, c.GRUU, signer, is)
 	}
 }
+
+// Relaying a phone's REGISTER to another domain's registrar, Parley is
+// its edge proxy: a Path with the flow token and ob (RFC 5626 §5.2) when
+// the phone registers flows and supports Path, none otherwise.
+func TestEdgePath(t *testing.T) {
+	tests := []struct {
+		name  string
+		edits []string
+		path  bool
+	}{
+		{"flows and Path", []string{"Supported: path, outbound", `Contact: <sip:carol@10.0.0.5:5060;transport=tcp;ob>;+sip.instance="<` + instA + `>";reg-id=1`}, true},
+		{"no reg-id", []string{"Supported: path, outbound", "Contact: <sip:carol@10.0.0.5:5060;transport=tcp;ob>"}, false},
+		{"no Supported: path", []string{"Supported: outbound", `Contact: <sip:carol@10.0.0.5:5060;transport=tcp;ob>;+sip.instance="<` + instA + `>";reg-id=1`}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, signer := tokenFixture(t)
+			cfg := *f.p.config()
+			cfg.OpenRelay = func() bool { return true }
+			f.p.setConfig(cfg)
+			edits := append([]string{"RURI sip:192.0.2.99", "To: <sip:carol@other.example>", "From: <sip:carol@other.example>;tag=r1",
+				"Via: SIP/2.0/TCP 10.0.0.5:5060;branch=z9hG4bKreg1"}, tt.edits...)
+			tx := f.serveIn(aliceFlow(req(t, "register.sip", edits...)))
+			if got := tx.statuses(); len(got) != 0 {
+				t.Fatalf("answered %v, want the REGISTER relayed", got)
+			}
+			paths := onlyBranch(t, f).req.HeaderValues("Path")
+			if !tt.path {
+				if len(paths) != 0 {
+					t.Errorf("Path %v", paths)
+				}
+				return
+			}
+			if len(paths) != 1 {
+				t.Fatalf("Path %v, want ours", paths)
+			}
+			u, err := sip.ParseURI(strings.Trim(paths[0], "<>"))
+			if err != nil || !u.Params.Has("ob") || !u.Params.Has("lr") {
+				t.Fatalf("Path %q: %v", paths[0], err)
+			}
+			if fl, err := signer.Open(u.User); err != nil || fl.Conn != 7 || fl.Remote != ap("198.51.100.7:40001") {
+				t.Errorf("Path token opens to %+v, %v", fl, err)
+			}
+		})
+	}
+}
+
+// The registrar's requests to the phone come back through our Path: an
+// initial request whose Route is our flow token goes over the flow, even
+// from a domain we do not serve; a closed flow is 430.
+func TestInitialRequestThroughPath(t *testing.T) {
+	signer, _ := flowtoken.NewSigner([]byte("a test secret of some length"))
+	tok := signer.Seal(flowtoken.Flow{Proto: "tcp", Local: ap("192.0.2.1:5060"), Remote: ap("198.51.100.7:40001"), Conn: 7})
+	for _, closed := range []bool{false, true} {
+		var cs []transport.ConnID
+		if closed {
+			cs = append(cs, 7)
+		}
+		f, _ := tokenFixture(t, cs...)
+		m := req(t, "invite.sip", "RURI sip:carol@10.0.0.5:5060;transport=tcp;ob", "From: <sip:dave@other.example>;tag=d1",
+			"To: <sip:carol@other.example>", "Route: <sip:"+tok+"@192.0.2.1:5060;transport=tcp;lr;ob>")
+		tx := f.serve(m)
+		if closed {
+			if got := tx.statuses(); len(got) == 0 || got[len(got)-1] != "430 Flow Failed" {
+				t.Errorf("closed flow: answered %v, want 430", got)
+			}
+			continue
+		}
+		if got := tx.statuses(); len(got) != 0 {
+			t.Errorf("answered %v, want it relayed", got)
+		}
+		want := transport.Target{Proto: transport.TCP, Addr: ap("198.51.100.7:40001"), Conn: 7}
+		if c := onlyBranch(t, f); !sameDst(c.dst, want) {
+			t.Errorf("sent to %+v, want the flow %+v", c.dst, want)
+		}
+	}
+}

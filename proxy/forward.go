@@ -62,6 +62,9 @@ func (p *Proxy) stampBranch(r *Request, base *sip.Message, out *transport.Listen
 	if p.config().RecordRoute && dialogCreating[m.Method()] && cameFromUA(r.Msg) {
 		aliasContact(m, transport.Target{Proto: r.In.Proto, Addr: r.In.Source})
 	}
+	if m.Method() == "REGISTER" {
+		p.addOutboundPath(r, m, out)
+	}
 	m.PrependHeader("Via", string(sip.AppendVia(nil, out.Proto.ViaName(), out.Host, out.Port, branch)))
 	return m
 }

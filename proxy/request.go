@@ -27,6 +27,7 @@ type Request struct {
 
 	stateless     bool // an ACK or stateless mode: no transaction, no response context
 	preloaded     bool // an initial request that carries a route past us
+	flowRouted    bool // our Route entry named a phone's flow (a flow token we signed): it goes there
 	authenticated bool // the auth stage verified the sender's credentials
 	user, realm   string
 	answered      bool

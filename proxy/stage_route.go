@@ -17,20 +17,24 @@ func (routeStage) Serve(r *Request, next func()) {
 	ours := p.fixStrictRoute(r.Msg)
 	popped, user := p.popOwnRoutes(r.Msg)
 	ours = popped || ours
+	flow, alive := p.routeFlow(r, user)
+	if !alive {
+		r.Respond(430, "Flow Failed") // RFC 5626 §5.3: the flow the route names is gone
+		return
+	}
 	routes, _ := r.Msg.Routes()
 	if r.Msg.ToTag() == "" {
 		r.preloaded = len(routes) > 0
+		if flow.Dest.Proto != "" { // through the Path we added for the phone (RFC 5626 §5.3)
+			r.preloaded, r.flowRouted = true, true
+			r.Targets = append(r.Targets, flow)
+		}
 		next()
 		return
 	}
 	switch {
 	case ours:
-		t, alive := p.routeFlow(r, user)
-		if !alive {
-			r.Respond(430, "Flow Failed") // RFC 5626 §5.3: the flow the dialog uses is gone
-			return
-		}
-		r.Targets = append(r.Targets, t)
+		r.Targets = append(r.Targets, flow)
 		relayStage{}.Serve(r, next)
 	case r.Msg.Method() == "ACK" && p.config().Stateless:
 		// Maybe the ACK of a non-2xx, which takes its INVITE's path (§16.11).
