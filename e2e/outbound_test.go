@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -313,5 +314,113 @@ func TestOutboundKeepalives(t *testing.T) {
 		if err != nil || !bytes.Equal(buf[:n], []byte("\r\n")) {
 			t.Fatalf("pong %q, %v", buf[:n], err)
 		}
+	}
+}
+
+// udpPhone is a phone on a UDP socket that the test drives message by
+// message.
+type udpPhone struct {
+	t    *testing.T
+	conn *net.UDPConn
+	srv  *net.UDPAddr
+}
+
+func newUDPPhone(t *testing.T, p *parley) *udpPhone {
+	t.Helper()
+	srv, _ := net.ResolveUDPAddr("udp", p.Addr)
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &udpPhone{t: t, conn: c, srv: srv}
+}
+
+func (u *udpPhone) local() string { return u.conn.LocalAddr().String() }
+
+func (u *udpPhone) send(m string) {
+	if _, err := u.conn.WriteToUDP([]byte(m), u.srv); err != nil {
+		u.t.Fatal(err)
+	}
+}
+
+// next reads messages until one satisfies want.
+func (u *udpPhone) next(what string, want func(*sip.Message) bool) *sip.Message {
+	u.t.Helper()
+	buf := make([]byte, 65535)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		u.conn.SetReadDeadline(deadline)
+		n, _, err := u.conn.ReadFromUDP(buf)
+		if err != nil {
+			break
+		}
+		if m, err := sip.Parse(append([]byte(nil), buf[:n]...)); err == nil && want(m) {
+			return m
+		}
+	}
+	u.t.Fatalf("no %s arrived", what)
+	return nil
+}
+
+// A call the phone makes on its flow, with ;ob in its Contact, keeps the
+// dialog on the flow: the callee's BYE reaches the phone over it though
+// its Contact names an address nobody listens at, and once the flow has
+// closed the callee's next request gets 430 Flow Failed.
+func TestOutboundFlowTokenDialog(t *testing.T) {
+	p := startParley(t)
+	alice := newUDPPhone(t, p)
+	alice.send("REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP " + alice.local() + ";branch=z9hG4bKa1;rport\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=a1\r\nTo: <sip:alice@example.com>\r\nCall-ID: reg-alice\r\n" +
+		"CSeq: 1 REGISTER\r\nContact: <sip:alice@" + alice.local() + ">\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n")
+	alice.next("200 to alice's REGISTER", func(m *sip.Message) bool { return m.StatusCode() == 200 })
+
+	bob := dialFlow(t, p, "bob")
+	okWithOutbound(t, bob.register("urn:uuid:6c5e1d8a-1f4b-4c2e-9a57-0d3b1e2f4a33", 1, "reg-bob", 1, 600))
+	// A Contact at TEST-NET-1 port 9: only the flow token can bring a
+	// request back to bob.
+	bob.conn.Write([]byte("INVITE sip:alice@example.com SIP/2.0\r\n" +
+		"Via: SIP/2.0/TCP " + bob.conn.LocalAddr().String() + ";branch=z9hG4bKb1;rport\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=b1\r\nTo: <sip:alice@example.com>\r\n" +
+		"Call-ID: dialog-1\r\nCSeq: 1 INVITE\r\nContact: <sip:bob@192.0.2.1:9;transport=tcp;ob>\r\nContent-Length: 0\r\n\r\n"))
+	inv := alice.next("INVITE at alice", func(m *sip.Message) bool { return m.Method() == "INVITE" })
+	rr := inv.HeaderValues("Record-Route")
+	if !strings.Contains(strings.Join(rr, ","), "ft.") {
+		t.Fatalf("Record-Route %v carries no flow token", rr)
+	}
+	ok := sip.NewResponse(inv, 200, "OK", "al", "Contact", "<sip:alice@"+alice.local()+">")
+	alice.conn.WriteToUDP(ok.Bytes(), alice.srv)
+	for final := false; !final; {
+		select {
+		case m := <-bob.responses:
+			if code := m.StatusCode(); code >= 200 {
+				if code != 200 {
+					t.Fatalf("bob got %d", code)
+				}
+				final = true
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the 200 never reached bob")
+		}
+	}
+
+	bye := func(cseq int) string {
+		return "BYE sip:bob@192.0.2.1:9;transport=tcp;ob SIP/2.0\r\n" +
+			"Via: SIP/2.0/UDP " + alice.local() + ";branch=z9hG4bKbye" + strconv.Itoa(cseq) + ";rport\r\n" +
+			"Max-Forwards: 70\r\nRoute: " + strings.Join(rr, ", ") + "\r\n" +
+			"From: <sip:alice@example.com>;tag=al\r\nTo: <sip:bob@example.com>;tag=b1\r\n" +
+			"Call-ID: dialog-1\r\nCSeq: " + strconv.Itoa(cseq) + " BYE\r\nContent-Length: 0\r\n\r\n"
+	}
+	alice.send(bye(2))
+	if m := bob.expectRequest(5 * time.Second); m.Method() != "BYE" {
+		t.Fatalf("bob got %s, want the BYE", m.Method())
+	}
+	alice.next("200 to the BYE", func(m *sip.Message) bool { return m.StatusCode() == 200 && m.Header("CSeq") == "2 BYE" })
+
+	bob.close()
+	time.Sleep(200 * time.Millisecond)
+	alice.send(bye(3))
+	resp := alice.next("answer to the BYE after the flow closed", func(m *sip.Message) bool { return m.StatusCode() >= 200 && m.Header("CSeq") == "3 BYE" })
+	if resp.StatusCode() != 430 {
+		t.Fatalf("after the flow closed: %d %s, want 430 Flow Failed", resp.StatusCode(), resp.Reason())
 	}
 }
