@@ -196,3 +196,22 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkTemp(b *testing.B) {
+	is := issuer(b, "0123456789abcdef0123")
+	b.ReportAllocs()
+	for b.Loop() {
+		is.Temp("example.com", "sip:alice@example.com", uuid, "call-1@host")
+	}
+}
+
+func BenchmarkReadTemp(b *testing.B) {
+	is := issuer(b, "0123456789abcdef0123")
+	u, _ := sip.ParseURI(is.Temp("example.com", "sip:alice@example.com", uuid, "call-1@host"))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := is.Read(&u); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -36,17 +36,20 @@ func (p *Proxy) flowAlive(b *location.Binding) bool {
 	return !ok || cc.ConnOpen(transport.ConnID(b.ConnID))
 }
 
-// bindingTargets turns an AOR's bindings, in Lookup's order, into the
-// target set: one target per instance, its further live flows in
-// Target.Flows. dead counts the instances left out because none of
-// their flows is alive.
-func (p *Proxy) bindingTargets(bs []location.Binding) (ts []Target, dead int) {
-	byInstance := map[string]int{} // instance → index in ts, -1 when all its flows so far are dead
+// bindingTargets appends to ts an AOR's bindings, in Lookup's order, as
+// targets: one per instance, its further live flows in Target.Flows. dead
+// counts the instances left out because none of their flows is alive.
+// Bindings without flows cost no allocation.
+func (p *Proxy) bindingTargets(ts []Target, bs []location.Binding) (_ []Target, dead int) {
+	var byInstance map[string]int // instance → index in ts, -1 while all its flows so far are dead
 	for i := range bs {
 		b := &bs[i]
 		if b.InstanceID == "" || b.RegID == 0 {
 			ts = append(ts, p.bindingTarget(*b))
 			continue
+		}
+		if byInstance == nil {
+			byInstance = make(map[string]int, 2)
 		}
 		alive := p.flowAlive(b)
 		at, seen := byInstance[b.InstanceID]
@@ -55,9 +58,8 @@ func (p *Proxy) bindingTargets(bs []location.Binding) (ts []Target, dead int) {
 			byInstance[b.InstanceID] = -1
 		case !alive:
 		case !seen || at < 0:
-			t := p.flowTarget(b)
 			byInstance[b.InstanceID] = len(ts)
-			ts = append(ts, t)
+			ts = append(ts, p.flowTarget(b))
 		default:
 			if next := p.flowTarget(b); next.Dest.Proto != "" {
 				ts[at].Flows = append(ts[at].Flows, next.Dest)
@@ -121,6 +123,9 @@ func (p *Proxy) readGRUU(u *sip.URI) (gruu.Ref, bool, error) {
 // flowTokenOf returns the token for the Record-Route of a request, or ""
 // when the request did not come straight from a phone asking for it.
 func (p *Proxy) flowTokenOf(r *Request) string {
+	if p.config().FlowTokens == nil || !cameFromUA(r.Msg) {
+		return ""
+	}
 	contacts, err := r.Msg.Contacts()
 	if err != nil || len(contacts) != 1 || !contacts[0].URI.Params.Has("ob") {
 		return ""

@@ -103,7 +103,7 @@ func sameListener(a, b *transport.ListenerInfo) bool {
 }
 
 func rrValue(l *transport.ListenerInfo, double bool, user string) string {
-	b := make([]byte, 0, 64+len(user))
+	b := make([]byte, 0, 64) // a constant size stays on the stack; a flow token grows it
 	b = append(b, "<sip:"...)
 	if user != "" {
 		b = append(b, user...)

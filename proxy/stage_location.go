@@ -55,8 +55,10 @@ func (locationStage) Serve(r *Request, next func()) {
 	if isGRUU {
 		bindings, invalidated = gruuBindings(bindings, ref)
 	}
-	targets, dead := p.bindingTargets(bindings)
-	if len(targets) == 0 {
+	had := len(r.Targets)
+	var dead int
+	r.Targets, dead = p.bindingTargets(r.Targets, bindings)
+	if len(r.Targets) == had {
 		switch {
 		case r.Msg.Method() == "ACK":
 			r.Targets = append(r.Targets, Target{})
@@ -72,7 +74,6 @@ func (locationStage) Serve(r *Request, next func()) {
 		}
 		return
 	}
-	r.Targets = append(r.Targets, targets...)
 	next()
 }
 

@@ -172,3 +172,17 @@ func FuzzSTUNDemux(f *testing.F) {
 		checkReply(t, reply, &req, src)
 	})
 }
+
+func BenchmarkSTUNReply(b *testing.B) {
+	req := bindingRequest(b, true).Raw
+	src := netip.MustParseAddrPort("198.51.100.7:40000")
+	b.ReportAllocs()
+	for b.Loop() {
+		if !isSTUN(req) {
+			b.Fatal("not STUN")
+		}
+		if _, ok := stunReply(req, src); !ok {
+			b.Fatal("no reply")
+		}
+	}
+}
