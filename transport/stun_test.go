@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"crypto/tls"
 	"net/netip"
 	"testing"
 	"time"
@@ -184,5 +185,24 @@ func BenchmarkSTUNReply(b *testing.B) {
 		if _, ok := stunReply(req, src); !ok {
 			b.Fatal("no reply")
 		}
+	}
+}
+
+// CRLFCRLF over TLS is answered with CRLF too (RFC 5626 §4.4.1): the
+// stream keep-alive does not depend on the stream being plain TCP.
+func TestTLSPingPong(t *testing.T) {
+	m := start(t, tlsConfig(families[0], t.TempDir()), newCollector())
+	c := dialTLS(t, families[0], m, &tls.Config{InsecureSkipVerify: true})
+	buf := make([]byte, 8)
+	for range 3 {
+		c.Write([]byte("\r\n\r\n"))
+		c.SetReadDeadline(time.Now().Add(wait))
+		n, err := c.Read(buf)
+		if err != nil || string(buf[:n]) != "\r\n" {
+			t.Fatalf("pong %q %v", buf[:n], err)
+		}
+	}
+	if s := m.Stats(); s.Pings != 3 {
+		t.Errorf("pings %d, want 3", s.Pings)
 	}
 }
