@@ -424,3 +424,46 @@ func TestOutboundFlowTokenDialog(t *testing.T) {
 		t.Fatalf("after the flow closed: %d %s, want 430 Flow Failed", resp.StatusCode(), resp.Reason())
 	}
 }
+
+// A phone on a UDP flow: its REGISTER gets Flow-Timer 25 (NATs forget
+// quiet UDP mappings after about 30 s), its STUN keep-alives from the
+// same socket are answered with the address Parley sees, and a call
+// reaches it on that flow.
+func TestOutboundUDPFlow(t *testing.T) {
+	p := startParley(t)
+	ph := newUDPPhone(t, p)
+	ph.send("REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP " + ph.local() + ";branch=z9hG4bKu1;rport\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:carol@example.com>;tag=u1\r\nTo: <sip:carol@example.com>\r\nCall-ID: reg-carol\r\n" +
+		"CSeq: 1 REGISTER\r\nSupported: outbound, path\r\n" +
+		`Contact: <sip:carol@` + ph.local() + `;ob>;+sip.instance="<urn:uuid:6c5e1d8a-1f4b-4c2e-9a57-0d3b1e2f4a44>";reg-id=1` + "\r\n" +
+		"Expires: 600\r\nContent-Length: 0\r\n\r\n")
+	ok := ph.next("200 to the REGISTER", func(m *sip.Message) bool { return m.StatusCode() >= 200 })
+	if ok.StatusCode() != 200 || !ok.HasToken("Require", "outbound") || ok.Header("Flow-Timer") != "25" {
+		t.Fatalf("REGISTER over UDP: %d, Require %q, Flow-Timer %q", ok.StatusCode(), ok.Header("Require"), ok.Header("Flow-Timer"))
+	}
+	for range 2 {
+		req, _ := stun.Build(stun.TransactionID, stun.BindingRequest)
+		ph.conn.WriteToUDP(req.Raw, ph.srv)
+		buf := make([]byte, 1500)
+		ph.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		n, _, err := ph.conn.ReadFromUDP(buf)
+		var resp stun.Message
+		if err != nil || stun.Decode(buf[:n], &resp) != nil || resp.TransactionID != req.TransactionID {
+			t.Fatalf("STUN keep-alive unanswered: %v", err)
+		}
+		var xa stun.XORMappedAddress
+		if err := xa.GetFrom(&resp); err != nil || xa.Port != ph.conn.LocalAddr().(*net.UDPAddr).Port {
+			t.Fatalf("XOR-MAPPED-ADDRESS %v, %v", xa, err)
+		}
+	}
+	caller := newUDPPhone(t, p)
+	caller.send("INVITE sip:carol@example.com SIP/2.0\r\nVia: SIP/2.0/UDP " + caller.local() + ";branch=z9hG4bKc1;rport\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:dave@example.com>;tag=d1\r\nTo: <sip:carol@example.com>\r\nCall-ID: udp-flow-call\r\n" +
+		"CSeq: 1 INVITE\r\nContact: <sip:dave@" + caller.local() + ">\r\nContent-Length: 0\r\n\r\n")
+	inv := ph.next("INVITE on the UDP flow", func(m *sip.Message) bool { return m.Method() == "INVITE" })
+	ph.conn.WriteToUDP(sip.NewResponse(inv, 486, "Busy Here", "c1").Bytes(), ph.srv)
+	resp := caller.next("the callee's answer", func(m *sip.Message) bool { return m.StatusCode() >= 200 })
+	if resp.StatusCode() != 486 {
+		t.Fatalf("caller got %d, want the phone's 486", resp.StatusCode())
+	}
+}

@@ -37,7 +37,9 @@ func (p *Proxy) flowAlive(b *location.Binding) bool {
 }
 
 // bindingTargets appends to ts an AOR's bindings, in Lookup's order, as
-// targets: one per instance, its further live flows in Target.Flows. dead
+// targets: one per instance, its further live flows in Target.Flows (which
+// carry the first flow's Contact as Request-URI: one phone's Contacts
+// differ at most in what the flow itself says). dead
 // counts the instances left out because none of their flows is alive.
 // Bindings without flows cost no allocation.
 func (p *Proxy) bindingTargets(ts []Target, bs []location.Binding) (_ []Target, dead int) {
