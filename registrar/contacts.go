@@ -24,7 +24,7 @@ type change struct {
 // readContacts turns the Contact headers into changes (§10.3 steps 6 and
 // 7), checking expiry against the policy. It returns nil, nil for a
 // REGISTER without Contact, which is a query.
-func (r *Registrar) readContacts(in *transport.Incoming, a asks, p Policy, now time.Time) ([]change, error) {
+func (r *Registrar) readContacts(in *transport.Incoming, aor string, a asks, p Policy, now time.Time) ([]change, error) {
 	req := in.Msg
 	contacts, err := req.Contacts()
 	if err != nil {
@@ -48,6 +48,9 @@ func (r *Registrar) readContacts(in *transport.Incoming, a asks, p Policy, now t
 	out := make([]change, 0, len(contacts))
 	for i := range contacts {
 		c, err := r.readContact(&contacts[i], headerExpires, hasHeader, p, base, now)
+		if err == nil {
+			err = r.refuseGRUUContact(&contacts[i], aor)
+		}
 		if err == nil {
 			err = readFlowKey(&contacts[i], a, &c.binding)
 		}

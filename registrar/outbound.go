@@ -136,3 +136,16 @@ func (r *Registrar) gruuParams(b *location.Binding, aor, domain string) string {
 	}
 	return s
 }
+
+// refuseGRUUContact answers 403 to a Contact that is a GRUU of the AOR
+// being registered (RFC 5627 §5.2): a request to the AOR would be sent
+// to the GRUU, which leads back to the AOR's bindings, itself among them.
+func (r *Registrar) refuseGRUUContact(c *sip.NameAddr, aor string) error {
+	if !c.URI.Params.Has(gruu.Param) {
+		return nil
+	}
+	if ref, ok, err := r.GRUU.Read(&c.URI); ok && err == nil && ref.AOR == aor {
+		return refuse(403, "Contact Is A GRUU Of This AOR")
+	}
+	return nil
+}

@@ -324,3 +324,26 @@ func TestGRUUs(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// A Contact that is a GRUU of the AOR itself would loop (RFC 5627 §5.2):
+// 403, for the public and the temporary form; another AOR's GRUU is a
+// contact like any other.
+func TestGRUUAsContact(t *testing.T) {
+	f := flowFixture(t, DefaultPolicy)
+	temp := f.r.GRUU.Temp("example.com", "sip:alice@example.com", linphoneInstance, "c")
+	tests := []struct {
+		contact string
+		code    int
+	}{
+		{"<sip:alice@example.com;gr=" + linphoneInstance + ">", 403},
+		{"<" + temp + ">", 403},
+		{"<sip:bob@example.com;gr=" + linphoneInstance + ">", 200},
+		{"<sip:alice@10.0.0.23;gr>", 200}, // not a GRUU of ours: no URN, no seal
+	}
+	for i, tt := range tests {
+		resp := f.send(t, golden(t, "register-linphone-outbound.sip", "CSeq: "+strconv.Itoa(30+i)+" REGISTER", "Contact: "+tt.contact), tcp1)
+		if resp.StatusCode() != tt.code {
+			t.Errorf("Contact %s: %d %s, want %d", tt.contact, resp.StatusCode(), resp.Reason(), tt.code)
+		}
+	}
+}

@@ -153,7 +153,7 @@ func (r *Registrar) process(ctx context.Context, in *transport.Incoming) (result
 	aor := to.URI.AOR() // step 5
 	policy := r.policy(to.URI.Host)
 	a := readAsks(req)
-	changes, err := r.readContacts(in, a, policy, now)
+	changes, err := r.readContacts(in, aor, a, policy, now)
 	if err != nil {
 		return result{}, err
 	}
