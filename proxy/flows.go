@@ -107,6 +107,13 @@ func gruuBindings(bs []location.Binding, ref gruu.Ref) (out []location.Binding, 
 	return out, invalidated && len(out) == 0
 }
 
+// toOurGRUU reports whether a request's Request-URI is a GRUU of a
+// domain we serve, which only the location service resolves.
+func (p *Proxy) toOurGRUU(r *Request) bool {
+	u, err := r.Msg.RequestURIParsed()
+	return err == nil && p.store != nil && u.IsSIP() && u.Params.Has(gruu.Param) && p.isOurDomain(u.Host)
+}
+
 // readGRUU reads the GRUU in a Request-URI of our domain, if any.
 func (p *Proxy) readGRUU(u *sip.URI) (gruu.Ref, bool, error) {
 	if !u.Params.Has(gruu.Param) {

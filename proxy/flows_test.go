@@ -401,3 +401,36 @@ func TestInitialRequestThroughPath(t *testing.T) {
 		}
 	}
 }
+
+// A phone that puts its GRUU in Contact (Linphone does) gets its
+// in-dialog requests through the location service too: the BYE and the
+// ACK along our Record-Route reach its binding, not port 5060 of the
+// GRUU's host; once it is gone an ACK is dropped and a BYE gets 480.
+func TestInDialogGRUU(t *testing.T) {
+	pub := gruu.Public("sip:bob@example.com", instA)
+	for _, method := range []string{"BYE", "ACK"} {
+		t.Run(method, func(t *testing.T) {
+			f := newFixture(t, defaultConfig())
+			f.bind("sip:bob@example.com", location.Binding{Contact: "sip:bob@198.51.100.20:5062", Source: ap("198.51.100.20:5062"),
+				InstanceID: instA})
+			text := load(t, "bye.sip", "RURI "+pub, "CSeq: 2 "+method)
+			f.serve(parse(t, strings.Replace(text, "BYE ", method+" ", 1)))
+			got := f.tp.messages()
+			var dsts []transport.Target
+			for _, c := range f.txs.all("") {
+				dsts = append(dsts, c.dst)
+			}
+			for _, s := range got {
+				dsts = append(dsts, s.dst)
+			}
+			if len(dsts) != 1 || !sameDst(dsts[0], target(transport.UDP, "198.51.100.20:5062")) {
+				t.Errorf("%s to the GRUU sent to %+v, want the phone's binding", method, dsts)
+			}
+		})
+	}
+	f := newFixture(t, defaultConfig())
+	tx := f.serve(req(t, "bye.sip", "RURI "+pub))
+	if got := tx.statuses(); len(got) == 0 || got[len(got)-1] != "404 Not Found" {
+		t.Errorf("BYE to the GRUU of a user with no binding: %v, want 404", got)
+	}
+}

@@ -33,6 +33,11 @@ func (routeStage) Serve(r *Request, next func()) {
 		return
 	}
 	switch {
+	case ours && flow.Dest.Proto == "" && p.toOurGRUU(r):
+		// A phone that put its GRUU in Contact (Linphone does) is found
+		// in dialog too through the location service (RFC 5627 §5.4).
+		u, _ := r.Msg.RequestURIParsed()
+		p.locate(r, u, func() { relayStage{}.Serve(r, next) })
 	case ours:
 		r.Targets = append(r.Targets, flow)
 		relayStage{}.Serve(r, next)
