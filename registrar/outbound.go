@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/parley-sip/parley/gruu"
@@ -90,15 +91,28 @@ func readFlowKey(c *sip.NameAddr, a asks, b *location.Binding) error {
 // sameKey reports whether binding b is the one change c names: by
 // instance and reg-id for a Contact with +sip.instance (RFC 5626 §6:
 // the Contact URI then does not count), else by Contact URI (§19.1.4).
+// A binding stored before Parley keyed by instance holds the instance as
+// the phone wrote it ("<urn:…>", not a bare URN): it is matched by its
+// Contact URI, as it was made, so that the phone's first REGISTER after
+// an upgrade replaces it instead of adding a second binding that rings
+// the same phone twice.
 func sameKey(b *location.Binding, c *change) bool {
-	if c.binding.InstanceID != "" {
-		return b.InstanceID == c.binding.InstanceID && b.RegID == c.binding.RegID
-	}
-	if b.InstanceID != "" {
+	stored := b.InstanceID
+	switch {
+	case stored != "" && !strings.HasPrefix(stored, "urn:"):
+		return sameURI(b.Contact, c.uri)
+	case c.binding.InstanceID != "":
+		return stored == c.binding.InstanceID && b.RegID == c.binding.RegID
+	case stored != "":
 		return false
+	default:
+		return sameURI(b.Contact, c.uri)
 	}
-	v, err := sip.ParseURI(b.Contact)
-	return err == nil && v.Equal(c.uri)
+}
+
+func sameURI(contact string, u sip.URI) bool {
+	v, err := sip.ParseURI(contact)
+	return err == nil && v.Equal(u)
 }
 
 // flowTimer is the Flow-Timer for a flow over proto: the policy's, or

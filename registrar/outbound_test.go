@@ -347,3 +347,23 @@ func TestGRUUAsContact(t *testing.T) {
 		}
 	}
 }
+
+// A binding stored by a Parley that kept +sip.instance as written
+// ("<urn:…>") is replaced by the phone's next REGISTER, not doubled.
+func TestLegacyInstanceBinding(t *testing.T) {
+	f := flowFixture(t, DefaultPolicy)
+	legacy := location.Binding{Contact: "sip:alice@10.0.0.23:43211;transport=tcp;ob", InstanceID: "<" + linphoneInstance + ">", RegID: 1,
+		Q: 1000, Expires: t0.Add(time.Hour), CallID: "old", CSeq: 1, Transport: "tcp", Updated: t0}
+	if _, err := f.r.Store.Update(context.Background(), "sip:alice@example.com", t0, func([]location.Binding) ([]location.Binding, error) {
+		return []location.Binding{legacy}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if resp := f.send(t, golden(t, "register-linphone-outbound.sip"), tcp1); resp.StatusCode() != 200 {
+		t.Fatalf("%d %s", resp.StatusCode(), resp.Reason())
+	}
+	bs := f.bindings(t, "sip:alice@example.com")
+	if len(bs) != 1 || bs[0].InstanceID != linphoneInstance {
+		t.Errorf("bindings after the upgrade's first REGISTER: %+v", bs)
+	}
+}
