@@ -128,6 +128,20 @@ func flowTimer(p Policy, proto transport.Proto) time.Duration {
 	}
 }
 
+// phoneProto is the transport of the phone's own flow: the bottom Via's,
+// which is the phone's when an edge proxy relayed the REGISTER, else the
+// one it arrived on.
+func phoneProto(req *sip.Message, arrived transport.Proto) transport.Proto {
+	vias, err := req.Vias()
+	if err != nil || len(vias) < 2 {
+		return arrived
+	}
+	if p, ok := transport.ProtoOfVia(vias[len(vias)-1].Transport); ok {
+		return p
+	}
+	return arrived
+}
+
 // usesOutbound reports whether a REGISTER's changes made a flow binding,
 // so its 200 says Require: outbound (§6).
 func usesOutbound(changes []change) bool {

@@ -266,6 +266,8 @@ func TestOutboundResponseHeaders(t *testing.T) {
 		{"configured", 60 * time.Second, udp1, nil, true, "60"},
 		{"no outbound asked", 0, tcp1, []string{"Supported: path"}, false, ""},
 		{"removing the flow", 0, tcp1, []string{"Expires: 0"}, false, ""},
+		{"a UDP phone behind a TCP edge", 0, tcp1, []string{"Via: SIP/2.0/TCP edge.example.net;branch=z9hG4bKe1, SIP/2.0/UDP 10.0.0.23:43211;branch=z9hG4bKa",
+			"Path: <sip:edge.example.net;lr;ob>"}, true, "25"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -186,7 +186,7 @@ func (r *Registrar) process(ctx context.Context, in *transport.Incoming) (result
 	}
 	res.bindings, res.path = bs, req.HasHeader("Path")
 	if res.outbound = usesOutbound(changes); res.outbound {
-		res.flowTimer = flowTimer(policy, in.Proto)
+		res.flowTimer = flowTimer(policy, phoneProto(req, in.Proto))
 	}
 	return res, nil
 }
