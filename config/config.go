@@ -162,7 +162,7 @@ type RegistrarConfig struct {
 	// MaxContacts.
 	OverMaxContacts OverMaxContacts `yaml:"over_max_contacts" reload:"live"`
 	// FlowTimer is the Flow-Timer of the 200 to a REGISTER that makes a
-	// SIP Outbound flow (RFC 5626 §4.4.1): how often the phone pings
+	// SIP Outbound flow (RFC 5626 §4.4): how often the phone pings
 	// its flow. 0 lets Parley choose by transport (25 s over UDP, where
 	// NATs forget quiet mappings, 120 s over connections).
 	FlowTimer Duration `yaml:"flow_timer" reload:"live"`

@@ -8,9 +8,9 @@
 // the server's secret, so any node holding the secret can route one, a
 // restart loses none, and the location store needs no column for them.
 // A fresh random nonce makes each REGISTER's temporary GRUU different
-// (§5.2); all of them stay valid while a binding of that instance with
+// (§5); all of them stay valid while a binding of that instance with
 // the same Call-ID lives, and a re-registration with a new Call-ID (a
-// rebooted phone) invalidates the old ones, as §5.2 and Appendix A ask.
+// rebooted phone) invalidates the old ones, as §5 and Appendix A ask.
 package gruu
 
 import (
@@ -116,7 +116,7 @@ type Ref struct {
 // URI without the gr parameter, which is routed as any other. A gr
 // parameter that names no instance, or a temporary GRUU this server did
 // not issue, is an error: no such GRUU exists here, and the request gets
-// 404 (RFC 5627 §5.5).
+// 404 (RFC 5627 §6).
 func (is *Issuer) Read(u *sip.URI) (ref Ref, ok bool, err error) {
 	if !u.IsSIP() {
 		return Ref{}, false, nil

@@ -85,7 +85,7 @@ func TestTemp(t *testing.T) {
 	a := is.Temp("Example.com", "sip:alice@example.com", uuid, "call-1@host")
 	b := is.Temp("example.com", "sip:alice@example.com", uuid, "call-1@host")
 	if a == b {
-		t.Fatal("two temporary GRUUs of one registration are equal; §5.2 wants a new one each time")
+		t.Fatal("two temporary GRUUs of one registration are equal; RFC 5627 §5 wants a new one each time")
 	}
 	if strings.Contains(a, "alice") || strings.Contains(a, "f81d4fae") {
 		t.Fatalf("temporary GRUU %q shows who it names", a)

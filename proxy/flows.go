@@ -91,7 +91,7 @@ func (p *Proxy) flowTarget(b *location.Binding) Target {
 
 // gruuBindings narrows bs to the instance a GRUU names. A temporary GRUU
 // counts only while the instance keeps the Call-ID it was issued under
-// (RFC 5627 §5.2); invalidated says that the instance registered again
+// (RFC 5627 §5); invalidated says that the instance registered again
 // since, so the GRUU no longer exists.
 func gruuBindings(bs []location.Binding, ref gruu.Ref) (out []location.Binding, invalidated bool) {
 	for i := range bs {
@@ -154,7 +154,7 @@ func (p *Proxy) sealFlow(r *Request) string {
 
 // addOutboundPath is the edge proxy's part of a REGISTER it relays for a
 // phone that registers flows (a Contact with reg-id, Supported: path):
-// a Path naming us with the flow token and "ob" (RFC 5626 §5.2, RFC
+// a Path naming us with the flow token and "ob" (RFC 5626 §5.1, RFC
 // 3327), so that the registrar knows the first hop keeps flows and its
 // requests to the phone come back to us and out over the flow.
 func (p *Proxy) addOutboundPath(r *Request, m *sip.Message, out *transport.ListenerInfo) {

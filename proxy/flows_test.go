@@ -121,7 +121,7 @@ func TestOutboundInstancesFork(t *testing.T) {
 	}
 }
 
-// A GRUU reaches its instance only (RFC 5627 §5.4): never the AOR's
+// A GRUU reaches its instance only (RFC 5627 §6): never the AOR's
 // other phones; one whose instance is gone gets 480, one that never was
 // or was invalidated gets 404.
 func TestGRUURouting(t *testing.T) {
@@ -280,6 +280,7 @@ func TestRouteFlowToken(t *testing.T) {
 		{"from the far end: over the flow", tok, false, false, transport.Target{Proto: transport.TCP, Addr: ap("198.51.100.7:40001"), Conn: 7}, ""},
 		{"from the phone on its flow: by Request-URI", tok, true, false, target(transport.UDP, "198.51.100.20:5062"), ""},
 		{"the flow closed: 430", tok, false, true, transport.Target{}, "430 Flow Failed"},
+		{"the flow closed: an ACK is dropped", tok, false, true, transport.Target{}, "none"},
 		{"a token of another key: by Request-URI", forged.Seal(flowtoken.Flow{Proto: "tcp", Remote: ap("203.0.113.66:1"), Conn: 1}), false, false, target(transport.UDP, "198.51.100.20:5062"), ""},
 	}
 	for _, tt := range tests {
@@ -291,6 +292,9 @@ func TestRouteFlowToken(t *testing.T) {
 			f, _ := tokenFixture(t, closed...)
 			route := "Route: <sip:192.0.2.1:5060;r2=on;lr>, <sip:" + tt.route + "@192.0.2.1:5060;transport=tcp;r2=on;lr>"
 			m := req(t, "bye.sip", route, "RURI sip:bob@198.51.100.20:5062")
+			if tt.status == "none" {
+				m = parse(t, strings.Replace(load(t, "bye.sip", route, "RURI sip:bob@198.51.100.20:5062", "CSeq: 1 ACK"), "BYE ", "ACK ", 1))
+			}
 			in := incoming(m)
 			if tt.fromUA {
 				m = req(t, "bye.sip", "Route: <sip:"+tt.route+"@192.0.2.1:5060;transport=tcp;r2=on;lr>, <sip:192.0.2.1:5060;r2=on;lr>",
@@ -298,6 +302,12 @@ func TestRouteFlowToken(t *testing.T) {
 				in = aliceFlow(m)
 			}
 			tx := f.serveIn(in)
+			if tt.status == "none" {
+				if got := tx.statuses(); len(got) != 0 || len(f.txs.all("")) != 0 || len(f.tp.messages()) != 0 {
+					t.Errorf("ACK on a closed flow: answered %v, sent %d", got, len(f.txs.all(""))+len(f.tp.messages()))
+				}
+				return
+			}
 			if tt.status != "" {
 				if got := tx.statuses(); len(got) == 0 || got[len(got)-1] != tt.status {
 					t.Errorf("answered %v, want %s", got, tt.status)
@@ -326,7 +336,7 @@ func TestReconfigureKeepsOutboundKeys(t *testing.T) {
 }
 
 // Relaying a phone's REGISTER to another domain's registrar, Parley is
-// its edge proxy: a Path with the flow token and ob (RFC 5626 §5.2) when
+// its edge proxy: a Path with the flow token and ob (RFC 5626 §5.1) when
 // the phone registers flows and supports Path, none otherwise.
 func TestEdgePath(t *testing.T) {
 	tests := []struct {

@@ -48,7 +48,7 @@ func (p *Proxy) locate(r *Request, u sip.URI, next func()) {
 			r.answered = true // nothing to answer, nowhere to send
 			return
 		}
-		r.Respond(404, "Not Found") // no such GRUU here (RFC 5627 §5.5)
+		r.Respond(404, "Not Found") // no such GRUU here (RFC 5627 §6)
 		return
 	}
 	aor := u.AOR()

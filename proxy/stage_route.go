@@ -18,7 +18,11 @@ func (routeStage) Serve(r *Request, next func()) {
 	popped, user := p.popOwnRoutes(r.Msg)
 	ours = popped || ours
 	flow, alive := p.routeFlow(r, user)
-	if !alive {
+	switch {
+	case !alive && r.Msg.Method() == "ACK":
+		r.answered = true // nothing to answer, and the flow is gone
+		return
+	case !alive:
 		r.Respond(430, "Flow Failed") // RFC 5626 §5.3: the flow the route names is gone
 		return
 	}
@@ -35,7 +39,7 @@ func (routeStage) Serve(r *Request, next func()) {
 	switch {
 	case ours && flow.Dest.Proto == "" && p.toOurGRUU(r):
 		// A phone that put its GRUU in Contact (Linphone does) is found
-		// in dialog too through the location service (RFC 5627 §5.4).
+		// in dialog too through the location service (RFC 5627 §6).
 		u, _ := r.Msg.RequestURIParsed()
 		p.locate(r, u, func() { relayStage{}.Serve(r, next) })
 	case ours:

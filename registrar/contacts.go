@@ -198,8 +198,8 @@ func indexOf(cur []location.Binding, c *change) int {
 // okResponse is the 200 OK listing every current binding with its
 // remaining expiry (§10.3 step 8), and the Path of the request (RFC 3327);
 // with GRUUs for the bindings of instances when the phone asked (RFC
-// 5627 §5.2), and Require: outbound with the Flow-Timer when the
-// REGISTER made a flow binding (RFC 5626 §6, §4.4.1).
+// 5627 §5), and Require: outbound with the Flow-Timer when the
+// REGISTER made a flow binding (RFC 5626 §6, §4.4).
 func (r *Registrar) okResponse(req *sip.Message, res result, toTag string) *sip.Message {
 	bs := res.bindings
 	sort.SliceStable(bs, func(i, j int) bool { // as Lookup orders them

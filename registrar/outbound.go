@@ -18,7 +18,7 @@ const (
 )
 
 // Flow-Timer values when the policy leaves the choice to Parley (RFC 5626
-// §4.4.1): a NAT forgets an idle UDP mapping after 30 s or more, so a
+// §4.4): a NAT forgets an idle UDP mapping after 30 s or more, so a
 // phone that pings every 20–25 s keeps it; a connection stays open as
 // long as the server's idle timeout (10 min), so 120 s spares batteries.
 const (
@@ -60,7 +60,7 @@ func readAsks(req *sip.Message) asks {
 // Contact URI as RFC 3261 keys it, which loses nothing the phone can
 // rely on. reg-id counts only beside an instance and with outbound on a
 // first hop that keeps flows; a phone that asked for outbound through a
-// first hop that cannot gets 439 (§6, §11.6).
+// first hop that cannot gets 439 (§6).
 func readFlowKey(c *sip.NameAddr, a asks, b *location.Binding) error {
 	raw, has := c.Params.Get("+sip.instance")
 	if !has {
@@ -77,7 +77,7 @@ func readFlowKey(c *sip.NameAddr, a asks, b *location.Binding) error {
 	}
 	id, err := strconv.ParseUint(v, 10, 31)
 	if err != nil || id == 0 {
-		return refuse(400, "Malformed reg-id") // §4.2: 1 to 2^31-1
+		return refuse(400, "Malformed reg-id") // RFC 5626 §10: 1 to 2^31-1
 	}
 	switch {
 	case a.outbound:
@@ -166,7 +166,7 @@ func (r *Registrar) gruuParams(b *location.Binding, aor, domain string) string {
 }
 
 // refuseGRUUContact answers 403 to a Contact that is a GRUU of the AOR
-// being registered (RFC 5627 §5.2): a request to the AOR would be sent
+// being registered (RFC 5627 §5): a request to the AOR would be sent
 // to the GRUU, which leads back to the AOR's bindings, itself among them.
 func (r *Registrar) refuseGRUUContact(c *sip.NameAddr, aor string) error {
 	if !c.URI.Params.Has(gruu.Param) {

@@ -327,7 +327,7 @@ func TestGRUUs(t *testing.T) {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-// A Contact that is a GRUU of the AOR itself would loop (RFC 5627 §5.2):
+// A Contact that is a GRUU of the AOR itself would loop (RFC 5627 §5):
 // 403, for the public and the temporary form; another AOR's GRUU is a
 // contact like any other.
 func TestGRUUAsContact(t *testing.T) {

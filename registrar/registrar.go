@@ -32,7 +32,7 @@ type Policy struct {
 	// of being refused with 503.
 	ReplaceOldest bool
 	// FlowTimer is the Flow-Timer of a 200 that makes an outbound flow
-	// binding (RFC 5626 §4.4.1): how often the phone pings its flow. 0
+	// binding (RFC 5626 §4.4): how often the phone pings its flow. 0
 	// lets Parley choose by transport.
 	FlowTimer time.Duration
 }
