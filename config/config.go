@@ -192,6 +192,11 @@ type RegistrarConfig struct {
 	// OverMaxContacts says what to do with a REGISTER that would exceed
 	// MaxContacts.
 	OverMaxContacts OverMaxContacts `yaml:"over_max_contacts" reload:"live"`
+	// FlowTimer is the Flow-Timer of the 200 to a REGISTER that makes a
+	// SIP Outbound flow (RFC 5626 §4.4): how often the phone pings
+	// its flow. 0 lets Parley choose by transport (25 s over UDP, where
+	// NATs forget quiet mappings, 120 s over connections).
+	FlowTimer Duration `yaml:"flow_timer" reload:"live"`
 }
 
 // RegistrarOverride is a per-domain registrar block. Its fields are pointers
@@ -210,6 +215,8 @@ type RegistrarOverride struct {
 	MaxContacts *int `yaml:"max_contacts,omitempty"`
 	// OverMaxContacts overrides RegistrarConfig.OverMaxContacts when set.
 	OverMaxContacts *OverMaxContacts `yaml:"over_max_contacts,omitempty"`
+	// FlowTimer overrides RegistrarConfig.FlowTimer when set.
+	FlowTimer *Duration `yaml:"flow_timer,omitempty"`
 }
 
 // ProxyConfig shapes relaying (RFC 3261 §16).
@@ -523,6 +530,9 @@ func (o RegistrarOverride) apply(r *RegistrarConfig) {
 	}
 	if o.OverMaxContacts != nil {
 		r.OverMaxContacts = *o.OverMaxContacts
+	}
+	if o.FlowTimer != nil {
+		r.FlowTimer = *o.FlowTimer
 	}
 }
 

@@ -135,6 +135,7 @@ func fullConfig() *Config {
 			BelowMin:        BelowMinRaise,
 			MaxContacts:     0,
 			OverMaxContacts: OverMaxReplaceOldest,
+			FlowTimer:       dur("30s"),
 		},
 		Proxy: ProxyConfig{Forking: ForkingSerial, RecordRoute: false, TimerC: dur("200s"), Relay: RelayOpen},
 		Transaction: TransactionConfig{
@@ -158,6 +159,7 @@ func fullConfig() *Config {
 				BelowMin:        ptr(BelowMinRaise),
 				MaxContacts:     ptr(3),
 				OverMaxContacts: ptr(OverMaxReplaceOldest),
+				FlowTimer:       ptr(dur("30s")),
 			},
 		},
 		Admin: AdminConfig{
@@ -287,6 +289,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad log format", lines("log_format: logfmt"), 1, "log_format", `must be one of text, json; got "logfmt"`, 0},
 		{"bad below_min", lines("registrar:", "  below_min: rais"), 2, "registrar.below_min", `must be one of reject, raise; got "rais"`, 0},
 		{"bad over_max_contacts", lines("registrar:", "  over_max_contacts: replace"), 2, "registrar.over_max_contacts", "reject, replace-oldest", 0},
+		{"negative flow_timer", lines("registrar:", "  flow_timer: -30s"), 2, "registrar.flow_timer", "must not be negative, got -30s", 0},
+		{"flow_timer in milliseconds", lines("registrar:", "  flow_timer: 1500ms"), 2, "registrar.flow_timer", "must be whole seconds", 0},
 		{"bad forking", lines("proxy:", "  forking: sequential"), 2, "proxy.forking", "parallel, serial, auto", 0},
 		{"bad relay", lines("proxy:", "  relay: closed"), 2, "proxy.relay", `must be one of domains, open; got "closed"`, 0},
 		{"bad client_auth", lines("tls:", "  client_auth: optional"), 2, "tls.client_auth", "none, request, require", 0},

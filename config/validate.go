@@ -147,6 +147,12 @@ func (c *Config) check() *checker {
 // domain override is the override's key where it sets one and the global
 // key otherwise.
 func (ch *checker) registrar(r RegistrarConfig, key func(name string) string) {
+	switch ft := r.FlowTimer; {
+	case ft < 0:
+		ch.add(key("flow_timer"), "must not be negative, got %s", ft)
+	case ft%Duration(time.Second) != 0:
+		ch.add(key("flow_timer"), "must be whole seconds, as Flow-Timer counts seconds; got %s", ft)
+	}
 	ok := true
 	for _, f := range []struct {
 		name string

@@ -51,6 +51,14 @@ func (b *Binding) Live(now time.Time) bool {
 	return !expiredBy(b.Expires, now)
 }
 
+// SameKey reports whether a and b are one binding of an AOR: the same
+// Contact, instance and reg-id. A phone's SIP Outbound flows (RFC 5626
+// §6) are distinct bindings that may carry the same Contact, so an
+// engine that keys rows must key them by all three.
+func SameKey(a, b *Binding) bool {
+	return a.Contact == b.Contact && a.InstanceID == b.InstanceID && a.RegID == b.RegID
+}
+
 // expiredBy is the one definition of the expiry boundary, shared by Live and
 // Memory's sweep so that they can never disagree about an instant (a
 // disagreement would make the sweep revisit the same AOR forever).

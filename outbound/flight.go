@@ -20,7 +20,7 @@ type Owner interface {
 	Stamp(msg *sip.Message, dst transport.Target, out *transport.ListenerInfo, last bool) (*sip.Message, error)
 	// Response gets every response of the destination that took the
 	// request, provisional and final, and several 2xx of a forked INVITE;
-	// a 503 or 408 that made the flight try another destination is not
+	// a 503, 408 or 430 that made the flight try another destination is not
 	// passed on. err is set, and resp nil, when no destination took it.
 	Response(resp *sip.Message, err error)
 }
@@ -50,7 +50,11 @@ func (s *Service) Start(ctx context.Context, f *Flight, req Request, o Owner) {
 	if req.Dest.Proto != "" {
 		prepareRoute(&req)
 		f.one[0] = req.Dest
-		f.begin(f.one[:], nil)
+		dsts := f.one[:]
+		if len(req.Also) > 0 {
+			dsts = append([]transport.Target{req.Dest}, req.Also...)
+		}
+		f.begin(dsts, nil)
 		return
 	}
 	dsts, ok, err := s.Destinations(ctx, &req)
@@ -116,14 +120,14 @@ func (f *Flight) tryNext() bool {
 
 // receive passes on a response of the current attempt; one that comes
 // late from a destination the flight has left is dropped. A busy or
-// silent destination (503, 408) that has sent nothing else makes the
-// flight try the next one.
+// silent destination (503, 408), or a failed flow (430, RFC 5626 §5.3),
+// that has sent nothing else makes the flight try the next one.
 func (f *Flight) receive(attempt int, resp *sip.Message) {
 	if attempt != f.attempt {
 		return
 	}
 	code := resp.StatusCode()
-	if (code == 503 || code == 408) && !f.provisional && !f.final && f.tryNext() {
+	if (code == 503 || code == 408 || code == 430) && !f.provisional && !f.final && f.tryNext() {
 		return
 	}
 	switch {

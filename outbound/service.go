@@ -110,6 +110,10 @@ type Request struct {
 	// Dest, when its Proto is set, is the only destination: the flow a
 	// phone registered on. No DNS is asked.
 	Dest transport.Target
+	// Also lists further flows to the same phone (RFC 5626: the other
+	// reg-ids of its instance), tried in order when Dest cannot be
+	// reached or answers 503, 408 or 430.
+	Also []transport.Target
 }
 
 // Destinations returns where req goes, in the order to try them, when

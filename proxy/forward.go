@@ -28,7 +28,7 @@ func (p *Proxy) targetRequest(r *Request, t Target) (outbound.Request, error) {
 	} else {
 		m.SetMaxForwards(mf - 1)
 	}
-	req := outbound.Request{Msg: m, Route: t.Route, Dest: t.Dest}
+	req := outbound.Request{Msg: m, Route: t.Route, Dest: t.Dest, Also: t.Flows}
 	if req.Dest.Proto != "" || len(t.Route) > 0 {
 		return req, nil
 	}
@@ -57,10 +57,13 @@ func (p *Proxy) stampBranch(r *Request, base *sip.Message, out *transport.Listen
 		m = base.Clone()
 	}
 	if p.shouldRecordRoute(m) {
-		p.addRecordRoute(m, r.In.Listener, out)
+		p.addRecordRoute(m, r.In.Listener, out, p.flowTokenOf(r))
 	}
 	if p.config().RecordRoute && dialogCreating[m.Method()] && cameFromUA(r.Msg) {
 		aliasContact(m, transport.Target{Proto: r.In.Proto, Addr: r.In.Source})
+	}
+	if m.Method() == "REGISTER" {
+		p.addOutboundPath(r, m, out)
 	}
 	m.PrependHeader("Via", string(sip.AppendVia(nil, out.Proto.ViaName(), out.Host, out.Port, branch)))
 	return m
@@ -84,22 +87,28 @@ func (p *Proxy) shouldRecordRoute(m *sip.Message) bool {
 // request leaves on another transport or interface than it came in on
 // (RFC 5658 double record-routing), so each side sees an address it can
 // reach.
-func (p *Proxy) addRecordRoute(m *sip.Message, in, out *transport.ListenerInfo) {
+// user, when not empty, is the user part of the entry facing the
+// request's sender: a flow token (see flows.go).
+func (p *Proxy) addRecordRoute(m *sip.Message, in, out *transport.ListenerInfo, user string) {
 	if in == nil || sameListener(in, out) {
-		m.PrependHeader("Record-Route", rrValue(out, false))
+		m.PrependHeader("Record-Route", rrValue(out, false, user))
 		return
 	}
-	m.PrependHeader("Record-Route", rrValue(in, true))
-	m.PrependHeader("Record-Route", rrValue(out, true))
+	m.PrependHeader("Record-Route", rrValue(in, true, user))
+	m.PrependHeader("Record-Route", rrValue(out, true, ""))
 }
 
 func sameListener(a, b *transport.ListenerInfo) bool {
 	return a.Proto == b.Proto && a.Host == b.Host && a.Port == b.Port
 }
 
-func rrValue(l *transport.ListenerInfo, double bool) string {
-	b := make([]byte, 0, 64)
+func rrValue(l *transport.ListenerInfo, double bool, user string) string {
+	b := make([]byte, 0, 64) // a constant size stays on the stack; a flow token grows it
 	b = append(b, "<sip:"...)
+	if user != "" {
+		b = append(b, user...)
+		b = append(b, '@')
+	}
 	b = append(b, l.Host...)
 	b = append(b, ':')
 	b = strconv.AppendInt(b, int64(l.Port), 10)

@@ -335,7 +335,7 @@ func TestRegister(t *testing.T) {
 			}
 			checkLocalResponse(t, f, m, resps[0], 200, "OK", map[string][]string{
 				"Contact":   {"<sip:carol@198.51.100.7:5060>;expires=3600"},
-				"Supported": {"path"},
+				"Supported": {"path, outbound, gruu"},
 				"Date":      {"Tue, 24 Nov 2026 12:00:00 GMT"},
 			})
 			if got := f.txs.all(""); len(got) != 0 {

@@ -18,7 +18,7 @@ import (
 // its Require for the UAS.
 func TestAddressedToTheServer(t *testing.T) {
 	registered := map[string][]string{"Contact": {"<sip:carol@198.51.100.7:5060>;expires=3600"}}
-	options := map[string][]string{"Allow": {allowed}, "Supported": {"path"}}
+	options := map[string][]string{"Allow": {allowed}, "Supported": {"path, outbound, gruu"}}
 	tests := []struct {
 		name     string
 		loopback bool // the server listens on 127.0.0.1 instead of 192.0.2.1

@@ -14,6 +14,8 @@ import (
 
 	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/clock"
+	"github.com/parley-sip/parley/flowtoken"
+	"github.com/parley-sip/parley/gruu"
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/outbound"
 	"github.com/parley-sip/parley/registrar"
@@ -115,6 +117,12 @@ type Config struct {
 	// Outbound sends the branches; nil builds one on the proxy's
 	// transport and transactions with the system's DNS.
 	Outbound *outbound.Service
+	// GRUU opens the temporary GRUUs the registrar issued (RFC 5627); nil
+	// routes public GRUUs only, and answers a temporary one 404.
+	GRUU *gruu.Issuer
+	// FlowTokens signs the flow tokens of Record-Route (RFC 5626 §5.3);
+	// nil record-routes without them.
+	FlowTokens *flowtoken.Signer
 }
 
 // Proxy is the proxy core. It implements the three entry points the
@@ -178,6 +186,9 @@ func (p *Proxy) Reconfigure(cfg Config) {
 	cfg.Users, cfg.RegisterWorkers = old.Users, old.RegisterWorkers
 	cfg.Stages, cfg.Lifetime, cfg.RequestTimeout, cfg.Outbound = old.Stages, old.Lifetime, old.RequestTimeout, old.Outbound
 	cfg.AllowEvents = old.AllowEvents
+	// The keys of GRUUs and flow tokens come from the data directory's
+	// secret, fixed at start: what phones and dialogs hold must still open.
+	cfg.GRUU, cfg.FlowTokens = old.GRUU, old.FlowTokens
 	p.setConfig(cfg)
 }
 

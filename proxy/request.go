@@ -27,6 +27,7 @@ type Request struct {
 
 	stateless     bool // an ACK or stateless mode: no transaction, no response context
 	preloaded     bool // an initial request that carries a route past us
+	flowRouted    bool // our Route entry named a phone's flow (a flow token we signed): it goes there
 	authenticated bool // the auth stage verified the sender's credentials
 	user, realm   string
 	answered      bool
@@ -49,6 +50,12 @@ type Target struct {
 	// whatever proxy.forking says, and the next only after a 5xx, a 408
 	// or a transport error; any other final response ends the search.
 	Failover bool
+	// Flows are the other live flows of the same phone (RFC 5626), tried
+	// in turn when Dest fails.
+	Flows []transport.Target
+	// flow marks a target made of outbound flows: when none of them can
+	// be reached the branch's answer is 430 Flow Failed.
+	flow bool
 }
 
 // newRequest makes the request the chain serves.

@@ -127,18 +127,21 @@ func (p *Proxy) fixStrictRoute(m *sip.Message) bool {
 
 // popOwnRoutes removes the Route entries at the top that are ours: one,
 // or two where we double record-routed (§16.4, RFC 5658). It reports
-// whether there was one.
-func (p *Proxy) popOwnRoutes(m *sip.Message) bool {
-	popped := false
+// whether there was one, and the user part of the first of ours that had
+// one: a flow token, when we put it there.
+func (p *Proxy) popOwnRoutes(m *sip.Message) (popped bool, user string) {
 	for i := 0; i < 2; i++ {
 		routes, _ := m.Routes()
 		if len(routes) == 0 || !p.isUs(&routes[0].URI) {
 			break
 		}
+		if user == "" {
+			user = routes[0].URI.User
+		}
 		m.PopRoute()
 		popped = true
 	}
-	return popped
+	return popped, user
 }
 
 // loopHash is the loop-detection part of our branches (§16.6 step 8):

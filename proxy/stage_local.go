@@ -64,7 +64,7 @@ const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRAC
 // supported lists the option tags of the extensions the server itself
 // implements in the requests it answers: what OPTIONS advertises, and all
 // a Require may name (§8.2.2.3).
-var supported = []string{"path"}
+var supported = []string{"path", "outbound", "gruu"}
 
 // supportedHeader is supported as a Supported header's value.
 var supportedHeader = strings.Join(supported, ", ")

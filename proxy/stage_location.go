@@ -3,6 +3,7 @@ package proxy
 import (
 	"strings"
 
+	"github.com/parley-sip/parley/gruu"
 	"github.com/parley-sip/parley/sip"
 )
 
@@ -22,7 +23,8 @@ func (locationStage) Serve(r *Request, next func()) {
 	u, err := r.Msg.RequestURIParsed()
 	// An ACK for a 2xx goes where its Request-URI says; but a stateless
 	// proxy must send a non-2xx ACK where it sent the INVITE (§16.11).
-	skipACK := r.Msg.Method() == "ACK" && !p.config().Stateless
+	// A GRUU of ours says where only through the location service.
+	skipACK := r.Msg.Method() == "ACK" && !p.config().Stateless && !u.Params.Has(gruu.Param)
 	if err == nil && u.IsSIP() && !p.isOurDomain(u.Host) && u.User != "" && p.isUs(&u) && !r.preloaded {
 		var ok bool
 		if u, ok = p.userAtUs(r, u); !ok && r.Msg.Method() != "ACK" {
@@ -37,7 +39,27 @@ func (locationStage) Serve(r *Request, next func()) {
 		next()
 		return
 	}
-	bindings, err := p.store.Lookup(r.ctx, u.AOR(), p.now())
+	p.locate(r, u, next)
+}
+
+// locate makes the target set of a Request-URI of our domain: the AOR's
+// bindings, or for a GRUU its instance's (RFC 5627), and hands on to
+// next; with none it answers as §16.5 and RFC 5626/5627 say.
+func (p *Proxy) locate(r *Request, u sip.URI, next func()) {
+	ref, isGRUU, err := p.readGRUU(&u)
+	if err != nil {
+		if r.Msg.Method() == "ACK" {
+			r.answered = true // nothing to answer, nowhere to send
+			return
+		}
+		r.Respond(404, "Not Found") // no such GRUU here (RFC 5627 §6)
+		return
+	}
+	aor := u.AOR()
+	if isGRUU {
+		aor = ref.AOR
+	}
+	bindings, err := p.store.Lookup(r.ctx, aor, p.now())
 	if err != nil {
 		// Debug: a store whose database fails logs the outage itself,
 		// once each way; a line per call would be thousands a second.
@@ -45,17 +67,31 @@ func (locationStage) Serve(r *Request, next func()) {
 		r.Respond(503, "Location Service Unavailable", "Retry-After", "5")
 		return
 	}
-	if len(bindings) == 0 {
-		if r.Msg.Method() == "ACK" {
+	all := len(bindings)
+	invalidated := false
+	if isGRUU {
+		bindings, invalidated = gruuBindings(bindings, ref)
+	}
+	had := len(r.Targets)
+	var dead int
+	r.Targets, dead = p.bindingTargets(r.Targets, bindings)
+	if len(r.Targets) == had {
+		switch {
+		case r.Msg.Method() == "ACK" && isGRUU:
+			r.answered = true // the phone is gone: nowhere to send
+		case r.Msg.Method() == "ACK":
 			r.Targets = append(r.Targets, Target{})
 			next()
-			return
+		case dead > 0:
+			r.Respond(430, "Flow Failed") // RFC 5626 §5.3: every flow of the phone is gone
+		case invalidated:
+			r.Respond(404, "Not Found") // the instance registered again: the temporary GRUU is gone
+		case isGRUU && (all > 0 || ref.Temp):
+			r.Respond(480, "Temporarily Unavailable") // a GRUU of ours whose instance is not registered now
+		default:
+			p.answerNoBinding(r, &u)
 		}
-		p.answerNoBinding(r, &u)
 		return
-	}
-	for _, b := range bindings {
-		r.Targets = append(r.Targets, p.bindingTarget(b))
 	}
 	next()
 }

@@ -37,8 +37,8 @@ func (relayCheckStage) Serve(r *Request, next func()) {
 // or its source can make it ours.
 func (p *Proxy) mayRelay(r *Request) bool {
 	cfg := p.config()
-	if cfg.OpenRelay != nil && cfg.OpenRelay() {
-		return true
+	if (cfg.OpenRelay != nil && cfg.OpenRelay()) || r.flowRouted {
+		return true // flowRouted: to a phone's flow, by a route we signed
 	}
 	if u, err := r.Msg.RequestURIParsed(); err == nil && !r.preloaded && (p.isOurDomain(u.Host) || p.isUs(&u)) {
 		return true

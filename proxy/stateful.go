@@ -44,6 +44,7 @@ type branch struct {
 	timedOut    bool // Timer C fired once and the branch was cancelled
 	direct      bool // sent on the flow a phone registered from: responses come from the phone itself
 	failover    bool // the target's Failover: only 5xx, 408 and transport errors try the next
+	flow        bool // sent on outbound flows: reaching none is 430 Flow Failed (RFC 5626 §5.3)
 	timerC      clock.Timer
 }
 
@@ -120,7 +121,7 @@ func (rc *responseContext) startBranch(t Target) bool {
 		rc.consider(rc.localResponse(rc.r.Msg, 503, "Destination Unreachable"))
 		return false
 	}
-	b := &branch{rc: rc, direct: t.Dest.Proto != "", failover: t.Failover, starting: true}
+	b := &branch{rc: rc, direct: t.Dest.Proto != "", failover: t.Failover, flow: t.flow, starting: true}
 	rc.branches = append(rc.branches, b)
 	rc.p.out.Start(rc.r.Context(), &b.flight, req, b)
 	b.starting = false
@@ -150,7 +151,11 @@ func (b *branch) Response(resp *sip.Message, err error) {
 		rc.p.log.Debug("proxy: cannot forward", "error", err)
 		b.done = true
 		b.stopTimerC()
-		rc.consider(rc.localResponse(rc.r.Msg, 503, "Destination Unreachable"))
+		if b.flow {
+			rc.consider(rc.localResponse(rc.r.Msg, 430, "Flow Failed"))
+		} else {
+			rc.consider(rc.localResponse(rc.r.Msg, 503, "Destination Unreachable"))
+		}
 		if b.starting {
 			return // startBranch goes on to the target's siblings
 		}

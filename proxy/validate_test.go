@@ -17,7 +17,7 @@ func TestLocalResponses(t *testing.T) {
 	optionsAnswer := map[string][]string{
 		"Allow":     {allowed},
 		"Accept":    {"application/sdp"},
-		"Supported": {"path"},
+		"Supported": {"path, outbound, gruu"},
 	}
 	tests := []struct {
 		name   string

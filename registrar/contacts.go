@@ -24,7 +24,7 @@ type change struct {
 // readContacts turns the Contact headers into changes (§10.3 steps 6 and
 // 7), checking expiry against the policy. It returns nil, nil for a
 // REGISTER without Contact, which is a query.
-func (r *Registrar) readContacts(in *transport.Incoming, p Policy, now time.Time) ([]change, error) {
+func (r *Registrar) readContacts(in *transport.Incoming, aor string, a asks, p Policy, now time.Time) ([]change, error) {
 	req := in.Msg
 	contacts, err := req.Contacts()
 	if err != nil {
@@ -48,6 +48,12 @@ func (r *Registrar) readContacts(in *transport.Incoming, p Policy, now time.Time
 	out := make([]change, 0, len(contacts))
 	for i := range contacts {
 		c, err := r.readContact(&contacts[i], headerExpires, hasHeader, p, base, now)
+		if err == nil {
+			err = r.refuseGRUUContact(&contacts[i], aor)
+		}
+		if err == nil {
+			err = readFlowKey(&contacts[i], a, &c.binding)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -125,10 +131,6 @@ func (r *Registrar) readContact(c *sip.NameAddr, headerExp uint32, hasHeader boo
 	b.Q = q
 	b.Expires = now.Add(exp)
 	b.Updated = now
-	b.InstanceID, _ = c.Params.Get("+sip.instance")
-	if id, ok := c.Params.Get("reg-id"); ok {
-		b.RegID, _ = strconv.Atoi(id)
-	}
 	return change{uri: c.URI, binding: b, expires: exp}, nil
 }
 
@@ -142,8 +144,9 @@ func apply(cur []location.Binding, changes []change, callID string, cseq uint32,
 		}
 		return nil, nil
 	}
-	for _, c := range changes {
-		i := indexOf(cur, c.uri)
+	for k := range changes {
+		c := &changes[k]
+		i := indexOf(cur, c)
 		if i >= 0 && cur[i].CallID == callID && cseq <= cur[i].CSeq {
 			return nil, refuse(500, "Out Of Order CSeq", "Retry-After", "1")
 		}
@@ -182,10 +185,10 @@ func add(cur []location.Binding, b location.Binding, p Policy) ([]location.Bindi
 	return append(cur, b), nil
 }
 
-// indexOf finds the binding whose contact URI equals u by §19.1.4.
-func indexOf(cur []location.Binding, u sip.URI) int {
+// indexOf finds the binding change c names (see sameKey).
+func indexOf(cur []location.Binding, c *change) int {
 	for i := range cur {
-		if v, err := sip.ParseURI(cur[i].Contact); err == nil && v.Equal(u) {
+		if sameKey(&cur[i], c) {
 			return i
 		}
 	}
@@ -193,7 +196,10 @@ func indexOf(cur []location.Binding, u sip.URI) int {
 }
 
 // okResponse is the 200 OK listing every current binding with its
-// remaining expiry (§10.3 step 8), and the Path of the request (RFC 3327).
+// remaining expiry (§10.3 step 8), and the Path of the request (RFC 3327);
+// with GRUUs for the bindings of instances when the phone asked (RFC
+// 5627 §5), and Require: outbound with the Flow-Timer when the
+// REGISTER made a flow binding (RFC 5626 §6, §4.4).
 func (r *Registrar) okResponse(req *sip.Message, res result, toTag string) *sip.Message {
 	bs := res.bindings
 	sort.SliceStable(bs, func(i, j int) bool { // as Lookup orders them
@@ -209,13 +215,20 @@ func (r *Registrar) okResponse(req *sip.Message, res result, toTag string) *sip.
 		if b.Params != "" {
 			v += ";" + b.Params
 		}
+		if res.asks.gruu && b.InstanceID != "" {
+			v += r.gruuParams(&b, res.aor, res.domain)
+		}
 		extra = append(extra, "Contact", v)
+	}
+	if res.outbound {
+		extra = append(extra, "Require", tagOutbound,
+			"Flow-Timer", strconv.Itoa(int(res.flowTimer/time.Second)))
 	}
 	if res.path {
 		for _, v := range req.HeaderValues("Path") {
 			extra = append(extra, "Path", v)
 		}
 	}
-	extra = append(extra, "Supported", "path", "Date", res.now.UTC().Format(http.TimeFormat))
+	extra = append(extra, "Supported", "path, outbound, gruu", "Date", res.now.UTC().Format(http.TimeFormat))
 	return sip.NewResponse(req, 200, "OK", toTag, extra...)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parley-sip/parley/gruu"
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
@@ -30,6 +31,10 @@ type Policy struct {
 	// ReplaceOldest makes one binding too many replace the oldest instead
 	// of being refused with 503.
 	ReplaceOldest bool
+	// FlowTimer is the Flow-Timer of a 200 that makes an outbound flow
+	// binding (RFC 5626 §4.4): how often the phone pings its flow. 0
+	// lets Parley choose by transport.
+	FlowTimer time.Duration
 }
 
 // DefaultPolicy is one hour by default, one minute at least, one day at most.
@@ -64,6 +69,9 @@ type Registrar struct {
 	// Logger gets the registration events (added and removed at info,
 	// refreshed at debug); nil uses slog.Default.
 	Logger *slog.Logger
+	// GRUU seals the temporary GRUUs of 200 responses (RFC 5627); nil
+	// gives public GRUUs only.
+	GRUU *gruu.Issuer
 }
 
 // RetryAfter is the Retry-After, in seconds, of the 503 a REGISTER gets
@@ -105,9 +113,14 @@ func refuse(code int, reason string, extra ...string) error {
 
 // result is what a successful REGISTER leaves: the AOR's bindings now.
 type result struct {
-	bindings []location.Binding
-	now      time.Time
-	path     bool // the request carried Path, so the response echoes it
+	bindings  []location.Binding
+	now       time.Time
+	path      bool // the request carried Path, so the response echoes it
+	aor       string
+	domain    string // the AOR's, which temporary GRUUs name
+	asks      asks
+	outbound  bool          // a flow binding was made: Require: outbound
+	flowTimer time.Duration // its Flow-Timer
 }
 
 // process is §10.3. Step 2, Require, is its caller's: the proxy answers
@@ -139,13 +152,15 @@ func (r *Registrar) process(ctx context.Context, in *transport.Incoming) (result
 	}
 	aor := to.URI.AOR() // step 5
 	policy := r.policy(to.URI.Host)
-	changes, err := r.readContacts(in, policy, now)
+	a := readAsks(req)
+	changes, err := r.readContacts(in, aor, a, policy, now)
 	if err != nil {
 		return result{}, err
 	}
+	res := result{now: now, aor: aor, domain: strings.ToLower(to.URI.Host), asks: a}
 	if changes == nil { // a query (§10.2.3)
-		bs, err := r.Store.Lookup(ctx, aor, now)
-		return result{bindings: bs, now: now}, err
+		res.bindings, err = r.Store.Lookup(ctx, aor, now)
+		return res, err
 	}
 	callID, _ := req.CallID()
 	cseq, _ := req.CSeq()
@@ -169,7 +184,11 @@ func (r *Registrar) process(ctx context.Context, in *transport.Incoming) (result
 		}
 		r.report(aor, d)
 	}
-	return result{bindings: bs, now: now, path: req.HasHeader("Path")}, nil
+	res.bindings, res.path = bs, req.HasHeader("Path")
+	if res.outbound = usesOutbound(changes); res.outbound {
+		res.flowTimer = flowTimer(policy, phoneProto(req, in.Proto))
+	}
+	return res, nil
 }
 
 func (r *Registrar) serves(domain string) bool {

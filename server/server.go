@@ -112,11 +112,17 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	}
 	s.storage = st
 	s.store = st.bindings
+	grus, tokens, err := outboundKeys(cfg)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	reg := &registrar.Registrar{
 		Store:     s.store,
 		Serves:    s.isOurDomain,
 		PolicyFor: s.policyFor,
 		Logger:    s.events,
+		GRUU:      grus,
 	}
 	s.guard = newGuard(cfg, log, s.events)
 	tp, err := transport.New(s.guardTransport(transportConfig(cfg, log)), transport.HandlerFunc(s.handle))
@@ -144,6 +150,8 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	}
 	pcfg := s.proxyConfig(cfg, a, pol)
 	pcfg.Outbound = s.out
+	pcfg.GRUU = grus
+	pcfg.FlowTokens = tokens
 	if pcfg.Stages, err = s.addFeatureStages(cfg, &pcfg); err != nil {
 		s.abandon()
 		return nil, err
@@ -241,6 +249,7 @@ func (s *Server) policyFor(domain string) registrar.Policy {
 		RaiseToMin:     r.BelowMin == config.BelowMinRaise,
 		MaxContacts:    r.MaxContacts,
 		ReplaceOldest:  r.OverMaxContacts == config.OverMaxReplaceOldest,
+		FlowTimer:      r.FlowTimer.Duration(),
 	}
 }
 

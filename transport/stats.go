@@ -17,6 +17,7 @@ type Stats struct {
 	Overflows     uint64 // connections cut off for MaxBuffer or TCPMessageTimeout
 	IdleClosed    uint64 // connections closed by TCPIdleTimeout
 	Pings         uint64 // CRLF keep-alives answered
+	STUNPings     uint64 // STUN binding requests answered on UDP (RFC 5626 §8)
 	Denied        uint64 // datagrams and stream messages the Admit hook refused, unparsed
 	DeniedConns   uint64 // connections the Admit hook closed at once
 }
@@ -26,7 +27,7 @@ type counters struct {
 	received, malformed, sent, sendErrors       atomic.Uint64
 	accepted, refused, dialed                   atomic.Uint64
 	framingErrors, overflows, idleClosed, pings atomic.Uint64
-	denied, deniedConns                         atomic.Uint64
+	denied, deniedConns, stunPings              atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -39,6 +40,6 @@ func (m *Manager) Stats() Stats {
 		Open:          m.conns.count(),
 		FramingErrors: c.framingErrors.Load(), Overflows: c.overflows.Load(),
 		IdleClosed: c.idleClosed.Load(), Pings: c.pings.Load(),
-		Denied: c.denied.Load(), DeniedConns: c.deniedConns.Load(),
+		Denied: c.denied.Load(), DeniedConns: c.deniedConns.Load(), STUNPings: c.stunPings.Load(),
 	}
 }

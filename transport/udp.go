@@ -160,7 +160,15 @@ func (m *Manager) datagram(l *listener, msg *ipv4.Message) {
 	}
 	src := unmap(ua.AddrPort())
 	// Keep-alives count too: a flood of them costs reads all the same.
-	if !m.admit(src.Addr()) || keepAlive(msg.Buffers[0][:msg.N]) {
+	b := msg.Buffers[0][:msg.N]
+	if !m.admit(src.Addr()) {
+		return
+	}
+	if isSTUN(b) {
+		m.answerSTUN(l, src, b)
+		return
+	}
+	if keepAlive(b) {
 		return
 	}
 	data := make([]byte, msg.N)
@@ -169,11 +177,11 @@ func (m *Manager) datagram(l *listener, msg *ipv4.Message) {
 }
 
 // keepAlive reports a datagram that carries no message: the CRLF
-// keep-alives phones send to hold a NAT binding open (RFC 5626 §3.5.1
-// uses STUN instead, which is also not SIP and starts with a 0 or 1 byte).
+// keep-alives phones send to hold a NAT binding open, or something that
+// starts like STUN (a 0 or 1 byte) without being a message isSTUN takes.
 func keepAlive(b []byte) bool {
 	if len(b) > 0 && b[0] < 2 {
-		return true // STUN (RFC 5389 §6): not answered yet
+		return true
 	}
 	for _, c := range b {
 		if c != '\r' && c != '\n' && c != ' ' && c != 0 {

@@ -48,6 +48,7 @@ var sqliteMigrations = migrations{
 	) WITHOUT ROWID;
 	CREATE INDEX bindings_expires ON bindings (expires);`,
 	sqliteAddParams,
+	sqliteFlowKey,
 }
 
 // sqliteAddParams keeps each Contact's parameters as the phone sent them
@@ -82,6 +83,7 @@ var postgresMigrations = migrations{
 	);
 	CREATE INDEX bindings_expires ON bindings (expires);`,
 	postgresAddParams,
+	postgresFlowKey,
 }
 
 // postgresAddParams is sqliteAddParams in PostgreSQL's functions.
@@ -90,6 +92,41 @@ const postgresAddParams = `ALTER TABLE bindings ADD COLUMN params TEXT NOT NULL 
 		CASE WHEN q <> 1000 THEN ';q=' || rtrim(rtrim(to_char(q / 1000.0, 'FM0.000'), '0'), '.') ELSE '' END ||
 		CASE WHEN instance_id <> '' THEN ';+sip.instance="' || instance_id || '"' ELSE '' END ||
 		CASE WHEN reg_id <> 0 THEN ';reg-id=' || reg_id ELSE '' END, 2);`
+
+// sqliteFlowKey keys rows by contact, instance and reg-id (RFC 5626 §6:
+// a phone's flows may share a Contact; location.SameKey). SQLite cannot
+// change a primary key in place, so the table is rebuilt, rows kept.
+const sqliteFlowKey = `CREATE TABLE bindings_v3 (
+		aor         TEXT    NOT NULL,
+		contact     TEXT    NOT NULL,
+		q           INTEGER NOT NULL,
+		expires     INTEGER NOT NULL,
+		call_id     TEXT    NOT NULL,
+		cseq        INTEGER NOT NULL,
+		path        TEXT    NOT NULL,
+		transport   TEXT    NOT NULL,
+		source      TEXT    NOT NULL,
+		local       TEXT    NOT NULL,
+		conn_id     INTEGER NOT NULL,
+		instance_id TEXT    NOT NULL,
+		reg_id      INTEGER NOT NULL,
+		user_agent  TEXT    NOT NULL,
+		updated_us  INTEGER NOT NULL,
+		params      TEXT    NOT NULL DEFAULT '',
+		PRIMARY KEY (aor, contact, instance_id, reg_id)
+	) WITHOUT ROWID;
+	INSERT INTO bindings_v3 (aor, contact, q, expires, call_id, cseq, path, transport, source, local,
+		conn_id, instance_id, reg_id, user_agent, updated_us, params)
+	SELECT aor, contact, q, expires, call_id, cseq, path, transport, source, local,
+		conn_id, instance_id, reg_id, user_agent, updated_us, params FROM bindings;
+	DROP TABLE bindings;
+	ALTER TABLE bindings_v3 RENAME TO bindings;
+	CREATE INDEX bindings_expires ON bindings (expires);`
+
+// postgresFlowKey is sqliteFlowKey for PostgreSQL, which changes the key
+// in place.
+const postgresFlowKey = `ALTER TABLE bindings DROP CONSTRAINT bindings_pkey;
+	ALTER TABLE bindings ADD PRIMARY KEY (aor, contact, instance_id, reg_id);`
 
 // migrationTx is the little a migration needs of a transaction, so one
 // routine serves database/sql (SQLite) and pgx (PostgreSQL).

@@ -16,8 +16,8 @@ import (
 // SQL of the PostgreSQL engine.
 const (
 	pgDelete = `DELETE FROM bindings WHERE aor = ANY($1::text[])`
-	pgPurge  = `DELETE FROM bindings WHERE (aor, contact) IN
-		(SELECT aor, contact FROM bindings WHERE expires <= $1 LIMIT $2)`
+	pgPurge  = `DELETE FROM bindings WHERE (aor, contact, instance_id, reg_id) IN
+		(SELECT aor, contact, instance_id, reg_id FROM bindings WHERE expires <= $1 LIMIT $2)`
 )
 
 var (

@@ -16,8 +16,8 @@ import (
 )
 
 // SQL of the SQLite engine.
-const sqlitePurge = `DELETE FROM bindings WHERE (aor, contact) IN
-	(SELECT aor, contact FROM bindings WHERE expires <= ? LIMIT ?)`
+const sqlitePurge = `DELETE FROM bindings WHERE (aor, contact, instance_id, reg_id) IN
+	(SELECT aor, contact, instance_id, reg_id FROM bindings WHERE expires <= ? LIMIT ?)`
 
 var (
 	sqliteScan = `SELECT ` + columns + ` FROM bindings ORDER BY aor`

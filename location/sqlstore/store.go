@@ -124,8 +124,8 @@ func (s *Store) Update(ctx context.Context, aor string, now time.Time, fn func(c
 	return out, nil
 }
 
-// liveSet copies the bindings of bs live at now, one per contact (the
-// later wins): what memory will store, and so exactly what the database
+// liveSet copies the bindings of bs live at now, one per key (contact,
+// instance and reg-id, location.SameKey; the later wins): what memory will store, and so exactly what the database
 // must hold. Sets are small, so a quadratic search beats a map.
 func liveSet(bs []location.Binding, now time.Time) []location.Binding {
 	out := make([]location.Binding, 0, len(bs))
@@ -135,7 +135,7 @@ next:
 			continue
 		}
 		for j := range out {
-			if out[j].Contact == bs[i].Contact {
+			if location.SameKey(&out[j], &bs[i]) {
 				out[j] = bs[i]
 				continue next
 			}
@@ -178,14 +178,14 @@ func (s *Store) resync(aor string, now time.Time, prev []location.Binding) {
 	}
 }
 
-// keepConnIDs copies ConnID from memory's binding of the same contact: the
+// keepConnIDs copies ConnID from memory's binding of the same key: the
 // database's may come from an earlier process, but memory's names a
 // connection of this one.
 func keepConnIDs(bs, cur []location.Binding) {
 	for i := range bs {
 		bs[i].ConnID = 0
 		for j := range cur {
-			if cur[j].Contact == bs[i].Contact {
+			if location.SameKey(&cur[j], &bs[i]) {
 				bs[i].ConnID = cur[j].ConnID
 				break
 			}

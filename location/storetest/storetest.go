@@ -62,6 +62,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) location.Store) {
 		{"ConcurrentUpdatesManyAORs", testConcurrentManyAORs},
 		{"NoAliasing", testNoAliasing},
 		{"CancelledContext", testCancelledContext},
+		{"FlowsShareAContact", testFlowsShareAContact},
 		{"Close", testClose},
 	}
 	for _, tt := range tests {
@@ -757,4 +758,47 @@ func testClose(t *testing.T, s location.Store) {
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
+}
+
+// testFlowsShareAContact: RFC 5626 keys a binding with +sip.instance by
+// instance and reg-id, not by Contact URI, so one phone's flows may carry
+// the same Contact. They are distinct bindings: each kept with its own
+// connection, each expiring on its own, and one instance's binding without
+// reg-id beside them.
+func testFlowsShareAContact(t *testing.T, s location.Store) {
+	const aor = "sip:alice@example.com"
+	const contact = "sip:alice@192.0.2.7:5060;transport=tcp;ob"
+	flow := func(regID int, conn uint64, expires int) location.Binding {
+		b := simple(contact, expires)
+		b.InstanceID, b.RegID, b.ConnID, b.Transport = "urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6", regID, conn, "tcp"
+		b.Source = netip.AddrPortFrom(netip.MustParseAddr("198.51.100.7"), uint16(40000+conn))
+		b.Local = netip.MustParseAddrPort("192.0.2.1:5060")
+		return b
+	}
+	plain := simple(contact, 300)
+	put(t, s, aor, base, flow(1, 7, 100), flow(2, 8, 200), plain)
+	got := lookup(t, s, aor, base)
+	if len(got) != 3 {
+		t.Fatalf("Lookup returned %d bindings, want the two flows and the plain binding: %v", len(got), got)
+	}
+	conns := map[int]uint64{}
+	for _, b := range got {
+		conns[b.RegID] = b.ConnID
+	}
+	if conns[1] != 7 || conns[2] != 8 {
+		t.Errorf("flows by reg-id %v, want 1→7 and 2→8", conns)
+	}
+	if n := expire(t, s, at(150)); n != 1 {
+		t.Errorf("Expire removed %d, want reg-id 1's flow alone", n)
+	}
+	got = lookup(t, s, aor, at(150))
+	if len(got) != 2 {
+		t.Fatalf("after reg-id 1 expired: %d bindings, want 2: %v", len(got), got)
+	}
+	for _, b := range got {
+		if b.RegID == 1 {
+			t.Errorf("reg-id 1's flow outlived its expiry: %+v", b)
+		}
+	}
+	wantCount(t, s, 2, 1)
 }
