@@ -239,3 +239,25 @@ func newID() string {
 	_, _ = rand.Read(r[:])
 	return hex.EncodeToString(r[:])
 }
+
+// Interrupted returns the records of the calls still in progress, ended
+// now as interrupted: what a stopping server writes for them.
+func (b *B2BUA) Interrupted() []cdr.Record {
+	b.mu.Lock()
+	calls := make([]*Call, 0, len(b.calls))
+	for _, c := range b.calls {
+		calls = append(calls, c)
+	}
+	b.mu.Unlock()
+	out := make([]cdr.Record, 0, len(calls))
+	for _, c := range calls {
+		done := make(chan cdr.Record, 1)
+		c.Post(func() {
+			r := c.Record()
+			r.End, r.Disposition, r.HungUpBy, r.Reason = b.clock.Now().UTC(), cdr.Interrupted, cdr.System, "server stopped"
+			done <- r
+		})
+		out = append(out, <-done)
+	}
+	return out
+}

@@ -99,6 +99,17 @@ type Config struct {
 	// CDR is the call detail records: one per call, kept with the
 	// storage engine's data.
 	CDR CDRConfig `yaml:"cdr"`
+	// B2BUA is what crosses between the two legs of a call in B2BUA mode.
+	B2BUA B2BUAConfig `yaml:"b2bua"`
+}
+
+// B2BUAConfig says which headers cross from one leg of a B2BUA call to
+// the other; nothing else of one leg reaches the other but the body.
+type B2BUAConfig struct {
+	// PassHeaders names the headers copied across, in any case.
+	PassHeaders []string `yaml:"pass_headers" reload:"restart"`
+	// PassXHeaders copies every X- header across too.
+	PassXHeaders bool `yaml:"pass_x_headers" reload:"restart"`
 }
 
 // CDRConfig turns call detail records on and names the node in them.
@@ -273,6 +284,9 @@ type Mode string
 const (
 	ModeStateful  Mode = "stateful"
 	ModeStateless Mode = "stateless"
+	// ModeB2BUA holds every call as two dialogs (package b2bua), on top of
+	// the stateful proxy that still serves everything else.
+	ModeB2BUA Mode = "b2bua"
 )
 
 // LogLevel names a log/slog level in the words operators use.
