@@ -93,3 +93,21 @@ func TestB2BUABasicCall(t *testing.T) {
 		t.Logf("bob's side:\n%s", callee.messages(t))
 	}
 }
+
+// TestB2BUAWholeCall runs the whole call of uac_b2bua_full.xml and
+// uas_b2bua_full.xml through parley in mode b2bua, over UDP: a reliable
+// 183 with early media and its PRACK (RSeq and RAck renumbered between
+// the legs), the answer, hold and resume by re-INVITE from the caller,
+// INFO and OPTIONS in the dialog, a codec change by re-INVITE and an
+// UPDATE from the callee, and the callee's BYE. The wire is then checked
+// for leaks both ways, in-dialog requests and provisionals included.
+func TestB2BUAWholeCall(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	p := startParley(t, "--mode", "b2bua")
+	callee, alice := b2buaCall(t, p, "uas_b2bua_full.xml", "uac_b2bua_full.xml")
+	leakCheck(t, alice, callee, "alice", "bob")
+	leakCheck(t, callee, alice, "bob", "alice")
+	if testing.Verbose() {
+		t.Logf("alice's side:\n%s", alice.messages(t))
+	}
+}
