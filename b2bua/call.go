@@ -401,20 +401,25 @@ func (c *Call) ensureA(resp *sip.Message) {
 	c.b.addLeg(c.a)
 }
 
-// consider keeps the best failure so far (§16.7 step 6, simplified):
-// a 6xx wins, else the lowest class.
+// consider keeps the best failure so far (§16.7 step 6, simplified): a
+// 6xx wins, then a redirect, then a refusal; a 408 or 5xx, which only
+// says that destination could not take the call, comes last.
 func (c *Call) consider(resp *sip.Message) {
-	code := resp.StatusCode()
-	if c.best == nil {
+	if c.best == nil || rank(resp.StatusCode()) < rank(c.best.StatusCode()) {
 		c.best = resp
-		return
 	}
-	bc := c.best.StatusCode()
+}
+
+func rank(code int) int {
 	switch {
-	case bc >= 600:
-	case code >= 600 || code/100 < bc/100:
-		c.best = resp
+	case code >= 600:
+		return 0
+	case code < 400:
+		return 1
+	case code < 500 && code != 408:
+		return 2
 	}
+	return 3
 }
 
 // failWithBest answers the caller with the best failure the B legs got.
