@@ -133,6 +133,12 @@ func (c *Call) A() *Leg { return c.a }
 // B returns the answered callee's leg, nil before the answer.
 func (c *Call) B() *Leg { return c.bl }
 
+// CallIDs returns the Call-IDs of the A and the B leg.
+func (c *Call) CallIDs() (a, b string) { return c.aCallID, c.bCallID }
+
+// HungUpBy returns who ended the call and why, once it has ended.
+func (c *Call) HungUpBy() (cdr.Party, string) { return c.hungUpBy, c.reason }
+
 // Invite returns the caller's INVITE.
 func (c *Call) Invite() *sip.Message { return c.aInvite }
 

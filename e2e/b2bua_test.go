@@ -230,6 +230,8 @@ func TestB2BUAAdminHangup(t *testing.T) {
 	if calls := b2buaCalls(t, base); len(calls) != 0 {
 		t.Errorf("calls left after the hang-up: %+v", calls)
 	}
+	// The call tracker follows the A leg; Parley's own BYE ends it there too.
+	waitCalls(t, base, "A leg ended", func(active, recent []apiCall) bool { return len(active) == 0 && len(recent) == 1 })
 	var recs []b2buaCDR
 	for deadline := time.Now().Add(10 * time.Second); len(recs) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		recs = b2buaCDRs(t, base)
