@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"regexp"
@@ -246,4 +247,19 @@ func TestB2BUAAdminHangup(t *testing.T) {
 			t.Errorf("DELETE of an ended call: %s, want 404", resp.Status)
 		}
 	}
+}
+
+// TestB2BUABaresipCall: two baresip phones call each other through
+// parley in mode b2bua, as TestBaresipCall does through the proxy: the
+// call is set up over two legs, audio flows both ways between the phones
+// (the SDP crosses unchanged), and alice's hang-up ends both legs.
+func TestB2BUABaresipCall(t *testing.T) {
+	requireTool(t, "baresip", baresipHint)
+	p := startParley(t, "--mode", "b2bua")
+	outbound := fmt.Sprintf(`;outbound="sip:%s;transport=udp";regint=300`, p.Addr)
+	bob := startSoftphone(t, "bob", "<sip:bob@example.com>"+outbound+";answermode=auto")
+	alice := startSoftphone(t, "alice", "<sip:alice@example.com>"+outbound)
+	bob.waitLog(reRegistered, 10*time.Second)
+	alice.waitLog(reRegistered, 10*time.Second)
+	softphoneCall(t, alice, bob, "bob")
 }
