@@ -215,8 +215,8 @@ func TestCancel(t *testing.T) {
 	if len(f.records) != 1 || f.records[0].Disposition != cdr.Cancelled || f.records[0].HungUpBy != cdr.Caller {
 		t.Errorf("records %+v, want one cancelled by the caller", f.records)
 	}
-	if f.b.Len() != 0 {
-		t.Errorf("%d calls left", f.b.Len())
+	if f.b.Len() != 0 || f.b.table.Len() != 0 {
+		t.Errorf("%d calls and %d dialogs left", f.b.Len(), f.b.table.Len())
 	}
 }
 
@@ -246,6 +246,9 @@ func TestByeAndRecord(t *testing.T) {
 		t.Errorf("record %+v (billable %d)", r, r.Billable())
 	}
 	_ = aTx
+	if f.b.Len() != 0 || f.b.table.Len() != 0 {
+		t.Errorf("%d calls and %d dialogs left", f.b.Len(), f.b.table.Len())
+	}
 	if !f.b.Owns("alice-call-1@198.51.100.7") {
 		t.Error("Owns forgot the A leg's Call-ID at once")
 	}

@@ -490,6 +490,11 @@ func (c *Call) end(by cdr.Party, reason string) {
 		c.pending.stop()
 	}
 	c.b.remove(c, legs)
+	for _, l := range legs {
+		// The table forgets the call's dialogs now; a BYE's answer still
+		// on its way finds nothing to change.
+		l.d.Terminate("", 0)
+	}
 	if c.b.cfg.OnEnd != nil {
 		c.b.cfg.OnEnd(c)
 	}
