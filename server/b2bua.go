@@ -26,6 +26,7 @@ func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime cont
 		Sender:       tp,
 		T1:           cfg.Transaction.T1.Duration(),
 		T2:           cfg.Transaction.T2.Duration(),
+		RingTimeout:  cfg.Proxy.TimerC.Duration(),
 		PassHeaders:  cfg.B2BUA.PassHeaders,
 		PassXHeaders: cfg.B2BUA.PassXHeaders,
 		All:          cfg.Mode == config.ModeB2BUA,
