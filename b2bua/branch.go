@@ -244,6 +244,7 @@ type oneShot struct {
 	d      *dialog.Dialog // fed the final response when set
 }
 
+// Post queues the request's events with its call's.
 func (o *oneShot) Post(fn func()) { o.c.Post(fn) }
 
 // Stamp keeps a CANCEL's Via, which must be its INVITE's (§9.1); any
@@ -259,6 +260,7 @@ func (o *oneShot) Stamp(msg *sip.Message, _ transport.Target, out *transport.Lis
 	return msg, nil
 }
 
+// Response feeds the final response to the dialog the request ends.
 func (o *oneShot) Response(resp *sip.Message, err error) {
 	if resp == nil || resp.StatusCode() < 200 {
 		return
