@@ -1,6 +1,7 @@
 package b2bua
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -348,5 +349,37 @@ func TestLateOffer(t *testing.T) {
 	inv.onResponse(ok) // bob did not get it: his 2xx again, the same ACK again
 	if acks = f.tp.sent(); len(acks) != 2 || acks[1].Header("Via") != acks[0].Header("Via") {
 		t.Errorf("2xx retransmission: ACKs %v", acks)
+	}
+}
+
+// TestUnreachable: a target refused at once does not end the call while
+// the other targets of its group, or the next destinations, remain.
+func TestUnreachable(t *testing.T) {
+	f := newFixture(t)
+	f.txs.fail = map[netip.Addr]bool{netip.MustParseAddr("203.0.113.9"): true}
+	aTx, _ := f.call(Plan{}, "sip:bob@203.0.113.9:5060", "sip:bob@203.0.113.10:5060")
+	invs := f.txs.all("INVITE")
+	if len(invs) != 1 || aTx.last() != nil {
+		t.Fatalf("%d branches under way, alice got %v; want the reachable one ringing", len(invs), aTx.codes())
+	}
+	invs[0].answer(200, "bob-2")
+	if got := aTx.codes(); !slices.Equal(got, []int{200}) {
+		t.Errorf("alice got %v", got)
+	}
+
+	f = newFixture(t)
+	f.txs.fail = map[netip.Addr]bool{netip.MustParseAddr("203.0.113.1"): true}
+	aTx = &serverTx{}
+	plan := Plan{Destinations: []Destination{{URI: "sip:1@203.0.113.1"}, {URI: "sip:1@203.0.113.2"}}}
+	f.b.takeCall(t.Context(), aTx, aIncoming(t), plan, []target{{uri: "sip:1@203.0.113.1"}, {uri: "sip:1@203.0.113.2"}})
+	if invs := f.txs.all("INVITE"); len(invs) != 1 || invs[0].dst.Addr.Addr().String() != "203.0.113.2" {
+		t.Fatalf("INVITEs %v, want the second destination's", invs)
+	}
+
+	f = newFixture(t)
+	f.txs.fail = map[netip.Addr]bool{netip.MustParseAddr("203.0.113.9"): true}
+	aTx, _ = f.call(Plan{}, "sip:bob@203.0.113.9:5060")
+	if last := aTx.last(); last == nil || last.StatusCode() != 503 || f.b.Len() != 0 {
+		t.Errorf("alice got %v with the only target unreachable, want 503", aTx.codes())
 	}
 }

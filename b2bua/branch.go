@@ -106,7 +106,7 @@ func (br *branch) final(resp *sip.Message) {
 		c.groups = nil
 		c.cancelBranches()
 	}
-	if c.liveBranches() > 0 {
+	if c.liveBranches() > 0 || c.starting {
 		return
 	}
 	if code >= 500 || code == 408 {

@@ -95,6 +95,7 @@ type Call struct {
 	best     *sip.Message
 
 	state     callState
+	starting  bool // startNextGroup is starting a group's branches
 	cancelled bool
 	rseq      []rseqMap
 	ringTimer clock.Timer // RingTimeout, until the answer
@@ -286,9 +287,14 @@ func (c *Call) startNextGroup() {
 	for len(c.groups) > 0 && c.state == stateSetup && !c.cancelled {
 		group := c.groups[0]
 		c.groups = c.groups[1:]
+		// A target that fails at once (no listener, a refused
+		// connection) answers inside Start: it must not move on to the
+		// next group while this one's other targets are still to start.
+		c.starting = true
 		for _, t := range group {
 			c.startBranch(t)
 		}
+		c.starting = false
 		if c.liveBranches() > 0 {
 			return
 		}
