@@ -1,6 +1,7 @@
 package b2bua
 
 import (
+	"context"
 	"net/netip"
 	"slices"
 	"strings"
@@ -381,5 +382,43 @@ func TestUnreachable(t *testing.T) {
 	aTx, _ = f.call(Plan{}, "sip:bob@203.0.113.9:5060")
 	if last := aTx.last(); last == nil || last.StatusCode() != 503 || f.b.Len() != 0 {
 		t.Errorf("alice got %v with the only target unreachable, want 503", aTx.codes())
+	}
+}
+
+// TestLegSend: a request Parley originates on a leg goes out in its
+// dialog and its final response comes back to the sender.
+func TestLegSend(t *testing.T) {
+	f := newFixture(t)
+	_, inv := answered(t, f)
+	c := f.b.Calls()[0]
+	call := f.b.Call(c.ID)
+	var got *sip.Message
+	call.Post(func() {
+		if err := call.B().Send("UPDATE", "", nil, func(r *sip.Message) { got = r }, "Session-Expires", "1800;refresher=uac"); err != nil {
+			t.Error(err)
+		}
+	})
+	ups := f.txs.all("UPDATE")
+	if len(ups) != 1 || ups[0].req.Header("Call-ID") != inv.req.Header("Call-ID") || ups[0].req.Header("Session-Expires") == "" || ups[0].req.ToTag() != "bob-1" {
+		t.Fatalf("UPDATEs %v", ups)
+	}
+	ups[0].answer(200, "")
+	if got == nil || got.StatusCode() != 200 {
+		t.Errorf("sender got %v", got)
+	}
+}
+
+// TestAdmit: a call Admit refuses is answered with its status, never
+// reaches the callee, and does not count as ended for OnEnd.
+func TestAdmit(t *testing.T) {
+	f := newFixture(t, func(c *Config) {
+		c.Admit = func(context.Context, *Call) error { return &sip.Error{Code: 486, Reason: "Too Many Calls For User"} }
+	})
+	aTx, _ := f.call(Plan{}, "sip:bob@203.0.113.9:5060")
+	if last := aTx.last(); last == nil || last.StatusCode() != 486 || last.Reason() != "Too Many Calls For User" {
+		t.Fatalf("alice got %v", aTx.codes())
+	}
+	if len(f.txs.all("INVITE")) != 0 || len(f.ended) != 0 || len(f.records) != 1 {
+		t.Errorf("INVITEs %d, OnEnd %d, records %d; want 0, 0, 1", len(f.txs.all("INVITE")), len(f.ended), len(f.records))
 	}
 }

@@ -96,6 +96,7 @@ type Call struct {
 
 	state     callState
 	starting  bool // startNextGroup is starting a group's branches
+	admitted  bool // Admit let it through: OnEnd will hear of its end
 	cancelled bool
 	rseq      []rseqMap
 	ringTimer clock.Timer // RingTimeout, until the answer
@@ -277,6 +278,7 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 				return
 			}
 		}
+		c.admitted = true
 		c.startNextGroup()
 	})
 }
@@ -508,7 +510,7 @@ func (c *Call) end(by cdr.Party, reason string) {
 		// on its way finds nothing to change.
 		l.d.Terminate("", 0)
 	}
-	if c.b.cfg.OnEnd != nil {
+	if c.b.cfg.OnEnd != nil && c.admitted {
 		c.b.cfg.OnEnd(c)
 	}
 	if c.b.cfg.Record != nil {
