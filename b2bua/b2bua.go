@@ -248,24 +248,32 @@ func newID() string {
 	return hex.EncodeToString(r[:])
 }
 
-// Interrupted returns the records of the calls still in progress, ended
-// now as interrupted: what a stopping server writes for them.
-func (b *B2BUA) Interrupted() []cdr.Record {
+// Stop ends every call as the server stops, so that no phone is left
+// in a call nobody holds: BYE on both legs of an answered call, CANCEL
+// towards the callee and 503 to the caller of one still ringing. Each
+// call's record says interrupted, ended by the system. It returns once
+// every call has ended (the BYEs are sent, not answered).
+func (b *B2BUA) Stop() {
 	b.mu.Lock()
 	calls := make([]*Call, 0, len(b.calls))
 	for _, c := range b.calls {
 		calls = append(calls, c)
 	}
 	b.mu.Unlock()
-	out := make([]cdr.Record, 0, len(calls))
 	for _, c := range calls {
-		done := make(chan cdr.Record, 1)
+		done := make(chan struct{})
 		c.Post(func() {
-			r := c.Record()
-			r.End, r.Disposition, r.HungUpBy, r.Reason = b.clock.Now().UTC(), cdr.Interrupted, cdr.System, "server stopped"
-			done <- r
+			defer close(done)
+			c.interrupted = true
+			switch c.state {
+			case stateSetup:
+				c.fail(503, "Server Stopping", cdr.System)
+			case stateAnswered:
+				c.bye(c.a)
+				c.bye(c.bl)
+				c.end(cdr.System, "server stopped")
+			}
 		})
-		out = append(out, <-done)
+		<-done
 	}
-	return out
 }

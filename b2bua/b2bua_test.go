@@ -422,3 +422,27 @@ func TestAdmit(t *testing.T) {
 		t.Errorf("INVITEs %d, OnEnd %d, records %d; want 0, 0, 1", len(f.txs.all("INVITE")), len(f.ended), len(f.records))
 	}
 }
+
+// TestStop: stopping the server hangs up an answered call on both legs
+// and refuses one still ringing with 503; both records say interrupted.
+func TestStop(t *testing.T) {
+	f := newFixture(t)
+	answered(t, f)
+	aTx, _ := f.call(Plan{}, "sip:carol@203.0.113.11:5060")
+	f.txs.all("INVITE")[1].answer(180, "carol-1")
+	f.b.Stop()
+	if n := len(f.txs.all("BYE")); n != 2 {
+		t.Errorf("%d BYEs, want one on each leg of the answered call", n)
+	}
+	if last := aTx.last(); last.StatusCode() != 503 || len(f.txs.all("CANCEL")) != 1 {
+		t.Errorf("ringing call: alice got %v, %d CANCELs", aTx.codes(), len(f.txs.all("CANCEL")))
+	}
+	if f.b.Len() != 0 || len(f.records) != 2 {
+		t.Fatalf("%d calls, %d records", f.b.Len(), len(f.records))
+	}
+	for _, r := range f.records {
+		if r.Disposition != cdr.Interrupted || r.HungUpBy != cdr.System {
+			t.Errorf("record %+v, want interrupted by the system", r)
+		}
+	}
+}

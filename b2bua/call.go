@@ -94,14 +94,15 @@ type Call struct {
 	bl       *Leg // the answered B dialog
 	best     *sip.Message
 
-	state     callState
-	starting  bool // startNextGroup is starting a group's branches
-	admitted  bool // Admit let it through: OnEnd will hear of its end
-	cancelled bool
-	rseq      []rseqMap
-	ringTimer clock.Timer // RingTimeout, until the answer
-	pending   *invite     // the INVITE transaction in progress inside the call
-	answer    *invite     // the initial INVITE's 2xx, until the caller ACKs
+	state       callState
+	starting    bool // startNextGroup is starting a group's branches
+	admitted    bool // Admit let it through: OnEnd will hear of its end
+	interrupted bool // ended by the server stopping
+	cancelled   bool
+	rseq        []rseqMap
+	ringTimer   clock.Timer // RingTimeout, until the answer
+	pending     *invite     // the INVITE transaction in progress inside the call
+	answer      *invite     // the initial INVITE's 2xx, until the caller ACKs
 
 	setup, ringing, answered, ended time.Time
 	status                          int
@@ -538,6 +539,9 @@ func (c *Call) Record() cdr.Record {
 		r.Source = c.aIn.Source.String()
 	}
 	r.Disposition = cdr.DispositionOf(!c.answered.IsZero(), c.status)
+	if c.interrupted {
+		r.Disposition = cdr.Interrupted
+	}
 	return r
 }
 
