@@ -387,3 +387,20 @@ func TestB2BUARecordInterrupted(t *testing.T) {
 		t.Errorf("export %q, want one interrupted call with both Call-IDs, ended by the system", rows)
 	}
 }
+
+// TestB2BUAProxyFlows runs the proxy's call flows (proxy_test.go) through
+// parley in mode b2bua, over UDP: three calls in a row, a cancel, a busy
+// callee, an unknown user (404), Max-Forwards 0 (483), forking to two
+// phones (one answers, the other is cancelled) and an INVITE over 1300
+// bytes to a UDP-only phone. The callers and callees are the proxy's
+// scenarios unchanged: to them a B2BUA is a proxy that answers for the
+// far side.
+func TestB2BUAProxyFlows(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	for _, name := range []string{"call", "cancel", "busy", "unknown user", "maxforwards0", "forking", "large"} {
+		t.Run(name, func(t *testing.T) {
+			p := startParley(t, "--mode", "b2bua")
+			runCallFlow(t, p.Addr, transports[0], flows[name])
+		})
+	}
+}
