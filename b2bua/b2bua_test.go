@@ -446,3 +446,27 @@ func TestStop(t *testing.T) {
 		}
 	}
 }
+
+// TestReinviteRetransmitted2xx: bob's 2xx to alice's re-INVITE, sent
+// again after alice's ACK crossed, is ACKed again and goes no further.
+func TestReinviteRetransmitted2xx(t *testing.T) {
+	f := newFixture(t)
+	aTx, _ := answered(t, f)
+	re := f.deliver(aRequest(t, aTx, "INVITE", 11))
+	reinv := f.txs.all("INVITE")[1]
+	ok := reinv.answer(200, "")
+	f.deliver(aRequest(t, aTx, "ACK", 11))
+	reinv.onResponse(ok)
+	f.clk.Advance(10 * time.Second)
+	if got := re.codes(); !slices.Equal(got, []int{200}) {
+		t.Errorf("alice got %v for her re-INVITE, want one 200", got)
+	}
+	if n := len(f.tp.sent()); n != 3 {
+		t.Errorf("%d ACKs to bob, want 3 (the call's, the re-INVITE's and its resend)", n)
+	}
+	f.clk.Advance(time.Minute)
+	reinv.onResponse(ok) // past 64*T1: nothing kept, nothing sent
+	if n := len(f.tp.sent()); n != 3 {
+		t.Errorf("%d ACKs after 64*T1", n)
+	}
+}

@@ -1,7 +1,12 @@
 package b2bua
 
 import (
+	"context"
+	"runtime"
+	"strconv"
 	"testing"
+
+	"github.com/parley-sip/parley/transport"
 )
 
 // BenchmarkCall runs whole calls through the B2BUA on fakes: alice's
@@ -26,4 +31,38 @@ func BenchmarkCall(b *testing.B) {
 	if f.b.Len() != 0 {
 		b.Fatalf("%d calls left", f.b.Len())
 	}
+}
+
+// BenchmarkActiveCalls holds b.N answered calls at once and reports the
+// heap each keeps (bytes/call): the B2BUA's state of a call in progress,
+// both dialogs and what it keeps to answer retransmissions, with the
+// fakes' own share (their record of every request sent) subtracted.
+func BenchmarkActiveCalls(b *testing.B) {
+	t := &testing.T{}
+	f := newFixture(t)
+	f.b.cfg.Record = nil
+	f.b.cfg.OnEnd = nil
+	invite := golden(t, "invite.sip")
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := 0; i < b.N; i++ {
+		tx := &serverTx{}
+		in := &transport.Incoming{Msg: invite.Clone(), Proto: transport.UDP, Source: aliceAddr, Listener: listener}
+		in.Msg.SetHeader("Call-ID", "call-"+strconv.Itoa(i))
+		in.Msg.SetTopVia("SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK-" + strconv.Itoa(i))
+		f.b.takeCall(context.Background(), tx, in, Plan{}, []target{{uri: "sip:bob@203.0.113.9:5060"}})
+		inv := f.txs.txs[len(f.txs.txs)-1]
+		inv.answer(200, "bob-"+strconv.Itoa(i))
+		f.deliver(aRequest(t, tx, "ACK", 10))
+		tx.resps = nil // the fake's copy of what was sent
+	}
+	f.txs.txs, f.tp.acks, f.tp.dsts = nil, nil, nil
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if f.b.Len() != b.N {
+		b.Fatalf("%d calls held, want %d", f.b.Len(), b.N)
+	}
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(b.N), "bytes/call")
+	runtime.KeepAlive(f)
 }

@@ -190,6 +190,7 @@ func (c *Call) success(br *branch, d *dialog.Dialog, resp *sip.Message) {
 	br.flight.Release()
 	c.cancelBranches()
 	c.dropEarlies()
+	c.branches = nil // each lives on in its flight until its transaction ends
 	out := c.aResponse(resp)
 	c.ensureA(out)
 	c.answered = c.b.clock.Now()

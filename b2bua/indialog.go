@@ -214,7 +214,7 @@ func (r *relayed) Response(resp *sip.Message, err error) {
 	if code == 100 {
 		return
 	}
-	if method == "INVITE" && code >= 200 && code < 300 && r.offer.out != nil {
+	if method == "INVITE" && code >= 200 && code < 300 && r.offer.answered {
 		r.offer.resendACK() // a retransmission of the 2xx we passed on
 		return
 	}

@@ -95,6 +95,10 @@ func (iv *invite) passACK(ack *sip.Message) {
 	}
 	iv.stop()
 	iv.c.ack(iv.to, iv.toOK, ack, func(out *sip.Message, dst transport.Target) { iv.ack, iv.ackDst = out, dst })
+	// A held call keeps only what a retransmission of to's 2xx needs,
+	// the ACK, and that only as long as one may come (64*T1, §13.2.2.4).
+	iv.out, iv.toOK = nil, nil
+	iv.c.after(64*iv.c.b.cfg.T1, func() { iv.ack = nil })
 }
 
 // resendACK answers a retransmission of to's 2xx.
