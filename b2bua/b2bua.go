@@ -76,6 +76,11 @@ type Config struct {
 	// other: the seam where media anchoring would replace the SDP's
 	// addresses. nil passes every body unchanged.
 	Body func(c *Call, from Side, contentType string, body []byte) (string, []byte)
+	// Agent, when set, returns what Parley calls itself on its legs
+	// (server_header): the Server of its responses and the User-Agent
+	// of its requests; "" sends neither. A func, so that a reload
+	// applies at once.
+	Agent func() string
 	// Lifetime bounds the DNS lookups of the calls' requests: the
 	// server's. nil never ends.
 	Lifetime context.Context
@@ -143,7 +148,9 @@ func (b *B2BUA) Owns(callID string) bool {
 	return b.owned[callID]
 }
 
-// Calls returns a snapshot of every call in progress, oldest first.
+// Calls returns a snapshot of every call in progress, oldest first. It
+// waits for each call's queue, so it must not be called from one (an
+// OnEnd, a Post).
 func (b *B2BUA) Calls() []CallInfo {
 	b.mu.Lock()
 	calls := make([]*Call, 0, len(b.calls))
@@ -252,7 +259,8 @@ func newID() string {
 // in a call nobody holds: BYE on both legs of an answered call, CANCEL
 // towards the callee and 503 to the caller of one still ringing. Each
 // call's record says interrupted, ended by the system. It returns once
-// every call has ended (the BYEs are sent, not answered).
+// every call has ended (the BYEs are sent, not answered); like Calls, it
+// must not be called from a call's queue.
 func (b *B2BUA) Stop() {
 	b.mu.Lock()
 	calls := make([]*Call, 0, len(b.calls))

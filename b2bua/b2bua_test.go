@@ -470,3 +470,19 @@ func TestReinviteRetransmitted2xx(t *testing.T) {
 		t.Errorf("%d ACKs after 64*T1", n)
 	}
 }
+
+// TestAgent: with server_header set, Parley names itself on its legs
+// (Server, User-Agent) and the far ends' own stay behind.
+func TestAgent(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Agent = func() string { return "Parley" } })
+	aTx, inv := answered(t, f)
+	if got := inv.req.HeaderValues("User-Agent"); len(got) != 1 || got[0] != "Parley" {
+		t.Errorf("B INVITE User-Agent %q", got)
+	}
+	if got := aTx.last().Header("Server"); got != "Parley" {
+		t.Errorf("alice's 200 Server %q", got)
+	}
+	if New(Config{}).agent(true, nil) != nil {
+		t.Error("no Agent still names Parley")
+	}
+}

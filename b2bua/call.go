@@ -356,7 +356,7 @@ func (c *Call) newInvite(t target) (*sip.Message, error) {
 		Header("To", to).
 		Header("Call-ID", c.bCallID).
 		Header("CSeq", strconv.FormatUint(uint64(c.bSeq), 10)+" INVITE")
-	h := c.b.passed(c.aInvite)
+	h := c.b.passed(c.aInvite, c.b.agent(false, nil)...)
 	for i := 0; i+1 < len(h); i += 2 {
 		rb.Header(h[i], h[i+1])
 	}
@@ -370,7 +370,7 @@ func (c *Call) newInvite(t target) (*sip.Message, error) {
 
 // respondA sends a response on the A leg's INVITE transaction.
 func (c *Call) respondA(code int, reason string, extra ...string) *sip.Message {
-	resp := sip.NewResponse(c.aInvite, code, reason, c.aTag, extra...)
+	resp := sip.NewResponse(c.aInvite, code, reason, c.aTag, c.b.agent(true, extra)...)
 	c.sendA(resp)
 	return resp
 }
@@ -393,7 +393,7 @@ func (c *Call) aResponse(resp *sip.Message) *sip.Message {
 		// A redirect's Contact is its message, not the callee's address.
 		extra = append(extra, slices.Concat(contactPairs(resp))...)
 	}
-	out := sip.NewResponse(c.aInvite, code, resp.Reason(), c.aTag, c.b.passed(resp, extra...)...)
+	out := sip.NewResponse(c.aInvite, code, resp.Reason(), c.aTag, c.b.passed(resp, c.b.agent(true, extra)...)...)
 	c.withBody(out, resp, SideB)
 	return out
 }

@@ -164,7 +164,7 @@ func (c *Call) relayTo(l, to *Leg, tx proxy.ServerTx, req *sip.Message, extra ..
 		l.answer(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
-	out, err := to.d.NewRequest(req.Method(), "", c.b.passed(req, extra...)...)
+	out, err := to.d.NewRequest(req.Method(), "", c.b.passed(req, c.b.agent(false, extra)...)...)
 	if err != nil {
 		l.answer(tx, req, 500, "Cannot Relay")
 		return
@@ -222,7 +222,7 @@ func (r *relayed) Response(resp *sip.Message, err error) {
 	if code < 300 && (method == "INVITE" || method == "UPDATE") {
 		extra = append(extra, "Contact", "<"+r.from.d.Info().LocalTarget+">")
 	}
-	out := sip.NewResponse(r.req, code, resp.Reason(), "", c.b.passed(resp, extra...)...)
+	out := sip.NewResponse(r.req, code, resp.Reason(), "", c.b.passed(resp, c.b.agent(true, extra)...)...)
 	c.withBody(out, resp, r.to.side)
 	if code >= 200 {
 		r.flight.Release()
