@@ -69,6 +69,9 @@ type Config struct {
 	// (when it was loaded, which keys wait for a restart), JSON-encoded
 	// as it is; nil answers 404.
 	Reload func() any
+	// Calls, when set, controls the calls a B2BUA holds
+	// (/api/b2bua/calls); nil answers 404 there.
+	Calls CallControl
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now defaults to time.Now.
@@ -131,6 +134,8 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("GET /api/watchers/pending", s.pendingWatchers)
 	api.HandleFunc("PUT /api/watchers", s.putWatcher)
 	api.HandleFunc("DELETE /api/watchers", s.removeWatcher)
+	api.HandleFunc("GET /api/b2bua/calls", s.listB2BUACalls)
+	api.HandleFunc("DELETE /api/b2bua/calls/{id}", s.hangupB2BUACall)
 	api.HandleFunc("GET /api/stats", s.stats)
 	api.HandleFunc("GET /api/config", s.config)
 	api.HandleFunc("GET /api/stream", s.stream)

@@ -113,6 +113,8 @@ type Config struct {
 	// Messages is the store of MESSAGEs for users who are offline
 	// (RFC 3428), delivered when they next register.
 	Messages MessagesConfig `yaml:"messages"`
+	// B2BUA is what crosses between the two legs of a call in B2BUA mode.
+	B2BUA B2BUAConfig `yaml:"b2bua"`
 }
 
 // MessagesConfig bounds the offline message store. Every key is live:
@@ -130,6 +132,15 @@ type MessagesConfig struct {
 	MaxBytes int `yaml:"max_bytes" reload:"live"`
 	// MaxAge is how long a message waits; older ones are dropped unread.
 	MaxAge Duration `yaml:"max_age" reload:"live"`
+}
+
+// B2BUAConfig says which headers cross from one leg of a B2BUA call to
+// the other; nothing else of one leg reaches the other but the body.
+type B2BUAConfig struct {
+	// PassHeaders names the headers copied across, in any case.
+	PassHeaders []string `yaml:"pass_headers" reload:"restart"`
+	// PassXHeaders copies every X- header across too.
+	PassXHeaders bool `yaml:"pass_x_headers" reload:"restart"`
 }
 
 // CDRConfig turns call detail records on and names the node in them.
@@ -311,6 +322,9 @@ type Mode string
 const (
 	ModeStateful  Mode = "stateful"
 	ModeStateless Mode = "stateless"
+	// ModeB2BUA holds every call as two dialogs (package b2bua), on top of
+	// the stateful proxy that still serves everything else.
+	ModeB2BUA Mode = "b2bua"
 )
 
 // LogLevel names a log/slog level in the words operators use.

@@ -45,7 +45,7 @@ func (s *Server) onCall() func(observe.CallChange, observe.Call) {
 	}
 	return func(change observe.CallChange, c observe.Call) {
 		logCall(change, c)
-		if change == observe.CallFinished && !c.RefusedByPolicy() {
+		if change == observe.CallFinished && !c.RefusedByPolicy() && !s.ownedByB2BUA(c.CallID) {
 			rec.w.Write(c.Record(rec.node, c.End))
 		}
 	}
@@ -67,9 +67,12 @@ func (s *Server) closeRecords() {
 		active, _ := s.obs.obs.Calls()
 		now := time.Now()
 		for i := range active {
-			rec.w.Write(active[i].Record(rec.node, now))
+			if !s.ownedByB2BUA(active[i].CallID) {
+				rec.w.Write(active[i].Record(rec.node, now))
+			}
 		}
 	}
+
 	ctx, cancel := context.WithTimeout(context.Background(), recordsFlushTimeout)
 	defer cancel()
 	if err := rec.w.Close(ctx); err != nil {

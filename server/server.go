@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/parley-sip/parley/auth"
+	"github.com/parley-sip/parley/b2bua"
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/eventlog"
 	"github.com/parley-sip/parley/guard"
@@ -55,6 +56,7 @@ type Server struct {
 	storage     *storage
 	obs         *observability // nil when admin, HEP and call records are off
 	records     *records       // nil when cdr.enabled is off
+	b2b         *b2bua.B2BUA   // nil unless mode: b2bua
 	guard       *guard.Guard   // per-source rate limits, bans, scanner filter
 	trunks      *trunks        // gateways, upstream registrations, dial plan; nil without any
 	secret      string         // salts the To tags of local responses
@@ -157,6 +159,10 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		return nil, err
 	}
 	pcfg.Lifetime, s.endLife = context.WithCancel(context.Background())
+	if pcfg.Stages, err = s.newB2BUA(cfg, traced, pcfg.Lifetime, nil, pcfg.Stages); err != nil {
+		st.Close()
+		return nil, err
+	}
 	s.secret = pcfg.Secret
 	if st.cached != nil {
 		pcfg.Users = st.cached
@@ -356,6 +362,9 @@ func (s *Server) Listeners() []*transport.ListenerInfo { return s.tp.Listeners()
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	s.log.Info("draining", "in_flight", s.inFlight())
+	if s.b2b != nil {
+		s.b2b.Stop() // its records go to the writer closeRecords flushes
+	}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	var err error
