@@ -71,7 +71,7 @@ type connDriver interface {
 
 // registry holds the drivers in RFC 3263 §4.1 order of preference, which
 // is also the order in which SRV records are tried.
-var registry = newRegistry(udpDriver{}, tcpDriver, tlsDriver)
+var registry = newRegistry(udpDriver{}, tcpDriver, tlsDriver, wsDriverPlain, wssDriver)
 
 // entry is a driver with its name and traits read once, so that the
 // per-message questions (Reliable, ViaName) cost a short scan, no calls.

@@ -14,6 +14,8 @@ func TestDriverTraits(t *testing.T) {
 			NAPTR: "SIP+D2T", SRVService: "sip", SRVProto: "tcp"}},
 		{TLS, Traits{Via: "TLS", DefaultPort: 5061, Reliable: true, Stream: true, Secure: true,
 			NAPTR: "SIPS+D2T", SRVService: "sips", SRVProto: "tcp"}},
+		{WS, Traits{Via: "WS", DefaultPort: 80, Reliable: true, Stream: true}},
+		{WSS, Traits{Via: "WSS", DefaultPort: 443, Reliable: true, Stream: true, Secure: true}},
 	}
 	ds := Drivers()
 	if len(ds) != len(cases) {
@@ -57,6 +59,8 @@ func TestProtoOfVia(t *testing.T) {
 		{"udp", UDP, true},
 		{"Tcp", TCP, true},
 		{"TLS", TLS, true},
+		{"WS", WS, true},
+		{"wss", WSS, true},
 		{"SCTP", "sctp", false},
 		{"", "", false},
 	}
