@@ -18,8 +18,8 @@ type conn struct {
 	nc       net.Conn
 	remote   netip.AddrPort
 	local    netip.AddrPort
-	info     *ListenerInfo // the listener it was accepted on, or that names it in Via
-	accepted bool          // counts against MaxConnectionsPerIP
+	info     *ListenerInfo   // the listener it was accepted on, or that names it in Via
+	accepted bool            // counts against MaxConnectionsPerIP
 	ws       *websocket.Conn // the WebSocket on nc (WS, WSS), which frames every write
 
 	wmu       sync.Mutex
