@@ -124,6 +124,7 @@ func (c *Config) check() *checker {
 	ch.hep(c.HEP)
 	ch.security(c.Security)
 	ch.streamTimeouts(c.TCP, c.TLS)
+	ch.websocket(c.WebSocket)
 
 	for _, dom := range ch.overrideDomains("domain_overrides", mapKeys(c.DomainOverrides), domains) {
 		o := c.DomainOverrides[dom]
