@@ -44,13 +44,26 @@ func aliasContact(m *sip.Message, src transport.Target) {
 // nat_uac_test flag 1, the test that does not misfire on phones that
 // send from one port and listen on another, or on third-party
 // registrations.
+//
+// A Contact under .invalid (RFC 6761), as web phones send (RFC 7118 §5),
+// can never be resolved: such a client is reached on its connection only.
 func contactBehindNAT(u *sip.URI, src netip.AddrPort) bool {
+	if isInvalidHost(u.Host) {
+		return true
+	}
 	host, err := netip.ParseAddr(sip.TrimBrackets(u.Host))
 	if err != nil {
 		return false // a name: a server that can be resolved, not a phone behind NAT
 	}
 	host = host.Unmap()
 	return isPrivate(host) && host != src.Addr().Unmap()
+}
+
+// isInvalidHost reports whether host is under the .invalid top-level
+// domain, which no name server answers for.
+func isInvalidHost(host string) bool {
+	host = strings.TrimSuffix(host, ".")
+	return len(host) >= len(".invalid") && strings.EqualFold(host[len(host)-len(".invalid"):], ".invalid")
 }
 
 var sharedSpace = netip.MustParsePrefix("100.64.0.0/10")
