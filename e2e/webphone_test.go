@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -34,6 +35,13 @@ func webPhoneServer(t *testing.T, users ...string) (p *parley, phone, wss string
 // startWebPhones runs webphone.mjs with cfg (see its header).
 func startWebPhones(t *testing.T, cfg map[string]any) *browser {
 	t.Helper()
+	if _, err := os.Stat(filepath.Join(consoleDir(), "node_modules", "sip.js")); err != nil {
+		msg := "e2e/console/node_modules/sip.js not found; install with: " + consoleHint
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
 	js, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
