@@ -29,9 +29,10 @@ import (
 // does not offer it is refused.
 const wsSubprotocol = "sip"
 
-// wsReadBuffer is the read buffer each WebSocket keeps. Small, for the
-// same reason as streamReadSize: every open connection holds one.
-const wsReadBuffer = 1 << 10
+// wsReadBuffer is the read buffer each WebSocket keeps: enough for
+// frame headers and control frames. Every open connection holds one, and
+// a message's payload is read past it into the message's own bytes.
+const wsReadBuffer = 256
 
 // wsWriteBuffers lends write buffers to whichever connection is writing,
 // so that idle connections hold none.
@@ -80,7 +81,7 @@ func (d *wsDriver) serve(m *Manager, l *listener) {
 		ln = tls.NewListener(ln, m.serverTLS)
 	}
 	l.http = &http.Server{
-		Handler:           &wsUpgrader{m: m, l: l, d: d},
+		Handler:           newWSUpgrader(m, l, d),
 		ReadHeaderTimeout: m.cfg.WSHandshakeTimeout,
 		IdleTimeout:       m.cfg.WSHandshakeTimeout,
 		MaxHeaderBytes:    m.cfg.WSMaxRequestBytes,
@@ -135,20 +136,21 @@ func (w slogWriter) Write(p []byte) (int, error) {
 
 // wsUpgrader answers the HTTP request of a new WebSocket connection.
 type wsUpgrader struct {
-	m *Manager
-	l *listener
-	d *wsDriver
+	m  *Manager
+	l  *listener
+	d  *wsDriver
+	up websocket.Upgrader
 }
 
-func (u *wsUpgrader) upgrader() *websocket.Upgrader {
-	return &websocket.Upgrader{
-		HandshakeTimeout: u.m.cfg.WSHandshakeTimeout,
+func newWSUpgrader(m *Manager, l *listener, d *wsDriver) *wsUpgrader {
+	return &wsUpgrader{m: m, l: l, d: d, up: websocket.Upgrader{
+		HandshakeTimeout: m.cfg.WSHandshakeTimeout,
 		ReadBufferSize:   wsReadBuffer,
 		WriteBufferPool:  &wsWriteBuffers,
 		Subprotocols:     []string{wsSubprotocol},
 		// Checked in ServeHTTP, where a refusal can say why.
 		CheckOrigin: func(*http.Request) bool { return true },
-	}
+	}}
 }
 
 // ServeHTTP upgrades a request that offers the sip subprotocol from an
@@ -168,7 +170,7 @@ func (u *wsUpgrader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
-	ws, err := u.upgrader().Upgrade(w, r, nil)
+	ws, err := u.up.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered
 	}
