@@ -57,6 +57,9 @@ var (
 
 func (d *wsDriver) Proto() Proto { return d.proto }
 
+// isWebSocket reports whether p is one of the WebSocket protocols.
+func isWebSocket(p Proto) bool { return p == WS || p == WSS }
+
 func (d *wsDriver) Traits() Traits { return d.traits }
 
 // listen binds a TCP socket, as for TCP.

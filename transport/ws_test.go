@@ -104,6 +104,12 @@ func TestWSIncoming(t *testing.T) {
 	if in.Proto != WS || in.Conn == 0 || in.Listener != m.Listeners()[0] || !in.Source.Addr().IsLoopback() {
 		t.Fatalf("incoming %+v", in)
 	}
+	// received and rport, unasked, so that a stateless proxy finds the
+	// connection again from the Via alone.
+	v, _ := in.Msg.TopVia()
+	if rport, _ := v.RPort(); v.Received() != "127.0.0.1" || rport != int(in.Source.Port()) {
+		t.Errorf("top Via %q: want received and rport of %s", v.String(), in.Source)
+	}
 	// A request to the client goes on its connection, by ID alone: its
 	// address is a browser's ephemeral port.
 	out := request(WS, "127.0.0.1", "to the client")
@@ -111,6 +117,16 @@ func TestWSIncoming(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, msg := readWS(t, ws); string(msg.Body()) != "to the client" {
+		t.Fatalf("got %q", msg.Body())
+	}
+	// As a stateless proxy sends a response: to received and rport, no
+	// connection ID. The accepted connection is found by that address.
+	rport, _ := v.RPort()
+	dst := netip.AddrPortFrom(netip.MustParseAddr(v.Received()), uint16(rport))
+	if err := m.Send(Target{Proto: WS, Addr: dst}, request(WS, "127.0.0.1", "by address")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg := readWS(t, ws); string(msg.Body()) != "by address" {
 		t.Fatalf("got %q", msg.Body())
 	}
 }
