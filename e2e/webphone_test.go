@@ -17,8 +17,9 @@ import (
 // and TCP, digest authentication on, alice and bob as subscribers, and
 // the admin console (which serves the web phone) on a known port. It
 // returns parley, the console's phone page and the wss URL.
-// users are more user, password pairs to add.
-func webPhoneServer(t *testing.T, users ...string) (p *parley, phone, wss string) {
+// users are more user, password pairs to add; args more arguments of
+// parley serve.
+func webPhoneServer(t *testing.T, args []string, users ...string) (p *parley, phone, wss string) {
 	t.Helper()
 	data := t.TempDir()
 	users = append([]string{"alice", "alice-pw-1", "bob", "bob-pw-22"}, users...)
@@ -28,7 +29,7 @@ func webPhoneServer(t *testing.T, users ...string) (p *parley, phone, wss string
 	admin := "127.0.0.1:" + strconv.Itoa(freePort(t, false))
 	wssAddr := "127.0.0.1:" + strconv.Itoa(freePort(t, false))
 	cfg := writeConfig(t, "auth:\n  enabled: true\nadmin:\n  listen: "+admin+"\n")
-	p = startParley(t, "--config", cfg, "--data-dir", data, "--listen", "wss:"+wssAddr)
+	p = startParley(t, append([]string{"--config", cfg, "--data-dir", data, "--listen", "wss:" + wssAddr}, args...)...)
 	return p, "http://" + admin + "/phone.html", "wss://" + wssAddr
 }
 
@@ -69,35 +70,41 @@ func startWebPhones(t *testing.T, cfg map[string]any) *browser {
 // Chromium with fake audio devices. alice calls bob; the call connects,
 // getStats shows RTP bytes received on both sides (WebRTC media flows
 // peer to peer on loopback), and alice hangs up. Then bob calls alice,
-// who answers with the page's button, and bob hangs up.
+// who answers with the page's button, and bob hangs up. Stateful and
+// stateless: the stateless proxy finds the browsers' connections from
+// Via received and rport and from the alias of their answers.
 func TestWebPhoneBrowsers(t *testing.T) {
 	requireConsoleTools(t)
-	p, phone, wss := webPhoneServer(t)
-	b := startWebPhones(t, map[string]any{
-		"mode": "browsers", "phone": phone, "wss": wss,
-		"alice": map[string]string{"user": "alice@example.com", "password": "alice-pw-1"},
-		"bob":   map[string]string{"user": "bob@example.com", "password": "bob-pw-22"},
-	})
-	b.expect("alice-registered", 60*time.Second)
-	b.expect("bob-registered", 20*time.Second)
-	b.expect("out-established", 30*time.Second)
-	checkMedia(t, "alice calls bob", b.expect("out-media", 30*time.Second))
-	ended := b.expect("out-ended", 20*time.Second)
-	if text, _ := ended["alice"].(string); !strings.Contains(text, "Call ended by local") {
-		t.Errorf("alice's page after her hang-up: %q", text)
-	}
-	b.expect("in-ringing", 20*time.Second)
-	checkMedia(t, "bob calls alice", b.expect("in-media", 30*time.Second))
-	res := b.expect("in-ended", 20*time.Second)
-	if text, _ := res["alice"].(string); !strings.Contains(text, "Call ended by remote") {
-		t.Errorf("alice's page after bob's hang-up: %q", text)
-	}
-	if errs, _ := res["errors"].([]any); len(errs) > 0 {
-		t.Errorf("page errors: %v", errs)
-	}
-	log, _ := os.ReadFile(p.logPath)
-	if !strings.Contains(string(log), "proto=wss") {
-		t.Error("parley's log shows no wss connection")
+	for _, mode := range []string{"stateful", "stateless"} {
+		t.Run(mode, func(t *testing.T) {
+			p, phone, wss := webPhoneServer(t, []string{"--mode", mode})
+			b := startWebPhones(t, map[string]any{
+				"mode": "browsers", "phone": phone, "wss": wss,
+				"alice": map[string]string{"user": "alice@example.com", "password": "alice-pw-1"},
+				"bob":   map[string]string{"user": "bob@example.com", "password": "bob-pw-22"},
+			})
+			b.expect("alice-registered", 60*time.Second)
+			b.expect("bob-registered", 20*time.Second)
+			b.expect("out-established", 30*time.Second)
+			checkMedia(t, "alice calls bob", b.expect("out-media", 30*time.Second))
+			ended := b.expect("out-ended", 20*time.Second)
+			if text, _ := ended["alice"].(string); !strings.Contains(text, "Call ended by local") {
+				t.Errorf("alice's page after her hang-up: %q", text)
+			}
+			b.expect("in-ringing", 20*time.Second)
+			checkMedia(t, "bob calls alice", b.expect("in-media", 30*time.Second))
+			res := b.expect("in-ended", 20*time.Second)
+			if text, _ := res["alice"].(string); !strings.Contains(text, "Call ended by remote") {
+				t.Errorf("alice's page after bob's hang-up: %q", text)
+			}
+			if errs, _ := res["errors"].([]any); len(errs) > 0 {
+				t.Errorf("page errors: %v", errs)
+			}
+			log, _ := os.ReadFile(p.logPath)
+			if !strings.Contains(string(log), "proto=wss") {
+				t.Error("parley's log shows no wss connection")
+			}
+		})
 	}
 }
 
@@ -130,7 +137,7 @@ var reDoubleRR = regexp.MustCompile(`Record-Route: <sip:[^>]*;transport=(tcp|udp
 func TestWebPhoneCallsBaresip(t *testing.T) {
 	requireConsoleTools(t)
 	requireTool(t, "baresip", baresipHint)
-	p, phone, wss := webPhoneServer(t, "carol", "carol-pw-3")
+	p, phone, wss := webPhoneServer(t, nil, "carol", "carol-pw-3")
 	account := `<sip:carol@example.com>;outbound="sip:` + p.Addr + `;transport=udp";regint=300;auth_pass=carol-pw-3;` +
 		`answermode=auto;medianat=ice;mediaenc=dtls_srtp`
 	carol := startSoftphone(t, "carol", account, "module ice.so", "module dtls_srtp.so")
