@@ -188,4 +188,3 @@ func pss(t *testing.T, pid int) int64 {
 	t.Fatal("no Pss in smaps_rollup")
 	return 0
 }
-
