@@ -2,9 +2,11 @@ package transport
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -361,4 +363,42 @@ func FuzzNormalizeOrigin(f *testing.F) {
 			t.Fatalf("policy of %q refuses its own origin", s)
 		}
 	})
+}
+
+// WSS serves the TLS certificate and follows it: the self-signed one
+// from the data directory (verifiable with its tls.crt), then files that
+// UseTLSFiles switches to, re-read when they change, as TLS does.
+func TestWSSCertificate(t *testing.T) {
+	dir := t.TempDir()
+	cfg := wsConfig(WSS, t)
+	cfg.DataDir = filepath.Join(dir, "data")
+	m, _ := startAnswering(t, cfg)
+	served := func(tc *tls.Config) (*x509.Certificate, error) {
+		d := websocket.Dialer{Subprotocols: []string{"sip"}, HandshakeTimeout: wait, TLSClientConfig: tc}
+		ws, _, err := d.Dial(wsURL(m), nil)
+		if err != nil {
+			return nil, err
+		}
+		defer ws.Close()
+		return ws.NetConn().(*tls.Conn).ConnectionState().PeerCertificates[0], nil
+	}
+	if _, err := served(&tls.Config{RootCAs: poolFromFile(t, SelfSignedCertFile(cfg.DataDir)), ServerName: "127.0.0.1"}); err != nil {
+		t.Fatalf("the self-signed certificate does not verify: %v", err)
+	}
+	certPath, keyPath := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	first := writePair(t, certPath, keyPath, "127.0.0.1")
+	if err := m.UseTLSFiles(certPath, keyPath); err != nil {
+		t.Fatal(err)
+	}
+	insecure := &tls.Config{InsecureSkipVerify: true}
+	if c, err := served(insecure); err != nil || !c.Equal(first) {
+		t.Fatalf("not serving the configured certificate: %v", err)
+	}
+	second := writePair(t, certPath, keyPath, "127.0.0.1")
+	future := time.Now().Add(time.Minute)
+	os.Chtimes(certPath, future, future)
+	os.Chtimes(keyPath, future, future)
+	if c, err := served(insecure); err != nil || !c.Equal(second) {
+		t.Fatalf("certificate not reloaded after the files changed: %v", err)
+	}
 }
