@@ -210,7 +210,7 @@ func (d *wsDriver) readConn(m *Manager, c *conn) {
 	defer ping.stop()
 	for {
 		alive()
-		_, data, err := ws.ReadMessage()
+		data, err := readWSMessage(ws)
 		if err != nil {
 			m.wsEnded(c, err)
 			return
@@ -231,6 +231,25 @@ func (d *wsDriver) readConn(m *Manager, c *conn) {
 			})
 		}
 	}
+}
+
+// wsReadBuffers are lent to readWSMessage, so that reading a message
+// costs one allocation of its exact size, which deliver then owns.
+var wsReadBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readWSMessage reads the next data message whole.
+func readWSMessage(ws *websocket.Conn) ([]byte, error) {
+	_, r, err := ws.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	buf := wsReadBuffers.Get().(*bytes.Buffer)
+	defer wsReadBuffers.Put(buf)
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(buf.Bytes()), nil
 }
 
 // isKeepAlive reports whether a message is nothing but CR and LF: a
