@@ -124,7 +124,7 @@ func checkMedia(t *testing.T, call string, step map[string]any) {
 
 // reDoubleRR is the pair of Record-Route entries parley puts in a request
 // that crosses from WSS to UDP or TCP (RFC 5658), as baresip logs it.
-var reDoubleRR = regexp.MustCompile(`Record-Route: <sip:[^>]*;transport=(tcp|udp)?;?r2=on;lr>\s+Record-Route: <sip:[^>]*;transport=wss;r2=on;lr>`)
+var reDoubleRR = regexp.MustCompile(`Record-Route: <sip:[^>]*;transport=(tcp|udp)?;?r2=on;lr>\s+Record-Route: <sip:[^>]*;transport=ws;r2=on;lr>`)
 
 // TestWebPhoneCallsBaresip: the console's web phone (WSS) calls carol, a
 // baresip phone registered over UDP that answers by itself. The INVITE

@@ -14,8 +14,8 @@ func TestDriverTraits(t *testing.T) {
 			NAPTR: "SIP+D2T", SRVService: "sip", SRVProto: "tcp"}},
 		{TLS, Traits{Via: "TLS", DefaultPort: 5061, Reliable: true, Stream: true, Secure: true,
 			NAPTR: "SIPS+D2T", SRVService: "sips", SRVProto: "tcp"}},
-		{WS, Traits{Via: "WS", DefaultPort: 80, Reliable: true, Stream: true}},
-		{WSS, Traits{Via: "WSS", DefaultPort: 443, Reliable: true, Stream: true, Secure: true}},
+		{WS, Traits{Via: "WS", DefaultPort: 80, Reliable: true, Stream: true, URIParam: "ws"}},
+		{WSS, Traits{Via: "WSS", DefaultPort: 443, Reliable: true, Stream: true, Secure: true, URIParam: "ws"}},
 	}
 	ds := Drivers()
 	if len(ds) != len(cases) {
@@ -32,7 +32,8 @@ func TestDriverTraits(t *testing.T) {
 			}
 			p := c.proto
 			if !p.Known() || p.Reliable() != c.want.Reliable || p.Stream() != c.want.Stream ||
-				p.Secure() != c.want.Secure || p.DefaultPort() != c.want.DefaultPort || p.ViaName() != c.want.Via {
+				p.Secure() != c.want.Secure || p.DefaultPort() != c.want.DefaultPort || p.ViaName() != c.want.Via ||
+				(p.URIParam() != c.want.URIParam && p.URIParam() != string(p)) {
 				t.Errorf("Proto methods disagree with the traits %+v", c.want)
 			}
 		})

@@ -48,10 +48,10 @@ type wsDriver struct {
 // a WebSocket server by its URL, not through DNS (RFC 7118 §5.2).
 var (
 	wsDriverPlain = &wsDriver{proto: WS, traits: Traits{
-		Via: "WS", DefaultPort: 80, Reliable: true, Stream: true,
+		Via: "WS", DefaultPort: 80, Reliable: true, Stream: true, URIParam: "ws",
 	}}
 	wssDriver = &wsDriver{proto: WSS, traits: Traits{
-		Via: "WSS", DefaultPort: 443, Reliable: true, Stream: true, Secure: true,
+		Via: "WSS", DefaultPort: 443, Reliable: true, Stream: true, Secure: true, URIParam: "ws",
 	}}
 )
 
