@@ -120,29 +120,36 @@ func registerWSS(addr string, i int) (*websocket.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	host := fmt.Sprintf("h%d.invalid", i)
-	req := fmt.Sprintf("REGISTER sip:example.com SIP/2.0\r\n"+
-		"Via: SIP/2.0/WSS %s;branch=z9hG4bK%d\r\nMax-Forwards: 70\r\n"+
-		"From: <sip:u%d@example.com>;tag=t%d\r\nTo: <sip:u%d@example.com>\r\n"+
-		"Call-ID: load%d\r\nCSeq: 1 REGISTER\r\n"+
-		"Contact: <sip:u%d@%s;transport=ws>;expires=600\r\nContent-Length: 0\r\n\r\n",
-		host, i, i, i, i, i, i, host)
-	c.SetWriteDeadline(time.Now().Add(20 * time.Second))
-	if err := c.WriteMessage(websocket.TextMessage, []byte(req)); err != nil {
+	if err := registerOn(c, i, 1); err != nil {
 		c.Close()
 		return nil, err
+	}
+	return c, nil
+}
+
+// registerOn sends user i's REGISTER with CSeq cseq on c and waits for
+// its 200.
+func registerOn(c *websocket.Conn, i, cseq int) error {
+	host := fmt.Sprintf("h%d.invalid", i)
+	req := fmt.Sprintf("REGISTER sip:example.com SIP/2.0\r\n"+
+		"Via: SIP/2.0/WSS %s;branch=z9hG4bK%d.%d\r\nMax-Forwards: 70\r\n"+
+		"From: <sip:u%d@example.com>;tag=t%d\r\nTo: <sip:u%d@example.com>\r\n"+
+		"Call-ID: load%d\r\nCSeq: %d REGISTER\r\n"+
+		"Contact: <sip:u%d@%s;transport=ws>;expires=600\r\nContent-Length: 0\r\n\r\n",
+		host, i, cseq, i, i, i, i, cseq, i, host)
+	c.SetWriteDeadline(time.Now().Add(20 * time.Second))
+	if err := c.WriteMessage(websocket.TextMessage, []byte(req)); err != nil {
+		return err
 	}
 	c.SetReadDeadline(time.Now().Add(20 * time.Second))
 	_, resp, err := c.ReadMessage()
 	if err != nil {
-		c.Close()
-		return nil, err
+		return err
 	}
 	if !bytes.HasPrefix(resp, []byte("SIP/2.0 200 ")) {
-		c.Close()
-		return nil, fmt.Errorf("REGISTER answered %q", bytes.SplitN(resp, []byte("\r\n"), 2)[0])
+		return fmt.Errorf("REGISTER answered %q", bytes.SplitN(resp, []byte("\r\n"), 2)[0])
 	}
-	return c, nil
+	return nil
 }
 
 // liveBytes is parley's heap in use and goroutine stacks after a
