@@ -46,31 +46,10 @@ admin:
 	_ = p // idle from here on
 
 	if _, err := exec.LookPath("kamailio"); err != nil {
-		t.Logf("kamailio not installed (apt-get install -y kamailio kamailio-tls-modules kamailio-websocket-modules): parley only")
+		t.Logf("kamailio not installed (%s): parley only", kamailioWSSHint)
 		return
 	}
-	kamPort := freePort(t, false)
-	kamAddr := "127.0.0.1:" + strconv.Itoa(kamPort)
-	tlsCfg := filepath.Join(t.TempDir(), "tls.cfg")
-	os.WriteFile(tlsCfg, []byte("[server:default]\nmethod = TLSv1.2+\ncertificate = "+
-		filepath.Join(data, "tls.crt")+"\nprivate_key = "+filepath.Join(data, "tls.key")+"\n"), 0o644)
-	run := t.TempDir()
-	k := exec.Command("kamailio", "-f", filepath.Join("..", "bench", "peers", "kamailio-wss.cfg"), "-DD", "-E",
-		"-n", "2", "-N", "2", "-m", "1024", "-l", "tls:"+kamAddr, "-Y", run, "-w", run,
-		"-A", `TLS_CONFIG="`+tlsCfg+`"`)
-	klog, _ := os.Create(filepath.Join(run, "kamailio.log"))
-	k.Stdout, k.Stderr = klog, klog
-	if err := k.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Process.Kill(); k.Wait(); klog.Close() })
-	deadline := time.Now().Add(10 * time.Second)
-	for !listening(kamPort) {
-		if time.Now().After(deadline) {
-			t.Fatalf("kamailio did not listen on %s: %s", kamAddr, tail(klog.Name(), 2000))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	kamAddr, _ := startKamailioWSS(t, data)
 	krate := registerRate(t, kamAddr, conns, dur)
 	t.Logf("kamailio: %.0f REGISTER/s over WSS on %d connections; parley/kamailio = %.2f", krate, conns, rate/krate)
 }
@@ -111,4 +90,47 @@ func registerRate(t *testing.T, addr string, n int, d time.Duration) float64 {
 		t.Errorf("%d connections failed a refresh", f)
 	}
 	return float64(ok.Load()) / time.Since(start).Seconds()
+}
+
+const kamailioWSSHint = "apt-get install -y kamailio kamailio-tls-modules kamailio-websocket-modules"
+
+// startKamailioWSS starts Kamailio as a WSS registrar
+// (bench/peers/kamailio-wss.cfg) with the certificate parley made in
+// data, two TCP workers and 1 GB of shared memory, and returns its
+// address and main process.
+func startKamailioWSS(t *testing.T, data string) (string, *os.Process) {
+	t.Helper()
+	port := freePort(t, false)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	run := t.TempDir()
+	tlsCfg := filepath.Join(run, "tls.cfg")
+	os.WriteFile(tlsCfg, []byte("[server:default]\nmethod = TLSv1.2+\ncertificate = "+
+		filepath.Join(data, "tls.crt")+"\nprivate_key = "+filepath.Join(data, "tls.key")+"\n"), 0o644)
+	k := exec.Command("kamailio", "-f", filepath.Join("..", "bench", "peers", "kamailio-wss.cfg"), "-DD", "-E",
+		"-n", "2", "-N", "2", "-m", "1024", "-l", "tls:"+addr, "-Y", run, "-w", run,
+		"-A", `TLS_CONFIG="`+tlsCfg+`"`)
+	klog, err := os.Create(filepath.Join(run, "kamailio.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.Stdout, k.Stderr = klog, klog
+	if err := k.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		k.Process.Kill()
+		k.Wait()
+		klog.Close()
+		if t.Failed() {
+			t.Logf("kamailio log, tail:\n%s", tail(klog.Name(), 3000))
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for !listening(port) {
+		if time.Now().After(deadline) {
+			t.Fatalf("kamailio did not listen on %s: %s", addr, tail(klog.Name(), 2000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return addr, k.Process
 }
