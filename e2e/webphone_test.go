@@ -78,8 +78,9 @@ func TestWebPhoneBrowsers(t *testing.T) {
 	for _, mode := range []string{"stateful", "stateless"} {
 		t.Run(mode, func(t *testing.T) {
 			p, phone, wss := webPhoneServer(t, []string{"--mode", mode})
+			shot := filepath.Join(t.TempDir(), "webphone.png")
 			b := startWebPhones(t, map[string]any{
-				"mode": "browsers", "phone": phone, "wss": wss,
+				"mode": "browsers", "phone": phone, "wss": wss, "shot": shot,
 				"alice": map[string]string{"user": "alice@example.com", "password": "alice-pw-1"},
 				"bob":   map[string]string{"user": "bob@example.com", "password": "bob-pw-22"},
 			})
@@ -87,6 +88,7 @@ func TestWebPhoneBrowsers(t *testing.T) {
 			b.expect("bob-registered", 20*time.Second)
 			b.expect("out-established", 30*time.Second)
 			checkMedia(t, "alice calls bob", b.expect("out-media", 30*time.Second))
+			keepScreenshotAs(t, shot, "webphone-"+mode+".png")
 			ended := b.expect("out-ended", 20*time.Second)
 			if text, _ := ended["alice"].(string); !strings.Contains(text, "Call ended by local") {
 				t.Errorf("alice's page after her hang-up: %q", text)

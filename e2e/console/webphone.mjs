@@ -7,6 +7,8 @@
 // mode "browsers": alice calls bob, both see the call connect and RTP
 // bytes flow (getStats), alice hangs up; then bob calls alice, who
 // answers with the page's Answer button, and bob hangs up.
+// cfg.shot, when set, is where a screenshot of alice's page in the call
+// is saved.
 // mode "phone": alice calls cfg.target (a baresip phone) and reports how
 // the call went; an established call is hung up after cfg.holdMs.
 //
@@ -116,7 +118,9 @@ try {
     await alice.waitForSelector('#call[data-state="established"]');
     await waitBob('established');
     step('out-established');
-    step('out-media', await media());
+    const counts = await media();
+    if (cfg.shot) await alice.screenshot({ path: cfg.shot, fullPage: true });
+    step('out-media', counts);
     await alice.click('#hangup');
     await alice.waitForSelector('#call[data-state="ended"]');
     await waitBob('terminated');
