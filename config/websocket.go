@@ -14,8 +14,9 @@ type WebSocketConfig struct {
 	// AllowedOrigins are the web origins (https://app.example.com) whose
 	// pages may connect; empty allows any. A browser names the page that
 	// opens a connection, so this keeps other sites' pages from using
-	// a visitor's browser as a phone on this server.
-	AllowedOrigins []string `yaml:"allowed_origins" reload:"restart"`
+	// a visitor's browser as a phone on this server. A reload applies it
+	// to the connections that follow.
+	AllowedOrigins []string `yaml:"allowed_origins" reload:"live"`
 	// PingInterval is how often each connection is pinged; one that
 	// answers nothing for two intervals is closed, so dead browser tabs
 	// free their slots.

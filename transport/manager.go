@@ -39,7 +39,7 @@ type Manager struct {
 	clientTLS *tls.Config
 	certs     *certStore // nil without TLS listeners
 	tagSalt   string     // keeps the To tags of refusals unpredictable
-	origins   originPolicy
+	origins   atomic.Pointer[originPolicy]
 
 	mu        sync.Mutex // serialises Start and Close
 	started   bool
@@ -63,8 +63,8 @@ func New(cfg Config, h Handler) (*Manager, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, h: h, log: cfg.Logger.With("subsystem", "transport"), tagSalt: rand.Text(),
-		origins: newOriginPolicy(cfg.WSAllowedOrigins)}
+	m := &Manager{cfg: cfg, h: h, log: cfg.Logger.With("subsystem", "transport"), tagSalt: rand.Text()}
+	m.SetAllowedOrigins(cfg.WSAllowedOrigins) // validated above
 	m.conns.init()
 	if cfg.needsCert() {
 		var err error

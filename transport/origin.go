@@ -53,17 +53,32 @@ var defaultWebPort = map[string]string{"http": "80", "https": "443", "ws": "80",
 // originPolicy decides which web pages may open WebSocket connections.
 type originPolicy map[string]bool
 
-func newOriginPolicy(allowed []string) originPolicy {
+func newOriginPolicy(allowed []string) (originPolicy, error) {
 	if len(allowed) == 0 {
-		return nil
+		return nil, nil
 	}
 	p := make(originPolicy, len(allowed))
 	for _, o := range allowed {
-		if n, err := NormalizeOrigin(o); err == nil { // validated in New
-			p[n] = true
+		n, err := NormalizeOrigin(o)
+		if err != nil {
+			return nil, fmt.Errorf("allowed origin %q: %w", o, err)
 		}
+		p[n] = true
 	}
-	return p
+	return p, nil
+}
+
+// SetAllowedOrigins replaces the web origins whose pages may open
+// WebSocket connections (Config.WSAllowedOrigins; empty allows any), for
+// the upgrades that follow, as a reloaded configuration asks. Open
+// connections stay. An origin that does not parse changes nothing.
+func (m *Manager) SetAllowedOrigins(origins []string) error {
+	p, err := newOriginPolicy(origins)
+	if err != nil {
+		return fmt.Errorf("transport: %w", err)
+	}
+	m.origins.Store(&p)
+	return nil
 }
 
 // allows reports whether a request with this Origin header may upgrade:

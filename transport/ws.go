@@ -168,7 +168,7 @@ func (u *wsUpgrader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case !offersSIP(r):
 		http.Error(w, "the sip WebSocket subprotocol is required (RFC 7118)", http.StatusBadRequest)
 		return
-	case !m.origins.allows(r.Header.Get("Origin")):
+	case !m.origins.Load().allows(r.Header.Get("Origin")):
 		m.log.Debug("websocket origin refused", "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return

@@ -168,6 +168,21 @@ func TestWSUpgradeRefusals(t *testing.T) {
 			}
 		})
 	}
+	t.Run("origins reloaded", func(t *testing.T) {
+		if err := m.SetAllowedOrigins([]string{"https://evil.example.net"}); err != nil {
+			t.Fatal(err)
+		}
+		defer m.SetAllowedOrigins(cfg.WSAllowedOrigins)
+		for origin, want := range map[string]int{"https://evil.example.net": 101, "https://phone.example.com": 403} {
+			_, resp, _ := dialWS(t, m, []string{"sip"}, http.Header{"Origin": {origin}})
+			if resp == nil || resp.StatusCode != want {
+				t.Errorf("%s after the change: %v, want %d", origin, resp, want)
+			}
+		}
+		if err := m.SetAllowedOrigins([]string{"https://a.example/path"}); err == nil {
+			t.Error("an origin with a path was taken")
+		}
+	})
 	t.Run("plain GET", func(t *testing.T) {
 		resp, err := http.Get("http://" + m.Listeners()[0].Bound.String() + "/")
 		if err != nil {
@@ -359,7 +374,7 @@ func FuzzNormalizeOrigin(f *testing.F) {
 		if err != nil || again != n {
 			t.Fatalf("%q → %q → %q, %v", s, n, again, err)
 		}
-		if !newOriginPolicy([]string{s}).allows(n) {
+		if p, err := newOriginPolicy([]string{s}); err != nil || !p.allows(n) {
 			t.Fatalf("policy of %q refuses its own origin", s)
 		}
 	})
