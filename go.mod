@@ -3,6 +3,7 @@ module github.com/parley-sip/parley
 go 1.26.8
 
 require (
+	github.com/gorilla/websocket v1.5.3
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/miekg/dns v1.1.73
 	github.com/pion/stun/v3 v3.1.7

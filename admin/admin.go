@@ -190,7 +190,13 @@ func loopbackHost(hostport string) bool {
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+		csp := "default-src 'self'; frame-ancestors 'none'"
+		if r.URL.Path == "/phone.html" {
+			// The web phone talks SIP to a ws or wss listener, another
+			// origin than this one.
+			csp += "; connect-src 'self' wss: ws:"
+		}
+		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		next.ServeHTTP(w, r)

@@ -157,6 +157,19 @@ func TestSecurityHeaders(t *testing.T) {
 	if !strings.Contains(w.Body.String(), "<title>Parley console</title>") {
 		t.Error("/ is not the console")
 	}
+	if strings.Contains(w.Header().Get("Content-Security-Policy"), "wss:") {
+		t.Error("the console may connect to WebSockets elsewhere")
+	}
+	// The web phone, and only it, talks to a wss listener on another port.
+	phone := f.do("GET", "/phone.html", "")
+	if csp := phone.Header().Get("Content-Security-Policy"); phone.Code != 200 || !strings.Contains(csp, "connect-src 'self' wss: ws:") {
+		t.Errorf("/phone.html: %d, CSP %q", phone.Code, csp)
+	}
+	for _, f2 := range []string{"/phone.js", "/jssip.min.js", "/jssip.LICENSE.txt"} {
+		if w := f.do("GET", f2, ""); w.Code != 200 {
+			t.Errorf("%s: %d", f2, w.Code)
+		}
+	}
 	if w := f.do("GET", "/nope.js", ""); w.Code != 404 {
 		t.Errorf("unknown file: %d", w.Code)
 	}

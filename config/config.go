@@ -73,6 +73,8 @@ type Config struct {
 	TCP TCPConfig `yaml:"tcp"`
 	// TLS configures tls listeners.
 	TLS TLSConfig `yaml:"tls"`
+	// WebSocket configures ws and wss listeners (web phones).
+	WebSocket WebSocketConfig `yaml:"websocket"`
 	// Limits bounds what a single message may cost.
 	Limits LimitsConfig `yaml:"limits"`
 	// DomainOverrides lets one tenant have a different registrar policy

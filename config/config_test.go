@@ -149,6 +149,10 @@ func fullConfig() *Config {
 			CertFile: "/etc/parley/cert.pem", KeyFile: "/etc/parley/key.pem", ClientAuth: ClientAuthRequest,
 			HandshakeTimeout: dur("3s"),
 		},
+		WebSocket: WebSocketConfig{
+			AllowedOrigins: []string{"https://phone.example.com", "http://127.0.0.1:8000"},
+			PingInterval:   Duration(20 * time.Second), HandshakeTimeout: Duration(4 * time.Second), MaxRequestBytes: 8192,
+		},
 		Limits: LimitsConfig{MaxMessageSize: 32768},
 		DomainOverrides: map[string]RegistrarOverride{
 			"example.com": {MinExpires: ptr(dur("30s"))},
@@ -316,7 +320,9 @@ func TestParseErrors(t *testing.T) {
 		{"ACK in an auth override", lines("auth_overrides:", "  example.com:", "    methods: [ACK]"), 3, "auth_overrides.example.com.methods[0]", "ACK cannot be challenged", 0},
 		{"lower-case method", lines("auth:", "  methods: [invite]"), 2, "auth.methods[0]", "must be a method name in capitals", 0},
 		{"no failures allowed", lines("auth:", "  max_failures: 0"), 2, "auth.max_failures", "", 0},
-		{"bad protocol", lines("listen:", "  - udp:0.0.0.0:5060", "  - sctp:0.0.0.0:5060"), 3, "listen[1]", `protocol must be one of udp, tcp, tls; got "sctp"`, 0},
+		{"bad origin", lines("websocket:", "  allowed_origins: [https://a.example/path]"), 2, "websocket.allowed_origins[0]", `must be an origin like https://app.example.com (scheme, host and port only); got "https://a.example/path"`, 0},
+		{"zero ping interval", lines("websocket:", "  ping_interval: 0s"), 2, "websocket.ping_interval", "must be positive", 0},
+		{"bad protocol", lines("listen:", "  - udp:0.0.0.0:5060", "  - sctp:0.0.0.0:5060"), 3, "listen[1]", `protocol must be one of udp, tcp, tls, ws, wss; got "sctp"`, 0},
 		{"port out of range", lines("listen: [udp:0.0.0.0:70000]"), 1, "listen[0]", `port must be between 1 and 65535, got "70000"`, 0},
 		{"port zero", lines("listen: [udp:0.0.0.0:0]"), 1, "listen[0]", "port must be between 1 and 65535", 0},
 		{"unbracketed IPv6", lines("listen: ['udp:::1:5060']"), 1, "listen[0]", "IPv6 addresses need brackets", 0},
@@ -420,7 +426,7 @@ func TestValidateWithoutFile(t *testing.T) {
 	c.Registrar.MinExpires = dur("100000s")
 	c.Listen = append(c.Listen, Listener{Proto: "sctp", Host: "0.0.0.0", Port: 5060})
 	err := c.Validate()
-	want := "listen[3]: protocol must be one of udp, tcp, tls; got \"sctp\"\n" +
+	want := "listen[3]: protocol must be one of udp, tcp, tls, ws, wss; got \"sctp\"\n" +
 		"registrar.min_expires: must not exceed registrar.max_expires (86400s), got 100000s"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got\n%v\nwant\n%s", err, want)
@@ -493,7 +499,9 @@ func TestParseListener(t *testing.T) {
 		{"udp:[fe80::1%eth0]:5060", Listener{Proto: ProtoUDP, Host: "fe80::1%eth0", Port: 5060}, ""},
 		{"udp:localhost:1", Listener{Proto: ProtoUDP, Host: "localhost", Port: 1}, ""},
 		{"UDP:0.0.0.0:5060", Listener{}, "protocol must be one of"},
-		{"ws:0.0.0.0:80", Listener{}, "protocol must be one of"},
+		{"ws:0.0.0.0:80", Listener{Proto: ProtoWS, Host: "0.0.0.0", Port: 80}, ""},
+		{"wss:[::]:8443", Listener{Proto: ProtoWSS, Host: "::", Port: 8443}, ""},
+		{"WSS:0.0.0.0:443", Listener{}, "protocol must be one of"},
 		{"udp:::1:5060", Listener{}, "IPv6 addresses need brackets"},
 		{"udp:0.0.0.0:sip", Listener{}, "port must be between 1 and 65535"},
 		{"udp:0.0.0.0:65536", Listener{}, "port must be between 1 and 65535"},

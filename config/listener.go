@@ -24,11 +24,15 @@ const (
 	ProtoUDP Proto = "udp"
 	ProtoTCP Proto = "tcp"
 	ProtoTLS Proto = "tls"
+	// ProtoWS and ProtoWSS are SIP over WebSocket (RFC 7118), plain and
+	// over TLS, for web phones.
+	ProtoWS  Proto = "ws"
+	ProtoWSS Proto = "wss"
 )
 
 // Protocols are the listener protocols a config may name, one for each
 // transport driver; a new transport adds its name here.
-var Protocols = []Proto{ProtoUDP, ProtoTCP, ProtoTLS}
+var Protocols = []Proto{ProtoUDP, ProtoTCP, ProtoTLS, ProtoWS, ProtoWSS}
 
 // protocolList is "udp, tcp, tls" for error messages.
 func protocolList() string {
@@ -44,7 +48,7 @@ func protocolList() string {
 // HOST[:PORT]}; the mapping exists for servers behind NAT, which must put
 // their public address in Via and Record-Route.
 type Listener struct {
-	// Proto is udp, tcp or tls.
+	// Proto is udp, tcp, tls, ws or wss.
 	Proto Proto
 	// Host is an IP address or a name to resolve, without brackets; 0.0.0.0
 	// or :: listens on every address.

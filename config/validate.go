@@ -128,6 +128,7 @@ func (c *Config) check() *checker {
 	ch.security(c.Security)
 	ch.streamTimeouts(c.TCP, c.TLS)
 	ch.trunks(c)
+	ch.websocket(c.WebSocket)
 
 	for _, dom := range ch.overrideDomains("domain_overrides", mapKeys(c.DomainOverrides), domains) {
 		o := c.DomainOverrides[dom]

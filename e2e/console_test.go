@@ -217,6 +217,12 @@ func checkConsoleResult(t *testing.T, res map[string]any) {
 // which outlives the test's temporary directory.
 func keepScreenshot(t *testing.T, shot string) {
 	t.Helper()
+	keepScreenshotAs(t, shot, "console.png")
+}
+
+// keepScreenshotAs copies the screenshot to e2e/artifacts/name.
+func keepScreenshotAs(t *testing.T, shot, name string) {
+	t.Helper()
 	data, err := os.ReadFile(shot)
 	if err != nil || len(data) < 1000 || !bytes.HasPrefix(data, []byte("\x89PNG")) {
 		t.Fatalf("screenshot %s: %v (%d bytes)", shot, err, len(data))
@@ -225,7 +231,7 @@ func keepScreenshot(t *testing.T, shot string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	dst := filepath.Join(dir, "console.png")
+	dst := filepath.Join(dir, name)
 	if err := os.WriteFile(dst, data, 0o644); err != nil {
 		t.Fatal(err)
 	}

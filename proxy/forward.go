@@ -114,7 +114,7 @@ func rrValue(l *transport.ListenerInfo, double bool, user string) string {
 	b = strconv.AppendInt(b, int64(l.Port), 10)
 	if l.Proto != transport.UDP {
 		b = append(b, ";transport="...)
-		b = append(b, l.Proto...)
+		b = append(b, l.Proto.URIParam()...)
 	}
 	if double {
 		b = append(b, ";r2=on"...)

@@ -55,6 +55,7 @@ func TestForwardToBinding(t *testing.T) {
 		route   []string
 		rr      []string
 		viaName string
+		viaAt   string // our Via's sent-by; empty: 192.0.2.1:5060
 	}{
 		{
 			name:    "binding without Path goes to its source address",
@@ -95,10 +96,23 @@ func TestForwardToBinding(t *testing.T) {
 			rr:      []string{"<sip:192.0.2.1:5060;transport=tcp;r2=on;lr>", "<sip:192.0.2.1:5060;r2=on;lr>"},
 			viaName: "TCP",
 		},
+		{
+			// RFC 7118: a web phone on its WSS connection; the URI
+			// transport parameter of WS and WSS alike is "ws" (§5.2).
+			name: "web phone on WSS is double record-routed with transport=ws",
+			binding: location.Binding{Contact: "sip:k3@df7jal23ls0d.invalid;transport=ws", Source: ap("198.51.100.20:52100"),
+				Transport: "wss", ConnID: 43, Local: ap("192.0.2.1:8443")},
+			dst:     transport.Target{Proto: transport.WSS, Addr: ap("198.51.100.20:52100"), Conn: 43},
+			mf:      "69",
+			rr:      []string{"<sip:192.0.2.1:8443;transport=ws;r2=on;lr>", "<sip:192.0.2.1:5060;r2=on;lr>"},
+			viaName: "WSS", viaAt: "192.0.2.1:8443",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, defaultConfig())
+			f.tp.listeners = append(f.tp.listeners,
+				&transport.ListenerInfo{Proto: transport.WSS, Bound: ap("192.0.2.1:8443"), Host: "192.0.2.1", Port: 8443})
 			f.bind("sip:bob@example.com", tt.binding)
 			in := req(t, "invite.sip", tt.edits...)
 			tx := f.serve(in)
@@ -113,7 +127,11 @@ func TestForwardToBinding(t *testing.T) {
 			if out.Method() != "INVITE" || out.RequestURI() != tt.binding.Contact {
 				t.Errorf("request line = %s %s, want INVITE %s", out.Method(), out.RequestURI(), tt.binding.Contact)
 			}
-			ourVia(t, "forwarded INVITE", out, tt.viaName, "192.0.2.1:5060")
+			viaAt := tt.viaAt
+			if viaAt == "" {
+				viaAt = "192.0.2.1:5060"
+			}
+			ourVia(t, "forwarded INVITE", out, tt.viaName, viaAt)
 			checkHeaders(t, "forwarded INVITE", out, map[string][]string{
 				"Via":          {lines(out, "Via")[0], uacVia},
 				"Max-Forwards": {tt.mf},

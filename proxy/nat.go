@@ -38,19 +38,52 @@ func aliasContact(m *sip.Message, src transport.Target) {
 	}
 }
 
+// aliasWebPhone is, for a stateless proxy, what the response context does
+// for a stateful one: a callee's answer (1xx or 2xx to a dialog-creating
+// request) whose Contact is under .invalid, a web phone's, gets the flow
+// it came on as its alias, so that the caller's in-dialog requests reach
+// the web phone's connection. A stateless proxy cannot tell whether the
+// answer came from the callee itself or a proxy in between, so a private
+// address, which a proxy could route, is left alone here.
+func aliasWebPhone(resp *sip.Message, in *transport.Incoming) {
+	code := resp.StatusCode()
+	cseq, err := resp.CSeq()
+	if code <= 100 || code >= 300 || err != nil || !dialogCreating[cseq.Method] {
+		return
+	}
+	contacts, err := resp.Contacts()
+	if err != nil || len(contacts) != 1 || !isInvalidHost(contacts[0].URI.Host) {
+		return
+	}
+	aliasContact(resp, transport.Target{Proto: in.Proto, Addr: in.Source})
+}
+
 // contactBehindNAT reports whether a Contact cannot be what it says: a
 // private, shared or link-local address (RFC 1918, RFC 6598, RFC 4193)
 // while the message came from another address. This is Kamailio's
 // nat_uac_test flag 1, the test that does not misfire on phones that
 // send from one port and listen on another, or on third-party
 // registrations.
+//
+// A Contact under .invalid (RFC 6761), as web phones send (RFC 7118 §5),
+// can never be resolved: such a client is reached on its connection only.
 func contactBehindNAT(u *sip.URI, src netip.AddrPort) bool {
+	if isInvalidHost(u.Host) {
+		return true
+	}
 	host, err := netip.ParseAddr(sip.TrimBrackets(u.Host))
 	if err != nil {
 		return false // a name: a server that can be resolved, not a phone behind NAT
 	}
 	host = host.Unmap()
 	return isPrivate(host) && host != src.Addr().Unmap()
+}
+
+// isInvalidHost reports whether host is under the .invalid top-level
+// domain, which no name server answers for.
+func isInvalidHost(host string) bool {
+	host = strings.TrimSuffix(host, ".")
+	return len(host) >= len(".invalid") && strings.EqualFold(host[len(host)-len(".invalid"):], ".invalid")
 }
 
 var sharedSpace = netip.MustParsePrefix("100.64.0.0/10")

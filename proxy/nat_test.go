@@ -37,6 +37,9 @@ func TestNATContactAlias(t *testing.T) {
 		{"public contact, other address", []string{"Contact: <sip:alice@203.0.113.40>"}, "<sip:alice@203.0.113.40>"},
 		{"came through a proxy", []string{"Contact: <sip:alice@10.0.0.5>", "+Via: SIP/2.0/UDP 203.0.113.9;branch=z9hG4bKup"}, "<sip:alice@10.0.0.5>"},
 		{"host name", []string{"Contact: <sip:alice@pbx.example.net>"}, "<sip:alice@pbx.example.net>"},
+		// RFC 7118 §5: a web phone's Contact host can never be resolved.
+		{"web phone under .invalid", []string{"Contact: <sip:h7kj3l@df7jal23ls0d.invalid;transport=ws>;+sip.ice"},
+			"<sip:h7kj3l@df7jal23ls0d.invalid;transport=ws;alias=198.51.100.7~5060~udp>;+sip.ice"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -87,10 +90,19 @@ func TestBindingDestination(t *testing.T) {
 		{"TCP: the registering connection, the contact to redial",
 			location.Binding{Contact: "sip:bob@203.0.113.50:5090;transport=tcp", Source: ap("203.0.113.50:41234"), Transport: "tcp", ConnID: 7},
 			transport.Target{Proto: transport.TCP, Addr: ap("203.0.113.50:5090"), Conn: 7}},
+		{"WebSocket: the registering connection, never DNS on .invalid",
+			location.Binding{Contact: "sip:bob@df7jal23ls0d.invalid;transport=ws", Source: ap("198.51.100.21:52100"), Transport: "ws", ConnID: 9},
+			transport.Target{Proto: transport.WS, Addr: ap("198.51.100.21:52100"), Conn: 9}},
+		{"WSS, .invalid in upper case with a root dot",
+			location.Binding{Contact: "sip:bob@X.INVALID.;transport=wss", Source: ap("198.51.100.21:52101"), Transport: "wss", ConnID: 10},
+			transport.Target{Proto: transport.WSS, Addr: ap("198.51.100.21:52101"), Conn: 10}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, defaultConfig())
+			for _, p := range []transport.Proto{transport.WS, transport.WSS} {
+				f.tp.listeners = append(f.tp.listeners, &transport.ListenerInfo{Proto: p, Bound: ap("192.0.2.1:8443"), Host: "192.0.2.1", Port: 8443})
+			}
 			f.bind("sip:bob@example.com", tc.binding)
 			f.serve(req(t, "invite.sip"))
 			sent := f.txs.all("INVITE")

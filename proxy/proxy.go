@@ -231,6 +231,9 @@ func (p *Proxy) ServeStrayResponse(in *transport.Incoming) {
 	if _, err := resp.TopVia(); err != nil {
 		return // it was for us alone
 	}
+	if p.config().Stateless {
+		aliasWebPhone(resp, in)
+	}
 	dst, err := p.viaTarget(resp)
 	if err != nil {
 		p.log.Debug("proxy: stray response with unusable Via", "error", err)

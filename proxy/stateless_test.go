@@ -246,6 +246,38 @@ func TestStrayResponse(t *testing.T) {
 	}
 }
 
+// TestStatelessAliasWebPhone: a stateless proxy gives a web phone's
+// answer (its Contact under .invalid) the flow it came on as alias, so
+// that the ACK and BYE that follow reach the connection; other answers
+// pass untouched.
+func TestStatelessAliasWebPhone(t *testing.T) {
+	const ours = "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKPabc.def"
+	tests := []struct {
+		name, status, cseq, contact, want string
+	}{
+		{"web phone 200", "200 OK", "1 INVITE", "<sip:k3@df7jal23ls0d.invalid;transport=ws>",
+			"<sip:k3@df7jal23ls0d.invalid;transport=ws;alias=198.51.100.20~40000~wss>"},
+		{"web phone 180", "180 Ringing", "1 INVITE", "<sip:k3@x.invalid;transport=ws>",
+			"<sip:k3@x.invalid;transport=ws;alias=198.51.100.20~40000~wss>"},
+		{"private address: maybe a proxy's answer", "200 OK", "1 INVITE", "<sip:bob@10.0.0.5>", "<sip:bob@10.0.0.5>"},
+		{"not dialog-creating", "200 OK", "2 MESSAGE", "<sip:k3@x.invalid;transport=ws>", "<sip:k3@x.invalid;transport=ws>"},
+		{"failure", "486 Busy Here", "1 INVITE", "<sip:k3@x.invalid;transport=ws>", "<sip:k3@x.invalid;transport=ws>"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, statelessConfig())
+			in := incoming(parse(t, "SIP/2.0 "+tt.status+"\r\nVia: "+ours+"\r\nVia: "+uacVia+"\r\n"+
+				"From: <sip:alice@example.com>;tag=a1\r\nTo: <sip:bob@example.com>;tag=b1\r\nCall-ID: c1\r\n"+
+				"CSeq: "+tt.cseq+"\r\nContact: "+tt.contact+"\r\nContent-Length: 0\r\n\r\n"))
+			in.Proto, in.Source = transport.WSS, ap("198.51.100.20:40000")
+			f.p.ServeStrayResponse(in)
+			if got := onlySent(t, f).msg.Header("Contact"); got != tt.want {
+				t.Errorf("Contact %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 // TestServeACK: the ACK for a 2xx is end to end and forwarded statelessly
 // along its route set (§13.2.2.4, §16.4, §16.11), with no transaction and
 // never answered; an ACK with Max-Forwards 0 must not be forwarded

@@ -26,6 +26,10 @@ func transportConfig(cfg *config.Config, log *slog.Logger) transport.Config {
 		TLSNames:            tlsNames(cfg),
 		ClientAuth:          transport.ClientAuth(cfg.TLS.ClientAuth),
 		DataDir:             cfg.DataDir,
+		WSAllowedOrigins:    cfg.WebSocket.AllowedOrigins,
+		WSPingInterval:      cfg.WebSocket.PingInterval.Duration(),
+		WSHandshakeTimeout:  cfg.WebSocket.HandshakeTimeout.Duration(),
+		WSMaxRequestBytes:   cfg.WebSocket.MaxRequestBytes,
 		Limits:              sip.Limits{MaxSize: cfg.Limits.MaxMessageSize, MaxHeaders: sip.DefaultLimits.MaxHeaders, MaxLineLength: sip.DefaultLimits.MaxLineLength},
 		Logger:              log,
 	}

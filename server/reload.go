@@ -103,6 +103,9 @@ func (s *Server) applyReload(cfg *config.Config) error {
 	if err := s.tp.SetTLSNames(tlsNames(cfg)); err != nil {
 		s.log.Error("reload: the self-signed TLS certificate could not be renewed for the new domains and aliases; keeping the old one", "error", err)
 	}
+	if err := s.tp.SetAllowedOrigins(cfg.WebSocket.AllowedOrigins); err != nil {
+		return fmt.Errorf("websocket.allowed_origins: %w", err) // Validate passed it: unreachable
+	}
 	s.apply(cfg)
 	s.reloadGuard(cfg)
 	s.authn.Store(a)

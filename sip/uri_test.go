@@ -410,6 +410,20 @@ func TestViaReceived(t *testing.T) {
 		eq(t, tc.via, got, tc.want)
 		eq(t, tc.via+" changed", changed, tc.changed)
 	}
+	forced := []struct{ via, want string }{
+		{"SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bKa", "SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bKa;received=192.0.2.1;rport=52100"},
+		{"SIP/2.0/WSS df7jal23ls0d.invalid;rport=1;branch=z9hG4bKa", "SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bKa;received=192.0.2.1;rport=52100"},
+		{"SIP/2.0/WS 192.0.2.1;branch=z9hG4bKa", "SIP/2.0/WS 192.0.2.1;branch=z9hG4bKa;received=192.0.2.1;rport=52100"},
+	}
+	for _, tc := range forced {
+		v, err := ParseVia(tc.via)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, changed := v.WithReceivedRPort("192.0.2.1", 52100)
+		eq(t, tc.via, got, tc.want)
+		eq(t, tc.via+" changed", changed, true)
+	}
 	eq(t, "append", string(AppendVia(nil, "TCP", "[2001:db8::1]", 5080, "z9hG4bKq", "rport", "alias")),
 		"SIP/2.0/TCP [2001:db8::1]:5080;branch=z9hG4bKq;rport;alias")
 	eq(t, "default port tls", DefaultPort("tls"), 5061)

@@ -145,6 +145,18 @@ func AppendVia(b []byte, transport, host string, port int, branch string, extra 
 // changed is false when the Via needs no stamp.
 func (v *Via) WithReceived(sourceIP string, sourcePort int) (value string, changed bool) {
 	_, wantsRPort := v.RPort()
+	return v.withReceived(sourceIP, sourcePort, wantsRPort)
+}
+
+// WithReceivedRPort is WithReceived with rport filled in as if the client
+// had asked for it, as a server does for clients whose sent-by names no
+// host it can reach (web phones, RFC 7118, under .invalid): the source
+// port is then what finds their connection again.
+func (v *Via) WithReceivedRPort(sourceIP string, sourcePort int) (value string, changed bool) {
+	return v.withReceived(sourceIP, sourcePort, true)
+}
+
+func (v *Via) withReceived(sourceIP string, sourcePort int, wantsRPort bool) (value string, changed bool) {
 	needReceived := wantsRPort || TrimBrackets(v.Host) != sourceIP
 	if !needReceived && !wantsRPort {
 		return v.raw, false

@@ -58,7 +58,7 @@ type Config struct {
 	// TCPWriteTimeout bounds one write to a connection (default 10 s), so
 	// a peer that stops reading cannot block a sender forever.
 	TCPWriteTimeout time.Duration
-	// MaxConnections bounds open TCP/TLS connections, accepted and dialed
+	// MaxConnections bounds open TCP/TLS/WS/WSS connections, accepted and dialed
 	// (default 10000). Accepts past it are closed at once.
 	MaxConnections int
 	// MaxConnectionsPerIP bounds connections accepted from one source IP
@@ -97,6 +97,24 @@ type Config struct {
 	// DataDir holds the generated self-signed certificate (tls.crt,
 	// tls.key), reused on the next start. Empty keeps it in memory only.
 	DataDir string
+
+	// WSAllowedOrigins are the web origins ("https://app.example.com")
+	// whose pages may open WebSocket connections; empty allows any. A
+	// request without an Origin header (a phone, not a browser) passes:
+	// the check guards against other sites' pages, which browsers always
+	// name.
+	WSAllowedOrigins []string
+	// WSPingInterval is how often a WebSocket connection is pinged
+	// (default 30 s). A connection that has received nothing, not even a
+	// pong, for two intervals is closed: a browser tab answers pings by
+	// itself, so a live one keeps its connection without SIP traffic.
+	WSPingInterval time.Duration
+	// WSHandshakeTimeout bounds the TLS handshake and the HTTP upgrade
+	// request of an incoming WebSocket connection (default 10 s).
+	WSHandshakeTimeout time.Duration
+	// WSMaxRequestBytes bounds the HTTP upgrade request's headers
+	// (default 16 KiB), cookies included.
+	WSMaxRequestBytes int
 
 	// Admit, when set, is asked about the source of every datagram,
 	// every accepted connection and every message framed on a stream,
@@ -140,6 +158,9 @@ const (
 	DefaultTLSHandshakeTimeout = 10 * time.Second
 	DefaultUDPReadBuffer       = 4 << 20
 	DefaultUDPReaders          = 2
+	DefaultWSPingInterval      = 30 * time.Second
+	DefaultWSHandshakeTimeout  = 10 * time.Second
+	DefaultWSMaxRequestBytes   = 16 << 10
 )
 
 // withDefaults returns cfg with every zero field set to its default.
@@ -155,6 +176,9 @@ func (cfg Config) withDefaults() Config {
 	setInt(&cfg.UDPSockets, runtime.NumCPU())
 	setInt(&cfg.UDPReaders, DefaultUDPReaders)
 	setInt(&cfg.UDPReadBuffer, DefaultUDPReadBuffer)
+	setDur(&cfg.WSPingInterval, DefaultWSPingInterval)
+	setDur(&cfg.WSHandshakeTimeout, DefaultWSHandshakeTimeout)
+	setInt(&cfg.WSMaxRequestBytes, DefaultWSMaxRequestBytes)
 	if cfg.Limits == (sip.Limits{}) {
 		cfg.Limits = sip.DefaultLimits
 	}
@@ -204,6 +228,11 @@ func (cfg *Config) validate() error {
 	}
 	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
 		return errors.New("transport: TLS certificate and key files must be given together")
+	}
+	for _, o := range cfg.WSAllowedOrigins {
+		if _, err := NormalizeOrigin(o); err != nil {
+			return fmt.Errorf("transport: allowed origin %q: %w", o, err)
+		}
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // conn is one TCP or TLS connection, accepted or dialed. Reads happen on
@@ -16,8 +18,9 @@ type conn struct {
 	nc       net.Conn
 	remote   netip.AddrPort
 	local    netip.AddrPort
-	info     *ListenerInfo // the listener it was accepted on, or that names it in Via
-	accepted bool          // counts against MaxConnectionsPerIP
+	info     *ListenerInfo   // the listener it was accepted on, or that names it in Via
+	accepted bool            // counts against MaxConnectionsPerIP
+	ws       *websocket.Conn // the WebSocket on nc (WS, WSS), which frames every write
 
 	wmu       sync.Mutex
 	closeOnce sync.Once
@@ -27,6 +30,9 @@ type conn struct {
 func (c *conn) write(b []byte, timeout time.Duration) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.ws != nil {
+		return writeMessage(c.ws, b, timeout)
+	}
 	c.nc.SetWriteDeadline(time.Now().Add(timeout))
 	_, err := c.nc.Write(b)
 	return err
@@ -114,6 +120,15 @@ func (t *connTable) get(id ConnID) *conn {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.byID[id]
+}
+
+// full reports whether a connection from ip would be refused now, so
+// that a WebSocket listener can refuse before the TLS and HTTP handshakes;
+// add decides for good.
+func (t *connTable) full(ip netip.Addr, maxTotal, maxPerIP int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed || len(t.byID) >= maxTotal || t.perIP[ip] >= maxPerIP
 }
 
 func (t *connTable) count() int {

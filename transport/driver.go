@@ -24,6 +24,10 @@ type Traits struct {
 	// Secure transports need the server certificate, and are what a sips
 	// URI asks for.
 	Secure bool
+	// URIParam is the value of a SIP URI's transport parameter that names
+	// the protocol, when it is not the protocol's own name: RFC 7118 §5.2
+	// gives WS and WSS both "ws" (a sips URI asks for the secure one).
+	URIParam string
 	// NAPTR is the RFC 3263 §4.1 NAPTR service that names the protocol
 	// ("SIP+D2U"); empty when DNS has none.
 	NAPTR string
@@ -71,7 +75,7 @@ type connDriver interface {
 
 // registry holds the drivers in RFC 3263 §4.1 order of preference, which
 // is also the order in which SRV records are tried.
-var registry = newRegistry(udpDriver{}, tcpDriver, tlsDriver)
+var registry = newRegistry(udpDriver{}, tcpDriver, tlsDriver, wsDriverPlain, wssDriver)
 
 // entry is a driver with its name and traits read once, so that the
 // per-message questions (Reliable, ViaName) cost a short scan, no calls.
@@ -156,6 +160,16 @@ func (p Proto) DefaultPort() int {
 		return e.traits.DefaultPort
 	}
 	return 0
+}
+
+// URIParam returns the value of a URI's transport parameter that names p
+// in a URI this server writes (Record-Route): "tcp", "tls", and "ws" for
+// both WebSocket protocols (RFC 7118 §5.2).
+func (p Proto) URIParam() string {
+	if e := find(p); e != nil && e.traits.URIParam != "" {
+		return e.traits.URIParam
+	}
+	return string(p)
 }
 
 // ViaName returns the transport token for a Via header ("UDP", "TCP", "TLS").

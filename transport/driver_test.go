@@ -14,6 +14,8 @@ func TestDriverTraits(t *testing.T) {
 			NAPTR: "SIP+D2T", SRVService: "sip", SRVProto: "tcp"}},
 		{TLS, Traits{Via: "TLS", DefaultPort: 5061, Reliable: true, Stream: true, Secure: true,
 			NAPTR: "SIPS+D2T", SRVService: "sips", SRVProto: "tcp"}},
+		{WS, Traits{Via: "WS", DefaultPort: 80, Reliable: true, Stream: true, URIParam: "ws"}},
+		{WSS, Traits{Via: "WSS", DefaultPort: 443, Reliable: true, Stream: true, Secure: true, URIParam: "ws"}},
 	}
 	ds := Drivers()
 	if len(ds) != len(cases) {
@@ -30,7 +32,8 @@ func TestDriverTraits(t *testing.T) {
 			}
 			p := c.proto
 			if !p.Known() || p.Reliable() != c.want.Reliable || p.Stream() != c.want.Stream ||
-				p.Secure() != c.want.Secure || p.DefaultPort() != c.want.DefaultPort || p.ViaName() != c.want.Via {
+				p.Secure() != c.want.Secure || p.DefaultPort() != c.want.DefaultPort || p.ViaName() != c.want.Via ||
+				(p.URIParam() != c.want.URIParam && p.URIParam() != string(p)) {
 				t.Errorf("Proto methods disagree with the traits %+v", c.want)
 			}
 		})
@@ -57,6 +60,8 @@ func TestProtoOfVia(t *testing.T) {
 		{"udp", UDP, true},
 		{"Tcp", TCP, true},
 		{"TLS", TLS, true},
+		{"WS", WS, true},
+		{"wss", WSS, true},
 		{"SCTP", "sctp", false},
 		{"", "", false},
 	}

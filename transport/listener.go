@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -19,7 +20,8 @@ type listener struct {
 	info   *ListenerInfo
 	driver Driver
 	socks  []*udpSocket // datagram drivers (UDP)
-	ln     net.Listener // connection drivers (TCP, TLS)
+	ln     net.Listener // connection drivers (TCP, TLS, WS, WSS)
+	http   *http.Server // WebSocket drivers: the server that upgrades
 }
 
 func (l *listener) close() {
@@ -28,6 +30,9 @@ func (l *listener) close() {
 	}
 	if l.ln != nil {
 		l.ln.Close()
+	}
+	if l.http != nil {
+		l.http.Close() // connections still in their handshake
 	}
 }
 

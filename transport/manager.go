@@ -39,6 +39,7 @@ type Manager struct {
 	clientTLS *tls.Config
 	certs     *certStore // nil without TLS listeners
 	tagSalt   string     // keeps the To tags of refusals unpredictable
+	origins   atomic.Pointer[originPolicy]
 
 	mu        sync.Mutex // serialises Start and Close
 	started   bool
@@ -63,6 +64,7 @@ func New(cfg Config, h Handler) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{cfg: cfg, h: h, log: cfg.Logger.With("subsystem", "transport"), tagSalt: rand.Text()}
+	m.SetAllowedOrigins(cfg.WSAllowedOrigins) // validated above
 	m.conns.init()
 	if cfg.needsCert() {
 		var err error

@@ -27,7 +27,7 @@ func (m *Manager) deliver(data []byte, in *Incoming) {
 		return
 	}
 	if msg.IsRequest() {
-		if err := stamp(msg, in.Source); err != nil {
+		if err := stamp(msg, in.Source, in.Conn != 0 && isWebSocket(in.Proto)); err != nil {
 			m.stats.malformed.Add(1)
 			m.refuse(msg, err, in)
 			return
@@ -50,7 +50,7 @@ func (m *Manager) refuse(msg *sip.Message, err error, in *Incoming) {
 		m.log.Debug("dropped unparsable message", "proto", in.Proto, "source", in.Source, "err", err)
 		return
 	}
-	_ = stamp(msg, in.Source) // a Via that parses says where the response goes
+	_ = stamp(msg, in.Source, false) // a Via that parses says where the response goes
 	in.Msg = msg
 	resp := sip.NewResponse(msg, se.Code, se.Reason, sip.LocalToTag(msg, m.tagSalt))
 	if serr := m.Send(ResponseTarget(in), resp.Bytes()); serr != nil {
@@ -61,14 +61,20 @@ func (m *Manager) refuse(msg *sip.Message, err error, in *Incoming) {
 // stamp applies §18.2.1 and RFC 3581 §4 to a request: received when the
 // Via's sent-by host is not the source IP (IPv6 without brackets, as the
 // received grammar wants), rport filled with the source port when the
-// client asked for it. Without them a response could not find its way
-// back through NAT.
-func stamp(msg *sip.Message, src netip.AddrPort) error {
+// client asked for it, or always with forceRPort, which WebSocket
+// clients get: their sent-by is a .invalid name (RFC 7118), so a
+// stateless proxy finds their connection by received and rport. Without
+// them a response could not find its way back through NAT.
+func stamp(msg *sip.Message, src netip.AddrPort, forceRPort bool) error {
 	v, err := msg.TopVia()
 	if err != nil {
 		return err
 	}
-	if value, changed := v.WithReceived(src.Addr().String(), int(src.Port())); changed {
+	with := v.WithReceived
+	if forceRPort {
+		with = v.WithReceivedRPort
+	}
+	if value, changed := with(src.Addr().String(), int(src.Port())); changed {
 		msg.SetTopVia(value)
 	}
 	return nil

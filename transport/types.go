@@ -1,5 +1,5 @@
-// Package transport moves SIP messages over UDP, TCP and TLS (RFC 3261
-// §18, RFC 3581): listeners, framing, the connection table and the
+// Package transport moves SIP messages over UDP, TCP, TLS and WebSocket
+// (RFC 3261 §18, RFC 3581, RFC 7118): listeners, framing, the connection table and the
 // received/rport rules. It knows nothing of transactions.
 //
 // Each protocol is a Driver in a registry (driver.go): its traits, which
@@ -34,8 +34,8 @@ import (
 	"github.com/parley-sip/parley/sip"
 )
 
-// Proto is a transport protocol name in lower case: "udp", "tcp" or
-// "tls", as in config and in a URI's transport parameter. Its driver
+// Proto is a transport protocol name in lower case: "udp", "tcp",
+// "tls", "ws" or "wss", as in config and in a URI's transport parameter. Its driver
 // (Lookup) knows everything else about it.
 type Proto string
 
@@ -45,6 +45,10 @@ const (
 	UDP Proto = "udp"
 	TCP Proto = "tcp"
 	TLS Proto = "tls"
+	// WS and WSS are SIP over WebSocket (RFC 7118), plain and over TLS:
+	// what browsers and web apps speak.
+	WS  Proto = "ws"
+	WSS Proto = "wss"
 )
 
 // ConnID names one TCP or TLS connection in the connection table; 0 is

@@ -54,7 +54,7 @@ func TestResponseTarget(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := stamp(msg, c.source); err != nil {
+			if err := stamp(msg, c.source, false); err != nil {
 				t.Fatal(err)
 			}
 			in := &Incoming{Msg: msg, Proto: c.proto, Source: c.source, Conn: c.conn, Listener: li}

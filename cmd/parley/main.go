@@ -29,7 +29,7 @@ Usage:
 // serveUsage is what "parley serve --help" prints.
 const serveUsage = `Flags of serve (each overrides the config key of the same name):
   --config FILE                 YAML configuration file
-  --listen PROTO:HOST:PORT      listen address, repeatable (udp, tcp, tls; IPv6 as udp:[::1]:5060);
+  --listen PROTO:HOST:PORT      listen address, repeatable (udp, tcp, tls, ws, wss; IPv6 as udp:[::1]:5060);
                                 replaces the configured listeners, it does not add to them
   --domain NAME                 a domain this server is responsible for, repeatable
   --data-dir DIR                where Parley keeps its state

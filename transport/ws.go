@@ -1,0 +1,387 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+)
+
+// SIP over WebSocket (RFC 7118). The framing is gorilla/websocket's:
+// it lets the reader goroutine be ours (no goroutine per connection of
+// its own), takes fixed buffer sizes and a pool for write buffers, so
+// an idle connection holds only its small read buffer, and answers
+// pings on the reading goroutine. The HTTP upgrade runs in net/http,
+// whose connection goroutine ends once the socket is handed over.
+
+// wsSubprotocol is the subprotocol RFC 7118 §4 registers; a client that
+// does not offer it is refused.
+const wsSubprotocol = "sip"
+
+// wsReadBuffer is the read buffer each WebSocket keeps: enough for
+// frame headers and control frames. Every open connection holds one, and
+// a message's payload is read past it into the message's own bytes.
+const wsReadBuffer = 256
+
+// wsWriteBuffers lends write buffers to whichever connection is writing,
+// so that idle connections hold none.
+var wsWriteBuffers sync.Pool
+
+// wsDriver is SIP over WebSocket, plain (WS) or over TLS (WSS).
+type wsDriver struct {
+	proto  Proto
+	traits Traits
+}
+
+// The WebSocket drivers. They have no NAPTR or SRV labels: clients find
+// a WebSocket server by its URL, not through DNS (RFC 7118 §5.2).
+var (
+	wsDriverPlain = &wsDriver{proto: WS, traits: Traits{
+		Via: "WS", DefaultPort: 80, Reliable: true, Stream: true, URIParam: "ws",
+	}}
+	wssDriver = &wsDriver{proto: WSS, traits: Traits{
+		Via: "WSS", DefaultPort: 443, Reliable: true, Stream: true, Secure: true, URIParam: "ws",
+	}}
+)
+
+func (d *wsDriver) Proto() Proto { return d.proto }
+
+// isWebSocket reports whether p is one of the WebSocket protocols.
+func isWebSocket(p Proto) bool { return p == WS || p == WSS }
+
+func (d *wsDriver) Traits() Traits { return d.traits }
+
+// listen binds a TCP socket, as for TCP.
+func (d *wsDriver) listen(ctx context.Context, m *Manager, l *listener, addr netip.AddrPort) (netip.AddrPort, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, network("tcp", addr.Addr()), addr.String())
+	if err != nil {
+		return addr, err
+	}
+	l.ln = ln
+	return addrPort(ln.Addr()), nil
+}
+
+// serve runs an HTTP server on the listener that upgrades requests to
+// WebSocket connections. The Admit hook and the connection limits are
+// asked at accept, before any TLS or HTTP work; the handshake, TLS
+// included, is bounded by WSHandshakeTimeout and its headers by
+// WSMaxRequestBytes.
+func (d *wsDriver) serve(m *Manager, l *listener) {
+	var ln net.Listener = &admitListener{Listener: l.ln, m: m}
+	if d.traits.Secure {
+		ln = tls.NewListener(ln, m.serverTLS)
+	}
+	l.http = &http.Server{
+		Handler:           newWSUpgrader(m, l, d),
+		ReadHeaderTimeout: m.cfg.WSHandshakeTimeout,
+		IdleTimeout:       m.cfg.WSHandshakeTimeout,
+		MaxHeaderBytes:    m.cfg.WSMaxRequestBytes,
+		// No HTTP/2: WebSocket over HTTP/2 (RFC 8441) is not offered,
+		// so browsers upgrade an HTTP/1.1 connection.
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
+		ErrorLog:     log.New(slogWriter{m.log}, "", 0),
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		l.http.Serve(ln)
+	}()
+}
+
+// admitListener closes at once the connections the Admit hook or the
+// connection limits refuse, so that a banned or over-limit source costs
+// no handshake.
+type admitListener struct {
+	net.Listener
+	m *Manager
+}
+
+func (a *admitListener) Accept() (net.Conn, error) {
+	for {
+		nc, err := a.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ip := addrPort(nc.RemoteAddr()).Addr()
+		m := a.m
+		switch {
+		case m.cfg.Admit != nil && !m.cfg.Admit(ip):
+			m.stats.deniedConns.Add(1)
+		case m.conns.full(ip, m.cfg.MaxConnections, m.cfg.MaxConnectionsPerIP):
+			m.stats.refused.Add(1)
+		default:
+			return nc, nil
+		}
+		nc.Close()
+	}
+}
+
+// slogWriter sends net/http's own complaints (TLS handshake errors from
+// scanners, mostly) to the debug log instead of stderr.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.log.Debug("websocket http", "msg", string(bytes.TrimSpace(p)))
+	return len(p), nil
+}
+
+// wsUpgrader answers the HTTP request of a new WebSocket connection.
+type wsUpgrader struct {
+	m  *Manager
+	l  *listener
+	d  *wsDriver
+	up websocket.Upgrader
+}
+
+func newWSUpgrader(m *Manager, l *listener, d *wsDriver) *wsUpgrader {
+	return &wsUpgrader{m: m, l: l, d: d, up: websocket.Upgrader{
+		HandshakeTimeout: m.cfg.WSHandshakeTimeout,
+		ReadBufferSize:   wsReadBuffer,
+		WriteBufferPool:  &wsWriteBuffers,
+		Subprotocols:     []string{wsSubprotocol},
+		// Checked in ServeHTTP, where a refusal can say why.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}}
+}
+
+// ServeHTTP upgrades a request that offers the sip subprotocol from an
+// allowed origin, and refuses anything else with a status that says why.
+func (u *wsUpgrader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	m := u.m
+	switch {
+	case !websocket.IsWebSocketUpgrade(r):
+		w.Header().Set("Upgrade", "websocket")
+		http.Error(w, "this is a SIP over WebSocket server (RFC 7118): upgrade to websocket with subprotocol sip", http.StatusUpgradeRequired)
+		return
+	case !offersSIP(r):
+		http.Error(w, "the sip WebSocket subprotocol is required (RFC 7118)", http.StatusBadRequest)
+		return
+	case !m.origins.Load().allows(r.Header.Get("Origin")):
+		m.log.Debug("websocket origin refused", "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	ws, err := u.up.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	c := m.newConn(u.d, ws.NetConn(), u.l.info, true)
+	c.ws = ws
+	if err := m.register(c); err != nil {
+		m.stats.refused.Add(1)
+		m.log.Debug("connection refused", "proto", c.proto, "remote", c.remote, "err", err)
+		ws.NetConn().Close()
+	}
+}
+
+// offersSIP reports whether the client offers the sip subprotocol.
+func offersSIP(r *http.Request) bool {
+	for _, p := range websocket.Subprotocols(r) {
+		if p == wsSubprotocol {
+			return true
+		}
+	}
+	return false
+}
+
+// readConn reads one SIP message per WebSocket message (RFC 7118 §5.1)
+// until the connection ends, and pings the peer every WSPingInterval.
+// Anything received, pongs included, keeps the connection open for two
+// more intervals.
+func (d *wsDriver) readConn(m *Manager, c *conn) {
+	ws := c.ws
+	ws.SetReadLimit(int64(m.cfg.Limits.MaxSize))
+	interval := m.cfg.WSPingInterval
+	alive := func() { ws.SetReadDeadline(time.Now().Add(2 * interval)) }
+	ws.SetPongHandler(func(string) error { alive(); return nil })
+	ping := wsPinger(c, interval, m.cfg.TCPWriteTimeout)
+	defer ping.stop()
+	for {
+		alive()
+		data, err := readWSMessage(ws)
+		if err != nil {
+			m.wsEnded(c, err)
+			return
+		}
+		switch {
+		case !m.admit(c.remote.Addr()):
+			// Refused by the Admit hook: dropped unparsed.
+		case isKeepAlive(data):
+			// RFC 5626 §3.5.1's CRLF ping, which SIP.js and JsSIP send
+			// inside a message: answered with a CRLF pong.
+			m.stats.pings.Add(1)
+			if c.write(crlf, m.cfg.TCPWriteTimeout) != nil {
+				return
+			}
+		default:
+			m.deliver(data, &Incoming{
+				Proto: c.proto, Source: c.remote, Local: c.local, Conn: c.id, Listener: c.info,
+			})
+		}
+	}
+}
+
+// wsReadBuffers are lent to readWSMessage, so that reading a message
+// costs one allocation of its exact size, which deliver then owns.
+var wsReadBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readWSMessage reads the next data message whole.
+func readWSMessage(ws *websocket.Conn) ([]byte, error) {
+	_, r, err := ws.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	buf := wsReadBuffers.Get().(*bytes.Buffer)
+	defer wsReadBuffers.Put(buf)
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(buf.Bytes()), nil
+}
+
+// isKeepAlive reports whether a message is nothing but CR and LF: a
+// keep-alive, never a SIP message.
+func isKeepAlive(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c != '\r' && c != '\n' {
+			return false
+		}
+	}
+	return true
+}
+
+// pinger pings one connection every interval from a runtime timer, so
+// that it costs no goroutine while waiting.
+type pinger struct {
+	mu      sync.Mutex
+	t       *time.Timer
+	stopped bool
+}
+
+func wsPinger(c *conn, interval, timeout time.Duration) *pinger {
+	p := &pinger{}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.t = time.AfterFunc(interval, func() {
+		// WriteControl may run beside a data write: gorilla allows one
+		// concurrent control writer.
+		if c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(timeout)) != nil {
+			return // the reader sees the broken connection
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if !p.stopped {
+			p.t.Reset(interval)
+		}
+	})
+	return p
+}
+
+func (p *pinger) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopped = true
+	p.t.Stop()
+}
+
+// wsEnded counts why a WebSocket connection's reads ended.
+func (m *Manager) wsEnded(c *conn, err error) {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout(): // gorilla hides os.ErrDeadlineExceeded
+		m.stats.idleClosed.Add(1)
+		m.log.Debug("connection closed: no pong", "proto", c.proto, "remote", c.remote)
+	case errors.Is(err, websocket.ErrReadLimit):
+		m.stats.overflows.Add(1)
+		m.log.Debug("connection cut off: message over max size", "proto", c.proto, "remote", c.remote)
+	default:
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) && !errors.Is(err, net.ErrClosed) {
+			m.stats.framingErrors.Add(1)
+			m.log.Debug("connection closed: websocket error", "proto", c.proto, "remote", c.remote, "err", err)
+		}
+	}
+}
+
+// writeMessage sends one SIP message as one WebSocket message: a text
+// message when it is valid UTF-8, as SIP nearly always is, else binary
+// (RFC 7118 §5.1).
+func writeMessage(ws *websocket.Conn, b []byte, timeout time.Duration) error {
+	ws.SetWriteDeadline(time.Now().Add(timeout))
+	typ := websocket.TextMessage
+	if !utf8.Valid(b) {
+		typ = websocket.BinaryMessage
+	}
+	return ws.WriteMessage(typ, b)
+}
+
+// send writes msg on the connection for dst, found or dialed.
+func (d *wsDriver) send(m *Manager, dst Target, msg []byte) error {
+	c, err := m.connFor(dst, d)
+	if err != nil {
+		return err
+	}
+	if err := c.write(msg, m.cfg.TCPWriteTimeout); err != nil {
+		m.forget(c)
+		return fmt.Errorf("transport: write %s %s: %w", c.proto, c.remote, err)
+	}
+	return nil
+}
+
+// dial opens a WebSocket connection to dst.Addr (path /, subprotocol
+// sip) within DialTimeout, handshakes included. A browser is never
+// dialed: its Contact names a .invalid host and it is reached on the
+// connection it registered on; dialing serves servers that listen on
+// WebSocket.
+func (d *wsDriver) dial(m *Manager, dst Target) (*conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.DialTimeout)
+	defer cancel()
+	addr := unmap(dst.Addr)
+	info := m.ListenerFor(dst.Proto, addr.Addr())
+	nd := net.Dialer{LocalAddr: localFor(info, addr.Addr())}
+	dialer := websocket.Dialer{
+		NetDialContext:  nd.DialContext,
+		Subprotocols:    []string{wsSubprotocol},
+		ReadBufferSize:  wsReadBuffer,
+		WriteBufferPool: &wsWriteBuffers,
+	}
+	scheme := "ws://"
+	if d.traits.Secure {
+		scheme = "wss://"
+		dialer.TLSClientConfig = m.clientConfig(dst)
+	}
+	ws, resp, err := dialer.DialContext(ctx, scheme+addr.String()+"/", nil)
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ws.Subprotocol() != wsSubprotocol {
+		ws.Close()
+		return nil, fmt.Errorf("transport: %s %s did not accept the sip subprotocol", d.proto, addr)
+	}
+	c := m.newConn(d, ws.NetConn(), info, false)
+	c.ws = ws
+	if err := m.register(c); err != nil {
+		ws.Close()
+		return nil, err
+	}
+	return c, nil
+}
