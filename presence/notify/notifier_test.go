@@ -85,6 +85,14 @@ func TestNotOurs(t *testing.T) {
 	if rg.n.Len() != 0 {
 		t.Error("the notifier took a SUBSCRIBE for another domain")
 	}
+	rg.quiet()
+	// A desk phone with Parley's address as its domain: bob of the
+	// watcher's domain.
+	if r := rg.serve(load(t, "subscribe.sip", "Request-URI", "sip:bob@192.0.2.1:5060")); r.StatusCode() != 200 {
+		t.Errorf("SUBSCRIBE to bob at Parley's address: %d", r.StatusCode())
+	} else if b := string(rg.notify(200).Body()); !strings.Contains(b, "sees bob@example.com") {
+		t.Errorf("watched %q, want bob@example.com", b)
+	}
 	pub := load(t, "subscribe.sip", "CSeq", "1 PUBLISH")
 	pub.SetRequestURI("sip:bob@example.com")
 	if c := rg.serve(rebuild(t, "PUBLISH", pub)).StatusCode(); c != 489 {

@@ -35,9 +35,16 @@ func (n *Notifier) serveNew(r *proxy.Request, next func()) {
 		return
 	}
 	u, err := r.Msg.RequestURIParsed()
-	if err != nil || !u.IsSIP() || u.User == "" || !n.serves(u.Host) {
+	if err != nil || !u.IsSIP() || u.User == "" {
 		next()
 		return
+	}
+	if !n.serves(u.Host) {
+		var ok bool
+		if u, ok = n.userAtUs(r, u); !ok {
+			next()
+			return
+		}
 	}
 	if m == "PUBLISH" {
 		// No stage before took this PUBLISH's event package.
@@ -45,6 +52,23 @@ func (n *Notifier) serveNew(r *proxy.Request, next func()) {
 		return
 	}
 	n.subscribe(r, resourceOf(u))
+}
+
+// userAtUs maps a user at one of Parley's own addresses or names
+// (sip:bob@192.0.2.10, what a desk phone whose registrar is an IP
+// subscribes to) into the subscriber's domain, as the location stage
+// does for calls; ok is false when that is no domain of ours.
+func (n *Notifier) userAtUs(r *proxy.Request, u sip.URI) (sip.URI, bool) {
+	p := r.Proxy()
+	if p == nil || !p.IsUs(&u) {
+		return u, false
+	}
+	from, err := r.Msg.From()
+	if err != nil || !from.URI.IsSIP() || !n.serves(from.URI.Host) {
+		return u, false
+	}
+	u.Host, u.Port = from.URI.Host, 0
+	return u, true
 }
 
 func (n *Notifier) serves(domain string) bool {
