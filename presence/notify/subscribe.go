@@ -170,8 +170,13 @@ func (n *Notifier) subscribe(r *proxy.Request, resource string) {
 		r.Respond(400, "Malformed From")
 		return
 	}
-	if cs, err := r.Msg.Contacts(); err != nil || len(cs) != 1 || cs[0].Star {
-		r.Respond(400, "Missing Contact") // the subscription's remote target (§4.1.2)
+	// The Contact is the subscription's remote target (§4.1.2): one URI.
+	switch cs, err := r.Msg.Contacts(); {
+	case err != nil:
+		r.Respond(400, "Malformed Contact")
+		return
+	case len(cs) != 1 || cs[0].Star:
+		r.Respond(400, "Missing Contact")
 		return
 	}
 	watcher := resourceOf(from.URI)
@@ -196,7 +201,7 @@ func (n *Notifier) subscribe(r *proxy.Request, resource string) {
 		if err := n.save(r.Context(), s); err != nil {
 			d.Terminate("SUBSCRIBE", 500)
 			n.log.Warn("notify: storing a subscription failed", "error", err)
-			r.Respond(500, "Subscription Store Unavailable", "Retry-After", "5")
+			r.Respond(503, "Subscription Store Unavailable", "Retry-After", "5")
 			return
 		}
 	}
