@@ -37,7 +37,7 @@ for target in $targets; do
   "${start[@]}" >"$RUN_DIR/server.log" 2>&1 &
   pid=$!
   for _ in $(seq 50); do ss -lun | grep -q "127.0.0.1:$port " && break; sleep 0.1; done
-  sleep 1
+  sleep 2 # the workers of a server that just bound its port may not read yet
   before=$(tree_cpu "$pid")
   t0=$(date +%s.%N)
   sipp -sf "$here/scenarios/subscribe_fetch.xml" -s bob -r "$rate" -m $((rate * duration)) \
