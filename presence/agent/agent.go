@@ -288,7 +288,7 @@ func (a *Agent) publish(r *proxy.Request, entity string) {
 		return
 	case err != nil:
 		a.cfg.Log.Debug("presence: publish failed", "error", err)
-		r.Respond(500, "Presence Store Unavailable", "Retry-After", "5")
+		r.Respond(503, "Presence Store Unavailable", "Retry-After", "5")
 		return
 	}
 	secs := strconv.Itoa(int(exp / time.Second))

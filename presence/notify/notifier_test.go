@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -32,12 +33,14 @@ func TestSubscribeAnswers(t *testing.T) {
 		{"accept with a wildcard", []string{"Accept", "application/*;q=0.5"}, 200, nil, "active;expires=600", true},
 		{"unsupported extension", []string{"Require", "foo"}, 420, map[string]string{"Unsupported": "foo"}, "", false},
 		{"no Contact", []string{"Contact", ""}, 400, nil, "", false},
+		{"two Contacts", []string{"Contact", "<sip:a@192.0.2.7>, <sip:b@192.0.2.8>"}, 400, nil, "", false},
+		{"store down", []string{"Call-ID", "fail-store"}, 503, map[string]string{"Retry-After": "5"}, "", false},
 		{"another domain's watcher is pending", []string{"From", "<sip:eve@example.org>;tag=e1"}, 202, nil, "pending;expires=600", false},
 		{"fetch", []string{"Expires", "0"}, 200, map[string]string{"Expires": "0"}, "terminated;reason=timeout", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rg := newRig(t, pol, nil)
+			rg := newRig(t, pol, failingStore{NewMemory()})
 			resp := rg.serve(load(t, "subscribe.sip", tt.edits...))
 			if resp.StatusCode() != tt.code {
 				t.Fatalf("answered %d %s, want %d", resp.StatusCode(), resp.Reason(), tt.code)
@@ -84,6 +87,14 @@ func TestNotOurs(t *testing.T) {
 	}
 	if rg.n.Len() != 0 {
 		t.Error("the notifier took a SUBSCRIBE for another domain")
+	}
+	rg.quiet()
+	// A desk phone with Parley's address as its domain: bob of the
+	// watcher's domain.
+	if r := rg.serve(load(t, "subscribe.sip", "Request-URI", "sip:bob@192.0.2.1:5060")); r.StatusCode() != 200 {
+		t.Errorf("SUBSCRIBE to bob at Parley's address: %d", r.StatusCode())
+	} else if b := string(rg.notify(200).Body()); !strings.Contains(b, "sees bob@example.com") {
+		t.Errorf("watched %q, want bob@example.com", b)
 	}
 	pub := load(t, "subscribe.sip", "CSeq", "1 PUBLISH")
 	pub.SetRequestURI("sip:bob@example.com")
@@ -413,4 +424,15 @@ func TestTerminate(t *testing.T) {
 			t.Errorf("%s: %d subscriptions left", reason, rg.n.Len())
 		}
 	}
+}
+
+// failingStore refuses the subscriptions of the Call-ID "fail-store", as
+// a database that is down would.
+type failingStore struct{ *Memory }
+
+func (f failingStore) Put(ctx context.Context, r Record) error {
+	if r.Dialog.ID.CallID == "fail-store" {
+		return errors.New("database is down")
+	}
+	return f.Memory.Put(ctx, r)
 }

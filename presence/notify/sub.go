@@ -121,17 +121,16 @@ func (n *Notifier) schedule(s *sub) {
 
 // snapshot is what one NOTIFY says, taken under s.mu.
 type snapshot struct {
-	watch   Watch
-	state   string // the Subscription-State value
-	body    bool   // whether the state goes in a body
-	final   bool
-	expires time.Time
-	flow    transport.Target
+	watch Watch
+	state string // the Subscription-State value
+	body  bool   // whether the state goes in a body
+	final bool
+	flow  transport.Target
 }
 
 func (s *sub) take() snapshot {
 	now := s.n.clk.Now()
-	sn := snapshot{watch: s.watch, expires: s.expires, flow: s.flow}
+	sn := snapshot{watch: s.watch, flow: s.flow}
 	s.watch.Version++
 	switch {
 	case s.end != "":

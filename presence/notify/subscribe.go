@@ -35,9 +35,16 @@ func (n *Notifier) serveNew(r *proxy.Request, next func()) {
 		return
 	}
 	u, err := r.Msg.RequestURIParsed()
-	if err != nil || !u.IsSIP() || u.User == "" || !n.serves(u.Host) {
+	if err != nil || !u.IsSIP() || u.User == "" {
 		next()
 		return
+	}
+	if !n.serves(u.Host) {
+		var ok bool
+		if u, ok = n.userAtUs(r, u); !ok {
+			next()
+			return
+		}
 	}
 	if m == "PUBLISH" {
 		// No stage before took this PUBLISH's event package.
@@ -45,6 +52,23 @@ func (n *Notifier) serveNew(r *proxy.Request, next func()) {
 		return
 	}
 	n.subscribe(r, resourceOf(u))
+}
+
+// userAtUs maps a user at one of Parley's own addresses or names
+// (sip:bob@192.0.2.10, what a desk phone whose registrar is an IP
+// subscribes to) into the subscriber's domain, as the location stage
+// does for calls; ok is false when that is no domain of ours.
+func (n *Notifier) userAtUs(r *proxy.Request, u sip.URI) (sip.URI, bool) {
+	p := r.Proxy()
+	if p == nil || !p.IsUs(&u) {
+		return u, false
+	}
+	from, err := r.Msg.From()
+	if err != nil || !from.URI.IsSIP() || !n.serves(from.URI.Host) {
+		return u, false
+	}
+	u.Host, u.Port = from.URI.Host, 0
+	return u, true
 }
 
 func (n *Notifier) serves(domain string) bool {
@@ -146,8 +170,13 @@ func (n *Notifier) subscribe(r *proxy.Request, resource string) {
 		r.Respond(400, "Malformed From")
 		return
 	}
-	if cs, err := r.Msg.Contacts(); err != nil || len(cs) != 1 || cs[0].Star {
-		r.Respond(400, "Missing Contact") // the subscription's remote target (§4.1.2)
+	// The Contact is the subscription's remote target (§4.1.2): one URI.
+	switch cs, err := r.Msg.Contacts(); {
+	case err != nil:
+		r.Respond(400, "Malformed Contact")
+		return
+	case len(cs) != 1 || cs[0].Star:
+		r.Respond(400, "Missing Contact")
 		return
 	}
 	watcher := resourceOf(from.URI)
@@ -172,7 +201,7 @@ func (n *Notifier) subscribe(r *proxy.Request, resource string) {
 		if err := n.save(r.Context(), s); err != nil {
 			d.Terminate("SUBSCRIBE", 500)
 			n.log.Warn("notify: storing a subscription failed", "error", err)
-			r.Respond(500, "Subscription Store Unavailable", "Retry-After", "5")
+			r.Respond(503, "Subscription Store Unavailable", "Retry-After", "5")
 			return
 		}
 	}
