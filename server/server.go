@@ -207,6 +207,7 @@ func (s *Server) addFeatureStages(cfg *config.Config, pcfg *proxy.Config) ([]pro
 	}
 	if s.presence != nil {
 		pcfg.AllowEvents = s.presence.n.AllowEvents
+		s.watchWatcherLists(s.presence.n.Reauthorize)
 	}
 	if stages, err = s.presence.addStages(stages); err != nil {
 		return nil, err

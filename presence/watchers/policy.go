@@ -69,11 +69,19 @@ const (
 	maxPendingPerUser = 64
 )
 
+// ownOnly are the event packages whose state is the user's own
+// business, whatever the lists say: reg shows where the phones are
+// (their addresses), message-summary how much voicemail waits.
+var ownOnly = map[string]bool{"reg": true, "message-summary": true}
+
 // Authorize implements notify.Authorizer. watcher and resource are
 // "user@domain".
 func (p *Policy) Authorize(watcher, resource, event string) notify.Decision {
 	if watcher == resource {
 		return notify.Allow
+	}
+	if ownOnly[event] {
+		return notify.Block
 	}
 	entries, err := p.entries(resource)
 	if err != nil {

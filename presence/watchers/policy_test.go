@@ -69,6 +69,26 @@ func TestPolicy(t *testing.T) {
 			t.Errorf("Authorize(%s) = %d, want %d", c.watcher, got, c.want)
 		}
 	}
+	// Registrations and voicemail counts are the user's own, even for a
+	// colleague the lists would allow.
+	if err := s.Put(ctx, watchers.Entry{User: "bob@example.com", Watcher: "alice@example.com", List: watchers.Allow}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		watcher, event string
+		want           notify.Decision
+	}{
+		{"alice@example.com", "presence", notify.Allow},
+		{"alice@example.com", "dialog", notify.Allow},
+		{"alice@example.com", "reg", notify.Block},
+		{"alice@example.com", "message-summary", notify.Block},
+		{"bob@example.com", "reg", notify.Allow},
+		{"bob@example.com", "message-summary", notify.Allow},
+	} {
+		if got := a.Authorize(c.watcher, "bob@example.com", c.event); got != c.want {
+			t.Errorf("Authorize(%s, %s) = %d, want %d", c.watcher, c.event, got, c.want)
+		}
+	}
 	if got := (&watchers.Policy{Store: failing{}}).Authorize("alice@example.com", "bob@example.com", "presence"); got != notify.Pending {
 		t.Errorf("with the store down: %d, want Pending (neither shows nor refuses)", got)
 	}
