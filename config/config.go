@@ -99,6 +99,9 @@ type Config struct {
 	// CDR is the call detail records: one per call, kept with the
 	// storage engine's data.
 	CDR CDRConfig `yaml:"cdr"`
+	// B2BUA is call control in the back-to-back user agent: session
+	// timers and the maximum call duration.
+	B2BUA B2BUAConfig `yaml:"b2bua"`
 }
 
 // CDRConfig turns call detail records on and names the node in them.
@@ -263,6 +266,9 @@ type LimitsConfig struct {
 	// MaxMessageSize is the largest message accepted, in bytes; it bounds
 	// the memory a single message can make the server spend.
 	MaxMessageSize int `yaml:"max_message_size" reload:"restart"`
+	// Calls bounds concurrent calls through the B2BUA per user, domain
+	// and trunk.
+	Calls CallLimitsConfig `yaml:"calls"`
 }
 
 // Mode is a proxy mode; the type exists so that callers compare against the

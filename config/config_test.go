@@ -148,7 +148,11 @@ func fullConfig() *Config {
 			CertFile: "/etc/parley/cert.pem", KeyFile: "/etc/parley/key.pem", ClientAuth: ClientAuthRequest,
 			HandshakeTimeout: dur("3s"),
 		},
-		Limits: LimitsConfig{MaxMessageSize: 32768},
+		Limits: LimitsConfig{MaxMessageSize: 32768, Calls: CallLimitsConfig{
+			PerUser: 2, PerDomain: 50, PerTrunk: 30,
+			Users: map[string]int{"alice@example.com": 4}, Domains: map[string]int{"example.org": 10},
+			Trunks: map[string]int{"provider": 8}, RetryAfter: dur("60s"),
+		}},
 		DomainOverrides: map[string]RegistrarOverride{
 			"example.com": {MinExpires: ptr(dur("30s"))},
 			"example.org": { // merged from the registrar block with <<: *reg
@@ -178,7 +182,8 @@ func fullConfig() *Config {
 			Trusted: []string{"192.0.2.0/24", "2001:db8::7"}, TrustedSkipAuth: true,
 			DropUserAgents: []string{"badscanner"},
 		},
-		CDR: CDRConfig{Enabled: true, Node: "edge-1"},
+		CDR:   CDRConfig{Enabled: true, Node: "edge-1"},
+		B2BUA: B2BUAConfig{SessionExpires: dur("600s"), MinSE: dur("120s"), MaxCallDuration: dur("4h")},
 	}
 }
 

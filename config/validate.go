@@ -120,6 +120,8 @@ func (c *Config) check() *checker {
 	ch.storage(c.Storage, c.Auth)
 	ch.auth(c.Auth)
 	ch.cdr(c.CDR)
+	ch.b2bua(c.B2BUA)
+	ch.callLimits(c.Limits.Calls)
 	ch.authOverrides(c, domains)
 	ch.hep(c.HEP)
 	ch.security(c.Security)
