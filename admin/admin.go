@@ -59,6 +59,9 @@ type Config struct {
 	// (when it was loaded, which keys wait for a restart), JSON-encoded
 	// as it is; nil answers 404.
 	Reload func() any
+	// Calls, when set, controls the calls a B2BUA holds
+	// (/api/b2bua/calls); nil answers 404 there.
+	Calls CallControl
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now defaults to time.Now.
@@ -116,6 +119,8 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("GET /api/calls", s.listCalls)
 	api.HandleFunc("GET /api/cdrs", s.listCDRs)
 	api.HandleFunc("GET /api/calls/{callid}/messages", s.callMessages)
+	api.HandleFunc("GET /api/b2bua/calls", s.listB2BUACalls)
+	api.HandleFunc("DELETE /api/b2bua/calls/{id}", s.hangupB2BUACall)
 	api.HandleFunc("GET /api/stats", s.stats)
 	api.HandleFunc("GET /api/config", s.config)
 	api.HandleFunc("GET /api/stream", s.stream)

@@ -6,23 +6,6 @@ import (
 	"time"
 )
 
-// B2BUAConfig is the call control of the back-to-back user agent: session
-// timers (RFC 4028) and the longest a call may last.
-type B2BUAConfig struct {
-	// SessionExpires is the session interval Parley asks for on both legs
-	// and the longest it accepts from a phone; a phone that stops
-	// refreshing is hung up within it. 0 turns session timers off.
-	SessionExpires Duration `yaml:"session_expires" reload:"live"`
-	// MinSE is the shortest session interval accepted: a caller asking
-	// for less gets 422 with this Min-SE. RFC 4028 sets the floor at 90s.
-	MinSE Duration `yaml:"min_se" reload:"live"`
-	// MaxCallDuration hangs up (BYE on both legs) a call that lasts
-	// longer; 0 is no limit. Off by default because session timers
-	// already end the calls of vanished phones, and a cap on live calls
-	// is a site's billing or fraud policy, not a protocol need.
-	MaxCallDuration Duration `yaml:"max_call_duration" reload:"live"`
-}
-
 // CallLimitsConfig bounds concurrent calls through the B2BUA. A maximum
 // of 0 is no limit; the maps override the defaults by name.
 type CallLimitsConfig struct {
@@ -46,8 +29,8 @@ type CallLimitsConfig struct {
 // minSessionExpires is RFC 4028 §4's floor for Min-SE and Session-Expires.
 const minSessionExpires = Duration(90 * time.Second)
 
-// b2bua checks the b2bua block.
-func (ch *checker) b2bua(b B2BUAConfig) {
+// sessionTimers checks the call control keys of the b2bua block.
+func (ch *checker) sessionTimers(b B2BUAConfig) {
 	if b.MinSE < minSessionExpires {
 		ch.add("b2bua.min_se", "must be at least 90s (RFC 4028 §4), got %s", b.MinSE)
 	}

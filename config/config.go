@@ -99,9 +99,31 @@ type Config struct {
 	// CDR is the call detail records: one per call, kept with the
 	// storage engine's data.
 	CDR CDRConfig `yaml:"cdr"`
-	// B2BUA is call control in the back-to-back user agent: session
-	// timers and the maximum call duration.
+	// B2BUA is what crosses between the two legs of a call in B2BUA mode,
+	// and its call control: session timers and the maximum call duration.
 	B2BUA B2BUAConfig `yaml:"b2bua"`
+}
+
+// B2BUAConfig says which headers cross from one leg of a B2BUA call to
+// the other (nothing else of one leg reaches the other but the body), and
+// how long calls may last.
+type B2BUAConfig struct {
+	// PassHeaders names the headers copied across, in any case.
+	PassHeaders []string `yaml:"pass_headers" reload:"restart"`
+	// PassXHeaders copies every X- header across too.
+	PassXHeaders bool `yaml:"pass_x_headers" reload:"restart"`
+	// SessionExpires is the session interval Parley asks for on both legs
+	// and the longest it accepts from a phone; a phone that stops
+	// refreshing is hung up within it. 0 turns session timers off.
+	SessionExpires Duration `yaml:"session_expires" reload:"live"`
+	// MinSE is the shortest session interval accepted: a caller asking
+	// for less gets 422 with this Min-SE. RFC 4028 sets the floor at 90s.
+	MinSE Duration `yaml:"min_se" reload:"live"`
+	// MaxCallDuration hangs up (BYE on both legs) a call that lasts
+	// longer; 0 is no limit. Off by default because session timers
+	// already end the calls of vanished phones, and a cap on live calls
+	// is a site's billing or fraud policy, not a protocol need.
+	MaxCallDuration Duration `yaml:"max_call_duration" reload:"live"`
 }
 
 // CDRConfig turns call detail records on and names the node in them.
@@ -279,6 +301,9 @@ type Mode string
 const (
 	ModeStateful  Mode = "stateful"
 	ModeStateless Mode = "stateless"
+	// ModeB2BUA holds every call as two dialogs (package b2bua), on top of
+	// the stateful proxy that still serves everything else.
+	ModeB2BUA Mode = "b2bua"
 )
 
 // LogLevel names a log/slog level in the words operators use.

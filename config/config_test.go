@@ -182,8 +182,9 @@ func fullConfig() *Config {
 			Trusted: []string{"192.0.2.0/24", "2001:db8::7"}, TrustedSkipAuth: true,
 			DropUserAgents: []string{"badscanner"},
 		},
-		CDR:   CDRConfig{Enabled: true, Node: "edge-1"},
-		B2BUA: B2BUAConfig{SessionExpires: dur("600s"), MinSE: dur("120s"), MaxCallDuration: dur("4h")},
+		CDR: CDRConfig{Enabled: true, Node: "edge-1"},
+		B2BUA: B2BUAConfig{PassHeaders: []string{"P-Asserted-Identity", "X-Account"}, PassXHeaders: true,
+			SessionExpires: dur("600s"), MinSE: dur("120s"), MaxCallDuration: dur("4h")},
 	}
 }
 
@@ -263,7 +264,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad duration in override", lines("domain_overrides:", "  example.com:", "    max_expires: 1 day"), 3, "domain_overrides.example.com.max_expires", `got "1 day"`, 0},
 
 		// Enums.
-		{"bad mode", lines("mode: proxy"), 1, "mode", `must be one of stateful, stateless; got "proxy"`, 0},
+		{"bad mode", lines("mode: proxy"), 1, "mode", `must be one of stateful, stateless, b2bua; got "proxy"`, 0},
+		{"b2bua passes Via", lines("b2bua:", "  pass_headers: [P-Asserted-Identity, Via]"), 2, "b2bua.pass_headers[1]", "Via belongs to its leg", 0},
+		{"b2bua header name with colon", lines("b2bua:", "  pass_headers: [\"X-A: b\"]"), 2, "b2bua.pass_headers[0]", "is not a header name", 0},
 		{"bad log level", lines("log_level: verbose"), 1, "log_level", `must be one of debug, info, warn, error; got "verbose"`, 0},
 		{"bad log format", lines("log_format: logfmt"), 1, "log_format", `must be one of text, json; got "logfmt"`, 0},
 		{"bad below_min", lines("registrar:", "  below_min: rais"), 2, "registrar.below_min", `must be one of reject, raise; got "rais"`, 0},

@@ -70,7 +70,7 @@ func (c *Config) check() *checker {
 	if c.DataDir == "" {
 		ch.add("data_dir", "must not be empty; use . for the working directory")
 	}
-	checkEnum(ch, "mode", c.Mode, ModeStateful, ModeStateless)
+	checkEnum(ch, "mode", c.Mode, ModeStateful, ModeStateless, ModeB2BUA)
 	checkEnum(ch, "log_level", c.LogLevel, LogDebug, LogInfo, LogWarn, LogError)
 	checkEnum(ch, "log_format", c.LogFormat, LogText, LogJSON)
 	if c.ShutdownTimeout < 0 {
@@ -78,6 +78,7 @@ func (c *Config) check() *checker {
 	}
 
 	ch.registrar(c.Registrar, func(name string) string { return "registrar." + name })
+	ch.b2bua(c.B2BUA)
 
 	checkEnum(ch, "proxy.forking", c.Proxy.Forking, ForkingParallel, ForkingSerial, ForkingAuto)
 	checkEnum(ch, "proxy.relay", c.Proxy.Relay, RelayDomains, RelayOpen)
@@ -120,7 +121,7 @@ func (c *Config) check() *checker {
 	ch.storage(c.Storage, c.Auth)
 	ch.auth(c.Auth)
 	ch.cdr(c.CDR)
-	ch.b2bua(c.B2BUA)
+	ch.sessionTimers(c.B2BUA)
 	ch.callLimits(c.Limits.Calls)
 	ch.authOverrides(c, domains)
 	ch.hep(c.HEP)
@@ -309,4 +310,21 @@ func parent(key string) string {
 		return key[:i]
 	}
 	return ""
+}
+
+// legHeaders are what makes a message belong to its leg: passing one
+// across would undo topology hiding or break the other leg's dialog.
+var legHeaders = []string{"via", "v", "route", "record-route", "contact", "m", "call-id", "i", "from", "f",
+	"to", "t", "cseq", "max-forwards", "content-length", "l", "content-type", "c", "rseq", "rack"}
+
+func (ch *checker) b2bua(b B2BUAConfig) {
+	for i, h := range b.PassHeaders {
+		key := fmt.Sprintf("b2bua.pass_headers[%d]", i)
+		switch {
+		case h == "" || strings.ContainsAny(h, " \t:;,\r\n"):
+			ch.add(key, "%q is not a header name", h)
+		case slices.Contains(legHeaders, strings.ToLower(h)):
+			ch.add(key, "%s belongs to its leg and never crosses (the B2BUA writes its own)", h)
+		}
+	}
 }

@@ -61,7 +61,7 @@ func (rc *responseContext) sendCancel(b *branch) {
 	if req == nil {
 		return // released: the branch has ended
 	}
-	cancel, err := buildCancel(req)
+	cancel, err := BuildCancel(req)
 	if err != nil {
 		rc.p.log.Debug("proxy: cannot build CANCEL", "error", err)
 		return
@@ -71,7 +71,10 @@ func (rc *responseContext) sendCancel(b *branch) {
 	}
 }
 
-func buildCancel(inv *sip.Message) (*sip.Message, error) {
+// BuildCancel builds the CANCEL of an INVITE as it was sent (§9.1): its
+// Request-URI, Call-ID, From, To, CSeq number, top Via and Route headers.
+// A B2BUA cancelling its B legs uses it too.
+func BuildCancel(inv *sip.Message) (*sip.Message, error) {
 	cs, err := inv.CSeq()
 	if err != nil {
 		return nil, err

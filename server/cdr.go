@@ -41,7 +41,7 @@ func (s *Server) onCall() func(observe.CallChange, observe.Call) {
 	}
 	return func(change observe.CallChange, c observe.Call) {
 		logCall(change, c)
-		if change == observe.CallFinished && !c.RefusedByPolicy() {
+		if change == observe.CallFinished && !c.RefusedByPolicy() && !s.ownedByB2BUA(c.CallID) {
 			rec.w.Write(c.Record(rec.node, c.End))
 		}
 	}
@@ -63,7 +63,15 @@ func (s *Server) closeRecords() {
 		active, _ := s.obs.obs.Calls()
 		now := time.Now()
 		for i := range active {
-			rec.w.Write(active[i].Record(rec.node, now))
+			if !s.ownedByB2BUA(active[i].CallID) {
+				rec.w.Write(active[i].Record(rec.node, now))
+			}
+		}
+	}
+	if s.b2b != nil {
+		for _, r := range s.b2b.Interrupted() {
+			r.Node = rec.node
+			rec.w.Write(r)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), recordsFlushTimeout)

@@ -58,7 +58,7 @@ func (s *Server) newObservability(cfg *config.Config) error {
 		o.admin = admin.New(admin.Config{
 			Listen: cfg.Admin.Listen, Token: cfg.Admin.Token, Observer: o.obs, Store: s.store, CDRs: s.storage.cdrs,
 			Users: s.userLister(), Ready: s.ready, Stats: func() any { return s.stats(o) }, Reload: func() any { return s.ReloadState() },
-			Logger: s.log,
+			Calls: s.callControl(), Logger: s.log,
 		})
 	}
 	s.obs = o

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/parley-sip/parley/auth"
+	"github.com/parley-sip/parley/b2bua"
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/eventlog"
 	"github.com/parley-sip/parley/guard"
@@ -55,6 +56,7 @@ type Server struct {
 	storage     *storage
 	obs         *observability // nil when admin, HEP and call records are off
 	records     *records       // nil when cdr.enabled is off
+	b2b         *b2bua.B2BUA   // nil unless mode: b2bua
 	guard       *guard.Guard   // per-source rate limits, bans, scanner filter
 	secret      string         // salts the To tags of local responses
 	stop        context.CancelFunc
@@ -129,8 +131,11 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	s.out = outbound.New(outbound.Config{Transport: traced, Transactions: txs, Log: s.events})
 	pcfg := s.proxyConfig(cfg, a, pol)
 	pcfg.Outbound = s.out
-	pcfg.Stages = proxy.DefaultStages()
 	pcfg.Lifetime, s.endLife = context.WithCancel(context.Background())
+	if pcfg.Stages, err = s.newB2BUA(cfg, traced, pcfg.Lifetime, proxy.DefaultStages()); err != nil {
+		st.Close()
+		return nil, err
+	}
 	s.secret = pcfg.Secret
 	if st.cached != nil {
 		pcfg.Users = st.cached

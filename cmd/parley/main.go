@@ -31,7 +31,7 @@ const serveUsage = `Flags of serve (each overrides the config key of the same na
                                 replaces the configured listeners, it does not add to them
   --domain NAME                 a domain this server is responsible for, repeatable
   --data-dir DIR                where Parley keeps its state
-  --mode stateful|stateless     proxy mode
+  --mode stateful|stateless|b2bua  proxy mode
   --log-level LEVEL             debug, info, warn or error
   --admin HOST:PORT             admin HTTP listener (metrics, API, console); '' turns it off
   --trace                       log every SIP message sent and received

@@ -1,0 +1,263 @@
+package b2bua
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parley-sip/parley/cdr"
+	"github.com/parley-sip/parley/clock"
+	"github.com/parley-sip/parley/dialog"
+	"github.com/parley-sip/parley/outbound"
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transport"
+)
+
+// DefaultPassHeaders are the headers that cross from one leg to the other
+// when Config.PassHeaders is nil: the caller's asserted identity and
+// privacy wishes (RFC 3325), what the message is about, and the option
+// tags and capabilities the two ends negotiate end to end (100rel, INFO
+// packages). User-Agent and Server stay behind: they name the equipment
+// on the far side, which is what topology hiding is for.
+var DefaultPassHeaders = []string{
+	"P-Asserted-Identity", "P-Preferred-Identity", "Privacy", "Subject", "Priority",
+	"Supported", "Require", "Allow", "Accept", "Content-Disposition",
+	"Info-Package", "Recv-Info", "Reason",
+}
+
+// Config is what a B2BUA is built from. Outbound and Sender are needed;
+// the rest has working zero values.
+type Config struct {
+	// Outbound sends the requests of both legs.
+	Outbound *outbound.Service
+	// Sender sends the ACKs of 2xx responses, which are no transaction
+	// (§17.1.1.3) and so bypass the outbound service.
+	Sender transport.Sender
+	// Clock runs the 2xx retransmissions; nil is clock.Default().
+	Clock clock.Clock
+	// T1 and T2 pace the retransmission of a 2xx to an INVITE until its
+	// ACK comes (§13.3.1.4): T1 doubling up to T2, 64*T1 in all.
+	// 0 means 500 ms and 4 s.
+	T1, T2 time.Duration
+	// PassHeaders names the headers copied from one leg to the other,
+	// case-insensitively; nil is DefaultPassHeaders.
+	PassHeaders []string
+	// PassXHeaders copies every header whose name starts with "X-" too.
+	PassXHeaders bool
+	// Router, when set, chooses the plan of an initial INVITE; a call it
+	// routes is taken by the B2BUA whatever All says.
+	Router Router
+	// All takes every initial INVITE the proxy would relay (mode: b2bua);
+	// its B leg goes to the targets the location stage found.
+	All bool
+	// Admit, when set, is asked before a new call's B leg starts; an
+	// error that is a *sip.Error refuses the call with its status (a call
+	// limit's 486 or 503), any other error with 500.
+	Admit func(ctx context.Context, c *Call) error
+	// OnAnswer, when set, runs once when the call is answered (the 2xx
+	// went to the caller), on the call's queue.
+	OnAnswer func(c *Call)
+	// OnEnd, when set, runs once when the call ends, on the call's queue.
+	OnEnd func(c *Call)
+	// Record, when set, receives the call detail record of every call.
+	Record func(cdr.Record)
+	// Node names this server in the records.
+	Node string
+	// Body, when set, rewrites a body on its way from one leg to the
+	// other: the seam where media anchoring would replace the SDP's
+	// addresses. nil passes every body unchanged.
+	Body func(c *Call, from Side, contentType string, body []byte) (string, []byte)
+	// Lifetime bounds the DNS lookups of the calls' requests: the
+	// server's. nil never ends.
+	Lifetime context.Context
+	Log      *slog.Logger
+}
+
+// B2BUA holds the calls and their dialogs. It is safe for concurrent use.
+type B2BUA struct {
+	cfg    Config
+	pass   map[string]bool // lower-case header names that cross
+	table  *dialog.Table
+	clock  clock.Clock
+	log    *slog.Logger
+	mu     sync.Mutex
+	calls  map[string]*Call   // by Call.ID
+	legs   map[dialog.ID]*Leg // every dialog of every call, by its ID
+	setups map[string]*Call   // calls whose A INVITE is unanswered, by cancelKey
+	owned  map[string]bool    // A-leg Call-IDs of calls now and recently held
+	recent []string           // ended calls' A-leg Call-IDs, oldest first
+}
+
+// recentOwned bounds how many ended calls Owns still knows.
+const recentOwned = 4096
+
+// New builds a B2BUA.
+func New(cfg Config) *B2BUA {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Default()
+	}
+	if cfg.T1 <= 0 {
+		cfg.T1 = 500 * time.Millisecond
+	}
+	if cfg.T2 <= 0 {
+		cfg.T2 = 4 * time.Second
+	}
+	if cfg.Lifetime == nil {
+		cfg.Lifetime = context.Background()
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.PassHeaders == nil {
+		cfg.PassHeaders = DefaultPassHeaders
+	}
+	b := &B2BUA{cfg: cfg, pass: map[string]bool{}, clock: cfg.Clock, log: cfg.Log,
+		calls: map[string]*Call{}, legs: map[dialog.ID]*Leg{}, setups: map[string]*Call{}, owned: map[string]bool{}}
+	for _, h := range cfg.PassHeaders {
+		b.pass[strings.ToLower(h)] = true
+	}
+	// The B2BUA ends early dialogs itself (a final answer on the A leg
+	// closes every branch), so no linger timer runs in the table.
+	b.table = dialog.NewTable(dialog.Config{Clock: cfg.Clock, Linger: -1})
+	return b
+}
+
+// Owns reports whether callID is the A leg of a call the B2BUA holds or
+// held recently: the proxy's call tracker sees that leg on the wire and
+// must not write a second record for it.
+func (b *B2BUA) Owns(callID string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.owned[callID]
+}
+
+// Calls returns a snapshot of every call in progress, oldest first.
+func (b *B2BUA) Calls() []CallInfo {
+	b.mu.Lock()
+	calls := make([]*Call, 0, len(b.calls))
+	for _, c := range b.calls {
+		calls = append(calls, c)
+	}
+	b.mu.Unlock()
+	out := make([]CallInfo, 0, len(calls))
+	for _, c := range calls {
+		out = append(out, c.Info())
+	}
+	sortInfos(out)
+	return out
+}
+
+// Call returns the call with id, or nil.
+func (b *B2BUA) Call(id string) *Call {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.calls[id]
+}
+
+// Hangup ends the call with id as the operator asks: BYE on both legs of
+// an answered call, CANCEL and a final answer to the caller for one still
+// ringing. It reports whether the call existed.
+func (b *B2BUA) Hangup(id string) bool {
+	c := b.Call(id)
+	if c == nil {
+		return false
+	}
+	c.Hangup(cdr.System, "hung up by the administrator")
+	return true
+}
+
+// Len returns the number of calls in progress.
+func (b *B2BUA) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.calls)
+}
+
+func (b *B2BUA) add(c *Call, key string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.calls[c.id] = c
+	b.setups[key] = c
+	b.owned[c.aCallID] = true
+}
+
+func (b *B2BUA) addLeg(l *Leg) {
+	b.mu.Lock()
+	b.legs[l.d.ID()] = l
+	b.mu.Unlock()
+}
+
+func (b *B2BUA) setupDone(key string) {
+	b.mu.Lock()
+	delete(b.setups, key)
+	b.mu.Unlock()
+}
+
+// remove forgets an ended call and its dialogs; its A Call-ID stays in
+// the owned set among the recentOwned last.
+func (b *B2BUA) remove(c *Call, legs []*Leg) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.calls, c.id)
+	delete(b.setups, c.setupKey)
+	for _, l := range legs {
+		delete(b.legs, l.d.ID())
+	}
+	b.recent = append(b.recent, c.aCallID)
+	if len(b.recent) > recentOwned {
+		delete(b.owned, b.recent[0])
+		b.recent = b.recent[1:]
+	}
+}
+
+// leg finds the leg an incoming in-dialog request belongs to.
+func (b *B2BUA) leg(req *sip.Message) *Leg {
+	d := b.table.Match(req)
+	if d == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.legs[d.ID()]
+}
+
+// setup finds the call an A-leg CANCEL is for.
+func (b *B2BUA) setup(key string) *Call {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.setups[key]
+}
+
+// newID returns a random identifier: Call-IDs and call ids that say
+// nothing of this host.
+func newID() string {
+	var r [12]byte
+	_, _ = rand.Read(r[:])
+	return hex.EncodeToString(r[:])
+}
+
+// Interrupted returns the records of the calls still in progress, ended
+// now as interrupted: what a stopping server writes for them.
+func (b *B2BUA) Interrupted() []cdr.Record {
+	b.mu.Lock()
+	calls := make([]*Call, 0, len(b.calls))
+	for _, c := range b.calls {
+		calls = append(calls, c)
+	}
+	b.mu.Unlock()
+	out := make([]cdr.Record, 0, len(calls))
+	for _, c := range calls {
+		done := make(chan cdr.Record, 1)
+		c.Post(func() {
+			r := c.Record()
+			r.End, r.Disposition, r.HungUpBy, r.Reason = b.clock.Now().UTC(), cdr.Interrupted, cdr.System, "server stopped"
+			done <- r
+		})
+		out = append(out, <-done)
+	}
+	return out
+}

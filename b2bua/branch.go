@@ -1,0 +1,279 @@
+package b2bua
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/parley-sip/parley/cdr"
+	"github.com/parley-sip/parley/dialog"
+	"github.com/parley-sip/parley/outbound"
+	"github.com/parley-sip/parley/proxy"
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transaction"
+	"github.com/parley-sip/parley/transport"
+)
+
+// branch is one B-leg INVITE on its way to a target.
+type branch struct {
+	c           *Call
+	t           target
+	flight      outbound.Flight
+	inv         *dialog.Invitation
+	done        bool // its final response came (or it failed)
+	cancelAsked bool // cancelled before any provisional came (§9.1)
+	cancelSent  bool
+}
+
+// Post queues the branch's events with the rest of its call's.
+func (br *branch) Post(fn func()) { br.c.Post(fn) }
+
+// Stamp finishes the INVITE for one destination: a Via and a Contact of
+// the listener it leaves from. The first attempt starts following the
+// dialogs its responses make.
+func (br *branch) Stamp(msg *sip.Message, _ transport.Target, out *transport.ListenerInfo, last bool) (*sip.Message, error) {
+	if !last {
+		msg = msg.Clone()
+	}
+	msg.PrependHeader("Via", string(sip.AppendVia(nil, out.Proto.ViaName(), out.Host, out.Port, transaction.NewBranch())))
+	msg.SetHeader("Contact", "<"+contactFor(out)+">")
+	if br.inv == nil {
+		inv, err := br.c.b.table.NewInvitation(msg)
+		if err != nil {
+			return nil, err
+		}
+		br.inv = inv
+	}
+	return msg, nil
+}
+
+// Response takes every response of the branch's destination, or the
+// news that none took the INVITE.
+func (br *branch) Response(resp *sip.Message, err error) {
+	c := br.c
+	if err != nil || resp == nil {
+		resp = sip.NewResponse(c.aInvite, 503, "Destination Unreachable", "")
+		br.final(resp)
+		return
+	}
+	d, derr := br.inv.ReceiveResponse(resp)
+	if derr != nil {
+		c.b.log.Debug("b2bua: B dialog refused a response", "call", c.id, "error", derr)
+	}
+	code := resp.StatusCode()
+	switch {
+	case code < 200:
+		if br.cancelAsked && !br.cancelSent {
+			br.sendCancel()
+		}
+		if code > 100 && d != nil && c.state == stateSetup && !c.cancelled {
+			c.provisional(br, d, resp)
+		}
+	case code < 300:
+		br.done = true
+		c.success(br, d, resp)
+	default:
+		br.final(resp)
+	}
+}
+
+// final is a branch's failure: the next group is tried when the whole
+// group failed with what a next destination may cure (5xx, 408, no
+// answer), else the caller gets the best failure.
+func (br *branch) final(resp *sip.Message) {
+	c := br.c
+	if br.done {
+		return
+	}
+	br.done = true
+	br.flight.Release()
+	if c.state != stateSetup {
+		return
+	}
+	if c.cancelled {
+		if c.liveBranches() == 0 {
+			c.respondA(487, "Request Terminated")
+			c.finish(487, "Request Terminated", cdr.Caller)
+		}
+		return
+	}
+	c.consider(resp)
+	code := resp.StatusCode()
+	if code >= 600 {
+		c.groups = nil
+		c.cancelBranches()
+	}
+	if c.liveBranches() > 0 {
+		return
+	}
+	if code >= 500 || code == 408 {
+		c.startNextGroup()
+		return
+	}
+	c.groups = nil
+	c.failWithBest()
+}
+
+// provisional passes a B leg's 1xx to the caller, with our tag, and
+// numbers a reliable one for the A leg (RFC 3262).
+func (c *Call) provisional(br *branch, d *dialog.Dialog, resp *sip.Message) {
+	l := c.earlyLeg(br, d)
+	c.early = l
+	out := c.aResponse(resp)
+	if rs := resp.Header("RSeq"); rs != "" && resp.HasToken("Require", "100rel") {
+		n, err := strconv.ParseUint(strings.TrimSpace(rs), 10, 32)
+		if err != nil {
+			return // a reliable provisional without a usable RSeq cannot be PRACKed
+		}
+		out.SetHeader("RSeq", strconv.FormatUint(uint64(c.mapRSeq(d, uint32(n), resp)), 10))
+	}
+	if c.ringing.IsZero() {
+		c.ringing = c.b.clock.Now()
+	}
+	c.ensureA(out)
+	c.sendA(out)
+}
+
+// earlyLeg is the leg of a B dialog, made on its first response.
+func (c *Call) earlyLeg(br *branch, d *dialog.Dialog) *Leg {
+	if l := c.earlies[d]; l != nil {
+		return l
+	}
+	l := &Leg{call: c, side: SideB, d: d, dest: br.t.dest, trunk: br.t.trunk}
+	c.earlies[d] = l
+	c.b.addLeg(l)
+	return l
+}
+
+// mapRSeq returns the A leg's RSeq for a B dialog's reliable provisional;
+// a retransmission gets the number its first copy got.
+func (c *Call) mapRSeq(d *dialog.Dialog, rseq uint32, resp *sip.Message) uint32 {
+	for _, m := range c.rseq {
+		if m.d == d && m.b == rseq {
+			return m.a
+		}
+	}
+	cs, _ := resp.CSeq()
+	a := uint32(len(c.rseq) + 1)
+	c.rseq = append(c.rseq, rseqMap{a: a, d: d, b: rseq, bSeq: cs.Seq})
+	return a
+}
+
+// success is a 2xx on a branch: the first answers the call, any later
+// one (another fork, or one after the caller gave up) is ACKed and hung
+// up (§13.2.2.4); a retransmission of the winner's is ACKed again once
+// the caller's ACK has been passed on.
+func (c *Call) success(br *branch, d *dialog.Dialog, resp *sip.Message) {
+	if d == nil {
+		return
+	}
+	l := c.earlyLeg(br, d)
+	if c.bl == l {
+		if c.answer != nil {
+			c.answer.resendACK()
+		}
+		return
+	}
+	if c.state != stateSetup || c.cancelled || c.bl != nil {
+		ack, dst := c.ackFor(l, resp, nil)
+		c.sendACK(ack, dst)
+		c.bye(l)
+		return
+	}
+	c.bl, c.early = l, l
+	c.state = stateAnswered
+	c.status = resp.StatusCode()
+	c.b.setupDone(c.setupKey)
+	br.flight.Release()
+	c.cancelBranches()
+	c.dropEarlies()
+	out := c.aResponse(resp)
+	c.ensureA(out)
+	c.answered = c.b.clock.Now()
+	c.answer = c.newInvite2xx(c.a, l, resp, out, c.aTx)
+	c.sendA(out)
+	if c.b.cfg.OnAnswer != nil {
+		c.b.cfg.OnAnswer(c)
+	}
+}
+
+// dropEarlies ends the B dialogs that lost.
+func (c *Call) dropEarlies() {
+	for d, l := range c.earlies {
+		if l != c.bl && d.State() == dialog.Early {
+			d.Terminate("", 0)
+		}
+	}
+}
+
+// cancel sends CANCEL on the branch once it has had a provisional
+// response; before that it waits for one (§9.1).
+func (br *branch) cancel() {
+	if br.cancelAsked {
+		return
+	}
+	br.cancelAsked = true
+	if br.flight.Provisional() {
+		br.sendCancel()
+	}
+}
+
+func (br *branch) sendCancel() {
+	req, dst := br.flight.Sent()
+	if req == nil || br.cancelSent {
+		return
+	}
+	cancel, err := proxy.BuildCancel(req)
+	if err != nil {
+		return
+	}
+	br.cancelSent = true
+	o := &oneShot{c: br.c, msg: cancel}
+	br.c.b.cfg.Outbound.Start(br.c.ctx, &o.flight, outbound.Request{Msg: cancel, Dest: dst}, o)
+}
+
+// oneShot is a request whose answer matters only to its dialog: a CANCEL,
+// or a BYE that ends a leg.
+type oneShot struct {
+	c      *Call
+	flight outbound.Flight
+	msg    *sip.Message
+	d      *dialog.Dialog // fed the final response when set
+}
+
+func (o *oneShot) Post(fn func()) { o.c.Post(fn) }
+
+// Stamp keeps a CANCEL's Via, which must be its INVITE's (§9.1); any
+// other request gets one of its listener.
+func (o *oneShot) Stamp(msg *sip.Message, _ transport.Target, out *transport.ListenerInfo, last bool) (*sip.Message, error) {
+	if msg.Method() == "CANCEL" {
+		return msg, nil
+	}
+	if !last {
+		msg = msg.Clone()
+	}
+	msg.PrependHeader("Via", string(sip.AppendVia(nil, out.Proto.ViaName(), out.Host, out.Port, transaction.NewBranch())))
+	return msg, nil
+}
+
+func (o *oneShot) Response(resp *sip.Message, err error) {
+	if resp == nil || resp.StatusCode() < 200 {
+		return
+	}
+	o.flight.Release()
+	if o.d != nil {
+		_ = o.d.ReceiveResponse(resp)
+	}
+}
+
+// bye ends leg l with a BYE.
+func (c *Call) bye(l *Leg) {
+	if l == nil || l.d.State() == dialog.Terminated {
+		return
+	}
+	req, err := l.d.NewRequest("BYE", "")
+	if err != nil {
+		return
+	}
+	o := &oneShot{c: c, msg: req, d: l.d}
+	c.b.cfg.Outbound.Start(c.ctx, &o.flight, outbound.Request{Msg: req, Dest: l.dest}, o)
+}

@@ -1,0 +1,533 @@
+package b2bua
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/parley-sip/parley/cdr"
+	"github.com/parley-sip/parley/clock"
+	"github.com/parley-sip/parley/dialog"
+	"github.com/parley-sip/parley/outbound"
+	"github.com/parley-sip/parley/proxy"
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transport"
+)
+
+// Side names a leg of a call.
+type Side uint8
+
+// The two sides: A towards the caller, B towards the callee.
+const (
+	SideA Side = iota + 1
+	SideB
+)
+
+// String returns "a" or "b".
+func (s Side) String() string {
+	if s == SideA {
+		return "a"
+	}
+	return "b"
+}
+
+// Leg is one of a call's dialogs, with where its requests go.
+type Leg struct {
+	call *Call
+	side Side
+	d    *dialog.Dialog
+	// dest, when its Proto is set, is the flow the leg's requests take:
+	// the caller's (it sent the INVITE from there, perhaps behind NAT) or
+	// the callee's registered flow.
+	dest transport.Target
+	// trunk is the trunk a B leg went to.
+	trunk string
+}
+
+// Side returns the leg's side.
+func (l *Leg) Side() Side { return l.side }
+
+// Dialog returns the leg's dialog.
+func (l *Leg) Dialog() *dialog.Dialog { return l.d }
+
+// Call returns the call the leg belongs to.
+func (l *Leg) Call() *Call { return l.call }
+
+type callState uint8
+
+const (
+	stateSetup callState = iota
+	stateAnswered
+	stateEnded
+)
+
+// Call is one call through the B2BUA: the caller's INVITE, the B legs
+// tried for it and, once answered, its two dialogs.
+type Call struct {
+	b        *B2BUA
+	id       string
+	aCallID  string
+	setupKey string
+	q        outbound.Queue
+	ctx      context.Context
+
+	// The A leg: the caller's INVITE, its transaction and our tag.
+	aTx      proxy.ServerTx
+	aInvite  *sip.Message
+	aIn      *transport.Incoming
+	aTag     string
+	aContact string
+	a        *Leg // nil until a tagged response went to the caller
+
+	// The B side: targets in groups (parallel within, serial between),
+	// the branches of the group under way, and the winner.
+	plan     Plan
+	groups   [][]target
+	branches []*branch
+	bCallID  string
+	bTag     string
+	bSeq     uint32
+	early    *Leg // the B dialog whose provisional the caller saw last
+	earlies  map[*dialog.Dialog]*Leg
+	bl       *Leg // the answered B dialog
+	best     *sip.Message
+
+	state     callState
+	cancelled bool
+	rseq      []rseqMap
+	pending   *invite // the INVITE transaction in progress inside the call
+	answer    *invite // the initial INVITE's 2xx, until the caller ACKs
+
+	setup, ringing, answered, ended time.Time
+	status                          int
+	hungUpBy                        cdr.Party
+	reason                          string
+	trunk                           string
+}
+
+// target is one destination of a B leg.
+type target struct {
+	uri   string
+	route []string
+	dest  transport.Target
+	trunk string
+}
+
+// rseqMap pairs a reliable provisional's RSeq on the A leg with the B
+// dialog and RSeq it came from (RFC 3262), so that PRACK finds its way.
+type rseqMap struct {
+	a    uint32
+	d    *dialog.Dialog
+	b    uint32
+	bSeq uint32 // the B INVITE's CSeq number, for RAck
+}
+
+// ID returns the call's identifier in the admin API.
+func (c *Call) ID() string { return c.id }
+
+// A returns the caller's leg, nil before a tagged response went to it.
+func (c *Call) A() *Leg { return c.a }
+
+// B returns the answered callee's leg, nil before the answer.
+func (c *Call) B() *Leg { return c.bl }
+
+// Invite returns the caller's INVITE.
+func (c *Call) Invite() *sip.Message { return c.aInvite }
+
+// Source returns where the caller's INVITE came from.
+func (c *Call) Source() *transport.Incoming { return c.aIn }
+
+// Plan returns the call's plan (empty for a call to local users).
+func (c *Call) Plan() Plan { return c.plan }
+
+// Post runs fn on the call's queue, after its earlier events: how an
+// extension (a session timer, a limit) changes a call safely.
+func (c *Call) Post(fn func()) { c.q.Post(fn) }
+
+// CallInfo is a snapshot of a call for the admin API.
+type CallInfo struct {
+	ID       string    `json:"id"`
+	State    string    `json:"state"`
+	Caller   string    `json:"caller"`
+	Callee   string    `json:"callee"`
+	Dialled  string    `json:"dialled"`
+	Trunk    string    `json:"trunk,omitempty"`
+	Setup    time.Time `json:"setup"`
+	Answered time.Time `json:"answered,omitzero"`
+	A        LegInfo   `json:"a"`
+	B        LegInfo   `json:"b"`
+}
+
+// LegInfo is one leg of a CallInfo.
+type LegInfo struct {
+	CallID    string `json:"call_id"`
+	LocalTag  string `json:"local_tag,omitempty"`
+	RemoteTag string `json:"remote_tag,omitempty"`
+	Remote    string `json:"remote,omitempty"` // the far end's Contact
+	State     string `json:"state"`
+}
+
+// Info returns the call's snapshot. It waits for the call's queue.
+func (c *Call) Info() CallInfo {
+	done := make(chan CallInfo, 1)
+	c.Post(func() { done <- c.info() })
+	return <-done
+}
+
+func (c *Call) info() CallInfo {
+	states := [...]string{"setup", "answered", "ended"}
+	ci := CallInfo{ID: c.id, State: states[c.state], Setup: c.setup, Answered: c.answered, Trunk: c.trunk, Dialled: c.dialled()}
+	if c.state == stateSetup && !c.ringing.IsZero() {
+		ci.State = "ringing"
+	}
+	if f, err := c.aInvite.From(); err == nil {
+		ci.Caller = f.URI.AOR()
+	}
+	if t, err := c.aInvite.To(); err == nil {
+		ci.Callee = t.URI.AOR()
+	}
+	ci.A = LegInfo{CallID: c.aCallID, LocalTag: c.aTag, State: "setup"}
+	ci.B = LegInfo{CallID: c.bCallID, LocalTag: c.bTag, State: "setup"}
+	if c.a != nil {
+		ci.A = legInfo(c.a)
+	}
+	if l := c.bLeg(); l != nil {
+		ci.B = legInfo(l)
+	}
+	return ci
+}
+
+func legInfo(l *Leg) LegInfo {
+	in := l.d.Info()
+	return LegInfo{CallID: in.ID.CallID, LocalTag: in.ID.LocalTag, RemoteTag: in.ID.RemoteTag, Remote: in.RemoteTarget, State: in.State.String()}
+}
+
+func sortInfos(s []CallInfo) {
+	sort.Slice(s, func(i, j int) bool { return s[i].Setup.Before(s[j].Setup) })
+}
+
+// bLeg is the B dialog requests from the caller go to: the answered one,
+// else the one whose provisional the caller saw last.
+func (c *Call) bLeg() *Leg {
+	if c.bl != nil {
+		return c.bl
+	}
+	return c.early
+}
+
+// peer returns the leg across from l.
+func (c *Call) peer(l *Leg) *Leg {
+	if l.side == SideB {
+		return c.a
+	}
+	return c.bLeg()
+}
+
+func (c *Call) dialled() string {
+	if c.plan.DialledUser != "" {
+		return c.plan.DialledUser
+	}
+	u, _ := c.aInvite.RequestURIParsed()
+	return sip.Unescape(u.User)
+}
+
+// takeCall starts a call for an initial INVITE: its B legs go to
+// targets. It answers the caller itself when it cannot start.
+func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.Incoming, plan Plan, targets []target) {
+	req := in.Msg
+	cid, _ := req.CallID()
+	c := &Call{b: b, id: newID(), aCallID: cid, setupKey: cancelKey(req), ctx: b.cfg.Lifetime,
+		aTx: tx, aInvite: req, aIn: in, aTag: dialog.NewTag(), aContact: contactFor(in.Listener),
+		plan: plan, trunk: plan.Trunk, bCallID: newID(), bTag: dialog.NewTag(), setup: b.clock.Now(),
+		earlies: map[*dialog.Dialog]*Leg{}}
+	for _, t := range targets {
+		if len(c.groups) == 0 || plan.Destinations != nil {
+			c.groups = append(c.groups, nil) // a plan's destinations are tried one by one
+		}
+		c.groups[len(c.groups)-1] = append(c.groups[len(c.groups)-1], t)
+	}
+	if _, err := req.From(); err != nil {
+		c.respondA(400, "Malformed From")
+		return
+	}
+	b.add(c, c.setupKey)
+	c.Post(func() {
+		if b.cfg.Admit != nil {
+			if err := b.cfg.Admit(ctx, c); err != nil {
+				code, reason := 500, "Server Internal Error"
+				if se, ok := err.(*sip.Error); ok {
+					code, reason = se.Code, se.Reason
+				}
+				c.fail(code, reason, cdr.System)
+				return
+			}
+		}
+		c.startNextGroup()
+	})
+}
+
+// startNextGroup starts the branches of the next group of targets; when
+// none is left it answers the caller with the best failure.
+func (c *Call) startNextGroup() {
+	for len(c.groups) > 0 && c.state == stateSetup && !c.cancelled {
+		group := c.groups[0]
+		c.groups = c.groups[1:]
+		for _, t := range group {
+			c.startBranch(t)
+		}
+		if c.liveBranches() > 0 {
+			return
+		}
+	}
+	if c.state == stateSetup && c.liveBranches() == 0 {
+		c.failWithBest()
+	}
+}
+
+func (c *Call) liveBranches() int {
+	n := 0
+	for _, br := range c.branches {
+		if !br.done {
+			n++
+		}
+	}
+	return n
+}
+
+// startBranch sends the B leg's INVITE to one target.
+func (c *Call) startBranch(t target) {
+	req, err := c.newInvite(t)
+	if err != nil {
+		c.consider(sip.NewResponse(c.aInvite, 500, "Cannot Build B Leg", ""))
+		return
+	}
+	br := &branch{c: c, t: t}
+	c.branches = append(c.branches, br)
+	c.trunk = t.trunk
+	c.b.cfg.Outbound.Start(c.ctx, &br.flight, outbound.Request{Msg: req, Route: t.route, Dest: t.dest}, br)
+}
+
+// newInvite builds the B leg's INVITE for t: nothing of the A leg but
+// the caller's identity, the callee, the headers that pass and the body.
+func (c *Call) newInvite(t target) (*sip.Message, error) {
+	from, _ := c.aInvite.From()
+	to := c.aInvite.Header("To")
+	if c.plan.DialledUser != "" {
+		if u, err := sip.ParseURI(t.uri); err == nil {
+			to = "<" + string(sip.URI{Scheme: u.Scheme, User: u.User, Host: u.Host}.AppendTo(nil)) + ">"
+		}
+	}
+	mf := 70
+	if n, err := c.aInvite.MaxForwards(); err == nil {
+		mf = n - 1
+	}
+	c.bSeq++
+	rb := sip.NewRequestBuilder("INVITE", t.uri).
+		Header("Max-Forwards", strconv.Itoa(max(mf, 0))).
+		Header("From", newFrom(from, c.bTag)).
+		Header("To", to).
+		Header("Call-ID", c.bCallID).
+		Header("CSeq", strconv.FormatUint(uint64(c.bSeq), 10)+" INVITE")
+	h := c.b.passed(c.aInvite)
+	for i := 0; i+1 < len(h); i += 2 {
+		rb.Header(h[i], h[i+1])
+	}
+	m, err := rb.Message("", nil)
+	if err != nil {
+		return nil, err
+	}
+	c.withBody(m, c.aInvite, SideA)
+	return m, nil
+}
+
+// respondA sends a response on the A leg's INVITE transaction.
+func (c *Call) respondA(code int, reason string, extra ...string) *sip.Message {
+	resp := sip.NewResponse(c.aInvite, code, reason, c.aTag, extra...)
+	c.sendA(resp)
+	return resp
+}
+
+func (c *Call) sendA(resp *sip.Message) {
+	if err := c.aTx.Respond(resp); err != nil {
+		c.b.log.Debug("b2bua: answering the caller failed", "call", c.id, "error", err)
+	}
+}
+
+// aResponse maps a B leg's response to the caller's INVITE: status,
+// passing headers, our Contact on a dialog-making one, the body.
+func (c *Call) aResponse(resp *sip.Message) *sip.Message {
+	code := resp.StatusCode()
+	var extra []string
+	if code > 100 && code < 300 {
+		extra = append(extra, "Contact", "<"+c.aContact+">")
+	}
+	if code >= 300 && code < 400 {
+		// A redirect's Contact is its message, not the callee's address.
+		extra = append(extra, slices.Concat(contactPairs(resp))...)
+	}
+	out := sip.NewResponse(c.aInvite, code, resp.Reason(), c.aTag, c.b.passed(resp, extra...)...)
+	c.withBody(out, resp, SideB)
+	return out
+}
+
+func contactPairs(m *sip.Message) []string {
+	var out []string
+	for _, v := range m.HeaderValues("Contact") {
+		out = append(out, "Contact", v)
+	}
+	return out
+}
+
+// ensureA makes the A dialog from a tagged response about to go to the
+// caller.
+func (c *Call) ensureA(resp *sip.Message) {
+	if c.a != nil {
+		if err := c.a.d.SendResponse(resp); err != nil && err != dialog.ErrTerminated {
+			c.b.log.Debug("b2bua: A dialog refused a response", "call", c.id, "error", err)
+		}
+		return
+	}
+	d, err := c.b.table.NewUAS(c.aInvite, resp)
+	if err != nil {
+		c.b.log.Debug("b2bua: cannot make the A dialog", "call", c.id, "error", err)
+		return
+	}
+	c.a = &Leg{call: c, side: SideA, d: d}
+	if len(d.Info().RouteSet) == 0 {
+		c.a.dest = transport.Target{Proto: c.aIn.Proto, Addr: c.aIn.Source, Conn: c.aIn.Conn, Listener: c.aIn.Listener}
+	}
+	c.b.addLeg(c.a)
+}
+
+// consider keeps the best failure so far (§16.7 step 6, simplified):
+// a 6xx wins, else the lowest class.
+func (c *Call) consider(resp *sip.Message) {
+	code := resp.StatusCode()
+	if c.best == nil {
+		c.best = resp
+		return
+	}
+	bc := c.best.StatusCode()
+	switch {
+	case bc >= 600:
+	case code >= 600 || code/100 < bc/100:
+		c.best = resp
+	}
+}
+
+// failWithBest answers the caller with the best failure the B legs got.
+func (c *Call) failWithBest() {
+	if c.best == nil {
+		c.fail(404, "Not Found", cdr.System)
+		return
+	}
+	resp := c.aResponse(c.best)
+	c.sendA(resp)
+	c.finish(resp.StatusCode(), resp.Reason(), refuser(resp.StatusCode()))
+}
+
+func refuser(code int) cdr.Party {
+	if code == 408 || code == 503 || code == 500 {
+		return cdr.System
+	}
+	return cdr.Callee
+}
+
+// fail answers the caller with a locally made failure and ends the call.
+func (c *Call) fail(code int, reason string, by cdr.Party) {
+	c.respondA(code, reason)
+	c.finish(code, reason, by)
+}
+
+// finish ends a call that was never answered.
+func (c *Call) finish(code int, reason string, by cdr.Party) {
+	c.status = code
+	c.cancelBranches()
+	c.end(by, reason)
+}
+
+// cancelBranches cancels every branch still ringing.
+func (c *Call) cancelBranches() {
+	for _, br := range c.branches {
+		if !br.done {
+			br.cancel()
+		}
+	}
+}
+
+// end ends the call once: its record, its hook, its place in the index.
+func (c *Call) end(by cdr.Party, reason string) {
+	if c.state == stateEnded {
+		return
+	}
+	c.state = stateEnded
+	c.ended = c.b.clock.Now()
+	c.hungUpBy, c.reason = by, reason
+	legs := make([]*Leg, 0, 2+len(c.earlies))
+	if c.a != nil {
+		legs = append(legs, c.a)
+	}
+	for _, l := range c.earlies {
+		legs = append(legs, l)
+	}
+	if c.answer != nil {
+		c.answer.stop()
+	}
+	if c.pending != nil {
+		c.pending.stop()
+	}
+	c.b.remove(c, legs)
+	if c.b.cfg.OnEnd != nil {
+		c.b.cfg.OnEnd(c)
+	}
+	if c.b.cfg.Record != nil {
+		c.b.cfg.Record(c.Record())
+	}
+}
+
+// Record is the call's detail record.
+func (c *Call) Record() cdr.Record {
+	r := cdr.Record{Node: c.b.cfg.Node, CallID: c.aCallID, BCallID: c.bCallID, Dialled: c.dialled(), Trunk: c.trunk,
+		Setup: c.setup.UTC(), End: c.ended.UTC(), HungUpBy: c.hungUpBy, Status: c.status, Reason: c.reason}
+	if !c.ringing.IsZero() {
+		r.Ringing = c.ringing.UTC()
+	}
+	if !c.answered.IsZero() {
+		r.Answered = c.answered.UTC()
+	}
+	if f, err := c.aInvite.From(); err == nil {
+		r.Caller = f.URI.AOR()
+	}
+	if t, err := c.aInvite.To(); err == nil {
+		r.Callee = t.URI.AOR()
+	}
+	if c.aIn != nil {
+		r.Source = c.aIn.Source.String()
+	}
+	r.Disposition = cdr.DispositionOf(!c.answered.IsZero(), c.status)
+	return r
+}
+
+// Hangup ends the call from outside (the admin API, a session timer, a
+// call limit): BYE on both legs of an answered call; for one still
+// ringing, CANCEL towards the callee and 480 to the caller. It returns
+// at once; the call ends on its queue.
+func (c *Call) Hangup(by cdr.Party, reason string) {
+	c.Post(func() {
+		switch c.state {
+		case stateSetup:
+			c.fail(480, "Call Ended", by)
+		case stateAnswered:
+			c.bye(c.a)
+			c.bye(c.bl)
+			c.end(by, reason)
+		}
+	})
+}
+
+// timers are the clock the call's retransmissions run on.
+func (c *Call) after(d time.Duration, fn func()) clock.Timer {
+	return c.b.clock.AfterFunc(d, func() { c.Post(fn) })
+}

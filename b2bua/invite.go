@@ -1,0 +1,144 @@
+package b2bua
+
+import (
+	"time"
+
+	"github.com/parley-sip/parley/cdr"
+	"github.com/parley-sip/parley/clock"
+	"github.com/parley-sip/parley/outbound"
+	"github.com/parley-sip/parley/proxy"
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transaction"
+	"github.com/parley-sip/parley/transport"
+)
+
+// invite is an INVITE that crossed the call, from leg from to leg to,
+// from the moment it is relayed until the ACK of its 2xx has crossed
+// too: while it lives, another INVITE in the call is glare (491). The
+// 2xx we sent on from is retransmitted until its ACK (§13.3.1.4); the
+// ACK then goes to the 2xx of to, and again for each retransmission of
+// that 2xx.
+type invite struct {
+	c        *Call
+	from, to *Leg
+	seq      uint32 // CSeq of the INVITE on from, which its ACK carries
+	tx       proxy.ServerTx
+	out      *sip.Message // our 2xx on from
+	toOK     *sip.Message // to's 2xx, to be ACKed
+	answered bool         // a final response went back on from
+	acked    bool
+	ack      *sip.Message // the ACK sent to to
+	ackDst   transport.Target
+	timer    clock.Timer
+	interval time.Duration
+	waited   time.Duration
+}
+
+// newInvite2xx starts waiting for the ACK of out, our 2xx to an INVITE
+// from leg from, which to answered with toOK.
+func (c *Call) newInvite2xx(from, to *Leg, toOK, out *sip.Message, tx proxy.ServerTx) *invite {
+	cs, _ := out.CSeq()
+	iv := &invite{c: c, from: from, to: to, seq: cs.Seq, tx: tx, out: out, toOK: toOK, answered: true}
+	iv.arm()
+	return iv
+}
+
+// arm schedules the 2xx retransmissions on an unreliable transport.
+func (iv *invite) arm() {
+	if iv.from == nil || iv.from.side == SideA && iv.c.aIn.Proto.Reliable() || iv.from.dest.Proto.Reliable() {
+		return
+	}
+	iv.interval = iv.c.b.cfg.T1
+	iv.timer = iv.c.after(iv.interval, iv.retransmit)
+}
+
+func (iv *invite) retransmit() {
+	if iv.acked || iv.c.state == stateEnded {
+		return
+	}
+	iv.waited += iv.interval
+	if iv.waited >= 64*iv.c.b.cfg.T1 {
+		// §13.3.1.4: no ACK came; the session is not up on that side.
+		iv.c.b.log.Debug("b2bua: no ACK for a 2xx", "call", iv.c.id)
+		iv.passACK(nil)
+		iv.c.bye(iv.from)
+		iv.c.bye(iv.to)
+		iv.c.end(cdr.System, "no ACK")
+		return
+	}
+	if err := iv.tx.Respond(iv.out); err != nil {
+		iv.c.b.log.Debug("b2bua: 2xx retransmission failed", "call", iv.c.id, "error", err)
+	}
+	iv.interval = min(2*iv.interval, iv.c.b.cfg.T2)
+	iv.timer = iv.c.after(iv.interval, iv.retransmit)
+}
+
+func (iv *invite) stop() {
+	if iv.timer != nil {
+		iv.timer.Stop()
+	}
+	iv.acked = true
+}
+
+// passACK is the ACK from from (nil when none came): it goes on to to's
+// 2xx with the ACK's body (the answer of a late offer).
+func (iv *invite) passACK(ack *sip.Message) {
+	if iv.ack != nil {
+		return // a retransmitted ACK: to's ACK went already
+	}
+	iv.stop()
+	out, dst := iv.c.ackFor(iv.to, iv.toOK, ack)
+	iv.ack, iv.ackDst = out, dst
+	iv.c.sendACK(out, dst)
+}
+
+// resendACK answers a retransmission of to's 2xx.
+func (iv *invite) resendACK() {
+	if iv.ack != nil {
+		iv.c.sendACK(iv.ack, iv.ackDst)
+	}
+}
+
+// ackFor builds the ACK of leg l's 2xx, with from's body when from is
+// an ACK that carries one, and where it goes.
+func (c *Call) ackFor(l *Leg, ok *sip.Message, from *sip.Message) (*sip.Message, transport.Target) {
+	ack, err := l.d.NewACK(ok, "")
+	if err != nil {
+		return nil, transport.Target{}
+	}
+	if from != nil {
+		c.withBody(ack, from, c.sideAcross(l))
+	}
+	dst := l.dest
+	if dst.Proto == "" {
+		dsts, found, err := c.b.cfg.Outbound.Destinations(c.ctx, &outbound.Request{Msg: ack})
+		if !found || err != nil || len(dsts) == 0 {
+			return nil, transport.Target{}
+		}
+		dst = dsts[0]
+	}
+	li := c.b.cfg.Outbound.ListenerFor(dst)
+	if li == nil {
+		return nil, transport.Target{}
+	}
+	ack.PrependHeader("Via", string(sip.AppendVia(nil, li.Proto.ViaName(), li.Host, li.Port, transaction.NewBranch())))
+	return ack, dst
+}
+
+// sideAcross is the side across from l.
+func (c *Call) sideAcross(l *Leg) Side {
+	if l.side == SideA {
+		return SideB
+	}
+	return SideA
+}
+
+func (c *Call) sendACK(ack *sip.Message, dst transport.Target) {
+	if ack == nil {
+		c.b.log.Debug("b2bua: no way to send an ACK", "call", c.id)
+		return
+	}
+	if err := c.b.cfg.Sender.Send(dst, ack.Bytes()); err != nil {
+		c.b.log.Debug("b2bua: sending ACK failed", "call", c.id, "error", err)
+	}
+}

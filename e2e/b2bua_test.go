@@ -1,0 +1,247 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// b2buaCall runs one call through parley in mode b2bua: bob registers
+// with the callee scenario behaviour (uas_*.xml) and alice calls him with
+// the caller scenario; both must succeed. It returns the two sipps, done.
+func b2buaCall(t *testing.T, p *parley, behaviour, caller string, callerArgs ...string) (callee, alice *sippProc) {
+	t.Helper()
+	callee = startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario(behaviour),
+		"-s", "bob", "-set", "calls", "1", p.Addr)
+	callee.WaitLog("registered", 10*time.Second)
+	alice = startSipp(t, append([]string{"-sf", scenario(caller), "-s", "bob"}, append(callerArgs, p.Addr)...)...)
+	alice.ExpectSuccess()
+	callee.ExpectSuccess()
+	return callee, alice
+}
+
+// messages returns the SIP messages a sipp sent and received, as its
+// -trace_msg file has them.
+func (s *sippProc) messages(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(s.file("messages"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// headerValues returns every value of header name in a sipp message log.
+func headerValues(log, name string) []string {
+	re := regexp.MustCompile(`(?mi)^` + regexp.QuoteMeta(name) + `\s*:\s*(.*?)\r?$`)
+	var out []string
+	for _, m := range re.FindAllStringSubmatch(log, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// tagsOf returns the tag parameters in a sipp log's From and To headers.
+func tagsOf(log string) []string {
+	var out []string
+	for _, h := range append(headerValues(log, "From"), headerValues(log, "To")...) {
+		if m := regexp.MustCompile(`;tag=([^;>\s]+)`).FindStringSubmatch(h); m != nil {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+// leakCheck fails the test if anything identifying one side's leg shows
+// in the other side's messages: its Call-ID, its tags, its address and
+// port (Via, Contact, Record-Route) or its Via branches.
+func leakCheck(t *testing.T, from, to *sippProc, fromName, toName string) {
+	t.Helper()
+	mine, theirs := from.messages(t), to.messages(t)
+	var secrets []string
+	secrets = append(secrets, headerValues(mine, "Call-ID")...)
+	secrets = append(secrets, tagsOf(mine)...)
+	secrets = append(secrets, from.Addr())
+	for _, v := range headerValues(mine, "Via") {
+		if m := regexp.MustCompile(`branch=([^;\s]+)`).FindStringSubmatch(v); m != nil {
+			secrets = append(secrets, m[1])
+		}
+	}
+	for _, s := range secrets {
+		if s != "" && strings.Contains(theirs, s) {
+			t.Errorf("%s's %q reached %s", fromName, s, toName)
+		}
+	}
+	if strings.Contains(theirs, "Record-Route") {
+		t.Errorf("%s got a Record-Route", toName)
+	}
+}
+
+// TestB2BUABasicCall: alice calls bob through parley in mode b2bua; the
+// call goes through (INVITE, 180, 200, ACK, BYE on both legs) and neither
+// side sees anything of the other's leg, in either direction, in the
+// INVITE, the provisional and final responses, the ACK and the BYE.
+func TestB2BUABasicCall(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	p := startParley(t, "--mode", "b2bua")
+	callee, alice := b2buaCall(t, p, "uas_answer.xml", "uac_call.xml")
+	leakCheck(t, alice, callee, "alice", "bob")
+	leakCheck(t, callee, alice, "bob", "alice")
+	if testing.Verbose() {
+		t.Logf("bob's side:\n%s", callee.messages(t))
+	}
+}
+
+// TestB2BUAWholeCall runs the whole call of uac_b2bua_full.xml and
+// uas_b2bua_full.xml through parley in mode b2bua, over UDP: a reliable
+// 183 with early media and its PRACK (RSeq and RAck renumbered between
+// the legs), the answer, hold and resume by re-INVITE from the caller,
+// INFO and OPTIONS in the dialog, a codec change by re-INVITE and an
+// UPDATE from the callee, and the callee's BYE. The wire is then checked
+// for leaks both ways, in-dialog requests and provisionals included.
+func TestB2BUAWholeCall(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	p := startParley(t, "--mode", "b2bua")
+	callee, alice := b2buaCall(t, p, "uas_b2bua_full.xml", "uac_b2bua_full.xml")
+	leakCheck(t, alice, callee, "alice", "bob")
+	leakCheck(t, callee, alice, "bob", "alice")
+	if testing.Verbose() {
+		t.Logf("alice's side:\n%s", alice.messages(t))
+	}
+}
+
+// b2buaCDR is a B2BUA call's record as /api/cdrs shows it.
+type b2buaCDR struct {
+	apiCDR
+	BCallID string `json:"b_call_id"`
+}
+
+func b2buaCDRs(t *testing.T, base string) []b2buaCDR {
+	t.Helper()
+	code, body := httpGet(t, base+"/api/cdrs")
+	var v struct{ CDRs []b2buaCDR }
+	if err := json.Unmarshal([]byte(body), &v); code != 200 || err != nil {
+		t.Fatalf("/api/cdrs: %d %v: %s", code, err, body)
+	}
+	return v.CDRs
+}
+
+// b2buaCalls reads /api/b2bua/calls.
+func b2buaCalls(t *testing.T, base string) []struct {
+	ID    string
+	State string
+	A, B  struct {
+		CallID string `json:"call_id"`
+		State  string
+	}
+} {
+	t.Helper()
+	code, body := httpGet(t, base+"/api/b2bua/calls")
+	var v struct {
+		Calls []struct {
+			ID    string
+			State string
+			A, B  struct {
+				CallID string `json:"call_id"`
+				State  string
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &v); code != 200 || err != nil {
+		t.Fatalf("/api/b2bua/calls: %d %v: %s", code, err, body)
+	}
+	return v.Calls
+}
+
+// TestB2BUAFailures: a call bob refuses with 486 reaches alice as 486,
+// and a call alice cancels while bob rings is cancelled on bob's leg and
+// answered 487 to her; each leaves one record, busy and cancelled.
+func TestB2BUAFailures(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	cfg, base := adminConfig(t)
+	p := startParley(t, "--config", cfg, "--mode", "b2bua")
+	b2buaCall(t, p, "uas_busy.xml", "uac_busy.xml")
+	b2buaCall(t, p, "uas_ring_forever.xml", "uac_cancel.xml")
+	var recs []b2buaCDR
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if recs = b2buaCDRs(t, base); len(recs) >= 2 {
+			break
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // a duplicate from the call tracker would show by now
+	recs = b2buaCDRs(t, base)
+	if len(recs) != 2 {
+		t.Fatalf("%d records, want 2: %+v", len(recs), recs)
+	}
+	got := map[string]b2buaCDR{}
+	for _, r := range recs {
+		got[r.Disposition] = r
+	}
+	if r := got["busy"]; r.Status != 486 || r.HungUpBy != "callee" || r.BCallID == "" || r.BCallID == r.CallID {
+		t.Errorf("busy call's record %+v, want 486 refused by the callee with its own B Call-ID", r)
+	}
+	if r := got["cancelled"]; r.Status != 487 || r.HungUpBy != "caller" || r.BCallID == "" {
+		t.Errorf("cancelled call's record %+v, want 487 by the caller", r)
+	}
+}
+
+// TestB2BUAAdminHangup: while alice and bob talk through the B2BUA,
+// /api/b2bua/calls lists the call with both legs confirmed, each with its
+// own Call-ID; DELETE /api/b2bua/calls/{id} hangs it up with a BYE to
+// each (both sipps then finish), and the record says the system ended it.
+func TestB2BUAAdminHangup(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	cfg, base := adminConfig(t)
+	p := startParley(t, "--config", cfg, "--mode", "b2bua")
+	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
+		"-s", "bob", "-set", "calls", "1", p.Addr)
+	callee.WaitLog("registered", 10*time.Second)
+	alice := startSipp(t, "-sf", scenario("uac_wait_bye.xml"), "-s", "bob", p.Addr)
+
+	var id string
+	for deadline := time.Now().Add(10 * time.Second); id == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		for _, c := range b2buaCalls(t, base) {
+			if c.State == "answered" && c.A.State == "confirmed" && c.B.State == "confirmed" {
+				if c.A.CallID == c.B.CallID || c.A.CallID == "" || c.B.CallID == "" {
+					t.Errorf("legs share or lack a Call-ID: %+v", c)
+				}
+				id = c.ID
+			}
+		}
+	}
+	if id == "" {
+		t.Fatalf("no answered call in /api/b2bua/calls: %+v", b2buaCalls(t, base))
+	}
+	req, _ := http.NewRequest(http.MethodDelete, base+"/api/b2bua/calls/"+id, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("DELETE: %s, want 202", resp.Status)
+	}
+	alice.ExpectSuccess()
+	callee.ExpectSuccess()
+	if calls := b2buaCalls(t, base); len(calls) != 0 {
+		t.Errorf("calls left after the hang-up: %+v", calls)
+	}
+	var recs []b2buaCDR
+	for deadline := time.Now().Add(10 * time.Second); len(recs) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		recs = b2buaCDRs(t, base)
+	}
+	if len(recs) != 1 || recs[0].HungUpBy != "system" || recs[0].Disposition != "answered" {
+		t.Errorf("records %+v, want one answered call hung up by the system", recs)
+	}
+	req, _ = http.NewRequest(http.MethodDelete, base+"/api/b2bua/calls/"+id, nil)
+	if resp, err = http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("DELETE of an ended call: %s, want 404", resp.Status)
+		}
+	}
+}

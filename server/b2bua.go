@@ -1,0 +1,75 @@
+package server
+
+import (
+	"context"
+
+	"github.com/parley-sip/parley/admin"
+	"github.com/parley-sip/parley/b2bua"
+	"github.com/parley-sip/parley/cdr"
+	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/proxy"
+	"github.com/parley-sip/parley/transport"
+)
+
+// newB2BUA builds the B2BUA of mode: b2bua and puts its stages in the
+// chain: the in-dialog stage before the proxy's cancel stage (a B2BUA
+// call's CANCELs and in-dialog requests are not proxied ones, and are
+// not challenged), the router's before location, the mode's before
+// relay. It returns stages unchanged and a nil B2BUA in other modes.
+func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime context.Context, stages []proxy.Stage) ([]proxy.Stage, error) {
+	if cfg.Mode != config.ModeB2BUA {
+		return stages, nil
+	}
+	b := b2bua.New(b2bua.Config{
+		Outbound:     s.out,
+		Sender:       tp,
+		T1:           cfg.Transaction.T1.Duration(),
+		T2:           cfg.Transaction.T2.Duration(),
+		PassHeaders:  cfg.B2BUA.PassHeaders,
+		PassXHeaders: cfg.B2BUA.PassXHeaders,
+		All:          true,
+		Record:       s.recordB2BUA,
+		Lifetime:     lifetime,
+		Log:          s.events,
+	})
+	var err error
+	for _, at := range []struct {
+		before string
+		stage  proxy.Stage
+	}{{"cancel", b.Dialogs()}, {"location", b.Routed()}, {"relay", b.Located()}} {
+		if stages, err = proxy.Insert(stages, at.before, at.stage); err != nil {
+			return nil, err
+		}
+	}
+	s.b2b = b
+	return stages, nil
+}
+
+// recordB2BUA writes a B2BUA call's record when cdr.enabled is on.
+func (s *Server) recordB2BUA(r cdr.Record) {
+	if s.records == nil {
+		return
+	}
+	r.Node = s.records.node
+	s.records.w.Write(r)
+}
+
+// ownedByB2BUA reports whether the observer's call is a B2BUA call's A
+// leg, whose record the B2BUA writes itself.
+func (s *Server) ownedByB2BUA(callID string) bool {
+	return s.b2b != nil && s.b2b.Owns(callID)
+}
+
+// b2buaControl is the B2BUA as the admin API sees it.
+type b2buaControl struct{ b *b2bua.B2BUA }
+
+func (c b2buaControl) List() any             { return c.b.Calls() }
+func (c b2buaControl) Hangup(id string) bool { return c.b.Hangup(id) }
+
+// callControl is the admin API's CallControl, nil outside mode: b2bua.
+func (s *Server) callControl() admin.CallControl {
+	if s.b2b == nil {
+		return nil
+	}
+	return b2buaControl{s.b2b}
+}
