@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parley-sip/parley/calllimit"
 	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/dialog"
@@ -71,6 +72,12 @@ type Config struct {
 	// other: the seam where media anchoring would replace the SDP's
 	// addresses. nil passes every body unchanged.
 	Body func(c *Call, from Side, contentType string, body []byte) (string, []byte)
+	// Control is the call control in force at start (session timers,
+	// maximum duration); SetControl changes it.
+	Control Control
+	// Limits, when set, counts concurrent calls per user, domain and
+	// trunk and refuses a call over a limit (limits.go).
+	Limits *calllimit.Limiter
 	// Lifetime bounds the DNS lookups of the calls' requests: the
 	// server's. nil never ends.
 	Lifetime context.Context
@@ -80,6 +87,7 @@ type Config struct {
 // B2BUA holds the calls and their dialogs. It is safe for concurrent use.
 type B2BUA struct {
 	cfg    Config
+	ctl    control         // the call control in force (timer.go)
 	pass   map[string]bool // lower-case header names that cross
 	table  *dialog.Table
 	clock  clock.Clock
@@ -120,6 +128,7 @@ func New(cfg Config) *B2BUA {
 	for _, h := range cfg.PassHeaders {
 		b.pass[strings.ToLower(h)] = true
 	}
+	b.SetControl(cfg.Control)
 	// The B2BUA ends early dialogs itself (a final answer on the A leg
 	// closes every branch), so no linger timer runs in the table.
 	b.table = dialog.NewTable(dialog.Config{Clock: cfg.Clock, Linger: -1})

@@ -7,11 +7,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/parley-sip/parley/calllimit"
 	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/dialog"
 	"github.com/parley-sip/parley/outbound"
 	"github.com/parley-sip/parley/proxy"
+	"github.com/parley-sip/parley/sessiontimer"
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
 )
@@ -44,6 +46,8 @@ type Leg struct {
 	dest transport.Target
 	// trunk is the trunk a B leg went to.
 	trunk string
+	// timer is the leg's session timer (timer.go), nil without one.
+	timer *legTimer
 }
 
 // Side returns the leg's side.
@@ -105,6 +109,14 @@ type Call struct {
 	hungUpBy                        cdr.Party
 	reason                          string
 	trunk                           string
+
+	// Call control (timer.go, limits.go): the A leg's session timer
+	// answer, the maximum duration's timer, the call's hold on the
+	// concurrent call limits, the last body sent on each side.
+	aTimer   sessiontimer.Answer
+	maxTimer clock.Timer
+	limit    *calllimit.Call
+	sent     [3]sentBody
 }
 
 // target is one destination of a B leg.
@@ -113,6 +125,7 @@ type target struct {
 	route []string
 	dest  transport.Target
 	trunk string
+	floor time.Duration // the Min-SE of a 422 this target answered (timer.go)
 }
 
 // rseqMap pairs a reliable provisional's RSeq on the A leg with the B
@@ -254,6 +267,9 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 	}
 	b.add(c, c.setupKey)
 	c.Post(func() {
+		if !c.admitTimer() || !c.admitLimits() {
+			return
+		}
 		if b.cfg.Admit != nil {
 			if err := b.cfg.Admit(ctx, c); err != nil {
 				code, reason := 500, "Server Internal Error"
@@ -339,6 +355,7 @@ func (c *Call) newInvite(t target) (*sip.Message, error) {
 		return nil, err
 	}
 	c.withBody(m, c.aInvite, SideA)
+	c.offerTimer(m, t.floor)
 	return m, nil
 }
 
@@ -478,6 +495,8 @@ func (c *Call) end(by cdr.Party, reason string) {
 	if c.pending != nil {
 		c.pending.stop()
 	}
+	c.stopTimers()
+	c.releaseLimits()
 	c.b.remove(c, legs)
 	if c.b.cfg.OnEnd != nil {
 		c.b.cfg.OnEnd(c)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/parley-sip/parley/admin"
 	"github.com/parley-sip/parley/b2bua"
+	"github.com/parley-sip/parley/calllimit"
 	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/proxy"
@@ -28,6 +29,8 @@ func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime cont
 		PassHeaders:  cfg.B2BUA.PassHeaders,
 		PassXHeaders: cfg.B2BUA.PassXHeaders,
 		All:          true,
+		Control:      b2buaControlOf(cfg),
+		Limits:       calllimit.New(callLimitsOf(cfg)),
 		Record:       s.recordB2BUA,
 		Lifetime:     lifetime,
 		Log:          s.events,
@@ -41,7 +44,7 @@ func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime cont
 			return nil, err
 		}
 	}
-	s.b2b = b
+	s.b2b, s.b2bLimits = b, b.Limits()
 	return stages, nil
 }
 

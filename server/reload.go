@@ -105,6 +105,7 @@ func (s *Server) applyReload(cfg *config.Config) error {
 	}
 	s.apply(cfg)
 	s.reloadGuard(cfg)
+	s.reloadB2BUA(cfg)
 	s.authn.Store(a)
 	s.proxy.Reconfigure(s.proxyConfig(cfg, a, pol))
 	if relayPolicy(before) != relayPolicy(s.settings.Load()) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/b2bua"
+	"github.com/parley-sip/parley/calllimit"
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/eventlog"
 	"github.com/parley-sip/parley/guard"
@@ -57,6 +58,7 @@ type Server struct {
 	obs         *observability // nil when admin, HEP and call records are off
 	records     *records       // nil when cdr.enabled is off
 	b2b         *b2bua.B2BUA   // nil unless mode: b2bua
+	b2bLimits   *calllimit.Limiter
 	guard       *guard.Guard   // per-source rate limits, bans, scanner filter
 	secret      string         // salts the To tags of local responses
 	stop        context.CancelFunc
