@@ -40,7 +40,7 @@ type fakeNet struct {
 }
 
 func (n *fakeNet) ListenerFor(transport.Proto, netip.Addr) *transport.ListenerInfo { return listener }
-func (n *fakeNet) ChooseProto(dst transport.Target, _ int) transport.Proto          { return dst.Proto }
+func (n *fakeNet) ChooseProto(dst transport.Target, _ int) transport.Proto         { return dst.Proto }
 
 type nopTx struct{}
 

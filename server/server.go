@@ -59,8 +59,8 @@ type Server struct {
 	records     *records       // nil when cdr.enabled is off
 	b2b         *b2bua.B2BUA   // nil unless mode: b2bua
 	b2bLimits   *calllimit.Limiter
-	guard       *guard.Guard   // per-source rate limits, bans, scanner filter
-	secret      string         // salts the To tags of local responses
+	guard       *guard.Guard // per-source rate limits, bans, scanner filter
+	secret      string       // salts the To tags of local responses
 	stop        context.CancelFunc
 	bg          sync.WaitGroup // the expiry sweep and the ban watch
 	// endLife ends the lifetime every request's context derives from:
