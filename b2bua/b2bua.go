@@ -78,6 +78,9 @@ type Config struct {
 	// Limits, when set, counts concurrent calls per user, domain and
 	// trunk and refuses a call over a limit (limits.go).
 	Limits *calllimit.Limiter
+	// Locate, when set, finds a transfer's target (refer.go); without it
+	// a REFER is answered 501.
+	Locate Locator
 	// Lifetime bounds the DNS lookups of the calls' requests: the
 	// server's. nil never ends.
 	Lifetime context.Context

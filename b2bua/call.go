@@ -117,6 +117,12 @@ type Call struct {
 	maxTimer clock.Timer
 	limit    *calllimit.Call
 	sent     [3]sentBody
+
+	// Transfers (refer.go): the one under way, the legs transfers
+	// added, and the legs that left the call (referrers).
+	xfer  *transfer
+	xlegs []*Leg
+	gone  []*Leg
 }
 
 // target is one destination of a B leg.
@@ -489,6 +495,8 @@ func (c *Call) end(by cdr.Party, reason string) {
 	for _, l := range c.earlies {
 		legs = append(legs, l)
 	}
+	legs = append(append(legs, c.xlegs...), c.gone...)
+	c.stopTransfer()
 	if c.answer != nil {
 		c.answer.stop()
 	}

@@ -36,6 +36,10 @@ func (c *Call) inDialog(l *Leg, tx proxy.ServerTx, req *sip.Message) {
 		respond(tx, req, se.Code, se.Reason)
 		return
 	}
+	if c.detached(l) {
+		c.onDetached(l, tx, req)
+		return
+	}
 	switch method {
 	case "BYE":
 		c.onBYE(l, tx, req)
@@ -50,6 +54,8 @@ func (c *Call) inDialog(l *Leg, tx proxy.ServerTx, req *sip.Message) {
 		c.relay(l, tx, req)
 	case "PRACK":
 		c.relayPRACK(l, tx, req)
+	case "REFER":
+		c.onREFER(l, tx, req)
 	default: // INFO, OPTIONS, MESSAGE, NOTIFY, and what no case takes
 		c.relay(l, tx, req)
 	}

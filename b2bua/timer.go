@@ -91,9 +91,19 @@ func (c *Call) offerTimer(m *sip.Message, floor time.Duration) {
 	if !ct.timersOn() {
 		return
 	}
+	addOffer(m, ct.SessionTimer.Offer(floor, sessiontimer.Session{}))
+}
+
+// addOffer puts a UAC's session timer headers on m, with no Require:
+// timer (each leg negotiates its own) and no second Supported: timer
+// when the headers passed from the other leg have one.
+func addOffer(m *sip.Message, h [][2]string) {
 	dropToken(m, "Require", sessiontimer.OptionTag)
-	for _, h := range ct.SessionTimer.Offer(floor, sessiontimer.Session{}) {
-		m.AddHeader(h[0], h[1])
+	for _, p := range h {
+		if p[0] == "Supported" && m.HasToken("Supported", p[1]) {
+			continue
+		}
+		m.AddHeader(p[0], p[1])
 	}
 }
 
@@ -233,10 +243,7 @@ func (c *Call) offerRefresh(to *Leg, out *sip.Message) {
 	if !ct.timersOn() {
 		return
 	}
-	dropToken(out, "Require", sessiontimer.OptionTag)
-	for _, h := range ct.SessionTimer.Offer(0, to.current(false)) {
-		out.AddHeader(h[0], h[1])
-	}
+	addOffer(out, ct.SessionTimer.Offer(0, to.current(false)))
 }
 
 // current is the leg's session in the roles of a new request or response

@@ -31,6 +31,7 @@ func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime cont
 		All:          true,
 		Control:      b2buaControlOf(cfg),
 		Limits:       calllimit.New(callLimitsOf(cfg)),
+		Locate:       s.locateTransfer,
 		Record:       s.recordB2BUA,
 		Lifetime:     lifetime,
 		Log:          s.events,

@@ -1,10 +1,14 @@
 package server
 
 import (
+	"context"
+
 	"github.com/parley-sip/parley/b2bua"
 	"github.com/parley-sip/parley/calllimit"
 	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/sessiontimer"
+	"github.com/parley-sip/parley/sip"
 )
 
 // b2buaControlOf is the B2BUA's call control from the b2bua block.
@@ -31,4 +35,11 @@ func (s *Server) reloadB2BUA(cfg *config.Config) {
 	}
 	s.b2b.SetControl(b2buaControlOf(cfg))
 	s.b2bLimits.SetLimits(callLimitsOf(cfg))
+}
+
+// locateTransfer finds a REFER's target for the B2BUA as the location
+// stage would: the proxy is built after the B2BUA, so it is read here,
+// when a transfer asks.
+func (s *Server) locateTransfer(ctx context.Context, u sip.URI) ([]proxy.Target, error) {
+	return s.proxy.Locate(ctx, u)
 }

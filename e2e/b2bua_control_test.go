@@ -1,0 +1,94 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// b2buaReasons reads the records' reason column, which the shared
+// apiCDR leaves out.
+func b2buaReasons(t *testing.T, base string) []struct {
+	Disposition string `json:"disposition"`
+	HungUpBy    string `json:"hung_up_by"`
+	Reason      string `json:"reason"`
+	Status      int    `json:"status"`
+} {
+	t.Helper()
+	code, body := httpGet(t, base+"/api/cdrs")
+	var v struct {
+		CDRs []struct {
+			Disposition string `json:"disposition"`
+			HungUpBy    string `json:"hung_up_by"`
+			Reason      string `json:"reason"`
+			Status      int    `json:"status"`
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &v); code != 200 || err != nil {
+		t.Fatalf("/api/cdrs: %d %v: %s", code, err, body)
+	}
+	return v.CDRs
+}
+
+// TestB2BUASessionTimerExpiry: alice asks for a 90 s session timer that
+// she refreshes herself (refresher=uac) and then vanishes. Parley's 2xx
+// confirms her interval and role; when no refresh has come 60 s later
+// (90 s less a third, RFC 4028 §10) Parley sends BYE to both legs, and
+// the call's record says the system ended it because the caller stopped
+// refreshing. It takes a minute: 90 s is the smallest interval RFC 4028
+// allows.
+func TestB2BUASessionTimerExpiry(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	cfg, base := adminConfig(t)
+	p := startParley(t, "--config", cfg, "--mode", "b2bua")
+	// uas_register.xml gives a call 15 s; this one lasts a minute, so bob
+	// registers first and then answers with uas_answer.xml on that port.
+	users := filepath.Join(t.TempDir(), "users.csv")
+	if err := os.WriteFile(users, []byte("SEQUENTIAL\nbob;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(freePort(t, false))
+	startSipp(t, "-sf", scenario("register_only.xml"), "-inf", users, "-p", port, p.Addr).ExpectSuccess()
+	callee := startSipp(t, "-sf", scenario("uas_answer.xml"), "-s", "bob", "-p", port, "-timeout", "90s", p.Addr)
+	alice := startSipp(t, "-sf", scenario("uac_timer_vanish.xml"), "-s", "bob", "-timeout", "90s", p.Addr)
+	alice.WaitLog("answered", 10*time.Second)
+	answered := time.Now()
+	alice.WaitLog("expired", 75*time.Second)
+	if waited := time.Since(answered); waited < 55*time.Second {
+		t.Errorf("BYE %v after the answer; RFC 4028 §10 puts it at 60 s for a 90 s interval", waited)
+	}
+	alice.ExpectSuccess()
+	callee.ExpectSuccess()
+	var recs []struct {
+		Disposition string `json:"disposition"`
+		HungUpBy    string `json:"hung_up_by"`
+		Reason      string `json:"reason"`
+		Status      int    `json:"status"`
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(recs) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		recs = b2buaReasons(t, base)
+	}
+	if len(recs) != 1 || recs[0].HungUpBy != "system" || recs[0].Disposition != "answered" ||
+		!strings.Contains(recs[0].Reason, "session timer expired: the caller stopped refreshing") {
+		t.Fatalf("records %+v, want one answered call ended by the system for the caller's lapsed session timer", recs)
+	}
+}
+
+// TestB2BUASessionTimer422: alice asks for 60 s, below the default Min-SE
+// of 90 s: she gets 422 Session Interval Too Small with Min-SE: 90, asks
+// again with 90 s as RFC 4028 §7.4 says, and that call goes through.
+func TestB2BUASessionTimer422(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	p := startParley(t, "--mode", "b2bua")
+	callee, alice := b2buaCall(t, p, "uas_answer.xml", "uac_timer_422.xml")
+	// The callee's leg has Parley's own timer offer, not alice's.
+	bob := callee.messages(t)
+	if se := headerValues(bob, "Session-Expires"); len(se) == 0 || se[0] != "1800" {
+		t.Errorf("bob's INVITE Session-Expires %q, want Parley's 1800", se)
+	}
+	leakCheck(t, alice, callee, "alice", "bob")
+}
