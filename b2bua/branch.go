@@ -175,8 +175,7 @@ func (c *Call) success(br *branch, d *dialog.Dialog, resp *sip.Message) {
 		return
 	}
 	if c.state != stateSetup || c.cancelled || c.bl != nil {
-		ack, dst := c.ackFor(l, resp, nil)
-		c.sendACK(ack, dst)
+		c.ack(l, resp, nil, nil)
 		c.bye(l)
 		return
 	}

@@ -152,6 +152,12 @@ func (c *Call) A() *Leg { return c.a }
 // B returns the answered callee's leg, nil before the answer.
 func (c *Call) B() *Leg { return c.bl }
 
+// CallIDs returns the Call-IDs of the A and the B leg.
+func (c *Call) CallIDs() (a, b string) { return c.aCallID, c.bCallID }
+
+// HungUpBy returns who ended the call and why, once it has ended.
+func (c *Call) HungUpBy() (cdr.Party, string) { return c.hungUpBy, c.reason }
+
 // Invite returns the caller's INVITE.
 func (c *Call) Invite() *sip.Message { return c.aInvite }
 
@@ -424,20 +430,25 @@ func (c *Call) ensureA(resp *sip.Message) {
 	c.b.addLeg(c.a)
 }
 
-// consider keeps the best failure so far (§16.7 step 6, simplified):
-// a 6xx wins, else the lowest class.
+// consider keeps the best failure so far (§16.7 step 6, simplified): a
+// 6xx wins, then a redirect, then a refusal; a 408 or 5xx, which only
+// says that destination could not take the call, comes last.
 func (c *Call) consider(resp *sip.Message) {
-	code := resp.StatusCode()
-	if c.best == nil {
+	if c.best == nil || rank(resp.StatusCode()) < rank(c.best.StatusCode()) {
 		c.best = resp
-		return
 	}
-	bc := c.best.StatusCode()
+}
+
+func rank(code int) int {
 	switch {
-	case bc >= 600:
-	case code >= 600 || code/100 < bc/100:
-		c.best = resp
+	case code >= 600:
+		return 0
+	case code < 400:
+		return 1
+	case code < 500 && code != 408:
+		return 2
 	}
+	return 3
 }
 
 // failWithBest answers the caller with the best failure the B legs got.
@@ -506,6 +517,11 @@ func (c *Call) end(by cdr.Party, reason string) {
 	c.stopTimers()
 	c.releaseLimits()
 	c.b.remove(c, legs)
+	for _, l := range legs {
+		// The table forgets the call's dialogs now; a BYE's answer still
+		// on its way finds nothing to change.
+		l.d.Terminate("", 0)
+	}
 	if c.b.cfg.OnEnd != nil {
 		c.b.cfg.OnEnd(c)
 	}

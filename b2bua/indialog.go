@@ -152,18 +152,13 @@ func (c *Call) relayPRACK(l *Leg, tx proxy.ServerTx, req *sip.Message) {
 		c.relay(l, tx, req)
 		return
 	}
-	f := strings.Fields(req.Header("RAck"))
-	var n uint64
-	err := errors.New("short")
-	if len(f) == 3 {
-		n, err = strconv.ParseUint(f[0], 10, 32)
-	}
-	if err != nil {
+	n, ok := parseRAck(req.Header("RAck"))
+	if !ok {
 		l.answer(tx, req, 400, "Malformed RAck")
 		return
 	}
 	for _, m := range c.rseq {
-		if bl := c.earlies[m.d]; m.a == uint32(n) && bl != nil {
+		if bl := c.earlies[m.d]; m.a == n && bl != nil {
 			c.relayTo(l, bl, tx, req, "RAck", strconv.FormatUint(uint64(m.b), 10)+" "+strconv.FormatUint(uint64(m.bSeq), 10)+" INVITE")
 			return
 		}
@@ -264,4 +259,22 @@ func (r *relayed) Response(resp *sip.Message, err error) {
 		c.bye(r.to)
 		c.end(cdr.System, "dialog lost: "+strconv.Itoa(code))
 	}
+}
+
+// parseRAck reads the response number of an RAck value (RFC 3262 §7.2:
+// "RAck: response-num CSeq-num Method"); ok is false unless all three
+// parts are there and both numbers fit 32 bits.
+func parseRAck(v string) (rseq uint32, ok bool) {
+	f := strings.Fields(v)
+	if len(f) != 3 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(f[0], 10, 32)
+	if err != nil {
+		return 0, false
+	}
+	if _, err := strconv.ParseUint(f[1], 10, 32); err != nil {
+		return 0, false
+	}
+	return uint32(n), true
 }

@@ -83,13 +83,11 @@ func (iv *invite) stop() {
 // passACK is the ACK from from (nil when none came): it goes on to to's
 // 2xx with the ACK's body (the answer of a late offer).
 func (iv *invite) passACK(ack *sip.Message) {
-	if iv.ack != nil {
+	if iv.ack != nil || iv.toOK == nil {
 		return // a retransmitted ACK: to's ACK went already
 	}
 	iv.stop()
-	out, dst := iv.c.ackFor(iv.to, iv.toOK, ack)
-	iv.ack, iv.ackDst = out, dst
-	iv.c.sendACK(out, dst)
+	iv.c.ack(iv.to, iv.toOK, ack, func(out *sip.Message, dst transport.Target) { iv.ack, iv.ackDst = out, dst })
 }
 
 // resendACK answers a retransmission of to's 2xx.
@@ -99,30 +97,46 @@ func (iv *invite) resendACK() {
 	}
 }
 
-// ackFor builds the ACK of leg l's 2xx, with from's body when from is
-// an ACK that carries one, and where it goes.
-func (c *Call) ackFor(l *Leg, ok *sip.Message, from *sip.Message) (*sip.Message, transport.Target) {
+// ack sends the ACK of leg l's 2xx ok, with from's body when from is an
+// ACK that carries one, to where the leg's requests go: its flow, or the
+// remote target, looked up first when that needs DNS. sent, when not nil,
+// learns the ACK and where it went, for retransmissions of the 2xx.
+func (c *Call) ack(l *Leg, ok, from *sip.Message, sent func(*sip.Message, transport.Target)) {
 	ack, err := l.d.NewACK(ok, "")
 	if err != nil {
-		return nil, transport.Target{}
+		c.b.log.Debug("b2bua: cannot build an ACK", "call", c.id, "error", err)
+		return
 	}
 	if from != nil {
 		c.withBody(ack, from, c.sideAcross(l))
 	}
-	dst := l.dest
-	if dst.Proto == "" {
-		dsts, found, err := c.b.cfg.Outbound.Destinations(c.ctx, &outbound.Request{Msg: ack})
-		if !found || err != nil || len(dsts) == 0 {
-			return nil, transport.Target{}
+	send := func(dsts []transport.Target, err error) {
+		if err != nil || len(dsts) == 0 {
+			c.b.log.Debug("b2bua: no destination for an ACK", "call", c.id, "error", err)
+			return
 		}
-		dst = dsts[0]
+		li := c.b.cfg.Outbound.ListenerFor(dsts[0])
+		if li == nil {
+			return
+		}
+		ack.PrependHeader("Via", string(sip.AppendVia(nil, li.Proto.ViaName(), li.Host, li.Port, transaction.NewBranch())))
+		c.sendACK(ack, dsts[0])
+		if sent != nil {
+			sent(ack, dsts[0])
+		}
 	}
-	li := c.b.cfg.Outbound.ListenerFor(dst)
-	if li == nil {
-		return nil, transport.Target{}
+	req := outbound.Request{Msg: ack, Dest: l.dest}
+	if l.dest.Proto != "" {
+		send([]transport.Target{l.dest}, nil)
+		return
 	}
-	ack.PrependHeader("Via", string(sip.AppendVia(nil, li.Proto.ViaName(), li.Host, li.Port, transaction.NewBranch())))
-	return ack, dst
+	if dsts, found, err := c.b.cfg.Outbound.Destinations(c.ctx, &req); found {
+		send(dsts, err)
+		return
+	}
+	c.b.cfg.Outbound.Lookup(c.ctx, req, func(dsts []transport.Target, err error) {
+		c.Post(func() { send(dsts, err) })
+	})
 }
 
 // sideAcross is the side across from l.
@@ -134,10 +148,6 @@ func (c *Call) sideAcross(l *Leg) Side {
 }
 
 func (c *Call) sendACK(ack *sip.Message, dst transport.Target) {
-	if ack == nil {
-		c.b.log.Debug("b2bua: no way to send an ACK", "call", c.id)
-		return
-	}
 	if err := c.b.cfg.Sender.Send(dst, ack.Bytes()); err != nil {
 		c.b.log.Debug("b2bua: sending ACK failed", "call", c.id, "error", err)
 	}

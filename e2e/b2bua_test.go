@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"regexp"
@@ -15,10 +16,16 @@ import (
 // the caller scenario; both must succeed. It returns the two sipps, done.
 func b2buaCall(t *testing.T, p *parley, behaviour, caller string, callerArgs ...string) (callee, alice *sippProc) {
 	t.Helper()
-	callee = startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario(behaviour),
+	return b2buaCallOver(t, p, transports[0], behaviour, caller, callerArgs...)
+}
+
+// b2buaCallOver is b2buaCall with alice and bob on tr's transports.
+func b2buaCallOver(t *testing.T, p *parley, tr transport, behaviour, caller string, callerArgs ...string) (callee, alice *sippProc) {
+	t.Helper()
+	callee = startSipp(t, "-t", tr.callee, "-sf", scenario("uas_register.xml"), "-oocsf", scenario(behaviour),
 		"-s", "bob", "-set", "calls", "1", p.Addr)
 	callee.WaitLog("registered", 10*time.Second)
-	alice = startSipp(t, append([]string{"-sf", scenario(caller), "-s", "bob"}, append(callerArgs, p.Addr)...)...)
+	alice = startSipp(t, append([]string{"-t", tr.caller, "-sf", scenario(caller), "-s", "bob"}, append(callerArgs, p.Addr)...)...)
 	alice.ExpectSuccess()
 	callee.ExpectSuccess()
 	return callee, alice
@@ -102,15 +109,17 @@ func TestB2BUABasicCall(t *testing.T) {
 // the legs), the answer, hold and resume by re-INVITE from the caller,
 // INFO and OPTIONS in the dialog, a codec change by re-INVITE and an
 // UPDATE from the callee, and the callee's BYE. The wire is then checked
-// for leaks both ways, in-dialog requests and provisionals included.
+// for leaks both ways, in-dialog requests and provisionals included. It
+// runs over UDP, TCP, and UDP to alice with TCP to bob.
 func TestB2BUAWholeCall(t *testing.T) {
 	requireTool(t, "sipp", sippHint)
 	p := startParley(t, "--mode", "b2bua")
-	callee, alice := b2buaCall(t, p, "uas_b2bua_full.xml", "uac_b2bua_full.xml")
-	leakCheck(t, alice, callee, "alice", "bob")
-	leakCheck(t, callee, alice, "bob", "alice")
-	if testing.Verbose() {
-		t.Logf("alice's side:\n%s", alice.messages(t))
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			callee, alice := b2buaCallOver(t, p, tr, "uas_b2bua_full.xml", "uac_b2bua_full.xml")
+			leakCheck(t, alice, callee, "alice", "bob")
+			leakCheck(t, callee, alice, "bob", "alice")
+		})
 	}
 }
 
@@ -230,6 +239,8 @@ func TestB2BUAAdminHangup(t *testing.T) {
 	if calls := b2buaCalls(t, base); len(calls) != 0 {
 		t.Errorf("calls left after the hang-up: %+v", calls)
 	}
+	// The call tracker follows the A leg; Parley's own BYE ends it there too.
+	waitCalls(t, base, "A leg ended", func(active, recent []apiCall) bool { return len(active) == 0 && len(recent) == 1 })
 	var recs []b2buaCDR
 	for deadline := time.Now().Add(10 * time.Second); len(recs) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		recs = b2buaCDRs(t, base)
@@ -244,4 +255,19 @@ func TestB2BUAAdminHangup(t *testing.T) {
 			t.Errorf("DELETE of an ended call: %s, want 404", resp.Status)
 		}
 	}
+}
+
+// TestB2BUABaresipCall: two baresip phones call each other through
+// parley in mode b2bua, as TestBaresipCall does through the proxy: the
+// call is set up over two legs, audio flows both ways between the phones
+// (the SDP crosses unchanged), and alice's hang-up ends both legs.
+func TestB2BUABaresipCall(t *testing.T) {
+	requireTool(t, "baresip", baresipHint)
+	p := startParley(t, "--mode", "b2bua")
+	outbound := fmt.Sprintf(`;outbound="sip:%s;transport=udp";regint=300`, p.Addr)
+	bob := startSoftphone(t, "bob", "<sip:bob@example.com>"+outbound+";answermode=auto")
+	alice := startSoftphone(t, "alice", "<sip:alice@example.com>"+outbound)
+	bob.waitLog(reRegistered, 10*time.Second)
+	alice.waitLog(reRegistered, 10*time.Second)
+	softphoneCall(t, alice, bob, "bob")
 }

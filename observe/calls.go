@@ -461,6 +461,21 @@ func (t *tracker) end(c *call, at time.Time, reason string, by cdr.Party) {
 	t.note(CallFinished, c)
 }
 
+// endCall ends the active calls of a Call-ID as their owner says.
+func (t *tracker) endCall(e *callEnd) []notice {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.now, t.notices = e.at, nil
+	for el := t.order.Front(); el != nil; {
+		next := el.Next()
+		if c := el.Value.(*call); c.key.callID == e.callID {
+			t.end(c, e.at, e.reason, e.by)
+		}
+		el = next
+	}
+	return t.notices
+}
+
 // remove forgets an active call and ends its dialogs.
 func (t *tracker) remove(c *call) {
 	t.order.Remove(c.elem)

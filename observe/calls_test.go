@@ -272,6 +272,24 @@ func TestTrackerMaxCallAge(t *testing.T) {
 	}
 }
 
+// TestTrackerEndCall: a call whose owner ends it (a B2BUA that sent the
+// BYE itself) ends with the owner's reason and party; other calls stay.
+func TestTrackerEndCall(t *testing.T) {
+	tr := newTracker(0)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	feedSteps(tr, t0, time.Second, in(invite()), out(resp(200)), in(otherCall(invite())))
+	n := tr.endCall(&callEnd{callID: "c1", reason: "BYE", by: cdr.Callee, at: t0.Add(time.Minute)})
+	if len(n) != 1 || n[0].change != CallFinished || n[0].call.HungUpBy != cdr.Callee || n[0].call.End != t0.Add(time.Minute) {
+		t.Fatalf("endCall %+v", n)
+	}
+	if active, _ := tr.snapshot(); len(active) != 1 || active[0].CallID != "c2" {
+		t.Errorf("active after endCall: %+v", active)
+	}
+	if n := tr.endCall(&callEnd{callID: "c1", at: t0}); len(n) != 0 {
+		t.Errorf("a second endCall changed %+v", n)
+	}
+}
+
 func TestTrackerBounds(t *testing.T) {
 	tr := newTracker(3)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

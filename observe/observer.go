@@ -1,6 +1,7 @@
 package observe
 
 import (
+	"github.com/parley-sip/parley/cdr"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -60,6 +61,14 @@ type Observer struct {
 type item struct {
 	m    Message
 	done chan struct{}
+	end  *callEnd // a call ended by its owner, not by a message
+}
+
+// callEnd is EndCall's request.
+type callEnd struct {
+	callID, reason string
+	by             cdr.Party
+	at             time.Time
 }
 
 // New returns an Observer; Start runs its worker.
@@ -156,6 +165,22 @@ func (o *Observer) Flush() {
 	}
 }
 
+// EndCall ends the calls followed under callID, after every message
+// captured before it: for a call whose end the messages do not show,
+// as a B2BUA's A leg when Parley itself sends the BYE.
+func (o *Observer) EndCall(callID, reason string, by cdr.Party) {
+	if !o.started.Load() {
+		return
+	}
+	o.mu.Lock() // in order with Capture's messages
+	defer o.mu.Unlock()
+	select {
+	case o.work <- item{end: &callEnd{callID: callID, reason: reason, by: by, at: o.cfg.Now()}}:
+	default:
+		o.metrics.captureDropped.Add(1)
+	}
+}
+
 func (o *Observer) run() {
 	defer close(o.done)
 	tick := time.NewTicker(5 * time.Second)
@@ -190,6 +215,11 @@ func (o *Observer) drain() {
 func (o *Observer) handle(it *item) {
 	if it.done != nil {
 		close(it.done)
+		return
+	}
+	if e := it.end; e != nil {
+		it.end = nil
+		o.announce(o.calls.endCall(e))
 		return
 	}
 	m := &it.m

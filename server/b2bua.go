@@ -33,6 +33,7 @@ func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime cont
 		Limits:       calllimit.New(callLimitsOf(cfg)),
 		Locate:       s.locateTransfer,
 		Record:       s.recordB2BUA,
+		OnEnd:        s.b2buaCallEnded,
 		Lifetime:     lifetime,
 		Log:          s.events,
 	})
@@ -56,6 +57,17 @@ func (s *Server) recordB2BUA(r cdr.Record) {
 	}
 	r.Node = s.records.node
 	s.records.w.Write(r)
+}
+
+// b2buaCallEnded tells the observer that a B2BUA call's A leg is over:
+// when Parley sends that leg's BYE itself, no message it follows says so.
+func (s *Server) b2buaCallEnded(c *b2bua.Call) {
+	if s.obs == nil {
+		return
+	}
+	a, _ := c.CallIDs()
+	by, reason := c.HungUpBy()
+	s.obs.obs.EndCall(a, reason, by)
 }
 
 // ownedByB2BUA reports whether the observer's call is a B2BUA call's A

@@ -151,6 +151,37 @@
     }
   }
 
+  // ---- B2BUA calls (mode: b2bua), each with both legs and a hang-up
+
+  async function loadB2BUA() {
+    let data;
+    try {
+      data = await getJSON('/api/b2bua/calls');
+    } catch (err) {
+      if (err.message === 'unauthorized') throw err;
+      $('#b2bua').hidden = true; // not a B2BUA
+      return;
+    }
+    $('#b2bua').hidden = false;
+    $('#b2bua tbody').replaceChildren(...data.calls.map(b2buaRow));
+    $('#b2bua .count').textContent = String(data.calls.length);
+    $('#b2bua .empty').hidden = data.calls.length > 0;
+  }
+
+  function b2buaRow(c) {
+    const hangup = el('button', { class: 'hangup', type: 'button', textContent: 'Hang up', title: 'BYE on both legs' });
+    hangup.addEventListener('click', async () => {
+      if (!confirm(`Hang up ${c.caller} → ${c.callee}?`)) return;
+      await api('/api/b2bua/calls/' + encodeURIComponent(c.id), { method: 'DELETE' });
+      later('b2bua', 300, () => loadB2BUA().catch(() => {}));
+    });
+    const leg = l => el('td', { class: 'wrap', title: `${l.state}${l.remote ? ' ' + l.remote : ''}` }, el('code', { textContent: l.call_id }));
+    return el('tr', { 'data-b2bua-id': c.id },
+      td(c.caller, 'wrap'), td(c.callee, 'wrap'),
+      el('td', {}, el('span', { class: 'state', textContent: c.state })),
+      leg(c.a), leg(c.b), td(fmtTime(c.setup)), el('td', {}, hangup));
+  }
+
   // ---- call records, newest first, a page at a time
 
   async function loadCDRs(before) {
@@ -284,6 +315,7 @@
     if (kind === 'call') {
       state.calls.set(e.call.call_id, e.call);
       later('calls', 100, renderCalls);
+      later('b2bua', 300, () => loadB2BUA().catch(() => {}));
       if (e.call.state === 'ended') later('cdrs', 500, () => loadCDRs().catch(() => {})); // its record is written by then, or soon
       later('stats', 1000, loadStats);
       return;
@@ -332,7 +364,7 @@
 
   function refreshAll() {
     const failed = err => { if (err.message !== 'unauthorized') console.warn(err); };
-    return Promise.all([loadStats(), loadRegistrations(), loadCalls(), loadCDRs()])
+    return Promise.all([loadStats(), loadRegistrations(), loadCalls(), loadCDRs(), loadB2BUA()])
       .then(() => { document.body.dataset.loaded = 'true'; }, failed);
   }
 
