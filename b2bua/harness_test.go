@@ -22,7 +22,7 @@ import (
 
 var (
 	epoch    = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	listener = &transport.ListenerInfo{Proto: transport.UDP, Bound: netip.MustParseAddrPort("127.0.0.1:5060"), Host: "127.0.0.1", Port: 5060}
+	ctlListener = &transport.ListenerInfo{Proto: transport.UDP, Bound: netip.MustParseAddrPort("127.0.0.1:5060"), Host: "127.0.0.1", Port: 5060}
 	callerAt = netip.MustParseAddrPort("127.0.0.1:6001")
 	calleeAt = netip.MustParseAddrPort("127.0.0.1:6002")
 )
@@ -39,7 +39,7 @@ type fakeNet struct {
 	acks []*sip.Message
 }
 
-func (n *fakeNet) ListenerFor(transport.Proto, netip.Addr) *transport.ListenerInfo { return listener }
+func (n *fakeNet) ListenerFor(transport.Proto, netip.Addr) *transport.ListenerInfo { return ctlListener }
 func (n *fakeNet) ChooseProto(dst transport.Target, _ int) transport.Proto         { return dst.Proto }
 
 type nopTx struct{}
@@ -173,7 +173,7 @@ func (h *harness) dial(from string, plan Plan, extra ...string) *call {
 		h.t.Fatal(err)
 	}
 	tx := &fakeTx{}
-	in := &transport.Incoming{Msg: m, Proto: transport.UDP, Source: callerAt, Listener: listener}
+	in := &transport.Incoming{Msg: m, Proto: transport.UDP, Source: callerAt, Listener: ctlListener}
 	dest := transport.Target{Proto: transport.UDP, Addr: calleeAt}
 	h.b.takeCall(context.Background(), tx, in, plan, []target{{uri: "sip:bob@127.0.0.1:6002", dest: dest, trunk: plan.Trunk}})
 	cl := &call{h: h, aTx: tx, invite: m, aSeq: 1}

@@ -193,7 +193,9 @@ func (x *transfer) Response(resp *sip.Message, err error) {
 	code := resp.StatusCode()
 	switch {
 	case x.leg != nil && code >= 200 && code < 300:
-		c.sendACK(x.ack, x.ackDst) // a retransmission of the answer
+		if x.ack != nil {
+			c.sendACK(x.ack, x.ackDst) // a retransmission of the answer
+		}
 	case x.done:
 		if code >= 200 && code < 300 && d != nil {
 			c.ackAndBye(&Leg{call: c, side: x.referrer.side, d: d, dest: x.t.Dest}, resp)
@@ -228,8 +230,7 @@ func (x *transfer) answered(d *dialog.Dialog, resp *sip.Message) {
 	x.ok = resp
 	c.b.addLeg(x.leg)
 	c.xlegs = append(c.xlegs, x.leg)
-	x.ack, x.ackDst = c.ackFor(x.leg, resp, nil)
-	c.sendACK(x.ack, x.ackDst)
+	c.ack(x.leg, resp, nil, func(a *sip.Message, dst transport.Target) { x.ack, x.ackDst = a, dst })
 	req, err := x.keep.d.NewRequest("INVITE", "")
 	if err != nil {
 		x.fail(500, "Cannot Reconnect")
@@ -351,6 +352,7 @@ type reconnect struct {
 	req    *sip.Message
 	guard  *invite
 	flight outbound.Flight
+	final  bool
 	ack    *sip.Message
 	ackDst transport.Target
 }
@@ -376,12 +378,13 @@ func (r *reconnect) Response(resp *sip.Message, err error) {
 	if code < 200 {
 		return
 	}
-	if r.ack != nil {
-		if code < 300 {
+	if r.final {
+		if code < 300 && r.ack != nil {
 			c.sendACK(r.ack, r.ackDst)
 		}
 		return
 	}
+	r.final = true
 	r.flight.Release()
 	if c.pending == r.guard {
 		c.pending = nil
@@ -390,8 +393,7 @@ func (r *reconnect) Response(resp *sip.Message, err error) {
 		x.fail(code, resp.Reason())
 		return
 	}
-	r.ack, r.ackDst = c.ackFor(x.keep, resp, nil)
-	c.sendACK(r.ack, r.ackDst)
+	c.ack(x.keep, resp, nil, func(a *sip.Message, dst transport.Target) { r.ack, r.ackDst = a, dst })
 	if c.state != stateAnswered || x.done {
 		return
 	}
@@ -422,8 +424,7 @@ func (c *Call) onDetached(l *Leg, tx proxy.ServerTx, req *sip.Message) {
 
 // ackAndBye ends a dialog answered after Parley no longer wanted it.
 func (c *Call) ackAndBye(l *Leg, ok *sip.Message) {
-	ack, dst := c.ackFor(l, ok, nil)
-	c.sendACK(ack, dst)
+	c.ack(l, ok, nil, nil)
 	c.bye(l)
 }
 

@@ -322,6 +322,7 @@ type refresher struct {
 	req    *sip.Message
 	guard  *invite // in c.pending while the refresh is under way: glare
 	flight outbound.Flight
+	final  bool // its final response came
 	ack    *sip.Message
 	ackDst transport.Target
 }
@@ -352,19 +353,19 @@ func (r *refresher) Response(resp *sip.Message, err error) {
 		return
 	}
 	isInvite := r.req.Method() == "INVITE"
-	if r.ack != nil {
-		if isInvite && code < 300 {
+	if r.final {
+		if isInvite && code < 300 && r.ack != nil {
 			c.sendACK(r.ack, r.ackDst) // a retransmitted 2xx
 		}
 		return
 	}
+	r.final = true
 	r.flight.Release()
 	if c.pending == r.guard {
 		c.pending = nil
 	}
 	if isInvite && code < 300 {
-		r.ack, r.ackDst = c.ackFor(l, resp, nil)
-		c.sendACK(r.ack, r.ackDst)
+		c.ack(l, resp, nil, func(a *sip.Message, dst transport.Target) { r.ack, r.ackDst = a, dst })
 	}
 	switch {
 	case code < 300:
