@@ -21,10 +21,10 @@ import (
 // responses, and a fake clock moves time.
 
 var (
-	epoch    = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	epoch       = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ctlListener = &transport.ListenerInfo{Proto: transport.UDP, Bound: netip.MustParseAddrPort("127.0.0.1:5060"), Host: "127.0.0.1", Port: 5060}
-	callerAt = netip.MustParseAddrPort("127.0.0.1:6001")
-	calleeAt = netip.MustParseAddrPort("127.0.0.1:6002")
+	callerAt    = netip.MustParseAddrPort("127.0.0.1:6001")
+	calleeAt    = netip.MustParseAddrPort("127.0.0.1:6002")
 )
 
 type sent struct {
@@ -39,8 +39,10 @@ type fakeNet struct {
 	acks []*sip.Message
 }
 
-func (n *fakeNet) ListenerFor(transport.Proto, netip.Addr) *transport.ListenerInfo { return ctlListener }
-func (n *fakeNet) ChooseProto(dst transport.Target, _ int) transport.Proto         { return dst.Proto }
+func (n *fakeNet) ListenerFor(transport.Proto, netip.Addr) *transport.ListenerInfo {
+	return ctlListener
+}
+func (n *fakeNet) ChooseProto(dst transport.Target, _ int) transport.Proto { return dst.Proto }
 
 type nopTx struct{}
 
