@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -91,4 +92,36 @@ func TestB2BUASessionTimer422(t *testing.T) {
 		t.Errorf("bob's INVITE Session-Expires %q, want Parley's 1800", se)
 	}
 	leakCheck(t, alice, callee, "alice", "bob")
+}
+
+// TestB2BUABlindTransferBaresip: three baresip phones. alice calls bob
+// through parley in mode b2bua; bob transfers her to carol (/transfer,
+// a REFER). Parley places the call to carol itself, reconnects alice to
+// her with a re-INVITE and hangs bob up; audio then flows between alice
+// and carol, and alice's hang-up ends carol's call.
+func TestB2BUABlindTransferBaresip(t *testing.T) {
+	requireTool(t, "baresip", baresipHint)
+	p := startParley(t, "--mode", "b2bua")
+	outbound := fmt.Sprintf(`;outbound="sip:%s;transport=udp";regint=300`, p.Addr)
+	bob := startSoftphone(t, "bob", "<sip:bob@example.com>"+outbound+";answermode=auto")
+	carol := startSoftphone(t, "carol", "<sip:carol@example.com>"+outbound+";answermode=auto")
+	alice := startSoftphone(t, "alice", "<sip:alice@example.com>"+outbound)
+	for _, s := range []*softphone{bob, carol, alice} {
+		s.waitLog(reRegistered, 10*time.Second)
+	}
+	alice.command("/dial bob")
+	alice.waitLog(reEstablished, 10*time.Second)
+	bob.waitLog(reEstablished, 10*time.Second)
+	time.Sleep(time.Second)
+	bob.command("/transfer sip:carol@example.com")
+	carol.waitLog(reEstablished, 10*time.Second)
+	bob.waitLog(reTerminated, 10*time.Second)
+	time.Sleep(3 * time.Second)
+	alice.command("/hangup")
+	carol.waitLog(reTerminated, 10*time.Second)
+	alice.waitLog(reTerminated, 10*time.Second)
+	expectRTP(t, carol)
+	for _, s := range []*softphone{alice, bob, carol} {
+		s.quit()
+	}
 }
