@@ -151,11 +151,19 @@ type call struct {
 	invite *sip.Message
 	aSeq   int
 	bOK    *sip.Message
+	src    netip.AddrPort // where the caller is
+	dst    netip.AddrPort // where the callee is
 }
 
 // dial sends the caller's INVITE with extra header lines; the call's B
 // leg goes to the callee at calleeAt.
 func (h *harness) dial(from string, plan Plan, extra ...string) *call {
+	h.t.Helper()
+	return h.dialAt(from, callerAt, calleeAt, plan, extra...)
+}
+
+// dialAt is dial with the caller at src and the callee at dst.
+func (h *harness) dialAt(from string, src, dst netip.AddrPort, plan Plan, extra ...string) *call {
 	h.t.Helper()
 	lines := append([]string{
 		"INVITE sip:bob@example.com SIP/2.0",
@@ -175,10 +183,10 @@ func (h *harness) dial(from string, plan Plan, extra ...string) *call {
 		h.t.Fatal(err)
 	}
 	tx := &fakeTx{}
-	in := &transport.Incoming{Msg: m, Proto: transport.UDP, Source: callerAt, Listener: ctlListener}
-	dest := transport.Target{Proto: transport.UDP, Addr: calleeAt}
+	in := &transport.Incoming{Msg: m, Proto: transport.UDP, Source: src, Listener: ctlListener}
+	dest := transport.Target{Proto: transport.UDP, Addr: dst}
 	h.b.takeCall(context.Background(), tx, in, plan, []target{{uri: "sip:bob@127.0.0.1:6002", dest: dest, trunk: plan.Trunk}})
-	cl := &call{h: h, aTx: tx, invite: m, aSeq: 1}
+	cl := &call{h: h, aTx: tx, invite: m, aSeq: 1, src: src, dst: dst}
 	cid, _ := m.CallID()
 	h.b.mu.Lock()
 	for _, c := range h.b.calls {
@@ -193,7 +201,12 @@ func (h *harness) dial(from string, plan Plan, extra ...string) *call {
 // bInvite returns the latest INVITE sent to the callee.
 func (cl *call) bInvite() *sent {
 	cl.h.t.Helper()
-	rs := cl.h.net.requests("INVITE", calleeAt)
+	var rs []*sent
+	for _, s := range cl.h.net.requests("INVITE", cl.dst) {
+		if s.req.Header("Call-ID") == cl.c.bCallID {
+			rs = append(rs, s)
+		}
+	}
 	if len(rs) == 0 {
 		cl.h.t.Fatal("no INVITE reached the callee")
 	}

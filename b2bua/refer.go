@@ -77,23 +77,17 @@ func (c *Call) onREFER(l *Leg, tx proxy.ServerTx, req *sip.Message) {
 	case rt.Method() != "INVITE":
 		l.answer(tx, req, 403, "Only INVITE Can Be Referred")
 		return
+	case c.xfer != nil || c.pending != nil:
+		l.answer(tx, req, 491, "Request Pending")
+		return
 	case rt.Replaces != nil:
-		l.answer(tx, req, 501, "Replaces Not Supported In Transfers")
+		c.onAttended(l, tx, req, rt)
 		return
 	case c.b.cfg.Locate == nil:
 		l.answer(tx, req, 501, "Transfers Not Available")
 		return
-	case c.xfer != nil || c.pending != nil:
-		l.answer(tx, req, 491, "Request Pending")
-		return
 	}
-	cs, _ := req.CSeq()
-	x := &transfer{c: c, referrer: l, keep: c.peer(l), event: "refer;id=" + strconv.FormatUint(uint64(cs.Seq), 10),
-		target: rt.Target(), callID: newID(), tag: dialog.NewTag()}
-	if by, ok, _ := req.ReferredBy(); ok {
-		x.referBy = by.String()
-	}
-	c.xfer = x
+	x := c.newTransfer(l, req, rt)
 	l.answer(tx, req, 202, "Accepted")
 	x.notify(100, "Trying", false)
 	targets, err := c.b.cfg.Locate(c.ctx, x.target)
@@ -108,6 +102,18 @@ func (c *Call) onREFER(l *Leg, tx proxy.ServerTx, req *sip.Message) {
 	x.targets = targets
 	x.ring = c.after(transferRing, func() { x.giveUp() })
 	x.next()
+}
+
+// newTransfer starts tracking a transfer asked for by l's REFER req.
+func (c *Call) newTransfer(l *Leg, req *sip.Message, rt sip.ReferTo) *transfer {
+	cs, _ := req.CSeq()
+	x := &transfer{c: c, referrer: l, keep: c.peer(l), event: "refer;id=" + strconv.FormatUint(uint64(cs.Seq), 10),
+		target: rt.Target(), callID: newID(), tag: dialog.NewTag()}
+	if by, ok, _ := req.ReferredBy(); ok {
+		x.referBy = by.String()
+	}
+	c.xfer = x
+	return x
 }
 
 // next sends the new leg's INVITE to the next target: from the party who

@@ -26,8 +26,8 @@ func locateCarol(_ context.Context, u sip.URI) ([]proxy.Target, error) {
 func (cl *call) fromB(method string, cseq int, extra ...string) *fakeTx {
 	cl.h.t.Helper()
 	inv := cl.bInvite().req
-	for _, s := range cl.h.net.requests("INVITE", calleeAt) {
-		if s.req.ToTag() == "" {
+	for _, s := range cl.h.net.requests("INVITE", cl.dst) {
+		if s.req.ToTag() == "" && s.req.Header("Call-ID") == cl.c.bCallID {
 			inv = s.req // the initial INVITE names the dialog
 			break
 		}
@@ -176,7 +176,7 @@ func TestReferRefused(t *testing.T) {
 		{"no Refer-To", Config{Locate: locateCarol}, nil, 400, "Missing Refer-To"},
 		{"two Refer-To", Config{Locate: locateCarol}, []string{"Refer-To: <sip:a@x>", "Refer-To: <sip:b@x>"}, 400, "Multiple Refer-To Headers"},
 		{"not INVITE", Config{Locate: locateCarol}, []string{"Refer-To: <sip:carol@example.com;method=BYE>"}, 403, "Only INVITE Can Be Referred"},
-		{"attended", Config{Locate: locateCarol}, []string{"Refer-To: <sip:carol@example.com?Replaces=a%3Bto-tag%3D1%3Bfrom-tag%3D2>"}, 501, "Replaces Not Supported In Transfers"},
+		{"attended, no such dialog", Config{Locate: locateCarol}, []string{"Refer-To: <sip:carol@example.com?Replaces=a%3Bto-tag%3D1%3Bfrom-tag%3D2>"}, 481, "Replaced Dialog Does Not Exist"},
 		{"no locator", Config{}, []string{"Refer-To: <sip:carol@example.com>"}, 501, "Transfers Not Available"},
 	}
 	for _, tt := range tests {
