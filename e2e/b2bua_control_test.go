@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -124,4 +125,45 @@ func TestB2BUABlindTransferBaresip(t *testing.T) {
 	for _, s := range []*softphone{alice, bob, carol} {
 		s.quit()
 	}
+}
+
+// TestB2BUACallLimit: with limits.calls.per_user at 1, alice's second
+// call while her first is up is refused 486 Caller Call Limit Reached
+// without ringing anyone; hanging up the first frees her place.
+func TestB2BUACallLimit(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	admin := "127.0.0.1:" + strconv.Itoa(freePort(t, false))
+	cfg := writeConfig(t, "admin:\n  listen: "+admin+"\ncdr:\n  enabled: true\nlimits:\n  calls:\n    per_user: 1\n")
+	base := "http://" + admin
+	p := startParley(t, "--config", cfg, "--mode", "b2bua")
+	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
+		"-s", "bob", "-set", "calls", "1", p.Addr)
+	callee.WaitLog("registered", 10*time.Second)
+	first := startSipp(t, "-sf", scenario("uac_wait_bye.xml"), "-s", "bob", p.Addr)
+	var id string
+	for deadline := time.Now().Add(10 * time.Second); id == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		for _, c := range b2buaCalls(t, base) {
+			if c.State == "answered" {
+				id = c.ID
+			}
+		}
+	}
+	if id == "" {
+		t.Fatal("alice's first call was not answered")
+	}
+	second := startSipp(t, "-sf", scenario("uac_busy.xml"), "-s", "bob", p.Addr)
+	second.ExpectSuccess()
+	if got := second.messages(t); !strings.Contains(got, "SIP/2.0 486 Caller Call Limit Reached") {
+		t.Errorf("alice's second call was not refused for her limit:\n%s", got)
+	}
+	req, _ := http.NewRequest(http.MethodDelete, base+"/api/b2bua/calls/"+id, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	first.ExpectSuccess()
+	callee.ExpectSuccess()
+	// Her place is free again: a third call gets through to a callee.
+	b2buaCall(t, p, "uas_answer.xml", "uac_call.xml")
 }
