@@ -44,6 +44,10 @@ type Config struct {
 	// ACK comes (§13.3.1.4): T1 doubling up to T2, 64*T1 in all.
 	// 0 means 500 ms and 4 s.
 	T1, T2 time.Duration
+	// RingTimeout bounds how long a call may go unanswered, as Timer C
+	// does for a proxy (§16.6 step 11): then the callee's phones are
+	// cancelled and the caller gets 408. 0 is 181 s.
+	RingTimeout time.Duration
 	// PassHeaders names the headers copied from one leg to the other,
 	// case-insensitively; nil is DefaultPassHeaders.
 	PassHeaders []string
@@ -116,6 +120,9 @@ func New(cfg Config) *B2BUA {
 	}
 	if cfg.T2 <= 0 {
 		cfg.T2 = 4 * time.Second
+	}
+	if cfg.RingTimeout <= 0 {
+		cfg.RingTimeout = 181 * time.Second
 	}
 	if cfg.Lifetime == nil {
 		cfg.Lifetime = context.Background()

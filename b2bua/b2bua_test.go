@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/parley-sip/parley/cdr"
+	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
 )
 
@@ -318,5 +319,34 @@ func TestPassHeaders(t *testing.T) {
 	}
 	if !New(Config{}).passes("Supported") || New(Config{}).passes("User-Agent") {
 		t.Error("the default list is not DefaultPassHeaders")
+	}
+}
+
+// TestLateOffer: bob's offer in his 2xx reaches alice, and her answer in
+// the ACK reaches bob in his ACK, which waits for hers.
+func TestLateOffer(t *testing.T) {
+	f := newFixture(t)
+	aTx, _ := f.call(Plan{}, "sip:bob@203.0.113.9:5060")
+	inv := f.txs.all("INVITE")[0]
+	ok := sip.NewResponse(inv.req, 200, "", "bob-1", "Contact", "<sip:bob@203.0.113.9:5060>")
+	ok.SetBody("application/sdp", []byte("v=0\r\no=bob offer\r\n"))
+	inv.onResponse(ok)
+	if got := string(aTx.last().Body()); got != "v=0\r\no=bob offer\r\n" {
+		t.Fatalf("alice's 2xx body %q", got)
+	}
+	if n := len(f.tp.sent()); n != 0 {
+		t.Fatalf("bob ACKed before alice: %d ACKs", n)
+	}
+	ack := aRequest(t, aTx, "ACK", 10)
+	ack.SetBody("application/sdp", []byte("v=0\r\no=alice answer\r\n"))
+	f.deliver(ack)
+	f.deliver(aRequest(t, aTx, "ACK", 10)) // retransmitted: nothing more
+	acks := f.tp.sent()
+	if len(acks) != 1 || string(acks[0].Body()) != "v=0\r\no=alice answer\r\n" || acks[0].ContentType() != "application/sdp" {
+		t.Fatalf("ACKs to bob %v", acks)
+	}
+	inv.onResponse(ok) // bob did not get it: his 2xx again, the same ACK again
+	if acks = f.tp.sent(); len(acks) != 2 || acks[1].Header("Via") != acks[0].Header("Via") {
+		t.Errorf("2xx retransmission: ACKs %v", acks)
 	}
 }

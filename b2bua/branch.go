@@ -68,6 +68,10 @@ func (br *branch) Response(resp *sip.Message, err error) {
 		if code > 100 && d != nil && c.state == stateSetup && !c.cancelled {
 			c.provisional(br, d, resp)
 		}
+	case code < 300 && d == nil:
+		// A 2xx that makes no dialog (no Contact, no To tag) cannot be
+		// ACKed or hung up: the branch failed.
+		br.final(sip.NewResponse(c.aInvite, 502, "Bad 2xx From Callee", ""))
 	case code < 300:
 		br.done = true
 		c.success(br, d, resp)
@@ -181,6 +185,7 @@ func (c *Call) success(br *branch, d *dialog.Dialog, resp *sip.Message) {
 	}
 	c.bl, c.early = l, l
 	c.state = stateAnswered
+	c.ringTimer.Stop()
 	c.status = resp.StatusCode()
 	c.b.setupDone(c.setupKey)
 	br.flight.Release()

@@ -101,8 +101,9 @@ type Call struct {
 	state     callState
 	cancelled bool
 	rseq      []rseqMap
-	pending   *invite // the INVITE transaction in progress inside the call
-	answer    *invite // the initial INVITE's 2xx, until the caller ACKs
+	ringTimer clock.Timer // RingTimeout, until the answer
+	pending   *invite     // the INVITE transaction in progress inside the call
+	answer    *invite     // the initial INVITE's 2xx, until the caller ACKs
 
 	setup, ringing, answered, ended time.Time
 	status                          int
@@ -278,6 +279,11 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 		return
 	}
 	b.add(c, c.setupKey)
+	c.ringTimer = c.after(b.cfg.RingTimeout, func() {
+		if c.state == stateSetup && !c.cancelled {
+			c.fail(408, "No Answer", cdr.System)
+		}
+	})
 	c.Post(func() {
 		if !c.admitTimer() || !c.admitLimits() {
 			return
@@ -508,6 +514,7 @@ func (c *Call) end(by cdr.Party, reason string) {
 	}
 	legs = append(append(legs, c.xlegs...), c.gone...)
 	c.stopTransfer()
+	c.ringTimer.Stop()
 	if c.answer != nil {
 		c.answer.stop()
 	}

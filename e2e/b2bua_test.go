@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -270,4 +274,56 @@ func TestB2BUABaresipCall(t *testing.T) {
 	bob.waitLog(reRegistered, 10*time.Second)
 	alice.waitLog(reRegistered, 10*time.Second)
 	softphoneCall(t, alice, bob, "bob")
+}
+
+// TestConsoleB2BUAHangup: the console lists a B2BUA call (both legs) and
+// its Hang up button ends it: alice and bob each get a BYE and finish.
+func TestConsoleB2BUAHangup(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	requireConsoleTools(t)
+	base := "http://127.0.0.1:" + strconv.Itoa(freePort(t, false))
+	p := startParley(t, "--mode", "b2bua", "--admin", strings.TrimPrefix(base, "http://"))
+	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
+		"-s", "bob", "-set", "calls", "1", "-timeout", "40s", p.Addr)
+	callee.WaitLog("registered", 10*time.Second)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "hangup.mjs", base+"/")
+	cmd.Dir = consoleDir()
+	cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath())
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	steps := bufio.NewScanner(out)
+	next := func(want string) map[string]any {
+		t.Helper()
+		if !steps.Scan() {
+			cmd.Wait()
+			t.Fatalf("hangup.mjs ended before %q: %s", want, stderr.String())
+		}
+		var v map[string]any
+		if err := json.Unmarshal(steps.Bytes(), &v); err != nil || v["step"] != want {
+			t.Fatalf("hangup.mjs said %s, want step %q", steps.Text(), want)
+		}
+		return v
+	}
+	next("loaded")
+	alice := startSipp(t, "-sf", scenario("uac_wait_bye.xml"), "-s", "bob", "-timeout", "40s", p.Addr)
+	call := next("call")
+	if text, _ := call["text"].(string); !strings.Contains(text, "alice") || !strings.Contains(text, "bob") {
+		t.Errorf("B2BUA call row %q", text)
+	}
+	if errs, _ := next("hungup")["errors"].([]any); len(errs) > 0 {
+		t.Errorf("page errors: %v", errs)
+	}
+	cmd.Wait()
+	alice.ExpectSuccess()
+	callee.ExpectSuccess()
 }

@@ -12,13 +12,14 @@ import (
 	"github.com/parley-sip/parley/transport"
 )
 
-// newB2BUA builds the B2BUA of mode: b2bua and puts its stages in the
+// newB2BUA builds the B2BUA of mode: b2bua, or of a dial plan whose
+// routes ask for one (router, nil for none), and puts its stages in the
 // chain: the in-dialog stage before the proxy's cancel stage (a B2BUA
 // call's CANCELs and in-dialog requests are not proxied ones, and are
 // not challenged), the router's before location, the mode's before
-// relay. It returns stages unchanged and a nil B2BUA in other modes.
-func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime context.Context, stages []proxy.Stage) ([]proxy.Stage, error) {
-	if cfg.Mode != config.ModeB2BUA {
+// relay. Without either it returns stages unchanged and no B2BUA.
+func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime context.Context, router b2bua.Router, stages []proxy.Stage) ([]proxy.Stage, error) {
+	if cfg.Mode != config.ModeB2BUA && router == nil {
 		return stages, nil
 	}
 	b := b2bua.New(b2bua.Config{
@@ -26,9 +27,11 @@ func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime cont
 		Sender:       tp,
 		T1:           cfg.Transaction.T1.Duration(),
 		T2:           cfg.Transaction.T2.Duration(),
+		RingTimeout:  cfg.Proxy.TimerC.Duration(),
 		PassHeaders:  cfg.B2BUA.PassHeaders,
 		PassXHeaders: cfg.B2BUA.PassXHeaders,
-		All:          true,
+		All:          cfg.Mode == config.ModeB2BUA,
+		Router:       router,
 		Control:      b2buaControlOf(cfg),
 		Limits:       calllimit.New(callLimitsOf(cfg)),
 		Locate:       s.locateTransfer,

@@ -6,8 +6,10 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/parley-sip/parley/b2bua"
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/proxy"
+	"github.com/parley-sip/parley/sip"
 )
 
 // TestB2BUAStages: mode b2bua puts the B2BUA's stages where their
@@ -35,7 +37,7 @@ func TestB2BUAStages(t *testing.T) {
 		cfg := config.Default()
 		cfg.Mode = tt.mode
 		s := &Server{events: slog.Default()}
-		st, err := s.newB2BUA(cfg, nil, context.Background(), proxy.DefaultStages())
+		st, err := s.newB2BUA(cfg, nil, context.Background(), nil, proxy.DefaultStages())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,5 +47,12 @@ func TestB2BUAStages(t *testing.T) {
 		if (s.b2b != nil) != (tt.mode == config.ModeB2BUA) || (s.callControl() != nil) != (tt.mode == config.ModeB2BUA) {
 			t.Errorf("%s: B2BUA built: %v", tt.mode, s.b2b != nil)
 		}
+	}
+	// A dial plan with B2BUA routes builds it in mode stateful too.
+	s := &Server{events: slog.Default()}
+	router := func(context.Context, *sip.Message) (b2bua.Plan, bool) { return b2bua.Plan{}, false }
+	st, err := s.newB2BUA(config.Default(), nil, context.Background(), router, proxy.DefaultStages())
+	if err != nil || s.b2b == nil || !slices.Contains(names(st), "b2bua-route") {
+		t.Errorf("stateful with a router: stages %v, B2BUA %v, %v", names(st), s.b2b != nil, err)
 	}
 }

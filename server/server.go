@@ -134,7 +134,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	pcfg := s.proxyConfig(cfg, a, pol)
 	pcfg.Outbound = s.out
 	pcfg.Lifetime, s.endLife = context.WithCancel(context.Background())
-	if pcfg.Stages, err = s.newB2BUA(cfg, traced, pcfg.Lifetime, proxy.DefaultStages()); err != nil {
+	if pcfg.Stages, err = s.newB2BUA(cfg, traced, pcfg.Lifetime, nil, proxy.DefaultStages()); err != nil {
 		st.Close()
 		return nil, err
 	}
