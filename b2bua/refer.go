@@ -10,7 +10,6 @@ import (
 	"github.com/parley-sip/parley/outbound"
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/sip"
-	"github.com/parley-sip/parley/transaction"
 	"github.com/parley-sip/parley/transport"
 )
 
@@ -66,9 +65,9 @@ type transfer struct {
 // gets a final answer saying why.
 func (c *Call) onREFER(l *Leg, tx proxy.ServerTx, req *sip.Message) {
 	rt, err := req.ReferTo()
-	var se *sip.Error
 	switch {
-	case errors.As(err, &se):
+	case err != nil:
+		se := sipError(err)
 		l.answer(tx, req, se.Code, se.Reason)
 		return
 	case c.state != stateAnswered || c.detached(l):
@@ -169,10 +168,7 @@ func (x *transfer) Post(fn func()) { x.c.Post(fn) }
 // Stamp adds the Via and Contact of the listener the INVITE leaves from,
 // and starts following the dialogs its responses make.
 func (x *transfer) Stamp(msg *sip.Message, _ transport.Target, out *transport.ListenerInfo, last bool) (*sip.Message, error) {
-	if !last {
-		msg = msg.Clone()
-	}
-	msg.PrependHeader("Via", string(sip.AppendVia(nil, out.Proto.ViaName(), out.Host, out.Port, transaction.NewBranch())))
+	msg = stampVia(msg, out, last)
 	msg.SetHeader("Contact", "<"+contactFor(out)+">")
 	if x.inv == nil {
 		inv, err := x.c.b.table.NewInvitation(msg)
@@ -366,11 +362,7 @@ type reconnect struct {
 func (r *reconnect) Post(fn func()) { r.x.c.Post(fn) }
 
 func (r *reconnect) Stamp(msg *sip.Message, _ transport.Target, out *transport.ListenerInfo, last bool) (*sip.Message, error) {
-	if !last {
-		msg = msg.Clone()
-	}
-	msg.PrependHeader("Via", string(sip.AppendVia(nil, out.Proto.ViaName(), out.Host, out.Port, transaction.NewBranch())))
-	return msg, nil
+	return stampVia(msg, out, last), nil
 }
 
 func (r *reconnect) Response(resp *sip.Message, err error) {

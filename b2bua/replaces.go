@@ -8,7 +8,6 @@ import (
 	"github.com/parley-sip/parley/outbound"
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/sip"
-	"github.com/parley-sip/parley/transaction"
 	"github.com/parley-sip/parley/transport"
 )
 
@@ -150,11 +149,7 @@ func (j *join) start() {
 func (j *join) Post(fn func()) { j.x.c.Post(fn) }
 
 func (j *join) Stamp(msg *sip.Message, _ transport.Target, out *transport.ListenerInfo, last bool) (*sip.Message, error) {
-	if !last {
-		msg = msg.Clone()
-	}
-	msg.PrependHeader("Via", string(sip.AppendVia(nil, out.Proto.ViaName(), out.Host, out.Port, transaction.NewBranch())))
-	return msg, nil
+	return stampVia(msg, out, last), nil
 }
 
 func (j *join) Response(resp *sip.Message, err error) {

@@ -1,6 +1,7 @@
 package b2bua
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -70,7 +71,7 @@ func (c *Call) admitTimer() bool {
 	}
 	ans, err := ct.SessionTimer.Answer(c.aInvite)
 	if err != nil {
-		se := err.(*sip.Error)
+		se := sipError(err)
 		c.fail(se.Code, se.Reason, cdr.System)
 		return false
 	}
@@ -225,7 +226,7 @@ func (c *Call) refusedRefresh(l *Leg, tx proxy.ServerTx, req *sip.Message) bool 
 	ans, err := ct.SessionTimer.Answer(req)
 	switch {
 	case err != nil:
-		se := err.(*sip.Error)
+		se := sipError(err)
 		l.answer(tx, req, se.Code, se.Reason)
 		return true
 	case ans.Reject:
@@ -331,11 +332,26 @@ func (r *refresher) Post(fn func()) { r.c.Post(fn) }
 
 // Stamp adds a Via of the listener it leaves from.
 func (r *refresher) Stamp(msg *sip.Message, _ transport.Target, out *transport.ListenerInfo, last bool) (*sip.Message, error) {
+	return stampVia(msg, out, last), nil
+}
+
+// stampVia is the Stamp of a request Parley sends in a dialog: a Via of
+// the listener it leaves from, on a copy unless it is the last attempt.
+func stampVia(msg *sip.Message, out *transport.ListenerInfo, last bool) *sip.Message {
 	if !last {
 		msg = msg.Clone()
 	}
 	msg.PrependHeader("Via", string(sip.AppendVia(nil, out.Proto.ViaName(), out.Host, out.Port, transaction.NewBranch())))
-	return msg, nil
+	return msg
+}
+
+// sipError is err as the SIP answer it carries; 400 when it carries none.
+func sipError(err error) *sip.Error {
+	var se *sip.Error
+	if errors.As(err, &se) {
+		return se
+	}
+	return &sip.Error{Code: 400, Reason: "Bad Request"}
 }
 
 // Response re-arms the leg's timer on a 2xx, ends the call when the far
