@@ -7,6 +7,7 @@ import (
 	"github.com/parley-sip/parley/dialog"
 	"github.com/parley-sip/parley/outbound"
 	"github.com/parley-sip/parley/proxy"
+	"github.com/parley-sip/parley/sessiontimer"
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
 )
@@ -222,4 +223,166 @@ func (j *join) ackWith(from *sip.Message) {
 		c.noteBody(c.sideAcross(j.to), from.ContentType(), from.Body())
 	}
 	c.ack(j.to, j.ok, from, func(a *sip.Message, dst transport.Target) { j.ack, j.ackDst = a, dst })
+}
+
+// An INVITE with Replaces (RFC 3891) from a phone outside any of
+// Parley's dialogs, naming a confirmed leg of a call of Parley's: the
+// phone takes that leg's place in the call (an attended transfer a phone
+// completes itself, a call taken over from another phone). The party
+// across the call is re-INVITEd with the new phone's offer, the new
+// phone gets the answer, and the replaced leg gets a BYE. The dialog's
+// identifiers are the credentials, as for any request inside it
+// (RFC 3891 §7 leaves the policy to the UA).
+
+// replacing takes an initial INVITE whose Replaces names a leg of
+// Parley's: true when it was taken here (replaced, or refused with the
+// reason). An INVITE without Replaces, or replacing a dialog Parley only
+// proxies, goes on as any other.
+func (b *B2BUA) replacing(r *proxy.Request) bool {
+	rep, ok, err := r.Msg.Replaces()
+	if err != nil || !ok {
+		return false
+	}
+	l := b.legByReplaces(rep)
+	if l == nil {
+		return false
+	}
+	c, tx, in := l.call, r.Tx, r.In
+	c.Post(func() { c.replaceLeg(l, rep, tx, in) })
+	return true
+}
+
+// replaceLeg starts replacing leg l with the phone that sent in.Msg.
+func (c *Call) replaceLeg(l *Leg, rep sip.Replaces, tx proxy.ServerTx, in *transport.Incoming) {
+	inv := in.Msg
+	answer := func(code int, reason string) { _ = tx.Respond(sip.NewResponse(inv, code, reason, dialog.NewTag())) }
+	switch {
+	case c.state != stateAnswered || c.detached(l) || (l != c.a && l != c.bl):
+		// Early dialogs (a ringing call picked up) are not replaced: the
+		// call's setup has no place for a second caller.
+		answer(481, "Replaced Dialog Does Not Exist")
+		return
+	case rep.EarlyOnly:
+		answer(486, "Busy Here") // RFC 3891 §3: the dialog is confirmed
+		return
+	case c.pending != nil || c.xfer != nil:
+		answer(491, "Request Pending")
+		return
+	}
+	keep := c.peer(l)
+	req, err := keep.d.NewRequest("INVITE", "")
+	if err != nil {
+		answer(500, "Cannot Reconnect")
+		return
+	}
+	c.withBody(req, inv, l.side)
+	c.offerRefresh(keep, req)
+	cs, _ := req.CSeq()
+	rp := &replacer{c: c, old: l, keep: keep, tx: tx, in: in, req: req, guard: &invite{c: c, to: keep, seq: cs.Seq}}
+	c.pending = rp.guard
+	c.b.cfg.Outbound.Start(c.ctx, &rp.flight, outbound.Request{Msg: req, Dest: keep.dest}, rp)
+}
+
+// replacer is the re-INVITE that gives the party who stays the new
+// phone's offer; its 2xx answers the new phone.
+type replacer struct {
+	c      *Call
+	old    *Leg // the leg replaced
+	keep   *Leg
+	tx     proxy.ServerTx
+	in     *transport.Incoming
+	req    *sip.Message
+	guard  *invite
+	flight outbound.Flight
+	final  bool
+	out    *invite // the 2xx to the new phone, until its ACK
+}
+
+func (rp *replacer) Post(fn func()) { rp.c.Post(fn) }
+
+func (rp *replacer) Stamp(msg *sip.Message, _ transport.Target, out *transport.ListenerInfo, last bool) (*sip.Message, error) {
+	return stampVia(msg, out, last), nil
+}
+
+func (rp *replacer) Response(resp *sip.Message, err error) {
+	c := rp.c
+	if err != nil || resp == nil {
+		resp = sip.NewResponse(rp.req, 408, "Request Timeout", "")
+	} else {
+		_ = rp.keep.d.ReceiveResponse(resp)
+	}
+	code := resp.StatusCode()
+	switch {
+	case code < 200:
+		return
+	case rp.final:
+		if code < 300 && rp.out != nil {
+			rp.out.resendACK() // a retransmission of the keeper's 2xx
+		}
+		return
+	}
+	rp.final = true
+	rp.flight.Release()
+	if c.pending == rp.guard {
+		c.pending = nil
+	}
+	if code >= 300 || c.state != stateAnswered {
+		_ = rp.tx.Respond(sip.NewResponse(rp.in.Msg, code, resp.Reason(), dialog.NewTag()))
+		return
+	}
+	rp.answerNew(resp)
+}
+
+// answerNew answers the new phone with the keeper's answer, puts its leg
+// in the old one's place, and hangs the old one up.
+func (rp *replacer) answerNew(keepOK *sip.Message) {
+	c, inv := rp.c, rp.in.Msg
+	out := sip.NewResponse(inv, 200, "OK", dialog.NewTag(), "Contact", "<"+contactFor(rp.in.Listener)+">")
+	c.withBody(out, keepOK, rp.keep.side)
+	ans, timed := c.replacerTimer(inv, out)
+	d, err := c.b.table.NewUAS(inv, out)
+	if err != nil {
+		_ = rp.tx.Respond(sip.NewResponse(inv, 500, "Cannot Make Dialog", ""))
+		return
+	}
+	l := &Leg{call: c, side: rp.old.side, d: d}
+	if len(d.Info().RouteSet) == 0 {
+		l.dest = transport.Target{Proto: rp.in.Proto, Addr: rp.in.Source, Conn: rp.in.Conn, Listener: rp.in.Listener}
+	}
+	c.b.addLeg(l)
+	c.xlegs = append(c.xlegs, l)
+	rp.out = c.newInvite2xx(l, rp.keep, keepOK, out, rp.tx)
+	c.pending = rp.out // until the new phone's ACK crosses to the keeper
+	_ = rp.tx.Respond(out)
+	if rp.old == c.a {
+		c.a = l
+	} else {
+		c.bl, c.early = l, l
+	}
+	if rp.old.timer != nil {
+		rp.old.timer.t.Stop()
+	}
+	c.gone = append(c.gone, rp.old)
+	c.bye(rp.old)
+	if timed {
+		c.armLeg(l, ans.Session, ans.Session.LocalRefresh(true), inv.HasToken("Allow", "UPDATE"))
+		if s, err := c.b.control().SessionTimer.Accept(keepOK); err == nil {
+			c.armLeg(rp.keep, s, s.LocalRefresh(false), rp.keep.allowsUpdate())
+		}
+	}
+}
+
+// replacerTimer is the new phone's session timer answer, written on its
+// 2xx; false when timers are off or its request asks for none usable.
+func (c *Call) replacerTimer(inv, out *sip.Message) (sessiontimer.Answer, bool) {
+	ct := c.b.control()
+	if !ct.timersOn() {
+		return sessiontimer.Answer{}, false
+	}
+	ans, err := ct.SessionTimer.Answer(inv)
+	if err != nil || ans.Reject {
+		return sessiontimer.Answer{}, false
+	}
+	setTimerHeaders(out, ans)
+	return ans, true
 }

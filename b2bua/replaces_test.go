@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/parley-sip/parley/cdr"
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transport"
 )
 
 // TestAttendedTransfer: alice calls bob (call 1); bob calls carol (call
@@ -83,5 +85,72 @@ func TestAttendedTransfer(t *testing.T) {
 	}
 	if strings.Contains(string(toAlice[0].req.AppendTo(nil)), "6003") {
 		t.Error("carol's address reached alice")
+	}
+}
+
+// TestInviteReplaces: alice talks to bob; carol's phone sends an INVITE
+// with Replaces naming Parley's dialog with bob (to-tag Parley's, from-tag
+// bob's). Alice is re-INVITEd with carol's offer, carol gets alice's
+// answer, bob gets BYE, and carol's ACK crosses to alice: carol has taken
+// bob's place in the call.
+func TestInviteReplaces(t *testing.T) {
+	h := newHarness(t, Control{}, Config{})
+	cl := h.dial("alice@example.com", Plan{})
+	cl.answer()
+	rep := sip.Replaces{CallID: cl.c.bCallID, ToTag: cl.c.bTag, FromTag: "callee-tag"}
+	inv := parse(t, "INVITE sip:parley@127.0.0.1:5060 SIP/2.0",
+		"Via: SIP/2.0/UDP 127.0.0.1:6003;branch=z9hG4bK-carolrep", "Max-Forwards: 70",
+		"From: <sip:carol@example.com>;tag=carol-1", "To: <sip:bob@example.com>", "Call-ID: carol-rep@127.0.0.1",
+		"CSeq: 1 INVITE", "Contact: <sip:carol@127.0.0.1:6003>", "Replaces: "+rep.String(),
+		"Content-Type: application/sdp", "Content-Length: 11", "", "v=0 carol o")
+	l := h.b.legByReplaces(rep)
+	if l == nil || l != cl.c.bl {
+		t.Fatal("Replaces does not find bob's leg")
+	}
+	ctx := &fakeTx{}
+	in := &transport.Incoming{Msg: inv, Proto: transport.UDP, Source: carolAt, Listener: ctlListener}
+	cl.c.Post(func() { cl.c.replaceLeg(l, rep, ctx, in) })
+	toAlice := h.net.requests("INVITE", callerAt)
+	if len(toAlice) != 1 || string(toAlice[0].req.Body()) != "v=0 carol o" {
+		t.Fatalf("alice not re-INVITEd with carol's offer (%d)", len(toAlice))
+	}
+	okA := withHeaders(toAlice[0], 200)
+	okA.SetBody("application/sdp", []byte("v=0 alice a"))
+	toAlice[0].respond(reparse(t, okA))
+	r := ctx.last()
+	if r == nil || r.StatusCode() != 200 || string(r.Body()) != "v=0 alice a" || r.ToTag() == "" {
+		t.Fatalf("carol got %v", r)
+	}
+	if strings.Contains(string(r.AppendTo(nil)), "6001") {
+		t.Error("alice's address reached carol")
+	}
+	if len(h.net.requests("BYE", calleeAt)) != 1 {
+		t.Fatal("bob was not hung up")
+	}
+	ack := parse(t, "ACK sip:parley@127.0.0.1:5060 SIP/2.0",
+		"Via: SIP/2.0/UDP 127.0.0.1:6003;branch=z9hG4bK-carolack", "Max-Forwards: 70",
+		"From: <sip:carol@example.com>;tag=carol-1", "To: "+r.Header("To"), "Call-ID: carol-rep@127.0.0.1",
+		"CSeq: 1 ACK", "Content-Length: 0")
+	nl := h.b.leg(ack)
+	if nl == nil {
+		t.Fatal("carol's ACK matches no leg")
+	}
+	before := len(h.net.acks)
+	cl.c.Post(func() { cl.c.inDialog(nl, nil, ack) })
+	if len(h.net.acks) != before+1 || h.net.acks[len(h.net.acks)-1].Header("Call-ID") != cl.invite.Header("Call-ID") {
+		t.Fatal("carol's ACK did not cross to alice")
+	}
+	// Another INVITE with the same Replaces: bob's dialog is gone.
+	tx2 := &fakeTx{}
+	cl.c.Post(func() { cl.c.replaceLeg(l, rep, tx2, in) })
+	if r := tx2.last(); r == nil || r.StatusCode() != 481 {
+		t.Fatalf("second replace got %v", r)
+	}
+	// early-only on a confirmed dialog is refused (RFC 3891 §3).
+	rep2 := sip.Replaces{CallID: cl.invite.Header("Call-ID"), ToTag: cl.c.aTag, FromTag: cl.invite.FromTag(), EarlyOnly: true}
+	tx3 := &fakeTx{}
+	cl.c.Post(func() { cl.c.replaceLeg(cl.c.a, rep2, tx3, in) })
+	if r := tx3.last(); r == nil || r.StatusCode() != 486 {
+		t.Fatalf("early-only got %v", r)
 	}
 }

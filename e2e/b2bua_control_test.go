@@ -167,3 +167,51 @@ func TestB2BUACallLimit(t *testing.T) {
 	// Her place is free again: a third call gets through to a callee.
 	b2buaCall(t, p, "uas_answer.xml", "uac_call.xml")
 }
+
+// TestB2BUAInviteReplaces: alice talks to bob through parley in mode
+// b2bua; carol's phone sends an INVITE with Replaces naming Parley's
+// dialog with bob (read from /api/b2bua/calls, as a phone would have it
+// from the transferor). Alice is re-INVITEd with carol's session, bob is
+// hung up, and when carol hangs up alice gets the BYE. Nothing of
+// alice's leg reaches carol.
+func TestB2BUAInviteReplaces(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	cfg, base := adminConfig(t)
+	p := startParley(t, "--config", cfg, "--mode", "b2bua")
+	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
+		"-s", "bob", "-set", "calls", "1", p.Addr)
+	callee.WaitLog("registered", 10*time.Second)
+	alice := startSipp(t, "-sf", scenario("uac_reinvited.xml"), "-s", "bob", p.Addr)
+	alice.WaitLog("answered", 10*time.Second)
+	var replaces string
+	for deadline := time.Now().Add(10 * time.Second); replaces == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		code, body := httpGet(t, base+"/api/b2bua/calls")
+		var v struct {
+			Calls []struct {
+				B struct {
+					CallID    string `json:"call_id"`
+					LocalTag  string `json:"local_tag"`
+					RemoteTag string `json:"remote_tag"`
+					State     string
+				}
+			}
+		}
+		if err := json.Unmarshal([]byte(body), &v); code != 200 || err != nil {
+			t.Fatalf("/api/b2bua/calls: %d %v", code, err)
+		}
+		for _, c := range v.Calls {
+			if c.B.State == "confirmed" {
+				replaces = c.B.CallID + ";to-tag=" + c.B.LocalTag + ";from-tag=" + c.B.RemoteTag
+			}
+		}
+	}
+	if replaces == "" {
+		t.Fatal("no confirmed B leg to replace")
+	}
+	carol := startSipp(t, "-sf", scenario("uac_replaces.xml"), "-s", "bob", "-set", "replaces", replaces, p.Addr)
+	carol.ExpectSuccess()
+	alice.ExpectSuccess()
+	callee.ExpectSuccess()
+	leakCheck(t, alice, carol, "alice", "carol")
+	leakCheck(t, carol, alice, "carol", "alice")
+}
