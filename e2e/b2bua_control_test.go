@@ -215,3 +215,28 @@ func TestB2BUAInviteReplaces(t *testing.T) {
 	leakCheck(t, alice, carol, "alice", "carol")
 	leakCheck(t, carol, alice, "carol", "alice")
 }
+
+// TestB2BUASessionTimerParleyRefreshes: with b2bua.session_expires 90s,
+// neither phone does session timers, so Parley refreshes both legs at
+// half the interval: an UPDATE to alice (she allows it) and a re-INVITE
+// with the session he has to bob (he does not); both answer, and the call
+// goes on until alice hangs up. Takes 45 s.
+func TestB2BUASessionTimerParleyRefreshes(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	cfg := writeConfig(t, "b2bua:\n  session_expires: 90s\n")
+	p := startParley(t, "--config", cfg, "--mode", "b2bua")
+	users := filepath.Join(t.TempDir(), "users.csv")
+	if err := os.WriteFile(users, []byte("SEQUENTIAL\nbob;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(freePort(t, false))
+	startSipp(t, "-sf", scenario("register_only.xml"), "-inf", users, "-p", port, p.Addr).ExpectSuccess()
+	bob := startSipp(t, "-sf", scenario("uas_timer_refresh.xml"), "-s", "bob", "-p", port, "-timeout", "80s", p.Addr)
+	alice := startSipp(t, "-sf", scenario("uac_timer_refreshed.xml"), "-s", "bob", "-timeout", "80s", p.Addr)
+	alice.WaitLog("refreshed", 60*time.Second)
+	bob.WaitLog("refreshed", 10*time.Second)
+	alice.ExpectSuccess()
+	bob.ExpectSuccess()
+	leakCheck(t, alice, bob, "alice", "bob")
+	leakCheck(t, bob, alice, "bob", "alice")
+}
