@@ -116,6 +116,7 @@ type Call struct {
 	// concurrent call limits, the last body sent on each side.
 	aTimer   sessiontimer.Answer
 	maxTimer clock.Timer
+	expired  bool // a session timer ran out: the record says expired
 	limit    *calllimit.Call
 	sent     [3]sentBody
 
@@ -557,6 +558,7 @@ func (c *Call) Record() cdr.Record {
 		r.Source = c.aIn.Source.String()
 	}
 	r.Disposition = cdr.DispositionOf(!c.answered.IsZero(), c.status)
+	c.controlRecord(&r)
 	return r
 }
 

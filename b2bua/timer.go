@@ -189,7 +189,16 @@ func (c *Call) onTimer(l *Leg, ev sessiontimer.Event) {
 		if l.side == SideB {
 			reason = reasonExpiredB
 		}
+		c.expired = c.state == stateAnswered
 		c.hangupAnswered(reason)
+	}
+}
+
+// controlRecord marks the record of a call a session timer ended: the
+// disposition says a phone vanished, not that someone hung up.
+func (c *Call) controlRecord(r *cdr.Record) {
+	if c.expired {
+		r.Disposition = cdr.Expired
 	}
 }
 

@@ -44,7 +44,7 @@ func TestSessionTimerExpiry(t *testing.T) {
 		t.Fatalf("BYEs to caller %d, callee %d; want one each", len(h.net.requests("BYE", callerAt)), len(h.net.requests("BYE", calleeAt)))
 	}
 	r, ok2 := h.record()
-	if !ok2 || r.Reason != reasonExpiredA || r.HungUpBy != cdr.System || r.Disposition != cdr.Answered {
+	if !ok2 || r.Reason != reasonExpiredA || r.HungUpBy != cdr.System || r.Disposition != cdr.Expired || r.Answered.IsZero() {
 		t.Fatalf("record %+v", r)
 	}
 	if h.b.Len() != 0 {

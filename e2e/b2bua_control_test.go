@@ -40,8 +40,8 @@ func b2buaReasons(t *testing.T, base string) []struct {
 // she refreshes herself (refresher=uac) and then vanishes. Parley's 2xx
 // confirms her interval and role; when no refresh has come 60 s later
 // (90 s less a third, RFC 4028 §10) Parley sends BYE to both legs, and
-// the call's record says the system ended it because the caller stopped
-// refreshing. It takes a minute: 90 s is the smallest interval RFC 4028
+// the call's record says it expired: the system ended it because the
+// caller stopped refreshing. It takes a minute: 90 s is the smallest interval RFC 4028
 // allows.
 func TestB2BUASessionTimerExpiry(t *testing.T) {
 	requireTool(t, "sipp", sippHint)
@@ -74,7 +74,7 @@ func TestB2BUASessionTimerExpiry(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); len(recs) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		recs = b2buaReasons(t, base)
 	}
-	if len(recs) != 1 || recs[0].HungUpBy != "system" || recs[0].Disposition != "answered" ||
+	if len(recs) != 1 || recs[0].HungUpBy != "system" || recs[0].Disposition != "expired" ||
 		!strings.Contains(recs[0].Reason, "session timer expired: the caller stopped refreshing") {
 		t.Fatalf("records %+v, want one answered call ended by the system for the caller's lapsed session timer", recs)
 	}
