@@ -66,7 +66,8 @@ type Config struct {
 	// OnAnswer, when set, runs once when the call is answered (the 2xx
 	// went to the caller), on the call's queue.
 	OnAnswer func(c *Call)
-	// OnEnd, when set, runs once when the call ends, on the call's queue.
+	// OnEnd, when set, runs once when a call Admit let through ends, on
+	// the call's queue: what a limit counting calls releases.
 	OnEnd func(c *Call)
 	// Record, when set, receives the call detail record of every call.
 	Record func(cdr.Record)

@@ -1,6 +1,8 @@
 package b2bua
 
 import (
+	"context"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -348,5 +350,75 @@ func TestLateOffer(t *testing.T) {
 	inv.onResponse(ok) // bob did not get it: his 2xx again, the same ACK again
 	if acks = f.tp.sent(); len(acks) != 2 || acks[1].Header("Via") != acks[0].Header("Via") {
 		t.Errorf("2xx retransmission: ACKs %v", acks)
+	}
+}
+
+// TestUnreachable: a target refused at once does not end the call while
+// the other targets of its group, or the next destinations, remain.
+func TestUnreachable(t *testing.T) {
+	f := newFixture(t)
+	f.txs.fail = map[netip.Addr]bool{netip.MustParseAddr("203.0.113.9"): true}
+	aTx, _ := f.call(Plan{}, "sip:bob@203.0.113.9:5060", "sip:bob@203.0.113.10:5060")
+	invs := f.txs.all("INVITE")
+	if len(invs) != 1 || aTx.last() != nil {
+		t.Fatalf("%d branches under way, alice got %v; want the reachable one ringing", len(invs), aTx.codes())
+	}
+	invs[0].answer(200, "bob-2")
+	if got := aTx.codes(); !slices.Equal(got, []int{200}) {
+		t.Errorf("alice got %v", got)
+	}
+
+	f = newFixture(t)
+	f.txs.fail = map[netip.Addr]bool{netip.MustParseAddr("203.0.113.1"): true}
+	aTx = &serverTx{}
+	plan := Plan{Destinations: []Destination{{URI: "sip:1@203.0.113.1"}, {URI: "sip:1@203.0.113.2"}}}
+	f.b.takeCall(t.Context(), aTx, aIncoming(t), plan, []target{{uri: "sip:1@203.0.113.1"}, {uri: "sip:1@203.0.113.2"}})
+	if invs := f.txs.all("INVITE"); len(invs) != 1 || invs[0].dst.Addr.Addr().String() != "203.0.113.2" {
+		t.Fatalf("INVITEs %v, want the second destination's", invs)
+	}
+
+	f = newFixture(t)
+	f.txs.fail = map[netip.Addr]bool{netip.MustParseAddr("203.0.113.9"): true}
+	aTx, _ = f.call(Plan{}, "sip:bob@203.0.113.9:5060")
+	if last := aTx.last(); last == nil || last.StatusCode() != 503 || f.b.Len() != 0 {
+		t.Errorf("alice got %v with the only target unreachable, want 503", aTx.codes())
+	}
+}
+
+// TestLegSend: a request Parley originates on a leg goes out in its
+// dialog and its final response comes back to the sender.
+func TestLegSend(t *testing.T) {
+	f := newFixture(t)
+	_, inv := answered(t, f)
+	c := f.b.Calls()[0]
+	call := f.b.Call(c.ID)
+	var got *sip.Message
+	call.Post(func() {
+		if err := call.B().Send("UPDATE", "", nil, func(r *sip.Message) { got = r }, "Session-Expires", "1800;refresher=uac"); err != nil {
+			t.Error(err)
+		}
+	})
+	ups := f.txs.all("UPDATE")
+	if len(ups) != 1 || ups[0].req.Header("Call-ID") != inv.req.Header("Call-ID") || ups[0].req.Header("Session-Expires") == "" || ups[0].req.ToTag() != "bob-1" {
+		t.Fatalf("UPDATEs %v", ups)
+	}
+	ups[0].answer(200, "")
+	if got == nil || got.StatusCode() != 200 {
+		t.Errorf("sender got %v", got)
+	}
+}
+
+// TestAdmit: a call Admit refuses is answered with its status, never
+// reaches the callee, and does not count as ended for OnEnd.
+func TestAdmit(t *testing.T) {
+	f := newFixture(t, func(c *Config) {
+		c.Admit = func(context.Context, *Call) error { return &sip.Error{Code: 486, Reason: "Too Many Calls For User"} }
+	})
+	aTx, _ := f.call(Plan{}, "sip:bob@203.0.113.9:5060")
+	if last := aTx.last(); last == nil || last.StatusCode() != 486 || last.Reason() != "Too Many Calls For User" {
+		t.Fatalf("alice got %v", aTx.codes())
+	}
+	if len(f.txs.all("INVITE")) != 0 || len(f.ended) != 0 || len(f.records) != 1 {
+		t.Errorf("INVITEs %d, OnEnd %d, records %d; want 0, 0, 1", len(f.txs.all("INVITE")), len(f.ended), len(f.records))
 	}
 }

@@ -107,7 +107,7 @@ func (br *branch) final(resp *sip.Message) {
 		c.groups = nil
 		c.cancelBranches()
 	}
-	if c.liveBranches() > 0 {
+	if c.liveBranches() > 0 || c.starting {
 		return
 	}
 	if code >= 500 || code == 408 {
@@ -238,15 +238,18 @@ func (br *branch) sendCancel() {
 	br.c.b.cfg.Outbound.Start(br.c.ctx, &o.flight, outbound.Request{Msg: cancel, Dest: dst}, o)
 }
 
-// oneShot is a request whose answer matters only to its dialog: a CANCEL,
-// or a BYE that ends a leg.
+// oneShot is a request Parley originates whose answer matters only to
+// its dialog and its sender: a CANCEL, a BYE that ends a leg, a request
+// an extension sends with Leg.Send.
 type oneShot struct {
 	c      *Call
 	flight outbound.Flight
 	msg    *sip.Message
-	d      *dialog.Dialog // fed the final response when set
+	d      *dialog.Dialog          // fed the final response when set
+	done   func(resp *sip.Message) // told of the final response when set
 }
 
+// Post queues the request's events with its call's.
 func (o *oneShot) Post(fn func()) { o.c.Post(fn) }
 
 // Stamp keeps a CANCEL's Via, which must be its INVITE's (§9.1); any
@@ -262,14 +265,40 @@ func (o *oneShot) Stamp(msg *sip.Message, _ transport.Target, out *transport.Lis
 	return msg, nil
 }
 
+// Response feeds the final response to the dialog the request ends.
 func (o *oneShot) Response(resp *sip.Message, err error) {
-	if resp == nil || resp.StatusCode() < 200 {
+	if err != nil || resp == nil {
+		resp = sip.NewResponse(o.msg, 503, "Service Unavailable", "")
+	}
+	if resp.StatusCode() < 200 {
 		return
 	}
 	o.flight.Release()
 	if o.d != nil {
 		_ = o.d.ReceiveResponse(resp)
 	}
+	if o.done != nil {
+		o.done(resp)
+	}
+}
+
+// Send sends a request Parley itself originates on leg l, in its dialog:
+// a session refresh, a NOTIFY of a transfer's progress. extra are header
+// lines as name/value pairs; body goes with its contentType when not
+// empty. done, when not nil, gets the final response on the call's queue
+// (a local 503 when none came). Call it on the call's queue (Call.Post).
+func (l *Leg) Send(method, contentType string, body []byte, done func(resp *sip.Message), extra ...string) error {
+	req, err := l.d.NewRequest(method, "", extra...)
+	if err != nil {
+		return err
+	}
+	if len(body) > 0 {
+		req.SetBody(contentType, body)
+	}
+	c := l.call
+	o := &oneShot{c: c, msg: req, d: l.d, done: done}
+	c.b.cfg.Outbound.Start(c.ctx, &o.flight, outbound.Request{Msg: req, Dest: l.dest}, o)
+	return nil
 }
 
 // bye ends leg l with a BYE.

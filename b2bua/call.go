@@ -99,6 +99,8 @@ type Call struct {
 	best     *sip.Message
 
 	state     callState
+	starting  bool // startNextGroup is starting a group's branches
+	admitted  bool // Admit let it through: OnEnd will hear of its end
 	cancelled bool
 	rseq      []rseqMap
 	ringTimer clock.Timer // RingTimeout, until the answer
@@ -299,6 +301,7 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 				return
 			}
 		}
+		c.admitted = true
 		c.startNextGroup()
 	})
 }
@@ -309,9 +312,14 @@ func (c *Call) startNextGroup() {
 	for len(c.groups) > 0 && c.state == stateSetup && !c.cancelled {
 		group := c.groups[0]
 		c.groups = c.groups[1:]
+		// A target that fails at once (no listener, a refused
+		// connection) answers inside Start: it must not move on to the
+		// next group while this one's other targets are still to start.
+		c.starting = true
 		for _, t := range group {
 			c.startBranch(t)
 		}
+		c.starting = false
 		if c.liveBranches() > 0 {
 			return
 		}
@@ -530,7 +538,7 @@ func (c *Call) end(by cdr.Party, reason string) {
 		// on its way finds nothing to change.
 		l.d.Terminate("", 0)
 	}
-	if c.b.cfg.OnEnd != nil {
+	if c.b.cfg.OnEnd != nil && c.admitted {
 		c.b.cfg.OnEnd(c)
 	}
 	if c.b.cfg.Record != nil {

@@ -8,6 +8,7 @@ package b2bua
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"os"
 	"slices"
@@ -78,11 +79,15 @@ func (c *clientTx) answer(code int, tag string, extra ...string) *sip.Message {
 }
 
 type fakeTxs struct {
-	mu  sync.Mutex
-	txs []*clientTx
+	mu   sync.Mutex
+	txs  []*clientTx
+	fail map[netip.Addr]bool // refused at once, as a transport error is
 }
 
 func (f *fakeTxs) Request(req *sip.Message, dst transport.Target, onResponse func(*sip.Message)) (outbound.ClientTx, error) {
+	if f.fail[dst.Addr.Addr()] {
+		return nil, errors.New("fake: connection refused")
+	}
 	m, err := sip.Parse(slices.Clone(req.Bytes()))
 	if err != nil {
 		return nil, err

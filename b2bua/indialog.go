@@ -199,6 +199,7 @@ type relayed struct {
 	offer    *invite // for an INVITE or UPDATE: the glare guard
 }
 
+// Post queues the request's events with its call's.
 func (r *relayed) Post(fn func()) { r.c.Post(fn) }
 
 // Stamp adds a Via of the listener it leaves from.

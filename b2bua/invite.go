@@ -30,6 +30,7 @@ type invite struct {
 	ack      *sip.Message // the ACK sent to to
 	ackDst   transport.Target
 	timer    clock.Timer
+	reliable bool // no retransmissions: only the wait for the ACK
 	interval time.Duration
 	waited   time.Duration
 }
@@ -43,12 +44,15 @@ func (c *Call) newInvite2xx(from, to *Leg, toOK, out *sip.Message, tx proxy.Serv
 	return iv
 }
 
-// arm schedules the 2xx retransmissions on an unreliable transport.
+// arm schedules the 2xx retransmissions on an unreliable transport, and
+// on a reliable one only the wait for the ACK (64*T1), so that an offer
+// whose ACK never comes does not hold the call's glare guard for ever.
 func (iv *invite) arm() {
-	if iv.from == nil || iv.from.side == SideA && iv.c.aIn.Proto.Reliable() || iv.from.dest.Proto.Reliable() {
-		return
-	}
 	iv.interval = iv.c.b.cfg.T1
+	iv.reliable = iv.from.side == SideA && iv.c.aIn.Proto.Reliable() || iv.from.dest.Proto.Reliable()
+	if iv.reliable {
+		iv.interval = 64 * iv.c.b.cfg.T1
+	}
 	iv.timer = iv.c.after(iv.interval, iv.retransmit)
 }
 
@@ -64,6 +68,9 @@ func (iv *invite) retransmit() {
 		iv.c.bye(iv.from)
 		iv.c.bye(iv.to)
 		iv.c.end(cdr.System, "no ACK")
+		return
+	}
+	if iv.reliable {
 		return
 	}
 	if err := iv.tx.Respond(iv.out); err != nil {

@@ -11,6 +11,9 @@
 # user0000001@PROXY_HOST … are imported with the password "bench". Parley
 # keeps subscribers in its database, so the storage engine is then sqlite
 # unless PARLEY_STORAGE says postgres: registrations are durable too.
+# PARLEY_CDR=true writes a call detail record of every call (cdr.enabled),
+# into the storage engine's database: with PARLEY_STORAGE=sqlite, durably,
+# as Kamailio's acc does in the B2BUA comparison (KAM_MODE=b2bua).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 bin=${PARLEY_BIN:-$here/../bin/parley}
@@ -33,6 +36,8 @@ security:
 auth:
   enabled: $auth_enabled
   algorithms: [MD5]
+cdr:
+  enabled: ${PARLEY_CDR:-false}
 YAML
 # shellcheck disable=SC2086
 exec "$bin" serve --config "$cfg" --data-dir "$run_dir/data" \

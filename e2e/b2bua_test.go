@@ -327,3 +327,23 @@ func TestConsoleB2BUAHangup(t *testing.T) {
 	alice.ExpectSuccess()
 	callee.ExpectSuccess()
 }
+
+// TestB2BUAWithAuth: with passwords on for INVITE and BYE, alice's
+// INVITE is challenged (407) and taken by the B2BUA once it carries her
+// credentials; bob sees no credentials, and alice's BYE, addressed to
+// the B2BUA's Contact inside the call, is not challenged: the dialog
+// vouches for it.
+func TestB2BUAWithAuth(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	data := t.TempDir()
+	addUser(t, data, "alice", "s3cret-pw")
+	cfg := writeConfig(t, "mode: b2bua\nauth:\n  enabled: true\n  methods: [INVITE, BYE]\n  algorithms: [MD5]\n")
+	p := startParley(t, "--config", cfg, "--data-dir", data)
+	callee, alice := b2buaCall(t, p, "uas_answer.xml", "uac_call_auth.xml", "-au", "alice", "-ap", "s3cret-pw")
+	if log := callee.messages(t); strings.Contains(log, "Authorization") {
+		t.Error("alice's credentials reached bob")
+	}
+	if n := strings.Count(alice.messages(t), "SIP/2.0 407"); n != 1 {
+		t.Errorf("alice was challenged %d times, want once (the INVITE)", n)
+	}
+}

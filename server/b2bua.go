@@ -82,7 +82,10 @@ func (s *Server) ownedByB2BUA(callID string) bool {
 // b2buaControl is the B2BUA as the admin API sees it.
 type b2buaControl struct{ b *b2bua.B2BUA }
 
-func (c b2buaControl) List() any             { return c.b.Calls() }
+// List returns the calls with both legs.
+func (c b2buaControl) List() any { return c.b.Calls() }
+
+// Hangup ends a call from the admin API.
 func (c b2buaControl) Hangup(id string) bool { return c.b.Hangup(id) }
 
 // callControl is the admin API's CallControl, nil outside mode: b2bua.
