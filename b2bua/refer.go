@@ -338,13 +338,11 @@ func (x *transfer) notify(code int, reason string, final bool) {
 	if final {
 		state = referTerminated
 	}
-	req, err := x.referrer.d.NewRequest("NOTIFY", "", "Event", x.event, "Subscription-State", state)
+	err := x.referrer.Send("NOTIFY", sip.ContentTypeSipfrag, sip.Sipfrag(code, reason), nil,
+		"Event", x.event, "Subscription-State", state)
 	if err != nil {
-		return
+		x.c.b.log.Debug("b2bua: cannot report a transfer's progress", "call", x.c.id, "error", err)
 	}
-	req.SetBody(sip.ContentTypeSipfrag, sip.Sipfrag(code, reason))
-	o := &oneShot{c: x.c, msg: req}
-	x.c.b.cfg.Outbound.Start(x.c.ctx, &o.flight, outbound.Request{Msg: req, Dest: x.referrer.dest}, o)
 }
 
 // reconnect is the re-INVITE that gives the party who stays the new
