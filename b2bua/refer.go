@@ -82,14 +82,14 @@ func (c *Call) onREFER(l *Leg, tx proxy.ServerTx, req *sip.Message) {
 	case rt.Replaces != nil:
 		c.onAttended(l, tx, req, rt)
 		return
-	case c.b.cfg.Locate == nil:
+	case c.b.cfg.Locate == nil && c.b.cfg.Router == nil:
 		l.answer(tx, req, 501, "Transfers Not Available")
 		return
 	}
 	x := c.newTransfer(l, req, rt)
 	l.answer(tx, req, 202, "Accepted")
 	x.notify(100, "Trying", false)
-	targets, err := c.b.cfg.Locate(c.ctx, x.target)
+	targets, err := x.route()
 	switch {
 	case errors.Is(err, proxy.ErrNoBinding):
 		x.fail(480, "Temporarily Unavailable")
@@ -101,6 +101,35 @@ func (c *Call) onREFER(l *Leg, tx proxy.ServerTx, req *sip.Message) {
 	x.targets = targets
 	x.ring = c.after(transferRing, func() { x.giveUp() })
 	x.next()
+}
+
+// route finds where the transfer target is reached: the dial plan's
+// destinations when Config.Router routes it (a number out through a
+// trunk), else the target's bindings or the URI itself (Config.Locate).
+func (x *transfer) route() ([]proxy.Target, error) {
+	c := x.c
+	if c.b.cfg.Router != nil {
+		req, err := sip.NewRequestBuilder("INVITE", x.target.String()).
+			Header("Max-Forwards", "70").
+			Header("From", x.keepParty()).
+			Header("To", "<"+x.target.String()+">").
+			Header("Call-ID", x.callID).
+			Header("CSeq", "1 INVITE").
+			Message("", nil)
+		if err == nil {
+			if plan, ok := c.b.cfg.Router(c.ctx, req); ok {
+				out := make([]proxy.Target, len(plan.Destinations))
+				for i, d := range plan.Destinations {
+					out[i] = proxy.Target{URI: d.URI}
+				}
+				return out, nil
+			}
+		}
+	}
+	if c.b.cfg.Locate == nil {
+		return nil, proxy.ErrNoBinding
+	}
+	return c.b.cfg.Locate(c.ctx, x.target)
 }
 
 // newTransfer starts tracking a transfer asked for by l's REFER req.

@@ -191,3 +191,26 @@ func TestReferRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestBlindTransferThroughDialPlan: bob transfers alice to a number the
+// dial plan sends to a gateway; the new leg goes there.
+func TestBlindTransferThroughDialPlan(t *testing.T) {
+	gateway := netip.MustParseAddrPort("127.0.0.1:6009")
+	router := func(_ context.Context, req *sip.Message) (Plan, bool) {
+		u, _ := req.RequestURIParsed()
+		if !strings.HasPrefix(u.User, "+1") {
+			return Plan{}, false
+		}
+		return Plan{Trunk: "provider", Destinations: []Destination{{URI: "sip:" + u.User + "@" + gateway.String(), Trunk: "provider"}}}, true
+	}
+	h := newHarness(t, Control{}, Config{Locate: locateCarol, Router: router})
+	cl := h.dial("alice@example.com", Plan{})
+	cl.answer()
+	if r := cl.fromB("REFER", 5, "Refer-To: <sip:+15551234@example.com>").last(); r == nil || r.StatusCode() != 202 {
+		t.Fatalf("REFER answered %v", r)
+	}
+	invs := h.net.requests("INVITE", gateway)
+	if len(invs) != 1 || invs[0].req.RequestURI() != "sip:+15551234@127.0.0.1:6009" {
+		t.Fatalf("%d INVITEs to the gateway", len(invs))
+	}
+}
