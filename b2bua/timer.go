@@ -181,6 +181,13 @@ func (c *Call) onTimer(l *Leg, ev sessiontimer.Event) {
 	if c.state != stateAnswered {
 		return
 	}
+	if !c.b.control().timersOn() {
+		// A reload turned session timers off: the call goes on without.
+		if l.timer != nil {
+			l.timer.t.Stop()
+		}
+		return
+	}
 	switch ev {
 	case sessiontimer.Refresh:
 		c.refresh(l)

@@ -235,3 +235,19 @@ func withHeaders(s *sent, code int, lines ...string) *sip.Message {
 	resp := sip.NewResponse(s.req, code, sip.ReasonPhrase(code), tag, extra...)
 	return resp
 }
+
+// TestTimersTurnedOffByReload: a reload that turns session timers off
+// lets calls under way go on instead of expiring them.
+func TestTimersTurnedOffByReload(t *testing.T) {
+	h := newHarness(t, timers, Config{})
+	cl := h.dial("alice@example.com", Plan{}, "Supported: timer", "Session-Expires: 120;refresher=uac")
+	cl.answer()
+	h.b.SetControl(Control{})
+	h.clk.Advance(time.Hour)
+	if n := len(h.net.requests("BYE", callerAt)); n != 0 {
+		t.Fatal("a call was ended by a session timer turned off")
+	}
+	if h.b.Len() != 1 {
+		t.Fatal("call gone")
+	}
+}
