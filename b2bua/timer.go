@@ -37,6 +37,9 @@ type control struct{ p atomic.Pointer[Control] }
 // (and of refreshes in calls under way): a reload.
 func (b *B2BUA) SetControl(ct Control) { b.ctl.p.Store(&ct) }
 
+// Control returns the call control in force.
+func (b *B2BUA) Control() Control { return *b.control() }
+
 func (b *B2BUA) control() *Control {
 	if ct := b.ctl.p.Load(); ct != nil {
 		return ct
