@@ -240,3 +240,28 @@ func TestB2BUASessionTimerParleyRefreshes(t *testing.T) {
 	leakCheck(t, alice, bob, "alice", "bob")
 	leakCheck(t, bob, alice, "bob", "alice")
 }
+
+// TestB2BUABlindTransferSipp: the blind transfer on the wire. Bob
+// answers alice and REFERs her to carol (uas_refer.xml); he checks the
+// 202, the NOTIFYs (Event: refer, message/sipfrag 100 Trying, then the
+// final 200 OK with Subscription-State terminated) and gets a BYE.
+// Alice is re-INVITEd to carol (uac_reinvited.xml), carol answers and
+// hangs up (uas_answer_bye.xml), and nothing of one party's leg reaches
+// another's.
+func TestB2BUABlindTransferSipp(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	p := startParley(t, "--mode", "b2bua")
+	carol := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer_bye.xml"),
+		"-s", "carol", "-set", "calls", "1", p.Addr)
+	carol.WaitLog("registered", 10*time.Second)
+	bob := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_refer.xml"),
+		"-s", "bob", "-set", "calls", "1", p.Addr)
+	bob.WaitLog("registered", 10*time.Second)
+	alice := startSipp(t, "-sf", scenario("uac_reinvited.xml"), "-s", "bob", p.Addr)
+	alice.ExpectSuccess()
+	carol.ExpectSuccess()
+	bob.ExpectSuccess()
+	for _, pair := range [][2]*sippProc{{alice, carol}, {carol, alice}, {bob, carol}, {carol, bob}} {
+		leakCheck(t, pair[0], pair[1], pair[0].name, pair[1].name)
+	}
+}
