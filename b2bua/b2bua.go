@@ -86,6 +86,11 @@ type Config struct {
 	// Locate, when set, finds a transfer's target (refer.go); without it
 	// a REFER is answered 501.
 	Locate Locator
+	// Agent, when set, returns what Parley calls itself on its legs
+	// (server_header): the Server of its responses and the User-Agent
+	// of its requests; "" sends neither. A func, so that a reload
+	// applies at once.
+	Agent func() string
 	// Lifetime bounds the DNS lookups of the calls' requests: the
 	// server's. nil never ends.
 	Lifetime context.Context
@@ -155,7 +160,9 @@ func (b *B2BUA) Owns(callID string) bool {
 	return b.owned[callID]
 }
 
-// Calls returns a snapshot of every call in progress, oldest first.
+// Calls returns a snapshot of every call in progress, oldest first. It
+// waits for each call's queue, so it must not be called from one (an
+// OnEnd, a Post).
 func (b *B2BUA) Calls() []CallInfo {
 	b.mu.Lock()
 	calls := make([]*Call, 0, len(b.calls))
@@ -260,24 +267,33 @@ func newID() string {
 	return hex.EncodeToString(r[:])
 }
 
-// Interrupted returns the records of the calls still in progress, ended
-// now as interrupted: what a stopping server writes for them.
-func (b *B2BUA) Interrupted() []cdr.Record {
+// Stop ends every call as the server stops, so that no phone is left
+// in a call nobody holds: BYE on both legs of an answered call, CANCEL
+// towards the callee and 503 to the caller of one still ringing. Each
+// call's record says interrupted, ended by the system. It returns once
+// every call has ended (the BYEs are sent, not answered); like Calls, it
+// must not be called from a call's queue.
+func (b *B2BUA) Stop() {
 	b.mu.Lock()
 	calls := make([]*Call, 0, len(b.calls))
 	for _, c := range b.calls {
 		calls = append(calls, c)
 	}
 	b.mu.Unlock()
-	out := make([]cdr.Record, 0, len(calls))
 	for _, c := range calls {
-		done := make(chan cdr.Record, 1)
+		done := make(chan struct{})
 		c.Post(func() {
-			r := c.Record()
-			r.End, r.Disposition, r.HungUpBy, r.Reason = b.clock.Now().UTC(), cdr.Interrupted, cdr.System, "server stopped"
-			done <- r
+			defer close(done)
+			c.interrupted = true
+			switch c.state {
+			case stateSetup:
+				c.fail(503, "Server Stopping", cdr.System)
+			case stateAnswered:
+				c.bye(c.a)
+				c.bye(c.bl)
+				c.end(cdr.System, "server stopped")
+			}
 		})
-		out = append(out, <-done)
+		<-done
 	}
-	return out
 }

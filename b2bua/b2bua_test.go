@@ -422,3 +422,67 @@ func TestAdmit(t *testing.T) {
 		t.Errorf("INVITEs %d, OnEnd %d, records %d; want 0, 0, 1", len(f.txs.all("INVITE")), len(f.ended), len(f.records))
 	}
 }
+
+// TestStop: stopping the server hangs up an answered call on both legs
+// and refuses one still ringing with 503; both records say interrupted.
+func TestStop(t *testing.T) {
+	f := newFixture(t)
+	answered(t, f)
+	aTx, _ := f.call(Plan{}, "sip:carol@203.0.113.11:5060")
+	f.txs.all("INVITE")[1].answer(180, "carol-1")
+	f.b.Stop()
+	if n := len(f.txs.all("BYE")); n != 2 {
+		t.Errorf("%d BYEs, want one on each leg of the answered call", n)
+	}
+	if last := aTx.last(); last.StatusCode() != 503 || len(f.txs.all("CANCEL")) != 1 {
+		t.Errorf("ringing call: alice got %v, %d CANCELs", aTx.codes(), len(f.txs.all("CANCEL")))
+	}
+	if f.b.Len() != 0 || len(f.records) != 2 {
+		t.Fatalf("%d calls, %d records", f.b.Len(), len(f.records))
+	}
+	for _, r := range f.records {
+		if r.Disposition != cdr.Interrupted || r.HungUpBy != cdr.System {
+			t.Errorf("record %+v, want interrupted by the system", r)
+		}
+	}
+}
+
+// TestReinviteRetransmitted2xx: bob's 2xx to alice's re-INVITE, sent
+// again after alice's ACK crossed, is ACKed again and goes no further.
+func TestReinviteRetransmitted2xx(t *testing.T) {
+	f := newFixture(t)
+	aTx, _ := answered(t, f)
+	re := f.deliver(aRequest(t, aTx, "INVITE", 11))
+	reinv := f.txs.all("INVITE")[1]
+	ok := reinv.answer(200, "")
+	f.deliver(aRequest(t, aTx, "ACK", 11))
+	reinv.onResponse(ok)
+	f.clk.Advance(10 * time.Second)
+	if got := re.codes(); !slices.Equal(got, []int{200}) {
+		t.Errorf("alice got %v for her re-INVITE, want one 200", got)
+	}
+	if n := len(f.tp.sent()); n != 3 {
+		t.Errorf("%d ACKs to bob, want 3 (the call's, the re-INVITE's and its resend)", n)
+	}
+	f.clk.Advance(time.Minute)
+	reinv.onResponse(ok) // past 64*T1: nothing kept, nothing sent
+	if n := len(f.tp.sent()); n != 3 {
+		t.Errorf("%d ACKs after 64*T1", n)
+	}
+}
+
+// TestAgent: with server_header set, Parley names itself on its legs
+// (Server, User-Agent) and the far ends' own stay behind.
+func TestAgent(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Agent = func() string { return "Parley" } })
+	aTx, inv := answered(t, f)
+	if got := inv.req.HeaderValues("User-Agent"); len(got) != 1 || got[0] != "Parley" {
+		t.Errorf("B INVITE User-Agent %q", got)
+	}
+	if got := aTx.last().Header("Server"); got != "Parley" {
+		t.Errorf("alice's 200 Server %q", got)
+	}
+	if New(Config{}).agent(true, nil) != nil {
+		t.Error("no Agent still names Parley")
+	}
+}

@@ -1,7 +1,13 @@
 package b2bua
 
 import (
+	"context"
+	"runtime"
+	"strconv"
 	"testing"
+	"time"
+
+	"github.com/parley-sip/parley/transport"
 )
 
 // BenchmarkCall runs whole calls through the B2BUA on fakes: alice's
@@ -26,4 +32,40 @@ func BenchmarkCall(b *testing.B) {
 	if f.b.Len() != 0 {
 		b.Fatalf("%d calls left", f.b.Len())
 	}
+}
+
+// BenchmarkActiveCalls holds b.N answered calls at once, 40 s after
+// their answer, and reports the heap each keeps (bytes/call): the
+// B2BUA's state of a call in progress, its two dialogs and the caller's
+// INVITE, with the fakes' own share (their record of every request
+// sent) let go first.
+func BenchmarkActiveCalls(b *testing.B) {
+	t := &testing.T{}
+	f := newFixture(t)
+	f.b.cfg.Record = nil
+	f.b.cfg.OnEnd = nil
+	invite := golden(t, "invite.sip")
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := 0; i < b.N; i++ {
+		tx := &serverTx{}
+		in := &transport.Incoming{Msg: invite.Clone(), Proto: transport.UDP, Source: aliceAddr, Listener: listener}
+		in.Msg.SetHeader("Call-ID", "call-"+strconv.Itoa(i))
+		in.Msg.SetTopVia("SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK-" + strconv.Itoa(i))
+		f.b.takeCall(context.Background(), tx, in, Plan{}, []target{{uri: "sip:bob@203.0.113.9:5060"}})
+		inv := f.txs.txs[len(f.txs.txs)-1]
+		inv.answer(200, "bob-"+strconv.Itoa(i))
+		f.deliver(aRequest(t, tx, "ACK", 10))
+		tx.resps = nil // the fake's copy of what was sent
+	}
+	f.txs.txs, f.tp.acks, f.tp.dsts = nil, nil, nil
+	f.clk.Advance(40 * time.Second) // a long hold: past 64*T1, nothing kept for retransmissions
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if f.b.Len() != b.N {
+		b.Fatalf("%d calls held, want %d", f.b.Len(), b.N)
+	}
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(b.N), "bytes/call")
+	runtime.KeepAlive(f)
 }

@@ -50,6 +50,10 @@ func (br *branch) Stamp(msg *sip.Message, _ transport.Target, out *transport.Lis
 // news that none took the INVITE.
 func (br *branch) Response(resp *sip.Message, err error) {
 	c := br.c
+	if (err != nil || resp == nil) && c.state != stateSetup {
+		br.done = true // a losing branch's end: nothing to tell the caller
+		return
+	}
 	if err != nil || resp == nil {
 		resp = sip.NewResponse(c.aInvite, 503, "Destination Unreachable", "")
 		br.final(resp)
@@ -68,6 +72,8 @@ func (br *branch) Response(resp *sip.Message, err error) {
 		if code > 100 && d != nil && c.state == stateSetup && !c.cancelled {
 			c.provisional(br, d, resp)
 		}
+	case code < 300 && d == nil && c.state != stateSetup:
+		br.done = true
 	case code < 300 && d == nil:
 		// A 2xx that makes no dialog (no Contact, no To tag) cannot be
 		// ACKed or hung up: the branch failed.
@@ -191,6 +197,7 @@ func (c *Call) success(br *branch, d *dialog.Dialog, resp *sip.Message) {
 	br.flight.Release()
 	c.cancelBranches()
 	c.dropEarlies()
+	c.branches = nil // each lives on in its flight until its transaction ends
 	out := c.aResponse(resp)
 	c.answerTimer(out)
 	c.ensureA(out)
@@ -201,6 +208,9 @@ func (c *Call) success(br *branch, d *dialog.Dialog, resp *sip.Message) {
 	if c.b.cfg.OnAnswer != nil {
 		c.b.cfg.OnAnswer(c)
 	}
+	// What the call needs of the caller's INVITE from now on was copied
+	// at its start: a held call does not keep the message.
+	c.aInvite, c.aIn = nil, nil
 }
 
 // dropEarlies ends the B dialogs that lost.

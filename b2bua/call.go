@@ -79,8 +79,13 @@ type Call struct {
 
 	// The A leg: the caller's INVITE, its transaction and our tag.
 	aTx      proxy.ServerTx
-	aInvite  *sip.Message
-	aIn      *transport.Incoming
+	aInvite  *sip.Message        // nil once answered
+	aIn      *transport.Incoming // nil once answered
+	aProto   transport.Proto
+	caller   string // From's and To's addresses, the dialled user, the source: for records
+	callee   string
+	dialledU string
+	source   string
 	aTag     string
 	aContact string
 	a        *Leg // nil until a tagged response went to the caller
@@ -98,14 +103,15 @@ type Call struct {
 	bl       *Leg // the answered B dialog
 	best     *sip.Message
 
-	state     callState
-	starting  bool // startNextGroup is starting a group's branches
-	admitted  bool // Admit let it through: OnEnd will hear of its end
-	cancelled bool
-	rseq      []rseqMap
-	ringTimer clock.Timer // RingTimeout, until the answer
-	pending   *invite     // the INVITE transaction in progress inside the call
-	answer    *invite     // the initial INVITE's 2xx, until the caller ACKs
+	state       callState
+	starting    bool // startNextGroup is starting a group's branches
+	admitted    bool // Admit let it through: OnEnd will hear of its end
+	interrupted bool // ended by the server stopping
+	cancelled   bool
+	rseq        []rseqMap
+	ringTimer   clock.Timer // RingTimeout, until the answer
+	pending     *invite     // the INVITE transaction in progress inside the call
+	answer      *invite     // the initial INVITE's 2xx, until the caller ACKs
 
 	setup, ringing, answered, ended time.Time
 	status                          int
@@ -162,10 +168,12 @@ func (c *Call) CallIDs() (a, b string) { return c.aCallID, c.bCallID }
 // HungUpBy returns who ended the call and why, once it has ended.
 func (c *Call) HungUpBy() (cdr.Party, string) { return c.hungUpBy, c.reason }
 
-// Invite returns the caller's INVITE.
+// Invite returns the caller's INVITE, until the call is answered (nil
+// after: a held call does not keep it). Admit and OnAnswer see it.
 func (c *Call) Invite() *sip.Message { return c.aInvite }
 
-// Source returns where the caller's INVITE came from.
+// Source returns where the caller's INVITE came from, until the call is
+// answered.
 func (c *Call) Source() *transport.Incoming { return c.aIn }
 
 // Plan returns the call's plan (empty for a call to local users).
@@ -211,12 +219,7 @@ func (c *Call) info() CallInfo {
 	if c.state == stateSetup && !c.ringing.IsZero() {
 		ci.State = "ringing"
 	}
-	if f, err := c.aInvite.From(); err == nil {
-		ci.Caller = f.URI.AOR()
-	}
-	if t, err := c.aInvite.To(); err == nil {
-		ci.Callee = t.URI.AOR()
-	}
+	ci.Caller, ci.Callee = c.caller, c.callee
 	ci.A = LegInfo{CallID: c.aCallID, LocalTag: c.aTag, State: "setup"}
 	ci.B = LegInfo{CallID: c.bCallID, LocalTag: c.bTag, State: "setup"}
 	if c.a != nil {
@@ -254,13 +257,7 @@ func (c *Call) peer(l *Leg) *Leg {
 	return c.bLeg()
 }
 
-func (c *Call) dialled() string {
-	if c.plan.DialledUser != "" {
-		return c.plan.DialledUser
-	}
-	u, _ := c.aInvite.RequestURIParsed()
-	return sip.Unescape(u.User)
-}
+func (c *Call) dialled() string { return c.dialledU }
 
 // takeCall starts a call for an initial INVITE: its B legs go to
 // targets. It answers the caller itself when it cannot start.
@@ -277,9 +274,18 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 		}
 		c.groups[len(c.groups)-1] = append(c.groups[len(c.groups)-1], t)
 	}
-	if _, err := req.From(); err != nil {
+	from, err := req.From()
+	if err != nil {
 		c.respondA(400, "Malformed From")
 		return
+	}
+	c.caller, c.aProto, c.source = from.URI.AOR(), in.Proto, in.Source.String()
+	if to, err := req.To(); err == nil {
+		c.callee = to.URI.AOR()
+	}
+	c.dialledU = plan.DialledUser
+	if u, err := req.RequestURIParsed(); err == nil && c.dialledU == "" {
+		c.dialledU = sip.Unescape(u.User)
 	}
 	b.add(c, c.setupKey)
 	c.ringTimer = c.after(b.cfg.RingTimeout, func() {
@@ -373,7 +379,7 @@ func (c *Call) newInvite(t target) (*sip.Message, error) {
 		Header("To", to).
 		Header("Call-ID", c.bCallID).
 		Header("CSeq", strconv.FormatUint(uint64(c.bSeq), 10)+" INVITE")
-	h := c.b.passed(c.aInvite)
+	h := c.b.passed(c.aInvite, c.b.agent(false, nil)...)
 	for i := 0; i+1 < len(h); i += 2 {
 		rb.Header(h[i], h[i+1])
 	}
@@ -388,7 +394,7 @@ func (c *Call) newInvite(t target) (*sip.Message, error) {
 
 // respondA sends a response on the A leg's INVITE transaction.
 func (c *Call) respondA(code int, reason string, extra ...string) *sip.Message {
-	resp := sip.NewResponse(c.aInvite, code, reason, c.aTag, extra...)
+	resp := sip.NewResponse(c.aInvite, code, reason, c.aTag, c.b.agent(true, extra)...)
 	c.sendA(resp)
 	return resp
 }
@@ -411,7 +417,7 @@ func (c *Call) aResponse(resp *sip.Message) *sip.Message {
 		// A redirect's Contact is its message, not the callee's address.
 		extra = append(extra, slices.Concat(contactPairs(resp))...)
 	}
-	out := sip.NewResponse(c.aInvite, code, resp.Reason(), c.aTag, c.b.passed(resp, extra...)...)
+	out := sip.NewResponse(c.aInvite, code, resp.Reason(), c.aTag, c.b.passed(resp, c.b.agent(true, extra)...)...)
 	c.withBody(out, resp, SideB)
 	return out
 }
@@ -556,17 +562,12 @@ func (c *Call) Record() cdr.Record {
 	if !c.answered.IsZero() {
 		r.Answered = c.answered.UTC()
 	}
-	if f, err := c.aInvite.From(); err == nil {
-		r.Caller = f.URI.AOR()
-	}
-	if t, err := c.aInvite.To(); err == nil {
-		r.Callee = t.URI.AOR()
-	}
-	if c.aIn != nil {
-		r.Source = c.aIn.Source.String()
-	}
+	r.Caller, r.Callee, r.Source = c.caller, c.callee, c.source
 	r.Disposition = cdr.DispositionOf(!c.answered.IsZero(), c.status)
 	c.controlRecord(&r)
+	if c.interrupted {
+		r.Disposition = cdr.Interrupted
+	}
 	return r
 }
 

@@ -28,6 +28,22 @@ func (b *B2BUA) passed(m *sip.Message, extra ...string) []string {
 	return out
 }
 
+// agent appends the header naming Parley to extra: Server in a response,
+// User-Agent in a request (server_header; none when it is empty).
+func (b *B2BUA) agent(response bool, extra []string) []string {
+	if b.cfg.Agent == nil {
+		return extra
+	}
+	name := b.cfg.Agent()
+	if name == "" {
+		return extra
+	}
+	if response {
+		return append(extra, "Server", name)
+	}
+	return append(extra, "User-Agent", name)
+}
+
 // withBody puts from's body on to, through the media seam.
 func (c *Call) withBody(to, from *sip.Message, side Side) {
 	body := from.Body()

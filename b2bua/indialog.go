@@ -173,7 +173,7 @@ func (c *Call) relayTo(l, to *Leg, tx proxy.ServerTx, req *sip.Message, extra ..
 		l.answer(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
-	out, err := to.d.NewRequest(req.Method(), "", c.b.passed(req, extra...)...)
+	out, err := to.d.NewRequest(req.Method(), "", c.b.passed(req, c.b.agent(false, extra)...)...)
 	if err != nil {
 		l.answer(tx, req, 500, "Cannot Relay")
 		return
@@ -224,7 +224,7 @@ func (r *relayed) Response(resp *sip.Message, err error) {
 	if code == 100 {
 		return
 	}
-	if method == "INVITE" && code >= 200 && code < 300 && r.offer.out != nil {
+	if method == "INVITE" && code >= 200 && code < 300 && r.offer.answered {
 		r.offer.resendACK() // a retransmission of the 2xx we passed on
 		return
 	}
@@ -232,7 +232,7 @@ func (r *relayed) Response(resp *sip.Message, err error) {
 	if code < 300 && (method == "INVITE" || method == "UPDATE") {
 		extra = append(extra, "Contact", "<"+r.from.d.Info().LocalTarget+">")
 	}
-	out := sip.NewResponse(r.req, code, resp.Reason(), "", c.b.passed(resp, extra...)...)
+	out := sip.NewResponse(r.req, code, resp.Reason(), "", c.b.passed(resp, c.b.agent(true, extra)...)...)
 	c.withBody(out, resp, r.to.side)
 	if r.offer != nil && code >= 200 && code < 300 {
 		c.refreshed(r.from, r.to, r.req, resp, out)

@@ -49,7 +49,7 @@ func (c *Call) newInvite2xx(from, to *Leg, toOK, out *sip.Message, tx proxy.Serv
 // whose ACK never comes does not hold the call's glare guard for ever.
 func (iv *invite) arm() {
 	iv.interval = iv.c.b.cfg.T1
-	iv.reliable = iv.from.side == SideA && iv.c.aIn.Proto.Reliable() || iv.from.dest.Proto.Reliable()
+	iv.reliable = iv.from.side == SideA && iv.c.aProto.Reliable() || iv.from.dest.Proto.Reliable()
 	if iv.reliable {
 		iv.interval = 64 * iv.c.b.cfg.T1
 	}
@@ -95,6 +95,10 @@ func (iv *invite) passACK(ack *sip.Message) {
 	}
 	iv.stop()
 	iv.c.ack(iv.to, iv.toOK, ack, func(out *sip.Message, dst transport.Target) { iv.ack, iv.ackDst = out, dst })
+	// A held call keeps only what a retransmission of to's 2xx needs,
+	// the ACK, and that only as long as one may come (64*T1, §13.2.2.4).
+	iv.out, iv.toOK = nil, nil
+	iv.c.after(64*iv.c.b.cfg.T1, func() { iv.ack = nil })
 }
 
 // resendACK answers a retransmission of to's 2xx.

@@ -457,7 +457,10 @@ type sentBody struct {
 	body []byte
 }
 
-// noteBody records a body on its way to the side across from side.
+// noteBody records a body on its way to the side across from side. It
+// keeps the view, not a copy: the message that carried it on is held by
+// its leg's dialog anyway (BenchmarkActiveCalls measures no difference,
+// where a copy costs the body's size again).
 func (c *Call) noteBody(from Side, ct string, body []byte) {
 	to := SideA
 	if from == SideA {

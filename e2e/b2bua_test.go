@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -345,5 +346,61 @@ func TestB2BUAWithAuth(t *testing.T) {
 	}
 	if n := strings.Count(alice.messages(t), "SIP/2.0 407"); n != 1 {
 		t.Errorf("alice was challenged %d times, want once (the INVITE)", n)
+	}
+}
+
+// TestB2BUARecordInterrupted: a B2BUA call still up when parley is
+// stopped (SIGTERM) is hung up on both legs (alice and bob each get a
+// BYE) and gets one record, interrupted, ended by the system, with both
+// legs' Call-IDs; the proxy's call tracker adds none.
+func TestB2BUARecordInterrupted(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	data := t.TempDir()
+	cfg, base := adminConfig(t)
+	p := startParley(t, "--config", cfg, "--data-dir", data, "--mode", "b2bua")
+	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
+		"-s", "bob", "-set", "calls", "1", p.Addr)
+	callee.WaitLog("registered", 10*time.Second)
+	caller := startSipp(t, "-sf", scenario("uac_wait_bye.xml"), "-s", "bob", p.Addr)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if calls := b2buaCalls(t, base); len(calls) == 1 && calls[0].State == "answered" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the call was not answered")
+		}
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	<-p.exited
+	p.killed = true // stopped here: the cleanup has nothing to stop
+	if p.waitErr != nil {
+		t.Errorf("parley exited with %v after SIGTERM, want 0", p.waitErr)
+	}
+	caller.ExpectSuccess()
+	// bob got his BYE; his unregistration then finds nobody.
+	callee.WaitLog("call answered and hung up", 5*time.Second)
+	callee.cancel()
+	callee.Wait()
+	rows := exportCSV(t, data)
+	if len(rows) != 1 || rows[0][2] == "" || rows[0][3] == "" || rows[0][2] == rows[0][3] ||
+		rows[0][15] != "interrupted" || rows[0][16] != "system" {
+		t.Errorf("export %q, want one interrupted call with both Call-IDs, ended by the system", rows)
+	}
+}
+
+// TestB2BUAProxyFlows runs the proxy's call flows (proxy_test.go) through
+// parley in mode b2bua, over UDP: three calls in a row, a cancel, a busy
+// callee, an unknown user (404), Max-Forwards 0 (483), forking to two
+// phones (one answers, the other is cancelled) and an INVITE over 1300
+// bytes to a UDP-only phone. The callers and callees are the proxy's
+// scenarios unchanged: to them a B2BUA is a proxy that answers for the
+// far side.
+func TestB2BUAProxyFlows(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	for _, name := range []string{"call", "cancel", "busy", "unknown user", "maxforwards0", "forking", "large"} {
+		t.Run(name, func(t *testing.T) {
+			p := startParley(t, "--mode", "b2bua")
+			runCallFlow(t, p.Addr, transports[0], flows[name])
+		})
 	}
 }

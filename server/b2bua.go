@@ -36,6 +36,7 @@ func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime cont
 		Limits:       calllimit.New(callLimitsOf(cfg)),
 		Locate:       s.locateTransfer,
 		Record:       s.recordB2BUA,
+		Agent:        func() string { return s.settings.Load().cfg.ServerHeader },
 		OnEnd:        s.b2buaCallEnded,
 		Lifetime:     lifetime,
 		Log:          s.events,

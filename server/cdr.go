@@ -68,12 +68,7 @@ func (s *Server) closeRecords() {
 			}
 		}
 	}
-	if s.b2b != nil {
-		for _, r := range s.b2b.Interrupted() {
-			r.Node = rec.node
-			rec.w.Write(r)
-		}
-	}
+
 	ctx, cancel := context.WithTimeout(context.Background(), recordsFlushTimeout)
 	defer cancel()
 	if err := rec.w.Close(ctx); err != nil {

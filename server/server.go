@@ -279,6 +279,9 @@ func (s *Server) Listeners() []*transport.ListenerInfo { return s.tp.Listeners()
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	s.log.Info("draining", "in_flight", s.inFlight())
+	if s.b2b != nil {
+		s.b2b.Stop() // its records go to the writer closeRecords flushes
+	}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	var err error
