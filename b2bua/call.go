@@ -56,6 +56,9 @@ func (l *Leg) Side() Side { return l.side }
 // Dialog returns the leg's dialog.
 func (l *Leg) Dialog() *dialog.Dialog { return l.d }
 
+// Trunk returns the trunk a B leg went to ("" for none, and on the A leg).
+func (l *Leg) Trunk() string { return l.trunk }
+
 // Call returns the call the leg belongs to.
 func (l *Leg) Call() *Call { return l.call }
 

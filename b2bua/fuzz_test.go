@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/parley-sip/parley/sip"
 )
 
 // FuzzParseRAck: any RAck value is read without panic, and one it
@@ -44,4 +46,68 @@ func TestParseRAck(t *testing.T) {
 			t.Errorf("parseRAck(%q) = %d, %v; want %d, %v", tt.in, n, ok, tt.want, tt.ok)
 		}
 	}
+}
+
+// FuzzInDialog: whatever request either far end sends inside an answered
+// call (any method, any header, any body, RAck and CSeq included), the
+// B2BUA answers or relays it without panicking, and a BYE still ends the
+// call afterwards.
+func FuzzInDialog(f *testing.F) {
+	f.Add("INFO", "Content-Type", "application/dtmf-relay", []byte("Signal=5"), false, 11)
+	f.Add("PRACK", "RAck", "1 10 INVITE", []byte{}, false, 12)
+	f.Add("INVITE", "Content-Type", "application/sdp", []byte("v=0\r\n"), true, 1)
+	f.Add("UPDATE", "Require", "100rel", []byte{}, true, 2)
+	f.Add("ACK", "X-Odd", "\x00", []byte{}, false, 10)
+	f.Add("NOTIFY", "Event", "refer", []byte("SIP/2.0 200 OK"), true, 3)
+	f.Add("BYE", "Reason", "Q.850;cause=16", []byte{}, false, 1)
+	f.Fuzz(func(t *testing.T, method, name, value string, body []byte, fromBob bool, seq int) {
+		if !validToken(method) || !validToken(name) || seq < 0 || seq > 1<<30 {
+			return
+		}
+		fx := newFixture(t)
+		aTx, inv := answered(t, fx)
+		var req *sip.Message
+		if fromBob {
+			req = bRequest(t, inv.req, "bob-1", method, seq)
+		} else {
+			req = aRequest(t, aTx, method, seq)
+		}
+		if sip.HeaderIDOf(name) == sip.HUnknown {
+			req.AddHeader(name, value)
+		}
+		if len(body) > 0 {
+			req.SetBody("application/octet-stream", body)
+		}
+		re, err := sip.Parse(append([]byte(nil), req.Bytes()...))
+		if err != nil || re.Validate() != nil {
+			return
+		}
+		if fx.b.leg(re) == nil {
+			return
+		}
+		fx.deliver(re)
+		for _, c := range fx.txs.txs { // answer whatever went out
+			if c.req.Method() != "ACK" && c.req.Method() != "CANCEL" && len(fx.txs.txs) < 50 {
+				c.onResponse(sip.NewResponse(c.req, 200, "", ""))
+			}
+		}
+		if fx.b.Len() == 1 {
+			fx.b.Hangup(fx.b.Calls()[0].ID)
+		}
+		if fx.b.Len() != 0 {
+			t.Fatalf("the call outlived its hang-up")
+		}
+	})
+}
+
+func validToken(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -108,6 +108,16 @@ func TestB2BUABasicCall(t *testing.T) {
 	}
 }
 
+// TestB2BUAEarlyMedia: bob's 183 with SDP (unreliable) reaches alice
+// with its SDP, before the answer; then the call goes on as usual.
+func TestB2BUAEarlyMedia(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	p := startParley(t, "--mode", "b2bua")
+	callee, alice := b2buaCall(t, p, "uas_early_media.xml", "uac_early_media.xml")
+	leakCheck(t, alice, callee, "alice", "bob")
+	leakCheck(t, callee, alice, "bob", "alice")
+}
+
 // TestB2BUAWholeCall runs the whole call of uac_b2bua_full.xml and
 // uas_b2bua_full.xml through parley in mode b2bua, over UDP: a reliable
 // 183 with early media and its PRACK (RSeq and RAck renumbered between
