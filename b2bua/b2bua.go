@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parley-sip/parley/calllimit"
 	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/dialog"
@@ -76,6 +77,15 @@ type Config struct {
 	// other: the seam where media anchoring would replace the SDP's
 	// addresses. nil passes every body unchanged.
 	Body func(c *Call, from Side, contentType string, body []byte) (string, []byte)
+	// Control is the call control in force at start (session timers,
+	// maximum duration); SetControl changes it.
+	Control Control
+	// Limits, when set, counts concurrent calls per user, domain and
+	// trunk and refuses a call over a limit (limits.go).
+	Limits *calllimit.Limiter
+	// Locate, when set, finds a transfer's target (refer.go); without it
+	// a REFER is answered 501.
+	Locate Locator
 	// Agent, when set, returns what Parley calls itself on its legs
 	// (server_header): the Server of its responses and the User-Agent
 	// of its requests; "" sends neither. A func, so that a reload
@@ -90,6 +100,7 @@ type Config struct {
 // B2BUA holds the calls and their dialogs. It is safe for concurrent use.
 type B2BUA struct {
 	cfg    Config
+	ctl    control         // the call control in force (timer.go)
 	pass   map[string]bool // lower-case header names that cross
 	table  *dialog.Table
 	clock  clock.Clock
@@ -133,6 +144,7 @@ func New(cfg Config) *B2BUA {
 	for _, h := range cfg.PassHeaders {
 		b.pass[strings.ToLower(h)] = true
 	}
+	b.SetControl(cfg.Control)
 	// The B2BUA ends early dialogs itself (a final answer on the A leg
 	// closes every branch), so no linger timer runs in the table.
 	b.table = dialog.NewTable(dialog.Config{Clock: cfg.Clock, Linger: -1})

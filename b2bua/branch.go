@@ -81,6 +81,7 @@ func (br *branch) Response(resp *sip.Message, err error) {
 	case code < 300:
 		br.done = true
 		c.success(br, d, resp)
+	case c.retry422(br, resp):
 	default:
 		br.final(resp)
 	}
@@ -199,10 +200,12 @@ func (c *Call) success(br *branch, d *dialog.Dialog, resp *sip.Message) {
 	c.dropEarlies()
 	c.branches = nil // each lives on in its flight until its transaction ends
 	out := c.aResponse(resp)
+	c.answerTimer(out)
 	c.ensureA(out)
 	c.answered = c.b.clock.Now()
 	c.answer = c.newInvite2xx(c.a, l, resp, out, c.aTx)
 	c.sendA(out)
+	c.startTimers(resp)
 	if c.b.cfg.OnAnswer != nil {
 		c.b.cfg.OnAnswer(c)
 	}

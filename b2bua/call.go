@@ -7,11 +7,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/parley-sip/parley/calllimit"
 	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/dialog"
 	"github.com/parley-sip/parley/outbound"
 	"github.com/parley-sip/parley/proxy"
+	"github.com/parley-sip/parley/sessiontimer"
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
 )
@@ -44,6 +46,8 @@ type Leg struct {
 	dest transport.Target
 	// trunk is the trunk a B leg went to.
 	trunk string
+	// timer is the leg's session timer (timer.go), nil without one.
+	timer *legTimer
 }
 
 // Side returns the leg's side.
@@ -117,6 +121,21 @@ type Call struct {
 	hungUpBy                        cdr.Party
 	reason                          string
 	trunk                           string
+
+	// Call control (timer.go, limits.go): the A leg's session timer
+	// answer, the maximum duration's timer, the call's hold on the
+	// concurrent call limits, the last body sent on each side.
+	aTimer   sessiontimer.Answer
+	maxTimer clock.Timer
+	expired  bool // a session timer ran out: the record says expired
+	limit    *calllimit.Call
+	sent     [3]sentBody
+
+	// Transfers (refer.go): the one under way, the legs transfers
+	// added, and the legs that left the call (referrers).
+	xfer  *transfer
+	xlegs []*Leg
+	gone  []*Leg
 }
 
 // target is one destination of a B leg.
@@ -125,6 +144,7 @@ type target struct {
 	route []string
 	dest  transport.Target
 	trunk string
+	floor time.Duration // the Min-SE of a 422 this target answered (timer.go)
 }
 
 // rseqMap pairs a reliable provisional's RSeq on the A leg with the B
@@ -277,6 +297,9 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 		}
 	})
 	c.Post(func() {
+		if !c.admitTimer() || !c.admitLimits() {
+			return
+		}
 		if b.cfg.Admit != nil {
 			if err := b.cfg.Admit(ctx, c); err != nil {
 				code, reason := 500, "Server Internal Error"
@@ -368,6 +391,7 @@ func (c *Call) newInvite(t target) (*sip.Message, error) {
 		return nil, err
 	}
 	c.withBody(m, c.aInvite, SideA)
+	c.offerTimer(m, t.floor)
 	return m, nil
 }
 
@@ -506,6 +530,8 @@ func (c *Call) end(by cdr.Party, reason string) {
 	for _, l := range c.earlies {
 		legs = append(legs, l)
 	}
+	legs = append(append(legs, c.xlegs...), c.gone...)
+	c.stopTransfer()
 	c.ringTimer.Stop()
 	if c.answer != nil {
 		c.answer.stop()
@@ -513,6 +539,8 @@ func (c *Call) end(by cdr.Party, reason string) {
 	if c.pending != nil {
 		c.pending.stop()
 	}
+	c.stopTimers()
+	c.releaseLimits()
 	c.b.remove(c, legs)
 	for _, l := range legs {
 		// The table forgets the call's dialogs now; a BYE's answer still
@@ -539,6 +567,7 @@ func (c *Call) Record() cdr.Record {
 	}
 	r.Caller, r.Callee, r.Source = c.caller, c.callee, c.source
 	r.Disposition = cdr.DispositionOf(!c.answered.IsZero(), c.status)
+	c.controlRecord(&r)
 	if c.interrupted {
 		r.Disposition = cdr.Interrupted
 	}

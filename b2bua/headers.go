@@ -54,6 +54,7 @@ func (c *Call) withBody(to, from *sip.Message, side Side) {
 	if c.b.cfg.Body != nil {
 		ct, body = c.b.cfg.Body(c, side, ct, body)
 	}
+	c.noteBody(side, ct, body)
 	to.SetBody(ct, body)
 }
 

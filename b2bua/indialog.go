@@ -36,6 +36,10 @@ func (c *Call) inDialog(l *Leg, tx proxy.ServerTx, req *sip.Message) {
 		respond(tx, req, se.Code, se.Reason)
 		return
 	}
+	if c.detached(l) {
+		c.onDetached(l, tx, req)
+		return
+	}
 	switch method {
 	case "BYE":
 		c.onBYE(l, tx, req)
@@ -44,9 +48,14 @@ func (c *Call) inDialog(l *Leg, tx proxy.ServerTx, req *sip.Message) {
 			c.glare(l, tx, req)
 			return
 		}
+		if c.refusedRefresh(l, tx, req) {
+			return
+		}
 		c.relay(l, tx, req)
 	case "PRACK":
 		c.relayPRACK(l, tx, req)
+	case "REFER":
+		c.onREFER(l, tx, req)
 	default: // INFO, OPTIONS, MESSAGE, NOTIFY, and what no case takes
 		c.relay(l, tx, req)
 	}
@@ -172,6 +181,7 @@ func (c *Call) relayTo(l, to *Leg, tx proxy.ServerTx, req *sip.Message, extra ..
 	c.withBody(out, req, l.side)
 	r := &relayed{c: c, from: l, to: to, tx: tx, req: req}
 	if req.Method() == "INVITE" || req.Method() == "UPDATE" {
+		c.offerRefresh(to, out)
 		cs, _ := req.CSeq()
 		r.offer = &invite{c: c, from: l, to: to, seq: cs.Seq, tx: tx}
 		c.pending = r.offer
@@ -224,6 +234,9 @@ func (r *relayed) Response(resp *sip.Message, err error) {
 	}
 	out := sip.NewResponse(r.req, code, resp.Reason(), "", c.b.passed(resp, c.b.agent(true, extra)...)...)
 	c.withBody(out, resp, r.to.side)
+	if r.offer != nil && code >= 200 && code < 300 {
+		c.refreshed(r.from, r.to, r.req, resp, out)
+	}
 	if code >= 200 {
 		r.flight.Release()
 		_ = r.from.d.SendResponse(out)

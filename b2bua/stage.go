@@ -36,6 +36,9 @@ func (b *B2BUA) serveDialog(r *proxy.Request, next func()) {
 		return
 	}
 	if m.ToTag() == "" {
+		if method == "INVITE" && r.Tx != nil && b.replacing(r) {
+			return
+		}
 		next()
 		return
 	}

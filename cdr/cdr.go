@@ -24,10 +24,14 @@ const (
 	Cancelled   Disposition = "cancelled"   // 487: the caller gave up before an answer
 	Failed      Disposition = "failed"      // any other final failure (404, 5xx, …)
 	Interrupted Disposition = "interrupted" // the server stopped while the call was up
+	// Expired: answered, then ended by the B2BUA because a phone stopped
+	// refreshing its session timer (RFC 4028): it vanished mid-call. Its
+	// billable seconds count as an answered call's do.
+	Expired Disposition = "expired"
 )
 
 // Dispositions lists the dispositions, for validating filters.
-var Dispositions = []Disposition{Answered, Busy, NoAnswer, Cancelled, Failed, Interrupted}
+var Dispositions = []Disposition{Answered, Busy, NoAnswer, Cancelled, Failed, Interrupted, Expired}
 
 // DispositionOf maps an INVITE's final status to a disposition; answered
 // wins over the status, since a call that was answered is billed however

@@ -115,7 +115,8 @@ type Config struct {
 	// Messages is the store of MESSAGEs for users who are offline
 	// (RFC 3428), delivered when they next register.
 	Messages MessagesConfig `yaml:"messages"`
-	// B2BUA is what crosses between the two legs of a call in B2BUA mode.
+	// B2BUA is what crosses between the two legs of a call in B2BUA mode,
+	// and its call control: session timers and the maximum call duration.
 	B2BUA B2BUAConfig `yaml:"b2bua"`
 }
 
@@ -137,12 +138,25 @@ type MessagesConfig struct {
 }
 
 // B2BUAConfig says which headers cross from one leg of a B2BUA call to
-// the other; nothing else of one leg reaches the other but the body.
+// the other (nothing else of one leg reaches the other but the body), and
+// how long calls may last.
 type B2BUAConfig struct {
 	// PassHeaders names the headers copied across, in any case.
 	PassHeaders []string `yaml:"pass_headers" reload:"restart"`
 	// PassXHeaders copies every X- header across too.
 	PassXHeaders bool `yaml:"pass_x_headers" reload:"restart"`
+	// SessionExpires is the session interval Parley asks for on both legs
+	// and the longest it accepts from a phone; a phone that stops
+	// refreshing is hung up within it. 0 turns session timers off.
+	SessionExpires Duration `yaml:"session_expires" reload:"live"`
+	// MinSE is the shortest session interval accepted: a caller asking
+	// for less gets 422 with this Min-SE. RFC 4028 sets the floor at 90s.
+	MinSE Duration `yaml:"min_se" reload:"live"`
+	// MaxCallDuration hangs up (BYE on both legs) a call that lasts
+	// longer; 0 is no limit. Off by default because session timers
+	// already end the calls of vanished phones, and a cap on live calls
+	// is a site's billing or fraud policy, not a protocol need.
+	MaxCallDuration Duration `yaml:"max_call_duration" reload:"live"`
 }
 
 // CDRConfig turns call detail records on and names the node in them.
@@ -314,6 +328,9 @@ type LimitsConfig struct {
 	// MaxMessageSize is the largest message accepted, in bytes; it bounds
 	// the memory a single message can make the server spend.
 	MaxMessageSize int `yaml:"max_message_size" reload:"restart"`
+	// Calls bounds concurrent calls through the B2BUA per user, domain
+	// and trunk.
+	Calls CallLimitsConfig `yaml:"calls"`
 }
 
 // Mode is a proxy mode; the type exists so that callers compare against the

@@ -153,7 +153,11 @@ func fullConfig() *Config {
 			AllowedOrigins: []string{"https://phone.example.com", "http://127.0.0.1:8000"},
 			PingInterval:   Duration(20 * time.Second), HandshakeTimeout: Duration(4 * time.Second), MaxRequestBytes: 8192,
 		},
-		Limits: LimitsConfig{MaxMessageSize: 32768},
+		Limits: LimitsConfig{MaxMessageSize: 32768, Calls: CallLimitsConfig{
+			PerUser: 2, PerDomain: 50, PerTrunk: 30,
+			Users: map[string]int{"alice@example.com": 4}, Domains: map[string]int{"example.org": 10},
+			Trunks: map[string]int{"provider": 8}, RetryAfter: dur("60s"),
+		}},
 		DomainOverrides: map[string]RegistrarOverride{
 			"example.com": {MinExpires: ptr(dur("30s"))},
 			"example.org": { // merged from the registrar block with <<: *reg
@@ -203,7 +207,8 @@ func fullConfig() *Config {
 		},
 		Presence: PresenceConfig{Enabled: false, MinExpires: dur("30s"), MaxExpires: dur("7200s"),
 			DefaultExpires: dur("600s"), NotifyThrottle: dur("250ms")},
-		B2BUA: B2BUAConfig{PassHeaders: []string{"P-Asserted-Identity", "X-Account"}, PassXHeaders: true},
+		B2BUA: B2BUAConfig{PassHeaders: []string{"P-Asserted-Identity", "X-Account"}, PassXHeaders: true,
+			SessionExpires: dur("600s"), MinSE: dur("120s"), MaxCallDuration: dur("4h")},
 	}
 }
 

@@ -123,6 +123,8 @@ func (c *Config) check() *checker {
 	ch.cdr(c.CDR)
 	ch.messages(c.Messages)
 	ch.presence(c.Presence)
+	ch.sessionTimers(c.B2BUA)
+	ch.callLimits(c.Limits.Calls)
 	ch.authOverrides(c, domains)
 	ch.hep(c.HEP)
 	ch.security(c.Security)

@@ -371,7 +371,15 @@ func startSipp(t *testing.T, args ...string) *sippProc {
 	if !slices.Contains(args, "-m") {
 		opts = append(opts, "-m", "1")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// A scenario that must wait longer (a session timer's expiry) passes
+	// its own -timeout, which sipp reads after the default one.
+	limit := 30 * time.Second
+	if i := slices.Index(args, "-timeout"); i >= 0 && i+1 < len(args) {
+		if d, err := time.ParseDuration(args[i+1]); err == nil {
+			limit = d + 10*time.Second
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	s.cancel = cancel
 	s.cmd = exec.CommandContext(ctx, "sipp", append(opts, args...)...)
 	out, err := os.Create(s.file("stdout"))

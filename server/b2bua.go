@@ -5,6 +5,7 @@ import (
 
 	"github.com/parley-sip/parley/admin"
 	"github.com/parley-sip/parley/b2bua"
+	"github.com/parley-sip/parley/calllimit"
 	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/proxy"
@@ -31,6 +32,9 @@ func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime cont
 		PassXHeaders: cfg.B2BUA.PassXHeaders,
 		All:          cfg.Mode == config.ModeB2BUA,
 		Router:       router,
+		Control:      b2buaControlOf(cfg),
+		Limits:       calllimit.New(callLimitsOf(cfg)),
+		Locate:       s.locateTransfer,
 		Record:       s.recordB2BUA,
 		Agent:        func() string { return s.settings.Load().cfg.ServerHeader },
 		OnEnd:        s.b2buaCallEnded,
@@ -46,7 +50,7 @@ func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime cont
 			return nil, err
 		}
 	}
-	s.b2b = b
+	s.b2b, s.b2bLimits = b, b.Limits()
 	return stages, nil
 }
 

@@ -108,6 +108,7 @@ func (s *Server) applyReload(cfg *config.Config) error {
 	}
 	s.apply(cfg)
 	s.reloadGuard(cfg)
+	s.reloadB2BUA(cfg)
 	s.authn.Store(a)
 	s.proxy.Reconfigure(s.proxyConfig(cfg, a, pol))
 	s.reloadTrunks(cfg)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/b2bua"
+	"github.com/parley-sip/parley/calllimit"
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/eventlog"
 	"github.com/parley-sip/parley/guard"
@@ -60,6 +61,7 @@ type Server struct {
 	guard       *guard.Guard   // per-source rate limits, bans, scanner filter
 	trunks      *trunks        // gateways, upstream registrations, dial plan; nil without any
 	secret      string         // salts the To tags of local responses
+	b2bLimits   *calllimit.Limiter
 	stop        context.CancelFunc
 	bg          sync.WaitGroup // the expiry sweep and the ban watch
 	// endLife ends the lifetime every request's context derives from:

@@ -1,0 +1,68 @@
+package b2bua
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/parley-sip/parley/calllimit"
+	"github.com/parley-sip/parley/cdr"
+	"github.com/parley-sip/parley/sip"
+)
+
+// admitLimits takes the new call's slots in the concurrent call limits,
+// or refuses it with the limit's answer: 486 for a user at its limit,
+// 503 with Retry-After for a domain or trunk. The slots go back when the
+// call ends (releaseLimits, from end), exactly once.
+func (c *Call) admitLimits() bool {
+	lim := c.b.cfg.Limits
+	if lim == nil {
+		return true
+	}
+	held, refused := lim.Admit(c.limitKeys())
+	if refused != nil {
+		var extra []string
+		if refused.RetryAfter > 0 {
+			extra = []string{"Retry-After", strconv.Itoa(refused.RetryAfter)}
+		}
+		c.respondA(refused.Code, refused.Reason, extra...)
+		c.finish(refused.Code, refused.Reason, cdr.System)
+		return false
+	}
+	c.limit = held
+	return true
+}
+
+// limitKeys names what the call counts against: the caller and its
+// domain; the callee and its domain when the call stays with local users;
+// the trunk when its plan names one. A number dialled out through a trunk
+// is nobody's user, so it counts against the trunk alone.
+func (c *Call) limitKeys() calllimit.Keys {
+	var k calllimit.Keys
+	if f, err := c.aInvite.From(); err == nil && f.URI.IsSIP() {
+		k.Caller, k.CallerDomain = userKey(f.URI), f.URI.Host
+	}
+	if c.plan.Trunk != "" {
+		k.Trunk = c.plan.Trunk
+		return k
+	}
+	if t, err := c.aInvite.To(); err == nil && t.URI.IsSIP() {
+		k.Callee, k.CalleeDomain = userKey(t.URI), t.URI.Host
+	}
+	return k
+}
+
+// userKey is a user's name in the limits: user@domain, as the
+// limits.calls.users keys are written; a URI without a user is its domain.
+func userKey(u sip.URI) string {
+	if u.User == "" {
+		return strings.ToLower(u.Host)
+	}
+	return sip.Unescape(u.User) + "@" + strings.ToLower(u.Host)
+}
+
+// releaseLimits gives the call's slots back; calling it again does nothing.
+func (c *Call) releaseLimits() { c.limit.Release() }
+
+// Limits returns the limiter of Config.Limits, nil without one: the
+// server changes its maxima on a reload.
+func (b *B2BUA) Limits() *calllimit.Limiter { return b.cfg.Limits }

@@ -1,0 +1,216 @@
+package b2bua
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/parley-sip/parley/cdr"
+	"github.com/parley-sip/parley/proxy"
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transport"
+)
+
+var carolAt = netip.MustParseAddrPort("127.0.0.1:6003")
+
+// locateCarol finds carol@example.com at carolAt and nobody else.
+func locateCarol(_ context.Context, u sip.URI) ([]proxy.Target, error) {
+	if u.User != "carol" {
+		return nil, proxy.ErrNoBinding
+	}
+	return []proxy.Target{{URI: "sip:carol@127.0.0.1:6003", Dest: transport.Target{Proto: transport.UDP, Addr: carolAt}}}, nil
+}
+
+// fromB sends an in-dialog request of the callee's on the B leg.
+func (cl *call) fromB(method string, cseq int, extra ...string) *fakeTx {
+	cl.h.t.Helper()
+	inv := cl.bInvite().req
+	for _, s := range cl.h.net.requests("INVITE", cl.dst) {
+		if s.req.ToTag() == "" && s.req.Header("Call-ID") == cl.c.bCallID {
+			inv = s.req // the initial INVITE names the dialog
+			break
+		}
+	}
+	lines := append([]string{
+		method + " sip:parley@127.0.0.1:5060 SIP/2.0",
+		"Via: SIP/2.0/UDP 127.0.0.1:6002;branch=z9hG4bK-" + newID(),
+		"Max-Forwards: 70",
+		"From: " + inv.Header("To") + ";tag=callee-tag",
+		"To: " + inv.Header("From"),
+		"Call-ID: " + inv.Header("Call-ID"),
+		"CSeq: " + itoa(cseq) + " " + method,
+		"Contact: <sip:bob@127.0.0.1:6002>",
+	}, extra...)
+	lines = append(lines, "Content-Length: 0")
+	req := parse(cl.h.t, lines...)
+	l := cl.h.b.leg(req)
+	if l == nil {
+		cl.h.t.Fatalf("%s from the callee matches no leg", method)
+	}
+	tx := &fakeTx{}
+	cl.c.Post(func() { cl.c.inDialog(l, tx, req) })
+	return tx
+}
+
+// sipfrags returns the status lines of the NOTIFYs sent to addr, with
+// their Subscription-State.
+func (h *harness) sipfrags(to netip.AddrPort) []string {
+	var out []string
+	for _, s := range h.net.requests("NOTIFY", to) {
+		if s.req.Header("Event") != "refer;id=5" || !strings.HasPrefix(s.req.Header("Content-Type"), "message/sipfrag") {
+			h.t.Errorf("NOTIFY with Event %q, Content-Type %q", s.req.Header("Event"), s.req.ContentType())
+		}
+		state, _, _ := strings.Cut(s.req.Header("Subscription-State"), ";")
+		out = append(out, strings.TrimSpace(string(s.req.Body()))+" "+state)
+	}
+	return out
+}
+
+// TestBlindTransfer: alice calls bob through Parley; bob REFERs her to
+// carol. Parley answers 202, calls carol with alice's session, reports
+// carol's progress to bob in NOTIFYs, re-INVITEs alice with carol's
+// session once carol answers, and hangs bob up. Alice and carol then talk
+// in the same call, and a BYE from carol ends it for alice.
+func TestBlindTransfer(t *testing.T) {
+	h := newHarness(t, Control{}, Config{Locate: locateCarol})
+	cl := h.dial("alice@example.com", Plan{})
+	cl.answer()
+
+	tx := cl.fromB("REFER", 5, "Refer-To: <sip:carol@example.com>", "Referred-By: <sip:bob@example.com>")
+	if r := tx.last(); r == nil || r.StatusCode() != 202 {
+		t.Fatalf("REFER answered %v", r)
+	}
+	invs := h.net.requests("INVITE", carolAt)
+	if len(invs) != 1 {
+		t.Fatalf("%d INVITEs to carol", len(invs))
+	}
+	inv := invs[0].req
+	if string(inv.Body()) != "v=0" || !strings.Contains(inv.Header("From"), "sip:alice@example.com") ||
+		inv.Header("Referred-By") != "<sip:bob@example.com>" {
+		t.Fatalf("carol's INVITE: From %q Referred-By %q body %q", inv.Header("From"), inv.Header("Referred-By"), inv.Body())
+	}
+	for _, leak := range []string{cl.invite.Header("Call-ID"), "6001", "6002"} {
+		if strings.Contains(string(inv.AppendTo(nil)), leak) {
+			t.Errorf("carol's INVITE carries %q", leak)
+		}
+	}
+	invs[0].respond(reparse(t, withHeaders(invs[0], 180)))
+	ok := withHeaders(invs[0], 200, "Contact: <sip:carol@127.0.0.1:6003>")
+	ok.SetBody("application/sdp", []byte("v=0 carol"))
+	invs[0].respond(reparse(t, ok))
+	if len(h.net.acks) == 0 || h.net.acks[len(h.net.acks)-1].Header("Call-ID") != inv.Header("Call-ID") {
+		t.Fatal("carol's 2xx not ACKed")
+	}
+	re := h.net.requests("INVITE", callerAt)
+	if len(re) != 1 || string(re[0].req.Body()) != "v=0 carol" {
+		t.Fatalf("alice was not re-INVITEd with carol's session: %d", len(re))
+	}
+	if len(h.net.requests("BYE", calleeAt)) != 0 {
+		t.Fatal("bob hung up before alice took carol's session")
+	}
+	re[0].respond(reparse(t, withHeaders(re[0], 200)))
+	if got, want := h.sipfrags(calleeAt), []string{"SIP/2.0 100 Trying active", "SIP/2.0 180 Ringing active", "SIP/2.0 200 OK terminated"}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("NOTIFYs to bob %q, want %q", got, want)
+	}
+	if len(h.net.requests("BYE", calleeAt)) != 1 {
+		t.Fatal("bob was not hung up after the transfer")
+	}
+	// bob's own BYE, as phones send after a transfer, ends only his leg.
+	if r := cl.fromB("BYE", 6).last(); r == nil || r.StatusCode() != 200 {
+		t.Fatalf("bob's BYE answered %v", r)
+	}
+	if h.b.Len() != 1 || len(h.net.requests("BYE", callerAt)) != 0 {
+		t.Fatal("the call ended with bob's leg")
+	}
+	// carol hangs up: alice gets BYE, the call ends.
+	byeReq := parse(t, "BYE sip:parley@127.0.0.1:5060 SIP/2.0",
+		"Via: SIP/2.0/UDP 127.0.0.1:6003;branch=z9hG4bK-carolbye", "Max-Forwards: 70",
+		"From: "+ok.Header("To"), "To: "+inv.Header("From"), "Call-ID: "+inv.Header("Call-ID"),
+		"CSeq: 1 BYE", "Content-Length: 0")
+	l := h.b.leg(byeReq)
+	if l == nil {
+		t.Fatal("carol's BYE matches no leg")
+	}
+	btx := &fakeTx{}
+	cl.c.Post(func() { cl.c.inDialog(l, btx, byeReq) })
+	if len(h.net.requests("BYE", callerAt)) != 1 {
+		t.Fatal("alice not hung up when carol hung up")
+	}
+	if r, ok := h.record(); !ok || r.HungUpBy != cdr.Callee || r.Disposition != cdr.Answered {
+		t.Fatalf("record %+v", r)
+	}
+}
+
+// TestBlindTransferFails: carol is busy; bob hears so in the final NOTIFY
+// and alice and bob stay connected.
+func TestBlindTransferFails(t *testing.T) {
+	h := newHarness(t, Control{}, Config{Locate: locateCarol})
+	cl := h.dial("alice@example.com", Plan{})
+	cl.answer()
+	cl.fromB("REFER", 5, "Refer-To: sip:carol@example.com")
+	invs := h.net.requests("INVITE", carolAt)
+	invs[0].respond(reparse(t, withHeaders(invs[0], 486)))
+	if got := h.sipfrags(calleeAt); len(got) != 2 || got[1] != "SIP/2.0 486 Busy Here terminated" {
+		t.Fatalf("NOTIFYs %q", got)
+	}
+	if h.b.Len() != 1 || len(h.net.requests("BYE", calleeAt)) != 0 || len(h.net.requests("INVITE", callerAt)) != 0 {
+		t.Fatal("a failed transfer changed the call")
+	}
+	// A second REFER is taken now the first is over.
+	if r := cl.fromB("REFER", 6, "Refer-To: <sip:dave@example.com>").last(); r == nil || r.StatusCode() != 202 {
+		t.Fatalf("second REFER answered %v", r)
+	}
+}
+
+// TestReferRefused answers REFERs Parley will not act on, each with a
+// reason naming why.
+func TestReferRefused(t *testing.T) {
+	tests := []struct {
+		name   string
+		cfg    Config
+		header []string
+		code   int
+		reason string
+	}{
+		{"no Refer-To", Config{Locate: locateCarol}, nil, 400, "Missing Refer-To"},
+		{"two Refer-To", Config{Locate: locateCarol}, []string{"Refer-To: <sip:a@x>", "Refer-To: <sip:b@x>"}, 400, "Multiple Refer-To Headers"},
+		{"not INVITE", Config{Locate: locateCarol}, []string{"Refer-To: <sip:carol@example.com;method=BYE>"}, 403, "Only INVITE Can Be Referred"},
+		{"attended, no such dialog", Config{Locate: locateCarol}, []string{"Refer-To: <sip:carol@example.com?Replaces=a%3Bto-tag%3D1%3Bfrom-tag%3D2>"}, 481, "Replaced Dialog Does Not Exist"},
+		{"no locator", Config{}, []string{"Refer-To: <sip:carol@example.com>"}, 501, "Transfers Not Available"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, Control{}, tt.cfg)
+			cl := h.dial("alice@example.com", Plan{})
+			cl.answer()
+			r := cl.fromB("REFER", 5, tt.header...).last()
+			if r == nil || r.StatusCode() != tt.code || r.Reason() != tt.reason {
+				t.Fatalf("got %v, want %d %s", r, tt.code, tt.reason)
+			}
+		})
+	}
+}
+
+// TestBlindTransferThroughDialPlan: bob transfers alice to a number the
+// dial plan sends to a gateway; the new leg goes there.
+func TestBlindTransferThroughDialPlan(t *testing.T) {
+	gateway := netip.MustParseAddrPort("127.0.0.1:6009")
+	router := func(_ context.Context, req *sip.Message) (Plan, bool) {
+		u, _ := req.RequestURIParsed()
+		if !strings.HasPrefix(u.User, "+1") {
+			return Plan{}, false
+		}
+		return Plan{Trunk: "provider", Destinations: []Destination{{URI: "sip:" + u.User + "@" + gateway.String(), Trunk: "provider"}}}, true
+	}
+	h := newHarness(t, Control{}, Config{Locate: locateCarol, Router: router})
+	cl := h.dial("alice@example.com", Plan{})
+	cl.answer()
+	if r := cl.fromB("REFER", 5, "Refer-To: <sip:+15551234@example.com>").last(); r == nil || r.StatusCode() != 202 {
+		t.Fatalf("REFER answered %v", r)
+	}
+	invs := h.net.requests("INVITE", gateway)
+	if len(invs) != 1 || invs[0].req.RequestURI() != "sip:+15551234@127.0.0.1:6009" {
+		t.Fatalf("%d INVITEs to the gateway", len(invs))
+	}
+}

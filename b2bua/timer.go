@@ -1,0 +1,475 @@
+package b2bua
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/parley-sip/parley/cdr"
+	"github.com/parley-sip/parley/outbound"
+	"github.com/parley-sip/parley/proxy"
+	"github.com/parley-sip/parley/sessiontimer"
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transaction"
+	"github.com/parley-sip/parley/transport"
+)
+
+// Control is the call control a B2BUA applies to new calls and, for the
+// session timers, to refreshes; SetControl changes it on a reload.
+type Control struct {
+	// SessionTimer is the RFC 4028 policy of both legs; a zero Expires
+	// turns session timers off.
+	SessionTimer sessiontimer.Policy
+	// MaxDuration hangs up an answered call (BYE on both legs) once it
+	// has lasted this long; 0 is no limit.
+	MaxDuration time.Duration
+}
+
+// timersOn reports whether the policy asks for session timers.
+func (ct *Control) timersOn() bool { return ct.SessionTimer.Expires > 0 }
+
+// control holds the Control in force.
+type control struct{ p atomic.Pointer[Control] }
+
+// SetControl changes the call control of calls that start from now on
+// (and of refreshes in calls under way): a reload.
+func (b *B2BUA) SetControl(ct Control) { b.ctl.p.Store(&ct) }
+
+// Control returns the call control in force.
+func (b *B2BUA) Control() Control { return *b.control() }
+
+func (b *B2BUA) control() *Control {
+	if ct := b.ctl.p.Load(); ct != nil {
+		return ct
+	}
+	return &Control{}
+}
+
+// legTimer is one leg's session timer: what the two ends of that leg
+// agreed, and the timer that acts on it.
+type legTimer struct {
+	t           *sessiontimer.Timer
+	interval    time.Duration
+	local       bool // Parley refreshes this leg
+	allowUpdate bool // the far end takes UPDATE, the cheaper refresh
+}
+
+// Reason phrases of the call's end, as the record keeps them.
+const (
+	reasonExpiredA   = "session timer expired: the caller stopped refreshing"
+	reasonExpiredB   = "session timer expired: the callee stopped refreshing"
+	reasonMaxCall    = "maximum call duration reached"
+	reasonRefreshErr = "session refresh failed: "
+)
+
+// admitTimer is the A leg's session timer check of an initial INVITE
+// (RFC 4028 §9): a Session-Expires below Min-SE gets 422 and ends the
+// call; a malformed one 400. It keeps the answer for the 2xx.
+func (c *Call) admitTimer() bool {
+	ct := c.b.control()
+	if !ct.timersOn() {
+		return true
+	}
+	ans, err := ct.SessionTimer.Answer(c.aInvite)
+	if err != nil {
+		se := sipError(err)
+		c.fail(se.Code, se.Reason, cdr.System)
+		return false
+	}
+	if ans.Reject {
+		c.respondA(sessiontimer.CodeTooSmall, sessiontimer.ReasonTooSmall, flat(ans.Headers())...)
+		c.finish(sessiontimer.CodeTooSmall, sessiontimer.ReasonTooSmall, cdr.System)
+		return false
+	}
+	c.aTimer = ans
+	return true
+}
+
+// offerTimer puts our session timer offer on a B leg's INVITE (§7.1):
+// after a 422 the floor is its Min-SE (§7.4). A Require: timer of the
+// caller's stays behind, since each leg negotiates its own.
+func (c *Call) offerTimer(m *sip.Message, floor time.Duration) {
+	ct := c.b.control()
+	if !ct.timersOn() {
+		return
+	}
+	addOffer(m, ct.SessionTimer.Offer(floor, sessiontimer.Session{}))
+}
+
+// addOffer puts a UAC's session timer headers on m, with no Require:
+// timer (each leg negotiates its own) and no second Supported: timer
+// when the headers passed from the other leg have one.
+func addOffer(m *sip.Message, h [][2]string) {
+	dropToken(m, "Require", sessiontimer.OptionTag)
+	for _, p := range h {
+		if p[0] == "Supported" && m.HasToken("Supported", p[1]) {
+			continue
+		}
+		m.AddHeader(p[0], p[1])
+	}
+}
+
+// retry422 answers a B leg's 422 (§7.4) by trying the same target again
+// with the Min-SE it asked for; false when that would not help (no larger
+// Min-SE), and the 422 is then an ordinary failure.
+func (c *Call) retry422(br *branch, resp *sip.Message) bool {
+	ct := c.b.control()
+	if !ct.timersOn() || resp.StatusCode() != sessiontimer.CodeTooSmall || c.state != stateSetup || c.cancelled {
+		return false
+	}
+	asked := max(ct.SessionTimer.Expires, br.t.floor)
+	floor, ok := sessiontimer.Retry(resp, asked)
+	if !ok {
+		return false
+	}
+	br.done = true
+	br.flight.Release()
+	t := br.t
+	t.floor = floor
+	c.startBranch(t)
+	return true
+}
+
+// answerTimer puts the A leg's session timer on the 2xx that answers the
+// caller (§9): the Session-Expires and, when the caller refreshes,
+// Require: timer. A Require: timer of the callee's stays behind.
+func (c *Call) answerTimer(out *sip.Message) {
+	if !c.aTimer.Session.Active() {
+		return
+	}
+	setTimerHeaders(out, c.aTimer)
+}
+
+// startTimers arms both legs' session timers and the maximum duration
+// once the call is answered; bOK is the callee's 2xx.
+func (c *Call) startTimers(bOK *sip.Message) {
+	ct := c.b.control()
+	if d := ct.MaxDuration; d > 0 {
+		c.maxTimer = c.after(d, func() { c.hangupAnswered(reasonMaxCall) })
+	}
+	if !ct.timersOn() {
+		return
+	}
+	if c.aTimer.Session.Active() {
+		c.armLeg(c.a, c.aTimer.Session, c.aTimer.Session.LocalRefresh(true), c.aInvite.HasToken("Allow", "UPDATE"))
+	}
+	s, err := ct.SessionTimer.Accept(bOK)
+	if err != nil {
+		s = sessiontimer.Session{Interval: ct.SessionTimer.Expires, Refresher: sessiontimer.RefresherUAC}
+	}
+	c.armLeg(c.bl, s, s.LocalRefresh(false), bOK.HasToken("Allow", "UPDATE"))
+}
+
+// armLeg starts or re-arms leg l's timer with a negotiated session.
+func (c *Call) armLeg(l *Leg, s sessiontimer.Session, local bool, allowUpdate bool) {
+	if l == nil || !s.Active() {
+		return
+	}
+	if l.timer == nil {
+		l.timer = &legTimer{allowUpdate: allowUpdate}
+		l.timer.t = sessiontimer.Start(c.b.clock, s, local, func(ev sessiontimer.Event) {
+			c.Post(func() { c.onTimer(l, ev) })
+		})
+	} else {
+		l.timer.t.Refreshed(s, local)
+	}
+	l.timer.interval, l.timer.local = s.Interval, local
+}
+
+// onTimer acts on a leg's timer: refresh it, or end the call because its
+// far end has stopped refreshing (§10).
+func (c *Call) onTimer(l *Leg, ev sessiontimer.Event) {
+	if c.state != stateAnswered {
+		return
+	}
+	if !c.b.control().timersOn() {
+		// A reload turned session timers off: the call goes on without.
+		if l.timer != nil {
+			l.timer.t.Stop()
+		}
+		return
+	}
+	switch ev {
+	case sessiontimer.Refresh:
+		c.refresh(l)
+	case sessiontimer.Expire:
+		reason := reasonExpiredA
+		if l.side == SideB {
+			reason = reasonExpiredB
+		}
+		c.expired = c.state == stateAnswered
+		c.hangupAnswered(reason)
+	}
+}
+
+// controlRecord marks the record of a call a session timer ended: the
+// disposition says a phone vanished, not that someone hung up.
+func (c *Call) controlRecord(r *cdr.Record) {
+	if c.expired {
+		r.Disposition = cdr.Expired
+	}
+}
+
+// hangupAnswered ends an answered call from inside: BYE on both legs.
+func (c *Call) hangupAnswered(reason string) {
+	if c.state != stateAnswered {
+		return
+	}
+	c.bye(c.a)
+	c.bye(c.bl)
+	c.end(cdr.System, reason)
+}
+
+// stopTimers disarms every timer of an ending call.
+func (c *Call) stopTimers() {
+	if c.maxTimer != nil {
+		c.maxTimer.Stop()
+	}
+	for _, l := range []*Leg{c.a, c.bl} {
+		if l != nil && l.timer != nil {
+			l.timer.t.Stop()
+		}
+	}
+}
+
+// refusedRefresh answers an in-dialog INVITE or UPDATE whose
+// Session-Expires is below Min-SE with 422 (or a malformed one with
+// 400), before it crosses the call; true when it did.
+func (c *Call) refusedRefresh(l *Leg, tx proxy.ServerTx, req *sip.Message) bool {
+	ct := c.b.control()
+	if !ct.timersOn() {
+		return false
+	}
+	ans, err := ct.SessionTimer.Answer(req)
+	switch {
+	case err != nil:
+		se := sipError(err)
+		l.answer(tx, req, se.Code, se.Reason)
+		return true
+	case ans.Reject:
+		l.answer(tx, req, sessiontimer.CodeTooSmall, sessiontimer.ReasonTooSmall, flat(ans.Headers())...)
+		return true
+	}
+	return false
+}
+
+// offerRefresh puts our session timer offer on an INVITE or UPDATE
+// relayed to leg to: the leg's current interval and refresher, in the
+// roles of this request (Parley is its UAC).
+func (c *Call) offerRefresh(to *Leg, out *sip.Message) {
+	ct := c.b.control()
+	if !ct.timersOn() {
+		return
+	}
+	addOffer(out, ct.SessionTimer.Offer(0, to.current(false)))
+}
+
+// current is the leg's session in the roles of a new request or response
+// of Parley's: uas says Parley is that transaction's UAS.
+func (l *Leg) current(uas bool) sessiontimer.Session {
+	if l.timer == nil {
+		return sessiontimer.Session{}
+	}
+	r := sessiontimer.RefresherUAC
+	if l.timer.local == uas {
+		r = sessiontimer.RefresherUAS
+	}
+	return sessiontimer.Session{Interval: l.timer.interval, Refresher: r}
+}
+
+// refreshed is a 2xx to an INVITE or UPDATE that crossed the call from
+// leg from to leg to: both legs' sessions were refreshed. out, our 2xx
+// on from, gets from's session timer headers.
+func (c *Call) refreshed(from, to *Leg, req, resp, out *sip.Message) {
+	ct := c.b.control()
+	if !ct.timersOn() || c.state != stateAnswered {
+		return
+	}
+	if ans, err := ct.SessionTimer.Answer(req); err == nil && !ans.Reject {
+		setTimerHeaders(out, ans)
+		c.armLeg(from, ans.Session, ans.Session.LocalRefresh(true), from.allowsUpdate())
+	}
+	if s, err := ct.SessionTimer.Accept(resp); err == nil {
+		c.armLeg(to, s, s.LocalRefresh(false), to.allowsUpdate())
+	}
+}
+
+func (l *Leg) allowsUpdate() bool { return l.timer != nil && l.timer.allowUpdate }
+
+// refreshRetry is how long a refresh waits for an offer in progress in
+// the call (the other leg's refresh, a re-INVITE crossing) to finish.
+const refreshRetry = 2 * time.Second
+
+// refresh sends leg l a session refresh of Parley's (§10): an UPDATE
+// without a body when the far end takes UPDATE, else a re-INVITE with
+// the session description it has from us. While another offer is in
+// progress in the call a refresh would be glare, so it waits and tries
+// again; if it never gets out, the timer's Expire ends the call.
+func (c *Call) refresh(l *Leg) {
+	if c.state != stateAnswered || l.timer == nil {
+		return
+	}
+	if c.pending != nil {
+		c.after(refreshRetry, func() { c.refresh(l) })
+		return
+	}
+	method := "UPDATE"
+	if !l.timer.allowUpdate {
+		method = "INVITE"
+	}
+	req, err := l.d.NewRequest(method, "")
+	if err != nil {
+		return
+	}
+	c.offerRefresh(l, req)
+	if method == "INVITE" {
+		if ct, body := c.sentBody(l.side); len(body) > 0 {
+			req.SetBody(ct, body)
+		}
+	}
+	cs, _ := req.CSeq()
+	r := &refresher{c: c, l: l, req: req, guard: &invite{c: c, to: l, seq: cs.Seq}}
+	c.pending = r.guard
+	c.b.cfg.Outbound.Start(c.ctx, &r.flight, outbound.Request{Msg: req, Dest: l.dest}, r)
+}
+
+// refresher is a session refresh Parley sent on one leg.
+type refresher struct {
+	c      *Call
+	l      *Leg
+	req    *sip.Message
+	guard  *invite // in c.pending while the refresh is under way: glare
+	flight outbound.Flight
+	final  bool // its final response came
+	ack    *sip.Message
+	ackDst transport.Target
+}
+
+func (r *refresher) Post(fn func()) { r.c.Post(fn) }
+
+// Stamp adds a Via of the listener it leaves from.
+func (r *refresher) Stamp(msg *sip.Message, _ transport.Target, out *transport.ListenerInfo, last bool) (*sip.Message, error) {
+	return stampVia(msg, out, last), nil
+}
+
+// stampVia is the Stamp of a request Parley sends in a dialog: a Via of
+// the listener it leaves from, on a copy unless it is the last attempt.
+func stampVia(msg *sip.Message, out *transport.ListenerInfo, last bool) *sip.Message {
+	if !last {
+		msg = msg.Clone()
+	}
+	msg.PrependHeader("Via", string(sip.AppendVia(nil, out.Proto.ViaName(), out.Host, out.Port, transaction.NewBranch())))
+	return msg
+}
+
+// sipError is err as the SIP answer it carries; 400 when it carries none.
+func sipError(err error) *sip.Error {
+	var se *sip.Error
+	if errors.As(err, &se) {
+		return se
+	}
+	return &sip.Error{Code: 400, Reason: "Bad Request"}
+}
+
+// Response re-arms the leg's timer on a 2xx, ends the call when the far
+// end has lost the dialog (408, 481: RFC 5057 §5.1), and leaves any
+// other failure to the timer, which ends the call if no refresh succeeds.
+func (r *refresher) Response(resp *sip.Message, err error) {
+	c, l := r.c, r.l
+	if err != nil || resp == nil {
+		resp = sip.NewResponse(r.req, 408, "Request Timeout", "")
+	} else {
+		_ = l.d.ReceiveResponse(resp)
+	}
+	code := resp.StatusCode()
+	if code < 200 {
+		return
+	}
+	isInvite := r.req.Method() == "INVITE"
+	if r.final {
+		if isInvite && code < 300 && r.ack != nil {
+			c.sendACK(r.ack, r.ackDst) // a retransmitted 2xx
+		}
+		return
+	}
+	r.final = true
+	r.flight.Release()
+	if c.pending == r.guard {
+		c.pending = nil
+	}
+	if isInvite && code < 300 {
+		c.ack(l, resp, nil, func(a *sip.Message, dst transport.Target) { r.ack, r.ackDst = a, dst })
+	}
+	switch {
+	case code < 300:
+		if s, err := c.b.control().SessionTimer.Accept(resp); err == nil && c.state == stateAnswered {
+			c.armLeg(l, s, s.LocalRefresh(false), l.allowsUpdate())
+		}
+	case code == 408 || code == 481:
+		c.hangupAnswered(reasonRefreshErr + strconv.Itoa(code))
+	}
+}
+
+// setTimerHeaders writes a UAS's session timer answer on a 2xx, in place
+// of any the other leg's response brought.
+func setTimerHeaders(out *sip.Message, ans sessiontimer.Answer) {
+	out.RemoveHeader(sessiontimer.HeaderSessionExpires)
+	out.RemoveHeader(sessiontimer.HeaderMinSE)
+	dropToken(out, "Require", sessiontimer.OptionTag)
+	for _, h := range ans.Headers() {
+		out.AddHeader(h[0], h[1])
+	}
+}
+
+// dropToken removes one option tag from every header called name,
+// removing the header when no tag is left.
+func dropToken(m *sip.Message, name, tag string) {
+	if !m.HasToken(name, tag) {
+		return
+	}
+	var keep []string
+	for _, v := range m.HeaderValues(name) {
+		if !strings.EqualFold(v, tag) {
+			keep = append(keep, v)
+		}
+	}
+	m.RemoveHeader(name)
+	if len(keep) > 0 {
+		m.AddHeader(name, strings.Join(keep, ", "))
+	}
+}
+
+// flat turns name/value pairs into the list sip.NewResponse takes.
+func flat(h [][2]string) []string {
+	out := make([]string, 0, 2*len(h))
+	for _, p := range h {
+		out = append(out, p[0], p[1])
+	}
+	return out
+}
+
+// sentBody is the last body Parley sent on a leg: the session
+// description a re-INVITE of Parley's offers again.
+type sentBody struct {
+	ct   string
+	body []byte
+}
+
+// noteBody records a body on its way to the side across from side. It
+// keeps the view, not a copy: the message that carried it on is held by
+// its leg's dialog anyway (BenchmarkActiveCalls measures no difference,
+// where a copy costs the body's size again).
+func (c *Call) noteBody(from Side, ct string, body []byte) {
+	to := SideA
+	if from == SideA {
+		to = SideB
+	}
+	c.sent[to] = sentBody{ct: ct, body: body}
+}
+
+// sentBody returns the last body Parley sent on side.
+func (c *Call) sentBody(side Side) (string, []byte) {
+	return c.sent[side].ct, c.sent[side].body
+}

@@ -1,0 +1,137 @@
+package sessiontimer
+
+import (
+	"sync"
+	"time"
+
+	"github.com/parley-sip/parley/clock"
+)
+
+// Event is what a Timer tells its owner.
+type Event uint8
+
+// Events.
+const (
+	// Refresh: this side is the refresher and half the interval has
+	// passed (§10): send a re-INVITE or UPDATE now.
+	Refresh Event = iota + 1
+	// Expire: no refresh succeeded in time (§10): send BYE.
+	Expire
+)
+
+// String names the event for logs.
+func (e Event) String() string {
+	switch e {
+	case Refresh:
+		return "refresh"
+	case Expire:
+		return "expire"
+	}
+	return "none"
+}
+
+// ByeAfter is when a session with this interval is given up for lost if
+// nobody has refreshed it: §10 asks for the BYE before the interval ends,
+// by the lesser of 32 seconds and a third of the interval, so that a
+// refresh still in flight (Timer F is 32 s) is not raced.
+func ByeAfter(interval time.Duration) time.Duration {
+	return interval - min(32*time.Second, interval/3)
+}
+
+// Timer is one dialog's session timer. Its function is called from the
+// clock's goroutine, without any lock of the Timer held, and must not
+// block. Every method may be called from any goroutine.
+type Timer struct {
+	clk clock.Clock
+	fn  func(Event)
+
+	mu      sync.Mutex
+	pending clock.Timer
+	gen     uint64 // bumped on every re-arm, so a stale firing does nothing
+	local   bool
+	byeAt   time.Time
+	stopped bool
+}
+
+// Start arms a timer for the session s, where local says whether this
+// side refreshes: fn gets Refresh at half the interval (local only) and
+// Expire at ByeAfter unless Refreshed is called first. A session that is
+// not Active arms nothing, and Start returns a stopped Timer.
+func Start(clk clock.Clock, s Session, local bool, fn func(Event)) *Timer {
+	t := &Timer{clk: clk, fn: fn}
+	t.Refreshed(s, local)
+	return t
+}
+
+// Refreshed re-arms the timer from now after a refresh succeeded (a 2xx
+// to a re-INVITE or UPDATE, sent or received), with the session as that
+// refresh negotiated it.
+func (t *Timer) Refreshed(s Session, local bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return
+	}
+	t.stopPendingLocked()
+	if !s.Active() {
+		return
+	}
+	now := t.clk.Now()
+	t.local = local
+	t.byeAt = now.Add(ByeAfter(s.Interval))
+	if local {
+		t.armLocked(s.Interval/2, Refresh)
+	} else {
+		t.armLocked(ByeAfter(s.Interval), Expire)
+	}
+}
+
+// Stop disarms the timer for good; later calls to Refreshed do nothing.
+// It is safe to call more than once.
+func (t *Timer) Stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stopped = true
+	t.stopPendingLocked()
+}
+
+// Deadline returns when the session expires unless refreshed; the zero
+// time for a stopped timer or one without a session.
+func (t *Timer) Deadline() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped || t.pending == nil {
+		return time.Time{}
+	}
+	return t.byeAt
+}
+
+func (t *Timer) stopPendingLocked() {
+	t.gen++
+	if t.pending != nil {
+		t.pending.Stop()
+		t.pending = nil
+	}
+}
+
+func (t *Timer) armLocked(d time.Duration, ev Event) {
+	gen := t.gen
+	t.pending = t.clk.AfterFunc(d, func() { t.fire(gen, ev) })
+}
+
+// fire runs on the clock's goroutine. After a Refresh the timer waits for
+// the refresh to succeed until the BYE point; a refresh that fails leaves
+// Expire to end the session.
+func (t *Timer) fire(gen uint64, ev Event) {
+	t.mu.Lock()
+	if t.stopped || gen != t.gen {
+		t.mu.Unlock()
+		return
+	}
+	t.pending = nil
+	if ev == Refresh {
+		t.armLocked(t.byeAt.Sub(t.clk.Now()), Expire)
+	}
+	t.mu.Unlock()
+	t.fn(ev)
+}
