@@ -46,6 +46,7 @@ type Layer struct {
 
 	servers  *table[*ServerTx]
 	clients  *table[*ClientTx]
+	linger   *lingerStore // non-INVITE server transactions in Completed, off the heap
 	inflight atomic.Int64 // transactions awaiting a final response, for the bound
 	tag      string       // To tag of responses the layer makes itself
 
@@ -62,14 +63,18 @@ type Stats struct {
 	InFlight                        int64  // live and still without a final response: what MaxTransactions bounds
 	ServerCreated, ServerTerminated uint64 // since New
 	ClientCreated, ClientTerminated uint64
-	Rejected                        uint64 // requests answered 503 past MaxTransactions
+	Rejected                        uint64 // requests answered 503 past MaxTransactions or MaxInFlight
+	// Lingering counts the completed server transactions kept in the
+	// pointer-free store (included in ServerActive), and LingerBytes the
+	// memory that store holds.
+	Lingering, LingerBytes int64
 }
 
 // New returns a layer that sends through sender and hands requests and
 // stray messages to core.
 func New(cfg Config, sender transport.Sender, core Core) *Layer {
 	cfg = cfg.withDefaults()
-	return &Layer{
+	l := &Layer{
 		cfg:        cfg,
 		clock:      cfg.Clock,
 		log:        cfg.Logger,
@@ -80,6 +85,10 @@ func New(cfg Config, sender transport.Sender, core Core) *Layer {
 		tag:        randomToken(5),
 		retryAfter: strconv.Itoa(int((cfg.RetryAfter + time.Second - 1) / time.Second)),
 	}
+	if !cfg.heapLinger {
+		l.linger = newLingerStore(cfg.Clock, 64*cfg.T1, func(n int) { l.serverTerminated.Add(uint64(n)) })
+	}
+	return l
 }
 
 // Stats returns the layer's counters.
@@ -96,6 +105,9 @@ func (l *Layer) Stats() Stats {
 	st.ClientCreated = l.clientCreated.Load()
 	st.ServerActive = int64(st.ServerCreated - st.ServerTerminated)
 	st.ClientActive = int64(st.ClientCreated - st.ClientTerminated)
+	if l.linger != nil {
+		st.Lingering, st.LingerBytes = l.linger.count.Load(), l.linger.bytes.Load()
+	}
 	return st
 }
 
@@ -126,6 +138,9 @@ func (l *Layer) handleRequest(in *transport.Incoming) {
 		tx.receive(in, k)
 		return
 	}
+	if method != "ACK" && l.absorb(in, k) {
+		return
+	}
 	if method == "ACK" {
 		l.core.ServeACK(in)
 		return
@@ -149,9 +164,11 @@ func (l *Layer) startServer(in *transport.Incoming, k matchKey) {
 		// work already in flight.
 		invite = l.FindInviteForCancel(in.Msg)
 	}
-	if invite == nil && !l.admit() {
-		l.reject(in)
-		return
+	if invite == nil {
+		if ok, reason := l.admit(); !ok {
+			l.reject(in, reason)
+			return
+		}
 	}
 	if invite != nil {
 		l.inflight.Add(1)
@@ -173,33 +190,84 @@ func (l *Layer) startServer(in *transport.Incoming, k matchKey) {
 	l.core.ServeRequest(tx, in)
 }
 
-// admit counts a new transaction unless the bound is reached.
-func (l *Layer) admit() bool {
+// admit counts a new transaction unless a bound is reached: the
+// transactions in flight (MaxInFlight), or every live transaction,
+// lingering ones included (MaxTransactions). reason is the 503's reason
+// phrase when it refuses.
+func (l *Layer) admit() (ok bool, reason string) {
 	n := l.inflight.Add(1)
-	if l.cfg.MaxTransactions < 0 || n <= int64(l.cfg.MaxTransactions) {
+	switch {
+	case l.cfg.MaxInFlight >= 0 && n > int64(l.cfg.MaxInFlight):
+		reason = reasonInFlight
+	case l.cfg.MaxTransactions >= 0 && l.live() >= int64(l.cfg.MaxTransactions):
+		reason = reasonTotal
+	default:
 		if l.overloaded.Load() && l.overloaded.CompareAndSwap(true, false) {
-			l.log.Info("transaction: below the bound again, admitting new requests", "in_flight", n)
+			l.log.Info("transaction: below the bounds again, admitting new requests", "in_flight", n, "live", l.live())
 		}
-		return true
+		return true, ""
 	}
 	l.inflight.Add(-1)
 	if l.overloaded.CompareAndSwap(false, true) {
-		l.log.Warn("transaction: MaxTransactions reached, answering new requests 503", "max", l.cfg.MaxTransactions)
+		l.log.Warn("transaction: bound reached, answering new requests 503", "reason", reason,
+			"max_in_flight", l.cfg.MaxInFlight, "max_transactions", l.cfg.MaxTransactions)
 	}
-	return false
+	return false, reason
+}
+
+// The reason phrases of the 503 past each bound, so that a peer's log
+// says which one it met.
+const (
+	reasonInFlight = "Too Many Requests In Progress"
+	reasonTotal    = "Too Many Transactions"
+)
+
+// live counts the server and client transactions alive now, lingering
+// ones included; terminated is read first so that the count cannot go
+// below zero.
+func (l *Layer) live() int64 {
+	st := l.serverTerminated.Load() + l.clientTerminated.Load()
+	return int64(l.serverCreated.Load() + l.clientCreated.Load() - st)
 }
 
 // reject answers a request statelessly with 503 and Retry-After: the
 // server is overloaded (§21.5.4) and keeps no state for it.
-func (l *Layer) reject(in *transport.Incoming) {
+func (l *Layer) reject(in *transport.Incoming, reason string) {
 	l.rejected.Add(1)
 	if !in.Msg.Answerable() {
 		return
 	}
-	resp := sip.NewResponse(in.Msg, 503, "", l.tag, "Retry-After", l.retryAfter)
+	resp := sip.NewResponse(in.Msg, 503, reason, l.tag, "Retry-After", l.retryAfter)
 	if err := l.sender.Send(transport.ResponseTarget(in), resp.Bytes()); err != nil {
 		l.log.Debug("transaction: sending 503 failed", "err", err)
 	}
+}
+
+// absorb answers a retransmitted request whose transaction waits out
+// Timer J in the linger store as §17.2.2's Completed state does: with the
+// final response again, to where this copy came from. It reports false
+// when no record matches, or when an RFC 2543 client's request with the
+// same key but other bytes supersedes the record (see supersededBy).
+func (l *Layer) absorb(in *transport.Incoming, k matchKey) bool {
+	if l.linger == nil || l.linger.count.Load() == 0 {
+		return false
+	}
+	var rec lingerRecord
+	if !l.linger.lookup(k.key, &rec) {
+		return false
+	}
+	if rec.rfc2543 && rec.sum != k.sum {
+		l.linger.remove(k.key)
+		return false
+	}
+	if rec.rfc2543 && rec.tag != l.linger.tagHash(k.toTag) {
+		l.log.Debug("transaction: RFC 2543 request with a different To tag dropped", "key", k.key)
+		return true
+	}
+	if err := l.sender.Send(transport.ResponseTarget(in), rec.resp); err != nil {
+		l.log.Debug("transaction: resending a final response failed", "err", err)
+	}
+	return true
 }
 
 // handleResponse hands a response to its client transaction (§17.1.3)

@@ -37,6 +37,7 @@ type ServerTx struct {
 	seq       uint32
 	interval  time.Duration // Timer G's current value
 	cancelled bool
+	parked    time.Time // when set, the transaction lives on in the linger store until then
 	onCancel  func()
 	failed    error
 	onFailure func(error)
@@ -132,7 +133,7 @@ func (t *ServerTx) Key() string { return t.key }
 func (t *ServerTx) State() State {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.state
+	return t.stateLocked()
 }
 
 // Cancelled reports whether a CANCEL for this INVITE arrived while it
@@ -203,17 +204,51 @@ func (t *ServerTx) Respond(resp *sip.Message) error {
 		t.fail(err)
 		return err
 	}
-	if end {
+	switch {
+	case end:
 		t.terminate()
+	case code >= 200 && !t.invite:
+		t.park()
 	}
 	return nil
+}
+
+// park moves a non-INVITE transaction in Completed over UDP into the
+// layer's linger store, which answers its retransmissions until Timer J
+// and counts its end; the ServerTx itself is left to the collector. It
+// runs after the final response went out, so that a send failure ends
+// the transaction here instead. When the store cannot take it, Timer J
+// runs on the heap as before.
+func (t *ServerTx) park() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.state != Completed || !t.parked.IsZero() {
+		return // ended meanwhile
+	}
+	d := 64 * t.l.cfg.T1
+	if t.l.linger == nil || !t.l.linger.add(t.key, t.last, t.rfc2543, t.sum, t.l.linger.tagHash(t.reqToTag)) {
+		t.l.startTimer(t, &t.main, &t.seq, timerLinger, d)
+		return
+	}
+	t.parked = t.l.clock.Now().Add(d)
+	t.last = nil
+	t.l.servers.remove(t.key, t)
+}
+
+// stateLocked is the state, with a parked transaction Terminated once its
+// Timer J has passed. The caller holds t.mu.
+func (t *ServerTx) stateLocked() State {
+	if !t.parked.IsZero() && t.state != Terminated && !t.l.clock.Now().Before(t.parked) {
+		t.state = Terminated
+	}
+	return t.state
 }
 
 // respond moves the state machine for a response from the Core; end
 // reports that the transaction ends once the response is sent. The
 // caller holds t.mu.
 func (t *ServerTx) respond(code int, wire []byte, toTag string) (end bool, err error) {
-	switch t.state {
+	switch t.stateLocked() {
 	case Terminated:
 		return false, ErrTerminated
 	case Completed, Confirmed:
@@ -237,14 +272,11 @@ func (t *ServerTx) respond(code int, wire []byte, toTag string) (end bool, err e
 		return false, nil
 	}
 	// §17.2.2: Completed, and Timer J absorbs request retransmissions;
-	// J is zero on reliable transports.
+	// J is zero on reliable transports. On UDP, Respond parks the
+	// transaction once the response is out (see park).
 	t.state = Completed
 	t.last = wire
-	if t.reliable {
-		return true, nil
-	}
-	t.l.startTimer(t, &t.main, &t.seq, timerLinger, 64*t.l.cfg.T1)
-	return false, nil
+	return t.reliable, nil
 }
 
 // inviteFinal handles a final response to an INVITE. The caller holds t.mu.
