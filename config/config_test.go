@@ -138,7 +138,7 @@ func fullConfig() *Config {
 		},
 		Proxy: ProxyConfig{Forking: ForkingSerial, RecordRoute: false, TimerC: dur("200s"), Relay: RelayOpen},
 		Transaction: TransactionConfig{
-			T1: dur("250ms"), T2: dur("2s"), T4: dur("3s"), MaxTransactions: 5000,
+			T1: dur("250ms"), T2: dur("2s"), T4: dur("3s"), MaxTransactions: 5000, MaxInFlight: 2000,
 		},
 		TCP: TCPConfig{
 			IdleTimeout: dur("60s"), MaxConnections: 500, MaxConnectionsPerIP: 20, MaxBuffer: 131072,
@@ -148,7 +148,7 @@ func fullConfig() *Config {
 			CertFile: "/etc/parley/cert.pem", KeyFile: "/etc/parley/key.pem", ClientAuth: ClientAuthRequest,
 			HandshakeTimeout: dur("3s"),
 		},
-		Limits: LimitsConfig{MaxMessageSize: 32768},
+		Limits: LimitsConfig{MaxMessageSize: 32768, MaxMemory: 536870912},
 		DomainOverrides: map[string]RegistrarOverride{
 			"example.com": {MinExpires: ptr(dur("30s"))},
 			"example.org": { // merged from the registrar block with <<: *reg

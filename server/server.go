@@ -197,6 +197,7 @@ func (s *Server) Start() error {
 	s.stop = cancel
 	s.bg.Go(func() { _ = location.RunSweeps(ctx, s.store, time.Second, nil, s.expired) })
 	s.bg.Go(func() { s.watchBans(ctx) })
+	s.startMemoryBound(ctx)
 	s.warnIfOpen()
 	s.logStarted()
 	s.logRelayPolicy()
