@@ -37,9 +37,9 @@ type lingerStore struct {
 const lingerShards = 16
 
 // chunkSize is the unit of memory a shard takes and gives back: big
-// enough for any record (a message is at most 64 KiB), small enough that
-// an idle shard holds little.
-const chunkSize = 256 << 10
+// enough for any usual record (a larger one stays on the heap), small
+// enough that an idle shard's one spare chunk is little.
+const chunkSize = 64 << 10
 
 // Record layout: a fixed header, then the key and the response, padded
 // to 8 bytes so that the next header stays aligned.
@@ -67,8 +67,8 @@ type lingerShard struct {
 	base   uint64
 	head   uint64 // oldest record
 	tail   uint64 // where the next record goes
+	spare  []byte // one chunk kept for reuse, so that a steady trickle allocates nothing
 	armed  bool   // a sweep is scheduled
-	_      [24]byte
 }
 
 func newLingerStore(clk clock.Clock, d time.Duration, onExpire func(int)) *lingerStore {
@@ -219,8 +219,11 @@ func (sh *lingerShard) expire(s *lingerStore, now time.Duration) (expired int, n
 		sh.head += uint64(recordSize(keyLen(rec), int(binary.LittleEndian.Uint32(rec[offRespLen:]))))
 		sh.dropHeadChunk(s)
 	}
-	// Empty: give every chunk back, so that a burst leaves nothing behind.
-	s.bytes.Add(-int64(len(sh.chunks) * chunkSize))
+	// Empty: give the chunks back but one spare, so that a burst leaves
+	// nothing behind.
+	for _, c := range sh.chunks {
+		sh.release(s, c)
+	}
 	sh.chunks = nil
 	sh.base, sh.head, sh.tail = 0, 0, 0
 	return expired, 0, false
@@ -229,11 +232,20 @@ func (sh *lingerShard) expire(s *lingerStore, now time.Duration) (expired int, n
 // dropHeadChunk releases the first chunk once the head has left it.
 func (sh *lingerShard) dropHeadChunk(s *lingerStore) {
 	if len(sh.chunks) > 1 && sh.head-sh.base >= chunkSize {
+		sh.release(s, sh.chunks[0])
 		sh.chunks[0] = nil
 		sh.chunks = sh.chunks[1:]
 		sh.base += chunkSize
-		s.bytes.Add(-chunkSize)
 	}
+}
+
+// release keeps c as the spare or leaves it to the collector.
+func (sh *lingerShard) release(s *lingerStore, c []byte) {
+	if sh.spare == nil {
+		sh.spare = c
+		return
+	}
+	s.bytes.Add(-chunkSize)
 }
 
 // reserve returns size bytes at the tail, starting a chunk when the
@@ -245,13 +257,18 @@ func (sh *lingerShard) reserve(s *lingerStore, size int) []byte {
 		if room > 0 {
 			rec := sh.chunks[off/chunkSize][off%chunkSize:]
 			if room >= headerSize {
-				setFlag(rec, flagPad)
+				binary.LittleEndian.PutUint16(rec[offFlags:], flagPad)
 			}
 			sh.tail += uint64(room)
 			off += room
 		}
-		sh.chunks = append(sh.chunks, make([]byte, chunkSize))
-		s.bytes.Add(chunkSize)
+		c := sh.spare
+		sh.spare = nil
+		if c == nil {
+			c = make([]byte, chunkSize)
+			s.bytes.Add(chunkSize)
+		}
+		sh.chunks = append(sh.chunks, c)
 	}
 	sh.tail += uint64(size)
 	return sh.chunks[off/chunkSize][off%chunkSize : off%chunkSize+size]

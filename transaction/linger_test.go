@@ -86,8 +86,8 @@ func TestLingerStore(t *testing.T) {
 					t.Fatalf("step %d: %d live, %d expired; want %d, %d", i, got, expired, st.live, st.expire)
 				}
 			}
-			if s.count.Load() == 0 && s.bytes.Load() != 0 {
-				t.Fatalf("empty store holds %d bytes", s.bytes.Load())
+			if s.count.Load() == 0 && s.bytes.Load() > lingerShards*chunkSize {
+				t.Fatalf("empty store holds %d bytes, more than a spare chunk per shard", s.bytes.Load())
 			}
 		})
 	}
@@ -124,7 +124,7 @@ func TestLingerStoreChunks(t *testing.T) {
 		t.Fatalf("after the first records' Timer J: %d live, %d expired", c, expired)
 	}
 	clk.Advance(time.Minute)
-	if s.count.Load() != 0 || s.bytes.Load() != 0 || expired != n {
+	if s.count.Load() != 0 || s.bytes.Load() > lingerShards*chunkSize || expired != n {
 		t.Fatalf("after all expired: %d live, %d bytes, %d expired", s.count.Load(), s.bytes.Load(), expired)
 	}
 }
