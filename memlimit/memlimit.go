@@ -28,14 +28,15 @@ type Bounds struct {
 }
 
 // The terms of the derived limit, from the figures in docs/PERFORMANCE.md
-// (issue 20): an INVITE in flight through the proxy (its request, client
-// transaction, response context and the forwarded copy) holds 4-6 KiB of
-// heap; a completed transaction kept to absorb retransmissions about
-// 0.6 KiB, off the heap or on it. Base is the server itself with room for
+// (issue 20): an INVITE in flight through the proxy to a phone that does
+// not answer (its request and typed headers, client transaction, response
+// context, the forwarded copy and the admin capture's tracking) holds
+// about 10 KiB of heap; a completed transaction kept to absorb
+// retransmissions about 0.6 KiB off the heap, more on it. Base is the server itself with room for
 // a few hundred thousand registrations.
 const (
 	Base           = 256 << 20
-	PerInFlight    = 8 << 10
+	PerInFlight    = 10 << 10
 	PerTransaction = 1 << 10
 )
 

@@ -27,5 +27,9 @@ func (s *Server) startMemoryBound(ctx context.Context) {
 		return // stateless: no transactions, nothing a burst leaves behind
 	}
 	live := func() int64 { st := s.txs.Stats(); return st.ServerActive + st.ClientActive }
-	s.bg.Go(func() { memlimit.NewReleaser().Run(ctx, clock.Default(), releaseEvery, live, debug.FreeOSMemory) })
+	r := memlimit.NewReleaser()
+	// A burst worth a release is a tenth of what the bound allows, or
+	// the Releaser's own minimum, whichever is smaller.
+	r.Min = min(r.Min, int64(cfg.Transaction.MaxTransactions/10))
+	s.bg.Go(func() { r.Run(ctx, clock.Default(), releaseEvery, live, debug.FreeOSMemory) })
 }

@@ -62,7 +62,7 @@ type Config struct {
 
 // DefaultMaxInFlight is the bound on transactions in flight when
 // Config.MaxInFlight is 0.
-const DefaultMaxInFlight = 100_000
+const DefaultMaxInFlight = 40_000
 
 // DefaultMaxTransactions is the bound on live transactions, lingering
 // ones included, when Config.MaxTransactions is 0: 25 s of REGISTERs over
