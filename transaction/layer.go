@@ -46,7 +46,7 @@ type Layer struct {
 
 	servers  *table[*ServerTx]
 	clients  *table[*ClientTx]
-	linger   *lingerStore // non-INVITE server transactions in Completed, off the heap
+	linger   *lingerStore // server transactions waiting out Timer J or L, off the heap
 	inflight atomic.Int64 // transactions awaiting a final response, for the bound
 	tag      string       // To tag of responses the layer makes itself
 
@@ -245,7 +245,8 @@ func (l *Layer) reject(in *transport.Incoming, reason string) {
 
 // absorb answers a retransmitted request whose transaction waits out
 // Timer J in the linger store as §17.2.2's Completed state does: with the
-// final response again, to where this copy came from. It reports false
+// final response again, to where this copy came from; or, for an INVITE
+// in Accepted (Timer L), absorbs it without an answer (RFC 6026 §7.1). It reports false
 // when no record matches, or when an RFC 2543 client's request with the
 // same key but other bytes supersedes the record (see supersededBy).
 func (l *Layer) absorb(in *transport.Incoming, k matchKey) bool {
@@ -263,6 +264,9 @@ func (l *Layer) absorb(in *transport.Incoming, k matchKey) bool {
 	if rec.rfc2543 && rec.tag != l.linger.tagHash(k.toTag) {
 		l.log.Debug("transaction: RFC 2543 request with a different To tag dropped", "key", k.key)
 		return true
+	}
+	if len(rec.resp) == 0 {
+		return true // an INVITE in Accepted: the UAS core resends its 2xx
 	}
 	if err := l.sender.Send(transport.ResponseTarget(in), rec.resp); err != nil {
 		l.log.Debug("transaction: resending a final response failed", "err", err)

@@ -206,3 +206,26 @@ func TestParkedNotOnStreams(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestParkedAccepted: an INVITE answered 2xx waits out Timer L in the
+// store (RFC 6026 §7.1); TestServerInviteAccepted checks its behaviour,
+// this that it left the heap table and is counted until Timer L.
+func TestParkedAccepted(t *testing.T) {
+	for _, proto := range []transport.Proto{transport.UDP, transport.TCP} {
+		h := newHarness(t, Config{})
+		h.l.HandleMessage(rq{method: "INVITE"}.in(t, proto))
+		tx := h.core.tx(0)
+		respond(t, tx, 200, "uas")
+		if h.l.servers.get(tx.Key()) != nil || h.l.Stats().Lingering != 1 || h.l.Stats().ServerActive != 1 {
+			t.Fatalf("%s: not parked: stats %+v", proto, h.l.Stats())
+		}
+		h.l.HandleMessage(rq{method: "INVITE"}.in(t, proto))
+		if r, _, _ := h.core.counts(); r != 1 || h.snd.count(status(200)) != 1 {
+			t.Fatalf("%s: retransmission reached the Core or was answered", proto)
+		}
+		h.advanceTo(32 * time.Second)
+		if st := h.l.Stats(); st.Lingering != 0 || st.ServerActive != 0 {
+			t.Fatalf("%s: after Timer L: stats %+v", proto, st)
+		}
+	}
+}

@@ -207,26 +207,34 @@ func (t *ServerTx) Respond(resp *sip.Message) error {
 	switch {
 	case end:
 		t.terminate()
-	case code >= 200 && !t.invite:
+	case code >= 200 && (!t.invite || code < 300):
 		t.park()
 	}
 	return nil
 }
 
-// park moves a non-INVITE transaction in Completed over UDP into the
-// layer's linger store, which answers its retransmissions until Timer J
-// and counts its end; the ServerTx itself is left to the collector. It
-// runs after the final response went out, so that a send failure ends
-// the transaction here instead. When the store cannot take it, Timer J
+// park moves a transaction that only waits out Timer J (a non-INVITE
+// in Completed over UDP) or Timer L (an INVITE in Accepted, RFC 6026)
+// into the layer's linger store, which absorbs its retransmissions until
+// then and counts its end; it leaves the table, and the ServerTx itself
+// is left to the collector unless the Core keeps it to send further 2xx.
+// Park runs after the final response went out, so that a send failure
+// ends the transaction instead. When the store cannot take it, the timer
 // runs on the heap as before.
 func (t *ServerTx) park() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.state != Completed || !t.parked.IsZero() {
-		return // ended meanwhile
+	if !t.parked.IsZero() || (t.state != Completed || t.invite) && t.state != Accepted {
+		return // parked already, or ended meanwhile
+	}
+	// Completed resends its final response; Accepted absorbs INVITE
+	// retransmissions without an answer, as the UAS core resends the 2xx.
+	resend := t.last
+	if t.invite {
+		resend = nil
 	}
 	d := 64 * t.l.cfg.T1
-	if t.l.linger == nil || !t.l.linger.add(t.key, t.last, t.rfc2543, t.sum, t.l.linger.tagHash(t.reqToTag)) {
+	if t.l.linger == nil || !t.l.linger.add(t.key, resend, t.rfc2543, t.sum, t.l.linger.tagHash(t.reqToTag)) {
 		t.l.startTimer(t, &t.main, &t.seq, timerLinger, d)
 		return
 	}
@@ -286,8 +294,7 @@ func (t *ServerTx) inviteFinal(code int, wire []byte, toTag string) {
 		// Timer L; the 2xx is retransmitted by the UAS core, not here.
 		t.state = Accepted
 		t.last = nil
-		t.l.startTimer(t, &t.main, &t.seq, timerLinger, 64*t.l.cfg.T1)
-		return
+		return // Respond parks it, or starts Timer L (see park)
 	}
 	// §17.2.1: Completed, Timer G (UDP only) and Timer H.
 	t.state = Completed
