@@ -69,6 +69,7 @@ type lingerShard struct {
 	tail   uint64 // where the next record goes
 	spare  []byte // one chunk kept for reuse, so that a steady trickle allocates nothing
 	armed  bool   // a sweep is scheduled
+	peak   int    // most records indexed at once since the index was made
 }
 
 func newLingerStore(clk clock.Clock, d time.Duration, onExpire func(int)) *lingerStore {
@@ -132,6 +133,7 @@ func (s *lingerStore) add(key string, resp []byte, rfc2543 bool, sum, tag uint64
 	copy(rec[headerSize:], key)
 	copy(rec[headerSize+len(key):], resp)
 	sh.index[h] = sh.tail - uint64(size)
+	sh.peak = max(sh.peak, len(sh.index))
 	arm := !sh.armed
 	sh.armed = true
 	sh.mu.Unlock()
@@ -226,6 +228,11 @@ func (sh *lingerShard) expire(s *lingerStore, now time.Duration) (expired int, n
 	}
 	sh.chunks = nil
 	sh.base, sh.head, sh.tail = 0, 0, 0
+	if sh.peak > 4096 {
+		// A Go map keeps its buckets after its keys go: a new one gives
+		// the burst's index back too.
+		sh.index, sh.peak = make(map[uint64]uint64), 0
+	}
 	return expired, 0, false
 }
 
