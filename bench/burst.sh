@@ -8,12 +8,16 @@
 # SETTLE_S (40) seconds after it, and prints one summary line:
 #   label peak_rss_kb peak_pss_kb rss_after_kb pss_after_kb rejected_503
 # Env: BURST_N (100000) BURST_RATE (5000) PORT (5960) ADMIN_PORT (5961)
-# SETTLE_S (40) LABEL (parley) PARLEY_ARGS (extra serve flags).
+# SETTLE_S (40) LABEL (parley) PARLEY_ARGS (extra serve flags) BURST_ADMIN
+# (1; 0 turns admin off, as bench/parley.sh runs it, and the 503 count is
+# then n/a).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 bin=${PARLEY_BIN:-$here/../bin/parley}
 n=${BURST_N:-100000} rate=${BURST_RATE:-5000} port=${PORT:-5960} aport=${ADMIN_PORT:-5961}
 settle=${SETTLE_S:-40} label=${LABEL:-parley}
+admin_listen=127.0.0.1:$aport
+[ "${BURST_ADMIN:-1}" = 0 ] && admin_listen='""'
 command -v sipp >/dev/null || { echo "sipp not found (apt-get install sip-tester)" >&2; exit 2; }
 dir=$(mktemp -d)
 cat >"$dir/parley.yaml" <<YAML
@@ -21,7 +25,7 @@ domains: [127.0.0.1]
 storage:
   engine: memory
 admin:
-  listen: 127.0.0.1:$aport
+  listen: $admin_listen
 security:
   trusted: [127.0.0.0/8]
 YAML
@@ -55,5 +59,5 @@ sleep "$settle"
 after=$(sample)
 kill "$sampler" 2>/dev/null || true
 peak=$(awk -v t="$loaded" '$1<=t{if($2>r)r=$2; if($3>p)p=$3} END{print r+0, p+0}' "$dir/samples")
-rej=$(curl -s "127.0.0.1:$aport/metrics" | awk '/^parley_transactions_rejected_total/{print $2}')
+rej=$(curl -s "127.0.0.1:$aport/metrics" 2>/dev/null | awk '/^parley_transactions_rejected_total/{print $2}' || true)
 echo "$label $peak $after ${rej:-n/a}"

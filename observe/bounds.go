@@ -20,7 +20,7 @@ var (
 	descInFlight = prometheus.NewDesc("parley_transactions_in_flight",
 		"Server and client transactions still without a final response: what transaction.max_in_flight bounds.", nil, nil)
 	descLingering = prometheus.NewDesc("parley_transactions_lingering",
-		"Completed transactions kept off the Go heap until Timer J to absorb retransmissions (counted in parley_transactions_active too).", nil, nil)
+		"Completed transactions kept off the Go heap until Timer J or L to absorb retransmissions (counted in parley_transactions_active too).", nil, nil)
 	descLingerBytes = prometheus.NewDesc("parley_transactions_linger_bytes",
 		"Memory held by the lingering transactions' store.", nil, nil)
 )
