@@ -41,6 +41,10 @@ const lingerShards = 16
 // enough that an idle shard's one spare chunk is little.
 const chunkSize = 64 << 10
 
+// reindexAbove is the size past which an emptied shard makes a new
+// index rather than keep the old one's buckets.
+const reindexAbove = 4096
+
 // Record layout: a fixed header, then the key and the response, padded
 // to 8 bytes so that the next header stays aligned.
 const (
@@ -228,7 +232,7 @@ func (sh *lingerShard) expire(s *lingerStore, now time.Duration) (expired int, n
 	}
 	sh.chunks = nil
 	sh.base, sh.head, sh.tail = 0, 0, 0
-	if sh.peak > 4096 {
+	if sh.peak > reindexAbove {
 		// A Go map keeps its buckets after its keys go: a new one gives
 		// the burst's index back too.
 		sh.index, sh.peak = make(map[uint64]uint64), 0

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"testing"
 	"time"
 
@@ -227,5 +228,32 @@ func TestParkedAccepted(t *testing.T) {
 		if st := h.l.Stats(); st.Lingering != 0 || st.ServerActive != 0 {
 			t.Fatalf("%s: after Timer L: stats %+v", proto, st)
 		}
+	}
+}
+
+// TestLingerStoreReindexes: a shard that held many records makes a new
+// index once they are gone, as a Go map never shrinks; one that held few
+// keeps its own.
+func TestLingerStoreReindexes(t *testing.T) {
+	clk := clock.NewFake(epoch)
+	s := newLingerStore(clk, time.Second, func(int) {})
+	n := lingerShards * reindexAbove * 3 / 2
+	for i := range n {
+		s.add("k"+strconv.Itoa(i), []byte("r"), false, 0, 0)
+	}
+	grown := 0
+	for i := range s.shards {
+		if s.shards[i].peak > reindexAbove {
+			grown++
+		}
+	}
+	clk.Advance(time.Second)
+	for i := range s.shards {
+		if sh := &s.shards[i]; sh.peak != 0 && sh.peak > reindexAbove || len(sh.index) != 0 {
+			t.Fatalf("shard %d: peak %d, %d indexed after all expired", i, sh.peak, len(sh.index))
+		}
+	}
+	if grown == 0 {
+		t.Fatal("no shard grew past reindexAbove: the test does not test")
 	}
 }
