@@ -44,11 +44,12 @@ type Layer struct {
 	sender transport.Sender
 	core   Core
 
-	servers  *table[*ServerTx]
-	clients  *table[*ClientTx]
-	linger   *lingerStore // server transactions waiting out Timer J or L, off the heap
-	inflight atomic.Int64 // transactions awaiting a final response, for the bound
-	tag      string       // To tag of responses the layer makes itself
+	servers   *table[*ServerTx]
+	clients   *table[*ClientTx]
+	linger    *lingerStore // server transactions waiting out Timer J or L, off the heap
+	confirmed *lingerStore // INVITE server transactions waiting out Timer I
+	inflight  atomic.Int64 // transactions awaiting a final response, for the bound
+	tag       string       // To tag of responses the layer makes itself
 
 	serverCreated, serverTerminated atomic.Uint64
 	clientCreated, clientTerminated atomic.Uint64
@@ -86,7 +87,9 @@ func New(cfg Config, sender transport.Sender, core Core) *Layer {
 		retryAfter: strconv.Itoa(int((cfg.RetryAfter + time.Second - 1) / time.Second)),
 	}
 	if !cfg.heapLinger {
-		l.linger = newLingerStore(cfg.Clock, 64*cfg.T1, func(n int) { l.serverTerminated.Add(uint64(n)) })
+		ended := func(n int) { l.serverTerminated.Add(uint64(n)) }
+		l.linger = newLingerStore(cfg.Clock, 64*cfg.T1, ended)
+		l.confirmed = newLingerStore(cfg.Clock, cfg.T4, ended)
 	}
 	return l
 }
@@ -106,7 +109,8 @@ func (l *Layer) Stats() Stats {
 	st.ServerActive = int64(st.ServerCreated - st.ServerTerminated)
 	st.ClientActive = int64(st.ClientCreated - st.ClientTerminated)
 	if l.linger != nil {
-		st.Lingering, st.LingerBytes = l.linger.count.Load(), l.linger.bytes.Load()
+		st.Lingering = l.linger.count.Load() + l.confirmed.count.Load()
+		st.LingerBytes = l.linger.bytes.Load() + l.confirmed.bytes.Load()
 	}
 	return st
 }
@@ -138,7 +142,7 @@ func (l *Layer) handleRequest(in *transport.Incoming) {
 		tx.receive(in, k)
 		return
 	}
-	if method != "ACK" && l.absorb(in, k) {
+	if l.absorb(in, k, method) {
 		return
 	}
 	if method == "ACK" {
@@ -243,30 +247,42 @@ func (l *Layer) reject(in *transport.Incoming, reason string) {
 	}
 }
 
-// absorb answers a retransmitted request whose transaction waits out
-// Timer J in the linger store as §17.2.2's Completed state does: with the
-// final response again, to where this copy came from; or, for an INVITE
-// in Accepted (Timer L), absorbs it without an answer (RFC 6026 §7.1). It reports false
+// absorb answers a retransmitted request whose transaction waits in a
+// linger store: with the final response again, to where this copy came
+// from, as §17.2.2's Completed state does; or without an answer, for an
+// INVITE in Accepted (Timer L, RFC 6026 §7.1) or Confirmed (Timer I,
+// §17.2.1), where an ACK is absorbed too. An ACK for a transaction in
+// Accepted is not absorbed: it goes to the Core. absorb reports false
 // when no record matches, or when an RFC 2543 client's request with the
 // same key but other bytes supersedes the record (see supersededBy).
-func (l *Layer) absorb(in *transport.Incoming, k matchKey) bool {
-	if l.linger == nil || l.linger.count.Load() == 0 {
+func (l *Layer) absorb(in *transport.Incoming, k matchKey, method string) bool {
+	if method == "ACK" {
+		return l.absorbIn(l.confirmed, in, k, true)
+	}
+	return l.absorbIn(l.linger, in, k, false) || l.absorbIn(l.confirmed, in, k, false)
+}
+
+func (l *Layer) absorbIn(s *lingerStore, in *transport.Incoming, k matchKey, ack bool) bool {
+	if s == nil || s.count.Load() == 0 {
 		return false
 	}
 	var rec lingerRecord
-	if !l.linger.lookup(k.key, &rec) {
+	if !s.lookup(k.key, &rec) {
 		return false
 	}
-	if rec.rfc2543 && rec.sum != k.sum {
-		l.linger.remove(k.key)
+	switch {
+	case ack:
+		// An RFC 2543 ACK with another To tag acknowledges some other
+		// response (§17.2.3): the Core's.
+		return !rec.rfc2543 || !rec.hasRes || rec.resTag == s.tagHash(k.toTag)
+	case rec.rfc2543 && rec.sum != k.sum:
+		s.remove(k.key)
 		return false
-	}
-	if rec.rfc2543 && rec.tag != l.linger.tagHash(k.toTag) {
+	case rec.rfc2543 && rec.tag != s.tagHash(k.toTag):
 		l.log.Debug("transaction: RFC 2543 request with a different To tag dropped", "key", k.key)
 		return true
-	}
-	if len(rec.resp) == 0 {
-		return true // an INVITE in Accepted: the UAS core resends its 2xx
+	case len(rec.resp) == 0:
+		return true // Accepted or Confirmed: nothing to resend
 	}
 	if err := l.sender.Send(transport.ResponseTarget(in), rec.resp); err != nil {
 		l.log.Debug("transaction: resending a final response failed", "err", err)

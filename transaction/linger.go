@@ -55,13 +55,15 @@ const (
 	offKeyLen  = 32 // uint16
 	offFlags   = 34 // uint16
 	offRespLen = 36 // uint32
-	headerSize = 40
+	offResTag  = 40 // uint64: hash of the final response's To tag (RFC 2543 ACK matching)
+	headerSize = 48
 )
 
 const (
 	flagRFC2543 = 1 << iota
 	flagDead    // removed before it expired; skipped by lookups
 	flagPad     // fills the end of a chunk
+	flagResTag  // offResTag is set
 )
 
 type lingerShard struct {
@@ -87,8 +89,10 @@ func newLingerStore(clk clock.Clock, d time.Duration, onExpire func(int)) *linge
 // lingerRecord is what absorbing a retransmission needs from a record.
 type lingerRecord struct {
 	rfc2543 bool
-	sum     uint64
-	tag     uint64
+	sum     uint64 // the request's fingerprint (RFC 2543)
+	tag     uint64 // hash of the request's To tag (RFC 2543)
+	resTag  uint64 // hash of the final response's To tag, when hasRes
+	hasRes  bool
 	resp    []byte // a copy, so that it can be sent without the lock
 }
 
@@ -105,6 +109,11 @@ func (s *lingerStore) locate(key string) (*lingerShard, uint64) {
 // the same 64-bit hash): the caller then keeps the transaction on the
 // heap, as before.
 func (s *lingerStore) add(key string, resp []byte, rfc2543 bool, sum, tag uint64) bool {
+	return s.addRecord(key, resp, lingerRecord{rfc2543: rfc2543, sum: sum, tag: tag})
+}
+
+// addRecord is add with every field of r (its resp is not used).
+func (s *lingerStore) addRecord(key string, resp []byte, r lingerRecord) bool {
 	size := recordSize(len(key), len(resp))
 	if len(key) > 0xffff || size > chunkSize {
 		return false
@@ -125,12 +134,16 @@ func (s *lingerStore) add(key string, resp []byte, rfc2543 bool, sum, tag uint64
 	rec := sh.reserve(s, size)
 	binary.LittleEndian.PutUint64(rec[offExpiry:], uint64(expiry))
 	binary.LittleEndian.PutUint64(rec[offHash:], h)
-	binary.LittleEndian.PutUint64(rec[offSum:], sum)
-	binary.LittleEndian.PutUint64(rec[offTag:], tag)
+	binary.LittleEndian.PutUint64(rec[offSum:], r.sum)
+	binary.LittleEndian.PutUint64(rec[offTag:], r.tag)
+	binary.LittleEndian.PutUint64(rec[offResTag:], r.resTag)
 	binary.LittleEndian.PutUint16(rec[offKeyLen:], uint16(len(key)))
 	var flags uint16
-	if rfc2543 {
+	if r.rfc2543 {
 		flags = flagRFC2543
+	}
+	if r.hasRes {
+		flags |= flagResTag
 	}
 	binary.LittleEndian.PutUint16(rec[offFlags:], flags)
 	binary.LittleEndian.PutUint32(rec[offRespLen:], uint32(len(resp)))
@@ -162,6 +175,8 @@ func (s *lingerStore) lookup(key string, out *lingerRecord) bool {
 	out.rfc2543 = flags(rec)&flagRFC2543 != 0
 	out.sum = binary.LittleEndian.Uint64(rec[offSum:])
 	out.tag = binary.LittleEndian.Uint64(rec[offTag:])
+	out.resTag = binary.LittleEndian.Uint64(rec[offResTag:])
+	out.hasRes = flags(rec)&flagResTag != 0
 	out.resp = append(out.resp[:0], rec[headerSize+kl:headerSize+kl+rl]...)
 	return true
 }

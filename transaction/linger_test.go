@@ -257,3 +257,34 @@ func TestLingerStoreReindexes(t *testing.T) {
 		t.Fatal("no shard grew past reindexAbove: the test does not test")
 	}
 }
+
+// TestParkedConfirmed: an INVITE whose non-2xx was ACKed waits out Timer
+// I (T4) in the second store, absorbing retransmitted ACKs and INVITEs
+// without an answer and without the Core (§17.2.1).
+func TestParkedConfirmed(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.l.HandleMessage(rq{method: "INVITE"}.in(t))
+	tx := h.core.tx(0)
+	respond(t, tx, 486, "busy")
+	ack := rq{method: "ACK", cseqMethod: "ACK", toTag: "busy"}
+	h.l.HandleMessage(ack.in(t))
+	if tx.State() != Confirmed || h.l.servers.get(tx.Key()) != nil || h.l.Stats().Lingering != 1 {
+		t.Fatalf("not parked in Confirmed: state %v stats %+v", tx.State(), h.l.Stats())
+	}
+	sent := len(h.snd.all())
+	h.advanceTo(time.Second)
+	h.l.HandleMessage(ack.in(t))
+	h.l.HandleMessage(rq{method: "INVITE"}.in(t))
+	if r, acks, _ := h.core.counts(); r != 1 || acks != 0 || len(h.snd.all()) != sent {
+		t.Fatalf("retransmissions reached the Core (%d requests, %d ACKs) or were answered (%d sent, want %d)",
+			r, acks, len(h.snd.all()), sent)
+	}
+	h.advanceTo(5 * time.Second)
+	if tx.State() != Terminated || h.l.Stats().ServerActive != 0 || h.l.Stats().Lingering != 0 {
+		t.Fatalf("after Timer I: state %v stats %+v", tx.State(), h.l.Stats())
+	}
+	h.l.HandleMessage(ack.in(t))
+	if _, acks, _ := h.core.counts(); acks != 1 {
+		t.Fatal("an ACK after Timer I did not go to the Core as a stray")
+	}
+}

@@ -243,6 +243,21 @@ func (t *ServerTx) park() {
 	t.l.servers.remove(t.key, t)
 }
 
+// parkConfirmed moves an INVITE in Confirmed into the layer's store for
+// Timer I, which absorbs the retransmitted ACKs and INVITEs until then.
+// It reports false when the store cannot take it. The caller holds t.mu.
+func (t *ServerTx) parkConfirmed() bool {
+	s := t.l.confirmed
+	if s == nil || !s.addRecord(t.key, nil, lingerRecord{rfc2543: t.rfc2543, sum: t.sum,
+		tag: s.tagHash(t.reqToTag), resTag: s.tagHash(t.respToTag), hasRes: t.respToTag != ""}) {
+		return false
+	}
+	t.parked = t.l.clock.Now().Add(t.l.cfg.T4)
+	t.last = nil
+	t.l.servers.remove(t.key, t)
+	return true
+}
+
 // stateLocked is the state, with a parked transaction Terminated once its
 // Timer J has passed. The caller holds t.mu.
 func (t *ServerTx) stateLocked() State {
@@ -371,7 +386,9 @@ func (t *ServerTx) receiveACK(in *transport.Incoming, toTag string) {
 			t.terminate()
 			return
 		}
-		t.l.startTimer(t, &t.main, &t.seq, timerLinger, t.l.cfg.T4)
+		if !t.parkConfirmed() {
+			t.l.startTimer(t, &t.main, &t.seq, timerLinger, t.l.cfg.T4)
+		}
 	case Accepted, Terminated:
 		t.mu.Unlock()
 		t.l.core.ServeACK(in)
