@@ -279,10 +279,17 @@ type TransactionConfig struct {
 	// T4 is how long the network may keep a message alive; it sets how long
 	// completed transactions linger to absorb retransmissions.
 	T4 Duration `yaml:"t4" reload:"restart"`
-	// MaxTransactions bounds the transactions in flight (without a final
-	// response yet), so that a flood cannot pile up work; past it new
-	// requests get 503 with Retry-After.
+	// MaxTransactions bounds every live transaction, those in flight and
+	// those lingering after their final response to absorb
+	// retransmissions (32 s on UDP), so that what a burst leaves behind
+	// is bounded too; past it new requests get 503 Too Many Transactions
+	// with Retry-After.
 	MaxTransactions int `yaml:"max_transactions" reload:"restart"`
+	// MaxInFlight bounds the transactions still without a final
+	// response, which hold their request and routing state, so that a
+	// flood cannot pile up work; past it new requests get 503 Too Many
+	// Requests In Progress with Retry-After.
+	MaxInFlight int `yaml:"max_in_flight" reload:"restart"`
 }
 
 // TCPConfig bounds stream connections (TCP and TLS).
@@ -331,6 +338,11 @@ type LimitsConfig struct {
 	// Calls bounds concurrent calls through the B2BUA per user, domain
 	// and trunk.
 	Calls CallLimitsConfig `yaml:"calls"`
+	// MaxMemory is the Go runtime's soft memory limit in bytes: near it
+	// the collector works harder and hands freed memory back to the
+	// system sooner, so that a burst does not leave its peak resident.
+	// 0 derives it from the bounds (see package memlimit).
+	MaxMemory int64 `yaml:"max_memory" reload:"restart"`
 }
 
 // Mode is a proxy mode; the type exists so that callers compare against the

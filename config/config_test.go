@@ -139,7 +139,7 @@ func fullConfig() *Config {
 		},
 		Proxy: ProxyConfig{Forking: ForkingSerial, RecordRoute: false, TimerC: dur("200s"), Relay: RelayOpen},
 		Transaction: TransactionConfig{
-			T1: dur("250ms"), T2: dur("2s"), T4: dur("3s"), MaxTransactions: 5000,
+			T1: dur("250ms"), T2: dur("2s"), T4: dur("3s"), MaxTransactions: 5000, MaxInFlight: 2000,
 		},
 		TCP: TCPConfig{
 			IdleTimeout: dur("60s"), MaxConnections: 500, MaxConnectionsPerIP: 20, MaxBuffer: 131072,
@@ -153,7 +153,7 @@ func fullConfig() *Config {
 			AllowedOrigins: []string{"https://phone.example.com", "http://127.0.0.1:8000"},
 			PingInterval:   Duration(20 * time.Second), HandshakeTimeout: Duration(4 * time.Second), MaxRequestBytes: 8192,
 		},
-		Limits: LimitsConfig{MaxMessageSize: 32768, Calls: CallLimitsConfig{
+		Limits: LimitsConfig{MaxMessageSize: 32768, MaxMemory: 536870912, Calls: CallLimitsConfig{
 			PerUser: 2, PerDomain: 50, PerTrunk: 30,
 			Users: map[string]int{"alice@example.com": 4}, Domains: map[string]int{"example.org": 10},
 			Trunks: map[string]int{"provider": 8}, RetryAfter: dur("60s"),

@@ -95,11 +95,15 @@ func (c *Config) check() *checker {
 		)
 	}
 	atLeast(ch, "transaction.max_transactions", t.MaxTransactions, 1)
+	atLeast(ch, "transaction.max_in_flight", t.MaxInFlight, 1)
 
 	positive(ch, "tcp.idle_timeout", c.TCP.IdleTimeout)
 	atLeast(ch, "tcp.max_connections", c.TCP.MaxConnections, 1)
 	atLeast(ch, "tcp.max_connections_per_ip", c.TCP.MaxConnectionsPerIP, 1)
 	atLeast(ch, "limits.max_message_size", c.Limits.MaxMessageSize, 1)
+	if c.Limits.MaxMemory != 0 && c.Limits.MaxMemory < 64<<20 {
+		ch.add("limits.max_memory", "must be 0 (derived from the bounds) or at least 67108864 (64 MiB), got %d", c.Limits.MaxMemory)
+	}
 	if c.TCP.MaxBuffer < c.Limits.MaxMessageSize && c.Limits.MaxMessageSize > 0 {
 		ch.either(
 			alt{"tcp.max_buffer", fmt.Sprintf("must be at least limits.max_message_size (%d) so a whole message fits, got %d",

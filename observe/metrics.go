@@ -35,6 +35,9 @@ type Sources struct {
 	SubscriberCache func() (hits, misses uint64, known, unknown int)
 	// Stages returns the request stages' counters, in chain order.
 	Stages func() []StageStats
+	// TransactionBounds returns the counters behind the transaction
+	// layer's bounds.
+	TransactionBounds func() TransactionBounds
 }
 
 // StageStats are one request stage's counters since start.
@@ -131,6 +134,9 @@ func newMetrics(src Sources, calls func() (setup, answered int)) *Metrics {
 	m.reg.MustRegister(m, m.latency,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if src.TransactionBounds != nil {
+		m.reg.MustRegister(boundsCollector{src.TransactionBounds})
+	}
 	return m
 }
 

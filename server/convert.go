@@ -50,6 +50,7 @@ func transactionConfig(cfg *config.Config, log *slog.Logger) transaction.Config 
 		T2:              cfg.Transaction.T2.Duration(),
 		T4:              cfg.Transaction.T4.Duration(),
 		MaxTransactions: cfg.Transaction.MaxTransactions,
+		MaxInFlight:     cfg.Transaction.MaxInFlight,
 		Logger:          log,
 	}
 }

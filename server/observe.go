@@ -81,6 +81,10 @@ func (s *Server) metricSources() observe.Sources {
 	}
 	if s.txs != nil {
 		src.Transactions = func() (int64, int64) { st := s.txs.Stats(); return st.ServerActive, st.ClientActive }
+		src.TransactionBounds = func() observe.TransactionBounds {
+			st := s.txs.Stats()
+			return observe.TransactionBounds{Rejected: st.Rejected, InFlight: st.InFlight, Lingering: st.Lingering, LingerBytes: st.LingerBytes}
+		}
 	}
 	src.Auth = func() (uint64, int) {
 		a := s.authn.Load()

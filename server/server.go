@@ -290,6 +290,7 @@ func (s *Server) Start() error {
 	if err := s.presence.start(s); err != nil {
 		s.log.Warn("presence: subscriptions not restored; phones subscribe again when their refreshes get 481", "error", err)
 	}
+	s.startMemoryBound(ctx)
 	s.warnIfOpen()
 	s.logStarted()
 	s.logRelayPolicy()

@@ -78,26 +78,31 @@ func BenchmarkServerNonInvite(b *testing.B) {
 		clk.Advance(32 * time.Second)
 		reportRate(b, l)
 	})
-	b.Run("udp/fake-clock/layer-only", func(b *testing.B) {
-		// Requests parsed and the 200 built outside the timer: what the
-		// transaction layer itself costs per transaction.
-		clk := clock.NewFake(epoch)
-		l := New(Config{Clock: clk}, discard{}, prebuilt200(b))
-		batch := make([]*transport.Incoming, 1024)
-		b.ReportAllocs()
-		for i := 0; i < b.N; i += len(batch) {
-			b.StopTimer()
-			for j := range batch {
-				batch[j] = benchRequest(b, "OPTIONS", transport.UDP)
+	for _, store := range []struct {
+		name string
+		heap bool
+	}{{"heap", true}, {"linger-store", false}} {
+		b.Run("udp/fake-clock/layer-only/"+store.name, func(b *testing.B) {
+			// Requests parsed and the 200 built outside the timer: what the
+			// transaction layer itself costs per transaction.
+			clk := clock.NewFake(epoch)
+			l := New(Config{Clock: clk, heapLinger: store.heap}, discard{}, prebuilt200(b))
+			batch := make([]*transport.Incoming, 1024)
+			b.ReportAllocs()
+			for i := 0; i < b.N; i += len(batch) {
+				b.StopTimer()
+				for j := range batch {
+					batch[j] = benchRequest(b, "OPTIONS", transport.UDP)
+				}
+				b.StartTimer()
+				for j := 0; j < len(batch) && i+j < b.N; j++ {
+					l.HandleMessage(batch[j])
+				}
+				clk.Advance(32 * time.Second)
 			}
-			b.StartTimer()
-			for j := 0; j < len(batch) && i+j < b.N; j++ {
-				l.HandleMessage(batch[j])
-			}
-			clk.Advance(32 * time.Second)
-		}
-		reportRate(b, l)
-	})
+			reportRate(b, l)
+		})
+	}
 	b.Run("udp/wheel/parallel", func(b *testing.B) {
 		// T1 = 1 ms makes Timer J 64 ms, so transactions complete on the
 		// real wheel while the benchmark runs.
@@ -166,25 +171,37 @@ func BenchmarkLive200k(b *testing.B) {
 			runtime.KeepAlive(resps)
 		}
 	})
-	b.Run("server-non-invite-completed", func(b *testing.B) {
-		// Each waits in Completed for Timer J, holding its request, its
-		// 200 and one wheel timer.
-		for b.Loop() {
-			w := clock.NewWheel(clock.DefaultTick)
-			l := New(Config{Clock: w, MaxTransactions: -1}, discard{}, answer200{})
-			before := heapAlloc()
-			g := runtime.NumGoroutine()
-			for range n {
-				l.HandleMessage(benchRequest(b, "OPTIONS", transport.UDP))
+	for _, store := range []struct {
+		name string
+		heap bool
+	}{{"heap", true}, {"linger-store", false}} {
+		b.Run("server-non-invite-completed/"+store.name, func(b *testing.B) {
+			// Each waits in Completed for Timer J: on the heap with its 200
+			// and one wheel timer, or as a record in the linger store. gc-ms
+			// is one full collection with them all alive: the mark work
+			// they cost every cycle.
+			for b.Loop() {
+				w := clock.NewWheel(clock.DefaultTick)
+				// T1 of a minute: no Timer J fires while this machine builds them.
+				l := New(Config{Clock: w, T1: time.Minute, MaxTransactions: -1, MaxInFlight: -1, heapLinger: store.heap}, discard{}, answer200{})
+				before := heapAlloc()
+				g := runtime.NumGoroutine()
+				for range n {
+					l.HandleMessage(benchRequest(b, "OPTIONS", transport.UDP))
+				}
+				b.ReportMetric(float64(int64(heapAlloc())-int64(before))/n, "B/tx")
+				b.ReportMetric(float64(runtime.NumGoroutine()-g), "goroutines")
+				start := time.Now()
+				runtime.GC()
+				b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "gc-ms")
+				b.ReportMetric(float64(w.Len()), "timers")
+				if l.Stats().ServerActive != n {
+					b.Fatalf("stats %+v", l.Stats())
+				}
+				w.Stop()
 			}
-			b.ReportMetric(float64(heapAlloc()-before)/n, "B/tx")
-			b.ReportMetric(float64(runtime.NumGoroutine()-g), "goroutines")
-			if l.Stats().ServerActive != n || w.Len() != n {
-				b.Fatalf("stats %+v, %d timers", l.Stats(), w.Len())
-			}
-			w.Stop()
-		}
-	})
+		})
+	}
 	b.Run("server-invite-proceeding", func(b *testing.B) {
 		// Each waits in Proceeding for the Core, holding its request and
 		// its 100 Trying; no timer.

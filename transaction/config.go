@@ -24,17 +24,22 @@ type Config struct {
 	// (§17.1.1.2), which is the default, or 64*T1 when that is longer.
 	// Lowering it only suits tests and closed networks.
 	TimerD time.Duration
-	// MaxTransactions bounds the transactions in flight: those still
-	// waiting for their final response. When this many are in flight, a
-	// request that would start a new server transaction is answered
-	// statelessly with 503 and Retry-After. Client transactions are never
-	// refused: they carry requests already admitted. Transactions that
-	// only linger after their final response to absorb retransmissions
-	// (Timers D, I, J, K, L, M) do not count: they are done work, hold
-	// about half a kilobyte each, and at 10 000 REGISTER/s on UDP there
-	// are 320 000 of them (Timer J is 32 s), which a bound on them would
-	// turn into 503s. 0 means DefaultMaxTransactions; a negative value
-	// means no bound.
+	// MaxInFlight bounds the transactions in flight: those still waiting
+	// for their final response, which hold their request and the Core's
+	// state. When this many are in flight, a request that would start a
+	// new server transaction is answered statelessly with 503 Too Many
+	// Requests In Progress and Retry-After. Client transactions are never
+	// refused: they carry requests already admitted. 0 means
+	// DefaultMaxInFlight; a negative value means no bound.
+	MaxInFlight int
+	// MaxTransactions bounds every live transaction, in flight or
+	// lingering after its final response to absorb retransmissions
+	// (Timers D, I, J, K, L, M), so that what a burst leaves behind is
+	// bounded too; past it new requests get 503 Too Many Transactions.
+	// A non-INVITE server transaction lingering over UDP costs the size
+	// of its final response and its key (about 0.5 KiB, off the Go heap),
+	// and at N requests a second N*64*T1 of them are alive. 0 means
+	// DefaultMaxTransactions; a negative value means no bound.
 	MaxTransactions int
 	// RetryAfter is the Retry-After of that 503, 5 s by default.
 	RetryAfter time.Duration
@@ -49,11 +54,21 @@ type Config struct {
 	Clock clock.Clock
 	// Logger receives debug events; nil discards them.
 	Logger *slog.Logger
+
+	// heapLinger keeps completed transactions on the heap with a timer
+	// each, as before the linger store; benchmarks compare the two.
+	heapLinger bool
 }
 
-// DefaultMaxTransactions is the bound on transactions in flight when
-// Config.MaxTransactions is 0.
-const DefaultMaxTransactions = 200_000
+// DefaultMaxInFlight is the bound on transactions in flight when
+// Config.MaxInFlight is 0.
+const DefaultMaxInFlight = 40_000
+
+// DefaultMaxTransactions is the bound on live transactions, lingering
+// ones included, when Config.MaxTransactions is 0: with Timer J at 32 s,
+// REGISTERs over UDP at 15 000/s sustained, about 250 MB in the linger
+// store.
+const DefaultMaxTransactions = 500_000
 
 // withDefaults fills in the zero fields.
 func (c Config) withDefaults() Config {
@@ -70,6 +85,9 @@ func (c Config) withDefaults() Config {
 		// 32 s also covers the server's Timer H of 64*T1 at the default
 		// T1; a raised T1 raises H, and D with it.
 		c.TimerD = max(32*time.Second, 64*c.T1)
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
 	}
 	if c.MaxTransactions == 0 {
 		c.MaxTransactions = DefaultMaxTransactions

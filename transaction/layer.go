@@ -44,10 +44,12 @@ type Layer struct {
 	sender transport.Sender
 	core   Core
 
-	servers  *table[*ServerTx]
-	clients  *table[*ClientTx]
-	inflight atomic.Int64 // transactions awaiting a final response, for the bound
-	tag      string       // To tag of responses the layer makes itself
+	servers   *table[*ServerTx]
+	clients   *table[*ClientTx]
+	linger    *lingerStore // server transactions waiting out Timer J or L, off the heap
+	confirmed *lingerStore // INVITE server transactions waiting out Timer I
+	inflight  atomic.Int64 // transactions awaiting a final response, for the bound
+	tag       string       // To tag of responses the layer makes itself
 
 	serverCreated, serverTerminated atomic.Uint64
 	clientCreated, clientTerminated atomic.Uint64
@@ -62,14 +64,18 @@ type Stats struct {
 	InFlight                        int64  // live and still without a final response: what MaxTransactions bounds
 	ServerCreated, ServerTerminated uint64 // since New
 	ClientCreated, ClientTerminated uint64
-	Rejected                        uint64 // requests answered 503 past MaxTransactions
+	Rejected                        uint64 // requests answered 503 past MaxTransactions or MaxInFlight
+	// Lingering counts the completed server transactions kept in the
+	// pointer-free store (included in ServerActive), and LingerBytes the
+	// memory that store holds.
+	Lingering, LingerBytes int64
 }
 
 // New returns a layer that sends through sender and hands requests and
 // stray messages to core.
 func New(cfg Config, sender transport.Sender, core Core) *Layer {
 	cfg = cfg.withDefaults()
-	return &Layer{
+	l := &Layer{
 		cfg:        cfg,
 		clock:      cfg.Clock,
 		log:        cfg.Logger,
@@ -80,6 +86,12 @@ func New(cfg Config, sender transport.Sender, core Core) *Layer {
 		tag:        randomToken(5),
 		retryAfter: strconv.Itoa(int((cfg.RetryAfter + time.Second - 1) / time.Second)),
 	}
+	if !cfg.heapLinger {
+		ended := func(n int) { l.serverTerminated.Add(uint64(n)) }
+		l.linger = newLingerStore(cfg.Clock, 64*cfg.T1, ended)
+		l.confirmed = newLingerStore(cfg.Clock, cfg.T4, ended)
+	}
+	return l
 }
 
 // Stats returns the layer's counters.
@@ -96,6 +108,10 @@ func (l *Layer) Stats() Stats {
 	st.ClientCreated = l.clientCreated.Load()
 	st.ServerActive = int64(st.ServerCreated - st.ServerTerminated)
 	st.ClientActive = int64(st.ClientCreated - st.ClientTerminated)
+	if l.linger != nil {
+		st.Lingering = l.linger.count.Load() + l.confirmed.count.Load()
+		st.LingerBytes = l.linger.bytes.Load() + l.confirmed.bytes.Load()
+	}
 	return st
 }
 
@@ -126,6 +142,9 @@ func (l *Layer) handleRequest(in *transport.Incoming) {
 		tx.receive(in, k)
 		return
 	}
+	if l.absorb(in, k, method) {
+		return
+	}
 	if method == "ACK" {
 		l.core.ServeACK(in)
 		return
@@ -149,9 +168,11 @@ func (l *Layer) startServer(in *transport.Incoming, k matchKey) {
 		// work already in flight.
 		invite = l.FindInviteForCancel(in.Msg)
 	}
-	if invite == nil && !l.admit() {
-		l.reject(in)
-		return
+	if invite == nil {
+		if ok, reason := l.admit(); !ok {
+			l.reject(in, reason)
+			return
+		}
 	}
 	if invite != nil {
 		l.inflight.Add(1)
@@ -173,33 +194,100 @@ func (l *Layer) startServer(in *transport.Incoming, k matchKey) {
 	l.core.ServeRequest(tx, in)
 }
 
-// admit counts a new transaction unless the bound is reached.
-func (l *Layer) admit() bool {
+// admit counts a new transaction unless a bound is reached: the
+// transactions in flight (MaxInFlight), or every live transaction,
+// lingering ones included (MaxTransactions). reason is the 503's reason
+// phrase when it refuses.
+func (l *Layer) admit() (ok bool, reason string) {
 	n := l.inflight.Add(1)
-	if l.cfg.MaxTransactions < 0 || n <= int64(l.cfg.MaxTransactions) {
+	switch {
+	case l.cfg.MaxInFlight >= 0 && n > int64(l.cfg.MaxInFlight):
+		reason = reasonInFlight
+	case l.cfg.MaxTransactions >= 0 && l.live() >= int64(l.cfg.MaxTransactions):
+		reason = reasonTotal
+	default:
 		if l.overloaded.Load() && l.overloaded.CompareAndSwap(true, false) {
-			l.log.Info("transaction: below the bound again, admitting new requests", "in_flight", n)
+			l.log.Info("transaction: below the bounds again, admitting new requests", "in_flight", n, "live", l.live())
 		}
-		return true
+		return true, ""
 	}
 	l.inflight.Add(-1)
 	if l.overloaded.CompareAndSwap(false, true) {
-		l.log.Warn("transaction: MaxTransactions reached, answering new requests 503", "max", l.cfg.MaxTransactions)
+		l.log.Warn("transaction: bound reached, answering new requests 503", "reason", reason,
+			"max_in_flight", l.cfg.MaxInFlight, "max_transactions", l.cfg.MaxTransactions)
 	}
-	return false
+	return false, reason
+}
+
+// The reason phrases of the 503 past each bound, so that a peer's log
+// says which one it met.
+const (
+	reasonInFlight = "Too Many Requests In Progress"
+	reasonTotal    = "Too Many Transactions"
+)
+
+// live counts the server and client transactions alive now, lingering
+// ones included; terminated is read first so that the count cannot go
+// below zero.
+func (l *Layer) live() int64 {
+	st := l.serverTerminated.Load() + l.clientTerminated.Load()
+	return int64(l.serverCreated.Load() + l.clientCreated.Load() - st)
 }
 
 // reject answers a request statelessly with 503 and Retry-After: the
 // server is overloaded (§21.5.4) and keeps no state for it.
-func (l *Layer) reject(in *transport.Incoming) {
+func (l *Layer) reject(in *transport.Incoming, reason string) {
 	l.rejected.Add(1)
 	if !in.Msg.Answerable() {
 		return
 	}
-	resp := sip.NewResponse(in.Msg, 503, "", l.tag, "Retry-After", l.retryAfter)
+	resp := sip.NewResponse(in.Msg, 503, reason, l.tag, "Retry-After", l.retryAfter)
 	if err := l.sender.Send(transport.ResponseTarget(in), resp.Bytes()); err != nil {
 		l.log.Debug("transaction: sending 503 failed", "err", err)
 	}
+}
+
+// absorb answers a retransmitted request whose transaction waits in a
+// linger store: with the final response again, to where this copy came
+// from, as §17.2.2's Completed state does; or without an answer, for an
+// INVITE in Accepted (Timer L, RFC 6026 §7.1) or Confirmed (Timer I,
+// §17.2.1), where an ACK is absorbed too. An ACK for a transaction in
+// Accepted is not absorbed: it goes to the Core. absorb reports false
+// when no record matches, or when an RFC 2543 client's request with the
+// same key but other bytes supersedes the record (see supersededBy).
+func (l *Layer) absorb(in *transport.Incoming, k matchKey, method string) bool {
+	if method == "ACK" {
+		return l.absorbIn(l.confirmed, in, k, true)
+	}
+	return l.absorbIn(l.linger, in, k, false) || l.absorbIn(l.confirmed, in, k, false)
+}
+
+func (l *Layer) absorbIn(s *lingerStore, in *transport.Incoming, k matchKey, ack bool) bool {
+	if s == nil || s.count.Load() == 0 {
+		return false
+	}
+	var rec lingerRecord
+	if !s.lookup(k.key, &rec) {
+		return false
+	}
+	switch {
+	case ack:
+		// An RFC 2543 ACK with another To tag acknowledges some other
+		// response (§17.2.3): the Core's.
+		return !rec.rfc2543 || !rec.hasRes || rec.resTag == s.tagHash(k.toTag)
+	case rec.rfc2543 && rec.sum != k.sum:
+		s.remove(k.key)
+		return false
+	case rec.rfc2543 && rec.tag != s.tagHash(k.toTag):
+		l.log.Debug("transaction: RFC 2543 request with a different To tag dropped", "key", k.key)
+		return true
+	case len(rec.resp) == 0:
+		return true // Accepted or Confirmed: nothing to resend
+	}
+	if err := l.sender.Send(transport.ResponseTarget(in), rec.resp); err != nil {
+		l.log.Debug("transaction: resending a final response failed", "err", err)
+	}
+	return true
 }
 
 // handleResponse hands a response to its client transaction (§17.1.3)

@@ -242,33 +242,65 @@ func TestStrayResponse(t *testing.T) {
 	}
 }
 
-// TestLimitCountsInFlight: a transaction that has sent its final
-// response and only lingers for retransmissions (Timer J here) leaves
-// room for a new one; the bound is on work in flight, not on the 32 s
-// of done REGISTERs a busy registrar carries.
-func TestLimitCountsInFlight(t *testing.T) {
-	h := newHarness(t, Config{MaxTransactions: 1})
-	h.l.HandleMessage(rq{method: "REGISTER", branch: "z9hG4bK-1"}.in(t))
-	first := h.core.tx(0)
-	h.l.HandleMessage(rq{method: "REGISTER", branch: "z9hG4bK-2"}.in(t))
-	if st := h.l.Stats(); st.Rejected != 1 || st.InFlight != 1 {
-		t.Fatalf("with one REGISTER unanswered: stats %+v, want the second rejected", st)
-	}
-	respond(t, first, 200, "reg")
-	if first.State() != Completed {
-		t.Fatalf("state %v, want Completed (lingering for Timer J)", first.State())
-	}
-	h.l.HandleMessage(rq{method: "REGISTER", branch: "z9hG4bK-3"}.in(t))
-	if r, _, _ := h.core.counts(); r != 2 {
-		t.Fatalf("Core saw %d requests, want 2: a lingering transaction counted against the bound", r)
-	}
-	respond(t, h.core.tx(1), 200, "reg")
-	if st := h.l.Stats(); st.InFlight != 0 || st.ServerActive != 2 {
-		t.Fatalf("stats %+v, want nothing in flight and two lingering", st)
-	}
-	h.advanceTo(time.Minute)
-	if st := h.l.Stats(); st.InFlight != 0 || st.ServerActive != 0 {
-		t.Fatalf("after Timer J: stats %+v", st)
+// TestLimits: MaxInFlight counts only transactions without a final
+// response, so done REGISTERs lingering for Timer J leave room under it;
+// MaxTransactions counts those too, so that what a burst leaves behind is
+// bounded. Past either, a new request gets a stateless 503 whose reason
+// phrase names the bound, a retransmission of a lingering request is
+// still answered, and once Timer J ends the lingering ones new requests
+// are admitted again.
+func TestLimits(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		cfg               Config
+		rejectUnanswered  string // reason of the 503 while REGISTER 1 is in flight, or ""
+		rejectWhileLinger string // reason while REGISTER 1 lingers, or ""
+	}{
+		{"in flight", Config{MaxInFlight: 1, MaxTransactions: -1}, reasonInFlight, ""},
+		{"all live", Config{MaxInFlight: -1, MaxTransactions: 1}, reasonTotal, reasonTotal},
+		{"all live, on the heap", Config{MaxInFlight: -1, MaxTransactions: 1, heapLinger: true}, reasonTotal, reasonTotal},
+		{"no bounds", Config{MaxInFlight: -1, MaxTransactions: -1}, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, tc.cfg)
+			admitted := 0
+			try := func(branch, wantReason string) {
+				t.Helper()
+				before, _, _ := h.core.counts()
+				h.l.HandleMessage(rq{method: "REGISTER", branch: branch}.in(t))
+				after, _, _ := h.core.counts()
+				if wantReason == "" {
+					if after != before+1 {
+						t.Fatalf("%s not admitted: %+v", branch, h.l.Stats())
+					}
+					admitted++
+					return
+				}
+				last := h.snd.last()
+				if after != before || last.StatusCode() != 503 || last.Reason() != wantReason || last.Header("Retry-After") != "5" {
+					t.Fatalf("%s: got %d %q Retry-After %q, want 503 %q", branch, last.StatusCode(), last.Reason(), last.Header("Retry-After"), wantReason)
+				}
+			}
+			try("z9hG4bK-1", "")
+			try("z9hG4bK-2", tc.rejectUnanswered)
+			respond(t, h.core.tx(0), 200, "reg")
+			if st := h.core.tx(0).State(); st != Completed {
+				t.Fatalf("state %v, want Completed (lingering for Timer J)", st)
+			}
+			try("z9hG4bK-3", tc.rejectWhileLinger)
+			h.l.HandleMessage(rq{method: "REGISTER", branch: "z9hG4bK-1"}.in(t)) // retransmission
+			if last := h.snd.last(); last.StatusCode() != 200 {
+				t.Fatalf("retransmission of a lingering REGISTER got %d, want its 200", last.StatusCode())
+			}
+			for i := 1; i < admitted; i++ {
+				respond(t, h.core.tx(i), 200, "reg")
+			}
+			h.advanceTo(time.Minute)
+			if st := h.l.Stats(); st.InFlight != 0 || st.ServerActive != 0 || st.Lingering != 0 {
+				t.Fatalf("after Timer J: stats %+v", st)
+			}
+			try("z9hG4bK-4", "")
+		})
 	}
 }
 

@@ -37,6 +37,7 @@ type ServerTx struct {
 	seq       uint32
 	interval  time.Duration // Timer G's current value
 	cancelled bool
+	parked    time.Time // when set, the transaction lives on in the linger store until then
 	onCancel  func()
 	failed    error
 	onFailure func(error)
@@ -132,7 +133,7 @@ func (t *ServerTx) Key() string { return t.key }
 func (t *ServerTx) State() State {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.state
+	return t.stateLocked()
 }
 
 // Cancelled reports whether a CANCEL for this INVITE arrived while it
@@ -203,17 +204,74 @@ func (t *ServerTx) Respond(resp *sip.Message) error {
 		t.fail(err)
 		return err
 	}
-	if end {
+	switch {
+	case end:
 		t.terminate()
+	case code >= 200 && (!t.invite || code < 300):
+		t.park()
 	}
 	return nil
+}
+
+// park moves a transaction that only waits out Timer J (a non-INVITE
+// in Completed over UDP) or Timer L (an INVITE in Accepted, RFC 6026)
+// into the layer's linger store, which absorbs its retransmissions until
+// then and counts its end; it leaves the table, and the ServerTx itself
+// is left to the collector unless the Core keeps it to send further 2xx.
+// Park runs after the final response went out, so that a send failure
+// ends the transaction instead. When the store cannot take it, the timer
+// runs on the heap as before.
+func (t *ServerTx) park() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.parked.IsZero() || (t.state != Completed || t.invite) && t.state != Accepted {
+		return // parked already, or ended meanwhile
+	}
+	// Completed resends its final response; Accepted absorbs INVITE
+	// retransmissions without an answer, as the UAS core resends the 2xx.
+	resend := t.last
+	if t.invite {
+		resend = nil
+	}
+	d := 64 * t.l.cfg.T1
+	if t.l.linger == nil || !t.l.linger.add(t.key, resend, t.rfc2543, t.sum, t.l.linger.tagHash(t.reqToTag)) {
+		t.l.startTimer(t, &t.main, &t.seq, timerLinger, d)
+		return
+	}
+	t.parked = t.l.clock.Now().Add(d)
+	t.last = nil
+	t.l.servers.remove(t.key, t)
+}
+
+// parkConfirmed moves an INVITE in Confirmed into the layer's store for
+// Timer I, which absorbs the retransmitted ACKs and INVITEs until then.
+// It reports false when the store cannot take it. The caller holds t.mu.
+func (t *ServerTx) parkConfirmed() bool {
+	s := t.l.confirmed
+	if s == nil || !s.addRecord(t.key, nil, lingerRecord{rfc2543: t.rfc2543, sum: t.sum,
+		tag: s.tagHash(t.reqToTag), resTag: s.tagHash(t.respToTag), hasRes: t.respToTag != ""}) {
+		return false
+	}
+	t.parked = t.l.clock.Now().Add(t.l.cfg.T4)
+	t.last = nil
+	t.l.servers.remove(t.key, t)
+	return true
+}
+
+// stateLocked is the state, with a parked transaction Terminated once its
+// Timer J has passed. The caller holds t.mu.
+func (t *ServerTx) stateLocked() State {
+	if !t.parked.IsZero() && t.state != Terminated && !t.l.clock.Now().Before(t.parked) {
+		t.state = Terminated
+	}
+	return t.state
 }
 
 // respond moves the state machine for a response from the Core; end
 // reports that the transaction ends once the response is sent. The
 // caller holds t.mu.
 func (t *ServerTx) respond(code int, wire []byte, toTag string) (end bool, err error) {
-	switch t.state {
+	switch t.stateLocked() {
 	case Terminated:
 		return false, ErrTerminated
 	case Completed, Confirmed:
@@ -237,14 +295,11 @@ func (t *ServerTx) respond(code int, wire []byte, toTag string) (end bool, err e
 		return false, nil
 	}
 	// §17.2.2: Completed, and Timer J absorbs request retransmissions;
-	// J is zero on reliable transports.
+	// J is zero on reliable transports. On UDP, Respond parks the
+	// transaction once the response is out (see park).
 	t.state = Completed
 	t.last = wire
-	if t.reliable {
-		return true, nil
-	}
-	t.l.startTimer(t, &t.main, &t.seq, timerLinger, 64*t.l.cfg.T1)
-	return false, nil
+	return t.reliable, nil
 }
 
 // inviteFinal handles a final response to an INVITE. The caller holds t.mu.
@@ -254,8 +309,7 @@ func (t *ServerTx) inviteFinal(code int, wire []byte, toTag string) {
 		// Timer L; the 2xx is retransmitted by the UAS core, not here.
 		t.state = Accepted
 		t.last = nil
-		t.l.startTimer(t, &t.main, &t.seq, timerLinger, 64*t.l.cfg.T1)
-		return
+		return // Respond parks it, or starts Timer L (see park)
 	}
 	// §17.2.1: Completed, Timer G (UDP only) and Timer H.
 	t.state = Completed
@@ -332,7 +386,9 @@ func (t *ServerTx) receiveACK(in *transport.Incoming, toTag string) {
 			t.terminate()
 			return
 		}
-		t.l.startTimer(t, &t.main, &t.seq, timerLinger, t.l.cfg.T4)
+		if !t.parkConfirmed() {
+			t.l.startTimer(t, &t.main, &t.seq, timerLinger, t.l.cfg.T4)
+		}
 	case Accepted, Terminated:
 		t.mu.Unlock()
 		t.l.core.ServeACK(in)

@@ -121,7 +121,7 @@ func TestOverloadLog(t *testing.T) {
 	for i := range 5 {
 		h.l.HandleMessage(rq{method: "OPTIONS", branch: fmt.Sprintf("z9hG4bK-%d", i)}.in(t))
 	}
-	if n := strings.Count(buf.String(), "MaxTransactions reached"); n != 1 || h.l.Stats().Rejected != 4 {
+	if n := strings.Count(buf.String(), "bound reached"); n != 1 || h.l.Stats().Rejected != 4 {
 		t.Fatalf("%d warnings for %d rejections:\n%s", n, h.l.Stats().Rejected, buf.String())
 	}
 }

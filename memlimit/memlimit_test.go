@@ -1,0 +1,110 @@
+package memlimit
+
+import (
+	"context"
+	"runtime/debug"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/parley-sip/parley/clock"
+)
+
+func TestDerive(t *testing.T) {
+	for _, tc := range []struct {
+		b    Bounds
+		want int64
+	}{
+		{Bounds{}, Base},
+		{Bounds{MaxInFlight: 100_000, MaxTransactions: 500_000, CaptureBytes: 32 << 20},
+			Base + 100_000*PerInFlight + 400_000*PerTransaction + 32<<20},
+		// max_transactions counts those in flight too: no lingering room
+		// when the two are equal, and never a negative term.
+		{Bounds{MaxInFlight: 10, MaxTransactions: 10}, Base + 10*PerInFlight},
+		{Bounds{MaxInFlight: 10, MaxTransactions: 5, CaptureBytes: -1}, Base + 5*PerInFlight},
+	} {
+		if got := Derive(tc.b); got != tc.want {
+			t.Errorf("Derive(%+v) = %d, want %d", tc.b, got, tc.want)
+		}
+	}
+}
+
+func TestApply(t *testing.T) {
+	t.Setenv("GOMEMLIMIT", "")
+	old := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(old)
+	if got := Apply(0, Bounds{MaxInFlight: 1, MaxTransactions: 1}); got != Base+PerInFlight || debug.SetMemoryLimit(-1) != got {
+		t.Fatalf("derived limit %d, runtime has %d", got, debug.SetMemoryLimit(-1))
+	}
+	if got := Apply(1<<30, Bounds{}); got != 1<<30 || debug.SetMemoryLimit(-1) != 1<<30 {
+		t.Fatalf("configured limit %d, runtime has %d", got, debug.SetMemoryLimit(-1))
+	}
+	t.Setenv("GOMEMLIMIT", "3GiB")
+	if got := Apply(1<<30, Bounds{}); got != 1<<30 {
+		t.Fatalf("with GOMEMLIMIT set, Apply changed the limit to %d", got)
+	}
+}
+
+// TestReleaser feeds load sequences, one per check, and lists the checks
+// that release.
+func TestReleaser(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		loads []int64
+		want  []int
+	}{
+		{"never above Min", []int64{0, 5_000, 9_999, 0, 0}, nil},
+		{"busy and steady", []int64{50_000, 60_000, 55_000, 58_000}, nil},
+		{"burst then quiet: release and settle", []int64{0, 400_000, 300_000, 100_000, 60_000, 20_000, 0, 0, 0, 0, 0, 0, 0, 0},
+			[]int{3, 4, 5, 6, 7, 8, 9, 10, 11}},
+		{"a new burst while settling waits for its own fall", []int64{200_000, 10_000, 300_000, 290_000, 50_000},
+			[]int{1, 4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewReleaser()
+			var got []int
+			for i, l := range tc.loads {
+				if r.Observe(l) {
+					got = append(got, i)
+				}
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("released at %v, want %v", got, tc.want)
+			}
+			for i := range got {
+				if got[i] != tc.want[i] {
+					t.Fatalf("released at %v, want %v", got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// TestRun: the loop checks on the clock it is given and stops with ctx.
+func TestRun(t *testing.T) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	var load atomic.Int64
+	load.Store(100_000)
+	var freed atomic.Int32
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		NewReleaser().Run(ctx, clk, 5*time.Second, load.Load, func() { freed.Add(1) })
+		close(done)
+	}()
+	armed := func() { // the loop has taken the last check and armed the next
+		for clk.Pending() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	step := func() { armed(); clk.Advance(5 * time.Second); armed() }
+	step()
+	load.Store(0)
+	step()
+	step()
+	if n := freed.Load(); n != 2 {
+		t.Fatalf("freed %d times, want 2 (the fall, one settling check)", n)
+	}
+	cancel()
+	<-done
+}

@@ -1,0 +1,35 @@
+package server
+
+import (
+	"context"
+	"runtime/debug"
+	"time"
+
+	"github.com/parley-sip/parley/clock"
+	"github.com/parley-sip/parley/memlimit"
+)
+
+// releaseEvery is how often the server looks for the end of a burst.
+const releaseEvery = 5 * time.Second
+
+// startMemoryBound sets the runtime's memory limit from the config and
+// starts the Releaser, which hands a burst's memory back once the live
+// transactions have fallen (package memlimit).
+func (s *Server) startMemoryBound(ctx context.Context) {
+	cfg := s.Config()
+	limit := memlimit.Apply(cfg.Limits.MaxMemory, memlimit.Bounds{
+		MaxInFlight:     cfg.Transaction.MaxInFlight,
+		MaxTransactions: cfg.Transaction.MaxTransactions,
+		CaptureBytes:    int64(cfg.Admin.CaptureBytes),
+	})
+	s.log.Debug("memory limit set", "bytes", limit, "configured", cfg.Limits.MaxMemory)
+	if s.txs == nil {
+		return // stateless: no transactions, nothing a burst leaves behind
+	}
+	live := func() int64 { st := s.txs.Stats(); return st.ServerActive + st.ClientActive }
+	r := memlimit.NewReleaser()
+	// A burst worth a release is a tenth of what the bound allows, or
+	// the Releaser's own minimum, whichever is smaller.
+	r.Min = min(r.Min, int64(cfg.Transaction.MaxTransactions/10))
+	s.bg.Go(func() { r.Run(ctx, clock.Default(), releaseEvery, live, debug.FreeOSMemory) })
+}
