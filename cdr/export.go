@@ -17,7 +17,14 @@ func (r Record) MarshalJSON() ([]byte, error) {
 		stored
 		Duration float64 `json:"duration"`
 		Billable int64   `json:"billable"`
-	}{stored(r), r.Duration().Round(time.Millisecond).Seconds(), r.Billable()})
+	}{stored(r), r.durationSeconds(), r.Billable()})
+}
+
+// durationSeconds divides whole milliseconds once: Duration.Seconds adds
+// the fraction to the whole seconds, which prints 6.278 as
+// 6.2780000000000005 in JSON.
+func (r *Record) durationSeconds() float64 {
+	return float64(r.Duration().Round(time.Millisecond).Milliseconds()) / 1000
 }
 
 // CSVHeader names the columns of CSV, in order.
@@ -30,7 +37,7 @@ var CSVHeader = []string{"id", "node", "call_id", "b_call_id", "caller", "callee
 func (r *Record) CSV() []string {
 	return []string{strconv.FormatInt(r.ID, 10), r.Node, r.CallID, r.BCallID, r.Caller, r.Callee, r.Dialled, r.Trunk, r.Source,
 		csvTime(r.Setup), csvTime(r.Ringing), csvTime(r.Answered), csvTime(r.End),
-		strconv.FormatFloat(r.Duration().Round(time.Millisecond).Seconds(), 'f', 3, 64), strconv.FormatInt(r.Billable(), 10),
+		strconv.FormatFloat(r.durationSeconds(), 'f', 3, 64), strconv.FormatInt(r.Billable(), 10),
 		string(r.Disposition), string(r.HungUpBy), strconv.Itoa(r.Status), r.Reason}
 }
 

@@ -2,6 +2,7 @@ package cdr_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -71,5 +72,30 @@ func TestExportEmptyAndUnknown(t *testing.T) {
 	}
 	if _, err := cdr.NewExporter(&buf, "xml"); err == nil {
 		t.Error("format xml accepted")
+	}
+}
+
+// TestJSONDurationIsMilliseconds: the API and the JSON export show the
+// duration to the millisecond. Summing whole and fractional seconds in
+// floating point printed 6.278 as 6.2780000000000005 (seen in /api/cdrs).
+func TestJSONDurationIsMilliseconds(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		length time.Duration
+		want   string
+	}{
+		{6278 * time.Millisecond, `"duration":6.278,`},
+		{6277600 * time.Microsecond, `"duration":6.278,`},
+		{5008 * time.Millisecond, `"duration":5.008,`},
+		{100*time.Second + 300*time.Millisecond, `"duration":100.3,`},
+		{0, `"duration":0,`},
+	} {
+		out, err := json.Marshal(cdr.Record{Setup: t0, End: t0.Add(tt.length)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(out, []byte(tt.want)) {
+			t.Errorf("%v: %s, want %s", tt.length, out, tt.want)
+		}
 	}
 }

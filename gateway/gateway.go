@@ -71,11 +71,14 @@ type Gateway struct {
 	up    atomic.Bool
 	addr  atomic.Pointer[netip.Addr] // its host's address, for source recognition
 	named bool                       // the host is a name, looked up again before each ping
-	since atomic.Int64               // unix nanoseconds of the last change of up
-	pings atomic.Uint64
-	fails atomic.Uint64
-	seq   atomic.Uint32 // CSeq of the pings
-	timer clock.Timer
+	// unresolved is set once a failed lookup is logged, so that a name
+	// that never resolves is logged once, not at every ping.
+	unresolved atomic.Bool
+	since      atomic.Int64 // unix nanoseconds of the last change of up
+	pings      atomic.Uint64
+	fails      atomic.Uint64
+	seq        atomic.Uint32 // CSeq of the pings
+	timer      clock.Timer
 }
 
 // Set is every configured gateway. It is safe for concurrent use.
@@ -262,10 +265,13 @@ func (s *Set) resolve(ctx context.Context, g *Gateway) {
 	}
 	a, err := s.opt.Resolver.ResolveHost(ctx, sip.TrimBrackets(g.uri.Host))
 	if err != nil {
-		if g.addr.Load() == nil {
+		if g.addr.Load() == nil && !g.unresolved.Swap(true) {
 			s.opt.Log.Warn("gateway: cannot resolve its host; its calls will not be recognised by source", "gateway", g.cfg.Name, "error", err)
 		}
 		return
+	}
+	if g.unresolved.Swap(false) {
+		s.opt.Log.Info("gateway: host resolved", "gateway", g.cfg.Name, "addr", a)
 	}
 	if old := g.addr.Load(); old == nil || *old != a {
 		g.addr.Store(&a)

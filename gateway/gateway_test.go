@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -263,5 +264,68 @@ func TestSourceFollowsDNS(t *testing.T) {
 	waitFor(t, func() bool { return clk.Pending() > 0 })
 	if _, ok := set.Source(second); !ok {
 		t.Error("a failed lookup forgot the address")
+	}
+}
+
+// lockedBuffer is a log sink for handlers written to from several
+// goroutines (the start's lookup and the pings).
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *lockedBuffer) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), s)
+}
+
+// TestUnresolvableHostLoggedOnce: a host name that never resolves is
+// looked up at start and before every ping, but logged once, as the
+// README promises of each change; once it resolves, that is logged, and
+// a later failure is not (the address known is kept).
+func TestUnresolvableHostLoggedOnce(t *testing.T) {
+	s := newSender()
+	res := &resolver{}
+	logs := &lockedBuffer{}
+	clk := clock.NewFake(time.Unix(0, 0))
+	set, err := gateway.New([]gateway.Config{{Name: "p", Address: "sip.provider.example", PingInterval: time.Minute}},
+		gateway.Options{Sender: s, Resolver: res, Clock: clk, Log: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	set.Start(ctx)
+	addr := netip.MustParseAddr("198.51.100.1")
+	for i, step := range []struct {
+		resolves           bool
+		failures, resolved int
+	}{{false, 1, 0}, {false, 1, 0}, {false, 1, 0}, {true, 1, 1}, {false, 1, 1}} {
+		if step.resolves {
+			res.addr.Store(&addr)
+		} else {
+			res.addr.Store(nil)
+		}
+		waitPending(t, clk)
+		clk.Advance(time.Minute)
+		<-s.calls
+		s.answers <- 200
+		waitPending(t, clk)
+		if n, m := logs.count("cannot resolve its host"), logs.count("host resolved"); n != step.failures || m != step.resolved {
+			t.Errorf("ping %d: %d failure and %d resolved lines, want %d and %d:\n%s", i, n, m, step.failures, step.resolved, logs)
+		}
 	}
 }

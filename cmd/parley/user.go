@@ -167,8 +167,11 @@ func (o *userOpts) warnUnserved(w io.Writer, domain string) {
 	if len(o.cfg.Domains) == 0 {
 		served = "no domains are configured, so only its own names and addresses"
 	}
+	// The config cannot know of serve --domain, which the README's own
+	// examples use: say so, or the warning reads as a dead end.
 	fmt.Fprintf(w, "parley user: warning: %s is not one of the domains the server serves (%s); "+
-		"its users cannot register until it is added to domains\n", domain, served)
+		"its users cannot register until it is added to domains (ignore this if serve runs with --domain %s)\n",
+		domain, served, domain)
 }
 
 // parseUserFlags parses flags wherever they stand: people type

@@ -270,6 +270,18 @@ func TestUserWarnsOfUnservedDomain(t *testing.T) {
 	}
 }
 
+// TestUserWarningNamesServeDomain: a server started with --domain serves
+// a domain its config lacks; the warning must not read as a dead end.
+func TestUserWarningNamesServeDomain(t *testing.T) {
+	code, _, errs := runUser(t, "pw\n", "add", "alice@example.com", "--password-stdin", "--data-dir", t.TempDir())
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(errs, "no domains are configured") || !strings.Contains(errs, "serve runs with --domain example.com") {
+		t.Errorf("stderr %q, want the warning to name serve --domain example.com", errs)
+	}
+}
+
 func TestUserListEmpty(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
