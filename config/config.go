@@ -99,6 +99,9 @@ type Config struct {
 	// CDR is the call detail records: one per call, kept with the
 	// storage engine's data.
 	CDR CDRConfig `yaml:"cdr"`
+	// Cluster makes this server one node of several sharing a location
+	// store.
+	Cluster ClusterConfig `yaml:"cluster"`
 }
 
 // CDRConfig turns call detail records on and names the node in them.

@@ -180,7 +180,8 @@ func fullConfig() *Config {
 			Trusted: []string{"192.0.2.0/24", "2001:db8::7"}, TrustedSkipAuth: true,
 			DropUserAgents: []string{"badscanner"},
 		},
-		CDR: CDRConfig{Enabled: true, Node: "edge-1"},
+		CDR:     CDRConfig{Enabled: true, Node: "edge-1"},
+		Cluster: ClusterConfig{Node: "node-1", Address: "192.0.2.10:5070"},
 	}
 }
 

@@ -1,0 +1,79 @@
+package config
+
+import (
+	"strconv"
+	"strings"
+)
+
+// ClusterConfig makes this server one node of several that share a
+// location store (storage.location redis): a phone's flow lives on the
+// node it registered with, so every binding this node makes names it,
+// and the other nodes reach the phone through it (docs/CLUSTER.md).
+type ClusterConfig struct {
+	// Node names this node in the Path of its bindings, in logs and in
+	// the admin API; empty runs a single server. Letters, digits, '-',
+	// '_' and '.': it travels as a URI parameter.
+	Node string `yaml:"node" reload:"restart"`
+	// Address is HOST:PORT at which the other nodes reach this node's
+	// SIP listener (its own address, not the cluster's SRV name): the
+	// host of the Path it stores with each binding.
+	Address string `yaml:"address" reload:"restart"`
+}
+
+// Enabled reports whether this server is a node of a cluster.
+func (c ClusterConfig) Enabled() bool { return c.Node != "" }
+
+// maxNodeName bounds a node name, which every routed request carries.
+const maxNodeName = 32
+
+// cluster checks the cluster block against the listeners and storage.
+func (ch *checker) cluster(c ClusterConfig, listen []Listener, s StorageConfig) {
+	if c.Node == "" {
+		if c.Address != "" {
+			ch.add("cluster.node", "must be set when cluster.address is, like node1")
+		}
+		return
+	}
+	if len(c.Node) > maxNodeName || strings.ContainsFunc(c.Node, func(r rune) bool { return !nodeNameRune(r) }) {
+		ch.add("cluster.node", "must be 1 to %d letters, digits, '-', '_' or '.', got %q", maxNodeName, c.Node)
+	}
+	if s.LocationEngine() != EngineRedis {
+		// The SQL engines keep their index in each process's memory, so
+		// they cannot show one node's bindings to another.
+		ch.add("cluster.node", "needs the location store the nodes share: storage.location redis")
+	}
+	if c.Address == "" {
+		ch.add("cluster.address", "must be set when cluster.node is: HOST:PORT of this node's SIP listener, like 10.0.0.1:5060")
+		return
+	}
+	host, err := splitAddr(c.Address, 1)
+	if err != nil {
+		ch.add("cluster.address", "%v", err)
+		return
+	}
+	if host == "" {
+		ch.add("cluster.address", "must name a host the other nodes reach, got %q", c.Address)
+		return
+	}
+	if port := portOf(c.Address); !listensOn(listen, port) {
+		ch.add("cluster.address", "port %s is not the port of any listener", port)
+	}
+}
+
+func nodeNameRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
+}
+
+// portOf is the port of a HOST:PORT that splitAddr accepted.
+func portOf(addr string) string {
+	return addr[strings.LastIndexByte(addr, ':')+1:]
+}
+
+func listensOn(listen []Listener, port string) bool {
+	for _, l := range listen {
+		if strconv.Itoa(l.Port) == port {
+			return true
+		}
+	}
+	return false
+}

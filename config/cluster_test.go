@@ -1,0 +1,59 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// redisLocation is the storage a cluster needs, for the cases below.
+var redisLocation = []string{"storage:", "  location: redis", "  redis_url: redis://127.0.0.1:6379/0"}
+
+// TestClusterErrors checks the cluster block's rules, each at the line
+// and key the operator must change.
+func TestClusterErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		src  []byte
+		line int
+		key  string
+		msg  string
+	}{
+		{"address without node", lines("cluster:", "  address: 127.0.0.1:5060"), 1, "cluster.node", "must be set when cluster.address is"},
+		{"node without shared store", lines("cluster:", "  node: n1", "  address: 127.0.0.1:5060"), 2, "cluster.node", "storage.location redis"},
+		{"node name with space", lines(append(redisLocation, "cluster:", "  node: 'n 1'", "  address: 127.0.0.1:5060")...), 5, "cluster.node", `got "n 1"`},
+		{"node name too long", lines(append(redisLocation, "cluster:", "  node: "+strings.Repeat("n", 33), "  address: 127.0.0.1:5060")...), 5, "cluster.node", "1 to 32 letters"},
+		{"node without address", lines(append(redisLocation, "cluster:", "  node: n1")...), 4, "cluster.address", "must be set when cluster.node is"},
+		{"address without port", lines(append(redisLocation, "cluster:", "  node: n1", "  address: 127.0.0.1")...), 6, "cluster.address", "must be HOST:PORT"},
+		{"address without host", lines(append(redisLocation, "cluster:", "  node: n1", "  address: ':5060'")...), 6, "cluster.address", "must name a host"},
+		{"address on no listener's port", lines(append(redisLocation, "cluster:", "  node: n1", "  address: 127.0.0.1:5070")...), 6, "cluster.address", "port 5070 is not the port of any listener"},
+		{"unknown key", lines("cluster:", "  name: n1"), 2, "cluster.name", "unknown key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("t.yaml", tt.src)
+			var errs Errors
+			if !errors.As(err, &errs) || len(errs) != 1 {
+				t.Fatalf("got %v, want one error", err)
+			}
+			e := errs[0]
+			if e.Line != tt.line || e.Key != tt.key || !strings.Contains(e.Msg, tt.msg) {
+				t.Errorf("got  %q\nwant line %d, key %s, ...%q...", e.Error(), tt.line, tt.key, tt.msg)
+			}
+		})
+	}
+}
+
+// TestClusterAccepted: a node on Redis with its own address, and the
+// single server of the defaults.
+func TestClusterAccepted(t *testing.T) {
+	for _, src := range [][]byte{
+		lines(append(redisLocation, "cluster:", "  node: node-2.dc1", "  address: 127.0.0.2:5060")...),
+		lines(append(redisLocation, "cluster:", "  node: n3", "  address: 'sip3.example.com:5060'")...),
+		lines("cluster:", "  node: ''"),
+	} {
+		if _, err := Parse("t.yaml", src); err != nil {
+			t.Errorf("%s: %v", src, err)
+		}
+	}
+}
