@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/parley-sip/parley/auth"
+	"github.com/parley-sip/parley/cluster"
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/eventlog"
 	"github.com/parley-sip/parley/guard"
@@ -112,6 +113,9 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		PolicyFor: s.policyFor,
 		Logger:    s.events,
 		GRUU:      grus,
+	}
+	if cfg.Cluster.Enabled() {
+		reg.NodePath = cluster.New(cfg.Cluster.Node, cfg.Cluster.Address, tokens).Path
 	}
 	s.guard = newGuard(cfg, log, s.events)
 	tp, err := transport.New(s.guardTransport(transportConfig(cfg, log)), transport.HandlerFunc(s.handle))
