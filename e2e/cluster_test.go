@@ -157,6 +157,10 @@ func TestCluster(t *testing.T) {
 	reRegisteredTwice := regexp.MustCompile(`(?s)\{\d+/TCP/v4\} 200 OK.*\{\d+/TCP/v4\} 200 OK`)
 	bob.waitLog(reRegisteredTwice, 10*time.Second)
 	callBob(t, n3, n2, "n2")
+	// Any node's admin API shows which node holds bob's new flow.
+	if code, body := httpGet(t, "http://"+n3.admin+"/api/registrations?aor=bob"); code != 200 || !strings.Contains(body, `"node":"n2"`) {
+		t.Errorf("node 3's /api/registrations for bob: %d %s, want a binding held by n2", code, body)
+	}
 
 	// A call through node 3 to bob at node 2 is up when Redis dies; its
 	// BYE needs no store and goes through.
