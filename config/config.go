@@ -111,7 +111,8 @@ type CDRConfig struct {
 	// with the admin listener and HEP off.
 	Enabled bool `yaml:"enabled" reload:"restart"`
 	// Node names this server in its records, so that servers sharing a
-	// PostgreSQL database can be told apart; empty is the host name.
+	// PostgreSQL database can be told apart; empty is cluster.node, or
+	// without one the host name.
 	Node string `yaml:"node" reload:"restart"`
 }
 

@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"context"
+	"crypto/md5"
+	"crypto/rand"
 	"fmt"
 	"net"
 	"os"
@@ -12,13 +15,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/location/redisstore/redistest"
 )
 
 // clusterNode is one parley of a three-node cluster on 127.0.0.N.
 type clusterNode struct {
 	*parley
-	admin string // its admin listener, 127.0.0.1:PORT
+	admin  string // its admin listener, 127.0.0.1:PORT
+	config string // its config file
 }
 
 // startCluster runs n parley nodes on 127.0.0.1 … 127.0.0.n, all on one
@@ -27,29 +34,47 @@ type clusterNode struct {
 // and --trace, so a test can see which node relayed what.
 func startCluster(t *testing.T, n int, redisURL string) []*clusterNode {
 	t.Helper()
-	port := clusterPort(t, n)
-	nodes := make([]*clusterNode, n)
-	for i := range nodes {
-		host := "127.0.0." + strconv.Itoa(i+1)
+	hosts := make([]string, n)
+	for i := range hosts {
+		hosts[i] = "127.0.0." + strconv.Itoa(i+1)
+	}
+	return startNodes(t, hosts, "storage:\n  engine: memory\n  location: redis\n  redis_url: "+redisURL+"\n", nil)
+}
+
+// startNodes runs a node on each of hosts (named n1, n2 … by position
+// among 127.0.0.N: the last digit), on one port, with the YAML common to
+// all and, for each node, the data directory dataDirs[i] (a fresh one
+// when dataDirs is nil).
+func startNodes(t *testing.T, hosts []string, common string, dataDirs []string) []*clusterNode {
+	t.Helper()
+	port := clusterPort(t, hosts)
+	nodes := make([]*clusterNode, len(hosts))
+	for i, host := range hosts {
+		name := "n" + host[strings.LastIndexByte(host, '.')+1:]
 		addr := net.JoinHostPort(host, strconv.Itoa(port))
 		admin := "127.0.0.1:" + strconv.Itoa(freePort(t, false))
-		cfg := writeConfig(t, fmt.Sprintf("listen: [%q, %q]\ndomains: [example.com]\n"+
-			"storage:\n  engine: memory\n  location: redis\n  redis_url: %s\n"+
-			"cluster:\n  node: n%d\n  address: %q\nadmin:\n  listen: %s\n",
-			"udp:"+addr, "tcp:"+addr, redisURL, i+1, addr, admin))
-		nodes[i] = &clusterNode{parley: startParleyAt(t, addr, "--config", cfg, "--trace"), admin: admin}
+		cfg := writeConfig(t, fmt.Sprintf("listen: [%q, %q]\ndomains: [example.com]\n%s"+
+			"cluster:\n  node: %s\n  address: %q\nadmin:\n  listen: %s\n",
+			"udp:"+addr, "tcp:"+addr, common, name, addr, admin))
+		data := t.TempDir()
+		if dataDirs != nil {
+			data = dataDirs[i]
+		}
+		nodes[i] = &clusterNode{parley: startParleyAt(t, addr, "--config", cfg, "--data-dir", data, "--trace"), admin: admin, config: cfg}
 	}
 	return nodes
 }
 
-// clusterPort finds a port free on UDP and TCP at each of 127.0.0.1 … n.
-func clusterPort(t *testing.T, n int) int {
+// clusterPort finds a port free on UDP and TCP at each of hosts.
+func clusterPort(t *testing.T, hosts []string) int {
 	t.Helper()
 	for range 50 {
 		port := freePort(t, false)
 		free := true
-		for i := 2; i <= n && free; i++ {
-			host := "127.0.0." + strconv.Itoa(i)
+		for _, host := range hosts {
+			if !free {
+				break
+			}
 			u, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(port)))
 			if err == nil {
 				u.Close()
@@ -83,7 +108,7 @@ func startParleyAt(t *testing.T, addr string, args ...string) *parley {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command(parleyBin, append([]string{"serve", "--data-dir", t.TempDir(), "--log-level", "debug"}, args...)...)
+	p.cmd = exec.Command(parleyBin, append([]string{"serve", "--log-level", "debug"}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -208,4 +233,103 @@ func TestCluster(t *testing.T) {
 	}
 	alice.quit()
 	bob.quit()
+}
+
+// TestClusterSharedDatabase: two nodes (127.0.0.2 and .3; the phones are
+// on 127.0.0.1) with auth on share their subscribers and call records in
+// one PostgreSQL schema, their registrations in Redis and one
+// auth.secret. A nonce node 2 issued is accepted by node 3; bob, at node
+// 2 over TCP with a password, is called by alice through node 3, which
+// challenges her; node 2 trusts node 3 and does not challenge again.
+// Both nodes write the call's record to the one table, each under its
+// own name.
+func TestClusterSharedDatabase(t *testing.T) {
+	requireTool(t, "baresip", baresipHint)
+	requireTool(t, "sipp", sippHint)
+	dsn := outageDSN(t)
+	redis := redistest.Start(t)
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	dirs := []string{t.TempDir(), t.TempDir()}
+	for _, d := range dirs {
+		if err := os.WriteFile(filepath.Join(d, "auth.secret"), secret, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	common := fmt.Sprintf("storage:\n  engine: postgres\n  dsn: %q\n  location: redis\n  redis_url: %s\n"+
+		"auth:\n  enabled: true\n  methods: [REGISTER, INVITE]\ncdr:\n  enabled: true\n"+
+		"security:\n  trusted: [127.0.0.2, 127.0.0.3]\n  trusted_skip_auth: true\n", dsn, redis.URL())
+	nodes := startNodes(t, []string{"127.0.0.2", "127.0.0.3"}, common, dirs)
+	n2, n3 := nodes[0], nodes[1]
+	for user, pw := range map[string]string{"alice": "alice-pw-1", "bob": "bob-pw-22", "user1": "user1-pw-3"} {
+		cmd := exec.Command(parleyBin, "user", "add", "--config", n2.config, "--password-stdin", user+"@example.com")
+		cmd.Stdin = strings.NewReader(pw + "\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("parley user add %s: %v\n%s", user, err, out)
+		}
+	}
+
+	// Challenged by node 2, answered at node 3.
+	phone := newRegistrar(t, n2.Addr)
+	contact := fmt.Sprintf("Contact: <sip:user1@%s>\r\nExpires: 300\r\n", phone.conn.LocalAddr())
+	challenge := phone.send(t, 1, contact)
+	if status(challenge) != 401 {
+		t.Fatalf("REGISTER without credentials at node 2: %d, want 401", status(challenge))
+	}
+	realm := regexp.MustCompile(`realm="([^"]+)"`).FindStringSubmatch(challenge)
+	nonce := regexp.MustCompile(`nonce="([^"]+)"`).FindStringSubmatch(challenge)
+	if realm == nil || nonce == nil {
+		t.Fatalf("401 without realm and nonce: %q", challenge)
+	}
+	ha1 := fmt.Sprintf("%x", md5.Sum([]byte("user1:"+realm[1]+":user1-pw-3")))
+	const cnonce, nc = "e2ecnonce", "00000001"
+	digest := auth.Response("MD5", ha1, "REGISTER", "sip:example.com", nonce[1], nc, cnonce, "auth")
+	phone.server, _ = net.ResolveUDPAddr("udp", n3.Addr)
+	creds := fmt.Sprintf(`Authorization: Digest username="user1", realm=%q, nonce=%q, uri="sip:example.com", response=%q, algorithm=MD5, qop=auth, nc=%s, cnonce=%q`+"\r\n",
+		realm[1], nonce[1], digest, nc, cnonce)
+	if resp := phone.send(t, 1, creds+contact); status(resp) != 200 {
+		t.Fatalf("node 2's nonce answered at node 3: %q, want 200", strings.SplitN(resp, "\r\n", 2)[0])
+	}
+
+	bob := startSoftphone(t, "bob", fmt.Sprintf(`<sip:bob@example.com>;auth_pass=bob-pw-22;outbound="sip:%s;transport=tcp";regint=600;answermode=auto`, n2.Addr))
+	bob.waitLog(reRegistered, 10*time.Second)
+	startSipp(t, "-sf", scenario("uac_call_auth.xml"), "-s", "bob", "-au", "alice", "-ap", "alice-pw-1", "-d", "300", n3.Addr).ExpectSuccess()
+	if got := countIn(t, n2.logPath, relayedToFlow("n2")); got != 1 {
+		t.Errorf("node 2 relayed %d INVITEs along its Path, want 1", got)
+	}
+	if strings.Contains(readFile(t, n2.logPath), "SIP/2.0 407") {
+		t.Error("node 2 challenged a call node 3 had authenticated")
+	}
+	bob.quit()
+
+	// Each node writes its record of the call when the call ends.
+	want := "n2 n3"
+	var got string
+	for deadline := time.Now().Add(10 * time.Second); got != want && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		got = cdrNodes(t, dsn)
+	}
+	if got != want {
+		t.Errorf("call records by node %q, want %q", got, want)
+	}
+}
+
+// cdrNodes lists the nodes with a record in the shared cdrs table.
+func cdrNodes(t *testing.T, dsn string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SELECT DISTINCT node FROM cdrs ORDER BY node")
+	if err != nil {
+		return "" // the table is made when a node starts; not yet, or failing
+	}
+	nodes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(nodes, " ")
 }
