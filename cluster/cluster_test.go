@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/parley-sip/parley/flowtoken"
@@ -91,4 +92,17 @@ func BenchmarkPath(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		_ = n.Path(&in)
 	}
+}
+
+// FuzzNodeOf: any Path value, however broken, gives a name or nothing,
+// and never a name holding the characters that end it.
+func FuzzNodeOf(f *testing.F) {
+	for _, s := range []string{"<sip:ft.x@127.0.0.2:5060;lr;ob;node=n2>", "<sip:edge;lr>", ";node=", ";node=>", "node=a;b", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		if name := NodeOf([]string{path}); strings.ContainsAny(name, ";>") {
+			t.Errorf("NodeOf(%q) = %q", path, name)
+		}
+	})
 }
