@@ -11,6 +11,9 @@
 # user0000001@PROXY_HOST … are imported with the password "bench". Parley
 # keeps subscribers in its database, so the storage engine is then sqlite
 # unless PARLEY_STORAGE says postgres: registrations are durable too.
+# PARLEY_REDIS_URL (redis://HOST:PORT/DB) puts the registrations in that
+# Redis instead (storage.location: redis), as the nodes of a cluster keep
+# them; give each run a Redis or database of its own.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 bin=${PARLEY_BIN:-$here/../bin/parley}
@@ -23,9 +26,15 @@ if [ "${BENCH_AUTH:-0}" = 1 ]; then
     'BEGIN{for(i=1;i<=n;i++) printf "user%07d@%s bench\n", i, d}' |
     "$bin" user import --data-dir "$run_dir/data" >/dev/null
 fi
+location=
+if [ -n "${PARLEY_REDIS_URL:-}" ]; then
+  location="  location: redis
+  redis_url: $PARLEY_REDIS_URL"
+fi
 cat >"$cfg" <<YAML
 storage:
   engine: $storage
+$location
 admin:
   listen: ""
 security:

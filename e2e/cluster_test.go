@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -332,4 +333,40 @@ func cdrNodes(t *testing.T, dsn string) string {
 		t.Fatal(err)
 	}
 	return strings.Join(nodes, " ")
+}
+
+// TestClusterVisibility measures how soon a binding registered at one
+// node is seen at another: after each of 200 REGISTERs at node 1 is
+// acknowledged, node 2 is asked (a REGISTER without Contact, which reads
+// through its cache) until it lists the binding. The figures are logged
+// for docs/PERFORMANCE.md; the test fails only when a binding is not seen
+// within a second, which is incoherence rather than slowness.
+func TestClusterVisibility(t *testing.T) {
+	redis := redistest.Start(t)
+	nodes := startNodes(t, []string{"127.0.0.1", "127.0.0.2"}, "storage:\n  engine: memory\n  location: redis\n  redis_url: "+redis.URL()+"\n", nil)
+	at1, at2 := newRegistrar(t, nodes[0].Addr), newRegistrar(t, nodes[1].Addr)
+	const rounds = 200
+	lags := make([]time.Duration, 0, rounds)
+	for i := range rounds {
+		if code, _ := at2.query(t, i); code != 200 { // node 2 has read (and cached) the empty set
+			t.Fatalf("query of user%d at node 2: %d", i, code)
+		}
+		if code, _ := at1.register(t, i, 300); code != 200 {
+			t.Fatalf("REGISTER user%d at node 1: %d", i, code)
+		}
+		acked := time.Now()
+		for {
+			_, n := at2.query(t, i)
+			if n == 1 {
+				break
+			}
+			if time.Since(acked) > time.Second {
+				t.Fatalf("user%d's binding not seen at node 2 within 1 s of node 1's 200", i)
+			}
+		}
+		lags = append(lags, time.Since(acked))
+	}
+	slices.Sort(lags)
+	t.Logf("binding visible at the other node after node 1's 200 (including one query's round trip): p50 %v, p99 %v, max %v",
+		lags[rounds/2], lags[rounds*99/100], lags[rounds-1])
 }
