@@ -56,7 +56,9 @@ func (ch *checker) cluster(c ClusterConfig, listen []Listener, s StorageConfig) 
 		return
 	}
 	if port := portOf(c.Address); !listensOn(listen, port) {
-		ch.add("cluster.address", "port %s is not the port of any listener", port)
+		// The Path names no transport, so the other nodes send over UDP
+		// (TCP for requests over 1300 bytes, RFC 3261 §18.1.1).
+		ch.add("cluster.address", "port %s is not the port of a udp listener; the other nodes send to it over UDP", port)
 	}
 }
 
@@ -71,7 +73,7 @@ func portOf(addr string) string {
 
 func listensOn(listen []Listener, port string) bool {
 	for _, l := range listen {
-		if strconv.Itoa(l.Port) == port {
+		if l.Proto == ProtoUDP && strconv.Itoa(l.Port) == port {
 			return true
 		}
 	}

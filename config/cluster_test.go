@@ -26,7 +26,8 @@ func TestClusterErrors(t *testing.T) {
 		{"node without address", lines(append(redisLocation, "cluster:", "  node: n1")...), 4, "cluster.address", "must be set when cluster.node is"},
 		{"address without port", lines(append(redisLocation, "cluster:", "  node: n1", "  address: 127.0.0.1")...), 6, "cluster.address", "must be HOST:PORT"},
 		{"address without host", lines(append(redisLocation, "cluster:", "  node: n1", "  address: ':5060'")...), 6, "cluster.address", "must name a host"},
-		{"address on no listener's port", lines(append(redisLocation, "cluster:", "  node: n1", "  address: 127.0.0.1:5070")...), 6, "cluster.address", "port 5070 is not the port of any listener"},
+		{"address on no listener's port", lines(append(redisLocation, "cluster:", "  node: n1", "  address: 127.0.0.1:5070")...), 6, "cluster.address", "port 5070 is not the port of a udp listener"},
+		{"address on a tls listener's port", lines(append(redisLocation, "cluster:", "  node: n1", "  address: 127.0.0.1:5061")...), 6, "cluster.address", "port 5061 is not the port of a udp listener"},
 		{"unknown key", lines("cluster:", "  name: n1"), 2, "cluster.name", "unknown key"},
 	}
 	for _, tt := range tests {
