@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 )
@@ -56,5 +57,33 @@ func TestClusterAccepted(t *testing.T) {
 		if _, err := Parse("t.yaml", src); err != nil {
 			t.Errorf("%s: %v", src, err)
 		}
+	}
+}
+
+// TestClusterGuideExample: the node configuration docs/CLUSTER.md gives
+// is one Parley accepts, so the guide cannot drift from the schema.
+func TestClusterGuideExample(t *testing.T) {
+	doc, err := os.ReadFile("../docs/CLUSTER.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := 0
+	for _, part := range strings.Split(string(doc), "```yaml\n")[1:] {
+		src, _, ok := strings.Cut(part, "```")
+		if !ok {
+			t.Fatal("a yaml block without its end")
+		}
+		blocks++
+		c, err := Parse("docs/CLUSTER.md", []byte(src))
+		if err != nil {
+			t.Errorf("the guide's config: %v", err)
+			continue
+		}
+		if !c.Cluster.Enabled() || c.Cluster.Address == "" {
+			t.Errorf("the guide's config makes no cluster node: %+v", c.Cluster)
+		}
+	}
+	if blocks == 0 {
+		t.Error("docs/CLUSTER.md has no yaml block")
 	}
 }
