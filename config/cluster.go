@@ -27,7 +27,7 @@ func (c ClusterConfig) Enabled() bool { return c.Node != "" }
 const maxNodeName = 32
 
 // cluster checks the cluster block against the listeners and storage.
-func (ch *checker) cluster(c ClusterConfig, listen []Listener, s StorageConfig) {
+func (ch *checker) cluster(c ClusterConfig, listen []Listener, s StorageConfig, a AuthConfig, sec SecurityConfig) {
 	if c.Node == "" {
 		if c.Address != "" {
 			ch.add("cluster.node", "must be set when cluster.address is, like node1")
@@ -41,6 +41,12 @@ func (ch *checker) cluster(c ClusterConfig, listen []Listener, s StorageConfig) 
 		// The SQL engines keep their index in each process's memory, so
 		// they cannot show one node's bindings to another.
 		ch.add("cluster.node", "needs the location store the nodes share: storage.location redis")
+	}
+	if a.Enabled && challengesRelayed(a.Methods) && (!sec.TrustedSkipAuth || len(sec.Trusted) == 0) {
+		// A node relays calls for its phones to the node holding the
+		// flow after authenticating them; that node must not challenge
+		// again, as the caller's credentials stop at the first.
+		ch.add("cluster.node", "with auth.enabled, the nodes must trust each other: list their addresses in security.trusted and set security.trusted_skip_auth: true")
 	}
 	if c.Address == "" {
 		ch.add("cluster.address", "must be set when cluster.node is: HOST:PORT of this node's SIP listener, like 10.0.0.1:5060")
@@ -74,6 +80,18 @@ func portOf(addr string) string {
 func listensOn(listen []Listener, port string) bool {
 	for _, l := range listen {
 		if l.Proto == ProtoUDP && strconv.Itoa(l.Port) == port {
+			return true
+		}
+	}
+	return false
+}
+
+// challengesRelayed reports whether methods name one a node relays to
+// another: anything but REGISTER, which the node a phone registers with
+// answers itself.
+func challengesRelayed(methods []string) bool {
+	for _, m := range methods {
+		if !strings.EqualFold(m, "REGISTER") {
 			return true
 		}
 	}

@@ -29,6 +29,7 @@ func TestClusterErrors(t *testing.T) {
 		{"address without host", lines(append(redisLocation, "cluster:", "  node: n1", "  address: ':5060'")...), 6, "cluster.address", "must name a host"},
 		{"address on no listener's port", lines(append(redisLocation, "cluster:", "  node: n1", "  address: 127.0.0.1:5070")...), 6, "cluster.address", "port 5070 is not the port of a udp listener"},
 		{"address on a tls listener's port", lines(append(redisLocation, "cluster:", "  node: n1", "  address: 127.0.0.1:5061")...), 6, "cluster.address", "port 5061 is not the port of a udp listener"},
+		{"auth without trusted nodes", lines(append(redisLocation, "auth:", "  enabled: true", "cluster:", "  node: n1", "  address: 127.0.0.1:5060")...), 7, "cluster.node", "security.trusted_skip_auth: true"},
 		{"unknown key", lines("cluster:", "  name: n1"), 2, "cluster.name", "unknown key"},
 	}
 	for _, tt := range tests {
@@ -53,6 +54,8 @@ func TestClusterAccepted(t *testing.T) {
 		lines(append(redisLocation, "cluster:", "  node: node-2.dc1", "  address: 127.0.0.2:5060")...),
 		lines(append(redisLocation, "cluster:", "  node: n3", "  address: 'sip3.example.com:5060'")...),
 		lines("cluster:", "  node: ''"),
+		lines(append(redisLocation, "auth:", "  enabled: true", "  methods: [REGISTER]", "cluster:", "  node: n1", "  address: 127.0.0.1:5060")...),
+		lines(append(redisLocation, "auth:", "  enabled: true", "security:", "  trusted: [10.0.0.2, 10.0.0.3]", "  trusted_skip_auth: true", "cluster:", "  node: n1", "  address: 127.0.0.1:5060")...),
 	} {
 		if _, err := Parse("t.yaml", src); err != nil {
 			t.Errorf("%s: %v", src, err)

@@ -120,7 +120,7 @@ func (c *Config) check() *checker {
 	ch.storage(c.Storage, c.Auth)
 	ch.auth(c.Auth)
 	ch.cdr(c.CDR)
-	ch.cluster(c.Cluster, c.Listen, c.Storage)
+	ch.cluster(c.Cluster, c.Listen, c.Storage, c.Auth, c.Security)
 	ch.authOverrides(c, domains)
 	ch.hep(c.HEP)
 	ch.security(c.Security)
