@@ -16,8 +16,7 @@ import (
 // Node is this server as a node of a cluster.
 type Node struct {
 	name   string
-	prefix string // "<sip:" — the token goes between prefix and suffix
-	suffix string // "@HOST:PORT;lr;ob;node=NAME>"
+	suffix string // what follows the token: "@HOST:PORT;lr;ob;node=NAME>"
 	tokens *flowtoken.Signer
 }
 
@@ -26,7 +25,6 @@ type Node struct {
 func New(name, address string, tokens *flowtoken.Signer) *Node {
 	return &Node{
 		name:   name,
-		prefix: "<sip:",
 		suffix: "@" + address + ";lr;ob;" + Param + "=" + name + ">",
 		tokens: tokens,
 	}
@@ -44,8 +42,8 @@ func (n *Node) Name() string { return n.name }
 func (n *Node) Path(in *transport.Incoming) string {
 	token := n.tokens.Seal(flowtoken.Flow{Proto: string(in.Proto), Local: in.Local, Remote: in.Source, Conn: uint64(in.Conn)})
 	var b strings.Builder
-	b.Grow(len(n.prefix) + len(token) + len(n.suffix))
-	b.WriteString(n.prefix)
+	b.Grow(len("<sip:") + len(token) + len(n.suffix))
+	b.WriteString("<sip:")
 	b.WriteString(token)
 	b.WriteString(n.suffix)
 	return b.String()

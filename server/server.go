@@ -116,6 +116,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	}
 	if cfg.Cluster.Enabled() {
 		reg.NodePath = cluster.New(cfg.Cluster.Node, cfg.Cluster.Address, tokens).Path
+		log.Info("cluster node", "node", cfg.Cluster.Node, "address", cfg.Cluster.Address)
 	}
 	s.guard = newGuard(cfg, log, s.events)
 	tp, err := transport.New(s.guardTransport(transportConfig(cfg, log)), transport.HandlerFunc(s.handle))
