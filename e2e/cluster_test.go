@@ -157,7 +157,8 @@ func callBob(t *testing.T, via, holder *clusterNode, holderName string) {
 // 127.0.0.1, .2 and .3 share their registrations in Redis (a server the
 // test runs itself). baresip registers at node 1 over TCP; calls from
 // phones at nodes 2 and 3 reach it through node 1, which holds its
-// connection. Node 1 is killed; the phone registers at node 2 (the next
+// connection. Node 1 is killed during a call between phones at nodes 2
+// and 3, which goes on; bob registers at node 2 (the next
 // server it knows, as SRV order would have it) and is reachable again
 // from node 3. A call in progress keeps its dialog through a Redis
 // outage, new registrations get 503 with Retry-After and /readyz says
@@ -178,7 +179,23 @@ func TestCluster(t *testing.T) {
 	callBob(t, n2, n1, "n1")
 	callBob(t, n3, n1, "n1")
 
+	// A call between phones at nodes 2 and 3 is up when node 1 dies;
+	// it goes on, and its BYE gets through after the kill.
+	carol := startSoftphone(t, "carol", fmt.Sprintf(`<sip:carol@example.com>;outbound="sip:%s;transport=udp";regint=600;answermode=auto`, n3.Addr))
+	carol.waitLog(reRegistered, 10*time.Second)
+	dave := startSoftphone(t, "dave", fmt.Sprintf(`<sip:dave@example.com>;outbound="sip:%s;transport=udp";regint=0`, n2.Addr))
+	dave.command("/dial carol")
+	dave.waitLog(reEstablished, 10*time.Second)
+	carol.waitLog(reEstablished, 10*time.Second)
+
 	n1.kill(t)
+	byes2 := countIn(t, n2.logPath, reByeOK)
+	dave.command("/hangup")
+	for deadline := time.Now().Add(10 * time.Second); countIn(t, n2.logPath, reByeOK) == byes2; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the call between nodes 2 and 3 could not be hung up after node 1 died")
+		}
+	}
 	bob.command("/uanew " + account(n2))
 	reRegisteredTwice := regexp.MustCompile(`(?s)\{\d+/TCP/v4\} 200 OK.*\{\d+/TCP/v4\} 200 OK`)
 	bob.waitLog(reRegisteredTwice, 10*time.Second)
@@ -234,6 +251,8 @@ func TestCluster(t *testing.T) {
 	}
 	alice.quit()
 	bob.quit()
+	dave.quit()
+	carol.quit()
 }
 
 // TestClusterSharedDatabase: two nodes (127.0.0.2 and .3; the phones are
