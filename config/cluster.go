@@ -48,20 +48,26 @@ func (ch *checker) cluster(c ClusterConfig, listen []Listener, s StorageConfig, 
 		// again, as the caller's credentials stop at the first.
 		ch.add("cluster.node", "with auth.enabled, the nodes must trust each other: list their addresses in security.trusted and set security.trusted_skip_auth: true")
 	}
-	if c.Address == "" {
+	ch.clusterAddress(c.Address, listen)
+}
+
+// clusterAddress checks cluster.address: a host and the port of a udp
+// listener.
+func (ch *checker) clusterAddress(addr string, listen []Listener) {
+	if addr == "" {
 		ch.add("cluster.address", "must be set when cluster.node is: HOST:PORT of this node's SIP listener, like 10.0.0.1:5060")
 		return
 	}
-	host, err := splitAddr(c.Address, 1)
+	host, err := splitAddr(addr, 1)
 	if err != nil {
 		ch.add("cluster.address", "%v", err)
 		return
 	}
 	if host == "" {
-		ch.add("cluster.address", "must name a host the other nodes reach, got %q", c.Address)
+		ch.add("cluster.address", "must name a host the other nodes reach, got %q", addr)
 		return
 	}
-	if port := portOf(c.Address); !listensOn(listen, port) {
+	if port := portOf(addr); !listensOn(listen, port) {
 		// The Path names no transport, so the other nodes send over UDP
 		// (TCP for requests over 1300 bytes, RFC 3261 §18.1.1).
 		ch.add("cluster.address", "port %s is not the port of a udp listener; the other nodes send to it over UDP", port)
