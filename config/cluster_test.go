@@ -90,3 +90,29 @@ func TestClusterGuideExample(t *testing.T) {
 		t.Error("docs/CLUSTER.md has no yaml block")
 	}
 }
+
+// TestRedisURLQuery: a Redis URL may name a Sentinel group (master_set,
+// more Sentinels in addr) or more seed nodes (addr), and nothing else.
+func TestRedisURLQuery(t *testing.T) {
+	tests := []struct {
+		url, msg string // msg "" when accepted
+	}{
+		{"redis://10.0.0.10:26379/0?master_set=parley", ""},
+		{"redis://10.0.0.10:26379/0?master_set=parley&addr=10.0.0.11:26379&addr=10.0.0.12:26379", ""},
+		{"redis://10.0.0.10:6379?addr=10.0.0.11:6379", ""},
+		{"redis://10.0.0.10:6379/0?timeout=5", `query key "timeout" is not one of master_set, addr`},
+		{"redis://10.0.0.10:6379/0?master_set=", "master_set must be given once"},
+		{"redis://10.0.0.10:6379/0?master_set=a&master_set=b", "master_set must be given once"},
+		{"redis://10.0.0.10:6379/0?addr=10.0.0.11", `addr "10.0.0.11": must be HOST:PORT`},
+		{"redis://10.0.0.10:6379/0#x", "takes no fragment"},
+	}
+	for _, tt := range tests {
+		_, err := Parse("t.yaml", lines("storage:", "  location: redis", "  redis_url: '"+tt.url+"'"))
+		switch {
+		case tt.msg == "" && err != nil:
+			t.Errorf("%s: %v", tt.url, err)
+		case tt.msg != "" && (err == nil || !strings.Contains(err.Error(), tt.msg)):
+			t.Errorf("%s: got %v, want ...%q...", tt.url, err, tt.msg)
+		}
+	}
+}
