@@ -362,7 +362,7 @@ func cdrNodes(t *testing.T, dsn string) string {
 // within a second, which is incoherence rather than slowness. The nodes
 // find Redis through a Sentinel, as a deployment with failover would.
 func TestClusterVisibility(t *testing.T) {
-	sentinel, _ := redistest.StartSentinel(t, "parley")
+	sentinel, _, _ := redistest.StartSentinel(t, "parley", 0)
 	nodes := startNodes(t, []string{"127.0.0.1", "127.0.0.2"}, "storage:\n  engine: memory\n  location: redis\n  redis_url: '"+sentinel+"'\n", nil)
 	at1, at2 := newRegistrar(t, nodes[0].Addr), newRegistrar(t, nodes[1].Addr)
 	const rounds = 200

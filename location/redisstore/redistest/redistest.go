@@ -214,13 +214,18 @@ func (s *Server) Signal(sig syscall.Signal) {
 	}
 }
 
-// StartSentinel runs a primary (Start) and one Sentinel watching it as
-// master, both on free ports of 127.0.0.1 and killed by their PIDs when t
-// ends. It returns the URL a client takes to find the primary through
-// the Sentinel, and the primary.
-func StartSentinel(t testing.TB, master string) (string, *Server) {
+// StartSentinel runs a primary (Start), replicas of it, and one Sentinel
+// watching it as master — which declares it down after a second and
+// fails over to a replica — all on free ports of 127.0.0.1 and killed by
+// their PIDs when t ends. It returns the URL a client takes to find the
+// primary through the Sentinel, the primary and the replicas.
+func StartSentinel(t testing.TB, master string, replicas int) (string, *Server, []*Server) {
 	t.Helper()
 	primary := Start(t)
+	var reps []*Server
+	for range replicas {
+		reps = append(reps, Start(t, "--replicaof", "127.0.0.1", strconv.Itoa(primary.Port)))
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -229,8 +234,8 @@ func StartSentinel(t testing.TB, master string) (string, *Server) {
 	l.Close()
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "sentinel.conf") // Sentinel rewrites it, so it must be its own
-	rule := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 1\n", master, primary.Port)
-	if err := os.WriteFile(conf, []byte(rule), 0o600); err != nil {
+	rules := fmt.Sprintf("sentinel monitor %[1]s 127.0.0.1 %[2]d 1\nsentinel down-after-milliseconds %[1]s 1000\nsentinel failover-timeout %[1]s 5000\n", master, primary.Port)
+	if err := os.WriteFile(conf, []byte(rules), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("redis-server", conf, "--sentinel", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir)
@@ -247,5 +252,5 @@ func StartSentinel(t testing.TB, master string) (string, *Server) {
 			t.Fatal("redis-server --sentinel did not start within 10 s")
 		}
 	}
-	return fmt.Sprintf("redis://127.0.0.1:%d/0?master_set=%s", port, master), primary
+	return fmt.Sprintf("redis://127.0.0.1:%d/0?master_set=%s", port, master), primary, reps
 }
