@@ -469,3 +469,30 @@ func TestStartFails(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestRegistrationNode: in a cluster each binding shows the node that
+// holds its flow, read from the Path that node stored.
+func TestRegistrationNode(t *testing.T) {
+	f := newFixture(t, "", nil)
+	for _, b := range []location.Binding{
+		{Contact: "sip:bob@192.0.2.20:5062", Path: []string{"<sip:ft.x@10.0.0.2:5060;lr;ob;node=n2>"}},
+		{Contact: "sip:bob@192.0.2.21:5062", Path: []string{"<sip:edge.example.net;lr>"}},
+		{Contact: "sip:bob@192.0.2.22:5062"},
+	} {
+		_, err := f.store.Update(context.Background(), "sip:bob@example.com", t0, func(cur []location.Binding) ([]location.Binding, error) {
+			b.Expires, b.Q = t0.Add(time.Hour), 1000
+			return append(cur, b), nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	nodes := map[string]string{}
+	for _, r := range decode[regList](t, f.do("GET", "/api/registrations?aor=bob", "")).Registrations {
+		nodes[r.Contact] = r.Node
+	}
+	want := map[string]string{"sip:bob@192.0.2.20:5062": "n2", "sip:bob@192.0.2.21:5062": "", "sip:bob@192.0.2.22:5062": ""}
+	if fmt.Sprint(nodes) != fmt.Sprint(want) {
+		t.Errorf("nodes %v, want %v", nodes, want)
+	}
+}

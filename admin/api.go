@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parley-sip/parley/cluster"
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/observe"
 )
@@ -30,6 +31,7 @@ type registration struct {
 	CallID     string    `json:"call_id"`
 	CSeq       uint32    `json:"cseq"`
 	Path       []string  `json:"path,omitempty"`
+	Node       string    `json:"node,omitempty"` // the cluster node that holds the phone's flow
 	InstanceID string    `json:"instance_id,omitempty"`
 	RegID      int       `json:"reg_id,omitempty"`
 	Updated    time.Time `json:"updated"`
@@ -41,7 +43,7 @@ func toRegistration(b *location.Binding, now time.Time) registration {
 		ExpiresIn: int64(b.Expires.Sub(now).Round(time.Second) / time.Second),
 		Transport: b.Transport, Source: addrString(b.Source.String(), b.Source.IsValid()),
 		Local: addrString(b.Local.String(), b.Local.IsValid()), UserAgent: b.UserAgent,
-		CallID: b.CallID, CSeq: b.CSeq, Path: b.Path, InstanceID: b.InstanceID, RegID: b.RegID, Updated: b.Updated,
+		CallID: b.CallID, CSeq: b.CSeq, Path: b.Path, Node: cluster.NodeOf(b.Path), InstanceID: b.InstanceID, RegID: b.RegID, Updated: b.Updated,
 	}
 }
 

@@ -14,6 +14,9 @@
 # PARLEY_CDR=true writes a call detail record of every call (cdr.enabled),
 # into the storage engine's database: with PARLEY_STORAGE=sqlite, durably,
 # as Kamailio's acc does in the B2BUA comparison (KAM_MODE=b2bua).
+# PARLEY_REDIS_URL (redis://HOST:PORT/DB) puts the registrations in that
+# Redis instead (storage.location: redis), as the nodes of a cluster keep
+# them; give each run a Redis or database of its own.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 bin=${PARLEY_BIN:-$here/../bin/parley}
@@ -26,9 +29,15 @@ if [ "${BENCH_AUTH:-0}" = 1 ]; then
     'BEGIN{for(i=1;i<=n;i++) printf "user%07d@%s bench\n", i, d}' |
     "$bin" user import --data-dir "$run_dir/data" >/dev/null
 fi
+location=
+if [ -n "${PARLEY_REDIS_URL:-}" ]; then
+  location="  location: redis
+  redis_url: $PARLEY_REDIS_URL"
+fi
 cat >"$cfg" <<YAML
 storage:
   engine: $storage
+$location
 admin:
   listen: ""
 security:

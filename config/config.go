@@ -118,6 +118,9 @@ type Config struct {
 	// B2BUA is what crosses between the two legs of a call in B2BUA mode,
 	// and its call control: session timers and the maximum call duration.
 	B2BUA B2BUAConfig `yaml:"b2bua"`
+	// Cluster makes this server one node of several sharing a location
+	// store.
+	Cluster ClusterConfig `yaml:"cluster"`
 }
 
 // MessagesConfig bounds the offline message store. Every key is live:
@@ -166,7 +169,8 @@ type CDRConfig struct {
 	// with the admin listener and HEP off.
 	Enabled bool `yaml:"enabled" reload:"restart"`
 	// Node names this server in its records, so that servers sharing a
-	// PostgreSQL database can be told apart; empty is the host name.
+	// PostgreSQL database can be told apart; empty is cluster.node, or
+	// without one the host name.
 	Node string `yaml:"node" reload:"restart"`
 }
 

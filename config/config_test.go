@@ -188,7 +188,8 @@ func fullConfig() *Config {
 			Trusted: []string{"192.0.2.0/24", "2001:db8::7"}, TrustedSkipAuth: true,
 			DropUserAgents: []string{"badscanner"},
 		},
-		CDR: CDRConfig{Enabled: true, Node: "edge-1"},
+		CDR:     CDRConfig{Enabled: true, Node: "edge-1"},
+		Cluster: ClusterConfig{Node: "node-1", Address: "192.0.2.10:5070"},
 		Gateways: []GatewayConfig{
 			{Name: "provider", Address: "sip:sip.provider.example:5060", Transport: "udp", Username: "4930123456",
 				Password: "trunk-secret", Registrar: "sip:reg.provider.example",

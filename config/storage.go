@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/url"
 	"sort"
 	"strconv"
@@ -20,7 +21,9 @@ type StorageConfig struct {
 	// (the default) is the engine's own store.
 	Location Engine `yaml:"location" reload:"restart"`
 	// RedisURL is redis://HOST:PORT/DB (rediss:// for TLS, user and
-	// password before the host), for location redis.
+	// password before the host), for location redis; ?master_set=NAME
+	// makes HOST:PORT a Sentinel, and addr=HOST:PORT adds Sentinels or
+	// Redis Cluster seeds.
 	RedisURL string `yaml:"redis_url" reload:"restart"`
 }
 
@@ -132,8 +135,11 @@ func checkRedisURL(raw string) string {
 		return "must start with redis:// or rediss://"
 	case u.Hostname() == "":
 		return "must name a host"
-	case u.RawQuery != "" || u.Fragment != "":
-		return "takes no query or fragment"
+	case u.Fragment != "":
+		return "takes no fragment"
+	}
+	if msg := checkRedisQuery(u.RawQuery); msg != "" {
+		return msg
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
@@ -143,6 +149,34 @@ func checkRedisURL(raw string) string {
 	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
 		if n, err := strconv.Atoi(db); err != nil || n < 0 {
 			return "path must be a database number"
+		}
+	}
+	return ""
+}
+
+// checkRedisQuery checks the query of a Redis URL: only what names more
+// servers is passed on, master_set (the Sentinel name of the primary,
+// the host then being a Sentinel) and addr (more Sentinels, or more
+// seed nodes of a Redis Cluster, as HOST:PORT).
+func checkRedisQuery(raw string) string {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return "query must be key=value pairs"
+	}
+	for key, vals := range q {
+		switch key {
+		case "master_set":
+			if len(vals) != 1 || vals[0] == "" {
+				return "master_set must be given once, the Sentinel name of the primary"
+			}
+		case "addr":
+			for _, v := range vals {
+				if _, err := splitAddr(v, 1); err != nil {
+					return fmt.Sprintf("addr %q: %v", v, err)
+				}
+			}
+		default:
+			return fmt.Sprintf("query key %q is not one of master_set, addr", key)
 		}
 	}
 	return ""

@@ -129,6 +129,7 @@ func (c *Config) check() *checker {
 	ch.presence(c.Presence)
 	ch.sessionTimers(c.B2BUA)
 	ch.callLimits(c.Limits.Calls)
+	ch.cluster(c.Cluster, c.Listen, c.Storage, c.Auth, c.Security)
 	ch.authOverrides(c, domains)
 	ch.hep(c.HEP)
 	ch.security(c.Security)

@@ -46,6 +46,7 @@ func (p *Proxy) bindingTargets(ts []Target, bs []location.Binding) (_ []Target, 
 	var byInstance map[string]int // instance → index in ts, -1 while all its flows so far are dead
 	for i := range bs {
 		b := &bs[i]
+		p.ownFirstHop(b)
 		if b.InstanceID == "" || b.RegID == 0 {
 			ts = append(ts, p.bindingTarget(*b))
 			continue
@@ -74,6 +75,21 @@ func (p *Proxy) bindingTargets(ts []Target, bs []location.Binding) (_ []Target, 
 		}
 	}
 	return ts, dead
+}
+
+// ownFirstHop drops the first Path entry of a binding when it names this
+// node: a node of a cluster puts itself there (registrar.NodePath) so
+// that the others come through it, but it holds the flow itself and
+// sends straight over it, as a single server does, instead of routing
+// the request to itself.
+func (p *Proxy) ownFirstHop(b *location.Binding) {
+	if len(b.Path) == 0 {
+		return
+	}
+	na, err := sip.ParseNameAddr(b.Path[0])
+	if err == nil && p.isUs(&na.URI) {
+		b.Path = b.Path[1:]
+	}
 }
 
 // flowTarget is the target of an outbound flow binding: the flow itself,

@@ -86,6 +86,25 @@ func TestForwardToBinding(t *testing.T) {
 			mf:    "69", rr: []string{"<sip:192.0.2.1:5060;lr>"}, viaName: "UDP",
 		},
 		{
+			// A cluster node reaches a phone another node holds through
+			// that node (the Path it stored, registrar.NodePath).
+			name: "binding held by another node goes through it",
+			binding: location.Binding{Contact: "sip:bob@10.0.0.5:5062;transport=tcp", Source: ap("198.51.100.20:50000"),
+				Transport: "tcp", Path: []string{"<sip:ft.AAAA@192.0.2.2:5060;lr;ob;node=n2>"}},
+			dst:   target(transport.UDP, "192.0.2.2:5060"),
+			route: []string{"<sip:ft.AAAA@192.0.2.2:5060;lr;ob;node=n2>"},
+			mf:    "69", rr: []string{"<sip:192.0.2.1:5060;lr>"}, viaName: "UDP",
+		},
+		{
+			// ... and the node that holds the flow sends over it, not to
+			// itself through its own Path.
+			name: "binding held by this node goes over its flow",
+			binding: location.Binding{Contact: "sip:bob@10.0.0.5:5062", Source: ap("198.51.100.20:40000"),
+				Path: []string{"<sip:ft.AAAA@192.0.2.1:5060;lr;ob;node=n1>"}},
+			dst: target(transport.UDP, "198.51.100.20:40000"),
+			mf:  "69", rr: []string{"<sip:192.0.2.1:5060;lr>"}, viaName: "UDP",
+		},
+		{
 			// RFC 5658: in on UDP, out on TCP: two Record-Route entries, the
 			// outgoing interface's on top, each marked r2=on.
 			name: "binding on TCP is double record-routed",

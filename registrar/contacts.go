@@ -45,6 +45,11 @@ func (r *Registrar) readContacts(in *transport.Incoming, aor string, a asks, p P
 		return []change{{star: true}}, nil
 	}
 	base := bindingBase(in)
+	if len(base.Path) == 0 && r.NodePath != nil {
+		if v := r.NodePath(in); v != "" {
+			base.Path = []string{v}
+		}
+	}
 	out := make([]change, 0, len(contacts))
 	for i := range contacts {
 		c, err := r.readContact(&contacts[i], headerExpires, hasHeader, p, base, now)

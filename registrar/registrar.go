@@ -72,6 +72,12 @@ type Registrar struct {
 	// GRUU seals the temporary GRUUs of 200 responses (RFC 5627); nil
 	// gives public GRUUs only.
 	GRUU *gruu.Issuer
+	// NodePath, when not nil, returns a Path entry naming this node and
+	// the flow a REGISTER came on; it becomes the route of the bindings
+	// of a REGISTER that carries no Path. In a cluster the flow lives on
+	// this node only, so the other nodes must reach the phone through it
+	// (RFC 3327). The response does not echo it: the phone never asked.
+	NodePath func(in *transport.Incoming) string
 }
 
 // RetryAfter is the Retry-After, in seconds, of the 503 a REGISTER gets

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"os"
 	"time"
@@ -24,7 +25,7 @@ func (s *Server) newRecords(cfg *config.Config) *records {
 	if s.storage.cdrs == nil {
 		return nil
 	}
-	node := cfg.CDR.Node
+	node := cmp.Or(cfg.CDR.Node, cfg.Cluster.Node) // a cluster's nodes are told apart by the names it knows them by
 	if node == "" {
 		node, _ = os.Hostname()
 	}

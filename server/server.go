@@ -19,6 +19,7 @@ import (
 	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/b2bua"
 	"github.com/parley-sip/parley/calllimit"
+	"github.com/parley-sip/parley/cluster"
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/eventlog"
 	"github.com/parley-sip/parley/guard"
@@ -127,6 +128,10 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		PolicyFor: s.policyFor,
 		Logger:    s.events,
 		GRUU:      grus,
+	}
+	if cfg.Cluster.Enabled() {
+		reg.NodePath = cluster.New(cfg.Cluster.Node, cfg.Cluster.Address, tokens).Path
+		log.Info("cluster node", "node", cfg.Cluster.Node, "address", cfg.Cluster.Address)
 	}
 	s.guard = newGuard(cfg, log, s.events)
 	tp, err := transport.New(s.guardTransport(transportConfig(cfg, log)), transport.HandlerFunc(s.handle))

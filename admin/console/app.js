@@ -101,7 +101,7 @@
       loadRegistrations();
     });
     return el('tr', { 'data-aor': r.aor },
-      td(r.aor), td(r.contact, 'wrap'), td(r.source), td(r.transport),
+      td(r.aor), td(r.contact, 'wrap'), td(r.source), td(r.transport), td(r.node || ''),
       td(fmtDuration(r.expires_in)), td(r.user_agent || ''), el('td', {}, remove));
   }
 

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -211,4 +212,45 @@ func (s *Server) Signal(sig syscall.Signal) {
 	if err := s.cmd.Process.Signal(sig); err != nil {
 		s.t.Fatal(err)
 	}
+}
+
+// StartSentinel runs a primary (Start), replicas of it, and one Sentinel
+// watching it as master — which declares it down after a second and
+// fails over to a replica — all on free ports of 127.0.0.1 and killed by
+// their PIDs when t ends. It returns the URL a client takes to find the
+// primary through the Sentinel, the primary and the replicas.
+func StartSentinel(t testing.TB, master string, replicas int) (string, *Server, []*Server) {
+	t.Helper()
+	primary := Start(t)
+	var reps []*Server
+	for range replicas {
+		reps = append(reps, Start(t, "--replicaof", "127.0.0.1", strconv.Itoa(primary.Port)))
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "sentinel.conf") // Sentinel rewrites it, so it must be its own
+	rules := fmt.Sprintf("sentinel monitor %[1]s 127.0.0.1 %[2]d 1\nsentinel down-after-milliseconds %[1]s 1000\nsentinel failover-timeout %[1]s 5000\n", master, primary.Port)
+	if err := os.WriteFile(conf, []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("redis-server", conf, "--sentinel", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("redis-server --sentinel did not start within 10 s")
+		}
+	}
+	return fmt.Sprintf("redis://127.0.0.1:%d/0?master_set=%s", port, master), primary, reps
 }
