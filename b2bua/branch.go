@@ -22,6 +22,7 @@ type branch struct {
 	done        bool // its final response came (or it failed)
 	cancelAsked bool // cancelled before any provisional came (§9.1)
 	cancelSent  bool
+	authorized  bool // its INVITE answers a trunk's challenge
 }
 
 // Post queues the branch's events with the rest of its call's.
@@ -81,6 +82,7 @@ func (br *branch) Response(resp *sip.Message, err error) {
 	case code < 300:
 		br.done = true
 		c.success(br, d, resp)
+	case (code == 401 || code == 407) && br.challenged(resp):
 	default:
 		br.final(resp)
 	}

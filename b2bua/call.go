@@ -355,7 +355,7 @@ func (c *Call) newInvite(t target) (*sip.Message, error) {
 	c.bSeq++
 	rb := sip.NewRequestBuilder("INVITE", t.uri).
 		Header("Max-Forwards", strconv.Itoa(max(mf, 0))).
-		Header("From", newFrom(from, c.bTag)).
+		Header("From", newFrom(c.trunkFrom(from, t), c.bTag)).
 		Header("To", to).
 		Header("Call-ID", c.bCallID).
 		Header("CSeq", strconv.FormatUint(uint64(c.bSeq), 10)+" INVITE")
