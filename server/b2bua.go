@@ -31,6 +31,7 @@ func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime cont
 		PassXHeaders: cfg.B2BUA.PassXHeaders,
 		All:          cfg.Mode == config.ModeB2BUA,
 		Router:       router,
+		Trunks:       s.trunkAccount,
 		Record:       s.recordB2BUA,
 		Agent:        func() string { return s.settings.Load().cfg.ServerHeader },
 		OnEnd:        s.b2buaCallEnded,
@@ -41,7 +42,7 @@ func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime cont
 	for _, at := range []struct {
 		before string
 		stage  proxy.Stage
-	}{{"cancel", b.Dialogs()}, {"location", b.Routed()}, {"relay", b.Located()}} {
+	}{{"cancel", b.Dialogs()}, {"location", s.notFromGateway(b.Routed())}, {"relay", b.Located()}} {
 		if stages, err = proxy.Insert(stages, at.before, at.stage); err != nil {
 			return nil, err
 		}
