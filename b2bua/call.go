@@ -529,7 +529,7 @@ func (c *Call) end(by cdr.Party, reason string) {
 
 // Record is the call's detail record.
 func (c *Call) Record() cdr.Record {
-	r := cdr.Record{Node: c.b.cfg.Node, CallID: c.aCallID, BCallID: c.bCallID, Dialled: c.dialled(), Trunk: c.trunk,
+	r := cdr.Record{Node: c.b.cfg.Node, CallID: c.aCallID, BCallID: c.bCallID, Dialled: c.dialled(), Trunk: c.trunk, Route: c.plan.Route,
 		Setup: c.setup.UTC(), End: c.ended.UTC(), HungUpBy: c.hungUpBy, Status: c.status, Reason: c.reason}
 	if !c.ringing.IsZero() {
 		r.Ringing = c.ringing.UTC()

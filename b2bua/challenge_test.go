@@ -66,6 +66,9 @@ func TestTrunkChallenge(t *testing.T) {
 			if last := aTx.last(); last == nil || last.StatusCode() != tt.final || tt.reason != "" && last.Reason() != tt.reason {
 				t.Fatalf("alice got %v (%q), want %d %q", aTx.codes(), aTx.last().Reason(), tt.final, tt.reason)
 			}
+			if tt.final >= 300 && (len(f.records) != 1 || f.records[0].Trunk != "gw1" || f.records[0].Route != "out" || f.records[0].Status != tt.final) {
+				t.Errorf("records %+v, want one naming trunk gw1 and route out", f.records)
+			}
 			if tt.invites < 2 {
 				return
 			}

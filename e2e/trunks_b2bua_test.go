@@ -16,6 +16,7 @@ type trunkCDR struct {
 	BCallID     string `json:"b_call_id"`
 	Dialled     string `json:"dialled"`
 	Trunk       string `json:"trunk"`
+	Route       string `json:"route"`
 	Disposition string `json:"disposition"`
 	Status      int    `json:"status"`
 }
@@ -80,8 +81,8 @@ admin:
 			leakCheck(t, alice, gw, "alice", "the provider")
 			leakCheck(t, gw, alice, "the provider", "alice")
 			r := trunkCDRs(t, base, 1)[0]
-			if r.Trunk != "provider" || r.Dialled != "0301234567" || r.Disposition != "answered" || r.BCallID == "" || r.BCallID == r.CallID {
-				t.Errorf("record %+v, want an answered call on trunk provider with its own B Call-ID", r)
+			if r.Trunk != "provider" || r.Route != "national" || r.Dialled != "0301234567" || r.Disposition != "answered" || r.BCallID == "" || r.BCallID == r.CallID {
+				t.Errorf("record %+v, want an answered call on trunk provider, route national, with its own B Call-ID", r)
 			}
 		})
 	}
