@@ -191,7 +191,9 @@ func (c *Call) success(br *branch, d *dialog.Dialog, resp *sip.Message) {
 		return
 	}
 	c.bl, c.early = l, l
-	c.trunk = l.trunk // the record bills the trunk that answered
+	if l.trunk != "" {
+		c.trunk = l.trunk // the record bills the trunk that answered
+	}
 	c.state = stateAnswered
 	c.ringTimer.Stop()
 	c.status = resp.StatusCode()

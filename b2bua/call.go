@@ -334,7 +334,9 @@ func (c *Call) startBranch(t target) {
 	}
 	br := &branch{c: c, t: t}
 	c.branches = append(c.branches, br)
-	c.trunk = t.trunk
+	if t.trunk != "" { // an inbound call keeps the trunk it came from
+		c.trunk = t.trunk
+	}
 	c.b.cfg.Outbound.Start(c.ctx, &br.flight, outbound.Request{Msg: req, Route: t.route, Dest: t.dest}, br)
 }
 

@@ -4,6 +4,7 @@ import (
 	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/outbound"
 	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transport"
 )
 
 // TrunkAccount is what a provider knows Parley by on a trunk: the digest
@@ -105,4 +106,13 @@ func authorize(req *sip.Message, code int, ch auth.DigestChallenge, uri string, 
 	}
 	req.AddHeader(name, v)
 	return nil
+}
+
+// inbound reports whether in is a trunk's call that Config.Inbound
+// sends through the B2BUA, and which trunk's.
+func (b *B2BUA) inbound(in *transport.Incoming) (string, bool) {
+	if b.cfg.Inbound == nil {
+		return "", false
+	}
+	return b.cfg.Inbound(in)
 }

@@ -131,3 +131,28 @@ func TestTrunkFrom(t *testing.T) {
 		})
 	}
 }
+
+// TestInboundTrunkKept: a trunk's call to a local phone (Config.Inbound
+// gave its plan the trunk) keeps the trunk in its record, and its B leg
+// is no trunk's: the caller's From, and a phone's challenge is not
+// answered with the trunk's credentials.
+func TestInboundTrunkKept(t *testing.T) {
+	f := newFixture(t, func(c *Config) {
+		c.Trunks = func(string) (TrunkAccount, bool) {
+			return TrunkAccount{Username: "u", Password: "p", FromUser: "acct"}, true
+		}
+	})
+	aTx := &serverTx{}
+	f.b.takeCall(t.Context(), aTx, aIncoming(t), Plan{Trunk: "provider"}, []target{{uri: "sip:bob@203.0.113.9"}})
+	inv := f.txs.all("INVITE")[0]
+	if !strings.Contains(inv.req.Header("From"), "sip:alice@example.com") {
+		t.Errorf("From %q, want the caller's", inv.req.Header("From"))
+	}
+	inv.answer(407, "bob", "Proxy-Authenticate", trunkChallenge)
+	if n := len(f.txs.all("INVITE")); n != 1 || aTx.last().StatusCode() != 407 {
+		t.Fatalf("%d INVITEs, alice got %v: a phone's challenge was answered", n, aTx.codes())
+	}
+	if len(f.records) != 1 || f.records[0].Trunk != "provider" {
+		t.Errorf("records %+v, want trunk provider", f.records)
+	}
+}

@@ -90,10 +90,16 @@ func (b *B2BUA) Located() proxy.Stage {
 }
 
 func (b *B2BUA) serveLocated(r *proxy.Request, next func()) {
-	if !b.cfg.All || !initialInvite(r) || len(r.Targets) == 0 {
+	if !initialInvite(r) || len(r.Targets) == 0 {
 		next()
 		return
 	}
+	trunk, fromTrunk := b.inbound(r.In)
+	if !b.cfg.All && !fromTrunk {
+		next()
+		return
+	}
+	plan := Plan{Trunk: trunk}
 	ts := make([]target, len(r.Targets))
 	for i, t := range r.Targets {
 		uri := t.URI
@@ -102,7 +108,7 @@ func (b *B2BUA) serveLocated(r *proxy.Request, next func()) {
 		}
 		ts[i] = target{uri: uri, route: t.Route, dest: t.Dest}
 	}
-	b.take(r, Plan{}, ts)
+	b.take(r, plan, ts)
 }
 
 // initialInvite reports whether r is an INVITE outside any dialog, in a

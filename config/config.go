@@ -141,6 +141,10 @@ type B2BUAConfig struct {
 	PassHeaders []string `yaml:"pass_headers" reload:"restart"`
 	// PassXHeaders copies every X- header across too.
 	PassXHeaders bool `yaml:"pass_x_headers" reload:"restart"`
+	// Inbound takes the calls gateways send to DIDs through the B2BUA
+	// in mode stateful too, so that the phone network sees nothing of
+	// the office's and the record names the trunk.
+	Inbound bool `yaml:"inbound" reload:"restart"`
 }
 
 // CDRConfig turns call detail records on and names the node in them.

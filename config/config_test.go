@@ -199,7 +199,7 @@ func fullConfig() *Config {
 		},
 		Presence: PresenceConfig{Enabled: false, MinExpires: dur("30s"), MaxExpires: dur("7200s"),
 			DefaultExpires: dur("600s"), NotifyThrottle: dur("250ms")},
-		B2BUA: B2BUAConfig{PassHeaders: []string{"P-Asserted-Identity", "X-Account"}, PassXHeaders: true},
+		B2BUA: B2BUAConfig{PassHeaders: []string{"P-Asserted-Identity", "X-Account"}, PassXHeaders: true, Inbound: true},
 	}
 }
 

@@ -137,26 +137,41 @@ admin:
 	}
 }
 
-// TestTrunkB2BUAInboundDID: in mode b2bua a provider's call to a DID
-// reaches alice's registered phone as a B2BUA call: neither side sees
-// the other's leg. A catch-all route to that provider is there to show
+// TestTrunkB2BUAInboundDID: a provider's call to a DID reaches alice's
+// registered phone as a B2BUA call, in mode b2bua and in mode stateful
+// with b2bua.inbound: neither side sees the other's leg, and the record
+// names the trunk. A catch-all route to that provider is there to show
 // that a gateway's call is never routed out again.
 func TestTrunkB2BUAInboundDID(t *testing.T) {
 	requireTool(t, "sipp", sippHint)
-	providerPort := freePort(t, false)
-	cfg := writeConfig(t, `gateways:
+	for _, tc := range []struct{ name, mode, extra string }{
+		{"mode b2bua", "b2bua", ""},
+		{"stateful with b2bua.inbound", "stateful", "b2bua:\n  inbound: true\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			providerPort := freePort(t, false)
+			admin, base := adminAddr(t)
+			cfg := writeConfig(t, `gateways:
   - {name: provider, address: "127.0.0.2:`+strconv.Itoa(providerPort)+`"}
 routes:
   - {name: out, regex: '.', gateways: [provider]}
 dids:
   "+4930123456": alice
-`)
-	p := startParley(t, "--config", cfg, "--mode", "b2bua")
-	phone := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"), "-s", "alice", p.Addr)
-	phone.WaitLog("registered", 10*time.Second)
-	provider := startSipp(t, "-sf", scenario("provider_did_call.xml"), "-i", "127.0.0.2", "-p", strconv.Itoa(providerPort), "-s", "+4930123456", p.Addr)
-	provider.ExpectSuccess()
-	phone.ExpectSuccess()
-	leakCheck(t, provider, phone, "the provider", "alice")
-	leakCheck(t, phone, provider, "alice", "the provider")
+cdr:
+  enabled: true
+admin:
+  listen: `+admin+"\n"+tc.extra)
+			p := startParley(t, "--config", cfg, "--mode", tc.mode)
+			phone := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"), "-s", "alice", p.Addr)
+			phone.WaitLog("registered", 10*time.Second)
+			provider := startSipp(t, "-sf", scenario("provider_did_call.xml"), "-i", "127.0.0.2", "-p", strconv.Itoa(providerPort), "-s", "+4930123456", p.Addr)
+			provider.ExpectSuccess()
+			phone.ExpectSuccess()
+			leakCheck(t, provider, phone, "the provider", "alice")
+			leakCheck(t, phone, provider, "alice", "the provider")
+			if r := trunkCDRs(t, base, 1)[0]; r.Trunk != "provider" || r.Disposition != "answered" || r.BCallID == "" {
+				t.Errorf("record %+v, want an answered B2BUA call from trunk provider", r)
+			}
+		})
+	}
 }

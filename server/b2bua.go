@@ -18,7 +18,8 @@ import (
 // not challenged), the router's before location, the mode's before
 // relay. Without either it returns stages unchanged and no B2BUA.
 func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime context.Context, router b2bua.Router, stages []proxy.Stage) ([]proxy.Stage, error) {
-	if cfg.Mode != config.ModeB2BUA && router == nil {
+	inbound := s.inboundVia(cfg)
+	if cfg.Mode != config.ModeB2BUA && router == nil && inbound == nil {
 		return stages, nil
 	}
 	b := b2bua.New(b2bua.Config{
@@ -32,6 +33,7 @@ func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime cont
 		All:          cfg.Mode == config.ModeB2BUA,
 		Router:       router,
 		Trunks:       s.trunkAccount,
+		Inbound:      inbound,
 		Record:       s.recordB2BUA,
 		Agent:        func() string { return s.settings.Load().cfg.ServerHeader },
 		OnEnd:        s.b2buaCallEnded,

@@ -9,6 +9,7 @@ import (
 	"github.com/parley-sip/parley/gateway"
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transport"
 )
 
 // This file joins the trunks to the B2BUA: the dial plan as its Router,
@@ -111,4 +112,19 @@ func (s *Server) notFromGateway(stage proxy.Stage) proxy.Stage {
 		}
 		stage.Serve(r, next)
 	}}
+}
+
+// inboundVia is the B2BUA's Config.Inbound: a gateway's calls (to
+// DIDs) are B2BUA calls to the phones in mode b2bua, and in mode
+// stateful with b2bua.inbound; their records name the gateway.
+func (s *Server) inboundVia(cfg *config.Config) func(in *transport.Incoming) (string, bool) {
+	if cfg.Mode == config.ModeStateless || cfg.Mode == config.ModeStateful && !cfg.B2BUA.Inbound {
+		return nil
+	}
+	return func(in *transport.Incoming) (string, bool) {
+		if s.trunks == nil {
+			return "", false
+		}
+		return s.trunks.gateways.Source(in.Source.Addr())
+	}
 }

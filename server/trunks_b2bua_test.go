@@ -84,3 +84,24 @@ func TestTrunksB2BUA(t *testing.T) {
 		t.Errorf("mode stateless: B2BUA built %v, plan %+v: the route must be proxied", s.b2b != nil, p)
 	}
 }
+
+// TestInboundVia: gateways' calls go through the B2BUA in mode b2bua,
+// and in mode stateful only with b2bua.inbound.
+func TestInboundVia(t *testing.T) {
+	for _, tt := range []struct {
+		mode    config.Mode
+		inbound bool
+		want    bool
+	}{
+		{config.ModeStateful, false, false},
+		{config.ModeStateful, true, true},
+		{config.ModeB2BUA, false, true},
+		{config.ModeStateless, true, false},
+	} {
+		cfg := config.Default()
+		cfg.Mode, cfg.B2BUA.Inbound = tt.mode, tt.inbound
+		if got := (&Server{}).inboundVia(cfg) != nil; got != tt.want {
+			t.Errorf("%s, inbound %v: through the B2BUA %v, want %v", tt.mode, tt.inbound, got, tt.want)
+		}
+	}
+}
