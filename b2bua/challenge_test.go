@@ -1,6 +1,7 @@
 package b2bua
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -154,5 +155,36 @@ func TestInboundTrunkKept(t *testing.T) {
 	}
 	if len(f.records) != 1 || f.records[0].Trunk != "provider" {
 		t.Errorf("records %+v, want trunk provider", f.records)
+	}
+}
+
+// BenchmarkTrunkCall is BenchmarkCall to a trunk that challenges the
+// INVITE with 407: the challenge parsed, answered (MD5) and the INVITE
+// sent again, then 180, 200, ACK and BYE. Beside BenchmarkCall it is
+// the price of the challenge.
+func BenchmarkTrunkCall(b *testing.B) {
+	t := &testing.T{}
+	f := newFixture(t, func(c *Config) {
+		c.Trunks = func(string) (TrunkAccount, bool) {
+			return TrunkAccount{Username: "4930123456", Password: "secret", FromUser: "4930123456"}, true
+		}
+	})
+	f.b.cfg.Record = nil
+	f.b.cfg.OnEnd = nil
+	ts := []target{{uri: "sip:4930999@203.0.113.1:5060", trunk: "gw1"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		f.txs.txs = f.txs.txs[:0]
+		aTx := &serverTx{}
+		f.b.takeCall(context.Background(), aTx, aIncoming(t), Plan{Trunk: "gw1"}, ts)
+		f.txs.txs[0].answer(407, "gw", "Proxy-Authenticate", trunkChallenge)
+		inv := f.txs.txs[1]
+		inv.answer(180, "gw-1")
+		inv.answer(200, "gw-1")
+		f.deliver(aRequest(t, aTx, "ACK", 10))
+		f.deliver(bRequest(t, inv.req, "gw-1", "BYE", 1))
+	}
+	if f.b.Len() != 0 {
+		b.Fatalf("%d calls left", f.b.Len())
 	}
 }
