@@ -2,11 +2,13 @@ package server
 
 import (
 	"context"
+	"net/netip"
 
 	"github.com/parley-sip/parley/b2bua"
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/dialplan"
 	"github.com/parley-sip/parley/gateway"
+	"github.com/parley-sip/parley/observe"
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
@@ -127,4 +129,40 @@ func (s *Server) inboundVia(cfg *config.Config) func(in *transport.Incoming) (st
 		}
 		return s.trunks.gateways.Source(in.Source.Addr())
 	}
+}
+
+// proxiedTrunk names the trunk and route of a proxied call for its
+// record, as far as the call tracker's view allows: a call from a
+// gateway's address (to a DID) is that gateway's; a callee's Contact at a
+// gateway's address names the gateway, and the dial plan's rule for the
+// dialled user then names the route. A call no gateway answered, or one
+// whose provider answers from elsewhere, names neither.
+func (s *Server) proxiedTrunk(c *observe.Call) (trunk, route string) {
+	if s.trunks == nil {
+		return "", ""
+	}
+	if src, err := netip.ParseAddrPort(c.Source); err == nil {
+		if trunk, ok := s.trunks.gateways.Source(src.Addr()); ok {
+			return trunk, ""
+		}
+	}
+	target, err := sip.ParseURI(c.CalleeTarget)
+	if err != nil {
+		return "", ""
+	}
+	addr, err := netip.ParseAddr(sip.TrimBrackets(target.Host))
+	if err != nil {
+		return "", ""
+	}
+	trunk, ok := s.trunks.gateways.Source(addr)
+	if !ok {
+		return "", ""
+	}
+	dialled, err := sip.ParseURI(c.RequestURI)
+	if dp := s.trunks.stage.Table().Plan; dp != nil && err == nil {
+		if r, _, ok := dp.Match(sip.Unescape(dialled.User), dialled.Host); ok && !r.Local {
+			route = r.Name
+		}
+	}
+	return trunk, route
 }

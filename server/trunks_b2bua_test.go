@@ -6,6 +6,7 @@ import (
 
 	"github.com/parley-sip/parley/b2bua"
 	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/observe"
 	"github.com/parley-sip/parley/sip"
 )
 
@@ -102,6 +103,29 @@ func TestInboundVia(t *testing.T) {
 		cfg.Mode, cfg.B2BUA.Inbound = tt.mode, tt.inbound
 		if got := (&Server{}).inboundVia(cfg) != nil; got != tt.want {
 			t.Errorf("%s, inbound %v: through the B2BUA %v, want %v", tt.mode, tt.inbound, got, tt.want)
+		}
+	}
+}
+
+// TestProxiedTrunk: a proxied call's record names the gateway that
+// answered and the route that sent it there, or the gateway it came from.
+func TestProxiedTrunk(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Gateways = []config.GatewayConfig{{Name: "gw", Address: "sip:192.0.2.50:5060"}}
+	cfg.Routes = []config.RouteConfig{{Name: "national", Prefix: "0", Gateways: []string{"gw"}}}
+	s := startServer(t, cfg)
+	for _, tt := range []struct {
+		name                 string
+		call                 observe.Call
+		wantTrunk, wantRoute string
+	}{
+		{"out through a gateway", observe.Call{RequestURI: "sip:0301@example.com", Source: "192.0.2.7:5062", CalleeTarget: "sip:gw@192.0.2.50:5060"}, "gw", "national"},
+		{"in from a gateway", observe.Call{RequestURI: "sip:alice@example.com", Source: "192.0.2.50:5060", CalleeTarget: "sip:alice@192.0.2.8"}, "gw", ""},
+		{"between phones", observe.Call{RequestURI: "sip:bob@example.com", Source: "192.0.2.7:5062", CalleeTarget: "sip:bob@192.0.2.8"}, "", ""},
+		{"not answered", observe.Call{RequestURI: "sip:0301@example.com", Source: "192.0.2.7:5062"}, "", ""},
+	} {
+		if trunk, route := s.proxiedTrunk(&tt.call); trunk != tt.wantTrunk || route != tt.wantRoute {
+			t.Errorf("%s: trunk %q route %q, want %q %q", tt.name, trunk, route, tt.wantTrunk, tt.wantRoute)
 		}
 	}
 }
