@@ -81,8 +81,9 @@ func (b *B2BUA) serveRouted(r *proxy.Request, next func()) {
 	b.take(r, plan, ts)
 }
 
-// Located is the stage of mode: b2bua. It goes before the relay stage
-// (proxy.Insert(stages, "relay", …)) and takes every initial INVITE
+// Located is the stage of mode: b2bua, and of the trunks' calls that
+// Config.Inbound names. It goes before the relay stage
+// (proxy.Insert(stages, "relay", …)) and takes every such initial INVITE
 // there, with the targets the location stage found as its B legs, forked
 // in parallel.
 func (b *B2BUA) Located() proxy.Stage {
