@@ -56,6 +56,13 @@ type Config struct {
 	// Router, when set, chooses the plan of an initial INVITE; a call it
 	// routes is taken by the B2BUA whatever All says.
 	Router Router
+	// Inbound, when set, names the trunk an initial INVITE came from;
+	// the Located stage takes those although All is off, and the record
+	// names the trunk.
+	Inbound func(in *transport.Incoming) (trunk string, ok bool)
+	// Trunks, when set, returns the account of the named trunk: its
+	// challenges are answered and its B legs' From set from it.
+	Trunks func(name string) (TrunkAccount, bool)
 	// All takes every initial INVITE the proxy would relay (mode: b2bua);
 	// its B leg goes to the targets the location stage found.
 	All bool

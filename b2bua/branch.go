@@ -22,6 +22,7 @@ type branch struct {
 	done        bool // its final response came (or it failed)
 	cancelAsked bool // cancelled before any provisional came (§9.1)
 	cancelSent  bool
+	authorized  bool // its INVITE answers a trunk's challenge
 }
 
 // Post queues the branch's events with the rest of its call's.
@@ -82,6 +83,7 @@ func (br *branch) Response(resp *sip.Message, err error) {
 		br.done = true
 		c.success(br, d, resp)
 	case c.retry422(br, resp):
+	case (code == 401 || code == 407) && br.challenged(resp):
 	default:
 		br.final(resp)
 	}
@@ -190,7 +192,9 @@ func (c *Call) success(br *branch, d *dialog.Dialog, resp *sip.Message) {
 		return
 	}
 	c.bl, c.early = l, l
-	c.trunk = l.trunk // the record bills the trunk that answered
+	if l.trunk != "" {
+		c.trunk = l.trunk // the record bills the trunk that answered
+	}
 	c.state = stateAnswered
 	c.ringTimer.Stop()
 	c.status = resp.StatusCode()

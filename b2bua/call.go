@@ -357,7 +357,9 @@ func (c *Call) startBranch(t target) {
 	}
 	br := &branch{c: c, t: t}
 	c.branches = append(c.branches, br)
-	c.trunk = t.trunk
+	if t.trunk != "" { // an inbound call keeps the trunk it came from
+		c.trunk = t.trunk
+	}
 	c.b.cfg.Outbound.Start(c.ctx, &br.flight, outbound.Request{Msg: req, Route: t.route, Dest: t.dest}, br)
 }
 
@@ -378,7 +380,7 @@ func (c *Call) newInvite(t target) (*sip.Message, error) {
 	c.bSeq++
 	rb := sip.NewRequestBuilder("INVITE", t.uri).
 		Header("Max-Forwards", strconv.Itoa(max(mf, 0))).
-		Header("From", newFrom(from, c.bTag)).
+		Header("From", newFrom(c.trunkFrom(from, t), c.bTag)).
 		Header("To", to).
 		Header("Call-ID", c.bCallID).
 		Header("CSeq", strconv.FormatUint(uint64(c.bSeq), 10)+" INVITE")
@@ -557,7 +559,7 @@ func (c *Call) end(by cdr.Party, reason string) {
 
 // Record is the call's detail record.
 func (c *Call) Record() cdr.Record {
-	r := cdr.Record{Node: c.b.cfg.Node, CallID: c.aCallID, BCallID: c.bCallID, Dialled: c.dialled(), Trunk: c.trunk,
+	r := cdr.Record{Node: c.b.cfg.Node, CallID: c.aCallID, BCallID: c.bCallID, Dialled: c.dialled(), Trunk: c.trunk, Route: c.plan.Route,
 		Setup: c.setup.UTC(), End: c.ended.UTC(), HungUpBy: c.hungUpBy, Status: c.status, Reason: c.reason}
 	if !c.ringing.IsZero() {
 		r.Ringing = c.ringing.UTC()

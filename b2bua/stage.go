@@ -84,8 +84,9 @@ func (b *B2BUA) serveRouted(r *proxy.Request, next func()) {
 	b.take(r, plan, ts)
 }
 
-// Located is the stage of mode: b2bua. It goes before the relay stage
-// (proxy.Insert(stages, "relay", …)) and takes every initial INVITE
+// Located is the stage of mode: b2bua, and of the trunks' calls that
+// Config.Inbound names. It goes before the relay stage
+// (proxy.Insert(stages, "relay", …)) and takes every such initial INVITE
 // there, with the targets the location stage found as its B legs, forked
 // in parallel.
 func (b *B2BUA) Located() proxy.Stage {
@@ -93,10 +94,16 @@ func (b *B2BUA) Located() proxy.Stage {
 }
 
 func (b *B2BUA) serveLocated(r *proxy.Request, next func()) {
-	if !b.cfg.All || !initialInvite(r) || len(r.Targets) == 0 {
+	if !initialInvite(r) || len(r.Targets) == 0 {
 		next()
 		return
 	}
+	trunk, fromTrunk := b.inbound(r.In)
+	if !b.cfg.All && !fromTrunk {
+		next()
+		return
+	}
+	plan := Plan{Trunk: trunk}
 	ts := make([]target, len(r.Targets))
 	for i, t := range r.Targets {
 		uri := t.URI
@@ -105,7 +112,7 @@ func (b *B2BUA) serveLocated(r *proxy.Request, next func()) {
 		}
 		ts[i] = target{uri: uri, route: t.Route, dest: t.Dest}
 	}
-	b.take(r, Plan{}, ts)
+	b.take(r, plan, ts)
 }
 
 // initialInvite reports whether r is an INVITE outside any dialog, in a

@@ -72,6 +72,7 @@ type Record struct {
 	Callee      string      `json:"callee"`              // the To address
 	Dialled     string      `json:"dialled"`             // the user part of the Request-URI the caller sent
 	Trunk       string      `json:"trunk,omitempty"`     // the trunk the call used; empty for none
+	Route       string      `json:"route,omitempty"`     // the dial plan route that sent it there; empty for none
 	Source      string      `json:"source"`              // where the caller's INVITE came from
 	Setup       time.Time   `json:"setup"`               // the caller's first INVITE arrived
 	Ringing     time.Time   `json:"ringing,omitzero"`    // the first provisional response above 100 went to the caller

@@ -160,6 +160,10 @@ type B2BUAConfig struct {
 	// already end the calls of vanished phones, and a cap on live calls
 	// is a site's billing or fraud policy, not a protocol need.
 	MaxCallDuration Duration `yaml:"max_call_duration" reload:"live"`
+	// Inbound takes the calls gateways send to DIDs through the B2BUA
+	// in mode stateful too, so that the phone network sees nothing of
+	// the office's and the record names the trunk.
+	Inbound bool `yaml:"inbound" reload:"restart"`
 }
 
 // CDRConfig turns call detail records on and names the node in them.

@@ -209,7 +209,7 @@ func fullConfig() *Config {
 		Presence: PresenceConfig{Enabled: false, MinExpires: dur("30s"), MaxExpires: dur("7200s"),
 			DefaultExpires: dur("600s"), NotifyThrottle: dur("250ms")},
 		B2BUA: B2BUAConfig{PassHeaders: []string{"P-Asserted-Identity", "X-Account"}, PassXHeaders: true,
-			SessionExpires: dur("600s"), MinSE: dur("120s"), MaxCallDuration: dur("4h")},
+			SessionExpires: dur("600s"), MinSE: dur("120s"), MaxCallDuration: dur("4h"), Inbound: true},
 	}
 }
 

@@ -37,6 +37,13 @@ type GatewayConfig struct {
 	// ContactUser is the user part of the Contact registered; empty is
 	// Username.
 	ContactUser string `yaml:"contact_user"`
+	// FromUser and FromHost are the From of calls through the B2BUA to
+	// this gateway, in place of the caller's: providers accept calls
+	// from their account. Empty FromUser is Username when registering
+	// (else the caller's user); empty FromHost is the registrar's host
+	// when registering (else the caller's host).
+	FromUser string `yaml:"from_user"`
+	FromHost string `yaml:"from_host"`
 	// Sources are more networks (CIDR or addresses) the gateway's
 	// requests come from, beside its address: providers often send
 	// calls from servers other than the one they take them on.
@@ -185,6 +192,12 @@ func (ch *checker) gateway(key string, g GatewayConfig, stateless bool) {
 		if _, err := parsePrefix(src); err != nil {
 			ch.add(key+".sources["+strconv.Itoa(j)+"]", "must be a network like 192.0.2.0/24, or an address; got %q", src)
 		}
+	}
+	if g.FromUser != "" && strings.ContainsAny(g.FromUser, " \t<>@;:\"") {
+		ch.add(key+".from_user", "must be a user part without spaces, quotes, <>, @, ; or :; got %q", g.FromUser)
+	}
+	if g.FromHost != "" && !validDomain(g.FromHost) {
+		ch.add(key+".from_host", "%q is not a domain name or IP address", g.FromHost)
 	}
 	if g.Registrar != "" && !validGatewayAddress(g.Registrar) {
 		ch.add(key+".registrar", "must be a SIP URI (sip:host[:port]) or host[:port], got %q", g.Registrar)

@@ -67,15 +67,18 @@ func (s *Stage) Serve(r *proxy.Request, next func()) {
 	}
 	p, ok := t.Plan.Route(r.Context(), r.Msg)
 	switch {
-	case p.Route == "" || p.B2BUA:
-		// No route; or a B2BUA route, which the B2BUA's stage (placed
-		// before this one) takes: without it the request is routed as
-		// without a plan.
+	case p.Route == "":
 		next()
 	case !ok:
 		r.Respond(503, "No Gateway Available", "Retry-After", "30")
 	case p.Trunk == "":
+		// A local route: the location stage finds the rewritten user,
+		// and in mode b2bua the B2BUA takes the call after it.
 		r.Msg.SetRequestURI(p.Destinations[0].URI)
+		next()
+	case p.B2BUA && r.Msg.Method() == "INVITE":
+		// The B2BUA's route stage, placed after this one, takes it with
+		// the plan; other methods are proxied along the route.
 		next()
 	default:
 		for i, d := range p.Destinations {

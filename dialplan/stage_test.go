@@ -176,3 +176,66 @@ func TestStageUpdate(t *testing.T) {
 		}
 	}
 }
+
+// TestStageB2BUARoutes: an INVITE on a b2bua route passes on untouched
+// for the B2BUA's stage after this one, unless every gateway is down
+// (503 here, since the B2BUA would only see no plan); another method on
+// such a route is proxied to the gateways; a local route is rewritten
+// whatever its b2bua flag says, for the location stage.
+func TestStageB2BUARoutes(t *testing.T) {
+	tests := []struct {
+		name, method, dialled string
+		down                  bool
+		answer                string // the dialplan stage's own answer, or
+		uri                   string // the Request-URI the next stage sees
+		targets               int    // and the targets it sees
+	}{
+		{name: "INVITE passes on", method: "INVITE", dialled: "0301234567", uri: "sip:0301234567@example.com"},
+		{name: "every gateway down", method: "INVITE", dialled: "0301234567", down: true, answer: "503 No Gateway Available"},
+		{name: "MESSAGE is proxied", method: "MESSAGE", dialled: "0301234567", uri: "sip:0301234567@example.com", targets: 1},
+		{name: "local route rewritten", method: "INVITE", dialled: "*201", uri: "sip:201@example.com"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			gws := ipGateways{addrs: map[string]string{"provider": "203.0.113.50:5060"}, down: map[string]bool{"provider": tc.down}}
+			stage := dialplan.NewStage(nil, dialplan.Table{Plan: dialplan.New([]dialplan.Rule{
+				{Name: "extensions", Regex: regexp.MustCompile(`^\*?(2\d\d)$`), Replace: "$1", Local: true, B2BUA: true},
+				{Name: "national", Prefix: "0", CountryCode: "49", Gateways: []string{"provider"}, B2BUA: true},
+			}, gws)})
+			var seenURI string
+			seenTargets := -1
+			next := proxy.StageFunc{StageName: "next", Fn: func(r *proxy.Request, _ func()) {
+				seenURI, seenTargets = r.Msg.RequestURI(), len(r.Targets)
+				r.Respond(299, "Seen")
+			}}
+			stages, err := proxy.Insert(proxy.DefaultStages(), "location", stage)
+			if err == nil {
+				stages, err = proxy.Insert(stages, "location", next)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := &wire{}
+			p := proxy.New(proxy.Config{Domains: func(d string) bool { return d == "example.com" }, Stages: stages}, w, w, nil, nil, slog.New(slog.DiscardHandler))
+			in := incoming(t, "invite-phone.sip", "192.0.2.7:5062")
+			text := strings.ReplaceAll(string(in.Msg.Bytes()), "0301234567", tc.dialled)
+			text = strings.ReplaceAll(text, "INVITE", tc.method)
+			m, err := sip.Parse([]byte(text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			in.Msg = m
+			stx := &serverTx{}
+			p.ServeRequest(stx, in)
+			if tc.answer != "" {
+				if len(stx.resps) != 1 || itoa(stx.resps[0].StatusCode())+" "+stx.resps[0].Reason() != tc.answer {
+					t.Fatalf("answered %v, want %s", statuses(stx.resps), tc.answer)
+				}
+				return
+			}
+			if seenURI != tc.uri || seenTargets != tc.targets {
+				t.Errorf("next stage saw %q with %d targets, want %q with %d", seenURI, seenTargets, tc.uri, tc.targets)
+			}
+		})
+	}
+}

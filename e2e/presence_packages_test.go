@@ -41,9 +41,17 @@ func lampStates(t *testing.T, logs string) map[string][]string {
 // calls bob (a sipp caller, a sipp callee ringing 2 s), and the keys'
 // NOTIFYs must go: alice trying, early, confirmed, terminated; bob early,
 // confirmed, terminated; carol nothing after her first, empty, document.
+// In mode b2bua too: the observer sees the A leg, which names both
+// parties, and is told when Parley ends it.
 func TestBusyLamps(t *testing.T) {
 	requireTool(t, "sipp", sippHint)
-	p := startParley(t)
+	for _, mode := range []string{"stateful", "b2bua"} {
+		t.Run(mode, func(t *testing.T) { busyLamps(t, mode) })
+	}
+}
+
+func busyLamps(t *testing.T, mode string) {
+	p := startParley(t, "--mode", mode)
 	keys := filepath.Join(t.TempDir(), "keys.csv")
 	if err := os.WriteFile(keys, []byte("SEQUENTIAL\nalice;\nbob;\ncarol;\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -19,7 +19,8 @@ import (
 // not challenged), the router's before location, the mode's before
 // relay. Without either it returns stages unchanged and no B2BUA.
 func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime context.Context, router b2bua.Router, stages []proxy.Stage) ([]proxy.Stage, error) {
-	if cfg.Mode != config.ModeB2BUA && router == nil {
+	inbound := s.inboundVia(cfg)
+	if cfg.Mode != config.ModeB2BUA && router == nil && inbound == nil {
 		return stages, nil
 	}
 	b := b2bua.New(b2bua.Config{
@@ -35,6 +36,8 @@ func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime cont
 		Control:      b2buaControlOf(cfg),
 		Limits:       calllimit.New(callLimitsOf(cfg)),
 		Locate:       s.locateTransfer,
+		Trunks:       s.trunkAccount,
+		Inbound:      inbound,
 		Record:       s.recordB2BUA,
 		Agent:        func() string { return s.settings.Load().cfg.ServerHeader },
 		OnEnd:        s.b2buaCallEnded,
@@ -45,7 +48,7 @@ func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime cont
 	for _, at := range []struct {
 		before string
 		stage  proxy.Stage
-	}{{"cancel", b.Dialogs()}, {"location", b.Routed()}, {"relay", b.Located()}} {
+	}{{"cancel", b.Dialogs()}, {"location", s.notFromGateway(b.Routed())}, {"relay", b.Located()}} {
 		if stages, err = proxy.Insert(stages, at.before, at.stage); err != nil {
 			return nil, err
 		}

@@ -47,7 +47,9 @@ func (s *Server) onCall() func(observe.CallChange, observe.Call) {
 	return func(change observe.CallChange, c observe.Call) {
 		logCall(change, c)
 		if change == observe.CallFinished && !c.RefusedByPolicy() && !s.ownedByB2BUA(c.CallID) {
-			rec.w.Write(c.Record(rec.node, c.End))
+			r := c.Record(rec.node, c.End)
+			r.Trunk, r.Route = s.proxiedTrunk(&c)
+			rec.w.Write(r)
 		}
 	}
 }

@@ -166,7 +166,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		return nil, err
 	}
 	pcfg.Lifetime, s.endLife = context.WithCancel(context.Background())
-	if pcfg.Stages, err = s.newB2BUA(cfg, traced, pcfg.Lifetime, nil, pcfg.Stages); err != nil {
+	if pcfg.Stages, err = s.newB2BUA(cfg, traced, pcfg.Lifetime, s.trunks.router(cfg), pcfg.Stages); err != nil {
 		st.Close()
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/parley-sip/parley/b2bua"
 	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/dialplan"
@@ -21,6 +22,7 @@ type trunks struct {
 	gateways *gateway.Set
 	clients  upstream.Clients
 	stage    *dialplan.Stage
+	accounts map[string]b2bua.TrunkAccount
 }
 
 // trunkStats is what /api/stats shows of them.
@@ -48,7 +50,7 @@ func (s *Server) newTrunks(cfg *config.Config) (*trunks, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &trunks{gateways: set}
+	t := &trunks{gateways: set, accounts: trunkAccounts(cfg, set)}
 	for i, g := range cfg.Gateways {
 		if !g.Register {
 			continue
@@ -72,7 +74,7 @@ func (s *Server) newTrunks(cfg *config.Config) (*trunks, error) {
 func (t *trunks) table(cfg *config.Config) dialplan.Table {
 	tb := dialplan.Table{DIDs: dialplan.DIDs(cfg.DIDs)}
 	if len(cfg.Routes) > 0 {
-		tb.Plan = dialplan.New(rules(cfg.Routes), t.gateways)
+		tb.Plan = dialplan.New(rules(cfg.Mode, cfg.Routes), t.gateways)
 	}
 	if len(cfg.Domains) > 0 {
 		tb.Domain = cfg.Domains[0]
@@ -107,12 +109,12 @@ func gatewayPrefixes(cfg *config.Config) []netip.Prefix {
 }
 
 // rules converts the config's routes.
-func rules(routes []config.RouteConfig) []dialplan.Rule {
+func rules(mode config.Mode, routes []config.RouteConfig) []dialplan.Rule {
 	out := make([]dialplan.Rule, len(routes))
 	for i, r := range routes {
 		out[i] = dialplan.Rule{Name: r.Name, Prefix: r.Prefix, Regex: r.Regex.Compiled(), Domain: r.Domain, Replace: r.Replace,
 			Strip: r.Strip, CountryCode: r.CountryCode, NationalPrefix: r.NationalPrefix, InternationalPrefix: r.InternationalPrefix,
-			AddPrefix: r.AddPrefix, Gateways: r.Gateways, Local: r.Local, B2BUA: r.B2BUA}
+			AddPrefix: r.AddPrefix, Gateways: r.Gateways, Local: r.Local, B2BUA: viaB2BUA(mode, r.B2BUA)}
 	}
 	return out
 }

@@ -1,0 +1,42 @@
+package cdr
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/parley-sip/parley/sqldb"
+)
+
+// TestMigrateRoute: a database made before records named their route
+// gains the column; its records read back with no route, and new ones
+// keep theirs.
+func TestMigrateRoute(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "parley.db")
+	db, err := sqldb.OpenSQLite(path, sqldb.SyncFull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqldb.Migrate(ctx, db, false, component, sqliteSchema[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO cdrs (node, call_id, b_call_id, caller, callee, dialled, trunk, source,
+		setup_us, ringing_us, answered_us, end_us, disposition, hung_up_by, status, reason)
+		VALUES ('n', 'old', '', 'a', 'b', '0301', 'provider', 's', 1, 0, 0, 2, 'busy', 'callee', 486, 'Busy')`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Add(ctx, []Record{{Node: "n", CallID: "new", Trunk: "provider", Route: "national", Disposition: Busy, HungUpBy: Callee}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.List(ctx, Query{})
+	if err != nil || len(got) != 2 || got[0].Route != "" || got[0].Trunk != "provider" || got[1].Route != "national" {
+		t.Fatalf("after the migration: %+v, %v", got, err)
+	}
+}

@@ -1,0 +1,177 @@
+package e2e
+
+import (
+	"encoding/json"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/parley-sip/parley/auth"
+	"github.com/parley-sip/parley/subscriber"
+)
+
+// trunkCDR is a record as /api/cdrs shows it, with its trunk.
+type trunkCDR struct {
+	CallID      string `json:"call_id"`
+	BCallID     string `json:"b_call_id"`
+	Dialled     string `json:"dialled"`
+	Trunk       string `json:"trunk"`
+	Route       string `json:"route"`
+	Disposition string `json:"disposition"`
+	Status      int    `json:"status"`
+}
+
+// trunkCDRs waits until /api/cdrs has n records and returns them.
+func trunkCDRs(t *testing.T, base string, n int) []trunkCDR {
+	t.Helper()
+	var v struct{ CDRs []trunkCDR }
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		code, body := httpGet(t, base+"/api/cdrs")
+		if err := json.Unmarshal([]byte(body), &v); code != 200 || err != nil {
+			t.Fatalf("/api/cdrs: %d %v: %s", code, err, body)
+		}
+		if len(v.CDRs) >= n {
+			break
+		}
+	}
+	if len(v.CDRs) != n {
+		t.Fatalf("%d records, want %d: %+v", len(v.CDRs), n, v.CDRs)
+	}
+	return v.CDRs
+}
+
+// TestTrunkB2BUAChallenge: in mode stateful, alice dials 0301234567; the
+// national route (b2bua: true) sends it through the B2BUA to a provider
+// that challenges the INVITE (401, its answer checked by sipp's
+// verifyauth; 407, whose Proxy-Authorization sipp cannot check, so the
+// test checks it here). Parley answers with the trunk's credentials, the
+// call connects and ends, the provider sees the account in From and
+// nothing of alice's leg (Via, Contact, Call-ID, tags), and the record
+// names the trunk.
+func TestTrunkB2BUAChallenge(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	for _, tc := range []struct{ name, scenario, header string }{
+		{"401", "gateway_challenge.xml", "Authorization"},
+		{"407", "gateway_challenge_407.xml", "Proxy-Authorization"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			gw := startSipp(t, "-sf", scenario(tc.scenario), "-i", "127.0.0.3")
+			gw.WaitListening()
+			admin, base := adminAddr(t)
+			cfg := writeConfig(t, `gateways:
+  - name: provider
+    address: "127.0.0.3:`+strconv.Itoa(gw.Port)+`"
+    username: "4930123456"
+    password: trunk-pw
+    from_user: "4930123456"
+    from_host: provider.example
+routes:
+  - {name: national, prefix: "0", country_code: "49", gateways: [provider], b2bua: true}
+cdr:
+  enabled: true
+admin:
+  listen: `+admin+"\n")
+			p := startParley(t, "--config", cfg)
+			alice := startSipp(t, "-sf", scenario("uac_call.xml"), "-s", "0301234567", p.Addr)
+			alice.ExpectSuccess()
+			gw.ExpectSuccess()
+			gw.WaitLog("gateway got sip:+49301234567@127.0.0.3", time.Second)
+			gw.WaitLog("gateway from <sip:4930123456@provider.example>", time.Second)
+			checkTrunkAnswer(t, gw.messages(t), tc.header)
+			leakCheck(t, alice, gw, "alice", "the provider")
+			leakCheck(t, gw, alice, "the provider", "alice")
+			r := trunkCDRs(t, base, 1)[0]
+			if r.Trunk != "provider" || r.Route != "national" || r.Dialled != "0301234567" || r.Disposition != "answered" || r.BCallID == "" || r.BCallID == r.CallID {
+				t.Errorf("record %+v, want an answered call on trunk provider, route national, with its own B Call-ID", r)
+			}
+		})
+	}
+}
+
+// checkTrunkAnswer checks the one digest answer in the provider's log
+// against the trunk's password.
+func checkTrunkAnswer(t *testing.T, log, header string) {
+	t.Helper()
+	vals := headerValues(log, header)
+	if len(vals) != 1 {
+		t.Fatalf("the provider got %d %s headers, want 1", len(vals), header)
+	}
+	c, err := auth.ParseCredentials(vals[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ha1 := subscriber.HA1(auth.MD5, "4930123456", c.Realm, "trunk-pw")
+	if c.Username != "4930123456" || c.Response != auth.Response(auth.MD5, ha1, "INVITE", c.URI, c.Nonce, c.NC, c.CNonce, c.QOP) {
+		t.Errorf("%s %q does not answer the challenge with the trunk's password", header, vals[0])
+	}
+}
+
+// TestTrunkB2BUAFailover: through the B2BUA, the first gateway answers
+// 503 and the second takes the call; the record names the second.
+func TestTrunkB2BUAFailover(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	busy := startSipp(t, "-sf", scenario("gateway_busy.xml"), "-i", "127.0.0.3")
+	good := startSipp(t, "-sf", scenario("gateway_answer.xml"), "-i", "127.0.0.4")
+	busy.WaitListening()
+	good.WaitListening()
+	admin, base := adminAddr(t)
+	cfg := writeConfig(t, `gateways:
+  - {name: first, address: "127.0.0.3:`+strconv.Itoa(busy.Port)+`"}
+  - {name: second, address: "127.0.0.4:`+strconv.Itoa(good.Port)+`"}
+routes:
+  - {name: national, prefix: "0", country_code: "49", gateways: [first, second], b2bua: true}
+cdr:
+  enabled: true
+admin:
+  listen: `+admin+"\n")
+	p := startParley(t, "--config", cfg)
+	alice := startSipp(t, "-sf", scenario("uac_call.xml"), "-s", "0301234567", p.Addr)
+	alice.ExpectSuccess()
+	busy.ExpectSuccess()
+	good.ExpectSuccess()
+	busy.WaitLog("gateway got sip:+49301234567@127.0.0.3", time.Second)
+	good.WaitLog("gateway got sip:+49301234567@127.0.0.4", time.Second)
+	leakCheck(t, alice, good, "alice", "the second gateway")
+	if r := trunkCDRs(t, base, 1)[0]; r.Trunk != "second" || r.Disposition != "answered" {
+		t.Errorf("record %+v, want answered on trunk second", r)
+	}
+}
+
+// TestTrunkB2BUAInboundDID: a provider's call to a DID reaches alice's
+// registered phone as a B2BUA call, in mode b2bua and in mode stateful
+// with b2bua.inbound: neither side sees the other's leg, and the record
+// names the trunk. A catch-all route to that provider is there to show
+// that a gateway's call is never routed out again.
+func TestTrunkB2BUAInboundDID(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	for _, tc := range []struct{ name, mode, extra string }{
+		{"mode b2bua", "b2bua", ""},
+		{"stateful with b2bua.inbound", "stateful", "b2bua:\n  inbound: true\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			providerPort := freePort(t, false)
+			admin, base := adminAddr(t)
+			cfg := writeConfig(t, `gateways:
+  - {name: provider, address: "127.0.0.2:`+strconv.Itoa(providerPort)+`"}
+routes:
+  - {name: out, regex: '.', gateways: [provider]}
+dids:
+  "+4930123456": alice
+cdr:
+  enabled: true
+admin:
+  listen: `+admin+"\n"+tc.extra)
+			p := startParley(t, "--config", cfg, "--mode", tc.mode)
+			phone := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"), "-s", "alice", p.Addr)
+			phone.WaitLog("registered", 10*time.Second)
+			provider := startSipp(t, "-sf", scenario("provider_did_call.xml"), "-i", "127.0.0.2", "-p", strconv.Itoa(providerPort), "-s", "+4930123456", p.Addr)
+			provider.ExpectSuccess()
+			phone.ExpectSuccess()
+			leakCheck(t, provider, phone, "the provider", "alice")
+			leakCheck(t, phone, provider, "alice", "the provider")
+			if r := trunkCDRs(t, base, 1)[0]; r.Trunk != "provider" || r.Disposition != "answered" || r.BCallID == "" {
+				t.Errorf("record %+v, want an answered B2BUA call from trunk provider", r)
+			}
+		})
+	}
+}
