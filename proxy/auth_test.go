@@ -16,6 +16,12 @@ import (
 // subscribers of example.com (password "secret").
 func authFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixture(t, authConfig(t))
+}
+
+// authConfig is authFixture's configuration.
+func authConfig(t *testing.T) Config {
+	t.Helper()
 	users := subscriber.NewMemory()
 	for _, u := range []string{"alice", "bob", "carol"} {
 		if err := users.Put(context.Background(), subscriber.New(u, "example.com", "secret")); err != nil {
@@ -27,7 +33,7 @@ func authFixture(t *testing.T) *fixture {
 	cfg.Auth.Algorithms = []string{auth.SHA256, auth.MD5} // credentials answers SHA-256
 	cfg.AuthPolicy = auth.Policies{Default: auth.Policy{AllowUnauthenticatedToLocal: true}}
 	cfg.Users = users
-	return newFixture(t, cfg)
+	return cfg
 }
 
 var nonceRE = regexp.MustCompile(`nonce="([^"]+)"`)

@@ -18,6 +18,7 @@ func TestRelayCheck(t *testing.T) {
 		edits   []string
 		open    bool
 		trusted bool
+		auth    bool // passwords on: a From of our domain is proved before it relays
 		want    string // the answer upstream; "" when the request is forwarded
 	}{
 		{name: "a stranger calling a stranger is refused", file: "invite.sip",
@@ -26,14 +27,20 @@ func TestRelayCheck(t *testing.T) {
 			edits: []string{mallory, "RURI sip:5551234@203.0.113.9"}, open: true},
 		{name: "a trusted source may relay", file: "invite.sip",
 			edits: []string{mallory, "RURI sip:5551234@203.0.113.9"}, trusted: true},
-		{name: "our user may call out", file: "invite.sip",
+		{name: "our user may call out, once the password is asked", file: "invite.sip", auth: true,
+			edits: []string{"RURI sip:5551234@203.0.113.9"}, want: "407 Proxy Authentication Required"},
+		{name: "with passwords off a From of ours is only a claim", file: "invite.sip",
+			edits: []string{"RURI sip:5551234@203.0.113.9"}, want: "403 Relaying Denied"},
+		{name: "with passwords off a trusted source may call out", file: "invite.sip", trusted: true,
 			edits: []string{"RURI sip:5551234@203.0.113.9"}},
+		{name: "an OPTIONS no password guards does not relay on its From", file: "options.sip", auth: true,
+			edits: []string{"RURI sip:203.0.113.9"}, want: "403 Relaying Denied"},
 		{name: "a stranger may call our user", file: "invite.sip",
 			edits: []string{mallory}},
 		{name: "a stranger may not preload a route past us", file: "invite.sip",
 			edits: []string{mallory, "Route: <sip:203.0.113.9;lr>"}, want: "403 Relaying Denied"},
-		{name: "our user may preload a route", file: "invite.sip",
-			edits: []string{"Route: <sip:203.0.113.9;lr>"}},
+		{name: "our user may preload a route, once the password is asked", file: "invite.sip", auth: true,
+			edits: []string{"Route: <sip:203.0.113.9;lr>"}, want: "407 Proxy Authentication Required"},
 		{name: "a MESSAGE between strangers is refused too", file: "message.sip",
 			edits: []string{mallory, "RURI sip:eve@203.0.113.9"}, want: "403 Relaying Denied"},
 		{name: "a stranger's OPTIONS to the server is answered", file: "options.sip",
@@ -44,6 +51,9 @@ func TestRelayCheck(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := defaultConfig()
+			if tt.auth {
+				cfg = authConfig(t)
+			}
 			cfg.OpenRelay = func() bool { return tt.open }
 			cfg.RelayTrusted = func(src netip.Addr) bool { return tt.trusted && src == uacAddr.Addr() }
 			f := newFixture(t, cfg)
@@ -65,7 +75,9 @@ func TestRelayCheck(t *testing.T) {
 // path), so the relay check must hold for it too; an ACK is never
 // answered, only dropped.
 func TestRelayCheckStatelessACK(t *testing.T) {
-	f := newFixture(t, statelessConfig())
+	cfg := statelessConfig()
+	cfg.RelayTrusted = nil
+	f := newFixture(t, cfg)
 	f.serve(req(t, "ack-2xx.sip", "-Route", "From: <sip:mallory@evil.example>;tag=m1", "RURI sip:5551234@203.0.113.9"))
 	if msgs := f.tp.messages(); len(msgs) != 0 {
 		t.Errorf("sent %d messages, want none: %+v", len(msgs), msgs)

@@ -11,7 +11,11 @@ package proxy
 //
 // It runs with authentication off and on alike: the auth stage verifies
 // who the caller is, this stage decides whether the request concerns us
-// at all, and it costs a few map lookups before any digest work.
+// at all, and it costs a few map lookups before any digest work. A From
+// of one of our domains is only a claim, so it lets a request out only
+// when the auth stage will make the caller prove it: with passwords off
+// (the default) or for a method the policy does not challenge, anyone
+// could write that From, and only a trusted source may relay.
 type relayCheckStage struct{}
 
 func (relayCheckStage) Name() string { return "relaycheck" }
@@ -43,9 +47,22 @@ func (p *Proxy) mayRelay(r *Request) bool {
 	if u, err := r.Msg.RequestURIParsed(); err == nil && !r.preloaded && (p.isOurDomain(u.Host) || p.isUs(&u)) {
 		return true
 	}
-	if from, err := r.Msg.From(); err == nil && p.isOurDomain(from.URI.Host) {
+	if from, err := r.Msg.From(); err == nil && p.isOurDomain(from.URI.Host) && p.verifiesFrom(r, from.URI.Host) {
 		return true
 	}
 	// Last, as the dearest check and the rarest reason.
 	return cfg.RelayTrusted != nil && cfg.RelayTrusted(r.In.Source.Addr())
+}
+
+// verifiesFrom reports whether the auth stage will demand credentials of
+// domain's subscriber for r, so that its From can be believed; a request
+// from a source the auth stage trusts is let through unchallenged, and
+// is then the trusted source's responsibility.
+func (p *Proxy) verifiesFrom(r *Request, domain string) bool {
+	cfg := p.config()
+	if cfg.Auth == nil {
+		return false
+	}
+	need, _ := cfg.AuthPolicy.For(domain).Requires(r.Msg.Method(), true, false)
+	return need || (cfg.Trusted != nil && cfg.Trusted(r.In.Source.Addr()))
 }

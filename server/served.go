@@ -110,7 +110,7 @@ func (s *Server) logRelayPolicy() {
 	if set.served.own {
 		what = "own names (no domains configured)"
 	}
-	s.log.Info("relay policy: only requests from or to a served domain, or from a trusted network, are forwarded; others get 403 Relaying Denied",
+	s.log.Info("relay policy: only requests to a served domain, from a trusted network, or from a served domain's user who gives a password are forwarded; others get 403 Relaying Denied",
 		"relay", string(config.RelayDomains), "served", what, "domains", set.served.list(),
 		"trusted", set.cfg.Security.Trusted)
 }
