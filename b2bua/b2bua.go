@@ -78,6 +78,15 @@ type Config struct {
 	OnEnd func(c *Call)
 	// Record, when set, receives the call detail record of every call.
 	Record func(cdr.Record)
+	// Journal, when set, receives the record so far of a call in
+	// progress, at its first ringing and at its answer, on the call's
+	// queue: what a restart after a crash recovers as interrupted.
+	Journal func(cdr.Record)
+	// Durable, when set, runs fn (without blocking) once every record
+	// handed to Record before it is committed; the 200 to a BYE that
+	// ends a call waits for it, so a phone told the call is over has its
+	// record on disk.
+	Durable func(fn func())
 	// Node names this server in the records.
 	Node string
 	// Body, when set, rewrites a body on its way from one leg to the

@@ -141,6 +141,7 @@ func (c *Call) provisional(br *branch, d *dialog.Dialog, resp *sip.Message) {
 	}
 	if c.ringing.IsZero() {
 		c.ringing = c.b.clock.Now()
+		defer c.journal() // after the provisional goes out
 	}
 	c.ensureA(out)
 	c.sendA(out)
@@ -213,6 +214,7 @@ func (c *Call) success(br *branch, d *dialog.Dialog, resp *sip.Message) {
 	if c.b.cfg.OnAnswer != nil {
 		c.b.cfg.OnAnswer(c)
 	}
+	c.journal()
 	// What the call needs of the caller's INVITE from now on was copied
 	// at its start: a held call does not keep the message.
 	c.aInvite, c.aIn = nil, nil

@@ -90,9 +90,10 @@ func (c *Call) glare(l *Leg, tx proxy.ServerTx, req *sip.Message) {
 	l.answer(tx, req, 491, "Request Pending")
 }
 
-// onBYE ends the call from leg l's side: 200 there, BYE on the other.
+// onBYE ends the call from leg l's side: BYE on the other, and 200 there
+// once the call's record is durable.
 func (c *Call) onBYE(l *Leg, tx proxy.ServerTx, req *sip.Message) {
-	l.answer(tx, req, 200, "OK")
+	defer c.afterRecord(func() { l.answer(tx, req, 200, "OK") })
 	by := cdr.Caller
 	if l.side == SideB {
 		by = cdr.Callee

@@ -61,6 +61,10 @@ func open(ctx context.Context, db *sql.DB, postgres bool) (*SQL, error) {
 const columns = `node, call_id, b_call_id, caller, callee, dialled, trunk, source,
 	setup_us, ringing_us, answered_us, end_us, disposition, hung_up_by, status, reason, route`
 
+const insertRecord = `INSERT INTO cdrs (` + columns + `)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+	ON CONFLICT (node, call_id, setup_us) DO NOTHING`
+
 // Add implements Store.
 func (s *SQL) Add(ctx context.Context, recs []Record) error {
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -68,18 +72,14 @@ func (s *SQL) Add(ctx context.Context, recs []Record) error {
 		return fmt.Errorf("cdr: add: %w", err)
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO cdrs (`+columns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-		ON CONFLICT (node, call_id, setup_us) DO NOTHING`)
+	stmt, err := tx.PrepareContext(ctx, insertRecord)
 	if err != nil {
 		return fmt.Errorf("cdr: add: %w", err)
 	}
 	defer stmt.Close()
 	for i := range recs {
 		r := &recs[i]
-		_, err := stmt.ExecContext(ctx, r.Node, r.CallID, r.BCallID, r.Caller, r.Callee, r.Dialled, r.Trunk, r.Source,
-			micros(r.Setup), micros(r.Ringing), micros(r.Answered), micros(r.End),
-			string(r.Disposition), string(r.HungUpBy), r.Status, r.Reason, r.Route)
+		_, err := stmt.ExecContext(ctx, recordArgs(r)...)
 		if err != nil {
 			return fmt.Errorf("cdr: add: %w", err)
 		}

@@ -29,7 +29,8 @@ type Writer struct {
 	log   *slog.Logger
 
 	mu      sync.Mutex
-	pending []Record
+	pending []Change
+	waiters []func()      // AfterCommit's, for the round after the one running
 	busy    bool          // a commit is running
 	wake    chan struct{} // one slot: work arrived
 	idle    *sync.Cond    // signalled after each commit round
@@ -51,20 +52,53 @@ func NewWriter(store Store, log *slog.Logger) *Writer {
 	return w
 }
 
-// Write hands a record over for the next commit. It never blocks.
-func (w *Writer) Write(r Record) {
+// Write hands a finished call's record over for the next commit. It
+// never blocks.
+func (w *Writer) Write(r Record) { w.hand(Change{Record: r}) }
+
+// Open hands over a call in progress for the journal, when the store is
+// a Journal (other stores have nothing to recover after a restart and
+// ignore it). It never blocks.
+func (w *Writer) Open(r Record) { w.hand(Change{Record: r, Open: true}) }
+
+// AfterCommit runs fn (on the writer's goroutine; it must not block)
+// once every change handed over before the call has been through a
+// commit: committed, or failed and kept for a retry. What the caller
+// acts on then (a BYE's 200) can follow its record to the disk.
+func (w *Writer) AfterCommit(fn func()) {
+	w.mu.Lock()
+	if w.closing {
+		w.mu.Unlock()
+		fn()
+		return
+	}
+	w.waiters = append(w.waiters, fn)
+	w.signal()
+	w.mu.Unlock()
+}
+
+// signal wakes the goroutine; call it under mu, so that Close cannot
+// close wake in between.
+func (w *Writer) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *Writer) hand(r Change) {
 	w.mu.Lock()
 	if w.closing || len(w.pending) >= MaxPending {
 		w.mu.Unlock()
+		if r.Open {
+			return // the call's record, when it ends, is what counts
+		}
 		w.errors.Add(1)
 		w.log.Error("cdr: record dropped", "call_id", r.CallID, "reason", "writer closed or too many records waiting")
 		return
 	}
 	w.pending = append(w.pending, r)
-	select { // under mu, so that Close cannot close wake in between
-	case w.wake <- struct{}{}:
-	default:
-	}
+	w.signal()
 	w.mu.Unlock()
 }
 
@@ -96,15 +130,50 @@ func (w *Writer) Close(ctx context.Context) error {
 	err := w.Flush(ctx)
 	w.mu.Lock()
 	w.closing = true
-	if n := len(w.pending); n > 0 {
+	if n := finished(w.pending); n > 0 {
 		w.errors.Add(uint64(n))
 		w.log.Error("cdr: records not written at shutdown", "records", n)
 		w.pending = nil
 	}
+	waiters := w.waiters
+	w.waiters = nil
 	w.mu.Unlock()
 	close(w.wake)
 	<-w.done
+	for _, fn := range waiters {
+		fn()
+	}
 	return err
+}
+
+// apply commits a batch: in one transaction with the journal when the
+// store keeps one, else the finished records alone.
+func (w *Writer) apply(ctx context.Context, batch []Change) error {
+	if j, ok := w.store.(Journal); ok {
+		return j.Commit(ctx, batch)
+	}
+	recs := make([]Record, 0, len(batch))
+	for i := range batch {
+		if !batch[i].Open {
+			recs = append(recs, batch[i].Record)
+		}
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	return w.store.Add(ctx, recs)
+}
+
+// finished counts the records of ended calls in batch: what Stats
+// counts, the journal's rows aside.
+func finished(batch []Change) int {
+	n := 0
+	for i := range batch {
+		if !batch[i].Open {
+			n++
+		}
+	}
+	return n
 }
 
 func (w *Writer) run() {
@@ -118,21 +187,27 @@ func (w *Writer) run() {
 // commit commits one batch and says whether to go again at once.
 func (w *Writer) commit() bool {
 	w.mu.Lock()
-	batch := w.pending
-	w.pending, w.busy = nil, len(batch) > 0
+	batch, waiters := w.pending, w.waiters
+	w.pending, w.waiters, w.busy = nil, nil, len(batch) > 0
 	w.mu.Unlock()
 	if len(batch) == 0 {
+		for _, fn := range waiters {
+			fn()
+		}
 		return false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	err := w.store.Add(ctx, batch)
+	err := w.apply(ctx, batch)
 	cancel()
+	for _, fn := range waiters {
+		fn()
+	}
 	// Counted before Flush can return, so that Stats after a Flush are
 	// up to date.
-	if err == nil {
-		w.written.Add(uint64(len(batch)))
+	if n := uint64(finished(batch)); err == nil {
+		w.written.Add(n)
 	} else {
-		w.errors.Add(uint64(len(batch)))
+		w.errors.Add(n)
 	}
 	w.mu.Lock()
 	w.busy = false

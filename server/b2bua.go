@@ -39,6 +39,8 @@ func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime cont
 		Trunks:       s.trunkAccount,
 		Inbound:      inbound,
 		Record:       s.recordB2BUA,
+		Journal:      s.journalB2BUA,
+		Durable:      s.durableB2BUA,
 		Agent:        func() string { return s.settings.Load().cfg.ServerHeader },
 		OnEnd:        s.b2buaCallEnded,
 		Lifetime:     lifetime,

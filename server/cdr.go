@@ -29,6 +29,7 @@ func (s *Server) newRecords(cfg *config.Config) *records {
 	if node == "" {
 		node, _ = os.Hostname()
 	}
+	s.recoverCalls(s.storage.cdrs, node)
 	return &records{w: cdr.NewWriter(s.storage.cdrs, s.log), node: node}
 }
 

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# b2bua_hold.sh - memory per active B2BUA call on the real binary: parley
+# (bench/parley.sh, --mode b2bua, CDRs and the journal in SQLite) holds
+# CALLS answered calls at once (sipp: bench/scenarios/uac_call.xml with
+# its 100 ms hold made HOLD_S seconds), and the script prints parley's PSS
+# growth divided by the calls up, with the load average.
+#   CALLS (10000) RATE (250 calls/s) HOLD_S (CALLS/RATE + 60) PORT (5170:
+#   UAS PORT+20, UAC PORT+10, registration PORT+11, admin PORT+30) PARLEY_BIN (bin/parley)
+# Needs sipp. All traffic is on loopback; every process it starts is
+# stopped by PID at the end.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+calls=${CALLS:-10000} rate=${RATE:-250}
+hold=${HOLD_S:-$(( calls / rate + 60 ))}
+port=${PORT:-5170}
+run=$(mktemp -d "${TMPDIR:-/tmp}/b2bhold.XXXXXX")
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+pss() { awk '/^Pss:/{print $2}' "/proc/$1/smaps_rollup"; }
+
+PROXY_HOST=127.0.0.1 PROXY_PORT=$port RUN_DIR=$run PARLEY_ARGS="--mode b2bua --admin 127.0.0.1:$((port + 30))" PARLEY_STORAGE=sqlite PARLEY_CDR=true \
+  PARLEY_BIN=${PARLEY_BIN:-$here/../bin/parley} "$here/parley.sh" >"$run/parley.log" 2>&1 &
+parley=$!; pids+=("$parley")
+trap 'cleanup; echo "run directory: $run"' EXIT
+sleep 1
+(cd "$run" && exec sipp -sf "$here/scenarios/uas_call.xml" -s bench-uas -p $((port + 20)) -m "$calls" -i 127.0.0.1 \
+  -nostdin -buff_size 4194304 >/dev/null 2>&1) &
+pids+=("$!")
+{ echo SEQUENTIAL; echo "bench-uas;127.0.0.1:$((port + 20));u1"; } >"$run/callee.csv"
+sipp "127.0.0.1:$port" -sf "$here/scenarios/register.xml" -inf "$run/callee.csv" -m 1 -p $((port + 11)) -i 127.0.0.1 \
+  -nostdin -timeout 10s >/dev/null 2>&1 || { echo "registering bench-uas failed" >&2; exit 1; }
+sed -e "s/<pause milliseconds=\"100\"\/>/<pause milliseconds=\"$((hold * 1000))\"\/>/" -e "s/timeout=\"100\" ontimeout/timeout=\"$((hold * 1000))\" ontimeout/" "$here/scenarios/uac_call.xml" >"$run/uac_hold.xml"
+sleep 2
+before=$(pss "$parley")
+(cd "$run" && exec sipp "127.0.0.1:$port" -sf "$run/uac_hold.xml" -s bench-uas -p $((port + 10)) -m "$calls" -r "$rate" \
+  -l "$calls" -i 127.0.0.1 -nostdin -buff_size 4194304 -trace_stat -stf uac.csv -fd 1 >/dev/null 2>&1) &
+uac=$!; pids+=("$uac")
+# Measured 40 s after the last call is up: past 64*T1, when the 2xx
+# transactions and the ACKs kept for retransmissions are gone.
+sleep $(( calls / rate + 40 ))
+up=$(awk -F';' 'NR==1{for(i=1;i<=NF;i++) if($i=="CurrentCall") c=i; next} {v=$c} END{print v+0}' "$run/uac.csv")
+after=$(pss "$parley")
+journal=$(sqlite3 "$run/data/parley.db" 'SELECT count(*) FROM cdr_open' 2>/dev/null || echo "?")
+# The live heap after a forced GC, and where it is: go tool pprof -top on
+# the profile kept in the run directory.
+curl -s "http://127.0.0.1:$((port + 30))/debug/pprof/heap?gc=1" -o "$run/heap.pprof" || true
+live=$(curl -s "http://127.0.0.1:$((port + 30))/debug/pprof/heap?debug=1" | awk '/^# HeapInuse = /{print int($4/1024)}')
+echo "live heap (HeapInuse after a GC): ${live:-?} KiB; profile: $run/heap.pprof"
+echo "calls up: $up (journal rows: $journal); parley PSS $before KiB -> $after KiB; per call: $(( (after - before) * 1024 / (up > 0 ? up : 1) )) bytes; load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"regexp"
+	"testing"
+	"time"
+)
+
+// sippReceived200 matches a 200 sipp received (-trace_msg) up to its
+// Call-ID and CSeq method, in either order.
+var (
+	sippReceived = regexp.MustCompile(`(?m)^UDP message received \[\d+\] bytes :\n\n((?:[^\n]+\n)*?)\n`)
+	headerCallID = regexp.MustCompile(`(?mi)^Call-ID:\s*(\S+)\r?$`)
+	headerCSeq   = regexp.MustCompile(`(?mi)^CSeq:\s*\d+\s+(\S+)\r?$`)
+	sentInvite   = regexp.MustCompile(`(?m)^INVITE sip:[^\n]*\n(?:[^\n]+\n)*?Call-ID:\s*(\S+)\r?$`)
+)
+
+// answeredAndFinished reads a caller sipp's message trace: the Call-IDs
+// of the calls it started, of those whose INVITE got a 200 and of those
+// whose BYE did.
+func answeredAndFinished(trace string) (started, answered, finished map[string]bool) {
+	started, answered, finished = map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for _, m := range sentInvite.FindAllStringSubmatch(trace, -1) {
+		started[m[1]] = true
+	}
+	for _, m := range sippReceived.FindAllStringSubmatch(trace, -1) {
+		head := m[1]
+		if len(head) < 11 || head[:11] != "SIP/2.0 200" {
+			continue
+		}
+		id, cseq := headerCallID.FindStringSubmatch(head), headerCSeq.FindStringSubmatch(head)
+		if id == nil || cseq == nil {
+			continue
+		}
+		switch cseq[1] {
+		case "INVITE":
+			answered[id[1]] = true
+		case "BYE":
+			finished[id[1]] = true
+		}
+	}
+	return started, answered, finished
+}
+
+// TestB2BUAKillRecords: sipp calls through mode b2bua at 30 calls/s
+// with 3 s holds; parley is killed with SIGKILL about 5 s in and started
+// again on the same data directory. Every call whose BYE sipp saw
+// answered has its record, answered (a BYE's 200 waits for the commit);
+// every call answered and not yet hung up has one record, interrupted
+// (its journal row, written at the 180, recovered at the start); no call
+// has two.
+func TestB2BUAKillRecords(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	data := t.TempDir()
+	cfg, _ := adminConfig(t)
+	p := startParley(t, "--config", cfg, "--data-dir", data, "--mode", "b2bua")
+	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
+		"-s", "bob", "-set", "calls", "100000", p.Addr)
+	callee.WaitLog("registered", 10*time.Second)
+	caller := startSipp(t, "-sf", scenario("uac_call_hold.xml"), "-s", "bob", "-d", "3000",
+		"-r", "30", "-m", "300", "-l", "200", p.Addr)
+	time.Sleep(5 * time.Second)
+	p.kill(t)
+	time.Sleep(300 * time.Millisecond) // answers in flight reach sipp
+	caller.cmd.Process.Kill()
+	caller.Wait()
+	callee.cmd.Process.Kill()
+	callee.Wait()
+
+	started, answered, finished := answeredAndFinished(readFile(t, caller.file("messages")))
+	if len(finished) < 30 || len(answered) <= len(finished) {
+		t.Fatalf("%d calls started, %d answered, %d finished before the kill: the kill did not land mid-traffic",
+			len(started), len(answered), len(finished))
+	}
+	startParley(t, "--config", cfg, "--data-dir", data, "--mode", "b2bua")
+	byCall := map[string][]string{}
+	interrupted := 0
+	for _, row := range exportCSV(t, data) {
+		byCall[row[2]] = append(byCall[row[2]], row[15])
+		if row[15] == "interrupted" {
+			interrupted++
+		}
+	}
+	for id, disp := range byCall {
+		switch {
+		case len(disp) != 1:
+			t.Errorf("%s: %d records %v, want one", id, len(disp), disp)
+		case !started[id]:
+			t.Errorf("%s: a record of a call sipp never made", id)
+		case finished[id] && disp[0] != "answered":
+			t.Errorf("%s: hung up before the kill, recorded %s", id, disp[0])
+		case !finished[id] && disp[0] != "interrupted":
+			t.Errorf("%s: up at the kill, recorded %s", id, disp[0])
+		}
+	}
+	for id := range answered {
+		if len(byCall[id]) == 0 {
+			t.Errorf("%s: answered before the kill, no record after the restart (finished: %v)", id, finished[id])
+		}
+	}
+	t.Logf("before the kill: %d calls started, %d answered, %d finished; after the restart %d records, %d interrupted",
+		len(started), len(answered), len(finished), len(byCall), interrupted)
+}
