@@ -493,3 +493,28 @@ func TestClosedConnection(t *testing.T) {
 		})
 	}
 }
+
+// TestStats: subscriptions are counted by event package while held, and
+// NOTIFYs by whether they were answered 2xx.
+func TestStats(t *testing.T) {
+	rg := newRig(t, pol, nil)
+	want := func(subs int, delivered, failed uint64) {
+		t.Helper()
+		st := rg.n.Stats()
+		if st.Subscriptions["presence"] != subs || len(st.Subscriptions) != 1 || st.Delivered != delivered || st.Failed != failed {
+			t.Errorf("Stats() = %+v; want %d presence subscriptions, %d delivered, %d failed", st, subs, delivered, failed)
+		}
+	}
+	want(0, 0, 0)
+	rg.serve(load(t, "subscribe.sip"))
+	rg.notify(200)
+	want(1, 1, 0)
+	rg.serve(load(t, "subscribe.sip", "Call-ID", "sub2@198.51.100.7", "From", "<sip:carol@example.com>;tag=w2"))
+	rg.notify(403) // fails that NOTIFY only
+	want(2, 1, 1)
+	rg.pkg.set("bob@example.com", 1)
+	rg.n.Changed("presence", "bob@example.com")
+	rg.notify(481)
+	rg.notify(481)
+	want(0, 1, 3)
+}

@@ -253,6 +253,11 @@ func (n *Notifier) outcome(s *sub, sn snapshot, resp *sip.Message, err error) {
 		return
 	}
 	ok := err == nil && resp != nil && resp.StatusCode()/100 == 2
+	if ok {
+		n.delivered.Add(1)
+	} else {
+		n.failed.Add(1)
+	}
 	if ok || !retryable(resp, err) {
 		if resp != nil {
 			_ = s.d.ReceiveResponse(resp)
