@@ -10,7 +10,9 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -27,6 +29,8 @@ func main() {
 	rate := flag.Int("rate", 2000, "SUBSCRIBEs sent per second")
 	pid := flag.Int("pid", 0, "the server's process id, to read its resident memory (0: not measured)")
 	timeout := flag.Duration("timeout", 5*time.Minute, "the whole run's bound")
+	settle := flag.Duration("settle", 40*time.Second, "wait after the subscriptions before reading memory and publishing: transactions linger 32 s")
+	metrics := flag.String("metrics", "", "the server's Prometheus /metrics URL on loopback, to read its Go heap in use (parley)")
 	flag.Parse()
 	r, err := newRun(*server)
 	if err != nil {
@@ -35,14 +39,20 @@ func main() {
 	}
 	deadline := time.Now().Add(*timeout)
 	go r.read()
-	rss0 := rss(*pid)
+	rss0, heap0, live0 := rss(*pid), goMetric(*metrics, "go_memstats_heap_inuse_bytes"), goMetric(*metrics, "go_memstats_next_gc_bytes")/2
 	secs, ok := r.subscribe("bulk", *n, 1000, *rate, deadline)
-	time.Sleep(2 * time.Second) // let first NOTIFYs and the server's work settle before reading memory
-	rss1 := rss(*pid)
+	time.Sleep(min(*settle, time.Until(deadline)))
+	rss1, heap1, live1 := rss(*pid), goMetric(*metrics, "go_memstats_heap_inuse_bytes"), goMetric(*metrics, "go_memstats_next_gc_bytes")/2
 	fmt.Printf("subscriptions %d of %d in %.2f s: %.0f SUBSCRIBE/s (each with its first NOTIFY), NOTIFYs answered %d\n",
 		ok, *n, secs, float64(ok)/secs, r.notifies.Load())
 	if *pid != 0 && ok > 0 {
 		fmt.Printf("resident memory %d → %d KiB: %.0f B per subscription\n", rss0/1024, rss1/1024, float64(rss1-rss0)/float64(ok))
+	}
+	if *metrics != "" && ok > 0 && heap1 > 0 {
+		fmt.Printf("Go heap in use %d → %d KiB: %.0f B per subscription\n", heap0/1024, heap1/1024, float64(heap1-heap0)/float64(ok))
+		// The GC's goal is twice the heap live after the last collection
+		// (GOGC 100): half of it is what the subscriptions keep alive.
+		fmt.Printf("live heap at the last GC %d → %d KiB: %.0f B per subscription\n", live0/1024, live1/1024, float64(live1-live0)/float64(ok))
 	}
 	if _, ok := r.subscribe("fan", *w, 1, *rate, deadline); ok < *w {
 		fmt.Printf("fan-out: only %d of %d watchers subscribed\n", ok, *w)
@@ -257,6 +267,28 @@ func header(msg, name, compact string) string {
 		}
 	}
 	return ""
+}
+
+// goMetric reads one unlabelled metric from a /metrics URL on loopback,
+// 0 when unknown.
+func goMetric(url, name string) int64 {
+	if !strings.HasPrefix(url, "http://127.0.0.1:") {
+		return 0
+	}
+	client := http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return int64(f)
+		}
+	}
+	return 0
 }
 
 // rss is a process's resident memory in bytes, 0 when unknown.
