@@ -12,7 +12,8 @@
 # Prints per target: SUBSCRIBE/s completed with their first NOTIFY, the
 # resident memory and (parley, from its /metrics) the Go heap in use per
 # subscription, 40 s after the last SUBSCRIBE so that their transactions
-# are gone (parley: one process; Kamailio keeps
+# are gone (SETTLE=130s waits for the Go runtime's forced GC, every 2 min,
+# so that the live heap is measured without load; parley: one process; Kamailio keeps
 # subscriptions in shared memory across its processes, not measured
 # here), and the fan-out's p50/p99 from the PUBLISH's 200. Loopback only;
 # the load tool stops after 10 minutes whatever happens.
@@ -40,7 +41,7 @@ for target in $targets; do
     memory_pid=$(pgrep -P "$pid" -x parley || echo "$pid") metrics="http://127.0.0.1:$((port + 1))/metrics"
   fi
   echo "== $target (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-  "$load" -server "127.0.0.1:$port" -n "$subs" -rate "$rate" -w "$watchers" -pid "$memory_pid" -metrics "$metrics" -timeout 10m || true
+  "$load" -server "127.0.0.1:$port" -n "$subs" -rate "$rate" -w "$watchers" -pid "$memory_pid" -metrics "$metrics" -settle "${SETTLE:-40s}" -timeout 10m || true
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 done

@@ -45,6 +45,12 @@ func main() {
 	rss1, heap1, live1 := rss(*pid), goMetric(*metrics, "go_memstats_heap_inuse_bytes"), goMetric(*metrics, "go_memstats_next_gc_bytes")/2
 	fmt.Printf("subscriptions %d of %d in %.2f s: %.0f SUBSCRIBE/s (each with its first NOTIFY), NOTIFYs answered %d\n",
 		ok, *n, secs, float64(ok)/secs, r.notifies.Load())
+	if held := goMetric(*metrics, `parley_presence_subscriptions{event="presence"}`); held > 0 {
+		// Subscriptions whose 200 or first NOTIFY came too late for this
+		// tool are held all the same: memory is per subscription held.
+		ok = int(held)
+		fmt.Printf("the server holds %d presence subscriptions\n", held)
+	}
 	if *pid != 0 && ok > 0 {
 		fmt.Printf("resident memory %d → %d KiB: %.0f B per subscription\n", rss0/1024, rss1/1024, float64(rss1-rss0)/float64(ok))
 	}
@@ -269,8 +275,8 @@ func header(msg, name, compact string) string {
 	return ""
 }
 
-// goMetric reads one unlabelled metric from a /metrics URL on loopback,
-// 0 when unknown.
+// goMetric reads one series (its name and labels as /metrics writes
+// them) from a /metrics URL on loopback, 0 when unknown.
 func goMetric(url, name string) int64 {
 	if !strings.HasPrefix(url, "http://127.0.0.1:") {
 		return 0
