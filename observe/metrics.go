@@ -38,6 +38,20 @@ type Sources struct {
 	// TransactionBounds returns the counters behind the transaction
 	// layer's bounds.
 	TransactionBounds func() TransactionBounds
+	// Presence returns the presence server's counters.
+	Presence func() PresenceStats
+}
+
+// PresenceStats are the presence server's counters.
+type PresenceStats struct {
+	// Subscriptions are the subscriptions held now, by event package.
+	Subscriptions map[string]int
+	// NotifiesSent and NotifiesFailed count NOTIFYs answered 2xx and
+	// answered otherwise or not at all, since start.
+	NotifiesSent, NotifiesFailed uint64
+	// PublishAccepted and PublishRefused count PUBLISHes answered 200 and
+	// otherwise, since start.
+	PublishAccepted, PublishRefused uint64
 }
 
 // StageStats are one request stage's counters since start.
@@ -120,6 +134,12 @@ var (
 		"Requests each stage of the request route let go of, by outcome: next (handed on), answered, dropped, forwarded.", []string{"stage", "outcome"}, nil)
 	descStageDuration = prometheus.NewDesc("parley_stage_duration_seconds",
 		"Time each stage of the request route kept a request, until it handed it on or let go of it.", []string{"stage"}, nil)
+	descPresenceSubs = prometheus.NewDesc("parley_presence_subscriptions",
+		"Subscriptions the notifier holds, by event package (presence, dialog, reg, message-summary).", []string{"event"}, nil)
+	descPresenceNotifies = prometheus.NewDesc("parley_presence_notifies_total",
+		"NOTIFYs the notifier sent, by result: sent (answered 2xx) or failed (another answer or none; each retry counts).", []string{"result"}, nil)
+	descPresencePublications = prometheus.NewDesc("parley_presence_publications_total",
+		"PUBLISHes of presence, by result: accepted (200) or refused (any other answer).", []string{"result"}, nil)
 	descCaptureDropped = prometheus.NewDesc("parley_capture_dropped_total",
 		"Captured messages the observer's worker had no room for (not tracked for calls, export or the live stream).", nil, nil)
 )
@@ -168,7 +188,8 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descResponses, descTransactions, descRegistrations,
 		descCalls, descCallsSetup, descAuthFailures, descBlocked, descCDRWritten, descCDRErrors, descCacheLookups, descCacheEntries,
-		descDropped, descConnections, descCaptureDropped, descStageRequests, descStageDuration} {
+		descDropped, descConnections, descCaptureDropped, descStageRequests, descStageDuration,
+		descPresenceSubs, descPresenceNotifies, descPresencePublications} {
 		ch <- d
 	}
 }
@@ -240,6 +261,19 @@ func (m *Metrics) collectSources(ch chan<- prometheus.Metric) {
 	if s.Stages != nil {
 		collectStages(ch, s.Stages())
 	}
+	if s.Presence != nil {
+		collectPresence(ch, s.Presence())
+	}
+}
+
+func collectPresence(ch chan<- prometheus.Metric, p PresenceStats) {
+	for event, n := range p.Subscriptions {
+		ch <- prometheus.MustNewConstMetric(descPresenceSubs, prometheus.GaugeValue, float64(n), event)
+	}
+	ch <- prometheus.MustNewConstMetric(descPresenceNotifies, prometheus.CounterValue, float64(p.NotifiesSent), "sent")
+	ch <- prometheus.MustNewConstMetric(descPresenceNotifies, prometheus.CounterValue, float64(p.NotifiesFailed), "failed")
+	ch <- prometheus.MustNewConstMetric(descPresencePublications, prometheus.CounterValue, float64(p.PublishAccepted), "accepted")
+	ch <- prometheus.MustNewConstMetric(descPresencePublications, prometheus.CounterValue, float64(p.PublishRefused), "refused")
 }
 
 func collectStages(ch chan<- prometheus.Metric, stages []StageStats) {

@@ -97,6 +97,9 @@ func (s *Server) metricSources() observe.Sources {
 	if s.records != nil {
 		src.CDR = s.records.w.Stats
 	}
+	if s.presence != nil {
+		src.Presence = s.presence.stats
+	}
 	if s.storage != nil && s.storage.cached != nil {
 		src.SubscriberCache = func() (uint64, uint64, int, int) {
 			st := s.storage.cached.Stats()

@@ -69,6 +69,14 @@ func (s *Server) newPresence(cfg *config.Config) (*presenceServer, error) {
 	return ps, nil
 }
 
+// stats is what /metrics shows of presence.
+func (ps *presenceServer) stats() observe.PresenceStats {
+	st := ps.n.Stats()
+	accepted, refused := ps.agent.Publications()
+	return observe.PresenceStats{Subscriptions: st.Subscriptions, NotifiesSent: st.Delivered,
+		NotifiesFailed: st.Failed, PublishAccepted: accepted, PublishRefused: refused}
+}
+
 func notifyPolicy(cfg *config.Config) notify.Policy {
 	p := cfg.Presence
 	return notify.Policy{MinExpires: p.MinExpires.Duration(), MaxExpires: p.MaxExpires.Duration(),

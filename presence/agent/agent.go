@@ -57,6 +57,8 @@ type Config struct {
 type Agent struct {
 	cfg    Config
 	policy atomic.Pointer[Policy]
+	// accepted and refused count PUBLISHes answered 200 and otherwise.
+	accepted, refused atomic.Uint64
 
 	mu    sync.Mutex
 	calls map[string]int // confirmed calls per user, "user@domain"
@@ -248,8 +250,22 @@ func (a *Agent) serve(r *proxy.Request, next func()) {
 	a.publish(r, sip.Unescape(u.User)+"@"+strings.ToLower(u.Host))
 }
 
+// Publications returns the PUBLISHes answered since start: accepted
+// (200) and refused (any other answer).
+func (a *Agent) Publications() (accepted, refused uint64) {
+	return a.accepted.Load(), a.refused.Load()
+}
+
 // publish is RFC 3903 §6 for one PUBLISH.
 func (a *Agent) publish(r *proxy.Request, entity string) {
+	done := false
+	defer func() {
+		if done {
+			a.accepted.Add(1)
+		} else {
+			a.refused.Add(1)
+		}
+	}()
 	if user, _, ok := r.Identity(); ok && !strings.EqualFold(user, strings.SplitN(entity, "@", 2)[0]) {
 		r.Respond(403, "Only the Presentity May Publish")
 		return
@@ -291,6 +307,7 @@ func (a *Agent) publish(r *proxy.Request, entity string) {
 		r.Respond(503, "Presence Store Unavailable", "Retry-After", "5")
 		return
 	}
+	done = true
 	secs := strconv.Itoa(int(exp / time.Second))
 	if exp == 0 {
 		r.Respond(200, "OK", "Expires", "0")

@@ -178,6 +178,9 @@ func TestPublish(t *testing.T) {
 	if pubs, _ := rg.store.List(t.Context(), "alice@example.com", Event); len(pubs) != 1 {
 		t.Errorf("%d publications left, want 1", len(pubs))
 	}
+	if acc, ref := rg.a.Publications(); acc != 5 || ref != 1 {
+		t.Errorf("Publications() = %d accepted, %d refused; want 5, 1", acc, ref)
+	}
 }
 
 func TestPublishRefused(t *testing.T) {
@@ -207,6 +210,9 @@ func TestPublishRefused(t *testing.T) {
 			}
 			if pubs, _ := rg.store.List(t.Context(), "alice@example.com", Event); len(pubs) != 0 || len(rg.takeChanged()) != 0 {
 				t.Error("a refused PUBLISH changed the state")
+			}
+			if acc, ref := rg.a.Publications(); acc != 0 || ref != 1 {
+				t.Errorf("Publications() = %d accepted, %d refused; want 0, 1", acc, ref)
 			}
 		})
 	}

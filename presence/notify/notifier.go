@@ -77,12 +77,39 @@ type Notifier struct {
 	stop   context.CancelFunc
 	sends  sync.WaitGroup
 	active atomic.Int64 // NOTIFYs between being built and their outcome applied
+	// delivered and failed count NOTIFYs answered 2xx and otherwise (no
+	// answer, an error response), each attempt once.
+	delivered, failed atomic.Uint64
 
 	mu    sync.RWMutex
 	pkgs  map[string]Package // by lower-case event token
 	allow string             // the Allow-Events value: every package's event
 	subs  map[Key]*sub
 	byRes map[string]map[*sub]struct{} // by event token and resource: resKey
+	// perEvent counts subscriptions by event package, for Stats to read
+	// without walking every subscription on a scrape.
+	perEvent map[string]int
+}
+
+// Stats are a notifier's counters.
+type Stats struct {
+	// Subscriptions are the subscriptions held, by event package.
+	Subscriptions map[string]int
+	// Delivered and Failed count NOTIFYs since start: answered 2xx, and
+	// answered otherwise or not at all (a retry counts again).
+	Delivered, Failed uint64
+}
+
+// Stats returns the notifier's counters.
+func (n *Notifier) Stats() Stats {
+	st := Stats{Delivered: n.delivered.Load(), Failed: n.failed.Load()}
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	st.Subscriptions = make(map[string]int, len(n.pkgs))
+	for ev := range n.pkgs {
+		st.Subscriptions[ev] = n.perEvent[ev]
+	}
+	return st
 }
 
 // New builds a notifier. Register its packages, then Restore, before
@@ -110,7 +137,8 @@ func New(cfg Config) *Notifier {
 		cfg.MaxSubscriptions = 1_000_000
 	}
 	n := &Notifier{cfg: cfg, clk: cfg.Clock, log: cfg.Log, sem: make(chan struct{}, cfg.MaxSending),
-		pkgs: map[string]Package{}, subs: map[Key]*sub{}, byRes: map[string]map[*sub]struct{}{}}
+		pkgs: map[string]Package{}, subs: map[Key]*sub{}, byRes: map[string]map[*sub]struct{}{},
+		perEvent: map[string]int{}}
 	n.table = dialog.NewTable(dialog.Config{Clock: cfg.Clock, Listener: cfg.Listener})
 	n.life, n.stop = context.WithCancel(context.Background())
 	n.SetPolicy(cfg.Policy)
@@ -263,6 +291,12 @@ func resKey(event, resource string) string {
 func (n *Notifier) add(s *sub) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if old := n.subs[s.key]; old == nil {
+		n.perEvent[strings.ToLower(s.pkg.Event())]++
+	} else if old != s {
+		n.perEvent[strings.ToLower(old.pkg.Event())]--
+		n.perEvent[strings.ToLower(s.pkg.Event())]++
+	}
 	n.subs[s.key] = s
 	k := resKey(s.pkg.Event(), s.watch.Resource)
 	set := n.byRes[k]
@@ -286,6 +320,7 @@ func (n *Notifier) remove(s *sub, code int) {
 	n.mu.Lock()
 	if n.subs[s.key] == s {
 		delete(n.subs, s.key)
+		n.perEvent[strings.ToLower(s.pkg.Event())]--
 		k := resKey(s.pkg.Event(), s.watch.Resource)
 		if set := n.byRes[k]; set != nil {
 			delete(set, s)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parley-sip/parley/transport"
 )
 
 var pol = Policy{MinExpires: time.Minute, MaxExpires: time.Hour, DefaultExpires: 10 * time.Minute}
@@ -435,4 +437,84 @@ func (f failingStore) Put(ctx context.Context, r Record) error {
 		return errors.New("database is down")
 	}
 	return f.Memory.Put(ctx, r)
+}
+
+// TestClosedConnection: a SUBSCRIBE that came over TCP is notified on its
+// connection; once that connection cannot be reached any more, the NOTIFY
+// goes to the dialog's remote target (the Contact) at once, and so do the
+// NOTIFYs after it. A UDP flow that fails is retried as before.
+func TestClosedConnection(t *testing.T) {
+	tests := []struct {
+		name     string
+		proto    transport.Proto
+		fallback bool
+	}{
+		{"tcp falls back to the contact", transport.TCP, true},
+		{"tls falls back to the contact", transport.TLS, true},
+		{"udp keeps its flow", transport.UDP, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rg := newRig(t, pol, nil)
+			tx := &serverTx{}
+			sub := load(t, "subscribe.sip", "Via", "SIP/2.0/"+string(tt.proto)+" 198.51.100.7:5060;branch=z9hG4bKsub1")
+			rg.p.ServeRequest(tx, &transport.Incoming{Msg: sub, Proto: tt.proto, Source: source, Conn: 7,
+				Local: listener.Bound, Listener: listener})
+			first := rg.next()
+			if first.req.Dest.Proto != tt.proto || first.req.Dest.Conn != 7 {
+				t.Fatalf("first NOTIFY to %+v, want the SUBSCRIBE's connection", first.req.Dest)
+			}
+			first.reply <- result{err: errors.New("connection refused")}
+			if !tt.fallback {
+				rg.settle()
+				rg.quiet() // the retry waits its back-off
+				return
+			}
+			again := rg.next()
+			if again.req.Dest.Proto != "" {
+				t.Errorf("fallback NOTIFY to %+v, want the remote target", again.req.Dest)
+			}
+			if got := again.req.Msg.RequestURI(); got != "sip:alice@198.51.100.7:5060" {
+				t.Errorf("fallback Request-URI %q, want the Contact", got)
+			}
+			again.reply <- result{code: 200}
+			rg.settle()
+			rg.pkg.set("bob@example.com", 1)
+			rg.n.Changed("presence", "bob@example.com")
+			next := rg.next()
+			next.reply <- result{code: 200}
+			rg.settle()
+			if next.req.Dest.Proto != "" {
+				t.Errorf("later NOTIFY to %+v, want the remote target", next.req.Dest)
+			}
+			if rg.n.Len() != 1 {
+				t.Errorf("%d subscriptions, want 1", rg.n.Len())
+			}
+		})
+	}
+}
+
+// TestStats: subscriptions are counted by event package while held, and
+// NOTIFYs by whether they were answered 2xx.
+func TestStats(t *testing.T) {
+	rg := newRig(t, pol, nil)
+	want := func(subs int, delivered, failed uint64) {
+		t.Helper()
+		st := rg.n.Stats()
+		if st.Subscriptions["presence"] != subs || len(st.Subscriptions) != 1 || st.Delivered != delivered || st.Failed != failed {
+			t.Errorf("Stats() = %+v; want %d presence subscriptions, %d delivered, %d failed", st, subs, delivered, failed)
+		}
+	}
+	want(0, 0, 0)
+	rg.serve(load(t, "subscribe.sip"))
+	rg.notify(200)
+	want(1, 1, 0)
+	rg.serve(load(t, "subscribe.sip", "Call-ID", "sub2@198.51.100.7", "From", "<sip:carol@example.com>;tag=w2"))
+	rg.notify(403) // fails that NOTIFY only
+	want(2, 1, 1)
+	rg.pkg.set("bob@example.com", 1)
+	rg.n.Changed("presence", "bob@example.com")
+	rg.notify(481)
+	rg.notify(481)
+	want(0, 1, 3)
 }

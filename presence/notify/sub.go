@@ -30,9 +30,9 @@ type sub struct {
 	d     *dialog.Dialog
 	pkg   Package
 	event string // the Event value NOTIFYs carry
-	flow  transport.Target
 
 	mu       sync.Mutex
+	flow     transport.Target // where the SUBSCRIBE came from; zero once it failed
 	watch    Watch
 	pending  bool
 	expires  time.Time
@@ -192,6 +192,37 @@ func (n *Notifier) notify(s *sub, sn snapshot) (*sip.Message, error) {
 			body = b
 		}
 	}
+	req, err := n.request(s, sn, body)
+	if err != nil {
+		return nil, err
+	}
+	out := outbound.Request{Msg: req}
+	if len(s.d.Info().RouteSet) == 0 && sn.flow.Proto != "" {
+		out.Dest = sn.flow
+	}
+	ctx, cancel := context.WithTimeout(n.life, 40*time.Second)
+	defer cancel()
+	resp, err := n.cfg.Sender.Do(ctx, out)
+	if err == nil || out.Dest.Proto == "" || !out.Dest.Proto.Stream() || ctx.Err() != nil {
+		return resp, err
+	}
+	// The connection the SUBSCRIBE came on is gone (the phone closed it,
+	// or a restart lost it) and its source port listens for nothing: the
+	// dialog's remote target, where RFC 6665 sends NOTIFYs anyway, gets a
+	// new connection, and so do the NOTIFYs after this one.
+	s.mu.Lock()
+	if s.flow == sn.flow {
+		s.flow = transport.Target{}
+	}
+	s.mu.Unlock()
+	if req, err = n.request(s, sn, body); err != nil {
+		return nil, err
+	}
+	return n.cfg.Sender.Do(ctx, outbound.Request{Msg: req})
+}
+
+// request builds the NOTIFY sn describes, in s's dialog.
+func (n *Notifier) request(s *sub, sn snapshot, body []byte) (*sip.Message, error) {
 	req, err := s.d.NewRequest("NOTIFY", "", "Event", s.event, "Subscription-State", sn.state,
 		"Allow-Events", n.AllowEvents())
 	if err != nil {
@@ -200,13 +231,7 @@ func (n *Notifier) notify(s *sub, sn snapshot) (*sip.Message, error) {
 	if body != nil {
 		req.SetBody(s.pkg.ContentType(), body)
 	}
-	out := outbound.Request{Msg: req}
-	if len(s.d.Info().RouteSet) == 0 && sn.flow.Proto != "" {
-		out.Dest = sn.flow
-	}
-	ctx, cancel := context.WithTimeout(n.life, 40*time.Second)
-	defer cancel()
-	return n.cfg.Sender.Do(ctx, out)
+	return req, nil
 }
 
 // retryable reports whether a NOTIFY's failure may pass if sent again:
@@ -228,6 +253,11 @@ func (n *Notifier) outcome(s *sub, sn snapshot, resp *sip.Message, err error) {
 		return
 	}
 	ok := err == nil && resp != nil && resp.StatusCode()/100 == 2
+	if ok {
+		n.delivered.Add(1)
+	} else {
+		n.failed.Add(1)
+	}
 	if ok || !retryable(resp, err) {
 		if resp != nil {
 			_ = s.d.ReceiveResponse(resp)
