@@ -8,7 +8,7 @@ build:
 	go build -o bin/parley ./cmd/parley
 
 test:
-	go vet ./... && go test -race -count=1 ./...
+	go vet ./... && go test -race -count=1 -timeout 45m ./...
 
 # The sipp series for parley: calls and REGISTERs over UDP and TCP,
 # REGISTERs with digest authentication, and memory per registration at
