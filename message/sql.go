@@ -53,16 +53,8 @@ func Open(ctx context.Context, engine, dataDir, dsn string, clk clock.Clock) (*S
 }
 
 func open(ctx context.Context, db *sql.DB, postgres bool, clk clock.Clock) (*SQL, error) {
-	if err := sqldb.Ping(ctx, db); err != nil {
+	if err := sqldb.Prepare(ctx, db, postgres, component, sqliteMigrations, postgresMigrations); err != nil {
 		return nil, fmt.Errorf("message: %w", err)
-	}
-	steps := sqliteMigrations
-	if postgres {
-		steps = postgresMigrations
-	}
-	if err := sqldb.Migrate(ctx, db, postgres, component, steps); err != nil {
-		db.Close()
-		return nil, err
 	}
 	return &SQL{db: db, postgres: postgres, clk: clk}, nil
 }

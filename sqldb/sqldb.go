@@ -90,3 +90,21 @@ func Ping(ctx context.Context, db *sql.DB) error {
 	}
 	return nil
 }
+
+// Prepare readies db for one store: it checks the connection, then brings
+// comp's tables up to date with the engine's steps (sqlite or pg), and
+// closes db when either fails, so that a store's Open is this one call.
+func Prepare(ctx context.Context, db *sql.DB, postgres bool, comp string, sqlite, pg []string) error {
+	if err := Ping(ctx, db); err != nil {
+		return err
+	}
+	steps := sqlite
+	if postgres {
+		steps = pg
+	}
+	if err := Migrate(ctx, db, postgres, comp, steps); err != nil {
+		db.Close()
+		return err
+	}
+	return nil
+}

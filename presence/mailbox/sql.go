@@ -50,17 +50,8 @@ func Open(ctx context.Context, engine, dataDir, dsn string) (*SQL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mailbox: %w", err)
 	}
-	if err := sqldb.Ping(ctx, db); err != nil {
-		db.Close()
+	if err := sqldb.Prepare(ctx, db, postgres, component, sqliteMigrations, postgresMigrations); err != nil {
 		return nil, fmt.Errorf("mailbox: %w", err)
-	}
-	steps := sqliteMigrations
-	if postgres {
-		steps = postgresMigrations
-	}
-	if err := sqldb.Migrate(ctx, db, postgres, component, steps); err != nil {
-		db.Close()
-		return nil, err
 	}
 	return &SQL{db: db}, nil
 }

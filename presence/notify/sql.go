@@ -68,16 +68,8 @@ func OpenSQL(ctx context.Context, engine, dataDir, dsn string) (*SQL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("subscriptions: %w", err)
 	}
-	if err := sqldb.Ping(ctx, db); err != nil {
+	if err := sqldb.Prepare(ctx, db, postgres, component, sqliteMigrations, postgresMigrations); err != nil {
 		return nil, fmt.Errorf("subscriptions: %w", err)
-	}
-	steps := sqliteMigrations
-	if postgres {
-		steps = postgresMigrations
-	}
-	if err := sqldb.Migrate(ctx, db, postgres, component, steps); err != nil {
-		db.Close()
-		return nil, err
 	}
 	return &SQL{db: db, postgres: postgres}, nil
 }
