@@ -12,13 +12,16 @@ type CallControl interface {
 	Hangup(id string) bool
 }
 
-// listB2BUACalls answers GET /api/b2bua/calls.
+// listB2BUACalls answers GET /api/b2bua/calls. Without a B2BUA the list
+// is empty and says so ("b2bua": false) rather than 404, so that the
+// console, which asks on every refresh, can hide its section without a
+// failed request each time.
 func (s *Server) listB2BUACalls(w http.ResponseWriter, _ *http.Request) {
 	if s.cfg.Calls == nil {
-		httpError(w, http.StatusNotFound, "not a B2BUA: mode is not b2bua")
+		writeJSON(w, map[string]any{"b2bua": false, "calls": []any{}})
 		return
 	}
-	writeJSON(w, map[string]any{"calls": s.cfg.Calls.List()})
+	writeJSON(w, map[string]any{"b2bua": true, "calls": s.cfg.Calls.List()})
 }
 
 // hangupB2BUACall answers DELETE /api/b2bua/calls/{id}: 202, since the

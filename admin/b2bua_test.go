@@ -24,8 +24,14 @@ func (c calls) Hangup(id string) bool {
 
 func TestB2BUACalls(t *testing.T) {
 	f := newFixture(t, "", nil)
-	if w := f.do("GET", "/api/b2bua/calls", ""); w.Code != http.StatusNotFound {
-		t.Errorf("without a B2BUA: %d, want 404", w.Code)
+	if got := decode[struct {
+		B2BUA bool
+		Calls []string
+	}](t, f.do("GET", "/api/b2bua/calls", "")); got.B2BUA || got.Calls == nil || len(got.Calls) != 0 {
+		t.Errorf("without a B2BUA: %+v, want b2bua false and no calls", got)
+	}
+	if w := f.do("DELETE", "/api/b2bua/calls/c1", ""); w.Code != http.StatusNotFound {
+		t.Errorf("hang-up without a B2BUA: %d, want 404", w.Code)
 	}
 	cc := calls{"c1": true}
 	f.srv = New(Config{Calls: cc, Now: f.clk.Now})

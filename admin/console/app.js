@@ -159,10 +159,11 @@
       data = await getJSON('/api/b2bua/calls');
     } catch (err) {
       if (err.message === 'unauthorized') throw err;
-      $('#b2bua').hidden = true; // not a B2BUA
+      $('#b2bua').hidden = true;
       return;
     }
-    $('#b2bua').hidden = false;
+    $('#b2bua').hidden = !data.b2bua; // not a B2BUA: nothing to show
+    if (!data.b2bua) return;
     $('#b2bua tbody').replaceChildren(...data.calls.map(b2buaRow));
     $('#b2bua .count').textContent = String(data.calls.length);
     $('#b2bua .empty').hidden = data.calls.length > 0;
