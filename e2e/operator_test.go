@@ -163,6 +163,9 @@ func TestUserWritesWhereServeReads(t *testing.T) {
 // TestStartupLine: one line says what runs.
 func TestStartupLine(t *testing.T) {
 	p := startParley(t)
+	// Parley answers OPTIONS as soon as its listeners are up; the line
+	// comes once everything else has started too.
+	waitForText(p.logPath, `msg="parley started"`, 5*time.Second, nil)
 	log, _ := os.ReadFile(p.logPath)
 	want := regexp.MustCompile(`msg="parley started" mode=stateful domains=example.com auth=off storage="sqlite [^"]+/parley.db" ` +
 		`listeners="udp:` + regexp.QuoteMeta(p.Addr) + ` tcp:` + regexp.QuoteMeta(p.Addr) + `" admin=127\.0\.0\.1:\d+`)

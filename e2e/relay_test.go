@@ -13,28 +13,42 @@ import (
 // TestRelayDenied: out of the box, with authentication off, parley is not
 // an open relay. An INVITE from mallory@evil.example to a number at a
 // foreign address gets 403 Relaying Denied and nothing reaches that
-// address; with proxy.relay: open the same INVITE is forwarded there. The
-// foreign address is 127.0.0.2, a loopback address parley does not listen
+// address; with proxy.relay: open the same INVITE is forwarded there.
+// With passwords off even a From of our own domain lets nothing out (anyone
+// can write it): our users call out once they prove who they are, or from
+// a trusted network. The foreign address is 127.0.0.2, a loopback address parley does not listen
 // on (so it is not one of its own names), where the test listens itself.
 func TestRelayDenied(t *testing.T) {
 	openCfg := writeConfig(t, "proxy:\n  relay: open\n")
+	trustedCfg := writeConfig(t, "security:\n  trusted: [127.0.0.1/32]\n")
+	authCfg := writeConfig(t, "auth:\n  enabled: true\n")
 	tests := []struct {
 		name      string
 		domains   []string
 		args      []string
-		forwarded bool
+		forwarded bool   // mallory's INVITE reaches the far end
+		alice     string // what our own user calling out is answered
 		logged    string // the startup line that says which policy is in force
 	}{
-		{name: "domain example.com", domains: []string{"example.com"},
+		// With passwords off a From of ours is only a claim: anyone could
+		// write it, so it lets nothing out.
+		{name: "domain example.com", domains: []string{"example.com"}, alice: "403 Relaying Denied",
 			logged: `relay=domains served="configured domains" domains=[example.com]`},
-		{name: "no domains configured", domains: nil,
+		{name: "no domains configured", domains: nil, alice: "403 Relaying Denied",
 			logged: `relay=domains served="own names (no domains configured)" domains="[127.0.0.1 `},
+		// With passwords on, our user calling out is asked to prove it.
+		{name: "passwords on", domains: []string{"example.com"}, args: []string{"--config", authCfg},
+			alice: "407 Proxy Authentication Required", logged: `relay=domains served="configured domains"`},
+		// An office without passwords trusts its own network instead.
+		{name: "trusted network", domains: []string{"example.com"}, args: []string{"--config", trustedCfg},
+			forwarded: true, alice: "486 Busy Here", logged: `trusted=[127.0.0.1/32]`},
 		{name: "relay open", domains: []string{"example.com"}, args: []string{"--config", openCfg}, forwarded: true,
-			logged: `relay policy: open, requests between any domains are forwarded (proxy.relay: open)" relay=open`},
+			alice: "486 Busy Here", logged: `relay policy: open, requests between any domains are forwarded (proxy.relay: open)" relay=open`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := startParleyServing(t, tt.domains, tt.args...)
+			waitForText(p.logPath, "relay policy:", 5*time.Second, nil)
 			if log := tail(p.logPath, 1<<20); strings.Count(log, "relay policy:") != 1 || !strings.Contains(log, tt.logged) {
 				t.Errorf("the startup log does not say once which relay policy is in force (want %s)", tt.logged)
 			}
@@ -47,16 +61,19 @@ func TestRelayDenied(t *testing.T) {
 			case !tt.forwarded && (status != "403 Relaying Denied" || arrived != 0):
 				t.Errorf("answer %q and %d INVITEs reached %s; want 403 Relaying Denied and none", status, arrived, far.addr)
 			case tt.forwarded && (status != "486 Busy Here" || arrived == 0):
-				t.Errorf("relay open: answer %q and %d INVITEs reached %s; want it forwarded and the 486 relayed back", status, arrived, far.addr)
+				t.Errorf("answer %q and %d INVITEs reached %s; want it forwarded and the 486 relayed back", status, arrived, far.addr)
 			}
-			// Our own users still call out, whatever the policy: of
-			// example.com, or of parley's own address when it has no domains.
+			// Our own user calling out: of example.com, or of parley's own
+			// address when it has no domains.
 			alice := "alice@example.com"
 			if tt.domains == nil {
 				alice = "alice@127.0.0.1"
 			}
-			if status := sendInvite(t, p.Addr, alice, ruri); status != "486 Busy Here" || far.invitesFrom(alice) == 0 {
-				t.Errorf("%s calling out: answer %q, want the far end's 486", alice, status)
+			status = sendInvite(t, p.Addr, alice, ruri)
+			time.Sleep(300 * time.Millisecond)
+			reached := far.invitesFrom(alice) > 0
+			if status != tt.alice || reached != (tt.alice == "486 Busy Here") {
+				t.Errorf("%s calling out: answer %q (reached the far end: %v), want %q", alice, status, reached, tt.alice)
 			}
 		})
 	}
