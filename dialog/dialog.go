@@ -287,7 +287,7 @@ func (d *Dialog) confirm(resp *sip.Message, uac bool) {
 }
 
 func (d *Dialog) addUsage(u Usage, method string, code int) {
-	d.usages = append(d.usages, u)
+	d.usages = append(d.usages, u.owned())
 	d.emit(EventUsageAdded, u, method, code)
 }
 
