@@ -61,3 +61,31 @@ func TestDialogOwnsItsStrings(t *testing.T) {
 		})
 	}
 }
+
+// A subscription's dialog is idle between NOTIFYs for most of its life:
+// once a request is answered it keeps no room for the next.
+func TestIdleDialogKeepsNoPending(t *testing.T) {
+	watcherTab, _, _ := newTable()
+	bobTab, _, _ := newTable()
+	sub := load(t, "subscribe.sip")
+	ok := respond(sub, 200, "n1")
+	watcher, err := watcherTab.NewUAC(sub, ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := bobTab.NewUAS(sub, ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := send(t, bob, watcher, watcherTab, "NOTIFY", 200, "Event", "dialog;id=7", "Subscription-State", "active;expires=600"); err != nil {
+			t.Fatal(err)
+		}
+		bob.mu.Lock()
+		held := cap(bob.pending)
+		bob.mu.Unlock()
+		if held != 0 {
+			t.Errorf("after NOTIFY %d answered, room for %d pending requests kept", i+1, held)
+		}
+	}
+}
