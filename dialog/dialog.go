@@ -245,7 +245,12 @@ func (d *Dialog) response(resp *sip.Message, local bool) error {
 	if code < 200 {
 		return nil
 	}
-	d.pending = slices.Delete(d.pending, i, i+1)
+	if d.pending = slices.Delete(d.pending, i, i+1); len(d.pending) == 0 {
+		// An idle dialog (a subscription between NOTIFYs, for an hour)
+		// keeps no room for the next request: one small allocation per
+		// request costs less than that room held by every dialog.
+		d.pending = nil
+	}
 	d.final(p, resp, code)
 	return nil
 }
@@ -287,7 +292,7 @@ func (d *Dialog) confirm(resp *sip.Message, uac bool) {
 }
 
 func (d *Dialog) addUsage(u Usage, method string, code int) {
-	d.usages = append(d.usages, u)
+	d.usages = append(d.usages, u.owned())
 	d.emit(EventUsageAdded, u, method, code)
 }
 

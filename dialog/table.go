@@ -131,7 +131,7 @@ func (t *Table) create(role Role, req, resp *sip.Message) (*Dialog, error) {
 		t.mu.Unlock()
 		return old, nil
 	}
-	t.dialogs[id] = d
+	t.dialogs[d.id] = d // the owned copy: the map keeps its key
 	t.mu.Unlock()
 	d.change(func() error {
 		d.emit(EventCreated, Usage{}, req.Method(), code)
@@ -144,7 +144,7 @@ func (t *Table) create(role Role, req, resp *sip.Message) (*Dialog, error) {
 }
 
 func newDialog(t *Table, role Role, id ID, req, resp *sip.Message, seq uint32) *Dialog {
-	d := &Dialog{table: t, id: id, role: role, state: Early, usages: []Usage{UsageOf(req)}}
+	d := &Dialog{table: t, id: id.owned(), role: role, state: Early, usages: []Usage{UsageOf(req).owned()}}
 	if resp.StatusCode() >= 200 {
 		d.state = Confirmed
 	} else {

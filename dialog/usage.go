@@ -32,6 +32,10 @@ func Subscription(event string) Usage {
 	return u
 }
 
+// owned returns u with an Event string of its own: one read from a
+// request views the request's buffer, which a long-lived usage would pin.
+func (u Usage) owned() Usage { return Usage{Event: strings.Clone(u.Event)} }
+
 // IsInvite reports whether u is the INVITE usage.
 func (u Usage) IsInvite() bool { return u.Event == "" }
 

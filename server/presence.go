@@ -25,7 +25,7 @@ import (
 type presenceServer struct {
 	n     *notify.Notifier
 	agent *agent.Agent
-	subs  notify.Store
+	subs  notify.Store // nil with the memory engine
 	pubs  presence.Store
 	stop  context.CancelFunc
 	bg    sync.WaitGroup
@@ -48,7 +48,9 @@ func (s *Server) newPresence(cfg *config.Config) (*presenceServer, error) {
 	ps := &presenceServer{}
 	engine := string(cfg.Storage.Engine)
 	if cfg.Storage.Engine == config.EngineMemory {
-		ps.subs, ps.pubs = notify.NewMemory(), presence.NewMemory(clock.Default())
+		// No subscription store: the notifier holds them, and a copy kept
+		// for the next start would end with the process anyway.
+		ps.pubs = presence.NewMemory(clock.Default())
 	} else {
 		subs, err := notify.OpenSQL(ctx, engine, cfg.DataDir, cfg.Storage.DSN)
 		if err != nil {
@@ -202,6 +204,8 @@ func (ps *presenceServer) close() {
 	}
 	ps.bg.Wait()
 	ps.n.Close()
-	_ = ps.subs.Close()
+	if ps.subs != nil {
+		_ = ps.subs.Close()
+	}
 	_ = ps.pubs.Close()
 }

@@ -107,6 +107,12 @@ func newRig(t *testing.T, pol Policy, store Store) *rig {
 	if store == nil {
 		store = NewMemory()
 	}
+	return rigWith(t, pol, store)
+}
+
+// rigWith is newRig with store as given: nil runs the notifier storeless.
+func rigWith(t *testing.T, pol Policy, store Store) *rig {
+	t.Helper()
 	rg := &rig{t: t, clk: clock.NewFake(start), out: &fakeSender{out: make(chan sent, 16)},
 		pkg: &pkg{state: map[string]int{}, gone: map[string]bool{}}, store: store}
 	rg.n = New(Config{Sender: rg.out, Clock: rg.clk, Store: store, Policy: pol,

@@ -44,7 +44,10 @@ type Config struct {
 	// Authorizer is watcher policy; nil lets users of one domain watch
 	// each other and leaves others pending.
 	Authorizer Authorizer
-	// Store keeps subscriptions across a restart; nil is NewMemory().
+	// Store keeps subscriptions across a restart. nil keeps none, for a
+	// server whose storage ends with its process (the memory engine): the
+	// notifier's own records are all there is, with no copy of each held
+	// for a Restore that could never find it.
 	Store  Store
 	Policy Policy
 	// Retries is how often a NOTIFY that timed out or got a 5xx is sent
@@ -120,9 +123,6 @@ func New(cfg Config) *Notifier {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
-	}
-	if cfg.Store == nil {
-		cfg.Store = NewMemory()
 	}
 	if cfg.Retries == 0 {
 		cfg.Retries = 3
@@ -337,6 +337,9 @@ func (n *Notifier) remove(s *sub, code int) {
 	if s.d.HasUsage(s.key.Usage) {
 		s.d.EndUsage(s.key.Usage, "NOTIFY", code)
 	}
+	if n.cfg.Store == nil {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := n.cfg.Store.Delete(ctx, s.key); err != nil {
@@ -346,6 +349,9 @@ func (n *Notifier) remove(s *sub, code int) {
 
 // save writes s to the store; s.mu must be held.
 func (n *Notifier) save(ctx context.Context, s *sub) error {
+	if n.cfg.Store == nil {
+		return nil
+	}
 	return n.cfg.Store.Put(ctx, s.record())
 }
 

@@ -363,6 +363,37 @@ func testRestore(t *testing.T, engine string) {
 	}
 }
 
+// TestWithoutStore: a notifier with no store (the memory engine's) makes,
+// refreshes and expires subscriptions, and restores none.
+func TestWithoutStore(t *testing.T) {
+	rg := rigWith(t, pol, nil)
+	if n, err := rg.n.Restore(t.Context()); err != nil || n != 0 {
+		t.Fatalf("restored %d, %v", n, err)
+	}
+	sub := load(t, "subscribe.sip")
+	resp := rg.serve(sub)
+	if resp.StatusCode() != 200 {
+		t.Fatalf("SUBSCRIBE answered %d", resp.StatusCode())
+	}
+	if got := header(rg.notify(200), "Subscription-State"); got != "active;expires=600" {
+		t.Errorf("first NOTIFY: %q", got)
+	}
+	if c := rg.serve(refresh(t, watcher(t, sub, resp), "300")).StatusCode(); c != 200 {
+		t.Errorf("refresh: %d", c)
+	}
+	if got := header(rg.notify(200), "Subscription-State"); got != "active;expires=300" {
+		t.Errorf("NOTIFY after the refresh: %q", got)
+	}
+	rg.clk.Advance(300 * time.Second)
+	if got := header(rg.notify(200), "Subscription-State"); got != "terminated;reason=timeout" {
+		t.Errorf("expiry: %q", got)
+	}
+	rg.settle()
+	if n := rg.n.Len(); n != 0 {
+		t.Errorf("%d subscriptions left after the expiry", n)
+	}
+}
+
 // TestReauthorize: a pending watcher the user then allows gets the state;
 // one the user then blocks is ended with reason=rejected.
 func TestReauthorize(t *testing.T) {

@@ -17,8 +17,12 @@ const restoreSeqGap = 1 << 16
 // Restore reads back the subscriptions the store kept, drops those that
 // expired or whose package is gone, and goes on with the others: each
 // gets a NOTIFY with its resource's current state, which may have changed
-// while Parley was down. It returns how many it restored.
+// while Parley was down. It returns how many it restored; without a
+// store, none.
 func (n *Notifier) Restore(ctx context.Context) (int, error) {
+	if n.cfg.Store == nil {
+		return 0, nil
+	}
 	recs, err := n.cfg.Store.List(ctx)
 	if err != nil {
 		return 0, err
