@@ -199,15 +199,15 @@ func (w *Writer) commit() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	err := w.apply(ctx, batch)
 	cancel()
-	for _, fn := range waiters {
-		fn()
-	}
-	// Counted before Flush can return, so that Stats after a Flush are
-	// up to date.
+	// Counted before Flush can return and before the AfterCommit
+	// waiters run, so that Stats seen by either are up to date.
 	if n := uint64(finished(batch)); err == nil {
 		w.written.Add(n)
 	} else {
 		w.errors.Add(n)
+	}
+	for _, fn := range waiters {
+		fn()
 	}
 	w.mu.Lock()
 	w.busy = false
