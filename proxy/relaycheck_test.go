@@ -18,7 +18,7 @@ func TestRelayCheck(t *testing.T) {
 		edits   []string
 		open    bool
 		trusted bool
-		auth    bool // passwords on: a From of our domain is proved before it relays
+		auth    bool   // passwords on: a From of our domain is proved before it relays
 		want    string // the answer upstream; "" when the request is forwarded
 	}{
 		{name: "a stranger calling a stranger is refused", file: "invite.sip",
