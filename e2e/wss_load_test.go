@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,6 +64,7 @@ security:
 	time.Sleep(5 * time.Second) // let transactions end and memory settle
 	after := pss(t, p.cmd.Process.Pid)
 	heap1, stack1 := liveBytes(t, admin)
+	saveProfiles(t, admin)
 	heap, stack := float64(heap1-heap0)/float64(n), float64(stack1-stack0)/float64(n)
 	live := heap + stack
 	per := float64(after-before) * 1024 / float64(n)
@@ -191,6 +193,25 @@ func liveBytes(t *testing.T, admin string) (heap, stack int64) {
 		t.Fatal("no HeapInuse or Stack in the heap profile")
 	}
 	return heap, stack
+}
+
+// saveProfiles writes parley's heap profile and goroutine dump into
+// $PARLEY_WSS_PROFILE, when set, for `go tool pprof`.
+func saveProfiles(t *testing.T, admin string) {
+	t.Helper()
+	dir := os.Getenv("PARLEY_WSS_PROFILE")
+	if dir == "" {
+		return
+	}
+	for name, path := range map[string]string{"heap.pb.gz": "heap", "goroutine.txt": "goroutine?debug=1"} {
+		code, body := httpGet(t, "http://"+admin+"/debug/pprof/"+path)
+		if code != 200 {
+			t.Fatalf("%s: %d", path, code)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // pss is a process's proportional set size in KiB.

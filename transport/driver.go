@@ -69,8 +69,10 @@ type connDriver interface {
 	// registers it (m.register), which starts its reading goroutine.
 	dial(m *Manager, dst Target) (*conn, error)
 	// readConn reads c until it ends, handing every message to
-	// m.deliver; returning closes c.
-	readConn(m *Manager, c *conn)
+	// m.deliver, and reports true once it has: the caller then closes c
+	// (m.connDone). False means that reading goes on in another
+	// goroutine, which calls m.connDone itself when c ends.
+	readConn(m *Manager, c *conn) (ended bool)
 }
 
 // registry holds the drivers in RFC 3263 §4.1 order of preference, which

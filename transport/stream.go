@@ -126,8 +126,6 @@ func (m *Manager) forget(c *conn) {
 // then reading until the peer leaves, a limit cuts it off or the manager
 // closes.
 func (m *Manager) serveConn(c *conn) {
-	defer m.wg.Done()
-	defer m.forget(c)
 	if c.accepted { // counted here, before any message on it can be seen
 		m.stats.accepted.Add(1)
 	} else {
@@ -136,10 +134,20 @@ func (m *Manager) serveConn(c *conn) {
 	if tc, ok := c.nc.(*tls.Conn); ok && c.accepted {
 		if err := m.handshake(tc); err != nil {
 			m.log.Debug("tls handshake failed", "remote", c.remote, "err", err)
+			m.connDone(c)
 			return
 		}
 	}
-	c.driver.readConn(m, c)
+	if c.driver.readConn(m, c) {
+		m.connDone(c)
+	}
+}
+
+// connDone closes a connection whose reading has ended and lets Close
+// stop waiting for it.
+func (m *Manager) connDone(c *conn) {
+	m.forget(c)
+	m.wg.Done()
 }
 
 // handshake bounds an incoming TLS handshake, so that peers that open a
@@ -193,8 +201,8 @@ func (st *streamState) deadline(cfg *Config, now time.Time) time.Time {
 }
 
 // readConn reads a byte stream and frames it by Content-Length (§18.3)
-// until the connection ends.
-func (d *streamDriver) readConn(m *Manager, c *conn) {
+// until the connection ends, on the one goroutine.
+func (d *streamDriver) readConn(m *Manager, c *conn) bool {
 	fr := sip.Framer{Limits: m.cfg.Limits}
 	buf := make([]byte, streamReadSize)
 	var st streamState
@@ -202,11 +210,11 @@ func (d *streamDriver) readConn(m *Manager, c *conn) {
 		c.nc.SetReadDeadline(st.deadline(&m.cfg, time.Now()))
 		n, err := c.nc.Read(buf)
 		if n > 0 && !m.consume(c, &fr, buf[:n], &st) {
-			return
+			return true
 		}
 		if err != nil {
 			m.readEnded(c, err, &st)
-			return
+			return true
 		}
 	}
 }
@@ -265,10 +273,16 @@ func (m *Manager) readEnded(c *conn, err error, st *streamState) {
 		return // the peer closed, or we did
 	}
 	if !st.since.IsZero() && time.Since(st.since) >= m.cfg.TCPMessageTimeout {
-		m.stats.overflows.Add(1)
-		m.log.Debug("connection cut off: message too slow", "proto", c.proto, "remote", c.remote)
+		m.messageTooSlow(c)
 		return
 	}
 	m.stats.idleClosed.Add(1)
 	m.log.Debug("connection closed: idle", "proto", c.proto, "remote", c.remote)
+}
+
+// messageTooSlow counts a connection cut off because one message took
+// longer than TCPMessageTimeout to arrive.
+func (m *Manager) messageTooSlow(c *conn) {
+	m.stats.overflows.Add(1)
+	m.log.Debug("connection cut off: message too slow", "proto", c.proto, "remote", c.remote)
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"net"
@@ -196,24 +197,56 @@ func offersSIP(r *http.Request) bool {
 	return false
 }
 
+// wsReader is the reading side of one WebSocket connection. Its
+// goroutine waits for the next message and handles it (the transaction
+// layer, proxy and registrar run on it, growing its stack to 8 KiB);
+// then a fresh goroutine waits for the one after. So the goroutine that
+// an idle connection keeps is only as deep as the read path, in the 4
+// KiB stack class, not in the size a handled REGISTER left it, which
+// the collector seldom halves. Messages are still handled one after
+// another, in order.
+type wsReader struct {
+	m    *Manager
+	c    *conn
+	ping pinger
+	// msgEnd is when the message being read must be whole by
+	// (TCPMessageTimeout from its first frame); zero between messages.
+	// Only the reading goroutine touches it.
+	msgEnd time.Time
+}
+
 // readConn reads one SIP message per WebSocket message (RFC 7118 §5.1)
 // until the connection ends, and pings the peer every WSPingInterval.
 // Anything received, pongs included, keeps the connection open for two
-// more intervals.
-func (d *wsDriver) readConn(m *Manager, c *conn) {
-	ws := c.ws
-	ws.SetReadLimit(int64(m.cfg.Limits.MaxSize))
-	interval := m.cfg.WSPingInterval
-	alive := func() { ws.SetReadDeadline(time.Now().Add(2 * interval)) }
-	ws.SetPongHandler(func(string) error { alive(); return nil })
-	ping := wsPinger(c, interval, m.cfg.TCPWriteTimeout)
-	defer ping.stop()
+// more intervals; one message may take TCPMessageTimeout at most, as on
+// TCP, however often pongs arrive meanwhile.
+func (d *wsDriver) readConn(m *Manager, c *conn) bool {
+	r := &wsReader{m: m, c: c}
+	c.ws.SetReadLimit(int64(m.cfg.Limits.MaxSize))
+	c.ws.SetPongHandler(r.pong)
+	r.ping.start(c, m.cfg.WSPingInterval, m.cfg.TCPWriteTimeout)
+	return r.read()
+}
+
+// resume is read on a fresh goroutine, which ends the connection when
+// its reading ends.
+func (r *wsReader) resume() {
+	if r.read() {
+		r.m.connDone(r.c)
+	}
+}
+
+// read reads until a message has been handled, then hands the reading
+// on to a fresh goroutine and reports false; true when the connection
+// has ended.
+func (r *wsReader) read() (ended bool) {
+	m, c := r.m, r.c
 	for {
-		alive()
-		data, err := readWSMessage(ws)
+		data, err := r.next()
 		if err != nil {
-			m.wsEnded(c, err)
-			return
+			r.ping.stop()
+			m.wsEnded(c, err, r.tooSlow())
+			return true
 		}
 		switch {
 		case !m.admit(c.remote.Addr()):
@@ -223,26 +256,58 @@ func (d *wsDriver) readConn(m *Manager, c *conn) {
 			// inside a message: answered with a CRLF pong.
 			m.stats.pings.Add(1)
 			if c.write(crlf, m.cfg.TCPWriteTimeout) != nil {
-				return
+				r.ping.stop()
+				return true
 			}
 		default:
 			m.deliver(data, &Incoming{
 				Proto: c.proto, Source: c.remote, Local: c.local, Conn: c.id, Listener: c.info,
 			})
+			go r.resume()
+			return false
 		}
 	}
+}
+
+// next reads the next message whole within the deadlines.
+func (r *wsReader) next() ([]byte, error) {
+	r.msgEnd = time.Time{}
+	r.alive()
+	_, rd, err := r.c.ws.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	r.msgEnd = time.Now().Add(r.m.cfg.TCPMessageTimeout)
+	r.alive()
+	return readWSMessage(rd)
+}
+
+// alive sets the read deadline two ping intervals from now, or at the
+// end of the message under way when that comes first.
+func (r *wsReader) alive() {
+	d := time.Now().Add(2 * r.m.cfg.WSPingInterval)
+	if !r.msgEnd.IsZero() && r.msgEnd.Before(d) {
+		d = r.msgEnd
+	}
+	r.c.ws.SetReadDeadline(d)
+}
+
+func (r *wsReader) pong(string) error {
+	r.alive()
+	return nil
+}
+
+// tooSlow reports whether the message under way ran out of time.
+func (r *wsReader) tooSlow() bool {
+	return !r.msgEnd.IsZero() && !time.Now().Before(r.msgEnd)
 }
 
 // wsReadBuffers are lent to readWSMessage, so that reading a message
 // costs one allocation of its exact size, which deliver then owns.
 var wsReadBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// readWSMessage reads the next data message whole.
-func readWSMessage(ws *websocket.Conn) ([]byte, error) {
-	_, r, err := ws.NextReader()
-	if err != nil {
-		return nil, err
-	}
+// readWSMessage reads the rest of a data message whole.
+func readWSMessage(r io.Reader) ([]byte, error) {
 	buf := wsReadBuffers.Get().(*bytes.Buffer)
 	defer wsReadBuffers.Put(buf)
 	buf.Reset()
@@ -274,8 +339,7 @@ type pinger struct {
 	stopped bool
 }
 
-func wsPinger(c *conn, interval, timeout time.Duration) *pinger {
-	p := &pinger{}
+func (p *pinger) start(c *conn, interval, timeout time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.t = time.AfterFunc(interval, func() {
@@ -290,7 +354,6 @@ func wsPinger(c *conn, interval, timeout time.Duration) *pinger {
 			p.t.Reset(interval)
 		}
 	})
-	return p
 }
 
 func (p *pinger) stop() {
@@ -300,11 +363,15 @@ func (p *pinger) stop() {
 	p.t.Stop()
 }
 
-// wsEnded counts why a WebSocket connection's reads ended.
-func (m *Manager) wsEnded(c *conn, err error) {
+// wsEnded counts why a WebSocket connection's reads ended; tooSlow says
+// that a message under way had run out of time.
+func (m *Manager) wsEnded(c *conn, err error, tooSlow bool) {
 	var ne net.Error
+	timeout := errors.As(err, &ne) && ne.Timeout() // gorilla hides os.ErrDeadlineExceeded
 	switch {
-	case errors.As(err, &ne) && ne.Timeout(): // gorilla hides os.ErrDeadlineExceeded
+	case timeout && tooSlow:
+		m.messageTooSlow(c)
+	case timeout:
 		m.stats.idleClosed.Add(1)
 		m.log.Debug("connection closed: no pong", "proto", c.proto, "remote", c.remote)
 	case errors.Is(err, websocket.ErrReadLimit):

@@ -292,6 +292,47 @@ func TestWSPing(t *testing.T) {
 	eventually(t, "silent client closed", func() bool { return m.Stats().IdleClosed == 1 })
 }
 
+// A message that trickles in, one fragment at a time, is cut off after
+// TCPMessageTimeout as on TCP, though the client's pongs keep the
+// connection alive meanwhile.
+func TestWSSlowMessageTimeout(t *testing.T) {
+	cfg := wsConfig(WS, t)
+	cfg.WSPingInterval = 100 * time.Millisecond
+	cfg.TCPMessageTimeout = 300 * time.Millisecond
+	col := newCollector()
+	m := start(t, cfg, col)
+	nc := mustDialWS(t, m).NetConn()
+	// Client frames, masked with a zero key: the first fragment of a text
+	// message, then one-byte continuations, each with a pong after it.
+	frame := func(op byte, payload string) []byte {
+		return append([]byte{op, 0x80 | byte(len(payload)), 0, 0, 0, 0}, payload...)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if _, err := nc.Write(frame(0x01, "OPTIONS sip:x@example.com SIP/2.0\r\n")); err != nil {
+			return
+		}
+		for range 200 { // 4 s at most
+			if _, err := nc.Write(append(frame(0x00, "V"), frame(0x8A, "")...)); err != nil {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	t0 := time.Now()
+	expectClosed(t, nc, wait)
+	if d := time.Since(t0); d < 250*time.Millisecond || d > 2*time.Second {
+		t.Errorf("cut off after %v, want about 300ms", d)
+	}
+	<-done
+	eventually(t, "the overflow count", func() bool { return m.Stats().Overflows == 1 })
+	if s := m.Stats(); s.IdleClosed != 0 {
+		t.Errorf("counted as idle: %+v", s)
+	}
+	col.none(t, 10*time.Millisecond)
+}
+
 // A CRLF keep-alive in a message is answered with a CRLF, and handed to
 // nobody.
 func TestWSKeepAlive(t *testing.T) {
