@@ -64,10 +64,11 @@ func (res *DNS) Resolve(ctx context.Context, u *sip.URI) ([]transport.Target, er
 }
 
 // URIProto is the transport a URI asks for (§18.1.1, RFC 3263 §4.1):
-// its transport parameter when a driver speaks it, TLS for sips, else UDP.
+// its transport parameter when a driver speaks it (its secure form in a
+// sips URI: TLS for tcp, WSS for ws), TLS for sips, else UDP.
 func URIProto(u *sip.URI) (p transport.Proto, pinned bool) {
 	if t, ok := u.Params.Get("transport"); ok {
-		if p := transport.Proto(strings.ToLower(t)); p.Known() {
+		if p, ok := transport.ProtoOfURI(t, u.Scheme == "sips"); ok {
 			return p, true
 		}
 	}

@@ -23,8 +23,14 @@ func TestURIProto(t *testing.T) {
 		{"sip:a@192.0.2.1:5080;transport=tls", transport.TLS, true, 5080},
 		{"sip:a@192.0.2.1;transport=sctp", transport.UDP, false, 5060},
 		{"sips:a@192.0.2.1", transport.TLS, true, 5061},
-		{"sips:a@192.0.2.1;transport=tcp", transport.TCP, true, 5060},
+		// A sips URI asks for the secure form of what it names: TLS for
+		// tcp (RFC 5630 §3.1.3), WSS for ws (RFC 7118 §5.2).
+		{"sips:a@192.0.2.1;transport=tcp", transport.TLS, true, 5061},
 		{"sips:a@192.0.2.1;transport=sctp", transport.TLS, true, 5061},
+		{"sips:a@192.0.2.1;transport=udp", transport.TLS, true, 5061},
+		{"sip:a@192.0.2.1;transport=ws", transport.WS, true, 80},
+		{"sips:a@192.0.2.1;transport=ws", transport.WSS, true, 443},
+		{"sips:a@192.0.2.1:8443;transport=WS", transport.WSS, true, 8443},
 	}
 	for _, c := range cases {
 		t.Run(c.uri, func(t *testing.T) {

@@ -25,6 +25,11 @@ func TestURITransport(t *testing.T) {
 		{"sips:a@192.0.2.1", transport.TLS, 5061},
 		{"sips:a@192.0.2.1;transport=tcp", transport.TLS, 5061},
 		{"sips:a@192.0.2.1;transport=sctp", transport.TLS, 5061},
+		{"sip:a@192.0.2.1;transport=ws", transport.WS, 80},
+		{"sips:a@192.0.2.1;transport=ws", transport.WSS, 443}, // RFC 7118 §5.2
+		{"sips:a@192.0.2.1;transport=WS", transport.WSS, 443},
+		{"sips:a@192.0.2.1;transport=wss", transport.WSS, 443},
+		{"sips:a@192.0.2.1;transport=udp", transport.TLS, 5061},
 	}
 	for _, c := range cases {
 		t.Run(c.uri, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/outbound"
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
 )
@@ -42,20 +43,12 @@ func (p *Proxy) isUs(u *sip.URI) bool {
 func (p *Proxy) IsUs(u *sip.URI) bool { return p.isUs(u) }
 
 // uriTransport is the transport whose default port a URI without one
-// means, for recognising our own address: its transport parameter,
-// except that sips asks for a secure one (a sips URI with transport=tcp
-// still means port 5061), else UDP.
+// means, for recognising our own address: what outbound.URIProto says
+// the URI asks for (a sips URI with transport=tcp still means port 5061,
+// with transport=ws 443).
 func uriTransport(u *sip.URI) transport.Proto {
-	proto := transport.UDP
-	if u.Scheme == "sips" {
-		proto = transport.TLS
-	}
-	if t, ok := u.Params.Get("transport"); ok {
-		if tp := transport.Proto(strings.ToLower(t)); tp.Known() && (tp.Secure() || u.Scheme != "sips") {
-			proto = tp
-		}
-	}
-	return proto
+	p, _ := outbound.URIProto(u)
+	return p
 }
 
 func (p *Proxy) isOurAddr(host string, port int) bool {

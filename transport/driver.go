@@ -174,6 +174,28 @@ func (p Proto) URIParam() string {
 	return string(p)
 }
 
+// secureForm is the protocol a sips URI means by a transport parameter
+// that names an insecure one: TLS for tcp (RFC 5630 §3.1.3) and WSS for
+// ws (RFC 7118 §5.2, which gives both the one value "ws").
+var secureForm = map[Proto]Proto{TCP: TLS, WS: WSS}
+
+// ProtoOfURI returns the protocol a SIP or SIPS URI's transport
+// parameter asks for: the one it names (any case), or, in a sips URI,
+// that protocol's secure form. ok is false for a parameter naming no
+// protocol Parley speaks, or one with no secure form in a sips URI;
+// the caller then falls back on the scheme's default.
+func ProtoOfURI(param string, sips bool) (p Proto, ok bool) {
+	p = Proto(strings.ToLower(param))
+	if !p.Known() {
+		return p, false
+	}
+	if !sips || p.Secure() {
+		return p, true
+	}
+	p, ok = secureForm[p]
+	return p, ok
+}
+
 // ViaName returns the transport token for a Via header ("UDP", "TCP", "TLS").
 func (p Proto) ViaName() string {
 	if e := find(p); e != nil {

@@ -103,3 +103,34 @@ func BenchmarkProtoReliable(b *testing.B) {
 		b.Fatal("nothing reliable")
 	}
 }
+
+// A URI's transport parameter, and what a sips URI makes of it: the
+// secure form of the protocol it names, or nothing when there is none.
+func TestProtoOfURI(t *testing.T) {
+	cases := []struct {
+		param string
+		sips  bool
+		want  Proto
+		ok    bool
+	}{
+		{"udp", false, UDP, true},
+		{"TCP", false, TCP, true},
+		{"tls", false, TLS, true},
+		{"ws", false, WS, true},
+		{"wss", false, WSS, true},
+		{"sctp", false, "sctp", false},
+		{"tcp", true, TLS, true},
+		{"tls", true, TLS, true},
+		{"ws", true, WSS, true},
+		{"Ws", true, WSS, true},
+		{"wss", true, WSS, true},
+		{"udp", true, "", false},
+		{"sctp", true, "sctp", false},
+	}
+	for _, c := range cases {
+		got, ok := ProtoOfURI(c.param, c.sips)
+		if ok != c.ok || (ok && got != c.want) {
+			t.Errorf("ProtoOfURI(%q, sips %v) = %q, %v; want %q, %v", c.param, c.sips, got, ok, c.want, c.ok)
+		}
+	}
+}
