@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/parley-sip/parley/flowtoken"
 	"github.com/parley-sip/parley/gruu"
@@ -24,16 +26,42 @@ type connChecker interface {
 	ConnOpen(id transport.ConnID) bool
 }
 
+// keepAliveChecker is what the transport tells about a UDP flow's life:
+// when its phone last sent a STUN keepalive.
+type keepAliveChecker interface {
+	LastKeepAlive(src netip.AddrPort) (time.Time, bool)
+}
+
 // flowAlive reports whether a binding's flow can still carry a request:
-// a connection that has closed cannot, and Parley does not dial a phone
-// back on a flow (§5.3). A flow through an edge proxy (Path) is the
-// edge's to judge; UDP gives no sign of life.
+// a connection that has closed cannot, nor a UDP flow whose keepalives
+// stopped, and Parley does not dial a phone back on a flow (§5.3). A
+// flow through an edge proxy (Path) is the edge's to judge.
 func (p *Proxy) flowAlive(b *location.Binding) bool {
-	if len(b.Path) > 0 || b.ConnID == 0 || !transport.Proto(b.Transport).Stream() {
+	proto := transport.Proto(b.Transport)
+	switch {
+	case len(b.Path) > 0:
+		return true
+	case proto == transport.UDP:
+		return p.keptAlive(b.Source)
+	case b.ConnID == 0 || !proto.Stream():
 		return true
 	}
 	cc, ok := p.tp.(connChecker)
 	return !ok || cc.ConnOpen(transport.ConnID(b.ConnID))
+}
+
+// keptAlive reports whether a UDP flow still shows life (RFC 5626
+// §4.4.2): once its phone has sent STUN keepalives, a silence longer
+// than UDPFlowTimeout fails it. A flow never pinged gives no sign either
+// way and is taken as alive.
+func (p *Proxy) keptAlive(src netip.AddrPort) bool {
+	timeout := p.config().UDPFlowTimeout
+	kc, ok := p.tp.(keepAliveChecker)
+	if timeout <= 0 || !ok {
+		return true
+	}
+	last, pinged := kc.LastKeepAlive(src)
+	return !pinged || p.now().Sub(last) <= timeout
 }
 
 // bindingTargets appends to ts an AOR's bindings, in Lookup's order, as

@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parley-sip/parley/flowtoken"
 	"github.com/parley-sip/parley/gruu"
@@ -82,6 +84,85 @@ func TestOutboundFlows(t *testing.T) {
 				t.Errorf("answered %v, want %s", got, tt.status)
 			}
 		})
+	}
+}
+
+// keptAlive is the fake transport whose UDP flows' phones sent their last
+// STUN keepalives at the times given.
+type keptAlive struct {
+	*fakeTransport
+	last map[netip.AddrPort]time.Time
+}
+
+func (k keptAlive) LastKeepAlive(src netip.AddrPort) (time.Time, bool) {
+	t, ok := k.last[src]
+	return t, ok
+}
+
+// udpFlow is one UDP flow of an instance.
+func udpFlow(inst string, regID int, src string) location.Binding {
+	return location.Binding{Contact: "sip:bob@" + src + ";ob", Transport: "udp",
+		Source: ap(src), InstanceID: inst, RegID: regID}
+}
+
+// A UDP flow whose STUN keepalives stopped for longer than the Flow-Timer
+// and its grace has failed (RFC 5626 §4.4.2): the request takes the
+// instance's other flow, or gets 430 when there is none. A flow whose
+// phone never pinged it shows nothing and is tried.
+func TestOutboundUDPFlowKeepAlives(t *testing.T) {
+	const timeout = 35 * time.Second
+	older, newer := "198.51.100.7:40001", "198.51.100.8:40002"
+	tests := []struct {
+		name   string
+		silent map[string]time.Duration // source → time since its last keepalive
+		want   []string                 // where the INVITE goes
+		status string
+	}{
+		{"both pinging: the newest flow", map[string]time.Duration{older: time.Second, newer: time.Second}, []string{newer}, ""},
+		{"at the timeout: still alive", map[string]time.Duration{older: time.Second, newer: timeout}, []string{newer}, ""},
+		{"the newest silent too long: the other", map[string]time.Duration{older: time.Second, newer: timeout + time.Second}, []string{older}, ""},
+		{"never pinged: tried", map[string]time.Duration{older: time.Second}, []string{newer}, ""},
+		{"both silent too long: 430", map[string]time.Duration{older: time.Minute, newer: 2 * time.Minute}, nil, "430 Flow Failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := defaultConfig()
+			cfg.UDPFlowTimeout = timeout
+			f := newFixture(t, cfg)
+			ka := keptAlive{f.tp, map[netip.AddrPort]time.Time{}}
+			for src, ago := range tt.silent {
+				ka.last[ap(src)] = f.clock.Now().Add(-ago)
+			}
+			f.p.tp = ka
+			f.bind("sip:bob@example.com", udpFlow(instA, 1, older))
+			f.bind("sip:bob@example.com", udpFlow(instA, 2, newer))
+			tx := f.serve(req(t, "invite.sip"))
+			var got []string
+			for _, c := range f.txs.all("INVITE") {
+				got = append(got, c.dst.Addr.String())
+			}
+			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+				t.Errorf("INVITE sent to %v, want %v", got, tt.want)
+			}
+			statuses := tx.statuses()
+			switch {
+			case tt.status == "" && len(statuses) != 0:
+				t.Errorf("answered %v", statuses)
+			case tt.status != "" && (len(statuses) == 0 || statuses[len(statuses)-1] != tt.status):
+				t.Errorf("answered %v, want %s", statuses, tt.status)
+			}
+		})
+	}
+}
+
+// Without a UDP flow timeout, keepalives are not looked at.
+func TestOutboundUDPFlowTimeoutOff(t *testing.T) {
+	f := newFixture(t, defaultConfig())
+	f.p.tp = keptAlive{f.tp, map[netip.AddrPort]time.Time{ap("198.51.100.8:40002"): f.clock.Now().Add(-time.Hour)}}
+	f.bind("sip:bob@example.com", udpFlow(instA, 1, "198.51.100.8:40002"))
+	f.serve(req(t, "invite.sip"))
+	if n := len(f.txs.all("INVITE")); n != 1 {
+		t.Errorf("%d INVITEs, want 1", n)
 	}
 }
 

@@ -76,6 +76,11 @@ type Config struct {
 	ServerHeader string
 	// Secret salts stateless branches, so that they cannot be predicted.
 	Secret string
+	// UDPFlowTimeout is how long a UDP outbound flow may go without a
+	// STUN keepalive, once it has had one, before it counts as failed
+	// (RFC 5626 §4.4.2): the Flow-Timer and a grace period. Zero never
+	// judges a UDP flow by its keepalives.
+	UDPFlowTimeout time.Duration
 	// Clock runs Timer C; nil is the process's timing wheel. Tests use a
 	// fake to make timers deterministic.
 	Clock clock.Clock

@@ -115,6 +115,17 @@ func sameURI(contact string, u sip.URI) bool {
 	return err == nil && v.Equal(u)
 }
 
+// flowGrace is how long past its Flow-Timer a flow may stay silent
+// before the server counts it as failed: RFC 5626 §4.4.1 has the server
+// wait longer than the Flow-Timer, for the keepalive's delay on its way.
+const flowGrace = 10 * time.Second
+
+// FlowTimeout is how long a flow over proto may go without a keepalive
+// before it counts as failed: its Flow-Timer and a grace period.
+func FlowTimeout(p Policy, proto transport.Proto) time.Duration {
+	return flowTimer(p, proto) + flowGrace
+}
+
 // flowTimer is the Flow-Timer for a flow over proto: the policy's, or
 // Parley's choice for the transport.
 func flowTimer(p Policy, proto transport.Proto) time.Duration {

@@ -8,6 +8,8 @@ import (
 	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/proxy"
+	"github.com/parley-sip/parley/registrar"
+	"github.com/parley-sip/parley/transport"
 )
 
 // ReloadState is what /api/config shows: when the configuration was last
@@ -138,10 +140,26 @@ func (s *Server) newAuth(cfg *config.Config) (*auth.Authenticator, auth.Policies
 func (s *Server) proxyConfig(cfg *config.Config, a *auth.Authenticator, pol auth.Policies) proxy.Config {
 	pc := proxyConfig(cfg, s.isOurDomain)
 	pc.Names = s.isOurName
+	pc.UDPFlowTimeout = udpFlowTimeout(cfg)
 	pc.OpenRelay = func() bool { return s.settings.Load().cfg.Proxy.Relay == config.RelayOpen }
 	s.guardProxy(&pc)
 	pc.Auth, pc.AuthPolicy = a, pol
 	return pc
+}
+
+// udpFlowTimeout is the longest time any domain's UDP outbound flows may
+// go without a keepalive: its Flow-Timer and the grace. The proxy judges
+// a flow without knowing its domain, so the longest one is taken: a
+// dead flow may be seen late, a live one is never failed early.
+func udpFlowTimeout(cfg *config.Config) time.Duration {
+	timeout := func(r config.RegistrarConfig) time.Duration {
+		return registrar.FlowTimeout(registrar.Policy{FlowTimer: r.FlowTimer.Duration()}, transport.UDP)
+	}
+	longest := timeout(cfg.Registrar)
+	for domain := range cfg.DomainOverrides {
+		longest = max(longest, timeout(cfg.RegistrarFor(domain)))
+	}
+	return longest
 }
 
 // Config returns the configuration in force: the last one applied, with

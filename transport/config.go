@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/sip"
 )
 
@@ -144,6 +145,9 @@ type Config struct {
 
 	// Logger receives the transport's logs (default slog.Default()).
 	Logger *slog.Logger
+	// Clock times the STUN keepalives of UDP flows (LastKeepAlive);
+	// nil is the process's timing wheel. Tests use a fake.
+	Clock clock.Clock
 }
 
 // Defaults for the Config fields left zero.
@@ -187,6 +191,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Default()
 	}
 	return cfg
 }

@@ -46,8 +46,9 @@ type Manager struct {
 	closed    atomic.Bool
 	listeners atomic.Pointer[[]*listener]
 
-	conns connTable
-	ids   atomic.Uint64
+	conns      connTable
+	keepAlives *keepAlives // STUN keepalives of UDP flows
+	ids        atomic.Uint64
 	wg    sync.WaitGroup
 	stats counters
 }
@@ -66,6 +67,7 @@ func New(cfg Config, h Handler) (*Manager, error) {
 	m := &Manager{cfg: cfg, h: h, log: cfg.Logger.With("subsystem", "transport"), tagSalt: rand.Text()}
 	m.SetAllowedOrigins(cfg.WSAllowedOrigins) // validated above
 	m.conns.init()
+	m.keepAlives = newKeepAlives(cfg.Clock)
 	if cfg.needsCert() {
 		var err error
 		if m.certs, err = newCertStore(&m.cfg, m.log); err != nil {

@@ -51,6 +51,7 @@ func (m *Manager) answerSTUN(l *listener, src netip.AddrPort, b []byte) {
 	if !ok {
 		return
 	}
+	m.keepAlives.seen(src)
 	if err := m.Send(Target{Proto: UDP, Addr: src, Listener: l.info}, reply); err == nil {
 		m.stats.stunPings.Add(1)
 	}

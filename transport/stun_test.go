@@ -3,11 +3,14 @@ package transport
 import (
 	"bytes"
 	"crypto/tls"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/pion/stun/v3"
+
+	"github.com/parley-sip/parley/clock"
 )
 
 func bindingRequest(t testing.TB, fingerprint bool) *stun.Message {
@@ -123,6 +126,53 @@ func TestUDPAnswersSTUN(t *testing.T) {
 			t.Errorf("stats %+v", s)
 		}
 	})
+}
+
+// Each STUN keepalive of a UDP flow is remembered with the time it came,
+// by the manager's clock, for its source alone; an hour's silence
+// forgets it.
+func TestUDPKeepAliveTimes(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 6, 0, 0, 0, time.UTC)
+	fake := clock.NewFake(t0)
+	cfg := udpConfig(families[0])
+	cfg.Clock = fake
+	m := start(t, cfg, newCollector())
+	srv := m.Listeners()[0].Bound
+	ping := func(c *net.UDPConn) {
+		t.Helper()
+		if _, err := c.WriteToUDPAddrPort(bindingRequest(t, false).Raw, srv); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(wait))
+		if _, _, err := c.ReadFromUDPAddrPort(make([]byte, 1500)); err != nil {
+			t.Fatalf("no STUN answer: %v", err)
+		}
+	}
+	phone, other := udpClient(t, families[0]), udpClient(t, families[0])
+	src := addrPort(phone.LocalAddr())
+	if _, ok := m.LastKeepAlive(src); ok {
+		t.Fatal("a keepalive before any was sent")
+	}
+	ping(phone)
+	if last, ok := m.LastKeepAlive(src); !ok || !last.Equal(t0) {
+		t.Fatalf("LastKeepAlive = %v, %v; want %v", last, ok, t0)
+	}
+	fake.Advance(20 * time.Second)
+	ping(phone)
+	if last, _ := m.LastKeepAlive(src); !last.Equal(t0.Add(20 * time.Second)) {
+		t.Errorf("after the second keepalive: %v", last)
+	}
+	if _, ok := m.LastKeepAlive(addrPort(other.LocalAddr())); ok {
+		t.Error("a keepalive from a source that sent none")
+	}
+	fake.Advance(keepAliveForget)
+	ping(other) // sweeps
+	if _, ok := m.LastKeepAlive(src); ok {
+		t.Error("a keepalive an hour old is still remembered")
+	}
+	if last, ok := m.LastKeepAlive(addrPort(other.LocalAddr())); !ok || !last.Equal(fake.Now()) {
+		t.Errorf("the other source's keepalive: %v, %v", last, ok)
+	}
 }
 
 // A connection is open until the peer closes it; then its flow is dead.
