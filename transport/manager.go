@@ -49,8 +49,8 @@ type Manager struct {
 	conns      connTable
 	keepAlives *keepAlives // STUN keepalives of UDP flows
 	ids        atomic.Uint64
-	wg    sync.WaitGroup
-	stats counters
+	wg         sync.WaitGroup
+	stats      counters
 }
 
 // New checks cfg and prepares TLS (loading or generating the certificate,
