@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,11 +23,13 @@ import (
 // reports parley's memory per connection: the growth of its PSS from a
 // warm-up of 100 registered connections to all of them, divided by their
 // number, each connection's binding included, and the same growth of its
-// live heap and stacks after a GC. It is a measurement, not a check run
-// by default: without the variable it skips. Bounded: at most
-// PARLEY_WSS_LOAD connections, 50 opened at a time, 3 minutes. (Kamailio
-// 5.6.3 is left out: with Debian's OpenSSL 3 its tls module drops
-// handshakes and its workers die at a few thousand connections.)
+// live heap and stacks after a GC. Then, with kamailio installed, the
+// same load on Kamailio's websocket module (bench/peers/kamailio-wss.cfg)
+// in the same run, and the growth of the PSS of all its processes. It is
+// a measurement, not a check run by default: without the variable it
+// skips. Bounded: at most PARLEY_WSS_LOAD connections per server, 50
+// opened at a time (PARLEY_WSS_KAMAILIO_PAR at a time for Kamailio,
+// default 10), 3 minutes each.
 func TestWSSLoad(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("PARLEY_WSS_LOAD"))
 	if n <= 0 {
@@ -54,12 +57,12 @@ security:
 `, admin, n+warm+10, n+warm+10))
 	p := startParley(t, "--config", cfg, "--data-dir", data, "--listen", "wss:"+wssAddr, "--log-level", "info")
 
-	openRegistered(t, wssAddr, 0, warm)
+	warmConns := openRegistered(t, wssAddr, 0, warm)
 	time.Sleep(2 * time.Second)
 	heap0, stack0 := liveBytes(t, admin)
 	before := pss(t, p.cmd.Process.Pid)
 	start := time.Now()
-	openRegistered(t, wssAddr, warm, n)
+	conns := openRegistered(t, wssAddr, warm, n)
 	took := time.Since(start)
 	time.Sleep(5 * time.Second) // let transactions end and memory settle
 	after := pss(t, p.cmd.Process.Pid)
@@ -72,28 +75,98 @@ security:
 		live, live/1024, heap, stack)
 	t.Logf("parley: %d WSS connections registered in %v (%.0f/s); PSS %d KiB → %d KiB: %.0f bytes (%.1f KiB) per connection with its binding",
 		n, took.Round(time.Millisecond), float64(n)/took.Seconds(), before, after, per, per/1024)
+	closeAll(conns)
+	closeAll(warmConns)
+
+	if _, err := exec.LookPath("kamailio"); err != nil {
+		t.Logf("kamailio not installed (%s): parley only", kamailioWSSHint)
+		return
+	}
+	kamailioLoad(t, data, n, warm)
+}
+
+// kamailioLoad puts the same load on Kamailio: warm connections, then n
+// more, and logs the growth of the PSS of all its processes per
+// connection that registered, and how many did not.
+func kamailioLoad(t *testing.T, data string, n, warm int) {
+	par, _ := strconv.Atoi(os.Getenv("PARLEY_WSS_KAMAILIO_PAR"))
+	if par <= 0 {
+		par = 10
+	}
+	kamAddr, k := startKamailioWSS(t, data)
+	if _, failed := tryRegistered(t, kamAddr, 0, warm, par); failed > 0 {
+		t.Logf("kamailio: %d of %d warm-up connections failed", failed, warm)
+	}
+	time.Sleep(2 * time.Second)
+	before := groupPSS(t, k.Pid)
+	start := time.Now()
+	got, failed := tryRegistered(t, kamAddr, warm, n, par)
+	took := time.Since(start)
+	time.Sleep(5 * time.Second)
+	after := groupPSS(t, k.Pid)
+	if len(got) == 0 {
+		t.Logf("kamailio: no connection registered (%d failed)", failed)
+		return
+	}
+	per := float64(after-before) * 1024 / float64(len(got))
+	t.Logf("kamailio: %d WSS connections registered (%d failed) in %v (%.0f/s), %d processes; PSS %d KiB → %d KiB: %.0f bytes (%.1f KiB) per connection with its binding",
+		len(got), failed, took.Round(time.Millisecond), float64(len(got))/took.Seconds(), len(processGroup(k.Pid)), before, after, per, per/1024)
+}
+
+// processGroup is pid and its children.
+func processGroup(pid int) []int {
+	out := []int{pid}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so read past
+		// its closing parenthesis.
+		fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			child, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// groupPSS is the PSS of pid and its children, in KiB: shared memory
+// counts once, split among them.
+func groupPSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	var sum int64
+	for _, p := range processGroup(pid) {
+		if kb, err := pssOf(p); err == nil { // a worker may have died meanwhile
+			sum += kb
+		}
+	}
+	return sum
 }
 
 // openRegistered opens count WSS connections to addr, 50 at a time,
 // registering users from on, within 3 minutes; any failure fails the test.
 func openRegistered(t *testing.T, addr string, from, count int) []*websocket.Conn {
 	t.Helper()
-	got, failed := tryRegistered(t, addr, from, count)
+	got, failed := tryRegistered(t, addr, from, count, 50)
 	if failed > 0 {
 		t.Fatalf("%d of %d connections failed or ran out of time", failed, count)
 	}
 	return got
 }
 
-// tryRegistered is openRegistered that returns the connections that
-// registered and counts the others, logging the first failure.
-func tryRegistered(t *testing.T, addr string, from, count int) ([]*websocket.Conn, int) {
+// tryRegistered is openRegistered, par at a time, that returns the
+// connections that registered and counts the others, logging the first
+// failure.
+func tryRegistered(t *testing.T, addr string, from, count, par int) ([]*websocket.Conn, int) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	got := make([]*websocket.Conn, count)
 	var next, failed atomic.Int64
 	var wg sync.WaitGroup
-	for range 50 {
+	for range par {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -217,21 +290,25 @@ func saveProfiles(t *testing.T, admin string) {
 // pss is a process's proportional set size in KiB.
 func pss(t *testing.T, pid int) int64 {
 	t.Helper()
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
+	kb, err := pssOf(pid)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return kb
+}
+
+// pssOf reads a process's proportional set size in KiB.
+func pssOf(pid int) (int64, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
+	if err != nil {
+		return 0, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if rest, ok := strings.CutPrefix(sc.Text(), "Pss:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb
+			return strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 		}
 	}
-	t.Fatal("no Pss in smaps_rollup")
-	return 0
+	return 0, fmt.Errorf("no Pss in /proc/%d/smaps_rollup", pid)
 }
