@@ -93,7 +93,13 @@ func kamailioLoad(t *testing.T, data string, n, warm int) {
 	if par <= 0 {
 		par = 10
 	}
-	kamAddr, k := startKamailioWSS(t, data)
+	// Kamailio keeps each connection's TLS state in shared memory, which
+	// -m sizes once at start: 4 GiB leaves room for 10 000.
+	shm, _ := strconv.Atoi(os.Getenv("PARLEY_WSS_KAMAILIO_SHM"))
+	if shm <= 0 {
+		shm = 4096
+	}
+	kamAddr, k := startKamailioWSS(t, data, shm)
 	if _, failed := tryRegistered(t, kamAddr, 0, warm, par); failed > 0 {
 		t.Logf("kamailio: %d of %d warm-up connections failed", failed, warm)
 	}

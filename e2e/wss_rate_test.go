@@ -49,7 +49,7 @@ admin:
 		t.Logf("kamailio not installed (%s): parley only", kamailioWSSHint)
 		return
 	}
-	kamAddr, _ := startKamailioWSS(t, data)
+	kamAddr, _ := startKamailioWSS(t, data, 1024)
 	krate := registerRate(t, kamAddr, conns, dur)
 	t.Logf("kamailio: %.0f REGISTER/s over WSS on %d connections; parley/kamailio = %.2f", krate, conns, rate/krate)
 }
@@ -96,9 +96,9 @@ const kamailioWSSHint = "apt-get install -y kamailio kamailio-tls-modules kamail
 
 // startKamailioWSS starts Kamailio as a WSS registrar
 // (bench/peers/kamailio-wss.cfg) with the certificate parley made in
-// data, two TCP workers and 1 GB of shared memory, and returns its
+// data, two TCP workers and shmMB MiB of shared memory, and returns its
 // address and main process.
-func startKamailioWSS(t *testing.T, data string) (string, *os.Process) {
+func startKamailioWSS(t *testing.T, data string, shmMB int) (string, *os.Process) {
 	t.Helper()
 	port := freePort(t, false)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
@@ -107,7 +107,7 @@ func startKamailioWSS(t *testing.T, data string) (string, *os.Process) {
 	os.WriteFile(tlsCfg, []byte("[server:default]\nmethod = TLSv1.2+\ncertificate = "+
 		filepath.Join(data, "tls.crt")+"\nprivate_key = "+filepath.Join(data, "tls.key")+"\n"), 0o644)
 	k := exec.Command("kamailio", "-f", filepath.Join("..", "bench", "peers", "kamailio-wss.cfg"), "-DD", "-E",
-		"-n", "2", "-N", "2", "-m", "1024", "-l", "tls:"+addr, "-Y", run, "-w", run,
+		"-n", "2", "-N", "2", "-m", strconv.Itoa(shmMB), "-l", "tls:"+addr, "-Y", run, "-w", run,
 		"-A", `TLS_CONFIG="`+tlsCfg+`"`)
 	klog, err := os.Create(filepath.Join(run, "kamailio.log"))
 	if err != nil {
@@ -121,7 +121,7 @@ func startKamailioWSS(t *testing.T, data string) (string, *os.Process) {
 		k.Process.Kill()
 		k.Wait()
 		klog.Close()
-		if t.Failed() {
+		if t.Failed() || os.Getenv("PARLEY_KAMAILIO_LOG") != "" {
 			t.Logf("kamailio log, tail:\n%s", tail(klog.Name(), 3000))
 		}
 	})
