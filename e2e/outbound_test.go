@@ -431,6 +431,36 @@ func TestOutboundFlowTokenDialog(t *testing.T) {
 // reaches it on that flow.
 func TestOutboundUDPFlow(t *testing.T) {
 	p := startParley(t)
+	ph := registerUDPFlow(t, p, "25")
+	for range 2 {
+		ph.keepAlive()
+	}
+	if got := callUDPFlow(t, p, ph, "udp-flow-call"); got != 486 {
+		t.Fatalf("caller got %d, want the phone's 486", got)
+	}
+}
+
+// A UDP flow whose STUN keep-alives stop is failed once its Flow-Timer
+// (1 s here) and the 10 s grace have passed (RFC 5626 §4.4.2): the call
+// gets 430 Flow Failed instead of going into a NAT mapping that is gone.
+func TestOutboundUDPFlowKeepAlivesStop(t *testing.T) {
+	cfg := writeConfig(t, "registrar:\n  flow_timer: 1s\n")
+	p := startParley(t, "--config", cfg)
+	ph := registerUDPFlow(t, p, "1")
+	ph.keepAlive()
+	if got := callUDPFlow(t, p, ph, "udp-flow-alive"); got != 486 {
+		t.Fatalf("while the keep-alives come: caller got %d, want the phone's 486", got)
+	}
+	time.Sleep(11*time.Second + 500*time.Millisecond)
+	if got := callUDPFlow(t, p, nil, "udp-flow-dead"); got != 430 {
+		t.Fatalf("after the keep-alives stopped: caller got %d, want 430", got)
+	}
+}
+
+// registerUDPFlow registers carol's phone with SIP Outbound over UDP and
+// checks the 200's Flow-Timer.
+func registerUDPFlow(t *testing.T, p *parley, flowTimer string) *udpPhone {
+	t.Helper()
 	ph := newUDPPhone(t, p)
 	ph.send("REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP " + ph.local() + ";branch=z9hG4bKu1;rport\r\n" +
 		"Max-Forwards: 70\r\nFrom: <sip:carol@example.com>;tag=u1\r\nTo: <sip:carol@example.com>\r\nCall-ID: reg-carol\r\n" +
@@ -438,32 +468,42 @@ func TestOutboundUDPFlow(t *testing.T) {
 		`Contact: <sip:carol@` + ph.local() + `;ob>;+sip.instance="<urn:uuid:6c5e1d8a-1f4b-4c2e-9a57-0d3b1e2f4a44>";reg-id=1` + "\r\n" +
 		"Expires: 600\r\nContent-Length: 0\r\n\r\n")
 	ok := ph.next("200 to the REGISTER", func(m *sip.Message) bool { return m.StatusCode() >= 200 })
-	if ok.StatusCode() != 200 || !ok.HasToken("Require", "outbound") || ok.Header("Flow-Timer") != "25" {
+	if ok.StatusCode() != 200 || !ok.HasToken("Require", "outbound") || ok.Header("Flow-Timer") != flowTimer {
 		t.Fatalf("REGISTER over UDP: %d, Require %q, Flow-Timer %q", ok.StatusCode(), ok.Header("Require"), ok.Header("Flow-Timer"))
 	}
-	for range 2 {
-		req, _ := stun.Build(stun.TransactionID, stun.BindingRequest)
-		ph.conn.WriteToUDP(req.Raw, ph.srv)
-		buf := make([]byte, 1500)
-		ph.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
-		n, _, err := ph.conn.ReadFromUDP(buf)
-		var resp stun.Message
-		if err != nil || stun.Decode(buf[:n], &resp) != nil || resp.TransactionID != req.TransactionID {
-			t.Fatalf("STUN keep-alive unanswered: %v", err)
-		}
-		var xa stun.XORMappedAddress
-		if err := xa.GetFrom(&resp); err != nil || xa.Port != ph.conn.LocalAddr().(*net.UDPAddr).Port {
-			t.Fatalf("XOR-MAPPED-ADDRESS %v, %v", xa, err)
-		}
+	return ph
+}
+
+// keepAlive sends a STUN binding request on the phone's flow and checks
+// the answer names the phone's address.
+func (u *udpPhone) keepAlive() {
+	u.t.Helper()
+	req, _ := stun.Build(stun.TransactionID, stun.BindingRequest)
+	u.conn.WriteToUDP(req.Raw, u.srv)
+	buf := make([]byte, 1500)
+	u.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, _, err := u.conn.ReadFromUDP(buf)
+	var resp stun.Message
+	if err != nil || stun.Decode(buf[:n], &resp) != nil || resp.TransactionID != req.TransactionID {
+		u.t.Fatalf("STUN keep-alive unanswered: %v", err)
 	}
+	var xa stun.XORMappedAddress
+	if err := xa.GetFrom(&resp); err != nil || xa.Port != u.conn.LocalAddr().(*net.UDPAddr).Port {
+		u.t.Fatalf("XOR-MAPPED-ADDRESS %v, %v", xa, err)
+	}
+}
+
+// callUDPFlow has a new phone call carol and returns the final status it
+// gets: the 486 carol's phone answers when ph, if given, sees the INVITE.
+func callUDPFlow(t *testing.T, p *parley, ph *udpPhone, callID string) int {
+	t.Helper()
 	caller := newUDPPhone(t, p)
-	caller.send("INVITE sip:carol@example.com SIP/2.0\r\nVia: SIP/2.0/UDP " + caller.local() + ";branch=z9hG4bKc1;rport\r\n" +
-		"Max-Forwards: 70\r\nFrom: <sip:dave@example.com>;tag=d1\r\nTo: <sip:carol@example.com>\r\nCall-ID: udp-flow-call\r\n" +
+	caller.send("INVITE sip:carol@example.com SIP/2.0\r\nVia: SIP/2.0/UDP " + caller.local() + ";branch=z9hG4bK" + callID + ";rport\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:dave@example.com>;tag=d1\r\nTo: <sip:carol@example.com>\r\nCall-ID: " + callID + "\r\n" +
 		"CSeq: 1 INVITE\r\nContact: <sip:dave@" + caller.local() + ">\r\nContent-Length: 0\r\n\r\n")
-	inv := ph.next("INVITE on the UDP flow", func(m *sip.Message) bool { return m.Method() == "INVITE" })
-	ph.conn.WriteToUDP(sip.NewResponse(inv, 486, "Busy Here", "c1").Bytes(), ph.srv)
-	resp := caller.next("the callee's answer", func(m *sip.Message) bool { return m.StatusCode() >= 200 })
-	if resp.StatusCode() != 486 {
-		t.Fatalf("caller got %d, want the phone's 486", resp.StatusCode())
+	if ph != nil {
+		inv := ph.next("INVITE on the UDP flow", func(m *sip.Message) bool { return m.Method() == "INVITE" })
+		ph.conn.WriteToUDP(sip.NewResponse(inv, 486, "Busy Here", "c1").Bytes(), ph.srv)
 	}
+	return caller.next("the final answer", func(m *sip.Message) bool { return m.StatusCode() >= 200 }).StatusCode()
 }
