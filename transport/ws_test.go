@@ -8,7 +8,9 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -93,6 +95,61 @@ func TestWSFraming(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// orderWatcher is a handler that records the bodies it is handed and
+// how many of its calls ran at once.
+type orderWatcher struct {
+	mu      sync.Mutex
+	running int
+	most    int
+	bodies  []string
+	done    chan struct{}
+	want    int
+}
+
+func (o *orderWatcher) HandleMessage(in *Incoming) {
+	o.mu.Lock()
+	o.running++
+	o.most = max(o.most, o.running)
+	o.mu.Unlock()
+	time.Sleep(time.Millisecond) // long enough for a second call to overlap, were it allowed
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.running--
+	o.bodies = append(o.bodies, string(in.Msg.Body()))
+	if len(o.bodies) == o.want {
+		close(o.done)
+	}
+}
+
+// The messages of one WebSocket connection are handled one at a time and
+// in the order sent, though each is handled on a goroutine of its own.
+func TestWSMessagesInOrder(t *testing.T) {
+	const n = 50
+	o := &orderWatcher{done: make(chan struct{}), want: n}
+	m := start(t, wsConfig(WS, t), o)
+	ws := mustDialWS(t, m)
+	for i := range n {
+		if err := ws.WriteMessage(websocket.TextMessage, request(WS, "h.invalid", strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-o.done:
+	case <-time.After(wait):
+		t.Fatal("not every message was handled")
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.most != 1 {
+		t.Errorf("%d messages of one connection handled at once", o.most)
+	}
+	for i, b := range o.bodies {
+		if b != strconv.Itoa(i) {
+			t.Fatalf("handled in the order %v", o.bodies)
+		}
 	}
 }
 
