@@ -163,6 +163,9 @@ type streamState struct {
 	// since is when the incomplete message now buffered began; zero when
 	// nothing (or only CRLFs) is buffered.
 	since time.Time
+	// handled says that messages went to the Handler since the reader
+	// last moved to a fresh goroutine.
+	handled bool
 	// crlfRun counts the CR and LF bytes that end the stream so far: a
 	// lone CRLF keep-alive sits in the framer waiting to see whether it is
 	// the start of a ping, and must not count as a slow message.
@@ -200,22 +203,54 @@ func (st *streamState) deadline(cfg *Config, now time.Time) time.Time {
 	return d
 }
 
+// streamReader is the reading side of one TCP or TLS connection. Like
+// wsReader, it moves to a fresh goroutine after handing messages to the
+// Handler, so that an idle connection waits on a goroutine no deeper
+// than the read path, not on one that handling a message (or the TLS
+// handshake before it) grew to 8 KiB or more.
+type streamReader struct {
+	m   *Manager
+	c   *conn
+	fr  sip.Framer
+	buf []byte
+	st  streamState
+}
+
 // readConn reads a byte stream and frames it by Content-Length (§18.3)
-// until the connection ends, on the one goroutine.
+// until the connection ends.
 func (d *streamDriver) readConn(m *Manager, c *conn) bool {
-	fr := sip.Framer{Limits: m.cfg.Limits}
-	buf := make([]byte, streamReadSize)
-	var st streamState
+	r := &streamReader{m: m, c: c, fr: sip.Framer{Limits: m.cfg.Limits}, buf: make([]byte, streamReadSize)}
+	return r.read()
+}
+
+// read reads until a chunk has given the Handler messages, then hands
+// the reading on to a fresh goroutine and reports false; true when the
+// connection has ended.
+func (r *streamReader) read() (ended bool) {
+	m, c := r.m, r.c
 	for {
-		c.nc.SetReadDeadline(st.deadline(&m.cfg, time.Now()))
-		n, err := c.nc.Read(buf)
-		if n > 0 && !m.consume(c, &fr, buf[:n], &st) {
+		c.nc.SetReadDeadline(r.st.deadline(&m.cfg, time.Now()))
+		n, err := c.nc.Read(r.buf)
+		if n > 0 && !m.consume(c, &r.fr, r.buf[:n], &r.st) {
 			return true
 		}
 		if err != nil {
-			m.readEnded(c, err, &st)
+			m.readEnded(c, err, &r.st)
 			return true
 		}
+		if r.st.handled {
+			r.st.handled = false
+			go r.resume()
+			return false
+		}
+	}
+}
+
+// resume is read on a fresh goroutine, which ends the connection when
+// its reading ends.
+func (r *streamReader) resume() {
+	if r.read() {
+		r.m.connDone(r.c)
 	}
 }
 
@@ -223,7 +258,7 @@ func (d *streamDriver) readConn(m *Manager, c *conn) bool {
 // connection.
 func (m *Manager) consume(c *conn, fr *sip.Framer, chunk []byte, st *streamState) bool {
 	fr.Write(chunk)
-	if !m.drain(c, fr) {
+	if !m.drain(c, fr, st) {
 		return false
 	}
 	st.update(chunk, fr.Buffered(), time.Now())
@@ -239,7 +274,7 @@ func (m *Manager) consume(c *conn, fr *sip.Framer, chunk []byte, st *streamState
 }
 
 // drain delivers every complete frame and answers pings.
-func (m *Manager) drain(c *conn, fr *sip.Framer) bool {
+func (m *Manager) drain(c *conn, fr *sip.Framer, st *streamState) bool {
 	for {
 		f, ok, err := fr.Next()
 		switch {
@@ -263,6 +298,7 @@ func (m *Manager) drain(c *conn, fr *sip.Framer) bool {
 			m.deliver(f.Message, &Incoming{
 				Proto: c.proto, Source: c.remote, Local: c.local, Conn: c.id, Listener: c.info,
 			})
+			st.handled = true
 		}
 	}
 }

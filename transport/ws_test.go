@@ -124,32 +124,47 @@ func (o *orderWatcher) HandleMessage(in *Incoming) {
 	}
 }
 
-// The messages of one WebSocket connection are handled one at a time and
-// in the order sent, though each is handled on a goroutine of its own.
-func TestWSMessagesInOrder(t *testing.T) {
+// The messages of one connection are handled one at a time and in the
+// order sent, though the reading moves to a fresh goroutine after each.
+func TestMessagesInOrder(t *testing.T) {
 	const n = 50
-	o := &orderWatcher{done: make(chan struct{}), want: n}
-	m := start(t, wsConfig(WS, t), o)
-	ws := mustDialWS(t, m)
-	for i := range n {
-		if err := ws.WriteMessage(websocket.TextMessage, request(WS, "h.invalid", strconv.Itoa(i))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	select {
-	case <-o.done:
-	case <-time.After(wait):
-		t.Fatal("not every message was handled")
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.most != 1 {
-		t.Errorf("%d messages of one connection handled at once", o.most)
-	}
-	for i, b := range o.bodies {
-		if b != strconv.Itoa(i) {
-			t.Fatalf("handled in the order %v", o.bodies)
-		}
+	for _, p := range []Proto{WS, TCP} {
+		t.Run(string(p), func(t *testing.T) {
+			o := &orderWatcher{done: make(chan struct{}), want: n}
+			var send func([]byte) error
+			if p == WS {
+				m := start(t, wsConfig(WS, t), o)
+				ws := mustDialWS(t, m)
+				send = func(b []byte) error { return ws.WriteMessage(websocket.TextMessage, b) }
+			} else {
+				m := start(t, tcpConfig(families[0]), o)
+				c := dialTCP(t, "tcp4", m.Listeners()[0].Bound)
+				send = func(b []byte) error { _, err := c.Write(b); return err }
+			}
+			for i := range n {
+				if err := send(request(p, "h.invalid", strconv.Itoa(i))); err != nil {
+					t.Fatal(err)
+				}
+				if i%10 == 0 {
+					time.Sleep(5 * time.Millisecond) // some reads of one message, some of several
+				}
+			}
+			select {
+			case <-o.done:
+			case <-time.After(wait):
+				t.Fatal("not every message was handled")
+			}
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			if o.most != 1 {
+				t.Errorf("%d messages of one connection handled at once", o.most)
+			}
+			for i, b := range o.bodies {
+				if b != strconv.Itoa(i) {
+					t.Fatalf("handled in the order %v", o.bodies)
+				}
+			}
+		})
 	}
 }
 
