@@ -29,8 +29,8 @@ var (
 
 // Manager owns every listener and connection. It implements Sender and
 // hands every message it reads to one Handler, on the goroutine that read
-// it: one per UDP socket and one per TCP/TLS connection, never one per
-// message.
+// it: one per UDP socket reader and one at a time per connection (see
+// the package doc).
 type Manager struct {
 	cfg       Config
 	h         Handler

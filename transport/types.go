@@ -8,9 +8,13 @@
 //
 // A Manager owns the sockets. Each UDP listener is several SO_REUSEPORT
 // sockets on one port, each read in batches (recvmmsg) by its own
-// goroutine; each TCP or TLS connection has one reading goroutine. The
-// Handler is called on those goroutines, one message at a time per
-// socket or connection; nothing starts a goroutine per message.
+// goroutine; each TCP, TLS or WebSocket connection has one reading
+// goroutine at a time. The Handler is called on those goroutines, one
+// message at a time per socket or connection. A connection's reading
+// moves to a fresh goroutine after it has handed messages on, so that
+// an idle connection waits on a shallow stack (4 KiB) rather than on the
+// one handling grew; that costs one goroutine start per read that
+// carried messages, from the runtime's pool.
 //
 // Every received datagram or frame is parsed under Config.Limits; a
 // request's top Via gets received and rport (§18.2.1, RFC 3581) before the
