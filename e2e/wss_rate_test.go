@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -118,6 +119,11 @@ func startKamailioWSS(t *testing.T, data string, shmMB int) (string, *os.Process
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		// Kamailio's workers outlive its main process, each holding its
+		// share of the shared memory: stop them by PID too.
+		for _, pid := range processGroup(k.Process.Pid)[1:] {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 		k.Process.Kill()
 		k.Wait()
 		klog.Close()
