@@ -48,6 +48,13 @@ func startCluster(t *testing.T, n int, redisURL string) []*clusterNode {
 // when dataDirs is nil).
 func startNodes(t *testing.T, hosts []string, common string, dataDirs []string) []*clusterNode {
 	t.Helper()
+	return startNodesWith(t, hosts, common, "", dataDirs)
+}
+
+// startNodesWith is startNodes with further lines of the cluster block
+// (indented, each ending in a newline).
+func startNodesWith(t *testing.T, hosts []string, common, clusterLines string, dataDirs []string) []*clusterNode {
+	t.Helper()
 	port := clusterPort(t, hosts)
 	nodes := make([]*clusterNode, len(hosts))
 	for i, host := range hosts {
@@ -55,8 +62,8 @@ func startNodes(t *testing.T, hosts []string, common string, dataDirs []string) 
 		addr := net.JoinHostPort(host, strconv.Itoa(port))
 		admin := "127.0.0.1:" + strconv.Itoa(freePort(t, false))
 		cfg := writeConfig(t, fmt.Sprintf("listen: [%q, %q]\ndomains: [example.com]\n%s"+
-			"cluster:\n  node: %s\n  address: %q\nadmin:\n  listen: %s\n",
-			"udp:"+addr, "tcp:"+addr, common, name, addr, admin))
+			"cluster:\n  node: %s\n  address: %q\n%sadmin:\n  listen: %s\n",
+			"udp:"+addr, "tcp:"+addr, common, name, addr, clusterLines, admin))
 		data := t.TempDir()
 		if dataDirs != nil {
 			data = dataDirs[i]

@@ -185,22 +185,24 @@ func (t *Taker) endAll(ctx context.Context, node string, calls []b2bua.Snapshot,
 	return len(calls)
 }
 
-// end sends both BYEs of one call, writes its record and forgets it.
-// The record is written whatever the BYEs got: the call is over for
-// Parley either way, and a phone that did not answer is gone too.
+// end writes one call's record, forgets the call and sends both BYEs.
+// The record does not wait for the BYEs' answers: the call is over for
+// Parley either way (a phone that does not answer is gone too), and a
+// BYE nobody answers takes its transaction's whole timeout. A survivor
+// that dies in between leaves the BYEs unsent; the phones' own session
+// timers or their users end those calls.
 func (t *Taker) end(ctx context.Context, node string, s b2bua.Snapshot, reason string) {
-	end := t.clk.Now()
+	r := s.Record
+	r.End, r.Disposition, r.HungUpBy, r.Reason = t.clk.Now().UTC(), cdr.EndedByTakeover, cdr.NodeFailure, reason
+	t.cfg.Record(r)
+	if err := t.cfg.Calls.Remove(ctx, node, s.ID); err != nil {
+		t.log.Debug("cluster: ended call not forgotten; the next sweep ends it again", "node", node, "call", s.ID, "error", err)
+	}
 	var wg sync.WaitGroup
 	for _, leg := range []*dialog.Info{&s.A, &s.B} {
 		wg.Go(func() { t.bye(ctx, s.ID, leg) })
 	}
 	wg.Wait()
-	r := s.Record
-	r.End, r.Disposition, r.HungUpBy, r.Reason = end.UTC(), cdr.EndedByTakeover, cdr.NodeFailure, reason
-	t.cfg.Record(r)
-	if err := t.cfg.Calls.Remove(ctx, node, s.ID); err != nil {
-		t.log.Debug("cluster: ended call not forgotten; the next sweep ends it again", "node", node, "call", s.ID, "error", err)
-	}
 }
 
 // bye sends one leg's BYE.
