@@ -208,10 +208,12 @@ func (s *Server) config(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, s.cfg.Reload())
 }
 
-// cluster shows the nodes of the cluster and what each holds.
+// cluster shows the nodes of the cluster and what each holds. A server
+// that is no cluster node says so ("cluster": false) rather than 404, so
+// that the console can ask every server without an error in its log.
 func (s *Server) cluster(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Cluster == nil {
-		httpError(w, http.StatusNotFound, "not a cluster node: cluster.node is not set")
+		writeJSON(w, map[string]any{"cluster": false, "nodes": []any{}, "calls": []any{}})
 		return
 	}
 	v, err := s.cfg.Cluster(r.Context())

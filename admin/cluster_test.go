@@ -7,12 +7,13 @@ import (
 	"testing"
 )
 
-// TestClusterAPI: 404 on a server that is no cluster node, the view as
-// the server gives it, and 503 when the shared state cannot be read.
+// TestClusterAPI: "cluster": false on a server that is no cluster node,
+// the view as the server gives it, and 503 when the shared state cannot
+// be read.
 func TestClusterAPI(t *testing.T) {
 	f := newFixture(t, "", nil)
-	if w := f.do("GET", "/api/cluster", ""); w.Code != http.StatusNotFound {
-		t.Errorf("no cluster: %d, want 404", w.Code)
+	if w := f.do("GET", "/api/cluster", ""); w.Code != http.StatusOK || decode[map[string]any](t, w)["cluster"] != false {
+		t.Errorf("no cluster: %d %s, want 200 with cluster false", w.Code, w.Body)
 	}
 	var fail error
 	f.srv.cfg.Cluster = func(context.Context) (any, error) {

@@ -207,6 +207,7 @@ func (cn *clusterNode) write(op callOp) {
 // ClusterView is what /api/cluster shows: every node with its state and
 // what it holds, and every answered B2BUA call with its node.
 type ClusterView struct {
+	Cluster       bool          `json:"cluster"` // true: a node of a cluster
 	Self          string        `json:"self"`
 	TakeoverAfter string        `json:"takeover_after"`
 	Nodes         []NodeView    `json:"nodes"`
@@ -249,7 +250,7 @@ func (cn *clusterNode) view(ctx context.Context, store location.Store, now time.
 	if err != nil {
 		return nil, err
 	}
-	v := &ClusterView{Self: cn.self, TakeoverAfter: cn.after.String(), Nodes: []NodeView{}, Calls: []ClusterCall{}}
+	v := &ClusterView{Cluster: true, Self: cn.self, TakeoverAfter: cn.after.String(), Nodes: []NodeView{}, Calls: []ClusterCall{}}
 	held := map[string]int{}
 	store.Range(func(_ string, bs []location.Binding) bool {
 		for _, b := range bs {
