@@ -84,6 +84,12 @@ type Taker struct {
 	cfg Config
 	clk clock.Clock
 	log *slog.Logger
+	// watching is since when Sweep has read the members without a
+	// failure; zero after a failure. Sweep takes no node over before it
+	// has watched for members.SilentAfter intervals: after an outage of
+	// the store every node's last beat is old, and a live node needs an
+	// interval to beat again.
+	watching time.Time
 }
 
 // New returns a Taker for cfg.
@@ -116,13 +122,20 @@ func (t *Taker) Run(ctx context.Context) {
 }
 
 // Sweep ends the calls of every node dead now whose claim this node
-// wins, and returns how many it ended.
+// wins, and returns how many it ended. Sweeps run one at a time.
 func (t *Taker) Sweep(ctx context.Context) (int, error) {
 	ms, err := t.cfg.Members.Members(ctx)
+	now, total := t.clk.Now(), 0
 	if err != nil {
+		t.watching = time.Time{}
 		return 0, err
 	}
-	now, total := t.clk.Now(), 0
+	if t.watching.IsZero() {
+		t.watching = now
+	}
+	if now.Sub(t.watching) < members.SilentAfter*t.cfg.Interval {
+		return 0, nil
+	}
 	for _, m := range ms {
 		if m.ID == t.cfg.Self || members.StateOf(m, now, t.cfg.Interval, t.cfg.After) != members.Dead {
 			continue

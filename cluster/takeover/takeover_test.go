@@ -154,10 +154,13 @@ func TestOneTakerWins(t *testing.T) {
 	for i := range 5 {
 		_ = w.calls.Put(ctx, "n1", snapshot("c"+strconv.Itoa(i), 1))
 	}
+	n2, n3 := w.node("n2"), w.node("n3")
+	for _, n := range []*node{n2, n3} {
+		_, _ = n.t.Sweep(ctx) // each has watched the members since
+	}
 	w.clk.Advance(time.Minute)
 	w.beat("n2")
 	w.beat("n3")
-	n2, n3 := w.node("n2"), w.node("n3")
 	var wg sync.WaitGroup
 	for _, n := range []*node{n2, n3} {
 		wg.Go(func() { _, _ = n.t.Sweep(ctx) })
@@ -179,8 +182,9 @@ func TestNotSelf(t *testing.T) {
 	ctx := context.Background()
 	w.beat("n1")
 	_ = w.calls.Put(ctx, "n1", snapshot("c0", 1))
-	w.clk.Advance(time.Hour)
 	n1 := w.node("n1")
+	_, _ = n1.t.Sweep(ctx)
+	w.clk.Advance(time.Hour)
 	if n, _ := n1.t.Sweep(ctx); n != 0 {
 		t.Fatalf("n1 ended %d of its own calls in a sweep", n)
 	}
@@ -189,5 +193,40 @@ func TestNotSelf(t *testing.T) {
 	}
 	if r := n1.records[0]; r.Disposition != cdr.EndedByTakeover || !strings.Contains(r.Reason, "restarted") {
 		t.Errorf("leftover record %+v", r)
+	}
+}
+
+// TestOutageGrace: after the members could not be read (Redis down,
+// every beat failing), a sweep takes no node over until it has watched
+// them for three heartbeat intervals: a live node whose last beat grew
+// old during the outage beats again in that time, and a node that does
+// not is taken over after it.
+func TestOutageGrace(t *testing.T) {
+	w := newWorld()
+	ctx := context.Background()
+	w.beat("n1")
+	w.beat("n3")
+	_ = w.calls.Put(ctx, "n1", snapshot("c1", 1))
+	_ = w.calls.Put(ctx, "n3", snapshot("c3", 1))
+	n2 := w.node("n2")
+	_, _ = n2.t.Sweep(ctx)
+	w.ms.Fail(errors.New("connection refused"))
+	w.clk.Advance(time.Minute)
+	if _, err := n2.t.Sweep(ctx); err == nil {
+		t.Fatal("sweep with the members unreadable gave no error")
+	}
+	w.ms.Fail(nil)
+	for i := range 3 {
+		if n, _ := n2.t.Sweep(ctx); n != 0 {
+			t.Fatalf("sweep %d after the outage ended %d calls, want none yet", i, n)
+		}
+		if i == 1 {
+			w.beat("n3") // alive: it beats again once Redis is back
+		}
+		w.clk.Advance(time.Second)
+	}
+	n, _ := n2.t.Sweep(ctx)
+	if n != 1 || len(n2.records) != 1 || n2.records[0].CallID != "a-c1" {
+		t.Errorf("%d calls ended (%+v), want n1's alone", n, n2.records)
 	}
 }
