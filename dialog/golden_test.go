@@ -46,6 +46,25 @@ func TestGoldenRequests(t *testing.T) {
 			}
 			return d.NewRequest("BYE", aliceVia)
 		}},
+		// The same requests built from copies of the dialogs' state, as a
+		// node that never held them does (Info.Request): byte for byte
+		// the same files.
+		{"bye_uac.sip", func(t *testing.T, p *pair) (*sip.Message, error) {
+			in := p.alice.Info()
+			return in.Request("BYE", aliceVia, in.LocalSeq+1)
+		}},
+		{"bye_strict.sip", func(t *testing.T, p *pair) (*sip.Message, error) {
+			tab, _, _ := newTable()
+			req := load(t, "invite.sip")
+			ok := sip.NewResponse(req, 200, "", "s", "Record-Route", "<sip:p2.biloxi.example.com;lr>, <sip:p1.atlanta.example.com;maddr=192.0.2.9?x=y>",
+				"Contact", "<sip:bob@192.0.2.4>")
+			d, err := tab.NewUAC(req, ok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := d.Info()
+			return in.Request("BYE", aliceVia, in.LocalSeq+1)
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
