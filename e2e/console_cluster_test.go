@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"os"
@@ -25,34 +26,12 @@ func TestConsoleCluster(t *testing.T) {
 	waitCluster(t, n2, 5*time.Second, "both nodes alive", func(v clusterState) bool {
 		return v.nodeState("n1") == "alive" && v.nodeState("n2") == "alive"
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "cluster.mjs", "http://"+n2.admin+"/", "n1", "n2")
-	cmd.Dir = consoleDir()
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath())
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	dec := json.NewDecoder(out)
-	next := func(want string) map[string]any {
-		t.Helper()
-		var v map[string]any
-		if err := dec.Decode(&v); err != nil || v["step"] != want {
-			cmd.Wait()
-			t.Fatalf("cluster.mjs said %v (%v), want step %q: %s", v, err, want, stderr.String())
-		}
-		return v
-	}
+	script := runConsoleScript(t, "cluster.mjs", "http://"+n2.admin+"/", "n1", "n2")
+	next := script.next
 	next("loaded")
 	n1.kill(t)
 	view := next("nodes")
-	cmd.Wait()
+	script.wait()
 	rows, _ := view["rows"].([]any)
 	if len(rows) != 2 || !strings.Contains(rows[1].(string), "n2 (this node)") {
 		t.Errorf("node rows %q, want n1 and n2, n2 as this node", rows)
@@ -61,3 +40,53 @@ func TestConsoleCluster(t *testing.T) {
 		t.Errorf("page errors: %v", errs)
 	}
 }
+
+// consoleScript is one of e2e/console's node scripts running: it prints
+// a JSON line per step, which the test reads to pace its traffic.
+type consoleScript struct {
+	t      *testing.T
+	name   string
+	cmd    *exec.Cmd
+	steps  *bufio.Scanner
+	stderr strings.Builder
+}
+
+// runConsoleScript starts node SCRIPT ARGS in e2e/console, killed after a
+// minute or at the end of the test.
+func runConsoleScript(t *testing.T, script string, args ...string) *consoleScript {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	s := &consoleScript{t: t, name: script}
+	s.cmd = exec.CommandContext(ctx, "node", append([]string{script}, args...)...)
+	s.cmd.Dir = consoleDir()
+	s.cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath())
+	s.cmd.Stderr = &s.stderr
+	out, err := s.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.steps = bufio.NewScanner(out)
+	s.steps.Buffer(make([]byte, 1<<20), 1<<20)
+	return s
+}
+
+// next reads the next step, which must be want.
+func (s *consoleScript) next(want string) map[string]any {
+	s.t.Helper()
+	if !s.steps.Scan() {
+		s.cmd.Wait()
+		s.t.Fatalf("%s ended before %q: %s", s.name, want, s.stderr.String())
+	}
+	var v map[string]any
+	if err := json.Unmarshal(s.steps.Bytes(), &v); err != nil || v["step"] != want {
+		s.t.Fatalf("%s said %s, want step %q", s.name, s.steps.Text(), want)
+	}
+	return v
+}
+
+// wait waits for the script to exit.
+func (s *consoleScript) wait() { _ = s.cmd.Wait() }

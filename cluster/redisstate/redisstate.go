@@ -81,18 +81,7 @@ func (s *Store) Beat(ctx context.Context, m members.Member) error {
 // Members implements members.Store. An entry that does not decode is
 // skipped: another version's, or not Parley's.
 func (s *Store) Members(ctx context.Context) ([]members.Member, error) {
-	all, err := s.do(ctx, s.c.B().Hgetall().Key(s.nodes()).Build()).AsStrMap()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]members.Member, 0, len(all))
-	for _, v := range all {
-		var m members.Member
-		if json.Unmarshal([]byte(v), &m) == nil {
-			out = append(out, m)
-		}
-	}
-	return out, nil
+	return readAll[members.Member](ctx, s, s.nodes())
 }
 
 // Put implements takeover.Calls.
@@ -112,15 +101,21 @@ func (s *Store) Remove(ctx context.Context, node, id string) error {
 // List implements takeover.Calls; a snapshot that does not decode is
 // skipped, as in Members.
 func (s *Store) List(ctx context.Context, node string) ([]b2bua.Snapshot, error) {
-	all, err := s.do(ctx, s.c.B().Hgetall().Key(s.calls(node)).Build()).AsStrMap()
+	return readAll[b2bua.Snapshot](ctx, s, s.calls(node))
+}
+
+// readAll decodes every value of the hash at key, skipping those that
+// do not decode.
+func readAll[T any](ctx context.Context, s *Store, key string) ([]T, error) {
+	all, err := s.do(ctx, s.c.B().Hgetall().Key(key).Build()).AsStrMap()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]b2bua.Snapshot, 0, len(all))
+	out := make([]T, 0, len(all))
 	for _, v := range all {
-		var snap b2bua.Snapshot
-		if json.Unmarshal([]byte(v), &snap) == nil {
-			out = append(out, snap)
+		var x T
+		if json.Unmarshal([]byte(v), &x) == nil {
+			out = append(out, x)
 		}
 	}
 	return out, nil
