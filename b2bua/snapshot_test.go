@@ -1,6 +1,7 @@
 package b2bua
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/parley-sip/parley/cdr"
@@ -59,4 +60,26 @@ func TestSnapshot(t *testing.T) {
 	if _, ok := f.ended[0].Snapshot(); ok {
 		t.Error("an ended call still gives a snapshot")
 	}
+}
+
+// BenchmarkSnapshot is what a cluster node adds to each answered call on
+// the call's queue (the snapshot), and reports the size of its JSON, the
+// value each call keeps in Redis while it is up (the encoding itself
+// runs on the writer's goroutine, off the call's queue).
+func BenchmarkSnapshot(b *testing.B) {
+	f := newFixture(&testing.T{})
+	answered(&testing.T{}, f)
+	c := f.b.Call(f.b.Calls()[0].ID)
+	done := make(chan Snapshot, 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Post(func() { s, _ := c.Snapshot(); done <- s })
+		<-done
+	}
+	c.Post(func() { s, _ := c.Snapshot(); done <- s })
+	v, err := json.Marshal(<-done)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(len(v)), "json-bytes")
 }
