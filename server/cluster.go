@@ -171,17 +171,20 @@ func (cn *clusterNode) queue(op callOp) {
 }
 
 // writeCalls writes the snapshots in order until ctx ends, then what is
-// still queued (the calls a shutdown ended).
+// still queued (the calls a shutdown ended), within drainTimeout in all:
+// a Redis that no longer answers must not hold the shutdown.
 func (cn *clusterNode) writeCalls(ctx context.Context) {
 	for {
 		select {
 		case op := <-cn.ops:
-			cn.write(op)
+			cn.write(context.Background(), op)
 		case <-ctx.Done():
+			drain, cancel := context.WithTimeout(context.Background(), drainTimeout)
+			defer cancel()
 			for {
 				select {
 				case op := <-cn.ops:
-					cn.write(op)
+					cn.write(drain, op)
 				default:
 					return
 				}
@@ -190,8 +193,15 @@ func (cn *clusterNode) writeCalls(ctx context.Context) {
 	}
 }
 
-func (cn *clusterNode) write(op callOp) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+// drainTimeout bounds the snapshot writes left at shutdown; opTimeout
+// each write.
+const (
+	drainTimeout = 5 * time.Second
+	opTimeout    = 5 * time.Second
+)
+
+func (cn *clusterNode) write(parent context.Context, op callOp) {
+	ctx, cancel := context.WithTimeout(parent, opTimeout)
 	defer cancel()
 	var err error
 	if op.snap != nil {

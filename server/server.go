@@ -137,7 +137,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		reg.NodePath = cluster.New(cfg.Cluster.Node, cfg.Cluster.Address, tokens).Path
 		log.Info("cluster node", "node", cfg.Cluster.Node, "address", cfg.Cluster.Address)
 	}
-	if s.cluster, err = openCluster(cfg, log); err != nil {
+	if s.cluster, err = openCluster(cfg, s.events); err != nil { // a line per call in an outage: within the events budget
 		st.Close()
 		return nil, err
 	}
