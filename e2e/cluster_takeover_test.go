@@ -75,10 +75,10 @@ func waitCluster(t *testing.T, n *clusterNode, timeout time.Duration, what strin
 // b2bua on 127.0.0.1 and 127.0.0.2 share Redis (one the test runs) and
 // PostgreSQL (a schema of the test's own). Bob registers at node 1 and
 // alice calls him through node 1; once node 2's /api/cluster shows the
-// call as node 1's, node 1 is killed with SIGKILL. Node 2 sees node 1
-// silent or dead, then dead after cluster.takeover_after, and sends BYE on both
-// legs (alice and bob each get one, from node 2, and answer 200); the
-// call's record is in the shared table, node 1's, with disposition
+// call as node 1's, node 1 is killed with SIGKILL. Node 2 stops showing
+// node 1 alive, and once its beat is older than cluster.takeover_after
+// shows it dead and sends BYE on both legs (alice and bob each get one,
+// from node 2, and answer 200); the call's record is in the shared table, node 1's, with disposition
 // ended-by-takeover, hung up by node-failure, and no journal row is left.
 // (sipp sends its 200s to the address it was started with, node 1's, not
 // by the BYE's Via as a phone does: node 2's BYE transactions time out,
