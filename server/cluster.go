@@ -144,8 +144,11 @@ func (s *Server) recordTakeover(r cdr.Record) {
 // queue (b2bua.Config.OnAnswer); the write itself goes to writeCalls.
 func (s *Server) clusterCallAnswered(c *b2bua.Call) {
 	cn := s.cluster
+	if cn == nil {
+		return
+	}
 	snap, ok := c.Snapshot()
-	if cn == nil || !ok {
+	if !ok {
 		return
 	}
 	snap.Record.Node = cn.records
