@@ -71,10 +71,14 @@ func StateOf(m Member, now time.Time, interval, deadAfter time.Duration) State {
 }
 
 // Interval is the heartbeat interval for a takeover timeout: a quarter
-// of it, at most a second, so a node is silent well before it is dead.
+// of it, at most a second, so a node is silent well before it is dead;
+// at least minInterval, so that no timeout makes the beats spin.
 func Interval(takeoverAfter time.Duration) time.Duration {
-	return min(time.Second, takeoverAfter/4)
+	return max(min(time.Second, takeoverAfter/4), minInterval)
 }
+
+// minInterval is the shortest heartbeat interval.
+const minInterval = 100 * time.Millisecond
 
 // Sorted returns ms sorted by ID, for a stable listing.
 func Sorted(ms []Member) []Member {

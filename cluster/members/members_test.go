@@ -37,10 +37,12 @@ func TestStateOf(t *testing.T) {
 	}
 }
 
-// TestInterval: a quarter of the timeout, at most a second.
+// TestInterval: a quarter of the timeout, at most a second, at least
+// 100 ms.
 func TestInterval(t *testing.T) {
 	for _, tt := range []struct{ after, want time.Duration }{
 		{30 * time.Second, time.Second}, {2 * time.Second, 500 * time.Millisecond}, {4 * time.Second, time.Second},
+		{0, 100 * time.Millisecond}, {200 * time.Millisecond, 100 * time.Millisecond},
 	} {
 		if got := Interval(tt.after); got != tt.want {
 			t.Errorf("Interval(%v) = %v, want %v", tt.after, got, tt.want)
