@@ -71,7 +71,8 @@ func newClusterNode(cfg *config.Config, ms members.Store, calls takeover.Calls, 
 		ops: make(chan callOp, maxCallOps), log: log}
 }
 
-// start begins beating, writing snapshots and sweeping for dead nodes:
+// startCluster begins beating, writing snapshots and sweeping for dead
+// nodes:
 // first the calls this node's last run left (a crash), then every
 // heartbeat interval.
 func (s *Server) startCluster(ctx context.Context) {

@@ -56,6 +56,10 @@ func Open(ctx context.Context, url, prefix string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster/redisstate: %s: %w", opt.InitAddress, err)
 	}
+	if err := c.Do(ctx, c.B().Ping().Build()).Error(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("cluster/redisstate: %s: %w", opt.InitAddress, err)
+	}
 	return &Store{c: c, prefix: prefix}, nil
 }
 
