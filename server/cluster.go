@@ -72,9 +72,8 @@ func newClusterNode(cfg *config.Config, ms members.Store, calls takeover.Calls, 
 }
 
 // startCluster begins beating, writing snapshots and sweeping for dead
-// nodes:
-// first the calls this node's last run left (a crash), then every
-// heartbeat interval.
+// nodes: first the calls this node's last run left (a crash), then
+// every heartbeat interval.
 func (s *Server) startCluster(ctx context.Context) {
 	cn := s.cluster
 	if cn == nil {
