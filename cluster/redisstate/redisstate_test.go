@@ -3,6 +3,7 @@ package redisstate
 import (
 	"context"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,6 +97,24 @@ func TestClaim(t *testing.T) {
 		time.Sleep(tt.wait)
 		if got, err := s.Claim(ctx, "n1", tt.by, 200*time.Millisecond); got != tt.want || err != nil {
 			t.Errorf("claim by %s after %v: %v (%v), want %v", tt.by, tt.wait, got, err, tt.want)
+		}
+	}
+}
+
+// TestOpenFails: a URL that does not parse, and a Redis nobody listens
+// for, fail Open with an error naming the package, never the URL's
+// password.
+func TestOpenFails(t *testing.T) {
+	for _, url := range []string{"redis://:s3cret@127.0.0.1:1/0", "http://%zz"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s, err := Open(ctx, url, "")
+		cancel()
+		if err == nil {
+			s.Close()
+			t.Fatalf("Open(%q) succeeded", url)
+		}
+		if msg := err.Error(); !strings.HasPrefix(msg, "cluster/redisstate: ") || strings.Contains(msg, "s3cret") {
+			t.Errorf("Open(%q): %q", url, msg)
 		}
 	}
 }
