@@ -1,15 +1,12 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/parley-sip/parley/location/redisstore/redistest"
 )
@@ -155,16 +152,11 @@ func TestClusterTakeover(t *testing.T) {
 // hung_up_by status open:N" (N journal rows left), "" before it exists.
 func takeoverRecord(t *testing.T, dsn, callID string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	ctx, conn, done := pgConn(t, dsn)
+	defer done()
 	var node, disp, by string
 	var status, open int
-	err = conn.QueryRow(ctx, `SELECT node, disposition, hung_up_by, status, (SELECT count(*) FROM cdr_open) FROM cdrs WHERE call_id = $1`, callID).
+	err := conn.QueryRow(ctx, `SELECT node, disposition, hung_up_by, status, (SELECT count(*) FROM cdr_open) FROM cdrs WHERE call_id = $1`, callID).
 		Scan(&node, &disp, &by, &status, &open)
 	if err != nil {
 		return ""

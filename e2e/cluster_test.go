@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"crypto/md5"
 	"crypto/rand"
 	"fmt"
@@ -343,13 +342,8 @@ func TestClusterSharedDatabase(t *testing.T) {
 // cdrNodes lists the nodes with a record in the shared cdrs table.
 func cdrNodes(t *testing.T, dsn string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	ctx, conn, done := pgConn(t, dsn)
+	defer done()
 	rows, err := conn.Query(ctx, "SELECT DISTINCT node FROM cdrs ORDER BY node")
 	if err != nil {
 		return "" // the table is made when a node starts; not yet, or failing
