@@ -72,6 +72,9 @@ type Config struct {
 	// Calls, when set, controls the calls a B2BUA holds
 	// (/api/b2bua/calls); nil answers 404 there.
 	Calls CallControl
+	// Cluster, when set, returns the cluster's nodes and calls for
+	// /api/cluster, JSON-encoded as it is; nil answers 404 there.
+	Cluster func(ctx context.Context) (any, error)
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now defaults to time.Now.
@@ -137,6 +140,7 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("GET /api/b2bua/calls", s.listB2BUACalls)
 	api.HandleFunc("DELETE /api/b2bua/calls/{id}", s.hangupB2BUACall)
 	api.HandleFunc("GET /api/stats", s.stats)
+	api.HandleFunc("GET /api/cluster", s.cluster)
 	api.HandleFunc("GET /api/config", s.config)
 	api.HandleFunc("GET /api/stream", s.stream)
 	api.HandleFunc("/debug/pprof/", pprof.Index)

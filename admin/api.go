@@ -208,6 +208,23 @@ func (s *Server) config(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, s.cfg.Reload())
 }
 
+// cluster shows the nodes of the cluster and what each holds. A server
+// that is no cluster node says so ("cluster": false) rather than 404, so
+// that the console can ask every server without an error in its log.
+func (s *Server) cluster(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Cluster == nil {
+		writeJSON(w, map[string]any{"cluster": false, "nodes": []any{}, "calls": []any{}})
+		return
+	}
+	v, err := s.cfg.Cluster(r.Context())
+	if err != nil {
+		s.cfg.Logger.Warn("admin: cluster state not read", "error", err)
+		httpError(w, http.StatusServiceUnavailable, "cluster state unavailable: "+err.Error())
+		return
+	}
+	writeJSON(w, v)
+}
+
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

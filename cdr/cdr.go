@@ -28,10 +28,15 @@ const (
 	// refreshing its session timer (RFC 4028): it vanished mid-call. Its
 	// billable seconds count as an answered call's do.
 	Expired Disposition = "expired"
+	// EndedByTakeover: answered, then ended by another node of a cluster
+	// after the node that held the call stopped beating (package
+	// cluster/takeover). Its end is when the survivor hung up, an upper
+	// bound on the talk time: the media ran phone to phone meanwhile.
+	EndedByTakeover Disposition = "ended-by-takeover"
 )
 
 // Dispositions lists the dispositions, for validating filters.
-var Dispositions = []Disposition{Answered, Busy, NoAnswer, Cancelled, Failed, Interrupted, Expired}
+var Dispositions = []Disposition{Answered, Busy, NoAnswer, Cancelled, Failed, Interrupted, Expired, EndedByTakeover}
 
 // DispositionOf maps an INVITE's final status to a disposition; answered
 // wins over the status, since a call that was answered is billed however
@@ -58,6 +63,9 @@ const (
 	Caller Party = "caller" // a BYE from the caller, or its CANCEL
 	Callee Party = "callee" // a BYE from the callee, or its refusal (4xx, 6xx)
 	System Party = "system" // a timeout, an error, or the server stopping
+	// NodeFailure: the node that held the call died, and a surviving
+	// node of its cluster sent both BYEs.
+	NodeFailure Party = "node-failure"
 )
 
 // Record is one call. Times are UTC to the microsecond (what both SQL

@@ -3,6 +3,7 @@ package config
 import (
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ClusterConfig makes this server one node of several that share a
@@ -18,6 +19,12 @@ type ClusterConfig struct {
 	// SIP listener (its own address, not the cluster's SRV name): the
 	// host of the Path it stores with each binding.
 	Address string `yaml:"address" reload:"restart"`
+	// TakeoverAfter is how long a node's heartbeat must be missing before
+	// a surviving node ends its B2BUA calls with BYE on both legs and
+	// writes their records (cluster/takeover). Longer than a pause the
+	// node survives (a Redis failover, a slow disk), shorter than the
+	// phones' patience with a silent call.
+	TakeoverAfter Duration `yaml:"takeover_after" reload:"restart"`
 }
 
 // Enabled reports whether this server is a node of a cluster.
@@ -49,7 +56,14 @@ func (ch *checker) cluster(c ClusterConfig, listen []Listener, s StorageConfig, 
 		ch.add("cluster.node", "with auth.enabled, the nodes must trust each other: list their addresses in security.trusted and set security.trusted_skip_auth: true")
 	}
 	ch.clusterAddress(c.Address, listen)
+	if c.TakeoverAfter < minTakeoverAfter {
+		ch.add("cluster.takeover_after", "must be at least %s (a node beats at most every second, and one late beat is no death), got %s", minTakeoverAfter, c.TakeoverAfter)
+	}
 }
+
+// minTakeoverAfter is the shortest takeover timeout: a node that missed
+// a few beats to a pause must not have its calls ended.
+const minTakeoverAfter = Duration(2 * time.Second)
 
 // clusterAddress checks cluster.address: a host and the port of a udp
 // listener.

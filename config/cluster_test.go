@@ -30,6 +30,7 @@ func TestClusterErrors(t *testing.T) {
 		{"address on no listener's port", lines(append(redisLocation, "cluster:", "  node: n1", "  address: 127.0.0.1:5070")...), 6, "cluster.address", "port 5070 is not the port of a udp listener"},
 		{"address on a tls listener's port", lines(append(redisLocation, "cluster:", "  node: n1", "  address: 127.0.0.1:5061")...), 6, "cluster.address", "port 5061 is not the port of a udp listener"},
 		{"auth without trusted nodes", lines(append(redisLocation, "auth:", "  enabled: true", "cluster:", "  node: n1", "  address: 127.0.0.1:5060")...), 7, "cluster.node", "security.trusted_skip_auth: true"},
+		{"takeover too soon", lines(append(redisLocation, "cluster:", "  node: n1", "  address: 127.0.0.1:5060", "  takeover_after: 1s")...), 7, "cluster.takeover_after", "must be at least 2s"},
 		{"unknown key", lines("cluster:", "  name: n1"), 2, "cluster.name", "unknown key"},
 	}
 	for _, tt := range tests {

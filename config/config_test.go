@@ -189,7 +189,7 @@ func fullConfig() *Config {
 			DropUserAgents: []string{"badscanner"},
 		},
 		CDR:     CDRConfig{Enabled: true, Node: "edge-1"},
-		Cluster: ClusterConfig{Node: "node-1", Address: "192.0.2.10:5070"},
+		Cluster: ClusterConfig{Node: "node-1", Address: "192.0.2.10:5070", TakeoverAfter: dur("45s")},
 		Gateways: []GatewayConfig{
 			{Name: "provider", Address: "sip:sip.provider.example:5060", Transport: "udp", Username: "4930123456",
 				Password: "trunk-secret", Registrar: "sip:reg.provider.example",

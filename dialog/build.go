@@ -58,10 +58,20 @@ func (d *Dialog) NewACK(ok200 *sip.Message, via string, extra ...string) (*sip.M
 
 // build writes the start line and the dialog's headers.
 func (d *Dialog) build(method, via string, seq uint32, extra []string) (*sip.Message, error) {
-	if d.remoteTarget == "" {
+	in := Info{ID: d.id, LocalParty: d.localParty, RemoteParty: d.remoteParty, LocalTarget: d.localTarget,
+		RemoteTarget: d.remoteTarget, RouteSet: d.routeSet}
+	return in.Request(method, via, seq, extra...)
+}
+
+// Request builds a request of method with CSeq number seq from a copy
+// of a dialog's state, as NewRequest does from the dialog itself, but
+// records nothing: how a process that never held the dialog (a cluster
+// node ending a dead node's calls) still sends its BYE.
+func (in *Info) Request(method, via string, seq uint32, extra ...string) (*sip.Message, error) {
+	if in.RemoteTarget == "" {
 		return nil, ErrNoTarget
 	}
-	uri, routes := d.remoteTarget, d.routeSet
+	uri, routes := in.RemoteTarget, in.RouteSet
 	strict := len(routes) > 0 && !looseRoute(routes[0])
 	if strict {
 		// §12.2.1.1: a strict router gets the request with its URI as the
@@ -78,16 +88,16 @@ func (d *Dialog) build(method, via string, seq uint32, extra []string) (*sip.Mes
 		b.Header("Via", via)
 	}
 	b.Header("Max-Forwards", "70")
-	b.Header("From", d.localParty).Header("To", d.remoteParty).Header("Call-ID", d.id.CallID)
+	b.Header("From", in.LocalParty).Header("To", in.RemoteParty).Header("Call-ID", in.ID.CallID)
 	b.Header("CSeq", strconv.FormatUint(uint64(seq), 10)+" "+method)
 	for _, r := range routes {
 		b.Header("Route", r)
 	}
 	if strict {
-		b.Header("Route", "<"+d.remoteTarget+">")
+		b.Header("Route", "<"+in.RemoteTarget+">")
 	}
-	if refreshes(method) && d.localTarget != "" {
-		b.Header("Contact", "<"+d.localTarget+">")
+	if refreshes(method) && in.LocalTarget != "" {
+		b.Header("Contact", "<"+in.LocalTarget+">")
 	}
 	for i := 0; i+1 < len(extra); i += 2 {
 		b.Header(extra[i], extra[i+1])

@@ -36,15 +36,18 @@ func TestGoldenRequests(t *testing.T) {
 			return p.bob.NewRequest("NOTIFY", bobVia, "Event", "dialog;id=7", "Subscription-State", "active;expires=600")
 		}},
 		{"bye_strict.sip", func(t *testing.T, p *pair) (*sip.Message, error) {
-			tab, _, _ := newTable()
-			req := load(t, "invite.sip")
-			ok := sip.NewResponse(req, 200, "", "s", "Record-Route", "<sip:p2.biloxi.example.com;lr>, <sip:p1.atlanta.example.com;maddr=192.0.2.9?x=y>",
-				"Contact", "<sip:bob@192.0.2.4>")
-			d, err := tab.NewUAC(req, ok)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return d.NewRequest("BYE", aliceVia)
+			return strictDialog(t).NewRequest("BYE", aliceVia)
+		}},
+		// The same requests built from copies of the dialogs' state, as a
+		// node that never held them does (Info.Request): byte for byte
+		// the same files.
+		{"bye_uac.sip", func(t *testing.T, p *pair) (*sip.Message, error) {
+			in := p.alice.Info()
+			return in.Request("BYE", aliceVia, in.LocalSeq+1)
+		}},
+		{"bye_strict.sip", func(t *testing.T, p *pair) (*sip.Message, error) {
+			in := strictDialog(t).Info()
+			return in.Request("BYE", aliceVia, in.LocalSeq+1)
 		}},
 	}
 	for _, tt := range tests {
@@ -73,4 +76,19 @@ func TestGoldenRequests(t *testing.T) {
 			}
 		})
 	}
+}
+
+// strictDialog is alice's dialog whose route set starts with a strict
+// router (no lr), p1, after the loose p2.
+func strictDialog(t *testing.T) *Dialog {
+	t.Helper()
+	tab, _, _ := newTable()
+	req := load(t, "invite.sip")
+	ok := sip.NewResponse(req, 200, "", "s", "Record-Route", "<sip:p2.biloxi.example.com;lr>, <sip:p1.atlanta.example.com;maddr=192.0.2.9?x=y>",
+		"Contact", "<sip:bob@192.0.2.4>")
+	d, err := tab.NewUAC(req, ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

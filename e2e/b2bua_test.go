@@ -1,13 +1,10 @@
 package e2e
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -298,33 +295,8 @@ func TestConsoleB2BUAHangup(t *testing.T) {
 		"-s", "bob", "-set", "calls", "1", "-timeout", "40s", p.Addr)
 	callee.WaitLog("registered", 10*time.Second)
 
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "hangup.mjs", base+"/")
-	cmd.Dir = consoleDir()
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath())
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	steps := bufio.NewScanner(out)
-	next := func(want string) map[string]any {
-		t.Helper()
-		if !steps.Scan() {
-			cmd.Wait()
-			t.Fatalf("hangup.mjs ended before %q: %s", want, stderr.String())
-		}
-		var v map[string]any
-		if err := json.Unmarshal(steps.Bytes(), &v); err != nil || v["step"] != want {
-			t.Fatalf("hangup.mjs said %s, want step %q", steps.Text(), want)
-		}
-		return v
-	}
+	script := runConsoleScript(t, "hangup.mjs", base+"/")
+	next := script.next
 	next("loaded")
 	alice := startSipp(t, "-sf", scenario("uac_wait_bye.xml"), "-s", "bob", "-timeout", "40s", p.Addr)
 	call := next("call")
@@ -334,7 +306,7 @@ func TestConsoleB2BUAHangup(t *testing.T) {
 	if errs, _ := next("hungup")["errors"].([]any); len(errs) > 0 {
 		t.Errorf("page errors: %v", errs)
 	}
-	cmd.Wait()
+	script.wait()
 	alice.ExpectSuccess()
 	callee.ExpectSuccess()
 }

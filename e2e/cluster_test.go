@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"crypto/md5"
 	"crypto/rand"
 	"fmt"
@@ -48,6 +47,13 @@ func startCluster(t *testing.T, n int, redisURL string) []*clusterNode {
 // when dataDirs is nil).
 func startNodes(t *testing.T, hosts []string, common string, dataDirs []string) []*clusterNode {
 	t.Helper()
+	return startNodesWith(t, hosts, common, "", dataDirs)
+}
+
+// startNodesWith is startNodes with further lines of the cluster block
+// (indented, each ending in a newline).
+func startNodesWith(t *testing.T, hosts []string, common, clusterLines string, dataDirs []string) []*clusterNode {
+	t.Helper()
 	port := clusterPort(t, hosts)
 	nodes := make([]*clusterNode, len(hosts))
 	for i, host := range hosts {
@@ -55,8 +61,8 @@ func startNodes(t *testing.T, hosts []string, common string, dataDirs []string) 
 		addr := net.JoinHostPort(host, strconv.Itoa(port))
 		admin := "127.0.0.1:" + strconv.Itoa(freePort(t, false))
 		cfg := writeConfig(t, fmt.Sprintf("listen: [%q, %q]\ndomains: [example.com]\n%s"+
-			"cluster:\n  node: %s\n  address: %q\nadmin:\n  listen: %s\n",
-			"udp:"+addr, "tcp:"+addr, common, name, addr, admin))
+			"cluster:\n  node: %s\n  address: %q\n%sadmin:\n  listen: %s\n",
+			"udp:"+addr, "tcp:"+addr, common, name, addr, clusterLines, admin))
 		data := t.TempDir()
 		if dataDirs != nil {
 			data = dataDirs[i]
@@ -336,13 +342,8 @@ func TestClusterSharedDatabase(t *testing.T) {
 // cdrNodes lists the nodes with a record in the shared cdrs table.
 func cdrNodes(t *testing.T, dsn string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	ctx, conn, done := pgConn(t, dsn)
+	defer done()
 	rows, err := conn.Query(ctx, "SELECT DISTINCT node FROM cdrs ORDER BY node")
 	if err != nil {
 		return "" // the table is made when a node starts; not yet, or failing

@@ -125,6 +125,19 @@ func outageDSN(t *testing.T) string {
 	return base + sep + "search_path=" + schema + "&connect_timeout=2"
 }
 
+// pgConn connects to dsn for one check of at most 5 s; done closes the
+// connection.
+func pgConn(t *testing.T, dsn string) (ctx context.Context, conn *pgx.Conn, done func()) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	return ctx, conn, func() { conn.Close(ctx); cancel() }
+}
+
 func pgExec(dsn, q string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -150,13 +163,8 @@ func postgresAddr(dsn string) string {
 // the database.
 func storedAORs(t *testing.T, dsn string, n int) int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	ctx, conn, done := pgConn(t, dsn)
+	defer done()
 	var aors []string
 	for i := range n {
 		aors = append(aors, "sip:user"+strconv.Itoa(i)+"@example.com")

@@ -42,6 +42,7 @@ func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime cont
 		Journal:      s.journalB2BUA,
 		Durable:      s.durableB2BUA,
 		Agent:        func() string { return s.settings.Load().cfg.ServerHeader },
+		OnAnswer:     s.clusterCallAnswered,
 		OnEnd:        s.b2buaCallEnded,
 		Lifetime:     lifetime,
 		Log:          s.events,
@@ -71,6 +72,7 @@ func (s *Server) recordB2BUA(r cdr.Record) {
 // b2buaCallEnded tells the observer that a B2BUA call's A leg is over:
 // when Parley sends that leg's BYE itself, no message it follows says so.
 func (s *Server) b2buaCallEnded(c *b2bua.Call) {
+	s.clusterCallEnded(c)
 	if s.obs == nil {
 		return
 	}

@@ -25,12 +25,18 @@ func (s *Server) newRecords(cfg *config.Config) *records {
 	if s.storage.cdrs == nil {
 		return nil
 	}
+	node := recordsNode(cfg)
+	s.recoverCalls(s.storage.cdrs, node)
+	return &records{w: cdr.NewWriter(s.storage.cdrs, s.log), node: node}
+}
+
+// recordsNode is the name this server's call records carry.
+func recordsNode(cfg *config.Config) string {
 	node := cmp.Or(cfg.CDR.Node, cfg.Cluster.Node) // a cluster's nodes are told apart by the names it knows them by
 	if node == "" {
 		node, _ = os.Hostname()
 	}
-	s.recoverCalls(s.storage.cdrs, node)
-	return &records{w: cdr.NewWriter(s.storage.cdrs, s.log), node: node}
+	return node
 }
 
 // onCall is the observer's OnCall: the call log line, and the record of

@@ -59,7 +59,7 @@ func (s *Server) newObservability(cfg *config.Config) error {
 			Listen: cfg.Admin.Listen, Token: cfg.Admin.Token, Observer: o.obs, Store: s.store, CDRs: s.storage.cdrs,
 			Users: s.userLister(), Ready: s.ready, Stats: func() any { return s.stats(o) }, Reload: func() any { return s.ReloadState() },
 			Messages: s.MessageStore(), Watchers: s.watcherStore(), PendingWatchers: s.pendingWatchers(),
-			Calls: s.callControl(), Logger: s.log,
+			Calls: s.callControl(), Cluster: s.clusterAPI(), Logger: s.log,
 		})
 	}
 	s.obs = o

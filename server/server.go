@@ -75,6 +75,10 @@ type Server struct {
 
 	presence *presenceServer // nil when presence.enabled is off
 
+	// cluster is the heartbeat, call snapshots and takeover of a
+	// cluster node; nil without cluster.node.
+	cluster *clusterNode
+
 	// packages are the event packages beside presence (busy lamps, reg,
 	// message-summary); nil until wired with the notifier.
 	packages *presencePackages
@@ -132,6 +136,10 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	if cfg.Cluster.Enabled() {
 		reg.NodePath = cluster.New(cfg.Cluster.Node, cfg.Cluster.Address, tokens).Path
 		log.Info("cluster node", "node", cfg.Cluster.Node, "address", cfg.Cluster.Address)
+	}
+	if s.cluster, err = openCluster(cfg, s.events); err != nil { // a line per call in an outage: within the events budget
+		st.Close()
+		return nil, err
 	}
 	s.guard = newGuard(cfg, log, s.events)
 	tp, err := transport.New(s.guardTransport(transportConfig(cfg, log)), transport.HandlerFunc(s.handle))
@@ -236,6 +244,7 @@ func (s *Server) abandon() {
 	s.packages.close()
 	s.presence.close()
 	s.closeWatchers()
+	s.closeCluster()
 	_ = s.storage.Close()
 }
 
@@ -296,6 +305,7 @@ func (s *Server) Start() error {
 		s.log.Warn("presence: subscriptions not restored; phones subscribe again when their refreshes get 481", "error", err)
 	}
 	s.startMemoryBound(ctx)
+	s.startCluster(ctx)
 	s.warnIfOpen()
 	s.logStarted()
 	s.logRelayPolicy()
@@ -396,6 +406,7 @@ wait:
 		s.stop()
 		s.bg.Wait()
 	}
+	s.closeCluster()
 	s.closeMessages()
 	s.closeWatchers()
 	_ = s.storage.Close()

@@ -183,6 +183,42 @@
       leg(c.a), leg(c.b), td(fmtTime(c.setup)), el('td', {}, hangup));
   }
 
+  // ---- the cluster (cluster.node): every node's heartbeat and what it
+  // holds, and every node's answered B2BUA calls
+
+  async function loadCluster() {
+    let data;
+    try {
+      data = await getJSON('/api/cluster');
+    } catch (err) {
+      if (err.message === 'unauthorized') throw err;
+      $('#cluster').hidden = true; // its state unreadable (503)
+      return;
+    }
+    $('#cluster').hidden = !data.cluster; // not a cluster node: nothing to show
+    if (!data.cluster) return;
+    $('#cluster .count').textContent = String(data.nodes.length);
+    $('#cluster .nodes tbody').replaceChildren(...data.nodes.map(n => nodeRow(n, data.self)));
+    $('#cluster .cluster-calls tbody').replaceChildren(...data.calls.map(clusterCallRow));
+    $('#cluster .cluster-calls').hidden = data.calls.length === 0;
+    $('#cluster .empty').hidden = data.calls.length > 0;
+  }
+
+  function nodeRow(n, self) {
+    return el('tr', { 'data-node': n.id, class: 'node-' + n.state },
+      td(n.id + (n.id === self ? ' (this node)' : '')),
+      el('td', {}, el('span', { class: 'state ' + n.state, textContent: n.state })),
+      td(n.sip), td(n.admin || '—'), td(fmtTime(n.seen)),
+      td(String(n.registrations)), td(String(n.calls)), td(String(n.subscriptions)));
+  }
+
+  function clusterCallRow(c) {
+    return el('tr', { 'data-cluster-call': c.id },
+      td(c.node), td(c.caller, 'wrap'), td(c.callee, 'wrap'), td(fmtTime(c.answered)),
+      el('td', { class: 'wrap' }, el('code', { textContent: c.a_call_id })),
+      el('td', { class: 'wrap' }, el('code', { textContent: c.b_call_id })));
+  }
+
   // ---- call records, newest first, a page at a time
 
   async function loadCDRs(before) {
@@ -391,7 +427,7 @@
 
   function refreshAll() {
     const failed = err => { if (err.message !== 'unauthorized') console.warn(err); };
-    return Promise.all([loadStats(), loadRegistrations(), loadCalls(), loadCDRs(), loadMessages(), loadB2BUA()])
+    return Promise.all([loadStats(), loadRegistrations(), loadCalls(), loadCDRs(), loadMessages(), loadB2BUA(), loadCluster()])
       .then(() => { document.body.dataset.loaded = 'true'; }, failed);
   }
 
@@ -411,6 +447,7 @@
   $('#messages form').addEventListener('submit', ev => ev.preventDefault());
   $('#messages .more').addEventListener('click', ev => loadMessages(ev.target.dataset.next));
   setInterval(tickDurations, 1000);
+  setInterval(() => { if (!$('#cluster').hidden) loadCluster().catch(() => {}); }, 3000);
   setInterval(() => { loadRegistrations().catch(() => {}); loadStats().catch(() => {}); loadMessages().catch(() => {}); }, 10000);
   refreshAll();
   connect();

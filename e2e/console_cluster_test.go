@@ -1,0 +1,92 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parley-sip/parley/location/redisstore/redistest"
+)
+
+// TestConsoleCluster opens node 2's console in headless Chromium while
+// node 1 of a two-node cluster is killed: the Cluster view shows node 2
+// alive (as this node) and, without a reload, node 1 dead once its
+// heartbeat has been missing for cluster.takeover_after.
+func TestConsoleCluster(t *testing.T) {
+	requireConsoleTools(t)
+	redis := redistest.Start(t)
+	nodes := startNodesWith(t, []string{"127.0.0.1", "127.0.0.2"},
+		"storage:\n  engine: memory\n  location: redis\n  redis_url: "+redis.URL()+"\n", "  takeover_after: 2s\n", nil)
+	n1, n2 := nodes[0], nodes[1]
+	waitCluster(t, n2, 5*time.Second, "both nodes alive", func(v clusterState) bool {
+		return v.nodeState("n1") == "alive" && v.nodeState("n2") == "alive"
+	})
+	script := runConsoleScript(t, "cluster.mjs", "http://"+n2.admin+"/", "n1", "n2")
+	next := script.next
+	next("loaded")
+	n1.kill(t)
+	view := next("nodes")
+	script.wait()
+	rows, _ := view["rows"].([]any)
+	if len(rows) != 2 || !strings.Contains(rows[1].(string), "n2 (this node)") {
+		t.Errorf("node rows %q, want n1 and n2, n2 as this node", rows)
+	}
+	if errs, _ := view["errors"].([]any); len(errs) > 0 {
+		t.Errorf("page errors: %v", errs)
+	}
+}
+
+// consoleScript is one of e2e/console's node scripts running: it prints
+// a JSON line per step, which the test reads to pace its traffic.
+type consoleScript struct {
+	t      *testing.T
+	name   string
+	cmd    *exec.Cmd
+	steps  *bufio.Scanner
+	stderr strings.Builder
+}
+
+// runConsoleScript starts node SCRIPT ARGS in e2e/console, killed after a
+// minute or at the end of the test.
+func runConsoleScript(t *testing.T, script string, args ...string) *consoleScript {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	s := &consoleScript{t: t, name: script}
+	s.cmd = exec.CommandContext(ctx, "node", append([]string{script}, args...)...)
+	s.cmd.Dir = consoleDir()
+	s.cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath())
+	s.cmd.Stderr = &s.stderr
+	out, err := s.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.steps = bufio.NewScanner(out)
+	s.steps.Buffer(make([]byte, 1<<20), 1<<20)
+	return s
+}
+
+// next reads the next step, which must be want.
+func (s *consoleScript) next(want string) map[string]any {
+	s.t.Helper()
+	if !s.steps.Scan() {
+		s.cmd.Wait()
+		s.t.Fatalf("%s ended before %q: %s", s.name, want, s.stderr.String())
+	}
+	var v map[string]any
+	if err := json.Unmarshal(s.steps.Bytes(), &v); err != nil || v["step"] != want {
+		s.t.Fatalf("%s said %s, want step %q", s.name, s.steps.Text(), want)
+	}
+	return v
+}
+
+// wait waits for the script to exit.
+func (s *consoleScript) wait() { _ = s.cmd.Wait() }
