@@ -56,7 +56,20 @@ func Open(ctx context.Context, engine, dataDir, dsn string, clk clock.Clock) (*S
 	return open(ctx, db, postgres, clk)
 }
 
+// sqliteConns bounds the store's SQLite connections. Every REGISTER
+// starts a delivery run that reads the user's waiting messages; under a
+// load of REGISTERs hundreds of runs read at once, and each that found
+// no idle connection opened one (pragmas, schema read: dearer than the
+// query) only to close it again. SQLite's reads are CPU-bound, so runs
+// waiting for one of a few connections lose nothing. No method holds a
+// connection while it asks for another, so the bound cannot deadlock.
+const sqliteConns = 4
+
 func open(ctx context.Context, db *sql.DB, postgres bool, clk clock.Clock) (*SQL, error) {
+	if !postgres {
+		db.SetMaxOpenConns(sqliteConns)
+		db.SetMaxIdleConns(sqliteConns)
+	}
 	if err := sqldb.Prepare(ctx, db, postgres, component, sqliteMigrations, postgresMigrations); err != nil {
 		return nil, fmt.Errorf("message: %w", err)
 	}
