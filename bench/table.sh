@@ -86,7 +86,7 @@ one_peer() {
       note "$f" parley burst_n "${BURST_N:-200000}"; note "$f" parley burst_rate "${BURST_RATE:-20000}";;
     b2bua-hold)
       local o
-      o=$(PORT=$((base + 170)) CALLS=${HOLD_CALLS:-10000} bounded "$here/b2bua_hold.sh" | tail -1)
+      o=$(PORT=$((base + 170)) CALLS=${HOLD_CALLS:-10000} bounded "$here/b2bua_hold.sh" | grep '^calls up:' || true)
       log "b2bua-hold: $o"
       note "$f" parley calls_up "$(echo "$o" | sed -n 's/^calls up: \([0-9]*\).*/\1/p')"
       note "$f" parley bytes_per_call "$(echo "$o" | sed -n 's/.*per call: \([0-9-]*\) bytes.*/\1/p')";;
