@@ -17,6 +17,9 @@
 # PARLEY_REDIS_URL (redis://HOST:PORT/DB) puts the registrations in that
 # Redis instead (storage.location: redis), as the nodes of a cluster keep
 # them; give each run a Redis or database of its own.
+# PARLEY_ADMIN (HOST:PORT on loopback) turns the admin listener on there,
+# for /metrics, with no message capture: the capture ring's memory would
+# otherwise count in the memory series.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 bin=${PARLEY_BIN:-$here/../bin/parley}
@@ -39,7 +42,8 @@ storage:
   engine: $storage
 $location
 admin:
-  listen: ""
+  listen: "${PARLEY_ADMIN:-}"
+  capture_messages: 0
 security:
   trusted: [127.0.0.0/8]   # sipp sends everything from one address
 auth:

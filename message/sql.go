@@ -16,8 +16,13 @@ import (
 // survive a restart. A message is what a user wrote, which no phone
 // sends again: SQLite syncs every commit fully.
 type SQL struct {
-	db        *sql.DB
-	postgres  bool
+	db       *sql.DB
+	postgres bool
+	// pending is prepared once: every REGISTER's delivery run asks it,
+	// and parsing the query again each time was a fifth of a loaded
+	// registrar's CPU.
+	pending   *sql.Stmt
+	waiting   *waiting // SQLite only: who has messages, so most reads are skipped
 	clk       clock.Clock
 	closeOnce sync.Once
 	closeErr  error
@@ -52,11 +57,36 @@ func Open(ctx context.Context, engine, dataDir, dsn string, clk clock.Clock) (*S
 	return open(ctx, db, postgres, clk)
 }
 
+// sqliteConns bounds the store's SQLite connections. Every REGISTER
+// starts a delivery run that reads the user's waiting messages; under a
+// load of REGISTERs hundreds of runs read at once, and each that found
+// no idle connection opened one (pragmas, schema read: dearer than the
+// query) only to close it again. SQLite's reads are CPU-bound, so runs
+// waiting for one of a few connections lose nothing. No method holds a
+// connection while it asks for another, so the bound cannot deadlock.
+const sqliteConns = 4
+
 func open(ctx context.Context, db *sql.DB, postgres bool, clk clock.Clock) (*SQL, error) {
+	if !postgres {
+		db.SetMaxOpenConns(sqliteConns)
+		db.SetMaxIdleConns(sqliteConns)
+	}
 	if err := sqldb.Prepare(ctx, db, postgres, component, sqliteMigrations, postgresMigrations); err != nil {
 		return nil, fmt.Errorf("message: %w", err)
 	}
-	return &SQL{db: db, postgres: postgres, clk: clk}, nil
+	pending, err := db.PrepareContext(ctx, `SELECT `+columns+` FROM offline_messages WHERE usr = $1 ORDER BY id`)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("message: %w", err)
+	}
+	s := &SQL{db: db, postgres: postgres, clk: clk, pending: pending}
+	if !postgres {
+		if s.waiting, err = loadWaiting(ctx, db); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("message: %w", err)
+		}
+	}
+	return s, nil
 }
 
 // columns are a message's columns in the order scan reads them.
@@ -65,7 +95,14 @@ const columns = `id, usr, from_hdr, to_hdr, date_hdr, content_type, body, stored
 // Add implements Store. The quota is read and the row inserted in one
 // transaction that holds the user's lock: SQLite's write lock, taken at
 // BEGIN (sqldb opens it so), or a PostgreSQL advisory lock on the user.
-func (s *SQL) Add(ctx context.Context, m Message, q Quota) (Message, error) {
+func (s *SQL) Add(ctx context.Context, m Message, q Quota) (_ Message, err error) {
+	// Counted before the commit, uncounted if it fails: see waiting.
+	s.waiting.add(m.User, 1)
+	defer func() {
+		if err != nil {
+			s.waiting.add(m.User, -1)
+		}
+	}()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return Message{}, s.fail("add", err)
@@ -106,7 +143,10 @@ func (s *SQL) Add(ctx context.Context, m Message, q Quota) (Message, error) {
 
 // Pending implements Store.
 func (s *SQL) Pending(ctx context.Context, user string) ([]Message, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM offline_messages WHERE usr = $1 ORDER BY id`, user)
+	if !s.waiting.has(user) {
+		return nil, nil
+	}
+	rows, err := s.pending.QueryContext(ctx, user)
 	if err != nil {
 		return nil, s.fail("pending", err)
 	}
@@ -115,12 +155,16 @@ func (s *SQL) Pending(ctx context.Context, user string) ([]Message, error) {
 
 // Delete implements Store.
 func (s *SQL) Delete(ctx context.Context, id int64) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM offline_messages WHERE id = $1`, id)
+	var user string
+	err := s.db.QueryRowContext(ctx, `DELETE FROM offline_messages WHERE id = $1 RETURNING usr`, id).Scan(&user)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
 	if err != nil {
 		return false, s.fail("delete", err)
 	}
-	n, err := res.RowsAffected()
-	return n > 0, s.fail("delete", err)
+	s.waiting.add(user, -1)
+	return true, nil
 }
 
 // Lease implements Store: one upsert that takes the lease only when
@@ -151,18 +195,40 @@ func (s *SQL) Release(ctx context.Context, user, holder string) error {
 // Expire implements Store; it also forgets leases that ran out, which a
 // deliverer that died left behind.
 func (s *SQL) Expire(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM offline_messages WHERE stored_us <= $1`, before.UnixMicro())
+	users, err := s.expireRows(ctx, before)
 	if err != nil {
 		return 0, s.fail("expire", err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, s.fail("expire", err)
+	for _, u := range users {
+		s.waiting.add(u, -1)
 	}
+	n := len(users)
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM offline_message_leases WHERE until_us <= $1`, s.clk.Now().UnixMicro()); err != nil {
-		return int(n), s.fail("expire", err)
+		return n, s.fail("expire", err)
 	}
-	return int(n), nil
+	return n, nil
+}
+
+// expireRows deletes the messages stored at or before before and returns
+// their users, one per message, once the delete is done.
+func (s *SQL) expireRows(ctx context.Context, before time.Time) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `DELETE FROM offline_messages WHERE stored_us <= $1 RETURNING usr`, before.UnixMicro())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var users []string
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			return nil, err
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return users, rows.Close()
 }
 
 // Page implements Store.
@@ -190,7 +256,10 @@ func (s *SQL) Totals(ctx context.Context) (int, int64, error) {
 
 // Close implements Store.
 func (s *SQL) Close() error {
-	s.closeOnce.Do(func() { s.closeErr = s.db.Close() })
+	s.closeOnce.Do(func() {
+		s.pending.Close()
+		s.closeErr = s.db.Close()
+	})
 	return s.closeErr
 }
 

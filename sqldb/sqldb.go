@@ -35,6 +35,13 @@ const (
 	SyncNormal Sync = "NORMAL"
 )
 
+// sqliteIdleConns is how many open SQLite connections a pool keeps when
+// idle. database/sql's default of two made a burst of concurrent reads
+// (every REGISTER's look for offline messages) open and close a
+// connection each, and opening one, with its pragmas and schema read,
+// cost more than the query.
+const sqliteIdleConns = 8
+
 // OpenSQLite opens the SQLite database at path, creating it readable by
 // its owner only (it holds digest hashes, password equivalents). WAL lets
 // readers run beside a writer; the busy timeout makes a second writer
@@ -55,6 +62,7 @@ func OpenSQLite(path string, sync Sync) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	db.SetMaxIdleConns(sqliteIdleConns)
 	return db, nil
 }
 
