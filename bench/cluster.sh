@@ -21,7 +21,7 @@
 #
 # Environment: PARLEY_BIN (bin/parley), PORT (25060), BASE_PORT (25100: sipp
 # ports BASE_PORT+10*i..), REDIS_PORT (25379: a redis-server of the script's
-# own, killed at the end), CONFIGS ("mem1 redis1 redis3"), and run.sh's own
+# own, killed at the end), KEEP=1 (keep the work directory: configs, logs), CONFIGS ("mem1 redis1 redis3"), and run.sh's own
 # (MAX_P99_MS, SETTLE_S, ...). Needs redis-server and what run.sh needs; all
 # traffic stays on loopback (127.0.0.2 and .3 are loopback on Linux).
 #
@@ -62,7 +62,7 @@ NODE_PIDS=() REDIS_PID=
 cleanup() {
   stop_nodes
   if [ -n "$REDIS_PID" ]; then kill "$REDIS_PID" 2>/dev/null || true; wait "$REDIS_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
+  if [ "${KEEP:-0}" = 1 ]; then log "artifacts kept in $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -108,6 +108,7 @@ start_node() {
   # One secret for every node, as docs/CLUSTER.md has it.
   [ "$n" = 1 ] || cp "$WORK/node1/data/auth.secret" "$dir/data/" 2>/dev/null || true
   cat >"$dir/parley.yaml" <<YAML
+listen: [udp:$host:$PORT, tcp:$host:$PORT]
 domains: [$DOMAIN]
 storage:
   engine: memory
@@ -120,8 +121,7 @@ security:
 transaction:
   max_transactions: 2000000
 YAML
-  "$BIN" serve --config "$dir/parley.yaml" --data-dir "$dir/data" \
-    --listen "udp:$host:$PORT" --listen "tcp:$host:$PORT" --log-level warn >"$dir/log" 2>&1 &
+  "$BIN" serve --config "$dir/parley.yaml" --data-dir "$dir/data" --log-level warn >"$dir/log" 2>&1 &
   NODE_PIDS+=($!)
   local i
   for ((i = 0; i < 100; i++)); do
@@ -148,7 +148,7 @@ bench_node() {
     export BENCH_SCENARIOS=$WORK/scenarios BENCH_USER_PREFIX=n${i}u BENCH_CALLEE=callee$i
     export CALLEE_AT=127.0.0.$next:$PORT
     exec "$HERE/run.sh" --scenario "$SCENARIO" --target "$host:$PORT" --pid "${NODE_PIDS[$((i - 1))]}" \
-      --rate "$rate" --duration "$DURATION" --users $((USERS / nodes)) --label "$label" --results "$WORK/steps.jsonl"
+      --rate "$rate" --duration "$DURATION" --users $((USERS / nodes)) --label "$label" --results "$WORK/steps.jsonl" $( [ "${KEEP:-0}" = 1 ] && echo --keep)
   ) >"$WORK/run-$label.log" 2>&1 &
 }
 
