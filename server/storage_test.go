@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/rueidis"
-
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/location/redisstore"
@@ -153,16 +151,7 @@ func checkKeyPrefix(t *testing.T, st location.Store, url, prefix string) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	opt, err := rueidis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt.DisableCache = true
-	c, err := rueidis.NewClient(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := redistest.Client(t, url)
 	keys, err := c.Do(context.Background(), c.B().Keys().Pattern("*a:"+aor).Build()).AsStrSlice()
 	if err != nil {
 		t.Fatal(err)

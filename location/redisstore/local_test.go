@@ -77,7 +77,7 @@ func TestStaleRecall(t *testing.T) {
 			if tt.aWrote {
 				mustUpdate(t, a, add("a"))
 			}
-			raw := rawClient(t, url)
+			raw := redistest.Client(t, url)
 			tt.meddle(t, b, raw, a.k.set(bucket(testAOR), testAOR))
 			got, err := a.Update(ctx, testAOR, now, tt.fn)
 			if err != nil {
@@ -102,7 +102,7 @@ func TestStaleRecall(t *testing.T) {
 // script alone; the read comes back only when the guess was wrong.
 func TestOneRoundTrip(t *testing.T) {
 	r := redistest.Start(t)
-	raw := rawClient(t, r.URL())
+	raw := redistest.Client(t, r.URL())
 	a, b := openTest(t, r.URL(), "parley:"), openTest(t, r.URL(), "parley:")
 	now := time.Now()
 	refresh := func(cur []location.Binding) ([]location.Binding, error) {
@@ -169,22 +169,6 @@ func contacts(bs []location.Binding) string {
 	}
 	slices.Sort(cs)
 	return strings.Join(cs, ",")
-}
-
-// rawClient is a plain client of url, closed when t ends.
-func rawClient(t *testing.T, url string) rueidis.Client {
-	t.Helper()
-	opt, err := rueidis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt.DisableCache = true
-	c, err := rueidis.NewClient(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
 }
 
 // commandStats returns INFO commandstats as calls per command.
