@@ -18,6 +18,9 @@
 # nodes), failures, the worst node's p99, the CPU seconds of the parley
 # processes and of Redis, and whether every node passed run.sh's criteria.
 # The JSON step lines go to results/cluster.jsonl (label mem1/redis1/redis3-nN).
+# sipp writes response times every 100 calls or REGISTERs, so give each
+# node at least 100 per step (rate/3 × duration ≥ 100): without them a
+# step has no p99 (printed as 999999) and does not pass.
 #
 # Environment: PARLEY_BIN (bin/parley), PORT (25060), BASE_PORT (25100: sipp
 # ports BASE_PORT+10*i..), REDIS_PORT (25379: a redis-server of the script's
