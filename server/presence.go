@@ -13,6 +13,7 @@ import (
 	"github.com/parley-sip/parley/presence"
 	"github.com/parley-sip/parley/presence/agent"
 	"github.com/parley-sip/parley/presence/notify"
+	"github.com/parley-sip/parley/presence/relay"
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/registrar"
 	"github.com/parley-sip/parley/sip"
@@ -27,6 +28,9 @@ type presenceServer struct {
 	agent *agent.Agent
 	subs  notify.Store // nil with the memory engine
 	pubs  presence.Store
+	// relay tells the other nodes of a cluster of the changes made here,
+	// and this node of theirs; nil on a single server.
+	relay *relay.Relay
 	stop  context.CancelFunc
 	bg    sync.WaitGroup
 }
@@ -66,9 +70,50 @@ func (s *Server) newPresence(cfg *config.Config) (*presenceServer, error) {
 	ps.n = notify.New(notify.Config{Sender: s.out, Domains: s.isOurDomain, Store: ps.subs,
 		Policy: notifyPolicy(cfg), Authorizer: s.WatcherPolicy(), Log: s.events})
 	ps.agent = agent.New(agent.Config{Store: ps.pubs, Domains: s.isOurDomain, Contacts: s.contactsOf,
-		Changed: func(r string) { ps.n.Changed(agent.Event, r) }, Policy: agentPolicy(cfg), Log: s.events})
+		Changed: func(r string) { ps.changed(agent.Event, r) }, Policy: agentPolicy(cfg), Log: s.events})
 	ps.n.Register(ps.agent)
+	if b := s.storage.bus; b != nil {
+		ps.relay = relay.New(relay.Config{Bus: b, Notify: ps.n.Changed, Remote: ps.remoteChanged,
+			Remember: s.rememberRegistration, Resume: ps.resume})
+		if cfg.Storage.Engine != config.EnginePostgres {
+			s.log.Warn("presence: published state, message summaries and offline messages stay on this node "+
+				"with this storage.engine; use postgres to share them across the cluster", "engine", engine)
+		}
+	}
 	return ps, nil
+}
+
+// changed says resource's state in event's package changed here: the
+// watchers of every node of a cluster are told.
+func (ps *presenceServer) changed(event, resource string) {
+	if ps.relay != nil {
+		ps.relay.Changed(event, resource)
+	} else {
+		ps.n.Changed(event, resource)
+	}
+}
+
+// remoteChanged is a change another node made: the presence document
+// this node cached is stale.
+func (ps *presenceServer) remoteChanged(event, resource string) {
+	if event == agent.Event {
+		ps.agent.Stale(resource)
+	}
+	ps.n.Changed(event, resource)
+}
+
+// resume notifies every watcher afresh after the cluster's bus was down.
+func (ps *presenceServer) resume() {
+	ps.agent.StaleAll()
+	ps.n.ChangedAll()
+}
+
+// rememberRegistration has the registration event package record a
+// binding change another node made.
+func (s *Server) rememberRegistration(c registrar.Change) {
+	if s.packages != nil {
+		s.packages.regs.Remember(c)
+	}
 }
 
 // stats is what /metrics shows of presence.
@@ -129,6 +174,11 @@ func (s *Server) watchPresence() {
 	ps := s.presence
 	if ps == nil {
 		return
+	}
+	if ps.relay != nil {
+		// First, so that the other nodes have a change before the
+		// notices of the packages that show it.
+		s.watchRegistrations(ps.relay.Registered)
 	}
 	s.watchRegistrations(func(c registrar.Change) {
 		if c.Kind != registrar.Refreshed {

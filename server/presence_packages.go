@@ -42,8 +42,11 @@ func (s *Server) newPresencePackages(cfg *config.Config, changed func(event, res
 	if s.storage.cached != nil {
 		mwi.Users = s.storage.cached
 	}
+	// The busy lamps' state is the calls this node sees, which no other
+	// node could show: their changes stay here.
+	lamps := func(r string) { s.presence.n.Changed(busylamp.Event, r) }
 	return &presencePackages{
-		lamps: busylamp.New(busylamp.Config{Changed: tell(busylamp.Event), Resource: s.lampResource}),
+		lamps: busylamp.New(busylamp.Config{Changed: lamps, Resource: s.lampResource}),
 		regs:  registrations.New(registrations.Config{Store: s.store, Changed: tell(registrations.Event)}),
 		mail:  mail,
 		mwi:   mailbox.NewStage(mwi),
@@ -74,7 +77,7 @@ func (s *Server) wirePresencePackages(cfg *config.Config, stages []proxy.Stage) 
 		return stages, nil
 	}
 	n := s.presence.n
-	pp, err := s.newPresencePackages(cfg, n.Changed)
+	pp, err := s.newPresencePackages(cfg, s.presence.changed)
 	if err != nil {
 		return nil, err
 	}

@@ -115,11 +115,26 @@ func (a *Agent) ContentType() string { return ContentType }
 // registration, a call, a publication): the cached document goes and
 // the user's watchers are notified. resource is "user@domain".
 func (a *Agent) Changed(resource string) {
+	a.Stale(resource)
+	a.cfg.Changed(resource)
+}
+
+// Stale drops the user's cached document and tells no one: another node
+// of a cluster changed what it is composed of and told the watchers.
+func (a *Agent) Stale(resource string) {
 	a.mu.Lock()
 	a.gen++
 	delete(a.bodies, resource)
 	a.mu.Unlock()
-	a.cfg.Changed(resource)
+}
+
+// StaleAll drops every cached document, after a gap in which changes
+// made at other nodes may have gone unheard.
+func (a *Agent) StaleAll() {
+	a.mu.Lock()
+	a.gen++
+	clear(a.bodies)
+	a.mu.Unlock()
 }
 
 // Call says a user's confirmed call began (on) or ended: while the user

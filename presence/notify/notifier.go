@@ -198,6 +198,25 @@ func (n *Notifier) Changed(event, resource string) {
 		subs = append(subs, s)
 	}
 	n.mu.RUnlock()
+	n.touch(subs)
+}
+
+// ChangedAll is Changed for every resource with a subscription: each
+// gets a NOTIFY with the current state, within its throttle. It is for
+// after a gap in which changes may have gone unheard (a cluster's bus
+// was down), when which resources changed is not known.
+func (n *Notifier) ChangedAll() {
+	n.mu.RLock()
+	subs := make([]*sub, 0, len(n.subs))
+	for _, s := range n.subs {
+		subs = append(subs, s)
+	}
+	n.mu.RUnlock()
+	n.touch(subs)
+}
+
+// touch marks subs changed and schedules their NOTIFYs.
+func (n *Notifier) touch(subs []*sub) {
 	for _, s := range subs {
 		s.mu.Lock()
 		s.dirty = true
