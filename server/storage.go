@@ -12,6 +12,7 @@ import (
 
 	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/cdr"
+	"github.com/parley-sip/parley/cluster/bans"
 	"github.com/parley-sip/parley/cluster/bus"
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/location"
@@ -32,6 +33,8 @@ type storage struct {
 	// bus carries the notices between a cluster's nodes (presence
 	// changes, bans); nil on a server that is no cluster node.
 	bus bus.Bus
+	// bans are the bans of every node of a cluster; nil with bus.
+	bans *bans.Shared
 }
 
 // withUsers sets the subscriber database and the cache in front of it.
@@ -63,7 +66,7 @@ func openStorage(cfg *config.Config, log, events *slog.Logger) (*storage, error)
 		st.bindings, err = openRedis(cfg, log, events)
 	}
 	if err == nil && cfg.Cluster.Enabled() {
-		st.bus, err = openBus(cfg, events)
+		err = st.openCluster(cfg, events)
 	}
 	if err != nil && st != nil {
 		st.Close()
@@ -76,16 +79,20 @@ func openStorage(cfg *config.Config, log, events *slog.Logger) (*storage, error)
 // the cluster bus's channel: the location store's default.
 const redisPrefix = "parley:"
 
-// openBus subscribes to the cluster's bus in the Redis of the location
-// store, which every node of a cluster shares.
-func openBus(cfg *config.Config, events *slog.Logger) (*bus.Redis, error) {
+// openCluster subscribes to the cluster's bus and reads its bans, in
+// the Redis of the location store, which every node of a cluster shares.
+func (st *storage) openCluster(cfg *config.Config, events *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	b, err := bus.OpenRedis(ctx, cfg.Storage.RedisURL, redisPrefix, events)
 	if err != nil {
-		return nil, fmt.Errorf("storage.redis_url: cluster bus: %w", err)
+		return fmt.Errorf("storage.redis_url: cluster bus: %w", err)
 	}
-	return b, nil
+	st.bus = b
+	if st.bans, err = bans.Open(ctx, cfg.Storage.RedisURL, redisPrefix, b, events); err != nil {
+		return fmt.Errorf("storage.redis_url: shared bans: %w", err)
+	}
+	return nil
 }
 
 // openMemory keeps everything in memory; withLocation says whether the
@@ -189,8 +196,11 @@ func StorageName(cfg *config.Config) string {
 // Close closes the stores.
 func (st *storage) Close() error {
 	var err error
+	if st.bans != nil {
+		err = st.bans.Close()
+	}
 	if st.bus != nil {
-		err = st.bus.Close()
+		err = errors.Join(err, st.bus.Close())
 	}
 	if st.bindings != nil {
 		err = errors.Join(err, st.bindings.Close())
@@ -239,5 +249,8 @@ func authenticator(cfg *config.Config, st *storage, log *slog.Logger) (*auth.Aut
 	a.FailureWindow = cfg.Auth.FailureWindow.Duration()
 	a.BlockFor = cfg.Auth.BlockFor.Duration()
 	a.Logger = log
+	if st != nil && st.bans != nil {
+		a.Shared = st.bans
+	}
 	return a, pol, nil
 }
