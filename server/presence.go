@@ -67,7 +67,7 @@ func (s *Server) newPresence(cfg *config.Config) (*presenceServer, error) {
 		}
 		ps.subs, ps.pubs = subs, pubs
 	}
-	ps.n = notify.New(notify.Config{Sender: s.out, Domains: s.isOurDomain, Store: ps.subs,
+	ps.n = notify.New(notify.Config{Sender: s.out, Domains: s.isOurDomain, Store: ps.subs, Node: cfg.Cluster.Node,
 		Policy: notifyPolicy(cfg), Authorizer: s.WatcherPolicy(), Log: s.events})
 	ps.agent = agent.New(agent.Config{Store: ps.pubs, Domains: s.isOurDomain, Contacts: s.contactsOf,
 		Changed: func(r string) { ps.changed(agent.Event, r) }, Policy: agentPolicy(cfg), Log: s.events})

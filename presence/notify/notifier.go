@@ -48,7 +48,10 @@ type Config struct {
 	// server whose storage ends with its process (the memory engine): the
 	// notifier's own records are all there is, with no copy of each held
 	// for a Restore that could never find it.
-	Store  Store
+	Store Store
+	// Node is this server's cluster node name, written with each stored
+	// subscription: nodes sharing one database restore only their own.
+	Node   string
 	Policy Policy
 	// Retries is how often a NOTIFY that timed out or got a 5xx is sent
 	// again, each after twice the wait of the one before (from RetryWait)
