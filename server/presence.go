@@ -12,6 +12,7 @@ import (
 	"github.com/parley-sip/parley/observe"
 	"github.com/parley-sip/parley/presence"
 	"github.com/parley-sip/parley/presence/agent"
+	"github.com/parley-sip/parley/presence/busylamp"
 	"github.com/parley-sip/parley/presence/notify"
 	"github.com/parley-sip/parley/presence/relay"
 	"github.com/parley-sip/parley/proxy"
@@ -74,7 +75,7 @@ func (s *Server) newPresence(cfg *config.Config) (*presenceServer, error) {
 	ps.n.Register(ps.agent)
 	if b := s.storage.bus; b != nil {
 		ps.relay = relay.New(relay.Config{Bus: b, Notify: ps.n.Changed, Remote: ps.remoteChanged,
-			Remember: s.rememberRegistration, Resume: ps.resume})
+			Remember: s.rememberRegistration, Call: s.remoteCall, Resume: ps.resume})
 		if cfg.Storage.Engine != config.EnginePostgres {
 			s.log.Warn("presence: published state, message summaries and offline messages stay on this node "+
 				"with this storage.engine; use postgres to share them across the cluster", "engine", engine)
@@ -106,6 +107,14 @@ func (ps *presenceServer) remoteChanged(event, resource string) {
 func (ps *presenceServer) resume() {
 	ps.agent.StaleAll()
 	ps.n.ChangedAll()
+}
+
+// remoteCall puts a step of a call another node saw on this node's busy
+// lamps.
+func (s *Server) remoteCall(ev busylamp.CallEvent) {
+	if s.packages != nil {
+		s.packages.lamps.Update(ev)
+	}
 }
 
 // rememberRegistration has the registration event package record a

@@ -3,21 +3,24 @@
 // summary) reaches the watchers subscribed at every node, each notified
 // by the node that holds its subscription dialog.
 //
-// What crosses the bus is only which resource changed: the state itself
-// is in the stores every node reads (published state in PostgreSQL,
-// bindings in Redis, message summaries in PostgreSQL), so each node
-// composes the same document. The one exception is the registration
-// event package's memory of each contact's last event (registered,
-// refreshed, unregistered, expired), which no store keeps: it travels
-// with the registration change.
+// What crosses the bus is mostly which resource changed: the state
+// itself is in the stores every node reads (published state in
+// PostgreSQL, bindings in Redis, message summaries in PostgreSQL), so each
+// node composes the same document. Two kinds of state no store keeps
+// travel whole: the registration event package's memory of each
+// contact's last event (registered, refreshed, unregistered, expired),
+// with each registration change, and the steps of calls, which each node
+// applies to its own busy lamps.
 package relay
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 
 	"github.com/parley-sip/parley/cluster/bus"
 	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/presence/busylamp"
 	"github.com/parley-sip/parley/registrar"
 )
 
@@ -25,6 +28,7 @@ import (
 const (
 	topicChanged      = "presence.changed"
 	topicRegistration = "presence.registration"
+	topicCall         = "presence.call"
 )
 
 // Config is what a Relay is built from.
@@ -39,6 +43,11 @@ type Config struct {
 	// without telling the notifier (registrations.Package.Remember); nil
 	// ignores them.
 	Remember func(registrar.Change)
+	// Call applies a step of a call another node saw to this node's busy
+	// lamps (busylamp.Tracker.Update, whose changes stay on this node);
+	// nil ignores them. A call that passes several nodes is told by each:
+	// a step is keyed by Call-ID and tag, so the same step twice is one.
+	Call func(busylamp.CallEvent)
 	// Resume runs after a gap in the bus, when changes may have gone
 	// unheard: every subscription is to be notified afresh
 	// (notify.Notifier.ChangedAll). nil does nothing.
@@ -59,6 +68,9 @@ func New(cfg Config) *Relay {
 	cfg.Bus.Subscribe(topicChanged, r.remoteChanged)
 	if cfg.Remember != nil {
 		cfg.Bus.Subscribe(topicRegistration, r.remoteRegistration)
+	}
+	if cfg.Call != nil {
+		cfg.Bus.Subscribe(topicCall, r.remoteCall)
 	}
 	if cfg.Resume != nil {
 		cfg.Bus.OnResume(cfg.Resume)
@@ -94,6 +106,21 @@ func (r *Relay) Registered(c registrar.Change) {
 func (r *Relay) remoteRegistration(p []byte) {
 	if c, ok := decodeChange(p); ok {
 		r.cfg.Remember(c)
+	}
+}
+
+// Call tells the other nodes of a step of a call this node saw, for
+// their busy lamps: a lamp's state is the calls, which no store keeps.
+func (r *Relay) Call(ev busylamp.CallEvent) {
+	if p, err := json.Marshal(ev); err == nil {
+		r.cfg.Bus.Publish(topicCall, p)
+	}
+}
+
+func (r *Relay) remoteCall(p []byte) {
+	var ev busylamp.CallEvent
+	if json.Unmarshal(p, &ev) == nil {
+		r.cfg.Call(ev)
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"github.com/parley-sip/parley/outbound"
 	"github.com/parley-sip/parley/presence"
 	"github.com/parley-sip/parley/presence/agent"
+	"github.com/parley-sip/parley/presence/busylamp"
+	"github.com/parley-sip/parley/presence/dialoginfo"
 	"github.com/parley-sip/parley/presence/notify"
 	"github.com/parley-sip/parley/presence/registrations"
 	"github.com/parley-sip/parley/presence/relay"
@@ -84,6 +86,7 @@ type node struct {
 	n     *notify.Notifier
 	agent *agent.Agent
 	regs  *registrations.Package
+	lamps *busylamp.Tracker
 	relay *relay.Relay
 	out   *sender
 }
@@ -117,7 +120,8 @@ func newNode(t *testing.T, sh *shared, watcher string, events ...string) *node {
 		Changed: func(r string) { changed(agent.Event, r) }})
 	nd.regs = registrations.New(registrations.Config{Store: sh.locs, Clock: sh.clk,
 		Changed: func(r string) { changed(registrations.Event, r) }})
-	nd.relay = relay.New(relay.Config{Bus: sh.hub.Node(), Notify: nd.n.Changed,
+	nd.lamps = busylamp.New(busylamp.Config{Clock: sh.clk, Changed: func(r string) { nd.n.Changed(busylamp.Event, r) }})
+	nd.relay = relay.New(relay.Config{Bus: sh.hub.Node(), Notify: nd.n.Changed, Call: nd.lamps.Update,
 		Remote: func(event, resource string) {
 			if event == agent.Event {
 				nd.agent.Stale(resource)
@@ -128,6 +132,7 @@ func newNode(t *testing.T, sh *shared, watcher string, events ...string) *node {
 		Resume:   func() { nd.agent.StaleAll(); nd.n.ChangedAll() }})
 	nd.n.Register(nd.agent)
 	nd.n.Register(nd.regs)
+	nd.n.Register(nd.lamps)
 	if _, err := nd.n.Restore(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -163,12 +168,13 @@ func (nd *node) register(t *testing.T, sh *shared, kind registrar.ChangeKind, co
 // notifier holds no subscription, sends nothing.
 func TestTwoNodes(t *testing.T) {
 	sh := &shared{clk: clock.NewFake(start), pubs: presence.NewMemory(clock.NewFake(start)), locs: location.NewMemory(), hub: bus.NewHub()}
-	n1 := newNode(t, sh, "alice@example.com", "presence", "reg")
+	n1 := newNode(t, sh, "alice@example.com", "presence", "reg", "dialog")
 	n2 := newNode(t, sh, "carol@example.com")
 	if body := n1.out.next(t, "presence"); !strings.Contains(body, "<basic>closed</basic>") {
 		t.Fatalf("first NOTIFY, before bob did anything:\n%s", body)
 	}
 	n1.out.next(t, "reg")
+	n1.out.next(t, "dialog")
 
 	// A PUBLISH at node 2: the stage stores it, then says so.
 	doc := `<?xml version="1.0" encoding="UTF-8"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:bob@example.com">` +
@@ -196,9 +202,24 @@ func TestTwoNodes(t *testing.T) {
 	n1.out.next(t, "presence")
 	n2.out.quiet(t)
 
+	// A call bob answers, seen at node 2 and at node 3, which both tell
+	// the step: node 1's lamp for bob turns confirmed, once.
+	ev := busylamp.CallEvent{CallID: "call-1", State: dialoginfo.Confirmed,
+		Caller: busylamp.Leg{Party: dialoginfo.Party{Identity: "sip:carol@example.com"}, Tag: "c1"},
+		Callee: busylamp.Leg{Party: dialoginfo.Party{Identity: "sip:bob@example.com"}, Tag: "b1"}}
+	n2.lamps.Update(ev)
+	n2.relay.Call(ev)
+	if body := n1.out.next(t, "dialog"); !strings.Contains(body, "<state>confirmed</state>") || !strings.Contains(body, `call-id="call-1"`) {
+		t.Errorf("dialog NOTIFY at node 1 after bob's call at node 2:\n%s", body)
+	}
+	n3 := newNode(t, sh, "dave@example.com")
+	n3.relay.Call(ev)
+	n1.out.quiet(t)
+
 	// After a gap in the bus, every subscription is notified afresh.
 	sh.hub.Resume()
 	n1.out.next(t, "presence")
 	n1.out.next(t, "reg")
+	n1.out.next(t, "dialog")
 	n1.out.quiet(t)
 }
