@@ -73,3 +73,76 @@ func TestClusterPresence(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterBans: a phone at 127.0.0.1 guesses a password at node 2
+// (127.0.0.2) until node 2 bans it; node 3 (127.0.0.3), which answered it
+// 401 before, then drops its requests too, without a single failure of
+// its own. The ban went through the cluster bus and the Redis set.
+func TestClusterBans(t *testing.T) {
+	dsn := outageDSN(t)
+	redis := redistest.Start(t)
+	common := fmt.Sprintf("storage:\n  engine: postgres\n  dsn: %q\n  location: redis\n  redis_url: %s\n"+
+		"auth:\n  enabled: true\n  max_failures: 3\n"+
+		"security:\n  trusted: [127.0.0.2, 127.0.0.3]\n  trusted_skip_auth: true\n", dsn, redis.URL())
+	nodes := startNodes(t, []string{"127.0.0.2", "127.0.0.3"}, common, nil)
+	n2, n3 := nodes[0], nodes[1]
+	cmd := exec.Command(parleyBin, "user", "add", "--config", n2.config, "--password-stdin", "user1@example.com")
+	cmd.Stdin = strings.NewReader("user1-pw-3\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("parley user add: %v\n%s", err, out)
+	}
+
+	at3 := newRegistrar(t, n3.Addr)
+	contact := fmt.Sprintf("Contact: <sip:user1@%s>\r\nExpires: 300\r\n", at3.conn.LocalAddr())
+	if resp := at3.send(t, 1, contact); status(resp) != 401 {
+		t.Fatalf("node 3 before the ban: %q, want 401", firstLine(resp))
+	}
+	at2 := newRegistrar(t, n2.Addr)
+	challenge := at2.send(t, 1, contact)
+	realm := regexp.MustCompile(`realm="([^"]+)"`).FindStringSubmatch(challenge)
+	nonce := regexp.MustCompile(`nonce="([^"]+)"`).FindStringSubmatch(challenge)
+	if realm == nil || nonce == nil {
+		t.Fatalf("401 without realm and nonce: %q", challenge)
+	}
+	for i := 1; i <= 3; i++ {
+		creds := fmt.Sprintf(`Authorization: Digest username="user1", realm=%q, nonce=%q, uri="sip:example.com", response="%032d", algorithm=MD5`+"\r\n",
+			realm[1], nonce[1], i)
+		if resp := at2.send(t, 1, creds+contact); status(resp) != 403 {
+			t.Fatalf("wrong password %d at node 2: %q, want 403", i, firstLine(resp))
+		}
+	}
+	if got := countIn(t, n2.logPath, regexp.MustCompile(`msg="source banned" source=127\.0\.0\.1`)); got != 1 {
+		t.Fatalf("node 2 logged %d bans of 127.0.0.1, want 1", got)
+	}
+	// Dropped: no answer at all, as at the node that banned it.
+	for _, n := range []*clusterNode{n3, n2} {
+		if resp, ok := answerWithin(t, newRegistrar(t, n.Addr), contact, 2*time.Second); ok {
+			t.Errorf("%s after the ban at node 2 answered %q; want the request dropped", n.Addr, firstLine(resp))
+		}
+	}
+}
+
+// answerWithin sends an unauthenticated REGISTER and waits up to d for
+// its final answer.
+func answerWithin(t *testing.T, r *sipRegistrar, extra string, d time.Duration) (string, bool) {
+	t.Helper()
+	msg := fmt.Sprintf("REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-banned;rport\r\n"+
+		"Max-Forwards: 70\r\nFrom: <sip:user1@example.com>;tag=b1\r\nTo: <sip:user1@example.com>\r\n"+
+		"Call-ID: banned-1\r\nCSeq: 1 REGISTER\r\n%sContent-Length: 0\r\n\r\n", r.conn.LocalAddr(), extra)
+	if _, err := r.conn.WriteToUDP([]byte(msg), r.server); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 65535)
+	r.conn.SetReadDeadline(time.Now().Add(d))
+	for {
+		k, _, err := r.conn.ReadFromUDP(buf)
+		if err != nil {
+			return "", false
+		}
+		if resp := string(buf[:k]); !strings.HasPrefix(resp, "SIP/2.0 100") {
+			return resp, true
+		}
+	}
+}
+
+func firstLine(msg string) string { return strings.SplitN(msg, "\r\n", 2)[0] }
