@@ -44,4 +44,3 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
-

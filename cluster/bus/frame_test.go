@@ -8,7 +8,7 @@ import (
 func TestUnframe(t *testing.T) {
 	for _, tt := range []struct {
 		name, msg, node, topic, payload string
-		ok                                bool
+		ok                              bool
 	}{
 		{"notice", "0123456789abcdefban\n192.0.2.1 5", "0123456789abcdef", "ban", "192.0.2.1 5", true},
 		{"empty payload", "0123456789abcdeft\n", "0123456789abcdef", "t", "", true},
