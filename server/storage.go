@@ -89,7 +89,7 @@ func (st *storage) openCluster(cfg *config.Config, events *slog.Logger) error {
 		return fmt.Errorf("storage.redis_url: cluster bus: %w", err)
 	}
 	st.bus = b
-	if st.bans, err = bans.Open(ctx, cfg.Storage.RedisURL, redisPrefix, b, events); err != nil {
+	if st.bans, err = bans.Open(ctx, b.Client(), redisPrefix, b, events); err != nil {
 		return fmt.Errorf("storage.redis_url: shared bans: %w", err)
 	}
 	return nil

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	neturl "net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,32 +71,16 @@ type Shared struct {
 	once sync.Once
 }
 
-// Open connects to the Redis at url, reads the bans in force under
-// prefix, and follows new ones on b.
-func Open(ctx context.Context, url, prefix string, b bus.Bus, log *slog.Logger) (*Shared, error) {
-	opt, err := rueidis.ParseURL(url)
-	if err != nil {
-		var ue *neturl.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // not the URL, which may hold a password
-		}
-		return nil, fmt.Errorf("cluster/bans: Redis URL: %w", err)
-	}
-	opt.DisableCache = true
-	opt.DisableRetry = true
-	opt.Dialer.Timeout = opTimeout
-	opt.ConnWriteTimeout = opTimeout
-	opt.ClientName = "parley-bans"
-	c, err := rueidis.NewClient(opt)
-	if err != nil {
-		return nil, fmt.Errorf("cluster/bans: %s: %w", opt.InitAddress, err)
-	}
+// Open reads the bans in force under prefix in the Redis c reaches (the
+// bus's client: Redis.Client, which Close leaves open) and follows new
+// ones on b.
+func Open(ctx context.Context, c rueidis.Client, prefix string, b bus.Bus, log *slog.Logger) (*Shared, error) {
 	s := &Shared{c: c, key: prefix + "bans", bus: b, now: time.Now, until: map[netip.Addr]time.Time{},
 		health: &eventlog.Outage{What: "shared ban list", Log: log}}
 	s.life, s.stop = context.WithCancel(context.Background())
 	if err := s.load(ctx); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("cluster/bans: %s: %w", opt.InitAddress, err)
+		s.stop()
+		return nil, fmt.Errorf("cluster/bans: %w", err)
 	}
 	b.Subscribe(topic, s.heard)
 	b.OnResume(func() { _ = s.load(s.life) })
@@ -197,12 +180,11 @@ func (s *Shared) observe(err error) {
 	}
 }
 
-// Close stops storing bans and closes the connection.
+// Close stops storing bans; the connection is the bus's to close.
 func (s *Shared) Close() error {
 	s.once.Do(func() {
 		s.stop()
 		s.wg.Wait()
-		s.c.Close()
 	})
 	return nil
 }

@@ -9,20 +9,31 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/parley-sip/parley/cluster/bans"
 	"github.com/parley-sip/parley/cluster/bus"
 	"github.com/parley-sip/parley/location/redisstore/redistest"
 )
 
+// open is a node's bans: a Redis client of its own, as each node has its
+// bus's, and b for its notices.
 func open(t *testing.T, url, prefix string, b bus.Bus, log *slog.Logger) *bans.Shared {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, err := bans.Open(ctx, url, prefix, b, log)
+	opt := rueidis.MustParseURL(url)
+	opt.DisableCache, opt.DisableRetry = true, true
+	c, err := rueidis.NewClient(opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := bans.Open(ctx, c, prefix, b, log)
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(); c.Close() })
 	return s
 }
 

@@ -96,6 +96,10 @@ func (r *Redis) Publish(topic string, payload []byte) {
 	}
 }
 
+// Client is the bus's connection to Redis, for the other state a
+// cluster keeps in the same Redis (package bans); the bus closes it.
+func (r *Redis) Client() rueidis.Client { return r.c }
+
 // Dropped returns how many notices were dropped unsent: the queue was
 // full or Redis refused them.
 func (r *Redis) Dropped() uint64 { return r.dropped.Load() }
