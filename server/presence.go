@@ -13,6 +13,7 @@ import (
 	"github.com/parley-sip/parley/presence"
 	"github.com/parley-sip/parley/presence/agent"
 	"github.com/parley-sip/parley/presence/busylamp"
+	"github.com/parley-sip/parley/presence/dialoginfo"
 	"github.com/parley-sip/parley/presence/notify"
 	"github.com/parley-sip/parley/presence/relay"
 	"github.com/parley-sip/parley/proxy"
@@ -103,17 +104,29 @@ func (ps *presenceServer) remoteChanged(event, resource string) {
 	ps.n.Changed(event, resource)
 }
 
-// resume notifies every watcher afresh after the cluster's bus was down.
+// resume notifies every watcher afresh after the cluster's bus was down;
+// the calls other nodes told of are forgotten, their ends may have been
+// lost.
 func (ps *presenceServer) resume() {
-	ps.agent.StaleAll()
+	ps.agent.ForgetRemoteCalls()
 	ps.n.ChangedAll()
 }
 
 // remoteCall puts a step of a call another node saw on this node's busy
-// lamps.
+// lamps and, answered or ended, in its parties' presence (on-the-phone).
 func (s *Server) remoteCall(ev busylamp.CallEvent) {
 	if s.packages != nil {
 		s.packages.lamps.Update(ev)
+	}
+	ps := s.presence
+	if ev.State != dialoginfo.Confirmed && ev.State != dialoginfo.Terminated {
+		return
+	}
+	for _, leg := range []busylamp.Leg{ev.Caller, ev.Callee} {
+		r, ok := busylamp.ResourceOf(leg.Party.Identity)
+		if ok && ps.agent.SetCall(r, ev.CallID, ev.State == dialoginfo.Confirmed, true) {
+			ps.remoteChanged(agent.Event, r)
+		}
 	}
 }
 
@@ -208,7 +221,7 @@ func (ps *presenceServer) onCall(change observe.CallChange, c observe.Call) {
 	}
 	for _, party := range []string{c.Caller, c.Callee} {
 		if aor := partyAOR(party); aor != "" {
-			ps.agent.Call(aor, on)
+			ps.agent.Call(aor, c.CallID, on)
 		}
 	}
 }

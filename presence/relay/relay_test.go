@@ -129,7 +129,7 @@ func newNode(t *testing.T, sh *shared, watcher string, events ...string) *node {
 			nd.n.Changed(event, resource)
 		},
 		Remember: func(c registrar.Change) { nd.regs.Remember(c) },
-		Resume:   func() { nd.agent.StaleAll(); nd.n.ChangedAll() }})
+		Resume:   func() { nd.agent.ForgetRemoteCalls(); nd.n.ChangedAll() }})
 	nd.n.Register(nd.agent)
 	nd.n.Register(nd.regs)
 	nd.n.Register(nd.lamps)
