@@ -131,11 +131,12 @@ func (s *Server) remoteCall(ev busylamp.CallEvent) {
 }
 
 // rememberRegistration has the registration event package record a
-// binding change another node made.
-func (s *Server) rememberRegistration(c registrar.Change) {
-	if s.packages != nil {
-		s.packages.regs.Remember(c)
+// binding change another node made, and returns its resource.
+func (s *Server) rememberRegistration(c registrar.Change) (string, bool) {
+	if s.packages == nil {
+		return "", false
 	}
+	return s.packages.regs.Remember(c)
 }
 
 // stats is what /metrics shows of presence.
@@ -199,7 +200,7 @@ func (s *Server) watchPresence() {
 	}
 	if ps.relay != nil {
 		// First, so that the other nodes have a change before the
-		// notices of the packages that show it.
+		// presence notice that follows.
 		s.watchRegistrations(ps.relay.Registered)
 	}
 	s.watchRegistrations(func(c registrar.Change) {

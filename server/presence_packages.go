@@ -56,9 +56,12 @@ func (s *Server) newPresencePackages(cfg *config.Config, changed func(event, res
 	return &presencePackages{
 		share: share,
 		lamps: busylamp.New(busylamp.Config{Changed: lamps, Resource: s.lampResource}),
-		regs:  registrations.New(registrations.Config{Store: s.store, Changed: tell(registrations.Event)}),
-		mail:  mail,
-		mwi:   mailbox.NewStage(mwi),
+		// The relay tells the other nodes of each registration change
+		// itself: the reg package's notices stay here.
+		regs: registrations.New(registrations.Config{Store: s.store,
+			Changed: func(r string) { s.presence.n.Changed(registrations.Event, r) }}),
+		mail: mail,
+		mwi:  mailbox.NewStage(mwi),
 	}, nil
 }
 

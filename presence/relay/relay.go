@@ -21,6 +21,7 @@ import (
 	"github.com/parley-sip/parley/cluster/bus"
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/presence/busylamp"
+	"github.com/parley-sip/parley/presence/registrations"
 	"github.com/parley-sip/parley/registrar"
 )
 
@@ -40,9 +41,10 @@ type Config struct {
 	// this node cached of the resource, then calls Notify. nil is Notify.
 	Remote func(event, resource string)
 	// Remember records a registration change made at another node,
-	// without telling the notifier (registrations.Package.Remember); nil
-	// ignores them.
-	Remember func(registrar.Change)
+	// without telling the notifier, and returns its resource
+	// (registrations.Package.Remember); Remote then notifies the reg
+	// package's watchers. nil ignores registration changes.
+	Remember func(registrar.Change) (string, bool)
 	// Call applies a step of a call another node saw to this node's busy
 	// lamps (busylamp.Tracker.Update, whose changes stay on this node);
 	// nil ignores them. A call that passes several nodes is told by each:
@@ -94,18 +96,19 @@ func (r *Relay) remoteChanged(p []byte) {
 }
 
 // Registered is a registration watcher (server.watchRegistrations): it
-// tells the other nodes of a binding change made here, so that their
-// registration event packages show the contact's event. It must watch
-// before the packages that call Changed, so that the other nodes have the
-// event before they compose the NOTIFY that shows it: the bus keeps a
-// node's notices in order.
+// tells the other nodes of a binding change made here, and they notify
+// the watchers of its reg package, with the contact's event. The reg
+// package's own Changed is then for this node only (Notify, not
+// Changed): one notice per change, refreshes included.
 func (r *Relay) Registered(c registrar.Change) {
 	r.cfg.Bus.Publish(topicRegistration, encodeChange(c))
 }
 
 func (r *Relay) remoteRegistration(p []byte) {
 	if c, ok := decodeChange(p); ok {
-		r.cfg.Remember(c)
+		if resource, ok := r.cfg.Remember(c); ok {
+			r.cfg.Remote(registrations.Event, resource)
+		}
 	}
 }
 

@@ -119,7 +119,7 @@ func newNode(t *testing.T, sh *shared, watcher string, events ...string) *node {
 		},
 		Changed: func(r string) { changed(agent.Event, r) }})
 	nd.regs = registrations.New(registrations.Config{Store: sh.locs, Clock: sh.clk,
-		Changed: func(r string) { changed(registrations.Event, r) }})
+		Changed: func(r string) { nd.n.Changed(registrations.Event, r) }})
 	nd.lamps = busylamp.New(busylamp.Config{Clock: sh.clk, Changed: func(r string) { nd.n.Changed(busylamp.Event, r) }})
 	nd.relay = relay.New(relay.Config{Bus: sh.hub.Node(), Notify: nd.n.Changed, Call: nd.lamps.Update,
 		Remote: func(event, resource string) {
@@ -128,7 +128,7 @@ func newNode(t *testing.T, sh *shared, watcher string, events ...string) *node {
 			}
 			nd.n.Changed(event, resource)
 		},
-		Remember: func(c registrar.Change) { nd.regs.Remember(c) },
+		Remember: nd.regs.Remember,
 		Resume:   func() { nd.agent.ForgetRemoteCalls(); nd.n.ChangedAll() }})
 	nd.n.Register(nd.agent)
 	nd.n.Register(nd.regs)
