@@ -68,6 +68,9 @@ func TestClusterPresence(t *testing.T) {
 	bob.waitContact("alice", "Offline", 10*time.Second)
 	bob.quit()
 	for _, n := range nodes {
+		if _, metrics := httpGet(t, "http://"+n.admin+"/metrics"); !strings.Contains(metrics, "\nparley_cluster_notices_dropped_total 0\n") {
+			t.Errorf("%s: /metrics lacks parley_cluster_notices_dropped_total 0", n.Addr)
+		}
 		if b, _ := os.ReadFile(n.logPath); strings.Contains(string(b), "level=ERROR") {
 			t.Errorf("%s logged errors:\n%s", n.Addr, tail(n.logPath, 4000))
 		}

@@ -32,7 +32,7 @@ type storage struct {
 	cdrs   cdr.Store // nil with cdr.enabled false
 	// bus carries the notices between a cluster's nodes (presence
 	// changes, bans); nil on a server that is no cluster node.
-	bus bus.Bus
+	bus *bus.Redis
 	// bans are the bans of every node of a cluster; nil with bus.
 	bans *bans.Shared
 }
