@@ -42,6 +42,7 @@ type router struct {
 	resume   []func()
 }
 
+// Subscribe implements Bus.
 func (r *router) Subscribe(topic string, h Handler) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -51,6 +52,7 @@ func (r *router) Subscribe(topic string, h Handler) {
 	r.handlers[topic] = append(r.handlers[topic], h)
 }
 
+// OnResume implements Bus.
 func (r *router) OnResume(fn func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -134,6 +136,7 @@ type hubNode struct {
 	hub *Hub
 }
 
+// Publish implements Bus: at once, on the caller's goroutine.
 func (n *hubNode) Publish(topic string, payload []byte) {
 	n.hub.mu.RLock()
 	nodes := n.hub.nodes
@@ -145,6 +148,7 @@ func (n *hubNode) Publish(topic string, payload []byte) {
 	}
 }
 
+// Close implements Bus: the node leaves the hub.
 func (n *hubNode) Close() error {
 	n.hub.mu.Lock()
 	defer n.hub.mu.Unlock()
