@@ -639,3 +639,50 @@ func TestContinue(t *testing.T) {
 		t.Errorf("stats after the reload: %+v", st)
 	}
 }
+
+// fakeBans is a cluster's ban list in memory.
+type fakeBans struct {
+	until map[netip.Addr]time.Time
+}
+
+func (f *fakeBans) Ban(src netip.Addr, until time.Time) { f.until[src] = until }
+func (f *fakeBans) Banned(src netip.Addr, now time.Time) bool {
+	u, ok := f.until[src]
+	return ok && now.Before(u)
+}
+
+// TestSharedBans: a block made here is told to the cluster (by the
+// source's /64 for IPv6, until the block ends), and a source another
+// node banned is refused here without a single failure of its own.
+func TestSharedBans(t *testing.T) {
+	a, clk := setup(t)
+	shared := &fakeBans{until: map[netip.Addr]time.Time{}}
+	a.MaxFailures, a.BlockFor, a.Shared = 2, time.Minute, shared
+	ch := challengeFor(t, a, request(t, "REGISTER", "sip:example.com"), false, "MD5")
+	for i := range 2 {
+		req := request(t, "REGISTER", "sip:example.com",
+			"Authorization", answer(ch, "REGISTER", "sip:example.com", "alice", "guess", "c1", i+1))
+		a.Verify(context.Background(), req, realm, false, netip.MustParseAddr("2001:db8:1:2::1"))
+	}
+	want := clk.Now().Add(time.Minute)
+	if got := shared.until[netip.MustParseAddr("2001:db8:1:2::")]; !got.Equal(want) {
+		t.Errorf("ban told to the cluster: %v (all: %v), want the /64 until %v", got, shared.until, want)
+	}
+
+	banned := netip.MustParseAddr("192.0.2.66")
+	shared.until[banned] = clk.Now().Add(time.Minute)
+	req := request(t, "REGISTER", "sip:example.com",
+		"Authorization", answer(ch, "REGISTER", "sip:example.com", "alice", "secret", "c1", 3))
+	if got := a.Verify(context.Background(), req, realm, false, banned).Outcome; got != auth.Blocked {
+		t.Errorf("a source another node banned, right password: %v, want Blocked", got)
+	}
+	if !a.IsBlocked(banned) || a.IsBlocked(other) {
+		t.Error("IsBlocked disagrees with the shared bans")
+	}
+	clk.Advance(time.Minute)
+	req = request(t, "REGISTER", "sip:example.com",
+		"Authorization", answer(ch, "REGISTER", "sip:example.com", "alice", "secret", "c1", 4))
+	if got := a.Verify(context.Background(), req, realm, false, banned).Outcome; got == auth.Blocked {
+		t.Error("still blocked after the other node's ban ended")
+	}
+}

@@ -70,6 +70,10 @@ type Authenticator struct {
 	// (info), and an outage of the subscriber store; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Shared is the ban list of the other nodes of a cluster: a source
+	// banned there is refused here, and a ban made here is told to them.
+	// nil keeps bans to this process.
+	Shared SharedBans
 
 	once      sync.Once
 	store     *eventlog.Outage // of the subscriber store, logged once per outage
@@ -190,11 +194,32 @@ func (a *Authenticator) algorithms() []string {
 	return defaultAlgorithms
 }
 
+// SharedBans is a ban list the nodes of a cluster share, so that a
+// source that guessed passwords at one node is refused at every node
+// rather than given a fresh count of guesses at each.
+type SharedBans interface {
+	// Ban tells the other nodes that source is banned until until. It
+	// must not block: it runs on the request's goroutine.
+	Ban(source netip.Addr, until time.Time)
+	// Banned reports whether another node banned source until after now.
+	// It runs for every request checked and must be cheap.
+	Banned(source netip.Addr, now time.Time) bool
+}
+
+// blocked reports whether source is blocked at now, here or by another
+// node of a cluster.
+func (a *Authenticator) blocked(source netip.Addr, now time.Time) bool {
+	if a.fails.blocked(source, now) {
+		return true
+	}
+	return a.Shared != nil && source.IsValid() && a.Shared.Banned(guard.SourceKey(source), now)
+}
+
 // IsBlocked reports whether source is blocked now, for a stage that wants
 // to turn a blocked source away before any other work.
 func (a *Authenticator) IsBlocked(source netip.Addr) bool {
 	a.init()
-	return a.fails.blocked(source, a.now())
+	return a.blocked(source, a.now())
 }
 
 // Stats are the Authenticator's counters since it started.
@@ -310,7 +335,7 @@ func (a *Authenticator) Verify(ctx context.Context, req *sip.Message, realm stri
 	a.init()
 	now := a.now()
 	res := Result{Realm: realm, Proxy: proxy}
-	if a.fails.blocked(source, now) {
+	if a.blocked(source, now) {
 		a.refused.Add(1)
 		res.Outcome = Blocked
 		return res
@@ -421,6 +446,9 @@ func (a *Authenticator) fail(source netip.Addr, now time.Time, realm, user strin
 	window := orDefault(a.FailureWindow, DefaultFailureWindow)
 	blockFor := orDefault(a.BlockFor, DefaultBlockFor)
 	if a.fails.fail(source, now, limit, window, blockFor) {
+		if a.Shared != nil {
+			a.Shared.Ban(guard.SourceKey(source), now.Add(blockFor))
+		}
 		log.LogAttrs(ctx, slog.LevelWarn, "source banned", slog.String("source", guard.SourceKey(source).String()),
 			slog.String("reason", "auth failures"), slog.Int("failures", limit),
 			slog.String("window", window.String()), slog.String("for", blockFor.String()))

@@ -143,3 +143,15 @@ func (s *Server) registerMessageMetrics(reg *prometheus.Registry) {
 			Help: "Stored MESSAGEs dropped unread for messages.max_age since start."}, func() float64 { return float64(d.Expired()) }),
 	)
 }
+
+// registerClusterMetrics adds the cluster bus's figures to /metrics, on
+// a cluster node.
+func (s *Server) registerClusterMetrics(reg *prometheus.Registry) {
+	b := s.storage.bus
+	if b == nil {
+		return
+	}
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "parley_cluster_notices_dropped_total",
+		Help: "Notices to the other cluster nodes (presence changes, bans) dropped unsent: the queue was full or Redis failed."},
+		func() float64 { return float64(b.Dropped()) }))
+}

@@ -12,7 +12,10 @@ import (
 	"github.com/parley-sip/parley/observe"
 	"github.com/parley-sip/parley/presence"
 	"github.com/parley-sip/parley/presence/agent"
+	"github.com/parley-sip/parley/presence/busylamp"
+	"github.com/parley-sip/parley/presence/dialoginfo"
 	"github.com/parley-sip/parley/presence/notify"
+	"github.com/parley-sip/parley/presence/relay"
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/registrar"
 	"github.com/parley-sip/parley/sip"
@@ -27,6 +30,9 @@ type presenceServer struct {
 	agent *agent.Agent
 	subs  notify.Store // nil with the memory engine
 	pubs  presence.Store
+	// relay tells the other nodes of a cluster of the changes made here,
+	// and this node of theirs; nil on a single server.
+	relay *relay.Relay
 	stop  context.CancelFunc
 	bg    sync.WaitGroup
 }
@@ -63,12 +69,74 @@ func (s *Server) newPresence(cfg *config.Config) (*presenceServer, error) {
 		}
 		ps.subs, ps.pubs = subs, pubs
 	}
-	ps.n = notify.New(notify.Config{Sender: s.out, Domains: s.isOurDomain, Store: ps.subs,
+	ps.n = notify.New(notify.Config{Sender: s.out, Domains: s.isOurDomain, Store: ps.subs, Node: cfg.Cluster.Node,
 		Policy: notifyPolicy(cfg), Authorizer: s.WatcherPolicy(), Log: s.events})
 	ps.agent = agent.New(agent.Config{Store: ps.pubs, Domains: s.isOurDomain, Contacts: s.contactsOf,
-		Changed: func(r string) { ps.n.Changed(agent.Event, r) }, Policy: agentPolicy(cfg), Log: s.events})
+		Changed: func(r string) { ps.changed(agent.Event, r) }, Policy: agentPolicy(cfg), Log: s.events})
 	ps.n.Register(ps.agent)
+	if b := s.storage.bus; b != nil {
+		ps.relay = relay.New(relay.Config{Bus: b, Notify: ps.n.Changed, Remote: ps.remoteChanged,
+			Remember: s.rememberRegistration, Call: s.remoteCall, Resume: ps.resume})
+		if cfg.Storage.Engine != config.EnginePostgres {
+			s.log.Warn("presence: published state, message summaries and offline messages stay on this node "+
+				"with this storage.engine; use postgres to share them across the cluster", "engine", engine)
+		}
+	}
 	return ps, nil
+}
+
+// changed says resource's state in event's package changed here: the
+// watchers of every node of a cluster are told.
+func (ps *presenceServer) changed(event, resource string) {
+	if ps.relay != nil {
+		ps.relay.Changed(event, resource)
+	} else {
+		ps.n.Changed(event, resource)
+	}
+}
+
+// remoteChanged is a change another node made: the presence document
+// this node cached is stale.
+func (ps *presenceServer) remoteChanged(event, resource string) {
+	if event == agent.Event {
+		ps.agent.Stale(resource)
+	}
+	ps.n.Changed(event, resource)
+}
+
+// resume notifies every watcher afresh after the cluster's bus was down;
+// the calls other nodes told of are forgotten, their ends may have been
+// lost.
+func (ps *presenceServer) resume() {
+	ps.agent.ForgetRemoteCalls()
+	ps.n.ChangedAll()
+}
+
+// remoteCall puts a step of a call another node saw on this node's busy
+// lamps and, answered or ended, in its parties' presence (on-the-phone).
+func (s *Server) remoteCall(ev busylamp.CallEvent) {
+	if s.packages != nil {
+		s.packages.lamps.Update(ev)
+	}
+	ps := s.presence
+	if ev.State != dialoginfo.Confirmed && ev.State != dialoginfo.Terminated {
+		return
+	}
+	for _, leg := range []busylamp.Leg{ev.Caller, ev.Callee} {
+		r, ok := busylamp.ResourceOf(leg.Party.Identity)
+		if ok && ps.agent.SetCall(r, ev.CallID, ev.State == dialoginfo.Confirmed, true) {
+			ps.remoteChanged(agent.Event, r)
+		}
+	}
+}
+
+// rememberRegistration has the registration event package record a
+// binding change another node made, and returns its resource.
+func (s *Server) rememberRegistration(c registrar.Change) (string, bool) {
+	if s.packages == nil {
+		return "", false
+	}
+	return s.packages.regs.Remember(c)
 }
 
 // stats is what /metrics shows of presence.
@@ -130,6 +198,11 @@ func (s *Server) watchPresence() {
 	if ps == nil {
 		return
 	}
+	if ps.relay != nil {
+		// First, so that the other nodes have a change before the
+		// presence notice that follows.
+		s.watchRegistrations(ps.relay.Registered)
+	}
 	s.watchRegistrations(func(c registrar.Change) {
 		if c.Kind != registrar.Refreshed {
 			ps.agent.Changed(strings.TrimPrefix(c.AOR, "sip:"))
@@ -149,7 +222,7 @@ func (ps *presenceServer) onCall(change observe.CallChange, c observe.Call) {
 	}
 	for _, party := range []string{c.Caller, c.Callee} {
 		if aor := partyAOR(party); aor != "" {
-			ps.agent.Call(aor, on)
+			ps.agent.Call(aor, c.CallID, on)
 		}
 	}
 }

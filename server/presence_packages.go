@@ -27,6 +27,9 @@ type presencePackages struct {
 	regs  *registrations.Package
 	mail  mailbox.Store
 	mwi   *mailbox.Stage
+	// share tells the other nodes of a cluster of a step of a call for
+	// their busy lamps; nil on a single server.
+	share func(busylamp.CallEvent)
 }
 
 // newPresencePackages builds the packages; changed is the notifier's
@@ -42,11 +45,23 @@ func (s *Server) newPresencePackages(cfg *config.Config, changed func(event, res
 	if s.storage.cached != nil {
 		mwi.Users = s.storage.cached
 	}
+	// The busy lamps' state is the calls, which no store keeps: each node
+	// applies every node's steps of calls (share) and notifies its own
+	// watchers.
+	lamps := func(r string) { s.presence.n.Changed(busylamp.Event, r) }
+	var share func(busylamp.CallEvent)
+	if s.presence.relay != nil {
+		share = s.presence.relay.Call
+	}
 	return &presencePackages{
-		lamps: busylamp.New(busylamp.Config{Changed: tell(busylamp.Event), Resource: s.lampResource}),
-		regs:  registrations.New(registrations.Config{Store: s.store, Changed: tell(registrations.Event)}),
-		mail:  mail,
-		mwi:   mailbox.NewStage(mwi),
+		share: share,
+		lamps: busylamp.New(busylamp.Config{Changed: lamps, Resource: s.lampResource}),
+		// The relay tells the other nodes of each registration change
+		// itself: the reg package's notices stay here.
+		regs: registrations.New(registrations.Config{Store: s.store,
+			Changed: func(r string) { s.presence.n.Changed(registrations.Event, r) }}),
+		mail: mail,
+		mwi:  mailbox.NewStage(mwi),
 	}, nil
 }
 
@@ -74,7 +89,7 @@ func (s *Server) wirePresencePackages(cfg *config.Config, stages []proxy.Stage) 
 		return stages, nil
 	}
 	n := s.presence.n
-	pp, err := s.newPresencePackages(cfg, n.Changed)
+	pp, err := s.newPresencePackages(cfg, s.presence.changed)
 	if err != nil {
 		return nil, err
 	}
@@ -119,6 +134,9 @@ func (s *Server) lampResource(identity string) (string, bool) {
 func (pp *presencePackages) onCall(change observe.CallChange, c observe.Call) {
 	if ev, ok := lampEvent(change, &c); ok {
 		pp.lamps.Update(ev)
+		if pp.share != nil {
+			pp.share(ev)
+		}
 	}
 }
 

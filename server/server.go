@@ -201,6 +201,7 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	}
 	if s.obs != nil {
 		s.registerMessageMetrics(s.obs.obs.Metrics().Registry())
+		s.registerClusterMetrics(s.obs.obs.Metrics().Registry())
 	}
 	return s, nil
 }

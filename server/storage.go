@@ -12,6 +12,8 @@ import (
 
 	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/cdr"
+	"github.com/parley-sip/parley/cluster/bans"
+	"github.com/parley-sip/parley/cluster/bus"
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/location/redisstore"
@@ -28,6 +30,11 @@ type storage struct {
 	// check and known-user test reads; nil when users is.
 	cached *subscriber.Cache
 	cdrs   cdr.Store // nil with cdr.enabled false
+	// bus carries the notices between a cluster's nodes (presence
+	// changes, bans); nil on a server that is no cluster node.
+	bus *bus.Redis
+	// bans are the bans of every node of a cluster; nil with bus.
+	bans *bans.Shared
 }
 
 // withUsers sets the subscriber database and the cache in front of it.
@@ -55,14 +62,37 @@ func openStorage(cfg *config.Config, log, events *slog.Logger) (*storage, error)
 	default:
 		st, err = openSQLite(cfg, log, events, own)
 	}
-	if err != nil || own {
-		return st, err
+	if err == nil && !own {
+		st.bindings, err = openRedis(cfg, log, events)
 	}
-	if st.bindings, err = openRedis(cfg, log, events); err != nil {
+	if err == nil && cfg.Cluster.Enabled() {
+		err = st.openCluster(cfg, events)
+	}
+	if err != nil && st != nil {
 		st.Close()
 		return nil, err
 	}
-	return st, nil
+	return st, err
+}
+
+// redisPrefix is the prefix of every key Parley writes in Redis and of
+// the cluster bus's channel: the location store's default.
+const redisPrefix = "parley:"
+
+// openCluster subscribes to the cluster's bus and reads its bans, in
+// the Redis of the location store, which every node of a cluster shares.
+func (st *storage) openCluster(cfg *config.Config, events *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := bus.OpenRedis(ctx, cfg.Storage.RedisURL, redisPrefix, events)
+	if err != nil {
+		return fmt.Errorf("storage.redis_url: cluster bus: %w", err)
+	}
+	st.bus = b
+	if st.bans, err = bans.Open(ctx, b.Client(), redisPrefix, b, events); err != nil {
+		return fmt.Errorf("storage.redis_url: shared bans: %w", err)
+	}
+	return nil
 }
 
 // openMemory keeps everything in memory; withLocation says whether the
@@ -167,8 +197,14 @@ func StorageName(cfg *config.Config) string {
 // Close closes the stores.
 func (st *storage) Close() error {
 	var err error
+	if st.bans != nil {
+		err = st.bans.Close()
+	}
+	if st.bus != nil {
+		err = errors.Join(err, st.bus.Close())
+	}
 	if st.bindings != nil {
-		err = st.bindings.Close()
+		err = errors.Join(err, st.bindings.Close())
 	}
 	if st.users != nil {
 		err = errors.Join(err, st.users.Close())
@@ -214,5 +250,8 @@ func authenticator(cfg *config.Config, st *storage, log *slog.Logger) (*auth.Aut
 	a.FailureWindow = cfg.Auth.FailureWindow.Duration()
 	a.BlockFor = cfg.Auth.BlockFor.Duration()
 	a.Logger = log
+	if st != nil && st.bans != nil {
+		a.Shared = st.bans
+	}
 	return a, pol, nil
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,8 +61,11 @@ type Agent struct {
 	// accepted and refused count PUBLISHes answered 200 and otherwise.
 	accepted, refused atomic.Uint64
 
-	mu    sync.Mutex
-	calls map[string]int // confirmed calls per user, "user@domain"
+	mu sync.Mutex
+	// calls are each user's ("user@domain") confirmed calls by Call-ID, a
+	// set, so that one call told twice (seen at two nodes of a cluster)
+	// counts once; the value says whether another node told it.
+	calls map[string]map[string]bool
 	// bodies caches each watched user's composed document until its next
 	// change, so that a change fanned out to many watchers is composed
 	// once. gen counts changes: a body composed while one happened is not
@@ -84,7 +88,7 @@ func New(cfg Config) *Agent {
 	if cfg.Changed == nil {
 		cfg.Changed = func(string) {}
 	}
-	a := &Agent{cfg: cfg, calls: map[string]int{}, bodies: map[string][]byte{}}
+	a := &Agent{cfg: cfg, calls: map[string]map[string]bool{}, bodies: map[string][]byte{}}
 	a.SetPolicy(cfg.Policy)
 	return a
 }
@@ -115,36 +119,78 @@ func (a *Agent) ContentType() string { return ContentType }
 // registration, a call, a publication): the cached document goes and
 // the user's watchers are notified. resource is "user@domain".
 func (a *Agent) Changed(resource string) {
+	a.Stale(resource)
+	a.cfg.Changed(resource)
+}
+
+// Stale drops the user's cached document and tells no one: another node
+// of a cluster changed what it is composed of and told the watchers.
+func (a *Agent) Stale(resource string) {
 	a.mu.Lock()
 	a.gen++
 	delete(a.bodies, resource)
 	a.mu.Unlock()
-	a.cfg.Changed(resource)
 }
 
-// Call says a user's confirmed call began (on) or ended: while the user
-// has one, the person is on-the-phone (RFC 4480).
-func (a *Agent) Call(user string, on bool) {
+// Call says a user's confirmed call callID began (on) or ended: while
+// the user has one, the person is on-the-phone (RFC 4480).
+func (a *Agent) Call(user, callID string, on bool) {
+	if a.SetCall(user, callID, on, false) {
+		a.Changed(user)
+	}
+}
+
+// SetCall records what Call does and tells no one; remote marks a call
+// another node of a cluster saw, which ForgetRemoteCalls drops. It
+// reports whether the user's on-the-phone state changed.
+func (a *Agent) SetCall(user, callID string, on, remote bool) bool {
 	a.mu.Lock()
-	n := a.calls[user]
-	if on {
-		n++
-	} else {
-		n--
+	defer a.mu.Unlock()
+	set := a.calls[user]
+	was := len(set) > 0
+	switch {
+	case on && set == nil:
+		a.calls[user] = map[string]bool{callID: remote}
+	case on:
+		if was, ok := set[callID]; ok {
+			remote = remote && was // seen here too: ours
+		}
+		set[callID] = remote
+	default:
+		delete(set, callID)
+		if len(set) == 0 {
+			delete(a.calls, user)
+		}
 	}
-	if n > 0 {
-		a.calls[user] = n
-	} else {
-		delete(a.calls, user)
+	if now := len(a.calls[user]) > 0; now != was {
+		a.gen++
+		delete(a.bodies, user)
+		return true
 	}
-	a.mu.Unlock()
-	a.Changed(user)
+	return false
+}
+
+// ForgetRemoteCalls drops the calls other nodes told of, and every
+// cached document, after a gap in the cluster's bus in which changes
+// made at other nodes, the end of a call among them, may have gone
+// unheard: a call still going on is told again at its next step.
+func (a *Agent) ForgetRemoteCalls() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for user, set := range a.calls {
+		maps.DeleteFunc(set, func(_ string, remote bool) bool { return remote })
+		if len(set) == 0 {
+			delete(a.calls, user)
+		}
+	}
+	a.gen++
+	clear(a.bodies)
 }
 
 func (a *Agent) inCall(user string) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.calls[user] > 0
+	return len(a.calls[user]) > 0
 }
 
 // Body implements notify.Package: the user's composed PIDF document,

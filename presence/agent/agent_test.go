@@ -261,13 +261,14 @@ func TestBody(t *testing.T) {
 	if d := body(); !slices.Contains(d.Activities(), pidf.Away) {
 		t.Errorf("published away: %+v", d)
 	}
-	rg.a.Call("alice@example.com", true)
-	rg.a.Call("alice@example.com", true)
-	rg.a.Call("alice@example.com", false)
+	rg.a.Call("alice@example.com", "c1", true)
+	rg.a.Call("alice@example.com", "c2", true)
+	rg.a.Call("alice@example.com", "c2", true) // told twice: still one call
+	rg.a.Call("alice@example.com", "c2", false)
 	if d := body(); !slices.Contains(d.Activities(), pidf.OnThePhone) {
 		t.Errorf("in a call: %+v", d)
 	}
-	rg.a.Call("alice@example.com", false)
+	rg.a.Call("alice@example.com", "c1", false)
 	if d := body(); slices.Contains(d.Activities(), pidf.OnThePhone) {
 		t.Errorf("after the call: %+v", d)
 	}
@@ -317,5 +318,36 @@ func TestMaxPublications(t *testing.T) {
 	}
 	if c := rg.publish("", "SIP-If-Match", first).StatusCode(); c != 412 {
 		t.Errorf("the oldest publication is still there: refresh answered %d", c)
+	}
+}
+
+// TestSetCall: calls are a set by Call-ID, local or told by another
+// node; after a gap in the cluster bus the remote ones go, the local
+// ones stay. SetCall reports only changes of the on-the-phone state.
+func TestSetCall(t *testing.T) {
+	a := New(Config{Store: presence.NewMemory(clock.NewFake(start))})
+	const u = "alice@example.com"
+	for i, tt := range []struct {
+		callID      string
+		on, remote  bool
+		changed, in bool
+	}{
+		{"c1", true, true, true, true},    // told by another node
+		{"c1", true, true, false, true},   // told again by a third
+		{"c2", true, false, false, true},  // a call of ours too
+		{"c1", false, true, false, true},  // c1 ends; c2 goes on
+		{"c2", false, false, true, false}, // the last ends
+		{"c3", false, true, false, false}, // the end of a call never seen
+		{"c4", true, true, true, true},
+		{"c4", true, false, false, true}, // seen here too: ours now
+	} {
+		if got := a.SetCall(u, tt.callID, tt.on, tt.remote); got != tt.changed || a.inCall(u) != tt.in {
+			t.Errorf("step %d: changed %v, in a call %v; want %v, %v", i, got, a.inCall(u), tt.changed, tt.in)
+		}
+	}
+	a.SetCall("bob@example.com", "c5", true, true)
+	a.ForgetRemoteCalls()
+	if !a.inCall(u) || a.inCall("bob@example.com") {
+		t.Errorf("after ForgetRemoteCalls: alice %v (a call of ours), bob %v (a remote one)", a.inCall(u), a.inCall("bob@example.com"))
 	}
 }

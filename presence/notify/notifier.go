@@ -48,7 +48,10 @@ type Config struct {
 	// server whose storage ends with its process (the memory engine): the
 	// notifier's own records are all there is, with no copy of each held
 	// for a Restore that could never find it.
-	Store  Store
+	Store Store
+	// Node is this server's cluster node name, written with each stored
+	// subscription: nodes sharing one database restore only their own.
+	Node   string
 	Policy Policy
 	// Retries is how often a NOTIFY that timed out or got a 5xx is sent
 	// again, each after twice the wait of the one before (from RetryWait)
@@ -198,6 +201,25 @@ func (n *Notifier) Changed(event, resource string) {
 		subs = append(subs, s)
 	}
 	n.mu.RUnlock()
+	n.touch(subs)
+}
+
+// ChangedAll is Changed for every resource with a subscription: each
+// gets a NOTIFY with the current state, within its throttle. It is for
+// after a gap in which changes may have gone unheard (a cluster's bus
+// was down), when which resources changed is not known.
+func (n *Notifier) ChangedAll() {
+	n.mu.RLock()
+	subs := make([]*sub, 0, len(n.subs))
+	for _, s := range n.subs {
+		subs = append(subs, s)
+	}
+	n.mu.RUnlock()
+	n.touch(subs)
+}
+
+// touch marks subs changed and schedules their NOTIFYs.
+func (n *Notifier) touch(subs []*sub) {
 	for _, s := range subs {
 		s.mu.Lock()
 		s.dirty = true

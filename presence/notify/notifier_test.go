@@ -549,3 +549,31 @@ func TestStats(t *testing.T) {
 	rg.notify(481)
 	want(0, 1, 3)
 }
+
+// TestRestoreOwnNode: nodes of a cluster share one subscription table;
+// each restores only the subscriptions it holds, and leaves the others'
+// in the store for their node.
+func TestRestoreOwnNode(t *testing.T) {
+	store := NewMemory()
+	n1 := newRig(t, pol, store)
+	n1.n.cfg.Node = "n1"
+	n1.serve(load(t, "subscribe.sip"))
+	n1.notify(200)
+	n1.n.Close()
+	for _, tt := range []struct {
+		node string
+		want int
+	}{{"n2", 0}, {"", 0}, {"n1", 1}} {
+		rg := newRig(t, pol, store)
+		rg.n.cfg.Node = tt.node
+		if n, err := rg.n.Restore(t.Context()); err != nil || n != tt.want {
+			t.Errorf("node %q restored %d, %v; want %d", tt.node, n, err, tt.want)
+		}
+		if recs, _ := store.List(t.Context()); len(recs) != 1 || recs[0].Node != "n1" {
+			t.Errorf("after node %q's restore the store holds %+v", tt.node, recs)
+		}
+		if tt.want == 0 {
+			rg.n.Close()
+		}
+	}
+}

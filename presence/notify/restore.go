@@ -30,6 +30,9 @@ func (n *Notifier) Restore(ctx context.Context) (int, error) {
 	now, restored := n.clk.Now(), 0
 	for _, rec := range recs {
 		pkg := n.pkg(eventToken(rec.Event))
+		if rec.Node != n.cfg.Node && rec.Expires.After(now) {
+			continue // another node's, which that node restores
+		}
 		if pkg == nil || !rec.Expires.After(now) {
 			if err := n.cfg.Store.Delete(ctx, rec.Key()); err != nil {
 				return restored, err

@@ -32,7 +32,7 @@ var (
 		version    INTEGER NOT NULL,
 		dialog     TEXT    NOT NULL,
 		PRIMARY KEY (call_id, local_tag, remote_tag, usage)
-	)`}
+	)`, nodeColumn}
 	postgresMigrations = []string{`CREATE TABLE subscriptions (
 		call_id    TEXT    NOT NULL,
 		local_tag  TEXT    NOT NULL,
@@ -47,8 +47,12 @@ var (
 		version    BIGINT  NOT NULL,
 		dialog     TEXT    NOT NULL,
 		PRIMARY KEY (call_id, local_tag, remote_tag, usage)
-	)`}
+	)`, nodeColumn}
 )
+
+// nodeColumn names the cluster node holding each subscription, so that a
+// node restarting restores its own and not its neighbours'.
+const nodeColumn = `ALTER TABLE subscriptions ADD COLUMN node TEXT NOT NULL DEFAULT ''`
 
 // SQL is a Store in SQLite or PostgreSQL, in the database the other
 // stores share (parley.db, or one PostgreSQL schema).
@@ -105,13 +109,13 @@ func (s *SQL) Put(ctx context.Context, r Record) error {
 		pending = boolInt(r.Pending)
 	}
 	_, err = s.db.ExecContext(ctx, `INSERT INTO subscriptions
-		(call_id, local_tag, remote_tag, usage, event, watcher, resource, pending, expires_us, flow, version, dialog)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+		(call_id, local_tag, remote_tag, usage, event, watcher, resource, pending, expires_us, flow, version, dialog, node)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 		ON CONFLICT (call_id, local_tag, remote_tag, usage) DO UPDATE SET
 		event = excluded.event, watcher = excluded.watcher, resource = excluded.resource, pending = excluded.pending,
-		expires_us = excluded.expires_us, flow = excluded.flow, version = excluded.version, dialog = excluded.dialog`,
+		expires_us = excluded.expires_us, flow = excluded.flow, version = excluded.version, dialog = excluded.dialog, node = excluded.node`,
 		k.ID.CallID, k.ID.LocalTag, k.ID.RemoteTag, k.Usage.Event, r.Event, r.Watcher, r.Resource, pending,
-		r.Expires.UnixMicro(), r.Flow, int64(r.Version), string(js))
+		r.Expires.UnixMicro(), r.Flow, int64(r.Version), string(js), r.Node)
 	if err != nil {
 		return fmt.Errorf("subscriptions: put: %w", err)
 	}
@@ -139,7 +143,7 @@ func (s *SQL) Delete(ctx context.Context, k Key) error {
 // List implements Store.
 func (s *SQL) List(ctx context.Context) ([]Record, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT call_id, local_tag, remote_tag, event, watcher, resource,
-		pending, expires_us, flow, version, dialog FROM subscriptions`)
+		pending, expires_us, flow, version, dialog, node FROM subscriptions`)
 	if err != nil {
 		return nil, fmt.Errorf("subscriptions: list: %w", err)
 	}
@@ -151,7 +155,7 @@ func (s *SQL) List(ctx context.Context) ([]Record, error) {
 		var expires, version int64
 		var js string
 		if err := rows.Scan(&r.Dialog.ID.CallID, &r.Dialog.ID.LocalTag, &r.Dialog.ID.RemoteTag, &r.Event, &r.Watcher,
-			&r.Resource, &pending, &expires, &r.Flow, &version, &js); err != nil {
+			&r.Resource, &pending, &expires, &r.Flow, &version, &js, &r.Node); err != nil {
 			return nil, fmt.Errorf("subscriptions: list: %w", err)
 		}
 		var sd storedDialog

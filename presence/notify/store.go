@@ -23,6 +23,9 @@ type Record struct {
 	// phone behind NAT when its Contact would not.
 	Flow    string
 	Version uint32 // the next NOTIFY's Watch.Version
+	// Node is the cluster node holding the subscription's dialog (its
+	// cluster.node), which alone restores it; "" on a single server.
+	Node string
 }
 
 // Key names a subscription: its dialog and its usage.

@@ -61,7 +61,8 @@ func (s *sub) stopTimers() {
 
 func (s *sub) record() Record {
 	return Record{Dialog: s.d.Info(), Event: s.event, Watcher: s.watch.Watcher, Resource: s.watch.Resource,
-		Pending: s.pending, Expires: s.expires, Flow: flowString(s.flow), Version: s.watch.Version}
+		Pending: s.pending, Expires: s.expires, Flow: flowString(s.flow), Version: s.watch.Version,
+		Node: s.n.cfg.Node}
 }
 
 // arm sets the expiry timer for s.expires; s.mu must be held.

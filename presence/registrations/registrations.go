@@ -106,19 +106,27 @@ var events = map[registrar.ChangeKind]reginfo.Event{
 // (the server's watchRegistrations) and tells Changed of its resource. It
 // does not block.
 func (p *Package) Watch(c registrar.Change) {
+	if resource, ok := p.Remember(c); ok && p.cfg.Changed != nil {
+		p.cfg.Changed(resource)
+	}
+}
+
+// Remember records which event a contact last had, as Watch does, and
+// tells no one: a change made at another node of a cluster, whose
+// watchers that node has already told. It returns the change's resource
+// and false for a change the package does not show.
+func (p *Package) Remember(c registrar.Change) (string, bool) {
 	ev, ok := events[c.Kind]
 	resource, isSIP := ResourceOf(c.AOR)
 	if !ok || !isSIP || c.Binding.Contact == "" {
-		return
+		return "", false
 	}
 	now := p.cfg.Clock.Now()
 	p.mu.Lock()
 	p.expire(now)
 	p.remember(c.AOR, change{contact: c.Binding.Contact, event: ev, callID: c.Binding.CallID, cseq: c.Binding.CSeq, at: now})
 	p.mu.Unlock()
-	if p.cfg.Changed != nil {
-		p.cfg.Changed(resource)
-	}
+	return resource, true
 }
 
 // ResourceOf is the resource ("user@domain") of an address of record as

@@ -52,6 +52,7 @@ func record(n int, event string) notify.Record {
 			Usages: []dialog.Usage{dialog.Subscription(event)}},
 		Event: event, Watcher: fmt.Sprintf("w%d@example.com", n), Resource: "bob@example.com",
 		Pending: n%2 == 1, Expires: expires, Flow: "udp:198.51.100.7:5060", Version: 3,
+		Node: []string{"", "n1"}[n%2],
 	}
 }
 
