@@ -75,21 +75,18 @@ func openStorage(cfg *config.Config, log, events *slog.Logger) (*storage, error)
 	return st, err
 }
 
-// redisPrefix is the prefix of every key Parley writes in Redis and of
-// the cluster bus's channel: the location store's default.
-const redisPrefix = "parley:"
-
 // openCluster subscribes to the cluster's bus and reads its bans, in
-// the Redis of the location store, which every node of a cluster shares.
+// the Redis of the location store, which every node of a cluster shares,
+// under the same storage.redis_prefix as the bindings.
 func (st *storage) openCluster(cfg *config.Config, events *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b, err := bus.OpenRedis(ctx, cfg.Storage.RedisURL, redisPrefix, events)
+	b, err := bus.OpenRedis(ctx, cfg.Storage.RedisURL, cfg.Storage.RedisPrefix, events)
 	if err != nil {
 		return fmt.Errorf("storage.redis_url: cluster bus: %w", err)
 	}
 	st.bus = b
-	if st.bans, err = bans.Open(ctx, b.Client(), redisPrefix, b, events); err != nil {
+	if st.bans, err = bans.Open(ctx, b.Client(), cfg.Storage.RedisPrefix, b, events); err != nil {
 		return fmt.Errorf("storage.redis_url: shared bans: %w", err)
 	}
 	return nil
