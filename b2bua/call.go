@@ -121,6 +121,7 @@ type Call struct {
 	hungUpBy                        cdr.Party
 	reason                          string
 	trunk                           string
+	pickedUpBy                      string // the phone that picked the call up (pickup.go)
 
 	// Call control (timer.go, limits.go): the A leg's session timer
 	// answer, the maximum duration's timer, the call's hold on the
@@ -570,6 +571,7 @@ func (c *Call) Record() cdr.Record {
 	r.Caller, r.Callee, r.Source = c.caller, c.callee, c.source
 	r.Disposition = cdr.DispositionOf(!c.answered.IsZero(), c.status)
 	c.controlRecord(&r)
+	c.pickupRecord(&r)
 	if c.interrupted {
 		r.Disposition = cdr.Interrupted
 	}

@@ -237,13 +237,19 @@ func (j *join) ackWith(from *sip.Message) {
 // replacing takes an initial INVITE whose Replaces names a leg of
 // Parley's: true when it was taken here (replaced, or refused with the
 // reason). An INVITE without Replaces, or replacing a dialog Parley only
-// proxies, goes on as any other.
+// proxies, goes on as any other; with every call the B2BUA's (Config.All)
+// a Replaces naming none of them is 481.
 func (b *B2BUA) replacing(r *proxy.Request) bool {
 	rep, ok, err := r.Msg.Replaces()
 	if err != nil || !ok {
 		return false
 	}
 	l := b.legByReplaces(rep)
+	if l == nil && b.cfg.All {
+		// Every call is the B2BUA's: the dialog is none of ours.
+		_ = r.Tx.Respond(sip.NewResponse(r.Msg, 481, "Replaced Dialog Does Not Exist", dialog.NewTag()))
+		return true
+	}
 	if l == nil {
 		return false
 	}
@@ -257,9 +263,12 @@ func (c *Call) replaceLeg(l *Leg, rep sip.Replaces, tx proxy.ServerTx, in *trans
 	inv := in.Msg
 	answer := func(code int, reason string) { _ = tx.Respond(sip.NewResponse(inv, code, reason, dialog.NewTag())) }
 	switch {
+	case c.canPickUp(l):
+		c.pickup(l, tx, in) // pickup.go
+		return
 	case c.state != stateAnswered || c.detached(l) || (l != c.a && l != c.bl):
-		// Early dialogs (a ringing call picked up) are not replaced: the
-		// call's setup has no place for a second caller.
+		// Only a ringing B leg is an early dialog Parley initiated
+		// (RFC 3891 §3); the caller's is not, and the rest are gone.
 		answer(481, "Replaced Dialog Does Not Exist")
 		return
 	case rep.EarlyOnly:

@@ -82,6 +82,9 @@ type Record struct {
 	HungUpBy    Party       `json:"hung_up_by"`
 	Status      int         `json:"status"`           // the INVITE's final status (0 if none came)
 	Reason      string      `json:"reason,omitempty"` // the reason phrase or why the call ended
+	// AnsweredBy is the phone that answered in the callee's place, a
+	// pickup's (its From address); empty when the callee's phone did.
+	AnsweredBy string `json:"answered_by,omitempty"`
 }
 
 // Duration is the whole call, from setup to end.
