@@ -121,7 +121,8 @@ type Call struct {
 	hungUpBy                        cdr.Party
 	reason                          string
 	trunk                           string
-	pickedUpBy                      string // the phone that picked the call up (pickup.go)
+	pickedUpBy                      string   // the phone that picked the call up (pickup.go)
+	seg                             *segment // the transfer the record's segment began with (transferrecord.go)
 
 	// Call control (timer.go, limits.go): the A leg's session timer
 	// answer, the maximum duration's timer, the call's hold on the
@@ -130,6 +131,7 @@ type Call struct {
 	maxTimer clock.Timer
 	expired  bool // a session timer ran out: the record says expired
 	limit    *calllimit.Call
+	xholds   []*calllimit.Call // transfers' new parties (transferrecord.go)
 	sent     [3]sentBody
 
 	// Transfers (refer.go): the one under way, the legs transfers
@@ -572,6 +574,7 @@ func (c *Call) Record() cdr.Record {
 	r.Disposition = cdr.DispositionOf(!c.answered.IsZero(), c.status)
 	c.controlRecord(&r)
 	c.pickupRecord(&r)
+	c.segmentRecord(&r)
 	if c.interrupted {
 		r.Disposition = cdr.Interrupted
 	}

@@ -60,8 +60,14 @@ func userKey(u sip.URI) string {
 	return sip.Unescape(u.User) + "@" + strings.ToLower(u.Host)
 }
 
-// releaseLimits gives the call's slots back; calling it again does nothing.
-func (c *Call) releaseLimits() { c.limit.Release() }
+// releaseLimits gives the call's slots back, and those of the parties
+// transfers added; calling it again does nothing.
+func (c *Call) releaseLimits() {
+	c.limit.Release()
+	for _, h := range c.xholds {
+		h.Release()
+	}
+}
 
 // Limits returns the limiter of Config.Limits, nil without one: the
 // server changes its maxima on a reload.

@@ -46,6 +46,7 @@ func (c *Call) onAttended(l *Leg, tx proxy.ServerTx, req *sip.Message, rt sip.Re
 		return
 	}
 	x := c.newTransfer(l, req, rt)
+	x.attended = true
 	l.answer(tx, req, 202, "Accepted")
 	x.notify(100, "Trying", false)
 	c2 := other.call
@@ -113,6 +114,9 @@ func (x *transfer) adopt(moved *Leg, err error) {
 	x.leg = &Leg{call: c, side: x.referrer.side, d: moved.d, dest: moved.dest, trunk: moved.trunk}
 	c.b.addLeg(x.leg)
 	c.xlegs = append(c.xlegs, x.leg)
+	if !x.admitLimits(targetKeys(x.target, moved.trunk)) {
+		return
+	}
 	req, err := x.leg.d.NewRequest("INVITE", "")
 	if err != nil {
 		x.fail(500, "Cannot Reconnect")

@@ -85,6 +85,10 @@ type Record struct {
 	// AnsweredBy is the phone that answered in the callee's place, a
 	// pickup's (its From address); empty when the callee's phone did.
 	AnsweredBy string `json:"answered_by,omitempty"`
+	// TransferredBy is the party who transferred the call to the callee:
+	// the record continues a call whose earlier record ended with the
+	// transfer (the same CallID).
+	TransferredBy string `json:"transferred_by,omitempty"`
 }
 
 // Duration is the whole call, from setup to end.

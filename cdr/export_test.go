@@ -25,7 +25,7 @@ func exported() []cdr.Record {
 			Disposition: cdr.Answered, HungUpBy: cdr.Caller, Status: 200, Reason: "hung up", AnsweredBy: "sip:carol@example.com"},
 		{ID: 2, Node: "edge-1", CallID: "b2@pc33.example.com", Caller: `sip:"odd,one"@example.com`,
 			Callee: "sip:+4930123@example.com", Dialled: "+4930123", Trunk: "provider", Route: "national", Source: "[2001:db8::7]:5060", Setup: t0.Add(time.Hour),
-			End: t0.Add(time.Hour + 2*time.Second), Disposition: cdr.Busy, HungUpBy: cdr.Callee, Status: 486, Reason: "486 Busy Here"},
+			End: t0.Add(time.Hour + 2*time.Second), Disposition: cdr.Busy, HungUpBy: cdr.Callee, Status: 486, Reason: "486 Busy Here", TransferredBy: "sip:bob@example.com"},
 	}
 }
 

@@ -4,7 +4,7 @@ package cdr
 // sqldb.Migrate), beside the other stores of parley.db.
 const component = "cdr"
 
-// The schema in each engine (the second step adds the route, the third the journal, the fourth answered_by); version n is steps[n-1], append-only. The
+// The schema in each engine (the second step adds the route, the third the journal, the fourth answered_by and transferred_by); version n is steps[n-1], append-only. The
 // unique key makes Add idempotent; the index on setup_us serves exports
 // by time.
 var (
@@ -20,10 +20,13 @@ var (
 // records written before it.
 const addRoute = `ALTER TABLE cdrs ADD COLUMN route TEXT NOT NULL DEFAULT ''`
 
-// addAnsweredBy is version 4: the phone that picked a call up, in both
-// tables, empty in the rows written before it.
+// addAnsweredBy is version 4: the phone that picked a call up and the
+// party who transferred it, in both tables, empty in the rows written
+// before them.
 const addAnsweredBy = `ALTER TABLE cdrs ADD COLUMN answered_by TEXT NOT NULL DEFAULT '';
-	ALTER TABLE cdr_open ADD COLUMN answered_by TEXT NOT NULL DEFAULT ''`
+	ALTER TABLE cdrs ADD COLUMN transferred_by TEXT NOT NULL DEFAULT '';
+	ALTER TABLE cdr_open ADD COLUMN answered_by TEXT NOT NULL DEFAULT '';
+	ALTER TABLE cdr_open ADD COLUMN transferred_by TEXT NOT NULL DEFAULT ''`
 
 // openSchema is version 3: the journal of calls in progress (see
 // Journal), the records' columns, one row per call, keyed as the records
