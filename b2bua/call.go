@@ -395,6 +395,7 @@ func (c *Call) newInvite(t target) (*sip.Message, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.trunkIdentity(m, from, t)
 	c.withBody(m, c.aInvite, SideA)
 	c.offerTimer(m, t.floor)
 	return m, nil
