@@ -29,12 +29,37 @@ import (
 // within the domain) may pick them up, nobody else.
 const reasonPickupDomain = "Pickup Outside The Callee's Domain"
 
-// canPickUp reports whether l is a ringing leg of the call that a
-// Replaces may take: an early B dialog Parley initiated, of a call not
-// yet answered nor given up.
+// canPickUp reports whether l is a ringing leg of a call not yet
+// answered nor given up, which a Replaces may take: an early B dialog
+// Parley initiated, or the caller's early dialog. The latter is the call
+// as a busy lamp shows it (the lamp sees the caller's leg), and a
+// B2BUA's caller leg stands for the callee ringing, so it is taken too.
 func (c *Call) canPickUp(l *Leg) bool {
-	return c.state == stateSetup && !c.cancelled && l.side == SideB && c.earlies[l.d] == l &&
-		l.d.State() == dialog.Early
+	if c.state != stateSetup || c.cancelled || l.d.State() != dialog.Early {
+		return false
+	}
+	return l == c.a || l.side == SideB && c.earlies[l.d] == l
+}
+
+// pickingUp takes an INVITE whose Replaces names a dialog of Parley's
+// with its tags the other way round: phones build a pickup's Replaces
+// from the watched party's dialog-info, and not all agree which tag is
+// whose. Only a ringing call is matched so loosely; true when taken.
+func (b *B2BUA) pickingUp(rep sip.Replaces, r *proxy.Request) bool {
+	rep.ToTag, rep.FromTag = rep.FromTag, rep.ToTag
+	l := b.legByReplaces(rep)
+	if l == nil {
+		return false
+	}
+	c, tx, in := l.call, r.Tx, r.In
+	c.Post(func() {
+		if !c.canPickUp(l) {
+			_ = tx.Respond(sip.NewResponse(in.Msg, 481, "Replaced Dialog Does Not Exist", dialog.NewTag()))
+			return
+		}
+		c.pickup(l, tx, in)
+	})
+	return true
 }
 
 // pickup answers the call from the phone that sent in.Msg in place of

@@ -35,15 +35,39 @@ func pickupInvite(t *testing.T, domain string, rep sip.Replaces) (*sip.Message, 
 
 // TestPickup: alice calls bob, bob's phone rings; carol's phone picks
 // the call up with an INVITE whose Replaces names Parley's early dialog
-// with bob's phone (to-tag Parley's, from-tag the phone's). Carol gets
-// 200 with alice's session, alice 200 with carol's, bob's phone CANCEL;
-// the call goes on between alice and carol past the ACK's wait, and its
-// record says carol answered.
+// with bob's phone (to-tag Parley's, from-tag the phone's), or the
+// caller's early dialog as bob's busy lamp shows it, with the tags
+// either way round. Carol gets 200 with alice's session, alice 200 with
+// carol's, bob's phone CANCEL; the call goes on between alice and carol
+// past the ACK's wait, and its record says carol answered.
 func TestPickup(t *testing.T) {
+	names := []struct {
+		name string
+		rep  func(c *Call, inv *sip.Message) sip.Replaces
+	}{
+		{"the ringing leg", func(c *Call, _ *sip.Message) sip.Replaces {
+			return sip.Replaces{CallID: c.bCallID, ToTag: c.bTag, FromTag: "bob-tag", EarlyOnly: true}
+		}},
+		{"the ringing leg, tags swapped", func(c *Call, _ *sip.Message) sip.Replaces {
+			return sip.Replaces{CallID: c.bCallID, ToTag: "bob-tag", FromTag: c.bTag}
+		}},
+		{"the caller's leg, as the lamp shows it", func(c *Call, inv *sip.Message) sip.Replaces {
+			return sip.Replaces{CallID: c.aCallID, ToTag: c.aTag, FromTag: inv.FromTag(), EarlyOnly: true}
+		}},
+		{"the caller's leg, tags swapped", func(c *Call, inv *sip.Message) sip.Replaces {
+			return sip.Replaces{CallID: c.aCallID, ToTag: inv.FromTag(), FromTag: c.aTag}
+		}},
+	}
+	for _, n := range names {
+		t.Run(n.name, func(t *testing.T) { testPickup(t, n.rep) })
+	}
+}
+
+func testPickup(t *testing.T, name func(c *Call, inv *sip.Message) sip.Replaces) {
 	h := newHarness(t, Control{}, Config{})
 	cl := h.dial("alice@example.com", Plan{})
 	cl.ring()
-	inv, in := pickupInvite(t, "example.com", sip.Replaces{CallID: cl.c.bCallID, ToTag: cl.c.bTag, FromTag: "bob-tag", EarlyOnly: true})
+	inv, in := pickupInvite(t, "example.com", name(cl.c, cl.invite))
 	ptx := &fakeTx{}
 	if !h.b.replacing(&proxy.Request{Tx: ptx, In: in, Msg: inv}) {
 		t.Fatal("the pickup was not taken")
@@ -95,6 +119,7 @@ func TestPickupRefused(t *testing.T) {
 		all    bool
 		domain string
 		answer bool                                         // bob answered before the pickup
+		cancel bool                                         // alice cancelled before it
 		rep    func(c *Call, inv *sip.Message) sip.Replaces // nil: an unknown dialog
 		want   int                                          // 0: not taken
 	}{
@@ -102,9 +127,13 @@ func TestPickupRefused(t *testing.T) {
 			rep: func(c *Call, _ *sip.Message) sip.Replaces {
 				return sip.Replaces{CallID: c.bCallID, ToTag: c.bTag, FromTag: "bob-tag"}
 			}},
-		{name: "the caller's early dialog", domain: "example.com", want: 481,
+		{name: "the caller gave up", domain: "example.com", cancel: true, want: 481,
 			rep: func(c *Call, inv *sip.Message) sip.Replaces {
 				return sip.Replaces{CallID: c.aCallID, ToTag: c.aTag, FromTag: inv.FromTag()}
+			}},
+		{name: "answered, tags swapped", domain: "example.com", answer: true, want: 481,
+			rep: func(c *Call, _ *sip.Message) sip.Replaces {
+				return sip.Replaces{CallID: c.bCallID, ToTag: "callee-tag", FromTag: c.bTag}
 			}},
 		{name: "early-only after the answer", domain: "example.com", answer: true, want: 486,
 			rep: func(c *Call, _ *sip.Message) sip.Replaces {
@@ -120,6 +149,9 @@ func TestPickupRefused(t *testing.T) {
 			cl.ring()
 			if tc.answer {
 				cl.answer()
+			}
+			if tc.cancel {
+				cl.c.Post(cl.c.onCancel)
 			}
 			rep := sip.Replaces{CallID: "nobody@example.com", ToTag: "x", FromTag: "y"}
 			if tc.rep != nil {
@@ -137,7 +169,7 @@ func TestPickupRefused(t *testing.T) {
 			if r := ptx.last(); r == nil || r.StatusCode() != tc.want {
 				t.Fatalf("got %v, want %d", r, tc.want)
 			}
-			if !tc.answer && (h.b.Len() != 1 || cl.c.state != stateSetup || len(h.net.requests("CANCEL", calleeAt)) != 0) {
+			if !tc.answer && !tc.cancel && (h.b.Len() != 1 || cl.c.state != stateSetup || len(h.net.requests("CANCEL", calleeAt)) != 0) {
 				t.Fatalf("a refused pickup changed the call: %d calls, state %d, %d CANCELs", h.b.Len(), cl.c.state, len(h.net.requests("CANCEL", calleeAt)))
 			}
 		})

@@ -249,6 +249,9 @@ func (b *B2BUA) replacing(r *proxy.Request) bool {
 		return false
 	}
 	l := b.legByReplaces(rep)
+	if l == nil && b.pickingUp(rep, r) {
+		return true
+	}
 	if l == nil && b.cfg.All {
 		// Every call is the B2BUA's: the dialog is none of ours.
 		_ = r.Tx.Respond(sip.NewResponse(r.Msg, 481, "Replaced Dialog Does Not Exist", dialog.NewTag()))
@@ -271,8 +274,8 @@ func (c *Call) replaceLeg(l *Leg, rep sip.Replaces, tx proxy.ServerTx, in *trans
 		c.pickup(l, tx, in) // pickup.go
 		return
 	case c.state != stateAnswered || c.detached(l) || (l != c.a && l != c.bl):
-		// Only a ringing B leg is an early dialog Parley initiated
-		// (RFC 3891 §3); the caller's is not, and the rest are gone.
+		// A leg that left the call, or an early one of a call given up
+		// or answered by another phone.
 		answer(481, "Replaced Dialog Does Not Exist")
 		return
 	case rep.EarlyOnly:
