@@ -247,14 +247,28 @@ func (b *B2BUA) remove(c *Call, legs []*Leg) {
 	defer b.mu.Unlock()
 	delete(b.calls, c.id)
 	delete(b.setups, c.setupKey)
-	for _, l := range legs {
-		delete(b.legs, l.d.ID())
-	}
 	b.recent = append(b.recent, c.aCallID)
-	if len(b.recent) > recentOwned {
+	for _, l := range legs {
+		id := l.d.ID()
+		delete(b.legs, id)
+		if id.CallID != c.aCallID && b.owned[id.CallID] {
+			b.recent = append(b.recent, id.CallID) // a phone's that took a leg (own)
+		}
+	}
+	for len(b.recent) > recentOwned {
 		delete(b.owned, b.recent[0])
 		b.recent = b.recent[1:]
 	}
+}
+
+// own marks callID as the B2BUA's, as Owns reports: the INVITE of a
+// phone that took a leg of a call (a pickup, a leg replaced) is a leg
+// of that call, whose record is the call's. It is forgotten as the A
+// leg's is, after the call ends (remove).
+func (b *B2BUA) own(callID string) {
+	b.mu.Lock()
+	b.owned[callID] = true
+	b.mu.Unlock()
 }
 
 // leg finds the leg an incoming in-dialog request belongs to.

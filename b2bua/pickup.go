@@ -83,6 +83,7 @@ func (c *Call) pickup(l *Leg, tx proxy.ServerTx, in *transport.Incoming) {
 		pl.dest = transport.Target{Proto: in.Proto, Addr: in.Source, Conn: in.Conn, Listener: in.Listener}
 	}
 	c.b.addLeg(pl)
+	c.b.own(d.ID().CallID)
 	c.xlegs = append(c.xlegs, pl)
 	if f, err := inv.From(); err == nil {
 		c.pickedUpBy = f.URI.AOR()

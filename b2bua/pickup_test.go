@@ -104,6 +104,9 @@ func testPickup(t *testing.T, name func(c *Call, inv *sip.Message) sip.Replaces)
 	if n := len(h.net.requests("BYE", carolAt)); n != 1 {
 		t.Fatalf("carol got %d BYEs, want 1", n)
 	}
+	if !h.b.Owns("carol-pick@127.0.0.1") {
+		t.Error("carol's INVITE is not the B2BUA's: the proxy's tracker would record it as a call of its own")
+	}
 	rec, _ := h.record()
 	if rec.AnsweredBy != "sip:carol@example.com" || rec.Callee != "sip:bob@example.com" || rec.Disposition != cdr.Answered || rec.HungUpBy != cdr.Caller {
 		t.Fatalf("record %+v: want answered by carol, callee bob", rec)

@@ -366,6 +366,7 @@ func (rp *replacer) answerNew(keepOK *sip.Message) {
 		l.dest = transport.Target{Proto: rp.in.Proto, Addr: rp.in.Source, Conn: rp.in.Conn, Listener: rp.in.Listener}
 	}
 	c.b.addLeg(l)
+	c.b.own(d.ID().CallID)
 	c.xlegs = append(c.xlegs, l)
 	rp.out = c.newInvite2xx(l, rp.keep, keepOK, out, rp.tx)
 	c.pending = rp.out // until the new phone's ACK crosses to the keeper
