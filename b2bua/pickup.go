@@ -29,6 +29,11 @@ import (
 // within the domain) may pick them up, nobody else.
 const reasonPickupDomain = "Pickup Outside The Callee's Domain"
 
+// reasonPickupOffers refuses a pickup when either INVITE comes without a
+// session description: each phone's answer is the other's offer, so a
+// late offer on either side leaves one of them without an answer.
+const reasonPickupOffers = "Pickup Needs An Offer From Both Phones"
+
 // canPickUp reports whether l is a ringing leg of a call not yet
 // answered nor given up, which a Replaces may take: an early B dialog
 // Parley initiated, or the caller's early dialog. The latter is the call
@@ -66,8 +71,12 @@ func (b *B2BUA) pickingUp(rep sip.Replaces, r *proxy.Request) bool {
 // ringing leg l, or refuses the pickup with why.
 func (c *Call) pickup(l *Leg, tx proxy.ServerTx, in *transport.Incoming) {
 	inv := in.Msg
-	if !c.sameDomain(inv) {
+	switch {
+	case !c.sameDomain(inv):
 		_ = tx.Respond(sip.NewResponse(inv, 403, reasonPickupDomain, dialog.NewTag()))
+		return
+	case len(inv.Body()) == 0 || len(c.aInvite.Body()) == 0:
+		_ = tx.Respond(sip.NewResponse(inv, 488, reasonPickupOffers, dialog.NewTag()))
 		return
 	}
 	out := sip.NewResponse(inv, 200, "OK", dialog.NewTag(), c.b.agent(true, []string{"Contact", "<" + contactFor(in.Listener) + ">"})...)

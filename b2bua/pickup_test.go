@@ -25,11 +25,20 @@ func (cl *call) ring() {
 // pickupInvite is the INVITE with Replaces that carol's phone sends
 // to pick up a call, from sip:carol@domain.
 func pickupInvite(t *testing.T, domain string, rep sip.Replaces) (*sip.Message, *transport.Incoming) {
-	inv := parse(t, "INVITE sip:bob@example.com SIP/2.0",
-		"Via: SIP/2.0/UDP 127.0.0.1:6003;branch=z9hG4bK-pick"+newID(), "Max-Forwards: 70",
-		"From: <sip:carol@"+domain+">;tag=carol-p", "To: <sip:bob@example.com>", "Call-ID: carol-pick@127.0.0.1",
-		"CSeq: 1 INVITE", "Contact: <sip:carol@127.0.0.1:6003>", "Replaces: "+rep.String(),
-		"Content-Type: application/sdp", "Content-Length: 11", "", "v=0 carol o")
+	return pickupInviteBody(t, domain, rep, "v=0 carol o")
+}
+
+// pickupInviteBody is pickupInvite with the given body ("" for none).
+func pickupInviteBody(t *testing.T, domain string, rep sip.Replaces, body string) (*sip.Message, *transport.Incoming) {
+	lines := []string{"INVITE sip:bob@example.com SIP/2.0",
+		"Via: SIP/2.0/UDP 127.0.0.1:6003;branch=z9hG4bK-pick" + newID(), "Max-Forwards: 70",
+		"From: <sip:carol@" + domain + ">;tag=carol-p", "To: <sip:bob@example.com>", "Call-ID: carol-pick@127.0.0.1",
+		"CSeq: 1 INVITE", "Contact: <sip:carol@127.0.0.1:6003>", "Replaces: " + rep.String(),
+		"Content-Type: application/sdp", "Content-Length: " + itoa(len(body)), "", body}
+	if body == "" {
+		lines = append(lines[:len(lines)-4], "Content-Length: 0")
+	}
+	inv := parse(t, lines...)
 	return inv, &transport.Incoming{Msg: inv, Proto: transport.UDP, Source: carolAt, Listener: ctlListener}
 }
 
@@ -123,6 +132,7 @@ func TestPickupRefused(t *testing.T) {
 		domain string
 		answer bool                                         // bob answered before the pickup
 		cancel bool                                         // alice cancelled before it
+		noBody bool                                         // carol's INVITE offers nothing
 		rep    func(c *Call, inv *sip.Message) sip.Replaces // nil: an unknown dialog
 		want   int                                          // 0: not taken
 	}{
@@ -142,6 +152,10 @@ func TestPickupRefused(t *testing.T) {
 			rep: func(c *Call, _ *sip.Message) sip.Replaces {
 				return sip.Replaces{CallID: c.bCallID, ToTag: c.bTag, FromTag: "callee-tag", EarlyOnly: true}
 			}},
+		{name: "the picker's late offer", domain: "example.com", noBody: true, want: 488,
+			rep: func(c *Call, _ *sip.Message) sip.Replaces {
+				return sip.Replaces{CallID: c.bCallID, ToTag: c.bTag, FromTag: "bob-tag"}
+			}},
 		{name: "unknown, b2bua mode", all: true, domain: "example.com", want: 481},
 		{name: "unknown, proxied calls", domain: "example.com", want: 0},
 	}
@@ -160,7 +174,11 @@ func TestPickupRefused(t *testing.T) {
 			if tc.rep != nil {
 				rep = tc.rep(cl.c, cl.invite)
 			}
-			inv, in := pickupInvite(t, tc.domain, rep)
+			body := "v=0 carol o"
+			if tc.noBody {
+				body = ""
+			}
+			inv, in := pickupInviteBody(t, tc.domain, rep, body)
 			ptx := &fakeTx{}
 			taken := h.b.replacing(&proxy.Request{Tx: ptx, In: in, Msg: inv})
 			if !taken {

@@ -86,8 +86,10 @@ func (x *transfer) splitRecord() {
 	c.setup, c.ringing, c.answered = x.started, x.ringing, now
 	c.status = 200
 	c.seg = &segment{by: by, bCallID: x.leg.d.ID().CallID}
-	c.xholds = append(c.xholds, x.limit)
-	x.limit = nil
+	if x.limit != nil {
+		c.xholds = append(c.xholds, x.limit)
+		x.limit = nil
+	}
 	c.journal()
 }
 
