@@ -183,31 +183,12 @@ func TestB2BUAInviteReplaces(t *testing.T) {
 	callee.WaitLog("registered", 10*time.Second)
 	alice := startSipp(t, "-sf", scenario("uac_reinvited.xml"), "-s", "bob", p.Addr)
 	alice.WaitLog("answered", 10*time.Second)
-	var replaces string
-	for deadline := time.Now().Add(10 * time.Second); replaces == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		code, body := httpGet(t, base+"/api/b2bua/calls")
-		var v struct {
-			Calls []struct {
-				B struct {
-					CallID    string `json:"call_id"`
-					LocalTag  string `json:"local_tag"`
-					RemoteTag string `json:"remote_tag"`
-					State     string
-				}
-			}
+	replaces := replacesOf(t, base, func(c b2buaCallInfo) *b2buaLeg {
+		if c.B.State == "confirmed" {
+			return &c.B
 		}
-		if err := json.Unmarshal([]byte(body), &v); code != 200 || err != nil {
-			t.Fatalf("/api/b2bua/calls: %d %v", code, err)
-		}
-		for _, c := range v.Calls {
-			if c.B.State == "confirmed" {
-				replaces = c.B.CallID + ";to-tag=" + c.B.LocalTag + ";from-tag=" + c.B.RemoteTag
-			}
-		}
-	}
-	if replaces == "" {
-		t.Fatal("no confirmed B leg to replace")
-	}
+		return nil
+	})
 	carol := startSipp(t, "-sf", scenario("uac_replaces.xml"), "-s", "bob", "-set", "replaces", replaces, p.Addr)
 	carol.ExpectSuccess()
 	alice.ExpectSuccess()
@@ -273,19 +254,9 @@ func TestB2BUABlindTransferSipp(t *testing.T) {
 // transferred blind from alice to carol and checks what they say.
 func checkTransferRecords(t *testing.T, base string) {
 	t.Helper()
-	type rec struct {
-		b2buaCDR
-		Reason        string `json:"reason"`
-		TransferredBy string `json:"transferred_by"`
-	}
-	var recs []rec
+	var recs []b2buaCDR
 	for deadline := time.Now().Add(10 * time.Second); len(recs) < 2 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		code, body := httpGet(t, base+"/api/cdrs")
-		var v struct{ CDRs []rec }
-		if err := json.Unmarshal([]byte(body), &v); code != 200 || err != nil {
-			t.Fatalf("/api/cdrs: %d %v: %s", code, err, body)
-		}
-		recs = v.CDRs
+		recs = b2buaCDRs(t, base)
 	}
 	if len(recs) != 2 {
 		t.Fatalf("records %+v, want the call's two segments", recs)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"testing"
 	"time"
 )
@@ -23,32 +22,12 @@ func TestB2BUAPickup(t *testing.T) {
 		"-s", "bob", "-set", "calls", "1", p.Addr)
 	bob.WaitLog("registered", 10*time.Second)
 	alice := startSipp(t, "-sf", scenario("uac_wait_bye.xml"), "-s", "bob", p.Addr)
-	var replaces string
-	for deadline := time.Now().Add(10 * time.Second); replaces == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		code, body := httpGet(t, base+"/api/b2bua/calls")
-		var v struct {
-			Calls []struct {
-				State string
-				A     struct {
-					CallID    string `json:"call_id"`
-					LocalTag  string `json:"local_tag"`
-					RemoteTag string `json:"remote_tag"`
-					State     string
-				}
-			}
+	replaces := replacesOf(t, base, func(c b2buaCallInfo) *b2buaLeg {
+		if c.State == "ringing" && c.A.State == "early" {
+			return &c.A
 		}
-		if err := json.Unmarshal([]byte(body), &v); code != 200 || err != nil {
-			t.Fatalf("/api/b2bua/calls: %d %v", code, err)
-		}
-		for _, c := range v.Calls {
-			if c.State == "ringing" && c.A.State == "early" {
-				replaces = c.A.CallID + ";to-tag=" + c.A.LocalTag + ";from-tag=" + c.A.RemoteTag + ";early-only"
-			}
-		}
-	}
-	if replaces == "" {
-		t.Fatal("no ringing call to pick up")
-	}
+		return nil
+	}) + ";early-only"
 	carol := startSipp(t, "-sf", scenario("uac_replaces.xml"), "-s", "bob", "-set", "replaces", replaces, p.Addr)
 	carol.ExpectSuccess()
 	alice.ExpectSuccess()
@@ -56,23 +35,12 @@ func TestB2BUAPickup(t *testing.T) {
 	// Carol's own Replaces names alice's leg, so only carol's secrets are
 	// checked on alice's side; the unit test checks what reaches carol.
 	leakCheck(t, carol, alice, "carol", "alice")
-	var recs []struct {
-		b2buaCDR
-		AnsweredBy string `json:"answered_by"`
-	}
+	var recs []b2buaCDR
 	for deadline := time.Now().Add(10 * time.Second); len(recs) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		code, body := httpGet(t, base+"/api/cdrs")
-		var v struct {
-			CDRs []struct {
-				b2buaCDR
-				AnsweredBy string `json:"answered_by"`
-			}
-		}
-		if err := json.Unmarshal([]byte(body), &v); code != 200 || err != nil {
-			t.Fatalf("/api/cdrs: %d %v: %s", code, err, body)
-		}
-		recs = v.CDRs
+		recs = b2buaCDRs(t, base)
 	}
+	time.Sleep(300 * time.Millisecond) // a second record, from the call tracker, would show by now
+	recs = b2buaCDRs(t, base)
 	if len(recs) != 1 || recs[0].AnsweredBy != "sip:carol@example.com" || recs[0].Callee != "sip:bob@example.com" ||
 		recs[0].Disposition != "answered" || recs[0].HungUpBy != "callee" {
 		t.Fatalf("records %+v, want one answered call to bob, answered by carol, hung up on the callee's side", recs)
