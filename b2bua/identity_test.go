@@ -25,15 +25,7 @@ func TestTrunkIdentity(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, func(c *Config) {
-				c.Trunks = func(string) (TrunkAccount, bool) { return tt.acc, true }
-			})
-			f.b.takeCall(t.Context(), &serverTx{}, aIncoming(t), Plan{}, []target{{uri: "sip:4930999@203.0.113.1", trunk: tt.trunk}})
-			invs := f.txs.all("INVITE")
-			if len(invs) != 1 {
-				t.Fatalf("%d INVITEs", len(invs))
-			}
-			req := invs[0].req
+			req := trunkInvite(t, tt.acc, tt.trunk)
 			if got := req.HeaderValues(HeaderPAI); len(got) > 1 || req.Header(HeaderPAI) != tt.pai {
 				t.Errorf("P-Asserted-Identity %q, want %q", got, tt.pai)
 			}
