@@ -1,12 +1,15 @@
 package b2bua
 
 import (
+	"context"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/parley-sip/parley/calllimit"
 	"github.com/parley-sip/parley/cdr"
+	"github.com/parley-sip/parley/sip"
 )
 
 // TestTransferRecords: alice calls bob, bob transfers her to carol. The
@@ -117,5 +120,33 @@ func TestTransferLimits(t *testing.T) {
 				t.Fatal("a failed transfer changed the call or its record")
 			}
 		})
+	}
+}
+
+// TestTransferLimitsTrunk: a transfer to a number the dial plan sends out
+// through a trunk counts against the trunk, and the trunk at its limit
+// refuses it (503, reported in the final NOTIFY) before any INVITE.
+func TestTransferLimitsTrunk(t *testing.T) {
+	gateway := netip.MustParseAddrPort("127.0.0.1:6009")
+	router := func(_ context.Context, req *sip.Message) (Plan, bool) {
+		u, _ := req.RequestURIParsed()
+		return Plan{Route: "out", Trunk: "provider", Destinations: []Destination{{URI: "sip:" + u.User + "@" + gateway.String(), Trunk: "provider"}}}, true
+	}
+	lim := calllimit.New(calllimit.Limits{Trunks: map[string]int{"provider": 1}, RetryAfter: 5 * time.Second})
+	h := newHarness(t, Control{}, Config{Router: router, Limits: lim})
+	cl := h.dial("alice@example.com", Plan{})
+	cl.answer()
+	cl.fromB("REFER", 5, "Refer-To: <sip:+15551234@example.com>")
+	if n := lim.Active(calllimit.Trunk, "provider"); n != 1 || len(h.net.requests("INVITE", gateway)) != 1 {
+		t.Fatalf("trunk holds %d calls, want the transfer's", n)
+	}
+	other := h.dial("bob@example.com", Plan{})
+	other.answer()
+	other.fromB("REFER", 5, "Refer-To: <sip:+15559999@example.com>")
+	if frags := h.sipfrags(calleeAt); frags[len(frags)-1] != "SIP/2.0 503 Trunk Call Limit Reached terminated" {
+		t.Fatalf("NOTIFYs %q, want the trunk's refusal last", frags)
+	}
+	if n := len(h.net.requests("INVITE", gateway)); n != 1 {
+		t.Fatalf("%d INVITEs to the gateway, want the first transfer's alone", n)
 	}
 }
