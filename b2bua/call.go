@@ -131,7 +131,7 @@ type Call struct {
 	maxTimer clock.Timer
 	expired  bool // a session timer ran out: the record says expired
 	limit    *calllimit.Call
-	xholds   []*calllimit.Call // transfers' new parties (transferrecord.go)
+	xholds   [2]*calllimit.Call // by side: the party a transfer or pickup put there (limits.go)
 	sent     [3]sentBody
 
 	// Transfers (refer.go): the one under way, the legs transfers

@@ -65,8 +65,22 @@ func userKey(u sip.URI) string {
 func (c *Call) releaseLimits() {
 	c.limit.Release()
 	for _, h := range c.xholds {
-		h.Release()
+		h.Release() // nil-safe
 	}
+}
+
+// moveLimits gives the slots of the party leaving side back and keeps
+// hold, the slots of the party taking its place, until the call ends:
+// the party who left (a transfer's referrer, a phone whose call was
+// picked up) is free for other calls at once.
+func (c *Call) moveLimits(side Side, hold *calllimit.Call) {
+	i := side - 1
+	if h := c.xholds[i]; h != nil {
+		h.Release() // it came in by an earlier transfer or pickup
+	} else {
+		c.limit.DropParty(side == SideB)
+	}
+	c.xholds[i] = hold
 }
 
 // Limits returns the limiter of Config.Limits, nil without one: the

@@ -1,8 +1,10 @@
 package b2bua
 
 import (
+	"strconv"
 	"strings"
 
+	"github.com/parley-sip/parley/calllimit"
 	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/dialog"
 	"github.com/parley-sip/parley/proxy"
@@ -79,11 +81,21 @@ func (c *Call) pickup(l *Leg, tx proxy.ServerTx, in *transport.Incoming) {
 		_ = tx.Respond(sip.NewResponse(inv, 488, reasonPickupOffers, dialog.NewTag()))
 		return
 	}
+	hold, refused := c.pickerLimits(inv)
+	if refused != nil {
+		var extra []string
+		if refused.RetryAfter > 0 {
+			extra = []string{"Retry-After", strconv.Itoa(refused.RetryAfter)}
+		}
+		_ = tx.Respond(sip.NewResponse(inv, refused.Code, refused.Reason, dialog.NewTag(), extra...))
+		return
+	}
 	out := sip.NewResponse(inv, 200, "OK", dialog.NewTag(), c.b.agent(true, []string{"Contact", "<" + contactFor(in.Listener) + ">"})...)
 	c.withBody(out, c.aInvite, SideA)
 	ans, timed := c.replacerTimer(inv, out)
 	d, err := c.b.table.NewUAS(inv, out)
 	if err != nil {
+		hold.Release()
 		_ = tx.Respond(sip.NewResponse(inv, 500, "Cannot Make Dialog", dialog.NewTag()))
 		return
 	}
@@ -97,6 +109,7 @@ func (c *Call) pickup(l *Leg, tx proxy.ServerTx, in *transport.Incoming) {
 	if f, err := inv.From(); err == nil {
 		c.pickedUpBy = f.URI.AOR()
 	}
+	c.moveLimits(SideB, hold)
 	c.answerPicked(pl, inv)
 	c.pending = c.newInvite2xx(pl, nil, nil, out, tx) // until the picker's ACK
 	_ = tx.Respond(out)
@@ -129,6 +142,17 @@ func (c *Call) answerPicked(pl *Leg, inv *sip.Message) {
 	}
 	c.journal()
 	c.aInvite, c.aIn = nil, nil
+}
+
+// pickerLimits takes the picker's slots in the concurrent call limits,
+// as the callee it becomes; the callee's go back once it answers.
+func (c *Call) pickerLimits(inv *sip.Message) (*calllimit.Call, *calllimit.Refusal) {
+	lim := c.b.cfg.Limits
+	f, err := inv.From()
+	if lim == nil || err != nil || !f.URI.IsSIP() {
+		return nil, nil
+	}
+	return lim.Admit(calllimit.Keys{Callee: userKey(f.URI), CalleeDomain: f.URI.Host})
 }
 
 // sameDomain reports whether the picker (inv's From) is of the callee's

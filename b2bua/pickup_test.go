@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-sip/parley/calllimit"
 	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/sip"
@@ -73,7 +74,8 @@ func TestPickup(t *testing.T) {
 }
 
 func testPickup(t *testing.T, name func(c *Call, inv *sip.Message) sip.Replaces) {
-	h := newHarness(t, Control{}, Config{})
+	lim := calllimit.New(calllimit.Limits{PerUser: 1})
+	h := newHarness(t, Control{}, Config{Limits: lim})
 	cl := h.dial("alice@example.com", Plan{})
 	cl.ring()
 	inv, in := pickupInvite(t, "example.com", name(cl.c, cl.invite))
@@ -95,6 +97,11 @@ func testPickup(t *testing.T, name func(c *Call, inv *sip.Message) sip.Replaces)
 	if n := len(h.net.requests("CANCEL", calleeAt)); n != 1 {
 		t.Fatalf("bob's phone got %d CANCELs, want 1", n)
 	}
+	active := func(user string) int { return lim.Active(calllimit.Caller, user) }
+	if active("alice@example.com") != 1 || active("bob@example.com") != 0 || active("carol@example.com") != 1 {
+		t.Fatalf("limits count alice %d, bob %d, carol %d: want bob's slot carol's now",
+			active("alice@example.com"), active("bob@example.com"), active("carol@example.com"))
+	}
 	cl.fromA("ACK", 1)
 	ack := parse(t, "ACK sip:parley@127.0.0.1:5060 SIP/2.0",
 		"Via: SIP/2.0/UDP 127.0.0.1:6003;branch=z9hG4bK-pickack", "Max-Forwards: 70",
@@ -112,6 +119,9 @@ func testPickup(t *testing.T, name func(c *Call, inv *sip.Message) sip.Replaces)
 	cl.fromA("BYE", 0)
 	if n := len(h.net.requests("BYE", carolAt)); n != 1 {
 		t.Fatalf("carol got %d BYEs, want 1", n)
+	}
+	if active("alice@example.com") != 0 || active("carol@example.com") != 0 {
+		t.Error("the call's slots were not all given back at its end")
 	}
 	if !h.b.Owns("carol-pick@127.0.0.1") {
 		t.Error("carol's INVITE is not the B2BUA's: the proxy's tracker would record it as a call of its own")
@@ -133,6 +143,7 @@ func TestPickupRefused(t *testing.T) {
 		answer bool                                         // bob answered before the pickup
 		cancel bool                                         // alice cancelled before it
 		noBody bool                                         // carol's INVITE offers nothing
+		busy   bool                                         // carol is in another call, at her limit
 		rep    func(c *Call, inv *sip.Message) sip.Replaces // nil: an unknown dialog
 		want   int                                          // 0: not taken
 	}{
@@ -156,12 +167,20 @@ func TestPickupRefused(t *testing.T) {
 			rep: func(c *Call, _ *sip.Message) sip.Replaces {
 				return sip.Replaces{CallID: c.bCallID, ToTag: c.bTag, FromTag: "bob-tag"}
 			}},
+		{name: "the picker at her limit", domain: "example.com", busy: true, want: 486,
+			rep: func(c *Call, _ *sip.Message) sip.Replaces {
+				return sip.Replaces{CallID: c.bCallID, ToTag: c.bTag, FromTag: "bob-tag"}
+			}},
 		{name: "unknown, b2bua mode", all: true, domain: "example.com", want: 481},
 		{name: "unknown, proxied calls", domain: "example.com", want: 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, Control{}, Config{All: tc.all})
+			lim := calllimit.New(calllimit.Limits{Users: map[string]int{"carol@example.com": 1}})
+			if tc.busy {
+				lim.Admit(calllimit.Keys{Caller: "carol@example.com"})
+			}
+			h := newHarness(t, Control{}, Config{All: tc.all, Limits: lim})
 			cl := h.dial("alice@example.com", Plan{})
 			cl.ring()
 			if tc.answer {

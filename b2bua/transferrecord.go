@@ -15,7 +15,8 @@ import (
 // two), the new party's leg as b_call_id. The new party's leg counts
 // against the concurrent call limits of the user and domain, or the
 // trunk, it goes to from the moment the transfer tries it; those slots
-// go back when it fails or when the call ends.
+// go back when it fails or when the call ends, and the referrer's go
+// back as it leaves.
 
 // segment is what a call's record says of the transfer that began it.
 type segment struct {
@@ -86,10 +87,8 @@ func (x *transfer) splitRecord() {
 	c.setup, c.ringing, c.answered = x.started, x.ringing, now
 	c.status = 200
 	c.seg = &segment{by: by, bCallID: x.leg.d.ID().CallID}
-	if x.limit != nil {
-		c.xholds = append(c.xholds, x.limit)
-		x.limit = nil
-	}
+	c.moveLimits(x.referrer.side, x.limit)
+	x.limit = nil
 	c.journal()
 }
 

@@ -44,6 +44,9 @@ func TestTransferRecords(t *testing.T) {
 	if len(h.records) != 1 {
 		t.Fatalf("%d records after the transfer, want the first segment's", len(h.records))
 	}
+	if a, b := lim.Active(calllimit.Caller, "alice@example.com"), lim.Active(calllimit.Caller, "bob@example.com"); a != 1 || b != 0 {
+		t.Fatalf("after the transfer alice counts %d calls, bob %d: want bob's slot given back", a, b)
+	}
 	first := h.records[0]
 	if first.Callee != "sip:bob@example.com" || !first.End.Equal(switchAt) || first.HungUpBy != cdr.Callee ||
 		first.Reason != "transferred (blind) to sip:carol@example.com" || first.Disposition != cdr.Answered || first.TransferredBy != "" {
