@@ -247,12 +247,23 @@ func (b *B2BUA) remove(c *Call, legs []*Leg) {
 	defer b.mu.Unlock()
 	delete(b.calls, c.id)
 	delete(b.setups, c.setupKey)
-	b.recent = append(b.recent, c.aCallID)
 	for _, l := range legs {
-		id := l.d.ID()
-		delete(b.legs, id)
-		if id.CallID != c.aCallID && b.owned[id.CallID] {
-			b.recent = append(b.recent, id.CallID) // a phone's that took a leg (own)
+		delete(b.legs, l.d.ID())
+	}
+	b.recent = append(b.recent, c.aCallID)
+	if len(b.recent) > recentOwned {
+		delete(b.owned, b.recent[0])
+		b.recent = b.recent[1:]
+	}
+	b.disown(c, legs)
+}
+
+// disown starts forgetting the Call-IDs of an ended call's legs that own
+// marked, as the A leg's is: among the recentOwned last. Run under b.mu.
+func (b *B2BUA) disown(c *Call, legs []*Leg) {
+	for _, l := range legs {
+		if cid := l.d.ID().CallID; cid != c.aCallID && b.owned[cid] {
+			b.recent = append(b.recent, cid)
 		}
 	}
 	for len(b.recent) > recentOwned {

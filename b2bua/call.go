@@ -121,8 +121,6 @@ type Call struct {
 	hungUpBy                        cdr.Party
 	reason                          string
 	trunk                           string
-	pickedUpBy                      string   // the phone that picked the call up (pickup.go)
-	seg                             *segment // the transfer the record's segment began with (transferrecord.go)
 
 	// Call control (timer.go, limits.go): the A leg's session timer
 	// answer, the maximum duration's timer, the call's hold on the
@@ -131,7 +129,6 @@ type Call struct {
 	maxTimer clock.Timer
 	expired  bool // a session timer ran out: the record says expired
 	limit    *calllimit.Call
-	xholds   [2]*calllimit.Call // by side: the party a transfer or pickup put there (limits.go)
 	sent     [3]sentBody
 
 	// Transfers (refer.go): the one under way, the legs transfers
@@ -139,6 +136,14 @@ type Call struct {
 	xfer  *transfer
 	xlegs []*Leg
 	gone  []*Leg
+
+	// A pickup's and transfers' mark on the record and the limits
+	// (pickup.go, transferrecord.go): the phone that picked the call up,
+	// what the record says since the last transfer, and the hold on the
+	// limits of the party a transfer or pickup put on each side.
+	pickedUpBy string
+	seg        *segment
+	xholds     [2]*calllimit.Call // by Side-1
 }
 
 // target is one destination of a B leg.
@@ -574,11 +579,11 @@ func (c *Call) Record() cdr.Record {
 	r.Caller, r.Callee, r.Source = c.caller, c.callee, c.source
 	r.Disposition = cdr.DispositionOf(!c.answered.IsZero(), c.status)
 	c.controlRecord(&r)
-	c.pickupRecord(&r)
-	c.segmentRecord(&r)
 	if c.interrupted {
 		r.Disposition = cdr.Interrupted
 	}
+	c.pickupRecord(&r)
+	c.segmentRecord(&r)
 	return r
 }
 

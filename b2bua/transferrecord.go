@@ -1,6 +1,8 @@
 package b2bua
 
 import (
+	"time"
+
 	"github.com/parley-sip/parley/calllimit"
 	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/sip"
@@ -18,10 +20,27 @@ import (
 // go back when it fails or when the call ends, and the referrer's go
 // back as it leaves.
 
-// segment is what a call's record says of the transfer that began it.
+// segment is what a call's record says since the transfer that began
+// it, in place of the call's own fields (which the call keeps as it
+// started: the admin API shows them), and who is on each side now.
 type segment struct {
-	by      string // the referrer's address
-	bCallID string // the new party's leg
+	parties                     [2]string // by Side-1
+	by, caller, callee, dialled string
+	trunk, route, bCallID       string
+	setup, ringing, answered    time.Time
+}
+
+// partyOn is the address of the party on side now.
+func (c *Call) partyOn(side Side) string {
+	switch {
+	case c.seg != nil:
+		return c.seg.parties[side-1]
+	case side == SideA:
+		return c.caller
+	case c.pickedUpBy != "":
+		return c.pickedUpBy
+	}
+	return c.callee
 }
 
 // targetKeys names what a transfer's new party counts against: the
@@ -57,45 +76,44 @@ func (x *transfer) admitLimits(k calllimit.Keys) bool {
 func (x *transfer) splitRecord() {
 	c := x.c
 	now := c.b.clock.Now()
-	kind, by, stays := "blind", c.callee, c.caller
+	side := x.referrer.side
+	stays := c.sideAcross(x.referrer)
+	kind := "blind"
 	if x.attended {
 		kind = "attended"
 	}
-	if c.pickedUpBy != "" {
-		by = c.pickedUpBy
+	r := c.Record()
+	seg := &segment{by: c.partyOn(side), caller: c.partyOn(stays), callee: x.target.AOR(),
+		dialled: sip.Unescape(x.target.User), trunk: x.trunk, route: x.routeName, bCallID: x.leg.d.ID().CallID,
+		setup: x.started, ringing: x.ringing, answered: now}
+	if x.trunk == "" && side == SideA {
+		seg.trunk, seg.route = r.Trunk, r.Route // the trunk of the callee who stays
 	}
-	if x.referrer.side == SideA {
-		by, stays = c.caller, by
-	}
+	seg.parties[side-1], seg.parties[stays-1] = seg.callee, seg.caller
 	if c.b.cfg.Record != nil {
-		r := c.Record()
 		r.End = now.UTC()
 		r.HungUpBy = cdr.Callee
-		if x.referrer.side == SideA {
+		if side == SideA {
 			r.HungUpBy = cdr.Caller
 		}
-		r.Reason = "transferred (" + kind + ") to " + x.target.AOR()
+		r.Reason = "transferred (" + kind + ") to " + seg.callee
 		r.Disposition = cdr.Answered
 		c.b.cfg.Record(r)
 	}
-	c.caller, c.callee, c.pickedUpBy = stays, x.target.AOR(), ""
-	c.dialledU = sip.Unescape(x.target.User)
-	if x.trunk != "" || x.referrer.side == SideB {
-		c.trunk = x.trunk
-		c.plan.Route = x.routeName
-	}
-	c.setup, c.ringing, c.answered = x.started, x.ringing, now
-	c.status = 200
-	c.seg = &segment{by: by, bCallID: x.leg.d.ID().CallID}
-	c.moveLimits(x.referrer.side, x.limit)
+	c.seg = seg
+	c.moveLimits(side, x.limit)
 	x.limit = nil
 	c.journal()
 }
 
-// segmentRecord marks the record of a call that a transfer continued.
+// segmentRecord makes the record of a call that a transfer continued the
+// segment's.
 func (c *Call) segmentRecord(r *cdr.Record) {
-	if c.seg == nil {
+	s := c.seg
+	if s == nil {
 		return
 	}
-	r.TransferredBy, r.BCallID = c.seg.by, c.seg.bCallID
+	r.Caller, r.Callee, r.Dialled, r.TransferredBy, r.AnsweredBy = s.caller, s.callee, s.dialled, s.by, ""
+	r.Trunk, r.Route, r.BCallID = s.trunk, s.route, s.bCallID
+	r.Setup, r.Ringing, r.Answered = s.setup.UTC(), s.ringing.UTC(), s.answered.UTC()
 }
