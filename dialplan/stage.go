@@ -1,6 +1,7 @@
 package dialplan
 
 import (
+	"cmp"
 	"net/netip"
 	"sync/atomic"
 
@@ -126,9 +127,9 @@ func inbound(r *proxy.Request, t *Table, next func()) {
 func (t Table) Inbound(ruri, to sip.URI) (string, bool) {
 	domain := t.Domain
 	if domain == "" {
-		domain = ruri.Host
+		domain = cmp.Or(ruri.Host, to.Host)
 	}
-	if uri, ok := t.DIDs.Target(sip.Unescape(ruri.User), domain); ok {
+	if uri, ok := t.DIDs.Target(sip.Unescape(ruri.User), domain); ok && ruri.User != "" {
 		return uri, true
 	}
 	if to.User == "" {

@@ -24,10 +24,8 @@ func (s *Server) lampCall(c observe.Call) observe.Call {
 	if err != nil || !s.fromGateway(src.Addr()) {
 		return c
 	}
-	ruri, err := sip.ParseURI(c.RequestURI)
-	if err != nil {
-		return c
-	}
+	// A call the B2BUA reports has no Request-URI: its To names the number.
+	ruri, _ := sip.ParseURI(c.RequestURI)
 	to, err := sip.ParseNameAddr(c.Callee)
 	if err != nil {
 		return c

@@ -25,6 +25,8 @@ func TestLampCallDID(t *testing.T) {
 			"<sip:201@office.example>", "201@office.example"},
 		{"number in To, display kept", "192.0.2.50:5060", "sip:office@192.0.2.1", `"Office" <sip:+4930123457@sip.provider.example>`,
 			`"Office" <sip:202@office.example>`, "202@office.example"},
+		{"no Request-URI, as the B2BUA reports its calls", "192.0.2.50:5060", "", "<sip:+4930123456@sip.provider.example>",
+			"<sip:201@office.example>", "201@office.example"},
 		{"no DID", "192.0.2.50:5060", "sip:office@192.0.2.1", "<sip:+4930999@192.0.2.1>", "<sip:+4930999@192.0.2.1>", ""},
 		{"not from a gateway", "192.0.2.9:5060", "sip:+4930123456@192.0.2.1", "<sip:+4930123456@192.0.2.1>",
 			"<sip:+4930123456@192.0.2.1>", ""},
