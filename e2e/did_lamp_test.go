@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -29,16 +27,10 @@ dids:
   "+4930123456": bob
 `)
 	p := startParley(t, "--config", cfg, "--mode", mode)
-	keys := filepath.Join(t.TempDir(), "keys.csv")
-	if err := os.WriteFile(keys, []byte("SEQUENTIAL\nbob;\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	phone := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_ring_answer.xml"),
 		"-s", "bob", "-d", "2000", p.Addr)
 	phone.WaitLog("registered", 10*time.Second)
-	desk := startSipp(t, "-sf", scenario("blf_desk.xml"), "-inf", keys, "-m", "1", "-l", "1", p.Addr)
-	desk.WaitLog("bob v0", 10*time.Second)
-	time.Sleep(1200 * time.Millisecond) // past the first NOTIFY's throttle
+	desk := startDesk(t, p, "bob")
 	startSipp(t, "-sf", scenario("provider_did_call.xml"), "-i", "127.0.0.2", "-p", strconv.Itoa(providerPort),
 		"-s", "+4930123456", p.Addr).ExpectSuccess()
 	phone.ExpectSuccess()
