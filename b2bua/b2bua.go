@@ -255,6 +255,31 @@ func (b *B2BUA) remove(c *Call, legs []*Leg) {
 		delete(b.owned, b.recent[0])
 		b.recent = b.recent[1:]
 	}
+	b.disown(c, legs)
+}
+
+// disown starts forgetting the Call-IDs of an ended call's legs that own
+// marked, as the A leg's is: among the recentOwned last. Run under b.mu.
+func (b *B2BUA) disown(c *Call, legs []*Leg) {
+	for _, l := range legs {
+		if cid := l.d.ID().CallID; cid != c.aCallID && b.owned[cid] {
+			b.recent = append(b.recent, cid)
+		}
+	}
+	for len(b.recent) > recentOwned {
+		delete(b.owned, b.recent[0])
+		b.recent = b.recent[1:]
+	}
+}
+
+// own marks callID as the B2BUA's, as Owns reports: the INVITE of a
+// phone that took a leg of a call (a pickup, a leg replaced) is a leg
+// of that call, whose record is the call's. It is forgotten as the A
+// leg's is, after the call ends (remove).
+func (b *B2BUA) own(callID string) {
+	b.mu.Lock()
+	b.owned[callID] = true
+	b.mu.Unlock()
 }
 
 // leg finds the leg an incoming in-dialog request belongs to.

@@ -136,6 +136,14 @@ type Call struct {
 	xfer  *transfer
 	xlegs []*Leg
 	gone  []*Leg
+
+	// A pickup's and transfers' mark on the record and the limits
+	// (pickup.go, transferrecord.go): the phone that picked the call up,
+	// what the record says since the last transfer, and the hold on the
+	// limits of the party a transfer or pickup put on each side.
+	pickedUpBy string
+	seg        *segment
+	xholds     [2]*calllimit.Call // by Side-1
 }
 
 // target is one destination of a B leg.
@@ -392,6 +400,7 @@ func (c *Call) newInvite(t target) (*sip.Message, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.trunkIdentity(m, from, t)
 	c.withBody(m, c.aInvite, SideA)
 	c.offerTimer(m, t.floor)
 	return m, nil
@@ -573,6 +582,8 @@ func (c *Call) Record() cdr.Record {
 	if c.interrupted {
 		r.Disposition = cdr.Interrupted
 	}
+	c.pickupRecord(&r)
+	c.segmentRecord(&r)
 	return r
 }
 

@@ -17,6 +17,10 @@ type TrunkAccount struct {
 	// the caller's From on the B leg: providers bill, and often only
 	// accept, calls from the account itself, not from an extension.
 	FromUser, FromHost string
+	// IdentityHeader, HeaderPAI or HeaderPPI, puts the caller's number
+	// (or IdentityUser) at FromHost on the B leg's INVITE, in place of
+	// any the caller sent (identity.go); empty sends none.
+	IdentityHeader, IdentityUser string
 }
 
 // trunkFrom is the From of a B leg to t: the caller's, with the trunk

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/parley-sip/parley/auth"
+	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/subscriber"
 )
 
@@ -117,20 +118,27 @@ func TestTrunkFrom(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, func(c *Config) {
-				c.Trunks = func(string) (TrunkAccount, bool) { return tt.acc, true }
-			})
-			f.b.takeCall(t.Context(), &serverTx{}, aIncoming(t), Plan{}, []target{{uri: "sip:4930999@203.0.113.1", trunk: tt.trunk}})
-			invs := f.txs.all("INVITE")
-			if len(invs) != 1 {
-				t.Fatalf("%d INVITEs", len(invs))
-			}
-			from := invs[0].req.Header("From")
+			from := trunkInvite(t, tt.acc, tt.trunk).Header("From")
 			if got, _, _ := strings.Cut(from, ";tag="); got != tt.want {
 				t.Errorf("From %q, want %q", from, tt.want)
 			}
 		})
 	}
+}
+
+// trunkInvite is the B leg's INVITE of alice's call to a number through
+// trunk ("" for a destination that is no trunk) with account acc.
+func trunkInvite(t *testing.T, acc TrunkAccount, trunk string) *sip.Message {
+	t.Helper()
+	f := newFixture(t, func(c *Config) {
+		c.Trunks = func(string) (TrunkAccount, bool) { return acc, true }
+	})
+	f.b.takeCall(t.Context(), &serverTx{}, aIncoming(t), Plan{}, []target{{uri: "sip:4930999@203.0.113.1", trunk: trunk}})
+	invs := f.txs.all("INVITE")
+	if len(invs) != 1 {
+		t.Fatalf("%d INVITEs", len(invs))
+	}
+	return invs[0].req
 }
 
 // TestInboundTrunkKept: a trunk's call to a local phone (Config.Inbound

@@ -90,10 +90,13 @@ func (iv *invite) stop() {
 // passACK is the ACK from from (nil when none came): it goes on to to's
 // 2xx with the ACK's body (the answer of a late offer).
 func (iv *invite) passACK(ack *sip.Message) {
-	if iv.ack != nil || iv.toOK == nil {
+	if iv.ack != nil {
 		return // a retransmitted ACK: to's ACK went already
 	}
 	iv.stop()
+	if iv.toOK == nil {
+		return // our 2xx alone (a pickup), or to's ACK went already
+	}
 	iv.c.ack(iv.to, iv.toOK, ack, func(out *sip.Message, dst transport.Target) { iv.ack, iv.ackDst = out, dst })
 	// A held call keeps only what a retransmission of to's 2xx needs,
 	// the ACK, and that only as long as one may come (64*T1, §13.2.2.4).

@@ -60,8 +60,28 @@ func userKey(u sip.URI) string {
 	return sip.Unescape(u.User) + "@" + strings.ToLower(u.Host)
 }
 
-// releaseLimits gives the call's slots back; calling it again does nothing.
-func (c *Call) releaseLimits() { c.limit.Release() }
+// releaseLimits gives the call's slots back, and those of the parties
+// transfers added; calling it again does nothing.
+func (c *Call) releaseLimits() {
+	c.limit.Release()
+	for _, h := range c.xholds {
+		h.Release() // nil-safe
+	}
+}
+
+// moveLimits gives the slots of the party leaving side back and keeps
+// hold, the slots of the party taking its place, until the call ends:
+// the party who left (a transfer's referrer, a phone whose call was
+// picked up) is free for other calls at once.
+func (c *Call) moveLimits(side Side, hold *calllimit.Call) {
+	i := side - 1
+	if h := c.xholds[i]; h != nil {
+		h.Release() // it came in by an earlier transfer or pickup
+	} else {
+		c.limit.DropParty(side == SideB)
+	}
+	c.xholds[i] = hold
+}
 
 // Limits returns the limiter of Config.Limits, nil without one: the
 // server changes its maxima on a reload.

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/parley-sip/parley/calllimit"
 	"github.com/parley-sip/parley/dialog"
 	"github.com/parley-sip/parley/outbound"
 	"github.com/parley-sip/parley/proxy"
@@ -57,6 +58,12 @@ type transfer struct {
 	ack         *sip.Message // our ACK of it
 	ackDst      transport.Target
 	done        bool
+
+	// For the records and the limits (transferrecord.go).
+	attended         bool
+	trunk, routeName string // the dial plan's, when it routed the target
+	started, ringing time.Time
+	limit            *calllimit.Call // the new party's slots
 }
 
 // onREFER takes a REFER from the far end of leg l (RFC 3515 §2.4.2): a
@@ -99,6 +106,9 @@ func (c *Call) onREFER(l *Leg, tx proxy.ServerTx, req *sip.Message) {
 		return
 	}
 	x.targets = targets
+	if !x.admitLimits(targetKeys(x.target, x.trunk)) {
+		return
+	}
 	x.ring = c.after(transferRing, func() { x.giveUp() })
 	x.next()
 }
@@ -118,6 +128,7 @@ func (x *transfer) route() ([]proxy.Target, error) {
 			Message("", nil)
 		if err == nil {
 			if plan, ok := c.b.cfg.Router(c.ctx, req); ok {
+				x.trunk, x.routeName = plan.Trunk, plan.Route
 				out := make([]proxy.Target, len(plan.Destinations))
 				for i, d := range plan.Destinations {
 					out[i] = proxy.Target{URI: d.URI}
@@ -136,7 +147,7 @@ func (x *transfer) route() ([]proxy.Target, error) {
 func (c *Call) newTransfer(l *Leg, req *sip.Message, rt sip.ReferTo) *transfer {
 	cs, _ := req.CSeq()
 	x := &transfer{c: c, referrer: l, keep: c.peer(l), event: "refer;id=" + strconv.FormatUint(uint64(cs.Seq), 10),
-		target: rt.Target(), callID: newID(), tag: dialog.NewTag()}
+		target: rt.Target(), callID: newID(), tag: dialog.NewTag(), started: c.b.clock.Now()}
 	if by, ok, _ := req.ReferredBy(); ok {
 		x.referBy = by.String()
 	}
@@ -232,6 +243,9 @@ func (x *transfer) Response(resp *sip.Message, err error) {
 			c.ackAndBye(&Leg{call: c, side: x.referrer.side, d: d, dest: x.t.Dest}, resp)
 		}
 	case code < 200:
+		if code > 100 && x.ringing.IsZero() {
+			x.ringing = c.b.clock.Now()
+		}
 		if code > 100 && code != x.notified {
 			x.notified = code
 			x.notify(code, resp.Reason(), false)
@@ -300,6 +314,7 @@ func (x *transfer) complete(keepOK *sip.Message) {
 			c.armLeg(x.keep, s, s.LocalRefresh(false), x.keep.allowsUpdate())
 		}
 	}
+	x.splitRecord()
 	x.finish(200, "OK")
 	c.bye(x.referrer)
 }
@@ -319,6 +334,7 @@ func (x *transfer) finish(code int, reason string) {
 		return
 	}
 	x.done = true
+	x.limit.Release() // nil once the call holds them (splitRecord)
 	if x.ring != nil {
 		x.ring.Stop()
 	}

@@ -46,6 +46,7 @@ func (c *Call) onAttended(l *Leg, tx proxy.ServerTx, req *sip.Message, rt sip.Re
 		return
 	}
 	x := c.newTransfer(l, req, rt)
+	x.attended = true
 	l.answer(tx, req, 202, "Accepted")
 	x.notify(100, "Trying", false)
 	c2 := other.call
@@ -113,6 +114,9 @@ func (x *transfer) adopt(moved *Leg, err error) {
 	x.leg = &Leg{call: c, side: x.referrer.side, d: moved.d, dest: moved.dest, trunk: moved.trunk}
 	c.b.addLeg(x.leg)
 	c.xlegs = append(c.xlegs, x.leg)
+	if !x.admitLimits(targetKeys(x.target, moved.trunk)) {
+		return
+	}
 	req, err := x.leg.d.NewRequest("INVITE", "")
 	if err != nil {
 		x.fail(500, "Cannot Reconnect")
@@ -237,13 +241,22 @@ func (j *join) ackWith(from *sip.Message) {
 // replacing takes an initial INVITE whose Replaces names a leg of
 // Parley's: true when it was taken here (replaced, or refused with the
 // reason). An INVITE without Replaces, or replacing a dialog Parley only
-// proxies, goes on as any other.
+// proxies, goes on as any other; with every call the B2BUA's (Config.All)
+// a Replaces naming none of them is 481.
 func (b *B2BUA) replacing(r *proxy.Request) bool {
 	rep, ok, err := r.Msg.Replaces()
 	if err != nil || !ok {
 		return false
 	}
 	l := b.legByReplaces(rep)
+	if l == nil && b.pickingUp(rep, r) {
+		return true
+	}
+	if l == nil && b.cfg.All {
+		// Every call is the B2BUA's: the dialog is none of ours.
+		_ = r.Tx.Respond(sip.NewResponse(r.Msg, 481, "Replaced Dialog Does Not Exist", dialog.NewTag()))
+		return true
+	}
 	if l == nil {
 		return false
 	}
@@ -257,9 +270,12 @@ func (c *Call) replaceLeg(l *Leg, rep sip.Replaces, tx proxy.ServerTx, in *trans
 	inv := in.Msg
 	answer := func(code int, reason string) { _ = tx.Respond(sip.NewResponse(inv, code, reason, dialog.NewTag())) }
 	switch {
+	case c.canPickUp(l):
+		c.pickup(l, tx, in) // pickup.go
+		return
 	case c.state != stateAnswered || c.detached(l) || (l != c.a && l != c.bl):
-		// Early dialogs (a ringing call picked up) are not replaced: the
-		// call's setup has no place for a second caller.
+		// A leg that left the call, or an early one of a call given up
+		// or answered by another phone.
 		answer(481, "Replaced Dialog Does Not Exist")
 		return
 	case rep.EarlyOnly:
@@ -350,6 +366,7 @@ func (rp *replacer) answerNew(keepOK *sip.Message) {
 		l.dest = transport.Target{Proto: rp.in.Proto, Addr: rp.in.Source, Conn: rp.in.Conn, Listener: rp.in.Listener}
 	}
 	c.b.addLeg(l)
+	c.b.own(d.ID().CallID)
 	c.xlegs = append(c.xlegs, l)
 	rp.out = c.newInvite2xx(l, rp.keep, keepOK, out, rp.tx)
 	c.pending = rp.out // until the new phone's ACK crosses to the keeper

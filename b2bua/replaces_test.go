@@ -83,6 +83,18 @@ func TestAttendedTransfer(t *testing.T) {
 	if rec, _ := h.record(); rec.CallID != call1.invite.Header("Call-ID") || rec.HungUpBy != cdr.Callee {
 		t.Fatalf("call 1's record %+v", rec)
 	}
+	// Call 1 has two records: alice with bob until the transfer, then
+	// alice with carol, transferred by bob.
+	var segs []cdr.Record
+	for _, r := range h.records {
+		if r.CallID == call1.invite.Header("Call-ID") {
+			segs = append(segs, r)
+		}
+	}
+	if len(segs) != 2 || segs[0].Reason != "transferred (attended) to sip:carol@example.com" || segs[0].Callee != "sip:bob@example.com" ||
+		segs[1].TransferredBy != "sip:bob@example.com" || segs[1].Callee != "sip:carol@example.com" || segs[1].Caller != "sip:alice@example.com" {
+		t.Fatalf("call 1's records %+v", segs)
+	}
 	if strings.Contains(string(toAlice[0].req.AppendTo(nil)), "6003") {
 		t.Error("carol's address reached alice")
 	}

@@ -145,21 +145,29 @@ func (c *Call) answerTimer(out *sip.Message) {
 // startTimers arms both legs' session timers and the maximum duration
 // once the call is answered; bOK is the callee's 2xx.
 func (c *Call) startTimers(bOK *sip.Message) {
+	c.startATimers()
 	ct := c.b.control()
-	if d := ct.MaxDuration; d > 0 {
-		c.maxTimer = c.after(d, func() { c.hangupAnswered(reasonMaxCall) })
-	}
 	if !ct.timersOn() {
 		return
-	}
-	if c.aTimer.Session.Active() {
-		c.armLeg(c.a, c.aTimer.Session, c.aTimer.Session.LocalRefresh(true), c.aInvite.HasToken("Allow", "UPDATE"))
 	}
 	s, err := ct.SessionTimer.Accept(bOK)
 	if err != nil {
 		s = sessiontimer.Session{Interval: ct.SessionTimer.Expires, Refresher: sessiontimer.RefresherUAC}
 	}
 	c.armLeg(c.bl, s, s.LocalRefresh(false), bOK.HasToken("Allow", "UPDATE"))
+}
+
+// startATimers arms the maximum duration and the A leg's session timer
+// once the call is answered; the B leg's is negotiated with whoever
+// answered (the callee's 2xx, or a pickup's INVITE).
+func (c *Call) startATimers() {
+	ct := c.b.control()
+	if d := ct.MaxDuration; d > 0 {
+		c.maxTimer = c.after(d, func() { c.hangupAnswered(reasonMaxCall) })
+	}
+	if ct.timersOn() && c.aTimer.Session.Active() {
+		c.armLeg(c.a, c.aTimer.Session, c.aTimer.Session.LocalRefresh(true), c.aInvite.HasToken("Allow", "UPDATE"))
+	}
 }
 
 // armLeg starts or re-arms leg l's timer with a negotiated session.

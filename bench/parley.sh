@@ -14,6 +14,8 @@
 # PARLEY_CDR=true writes a call detail record of every call (cdr.enabled),
 # into the storage engine's database: with PARLEY_STORAGE=sqlite, durably,
 # as Kamailio's acc does in the B2BUA comparison (KAM_MODE=b2bua).
+# PARLEY_PASS_X_HEADERS=true lets X- headers cross the B2BUA's legs
+# (b2bua.pass_x_headers), as hops.sh needs to pair them.
 # PARLEY_REDIS_URL (redis://HOST:PORT/DB) puts the registrations in that
 # Redis instead (storage.location: redis), as the nodes of a cluster keep
 # them; give each run a Redis or database of its own.
@@ -51,6 +53,8 @@ auth:
   algorithms: [MD5]
 cdr:
   enabled: ${PARLEY_CDR:-false}
+b2bua:
+  pass_x_headers: ${PARLEY_PASS_X_HEADERS:-false}
 transaction:
   # Every transaction lingers 32 s after its answer over UDP; the default
   # bound (500 000) would cap sustained UDP REGISTERs near 15 600/s, below

@@ -177,21 +177,28 @@ func hasUpper(s string) bool {
 type Call struct {
 	lim      *Limiter
 	keys     [5]key
-	from     [5]Kind // the kind each key was named as, for the refusal
+	from     [5]Kind  // the kind each key was named as, for the refusal
+	party    [5]uint8 // whose each key is: partyCaller, partyCallee, both or neither (a trunk)
 	n        int
 	released atomic.Bool
 }
+
+// The parties a key of a Call counts, as bits of Call.party.
+const (
+	partyCaller uint8 = 1 << iota
+	partyCallee
+)
 
 // Admit takes a slot of every counter k names, or none: when one is full
 // it returns the Refusal for the first full one, in the order caller,
 // callee, caller's domain, callee's domain, trunk.
 func (lim *Limiter) Admit(k Keys) (*Call, *Refusal) {
 	c := &Call{lim: lim}
-	c.add(Caller, fold(k.Caller, false))
-	c.add(Callee, fold(k.Callee, false))
-	c.add(Domain, fold(k.CallerDomain, true))
-	c.add(Domain, fold(k.CalleeDomain, true))
-	c.add(Trunk, fold(k.Trunk, true))
+	c.add(Caller, fold(k.Caller, false), partyCaller)
+	c.add(Callee, fold(k.Callee, false), partyCallee)
+	c.add(Domain, fold(k.CallerDomain, true), partyCaller)
+	c.add(Domain, fold(k.CalleeDomain, true), partyCallee)
+	c.add(Trunk, fold(k.Trunk, true), 0)
 	l := lim.limits.Load()
 	for i := 0; i < c.n; i++ {
 		if limit := l.limit(c.keys[i]); !lim.take(c.keys[i], limit) {
@@ -204,8 +211,9 @@ func (lim *Limiter) Admit(k Keys) (*Call, *Refusal) {
 	return c, nil
 }
 
-// add appends a key unless it is empty or already there.
-func (c *Call) add(kind Kind, name string) {
+// add appends a key of party unless it is empty or already there (then
+// it counts for both parties).
+func (c *Call) add(kind Kind, name string, party uint8) {
 	if name == "" {
 		return
 	}
@@ -215,12 +223,41 @@ func (c *Call) add(kind Kind, name string) {
 	}
 	for i := 0; i < c.n; i++ {
 		if c.keys[i] == k {
+			c.party[i] |= party
 			return
 		}
 	}
 	c.keys[c.n] = k
 	c.from[c.n] = kind
+	c.party[c.n] = party
 	c.n++
+}
+
+// DropParty gives back the slots of one party of the call, the callee's
+// or the caller's (its user, and its domain unless the other party
+// shares it), and keeps the rest: a party that left a call that goes on
+// (a transfer's referrer) is free for other calls. A trunk's slot stays.
+// It must not run concurrently with Release; after Release it does
+// nothing.
+func (c *Call) DropParty(callee bool) {
+	if c == nil || c.released.Load() {
+		return
+	}
+	p := partyCaller
+	if callee {
+		p = partyCallee
+	}
+	for i := 0; i < c.n; {
+		if c.party[i] != p {
+			c.party[i] &^= p
+			i++
+			continue
+		}
+		c.lim.give(c.keys[i])
+		c.n--
+		c.keys[i], c.from[i], c.party[i] = c.keys[c.n], c.from[c.n], c.party[c.n]
+		c.keys[c.n] = key{}
+	}
 }
 
 func refusal(kind Kind, name string, limit int, retry time.Duration) *Refusal {

@@ -1,6 +1,7 @@
 package calllimit
 
 import (
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -200,5 +201,47 @@ func BenchmarkAdmitReleaseSerial(b *testing.B) {
 		if r == nil {
 			c.Release()
 		}
+	}
+}
+
+// TestDropParty: a party that leaves a call gives back its own slots
+// and nothing the party who stays still needs (a shared domain, the
+// trunk); dropping twice, or after Release, gives nothing more.
+func TestDropParty(t *testing.T) {
+	tests := []struct {
+		name   string
+		keys   Keys
+		callee bool
+		want   map[string]int // "kind name" -> count after the drop
+	}{
+		{"callee of the same domain", Keys{Caller: "a@x", Callee: "b@x", CallerDomain: "x", CalleeDomain: "x"}, true,
+			map[string]int{"caller a@x": 1, "callee b@x": 0, "domain x": 1}},
+		{"callee of another domain", Keys{Caller: "a@x", Callee: "b@y", CallerDomain: "x", CalleeDomain: "y"}, true,
+			map[string]int{"caller a@x": 1, "callee b@y": 0, "domain x": 1, "domain y": 0}},
+		{"caller through a trunk", Keys{Caller: "a@x", CallerDomain: "x", Trunk: "provider"}, false,
+			map[string]int{"caller a@x": 0, "domain x": 0, "trunk provider": 1}},
+	}
+	kinds := map[string]Kind{"caller": Caller, "callee": Callee, "domain": Domain, "trunk": Trunk}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lim := New(Limits{})
+			c, _ := lim.Admit(tt.keys)
+			c.DropParty(tt.callee)
+			c.DropParty(tt.callee)
+			for k, want := range tt.want {
+				kind, name, _ := strings.Cut(k, " ")
+				if n := lim.Active(kinds[kind], name); n != want {
+					t.Errorf("%s counts %d, want %d", k, n, want)
+				}
+			}
+			c.Release()
+			c.DropParty(!tt.callee)
+			for k := range tt.want {
+				kind, name, _ := strings.Cut(k, " ")
+				if n := lim.Active(kinds[kind], name); n != 0 {
+					t.Errorf("after Release %s counts %d", k, n)
+				}
+			}
+		})
 	}
 }

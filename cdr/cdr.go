@@ -90,6 +90,13 @@ type Record struct {
 	HungUpBy    Party       `json:"hung_up_by"`
 	Status      int         `json:"status"`           // the INVITE's final status (0 if none came)
 	Reason      string      `json:"reason,omitempty"` // the reason phrase or why the call ended
+	// AnsweredBy is the phone that answered in the callee's place, a
+	// pickup's (its From address); empty when the callee's phone did.
+	AnsweredBy string `json:"answered_by,omitempty"`
+	// TransferredBy is the party who transferred the call to the callee:
+	// the record continues a call whose earlier record ended with the
+	// transfer (the same CallID).
+	TransferredBy string `json:"transferred_by,omitempty"`
 }
 
 // Duration is the whole call, from setup to end.

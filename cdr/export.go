@@ -29,7 +29,7 @@ func (r *Record) durationSeconds() float64 {
 
 // CSVHeader names the columns of CSV, in order.
 var CSVHeader = []string{"id", "node", "call_id", "b_call_id", "caller", "callee", "dialled", "trunk", "source",
-	"setup", "ringing", "answered", "end", "duration", "billable", "disposition", "hung_up_by", "status", "reason", "route"}
+	"setup", "ringing", "answered", "end", "duration", "billable", "disposition", "hung_up_by", "status", "reason", "route", "answered_by", "transferred_by"}
 
 // CSV is the record as a row under CSVHeader: times in RFC 3339 UTC with
 // milliseconds (empty when they did not happen), duration in seconds
@@ -38,7 +38,7 @@ func (r *Record) CSV() []string {
 	return []string{strconv.FormatInt(r.ID, 10), r.Node, r.CallID, r.BCallID, r.Caller, r.Callee, r.Dialled, r.Trunk, r.Source,
 		csvTime(r.Setup), csvTime(r.Ringing), csvTime(r.Answered), csvTime(r.End),
 		strconv.FormatFloat(r.durationSeconds(), 'f', 3, 64), strconv.FormatInt(r.Billable(), 10),
-		string(r.Disposition), string(r.HungUpBy), strconv.Itoa(r.Status), r.Reason, r.Route}
+		string(r.Disposition), string(r.HungUpBy), strconv.Itoa(r.Status), r.Reason, r.Route, r.AnsweredBy, r.TransferredBy}
 }
 
 const csvTimeLayout = "2006-01-02T15:04:05.000Z07:00"

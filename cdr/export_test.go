@@ -15,17 +15,17 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // exported are two calls as an export shows them: one answered and hung
-// up by the caller, one busy, with a caller name that CSV must quote.
+// up by the caller (picked up by carol), one busy, with a caller name that CSV must quote.
 func exported() []cdr.Record {
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 250000000, time.UTC)
 	return []cdr.Record{
 		{ID: 1, Node: "edge-1", CallID: "a84b4c76e66710@pc33.example.com", Caller: "sip:alice@example.com",
 			Callee: "sip:bob@example.com", Dialled: "bob", Source: "192.0.2.10:5060", Setup: t0,
 			Ringing: t0.Add(400 * time.Millisecond), Answered: t0.Add(3 * time.Second), End: t0.Add(65500 * time.Millisecond),
-			Disposition: cdr.Answered, HungUpBy: cdr.Caller, Status: 200, Reason: "hung up"},
+			Disposition: cdr.Answered, HungUpBy: cdr.Caller, Status: 200, Reason: "hung up", AnsweredBy: "sip:carol@example.com"},
 		{ID: 2, Node: "edge-1", CallID: "b2@pc33.example.com", Caller: `sip:"odd,one"@example.com`,
 			Callee: "sip:+4930123@example.com", Dialled: "+4930123", Trunk: "provider", Route: "national", Source: "[2001:db8::7]:5060", Setup: t0.Add(time.Hour),
-			End: t0.Add(time.Hour + 2*time.Second), Disposition: cdr.Busy, HungUpBy: cdr.Callee, Status: 486, Reason: "486 Busy Here"},
+			End: t0.Add(time.Hour + 2*time.Second), Disposition: cdr.Busy, HungUpBy: cdr.Callee, Status: 486, Reason: "486 Busy Here", TransferredBy: "sip:bob@example.com"},
 	}
 }
 

@@ -49,8 +49,9 @@ func (s *SQL) Commit(ctx context.Context, changes []Change) error {
 	}
 	defer add.Close()
 	open, err := tx.PrepareContext(ctx, `INSERT INTO cdr_open (`+columns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 		ON CONFLICT (node, call_id, setup_us) DO UPDATE SET b_call_id = excluded.b_call_id,
+		callee = excluded.callee, answered_by = excluded.answered_by, transferred_by = excluded.transferred_by,
 		ringing_us = excluded.ringing_us, answered_us = excluded.answered_us, status = excluded.status,
 		trunk = excluded.trunk, route = excluded.route`)
 	if err != nil {
@@ -92,7 +93,7 @@ func (s *SQL) Recover(ctx context.Context, node string, end time.Time) (int, err
 		SELECT node, call_id, b_call_id, caller, callee, dialled, trunk, source,
 			setup_us, ringing_us, answered_us,
 			CASE WHEN $2 > setup_us AND $2 > answered_us THEN $2 WHEN answered_us > setup_us THEN answered_us ELSE setup_us END,
-			$3, $4, status, $5, route
+			$3, $4, status, $5, route, answered_by, transferred_by
 		FROM cdr_open o WHERE o.node = $1 ORDER BY o.setup_us
 		ON CONFLICT (node, call_id, setup_us) DO NOTHING`,
 		node, micros(end), string(Interrupted), string(System), RecoveredReason)
@@ -113,5 +114,5 @@ func (s *SQL) Recover(ctx context.Context, node string, end time.Time) (int, err
 func recordArgs(r *Record) []any {
 	return []any{r.Node, r.CallID, r.BCallID, r.Caller, r.Callee, r.Dialled, r.Trunk, r.Source,
 		micros(r.Setup), micros(r.Ringing), micros(r.Answered), micros(r.End),
-		string(r.Disposition), string(r.HungUpBy), r.Status, r.Reason, r.Route}
+		string(r.Disposition), string(r.HungUpBy), r.Status, r.Reason, r.Route, r.AnsweredBy, r.TransferredBy}
 }

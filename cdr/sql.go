@@ -59,10 +59,10 @@ func open(ctx context.Context, db *sql.DB, postgres bool) (*SQL, error) {
 }
 
 const columns = `node, call_id, b_call_id, caller, callee, dialled, trunk, source,
-	setup_us, ringing_us, answered_us, end_us, disposition, hung_up_by, status, reason, route`
+	setup_us, ringing_us, answered_us, end_us, disposition, hung_up_by, status, reason, route, answered_by, transferred_by`
 
 const insertRecord = `INSERT INTO cdrs (` + columns + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 	ON CONFLICT (node, call_id, setup_us) DO NOTHING`
 
 // Add implements Store.
@@ -108,7 +108,7 @@ func (s *SQL) List(ctx context.Context, q Query) ([]Record, error) {
 		var r Record
 		var setup, ringing, answered, end int64
 		if err := rows.Scan(&r.ID, &r.Node, &r.CallID, &r.BCallID, &r.Caller, &r.Callee, &r.Dialled, &r.Trunk, &r.Source,
-			&setup, &ringing, &answered, &end, &r.Disposition, &r.HungUpBy, &r.Status, &r.Reason, &r.Route); err != nil {
+			&setup, &ringing, &answered, &end, &r.Disposition, &r.HungUpBy, &r.Status, &r.Reason, &r.Route, &r.AnsweredBy, &r.TransferredBy); err != nil {
 			return nil, fmt.Errorf("cdr: list: %w", err)
 		}
 		r.Setup, r.Ringing, r.Answered, r.End = fromMicros(setup), fromMicros(ringing), fromMicros(answered), fromMicros(end)

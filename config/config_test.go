@@ -193,7 +193,7 @@ func fullConfig() *Config {
 		Gateways: []GatewayConfig{
 			{Name: "provider", Address: "sip:sip.provider.example:5060", Transport: "udp", Username: "4930123456",
 				Password: "trunk-secret", Registrar: "sip:reg.provider.example",
-				Expires: dur("600s"), ContactUser: "office", Sources: []string{"198.51.100.0/28", "2001:db8:5::1"}},
+				Expires: dur("600s"), ContactUser: "office", IdentityHeader: "pai", IdentityUser: "4930123456", Sources: []string{"198.51.100.0/28", "2001:db8:5::1"}},
 			{Name: "backup", Address: "192.0.2.50:5080"},
 		},
 		Routes: []RouteConfig{

@@ -44,6 +44,16 @@ type GatewayConfig struct {
 	// when registering (else the caller's host).
 	FromUser string `yaml:"from_user"`
 	FromHost string `yaml:"from_host"`
+	// IdentityHeader, pai or ppi, makes calls through the B2BUA to this
+	// gateway carry P-Asserted-Identity or P-Preferred-Identity (RFC 3325)
+	// with the caller's number: providers that bill the account show
+	// that number to the called party, and many take only calls that
+	// name one. Empty sends neither (the caller's own pass as
+	// b2bua.pass_headers says).
+	IdentityHeader string `yaml:"identity_header"`
+	// IdentityUser is a fixed number for that header (the office's main
+	// number); empty is the caller's user.
+	IdentityUser string `yaml:"identity_user"`
 	// Sources are more networks (CIDR or addresses) the gateway's
 	// requests come from, beside its address: providers often send
 	// calls from servers other than the one they take them on.
@@ -195,6 +205,12 @@ func (ch *checker) gateway(key string, g GatewayConfig, stateless bool) {
 	}
 	if g.FromUser != "" && strings.ContainsAny(g.FromUser, " \t<>@;:\"") {
 		ch.add(key+".from_user", "must be a user part without spaces, quotes, <>, @, ; or :; got %q", g.FromUser)
+	}
+	if g.IdentityHeader != "" && g.IdentityHeader != "pai" && g.IdentityHeader != "ppi" {
+		ch.add(key+".identity_header", "must be pai, ppi or empty; got %q", g.IdentityHeader)
+	}
+	if g.IdentityUser != "" && strings.ContainsAny(g.IdentityUser, " \t<>@;:\"") {
+		ch.add(key+".identity_user", "must be a user part without spaces, quotes, <>, @, ; or :; got %q", g.IdentityUser)
 	}
 	if g.FromHost != "" && !validDomain(g.FromHost) {
 		ch.add(key+".from_host", "%q is not a domain name or IP address", g.FromHost)

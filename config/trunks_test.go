@@ -32,6 +32,8 @@ func TestTrunkErrors(t *testing.T) {
 		{"gateway sources", "gateways: [{name: a, address: gw.example, sources: [192.0.2.0/24, nonsense]}]\n", `gateways[0].sources[1]: must be a network`},
 		{"unknown key", "gateways: [{name: a, address: gw.example, pasword: x}]\n", `gateways[0].pasword: unknown key`},
 		{"from_user", "gateways: [{name: a, address: gw.example, from_user: 'a b'}]\n", `t.yaml:1: gateways[0].from_user: must be a user part`},
+		{"identity_header", "gateways:\n  - name: a\n    address: gw.example\n    identity_header: pid\n", `t.yaml:4: gateways[0].identity_header: must be pai, ppi or empty; got "pid"`},
+		{"identity_user", "gateways:\n  - name: a\n    address: gw.example\n    identity_user: '+49 30'\n", `t.yaml:4: gateways[0].identity_user: must be a user part`},
 		{"from_host", "gateways:\n  - name: a\n    address: gw.example\n    from_host: 'bad host'\n", `t.yaml:4: gateways[0].from_host: "bad host" is not a domain`},
 		{"did number", "dids: {'+49abc': alice}\n", `t.yaml:1: dids.+49abc: must be a number`},
 		{"did user", "dids: {'+4930': ''}\n", `dids.+4930: must name a local user`},

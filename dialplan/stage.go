@@ -1,6 +1,7 @@
 package dialplan
 
 import (
+	"cmp"
 	"net/netip"
 	"sync/atomic"
 
@@ -101,21 +102,14 @@ func inbound(r *proxy.Request, t *Table, next func()) {
 		next() // sanity has answered a broken one already
 		return
 	}
-	domain := t.Domain
-	if domain == "" {
-		domain = u.Host
+	var to sip.URI
+	if na, err := r.Msg.To(); err == nil {
+		to = na.URI
 	}
-	if uri, ok := t.DIDs.Target(sip.Unescape(u.User), domain); ok {
+	if uri, ok := t.Inbound(u, to); ok {
 		r.Msg.SetRequestURI(uri)
 		next()
 		return
-	}
-	if to, err := r.Msg.To(); err == nil {
-		if uri, ok := t.DIDs.Target(sip.Unescape(to.URI.User), domain); ok {
-			r.Msg.SetRequestURI(uri)
-			next()
-			return
-		}
 	}
 	if r.Msg.Method() == "OPTIONS" {
 		// A provider's keepalive to the Contact Parley registered: the
@@ -124,6 +118,24 @@ func inbound(r *proxy.Request, t *Table, next func()) {
 		return
 	}
 	r.Respond(404, "Unknown DID")
+}
+
+// Inbound returns the Request-URI of the user a gateway's request maps
+// to: by the number of its Request-URI ruri, else of its To to; false
+// when neither is a DID. Busy lamps ask it too, to show a DID call as
+// the user's.
+func (t Table) Inbound(ruri, to sip.URI) (string, bool) {
+	domain := t.Domain
+	if domain == "" {
+		domain = cmp.Or(ruri.Host, to.Host)
+	}
+	if uri, ok := t.DIDs.Target(sip.Unescape(ruri.User), domain); ok && ruri.User != "" {
+		return uri, true
+	}
+	if to.User == "" {
+		return "", false
+	}
+	return t.DIDs.Target(sip.Unescape(to.User), domain)
 }
 
 // initial reports whether m starts something the plan routes: not an

@@ -183,31 +183,12 @@ func TestB2BUAInviteReplaces(t *testing.T) {
 	callee.WaitLog("registered", 10*time.Second)
 	alice := startSipp(t, "-sf", scenario("uac_reinvited.xml"), "-s", "bob", p.Addr)
 	alice.WaitLog("answered", 10*time.Second)
-	var replaces string
-	for deadline := time.Now().Add(10 * time.Second); replaces == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		code, body := httpGet(t, base+"/api/b2bua/calls")
-		var v struct {
-			Calls []struct {
-				B struct {
-					CallID    string `json:"call_id"`
-					LocalTag  string `json:"local_tag"`
-					RemoteTag string `json:"remote_tag"`
-					State     string
-				}
-			}
+	replaces := replacesOf(t, base, func(c b2buaCallInfo) *b2buaLeg {
+		if c.B.State == "confirmed" {
+			return &c.B
 		}
-		if err := json.Unmarshal([]byte(body), &v); code != 200 || err != nil {
-			t.Fatalf("/api/b2bua/calls: %d %v", code, err)
-		}
-		for _, c := range v.Calls {
-			if c.B.State == "confirmed" {
-				replaces = c.B.CallID + ";to-tag=" + c.B.LocalTag + ";from-tag=" + c.B.RemoteTag
-			}
-		}
-	}
-	if replaces == "" {
-		t.Fatal("no confirmed B leg to replace")
-	}
+		return nil
+	})
 	carol := startSipp(t, "-sf", scenario("uac_replaces.xml"), "-s", "bob", "-set", "replaces", replaces, p.Addr)
 	carol.ExpectSuccess()
 	alice.ExpectSuccess()
@@ -247,10 +228,12 @@ func TestB2BUASessionTimerParleyRefreshes(t *testing.T) {
 // final 200 OK with Subscription-State terminated) and gets a BYE.
 // Alice is re-INVITEd to carol (uac_reinvited.xml), carol answers and
 // hangs up (uas_answer_bye.xml), and nothing of one party's leg reaches
-// another's.
+// another's. The call has two records with alice's Call-ID: alice with
+// bob until the transfer, then alice with carol, transferred by bob.
 func TestB2BUABlindTransferSipp(t *testing.T) {
 	requireTool(t, "sipp", sippHint)
-	p := startParley(t, "--mode", "b2bua")
+	cfg, base := adminConfig(t)
+	p := startParley(t, "--config", cfg, "--mode", "b2bua")
 	carol := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer_bye.xml"),
 		"-s", "carol", "-set", "calls", "1", p.Addr)
 	carol.WaitLog("registered", 10*time.Second)
@@ -263,5 +246,28 @@ func TestB2BUABlindTransferSipp(t *testing.T) {
 	bob.ExpectSuccess()
 	for _, pair := range [][2]*sippProc{{alice, carol}, {carol, alice}, {bob, carol}, {carol, bob}} {
 		leakCheck(t, pair[0], pair[1], pair[0].name, pair[1].name)
+	}
+	checkTransferRecords(t, base)
+}
+
+// checkTransferRecords waits for the two records of a call bob
+// transferred blind from alice to carol and checks what they say.
+func checkTransferRecords(t *testing.T, base string) {
+	t.Helper()
+	var recs []b2buaCDR
+	for deadline := time.Now().Add(10 * time.Second); len(recs) < 2 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		recs = b2buaCDRs(t, base)
+	}
+	if len(recs) != 2 {
+		t.Fatalf("records %+v, want the call's two segments", recs)
+	}
+	second, first := recs[0], recs[1] // newest first
+	if first.CallID != second.CallID || first.Callee != "sip:bob@example.com" || first.HungUpBy != "callee" ||
+		first.Reason != "transferred (blind) to sip:carol@example.com" || first.TransferredBy != "" {
+		t.Errorf("first record %+v", first)
+	}
+	if second.Caller != "sip:alice@example.com" || second.Callee != "sip:carol@example.com" || second.TransferredBy != "sip:bob@example.com" ||
+		second.Disposition != "answered" || second.BCallID == "" || second.BCallID == first.BCallID {
+		t.Errorf("second record %+v", second)
 	}
 }

@@ -138,7 +138,10 @@ func TestB2BUAWholeCall(t *testing.T) {
 // b2buaCDR is a B2BUA call's record as /api/cdrs shows it.
 type b2buaCDR struct {
 	apiCDR
-	BCallID string `json:"b_call_id"`
+	BCallID       string `json:"b_call_id"`
+	Reason        string `json:"reason"`
+	AnsweredBy    string `json:"answered_by"`
+	TransferredBy string `json:"transferred_by"`
 }
 
 func b2buaCDRs(t *testing.T, base string) []b2buaCDR {
@@ -151,31 +154,45 @@ func b2buaCDRs(t *testing.T, base string) []b2buaCDR {
 	return v.CDRs
 }
 
-// b2buaCalls reads /api/b2bua/calls.
-func b2buaCalls(t *testing.T, base string) []struct {
+// b2buaLeg is one leg of a call in /api/b2bua/calls.
+type b2buaLeg struct {
+	CallID    string `json:"call_id"`
+	LocalTag  string `json:"local_tag"`
+	RemoteTag string `json:"remote_tag"`
+	State     string
+}
+
+// b2buaCallInfo is a call in /api/b2bua/calls.
+type b2buaCallInfo struct {
 	ID    string
 	State string
-	A, B  struct {
-		CallID string `json:"call_id"`
-		State  string
-	}
-} {
+	A, B  b2buaLeg
+}
+
+// b2buaCalls reads /api/b2bua/calls.
+func b2buaCalls(t *testing.T, base string) []b2buaCallInfo {
 	t.Helper()
 	code, body := httpGet(t, base+"/api/b2bua/calls")
-	var v struct {
-		Calls []struct {
-			ID    string
-			State string
-			A, B  struct {
-				CallID string `json:"call_id"`
-				State  string
-			}
-		}
-	}
+	var v struct{ Calls []b2buaCallInfo }
 	if err := json.Unmarshal([]byte(body), &v); code != 200 || err != nil {
 		t.Fatalf("/api/b2bua/calls: %d %v: %s", code, err, body)
 	}
 	return v.Calls
+}
+
+// replacesOf waits for a call in which pick finds a leg, and returns a
+// Replaces value naming that leg as Parley holds it (to-tag Parley's).
+func replacesOf(t *testing.T, base string, pick func(c b2buaCallInfo) *b2buaLeg) string {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		for _, c := range b2buaCalls(t, base) {
+			if l := pick(c); l != nil {
+				return l.CallID + ";to-tag=" + l.LocalTag + ";from-tag=" + l.RemoteTag
+			}
+		}
+	}
+	t.Fatalf("no such leg in /api/b2bua/calls: %+v", b2buaCalls(t, base))
+	return ""
 }
 
 // TestB2BUAFailures: a call bob refuses with 486 reaches alice as 486,

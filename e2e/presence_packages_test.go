@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -52,18 +53,10 @@ func TestBusyLamps(t *testing.T) {
 
 func busyLamps(t *testing.T, mode string) {
 	p := startParley(t, "--mode", mode)
-	keys := filepath.Join(t.TempDir(), "keys.csv")
-	if err := os.WriteFile(keys, []byte("SEQUENTIAL\nalice;\nbob;\ncarol;\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_ring_answer.xml"),
 		"-s", "bob", "-d", "2000", p.Addr)
 	callee.WaitLog("registered", 10*time.Second)
-	desk := startSipp(t, "-sf", scenario("blf_desk.xml"), "-inf", keys, "-m", "3", "-l", "3", p.Addr)
-	for _, key := range []string{"alice", "bob", "carol"} {
-		desk.WaitLog(key+" v0", 10*time.Second)
-	}
-	time.Sleep(1200 * time.Millisecond) // past the first NOTIFYs' throttle
+	desk := startDesk(t, p, "alice", "bob", "carol")
 	if code := runSipp(t, "-sf", scenario("uac_call.xml"), "-s", "bob", p.Addr); code != 0 {
 		t.Fatalf("the call from alice to bob: sipp exited %d", code)
 	}
@@ -79,6 +72,24 @@ func busyLamps(t *testing.T, mode string) {
 			t.Errorf("%s's lamp went %q, want %q", key, got[key], want)
 		}
 	}
+}
+
+// startDesk starts a desk phone with a busy lamp key for each of users
+// (blf_desk.xml, one SUBSCRIBE per key) and waits until every key has
+// its first document and the notifier's throttle has passed it.
+func startDesk(t *testing.T, p *parley, users ...string) *sippProc {
+	t.Helper()
+	keys := filepath.Join(t.TempDir(), "keys.csv")
+	if err := os.WriteFile(keys, []byte("SEQUENTIAL\n"+strings.Join(users, ";\n")+";\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n := strconv.Itoa(len(users))
+	desk := startSipp(t, "-sf", scenario("blf_desk.xml"), "-inf", keys, "-m", n, "-l", n, p.Addr)
+	for _, key := range users {
+		desk.WaitLog(key+" v0", 10*time.Second)
+	}
+	time.Sleep(1200 * time.Millisecond) // past the first NOTIFYs' throttle
+	return desk
 }
 
 // TestVoicemailLamp plays the MWI flow: alice's phone subscribes to its

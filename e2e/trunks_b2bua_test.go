@@ -46,13 +46,15 @@ func trunkCDRs(t *testing.T, base string, n int) []trunkCDR {
 // verifyauth; 407, whose Proxy-Authorization sipp cannot check, so the
 // test checks it here). Parley answers with the trunk's credentials, the
 // call connects and ends, the provider sees the account in From and
-// nothing of alice's leg (Via, Contact, Call-ID, tags), and the record
-// names the trunk.
+// nothing of alice's leg (Via, Contact, Call-ID, tags), the identity
+// header the gateway's identity_header asks for (the caller's number, or
+// the account's fixed one), and the record names the trunk.
 func TestTrunkB2BUAChallenge(t *testing.T) {
 	requireTool(t, "sipp", sippHint)
-	for _, tc := range []struct{ name, scenario, header string }{
-		{"401", "gateway_challenge.xml", "Authorization"},
-		{"407", "gateway_challenge_407.xml", "Proxy-Authorization"},
+	for _, tc := range []struct{ name, scenario, header, identity, idHeader, idValue string }{
+		{"401", "gateway_challenge.xml", "Authorization", "identity_header: pai", "P-Asserted-Identity", "<sip:alice@provider.example>"},
+		{"407", "gateway_challenge_407.xml", "Proxy-Authorization", "identity_header: ppi\n    identity_user: '4930123400'",
+			"P-Preferred-Identity", "<sip:4930123400@provider.example>"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			gw := startSipp(t, "-sf", scenario(tc.scenario), "-i", "127.0.0.3")
@@ -65,6 +67,7 @@ func TestTrunkB2BUAChallenge(t *testing.T) {
     password: trunk-pw
     from_user: "4930123456"
     from_host: provider.example
+    `+tc.identity+`
 routes:
   - {name: national, prefix: "0", country_code: "49", gateways: [provider], b2bua: true}
 cdr:
@@ -78,6 +81,9 @@ admin:
 			gw.WaitLog("gateway got sip:+49301234567@127.0.0.3", time.Second)
 			gw.WaitLog("gateway from <sip:4930123456@provider.example>", time.Second)
 			checkTrunkAnswer(t, gw.messages(t), tc.header)
+			if ids := headerValues(gw.messages(t), tc.idHeader); len(ids) != 2 || ids[0] != tc.idValue || ids[1] != tc.idValue {
+				t.Errorf("the provider got %s %q, want %q on both INVITEs", tc.idHeader, ids, tc.idValue)
+			}
 			leakCheck(t, alice, gw, "alice", "the provider")
 			leakCheck(t, gw, alice, "the provider", "alice")
 			r := trunkCDRs(t, base, 1)[0]

@@ -201,6 +201,6 @@ func (s *Server) withLamps(onCall func(observe.CallChange, observe.Call)) func(o
 	}
 	return func(change observe.CallChange, c observe.Call) {
 		onCall(change, c)
-		pp.onCall(change, c)
+		pp.onCall(change, s.lampCall(c))
 	}
 }

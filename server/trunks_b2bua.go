@@ -66,7 +66,13 @@ func viaB2BUA(mode config.Mode, route bool) bool {
 func trunkAccounts(cfg *config.Config, set *gateway.Set) map[string]b2bua.TrunkAccount {
 	out := make(map[string]b2bua.TrunkAccount, len(cfg.Gateways))
 	for _, g := range cfg.Gateways {
-		acc := b2bua.TrunkAccount{FromUser: g.FromUser, FromHost: g.FromHost}
+		acc := b2bua.TrunkAccount{FromUser: g.FromUser, FromHost: g.FromHost, IdentityUser: g.IdentityUser}
+		switch g.IdentityHeader {
+		case "pai":
+			acc.IdentityHeader = b2bua.HeaderPAI
+		case "ppi":
+			acc.IdentityHeader = b2bua.HeaderPPI
+		}
 		acc.Username, acc.Password, _ = set.Credentials(g.Name)
 		if g.Register {
 			if acc.FromUser == "" {

@@ -15,7 +15,8 @@ import (
 // local routes and answers 503 for dead gateways) and before location;
 // the router takes b2bua routes to gateways only, every gateway route in
 // mode b2bua, none in mode stateless; the accounts carry the gateways'
-// credentials and a registering account's AOR as From.
+// credentials, a registering account's AOR as From, and the identity
+// header asked for.
 func TestTrunksB2BUA(t *testing.T) {
 	invite := func(t *testing.T, user string) *sip.Message {
 		m, err := sip.NewRequestBuilder("INVITE", "sip:"+user+"@example.com").
@@ -39,7 +40,7 @@ func TestTrunksB2BUA(t *testing.T) {
 			cfg.Mode = tt.mode
 			cfg.Gateways = []config.GatewayConfig{
 				{Name: "provider", Address: "sip:192.0.2.50:5060", Username: "4930123456", Password: "pw", Register: true, Registrar: "sip:reg.provider.example"},
-				{Name: "pbx", Address: "sip:192.0.2.51:5060", FromUser: "office"}}
+				{Name: "pbx", Address: "sip:192.0.2.51:5060", FromUser: "office", IdentityHeader: "ppi", IdentityUser: "4930123400"}}
 			cfg.Routes = []config.RouteConfig{
 				{Name: "extensions", Regex: config.MustRegexp(`^\*(2\d\d)$`), Replace: "$1", Local: true, B2BUA: true},
 				{Name: "national", Prefix: "0", CountryCode: "49", Gateways: []string{"provider", "pbx"}, B2BUA: true},
@@ -71,7 +72,7 @@ func TestTrunksB2BUA(t *testing.T) {
 			if acc, _ := s.trunkAccount("provider"); acc != (b2bua.TrunkAccount{Username: "4930123456", Password: "pw", FromUser: "4930123456", FromHost: "reg.provider.example"}) {
 				t.Errorf("provider's account %+v", acc)
 			}
-			if acc, _ := s.trunkAccount("pbx"); acc != (b2bua.TrunkAccount{FromUser: "office"}) {
+			if acc, _ := s.trunkAccount("pbx"); acc != (b2bua.TrunkAccount{FromUser: "office", IdentityHeader: b2bua.HeaderPPI, IdentityUser: "4930123400"}) {
 				t.Errorf("pbx's account %+v", acc)
 			}
 		})

@@ -242,7 +242,11 @@
 
   function cdrRow(r) {
     const talk = r.answered ? fmtDuration((Date.parse(r.end) - Date.parse(r.answered)) / 1000) : '';
-    return el('tr', { 'data-call-id': r.call_id, title: `${r.call_id}\n${r.callee}\nbillable ${r.billable} s` },
+    // A picked-up call and a transfer's second record say so in the
+    // row's tooltip, beside the callee they concern.
+    const who = (r.answered_by ? `\npicked up by ${r.answered_by}` : '') +
+      (r.transferred_by ? `\ntransferred by ${r.transferred_by}` : '');
+    return el('tr', { 'data-call-id': r.call_id, title: `${r.call_id}\n${r.callee}${who}\nbillable ${r.billable} s` },
       td(new Date(r.setup).toLocaleString()), td(r.caller, 'wrap'), td(r.dialled),
       el('td', {}, el('span', { class: 'state ' + r.disposition, textContent: r.disposition })),
       td(talk), td(r.hung_up_by), td(r.status ? `${r.status} ${r.reason || ''}` : r.reason || ''));

@@ -68,7 +68,7 @@ func list(t *testing.T, s cdr.Store, q cdr.Query) []cdr.Record {
 
 func roundTrip(t *testing.T, s cdr.Store) {
 	want := record(1, cdr.Answered, "sip:alice@example.com")
-	want.BCallID, want.Trunk, want.Route = "b-leg@parley", "provider", "national"
+	want.BCallID, want.Trunk, want.Route, want.AnsweredBy, want.TransferredBy = "b-leg@parley", "provider", "national", "sip:carol@example.com", "sip:bob@example.com"
 	add(t, s, want)
 	got := list(t, s, cdr.Query{})
 	if len(got) != 1 || got[0].ID <= 0 {
