@@ -1,3 +1,5 @@
+//go:build !linux
+
 package transport
 
 import (
@@ -22,6 +24,9 @@ func newBatchConn(uc *net.UDPConn) batchConn {
 	return ipv6.NewPacketConn(uc)
 }
 
+// udpReader reads a socket in batches through x/net (recvmmsg where the
+// system has it, one datagram per call elsewhere). Linux has its own,
+// which allocates nothing per datagram (udpbatch_linux.go).
 type udpReader struct {
 	c    batchConn
 	msgs []ipv4.Message
@@ -45,6 +50,7 @@ func (r *udpReader) datagram(i int) ([]byte, netip.AddrPort) {
 	return r.msgs[i].Buffers[0][:r.msgs[i].N], unmap(ua.AddrPort())
 }
 
+// udpWriter writes a socket's queue through x/net's WriteBatch.
 type udpWriter struct {
 	c    batchConn
 	msgs []ipv4.Message
