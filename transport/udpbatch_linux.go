@@ -72,19 +72,26 @@ func (r *udpReader) read() (int, error) {
 // recvmmsg is RawConn.Read's callback: false asks the poller to wait
 // until the socket is readable.
 func (r *udpReader) recvmmsg(fd uintptr) bool {
+	var done bool
+	r.n, done, r.err = mmsg(unix.SYS_RECVMMSG, "recvmmsg", fd, r.hdrs)
+	return done
+}
+
+// mmsg makes one recvmmsg or sendmmsg call (trap) with hdrs, retrying
+// when a signal interrupts it. done is false when the socket would block,
+// which tells RawConn to wait for the poller and call again.
+func mmsg(trap uintptr, name string, fd uintptr, hdrs []unix.Mmsghdr) (n int, done bool, err error) {
 	for {
-		n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(len(r.hdrs)), 0, 0, 0)
+		r, _, errno := unix.Syscall6(trap, fd, uintptr(unsafe.Pointer(&hdrs[0])), uintptr(len(hdrs)), 0, 0, 0)
 		switch errno {
 		case 0:
-			r.n = int(n)
+			return int(r), true, nil
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
-			return false
-		default:
-			r.err = os.NewSyscallError("recvmmsg", errno)
+			return 0, false, nil
 		}
-		return true
+		return 0, true, os.NewSyscallError(name, errno)
 	}
 }
 
@@ -155,18 +162,7 @@ func (w *udpWriter) write(q []queued) (int, error) {
 // sendmmsg is RawConn.Write's callback: false asks the poller to wait
 // until the socket is writable.
 func (w *udpWriter) sendmmsg(fd uintptr) bool {
-	for {
-		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.hdrs[0])), uintptr(w.todo), 0, 0, 0)
-		switch errno {
-		case 0:
-			w.n = int(n)
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			w.err = os.NewSyscallError("sendmmsg", errno)
-		}
-		return true
-	}
+	var done bool
+	w.n, done, w.err = mmsg(unix.SYS_SENDMMSG, "sendmmsg", fd, w.hdrs[:w.todo])
+	return done
 }
