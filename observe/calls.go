@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/dialog"
@@ -166,6 +167,12 @@ type tracker struct {
 	recent    []Call         // ended calls, oldest first
 	now       time.Time      // the time of the message being handled
 	notices   []notice
+	// scratch is the worker's one Message for every call message but
+	// an INVITE that starts a call, whose Invitation keeps it: the
+	// dialogs clone what they keep of the others, and what the tracker
+	// keeps it clones, so parsing into the same Message saves a Message
+	// and its typed-header cache per message.
+	scratch sip.Message
 }
 
 func newTracker(maxActive int) *tracker {
@@ -185,7 +192,13 @@ func (t *tracker) observe(m *Message) []notice {
 	if m.CallID == "" || !t.concerns(m) {
 		return nil
 	}
-	msg, err := sip.Parse([]byte(m.Text))
+	starts := m.Dir == Received && m.Method == "INVITE" && !m.ToTag
+	msg, err := &t.scratch, error(nil)
+	if starts {
+		msg, err = sip.Parse(textBytes(m.Text))
+	} else {
+		err = sip.DefaultLimits.ParseInto(msg, textBytes(m.Text))
+	}
 	if err != nil {
 		return nil
 	}
@@ -193,7 +206,7 @@ func (t *tracker) observe(m *Message) []notice {
 	defer t.mu.Unlock()
 	t.now, t.notices = m.Time, nil
 	switch {
-	case m.Dir == Received && m.Method == "INVITE" && !m.ToTag:
+	case starts:
 		t.invite(m, msg)
 	case m.Dir == Sent && m.CSeqMethod == "INVITE" && m.Status > 100:
 		t.inviteResponse(m, msg)
@@ -592,3 +605,9 @@ func (t *tracker) count() (setup, answered int) {
 func (c *Call) RefusedByPolicy() bool {
 	return !c.Relayed && (c.Status == 401 || c.Status == 407 || c.Status == 403)
 }
+
+// textBytes lends a message's text to the parser without a copy: sip
+// never writes to the bytes it parses (Message.raw), and the tracker
+// edits no message, so the immutable string's memory is safe to share. It
+// saves a copy of every message of a call on the worker.
+func textBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }

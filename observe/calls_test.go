@@ -408,3 +408,26 @@ func TestTrackerTargets(t *testing.T) {
 		})
 	}
 }
+
+// The tracker parses every call message but a call's first INVITE into
+// one reused Message. Two calls interleaved: if anything kept from one
+// message (a dialog's identity, tags, targets) pointed into that
+// Message, the next parse would change it and the first call's BYE would
+// no longer find its dialog.
+func TestTrackerReusedMessageKeepsNothing(t *testing.T) {
+	tr := newTracker(0)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	second := func(m msg) msg { m.callID, m.from = "c2", "from2"; return m }
+	feedSteps(tr, t0, time.Second,
+		in(invite()), in(second(invite())),
+		out(resp(200)), out(tagged(second(resp(200)), "b2")),
+		in(bye()), out(byeResp(200)))
+	active, recent := tr.snapshot()
+	if len(active) != 1 || active[0].CallID != "c2" || active[0].State != CallEstablished {
+		t.Fatalf("active calls %+v, want c2 established", active)
+	}
+	if len(recent) != 1 || recent[0].CallID != "c1" || recent[0].HungUpBy != cdr.Caller ||
+		recent[0].Caller != `"Alice" <sip:alice@example.com>` {
+		t.Fatalf("ended calls %+v, want c1 hung up by its caller", recent)
+	}
+}

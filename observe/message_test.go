@@ -1,6 +1,9 @@
 package observe
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestScan(t *testing.T) {
 	tests := []struct {
@@ -60,4 +63,19 @@ func TestMessageAddresses(t *testing.T) {
 	if Received.String() != "received" || Sent.String() != "sent" {
 		t.Error("direction names")
 	}
+}
+
+// FuzzScan feeds Scan anything: it must not panic, and whatever it finds
+// is a piece of the text, never something it made up.
+func FuzzScan(f *testing.F) {
+	f.Add(msg{method: "INVITE", callID: "c1@x", branch: "z9hG4bK-1"}.text())
+	f.Add("SIP/2.0 180 Ringing\nv: SIP/2.0/UDP h;branch=z\ni: x\nt: <sip:a>;tag=1\n\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		s := Scan(text)
+		for _, part := range []string{s.Method, s.CSeqMethod, s.CallID, s.Branch, s.From, s.To} {
+			if !strings.Contains(text, part) {
+				t.Fatalf("%q is not in the text", part)
+			}
+		}
+	})
 }

@@ -7,11 +7,13 @@ package proxy
 // files under testdata/. No test opens a socket or asks DNS.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,15 +62,24 @@ type fakeTransport struct {
 	sent      []sent
 	listeners []*transport.ListenerInfo
 	tcpAbove  int
+	changed   int // messages whose bytes changed while Send read them
 }
 
 func (f *fakeTransport) Send(dst transport.Target, msg []byte) error {
-	m, err := sip.Parse(append([]byte(nil), msg...))
+	own := append([]byte(nil), msg...)
+	m, err := sip.Parse(own)
 	if err != nil {
 		return err
 	}
+	// A buffer given back to a pool while Send still reads it would be
+	// rewritten by another goroutine's send meanwhile: the yield gives
+	// that a chance, the comparison sees it, the race detector reports it.
+	runtime.Gosched()
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if !bytes.Equal(own, msg) {
+		f.changed++
+	}
 	f.sent = append(f.sent, sent{dst: dst, msg: m})
 	return nil
 }

@@ -198,7 +198,7 @@ func (p *Proxy) sendStateless(r *Request, m *sip.Message, dsts []transport.Targe
 		return outbound.ErrUnreachable
 	}
 	m = p.stampBranch(r, m, out, p.statelessBranch(r.Msg), true)
-	return p.tp.Send(dsts[0], m.Bytes())
+	return p.sendWire(dsts[0], m)
 }
 
 func (p *Proxy) statelessFailed(r *Request, err error) {

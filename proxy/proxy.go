@@ -38,6 +38,8 @@ type Transactions = outbound.Transactions
 
 // Transport is what the proxy needs of the transport layer: sending, and
 // which listener (address for Via and Record-Route) serves a destination.
+// Its Send must not keep msg after it returns: stateless sends come from
+// pooled buffers (wirebuf.go).
 type Transport interface {
 	transport.Sender
 	ListenerFor(p transport.Proto, dst netip.Addr) *transport.ListenerInfo
@@ -244,7 +246,7 @@ func (p *Proxy) ServeStrayResponse(in *transport.Incoming) {
 		p.log.Debug("proxy: stray response with unusable Via", "error", err)
 		return
 	}
-	if err := p.tp.Send(dst, resp.Bytes()); err != nil {
+	if err := p.sendWire(dst, resp); err != nil {
 		p.log.Debug("proxy: forwarding stray response failed", "error", err)
 	}
 }

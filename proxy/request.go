@@ -126,7 +126,7 @@ func (r *Request) send(resp *sip.Message) {
 		return
 	}
 	dst := transport.ResponseTarget(r.In)
-	if err := r.proxy.tp.Send(dst, resp.Bytes()); err != nil {
+	if err := r.proxy.sendWire(dst, resp); err != nil {
 		r.proxy.log.Debug("proxy: sending response failed", "error", err)
 	}
 }

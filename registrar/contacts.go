@@ -1,9 +1,11 @@
 package registrar
 
 import (
+	"cmp"
 	"net/http"
-	"sort"
+	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -200,6 +202,38 @@ func indexOf(cur []location.Binding, c *change) int {
 	return -1
 }
 
+// byLookupOrder orders bindings as Lookup does: by q, highest first, then
+// the most recently updated first. A function, not sort.SliceStable's
+// closure, so that sorting allocates nothing.
+func byLookupOrder(a, b location.Binding) int {
+	if a.Q != b.Q {
+		return cmp.Compare(b.Q, a.Q)
+	}
+	return b.Updated.Compare(a.Updated)
+}
+
+// lastDate is the Date header value of the last second a 200 was built
+// in: at thousands of REGISTERs a second, formatting it once a second
+// instead of per response saves an allocation each.
+var lastDate atomic.Pointer[dateValue]
+
+type dateValue struct {
+	sec  int64
+	text string
+}
+
+// httpDate is now as a Date header (RFC 1123 in GMT), from lastDate when
+// it is of the same second.
+func httpDate(now time.Time) string {
+	sec := now.Unix()
+	if d := lastDate.Load(); d != nil && d.sec == sec {
+		return d.text
+	}
+	d := &dateValue{sec: sec, text: now.UTC().Format(http.TimeFormat)}
+	lastDate.Store(d)
+	return d.text
+}
+
 // okResponse is the 200 OK listing every current binding with its
 // remaining expiry (§10.3 step 8), and the Path of the request (RFC 3327);
 // with GRUUs for the bindings of instances when the phone asked (RFC
@@ -207,12 +241,7 @@ func indexOf(cur []location.Binding, c *change) int {
 // REGISTER made a flow binding (RFC 5626 §6, §4.4).
 func (r *Registrar) okResponse(req *sip.Message, res result, toTag string) *sip.Message {
 	bs := res.bindings
-	sort.SliceStable(bs, func(i, j int) bool { // as Lookup orders them
-		if bs[i].Q != bs[j].Q {
-			return bs[i].Q > bs[j].Q
-		}
-		return bs[i].Updated.After(bs[j].Updated)
-	})
+	slices.SortStableFunc(bs, byLookupOrder)
 	extra := make([]string, 0, 2*len(bs)+6)
 	for _, b := range bs {
 		left := int(b.Expires.Sub(res.now).Round(time.Second) / time.Second)
@@ -234,6 +263,6 @@ func (r *Registrar) okResponse(req *sip.Message, res result, toTag string) *sip.
 			extra = append(extra, "Path", v)
 		}
 	}
-	extra = append(extra, "Supported", "path, outbound, gruu", "Date", res.now.UTC().Format(http.TimeFormat))
+	extra = append(extra, "Supported", "path, outbound, gruu", "Date", httpDate(res.now))
 	return sip.NewResponse(req, 200, "OK", toTag, extra...)
 }

@@ -7,8 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"time"
-
-	"golang.org/x/net/ipv4"
 )
 
 // udpBatch is how many datagrams one read takes from the kernel
@@ -95,21 +93,6 @@ func unmap(ap netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
-// udpReader holds one socket's read buffers, reused for every batch: each
-// datagram is copied out into an exact-size slice that its message owns,
-// so the buffers never escape.
-type udpReader struct {
-	msgs []ipv4.Message
-}
-
-func newUDPReader(slot int) *udpReader {
-	r := &udpReader{msgs: make([]ipv4.Message, udpBatch)}
-	for i := range r.msgs {
-		r.msgs[i].Buffers = [][]byte{make([]byte, slot)}
-	}
-	return r
-}
-
 // slotSize is one read buffer: a byte more than the largest message, so
 // that an oversize datagram shows as too large instead of arriving
 // silently truncated; never more than the largest datagram.
@@ -122,9 +105,9 @@ func (m *Manager) slotSize() int {
 // into recvmmsg at a time while the others handle their batches.
 func (m *Manager) readUDP(l *listener, s *udpSocket) {
 	defer m.wg.Done()
-	r := newUDPReader(m.slotSize())
+	r := newUDPReader(s.conn, m.slotSize())
 	for {
-		n, err := s.batch.ReadBatch(r.msgs, 0)
+		n, err := r.read()
 		if err != nil {
 			if m.closed.Load() || errors.Is(err, net.ErrClosed) {
 				return
@@ -144,7 +127,8 @@ func (m *Manager) readUDP(l *listener, s *udpSocket) {
 			s.hold()
 		}
 		for i := range n {
-			m.datagram(l, &r.msgs[i])
+			b, src := r.datagram(i)
+			m.datagram(l, b, src)
 		}
 		if batched {
 			s.release()
@@ -152,15 +136,13 @@ func (m *Manager) readUDP(l *listener, s *udpSocket) {
 	}
 }
 
-// datagram hands one received datagram on.
-func (m *Manager) datagram(l *listener, msg *ipv4.Message) {
-	ua, ok := msg.Addr.(*net.UDPAddr)
-	if !ok {
+// datagram hands one received datagram on; b is the reader's buffer,
+// which the next read reuses.
+func (m *Manager) datagram(l *listener, b []byte, src netip.AddrPort) {
+	if !src.IsValid() {
 		return
 	}
-	src := unmap(ua.AddrPort())
 	// Keep-alives count too: a flood of them costs reads all the same.
-	b := msg.Buffers[0][:msg.N]
 	if !m.admit(src.Addr()) {
 		return
 	}
@@ -171,8 +153,8 @@ func (m *Manager) datagram(l *listener, msg *ipv4.Message) {
 	if keepAlive(b) {
 		return
 	}
-	data := make([]byte, msg.N)
-	copy(data, msg.Buffers[0])
+	data := make([]byte, len(b))
+	copy(data, b)
 	m.deliver(data, &Incoming{Proto: UDP, Source: src, Local: l.info.Bound, Listener: l.info})
 }
 
@@ -235,7 +217,7 @@ func isResponse(msg []byte) bool {
 
 // queuedSendFailed counts and logs a queued message the kernel refused;
 // Send counted it as sent when it queued it.
-func (m *Manager) queuedSendFailed(dst net.Addr, err error) {
+func (m *Manager) queuedSendFailed(dst netip.AddrPort, err error) {
 	m.stats.sent.Add(^uint64(0))
 	m.stats.sendErrors.Add(1)
 	m.log.Debug("udp send failed", "destination", dst, "err", err)

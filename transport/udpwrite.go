@@ -5,9 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 )
 
 // udpQueueMax bounds one socket's write queue: past it the sender writes
@@ -15,12 +12,11 @@ import (
 // without limit or grow the queue's memory.
 const udpQueueMax = 64
 
-// batchConn is the part of ipv4.PacketConn and ipv6.PacketConn used
-// here; both take the same Message type (recvmmsg and sendmmsg on Linux,
-// one message per call elsewhere).
-type batchConn interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+// queued is one datagram waiting in a socket's write queue: its bytes
+// (in the queue's arena) and where it goes.
+type queued struct {
+	msg []byte
+	dst netip.AddrPort
 }
 
 // udpSocket is one of a UDP listener's SO_REUSEPORT sockets with its
@@ -33,30 +29,23 @@ type batchConn interface {
 // their batches overlap, and waiting for none to be in one could hold a
 // response back for as long as the load lasts.
 type udpSocket struct {
-	conn  *net.UDPConn
-	batch batchConn
+	conn *net.UDPConn
+	w    *udpWriter // sendmmsg's reused arguments
 
 	mu      sync.Mutex
-	holders int            // readers in a batch; while any is, sends queue
-	queue   []ipv4.Message // what waits for the end of the batch
-	bufs    [][1][]byte    // queue[i].Buffers points at bufs[i]
-	arena   []byte         // the queued messages' bytes, reused after each flush
-	onError func(dst net.Addr, err error)
+	holders int      // readers in a batch; while any is, sends queue
+	queue   []queued // what waits for the end of the batch
+	arena   []byte   // the queued messages' bytes, reused after each flush
+	onError func(dst netip.AddrPort, err error)
 }
 
-func newUDPSocket(uc *net.UDPConn, v4 bool, onError func(net.Addr, error)) *udpSocket {
-	s := &udpSocket{
+func newUDPSocket(uc *net.UDPConn, v4 bool, onError func(netip.AddrPort, error)) *udpSocket {
+	return &udpSocket{
 		conn:    uc,
-		queue:   make([]ipv4.Message, 0, udpQueueMax),
-		bufs:    make([][1][]byte, udpQueueMax),
+		w:       newUDPWriter(uc, v4),
+		queue:   make([]queued, 0, udpQueueMax),
 		onError: onError,
 	}
-	if v4 {
-		s.batch = ipv4.NewPacketConn(uc)
-	} else {
-		s.batch = ipv6.NewPacketConn(uc)
-	}
-	return s
 }
 
 // hold starts a read batch: sends queue until release.
@@ -100,11 +89,9 @@ func (s *udpSocket) enqueue(msg []byte, dst netip.AddrPort) bool {
 	}
 	start := len(s.arena)
 	s.arena = append(s.arena, msg...)
-	i := len(s.queue)
 	// A grown arena leaves earlier messages in the old array, which they
 	// keep alive until the flush; the slices stay valid either way.
-	s.bufs[i][0] = s.arena[start:len(s.arena):len(s.arena)]
-	s.queue = append(s.queue, ipv4.Message{Buffers: s.bufs[i][:], Addr: net.UDPAddrFromAddrPort(dst)})
+	s.queue = append(s.queue, queued{msg: s.arena[start:len(s.arena):len(s.arena)], dst: dst})
 	return true
 }
 
@@ -114,22 +101,19 @@ func (s *udpSocket) enqueue(msg []byte, dst netip.AddrPort) bool {
 func (s *udpSocket) flushLocked() {
 	q := s.queue
 	for len(q) > 0 {
-		n, err := s.batch.WriteBatch(q, 0)
+		n, err := s.w.write(q)
 		if err != nil || n <= 0 {
 			// sendmmsg reports an error only when nothing of the
 			// batch went: the first message is the one refused.
 			if err == nil {
 				err = io.ErrShortWrite
 			}
-			s.onError(q[0].Addr, err)
+			s.onError(q[0].dst, err)
 			n = 1
 		}
 		q = q[n:]
 	}
-	for i := range s.queue {
-		s.queue[i] = ipv4.Message{}
-		s.bufs[i][0] = nil
-	}
+	clear(s.queue)
 	s.queue = s.queue[:0]
 	s.arena = s.arena[:0]
 }

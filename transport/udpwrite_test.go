@@ -27,7 +27,7 @@ func newQueueRig(t *testing.T, f family) *queueRig {
 	r := &queueRig{peer: udpClient(t, f)}
 	r.dst = addrPort(r.peer.LocalAddr())
 	uc := udpClient(t, f)
-	r.s = newUDPSocket(uc, f.host == "127.0.0.1", func(_ net.Addr, err error) {
+	r.s = newUDPSocket(uc, f.host == "127.0.0.1", func(_ netip.AddrPort, err error) {
 		r.mu.Lock()
 		r.failed = append(r.failed, err)
 		r.mu.Unlock()

@@ -1,0 +1,100 @@
+//go:build unix
+
+package observe
+
+import (
+	"bytes"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// callLadder is what a stateful proxy captures of one call, in order:
+// each request and response as received and as sent on, the proxy's own
+// 100 Trying included. Every text has the Call-ID callIDPattern, which
+// the benchmark overwrites in place.
+func callLadder() [][]byte {
+	const id = callIDPattern
+	inv := msg{method: "INVITE", callID: id, branch: "z9hG4bK-in"}
+	invOut := msg{method: "INVITE", callID: id, branch: "z9hG4bK-out"}
+	ack := msg{method: "ACK", callID: id, branch: "z9hG4bK-ack", toTag: "t1"}
+	bye := msg{method: "BYE", callID: id, branch: "z9hG4bK-bye", toTag: "t1", seq: 2}
+	r := func(code int, branch, cseq string, tag string) msg {
+		return msg{status: code, cseq: cseq, callID: id, branch: branch, toTag: tag}
+	}
+	steps := []struct {
+		d Direction
+		m msg
+	}{
+		{Received, inv}, {Sent, r(100, "z9hG4bK-in", "INVITE", "")}, {Sent, invOut},
+		{Received, r(100, "z9hG4bK-out", "INVITE", "")}, {Received, r(180, "z9hG4bK-out", "INVITE", "t1")},
+		{Sent, r(180, "z9hG4bK-in", "INVITE", "t1")}, {Received, r(200, "z9hG4bK-out", "INVITE", "t1")},
+		{Sent, r(200, "z9hG4bK-in", "INVITE", "t1")}, {Received, ack}, {Sent, ack},
+		{Received, bye}, {Sent, bye}, {Received, msg{status: 200, cseq: "BYE", callID: id, branch: "z9hG4bK-bye", toTag: "t1", seq: 2}},
+		{Sent, msg{status: 200, cseq: "BYE", callID: id, branch: "z9hG4bK-bye", toTag: "t1", seq: 2}},
+	}
+	out := make([][]byte, len(steps))
+	ladderDirs = make([]Direction, len(steps))
+	for i, s := range steps {
+		out[i] = []byte(s.m.text())
+		ladderDirs[i] = s.d
+	}
+	return out
+}
+
+const callIDPattern = "call-0000000000@bench"
+
+var ladderDirs []Direction
+
+// BenchmarkCaptureCall is what the observer costs per call, on the
+// transport's goroutines and on its worker together: the 14 messages of a
+// proxied call captured, then the worker drained. cpu-µs/call is the
+// process's CPU time (getrusage, the collector included) per call, which
+// unlike ns/op does not count waiting for a busy machine's cores.
+func BenchmarkCaptureCall(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"ring", Config{CaptureMessages: 10000, CaptureBytes: 16 << 20}},
+		{"records-only", Config{}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			o := New(bc.cfg)
+			o.Start()
+			defer o.Close()
+			ladder := callLadder()
+			b.ReportAllocs()
+			t0 := cpuTime()
+			for i := 0; b.Loop(); i++ {
+				for j, data := range ladder {
+					setCallID(data, i)
+					o.Capture(ladderDirs[j], "udp", parley, alice, data)
+				}
+				if i%500 == 499 {
+					o.Flush() // keep the queue from overflowing
+				}
+			}
+			o.Flush()
+			b.ReportMetric(float64((cpuTime()-t0).Microseconds())/float64(b.N), "cpu-µs/call")
+			if st := o.Stats(); st.Dropped > 0 {
+				b.Fatalf("%d messages dropped", st.Dropped)
+			}
+		})
+	}
+}
+
+// setCallID writes n into the digits of the Call-ID in place.
+func setCallID(data []byte, n int) {
+	i := bytes.Index(data, []byte("call-"))
+	for k := i + 14; k > i+4; k-- {
+		data[k] = byte('0' + n%10)
+		n /= 10
+	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
