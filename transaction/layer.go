@@ -48,6 +48,9 @@ type Layer struct {
 	clients   *table[*ClientTx]
 	linger    *lingerStore // server transactions waiting out Timer J or L, off the heap
 	confirmed *lingerStore // INVITE server transactions waiting out Timer I
+	clientK   *lingerStore // non-INVITE client transactions waiting out Timer K
+	clientD   *lingerStore // INVITE client transactions waiting out Timer D
+	targets   targetCodec  // where clientD's ACKs go, without pointers
 	inflight  atomic.Int64 // transactions awaiting a final response, for the bound
 	tag       string       // To tag of responses the layer makes itself
 
@@ -65,9 +68,9 @@ type Stats struct {
 	ServerCreated, ServerTerminated uint64 // since New
 	ClientCreated, ClientTerminated uint64
 	Rejected                        uint64 // requests answered 503 past MaxTransactions or MaxInFlight
-	// Lingering counts the completed server transactions kept in the
-	// pointer-free store (included in ServerActive), and LingerBytes the
-	// memory that store holds.
+	// Lingering counts the completed server and client transactions
+	// kept in the pointer-free stores (included in ServerActive and
+	// ClientActive), and LingerBytes the memory those stores hold.
 	Lingering, LingerBytes int64
 }
 
@@ -90,6 +93,9 @@ func New(cfg Config, sender transport.Sender, core Core) *Layer {
 		ended := func(n int) { l.serverTerminated.Add(uint64(n)) }
 		l.linger = newLingerStore(cfg.Clock, 64*cfg.T1, ended)
 		l.confirmed = newLingerStore(cfg.Clock, cfg.T4, ended)
+		clientEnded := func(n int) { l.clientTerminated.Add(uint64(n)) }
+		l.clientK = newLingerStore(cfg.Clock, cfg.T4, clientEnded)
+		l.clientD = newLingerStore(cfg.Clock, cfg.TimerD, clientEnded)
 	}
 	return l
 }
@@ -109,8 +115,10 @@ func (l *Layer) Stats() Stats {
 	st.ServerActive = int64(st.ServerCreated - st.ServerTerminated)
 	st.ClientActive = int64(st.ClientCreated - st.ClientTerminated)
 	if l.linger != nil {
-		st.Lingering = l.linger.count.Load() + l.confirmed.count.Load()
-		st.LingerBytes = l.linger.bytes.Load() + l.confirmed.bytes.Load()
+		for _, s := range []*lingerStore{l.linger, l.confirmed, l.clientK, l.clientD} {
+			st.Lingering += s.count.Load()
+			st.LingerBytes += s.bytes.Load()
+		}
 	}
 	return st
 }
@@ -299,6 +307,9 @@ func (l *Layer) handleResponse(in *transport.Incoming) {
 		return
 	}
 	if c := l.clients.get(key); c != nil && c.receive(in) {
+		return
+	}
+	if l.absorbResponse(in, key) {
 		return
 	}
 	l.core.ServeStrayResponse(in)

@@ -181,6 +181,14 @@ func (s *lingerStore) lookup(key string, out *lingerRecord) bool {
 	return true
 }
 
+// has reports whether key has a live record, without copying it.
+func (s *lingerStore) has(key string) bool {
+	sh, h := s.locate(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.live(h, key) != nil
+}
+
 // remove ends key's record before its time: an RFC 2543 client's new
 // request with the same key supersedes it.
 func (s *lingerStore) remove(key string) bool {

@@ -1,0 +1,204 @@
+package transaction
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/parley-sip/parley/transport"
+)
+
+// Client transactions in Completed over UDP wait out Timer K (a
+// non-INVITE, T4) or Timer D (an INVITE answered non-2xx) only to absorb
+// retransmitted final responses, and an INVITE's to ACK each again
+// (§17.1.1.2, §17.1.2.2). Each wait is the same for every transaction,
+// so they leave the table for a linger store of their own, as completed
+// server transactions do: a record holds the key and, for Timer D, where
+// the request went and the ACK.
+
+// clientStore returns the store that holds parked client transactions
+// of the method in key, or nil when the layer keeps them on the heap.
+func (l *Layer) clientStore(invite bool) *lingerStore {
+	if invite {
+		return l.clientD
+	}
+	return l.clientK
+}
+
+// park moves a client transaction that has just entered Completed over
+// UDP into its linger store. It reports false when the store cannot take
+// it (a record too large, an unencodable target): the caller then runs
+// Timer D or K on the heap. The caller holds c.mu.
+func (c *ClientTx) park() bool {
+	s := c.l.clientStore(c.invite)
+	if s == nil {
+		return false
+	}
+	var payload []byte
+	if c.invite {
+		var ok bool
+		if payload, ok = c.l.targets.encode(c.dst, c.ack); !ok {
+			return false
+		}
+	}
+	if !s.add(c.key, payload, false, 0, 0) {
+		return false
+	}
+	c.parked = c.l.clock.Now().Add(s.d)
+	c.ack = nil
+	c.l.clients.remove(c.key, c)
+	return true
+}
+
+// unpark ends a parked transaction's record before its timer: the TU
+// terminated it. The caller holds c.mu.
+func (c *ClientTx) unpark() {
+	if !c.parked.IsZero() && c.l.clock.Now().Before(c.parked) {
+		c.l.clientStore(c.invite).remove(c.key)
+	}
+}
+
+// stateLocked is the state, with a parked transaction Terminated once
+// its timer has passed. The caller holds c.mu.
+func (c *ClientTx) stateLocked() State {
+	if !c.parked.IsZero() && c.state != Terminated && !c.l.clock.Now().Before(c.parked) {
+		c.state = Terminated
+	}
+	return c.state
+}
+
+// absorbResponse takes a response for a client transaction parked in
+// Completed: it is absorbed, and a retransmitted non-2xx final response
+// to an INVITE is ACKed again, to where the request went. It reports
+// false when no record matches.
+func (l *Layer) absorbResponse(in *transport.Incoming, key string) bool {
+	invite := strings.HasSuffix(key, " INVITE")
+	s := l.clientStore(invite)
+	if s == nil || s.count.Load() == 0 {
+		return false
+	}
+	var rec lingerRecord
+	if !s.lookup(key, &rec) {
+		return false
+	}
+	if !invite || in.Msg.StatusCode() < 300 {
+		return true
+	}
+	dst, ack, ok := l.targets.decode(rec.resp)
+	if !ok {
+		return true
+	}
+	if err := l.sender.Send(dst, ack); err != nil {
+		l.log.Debug("transaction: resending an ACK failed", "key", key, "err", err)
+	}
+	return true
+}
+
+// lingering reports whether a client transaction with key waits in a
+// linger store, so that a new one with the same key is a duplicate.
+func (l *Layer) lingering(key string, invite bool) bool {
+	s := l.clientStore(invite)
+	if s == nil || s.count.Load() == 0 {
+		return false
+	}
+	return s.has(key)
+}
+
+// targetCodec writes a transport.Target into a linger record's bytes. A
+// record holds no pointers, so the one pointer a UDP target has, its
+// listener, becomes an index into a table of the listeners seen: there
+// are a handful per process, and they live as long as it.
+type targetCodec struct {
+	mu    sync.Mutex
+	index map[*transport.ListenerInfo]uint16
+	list  []*transport.ListenerInfo
+}
+
+// maxListeners bounds the codec's table; past it targets stay on the heap.
+const maxListeners = 1024
+
+// Encoded target layout, followed by the payload (the ACK).
+const (
+	tgtListener = 0  // uint16: 0 for none, else index+1
+	tgtPinned   = 2  // byte
+	tgtProtoLen = 3  // byte
+	tgtAddrLen  = 4  // byte
+	tgtConn     = 8  // uint64
+	tgtHeader   = 16 // then the proto, the address, the payload
+)
+
+// encode returns dst and payload as one byte slice, or false when dst
+// has what a record cannot hold (a TLS server name, a table full).
+func (tc *targetCodec) encode(dst transport.Target, payload []byte) ([]byte, bool) {
+	if dst.ServerName != "" || len(dst.Proto) > 0xff {
+		return nil, false
+	}
+	li, ok := tc.listener(dst.Listener)
+	if !ok {
+		return nil, false
+	}
+	addr, err := dst.Addr.MarshalBinary()
+	if err != nil || len(addr) > 0xff {
+		return nil, false
+	}
+	b := make([]byte, tgtHeader, tgtHeader+len(dst.Proto)+len(addr)+len(payload))
+	binary.LittleEndian.PutUint16(b[tgtListener:], li)
+	if dst.PinnedUDP {
+		b[tgtPinned] = 1
+	}
+	b[tgtProtoLen] = byte(len(dst.Proto))
+	b[tgtAddrLen] = byte(len(addr))
+	binary.LittleEndian.PutUint64(b[tgtConn:], uint64(dst.Conn))
+	b = append(b, dst.Proto...)
+	b = append(b, addr...)
+	return append(b, payload...), true
+}
+
+// decode reverses encode.
+func (tc *targetCodec) decode(b []byte) (dst transport.Target, payload []byte, ok bool) {
+	if len(b) < tgtHeader {
+		return dst, nil, false
+	}
+	pl, al := int(b[tgtProtoLen]), int(b[tgtAddrLen])
+	if len(b) < tgtHeader+pl+al {
+		return dst, nil, false
+	}
+	var addr netip.AddrPort
+	if addr.UnmarshalBinary(b[tgtHeader+pl:tgtHeader+pl+al]) != nil {
+		return dst, nil, false
+	}
+	dst = transport.Target{
+		Proto:     transport.Proto(b[tgtHeader : tgtHeader+pl]),
+		Addr:      addr,
+		Conn:      transport.ConnID(binary.LittleEndian.Uint64(b[tgtConn:])),
+		PinnedUDP: b[tgtPinned] != 0,
+	}
+	if li := binary.LittleEndian.Uint16(b[tgtListener:]); li != 0 {
+		tc.mu.Lock()
+		dst.Listener = tc.list[li-1]
+		tc.mu.Unlock()
+	}
+	return dst, b[tgtHeader+pl+al:], true
+}
+
+// listener returns li's index+1 in the table, adding it; 0 is nil.
+func (tc *targetCodec) listener(li *transport.ListenerInfo) (uint16, bool) {
+	if li == nil {
+		return 0, true
+	}
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if i, ok := tc.index[li]; ok {
+		return i, true
+	}
+	if len(tc.list) >= maxListeners {
+		return 0, false
+	}
+	if tc.index == nil {
+		tc.index = make(map[*transport.ListenerInfo]uint16)
+	}
+	tc.list = append(tc.list, li)
+	tc.index[li] = uint16(len(tc.list))
+	return uint16(len(tc.list)), true
+}
