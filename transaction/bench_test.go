@@ -202,6 +202,24 @@ func BenchmarkLive200k(b *testing.B) {
 			}
 		})
 	}
+	for _, c := range []struct {
+		name, method string
+		code         int
+	}{{"client-non-invite-completed", "OPTIONS", 200}, {"client-invite-completed", "INVITE", 486}} {
+		for _, store := range []struct {
+			name string
+			heap bool
+		}{{"heap", true}, {"linger-store", false}} {
+			b.Run(c.name+"/"+store.name, func(b *testing.B) {
+				// Each waits in Completed for Timer K or D, the TU having let
+				// go of it: on the heap with its timer (and, for INVITE, its
+				// ACK), or as a record in a linger store.
+				for b.Loop() {
+					benchClientCompleted(b, n, c.method, c.code, store.heap)
+				}
+			})
+		}
+	}
 	b.Run("server-invite-proceeding", func(b *testing.B) {
 		// Each waits in Proceeding for the Core, holding its request and
 		// its 100 Trying; no timer.
@@ -241,6 +259,36 @@ func BenchmarkLive200k(b *testing.B) {
 			runtime.KeepAlive(reqs)
 		}
 	})
+}
+
+// benchClientCompleted makes n client transactions, answers each with
+// code and reports the heap and collection time with them all Completed.
+func benchClientCompleted(b *testing.B, n int, method string, code int, heap bool) {
+	w := clock.NewWheel(clock.DefaultTick)
+	defer w.Stop()
+	// T4 and Timer D of a minute: none ends while this machine builds them.
+	l := New(Config{Clock: w, T4: time.Minute, TimerD: time.Minute, MaxTransactions: -1, MaxInFlight: -1, heapLinger: heap}, discard{}, silent{})
+	before := heapAlloc()
+	for range n {
+		req := benchRequest(b, method, transport.UDP).Msg
+		if _, err := l.Request(req, udpTarget, nil); err != nil {
+			b.Fatal(err)
+		}
+		resp := sip.NewResponse(req, code, "", "uas")
+		m, err := sip.Parse(resp.Bytes())
+		if err != nil {
+			b.Fatal(err)
+		}
+		l.HandleMessage(&transport.Incoming{Msg: m, Proto: transport.UDP, Source: uasAddr, Local: proxyAddr})
+	}
+	b.ReportMetric(float64(int64(heapAlloc())-int64(before))/float64(n), "B/tx")
+	start := time.Now()
+	runtime.GC()
+	b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "gc-ms")
+	b.ReportMetric(float64(w.Len()), "timers")
+	if st := l.Stats(); st.ClientActive != int64(n) || st.InFlight != 0 {
+		b.Fatalf("stats %+v", st)
+	}
 }
 
 func heapAlloc() uint64 {
