@@ -76,6 +76,12 @@ type lingerShard struct {
 	spare  []byte // one chunk kept for reuse, so that a steady trickle allocates nothing
 	armed  bool   // a sweep is scheduled
 	peak   int    // most records indexed at once since the index was made
+	// cursors[k] is the next record due its (k+1)th retransmission, in
+	// a store that retransmits (see retxStore); nil in the others.
+	cursors   []uint64
+	retxArmed bool          // a retransmission sweep is scheduled
+	retxAt    time.Duration // when, after epoch
+	retxGen   uint64        // the scheduled sweep's; an older one is stale
 }
 
 func newLingerStore(clk clock.Clock, d time.Duration, onExpire func(int)) *lingerStore {
@@ -192,6 +198,16 @@ func (s *lingerStore) has(key string) bool {
 // remove ends key's record before its time: an RFC 2543 client's new
 // request with the same key supersedes it.
 func (s *lingerStore) remove(key string) bool {
+	if !s.take(key) {
+		return false
+	}
+	s.onExpire(1)
+	return true
+}
+
+// take removes key's record without telling onExpire: the transaction
+// goes on elsewhere (an ACKed INVITE moves to the Confirmed store).
+func (s *lingerStore) take(key string) bool {
 	sh, h := s.locate(key)
 	sh.mu.Lock()
 	rec := sh.live(h, key)
@@ -204,7 +220,6 @@ func (s *lingerStore) remove(key string) bool {
 		return false
 	}
 	s.count.Add(-1)
-	s.onExpire(1)
 	return true
 }
 
@@ -247,6 +262,9 @@ func (sh *lingerShard) expire(s *lingerStore, now time.Duration) (expired int, n
 		}
 		sh.head += uint64(recordSize(keyLen(rec), int(binary.LittleEndian.Uint32(rec[offRespLen:]))))
 		sh.dropHeadChunk(s)
+		for i := range sh.cursors {
+			sh.cursors[i] = max(sh.cursors[i], sh.head) // never into a released chunk
+		}
 	}
 	// Empty: give the chunks back but one spare, so that a burst leaves
 	// nothing behind.
@@ -255,6 +273,7 @@ func (sh *lingerShard) expire(s *lingerStore, now time.Duration) (expired int, n
 	}
 	sh.chunks = nil
 	sh.base, sh.head, sh.tail = 0, 0, 0
+	clear(sh.cursors)
 	if sh.peak > reindexAbove {
 		// A Go map keeps its buckets after its keys go: a new one gives
 		// the burst's index back too.

@@ -38,6 +38,7 @@ type ServerTx struct {
 	interval  time.Duration // Timer G's current value
 	cancelled bool
 	parked    time.Time // when set, the transaction lives on in the linger store until then
+	retxPark  bool      // Completed lives on in the layer's retransmitting store (see parkCompleted)
 	onCancel  func()
 	failed    error
 	onFailure func(error)
@@ -161,7 +162,9 @@ func (t *ServerTx) OnCancel(f func()) {
 // OnFailure sets f to run once if the transaction fails: with ErrTimeout
 // when Timer H fires with no ACK for a non-2xx final response (§17.2.1),
 // or with an ErrTransport error when a response could not be sent
-// (§17.2.4). It runs at once if that already happened.
+// (§17.2.4). It runs at once if that already happened. Set it before
+// the final response: an INVITE answered non-2xx over UDP without a hook
+// waits for its ACK off the heap, where no hook can run.
 func (t *ServerTx) OnFailure(f func(err error)) {
 	t.mu.Lock()
 	t.onFailure = f
@@ -209,8 +212,33 @@ func (t *ServerTx) Respond(resp *sip.Message) error {
 		t.terminate()
 	case code >= 200 && (!t.invite || code < 300):
 		t.park()
+	case code >= 300:
+		t.parkCompleted()
 	}
 	return nil
+}
+
+// parkCompleted moves an INVITE in Completed over UDP into the layer's
+// retransmitting store, which resends its final response on Timer G,
+// takes the ACK and ends it on Timer H (see retxStore). A transaction
+// with an OnFailure hook stays on the heap: the store cannot call it.
+func (t *ServerTx) parkCompleted() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.l.completed
+	if s == nil || t.state != Completed || t.retxPark || t.onFailure != nil {
+		return
+	}
+	payload, ok := t.l.targets.encode(t.dst, t.last)
+	if !ok || !s.addRetx(t.key, payload, lingerRecord{rfc2543: t.rfc2543, sum: t.sum,
+		tag: s.tagHash(t.reqToTag), resTag: s.tagHash(t.respToTag), hasRes: t.respToTag != ""}) {
+		return
+	}
+	t.retx.stop()
+	t.main.stop()
+	t.retxPark = true
+	t.last = nil
+	t.l.servers.remove(t.key, t)
 }
 
 // park moves a transaction that only waits out Timer J (a non-INVITE
@@ -261,6 +289,16 @@ func (t *ServerTx) parkConfirmed() bool {
 // stateLocked is the state, with a parked transaction Terminated once its
 // Timer J has passed. The caller holds t.mu.
 func (t *ServerTx) stateLocked() State {
+	if t.retxPark && t.state == Completed {
+		// The ACK, Timer H and Timer I are the stores' to see.
+		switch {
+		case t.l.completed.has(t.key):
+			return Completed
+		case t.l.confirmed.has(t.key):
+			return Confirmed
+		}
+		t.state = Terminated
+	}
 	if !t.parked.IsZero() && t.state != Terminated && !t.l.clock.Now().Before(t.parked) {
 		t.state = Terminated
 	}
@@ -497,8 +535,11 @@ func (t *ServerTx) terminate() {
 // endLocked moves to Terminated and returns what ended must do; ok is
 // false when the transaction had already ended. The caller holds t.mu.
 func (t *ServerTx) endLocked(err error) serverEnd {
-	if t.state == Terminated {
+	if t.stateLocked() == Terminated {
 		return serverEnd{}
+	}
+	if t.retxPark && !t.l.completed.remove(t.key) {
+		t.l.confirmed.remove(t.key)
 	}
 	t.state = Terminated
 	t.retx.stop()

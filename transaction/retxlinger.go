@@ -1,0 +1,172 @@
+package transaction
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/parley-sip/parley/clock"
+)
+
+// retxStore is a linger store whose records are also retransmitted:
+// INVITE server transactions in Completed over UDP, which resend their
+// non-2xx final response on Timer G until the ACK or Timer H (§17.2.1).
+// Timer H is the same for every record, so they expire in FIFO order as
+// in any linger store. Timer G's schedule (T1, 2*T1, 4*T1, … capped at
+// T2) is the same function of when a record was added, so the k-th
+// retransmissions of all records fall due in the order the records were
+// added too: each shard keeps one cursor per retransmission, and one
+// timer sweeps the cursors that are due. An ACK takes the record out
+// (see Layer.ackCompleted), and its cursors skip it.
+type retxStore struct {
+	*lingerStore
+	sched []time.Duration              // Timer G's retransmissions, after the record was added
+	send  func(key string, rec []byte) // called without a lock for each retransmission due
+}
+
+func newRetxStore(clk clock.Clock, t1, t2 time.Duration, onExpire func(int), send func(string, []byte)) *retxStore {
+	h := 64 * t1
+	s := &retxStore{lingerStore: newLingerStore(clk, h, onExpire), send: send}
+	for at, iv := t1, t1; at < h; iv = min(2*iv, t2) {
+		s.sched = append(s.sched, at)
+		at += min(2*iv, t2)
+	}
+	for i := range s.shards {
+		s.shards[i].cursors = make([]uint64, len(s.sched))
+	}
+	return s
+}
+
+// addRetx adds a record as addRecord does and makes sure a sweep runs by
+// its first retransmission.
+func (s *retxStore) addRetx(key string, payload []byte, r lingerRecord) bool {
+	if len(s.sched) == 0 || !s.addRecord(key, payload, r) {
+		return false
+	}
+	sh, _ := s.locate(key)
+	due := s.clk.Now().Sub(s.epoch) + s.sched[0]
+	sh.mu.Lock()
+	arm := !sh.retxArmed || sh.retxAt > due
+	if arm {
+		sh.retxArmed, sh.retxAt = true, due
+		sh.retxGen++
+	}
+	gen := sh.retxGen
+	sh.mu.Unlock()
+	if arm {
+		s.clk.AfterFunc(s.sched[0], func() { s.sweepRetx(sh, gen) })
+	}
+	return true
+}
+
+// retxItem is a retransmission copied out of a shard, to send unlocked.
+type retxItem struct {
+	key     string
+	payload []byte
+}
+
+// sweepRetx sends the retransmissions due and schedules itself for the
+// next; a sweep that a sooner one replaced (gen) does nothing.
+func (s *retxStore) sweepRetx(sh *lingerShard, gen uint64) {
+	now := s.clk.Now().Sub(s.epoch)
+	sh.mu.Lock()
+	if gen != sh.retxGen {
+		sh.mu.Unlock()
+		return
+	}
+	var due []retxItem
+	next, more := time.Duration(0), false
+	for k, g := range s.sched {
+		var at time.Duration
+		var ok bool
+		due, at, ok = s.advance(sh, k, g, now, due)
+		if ok && (!more || at < next) {
+			next, more = at, true
+		}
+	}
+	sh.retxArmed, sh.retxAt = more, next
+	sh.retxGen++
+	gen = sh.retxGen
+	sh.mu.Unlock()
+	for _, it := range due {
+		s.send(it.key, it.payload)
+	}
+	if more {
+		s.clk.AfterFunc(max(next-now, time.Millisecond), func() { s.sweepRetx(sh, gen) })
+	}
+}
+
+// advance moves cursor k past the records whose retransmission at g
+// after being added is due by now, appending the live ones to out; it
+// returns when the next is due, if any. The caller holds sh.mu.
+func (s *retxStore) advance(sh *lingerShard, k int, g, now time.Duration, out []retxItem) ([]retxItem, time.Duration, bool) {
+	pos := max(sh.cursors[k], sh.head)
+	defer func() { sh.cursors[k] = pos }()
+	for pos < sh.tail {
+		rec := sh.record(pos)
+		if len(rec) < headerSize || flags(rec)&flagPad != 0 {
+			pos += uint64(len(rec))
+			continue
+		}
+		at := time.Duration(binary.LittleEndian.Uint64(rec[offExpiry:])) - s.d + g
+		if at > now {
+			return out, at, true
+		}
+		kl, rl := keyLen(rec), int(binary.LittleEndian.Uint32(rec[offRespLen:]))
+		if flags(rec)&flagDead == 0 {
+			out = append(out, retxItem{string(rec[headerSize : headerSize+kl]),
+				append([]byte(nil), rec[headerSize+kl:headerSize+kl+rl]...)})
+		}
+		pos += uint64(recordSize(kl, rl))
+	}
+	return out, 0, false
+}
+
+// completedStore returns the store of INVITEs in Completed as a plain
+// linger store, or nil when the layer keeps them on the heap.
+func (l *Layer) completedStore() *lingerStore {
+	if l.completed == nil {
+		return nil
+	}
+	return l.completed.lingerStore
+}
+
+// retransmit sends a parked INVITE's final response again on Timer G. A
+// transport error ends the transaction, as it would on the heap
+// (§17.2.4); a parked one has no OnFailure hook to tell.
+func (l *Layer) retransmit(key string, rec []byte) {
+	dst, resp, ok := l.targets.decode(rec)
+	if !ok {
+		return
+	}
+	if err := l.send(dst, resp); err != nil {
+		l.log.Debug("transaction: server transaction failed", "key", key, "method", "INVITE", "err", err)
+		l.completed.remove(key)
+	}
+}
+
+// ackCompleted takes the ACK for a parked INVITE's non-2xx final
+// response: it moves the transaction to Confirmed, whose store absorbs
+// further ACKs and INVITEs until Timer I (§17.2.1). It reports false
+// when no record matches, or when an RFC 2543 ACK with another To tag
+// acknowledges some other response (§17.2.3).
+func (l *Layer) ackCompleted(k matchKey) bool {
+	s := l.completed
+	if s == nil || s.count.Load() == 0 {
+		return false
+	}
+	var rec lingerRecord
+	if !s.lookup(k.key, &rec) {
+		return false
+	}
+	if rec.rfc2543 && rec.hasRes && rec.resTag != s.tagHash(k.toTag) {
+		return false
+	}
+	if !s.take(k.key) {
+		return true // another copy of this ACK took it a moment ago
+	}
+	rec.resp = nil
+	if !l.confirmed.addRecord(k.key, nil, rec) {
+		l.serverTerminated.Add(1) // Timer I cannot wait: it ends now
+	}
+	return true
+}
