@@ -26,6 +26,13 @@ func (answer200) ServeRequest(tx *ServerTx, in *transport.Incoming) {
 func (answer200) ServeACK(*transport.Incoming)           {}
 func (answer200) ServeStrayResponse(*transport.Incoming) {}
 
+// answer486 is a Core that answers every request 486 at once.
+type answer486 struct{ answer200 }
+
+func (answer486) ServeRequest(tx *ServerTx, in *transport.Incoming) {
+	tx.Respond(sip.NewResponse(in.Msg, 486, "", "uas"))
+}
+
 // fixed is a Core that answers every request with the same response,
 // so that benchmarks can leave out building it.
 type fixed struct{ resp *sip.Message }
@@ -219,6 +226,35 @@ func BenchmarkLive200k(b *testing.B) {
 				}
 			})
 		}
+	}
+	for _, store := range []struct {
+		name string
+		heap bool
+	}{{"heap", true}, {"linger-store", false}} {
+		b.Run("server-invite-completed/"+store.name, func(b *testing.B) {
+			// Each INVITE is answered 486 and waits for an ACK that never
+			// comes: on the heap with its response and Timers G and H, or
+			// as a record in the retransmitting store.
+			for b.Loop() {
+				w := clock.NewWheel(clock.DefaultTick)
+				// T1 of a minute: neither G nor H fires while they are made.
+				l := New(Config{Clock: w, T1: time.Minute, T2: 4 * time.Minute, MaxTransactions: -1, MaxInFlight: -1,
+					TryingDelay: -1, heapLinger: store.heap}, discard{}, answer486{})
+				before := heapAlloc()
+				for range n {
+					l.HandleMessage(benchRequest(b, "INVITE", transport.UDP))
+				}
+				b.ReportMetric(float64(int64(heapAlloc())-int64(before))/n, "B/tx")
+				start := time.Now()
+				runtime.GC()
+				b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "gc-ms")
+				b.ReportMetric(float64(w.Len()), "timers")
+				if st := l.Stats(); st.ServerActive != n || st.InFlight != 0 {
+					b.Fatalf("stats %+v", st)
+				}
+				w.Stop()
+			}
+		})
 	}
 	b.Run("server-invite-proceeding", func(b *testing.B) {
 		// Each waits in Proceeding for the Core, holding its request and
