@@ -35,14 +35,15 @@ func (c *ClientTx) park() bool {
 	if s == nil {
 		return false
 	}
-	var payload []byte
+	var r lingerRecord
 	if c.invite {
+		var buf [maxTarget]byte
 		var ok bool
-		if payload, ok = c.l.targets.encode(c.dst, c.ack); !ok {
+		if r.prefix, ok = c.l.targets.encode(buf[:0], c.dst); !ok {
 			return false
 		}
 	}
-	if !s.add(c.key, payload, false, 0, 0) {
+	if !s.addRecord(c.key, c.ack, r) {
 		return false
 	}
 	c.parked = c.l.clock.Now().Add(s.d)
@@ -118,6 +119,10 @@ type targetCodec struct {
 // maxListeners bounds the codec's table; past it targets stay on the heap.
 const maxListeners = 1024
 
+// maxTarget is the most bytes an encoded target takes; one that needs
+// more (a long IPv6 zone) stays on the heap.
+const maxTarget = 64
+
 // Encoded target layout, followed by the payload (the ACK).
 const (
 	tgtListener = 0  // uint16: 0 for none, else index+1
@@ -128,31 +133,35 @@ const (
 	tgtHeader   = 16 // then the proto, the address, the payload
 )
 
-// encode returns dst and payload as one byte slice, or false when dst
-// has what a record cannot hold (a TLS server name, a table full).
-func (tc *targetCodec) encode(dst transport.Target, payload []byte) ([]byte, bool) {
-	if dst.ServerName != "" || len(dst.Proto) > 0xff {
+// encode appends dst to b, or reports false when dst has what a record
+// cannot hold (a TLS server name, a table full, more than maxTarget
+// bytes). The caller's buffer of maxTarget bytes keeps it off the heap.
+func (tc *targetCodec) encode(b []byte, dst transport.Target) ([]byte, bool) {
+	if dst.ServerName != "" {
 		return nil, false
 	}
 	li, ok := tc.listener(dst.Listener)
 	if !ok {
 		return nil, false
 	}
-	addr, err := dst.Addr.MarshalBinary()
-	if err != nil || len(addr) > 0xff {
+	start := len(b)
+	b = append(b, make([]byte, tgtHeader)...)
+	b = append(b, dst.Proto...)
+	b, err := dst.Addr.AppendBinary(b)
+	pl := len(dst.Proto)
+	al := len(b) - start - tgtHeader - pl
+	if err != nil || len(b)-start > maxTarget {
 		return nil, false
 	}
-	b := make([]byte, tgtHeader, tgtHeader+len(dst.Proto)+len(addr)+len(payload))
-	binary.LittleEndian.PutUint16(b[tgtListener:], li)
+	h := b[start:]
+	binary.LittleEndian.PutUint16(h[tgtListener:], li)
 	if dst.PinnedUDP {
-		b[tgtPinned] = 1
+		h[tgtPinned] = 1
 	}
-	b[tgtProtoLen] = byte(len(dst.Proto))
-	b[tgtAddrLen] = byte(len(addr))
-	binary.LittleEndian.PutUint64(b[tgtConn:], uint64(dst.Conn))
-	b = append(b, dst.Proto...)
-	b = append(b, addr...)
-	return append(b, payload...), true
+	h[tgtProtoLen] = byte(pl)
+	h[tgtAddrLen] = byte(al)
+	binary.LittleEndian.PutUint64(h[tgtConn:], uint64(dst.Conn))
+	return b, true
 }
 
 // decode reverses encode.
@@ -168,8 +177,12 @@ func (tc *targetCodec) decode(b []byte) (dst transport.Target, payload []byte, o
 	if addr.UnmarshalBinary(b[tgtHeader+pl:tgtHeader+pl+al]) != nil {
 		return dst, nil, false
 	}
+	proto := transport.UDP // what parks; anything else costs a copy
+	if p := b[tgtHeader : tgtHeader+pl]; string(p) != string(proto) {
+		proto = transport.Proto(p)
+	}
 	dst = transport.Target{
-		Proto:     transport.Proto(b[tgtHeader : tgtHeader+pl]),
+		Proto:     proto,
 		Addr:      addr,
 		Conn:      transport.ConnID(binary.LittleEndian.Uint64(b[tgtConn:])),
 		PinnedUDP: b[tgtPinned] != 0,

@@ -138,16 +138,19 @@ func TestTargetCodec(t *testing.T) {
 		{"ipv6 zone listener", transport.Target{Proto: transport.UDP, Addr: netip.MustParseAddrPort("[fe80::1%lo]:5062"),
 			Conn: 1 << 40, Listener: li, PinnedUDP: true}, true},
 		{"tls name", transport.Target{Proto: transport.TLS, Addr: uasAddr, ServerName: "example.com"}, false},
+		{"long zone", transport.Target{Proto: transport.UDP, Addr: netip.AddrPortFrom(
+			netip.MustParseAddr("fe80::1").WithZone("a-very-long-interface-name-for-a-zone-indeed-0123456789"), 5060)}, false},
 	}
 	var tc targetCodec
 	for _, tt := range tests {
-		b, ok := tc.encode(tt.dst, []byte("ACK"))
+		b, ok := tc.encode([]byte("x"), tt.dst)
 		if ok != tt.ok {
 			t.Fatalf("%s: encode ok %v", tt.name, ok)
 		}
 		if !ok {
 			continue
 		}
+		b = append(b[1:], "ACK"...)
 		dst, payload, ok := tc.decode(b)
 		if !ok || dst != tt.dst || string(payload) != "ACK" {
 			t.Fatalf("%s: decoded %+v %q %v", tt.name, dst, payload, ok)

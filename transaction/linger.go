@@ -100,6 +100,9 @@ type lingerRecord struct {
 	resTag  uint64 // hash of the final response's To tag, when hasRes
 	hasRes  bool
 	resp    []byte // a copy, so that it can be sent without the lock
+	// prefix, when adding, is stored before the response, as part of
+	// it: where the response goes, for a store that sends it itself.
+	prefix []byte
 }
 
 // tagHash hashes a To tag for the RFC 2543 comparison.
@@ -120,7 +123,8 @@ func (s *lingerStore) add(key string, resp []byte, rfc2543 bool, sum, tag uint64
 
 // addRecord is add with every field of r (its resp is not used).
 func (s *lingerStore) addRecord(key string, resp []byte, r lingerRecord) bool {
-	size := recordSize(len(key), len(resp))
+	respLen := len(r.prefix) + len(resp)
+	size := recordSize(len(key), respLen)
 	if len(key) > 0xffff || size > chunkSize {
 		return false
 	}
@@ -152,9 +156,10 @@ func (s *lingerStore) addRecord(key string, resp []byte, r lingerRecord) bool {
 		flags |= flagResTag
 	}
 	binary.LittleEndian.PutUint16(rec[offFlags:], flags)
-	binary.LittleEndian.PutUint32(rec[offRespLen:], uint32(len(resp)))
+	binary.LittleEndian.PutUint32(rec[offRespLen:], uint32(respLen))
 	copy(rec[headerSize:], key)
-	copy(rec[headerSize+len(key):], resp)
+	copy(rec[headerSize+len(key):], r.prefix)
+	copy(rec[headerSize+len(key)+len(r.prefix):], resp)
 	sh.index[h] = sh.tail - uint64(size)
 	sh.peak = max(sh.peak, len(sh.index))
 	arm := !sh.armed

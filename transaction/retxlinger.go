@@ -38,8 +38,8 @@ func newRetxStore(clk clock.Clock, t1, t2 time.Duration, onExpire func(int), sen
 
 // addRetx adds a record as addRecord does and makes sure a sweep runs by
 // its first retransmission.
-func (s *retxStore) addRetx(key string, payload []byte, r lingerRecord) bool {
-	if len(s.sched) == 0 || !s.addRecord(key, payload, r) {
+func (s *retxStore) addRetx(key string, resp []byte, r lingerRecord) bool {
+	if len(s.sched) == 0 || !s.addRecord(key, resp, r) {
 		return false
 	}
 	sh, _ := s.locate(key)

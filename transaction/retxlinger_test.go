@@ -210,3 +210,28 @@ func TestParkedCompletedEdges(t *testing.T) {
 		}
 	})
 }
+
+// TestParkedCompletedRace: an ACK or INVITE that found the live
+// transaction just before it was parked is handled by its record: the
+// ACK stops Timer G, the INVITE gets the final response again.
+func TestParkedCompletedRace(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.l.HandleMessage(invite.in(t))
+	tx := h.core.tx(0)
+	respond(t, tx, 486, "uas")
+	k, err := serverKey(invite.msg(t), "INVITE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.receive(invite.in(t), k)
+	if n := h.snd.count(status(486)); n != 2 {
+		t.Fatalf("486 sent %d times, want 2", n)
+	}
+	ack := rq{method: "ACK", toTag: "uas"}
+	k, _ = serverKey(ack.msg(t), "ACK")
+	tx.receive(ack.in(t), k)
+	h.advanceTo(time.Minute)
+	if _, acks, _ := h.core.counts(); acks != 0 || h.snd.count(status(486)) != 2 || h.l.Stats().ServerActive != 0 {
+		t.Fatalf("Core saw %d ACKs, 486 sent %d times, stats %+v", acks, h.snd.count(status(486)), h.l.Stats())
+	}
+}

@@ -229,8 +229,9 @@ func (t *ServerTx) parkCompleted() {
 	if s == nil || t.state != Completed || t.retxPark || t.onFailure != nil {
 		return
 	}
-	payload, ok := t.l.targets.encode(t.dst, t.last)
-	if !ok || !s.addRetx(t.key, payload, lingerRecord{rfc2543: t.rfc2543, sum: t.sum,
+	var buf [maxTarget]byte
+	prefix, ok := t.l.targets.encode(buf[:0], t.dst)
+	if !ok || !s.addRetx(t.key, t.last, lingerRecord{rfc2543: t.rfc2543, sum: t.sum, prefix: prefix,
 		tag: s.tagHash(t.reqToTag), resTag: s.tagHash(t.respToTag), hasRes: t.respToTag != ""}) {
 		return
 	}
@@ -382,6 +383,17 @@ func (t *ServerTx) supersededBy(k matchKey, method string) bool {
 
 // receive handles a request that matched this transaction.
 func (t *ServerTx) receive(in *transport.Incoming, k matchKey) {
+	t.mu.Lock()
+	parked := t.retxPark
+	t.mu.Unlock()
+	if parked {
+		// Found in the table just before it left: its record answers.
+		method := in.Msg.Method()
+		if !t.l.absorb(in, k, method) && method == "ACK" {
+			t.l.core.ServeACK(in)
+		}
+		return
+	}
 	if in.Msg.Method() == "ACK" {
 		t.receiveACK(in, k.toTag)
 		return
