@@ -26,12 +26,14 @@ func (answer200) ServeRequest(tx *ServerTx, in *transport.Incoming) {
 func (answer200) ServeACK(*transport.Incoming)           {}
 func (answer200) ServeStrayResponse(*transport.Incoming) {}
 
-// answer486 is a Core that answers every request 486 at once.
-type answer486 struct{ answer200 }
+// answerWith is a Core that answers every request with its code at once.
+type answerWith struct{ code int }
 
-func (answer486) ServeRequest(tx *ServerTx, in *transport.Incoming) {
-	tx.Respond(sip.NewResponse(in.Msg, 486, "", "uas"))
+func (a answerWith) ServeRequest(tx *ServerTx, in *transport.Incoming) {
+	tx.Respond(sip.NewResponse(in.Msg, a.code, "", "uas"))
 }
+func (answerWith) ServeACK(*transport.Incoming)           {}
+func (answerWith) ServeStrayResponse(*transport.Incoming) {}
 
 // fixed is a Core that answers every request with the same response,
 // so that benchmarks can leave out building it.
@@ -178,83 +180,33 @@ func BenchmarkLive200k(b *testing.B) {
 			runtime.KeepAlive(resps)
 		}
 	})
-	for _, store := range []struct {
-		name string
-		heap bool
-	}{{"heap", true}, {"linger-store", false}} {
-		b.Run("server-non-invite-completed/"+store.name, func(b *testing.B) {
-			// Each waits in Completed for Timer J: on the heap with its 200
-			// and one wheel timer, or as a record in the linger store. gc-ms
-			// is one full collection with them all alive: the mark work
-			// they cost every cycle.
-			for b.Loop() {
-				w := clock.NewWheel(clock.DefaultTick)
-				// T1 of a minute: no Timer J fires while this machine builds them.
-				l := New(Config{Clock: w, T1: time.Minute, MaxTransactions: -1, MaxInFlight: -1, heapLinger: store.heap}, discard{}, answer200{})
-				before := heapAlloc()
-				g := runtime.NumGoroutine()
-				for range n {
-					l.HandleMessage(benchRequest(b, "OPTIONS", transport.UDP))
-				}
-				b.ReportMetric(float64(int64(heapAlloc())-int64(before))/n, "B/tx")
-				b.ReportMetric(float64(runtime.NumGoroutine()-g), "goroutines")
-				start := time.Now()
-				runtime.GC()
-				b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "gc-ms")
-				b.ReportMetric(float64(w.Len()), "timers")
-				if l.Stats().ServerActive != n {
-					b.Fatalf("stats %+v", l.Stats())
-				}
-				w.Stop()
-			}
-		})
-	}
 	for _, c := range []struct {
 		name, method string
 		code         int
-	}{{"client-non-invite-completed", "OPTIONS", 200}, {"client-invite-completed", "INVITE", 486}} {
+		client       bool
+	}{
+		{"server-non-invite-completed", "OPTIONS", 200, false},
+		{"server-invite-completed", "INVITE", 486, false},
+		{"client-non-invite-completed", "OPTIONS", 200, true},
+		{"client-invite-completed", "INVITE", 486, true},
+	} {
 		for _, store := range []struct {
 			name string
 			heap bool
 		}{{"heap", true}, {"linger-store", false}} {
 			b.Run(c.name+"/"+store.name, func(b *testing.B) {
-				// Each waits in Completed for Timer K or D, the TU having let
-				// go of it: on the heap with its timer (and, for INVITE, its
-				// ACK), or as a record in a linger store.
+				// Each waits in Completed: a server OPTIONS for Timer J, a
+				// server INVITE answered 486 for an ACK that never comes
+				// (Timers G, H), a client one for Timer K or D, its TU having
+				// let go of it. On the heap with its response (or ACK) and
+				// wheel timers, or as a record in a linger store. gc-ms is
+				// one full collection with them all alive: the mark work
+				// they cost every cycle.
 				for b.Loop() {
-					benchClientCompleted(b, n, c.method, c.code, store.heap)
+					benchCompleted(b, n, c.method, c.code, c.client, store.heap)
 				}
 			})
 		}
-	}
-	for _, store := range []struct {
-		name string
-		heap bool
-	}{{"heap", true}, {"linger-store", false}} {
-		b.Run("server-invite-completed/"+store.name, func(b *testing.B) {
-			// Each INVITE is answered 486 and waits for an ACK that never
-			// comes: on the heap with its response and Timers G and H, or
-			// as a record in the retransmitting store.
-			for b.Loop() {
-				w := clock.NewWheel(clock.DefaultTick)
-				// T1 of a minute: neither G nor H fires while they are made.
-				l := New(Config{Clock: w, T1: time.Minute, T2: 4 * time.Minute, MaxTransactions: -1, MaxInFlight: -1,
-					TryingDelay: -1, heapLinger: store.heap}, discard{}, answer486{})
-				before := heapAlloc()
-				for range n {
-					l.HandleMessage(benchRequest(b, "INVITE", transport.UDP))
-				}
-				b.ReportMetric(float64(int64(heapAlloc())-int64(before))/n, "B/tx")
-				start := time.Now()
-				runtime.GC()
-				b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "gc-ms")
-				b.ReportMetric(float64(w.Len()), "timers")
-				if st := l.Stats(); st.ServerActive != n || st.InFlight != 0 {
-					b.Fatalf("stats %+v", st)
-				}
-				w.Stop()
-			}
-		})
 	}
 	b.Run("server-invite-proceeding", func(b *testing.B) {
 		// Each waits in Proceeding for the Core, holding its request and
@@ -297,21 +249,26 @@ func BenchmarkLive200k(b *testing.B) {
 	})
 }
 
-// benchClientCompleted makes n client transactions, answers each with
-// code and reports the heap and collection time with them all Completed.
-func benchClientCompleted(b *testing.B, n int, method string, code int, heap bool) {
+// benchCompleted makes n server or client transactions of method,
+// answers each with code and reports the heap and collection time with
+// them all Completed.
+func benchCompleted(b *testing.B, n int, method string, code int, client, heap bool) {
 	w := clock.NewWheel(clock.DefaultTick)
 	defer w.Stop()
-	// T4 and Timer D of a minute: none ends while this machine builds them.
-	l := New(Config{Clock: w, T4: time.Minute, TimerD: time.Minute, MaxTransactions: -1, MaxInFlight: -1, heapLinger: heap}, discard{}, silent{})
+	// Timers of a minute and more: none fires while this machine builds them.
+	l := New(Config{Clock: w, T1: time.Minute, T2: 4 * time.Minute, T4: time.Minute, TimerD: time.Minute,
+		MaxTransactions: -1, MaxInFlight: -1, TryingDelay: -1, heapLinger: heap}, discard{}, answerWith{code})
 	before := heapAlloc()
 	for range n {
-		req := benchRequest(b, method, transport.UDP).Msg
-		if _, err := l.Request(req, udpTarget, nil); err != nil {
+		in := benchRequest(b, method, transport.UDP)
+		if !client {
+			l.HandleMessage(in)
+			continue
+		}
+		if _, err := l.Request(in.Msg, udpTarget, nil); err != nil {
 			b.Fatal(err)
 		}
-		resp := sip.NewResponse(req, code, "", "uas")
-		m, err := sip.Parse(resp.Bytes())
+		m, err := sip.Parse(sip.NewResponse(in.Msg, code, "", "uas").Bytes())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -322,7 +279,7 @@ func benchClientCompleted(b *testing.B, n int, method string, code int, heap boo
 	runtime.GC()
 	b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "gc-ms")
 	b.ReportMetric(float64(w.Len()), "timers")
-	if st := l.Stats(); st.ClientActive != int64(n) || st.InFlight != 0 {
+	if st := l.Stats(); st.ServerActive+st.ClientActive != int64(n) || st.InFlight != 0 {
 		b.Fatalf("stats %+v", st)
 	}
 }

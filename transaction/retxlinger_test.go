@@ -145,7 +145,8 @@ func TestParkedCompletedSchedules(t *testing.T) {
 }
 
 // TestParkedCompletedEdges: the ways a parked Completed INVITE ends or
-// stays on the heap besides its ACK and Timer H.
+// stays on the heap besides its ACK and Timer H. (TestMatchRFC2543ACK
+// and TestServerRetransmitFailure run on the store too.)
 func TestParkedCompletedEdges(t *testing.T) {
 	t.Run("Terminate", func(t *testing.T) {
 		h := newHarness(t, Config{})
@@ -156,17 +157,6 @@ func TestParkedCompletedEdges(t *testing.T) {
 		h.advanceTo(time.Minute)
 		if st := h.l.Stats(); h.snd.count(status(486)) != 1 || st.ServerActive != 0 || st.ServerTerminated != 1 {
 			t.Fatalf("486 sent %d times; stats %+v", h.snd.count(status(486)), st)
-		}
-	})
-	t.Run("send fails", func(t *testing.T) {
-		h := newHarness(t, Config{})
-		h.l.HandleMessage(invite.in(t))
-		tx := h.core.tx(0)
-		respond(t, tx, 486, "uas")
-		h.snd.failWith(errors.New("no route"))
-		h.advanceTo(time.Second)
-		if st := h.l.Stats(); tx.State() != Terminated || st.ServerActive != 0 || st.Lingering != 0 {
-			t.Fatalf("state %v stats %+v", tx.State(), st)
 		}
 	})
 	t.Run("OnFailure keeps it on the heap", func(t *testing.T) {
@@ -182,21 +172,6 @@ func TestParkedCompletedEdges(t *testing.T) {
 		h.advanceTo(32 * time.Second)
 		if !errors.Is(failed, ErrTimeout) {
 			t.Fatalf("OnFailure got %v", failed)
-		}
-	})
-	t.Run("RFC 2543 ACK for another response", func(t *testing.T) {
-		h := newHarness(t, Config{})
-		old := rq{method: "INVITE", branch: "oldstyle"}
-		h.l.HandleMessage(old.in(t))
-		tx := h.core.tx(0)
-		respond(t, tx, 486, "uas")
-		h.l.HandleMessage(rq{method: "ACK", branch: "oldstyle", toTag: "other"}.in(t))
-		if _, acks, _ := h.core.counts(); acks != 1 || tx.State() != Completed {
-			t.Fatalf("Core saw %d ACKs, state %v", acks, tx.State())
-		}
-		h.l.HandleMessage(rq{method: "ACK", branch: "oldstyle", toTag: "uas"}.in(t))
-		if _, acks, _ := h.core.counts(); acks != 1 || tx.State() != Confirmed {
-			t.Fatalf("Core saw %d ACKs, state %v", acks, tx.State())
 		}
 	})
 	t.Run("RFC 2543 new request supersedes", func(t *testing.T) {
