@@ -2,6 +2,7 @@ package transaction
 
 import (
 	"encoding/binary"
+	"sync"
 	"time"
 
 	"github.com/parley-sip/parley/clock"
@@ -20,10 +21,22 @@ import (
 type retxStore struct {
 	*lingerStore
 	sched []time.Duration              // Timer G's retransmissions, after the record was added
-	send  func(key string, rec []byte) // called without a lock for each retransmission due
+	send  func(key, rec []byte)      // called without the shard's lock for each retransmission due
+	// scratch holds each shard's retransmissions between copying them
+	// out and sending them, reused so that a sweep allocates nothing.
+	scratch [lingerShards]retxScratch
 }
 
-func newRetxStore(clk clock.Clock, t1, t2 time.Duration, onExpire func(int), send func(string, []byte)) *retxStore {
+// retxScratch is one shard's reusable copy of the retransmissions due;
+// mu keeps two sweeps of the shard (one made stale by a sooner one) from
+// sharing it.
+type retxScratch struct {
+	mu    sync.Mutex
+	buf   []byte
+	items []retxItem
+}
+
+func newRetxStore(clk clock.Clock, t1, t2 time.Duration, onExpire func(int), send func(key, rec []byte)) *retxStore {
 	h := 64 * t1
 	s := &retxStore{lingerStore: newLingerStore(clk, h, onExpire), send: send}
 	for at, iv := t1, t1; at < h; iv = min(2*iv, t2) {
@@ -42,7 +55,8 @@ func (s *retxStore) addRetx(key string, resp []byte, r lingerRecord) bool {
 	if len(s.sched) == 0 || !s.addRecord(key, resp, r) {
 		return false
 	}
-	sh, _ := s.locate(key)
+	sh, h := s.locate(key)
+	i := int(h % lingerShards)
 	due := s.clk.Now().Sub(s.epoch) + s.sched[0]
 	sh.mu.Lock()
 	arm := !sh.retxArmed || sh.retxAt > due
@@ -53,33 +67,33 @@ func (s *retxStore) addRetx(key string, resp []byte, r lingerRecord) bool {
 	gen := sh.retxGen
 	sh.mu.Unlock()
 	if arm {
-		s.clk.AfterFunc(s.sched[0], func() { s.sweepRetx(sh, gen) })
+		s.clk.AfterFunc(s.sched[0], func() { s.sweepRetx(i, gen) })
 	}
 	return true
 }
 
-// retxItem is a retransmission copied out of a shard, to send unlocked.
+// retxItem is a retransmission copied out of a shard, to send unlocked:
+// its key and record bytes, as offsets into retxScratch.buf.
 type retxItem struct {
-	key     string
-	payload []byte
+	start, keyEnd, end int
 }
 
 // sweepRetx sends the retransmissions due and schedules itself for the
 // next; a sweep that a sooner one replaced (gen) does nothing.
-func (s *retxStore) sweepRetx(sh *lingerShard, gen uint64) {
+func (s *retxStore) sweepRetx(i int, gen uint64) {
+	sh, sc := &s.shards[i], &s.scratch[i]
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
 	now := s.clk.Now().Sub(s.epoch)
 	sh.mu.Lock()
 	if gen != sh.retxGen {
 		sh.mu.Unlock()
 		return
 	}
-	var due []retxItem
+	sc.buf, sc.items = sc.buf[:0], sc.items[:0]
 	next, more := time.Duration(0), false
 	for k, g := range s.sched {
-		var at time.Duration
-		var ok bool
-		due, at, ok = s.advance(sh, k, g, now, due)
-		if ok && (!more || at < next) {
+		if at, ok := s.advance(sh, k, g, now, sc); ok && (!more || at < next) {
 			next, more = at, true
 		}
 	}
@@ -87,18 +101,18 @@ func (s *retxStore) sweepRetx(sh *lingerShard, gen uint64) {
 	sh.retxGen++
 	gen = sh.retxGen
 	sh.mu.Unlock()
-	for _, it := range due {
-		s.send(it.key, it.payload)
+	for _, it := range sc.items {
+		s.send(sc.buf[it.start:it.keyEnd], sc.buf[it.keyEnd:it.end])
 	}
 	if more {
-		s.clk.AfterFunc(max(next-now, time.Millisecond), func() { s.sweepRetx(sh, gen) })
+		s.clk.AfterFunc(max(next-now, time.Millisecond), func() { s.sweepRetx(i, gen) })
 	}
 }
 
 // advance moves cursor k past the records whose retransmission at g
-// after being added is due by now, appending the live ones to out; it
+// after being added is due by now, copying the live ones into sc; it
 // returns when the next is due, if any. The caller holds sh.mu.
-func (s *retxStore) advance(sh *lingerShard, k int, g, now time.Duration, out []retxItem) ([]retxItem, time.Duration, bool) {
+func (s *retxStore) advance(sh *lingerShard, k int, g, now time.Duration, sc *retxScratch) (time.Duration, bool) {
 	pos := max(sh.cursors[k], sh.head)
 	defer func() { sh.cursors[k] = pos }()
 	for pos < sh.tail {
@@ -109,16 +123,17 @@ func (s *retxStore) advance(sh *lingerShard, k int, g, now time.Duration, out []
 		}
 		at := time.Duration(binary.LittleEndian.Uint64(rec[offExpiry:])) - s.d + g
 		if at > now {
-			return out, at, true
+			return at, true
 		}
 		kl, rl := keyLen(rec), int(binary.LittleEndian.Uint32(rec[offRespLen:]))
 		if flags(rec)&flagDead == 0 {
-			out = append(out, retxItem{string(rec[headerSize : headerSize+kl]),
-				append([]byte(nil), rec[headerSize+kl:headerSize+kl+rl]...)})
+			start := len(sc.buf)
+			sc.buf = append(sc.buf, rec[headerSize:headerSize+kl+rl]...)
+			sc.items = append(sc.items, retxItem{start, start + kl, len(sc.buf)})
 		}
 		pos += uint64(recordSize(kl, rl))
 	}
-	return out, 0, false
+	return 0, false
 }
 
 // completedStore returns the store of INVITEs in Completed as a plain
@@ -133,14 +148,14 @@ func (l *Layer) completedStore() *lingerStore {
 // retransmit sends a parked INVITE's final response again on Timer G. A
 // transport error ends the transaction, as it would on the heap
 // (§17.2.4); a parked one has no OnFailure hook to tell.
-func (l *Layer) retransmit(key string, rec []byte) {
+func (l *Layer) retransmit(key, rec []byte) {
 	dst, resp, ok := l.targets.decode(rec)
 	if !ok {
 		return
 	}
 	if err := l.send(dst, resp); err != nil {
-		l.log.Debug("transaction: server transaction failed", "key", key, "method", "INVITE", "err", err)
-		l.completed.remove(key)
+		l.log.Debug("transaction: server transaction failed", "key", string(key), "method", "INVITE", "err", err)
+		l.completed.remove(string(key))
 	}
 }
 

@@ -174,6 +174,29 @@ func TestParkedCompletedEdges(t *testing.T) {
 			t.Fatalf("OnFailure got %v", failed)
 		}
 	})
+	t.Run("store refuses", func(t *testing.T) {
+		// A listener past the codec's table: Timers G and H on the
+		// heap, started when the store refused.
+		h := newHarness(t, Config{})
+		for range maxListeners {
+			h.l.targets.listener(&transport.ListenerInfo{Proto: transport.UDP})
+		}
+		in := invite.in(t)
+		in.Listener = &transport.ListenerInfo{Proto: transport.UDP}
+		h.l.HandleMessage(in)
+		tx := h.core.tx(0)
+		respond(t, tx, 486, "uas")
+		if h.l.servers.get(tx.Key()) != tx || h.l.Stats().Lingering != 0 {
+			t.Fatal("parked a target the record cannot hold")
+		}
+		h.advanceTo(time.Minute)
+		if got, want := h.snd.times(status(486)), secs(0, 0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5); !equalDurations(got, want) {
+			t.Fatalf("486 sent at %v, want %v", got, want)
+		}
+		if st := h.l.Stats(); tx.State() != Terminated || st.ServerActive != 0 {
+			t.Fatalf("state %v stats %+v", tx.State(), st)
+		}
+	})
 	t.Run("RFC 2543 new request supersedes", func(t *testing.T) {
 		h := newHarness(t, Config{})
 		h.l.HandleMessage(rq{method: "INVITE", branch: "oldstyle"}.in(t))

@@ -222,21 +222,22 @@ func (t *ServerTx) Respond(resp *sip.Message) error {
 // retransmitting store, which resends its final response on Timer G,
 // takes the ACK and ends it on Timer H (see retxStore). A transaction
 // with an OnFailure hook stays on the heap: the store cannot call it.
+// inviteFinal left the timers to it; when the store cannot take the
+// transaction they start here.
 func (t *ServerTx) parkCompleted() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := t.l.completed
-	if s == nil || t.state != Completed || t.retxPark || t.onFailure != nil {
-		return
+	if t.state != Completed || t.retxPark || t.main.t != nil {
+		return // moved on meanwhile, or runs its timers on the heap
 	}
 	var buf [maxTarget]byte
 	prefix, ok := t.l.targets.encode(buf[:0], t.dst)
-	if !ok || !s.addRetx(t.key, t.last, lingerRecord{rfc2543: t.rfc2543, sum: t.sum, prefix: prefix,
+	if !t.parksCompleted() || !ok || !s.addRetx(t.key, t.last, lingerRecord{rfc2543: t.rfc2543, sum: t.sum, prefix: prefix,
 		tag: s.tagHash(t.reqToTag), resTag: s.tagHash(t.respToTag), hasRes: t.respToTag != ""}) {
+		t.startCompletedTimers() // the store cannot take it: the heap's timers, from now
 		return
 	}
-	t.retx.stop()
-	t.main.stop()
 	t.retxPark = true
 	t.last = nil
 	t.l.servers.remove(t.key, t)
@@ -354,6 +355,23 @@ func (t *ServerTx) inviteFinal(code int, wire []byte, toTag string) {
 	t.state = Completed
 	t.last = wire
 	t.respToTag = toTag
+	if t.parksCompleted() {
+		return // Respond parks it once the response is out, timers and all
+	}
+	t.startCompletedTimers()
+}
+
+// parksCompleted reports whether an INVITE in Completed will wait in the
+// layer's retransmitting store, which runs Timers G and H itself: over
+// UDP, without an OnFailure hook the store could not call. The caller
+// holds t.mu.
+func (t *ServerTx) parksCompleted() bool {
+	return t.l.completed != nil && !t.reliable && t.onFailure == nil
+}
+
+// startCompletedTimers arms Timer G (UDP only) and Timer H. The caller
+// holds t.mu.
+func (t *ServerTx) startCompletedTimers() {
 	if !t.reliable {
 		t.interval = t.l.cfg.T1
 		t.l.startTimer(t, &t.retx, &t.seq, timerRetransmit, t.interval)
