@@ -291,3 +291,35 @@ func heapAlloc() uint64 {
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
 }
+
+// BenchmarkServerInviteRejected measures INVITE server transactions made
+// and answered 486 over UDP, layer only (requests parsed and the
+// response built beforehand): on the heap with Timers G and H, or
+// parked in the retransmitting store. Timers G and H run after the
+// timed part.
+func BenchmarkServerInviteRejected(b *testing.B) {
+	for _, store := range []struct {
+		name string
+		heap bool
+	}{{"heap", true}, {"linger-store", false}} {
+		b.Run(store.name, func(b *testing.B) {
+			clk := clock.NewFake(epoch)
+			busy := fixed{sip.NewResponse(benchRequest(b, "INVITE", transport.UDP).Msg, 486, "", "uas")}
+			l := New(Config{Clock: clk, MaxTransactions: -1, MaxInFlight: -1, TryingDelay: -1, heapLinger: store.heap}, discard{}, busy)
+			ins := make([]*transport.Incoming, b.N)
+			for i := range ins {
+				ins[i] = benchRequest(b, "INVITE", transport.UDP)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for _, in := range ins {
+				l.HandleMessage(in)
+			}
+			b.StopTimer()
+			clk.Advance(time.Minute)
+			if st := l.Stats(); st.ServerActive != 0 || st.ServerCreated != uint64(b.N) {
+				b.Fatalf("stats %+v", st)
+			}
+		})
+	}
+}
