@@ -20,8 +20,8 @@ import (
 // (see Layer.ackCompleted), and its cursors skip it.
 type retxStore struct {
 	*lingerStore
-	sched []time.Duration              // Timer G's retransmissions, after the record was added
-	send  func(key, rec []byte)      // called without the shard's lock for each retransmission due
+	sched []time.Duration       // Timer G's retransmissions, after the record was added
+	send  func(key, rec []byte) // called without the shard's lock for each retransmission due
 	// scratch holds each shard's retransmissions between copying them
 	// out and sending them, reused so that a sweep allocates nothing.
 	scratch [lingerShards]retxScratch
