@@ -17,8 +17,8 @@ import (
 // server transactions do: a record holds the key and, for Timer D, where
 // the request went and the ACK.
 
-// clientStore returns the store that holds parked client transactions
-// of the method in key, or nil when the layer keeps them on the heap.
+// clientStore returns the store that holds parked INVITE or non-INVITE
+// client transactions, or nil when the layer keeps them on the heap.
 func (l *Layer) clientStore(invite bool) *lingerStore {
 	if invite {
 		return l.clientD
@@ -87,8 +87,8 @@ func (l *Layer) absorbResponse(in *transport.Incoming, key string) bool {
 		return true
 	}
 	dst, ack, ok := l.targets.decode(rec.resp)
-	if !ok {
-		return true
+	if !ok || len(ack) == 0 {
+		return true // no ACK could be built from the request: none went out at first either
 	}
 	if err := l.sender.Send(dst, ack); err != nil {
 		l.log.Debug("transaction: resending an ACK failed", "key", key, "err", err)
