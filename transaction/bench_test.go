@@ -26,6 +26,15 @@ func (answer200) ServeRequest(tx *ServerTx, in *transport.Incoming) {
 func (answer200) ServeACK(*transport.Incoming)           {}
 func (answer200) ServeStrayResponse(*transport.Incoming) {}
 
+// answerWith is a Core that answers every request with its code at once.
+type answerWith struct{ code int }
+
+func (a answerWith) ServeRequest(tx *ServerTx, in *transport.Incoming) {
+	tx.Respond(sip.NewResponse(in.Msg, a.code, "", "uas"))
+}
+func (answerWith) ServeACK(*transport.Incoming)           {}
+func (answerWith) ServeStrayResponse(*transport.Incoming) {}
+
 // fixed is a Core that answers every request with the same response,
 // so that benchmarks can leave out building it.
 type fixed struct{ resp *sip.Message }
@@ -171,36 +180,33 @@ func BenchmarkLive200k(b *testing.B) {
 			runtime.KeepAlive(resps)
 		}
 	})
-	for _, store := range []struct {
-		name string
-		heap bool
-	}{{"heap", true}, {"linger-store", false}} {
-		b.Run("server-non-invite-completed/"+store.name, func(b *testing.B) {
-			// Each waits in Completed for Timer J: on the heap with its 200
-			// and one wheel timer, or as a record in the linger store. gc-ms
-			// is one full collection with them all alive: the mark work
-			// they cost every cycle.
-			for b.Loop() {
-				w := clock.NewWheel(clock.DefaultTick)
-				// T1 of a minute: no Timer J fires while this machine builds them.
-				l := New(Config{Clock: w, T1: time.Minute, MaxTransactions: -1, MaxInFlight: -1, heapLinger: store.heap}, discard{}, answer200{})
-				before := heapAlloc()
-				g := runtime.NumGoroutine()
-				for range n {
-					l.HandleMessage(benchRequest(b, "OPTIONS", transport.UDP))
+	for _, c := range []struct {
+		name, method string
+		code         int
+		client       bool
+	}{
+		{"server-non-invite-completed", "OPTIONS", 200, false},
+		{"server-invite-completed", "INVITE", 486, false},
+		{"client-non-invite-completed", "OPTIONS", 200, true},
+		{"client-invite-completed", "INVITE", 486, true},
+	} {
+		for _, store := range []struct {
+			name string
+			heap bool
+		}{{"heap", true}, {"linger-store", false}} {
+			b.Run(c.name+"/"+store.name, func(b *testing.B) {
+				// Each waits in Completed: a server OPTIONS for Timer J, a
+				// server INVITE answered 486 for an ACK that never comes
+				// (Timers G, H), a client one for Timer K or D, its TU having
+				// let go of it. On the heap with its response (or ACK) and
+				// wheel timers, or as a record in a linger store. gc-ms is
+				// one full collection with them all alive: the mark work
+				// they cost every cycle.
+				for b.Loop() {
+					benchCompleted(b, n, c.method, c.code, c.client, store.heap)
 				}
-				b.ReportMetric(float64(int64(heapAlloc())-int64(before))/n, "B/tx")
-				b.ReportMetric(float64(runtime.NumGoroutine()-g), "goroutines")
-				start := time.Now()
-				runtime.GC()
-				b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "gc-ms")
-				b.ReportMetric(float64(w.Len()), "timers")
-				if l.Stats().ServerActive != n {
-					b.Fatalf("stats %+v", l.Stats())
-				}
-				w.Stop()
-			}
-		})
+			})
+		}
 	}
 	b.Run("server-invite-proceeding", func(b *testing.B) {
 		// Each waits in Proceeding for the Core, holding its request and
@@ -243,10 +249,77 @@ func BenchmarkLive200k(b *testing.B) {
 	})
 }
 
+// benchCompleted makes n server or client transactions of method,
+// answers each with code and reports the heap and collection time with
+// them all Completed.
+func benchCompleted(b *testing.B, n int, method string, code int, client, heap bool) {
+	w := clock.NewWheel(clock.DefaultTick)
+	defer w.Stop()
+	// Timers of a minute and more: none fires while this machine builds them.
+	l := New(Config{Clock: w, T1: time.Minute, T2: 4 * time.Minute, T4: time.Minute, TimerD: time.Minute,
+		MaxTransactions: -1, MaxInFlight: -1, TryingDelay: -1, heapLinger: heap}, discard{}, answerWith{code})
+	before := heapAlloc()
+	for range n {
+		in := benchRequest(b, method, transport.UDP)
+		if !client {
+			l.HandleMessage(in)
+			continue
+		}
+		if _, err := l.Request(in.Msg, udpTarget, nil); err != nil {
+			b.Fatal(err)
+		}
+		m, err := sip.Parse(sip.NewResponse(in.Msg, code, "", "uas").Bytes())
+		if err != nil {
+			b.Fatal(err)
+		}
+		l.HandleMessage(&transport.Incoming{Msg: m, Proto: transport.UDP, Source: uasAddr, Local: proxyAddr})
+	}
+	b.ReportMetric(float64(int64(heapAlloc())-int64(before))/float64(n), "B/tx")
+	start := time.Now()
+	runtime.GC()
+	b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "gc-ms")
+	b.ReportMetric(float64(w.Len()), "timers")
+	if st := l.Stats(); st.ServerActive+st.ClientActive != int64(n) || st.InFlight != 0 {
+		b.Fatalf("stats %+v", st)
+	}
+}
+
 func heapAlloc() uint64 {
 	runtime.GC()
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
+}
+
+// BenchmarkServerInviteRejected measures INVITE server transactions made
+// and answered 486 over UDP, layer only (requests parsed and the
+// response built beforehand): on the heap with Timers G and H, or
+// parked in the retransmitting store. Timers G and H run after the
+// timed part.
+func BenchmarkServerInviteRejected(b *testing.B) {
+	for _, store := range []struct {
+		name string
+		heap bool
+	}{{"heap", true}, {"linger-store", false}} {
+		b.Run(store.name, func(b *testing.B) {
+			clk := clock.NewFake(epoch)
+			busy := fixed{sip.NewResponse(benchRequest(b, "INVITE", transport.UDP).Msg, 486, "", "uas")}
+			l := New(Config{Clock: clk, MaxTransactions: -1, MaxInFlight: -1, TryingDelay: -1, heapLinger: store.heap}, discard{}, busy)
+			ins := make([]*transport.Incoming, b.N)
+			for i := range ins {
+				ins[i] = benchRequest(b, "INVITE", transport.UDP)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for _, in := range ins {
+				l.HandleMessage(in)
+			}
+			b.StopTimer()
+			clk.Advance(time.Minute)
+			if st := l.Stats(); st.ServerActive != 0 || st.ServerCreated != uint64(b.N) {
+				b.Fatalf("stats %+v", st)
+			}
+		})
+	}
 }

@@ -44,6 +44,7 @@ type ClientTx struct {
 	main     timerSlot
 	seq      uint32
 	interval time.Duration // Timer A's or E's current value
+	parked   time.Time     // when set, the transaction lives on in a linger store until then
 }
 
 // Request starts a client transaction: it sends req to dst and passes
@@ -58,6 +59,9 @@ func (l *Layer) Request(req *sip.Message, dst transport.Target, onResponse Respo
 		return nil, err
 	}
 	wire := c.wire // c.wire goes with a final response, which may come before send returns
+	if l.lingering(c.key, c.invite) {
+		return nil, ErrDuplicate
+	}
 	l.inflight.Add(1)
 	if _, ok := l.clients.insert(c.key, c); !ok {
 		l.inflight.Add(-1)
@@ -152,7 +156,7 @@ func (c *ClientTx) Target() transport.Target { return c.dst }
 func (c *ClientTx) State() State {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.state
+	return c.stateLocked()
 }
 
 // Terminate ends the transaction at once: no more retransmissions,
@@ -169,9 +173,10 @@ func (c *ClientTx) Terminate() {
 // endLocked moves to Terminated; the caller holds c.mu and, when it
 // returns true, calls removeClient after unlocking.
 func (c *ClientTx) endLocked() bool {
-	if c.state == Terminated {
+	if c.stateLocked() == Terminated {
 		return false
 	}
+	c.unpark()
 	c.state = Terminated
 	c.retx.stop()
 	c.main.stop()
@@ -194,9 +199,14 @@ func (c *ClientTx) receive(in *transport.Incoming) bool {
 	resp := in.Msg
 	code := resp.StatusCode()
 	c.mu.Lock()
-	if c.state == Terminated {
+	if c.stateLocked() == Terminated {
 		c.mu.Unlock()
 		return false
+	}
+	if !c.parked.IsZero() {
+		// Parked while this response was on its way: its record answers.
+		c.mu.Unlock()
+		return c.l.absorbResponse(in, c.key)
 	}
 	var r reaction
 	if c.invite {
@@ -248,8 +258,11 @@ func (c *ClientTx) inviteResponse(code int, resp *sip.Message) reaction {
 		if c.reliable {
 			return reaction{deliver: true, ack: c.ack, end: true}
 		}
-		c.l.startTimer(c, &c.main, &c.seq, timerLinger, c.l.cfg.TimerD)
-		return reaction{deliver: true, ack: c.ack}
+		ack := c.ack
+		if !c.park() {
+			c.l.startTimer(c, &c.main, &c.seq, timerLinger, c.l.cfg.TimerD)
+		}
+		return reaction{deliver: true, ack: ack}
 	case Completed:
 		if code >= 300 { // a retransmitted final response: ACK it again
 			return reaction{ack: c.ack}
@@ -279,7 +292,9 @@ func (c *ClientTx) nonInviteResponse(code int) reaction {
 	if c.reliable {
 		return reaction{deliver: true, end: true}
 	}
-	c.l.startTimer(c, &c.main, &c.seq, timerLinger, c.l.cfg.T4) // Timer K
+	if !c.park() {
+		c.l.startTimer(c, &c.main, &c.seq, timerLinger, c.l.cfg.T4) // Timer K
+	}
 	return reaction{deliver: true}
 }
 

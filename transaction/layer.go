@@ -48,6 +48,10 @@ type Layer struct {
 	clients   *table[*ClientTx]
 	linger    *lingerStore // server transactions waiting out Timer J or L, off the heap
 	confirmed *lingerStore // INVITE server transactions waiting out Timer I
+	completed *retxStore   // INVITE server transactions in Completed over UDP: Timers G and H
+	clientK   *lingerStore // non-INVITE client transactions waiting out Timer K
+	clientD   *lingerStore // INVITE client transactions waiting out Timer D
+	targets   targetCodec  // where clientD's ACKs go, without pointers
 	inflight  atomic.Int64 // transactions awaiting a final response, for the bound
 	tag       string       // To tag of responses the layer makes itself
 
@@ -65,9 +69,9 @@ type Stats struct {
 	ServerCreated, ServerTerminated uint64 // since New
 	ClientCreated, ClientTerminated uint64
 	Rejected                        uint64 // requests answered 503 past MaxTransactions or MaxInFlight
-	// Lingering counts the completed server transactions kept in the
-	// pointer-free store (included in ServerActive), and LingerBytes the
-	// memory that store holds.
+	// Lingering counts the completed server and client transactions
+	// kept in the pointer-free stores (included in ServerActive and
+	// ClientActive), and LingerBytes the memory those stores hold.
 	Lingering, LingerBytes int64
 }
 
@@ -90,6 +94,12 @@ func New(cfg Config, sender transport.Sender, core Core) *Layer {
 		ended := func(n int) { l.serverTerminated.Add(uint64(n)) }
 		l.linger = newLingerStore(cfg.Clock, 64*cfg.T1, ended)
 		l.confirmed = newLingerStore(cfg.Clock, cfg.T4, ended)
+		l.completed = newRetxStore(cfg.Clock, cfg.T1, cfg.T2, ended, l.retransmit)
+		// An ACKed record moves to confirmed with its tag hashes.
+		l.completed.seed = l.confirmed.seed
+		clientEnded := func(n int) { l.clientTerminated.Add(uint64(n)) }
+		l.clientK = newLingerStore(cfg.Clock, cfg.T4, clientEnded)
+		l.clientD = newLingerStore(cfg.Clock, cfg.TimerD, clientEnded)
 	}
 	return l
 }
@@ -109,8 +119,10 @@ func (l *Layer) Stats() Stats {
 	st.ServerActive = int64(st.ServerCreated - st.ServerTerminated)
 	st.ClientActive = int64(st.ClientCreated - st.ClientTerminated)
 	if l.linger != nil {
-		st.Lingering = l.linger.count.Load() + l.confirmed.count.Load()
-		st.LingerBytes = l.linger.bytes.Load() + l.confirmed.bytes.Load()
+		for _, s := range []*lingerStore{l.linger, l.confirmed, l.completed.lingerStore, l.clientK, l.clientD} {
+			st.Lingering += s.count.Load()
+			st.LingerBytes += s.bytes.Load()
+		}
 	}
 	return st
 }
@@ -257,9 +269,10 @@ func (l *Layer) reject(in *transport.Incoming, reason string) {
 // same key but other bytes supersedes the record (see supersededBy).
 func (l *Layer) absorb(in *transport.Incoming, k matchKey, method string) bool {
 	if method == "ACK" {
-		return l.absorbIn(l.confirmed, in, k, true)
+		return l.ackCompleted(k) || l.absorbIn(l.confirmed, in, k, true)
 	}
-	return l.absorbIn(l.linger, in, k, false) || l.absorbIn(l.confirmed, in, k, false)
+	return l.absorbIn(l.linger, in, k, false) || l.absorbIn(l.completedStore(), in, k, false) ||
+		l.absorbIn(l.confirmed, in, k, false)
 }
 
 func (l *Layer) absorbIn(s *lingerStore, in *transport.Incoming, k matchKey, ack bool) bool {
@@ -284,7 +297,15 @@ func (l *Layer) absorbIn(s *lingerStore, in *transport.Incoming, k matchKey, ack
 	case len(rec.resp) == 0:
 		return true // Accepted or Confirmed: nothing to resend
 	}
-	if err := l.sender.Send(transport.ResponseTarget(in), rec.resp); err != nil {
+	dst, resp := transport.ResponseTarget(in), rec.resp
+	if s == l.completedStore() {
+		// §17.2.1 resends to where the final response went, as Timer G does.
+		var ok bool
+		if dst, resp, ok = l.targets.decode(rec.resp); !ok {
+			return true
+		}
+	}
+	if err := l.sender.Send(dst, resp); err != nil {
 		l.log.Debug("transaction: resending a final response failed", "err", err)
 	}
 	return true
@@ -301,6 +322,9 @@ func (l *Layer) handleResponse(in *transport.Incoming) {
 	if c := l.clients.get(key); c != nil && c.receive(in) {
 		return
 	}
+	if l.absorbResponse(in, key) {
+		return
+	}
 	l.core.ServeStrayResponse(in)
 }
 
@@ -308,7 +332,9 @@ func (l *Layer) handleResponse(in *transport.Incoming) {
 // request cancels, or nil. It matches as §9.2 says: by the CANCEL's own
 // branch and sent-by with method INVITE, or for a branch without the
 // magic cookie by the RFC 2543 fields, whose To tag must then equal the
-// INVITE's.
+// INVITE's. An INVITE that has its final response over UDP is no longer
+// found: it waits in a linger store (Accepted, Completed, Confirmed), and
+// a CANCEL could not change it anyway (§9.2).
 func (l *Layer) FindInviteForCancel(cancel *sip.Message) *ServerTx {
 	k, err := serverKey(cancel, "INVITE")
 	if err != nil {

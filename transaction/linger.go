@@ -76,6 +76,12 @@ type lingerShard struct {
 	spare  []byte // one chunk kept for reuse, so that a steady trickle allocates nothing
 	armed  bool   // a sweep is scheduled
 	peak   int    // most records indexed at once since the index was made
+	// cursors[k] is the next record due its (k+1)th retransmission, in
+	// a store that retransmits (see retxStore); nil in the others.
+	cursors   []uint64
+	retxArmed bool          // a retransmission sweep is scheduled
+	retxAt    time.Duration // when, after epoch
+	retxGen   uint64        // the scheduled sweep's; an older one is stale
 }
 
 func newLingerStore(clk clock.Clock, d time.Duration, onExpire func(int)) *lingerStore {
@@ -94,6 +100,9 @@ type lingerRecord struct {
 	resTag  uint64 // hash of the final response's To tag, when hasRes
 	hasRes  bool
 	resp    []byte // a copy, so that it can be sent without the lock
+	// prefix, when adding, is stored before the response, as part of
+	// it: where the response goes, for a store that sends it itself.
+	prefix []byte
 }
 
 // tagHash hashes a To tag for the RFC 2543 comparison.
@@ -114,7 +123,8 @@ func (s *lingerStore) add(key string, resp []byte, rfc2543 bool, sum, tag uint64
 
 // addRecord is add with every field of r (its resp is not used).
 func (s *lingerStore) addRecord(key string, resp []byte, r lingerRecord) bool {
-	size := recordSize(len(key), len(resp))
+	respLen := len(r.prefix) + len(resp)
+	size := recordSize(len(key), respLen)
 	if len(key) > 0xffff || size > chunkSize {
 		return false
 	}
@@ -146,9 +156,10 @@ func (s *lingerStore) addRecord(key string, resp []byte, r lingerRecord) bool {
 		flags |= flagResTag
 	}
 	binary.LittleEndian.PutUint16(rec[offFlags:], flags)
-	binary.LittleEndian.PutUint32(rec[offRespLen:], uint32(len(resp)))
+	binary.LittleEndian.PutUint32(rec[offRespLen:], uint32(respLen))
 	copy(rec[headerSize:], key)
-	copy(rec[headerSize+len(key):], resp)
+	copy(rec[headerSize+len(key):], r.prefix)
+	copy(rec[headerSize+len(key)+len(r.prefix):], resp)
 	sh.index[h] = sh.tail - uint64(size)
 	sh.peak = max(sh.peak, len(sh.index))
 	arm := !sh.armed
@@ -181,9 +192,27 @@ func (s *lingerStore) lookup(key string, out *lingerRecord) bool {
 	return true
 }
 
+// has reports whether key has a live record, without copying it.
+func (s *lingerStore) has(key string) bool {
+	sh, h := s.locate(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.live(h, key) != nil
+}
+
 // remove ends key's record before its time: an RFC 2543 client's new
 // request with the same key supersedes it.
 func (s *lingerStore) remove(key string) bool {
+	if !s.take(key) {
+		return false
+	}
+	s.onExpire(1)
+	return true
+}
+
+// take removes key's record without telling onExpire: the transaction
+// goes on elsewhere (an ACKed INVITE moves to the Confirmed store).
+func (s *lingerStore) take(key string) bool {
 	sh, h := s.locate(key)
 	sh.mu.Lock()
 	rec := sh.live(h, key)
@@ -196,7 +225,6 @@ func (s *lingerStore) remove(key string) bool {
 		return false
 	}
 	s.count.Add(-1)
-	s.onExpire(1)
 	return true
 }
 
@@ -239,6 +267,9 @@ func (sh *lingerShard) expire(s *lingerStore, now time.Duration) (expired int, n
 		}
 		sh.head += uint64(recordSize(keyLen(rec), int(binary.LittleEndian.Uint32(rec[offRespLen:]))))
 		sh.dropHeadChunk(s)
+		for i := range sh.cursors {
+			sh.cursors[i] = max(sh.cursors[i], sh.head) // never into a released chunk
+		}
 	}
 	// Empty: give the chunks back but one spare, so that a burst leaves
 	// nothing behind.
@@ -247,6 +278,7 @@ func (sh *lingerShard) expire(s *lingerStore, now time.Duration) (expired int, n
 	}
 	sh.chunks = nil
 	sh.base, sh.head, sh.tail = 0, 0, 0
+	clear(sh.cursors)
 	if sh.peak > reindexAbove {
 		// A Go map keeps its buckets after its keys go: a new one gives
 		// the burst's index back too.

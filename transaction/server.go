@@ -38,6 +38,7 @@ type ServerTx struct {
 	interval  time.Duration // Timer G's current value
 	cancelled bool
 	parked    time.Time // when set, the transaction lives on in the linger store until then
+	retxPark  bool      // Completed lives on in the layer's retransmitting store (see parkCompleted)
 	onCancel  func()
 	failed    error
 	onFailure func(error)
@@ -161,7 +162,9 @@ func (t *ServerTx) OnCancel(f func()) {
 // OnFailure sets f to run once if the transaction fails: with ErrTimeout
 // when Timer H fires with no ACK for a non-2xx final response (§17.2.1),
 // or with an ErrTransport error when a response could not be sent
-// (§17.2.4). It runs at once if that already happened.
+// (§17.2.4). It runs at once if that already happened. Set it before
+// the final response: an INVITE answered non-2xx over UDP without a hook
+// waits for its ACK off the heap, where no hook can run.
 func (t *ServerTx) OnFailure(f func(err error)) {
 	t.mu.Lock()
 	t.onFailure = f
@@ -209,8 +212,35 @@ func (t *ServerTx) Respond(resp *sip.Message) error {
 		t.terminate()
 	case code >= 200 && (!t.invite || code < 300):
 		t.park()
+	case code >= 300:
+		t.parkCompleted()
 	}
 	return nil
+}
+
+// parkCompleted moves an INVITE in Completed over UDP into the layer's
+// retransmitting store, which resends its final response on Timer G,
+// takes the ACK and ends it on Timer H (see retxStore). A transaction
+// with an OnFailure hook stays on the heap: the store cannot call it.
+// inviteFinal left the timers to it; when the store cannot take the
+// transaction they start here.
+func (t *ServerTx) parkCompleted() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.l.completed
+	if t.state != Completed || t.retxPark || t.main.t != nil {
+		return // moved on meanwhile, or runs its timers on the heap
+	}
+	var buf [maxTarget]byte
+	prefix, ok := t.l.targets.encode(buf[:0], t.dst)
+	if !t.parksCompleted() || !ok || !s.addRetx(t.key, t.last, lingerRecord{rfc2543: t.rfc2543, sum: t.sum, prefix: prefix,
+		tag: s.tagHash(t.reqToTag), resTag: s.tagHash(t.respToTag), hasRes: t.respToTag != ""}) {
+		t.startCompletedTimers() // the store cannot take it: the heap's timers, from now
+		return
+	}
+	t.retxPark = true
+	t.last = nil
+	t.l.servers.remove(t.key, t)
 }
 
 // park moves a transaction that only waits out Timer J (a non-INVITE
@@ -261,6 +291,16 @@ func (t *ServerTx) parkConfirmed() bool {
 // stateLocked is the state, with a parked transaction Terminated once its
 // Timer J has passed. The caller holds t.mu.
 func (t *ServerTx) stateLocked() State {
+	if t.retxPark && t.state == Completed {
+		// The ACK, Timer H and Timer I are the stores' to see.
+		switch {
+		case t.l.completed.has(t.key):
+			return Completed
+		case t.l.confirmed.has(t.key):
+			return Confirmed
+		}
+		t.state = Terminated
+	}
 	if !t.parked.IsZero() && t.state != Terminated && !t.l.clock.Now().Before(t.parked) {
 		t.state = Terminated
 	}
@@ -315,6 +355,23 @@ func (t *ServerTx) inviteFinal(code int, wire []byte, toTag string) {
 	t.state = Completed
 	t.last = wire
 	t.respToTag = toTag
+	if t.parksCompleted() {
+		return // Respond parks it once the response is out, timers and all
+	}
+	t.startCompletedTimers()
+}
+
+// parksCompleted reports whether an INVITE in Completed will wait in the
+// layer's retransmitting store, which runs Timers G and H itself: over
+// UDP, without an OnFailure hook the store could not call. The caller
+// holds t.mu.
+func (t *ServerTx) parksCompleted() bool {
+	return t.l.completed != nil && !t.reliable && t.onFailure == nil
+}
+
+// startCompletedTimers arms Timer G (UDP only) and Timer H. The caller
+// holds t.mu.
+func (t *ServerTx) startCompletedTimers() {
 	if !t.reliable {
 		t.interval = t.l.cfg.T1
 		t.l.startTimer(t, &t.retx, &t.seq, timerRetransmit, t.interval)
@@ -344,6 +401,17 @@ func (t *ServerTx) supersededBy(k matchKey, method string) bool {
 
 // receive handles a request that matched this transaction.
 func (t *ServerTx) receive(in *transport.Incoming, k matchKey) {
+	t.mu.Lock()
+	parked := t.retxPark
+	t.mu.Unlock()
+	if parked {
+		// Found in the table just before it left: its record answers.
+		method := in.Msg.Method()
+		if !t.l.absorb(in, k, method) && method == "ACK" {
+			t.l.core.ServeACK(in)
+		}
+		return
+	}
 	if in.Msg.Method() == "ACK" {
 		t.receiveACK(in, k.toTag)
 		return
@@ -497,8 +565,11 @@ func (t *ServerTx) terminate() {
 // endLocked moves to Terminated and returns what ended must do; ok is
 // false when the transaction had already ended. The caller holds t.mu.
 func (t *ServerTx) endLocked(err error) serverEnd {
-	if t.state == Terminated {
+	if t.stateLocked() == Terminated {
 		return serverEnd{}
+	}
+	if t.retxPark && !t.l.completed.remove(t.key) {
+		t.l.confirmed.remove(t.key)
 	}
 	t.state = Terminated
 	t.retx.stop()

@@ -320,7 +320,7 @@ func TestServerRetransmitFailure(t *testing.T) {
 	respond(t, tx, 486, "uas")
 	h.snd.failWith(errors.New("no route"))
 	h.advanceTo(time.Second)
-	if tx.State() != Terminated || h.l.Stats().ServerActive != 0 {
+	if st := h.l.Stats(); tx.State() != Terminated || st.ServerActive != 0 || st.Lingering != 0 {
 		t.Fatalf("state %v stats %+v", tx.State(), h.l.Stats())
 	}
 }
