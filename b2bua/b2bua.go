@@ -73,6 +73,12 @@ type Config struct {
 	// OnAnswer, when set, runs once when the call is answered (the 2xx
 	// went to the caller), on the call's queue.
 	OnAnswer func(c *Call)
+	// Watch, when set, is told of every call's steps: Started as its
+	// INVITE is taken (on the goroutine that took it, before the call
+	// answers anything), the others on the call's queue, where Snapshot
+	// and Record may be read. The observer follows B2BUA calls by it
+	// instead of from the wire.
+	Watch func(c *Call, step Step)
 	// OnEnd, when set, runs once when a call Admit let through ends, on
 	// the call's queue: what a limit counting calls releases.
 	OnEnd func(c *Call)
@@ -211,6 +217,14 @@ func (b *B2BUA) Hangup(id string) bool {
 	}
 	c.Hangup(cdr.System, "hung up by the administrator")
 	return true
+}
+
+// Counts returns how many calls are being set up and how many are
+// answered, without waiting for any call's queue.
+func (b *B2BUA) Counts() (setup, answered int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.setups), len(b.calls) - len(b.setups)
 }
 
 // Len returns the number of calls in progress.

@@ -141,6 +141,7 @@ func (c *Call) provisional(br *branch, d *dialog.Dialog, resp *sip.Message) {
 	}
 	if c.ringing.IsZero() {
 		c.ringing = c.b.clock.Now()
+		defer c.watch(Ringing)
 		defer c.journal() // after the provisional goes out
 	}
 	c.ensureA(out)
@@ -214,10 +215,11 @@ func (c *Call) success(br *branch, d *dialog.Dialog, resp *sip.Message) {
 	if c.b.cfg.OnAnswer != nil {
 		c.b.cfg.OnAnswer(c)
 	}
+	c.watch(Answered)
 	c.journal()
 	// What the call needs of the caller's INVITE from now on was copied
 	// at its start: a held call does not keep the message.
-	c.aInvite, c.aIn = nil, nil
+	c.aInvite, c.aIn, c.aTx = nil, nil, nil // the answer's 2xx retransmissions hold the transaction
 }
 
 // dropEarlies ends the B dialogs that lost.

@@ -62,6 +62,24 @@ func (l *Leg) Trunk() string { return l.trunk }
 // Call returns the call the leg belongs to.
 func (l *Leg) Call() *Call { return l.call }
 
+// Step is a point in a call's life, for Config.Watch.
+type Step uint8
+
+// The steps of a call, each told once; a call refused before it rang has
+// only Started and Ended.
+const (
+	Started  Step = iota + 1 // the caller's INVITE was taken
+	Ringing                  // the first provisional went to the caller
+	Answered                 // the 2xx went to the caller
+	Ended                    // the call is over: Record says how
+)
+
+func (c *Call) watch(step Step) {
+	if c.b.cfg.Watch != nil {
+		c.b.cfg.Watch(c, step)
+	}
+}
+
 type callState uint8
 
 const (
@@ -194,7 +212,9 @@ type CallInfo struct {
 	Callee   string    `json:"callee"`
 	Dialled  string    `json:"dialled"`
 	Trunk    string    `json:"trunk,omitempty"`
+	Source   string    `json:"source,omitempty"` // where the caller's INVITE came from
 	Setup    time.Time `json:"setup"`
+	Ringing  time.Time `json:"ringing,omitzero"`
 	Answered time.Time `json:"answered,omitzero"`
 	A        LegInfo   `json:"a"`
 	B        LegInfo   `json:"b"`
@@ -212,13 +232,16 @@ type LegInfo struct {
 // Info returns the call's snapshot. It waits for the call's queue.
 func (c *Call) Info() CallInfo {
 	done := make(chan CallInfo, 1)
-	c.Post(func() { done <- c.info() })
+	c.Post(func() { done <- c.Snapshot() })
 	return <-done
 }
 
-func (c *Call) info() CallInfo {
+// Snapshot is Info for a caller already on the call's queue (a Watch, a
+// Post), which Info would wait for for ever.
+func (c *Call) Snapshot() CallInfo {
 	states := [...]string{"setup", "answered", "ended"}
-	ci := CallInfo{ID: c.id, State: states[c.state], Setup: c.setup, Answered: c.answered, Trunk: c.trunk, Dialled: c.dialled()}
+	ci := CallInfo{ID: c.id, State: states[c.state], Source: c.source, Setup: c.setup, Ringing: c.ringing,
+		Answered: c.answered, Trunk: c.trunk, Dialled: c.dialled()}
 	if c.state == stateSetup && !c.ringing.IsZero() {
 		ci.State = "ringing"
 	}
@@ -291,6 +314,7 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 		c.dialledU = sip.Unescape(u.User)
 	}
 	b.add(c, c.setupKey)
+	c.watch(Started)
 	c.ringTimer = c.after(b.cfg.RingTimeout, func() {
 		if c.state == stateSetup && !c.cancelled {
 			c.fail(408, "No Answer", cdr.System)
@@ -555,6 +579,7 @@ func (c *Call) end(by cdr.Party, reason string) {
 	if c.b.cfg.Record != nil {
 		c.b.cfg.Record(c.Record())
 	}
+	c.watch(Ended)
 }
 
 // Record is the call's detail record.
