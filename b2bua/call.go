@@ -247,6 +247,9 @@ func (c *Call) Snapshot() CallInfo {
 	}
 	ci.Caller, ci.Callee = c.caller, c.callee
 	ci.A = LegInfo{CallID: c.aCallID, LocalTag: c.aTag, State: "setup"}
+	if c.aInvite != nil { // no A dialog yet: the caller's tag is its INVITE's
+		ci.A.RemoteTag = c.aInvite.FromTag()
+	}
 	ci.B = LegInfo{CallID: c.bCallID, LocalTag: c.bTag, State: "setup"}
 	if c.a != nil {
 		ci.A = legInfo(c.a)

@@ -162,12 +162,12 @@ type tracker struct {
 	maxActive int
 	dialogs   *dialog.Table
 	active    map[callKey]*call
-	callIDs   map[string]int // active calls per Call-ID: the cheap test before parsing
-	order     *list.List     // of *call, oldest first
-	recent    []Call         // ended calls, oldest first
+	callIDs   map[string]int  // active calls per Call-ID: the cheap test before parsing
+	order     *list.List      // of *call, oldest first
+	recent    []Call          // ended calls, oldest first
 	disowned  map[string]bool // Call-IDs whose calls their owner holds (Observer.Disown)
 	gone      []string        // those Call-IDs, oldest first, to bound the set
-	now       time.Time      // the time of the message being handled
+	now       time.Time       // the time of the message being handled
 	notices   []notice
 }
 
