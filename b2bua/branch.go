@@ -153,7 +153,13 @@ func (c *Call) earlyLeg(br *branch, d *dialog.Dialog) *Leg {
 	if l := c.earlies[d]; l != nil {
 		return l
 	}
+	if c.bl != nil && c.bl.d == d { // a retransmission of the answer
+		return c.bl
+	}
 	l := &Leg{call: c, side: SideB, d: d, dest: br.t.dest, trunk: br.t.trunk}
+	if c.earlies == nil { // a late fork's 2xx after the answer
+		c.earlies = map[*dialog.Dialog]*Leg{}
+	}
 	c.earlies[d] = l
 	c.b.addLeg(l)
 	return l
@@ -204,7 +210,9 @@ func (c *Call) success(br *branch, d *dialog.Dialog, resp *sip.Message) {
 	br.flight.Release()
 	c.cancelBranches()
 	c.dropEarlies()
-	c.branches = nil // each lives on in its flight until its transaction ends
+	// Each branch lives on in its flight until its transaction ends; the
+	// losing dialogs are over, and a held call keeps only its two legs.
+	c.branches, c.earlies, c.groups, c.best = nil, nil, nil, nil
 	out := c.aResponse(resp)
 	c.answerTimer(out)
 	c.ensureA(out)

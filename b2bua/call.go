@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/parley-sip/parley/calllimit"
@@ -293,10 +294,13 @@ func (c *Call) dialled() string { return c.dialledU }
 func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.Incoming, plan Plan, targets []target) {
 	req := in.Msg
 	cid, _ := req.CallID()
+	// What a held call keeps of its INVITE is copied: a view into the
+	// message would keep all of it for as long as the call lasts.
+	cid, plan.DialledUser = strings.Clone(cid), strings.Clone(plan.DialledUser)
 	c := &Call{b: b, id: newID(), aCallID: cid, setupKey: cancelKey(req), ctx: b.cfg.Lifetime,
 		aTx: tx, aInvite: req, aIn: in, aTag: dialog.NewTag(), aContact: contactFor(in.Listener),
 		plan: plan, trunk: plan.Trunk, bCallID: newID(), bTag: dialog.NewTag(), setup: b.clock.Now(),
-		earlies: map[*dialog.Dialog]*Leg{}}
+	}
 	for _, t := range targets {
 		if len(c.groups) == 0 || plan.Destinations != nil {
 			c.groups = append(c.groups, nil) // a plan's destinations are tried one by one
@@ -314,7 +318,7 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 	}
 	c.dialledU = plan.DialledUser
 	if u, err := req.RequestURIParsed(); err == nil && c.dialledU == "" {
-		c.dialledU = sip.Unescape(u.User)
+		c.dialledU = strings.Clone(sip.Unescape(u.User))
 	}
 	b.add(c, c.setupKey)
 	c.watch(Started)
@@ -558,6 +562,9 @@ func (c *Call) end(by cdr.Party, reason string) {
 	}
 	for _, l := range c.earlies {
 		legs = append(legs, l)
+	}
+	if c.bl != nil && !slices.Contains(legs, c.bl) { // the answer let go of earlies
+		legs = append(legs, c.bl)
 	}
 	legs = append(append(legs, c.xlegs...), c.gone...)
 	c.stopTransfer()
