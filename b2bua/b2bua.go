@@ -128,11 +128,11 @@ type B2BUA struct {
 	clock  clock.Clock
 	log    *slog.Logger
 	mu     sync.Mutex
-	calls  map[string]*Call   // by Call.ID
-	legs   map[dialog.ID]*Leg // every dialog of every call, by its ID
-	setups map[string]*Call   // calls whose A INVITE is unanswered, by cancelKey
-	owned  map[string]bool    // A-leg Call-IDs of calls now and recently held
-	recent []string           // ended calls' A-leg Call-IDs, oldest first
+	calls  map[string]*Call        // by Call.ID
+	legs   map[*dialog.Dialog]*Leg // every dialog of every call: the table finds it by its ID
+	setups map[string]*Call        // calls whose A INVITE is unanswered, by cancelKey
+	owned  map[string]bool         // A-leg Call-IDs of calls now and recently held
+	recent []string                // ended calls' A-leg Call-IDs, oldest first
 }
 
 // recentOwned bounds how many ended calls Owns still knows.
@@ -162,7 +162,7 @@ func New(cfg Config) *B2BUA {
 		cfg.PassHeaders = DefaultPassHeaders
 	}
 	b := &B2BUA{cfg: cfg, pass: map[string]bool{}, clock: cfg.Clock, log: cfg.Log,
-		calls: map[string]*Call{}, legs: map[dialog.ID]*Leg{}, setups: map[string]*Call{}, owned: map[string]bool{}}
+		calls: map[string]*Call{}, legs: map[*dialog.Dialog]*Leg{}, setups: map[string]*Call{}, owned: map[string]bool{}}
 	for _, h := range cfg.PassHeaders {
 		b.pass[strings.ToLower(h)] = true
 	}
@@ -244,7 +244,7 @@ func (b *B2BUA) add(c *Call, key string) {
 
 func (b *B2BUA) addLeg(l *Leg) {
 	b.mu.Lock()
-	b.legs[l.d.ID()] = l
+	b.legs[l.d] = l
 	b.mu.Unlock()
 }
 
@@ -262,7 +262,7 @@ func (b *B2BUA) remove(c *Call, legs []*Leg) {
 	delete(b.calls, c.id)
 	delete(b.setups, c.setupKey)
 	for _, l := range legs {
-		delete(b.legs, l.d.ID())
+		delete(b.legs, l.d)
 	}
 	b.recent = append(b.recent, c.aCallID)
 	if len(b.recent) > recentOwned {
@@ -279,7 +279,7 @@ func (b *B2BUA) leg(req *sip.Message) *Leg {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.legs[d.ID()]
+	return b.legs[d]
 }
 
 // setup finds the call an A-leg CANCEL is for.

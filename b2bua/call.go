@@ -148,7 +148,7 @@ type Call struct {
 	maxTimer clock.Timer
 	expired  bool // a session timer ran out: the record says expired
 	limit    *calllimit.Call
-	sent     [3]sentBody
+	sent     [2]sentBody // by Side-1
 
 	// Transfers (refer.go): the one under way, the legs transfers
 	// added, and the legs that left the call (referrers).

@@ -474,10 +474,10 @@ func (c *Call) noteBody(from Side, ct string, body []byte) {
 	if ct != sdpType {
 		ct = strings.Clone(ct)
 	}
-	c.sent[to] = sentBody{ct: ct, body: slices.Clone(body)}
+	c.sent[to-1] = sentBody{ct: ct, body: slices.Clone(body)}
 }
 
 // sentBody returns the last body Parley sent on side.
 func (c *Call) sentBody(side Side) (string, []byte) {
-	return c.sent[side].ct, c.sent[side].body
+	return c.sent[side-1].ct, c.sent[side-1].body
 }

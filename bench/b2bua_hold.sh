@@ -4,14 +4,14 @@
 # CALLS answered calls at once (sipp: bench/scenarios/uac_call.xml with
 # its 100 ms hold made HOLD_S seconds), and the script prints parley's PSS
 # growth divided by the calls up, with the load average.
-#   CALLS (10000) RATE (250 calls/s) HOLD_S (CALLS/RATE + 60) PORT (5170:
+#   CALLS (10000) RATE (250 calls/s) HOLD_S (3*CALLS/RATE + 120) PORT (5170:
 #   UAS PORT+20, UAC PORT+10, registration PORT+11, admin PORT+30) PARLEY_BIN (bin/parley)
 # Needs sipp. All traffic is on loopback; every process it starts is
 # stopped by PID at the end.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 calls=${CALLS:-10000} rate=${RATE:-250}
-hold=${HOLD_S:-$(( calls / rate + 60 ))}
+hold=${HOLD_S:-$(( 3 * calls / rate + 120 ))} # past the longest wait below
 port=${PORT:-5170}
 run=$(mktemp -d "${TMPDIR:-/tmp}/b2bhold.XXXXXX")
 pids=()
@@ -37,9 +37,16 @@ before=$(pss "$parley")
   -l "$calls" -i 127.0.0.1 -nostdin -buff_size 4194304 -trace_stat -stf uac.csv -fd 1 >/dev/null 2>&1) &
 uac=$!; pids+=("$uac")
 # Measured 40 s after the last call is up: past 64*T1, when the 2xx
-# transactions and the ACKs kept for retransmissions are gone.
-sleep $(( calls / rate + 40 ))
-up=$(awk -F';' 'NR==1{for(i=1;i<=NF;i++) if($i=="CurrentCall") c=i; next} {v=$c} END{print v+0}' "$run/uac.csv")
+# transactions and the ACKs kept for retransmissions are gone. On a busy
+# machine sipp places the calls later than RATE says: wait until they are
+# all up (at most twice the time RATE needs, plus a minute).
+calls_up() { awk -F';' 'NR==1{for(i=1;i<=NF;i++) if($i=="CurrentCall") c=i; next} {v=$c} END{print v+0}' "$run/uac.csv" 2>/dev/null || echo 0; }
+for (( waited = 0; waited < 2 * calls / rate + 60; waited += 2 )); do
+  [ "$(calls_up)" -ge "$calls" ] && break
+  sleep 2
+done
+sleep 40
+up=$(calls_up)
 after=$(pss "$parley")
 journal=$(sqlite3 "$run/data/parley.db" 'SELECT count(*) FROM cdr_open' 2>/dev/null || echo "?")
 # The live heap after a forced GC, and where it is: go tool pprof -top on
