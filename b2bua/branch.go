@@ -139,8 +139,8 @@ func (c *Call) provisional(br *branch, d *dialog.Dialog, resp *sip.Message) {
 		}
 		out.SetHeader("RSeq", strconv.FormatUint(uint64(c.mapRSeq(d, uint32(n), resp)), 10))
 	}
-	if c.ringing.IsZero() {
-		c.ringing = c.b.clock.Now()
+	if c.ringing == 0 {
+		c.ringing = stampOf(c.b.clock.Now())
 		defer c.watch(Ringing)
 		defer c.journal() // after the provisional goes out
 	}
@@ -216,7 +216,7 @@ func (c *Call) success(br *branch, d *dialog.Dialog, resp *sip.Message) {
 	out := c.aResponse(resp)
 	c.answerTimer(out)
 	c.ensureA(out)
-	c.answered = c.b.clock.Now()
+	c.answered = stampOf(c.b.clock.Now())
 	c.answer = c.newInvite2xx(c.a, l, resp, out, c.aTx)
 	c.sendA(out)
 	c.startTimers(resp)

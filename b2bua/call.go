@@ -114,7 +114,7 @@ type Call struct {
 
 	// The B side: targets in groups (parallel within, serial between),
 	// the branches of the group under way, and the winner.
-	plan     Plan
+	plan     *Plan // nil for a call to local users: most calls of mode b2bua
 	groups   [][]target
 	branches []*branch
 	bCallID  string
@@ -135,7 +135,7 @@ type Call struct {
 	pending     *invite     // the INVITE transaction in progress inside the call
 	answer      *invite     // the initial INVITE's 2xx, until the caller ACKs
 
-	setup, ringing, answered, ended time.Time
+	setup, ringing, answered, ended stamp
 	status                          int
 	hungUpBy                        cdr.Party
 	reason                          string
@@ -199,7 +199,12 @@ func (c *Call) Invite() *sip.Message { return c.aInvite }
 func (c *Call) Source() *transport.Incoming { return c.aIn }
 
 // Plan returns the call's plan (empty for a call to local users).
-func (c *Call) Plan() Plan { return c.plan }
+func (c *Call) Plan() Plan {
+	if c.plan == nil {
+		return Plan{}
+	}
+	return *c.plan
+}
 
 // Post runs fn on the call's queue, after its earlier events: how an
 // extension (a session timer, a limit) changes a call safely.
@@ -241,9 +246,9 @@ func (c *Call) Info() CallInfo {
 // Post), which Info would wait for for ever.
 func (c *Call) Snapshot() CallInfo {
 	states := [...]string{"setup", "answered", "ended"}
-	ci := CallInfo{ID: c.id, State: states[c.state], Source: c.source, Setup: c.setup, Ringing: c.ringing,
-		Answered: c.answered, Trunk: c.trunk, Dialled: c.dialled()}
-	if c.state == stateSetup && !c.ringing.IsZero() {
+	ci := CallInfo{ID: c.id, State: states[c.state], Source: c.source, Setup: c.setup.time(), Ringing: c.ringing.time(),
+		Answered: c.answered.time(), Trunk: c.trunk, Dialled: c.dialled()}
+	if c.state == stateSetup && c.ringing != 0 {
 		ci.State = "ringing"
 	}
 	ci.Caller, ci.Callee = c.caller, c.callee
@@ -299,7 +304,10 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 	cid, plan.DialledUser = strings.Clone(cid), strings.Clone(plan.DialledUser)
 	c := &Call{b: b, id: newID(), aCallID: cid, setupKey: cancelKey(req), ctx: b.cfg.Lifetime,
 		aTx: tx, aInvite: req, aIn: in, aTag: dialog.NewTag(), aContact: contactFor(in.Listener),
-		plan: plan, trunk: plan.Trunk, bCallID: newID(), bTag: dialog.NewTag(), setup: b.clock.Now(),
+		trunk: plan.Trunk, bCallID: newID(), bTag: dialog.NewTag(), setup: stampOf(b.clock.Now()),
+	}
+	if plan.Route != "" || plan.Trunk != "" || plan.DialledUser != "" || plan.Destinations != nil {
+		c.plan = &plan
 	}
 	for _, t := range targets {
 		if len(c.groups) == 0 || plan.Destinations != nil {
@@ -399,7 +407,7 @@ func (c *Call) startBranch(t target) {
 func (c *Call) newInvite(t target) (*sip.Message, error) {
 	from, _ := c.aInvite.From()
 	to := c.aInvite.Header("To")
-	if c.plan.DialledUser != "" {
+	if c.Plan().DialledUser != "" {
 		if u, err := sip.ParseURI(t.uri); err == nil {
 			to = "<" + string(sip.URI{Scheme: u.Scheme, User: u.User, Host: u.Host}.AppendTo(nil)) + ">"
 		}
@@ -554,7 +562,7 @@ func (c *Call) end(by cdr.Party, reason string) {
 		return
 	}
 	c.state = stateEnded
-	c.ended = c.b.clock.Now()
+	c.ended = stampOf(c.b.clock.Now())
 	c.hungUpBy, c.reason = by, reason
 	legs := make([]*Leg, 0, 2+len(c.earlies))
 	if c.a != nil {
@@ -594,16 +602,11 @@ func (c *Call) end(by cdr.Party, reason string) {
 
 // Record is the call's detail record.
 func (c *Call) Record() cdr.Record {
-	r := cdr.Record{Node: c.b.cfg.Node, CallID: c.aCallID, BCallID: c.bCallID, Dialled: c.dialled(), Trunk: c.trunk, Route: c.plan.Route,
-		Setup: c.setup.UTC(), End: c.ended.UTC(), HungUpBy: c.hungUpBy, Status: c.status, Reason: c.reason}
-	if !c.ringing.IsZero() {
-		r.Ringing = c.ringing.UTC()
-	}
-	if !c.answered.IsZero() {
-		r.Answered = c.answered.UTC()
-	}
+	r := cdr.Record{Node: c.b.cfg.Node, CallID: c.aCallID, BCallID: c.bCallID, Dialled: c.dialled(), Trunk: c.trunk, Route: c.Plan().Route,
+		Setup: c.setup.time(), End: c.ended.time(), HungUpBy: c.hungUpBy, Status: c.status, Reason: c.reason,
+		Ringing: c.ringing.time(), Answered: c.answered.time()}
 	r.Caller, r.Callee, r.Source = c.caller, c.callee, c.source
-	r.Disposition = cdr.DispositionOf(!c.answered.IsZero(), c.status)
+	r.Disposition = cdr.DispositionOf(c.answered != 0, c.status)
 	c.controlRecord(&r)
 	if c.interrupted {
 		r.Disposition = cdr.Interrupted
@@ -626,6 +629,21 @@ func (c *Call) Hangup(by cdr.Party, reason string) {
 			c.end(by, reason)
 		}
 	})
+}
+
+// stamp is a time a call keeps, in nanoseconds since 1970 (0: not yet):
+// a third of a time.Time, which counts in a struct every held call has.
+type stamp int64
+
+func stampOf(t time.Time) stamp { return stamp(t.UnixNano()) }
+
+// time returns the stamp in UTC, as the records keep times; the zero
+// time for none.
+func (s stamp) time() time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(s)).UTC()
 }
 
 // timers are the clock the call's retransmissions run on.

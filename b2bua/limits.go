@@ -41,8 +41,8 @@ func (c *Call) limitKeys() calllimit.Keys {
 	if f, err := c.aInvite.From(); err == nil && f.URI.IsSIP() {
 		k.Caller, k.CallerDomain = userKey(f.URI), strings.Clone(f.URI.Host)
 	}
-	if c.plan.Trunk != "" {
-		k.Trunk = c.plan.Trunk
+	if t := c.Plan().Trunk; t != "" {
+		k.Trunk = t
 		return k
 	}
 	if t, err := c.aInvite.To(); err == nil && t.URI.IsSIP() {
