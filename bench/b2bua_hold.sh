@@ -44,11 +44,12 @@ before=$(pss "$parley")
 uac=$!; pids+=("$uac")
 # Measured 40 s after the last call is up: past 64*T1, when the 2xx
 # transactions and the ACKs kept for retransmissions are gone. On a busy
-# machine sipp places the calls later than RATE says: wait until they are
-# all up (at most twice the time RATE needs, plus a minute).
-calls_up() { awk -F';' 'NR==1{for(i=1;i<=NF;i++) if($i=="CurrentCall") c=i; next} {v=$c} END{print v+0}' "$run/uac.csv" 2>/dev/null || echo 0; }
+# machine sipp places the calls later than RATE says: wait until it has
+# placed them all (at most twice the time RATE needs, plus a minute).
+stat() { awk -F';' -v col="$1" 'NR==1{for(i=1;i<=NF;i++) if($i==col) c=i; next} {v=$c} END{print v+0}' "$run/uac.csv" 2>/dev/null || echo 0; }
+calls_up() { stat CurrentCall; }
 for (( waited = 0; waited < 2 * calls / rate + 60; waited += 2 )); do
-  [ "$(calls_up)" -ge "$calls" ] && break
+  [ "$(stat TotalCallCreated)" -ge "$calls" ] && break
   sleep 2
 done
 sleep 40
@@ -62,4 +63,4 @@ journal=$(sqlite3 "$run/data/parley.db" 'SELECT count(*) FROM cdr_open' 2>/dev/n
 read -r live inuse < <(heap)
 per() { echo $(( ($2 - $1) * 1024 / (up > 0 ? up : 1) )); }
 echo "heap after a GC: live objects $live0 -> $live KiB ($(per "$live0" "$live") bytes a call), spans in use $inuse0 -> $inuse KiB ($(per "$inuse0" "$inuse") bytes a call); profile: $run/heap.pprof"
-echo "calls up: $up (journal rows: $journal); parley PSS $before KiB -> $after KiB; per call: $(per "$before" "$after") bytes; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "calls up: $up of $calls, $(stat 'FailedCall(C)') failed (journal rows: $journal); parley PSS $before KiB -> $after KiB; per call: $(per "$before" "$after") bytes; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
