@@ -465,8 +465,9 @@ type sentBody struct {
 // noteBody records a body on its way to the side across from side. It
 // keeps a copy: a view would hold on to the whole message that carried
 // the body (a datagram's buffer, or our own message to the other side)
-// for as long as the call lasts, several times the body's size.
-func (c *Call) noteBody(from Side, ct string, body []byte) {
+// for as long as the call lasts, several times the body's size. It
+// returns the copy, for the message that carries the body on.
+func (c *Call) noteBody(from Side, ct string, body []byte) (string, []byte) {
 	to := SideA
 	if from == SideA {
 		to = SideB
@@ -475,6 +476,7 @@ func (c *Call) noteBody(from Side, ct string, body []byte) {
 		ct = strings.Clone(ct)
 	}
 	c.sent[to-1] = sentBody{ct: ct, body: slices.Clone(body)}
+	return c.sent[to-1].ct, c.sent[to-1].body
 }
 
 // sentBody returns the last body Parley sent on side.
