@@ -472,7 +472,9 @@ func (c *Call) noteBody(from Side, ct string, body []byte) (string, []byte) {
 	if from == SideA {
 		to = SideB
 	}
-	if ct != sdpType {
+	if ct == sdpType {
+		ct = sdpType // equal is not enough: the constant, not a view into the message
+	} else {
 		ct = strings.Clone(ct)
 	}
 	c.sent[to-1] = sentBody{ct: ct, body: slices.Clone(body)}
