@@ -73,6 +73,12 @@ type Config struct {
 	// OnAnswer, when set, runs once when the call is answered (the 2xx
 	// went to the caller), on the call's queue.
 	OnAnswer func(c *Call)
+	// Watch, when set, is told of every call's steps: Started as its
+	// INVITE is taken (on the goroutine that took it, before the call
+	// answers anything), the others on the call's queue, where Snapshot
+	// and Record may be read. The observer follows B2BUA calls by it
+	// instead of from the wire.
+	Watch func(c *Call, step Step)
 	// OnEnd, when set, runs once when a call Admit let through ends, on
 	// the call's queue: what a limit counting calls releases.
 	OnEnd func(c *Call)
@@ -122,11 +128,11 @@ type B2BUA struct {
 	clock  clock.Clock
 	log    *slog.Logger
 	mu     sync.Mutex
-	calls  map[string]*Call   // by Call.ID
-	legs   map[dialog.ID]*Leg // every dialog of every call, by its ID
-	setups map[string]*Call   // calls whose A INVITE is unanswered, by cancelKey
-	owned  map[string]bool    // A-leg Call-IDs of calls now and recently held
-	recent []string           // ended calls' A-leg Call-IDs, oldest first
+	calls  map[string]*Call        // by Call.ID
+	legs   map[*dialog.Dialog]*Leg // every dialog of every call: the table finds it by its ID
+	setups map[string]*Call        // calls whose A INVITE is unanswered, by cancelKey
+	owned  map[string]bool         // A-leg Call-IDs of calls now and recently held
+	recent []string                // ended calls' A-leg Call-IDs, oldest first
 }
 
 // recentOwned bounds how many ended calls Owns still knows.
@@ -156,7 +162,7 @@ func New(cfg Config) *B2BUA {
 		cfg.PassHeaders = DefaultPassHeaders
 	}
 	b := &B2BUA{cfg: cfg, pass: map[string]bool{}, clock: cfg.Clock, log: cfg.Log,
-		calls: map[string]*Call{}, legs: map[dialog.ID]*Leg{}, setups: map[string]*Call{}, owned: map[string]bool{}}
+		calls: map[string]*Call{}, legs: map[*dialog.Dialog]*Leg{}, setups: map[string]*Call{}, owned: map[string]bool{}}
 	for _, h := range cfg.PassHeaders {
 		b.pass[strings.ToLower(h)] = true
 	}
@@ -213,6 +219,14 @@ func (b *B2BUA) Hangup(id string) bool {
 	return true
 }
 
+// Counts returns how many calls are being set up and how many are
+// answered, without waiting for any call's queue.
+func (b *B2BUA) Counts() (setup, answered int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.setups), len(b.calls) - len(b.setups)
+}
+
 // Len returns the number of calls in progress.
 func (b *B2BUA) Len() int {
 	b.mu.Lock()
@@ -230,7 +244,7 @@ func (b *B2BUA) add(c *Call, key string) {
 
 func (b *B2BUA) addLeg(l *Leg) {
 	b.mu.Lock()
-	b.legs[l.d.ID()] = l
+	b.legs[l.d] = l
 	b.mu.Unlock()
 }
 
@@ -248,7 +262,7 @@ func (b *B2BUA) remove(c *Call, legs []*Leg) {
 	delete(b.calls, c.id)
 	delete(b.setups, c.setupKey)
 	for _, l := range legs {
-		delete(b.legs, l.d.ID())
+		delete(b.legs, l.d)
 	}
 	b.recent = append(b.recent, c.aCallID)
 	if len(b.recent) > recentOwned {
@@ -290,7 +304,7 @@ func (b *B2BUA) leg(req *sip.Message) *Leg {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.legs[d.ID()]
+	return b.legs[d]
 }
 
 // setup finds the call an A-leg CANCEL is for.

@@ -486,3 +486,50 @@ func TestAgent(t *testing.T) {
 		t.Error("no Agent still names Parley")
 	}
 }
+
+// TestWatch: Watch hears each call's steps once and in order, with what
+// the observer shows of the call by then; a refused call only starts and
+// ends.
+func TestWatch(t *testing.T) {
+	type seen struct {
+		step     Step
+		state    string
+		ringing  bool
+		aCallID  string
+		received string
+	}
+	var steps []seen
+	var refuse bool
+	f := newFixture(t, func(c *Config) {
+		c.Watch = func(c *Call, step Step) {
+			s := seen{step: step}
+			if step != Started { // on the call's queue
+				ci := c.Current()
+				s.state, s.ringing, s.aCallID, s.received = ci.State, !ci.Ringing.IsZero(), ci.A.CallID, ci.Source
+			}
+			steps = append(steps, s)
+		}
+		c.Admit = func(context.Context, *Call) error {
+			if refuse {
+				return &sip.Error{Code: 486, Reason: "Busy Here"}
+			}
+			return nil
+		}
+	})
+	aTx, inv := answered(t, f)
+	f.deliver(bRequest(t, inv.req, "bob-1", "BYE", 1))
+	src := aliceAddr.String()
+	want := []seen{{step: Started}, {Ringing, "ringing", true, "alice-call-1@198.51.100.7", src},
+		{Answered, "answered", true, "alice-call-1@198.51.100.7", src}, {Ended, "ended", true, "alice-call-1@198.51.100.7", src}}
+	if !slices.Equal(steps, want) {
+		t.Errorf("steps\n%+v, want\n%+v", steps, want)
+	}
+	if aTx.last().StatusCode() != 200 {
+		t.Fatalf("alice's last answer %d", aTx.last().StatusCode())
+	}
+	steps, refuse = nil, true
+	f.call(Plan{}, "sip:bob@203.0.113.9:5060")
+	if len(steps) != 2 || steps[0].step != Started || steps[1].step != Ended || steps[1].state != "ended" {
+		t.Errorf("a refused call's steps %+v", steps)
+	}
+}

@@ -36,9 +36,8 @@ func BenchmarkCall(b *testing.B) {
 
 // BenchmarkActiveCalls holds b.N answered calls at once, 40 s after
 // their answer, and reports the heap each keeps (bytes/call): the
-// B2BUA's state of a call in progress, its two dialogs and the caller's
-// INVITE, with the fakes' own share (their record of every request
-// sent) let go first.
+// B2BUA's state of a call in progress, its two dialogs and legs, with the
+// fakes' own share (their record of every request sent) let go first.
 func BenchmarkActiveCalls(b *testing.B) {
 	t := &testing.T{}
 	f := newFixture(t)

@@ -139,8 +139,9 @@ func (c *Call) provisional(br *branch, d *dialog.Dialog, resp *sip.Message) {
 		}
 		out.SetHeader("RSeq", strconv.FormatUint(uint64(c.mapRSeq(d, uint32(n), resp)), 10))
 	}
-	if c.ringing.IsZero() {
-		c.ringing = c.b.clock.Now()
+	if c.ringing == 0 {
+		c.ringing = stampOf(c.b.clock.Now())
+		defer c.watch(Ringing)
 		defer c.journal() // after the provisional goes out
 	}
 	c.ensureA(out)
@@ -152,7 +153,13 @@ func (c *Call) earlyLeg(br *branch, d *dialog.Dialog) *Leg {
 	if l := c.earlies[d]; l != nil {
 		return l
 	}
+	if c.bl != nil && c.bl.d == d { // a retransmission of the answer
+		return c.bl
+	}
 	l := &Leg{call: c, side: SideB, d: d, dest: br.t.dest, trunk: br.t.trunk}
+	if c.earlies == nil { // a late fork's 2xx after the answer
+		c.earlies = map[*dialog.Dialog]*Leg{}
+	}
 	c.earlies[d] = l
 	c.b.addLeg(l)
 	return l
@@ -203,21 +210,24 @@ func (c *Call) success(br *branch, d *dialog.Dialog, resp *sip.Message) {
 	br.flight.Release()
 	c.cancelBranches()
 	c.dropEarlies()
-	c.branches = nil // each lives on in its flight until its transaction ends
+	// Each branch lives on in its flight until its transaction ends; the
+	// losing dialogs are over, and a held call keeps only its two legs.
+	c.branches, c.earlies, c.groups, c.best = nil, nil, nil, nil
 	out := c.aResponse(resp)
 	c.answerTimer(out)
 	c.ensureA(out)
-	c.answered = c.b.clock.Now()
+	c.answered = stampOf(c.b.clock.Now())
 	c.answer = c.newInvite2xx(c.a, l, resp, out, c.aTx)
 	c.sendA(out)
 	c.startTimers(resp)
 	if c.b.cfg.OnAnswer != nil {
 		c.b.cfg.OnAnswer(c)
 	}
+	c.watch(Answered)
 	c.journal()
 	// What the call needs of the caller's INVITE from now on was copied
 	// at its start: a held call does not keep the message.
-	c.aInvite, c.aIn = nil, nil
+	c.aInvite, c.aIn, c.aTx = nil, nil, nil // the answer's 2xx retransmissions hold the transaction
 }
 
 // dropEarlies ends the B dialogs that lost.

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/parley-sip/parley/calllimit"
@@ -62,6 +63,24 @@ func (l *Leg) Trunk() string { return l.trunk }
 // Call returns the call the leg belongs to.
 func (l *Leg) Call() *Call { return l.call }
 
+// Step is a point in a call's life, for Config.Watch.
+type Step uint8
+
+// The steps of a call, each told once; a call refused before it rang has
+// only Started and Ended.
+const (
+	Started  Step = iota + 1 // the caller's INVITE was taken
+	Ringing                  // the first provisional went to the caller
+	Answered                 // the 2xx went to the caller
+	Ended                    // the call is over: Record says how
+)
+
+func (c *Call) watch(step Step) {
+	if c.b.cfg.Watch != nil {
+		c.b.cfg.Watch(c, step)
+	}
+}
+
 type callState uint8
 
 const (
@@ -95,7 +114,7 @@ type Call struct {
 
 	// The B side: targets in groups (parallel within, serial between),
 	// the branches of the group under way, and the winner.
-	plan     Plan
+	plan     *Plan // nil for a call to local users: most calls of mode b2bua
 	groups   [][]target
 	branches []*branch
 	bCallID  string
@@ -116,7 +135,7 @@ type Call struct {
 	pending     *invite     // the INVITE transaction in progress inside the call
 	answer      *invite     // the initial INVITE's 2xx, until the caller ACKs
 
-	setup, ringing, answered, ended time.Time
+	setup, ringing, answered, ended stamp
 	status                          int
 	hungUpBy                        cdr.Party
 	reason                          string
@@ -129,7 +148,7 @@ type Call struct {
 	maxTimer clock.Timer
 	expired  bool // a session timer ran out: the record says expired
 	limit    *calllimit.Call
-	sent     [3]sentBody
+	sent     [2]sentBody // by Side-1
 
 	// Transfers (refer.go): the one under way, the legs transfers
 	// added, and the legs that left the call (referrers).
@@ -188,7 +207,12 @@ func (c *Call) Invite() *sip.Message { return c.aInvite }
 func (c *Call) Source() *transport.Incoming { return c.aIn }
 
 // Plan returns the call's plan (empty for a call to local users).
-func (c *Call) Plan() Plan { return c.plan }
+func (c *Call) Plan() Plan {
+	if c.plan == nil {
+		return Plan{}
+	}
+	return *c.plan
+}
 
 // Post runs fn on the call's queue, after its earlier events: how an
 // extension (a session timer, a limit) changes a call safely.
@@ -202,7 +226,9 @@ type CallInfo struct {
 	Callee   string    `json:"callee"`
 	Dialled  string    `json:"dialled"`
 	Trunk    string    `json:"trunk,omitempty"`
+	Source   string    `json:"source,omitempty"` // where the caller's INVITE came from
 	Setup    time.Time `json:"setup"`
+	Ringing  time.Time `json:"ringing,omitzero"`
 	Answered time.Time `json:"answered,omitzero"`
 	A        LegInfo   `json:"a"`
 	B        LegInfo   `json:"b"`
@@ -220,18 +246,24 @@ type LegInfo struct {
 // Info returns the call's snapshot. It waits for the call's queue.
 func (c *Call) Info() CallInfo {
 	done := make(chan CallInfo, 1)
-	c.Post(func() { done <- c.info() })
+	c.Post(func() { done <- c.Current() })
 	return <-done
 }
 
-func (c *Call) info() CallInfo {
+// Current is Info for a caller already on the call's queue (a Watch, a
+// Post), which Info would wait for for ever.
+func (c *Call) Current() CallInfo {
 	states := [...]string{"setup", "answered", "ended"}
-	ci := CallInfo{ID: c.id, State: states[c.state], Setup: c.setup, Answered: c.answered, Trunk: c.trunk, Dialled: c.dialled()}
-	if c.state == stateSetup && !c.ringing.IsZero() {
+	ci := CallInfo{ID: c.id, State: states[c.state], Source: c.source, Setup: c.setup.time(), Ringing: c.ringing.time(),
+		Answered: c.answered.time(), Trunk: c.trunk, Dialled: c.dialled()}
+	if c.state == stateSetup && c.ringing != 0 {
 		ci.State = "ringing"
 	}
 	ci.Caller, ci.Callee = c.caller, c.callee
 	ci.A = LegInfo{CallID: c.aCallID, LocalTag: c.aTag, State: "setup"}
+	if c.aInvite != nil { // no A dialog yet: the caller's tag is its INVITE's
+		ci.A.RemoteTag = c.aInvite.FromTag()
+	}
 	ci.B = LegInfo{CallID: c.bCallID, LocalTag: c.bTag, State: "setup"}
 	if c.a != nil {
 		ci.A = legInfo(c.a)
@@ -275,10 +307,16 @@ func (c *Call) dialled() string { return c.dialledU }
 func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.Incoming, plan Plan, targets []target) {
 	req := in.Msg
 	cid, _ := req.CallID()
+	// What a held call keeps of its INVITE is copied: a view into the
+	// message would keep all of it for as long as the call lasts.
+	cid, plan.DialledUser = strings.Clone(cid), strings.Clone(plan.DialledUser)
 	c := &Call{b: b, id: newID(), aCallID: cid, setupKey: cancelKey(req), ctx: b.cfg.Lifetime,
 		aTx: tx, aInvite: req, aIn: in, aTag: dialog.NewTag(), aContact: contactFor(in.Listener),
-		plan: plan, trunk: plan.Trunk, bCallID: newID(), bTag: dialog.NewTag(), setup: b.clock.Now(),
-		earlies: map[*dialog.Dialog]*Leg{}}
+		trunk: plan.Trunk, bCallID: newID(), bTag: dialog.NewTag(), setup: stampOf(b.clock.Now()),
+	}
+	if plan.Route != "" || plan.Trunk != "" || plan.DialledUser != "" || plan.Destinations != nil {
+		c.plan = &plan
+	}
 	for _, t := range targets {
 		if len(c.groups) == 0 || plan.Destinations != nil {
 			c.groups = append(c.groups, nil) // a plan's destinations are tried one by one
@@ -296,9 +334,10 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 	}
 	c.dialledU = plan.DialledUser
 	if u, err := req.RequestURIParsed(); err == nil && c.dialledU == "" {
-		c.dialledU = sip.Unescape(u.User)
+		c.dialledU = strings.Clone(sip.Unescape(u.User))
 	}
 	b.add(c, c.setupKey)
+	c.watch(Started)
 	c.ringTimer = c.after(b.cfg.RingTimeout, func() {
 		if c.state == stateSetup && !c.cancelled {
 			c.fail(408, "No Answer", cdr.System)
@@ -376,7 +415,7 @@ func (c *Call) startBranch(t target) {
 func (c *Call) newInvite(t target) (*sip.Message, error) {
 	from, _ := c.aInvite.From()
 	to := c.aInvite.Header("To")
-	if c.plan.DialledUser != "" {
+	if c.Plan().DialledUser != "" {
 		if u, err := sip.ParseURI(t.uri); err == nil {
 			to = "<" + string(sip.URI{Scheme: u.Scheme, User: u.User, Host: u.Host}.AppendTo(nil)) + ">"
 		}
@@ -532,7 +571,7 @@ func (c *Call) end(by cdr.Party, reason string) {
 		return
 	}
 	c.state = stateEnded
-	c.ended = c.b.clock.Now()
+	c.ended = stampOf(c.b.clock.Now())
 	c.hungUpBy, c.reason = by, reason
 	legs := make([]*Leg, 0, 2+len(c.earlies))
 	if c.a != nil {
@@ -540,6 +579,9 @@ func (c *Call) end(by cdr.Party, reason string) {
 	}
 	for _, l := range c.earlies {
 		legs = append(legs, l)
+	}
+	if c.bl != nil && !slices.Contains(legs, c.bl) { // the answer let go of earlies
+		legs = append(legs, c.bl)
 	}
 	legs = append(append(legs, c.xlegs...), c.gone...)
 	c.stopTransfer()
@@ -564,20 +606,16 @@ func (c *Call) end(by cdr.Party, reason string) {
 	if c.b.cfg.Record != nil {
 		c.b.cfg.Record(c.Record())
 	}
+	c.watch(Ended)
 }
 
 // Record is the call's detail record.
 func (c *Call) Record() cdr.Record {
-	r := cdr.Record{Node: c.b.cfg.Node, CallID: c.aCallID, BCallID: c.bCallID, Dialled: c.dialled(), Trunk: c.trunk, Route: c.plan.Route,
-		Setup: c.setup.UTC(), End: c.ended.UTC(), HungUpBy: c.hungUpBy, Status: c.status, Reason: c.reason}
-	if !c.ringing.IsZero() {
-		r.Ringing = c.ringing.UTC()
-	}
-	if !c.answered.IsZero() {
-		r.Answered = c.answered.UTC()
-	}
+	r := cdr.Record{Node: c.b.cfg.Node, CallID: c.aCallID, BCallID: c.bCallID, Dialled: c.dialled(), Trunk: c.trunk, Route: c.Plan().Route,
+		Setup: c.setup.time(), End: c.ended.time(), HungUpBy: c.hungUpBy, Status: c.status, Reason: c.reason,
+		Ringing: c.ringing.time(), Answered: c.answered.time()}
 	r.Caller, r.Callee, r.Source = c.caller, c.callee, c.source
-	r.Disposition = cdr.DispositionOf(!c.answered.IsZero(), c.status)
+	r.Disposition = cdr.DispositionOf(c.answered != 0, c.status)
 	c.controlRecord(&r)
 	if c.interrupted {
 		r.Disposition = cdr.Interrupted
@@ -602,6 +640,21 @@ func (c *Call) Hangup(by cdr.Party, reason string) {
 			c.end(by, reason)
 		}
 	})
+}
+
+// stamp is a time a call keeps, in nanoseconds since 1970 (0: not yet):
+// a third of a time.Time, which counts in a struct every held call has.
+type stamp int64
+
+func stampOf(t time.Time) stamp { return stamp(t.UnixNano()) }
+
+// time returns the stamp in UTC, as the records keep times; the zero
+// time for none.
+func (s stamp) time() time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(s)).UTC()
 }
 
 // timers are the clock the call's retransmissions run on.

@@ -54,8 +54,9 @@ func (c *Call) withBody(to, from *sip.Message, side Side) {
 	if c.b.cfg.Body != nil {
 		ct, body = c.b.cfg.Body(c, side, ct, body)
 	}
-	c.noteBody(side, ct, body)
-	to.SetBody(ct, body)
+	// The message carries the call's copy, so that one kept past its
+	// transaction keeps no received message alive.
+	to.SetBody(c.noteBody(side, ct, body))
 }
 
 // contactFor is Parley's Contact on a leg that uses listener l.

@@ -100,8 +100,17 @@ func (iv *invite) passACK(ack *sip.Message) {
 	iv.c.ack(iv.to, iv.toOK, ack, func(out *sip.Message, dst transport.Target) { iv.ack, iv.ackDst = out, dst })
 	// A held call keeps only what a retransmission of to's 2xx needs,
 	// the ACK, and that only as long as one may come (64*T1, §13.2.2.4).
-	iv.out, iv.toOK = nil, nil
-	iv.c.after(64*iv.c.b.cfg.T1, func() { iv.ack = nil })
+	iv.out, iv.toOK, iv.tx = nil, nil, nil
+	iv.c.after(64*iv.c.b.cfg.T1, iv.forget)
+}
+
+// forget lets go of the ACK once no retransmission of to's 2xx can come;
+// the call's answer is over then.
+func (iv *invite) forget() {
+	iv.ack = nil
+	if iv.c.answer == iv {
+		iv.c.answer = nil
+	}
 }
 
 // resendACK answers a retransmission of to's 2xx.

@@ -39,23 +39,25 @@ func (c *Call) admitLimits() bool {
 func (c *Call) limitKeys() calllimit.Keys {
 	var k calllimit.Keys
 	if f, err := c.aInvite.From(); err == nil && f.URI.IsSIP() {
-		k.Caller, k.CallerDomain = userKey(f.URI), f.URI.Host
+		k.Caller, k.CallerDomain = userKey(f.URI), strings.Clone(f.URI.Host)
 	}
-	if c.plan.Trunk != "" {
-		k.Trunk = c.plan.Trunk
+	if t := c.Plan().Trunk; t != "" {
+		k.Trunk = t
 		return k
 	}
 	if t, err := c.aInvite.To(); err == nil && t.URI.IsSIP() {
-		k.Callee, k.CalleeDomain = userKey(t.URI), t.URI.Host
+		k.Callee, k.CalleeDomain = userKey(t.URI), strings.Clone(t.URI.Host)
 	}
 	return k
 }
 
 // userKey is a user's name in the limits: user@domain, as the
 // limits.calls.users keys are written; a URI without a user is its domain.
+// The keys are copies: the call's hold keeps them while it lasts, and a
+// view would keep the whole INVITE they were read from.
 func userKey(u sip.URI) string {
 	if u.User == "" {
-		return strings.ToLower(u.Host)
+		return strings.Clone(strings.ToLower(u.Host))
 	}
 	return sip.Unescape(u.User) + "@" + strings.ToLower(u.Host)
 }

@@ -133,13 +133,14 @@ func (c *Call) answerPicked(pl *Leg, inv *sip.Message) {
 	c.withBody(out, inv, SideB)
 	c.answerTimer(out)
 	c.ensureA(out)
-	c.answered = c.b.clock.Now()
+	c.answered = stampOf(c.b.clock.Now())
 	c.answer = c.newInvite2xx(c.a, nil, nil, out, c.aTx)
 	c.sendA(out)
 	c.startATimers()
 	if c.b.cfg.OnAnswer != nil {
 		c.b.cfg.OnAnswer(c)
 	}
+	c.watch(Answered)
 	c.journal()
 	c.aInvite, c.aIn = nil, nil
 }

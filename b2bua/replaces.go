@@ -33,9 +33,13 @@ const reasonTransferred = "transferred (attended)"
 // to-tag is Parley's tag in that dialog, the from-tag the far end's
 // (RFC 3891 §3, as the recipient of the replacing request matches it).
 func (b *B2BUA) legByReplaces(r sip.Replaces) *Leg {
+	d := b.table.Find(dialog.ID{CallID: r.CallID, LocalTag: r.ToTag, RemoteTag: r.FromTag})
+	if d == nil {
+		return nil
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.legs[dialog.ID{CallID: r.CallID, LocalTag: r.ToTag, RemoteTag: r.FromTag}]
+	return b.legs[d]
 }
 
 // onAttended starts an attended transfer from leg l's REFER.

@@ -2,6 +2,7 @@ package b2bua
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -458,6 +459,10 @@ func flat(h [][2]string) []string {
 	return out
 }
 
+// sdpType is the content type nearly every body has: kept as it is, it
+// costs a call nothing.
+const sdpType = "application/sdp"
+
 // sentBody is the last body Parley sent on a leg: the session
 // description a re-INVITE of Parley's offers again.
 type sentBody struct {
@@ -466,18 +471,25 @@ type sentBody struct {
 }
 
 // noteBody records a body on its way to the side across from side. It
-// keeps the view, not a copy: the message that carried it on is held by
-// its leg's dialog anyway (BenchmarkActiveCalls measures no difference,
-// where a copy costs the body's size again).
-func (c *Call) noteBody(from Side, ct string, body []byte) {
+// keeps a copy: a view would hold on to the whole message that carried
+// the body (a datagram's buffer, or our own message to the other side)
+// for as long as the call lasts, several times the body's size. It
+// returns the copy, for the message that carries the body on.
+func (c *Call) noteBody(from Side, ct string, body []byte) (string, []byte) {
 	to := SideA
 	if from == SideA {
 		to = SideB
 	}
-	c.sent[to] = sentBody{ct: ct, body: body}
+	if ct == sdpType {
+		ct = sdpType // equal is not enough: the constant, not a view into the message
+	} else {
+		ct = strings.Clone(ct)
+	}
+	c.sent[to-1] = sentBody{ct: ct, body: slices.Clone(body)}
+	return c.sent[to-1].ct, c.sent[to-1].body
 }
 
 // sentBody returns the last body Parley sent on side.
 func (c *Call) sentBody(side Side) (string, []byte) {
-	return c.sent[side].ct, c.sent[side].body
+	return c.sent[side-1].ct, c.sent[side-1].body
 }

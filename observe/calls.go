@@ -121,6 +121,7 @@ const (
 	setupTimeout     = 5 * time.Minute
 	challengeWait    = 32 * time.Second
 	maxCallAge       = 12 * time.Hour
+	maxDisowned      = 4096 // disowned Call-IDs remembered against retransmitted INVITEs
 )
 
 // callKey is what names a call before it is answered (§12: Call-ID and
@@ -162,10 +163,12 @@ type tracker struct {
 	maxActive int
 	dialogs   *dialog.Table
 	active    map[callKey]*call
-	callIDs   map[string]int // active calls per Call-ID: the cheap test before parsing
-	order     *list.List     // of *call, oldest first
-	recent    []Call         // ended calls, oldest first
-	now       time.Time      // the time of the message being handled
+	callIDs   map[string]int  // active calls per Call-ID: the cheap test before parsing
+	order     *list.List      // of *call, oldest first
+	recent    []Call          // ended calls, oldest first
+	disowned  map[string]bool // Call-IDs whose calls their owner holds (Observer.Disown)
+	gone      []string        // those Call-IDs, oldest first, to bound the set
+	now       time.Time       // the time of the message being handled
 	notices   []notice
 	// scratch is the worker's one Message for every call message but
 	// an INVITE that starts a call, whose Invitation keeps it: the
@@ -179,7 +182,8 @@ func newTracker(maxActive int) *tracker {
 	if maxActive <= 0 {
 		maxActive = defaultMaxActive
 	}
-	t := &tracker{maxActive: maxActive, active: make(map[callKey]*call), callIDs: make(map[string]int), order: list.New()}
+	t := &tracker{maxActive: maxActive, active: make(map[callKey]*call), callIDs: make(map[string]int),
+		order: list.New(), disowned: make(map[string]bool)}
 	// The tracker closes each INVITE's early dialogs itself (on the 2xx,
 	// which is when Parley cancels the other branches), so no timer runs
 	// and every dialog event comes on the worker, inside observe.
@@ -253,7 +257,7 @@ func (t *tracker) invite(m *Message, req *sip.Message) {
 	key := callKey{strings.Clone(m.CallID), strings.Clone(req.FromTag())}
 	c := t.active[key]
 	switch {
-	case c == nil && t.recentIndex(key.callID) >= 0: // the call is over
+	case c == nil && (t.recentIndex(key.callID) >= 0 || t.disowned[key.callID]): // over, or its owner's
 		return
 	case c != nil && (cs.Seq <= c.invSeq || c.State == CallEstablished): // a copy, or no new attempt
 		return
@@ -491,26 +495,55 @@ func (t *tracker) end(c *call, at time.Time, reason string, by cdr.Party) {
 		c.Branches[i].State = dialog.Terminated.String() // remove ends what is left of them
 	}
 	t.remove(c)
-	if len(t.recent) == maxRecent {
-		t.recent = append(t.recent[:0], t.recent[1:]...)
-	}
-	t.recent = append(t.recent, c.clone())
+	t.addRecent(c.clone())
 	t.note(CallFinished, c)
 }
 
-// endCall ends the active calls of a Call-ID as their owner says.
-func (t *tracker) endCall(e *callEnd) []notice {
+// addRecent keeps an ended call among the maxRecent latest.
+func (t *tracker) addRecent(c Call) {
+	if len(t.recent) == maxRecent {
+		t.recent = append(t.recent[:0], t.recent[1:]...)
+	}
+	t.recent = append(t.recent, c)
+}
+
+// owned applies an owner's Disown or Report.
+func (t *tracker) owned(s *ownedStep) []notice {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.now, t.notices = e.at, nil
-	for el := t.order.Front(); el != nil; {
-		next := el.Next()
-		if c := el.Value.(*call); c.key.callID == e.callID {
-			t.end(c, e.at, e.reason, e.by)
-		}
-		el = next
+	t.notices = nil
+	if s.change == 0 {
+		t.disown(s.callID)
+		return nil
 	}
-	return t.notices
+	if s.change == CallFinished {
+		t.addRecent(s.c)
+	}
+	return []notice{{change: s.change, call: s.c}}
+}
+
+// disown forgets the calls of callID quietly (their owner records them)
+// and keeps away from that Call-ID, among the maxDisowned latest.
+func (t *tracker) disown(callID string) {
+	if t.callIDs[callID] > 0 {
+		for el := t.order.Front(); el != nil; {
+			next := el.Next()
+			if c := el.Value.(*call); c.key.callID == callID {
+				t.remove(c)
+			}
+			el = next
+		}
+	}
+	if t.disowned[callID] {
+		return
+	}
+	callID = strings.Clone(callID)
+	t.disowned[callID] = true
+	t.gone = append(t.gone, callID)
+	if len(t.gone) > maxDisowned {
+		delete(t.disowned, t.gone[0])
+		t.gone = t.gone[1:]
+	}
 }
 
 // remove forgets an active call and ends its dialogs.

@@ -3,6 +3,7 @@ package observe
 import (
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -274,21 +275,42 @@ func TestTrackerMaxCallAge(t *testing.T) {
 	}
 }
 
-// TestTrackerEndCall: a call whose owner ends it (a B2BUA that sent the
-// BYE itself) ends with the owner's reason and party; other calls stay.
-func TestTrackerEndCall(t *testing.T) {
+// TestTrackerDisown: a call its owner takes (a B2BUA's A leg) leaves the
+// tracker without a notice, a retransmission of its INVITE does not bring
+// it back, the owner's steps are announced as given and its end joins the
+// recent calls; other calls stay.
+func TestTrackerDisown(t *testing.T) {
 	tr := newTracker(0)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	feedSteps(tr, t0, time.Second, in(invite()), out(resp(200)), in(otherCall(invite())))
-	n := tr.endCall(&callEnd{callID: "c1", reason: "BYE", by: cdr.Callee, at: t0.Add(time.Minute)})
-	if len(n) != 1 || n[0].change != CallFinished || n[0].call.HungUpBy != cdr.Callee || n[0].call.End != t0.Add(time.Minute) {
-		t.Fatalf("endCall %+v", n)
+	feedSteps(tr, t0, time.Second, in(invite()), in(otherCall(invite())))
+	if n := tr.owned(&ownedStep{callID: "c1"}); len(n) != 0 {
+		t.Fatalf("disown announced %+v", n)
+	}
+	if n := feedSteps(tr, t0, time.Second, in(invite()), out(resp(180))); len(n) != 0 {
+		t.Fatalf("a disowned call's INVITE again: %+v", n)
 	}
 	if active, _ := tr.snapshot(); len(active) != 1 || active[0].CallID != "c2" {
-		t.Errorf("active after endCall: %+v", active)
+		t.Fatalf("active after disown: %+v", active)
 	}
-	if n := tr.endCall(&callEnd{callID: "c1", at: t0}); len(n) != 0 {
-		t.Errorf("a second endCall changed %+v", n)
+	end := Call{CallID: "c1", State: CallEnded, HungUpBy: cdr.Callee, End: t0.Add(time.Minute)}
+	n := tr.owned(&ownedStep{callID: "c1", change: CallFinished, c: end})
+	if len(n) != 1 || n[0].change != CallFinished || n[0].call.HungUpBy != cdr.Callee {
+		t.Fatalf("report %+v", n)
+	}
+	if _, recent := tr.snapshot(); len(recent) != 1 || recent[0].CallID != "c1" {
+		t.Errorf("recent after the owner's end: %+v", recent)
+	}
+}
+
+// TestTrackerDisownBound: the tracker remembers maxDisowned Call-IDs, the
+// latest.
+func TestTrackerDisownBound(t *testing.T) {
+	tr := newTracker(0)
+	for i := range maxDisowned + 10 {
+		tr.owned(&ownedStep{callID: "c" + strconv.Itoa(i)})
+	}
+	if len(tr.disowned) != maxDisowned || len(tr.gone) != maxDisowned || tr.disowned["c9"] || !tr.disowned["c10"] {
+		t.Errorf("%d disowned, %d in order; c9 %v, c10 %v", len(tr.disowned), len(tr.gone), tr.disowned["c9"], tr.disowned["c10"])
 	}
 }
 

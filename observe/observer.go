@@ -1,9 +1,9 @@
 package observe
 
 import (
-	"github.com/parley-sip/parley/cdr"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,10 +31,24 @@ type Config struct {
 	// status, reason and times that a call log needs). It must not block
 	// for long.
 	OnCall func(change CallChange, c Call)
+	// Owned, when set, is the layer that holds some calls itself (the
+	// B2BUA): the tracker lets go of those (Disown), their owner reports
+	// their steps (Report), and Calls, Stats and /metrics count them
+	// from Owned beside the tracked ones.
+	Owned OwnedCalls
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now defaults to time.Now; tests set it.
 	Now func() time.Time
+}
+
+// OwnedCalls lists the calls a layer holds itself, for Config.Owned.
+type OwnedCalls interface {
+	// Calls returns the calls in progress.
+	Calls() []Call
+	// Count returns how many are being set up and how many answered,
+	// cheaply: /metrics asks on every scrape.
+	Count() (setup, answered int)
 }
 
 // Observer captures messages and serves what is derived from them. Its
@@ -61,14 +75,15 @@ type Observer struct {
 type item struct {
 	m    Message
 	done chan struct{}
-	end  *callEnd // a call ended by its owner, not by a message
+	own  *ownedStep // a call's owner took it, or reports a step of it
 }
 
-// callEnd is EndCall's request.
-type callEnd struct {
-	callID, reason string
-	by             cdr.Party
-	at             time.Time
+// ownedStep is Disown's or Report's request: with no change, the call
+// with callID leaves the tracker; with one, c's step is announced.
+type ownedStep struct {
+	callID string
+	change CallChange
+	c      Call
 }
 
 // New returns an Observer; Start runs its worker.
@@ -96,7 +111,7 @@ func New(cfg Config) *Observer {
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
-	o.metrics = newMetrics(cfg.Sources, o.calls.count)
+	o.metrics = newMetrics(cfg.Sources, o.countCalls)
 	return o
 }
 
@@ -165,17 +180,28 @@ func (o *Observer) Flush() {
 	}
 }
 
-// EndCall ends the calls followed under callID, after every message
-// captured before it: for a call whose end the messages do not show,
-// as a B2BUA's A leg when Parley itself sends the BYE.
-func (o *Observer) EndCall(callID, reason string, by cdr.Party) {
+// Disown tells the observer that the call with callID is held by its
+// owner (Config.Owned) from now on: after every message captured before
+// it, the tracker forgets the call without a notice and does not follow
+// that Call-ID again, which saves a held call the tracker's copy of its
+// dialogs. The owner reports the call's steps from then on (Report).
+func (o *Observer) Disown(callID string) { o.queue(&ownedStep{callID: callID}) }
+
+// Report announces a step of an owned call as the tracker would for one
+// it follows (Config.OnCall, the live stream), in order with the captured
+// messages; a CallFinished one joins the recently ended calls.
+func (o *Observer) Report(change CallChange, c Call) {
+	o.queue(&ownedStep{callID: c.CallID, change: change, c: c})
+}
+
+func (o *Observer) queue(s *ownedStep) {
 	if !o.started.Load() {
 		return
 	}
 	o.mu.Lock() // in order with Capture's messages
 	defer o.mu.Unlock()
 	select {
-	case o.work <- item{end: &callEnd{callID: callID, reason: reason, by: by, at: o.cfg.Now()}}:
+	case o.work <- item{own: s}:
 	default:
 		o.metrics.captureDropped.Add(1)
 	}
@@ -217,9 +243,9 @@ func (o *Observer) handle(it *item) {
 		close(it.done)
 		return
 	}
-	if e := it.end; e != nil {
-		it.end = nil
-		o.announce(o.calls.endCall(e))
+	if s := it.own; s != nil {
+		it.own = nil
+		o.announce(o.calls.owned(s))
 		return
 	}
 	m := &it.m
@@ -274,7 +300,25 @@ func (o *Observer) CallMessages(callID string) []Message {
 
 // Calls returns the active calls (oldest first) and the recently ended
 // ones (most recent first).
-func (o *Observer) Calls() (active, recent []Call) { return o.calls.snapshot() }
+func (o *Observer) Calls() (active, recent []Call) {
+	active, recent = o.calls.snapshot()
+	if o.cfg.Owned != nil {
+		active = append(active, o.cfg.Owned.Calls()...)
+		slices.SortStableFunc(active, func(a, b Call) int { return a.Start.Compare(b.Start) })
+	}
+	return active, recent
+}
+
+// countCalls counts the calls being set up and the answered ones, the
+// owned ones included.
+func (o *Observer) countCalls() (setup, answered int) {
+	setup, answered = o.calls.count()
+	if o.cfg.Owned != nil {
+		s, a := o.cfg.Owned.Count()
+		setup, answered = setup+s, answered+a
+	}
+	return setup, answered
+}
 
 // Subscribe returns a channel of live events, with room for buffer of
 // them, and a function that ends the subscription.
@@ -304,6 +348,6 @@ func (o *Observer) Stats() Stats {
 	}
 	o.mu.Unlock()
 	st.Dropped = o.metrics.captureDropped.Load()
-	st.SetupCalls, st.ActiveCalls = o.calls.count()
+	st.SetupCalls, st.ActiveCalls = o.countCalls()
 	return st
 }

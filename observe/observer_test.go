@@ -1,6 +1,8 @@
 package observe
 
 import (
+	"reflect"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -121,4 +123,50 @@ func TestCloseWithoutStart(t *testing.T) {
 	}
 	o.Start() // after Close: no worker starts, nothing hangs
 	o.Flush()
+}
+
+// ownedCalls is a fake Config.Owned.
+type ownedCalls []Call
+
+func (o ownedCalls) Calls() []Call { return o }
+func (o ownedCalls) Count() (setup, answered int) {
+	for _, c := range o {
+		if c.State == CallEstablished {
+			answered++
+		} else {
+			setup++
+		}
+	}
+	return setup, answered
+}
+
+// TestOwnedCalls: an owner's calls are listed and counted with the
+// tracked ones, oldest first; a call it disowns leaves the tracker; its
+// reported steps reach OnCall in order with the captured messages.
+func TestOwnedCalls(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	owned := ownedCalls{{CallID: "b1", State: CallEstablished, Start: t0}}
+	var got []string
+	o := New(Config{Owned: owned, Now: func() time.Time { return t0.Add(time.Second) },
+		OnCall: func(ch CallChange, c Call) { got = append(got, strconv.Itoa(int(ch))+" "+c.CallID) }})
+	o.Start()
+	o.Capture(Received, "udp", parley, alice, []byte(invite().text()))
+	o.Capture(Received, "udp", parley, alice, []byte(otherCall(invite()).text()))
+	o.Disown("c2")
+	o.Report(CallFinished, Call{CallID: "c2", State: CallEnded})
+	o.Flush()
+	active, recent := o.Calls()
+	if len(active) != 2 || active[0].CallID != "b1" || active[1].CallID != "c1" {
+		t.Errorf("active %+v, want b1 then c1", active)
+	}
+	if len(recent) != 1 || recent[0].CallID != "c2" {
+		t.Errorf("recent %+v, want c2", recent)
+	}
+	if st := o.Stats(); st.ActiveCalls != 1 || st.SetupCalls != 1 {
+		t.Errorf("stats: %d active, %d setting up; want 1 and 1", st.ActiveCalls, st.SetupCalls)
+	}
+	o.Close()
+	if want := []string{"1 c1", "1 c2", "3 c2"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("OnCall %v, want %v", got, want)
+	}
 }

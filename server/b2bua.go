@@ -8,6 +8,7 @@ import (
 	"github.com/parley-sip/parley/calllimit"
 	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/observe"
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/transport"
 )
@@ -43,7 +44,8 @@ func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime cont
 		Durable:      s.durableB2BUA,
 		Agent:        func() string { return s.settings.Load().cfg.ServerHeader },
 		OnAnswer:     s.clusterCallAnswered,
-		OnEnd:        s.b2buaCallEnded,
+		OnEnd:        s.clusterCallEnded,
+		Watch:        s.watchB2BUA,
 		Lifetime:     lifetime,
 		Log:          s.events,
 	})
@@ -69,17 +71,61 @@ func (s *Server) recordB2BUA(r cdr.Record) {
 	s.records.w.Write(r)
 }
 
-// b2buaCallEnded tells the observer that a B2BUA call's A leg is over:
-// when Parley sends that leg's BYE itself, no message it follows says so.
-func (s *Server) b2buaCallEnded(c *b2bua.Call) {
-	s.clusterCallEnded(c)
+// watchB2BUA keeps the observer's view of B2BUA calls without its
+// tracker: the tracker lets go of a call's A leg as the B2BUA takes it
+// (a held call would cost twice its dialogs), and the B2BUA's steps take
+// the place of what the tracker would have read off the wire.
+func (s *Server) watchB2BUA(c *b2bua.Call, step b2bua.Step) {
 	if s.obs == nil {
 		return
 	}
-	a, _ := c.CallIDs()
-	by, reason := c.HungUpBy()
-	s.obs.obs.EndCall(a, reason, by)
+	if step == b2bua.Started {
+		a, _ := c.CallIDs()
+		s.obs.obs.Disown(a)
+		return
+	}
+	change := map[b2bua.Step]observe.CallChange{b2bua.Ringing: observe.CallAlerting,
+		b2bua.Answered: observe.CallAnswered, b2bua.Ended: observe.CallFinished}[step]
+	oc := observedCall(c.Current())
+	if step == b2bua.Ended {
+		r := c.Record()
+		oc.State, oc.End, oc.Status, oc.Reason, oc.HungUpBy = observe.CallEnded, r.End, r.Status, r.Reason, r.HungUpBy
+		for i := range oc.Branches {
+			oc.Branches[i].State = "terminated"
+		}
+	}
+	s.obs.obs.Report(change, oc)
 }
+
+// observedCall is a B2BUA call as the observer shows a call: its A leg,
+// the caller's dialog with Parley, as the tracker would have followed it.
+func observedCall(ci b2bua.CallInfo) observe.Call {
+	states := map[string]observe.CallState{"setup": observe.CallTrying, "ringing": observe.CallRinging,
+		"answered": observe.CallEstablished, "ended": observe.CallEnded}
+	oc := observe.Call{CallID: ci.A.CallID, Caller: "<" + ci.Caller + ">", Callee: "<" + ci.Callee + ">",
+		Source: ci.Source, State: states[ci.State], Start: ci.Setup, Ringing: ci.Ringing, Answered: ci.Answered,
+		Relayed: true, CallerTag: ci.A.RemoteTag, CallerTarget: ci.A.Remote}
+	if ci.A.State != "setup" { // the A dialog is made: Parley's tag is the callee side's
+		oc.Branches = []observe.Branch{{Tag: ci.A.LocalTag, State: ci.A.State}}
+	}
+	return oc
+}
+
+// b2buaCalls is the B2BUA as the observer's Config.Owned.
+type b2buaCalls struct{ b *b2bua.B2BUA }
+
+// Calls lists the B2BUA's calls as the observer shows calls.
+func (bc b2buaCalls) Calls() []observe.Call {
+	infos := bc.b.Calls()
+	out := make([]observe.Call, len(infos))
+	for i := range infos {
+		out[i] = observedCall(infos[i])
+	}
+	return out
+}
+
+// Count counts them without waiting for their queues.
+func (bc b2buaCalls) Count() (setup, answered int) { return bc.b.Counts() }
 
 // ownedByB2BUA reports whether the observer's call is a B2BUA call's A
 // leg, whose record the B2BUA writes itself.

@@ -42,6 +42,9 @@ func (s *Server) newObservability(cfg *config.Config) error {
 	}
 	o := &observability{agentID: uint32(cfg.HEP.AgentID), authKey: cfg.HEP.Password, started: time.Now()}
 	oc := observe.Config{Sources: s.metricSources(), Logger: s.log, OnCall: s.withLamps(s.onCall())}
+	if s.b2b != nil {
+		oc.Owned = b2buaCalls{s.b2b}
+	}
 	if cfg.Admin.Listen != "" {
 		oc.CaptureMessages, oc.CaptureBytes = cfg.Admin.CaptureMessages, cfg.Admin.CaptureBytes
 	}
