@@ -177,7 +177,7 @@ func fullConfig() *Config {
 		AuthOverrides: map[string]AuthOverride{
 			"example.org": {Methods: []string{"REGISTER"}, AllowUnauthenticatedToLocal: ptr(true)},
 		},
-		Storage: StorageConfig{Engine: EnginePostgres, DSN: "postgres://parley@127.0.0.1/parley", Location: EngineRedis, RedisURL: "redis://127.0.0.1:6379/2"},
+		Storage: StorageConfig{Engine: EnginePostgres, DSN: "postgres://parley@127.0.0.1/parley", Location: EngineRedis, RedisURL: "redis://127.0.0.1:6379/2", RedisPrefix: "acme-prod:"},
 		Auth: AuthConfig{
 			Enabled: true, Methods: []string{"REGISTER", "INVITE"}, Algorithms: []string{"SHA-256", "MD5"}, AllowUnauthenticatedToLocal: false,
 			NonceTTL: Duration(120 * time.Second), MaxFailures: 5,
@@ -320,6 +320,9 @@ func TestParseErrors(t *testing.T) {
 		{"redis url port", lines("storage:", "  location: redis", "  redis_url: redis://127.0.0.1:99999/0"), 3, "storage.redis_url", "port must be between 1 and 65535", 0},
 		{"redis url password kept out", lines("storage:", "  location: redis", "  redis_url: redis://u:s3cret@127.0.0.1:6379/x"), 3, "storage.redis_url", `got "redis://u:xxxxx@127.0.0.1:6379/x"`, 0},
 		{"redis url host", lines("storage:", "  location: redis", "  redis_url: redis:///0"), 3, "storage.redis_url", "must name a host", 0},
+		{"redis prefix brace", lines("storage:", "  location: redis", "  redis_url: redis://127.0.0.1:6379/0", "  redis_prefix: 'a{b}:'"), 4, "storage.redis_prefix", "may not hold { or }", 0},
+		{"redis prefix long", lines("storage:", "  location: redis", "  redis_url: redis://127.0.0.1:6379/0", "  redis_prefix: "+strings.Repeat("p", 65)), 4, "storage.redis_prefix", "at most 64 bytes", 0},
+		{"redis prefix without redis", lines("storage:", "  redis_prefix: 'acme:'"), 2, "storage.redis_prefix", "only used with storage.location redis", 0},
 		{"auth on memory", lines("storage:", "  engine: memory", "auth:", "  enabled: true"), 4, "auth.enabled", "needs a subscriber database", 0},
 		{"ACK challenged", lines("auth:", "  methods: [INVITE, ACK]"), 2, "auth.methods[1]", "ACK cannot be challenged", 0},
 		{"unknown algorithm", lines("auth:", "  algorithms: [SHA-512]"), 2, "auth.algorithms[0]", "must be SHA-256 or MD5", 0},

@@ -25,7 +25,17 @@ type StorageConfig struct {
 	// makes HOST:PORT a Sentinel, and addr=HOST:PORT adds Sentinels or
 	// Redis Cluster seeds.
 	RedisURL string `yaml:"redis_url" reload:"restart"`
+	// RedisPrefix starts every key Parley keeps in Redis, so that
+	// several deployments (or a staging and a production cluster) can
+	// share one Redis or Redis Cluster. Every node of one cluster must
+	// use the same prefix: a node with another one sees none of their
+	// bindings. It may not hold braces, which would change the keys'
+	// hash tags and so their Redis Cluster slots.
+	RedisPrefix string `yaml:"redis_prefix" reload:"restart"`
 }
+
+// DefaultRedisPrefix is storage.redis_prefix's default.
+const DefaultRedisPrefix = "parley:"
 
 // LocationEngine is the engine that keeps registrations.
 func (s StorageConfig) LocationEngine() Engine {
@@ -109,6 +119,14 @@ func (ch *checker) location(s StorageConfig) {
 		if msg := checkRedisURL(s.RedisURL); msg != "" {
 			ch.add("storage.redis_url", "%s, like redis://127.0.0.1:6379/0; got %q", msg, redacted(s.RedisURL))
 		}
+	}
+	switch {
+	case s.Location != EngineRedis && s.RedisPrefix != DefaultRedisPrefix:
+		ch.add("storage.redis_prefix", "is only used with storage.location redis, which is not set")
+	case strings.ContainsAny(s.RedisPrefix, "{}"):
+		ch.add("storage.redis_prefix", "may not hold { or }, which would change the keys' Redis Cluster hash tags; got %q", s.RedisPrefix)
+	case len(s.RedisPrefix) > 64:
+		ch.add("storage.redis_prefix", "must be at most 64 bytes, it starts every key; got %d", len(s.RedisPrefix))
 	}
 }
 

@@ -112,7 +112,8 @@ func openSQLite(cfg *config.Config, log, events *slog.Logger, withLocation bool)
 func openRedis(cfg *config.Config, log, events *slog.Logger) (location.Store, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	bindings, err := redisstore.Open(ctx, cfg.Storage.RedisURL, redisstore.WithLogger(events))
+	bindings, err := redisstore.Open(ctx, cfg.Storage.RedisURL,
+		redisstore.WithPrefix(cfg.Storage.RedisPrefix), redisstore.WithLogger(events))
 	if err != nil {
 		return nil, fmt.Errorf("storage.redis_url: %w", err)
 	}

@@ -1,14 +1,18 @@
 package server
 
 import (
+	"cmp"
+	"context"
 	"fmt"
 	"log/slog"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/location/redisstore"
 	"github.com/parley-sip/parley/location/redisstore/redistest"
 )
@@ -91,17 +95,23 @@ func TestOpenRedisLocation(t *testing.T) {
 	tests := []struct {
 		name, engine string
 		url          string
+		prefix       string // storage.redis_prefix, "" for the default
 		users        bool
 		err          string
 	}{
-		{"memory engine", "memory", own.URL(), false, ""},
-		{"sqlite engine", "sqlite", own.URL(), true, ""},
-		{"no Redis there", "memory", "redis://127.0.0.1:1/0", false, "storage.redis_url: "},
+		{"memory engine", "memory", own.URL(), "", false, ""},
+		{"sqlite engine", "sqlite", own.URL(), "", true, ""},
+		{"own prefix", "memory", own.URL(), "acme-prod:", false, ""},
+		{"no Redis there", "memory", "redis://127.0.0.1:1/0", "", false, "storage.redis_url: "},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := config.Parse("t.yaml", []byte(fmt.Sprintf("data_dir: %s\nstorage:\n  engine: %s\n  location: redis\n  redis_url: %s\n"+
-				"cdr:\n  enabled: true\n", t.TempDir(), tc.engine, tc.url)))
+			prefix := ""
+			if tc.prefix != "" {
+				prefix = fmt.Sprintf("  redis_prefix: %q\n", tc.prefix)
+			}
+			cfg, err := config.Parse("t.yaml", []byte(fmt.Sprintf("data_dir: %s\nstorage:\n  engine: %s\n  location: redis\n  redis_url: %s\n%s"+
+				"cdr:\n  enabled: true\n", t.TempDir(), tc.engine, tc.url, prefix)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,7 +135,29 @@ func TestOpenRedisLocation(t *testing.T) {
 			if st.cdrs == nil {
 				t.Error("no call detail record store")
 			}
+			checkKeyPrefix(t, st.bindings, tc.url, cmp.Or(tc.prefix, config.DefaultRedisPrefix))
 		})
+	}
+}
+
+// checkKeyPrefix stores a binding for an AOR of t's own and checks that
+// its key in the Redis at url starts with prefix.
+func checkKeyPrefix(t *testing.T, st location.Store, url, prefix string) {
+	t.Helper()
+	now := time.Now()
+	aor := "sip:" + strings.ReplaceAll(t.Name(), "/", "-") + "@example.com"
+	if _, err := st.Update(context.Background(), aor, now, func([]location.Binding) ([]location.Binding, error) {
+		return []location.Binding{{Contact: "sip:a@192.0.2.1", Q: 1000, Expires: now.Add(time.Minute), Updated: now}}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := redistest.Client(t, url)
+	keys, err := c.Do(context.Background(), c.B().Keys().Pattern("*a:"+aor).Build()).AsStrSlice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || !strings.HasPrefix(keys[0], prefix+"loc:{") {
+		t.Errorf("keys of %s: %q, want one starting %q", aor, keys, prefix+"loc:{")
 	}
 }
 

@@ -16,14 +16,19 @@
 //
 // # Updates
 //
-// An Update reads the set, lets its fn change it and writes the result
-// with a script that compares the version (random per write) of the set
-// it read with what is stored. If another node wrote meanwhile, the
-// script answers with the current set and fn runs again on it. Within a
-// node, Updates of one AOR are serialised by a lock, so retries happen
-// only between nodes. The set's key expires (Redis TTL) ten minutes after
-// its last binding: the expiry sweep normally removes bindings first and
-// logs them; the TTL is a backstop for a cluster with no node running.
+// An Update lets its fn change the set and writes the result with a
+// script that compares the version (random per write) of the set fn saw
+// with what is stored. If another node wrote meanwhile, the script
+// answers with the current set and fn runs again on it. fn first runs on
+// the set this node itself last wrote for the AOR (it remembers a bounded
+// number of them), or on none: a refresh comes back to the node that
+// took the registration, and a first registration finds nothing, so most
+// Updates cost the script alone, one round trip. A wrong guess costs the
+// second round trip the read used to. Within a node, Updates of one AOR
+// are serialised by a lock per AOR, so retries happen only between nodes.
+// The set's key expires (Redis TTL) ten minutes after its last binding:
+// the expiry sweep normally removes bindings first and logs them; the TTL
+// is a backstop for a cluster with no node running.
 //
 // # Local cache
 //

@@ -41,9 +41,6 @@ const (
 	expireBatch = 256
 	// rangeBatch is how many sets one MGET of Range reads.
 	rangeBatch = 256
-	// lockStripes serialises a node's own Updates of an AOR, so that
-	// optimistic retries are only ever against other nodes.
-	lockStripes = 256
 )
 
 // Store is a [location.Store] kept in Redis and shared by every Parley
@@ -54,7 +51,7 @@ type Store struct {
 	k      *keys
 	self   uint64 // this store's id, the owner of the ConnIDs it writes
 	health *eventlog.Outage
-	locks  [lockStripes]chan struct{} // each a lock that a deadline can give up on
+	local  *local
 
 	closed atomic.Bool
 
@@ -129,11 +126,8 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		}
 		return nil, fmt.Errorf("location/redisstore: %s: %w", opt.InitAddress, err)
 	}
-	s := &Store{c: c, k: newKeys(cfg.prefix), self: rand.Uint64(),
+	s := &Store{c: c, k: newKeys(cfg.prefix), self: rand.Uint64(), local: newLocal(),
 		health: &eventlog.Outage{What: "location store", Log: cfg.log}}
-	for i := range s.locks {
-		s.locks[i] = make(chan struct{}, 1)
-	}
 	pctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	if err := c.Do(pctx, c.B().Ping().Build()).Error(); err != nil {
@@ -190,45 +184,59 @@ func (s *Store) cas(ctx context.Context, aor string, now time.Time, sweep bool, 
 	// a timeout each.
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	lock := s.locks[b%lockStripes]
-	select {
-	case lock <- struct{}{}:
-		defer func() { <-lock }()
-	case <-ctx.Done():
-		return nil, s.observe(ctx, ctx.Err())
-	}
-	cur, err := s.read(ctx, b, aor, false)
+	unlock, err := s.local.lock(ctx, aor)
 	if err != nil {
-		return nil, err
+		return nil, s.observe(ctx, err)
 	}
+	defer unlock()
+	// Start from what this node last wrote, or from nothing: a guess the
+	// script checks, which saves the round trip of a read whenever it is
+	// right (see local).
+	cur, _ := s.local.recall(aor)
+	known := false
 	for range maxAttempts {
-		all, err := s.decode(cur, aor, now, false)
+		e, err := s.encodeEdit(cur, aor, now, edit)
 		if err != nil {
-			return nil, err
+			if known {
+				return nil, err
+			}
+			// Refused on a guess: let it decide on what is stored.
+			if cur, err = s.read(ctx, b, aor, false); err != nil {
+				return nil, err
+			}
+			known = true
+			continue
 		}
-		next, err := edit(all)
-		if err != nil {
-			return nil, err
-		}
-		e, err := s.encode(next, aor, now)
-		if err != nil {
-			return nil, err
-		}
-		if cur == "" && e.val == "" && !sweep {
+		if known && cur == "" && e.val == "" && !sweep {
 			return nil, nil // nothing was there and nothing is to be
 		}
 		written, latest, err := s.put(ctx, b, aor, cur, e, now)
 		if err != nil {
+			s.local.forget(aor) // the write may or may not have been done
 			return nil, err
 		}
 		if written {
+			s.local.remember(aor, e.val)
 			// Decoded from what was stored, so that the result shares
 			// nothing with what fn returned, as Lookup's would not.
 			return s.decode(e.val, aor, now, true)
 		}
-		cur = latest
+		cur, known = latest, true
 	}
 	return nil, fmt.Errorf("location/redisstore: %s: %d attempts lost the race with other writers", aor, maxAttempts)
+}
+
+// encodeEdit encodes what edit makes of the set cur.
+func (s *Store) encodeEdit(cur, aor string, now time.Time, edit func(all []location.Binding) ([]location.Binding, error)) (encoded, error) {
+	all, err := s.decode(cur, aor, now, false)
+	if err != nil {
+		return encoded{}, err
+	}
+	next, err := edit(all)
+	if err != nil {
+		return encoded{}, err
+	}
+	return s.encode(next, aor, now)
 }
 
 // encoded is an AOR's new set as stored: the value ("" for none), and

@@ -68,14 +68,30 @@ func Prefix(t testing.TB, url string) string {
 	return prefix
 }
 
-// deleteKeys removes every key under prefix.
-func deleteKeys(url, prefix string) error {
+// Client is a plain client (no cache) of the Redis at url, for a test
+// to look at or change what a store keeps; closed when t ends.
+func Client(t testing.TB, url string) rueidis.Client {
+	t.Helper()
+	c, err := dial(url)
+	if err != nil {
+		t.Fatalf("Redis %s: %v", url, err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func dial(url string) (rueidis.Client, error) {
 	opt, err := rueidis.ParseURL(url)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	opt.DisableCache = true
-	c, err := rueidis.NewClient(opt)
+	return rueidis.NewClient(opt)
+}
+
+// deleteKeys removes every key under prefix.
+func deleteKeys(url, prefix string) error {
+	c, err := dial(url)
 	if err != nil {
 		return err
 	}
