@@ -56,7 +56,7 @@ func openCluster(cfg *config.Config, log *slog.Logger) (*clusterNode, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := redisstate.Open(ctx, cfg.Storage.RedisURL, "")
+	st, err := redisstate.Open(ctx, cfg.Storage.RedisURL, cfg.Storage.RedisPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("storage.redis_url: %w", err)
 	}
