@@ -136,6 +136,9 @@ type Call struct {
 	xfer  *transfer
 	xlegs []*Leg
 	gone  []*Leg
+
+	// mark is the legs' state the last snapshot held (snapshot.go).
+	mark snapMark
 }
 
 // target is one destination of a B leg.
@@ -271,6 +274,9 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 		aTx: tx, aInvite: req, aIn: in, aTag: dialog.NewTag(), aContact: contactFor(in.Listener),
 		plan: plan, trunk: plan.Trunk, bCallID: newID(), bTag: dialog.NewTag(), setup: b.clock.Now(),
 		earlies: map[*dialog.Dialog]*Leg{}}
+	if b.cfg.OnChange != nil {
+		c.q.After = c.noteChange
+	}
 	for _, t := range targets {
 		if len(c.groups) == 0 || plan.Destinations != nil {
 			c.groups = append(c.groups, nil) // a plan's destinations are tried one by one
