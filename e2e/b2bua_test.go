@@ -151,27 +151,22 @@ func b2buaCDRs(t *testing.T, base string) []b2buaCDR {
 	return v.CDRs
 }
 
-// b2buaCalls reads /api/b2bua/calls.
-func b2buaCalls(t *testing.T, base string) []struct {
+// b2buaAPICall is a call of /api/b2bua/calls as the tests read it.
+type b2buaAPICall struct {
 	ID    string
 	State string
+	Node  string
 	A, B  struct {
 		CallID string `json:"call_id"`
 		State  string
 	}
-} {
+}
+
+// b2buaCalls reads /api/b2bua/calls.
+func b2buaCalls(t *testing.T, base string) []b2buaAPICall {
 	t.Helper()
 	code, body := httpGet(t, base+"/api/b2bua/calls")
-	var v struct {
-		Calls []struct {
-			ID    string
-			State string
-			A, B  struct {
-				CallID string `json:"call_id"`
-				State  string
-			}
-		}
-	}
+	var v struct{ Calls []b2buaAPICall }
 	if err := json.Unmarshal([]byte(body), &v); code != 200 || err != nil {
 		t.Fatalf("/api/b2bua/calls: %d %v: %s", code, err, body)
 	}
