@@ -142,3 +142,30 @@ func TestOnChangeTransfer(t *testing.T) {
 		t.Errorf("snapshot's B leg %+v at %s, want carol's", s.B.ID, s.B.RemoteTarget)
 	}
 }
+
+// BenchmarkNoteChange is what OnChange adds to each event of an answered
+// call on a cluster node when nothing a takeover needs changed: the
+// comparison after the event, against the same event without OnChange
+// (the queue's own cost). It must add no allocation.
+func BenchmarkNoteChange(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(map[bool]string{false: "off", true: "on"}[on], func(b *testing.B) {
+			ch := &changes{}
+			cfg := ch.config()
+			if !on {
+				cfg.OnChange = nil
+			}
+			h := newHarness(&testing.T{}, Control{}, cfg)
+			cl := h.dial("alice@example.com", Plan{})
+			cl.answer()
+			nop := func() {}
+			b.ReportAllocs()
+			for b.Loop() {
+				cl.c.Post(nop) // runs here, the queue being idle, then noteChange
+			}
+			if len(ch.snaps) != 0 {
+				b.Fatalf("%d OnChange calls with nothing changed", len(ch.snaps))
+			}
+		})
+	}
+}
