@@ -79,6 +79,14 @@ type Config struct {
 	// and Record may be read. The observer follows B2BUA calls by it
 	// instead of from the wire.
 	Watch func(c *Call, step Step)
+	// OnChange, when set, runs on the call's queue when what its
+	// Snapshot gives for ending it from elsewhere changed since the
+	// answer or the last OnChange: a leg replaced (a transfer), a leg's
+	// remote target refreshed (re-INVITE, UPDATE), or a leg's CSeq
+	// SnapshotSeqStep past the last. Events that change none of these
+	// (media re-offers to the same Contact, INFO, session refreshes) do
+	// not run it.
+	OnChange func(c *Call)
 	// OnEnd, when set, runs once when a call Admit let through ends, on
 	// the call's queue: what a limit counting calls releases.
 	OnEnd func(c *Call)

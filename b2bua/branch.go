@@ -220,6 +220,7 @@ func (c *Call) success(br *branch, d *dialog.Dialog, resp *sip.Message) {
 	c.answer = c.newInvite2xx(c.a, l, resp, out, c.aTx)
 	c.sendA(out)
 	c.startTimers(resp)
+	c.mark, _ = c.markOf() // what OnAnswer's snapshot holds
 	if c.b.cfg.OnAnswer != nil {
 		c.b.cfg.OnAnswer(c)
 	}

@@ -163,6 +163,8 @@ type Call struct {
 	pickedUpBy string
 	seg        *segment
 	xholds     [2]*calllimit.Call // by Side-1
+	// mark is the legs' state the last snapshot held (snapshot.go).
+	mark snapMark
 }
 
 // target is one destination of a B leg.
@@ -316,6 +318,9 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 	}
 	if plan.Route != "" || plan.Trunk != "" || plan.DialledUser != "" || plan.Destinations != nil {
 		c.plan = &plan
+	}
+	if b.cfg.OnChange != nil {
+		c.q.After = c.noteChange
 	}
 	for _, t := range targets {
 		if len(c.groups) == 0 || plan.Destinations != nil {

@@ -30,3 +30,46 @@ func (c *Call) Snapshot() (s Snapshot, ok bool) {
 	}
 	return Snapshot{ID: c.id, Record: c.Record(), A: c.a.d.Info(), B: c.bl.d.Info()}, true
 }
+
+// SnapshotSeqStep is how far a leg's local CSeq moves past the last
+// snapshot's before OnChange hears of it. A takeover's BYE jumps
+// further past the snapshot (cluster/takeover.CSeqGap), so the requests
+// the B2BUA sends itself (session refreshes) need no write each.
+const SnapshotSeqStep = 500
+
+// snapMark is what ending the call from elsewhere needs of its legs, as
+// the last snapshot OnAnswer or OnChange saw had it.
+type snapMark struct {
+	a, b             *dialog.Dialog
+	aTarget, bTarget string
+	aSeq, bSeq       uint32
+}
+
+// markOf is the call's mark now; ok is false off an answered call.
+func (c *Call) markOf() (m snapMark, ok bool) {
+	if c.state != stateAnswered || c.a == nil || c.bl == nil {
+		return snapMark{}, false
+	}
+	m.a, m.b = c.a.d, c.bl.d
+	m.aTarget, m.aSeq = m.a.TargetSeq()
+	m.bTarget, m.bSeq = m.b.TargetSeq()
+	return m, true
+}
+
+// covers reports whether a snapshot taken at m still ends the call as
+// one taken at now would.
+func (m snapMark) covers(now snapMark) bool {
+	return m.a == now.a && m.b == now.b && m.aTarget == now.aTarget && m.bTarget == now.bTarget &&
+		now.aSeq-m.aSeq < SnapshotSeqStep && now.bSeq-m.bSeq < SnapshotSeqStep
+}
+
+// noteChange runs after each event of the call (its queue's After, with
+// Config.OnChange set) and calls OnChange when the snapshot went stale.
+func (c *Call) noteChange() {
+	m, ok := c.markOf()
+	if !ok || c.mark.covers(m) {
+		return
+	}
+	c.mark = m
+	c.b.cfg.OnChange(c)
+}

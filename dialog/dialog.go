@@ -91,6 +91,15 @@ func (d *Dialog) State() State {
 	return d.state
 }
 
+// TargetSeq returns the remote target and the last CSeq the local side
+// sent: what a watcher of target refreshes compares, without the copy
+// Info makes.
+func (d *Dialog) TargetSeq() (remote string, localSeq uint32) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.remoteTarget, d.localSeq
+}
+
 // Info returns a copy of the dialog's state.
 func (d *Dialog) Info() Info {
 	d.mu.Lock()

@@ -166,6 +166,7 @@ type b2buaLeg struct {
 type b2buaCallInfo struct {
 	ID    string
 	State string
+	Node  string
 	A, B  b2buaLeg
 }
 

@@ -105,6 +105,19 @@ func startSoftphone(t *testing.T, name, account string, extra ...string) *softph
 // a test may put more files there first (contacts).
 func startSoftphoneIn(t *testing.T, dir, name, account string, extra ...string) *softphone {
 	t.Helper()
+	return startSoftphoneFor(t, dir, name, account, 30*time.Second, extra...)
+}
+
+// startSoftphoneFor is startSoftphoneIn with the phone's life given; a
+// "dns_server" line among extra replaces the default one.
+func startSoftphoneFor(t *testing.T, dir, name, account string, life time.Duration, extra ...string) *softphone {
+	t.Helper()
+	dns := "dns_server 127.0.0.1:53"
+	for _, l := range extra {
+		if strings.HasPrefix(l, "dns_server ") {
+			dns = ""
+		}
+	}
 	modules := baresipModulePath(t)
 	wav := filepath.Join(dir, "tone.wav")
 	if err := os.WriteFile(wav, toneWAV(10*time.Second), 0o644); err != nil {
@@ -116,7 +129,7 @@ func startSoftphoneIn(t *testing.T, dir, name, account string, extra ...string) 
 		"poll_method epoll",
 		"sip_listen " + s.addr,
 		"net_interface 127.0.0.1",
-		"dns_server 127.0.0.1:53",
+		dns,
 		"audio_source aufile," + wav,
 		"audio_player aubridge," + name,
 		"audio_alert aubridge," + name,
@@ -140,7 +153,7 @@ func startSoftphoneIn(t *testing.T, dir, name, account string, extra ...string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command("baresip", "-f", dir, "-t", "30", "-v", "-s")
+	s.cmd = exec.Command("baresip", "-f", dir, "-t", strconv.Itoa(int(life.Seconds())), "-v", "-s")
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	if s.stdin, err = s.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)

@@ -98,6 +98,9 @@ func TestClusterTakeover(t *testing.T) {
 		return len(v.Calls) == 1 && v.Calls[0].Node == "n1"
 	})
 	aCallID := v.Calls[0].ACallID
+	if calls := b2buaCalls(t, "http://"+n1.admin); len(calls) != 1 || calls[0].Node != "n1" {
+		t.Errorf("node 1's /api/b2bua/calls: %+v, want alice's call, node n1", calls)
+	}
 	for _, n := range v.Nodes {
 		if n.ID == "n1" && n.Registrations != 1 {
 			t.Errorf("node 1 holds %d registrations, want bob's", n.Registrations)

@@ -54,15 +54,21 @@ func startNodes(t *testing.T, hosts []string, common string, dataDirs []string) 
 // (indented, each ending in a newline).
 func startNodesWith(t *testing.T, hosts []string, common, clusterLines string, dataDirs []string) []*clusterNode {
 	t.Helper()
+	return startNodesIn(t, "example.com", hosts, common, clusterLines, dataDirs)
+}
+
+// startNodesIn is startNodesWith for the SIP domain given.
+func startNodesIn(t *testing.T, domain string, hosts []string, common, clusterLines string, dataDirs []string) []*clusterNode {
+	t.Helper()
 	port := clusterPort(t, hosts)
 	nodes := make([]*clusterNode, len(hosts))
 	for i, host := range hosts {
 		name := "n" + host[strings.LastIndexByte(host, '.')+1:]
 		addr := net.JoinHostPort(host, strconv.Itoa(port))
 		admin := "127.0.0.1:" + strconv.Itoa(freePort(t, false))
-		cfg := writeConfig(t, fmt.Sprintf("listen: [%q, %q]\ndomains: [example.com]\n%s"+
+		cfg := writeConfig(t, fmt.Sprintf("listen: [%q, %q]\ndomains: [%s]\n%s"+
 			"cluster:\n  node: %s\n  address: %q\n%sadmin:\n  listen: %s\n",
-			"udp:"+addr, "tcp:"+addr, common, name, addr, clusterLines, admin))
+			"udp:"+addr, "tcp:"+addr, domain, common, name, addr, clusterLines, admin))
 		data := t.TempDir()
 		if dataDirs != nil {
 			data = dataDirs[i]

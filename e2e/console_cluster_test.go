@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -14,21 +15,30 @@ import (
 )
 
 // TestConsoleCluster opens node 2's console in headless Chromium while
-// node 1 of a two-node cluster is killed: the Cluster view shows node 2
-// alive (as this node) and, without a reload, node 1 dead once its
-// heartbeat has been missing for cluster.takeover_after.
+// node 1 of a two-node cluster (mode b2bua) is killed: the B2BUA calls
+// show a Node column with node 2 on its call, the Cluster view shows
+// node 2 alive (as this node) and, without a reload, node 1 dead once
+// its heartbeat has been missing for cluster.takeover_after.
 func TestConsoleCluster(t *testing.T) {
 	requireConsoleTools(t)
+	requireTool(t, "sipp", sippHint)
 	redis := redistest.Start(t)
 	nodes := startNodesWith(t, []string{"127.0.0.1", "127.0.0.2"},
-		"storage:\n  engine: memory\n  location: redis\n  redis_url: "+redis.URL()+"\n", "  takeover_after: 2s\n", nil)
+		"mode: b2bua\nstorage:\n  engine: memory\n  location: redis\n  redis_url: "+redis.URL()+"\n", "  takeover_after: 2s\n", nil)
 	n1, n2 := nodes[0], nodes[1]
 	waitCluster(t, n2, 5*time.Second, "both nodes alive", func(v clusterState) bool {
 		return v.nodeState("n1") == "alive" && v.nodeState("n2") == "alive"
 	})
+	bob := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"), "-s", "bob", n2.Addr)
+	bob.WaitLog("registered", 10*time.Second)
+	alice := startSipp(t, "-sf", scenario("uac_wait_bye.xml"), "-s", "bob", "-timeout", "50s", n2.Addr)
 	script := runConsoleScript(t, "cluster.mjs", "http://"+n2.admin+"/", "n1", "n2")
 	next := script.next
 	next("loaded")
+	calls := next("b2bua")
+	if nodes, _ := calls["nodes"].([]any); calls["column"] != true || len(nodes) != 1 || nodes[0] != "n2" {
+		t.Errorf("B2BUA calls view: Node column %v, cells %v; want shown, [n2]", calls["column"], calls["nodes"])
+	}
 	n1.kill(t)
 	view := next("nodes")
 	script.wait()
@@ -39,6 +49,14 @@ func TestConsoleCluster(t *testing.T) {
 	if errs, _ := view["errors"].([]any); len(errs) > 0 {
 		t.Errorf("page errors: %v", errs)
 	}
+	for _, c := range b2buaCalls(t, "http://"+n2.admin) { // alice and bob get their BYE
+		req, _ := http.NewRequest(http.MethodDelete, "http://"+n2.admin+"/api/b2bua/calls/"+c.ID, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}
+	alice.ExpectSuccess()
+	bob.ExpectSuccess()
 }
 
 // consoleScript is one of e2e/console's node scripts running: it prints

@@ -7,6 +7,11 @@ import "sync"
 // no lock, where a callback that arrives while another runs (even from
 // inside it) is queued, never deadlocked. The zero value is ready.
 type Queue struct {
+	// After, when set, runs after each function, still on the queue:
+	// how an owner notices what any of its events changed without
+	// wrapping each. Set it before the first Post.
+	After func()
+
 	mu       sync.Mutex
 	queue    []func()
 	draining bool
@@ -27,6 +32,9 @@ func (q *Queue) Post(fn func()) {
 		q.queue = q.queue[1:]
 		q.mu.Unlock()
 		next()
+		if q.After != nil {
+			q.After()
+		}
 		q.mu.Lock()
 	}
 	q.draining = false

@@ -43,7 +43,8 @@ func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime cont
 		Journal:      s.journalB2BUA,
 		Durable:      s.durableB2BUA,
 		Agent:        func() string { return s.settings.Load().cfg.ServerHeader },
-		OnAnswer:     s.clusterCallAnswered,
+		OnAnswer:     s.clusterCallSnapshot,
+		OnChange:     s.clusterOnChange(),
 		OnEnd:        s.clusterCallEnded,
 		Watch:        s.watchB2BUA,
 		Lifetime:     lifetime,
@@ -133,11 +134,30 @@ func (s *Server) ownedByB2BUA(callID string) bool {
 	return s.b2b != nil && s.b2b.Owns(callID)
 }
 
-// b2buaControl is the B2BUA as the admin API sees it.
-type b2buaControl struct{ b *b2bua.B2BUA }
+// b2buaControl is the B2BUA as the admin API sees it; node is
+// cluster.node, empty off a cluster.
+type b2buaControl struct {
+	b    *b2bua.B2BUA
+	node string
+}
 
-// List returns the calls with both legs.
-func (c b2buaControl) List() any { return c.b.Calls() }
+// NodeCall is a call of /api/b2bua/calls: the B2BUA's view of it and, in
+// a cluster, the node that holds it — the one whose API can hang it up,
+// and the one whose death a takeover ends it after.
+type NodeCall struct {
+	b2bua.CallInfo
+	Node string `json:"node,omitempty"`
+}
+
+// List returns the calls with both legs and their node.
+func (c b2buaControl) List() any {
+	calls := c.b.Calls()
+	out := make([]NodeCall, len(calls))
+	for i, ci := range calls {
+		out[i] = NodeCall{CallInfo: ci, Node: c.node}
+	}
+	return out
+}
 
 // Hangup ends a call from the admin API.
 func (c b2buaControl) Hangup(id string) bool { return c.b.Hangup(id) }
@@ -147,5 +167,9 @@ func (s *Server) callControl() admin.CallControl {
 	if s.b2b == nil {
 		return nil
 	}
-	return b2buaControl{s.b2b}
+	c := b2buaControl{b: s.b2b}
+	if s.cluster != nil {
+		c.node = s.cluster.self
+	}
+	return c
 }

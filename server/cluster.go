@@ -56,7 +56,7 @@ func openCluster(cfg *config.Config, log *slog.Logger) (*clusterNode, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := redisstate.Open(ctx, cfg.Storage.RedisURL, "")
+	st, err := redisstate.Open(ctx, cfg.Storage.RedisURL, cfg.Storage.RedisPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("storage.redis_url: %w", err)
 	}
@@ -140,9 +140,20 @@ func (s *Server) recordTakeover(r cdr.Record) {
 	s.records.w.Write(r)
 }
 
-// clusterCallAnswered stores the answered call's snapshot, on the call's
-// queue (b2bua.Config.OnAnswer); the write itself goes to writeCalls.
-func (s *Server) clusterCallAnswered(c *b2bua.Call) {
+// clusterOnChange is b2bua.Config.OnChange: the snapshot written again
+// when a takeover's BYEs would change; nil off a cluster, where calls
+// have no snapshot to keep current and no check runs.
+func (s *Server) clusterOnChange() func(*b2bua.Call) {
+	if s.cluster == nil {
+		return nil
+	}
+	return s.clusterCallSnapshot
+}
+
+// clusterCallSnapshot stores the answered call's snapshot, on the call's
+// queue (b2bua.Config.OnAnswer, OnChange), replacing the one before; the
+// write itself goes to writeCalls, in the order the calls made them.
+func (s *Server) clusterCallSnapshot(c *b2bua.Call) {
 	cn := s.cluster
 	if cn == nil {
 		return

@@ -98,3 +98,21 @@ func TestClusterCallWrites(t *testing.T) {
 		t.Errorf("snapshots %+v, want c2 alone, its record of node rec-n1", got)
 	}
 }
+
+// TestClusterOnChange: only a cluster node keeps its snapshots current;
+// off a cluster the B2BUA has no OnChange and checks nothing per event.
+func TestClusterOnChange(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		cn   *clusterNode
+		want bool
+	}{
+		{"off a cluster", nil, false},
+		{"cluster node", testClusterNode(t, members.NewMemory(), takeover.NewMemory(clock.NewFake(time.Now()))), true},
+	} {
+		s := &Server{cluster: tt.cn}
+		if got := s.clusterOnChange() != nil; got != tt.want {
+			t.Errorf("%s: OnChange set %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

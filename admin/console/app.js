@@ -164,12 +164,16 @@
     }
     $('#b2bua').hidden = !data.b2bua; // not a B2BUA: nothing to show
     if (!data.b2bua) return;
-    $('#b2bua tbody').replaceChildren(...data.calls.map(b2buaRow));
+    // In a cluster each call names its node (the one that holds it and
+    // can hang it up): the column shows only there.
+    const clustered = data.calls.some(c => c.node);
+    $('#b2bua th.node').hidden = !clustered;
+    $('#b2bua tbody').replaceChildren(...data.calls.map(c => b2buaRow(c, clustered)));
     $('#b2bua .count').textContent = String(data.calls.length);
     $('#b2bua .empty').hidden = data.calls.length > 0;
   }
 
-  function b2buaRow(c) {
+  function b2buaRow(c, clustered) {
     const hangup = el('button', { class: 'hangup', type: 'button', textContent: 'Hang up', title: 'BYE on both legs' });
     hangup.addEventListener('click', async () => {
       if (!confirm(`Hang up ${c.caller} → ${c.callee}?`)) return;
@@ -177,7 +181,8 @@
       later('b2bua', 300, () => loadB2BUA().catch(() => {}));
     });
     const leg = l => el('td', { class: 'wrap', title: `${l.state}${l.remote ? ' ' + l.remote : ''}` }, el('code', { textContent: l.call_id }));
-    return el('tr', { 'data-b2bua-id': c.id },
+    const node = clustered ? [el('td', { class: 'node', textContent: c.node || '' })] : [];
+    return el('tr', { 'data-b2bua-id': c.id, 'data-node': c.node || '' }, ...node,
       td(c.caller, 'wrap'), td(c.callee, 'wrap'),
       el('td', {}, el('span', { class: 'state', textContent: c.state })),
       leg(c.a), leg(c.b), td(fmtTime(c.setup)), el('td', {}, hangup));

@@ -20,9 +20,14 @@ import (
 	"github.com/parley-sip/parley/cluster/members"
 )
 
-// DefaultPrefix starts every key; the location store's keys start with
-// "parley:{", so the two share a Redis without meeting.
-const DefaultPrefix = "parley:cluster:"
+// DefaultPrefix is the deployment's prefix Open takes for "", as
+// storage.redis_prefix's default.
+const DefaultPrefix = "parley:"
+
+// space follows the deployment's prefix in every key of this package:
+// the location store's keys go on with "loc:", so the two share one
+// deployment's prefix without meeting.
+const space = "cluster:"
 
 // opTimeout bounds the connection's dial and writes.
 const opTimeout = 5 * time.Second
@@ -35,11 +40,14 @@ type Store struct {
 }
 
 // Open connects to the Redis at url (as storage.redis_url: one server,
-// Sentinel or Cluster) with keys under prefix ("" is DefaultPrefix).
+// Sentinel or Cluster) with keys under the deployment's prefix (as
+// storage.redis_prefix; "" is DefaultPrefix), so that two clusters on
+// one Redis never see each other's nodes, calls or claims.
 func Open(ctx context.Context, url, prefix string) (*Store, error) {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
+	prefix += space
 	opt, err := rueidis.ParseURL(url)
 	if err != nil {
 		var ue *neturl.Error // not the URL itself, which may hold a password

@@ -3,6 +3,7 @@ package redisstate
 import (
 	"context"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +116,55 @@ func TestOpenFails(t *testing.T) {
 		}
 		if msg := err.Error(); !strings.HasPrefix(msg, "cluster/redisstate: ") || strings.Contains(msg, "s3cret") {
 			t.Errorf("Open(%q): %q", url, msg)
+		}
+	}
+}
+
+// TestPrefixesApart: two deployments on one Redis, each under its own
+// storage.redis_prefix, see neither the other's nodes nor its calls nor
+// its claims, and every key either writes starts with its prefix.
+func TestPrefixesApart(t *testing.T) {
+	url, ctx := redistest.URL(t), context.Background()
+	prefixes := []string{redistest.Prefix(t, url), redistest.Prefix(t, url)}
+	var stores []*Store
+	for i, p := range prefixes {
+		s, err := Open(ctx, url, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		stores = append(stores, s)
+		node := []string{"east", "west"}[i]
+		if err := s.Beat(ctx, members.Member{ID: node, SIP: "127.0.0.1:5060"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Put(ctx, "n1", b2bua.Snapshot{ID: node + "-call"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, s := range stores {
+		ms, err := s.Members(ctx)
+		if want := []string{"east", "west"}[i]; err != nil || len(ms) != 1 || ms[0].ID != want {
+			t.Errorf("prefix %d: members %+v (%v), want %s alone", i, ms, err, want)
+		}
+		calls, err := s.List(ctx, "n1")
+		if want := []string{"east", "west"}[i] + "-call"; err != nil || len(calls) != 1 || calls[0].ID != want {
+			t.Errorf("prefix %d: calls of n1 %+v (%v), want %s alone", i, calls, err, want)
+		}
+		if ok, err := s.Claim(ctx, "n1", "n2", time.Minute); !ok || err != nil {
+			t.Errorf("prefix %d: claim on n1 refused (%v): the other deployment's claim reached it", i, err)
+		}
+	}
+	c := redistest.Client(t, url)
+	for _, p := range prefixes {
+		keys, err := c.Do(ctx, c.B().Keys().Pattern(p+"*").Build()).AsStrSlice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{p + "cluster:calls:n1", p + "cluster:claim:n1", p + "cluster:nodes"}
+		slices.Sort(keys)
+		if !slices.Equal(keys, want) {
+			t.Errorf("keys under %s: %v, want %v", p, keys, want)
 		}
 	}
 }

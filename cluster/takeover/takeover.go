@@ -65,8 +65,9 @@ type Config struct {
 }
 
 // CSeqGap is how far a takeover BYE's CSeq jumps past the snapshot's:
-// the snapshot is taken at the answer, and the dead node may have sent
-// requests since (session refreshes, a re-INVITE). A CSeq must only grow
+// the snapshot is written again only once a leg's CSeq moved
+// b2bua.SnapshotSeqStep, so the dead node may have sent that many
+// requests since (session refreshes, re-INVITEs). A CSeq must only grow
 // (RFC 3261 §12.2.1.1), so a jump is allowed where a repeat is refused.
 const CSeqGap = 1000
 

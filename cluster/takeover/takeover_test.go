@@ -230,3 +230,11 @@ func TestOutageGrace(t *testing.T) {
 		t.Errorf("%d calls ended (%+v), want n1's alone", n, n2.records)
 	}
 }
+
+// TestCSeqGapCoversSnapshotStep: a takeover's BYE jumps past every CSeq
+// the dead node may have sent since the snapshot it last wrote.
+func TestCSeqGapCoversSnapshotStep(t *testing.T) {
+	if CSeqGap <= b2bua.SnapshotSeqStep {
+		t.Errorf("CSeqGap %d, not past b2bua.SnapshotSeqStep %d", CSeqGap, b2bua.SnapshotSeqStep)
+	}
+}

@@ -3,8 +3,13 @@
 //
 //   node cluster.mjs CONSOLE_URL DEAD_NODE LIVE_NODE
 //
+// with a B2BUA call of LIVE_NODE's in progress.
+//
 // It prints one JSON line per step on stdout:
 //   {"step":"loaded"}                 the console has loaded
+//   {"step":"b2bua", "nodes":[…]}     the B2BUA calls show the Node
+//                                     column, a row of LIVE_NODE's, and
+//                                     the Node cell of every row
 //   {"step":"nodes", "rows":[…], …}   the row of LIVE_NODE shows alive and
 //                                     the row of DEAD_NODE dead; every
 //                                     node row's text, and page errors
@@ -44,6 +49,9 @@ try {
   await page.goto(url);
   await page.waitForSelector('body[data-loaded="true"]');
   step('loaded');
+  await page.locator(`#b2bua tr[data-node="${live}"] td.node`).waitFor();
+  const nodeColumn = await page.locator('#b2bua th.node').isVisible();
+  step('b2bua', { column: nodeColumn, nodes: await page.locator('#b2bua tbody td.node').allInnerTexts() });
   // The view refreshes itself every 3 s: the dead node turns dead
   // without a reload.
   await page.locator(`#cluster tr[data-node="${live}"] .state.alive`).waitFor();
