@@ -1,32 +1,12 @@
 package server
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/parley-sip/parley/config"
 )
-
-// lockedBuffer lets the test read what the server's goroutines log.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestOpenRegistrationWarning: the startup warning that anyone may
 // register appears only when that is true (beyond loopback, no auth).
@@ -46,7 +26,7 @@ func TestOpenRegistrationWarning(t *testing.T) {
 			cfg := testConfig(t)
 			cfg.Listen = []config.Listener{{Proto: config.ProtoUDP, Host: tt.host, Port: 0}}
 			cfg.Auth.Enabled = tt.auth
-			var out lockedBuffer
+			var out syncBuffer
 			startLogging(t, cfg, slog.New(slog.NewTextHandler(&out, nil)))
 			if got := strings.Contains(out.String(), warning); got != tt.want {
 				t.Errorf("warning logged = %v, want %v; log:\n%s", got, tt.want, out.String())
