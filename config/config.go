@@ -608,5 +608,10 @@ func syntaxError(name string, err error) *Error {
 	if strings.HasPrefix(msg, "did not find expected") || strings.HasPrefix(msg, "found undefined tag handle") {
 		line++
 	}
+	if strings.HasPrefix(msg, "found unknown escape character") {
+		// Nearly always a regex (routes[N].regex) in double quotes,
+		// where YAML reads \d as an escape: say how to write it.
+		msg += `: in double quotes a backslash starts an escape; write a regex in single quotes ('^\d+$')`
+	}
 	return &Error{File: name, Line: line, Msg: msg}
 }

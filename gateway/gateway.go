@@ -302,7 +302,12 @@ func (s *Set) Ping(ctx context.Context, name string) error {
 	}
 	g.pings.Add(1)
 	resp, err := s.opt.Sender.Do(ctx, outbound.Request{Msg: req})
-	if err == nil && (resp.StatusCode() == 408 || resp.StatusCode() == 503) {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		// Said in SIP terms: "context deadline exceeded" in the log
+		// tells an operator nothing about what the gateway failed to do.
+		err = fmt.Errorf("%w to OPTIONS within %s", errNoAnswer, wait)
+	case err == nil && (resp.StatusCode() == 408 || resp.StatusCode() == 503):
 		err = fmt.Errorf("%w: %d %s", errNoAnswer, resp.StatusCode(), resp.Reason())
 	}
 	s.record(g, err)

@@ -329,3 +329,19 @@ func TestUnresolvableHostLoggedOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestPingTimeoutNamesOptions: a ping nobody answers is logged as such,
+// not as Go's "context deadline exceeded".
+func TestPingTimeoutNamesOptions(t *testing.T) {
+	s := newSender()
+	set := newSet(t, s, clock.NewFake(time.Unix(0, 0)), gateway.Config{Name: "g", Address: "192.0.2.50", PingInterval: 30 * time.Second})
+	ctx, cancel := context.WithDeadline(context.Background(), time.Unix(0, 0))
+	defer cancel()
+	err := set.Ping(ctx, "g")
+	if err == nil || !strings.Contains(err.Error(), "no answer to OPTIONS within 30s") || strings.Contains(err.Error(), "deadline") {
+		t.Errorf("Ping without an answer = %v, want \"no answer to OPTIONS within 30s\"", err)
+	}
+	if set.Up("g") {
+		t.Error("a gateway that does not answer stays up")
+	}
+}

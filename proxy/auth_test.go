@@ -127,6 +127,13 @@ func TestAuthStage(t *testing.T) {
 			t.Errorf("bob unregistered, foreign caller: upstream = %q, want [404 Not Found]", got)
 		}
 	})
+	t.Run("a REGISTER to the server for a domain it does not serve names the domain, not relaying", func(t *testing.T) {
+		f := authFixture(t)
+		tx := f.serve(req(t, "register.sip", "RURI sip:192.0.2.1:5060", "From: <sip:carol@192.0.2.1>;tag=r1", "To: <sip:carol@192.0.2.1>"))
+		if got := tx.statuses(); len(got) != 1 || got[0] != "403 Domain Not Served Here" {
+			t.Errorf("upstream = %q, want [403 Domain Not Served Here]", got)
+		}
+	})
 	t.Run("methods that need no credentials are not relayed between foreign domains", func(t *testing.T) {
 		f := authFixture(t)
 		tx := f.serve(req(t, "options.sip", "From: <sip:scan@other.net>;tag=s1", "RURI sip:x@elsewhere.org"))

@@ -75,7 +75,13 @@ func (authStage) Serve(r *Request, next func()) {
 	if !fromOurs {
 		// Nobody of that domain can authenticate with us, and the request
 		// is not for us either: relaying it would make us an open relay,
-		// whatever its method.
+		// whatever its method. A REGISTER relays nothing, though: it
+		// is a phone set up with a domain not (yet) in domains, often
+		// the server's own address, and is told so as relaycheck tells it.
+		if method == "REGISTER" {
+			r.Respond(403, "Domain Not Served Here")
+			return
+		}
 		r.Respond(403, "Relaying Denied")
 		return
 	}

@@ -339,8 +339,12 @@ func (s *Server) registrationChanged(c registrar.Change) {
 }
 
 // warnIfOpen says loudly that anyone may register when the server listens
-// beyond loopback without authentication.
+// beyond loopback without authentication. With auth.enabled it says
+// nothing: a warning next to `auth="on (MD5)"` would contradict it.
 func (s *Server) warnIfOpen() {
+	if s.Config().Auth.Enabled {
+		return
+	}
 	for _, l := range s.tp.Listeners() {
 		if a := l.Bound.Addr(); !a.IsLoopback() {
 			s.log.Warn("registrations are open to anyone: no authentication is configured", "addr", l.Bound.String())

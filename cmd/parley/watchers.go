@@ -65,7 +65,7 @@ func watchersCommand(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if err := runWatchers(args[0], o, pos, stdout); err != nil {
+	if err := runWatchers(args[0], o, pos, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "parley watchers %s: %v\n", args[0], err)
 		if errors.Is(err, errUsage) {
 			return 2
@@ -105,7 +105,7 @@ func parseWatchersFlags(args []string, stderr io.Writer) (*userOpts, []string, e
 
 // runWatchers checks the arguments, opens the store and runs one
 // subcommand.
-func runWatchers(cmd string, o *userOpts, pos []string, stdout io.Writer) error {
+func runWatchers(cmd string, o *userOpts, pos []string, stdout, stderr io.Writer) error {
 	var user, watcher string
 	var err error
 	if len(pos) > 0 {
@@ -153,6 +153,15 @@ func runWatchers(cmd string, o *userOpts, pos []string, stdout io.Writer) error 
 		}
 		for _, e := range es {
 			fmt.Fprintf(stdout, "%s\t%s\t%s\n", e.User, e.List, e.Watcher)
+		}
+		if len(es) == 0 {
+			// As "parley user list" does: silence would not tell an empty
+			// list from a command that read another database.
+			of := ""
+			if user != "" {
+				of = " for " + user
+			}
+			fmt.Fprintf(stderr, "no watcher entries%s in %s\n", of, server.StorageName(cfg))
 		}
 	}
 	return nil

@@ -22,7 +22,9 @@ func TestWatchersCommand(t *testing.T) {
 		code    int
 		out, in string // out: stdout contains; in: stderr contains
 	}{
+		{args: []string{"list"}, in: "no watcher entries in sqlite "},
 		{args: []string{"allow", "bob@example.com", "sip:carol@Example.NET"}, out: "carol@example.net on the allow list"},
+		{args: []string{"list", "nobody@example.com"}, in: "no watcher entries for nobody@example.com in sqlite "},
 		{args: []string{"block", "--data-dir", dir, "bob@example.com", "example.org"}, out: "example.org on the block list"},
 		{args: []string{"block", "bob@example.com", "carol@example.net"}, out: "on the block list"},
 		{args: []string{"list", "bob@example.com"}, out: "bob@example.com\tblock\tcarol@example.net\nbob@example.com\tblock\texample.org\n"},
