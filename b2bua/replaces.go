@@ -238,9 +238,10 @@ func (j *join) ackWith(from *sip.Message) {
 // phone takes that leg's place in the call (an attended transfer a phone
 // completes itself, a call taken over from another phone). The party
 // across the call is re-INVITEd with the new phone's offer, the new
-// phone gets the answer, and the replaced leg gets a BYE. The dialog's
-// identifiers are the credentials, as for any request inside it
-// (RFC 3891 §7 leaves the policy to the UA).
+// phone gets the answer, and the replaced leg gets a BYE. The phone has
+// passed authentication first (the Replacing stage goes after it): the
+// dialog's identifiers alone are no proof, as watchers of a busy lamp
+// see them (RFC 3891 §7).
 
 // replacing takes an initial INVITE whose Replaces names a leg of
 // Parley's: true when it was taken here (replaced, or refused with the

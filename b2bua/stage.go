@@ -6,9 +6,10 @@ import (
 
 // Stage names, as /metrics and proxy.Insert know them.
 const (
-	DialogStageName = "b2bua-dialog"
-	RouteStageName  = "b2bua-route"
-	StageName       = "b2bua"
+	DialogStageName   = "b2bua-dialog"
+	ReplacesStageName = "b2bua-replaces"
+	RouteStageName    = "b2bua-route"
+	StageName         = "b2bua"
 )
 
 // Dialogs is the stage for requests inside the B2BUA's calls: the ACKs,
@@ -18,7 +19,8 @@ const (
 // request names no Route of ours, which the route stage would answer
 // 404. Nothing it takes is challenged: the dialog's tags are the
 // credentials, as for any user agent (§22.1 leaves in-dialog requests
-// to the UA's judgement).
+// to the UA's judgement). An INVITE with Replaces is not in a dialog and
+// is left to Replacing, after authentication.
 func (b *B2BUA) Dialogs() proxy.Stage {
 	return proxy.StageFunc{StageName: DialogStageName, Fn: b.serveDialog}
 }
@@ -36,9 +38,6 @@ func (b *B2BUA) serveDialog(r *proxy.Request, next func()) {
 		return
 	}
 	if m.ToTag() == "" {
-		if method == "INVITE" && r.Tx != nil && b.replacing(r) {
-			return
-		}
 		next()
 		return
 	}
@@ -53,6 +52,25 @@ func (b *B2BUA) serveDialog(r *proxy.Request, next func()) {
 	c := l.call
 	tx := r.Tx
 	c.Post(func() { c.inDialog(l, tx, m) })
+}
+
+// Replacing is the stage for initial INVITEs whose Replaces header names
+// a call of the B2BUA's: an attended transfer a phone completes, or a
+// pickup of a ringing call. It goes after authentication
+// (proxy.Insert(stages, "local", …)): a dialog's identifiers are no
+// secret — busy lamps show them to every watcher of the domain — so the
+// phone taking a call over proves who it is as for any new call
+// (RFC 3891 §7), and the pickup's domain check reads a From that the auth
+// stage has matched to the credentials.
+func (b *B2BUA) Replacing() proxy.Stage {
+	return proxy.StageFunc{StageName: ReplacesStageName, Fn: b.serveReplacing}
+}
+
+func (b *B2BUA) serveReplacing(r *proxy.Request, next func()) {
+	if r.Msg.Method() == "INVITE" && r.Msg.ToTag() == "" && r.Tx != nil && b.replacing(r) {
+		return
+	}
+	next()
 }
 
 // Routed is the stage that asks Config.Router about initial INVITEs and

@@ -1,6 +1,10 @@
 package e2e
 
 import (
+	"bytes"
+	"net"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -44,5 +48,83 @@ func TestB2BUAPickup(t *testing.T) {
 	if len(recs) != 1 || recs[0].AnsweredBy != "sip:carol@example.com" || recs[0].Callee != "sip:bob@example.com" ||
 		recs[0].Disposition != "answered" || recs[0].HungUpBy != "callee" {
 		t.Fatalf("records %+v, want one answered call to bob, answered by carol, hung up on the callee's side", recs)
+	}
+}
+
+// TestB2BUAPickupNeedsPassword: with auth.enabled, an INVITE with
+// Replaces naming a ringing call is challenged like any new call: the
+// call's Call-ID and tags, which a busy lamp shows to every watcher, are
+// no proof of who sends it. Alice and bob are on a trusted address
+// (127.0.0.1, trusted_skip_auth) so that the call rings without
+// passwords; carol sends her pickup from 127.0.0.2 without credentials
+// and gets 407, and the call is still ringing at bob.
+func TestB2BUAPickupNeedsPassword(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	admin := "127.0.0.1:" + strconv.Itoa(freePort(t, false))
+	base := "http://" + admin
+	cfg := writeConfig(t, "admin:\n  listen: "+admin+"\nauth:\n  enabled: true\n  methods: [INVITE]\n  algorithms: [MD5]\n"+
+		"security:\n  trusted: [127.0.0.1/32]\n  trusted_skip_auth: true\n")
+	p := startParley(t, "--config", cfg, "--mode", "b2bua")
+	bob := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_ring_forever.xml"),
+		"-s", "bob", "-set", "calls", "1", p.Addr)
+	bob.WaitLog("registered", 10*time.Second)
+	alice := startSipp(t, "-sf", scenario("uac_wait_bye.xml"), "-s", "bob", p.Addr)
+	replaces := replacesOf(t, base, func(c b2buaCallInfo) *b2buaLeg {
+		if c.State == "ringing" && c.A.State == "early" {
+			return &c.A
+		}
+		return nil
+	})
+	defer func() { // the call rings for ever: its phones are stopped here
+		for _, s := range []*sippProc{alice, bob} {
+			s.cancel()
+			s.Wait()
+		}
+	}()
+	if got := sendReplaces(t, p.Addr, replaces); !strings.HasPrefix(got, "407 ") {
+		t.Fatalf("carol's pickup without credentials was answered %q, want 407", got)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if calls := b2buaCalls(t, base); len(calls) != 1 || calls[0].State != "ringing" {
+		t.Fatalf("calls after the refused pickup: %+v, want alice's call still ringing", calls)
+	}
+}
+
+// sendReplaces sends carol's pickup INVITE from 127.0.0.2, without
+// credentials, and returns the first final response's status line after
+// "SIP/2.0 " ("" when none comes within 3 s).
+func sendReplaces(t *testing.T, server, replaces string) string {
+	t.Helper()
+	conn, err := net.ListenPacket("udp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	dst, err := net.ResolveUDPAddr("udp", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := conn.LocalAddr().String()
+	id := strconv.FormatInt(time.Now().UnixNano(), 36)
+	sdp := "v=0\r\no=carol 1 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n"
+	req := "INVITE sip:bob@example.com SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK-pickup-" + id + ";rport\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:carol@example.com>;tag=c" + id + "\r\nTo: <sip:bob@example.com>\r\n" +
+		"Call-ID: pickup-" + id + "\r\nCSeq: 1 INVITE\r\nContact: <sip:carol@" + local + ">\r\n" +
+		"Replaces: " + replaces + ";early-only\r\nContent-Type: application/sdp\r\n" +
+		"Content-Length: " + strconv.Itoa(len(sdp)) + "\r\n\r\n" + sdp
+	if _, err := conn.WriteTo([]byte(req), dst); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 65535)
+	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	for {
+		n, _, err := conn.ReadFrom(buf)
+		if err != nil {
+			return ""
+		}
+		if line, _, _ := bytes.Cut(buf[:n], []byte("\r\n")); !bytes.HasPrefix(line, []byte("SIP/2.0 1")) {
+			return strings.TrimPrefix(string(line), "SIP/2.0 ")
+		}
 	}
 }

@@ -54,7 +54,7 @@ func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime cont
 	for _, at := range []struct {
 		before string
 		stage  proxy.Stage
-	}{{"cancel", b.Dialogs()}, {"location", s.notFromGateway(b.Routed())}, {"relay", b.Located()}} {
+	}{{"cancel", b.Dialogs()}, {"local", b.Replacing()}, {"location", s.notFromGateway(b.Routed())}, {"relay", b.Located()}} {
 		if stages, err = proxy.Insert(stages, at.before, at.stage); err != nil {
 			return nil, err
 		}

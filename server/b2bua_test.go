@@ -32,7 +32,7 @@ func TestB2BUAStages(t *testing.T) {
 		{config.ModeStateful, def},
 		{config.ModeStateless, def},
 		{config.ModeB2BUA, []string{"sanity", "maxforwards", "proxyrequire", "loop", "b2bua-dialog", "cancel", "route",
-			"relaycheck", "auth", "local", "b2bua-route", "location", "b2bua", "relay"}},
+			"relaycheck", "auth", "b2bua-replaces", "local", "b2bua-route", "location", "b2bua", "relay"}},
 	} {
 		cfg := config.Default()
 		cfg.Mode = tt.mode
