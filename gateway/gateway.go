@@ -301,7 +301,7 @@ func (s *Set) Ping(ctx context.Context, name string) error {
 		return err
 	}
 	g.pings.Add(1)
-	resp, err := s.opt.Sender.Do(ctx, outbound.Request{Msg: req})
+	resp, err := s.opt.Sender.Do(ctx, outbound.Request{Msg: req, Quiet: true}) // the state change is logged once, here
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		// Said in SIP terms: "context deadline exceeded" in the log

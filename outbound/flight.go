@@ -2,6 +2,7 @@ package outbound
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
@@ -41,12 +42,13 @@ type Flight struct {
 	attempt     int // counts destinations tried, to tell late responses
 	provisional bool
 	final       bool
+	quiet       bool // Request.Quiet
 }
 
 // Start sends req to its first destination through o, or, when finding
 // them needs DNS, once Lookup has found them. It runs inside o.Post.
 func (s *Service) Start(ctx context.Context, f *Flight, req Request, o Owner) {
-	*f = Flight{s: s, owner: o, base: req.Msg}
+	*f = Flight{s: s, owner: o, base: req.Msg, quiet: req.Quiet}
 	if req.Dest.Proto != "" {
 		prepareRoute(&req)
 		f.one[0] = req.Dest
@@ -109,7 +111,11 @@ func (f *Flight) tryNext() bool {
 		if err != nil {
 			// Warn, not debug: without it an operator sees only the 5xx the
 			// caller got. The server's logger keeps this within a budget.
-			f.s.log.Warn("outbound: destination unreachable", "dst", dst.Addr.String(), "error", err)
+			level := slog.LevelWarn
+			if f.quiet {
+				level = slog.LevelDebug
+			}
+			f.s.log.Log(context.Background(), level, "outbound: destination unreachable", "dst", dst.Addr.String(), "error", err)
 			continue
 		}
 		f.req, f.dst, f.tx, f.provisional = m, dst, tx, false

@@ -114,6 +114,10 @@ type Request struct {
 	// reg-ids of its instance), tried in order when Dest cannot be
 	// reached or answers 503, 408 or 430.
 	Also []transport.Target
+	// Quiet logs an unreachable destination at debug, not warn: for a
+	// caller that reports failures itself, once per change (a gateway's
+	// health ping every 30 s would otherwise warn each time).
+	Quiet bool
 }
 
 // Destinations returns where req goes, in the order to try them, when

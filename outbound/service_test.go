@@ -259,19 +259,29 @@ func TestUnreachable(t *testing.T) {
 			t.Errorf("owner got %q", got)
 		}
 	})
-	t.Run("every destination refuses", func(t *testing.T) {
-		var logs bytes.Buffer
-		s := New(Config{Transport: newFakeTransport(), Transactions: &fakeTxs{fail: map[netip.AddrPort]bool{a.Addr: true}},
-			Resolver: &fakeResolver{}, Log: slog.New(slog.NewTextHandler(&logs, nil))})
-		r := start(t, s, Request{Msg: options(t, "sip:203.0.113.1")})
-		if got := r.results(); !slices.Equal(got, []string{"error: " + ErrUnreachable.Error()}) {
-			t.Errorf("owner got %q", got)
-		}
-		// At the default level, so that an operator learns why the caller got a 5xx.
-		if !strings.Contains(logs.String(), `level=WARN msg="outbound: destination unreachable" dst=203.0.113.1:5060`) {
-			t.Errorf("refused send not logged at warn: %q", logs.String())
-		}
-	})
+	for _, tc := range []struct {
+		name  string
+		quiet bool
+		level string
+	}{
+		// At the default level, so that an operator learns why the caller got a 5xx…
+		{"every destination refuses", false, "WARN"},
+		// …unless the caller reports it itself (a gateway's health ping).
+		{"every destination refuses, quiet", true, "DEBUG"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			s := New(Config{Transport: newFakeTransport(), Transactions: &fakeTxs{fail: map[netip.AddrPort]bool{a.Addr: true}},
+				Resolver: &fakeResolver{}, Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+			r := start(t, s, Request{Msg: options(t, "sip:203.0.113.1"), Quiet: tc.quiet})
+			if got := r.results(); !slices.Equal(got, []string{"error: " + ErrUnreachable.Error()}) {
+				t.Errorf("owner got %q", got)
+			}
+			if !strings.Contains(logs.String(), `level=`+tc.level+` msg="outbound: destination unreachable" dst=203.0.113.1:5060`) {
+				t.Errorf("refused send not logged at %s: %q", tc.level, logs.String())
+			}
+		})
+	}
 	t.Run("no listener for the protocol", func(t *testing.T) {
 		s := newService(&fakeTxs{}, &fakeResolver{})
 		r := start(t, s, Request{Msg: options(t, "sip:203.0.113.1;transport=tls")})
