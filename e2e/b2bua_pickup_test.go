@@ -26,12 +26,7 @@ func TestB2BUAPickup(t *testing.T) {
 		"-s", "bob", "-set", "calls", "1", p.Addr)
 	bob.WaitLog("registered", 10*time.Second)
 	alice := startSipp(t, "-sf", scenario("uac_wait_bye.xml"), "-s", "bob", p.Addr)
-	replaces := replacesOf(t, base, func(c b2buaCallInfo) *b2buaLeg {
-		if c.State == "ringing" && c.A.State == "early" {
-			return &c.A
-		}
-		return nil
-	}) + ";early-only"
+	replaces := replacesOf(t, base, ringingCallerLeg) + ";early-only"
 	carol := startSipp(t, "-sf", scenario("uac_replaces.xml"), "-s", "bob", "-set", "replaces", replaces, p.Addr)
 	carol.ExpectSuccess()
 	alice.ExpectSuccess()
@@ -49,6 +44,15 @@ func TestB2BUAPickup(t *testing.T) {
 		recs[0].Disposition != "answered" || recs[0].HungUpBy != "callee" {
 		t.Fatalf("records %+v, want one answered call to bob, answered by carol, hung up on the callee's side", recs)
 	}
+}
+
+// ringingCallerLeg is the caller's leg of a ringing call, as bob's busy
+// lamp shows it.
+func ringingCallerLeg(c b2buaCallInfo) *b2buaLeg {
+	if c.State == "ringing" && c.A.State == "early" {
+		return &c.A
+	}
+	return nil
 }
 
 // TestB2BUAPickupNeedsPassword: with auth.enabled, an INVITE with
@@ -69,12 +73,7 @@ func TestB2BUAPickupNeedsPassword(t *testing.T) {
 		"-s", "bob", "-set", "calls", "1", p.Addr)
 	bob.WaitLog("registered", 10*time.Second)
 	alice := startSipp(t, "-sf", scenario("uac_wait_bye.xml"), "-s", "bob", p.Addr)
-	replaces := replacesOf(t, base, func(c b2buaCallInfo) *b2buaLeg {
-		if c.State == "ringing" && c.A.State == "early" {
-			return &c.A
-		}
-		return nil
-	})
+	replaces := replacesOf(t, base, ringingCallerLeg)
 	defer func() { // the call rings for ever: its phones are stopped here
 		for _, s := range []*sippProc{alice, bob} {
 			s.cancel()
