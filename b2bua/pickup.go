@@ -105,7 +105,7 @@ func (c *Call) pickup(l *Leg, tx proxy.ServerTx, in *transport.Incoming) {
 	}
 	c.b.addLeg(pl)
 	c.b.own(d.ID().CallID)
-	c.xlegs = append(c.xlegs, pl)
+	c.addLeg(pl)
 	if f, err := inv.From(); err == nil {
 		c.pickedUpBy = f.URI.AOR()
 	}
@@ -125,7 +125,7 @@ func (c *Call) answerPicked(pl *Leg, inv *sip.Message) {
 	c.state = stateAnswered
 	c.ringTimer.Stop()
 	c.status = 200
-	c.b.setupDone(c.setupKey)
+	c.setupDone()
 	c.cancelBranches()
 	c.dropEarlies()
 	c.branches = nil
