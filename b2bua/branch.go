@@ -204,7 +204,7 @@ func (c *Call) success(br *branch, d *dialog.Dialog, resp *sip.Message) {
 		c.trunk = l.trunk // the record bills the trunk that answered
 	}
 	c.state = stateAnswered
-	c.ringTimer.Stop()
+	c.stopRinging()
 	c.status = resp.StatusCode()
 	c.setupDone()
 	br.flight.Release()

@@ -615,7 +615,7 @@ func (c *Call) end(by cdr.Party, reason string) {
 		legs = append(append(legs, c.moved.added...), c.moved.gone...)
 	}
 	c.stopTransfer()
-	c.ringTimer.Stop()
+	c.stopRinging()
 	if c.answer != nil {
 		c.answer.stop()
 	}
@@ -685,6 +685,16 @@ func (s stamp) time() time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, int64(s)).UTC()
+}
+
+// stopRinging stops the ring timeout and lets go of it: a stopped timer
+// still holds its closure and wheel entry (some 90 bytes), which an
+// answered call would keep for its life.
+func (c *Call) stopRinging() {
+	if c.ringTimer != nil {
+		c.ringTimer.Stop()
+		c.ringTimer = nil
+	}
 }
 
 // timers are the clock the call's retransmissions run on.

@@ -123,7 +123,7 @@ func (c *Call) pickup(l *Leg, tx proxy.ServerTx, in *transport.Incoming) {
 func (c *Call) answerPicked(pl *Leg, inv *sip.Message) {
 	c.bl, c.early = pl, pl
 	c.state = stateAnswered
-	c.ringTimer.Stop()
+	c.stopRinging()
 	c.status = 200
 	c.setupDone()
 	c.cancelBranches()
