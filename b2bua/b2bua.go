@@ -256,10 +256,14 @@ func (b *B2BUA) addLeg(l *Leg) {
 	b.mu.Unlock()
 }
 
-func (b *B2BUA) setupDone(key string) {
+// setupDone forgets an answered call's CANCEL key, in the setups and in
+// the call: the key's 90-odd bytes are not kept for the call's life.
+func (c *Call) setupDone() {
+	b := c.b
 	b.mu.Lock()
-	delete(b.setups, key)
+	delete(b.setups, c.setupKey)
 	b.mu.Unlock()
+	c.setupKey = ""
 }
 
 // remove forgets an ended call and its dialogs; its A Call-ID stays in
@@ -268,7 +272,9 @@ func (b *B2BUA) remove(c *Call, legs []*Leg) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.calls, c.id)
-	delete(b.setups, c.setupKey)
+	if c.setupKey != "" { // "" once answered (setupDone)
+		delete(b.setups, c.setupKey)
+	}
 	for _, l := range legs {
 		delete(b.legs, l.d)
 	}

@@ -533,3 +533,34 @@ func TestWatch(t *testing.T) {
 		t.Errorf("a refused call's steps %+v", steps)
 	}
 }
+
+// TestAnsweredKeepsNoSetup: a held call lives for hours, so what only
+// its setup needed goes at the answer.
+func TestAnsweredKeepsNoSetup(t *testing.T) {
+	f := newFixture(t)
+	answered(t, f)
+	c := f.b.Call(f.b.Calls()[0].ID)
+	ran := false
+	c.Post(func() {
+		ran = true
+		for what, kept := range map[string]bool{
+			"the ring timer":                   c.ringTimer != nil,
+			"the CANCEL key":                   c.setupKey != "",
+			"a snapshot mark (no OnChange)":    c.mark != nil,
+			"moved legs (no transfer, pickup)": c.moved != nil,
+		} {
+			if kept {
+				t.Errorf("the answered call keeps %s", what)
+			}
+		}
+	})
+	if !ran {
+		t.Fatal("the call's queue did not run the check")
+	}
+	f.b.mu.Lock()
+	setups := len(f.b.setups)
+	f.b.mu.Unlock()
+	if setups != 0 {
+		t.Errorf("%d setups kept for CANCELs after the answer", setups)
+	}
+}

@@ -204,9 +204,9 @@ func (c *Call) success(br *branch, d *dialog.Dialog, resp *sip.Message) {
 		c.trunk = l.trunk // the record bills the trunk that answered
 	}
 	c.state = stateAnswered
-	c.ringTimer.Stop()
+	c.stopRinging()
 	c.status = resp.StatusCode()
-	c.b.setupDone(c.setupKey)
+	c.setupDone()
 	br.flight.Release()
 	c.cancelBranches()
 	c.dropEarlies()
@@ -220,7 +220,10 @@ func (c *Call) success(br *branch, d *dialog.Dialog, resp *sip.Message) {
 	c.answer = c.newInvite2xx(c.a, l, resp, out, c.aTx)
 	c.sendA(out)
 	c.startTimers(resp)
-	c.mark, _ = c.markOf() // what OnAnswer's snapshot holds
+	if c.b.cfg.OnChange != nil {
+		m, _ := c.markOf() // what OnAnswer's snapshot holds
+		c.mark = &m
+	}
 	if c.b.cfg.OnAnswer != nil {
 		c.b.cfg.OnAnswer(c)
 	}

@@ -153,8 +153,7 @@ type Call struct {
 	// Transfers (refer.go): the one under way, the legs transfers
 	// added, and the legs that left the call (referrers).
 	xfer  *transfer
-	xlegs []*Leg
-	gone  []*Leg
+	moved *movedLegs // nil until a transfer or pickup adds a leg
 
 	// A pickup's and transfers' mark on the record and the limits
 	// (pickup.go, transferrecord.go): the phone that picked the call up,
@@ -163,8 +162,32 @@ type Call struct {
 	pickedUpBy string
 	seg        *segment
 	xholds     [2]*calllimit.Call // by Side-1
-	// mark is the legs' state the last snapshot held (snapshot.go).
-	mark snapMark
+	// mark is the legs' state the last snapshot held (snapshot.go); nil
+	// off a cluster (no Config.OnChange), where no snapshot is taken.
+	mark *snapMark
+}
+
+// movedLegs are the legs transfers and pickups added to a call and those
+// that left it. Few calls have any: a pointer keeps the Call in a smaller
+// size class for the rest.
+type movedLegs struct {
+	added, gone []*Leg
+}
+
+// addLeg records a leg a transfer or pickup added.
+func (c *Call) addLeg(l *Leg) {
+	if c.moved == nil {
+		c.moved = new(movedLegs)
+	}
+	c.moved.added = append(c.moved.added, l)
+}
+
+// leave records a leg that left the call (a referrer after its transfer).
+func (c *Call) leave(l *Leg) {
+	if c.moved == nil {
+		c.moved = new(movedLegs)
+	}
+	c.moved.gone = append(c.moved.gone, l)
 }
 
 // target is one destination of a B leg.
@@ -588,9 +611,11 @@ func (c *Call) end(by cdr.Party, reason string) {
 	if c.bl != nil && !slices.Contains(legs, c.bl) { // the answer let go of earlies
 		legs = append(legs, c.bl)
 	}
-	legs = append(append(legs, c.xlegs...), c.gone...)
+	if c.moved != nil {
+		legs = append(append(legs, c.moved.added...), c.moved.gone...)
+	}
 	c.stopTransfer()
-	c.ringTimer.Stop()
+	c.stopRinging()
 	if c.answer != nil {
 		c.answer.stop()
 	}
@@ -660,6 +685,16 @@ func (s stamp) time() time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, int64(s)).UTC()
+}
+
+// stopRinging stops the ring timeout and lets go of it: a stopped timer
+// still holds its closure and wheel entry (some 90 bytes), which an
+// answered call would keep for its life.
+func (c *Call) stopRinging() {
+	if c.ringTimer != nil {
+		c.ringTimer.Stop()
+		c.ringTimer = nil
+	}
 }
 
 // timers are the clock the call's retransmissions run on.

@@ -105,7 +105,7 @@ func (c *Call) pickup(l *Leg, tx proxy.ServerTx, in *transport.Incoming) {
 	}
 	c.b.addLeg(pl)
 	c.b.own(d.ID().CallID)
-	c.xlegs = append(c.xlegs, pl)
+	c.addLeg(pl)
 	if f, err := inv.From(); err == nil {
 		c.pickedUpBy = f.URI.AOR()
 	}
@@ -123,9 +123,9 @@ func (c *Call) pickup(l *Leg, tx proxy.ServerTx, in *transport.Incoming) {
 func (c *Call) answerPicked(pl *Leg, inv *sip.Message) {
 	c.bl, c.early = pl, pl
 	c.state = stateAnswered
-	c.ringTimer.Stop()
+	c.stopRinging()
 	c.status = 200
-	c.b.setupDone(c.setupKey)
+	c.setupDone()
 	c.cancelBranches()
 	c.dropEarlies()
 	c.branches = nil

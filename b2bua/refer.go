@@ -274,7 +274,7 @@ func (x *transfer) answered(d *dialog.Dialog, resp *sip.Message) {
 	x.leg = &Leg{call: c, side: x.referrer.side, d: d, dest: x.t.Dest}
 	x.ok = resp
 	c.b.addLeg(x.leg)
-	c.xlegs = append(c.xlegs, x.leg)
+	c.addLeg(x.leg)
 	c.ack(x.leg, resp, nil, func(a *sip.Message, dst transport.Target) { x.ack, x.ackDst = a, dst })
 	req, err := x.keep.d.NewRequest("INVITE", "")
 	if err != nil {
@@ -305,7 +305,7 @@ func (x *transfer) complete(keepOK *sip.Message) {
 	if x.referrer.timer != nil {
 		x.referrer.timer.t.Stop()
 	}
-	c.gone = append(c.gone, x.referrer)
+	c.leave(x.referrer)
 	if ct := c.b.control(); ct.timersOn() {
 		if s, err := ct.SessionTimer.Accept(x.ok); err == nil {
 			c.armLeg(x.leg, s, s.LocalRefresh(false), x.ok.HasToken("Allow", "UPDATE"))
@@ -444,7 +444,10 @@ func (r *reconnect) Response(resp *sip.Message, err error) {
 // detached reports whether l has left the call: a referrer after its
 // transfer. What it still sends is answered without touching the call.
 func (c *Call) detached(l *Leg) bool {
-	for _, g := range c.gone {
+	if c.moved == nil {
+		return false
+	}
+	for _, g := range c.moved.gone {
 		if g == l {
 			return true
 		}

@@ -2,6 +2,7 @@ package b2bua
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/dialog"
@@ -81,11 +82,8 @@ func (c *Call) handOver(replaced *Leg) (*Leg, error) {
 		c.bl, c.early = nil, nil
 	}
 	delete(c.earlies, moved.d)
-	for i, l := range c.xlegs {
-		if l == moved {
-			c.xlegs = append(c.xlegs[:i:i], c.xlegs[i+1:]...)
-			break
-		}
+	if c.moved != nil {
+		c.moved.added = slices.DeleteFunc(c.moved.added, func(l *Leg) bool { return l == moved })
 	}
 	c.bye(replaced)
 	by := cdr.Caller
@@ -117,7 +115,7 @@ func (x *transfer) adopt(moved *Leg, err error) {
 	// may still be reading the old one's call.
 	x.leg = &Leg{call: c, side: x.referrer.side, d: moved.d, dest: moved.dest, trunk: moved.trunk}
 	c.b.addLeg(x.leg)
-	c.xlegs = append(c.xlegs, x.leg)
+	c.addLeg(x.leg)
 	if !x.admitLimits(targetKeys(x.target, moved.trunk)) {
 		return
 	}
@@ -372,7 +370,7 @@ func (rp *replacer) answerNew(keepOK *sip.Message) {
 	}
 	c.b.addLeg(l)
 	c.b.own(d.ID().CallID)
-	c.xlegs = append(c.xlegs, l)
+	c.addLeg(l)
 	rp.out = c.newInvite2xx(l, rp.keep, keepOK, out, rp.tx)
 	c.pending = rp.out // until the new phone's ACK crosses to the keeper
 	_ = rp.tx.Respond(out)
@@ -384,7 +382,7 @@ func (rp *replacer) answerNew(keepOK *sip.Message) {
 	if rp.old.timer != nil {
 		rp.old.timer.t.Stop()
 	}
-	c.gone = append(c.gone, rp.old)
+	c.leave(rp.old)
 	c.bye(rp.old)
 	if timed {
 		c.armLeg(l, ans.Session, ans.Session.LocalRefresh(true), inv.HasToken("Allow", "UPDATE"))

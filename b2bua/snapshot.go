@@ -67,9 +67,12 @@ func (m snapMark) covers(now snapMark) bool {
 // Config.OnChange set) and calls OnChange when the snapshot went stale.
 func (c *Call) noteChange() {
 	m, ok := c.markOf()
-	if !ok || c.mark.covers(m) {
+	if !ok || (c.mark != nil && c.mark.covers(m)) {
 		return
 	}
-	c.mark = m
+	if c.mark == nil {
+		c.mark = new(snapMark)
+	}
+	*c.mark = m
 	c.b.cfg.OnChange(c)
 }

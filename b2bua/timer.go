@@ -51,7 +51,7 @@ func (b *B2BUA) control() *Control {
 // legTimer is one leg's session timer: what the two ends of that leg
 // agreed, and the timer that acts on it.
 type legTimer struct {
-	t           *sessiontimer.Timer
+	t           sessiontimer.Timer // by value: one allocation a leg, not two
 	interval    time.Duration
 	local       bool // Parley refreshes this leg
 	allowUpdate bool // the far end takes UPDATE, the cheaper refresh
@@ -178,7 +178,7 @@ func (c *Call) armLeg(l *Leg, s sessiontimer.Session, local bool, allowUpdate bo
 	}
 	if l.timer == nil {
 		l.timer = &legTimer{allowUpdate: allowUpdate}
-		l.timer.t = sessiontimer.Start(c.b.clock, s, local, func(ev sessiontimer.Event) {
+		l.timer.t.Init(c.b.clock, s, local, func(ev sessiontimer.Event) {
 			c.Post(func() { c.onTimer(l, ev) })
 		})
 	} else {

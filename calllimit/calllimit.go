@@ -176,11 +176,23 @@ func hasUpper(s string) bool {
 // Call is an admitted call's hold on its counters.
 type Call struct {
 	lim      *Limiter
-	keys     [5]key
-	from     [5]Kind  // the kind each key was named as, for the refusal
-	party    [5]uint8 // whose each key is: partyCaller, partyCallee, both or neither (a trunk)
-	n        int
+	names    [5]string // the counters' names: a held call keeps its Call, so no key's kind is stored twice
+	from     [5]Kind   // the kind each key was named as, for the refusal
+	party    [5]uint8  // whose each key is: partyCaller, partyCallee, both or neither (a trunk)
+	n        uint8
 	released atomic.Bool
+}
+
+// key is the counter of the call's i-th key.
+func (c *Call) key(i int) key { return counterKey(c.from[i], c.names[i]) }
+
+// counterKey is the counter of a key named as kind: Caller and Callee are
+// one user counter.
+func counterKey(kind Kind, name string) key {
+	if kind == Callee {
+		kind = Caller
+	}
+	return key{kind: kind, name: name}
 }
 
 // The parties a key of a Call counts, as bits of Call.party.
@@ -200,12 +212,12 @@ func (lim *Limiter) Admit(k Keys) (*Call, *Refusal) {
 	c.add(Domain, fold(k.CalleeDomain, true), partyCallee)
 	c.add(Trunk, fold(k.Trunk, true), 0)
 	l := lim.limits.Load()
-	for i := 0; i < c.n; i++ {
-		if limit := l.limit(c.keys[i]); !lim.take(c.keys[i], limit) {
+	for i := 0; i < int(c.n); i++ {
+		if limit := l.limit(c.key(i)); !lim.take(c.key(i), limit) {
 			for j := 0; j < i; j++ {
-				lim.give(c.keys[j])
+				lim.give(c.key(j))
 			}
-			return nil, refusal(c.from[i], c.keys[i].name, limit, l.RetryAfter)
+			return nil, refusal(c.from[i], c.names[i], limit, l.RetryAfter)
 		}
 	}
 	return c, nil
@@ -217,17 +229,14 @@ func (c *Call) add(kind Kind, name string, party uint8) {
 	if name == "" {
 		return
 	}
-	k := key{kind: kind, name: name}
-	if kind == Callee {
-		k.kind = Caller
-	}
-	for i := 0; i < c.n; i++ {
-		if c.keys[i] == k {
+	k := counterKey(kind, name)
+	for i := 0; i < int(c.n); i++ {
+		if c.key(i) == k {
 			c.party[i] |= party
 			return
 		}
 	}
-	c.keys[c.n] = k
+	c.names[c.n] = name
 	c.from[c.n] = kind
 	c.party[c.n] = party
 	c.n++
@@ -247,16 +256,16 @@ func (c *Call) DropParty(callee bool) {
 	if callee {
 		p = partyCallee
 	}
-	for i := 0; i < c.n; {
+	for i := 0; i < int(c.n); {
 		if c.party[i] != p {
 			c.party[i] &^= p
 			i++
 			continue
 		}
-		c.lim.give(c.keys[i])
+		c.lim.give(c.key(i))
 		c.n--
-		c.keys[i], c.from[i], c.party[i] = c.keys[c.n], c.from[c.n], c.party[c.n]
-		c.keys[c.n] = key{}
+		c.names[i], c.from[i], c.party[i] = c.names[c.n], c.from[c.n], c.party[c.n]
+		c.names[c.n] = ""
 	}
 }
 
@@ -284,8 +293,8 @@ func (c *Call) Release() {
 	if c == nil || !c.released.CompareAndSwap(false, true) {
 		return
 	}
-	for i := 0; i < c.n; i++ {
-		c.lim.give(c.keys[i])
+	for i := 0; i < int(c.n); i++ {
+		c.lim.give(c.key(i))
 	}
 }
 
@@ -322,10 +331,7 @@ func (lim *Limiter) give(k key) {
 // Active returns the calls counted against a name: a user (kind Caller or
 // Callee, which share a counter), a domain or a trunk.
 func (lim *Limiter) Active(kind Kind, name string) int {
-	k := key{kind: kind, name: fold(name, kind == Domain || kind == Trunk)}
-	if kind == Callee {
-		k.kind = Caller
-	}
+	k := counterKey(kind, fold(name, kind == Domain || kind == Trunk))
 	s := lim.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,10 +1,6 @@
 package dialog
 
-import (
-	"strings"
-
-	"github.com/parley-sip/parley/sip"
-)
+import "github.com/parley-sip/parley/sip"
 
 // ID identifies a dialog from one side (§12): the Call-ID and the tags of
 // the local and the remote side.
@@ -20,15 +16,6 @@ func (id ID) String() string { return id.CallID + ";" + id.LocalTag + ";" + id.R
 // Reverse returns the ID the other side knows the dialog by.
 func (id ID) Reverse() ID {
 	return ID{CallID: id.CallID, LocalTag: id.RemoteTag, RemoteTag: id.LocalTag}
-}
-
-// owned returns id with its strings in one allocation of their own: the
-// ID a message yields views that message's buffer (a whole datagram, a
-// whole built response), which a dialog kept for an hour would pin.
-func (id ID) owned() ID {
-	all := strings.Clone(id.CallID + id.LocalTag + id.RemoteTag)
-	a, b := len(id.CallID), len(id.CallID)+len(id.LocalTag)
-	return ID{CallID: all[:a], LocalTag: all[a:b], RemoteTag: all[b:]}
 }
 
 // IncomingID returns the ID of the dialog a message belongs to for a side

@@ -44,7 +44,8 @@ func TestDialogOwnsItsStrings(t *testing.T) {
 			}
 			info := d.Info()
 			kept := map[string]string{"Call-ID": d.id.CallID, "local tag": d.id.LocalTag, "remote tag": d.id.RemoteTag,
-				"local party": info.LocalParty, "remote party": info.RemoteParty, "remote target": info.RemoteTarget}
+				"local party": info.LocalParty, "remote party": info.RemoteParty, "remote target": info.RemoteTarget,
+				"local target": info.LocalTarget}
 			for i, u := range d.usages {
 				kept["usage "+itoa(i)] = u.Event
 			}
@@ -57,6 +58,15 @@ func TestDialogOwnsItsStrings(t *testing.T) {
 			}
 			if tab.Find(d.ID()) != d {
 				t.Error("the dialog is not found by its ID")
+			}
+			// One allocation for the ID, parties and targets: seven would
+			// each lose their rounding to a size class.
+			one := unsafe.Slice(unsafe.StringData(d.id.CallID), len(d.id.CallID)+len(d.id.LocalTag)+len(d.id.RemoteTag)+
+				len(info.LocalParty)+len(info.RemoteParty)+len(info.LocalTarget)+len(info.RemoteTarget))
+			for _, what := range []string{"local tag", "remote tag", "local party", "remote party", "local target", "remote target"} {
+				if !within(kept[what], one) {
+					t.Errorf("the dialog's %s is not in the allocation its Call-ID is in", what)
+				}
 			}
 		})
 	}

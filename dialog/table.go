@@ -144,7 +144,7 @@ func (t *Table) create(role Role, req, resp *sip.Message) (*Dialog, error) {
 }
 
 func newDialog(t *Table, role Role, id ID, req, resp *sip.Message, seq uint32) *Dialog {
-	d := &Dialog{table: t, id: id.owned(), role: role, state: Early, usages: []Usage{UsageOf(req).owned()}}
+	d := &Dialog{table: t, id: id, role: role, state: Early, usages: []Usage{UsageOf(req).owned()}}
 	if resp.StatusCode() >= 200 {
 		d.state = Confirmed
 	} else {
@@ -153,17 +153,39 @@ func newDialog(t *Table, role Role, id ID, req, resp *sip.Message, seq uint32) *
 		d.pending = []pending{{local: role == UAC, seq: seq, method: req.Method(), usage: d.usages[0], initial: true}}
 	}
 	if role == UAC {
-		d.localParty, d.remoteParty = strings.Clone(req.Header("From")), strings.Clone(resp.Header("To"))
-		d.localTarget, d.remoteTarget = contactURI(req), contactURI(resp)
+		d.localParty, d.remoteParty = req.Header("From"), resp.Header("To")
+		d.localTarget, d.remoteTarget = contactView(req), contactView(resp)
 		d.routeSet = routeSetOf(resp, true)
 		d.localSeq, d.hasLocalSeq = seq, true
 	} else {
-		d.localParty, d.remoteParty = strings.Clone(resp.Header("To")), strings.Clone(req.Header("From"))
-		d.localTarget, d.remoteTarget = contactURI(resp), contactURI(req)
+		d.localParty, d.remoteParty = resp.Header("To"), req.Header("From")
+		d.localTarget, d.remoteTarget = contactView(resp), contactView(req)
 		d.routeSet = routeSetOf(req, false)
 		d.remoteSeq, d.hasRemoteSeq = seq, true
 	}
+	own(&d.id.CallID, &d.id.LocalTag, &d.id.RemoteTag, &d.localParty, &d.remoteParty, &d.localTarget, &d.remoteTarget)
 	return d
+}
+
+// own copies the strings into one allocation of their own and points
+// each at its part. What a message yields views that message's buffer (a
+// whole datagram, a whole built response), which a dialog kept for an
+// hour would pin; and one allocation loses less to size-class rounding
+// than seven.
+func own(ss ...*string) {
+	n := 0
+	for _, s := range ss {
+		n += len(*s)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, s := range ss {
+		b.WriteString(*s)
+	}
+	all, off := b.String(), 0
+	for _, s := range ss {
+		*s, off = all[off:off+len(*s)], off+len(*s)
+	}
 }
 
 // deliver hands events to the listener, and drops terminated dialogs.

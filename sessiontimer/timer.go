@@ -40,16 +40,19 @@ func ByeAfter(interval time.Duration) time.Duration {
 
 // Timer is one dialog's session timer. Its function is called from the
 // clock's goroutine, without any lock of the Timer held, and must not
-// block. Every method may be called from any goroutine.
+// block. Every method may be called from any goroutine. A held call keeps
+// two, so the fields are packed into the 80-byte size class, and a
+// Timer may be a field of its owner's struct (Init) rather than an
+// allocation of its own.
 type Timer struct {
 	clk clock.Clock
 	fn  func(Event)
 
 	mu      sync.Mutex
 	pending clock.Timer
-	gen     uint64 // bumped on every re-arm, so a stale firing does nothing
-	local   bool
 	byeAt   time.Time
+	gen     uint32 // bumped on every re-arm, so a stale firing does nothing
+	local   bool
 	stopped bool
 }
 
@@ -58,9 +61,16 @@ type Timer struct {
 // Expire at ByeAfter unless Refreshed is called first. A session that is
 // not Active arms nothing, and Start returns a stopped Timer.
 func Start(clk clock.Clock, s Session, local bool, fn func(Event)) *Timer {
-	t := &Timer{clk: clk, fn: fn}
-	t.Refreshed(s, local)
+	t := new(Timer)
+	t.Init(clk, s, local, fn)
 	return t
+}
+
+// Init is Start for a Timer its owner holds by value: it must be the zero
+// Timer, and is used by pointer from then on.
+func (t *Timer) Init(clk clock.Clock, s Session, local bool, fn func(Event)) {
+	t.clk, t.fn = clk, fn
+	t.Refreshed(s, local)
 }
 
 // Refreshed re-arms the timer from now after a refresh succeeded (a 2xx
@@ -122,7 +132,7 @@ func (t *Timer) armLocked(d time.Duration, ev Event) {
 // fire runs on the clock's goroutine. After a Refresh the timer waits for
 // the refresh to succeed until the BYE point; a refresh that fails leaves
 // Expire to end the session.
-func (t *Timer) fire(gen uint64, ev Event) {
+func (t *Timer) fire(gen uint32, ev Event) {
 	t.mu.Lock()
 	if t.stopped || gen != t.gen {
 		t.mu.Unlock()
