@@ -38,11 +38,17 @@ func (wire) Request(*sip.Message, transport.Target, func(*sip.Message)) (proxy.C
 	return nil, fmt.Errorf("no relaying in these tests")
 }
 
-type serverTx struct{ resp *sip.Message }
+// serverTx hands its final response over a channel: a request the
+// agent does not take is relayed, and its answer comes from another
+// goroutine.
+type serverTx struct{ final chan *sip.Message }
 
 func (s *serverTx) Respond(resp *sip.Message) error {
 	if resp.StatusCode() >= 200 {
-		s.resp = resp
+		select {
+		case s.final <- resp:
+		default: // a second final response is the transaction layer's to drop
+		}
 	}
 	return nil
 }
@@ -121,10 +127,16 @@ func (rg *rig) publish(body string, edits ...string) *sip.Message {
 	if m, err = sip.Parse(m.Bytes()); err != nil {
 		rg.t.Fatal(err)
 	}
-	tx := &serverTx{}
+	tx := &serverTx{final: make(chan *sip.Message, 1)}
 	rg.p.ServeRequest(tx, &transport.Incoming{Msg: m, Proto: transport.UDP,
 		Source: netip.MustParseAddrPort("198.51.100.7:47210"), Local: listener.Bound, Listener: listener})
-	return tx.resp
+	select {
+	case resp := <-tx.final:
+		return resp
+	case <-time.After(5 * time.Second):
+		rg.t.Fatal("no final response within 5 s")
+		return nil
+	}
 }
 
 func readFile(t *testing.T, name string) string {
