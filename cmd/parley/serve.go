@@ -140,6 +140,12 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "parley:", err)
 		return 2
 	}
+	// Signals are caught from before the listeners open: a SIGTERM that
+	// arrives once the first request could have been answered must drain,
+	// not kill the process with the default action.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
 	level := new(slog.LevelVar)
 	log := newLogger(cfg, stderr, level)
 	srv, err := server.New(cfg, log, level)
@@ -151,7 +157,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "parley:", err)
 		return 1
 	}
-	return waitForSignals(srv, f, log)
+	return waitForSignals(sigs, srv, f, log)
 }
 
 // newLogger builds the server's logger from cfg and makes it the
@@ -166,9 +172,7 @@ func newLogger(cfg *config.Config, w io.Writer, level *slog.LevelVar) *slog.Logg
 }
 
 // waitForSignals reloads on SIGHUP and drains on SIGTERM or SIGINT.
-func waitForSignals(srv *server.Server, f *serveFlags, log *slog.Logger) int {
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+func waitForSignals(sigs <-chan os.Signal, srv *server.Server, f *serveFlags, log *slog.Logger) int {
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			if next, err := f.load(); err != nil {
