@@ -360,7 +360,7 @@ func (b *B2BUA) Stop() {
 			case stateAnswered:
 				c.bye(c.a)
 				c.bye(c.bl)
-				c.end(cdr.System, "server stopped")
+				c.end(cdr.System, cdr.ReasonServerStopped)
 			}
 		})
 		<-done

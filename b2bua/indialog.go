@@ -101,11 +101,11 @@ func (c *Call) onBYE(l *Leg, tx proxy.ServerTx, req *sip.Message) {
 	if c.state == stateSetup {
 		// A BYE in an early dialog (§15): the call ends unanswered.
 		c.respondA(487, "Request Terminated")
-		c.finish(487, "BYE before the answer", by)
+		c.finish(487, cdr.ReasonHungUpEarly, by)
 		return
 	}
 	c.bye(c.peer(l))
-	c.end(by, "BYE")
+	c.end(by, cdr.ReasonHungUp)
 }
 
 // onACK passes the ACK of a 2xx on to the 2xx it answers across the call.

@@ -65,7 +65,7 @@ func TestTransferRecords(t *testing.T) {
 	want := cdr.Record{CallID: first.CallID, BCallID: invs[0].req.Header("Call-ID"), Caller: "sip:alice@example.com",
 		Callee: "sip:carol@example.com", Dialled: "carol", TransferredBy: "sip:bob@example.com", Source: first.Source,
 		Setup: referAt, Ringing: referAt.Add(time.Second), Answered: switchAt, End: switchAt.Add(30 * time.Second),
-		Disposition: cdr.Answered, HungUpBy: cdr.Callee, Status: 200, Reason: "BYE"}
+		Disposition: cdr.Answered, HungUpBy: cdr.Callee, Status: 200, Reason: cdr.ReasonHungUp}
 	if second != want {
 		t.Fatalf("second record\n%+v\nwant\n%+v", second, want)
 	}

@@ -68,6 +68,23 @@ const (
 	NodeFailure Party = "node-failure"
 )
 
+// Reasons a call ended with, as both the proxy's records and the
+// B2BUA's write them: one vocabulary in the reason column, whichever path
+// the call took. A call refused before its answer has the refusal's reason
+// phrase instead; the other reasons name their cause (a session timer, a
+// transfer, the administrator).
+const (
+	// ReasonHungUp: a BYE from the caller or the callee ended the call;
+	// hung_up_by says which.
+	ReasonHungUp = "hung up"
+	// ReasonHungUpEarly: the caller or the callee sent BYE in an early
+	// dialog (RFC 3261 §15), before the answer; the status is 487.
+	ReasonHungUpEarly = "hung up before the answer"
+	// ReasonServerStopped: the server stopped (SIGTERM) while the call
+	// was up; the disposition is interrupted.
+	ReasonServerStopped = "server stopped"
+)
+
 // Record is one call. Times are UTC to the microsecond (what both SQL
 // engines keep); zero means "did not happen" (a call never answered has a
 // zero Answered).

@@ -467,7 +467,7 @@ func (t *tracker) branch(c *call, e dialog.Event) {
 func endReason(e dialog.Event) string {
 	switch {
 	case e.Method == "BYE":
-		return "hung up"
+		return cdr.ReasonHungUp
 	case e.Code == 408:
 		return e.Method + " timed out"
 	case e.Code != 0:

@@ -18,7 +18,7 @@ func (c *Call) Record(node string, now time.Time) cdr.Record {
 		Status: c.Status, Reason: c.Reason,
 	}
 	if c.State != CallEnded {
-		r.End, r.Disposition, r.HungUpBy, r.Reason = now, cdr.Interrupted, cdr.System, "server stopped"
+		r.End, r.Disposition, r.HungUpBy, r.Reason = now, cdr.Interrupted, cdr.System, cdr.ReasonServerStopped
 	}
 	return r
 }
