@@ -243,24 +243,33 @@ func (c *Call) Plan() Plan {
 // extension (a session timer, a limit) changes a call safely.
 func (c *Call) Post(fn func()) { c.q.Post(fn) }
 
-// CallInfo is a snapshot of a call for the admin API.
+// CallInfo is a snapshot of a call for the admin API. Its parties,
+// numbers and times are those of the call's record so far: after a
+// transfer, the party who stayed (caller) and the new one (callee), as
+// the second record names them, not those who started the call.
 type CallInfo struct {
-	ID       string    `json:"id"`
-	State    string    `json:"state"`
-	Caller   string    `json:"caller"`
-	Callee   string    `json:"callee"`
-	Dialled  string    `json:"dialled"`
-	Trunk    string    `json:"trunk,omitempty"`
-	Source   string    `json:"source,omitempty"` // where the caller's INVITE came from
-	Setup    time.Time `json:"setup"`
-	Ringing  time.Time `json:"ringing,omitzero"`
-	Answered time.Time `json:"answered,omitzero"`
-	A        LegInfo   `json:"a"`
-	B        LegInfo   `json:"b"`
+	ID            string    `json:"id"`
+	State         string    `json:"state"`
+	Caller        string    `json:"caller"`
+	Callee        string    `json:"callee"`
+	Dialled       string    `json:"dialled"`
+	Trunk         string    `json:"trunk,omitempty"`
+	Route         string    `json:"route,omitempty"`
+	Source        string    `json:"source,omitempty"` // where the caller's INVITE came from
+	Setup         time.Time `json:"setup"`
+	Ringing       time.Time `json:"ringing,omitzero"`
+	Answered      time.Time `json:"answered,omitzero"`
+	AnsweredBy    string    `json:"answered_by,omitempty"`    // a pickup's phone, answering in the callee's place
+	TransferredBy string    `json:"transferred_by,omitempty"` // who transferred the call to the parties now on it
+	A             LegInfo   `json:"a"`
+	B             LegInfo   `json:"b"`
 }
 
 // LegInfo is one leg of a CallInfo.
 type LegInfo struct {
+	// Party is the address of the party on the leg now: after a
+	// transfer, the new party on the transferring party's side.
+	Party     string `json:"party"`
 	CallID    string `json:"call_id"`
 	LocalTag  string `json:"local_tag,omitempty"`
 	RemoteTag string `json:"remote_tag,omitempty"`
@@ -279,12 +288,13 @@ func (c *Call) Info() CallInfo {
 // Post), which Info would wait for for ever.
 func (c *Call) Current() CallInfo {
 	states := [...]string{"setup", "answered", "ended"}
-	ci := CallInfo{ID: c.id, State: states[c.state], Source: c.source, Setup: c.setup.time(), Ringing: c.ringing.time(),
-		Answered: c.answered.time(), Trunk: c.trunk, Dialled: c.dialled()}
+	r := c.Record()
+	ci := CallInfo{ID: c.id, State: states[c.state], Caller: r.Caller, Callee: r.Callee, Dialled: r.Dialled,
+		Trunk: r.Trunk, Route: r.Route, Source: r.Source, Setup: r.Setup, Ringing: r.Ringing, Answered: r.Answered,
+		AnsweredBy: r.AnsweredBy, TransferredBy: r.TransferredBy}
 	if c.state == stateSetup && c.ringing != 0 {
 		ci.State = "ringing"
 	}
-	ci.Caller, ci.Callee = c.caller, c.callee
 	ci.A = LegInfo{CallID: c.aCallID, LocalTag: c.aTag, State: "setup"}
 	if c.aInvite != nil { // no A dialog yet: the caller's tag is its INVITE's
 		ci.A.RemoteTag = c.aInvite.FromTag()
@@ -296,6 +306,7 @@ func (c *Call) Current() CallInfo {
 	if l := c.bLeg(); l != nil {
 		ci.B = legInfo(l)
 	}
+	ci.A.Party, ci.B.Party = c.partyOn(SideA), c.partyOn(SideB)
 	return ci
 }
 

@@ -51,6 +51,20 @@ func TestTransferRecords(t *testing.T) {
 		first.Reason != "transferred (blind) to sip:carol@example.com" || first.Disposition != cdr.Answered || first.TransferredBy != "" {
 		t.Fatalf("first record %+v", first)
 	}
+	// The calls list shows who talks now, as the second record will.
+	infos := h.b.Calls()
+	if len(infos) != 1 {
+		t.Fatalf("%d calls listed after the transfer", len(infos))
+	}
+	ci := infos[0]
+	if ci.Caller != "sip:alice@example.com" || ci.Callee != "sip:carol@example.com" || ci.Dialled != "carol" ||
+		ci.TransferredBy != "sip:bob@example.com" || !ci.Answered.Equal(switchAt) || ci.State != "answered" {
+		t.Errorf("call listed after the transfer: %+v", ci)
+	}
+	if ci.A.Party != "sip:alice@example.com" || ci.B.Party != "sip:carol@example.com" ||
+		ci.B.CallID != invs[0].req.Header("Call-ID") || ci.B.CallID == first.BCallID || ci.A.CallID != first.CallID {
+		t.Errorf("legs listed after the transfer: a %+v, b %+v; want alice's and carol's", ci.A, ci.B)
+	}
 	h.clk.Advance(30 * time.Second)
 	bye := parse(t, "BYE sip:parley@127.0.0.1:5060 SIP/2.0",
 		"Via: SIP/2.0/UDP 127.0.0.1:6003;branch=z9hG4bK-carolbye", "Max-Forwards: 70",

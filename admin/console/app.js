@@ -180,10 +180,14 @@
       await api('/api/b2bua/calls/' + encodeURIComponent(c.id), { method: 'DELETE' });
       later('b2bua', 300, () => loadB2BUA().catch(() => {}));
     });
-    const leg = l => el('td', { class: 'wrap', title: `${l.state}${l.remote ? ' ' + l.remote : ''}` }, el('code', { textContent: l.call_id }));
+    // Each leg's tooltip names the party on it now: after a transfer,
+    // the new party, and the row says who transferred the call.
+    const leg = l => el('td', { class: 'wrap', title: `${l.party || ''}\n${l.state}${l.remote ? ' ' + l.remote : ''}` }, el('code', { textContent: l.call_id }));
     const node = clustered ? [el('td', { class: 'node', textContent: c.node || '' })] : [];
-    return el('tr', { 'data-b2bua-id': c.id, 'data-node': c.node || '' }, ...node,
-      td(c.caller, 'wrap'), td(c.callee, 'wrap'),
+    const title = [c.trunk && `trunk ${c.trunk}`, c.route && `route ${c.route}`,
+      c.answered_by && `picked up by ${c.answered_by}`, c.transferred_by && `transferred by ${c.transferred_by}`].filter(Boolean).join('\n');
+    return el('tr', { 'data-b2bua-id': c.id, 'data-node': c.node || '', title }, ...node,
+      td(c.caller, 'wrap'), td(c.callee, 'wrap'), td(c.dialled),
       el('td', {}, el('span', { class: 'state', textContent: c.state })),
       leg(c.a), leg(c.b), td(fmtTime(c.setup)), el('td', {}, hangup));
   }
@@ -252,9 +256,15 @@
     const who = (r.answered_by ? `\npicked up by ${r.answered_by}` : '') +
       (r.transferred_by ? `\ntransferred by ${r.transferred_by}` : '');
     return el('tr', { 'data-call-id': r.call_id, title: `${r.call_id}\n${r.callee}${who}\nbillable ${r.billable} s` },
-      td(new Date(r.setup).toLocaleString()), td(r.caller, 'wrap'), td(r.dialled),
+      td(new Date(r.setup).toLocaleString()), td(r.caller, 'wrap'), td(r.dialled), td(cdrRoute(r)),
       el('td', {}, el('span', { class: 'state ' + r.disposition, textContent: r.disposition })),
       td(talk), td(r.hung_up_by), td(r.status ? `${r.status} ${r.reason || ''}` : r.reason || ''));
+  }
+
+  // cdrRoute is how a record's call went: its route (a dial plan
+  // route's name, or local) and the trunk it used, if any.
+  function cdrRoute(r) {
+    return [r.route, r.trunk && `via ${r.trunk}`].filter(Boolean).join(' ');
   }
 
   // ---- MESSAGEs stored for offline users, oldest first, a page at a time
