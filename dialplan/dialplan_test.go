@@ -162,6 +162,43 @@ func TestDIDs(t *testing.T) {
 	}
 }
 
+// TestNumber: the DID a gateway's call was for is kept as the provider
+// wrote it, from the Request-URI before the To (as Inbound maps it),
+// so that its record says what was dialled rather than the user it rang.
+func TestNumber(t *testing.T) {
+	tb := dialplan.Table{DIDs: dialplan.DIDs{"+4930123456": "201", "4930123457": "202@office.example"}}
+	tests := []struct {
+		name, ruri, to, want, target string
+	}{
+		{"DID in the Request-URI", "sip:+4930123456@192.0.2.10", "sip:+4930123456@provider.example", "+4930123456", "sip:201@192.0.2.10"},
+		{"written without its +", "sip:4930123456@192.0.2.10", "sip:x@provider.example", "4930123456", "sip:201@192.0.2.10"},
+		{"to the registered Contact, DID in To", "sip:office@192.0.2.10", "sip:+4930123457@provider.example", "+4930123457", "sip:202@office.example"},
+		{"escaped", "sip:%2B4930123456@192.0.2.10", "sip:office@provider.example", "+4930123456", "sip:201@192.0.2.10"},
+		{"no DID", "sip:office@192.0.2.10", "sip:+4930999@provider.example", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ruri, to := mustURI(t, tt.ruri), mustURI(t, tt.to)
+			got, ok := tb.Number(ruri, to)
+			if got != tt.want || ok != (tt.want != "") {
+				t.Errorf("Number = %q, %v; want %q", got, ok, tt.want)
+			}
+			if uri, _ := tb.Inbound(ruri, to); uri != tt.target {
+				t.Errorf("Inbound = %q, want %q", uri, tt.target)
+			}
+		})
+	}
+}
+
+func mustURI(t *testing.T, s string) sip.URI {
+	t.Helper()
+	u, err := sip.ParseURI(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
 // FuzzRewrite checks that no dialled user makes matching or rewriting
 // panic, and that what a gateway route sends is a URI that parses.
 func FuzzRewrite(f *testing.F) {

@@ -125,17 +125,33 @@ func inbound(r *proxy.Request, t *Table, next func()) {
 // when neither is a DID. Busy lamps ask it too, to show a DID call as
 // the user's.
 func (t Table) Inbound(ruri, to sip.URI) (string, bool) {
+	number, ok := t.Number(ruri, to)
+	if !ok {
+		return "", false
+	}
 	domain := t.Domain
 	if domain == "" {
 		domain = cmp.Or(ruri.Host, to.Host)
 	}
-	if uri, ok := t.DIDs.Target(sip.Unescape(ruri.User), domain); ok && ruri.User != "" {
-		return uri, true
+	return t.DIDs.Target(number, domain)
+}
+
+// Number returns the DID a gateway's request was for, as the provider
+// wrote it (the number its call records keep as dialled): its
+// Request-URI's user when that is one of the DIDs, else its To's; false
+// when neither is.
+func (t Table) Number(ruri, to sip.URI) (string, bool) {
+	if n := sip.Unescape(ruri.User); n != "" {
+		if _, ok := t.DIDs.Lookup(n); ok {
+			return n, true
+		}
 	}
-	if to.User == "" {
-		return "", false
+	if n := sip.Unescape(to.User); n != "" {
+		if _, ok := t.DIDs.Lookup(n); ok {
+			return n, true
+		}
 	}
-	return t.DIDs.Target(sip.Unescape(to.User), domain)
+	return "", false
 }
 
 // initial reports whether m starts something the plan routes: not an

@@ -104,6 +104,22 @@ func (m *Message) Method() string { return m.method }
 // RequestURI returns the request's Request-URI as written.
 func (m *Message) RequestURI() string { return m.uri }
 
+// ReceivedRequestURI returns the Request-URI as the request arrived,
+// before any SetRequestURI: what the caller dialled, which call records
+// keep after a DID or a dial plan rewrote it. A built message's is the
+// one it was built with.
+func (m *Message) ReceivedRequestURI() string {
+	if !m.lineEdit || !m.isRequest || m.startEnd == 0 || int(m.startEnd) > len(m.raw) {
+		return m.uri
+	}
+	line := bytes.TrimRight(m.raw[:m.startEnd], "\r\n")
+	sp1, sp2 := bytes.IndexByte(line, ' '), bytes.LastIndexByte(line, ' ')
+	if sp1 < 0 || sp2 <= sp1 {
+		return m.uri
+	}
+	return view(line[sp1+1 : sp2])
+}
+
 // StatusCode returns the response's status code, or 0 for a request.
 func (m *Message) StatusCode() int { return m.status }
 
