@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -60,6 +61,15 @@ type Config struct {
 	// the Located stage takes those although All is off, and the record
 	// names the trunk.
 	Inbound func(in *transport.Incoming) (trunk string, ok bool)
+	// Routing, when set, says for the record (and the calls list) of a
+	// call no Router plan took what its caller dialled and which route
+	// took it: src is where the call came from, ruri its Request-URI as
+	// the caller sent it (before a DID or a local route rewrote it), to
+	// its To. A trunk's call to a DID is dialled as the DID; a call to
+	// local users is routed cdr.RouteLocal. A transfer's new party, no
+	// plan's, is asked with ruri and to its Refer-To and no src. nil
+	// keeps the Request-URI's user as it arrived, and no route.
+	Routing func(src netip.Addr, ruri, to sip.URI) (dialled, route string)
 	// Trunks, when set, returns the account of the named trunk: its
 	// challenges are answered and its B legs' From set from it.
 	Trunks func(name string) (TrunkAccount, bool)

@@ -114,7 +114,7 @@ type Call struct {
 
 	// The B side: targets in groups (parallel within, serial between),
 	// the branches of the group under way, and the winner.
-	plan     *Plan // nil for a call to local users: most calls of mode b2bua
+	plan     *Plan // nil for a call to local users no route named: most calls of mode b2bua
 	groups   [][]target
 	branches []*branch
 	bCallID  string
@@ -130,10 +130,14 @@ type Call struct {
 	admitted    bool // Admit let it through: OnEnd will hear of its end
 	interrupted bool // ended by the server stopping
 	cancelled   bool
-	rseq        []rseqMap
-	ringTimer   clock.Timer // RingTimeout, until the answer
-	pending     *invite     // the INVITE transaction in progress inside the call
-	answer      *invite     // the initial INVITE's 2xx, until the caller ACKs
+	// local: the call went to local users by no route of the plan's
+	// (its record's route is cdr.RouteLocal); a flag, where a string
+	// would move every Call up a size class.
+	local     bool
+	rseq      []rseqMap
+	ringTimer clock.Timer // RingTimeout, until the answer
+	pending   *invite     // the INVITE transaction in progress inside the call
+	answer    *invite     // the initial INVITE's 2xx, until the caller ACKs
 
 	setup, ringing, answered, ended stamp
 	status                          int
@@ -338,6 +342,14 @@ func (c *Call) peer(l *Leg) *Leg {
 
 func (c *Call) dialled() string { return c.dialledU }
 
+// route is the record's route: the plan's, or cdr.RouteLocal.
+func (c *Call) route() string {
+	if c.local {
+		return cdr.RouteLocal
+	}
+	return c.Plan().Route
+}
+
 // takeCall starts a call for an initial INVITE: its B legs go to
 // targets. It answers the caller itself when it cannot start.
 func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.Incoming, plan Plan, targets []target) {
@@ -345,12 +357,13 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 	cid, _ := req.CallID()
 	// What a held call keeps of its INVITE is copied: a view into the
 	// message would keep all of it for as long as the call lasts.
-	cid, plan.DialledUser = strings.Clone(cid), strings.Clone(plan.DialledUser)
+	cid, plan.DialledUser, plan.Route = strings.Clone(cid), strings.Clone(plan.DialledUser), strings.Clone(plan.Route)
 	c := &Call{b: b, id: newID(), aCallID: cid, setupKey: cancelKey(req), ctx: b.cfg.Lifetime,
 		aTx: tx, aInvite: req, aIn: in, aTag: dialog.NewTag(), aContact: contactFor(in.Listener),
 		trunk: plan.Trunk, bCallID: newID(), bTag: dialog.NewTag(), setup: stampOf(b.clock.Now()),
 	}
-	if plan.Route != "" || plan.Trunk != "" || plan.DialledUser != "" || plan.Destinations != nil {
+	c.local = plan.Route == cdr.RouteLocal
+	if plan.Trunk != "" || plan.Destinations != nil || plan.Route != "" && !c.local {
 		c.plan = &plan
 	}
 	if b.cfg.OnChange != nil {
@@ -372,8 +385,8 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 		c.callee = to.URI.AOR()
 	}
 	c.dialledU = plan.DialledUser
-	if u, err := req.RequestURIParsed(); err == nil && c.dialledU == "" {
-		c.dialledU = strings.Clone(sip.Unescape(u.User))
+	if u, err := sip.ParseURI(req.ReceivedRequestURI()); err == nil && c.dialledU == "" {
+		c.dialledU = strings.Clone(sip.Unescape(u.User)) // as the caller sent it, before any rewrite
 	}
 	b.add(c, c.setupKey)
 	c.watch(Started)
@@ -454,7 +467,7 @@ func (c *Call) startBranch(t target) {
 func (c *Call) newInvite(t target) (*sip.Message, error) {
 	from, _ := c.aInvite.From()
 	to := c.aInvite.Header("To")
-	if c.Plan().DialledUser != "" {
+	if c.Plan().Destinations != nil { // a dial plan's number, rewritten for its gateway
 		if u, err := sip.ParseURI(t.uri); err == nil {
 			to = "<" + string(sip.URI{Scheme: u.Scheme, User: u.User, Host: u.Host}.AppendTo(nil)) + ">"
 		}
@@ -652,7 +665,7 @@ func (c *Call) end(by cdr.Party, reason string) {
 
 // Record is the call's detail record.
 func (c *Call) Record() cdr.Record {
-	r := cdr.Record{Node: c.b.cfg.Node, CallID: c.aCallID, BCallID: c.bCallID, Dialled: c.dialled(), Trunk: c.trunk, Route: c.Plan().Route,
+	r := cdr.Record{Node: c.b.cfg.Node, CallID: c.aCallID, BCallID: c.bCallID, Dialled: c.dialled(), Trunk: c.trunk, Route: c.route(),
 		Setup: c.setup.time(), End: c.ended.time(), HungUpBy: c.hungUpBy, Status: c.status, Reason: c.reason,
 		Ringing: c.ringing.time(), Answered: c.answered.time()}
 	r.Caller, r.Callee, r.Source = c.caller, c.callee, c.source

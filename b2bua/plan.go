@@ -14,11 +14,21 @@ type Destination struct {
 	Trunk string
 }
 
-// Plan is where a call goes: the dialled user after rewriting, and its
-// destinations.
+// Plan is where a call goes and, for its record, how it got there.
 type Plan struct {
-	Route, Trunk, DialledUser string
-	Destinations              []Destination
+	// Route names the dial plan route that took the call, or is
+	// cdr.RouteLocal for a call to local users that no route took.
+	Route string
+	// Trunk is the trunk of the first destination, or the trunk an
+	// inbound call came from.
+	Trunk string
+	// DialledUser is the user as the caller dialled it, before any
+	// rewriting (a DID, a route's number); "" is the Request-URI's user
+	// as it arrived.
+	DialledUser string
+	// Destinations are a dial plan's, tried one by one; nil for a call
+	// to the targets the location stage found.
+	Destinations []Destination
 }
 
 // Router chooses a call's plan; ok false means no route (the B2BUA then

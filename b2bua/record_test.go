@@ -1,9 +1,13 @@
 package b2bua
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/parley-sip/parley/cdr"
+	"github.com/parley-sip/parley/proxy"
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transport"
 )
 
 // TestHangupReasons: the records of calls ended by a BYE say so in the
@@ -49,6 +53,68 @@ func TestHangupReasons(t *testing.T) {
 			if r.HungUpBy != tt.by || r.Status != tt.status || r.Reason != tt.reason {
 				t.Errorf("record: hung_up_by %q, status %d, reason %q; want %q, %d, %q",
 					r.HungUpBy, r.Status, r.Reason, tt.by, tt.status, tt.reason)
+			}
+		})
+	}
+}
+
+// TestLocatedRouting: a call the Located stage takes (a phone's, or a
+// trunk's to a DID) is recorded, and listed, with what Config.Routing
+// says of its Request-URI as it arrived, before the dial plan's DID or
+// local route rewrote it; the B leg's To stays the caller's. Without
+// Routing the record keeps the Request-URI's user as it arrived.
+func TestLocatedRouting(t *testing.T) {
+	tests := []struct {
+		name             string
+		routing          bool
+		dialled, route   string
+		wantRURI, wantTo string
+	}{
+		{"a trunk's DID", true, "+4930123456", "local", "sip:bob@example.com", "sip:bob@example.com"},
+		{"a local route", true, "*201", "extensions", "sip:bob@example.com", "sip:bob@example.com"},
+		{"no Routing", false, "bob", "", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var asked []string
+			f := newFixture(t, func(c *Config) {
+				c.Inbound = func(*transport.Incoming) (string, bool) { return "provider", true }
+				if tt.routing {
+					c.Routing = func(src netip.Addr, ruri, to sip.URI) (string, string) {
+						asked = append(asked, src.String(), ruri.String(), to.String())
+						return tt.dialled, tt.route
+					}
+				}
+			})
+			msg := golden(t, "invite.sip")
+			msg.SetRequestURI("sip:201@example.com") // as the dial plan stage rewrites it
+			tx := &serverTx{}
+			in := &transport.Incoming{Msg: msg, Proto: transport.UDP, Source: aliceAddr, Listener: listener}
+			taken := true
+			f.b.serveLocated(&proxy.Request{Tx: tx, In: in, Msg: msg, Targets: []proxy.Target{{URI: "sip:201@203.0.113.9:5060"}}},
+				func() { taken = false })
+			if !taken {
+				t.Fatal("the Located stage passed the call on")
+			}
+			if tt.routing && (len(asked) != 3 || asked[0] != aliceAddr.Addr().String() || asked[1] != tt.wantRURI || asked[2] != tt.wantTo) {
+				t.Errorf("Routing asked with %q, want the source, %s and %s", asked, tt.wantRURI, tt.wantTo)
+			}
+			inv := f.txs.all("INVITE")[0]
+			if to := inv.req.Header("To"); to != "<sip:bob@example.com>" {
+				t.Errorf("B leg To %q, want the caller's", to)
+			}
+			inv.answer(200, "bob-1")
+			infos := f.b.Calls()
+			if len(infos) != 1 || infos[0].Dialled != tt.dialled || infos[0].Route != tt.route || infos[0].Trunk != "provider" {
+				t.Errorf("listed %+v, want dialled %q route %q trunk provider", infos, tt.dialled, tt.route)
+			}
+			f.deliver(aRequest(t, tx, "ACK", 10))
+			f.deliver(aRequest(t, tx, "BYE", 11))
+			if len(f.records) != 1 {
+				t.Fatalf("%d records", len(f.records))
+			}
+			if r := f.records[0]; r.Dialled != tt.dialled || r.Route != tt.route || r.Trunk != "provider" {
+				t.Errorf("record dialled %q route %q trunk %q, want %q %q provider", r.Dialled, r.Route, r.Trunk, tt.dialled, tt.route)
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package b2bua
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -139,6 +140,9 @@ func (x *transfer) route() ([]proxy.Target, error) {
 	}
 	if c.b.cfg.Locate == nil {
 		return nil, proxy.ErrNoBinding
+	}
+	if c.b.cfg.Routing != nil {
+		_, x.routeName = c.b.cfg.Routing(netip.Addr{}, x.target, x.target)
 	}
 	return c.b.cfg.Locate(c.ctx, x.target)
 }

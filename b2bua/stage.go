@@ -2,6 +2,7 @@ package b2bua
 
 import (
 	"github.com/parley-sip/parley/proxy"
+	"github.com/parley-sip/parley/sip"
 )
 
 // Stage names, as /metrics and proxy.Insert know them.
@@ -122,6 +123,14 @@ func (b *B2BUA) serveLocated(r *proxy.Request, next func()) {
 		return
 	}
 	plan := Plan{Trunk: trunk}
+	if b.cfg.Routing != nil {
+		ruri, _ := sip.ParseURI(r.Msg.ReceivedRequestURI())
+		var to sip.URI
+		if na, err := r.Msg.To(); err == nil {
+			to = na.URI
+		}
+		plan.DialledUser, plan.Route = b.cfg.Routing(r.In.Source.Addr(), ruri, to)
+	}
 	ts := make([]target, len(r.Targets))
 	for i, t := range r.Targets {
 		uri := t.URI

@@ -85,6 +85,12 @@ const (
 	ReasonServerStopped = "server stopped"
 )
 
+// RouteLocal is the route of a call to a local user that no dial plan
+// route took: a phone calling a colleague, or a trunk's call to one of its
+// DIDs (whose trunk names the gateway). A call a route took carries the
+// route's name; a call relayed to another domain has none.
+const RouteLocal = "local"
+
 // Record is one call. Times are UTC to the microsecond (what both SQL
 // engines keep); zero means "did not happen" (a call never answered has a
 // zero Answered).
@@ -95,9 +101,9 @@ type Record struct {
 	BCallID     string      `json:"b_call_id,omitempty"` // the B leg's Call-ID; empty for a proxied call
 	Caller      string      `json:"caller"`              // the From address
 	Callee      string      `json:"callee"`              // the To address
-	Dialled     string      `json:"dialled"`             // the user part of the Request-URI the caller sent
+	Dialled     string      `json:"dialled"`             // the user part of the Request-URI the caller sent; a trunk's call, the DID
 	Trunk       string      `json:"trunk,omitempty"`     // the trunk the call used; empty for none
-	Route       string      `json:"route,omitempty"`     // the dial plan route that sent it there; empty for none
+	Route       string      `json:"route,omitempty"`     // the dial plan route that took it, RouteLocal, or empty (relayed elsewhere)
 	Source      string      `json:"source"`              // where the caller's INVITE came from
 	Setup       time.Time   `json:"setup"`               // the caller's first INVITE arrived
 	Ringing     time.Time   `json:"ringing,omitzero"`    // the first provisional response above 100 went to the caller

@@ -39,6 +39,7 @@ func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime cont
 		Locate:       s.locateTransfer,
 		Trunks:       s.trunkAccount,
 		Inbound:      inbound,
+		Routing:      s.callRouting,
 		Record:       s.recordB2BUA,
 		Journal:      s.journalB2BUA,
 		Durable:      s.durableB2BUA,

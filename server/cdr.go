@@ -3,12 +3,14 @@ package server
 import (
 	"cmp"
 	"context"
+	"net/netip"
 	"os"
 	"time"
 
 	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/observe"
+	"github.com/parley-sip/parley/sip"
 )
 
 // records writes a call detail record of every call the observer
@@ -54,11 +56,31 @@ func (s *Server) onCall() func(observe.CallChange, observe.Call) {
 	return func(change observe.CallChange, c observe.Call) {
 		logCall(change, c)
 		if change == observe.CallFinished && !c.RefusedByPolicy() && !s.ownedByB2BUA(c.CallID) {
-			r := c.Record(rec.node, c.End)
-			r.Trunk, r.Route = s.proxiedTrunk(&c)
-			rec.w.Write(r)
+			rec.w.Write(s.proxiedRecord(&c, rec.node, c.End))
 		}
 	}
+}
+
+// proxiedRecord is the record of a call the proxy relayed, with what the
+// tracker cannot know: the trunk, the route and, for a trunk's call, the
+// DID it was for (callRouting).
+func (s *Server) proxiedRecord(c *observe.Call, node string, now time.Time) cdr.Record {
+	r := c.Record(node, now)
+	var src netip.Addr
+	if ap, err := netip.ParseAddrPort(c.Source); err == nil {
+		src = ap.Addr()
+	}
+	r.Trunk = s.proxiedTrunk(c, src)
+	ruri, err := sip.ParseURI(c.RequestURI)
+	if err != nil {
+		return r
+	}
+	var to sip.URI
+	if na, err := sip.ParseNameAddr(c.Callee); err == nil {
+		to = na.URI
+	}
+	r.Dialled, r.Route = s.callRouting(src, ruri, to)
+	return r
 }
 
 // recordsFlushTimeout bounds how long a stop waits for the last records
@@ -78,7 +100,7 @@ func (s *Server) closeRecords() {
 		now := time.Now()
 		for i := range active {
 			if !s.ownedByB2BUA(active[i].CallID) {
-				rec.w.Write(active[i].Record(rec.node, now))
+				rec.w.Write(s.proxiedRecord(&active[i], rec.node, now))
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/parley-sip/parley/b2bua"
+	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/dialplan"
 	"github.com/parley-sip/parley/gateway"
@@ -137,38 +138,59 @@ func (s *Server) inboundVia(cfg *config.Config) func(in *transport.Incoming) (st
 	}
 }
 
-// proxiedTrunk names the trunk and route of a proxied call for its
-// record, as far as the call tracker's view allows: a call from a
-// gateway's address (to a DID) is that gateway's; a callee's Contact at a
-// gateway's address names the gateway, and the dial plan's rule for the
-// dialled user then names the route. A call no gateway answered, or one
-// whose provider answers from elsewhere, names neither.
-func (s *Server) proxiedTrunk(c *observe.Call) (trunk, route string) {
+// proxiedTrunk names the trunk of a proxied call for its record, as far
+// as the call tracker's view allows: a call from a gateway's address (to
+// a DID) is that gateway's; a callee's Contact at a gateway's address
+// names the gateway. A call no gateway answered, or one whose provider
+// answers from elsewhere, names none.
+func (s *Server) proxiedTrunk(c *observe.Call, src netip.Addr) string {
 	if s.trunks == nil {
-		return "", ""
+		return ""
 	}
-	if src, err := netip.ParseAddrPort(c.Source); err == nil {
-		if trunk, ok := s.trunks.gateways.Source(src.Addr()); ok {
-			return trunk, ""
-		}
+	if trunk, ok := s.trunks.gateways.Source(src); ok {
+		return trunk
 	}
 	target, err := sip.ParseURI(c.CalleeTarget)
 	if err != nil {
-		return "", ""
+		return ""
 	}
 	addr, err := netip.ParseAddr(sip.TrimBrackets(target.Host))
 	if err != nil {
-		return "", ""
+		return ""
 	}
-	trunk, ok := s.trunks.gateways.Source(addr)
-	if !ok {
-		return "", ""
-	}
-	dialled, err := sip.ParseURI(c.RequestURI)
-	if dp := s.trunks.stage.Table().Plan; dp != nil && err == nil {
-		if r, _, ok := dp.Match(sip.Unescape(dialled.User), dialled.Host); ok && !r.Local {
-			route = r.Name
+	trunk, _ := s.trunks.gateways.Source(addr)
+	return trunk
+}
+
+// callRouting says what a call's caller dialled and how Parley routed
+// it, for its record and the B2BUA's calls list: the same answer for a
+// proxied call (from the tracker's view of the wire) and a B2BUA call
+// (from its INVITE as it arrived). src is where the call came from, ruri
+// its Request-URI as the caller sent it, to its To.
+//
+// dialled is the Request-URI's user, but for a gateway's call to one of
+// the dids the number as the provider wrote it (in the Request-URI or in
+// To), not the user it rang. route is the name of the dial plan route
+// that took the call (to gateways, or local: true), cdr.RouteLocal for a
+// call to a local user that no route took (a trunk's call to a DID too:
+// its trunk names the gateway), and "" for one relayed to another domain.
+func (s *Server) callRouting(src netip.Addr, ruri, to sip.URI) (dialled, route string) {
+	dialled = sip.Unescape(ruri.User)
+	if s.trunks != nil {
+		t := s.trunks.stage.Table()
+		_, fromGateway := s.trunks.gateways.Source(src)
+		if n, ok := t.Number(ruri, to); ok && fromGateway {
+			return n, cdr.RouteLocal
+		}
+		// A gateway's requests are never routed out again.
+		if dp := t.Plan; dp != nil && !fromGateway && dialled != "" {
+			if r, _, ok := dp.Match(dialled, ruri.Host); ok {
+				return dialled, r.Name
+			}
 		}
 	}
-	return trunk, route
+	if ruri.IsSIP() && (s.isOurDomain(ruri.Host) || s.proxy.IsUs(&ruri)) {
+		return dialled, cdr.RouteLocal
+	}
+	return dialled, ""
 }

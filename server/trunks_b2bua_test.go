@@ -3,6 +3,7 @@ package server
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/parley-sip/parley/b2bua"
 	"github.com/parley-sip/parley/config"
@@ -108,25 +109,42 @@ func TestInboundVia(t *testing.T) {
 	}
 }
 
-// TestProxiedTrunk: a proxied call's record names the gateway that
-// answered and the route that sent it there, or the gateway it came from.
-func TestProxiedTrunk(t *testing.T) {
+// TestProxiedRecordRouting: a proxied call's record names the gateway
+// that answered or that the call came from (trunk), the dial plan route
+// that took it or "local" for a local user no route took (route), and
+// what was dialled: for a trunk's call, the DID as the provider wrote it
+// (in the Request-URI or in To), not the user it rang.
+func TestProxiedRecordRouting(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Gateways = []config.GatewayConfig{{Name: "gw", Address: "sip:192.0.2.50:5060"}}
-	cfg.Routes = []config.RouteConfig{{Name: "national", Prefix: "0", Gateways: []string{"gw"}}}
+	cfg.Routes = []config.RouteConfig{{Name: "national", Prefix: "0", Gateways: []string{"gw"}},
+		{Name: "extensions", Prefix: "*", Strip: 1, Local: true}}
+	cfg.DIDs = map[string]string{"+4930123456": "alice"}
 	s := startServer(t, cfg)
 	for _, tt := range []struct {
-		name                 string
-		call                 observe.Call
-		wantTrunk, wantRoute string
+		name                  string
+		call                  observe.Call
+		trunk, route, dialled string
 	}{
-		{"out through a gateway", observe.Call{RequestURI: "sip:0301@example.com", Source: "192.0.2.7:5062", CalleeTarget: "sip:gw@192.0.2.50:5060"}, "gw", "national"},
-		{"in from a gateway", observe.Call{RequestURI: "sip:alice@example.com", Source: "192.0.2.50:5060", CalleeTarget: "sip:alice@192.0.2.8"}, "gw", ""},
-		{"between phones", observe.Call{RequestURI: "sip:bob@example.com", Source: "192.0.2.7:5062", CalleeTarget: "sip:bob@192.0.2.8"}, "", ""},
-		{"not answered", observe.Call{RequestURI: "sip:0301@example.com", Source: "192.0.2.7:5062"}, "", ""},
+		{"out through a gateway", observe.Call{RequestURI: "sip:0301@example.com", Callee: "<sip:0301@example.com>", Source: "192.0.2.7:5062",
+			CalleeTarget: "sip:gw@192.0.2.50:5060"}, "gw", "national", "0301"},
+		{"to a gateway that did not answer", observe.Call{RequestURI: "sip:0301@example.com", Callee: "<sip:0301@example.com>", Source: "192.0.2.7:5062"},
+			"", "national", "0301"},
+		{"DID in the Request-URI", observe.Call{RequestURI: "sip:+4930123456@192.0.2.10", Callee: "<sip:+4930123456@provider.example>",
+			Source: "192.0.2.50:5060", CalleeTarget: "sip:alice@192.0.2.8"}, "gw", "local", "+4930123456"},
+		{"DID in To, to the registered Contact", observe.Call{RequestURI: "sip:office@192.0.2.10", Callee: "Office <sip:4930123456@provider.example>",
+			Source: "192.0.2.50:5060", CalleeTarget: "sip:alice@192.0.2.8"}, "gw", "local", "4930123456"},
+		{"between phones", observe.Call{RequestURI: "sip:bob@example.com", Callee: "<sip:bob@example.com>", Source: "192.0.2.7:5062",
+			CalleeTarget: "sip:bob@192.0.2.8"}, "", "local", "bob"},
+		{"through a local route", observe.Call{RequestURI: "sip:*201@example.com", Callee: "<sip:*201@example.com>", Source: "192.0.2.7:5062",
+			CalleeTarget: "sip:201@192.0.2.8"}, "", "extensions", "*201"},
+		{"relayed to another domain", observe.Call{RequestURI: "sip:carol@elsewhere.example", Callee: "<sip:carol@elsewhere.example>",
+			Source: "192.0.2.7:5062", CalleeTarget: "sip:carol@198.51.100.9"}, "", "", "carol"},
 	} {
-		if trunk, route := s.proxiedTrunk(&tt.call); trunk != tt.wantTrunk || route != tt.wantRoute {
-			t.Errorf("%s: trunk %q route %q, want %q %q", tt.name, trunk, route, tt.wantTrunk, tt.wantRoute)
+		tt.call.State = observe.CallEnded
+		r := s.proxiedRecord(&tt.call, "n1", time.Now())
+		if r.Trunk != tt.trunk || r.Route != tt.route || r.Dialled != tt.dialled {
+			t.Errorf("%s: trunk %q route %q dialled %q, want %q %q %q", tt.name, r.Trunk, r.Route, r.Dialled, tt.trunk, tt.route, tt.dialled)
 		}
 	}
 }
