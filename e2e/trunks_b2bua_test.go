@@ -19,6 +19,8 @@ type trunkCDR struct {
 	Route       string `json:"route"`
 	Disposition string `json:"disposition"`
 	Status      int    `json:"status"`
+	HungUpBy    string `json:"hung_up_by"`
+	Reason      string `json:"reason"`
 }
 
 // trunkCDRs waits until /api/cdrs has n records and returns them.
@@ -147,12 +149,20 @@ admin:
 // registered phone as a B2BUA call, in mode b2bua and in mode stateful
 // with b2bua.inbound: neither side sees the other's leg, and the record
 // names the trunk. A catch-all route to that provider is there to show
-// that a gateway's call is never routed out again.
+// that a gateway's call is never routed out again. The provider sends
+// the call to the Contact Parley registered (sip:office@…) with the DID
+// in To; the record, B2BUA or proxied (mode stateful alone), says the
+// same: dialled is the DID as the provider wrote it, route "local", and
+// the provider's BYE is "hung up" by the caller.
 func TestTrunkB2BUAInboundDID(t *testing.T) {
 	requireTool(t, "sipp", sippHint)
-	for _, tc := range []struct{ name, mode, extra string }{
-		{"mode b2bua", "b2bua", ""},
-		{"stateful with b2bua.inbound", "stateful", "b2bua:\n  inbound: true\n"},
+	for _, tc := range []struct {
+		name, mode, extra string
+		b2bua             bool
+	}{
+		{"mode b2bua", "b2bua", "", true},
+		{"stateful with b2bua.inbound", "stateful", "b2bua:\n  inbound: true\n", true},
+		{"proxied", "stateful", "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			providerPort := freePort(t, false)
@@ -173,10 +183,17 @@ admin:
 			provider := startSipp(t, "-sf", scenario("provider_did_call.xml"), "-i", "127.0.0.2", "-p", strconv.Itoa(providerPort), "-s", "+4930123456", p.Addr)
 			provider.ExpectSuccess()
 			phone.ExpectSuccess()
-			leakCheck(t, provider, phone, "the provider", "alice")
-			leakCheck(t, phone, provider, "alice", "the provider")
-			if r := trunkCDRs(t, base, 1)[0]; r.Trunk != "provider" || r.Disposition != "answered" || r.BCallID == "" {
-				t.Errorf("record %+v, want an answered B2BUA call from trunk provider", r)
+			if tc.b2bua {
+				leakCheck(t, provider, phone, "the provider", "alice")
+				leakCheck(t, phone, provider, "alice", "the provider")
+			}
+			r := trunkCDRs(t, base, 1)[0]
+			if r.Trunk != "provider" || r.Disposition != "answered" || (r.BCallID != "") != tc.b2bua {
+				t.Errorf("record %+v, want an answered call from trunk provider (B2BUA: %v)", r, tc.b2bua)
+			}
+			if r.Dialled != "+4930123456" || r.Route != "local" || r.HungUpBy != "caller" || r.Reason != "hung up" {
+				t.Errorf("record dialled %q, route %q, hung up by %q, reason %q; want +4930123456, local, caller, hung up",
+					r.Dialled, r.Route, r.HungUpBy, r.Reason)
 			}
 		})
 	}
