@@ -228,8 +228,10 @@ func TestB2BUASessionTimerParleyRefreshes(t *testing.T) {
 // final 200 OK with Subscription-State terminated) and gets a BYE.
 // Alice is re-INVITEd to carol (uac_reinvited.xml), carol answers and
 // hangs up (uas_answer_bye.xml), and nothing of one party's leg reaches
-// another's. The call has two records with alice's Call-ID: alice with
-// bob until the transfer, then alice with carol, transferred by bob.
+// another's. While alice and carol talk, /api/b2bua/calls lists the
+// call as theirs (transferred by bob, carol's leg as the B leg). The
+// call has two records with alice's Call-ID: alice with bob until the
+// transfer, then alice with carol, transferred by bob.
 func TestB2BUABlindTransferSipp(t *testing.T) {
 	requireTool(t, "sipp", sippHint)
 	cfg, base := adminConfig(t)
@@ -241,18 +243,46 @@ func TestB2BUABlindTransferSipp(t *testing.T) {
 		"-s", "bob", "-set", "calls", "1", p.Addr)
 	bob.WaitLog("registered", 10*time.Second)
 	alice := startSipp(t, "-sf", scenario("uac_reinvited.xml"), "-s", "bob", p.Addr)
+	listed := transferredCall(t, base)
 	alice.ExpectSuccess()
 	carol.ExpectSuccess()
 	bob.ExpectSuccess()
 	for _, pair := range [][2]*sippProc{{alice, carol}, {carol, alice}, {bob, carol}, {carol, bob}} {
 		leakCheck(t, pair[0], pair[1], pair[0].name, pair[1].name)
 	}
-	checkTransferRecords(t, base)
+	second := checkTransferRecords(t, base)
+	if listed.Caller != second.Caller || listed.Callee != second.Callee || listed.Dialled != second.Dialled ||
+		listed.B.CallID != second.BCallID || listed.A.CallID != second.CallID {
+		t.Errorf("listed after the transfer %+v, but the record of that part of the call is %+v", listed, second)
+	}
+}
+
+// transferredCall waits (carol talks to alice for a second) until
+// /api/b2bua/calls lists a call transferred by bob, and checks that it
+// names the parties talking now, alice and carol, on their legs.
+func transferredCall(t *testing.T, base string) b2buaCallInfo {
+	t.Helper()
+	var calls []b2buaCallInfo
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		calls = b2buaCalls(t, base)
+		if len(calls) == 1 && calls[0].TransferredBy != "" {
+			c := calls[0]
+			if c.Caller != "sip:alice@example.com" || c.Callee != "sip:carol@example.com" || c.Dialled != "carol" ||
+				c.TransferredBy != "sip:bob@example.com" || c.Route != "local" || c.State != "answered" ||
+				c.A.Party != "sip:alice@example.com" || c.B.Party != "sip:carol@example.com" {
+				t.Errorf("call listed after the transfer %+v, want alice talking to carol, transferred by bob", c)
+			}
+			return c
+		}
+	}
+	t.Fatalf("no transferred call listed within 15 s: %+v", calls)
+	return b2buaCallInfo{}
 }
 
 // checkTransferRecords waits for the two records of a call bob
-// transferred blind from alice to carol and checks what they say.
-func checkTransferRecords(t *testing.T, base string) {
+// transferred blind from alice to carol, checks what they say and
+// returns the second.
+func checkTransferRecords(t *testing.T, base string) b2buaCDR {
 	t.Helper()
 	var recs []b2buaCDR
 	for deadline := time.Now().Add(10 * time.Second); len(recs) < 2 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
@@ -270,4 +300,9 @@ func checkTransferRecords(t *testing.T, base string) {
 		second.Disposition != "answered" || second.BCallID == "" || second.BCallID == first.BCallID {
 		t.Errorf("second record %+v", second)
 	}
+	if first.Route != "local" || second.Route != "local" || second.HungUpBy != "callee" || second.Reason != "hung up" {
+		t.Errorf("routes %q and %q, want both local (calls to registered phones); second hung up by %q, %q; want callee, hung up",
+			first.Route, second.Route, second.HungUpBy, second.Reason)
+	}
+	return second
 }

@@ -138,6 +138,7 @@ func TestB2BUAWholeCall(t *testing.T) {
 // b2buaCDR is a B2BUA call's record as /api/cdrs shows it.
 type b2buaCDR struct {
 	apiCDR
+	Route         string `json:"route"`
 	BCallID       string `json:"b_call_id"`
 	Reason        string `json:"reason"`
 	AnsweredBy    string `json:"answered_by"`
@@ -156,6 +157,7 @@ func b2buaCDRs(t *testing.T, base string) []b2buaCDR {
 
 // b2buaLeg is one leg of a call in /api/b2bua/calls.
 type b2buaLeg struct {
+	Party     string `json:"party"`
 	CallID    string `json:"call_id"`
 	LocalTag  string `json:"local_tag"`
 	RemoteTag string `json:"remote_tag"`
@@ -164,10 +166,15 @@ type b2buaLeg struct {
 
 // b2buaCallInfo is a call in /api/b2bua/calls.
 type b2buaCallInfo struct {
-	ID    string
-	State string
-	Node  string
-	A, B  b2buaLeg
+	ID            string
+	State         string
+	Node          string
+	Caller        string
+	Callee        string
+	Dialled       string
+	Route         string
+	TransferredBy string `json:"transferred_by"`
+	A, B          b2buaLeg
 }
 
 // b2buaCalls reads /api/b2bua/calls.
