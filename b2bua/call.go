@@ -342,6 +342,15 @@ func (c *Call) peer(l *Leg) *Leg {
 
 func (c *Call) dialled() string { return c.dialledU }
 
+// receivedURI is req's Request-URI as it arrived, parsed: the parse the
+// message caches when no stage rewrote it.
+func receivedURI(req *sip.Message) (sip.URI, error) {
+	if raw := req.ReceivedRequestURI(); raw != req.RequestURI() {
+		return sip.ParseURI(raw)
+	}
+	return req.RequestURIParsed()
+}
+
 // route is the record's route: the plan's, or cdr.RouteLocal.
 func (c *Call) route() string {
 	if c.local {
@@ -385,7 +394,7 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 		c.callee = to.URI.AOR()
 	}
 	c.dialledU = plan.DialledUser
-	if u, err := sip.ParseURI(req.ReceivedRequestURI()); err == nil && c.dialledU == "" {
+	if u, err := receivedURI(req); err == nil && c.dialledU == "" {
 		c.dialledU = strings.Clone(sip.Unescape(u.User)) // as the caller sent it, before any rewrite
 	}
 	b.add(c, c.setupKey)

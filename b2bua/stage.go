@@ -124,7 +124,7 @@ func (b *B2BUA) serveLocated(r *proxy.Request, next func()) {
 	}
 	plan := Plan{Trunk: trunk}
 	if b.cfg.Routing != nil {
-		ruri, _ := sip.ParseURI(r.Msg.ReceivedRequestURI())
+		ruri, _ := receivedURI(r.Msg)
 		var to sip.URI
 		if na, err := r.Msg.To(); err == nil {
 			to = na.URI
