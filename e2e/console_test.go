@@ -205,8 +205,9 @@ func checkConsoleResult(t *testing.T, res map[string]any) {
 	if callText, _ := res["callText"].(string); !strings.Contains(callText, "ended: hung up") || !strings.Contains(callText, "sip:alice@example.com") {
 		t.Errorf("call row %q", callText)
 	}
-	if cdrText, _ := res["cdrText"].(string); !strings.Contains(cdrText, "answered") || !strings.Contains(cdrText, "caller") {
-		t.Errorf("call record row %q, want the call answered and hung up by the caller", cdrText)
+	if cdrText, _ := res["cdrText"].(string); !strings.Contains(cdrText, "answered") || !strings.Contains(cdrText, "caller") ||
+		!strings.Contains(cdrText, "local") {
+		t.Errorf("call record row %q, want the call answered, routed local and hung up by the caller", cdrText)
 	}
 	if len(errs) > 0 {
 		t.Errorf("errors in the page: %v", errs)
