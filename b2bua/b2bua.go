@@ -62,14 +62,15 @@ type Config struct {
 	// names the trunk.
 	Inbound func(in *transport.Incoming) (trunk string, ok bool)
 	// Routing, when set, says for the record (and the calls list) of a
-	// call no Router plan took what its caller dialled and which route
-	// took it: src is where the call came from, ruri its Request-URI as
-	// the caller sent it (before a DID or a local route rewrote it), to
-	// its To. A trunk's call to a DID is dialled as the DID; a call to
-	// local users is routed cdr.RouteLocal. A transfer's new party, no
-	// plan's, is asked with ruri and to its Refer-To and no src. nil
-	// keeps the Request-URI's user as it arrived, and no route.
-	Routing func(src netip.Addr, ruri, to sip.URI) (dialled, route string)
+	// call no Router plan took what its caller dialled, which route took
+	// it and, when it is not the To's, the callee: src is where the call
+	// came from, ruri its Request-URI as the caller sent it (before a DID
+	// or a local route rewrote it), to its To. A trunk's call to a DID is
+	// dialled as the DID, to the user the DID rings; a call to local
+	// users is routed cdr.RouteLocal. A transfer's new party, no plan's,
+	// is asked with ruri and to its Refer-To and no src. nil keeps the
+	// Request-URI's user as it arrived, no route and the To.
+	Routing func(src netip.Addr, ruri, to sip.URI) Origin
 	// Trunks, when set, returns the account of the named trunk: its
 	// challenges are answered and its B legs' From set from it.
 	Trunks func(name string) (TrunkAccount, bool)

@@ -393,6 +393,9 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 	if to, err := req.To(); err == nil {
 		c.callee = to.URI.AOR()
 	}
+	if plan.Callee != "" {
+		c.callee = strings.Clone(plan.Callee)
+	}
 	c.dialledU = plan.DialledUser
 	if u, err := receivedURI(req); err == nil && c.dialledU == "" {
 		c.dialledU = strings.Clone(sip.Unescape(u.User)) // as the caller sent it, before any rewrite

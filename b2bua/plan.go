@@ -6,6 +6,18 @@ import (
 	"github.com/parley-sip/parley/sip"
 )
 
+// Origin is what a call's record says of how it was dialled and where it
+// went, as Config.Routing tells it.
+type Origin struct {
+	// Dialled is what the caller dialled, as dialled.
+	Dialled string
+	// Route is the route that took the call, cdr.RouteLocal, or "".
+	Route string
+	// Callee is the callee's address when it is not the To's (the user
+	// a DID rings); "" keeps the To's.
+	Callee string
+}
+
 // Destination is one place a B leg may go; a Plan's are tried in order,
 // the next on 5xx, 408 or a transport error (an answer 3xx/4xx/6xx is
 // final and goes back to the caller).
@@ -29,6 +41,9 @@ type Plan struct {
 	// Destinations are a dial plan's, tried one by one; nil for a call
 	// to the targets the location stage found.
 	Destinations []Destination
+	// Callee, for the record, is the callee's address when it is not the
+	// To's: the user a trunk's DID rings. "" keeps the To's.
+	Callee string
 }
 
 // Router chooses a call's plan; ok false means no route (the B2BUA then

@@ -61,18 +61,20 @@ func TestHangupReasons(t *testing.T) {
 // TestLocatedRouting: a call the Located stage takes (a phone's, or a
 // trunk's to a DID) is recorded, and listed, with what Config.Routing
 // says of its Request-URI as it arrived, before the dial plan's DID or
-// local route rewrote it; the B leg's To stays the caller's. Without
-// Routing the record keeps the Request-URI's user as it arrived.
+// local route rewrote it, and the callee it names (a DID's user); the
+// B leg's To stays the caller's. Without Routing the record keeps the
+// Request-URI's user as it arrived, and the To.
 func TestLocatedRouting(t *testing.T) {
 	tests := []struct {
-		name             string
-		routing          bool
-		dialled, route   string
-		wantRURI, wantTo string
+		name                   string
+		routing                bool
+		dialled, route, callee string
+		wantRURI, wantTo       string
+		wantCallee             string
 	}{
-		{"a trunk's DID", true, "+4930123456", "local", "sip:bob@example.com", "sip:bob@example.com"},
-		{"a local route", true, "*201", "extensions", "sip:bob@example.com", "sip:bob@example.com"},
-		{"no Routing", false, "bob", "", "", ""},
+		{"a trunk's DID", true, "+4930123456", "local", "sip:201@example.com", "sip:bob@example.com", "sip:bob@example.com", "sip:201@example.com"},
+		{"a local route", true, "*201", "extensions", "", "sip:bob@example.com", "sip:bob@example.com", "sip:bob@example.com"},
+		{"no Routing", false, "bob", "", "", "", "", "sip:bob@example.com"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,9 +82,9 @@ func TestLocatedRouting(t *testing.T) {
 			f := newFixture(t, func(c *Config) {
 				c.Inbound = func(*transport.Incoming) (string, bool) { return "provider", true }
 				if tt.routing {
-					c.Routing = func(src netip.Addr, ruri, to sip.URI) (string, string) {
+					c.Routing = func(src netip.Addr, ruri, to sip.URI) Origin {
 						asked = append(asked, src.String(), ruri.String(), to.String())
-						return tt.dialled, tt.route
+						return Origin{Dialled: tt.dialled, Route: tt.route, Callee: tt.callee}
 					}
 				}
 			})
@@ -105,16 +107,18 @@ func TestLocatedRouting(t *testing.T) {
 			}
 			inv.answer(200, "bob-1")
 			infos := f.b.Calls()
-			if len(infos) != 1 || infos[0].Dialled != tt.dialled || infos[0].Route != tt.route || infos[0].Trunk != "provider" {
-				t.Errorf("listed %+v, want dialled %q route %q trunk provider", infos, tt.dialled, tt.route)
+			if len(infos) != 1 || infos[0].Dialled != tt.dialled || infos[0].Route != tt.route || infos[0].Trunk != "provider" ||
+				infos[0].Callee != tt.wantCallee {
+				t.Errorf("listed %+v, want dialled %q route %q callee %q trunk provider", infos, tt.dialled, tt.route, tt.wantCallee)
 			}
 			f.deliver(aRequest(t, tx, "ACK", 10))
 			f.deliver(aRequest(t, tx, "BYE", 11))
 			if len(f.records) != 1 {
 				t.Fatalf("%d records", len(f.records))
 			}
-			if r := f.records[0]; r.Dialled != tt.dialled || r.Route != tt.route || r.Trunk != "provider" {
-				t.Errorf("record dialled %q route %q trunk %q, want %q %q provider", r.Dialled, r.Route, r.Trunk, tt.dialled, tt.route)
+			if r := f.records[0]; r.Dialled != tt.dialled || r.Route != tt.route || r.Trunk != "provider" || r.Callee != tt.wantCallee {
+				t.Errorf("record dialled %q route %q callee %q trunk %q, want %q %q %q provider",
+					r.Dialled, r.Route, r.Callee, r.Trunk, tt.dialled, tt.route, tt.wantCallee)
 			}
 		})
 	}

@@ -142,7 +142,7 @@ func (x *transfer) route() ([]proxy.Target, error) {
 		return nil, proxy.ErrNoBinding
 	}
 	if c.b.cfg.Routing != nil {
-		_, x.routeName = c.b.cfg.Routing(netip.Addr{}, x.target, x.target)
+		x.routeName = c.b.cfg.Routing(netip.Addr{}, x.target, x.target).Route
 	}
 	return c.b.cfg.Locate(c.ctx, x.target)
 }

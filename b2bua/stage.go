@@ -129,7 +129,8 @@ func (b *B2BUA) serveLocated(r *proxy.Request, next func()) {
 		if na, err := r.Msg.To(); err == nil {
 			to = na.URI
 		}
-		plan.DialledUser, plan.Route = b.cfg.Routing(r.In.Source.Addr(), ruri, to)
+		o := b.cfg.Routing(r.In.Source.Addr(), ruri, to)
+		plan.DialledUser, plan.Route, plan.Callee = o.Dialled, o.Route, o.Callee
 	}
 	ts := make([]target, len(r.Targets))
 	for i, t := range r.Targets {

@@ -21,6 +21,7 @@ type trunkCDR struct {
 	Status      int    `json:"status"`
 	HungUpBy    string `json:"hung_up_by"`
 	Reason      string `json:"reason"`
+	Callee      string `json:"callee"`
 }
 
 // trunkCDRs waits until /api/cdrs has n records and returns them.
@@ -152,8 +153,8 @@ admin:
 // that a gateway's call is never routed out again. The provider sends
 // the call to the Contact Parley registered (sip:office@…) with the DID
 // in To; the record, B2BUA or proxied (mode stateful alone), says the
-// same: dialled is the DID as the provider wrote it, route "local", and
-// the provider's BYE is "hung up" by the caller.
+// same: dialled is the DID as the provider wrote it, callee the user it
+// rang, route "local", and the provider's BYE is "hung up" by the caller.
 func TestTrunkB2BUAInboundDID(t *testing.T) {
 	requireTool(t, "sipp", sippHint)
 	for _, tc := range []struct {
@@ -191,9 +192,10 @@ admin:
 			if r.Trunk != "provider" || r.Disposition != "answered" || (r.BCallID != "") != tc.b2bua {
 				t.Errorf("record %+v, want an answered call from trunk provider (B2BUA: %v)", r, tc.b2bua)
 			}
-			if r.Dialled != "+4930123456" || r.Route != "local" || r.HungUpBy != "caller" || r.Reason != "hung up" {
-				t.Errorf("record dialled %q, route %q, hung up by %q, reason %q; want +4930123456, local, caller, hung up",
-					r.Dialled, r.Route, r.HungUpBy, r.Reason)
+			if r.Dialled != "+4930123456" || r.Route != "local" || r.HungUpBy != "caller" || r.Reason != "hung up" ||
+				r.Callee != "sip:alice@example.com" {
+				t.Errorf("record dialled %q, route %q, callee %q, hung up by %q, reason %q; want +4930123456, local, alice, caller, hung up",
+					r.Dialled, r.Route, r.Callee, r.HungUpBy, r.Reason)
 			}
 		})
 	}

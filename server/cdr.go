@@ -63,7 +63,7 @@ func (s *Server) onCall() func(observe.CallChange, observe.Call) {
 
 // proxiedRecord is the record of a call the proxy relayed, with what the
 // tracker cannot know: the trunk, the route and, for a trunk's call, the
-// DID it was for (callRouting).
+// DID it was for and the user it rang (callRouting).
 func (s *Server) proxiedRecord(c *observe.Call, node string, now time.Time) cdr.Record {
 	r := c.Record(node, now)
 	var src netip.Addr
@@ -79,7 +79,11 @@ func (s *Server) proxiedRecord(c *observe.Call, node string, now time.Time) cdr.
 	if na, err := sip.ParseNameAddr(c.Callee); err == nil {
 		to = na.URI
 	}
-	r.Dialled, r.Route = s.callRouting(src, ruri, to)
+	o := s.callRouting(src, ruri, to)
+	r.Dialled, r.Route = o.Dialled, o.Route
+	if o.Callee != "" {
+		r.Callee = o.Callee
+	}
 	return r
 }
 

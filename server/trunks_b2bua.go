@@ -168,29 +168,37 @@ func (s *Server) proxiedTrunk(c *observe.Call, src netip.Addr) string {
 // (from its INVITE as it arrived). src is where the call came from, ruri
 // its Request-URI as the caller sent it, to its To.
 //
-// dialled is the Request-URI's user, but for a gateway's call to one of
+// Dialled is the Request-URI's user, but for a gateway's call to one of
 // the dids the number as the provider wrote it (in the Request-URI or in
-// To), not the user it rang. route is the name of the dial plan route
+// To), and Callee then the user it rings (the To names the number).
+// Route is the name of the dial plan route
 // that took the call (to gateways, or local: true), cdr.RouteLocal for a
 // call to a local user that no route took (a trunk's call to a DID too:
 // its trunk names the gateway), and "" for one relayed to another domain.
-func (s *Server) callRouting(src netip.Addr, ruri, to sip.URI) (dialled, route string) {
-	dialled = sip.Unescape(ruri.User)
+func (s *Server) callRouting(src netip.Addr, ruri, to sip.URI) b2bua.Origin {
+	o := b2bua.Origin{Dialled: sip.Unescape(ruri.User)}
 	if s.trunks != nil {
 		t := s.trunks.stage.Table()
 		_, fromGateway := s.trunks.gateways.Source(src)
 		if n, ok := t.Number(ruri, to); ok && fromGateway {
-			return n, cdr.RouteLocal
+			o.Dialled, o.Route = n, cdr.RouteLocal
+			if uri, ok := t.Inbound(ruri, to); ok {
+				if u, err := sip.ParseURI(uri); err == nil {
+					o.Callee = u.AOR()
+				}
+			}
+			return o
 		}
 		// A gateway's requests are never routed out again.
-		if dp := t.Plan; dp != nil && !fromGateway && dialled != "" {
-			if r, _, ok := dp.Match(dialled, ruri.Host); ok {
-				return dialled, r.Name
+		if dp := t.Plan; dp != nil && !fromGateway && o.Dialled != "" {
+			if r, _, ok := dp.Match(o.Dialled, ruri.Host); ok {
+				o.Route = r.Name
+				return o
 			}
 		}
 	}
 	if ruri.IsSIP() && (s.isOurDomain(ruri.Host) || s.proxy.IsUs(&ruri)) {
-		return dialled, cdr.RouteLocal
+		o.Route = cdr.RouteLocal
 	}
-	return dialled, ""
+	return o
 }

@@ -113,7 +113,7 @@ func TestInboundVia(t *testing.T) {
 // that answered or that the call came from (trunk), the dial plan route
 // that took it or "local" for a local user no route took (route), and
 // what was dialled: for a trunk's call, the DID as the provider wrote it
-// (in the Request-URI or in To), not the user it rang.
+// (in the Request-URI or in To), with the user it rang as callee.
 func TestProxiedRecordRouting(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Gateways = []config.GatewayConfig{{Name: "gw", Address: "sip:192.0.2.50:5060"}}
@@ -122,29 +122,30 @@ func TestProxiedRecordRouting(t *testing.T) {
 	cfg.DIDs = map[string]string{"+4930123456": "alice"}
 	s := startServer(t, cfg)
 	for _, tt := range []struct {
-		name                  string
-		call                  observe.Call
-		trunk, route, dialled string
+		name                          string
+		call                          observe.Call
+		trunk, route, dialled, callee string
 	}{
 		{"out through a gateway", observe.Call{RequestURI: "sip:0301@example.com", Callee: "<sip:0301@example.com>", Source: "192.0.2.7:5062",
-			CalleeTarget: "sip:gw@192.0.2.50:5060"}, "gw", "national", "0301"},
+			CalleeTarget: "sip:gw@192.0.2.50:5060"}, "gw", "national", "0301", "sip:0301@example.com"},
 		{"to a gateway that did not answer", observe.Call{RequestURI: "sip:0301@example.com", Callee: "<sip:0301@example.com>", Source: "192.0.2.7:5062"},
-			"", "national", "0301"},
+			"", "national", "0301", "sip:0301@example.com"},
 		{"DID in the Request-URI", observe.Call{RequestURI: "sip:+4930123456@192.0.2.10", Callee: "<sip:+4930123456@provider.example>",
-			Source: "192.0.2.50:5060", CalleeTarget: "sip:alice@192.0.2.8"}, "gw", "local", "+4930123456"},
+			Source: "192.0.2.50:5060", CalleeTarget: "sip:alice@192.0.2.8"}, "gw", "local", "+4930123456", "sip:alice@example.com"},
 		{"DID in To, to the registered Contact", observe.Call{RequestURI: "sip:office@192.0.2.10", Callee: "Office <sip:4930123456@provider.example>",
-			Source: "192.0.2.50:5060", CalleeTarget: "sip:alice@192.0.2.8"}, "gw", "local", "4930123456"},
+			Source: "192.0.2.50:5060", CalleeTarget: "sip:alice@192.0.2.8"}, "gw", "local", "4930123456", "sip:alice@example.com"},
 		{"between phones", observe.Call{RequestURI: "sip:bob@example.com", Callee: "<sip:bob@example.com>", Source: "192.0.2.7:5062",
-			CalleeTarget: "sip:bob@192.0.2.8"}, "", "local", "bob"},
+			CalleeTarget: "sip:bob@192.0.2.8"}, "", "local", "bob", "sip:bob@example.com"},
 		{"through a local route", observe.Call{RequestURI: "sip:*201@example.com", Callee: "<sip:*201@example.com>", Source: "192.0.2.7:5062",
-			CalleeTarget: "sip:201@192.0.2.8"}, "", "extensions", "*201"},
+			CalleeTarget: "sip:201@192.0.2.8"}, "", "extensions", "*201", "sip:*201@example.com"},
 		{"relayed to another domain", observe.Call{RequestURI: "sip:carol@elsewhere.example", Callee: "<sip:carol@elsewhere.example>",
-			Source: "192.0.2.7:5062", CalleeTarget: "sip:carol@198.51.100.9"}, "", "", "carol"},
+			Source: "192.0.2.7:5062", CalleeTarget: "sip:carol@198.51.100.9"}, "", "", "carol", "sip:carol@elsewhere.example"},
 	} {
 		tt.call.State = observe.CallEnded
 		r := s.proxiedRecord(&tt.call, "n1", time.Now())
-		if r.Trunk != tt.trunk || r.Route != tt.route || r.Dialled != tt.dialled {
-			t.Errorf("%s: trunk %q route %q dialled %q, want %q %q %q", tt.name, r.Trunk, r.Route, r.Dialled, tt.trunk, tt.route, tt.dialled)
+		if r.Trunk != tt.trunk || r.Route != tt.route || r.Dialled != tt.dialled || r.Callee != tt.callee {
+			t.Errorf("%s: trunk %q route %q dialled %q callee %q, want %q %q %q %q", tt.name, r.Trunk, r.Route, r.Dialled, r.Callee,
+				tt.trunk, tt.route, tt.dialled, tt.callee)
 		}
 	}
 }
