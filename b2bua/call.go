@@ -366,7 +366,8 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 	cid, _ := req.CallID()
 	// What a held call keeps of its INVITE is copied: a view into the
 	// message would keep all of it for as long as the call lasts.
-	cid, plan.DialledUser, plan.Route = strings.Clone(cid), strings.Clone(plan.DialledUser), strings.Clone(plan.Route)
+	// (A route's name is the config's, or cdr.RouteLocal.)
+	cid, plan.DialledUser = strings.Clone(cid), strings.Clone(plan.DialledUser)
 	c := &Call{b: b, id: newID(), aCallID: cid, setupKey: cancelKey(req), ctx: b.cfg.Lifetime,
 		aTx: tx, aInvite: req, aIn: in, aTag: dialog.NewTag(), aContact: contactFor(in.Listener),
 		trunk: plan.Trunk, bCallID: newID(), bTag: dialog.NewTag(), setup: stampOf(b.clock.Now()),
