@@ -80,7 +80,7 @@ func TestB2BUAPickupNeedsPassword(t *testing.T) {
 			s.Wait()
 		}
 	}()
-	if got := sendReplaces(t, p.Addr, replaces); !strings.HasPrefix(got, "407 ") {
+	if got := sendReplaces(t, p.Addr, "carol@example.com", replaces+";early-only"); !strings.HasPrefix(got, "407 ") {
 		t.Fatalf("carol's pickup without credentials was answered %q, want 407", got)
 	}
 	time.Sleep(300 * time.Millisecond)
@@ -89,10 +89,51 @@ func TestB2BUAPickupNeedsPassword(t *testing.T) {
 	}
 }
 
-// sendReplaces sends carol's pickup INVITE from 127.0.0.2, without
-// credentials, and returns the first final response's status line after
-// "SIP/2.0 " ("" when none comes within 3 s).
-func sendReplaces(t *testing.T, server, replaces string) string {
+// TestB2BUATakeoverNeedsPassword: with auth.enabled and the default
+// auth.allow_unauthenticated_to_local, a caller of another domain
+// reaches our users without a password; an INVITE with Replaces naming
+// an answered call's leg must not let such a caller take that call over
+// (the Call-ID and tags are no secret). Alice and bob talk on a trusted
+// address; mallory@evil.example sends the takeover from 127.0.0.2 and
+// gets 403, and the call goes on between alice and bob.
+func TestB2BUATakeoverNeedsPassword(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	admin := "127.0.0.1:" + strconv.Itoa(freePort(t, false))
+	base := "http://" + admin
+	cfg := writeConfig(t, "admin:\n  listen: "+admin+"\nauth:\n  enabled: true\n"+
+		"security:\n  trusted: [127.0.0.1/32]\n  trusted_skip_auth: true\n")
+	p := startParley(t, "--config", cfg, "--mode", "b2bua")
+	bob := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
+		"-s", "bob", "-set", "calls", "1", p.Addr)
+	bob.WaitLog("registered", 10*time.Second)
+	alice := startSipp(t, "-sf", scenario("uac_wait_bye.xml"), "-s", "bob", p.Addr)
+	defer func() {
+		for _, s := range []*sippProc{alice, bob} {
+			s.cancel()
+			s.Wait()
+		}
+	}()
+	answeredCallerLeg := func(c b2buaCallInfo) *b2buaLeg {
+		if c.State == "answered" && c.A.State == "confirmed" {
+			return &c.A
+		}
+		return nil
+	}
+	replaces := replacesOf(t, base, answeredCallerLeg)
+	if got := sendReplaces(t, p.Addr, "mallory@evil.example", replaces); !strings.HasPrefix(got, "403 ") {
+		t.Fatalf("mallory's takeover without credentials was answered %q, want 403", got)
+	}
+	time.Sleep(300 * time.Millisecond)
+	calls := b2buaCalls(t, base)
+	if len(calls) != 1 || calls[0].State != "answered" || replacesOf(t, base, answeredCallerLeg) != replaces {
+		t.Fatalf("calls after the refused takeover: %+v, want alice's call with bob as it was", calls)
+	}
+}
+
+// sendReplaces sends an INVITE with Replaces from 127.0.0.2, From
+// the address from, without credentials, and returns the first final
+// response's status line after "SIP/2.0 " ("" when none comes within 3 s).
+func sendReplaces(t *testing.T, server, from, replaces string) string {
 	t.Helper()
 	conn, err := net.ListenPacket("udp", "127.0.0.2:0")
 	if err != nil {
@@ -108,9 +149,9 @@ func sendReplaces(t *testing.T, server, replaces string) string {
 	sdp := "v=0\r\no=carol 1 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n"
 	req := "INVITE sip:bob@example.com SIP/2.0\r\n" +
 		"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK-pickup-" + id + ";rport\r\n" +
-		"Max-Forwards: 70\r\nFrom: <sip:carol@example.com>;tag=c" + id + "\r\nTo: <sip:bob@example.com>\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:" + from + ">;tag=c" + id + "\r\nTo: <sip:bob@example.com>\r\n" +
 		"Call-ID: pickup-" + id + "\r\nCSeq: 1 INVITE\r\nContact: <sip:carol@" + local + ">\r\n" +
-		"Replaces: " + replaces + ";early-only\r\nContent-Type: application/sdp\r\n" +
+		"Replaces: " + replaces + "\r\nContent-Type: application/sdp\r\n" +
 		"Content-Length: " + strconv.Itoa(len(sdp)) + "\r\n\r\n" + sdp
 	if _, err := conn.WriteTo([]byte(req), dst); err != nil {
 		t.Fatal(err)
