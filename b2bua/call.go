@@ -165,6 +165,10 @@ type Call struct {
 	// mark is the legs' state the last snapshot held (snapshot.go); nil
 	// off a cluster (no Config.OnChange), where no snapshot is taken.
 	mark *snapMark
+	// aUnproved: the party on the A side reached us without proving who
+	// it is (another domain's caller, passwords on), so it may not have
+	// Parley place calls for it with REFER.
+	aUnproved bool
 }
 
 // movedLegs are the legs transfers and pickups added to a call and those
@@ -338,6 +342,7 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 	c := &Call{b: b, id: newID(), aCallID: cid, setupKey: cancelKey(req), ctx: b.cfg.Lifetime,
 		aTx: tx, aInvite: req, aIn: in, aTag: dialog.NewTag(), aContact: contactFor(in.Listener),
 		trunk: plan.Trunk, bCallID: newID(), bTag: dialog.NewTag(), setup: stampOf(b.clock.Now()),
+		aUnproved: plan.unproved,
 	}
 	if plan.Route != "" || plan.Trunk != "" || plan.DialledUser != "" || plan.Destinations != nil {
 		c.plan = &plan

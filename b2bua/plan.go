@@ -19,6 +19,10 @@ type Destination struct {
 type Plan struct {
 	Route, Trunk, DialledUser string
 	Destinations              []Destination
+
+	// unproved marks a caller the auth stage let in without proof
+	// (Config.Vouched): its REFERs are refused (refer.go).
+	unproved bool
 }
 
 // Router chooses a call's plan; ok false means no route (the B2BUA then

@@ -18,6 +18,10 @@ import (
 // user of ours, or the URI itself (proxy.Proxy.Locate).
 type Locator func(ctx context.Context, u sip.URI) ([]proxy.Target, error)
 
+// reasonTransferUnproved refuses a REFER from a caller that did not
+// prove who it is.
+const reasonTransferUnproved = "Transfer Needs Authentication"
+
 // transferRing bounds how long a transfer target may ring before the
 // transfer is given up and the referrer told so.
 const transferRing = 120 * time.Second
@@ -82,6 +86,12 @@ func (c *Call) onREFER(l *Leg, tx proxy.ServerTx, req *sip.Message) {
 		return
 	case rt.Method() != "INVITE":
 		l.answer(tx, req, 403, "Only INVITE Can Be Referred")
+		return
+	case l.side == SideA && c.aUnproved:
+		// A transfer is a call Parley places at the referrer's word,
+		// through the dial plan and its trunks too: a caller that proved
+		// nothing could otherwise call anywhere at the office's cost.
+		l.answer(tx, req, 403, reasonTransferUnproved)
 		return
 	case c.xfer != nil || c.pending != nil:
 		l.answer(tx, req, 491, "Request Pending")

@@ -214,3 +214,40 @@ func TestBlindTransferThroughDialPlan(t *testing.T) {
 		t.Fatalf("%d INVITEs to the gateway", len(invs))
 	}
 }
+
+// TestReferFromUnprovedCaller: a caller the auth stage let in without
+// proof (another domain's, passwords on) may not transfer: a REFER has
+// Parley place a call at the referrer's word, through the dial plan's
+// trunks too, so it would be a free way out. Its REFER is refused 403
+// and nothing is dialled; the callee (our user's phone) still may
+// transfer, and so may a caller who proved who it is.
+func TestReferFromUnprovedCaller(t *testing.T) {
+	tests := []struct {
+		name     string
+		unproved bool
+		fromA    bool
+		want     int
+	}{
+		{name: "unproved caller", unproved: true, fromA: true, want: 403},
+		{name: "proved caller", fromA: true, want: 202},
+		{name: "callee of an unproved caller", unproved: true, want: 202},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, Control{}, Config{Locate: locateCarol})
+			cl := h.dial("mallory@evil.example", Plan{unproved: tt.unproved})
+			cl.answer()
+			send := cl.fromB
+			if tt.fromA {
+				send = cl.fromA
+			}
+			r := send("REFER", 5, "Refer-To: <sip:carol@example.com>").last()
+			if r == nil || r.StatusCode() != tt.want {
+				t.Fatalf("got %v, want %d", r, tt.want)
+			}
+			if tt.want == 403 && (r.Reason() != reasonTransferUnproved || len(h.net.requests("INVITE", carolAt)) != 0) {
+				t.Fatalf("refused %q, %d INVITEs to carol", r.Reason(), len(h.net.requests("INVITE", carolAt)))
+			}
+		})
+	}
+}

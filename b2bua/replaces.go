@@ -394,6 +394,7 @@ func (rp *replacer) answerNew(keepOK *sip.Message) {
 	_ = rp.tx.Respond(out)
 	if rp.old == c.a {
 		c.a = l
+		c.aUnproved = false // the new phone was vouched for (refuseUnvouched)
 	} else {
 		c.bl, c.early = l, l
 	}
