@@ -48,7 +48,9 @@ type transfer struct {
 	target   sip.URI
 	referBy  string
 	targets  []proxy.Target
+	trunks   []string     // the dial plan's trunk of each of targets
 	t        proxy.Target // the target being tried
+	tTrunk   string       // and its trunk, whose account the leg uses
 
 	callID, tag string
 	seq         uint32
@@ -140,8 +142,9 @@ func (x *transfer) route() ([]proxy.Target, error) {
 			if plan, ok := c.b.cfg.Router(c.ctx, req); ok {
 				x.trunk, x.routeName = plan.Trunk, plan.Route
 				out := make([]proxy.Target, len(plan.Destinations))
+				x.trunks = make([]string, len(plan.Destinations))
 				for i, d := range plan.Destinations {
-					out[i] = proxy.Target{URI: d.URI}
+					out[i], x.trunks[i] = proxy.Target{URI: d.URI}, d.Trunk
 				}
 				return out, nil
 			}
@@ -175,11 +178,18 @@ func (x *transfer) next() {
 		return
 	}
 	x.t, x.targets = x.targets[0], x.targets[1:]
+	x.tTrunk = ""
+	if len(x.trunks) > 0 {
+		x.tTrunk, x.trunks = x.trunks[0], x.trunks[1:]
+	}
 	uri := x.t.URI
 	if uri == "" {
 		uri = x.target.String()
 	}
-	from := x.keepParty()
+	// Towards a trunk the leg speaks as the account, as a call's B leg
+	// does: the provider's From and identity header, not the party's.
+	keep, gw := x.keepIdentity(), target{trunk: x.tTrunk}
+	from := newFrom(c.trunkFrom(keep, gw), x.tag)
 	x.seq++
 	rb := sip.NewRequestBuilder("INVITE", uri).
 		Header("Max-Forwards", "70").
@@ -195,6 +205,7 @@ func (x *transfer) next() {
 		x.fail(500, "Cannot Build Transfer Leg")
 		return
 	}
+	c.trunkIdentity(req, keep, gw)
 	if ct, body := c.sentBody(x.referrer.side); len(body) > 0 {
 		req.SetBody(ct, body)
 	}
@@ -205,12 +216,16 @@ func (x *transfer) next() {
 
 // keepParty is the From of the new leg: the identity of the party who
 // stays, with a tag of Parley's.
-func (x *transfer) keepParty() string {
+func (x *transfer) keepParty() string { return newFrom(x.keepIdentity(), x.tag) }
+
+// keepIdentity is the identity of the party who stays, anonymous when
+// its dialog's party does not parse.
+func (x *transfer) keepIdentity() *sip.NameAddr {
 	na, err := sip.ParseNameAddr(x.keep.d.Info().RemoteParty)
 	if err != nil {
-		return "<sip:anonymous@anonymous.invalid>;tag=" + x.tag
+		return &sip.NameAddr{URI: sip.URI{Scheme: "sip", User: "anonymous", Host: "anonymous.invalid"}.Rebuild()}
 	}
-	return newFrom(&na, x.tag)
+	return &na
 }
 
 func (x *transfer) Post(fn func()) { x.c.Post(fn) }

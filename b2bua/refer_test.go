@@ -251,3 +251,37 @@ func TestReferFromUnprovedCaller(t *testing.T) {
 		})
 	}
 }
+
+// TestBlindTransferThroughTrunkIdentity: a transfer's new leg out
+// through a trunk speaks as the trunk's account, as a call's B leg does:
+// the provider sees the account's From and its identity header, not
+// the extension of the party who stays (nor an identity that party's
+// phone claimed).
+func TestBlindTransferThroughTrunkIdentity(t *testing.T) {
+	gateway := netip.MustParseAddrPort("127.0.0.1:6009")
+	router := func(_ context.Context, req *sip.Message) (Plan, bool) {
+		u, _ := req.RequestURIParsed()
+		return Plan{Trunk: "provider", Destinations: []Destination{{URI: "sip:" + u.User + "@" + gateway.String(), Trunk: "provider"}}}, true
+	}
+	trunks := func(name string) (TrunkAccount, bool) {
+		return TrunkAccount{FromUser: "4930123456", FromHost: "sip.provider.example", IdentityHeader: HeaderPAI, IdentityUser: "4930123400"}, name == "provider"
+	}
+	h := newHarness(t, Control{}, Config{Locate: locateCarol, Router: router, Trunks: trunks})
+	cl := h.dial("alice@example.com", Plan{})
+	cl.answer()
+	if r := cl.fromB("REFER", 5, "Refer-To: <sip:+15551234@example.com>").last(); r == nil || r.StatusCode() != 202 {
+		t.Fatalf("REFER answered %v", r)
+	}
+	invs := h.net.requests("INVITE", gateway)
+	if len(invs) != 1 {
+		t.Fatalf("%d INVITEs to the gateway", len(invs))
+	}
+	inv := invs[0].req
+	from, err := inv.From()
+	if err != nil || from.URI.AOR() != "sip:4930123456@sip.provider.example" {
+		t.Errorf("From %q, want the account's", inv.Header("From"))
+	}
+	if got := inv.Header(HeaderPAI); !strings.Contains(got, "<sip:4930123400@sip.provider.example>") {
+		t.Errorf("P-Asserted-Identity %q, want the account's number", got)
+	}
+}
