@@ -449,9 +449,7 @@ func (c *Call) newInvite(t target) (*sip.Message, error) {
 	from, _ := c.aInvite.From()
 	to := c.aInvite.Header("To")
 	if c.Plan().DialledUser != "" {
-		if u, err := sip.ParseURI(t.uri); err == nil {
-			to = "<" + string(sip.URI{Scheme: u.Scheme, User: u.User, Host: u.Host}.AppendTo(nil)) + ">"
-		}
+		to = toOf(t.uri, to)
 	}
 	mf := 70
 	if n, err := c.aInvite.MaxForwards(); err == nil {
@@ -476,6 +474,17 @@ func (c *Call) newInvite(t target) (*sip.Message, error) {
 	c.withBody(m, c.aInvite, SideA)
 	c.offerTimer(m, t.floor)
 	return m, nil
+}
+
+// toOf is the To of a leg to a destination the dial plan rewrote: the
+// number as the gateway is to see it, at the gateway; else is kept when
+// uri does not parse.
+func toOf(uri, orElse string) string {
+	u, err := sip.ParseURI(uri)
+	if err != nil {
+		return orElse
+	}
+	return "<" + string(sip.URI{Scheme: u.Scheme, User: u.User, Host: u.Host}.AppendTo(nil)) + ">"
 }
 
 // respondA sends a response on the A leg's INVITE transaction.

@@ -189,12 +189,15 @@ func (x *transfer) next() {
 	// Towards a trunk the leg speaks as the account, as a call's B leg
 	// does: the provider's From and identity header, not the party's.
 	keep, gw := x.keepIdentity(), target{trunk: x.tTrunk}
-	from := newFrom(c.trunkFrom(keep, gw), x.tag)
+	from, to := newFrom(c.trunkFrom(keep, gw), x.tag), "<"+x.target.String()+">"
+	if x.tTrunk != "" {
+		to = toOf(uri, to)
+	}
 	x.seq++
 	rb := sip.NewRequestBuilder("INVITE", uri).
 		Header("Max-Forwards", "70").
 		Header("From", from).
-		Header("To", "<"+x.target.String()+">").
+		Header("To", to).
 		Header("Call-ID", x.callID).
 		Header("CSeq", strconv.FormatUint(uint64(x.seq), 10)+" INVITE")
 	if x.referBy != "" {

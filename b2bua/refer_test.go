@@ -281,6 +281,9 @@ func TestBlindTransferThroughTrunkIdentity(t *testing.T) {
 	if err != nil || from.URI.AOR() != "sip:4930123456@sip.provider.example" {
 		t.Errorf("From %q, want the account's", inv.Header("From"))
 	}
+	if to := inv.Header("To"); to != "<sip:+15551234@127.0.0.1>" {
+		t.Errorf("To %q, want the number at the gateway, as the dial plan wrote it", to)
+	}
 	if got := inv.Header(HeaderPAI); !strings.Contains(got, "<sip:4930123400@sip.provider.example>") {
 		t.Errorf("P-Asserted-Identity %q, want the account's number", got)
 	}
