@@ -63,15 +63,7 @@ func ringingCallerLeg(c b2buaCallInfo) *b2buaLeg {
 // passwords; carol sends her pickup from 127.0.0.2 without credentials
 // and gets 407, and the call is still ringing at bob.
 func TestB2BUAPickupNeedsPassword(t *testing.T) {
-	requireTool(t, "sipp", sippHint)
-	admin := "127.0.0.1:" + strconv.Itoa(freePort(t, false))
-	base := "http://" + admin
-	cfg := writeConfig(t, "admin:\n  listen: "+admin+"\nauth:\n  enabled: true\n  methods: [INVITE]\n  algorithms: [MD5]\n"+
-		"security:\n  trusted: [127.0.0.1/32]\n  trusted_skip_auth: true\n")
-	p := startParley(t, "--config", cfg, "--mode", "b2bua")
-	bob := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_ring_forever.xml"),
-		"-s", "bob", "-set", "calls", "1", p.Addr)
-	bob.WaitLog("registered", 10*time.Second)
+	p, base, bob := startTrustedB2BUA(t, "  methods: [INVITE]\n  algorithms: [MD5]\n", "uas_ring_forever.xml")
 	alice := startSipp(t, "-sf", scenario("uac_wait_bye.xml"), "-s", "bob", p.Addr)
 	replaces := replacesOf(t, base, ringingCallerLeg)
 	defer func() { // the call rings for ever: its phones are stopped here
@@ -97,15 +89,7 @@ func TestB2BUAPickupNeedsPassword(t *testing.T) {
 // address; mallory@evil.example sends the takeover from 127.0.0.2 and
 // gets 403, and the call goes on between alice and bob.
 func TestB2BUATakeoverNeedsPassword(t *testing.T) {
-	requireTool(t, "sipp", sippHint)
-	admin := "127.0.0.1:" + strconv.Itoa(freePort(t, false))
-	base := "http://" + admin
-	cfg := writeConfig(t, "admin:\n  listen: "+admin+"\nauth:\n  enabled: true\n"+
-		"security:\n  trusted: [127.0.0.1/32]\n  trusted_skip_auth: true\n")
-	p := startParley(t, "--config", cfg, "--mode", "b2bua")
-	bob := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
-		"-s", "bob", "-set", "calls", "1", p.Addr)
-	bob.WaitLog("registered", 10*time.Second)
+	p, base, bob := startTrustedB2BUA(t, "", "uas_answer.xml")
 	alice := startSipp(t, "-sf", scenario("uac_wait_bye.xml"), "-s", "bob", p.Addr)
 	defer func() {
 		for _, s := range []*sippProc{alice, bob} {
@@ -128,6 +112,24 @@ func TestB2BUATakeoverNeedsPassword(t *testing.T) {
 	if len(calls) != 1 || calls[0].State != "answered" || replacesOf(t, base, answeredCallerLeg) != replaces {
 		t.Fatalf("calls after the refused takeover: %+v, want alice's call with bob as it was", calls)
 	}
+}
+
+// startTrustedB2BUA starts parley in mode b2bua with auth.enabled (more
+// auth keys in authKeys, indented under it) and 127.0.0.1 trusted
+// without passwords, and bob's sipp phone there, registered and
+// answering calls with the scenario bobCalls. It returns parley, its
+// admin URL and bob.
+func startTrustedB2BUA(t *testing.T, authKeys, bobCalls string) (*parley, string, *sippProc) {
+	t.Helper()
+	requireTool(t, "sipp", sippHint)
+	admin := "127.0.0.1:" + strconv.Itoa(freePort(t, false))
+	cfg := writeConfig(t, "admin:\n  listen: "+admin+"\nauth:\n  enabled: true\n"+authKeys+
+		"security:\n  trusted: [127.0.0.1/32]\n  trusted_skip_auth: true\n")
+	p := startParley(t, "--config", cfg, "--mode", "b2bua")
+	bob := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario(bobCalls),
+		"-s", "bob", "-set", "calls", "1", p.Addr)
+	bob.WaitLog("registered", 10*time.Second)
+	return p, "http://" + admin, bob
 }
 
 // sendReplaces sends an INVITE with Replaces from 127.0.0.2, From

@@ -17,15 +17,7 @@ import (
 // calls bob from 127.0.0.2, bob's phone answers, mallory's REFER to a
 // number gets 403 and the call stays up.
 func TestB2BUAReferNeedsPassword(t *testing.T) {
-	requireTool(t, "sipp", sippHint)
-	admin := "127.0.0.1:" + strconv.Itoa(freePort(t, false))
-	base := "http://" + admin
-	cfg := writeConfig(t, "admin:\n  listen: "+admin+"\nauth:\n  enabled: true\n"+
-		"security:\n  trusted: [127.0.0.1/32]\n  trusted_skip_auth: true\n")
-	p := startParley(t, "--config", cfg, "--mode", "b2bua")
-	bob := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
-		"-s", "bob", "-set", "calls", "1", p.Addr)
-	bob.WaitLog("registered", 10*time.Second)
+	p, base, bob := startTrustedB2BUA(t, "", "uas_answer.xml")
 	defer func() {
 		bob.cancel()
 		bob.Wait()
