@@ -15,6 +15,7 @@ import (
 	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/dialog"
 	"github.com/parley-sip/parley/outbound"
+	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
 )
@@ -124,6 +125,10 @@ type Config struct {
 	// Limits, when set, counts concurrent calls per user, domain and
 	// trunk and refuses a call over a limit (limits.go).
 	Limits *calllimit.Limiter
+	// Vouched, when set, tells whether an INVITE's sender proved who it
+	// is (proxy.Request.Vouched); one that did not may not take a call
+	// over with Replaces. Nil vouches for everyone, as with passwords off.
+	Vouched func(r *proxy.Request) bool
 	// Locate, when set, finds a transfer's target (refer.go); without it
 	// a REFER is answered 501.
 	Locate Locator

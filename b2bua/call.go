@@ -169,6 +169,10 @@ type Call struct {
 	// mark is the legs' state the last snapshot held (snapshot.go); nil
 	// off a cluster (no Config.OnChange), where no snapshot is taken.
 	mark *snapMark
+	// aUnproved: the party on the A side reached us without proving who
+	// it is (another domain's caller, passwords on), so it may not have
+	// Parley place calls for it with REFER.
+	aUnproved bool
 }
 
 // movedLegs are the legs transfers and pickups added to a call and those
@@ -371,6 +375,7 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 	c := &Call{b: b, id: newID(), aCallID: cid, setupKey: cancelKey(req), ctx: b.cfg.Lifetime,
 		aTx: tx, aInvite: req, aIn: in, aTag: dialog.NewTag(), aContact: contactFor(in.Listener),
 		trunk: plan.Trunk, bCallID: newID(), bTag: dialog.NewTag(), setup: stampOf(b.clock.Now()),
+		aUnproved: plan.unproved,
 	}
 	c.local = plan.Route == cdr.RouteLocal
 	if plan.Trunk != "" || plan.Destinations != nil || plan.Route != "" && !c.local {
@@ -481,9 +486,7 @@ func (c *Call) newInvite(t target) (*sip.Message, error) {
 	from, _ := c.aInvite.From()
 	to := c.aInvite.Header("To")
 	if c.Plan().Destinations != nil { // a dial plan's number, rewritten for its gateway
-		if u, err := sip.ParseURI(t.uri); err == nil {
-			to = "<" + string(sip.URI{Scheme: u.Scheme, User: u.User, Host: u.Host}.AppendTo(nil)) + ">"
-		}
+		to = toOf(t.uri, to)
 	}
 	mf := 70
 	if n, err := c.aInvite.MaxForwards(); err == nil {
@@ -508,6 +511,17 @@ func (c *Call) newInvite(t target) (*sip.Message, error) {
 	c.withBody(m, c.aInvite, SideA)
 	c.offerTimer(m, t.floor)
 	return m, nil
+}
+
+// toOf is the To of a leg to a destination the dial plan rewrote: the
+// number as the gateway is to see it, at the gateway; else is kept when
+// uri does not parse.
+func toOf(uri, orElse string) string {
+	u, err := sip.ParseURI(uri)
+	if err != nil {
+		return orElse
+	}
+	return "<" + string(sip.URI{Scheme: u.Scheme, User: u.User, Host: u.Host}.AppendTo(nil)) + ">"
 }
 
 // respondA sends a response on the A leg's INVITE transaction.

@@ -58,6 +58,9 @@ func (b *B2BUA) pickingUp(rep sip.Replaces, r *proxy.Request) bool {
 	if l == nil {
 		return false
 	}
+	if b.refuseUnvouched(r) {
+		return true
+	}
 	c, tx, in := l.call, r.Tx, r.In
 	c.Post(func() {
 		if !c.canPickUp(l) {

@@ -44,6 +44,10 @@ type Plan struct {
 	// Callee, for the record, is the callee's address when it is not the
 	// To's: the user a trunk's DID rings. "" keeps the To's.
 	Callee string
+
+	// unproved marks a caller the auth stage let in without proof
+	// (Config.Vouched): its REFERs are refused (refer.go).
+	unproved bool
 }
 
 // Router chooses a call's plan; ok false means no route (the B2BUA then

@@ -19,6 +19,10 @@ import (
 // user of ours, or the URI itself (proxy.Proxy.Locate).
 type Locator func(ctx context.Context, u sip.URI) ([]proxy.Target, error)
 
+// reasonTransferUnproved refuses a REFER from a caller that did not
+// prove who it is.
+const reasonTransferUnproved = "Transfer Needs Authentication"
+
 // transferRing bounds how long a transfer target may ring before the
 // transfer is given up and the referrer told so.
 const transferRing = 120 * time.Second
@@ -45,7 +49,9 @@ type transfer struct {
 	target   sip.URI
 	referBy  string
 	targets  []proxy.Target
+	trunks   []string     // the dial plan's trunk of each of targets
 	t        proxy.Target // the target being tried
+	tTrunk   string       // and its trunk, whose account the leg uses
 
 	callID, tag string
 	seq         uint32
@@ -83,6 +89,12 @@ func (c *Call) onREFER(l *Leg, tx proxy.ServerTx, req *sip.Message) {
 		return
 	case rt.Method() != "INVITE":
 		l.answer(tx, req, 403, "Only INVITE Can Be Referred")
+		return
+	case l.side == SideA && c.aUnproved:
+		// A transfer is a call Parley places at the referrer's word,
+		// through the dial plan and its trunks too: a caller that proved
+		// nothing could otherwise call anywhere at the office's cost.
+		l.answer(tx, req, 403, reasonTransferUnproved)
 		return
 	case c.xfer != nil || c.pending != nil:
 		l.answer(tx, req, 491, "Request Pending")
@@ -131,8 +143,9 @@ func (x *transfer) route() ([]proxy.Target, error) {
 			if plan, ok := c.b.cfg.Router(c.ctx, req); ok {
 				x.trunk, x.routeName = plan.Trunk, plan.Route
 				out := make([]proxy.Target, len(plan.Destinations))
+				x.trunks = make([]string, len(plan.Destinations))
 				for i, d := range plan.Destinations {
-					out[i] = proxy.Target{URI: d.URI}
+					out[i], x.trunks[i] = proxy.Target{URI: d.URI}, d.Trunk
 				}
 				return out, nil
 			}
@@ -169,16 +182,26 @@ func (x *transfer) next() {
 		return
 	}
 	x.t, x.targets = x.targets[0], x.targets[1:]
+	x.tTrunk = ""
+	if len(x.trunks) > 0 {
+		x.tTrunk, x.trunks = x.trunks[0], x.trunks[1:]
+	}
 	uri := x.t.URI
 	if uri == "" {
 		uri = x.target.String()
 	}
-	from := x.keepParty()
+	// Towards a trunk the leg speaks as the account, as a call's B leg
+	// does: the provider's From and identity header, not the party's.
+	keep, gw := x.keepIdentity(), target{trunk: x.tTrunk}
+	from, to := newFrom(c.trunkFrom(keep, gw), x.tag), "<"+x.target.String()+">"
+	if x.tTrunk != "" {
+		to = toOf(uri, to)
+	}
 	x.seq++
 	rb := sip.NewRequestBuilder("INVITE", uri).
 		Header("Max-Forwards", "70").
 		Header("From", from).
-		Header("To", "<"+x.target.String()+">").
+		Header("To", to).
 		Header("Call-ID", x.callID).
 		Header("CSeq", strconv.FormatUint(uint64(x.seq), 10)+" INVITE")
 	if x.referBy != "" {
@@ -189,6 +212,7 @@ func (x *transfer) next() {
 		x.fail(500, "Cannot Build Transfer Leg")
 		return
 	}
+	c.trunkIdentity(req, keep, gw)
 	if ct, body := c.sentBody(x.referrer.side); len(body) > 0 {
 		req.SetBody(ct, body)
 	}
@@ -199,12 +223,16 @@ func (x *transfer) next() {
 
 // keepParty is the From of the new leg: the identity of the party who
 // stays, with a tag of Parley's.
-func (x *transfer) keepParty() string {
+func (x *transfer) keepParty() string { return newFrom(x.keepIdentity(), x.tag) }
+
+// keepIdentity is the identity of the party who stays, anonymous when
+// its dialog's party does not parse.
+func (x *transfer) keepIdentity() *sip.NameAddr {
 	na, err := sip.ParseNameAddr(x.keep.d.Info().RemoteParty)
 	if err != nil {
-		return "<sip:anonymous@anonymous.invalid>;tag=" + x.tag
+		return &sip.NameAddr{URI: sip.URI{Scheme: "sip", User: "anonymous", Host: "anonymous.invalid"}.Rebuild()}
 	}
-	return newFrom(&na, x.tag)
+	return &na
 }
 
 func (x *transfer) Post(fn func()) { x.c.Post(fn) }

@@ -214,3 +214,77 @@ func TestBlindTransferThroughDialPlan(t *testing.T) {
 		t.Fatalf("%d INVITEs to the gateway", len(invs))
 	}
 }
+
+// TestReferFromUnprovedCaller: a caller the auth stage let in without
+// proof (another domain's, passwords on) may not transfer: a REFER has
+// Parley place a call at the referrer's word, through the dial plan's
+// trunks too, so it would be a free way out. Its REFER is refused 403
+// and nothing is dialled; the callee (our user's phone) still may
+// transfer, and so may a caller who proved who it is.
+func TestReferFromUnprovedCaller(t *testing.T) {
+	tests := []struct {
+		name     string
+		unproved bool
+		fromA    bool
+		want     int
+	}{
+		{name: "unproved caller", unproved: true, fromA: true, want: 403},
+		{name: "proved caller", fromA: true, want: 202},
+		{name: "callee of an unproved caller", unproved: true, want: 202},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, Control{}, Config{Locate: locateCarol})
+			cl := h.dial("mallory@evil.example", Plan{unproved: tt.unproved})
+			cl.answer()
+			send := cl.fromB
+			if tt.fromA {
+				send = cl.fromA
+			}
+			r := send("REFER", 5, "Refer-To: <sip:carol@example.com>").last()
+			if r == nil || r.StatusCode() != tt.want {
+				t.Fatalf("got %v, want %d", r, tt.want)
+			}
+			if tt.want == 403 && (r.Reason() != reasonTransferUnproved || len(h.net.requests("INVITE", carolAt)) != 0) {
+				t.Fatalf("refused %q, %d INVITEs to carol", r.Reason(), len(h.net.requests("INVITE", carolAt)))
+			}
+		})
+	}
+}
+
+// TestBlindTransferThroughTrunkIdentity: a transfer's new leg out
+// through a trunk speaks as the trunk's account, as a call's B leg does:
+// the provider sees the account's From and its identity header, not
+// the extension of the party who stays (nor an identity that party's
+// phone claimed).
+func TestBlindTransferThroughTrunkIdentity(t *testing.T) {
+	gateway := netip.MustParseAddrPort("127.0.0.1:6009")
+	router := func(_ context.Context, req *sip.Message) (Plan, bool) {
+		u, _ := req.RequestURIParsed()
+		return Plan{Trunk: "provider", Destinations: []Destination{{URI: "sip:" + u.User + "@" + gateway.String(), Trunk: "provider"}}}, true
+	}
+	trunks := func(name string) (TrunkAccount, bool) {
+		return TrunkAccount{FromUser: "4930123456", FromHost: "sip.provider.example", IdentityHeader: HeaderPAI, IdentityUser: "4930123400"}, name == "provider"
+	}
+	h := newHarness(t, Control{}, Config{Locate: locateCarol, Router: router, Trunks: trunks})
+	cl := h.dial("alice@example.com", Plan{})
+	cl.answer()
+	if r := cl.fromB("REFER", 5, "Refer-To: <sip:+15551234@example.com>").last(); r == nil || r.StatusCode() != 202 {
+		t.Fatalf("REFER answered %v", r)
+	}
+	invs := h.net.requests("INVITE", gateway)
+	if len(invs) != 1 {
+		t.Fatalf("%d INVITEs to the gateway", len(invs))
+	}
+	inv := invs[0].req
+	from, err := inv.From()
+	if err != nil || from.URI.AOR() != "sip:4930123456@sip.provider.example" {
+		t.Errorf("From %q, want the account's", inv.Header("From"))
+	}
+	if to := inv.Header("To"); to != "<sip:+15551234@127.0.0.1>" {
+		t.Errorf("To %q, want the number at the gateway, as the dial plan wrote it", to)
+	}
+	if got := inv.Header(HeaderPAI); !strings.Contains(got, "<sip:4930123400@sip.provider.example>") {
+		t.Errorf("P-Asserted-Identity %q, want the account's number", got)
+	}
+}

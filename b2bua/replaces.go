@@ -263,8 +263,26 @@ func (b *B2BUA) replacing(r *proxy.Request) bool {
 	if l == nil {
 		return false
 	}
+	if b.refuseUnvouched(r) {
+		return true
+	}
 	c, tx, in := l.call, r.Tx, r.In
 	c.Post(func() { c.replaceLeg(l, rep, tx, in) })
+	return true
+}
+
+// reasonUnvouched refuses a Replaces from a sender the auth stage let in
+// without proof (another domain's caller, passwords on): it could be
+// anyone, and a call's identifiers are no secret.
+const reasonUnvouched = "Replaces Needs Authentication"
+
+// refuseUnvouched answers 403 to an INVITE with Replaces whose sender
+// has not proved who it is; true when it did.
+func (b *B2BUA) refuseUnvouched(r *proxy.Request) bool {
+	if b.cfg.Vouched == nil || b.cfg.Vouched(r) {
+		return false
+	}
+	_ = r.Tx.Respond(sip.NewResponse(r.Msg, 403, reasonUnvouched, dialog.NewTag()))
 	return true
 }
 
@@ -376,6 +394,7 @@ func (rp *replacer) answerNew(keepOK *sip.Message) {
 	_ = rp.tx.Respond(out)
 	if rp.old == c.a {
 		c.a = l
+		c.aUnproved = false // the new phone was vouched for (refuseUnvouched)
 	} else {
 		c.bl, c.early = l, l
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/parley-sip/parley/cdr"
+	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
 )
@@ -164,5 +165,58 @@ func TestInviteReplaces(t *testing.T) {
 	cl.c.Post(func() { cl.c.replaceLeg(cl.c.a, rep2, tx3, in) })
 	if r := tx3.last(); r == nil || r.StatusCode() != 486 {
 		t.Fatalf("early-only got %v", r)
+	}
+}
+
+// TestReplacesNeedsVouch: a sender the auth stage let in without proof
+// (another domain's caller with passwords on) may neither take an
+// answered leg over nor pick a ringing call up: the dialog's identifiers
+// are no secret, so the INVITE is refused 403 and the call is left as it
+// was. A sender vouched for goes on as before.
+func TestReplacesNeedsVouch(t *testing.T) {
+	tests := []struct {
+		name    string
+		answer  bool
+		vouched bool
+		want    int
+	}{
+		{name: "takeover, unvouched", answer: true, want: 403},
+		{name: "pickup, unvouched", want: 403},
+		{name: "takeover, vouched", answer: true, vouched: true},
+		{name: "pickup, vouched", vouched: true, want: 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, Control{}, Config{All: true, Vouched: func(*proxy.Request) bool { return tc.vouched }})
+			cl := h.dial("alice@example.com", Plan{})
+			cl.ring()
+			if tc.answer {
+				cl.answer()
+			}
+			rep := sip.Replaces{CallID: cl.c.bCallID, ToTag: cl.c.bTag, FromTag: "callee-tag"}
+			if !tc.answer {
+				rep.FromTag = "bob-tag"
+			}
+			inv, in := pickupInviteBody(t, "example.com", rep, "v=0 carol o")
+			tx := &fakeTx{}
+			if !h.b.replacing(&proxy.Request{Tx: tx, In: in, Msg: inv}) {
+				t.Fatal("the INVITE with Replaces was not taken")
+			}
+			r := tx.last()
+			if tc.want == 0 {
+				// Vouched for, the takeover re-INVITEs alice with carol's offer.
+				if r != nil || len(h.net.requests("INVITE", callerAt)) != 1 {
+					t.Fatalf("vouched takeover: answered %v, %d re-INVITEs to alice", r, len(h.net.requests("INVITE", callerAt)))
+				}
+				return
+			}
+			if r == nil || r.StatusCode() != tc.want {
+				t.Fatalf("got %v, want %d", r, tc.want)
+			}
+			if tc.want == 403 && (r.Reason() != reasonUnvouched || len(h.net.requests("BYE", calleeAt)) != 0 ||
+				len(h.net.requests("CANCEL", calleeAt)) != 0 || len(h.net.requests("INVITE", callerAt)) != 0) {
+				t.Fatalf("refused %q, but the call was touched", r.Reason())
+			}
+		})
 	}
 }

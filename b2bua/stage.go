@@ -150,5 +150,6 @@ func initialInvite(r *proxy.Request) bool {
 }
 
 func (b *B2BUA) take(r *proxy.Request, plan Plan, ts []target) {
+	plan.unproved = b.cfg.Vouched != nil && !b.cfg.Vouched(r)
 	b.takeCall(r.Context(), r.Tx, r.In, plan, ts)
 }

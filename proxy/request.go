@@ -81,6 +81,24 @@ func (r *Request) Identity() (user, realm string, ok bool) {
 	return r.user, r.realm, r.authenticated
 }
 
+// Vouched reports whether the request's From can be believed: the auth
+// stage verified the sender's credentials, authentication is off (any
+// From is as good as any other then), or the request comes from a
+// gateway or a trusted network, which answer for their own callers. A
+// request from another domain that the policy lets in unchallenged
+// (auth.allow_unauthenticated_to_local) is not vouched for.
+func (r *Request) Vouched() bool {
+	if r.authenticated {
+		return true
+	}
+	cfg := r.proxy.config()
+	if cfg.Auth == nil {
+		return true
+	}
+	src := r.In.Source.Addr()
+	return cfg.RelayTrusted != nil && cfg.RelayTrusted(src) || cfg.Trusted != nil && cfg.Trusted(src)
+}
+
 // Proxy returns the proxy the request runs in.
 func (r *Request) Proxy() *Proxy { return r.proxy }
 

@@ -36,6 +36,7 @@ func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime cont
 		Router:       router,
 		Control:      b2buaControlOf(cfg),
 		Limits:       calllimit.New(callLimitsOf(cfg)),
+		Vouched:      (*proxy.Request).Vouched,
 		Locate:       s.locateTransfer,
 		Trunks:       s.trunkAccount,
 		Inbound:      inbound,

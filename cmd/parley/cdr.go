@@ -33,7 +33,8 @@ Flags:
   --format csv|json        csv (a header line, then one row per call) or json (an array); default csv
   --caller TEXT            only calls whose caller contains TEXT (any case)
   --callee TEXT            only calls whose callee contains TEXT
-  --disposition D          only calls of one disposition: answered, busy, no-answer, cancelled, failed, interrupted
+  --disposition D          only calls of one disposition: answered, busy, no-answer, cancelled, failed,
+                           interrupted, expired, ended-by-takeover
 `
 
 // cdrOpts are the flags of cdr export.

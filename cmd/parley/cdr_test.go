@@ -162,3 +162,14 @@ func TestCDRExportPostgres(t *testing.T) {
 		t.Errorf("exported %q", got)
 	}
 }
+
+// TestCDRUsageNamesEveryDisposition: the help of --disposition lists
+// every disposition the flag takes, so that none is found by trial.
+func TestCDRUsageNamesEveryDisposition(t *testing.T) {
+	_, help, _ := strings.Cut(cdrUsage, "--disposition D")
+	for _, d := range cdr.Dispositions {
+		if !strings.Contains(help, string(d)) {
+			t.Errorf("the usage's --disposition does not name %q", d)
+		}
+	}
+}
