@@ -43,8 +43,12 @@ const recordArgsN = 19
 // connection that has not seen it, and then keeps it there, so a commit
 // compiles no SQL.
 type statements struct {
-	mu  sync.Mutex
-	set [stmtKinds][chunkSizes]*sql.Stmt
+	// numbered: parameters as $1, $2 ... (PostgreSQL's only form), else
+	// as ? (SQLite): modernc's driver copies a named parameter's name out
+	// of the C library on every bind, an allocation per argument.
+	numbered bool
+	mu       sync.Mutex
+	set      [stmtKinds][chunkSizes]*sql.Stmt
 }
 
 // get returns the statement of kind for rows rows (a power of two up to
@@ -56,7 +60,7 @@ func (st *statements) get(ctx context.Context, db *sql.DB, kind stmtKind, rows i
 	if s := st.set[kind][i]; s != nil {
 		return s, nil
 	}
-	s, err := db.PrepareContext(ctx, statementSQL(kind, rows))
+	s, err := db.PrepareContext(ctx, statementSQL(kind, rows, st.numbered))
 	if err != nil {
 		return nil, err
 	}
@@ -78,9 +82,9 @@ func (st *statements) close() {
 	}
 }
 
-// statementSQL is the text of kind for rows rows, with numbered
-// parameters ($1...), which both engines take.
-func statementSQL(kind stmtKind, rows int) string {
+// statementSQL is the text of kind for rows rows, its parameters
+// numbered ($1 ...) or not (?).
+func statementSQL(kind stmtKind, rows int, numbered bool) string {
 	var b strings.Builder
 	switch kind {
 	case insertRecords, upsertOpen:
@@ -98,7 +102,7 @@ func statementSQL(kind stmtKind, rows int) string {
 				if c > 0 {
 					b.WriteString(", ")
 				}
-				param(&b, r*recordArgsN+c)
+				param(&b, r*recordArgsN+c, numbered)
 			}
 			b.WriteByte(')')
 		}
@@ -117,11 +121,11 @@ func statementSQL(kind stmtKind, rows int) string {
 				b.WriteString(" OR ")
 			}
 			b.WriteString("(node = ")
-			param(&b, r*keyArgs)
+			param(&b, r*keyArgs, numbered)
 			b.WriteString(" AND call_id = ")
-			param(&b, r*keyArgs+1)
+			param(&b, r*keyArgs+1, numbered)
 			b.WriteString(" AND setup_us = ")
-			param(&b, r*keyArgs+2)
+			param(&b, r*keyArgs+2, numbered)
 			b.WriteByte(')')
 		}
 	}
@@ -135,7 +139,11 @@ const upsertOpenSet = ` ON CONFLICT (node, call_id, setup_us) DO UPDATE SET b_ca
 	ringing_us = excluded.ringing_us, answered_us = excluded.answered_us, status = excluded.status,
 	trunk = excluded.trunk, route = excluded.route`
 
-func param(b *strings.Builder, i int) {
+func param(b *strings.Builder, i int, numbered bool) {
+	if !numbered {
+		b.WriteByte('?')
+		return
+	}
 	b.WriteByte('$')
 	b.WriteString(strconv.Itoa(i + 1))
 }

@@ -61,7 +61,7 @@ func open(ctx context.Context, db *sql.DB, postgres bool) (*SQL, error) {
 		db.Close()
 		return nil, err
 	}
-	return &SQL{db: db}, nil
+	return &SQL{db: db, stmts: statements{numbered: postgres}}, nil
 }
 
 const columns = `node, call_id, b_call_id, caller, callee, dialled, trunk, source,

@@ -212,7 +212,7 @@ func TestDeleteUsesTheIndex(t *testing.T) {
 	for i := range 8 {
 		args = append(args, "n", fmt.Sprint(i), int64(i))
 	}
-	rows, err := s.db.Query("EXPLAIN QUERY PLAN "+statementSQL(deleteOpen, 8), args...)
+	rows, err := s.db.Query("EXPLAIN QUERY PLAN "+statementSQL(deleteOpen, 8, false), args...)
 	if err != nil {
 		t.Fatal(err)
 	}
