@@ -53,7 +53,7 @@ sleep 0.5
 sleep 1
 kill -INT "$cap"
 wait "$cap" 2>/dev/null || true
-grep -i "packets" "$tmp/dumpcap.err" | sed 's/^/hops.sh: dumpcap: /' >&2 || true
+tr '\r' '\n' <"$tmp/dumpcap.err" | grep -E "captured|dropped" | sed 's/^/hops.sh: dumpcap: /' >&2 || true
 mkdir -p "$HERE/results"
 tshark -r "$tmp/cap.pcapng" -Y sip -T fields -E occurrence=f -e frame.time_epoch -e udp.srcport -e udp.dstport \
   -e sip.Call-ID -e sip.CSeq.method -e sip.Status-Code -e sip.Method -e sip.msg_hdr 2>/dev/null |
