@@ -36,41 +36,28 @@ type Journal interface {
 // RecoveredReason is the reason of a record Recover writes.
 const RecoveredReason = "server restarted while the call was up"
 
-// Commit implements Journal.
+// Commit implements Journal. A call's record supersedes its journal
+// rows in the same batch: they are not written only to be deleted (a
+// call shorter than a commit, or one that failed at once). The rows go in
+// three multi-row statements at most (per chunk, see maxRows): the
+// records, the removal of the ended calls' rows (written by an earlier
+// commit, if any), and the last row of each call still up.
 func (s *SQL) Commit(ctx context.Context, changes []Change) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	p := &s.plan
+	p.sort(changes)
+	defer p.reset()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("cdr: commit: %w", err)
 	}
 	defer tx.Rollback()
-	add, err := tx.PrepareContext(ctx, insertRecord)
-	if err != nil {
-		return fmt.Errorf("cdr: commit: %w", err)
-	}
-	defer add.Close()
-	open, err := tx.PrepareContext(ctx, `INSERT INTO cdr_open (`+columns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-		ON CONFLICT (node, call_id, setup_us) DO UPDATE SET b_call_id = excluded.b_call_id,
-		callee = excluded.callee, answered_by = excluded.answered_by, transferred_by = excluded.transferred_by,
-		ringing_us = excluded.ringing_us, answered_us = excluded.answered_us, status = excluded.status,
-		trunk = excluded.trunk, route = excluded.route`)
-	if err != nil {
-		return fmt.Errorf("cdr: commit: %w", err)
-	}
-	defer open.Close()
-	del, err := tx.PrepareContext(ctx, `DELETE FROM cdr_open WHERE node = $1 AND call_id = $2 AND setup_us = $3`)
-	if err != nil {
-		return fmt.Errorf("cdr: commit: %w", err)
-	}
-	defer del.Close()
-	for i := range changes {
-		ch := &changes[i]
-		if ch.Open {
-			_, err = open.ExecContext(ctx, recordArgs(&ch.Record)...)
-		} else if _, err = add.ExecContext(ctx, recordArgs(&ch.Record)...); err == nil {
-			_, err = del.ExecContext(ctx, ch.Node, ch.CallID, micros(ch.Setup))
-		}
-		if err != nil {
+	for _, step := range [...]struct {
+		kind stmtKind
+		rows []*Record
+	}{{insertRecords, p.recs}, {deleteOpen, p.recs}, {upsertOpen, p.opens}} {
+		if p.args, err = s.execRows(ctx, tx, step.kind, step.rows, p.args); err != nil {
 			return fmt.Errorf("cdr: commit: %w", err)
 		}
 	}
@@ -78,6 +65,64 @@ func (s *SQL) Commit(ctx context.Context, changes []Change) error {
 		return fmt.Errorf("cdr: commit: %w", err)
 	}
 	return nil
+}
+
+// batchPlan is a batch of changes sorted into what a commit writes. The
+// store keeps one and reuses its slices and map, so a commit allocates
+// little of its own.
+type batchPlan struct {
+	recs  []*Record       // the records of ended calls, in order
+	opens []*Record       // the last journal row of each call still up, in order of its first
+	index map[callRef]int // a call's place in opens, or recorded
+	args  []any           // the statements' arguments
+}
+
+// recorded marks a call of the batch whose record is in recs.
+const recorded = -1
+
+// keptPlan bounds the batch whose slices and map a plan keeps for the
+// next: past it (a burst after the store came back) they go to the GC
+// rather than stay the size of the burst.
+const keptPlan = 4096
+
+// sort fills p from changes.
+func (p *batchPlan) sort(changes []Change) {
+	if p.index == nil {
+		p.index = map[callRef]int{}
+	}
+	for i := range changes {
+		if ch := &changes[i]; !ch.Open {
+			p.recs = append(p.recs, &ch.Record)
+			p.index[refOf(&ch.Record)] = recorded
+		}
+	}
+	for i := range changes {
+		ch := &changes[i]
+		if !ch.Open {
+			continue
+		}
+		ref := refOf(&ch.Record)
+		switch at, seen := p.index[ref]; {
+		case !seen:
+			p.index[ref] = len(p.opens)
+			p.opens = append(p.opens, &ch.Record)
+		case at != recorded:
+			p.opens[at] = &ch.Record
+		}
+	}
+}
+
+// reset empties p for the next batch, letting go of its records.
+func (p *batchPlan) reset() {
+	if len(p.index) > keptPlan {
+		*p = batchPlan{}
+		return
+	}
+	clear(p.recs)
+	clear(p.opens)
+	clear(p.args)
+	p.recs, p.opens, p.args = p.recs[:0], p.opens[:0], p.args[:0]
+	clear(p.index)
 }
 
 // Recover implements Journal. It is one transaction: a crash during it
@@ -109,10 +154,4 @@ func (s *SQL) Recover(ctx context.Context, node string, end time.Time) (int, err
 		return 0, fmt.Errorf("cdr: recover: commit: %w", err)
 	}
 	return int(n), nil
-}
-
-func recordArgs(r *Record) []any {
-	return []any{r.Node, r.CallID, r.BCallID, r.Caller, r.Callee, r.Dialled, r.Trunk, r.Source,
-		micros(r.Setup), micros(r.Ringing), micros(r.Answered), micros(r.End),
-		string(r.Disposition), string(r.HungUpBy), r.Status, r.Reason, r.Route, r.AnsweredBy, r.TransferredBy}
 }

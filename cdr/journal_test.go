@@ -2,6 +2,7 @@ package cdr_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -49,6 +50,30 @@ func ended(r cdr.Record) cdr.Record {
 	return r
 }
 
+// manyCalls is one batch: calls 0..up-1 answered, the first ended of
+// them ended after it.
+func manyCalls(up, done int) []cdr.Change {
+	var b []cdr.Change
+	for i := range up {
+		b = append(b, cdr.Change{Record: rec(i), Open: true}, cdr.Change{Record: call("n", i), Open: true})
+	}
+	for i := range done {
+		b = append(b, cdr.Change{Record: ended(call("n", i))})
+	}
+	return b
+}
+
+func manyWant(up, done int) map[string]cdr.Disposition {
+	want := map[string]cdr.Disposition{}
+	for i := range up {
+		want[fmt.Sprintf("c%d", i)] = cdr.Interrupted
+		if i < done {
+			want[fmt.Sprintf("c%d", i)] = cdr.Answered
+		}
+	}
+	return want
+}
+
 func runJournal(t *testing.T, open func(t *testing.T) cdr.Journal) {
 	restart := time.Unix(1000, 0).UTC()
 	for _, tc := range []struct {
@@ -65,6 +90,8 @@ func runJournal(t *testing.T, open func(t *testing.T) cdr.Journal) {
 			"n", map[string]cdr.Disposition{"c1": cdr.Interrupted, "c2": cdr.Answered}},
 		{"ringing then answered", [][]cdr.Change{{{Record: rec(1), Open: true}}, {{Record: call("n", 1), Open: true}}},
 			"n", map[string]cdr.Disposition{"c1": cdr.Interrupted}},
+		{"a batch past a chunk: 100 calls up, 30 of them ended in it", [][]cdr.Change{manyCalls(100, 30)},
+			"n", manyWant(100, 30)},
 		{"another node's call is left alone", [][]cdr.Change{{{Record: call("other", 1), Open: true}}},
 			"n", map[string]cdr.Disposition{}},
 	} {

@@ -15,7 +15,13 @@ import (
 // SQL is a Store in SQLite or PostgreSQL. Both run the same statements
 // but for the id column's definition.
 type SQL struct {
-	db        *sql.DB
+	db    *sql.DB
+	stmts statements
+	// wmu serialises the writes (Add, Commit): they share plan's
+	// scratch, and the SQLite database takes one writer at a time anyway.
+	wmu  sync.Mutex
+	plan batchPlan
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -55,34 +61,28 @@ func open(ctx context.Context, db *sql.DB, postgres bool) (*SQL, error) {
 		db.Close()
 		return nil, err
 	}
-	return &SQL{db: db}, nil
+	return &SQL{db: db, stmts: statements{numbered: postgres}}, nil
 }
 
 const columns = `node, call_id, b_call_id, caller, callee, dialled, trunk, source,
 	setup_us, ringing_us, answered_us, end_us, disposition, hung_up_by, status, reason, route, answered_by, transferred_by`
 
-const insertRecord = `INSERT INTO cdrs (` + columns + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-	ON CONFLICT (node, call_id, setup_us) DO NOTHING`
-
-// Add implements Store.
+// Add implements Store, in multi-row statements as Commit writes.
 func (s *SQL) Add(ctx context.Context, recs []Record) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	p := &s.plan
+	for i := range recs {
+		p.recs = append(p.recs, &recs[i])
+	}
+	defer p.reset()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("cdr: add: %w", err)
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, insertRecord)
-	if err != nil {
+	if p.args, err = s.execRows(ctx, tx, insertRecords, p.recs, p.args); err != nil {
 		return fmt.Errorf("cdr: add: %w", err)
-	}
-	defer stmt.Close()
-	for i := range recs {
-		r := &recs[i]
-		_, err := stmt.ExecContext(ctx, recordArgs(r)...)
-		if err != nil {
-			return fmt.Errorf("cdr: add: %w", err)
-		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("cdr: add: commit: %w", err)
@@ -166,7 +166,10 @@ func (s *SQL) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // Close implements Store.
 func (s *SQL) Close() error {
-	s.closeOnce.Do(func() { s.closeErr = s.db.Close() })
+	s.closeOnce.Do(func() {
+		s.stmts.close()
+		s.closeErr = s.db.Close()
+	})
 	return s.closeErr
 }
 

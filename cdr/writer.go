@@ -30,11 +30,17 @@ type Writer struct {
 
 	mu      sync.Mutex
 	pending []Change
-	waiters []func()      // AfterCommit's, for the round after the one running
-	busy    bool          // a commit is running
-	wake    chan struct{} // one slot: work arrived
-	idle    *sync.Cond    // signalled after each commit round
-	closing bool
+	waiters []func() // AfterCommit's, for the round after the one running
+	// spare and spareWaiters are the slices of the last commit, emptied:
+	// the next round gathers in them rather than growing new ones from
+	// nothing (a record is some 340 bytes; a batch's growth by doubling
+	// was garbage of twice the batch).
+	spare        []Change
+	spareWaiters []func()
+	busy         bool          // a commit is running
+	wake         chan struct{} // one slot: work arrived
+	idle         *sync.Cond    // signalled after each commit round
+	closing      bool
 
 	written, errors atomic.Uint64
 	done            chan struct{}
@@ -176,6 +182,29 @@ func finished(batch []Change) int {
 	return n
 }
 
+// keptBatch bounds the slices a Writer keeps for its next round: past it
+// (the burst after a failing store came back) they go to the GC rather
+// than stay the size of the burst.
+const keptBatch = 4096
+
+// recycle keeps a finished round's slices, emptied, for a later round.
+func (w *Writer) recycle(batch []Change, waiters []func()) {
+	w.mu.Lock()
+	w.recycleLocked(batch, waiters)
+	w.mu.Unlock()
+}
+
+func (w *Writer) recycleLocked(batch []Change, waiters []func()) {
+	if cap(batch) <= keptBatch && w.spare == nil {
+		clear(batch) // lets go of the records' strings
+		w.spare = batch[:0]
+	}
+	if cap(waiters) <= keptBatch && w.spareWaiters == nil {
+		clear(waiters)
+		w.spareWaiters = waiters[:0]
+	}
+}
+
 func (w *Writer) run() {
 	defer close(w.done)
 	for range w.wake {
@@ -188,12 +217,14 @@ func (w *Writer) run() {
 func (w *Writer) commit() bool {
 	w.mu.Lock()
 	batch, waiters := w.pending, w.waiters
-	w.pending, w.waiters, w.busy = nil, nil, len(batch) > 0
+	w.pending, w.waiters, w.busy = w.spare, w.spareWaiters, len(batch) > 0
+	w.spare, w.spareWaiters = nil, nil
 	w.mu.Unlock()
 	if len(batch) == 0 {
 		for _, fn := range waiters {
 			fn()
 		}
+		w.recycle(batch, waiters)
 		return false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -213,7 +244,9 @@ func (w *Writer) commit() bool {
 	w.busy = false
 	if err != nil {
 		w.pending = append(batch, w.pending...) // keep the order of writing
+		batch = nil
 	}
+	w.recycleLocked(batch, waiters)
 	closing := w.closing
 	w.idle.Broadcast()
 	w.mu.Unlock()
