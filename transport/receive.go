@@ -26,8 +26,6 @@ func (m *Manager) deliver(data []byte, copy bool, in Incoming) {
 	d := takeDelivery(in)
 	if copy {
 		data = d.copyIn(data)
-	} else {
-		d.data = data
 	}
 	defer d.done()
 	if err := m.cfg.Limits.ParseInto(&d.msg, data); err != nil {
