@@ -2,6 +2,7 @@ package transaction
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/parley-sip/parley/sip"
@@ -138,21 +139,9 @@ func TestClientReleasesAbsorbedResponses(t *testing.T) {
 					t.Errorf("response %d (%d): released = %v, want %v", i, code, got, c.release[i])
 				}
 			}
-			if got := rec.got(); !equalInts(got, c.tu) {
+			if got := rec.got(); !slices.Equal(got, c.tu) {
 				t.Errorf("owner got %v, want %v", got, c.tu)
 			}
 		})
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
