@@ -144,7 +144,10 @@ func (res *DNS) ResolveHost(ctx context.Context, host string) (netip.Addr, error
 	}
 	ctx, cancel := context.WithTimeout(ctx, res.timeout)
 	defer cancel()
-	addrs, err := res.lookup(ctx, host)
+	// A lookup that times out goes on in the resolver's goroutine, and
+	// host is often a view into a response the caller releases for reuse
+	// when it returns (transport.Incoming.Release).
+	addrs, err := res.lookup(ctx, strings.Clone(host))
 	if err != nil {
 		return netip.Addr{}, err
 	}

@@ -19,7 +19,12 @@ var dialogCreating = map[string]bool{"INVITE": true, "SUBSCRIBE": true, "REFER":
 // ready for the outbound service, which finds its destinations (§16.6
 // step 7, RFC 3263 §4.3).
 func (p *Proxy) targetRequest(r *Request, t Target) (outbound.Request, error) {
-	m := r.Msg.Clone()
+	return p.targetRequestIn(r, t, new(sip.Message))
+}
+
+// targetRequestIn is targetRequest building the copy in m.
+func (p *Proxy) targetRequestIn(r *Request, t Target, m *sip.Message) (outbound.Request, error) {
+	r.Msg.CloneInto(m)
 	if t.URI != "" {
 		m.SetRequestURI(t.URI)
 	}
@@ -153,11 +158,16 @@ func (p *Proxy) statelessBranch(m *sip.Message) string {
 // forwardStateless sends the request to its first target's first
 // destination without keeping any state (§16.11). Finding it may need
 // DNS, which the outbound service asks off the reading goroutine. A
-// failure to send is answered only when the request is not an ACK.
+// failure to send is answered only when the request is not an ACK. The
+// copy sent is built in a pooled Message; a request whose forward ended
+// here, sent or answered, is marked ended: nothing keeps it.
 func (p *Proxy) forwardStateless(r *Request) {
-	req, err := p.targetRequest(r, r.Targets[0])
+	m := takeCopy()
+	req, err := p.targetRequestIn(r, r.Targets[0], m)
 	if err != nil {
+		putCopy(m)
 		p.statelessFailed(r, err)
+		r.ended = true
 		return
 	}
 	dsts, ok, err := p.out.Destinations(r.Context(), &req)
@@ -165,18 +175,24 @@ func (p *Proxy) forwardStateless(r *Request) {
 		p.lookupStateless(r, req)
 		return
 	}
-	if err := p.sendStateless(r, req.Msg, dsts, err); err != nil {
+	err = p.sendStateless(r, req.Msg, dsts, err)
+	putCopy(m)
+	if err != nil {
 		p.statelessFailed(r, err)
 	}
+	r.ended = true
 }
 
 // lookupStateless asks DNS off the reading goroutine, then sends. By
 // then the chain has moved on, so a failure is answered with send,
-// which leaves the request's state alone.
+// which leaves the request's state alone; the request is kept, not
+// ended, as the lookup reads it after the reader has moved on.
 func (p *Proxy) lookupStateless(r *Request, req outbound.Request) {
 	m := req.Msg
 	p.out.Lookup(r.Context(), req, func(dsts []transport.Target, err error) {
-		if err := p.sendStateless(r, m, dsts, err); err != nil {
+		err = p.sendStateless(r, m, dsts, err)
+		putCopy(m)
+		if err != nil {
 			p.log.Debug("proxy: stateless forward failed", "error", err)
 			if r.Msg.Method() != "ACK" {
 				r.send(r.response(503, "Destination Unreachable"))

@@ -8,6 +8,10 @@ import (
 
 // Stage is one step of request processing. It either answers the request
 // (Respond), drops it (Drop), forwards it, or calls next to hand it on.
+// next is called, if at all, before Serve returns and on Serve's own
+// goroutine: a stage that finishes a request elsewhere (a queue, a
+// goroutine) answers or forwards it from there itself. The proxy relies
+// on it to release a request forwarded statelessly once the chain returns.
 // A stage of a feature package (presence, a B2BUA, a dial plan) is a
 // Stage like the proxy's own, placed in the list the chain is built from.
 type Stage interface {

@@ -213,21 +213,36 @@ func (p *Proxy) config() *Config { return p.cfg.Load() }
 // ServeRequest runs a new request (any method but ACK) through the stages.
 // tx is nil in stateless mode.
 func (p *Proxy) ServeRequest(tx ServerTx, in *transport.Incoming) {
-	p.newRequest(tx, in, false).run()
+	p.serve(p.newRequest(tx, in, false))
 }
 
 // ServeACK routes an ACK that belongs to no INVITE server transaction: the
 // ACK for a 2xx, which is end-to-end and forwarded statelessly (§16.11,
 // §17.2.3).
 func (p *Proxy) ServeACK(in *transport.Incoming) {
-	p.newRequest(nil, in, true).run()
+	p.serve(p.newRequest(nil, in, true))
+}
+
+// serve runs r through the stages and releases it to the transport when
+// its forward ended there and then (Request.ended): stages call next on
+// the goroutine they were called on, before they return, so when run
+// returns nothing that saw the request still runs. Anything else is kept:
+// a stage of another package may have handed it to a queue or a
+// goroutine.
+func (p *Proxy) serve(r *Request) {
+	r.run()
+	if r.ended {
+		r.In.Release()
+	}
 }
 
 // ServeStrayResponse forwards a response that matched no client
 // transaction (§16.7 "statelessly"; with RFC 6026, 2xx retransmissions):
 // if the top Via is ours it is removed and the response sent on to the
-// next Via's address.
+// next Via's address. Nothing keeps the response: it is released to the
+// transport.
 func (p *Proxy) ServeStrayResponse(in *transport.Incoming) {
+	defer in.Release()
 	resp := in.Msg
 	top, err := resp.TopVia()
 	if err != nil || !p.isOurVia(top) {

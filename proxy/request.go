@@ -32,6 +32,11 @@ type Request struct {
 	user, realm   string
 	answered      bool
 	dropped       bool
+	// ended is set, on the reading goroutine, when the request was
+	// forwarded statelessly there and then: nothing holds it afterwards,
+	// so the proxy releases it to the transport (transport.Incoming.
+	// Release) once the stages return.
+	ended bool
 }
 
 // Target is one destination of the target set.

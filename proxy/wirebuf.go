@@ -26,6 +26,25 @@ var wireBufs = sync.Pool{New: func() any {
 	return &b
 }}
 
+// copies holds the Messages that stateless forwards are built in: the
+// copy of the request that gets the target's Request-URI, Max-Forwards
+// and our Via. Like a wire buffer it lives only as long as the forward:
+// taken before the copy is made and given back once it is sent, or once
+// the lookup that sends it later has.
+var copies = sync.Pool{New: func() any { return new(sip.Message) }}
+
+// takeCopy returns a Message to copy a request into.
+func takeCopy() *sip.Message { return copies.Get().(*sip.Message) }
+
+// putCopy gives back a copy taken with takeCopy. Checked builds poison it
+// instead (sip.Message.Release), so that anything still holding it fails.
+func putCopy(m *sip.Message) {
+	m.Release()
+	if !sip.CheckReleased {
+		copies.Put(m)
+	}
+}
+
 // sendWire writes m into a pooled buffer and sends it to dst.
 func (p *Proxy) sendWire(dst transport.Target, m *sip.Message) error {
 	bp := wireBufs.Get().(*[]byte)

@@ -434,6 +434,7 @@ func (s *Server) handle(in *transport.Incoming) {
 		s.log.Info("recv", "proto", string(in.Proto), "from", in.Source.String(), "msg", "\n"+string(in.Msg.Bytes()))
 	}
 	if s.dropScanner(in) {
+		in.Release() // nothing keeps what is dropped
 		return
 	}
 	if s.txs != nil {
@@ -447,6 +448,7 @@ func (s *Server) handle(in *transport.Incoming) {
 		s.proxy.ServeACK(in)
 	case s.draining.Load():
 		s.refuseDraining(nil, in)
+		in.Release() // answered statelessly: nothing keeps it
 	default:
 		s.proxy.ServeRequest(nil, in)
 	}

@@ -43,7 +43,9 @@
 // and uses Limits.ParseInto, Message.Reset and Message.CloneInto parses,
 // edits and writes (with AppendTo into a reused buffer) without allocating:
 // each Message keeps the memory it grew. Strings obtained from a Message are
-// valid until it is Reset or its buffer is reused.
+// valid until it is Reset or its buffer is reused. The owner of a pooled
+// Message ends its life with Release; in checked builds (the race
+// detector's, -tags sipcheck) that poisons it, and a later use panics.
 //
 // # Robustness
 //

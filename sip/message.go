@@ -33,6 +33,7 @@ type Message struct {
 	isRequest bool
 	edited    bool // any change since parsing; otherwise raw is the wire form
 	lineEdit  bool // start line changed
+	released  bool // Release poisoned it (checked builds only)
 
 	fields []field
 	inline [16]field // backing store that saves an allocation for typical messages
@@ -96,13 +97,22 @@ func (m *Message) fieldValue(f *field) string {
 func (m *Message) fieldLine(f *field) []byte { return m.src(f)[f.start:f.end] }
 
 // IsRequest reports whether m is a request.
-func (m *Message) IsRequest() bool { return m.isRequest }
+func (m *Message) IsRequest() bool {
+	m.live()
+	return m.isRequest
+}
 
 // Method returns the request's method, or "" for a response.
-func (m *Message) Method() string { return m.method }
+func (m *Message) Method() string {
+	m.live()
+	return m.method
+}
 
 // RequestURI returns the request's Request-URI as written.
-func (m *Message) RequestURI() string { return m.uri }
+func (m *Message) RequestURI() string {
+	m.live()
+	return m.uri
+}
 
 // ReceivedRequestURI returns the Request-URI as the request arrived,
 // before any SetRequestURI: what the caller dialled, which call records
@@ -121,24 +131,42 @@ func (m *Message) ReceivedRequestURI() string {
 }
 
 // StatusCode returns the response's status code, or 0 for a request.
-func (m *Message) StatusCode() int { return m.status }
+func (m *Message) StatusCode() int {
+	m.live()
+	return m.status
+}
 
 // Reason returns the response's reason phrase.
-func (m *Message) Reason() string { return m.reason }
+func (m *Message) Reason() string {
+	m.live()
+	return m.reason
+}
 
 // Body returns the message body. The caller must not modify it.
-func (m *Message) Body() []byte { return m.body }
+func (m *Message) Body() []byte {
+	m.live()
+	return m.body
+}
 
 // Raw returns the bytes m was parsed from, without any CRLFs that preceded
 // the start line and without bytes past the body. The caller must not
 // modify them.
-func (m *Message) Raw() []byte { return m.raw }
+func (m *Message) Raw() []byte {
+	m.live()
+	return m.raw
+}
 
 // Edited reports whether m was changed since it was parsed.
-func (m *Message) Edited() bool { return m.edited }
+func (m *Message) Edited() bool {
+	m.live()
+	return m.edited
+}
 
 // HeaderCount returns the number of header lines.
-func (m *Message) HeaderCount() int { return len(m.fields) }
+func (m *Message) HeaderCount() int {
+	m.live()
+	return len(m.fields)
+}
 
 // Reset empties m for reuse, keeping the memory it grew (the field list,
 // the edit buffer and the typed-value cache) so that the next parse into it
@@ -163,6 +191,7 @@ func (m *Message) Reset() {
 // find returns the index of the first header with the given id or name,
 // or -1. name is compared only for unknown headers.
 func (m *Message) find(id HeaderID, name string) int {
+	m.live()
 	for i := range m.fields {
 		f := &m.fields[i]
 		if f.id == id && (id != HUnknown || EqualFold(m.fieldName(f), name)) {
@@ -208,6 +237,7 @@ func (m *Message) HeaderValues(name string) []string {
 // EachHeader calls fn with every header line's name (as written) and value
 // in order, until fn returns false.
 func (m *Message) EachHeader(fn func(name, value string) bool) {
+	m.live()
 	for i := range m.fields {
 		f := &m.fields[i]
 		if !fn(m.fieldName(f), m.fieldValue(f)) {
@@ -219,6 +249,7 @@ func (m *Message) EachHeader(fn func(name, value string) bool) {
 // each calls fn with each comma-separated element of every header line
 // matching id/name, in order, until fn returns false. It does not allocate.
 func (m *Message) each(id HeaderID, name string, fn func(string) bool) {
+	m.live()
 	for i := range m.fields {
 		f := &m.fields[i]
 		if f.id != id || (id == HUnknown && !EqualFold(m.fieldName(f), name)) {
@@ -253,6 +284,7 @@ func unsplit(id HeaderID) bool {
 
 // count returns how many header lines carry id.
 func (m *Message) count(id HeaderID) int {
+	m.live()
 	n := 0
 	for i := range m.fields {
 		if m.fields[i].id == id {
@@ -296,6 +328,7 @@ func (m *Message) String() string { return string(m.AppendTo(make([]byte, 0, m.L
 // Bytes returns the message as it would be sent. For an unedited message
 // it is the parsed bytes themselves, which the caller must not modify.
 func (m *Message) Bytes() []byte {
+	m.live()
 	if !m.edited {
 		return m.raw
 	}
@@ -318,6 +351,7 @@ func (m *Message) Clone() *Message {
 // copies a request for each branch without allocating. The parsed bytes are
 // shared; lines added by edits are copied.
 func (m *Message) CloneInto(dst *Message) {
+	m.live()
 	if dst == m {
 		return
 	}

@@ -132,6 +132,7 @@ func (c *cache) reset() {
 }
 
 func (m *Message) typed() *cache {
+	m.live()
 	if m.cache == nil {
 		m.cache = new(cache)
 	}

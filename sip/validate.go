@@ -3,6 +3,7 @@ package sip
 // RequestURIParsed returns the Request-URI parsed. A scheme other than
 // sip, sips and tel is ErrUnsupportedURI (416, §8.2.2.1).
 func (m *Message) RequestURIParsed() (URI, error) {
+	m.live()
 	u, err := ParseURI(m.uri)
 	if err != nil {
 		if colon := indexByte(m.uri, ':'); colon > 0 && isScheme(m.uri[:colon]) {

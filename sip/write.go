@@ -22,6 +22,7 @@ var smallInts = func() (t [256]string) {
 }()
 
 func (m *Message) touch(id HeaderID) {
+	m.live()
 	m.edited = true
 	if m.cache != nil {
 		m.cache.clearID(id)
@@ -30,6 +31,7 @@ func (m *Message) touch(id HeaderID) {
 
 // SetRequestURI replaces the Request-URI.
 func (m *Message) SetRequestURI(uri string) {
+	m.live()
 	m.uri = uri
 	m.lineEdit = true
 	m.edited = true
@@ -38,6 +40,7 @@ func (m *Message) SetRequestURI(uri string) {
 // SetStatus replaces a response's status code and reason phrase, as a
 // proxy does when it turns a 503 into a 500 (§16.7 step 6).
 func (m *Message) SetStatus(code int, reason string) {
+	m.live()
 	m.status = code
 	m.reason = reason
 	m.lineEdit = true
@@ -233,6 +236,7 @@ func (m *Message) SetTopVia(value string) {
 // copied as received; an unedited message is its parsed bytes exactly.
 // With a reused b (b[:0]) writing does not allocate.
 func (m *Message) AppendTo(b []byte) []byte {
+	m.live()
 	if !m.edited {
 		return append(b, m.raw...)
 	}
@@ -264,6 +268,7 @@ func (m *Message) AppendTo(b []byte) []byte {
 // 1300-byte rule (§18.1.1) to the message as edited (credentials
 // stripped, say) rather than as received.
 func (m *Message) Len() int {
+	m.live()
 	if !m.edited {
 		return len(m.raw)
 	}

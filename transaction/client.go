@@ -206,7 +206,11 @@ func (c *ClientTx) receive(in *transport.Incoming) bool {
 	if !c.parked.IsZero() {
 		// Parked while this response was on its way: its record answers.
 		c.mu.Unlock()
-		return c.l.absorbResponse(in, c.key)
+		if !c.l.absorbResponse(in, c.key) {
+			return false
+		}
+		in.Release()
+		return true
 	}
 	var r reaction
 	if c.invite {
@@ -227,7 +231,9 @@ func (c *ClientTx) receive(in *transport.Incoming) bool {
 		c.Terminate()
 	}
 	if r.deliver {
-		c.onResponse(resp, nil)
+		c.onResponse(resp, nil) // the TU's now: it may keep it
+	} else {
+		in.Release() // absorbed: a retransmission, or nothing for the TU
 	}
 	return true
 }

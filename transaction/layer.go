@@ -148,6 +148,7 @@ func (l *Layer) handleRequest(in *transport.Incoming) {
 		// Without a Via (and, for RFC 2543 clients, the dialog headers)
 		// there is nothing to match on and nowhere to answer.
 		l.log.Debug("transaction: request dropped", "method", method, "source", in.Source, "err", err)
+		in.Release()
 		return
 	}
 	if tx := l.servers.get(k.key); tx != nil && !tx.supersededBy(k, method) {
@@ -155,6 +156,7 @@ func (l *Layer) handleRequest(in *transport.Incoming) {
 		return
 	}
 	if l.absorb(in, k, method) {
+		in.Release()
 		return
 	}
 	if method == "ACK" {
@@ -166,6 +168,7 @@ func (l *Layer) handleRequest(in *transport.Incoming) {
 		// not even a 100 Trying goes out for a request that will get no
 		// final response.
 		l.log.Debug("transaction: unanswerable request dropped", "method", method, "source", in.Source)
+		in.Release()
 		return
 	}
 	l.startServer(in, k)
@@ -247,9 +250,11 @@ func (l *Layer) live() int64 {
 }
 
 // reject answers a request statelessly with 503 and Retry-After: the
-// server is overloaded (§21.5.4) and keeps no state for it.
+// server is overloaded (§21.5.4) and keeps no state for it, nor the
+// request.
 func (l *Layer) reject(in *transport.Incoming, reason string) {
 	l.rejected.Add(1)
+	in.Release()
 	if !in.Msg.Answerable() {
 		return
 	}
@@ -317,12 +322,14 @@ func (l *Layer) handleResponse(in *transport.Incoming) {
 	key, err := responseKey(in.Msg)
 	if err != nil {
 		l.log.Debug("transaction: response dropped", "source", in.Source, "err", err)
+		in.Release()
 		return
 	}
 	if c := l.clients.get(key); c != nil && c.receive(in) {
 		return
 	}
 	if l.absorbResponse(in, key) {
+		in.Release()
 		return
 	}
 	l.core.ServeStrayResponse(in)

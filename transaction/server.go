@@ -407,7 +407,10 @@ func (t *ServerTx) receive(in *transport.Incoming, k matchKey) {
 	if parked {
 		// Found in the table just before it left: its record answers.
 		method := in.Msg.Method()
-		if !t.l.absorb(in, k, method) && method == "ACK" {
+		switch {
+		case t.l.absorb(in, k, method):
+			in.Release()
+		case method == "ACK":
 			t.l.core.ServeACK(in)
 		}
 		return
@@ -418,10 +421,13 @@ func (t *ServerTx) receive(in *transport.Incoming, k matchKey) {
 	}
 	if t.rfc2543 && k.toTag != t.reqToTag {
 		t.l.log.Debug("transaction: RFC 2543 request with a different To tag dropped", "key", t.key)
+		in.Release()
 		return
 	}
 	// A retransmission: §17.2.1 and §17.2.2 resend the latest response in
 	// Proceeding and Completed; Trying, Confirmed and Accepted absorb it.
+	// Either way the transaction keeps its first copy, not this one.
+	in.Release()
 	t.mu.Lock()
 	var resend []byte
 	if t.state == Proceeding || t.state == Completed {
@@ -452,6 +458,7 @@ func (t *ServerTx) receiveACK(in *transport.Incoming, toTag string) {
 		if t.reliable { // Timer I is zero on reliable transports
 			t.mu.Unlock()
 			t.terminate()
+			in.Release()
 			return
 		}
 		if !t.parkConfirmed() {
@@ -463,8 +470,10 @@ func (t *ServerTx) receiveACK(in *transport.Incoming, toTag string) {
 		return
 	}
 	// Confirmed: a retransmitted ACK, absorbed until Timer I. Proceeding:
-	// an ACK before any final response acknowledges nothing.
+	// an ACK before any final response acknowledges nothing. Completed:
+	// absorbed, as every ACK for a non-2xx is.
 	t.mu.Unlock()
+	in.Release()
 }
 
 // onTimer runs an expiry on the clock's goroutine.

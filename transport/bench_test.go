@@ -35,6 +35,17 @@ func BenchmarkUDPAnswer(b *testing.B) {
 	})
 }
 
+// BenchmarkUDPEchoReleased is BenchmarkUDPEcho with the handler
+// releasing each message once sent, as an absorbed retransmission or a
+// statelessly forwarded ACK is (Incoming.Release): the delivery's memory
+// parses a later datagram instead of a new allocation.
+func BenchmarkUDPEchoReleased(b *testing.B) {
+	benchUDPSockets(b, func(m *Manager, in *Incoming) {
+		m.Send(Target{Proto: UDP, Addr: in.Source, Listener: in.Listener}, in.Msg.Bytes())
+		in.Release()
+	})
+}
+
 func benchUDPSockets(b *testing.B, answer func(*Manager, *Incoming)) {
 	counts := []int{1, 2, 4}
 	if n := runtime.NumCPU(); n > 4 {

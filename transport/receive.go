@@ -16,26 +16,32 @@ func (m *Manager) admit(src netip.Addr) bool {
 	return false
 }
 
-// deliver parses one datagram or frame, which it owns from here on,
-// stamps the top Via of a request, and hands the message to the Handler.
-// in carries everything but Msg.
-func (m *Manager) deliver(data []byte, in *Incoming) {
-	msg, err := m.cfg.Limits.Parse(data)
-	if err != nil {
+// deliver parses one message, stamps the top Via of a request, and hands
+// it to the Handler. A datagram (copy set) is in the reader's buffer,
+// which the next read reuses, so it is copied; a frame is the transport's
+// to give and the message owns it from here on. in carries everything but
+// Msg. The memory comes from the delivery pool and goes back to it when
+// the Handler released the message (Incoming.Release).
+func (m *Manager) deliver(data []byte, copy bool, in Incoming) {
+	d := takeDelivery(in)
+	if copy {
+		data = d.copyIn(data)
+	}
+	defer d.done()
+	if err := m.cfg.Limits.ParseInto(&d.msg, data); err != nil {
 		m.stats.malformed.Add(1)
-		m.refuse(msg, err, in)
+		m.refuse(&d.in, err)
 		return
 	}
-	if msg.IsRequest() {
-		if err := stamp(msg, in.Source, in.Conn != 0 && isWebSocket(in.Proto)); err != nil {
+	if d.msg.IsRequest() {
+		if err := stamp(&d.msg, in.Source, in.Conn != 0 && isWebSocket(in.Proto)); err != nil {
 			m.stats.malformed.Add(1)
-			m.refuse(msg, err, in)
+			m.refuse(&d.in, err)
 			return
 		}
 	}
-	in.Msg = msg
 	m.stats.received.Add(1)
-	m.h.HandleMessage(in)
+	m.h.HandleMessage(&d.in)
 }
 
 // refuse answers a request that did not parse, or whose top Via did not,
@@ -44,14 +50,15 @@ func (m *Manager) deliver(data []byte, in *Incoming) {
 // a broken start line or a response has nobody to tell. A response to a
 // request whose Via is unusable goes back to the address and port it came
 // from, as RFC 3581 would send it.
-func (m *Manager) refuse(msg *sip.Message, err error, in *Incoming) {
+func (m *Manager) refuse(in *Incoming, err error) {
+	in.Release() // answered at once or dropped: nothing keeps it
+	msg := in.Msg
 	se, ok := err.(*sip.Error)
-	if !ok || msg == nil || !msg.IsRequest() || msg.Method() == "ACK" || !msg.AnswerableAtSource() {
+	if !ok || !msg.IsRequest() || msg.Method() == "ACK" || !msg.AnswerableAtSource() {
 		m.log.Debug("dropped unparsable message", "proto", in.Proto, "source", in.Source, "err", err)
 		return
 	}
 	_ = stamp(msg, in.Source, false) // a Via that parses says where the response goes
-	in.Msg = msg
 	resp := sip.NewResponse(msg, se.Code, se.Reason, sip.LocalToTag(msg, m.tagSalt))
 	if serr := m.Send(ResponseTarget(in), resp.Bytes()); serr != nil {
 		m.log.Debug("answering an unparsable request failed", "source", in.Source, "err", serr)

@@ -295,7 +295,7 @@ func (m *Manager) drain(c *conn, fr *sip.Framer, st *streamState) bool {
 			// Refused by the Admit hook: dropped unparsed; the
 			// framing is intact, so the connection stays.
 		default:
-			m.deliver(f.Message, &Incoming{
+			m.deliver(f.Message, false, Incoming{
 				Proto: c.proto, Source: c.remote, Local: c.local, Conn: c.id, Listener: c.info,
 			})
 			st.handled = true

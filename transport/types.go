@@ -73,7 +73,24 @@ type Incoming struct {
 	// On a connection this server opened it is the listener of that
 	// protocol and family (ListenerFor), nil when there is none.
 	Listener *ListenerInfo
+
+	released bool // Release was called: the transport reuses it all once the Handler returns
 }
+
+// Release gives in, in.Msg and the bytes it was parsed from back to the
+// transport, which parses a later message into them once the Handler
+// returns. It is opt-in: a message whose handler does not call it stays
+// with whoever kept it, as every message did before pooling. Call it only
+// where the message's handling is known to end within the Handler call,
+// on the whole way from the transport to that point: nothing keeps in,
+// in.Msg, or a string, slice or typed value taken from them, and no
+// goroutine, timer or queue reads them later. Checked builds (sip.
+// CheckReleased) poison what was released, so a use after Release panics
+// in tests. docs/ARCHITECTURE.md lists the places that release.
+func (in *Incoming) Release() { in.released = true }
+
+// Released reports whether Release was called.
+func (in *Incoming) Released() bool { return in.released }
 
 // Target is where to send a message.
 type Target struct {

@@ -153,9 +153,7 @@ func (m *Manager) datagram(l *listener, b []byte, src netip.AddrPort) {
 	if keepAlive(b) {
 		return
 	}
-	data := make([]byte, len(b))
-	copy(data, b)
-	m.deliver(data, &Incoming{Proto: UDP, Source: src, Local: l.info.Bound, Listener: l.info})
+	m.deliver(b, true, Incoming{Proto: UDP, Source: src, Local: l.info.Bound, Listener: l.info})
 }
 
 // keepAlive reports a datagram that carries no message: the CRLF

@@ -260,7 +260,7 @@ func (r *wsReader) read() (ended bool) {
 				return true
 			}
 		default:
-			m.deliver(data, &Incoming{
+			m.deliver(data, false, Incoming{
 				Proto: c.proto, Source: c.remote, Local: c.local, Conn: c.id, Listener: c.info,
 			})
 			go r.resume()
