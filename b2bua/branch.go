@@ -38,7 +38,7 @@ func (br *branch) Stamp(msg *sip.Message, _ transport.Target, out *transport.Lis
 	msg.PrependHeader("Via", string(sip.AppendVia(nil, out.Proto.ViaName(), out.Host, out.Port, transaction.NewBranch())))
 	msg.SetHeader("Contact", "<"+contactFor(out)+">")
 	if br.inv == nil {
-		inv, err := br.c.b.table.NewInvitation(msg)
+		inv, err := br.c.b.table.NewInvitationIn(msg, br.c.bDialog())
 		if err != nil {
 			return nil, err
 		}
@@ -156,7 +156,8 @@ func (c *Call) earlyLeg(br *branch, d *dialog.Dialog) *Leg {
 	if c.bl != nil && c.bl.d == d { // a retransmission of the answer
 		return c.bl
 	}
-	l := &Leg{call: c, side: SideB, d: d, dest: br.t.dest, trunk: br.t.trunk}
+	l := c.newLeg(SideB, d)
+	l.dest, l.trunk = br.t.dest, br.t.trunk
 	if c.earlies == nil { // a late fork's 2xx after the answer
 		c.earlies = map[*dialog.Dialog]*Leg{}
 	}

@@ -302,9 +302,7 @@ func (x *transfer) complete(keepOK *sip.Message) {
 	} else {
 		c.a = x.leg
 	}
-	if x.referrer.timer != nil {
-		x.referrer.timer.t.Stop()
-	}
+	x.referrer.stopTimer()
 	c.leave(x.referrer)
 	if ct := c.b.control(); ct.timersOn() {
 		if s, err := ct.SessionTimer.Accept(x.ok); err == nil {

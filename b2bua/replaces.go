@@ -72,9 +72,7 @@ func (c *Call) handOver(replaced *Leg) (*Leg, error) {
 	if moved == nil {
 		return nil, errNotTransferable
 	}
-	if moved.timer != nil {
-		moved.timer.t.Stop()
-	}
+	moved.stopTimer()
 	switch moved {
 	case c.a:
 		c.a = nil
@@ -379,9 +377,7 @@ func (rp *replacer) answerNew(keepOK *sip.Message) {
 	} else {
 		c.bl, c.early = l, l
 	}
-	if rp.old.timer != nil {
-		rp.old.timer.t.Stop()
-	}
+	rp.old.stopTimer()
 	c.leave(rp.old)
 	c.bye(rp.old)
 	if timed {

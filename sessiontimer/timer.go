@@ -38,15 +38,14 @@ func ByeAfter(interval time.Duration) time.Duration {
 	return interval - min(32*time.Second, interval/3)
 }
 
-// Timer is one dialog's session timer. Its function is called from the
+// Timer is one dialog's session timer. Its Handler is called from the
 // clock's goroutine, without any lock of the Timer held, and must not
 // block. Every method may be called from any goroutine. A held call keeps
-// two, so the fields are packed into the 80-byte size class, and a
-// Timer may be a field of its owner's struct (Init) rather than an
-// allocation of its own.
+// two, so the fields are packed (88 bytes), and a Timer may be a field
+// of its owner's struct (Init) rather than an allocation of its own.
 type Timer struct {
 	clk clock.Clock
-	fn  func(Event)
+	h   Handler
 
 	mu      sync.Mutex
 	pending clock.Timer
@@ -56,20 +55,32 @@ type Timer struct {
 	stopped bool
 }
 
+// Handler is told of a Timer's events. An owner that is its own Handler
+// (a pointer to it) costs no closure per Timer.
+type Handler interface {
+	SessionTimer(Event)
+}
+
+// Func is a function as a Handler.
+type Func func(Event)
+
+// SessionTimer calls f.
+func (f Func) SessionTimer(ev Event) { f(ev) }
+
 // Start arms a timer for the session s, where local says whether this
 // side refreshes: fn gets Refresh at half the interval (local only) and
 // Expire at ByeAfter unless Refreshed is called first. A session that is
 // not Active arms nothing, and Start returns a stopped Timer.
 func Start(clk clock.Clock, s Session, local bool, fn func(Event)) *Timer {
 	t := new(Timer)
-	t.Init(clk, s, local, fn)
+	t.Init(clk, s, local, Func(fn))
 	return t
 }
 
-// Init is Start for a Timer its owner holds by value: it must be the zero
-// Timer, and is used by pointer from then on.
-func (t *Timer) Init(clk clock.Clock, s Session, local bool, fn func(Event)) {
-	t.clk, t.fn = clk, fn
+// Init is Start for a Timer its owner holds by value, telling h: it must
+// be the zero Timer, and is used by pointer from then on.
+func (t *Timer) Init(clk clock.Clock, s Session, local bool, h Handler) {
+	t.clk, t.h = clk, h
 	t.Refreshed(s, local)
 }
 
@@ -143,5 +154,5 @@ func (t *Timer) fire(gen uint32, ev Event) {
 		t.armLocked(t.byeAt.Sub(t.clk.Now()), Expire)
 	}
 	t.mu.Unlock()
-	t.fn(ev)
+	t.h.SessionTimer(ev)
 }
