@@ -36,7 +36,7 @@ const DefaultLinger = 32 * time.Second
 type Table struct {
 	cfg     Config
 	mu      sync.RWMutex
-	dialogs map[ID]*Dialog
+	dialogs index
 }
 
 // NewTable returns an empty table.
@@ -47,21 +47,21 @@ func NewTable(cfg Config) *Table {
 	if cfg.Linger == 0 {
 		cfg.Linger = DefaultLinger
 	}
-	return &Table{cfg: cfg, dialogs: make(map[ID]*Dialog)}
+	return &Table{cfg: cfg, dialogs: newIndex()}
 }
 
 // Len returns the number of dialogs held.
 func (t *Table) Len() int {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	return len(t.dialogs)
+	return t.dialogs.len()
 }
 
 // Find returns the dialog with id, or nil.
 func (t *Table) Find(id ID) *Dialog {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	return t.dialogs[id]
+	return t.dialogs.get(id)
 }
 
 // Match returns the dialog an incoming in-dialog request (or the local
@@ -140,12 +140,12 @@ func (t *Table) create(into *Dialog, role Role, req, resp *sip.Message) (*Dialog
 	}
 	initDialog(d, t, role, id, req, resp, cs.Seq)
 	t.mu.Lock()
-	if old := t.dialogs[id]; old != nil {
+	if old := t.dialogs.get(id); old != nil {
 		t.mu.Unlock()
 		*d = Dialog{} // the caller's storage stays unused
 		return old, nil
 	}
-	t.dialogs[d.id] = d // the owned copy: the map keeps its key
+	t.dialogs.put(d)
 	t.mu.Unlock()
 	d.change(func() error {
 		d.emit(EventCreated, Usage{}, req.Method(), code)
@@ -188,9 +188,7 @@ func (t *Table) deliver(events []Event) {
 	for _, e := range events {
 		if e.Kind == EventTerminated {
 			t.mu.Lock()
-			if t.dialogs[e.ID] == e.Dialog {
-				delete(t.dialogs, e.ID)
-			}
+			t.dialogs.remove(e.Dialog)
 			t.mu.Unlock()
 		}
 		if t.cfg.Listener != nil {
@@ -223,11 +221,11 @@ func (t *Table) Restore(info Info) (*Dialog, error) {
 		localSeq: info.LocalSeq, hasLocalSeq: info.LocalSeq > 0,
 		remoteSeq: info.RemoteSeq, hasRemoteSeq: info.RemoteSeq > 0}
 	t.mu.Lock()
-	if old := t.dialogs[info.ID]; old != nil {
+	if old := t.dialogs.get(info.ID); old != nil {
 		t.mu.Unlock()
 		return old, nil
 	}
-	t.dialogs[info.ID] = d
+	t.dialogs.put(d)
 	t.mu.Unlock()
 	d.change(func() error {
 		d.emit(EventCreated, Usage{}, "", 0)
