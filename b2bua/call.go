@@ -149,7 +149,7 @@ type Call struct {
 	maxTimer clock.Timer
 	expired  bool // a session timer ran out: the record says expired
 	limit    *calllimit.Call
-	sent     [2]sentBody // by Side-1
+	sent     sentBodies
 
 	// Transfers (refer.go): the one under way, the legs transfers
 	// added, and the legs that left the call (referrers).

@@ -475,11 +475,14 @@ func flat(h [][2]string) []string {
 // costs a call nothing.
 const sdpType = "application/sdp"
 
-// sentBody is the last body Parley sent on a leg: the session
-// description a re-INVITE of Parley's offers again.
-type sentBody struct {
-	ct   string
-	body []byte
+// sentBodies are the last body Parley sent on each leg: the session
+// description a re-INVITE of Parley's offers again. Both are in one
+// allocation, A's then B's: a held call keeps one object for them, not
+// two.
+type sentBodies struct {
+	buf []byte
+	n   int       // A's part of buf
+	ct  [2]string // by Side-1
 }
 
 // noteBody records a body on its way to the side across from side. It
@@ -497,11 +500,24 @@ func (c *Call) noteBody(from Side, ct string, body []byte) (string, []byte) {
 	} else {
 		ct = strings.Clone(ct)
 	}
-	c.sent[to-1] = sentBody{ct: ct, body: slices.Clone(body)}
-	return c.sent[to-1].ct, c.sent[to-1].body
+	s := &c.sent
+	_, a := c.sentBody(SideA)
+	_, b := c.sentBody(SideB)
+	if to == SideA {
+		a = body
+	} else {
+		b = body
+	}
+	s.buf, s.n, s.ct[to-1] = slices.Concat(a, b), len(a), ct
+	return c.sentBody(to)
 }
 
-// sentBody returns the last body Parley sent on side.
+// sentBody returns the last body Parley sent on side, capped so that
+// an append to it never writes into the other side's.
 func (c *Call) sentBody(side Side) (string, []byte) {
-	return c.sent[side-1].ct, c.sent[side-1].body
+	s := &c.sent
+	if side == SideA {
+		return s.ct[0], s.buf[:s.n:s.n]
+	}
+	return s.ct[1], s.buf[s.n:]
 }
