@@ -267,7 +267,7 @@ func (br *branch) sendCancel() {
 	}
 	br.cancelSent = true
 	o := &oneShot{c: br.c, msg: cancel}
-	br.c.b.cfg.Outbound.Start(br.c.ctx, &o.flight, outbound.Request{Msg: cancel, Dest: dst}, o)
+	br.c.b.cfg.Outbound.Start(br.c.ctx(), &o.flight, outbound.Request{Msg: cancel, Dest: dst}, o)
 }
 
 // oneShot is a request Parley originates whose answer matters only to
@@ -329,7 +329,7 @@ func (l *Leg) Send(method, contentType string, body []byte, done func(resp *sip.
 	}
 	c := l.call
 	o := &oneShot{c: c, msg: req, d: l.d, done: done}
-	c.b.cfg.Outbound.Start(c.ctx, &o.flight, outbound.Request{Msg: req, Dest: l.dest}, o)
+	c.b.cfg.Outbound.Start(c.ctx(), &o.flight, outbound.Request{Msg: req, Dest: l.dest}, o)
 	return nil
 }
 
@@ -343,5 +343,5 @@ func (c *Call) bye(l *Leg) {
 		return
 	}
 	o := &oneShot{c: c, msg: req, d: l.d}
-	c.b.cfg.Outbound.Start(c.ctx, &o.flight, outbound.Request{Msg: req, Dest: l.dest}, o)
+	c.b.cfg.Outbound.Start(c.ctx(), &o.flight, outbound.Request{Msg: req, Dest: l.dest}, o)
 }

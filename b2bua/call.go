@@ -98,7 +98,6 @@ type Call struct {
 	aCallID  string
 	setupKey string
 	q        outbound.Queue
-	ctx      context.Context
 
 	// The A leg: the caller's INVITE, its transaction and our tag.
 	aTx      proxy.ServerTx
@@ -277,6 +276,10 @@ func (c *Call) Plan() Plan {
 	return *c.plan
 }
 
+// ctx bounds the DNS lookups of the call's requests: the server's
+// lifetime (a method, not a field: 16 bytes less in every held call).
+func (c *Call) ctx() context.Context { return c.b.cfg.Lifetime }
+
 // Post runs fn on the call's queue, after its earlier events: how an
 // extension (a session timer, a limit) changes a call safely.
 func (c *Call) Post(fn func()) { c.q.Post(fn) }
@@ -371,7 +374,7 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 	req := in.Msg
 	cid, _ := req.CallID()
 	plan.DialledUser = strings.Clone(plan.DialledUser) // a view would keep the INVITE
-	c := &Call{b: b, id: newID(), aCallID: cid, setupKey: cancelKey(req), ctx: b.cfg.Lifetime,
+	c := &Call{b: b, id: newID(), aCallID: cid, setupKey: cancelKey(req),
 		aTx: tx, aInvite: req, aIn: in, aTag: dialog.NewTag(), aContact: contactFor(in.Listener),
 		trunk: plan.Trunk, bCallID: newID(), bTag: dialog.NewTag(), setup: stampOf(b.clock.Now()),
 	}
@@ -476,7 +479,7 @@ func (c *Call) startBranch(t target) {
 	if t.trunk != "" { // an inbound call keeps the trunk it came from
 		c.trunk = t.trunk
 	}
-	c.b.cfg.Outbound.Start(c.ctx, &br.flight, outbound.Request{Msg: req, Route: t.route, Dest: t.dest}, br)
+	c.b.cfg.Outbound.Start(c.ctx(), &br.flight, outbound.Request{Msg: req, Route: t.route, Dest: t.dest}, br)
 }
 
 // newInvite builds the B leg's INVITE for t: nothing of the A leg but

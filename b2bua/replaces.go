@@ -148,7 +148,7 @@ type join struct {
 
 func (j *join) start() {
 	c := j.x.c
-	c.b.cfg.Outbound.Start(c.ctx, &j.flight, outbound.Request{Msg: j.req, Dest: j.to.dest}, j)
+	c.b.cfg.Outbound.Start(c.ctx(), &j.flight, outbound.Request{Msg: j.req, Dest: j.to.dest}, j)
 }
 
 func (j *join) Post(fn func()) { j.x.c.Post(fn) }
@@ -297,7 +297,7 @@ func (c *Call) replaceLeg(l *Leg, rep sip.Replaces, tx proxy.ServerTx, in *trans
 	cs, _ := req.CSeq()
 	rp := &replacer{c: c, old: l, keep: keep, tx: tx, in: in, req: req, guard: &invite{c: c, to: keep, seq: cs.Seq}}
 	c.pending = rp.guard
-	c.b.cfg.Outbound.Start(c.ctx, &rp.flight, outbound.Request{Msg: req, Dest: keep.dest}, rp)
+	c.b.cfg.Outbound.Start(c.ctx(), &rp.flight, outbound.Request{Msg: req, Dest: keep.dest}, rp)
 }
 
 // replacer is the re-INVITE that gives the party who stays the new

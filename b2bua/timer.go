@@ -353,7 +353,7 @@ func (c *Call) refresh(l *Leg) {
 	cs, _ := req.CSeq()
 	r := &refresher{c: c, l: l, req: req, guard: &invite{c: c, to: l, seq: cs.Seq}}
 	c.pending = r.guard
-	c.b.cfg.Outbound.Start(c.ctx, &r.flight, outbound.Request{Msg: req, Dest: l.dest}, r)
+	c.b.cfg.Outbound.Start(c.ctx(), &r.flight, outbound.Request{Msg: req, Dest: l.dest}, r)
 }
 
 // refresher is a session refresh Parley sent on one leg.

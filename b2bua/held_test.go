@@ -54,3 +54,20 @@ func TestSentBodies(t *testing.T) {
 		})
 	}
 }
+
+// TestHeldCallSize: a held call is one object with its first legs, their
+// dialogs and session timers; past 1792 bytes it would take the
+// 2048-byte size class, 256 bytes more for each of 100 000 calls.
+func TestHeldCallSize(t *testing.T) {
+	for _, tc := range []struct {
+		what      string
+		size, max uintptr
+	}{
+		{"Call", unsafe.Sizeof(Call{}), 1792},
+		{"Leg", unsafe.Sizeof(Leg{}), 288},
+	} {
+		if tc.size > tc.max {
+			t.Errorf("%s is %d bytes, over %d", tc.what, tc.size, tc.max)
+		}
+	}
+}
