@@ -38,7 +38,7 @@ func (br *branch) Stamp(msg *sip.Message, _ transport.Target, out *transport.Lis
 	msg.PrependHeader("Via", string(sip.AppendVia(nil, out.Proto.ViaName(), out.Host, out.Port, transaction.NewBranch())))
 	msg.SetHeader("Contact", "<"+contactFor(out)+">")
 	if br.inv == nil {
-		inv, err := br.c.b.table.NewInvitation(msg)
+		inv, err := br.c.b.table.NewInvitationIn(msg, br.c.bDialog())
 		if err != nil {
 			return nil, err
 		}
@@ -155,7 +155,8 @@ func (c *Call) earlyLeg(br *branch, d *dialog.Dialog) *Leg {
 	if c.bl != nil && c.bl.d == d { // a retransmission of the answer
 		return c.bl
 	}
-	l := &Leg{call: c, side: SideB, d: d, dest: br.t.dest, trunk: br.t.trunk}
+	l := c.newLeg(SideB, d)
+	l.dest, l.trunk = br.t.dest, br.t.trunk
 	if c.earlies == nil { // a late fork's 2xx after the answer
 		c.earlies = map[*dialog.Dialog]*Leg{}
 	}
@@ -265,7 +266,7 @@ func (br *branch) sendCancel() {
 	}
 	br.cancelSent = true
 	o := &oneShot{c: br.c, msg: cancel}
-	br.c.b.cfg.Outbound.Start(br.c.ctx, &o.flight, outbound.Request{Msg: cancel, Dest: dst}, o)
+	br.c.b.cfg.Outbound.Start(br.c.ctx(), &o.flight, outbound.Request{Msg: cancel, Dest: dst}, o)
 }
 
 // oneShot is a request Parley originates whose answer matters only to
@@ -327,7 +328,7 @@ func (l *Leg) Send(method, contentType string, body []byte, done func(resp *sip.
 	}
 	c := l.call
 	o := &oneShot{c: c, msg: req, d: l.d, done: done}
-	c.b.cfg.Outbound.Start(c.ctx, &o.flight, outbound.Request{Msg: req, Dest: l.dest}, o)
+	c.b.cfg.Outbound.Start(c.ctx(), &o.flight, outbound.Request{Msg: req, Dest: l.dest}, o)
 	return nil
 }
 
@@ -341,5 +342,5 @@ func (c *Call) bye(l *Leg) {
 		return
 	}
 	o := &oneShot{c: c, msg: req, d: l.d}
-	c.b.cfg.Outbound.Start(c.ctx, &o.flight, outbound.Request{Msg: req, Dest: l.dest}, o)
+	c.b.cfg.Outbound.Start(c.ctx(), &o.flight, outbound.Request{Msg: req, Dest: l.dest}, o)
 }

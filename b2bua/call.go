@@ -47,8 +47,9 @@ type Leg struct {
 	dest transport.Target
 	// trunk is the trunk a B leg went to.
 	trunk string
-	// timer is the leg's session timer (timer.go), nil without one.
-	timer *legTimer
+	// timer is the leg's session timer (timer.go), by value: a leg is
+	// one allocation (or part of its call's), not three.
+	timer legTimer
 }
 
 // Side returns the leg's side.
@@ -97,7 +98,6 @@ type Call struct {
 	aCallID  string
 	setupKey string
 	q        outbound.Queue
-	ctx      context.Context
 
 	// The A leg: the caller's INVITE, its transaction and our tag.
 	aTx      proxy.ServerTx
@@ -133,7 +133,11 @@ type Call struct {
 	// local: the call went to local users by no route of the plan's
 	// (its record's route is cdr.RouteLocal); a flag, where a string
 	// would move every Call up a size class.
-	local     bool
+	local bool
+	// aUnproved: the party on the A side reached us without proving who
+	// it is (another domain's caller, passwords on), so it may not have
+	// Parley place calls for it with REFER.
+	aUnproved bool
 	rseq      []rseqMap
 	ringTimer clock.Timer // RingTimeout, until the answer
 	pending   *invite     // the INVITE transaction in progress inside the call
@@ -152,7 +156,7 @@ type Call struct {
 	maxTimer clock.Timer
 	expired  bool // a session timer ran out: the record says expired
 	limit    *calllimit.Call
-	sent     [2]sentBody // by Side-1
+	sent     sentBodies
 
 	// Transfers (refer.go): the one under way, the legs transfers
 	// added, and the legs that left the call (referrers).
@@ -169,10 +173,43 @@ type Call struct {
 	// mark is the legs' state the last snapshot held (snapshot.go); nil
 	// off a cluster (no Config.OnChange), where no snapshot is taken.
 	mark *snapMark
-	// aUnproved: the party on the A side reached us without proving who
-	// it is (another domain's caller, passwords on), so it may not have
-	// Parley place calls for it with REFER.
-	aUnproved bool
+
+	// held is where the call's first leg on each side and its dialog
+	// live: an answered call is one allocation of its own size class
+	// with its legs, dialogs and session timers in it, not a dozen small
+	// objects sharing spans with the setup's short-lived ones (which the
+	// collector cannot hand back while one of them lives).
+	held heldLegs
+}
+
+// heldLegs is the storage of a call's first A and B leg and their
+// dialogs, by Side-1. A leg a fork, a transfer or a pickup adds is
+// allocated on its own.
+type heldLegs struct {
+	legs    [2]Leg
+	dialogs [2]dialog.Dialog
+	bTaken  bool // the B dialog's storage went to a branch's INVITE
+}
+
+// newLeg returns a leg of side on d, in the call's storage while it is
+// free.
+func (c *Call) newLeg(side Side, d *dialog.Dialog) *Leg {
+	l := &c.held.legs[side-1]
+	if l.call != nil {
+		l = new(Leg)
+	}
+	l.call, l.side, l.d = c, side, d
+	return l
+}
+
+// bDialog returns the storage for the first B dialog, to the first
+// branch that asks; nil after.
+func (c *Call) bDialog() *dialog.Dialog {
+	if c.held.bTaken {
+		return nil
+	}
+	c.held.bTaken = true
+	return &c.held.dialogs[SideB-1]
 }
 
 // movedLegs are the legs transfers and pickups added to a call and those
@@ -246,6 +283,10 @@ func (c *Call) Plan() Plan {
 	}
 	return *c.plan
 }
+
+// ctx bounds the DNS lookups of the call's requests: the server's
+// lifetime (a method, not a field: 16 bytes less in every held call).
+func (c *Call) ctx() context.Context { return c.b.cfg.Lifetime }
 
 // Post runs fn on the call's queue, after its earlier events: how an
 // extension (a session timer, a limit) changes a call safely.
@@ -368,11 +409,8 @@ func (c *Call) route() string {
 func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.Incoming, plan Plan, targets []target) {
 	req := in.Msg
 	cid, _ := req.CallID()
-	// What a held call keeps of its INVITE is copied: a view into the
-	// message would keep all of it for as long as the call lasts.
-	// (A route's name is the config's, or cdr.RouteLocal.)
-	cid, plan.DialledUser = strings.Clone(cid), strings.Clone(plan.DialledUser)
-	c := &Call{b: b, id: newID(), aCallID: cid, setupKey: cancelKey(req), ctx: b.cfg.Lifetime,
+	plan.DialledUser = strings.Clone(plan.DialledUser) // a view would keep the INVITE
+	c := &Call{b: b, id: newID(), aCallID: cid, setupKey: cancelKey(req),
 		aTx: tx, aInvite: req, aIn: in, aTag: dialog.NewTag(), aContact: contactFor(in.Listener),
 		trunk: plan.Trunk, bCallID: newID(), bTag: dialog.NewTag(), setup: stampOf(b.clock.Now()),
 		aUnproved: plan.unproved,
@@ -404,8 +442,13 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 	}
 	c.dialledU = plan.DialledUser
 	if u, err := receivedURI(req); err == nil && c.dialledU == "" {
-		c.dialledU = strings.Clone(sip.Unescape(u.User)) // as the caller sent it, before any rewrite
+		c.dialledU = sip.Unescape(u.User) // as the caller sent it, before any rewrite
 	}
+	// What a held call keeps of its INVITE is copied, with its own ids,
+	// into one allocation: a view into the message would keep all of it
+	// for as long as the call lasts, and ten small strings would each
+	// share a span with the setup's garbage.
+	sip.Detach(&c.id, &c.aCallID, &c.caller, &c.callee, &c.source, &c.dialledU, &c.aContact, &c.bCallID, &c.aTag, &c.bTag)
 	b.add(c, c.setupKey)
 	c.watch(Started)
 	c.ringTimer = c.after(b.cfg.RingTimeout, func() {
@@ -477,7 +520,7 @@ func (c *Call) startBranch(t target) {
 	if t.trunk != "" { // an inbound call keeps the trunk it came from
 		c.trunk = t.trunk
 	}
-	c.b.cfg.Outbound.Start(c.ctx, &br.flight, outbound.Request{Msg: req, Route: t.route, Dest: t.dest}, br)
+	c.b.cfg.Outbound.Start(c.ctx(), &br.flight, outbound.Request{Msg: req, Route: t.route, Dest: t.dest}, br)
 }
 
 // newInvite builds the B leg's INVITE for t: nothing of the A leg but
@@ -571,12 +614,12 @@ func (c *Call) ensureA(resp *sip.Message) {
 		}
 		return
 	}
-	d, err := c.b.table.NewUAS(c.aInvite, resp)
+	d, err := c.b.table.NewUASIn(&c.held.dialogs[SideA-1], c.aInvite, resp)
 	if err != nil {
 		c.b.log.Debug("b2bua: cannot make the A dialog", "call", c.id, "error", err)
 		return
 	}
-	c.a = &Leg{call: c, side: SideA, d: d}
+	c.a = c.newLeg(SideA, d)
 	if len(d.Info().RouteSet) == 0 {
 		c.a.dest = transport.Target{Proto: c.aIn.Proto, Addr: c.aIn.Source, Conn: c.aIn.Conn, Listener: c.aIn.Listener}
 	}

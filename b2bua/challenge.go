@@ -93,7 +93,7 @@ func (br *branch) challenged(resp *sip.Message) bool {
 	c.branches = append(c.branches, nb)
 	// The nonce is the challenging server's: the retry goes to it, not
 	// to whichever address DNS gives next.
-	c.b.cfg.Outbound.Start(c.ctx, &nb.flight, outbound.Request{Msg: req, Route: br.t.route, Dest: dst}, nb)
+	c.b.cfg.Outbound.Start(c.ctx(), &nb.flight, outbound.Request{Msg: req, Route: br.t.route, Dest: dst}, nb)
 	return true
 }
 

@@ -187,7 +187,7 @@ func (c *Call) relayTo(l, to *Leg, tx proxy.ServerTx, req *sip.Message, extra ..
 		r.offer = &invite{c: c, from: l, to: to, seq: cs.Seq, tx: tx}
 		c.pending = r.offer
 	}
-	c.b.cfg.Outbound.Start(c.ctx, &r.flight, outbound.Request{Msg: out, Dest: to.dest}, r)
+	c.b.cfg.Outbound.Start(c.ctx(), &r.flight, outbound.Request{Msg: out, Dest: to.dest}, r)
 }
 
 // relayed is one request relayed across the call.

@@ -153,11 +153,11 @@ func (c *Call) ack(l *Leg, ok, from *sip.Message, sent func(*sip.Message, transp
 		send([]transport.Target{l.dest}, nil)
 		return
 	}
-	if dsts, found, err := c.b.cfg.Outbound.Destinations(c.ctx, &req); found {
+	if dsts, found, err := c.b.cfg.Outbound.Destinations(c.ctx(), &req); found {
 		send(dsts, err)
 		return
 	}
-	c.b.cfg.Outbound.Lookup(c.ctx, req, func(dsts []transport.Target, err error) {
+	c.b.cfg.Outbound.Lookup(c.ctx(), req, func(dsts []transport.Target, err error) {
 		c.Post(func() { send(dsts, err) })
 	})
 }

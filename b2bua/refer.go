@@ -140,7 +140,7 @@ func (x *transfer) route() ([]proxy.Target, error) {
 			Header("CSeq", "1 INVITE").
 			Message("", nil)
 		if err == nil {
-			if plan, ok := c.b.cfg.Router(c.ctx, req); ok {
+			if plan, ok := c.b.cfg.Router(c.ctx(), req); ok {
 				x.trunk, x.routeName = plan.Trunk, plan.Route
 				out := make([]proxy.Target, len(plan.Destinations))
 				x.trunks = make([]string, len(plan.Destinations))
@@ -157,7 +157,7 @@ func (x *transfer) route() ([]proxy.Target, error) {
 	if c.b.cfg.Routing != nil {
 		x.routeName = c.b.cfg.Routing(netip.Addr{}, x.target, x.target).Route
 	}
-	return c.b.cfg.Locate(c.ctx, x.target)
+	return c.b.cfg.Locate(c.ctx(), x.target)
 }
 
 // newTransfer starts tracking a transfer asked for by l's REFER req.
@@ -218,7 +218,7 @@ func (x *transfer) next() {
 	}
 	c.offerTimer(req, 0)
 	x.inv, x.req = nil, req
-	c.b.cfg.Outbound.Start(c.ctx, &x.flight, outbound.Request{Msg: req, Route: x.t.Route, Dest: x.t.Dest}, x)
+	c.b.cfg.Outbound.Start(c.ctx(), &x.flight, outbound.Request{Msg: req, Route: x.t.Route, Dest: x.t.Dest}, x)
 }
 
 // keepParty is the From of the new leg: the identity of the party who
@@ -321,7 +321,7 @@ func (x *transfer) answered(d *dialog.Dialog, resp *sip.Message) {
 	cs, _ := req.CSeq()
 	r := &reconnect{x: x, req: req, guard: &invite{c: c, to: x.keep, seq: cs.Seq}}
 	c.pending = r.guard
-	c.b.cfg.Outbound.Start(c.ctx, &r.flight, outbound.Request{Msg: req, Dest: x.keep.dest}, r)
+	c.b.cfg.Outbound.Start(c.ctx(), &r.flight, outbound.Request{Msg: req, Dest: x.keep.dest}, r)
 }
 
 // complete puts the new leg in the referrer's place: the call goes on
@@ -334,9 +334,7 @@ func (x *transfer) complete(keepOK *sip.Message) {
 	} else {
 		c.a = x.leg
 	}
-	if x.referrer.timer != nil {
-		x.referrer.timer.t.Stop()
-	}
+	x.referrer.stopTimer()
 	c.leave(x.referrer)
 	if ct := c.b.control(); ct.timersOn() {
 		if s, err := ct.SessionTimer.Accept(x.ok); err == nil {
@@ -396,7 +394,7 @@ func (x *transfer) cancel() {
 		return
 	}
 	o := &oneShot{c: x.c, msg: cancel}
-	x.c.b.cfg.Outbound.Start(x.c.ctx, &o.flight, outbound.Request{Msg: cancel, Dest: dst}, o)
+	x.c.b.cfg.Outbound.Start(x.c.ctx(), &o.flight, outbound.Request{Msg: cancel, Dest: dst}, o)
 }
 
 // abort ends a transfer because its call ended.

@@ -72,9 +72,7 @@ func (c *Call) handOver(replaced *Leg) (*Leg, error) {
 	if moved == nil {
 		return nil, errNotTransferable
 	}
-	if moved.timer != nil {
-		moved.timer.t.Stop()
-	}
+	moved.stopTimer()
 	switch moved {
 	case c.a:
 		c.a = nil
@@ -150,7 +148,7 @@ type join struct {
 
 func (j *join) start() {
 	c := j.x.c
-	c.b.cfg.Outbound.Start(c.ctx, &j.flight, outbound.Request{Msg: j.req, Dest: j.to.dest}, j)
+	c.b.cfg.Outbound.Start(c.ctx(), &j.flight, outbound.Request{Msg: j.req, Dest: j.to.dest}, j)
 }
 
 func (j *join) Post(fn func()) { j.x.c.Post(fn) }
@@ -317,7 +315,7 @@ func (c *Call) replaceLeg(l *Leg, rep sip.Replaces, tx proxy.ServerTx, in *trans
 	cs, _ := req.CSeq()
 	rp := &replacer{c: c, old: l, keep: keep, tx: tx, in: in, req: req, guard: &invite{c: c, to: keep, seq: cs.Seq}}
 	c.pending = rp.guard
-	c.b.cfg.Outbound.Start(c.ctx, &rp.flight, outbound.Request{Msg: req, Dest: keep.dest}, rp)
+	c.b.cfg.Outbound.Start(c.ctx(), &rp.flight, outbound.Request{Msg: req, Dest: keep.dest}, rp)
 }
 
 // replacer is the re-INVITE that gives the party who stays the new
@@ -398,9 +396,7 @@ func (rp *replacer) answerNew(keepOK *sip.Message) {
 	} else {
 		c.bl, c.early = l, l
 	}
-	if rp.old.timer != nil {
-		rp.old.timer.t.Stop()
-	}
+	rp.old.stopTimer()
 	c.leave(rp.old)
 	c.bye(rp.old)
 	if timed {

@@ -49,12 +49,28 @@ func (b *B2BUA) control() *Control {
 }
 
 // legTimer is one leg's session timer: what the two ends of that leg
-// agreed, and the timer that acts on it.
+// agreed, and the timer that acts on it. The leg is its Handler, so it
+// needs no closure.
 type legTimer struct {
-	t           sessiontimer.Timer // by value: one allocation a leg, not two
+	t           sessiontimer.Timer
 	interval    time.Duration
+	on          bool // armed once: the leg has a session timer
 	local       bool // Parley refreshes this leg
 	allowUpdate bool // the far end takes UPDATE, the cheaper refresh
+}
+
+// SessionTimer takes the leg's session timer's events onto its call's
+// queue (the Handler of its timer).
+func (l *Leg) SessionTimer(ev sessiontimer.Event) {
+	c := l.call
+	c.Post(func() { c.onTimer(l, ev) })
+}
+
+// stopTimer disarms the leg's session timer, if it has one.
+func (l *Leg) stopTimer() {
+	if l.timer.on {
+		l.timer.t.Stop()
+	}
 }
 
 // Reason phrases of the call's end, as the record keeps them.
@@ -176,11 +192,9 @@ func (c *Call) armLeg(l *Leg, s sessiontimer.Session, local bool, allowUpdate bo
 	if l == nil || !s.Active() {
 		return
 	}
-	if l.timer == nil {
-		l.timer = &legTimer{allowUpdate: allowUpdate}
-		l.timer.t.Init(c.b.clock, s, local, func(ev sessiontimer.Event) {
-			c.Post(func() { c.onTimer(l, ev) })
-		})
+	if !l.timer.on {
+		l.timer.on, l.timer.allowUpdate = true, allowUpdate
+		l.timer.t.Init(c.b.clock, s, local, l)
 	} else {
 		l.timer.t.Refreshed(s, local)
 	}
@@ -195,9 +209,7 @@ func (c *Call) onTimer(l *Leg, ev sessiontimer.Event) {
 	}
 	if !c.b.control().timersOn() {
 		// A reload turned session timers off: the call goes on without.
-		if l.timer != nil {
-			l.timer.t.Stop()
-		}
+		l.stopTimer()
 		return
 	}
 	switch ev {
@@ -237,8 +249,8 @@ func (c *Call) stopTimers() {
 		c.maxTimer.Stop()
 	}
 	for _, l := range []*Leg{c.a, c.bl} {
-		if l != nil && l.timer != nil {
-			l.timer.t.Stop()
+		if l != nil {
+			l.stopTimer()
 		}
 	}
 }
@@ -278,7 +290,7 @@ func (c *Call) offerRefresh(to *Leg, out *sip.Message) {
 // current is the leg's session in the roles of a new request or response
 // of Parley's: uas says Parley is that transaction's UAS.
 func (l *Leg) current(uas bool) sessiontimer.Session {
-	if l.timer == nil {
+	if !l.timer.on {
 		return sessiontimer.Session{}
 	}
 	r := sessiontimer.RefresherUAC
@@ -305,7 +317,7 @@ func (c *Call) refreshed(from, to *Leg, req, resp, out *sip.Message) {
 	}
 }
 
-func (l *Leg) allowsUpdate() bool { return l.timer != nil && l.timer.allowUpdate }
+func (l *Leg) allowsUpdate() bool { return l.timer.on && l.timer.allowUpdate }
 
 // refreshRetry is how long a refresh waits for an offer in progress in
 // the call (the other leg's refresh, a re-INVITE crossing) to finish.
@@ -317,7 +329,7 @@ const refreshRetry = 2 * time.Second
 // progress in the call a refresh would be glare, so it waits and tries
 // again; if it never gets out, the timer's Expire ends the call.
 func (c *Call) refresh(l *Leg) {
-	if c.state != stateAnswered || l.timer == nil {
+	if c.state != stateAnswered || !l.timer.on {
 		return
 	}
 	if c.pending != nil {
@@ -341,7 +353,7 @@ func (c *Call) refresh(l *Leg) {
 	cs, _ := req.CSeq()
 	r := &refresher{c: c, l: l, req: req, guard: &invite{c: c, to: l, seq: cs.Seq}}
 	c.pending = r.guard
-	c.b.cfg.Outbound.Start(c.ctx, &r.flight, outbound.Request{Msg: req, Dest: l.dest}, r)
+	c.b.cfg.Outbound.Start(c.ctx(), &r.flight, outbound.Request{Msg: req, Dest: l.dest}, r)
 }
 
 // refresher is a session refresh Parley sent on one leg.
@@ -463,11 +475,14 @@ func flat(h [][2]string) []string {
 // costs a call nothing.
 const sdpType = "application/sdp"
 
-// sentBody is the last body Parley sent on a leg: the session
-// description a re-INVITE of Parley's offers again.
-type sentBody struct {
-	ct   string
-	body []byte
+// sentBodies are the last body Parley sent on each leg: the session
+// description a re-INVITE of Parley's offers again. Both are in one
+// allocation, A's then B's: a held call keeps one object for them, not
+// two.
+type sentBodies struct {
+	buf []byte
+	n   int       // A's part of buf
+	ct  [2]string // by Side-1
 }
 
 // noteBody records a body on its way to the side across from side. It
@@ -485,11 +500,24 @@ func (c *Call) noteBody(from Side, ct string, body []byte) (string, []byte) {
 	} else {
 		ct = strings.Clone(ct)
 	}
-	c.sent[to-1] = sentBody{ct: ct, body: slices.Clone(body)}
-	return c.sent[to-1].ct, c.sent[to-1].body
+	s := &c.sent
+	_, a := c.sentBody(SideA)
+	_, b := c.sentBody(SideB)
+	if to == SideA {
+		a = body
+	} else {
+		b = body
+	}
+	s.buf, s.n, s.ct[to-1] = slices.Concat(a, b), len(a), ct
+	return c.sentBody(to)
 }
 
-// sentBody returns the last body Parley sent on side.
+// sentBody returns the last body Parley sent on side, capped so that
+// an append to it never writes into the other side's.
 func (c *Call) sentBody(side Side) (string, []byte) {
-	return c.sent[side-1].ct, c.sent[side-1].body
+	s := &c.sent
+	if side == SideA {
+		return s.ct[0], s.buf[:s.n:s.n]
+	}
+	return s.ct[1], s.buf[s.n:]
 }

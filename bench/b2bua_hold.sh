@@ -17,6 +17,10 @@ run=$(mktemp -d "${TMPDIR:-/tmp}/b2bhold.XXXXXX")
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
+# sipp ends a test once its main loop was late 120 times (its watchdog):
+# on a shared machine that ended the UAC after a few minutes with most
+# calls unplaced. Memory is not CPU-bound: let it run.
+watchdog="-watchdog_minor_maxtriggers 1000000 -watchdog_major_maxtriggers 1000000"
 pss() { awk '/^Pss:/{print $2}' "/proc/$1/smaps_rollup"; }
 
 PROXY_HOST=127.0.0.1 PROXY_PORT=$port RUN_DIR=$run PARLEY_ARGS="--mode b2bua --admin 127.0.0.1:$((port + 30))" PARLEY_STORAGE=sqlite PARLEY_CDR=true \
@@ -25,7 +29,7 @@ parley=$!; pids+=("$parley")
 trap 'cleanup; echo "run directory: $run"' EXIT
 sleep 1
 (cd "$run" && exec sipp -sf "$here/scenarios/uas_call.xml" -s bench-uas -p $((port + 20)) -m "$calls" -i 127.0.0.1 \
-  -nostdin -buff_size 4194304 >/dev/null 2>&1) &
+  -nostdin -buff_size 4194304 $watchdog >/dev/null 2>&1) &
 pids+=("$!")
 { echo SEQUENTIAL; echo "bench-uas;127.0.0.1:$((port + 20));u1"; } >"$run/callee.csv"
 sipp "127.0.0.1:$port" -sf "$here/scenarios/register.xml" -inf "$run/callee.csv" -m 1 -p $((port + 11)) -i 127.0.0.1 \
@@ -40,7 +44,7 @@ heap() { # the live objects after a GC, in KiB, and the spans they are in
 read -r live0 inuse0 < <(heap)
 before=$(pss "$parley")
 (cd "$run" && exec sipp "127.0.0.1:$port" -sf "$run/uac_hold.xml" -s bench-uas -p $((port + 10)) -m "$calls" -r "$rate" \
-  -l "$calls" -i 127.0.0.1 -nostdin -buff_size 4194304 -trace_stat -stf uac.csv -fd 1 >/dev/null 2>&1) &
+  -l "$calls" -i 127.0.0.1 -nostdin -buff_size 4194304 $watchdog -trace_stat -stf uac.csv -fd 1 >/dev/null 2>&1) &
 uac=$!; pids+=("$uac")
 # Measured 40 s after the last call is up: past 64*T1, when the 2xx
 # transactions and the ACKs kept for retransmissions are gone. On a busy

@@ -51,6 +51,7 @@ type wheelTimer struct {
 	prev, next *wheelTimer
 	f          func()
 	linked     bool
+	kept       bool // an Alarm's: f stays for the next Schedule
 }
 
 // NewWheel starts a wheel with the given tick and returns it.
@@ -90,10 +91,21 @@ func (w *Wheel) Stop() {
 
 // AfterFunc runs f on the wheel's goroutine once d has passed.
 func (w *Wheel) AfterFunc(d time.Duration, f func()) Timer {
+	t := &wheelTimer{f: f}
+	w.arm(t, d)
+	return t
+}
+
+// arm links t, not pending, to fire once d has passed. A timer keeps the
+// shard it was first armed in, so that its links only ever change under
+// one lock.
+func (w *Wheel) arm(t *wheelTimer, d time.Duration) {
 	// Round the deadline up so that a timer never fires early.
 	deadline := int64((time.Since(w.start) + d + w.tick - 1) / w.tick)
-	s := &w.shards[int(w.rr.Add(1))%len(w.shards)]
-	t := &wheelTimer{shard: s, f: f}
+	if t.shard == nil {
+		t.shard = &w.shards[int(w.rr.Add(1))%len(w.shards)]
+	}
+	s := t.shard
 	s.mu.Lock()
 	// A deadline at or before the last collected tick would wait a whole
 	// turn of the wheel: put it on the next tick instead.
@@ -106,7 +118,6 @@ func (w *Wheel) AfterFunc(d time.Duration, f func()) Timer {
 		default:
 		}
 	}
-	return t
 }
 
 // Stop removes the timer from its slot if it is still pending.
@@ -205,7 +216,10 @@ func (w *Wheel) advance(due []*wheelTimer) []*wheelTimer {
 		}
 		for j, t := range due {
 			f := t.f
-			t.f, due[j] = nil, nil
+			if !t.kept {
+				t.f = nil // let go of its closure
+			}
+			due[j] = nil
 			f()
 		}
 	}

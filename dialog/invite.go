@@ -21,6 +21,7 @@ type Invitation struct {
 
 	mu      sync.Mutex
 	dialogs []*Dialog // in the order their first tagged response came
+	spare   *Dialog   // the caller's storage for the first dialog (NewInvitationIn)
 	final   int       // the first final response's status; 0 before
 	timer   clock.Timer
 	closed  bool
@@ -36,6 +37,17 @@ func (t *Table) NewInvitation(req *sip.Message) (*Invitation, error) {
 		return nil, ErrNotInDialog
 	}
 	return &Invitation{t: t, req: req}, nil
+}
+
+// NewInvitationIn is NewInvitation making the first dialog its responses
+// create in first, a zero Dialog its caller holds (see NewUASIn); the
+// dialogs of further forks are allocated as usual.
+func (t *Table) NewInvitationIn(req *sip.Message, first *Dialog) (*Invitation, error) {
+	inv, err := t.NewInvitation(req)
+	if err == nil {
+		inv.spare = first
+	}
+	return inv, err
 }
 
 // Request returns the INVITE.
@@ -67,7 +79,12 @@ func (inv *Invitation) ReceiveResponse(resp *sip.Message) (*Dialog, error) {
 		if inv.count() >= MaxForks {
 			return nil, ErrTooManyForks
 		}
-		if d, err = inv.t.NewUAC(inv.req, resp); err != nil {
+		spare := inv.takeSpare()
+		d, err = inv.t.create(spare, UAC, inv.req, resp)
+		if spare != nil && d != spare {
+			inv.giveBack(spare) // unused: an error, or a dialog already there
+		}
+		if err != nil {
 			return nil, err
 		}
 		inv.add(d)
@@ -102,6 +119,23 @@ func (inv *Invitation) isClosed() bool {
 func (inv *Invitation) add(d *Dialog) {
 	inv.mu.Lock()
 	inv.dialogs = append(inv.dialogs, d)
+	inv.mu.Unlock()
+}
+
+// takeSpare claims the caller's storage for a dialog while it is unused
+// (nil after), so that two forks' first responses never share it.
+func (inv *Invitation) takeSpare() *Dialog {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	d := inv.spare
+	inv.spare = nil
+	return d
+}
+
+// giveBack returns storage takeSpare claimed and create left unused.
+func (inv *Invitation) giveBack(d *Dialog) {
+	inv.mu.Lock()
+	inv.spare = d
 	inv.mu.Unlock()
 }
 

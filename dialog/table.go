@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -37,7 +36,7 @@ const DefaultLinger = 32 * time.Second
 type Table struct {
 	cfg     Config
 	mu      sync.RWMutex
-	dialogs map[ID]*Dialog
+	dialogs index
 }
 
 // NewTable returns an empty table.
@@ -48,21 +47,21 @@ func NewTable(cfg Config) *Table {
 	if cfg.Linger == 0 {
 		cfg.Linger = DefaultLinger
 	}
-	return &Table{cfg: cfg, dialogs: make(map[ID]*Dialog)}
+	return &Table{cfg: cfg, dialogs: newIndex()}
 }
 
 // Len returns the number of dialogs held.
 func (t *Table) Len() int {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	return len(t.dialogs)
+	return t.dialogs.len()
 }
 
 // Find returns the dialog with id, or nil.
 func (t *Table) Find(id ID) *Dialog {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	return t.dialogs[id]
+	return t.dialogs.get(id)
 }
 
 // Match returns the dialog an incoming in-dialog request (or the local
@@ -100,7 +99,7 @@ func (t *Table) Locate(m *sip.Message) (d *Dialog, fromLocal bool) {
 // keeps the early dialogs of forks apart. A dialog with that ID already
 // in the table is returned as it is.
 func (t *Table) NewUAC(req, resp *sip.Message) (*Dialog, error) {
-	return t.create(UAC, req, resp)
+	return t.create(nil, UAC, req, resp)
 }
 
 // NewUAS makes the dialog a request the local side received and the
@@ -109,10 +108,20 @@ func (t *Table) NewUAC(req, resp *sip.Message) (*Dialog, error) {
 // order, the remote target from its Contact; the local tag from the
 // response's To, the local target from its Contact.
 func (t *Table) NewUAS(req, resp *sip.Message) (*Dialog, error) {
-	return t.create(UAS, req, resp)
+	return t.create(nil, UAS, req, resp)
 }
 
-func (t *Table) create(role Role, req, resp *sip.Message) (*Dialog, error) {
+// NewUASIn is NewUAS making the dialog in d, a zero Dialog its caller
+// holds (a field of a larger struct that lives as long as the dialog
+// does): a B2BUA's call keeps its dialogs in its own allocation, not in
+// one each. d is used by pointer from then on, never copied; it stays
+// zero when a dialog with that ID is returned instead.
+func (t *Table) NewUASIn(d *Dialog, req, resp *sip.Message) (*Dialog, error) {
+	return t.create(d, UAS, req, resp)
+}
+
+// create makes a dialog in into, or in a new one when into is nil.
+func (t *Table) create(into *Dialog, role Role, req, resp *sip.Message) (*Dialog, error) {
 	code := resp.StatusCode()
 	if !req.IsRequest() || code < 101 || code >= 300 {
 		return nil, ErrNotInDialog
@@ -125,13 +134,18 @@ func (t *Table) create(role Role, req, resp *sip.Message) (*Dialog, error) {
 	if !ok || err != nil || id.LocalTag == "" || id.RemoteTag == "" {
 		return nil, ErrNotInDialog
 	}
-	d := newDialog(t, role, id, req, resp, cs.Seq)
+	d := into
+	if d == nil {
+		d = new(Dialog)
+	}
+	initDialog(d, t, role, id, req, resp, cs.Seq)
 	t.mu.Lock()
-	if old := t.dialogs[id]; old != nil {
+	if old := t.dialogs.get(id); old != nil {
 		t.mu.Unlock()
+		*d = Dialog{} // the caller's storage stays unused
 		return old, nil
 	}
-	t.dialogs[d.id] = d // the owned copy: the map keeps its key
+	t.dialogs.put(d)
 	t.mu.Unlock()
 	d.change(func() error {
 		d.emit(EventCreated, Usage{}, req.Method(), code)
@@ -143,8 +157,9 @@ func (t *Table) create(role Role, req, resp *sip.Message) (*Dialog, error) {
 	return d, nil
 }
 
-func newDialog(t *Table, role Role, id ID, req, resp *sip.Message, seq uint32) *Dialog {
-	d := &Dialog{table: t, id: id, role: role, state: Early, usages: []Usage{UsageOf(req).owned()}}
+// initDialog fills d, a zero Dialog, with what req and resp make.
+func initDialog(d *Dialog, t *Table, role Role, id ID, req, resp *sip.Message, seq uint32) {
+	d.table, d.id, d.role, d.state, d.usages = t, id, role, Early, []Usage{UsageOf(req).owned()}
 	if resp.StatusCode() >= 200 {
 		d.state = Confirmed
 	} else {
@@ -163,29 +178,9 @@ func newDialog(t *Table, role Role, id ID, req, resp *sip.Message, seq uint32) *
 		d.routeSet = routeSetOf(req, false)
 		d.remoteSeq, d.hasRemoteSeq = seq, true
 	}
-	own(&d.id.CallID, &d.id.LocalTag, &d.id.RemoteTag, &d.localParty, &d.remoteParty, &d.localTarget, &d.remoteTarget)
-	return d
-}
-
-// own copies the strings into one allocation of their own and points
-// each at its part. What a message yields views that message's buffer (a
-// whole datagram, a whole built response), which a dialog kept for an
-// hour would pin; and one allocation loses less to size-class rounding
-// than seven.
-func own(ss ...*string) {
-	n := 0
-	for _, s := range ss {
-		n += len(*s)
-	}
-	var b strings.Builder
-	b.Grow(n)
-	for _, s := range ss {
-		b.WriteString(*s)
-	}
-	all, off := b.String(), 0
-	for _, s := range ss {
-		*s, off = all[off:off+len(*s)], off+len(*s)
-	}
+	// What a message yields views its buffer (a whole datagram, a whole
+	// built response), which a dialog kept for an hour would pin.
+	sip.Detach(&d.id.CallID, &d.id.LocalTag, &d.id.RemoteTag, &d.localParty, &d.remoteParty, &d.localTarget, &d.remoteTarget)
 }
 
 // deliver hands events to the listener, and drops terminated dialogs.
@@ -193,9 +188,7 @@ func (t *Table) deliver(events []Event) {
 	for _, e := range events {
 		if e.Kind == EventTerminated {
 			t.mu.Lock()
-			if t.dialogs[e.ID] == e.Dialog {
-				delete(t.dialogs, e.ID)
-			}
+			t.dialogs.remove(e.Dialog)
 			t.mu.Unlock()
 		}
 		if t.cfg.Listener != nil {
@@ -228,11 +221,11 @@ func (t *Table) Restore(info Info) (*Dialog, error) {
 		localSeq: info.LocalSeq, hasLocalSeq: info.LocalSeq > 0,
 		remoteSeq: info.RemoteSeq, hasRemoteSeq: info.RemoteSeq > 0}
 	t.mu.Lock()
-	if old := t.dialogs[info.ID]; old != nil {
+	if old := t.dialogs.get(info.ID); old != nil {
 		t.mu.Unlock()
 		return old, nil
 	}
-	t.dialogs[info.ID] = d
+	t.dialogs.put(d)
 	t.mu.Unlock()
 	d.change(func() error {
 		d.emit(EventCreated, Usage{}, "", 0)

@@ -17,26 +17,32 @@ type Queue struct {
 	draining bool
 }
 
-// Post runs fn after every function posted before it.
+// Post runs fn after every function posted before it. An idle queue
+// runs fn at once without keeping it, and a drained one lets go of its
+// array: a queue idle for hours (a held call's) keeps nothing.
 func (q *Queue) Post(fn func()) {
 	q.mu.Lock()
-	q.queue = append(q.queue, fn)
 	if q.draining {
+		q.queue = append(q.queue, fn)
 		q.mu.Unlock()
 		return
 	}
 	q.draining = true
-	for len(q.queue) > 0 {
-		next := q.queue[0]
-		q.queue[0] = nil
-		q.queue = q.queue[1:]
+	for fn != nil {
 		q.mu.Unlock()
-		next()
+		fn()
 		if q.After != nil {
 			q.After()
 		}
 		q.mu.Lock()
+		fn = nil
+		if len(q.queue) > 0 {
+			fn = q.queue[0]
+			q.queue[0] = nil
+			q.queue = q.queue[1:]
+		}
 	}
+	q.queue = nil
 	q.draining = false
 	q.mu.Unlock()
 }

@@ -31,3 +31,24 @@ func TestQueueAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueIdleKeepsNothing: a held call's queue is idle for hours, so
+// an idle queue must keep no array, and a Post to it allocates nothing.
+func TestQueueIdleKeepsNothing(t *testing.T) {
+	var q Queue
+	ran := 0
+	nested := func() { ran++ }
+	q.Post(func() {
+		q.Post(nested)
+		q.Post(nested)
+	})
+	if ran != 2 {
+		t.Fatalf("%d nested functions ran, want 2", ran)
+	}
+	if q.queue != nil {
+		t.Errorf("the drained queue keeps an array of %d", cap(q.queue))
+	}
+	if n := testing.AllocsPerRun(100, func() { q.Post(nested) }); n != 0 {
+		t.Errorf("a Post to an idle queue allocates %.0f times, want 0", n)
+	}
+}

@@ -38,23 +38,35 @@ func ByeAfter(interval time.Duration) time.Duration {
 	return interval - min(32*time.Second, interval/3)
 }
 
-// Timer is one dialog's session timer. Its function is called from the
+// Timer is one dialog's session timer. Its Handler is called from the
 // clock's goroutine, without any lock of the Timer held, and must not
 // block. Every method may be called from any goroutine. A held call keeps
-// two, so the fields are packed into the 80-byte size class, and a
-// Timer may be a field of its owner's struct (Init) rather than an
-// allocation of its own.
+// two, so the fields are packed (88 bytes), and a Timer may be a field
+// of its owner's struct (Init) rather than an allocation of its own.
 type Timer struct {
 	clk clock.Clock
-	fn  func(Event)
+	h   Handler
 
 	mu      sync.Mutex
-	pending clock.Timer
+	alarm   clock.Alarm // by value: re-armed on every refresh, never reallocated
 	byeAt   time.Time
-	gen     uint32 // bumped on every re-arm, so a stale firing does nothing
+	early   time.Duration // a pending Refresh is due this long before byeAt
+	ev      Event         // the event pending; 0 for none
 	local   bool
 	stopped bool
 }
+
+// Handler is told of a Timer's events. An owner that is its own Handler
+// (a pointer to it) costs no closure per Timer.
+type Handler interface {
+	SessionTimer(Event)
+}
+
+// Func is a function as a Handler.
+type Func func(Event)
+
+// SessionTimer calls f.
+func (f Func) SessionTimer(ev Event) { f(ev) }
 
 // Start arms a timer for the session s, where local says whether this
 // side refreshes: fn gets Refresh at half the interval (local only) and
@@ -62,14 +74,15 @@ type Timer struct {
 // not Active arms nothing, and Start returns a stopped Timer.
 func Start(clk clock.Clock, s Session, local bool, fn func(Event)) *Timer {
 	t := new(Timer)
-	t.Init(clk, s, local, fn)
+	t.Init(clk, s, local, Func(fn))
 	return t
 }
 
-// Init is Start for a Timer its owner holds by value: it must be the zero
-// Timer, and is used by pointer from then on.
-func (t *Timer) Init(clk clock.Clock, s Session, local bool, fn func(Event)) {
-	t.clk, t.fn = clk, fn
+// Init is Start for a Timer its owner holds by value, telling h: it must
+// be the zero Timer, and is used by pointer from then on.
+func (t *Timer) Init(clk clock.Clock, s Session, local bool, h Handler) {
+	t.clk, t.h = clk, h
+	t.alarm.Init(t.fire)
 	t.Refreshed(s, local)
 }
 
@@ -82,7 +95,7 @@ func (t *Timer) Refreshed(s Session, local bool) {
 	if t.stopped {
 		return
 	}
-	t.stopPendingLocked()
+	t.disarmLocked()
 	if !s.Active() {
 		return
 	}
@@ -90,6 +103,7 @@ func (t *Timer) Refreshed(s Session, local bool) {
 	t.local = local
 	t.byeAt = now.Add(ByeAfter(s.Interval))
 	if local {
+		t.early = ByeAfter(s.Interval) - s.Interval/2
 		t.armLocked(s.Interval/2, Refresh)
 	} else {
 		t.armLocked(ByeAfter(s.Interval), Expire)
@@ -102,7 +116,7 @@ func (t *Timer) Stop() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.stopped = true
-	t.stopPendingLocked()
+	t.disarmLocked()
 }
 
 // Deadline returns when the session expires unless refreshed; the zero
@@ -110,38 +124,46 @@ func (t *Timer) Stop() {
 func (t *Timer) Deadline() time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.stopped || t.pending == nil {
+	if t.stopped || t.ev == 0 {
 		return time.Time{}
 	}
 	return t.byeAt
 }
 
-func (t *Timer) stopPendingLocked() {
-	t.gen++
-	if t.pending != nil {
-		t.pending.Stop()
-		t.pending = nil
-	}
+func (t *Timer) disarmLocked() {
+	t.ev = 0
+	t.alarm.Stop()
 }
 
 func (t *Timer) armLocked(d time.Duration, ev Event) {
-	gen := t.gen
-	t.pending = t.clk.AfterFunc(d, func() { t.fire(gen, ev) })
+	t.ev = ev
+	t.alarm.Schedule(t.clk, d)
 }
 
-// fire runs on the clock's goroutine. After a Refresh the timer waits for
-// the refresh to succeed until the BYE point; a refresh that fails leaves
-// Expire to end the session.
-func (t *Timer) fire(gen uint32, ev Event) {
+// due is when the pending event falls due.
+func (t *Timer) due() time.Time {
+	if t.ev == Refresh {
+		return t.byeAt.Add(-t.early)
+	}
+	return t.byeAt
+}
+
+// fire runs on the clock's goroutine. A firing for an arming since
+// replaced (the wheel had taken it out to run as Refreshed re-armed)
+// finds its event not due and does nothing. After a Refresh the timer
+// waits for the refresh to succeed until the BYE point; a refresh that
+// fails leaves Expire to end the session.
+func (t *Timer) fire() {
 	t.mu.Lock()
-	if t.stopped || gen != t.gen {
+	ev := t.ev
+	if t.stopped || ev == 0 || t.clk.Now().Before(t.due()) {
 		t.mu.Unlock()
 		return
 	}
-	t.pending = nil
+	t.ev = 0
 	if ev == Refresh {
 		t.armLocked(t.byeAt.Sub(t.clk.Now()), Expire)
 	}
 	t.mu.Unlock()
-	t.fn(ev)
+	t.h.SessionTimer(ev)
 }

@@ -141,3 +141,37 @@ func TestTimerConcurrent(t *testing.T) {
 		t.Fatal("events after Stop")
 	}
 }
+
+// TestTimerStaleFiring: the wheel may run a Timer's alarm for an arming
+// that a refresh has since replaced (it took the alarm out to run just
+// before); that firing is not due, and tells nothing.
+func TestTimerStaleFiring(t *testing.T) {
+	for _, local := range []bool{false, true} {
+		clk := clock.NewFake(epoch)
+		r := &recorder{clk: clk}
+		tm := Start(clk, Session{120 * time.Second, RefresherUAC}, local, r.fn)
+		clk.Advance(50 * time.Second)
+		tm.Refreshed(Session{120 * time.Second, RefresherUAC}, local)
+		tm.fire() // the first arming's late run
+		if got := r.got(); len(got) != 0 {
+			t.Errorf("local %v: a stale firing told %q", local, got)
+		}
+		clk.Advance(200 * time.Second)
+		if got := r.got(); len(got) == 0 {
+			t.Errorf("local %v: the re-armed timer never fired", local)
+		}
+	}
+}
+
+// TestTimerRearmNoAllocation: a refresh re-arms the timer in place; a
+// held call refreshed every 15 minutes allocates nothing for it.
+func TestTimerRearmNoAllocation(t *testing.T) {
+	w := clock.NewWheel(time.Millisecond)
+	defer w.Stop()
+	tm := Start(w, Session{1800 * time.Second, RefresherUAC}, false, func(Event) {})
+	defer tm.Stop()
+	s := Session{1800 * time.Second, RefresherUAC}
+	if n := testing.AllocsPerRun(100, func() { tm.Refreshed(s, false) }); n != 0 {
+		t.Errorf("Refreshed allocates %.0f times, want 0", n)
+	}
+}

@@ -1,6 +1,9 @@
 package sip
 
-import "unsafe"
+import (
+	"strings"
+	"unsafe"
+)
 
 // The parser hands out strings that share memory with the message's bytes
 // instead of copying them. That is safe because a Message owns its buffer
@@ -104,4 +107,25 @@ func parseUint(s string, max uint64) (uint64, bool) {
 		n = n*10 + d
 	}
 	return n, true
+}
+
+// Detach copies the strings into one allocation of their own and points
+// each at its part. A string a message yields views the message's buffer
+// (a whole datagram, a whole built message), which a long-lived holder
+// (a dialog, a held call) would pin; and one allocation loses less to
+// size-class rounding than one each.
+func Detach(ss ...*string) {
+	n := 0
+	for _, s := range ss {
+		n += len(*s)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, s := range ss {
+		b.WriteString(*s)
+	}
+	all, off := b.String(), 0
+	for _, s := range ss {
+		*s, off = all[off:off+len(*s)], off+len(*s)
+	}
 }
