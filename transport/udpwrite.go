@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 )
 
 // udpQueueMax bounds one socket's write queue: past it the sender writes
@@ -31,6 +32,10 @@ type queued struct {
 type udpSocket struct {
 	conn *net.UDPConn
 	w    *udpWriter // sendmmsg's reused arguments
+
+	// writes counts the system calls that wrote (sendto and sendmmsg):
+	// against the datagrams sent, how well sends share them.
+	writes atomic.Uint64
 
 	mu      sync.Mutex
 	holders int      // readers in a batch; while any is, sends queue
@@ -73,6 +78,7 @@ func (s *udpSocket) send(msg []byte, dst netip.AddrPort, queue bool) error {
 		return nil
 	}
 	_, err := s.conn.WriteToUDPAddrPort(msg, dst)
+	s.writes.Add(1)
 	return err
 }
 
@@ -102,6 +108,7 @@ func (s *udpSocket) flushLocked() {
 	q := s.queue
 	for len(q) > 0 {
 		n, err := s.w.write(q)
+		s.writes.Add(1)
 		if err != nil || n <= 0 {
 			// sendmmsg reports an error only when nothing of the
 			// batch went: the first message is the one refused.
