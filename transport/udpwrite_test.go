@@ -57,6 +57,25 @@ func (r *queueRig) read(t *testing.T, wait time.Duration) string {
 	return string(buf[:n])
 }
 
+// expect reads the responses numbered ns, in that order.
+func (r *queueRig) expect(t *testing.T, ns ...int) {
+	t.Helper()
+	for _, i := range ns {
+		if got := r.read(t, time.Second); got != string(response(i)) {
+			t.Fatalf("got %q, want response %d", got, i)
+		}
+	}
+}
+
+// seq is from, from+1, ... to-1.
+func seq(from, to int) []int {
+	ns := make([]int, 0, to-from)
+	for i := from; i < to; i++ {
+		ns = append(ns, i)
+	}
+	return ns
+}
+
 func response(i int) []byte { return fmt.Appendf(nil, "SIP/2.0 200 OK\r\nX-N: %d\r\n\r\n", i) }
 
 // During a read batch, responses wait and then leave together, in order,
@@ -81,11 +100,7 @@ func TestUDPQueueHoldsResponsesUntilRelease(t *testing.T) {
 		if w := r.s.writes.Load() - before; w != 1 {
 			t.Fatalf("release wrote with %d system calls, want one sendmmsg", w)
 		}
-		for i := range 3 {
-			if got := r.read(t, time.Second); got != string(response(i)) {
-				t.Fatalf("datagram %d after release = %q", i, got)
-			}
-		}
+		r.expect(t, seq(0, 3)...)
 	})
 }
 
@@ -228,11 +243,7 @@ func TestUDPQueueJoinsFlushInProgress(t *testing.T) {
 	if err := <-result; err != nil {
 		t.Fatalf("the waiting request: %v", err)
 	}
-	for i := range 4 {
-		if got := r.read(t, time.Second); got != string(response(i)) {
-			t.Fatalf("datagram %d = %q", i, got)
-		}
-	}
+	r.expect(t, seq(0, 4)...)
 }
 
 // A message the kernel refuses while others wait with it goes to its own
@@ -265,11 +276,7 @@ func TestUDPQueueRefusedDoesNotHoldBackTheRest(t *testing.T) {
 			if tc.queue && err != nil {
 				t.Fatalf("a queued response's sender got %v", err)
 			}
-			for _, i := range []int{0, 2} {
-				if got := r.read(t, time.Second); got != string(response(i)) {
-					t.Fatalf("got %q, want response %d", got, i)
-				}
-			}
+			r.expect(t, 0, 2)
 			if failed := r.failures(); len(failed) != tc.wantOnError {
 				t.Fatalf("onError got %v, want %d EINVAL", failed, tc.wantOnError)
 			}
@@ -302,11 +309,7 @@ func TestUDPQueueBoundWhileFlushing(t *testing.T) {
 	if err := <-over; err != nil {
 		t.Fatal(err)
 	}
-	for i := range udpQueueMax + 1 {
-		if got := r.read(t, time.Second); got != string(response(i)) {
-			t.Fatalf("datagram %d = %q", i, got)
-		}
-	}
+	r.expect(t, seq(0, udpQueueMax+1)...)
 }
 
 // Many goroutines sending at once, responses and requests, with read
@@ -413,20 +416,12 @@ func TestUDPQueueFlushesWhenFull(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for i := range udpQueueMax {
-		if got := r.read(t, time.Second); got != string(response(i)) {
-			t.Fatalf("datagram %d before release = %q", i, got)
-		}
-	}
+	r.expect(t, seq(0, udpQueueMax)...)
 	if got := r.read(t, 50*time.Millisecond); got != "" {
 		t.Fatalf("more than a full queue left before release: %q", got)
 	}
 	r.s.release()
-	for i := udpQueueMax; i < n; i++ {
-		if got := r.read(t, time.Second); got != string(response(i)) {
-			t.Fatalf("datagram %d after release = %q", i, got)
-		}
-	}
+	r.expect(t, seq(udpQueueMax, n)...)
 }
 
 // With two readers in overlapping batches, the end of either batch
@@ -463,11 +458,7 @@ func TestUDPQueueSkipsRefusedMessage(t *testing.T) {
 		}
 	}
 	r.s.release()
-	for _, i := range []int{0, 2} {
-		if got := r.read(t, time.Second); got != string(response(i)) {
-			t.Fatalf("got %q, want response %d", got, i)
-		}
-	}
+	r.expect(t, 0, 2)
 	failed := r.failures()
 	if len(failed) != 1 || !errors.Is(failed[0], syscall.EINVAL) {
 		t.Fatalf("failures %v, want one EINVAL", failed)
