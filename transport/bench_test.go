@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -201,4 +202,50 @@ func forFamiliesB(b *testing.B, fn func(b *testing.B, f family)) {
 			fn(b, f)
 		})
 	}
+}
+
+// BenchmarkUDPParallelSend measures sends made outside a read batch from
+// many goroutines at once, as a registrar's store workers or the B2BUA's
+// calls make them. One op is one datagram; syscalls/op is the system
+// calls that wrote (sendto or sendmmsg) per datagram, cpu-ns/op the
+// process's CPU time (user and system) per datagram, which on a busy
+// machine says more than ns/op. queued is a response (the sender moves
+// on), sync a request (the sender waits for its write's error). The peer
+// does not read.
+func BenchmarkUDPParallelSend(b *testing.B) {
+	for _, mode := range []struct {
+		name  string
+		queue bool
+	}{{"queued", true}, {"sync", false}} {
+		b.Run(mode.name, func(b *testing.B) {
+			peer := udpClient(b, families[0])
+			dst := addrPort(peer.LocalAddr())
+			s := newUDPSocket(udpClient(b, families[0]), true, func(_ netip.AddrPort, err error) { b.Error(err) })
+			msg := response(1)
+			b.ReportAllocs()
+			b.SetParallelism(4)
+			b.ResetTimer()
+			cpu0 := cpuTime(b)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := s.send(msg, dst, mode.queue); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(s.writes.Load())/float64(b.N), "syscalls/op")
+		})
+	}
+}
+
+// cpuTime is the CPU time the process has used, user and system.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -185,10 +185,11 @@ func (m *Manager) sendUDP(dst Target, msg []byte) error {
 	s := sockFor(l.socks, addr)
 	// An unconnected socket does not see ICMP port unreachable on Linux,
 	// so a dead UDP peer shows only as Timer B/F expiring (§17.1.1.2).
-	// Responses may wait for the end of a read batch; a request is
-	// written at once, because a local failure to send it (no route, say)
-	// must reach its client transaction, which then tries the next
-	// address (§17.1.4, RFC 3263 §4.3).
+	// A response may wait in the socket's queue (for the end of a read
+	// batch, or for the write in progress); a request's sender waits for
+	// its own write, never for a batch, because a local failure to send
+	// it (no route, say) must reach its client transaction, which then
+	// tries the next address (§17.1.4, RFC 3263 §4.3).
 	return s.send(msg, addr, isResponse(msg))
 }
 

@@ -5,50 +5,104 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 )
 
-// udpQueueMax bounds one socket's write queue: past it the sender writes
-// the queue itself, so a long read batch cannot hold responses back
-// without limit or grow the queue's memory.
+// udpQueueMax bounds one socket's write queue: a sender that finds it
+// full writes it itself, or waits for the write in progress to take it,
+// so neither a long read batch nor a burst of senders can grow it.
 const udpQueueMax = 64
 
 // queued is one datagram waiting in a socket's write queue: its bytes
-// (in the queue's arena) and where it goes.
+// and where it goes. A sender that moved on left a copy in the batch's
+// arena; one that waits for the result (wait set) lent its own bytes.
 type queued struct {
-	msg []byte
-	dst netip.AddrPort
+	msg  []byte
+	dst  netip.AddrPort
+	wait chan error // the waiting sender's: gets err once the message was written
+	err  error      // the kernel's refusal
+}
+
+// sendWaits recycles the waiting senders' channels (each buffered, so
+// the flusher never blocks on one), so a waiting send allocates nothing.
+var sendWaits = sync.Pool{New: func() any { return make(chan error, 1) }}
+
+// sendBatch is what one round of writing takes: the queued datagrams and
+// the arena holding the copies, both reused from round to round.
+type sendBatch struct {
+	q     []queued
+	arena []byte
+}
+
+// add queues a copy of msg, so its sender may reuse its buffer at once.
+func (b *sendBatch) add(msg []byte, dst netip.AddrPort) {
+	start := len(b.arena)
+	b.arena = append(b.arena, msg...)
+	// A grown arena leaves earlier messages in the old array, which they
+	// keep alive until the round is written; the slices stay valid.
+	b.q = append(b.q, queued{msg: b.arena[start:len(b.arena):len(b.arena)], dst: dst})
+}
+
+func (b *sendBatch) reset() {
+	clear(b.q) // drop the lent buffers and waits
+	b.q = b.q[:0]
+	b.arena = b.arena[:0]
 }
 
 // udpSocket is one of a UDP listener's SO_REUSEPORT sockets with its
-// write queue. While a reader hands a batch of datagrams to the handler,
-// the responses sent through the socket are queued and leave in one
-// sendmmsg when the batch is done: under load, one system call carries
-// the answers to a whole read batch instead of one each. Outside a batch
-// a send is written at once, so a quiet server adds no delay. With
-// several readers, the end of any one's batch writes the whole queue:
-// their batches overlap, and waiting for none to be in one could hold a
-// response back for as long as the load lasts.
+// write queue, which lets concurrent senders share system calls.
+//
+// One sender at a time writes: the flusher. A send that finds none
+// becomes it and writes its message at once, so a quiet server adds no
+// delay. A send that finds one queues its message and leaves it to the
+// flusher, which, after each write, takes everything queued meanwhile
+// into one sendmmsg, until the queue is empty (flat combining): under
+// load, one system call carries many senders' messages, and none waits
+// for a later sender or a timer.
+//
+// While a reader hands a batch of datagrams to the handler (hold), the
+// responses are queued even with no flusher, and leave in one sendmmsg
+// when the batch is done (release). With several readers, the end of any
+// one's batch writes the whole queue: their batches overlap, and waiting
+// for none to be in one could hold a response back for as long as the
+// load lasts.
+//
+// A response's sender moves on once its copy is queued; a failure to
+// write it goes to onError. A request's sender waits for its own result
+// (its client transaction fails over on a transport error, §17.1.4),
+// which a queued request has after the flusher's next write. A sender's
+// messages leave in the order it sent them.
 type udpSocket struct {
 	conn *net.UDPConn
-	w    *udpWriter // sendmmsg's reused arguments
+	w    *udpWriter // sendmmsg's reused arguments; only the flusher uses it
 
-	mu      sync.Mutex
-	holders int      // readers in a batch; while any is, sends queue
-	queue   []queued // what waits for the end of the batch
-	arena   []byte   // the queued messages' bytes, reused after each flush
-	onError func(dst netip.AddrPort, err error)
+	// writes counts the system calls that wrote (sendto and sendmmsg):
+	// against the datagrams sent, how well sends share them.
+	writes atomic.Uint64
+
+	mu       sync.Mutex
+	room     sync.Cond  // the flusher took the queue: a full one has room again
+	holders  int        // readers in a batch; while any is, responses queue
+	flushing bool       // a sender is writing; the rest queue behind it
+	waiting  int        // senders blocked on room
+	next     *sendBatch // the queue: what the next round writes
+	spare    *sendBatch // the other batch; nil while the flusher writes it
+	onError  func(dst netip.AddrPort, err error)
 }
 
 func newUDPSocket(uc *net.UDPConn, v4 bool, onError func(netip.AddrPort, error)) *udpSocket {
-	return &udpSocket{
+	s := &udpSocket{
 		conn:    uc,
 		w:       newUDPWriter(uc, v4),
-		queue:   make([]queued, 0, udpQueueMax),
+		next:    &sendBatch{q: make([]queued, 0, udpQueueMax)},
+		spare:   &sendBatch{q: make([]queued, 0, udpQueueMax)},
 		onError: onError,
 	}
+	s.room.L = &s.mu
+	return s
 }
 
-// hold starts a read batch: sends queue until release.
+// hold starts a read batch: responses queue until release.
 func (s *udpSocket) hold() {
 	s.mu.Lock()
 	s.holders++
@@ -56,64 +110,139 @@ func (s *udpSocket) hold() {
 }
 
 // release ends a read batch and writes what is queued, its own responses
-// and those of batches still running.
+// and those of batches still running, unless a flusher is at work: it
+// writes them in its next round.
 func (s *udpSocket) release() {
 	s.mu.Lock()
 	s.holders--
-	s.flushLocked()
+	if !s.flushing && len(s.next.q) > 0 {
+		s.flushLocked()
+	}
 	s.mu.Unlock()
 }
 
-// send writes msg to dst now, or queues a copy when the socket is in a
-// read batch and queue is set; it reports an error only for a write made
-// at once. A queued message's failure goes to onError instead: by then
-// its sender has moved on.
+// send writes msg to dst. With queue set (a response) it may leave a copy
+// in the queue and return nil: a failure shows later, through onError.
+// Without it (a request) it returns the write's own error, waiting for
+// the flusher when one is at work.
 func (s *udpSocket) send(msg []byte, dst netip.AddrPort, queue bool) error {
-	if queue && s.enqueue(msg, dst) {
+	s.mu.Lock()
+	s.makeRoomLocked()
+	switch {
+	case queue && (s.flushing || s.holders > 0):
+		s.next.add(msg, dst)
+		s.mu.Unlock()
 		return nil
+	case !s.flushing && len(s.next.q) == 0:
+		return s.writeNowLocked(msg, dst)
 	}
+	return s.awaitLocked(msg, dst)
+}
+
+// makeRoomLocked returns with the queue not full: it writes the queue
+// when no one is writing, else waits for the flusher to take it.
+func (s *udpSocket) makeRoomLocked() {
+	for len(s.next.q) == udpQueueMax {
+		if !s.flushing {
+			s.flushLocked()
+			return
+		}
+		s.waiting++
+		s.room.Wait()
+		s.waiting--
+	}
+}
+
+// writeNowLocked writes msg at once as the flusher, then whatever others
+// queued meanwhile. The caller holds s.mu; writeNowLocked releases it.
+func (s *udpSocket) writeNowLocked(msg []byte, dst netip.AddrPort) error {
+	s.flushing = true
+	s.mu.Unlock()
 	_, err := s.conn.WriteToUDPAddrPort(msg, dst)
+	s.writes.Add(1)
+	s.mu.Lock()
+	s.drainLocked()
+	s.mu.Unlock()
 	return err
 }
 
-// enqueue copies msg into the queue if the socket is holding, writing the
-// queue first when it is full.
-func (s *udpSocket) enqueue(msg []byte, dst netip.AddrPort) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.holders == 0 {
-		return false
-	}
-	if len(s.queue) == udpQueueMax {
+// awaitLocked queues msg, without a copy, behind what is queued (keeping
+// the sender's order), and returns its result once it is written: by the
+// flusher at work, or by this sender as the flusher when the queue holds
+// only a read batch's responses. The caller holds s.mu; awaitLocked
+// releases it.
+func (s *udpSocket) awaitLocked(msg []byte, dst netip.AddrPort) error {
+	w := sendWaits.Get().(chan error)
+	s.next.q = append(s.next.q, queued{msg: msg, dst: dst, wait: w})
+	if !s.flushing {
 		s.flushLocked()
 	}
-	start := len(s.arena)
-	s.arena = append(s.arena, msg...)
-	// A grown arena leaves earlier messages in the old array, which they
-	// keep alive until the flush; the slices stay valid either way.
-	s.queue = append(s.queue, queued{msg: s.arena[start:len(s.arena):len(s.arena)], dst: dst})
-	return true
+	s.mu.Unlock()
+	err := <-w
+	sendWaits.Put(w)
+	return err
 }
 
-// flushLocked writes the queue with as few sendmmsg calls as the kernel
-// allows. A message the kernel refuses is reported and skipped, so one
-// bad destination does not hold back the rest. The caller holds s.mu.
+// flushLocked writes the queue as the flusher. The caller holds s.mu and
+// no one is flushing.
 func (s *udpSocket) flushLocked() {
-	q := s.queue
+	s.flushing = true
+	s.drainLocked()
+}
+
+// drainLocked writes the queue round after round, s.mu released during
+// each write so that senders can queue for the next, until a round finds
+// it empty; then the socket has no flusher. The caller holds s.mu and is
+// the flusher.
+func (s *udpSocket) drainLocked() {
+	for len(s.next.q) > 0 {
+		b := s.next
+		s.next, s.spare = s.spare, nil
+		if s.waiting > 0 {
+			s.room.Broadcast()
+		}
+		s.mu.Unlock()
+		s.writeBatch(b.q)
+		// A waiting sender may reuse its bytes once told: b lends them
+		// no more after this.
+		for _, e := range b.q {
+			if e.wait != nil {
+				e.wait <- e.err
+			}
+		}
+		s.mu.Lock()
+		b.reset()
+		s.spare = b
+	}
+	s.flushing = false
+}
+
+// writeBatch writes q with as few sendmmsg calls as the kernel allows. A
+// message the kernel refuses is reported and skipped, so one bad
+// destination does not hold back the rest.
+func (s *udpSocket) writeBatch(q []queued) {
 	for len(q) > 0 {
 		n, err := s.w.write(q)
+		s.writes.Add(1)
 		if err != nil || n <= 0 {
 			// sendmmsg reports an error only when nothing of the
 			// batch went: the first message is the one refused.
 			if err == nil {
 				err = io.ErrShortWrite
 			}
-			s.onError(q[0].dst, err)
+			s.refused(&q[0], err)
 			n = 1
 		}
 		q = q[n:]
 	}
-	clear(s.queue)
-	s.queue = s.queue[:0]
-	s.arena = s.arena[:0]
+}
+
+// refused keeps a refused message's error for its waiting sender, or
+// hands it to onError when its sender moved on.
+func (s *udpSocket) refused(e *queued, err error) {
+	if e.wait != nil {
+		e.err = err
+		return
+	}
+	s.onError(e.dst, err)
 }

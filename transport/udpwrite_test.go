@@ -57,11 +57,29 @@ func (r *queueRig) read(t *testing.T, wait time.Duration) string {
 	return string(buf[:n])
 }
 
+// expect reads the responses numbered ns, in that order.
+func (r *queueRig) expect(t *testing.T, ns ...int) {
+	t.Helper()
+	for _, i := range ns {
+		if got := r.read(t, time.Second); got != string(response(i)) {
+			t.Fatalf("got %q, want response %d", got, i)
+		}
+	}
+}
+
+// seq is from, from+1, ... to-1.
+func seq(from, to int) []int {
+	ns := make([]int, 0, to-from)
+	for i := from; i < to; i++ {
+		ns = append(ns, i)
+	}
+	return ns
+}
+
 func response(i int) []byte { return fmt.Appendf(nil, "SIP/2.0 200 OK\r\nX-N: %d\r\n\r\n", i) }
 
 // During a read batch, responses wait and then leave together, in order,
-// from the queue's own copies (the sender may reuse its buffer at once);
-// a request is never held back.
+// from the queue's own copies (the sender may reuse its buffer at once).
 func TestUDPQueueHoldsResponsesUntilRelease(t *testing.T) {
 	forFamilies(t, func(t *testing.T, f family) {
 		r := newQueueRig(t, f)
@@ -74,33 +92,315 @@ func TestUDPQueueHoldsResponsesUntilRelease(t *testing.T) {
 			}
 		}
 		clear(buf[:cap(buf)])
-		req := []byte("OPTIONS sip:x SIP/2.0\r\n\r\n")
-		if err := r.s.send(req, r.dst, isResponse(req)); err != nil {
-			t.Fatal(err)
-		}
-		if got := r.read(t, time.Second); got != string(req) {
-			t.Fatalf("during the batch the peer got %q, want the request alone", got)
-		}
 		if got := r.read(t, 50*time.Millisecond); got != "" {
 			t.Fatalf("a queued response left before the batch ended: %q", got)
 		}
+		before := r.s.writes.Load()
 		r.s.release()
-		for i := range 3 {
-			if got := r.read(t, time.Second); got != string(response(i)) {
-				t.Fatalf("datagram %d after release = %q", i, got)
-			}
+		if w := r.s.writes.Load() - before; w != 1 {
+			t.Fatalf("release wrote with %d system calls, want one sendmmsg", w)
 		}
+		r.expect(t, seq(0, 3)...)
 	})
 }
 
-// Outside a batch a response is written at once.
-func TestUDPQueueIdleWritesAtOnce(t *testing.T) {
+// A request is never held back by a read batch: it leaves at once, behind
+// the responses already held (its sender's order), and its sender gets
+// the write's result.
+func TestUDPQueueRequestFlushesHeldResponses(t *testing.T) {
 	r := newQueueRig(t, families[0])
-	if err := r.s.send(response(7), r.dst, true); err != nil {
+	r.s.hold()
+	for i := range 2 {
+		if err := r.s.send(response(i), r.dst, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := []byte("OPTIONS sip:x SIP/2.0\r\n\r\n")
+	if err := r.s.send(req, r.dst, isResponse(req)); err != nil {
 		t.Fatal(err)
 	}
-	if got := r.read(t, time.Second); got != string(response(7)) {
-		t.Fatalf("got %q", got)
+	for _, want := range []string{string(response(0)), string(response(1)), string(req)} {
+		if got := r.read(t, time.Second); got != want {
+			t.Fatalf("during the batch the peer got %q, want %q", got, want)
+		}
+	}
+	if err := r.s.send(req, netip.AddrPortFrom(r.dst.Addr(), 0), false); !errors.Is(err, syscall.EINVAL) {
+		t.Fatalf("a request to port 0 during the batch: %v, want EINVAL", err)
+	}
+	r.s.release()
+	if got := r.read(t, 50*time.Millisecond); got != "" {
+		t.Fatalf("release wrote %q, want nothing left", got)
+	}
+	if failed := r.failures(); len(failed) != 0 {
+		t.Fatalf("onError got %v; the request's sender had its error", failed)
+	}
+}
+
+// On an idle socket a send is written by its own caller before send
+// returns: a quiet server adds no delay. A refused destination is the
+// caller's error, queued or not.
+func TestUDPQueueIdleWritesAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		queue bool
+		port0 bool
+		want  error
+	}{
+		{"response", true, false, nil},
+		{"request", false, false, nil},
+		{"response to port 0", true, true, syscall.EINVAL},
+		{"request to port 0", false, true, syscall.EINVAL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newQueueRig(t, families[0])
+			dst := r.dst
+			if tc.port0 {
+				dst = netip.AddrPortFrom(dst.Addr(), 0)
+			}
+			err := r.s.send(response(7), dst, tc.queue)
+			if w := r.s.writes.Load(); w != 1 {
+				t.Fatalf("%d system calls had written when send returned, want 1", w)
+			}
+			if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+				t.Fatalf("send: %v, want %v", err, tc.want)
+			}
+			if tc.port0 {
+				return
+			}
+			if got := r.read(t, time.Second); got != string(response(7)) {
+				t.Fatalf("got %q", got)
+			}
+		})
+	}
+}
+
+// flushing makes the test the socket's flusher, as a sender in the middle
+// of its write is; the returned func ends that write the way the sender
+// does, writing what was queued meanwhile.
+func (r *queueRig) flushing(t *testing.T) (done func()) {
+	t.Helper()
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	if r.s.flushing {
+		t.Fatal("a flush is already in progress")
+	}
+	r.s.flushing = true
+	return func() {
+		r.s.mu.Lock()
+		r.s.drainLocked()
+		r.s.mu.Unlock()
+	}
+}
+
+// queuedLen is how many messages wait for the flusher's next round.
+func (r *queueRig) queuedLen() int {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	return len(r.s.next.q)
+}
+
+// waitQueued waits until n messages wait in the queue.
+func (r *queueRig) waitQueued(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for r.queuedLen() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d queued, want %d", r.queuedLen(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Sends that find a write in progress join the queue, each its sender's
+// copy, and all leave in the flusher's next sendmmsg; a response's sender
+// returns at once, a request's waits for that write and gets its result.
+func TestUDPQueueJoinsFlushInProgress(t *testing.T) {
+	r := newQueueRig(t, families[0])
+	done := r.flushing(t)
+	buf := make([]byte, 0, 64)
+	for i := range 3 {
+		buf = append(buf[:0], response(i)...)
+		if err := r.s.send(buf, r.dst, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clear(buf[:cap(buf)])
+	result := make(chan error, 1)
+	go func() { result <- r.s.send(response(3), r.dst, false) }()
+	r.waitQueued(t, 4)
+	select {
+	case err := <-result:
+		t.Fatalf("a request's send returned (%v) before the flusher wrote it", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if got := r.read(t, 10*time.Millisecond); got != "" {
+		t.Fatalf("%q left while the flush was in progress", got)
+	}
+	done()
+	if w := r.s.writes.Load(); w != 1 {
+		t.Fatalf("the flusher wrote 4 queued datagrams with %d system calls, want 1", w)
+	}
+	if err := <-result; err != nil {
+		t.Fatalf("the waiting request: %v", err)
+	}
+	r.expect(t, seq(0, 4)...)
+}
+
+// A message the kernel refuses while others wait with it goes to its own
+// sender when it waits (a request), else to onError, and the messages
+// around it still leave.
+func TestUDPQueueRefusedDoesNotHoldBackTheRest(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		queue       bool
+		wantOnError int
+	}{
+		{"queued response", true, 1},
+		{"waiting request", false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newQueueRig(t, families[0])
+			bad := netip.AddrPortFrom(r.dst.Addr(), 0)
+			done := r.flushing(t)
+			r.s.send(response(0), r.dst, true)
+			result := make(chan error, 1)
+			go func() { result <- r.s.send(response(1), bad, tc.queue) }()
+			r.waitQueued(t, 2)
+			go func() { r.s.send(response(2), r.dst, true) }()
+			r.waitQueued(t, 3)
+			done()
+			err := <-result
+			if !tc.queue && !errors.Is(err, syscall.EINVAL) {
+				t.Fatalf("the waiting sender got %v, want EINVAL", err)
+			}
+			if tc.queue && err != nil {
+				t.Fatalf("a queued response's sender got %v", err)
+			}
+			r.expect(t, 0, 2)
+			if failed := r.failures(); len(failed) != tc.wantOnError {
+				t.Fatalf("onError got %v, want %d EINVAL", failed, tc.wantOnError)
+			}
+		})
+	}
+}
+
+// A full queue makes further senders wait for the flusher to take it,
+// so it never holds more than udpQueueMax; then they go on, and all
+// arrive in their order.
+func TestUDPQueueBoundWhileFlushing(t *testing.T) {
+	r := newQueueRig(t, families[0])
+	done := r.flushing(t)
+	for i := range udpQueueMax {
+		if err := r.s.send(response(i), r.dst, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	over := make(chan error, 1)
+	go func() { over <- r.s.send(response(udpQueueMax), r.dst, true) }()
+	select {
+	case err := <-over:
+		t.Fatalf("a send into a full queue returned (%v) before the flusher took it", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if n := r.queuedLen(); n != udpQueueMax {
+		t.Fatalf("%d queued, bound %d", n, udpQueueMax)
+	}
+	done()
+	if err := <-over; err != nil {
+		t.Fatal(err)
+	}
+	r.expect(t, seq(0, udpQueueMax+1)...)
+}
+
+// Many goroutines sending at once, responses and requests, with read
+// batches coming and going: every datagram arrives, each sender's in the
+// order it sent them, and the writes never outnumber the datagrams.
+func TestUDPQueueConcurrentSenders(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		queue   func(g int) bool
+		batches bool
+	}{
+		{"responses", func(int) bool { return true }, false},
+		{"requests", func(int) bool { return false }, false},
+		{"mixed", func(g int) bool { return g%2 == 0 }, false},
+		{"mixed with read batches", func(g int) bool { return g%2 == 0 }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const senders, each = 16, 200
+			r := newQueueRig(t, families[0])
+			r.peer.SetReadBuffer(4 << 20)
+			got := make(chan map[int][]int, 1)
+			go func() { got <- readSenders(r, senders*each) }()
+			stop := make(chan struct{})
+			var holders sync.WaitGroup
+			if tc.batches {
+				holders.Go(func() { holdAndRelease(r.s, stop) })
+			}
+			var wg sync.WaitGroup
+			for g := range senders {
+				wg.Go(func() {
+					for i := range each {
+						msg := fmt.Appendf(nil, "SIP/2.0 200 OK\r\nX-S: %d\r\nX-N: %d\r\n\r\n", g, i)
+						if err := r.s.send(msg, r.dst, tc.queue(g)); err != nil {
+							t.Error(err)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(stop)
+			holders.Wait()
+			bySender := <-got
+			for g := range senders {
+				seq := bySender[g]
+				if len(seq) != each {
+					t.Fatalf("sender %d: %d of %d arrived", g, len(seq), each)
+				}
+				for i, n := range seq {
+					if n != i {
+						t.Fatalf("sender %d: datagram %d is its message %d", g, i, n)
+					}
+				}
+			}
+			if w := r.s.writes.Load(); w > senders*each {
+				t.Fatalf("%d system calls for %d datagrams", w, senders*each)
+			}
+			t.Logf("%d datagrams in %d system calls", senders*each, r.s.writes.Load())
+		})
+	}
+}
+
+// readSenders reads n datagrams (or until none comes for a second) and
+// returns each sender's message numbers in arrival order.
+func readSenders(r *queueRig, n int) map[int][]int {
+	seen := map[int][]int{}
+	buf := make([]byte, 2048)
+	for range n {
+		r.peer.SetReadDeadline(time.Now().Add(time.Second))
+		k, _, err := r.peer.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			break
+		}
+		var g, i int
+		if _, err := fmt.Sscanf(string(buf[:k]), "SIP/2.0 200 OK\r\nX-S: %d\r\nX-N: %d", &g, &i); err == nil {
+			seen[g] = append(seen[g], i)
+		}
+	}
+	return seen
+}
+
+// holdAndRelease plays a reader's batches until stop.
+func holdAndRelease(s *udpSocket, stop chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		s.hold()
+		time.Sleep(100 * time.Microsecond)
+		s.release()
 	}
 }
 
@@ -116,20 +416,12 @@ func TestUDPQueueFlushesWhenFull(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for i := range udpQueueMax {
-		if got := r.read(t, time.Second); got != string(response(i)) {
-			t.Fatalf("datagram %d before release = %q", i, got)
-		}
-	}
+	r.expect(t, seq(0, udpQueueMax)...)
 	if got := r.read(t, 50*time.Millisecond); got != "" {
 		t.Fatalf("more than a full queue left before release: %q", got)
 	}
 	r.s.release()
-	for i := udpQueueMax; i < n; i++ {
-		if got := r.read(t, time.Second); got != string(response(i)) {
-			t.Fatalf("datagram %d after release = %q", i, got)
-		}
-	}
+	r.expect(t, seq(udpQueueMax, n)...)
 }
 
 // With two readers in overlapping batches, the end of either batch
@@ -166,11 +458,7 @@ func TestUDPQueueSkipsRefusedMessage(t *testing.T) {
 		}
 	}
 	r.s.release()
-	for _, i := range []int{0, 2} {
-		if got := r.read(t, time.Second); got != string(response(i)) {
-			t.Fatalf("got %q, want response %d", got, i)
-		}
-	}
+	r.expect(t, 0, 2)
 	failed := r.failures()
 	if len(failed) != 1 || !errors.Is(failed[0], syscall.EINVAL) {
 		t.Fatalf("failures %v, want one EINVAL", failed)
