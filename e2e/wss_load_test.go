@@ -67,23 +67,19 @@ security:
 
 	warmConns := openRegistered(t, wssAddr, 0, warm)
 	time.Sleep(2 * time.Second)
-	heap0, stack0 := liveBytes(t, admin)
+	mem0 := memStats(t, admin)
 	before := pss(t, p.cmd.Process.Pid)
 	start := time.Now()
 	conns := openRegistered(t, wssAddr, warm, n)
 	took := time.Since(start)
 	time.Sleep(5 * time.Second) // let transactions end and memory settle
 	after := pss(t, p.cmd.Process.Pid)
-	heap1, stack1 := liveBytes(t, admin)
+	memStats(t, admin).perConn(t, "5 s after the last 200", mem0, n)
 	saveProfiles(t, admin)
-	heap, stack := float64(heap1-heap0)/float64(n), float64(stack1-stack0)/float64(n)
-	live := heap + stack
 	per := float64(after-before) * 1024 / float64(n)
-	t.Logf("parley, live after a GC: %.0f bytes (%.1f KiB) per connection with its binding: heap %.0f, goroutine stacks %.0f",
-		live, live/1024, heap, stack)
 	t.Logf("parley: %d WSS connections registered in %v (%.0f/s); PSS %d KiB → %d KiB: %.0f bytes (%.1f KiB) per connection with its binding",
 		n, took.Round(time.Millisecond), float64(n)/took.Seconds(), before, after, per, per/1024)
-	settle(t, p.cmd.Process.Pid, admin, before, heap0, stack0, n, envDuration(t, "PARLEY_WSS_SETTLE", 150*time.Second))
+	settle(t, p.cmd.Process.Pid, admin, before, mem0, n, envDuration(t, "PARLEY_WSS_SETTLE", 150*time.Second))
 	closeAll(conns)
 	closeAll(warmConns)
 
@@ -102,7 +98,7 @@ security:
 // stay idle, and logs the growth per connection over the warm-up's
 // (before, in KiB) at each sample, the last one (settled), and the live
 // heap and stacks after a GC at the end.
-func settle(t *testing.T, pid int, admin string, before, heap0, stack0 int64, n int, d time.Duration) {
+func settle(t *testing.T, pid int, admin string, before int64, mem0 runtimeMem, n int, d time.Duration) {
 	t.Helper()
 	if d <= 0 {
 		return
@@ -116,10 +112,8 @@ func settle(t *testing.T, pid int, admin string, before, heap0, stack0 int64, n 
 		curve = append(curve, fmt.Sprintf("%v %.1f", waited, perConn(last)))
 	}
 	t.Logf("parley, PSS growth per connection in KiB, idle, from the 5 s figure on: %s", strings.Join(curve, ", "))
-	heap1, stack1 := liveBytes(t, admin)
-	heap, stack := float64(heap1-heap0)/float64(n), float64(stack1-stack0)/float64(n)
-	t.Logf("parley, settled after %v idle: PSS %d KiB: %.0f bytes (%.1f KiB) per connection; live after a GC %.1f KiB (heap %.0f, stacks %.0f)",
-		d, last, perConn(last)*1024, perConn(last), (heap+stack)/1024, heap, stack)
+	t.Logf("parley, settled after %v idle: PSS %d KiB: %.0f bytes (%.1f KiB) per connection", d, last, perConn(last)*1024, perConn(last))
+	memStats(t, admin).perConn(t, "settled", mem0, n)
 }
 
 // envDuration is the duration in the environment variable name, or def
@@ -316,26 +310,48 @@ func registerOn(c *websocket.Conn, i, cseq int) error {
 	return nil
 }
 
-// liveBytes is parley's heap in use and goroutine stacks after a
-// forced GC, as its pprof endpoint reports them.
-func liveBytes(t *testing.T, admin string) (heap, stack int64) {
+// runtimeMem is what parley's runtime holds, from its MemStats, in
+// bytes.
+type runtimeMem struct {
+	HeapInuse, Stack int64 // live after a GC: what the connections hold
+	HeapFree         int64 // idle heap not yet handed back (HeapIdle - HeapReleased)
+	Meta             int64 // the runtime's own: span structures, GC metadata, other
+	NumGC            int64
+}
+
+// live is the heap in use and the goroutine stacks.
+func (r runtimeMem) live() int64 { return r.HeapInuse + r.Stack }
+
+// perConn logs r's growth over r0, per connection of n, under label.
+func (r runtimeMem) perConn(t *testing.T, label string, r0 runtimeMem, n int) {
+	t.Helper()
+	per := func(a, b int64) float64 { return float64(a-b) / float64(n) }
+	t.Logf("parley, %s, per connection: live after a GC %.0f bytes (%.1f KiB): heap %.0f, goroutine stacks %.0f; besides: idle heap not handed back %.0f, runtime metadata %.0f (%d GCs)",
+		label, per(r.live(), r0.live()), per(r.live(), r0.live())/1024, per(r.HeapInuse, r0.HeapInuse), per(r.Stack, r0.Stack),
+		per(r.HeapFree, r0.HeapFree), per(r.Meta, r0.Meta), r.NumGC)
+}
+
+// memStats is parley's runtime memory after a forced GC, as its pprof
+// endpoint reports it.
+func memStats(t *testing.T, admin string) runtimeMem {
 	t.Helper()
 	code, body := httpGet(t, "http://"+admin+"/debug/pprof/heap?debug=1&gc=1")
 	if code != 200 {
 		t.Fatalf("heap profile: %d", code)
 	}
+	v := map[string]int64{}
 	for _, line := range strings.Split(body, "\n") {
-		if v, ok := strings.CutPrefix(line, "# HeapInuse = "); ok {
-			heap, _ = strconv.ParseInt(v, 10, 64)
-		}
-		if v, ok := strings.CutPrefix(line, "# Stack = "); ok {
-			stack, _ = strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+		name, val, ok := strings.Cut(strings.TrimPrefix(line, "# "), " = ")
+		if ok && line != name {
+			v[name], _ = strconv.ParseInt(strings.Fields(val)[0], 10, 64) // "Stack = inuse / sys"
 		}
 	}
-	if heap == 0 || stack == 0 {
+	r := runtimeMem{HeapInuse: v["HeapInuse"], Stack: v["Stack"], HeapFree: v["HeapIdle"] - v["HeapReleased"],
+		Meta: v["MSpan"] + v["GCSys"] + v["OtherSys"], NumGC: v["NumGC"]}
+	if r.HeapInuse == 0 || r.Stack == 0 {
 		t.Fatal("no HeapInuse or Stack in the heap profile")
 	}
-	return heap, stack
+	return r
 }
 
 // saveProfiles writes parley's heap profile and goroutine dump into
