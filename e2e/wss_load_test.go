@@ -317,6 +317,7 @@ type runtimeMem struct {
 	HeapFree         int64 // idle heap not yet handed back (HeapIdle - HeapReleased)
 	Meta             int64 // the runtime's own: span structures, GC metadata, other
 	NumGC            int64
+	TotalAlloc       int64 // allocated since the start, garbage included
 }
 
 // live is the heap in use and the goroutine stacks.
@@ -326,9 +327,9 @@ func (r runtimeMem) live() int64 { return r.HeapInuse + r.Stack }
 func (r runtimeMem) perConn(t *testing.T, label string, r0 runtimeMem, n int) {
 	t.Helper()
 	per := func(a, b int64) float64 { return float64(a-b) / float64(n) }
-	t.Logf("parley, %s, per connection: live after a GC %.0f bytes (%.1f KiB): heap %.0f, goroutine stacks %.0f; besides: idle heap not handed back %.0f, runtime metadata %.0f (%d GCs)",
+	t.Logf("parley, %s, per connection: live after a GC %.0f bytes (%.1f KiB): heap %.0f, goroutine stacks %.0f; besides: idle heap not handed back %.0f, runtime metadata %.0f; allocated %.0f (%d GCs)",
 		label, per(r.live(), r0.live()), per(r.live(), r0.live())/1024, per(r.HeapInuse, r0.HeapInuse), per(r.Stack, r0.Stack),
-		per(r.HeapFree, r0.HeapFree), per(r.Meta, r0.Meta), r.NumGC)
+		per(r.HeapFree, r0.HeapFree), per(r.Meta, r0.Meta), per(r.TotalAlloc, r0.TotalAlloc), r.NumGC)
 }
 
 // memStats is parley's runtime memory after a forced GC, as its pprof
@@ -347,7 +348,7 @@ func memStats(t *testing.T, admin string) runtimeMem {
 		}
 	}
 	r := runtimeMem{HeapInuse: v["HeapInuse"], Stack: v["Stack"], HeapFree: v["HeapIdle"] - v["HeapReleased"],
-		Meta: v["MSpan"] + v["GCSys"] + v["OtherSys"], NumGC: v["NumGC"]}
+		Meta: v["MSpan"] + v["GCSys"] + v["OtherSys"], NumGC: v["NumGC"], TotalAlloc: v["TotalAlloc"]}
 	if r.HeapInuse == 0 || r.Stack == 0 {
 		t.Fatal("no HeapInuse or Stack in the heap profile")
 	}
