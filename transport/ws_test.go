@@ -407,7 +407,7 @@ func TestWSPingsEveryConnection(t *testing.T) {
 	cfg := wsConfig(WS, t)
 	cfg.WSPingInterval = 80 * time.Millisecond
 	m := start(t, cfg, newCollector())
-	const n = 2*wsPingSlots + 3
+	const n = 20 // more than the 8 slots an 80 ms interval is cut into
 	var mu sync.Mutex
 	pings := make([]int, n)
 	for i := range n {

@@ -7,15 +7,23 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// wsPingSlots is how many parts the ping interval is cut into: each
-// tick of the shared timer pings the WebSocket connections of one slot.
-const wsPingSlots = 16
+// wsPingSlots is how many parts the ping interval is cut into at most:
+// each tick of the shared timer pings the WebSocket connections of one
+// slot. Enough that a tick's pings, each a goroutine while it writes,
+// stay a small crowd (156 at 10 000 connections), and few enough that
+// walking the table once a tick costs nothing to speak of.
+const wsPingSlots = 64
+
+// wsPingTick is the shortest tick: a short interval (tests use tens of
+// milliseconds) is cut into fewer slots, so that a late tick on a busy
+// machine does not add up to a missed interval.
+const wsPingTick = 10 * time.Millisecond
 
 // wsPings pings every WebSocket connection once per WSPingInterval from
 // one timer for them all. A timer of its own for each connection, with
 // its closure, kept about 150 bytes per connection (1.5 MB at 10 000).
-// A connection's slot is its ID modulo wsPingSlots, so it is pinged one
-// interval apart; each ping is written from a goroutine of its own, so
+// A connection's slot is its ID modulo the number of slots, so it is
+// pinged one interval apart; each ping is written from a goroutine of its own, so
 // that a peer that stopped reading delays no other's ping.
 type wsPings struct {
 	m     *Manager
@@ -23,6 +31,7 @@ type wsPings struct {
 	mu    sync.Mutex
 	t     *time.Timer
 	done  bool
+	slots uint64 // how many the interval is cut into
 	slot  uint64
 	batch []*conn // the tick's connections, reused from tick to tick
 }
@@ -33,19 +42,20 @@ func (p *wsPings) start() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if !p.done {
+			p.slots = uint64(min(max(p.m.cfg.WSPingInterval/wsPingTick, 1), wsPingSlots))
 			p.t = time.AfterFunc(p.tickEvery(), p.tick)
 		}
 	})
 }
 
 func (p *wsPings) tickEvery() time.Duration {
-	return max(p.m.cfg.WSPingInterval/wsPingSlots, time.Millisecond)
+	return p.m.cfg.WSPingInterval / time.Duration(p.slots)
 }
 
 // tick pings the connections of the next slot and arms the next tick.
 func (p *wsPings) tick() {
-	p.batch = p.m.conns.webSockets(p.slot, wsPingSlots, p.batch[:0])
-	p.slot = (p.slot + 1) % wsPingSlots
+	p.batch = p.m.conns.webSockets(p.slot, p.slots, p.batch[:0])
+	p.slot = (p.slot + 1) % p.slots
 	timeout := p.m.cfg.TCPWriteTimeout
 	for _, c := range p.batch {
 		go ping(c, timeout)
