@@ -405,9 +405,9 @@ func TestWSPing(t *testing.T) {
 // pings and none is closed as silent.
 func TestWSPingsEveryConnection(t *testing.T) {
 	cfg := wsConfig(WS, t)
-	cfg.WSPingInterval = 80 * time.Millisecond
+	cfg.WSPingInterval = 200 * time.Millisecond
 	m := start(t, cfg, newCollector())
-	const n = 20 // more than the 8 slots an 80 ms interval is cut into
+	const n = 25 // more than the 20 slots a 200 ms interval is cut into
 	var mu sync.Mutex
 	pings := make([]int, n)
 	for i := range n {
