@@ -2,8 +2,8 @@ package memlimit
 
 import (
 	"context"
-	"fmt"
 	"runtime/debug"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -62,20 +62,8 @@ func TestReleaser(t *testing.T) {
 			[]int{1, 4}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := NewReleaser()
-			var got []int
-			for i, l := range tc.loads {
-				if r.Observe(l) {
-					got = append(got, i)
-				}
-			}
-			if len(got) != len(tc.want) {
+			if got := releasesAt(NewReleaser(), tc.loads); !slices.Equal(got, tc.want) {
 				t.Fatalf("released at %v, want %v", got, tc.want)
-			}
-			for i := range got {
-				if got[i] != tc.want[i] {
-					t.Fatalf("released at %v, want %v", got, tc.want)
-				}
 			}
 		})
 	}
@@ -127,14 +115,7 @@ func TestAllocReleaser(t *testing.T) {
 		{"a falling rate counts once it reaches a quarter", []int64{100 * mib, 60 * mib, 30 * mib, 20 * mib, 20 * mib, 20 * mib}, []int{3, 4}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := NewAllocReleaser()
-			var got []int
-			for i, l := range tc.loads {
-				if r.Observe(l) {
-					got = append(got, i)
-				}
-			}
-			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			if got := releasesAt(NewAllocReleaser(), tc.loads); !slices.Equal(got, tc.want) {
 				t.Fatalf("released at %v, want %v", got, tc.want)
 			}
 		})
@@ -158,4 +139,16 @@ func TestAllocated(t *testing.T) {
 	if got := allocated(); got > 1<<20 {
 		t.Fatalf("allocated %d bytes since the last call with nothing allocated, want under 1 MiB", got)
 	}
+}
+
+// releasesAt feeds r one load per check and lists the checks that
+// release.
+func releasesAt(r *Releaser, loads []int64) []int {
+	var got []int
+	for i, l := range loads {
+		if r.Observe(l) {
+			got = append(got, i)
+		}
+	}
+	return got
 }
