@@ -30,6 +30,14 @@ import (
 // skips. Bounded: at most PARLEY_WSS_LOAD connections per server, 50
 // opened at a time (PARLEY_WSS_KAMAILIO_PAR at a time for Kamailio,
 // default 10), 3 minutes each.
+//
+// The PSS 5 s after the last 200 still holds the burst's garbage, so
+// the test then leaves the connections idle, answering parley's pings
+// (every PARLEY_WSS_PING, default 30s), and samples parley's PSS every
+// 10 s for PARLEY_WSS_SETTLE (default 150s, past the runtime's 2-minute
+// forced collection and the background scavenger's work; 0 skips it),
+// and logs the curve and where it settled. PARLEY_WSS_KAMAILIO=off
+// skips Kamailio.
 func TestWSSLoad(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("PARLEY_WSS_LOAD"))
 	if n <= 0 {
@@ -49,40 +57,78 @@ tcp:
   max_connections: %d
   max_connections_per_ip: %d
 websocket:
-  ping_interval: 600s
+  ping_interval: %s
 storage:
   engine: memory
 security:
   trusted: [127.0.0.0/8]
-`, admin, n+warm+10, n+warm+10))
+`, admin, n+warm+10, n+warm+10, envDuration(t, "PARLEY_WSS_PING", 30*time.Second)))
 	p := startParley(t, "--config", cfg, "--data-dir", data, "--listen", "wss:"+wssAddr, "--log-level", "info")
 
 	warmConns := openRegistered(t, wssAddr, 0, warm)
 	time.Sleep(2 * time.Second)
-	heap0, stack0 := liveBytes(t, admin)
+	mem0 := memStats(t, admin)
 	before := pss(t, p.cmd.Process.Pid)
 	start := time.Now()
 	conns := openRegistered(t, wssAddr, warm, n)
 	took := time.Since(start)
 	time.Sleep(5 * time.Second) // let transactions end and memory settle
 	after := pss(t, p.cmd.Process.Pid)
-	heap1, stack1 := liveBytes(t, admin)
+	memStats(t, admin).perConn(t, "5 s after the last 200", mem0, n)
 	saveProfiles(t, admin)
-	heap, stack := float64(heap1-heap0)/float64(n), float64(stack1-stack0)/float64(n)
-	live := heap + stack
 	per := float64(after-before) * 1024 / float64(n)
-	t.Logf("parley, live after a GC: %.0f bytes (%.1f KiB) per connection with its binding: heap %.0f, goroutine stacks %.0f",
-		live, live/1024, heap, stack)
 	t.Logf("parley: %d WSS connections registered in %v (%.0f/s); PSS %d KiB → %d KiB: %.0f bytes (%.1f KiB) per connection with its binding",
 		n, took.Round(time.Millisecond), float64(n)/took.Seconds(), before, after, per, per/1024)
+	settle(t, p.cmd.Process.Pid, admin, before, mem0, n, envDuration(t, "PARLEY_WSS_SETTLE", 150*time.Second))
 	closeAll(conns)
 	closeAll(warmConns)
 
+	if os.Getenv("PARLEY_WSS_KAMAILIO") == "off" {
+		t.Log("PARLEY_WSS_KAMAILIO=off: parley only")
+		return
+	}
 	if _, err := exec.LookPath("kamailio"); err != nil {
 		t.Logf("kamailio not installed (%s): parley only", kamailioWSSHint)
 		return
 	}
 	kamailioLoad(t, data, n, warm)
+}
+
+// settle samples parley's PSS every 10 s for d while the connections
+// stay idle, and logs the growth per connection over the warm-up's
+// (before, in KiB) at each sample, the last one (settled), and the live
+// heap and stacks after a GC at the end.
+func settle(t *testing.T, pid int, admin string, before int64, mem0 runtimeMem, n int, d time.Duration) {
+	t.Helper()
+	if d <= 0 {
+		return
+	}
+	perConn := func(kb int64) float64 { return float64(kb-before) / float64(n) }
+	var curve []string
+	var last int64
+	for waited := 10 * time.Second; waited <= d; waited += 10 * time.Second {
+		time.Sleep(10 * time.Second)
+		last = pss(t, pid)
+		curve = append(curve, fmt.Sprintf("%v %.1f", waited, perConn(last)))
+	}
+	t.Logf("parley, PSS growth per connection in KiB, idle, from the 5 s figure on: %s", strings.Join(curve, ", "))
+	t.Logf("parley, settled after %v idle: PSS %d KiB: %.0f bytes (%.1f KiB) per connection", d, last, perConn(last)*1024, perConn(last))
+	memStats(t, admin).perConn(t, "settled", mem0, n)
+}
+
+// envDuration is the duration in the environment variable name, or def
+// when it is unset.
+func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return d
 }
 
 // kamailioLoad puts the same load on Kamailio: warm connections, then n
@@ -164,8 +210,8 @@ func openRegistered(t *testing.T, addr string, from, count int) []*websocket.Con
 }
 
 // tryRegistered is openRegistered, par at a time, that returns the
-// connections that registered and counts the others, logging the first
-// failure.
+// connections that registered, each read from then on to answer pings,
+// and counts the others, logging the first failure.
 func tryRegistered(t *testing.T, addr string, from, count, par int) ([]*websocket.Conn, int) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
@@ -189,6 +235,7 @@ func tryRegistered(t *testing.T, addr string, from, count, par int) ([]*websocke
 					continue
 				}
 				got[i] = c
+				go answerPings(c)
 			}
 		}()
 	}
@@ -201,6 +248,17 @@ func tryRegistered(t *testing.T, addr string, from, count, par int) ([]*websocke
 		}
 	}
 	return ok, count - len(ok)
+}
+
+// answerPings reads c until it closes, so that gorilla answers the
+// server's pings with pongs and the server keeps it open.
+func answerPings(c *websocket.Conn) {
+	c.SetReadDeadline(time.Time{})
+	for {
+		if _, _, err := c.ReadMessage(); err != nil {
+			return
+		}
+	}
 }
 
 func closeAll(cs []*websocket.Conn) {
@@ -252,26 +310,49 @@ func registerOn(c *websocket.Conn, i, cseq int) error {
 	return nil
 }
 
-// liveBytes is parley's heap in use and goroutine stacks after a
-// forced GC, as its pprof endpoint reports them.
-func liveBytes(t *testing.T, admin string) (heap, stack int64) {
+// runtimeMem is what parley's runtime holds, from its MemStats, in
+// bytes.
+type runtimeMem struct {
+	HeapInuse, Stack int64 // live after a GC: what the connections hold
+	HeapFree         int64 // idle heap not yet handed back (HeapIdle - HeapReleased)
+	Meta             int64 // the runtime's own: span structures, GC metadata, other
+	NumGC            int64
+	TotalAlloc       int64 // allocated since the start, garbage included
+}
+
+// live is the heap in use and the goroutine stacks.
+func (r runtimeMem) live() int64 { return r.HeapInuse + r.Stack }
+
+// perConn logs r's growth over r0, per connection of n, under label.
+func (r runtimeMem) perConn(t *testing.T, label string, r0 runtimeMem, n int) {
+	t.Helper()
+	per := func(a, b int64) float64 { return float64(a-b) / float64(n) }
+	t.Logf("parley, %s, per connection: live after a GC %.0f bytes (%.1f KiB): heap %.0f, goroutine stacks %.0f; besides: idle heap not handed back %.0f, runtime metadata %.0f; allocated %.0f (%d GCs)",
+		label, per(r.live(), r0.live()), per(r.live(), r0.live())/1024, per(r.HeapInuse, r0.HeapInuse), per(r.Stack, r0.Stack),
+		per(r.HeapFree, r0.HeapFree), per(r.Meta, r0.Meta), per(r.TotalAlloc, r0.TotalAlloc), r.NumGC)
+}
+
+// memStats is parley's runtime memory after a forced GC, as its pprof
+// endpoint reports it.
+func memStats(t *testing.T, admin string) runtimeMem {
 	t.Helper()
 	code, body := httpGet(t, "http://"+admin+"/debug/pprof/heap?debug=1&gc=1")
 	if code != 200 {
 		t.Fatalf("heap profile: %d", code)
 	}
+	v := map[string]int64{}
 	for _, line := range strings.Split(body, "\n") {
-		if v, ok := strings.CutPrefix(line, "# HeapInuse = "); ok {
-			heap, _ = strconv.ParseInt(v, 10, 64)
-		}
-		if v, ok := strings.CutPrefix(line, "# Stack = "); ok {
-			stack, _ = strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+		name, val, ok := strings.Cut(strings.TrimPrefix(line, "# "), " = ")
+		if ok && line != name {
+			v[name], _ = strconv.ParseInt(strings.Fields(val)[0], 10, 64) // "Stack = inuse / sys"
 		}
 	}
-	if heap == 0 || stack == 0 {
+	r := runtimeMem{HeapInuse: v["HeapInuse"], Stack: v["Stack"], HeapFree: v["HeapIdle"] - v["HeapReleased"],
+		Meta: v["MSpan"] + v["GCSys"] + v["OtherSys"], NumGC: v["NumGC"], TotalAlloc: v["TotalAlloc"]}
+	if r.HeapInuse == 0 || r.Stack == 0 {
 		t.Fatal("no HeapInuse or Stack in the heap profile")
 	}
-	return heap, stack
+	return r
 }
 
 // saveProfiles writes parley's heap profile and goroutine dump into

@@ -15,6 +15,7 @@ import (
 	"context"
 	"os"
 	"runtime/debug"
+	"runtime/metrics"
 	"time"
 
 	"github.com/parley-sip/parley/clock"
@@ -63,6 +64,37 @@ func Apply(limit int64, b Bounds) int64 {
 	}
 	debug.SetMemoryLimit(limit)
 	return limit
+}
+
+// AllocBurst is how much heap one check's interval must allocate,
+// garbage included, for its end to be worth a release: a burst of new
+// connections (a TLS handshake with an ML-KEM key share allocates tens
+// of KiB that end as garbage at once) leaves the heap's room for growth,
+// up to twice the live heap at GOGC=100, resident and idle, and the
+// runtime's background scavenger hands back only what exceeds the heap
+// goal of the last collection, which an idle server seldom runs.
+const AllocBurst = 32 << 20
+
+// NewAllocReleaser returns a Releaser for Allocated's load: a release
+// once one check's allocation falls to a quarter of a peak of at least
+// AllocBurst, and one more at the next check if it stays that low.
+func NewAllocReleaser() *Releaser { return &Releaser{Min: AllocBurst, Settle: 1} }
+
+// Allocated returns a load for Run: the bytes the program allocated on
+// the heap since the previous call (or since Allocated itself), from the
+// runtime's cumulative count, so that a quiet server after a busy one
+// reads as a fall whatever the busy part was made of.
+func Allocated() func() int64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	last := s[0].Value.Uint64()
+	return func() int64 {
+		metrics.Read(s)
+		now := s[0].Value.Uint64()
+		d := now - last
+		last = now
+		return int64(d)
+	}
 }
 
 // Releaser decides when a burst is over. Every check it sees the load (a

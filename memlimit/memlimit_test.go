@@ -3,6 +3,7 @@ package memlimit
 import (
 	"context"
 	"runtime/debug"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -61,20 +62,8 @@ func TestReleaser(t *testing.T) {
 			[]int{1, 4}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := NewReleaser()
-			var got []int
-			for i, l := range tc.loads {
-				if r.Observe(l) {
-					got = append(got, i)
-				}
-			}
-			if len(got) != len(tc.want) {
+			if got := releasesAt(NewReleaser(), tc.loads); !slices.Equal(got, tc.want) {
 				t.Fatalf("released at %v, want %v", got, tc.want)
-			}
-			for i := range got {
-				if got[i] != tc.want[i] {
-					t.Fatalf("released at %v, want %v", got, tc.want)
-				}
 			}
 		})
 	}
@@ -107,4 +96,59 @@ func TestRun(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// TestAllocReleaser: bytes allocated per check; a burst of at least
+// AllocBurst releases when it falls to a quarter, once more at the next
+// quiet check, and a busy server's steady allocation never does.
+func TestAllocReleaser(t *testing.T) {
+	const mib = 1 << 20
+	for _, tc := range []struct {
+		name  string
+		loads []int64
+		want  []int
+	}{
+		{"idle", []int64{mib, 2 * mib, mib, 0}, nil},
+		{"small burst", []int64{mib, AllocBurst - 1, 0, 0}, nil},
+		{"steady and busy", []int64{200 * mib, 180 * mib, 210 * mib, 190 * mib}, nil},
+		{"connection burst then idle", []int64{mib, 90 * mib, 120 * mib, 100 * mib, 2 * mib, mib, mib, mib}, []int{4, 5}},
+		{"a falling rate counts once it reaches a quarter", []int64{100 * mib, 60 * mib, 30 * mib, 20 * mib, 20 * mib, 20 * mib}, []int{3, 4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := releasesAt(NewAllocReleaser(), tc.loads); !slices.Equal(got, tc.want) {
+				t.Fatalf("released at %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// allocSink keeps TestAllocated's allocations from being optimized away.
+var allocSink [][]byte
+
+// TestAllocated: each call counts what was allocated since the one
+// before, and only that.
+func TestAllocated(t *testing.T) {
+	allocated := Allocated()
+	for i := range 64 {
+		allocSink = append(allocSink, make([]byte, 64<<10+i))
+	}
+	if got := allocated(); got < 64*64<<10 {
+		t.Fatalf("allocated %d bytes, want at least %d", got, 64*64<<10)
+	}
+	allocSink = nil
+	if got := allocated(); got > 1<<20 {
+		t.Fatalf("allocated %d bytes since the last call with nothing allocated, want under 1 MiB", got)
+	}
+}
+
+// releasesAt feeds r one load per check and lists the checks that
+// release.
+func releasesAt(r *Releaser, loads []int64) []int {
+	var got []int
+	for i, l := range loads {
+		if r.Observe(l) {
+			got = append(got, i)
+		}
+	}
+	return got
 }

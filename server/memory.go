@@ -13,8 +13,8 @@ import (
 const releaseEvery = 5 * time.Second
 
 // startMemoryBound sets the runtime's memory limit from the config and
-// starts the Releaser, which hands a burst's memory back once the live
-// transactions have fallen (package memlimit).
+// starts the Releasers, which hand a burst's memory back once the heap
+// allocation, or the live transactions, have fallen (package memlimit).
 func (s *Server) startMemoryBound(ctx context.Context) {
 	cfg := s.Config()
 	limit := memlimit.Apply(cfg.Limits.MaxMemory, memlimit.Bounds{
@@ -23,6 +23,11 @@ func (s *Server) startMemoryBound(ctx context.Context) {
 		CaptureBytes:    int64(cfg.Admin.CaptureBytes),
 	})
 	s.log.Debug("memory limit set", "bytes", limit, "configured", cfg.Limits.MaxMemory)
+	// Any burst, of connections as much as of requests, ends in idle
+	// heap the runtime keeps: hand it back once the allocation falls.
+	allocs := memlimit.NewAllocReleaser()
+	allocated := memlimit.Allocated()
+	s.bg.Go(func() { allocs.Run(ctx, clock.Default(), releaseEvery, allocated, debug.FreeOSMemory) })
 	if s.txs == nil {
 		return // stateless: no transactions, nothing a burst leaves behind
 	}

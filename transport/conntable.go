@@ -11,20 +11,26 @@ import (
 
 // conn is one TCP or TLS connection, accepted or dialed. Reads happen on
 // its own goroutine; writes from any goroutine, one at a time.
+//
+// Every open connection holds one, so it is kept small: its local
+// address is read from nc when a message needs it, and accepted sits in
+// closeOnce's padding (128 bytes, not 176).
 type conn struct {
-	id       ConnID
-	proto    Proto
-	driver   connDriver // frames what the connection reads
-	nc       net.Conn
-	remote   netip.AddrPort
-	local    netip.AddrPort
-	info     *ListenerInfo   // the listener it was accepted on, or that names it in Via
-	accepted bool            // counts against MaxConnectionsPerIP
-	ws       *websocket.Conn // the WebSocket on nc (WS, WSS), which frames every write
+	id     ConnID
+	proto  Proto
+	driver connDriver // frames what the connection reads
+	nc     net.Conn
+	remote netip.AddrPort
+	info   *ListenerInfo   // the listener it was accepted on, or that names it in Via
+	ws     *websocket.Conn // the WebSocket on nc (WS, WSS), which frames every write
 
 	wmu       sync.Mutex
 	closeOnce sync.Once
+	accepted  bool // counts against MaxConnectionsPerIP
 }
+
+// local is the connection's own address.
+func (c *conn) local() netip.AddrPort { return addrPort(c.nc.LocalAddr()) }
 
 // write sends b whole or fails; a stalled peer fails it after timeout.
 func (c *conn) write(b []byte, timeout time.Duration) error {
@@ -129,6 +135,20 @@ func (t *connTable) full(ip netip.Addr, maxTotal, maxPerIP int) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.closed || len(t.byID) >= maxTotal || t.perIP[ip] >= maxPerIP
+}
+
+// webSockets appends to dst the WebSocket connections whose ID is slot
+// modulo n. It walks the whole table, a few microseconds per thousand
+// connections, once per tick of the pings.
+func (t *connTable) webSockets(slot, n uint64, dst []*conn) []*conn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, c := range t.byID {
+		if c.ws != nil && uint64(id)%n == slot {
+			dst = append(dst, c)
+		}
+	}
+	return dst
 }
 
 func (t *connTable) count() int {

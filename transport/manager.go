@@ -48,6 +48,7 @@ type Manager struct {
 
 	conns      connTable
 	keepAlives *keepAlives // STUN keepalives of UDP flows
+	wsPings    wsPings     // WebSocket pings
 	ids        atomic.Uint64
 	wg         sync.WaitGroup
 	stats      counters
@@ -67,6 +68,7 @@ func New(cfg Config, h Handler) (*Manager, error) {
 	m := &Manager{cfg: cfg, h: h, log: cfg.Logger.With("subsystem", "transport"), tagSalt: rand.Text()}
 	m.SetAllowedOrigins(cfg.WSAllowedOrigins) // validated above
 	m.conns.init()
+	m.wsPings.m = m
 	m.keepAlives = newKeepAlives(cfg.Clock)
 	if cfg.needsCert() {
 		var err error
@@ -190,6 +192,7 @@ func (m *Manager) Close() error {
 	for _, l := range m.all() {
 		l.close()
 	}
+	m.wsPings.stop()
 	m.conns.closeAll()
 	m.mu.Unlock()
 	m.wg.Wait()

@@ -103,8 +103,7 @@ func (m *Manager) accept(l *listener, d *streamDriver, nc net.Conn) {
 func (m *Manager) newConn(d connDriver, nc net.Conn, info *ListenerInfo, accepted bool) *conn {
 	return &conn{
 		id: ConnID(m.ids.Add(1)), proto: d.Proto(), driver: d, nc: nc,
-		remote: addrPort(nc.RemoteAddr()), local: addrPort(nc.LocalAddr()),
-		info: info, accepted: accepted,
+		remote: addrPort(nc.RemoteAddr()), info: info, accepted: accepted,
 	}
 }
 
@@ -296,7 +295,7 @@ func (m *Manager) drain(c *conn, fr *sip.Framer, st *streamState) bool {
 			// framing is intact, so the connection stays.
 		default:
 			m.deliver(f.Message, false, Incoming{
-				Proto: c.proto, Source: c.remote, Local: c.local, Conn: c.id, Listener: c.info,
+				Proto: c.proto, Source: c.remote, Local: c.local(), Conn: c.id, Listener: c.info,
 			})
 			st.handled = true
 		}

@@ -30,10 +30,12 @@ import (
 // does not offer it is refused.
 const wsSubprotocol = "sip"
 
-// wsReadBuffer is the read buffer each WebSocket keeps: enough for
-// frame headers and control frames. Every open connection holds one, and
-// a message's payload is read past it into the message's own bytes.
-const wsReadBuffer = 256
+// wsReadBuffer is the read buffer each WebSocket keeps: gorilla's
+// smallest, the largest control frame payload, which it peeks whole;
+// frame headers are shorter. Every open connection holds one (a 128-byte
+// allocation), and a message's payload is read past it into the
+// message's own bytes.
+const wsReadBuffer = 125
 
 // wsWriteBuffers lends write buffers to whichever connection is writing,
 // so that idle connections hold none.
@@ -206,9 +208,8 @@ func offersSIP(r *http.Request) bool {
 // the collector seldom halves. Messages are still handled one after
 // another, in order.
 type wsReader struct {
-	m    *Manager
-	c    *conn
-	ping pinger
+	m *Manager
+	c *conn
 	// msgEnd is when the message being read must be whole by
 	// (TCPMessageTimeout from its first frame); zero between messages.
 	// Only the reading goroutine touches it.
@@ -216,7 +217,8 @@ type wsReader struct {
 }
 
 // readConn reads one SIP message per WebSocket message (RFC 7118 §5.1)
-// until the connection ends, and pings the peer every WSPingInterval.
+// until the connection ends; the peer is pinged every WSPingInterval
+// (wsPings).
 // Anything received, pongs included, keeps the connection open for two
 // more intervals; one message may take TCPMessageTimeout at most, as on
 // TCP, however often pongs arrive meanwhile.
@@ -224,7 +226,7 @@ func (d *wsDriver) readConn(m *Manager, c *conn) bool {
 	r := &wsReader{m: m, c: c}
 	c.ws.SetReadLimit(int64(m.cfg.Limits.MaxSize))
 	c.ws.SetPongHandler(r.pong)
-	r.ping.start(c, m.cfg.WSPingInterval, m.cfg.TCPWriteTimeout)
+	m.wsPings.start()
 	return r.read()
 }
 
@@ -244,7 +246,6 @@ func (r *wsReader) read() (ended bool) {
 	for {
 		data, err := r.next()
 		if err != nil {
-			r.ping.stop()
 			m.wsEnded(c, err, r.tooSlow())
 			return true
 		}
@@ -256,12 +257,11 @@ func (r *wsReader) read() (ended bool) {
 			// inside a message: answered with a CRLF pong.
 			m.stats.pings.Add(1)
 			if c.write(crlf, m.cfg.TCPWriteTimeout) != nil {
-				r.ping.stop()
 				return true
 			}
 		default:
 			m.deliver(data, false, Incoming{
-				Proto: c.proto, Source: c.remote, Local: c.local, Conn: c.id, Listener: c.info,
+				Proto: c.proto, Source: c.remote, Local: c.local(), Conn: c.id, Listener: c.info,
 			})
 			go r.resume()
 			return false
@@ -329,38 +329,6 @@ func isKeepAlive(b []byte) bool {
 		}
 	}
 	return true
-}
-
-// pinger pings one connection every interval from a runtime timer, so
-// that it costs no goroutine while waiting.
-type pinger struct {
-	mu      sync.Mutex
-	t       *time.Timer
-	stopped bool
-}
-
-func (p *pinger) start(c *conn, interval, timeout time.Duration) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.t = time.AfterFunc(interval, func() {
-		// WriteControl may run beside a data write: gorilla allows one
-		// concurrent control writer.
-		if c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(timeout)) != nil {
-			return // the reader sees the broken connection
-		}
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if !p.stopped {
-			p.t.Reset(interval)
-		}
-	})
-}
-
-func (p *pinger) stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.stopped = true
-	p.t.Stop()
 }
 
 // wsEnded counts why a WebSocket connection's reads ended; tooSlow says

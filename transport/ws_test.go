@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,6 +93,41 @@ func TestWSFraming(t *testing.T) {
 				v, _ := resp.TopVia()
 				if v.Transport != p.ViaName() || v.Received() != "127.0.0.1" {
 					t.Errorf("Via %+v: want %s with received", v, p.ViaName())
+				}
+			}
+		})
+	}
+}
+
+// The connection's read buffer is gorilla's smallest: a client's ping
+// with the largest payload a control frame may carry (125 bytes) is
+// answered with a pong that echoes it, and SIP messages, larger than the
+// buffer, still go both ways around it.
+func TestWSLargestControlFrame(t *testing.T) {
+	for _, p := range []Proto{WS, WSS} {
+		t.Run(string(p), func(t *testing.T) {
+			m, _ := startAnswering(t, wsConfig(p, t))
+			ws := mustDialWS(t, m)
+			payload := strings.Repeat("p", 125)
+			pongs := make(chan string, 1)
+			ws.SetPongHandler(func(data string) error { pongs <- data; return nil })
+			for i := range 2 {
+				if err := ws.WriteControl(websocket.PingMessage, []byte(payload), time.Now().Add(wait)); err != nil {
+					t.Fatal(err)
+				}
+				if err := ws.WriteMessage(websocket.TextMessage, request(p, "df7jal23ls0d.invalid", strings.Repeat("b", 600))); err != nil {
+					t.Fatal(err)
+				}
+				if _, resp := readWS(t, ws); resp.StatusCode() != 200 { // the pong is handled inside this read
+					t.Fatalf("message %d: %d", i, resp.StatusCode())
+				}
+				select {
+				case got := <-pongs:
+					if got != payload {
+						t.Fatalf("pong %d carries %d bytes, want the ping's 125", i, len(got))
+					}
+				case <-time.After(wait):
+					t.Fatalf("no pong %d", i)
 				}
 			}
 		})
@@ -362,6 +398,42 @@ func TestWSPing(t *testing.T) {
 	silent := mustDialWS(t, m) // never reads, so never answers
 	_ = silent
 	eventually(t, "silent client closed", func() bool { return m.Stats().IdleClosed == 1 })
+}
+
+// The one timer pings every connection, whatever its slot, once per
+// interval: more connections than slots, each answering, all get their
+// pings and none is closed as silent.
+func TestWSPingsEveryConnection(t *testing.T) {
+	cfg := wsConfig(WS, t)
+	cfg.WSPingInterval = 200 * time.Millisecond
+	m := start(t, cfg, newCollector())
+	const n = 25 // more than the 20 slots a 200 ms interval is cut into
+	var mu sync.Mutex
+	pings := make([]int, n)
+	for i := range n {
+		ws := mustDialWS(t, m)
+		ws.SetPingHandler(func(data string) error {
+			mu.Lock()
+			pings[i]++
+			mu.Unlock()
+			return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(wait))
+		})
+		go func() {
+			for {
+				if _, _, err := ws.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	eventually(t, "three pings on every connection", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Min(pings) >= 3
+	})
+	if st := m.Stats(); st.Open != n || st.IdleClosed != 0 {
+		t.Fatalf("%d open, %d closed as silent; want all %d open", st.Open, st.IdleClosed, n)
+	}
 }
 
 // A message that trickles in, one fragment at a time, is cut off after

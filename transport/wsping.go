@@ -1,0 +1,86 @@
+package transport
+
+import (
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// wsPingSlots is how many parts the ping interval is cut into at most:
+// each tick of the shared timer pings the WebSocket connections of one
+// slot. Enough that a tick's pings, each a goroutine while it writes,
+// stay a small crowd (156 at 10 000 connections), and few enough that
+// walking the table once a tick costs nothing to speak of.
+const wsPingSlots = 64
+
+// wsPingTick is the shortest tick: a short interval (tests use tens of
+// milliseconds) is cut into fewer slots, so that a late tick on a busy
+// machine does not add up to a missed interval.
+const wsPingTick = 10 * time.Millisecond
+
+// wsPings pings every WebSocket connection once per WSPingInterval from
+// one timer for them all. A timer of its own for each connection, with
+// its closure, kept about 150 bytes per connection (1.5 MB at 10 000).
+// A connection's slot is its ID modulo the number of slots, so it is
+// pinged one interval apart; each ping is written from a goroutine of its own, so
+// that a peer that stopped reading delays no other's ping.
+type wsPings struct {
+	m     *Manager
+	once  sync.Once
+	mu    sync.Mutex
+	t     *time.Timer
+	done  bool
+	slots uint64 // how many the interval is cut into
+	slot  uint64
+	batch []*conn // the tick's connections, reused from tick to tick
+}
+
+// start arms the timer, once, when the first WebSocket connection opens.
+func (p *wsPings) start() {
+	p.once.Do(func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if !p.done {
+			p.slots = uint64(min(max(p.m.cfg.WSPingInterval/wsPingTick, 1), wsPingSlots))
+			p.t = time.AfterFunc(p.tickEvery(), p.tick)
+		}
+	})
+}
+
+func (p *wsPings) tickEvery() time.Duration {
+	return p.m.cfg.WSPingInterval / time.Duration(p.slots)
+}
+
+// tick pings the connections of the next slot and arms the next tick.
+func (p *wsPings) tick() {
+	p.batch = p.m.conns.webSockets(p.slot, p.slots, p.batch[:0])
+	p.slot = (p.slot + 1) % p.slots
+	timeout := p.m.cfg.TCPWriteTimeout
+	for _, c := range p.batch {
+		go ping(c, timeout)
+	}
+	clear(p.batch) // the next tick must not keep closed connections
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.done {
+		p.t.Reset(p.tickEvery())
+	}
+}
+
+// ping writes one ping; if it fails, the reader sees the broken
+// connection. WriteControl may run beside a data write: gorilla allows
+// one concurrent control writer.
+func ping(c *conn, timeout time.Duration) {
+	c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(timeout))
+}
+
+// stop ends the pings for good.
+func (p *wsPings) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done = true
+	if p.t != nil {
+		p.t.Stop()
+	}
+}
