@@ -21,6 +21,8 @@
 # sipp writes response times every 100 calls or REGISTERs, so give each
 # node at least 100 per step (rate/3 × duration ≥ 100): without them a
 # step has no p99 (printed as 999999) and does not pass.
+# For each Redis step, Redis's own cost per command (INFO commandstats:
+# calls and usec_per_call, counted from the step's start) goes to stderr.
 #
 # Environment: PARLEY_BIN (bin/parley), PORT (25060), BASE_PORT (25100: sipp
 # ports BASE_PORT+10*i..), REDIS_PORT (25379: a redis-server of the script's
@@ -96,6 +98,11 @@ cpu_s() {  # utime+stime of the given PIDs, in seconds
   awk -v s="$sum" -v h="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", s/h}'
 }
 
+commandstats() {  # "cmd calls=N usec_per_call=U ..." of every command Redis ran
+  redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r' |
+    sed -n 's/^cmdstat_\([^:]*\):calls=\([0-9]*\),usec=[0-9]*,usec_per_call=\([0-9.]*\).*/\1 calls=\2 usec_per_call=\3;/p' | tr '\n' ' '
+}
+
 # start_node N CONFIG: node N (1..3) on 127.0.0.N:PORT.
 start_node() {
   local n=$1 cfg=$2 dir=$WORK/node$1 host=127.0.0.$1 location= cluster=
@@ -160,6 +167,7 @@ measure() {
   local cfg=$1 rate=$2 nodes=1 i pids=()
   [ "$cfg" = redis3 ] && nodes=3
   [ "$cfg" = mem1 ] || redis-cli -p "$REDIS_PORT" flushall >/dev/null
+  [ "$cfg" = mem1 ] || redis-cli -p "$REDIS_PORT" config resetstat >/dev/null
   for ((i = 1; i <= nodes; i++)); do start_node "$i" "$cfg"; done
   sleep 1
   : >"$WORK/steps.jsonl"
@@ -172,6 +180,7 @@ measure() {
   local ok=1
   for i in "${pids[@]}"; do wait "$i" || ok=0; done
   c1=$(cpu_s "${NODE_PIDS[@]}"); r1=$(cpu_s "$REDIS_PID")
+  [ "$cfg" = mem1 ] || log "$cfg $rate/s Redis commandstats: $(commandstats)"
   stop_nodes
   if [ "$ok" = 0 ] || [ "$(wc -l <"$WORK/steps.jsonl")" -ne "$nodes" ]; then
     log "$cfg $rate/s: a run.sh failed:"; tail -3 "$WORK"/run-"$cfg"-n*.log >&2

@@ -29,6 +29,11 @@ const (
 	queueLen = 4096
 	// idLen is the length of a node's id on the wire (hex).
 	idLen = 16
+	// sendBatch is how many queued notices one write to Redis carries at
+	// most: a node publishes about one notice per REGISTER, and one
+	// round trip each would cost a system call per notice on both ends
+	// and, past a few thousand a second, fill the queue.
+	sendBatch = 256
 )
 
 // Redis is a Bus over Redis pub/sub: every node subscribes to one
@@ -104,22 +109,44 @@ func (r *Redis) Client() rueidis.Client { return r.c }
 // full or Redis refused them.
 func (r *Redis) Dropped() uint64 { return r.dropped.Load() }
 
-// send publishes the queued notices, one at a time, until ctx ends.
+// send publishes the queued notices until ctx ends: whatever is queued
+// when a round trip ends goes in the next, in order, up to sendBatch.
 func (r *Redis) send(ctx context.Context) {
+	cmds := make(rueidis.Commands, 0, sendBatch)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case msg := <-r.queue:
+			cmds = r.drain(append(cmds[:0], r.publish(msg)))
 			pctx, cancel := context.WithTimeout(ctx, opTimeout)
-			err := r.c.Do(pctx, r.c.B().Publish().Channel(r.channel).Message(rueidis.BinaryString(msg)).Build()).Error()
+			res := r.c.DoMulti(pctx, cmds...)
 			cancel()
-			if err != nil && ctx.Err() == nil {
-				r.dropped.Add(1)
-				r.health.Failed(err)
+			for _, res := range res {
+				if err := res.Error(); err != nil && ctx.Err() == nil {
+					r.dropped.Add(1)
+					r.health.Failed(err)
+				}
 			}
 		}
 	}
+}
+
+// drain appends a PUBLISH for each notice queued now, up to sendBatch.
+func (r *Redis) drain(cmds rueidis.Commands) rueidis.Commands {
+	for len(cmds) < sendBatch {
+		select {
+		case msg := <-r.queue:
+			cmds = append(cmds, r.publish(msg))
+		default:
+			return cmds
+		}
+	}
+	return cmds
+}
+
+func (r *Redis) publish(msg []byte) rueidis.Completed {
+	return r.c.B().Publish().Channel(r.channel).Message(rueidis.BinaryString(msg)).Build()
 }
 
 // receive keeps the subscription until ctx ends, subscribing again after

@@ -16,21 +16,36 @@ import (
 const benchAORs = 1000
 
 // engines are the stores the benchmarks compare: memory is the yardstick.
-func engines(b *testing.B) []struct {
-	name string
-	open func(b *testing.B) location.Store
-} {
-	return []struct {
-		name string
-		open func(b *testing.B) location.Store
-	}{
-		{"memory", func(*testing.B) location.Store { return location.NewMemory() }},
-		{"redis", func(b *testing.B) location.Store {
+// open returns the store and measure, which resets b's timer and returns
+// the func that reports what the operations since cost (see cost; the
+// memory store reports nothing more).
+func engines(b *testing.B) []engine {
+	return []engine{
+		{"memory", func(*testing.B) (location.Store, measure) {
+			return location.NewMemory(), func(b *testing.B) func() {
+				b.ResetTimer()
+				return func() {}
+			}
+		}},
+		{"redis", func(b *testing.B) (location.Store, measure) {
 			url := requireRedis(b)
-			return openTest(b, url, testPrefix(b, url))
+			return openTest(b, url, testPrefix(b, url)), func(b *testing.B) func() {
+				m := startCost(b, url)
+				b.ResetTimer()
+				return func() { m.report(b) }
+			}
 		}},
 	}
 }
+
+type engine struct {
+	name string
+	open func(b *testing.B) (location.Store, measure)
+}
+
+// measure starts a benchmark's timed part and returns the func that ends
+// it.
+type measure func(b *testing.B) (done func())
 
 func benchBinding(i int64, now time.Time) location.Binding {
 	return location.Binding{
@@ -45,13 +60,13 @@ func benchBinding(i int64, now time.Time) location.Binding {
 func BenchmarkPut(b *testing.B) {
 	for _, e := range engines(b) {
 		b.Run(e.name, func(b *testing.B) {
-			s := e.open(b)
+			s, measure := e.open(b)
 			defer s.Close()
 			now := time.Now()
 			var n atomic.Int64
 			b.SetParallelism(16) // Redis round trips overlap
 			b.ReportAllocs()
-			b.ResetTimer()
+			defer measure(b)()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					i := n.Add(1)
@@ -66,26 +81,65 @@ func BenchmarkPut(b *testing.B) {
 	}
 }
 
+// BenchmarkRefresh is what most REGISTERs are: a phone's refresh of its
+// one binding (a later expiry, the next CSeq) at the node that stored it,
+// over benchAORs AORs from many goroutines at once.
+func BenchmarkRefresh(b *testing.B) {
+	for _, e := range engines(b) {
+		b.Run(e.name, func(b *testing.B) {
+			s, measure := e.open(b)
+			defer s.Close()
+			now := time.Now()
+			aors := registerAll(b, s, now)
+			var n atomic.Int64
+			b.SetParallelism(16)
+			b.ReportAllocs()
+			defer measure(b)()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := n.Add(1)
+					at := now.Add(time.Duration(i) * time.Microsecond)
+					if _, err := s.Update(context.Background(), aors[i%benchAORs], at, func(cur []location.Binding) ([]location.Binding, error) {
+						for j := range cur {
+							cur[j].Expires, cur[j].Updated, cur[j].CSeq = at.Add(time.Hour), at, cur[j].CSeq+1
+						}
+						return cur, nil
+					}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
+
+// registerAll gives benchAORs AORs one binding each.
+func registerAll(b *testing.B, s location.Store, now time.Time) []string {
+	b.Helper()
+	aors := make([]string, benchAORs)
+	for i := range aors {
+		aors[i] = fmt.Sprintf("sip:bench%d@example.com", i)
+		bind := benchBinding(int64(i), now)
+		if _, err := s.Update(context.Background(), aors[i], now,
+			func([]location.Binding) ([]location.Binding, error) { return []location.Binding{bind}, nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return aors
+}
+
 // BenchmarkLookup is a call's Lookup of a registered AOR; Redis's answers
 // come from the client-side cache once read.
 func BenchmarkLookup(b *testing.B) {
 	for _, e := range engines(b) {
 		b.Run(e.name, func(b *testing.B) {
-			s := e.open(b)
+			s, measure := e.open(b)
 			defer s.Close()
 			now := time.Now()
-			aors := make([]string, benchAORs)
-			for i := range aors {
-				aors[i] = fmt.Sprintf("sip:bench%d@example.com", i)
-				bind := benchBinding(int64(i), now)
-				if _, err := s.Update(context.Background(), aors[i], now,
-					func([]location.Binding) ([]location.Binding, error) { return []location.Binding{bind}, nil }); err != nil {
-					b.Fatal(err)
-				}
-			}
+			aors := registerAll(b, s, now)
 			var n atomic.Int64
 			b.ReportAllocs()
-			b.ResetTimer()
+			defer measure(b)()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					bs, err := s.Lookup(context.Background(), aors[n.Add(1)%benchAORs], now)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"testing"
@@ -252,5 +253,74 @@ func TestScriptFlushed(t *testing.T) {
 		if err != nil || len(bs) != 1 || bs[0].Contact != c {
 			t.Fatalf("Update after SCRIPT FLUSH: %v, %v", bs, err)
 		}
+	}
+}
+
+// TestScriptCommands: the update script keeps the bucket's counts exact
+// through every kind of change, and touches the counts hash only when a
+// count changes or the set's key is gone: a refresh costs GET, SET and
+// ZADD inside the script, nothing more.
+func TestScriptCommands(t *testing.T) {
+	r := redistest.Start(t)
+	raw := redistest.Client(t, r.URL())
+	s := openTest(t, r.URL(), "parley:")
+	ctx := context.Background()
+	now := time.Now()
+	const aor = "sip:count@example.com"
+	set := func(n int) func([]location.Binding) ([]location.Binding, error) {
+		return func([]location.Binding) ([]location.Binding, error) {
+			bs := make([]location.Binding, n)
+			for i := range bs {
+				bs[i] = location.Binding{Contact: fmt.Sprintf("sip:c%d@h", i), Q: 1000, Expires: now.Add(time.Hour), Updated: now}
+			}
+			return bs, nil
+		}
+	}
+	vanish := func(t *testing.T) {
+		if err := raw.Do(ctx, raw.B().Del().Key(s.k.set(bucket(aor), aor)).Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name           string
+		before         func(t *testing.T)
+		n              int
+		bindings, aors int
+		want           map[string]int64 // commands inside the script
+	}{
+		{"first registration", nil, 2, 2, 1, map[string]int64{"get": 1, "hget": 1, "set": 1, "zadd": 1, "hset": 1, "hincrby": 2}},
+		{"refresh", nil, 2, 2, 1, map[string]int64{"get": 1, "set": 1, "zadd": 1}},
+		{"one more binding", nil, 3, 3, 1, map[string]int64{"get": 1, "set": 1, "zadd": 1, "hset": 1, "hincrby": 1}},
+		{"one fewer", nil, 1, 1, 1, map[string]int64{"get": 1, "set": 1, "zadd": 1, "hset": 1, "hincrby": 1}},
+		// A count past 127 takes two bytes of uvarint in the set.
+		{"200 bindings", nil, 200, 200, 1, map[string]int64{"get": 1, "set": 1, "zadd": 1, "hset": 1, "hincrby": 1}},
+		{"refresh of 200", nil, 200, 200, 1, map[string]int64{"get": 1, "set": 1, "zadd": 1}},
+		// The node's guess (the set it wrote) is wrong: two scripts.
+		{"same count after Redis expired the key", vanish, 200, 200, 1, map[string]int64{"get": 2, "hget": 1, "set": 1, "zadd": 1}},
+		{"other count after Redis expired the key", vanish, 1, 1, 1, map[string]int64{"get": 2, "hget": 1, "set": 1, "zadd": 1, "hset": 1, "hincrby": 1}},
+		{"removal", nil, 0, 0, 0, map[string]int64{"get": 1, "del": 1, "zrem": 1, "hdel": 1, "hincrby": 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.before != nil {
+				tt.before(t)
+			}
+			if err := raw.Do(ctx, raw.B().ConfigResetstat().Build()).Error(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Update(ctx, aor, now, set(tt.n)); err != nil {
+				t.Fatal(err)
+			}
+			stats := commandStats(t, raw)
+			for _, skip := range []string{"evalsha", "eval", "pttl", "config|resetstat", "ping"} {
+				delete(stats, skip)
+			}
+			if !maps.Equal(stats, tt.want) {
+				t.Errorf("commands %v, want %v", stats, tt.want)
+			}
+			if n, a := s.Count(); n != tt.bindings || a != tt.aors {
+				t.Errorf("Count = %d, %d, want %d, %d", n, a, tt.bindings, tt.aors)
+			}
+		})
 	}
 }
