@@ -40,3 +40,41 @@ func TestMigrateRoute(t *testing.T) {
 		t.Fatalf("after the migration: %+v, %v", got, err)
 	}
 }
+
+// TestMigrateHungUpReason: records a B2BUA wrote before the reasons had
+// one vocabulary ("BYE") read back as the proxy's do ("hung up"); other
+// reasons stay as they were.
+func TestMigrateHungUpReason(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "parley.db")
+	db, err := sqldb.OpenSQLite(path, sqldb.SyncFull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqldb.Migrate(ctx, db, false, component, sqliteSchema[:4]); err != nil {
+		t.Fatal(err)
+	}
+	for i, reason := range []string{"BYE", "BYE before the answer", "Busy Here", "hung up"} {
+		if _, err := db.ExecContext(ctx, `INSERT INTO cdrs (node, call_id, b_call_id, caller, callee, dialled, trunk, source,
+			setup_us, ringing_us, answered_us, end_us, disposition, hung_up_by, status, reason)
+			VALUES ('n', ?, 'b', 'a', 'b', 'bob', '', 's', ?, 0, 0, 2, 'answered', 'callee', 200, ?)`, reason, i+1, reason); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.List(ctx, Query{})
+	if err != nil || len(got) != 4 {
+		t.Fatalf("after the migration: %+v, %v", got, err)
+	}
+	want := []string{"hung up", "hung up before the answer", "Busy Here", "hung up"}
+	for i, r := range got {
+		if r.Reason != want[i] {
+			t.Errorf("record %s: reason %q, want %q", r.CallID, r.Reason, want[i])
+		}
+	}
+}
