@@ -2,6 +2,7 @@ package cdr
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 
@@ -13,14 +14,7 @@ import (
 // keep theirs.
 func TestMigrateRoute(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "parley.db")
-	db, err := sqldb.OpenSQLite(path, sqldb.SyncFull)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sqldb.Migrate(ctx, db, false, component, sqliteSchema[:1]); err != nil {
-		t.Fatal(err)
-	}
+	path, db := oldDatabase(t, 1)
 	if _, err := db.ExecContext(ctx, `INSERT INTO cdrs (node, call_id, b_call_id, caller, callee, dialled, trunk, source,
 		setup_us, ringing_us, answered_us, end_us, disposition, hung_up_by, status, reason)
 		VALUES ('n', 'old', '', 'a', 'b', '0301', 'provider', 's', 1, 0, 0, 2, 'busy', 'callee', 486, 'Busy')`); err != nil {
@@ -46,14 +40,7 @@ func TestMigrateRoute(t *testing.T) {
 // reasons stay as they were.
 func TestMigrateHungUpReason(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "parley.db")
-	db, err := sqldb.OpenSQLite(path, sqldb.SyncFull)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sqldb.Migrate(ctx, db, false, component, sqliteSchema[:4]); err != nil {
-		t.Fatal(err)
-	}
+	path, db := oldDatabase(t, 4)
 	for i, reason := range []string{"BYE", "BYE before the answer", "Busy Here", "hung up"} {
 		if _, err := db.ExecContext(ctx, `INSERT INTO cdrs (node, call_id, b_call_id, caller, callee, dialled, trunk, source,
 			setup_us, ringing_us, answered_us, end_us, disposition, hung_up_by, status, reason)
@@ -77,4 +64,19 @@ func TestMigrateHungUpReason(t *testing.T) {
 			t.Errorf("record %s: reason %q, want %q", r.CallID, r.Reason, want[i])
 		}
 	}
+}
+
+// oldDatabase makes a SQLite database at the schema's first steps
+// versions, as an older Parley left it, and returns its path and handle.
+func oldDatabase(t *testing.T, steps int) (string, *sql.DB) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "parley.db")
+	db, err := sqldb.OpenSQLite(path, sqldb.SyncFull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqldb.Migrate(context.Background(), db, false, component, sqliteSchema[:steps]); err != nil {
+		t.Fatal(err)
+	}
+	return path, db
 }
