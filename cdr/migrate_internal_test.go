@@ -20,12 +20,7 @@ func TestMigrateRoute(t *testing.T) {
 		VALUES ('n', 'old', '', 'a', 'b', '0301', 'provider', 's', 1, 0, 0, 2, 'busy', 'callee', 486, 'Busy')`); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
-	s, err := OpenSQLite(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := upgrade(t, path, db)
 	if err := s.Add(ctx, []Record{{Node: "n", CallID: "new", Trunk: "provider", Route: "national", Disposition: Busy, HungUpBy: Callee}}); err != nil {
 		t.Fatal(err)
 	}
@@ -48,12 +43,7 @@ func TestMigrateHungUpReason(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	db.Close()
-	s, err := OpenSQLite(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := upgrade(t, path, db)
 	got, err := s.List(ctx, Query{})
 	if err != nil || len(got) != 4 {
 		t.Fatalf("after the migration: %+v, %v", got, err)
@@ -79,4 +69,17 @@ func oldDatabase(t *testing.T, steps int) (string, *sql.DB) {
 		t.Fatal(err)
 	}
 	return path, db
+}
+
+// upgrade closes the old database and opens it as this Parley does,
+// which migrates it; the store closes when the test ends.
+func upgrade(t *testing.T, path string, old *sql.DB) Store {
+	t.Helper()
+	old.Close()
+	s, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
