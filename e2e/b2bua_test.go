@@ -316,13 +316,14 @@ func TestConsoleB2BUAHangup(t *testing.T) {
 	requireConsoleTools(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(freePort(t, false))
 	p := startParley(t, "--mode", "b2bua", "--admin", strings.TrimPrefix(base, "http://"))
-	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
-		"-s", "bob", "-set", "calls", "1", "-timeout", "40s", p.Addr)
-	callee.WaitLog("registered", 10*time.Second)
-
+	// The browser first: bob waits 15 s at most for his call, and a
+	// browser may take longer than that to start on a loaded machine.
 	script := runConsoleScript(t, "hangup.mjs", base+"/")
 	next := script.next
 	next("loaded")
+	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
+		"-s", "bob", "-set", "calls", "1", "-timeout", "40s", p.Addr)
+	callee.WaitLog("registered", 10*time.Second)
 	alice := startSipp(t, "-sf", scenario("uac_wait_bye.xml"), "-s", "bob", "-timeout", "40s", p.Addr)
 	call := next("call")
 	if text, _ := call["text"].(string); !strings.Contains(text, "alice") || !strings.Contains(text, "bob") {

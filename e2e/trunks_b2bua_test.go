@@ -200,3 +200,35 @@ admin:
 		})
 	}
 }
+
+// TestLocalRouteRecord: alice dials *bob, which the dial plan's local
+// route "extensions" rewrites to bob. Through the B2BUA (mode b2bua) and
+// proxied (mode stateful) alike, the record keeps what alice dialled
+// (*bob, not the rewritten bob), names the route, and her BYE is "hung
+// up" by the caller.
+func TestLocalRouteRecord(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	for _, mode := range []string{"b2bua", "stateful"} {
+		t.Run(mode, func(t *testing.T) {
+			admin, base := adminAddr(t)
+			cfg := writeConfig(t, `gateways:
+  - {name: provider, address: "127.0.0.2:`+strconv.Itoa(freePort(t, false))+`"}
+routes:
+  - {name: extensions, prefix: "*", strip: 1, local: true}
+cdr:
+  enabled: true
+admin:
+  listen: `+admin+"\n")
+			p := startParley(t, "--config", cfg, "--mode", mode)
+			bob := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"), "-s", "bob", p.Addr)
+			bob.WaitLog("registered", 10*time.Second)
+			startSipp(t, "-sf", scenario("uac_call.xml"), "-s", "*bob", p.Addr).ExpectSuccess()
+			bob.ExpectSuccess()
+			r := trunkCDRs(t, base, 1)[0]
+			if r.Dialled != "*bob" || r.Route != "extensions" || r.Trunk != "" || r.Disposition != "answered" ||
+				r.HungUpBy != "caller" || r.Reason != "hung up" || (r.BCallID != "") != (mode == "b2bua") {
+				t.Errorf("record %+v, want *bob dialled through route extensions, hung up by the caller", r)
+			}
+		})
+	}
+}
