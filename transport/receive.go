@@ -77,6 +77,9 @@ func stamp(msg *sip.Message, src netip.AddrPort, forceRPort bool) error {
 	if err != nil {
 		return err
 	}
+	if _, rport := v.RPort(); !rport && !forceRPort && sameHost(v.Host, src.Addr()) {
+		return nil // the common case: nothing to stamp, and no address text to make
+	}
 	with := v.WithReceived
 	if forceRPort {
 		with = v.WithReceivedRPort
@@ -85,4 +88,12 @@ func stamp(msg *sip.Message, src netip.AddrPort, forceRPort bool) error {
 		msg.SetTopVia(value)
 	}
 	return nil
+}
+
+// sameHost reports whether a Via's sent-by host is addr written as
+// received would write it, in which case §18.2.1 adds no received. It
+// compares without making addr's text on the heap.
+func sameHost(host string, addr netip.Addr) bool {
+	var buf [64]byte
+	return string(addr.AppendTo(buf[:0])) == sip.TrimBrackets(host)
 }
