@@ -82,9 +82,35 @@ func BenchmarkPut(b *testing.B) {
 }
 
 // BenchmarkRefresh is what most REGISTERs are: a phone's refresh of its
-// one binding (a later expiry, the next CSeq) at the node that stored it,
-// over benchAORs AORs from many goroutines at once.
+// one binding (a later expiry, the next CSeq) at the node that stored it.
 func BenchmarkRefresh(b *testing.B) {
+	benchRegistered(b, func(s location.Store, aor string, now time.Time, i int64) error {
+		at := now.Add(time.Duration(i) * time.Microsecond)
+		_, err := s.Update(context.Background(), aor, at, func(cur []location.Binding) ([]location.Binding, error) {
+			for j := range cur {
+				cur[j].Expires, cur[j].Updated, cur[j].CSeq = at.Add(time.Hour), at, cur[j].CSeq+1
+			}
+			return cur, nil
+		})
+		return err
+	})
+}
+
+// BenchmarkLookup is a call's Lookup of a registered AOR; Redis's answers
+// come from the client-side cache once read.
+func BenchmarkLookup(b *testing.B) {
+	benchRegistered(b, func(s location.Store, aor string, now time.Time, _ int64) error {
+		bs, err := s.Lookup(context.Background(), aor, now)
+		if err == nil && len(bs) != 1 {
+			err = fmt.Errorf("Lookup: %d bindings", len(bs))
+		}
+		return err
+	})
+}
+
+// benchRegistered runs op on each engine from many goroutines at once,
+// over benchAORs AORs registered first; i counts the operations from 1.
+func benchRegistered(b *testing.B, op func(s location.Store, aor string, now time.Time, i int64) error) {
 	for _, e := range engines(b) {
 		b.Run(e.name, func(b *testing.B) {
 			s, measure := e.open(b)
@@ -92,19 +118,13 @@ func BenchmarkRefresh(b *testing.B) {
 			now := time.Now()
 			aors := registerAll(b, s, now)
 			var n atomic.Int64
-			b.SetParallelism(16)
+			b.SetParallelism(16) // Redis round trips overlap
 			b.ReportAllocs()
 			defer measure(b)()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					i := n.Add(1)
-					at := now.Add(time.Duration(i) * time.Microsecond)
-					if _, err := s.Update(context.Background(), aors[i%benchAORs], at, func(cur []location.Binding) ([]location.Binding, error) {
-						for j := range cur {
-							cur[j].Expires, cur[j].Updated, cur[j].CSeq = at.Add(time.Hour), at, cur[j].CSeq+1
-						}
-						return cur, nil
-					}); err != nil {
+					if err := op(s, aors[i%benchAORs], now, i); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -126,30 +146,6 @@ func registerAll(b *testing.B, s location.Store, now time.Time) []string {
 		}
 	}
 	return aors
-}
-
-// BenchmarkLookup is a call's Lookup of a registered AOR; Redis's answers
-// come from the client-side cache once read.
-func BenchmarkLookup(b *testing.B) {
-	for _, e := range engines(b) {
-		b.Run(e.name, func(b *testing.B) {
-			s, measure := e.open(b)
-			defer s.Close()
-			now := time.Now()
-			aors := registerAll(b, s, now)
-			var n atomic.Int64
-			b.ReportAllocs()
-			defer measure(b)()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					bs, err := s.Lookup(context.Background(), aors[n.Add(1)%benchAORs], now)
-					if err != nil || len(bs) != 1 {
-						b.Fatalf("Lookup: %d bindings, %v", len(bs), err)
-					}
-				}
-			})
-		})
-	}
 }
 
 // BenchmarkCount is a metrics scrape's Count: every bucket's totals, in

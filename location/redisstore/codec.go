@@ -39,6 +39,24 @@ func encodeSet(dst []byte, ver, owner uint64, bs []location.Binding) []byte {
 	return dst
 }
 
+// setSize is about how many bytes encodeSet appends for bs, never fewer,
+// so that the value is made in one allocation.
+func setSize(bs []location.Binding) int {
+	n := headerSize + binary.MaxVarintLen64
+	for i := range bs {
+		b := &bs[i]
+		// Per binding: six strings' lengths, five numbers, the Path's
+		// length, two addresses and a ConnID with its owner: at most
+		// 6+5+1+2+1 varints and 2×18 + 8 bytes.
+		n += 15*binary.MaxVarintLen64 + 2*18 + 8
+		n += len(b.Contact) + len(b.Params) + len(b.CallID) + len(b.Transport) + len(b.InstanceID) + len(b.UserAgent)
+		for _, p := range b.Path {
+			n += binary.MaxVarintLen64 + len(p)
+		}
+	}
+	return n
+}
+
 func encodeBinding(dst []byte, owner uint64, b *location.Binding) []byte {
 	for _, s := range [...]string{b.Contact, b.Params, b.CallID, b.Transport, b.InstanceID, b.UserAgent} {
 		dst = appendString(dst, s)

@@ -29,6 +29,9 @@ func sample() []location.Binding {
 func TestCodecRoundTrip(t *testing.T) {
 	in := sample()
 	v := string(encodeSet(nil, 42, 7, in))
+	if size := setSize(in); len(v) > size {
+		t.Errorf("setSize = %d, the set takes %d", size, len(v))
+	}
 	if got := versionOf(v); got != 42 {
 		t.Errorf("versionOf = %d, want 42", got)
 	}
@@ -101,7 +104,11 @@ func FuzzDecodeSet(f *testing.F) {
 		if err != nil {
 			return
 		}
-		again, err := decodeSet(string(encodeSet(nil, versionOf(string(data)), 1, bs)), "sip:a@h", 1, time.Time{}, false)
+		v := encodeSet(nil, versionOf(string(data)), 1, bs)
+		if size := setSize(bs); len(v) > size {
+			t.Errorf("setSize = %d, the set takes %d", size, len(v))
+		}
+		again, err := decodeSet(string(v), "sip:a@h", 1, time.Time{}, false)
 		if err != nil {
 			t.Fatalf("re-encoded set does not decode: %v", err)
 		}

@@ -19,12 +19,15 @@ const buckets = 1024
 type keys struct {
 	prefix string
 	tags   [buckets]string // "{prefix}loc:{0c1}:" for each bucket
+	// Each bucket's index and counts, made once: every update names both.
+	dues, counters [buckets]string
 }
 
 func newKeys(prefix string) *keys {
 	k := &keys{prefix: prefix}
 	for i := range k.tags {
 		k.tags[i] = fmt.Sprintf("%sloc:{%03x}:", prefix, i)
+		k.dues[i], k.counters[i] = k.tags[i]+"due", k.tags[i]+"n"
 	}
 	return k
 }
@@ -36,12 +39,12 @@ func bucket(aor string) int { return int(location.HashAOR(aor) % buckets) }
 func (k *keys) set(b int, aor string) string { return k.tags[b] + "a:" + aor }
 
 // due is bucket b's sorted set of AORs by earliest expiry (milliseconds).
-func (k *keys) due(b int) string { return k.tags[b] + "due" }
+func (k *keys) due(b int) string { return k.dues[b] }
 
 // counts is bucket b's hash of totals ("bindings", "aors") and, per AOR,
 // its number of bindings (fields "a:" + AOR), which is what lets the
 // script correct the totals when Redis itself expired a set.
-func (k *keys) counts(b int) string { return k.tags[b] + "n" }
+func (k *keys) counts(b int) string { return k.counters[b] }
 
 // validPrefix reports whether p can prefix the keys: a brace would change
 // the hash tag, and so the slot, of every key.

@@ -52,8 +52,9 @@ func (l *local) shard(aor string) *localShard {
 
 // lock waits until no other Update of this node holds aor, or ctx ends.
 // The lock is per AOR, not per stripe: Updates of different AORs never
-// wait for each other's round trips.
-func (l *local) lock(ctx context.Context, aor string) (unlock func(), err error) {
+// wait for each other's round trips. It returns a copy of aor of the
+// lock's own, which remember may keep without copying it again.
+func (l *local) lock(ctx context.Context, aor string) (owned string, unlock func(), err error) {
 	sh := l.shard(aor)
 	for {
 		sh.mu.Lock()
@@ -63,7 +64,7 @@ func (l *local) lock(ctx context.Context, aor string) (unlock func(), err error)
 			aor = strings.Clone(aor) // the key outlives the request's buffer
 			sh.busy[aor] = done
 			sh.mu.Unlock()
-			return func() {
+			return aor, func() {
 				sh.mu.Lock()
 				delete(sh.busy, aor)
 				sh.mu.Unlock()
@@ -74,7 +75,7 @@ func (l *local) lock(ctx context.Context, aor string) (unlock func(), err error)
 		select {
 		case <-held:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return "", nil, ctx.Err()
 		}
 	}
 }
@@ -91,7 +92,8 @@ func (l *local) recall(aor string) (string, bool) {
 }
 
 // remember records v as aor's set in Redis, forgetting an arbitrary other
-// AOR when the shard is full.
+// AOR when the shard is full. aor is kept: it must not share the memory
+// of a request (lock's copy does not).
 func (l *local) remember(aor, v string) {
 	sh := l.shard(aor)
 	sh.mu.Lock()
@@ -102,7 +104,7 @@ func (l *local) remember(aor, v string) {
 			break
 		}
 	}
-	sh.last[strings.Clone(aor)] = v
+	sh.last[aor] = v
 }
 
 // forget drops what this node remembers of aor, whose write may or may

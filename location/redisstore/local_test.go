@@ -200,7 +200,7 @@ func commandStats(t *testing.T, c rueidis.Client) map[string]int64 {
 func TestLocalLock(t *testing.T) {
 	l := newLocal()
 	ctx := context.Background()
-	unlock, err := l.lock(ctx, "sip:a@h")
+	_, unlock, err := l.lock(ctx, "sip:a@h")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestLocalLock(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 			defer cancel()
-			u, err := l.lock(c, tt.aor)
+			_, u, err := l.lock(c, tt.aor)
 			if waited := errors.Is(err, context.DeadlineExceeded); waited != tt.wait {
 				t.Fatalf("lock(%s) = %v, want waiting %v", tt.aor, err, tt.wait)
 			}
@@ -234,7 +234,7 @@ func TestLocalLock(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		u, err := l.lock(ctx, "sip:a@h")
+		_, u, err := l.lock(ctx, "sip:a@h")
 		if u != nil {
 			u()
 		}
