@@ -59,6 +59,8 @@ func TestClusterOneRecord(t *testing.T) {
 			if len(rows) != 1 || !strings.HasPrefix(rows[0], "n3 127.0.0.1:") {
 				t.Errorf("call records (node source call_id) %q, want one, by n3, from 127.0.0.1", rows)
 			}
+			waitMetric(t, "http://"+n2.admin, "parley_cdr_left_to_node_total 1", 2*time.Second)
+			waitMetric(t, "http://"+n3.admin, "parley_cdr_left_to_node_total 0", 2*time.Second)
 		})
 	}
 }

@@ -65,7 +65,7 @@ func (s *Server) onCall() func(observe.CallChange, observe.Call) {
 // call the proxy followed: not when the policy refused it, the B2BUA
 // took it, or another node relayed it here (that node records it).
 func (s *Server) recordsProxied(c *observe.Call) bool {
-	return !c.RefusedByPolicy() && !s.ownedByB2BUA(c.CallID) && !s.cluster.recordedElsewhere(c.Source, false)
+	return !c.RefusedByPolicy() && !s.ownedByB2BUA(c.CallID) && !s.cluster.leftToNode(c.Source, false)
 }
 
 // proxiedRecord is the record of a call the proxy relayed, with what the

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parley-sip/parley/b2bua"
@@ -24,20 +25,23 @@ import (
 // its heartbeat, the snapshots of its answered B2BUA calls, and the
 // takeover of dead nodes' calls (docs/CLUSTER.md).
 type clusterNode struct {
-	self      string
-	sip       string
-	records   string // the name this node's call records carry
-	after     time.Duration
-	interval  time.Duration
-	members   members.Store
-	peers     *members.Peers // the other nodes' addresses: their calls are recorded where they entered
-	calls     takeover.Calls
-	close     func()
-	ops       chan callOp // snapshot writes, in the order the calls made them
-	answered  sync.Map    // call id -> true for calls with a snapshot stored
-	log       *slog.Logger
-	heartbeat *members.Heart
-	taker     *takeover.Taker
+	self     string
+	sip      string
+	records  string // the name this node's call records carry
+	after    time.Duration
+	interval time.Duration
+	members  members.Store
+	peers    *members.Peers // the other nodes' addresses: their calls are recorded where they entered
+	// leftRecords counts the calls not recorded here because they came
+	// from a node (parley_cdr_left_to_node_total).
+	leftRecords atomic.Uint64
+	calls       takeover.Calls
+	close       func()
+	ops         chan callOp // snapshot writes, in the order the calls made them
+	answered    sync.Map    // call id -> true for calls with a snapshot stored
+	log         *slog.Logger
+	heartbeat   *members.Heart
+	taker       *takeover.Taker
 }
 
 // callOp is one write of the snapshots: a put, or a removal (snap nil).
@@ -136,7 +140,7 @@ func (s *Server) sendOriginated(ctx context.Context, req *sip.Message) (*sip.Mes
 // recordTakeover writes a record of another node's call (its name stays
 // on the record, and its journal row goes with the write).
 func (s *Server) recordTakeover(r cdr.Record) {
-	if s.records == nil || s.cluster.recordedElsewhere(r.Source, true) {
+	if s.records == nil || s.cluster.leftToNode(r.Source, true) {
 		return
 	}
 	s.records.w.Write(r)
@@ -160,6 +164,16 @@ func (cn *clusterNode) recordedElsewhere(source string, self bool) bool {
 		return cn.peers.IsNode(src)
 	}
 	return cn.peers.Has(src)
+}
+
+// leftToNode is recordedElsewhere for a call's final record: a call
+// left to another node is counted.
+func (cn *clusterNode) leftToNode(source string, self bool) bool {
+	if !cn.recordedElsewhere(source, self) {
+		return false
+	}
+	cn.leftRecords.Add(1)
+	return true
 }
 
 // clusterOnChange is b2bua.Config.OnChange: the snapshot written again

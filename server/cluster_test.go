@@ -155,4 +155,11 @@ func TestClusterRecordedElsewhere(t *testing.T) {
 			t.Errorf("recordedElsewhere(%q, self %v) on node %v = %v, want %v", tc.source, tc.self, tc.cn != nil, got, tc.wantEl)
 		}
 	}
+	// The final records count: one left, one kept.
+	if !cn.leftToNode("127.0.0.2:25060", false) || cn.leftToNode("192.0.2.1:5060", false) {
+		t.Error("leftToNode disagrees with recordedElsewhere")
+	}
+	if n := cn.leftRecords.Load(); n != 1 {
+		t.Errorf("calls left to a node counted %d, want 1", n)
+	}
 }
