@@ -25,23 +25,24 @@ import (
 // its heartbeat, the snapshots of its answered B2BUA calls, and the
 // takeover of dead nodes' calls (docs/CLUSTER.md).
 type clusterNode struct {
-	self     string
-	sip      string
-	records  string // the name this node's call records carry
-	after    time.Duration
-	interval time.Duration
-	members  members.Store
-	peers    *members.Peers // the other nodes' addresses: their calls are recorded where they entered
+	self      string
+	sip       string
+	records   string // the name this node's call records carry
+	after     time.Duration
+	interval  time.Duration
+	members   members.Store
+	peers     *members.Peers // the other nodes' addresses: their calls are recorded where they entered
+	calls     takeover.Calls
+	close     func()
+	ops       chan callOp // snapshot writes, in the order the calls made them
+	answered  sync.Map    // call id -> true for calls with a snapshot stored
+	log       *slog.Logger
+	heartbeat *members.Heart
+	taker     *takeover.Taker
+
 	// leftRecords counts the calls not recorded here because they came
 	// from a node (parley_cdr_left_to_node_total).
 	leftRecords atomic.Uint64
-	calls       takeover.Calls
-	close       func()
-	ops         chan callOp // snapshot writes, in the order the calls made them
-	answered    sync.Map    // call id -> true for calls with a snapshot stored
-	log         *slog.Logger
-	heartbeat   *members.Heart
-	taker       *takeover.Taker
 }
 
 // callOp is one write of the snapshots: a put, or a removal (snap nil).
