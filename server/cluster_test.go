@@ -120,7 +120,8 @@ func TestClusterOnChange(t *testing.T) {
 // TestClusterRecordedElsewhere: a call from another node (dead ones too)
 // is left to that node; one from a phone, from this node's own address,
 // from an unreadable source or off a cluster is recorded here, except
-// that a takeover (self) also leaves a call this node relayed.
+// that a takeover (self) also leaves a call this node relayed, and
+// takes only a node's exact address for a node.
 func TestClusterRecordedElsewhere(t *testing.T) {
 	now := time.Date(2026, 12, 7, 6, 0, 0, 0, time.UTC)
 	ctx := context.Background()
@@ -148,6 +149,7 @@ func TestClusterRecordedElsewhere(t *testing.T) {
 		{cn, "127.0.0.1:25060", false, false},
 		{cn, "127.0.0.1:25060", true, true},
 		{cn, "127.0.0.1:40000", true, false},
+		{cn, "127.0.0.2:41000", true, false},
 		{cn, "", false, false},
 		{nil, "127.0.0.2:25060", true, false},
 	} {

@@ -74,12 +74,15 @@ func (p *Peers) Has(src netip.AddrPort) bool {
 	return ok
 }
 
-// IsNode reports whether src is a node of the cluster, this one
-// included: a peer, or this node's own cluster.address exactly (what a
-// surviving node asks of a dead node's call, which may have come from
-// the survivor itself).
+// IsNode reports whether src is exactly a node's cluster.address, this
+// node's included: what a surviving node asks of a dead node's call,
+// which may have come from the survivor itself. Hosts alone do not
+// count here: the call's record would be lost for good if a phone on a
+// node's host were taken for the node, where a repeat is only a repeat.
 func (p *Peers) IsNode(src netip.AddrPort) bool {
-	return p.Has(src) || (p.addr.IsValid() && netip.AddrPortFrom(src.Addr().Unmap(), src.Port()) == p.addr)
+	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	_, ok := p.set.Load().addrs[src]
+	return ok || (p.addr.IsValid() && src == p.addr)
 }
 
 // Watch returns st as a Store whose every successful read of the
