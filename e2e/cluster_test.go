@@ -273,8 +273,9 @@ func TestCluster(t *testing.T) {
 // auth.secret. A nonce node 2 issued is accepted by node 3; bob, at node
 // 2 over TCP with a password, is called by alice through node 3, which
 // challenges her; node 2 trusts node 3 and does not challenge again.
-// Both nodes write the call's record to the one table, each under its
-// own name.
+// The call has one record in the shared table, by node 3, where it
+// entered the cluster: node 2 got it from a node and leaves it to that
+// one (issue #19).
 func TestClusterSharedDatabase(t *testing.T) {
 	requireTool(t, "baresip", baresipHint)
 	requireTool(t, "sipp", sippHint)
@@ -334,15 +335,43 @@ func TestClusterSharedDatabase(t *testing.T) {
 	}
 	bob.quit()
 
-	// Each node writes its record of the call when the call ends.
-	want := "n2 n3"
+	// The call passed both nodes; node 3, where it entered, records it,
+	// and node 2, which got it from node 3, leaves it to node 3: one
+	// record in the shared table.
+	want := "n3"
 	var got string
 	for deadline := time.Now().Add(10 * time.Second); got != want && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		got = cdrNodes(t, dsn)
 	}
-	if got != want {
-		t.Errorf("call records by node %q, want %q", got, want)
+	// Node 2 ended the call too, and would have handed its record to the
+	// writer with the log line; give a commit time to land.
+	if !waitForText(n2.logPath, `msg="call ended"`, 10*time.Second, n2.exited) {
+		t.Error("node 2 did not log the call's end")
 	}
+	time.Sleep(time.Second)
+	rows := cdrRows(t, dsn)
+	if got != want || len(rows) != 1 {
+		t.Fatalf("call records (node source call_id) %q, want one, by node %s", rows, want)
+	}
+	if src := strings.Fields(rows[0])[1]; strings.HasPrefix(src, "127.0.0.2:") || strings.HasPrefix(src, "127.0.0.3:") {
+		t.Errorf("the record's source is node address %s, want the caller's", src)
+	}
+}
+
+// cdrRows lists the shared cdrs table's records as "node source call_id".
+func cdrRows(t *testing.T, dsn string) []string {
+	t.Helper()
+	ctx, conn, done := pgConn(t, dsn)
+	defer done()
+	rows, err := conn.Query(ctx, "SELECT node || ' ' || source || ' ' || call_id FROM cdrs ORDER BY node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
 
 // cdrNodes lists the nodes with a record in the shared cdrs table.

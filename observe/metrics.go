@@ -29,6 +29,9 @@ type Sources struct {
 	// CDR returns the call detail records committed since start and those
 	// that failed to commit or were dropped.
 	CDR func() (written, errors uint64)
+	// CDRLeftToNode returns the calls a cluster node did not record
+	// because they came from another node, which records them.
+	CDRLeftToNode func() uint64
 	// SubscriberCache returns the subscriber cache's lookups answered from
 	// memory and from the database, and the subscribers and unknown users
 	// it holds.
@@ -122,6 +125,8 @@ var (
 		"Call detail records committed to the database.", nil, nil)
 	descCDRErrors = prometheus.NewDesc("parley_cdr_write_errors_total",
 		"Call detail records whose commit failed (each retry counts again) or that were dropped.", nil, nil)
+	descCDRLeft = prometheus.NewDesc("parley_cdr_left_to_node_total",
+		"Calls not recorded by this node because another cluster node relayed them here and records them.", nil, nil)
 	descCacheLookups = prometheus.NewDesc("parley_subscriber_cache_lookups_total",
 		"Subscriber lookups (digest checks, known-user tests), by result: hit (answered from memory) or miss (read from the database).", []string{"result"}, nil)
 	descCacheEntries = prometheus.NewDesc("parley_subscriber_cache_entries",
@@ -187,7 +192,7 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descResponses, descTransactions, descRegistrations,
-		descCalls, descCallsSetup, descAuthFailures, descBlocked, descCDRWritten, descCDRErrors, descCacheLookups, descCacheEntries,
+		descCalls, descCallsSetup, descAuthFailures, descBlocked, descCDRWritten, descCDRErrors, descCDRLeft, descCacheLookups, descCacheEntries,
 		descDropped, descConnections, descCaptureDropped, descStageRequests, descStageDuration,
 		descPresenceSubs, descPresenceNotifies, descPresencePublications} {
 		ch <- d
@@ -240,6 +245,9 @@ func (m *Metrics) collectSources(ch chan<- prometheus.Metric) {
 		written, errs := s.CDR()
 		ch <- prometheus.MustNewConstMetric(descCDRWritten, prometheus.CounterValue, float64(written))
 		ch <- prometheus.MustNewConstMetric(descCDRErrors, prometheus.CounterValue, float64(errs))
+	}
+	if s.CDRLeftToNode != nil {
+		ch <- prometheus.MustNewConstMetric(descCDRLeft, prometheus.CounterValue, float64(s.CDRLeftToNode()))
 	}
 	if s.SubscriberCache != nil {
 		hits, misses, known, unknown := s.SubscriberCache()

@@ -46,6 +46,7 @@ func TestMetricsScrape(t *testing.T) {
 		Connections:     func() map[string]int { return map[string]int{"stream": 5} },
 		Auth:            func() (uint64, int) { return 9, 1 },
 		CDR:             func() (uint64, uint64) { return 12, 2 },
+		CDRLeftToNode:   func() uint64 { return 3 },
 		SubscriberCache: func() (uint64, uint64, int, int) { return 40, 3, 2, 1 },
 	}})
 	o.Start()
@@ -94,6 +95,9 @@ parley_cdr_written_total 12
 # HELP parley_cdr_write_errors_total Call detail records whose commit failed (each retry counts again) or that were dropped.
 # TYPE parley_cdr_write_errors_total counter
 parley_cdr_write_errors_total 2
+# HELP parley_cdr_left_to_node_total Calls not recorded by this node because another cluster node relayed them here and records them.
+# TYPE parley_cdr_left_to_node_total counter
+parley_cdr_left_to_node_total 3
 # HELP parley_subscriber_cache_lookups_total Subscriber lookups (digest checks, known-user tests), by result: hit (answered from memory) or miss (read from the database).
 # TYPE parley_subscriber_cache_lookups_total counter
 parley_subscriber_cache_lookups_total{result="hit"} 40

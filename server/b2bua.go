@@ -67,7 +67,7 @@ func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime cont
 
 // recordB2BUA writes a B2BUA call's record when cdr.enabled is on.
 func (s *Server) recordB2BUA(r cdr.Record) {
-	if s.records == nil {
+	if s.records == nil || s.cluster.leftToNode(r.Source, false) {
 		return
 	}
 	r.Node = s.records.node

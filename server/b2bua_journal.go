@@ -36,7 +36,7 @@ func (s *Server) recoverCalls(store cdr.Store, node string) {
 
 // journalB2BUA writes a B2BUA call in progress to the journal.
 func (s *Server) journalB2BUA(r cdr.Record) {
-	if s.records == nil {
+	if s.records == nil || s.cluster.recordedElsewhere(r.Source, false) { // its record is written elsewhere too
 		return
 	}
 	r.Node = s.records.node

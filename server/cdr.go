@@ -55,10 +55,17 @@ func (s *Server) onCall() func(observe.CallChange, observe.Call) {
 	}
 	return func(change observe.CallChange, c observe.Call) {
 		logCall(change, c)
-		if change == observe.CallFinished && !c.RefusedByPolicy() && !s.ownedByB2BUA(c.CallID) {
+		if change == observe.CallFinished && s.recordsProxied(&c) {
 			rec.w.Write(s.proxiedRecord(&c, rec.node, c.End))
 		}
 	}
+}
+
+// recordsProxied reports whether this node writes the record of c, a
+// call the proxy followed: not when the policy refused it, the B2BUA
+// took it, or another node relayed it here (that node records it).
+func (s *Server) recordsProxied(c *observe.Call) bool {
+	return !c.RefusedByPolicy() && !s.ownedByB2BUA(c.CallID) && !s.cluster.leftToNode(c.Source, false)
 }
 
 // proxiedRecord is the record of a call the proxy relayed, with what the
@@ -103,7 +110,7 @@ func (s *Server) closeRecords() {
 		active, _ := s.obs.obs.Calls()
 		now := time.Now()
 		for i := range active {
-			if !s.ownedByB2BUA(active[i].CallID) {
+			if s.recordsProxied(&active[i]) {
 				rec.w.Write(s.proxiedRecord(&active[i], rec.node, now))
 			}
 		}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parley-sip/parley/b2bua"
@@ -29,6 +31,7 @@ type clusterNode struct {
 	after     time.Duration
 	interval  time.Duration
 	members   members.Store
+	peers     *members.Peers // the other nodes' addresses: their calls are recorded where they entered
 	calls     takeover.Calls
 	close     func()
 	ops       chan callOp // snapshot writes, in the order the calls made them
@@ -36,6 +39,10 @@ type clusterNode struct {
 	log       *slog.Logger
 	heartbeat *members.Heart
 	taker     *takeover.Taker
+
+	// leftRecords counts the calls not recorded here because they came
+	// from a node (parley_cdr_left_to_node_total).
+	leftRecords atomic.Uint64
 }
 
 // callOp is one write of the snapshots: a put, or a removal (snap nil).
@@ -67,7 +74,7 @@ func openCluster(cfg *config.Config, log *slog.Logger) (*clusterNode, error) {
 func newClusterNode(cfg *config.Config, ms members.Store, calls takeover.Calls, closeFn func(), log *slog.Logger) *clusterNode {
 	after := cfg.Cluster.TakeoverAfter.Duration()
 	return &clusterNode{self: cfg.Cluster.Node, sip: cfg.Cluster.Address, records: recordsNode(cfg), after: after,
-		interval: members.Interval(after), members: ms, calls: calls, close: closeFn,
+		interval: members.Interval(after), members: ms, peers: members.NewPeers(cfg.Cluster.Node, cfg.Cluster.Address), calls: calls, close: closeFn,
 		ops: make(chan callOp, maxCallOps), log: log}
 }
 
@@ -85,7 +92,7 @@ func (s *Server) startCluster(ctx context.Context) {
 	}
 	cn.heartbeat = &members.Heart{Store: cn.members, Interval: cn.interval, Log: s.log, Counts: s.clusterCounts,
 		Self: members.Member{ID: cn.self, SIP: cn.sip, Admin: admin}}
-	cn.taker = takeover.New(takeover.Config{Self: cn.self, Members: cn.members, Calls: cn.calls, After: cn.after,
+	cn.taker = takeover.New(takeover.Config{Self: cn.self, Members: cn.peers.Watch(cn.members), Calls: cn.calls, After: cn.after,
 		Interval: cn.interval, Send: s.sendOriginated, Record: s.recordTakeover, Log: s.log})
 	s.bg.Go(func() { cn.heartbeat.Run(ctx) })
 	s.bg.Go(func() { cn.writeCalls(ctx) })
@@ -134,10 +141,40 @@ func (s *Server) sendOriginated(ctx context.Context, req *sip.Message) (*sip.Mes
 // recordTakeover writes a record of another node's call (its name stays
 // on the record, and its journal row goes with the write).
 func (s *Server) recordTakeover(r cdr.Record) {
-	if s.records == nil {
+	if s.records == nil || s.cluster.leftToNode(r.Source, true) {
 		return
 	}
 	s.records.w.Write(r)
+}
+
+// recordedElsewhere reports whether a call whose INVITE came from source
+// is recorded by another node: one that came from a node (a proxied or
+// B2BUA call relayed to the node holding the callee's flow) is recorded
+// by the node it entered the cluster at, which saw all of it, so that a
+// shared table holds one record per call. self also counts this node's
+// own address: a dead node's call relayed by this one.
+func (cn *clusterNode) recordedElsewhere(source string, self bool) bool {
+	if cn == nil {
+		return false
+	}
+	src, err := netip.ParseAddrPort(source)
+	if err != nil {
+		return false
+	}
+	if self {
+		return cn.peers.IsNode(src)
+	}
+	return cn.peers.Has(src)
+}
+
+// leftToNode is recordedElsewhere for a call's final record: a call
+// left to another node is counted.
+func (cn *clusterNode) leftToNode(source string, self bool) bool {
+	if !cn.recordedElsewhere(source, self) {
+		return false
+	}
+	cn.leftRecords.Add(1)
+	return true
 }
 
 // clusterOnChange is b2bua.Config.OnChange: the snapshot written again

@@ -116,3 +116,52 @@ func TestClusterOnChange(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterRecordedElsewhere: a call from another node (dead ones too)
+// is left to that node; one from a phone, from this node's own address,
+// from an unreadable source or off a cluster is recorded here, except
+// that a takeover (self) also leaves a call this node relayed, and
+// takes only a node's exact address for a node.
+func TestClusterRecordedElsewhere(t *testing.T) {
+	now := time.Date(2026, 12, 7, 6, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	ms := members.NewMemory()
+	cn := testClusterNode(t, ms, takeover.NewMemory(clock.NewFake(now)))
+	for _, m := range []members.Member{
+		{ID: "n1", SIP: "127.0.0.1:25060", Seen: now},
+		{ID: "n2", SIP: "127.0.0.2:25060", Seen: now},
+		{ID: "n3", SIP: "127.0.0.3:25060", Seen: now.Add(-time.Hour)}, // dead
+	} {
+		_ = ms.Beat(ctx, m)
+	}
+	if _, err := cn.peers.Watch(ms).Members(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		cn           *clusterNode
+		source       string
+		self, wantEl bool
+	}{
+		{cn, "127.0.0.2:25060", false, true},
+		{cn, "127.0.0.2:41000", false, true},
+		{cn, "127.0.0.3:25060", false, true},
+		{cn, "192.0.2.1:5060", false, false},
+		{cn, "127.0.0.1:25060", false, false},
+		{cn, "127.0.0.1:25060", true, true},
+		{cn, "127.0.0.1:40000", true, false},
+		{cn, "127.0.0.2:41000", true, false},
+		{cn, "", false, false},
+		{nil, "127.0.0.2:25060", true, false},
+	} {
+		if got := tc.cn.recordedElsewhere(tc.source, tc.self); got != tc.wantEl {
+			t.Errorf("recordedElsewhere(%q, self %v) on node %v = %v, want %v", tc.source, tc.self, tc.cn != nil, got, tc.wantEl)
+		}
+	}
+	// The final records count: one left, one kept.
+	if !cn.leftToNode("127.0.0.2:25060", false) || cn.leftToNode("192.0.2.1:5060", false) {
+		t.Error("leftToNode disagrees with recordedElsewhere")
+	}
+	if n := cn.leftRecords.Load(); n != 1 {
+		t.Errorf("calls left to a node counted %d, want 1", n)
+	}
+}

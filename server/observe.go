@@ -99,6 +99,9 @@ func (s *Server) metricSources() observe.Sources {
 	}
 	if s.records != nil {
 		src.CDR = s.records.w.Stats
+		if s.cluster != nil {
+			src.CDRLeftToNode = s.cluster.leftRecords.Load
+		}
 	}
 	if s.presence != nil {
 		src.Presence = s.presence.stats
