@@ -104,9 +104,9 @@ type Config struct {
 	OnEnd func(c *Call)
 	// Record, when set, receives the call detail record of every call.
 	Record func(cdr.Record)
-	// Journal, when set, receives the record so far of an answered call
-	// in progress, at its answer (and a pickup's or a transfer's), on the
-	// call's queue: what a restart after a crash recovers as interrupted.
+	// Journal, when set, receives the record so far of a call in
+	// progress, at its first ringing and at its answer, on the call's
+	// queue: what a restart after a crash recovers as interrupted.
 	Journal func(cdr.Record)
 	// Durable, when set, runs fn (without blocking) once every record
 	// handed to Record before it is committed; the 200 to a BYE that

@@ -142,6 +142,7 @@ func (c *Call) provisional(br *branch, d *dialog.Dialog, resp *sip.Message) {
 	if c.ringing == 0 {
 		c.ringing = stampOf(c.b.clock.Now())
 		defer c.watch(Ringing)
+		defer c.journal() // after the provisional goes out
 	}
 	c.ensureA(out)
 	c.sendA(out)

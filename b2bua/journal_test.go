@@ -8,41 +8,27 @@ import (
 	"github.com/parley-sip/parley/cdr"
 )
 
-// TestJournal: a call is journaled once, at its answer (not at its
-// ringing: see Call.journal), with what is known of it then.
+// TestJournal: a call is journaled at its first ringing and at its
+// answer, with what is known of it then.
 func TestJournal(t *testing.T) {
 	var rows []cdr.Record
 	f := newFixture(t, func(c *Config) { c.Journal = func(r cdr.Record) { rows = append(rows, r) } })
 	_, inv := answered(t, f)
-	if len(rows) != 1 {
-		t.Fatalf("%d journal rows, want 1 (the answer)", len(rows))
+	if len(rows) != 2 {
+		t.Fatalf("%d journal rows, want 2 (ringing, answer)", len(rows))
 	}
-	if r := rows[0]; r.CallID != "alice-call-1@198.51.100.7" || r.BCallID != inv.req.Header("Call-ID") || r.Setup.IsZero() ||
-		r.Ringing.IsZero() || r.Answered.IsZero() || r.Status != 200 || !r.End.IsZero() {
-		t.Errorf("row %+v, want ringing and answered, status 200, no end", r)
+	for i, tc := range []struct {
+		answered bool
+		status   int
+	}{{false, 0}, {true, 200}} {
+		r := rows[i]
+		if r.CallID != "alice-call-1@198.51.100.7" || r.BCallID != inv.req.Header("Call-ID") || r.Setup.IsZero() ||
+			r.Ringing.IsZero() || r.Answered.IsZero() != !tc.answered || r.Status != tc.status || !r.End.IsZero() {
+			t.Errorf("row %d: %+v, want answered %v, status %d, no end", i, r, tc.answered, tc.status)
+		}
 	}
 	if len(f.records) != 0 {
 		t.Errorf("%d records of a call still up", len(f.records))
-	}
-}
-
-// TestJournalSkipsRinging: a call that rings and is refused is never
-// journaled; its record is all it writes.
-func TestJournalSkipsRinging(t *testing.T) {
-	var rows []cdr.Record
-	f := newFixture(t, func(c *Config) { c.Journal = func(r cdr.Record) { rows = append(rows, r) } })
-	aTx, _ := f.call(Plan{}, "sip:bob@203.0.113.9:5060")
-	inv := f.txs.all("INVITE")[0]
-	inv.answer(180, "bob-1")
-	if len(rows) != 0 {
-		t.Fatalf("%d journal rows of a call ringing, want none", len(rows))
-	}
-	inv.answer(486, "bob-1")
-	if got := aTx.codes(); !slices.Equal(got, []int{180, 486}) {
-		t.Fatalf("alice got %v, want 180 and 486", got)
-	}
-	if len(rows) != 0 || len(f.records) != 1 || f.records[0].Disposition != cdr.Busy {
-		t.Errorf("journal rows %d, records %+v: want none, and one busy record", len(rows), f.records)
 	}
 }
 

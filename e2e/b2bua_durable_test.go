@@ -48,7 +48,7 @@ func answeredAndFinished(trace string) (started, answered, finished map[string]b
 // again on the same data directory. Every call whose BYE sipp saw
 // answered has its record, answered (a BYE's 200 waits for the commit);
 // every call answered and not yet hung up has one record, interrupted
-// (its journal row, written at the answer, recovered at the start); a call
+// (its journal row, written at the 180, recovered at the start); a call
 // whose BYE reached parley as the kill landed may have either, since its
 // record is committed before the BYE's 200 goes out; no call has two.
 func TestB2BUAKillRecords(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 const recoverTimeout = 30 * time.Second
 
 // recoverCalls turns the journal rows a crash left (calls this node had
-// answered when it was killed) into records with disposition
+// ringing or answered when it was killed) into records with disposition
 // interrupted, before any new call can add rows. They end at the
 // restart: the media ran phone to phone, so the call may well have gone
 // on after the crash, and the restart is the first moment Parley knows
