@@ -178,7 +178,7 @@ func TestStatementsPerCommit(t *testing.T) {
 }
 
 // TestHeldCallsPerCall: the statements per call of calls held across
-// commits, as the B2BUA journals them (one row, at the answer), go down
+// commits, one journal row each, go down
 // with the batch: 3 statements per commit, whatever its size up to
 // maxRows.
 func TestHeldCallsPerCall(t *testing.T) {
