@@ -5,7 +5,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/parley-sip/parley/calllimit"
@@ -409,7 +408,6 @@ func (c *Call) route() string {
 func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.Incoming, plan Plan, targets []target) {
 	req := in.Msg
 	cid, _ := req.CallID()
-	plan.DialledUser = strings.Clone(plan.DialledUser) // a view would keep the INVITE
 	c := &Call{b: b, id: newID(), aCallID: cid, setupKey: cancelKey(req),
 		aTx: tx, aInvite: req, aIn: in, aTag: dialog.NewTag(), aContact: contactFor(in.Listener),
 		trunk: plan.Trunk, bCallID: newID(), bTag: dialog.NewTag(), setup: stampOf(b.clock.Now()),
@@ -438,9 +436,13 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 		c.callee = to.URI.AOR()
 	}
 	if plan.Callee != "" {
-		c.callee = strings.Clone(plan.Callee)
+		c.callee = plan.Callee
 	}
 	c.dialledU = plan.DialledUser
+	// The call keeps its own copies of these (Detach below); the plan it
+	// may keep needs only its route and destinations, and a view held
+	// there would keep the INVITE for the call's life.
+	plan.DialledUser, plan.Callee = "", ""
 	if u, err := receivedURI(req); err == nil && c.dialledU == "" {
 		c.dialledU = sip.Unescape(u.User) // as the caller sent it, before any rewrite
 	}
