@@ -99,15 +99,21 @@ func freePort(t testing.TB, pair bool) int {
 	t.Helper()
 	portsMu.Lock()
 	defer portsMu.Unlock()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	lo, hi := portRange(t)
+	for i := range 100 {
+		port := lo + i
+		if hi == 0 {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			port = l.Addr().(*net.TCPAddr).Port
+			l.Close()
+		} else if port+1 > hi {
+			break
 		}
-		port := l.Addr().(*net.TCPAddr).Port
-		free := !ports[port] && (!pair || !ports[port+1]) &&
+		free := !ports[port] && (!pair || !ports[port+1]) && tcpFree(port) &&
 			udpFree(port) && (!pair || udpFree(port+1) && tcpFree(port+1))
-		l.Close()
 		if free {
 			ports[port] = true
 			if pair {
@@ -118,6 +124,23 @@ func freePort(t testing.TB, pair bool) int {
 	}
 	t.Fatal("no free loopback port found")
 	return 0
+}
+
+// portRange is PARLEY_E2E_PORTS ("25000-25999"): where freePort looks
+// on a machine whose ephemeral ports other tests' outgoing connections
+// take; 0, 0 when unset (the kernel picks).
+func portRange(t testing.TB) (lo, hi int) {
+	v := os.Getenv("PARLEY_E2E_PORTS")
+	if v == "" {
+		return 0, 0
+	}
+	a, b, ok := strings.Cut(v, "-")
+	lo, err1 := strconv.Atoi(a)
+	hi, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || lo <= 0 || hi < lo {
+		t.Fatalf("PARLEY_E2E_PORTS=%q: want LOW-HIGH", v)
+	}
+	return lo, hi
 }
 
 func udpFree(port int) bool {

@@ -82,7 +82,7 @@ func (d *wsDriver) listen(ctx context.Context, m *Manager, l *listener, addr net
 // included, is bounded by WSHandshakeTimeout and its headers by
 // WSMaxRequestBytes.
 func (d *wsDriver) serve(m *Manager, l *listener) {
-	var ln net.Listener = &admitListener{Listener: l.ln, m: m}
+	var ln net.Listener = &admitListener{Listener: l.ln, m: m, records: d.traits.Secure}
 	if d.traits.Secure {
 		ln = tls.NewListener(ln, m.serverTLS)
 	}
@@ -105,10 +105,12 @@ func (d *wsDriver) serve(m *Manager, l *listener) {
 
 // admitListener closes at once the connections the Admit hook or the
 // connection limits refuse, so that a banned or over-limit source costs
-// no handshake.
+// no handshake. Under TLS, it hands out recordConns, so that the
+// connection can park (wspark.go).
 type admitListener struct {
 	net.Listener
-	m *Manager
+	m       *Manager
+	records bool
 }
 
 func (a *admitListener) Accept() (net.Conn, error) {
@@ -124,6 +126,8 @@ func (a *admitListener) Accept() (net.Conn, error) {
 			m.stats.deniedConns.Add(1)
 		case m.conns.full(ip, m.cfg.MaxConnections, m.cfg.MaxConnectionsPerIP):
 			m.stats.refused.Add(1)
+		case a.records:
+			return &recordConn{Conn: nc}, nil
 		default:
 			return nc, nil
 		}
@@ -176,7 +180,7 @@ func (u *wsUpgrader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
-	ws, err := u.up.Upgrade(w, r, nil)
+	ws, err := u.up.Upgrade(wsHijacker{w}, r, nil)
 	if err != nil {
 		return // the upgrader has answered
 	}
@@ -201,15 +205,18 @@ func offersSIP(r *http.Request) bool {
 
 // wsReader is the reading side of one WebSocket connection. Its
 // goroutine waits for the next message and handles it (the transaction
-// layer, proxy and registrar run on it, growing its stack to 8 KiB);
-// then a fresh goroutine waits for the one after. So the goroutine that
-// an idle connection keeps is only as deep as the read path, in the 4
-// KiB stack class, not in the size a handled REGISTER left it, which
-// the collector seldom halves. Messages are still handled one after
-// another, in order.
+// layer, proxy and registrar run on it, growing its stack to 8 KiB).
+// Once nothing of the stream is left to read, the connection parks
+// (wspark.go): the goroutine ends, and a fresh one, holding only the
+// poller's frames, waits on the socket and reads on when bytes arrive.
+// A connection that cannot park (a dialed one) hands the reading on to
+// a fresh goroutine after each message instead, which waits in gorilla
+// in the 4 KiB stack class, not in the size a handled REGISTER left.
+// Either way messages are handled one after another, in order.
 type wsReader struct {
-	m *Manager
-	c *conn
+	m  *Manager
+	c  *conn
+	fc *frameConn // nil when the connection cannot park (wspark.go)
 	// msgEnd is when the message being read must be whole by
 	// (TCPMessageTimeout from its first frame); zero between messages.
 	// Only the reading goroutine touches it.
@@ -224,6 +231,7 @@ type wsReader struct {
 // TCP, however often pongs arrive meanwhile.
 func (d *wsDriver) readConn(m *Manager, c *conn) bool {
 	r := &wsReader{m: m, c: c}
+	r.fc, _ = c.nc.(*frameConn)
 	c.ws.SetReadLimit(int64(m.cfg.Limits.MaxSize))
 	c.ws.SetPongHandler(r.pong)
 	m.wsPings.start()
@@ -238,13 +246,17 @@ func (r *wsReader) resume() {
 	}
 }
 
-// read reads until a message has been handled, then hands the reading
-// on to a fresh goroutine and reports false; true when the connection
-// has ended.
+// read reads until the connection parks, or until a message has been
+// handled when it cannot park, and then hands the reading on to a fresh
+// goroutine and reports false; true when the connection has ended.
 func (r *wsReader) read() (ended bool) {
 	m, c := r.m, r.c
 	for {
 		data, err := r.next()
+		if err == errParked {
+			go r.wait()
+			return false
+		}
 		if err != nil {
 			m.wsEnded(c, err, r.tooSlow())
 			return true
@@ -263,8 +275,11 @@ func (r *wsReader) read() (ended bool) {
 			m.deliver(data, false, Incoming{
 				Proto: c.proto, Source: c.remote, Local: c.local(), Conn: c.id, Listener: c.info,
 			})
-			go r.resume()
-			return false
+			if r.fc == nil {
+				go r.resume()
+				return false
+			}
+			// Read on: this goroutine ends when the connection parks.
 		}
 	}
 }
@@ -273,13 +288,48 @@ func (r *wsReader) read() (ended bool) {
 func (r *wsReader) next() ([]byte, error) {
 	r.msgEnd = time.Time{}
 	r.alive()
-	_, rd, err := r.c.ws.NextReader()
+	rd, err := r.nextReader()
 	if err != nil {
 		return nil, err
 	}
 	r.msgEnd = time.Now().Add(r.m.cfg.TCPMessageTimeout)
 	r.alive()
 	return readWSMessage(rd)
+}
+
+// nextReader is NextReader, which reports errParked when the connection
+// parked instead of waiting for the next frame.
+func (r *wsReader) nextReader() (rd io.Reader, err error) {
+	if r.fc == nil {
+		_, rd, err = r.c.ws.NextReader()
+		return rd, err
+	}
+	park := &r.fc.park
+	defer func() {
+		park.inNext = false
+		if v := recover(); v != nil {
+			if v != (wsParkSignal{}) {
+				panic(v)
+			}
+			rd, err = nil, errParked
+		}
+	}()
+	park.inNext = true
+	_, rd, err = r.c.ws.NextReader()
+	return rd, err
+}
+
+// wait is the parked connection's goroutine: it waits until the socket
+// is readable, within the read deadline, and then reads on.
+func (r *wsReader) wait() {
+	park := &r.fc.park
+	if err := park.raw.Read(park.ready); err != nil {
+		r.m.wsEnded(r.c, err, false)
+		r.m.connDone(r.c)
+		return
+	}
+	park.woke = true
+	r.resume()
 }
 
 // alive sets the read deadline two ping intervals from now, or at the

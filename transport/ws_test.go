@@ -164,12 +164,12 @@ func (o *orderWatcher) HandleMessage(in *Incoming) {
 // order sent, though the reading moves to a fresh goroutine after each.
 func TestMessagesInOrder(t *testing.T) {
 	const n = 50
-	for _, p := range []Proto{WS, TCP} {
+	for _, p := range []Proto{WS, WSS, TCP} {
 		t.Run(string(p), func(t *testing.T) {
 			o := &orderWatcher{done: make(chan struct{}), want: n}
 			var send func([]byte) error
-			if p == WS {
-				m := start(t, wsConfig(WS, t), o)
+			if isWebSocket(p) {
+				m := start(t, wsConfig(p, t), o)
 				ws := mustDialWS(t, m)
 				send = func(b []byte) error { return ws.WriteMessage(websocket.TextMessage, b) }
 			} else {
