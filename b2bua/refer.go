@@ -359,7 +359,8 @@ func (x *transfer) answered(d *dialog.Dialog, resp *sip.Message) {
 		x.fail(500, "No Dialog")
 		return
 	}
-	x.leg = &Leg{call: c, side: x.referrer.side, d: d, dest: x.t.Dest, trunk: x.tTrunk}
+	_, sent := x.flight.Sent()
+	x.leg = &Leg{call: c, side: x.referrer.side, d: d, dest: gruuDest(d, x.t.Dest, sent, x.tTrunk), trunk: x.tTrunk}
 	if x.tTrunk != "" {
 		x.trunk = x.tTrunk // the record bills the trunk that answered
 	}
