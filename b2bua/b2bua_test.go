@@ -564,3 +564,28 @@ func TestAnsweredKeepsNoSetup(t *testing.T) {
 		t.Errorf("%d setups kept for CANCELs after the answer", setups)
 	}
 }
+
+// TestGRUUCallee: a callee reached by its registered URI (no flow) that
+// answers with a GRUU of ours as Contact, as Linphone does, gets the
+// dialog's requests (the ACK, a BYE) at the address the INVITE reached
+// it, with the GRUU as Request-URI: resolving the GRUU's domain by DNS
+// would lose them, and the phone would hang up for want of an ACK.
+func TestGRUUCallee(t *testing.T) {
+	h := newHarness(t, Control{}, Config{})
+	h.noFlow = true
+	cl := h.dial("alice@example.com", Plan{})
+	const gr = "sip:bob@example.com;gr=urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6"
+	cl.answer("Contact", "<"+gr+">")
+	var acked bool
+	for _, a := range h.net.acks {
+		acked = acked || a.Header("Call-ID") == cl.c.bCallID && a.RequestURI() == gr
+	}
+	if !acked {
+		t.Fatal("the callee's 2xx was not ACKed at its GRUU")
+	}
+	cl.fromA("BYE", 2)
+	byes := h.net.requests("BYE", calleeAt)
+	if len(byes) != 1 || byes[0].req.RequestURI() != gr {
+		t.Fatalf("%d BYEs reached the callee's address, want one to its GRUU", len(byes))
+	}
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/dialog"
+	"github.com/parley-sip/parley/gruu"
 	"github.com/parley-sip/parley/outbound"
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/sip"
@@ -157,7 +158,8 @@ func (c *Call) earlyLeg(br *branch, d *dialog.Dialog) *Leg {
 		return c.bl
 	}
 	l := c.newLeg(SideB, d)
-	l.dest, l.trunk = br.t.dest, br.t.trunk
+	_, sent := br.flight.Sent()
+	l.dest, l.trunk = gruuDest(d, br.t.dest, sent, br.t.trunk), br.t.trunk
 	if c.earlies == nil { // a late fork's 2xx after the answer
 		c.earlies = map[*dialog.Dialog]*Leg{}
 	}
@@ -201,6 +203,9 @@ func (c *Call) success(br *branch, d *dialog.Dialog, resp *sip.Message) {
 		return
 	}
 	c.bl, c.early = l, l
+	if _, sent := br.flight.Sent(); l.dest.Proto == "" {
+		l.dest = gruuDest(d, l.dest, sent, l.trunk) // the 2xx set the remote target
+	}
 	if l.trunk != "" {
 		c.trunk = l.trunk // the record bills the trunk that answered
 	}
@@ -344,4 +349,26 @@ func (c *Call) bye(l *Leg) {
 	}
 	o := &oneShot{c: c, msg: req, d: l.d}
 	c.b.cfg.Outbound.Start(c.ctx(), &o.flight, outbound.Request{Msg: req, Dest: l.dest}, o)
+}
+
+// gruuDest is where a B leg's requests go when its phone answered with
+// a GRUU as Contact (RFC 5627; Linphone does, once Parley's registrar
+// gave it one): the address the INVITE reached it at, since a GRUU of our
+// own domain resolves through our location service, which the dialog's
+// requests (ACK, BYE, re-INVITE) would not pass through, and by DNS
+// would go nowhere. A leg with its flow (dest), a route set, or a trunk
+// keeps what the dialog says.
+func gruuDest(d *dialog.Dialog, dest, sent transport.Target, trunk string) transport.Target {
+	if dest.Proto != "" || sent.Proto == "" || trunk != "" {
+		return dest
+	}
+	info := d.Info()
+	if len(info.RouteSet) > 0 {
+		return dest
+	}
+	u, err := sip.ParseURI(info.RemoteTarget)
+	if err != nil || !u.Params.Has(gruu.Param) {
+		return dest
+	}
+	return sent
 }

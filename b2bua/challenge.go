@@ -64,18 +64,9 @@ func (br *branch) challenged(resp *sip.Message) bool {
 		br.final(resp)
 		return true
 	}
-	acc, ok := c.b.cfg.Trunks(br.t.trunk)
-	switch {
-	case !ok || acc.Username == "":
-		br.final(sip.NewResponse(c.aInvite, 403, "Trunk Needs Credentials", ""))
-		return true
-	case br.authorized:
-		br.final(sip.NewResponse(c.aInvite, 403, "Trunk Refused Credentials", ""))
-		return true
-	}
-	ch, ok := auth.PickChallenge(resp)
-	if !ok {
-		br.final(sip.NewResponse(c.aInvite, 403, "Unsupported Trunk Challenge", ""))
+	acc, ch, refusal := c.b.trunkAnswer(br.t.trunk, br.authorized, resp)
+	if refusal != "" {
+		br.final(sip.NewResponse(c.aInvite, 403, refusal, ""))
 		return true
 	}
 	req, err := c.newInvite(br.t)
@@ -95,6 +86,26 @@ func (br *branch) challenged(resp *sip.Message) bool {
 	// to whichever address DNS gives next.
 	c.b.cfg.Outbound.Start(c.ctx(), &nb.flight, outbound.Request{Msg: req, Route: br.t.route, Dest: dst}, nb)
 	return true
+}
+
+// trunkAnswer picks what answers trunk's challenge resp to an INVITE:
+// its account and the challenge to answer. Parley answers once, since a
+// second challenge means the provider refused the credentials; when it
+// cannot answer, refusal is the reason of the 403 that ends the call's
+// attempt (or a transfer's).
+func (b *B2BUA) trunkAnswer(trunk string, answered bool, resp *sip.Message) (acc TrunkAccount, ch auth.DigestChallenge, refusal string) {
+	acc, ok := b.cfg.Trunks(trunk)
+	switch {
+	case !ok || acc.Username == "":
+		return acc, ch, "Trunk Needs Credentials"
+	case answered:
+		return acc, ch, "Trunk Refused Credentials"
+	}
+	ch, ok = auth.PickChallenge(resp)
+	if !ok {
+		return acc, ch, "Unsupported Trunk Challenge"
+	}
+	return acc, ch, ""
 }
 
 // authorize adds the answer to challenge ch of a response with code to

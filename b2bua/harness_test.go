@@ -3,6 +3,7 @@ package b2bua
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -107,6 +108,8 @@ type harness struct {
 	clk     *clock.Fake
 	mu      sync.Mutex
 	records []cdr.Record
+	// noFlow dials the callee by its URI alone, with no flow to reach it.
+	noFlow bool
 }
 
 func newHarness(t *testing.T, ct Control, cfg Config) *harness {
@@ -185,6 +188,9 @@ func (h *harness) dialAt(from string, src, dst netip.AddrPort, plan Plan, extra 
 	tx := &fakeTx{}
 	in := &transport.Incoming{Msg: m, Proto: transport.UDP, Source: src, Listener: ctlListener}
 	dest := transport.Target{Proto: transport.UDP, Addr: dst}
+	if h.noFlow {
+		dest = transport.Target{} // found by the target's URI, as a phone's UDP binding is
+	}
 	h.b.takeCall(context.Background(), tx, in, plan, []target{{uri: "sip:bob@127.0.0.1:6002", dest: dest, trunk: plan.Trunk}})
 	cl := &call{h: h, aTx: tx, invite: m, aSeq: 1, src: src, dst: dst}
 	cid, _ := m.CallID()
@@ -214,11 +220,15 @@ func (cl *call) bInvite() *sent {
 }
 
 // answer makes the callee answer the B leg's INVITE with 200 and extra
-// header lines, and the caller ACK the 2xx.
+// header name/value pairs (a Contact among them in place of the
+// callee's usual one), and the caller ACK the 2xx.
 func (cl *call) answer(extra ...string) {
 	cl.h.t.Helper()
 	s := cl.bInvite()
-	ok := sip.NewResponse(s.req, 200, "OK", "callee-tag", append([]string{"Contact", "<sip:bob@127.0.0.1:6002>"}, extra...)...)
+	if !slices.Contains(extra, "Contact") {
+		extra = append([]string{"Contact", "<sip:bob@127.0.0.1:6002>"}, extra...)
+	}
+	ok := sip.NewResponse(s.req, 200, "OK", "callee-tag", extra...)
 	ok.SetBody("application/sdp", []byte("v=0 callee"))
 	ok = reparse(cl.h.t, ok)
 	s.respond(ok)

@@ -52,6 +52,8 @@ type transfer struct {
 	trunks   []string     // the dial plan's trunk of each of targets
 	t        proxy.Target // the target being tried
 	tTrunk   string       // and its trunk, whose account the leg uses
+	// authorized: the INVITE to t answers its trunk's challenge.
+	authorized bool
 
 	callID, tag string
 	seq         uint32
@@ -176,20 +178,28 @@ func (c *Call) newTransfer(l *Leg, req *sip.Message, rt sip.ReferTo) *transfer {
 // stays, with the session description Parley last gave the referrer
 // (the remaining party's), so the new party answers with its own.
 func (x *transfer) next() {
-	c := x.c
 	if len(x.targets) == 0 {
 		x.fail(404, "Not Found")
 		return
 	}
 	x.t, x.targets = x.targets[0], x.targets[1:]
-	x.tTrunk = ""
+	x.tTrunk, x.authorized = "", false
 	if len(x.trunks) > 0 {
 		x.tTrunk, x.trunks = x.trunks[0], x.trunks[1:]
 	}
-	uri := x.t.URI
-	if uri == "" {
-		uri = x.target.String()
+	req, err := x.invite()
+	if err != nil {
+		x.fail(500, "Cannot Build Transfer Leg")
+		return
 	}
+	x.send(req, x.t.Dest)
+}
+
+// invite builds the new leg's INVITE to the current target, with the
+// leg's next CSeq.
+func (x *transfer) invite() (*sip.Message, error) {
+	c := x.c
+	uri := x.uri()
 	// Towards a trunk the leg speaks as the account, as a call's B leg
 	// does: the provider's From and identity header, not the party's.
 	keep, gw := x.keepIdentity(), target{trunk: x.tTrunk}
@@ -209,16 +219,59 @@ func (x *transfer) next() {
 	}
 	req, err := rb.Message("", nil)
 	if err != nil {
-		x.fail(500, "Cannot Build Transfer Leg")
-		return
+		return nil, err
 	}
 	c.trunkIdentity(req, keep, gw)
 	if ct, body := c.sentBody(x.referrer.side); len(body) > 0 {
 		req.SetBody(ct, body)
 	}
 	c.offerTimer(req, 0)
+	return req, nil
+}
+
+// uri is the Request-URI of the new leg's INVITE to the current target.
+func (x *transfer) uri() string {
+	if x.t.URI == "" {
+		return x.target.String()
+	}
+	return x.t.URI
+}
+
+// send starts the new leg's INVITE req towards dst (the target's, or
+// where a challenge came from), following the dialogs it makes afresh.
+func (x *transfer) send(req *sip.Message, dst transport.Target) {
 	x.inv, x.req = nil, req
-	c.b.cfg.Outbound.Start(c.ctx(), &x.flight, outbound.Request{Msg: req, Route: x.t.Route, Dest: x.t.Dest}, x)
+	x.c.b.cfg.Outbound.Start(x.c.ctx(), &x.flight, outbound.Request{Msg: req, Route: x.t.Route, Dest: dst}, x)
+}
+
+// challenged answers a trunk's 401 or 407 to the new leg's INVITE as a
+// call's B leg does (challenge.go): once, with the trunk's credentials,
+// in an INVITE with the next CSeq to the server that challenged. What
+// Parley cannot answer ends the transfer with 403 and the reason, which
+// the final NOTIFY tells the referrer. It reports whether it took resp;
+// a challenge from a target that is no trunk's is the transfer's failure.
+func (x *transfer) challenged(resp *sip.Message) bool {
+	c := x.c
+	if x.tTrunk == "" || c.b.cfg.Trunks == nil {
+		return false
+	}
+	acc, ch, refusal := c.b.trunkAnswer(x.tTrunk, x.authorized, resp)
+	if refusal != "" {
+		x.fail(403, refusal)
+		return true
+	}
+	req, err := x.invite()
+	if err == nil {
+		err = authorize(req, resp.StatusCode(), ch, x.uri(), acc)
+	}
+	if err != nil {
+		x.fail(500, "Cannot Answer Trunk Challenge")
+		return true
+	}
+	x.authorized = true
+	_, dst := x.flight.Sent() // the nonce is the challenging server's
+	x.send(req, dst)
+	return true
 }
 
 // keepParty is the From of the new leg: the identity of the party who
@@ -287,6 +340,9 @@ func (x *transfer) Response(resp *sip.Message, err error) {
 		x.answered(d, resp)
 	default:
 		x.flight.Release()
+		if (code == 401 || code == 407) && x.challenged(resp) {
+			return
+		}
 		if (code >= 500 || code == 408) && len(x.targets) > 0 {
 			x.next()
 			return
@@ -303,7 +359,11 @@ func (x *transfer) answered(d *dialog.Dialog, resp *sip.Message) {
 		x.fail(500, "No Dialog")
 		return
 	}
-	x.leg = &Leg{call: c, side: x.referrer.side, d: d, dest: x.t.Dest}
+	_, sent := x.flight.Sent()
+	x.leg = &Leg{call: c, side: x.referrer.side, d: d, dest: gruuDest(d, x.t.Dest, sent, x.tTrunk), trunk: x.tTrunk}
+	if x.tTrunk != "" {
+		x.trunk = x.tTrunk // the record bills the trunk that answered
+	}
 	x.ok = resp
 	c.b.addLeg(x.leg)
 	c.addLeg(x.leg)

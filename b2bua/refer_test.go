@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parley-sip/parley/calllimit"
 	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/sip"
@@ -286,5 +287,168 @@ func TestBlindTransferThroughTrunkIdentity(t *testing.T) {
 	}
 	if got := inv.Header(HeaderPAI); !strings.Contains(got, "<sip:4930123400@sip.provider.example>") {
 		t.Errorf("P-Asserted-Identity %q, want the account's number", got)
+	}
+}
+
+// trunkRouter sends every number to 203.0.113.1 through trunk gw1, and
+// to 203.0.113.2 through gw2 after it when failover is set.
+func trunkRouter(failover bool) func(context.Context, *sip.Message) (Plan, bool) {
+	return func(_ context.Context, req *sip.Message) (Plan, bool) {
+		u, _ := req.RequestURIParsed()
+		p := Plan{Route: "out", Trunk: "gw1", Destinations: []Destination{{URI: "sip:" + u.User + "@203.0.113.1", Trunk: "gw1"}}}
+		if failover {
+			p.Destinations = append(p.Destinations, Destination{URI: "sip:" + u.User + "@203.0.113.2", Trunk: "gw2"})
+		}
+		return p, true
+	}
+}
+
+// TestBlindTransferTrunkChallenge: bob transfers alice to a number the
+// dial plan sends out through a trunk whose provider challenges the new
+// leg's INVITE. Parley answers the challenge once with the trunk's
+// credentials, as for a call's B leg (a new INVITE of the same dialog
+// with the next CSeq), and the final NOTIFY to bob tells the outcome:
+// 200 once alice is reconnected, or the 403 naming why Parley could not
+// answer (no credentials, or a second challenge: the credentials were
+// refused), or the provider's own failure. A failed transfer leaves the
+// call as it was and gives the trunk's slot back.
+func TestBlindTransferTrunkChallenge(t *testing.T) {
+	gw := netip.MustParseAddrPort("203.0.113.1:5060")
+	tests := []struct {
+		name     string
+		creds    bool
+		answers  []int
+		invites  int
+		lastFrag string
+		authName string
+	}{
+		{"401 answered", true, []int{401, 200}, 2, "SIP/2.0 200 OK terminated", "Authorization"},
+		{"407 answered", true, []int{407, 200}, 2, "SIP/2.0 200 OK terminated", "Proxy-Authorization"},
+		{"second challenge", true, []int{407, 407}, 2, "SIP/2.0 403 Trunk Refused Credentials terminated", "Proxy-Authorization"},
+		{"busy after the answer", true, []int{401, 486}, 2, "SIP/2.0 486 Busy Here terminated", "Authorization"},
+		{"no credentials", false, []int{401}, 1, "SIP/2.0 403 Trunk Needs Credentials terminated", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lim := calllimit.New(calllimit.Limits{Trunks: map[string]int{"gw1": 5}})
+			trunks := func(name string) (TrunkAccount, bool) {
+				if name != "gw1" || !tt.creds {
+					return TrunkAccount{}, false
+				}
+				return TrunkAccount{Username: "4930123456", Password: "secret"}, true
+			}
+			h := newHarness(t, Control{}, Config{Router: trunkRouter(false), Trunks: trunks, Limits: lim})
+			cl := h.dial("alice@example.com", Plan{})
+			cl.answer()
+			if r := cl.fromB("REFER", 5, "Refer-To: <sip:4930999@example.com>").last(); r == nil || r.StatusCode() != 202 {
+				t.Fatalf("REFER answered %v", r)
+			}
+			for i, code := range tt.answers {
+				invs := h.net.requests("INVITE", gw)
+				if len(invs) != i+1 {
+					t.Fatalf("after %d answers, %d INVITEs to the provider", i, len(invs))
+				}
+				invs[i].respond(reparse(t, challengeOrAnswer(invs[i], code)))
+			}
+			invs := h.net.requests("INVITE", gw)
+			if len(invs) != tt.invites {
+				t.Fatalf("%d INVITEs to the provider, want %d", len(invs), tt.invites)
+			}
+			if tt.invites == 2 {
+				checkRetry(t, invs[0].req, invs[1].req, tt.authName)
+			}
+			answered := tt.lastFrag == "SIP/2.0 200 OK terminated"
+			if answered {
+				re := h.net.requests("INVITE", callerAt)
+				if len(re) != 1 {
+					t.Fatalf("alice re-INVITEd %d times, want once with the new party's session", len(re))
+				}
+				re[0].respond(reparse(t, withHeaders(re[0], 200)))
+			}
+			frags := h.sipfrags(calleeAt)
+			if len(frags) < 2 || frags[0] != "SIP/2.0 100 Trying active" || frags[len(frags)-1] != tt.lastFrag {
+				t.Fatalf("NOTIFYs to bob %q, want 100 Trying first and %q last", frags, tt.lastFrag)
+			}
+			if answered {
+				checkTrunkTransferred(t, h, "gw1", lim)
+				return
+			}
+			if h.b.Len() != 1 || len(h.records) != 0 || len(h.net.requests("BYE", calleeAt)) != 0 || len(h.net.requests("INVITE", callerAt)) != 0 {
+				t.Fatal("a failed transfer changed the call")
+			}
+			if n := lim.Active(calllimit.Trunk, "gw1"); n != 0 {
+				t.Fatalf("the trunk holds %d calls after the transfer failed, want 0", n)
+			}
+		})
+	}
+}
+
+// TestBlindTransferTrunkFailoverChallenge: the first trunk fails (503),
+// the second challenges and takes the call once answered: its credentials
+// answer it (not the first trunk's), and the second record bills it.
+func TestBlindTransferTrunkFailoverChallenge(t *testing.T) {
+	first, second := netip.MustParseAddrPort("203.0.113.1:5060"), netip.MustParseAddrPort("203.0.113.2:5060")
+	trunks := func(name string) (TrunkAccount, bool) {
+		return TrunkAccount{Username: name + "-user", Password: name + "-pw"}, true
+	}
+	lim := calllimit.New(calllimit.Limits{Trunks: map[string]int{"gw1": 5}})
+	h := newHarness(t, Control{}, Config{Router: trunkRouter(true), Trunks: trunks, Limits: lim})
+	cl := h.dial("alice@example.com", Plan{})
+	cl.answer()
+	cl.fromB("REFER", 5, "Refer-To: <sip:4930999@example.com>")
+	inv := h.net.requests("INVITE", first)[0]
+	inv.respond(reparse(t, withHeaders(inv, 503)))
+	for i, code := range []int{407, 200} {
+		invs := h.net.requests("INVITE", second)
+		if len(invs) != i+1 {
+			t.Fatalf("%d INVITEs to the second trunk, want %d", len(invs), i+1)
+		}
+		invs[i].respond(reparse(t, challengeOrAnswer(invs[i], code)))
+	}
+	retry := h.net.requests("INVITE", second)[1].req
+	if got := retry.Header("Proxy-Authorization"); !strings.Contains(got, `username="gw2-user"`) {
+		t.Fatalf("the second trunk's challenge answered with %q, want its own account", got)
+	}
+	re := h.net.requests("INVITE", callerAt)
+	if len(re) != 1 {
+		t.Fatalf("alice re-INVITEd %d times", len(re))
+	}
+	re[0].respond(reparse(t, withHeaders(re[0], 200)))
+	checkTrunkTransferred(t, h, "gw2", lim)
+}
+
+// challengeOrAnswer is a provider's response to s: a 401 or 407 with a
+// digest challenge, or code as it is (a 2xx with a Contact).
+func challengeOrAnswer(s *sent, code int) *sip.Message {
+	switch code {
+	case 401:
+		return withHeaders(s, code, "WWW-Authenticate: "+trunkChallenge)
+	case 407:
+		return withHeaders(s, code, "Proxy-Authenticate: "+trunkChallenge)
+	case 200:
+		ok := withHeaders(s, code, "Contact: <sip:gw@"+s.dst.Addr.String()+">")
+		ok.SetBody("application/sdp", []byte("v=0 gw"))
+		return ok
+	}
+	return withHeaders(s, code)
+}
+
+// checkTrunkTransferred checks a call bob transferred out through trunk:
+// bob hung up, the first record closed, the call listed between alice
+// and the number on that trunk, and the transfer's slot (counted against
+// the dial plan's trunk, gw1, as a call's is) held until the call ends.
+func checkTrunkTransferred(t *testing.T, h *harness, trunk string, lim *calllimit.Limiter) {
+	t.Helper()
+	if len(h.net.requests("BYE", calleeAt)) != 1 || len(h.records) != 1 {
+		t.Fatalf("bob got %d BYEs, %d records: want bob hung up and his part of the call recorded",
+			len(h.net.requests("BYE", calleeAt)), len(h.records))
+	}
+	infos := h.b.Calls()
+	if len(infos) != 1 || infos[0].Trunk != trunk || infos[0].Route != "out" || infos[0].Dialled != "4930999" ||
+		infos[0].TransferredBy != "sip:bob@example.com" {
+		t.Fatalf("calls listed %+v, want alice's call on trunk %s, route out, transferred by bob", infos, trunk)
+	}
+	if n := lim.Active(calllimit.Trunk, "gw1"); n != 1 {
+		t.Fatalf("the trunk holds %d calls, want the transfer's", n)
 	}
 }

@@ -56,8 +56,14 @@ func (c *Call) onAttended(l *Leg, tx proxy.ServerTx, req *sip.Message, rt sip.Re
 	x.notify(100, "Trying", false)
 	c2 := other.call
 	c2.Post(func() {
+		// The target's route and trunk are the second call's: the joined
+		// call's record bills them from now on.
+		route, trunk := c2.route(), c2.trunk
 		moved, err := c2.handOver(other)
-		c.Post(func() { x.adopt(moved, err) })
+		c.Post(func() {
+			x.routeName, x.trunk = route, trunk
+			x.adopt(moved, err)
+		})
 	})
 }
 
@@ -114,7 +120,7 @@ func (x *transfer) adopt(moved *Leg, err error) {
 	x.leg = &Leg{call: c, side: x.referrer.side, d: moved.d, dest: moved.dest, trunk: moved.trunk}
 	c.b.addLeg(x.leg)
 	c.addLeg(x.leg)
-	if !x.admitLimits(targetKeys(x.target, moved.trunk)) {
+	if !x.admitLimits(targetKeys(x.target, x.trunk)) {
 		return
 	}
 	req, err := x.leg.d.NewRequest("INVITE", "")

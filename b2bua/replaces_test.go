@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parley-sip/parley/calllimit"
 	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/sip"
@@ -17,12 +18,22 @@ import (
 // carol's leg over and ends (BYE to bob there), Parley fetches an offer
 // from carol with a re-INVITE without a body, gives it to alice, ACKs
 // carol with alice's answer, tells bob it worked and hangs him up. Alice
-// and carol then talk in call 1.
+// and carol then talk in call 1, whose second record bills call 2's
+// route and trunk (carol reached through a trunk), and carol's slot in
+// the limits moves to call 1.
 func TestAttendedTransfer(t *testing.T) {
-	h := newHarness(t, Control{}, Config{Locate: locateCarol})
+	for _, plan := range []Plan{{}, {Route: "out", Trunk: "gw1"}} {
+		t.Run("trunk "+plan.Trunk, func(t *testing.T) { attendedTransfer(t, plan) })
+	}
+}
+
+// attendedTransfer is TestAttendedTransfer with call 2 placed by plan.
+func attendedTransfer(t *testing.T, plan Plan) {
+	lim := calllimit.New(calllimit.Limits{Trunks: map[string]int{"gw1": 5}})
+	h := newHarness(t, Control{}, Config{Locate: locateCarol, Limits: lim})
 	call1 := h.dial("alice@example.com", Plan{})
 	call1.answer()
-	call2 := h.dialAt("bob@example.com", calleeAt, carolAt, Plan{})
+	call2 := h.dialAt("bob@example.com", calleeAt, carolAt, plan)
 	call2.answer()
 
 	rep := call2.invite.Header("Call-ID") + ";to-tag=" + call2.c.aTag + ";from-tag=" + call2.invite.FromTag()
@@ -66,6 +77,13 @@ func TestAttendedTransfer(t *testing.T) {
 	if h.b.Len() != 1 {
 		t.Fatalf("%d calls, want call 1 alone", h.b.Len())
 	}
+	want := 0
+	if plan.Trunk != "" {
+		want = 1 // carol's slot, now call 1's
+	}
+	if lim.Active(calllimit.Trunk, "gw1") != want {
+		t.Fatalf("trunk gw1 holds %d calls after the transfer, want %d", lim.Active(calllimit.Trunk, "gw1"), want)
+	}
 	// carol hangs up her (moved) leg: alice gets BYE, call 1 ends.
 	inv := toCarol[0].req
 	bye := parse(t, "BYE sip:parley@127.0.0.1:5060 SIP/2.0",
@@ -95,6 +113,9 @@ func TestAttendedTransfer(t *testing.T) {
 	if len(segs) != 2 || segs[0].Reason != "transferred (attended) to sip:carol@example.com" || segs[0].Callee != "sip:bob@example.com" ||
 		segs[1].TransferredBy != "sip:bob@example.com" || segs[1].Callee != "sip:carol@example.com" || segs[1].Caller != "sip:alice@example.com" {
 		t.Fatalf("call 1's records %+v", segs)
+	}
+	if segs[1].Trunk != plan.Trunk || segs[1].Route != plan.Route {
+		t.Errorf("the joined call's record names trunk %q, route %q; want call 2's, %q and %q", segs[1].Trunk, segs[1].Route, plan.Trunk, plan.Route)
 	}
 	if strings.Contains(string(toAlice[0].req.AppendTo(nil)), "6003") {
 		t.Error("carol's address reached alice")

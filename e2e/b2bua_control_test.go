@@ -284,13 +284,7 @@ func transferredCall(t *testing.T, base string) b2buaCallInfo {
 // returns the second.
 func checkTransferRecords(t *testing.T, base string) b2buaCDR {
 	t.Helper()
-	var recs []b2buaCDR
-	for deadline := time.Now().Add(10 * time.Second); len(recs) < 2 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		recs = b2buaCDRs(t, base)
-	}
-	if len(recs) != 2 {
-		t.Fatalf("records %+v, want the call's two segments", recs)
-	}
+	recs := waitB2BUACDRs(t, base, 2, "the call's two segments")
 	second, first := recs[0], recs[1] // newest first
 	if first.CallID != second.CallID || first.Callee != "sip:bob@example.com" || first.HungUpBy != "callee" ||
 		first.Reason != "transferred (blind) to sip:carol@example.com" || first.TransferredBy != "" {

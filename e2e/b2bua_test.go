@@ -155,6 +155,20 @@ func b2buaCDRs(t *testing.T, base string) []b2buaCDR {
 	return v.CDRs
 }
 
+// waitB2BUACDRs waits (10 s at most) until /api/cdrs has n records, and
+// fails the test unless it has exactly n: what is asked for, newest first.
+func waitB2BUACDRs(t *testing.T, base string, n int, what string) []b2buaCDR {
+	t.Helper()
+	var recs []b2buaCDR
+	for deadline := time.Now().Add(10 * time.Second); len(recs) < n && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		recs = b2buaCDRs(t, base)
+	}
+	if len(recs) != n {
+		t.Fatalf("records %+v, want %s", recs, what)
+	}
+	return recs
+}
+
 // b2buaLeg is one leg of a call in /api/b2bua/calls.
 type b2buaLeg struct {
 	Party     string `json:"party"`

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +23,9 @@ type trunkCDR struct {
 	HungUpBy    string `json:"hung_up_by"`
 	Reason      string `json:"reason"`
 	Callee      string `json:"callee"`
+	Caller      string `json:"caller"`
+	// TransferredBy is set on the second record of a transferred call.
+	TransferredBy string `json:"transferred_by"`
 }
 
 // trunkCDRs waits until /api/cdrs has n records and returns them.
@@ -60,23 +64,7 @@ func TestTrunkB2BUAChallenge(t *testing.T) {
 			"P-Preferred-Identity", "<sip:4930123400@provider.example>"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			gw := startSipp(t, "-sf", scenario(tc.scenario), "-i", "127.0.0.3")
-			gw.WaitListening()
-			admin, base := adminAddr(t)
-			cfg := writeConfig(t, `gateways:
-  - name: provider
-    address: "127.0.0.3:`+strconv.Itoa(gw.Port)+`"
-    username: "4930123456"
-    password: trunk-pw
-    from_user: "4930123456"
-    from_host: provider.example
-    `+tc.identity+`
-routes:
-  - {name: national, prefix: "0", country_code: "49", gateways: [provider], b2bua: true}
-cdr:
-  enabled: true
-admin:
-  listen: `+admin+"\n")
+			gw, cfg, base := challengingProvider(t, tc.scenario, tc.identity)
 			p := startParley(t, "--config", cfg)
 			alice := startSipp(t, "-sf", scenario("uac_call.xml"), "-s", "0301234567", p.Addr)
 			alice.ExpectSuccess()
@@ -92,6 +80,90 @@ admin:
 			r := trunkCDRs(t, base, 1)[0]
 			if r.Trunk != "provider" || r.Route != "national" || r.Dialled != "0301234567" || r.Disposition != "answered" || r.BCallID == "" || r.BCallID == r.CallID {
 				t.Errorf("record %+v, want an answered call on trunk provider, route national, with its own B Call-ID", r)
+			}
+		})
+	}
+}
+
+// challengingProvider starts a provider (sipp playing scenario, a
+// challenge at 127.0.0.3) and writes the config of its trunk: account
+// 4930123456 with password trunk-pw and from_host provider.example, the
+// identity lines given, and a national route (0…, country code 49)
+// through the B2BUA to it; records and the admin API on. It returns the
+// provider, the config and the admin API's base URL.
+func challengingProvider(t *testing.T, scenarioFile, identity string) (gw *sippProc, cfg, base string) {
+	t.Helper()
+	gw = startSipp(t, "-sf", scenario(scenarioFile), "-i", "127.0.0.3")
+	gw.WaitListening()
+	admin, base := adminAddr(t)
+	cfg = writeConfig(t, `gateways:
+  - name: provider
+    address: "127.0.0.3:`+strconv.Itoa(gw.Port)+`"
+    username: "4930123456"
+    password: trunk-pw
+    from_user: "4930123456"
+    from_host: provider.example
+    `+identity+`
+routes:
+  - {name: national, prefix: "0", country_code: "49", gateways: [provider], b2bua: true}
+cdr:
+  enabled: true
+admin:
+  listen: `+admin+"\n")
+	return gw, cfg, base
+}
+
+// TestTrunkB2BUATransferChallenge: in mode b2bua alice calls bob, and
+// bob transfers her blind to 0301234567 (uas_refer.xml), a number the
+// national route sends out through the provider, which challenges the
+// new leg's INVITE (401 checked by sipp's verifyauth, 407 checked here).
+// Parley answers with the trunk's credentials as for any call to it, the
+// provider answers, bob's final NOTIFY says 200 OK (uas_refer.xml fails
+// otherwise) and he is hung up; alice, re-INVITEd to the provider's
+// session, hangs up and the provider gets the BYE. The provider sees the
+// account in From and nothing of alice's or bob's legs, and the call's
+// second record names the trunk, the route and the number, transferred
+// by bob.
+func TestTrunkB2BUATransferChallenge(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	for _, tc := range []struct {
+		name, scenario, header string
+		verified               bool // sipp checked the answer itself
+	}{
+		{"401", "gateway_challenge.xml", "Authorization", true},
+		{"407", "gateway_challenge_407.xml", "Proxy-Authorization", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			gw, cfg, base := challengingProvider(t, tc.scenario, "")
+			p := startParley(t, "--config", cfg, "--mode", "b2bua")
+			bob := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_refer.xml"),
+				"-s", "bob", "-set", "calls", "1", "-set", "refer_to", "sip:0301234567@example.com", p.Addr)
+			bob.WaitLog("registered", 10*time.Second)
+			alice := startSipp(t, "-sf", scenario("uac_reinvited.xml"), "-s", "bob", "-set", "hangup", "1", p.Addr)
+			alice.ExpectSuccess()
+			gw.ExpectSuccess()
+			bob.ExpectSuccess()
+			if tc.verified {
+				gw.WaitLog("gateway auth ok", time.Second)
+			}
+			gw.WaitLog("gateway got sip:+49301234567@127.0.0.3", time.Second)
+			gw.WaitLog("gateway from <sip:4930123456@provider.example>", time.Second)
+			checkTrunkAnswer(t, gw.messages(t), tc.header)
+			if !strings.Contains(bob.messages(t), "Subscription-State: terminated") {
+				t.Error("bob got no final NOTIFY")
+			}
+			for _, pair := range [][2]*sippProc{{alice, gw}, {gw, alice}, {bob, gw}, {gw, bob}} {
+				leakCheck(t, pair[0], pair[1], pair[0].name, pair[1].name)
+			}
+			recs := trunkCDRs(t, base, 2)
+			second, first := recs[0], recs[1] // newest first
+			if first.Reason != "transferred (blind) to sip:0301234567@example.com" || first.Callee != "sip:bob@example.com" {
+				t.Errorf("first record %+v, want alice's call with bob, ended by the transfer", first)
+			}
+			if second.CallID != first.CallID || second.Trunk != "provider" || second.Route != "national" || second.Dialled != "0301234567" ||
+				second.TransferredBy != "sip:bob@example.com" || second.Caller != "sip:alice@example.com" ||
+				second.Disposition != "answered" || second.HungUpBy != "caller" || second.BCallID == first.BCallID {
+				t.Errorf("second record %+v, want alice's call to the number on trunk provider, route national, transferred by bob", second)
 			}
 		})
 	}
