@@ -26,15 +26,7 @@ func TestStaleness(t *testing.T) {
 		rounds = 200
 		bound  = 50 * time.Millisecond
 	)
-	write := func(i int) {
-		t.Helper()
-		c := location.Binding{Contact: fmt.Sprintf("sip:phone%d@h", i), Q: 1000, Expires: now.Add(time.Hour), Updated: now}
-		if _, err := a.Update(ctx, aor, now, func([]location.Binding) ([]location.Binding, error) {
-			return []location.Binding{c}, nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(i int) { t.Helper(); writeOne(t, a, aor, now, i) }
 	sees := func(i int) bool {
 		bs, err := b.Lookup(ctx, aor, now)
 		if err != nil {
@@ -84,15 +76,7 @@ func TestReadsOwnWrite(t *testing.T) {
 	s := openTest(t, r.URL(), "parley:")
 	ctx := context.Background()
 	now := time.Now()
-	write := func(aor string, i int) {
-		t.Helper()
-		c := location.Binding{Contact: fmt.Sprintf("sip:phone%d@h", i), Q: 1000, Expires: now.Add(time.Hour), Updated: now}
-		if _, err := s.Update(ctx, aor, now, func([]location.Binding) ([]location.Binding, error) {
-			return []location.Binding{c}, nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(aor string, i int) { t.Helper(); writeOne(t, s, aor, now, i) }
 	pttls := func() int64 {
 		t.Helper()
 		return commandStats(t, raw)["pttl"]
@@ -126,5 +110,16 @@ func TestReadsOwnWrite(t *testing.T) {
 	}
 	if got := pttls() - before; got != 0 {
 		t.Errorf("%d PTTLs for %d writes of AORs never looked up, want none", got, rounds)
+	}
+}
+
+// writeOne stores sip:phone<i>@h as aor's whole set.
+func writeOne(t *testing.T, s *Store, aor string, now time.Time, i int) {
+	t.Helper()
+	c := location.Binding{Contact: fmt.Sprintf("sip:phone%d@h", i), Q: 1000, Expires: now.Add(time.Hour), Updated: now}
+	if _, err := s.Update(context.Background(), aor, now, func([]location.Binding) ([]location.Binding, error) {
+		return []location.Binding{c}, nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
