@@ -36,9 +36,10 @@
 // Redis once and then served from memory until Redis, which tracks what
 // each connection read (RESP3 CLIENT TRACKING), pushes an invalidation
 // because some node changed it. A lost connection drops the cache. A
-// node's own writes are seen by its next Lookup at once (see Store.exec);
-// another node's, after the invalidation's trip, which TestStaleness
-// measures.
+// node's own writes are seen by its next Lookup at once (see Store.exec:
+// a read after the script, sent only when the node may hold the set in
+// its cache, which the filter in cached.go tracks); another node's, after
+// the invalidation's trip, which TestStaleness measures.
 //
 // # Expiry
 //

@@ -34,14 +34,21 @@ type local struct {
 type localShard struct {
 	mu   sync.Mutex
 	busy map[string]chan struct{} // closed when the Update ends
-	last map[string]string        // the encoded set last written, "" for none
+	last map[string]recalled
+}
+
+// recalled is the encoded set a node last wrote for an AOR ("" for
+// none), and the AOR itself: a copy of the node's own, which the next
+// Update of the AOR reuses rather than copying the request's again.
+type recalled struct {
+	aor, set string
 }
 
 func newLocal() *local {
 	l := &local{}
 	for i := range l.shards {
 		l.shards[i].busy = make(map[string]chan struct{})
-		l.shards[i].last = make(map[string]string)
+		l.shards[i].last = make(map[string]recalled)
 	}
 	return l
 }
@@ -50,45 +57,55 @@ func (l *local) shard(aor string) *localShard {
 	return &l.shards[location.HashAOR(aor)%localShards]
 }
 
+// lease is an Update's hold on its AOR, from lock to unlock.
+type lease struct {
+	sh *localShard
+	// aor is a copy of the AOR of the lease's own, which remember may
+	// keep without copying it again.
+	aor  string
+	done chan struct{}
+	// last is the set this node last wrote for the AOR, if known: a
+	// guess, as recall's.
+	last  string
+	known bool
+}
+
 // lock waits until no other Update of this node holds aor, or ctx ends.
 // The lock is per AOR, not per stripe: Updates of different AORs never
-// wait for each other's round trips. It returns a copy of aor of the
-// lock's own, which remember may keep without copying it again.
-func (l *local) lock(ctx context.Context, aor string) (owned string, unlock func(), err error) {
+// wait for each other's round trips. The lease also says what recall
+// would, read under the same mutex.
+func (l *local) lock(ctx context.Context, aor string) (lease, error) {
 	sh := l.shard(aor)
 	for {
 		sh.mu.Lock()
 		held, busy := sh.busy[aor]
 		if !busy {
+			r, known := sh.last[aor]
+			if known {
+				aor = r.aor
+			} else {
+				aor = strings.Clone(aor) // the key outlives the request's buffer
+			}
 			done := make(chan struct{})
-			aor = strings.Clone(aor) // the key outlives the request's buffer
 			sh.busy[aor] = done
 			sh.mu.Unlock()
-			return aor, func() {
-				sh.mu.Lock()
-				delete(sh.busy, aor)
-				sh.mu.Unlock()
-				close(done)
-			}, nil
+			return lease{sh: sh, aor: aor, done: done, last: r.set, known: known}, nil
 		}
 		sh.mu.Unlock()
 		select {
 		case <-held:
 		case <-ctx.Done():
-			return "", nil, ctx.Err()
+			return lease{}, ctx.Err()
 		}
 	}
 }
 
-// recall returns the set this node last wrote for aor and whether it has
-// one. The set may be stale (another node may have written since): it
-// is a guess the script checks, never an answer.
-func (l *local) recall(aor string) (string, bool) {
-	sh := l.shard(aor)
-	sh.mu.Lock()
-	v, ok := sh.last[aor]
-	sh.mu.Unlock()
-	return v, ok
+// unlock ends the lease; the next Update of its AOR may go on.
+func (ls lease) unlock() {
+	ls.sh.mu.Lock()
+	delete(ls.sh.busy, ls.aor)
+	ls.sh.mu.Unlock()
+	close(ls.done)
 }
 
 // remember records v as aor's set in Redis, forgetting an arbitrary other
@@ -104,7 +121,7 @@ func (l *local) remember(aor, v string) {
 			break
 		}
 	}
-	sh.last[aor] = v
+	sh.last[aor] = recalled{aor: aor, set: v}
 }
 
 // forget drops what this node remembers of aor, whose write may or may

@@ -200,7 +200,7 @@ func commandStats(t *testing.T, c rueidis.Client) map[string]int64 {
 func TestLocalLock(t *testing.T) {
 	l := newLocal()
 	ctx := context.Background()
-	_, unlock, err := l.lock(ctx, "sip:a@h")
+	held, err := l.lock(ctx, "sip:a@h")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,24 +223,24 @@ func TestLocalLock(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 			defer cancel()
-			_, u, err := l.lock(c, tt.aor)
+			ls, err := l.lock(c, tt.aor)
 			if waited := errors.Is(err, context.DeadlineExceeded); waited != tt.wait {
 				t.Fatalf("lock(%s) = %v, want waiting %v", tt.aor, err, tt.wait)
 			}
-			if u != nil {
-				u()
+			if err == nil {
+				ls.unlock()
 			}
 		})
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, u, err := l.lock(ctx, "sip:a@h")
-		if u != nil {
-			u()
+		ls, err := l.lock(ctx, "sip:a@h")
+		if err == nil {
+			ls.unlock()
 		}
 		done <- err
 	}()
-	unlock()
+	held.unlock()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -277,4 +277,14 @@ func TestRecallBound(t *testing.T) {
 	if _, ok := l.recall("sip:last@h"); ok {
 		t.Error("recall after forget still answers")
 	}
+}
+
+// recall returns, as lock does, the set this node last wrote for aor and
+// whether it has one.
+func (l *local) recall(aor string) (string, bool) {
+	sh := l.shard(aor)
+	sh.mu.Lock()
+	r, ok := sh.last[aor]
+	sh.mu.Unlock()
+	return r.set, ok
 }

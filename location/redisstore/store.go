@@ -61,6 +61,7 @@ type Store struct {
 	self   uint64 // this store's id, the owner of the ConnIDs it writes
 	health *eventlog.Outage
 	local  *local
+	cached *cached
 
 	closed atomic.Bool
 
@@ -136,7 +137,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		}
 		return nil, fmt.Errorf("location/redisstore: %s: %w", opt.InitAddress, err)
 	}
-	s := &Store{c: c, k: newKeys(cfg.prefix), self: rand.Uint64(), local: newLocal(),
+	s := &Store{c: c, k: newKeys(cfg.prefix), self: rand.Uint64(), local: newLocal(), cached: newCached(),
 		health: &eventlog.Outage{What: "location store", Log: cfg.log}}
 	pctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
@@ -155,7 +156,9 @@ func (s *Store) Lookup(ctx context.Context, aor string, now time.Time) ([]locati
 	}
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
+	s.cached.mark(aor)
 	v, err := s.read(ctx, bucket(aor), aor, true)
+	s.cached.mark(aor)
 	if err != nil {
 		return nil, err
 	}
@@ -194,15 +197,15 @@ func (s *Store) cas(ctx context.Context, aor string, now time.Time, sweep bool, 
 	// a timeout each.
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	owned, unlock, err := s.local.lock(ctx, aor)
+	ls, err := s.local.lock(ctx, aor)
 	if err != nil {
 		return nil, s.observe(ctx, err)
 	}
-	defer unlock()
+	defer ls.unlock()
 	// Start from what this node last wrote, or from nothing: a guess the
 	// script checks, which saves the round trip of a read whenever it is
 	// right (see local).
-	cur, _ := s.local.recall(aor)
+	cur := ls.last
 	known := false
 	for range maxAttempts {
 		e, err := s.encodeEdit(cur, aor, now, edit)
@@ -226,7 +229,7 @@ func (s *Store) cas(ctx context.Context, aor string, now time.Time, sweep bool, 
 			return nil, err
 		}
 		if written {
-			s.local.remember(owned, e.val)
+			s.local.remember(ls.aor, e.val)
 			// Decoded from what was stored, so that the result shares
 			// nothing with what fn returned, as Lookup's would not.
 			return s.decode(e.val, aor, now, true)
@@ -296,9 +299,14 @@ func (s *Store) put(ctx context.Context, b int, aor, cur string, e encoded, now 
 	args := []string{head, e.val, "0", "0", "0", aor}
 	if e.val != "" {
 		args[2] = strconv.Itoa(e.n)
-		args[3] = strconv.FormatInt(ceilMilli(e.first), 10)
 		ttl := max(time.Duration(e.last-location.Nanos(now))+grace, time.Millisecond)
-		args[4] = strconv.FormatInt(ttl.Milliseconds(), 10)
+		// Both numbers in one string: one allocation, not two.
+		var buf [40]byte
+		nums := strconv.AppendInt(buf[:0], ceilMilli(e.first), 10)
+		n := len(nums)
+		nums = strconv.AppendInt(nums, ttl.Milliseconds(), 10)
+		both := string(nums)
+		args[3], args[4] = both[:n], both[n:]
 	}
 	res := s.exec(ctx, b, aor, args)
 	arr, err := res.ToArray()
@@ -323,19 +331,30 @@ func (s *Store) put(ctx context.Context, b int, aor, cur string, e encoded, now 
 }
 
 // exec runs putScript, loading it into Redis when Redis does not know it
-// (after a restart, or a SCRIPT FLUSH). A read of the set's key follows
-// the script on the same connection: Redis 7.0 sends the invalidation of
-// this connection's cached copy after the script's reply, so waiting for
-// the next reply is what makes a node read its own write at once.
+// (after a restart, or a SCRIPT FLUSH).
+//
+// When this node may hold the set in its client-side cache, a read of
+// the set's key (the fence) follows the script on the same connection:
+// Redis 7.0 sends the invalidation of this connection's cached copy after
+// the script's reply, so waiting for the next reply is what makes a node
+// read its own write at once. The script cannot return that reply
+// itself, as it comes before the invalidation. Where the cache holds no
+// copy (see cached), nothing can go stale, and the fence is left out: a
+// REGISTER then costs Redis one command.
 func (s *Store) exec(ctx context.Context, b int, aor string, args []string) rueidis.RedisResult {
-	keys := []string{s.k.set(b, aor), s.k.due(b), s.k.counts(b)}
-	fence := s.c.B().Pttl().Key(keys[0]).Build()
-	res := s.c.DoMulti(ctx, s.c.B().Evalsha().Sha1(putSHA).Numkeys(3).Key(keys...).Arg(args...).Build(), fence)
-	if err := res[0].Error(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
-		fence = s.c.B().Pttl().Key(keys[0]).Build()
-		res = s.c.DoMulti(ctx, s.c.B().Eval().Script(putScript).Numkeys(3).Key(keys...).Arg(args...).Build(), fence)
+	set := s.k.set(b, aor)
+	fence := s.cached.may(aor)
+	run := func(cmd rueidis.Completed) rueidis.RedisResult {
+		if !fence {
+			return s.c.Do(ctx, cmd)
+		}
+		return s.c.DoMulti(ctx, cmd, s.c.B().Pttl().Key(set).Build())[0]
 	}
-	return res[0]
+	res := run(s.c.B().Evalsha().Sha1(putSHA).Numkeys(3).Key(set, s.k.due(b), s.k.counts(b)).Arg(args...).Build())
+	if err := res.Error(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+		res = run(s.c.B().Eval().Script(putScript).Numkeys(3).Key(set, s.k.due(b), s.k.counts(b)).Arg(args...).Build())
+	}
+	return res
 }
 
 // read returns aor's stored set, "" when it has none.

@@ -128,10 +128,15 @@ func (r *Relay) remoteCall(p []byte) {
 }
 
 // encodeChange writes what the registration package reads of a change,
-// one field a line: no field of a SIP header holds a line break.
+// one field a line: no field of a SIP header holds a line break. One
+// buffer, sized first: a notice goes out on every REGISTER.
 func encodeChange(c registrar.Change) []byte {
-	return []byte(strings.Join([]string{strconv.Itoa(int(c.Kind)), c.AOR, c.Binding.Contact, c.Binding.CallID,
-		strconv.FormatUint(uint64(c.Binding.CSeq), 10)}, "\n"))
+	b := make([]byte, 0, 2+len(c.AOR)+1+len(c.Binding.Contact)+1+len(c.Binding.CallID)+1+10)
+	b = strconv.AppendInt(b, int64(c.Kind), 10)
+	b = append(append(b, '\n'), c.AOR...)
+	b = append(append(b, '\n'), c.Binding.Contact...)
+	b = append(append(b, '\n'), c.Binding.CallID...)
+	return strconv.AppendUint(append(b, '\n'), uint64(c.Binding.CSeq), 10)
 }
 
 func decodeChange(p []byte) (registrar.Change, bool) {
