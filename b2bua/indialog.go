@@ -40,6 +40,24 @@ func (c *Call) inDialog(l *Leg, tx proxy.ServerTx, req *sip.Message) {
 		c.onDetached(l, tx, req)
 		return
 	}
+	c.dispatch(l, tx, req)
+}
+
+// dispatch takes a request of l's far end that its dialog accepted. One
+// that overtook an ACK (UDP, or the stage's workers, reorder them) is
+// held until the ACK has gone on: see waitsFor.
+func (c *Call) dispatch(l *Leg, tx proxy.ServerTx, req *sip.Message) {
+	if c.state == stateEnded {
+		respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	method := req.Method()
+	for _, iv := range []*invite{c.answer, c.pending} {
+		if iv != nil && iv.waitsFor(l, method) {
+			iv.held = append(iv.held, func() { c.dispatch(l, tx, req) })
+			return
+		}
+	}
 	switch method {
 	case "BYE":
 		c.onBYE(l, tx, req)
@@ -251,6 +269,7 @@ func (r *relayed) Response(resp *sip.Message, err error) {
 	switch {
 	case method == "INVITE" && code < 300:
 		r.offer.out, r.offer.toOK, r.offer.answered = out, resp, true
+		r.offer.complete = len(r.req.Body()) > 0 && len(resp.Body()) > 0
 		r.offer.arm()
 	case c.pending == r.offer:
 		c.pending = nil

@@ -26,6 +26,8 @@ type invite struct {
 	out      *sip.Message // our 2xx on from
 	toOK     *sip.Message // to's 2xx, to be ACKed
 	answered bool         // a final response went back on from
+	complete bool         // the INVITE carried the offer and the 2xx the answer
+	held     []func()     // requests that overtook the ACK, taken once it comes
 	acked    bool
 	ack      *sip.Message // the ACK sent to to
 	ackDst   transport.Target
@@ -85,6 +87,27 @@ func (iv *invite) stop() {
 		iv.timer.Stop()
 	}
 	iv.acked = true
+	// Posted, so that they run, in the order they came, once the ACK's
+	// event has let go of the glare guard (or the call has ended, and
+	// they get 481).
+	for _, fn := range iv.held {
+		iv.c.Post(fn)
+	}
+	iv.held = nil
+}
+
+// waitsFor reports whether a request of method from l's far end must
+// wait for the ACK of this INVITE's 2xx. One from the side that is to
+// ACK was sent after its ACK, which it overtook: it waits, so that the
+// other leg sees them in the order they were sent, and so that an offer
+// is no glare. An offer from the other side waits when the 2xx carried
+// the answer: the exchange is complete (RFC 3311 §5.2, RFC 6337 §3.1)
+// though the ACK has not come. A BYE never waits.
+func (iv *invite) waitsFor(l *Leg, method string) bool {
+	if !iv.answered || iv.acked || method == "BYE" {
+		return false
+	}
+	return l == iv.from || iv.complete && (method == "INVITE" || method == "UPDATE")
 }
 
 // passACK is the ACK from from (nil when none came): it goes on to to's

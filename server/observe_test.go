@@ -96,6 +96,20 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// waitFor reads url until its body holds want, for up to 5 s, and
+// returns the last body read (the caller's checks then say what lacks).
+func waitFor(t *testing.T, url, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, body := get(t, url)
+		if strings.Contains(body, want) || time.Now().After(deadline) {
+			return body
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestObservability runs a server with the admin listener and a HEP
 // collector, sends it an OPTIONS and checks what each of them saw.
 func TestObservability(t *testing.T) {
@@ -117,7 +131,10 @@ func TestObservability(t *testing.T) {
 	if code, body := get(t, base+"/readyz"); code != 200 {
 		t.Errorf("/readyz: %d %s", code, body)
 	}
-	_, metrics := get(t, base+"/metrics")
+	// A stage is counted when it returns, and local's 200 has gone out
+	// by then: on a busy machine the client reads it first. Flush does
+	// not cover that, so /metrics is read until the stage shows.
+	metrics := waitFor(t, base+"/metrics", `parley_stage_duration_seconds_count{stage="local"} 1`)
 	for _, want := range []string{
 		`parley_sip_requests_total{direction="received",method="OPTIONS"} 1`,
 		`parley_sip_responses_total{class="2xx",direction="sent",method="OPTIONS"} 1`,

@@ -33,7 +33,8 @@ type wsPings struct {
 	done  bool
 	slots uint64 // how many the interval is cut into
 	slot  uint64
-	batch []*conn // the tick's connections, reused from tick to tick
+	next  time.Time // when the next tick is due
+	batch []*conn   // the tick's connections, reused from tick to tick
 }
 
 // start arms the timer, once, when the first WebSocket connection opens.
@@ -43,6 +44,7 @@ func (p *wsPings) start() {
 		defer p.mu.Unlock()
 		if !p.done {
 			p.slots = uint64(min(max(p.m.cfg.WSPingInterval/wsPingTick, 1), wsPingSlots))
+			p.next = time.Now().Add(p.tickEvery())
 			p.t = time.AfterFunc(p.tickEvery(), p.tick)
 		}
 	})
@@ -52,7 +54,11 @@ func (p *wsPings) tickEvery() time.Duration {
 	return p.m.cfg.WSPingInterval / time.Duration(p.slots)
 }
 
-// tick pings the connections of the next slot and arms the next tick.
+// tick pings the connections of the next slot and arms the next tick,
+// due one tick after this one was due, not after it ran: each tick's
+// lateness would otherwise add up over a round of slots, and on a busy
+// machine a round longer than two intervals closed peers that answered
+// every ping.
 func (p *wsPings) tick() {
 	p.batch = p.m.conns.webSockets(p.slot, p.slots, p.batch[:0])
 	p.slot = (p.slot + 1) % p.slots
@@ -64,7 +70,11 @@ func (p *wsPings) tick() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.done {
-		p.t.Reset(p.tickEvery())
+		p.next = p.next.Add(p.tickEvery())
+		if late := -time.Until(p.next); late > p.m.cfg.WSPingInterval {
+			p.next = p.next.Add(late) // a stop of the world: no burst to catch up
+		}
+		p.t.Reset(max(time.Until(p.next), 0))
 	}
 }
 
