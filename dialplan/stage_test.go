@@ -10,9 +10,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/dialplan"
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/subscriber"
 	"github.com/parley-sip/parley/transport"
 )
 
@@ -235,6 +237,76 @@ func TestStageB2BUARoutes(t *testing.T) {
 			}
 			if seenURI != tc.uri || seenTargets != tc.targets {
 				t.Errorf("next stage saw %q with %d targets, want %q with %d", seenURI, seenTargets, tc.uri, tc.targets)
+			}
+		})
+	}
+}
+
+// TestStageStrangers: with passwords on, another domain's caller is let
+// in unchallenged to reach local users (auth.allow_unauthenticated_to_local),
+// so a local route takes its call, but a route to gateways would have it
+// call out on the office's trunk account: it is refused, b2bua route or
+// not, gateways up or down. A caller the auth stage vouched for (here: a
+// trusted source) still goes out.
+func TestStageStrangers(t *testing.T) {
+	const stranger = "<sip:mallory@evil.example>;tag=m1"
+	tests := []struct {
+		name, from, dialled string
+		trusted, b2bua      bool
+		down                bool
+		answer              string // the stage's own answer, or
+		uri                 string // the Request-URI the next stage sees
+	}{
+		{name: "stranger to a gateway", from: stranger, dialled: "0301234567", answer: "403 Relaying Denied"},
+		{name: "stranger on a b2bua route", from: stranger, dialled: "0301234567", b2bua: true, answer: "403 Relaying Denied"},
+		{name: "stranger, every gateway down", from: stranger, dialled: "0301234567", down: true, answer: "403 Relaying Denied"},
+		{name: "stranger to an extension", from: stranger, dialled: "*201", uri: "sip:201@example.com"},
+		{name: "trusted source to a gateway", from: stranger, dialled: "0301234567", trusted: true, b2bua: true, uri: "sip:0301234567@example.com"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			gws := ipGateways{addrs: map[string]string{"provider": "203.0.113.50:5060"}, down: map[string]bool{"provider": tc.down}}
+			stage := dialplan.NewStage(nil, dialplan.Table{Plan: dialplan.New([]dialplan.Rule{
+				{Name: "extensions", Regex: regexp.MustCompile(`^\*?(2\d\d)$`), Replace: "$1", Local: true},
+				{Name: "national", Prefix: "0", CountryCode: "49", Gateways: []string{"provider"}, B2BUA: tc.b2bua},
+			}, gws)})
+			var seenURI string
+			next := proxy.StageFunc{StageName: "next", Fn: func(r *proxy.Request, _ func()) {
+				seenURI = r.Msg.RequestURI()
+				r.Respond(299, "Seen")
+			}}
+			stages, err := proxy.Insert(proxy.DefaultStages(), "location", stage)
+			if err == nil {
+				stages, err = proxy.Insert(stages, "location", next)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := proxy.Config{Domains: func(d string) bool { return d == "example.com" }, Stages: stages,
+				Auth:       auth.NewAuthenticator(subscriber.NewMemory(), []byte("0123456789abcdef0123456789abcdef")),
+				AuthPolicy: auth.Policies{Default: auth.Policy{AllowUnauthenticatedToLocal: true}},
+				Trusted:    func(netip.Addr) bool { return tc.trusted }}
+			w := &wire{}
+			p := proxy.New(cfg, w, w, nil, nil, slog.New(slog.DiscardHandler))
+			in := incoming(t, "invite-phone.sip", "198.51.100.9:5060")
+			text := strings.ReplaceAll(string(in.Msg.Bytes()), "0301234567", tc.dialled)
+			text = strings.Replace(text, `"Alice" <sip:alice@example.com>;tag=a1`, tc.from, 1)
+			m, err := sip.Parse([]byte(text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			in.Msg = m
+			stx := &serverTx{}
+			p.ServeRequest(stx, in)
+			got := statuses(stx.resps)
+			if tc.answer != "" {
+				if len(got) != 1 || got[0] != tc.answer {
+					t.Fatalf("answered %v, want %s", got, tc.answer)
+				}
+				return
+			}
+			if seenURI != tc.uri {
+				t.Errorf("next stage saw %q (answered %v), want %q", seenURI, got, tc.uri)
 			}
 		})
 	}
