@@ -158,4 +158,7 @@ func TestWebPhoneCallsBaresip(t *testing.T) {
 	if res["state"] != "established" && !strings.Contains(text, "(200)") {
 		t.Errorf("the browser did not get baresip's 200: %s", text)
 	}
+	if res["state"] != "established" && !strings.Contains(text, "media gateway") {
+		t.Errorf("the web phone does not say a media gateway is missing: %s", text)
+	}
 }
