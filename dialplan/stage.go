@@ -67,9 +67,15 @@ func (s *Stage) Serve(r *proxy.Request, next func()) {
 		return
 	}
 	p, ok := t.Plan.Route(r.Context(), r.Msg)
+	toGateways := p.Trunk != "" || !ok // a local route always has its one destination
 	switch {
 	case p.Route == "":
 		next()
+	case toGateways && !r.Vouched():
+		// Another domain's caller, let in without a password to reach
+		// our users (auth.allow_unauthenticated_to_local), would
+		// otherwise call out on the office's trunk account: toll fraud.
+		r.Respond(403, "Relaying Denied")
 	case !ok:
 		r.Respond(503, "No Gateway Available", "Retry-After", "30")
 	case p.Trunk == "":

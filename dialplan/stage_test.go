@@ -10,9 +10,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/dialplan"
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/subscriber"
 	"github.com/parley-sip/parley/transport"
 )
 
@@ -144,6 +146,44 @@ func TestStage(t *testing.T) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
+// seen is what the stage after the dialplan's got of a request.
+type seen struct {
+	uri     string
+	targets int
+}
+
+// withObserver puts stage before location, and after it a stage that
+// notes what it gets in the returned seen and answers 299.
+func withObserver(t *testing.T, stage proxy.Stage) ([]proxy.Stage, *seen) {
+	t.Helper()
+	got := &seen{targets: -1}
+	next := proxy.StageFunc{StageName: "next", Fn: func(r *proxy.Request, _ func()) {
+		got.uri, got.targets = r.Msg.RequestURI(), len(r.Targets)
+		r.Respond(299, "Seen")
+	}}
+	stages, err := proxy.Insert(proxy.DefaultStages(), "location", stage)
+	if err == nil {
+		stages, err = proxy.Insert(stages, "location", next)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stages, got
+}
+
+// phoneInvite is invite-phone.sip from source, with replace's pairs of
+// old and new strings applied.
+func phoneInvite(t *testing.T, source string, replace ...string) *transport.Incoming {
+	t.Helper()
+	in := incoming(t, "invite-phone.sip", source)
+	m, err := sip.Parse([]byte(strings.NewReplacer(replace...).Replace(string(in.Msg.Bytes()))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Msg = m
+	return in
+}
+
 func statuses(rs []*sip.Message) []string {
 	var out []string
 	for _, r := range rs {
@@ -202,39 +242,70 @@ func TestStageB2BUARoutes(t *testing.T) {
 				{Name: "extensions", Regex: regexp.MustCompile(`^\*?(2\d\d)$`), Replace: "$1", Local: true, B2BUA: true},
 				{Name: "national", Prefix: "0", CountryCode: "49", Gateways: []string{"provider"}, B2BUA: true},
 			}, gws)})
-			var seenURI string
-			seenTargets := -1
-			next := proxy.StageFunc{StageName: "next", Fn: func(r *proxy.Request, _ func()) {
-				seenURI, seenTargets = r.Msg.RequestURI(), len(r.Targets)
-				r.Respond(299, "Seen")
-			}}
-			stages, err := proxy.Insert(proxy.DefaultStages(), "location", stage)
-			if err == nil {
-				stages, err = proxy.Insert(stages, "location", next)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			stages, seen := withObserver(t, stage)
 			w := &wire{}
 			p := proxy.New(proxy.Config{Domains: func(d string) bool { return d == "example.com" }, Stages: stages}, w, w, nil, nil, slog.New(slog.DiscardHandler))
-			in := incoming(t, "invite-phone.sip", "192.0.2.7:5062")
-			text := strings.ReplaceAll(string(in.Msg.Bytes()), "0301234567", tc.dialled)
-			text = strings.ReplaceAll(text, "INVITE", tc.method)
-			m, err := sip.Parse([]byte(text))
-			if err != nil {
-				t.Fatal(err)
-			}
-			in.Msg = m
 			stx := &serverTx{}
-			p.ServeRequest(stx, in)
+			p.ServeRequest(stx, phoneInvite(t, "192.0.2.7:5062", "0301234567", tc.dialled, "INVITE", tc.method))
 			if tc.answer != "" {
 				if len(stx.resps) != 1 || itoa(stx.resps[0].StatusCode())+" "+stx.resps[0].Reason() != tc.answer {
 					t.Fatalf("answered %v, want %s", statuses(stx.resps), tc.answer)
 				}
 				return
 			}
-			if seenURI != tc.uri || seenTargets != tc.targets {
-				t.Errorf("next stage saw %q with %d targets, want %q with %d", seenURI, seenTargets, tc.uri, tc.targets)
+			if seen.uri != tc.uri || seen.targets != tc.targets {
+				t.Errorf("next stage saw %q with %d targets, want %q with %d", seen.uri, seen.targets, tc.uri, tc.targets)
+			}
+		})
+	}
+}
+
+// TestStageStrangers: with passwords on, another domain's caller is let
+// in unchallenged to reach local users (auth.allow_unauthenticated_to_local),
+// so a local route takes its call, but a route to gateways would have it
+// call out on the office's trunk account: it is refused, b2bua route or
+// not, gateways up or down. A caller the auth stage vouched for (here: a
+// trusted source) still goes out.
+func TestStageStrangers(t *testing.T) {
+	const stranger = "<sip:mallory@evil.example>;tag=m1"
+	tests := []struct {
+		name, from, dialled string
+		trusted, b2bua      bool
+		down                bool
+		answer              string // the stage's own answer, or
+		uri                 string // the Request-URI the next stage sees
+	}{
+		{name: "stranger to a gateway", from: stranger, dialled: "0301234567", answer: "403 Relaying Denied"},
+		{name: "stranger on a b2bua route", from: stranger, dialled: "0301234567", b2bua: true, answer: "403 Relaying Denied"},
+		{name: "stranger, every gateway down", from: stranger, dialled: "0301234567", down: true, answer: "403 Relaying Denied"},
+		{name: "stranger to an extension", from: stranger, dialled: "*201", uri: "sip:201@example.com"},
+		{name: "trusted source to a gateway", from: stranger, dialled: "0301234567", trusted: true, b2bua: true, uri: "sip:0301234567@example.com"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			gws := ipGateways{addrs: map[string]string{"provider": "203.0.113.50:5060"}, down: map[string]bool{"provider": tc.down}}
+			stage := dialplan.NewStage(nil, dialplan.Table{Plan: dialplan.New([]dialplan.Rule{
+				{Name: "extensions", Regex: regexp.MustCompile(`^\*?(2\d\d)$`), Replace: "$1", Local: true},
+				{Name: "national", Prefix: "0", CountryCode: "49", Gateways: []string{"provider"}, B2BUA: tc.b2bua},
+			}, gws)})
+			stages, seen := withObserver(t, stage)
+			cfg := proxy.Config{Domains: func(d string) bool { return d == "example.com" }, Stages: stages,
+				Auth:       auth.NewAuthenticator(subscriber.NewMemory(), []byte("0123456789abcdef0123456789abcdef")),
+				AuthPolicy: auth.Policies{Default: auth.Policy{AllowUnauthenticatedToLocal: true}},
+				Trusted:    func(netip.Addr) bool { return tc.trusted }}
+			w := &wire{}
+			p := proxy.New(cfg, w, w, nil, nil, slog.New(slog.DiscardHandler))
+			stx := &serverTx{}
+			p.ServeRequest(stx, phoneInvite(t, "198.51.100.9:5060", "0301234567", tc.dialled, `"Alice" <sip:alice@example.com>;tag=a1`, tc.from))
+			got := statuses(stx.resps)
+			if tc.answer != "" {
+				if len(got) != 1 || got[0] != tc.answer {
+					t.Fatalf("answered %v, want %s", got, tc.answer)
+				}
+				return
+			}
+			if seen.uri != tc.uri {
+				t.Errorf("next stage saw %q (answered %v), want %q", seen.uri, got, tc.uri)
 			}
 		})
 	}

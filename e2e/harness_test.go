@@ -175,8 +175,12 @@ func tail(path string, n int) string {
 // timeout or when stop is closed.
 func waitForText(path, text string, timeout time.Duration, stop <-chan struct{}) bool {
 	deadline := time.Now().Add(timeout)
+	has := func() bool {
+		b, err := os.ReadFile(path)
+		return err == nil && bytes.Contains(b, []byte(text))
+	}
 	for {
-		if b, err := os.ReadFile(path); err == nil && bytes.Contains(b, []byte(text)) {
+		if has() {
 			return true
 		}
 		if time.Now().After(deadline) {
@@ -184,7 +188,9 @@ func waitForText(path, text string, timeout time.Duration, stop <-chan struct{})
 		}
 		select {
 		case <-stop:
-			return false
+			// A process that wrote the line and exited within the
+			// last 50 ms: read once more before giving up.
+			return has()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -142,7 +142,9 @@ func TestWebPhoneCallsBaresip(t *testing.T) {
 	p, phone, wss := webPhoneServer(t, nil, "carol", "carol-pw-3")
 	account := `<sip:carol@example.com>;outbound="sip:` + p.Addr + `;transport=udp";regint=300;auth_pass=carol-pw-3;` +
 		`answermode=auto;medianat=ice;mediaenc=dtls_srtp`
-	carol := startSoftphone(t, "carol", account, "module ice.so", "module dtls_srtp.so")
+	// Chromium alone may take 30 s to start and register on a loaded
+	// machine: carol must outlive that, or the web phone gets 480.
+	carol := startSoftphoneFor(t, t.TempDir(), "carol", account, 120*time.Second, "module ice.so", "module dtls_srtp.so")
 	carol.waitLog(reRegistered, 10*time.Second)
 	b := startWebPhones(t, map[string]any{
 		"mode": "phone", "phone": phone, "wss": wss, "target": "carol@example.com", "holdMs": 1000,
@@ -157,5 +159,8 @@ func TestWebPhoneCallsBaresip(t *testing.T) {
 	carol.waitLog(regexp.MustCompile(`BYE sip:carol-\S+ SIP/2.0`), 10*time.Second)
 	if res["state"] != "established" && !strings.Contains(text, "(200)") {
 		t.Errorf("the browser did not get baresip's 200: %s", text)
+	}
+	if res["state"] != "established" && !strings.Contains(text, "media gateway") {
+		t.Errorf("the web phone does not say a media gateway is missing: %s", text)
 	}
 }

@@ -142,6 +142,7 @@ type call struct {
 	lastReason string             // and its reason phrase
 	cancelled  bool               // the caller sent a CANCEL
 	byeFrom    cdr.Party          // who sent the first BYE
+	byeAt      time.Time          // and when: the call's end, whenever its answer comes
 }
 
 // notice is one change of a call for the observer to publish.
@@ -397,9 +398,9 @@ func (t *tracker) byeSeen(d *dialog.Dialog, fromCaller bool) {
 	switch {
 	case c == nil || c.answer != d || c.byeFrom != "":
 	case fromCaller:
-		c.byeFrom = cdr.Caller
+		c.byeFrom, c.byeAt = cdr.Caller, t.now
 	default:
-		c.byeFrom = cdr.Callee
+		c.byeFrom, c.byeAt = cdr.Callee, t.now
 	}
 }
 
@@ -427,11 +428,14 @@ func (t *tracker) dialogEvent(e dialog.Event) {
 	}
 	t.branch(c, e)
 	if e.Kind == dialog.EventTerminated && e.Dialog == c.answer {
-		party := cdr.System
+		party, at := cdr.System, t.now
 		if e.Method == "BYE" && c.byeFrom != "" {
-			party = c.byeFrom
+			// The talk ended with the BYE: a far end that never
+			// answers it (a dead node, a vanished phone) must not
+			// bill the 32 s of Timer F on top.
+			party, at = c.byeFrom, c.byeAt
 		}
-		t.end(c, t.now, endReason(e), party)
+		t.end(c, at, endReason(e), party)
 	}
 }
 

@@ -176,17 +176,48 @@ func TestTrackerCallDetails(t *testing.T) {
 	want := Call{CallID: "c1", Caller: `"Alice" <sip:alice@example.com>`, Callee: "<sip:bob@example.com>",
 		CallerTag: "from1", CallerTarget: "sip:alice@192.0.2.10:5060", CalleeTarget: "sip:bob-b@192.0.2.20:5060",
 		RequestURI: "sip:bob@example.com", Source: alice.String(), State: CallEnded, Status: 200, Reason: "hung up",
-		Start: t0, Ringing: t0.Add(10 * time.Second), Answered: t0.Add(20 * time.Second), End: t0.Add(40 * time.Second),
+		Start: t0, Ringing: t0.Add(10 * time.Second), Answered: t0.Add(20 * time.Second), End: t0.Add(30 * time.Second), // the BYE
 		HungUpBy: cdr.Caller, Branches: []Branch{{Tag: "b", State: "terminated", Status: 200}}}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
 	}
-	if d := c.Duration(t0.Add(time.Hour)); d != 20*time.Second {
-		t.Errorf("duration %v, want the 20s of talk", d)
+	if d := c.Duration(t0.Add(time.Hour)); d != 10*time.Second {
+		t.Errorf("duration %v, want the 10s of talk", d)
 	}
 	ringing := Call{Start: t0}
 	if d := ringing.Duration(t0.Add(3 * time.Second)); d != 3*time.Second {
 		t.Errorf("duration before answer %v", d)
+	}
+}
+
+// TestTrackerEndsAtBye: a call ends when its BYE is sent, however late
+// the BYE's answer: a far end that is gone (a dead cluster node, a phone
+// without power) answers nothing, and the 408 comes after Timer F's 32 s,
+// which are no talk time.
+func TestTrackerEndsAtBye(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name  string
+		final msg
+	}{
+		{"answered at once", byeResp(200)},
+		{"timed out", byeResp(408)},
+		{"callee's BYE timed out", fromCallee(byeResp(408))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := newTracker(0)
+			b := bye()
+			if tt.final.from != "" {
+				b = fromCallee(b)
+			}
+			feedSteps(tr, t0, 10*time.Second, in(invite()), out(resp(200)), in(b))
+			tr.observe(&Message{Dir: Sent, Time: t0.Add(52 * time.Second), Peer: alice, Text: tt.final.text(), Summary: Scan(tt.final.text())})
+			_, recent := tr.snapshot()
+			if len(recent) != 1 || !recent[0].End.Equal(t0.Add(20*time.Second)) {
+				t.Fatalf("ended calls %+v, want one that ended at its BYE, %v", recent, t0.Add(20*time.Second))
+			}
+		})
 	}
 }
 
@@ -234,7 +265,7 @@ func TestTrackerChanges(t *testing.T) {
 			got = append(got, fmt.Sprintf("%d %s %d %v", n.change, n.call.State, n.call.Status, n.call.Duration(t0.Add(time.Hour))))
 		}
 	}
-	want := []string{"1 trying 0 1h0m0s", "4 ringing 0 1h0m0s", "2 established 200 59m56s", "3 ended 200 2s"}
+	want := []string{"1 trying 0 1h0m0s", "4 ringing 0 1h0m0s", "2 established 200 59m56s", "3 ended 200 1s"} // talk: answer to BYE
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("changes %q, want %q", got, want)
 	}

@@ -18,7 +18,7 @@ func TestRecords(t *testing.T) {
 		want  cdr.Record
 	}{
 		{"answered", []step{in(invite()), out(resp(180)), out(resp(200)), in(bye()), out(byeResp(200))},
-			cdr.Record{Setup: t0, Ringing: at(1), Answered: at(2), End: at(4), Disposition: cdr.Answered,
+			cdr.Record{Setup: t0, Ringing: at(1), Answered: at(2), End: at(3), Disposition: cdr.Answered,
 				HungUpBy: cdr.Caller, Status: 200, Reason: "hung up"}},
 		{"busy", []step{in(invite()), out(resp(180)), out(resp(486))},
 			cdr.Record{Setup: t0, Ringing: at(1), End: at(2), Disposition: cdr.Busy,
@@ -28,7 +28,7 @@ func TestRecords(t *testing.T) {
 				HungUpBy: cdr.Caller, Status: 487, Reason: "487 Request Terminated"}},
 		{"challenged, then answered", []step{in(invite()), out(tagged(resp(407), "p")), in(invite2()),
 			out(resp2(180)), out(resp2(200)), in(fromCallee(bye())), out(fromCallee(byeResp(200)))},
-			cdr.Record{Setup: t0, Ringing: at(3), Answered: at(4), End: at(6), Disposition: cdr.Answered,
+			cdr.Record{Setup: t0, Ringing: at(3), Answered: at(4), End: at(5), Disposition: cdr.Answered,
 				HungUpBy: cdr.Callee, Status: 200, Reason: "hung up"}},
 		{"not found", []step{in(invite()), out(untagged(resp(100))), out(resp(404))},
 			cdr.Record{Setup: t0, End: at(2), Disposition: cdr.Failed, HungUpBy: cdr.Callee, Status: 404, Reason: "404 Not Found"}},

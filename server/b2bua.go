@@ -111,6 +111,9 @@ func observedCall(ci b2bua.CallInfo) observe.Call {
 	if ci.A.State != "setup" { // the A dialog is made: Parley's tag is the callee side's
 		oc.Branches = []observe.Branch{{Tag: ci.A.LocalTag, State: ci.A.State}}
 	}
+	if oc.State == observe.CallEstablished {
+		oc.Status = 200 // Parley's own answer on the caller's leg, whatever the callee's 2xx
+	}
 	return oc
 }
 

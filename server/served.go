@@ -113,12 +113,34 @@ func (s *Server) logRelayPolicy() {
 	s.log.Info("relay policy: only requests to a served domain, from a trusted network, or from a served domain's user who gives a password are forwarded; others get 403 Relaying Denied",
 		"relay", string(config.RelayDomains), "served", what, "domains", set.served.list(),
 		"trusted", set.cfg.Security.Trusted)
+	if routes := routesOutForAnyone(set.cfg); len(routes) > 0 {
+		s.log.Warn("dial plan: passwords are off, so anyone who reaches Parley calls out through these routes' gateways; turn auth.enabled on, or let only the office's phones reach Parley",
+			"routes", routes)
+	}
+}
+
+// routesOutForAnyone names the routes to gateways that, with passwords
+// off, take any caller: the dial plan cannot tell a stranger from a
+// phone of the office then, and the relay policy's line above does not
+// cover a call to a served domain that a route sends out.
+func routesOutForAnyone(cfg *config.Config) []string {
+	if cfg.Auth.Enabled {
+		return nil
+	}
+	var out []string
+	for _, r := range cfg.Routes {
+		if len(r.Gateways) > 0 {
+			out = append(out, r.Name)
+		}
+	}
+	return out
 }
 
 // relayPolicy is what logRelayPolicy reports, to tell whether a reload
 // changed it.
 func relayPolicy(set *settings) string {
-	return string(set.cfg.Proxy.Relay) + " " + strings.Join(set.served.list(), ",") + " " + strings.Join(set.cfg.Security.Trusted, ",")
+	return string(set.cfg.Proxy.Relay) + " " + strings.Join(set.served.list(), ",") + " " + strings.Join(set.cfg.Security.Trusted, ",") +
+		" " + strings.Join(routesOutForAnyone(set.cfg), ",")
 }
 
 // tlsNames are the names the self-signed certificate must carry besides

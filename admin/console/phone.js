@@ -103,8 +103,14 @@
     s.on('peerconnection', e => attach(e.peerconnection));
     if (s.connection) attach(s.connection);
     s.on('ended', e => end('Call ended by ' + e.originator + ' (' + e.cause + ')'));
-    s.on('failed', e => end('Call failed: ' + e.cause + (e.message && e.message.status_code ? ' (' + e.message.status_code + ')' : '')));
+    s.on('failed', e => end('Call failed: ' + e.cause + (e.message && e.message.status_code ? ' (' + e.message.status_code + ')' : '') +
+      (mediaCauses.includes(e.cause) ? mediaHint : '')));
   }
+
+  // The causes JsSIP gives when the far phone speaks plain RTP, which a
+  // browser cannot talk to: name the fix, as the bare cause does not.
+  const mediaCauses = [JsSIP.C.causes.INCOMPATIBLE_SDP, JsSIP.C.causes.BAD_MEDIA_DESCRIPTION, JsSIP.C.causes.WEBRTC_ERROR];
+  const mediaHint = ': the other phone is no WebRTC endpoint; a browser needs a media gateway (rtpengine, Janus…) to reach a plain RTP phone';
 
   function attach(pc) {
     pc.addEventListener('track', e => { $('#remote').srcObject = e.streams[0]; });
