@@ -277,9 +277,9 @@ func (b *B2BUA) addLeg(l *Leg) {
 func (c *Call) setupDone() {
 	b := c.b
 	b.mu.Lock()
-	delete(b.setups, c.setupKey)
+	delete(b.setups, c.su.key)
 	b.mu.Unlock()
-	c.setupKey = ""
+	c.su.key = ""
 }
 
 // remove forgets an ended call and its dialogs; its A Call-ID stays in
@@ -288,8 +288,8 @@ func (b *B2BUA) remove(c *Call, legs []*Leg) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.calls, c.id)
-	if c.setupKey != "" { // "" once answered (setupDone)
-		delete(b.setups, c.setupKey)
+	if c.su != nil && c.su.key != "" { // "" once answered (setupDone)
+		delete(b.setups, c.su.key)
 	}
 	for _, l := range legs {
 		delete(b.legs, l.d)

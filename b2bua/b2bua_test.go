@@ -544,10 +544,10 @@ func TestAnsweredKeepsNoSetup(t *testing.T) {
 	c.Post(func() {
 		ran = true
 		for what, kept := range map[string]bool{
-			"the ring timer":                   c.ringTimer != nil,
-			"the CANCEL key":                   c.setupKey != "",
-			"a snapshot mark (no OnChange)":    c.mark != nil,
-			"moved legs (no transfer, pickup)": c.moved != nil,
+			"its setup (ring timer, CANCEL key)": c.su != nil,
+			"the caller's INVITE":                c.aInvite != nil,
+			"a snapshot mark (no OnChange)":      c.mark != nil,
+			"moved legs (no transfer, pickup)":   c.moved != nil,
 		} {
 			if kept {
 				t.Errorf("the answered call keeps %s", what)

@@ -113,7 +113,7 @@ func (br *branch) final(resp *sip.Message) {
 	c.consider(resp)
 	code := resp.StatusCode()
 	if code >= 600 {
-		c.groups = nil
+		c.su.groups = nil
 		c.cancelBranches()
 	}
 	if c.liveBranches() > 0 || c.starting {
@@ -123,7 +123,7 @@ func (br *branch) final(resp *sip.Message) {
 		c.startNextGroup()
 		return
 	}
-	c.groups = nil
+	c.su.groups = nil
 	c.failWithBest()
 }
 
@@ -171,14 +171,15 @@ func (c *Call) earlyLeg(br *branch, d *dialog.Dialog) *Leg {
 // mapRSeq returns the A leg's RSeq for a B dialog's reliable provisional;
 // a retransmission gets the number its first copy got.
 func (c *Call) mapRSeq(d *dialog.Dialog, rseq uint32, resp *sip.Message) uint32 {
-	for _, m := range c.rseq {
+	su := c.su
+	for _, m := range su.rseq {
 		if m.d == d && m.b == rseq {
 			return m.a
 		}
 	}
 	cs, _ := resp.CSeq()
-	a := uint32(len(c.rseq) + 1)
-	c.rseq = append(c.rseq, rseqMap{a: a, d: d, b: rseq, bSeq: cs.Seq})
+	a := uint32(len(su.rseq) + 1)
+	su.rseq = append(su.rseq, rseqMap{a: a, d: d, b: rseq, bSeq: cs.Seq})
 	return a
 }
 
@@ -211,19 +212,19 @@ func (c *Call) success(br *branch, d *dialog.Dialog, resp *sip.Message) {
 	}
 	c.state = stateAnswered
 	c.stopRinging()
-	c.status = resp.StatusCode()
+	c.status = int32(resp.StatusCode())
 	c.setupDone()
 	br.flight.Release()
 	c.cancelBranches()
 	c.dropEarlies()
 	// Each branch lives on in its flight until its transaction ends; the
 	// losing dialogs are over, and a held call keeps only its two legs.
-	c.branches, c.earlies, c.groups, c.best = nil, nil, nil, nil
+	c.earlies = nil
 	out := c.aResponse(resp)
 	c.answerTimer(out)
 	c.ensureA(out)
 	c.answered = stampOf(c.b.clock.Now())
-	c.answer = c.newInvite2xx(c.a, l, resp, out, c.aTx)
+	c.answer = c.newInvite2xx(c.a, l, resp, out, c.su.aTx)
 	c.sendA(out)
 	c.startTimers(resp)
 	if c.b.cfg.OnChange != nil {
@@ -236,8 +237,9 @@ func (c *Call) success(br *branch, d *dialog.Dialog, resp *sip.Message) {
 	c.watch(Answered)
 	c.journal()
 	// What the call needs of the caller's INVITE from now on was copied
-	// at its start: a held call does not keep the message.
-	c.aInvite, c.aIn, c.aTx = nil, nil, nil // the answer's 2xx retransmissions hold the transaction
+	// at its start: a held call does not keep the message, nor its setup
+	// (the answer's 2xx retransmissions hold the transaction).
+	c.aInvite, c.su = nil, nil
 }
 
 // dropEarlies ends the B dialogs that lost.

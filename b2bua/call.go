@@ -38,7 +38,6 @@ func (s Side) String() string {
 // Leg is one of a call's dialogs, with where its requests go.
 type Leg struct {
 	call *Call
-	side Side
 	d    *dialog.Dialog
 	// dest, when its Proto is set, is the flow the leg's requests take:
 	// the caller's (it sent the INVITE from there, perhaps behind NAT) or
@@ -46,9 +45,16 @@ type Leg struct {
 	dest transport.Target
 	// trunk is the trunk a B leg went to.
 	trunk string
-	// timer is the leg's session timer (timer.go), by value: a leg is
-	// one allocation (or part of its call's), not three.
-	timer legTimer
+	// The leg's session timer (timer.go): the timer, by value (a leg is
+	// one allocation, or part of its call's, not three), and what the
+	// two ends of the leg agreed. The leg is the timer's Handler, so it
+	// needs no closure. The small fields share one word with side.
+	timer        sessiontimer.Timer
+	interval     time.Duration
+	timerOn      bool // armed once: the leg has a session timer
+	localRefresh bool // Parley refreshes this leg
+	allowUpdate  bool // the far end takes UPDATE, the cheaper refresh
+	side         Side
 }
 
 // Side returns the leg's side.
@@ -92,18 +98,16 @@ const (
 // Call is one call through the B2BUA: the caller's INVITE, the B legs
 // tried for it and, once answered, its two dialogs.
 type Call struct {
-	b        *B2BUA
-	id       string
-	aCallID  string
-	setupKey string
-	q        outbound.Queue
+	b       *B2BUA
+	id      string
+	aCallID string
+	q       outbound.Queue
+	// su is what only the call's setup needs; nil once answered.
+	su *callSetup
 
-	// The A leg: the caller's INVITE, its transaction and our tag.
-	aTx      proxy.ServerTx
-	aInvite  *sip.Message        // nil once answered
-	aIn      *transport.Incoming // nil once answered
-	aProto   transport.Proto
-	caller   string // From's and To's addresses, the dialled user, the source: for records
+	// The A leg: the caller's INVITE and our tag.
+	aInvite  *sip.Message // nil once answered
+	caller   string       // From's and To's addresses, the dialled user, the source: for records
 	callee   string
 	dialledU string
 	source   string
@@ -111,24 +115,28 @@ type Call struct {
 	aContact string
 	a        *Leg // nil until a tagged response went to the caller
 
-	// The B side: targets in groups (parallel within, serial between),
-	// the branches of the group under way, and the winner.
-	plan     *Plan // nil for a call to local users no route named: most calls of mode b2bua
-	groups   [][]target
-	branches []*branch
-	bCallID  string
-	bTag     string
-	bSeq     uint32
-	early    *Leg // the B dialog whose provisional the caller saw last
-	earlies  map[*dialog.Dialog]*Leg
-	bl       *Leg // the answered B dialog
-	best     *sip.Message
+	// The B side: the plan, the B dialogs that rang and the winner.
+	plan    *Plan // nil for a call to local users no route named: most calls of mode b2bua
+	bCallID string
+	bTag    string
+	bSeq    uint32
+	status  int32 // the final SIP code: the answer's, or the failure's
+	early   *Leg  // the B dialog whose provisional the caller saw last
+	earlies map[*dialog.Dialog]*Leg
+	bl      *Leg // the answered B dialog
 
 	state       callState
 	starting    bool // startNextGroup is starting a group's branches
 	admitted    bool // Admit let it through: OnEnd will hear of its end
 	interrupted bool // ended by the server stopping
 	cancelled   bool
+	expired     bool // a session timer ran out: the record says expired
+	// aReliable: the caller's transport is reliable (no 2xx
+	// retransmissions on the A leg).
+	aReliable bool
+	// bTaken: the first B dialog's storage (held) went to a branch's
+	// INVITE.
+	bTaken bool
 	// local: the call went to local users by no route of the plan's
 	// (its record's route is cdr.RouteLocal); a flag, where a string
 	// would move every Call up a size class.
@@ -137,38 +145,26 @@ type Call struct {
 	// it is (another domain's caller, passwords on), so it may not have
 	// Parley place calls for it with REFER.
 	aUnproved bool
-	rseq      []rseqMap
-	ringTimer clock.Timer // RingTimeout, until the answer
-	pending   *invite     // the INVITE transaction in progress inside the call
-	answer    *invite     // the initial INVITE's 2xx, until the caller ACKs
+	pending   *invite // the INVITE transaction in progress inside the call
+	answer    *invite // the initial INVITE's 2xx, until the caller ACKs
 
 	setup, ringing, answered, ended stamp
-	status                          int
 	hungUpBy                        cdr.Party
 	reason                          string
 	trunk                           string
 
-	// Call control (timer.go, limits.go): the A leg's session timer
-	// answer, the maximum duration's timer, the call's hold on the
-	// concurrent call limits, the last body sent on each side.
-	aTimer   sessiontimer.Answer
+	// Call control (timer.go, limits.go): the maximum duration's timer,
+	// the call's hold on the concurrent call limits, the last body sent
+	// on each side.
 	maxTimer clock.Timer
-	expired  bool // a session timer ran out: the record says expired
 	limit    *calllimit.Call
 	sent     sentBodies
 
-	// Transfers (refer.go): the one under way, the legs transfers
-	// added, and the legs that left the call (referrers).
+	// Transfers and pickups (refer.go, replaces.go, pickup.go,
+	// transferrecord.go): the transfer under way, and the legs they
+	// moved with their mark on the record; nil until one happens.
 	xfer  *transfer
-	moved *movedLegs // nil until a transfer or pickup adds a leg
-
-	// A pickup's and transfers' mark on the record and the limits
-	// (pickup.go, transferrecord.go): the phone that picked the call up,
-	// what the record says since the last transfer, and the hold on the
-	// limits of the party a transfer or pickup put on each side.
-	pickedUpBy string
-	seg        *segment
-	xholds     [2]*calllimit.Call // by Side-1
+	moved *movedLegs
 	// mark is the legs' state the last snapshot held (snapshot.go); nil
 	// off a cluster (no Config.OnChange), where no snapshot is taken.
 	mark *snapMark
@@ -187,7 +183,23 @@ type Call struct {
 type heldLegs struct {
 	legs    [2]Leg
 	dialogs [2]dialog.Dialog
-	bTaken  bool // the B dialog's storage went to a branch's INVITE
+}
+
+// callSetup is what a call needs only until it is answered (or fails):
+// the caller's transaction and source, the targets still to try, the
+// branches under way, the best failure so far, the reliable
+// provisionals' numbers, the ring timeout and the A leg's session timer
+// answer. The answer lets go of it: a held call does not carry it.
+type callSetup struct {
+	key      string // the CANCEL key of the caller's INVITE
+	aTx      proxy.ServerTx
+	aIn      *transport.Incoming
+	groups   [][]target // parallel within, serial between
+	branches []*branch
+	best     *sip.Message
+	rseq     []rseqMap
+	ring     clock.Timer // RingTimeout
+	aTimer   sessiontimer.Answer
 }
 
 // newLeg returns a leg of side on d, in the call's storage while it is
@@ -204,34 +216,44 @@ func (c *Call) newLeg(side Side, d *dialog.Dialog) *Leg {
 // bDialog returns the storage for the first B dialog, to the first
 // branch that asks; nil after.
 func (c *Call) bDialog() *dialog.Dialog {
-	if c.held.bTaken {
+	if c.bTaken {
 		return nil
 	}
-	c.held.bTaken = true
+	c.bTaken = true
 	return &c.held.dialogs[SideB-1]
 }
 
 // movedLegs are the legs transfers and pickups added to a call and those
-// that left it. Few calls have any: a pointer keeps the Call in a smaller
-// size class for the rest.
+// that left it, with their mark on the record and the limits: the phone
+// that picked the call up, what the record says since the last
+// transfer, and the hold on the limits of the party a transfer or pickup
+// put on each side. Few calls have any: a pointer keeps the Call in a
+// smaller size class for the rest.
 type movedLegs struct {
 	added, gone []*Leg
+	pickedUpBy  string
+	seg         *segment
+	xholds      [2]*calllimit.Call // by Side-1
+}
+
+// moves returns the call's movedLegs, made on first use.
+func (c *Call) moves() *movedLegs {
+	if c.moved == nil {
+		c.moved = new(movedLegs)
+	}
+	return c.moved
 }
 
 // addLeg records a leg a transfer or pickup added.
 func (c *Call) addLeg(l *Leg) {
-	if c.moved == nil {
-		c.moved = new(movedLegs)
-	}
-	c.moved.added = append(c.moved.added, l)
+	m := c.moves()
+	m.added = append(m.added, l)
 }
 
 // leave records a leg that left the call (a referrer after its transfer).
 func (c *Call) leave(l *Leg) {
-	if c.moved == nil {
-		c.moved = new(movedLegs)
-	}
-	c.moved.gone = append(c.moved.gone, l)
+	m := c.moves()
+	m.gone = append(m.gone, l)
 }
 
 // target is one destination of a B leg.
@@ -264,6 +286,10 @@ func (c *Call) B() *Leg { return c.bl }
 // CallIDs returns the Call-IDs of the A and the B leg.
 func (c *Call) CallIDs() (a, b string) { return c.aCallID, c.bCallID }
 
+// Status returns the call's final SIP code so far: the answer's once
+// answered, the failure's for a call that failed; 0 while it rings.
+func (c *Call) Status() int { return int(c.status) }
+
 // HungUpBy returns who ended the call and why, once it has ended.
 func (c *Call) HungUpBy() (cdr.Party, string) { return c.hungUpBy, c.reason }
 
@@ -273,7 +299,12 @@ func (c *Call) Invite() *sip.Message { return c.aInvite }
 
 // Source returns where the caller's INVITE came from, until the call is
 // answered.
-func (c *Call) Source() *transport.Incoming { return c.aIn }
+func (c *Call) Source() *transport.Incoming {
+	if c.su == nil {
+		return nil
+	}
+	return c.su.aIn
+}
 
 // Plan returns the call's plan (empty for a call to local users).
 func (c *Call) Plan() Plan {
@@ -408,10 +439,11 @@ func (c *Call) route() string {
 func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.Incoming, plan Plan, targets []target) {
 	req := in.Msg
 	cid, _ := req.CallID()
-	c := &Call{b: b, id: newID(), aCallID: cid, setupKey: cancelKey(req),
-		aTx: tx, aInvite: req, aIn: in, aTag: dialog.NewTag(), aContact: contactFor(in.Listener),
+	su := &callSetup{key: cancelKey(req), aTx: tx, aIn: in}
+	c := &Call{b: b, id: newID(), aCallID: cid, su: su,
+		aInvite: req, aTag: dialog.NewTag(), aContact: contactFor(in.Listener),
 		trunk: plan.Trunk, bCallID: newID(), bTag: dialog.NewTag(), setup: stampOf(b.clock.Now()),
-		aUnproved: plan.unproved,
+		aUnproved: plan.unproved, aReliable: in.Proto.Reliable(),
 	}
 	c.local = plan.Route == cdr.RouteLocal
 	if plan.Trunk != "" || plan.Destinations != nil || plan.Route != "" && !c.local {
@@ -421,17 +453,17 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 		c.q.After = c.noteChange
 	}
 	for _, t := range targets {
-		if len(c.groups) == 0 || plan.Destinations != nil {
-			c.groups = append(c.groups, nil) // a plan's destinations are tried one by one
+		if len(su.groups) == 0 || plan.Destinations != nil {
+			su.groups = append(su.groups, nil) // a plan's destinations are tried one by one
 		}
-		c.groups[len(c.groups)-1] = append(c.groups[len(c.groups)-1], t)
+		su.groups[len(su.groups)-1] = append(su.groups[len(su.groups)-1], t)
 	}
 	from, err := req.From()
 	if err != nil {
 		c.respondA(400, "Malformed From")
 		return
 	}
-	c.caller, c.aProto, c.source = from.URI.AOR(), in.Proto, in.Source.String()
+	c.caller, c.source = from.URI.AOR(), in.Source.String()
 	if to, err := req.To(); err == nil {
 		c.callee = to.URI.AOR()
 	}
@@ -451,9 +483,9 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 	// for as long as the call lasts, and ten small strings would each
 	// share a span with the setup's garbage.
 	sip.Detach(&c.id, &c.aCallID, &c.caller, &c.callee, &c.source, &c.dialledU, &c.aContact, &c.bCallID, &c.aTag, &c.bTag)
-	b.add(c, c.setupKey)
+	b.add(c, su.key)
 	c.watch(Started)
-	c.ringTimer = c.after(b.cfg.RingTimeout, func() {
+	su.ring = c.after(b.cfg.RingTimeout, func() {
 		if c.state == stateSetup && !c.cancelled {
 			c.fail(408, "No Answer", cdr.System)
 		}
@@ -480,9 +512,9 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 // startNextGroup starts the branches of the next group of targets; when
 // none is left it answers the caller with the best failure.
 func (c *Call) startNextGroup() {
-	for len(c.groups) > 0 && c.state == stateSetup && !c.cancelled {
-		group := c.groups[0]
-		c.groups = c.groups[1:]
+	for c.state == stateSetup && !c.cancelled && len(c.su.groups) > 0 {
+		group := c.su.groups[0]
+		c.su.groups = c.su.groups[1:]
 		// A target that fails at once (no listener, a refused
 		// connection) answers inside Start: it must not move on to the
 		// next group while this one's other targets are still to start.
@@ -501,8 +533,11 @@ func (c *Call) startNextGroup() {
 }
 
 func (c *Call) liveBranches() int {
+	if c.su == nil {
+		return 0
+	}
 	n := 0
-	for _, br := range c.branches {
+	for _, br := range c.su.branches {
 		if !br.done {
 			n++
 		}
@@ -518,7 +553,7 @@ func (c *Call) startBranch(t target) {
 		return
 	}
 	br := &branch{c: c, t: t}
-	c.branches = append(c.branches, br)
+	c.su.branches = append(c.su.branches, br)
 	if t.trunk != "" { // an inbound call keeps the trunk it came from
 		c.trunk = t.trunk
 	}
@@ -577,7 +612,7 @@ func (c *Call) respondA(code int, reason string, extra ...string) *sip.Message {
 }
 
 func (c *Call) sendA(resp *sip.Message) {
-	if err := c.aTx.Respond(resp); err != nil {
+	if err := c.su.aTx.Respond(resp); err != nil {
 		c.b.log.Debug("b2bua: answering the caller failed", "call", c.id, "error", err)
 	}
 }
@@ -623,7 +658,8 @@ func (c *Call) ensureA(resp *sip.Message) {
 	}
 	c.a = c.newLeg(SideA, d)
 	if len(d.Info().RouteSet) == 0 {
-		c.a.dest = transport.Target{Proto: c.aIn.Proto, Addr: c.aIn.Source, Conn: c.aIn.Conn, Listener: c.aIn.Listener}
+		in := c.su.aIn
+		c.a.dest = transport.Target{Proto: in.Proto, Addr: in.Source, Conn: in.Conn, Listener: in.Listener}
 	}
 	c.b.addLeg(c.a)
 }
@@ -632,8 +668,8 @@ func (c *Call) ensureA(resp *sip.Message) {
 // 6xx wins, then a redirect, then a refusal; a 408 or 5xx, which only
 // says that destination could not take the call, comes last.
 func (c *Call) consider(resp *sip.Message) {
-	if c.best == nil || rank(resp.StatusCode()) < rank(c.best.StatusCode()) {
-		c.best = resp
+	if su := c.su; su.best == nil || rank(resp.StatusCode()) < rank(su.best.StatusCode()) {
+		su.best = resp
 	}
 }
 
@@ -651,11 +687,11 @@ func rank(code int) int {
 
 // failWithBest answers the caller with the best failure the B legs got.
 func (c *Call) failWithBest() {
-	if c.best == nil {
+	if c.su.best == nil {
 		c.fail(404, "Not Found", cdr.System)
 		return
 	}
-	resp := c.aResponse(c.best)
+	resp := c.aResponse(c.su.best)
 	c.sendA(resp)
 	c.finish(resp.StatusCode(), resp.Reason(), refuser(resp.StatusCode()))
 }
@@ -675,14 +711,17 @@ func (c *Call) fail(code int, reason string, by cdr.Party) {
 
 // finish ends a call that was never answered.
 func (c *Call) finish(code int, reason string, by cdr.Party) {
-	c.status = code
+	c.status = int32(code)
 	c.cancelBranches()
 	c.end(by, reason)
 }
 
 // cancelBranches cancels every branch still ringing.
 func (c *Call) cancelBranches() {
-	for _, br := range c.branches {
+	if c.su == nil {
+		return
+	}
+	for _, br := range c.su.branches {
 		if !br.done {
 			br.cancel()
 		}
@@ -738,10 +777,10 @@ func (c *Call) end(by cdr.Party, reason string) {
 // Record is the call's detail record.
 func (c *Call) Record() cdr.Record {
 	r := cdr.Record{Node: c.b.cfg.Node, CallID: c.aCallID, BCallID: c.bCallID, Dialled: c.dialled(), Trunk: c.trunk, Route: c.route(),
-		Setup: c.setup.time(), End: c.ended.time(), HungUpBy: c.hungUpBy, Status: c.status, Reason: c.reason,
+		Setup: c.setup.time(), End: c.ended.time(), HungUpBy: c.hungUpBy, Status: int(c.status), Reason: c.reason,
 		Ringing: c.ringing.time(), Answered: c.answered.time()}
 	r.Caller, r.Callee, r.Source = c.caller, c.callee, c.source
-	r.Disposition = cdr.DispositionOf(c.answered != 0, c.status)
+	r.Disposition = cdr.DispositionOf(c.answered != 0, int(c.status))
 	c.controlRecord(&r)
 	if c.interrupted {
 		r.Disposition = cdr.Interrupted
@@ -787,9 +826,9 @@ func (s stamp) time() time.Time {
 // still holds its closure and wheel entry (some 90 bytes), which an
 // answered call would keep for its life.
 func (c *Call) stopRinging() {
-	if c.ringTimer != nil {
-		c.ringTimer.Stop()
-		c.ringTimer = nil
+	if c.su != nil && c.su.ring != nil {
+		c.su.ring.Stop()
+		c.su.ring = nil
 	}
 }
 

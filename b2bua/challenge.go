@@ -81,7 +81,7 @@ func (br *branch) challenged(resp *sip.Message) bool {
 	br.flight.Release()
 	_, dst := br.flight.Sent()
 	nb := &branch{c: c, t: br.t, authorized: true}
-	c.branches = append(c.branches, nb)
+	c.su.branches = append(c.su.branches, nb)
 	// The nonce is the challenging server's: the retry goes to it, not
 	// to whichever address DNS gives next.
 	c.b.cfg.Outbound.Start(c.ctx(), &nb.flight, outbound.Request{Msg: req, Route: br.t.route, Dest: dst}, nb)

@@ -150,7 +150,7 @@ func (c *Call) onCancel() {
 		return
 	}
 	c.cancelled = true
-	c.groups = nil
+	c.su.groups = nil
 	c.cancelBranches()
 	if c.liveBranches() == 0 {
 		c.respondA(487, "Request Terminated")
@@ -176,7 +176,11 @@ func (c *Call) relayPRACK(l *Leg, tx proxy.ServerTx, req *sip.Message) {
 		l.answer(tx, req, 400, "Malformed RAck")
 		return
 	}
-	for _, m := range c.rseq {
+	var maps []rseqMap
+	if c.su != nil { // none once answered, nor the early dialogs they are of
+		maps = c.su.rseq
+	}
+	for _, m := range maps {
 		if bl := c.earlies[m.d]; m.a == n && bl != nil {
 			c.relayTo(l, bl, tx, req, "RAck", strconv.FormatUint(uint64(m.b), 10)+" "+strconv.FormatUint(uint64(m.bSeq), 10)+" INVITE")
 			return

@@ -51,7 +51,7 @@ func (c *Call) newInvite2xx(from, to *Leg, toOK, out *sip.Message, tx proxy.Serv
 // whose ACK never comes does not hold the call's glare guard for ever.
 func (iv *invite) arm() {
 	iv.interval = iv.c.b.cfg.T1
-	iv.reliable = iv.from.side == SideA && iv.c.aProto.Reliable() || iv.from.dest.Proto.Reliable()
+	iv.reliable = iv.from.side == SideA && iv.c.aReliable || iv.from.dest.Proto.Reliable()
 	if iv.reliable {
 		iv.interval = 64 * iv.c.b.cfg.T1
 	}

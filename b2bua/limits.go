@@ -39,17 +39,24 @@ func (c *Call) admitLimits() bool {
 func (c *Call) limitKeys() calllimit.Keys {
 	var k calllimit.Keys
 	if f, err := c.aInvite.From(); err == nil && f.URI.IsSIP() {
-		k.Caller, k.CallerDomain = userKey(f.URI), strings.Clone(f.URI.Host)
+		k.Caller = userKey(f.URI)
+		k.CallerDomain = domainOf(k.Caller)
 	}
 	if t := c.Plan().Trunk; t != "" {
 		k.Trunk = t
 		return k
 	}
 	if t, err := c.aInvite.To(); err == nil && t.URI.IsSIP() {
-		k.Callee, k.CalleeDomain = userKey(t.URI), strings.Clone(t.URI.Host)
+		k.Callee = userKey(t.URI)
+		k.CalleeDomain = domainOf(k.Callee)
 	}
 	return k
 }
+
+// domainOf is the domain of a userKey, lower case as the limits count
+// domains: a part of the key, not a copy, so that a held call's hold
+// keeps one string for each party, not two.
+func domainOf(key string) string { return key[strings.LastIndexByte(key, '@')+1:] }
 
 // userKey is a user's name in the limits: user@domain, as the
 // limits.calls.users keys are written; a URI without a user is its domain.
@@ -66,8 +73,10 @@ func userKey(u sip.URI) string {
 // transfers added; calling it again does nothing.
 func (c *Call) releaseLimits() {
 	c.limit.Release()
-	for _, h := range c.xholds {
-		h.Release() // nil-safe
+	if c.moved != nil {
+		for _, h := range c.moved.xholds {
+			h.Release() // nil-safe
+		}
 	}
 }
 
@@ -76,13 +85,13 @@ func (c *Call) releaseLimits() {
 // the party who left (a transfer's referrer, a phone whose call was
 // picked up) is free for other calls at once.
 func (c *Call) moveLimits(side Side, hold *calllimit.Call) {
-	i := side - 1
-	if h := c.xholds[i]; h != nil {
+	m := c.moves()
+	if h := m.xholds[side-1]; h != nil {
 		h.Release() // it came in by an earlier transfer or pickup
 	} else {
 		c.limit.DropParty(side == SideB)
 	}
-	c.xholds[i] = hold
+	m.xholds[side-1] = hold
 }
 
 // Limits returns the limiter of Config.Limits, nil without one: the

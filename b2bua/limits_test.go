@@ -3,6 +3,7 @@ package b2bua
 import (
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/parley-sip/parley/calllimit"
 )
@@ -80,9 +81,15 @@ func TestLimitKeys(t *testing.T) {
 	h := newHarness(t, Control{}, Config{})
 	c := h.dial("Alice@EXAMPLE.com", Plan{})
 	k := c.c.limitKeys()
-	want := calllimit.Keys{Caller: "Alice@example.com", CallerDomain: "EXAMPLE.com", Callee: "bob@example.com", CalleeDomain: "example.com"}
+	// The limits fold a domain's case: the key's domain is the user key's.
+	want := calllimit.Keys{Caller: "Alice@example.com", CallerDomain: "example.com", Callee: "bob@example.com", CalleeDomain: "example.com"}
 	if k != want {
 		t.Fatalf("keys %+v, want %+v", k, want)
+	}
+	for _, p := range [][2]string{{k.Caller, k.CallerDomain}, {k.Callee, k.CalleeDomain}} {
+		if unsafe.StringData(p[1]) != unsafe.StringData(p[0][len(p[0])-len(p[1]):]) {
+			t.Errorf("the domain %q is a copy, not part of the key %q: one more object a held call", p[1], p[0])
+		}
 	}
 	c = h.dial("alice@example.com", Plan{Trunk: "provider"})
 	if k := c.c.limitKeys(); k.Trunk != "provider" || k.Callee != "" || k.CalleeDomain != "" {

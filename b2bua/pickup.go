@@ -110,7 +110,7 @@ func (c *Call) pickup(l *Leg, tx proxy.ServerTx, in *transport.Incoming) {
 	c.b.own(d.ID().CallID)
 	c.addLeg(pl)
 	if f, err := inv.From(); err == nil {
-		c.pickedUpBy = f.URI.AOR()
+		c.moves().pickedUpBy = f.URI.AOR()
 	}
 	c.moveLimits(SideB, hold)
 	c.answerPicked(pl, inv)
@@ -131,13 +131,12 @@ func (c *Call) answerPicked(pl *Leg, inv *sip.Message) {
 	c.setupDone()
 	c.cancelBranches()
 	c.dropEarlies()
-	c.branches = nil
 	out := sip.NewResponse(c.aInvite, 200, "OK", c.aTag, c.b.agent(true, []string{"Contact", "<" + c.aContact + ">"})...)
 	c.withBody(out, inv, SideB)
 	c.answerTimer(out)
 	c.ensureA(out)
 	c.answered = stampOf(c.b.clock.Now())
-	c.answer = c.newInvite2xx(c.a, nil, nil, out, c.aTx)
+	c.answer = c.newInvite2xx(c.a, nil, nil, out, c.su.aTx)
 	c.sendA(out)
 	c.startATimers()
 	if c.b.cfg.OnAnswer != nil {
@@ -145,7 +144,7 @@ func (c *Call) answerPicked(pl *Leg, inv *sip.Message) {
 	}
 	c.watch(Answered)
 	c.journal()
-	c.aInvite, c.aIn = nil, nil
+	c.aInvite, c.su = nil, nil
 }
 
 // pickerLimits takes the picker's slots in the concurrent call limits,
@@ -175,5 +174,13 @@ func (c *Call) sameDomain(inv *sip.Message) bool {
 
 // pickupRecord names the picker in the record of a call picked up.
 func (c *Call) pickupRecord(r *cdr.Record) {
-	r.AnsweredBy = c.pickedUpBy
+	r.AnsweredBy = c.pickedUpBy()
+}
+
+// pickedUpBy is the phone that picked the call up ("" for none).
+func (c *Call) pickedUpBy() string {
+	if c.moved == nil {
+		return ""
+	}
+	return c.moved.pickedUpBy
 }

@@ -48,17 +48,6 @@ func (b *B2BUA) control() *Control {
 	return &Control{}
 }
 
-// legTimer is one leg's session timer: what the two ends of that leg
-// agreed, and the timer that acts on it. The leg is its Handler, so it
-// needs no closure.
-type legTimer struct {
-	t           sessiontimer.Timer
-	interval    time.Duration
-	on          bool // armed once: the leg has a session timer
-	local       bool // Parley refreshes this leg
-	allowUpdate bool // the far end takes UPDATE, the cheaper refresh
-}
-
 // SessionTimer takes the leg's session timer's events onto its call's
 // queue (the Handler of its timer).
 func (l *Leg) SessionTimer(ev sessiontimer.Event) {
@@ -68,8 +57,8 @@ func (l *Leg) SessionTimer(ev sessiontimer.Event) {
 
 // stopTimer disarms the leg's session timer, if it has one.
 func (l *Leg) stopTimer() {
-	if l.timer.on {
-		l.timer.t.Stop()
+	if l.timerOn {
+		l.timer.Stop()
 	}
 }
 
@@ -100,7 +89,7 @@ func (c *Call) admitTimer() bool {
 		c.finish(sessiontimer.CodeTooSmall, sessiontimer.ReasonTooSmall, cdr.System)
 		return false
 	}
-	c.aTimer = ans
+	c.su.aTimer = ans
 	return true
 }
 
@@ -153,10 +142,10 @@ func (c *Call) retry422(br *branch, resp *sip.Message) bool {
 // caller (§9): the Session-Expires and, when the caller refreshes,
 // Require: timer. A Require: timer of the callee's stays behind.
 func (c *Call) answerTimer(out *sip.Message) {
-	if !c.aTimer.Session.Active() {
+	if !c.su.aTimer.Session.Active() {
 		return
 	}
-	setTimerHeaders(out, c.aTimer)
+	setTimerHeaders(out, c.su.aTimer)
 }
 
 // startTimers arms both legs' session timers and the maximum duration
@@ -182,8 +171,8 @@ func (c *Call) startATimers() {
 	if d := ct.MaxDuration; d > 0 {
 		c.maxTimer = c.after(d, func() { c.hangupAnswered(reasonMaxCall) })
 	}
-	if ct.timersOn() && c.aTimer.Session.Active() {
-		c.armLeg(c.a, c.aTimer.Session, c.aTimer.Session.LocalRefresh(true), c.aInvite.HasToken("Allow", "UPDATE"))
+	if s := c.su.aTimer.Session; ct.timersOn() && s.Active() {
+		c.armLeg(c.a, s, s.LocalRefresh(true), c.aInvite.HasToken("Allow", "UPDATE"))
 	}
 }
 
@@ -192,13 +181,13 @@ func (c *Call) armLeg(l *Leg, s sessiontimer.Session, local bool, allowUpdate bo
 	if l == nil || !s.Active() {
 		return
 	}
-	if !l.timer.on {
-		l.timer.on, l.timer.allowUpdate = true, allowUpdate
-		l.timer.t.Init(c.b.clock, s, local, l)
+	if !l.timerOn {
+		l.timerOn, l.allowUpdate = true, allowUpdate
+		l.timer.Init(c.b.clock, s, local, l)
 	} else {
-		l.timer.t.Refreshed(s, local)
+		l.timer.Refreshed(s, local)
 	}
-	l.timer.interval, l.timer.local = s.Interval, local
+	l.interval, l.localRefresh = s.Interval, local
 }
 
 // onTimer acts on a leg's timer: refresh it, or end the call because its
@@ -290,14 +279,14 @@ func (c *Call) offerRefresh(to *Leg, out *sip.Message) {
 // current is the leg's session in the roles of a new request or response
 // of Parley's: uas says Parley is that transaction's UAS.
 func (l *Leg) current(uas bool) sessiontimer.Session {
-	if !l.timer.on {
+	if !l.timerOn {
 		return sessiontimer.Session{}
 	}
 	r := sessiontimer.RefresherUAC
-	if l.timer.local == uas {
+	if l.localRefresh == uas {
 		r = sessiontimer.RefresherUAS
 	}
-	return sessiontimer.Session{Interval: l.timer.interval, Refresher: r}
+	return sessiontimer.Session{Interval: l.interval, Refresher: r}
 }
 
 // refreshed is a 2xx to an INVITE or UPDATE that crossed the call from
@@ -317,7 +306,7 @@ func (c *Call) refreshed(from, to *Leg, req, resp, out *sip.Message) {
 	}
 }
 
-func (l *Leg) allowsUpdate() bool { return l.timer.on && l.timer.allowUpdate }
+func (l *Leg) allowsUpdate() bool { return l.timerOn && l.allowUpdate }
 
 // refreshRetry is how long a refresh waits for an offer in progress in
 // the call (the other leg's refresh, a re-INVITE crossing) to finish.
@@ -329,7 +318,7 @@ const refreshRetry = 2 * time.Second
 // progress in the call a refresh would be glare, so it waits and tries
 // again; if it never gets out, the timer's Expire ends the call.
 func (c *Call) refresh(l *Leg) {
-	if c.state != stateAnswered || !l.timer.on {
+	if c.state != stateAnswered || !l.timerOn {
 		return
 	}
 	if c.pending != nil {
@@ -337,7 +326,7 @@ func (c *Call) refresh(l *Leg) {
 		return
 	}
 	method := "UPDATE"
-	if !l.timer.allowUpdate {
+	if !l.allowUpdate {
 		method = "INVITE"
 	}
 	req, err := l.d.NewRequest(method, "")
@@ -481,8 +470,11 @@ const sdpType = "application/sdp"
 // two.
 type sentBodies struct {
 	buf []byte
-	n   int       // A's part of buf
-	ct  [2]string // by Side-1
+	n   int // A's part of buf
+	// ct are the bodies' Content-Types by Side-1; nil while both are
+	// SDP, as nearly every call's are: two strings every held call
+	// would carry otherwise.
+	ct *[2]string
 }
 
 // noteBody records a body on its way to the side across from side. It
@@ -495,12 +487,18 @@ func (c *Call) noteBody(from Side, ct string, body []byte) (string, []byte) {
 	if from == SideA {
 		to = SideB
 	}
-	if ct == sdpType {
-		ct = sdpType // equal is not enough: the constant, not a view into the message
-	} else {
-		ct = strings.Clone(ct)
-	}
 	s := &c.sent
+	if ct != sdpType || s.ct != nil {
+		if s.ct == nil {
+			s.ct = &[2]string{sdpType, sdpType}
+		}
+		if ct == sdpType {
+			ct = sdpType // equal is not enough: the constant, not a view into the message
+		} else {
+			ct = strings.Clone(ct)
+		}
+		s.ct[to-1] = ct
+	}
 	_, a := c.sentBody(SideA)
 	_, b := c.sentBody(SideB)
 	if to == SideA {
@@ -508,7 +506,7 @@ func (c *Call) noteBody(from Side, ct string, body []byte) (string, []byte) {
 	} else {
 		b = body
 	}
-	s.buf, s.n, s.ct[to-1] = slices.Concat(a, b), len(a), ct
+	s.buf, s.n = slices.Concat(a, b), len(a)
 	return c.sentBody(to)
 }
 
@@ -516,8 +514,12 @@ func (c *Call) noteBody(from Side, ct string, body []byte) (string, []byte) {
 // an append to it never writes into the other side's.
 func (c *Call) sentBody(side Side) (string, []byte) {
 	s := &c.sent
-	if side == SideA {
-		return s.ct[0], s.buf[:s.n:s.n]
+	ct := sdpType
+	if s.ct != nil {
+		ct = s.ct[side-1]
 	}
-	return s.ct[1], s.buf[s.n:]
+	if side == SideA {
+		return ct, s.buf[:s.n:s.n]
+	}
+	return ct, s.buf[s.n:]
 }

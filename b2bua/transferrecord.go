@@ -30,15 +30,24 @@ type segment struct {
 	setup, ringing, answered    time.Time
 }
 
+// segment is what the record says since the last transfer; nil before
+// one.
+func (c *Call) segment() *segment {
+	if c.moved == nil {
+		return nil
+	}
+	return c.moved.seg
+}
+
 // partyOn is the address of the party on side now.
 func (c *Call) partyOn(side Side) string {
 	switch {
-	case c.seg != nil:
-		return c.seg.parties[side-1]
+	case c.segment() != nil:
+		return c.segment().parties[side-1]
 	case side == SideA:
 		return c.caller
-	case c.pickedUpBy != "":
-		return c.pickedUpBy
+	case c.pickedUpBy() != "":
+		return c.pickedUpBy()
 	}
 	return c.callee
 }
@@ -100,7 +109,7 @@ func (x *transfer) splitRecord() {
 		r.Disposition = cdr.Answered
 		c.b.cfg.Record(r)
 	}
-	c.seg = seg
+	c.moves().seg = seg
 	c.moveLimits(side, x.limit)
 	x.limit = nil
 	c.journal()
@@ -109,7 +118,7 @@ func (x *transfer) splitRecord() {
 // segmentRecord makes the record of a call that a transfer continued the
 // segment's.
 func (c *Call) segmentRecord(r *cdr.Record) {
-	s := c.seg
+	s := c.segment()
 	if s == nil {
 		return
 	}

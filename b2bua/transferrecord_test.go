@@ -132,7 +132,7 @@ func TestTransferLimits(t *testing.T) {
 			if n := lim.Active(calllimit.Caller, "carol@example.com"); n != held {
 				t.Fatalf("carol counts %d calls, want %d", n, held)
 			}
-			if h.b.Len() != 1 || len(h.records) != 0 || cl.c.seg != nil {
+			if h.b.Len() != 1 || len(h.records) != 0 || cl.c.segment() != nil {
 				t.Fatal("a failed transfer changed the call or its record")
 			}
 		})

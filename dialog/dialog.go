@@ -175,8 +175,8 @@ func (d *Dialog) request(req *sip.Message, local bool) error {
 		d.localSeq, d.hasLocalSeq = max(d.localSeq, cs.Seq), true
 	} else {
 		d.remoteSeq, d.hasRemoteSeq = cs.Seq, true
-		if target := contactURI(req); target != "" && refreshes(method) {
-			d.remoteTarget = target
+		if refreshes(method) {
+			d.remoteTarget = retarget(d.remoteTarget, req)
 		}
 	}
 	if d.findPending(local, cs.Seq, method) < 0 {
@@ -245,12 +245,10 @@ func (d *Dialog) response(resp *sip.Message, local bool) error {
 	p := d.pending[i]
 	code := resp.StatusCode()
 	if code >= 200 && code < 300 && refreshes(p.method) {
-		if target := contactURI(resp); target != "" {
-			if local {
-				d.remoteTarget = target
-			} else {
-				d.localTarget = target
-			}
+		if local {
+			d.remoteTarget = retarget(d.remoteTarget, resp)
+		} else {
+			d.localTarget = retarget(d.localTarget, resp)
 		}
 	}
 	if code < 200 {
@@ -294,9 +292,7 @@ func (d *Dialog) confirm(resp *sip.Message, uac bool) {
 	}
 	if uac {
 		d.routeSet = routeSetOf(resp, true)
-		if target := contactURI(resp); target != "" {
-			d.remoteTarget = target
-		}
+		d.remoteTarget = retarget(d.remoteTarget, resp)
 	}
 	d.state = Confirmed
 	d.emit(EventConfirmed, InviteUsage, "INVITE", resp.StatusCode())
@@ -371,10 +367,21 @@ func (d *Dialog) findPending(local bool, seq uint32, method string) int {
 	return -1
 }
 
-// contactURI returns the URI of m's first Contact, or "", a copy of its own.
-func contactURI(m *sip.Message) string { return strings.Clone(contactView(m)) }
+// retarget returns the URI of m's first Contact as the dialog's new
+// target, a copy of its own; cur when m has none or the same one. A 2xx
+// repeats its provisional's Contact in nearly every call: kept as it
+// is, a held dialog keeps its targets in its one allocation of strings,
+// not a second small object beside it.
+func retarget(cur string, m *sip.Message) string {
+	t := contactView(m)
+	if t == "" || t == cur {
+		return cur
+	}
+	return strings.Clone(t)
+}
 
-// contactView is contactURI as m has it, perhaps a view of m's buffer.
+// contactView is the URI of m's first Contact, or "", as m has it:
+// perhaps a view of m's buffer.
 func contactView(m *sip.Message) string {
 	cs, err := m.Contacts()
 	if err != nil || len(cs) == 0 || cs[0].Star {

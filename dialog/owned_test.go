@@ -99,3 +99,55 @@ func TestIdleDialogKeepsNoPending(t *testing.T) {
 		}
 	}
 }
+
+// A 2xx repeating its provisional's Contact leaves the early dialog's
+// target where it is, in the dialog's one allocation of strings; a new
+// Contact becomes the target, a copy of its own.
+func TestConfirmKeepsAnUnchangedTarget(t *testing.T) {
+	for _, tc := range []struct {
+		name, okContact, want string
+	}{
+		{"same Contact", "<sip:bob@192.0.2.4>", ""},
+		{"new Contact", "<sip:bob@192.0.2.99;transport=tcp>", "sip:bob@192.0.2.99;transport=tcp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tab, _, _ := newTable()
+			req := load(t, "invite.sip")
+			inv, err := tab.NewInvitation(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := inv.ReceiveResponse(reparse(t, sip.NewResponse(req, 180, "", "n1", "Contact", "<sip:bob@192.0.2.4>")))
+			if err != nil || d == nil {
+				t.Fatalf("180: %v", err)
+			}
+			early := d.Info().RemoteTarget
+			ok := reparse(t, sip.NewResponse(req, 200, "", "n1", "Contact", tc.okContact))
+			if _, err := inv.ReceiveResponse(ok); err != nil {
+				t.Fatalf("200: %v", err)
+			}
+			got := d.Info().RemoteTarget
+			switch {
+			case d.State() != Confirmed:
+				t.Fatalf("state %v after the 200", d.State())
+			case tc.want == "" && unsafe.StringData(got) != unsafe.StringData(early):
+				t.Errorf("the unchanged target %q is a new object, not the early dialog's", got)
+			case tc.want != "" && got != tc.want:
+				t.Errorf("target %q, want %q", got, tc.want)
+			case within(got, ok.Raw()):
+				t.Errorf("the target %q views the 200's buffer", got)
+			}
+		})
+	}
+}
+
+// reparse is m as it arrives: parsed from its bytes, its strings views of
+// its buffer.
+func reparse(t *testing.T, m *sip.Message) *sip.Message {
+	t.Helper()
+	p, err := sip.Parse(m.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

@@ -114,9 +114,15 @@ func TestFail2banJail(t *testing.T) {
 // TestEventLog: phones registering and a call through parley leave their
 // info lines in the log: the binding added, one that expired, and the
 // call's start, answer and end with its status and duration.
-func TestEventLog(t *testing.T) {
+func TestEventLog(t *testing.T) { eventLog(t) }
+
+// TestB2BUAEventLog is TestEventLog through the B2BUA, whose answer the
+// log once gave as status=0.
+func TestB2BUAEventLog(t *testing.T) { eventLog(t, "--mode", "b2bua") }
+
+func eventLog(t *testing.T, args ...string) {
 	requireTool(t, "sipp", sippHint)
-	p := startParley(t, "--log-level", "info", "--config", writeConfig(t, "registrar:\n  min_expires: 1s\n"))
+	p := startParley(t, append([]string{"--log-level", "info", "--config", writeConfig(t, "registrar:\n  min_expires: 1s\n")}, args...)...)
 	if code, _ := newRegistrar(t, p.Addr).register(t, 7, 1); code != 200 {
 		t.Fatalf("REGISTER for 1 s: %d, want 200", code)
 	}
