@@ -90,7 +90,6 @@ func (s *Server) watchB2BUA(c *b2bua.Call, step b2bua.Step) {
 	change := map[b2bua.Step]observe.CallChange{b2bua.Ringing: observe.CallAlerting,
 		b2bua.Answered: observe.CallAnswered, b2bua.Ended: observe.CallFinished}[step]
 	oc := observedCall(c.Current())
-	oc.Status = c.Status() // the answer's SIP code on "call answered"
 	if step == b2bua.Ended {
 		r := c.Record()
 		oc.State, oc.End, oc.Status, oc.Reason, oc.HungUpBy = observe.CallEnded, r.End, r.Status, r.Reason, r.HungUpBy
