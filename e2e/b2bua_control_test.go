@@ -247,6 +247,7 @@ func TestB2BUABlindTransferSipp(t *testing.T) {
 	alice.ExpectSuccess()
 	carol.ExpectSuccess()
 	bob.ExpectSuccess()
+	bob.ExpectChecksPassed()
 	for _, pair := range [][2]*sippProc{{alice, carol}, {carol, alice}, {bob, carol}, {carol, bob}} {
 		leakCheck(t, pair[0], pair[1], pair[0].name, pair[1].name)
 	}

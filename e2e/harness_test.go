@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -490,6 +491,23 @@ func (s *sippProc) ExpectSuccess() {
 			s.name, code, strings.Join(s.cmd.Args, " "))
 	}
 }
+
+// ExpectChecksPassed reports an error for each check_it regexp that sipp
+// logged as failed. The failure of an out-of-call scenario's call does not
+// count in sipp's exit status, so that scenario's checks bite only here.
+func (s *sippProc) ExpectChecksPassed() {
+	s.t.Helper()
+	b, err := os.ReadFile(s.file("errors"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.t.Fatal(err)
+	}
+	for _, m := range failedCheck.FindAllSubmatch(b, -1) {
+		s.t.Errorf("%s: check %q failed on %q", s.name, m[2], m[1])
+	}
+}
+
+// failedCheck is sipp's warning for a check_it regexp that did not match.
+var failedCheck = regexp.MustCompile(`Failed regexp match: looking in '([^']*)', with regexp '([^']*)'`)
 
 // WaitLog waits until the scenario has written text with <log> (-trace_logs),
 // e.g. "registered"; it fails the test after timeout or if sipp exits first.

@@ -143,6 +143,7 @@ func TestTrunkB2BUATransferChallenge(t *testing.T) {
 			alice.ExpectSuccess()
 			gw.ExpectSuccess()
 			bob.ExpectSuccess()
+			bob.ExpectChecksPassed()
 			if tc.verified {
 				gw.WaitLog("gateway auth ok", time.Second)
 			}
