@@ -28,7 +28,9 @@ type SecurityConfig struct {
 	MaxSources int `yaml:"max_sources" reload:"restart"`
 	// Trusted are networks (CIDR, or single addresses) that bypass the
 	// rate limits and the scanner filter: gateways, other nodes, an SBC
-	// that concentrates many phones behind one address.
+	// that concentrates many phones behind one address. With passwords
+	// off they are also the only callers the routes to gateways take:
+	// the office's LAN belongs here then.
 	Trusted []string `yaml:"trusted" reload:"live"`
 	// TrustedSkipAuth lets requests from Trusted networks through without
 	// digest authentication, for peers that cannot answer a challenge.

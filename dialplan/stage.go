@@ -14,6 +14,8 @@ import (
 // to; any other initial request that a route matches goes to the
 // route's gateways, in order with failover, or to the rewritten local
 // user. Requests no route takes pass on untouched, as without a plan.
+// Only a caller someone answers for (proxy.Request.Accountable) goes to
+// gateways; others get 403 Relaying Denied.
 // Its Table can be swapped while requests run (a reload).
 type Stage struct {
 	gateway func(src netip.Addr) (string, bool)
@@ -71,10 +73,12 @@ func (s *Stage) Serve(r *proxy.Request, next func()) {
 	switch {
 	case p.Route == "":
 		next()
-	case toGateways && !r.Vouched():
-		// Another domain's caller, let in without a password to reach
-		// our users (auth.allow_unauthenticated_to_local), would
-		// otherwise call out on the office's trunk account: toll fraud.
+	case toGateways && !r.Accountable():
+		// A caller nobody answers for would otherwise call out on the
+		// office's trunk account (toll fraud): another domain's, let in
+		// without a password to reach our users
+		// (auth.allow_unauthenticated_to_local), or, with passwords
+		// off, anyone beyond security.trusted.
 		r.Respond(403, "Relaying Denied")
 	case !ok:
 		r.Respond(503, "No Gateway Available", "Retry-After", "30")

@@ -120,7 +120,7 @@ func TestStage(t *testing.T) {
 			}
 			w := &wire{}
 			cfg := proxy.Config{Domains: func(d string) bool { return d == "example.com" }, Stages: stages,
-				RelayTrusted: func(a netip.Addr) bool { return a == netip.MustParseAddr("203.0.113.50") }}
+				RelayTrusted: func(a netip.Addr) bool { return a == netip.MustParseAddr("203.0.113.50") || officeLAN(a) }}
 			p := proxy.New(cfg, w, w, nil, nil, slog.New(slog.DiscardHandler))
 			stx := &serverTx{}
 			p.ServeRequest(stx, incoming(t, tc.file, tc.source))
@@ -147,6 +147,11 @@ func TestStage(t *testing.T) {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 // seen is what the stage after the dialplan's got of a request.
+// officeLAN is security.trusted of an office without passwords: its
+// phones' network, 192.0.2.0/24, from which calls go out through the
+// gateways (a caller from elsewhere is refused, TestStageStrangers).
+func officeLAN(a netip.Addr) bool { return netip.MustParsePrefix("192.0.2.0/24").Contains(a) }
+
 type seen struct {
 	uri     string
 	targets int
@@ -204,7 +209,7 @@ func TestStageUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := &wire{}
-	p := proxy.New(proxy.Config{Domains: func(d string) bool { return d == "example.com" }, Stages: stages}, w, w, nil, nil, slog.New(slog.DiscardHandler))
+	p := proxy.New(proxy.Config{Domains: func(d string) bool { return d == "example.com" }, Stages: stages, RelayTrusted: officeLAN}, w, w, nil, nil, slog.New(slog.DiscardHandler))
 	for i, gw := range []string{"provider", "backup"} {
 		stage.Update(dialplan.Table{Plan: plan(gw)})
 		if stage.Table().Plan == nil {
@@ -244,7 +249,7 @@ func TestStageB2BUARoutes(t *testing.T) {
 			}, gws)})
 			stages, seen := withObserver(t, stage)
 			w := &wire{}
-			p := proxy.New(proxy.Config{Domains: func(d string) bool { return d == "example.com" }, Stages: stages}, w, w, nil, nil, slog.New(slog.DiscardHandler))
+			p := proxy.New(proxy.Config{Domains: func(d string) bool { return d == "example.com" }, Stages: stages, RelayTrusted: officeLAN}, w, w, nil, nil, slog.New(slog.DiscardHandler))
 			stx := &serverTx{}
 			p.ServeRequest(stx, phoneInvite(t, "192.0.2.7:5062", "0301234567", tc.dialled, "INVITE", tc.method))
 			if tc.answer != "" {
@@ -265,13 +270,19 @@ func TestStageB2BUARoutes(t *testing.T) {
 // so a local route takes its call, but a route to gateways would have it
 // call out on the office's trunk account: it is refused, b2bua route or
 // not, gateways up or down. A caller the auth stage vouched for (here: a
-// trusted source) still goes out.
+// trusted source) still goes out. With passwords off the stage cannot
+// tell the office's phones from strangers by their From, so only a
+// caller on a trusted network (security.trusted) goes out; any other
+// still reaches extensions.
 func TestStageStrangers(t *testing.T) {
 	const stranger = "<sip:mallory@evil.example>;tag=m1"
+	const office = "<sip:bob@example.com>;tag=b1"
 	tests := []struct {
 		name, from, dialled string
 		trusted, b2bua      bool
 		down                bool
+		passwordsOff        bool
+		relayTrusted        bool   // on a security.trusted network
 		answer              string // the stage's own answer, or
 		uri                 string // the Request-URI the next stage sees
 	}{
@@ -280,6 +291,10 @@ func TestStageStrangers(t *testing.T) {
 		{name: "stranger, every gateway down", from: stranger, dialled: "0301234567", down: true, answer: "403 Relaying Denied"},
 		{name: "stranger to an extension", from: stranger, dialled: "*201", uri: "sip:201@example.com"},
 		{name: "trusted source to a gateway", from: stranger, dialled: "0301234567", trusted: true, b2bua: true, uri: "sip:0301234567@example.com"},
+		{name: "passwords off, an office name to a gateway", from: office, dialled: "0301234567", passwordsOff: true, answer: "403 Relaying Denied"},
+		{name: "passwords off, a b2bua route", from: office, dialled: "0301234567", passwordsOff: true, b2bua: true, answer: "403 Relaying Denied"},
+		{name: "passwords off, to an extension", from: stranger, dialled: "*201", passwordsOff: true, uri: "sip:201@example.com"},
+		{name: "passwords off, trusted network to a gateway", from: office, dialled: "0301234567", passwordsOff: true, relayTrusted: true, uri: "sip:0301234567@example.com"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -290,9 +305,13 @@ func TestStageStrangers(t *testing.T) {
 			}, gws)})
 			stages, seen := withObserver(t, stage)
 			cfg := proxy.Config{Domains: func(d string) bool { return d == "example.com" }, Stages: stages,
-				Auth:       auth.NewAuthenticator(subscriber.NewMemory(), []byte("0123456789abcdef0123456789abcdef")),
-				AuthPolicy: auth.Policies{Default: auth.Policy{AllowUnauthenticatedToLocal: true}},
-				Trusted:    func(netip.Addr) bool { return tc.trusted }}
+				Auth:         auth.NewAuthenticator(subscriber.NewMemory(), []byte("0123456789abcdef0123456789abcdef")),
+				AuthPolicy:   auth.Policies{Default: auth.Policy{AllowUnauthenticatedToLocal: true}},
+				Trusted:      func(netip.Addr) bool { return tc.trusted },
+				RelayTrusted: func(netip.Addr) bool { return tc.relayTrusted }}
+			if tc.passwordsOff {
+				cfg.Auth = nil
+			}
 			w := &wire{}
 			p := proxy.New(cfg, w, w, nil, nil, slog.New(slog.DiscardHandler))
 			stx := &serverTx{}

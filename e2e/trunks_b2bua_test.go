@@ -109,7 +109,7 @@ routes:
 cdr:
   enabled: true
 admin:
-  listen: `+admin+"\n")
+  listen: `+admin+"\n"+officeLAN)
 	return gw, cfg, base
 }
 
@@ -205,7 +205,7 @@ routes:
 cdr:
   enabled: true
 admin:
-  listen: `+admin+"\n")
+  listen: `+admin+"\n"+officeLAN)
 	p := startParley(t, "--config", cfg)
 	alice := startSipp(t, "-sf", scenario("uac_call.xml"), "-s", "0301234567", p.Addr)
 	alice.ExpectSuccess()

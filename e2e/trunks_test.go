@@ -12,6 +12,12 @@ import (
 // loopback addresses (Linux routes all of 127/8 to lo), and phones stay
 // on 127.0.0.1.
 
+// officeLAN is the config lines of an office without passwords: its
+// phones' network (here 127.0.0.1, where the phones are) is trusted, so
+// they may call out through the routes to gateways, which anyone else
+// is refused.
+const officeLAN = "security:\n  trusted: [127.0.0.1/32]\n"
+
 // waitMetric polls /metrics until it has the line want.
 func waitMetric(t *testing.T, base, want string, timeout time.Duration) {
 	t.Helper()
@@ -111,7 +117,7 @@ func TestDialPlanFailover(t *testing.T) {
   - {name: second, address: "127.0.0.4:`+strconv.Itoa(good.Port)+`"}
 routes:
   - {name: national, prefix: "0", country_code: "49", gateways: [first, second]}
-`)
+`+officeLAN)
 	p := startParley(t, "--config", cfg)
 	startSipp(t, "-sf", scenario("uac_call.xml"), "-s", "0301234567", p.Addr).ExpectSuccess()
 	busy.ExpectSuccess()
@@ -135,7 +141,7 @@ func TestDeadGatewaySkipped(t *testing.T) {
 routes:
   - {name: outside, prefix: "9", strip: 1, gateways: [dead, good]}
 admin:
-  listen: `+admin+"\n")
+  listen: `+admin+"\n"+officeLAN)
 	p := startParley(t, "--config", cfg)
 	waitMetric(t, base, `parley_gateway_up{gateway="dead"} 0`, 5*time.Second)
 	if !waitForText(p.logPath, "gateway: down", time.Second, nil) {
@@ -149,4 +155,37 @@ admin:
 		t.Errorf("the call took %v: the dead gateway was tried", d)
 	}
 	waitMetric(t, base, `parley_gateway_up{gateway="good"} 1`, time.Second)
+}
+
+// TestTrunkClosedToStrangers: with passwords off a From is only a claim,
+// so a route to a gateway takes only callers from a security.trusted
+// network: with none listed, even "alice@example.com" gets 403 Relaying
+// Denied, nothing reaches the provider, and the startup log tells the
+// admin to list the office LAN; with the LAN (127.0.0.1) listed, her
+// call goes out. A call to a local user is not at stake here (TestRelayDenied).
+func TestTrunkClosedToStrangers(t *testing.T) {
+	for _, tc := range []struct {
+		name, trusted, answer, logged string
+	}{
+		{"nothing trusted", "", "403 Relaying Denied", "list the office LAN in security.trusted"},
+		{"office LAN trusted", officeLAN, "486 Busy Here", "only callers on a security.trusted network call out"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			provider := startFarEnd(t, "127.0.0.3")
+			cfg := writeConfig(t, `gateways:
+  - {name: provider, address: "`+provider.addr+`"}
+routes:
+  - {name: national, prefix: "0", country_code: "49", gateways: [provider]}
+`+tc.trusted)
+			p := startParleyServing(t, []string{"example.com"}, "--config", cfg)
+			if !waitForText(p.logPath, tc.logged, 5*time.Second, nil) {
+				t.Errorf("the startup log does not say %q", tc.logged)
+			}
+			status := sendInvite(t, p.Addr, "alice@example.com", "sip:0301234567@example.com")
+			time.Sleep(300 * time.Millisecond) // anything forwarded would be there by now
+			if arrived := provider.invitesFrom("alice@example.com"); status != tc.answer || (arrived > 0) != (tc.answer == "486 Busy Here") {
+				t.Errorf("answer %q and %d INVITEs reached the provider; want %s", status, arrived, tc.answer)
+			}
+		})
+	}
 }

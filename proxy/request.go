@@ -96,10 +96,25 @@ func (r *Request) Vouched() bool {
 	if r.authenticated {
 		return true
 	}
-	cfg := r.proxy.config()
-	if cfg.Auth == nil {
+	if r.proxy.config().Auth == nil {
 		return true
 	}
+	return r.fromTrusted()
+}
+
+// Accountable reports whether someone answers for the request's sender:
+// the auth stage verified its credentials, or it comes from a gateway
+// or a trusted network. Unlike Vouched it does not hold for everyone
+// when passwords are off: a From that nobody checked may be believed,
+// but calling out at the office's cost takes more than a name.
+func (r *Request) Accountable() bool {
+	return r.authenticated || r.fromTrusted()
+}
+
+// fromTrusted reports whether the request comes from a gateway or a
+// trusted network (security.trusted).
+func (r *Request) fromTrusted() bool {
+	cfg := r.proxy.config()
 	src := r.In.Source.Addr()
 	return cfg.RelayTrusted != nil && cfg.RelayTrusted(src) || cfg.Trusted != nil && cfg.Trusted(src)
 }

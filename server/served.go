@@ -113,17 +113,31 @@ func (s *Server) logRelayPolicy() {
 	s.log.Info("relay policy: only requests to a served domain, from a trusted network, or from a served domain's user who gives a password are forwarded; others get 403 Relaying Denied",
 		"relay", string(config.RelayDomains), "served", what, "domains", set.served.list(),
 		"trusted", set.cfg.Security.Trusted)
-	if routes := routesOutForAnyone(set.cfg); len(routes) > 0 {
-		s.log.Warn("dial plan: passwords are off, so anyone who reaches Parley calls out through these routes' gateways; turn auth.enabled on, or let only the office's phones reach Parley",
+	s.logRoutesOut(set.cfg)
+}
+
+// logRoutesOut says, with passwords off, who calls out through the
+// routes to gateways: only callers on a trusted network. With none
+// listed nobody can, which is what the admin must hear to fix it.
+func (s *Server) logRoutesOut(cfg *config.Config) {
+	routes := routesOutByNetwork(cfg)
+	switch {
+	case len(routes) == 0:
+	case len(cfg.Security.Trusted) == 0:
+		s.log.Warn("dial plan: passwords are off, so only callers on a security.trusted network call out through these routes' gateways, and none is listed: every call to them gets 403 Relaying Denied; list the office LAN in security.trusted, or turn auth.enabled on",
 			"routes", routes)
+	default:
+		s.log.Info("dial plan: passwords are off, so only callers on a security.trusted network call out through these routes' gateways; others get 403 Relaying Denied",
+			"routes", routes, "trusted", cfg.Security.Trusted)
 	}
 }
 
-// routesOutForAnyone names the routes to gateways that, with passwords
-// off, take any caller: the dial plan cannot tell a stranger from a
-// phone of the office then, and the relay policy's line above does not
-// cover a call to a served domain that a route sends out.
-func routesOutForAnyone(cfg *config.Config) []string {
+// routesOutByNetwork names the routes to gateways that, with passwords
+// off, take only callers from a trusted network (or a gateway): the dial
+// plan cannot tell a stranger from a phone of the office by its From
+// then, and the relay policy's line above does not cover a call to a
+// served domain that a route sends out.
+func routesOutByNetwork(cfg *config.Config) []string {
 	if cfg.Auth.Enabled {
 		return nil
 	}
@@ -140,7 +154,7 @@ func routesOutForAnyone(cfg *config.Config) []string {
 // changed it.
 func relayPolicy(set *settings) string {
 	return string(set.cfg.Proxy.Relay) + " " + strings.Join(set.served.list(), ",") + " " + strings.Join(set.cfg.Security.Trusted, ",") +
-		" " + strings.Join(routesOutForAnyone(set.cfg), ",")
+		" " + strings.Join(routesOutByNetwork(set.cfg), ",")
 }
 
 // tlsNames are the names the self-signed certificate must carry besides
