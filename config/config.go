@@ -349,7 +349,8 @@ type LimitsConfig struct {
 	// MaxMemory is the Go runtime's soft memory limit in bytes: near it
 	// the collector works harder and hands freed memory back to the
 	// system sooner, so that a burst does not leave its peak resident.
-	// 0 derives it from the bounds (see package memlimit).
+	// 0 derives it from the bounds, at most 448 MiB (see package
+	// memlimit). Past 6/8 of it in live heap, new requests get 503.
 	MaxMemory int64 `yaml:"max_memory" reload:"restart"`
 }
 
