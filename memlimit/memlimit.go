@@ -9,6 +9,10 @@
 // size (GOGC). Neither returns memory once the load is gone: the
 // collector runs only as the heap grows, and a server gone quiet after a
 // burst keeps its peak resident, which is what the Releaser is for.
+//
+// The bounds cap only what requests leave behind; the state a server holds
+// on purpose (bindings, calls, subscriptions, connections) is its job, so
+// the derived limit grows with it (State, Pressure).
 package memlimit
 
 import (
@@ -69,11 +73,18 @@ func Apply(limit int64, b Bounds) int64 {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return debug.SetMemoryLimit(-1)
 	}
-	if limit <= 0 {
+	if Derived(limit) {
 		limit = Derive(b)
 	}
 	debug.SetMemoryLimit(limit)
 	return limit
+}
+
+// Derived reports whether Apply derives the limit from the bounds, for
+// the configured limit: one set by limits.max_memory or GOMEMLIMIT is
+// the operator's whole budget, state included, and stays as set.
+func Derived(configured int64) bool {
+	return configured <= 0 && os.Getenv("GOMEMLIMIT") == ""
 }
 
 // AllocBurst is how much heap one check's interval must allocate,

@@ -24,7 +24,7 @@ func TestPressure(t *testing.T) {
 		{limit * 2, true},
 		{1, false},
 	} {
-		p := newPressure(limit, func() int64 { return tc.live })
+		p := newPressure(limit, nil, func() int64 { return tc.live }, nil)
 		if p.Full() {
 			t.Fatal("full before any check")
 		}
@@ -43,7 +43,7 @@ func TestPressure(t *testing.T) {
 func TestPressureRun(t *testing.T) {
 	clk := clock.NewFake(time.Unix(0, 0))
 	var live atomic.Int64
-	p := newPressure(100, live.Load)
+	p := newPressure(100, nil, live.Load, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { p.Run(ctx, clk, time.Second); close(done) }()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/parley-sip/parley/clock"
+	"github.com/parley-sip/parley/location/redisstore"
 	"github.com/parley-sip/parley/memlimit"
 )
 
@@ -32,6 +33,9 @@ func (s *Server) startMemoryBound(ctx context.Context) {
 	})
 	s.log.Debug("memory limit set", "bytes", limit, "configured", cfg.Limits.MaxMemory)
 	p := memlimit.NewPressure(limit)
+	if memlimit.Derived(cfg.Limits.MaxMemory) {
+		p = memlimit.NewStatePressure(limit, heldState{s})
+	}
 	s.pressure.Store(p)
 	s.bg.Go(func() { p.Run(ctx, clock.Default(), pressureEvery) })
 	// Any burst, of connections as much as of requests, ends in idle
@@ -48,4 +52,27 @@ func (s *Server) startMemoryBound(ctx context.Context) {
 	// the Releaser's own minimum, whichever is smaller.
 	r.Min = min(r.Min, int64(cfg.Transaction.MaxTransactions/10))
 	s.bg.Go(func() { r.Run(ctx, clock.Default(), releaseEvery, live, debug.FreeOSMemory) })
+}
+
+// heldState counts, for memlimit, the state the server holds on purpose
+// in its own heap, from the engines' own counters.
+type heldState struct{ s *Server }
+
+// Held implements [memlimit.Holder].
+func (h heldState) Held() memlimit.State {
+	s := h.s
+	st := memlimit.State{Connections: int64(s.tp.Stats().Open)}
+	// Redis holds its bindings out of the process, and counting them
+	// there is a round trip per check.
+	if _, remote := s.store.(*redisstore.Store); !remote && s.store != nil {
+		n, _ := s.store.Count()
+		st.Bindings = int64(n)
+	}
+	if s.b2b != nil {
+		st.Calls = int64(s.b2b.Len())
+	}
+	if s.presence != nil {
+		st.Subscriptions = int64(s.presence.n.Len())
+	}
+	return st
 }
