@@ -8,6 +8,7 @@
 # SETTLE_S (40) seconds after it, and prints one summary line:
 #   label peak_rss_kb peak_pss_kb rss_after_kb pss_after_kb rejected_503
 # Env: BURST_N (100000) BURST_RATE (5000) PORT (5960) ADMIN_PORT (5961)
+# SIPP_PORT (PORT+2; sipp's REGISTER there, its INVITEs at SIPP_PORT+1)
 # SETTLE_S (40) LABEL (parley) PARLEY_ARGS (extra serve flags) BURST_ADMIN
 # (1; 0 turns admin off, as bench/parley.sh runs it, and the 503 count is
 # then n/a).
@@ -15,6 +16,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 bin=${PARLEY_BIN:-$here/../bin/parley}
 n=${BURST_N:-100000} rate=${BURST_RATE:-5000} port=${PORT:-5960} aport=${ADMIN_PORT:-5961}
+sport=${SIPP_PORT:-$((port + 2))}
 settle=${SETTLE_S:-40} label=${LABEL:-parley}
 admin_listen=127.0.0.1:$aport
 [ "${BURST_ADMIN:-1}" = 0 ] && admin_listen='""'
@@ -44,14 +46,14 @@ sample() {  # rss_kb pss_kb
   echo "$rss $pss"
 }
 printf 'SEQUENTIAL\nbob;127.0.0.1:9;udp\n' >"$dir/reg.csv"
-sipp 127.0.0.1:$port -sf "$here/scenarios/register.xml" -inf "$dir/reg.csv" -m 1 -p 5962 \
+sipp 127.0.0.1:$port -sf "$here/scenarios/register.xml" -inf "$dir/reg.csv" -m 1 -p "$sport" \
   -i 127.0.0.1 -nostdin -timeout 10s >/dev/null 2>&1 || { echo "REGISTER failed" >&2; exit 1; }
 ( while kill -0 "$pid" 2>/dev/null; do echo "$(date +%s) $(sample)"; sleep 1; done ) >"$dir/samples" &
 sampler=$!
 bound=$(( n / rate * 3 + 30 ))
 for user in nobody bob; do
   sipp 127.0.0.1:$port -sf "$here/scenarios/invite_fail.xml" -s "$user" -m "$n" -r "$rate" -l "$n" \
-    -p 5963 -i 127.0.0.1 -nostdin -timeout "${bound}s" -recv_timeout 40000 -buff_size 4194304 \
+    -p $((sport + 1)) -i 127.0.0.1 -nostdin -timeout "${bound}s" -recv_timeout 40000 -buff_size 4194304 \
     >/dev/null 2>&1 || true
 done
 loaded=$(date +%s)

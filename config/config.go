@@ -349,7 +349,11 @@ type LimitsConfig struct {
 	// MaxMemory is the Go runtime's soft memory limit in bytes: near it
 	// the collector works harder and hands freed memory back to the
 	// system sooner, so that a burst does not leave its peak resident.
-	// 0 derives it from the bounds (see package memlimit).
+	// 0 derives it from the bounds, at most 448 MiB, plus a budget for
+	// the state held (bindings, calls, subscriptions, connections), and
+	// moves it with that state (see package memlimit). Past 6/8 of the
+	// bounds' part plus the state budget in live heap, new requests get
+	// 503. A value set here is the whole budget and stays as set.
 	MaxMemory int64 `yaml:"max_memory" reload:"restart"`
 }
 

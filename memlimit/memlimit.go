@@ -9,6 +9,10 @@
 // size (GOGC). Neither returns memory once the load is gone: the
 // collector runs only as the heap grows, and a server gone quiet after a
 // burst keeps its peak resident, which is what the Releaser is for.
+//
+// The bounds cap only what requests leave behind; the state a server holds
+// on purpose (bindings, calls, subscriptions, connections) is its job, so
+// the derived limit grows with it (State, Pressure).
 package memlimit
 
 import (
@@ -41,14 +45,24 @@ const (
 	PerTransaction = 1 << 10
 )
 
+// Ceiling caps the derived limit: the bounds' worst case, every one of
+// them full at once, is well over what a server of the defaults may take
+// (issue 20: at most 512 MB resident through a burst), and a limit above
+// that never bites. The runtime's limit covers all the memory it maps,
+// heap, stacks and its own; the rest of the resident set (the binary,
+// the C library) is a few tens of MB. Set limits.max_memory for more.
+const Ceiling = 448 << 20
+
 // Derive returns the limit the bounds call for: Base, plus PerInFlight
 // for each transaction that may be in flight, plus PerTransaction for
-// each that may linger, plus the capture budget. It is a ceiling with
-// headroom, not a target: the collector works harder only near it.
+// each that may linger, plus the capture budget, and no more than
+// Ceiling. Below Ceiling it is a ceiling with headroom, not a target:
+// the collector works harder only near it. At Ceiling the bounds could
+// fill the limit, which is what Pressure is for.
 func Derive(b Bounds) int64 {
 	inFlight := min(b.MaxInFlight, b.MaxTransactions) // the total bounds these too
 	lingering := b.MaxTransactions - inFlight
-	return Base + int64(inFlight)*PerInFlight + int64(lingering)*PerTransaction + max(b.CaptureBytes, 0)
+	return min(Base+int64(inFlight)*PerInFlight+int64(lingering)*PerTransaction+max(b.CaptureBytes, 0), Ceiling)
 }
 
 // Apply sets the runtime's soft memory limit to limit, or to Derive(b)
@@ -59,11 +73,18 @@ func Apply(limit int64, b Bounds) int64 {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return debug.SetMemoryLimit(-1)
 	}
-	if limit <= 0 {
+	if Derived(limit) {
 		limit = Derive(b)
 	}
 	debug.SetMemoryLimit(limit)
 	return limit
+}
+
+// Derived reports whether Apply derives the limit from the bounds, for
+// the configured limit: one set by limits.max_memory or GOMEMLIMIT is
+// the operator's whole budget, state included, and stays as set.
+func Derived(configured int64) bool {
+	return configured <= 0 && os.Getenv("GOMEMLIMIT") == ""
 }
 
 // AllocBurst is how much heap one check's interval must allocate,
@@ -142,6 +163,15 @@ func (r *Releaser) Observe(load int64) bool {
 // Run checks load every interval on clk until ctx ends, and calls free
 // (debug.FreeOSMemory in production) when r says so.
 func (r *Releaser) Run(ctx context.Context, clk clock.Clock, every time.Duration, load func() int64, free func()) {
+	tickEvery(ctx, clk, every, func() {
+		if r.Observe(load()) {
+			free()
+		}
+	})
+}
+
+// tickEvery calls f every interval on clk until ctx ends.
+func tickEvery(ctx context.Context, clk clock.Clock, every time.Duration, f func()) {
 	tick := make(chan struct{}, 1)
 	for {
 		t := clk.AfterFunc(every, func() { tick <- struct{}{} })
@@ -151,8 +181,6 @@ func (r *Releaser) Run(ctx context.Context, clk clock.Clock, every time.Duration
 			return
 		case <-tick:
 		}
-		if r.Observe(load()) {
-			free()
-		}
+		f()
 	}
 }

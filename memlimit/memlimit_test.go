@@ -17,8 +17,11 @@ func TestDerive(t *testing.T) {
 		want int64
 	}{
 		{Bounds{}, Base},
-		{Bounds{MaxInFlight: 100_000, MaxTransactions: 500_000, CaptureBytes: 32 << 20},
-			Base + 100_000*PerInFlight + 400_000*PerTransaction + 32<<20},
+		{Bounds{MaxInFlight: 1_000, MaxTransactions: 50_000, CaptureBytes: 32 << 20},
+			Base + 1_000*PerInFlight + 49_000*PerTransaction + 32<<20},
+		// The defaults call for 1.1 GiB: a limit there never bites
+		// before 512 MB resident, so Ceiling caps it.
+		{Bounds{MaxInFlight: 40_000, MaxTransactions: 500_000, CaptureBytes: 32 << 20}, Ceiling},
 		// max_transactions counts those in flight too: no lingering room
 		// when the two are equal, and never a negative term.
 		{Bounds{MaxInFlight: 10, MaxTransactions: 10}, Base + 10*PerInFlight},

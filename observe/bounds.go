@@ -16,7 +16,7 @@ type TransactionBounds struct {
 
 var (
 	descRejected = prometheus.NewDesc("parley_transactions_rejected_total",
-		"Requests answered 503 with Retry-After because transaction.max_in_flight or transaction.max_transactions was reached.", nil, nil)
+		"Requests answered 503 with Retry-After because transaction.max_in_flight, transaction.max_transactions or the live heap's share of limits.max_memory was reached.", nil, nil)
 	descInFlight = prometheus.NewDesc("parley_transactions_in_flight",
 		"Server and client transactions still without a final response: what transaction.max_in_flight bounds.", nil, nil)
 	descLingering = prometheus.NewDesc("parley_transactions_lingering",

@@ -14,7 +14,7 @@ func TestTransactionBoundsScrape(t *testing.T) {
 		return TransactionBounds{Rejected: 17, InFlight: 4, Lingering: 250, LingerBytes: 1 << 20}
 	}}, func() (int, int) { return 0, 0 })
 	want := `
-# HELP parley_transactions_rejected_total Requests answered 503 with Retry-After because transaction.max_in_flight or transaction.max_transactions was reached.
+# HELP parley_transactions_rejected_total Requests answered 503 with Retry-After because transaction.max_in_flight, transaction.max_transactions or the live heap's share of limits.max_memory was reached.
 # TYPE parley_transactions_rejected_total counter
 parley_transactions_rejected_total 17
 # HELP parley_transactions_in_flight Server and client transactions still without a final response: what transaction.max_in_flight bounds.

@@ -64,25 +64,33 @@ func udpClient(t *testing.T) (*net.UDPConn, string) {
 	return conn, conn.LocalAddr().String()
 }
 
-// options sends an OPTIONS to the server over UDP and waits for its answer.
+// options sends an OPTIONS to the server over UDP and waits for its 200.
 func options(t *testing.T, s *Server) (client netip.AddrPort) {
+	t.Helper()
+	client, answer, err := optionsAnswer(t, s, "obs")
+	if err != nil || !strings.HasPrefix(answer, "SIP/2.0 200") {
+		t.Fatalf("no 200 to OPTIONS: %v %q", err, answer)
+	}
+	return client
+}
+
+// optionsAnswer sends an OPTIONS whose branch and Call-ID start with id
+// to the server over UDP and returns its answer, whatever it is.
+func optionsAnswer(t *testing.T, s *Server, id string) (client netip.AddrPort, answer string, err error) {
 	t.Helper()
 	conn, local := udpClient(t)
 	server := s.Listeners()[0].Bound
 	req := "OPTIONS sip:" + server.String() + " SIP/2.0\r\n" +
-		"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK-obs-1;rport\r\n" +
+		"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK-" + id + "-1;rport\r\n" +
 		"Max-Forwards: 70\r\nFrom: <sip:probe@example.com>;tag=p\r\nTo: <sip:" + server.String() + ">\r\n" +
-		"Call-ID: obs-test@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+		"Call-ID: " + id + "-test@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
 	if _, err := conn.WriteToUDPAddrPort([]byte(req), server); err != nil {
 		t.Fatal(err)
 	}
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	buf := make([]byte, 65535)
 	n, _, err := conn.ReadFromUDPAddrPort(buf)
-	if err != nil || !strings.HasPrefix(string(buf[:n]), "SIP/2.0 200") {
-		t.Fatalf("no 200 to OPTIONS: %v %q", err, buf[:n])
-	}
-	return netip.MustParseAddrPort(local)
+	return netip.MustParseAddrPort(local), string(buf[:n]), err
 }
 
 func get(t *testing.T, url string) (int, string) {

@@ -24,6 +24,7 @@ import (
 	"github.com/parley-sip/parley/eventlog"
 	"github.com/parley-sip/parley/guard"
 	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/memlimit"
 	"github.com/parley-sip/parley/outbound"
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/registrar"
@@ -56,12 +57,13 @@ type Server struct {
 	reg         *registrar.Registrar
 	regWatchers []func(registrar.Change)
 	storage     *storage
-	obs         *observability // nil when admin, HEP and call records are off
-	records     *records       // nil when cdr.enabled is off
-	b2b         *b2bua.B2BUA   // nil unless mode: b2bua
-	guard       *guard.Guard   // per-source rate limits, bans, scanner filter
-	trunks      *trunks        // gateways, upstream registrations, dial plan; nil without any
-	secret      string         // salts the To tags of local responses
+	obs         *observability                    // nil when admin, HEP and call records are off
+	pressure    atomic.Pointer[memlimit.Pressure] // the live heap against the memory limit; nil until started
+	records     *records                          // nil when cdr.enabled is off
+	b2b         *b2bua.B2BUA                      // nil unless mode: b2bua
+	guard       *guard.Guard                      // per-source rate limits, bans, scanner filter
+	trunks      *trunks                           // gateways, upstream registrations, dial plan; nil without any
+	secret      string                            // salts the To tags of local responses
 	b2bLimits   *calllimit.Limiter
 	stop        context.CancelFunc
 	bg          sync.WaitGroup // the expiry sweep and the ban watch
@@ -151,7 +153,9 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	traced := &tracingTransport{Manager: tp, s: s}
 	var txs outbound.Transactions
 	if cfg.Mode != config.ModeStateless {
-		s.txs = transaction.New(transactionConfig(cfg, log), traced, coreAdapter{s})
+		tc := transactionConfig(cfg, log)
+		tc.MemoryFull = s.memoryFull
+		s.txs = transaction.New(tc, traced, coreAdapter{s})
 		txs = outbound.FromLayer(s.txs)
 	}
 	a, pol, err := s.newAuth(cfg)

@@ -41,6 +41,10 @@ type Config struct {
 	// and at N requests a second N*64*T1 of them are alive. 0 means
 	// DefaultMaxTransactions; a negative value means no bound.
 	MaxTransactions int
+	// MemoryFull, when set, is a third bound: while it reports true, new
+	// requests get 503 Too Much Memory In Use (the server passes
+	// memlimit.Pressure's Full). It must be cheap: it runs per request.
+	MemoryFull func() bool
 	// RetryAfter is the Retry-After of that 503, 5 s by default.
 	RetryAfter time.Duration
 	// TryingDelay is when an INVITE server transaction sends 100 Trying

@@ -68,7 +68,7 @@ type Stats struct {
 	InFlight                        int64  // live and still without a final response: what MaxTransactions bounds
 	ServerCreated, ServerTerminated uint64 // since New
 	ClientCreated, ClientTerminated uint64
-	Rejected                        uint64 // requests answered 503 past MaxTransactions or MaxInFlight
+	Rejected                        uint64 // requests answered 503 past MaxTransactions, MaxInFlight or MemoryFull
 	// Lingering counts the completed server and client transactions
 	// kept in the pointer-free stores (included in ServerActive and
 	// ClientActive), and LingerBytes the memory those stores hold.
@@ -211,7 +211,8 @@ func (l *Layer) startServer(in *transport.Incoming, k matchKey) {
 
 // admit counts a new transaction unless a bound is reached: the
 // transactions in flight (MaxInFlight), or every live transaction,
-// lingering ones included (MaxTransactions). reason is the 503's reason
+// lingering ones included (MaxTransactions), or the live heap near the
+// memory limit (MemoryFull). reason is the 503's reason
 // phrase when it refuses.
 func (l *Layer) admit() (ok bool, reason string) {
 	n := l.inflight.Add(1)
@@ -220,6 +221,8 @@ func (l *Layer) admit() (ok bool, reason string) {
 		reason = reasonInFlight
 	case l.cfg.MaxTransactions >= 0 && l.live() >= int64(l.cfg.MaxTransactions):
 		reason = reasonTotal
+	case l.cfg.MemoryFull != nil && l.cfg.MemoryFull():
+		reason = reasonMemory
 	default:
 		if l.overloaded.Load() && l.overloaded.CompareAndSwap(true, false) {
 			l.log.Info("transaction: below the bounds again, admitting new requests", "in_flight", n, "live", l.live())
@@ -239,6 +242,7 @@ func (l *Layer) admit() (ok bool, reason string) {
 const (
 	reasonInFlight = "Too Many Requests In Progress"
 	reasonTotal    = "Too Many Transactions"
+	reasonMemory   = "Too Much Memory In Use"
 )
 
 // live counts the server and client transactions alive now, lingering

@@ -3,6 +3,7 @@ package transaction
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -305,6 +306,31 @@ func TestLimits(t *testing.T) {
 			}
 			try("z9hG4bK-4", "")
 		})
+	}
+}
+
+// TestMemoryFull: while MemoryFull reports true a new request gets a
+// stateless 503 naming the memory, with Retry-After, whatever the counts
+// allow; a retransmission of an admitted one is still answered, and once
+// it reports false again requests are admitted.
+func TestMemoryFull(t *testing.T) {
+	var full atomic.Bool
+	h := newHarness(t, Config{MemoryFull: full.Load})
+	h.l.HandleMessage(rq{method: "REGISTER", branch: "z9hG4bK-1"}.in(t))
+	full.Store(true)
+	h.l.HandleMessage(rq{method: "REGISTER", branch: "z9hG4bK-2"}.in(t))
+	if last := h.snd.last(); last.StatusCode() != 503 || last.Reason() != reasonMemory || last.Header("Retry-After") != "5" {
+		t.Fatalf("got %d %q Retry-After %q, want 503 %q", last.StatusCode(), last.Reason(), last.Header("Retry-After"), reasonMemory)
+	}
+	respond(t, h.core.tx(0), 200, "reg")
+	h.l.HandleMessage(rq{method: "REGISTER", branch: "z9hG4bK-1"}.in(t)) // retransmission
+	if last := h.snd.last(); last.StatusCode() != 200 {
+		t.Fatalf("retransmission got %d, want its 200", last.StatusCode())
+	}
+	full.Store(false)
+	h.l.HandleMessage(rq{method: "REGISTER", branch: "z9hG4bK-3"}.in(t))
+	if r, _, _ := h.core.counts(); r != 2 || h.l.Stats().Rejected != 1 {
+		t.Fatalf("Core saw %d requests, stats %+v; want 2 and one rejected", r, h.l.Stats())
 	}
 }
 

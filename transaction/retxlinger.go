@@ -78,41 +78,69 @@ type retxItem struct {
 	start, keyEnd, end int
 }
 
-// sweepRetx sends the retransmissions due and schedules itself for the
-// next; a sweep that a sooner one replaced (gen) does nothing.
+// retxBatch bounds the bytes one sweep copies out of a shard before it
+// sends them: a sweep that fell behind (a loaded machine, a burst of
+// 503s whose ACKs are late) finds tens of thousands of records due at
+// once, and a scratch sized to all of them stays allocated for good,
+// sixteen times over (97 MB in a burst of 400 000 INVITEs).
+const retxBatch = 64 << 10
+
+// sweepRetx sends the retransmissions due, a batch of at most about
+// retxBatch bytes at a time, and schedules itself for the next; a sweep
+// that a sooner one replaced (gen) does nothing.
 func (s *retxStore) sweepRetx(i int, gen uint64) {
 	sh, sc := &s.shards[i], &s.scratch[i]
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	now := s.clk.Now().Sub(s.epoch)
-	sh.mu.Lock()
-	if gen != sh.retxGen {
-		sh.mu.Unlock()
-		return
-	}
-	sc.buf, sc.items = sc.buf[:0], sc.items[:0]
-	next, more := time.Duration(0), false
-	for k, g := range s.sched {
-		if at, ok := s.advance(sh, k, g, now, sc); ok && (!more || at < next) {
-			next, more = at, true
+	for {
+		sh.mu.Lock()
+		if gen != sh.retxGen {
+			sh.mu.Unlock()
+			return
 		}
-	}
-	sh.retxArmed, sh.retxAt = more, next
-	sh.retxGen++
-	gen = sh.retxGen
-	sh.mu.Unlock()
-	for _, it := range sc.items {
-		s.send(sc.buf[it.start:it.keyEnd], sc.buf[it.keyEnd:it.end])
-	}
-	if more {
-		s.clk.AfterFunc(max(next-now, time.Millisecond), func() { s.sweepRetx(i, gen) })
+		next, more, full := s.fill(sh, now, sc)
+		if !full {
+			sh.retxArmed, sh.retxAt = more, next
+			sh.retxGen++
+			gen = sh.retxGen
+		}
+		sh.mu.Unlock()
+		for _, it := range sc.items {
+			s.send(sc.buf[it.start:it.keyEnd], sc.buf[it.keyEnd:it.end])
+		}
+		if full {
+			continue // gen unchanged: the rest is still this sweep's
+		}
+		if more {
+			s.clk.AfterFunc(max(next-now, time.Millisecond), func() { s.sweepRetx(i, gen) })
+		}
+		return
 	}
 }
 
+// fill copies the retransmissions due by now into sc, up to retxBatch
+// bytes; full says it stopped there with more due. Otherwise it returns
+// when the next is due, if any. The caller holds sh.mu.
+func (s *retxStore) fill(sh *lingerShard, now time.Duration, sc *retxScratch) (next time.Duration, more, full bool) {
+	sc.buf, sc.items = sc.buf[:0], sc.items[:0]
+	for k, g := range s.sched {
+		at, ok, stopped := s.advance(sh, k, g, now, sc)
+		if stopped {
+			return 0, false, true
+		}
+		if ok && (!more || at < next) {
+			next, more = at, true
+		}
+	}
+	return next, more, false
+}
+
 // advance moves cursor k past the records whose retransmission at g
-// after being added is due by now, copying the live ones into sc; it
-// returns when the next is due, if any. The caller holds sh.mu.
-func (s *retxStore) advance(sh *lingerShard, k int, g, now time.Duration, sc *retxScratch) (time.Duration, bool) {
+// after being added is due by now, copying the live ones into sc until
+// it holds retxBatch bytes (full); it returns when the next is due, if
+// any. The caller holds sh.mu.
+func (s *retxStore) advance(sh *lingerShard, k int, g, now time.Duration, sc *retxScratch) (at time.Duration, ok, full bool) {
 	pos := max(sh.cursors[k], sh.head)
 	defer func() { sh.cursors[k] = pos }()
 	for pos < sh.tail {
@@ -123,17 +151,20 @@ func (s *retxStore) advance(sh *lingerShard, k int, g, now time.Duration, sc *re
 		}
 		at := time.Duration(binary.LittleEndian.Uint64(rec[offExpiry:])) - s.d + g
 		if at > now {
-			return at, true
+			return at, true, false
 		}
 		kl, rl := keyLen(rec), int(binary.LittleEndian.Uint32(rec[offRespLen:]))
 		if flags(rec)&flagDead == 0 {
+			if len(sc.buf) > 0 && len(sc.buf)+kl+rl > retxBatch {
+				return 0, false, true
+			}
 			start := len(sc.buf)
 			sc.buf = append(sc.buf, rec[headerSize:headerSize+kl+rl]...)
 			sc.items = append(sc.items, retxItem{start, start + kl, len(sc.buf)})
 		}
 		pos += uint64(recordSize(kl, rl))
 	}
-	return 0, false
+	return 0, false, false
 }
 
 // completedStore returns the store of INVITEs in Completed as a plain

@@ -2,6 +2,7 @@ package transaction
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -231,5 +232,35 @@ func TestParkedCompletedRace(t *testing.T) {
 	h.advanceTo(time.Minute)
 	if _, acks, _ := h.core.counts(); acks != 0 || h.snd.count(status(486)) != 2 || h.l.Stats().ServerActive != 0 {
 		t.Fatalf("Core saw %d ACKs, 486 sent %d times, stats %+v", acks, h.snd.count(status(486)), h.l.Stats())
+	}
+}
+
+// TestParkedCompletedSweepBounded: a sweep that finds more
+// retransmissions due than one batch holds sends them all, each once,
+// through a scratch that stays about one batch in size (it kept all of
+// them at once before: 97 MB across the shards in a burst).
+func TestParkedCompletedSweepBounded(t *testing.T) {
+	h := newHarness(t, Config{})
+	const n = 12000 // well over retxBatch of records a shard
+	for i := range n {
+		h.l.HandleMessage(rq{method: "INVITE", branch: fmt.Sprintf("z9hG4bKsweep%d", i)}.in(t))
+		respond(t, h.core.tx(i), 480, "uas")
+	}
+	if st := h.l.Stats(); st.Lingering != n {
+		t.Fatalf("stats %+v", st)
+	}
+	sent := h.snd.count(status(480))
+	h.advanceTo(600 * time.Millisecond) // Timer G's first, all due in one sweep
+	if got := h.snd.count(status(480)) - sent; got != n {
+		t.Fatalf("%d retransmissions at T1, want %d", got, n)
+	}
+	for i := range h.l.completed.scratch {
+		sc := &h.l.completed.scratch[i]
+		sc.mu.Lock()
+		c := cap(sc.buf)
+		sc.mu.Unlock()
+		if c > retxBatch*3/2 { // append's growth past one batch
+			t.Fatalf("shard %d's scratch holds %d bytes, bound %d", i, c, retxBatch*3/2)
+		}
 	}
 }
