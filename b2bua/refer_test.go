@@ -515,3 +515,47 @@ func checkTrunkTransferred(t *testing.T, h *harness, trunk string, lim *calllimi
 		t.Fatalf("the trunk holds %d calls, want the transfer's", n)
 	}
 }
+
+// TestTakeoverSetsStranger: a phone that takes the caller's leg over
+// with Replaces becomes the party whose transfers Parley judges, so the
+// call's verdict on the caller (Config.Accountable) becomes the new
+// phone's: a stranger's takeover of a trusted caller's leg may not
+// transfer out through gateways, a trusted phone's takeover of a
+// stranger's leg may.
+func TestTakeoverSetsStranger(t *testing.T) {
+	for _, tt := range []struct {
+		name          string
+		wasStranger   bool
+		from          netip.AddrPort
+		wantsStranger bool
+	}{
+		{name: "stranger takes a trusted caller's leg", from: carolAt, wantsStranger: true},
+		{name: "trusted phone takes a stranger's leg", wasStranger: true, from: gatewayAt},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, Control{}, Config{Accountable: func(r *proxy.Request) bool { return r.In.Source == gatewayAt }})
+			cl := h.dial("alice@example.com", Plan{stranger: tt.wasStranger})
+			cl.answer()
+			rep := sip.Replaces{CallID: cl.c.aCallID, ToTag: cl.c.aTag, FromTag: cl.invite.FromTag()}
+			inv, in := pickupInviteBody(t, "example.com", rep, "v=0 carol o")
+			in.Source = tt.from
+			tx := &fakeTx{}
+			if !h.b.replacing(&proxy.Request{Tx: tx, In: in, Msg: inv}) {
+				t.Fatal("the INVITE with Replaces was not taken")
+			}
+			toBob := h.net.requests("INVITE", calleeAt)
+			if len(toBob) != 2 {
+				t.Fatalf("%d INVITEs to bob, want the call's and the takeover's", len(toBob))
+			}
+			ok := withHeaders(toBob[1], 200)
+			ok.SetBody("application/sdp", []byte("v=0 bob a"))
+			toBob[1].respond(reparse(t, ok))
+			if r := tx.last(); r == nil || r.StatusCode() != 200 {
+				t.Fatalf("the new phone got %v", r)
+			}
+			if cl.c.aStranger != tt.wantsStranger {
+				t.Fatalf("aStranger %v after the takeover, want %v", cl.c.aStranger, tt.wantsStranger)
+			}
+		})
+	}
+}
