@@ -129,6 +129,16 @@ type Config struct {
 	// is (proxy.Request.Vouched); one that did not may not take a call
 	// over with Replaces. Nil vouches for everyone, as with passwords off.
 	Vouched func(r *proxy.Request) bool
+	// Accountable, when set, tells whether someone answers for a
+	// request's sender (proxy.Request.Accountable): only then does a
+	// transfer go out through the dial plan's gateways, at the office's
+	// cost. The caller's INVITE is asked, and a callee's REFER unless
+	// Passwords holds. Nil answers for everyone.
+	Accountable func(r *proxy.Request) bool
+	// Passwords, when set, reports whether the auth stage asks for
+	// passwords (auth.enabled): then a callee of ours proved one on
+	// registering, and its transfers need nothing more.
+	Passwords func() bool
 	// Locate, when set, finds a transfer's target (refer.go); without it
 	// a REFER is answered 501.
 	Locate Locator

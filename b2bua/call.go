@@ -145,6 +145,9 @@ type Call struct {
 	// it is (another domain's caller, passwords on), so it may not have
 	// Parley place calls for it with REFER.
 	aUnproved bool
+	// aStranger: nobody answers for the party on the A side
+	// (Config.Accountable), so its transfers stay off the gateways.
+	aStranger bool
 	pending   *invite // the INVITE transaction in progress inside the call
 	answer    *invite // the initial INVITE's 2xx, until the caller ACKs
 
@@ -443,7 +446,7 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 	c := &Call{b: b, id: newID(), aCallID: cid, su: su,
 		aInvite: req, aTag: dialog.NewTag(), aContact: contactFor(in.Listener),
 		trunk: plan.Trunk, bCallID: newID(), bTag: dialog.NewTag(), setup: stampOf(b.clock.Now()),
-		aUnproved: plan.unproved, aReliable: in.Proto.Reliable(),
+		aUnproved: plan.unproved, aStranger: plan.stranger, aReliable: in.Proto.Reliable(),
 	}
 	c.local = plan.Route == cdr.RouteLocal
 	if plan.Trunk != "" || plan.Destinations != nil || plan.Route != "" && !c.local {

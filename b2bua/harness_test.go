@@ -12,6 +12,7 @@ import (
 	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/outbound"
+	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
 )
@@ -102,12 +103,15 @@ func (t *fakeTx) last() *sip.Message {
 }
 
 type harness struct {
-	t       *testing.T
-	b       *B2BUA
-	net     *fakeNet
-	clk     *clock.Fake
-	mu      sync.Mutex
-	records []cdr.Record
+	t *testing.T
+	// viaStage: calls and the callee's requests (fromB) go through the
+	// stages, which ask Config.Vouched and Config.Accountable.
+	viaStage bool
+	b        *B2BUA
+	net      *fakeNet
+	clk      *clock.Fake
+	mu       sync.Mutex
+	records  []cdr.Record
 	// noFlow dials the callee by its URI alone, with no flow to reach it.
 	noFlow bool
 }
@@ -191,7 +195,12 @@ func (h *harness) dialAt(from string, src, dst netip.AddrPort, plan Plan, extra 
 	if h.noFlow {
 		dest = transport.Target{} // found by the target's URI, as a phone's UDP binding is
 	}
-	h.b.takeCall(context.Background(), tx, in, plan, []target{{uri: "sip:bob@127.0.0.1:6002", dest: dest, trunk: plan.Trunk}})
+	ts := []target{{uri: "sip:bob@127.0.0.1:6002", dest: dest, trunk: plan.Trunk}}
+	if h.viaStage {
+		h.b.take(&proxy.Request{Tx: tx, In: in, Msg: m}, plan, ts)
+	} else {
+		h.b.takeCall(context.Background(), tx, in, plan, ts)
+	}
 	cl := &call{h: h, aTx: tx, invite: m, aSeq: 1, src: src, dst: dst}
 	cid, _ := m.CallID()
 	h.b.mu.Lock()

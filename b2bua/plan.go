@@ -48,6 +48,9 @@ type Plan struct {
 	// unproved marks a caller the auth stage let in without proof
 	// (Config.Vouched): its REFERs are refused (refer.go).
 	unproved bool
+	// stranger marks a caller nobody answers for (Config.Accountable):
+	// its transfers may not go out through gateways (refer.go).
+	stranger bool
 }
 
 // Router chooses a call's plan; ok false means no route (the B2BUA then

@@ -109,9 +109,19 @@ func (c *Call) onREFER(l *Leg, tx proxy.ServerTx, req *sip.Message) {
 		return
 	}
 	x := c.newTransfer(l, req, rt)
+	targets, routed := x.routed()
+	if routed && !c.mayDialOut(l, tx) {
+		// A trunk's call at a stranger's word is toll fraud: with
+		// passwords off everyone is vouched for, so this asks more.
+		c.xfer = nil
+		l.answer(tx, req, 403, reasonTransferUnproved)
+		return
+	}
 	l.answer(tx, req, 202, "Accepted")
 	x.notify(100, "Trying", false)
-	targets, err := x.route()
+	if !routed {
+		targets, err = x.located()
+	}
 	switch {
 	case errors.Is(err, proxy.ErrNoBinding):
 		x.fail(480, "Temporarily Unavailable")
@@ -128,31 +138,41 @@ func (c *Call) onREFER(l *Leg, tx proxy.ServerTx, req *sip.Message) {
 	x.next()
 }
 
-// route finds where the transfer target is reached: the dial plan's
-// destinations when Config.Router routes it (a number out through a
-// trunk), else the target's bindings or the URI itself (Config.Locate).
-func (x *transfer) route() ([]proxy.Target, error) {
+// routed asks the dial plan (Config.Router) for the transfer target:
+// the destinations of its route out through trunks, or ok false when no
+// route takes the target.
+func (x *transfer) routed() (out []proxy.Target, ok bool) {
 	c := x.c
-	if c.b.cfg.Router != nil {
-		req, err := sip.NewRequestBuilder("INVITE", x.target.String()).
-			Header("Max-Forwards", "70").
-			Header("From", x.keepParty()).
-			Header("To", "<"+x.target.String()+">").
-			Header("Call-ID", x.callID).
-			Header("CSeq", "1 INVITE").
-			Message("", nil)
-		if err == nil {
-			if plan, ok := c.b.cfg.Router(c.ctx(), req); ok {
-				x.trunk, x.routeName = plan.Trunk, plan.Route
-				out := make([]proxy.Target, len(plan.Destinations))
-				x.trunks = make([]string, len(plan.Destinations))
-				for i, d := range plan.Destinations {
-					out[i], x.trunks[i] = proxy.Target{URI: d.URI}, d.Trunk
-				}
-				return out, nil
-			}
-		}
+	if c.b.cfg.Router == nil {
+		return nil, false
 	}
+	req, err := sip.NewRequestBuilder("INVITE", x.target.String()).
+		Header("Max-Forwards", "70").
+		Header("From", x.keepParty()).
+		Header("To", "<"+x.target.String()+">").
+		Header("Call-ID", x.callID).
+		Header("CSeq", "1 INVITE").
+		Message("", nil)
+	if err != nil {
+		return nil, false
+	}
+	plan, ok := c.b.cfg.Router(c.ctx(), req)
+	if !ok {
+		return nil, false
+	}
+	x.trunk, x.routeName = plan.Trunk, plan.Route
+	out = make([]proxy.Target, len(plan.Destinations))
+	x.trunks = make([]string, len(plan.Destinations))
+	for i, d := range plan.Destinations {
+		out[i], x.trunks[i] = proxy.Target{URI: d.URI}, d.Trunk
+	}
+	return out, true
+}
+
+// located finds a target no route took: its bindings, or the URI itself
+// (Config.Locate).
+func (x *transfer) located() ([]proxy.Target, error) {
+	c := x.c
 	if c.b.cfg.Locate == nil {
 		return nil, proxy.ErrNoBinding
 	}
@@ -160,6 +180,37 @@ func (x *transfer) route() ([]proxy.Target, error) {
 		x.routeName = c.b.cfg.Routing(netip.Addr{}, x.target, x.target).Route
 	}
 	return c.b.cfg.Locate(c.ctx(), x.target)
+}
+
+// senderTx is a request's transaction with whether someone answers for
+// its sender, which the stage knew (Config.Accountable) and the call does
+// not: a REFER's, or an INVITE's that replaces a leg.
+type senderTx struct {
+	proxy.ServerTx
+	accountable bool
+}
+
+// accountableTx reports whether the stage found tx's sender accountable.
+func accountableTx(tx proxy.ServerTx) bool {
+	st, ok := tx.(senderTx)
+	return ok && st.accountable
+}
+
+// mayDialOut reports whether the far end of l may have a transfer go out
+// through gateways: the caller when its INVITE was accountable, a callee
+// when its REFER is, or when passwords are on (it proved one on
+// registering).
+func (c *Call) mayDialOut(l *Leg, tx proxy.ServerTx) bool {
+	if c.b.cfg.Accountable == nil {
+		return true
+	}
+	if l.side == SideA {
+		return !c.aStranger
+	}
+	if p := c.b.cfg.Passwords; p != nil && p() {
+		return true
+	}
+	return accountableTx(tx)
 }
 
 // newTransfer starts tracking a transfer asked for by l's REFER req.

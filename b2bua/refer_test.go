@@ -50,6 +50,11 @@ func (cl *call) fromB(method string, cseq int, extra ...string) *fakeTx {
 		cl.h.t.Fatalf("%s from the callee matches no leg", method)
 	}
 	tx := &fakeTx{}
+	if cl.h.viaStage {
+		in := &transport.Incoming{Msg: req, Proto: transport.UDP, Source: cl.dst, Listener: ctlListener}
+		cl.h.b.serveDialog(&proxy.Request{Tx: tx, In: in, Msg: req}, func() { cl.h.t.Fatalf("%s from the callee passed on", method) })
+		return tx
+	}
 	cl.c.Post(func() { cl.c.inDialog(l, tx, req) })
 	return tx
 }
@@ -196,23 +201,81 @@ func TestReferRefused(t *testing.T) {
 // TestBlindTransferThroughDialPlan: bob transfers alice to a number the
 // dial plan sends to a gateway; the new leg goes there.
 func TestBlindTransferThroughDialPlan(t *testing.T) {
-	gateway := netip.MustParseAddrPort("127.0.0.1:6009")
-	router := func(_ context.Context, req *sip.Message) (Plan, bool) {
-		u, _ := req.RequestURIParsed()
-		if !strings.HasPrefix(u.User, "+1") {
-			return Plan{}, false
-		}
-		return Plan{Trunk: "provider", Destinations: []Destination{{URI: "sip:" + u.User + "@" + gateway.String(), Trunk: "provider"}}}, true
-	}
-	h := newHarness(t, Control{}, Config{Locate: locateCarol, Router: router})
+	h := newHarness(t, Control{}, Config{Locate: locateCarol, Router: numberRouter})
 	cl := h.dial("alice@example.com", Plan{})
 	cl.answer()
 	if r := cl.fromB("REFER", 5, "Refer-To: <sip:+15551234@example.com>").last(); r == nil || r.StatusCode() != 202 {
 		t.Fatalf("REFER answered %v", r)
 	}
-	invs := h.net.requests("INVITE", gateway)
+	invs := h.net.requests("INVITE", gatewayAt)
 	if len(invs) != 1 || invs[0].req.RequestURI() != "sip:+15551234@127.0.0.1:6009" {
 		t.Fatalf("%d INVITEs to the gateway", len(invs))
+	}
+}
+
+// numberRouter sends the numbers starting +1 to gatewayAt through the
+// trunk provider; no route takes anything else.
+func numberRouter(_ context.Context, req *sip.Message) (Plan, bool) {
+	u, _ := req.RequestURIParsed()
+	if !strings.HasPrefix(u.User, "+1") {
+		return Plan{}, false
+	}
+	return Plan{Trunk: "provider", Destinations: []Destination{{URI: "sip:" + u.User + "@" + gatewayAt.String(), Trunk: "provider"}}}, true
+}
+
+var gatewayAt = netip.MustParseAddrPort("127.0.0.1:6009")
+
+// TestTransferOutNeedsAccountable: with passwords off everyone is
+// vouched for, so a stranger could call a local user and REFER the call
+// to a number the dial plan sends out through a trunk: toll fraud. Only
+// a party someone answers for (Config.Accountable: a password checked, a
+// gateway's or a trusted network's source) has a transfer dialled out
+// through gateways: the caller as its INVITE was, a callee as its REFER
+// is, or any callee when passwords are on (it proved one on
+// registering). The others get 403 and nothing is dialled; transfers to
+// local users are as before.
+func TestTransferOutNeedsAccountable(t *testing.T) {
+	trusted := netip.MustParseAddrPort("10.0.0.9:5060")
+	tests := []struct {
+		name      string
+		src, dst  netip.AddrPort // the caller's and the callee's
+		passwords bool
+		fromA     bool
+		to        string
+		want      int
+	}{
+		{name: "stranger caller out", src: callerAt, dst: calleeAt, fromA: true, to: "+15551234", want: 403},
+		{name: "stranger caller to a user", src: callerAt, dst: calleeAt, fromA: true, to: "carol", want: 202},
+		{name: "trusted caller out", src: trusted, dst: calleeAt, fromA: true, to: "+15551234", want: 202},
+		{name: "stranger callee out", src: trusted, dst: calleeAt, to: "+15551234", want: 403},
+		{name: "stranger callee to a user", src: callerAt, dst: calleeAt, to: "carol", want: 202},
+		{name: "trusted callee out", src: callerAt, dst: trusted, to: "+15551234", want: 202},
+		{name: "callee out, passwords on", src: callerAt, dst: calleeAt, passwords: true, to: "+15551234", want: 202},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, Control{}, Config{Locate: locateCarol, Router: numberRouter,
+				Accountable: func(r *proxy.Request) bool { return r.In.Source == trusted },
+				Passwords:   func() bool { return tt.passwords }})
+			h.viaStage = true
+			cl := h.dialAt("alice@example.com", tt.src, tt.dst, Plan{})
+			cl.answer()
+			send := cl.fromB
+			if tt.fromA {
+				send = cl.fromA
+			}
+			r := send("REFER", 5, "Refer-To: <sip:"+tt.to+"@example.com>").last()
+			if r == nil || r.StatusCode() != tt.want {
+				t.Fatalf("got %v, want %d", r, tt.want)
+			}
+			dialled := len(h.net.requests("INVITE", gatewayAt)) + len(h.net.requests("INVITE", carolAt))
+			if tt.want == 403 && (r.Reason() != reasonTransferUnproved || dialled != 0) {
+				t.Fatalf("refused %q, %d INVITEs out", r.Reason(), dialled)
+			}
+			if tt.want == 202 && dialled != 1 {
+				t.Fatalf("%d INVITEs to the target, want 1", dialled)
+			}
+		})
 	}
 }
 
@@ -450,5 +513,49 @@ func checkTrunkTransferred(t *testing.T, h *harness, trunk string, lim *calllimi
 	}
 	if n := lim.Active(calllimit.Trunk, "gw1"); n != 1 {
 		t.Fatalf("the trunk holds %d calls, want the transfer's", n)
+	}
+}
+
+// TestTakeoverSetsStranger: a phone that takes the caller's leg over
+// with Replaces becomes the party whose transfers Parley judges, so the
+// call's verdict on the caller (Config.Accountable) becomes the new
+// phone's: a stranger's takeover of a trusted caller's leg may not
+// transfer out through gateways, a trusted phone's takeover of a
+// stranger's leg may.
+func TestTakeoverSetsStranger(t *testing.T) {
+	for _, tt := range []struct {
+		name          string
+		wasStranger   bool
+		from          netip.AddrPort
+		wantsStranger bool
+	}{
+		{name: "stranger takes a trusted caller's leg", from: carolAt, wantsStranger: true},
+		{name: "trusted phone takes a stranger's leg", wasStranger: true, from: gatewayAt},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, Control{}, Config{Accountable: func(r *proxy.Request) bool { return r.In.Source == gatewayAt }})
+			cl := h.dial("alice@example.com", Plan{stranger: tt.wasStranger})
+			cl.answer()
+			rep := sip.Replaces{CallID: cl.c.aCallID, ToTag: cl.c.aTag, FromTag: cl.invite.FromTag()}
+			inv, in := pickupInviteBody(t, "example.com", rep, "v=0 carol o")
+			in.Source = tt.from
+			tx := &fakeTx{}
+			if !h.b.replacing(&proxy.Request{Tx: tx, In: in, Msg: inv}) {
+				t.Fatal("the INVITE with Replaces was not taken")
+			}
+			toBob := h.net.requests("INVITE", calleeAt)
+			if len(toBob) != 2 {
+				t.Fatalf("%d INVITEs to bob, want the call's and the takeover's", len(toBob))
+			}
+			ok := withHeaders(toBob[1], 200)
+			ok.SetBody("application/sdp", []byte("v=0 bob a"))
+			toBob[1].respond(reparse(t, ok))
+			if r := tx.last(); r == nil || r.StatusCode() != 200 {
+				t.Fatalf("the new phone got %v", r)
+			}
+			if cl.c.aStranger != tt.wantsStranger {
+				t.Fatalf("aStranger %v after the takeover, want %v", cl.c.aStranger, tt.wantsStranger)
+			}
+		})
 	}
 }

@@ -270,7 +270,8 @@ func (b *B2BUA) replacing(r *proxy.Request) bool {
 	if b.refuseUnvouched(r) {
 		return true
 	}
-	c, tx, in := l.call, r.Tx, r.In
+	c, in := l.call, r.In
+	tx := senderTx{ServerTx: r.Tx, accountable: b.accountable(r)}
 	c.Post(func() { c.replaceLeg(l, rep, tx, in) })
 	return true
 }
@@ -399,6 +400,7 @@ func (rp *replacer) answerNew(keepOK *sip.Message) {
 	if rp.old == c.a {
 		c.a = l
 		c.aUnproved = false // the new phone was vouched for (refuseUnvouched)
+		c.aStranger = !accountableTx(rp.tx)
 	} else {
 		c.bl, c.early = l, l
 	}

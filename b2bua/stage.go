@@ -52,7 +52,16 @@ func (b *B2BUA) serveDialog(r *proxy.Request, next func()) {
 	}
 	c := l.call
 	tx := r.Tx
+	if method == "REFER" {
+		tx = senderTx{ServerTx: tx, accountable: b.accountable(r)}
+	}
 	c.Post(func() { c.inDialog(l, tx, m) })
+}
+
+// accountable reports whether someone answers for r's sender
+// (Config.Accountable).
+func (b *B2BUA) accountable(r *proxy.Request) bool {
+	return b.cfg.Accountable == nil || b.cfg.Accountable(r)
 }
 
 // Replacing is the stage for initial INVITEs whose Replaces header names
@@ -151,5 +160,6 @@ func initialInvite(r *proxy.Request) bool {
 
 func (b *B2BUA) take(r *proxy.Request, plan Plan, ts []target) {
 	plan.unproved = b.cfg.Vouched != nil && !b.cfg.Vouched(r)
+	plan.stranger = !b.accountable(r)
 	b.takeCall(r.Context(), r.Tx, r.In, plan, ts)
 }

@@ -37,6 +37,8 @@ func (s *Server) newB2BUA(cfg *config.Config, tp transport.Sender, lifetime cont
 		Control:      b2buaControlOf(cfg),
 		Limits:       calllimit.New(callLimitsOf(cfg)),
 		Vouched:      (*proxy.Request).Vouched,
+		Accountable:  (*proxy.Request).Accountable,
+		Passwords:    func() bool { return s.settings.Load().cfg.Auth.Enabled },
 		Locate:       s.locateTransfer,
 		Trunks:       s.trunkAccount,
 		Inbound:      inbound,
