@@ -4,7 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,10 +67,27 @@ func busyLamps(t *testing.T, mode string) {
 		"bob":   {"", "early", "confirmed", "terminated"},
 		"carol": {""},
 	} {
-		if !slices.Equal(got[key], want) {
+		if !lampWent(got[key], want) {
 			t.Errorf("%s's lamp went %q, want %q", key, got[key], want)
 		}
 	}
+}
+
+// lampWent reports whether a key's documents went as want, one NOTIFY
+// per change. A document is built when its NOTIFY is sent, from the state
+// then, so the trying NOTIFY may already say early when the callee's 180
+// was handled first (3.5 ms after the INVITE under CI's load, with the
+// race detector on): RFC 4235 gives the current state, not each step.
+func lampWent(got, want []string) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range want {
+		if got[i] != want[i] && !(want[i] == "trying" && got[i] == "early") {
+			return false
+		}
+	}
+	return true
 }
 
 // startDesk starts a desk phone with a busy lamp key for each of users
