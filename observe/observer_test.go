@@ -170,3 +170,31 @@ func TestOwnedCalls(t *testing.T) {
 		t.Errorf("OnCall %v, want %v", got, want)
 	}
 }
+
+// TestWakesWithoutFlush checks that the worker, which is not woken per
+// message, still takes what is captured while it waits, each time it has
+// gone idle again. The wait stays under the 5 s sweep, which would wake
+// the worker anyway and hide a lost wake-up.
+func TestWakesWithoutFlush(t *testing.T) {
+	started := make(chan string, 4)
+	o := New(Config{OnCall: func(change CallChange, c Call) {
+		if change == CallStarted {
+			started <- c.CallID
+		}
+	}})
+	o.Start()
+	defer o.Close()
+	for _, id := range []string{"c1", "c2", "c3"} {
+		m := invite()
+		m.callID = id
+		o.Capture(Received, "udp", parley, alice, []byte(m.text()))
+		select {
+		case got := <-started:
+			if got != id {
+				t.Fatalf("call %s started, want %s", got, id)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatalf("call %s: the worker never took the captured INVITE", id)
+		}
+	}
+}
