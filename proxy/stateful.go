@@ -328,7 +328,7 @@ func (rc *responseContext) finishIfDone() {
 		best = rc.localResponse(rc.r.Msg, 408, "Request Timeout")
 	}
 	if best.StatusCode() == 503 {
-		best.SetStatus(500, "Server Internal Error") // §16.7 step 6
+		best.SetStatus(500, rc.unavailableReason(best)) // §16.7 step 6
 	}
 	if code := best.StatusCode(); code == 401 || code == 407 {
 		best.RemoveHeader("WWW-Authenticate")
@@ -338,6 +338,19 @@ func (rc *responseContext) finishIfDone() {
 		}
 	}
 	rc.upstream(best)
+}
+
+// unavailableReason is the reason phrase of the 500 that stands for the
+// best response, a 503 (§16.7 step 6). A 503 of our own means no branch
+// could be reached at all (a domain that does not resolve, a transport
+// error, §16.9), and its phrase says so: a caller who mistyped a domain
+// should not read "Server Internal Error" as a fault of the proxy. A
+// downstream server's phrase is about that server, so it is not passed on.
+func (rc *responseContext) unavailableReason(best *sip.Message) string {
+	if best.ToTag() == rc.p.toTag(rc.r.Msg) {
+		return best.Reason()
+	}
+	return "Server Internal Error"
 }
 
 // upstream forwards a response through the server transaction, without

@@ -548,8 +548,20 @@ func TestLocalFinalResponsesHaveToTag(t *testing.T) {
 		f.txs.fail[ap(phoneAddr(0))] = true
 		f.bind("sip:bob@example.com", location.Binding{Contact: phoneContact(0), Source: ap(phoneAddr(0))})
 		tx := f.serve(req(t, "invite.sip"))
-		if got := tx.statuses(); !slices.Equal(got, []string{"500 Server Internal Error"}) {
-			t.Fatalf("upstream = %q, want [500 Server Internal Error] (§16.9: a transport error is a 503)", got)
+		if got := tx.statuses(); !slices.Equal(got, []string{"500 Destination Unreachable"}) {
+			t.Fatalf("upstream = %q, want [500 Destination Unreachable] (§16.9: a transport error is a 503, and the phrase says which)", got)
+		}
+		checkToTagged(t, tx.responses()[0])
+	})
+	t.Run("500 for a domain that does not resolve", func(t *testing.T) {
+		f := newFixture(t, defaultConfig()) // its resolver fails every name
+		tx := f.serve(req(t, "invite.sip", "RURI sip:carol@mistyped.example"))
+		deadline := time.Now().Add(5 * time.Second)
+		for len(tx.statuses()) == 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond) // the lookup runs off the serving goroutine
+		}
+		if got := tx.statuses(); !slices.Equal(got, []string{"500 Destination Unreachable"}) {
+			t.Fatalf("upstream = %q, want [500 Destination Unreachable]: no server was reached, the proxy did not fail", got)
 		}
 		checkToTagged(t, tx.responses()[0])
 	})
