@@ -70,7 +70,7 @@ func (s *Server) newPresence(cfg *config.Config) (*presenceServer, error) {
 		ps.subs, ps.pubs = subs, pubs
 	}
 	ps.n = notify.New(notify.Config{Sender: s.out, Domains: s.isOurDomain, Store: ps.subs, Node: cfg.Cluster.Node,
-		Policy: notifyPolicy(cfg), Authorizer: s.WatcherPolicy(), Log: s.events})
+		Policy: notifyPolicy(cfg), Authorizer: s.WatcherPolicy(), Known: s.watchable, Log: s.events})
 	ps.agent = agent.New(agent.Config{Store: ps.pubs, Domains: s.isOurDomain, Contacts: s.contactsOf,
 		Changed: func(r string) { ps.changed(agent.Event, r) }, Policy: agentPolicy(cfg), Log: s.events})
 	ps.n.Register(ps.agent)
@@ -83,6 +83,19 @@ func (s *Server) newPresence(cfg *config.Config) (*presenceServer, error) {
 		}
 	}
 	return ps, nil
+}
+
+// watchable reports whether resource ("user@domain") is a user whose
+// state may be watched: with passwords on, a subscriber; with them off
+// (or no subscriber database), anyone of the served domains, since a
+// phone that merely registers is a user then.
+func (s *Server) watchable(ctx context.Context, resource string) (bool, error) {
+	users := s.storage.cached
+	if users == nil || !s.settings.Load().cfg.Auth.Enabled {
+		return true, nil
+	}
+	at := strings.LastIndexByte(resource, '@')
+	return users.Exists(ctx, resource[:at], resource[at+1:])
 }
 
 // changed says resource's state in event's package changed here: the

@@ -65,6 +65,11 @@ type Config struct {
 	// SUBSCRIBEs cannot take all memory; past it new ones are answered
 	// 503 with Retry-After. 0 is 1 000 000 (about 1.7 GB).
 	MaxSubscriptions int
+	// Known reports whether a resource ("user@domain") is a user who can
+	// be watched: a SUBSCRIBE for one it denies is answered 404, and 503
+	// when it fails. nil takes every user of the served domains (with
+	// passwords off, anyone who registers is a user).
+	Known func(ctx context.Context, resource string) (bool, error)
 	// Listener hears of the notifier's subscription dialogs; nil none.
 	Listener dialog.Listener
 	Log      *slog.Logger

@@ -577,3 +577,49 @@ func TestRestoreOwnNode(t *testing.T) {
 		}
 	}
 }
+
+// TestSubscribeUnknownUser: with Known set (passwords on), a SUBSCRIBE
+// for a user who is no subscriber, a desk phone's busy lamp key set to a
+// mistyped extension, is answered 404 rather than shown as an idle user
+// forever; a lookup that fails is 503, and a subscriber is subscribed.
+func TestSubscribeUnknownUser(t *testing.T) {
+	tests := []struct {
+		name  string
+		known bool
+		err   error
+		code  int
+		subs  int
+	}{
+		{"a subscriber", true, nil, 200, 1},
+		{"no such user", false, nil, 404, 0},
+		{"subscriber database down", false, errors.New("database is locked"), 503, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rg := newRig(t, pol, nil)
+			var asked string
+			rg.n.cfg.Known = func(_ context.Context, resource string) (bool, error) {
+				asked = resource
+				return tt.known, tt.err
+			}
+			resp := rg.serve(load(t, "subscribe.sip"))
+			if resp.StatusCode() != tt.code {
+				t.Fatalf("answered %d %s, want %d", resp.StatusCode(), resp.Reason(), tt.code)
+			}
+			if asked != "bob@example.com" {
+				t.Errorf("Known asked of %q, want bob@example.com", asked)
+			}
+			if tt.code == 503 && header(resp, "Retry-After") == "" {
+				t.Errorf("503 without Retry-After:\n%s", resp)
+			}
+			if tt.code == 200 {
+				rg.notify(200)
+			} else {
+				rg.quiet()
+			}
+			if rg.n.Len() != tt.subs {
+				t.Errorf("%d subscriptions, want %d", rg.n.Len(), tt.subs)
+			}
+		})
+	}
+}

@@ -162,7 +162,7 @@ func (n *Notifier) subscribe(r *proxy.Request, resource string) {
 		return
 	}
 	exp, ok := n.grant(r)
-	if !ok {
+	if !ok || !n.known(r, resource) {
 		return
 	}
 	from, err := r.Msg.From()
@@ -219,6 +219,25 @@ func (n *Notifier) subscribe(r *proxy.Request, resource string) {
 		s.arm()
 		n.schedule(s)
 	}
+}
+
+// known answers a SUBSCRIBE for a resource that Config.Known denies
+// (404) or cannot tell (503): a busy lamp key set to a mistyped
+// extension then fails on the phone, instead of showing an idle
+// colleague who does not exist.
+func (n *Notifier) known(r *proxy.Request, resource string) bool {
+	if n.cfg.Known == nil {
+		return true
+	}
+	ok, err := n.cfg.Known(r.Context(), resource)
+	switch {
+	case err != nil:
+		n.log.Warn("notify: subscriber lookup failed", "resource", resource, "error", err)
+		r.Respond(503, "Subscriber Database Unavailable", "Retry-After", "5")
+	case !ok:
+		r.Respond(404, "Not Found")
+	}
+	return err == nil && ok
 }
 
 // serveInDialog takes a SUBSCRIBE in one of the notifier's dialogs: a
