@@ -503,7 +503,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		return cfg, nil
 	}
 	if err != nil {
-		return nil, Errors{syntaxError(name, err)}
+		return nil, Errors{syntaxError(name, data, err)}
 	}
 	// A trailing, empty "---" is harmless; a second document is not,
 	// since it would be silently ignored.
@@ -514,7 +514,7 @@ func Parse(name string, data []byte) (*Config, error) {
 			break
 		}
 		if err != nil {
-			return nil, Errors{syntaxError(name, err)}
+			return nil, Errors{syntaxError(name, data, err)}
 		}
 		if len(extra.Content) > 0 && !isNull(extra.Content[0]) {
 			return nil, Errors{{File: name, Line: extra.Line,
@@ -594,9 +594,9 @@ func (o RegistrarOverride) apply(r *RegistrarConfig) {
 }
 
 // syntaxError turns a yaml.v3 parse error ("yaml: line 3: did not find
-// expected key") into an Error. Syntax errors name no key: the parser
-// cannot tell which key it was in.
-func syntaxError(name string, err error) *Error {
+// expected key") in data into an Error. Syntax errors name no key: the
+// parser cannot tell which key it was in.
+func syntaxError(name string, data []byte, err error) *Error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := 0
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
@@ -617,5 +617,20 @@ func syntaxError(name string, err error) *Error {
 		// where YAML reads \d as an escape: say how to write it.
 		msg += `: in double quotes a backslash starts an escape; write a regex in single quotes ('^\d+$')`
 	}
+	if strings.HasPrefix(msg, "found character that cannot start any token") && hasTab(data, line) {
+		// An editor's tab: YAML's message names no tab, and a tab
+		// looks like the spaces of the lines around it.
+		msg += ": a tab; YAML indents with spaces only"
+	}
 	return &Error{File: name, Line: line, Msg: msg}
+}
+
+// hasTab reports whether line (from 1) of data holds a tab.
+func hasTab(data []byte, line int) bool {
+	for i, l := range bytes.Split(data, []byte("\n")) {
+		if i+1 == line {
+			return bytes.IndexByte(l, '\t') >= 0
+		}
+	}
+	return false
 }

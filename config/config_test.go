@@ -378,7 +378,7 @@ func TestParseErrors(t *testing.T) {
 		{"unclosed flow mapping on line 1", lines("registrar: {min_expires: 60s", "", "trace: true"), 3, "", "did not find expected ',' or '}'", 0},
 		{"mapping value in wrong place", lines("mode: stateful", "trace: true", "  data_dir: x"), 3, "", "mapping values are not allowed", 0},
 		{"undefined tag handle", lines("mode: stateful", "trace: !e!x true"), 2, "", "found undefined tag handle", 0},
-		{"tab indentation", lines("registrar:", "\tmin_expires: 60s"), 2, "", "found character that cannot start any token", 0},
+		{"tab indentation", lines("registrar:", "\tmin_expires: 60s"), 2, "", "found character that cannot start any token: a tab; YAML indents with spaces only", 0},
 		{"regex in double quotes", lines("routes:", "  - name: ext", `    regex: "^(2\d\d)$"`, "    local: true"), 3, "", "write a regex in single quotes", 0},
 		{"second document", lines("mode: stateful", "---", "mode: stateless"), 2, "", "one YAML document", 0},
 		{"second document after an empty one", lines("mode: stateful", "---", "---", "mode: stateless"), 3, "", "one YAML document", 0},
