@@ -86,13 +86,17 @@ func (d *Deliverer) Expired() uint64 { return d.expired.Load() }
 // off the REGISTER's goroutine; a refresh is how a message a phone
 // refused, or one stored while the phone was registering, gets its next
 // try. A user already in a run here gets no second one; the store's
-// lease keeps other servers out.
+// lease keeps other servers out. A store that is a Screen and knows the
+// user has nothing waiting starts no run at all.
 func (d *Deliverer) Registered(c registrar.Change) {
 	if c.Kind != registrar.Added && c.Kind != registrar.Refreshed {
 		return
 	}
 	d.init()
 	user := userOf(c.AOR)
+	if sc, ok := d.Store.(Screen); ok && !sc.MayHave(user) {
+		return
+	}
 	d.mu.Lock()
 	if d.running[user] || len(d.running) >= maxRuns || d.ctx.Err() != nil {
 		d.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -198,6 +199,42 @@ func TestRegistered(t *testing.T) {
 	d.Close()
 	if got := ph.bodies(); got != "1,2,3" {
 		t.Errorf("after a refresh the phone got %q, want 3 too", got)
+	}
+}
+
+// pendingCounter counts the reads of waiting messages; embedding the
+// memory store keeps its Screen.
+type pendingCounter struct {
+	*message.Memory
+	reads atomic.Int64
+}
+
+func (p *pendingCounter) Pending(ctx context.Context, user string) ([]message.Message, error) {
+	p.reads.Add(1)
+	return p.Memory.Pending(ctx, user)
+}
+
+// TestRegisteredScreened: a store that knows the user has nothing
+// waiting is not read and starts no run (a goroutine per REGISTER
+// otherwise); one with a message waiting still delivers it.
+func TestRegisteredScreened(t *testing.T) {
+	clk := clock.NewFake(t0)
+	store := &pendingCounter{Memory: message.NewMemory(clk)}
+	ph := &phone{}
+	d := deliverer(store, clk, ph)
+	for _, k := range []registrar.ChangeKind{registrar.Added, registrar.Refreshed} {
+		d.Registered(registrar.Change{Kind: k, AOR: binding.AOR, Binding: binding})
+	}
+	d.Close()
+	if n := store.reads.Load(); n != 0 {
+		t.Fatalf("nothing waiting, yet %d reads", n)
+	}
+	fill(t, store, clk, "1")
+	d = deliverer(store, clk, ph)
+	d.Registered(registrar.Change{Kind: registrar.Refreshed, AOR: binding.AOR, Binding: binding})
+	d.Close()
+	if n, got := store.reads.Load(), ph.bodies(); n == 0 || got != "1" {
+		t.Errorf("a message waiting: %d reads, phone got %q; want reads and 1", n, got)
 	}
 }
 

@@ -80,6 +80,13 @@ func (s *Memory) Pending(_ context.Context, user string) ([]Message, error) {
 	return out, nil
 }
 
+// MayHave implements Screen.
+func (s *Memory) MayHave(user string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.byUser[user]) > 0
+}
+
 // Delete implements Store.
 func (s *Memory) Delete(_ context.Context, id int64) (bool, error) {
 	s.mu.Lock()

@@ -53,6 +53,17 @@ var (
 	ErrClosed = errors.New("message: store closed")
 )
 
+// Screen is a Store that knows, in this process and without a query,
+// which users have no message waiting: the memory store, and SQLite's,
+// which one process owns. The Deliverer asks it before it starts a run,
+// so that a REGISTER for a user with nothing waiting (nearly every one)
+// costs no goroutine and no copy of an empty list (issue 20).
+type Screen interface {
+	// MayHave reports false only when user surely has no message
+	// waiting; a race with Add may answer true, never a wrong false.
+	MayHave(user string) bool
+}
+
 // Store keeps the waiting messages. Implementations are safe for
 // concurrent use; every engine passes message/storetest.
 type Store interface {

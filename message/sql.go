@@ -153,6 +153,10 @@ func (s *SQL) Pending(ctx context.Context, user string) ([]Message, error) {
 	return s.scanAll(rows, "pending")
 }
 
+// MayHave implements Screen: SQLite's counts answer it; PostgreSQL,
+// which other nodes write to, always may have messages.
+func (s *SQL) MayHave(user string) bool { return s.waiting.has(user) }
+
 // Delete implements Store.
 func (s *SQL) Delete(ctx context.Context, id int64) (bool, error) {
 	var user string

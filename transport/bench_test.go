@@ -249,3 +249,43 @@ func cpuTime(b *testing.B) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkTCPRoundTrip is a client that REGISTERs over TCP and waits for
+// each answer before the next, as sipp does at a low rate: one op is one
+// request read, framed, handed to a handler that answers 200, and the
+// answer read back. one-connection keeps the connection (sipp's t1 mode,
+// a phone); connection-each opens and closes one per request (a
+// connection's fixed cost: accept, reader goroutine, buffers, teardown).
+// cpu-ns/op is the process's CPU, client included; moving the reader to
+// a fresh goroutine after every read (issue 20) showed up there.
+func BenchmarkTCPRoundTrip(b *testing.B) {
+	for _, mode := range []struct {
+		name string
+		each bool
+	}{{"one-connection", false}, {"connection-each", true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			m, _ := startAnswering(b, tcpConfig(families[0]))
+			dst := m.Listeners()[0].Bound
+			msg := request(TCP, "192.0.2.9:5060", "")
+			var c net.Conn
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cpuTime(b)
+			for range b.N {
+				if c == nil {
+					c = dialTCP(b, families[0].tcp, dst)
+				}
+				if _, err := c.Write(msg); err != nil {
+					b.Fatal(err)
+				}
+				readMessage(b, c)
+				if mode.each {
+					c.Close()
+					c = nil
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}

@@ -202,11 +202,22 @@ func (st *streamState) deadline(cfg *Config, now time.Time) time.Time {
 	return d
 }
 
+// streamHopIdle is how long a reader that has handed messages on waits
+// for more on the same goroutine before it moves to a fresh one. A
+// connection that carries a message more often than this (a trunk, a
+// client registering many AORs) keeps its goroutine: moving after every
+// read cost a goroutine, its stack's growth back to what handling needs
+// and the scheduler's wake-ups, a quarter of the CPU of 2 000
+// REGISTERs/s over one connection (docs/PERFORMANCE.md, issue 20's TCP
+// row). A variable for the tests.
+var streamHopIdle = time.Second
+
 // streamReader is the reading side of one TCP or TLS connection. Like
-// wsReader, it moves to a fresh goroutine after handing messages to the
-// Handler, so that an idle connection waits on a goroutine no deeper
-// than the read path, not on one that handling a message (or the TLS
-// handshake before it) grew to 8 KiB or more.
+// wsReader, it moves to a fresh goroutine once it has handed messages
+// to the Handler and then waited streamHopIdle for more, so that an idle
+// connection waits on a goroutine no deeper than the read path, not on
+// one that handling a message (or the TLS handshake before it) grew to
+// 8 KiB or more.
 type streamReader struct {
 	m   *Manager
 	c   *conn
@@ -222,27 +233,46 @@ func (d *streamDriver) readConn(m *Manager, c *conn) bool {
 	return r.read()
 }
 
-// read reads until a chunk has given the Handler messages, then hands
-// the reading on to a fresh goroutine and reports false; true when the
-// connection has ended.
+// read reads until, having given the Handler messages, it waits
+// streamHopIdle for the next bytes in vain; it then hands the reading on
+// to a fresh goroutine and reports false. True when the connection has
+// ended.
 func (r *streamReader) read() (ended bool) {
 	m, c := r.m, r.c
 	for {
-		c.nc.SetReadDeadline(r.st.deadline(&m.cfg, time.Now()))
+		hop := r.setDeadline(time.Now())
 		n, err := c.nc.Read(r.buf)
 		if n > 0 && !m.consume(c, &r.fr, r.buf[:n], &r.st) {
 			return true
 		}
-		if err != nil {
-			m.readEnded(c, err, &r.st)
-			return true
-		}
-		if r.st.handled {
+		switch {
+		case err == nil:
+		case hop && errors.Is(err, os.ErrDeadlineExceeded):
+			// Only the hop's deadline passed: crypto/tls does not keep
+			// a timeout, so the connection reads on from the new
+			// goroutine.
 			r.st.handled = false
 			go r.resume()
 			return false
+		default:
+			m.readEnded(c, err, &r.st)
+			return true
 		}
 	}
+}
+
+// setDeadline sets the read deadline, brought forward to streamHopIdle
+// from now when messages have been handled on this goroutine; it
+// reports whether it was brought forward.
+func (r *streamReader) setDeadline(now time.Time) (hop bool) {
+	d := r.st.deadline(&r.m.cfg, now)
+	if r.st.handled {
+		if h := now.Add(streamHopIdle); h.Before(d) {
+			d, hop = h, true
+		}
+	}
+	r.c.nc.SetReadDeadline(d)
+	return hop
 }
 
 // resume is read on a fresh goroutine, which ends the connection when
