@@ -240,6 +240,25 @@ func TestListRegistrationsHidesExpiredAndTruncates(t *testing.T) {
 	}
 }
 
+// downStore is a location store whose writes fail, as Redis's do while
+// it is down.
+type downStore struct{ *location.Memory }
+
+func (downStore) Update(context.Context, string, time.Time, func([]location.Binding) ([]location.Binding, error)) ([]location.Binding, error) {
+	return nil, errors.New("dial tcp 127.0.0.1:6379: connect: connection refused")
+}
+
+// TestRemoveRegistrationStoreDown: removing a binding while the store
+// is down answers 503 naming the store, as /readyz does, not 500.
+func TestRemoveRegistrationStoreDown(t *testing.T) {
+	f := newFixture(t, "", nil)
+	f.srv.cfg.Store = downStore{f.store}
+	w := f.do("DELETE", "/api/registrations?aor=sip:bob@example.com&contact=*", "")
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "location store unavailable") {
+		t.Errorf("DELETE with the store down: %d %s, want 503 location store unavailable", w.Code, w.Body)
+	}
+}
+
 func TestRemoveRegistration(t *testing.T) {
 	f := newFixture(t, "", nil)
 	f.bind(t, "sip:bob@example.com", "sip:bob@192.0.2.20:5062", "192.0.2.20:5062", time.Hour)

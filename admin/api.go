@@ -118,7 +118,9 @@ func (s *Server) removeRegistration(w http.ResponseWriter, r *http.Request) {
 	})
 	switch {
 	case err != nil:
-		httpError(w, http.StatusInternalServerError, err.Error())
+		// The store failed (Redis or the database down): the same 503 as
+		// /readyz and /api/cluster give, not a fault of Parley's own.
+		httpError(w, http.StatusServiceUnavailable, "location store unavailable: "+err.Error())
 	case removed == 0:
 		httpError(w, http.StatusNotFound, "no such binding")
 	default:

@@ -56,6 +56,38 @@ func TestMigrateHungUpReason(t *testing.T) {
 	}
 }
 
+// TestMigratePhraseReason: a proxied call's refusal recorded with its
+// code in the reason ("486 Busy Here") reads back with the phrase alone,
+// as the B2BUA's records and the new ones have it; a reason that only
+// starts with digits, or with another code than the status, stays.
+func TestMigratePhraseReason(t *testing.T) {
+	ctx := context.Background()
+	path, db := oldDatabase(t, 5)
+	for i, r := range []struct {
+		status   int
+		answered int64
+		reason   string
+	}{{486, 0, "486 Busy Here"}, {408, 0, "408 Request Timeout"}, {486, 0, "Busy Here"},
+		{480, 0, "486 Busy Here"}, {200, 5, "200 reasons"}, {503, 0, "503"}} {
+		if _, err := db.ExecContext(ctx, `INSERT INTO cdrs (node, call_id, b_call_id, caller, callee, dialled, trunk, source,
+			setup_us, ringing_us, answered_us, end_us, disposition, hung_up_by, status, reason)
+			VALUES ('n', ?, '', 'a', 'b', 'bob', '', 's', ?, 0, ?, 9, 'busy', 'callee', ?, ?)`, i, i+1, r.answered, r.status, r.reason); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := upgrade(t, path, db)
+	got, err := s.List(ctx, Query{})
+	if err != nil || len(got) != 6 {
+		t.Fatalf("after the migration: %+v, %v", got, err)
+	}
+	want := []string{"Busy Here", "Request Timeout", "Busy Here", "486 Busy Here", "200 reasons", "503"}
+	for i, r := range got {
+		if r.Reason != want[i] {
+			t.Errorf("record %s: reason %q, want %q", r.CallID, r.Reason, want[i])
+		}
+	}
+}
+
 // oldDatabase makes a SQLite database at the schema's first steps
 // versions, as an older Parley left it, and returns its path and handle.
 func oldDatabase(t *testing.T, steps int) (string, *sql.DB) {

@@ -25,6 +25,7 @@ type apiCDR struct {
 	Disposition string    `json:"disposition"`
 	HungUpBy    string    `json:"hung_up_by"`
 	Status      int       `json:"status"`
+	Reason      string    `json:"reason"`
 }
 
 // cdrs reads /api/cdrs, newest first.
@@ -174,14 +175,17 @@ func TestCallRecordInterrupted(t *testing.T) {
 // by whom; the forked call is one record, answered.
 func TestCallRecordDispositions(t *testing.T) {
 	requireTool(t, "sipp", sippHint)
+	// The reason is the phrase alone, as in a B2BUA's records: the
+	// status has its own column.
 	tests := []struct {
 		flow, disposition, hungUpBy string
 		status                      int
+		reason                      string
 	}{
-		{"busy", "busy", "callee", 486},
-		{"cancel", "cancelled", "caller", 487},
-		{"unknown user", "failed", "callee", 404},
-		{"forking", "answered", "caller", 200},
+		{"busy", "busy", "callee", 486, "Busy Here"},
+		{"cancel", "cancelled", "caller", 487, "Request Terminated"},
+		{"unknown user", "failed", "callee", 404, "Not Found"},
+		{"forking", "answered", "caller", 200, "hung up"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.flow, func(t *testing.T) {
@@ -189,8 +193,8 @@ func TestCallRecordDispositions(t *testing.T) {
 			p := startParley(t, "--config", cfg)
 			runCallFlow(t, p.Addr, transports[0], flows[tt.flow])
 			r := waitCDRs(t, base, 1)[0]
-			if r.Disposition != tt.disposition || r.HungUpBy != tt.hungUpBy || r.Status != tt.status {
-				t.Errorf("record %+v, want %s, hung up by %s, status %d", r, tt.disposition, tt.hungUpBy, tt.status)
+			if r.Disposition != tt.disposition || r.HungUpBy != tt.hungUpBy || r.Status != tt.status || r.Reason != tt.reason {
+				t.Errorf("record %+v, want %s, hung up by %s, status %d, reason %q", r, tt.disposition, tt.hungUpBy, tt.status, tt.reason)
 			}
 		})
 	}

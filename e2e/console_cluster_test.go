@@ -18,7 +18,8 @@ import (
 // node 1 of a two-node cluster (mode b2bua) is killed: the B2BUA calls
 // show a Node column with node 2 on its call, the Cluster view shows
 // node 2 alive (as this node) and, without a reload, node 1 dead once
-// its heartbeat has been missing for cluster.takeover_after.
+// its heartbeat has been missing for cluster.takeover_after. With Redis
+// then stopped, the view stays, saying its state is unavailable.
 func TestConsoleCluster(t *testing.T) {
 	requireConsoleTools(t)
 	requireTool(t, "sipp", sippHint)
@@ -41,7 +42,6 @@ func TestConsoleCluster(t *testing.T) {
 	}
 	n1.kill(t)
 	view := next("nodes")
-	script.wait()
 	rows, _ := view["rows"].([]any)
 	if len(rows) != 2 || !strings.Contains(rows[1].(string), "n2 (this node)") {
 		t.Errorf("node rows %q, want n1 and n2, n2 as this node", rows)
@@ -56,7 +56,14 @@ func TestConsoleCluster(t *testing.T) {
 		}
 	}
 	alice.ExpectSuccess()
-	bob.ExpectSuccess()
+	bob.ExpectSuccess() // unregistered: Redis may go now
+
+	redis.Kill()
+	gone := next("unavailable")
+	script.wait()
+	if text, _ := gone["text"].(string); gone["shown"] != true || gone["rows"] != float64(2) || !strings.Contains(text, "Cluster state unavailable") {
+		t.Errorf("Cluster view with Redis down: %v, want it shown with its 2 rows and the notice", gone)
+	}
 }
 
 // consoleScript is one of e2e/console's node scripts running: it prints

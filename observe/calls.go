@@ -480,10 +480,14 @@ func endReason(e dialog.Event) string {
 	return "dialog ended"
 }
 
+// statusReason is a final response's reason phrase, the record's reason
+// for a call it refused ("Busy Here"), as the B2BUA's records have it:
+// the status has a column of its own. A response without a phrase gives
+// its code.
 func statusReason(m *Message) string {
-	line := m.FirstLine()
-	if _, reason, ok := strings.Cut(line, " "); ok {
-		return reason
+	_, rest, _ := strings.Cut(m.FirstLine(), " ") // SIP/2.0
+	if _, reason, ok := strings.Cut(rest, " "); ok && strings.TrimSpace(reason) != "" {
+		return strings.TrimSpace(reason)
 	}
 	return strconv.Itoa(m.Status)
 }

@@ -76,30 +76,30 @@ func TestTrackerTransitions(t *testing.T) {
 		{"BYE answered 481 ends too", []step{in(invite()), out(resp(200)), in(bye()), out(byeResp(481))}, CallEnded, 200, "hung up", 3, ""},
 		{"re-INVITE answered 481 ends the dialog", []step{in(invite()), out(resp(200)), in(reinvite()), out(tagged(resp2(481), "b"))},
 			CallEnded, 200, "INVITE answered 481", 3, ""},
-		{"busy ends", []step{in(invite()), out(resp(180)), out(resp(486))}, CallEnded, 486, "486 Busy Here", 3, "b:terminated:486"},
-		{"rejected at once", []step{in(invite()), out(untagged(resp(100))), out(resp(486))}, CallEnded, 486, "486 Busy Here", 2, ""},
-		{"404 from Parley ends", []step{in(invite()), out(resp(404))}, CallEnded, 404, "404 Not Found", 2, ""},
+		{"busy ends", []step{in(invite()), out(resp(180)), out(resp(486))}, CallEnded, 486, "Busy Here", 3, "b:terminated:486"},
+		{"rejected at once", []step{in(invite()), out(untagged(resp(100))), out(resp(486))}, CallEnded, 486, "Busy Here", 2, ""},
+		{"404 from Parley ends", []step{in(invite()), out(resp(404))}, CallEnded, 404, "Not Found", 2, ""},
 		{"cancelled", []step{in(invite()), out(resp(180)), in(cancel()), out(cancelResp()), out(resp(487))},
-			CallEnded, 487, "487 Request Terminated", 3, "b:terminated:487"},
+			CallEnded, 487, "Request Terminated", 3, "b:terminated:487"},
 		{"absorbed branch failure does not end", []step{in(invite()), in(resp(486))}, CallTrying, 0, "", 1, ""},
 		{"failed re-INVITE keeps the call", []step{in(invite()), out(resp(200)), in(reinvite()), out(resp2(491))}, CallEstablished, 200, "", 2, ""},
 		{"in-dialog INVITE starts nothing", []step{in(reinvite())}, "", 0, "", 0, ""},
 		{"sent INVITE starts nothing", []step{out(invite())}, "", 0, "", 0, ""},
-		{"INVITE after the end is not a new call", []step{in(invite()), out(resp(486)), in(invite())}, CallEnded, 486, "486 Busy Here", 2, ""},
+		{"INVITE after the end is not a new call", []step{in(invite()), out(resp(486)), in(invite())}, CallEnded, 486, "Busy Here", 2, ""},
 		{"another call is separate", []step{in(invite()), out(otherCall(resp(200)))}, CallTrying, 0, "", 1, ""},
 		{"response for unknown call", []step{out(resp(200))}, "", 0, "", 0, ""},
 		{"a challenge does not end the call", []step{in(invite()), out(tagged(resp(407), "p"))}, CallTrying, 0, "", 1, ""},
 		{"challenged, then answered, is one call", []step{in(invite()), out(tagged(resp(407), "p")), in(invite2()),
 			out(untagged(resp2(100))), out(resp2(180)), out(resp2(200))}, CallEstablished, 200, "", 3, "b:confirmed:200"},
 		{"challenged, then busy", []step{in(invite()), out(tagged(resp(407), "p")), in(invite2()), out(resp2(486))},
-			CallEnded, 486, "486 Busy Here", 2, ""},
+			CallEnded, 486, "Busy Here", 2, ""},
 		{"forked: two phones ring, one answers", []step{in(invite()), out(tagged(resp(180), "b1")), out(tagged(resp(180), "b2")),
 			out(tagged(resp(200), "b2"))}, CallEstablished, 200, "", 4, "b1:terminated:180 b2:confirmed:200"},
 		{"forked: the answering phone hangs up", []step{in(invite()), out(tagged(resp(180), "b1")), out(tagged(resp(183), "b2")),
 			out(tagged(resp(200), "b2")), in(tagged(bye(), "b2")), out(tagged(byeResp(200), "b2"))},
 			CallEnded, 200, "hung up", 5, "b1:terminated:180 b2:terminated:200"},
 		{"forked: all fail", []step{in(invite()), out(tagged(resp(180), "b1")), out(tagged(resp(180), "b2")),
-			out(tagged(resp(480), "b3"))}, CallEnded, 480, "480 Whatever", 4, "b1:terminated:480 b2:terminated:480"},
+			out(tagged(resp(480), "b3"))}, CallEnded, 480, "Whatever", 4, "b1:terminated:480 b2:terminated:480"},
 		{"BYE to the branch that did not answer changes nothing", []step{in(invite()), out(tagged(resp(180), "b1")),
 			out(tagged(resp(200), "b2")), in(tagged(bye(), "b1")), out(tagged(byeResp(200), "b1"))}, CallEstablished, 200, "", 3, ""},
 	}
@@ -286,7 +286,7 @@ func TestTrackerChallengeGivenUp(t *testing.T) {
 		t.Fatalf("sweep %+v", n)
 	}
 	c := n[0].call
-	if c.Status != 407 || c.Reason != "407 Proxy Authentication Required" || !c.End.Equal(t0.Add(time.Second)) {
+	if c.Status != 407 || c.Reason != "Proxy Authentication Required" || !c.End.Equal(t0.Add(time.Second)) {
 		t.Errorf("call %+v", c)
 	}
 }

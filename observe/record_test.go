@@ -22,16 +22,16 @@ func TestRecords(t *testing.T) {
 				HungUpBy: cdr.Caller, Status: 200, Reason: "hung up"}},
 		{"busy", []step{in(invite()), out(resp(180)), out(resp(486))},
 			cdr.Record{Setup: t0, Ringing: at(1), End: at(2), Disposition: cdr.Busy,
-				HungUpBy: cdr.Callee, Status: 486, Reason: "486 Busy Here"}},
+				HungUpBy: cdr.Callee, Status: 486, Reason: "Busy Here"}},
 		{"cancelled", []step{in(invite()), out(resp(180)), in(cancel()), out(cancelResp()), out(resp(487))},
 			cdr.Record{Setup: t0, Ringing: at(1), End: at(4), Disposition: cdr.Cancelled,
-				HungUpBy: cdr.Caller, Status: 487, Reason: "487 Request Terminated"}},
+				HungUpBy: cdr.Caller, Status: 487, Reason: "Request Terminated"}},
 		{"challenged, then answered", []step{in(invite()), out(tagged(resp(407), "p")), in(invite2()),
 			out(resp2(180)), out(resp2(200)), in(fromCallee(bye())), out(fromCallee(byeResp(200)))},
 			cdr.Record{Setup: t0, Ringing: at(3), Answered: at(4), End: at(5), Disposition: cdr.Answered,
 				HungUpBy: cdr.Callee, Status: 200, Reason: "hung up"}},
 		{"not found", []step{in(invite()), out(untagged(resp(100))), out(resp(404))},
-			cdr.Record{Setup: t0, End: at(2), Disposition: cdr.Failed, HungUpBy: cdr.Callee, Status: 404, Reason: "404 Not Found"}},
+			cdr.Record{Setup: t0, End: at(2), Disposition: cdr.Failed, HungUpBy: cdr.Callee, Status: 404, Reason: "Not Found"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -306,7 +306,15 @@ func (s *Server) clusterAPI() func(ctx context.Context) (any, error) {
 	return func(ctx context.Context) (any, error) { return cn.view(ctx, s.store, time.Now()) }
 }
 
+// viewTimeout bounds the reads behind /api/cluster. Without it a request
+// with Redis down never ended: the client retries a read until its
+// context ends, and an admin request's context ends only when the browser
+// gives up (the console asks again every 3 s, piling them up).
+const viewTimeout = 2 * time.Second
+
 func (cn *clusterNode) view(ctx context.Context, store location.Store, now time.Time) (*ClusterView, error) {
+	ctx, cancel := context.WithTimeout(ctx, viewTimeout)
+	defer cancel()
 	ms, err := cn.members.Members(ctx)
 	if err != nil {
 		return nil, err

@@ -165,3 +165,34 @@ func TestClusterRecordedElsewhere(t *testing.T) {
 		t.Errorf("calls left to a node counted %d, want 1", n)
 	}
 }
+
+// unreachableMembers is a members store whose reads wait, as the Redis
+// client's do while Redis is down: it retries a read until the context
+// ends.
+type unreachableMembers struct{ members.Store }
+
+func (unreachableMembers) Members(ctx context.Context) ([]members.Member, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestClusterViewRedisDown: /api/cluster answers (503) while Redis is
+// down instead of waiting with the request for as long as the client
+// stays; the admin request's context has no deadline of its own.
+func TestClusterViewRedisDown(t *testing.T) {
+	now := time.Date(2026, 12, 7, 6, 0, 0, 0, time.UTC)
+	cn := testClusterNode(t, unreachableMembers{members.NewMemory()}, takeover.NewMemory(clock.NewFake(now)))
+	done := make(chan error, 1)
+	go func() {
+		_, err := cn.view(context.Background(), location.NewMemory(), now)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("view with the members unreadable: no error, want one")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("view with the members unreadable still waiting after 10 s")
+	}
+}

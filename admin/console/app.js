@@ -201,9 +201,16 @@
       data = await getJSON('/api/cluster');
     } catch (err) {
       if (err.message === 'unauthorized') throw err;
-      $('#cluster').hidden = true; // its state unreadable (503)
+      // Only a cluster node answers 503 here (Redis down): keep the view
+      // and the 3 s refresh, say that what it shows is the last read.
+      // Hiding it stopped the refresh until a reload.
+      $('#cluster').hidden = false;
+      const note = $('#cluster .unavailable');
+      note.textContent = `Cluster state unavailable (${err.message}); showing the last state read.`;
+      note.hidden = false;
       return;
     }
+    $('#cluster .unavailable').hidden = true;
     $('#cluster').hidden = !data.cluster; // not a cluster node: nothing to show
     if (!data.cluster) return;
     $('#cluster .count').textContent = String(data.nodes.length);

@@ -13,6 +13,10 @@
 //   {"step":"nodes", "rows":[…], …}   the row of LIVE_NODE shows alive and
 //                                     the row of DEAD_NODE dead; every
 //                                     node row's text, and page errors
+//   {"step":"unavailable", "text":…, "rows":…}
+//                                     after the test stops Redis: the
+//                                     view stays, with its notice, and
+//                                     the rows it showed
 // It exits non-zero on any failure and after 60 s in any case.
 import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -58,6 +62,12 @@ try {
   await page.locator(`#cluster tr[data-node="${dead}"] .state.dead`).waitFor();
   const rows = await page.locator('#cluster .nodes tbody tr').allInnerTexts();
   step('nodes', { rows, errors });
+  // The test stops Redis now: /api/cluster answers 503, and the view
+  // says so and keeps refreshing.
+  const note = page.locator('#cluster .unavailable');
+  await note.waitFor();
+  step('unavailable', { text: await note.innerText(), rows: await page.locator('#cluster .nodes tbody tr').count(),
+    shown: await page.locator('#cluster').isVisible() });
 } catch (err) {
   console.error('cluster.mjs:', err.message);
   process.exitCode = 1;
