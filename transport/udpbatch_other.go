@@ -5,6 +5,7 @@ package transport
 import (
 	"net"
 	"net/netip"
+	"time"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -42,12 +43,14 @@ func newUDPReader(uc *net.UDPConn, slot int) *udpReader {
 
 func (r *udpReader) read() (int, error) { return r.c.ReadBatch(r.msgs, 0) }
 
-func (r *udpReader) datagram(i int) ([]byte, netip.AddrPort) {
+// datagram returns the i-th datagram of the last read and its source;
+// its arrival time is not known here.
+func (r *udpReader) datagram(i int) ([]byte, netip.AddrPort, time.Time) {
 	ua, ok := r.msgs[i].Addr.(*net.UDPAddr)
 	if !ok {
-		return nil, netip.AddrPort{}
+		return nil, netip.AddrPort{}, time.Time{}
 	}
-	return r.msgs[i].Buffers[0][:r.msgs[i].N], unmap(ua.AddrPort())
+	return r.msgs[i].Buffers[0][:r.msgs[i].N], unmap(ua.AddrPort()), time.Time{}
 }
 
 // udpWriter writes a socket's queue through x/net's WriteBatch.
