@@ -426,8 +426,12 @@ func (s *shard) acquire(try func() bool, block func()) {
 	s.waiting.Add(-1)
 }
 
-// spin calls try until it succeeds, for lockSpin at most.
+// spin calls try until it succeeds, for lockSpin at most. With one
+// processor the holder cannot run while spin does, so it does not try.
 func spin(try func() bool) bool {
+	if runtime.GOMAXPROCS(0) == 1 {
+		return false
+	}
 	for start := time.Now(); time.Since(start) < lockSpin; {
 		if try() {
 			return true
