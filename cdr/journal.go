@@ -43,6 +43,7 @@ const RecoveredReason = "server restarted while the call was up"
 // records, the removal of the ended calls' rows (written by an earlier
 // commit, if any), and the last row of each call still up.
 func (s *SQL) Commit(ctx context.Context, changes []Change) error {
+	ctx = s.writeContext(ctx)
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	p := &s.plan

@@ -16,10 +16,18 @@ import (
 )
 
 // countingDriver wraps the SQLite driver and counts what reaches it: the
-// statements executed and those compiled.
+// statements executed and those compiled, and the transactions and
+// statements given a context that can end (modernc's driver watches each
+// with a goroutine of its own).
 type countingDriver struct {
-	inner           driver.Driver
-	execs, prepares atomic.Int64
+	inner                        driver.Driver
+	execs, prepares, cancellable atomic.Int64
+}
+
+func (d *countingDriver) watch(ctx context.Context) {
+	if ctx.Done() != nil {
+		d.cancellable.Add(1)
+	}
 }
 
 func (d *countingDriver) Open(name string) (driver.Conn, error) {
@@ -49,6 +57,7 @@ func (c *countingConn) PrepareContext(ctx context.Context, q string) (driver.Stm
 }
 
 func (c *countingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	c.d.watch(ctx)
 	return c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
 }
 
@@ -59,6 +68,7 @@ type countingStmt struct {
 
 func (s *countingStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
 	s.d.execs.Add(1)
+	s.d.watch(ctx)
 	return s.Stmt.(driver.StmtExecContext).ExecContext(ctx, args)
 }
 
@@ -233,5 +243,32 @@ func TestDeleteUsesTheIndex(t *testing.T) {
 		if strings.HasPrefix(d, "SCAN") {
 			t.Errorf("plan %q scans: %v", d, plan)
 		}
+	}
+}
+
+// TestSQLiteWritesCannotBeCancelled: a commit under the Writer's deadline
+// reaches SQLite with a context that cannot end. modernc's driver starts
+// a goroutine per statement (BEGIN, each chunk, COMMIT) to watch one that
+// can, and calls back into Go every 1 000 steps of SQLite's VM: each
+// one a P the message path may be waiting for.
+func TestSQLiteWritesCannotBeCancelled(t *testing.T) {
+	s := openCounting(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	counting.cancellable.Store(0)
+	counting.execs.Store(0)
+	for _, b := range heldBatches(3, 4) {
+		if err := s.Commit(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Add(ctx, []Record{endedCall(100)}); err != nil {
+		t.Fatal(err)
+	}
+	if counting.execs.Load() == 0 {
+		t.Fatal("no statement reached the driver")
+	}
+	if got := counting.cancellable.Load(); got != 0 {
+		t.Errorf("%d transactions and statements with a context that can end, want 0", got)
 	}
 }

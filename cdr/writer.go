@@ -16,14 +16,26 @@ const MaxPending = 100000
 // retryAfter is how long the Writer waits after a failed commit.
 const retryAfter = time.Second
 
+// CommitGap is the least time from one commit's start to the next's: a
+// record handed over sooner waits for the rest of it with the others
+// arriving meanwhile. A commit's cost is mostly per commit, not per row
+// (SQLite writes each changed page to its WAL and syncs it): in batches
+// of 2 calls a call cost the writer 222 µs of CPU, of 8 calls 71 µs, of
+// 32 calls 36 µs. Without a gap the batches are as small as the disk's
+// sync is quick, so a fast disk made each call dearer, and the writer's
+// CPU was the message path's wait on the same cores
+// (docs/PERFORMANCE.md, issue 16's latency at half load).
+const CommitGap = 5 * time.Millisecond
+
 // Writer commits records to a Store in groups: Write hands a record over
 // without waiting, and one goroutine commits everything handed over
-// since its last commit in one transaction, then goes again. There is no
-// timer: while the store is idle a record is committed at once, and while
-// a commit runs the next records gather for the one after it. So what a
-// kill -9 can lose is the records handed over in the last few
-// milliseconds (the commit in progress, and those waiting for it);
-// a failing store keeps them in memory and retries every second.
+// since its last commit in one transaction, then goes again, no sooner
+// than CommitGap after the last one began. A record handed over to an
+// idle writer whose last commit is older than that is committed at once;
+// otherwise it gathers with the next ones. So what a kill -9 can lose is
+// the records handed over in the last few milliseconds (the commit in
+// progress, and those waiting for it); a failing store keeps them in
+// memory and retries every second.
 type Writer struct {
 	store Store
 	log   *slog.Logger
@@ -42,6 +54,11 @@ type Writer struct {
 	idle         *sync.Cond    // signalled after each commit round
 	closing      bool
 
+	// gap is CommitGap (tests shorten or lengthen it); last is when the
+	// last commit began. Both are the goroutine's own.
+	gap  time.Duration
+	last time.Time
+
 	written, errors atomic.Uint64
 	done            chan struct{}
 }
@@ -49,10 +66,14 @@ type Writer struct {
 // NewWriter starts a writer on store; log (nil: slog.Default) gets a
 // line per failed commit and per dropped record.
 func NewWriter(store Store, log *slog.Logger) *Writer {
+	return newWriter(store, log, CommitGap)
+}
+
+func newWriter(store Store, log *slog.Logger, gap time.Duration) *Writer {
 	if log == nil {
 		log = slog.Default()
 	}
-	w := &Writer{store: store, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	w := &Writer{store: store, log: log, gap: gap, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	w.idle = sync.NewCond(&w.mu)
 	go w.run()
 	return w
@@ -213,8 +234,24 @@ func (w *Writer) run() {
 	}
 }
 
+// pace waits, when records are pending, until the gap since the last
+// commit began has passed: those arriving meanwhile join them.
+func (w *Writer) pace() {
+	wait := w.gap - time.Since(w.last)
+	if wait <= 0 {
+		return
+	}
+	w.mu.Lock()
+	pending := len(w.pending) > 0
+	w.mu.Unlock()
+	if pending {
+		time.Sleep(wait)
+	}
+}
+
 // commit commits one batch and says whether to go again at once.
 func (w *Writer) commit() bool {
+	w.pace()
 	w.mu.Lock()
 	batch, waiters := w.pending, w.waiters
 	w.pending, w.waiters, w.busy = w.spare, w.spareWaiters, len(batch) > 0
@@ -227,6 +264,7 @@ func (w *Writer) commit() bool {
 		w.recycle(batch, waiters)
 		return false
 	}
+	w.last = time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	err := w.apply(ctx, batch)
 	cancel()
