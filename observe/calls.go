@@ -193,13 +193,14 @@ func newTracker(maxActive int) *tracker {
 }
 
 // observe applies m and returns the changes of the calls it touched.
-// What the summary alone settles is never parsed: the forwarded INVITE
-// and the CANCEL name their call by Call-ID and From tag, and a message
-// with no To tag that neither starts a call nor answers its INVITE (the
-// 100 Trying) has no dialog to go to. That spares the worker a parse and
-// a dialog lookup for 3 of the 8 messages of a call it follows.
+// What the summary alone settles is never parsed: an ACK changes no
+// dialog (it shares its INVITE's CSeq), the forwarded INVITE and the
+// CANCEL name their call by Call-ID and From tag, and a message with no
+// To tag that neither starts a call nor answers its INVITE (the 100
+// Trying) has no dialog to go to. That spares the worker a parse and a
+// dialog lookup for 4 of the 8 messages of a call it follows.
 func (t *tracker) observe(m *Message) []notice {
-	if m.CallID == "" || !t.concerns(m) {
+	if m.CallID == "" || m.Method == "ACK" || !t.concerns(m) {
 		return nil
 	}
 	starts := m.Dir == Received && m.Method == "INVITE" && !m.ToTag

@@ -412,8 +412,9 @@ func TestTrackerBounds(t *testing.T) {
 
 // TestTrackerSummaryOnly: what the summary settles is not parsed. The
 // forwarded INVITE and the CANCEL find their call by Call-ID and From
-// tag, and a 100 Trying has no dialog to go to, so the worker's reused
-// Message still holds the last message that needed a parse (the 180).
+// tag, a 100 Trying has no dialog to go to and an ACK changes none, so
+// the worker's reused Message still holds the last message that needed a
+// parse (the 180, then the 200).
 func TestTrackerSummaryOnly(t *testing.T) {
 	tr := newTracker(0)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -433,6 +434,16 @@ func TestTrackerSummaryOnly(t *testing.T) {
 	tr.mu.Unlock()
 	if !cancelled {
 		t.Error("the CANCEL did not mark the call cancelled")
+	}
+
+	tr = newTracker(0)
+	feedSteps(tr, t0, time.Millisecond, in(invite()), out(resp(200)),
+		in(msg{method: "ACK", callID: "c1", branch: "z9hG4bK-ack", toTag: "b"}))
+	if got := tr.scratch.StatusCode(); got != 200 {
+		t.Errorf("the reused Message holds a %d, want the 200: the ACK was parsed", got)
+	}
+	if active, _ := tr.snapshot(); len(active) != 1 || active[0].State != CallEstablished {
+		t.Errorf("active calls %+v, want c1 established", active)
 	}
 }
 
