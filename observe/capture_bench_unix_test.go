@@ -121,3 +121,27 @@ func BenchmarkCapturePaced(b *testing.B) {
 	o.Flush()
 	b.ReportMetric(float64((cpuTime()-t0).Microseconds())/float64(b.N), "cpu-µs/call")
 }
+
+// BenchmarkTrackLadder is the call tracker alone (no capture, no worker
+// goroutine) over the 14 messages of BenchmarkCaptureCall's proxied call,
+// each already summarised: what the worker does per call, on one
+// goroutine. cpu-µs/call is the process's CPU time per call, as in
+// BenchmarkCaptureCall.
+func BenchmarkTrackLadder(b *testing.B) {
+	tr := newTracker(0)
+	ladder := callLadder()
+	b.ReportAllocs()
+	t0 := cpuTime()
+	for i := 0; b.Loop(); i++ {
+		for j, data := range ladder {
+			setCallID(data, i)
+			text := string(data)
+			m := Message{Dir: ladderDirs[j], Peer: alice, Text: text, Summary: Scan(text)}
+			tr.observe(&m)
+		}
+	}
+	b.ReportMetric(float64((cpuTime()-t0).Microseconds())/float64(b.N), "cpu-µs/call")
+	if active, _ := tr.snapshot(); len(active) != 0 {
+		b.Fatalf("%d calls left active: the ladder does not end its call", len(active))
+	}
+}
