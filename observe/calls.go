@@ -198,7 +198,8 @@ func newTracker(maxActive int) *tracker {
 // CANCEL name their call by Call-ID and From tag, and a message with no
 // To tag that neither starts a call nor answers its INVITE (the 100
 // Trying) has no dialog to go to. That spares the worker a parse and a
-// dialog lookup for 4 of the 8 messages of a call it follows.
+// dialog lookup for 3 of the 8 messages of an answered call it follows
+// (the 100, the forwarded INVITE, the ACK), and for each CANCEL.
 func (t *tracker) observe(m *Message) []notice {
 	if m.CallID == "" || m.Method == "ACK" || !t.concerns(m) {
 		return nil
