@@ -86,7 +86,8 @@ type Tracker struct {
 
 	mu    sync.Mutex
 	users map[string]*user
-	ended []ending // terminated entries in the order they ended
+	ended []ending // terminated entries in the order they ended, from head on
+	head  int      // ended[:head] have expired: see expire
 }
 
 // user is one watched resource's dialogs, oldest first.
@@ -319,7 +320,7 @@ func (u *user) add(max int, e entry) {
 // expire drops the terminated entries whose linger has passed, and users
 // left with none. It runs with mu held.
 func (t *Tracker) expire(now time.Time) {
-	n := 0
+	n := t.head
 	for ; n < len(t.ended) && now.Sub(t.ended[n].at) >= t.cfg.Linger; n++ {
 		e := t.ended[n]
 		u := t.users[e.resource]
@@ -334,8 +335,16 @@ func (t *Tracker) expire(now time.Time) {
 			delete(t.users, e.resource)
 		}
 	}
-	if n > 0 {
-		t.ended = append(t.ended[:0], t.ended[n:]...)
+	// The rest stay where they are until the expired are half the
+	// queue: moving them down at every expiry, as this did, copied the
+	// whole queue (2 entries a call for Linger: 60 000 at 1 000 calls/s
+	// and 30 s, 4 MB) on every Update once calls began to expire.
+	clear(t.ended[t.head:n]) // keep no strings of the expired
+	t.head = n
+	if t.head > len(t.ended)/2 {
+		m := copy(t.ended, t.ended[t.head:])
+		clear(t.ended[m:])
+		t.ended, t.head = t.ended[:m], 0
 	}
 }
 

@@ -216,6 +216,45 @@ func TestLinger(t *testing.T) {
 	}
 }
 
+// TestLingerMovesNothing: ended calls leave the linger queue from its
+// front without the later ones being moved, which cost a copy of the
+// whole queue per Update on a busy server once calls began to expire.
+func TestLingerMovesNothing(t *testing.T) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	tr := New(Config{Clock: clk, Linger: 10 * time.Second, MaxPerUser: 200})
+	for i := range 100 {
+		id := fmt.Sprintf("c%d", i)
+		for _, ev := range steps(id, alice, bob, CallEvent{State: dialoginfo.Terminated, HungUpBy: Caller}) {
+			tr.Update(ev)
+		}
+		clk.Advance(100 * time.Millisecond)
+	}
+	if len(tr.ended) != 200 {
+		t.Fatalf("%d entries lingering, want 200 (both sides of 100 calls)", len(tr.ended))
+	}
+	next := &tr.ended[20]               // the 11th call's, which outlives the first 10
+	clk.Advance(900 * time.Millisecond) // 10.9 s: the first 10 calls, ended by 0.9 s, expire
+	tr.Update(CallEvent{CallID: "live", Caller: Leg{Party: carol, Tag: "x"}, Callee: Leg{Party: alice}, State: dialoginfo.Trying})
+	if left := tr.ended[tr.head:]; len(left) != 180 || left[0].callID != "c10" {
+		t.Fatalf("%d entries lingering, first of %s; want 180, first of c10", len(left), left[0].callID)
+	}
+	if &tr.ended[tr.head] != next {
+		t.Error("the lingering entries were moved when the oldest expired")
+	}
+	if d := tr.Dialogs("bob@example.com"); len(d) != 90 {
+		t.Errorf("bob keeps %d dialogs, want the 90 still lingering", len(d))
+	}
+	// Past half the queue expired, the rest move down once.
+	clk.Advance(5 * time.Second)
+	tr.Update(CallEvent{CallID: "live", Caller: Leg{Party: carol, Tag: "x"}, Callee: Leg{Party: alice}, State: dialoginfo.Trying})
+	if tr.head != 0 || len(tr.ended) != 80 || tr.ended[0].callID != "c60" {
+		t.Errorf("after 60 calls expired: head %d, %d entries, first of %s; want 0, 80, c60", tr.head, len(tr.ended), tr.ended[0].callID)
+	}
+	if d := tr.Dialogs("bob@example.com"); len(d) != 40 {
+		t.Errorf("bob keeps %d dialogs, want the 40 still lingering", len(d))
+	}
+}
+
 // TestMaxPerUser checks the bound on one user's dialogs: the oldest
 // terminated one makes room first, then the oldest of all.
 func TestMaxPerUser(t *testing.T) {
