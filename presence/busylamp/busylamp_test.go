@@ -216,42 +216,36 @@ func TestLinger(t *testing.T) {
 	}
 }
 
-// TestLingerMovesNothing: ended calls leave the linger queue from its
-// front without the later ones being moved, which cost a copy of the
-// whole queue per Update on a busy server once calls began to expire.
-func TestLingerMovesNothing(t *testing.T) {
+// TestLingerInOrder: lingering entries expire oldest first, a few at an
+// update, from a queue that on a busy server holds tens of thousands
+// (fifo.Queue: the rest are not moved each time).
+func TestLingerInOrder(t *testing.T) {
 	clk := clock.NewFake(time.Unix(0, 0))
 	tr := New(Config{Clock: clk, Linger: 10 * time.Second, MaxPerUser: 200})
 	for i := range 100 {
-		id := fmt.Sprintf("c%d", i)
-		for _, ev := range steps(id, alice, bob, CallEvent{State: dialoginfo.Terminated, HungUpBy: Caller}) {
+		for _, ev := range steps(fmt.Sprintf("c%d", i), alice, bob, CallEvent{State: dialoginfo.Terminated, HungUpBy: Caller}) {
 			tr.Update(ev)
 		}
 		clk.Advance(100 * time.Millisecond)
 	}
-	if len(tr.ended) != 200 {
-		t.Fatalf("%d entries lingering, want 200 (both sides of 100 calls)", len(tr.ended))
-	}
-	next := &tr.ended[20]               // the 11th call's, which outlives the first 10
-	clk.Advance(900 * time.Millisecond) // 10.9 s: the first 10 calls, ended by 0.9 s, expire
-	tr.Update(CallEvent{CallID: "live", Caller: Leg{Party: carol, Tag: "x"}, Callee: Leg{Party: alice}, State: dialoginfo.Trying})
-	if left := tr.ended[tr.head:]; len(left) != 180 || left[0].callID != "c10" {
-		t.Fatalf("%d entries lingering, first of %s; want 180, first of c10", len(left), left[0].callID)
-	}
-	if &tr.ended[tr.head] != next {
-		t.Error("the lingering entries were moved when the oldest expired")
-	}
-	if d := tr.Dialogs("bob@example.com"); len(d) != 90 {
-		t.Errorf("bob keeps %d dialogs, want the 90 still lingering", len(d))
-	}
-	// Past half the queue expired, the rest move down once.
-	clk.Advance(5 * time.Second)
-	tr.Update(CallEvent{CallID: "live", Caller: Leg{Party: carol, Tag: "x"}, Callee: Leg{Party: alice}, State: dialoginfo.Trying})
-	if tr.head != 0 || len(tr.ended) != 80 || tr.ended[0].callID != "c60" {
-		t.Errorf("after 60 calls expired: head %d, %d entries, first of %s; want 0, 80, c60", tr.head, len(tr.ended), tr.ended[0].callID)
-	}
-	if d := tr.Dialogs("bob@example.com"); len(d) != 40 {
-		t.Errorf("bob keeps %d dialogs, want the 40 still lingering", len(d))
+	live := CallEvent{CallID: "live", Caller: Leg{Party: carol, Tag: "x"}, Callee: Leg{Party: alice}, State: dialoginfo.Trying}
+	for _, tt := range []struct {
+		advance time.Duration
+		left    int
+		first   string
+	}{
+		{0, 198, "c1"},                       // 10.0 s: the first call, ended at 0, just expired
+		{900 * time.Millisecond, 180, "c10"}, // 10.9 s: the first 10 expired
+		{5 * time.Second, 80, "c60"},         // 15.9 s: 60
+	} {
+		clk.Advance(tt.advance)
+		tr.Update(live)
+		if n, first := tr.ended.Len(), tr.ended.Front().callID; n != tt.left || first != tt.first {
+			t.Errorf("at %v: %d entries lingering, first of %s; want %d, first of %s", clk.Now().Sub(time.Unix(0, 0)), n, first, tt.left, tt.first)
+		}
+		if d := tr.Dialogs("bob@example.com"); len(d) != tt.left/2 {
+			t.Errorf("at %v: bob keeps %d dialogs, want %d", clk.Now().Sub(time.Unix(0, 0)), len(d), tt.left/2)
+		}
 	}
 }
 
