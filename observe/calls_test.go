@@ -387,11 +387,63 @@ func TestTrackerBounds(t *testing.T) {
 		text := m.text()
 		tr.observe(&Message{Dir: Sent, Time: t0, Text: text, Summary: Scan(text)})
 	}
-	if _, recent := tr.snapshot(); len(recent) != maxRecent {
-		t.Errorf("%d recent calls, want the bound %d", len(recent), maxRecent)
+	if _, recent := tr.snapshot(); len(recent) != maxRecent || recent[0].CallID != "Wh" || recent[maxRecent-1].CallID != "Fa" {
+		t.Errorf("%d recent calls, newest %s, oldest %s; want the bound %d, Wh to Fa",
+			len(recent), recent[0].CallID, recent[len(recent)-1].CallID, maxRecent)
+	}
+	if ids := tr.recent.ids; len(ids) != maxRecent || ids["Ea"] != 0 || ids["Fa"] != 1 {
+		t.Errorf("%d recent Call-IDs, Ea %d, Fa %d; want %d, 0, 1", len(ids), ids["Ea"], ids["Fa"], maxRecent)
+	}
+	// An INVITE of a call that ended and is still listed is a late
+	// retransmission: it starts nothing. One pushed out of the list
+	// starts a call again.
+	start("Fa", t0)
+	if setup, _ := tr.count(); setup != 0 {
+		t.Errorf("a recently ended call's INVITE started %d calls", setup)
+	}
+	start("Ea", t0)
+	if setup, _ := tr.count(); setup != 1 {
+		t.Errorf("%d calls in setup after an INVITE of a call no longer listed, want 1", setup)
 	}
 	if tr.dialogs.Len() != 0 {
 		t.Errorf("%d dialogs left", tr.dialogs.Len())
+	}
+}
+
+// TestTrackerSummaryOnly: what the summary settles is not parsed. The
+// forwarded INVITE and the CANCEL find their call by Call-ID and From
+// tag, a 100 Trying has no dialog to go to and an ACK changes none, so
+// the worker's reused Message still holds the last message that needed a
+// parse (the 180, then the 200).
+func TestTrackerSummaryOnly(t *testing.T) {
+	tr := newTracker(0)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	forwarded := invite()
+	forwarded.branch = "z9hG4bK-out"
+	feedSteps(tr, t0, time.Millisecond, in(invite()), out(untagged(resp(100))), out(resp(180)),
+		out(forwarded), in(cancel()), out(untagged(resp(100))))
+	if got := tr.scratch.StatusCode(); got != 180 {
+		t.Errorf("the reused Message holds a %d, want the 180: a message the summary settles was parsed", got)
+	}
+	active, _ := tr.snapshot()
+	if len(active) != 1 || !active[0].Relayed || active[0].State != CallRinging {
+		t.Fatalf("active calls %+v, want c1 ringing and relayed", active)
+	}
+	tr.mu.Lock()
+	cancelled := tr.active[callKey{"c1", "from1"}].cancelled
+	tr.mu.Unlock()
+	if !cancelled {
+		t.Error("the CANCEL did not mark the call cancelled")
+	}
+
+	tr = newTracker(0)
+	feedSteps(tr, t0, time.Millisecond, in(invite()), out(resp(200)),
+		in(msg{method: "ACK", callID: "c1", branch: "z9hG4bK-ack", toTag: "b"}))
+	if got := tr.scratch.StatusCode(); got != 200 {
+		t.Errorf("the reused Message holds a %d, want the 200: the ACK was parsed", got)
+	}
+	if active, _ := tr.snapshot(); len(active) != 1 || active[0].State != CallEstablished {
+		t.Errorf("active calls %+v, want c1 established", active)
 	}
 }
 

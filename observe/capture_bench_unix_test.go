@@ -63,25 +63,34 @@ func BenchmarkCaptureCall(b *testing.B) {
 			o := New(bc.cfg)
 			o.Start()
 			defer o.Close()
-			ladder := callLadder()
-			b.ReportAllocs()
-			t0 := cpuTime()
-			for i := 0; b.Loop(); i++ {
-				for j, data := range ladder {
-					setCallID(data, i)
-					o.Capture(ladderDirs[j], "udp", parley, alice, data)
-				}
-				if i%500 == 499 {
-					o.Flush() // keep the queue from overflowing
-				}
-			}
-			o.Flush()
-			b.ReportMetric(float64((cpuTime()-t0).Microseconds())/float64(b.N), "cpu-µs/call")
+			eachCall(b, func(dir Direction, data []byte) {
+				o.Capture(dir, "udp", parley, alice, data)
+			}, o.Flush) // the flushes keep the queue from overflowing
 			if st := o.Stats(); st.Dropped > 0 {
 				b.Fatalf("%d messages dropped", st.Dropped)
 			}
 		})
 	}
+}
+
+// eachCall feeds the call ladder's messages once per benchmark
+// iteration, each with that iteration's Call-ID, calls drain every 500
+// calls and at the end, and reports the process's CPU time per call.
+func eachCall(b *testing.B, feed func(dir Direction, data []byte), drain func()) {
+	ladder := callLadder()
+	b.ReportAllocs()
+	t0 := cpuTime()
+	for i := 0; b.Loop(); i++ {
+		for j, data := range ladder {
+			setCallID(data, i)
+			feed(ladderDirs[j], data)
+		}
+		if i%500 == 499 {
+			drain()
+		}
+	}
+	drain()
+	b.ReportMetric(float64((cpuTime()-t0).Microseconds())/float64(b.N), "cpu-µs/call")
 }
 
 // setCallID writes n into the digits of the Call-ID in place.
@@ -120,4 +129,21 @@ func BenchmarkCapturePaced(b *testing.B) {
 	}
 	o.Flush()
 	b.ReportMetric(float64((cpuTime()-t0).Microseconds())/float64(b.N), "cpu-µs/call")
+}
+
+// BenchmarkTrackLadder is the call tracker alone (no capture, no worker
+// goroutine) over the 14 messages of BenchmarkCaptureCall's proxied call,
+// each already summarised: what the worker does per call, on one
+// goroutine. cpu-µs/call is the process's CPU time per call, as in
+// BenchmarkCaptureCall.
+func BenchmarkTrackLadder(b *testing.B) {
+	tr := newTracker(0)
+	eachCall(b, func(dir Direction, data []byte) {
+		text := string(data)
+		m := Message{Dir: dir, Peer: alice, Text: text, Summary: Scan(text)}
+		tr.observe(&m)
+	}, func() {})
+	if active, _ := tr.snapshot(); len(active) != 0 {
+		b.Fatalf("%d calls left active: the ladder does not end its call", len(active))
+	}
 }

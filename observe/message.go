@@ -73,6 +73,7 @@ type Summary struct {
 	CallID     string // the Call-ID header
 	Branch     string // branch parameter of the top Via
 	From       string // From value without parameters after the address
+	FromTag    string // the From header's tag: with CallID, the caller's side of a call
 	To         string // To value likewise
 	ToTag      bool   // the To header has a tag: the request is in a dialog
 }
@@ -137,6 +138,7 @@ func (s *Summary) header(name, value string, seenVia *bool) {
 		s.Branch = param(first, "branch")
 	case is(name, "From", "f"):
 		s.From = addressPart(value)
+		s.FromTag = param(headerParams(value), "tag")
 	case is(name, "To", "t"):
 		s.To = addressPart(value)
 		s.ToTag = param(headerParams(value), "tag") != ""

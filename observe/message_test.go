@@ -13,14 +13,14 @@ func TestScan(t *testing.T) {
 	}{
 		{"request", msg{method: "INVITE", callID: "c1@x", branch: "z9hG4bK-1"}.text(),
 			Summary{Method: "INVITE", CSeqMethod: "INVITE", CallID: "c1@x", Branch: "z9hG4bK-1",
-				From: `"Alice" <sip:alice@example.com>`, To: "<sip:bob@example.com>"}},
+				From: `"Alice" <sip:alice@example.com>`, FromTag: "from1", To: "<sip:bob@example.com>"}},
 		{"response with To tag", msg{status: 180, cseq: "INVITE", callID: "c1@x", branch: "z9hG4bK-1", toTag: "t9"}.text(),
 			Summary{Status: 180, CSeqMethod: "INVITE", CallID: "c1@x", Branch: "z9hG4bK-1",
-				From: `"Alice" <sip:alice@example.com>`, To: "<sip:bob@example.com>", ToTag: true}},
+				From: `"Alice" <sip:alice@example.com>`, FromTag: "from1", To: "<sip:bob@example.com>", ToTag: true}},
 		{"compact forms, LF only, odd case", "BYE sip:a@b SIP/2.0\n" +
 			"v: SIP/2.0/TCP h;BRANCH=z9hG4bK-c\nf: sip:a@b;tag=1\nt: sip:c@d ; tag = 2\ni: compact@h\ncseq:  7   BYE\n\n",
 			Summary{Method: "BYE", CSeqMethod: "BYE", CallID: "compact@h", Branch: "z9hG4bK-c",
-				From: "sip:a@b", To: "sip:c@d", ToTag: true}},
+				From: "sip:a@b", FromTag: "1", To: "sip:c@d", ToTag: true}},
 		{"only the top Via counts", "OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP a\r\nVia: SIP/2.0/UDP b;branch=z9hG4bK-2\r\n\r\n",
 			Summary{Method: "OPTIONS"}},
 		{"body not scanned", "MESSAGE sip:x SIP/2.0\r\nCall-ID: a\r\n\r\nCall-ID: b\r\n",
@@ -34,6 +34,8 @@ func TestScan(t *testing.T) {
 		{"empty", "", Summary{}},
 		{"To with params but no tag", "ACK sip:x SIP/2.0\r\nTo: <sip:b;tag=in-uri>;foo=bar\r\n\r\n",
 			Summary{Method: "ACK", To: "<sip:b;tag=in-uri>"}},
+		{"From tag after a URI parameter named tag", "BYE sip:x SIP/2.0\r\nFrom: <sip:a;tag=in-uri>;x=1;Tag = f7\r\n\r\n",
+			Summary{Method: "BYE", From: "<sip:a;tag=in-uri>", FromTag: "f7"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,7 +74,7 @@ func FuzzScan(f *testing.F) {
 	f.Add("SIP/2.0 180 Ringing\nv: SIP/2.0/UDP h;branch=z\ni: x\nt: <sip:a>;tag=1\n\n")
 	f.Fuzz(func(t *testing.T, text string) {
 		s := Scan(text)
-		for _, part := range []string{s.Method, s.CSeqMethod, s.CallID, s.Branch, s.From, s.To} {
+		for _, part := range []string{s.Method, s.CSeqMethod, s.CallID, s.Branch, s.From, s.FromTag, s.To} {
 			if !strings.Contains(text, part) {
 				t.Fatalf("%q is not in the text", part)
 			}

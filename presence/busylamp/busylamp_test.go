@@ -216,6 +216,39 @@ func TestLinger(t *testing.T) {
 	}
 }
 
+// TestLingerInOrder: lingering entries expire oldest first, a few at an
+// update, from a queue that on a busy server holds tens of thousands
+// (fifo.Queue: the rest are not moved each time).
+func TestLingerInOrder(t *testing.T) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	tr := New(Config{Clock: clk, Linger: 10 * time.Second, MaxPerUser: 200})
+	for i := range 100 {
+		for _, ev := range steps(fmt.Sprintf("c%d", i), alice, bob, CallEvent{State: dialoginfo.Terminated, HungUpBy: Caller}) {
+			tr.Update(ev)
+		}
+		clk.Advance(100 * time.Millisecond)
+	}
+	live := CallEvent{CallID: "live", Caller: Leg{Party: carol, Tag: "x"}, Callee: Leg{Party: alice}, State: dialoginfo.Trying}
+	for _, tt := range []struct {
+		advance time.Duration
+		left    int
+		first   string
+	}{
+		{0, 198, "c1"},                       // 10.0 s: the first call, ended at 0, just expired
+		{900 * time.Millisecond, 180, "c10"}, // 10.9 s: the first 10 expired
+		{5 * time.Second, 80, "c60"},         // 15.9 s: 60
+	} {
+		clk.Advance(tt.advance)
+		tr.Update(live)
+		if n, first := tr.ended.Len(), tr.ended.Front().callID; n != tt.left || first != tt.first {
+			t.Errorf("at %v: %d entries lingering, first of %s; want %d, first of %s", clk.Now().Sub(time.Unix(0, 0)), n, first, tt.left, tt.first)
+		}
+		if d := tr.Dialogs("bob@example.com"); len(d) != tt.left/2 {
+			t.Errorf("at %v: bob keeps %d dialogs, want %d", clk.Now().Sub(time.Unix(0, 0)), len(d), tt.left/2)
+		}
+	}
+}
+
 // TestMaxPerUser checks the bound on one user's dialogs: the oldest
 // terminated one makes room first, then the oldest of all.
 func TestMaxPerUser(t *testing.T) {

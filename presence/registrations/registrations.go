@@ -12,6 +12,7 @@ package registrations
 
 import (
 	"context"
+	"github.com/parley-sip/parley/presence/internal/fifo"
 	"strings"
 	"sync"
 	"time"
@@ -57,7 +58,7 @@ type Package struct {
 
 	mu     sync.Mutex
 	recent map[string][]change // by AOR, oldest first
-	queue  []queued            // every remembered change, oldest first, for the linger
+	queue  fifo.Queue[queued]  // every remembered change, oldest first, for the linger
 }
 
 // change is a contact's last event.
@@ -155,29 +156,35 @@ func (p *Package) remember(aor string, ch change) {
 		list = list[1:]
 	}
 	p.recent[aor] = append(list, ch)
-	p.queue = append(p.queue, queued{aor: aor, contact: ch.contact, at: ch.at})
+	p.queue.Push(queued{aor: aor, contact: ch.contact, at: ch.at})
 }
 
 // expire forgets the changes older than the linger. It runs with mu held.
 func (p *Package) expire(now time.Time) {
-	n := 0
-	for ; n < len(p.queue) && now.Sub(p.queue[n].at) >= p.cfg.Linger; n++ {
-		q := p.queue[n]
-		list := p.recent[q.aor]
-		for i := range list {
-			if list[i].contact == q.contact && list[i].at.Equal(q.at) {
-				list = append(list[:i], list[i+1:]...)
-				break
-			}
-		}
-		if len(list) == 0 {
-			delete(p.recent, q.aor)
-		} else {
-			p.recent[q.aor] = list
+	// A fifo.Queue: moving the rest down at every expiry, as a slice did,
+	// copied the whole queue on every REGISTER once changes began to
+	// expire (one entry a REGISTER for Linger: 300 000, 17 MB, at
+	// 10 000/s and 30 s).
+	for q := p.queue.Front(); q != nil && now.Sub(q.at) >= p.cfg.Linger; q = p.queue.Front() {
+		p.forget(*q)
+		p.queue.Pop()
+	}
+}
+
+// forget drops a lingering change from its AOR's list, and the AOR if
+// left with none.
+func (p *Package) forget(q queued) {
+	list := p.recent[q.aor]
+	for i := range list {
+		if list[i].contact == q.contact && list[i].at.Equal(q.at) {
+			list = append(list[:i], list[i+1:]...)
+			break
 		}
 	}
-	if n > 0 {
-		p.queue = append(p.queue[:0], p.queue[n:]...)
+	if len(list) == 0 {
+		delete(p.recent, q.aor)
+	} else {
+		p.recent[q.aor] = list
 	}
 }
 

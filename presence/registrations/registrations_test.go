@@ -126,10 +126,39 @@ func TestForgets(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.mu.Lock()
-	left, queued := len(p.recent), len(p.queue)
+	left, queued := len(p.recent), p.queue.Len()
 	p.mu.Unlock()
 	if left != 0 || queued != 0 {
 		t.Errorf("after the linger: %d AORs, %d queued", left, queued)
+	}
+}
+
+// TestExpireInOrder: remembered changes expire oldest first, a few at a
+// REGISTER, from a queue that on a busy registrar holds hundreds of
+// thousands (fifo.Queue: the rest are not moved each time).
+func TestExpireInOrder(t *testing.T) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	p := New(Config{Store: location.NewMemory(), Clock: clk, Linger: 10 * time.Second})
+	watch := func(aor string) {
+		p.Watch(registrar.Change{Kind: registrar.Refreshed, AOR: aor, Binding: location.Binding{Contact: "sip:u@192.0.2.1"}})
+	}
+	for i := range 100 {
+		watch(fmt.Sprintf("sip:u%d@example.com", i))
+		clk.Advance(100 * time.Millisecond)
+	}
+	for _, tt := range []struct {
+		advance time.Duration
+		left    int // the 100's left, plus the late ones
+		first   string
+	}{
+		{900 * time.Millisecond, 91, "sip:u10@example.com"}, // 10.9 s: the first 10 expired
+		{5 * time.Second, 42, "sip:u60@example.com"},        // 15.9 s: 60
+	} {
+		clk.Advance(tt.advance)
+		watch(fmt.Sprintf("sip:late%v@example.com", tt.advance))
+		if n, first := p.queue.Len(), p.queue.Front().aor; n != tt.left || first != tt.first || len(p.recent) != tt.left {
+			t.Errorf("after %v more: %d queued from %s, %d AORs; want %d from %s", tt.advance, n, first, len(p.recent), tt.left, tt.first)
+		}
 	}
 }
 
