@@ -129,11 +129,12 @@ func TestClusterSRV(t *testing.T) {
 	carol.command("/dial bob")
 	carol.waitLog(reEstablished, 10*time.Second)
 	bob.waitLog(reEstablished, 10*time.Second)
-	// Both phones must see the hang-up before the test ends: a BYE still
-	// on its way to bob when the phones stop leaves node 2 a transaction
-	// in flight, which its drain waits out (shutdown_timeout, past the
-	// harness's 5 s for a SIGTERM).
+	// bob must have the BYE before the test ends: a BYE still on its way
+	// to him when the phones stop leaves node 2 a transaction in flight,
+	// which its drain waits out (shutdown_timeout, past the harness's 5 s
+	// for a SIGTERM). carol, who hangs up this soon after the answer,
+	// logs no "terminated" line of her own (CI's log: her BYE answered
+	// 200, and no such line), so only bob's is awaited.
 	carol.command("/hangup")
-	carol.waitLog(reTerminated, 10*time.Second)
 	bob.waitLog(reTerminated, 10*time.Second)
 }
