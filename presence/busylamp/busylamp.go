@@ -12,13 +12,13 @@
 package busylamp
 
 import (
-	"github.com/parley-sip/parley/presence/internal/fifo"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/presence/dialoginfo"
+	"github.com/parley-sip/parley/presence/internal/fifo"
 	"github.com/parley-sip/parley/presence/notify"
 	"github.com/parley-sip/parley/sip"
 )

@@ -12,13 +12,13 @@ package registrations
 
 import (
 	"context"
-	"github.com/parley-sip/parley/presence/internal/fifo"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/presence/internal/fifo"
 	"github.com/parley-sip/parley/presence/notify"
 	"github.com/parley-sip/parley/presence/reginfo"
 	"github.com/parley-sip/parley/registrar"
