@@ -66,27 +66,23 @@ type waitingRequest struct {
 }
 
 // submit has r handled at once when a worker is free, or has it wait. It
-// never blocks: it runs on the goroutine that reads the socket. A
-// REGISTER that must wait and already waited maxWait in the socket's
-// buffer is shed at once: past capacity, handling it would cost the
-// store's work for an answer that comes too late, and the time that
-// saves is what lets the readers catch up with the buffer. One that
-// finds a worker free is handled however late it is: the store is not
-// what held it up (a host busy for a moment, a collection), and a 503
-// would cost the phone its registration for nothing.
+// never blocks: it runs on the goroutine that reads the socket. A REGISTER
+// that already waited maxWait in the socket's buffer is shed at once:
+// handling it would cost the store's work for an answer that comes too
+// late, and past capacity the time that saves is what lets the readers
+// catch up with the buffer.
 func (q *registerQueue) submit(r *Request) {
 	now := q.now()
 	at := arrival(r, now)
+	if now.Sub(at) >= q.maxWait {
+		q.refuseAll([]*Request{r})
+		return
+	}
 	q.mu.Lock()
 	if q.running < q.workers {
 		q.running++
 		q.mu.Unlock()
 		go q.work(r)
-		return
-	}
-	if now.Sub(at) >= q.maxWait {
-		q.mu.Unlock()
-		q.refuseAll([]*Request{r})
 		return
 	}
 	late := q.expire(now)

@@ -203,23 +203,3 @@ func TestRegisterQueue(t *testing.T) {
 		})
 	}
 }
-
-// TestRegisterQueueLateButFree: a REGISTER that waited longer than
-// registerMaxWait in the socket's buffer but finds a worker free is
-// handled, not shed: only one that must also wait here is past the
-// store's capacity. A host busy for a moment (a collection, a neighbour
-// process) must not cost phones their registrations.
-func TestRegisterQueueLateButFree(t *testing.T) {
-	f := newQueueFixture(t, 0)
-	late := f.register("late", 4*registerMaxWait)
-	if got := f.entered(); got != "sip:late@example.com" {
-		t.Fatalf("Update of %s, want sip:late@example.com", got)
-	}
-	f.release()
-	if got := status(answered(t, late)); got != "200 OK" {
-		t.Fatalf("late: %s, want 200 OK", got)
-	}
-	if n := f.p.RegistersShed(); n != 0 {
-		t.Errorf("RegistersShed = %d, want 0", n)
-	}
-}
