@@ -111,10 +111,7 @@ type Config struct {
 	RelayTrusted func(src netip.Addr) bool
 	// RegisterWorkers, when above 0, handles that many REGISTERs at once
 	// off the reading goroutine: what a store that commits to disk needs
-	// to group its commits, or one across the network to overlap its
-	// round trips. More wait, newest first, and one that waited past a
-	// quarter of a second is answered 503 (see registerQueue). 0 handles
-	// each where it arrives.
+	// to group its commits. 0 handles each where it arrives.
 	RegisterWorkers int
 	// Stages are the request route, in order; nil is DefaultStages().
 	Stages []Stage
@@ -151,28 +148,13 @@ type Proxy struct {
 	contexts  sync.Map // cancelKey → *responseContext of INVITEs in progress
 	pending   atomic.Int64
 
-	registering *registerQueue // REGISTERs in progress or waiting, when cfg.RegisterWorkers > 0
+	registering chan struct{} // REGISTERs in progress, when cfg.RegisterWorkers > 0
 }
 
 // Pending returns how many forwarded requests still wait for their final
 // response, and REGISTERs for their commit: what a graceful shutdown lets
 // finish.
-func (p *Proxy) Pending() int {
-	n := int(p.pending.Load())
-	if p.registering != nil {
-		n += p.registering.pending()
-	}
-	return n
-}
-
-// RegistersShed returns how many REGISTERs were answered 503 unhandled
-// because they waited too long for a worker (Config.RegisterWorkers).
-func (p *Proxy) RegistersShed() uint64 {
-	if p.registering == nil {
-		return 0
-	}
-	return p.registering.shed.Load()
-}
+func (p *Proxy) Pending() int { return int(p.pending.Load()) + len(p.registering) }
 
 // New builds a proxy. txs may be nil when cfg.Stateless.
 func New(cfg Config, tp Transport, txs Transactions, store location.Store, reg *registrar.Registrar, log *slog.Logger) *Proxy {
@@ -194,12 +176,7 @@ func New(cfg Config, tp Transport, txs Transactions, store location.Store, reg *
 	p.lifetime.init(cfg.Lifetime, cfg.RequestTimeout)
 	p.setConfig(cfg)
 	if cfg.RegisterWorkers > 0 {
-		p.registering = &registerQueue{
-			workers: cfg.RegisterWorkers, maxWait: registerMaxWait, maxWaiting: registerMaxWaiting,
-			now:    func() time.Time { return p.now() },
-			handle: func(r *Request) { r.send(p.registrar.Handle(r.ctx, r.In, p.toTag(r.Msg))) },
-			refuse: refuseOverloaded,
-		}
+		p.registering = make(chan struct{}, cfg.RegisterWorkers)
 	}
 	return p
 }

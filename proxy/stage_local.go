@@ -36,17 +36,22 @@ func (localStage) Serve(r *Request, next func()) {
 	next()
 }
 
-// register answers a REGISTER through the registrar. With a store that
-// answers over the network an update waits for a round trip or a commit,
-// and commits are grouped: REGISTERs are then handled side by side, off
-// the reading goroutine, which never waits for them (see registerQueue).
+// register answers a REGISTER through the registrar. With a durable store
+// an update waits for its commit, and commits are grouped: REGISTERs must
+// then be handled side by side, not one at a time on the reading
+// goroutine. A full pool blocks the reader, which is the back-pressure
+// a saturated store should apply.
 func (p *Proxy) register(r *Request) {
 	if p.registering == nil {
 		r.RespondWith(p.registrar.Handle(r.ctx, r.In, p.toTag(r.Msg)))
 		return
 	}
 	r.answered = true
-	p.registering.submit(r)
+	p.registering <- struct{}{}
+	go func() {
+		defer func() { <-p.registering }()
+		r.send(p.registrar.Handle(r.ctx, r.In, p.toTag(r.Msg)))
+	}()
 }
 
 // Allow is the methods Parley implements, as an answer to OPTIONS names

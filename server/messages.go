@@ -145,13 +145,8 @@ func (s *Server) registerMessageMetrics(reg *prometheus.Registry) {
 }
 
 // registerClusterMetrics adds the cluster bus's figures to /metrics, on
-// a cluster node, and the REGISTERs shed for overload wherever a store
-// across the network makes them wait for a worker.
+// a cluster node.
 func (s *Server) registerClusterMetrics(reg *prometheus.Registry) {
-	p := s.proxy
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "parley_registrar_shed_total",
-		Help: "REGISTERs answered 503 Registrar Overloaded unhandled: they waited for the location store longer than a quarter of a second."},
-		func() float64 { return float64(p.RegistersShed()) }))
 	b := s.storage.bus
 	if b == nil {
 		return

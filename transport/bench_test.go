@@ -156,7 +156,7 @@ func BenchmarkUDPReadBatch(b *testing.B) {
 					b.Fatal(err)
 				}
 				for i := range n {
-					if d, src, _ := r.datagram(i); src != want || len(d) != len(msg) {
+					if d, src := r.datagram(i); src != want || len(d) != len(msg) {
 						b.Fatalf("datagram %d from %v, want %d bytes from %v", i, src, len(msg), want)
 					}
 				}

@@ -34,7 +34,6 @@ package transport
 
 import (
 	"net/netip"
-	"time"
 
 	"github.com/parley-sip/parley/sip"
 )
@@ -74,12 +73,6 @@ type Incoming struct {
 	// On a connection this server opened it is the listener of that
 	// protocol and family (ListenerFor), nil when there is none.
 	Listener *ListenerInfo
-	// Arrived is when the kernel received the datagram (UDP on Linux),
-	// zero where it is not known. Past a server's capacity a request may
-	// wait in the socket's buffer for longer than its sender waits for
-	// an answer; this is how a handler can tell (see proxy's
-	// registerQueue).
-	Arrived time.Time
 
 	released bool // Release was called: the transport reuses it all once the Handler returns
 }

@@ -127,8 +127,8 @@ func (m *Manager) readUDP(l *listener, s *udpSocket) {
 			s.hold()
 		}
 		for i := range n {
-			b, src, at := r.datagram(i)
-			m.datagram(l, b, src, at)
+			b, src := r.datagram(i)
+			m.datagram(l, b, src)
 		}
 		if batched {
 			s.release()
@@ -137,8 +137,8 @@ func (m *Manager) readUDP(l *listener, s *udpSocket) {
 }
 
 // datagram hands one received datagram on; b is the reader's buffer,
-// which the next read reuses, and at when the kernel received it.
-func (m *Manager) datagram(l *listener, b []byte, src netip.AddrPort, at time.Time) {
+// which the next read reuses.
+func (m *Manager) datagram(l *listener, b []byte, src netip.AddrPort) {
 	if !src.IsValid() {
 		return
 	}
@@ -153,7 +153,7 @@ func (m *Manager) datagram(l *listener, b []byte, src netip.AddrPort, at time.Ti
 	if keepAlive(b) {
 		return
 	}
-	m.deliver(b, true, Incoming{Proto: UDP, Source: src, Local: l.info.Bound, Listener: l.info, Arrived: at})
+	m.deliver(b, true, Incoming{Proto: UDP, Source: src, Local: l.info.Bound, Listener: l.info})
 }
 
 // keepAlive reports a datagram that carries no message: the CRLF

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -25,10 +24,6 @@ type udpReader struct {
 	iovs  []unix.Iovec
 	names []rawSockaddr
 	bufs  [][]byte
-	// ctrls receive each datagram's SCM_TIMESTAMPNS: when the kernel
-	// took it, so that what waited long in the socket's buffer can be
-	// told from what did not (Incoming.Arrived).
-	ctrls []stampCmsg
 
 	n    int   // what the last recvmmsg returned
 	err  error // and its error
@@ -41,16 +36,8 @@ func newUDPReader(uc *net.UDPConn, slot int) *udpReader {
 		iovs:  make([]unix.Iovec, udpBatch),
 		names: make([]rawSockaddr, udpBatch),
 		bufs:  make([][]byte, udpBatch),
-		ctrls: make([]stampCmsg, udpBatch),
 	}
 	r.rc, r.err = uc.SyscallConn()
-	if r.err == nil {
-		// Failure leaves the datagrams without an arrival time: nothing
-		// is then shed for its wait in the buffer.
-		_ = r.rc.Control(func(fd uintptr) {
-			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
-		})
-	}
 	for i := range r.hdrs {
 		r.bufs[i] = make([]byte, slot)
 		r.iovs[i].Base = &r.bufs[i][0]
@@ -74,8 +61,6 @@ func (r *udpReader) read() (int, error) {
 	for i := range r.hdrs {
 		r.hdrs[i].Hdr.Namelen = uint32(len(rawSockaddr{}))
 		r.hdrs[i].Hdr.Flags = 0
-		r.hdrs[i].Hdr.Control = &r.ctrls[i][0]
-		r.hdrs[i].Hdr.SetControllen(len(stampCmsg{}))
 	}
 	r.n, r.err = 0, nil
 	if err := r.rc.Read(r.recv); err != nil {
@@ -111,29 +96,10 @@ func mmsg(trap uintptr, name string, fd uintptr, hdrs []unix.Mmsghdr) (n int, do
 }
 
 // datagram returns the i-th datagram of the last read, in the reader's
-// buffer, its source, and when the kernel received it (zero when it did
-// not say); an address of another family is invalid.
-func (r *udpReader) datagram(i int) ([]byte, netip.AddrPort, time.Time) {
+// buffer, and its source; an address of another family is invalid.
+func (r *udpReader) datagram(i int) ([]byte, netip.AddrPort) {
 	h := &r.hdrs[i]
-	return r.bufs[i][:h.Len], r.names[i].addrPort(h.Hdr.Namelen), r.ctrls[i].stamp(h.Hdr.Controllen)
-}
-
-// stampCmsg is room for one control message holding a timespec, the
-// only one the socket is asked for.
-type stampCmsg [unix.SizeofCmsghdr + 16]byte
-
-// stamp decodes the SCM_TIMESTAMPNS the kernel wrote, n bytes, read in
-// place: unix.ParseSocketControlMessage would allocate per datagram.
-func (c *stampCmsg) stamp(n uint64) time.Time {
-	if n < uint64(len(c)) {
-		return time.Time{}
-	}
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&c[0]))
-	if h.Level != unix.SOL_SOCKET || h.Type != unix.SCM_TIMESTAMPNS {
-		return time.Time{}
-	}
-	ts := (*unix.Timespec)(unsafe.Pointer(&c[unix.SizeofCmsghdr]))
-	return time.Unix(ts.Unix())
+	return r.bufs[i][:h.Len], r.names[i].addrPort(h.Hdr.Namelen)
 }
 
 // udpWriter writes a socket's queue with sendmmsg from headers, iovecs and

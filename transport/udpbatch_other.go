@@ -5,7 +5,6 @@ package transport
 import (
 	"net"
 	"net/netip"
-	"time"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -43,14 +42,12 @@ func newUDPReader(uc *net.UDPConn, slot int) *udpReader {
 
 func (r *udpReader) read() (int, error) { return r.c.ReadBatch(r.msgs, 0) }
 
-// datagram returns the i-th datagram of the last read and its source;
-// its arrival time is not known here.
-func (r *udpReader) datagram(i int) ([]byte, netip.AddrPort, time.Time) {
+func (r *udpReader) datagram(i int) ([]byte, netip.AddrPort) {
 	ua, ok := r.msgs[i].Addr.(*net.UDPAddr)
 	if !ok {
-		return nil, netip.AddrPort{}, time.Time{}
+		return nil, netip.AddrPort{}
 	}
-	return r.msgs[i].Buffers[0][:r.msgs[i].N], unmap(ua.AddrPort()), time.Time{}
+	return r.msgs[i].Buffers[0][:r.msgs[i].N], unmap(ua.AddrPort())
 }
 
 // udpWriter writes a socket's queue through x/net's WriteBatch.
