@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +58,9 @@ func TestFail2banFilter(t *testing.T) {
 			if hosts := fail2banRegex(t, p.logPath, "ip"); len(hosts) != 1 || hosts[0] != "127.0.0.1" {
 				t.Errorf("hosts found %q, want [127.0.0.1]", hosts)
 			}
+			if dated, lines := fail2banDates(t, p.logPath); dated != lines {
+				t.Errorf("fail2ban read the time of %d of the log's %d lines; it takes the time of an earlier line, or now, for the rest", dated, lines)
+			}
 		})
 	}
 }
@@ -71,6 +75,31 @@ func fail2banRegex(t *testing.T, logPath, out string) []string {
 		t.Fatalf("fail2ban-regex: %v\n%s", err, b)
 	}
 	return strings.Split(strings.TrimSpace(string(b)), "\n")
+}
+
+// fail2banDates runs the shipped filter over a log in fail2ban-regex's
+// report mode and returns how many lines its datepattern read a time
+// from, and how many lines there were. A line whose time fail2ban cannot
+// read is dated by the line before it (JSON's nanoseconds once did that).
+func fail2banDates(t *testing.T, logPath string) (dated, lines int) {
+	t.Helper()
+	b, err := exec.Command("fail2ban-regex", logPath, fail2banFile("filter.d/parley.conf")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("fail2ban-regex: %v\n%s", err, b)
+	}
+	report := string(b)
+	m := regexp.MustCompile(`(?m)^Lines: (\d+) lines`).FindStringSubmatch(report)
+	if m == nil {
+		t.Fatalf("fail2ban-regex printed no line count:\n%s", report)
+	}
+	lines, _ = strconv.Atoi(m[1])
+	_, hits, _ := strings.Cut(report, "Date template hits:")
+	hits, _, _ = strings.Cut(hits, "\n`-")
+	for _, h := range regexp.MustCompile(`(?m)^\|\s+\[(\d+)\]`).FindAllStringSubmatch(hits, -1) {
+		n, _ := strconv.Atoi(h[1])
+		dated += n
+	}
+	return dated, lines
 }
 
 // TestFail2banJail: fail2ban reads the shipped jail with the shipped
