@@ -122,8 +122,20 @@ func (c *Call) onBYE(l *Leg, tx proxy.ServerTx, req *sip.Message) {
 		c.finish(487, cdr.ReasonHungUpEarly, by)
 		return
 	}
+	c.ackOvertaken(l)
 	c.bye(c.peer(l))
 	c.end(by, cdr.ReasonHungUp)
+}
+
+// ackOvertaken ACKs the far side's 2xx whose ACK l's BYE overtook (UDP
+// reorders them): the far side's dialog is confirmed before its BYE
+// comes, so its 2xx is not retransmitted into a call that has ended.
+func (c *Call) ackOvertaken(l *Leg) {
+	for _, iv := range []*invite{c.answer, c.pending} {
+		if iv != nil && iv.from == l && !iv.acked {
+			iv.passACK(nil)
+		}
+	}
 }
 
 // onACK passes the ACK of a 2xx on to the 2xx it answers across the call.

@@ -103,3 +103,29 @@ func TestOvertakenACK(t *testing.T) {
 		})
 	}
 }
+
+// TestByeOvertakesACK: alice's BYE arrives before her ACK of the 2xx
+// (UDP reorders them). Bob's 2xx is ACKed before his BYE goes, so that
+// bob's dialog is confirmed and his 2xx is not retransmitted into a call
+// that has ended.
+func TestByeOvertakesACK(t *testing.T) {
+	spy := &ackSpy{method: "BYE"}
+	f := newFixture(t, func(cfg *Config) { cfg.Sender = spy })
+	spy.f = f
+	aTx, _ := f.call(Plan{}, "sip:bob@203.0.113.9:5060")
+	inv := f.txs.all("INVITE")[0]
+	inv.answer(200, "bob-1", "Content-Type", "application/sdp")
+	bye := f.deliver(aRequest(t, aTx, "BYE", 11))
+	if got := bye.codes(); !slices.Equal(got, []int{200}) {
+		t.Errorf("alice's BYE got %v, want 200", got)
+	}
+	if n := len(f.txs.all("BYE")); n != 1 {
+		t.Fatalf("%d BYEs to bob, want 1", n)
+	}
+	if !slices.Equal(spy.at, []int{0}) {
+		t.Errorf("BYEs sent when each ACK went to bob: %v, want [0] (one ACK, before the BYE)", spy.at)
+	}
+	if sent := f.tp.sent(); len(sent) != 1 || sent[0].Method() != "ACK" {
+		t.Errorf("sent to bob outside transactions: %d messages, want his ACK", len(sent))
+	}
+}
