@@ -87,6 +87,47 @@ func TestOutboundFlows(t *testing.T) {
 	}
 }
 
+// A connection flow stored before a restart comes back without its
+// connection (ConnID 0): it is not dialed back, the phone's other flow
+// carries the request, or 430 when it has none.
+func TestOutboundFlowsWithoutConnection(t *testing.T) {
+	wss := flowBinding(instB, 1, 0, "198.51.100.9:52100")
+	wss.Contact, wss.Transport = "sip:k0boe151@h8558ubtm154.invalid;transport=ws", "wss"
+	tests := []struct {
+		name     string
+		bs       []location.Binding
+		wantConn []transport.ConnID
+		status   string
+	}{
+		{"the live flow of two", []location.Binding{flowBinding(instA, 1, 7, "198.51.100.7:40001"), flowBinding(instA, 2, 0, "198.51.100.8:40002")}, []transport.ConnID{7}, ""},
+		{"tcp flow only: 430", []location.Binding{flowBinding(instA, 1, 0, "198.51.100.7:40001")}, nil, "430 Flow Failed"},
+		{"wss flow only: 430", []location.Binding{wss}, nil, "430 Flow Failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := flowFixture(t)
+			for _, b := range tt.bs {
+				f.bind("sip:bob@example.com", b)
+			}
+			tx := f.serve(req(t, "invite.sip"))
+			var conns []transport.ConnID
+			for _, c := range f.txs.all("INVITE") {
+				conns = append(conns, c.dst.Conn)
+			}
+			if !sameSet(conns, tt.wantConn) {
+				t.Errorf("INVITE sent on connections %v, want %v", conns, tt.wantConn)
+			}
+			got := tx.statuses()
+			switch {
+			case tt.status == "" && len(got) != 0:
+				t.Errorf("answered %v", got)
+			case tt.status != "" && (len(got) == 0 || got[len(got)-1] != tt.status):
+				t.Errorf("answered %v, want %s", got, tt.status)
+			}
+		})
+	}
+}
+
 // keptAlive is the fake transport whose UDP flows' phones sent their last
 // STUN keepalives at the times given.
 type keptAlive struct {
