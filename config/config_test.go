@@ -336,6 +336,7 @@ func TestParseErrors(t *testing.T) {
 		{"port zero", lines("listen: [udp:0.0.0.0:0]"), 1, "listen[0]", "port must be between 1 and 65535", 0},
 		{"unbracketed IPv6", lines("listen: ['udp:::1:5060']"), 1, "listen[0]", "IPv6 addresses need brackets", 0},
 		{"no port", lines("listen: [udp:0.0.0.0]"), 1, "listen[0]", "must be HOST:PORT", 0},
+		{"listener as a URL", lines("listen: ['wss://0.0.0.0:8443/']"), 1, "listen[0]", `must be PROTO:HOST:PORT without "//", like wss:0.0.0.0:8443`, 0},
 		{"no protocol", lines("listen: [0.0.0.0]"), 1, "listen[0]", "must look like udp:0.0.0.0:5060", 0},
 		{"empty host", lines("listen: ['udp::5060']"), 1, "listen[0]", "host is missing", 0},
 		{"bad host", lines("listen: ['udp:300.1.1.1:5060']"), 1, "listen[0]", "neither an IP address nor a host name", 0},
@@ -345,7 +346,10 @@ func TestParseErrors(t *testing.T) {
 		{"listener as number", lines("listen: [5060]"), 1, "listen[0]", "must be a string like udp:0.0.0.0:5060 or a mapping", 0},
 		{"no listeners", lines("mode: stateful", "listen: []"), 2, "listen", "at least one listener", 0},
 		{"duplicate listener", lines("listen:", "  - udp:0.0.0.0:5060", "  - udp:0.0.0.0:5060"), 3, "listen[1]", "already listed as listen[0]", 0},
-		{"cert without key", lines("tls:", "  cert_file: c.pem"), 2, "tls.cert_file", "must be set when tls.key_file is", 0},
+		{"cert without key", lines("tls:", "  cert_file: c.pem"), 2, "tls.cert_file", "needs tls.key_file beside it", 0},
+		{"key without cert", lines("tls:", "  key_file: k.pem"), 2, "tls.key_file", "needs tls.cert_file beside it", 0},
+		{"cert with key emptied", lines("tls:", "  cert_file: c.pem", "  key_file: ''"), 3, "tls.key_file", "must be set when tls.cert_file is", 0},
+		{"key with cert emptied", lines("tls:", "  cert_file: ''", "  key_file: k.pem"), 2, "tls.cert_file", "must be set when tls.key_file is", 0},
 
 		// Rules between keys, reported where the file set them.
 		{"min above max", lines("registrar:", "  min_expires: 7200s", "  max_expires: 3600s"), 2, "registrar.min_expires", "must not exceed registrar.max_expires (3600s), got 7200s", 0},

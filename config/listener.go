@@ -72,6 +72,11 @@ func ParseListener(s string) (Listener, error) {
 	if !l.Proto.valid() {
 		return Listener{}, fmt.Errorf("listener %q: protocol must be one of %s; got %q", s, protocolList(), proto)
 	}
+	// wss://host:port is how a browser names the listener, not how a
+	// listen entry does: say so rather than call "//host" a bad host.
+	if rest, url := strings.CutPrefix(addr, "//"); url {
+		return Listener{}, fmt.Errorf("listener %q: must be PROTO:HOST:PORT without \"//\", like %s:%s", s, proto, strings.TrimSuffix(rest, "/"))
+	}
 	var err error
 	if l.Host, l.Port, err = splitHostPort(addr); err != nil {
 		return Listener{}, fmt.Errorf("listener %q: %w", s, err)

@@ -113,10 +113,18 @@ func (c *Config) check() *checker {
 		)
 	}
 
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+	// Reported at the empty key when the file names it, else at the one
+	// set, whose message then says what it lacks.
+	switch {
+	case c.TLS.CertFile != "" && c.TLS.KeyFile == "":
 		ch.either(
 			alt{"tls.key_file", "must be set when tls.cert_file is"},
+			alt{"tls.cert_file", "needs tls.key_file beside it (or leave both empty for a self-signed certificate)"},
+		)
+	case c.TLS.CertFile == "" && c.TLS.KeyFile != "":
+		ch.either(
 			alt{"tls.cert_file", "must be set when tls.key_file is"},
+			alt{"tls.key_file", "needs tls.cert_file beside it (or leave both empty for a self-signed certificate)"},
 		)
 	}
 	checkEnum(ch, "tls.client_auth", c.TLS.ClientAuth, ClientAuthNone, ClientAuthRequest, ClientAuthRequire)

@@ -21,6 +21,12 @@ import (
 // parley serve.
 func webPhoneServer(t *testing.T, args []string, users ...string) (p *parley, phone, wss string) {
 	t.Helper()
+	return webPhoneServerWith(t, "", args, users...)
+}
+
+// webPhoneServerWith is webPhoneServer with more lines of configuration.
+func webPhoneServerWith(t *testing.T, yaml string, args []string, users ...string) (p *parley, phone, wss string) {
+	t.Helper()
 	data := t.TempDir()
 	users = append([]string{"alice", "alice-pw-1", "bob", "bob-pw-22"}, users...)
 	for i := 0; i+1 < len(users); i += 2 {
@@ -28,7 +34,7 @@ func webPhoneServer(t *testing.T, args []string, users ...string) (p *parley, ph
 	}
 	admin := "127.0.0.1:" + strconv.Itoa(freePort(t, false))
 	wssAddr := "127.0.0.1:" + strconv.Itoa(freePort(t, false))
-	cfg := writeConfig(t, "auth:\n  enabled: true\nadmin:\n  listen: "+admin+"\n")
+	cfg := writeConfig(t, "auth:\n  enabled: true\nadmin:\n  listen: "+admin+"\n"+yaml)
 	p = startParley(t, append([]string{"--config", cfg, "--data-dir", data, "--listen", "wss:" + wssAddr}, args...)...)
 	return p, "http://" + admin + "/phone.html", "wss://" + wssAddr
 }
@@ -121,6 +127,28 @@ func checkMedia(t *testing.T, call string, step map[string]any) {
 		if received < 4000 {
 			t.Errorf("%s: %s received %.0f bytes of RTP, want over 4000", call, side, received)
 		}
+	}
+}
+
+// TestWebPhoneOriginRefused: with websocket.allowed_origins set to
+// another site, the console's web phone is refused (403, which a page
+// cannot read) and says to check, among the URL and the certificate, that
+// its own origin is in allowed_origins; JsSIP's retries do not hide it.
+func TestWebPhoneOriginRefused(t *testing.T) {
+	requireConsoleTools(t)
+	_, phone, wss := webPhoneServerWith(t, "websocket:\n  allowed_origins: [https://phone.example.com]\n", nil)
+	b := startWebPhones(t, map[string]any{
+		"mode": "refused", "phone": phone, "wss": wss,
+		"alice": map[string]string{"user": "alice@example.com", "password": "alice-pw-1"},
+	})
+	res := b.expect("result", 60*time.Second)
+	text, _ := res["text"].(string)
+	origin, _ := res["origin"].(string)
+	if res["state"] == "registered" {
+		t.Fatalf("the web phone registered from %s although allowed_origins lists only https://phone.example.com", origin)
+	}
+	if !strings.Contains(text, "websocket.allowed_origins") || !strings.Contains(text, origin) {
+		t.Errorf("the web phone says %q: nothing of its origin %s and websocket.allowed_origins", text, origin)
 	}
 }
 

@@ -35,7 +35,10 @@ type keepAliveChecker interface {
 // flowAlive reports whether a binding's flow can still carry a request:
 // a connection that has closed cannot, nor a UDP flow whose keepalives
 // stopped, and Parley does not dial a phone back on a flow (§5.3). A
-// flow through an edge proxy (Path) is the edge's to judge.
+// flow through an edge proxy (Path) is the edge's to judge. A connection
+// flow without a ConnID was loaded after a restart, or written by another
+// server: no connection of this process carries it, and dialing the
+// phone's source port (a browser's, a NAT's) reaches nothing.
 func (p *Proxy) flowAlive(b *location.Binding) bool {
 	proto := transport.Proto(b.Transport)
 	switch {
@@ -43,8 +46,10 @@ func (p *Proxy) flowAlive(b *location.Binding) bool {
 		return true
 	case proto == transport.UDP:
 		return p.keptAlive(b.Source)
-	case b.ConnID == 0 || !proto.Stream():
+	case !proto.Stream():
 		return true
+	case b.ConnID == 0:
+		return false
 	}
 	cc, ok := p.tp.(connChecker)
 	return !ok || cc.ConnOpen(transport.ConnID(b.ConnID))

@@ -43,20 +43,29 @@ func flowFixture(t *testing.T, closed ...transport.ConnID) *fixture {
 }
 
 // One instance's flows are one target: the newest live flow first, the
-// others after it when it cannot be reached; 430 when none can.
+// others after it when it cannot be reached; 430 when none can. A
+// connection flow stored before a restart comes back without its
+// connection (ConnID 0) and is not dialed back.
 func TestOutboundFlows(t *testing.T) {
+	twoFlows := []location.Binding{flowBinding(instA, 1, 7, "198.51.100.7:40001"), flowBinding(instA, 2, 8, "198.51.100.8:40002")}
+	wss := flowBinding(instB, 1, 0, "198.51.100.9:52100")
+	wss.Contact, wss.Transport = "sip:k0boe151@h8558ubtm154.invalid;transport=ws", "wss"
 	tests := []struct {
 		name     string
+		bs       []location.Binding // twoFlows when nil
 		closed   []transport.ConnID
 		refused  []string // sources whose sends fail
 		wantConn []transport.ConnID
 		status   string
 	}{
-		{"the newest flow carries it", nil, nil, []transport.ConnID{8}, ""},
-		{"a closed flow is skipped", []transport.ConnID{8}, nil, []transport.ConnID{7}, ""},
-		{"a flow that fails on send falls back", nil, []string{"198.51.100.8:40002"}, []transport.ConnID{7}, ""},
-		{"every flow closed: 430", []transport.ConnID{7, 8}, nil, nil, "430 Flow Failed"},
-		{"every flow fails on send: 430", nil, []string{"198.51.100.8:40002", "198.51.100.7:40001"}, nil, "430 Flow Failed"},
+		{"the newest flow carries it", nil, nil, nil, []transport.ConnID{8}, ""},
+		{"a closed flow is skipped", nil, []transport.ConnID{8}, nil, []transport.ConnID{7}, ""},
+		{"a flow that fails on send falls back", nil, nil, []string{"198.51.100.8:40002"}, []transport.ConnID{7}, ""},
+		{"every flow closed: 430", nil, []transport.ConnID{7, 8}, nil, nil, "430 Flow Failed"},
+		{"every flow fails on send: 430", nil, nil, []string{"198.51.100.8:40002", "198.51.100.7:40001"}, nil, "430 Flow Failed"},
+		{"a flow from before a restart is skipped", []location.Binding{twoFlows[0], flowBinding(instA, 2, 0, "198.51.100.8:40002")}, nil, nil, []transport.ConnID{7}, ""},
+		{"a tcp flow from before a restart only: 430", []location.Binding{flowBinding(instA, 1, 0, "198.51.100.7:40001")}, nil, nil, nil, "430 Flow Failed"},
+		{"a wss flow from before a restart only: 430", []location.Binding{wss}, nil, nil, nil, "430 Flow Failed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,8 +73,13 @@ func TestOutboundFlows(t *testing.T) {
 			for _, a := range tt.refused {
 				f.txs.fail[ap(a)] = true
 			}
-			f.bind("sip:bob@example.com", flowBinding(instA, 1, 7, "198.51.100.7:40001"))
-			f.bind("sip:bob@example.com", flowBinding(instA, 2, 8, "198.51.100.8:40002"))
+			bs := tt.bs
+			if bs == nil {
+				bs = twoFlows
+			}
+			for _, b := range bs {
+				f.bind("sip:bob@example.com", b)
+			}
 			tx := f.serve(req(t, "invite.sip"))
 			var conns []transport.ConnID
 			for _, c := range f.txs.all("INVITE") {

@@ -176,6 +176,12 @@ func (s *Server) tapSent(dst transport.Target, msg []byte) {
 	if o == nil || !o.capture {
 		return
 	}
+	// On a connection the message goes where the connection does (as the
+	// received side shows it), not to the Via's port of a response.
+	if local, peer, ok := s.tp.ConnAddrs(dst.Conn); ok {
+		o.obs.Capture(observe.Sent, string(dst.Proto), local, peer, msg)
+		return
+	}
 	l := dst.Listener
 	if l == nil || l.Proto != dst.Proto {
 		l = s.tp.ListenerFor(dst.Proto, dst.Addr.Addr())

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -248,6 +249,20 @@ func TestHEPAddressUnresolvable(t *testing.T) {
 	cfg.HEP.Address = "no-such-host.invalid:9060"
 	if _, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil); err == nil || !strings.Contains(err.Error(), "hep.address") {
 		t.Errorf("got %v, want a hep.address error", err)
+	}
+}
+
+// TestCertificateFilesMissing: a certificate path that passed the
+// config check but names no file stops the start with the keys named, as
+// the README's wss example copied verbatim (Let's Encrypt paths) does.
+func TestCertificateFilesMissing(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Listen = append(cfg.Listen, config.Listener{Proto: config.ProtoWSS, Host: "127.0.0.1", Port: freePort(t)})
+	dir := t.TempDir()
+	cfg.TLS.CertFile, cfg.TLS.KeyFile = filepath.Join(dir, "fullchain.pem"), filepath.Join(dir, "privkey.pem")
+	_, err := New(cfg, slog.New(slog.DiscardHandler), nil)
+	if err == nil || !strings.Contains(err.Error(), "tls.cert_file "+cfg.TLS.CertFile) || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("got %v, want tls.cert_file %s and why it failed", err, cfg.TLS.CertFile)
 	}
 }
 

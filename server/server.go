@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -147,6 +148,10 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 	tp, err := transport.New(s.guardTransport(transportConfig(cfg, log)), transport.HandlerFunc(s.handle))
 	if err != nil {
 		st.Close()
+		if errors.Is(err, transport.ErrCertificate) {
+			// Name the keys: the file passed check-config, its paths did not.
+			err = fmt.Errorf("tls.cert_file %s, tls.key_file %s: %w", cfg.TLS.CertFile, cfg.TLS.KeyFile, err)
+		}
 		return nil, err
 	}
 	s.tp = tp

@@ -25,6 +25,9 @@ var (
 	ErrNoConnection = errors.New("transport: no connection and no address")
 	// ErrTooManyConnections means MaxConnections is reached.
 	ErrTooManyConnections = errors.New("transport: too many connections")
+	// ErrCertificate wraps why New could not load the configured
+	// certificate files (TLSCertFile, TLSKeyFile).
+	ErrCertificate = errors.New("transport: tls certificate")
 )
 
 // Manager owns every listener and connection. It implements Sender and

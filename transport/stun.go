@@ -62,3 +62,19 @@ func (m *Manager) answerSTUN(l *listener, src netip.AddrPort, b []byte) {
 func (m *Manager) ConnOpen(id ConnID) bool {
 	return id != 0 && m.conns.get(id) != nil
 }
+
+// ConnAddrs returns both ends of open connection id (ours, the peer's),
+// the addresses a message sent on it really goes between: a response's
+// Target.Addr is where §18.2.2 would reconnect to (the Via's port), not
+// the port the peer's connection comes from. ok is false when id is 0 or
+// closed.
+func (m *Manager) ConnAddrs(id ConnID) (local, peer netip.AddrPort, ok bool) {
+	if id == 0 {
+		return local, peer, false
+	}
+	c := m.conns.get(id)
+	if c == nil {
+		return local, peer, false
+	}
+	return c.local(), c.remote, true
+}

@@ -188,8 +188,14 @@ func TestConnOpen(t *testing.T) {
 	if m.ConnOpen(0) || m.ConnOpen(in.Conn+1000) {
 		t.Error("ConnOpen true for no connection")
 	}
+	if local, peer, ok := m.ConnAddrs(in.Conn); !ok || local != addrPort(c.RemoteAddr()) || peer != addrPort(c.LocalAddr()) {
+		t.Errorf("ConnAddrs: %s, %s, %v; want %s, %s", local, peer, ok, c.RemoteAddr(), c.LocalAddr())
+	}
 	c.Close()
 	eventually(t, "the closed connection to be dead", func() bool { return !m.ConnOpen(in.Conn) })
+	if _, _, ok := m.ConnAddrs(in.Conn); ok {
+		t.Error("ConnAddrs ok for a closed connection")
+	}
 }
 
 // FuzzSTUNDemux feeds datagrams to the demultiplexer: no input panics,

@@ -57,7 +57,7 @@ func newCertStore(cfg *Config, log *slog.Logger) (*certStore, error) {
 	}
 	s := &certStore{certFile: cfg.TLSCertFile, keyFile: cfg.TLSKeyFile, log: log}
 	if _, err := s.get(); err != nil {
-		return nil, fmt.Errorf("transport: tls certificate: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrCertificate, err)
 	}
 	return s, nil
 }

@@ -52,8 +52,15 @@
       session_timers: false,
       user_agent: 'Parley web phone (JsSIP ' + JsSIP.version + ')',
     });
-    ua.on('connecting', () => status('connecting'));
-    ua.on('disconnected', () => status('disconnected', 'disconnected: is the WebSocket URL right, and its certificate accepted?'));
+    // A browser hides why a WebSocket failed (a 403 for this page's
+    // origin looks like a wrong URL), and JsSIP retries at once: keep
+    // every likely cause on show until a connection succeeds.
+    const causes = 'is the WebSocket URL right, its certificate accepted, and this page (' + location.origin +
+      ') in the server\'s websocket.allowed_origins, if that is set?';
+    let failed = false;
+    ua.on('connecting', () => status('connecting', failed ? 'connecting again, the last try failed: ' + causes : 'connecting'));
+    ua.on('connected', () => { failed = false; status('connected'); });
+    ua.on('disconnected', () => { failed = true; status('disconnected', 'disconnected: ' + causes); });
     ua.on('registered', () => status('registered', 'registered as ' + uri));
     ua.on('unregistered', () => status('signed-out', 'signed out'));
     ua.on('registrationFailed', e => status('failed', 'registration failed: ' + (e.response ? e.response.status_code + ' ' + e.response.reason_phrase : e.cause)));

@@ -11,6 +11,8 @@
 // is saved.
 // mode "phone": alice calls cfg.target (a baresip phone) and reports how
 // the call went; an established call is hung up after cfg.holdMs.
+// mode "refused": the server refuses the page's origin; alice reports
+// what the page says after a failed sign-in or two.
 //
 // One JSON line per step on stdout, as console.mjs does; it exits
 // non-zero on any failure and after 100 s in any case.
@@ -67,6 +69,20 @@ try {
   await alice.fill('#account [name=password]', cfg.alice.password);
   await alice.fill('#account [name=url]', cfg.wss);
   await alice.click('#account [name=signin]');
+  if (cfg.mode === 'refused') {
+    // The server refuses this page's origin: the page must say what to check.
+    await alice.waitForSelector('#phone-status[data-state="disconnected"], #phone-status[data-state="registered"]');
+    await alice.waitForTimeout(1000); // a retry or two
+    step('result', {
+      state: await alice.locator('#phone-status').getAttribute('data-state'),
+      text: await alice.locator('#phone-status').innerText(),
+      origin: await alice.evaluate(() => location.origin),
+    });
+    await browser.close();
+    server.close();
+    clearTimeout(guard);
+    process.exit(0);
+  }
   await alice.waitForSelector('#phone-status[data-state="registered"]');
   step('alice-registered');
 
