@@ -87,7 +87,7 @@ func startRecording(t *testing.T, calls int) (p *parley, data, base string, call
 	p = startParley(t, "--config", cfg, "--data-dir", data)
 	callee = startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
 		"-s", "bob", "-set", "calls", strconv.Itoa(calls), p.Addr)
-	callee.WaitLog("registered", 10*time.Second)
+	callee.WaitLog("registered", phoneWait)
 	return p, data, base, callee
 }
 

@@ -39,7 +39,7 @@ func TestClusterOneRecord(t *testing.T) {
 			time.Sleep(1100 * time.Millisecond)
 
 			bob := startSipp(t, "-sf", scenario(tc.register), "-oocsf", scenario("uas_answer.xml"), "-s", "bob", n2.Addr)
-			bob.WaitLog("registered", 10*time.Second)
+			bob.WaitLog("registered", phoneWait)
 			startSipp(t, "-sf", scenario(tc.caller), "-s", "bob", n3.Addr).ExpectSuccess()
 			bob.ExpectSuccess()
 			if got := countIn(t, n2.logPath, relayedToFlow("n2")); got != 1 {

@@ -92,7 +92,7 @@ func TestClusterTakeover(t *testing.T) {
 	})
 
 	bob := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"), "-s", "bob", n1.Addr)
-	bob.WaitLog("registered", 10*time.Second)
+	bob.WaitLog("registered", phoneWait)
 	alice := startSipp(t, "-sf", scenario("uac_wait_bye.xml"), "-s", "bob", "-timeout", "40s", n1.Addr)
 	v := waitCluster(t, n2, 10*time.Second, "alice's call listed as node 1's", func(v clusterState) bool {
 		return len(v.Calls) == 1 && v.Calls[0].Node == "n1"

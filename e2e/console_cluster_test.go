@@ -31,7 +31,7 @@ func TestConsoleCluster(t *testing.T) {
 		return v.nodeState("n1") == "alive" && v.nodeState("n2") == "alive"
 	})
 	bob := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"), "-s", "bob", n2.Addr)
-	bob.WaitLog("registered", 10*time.Second)
+	bob.WaitLog("registered", phoneWait)
 	alice := startSipp(t, "-sf", scenario("uac_wait_bye.xml"), "-s", "bob", "-timeout", "50s", n2.Addr)
 	script := runConsoleScript(t, "cluster.mjs", "http://"+n2.admin+"/", "n1", "n2")
 	next := script.next

@@ -157,7 +157,7 @@ func eventLog(t *testing.T, args ...string) {
 	}
 	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
 		"-s", "bob", "-set", "calls", "1", p.Addr)
-	callee.WaitLog("registered", 10*time.Second)
+	callee.WaitLog("registered", phoneWait)
 	startSipp(t, "-sf", scenario("uac_call.xml"), "-s", "bob", p.Addr).ExpectSuccess()
 	callee.ExpectSuccess()
 	want := []*regexp.Regexp{
