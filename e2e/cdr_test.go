@@ -118,7 +118,7 @@ func TestCallRecords(t *testing.T) {
 		t.Errorf("export rows %q, want the one answered call %s", rows, r.CallID)
 	}
 	// The counter moves just after the commit the API reads from.
-	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(stateWait); ; time.Sleep(50 * time.Millisecond) {
 		_, body := httpGet(t, base+"/metrics")
 		if m := cdrWritten.FindStringSubmatch(body); m != nil && m[1] == "1" {
 			break

@@ -87,7 +87,7 @@ func TestClusterTakeover(t *testing.T) {
 	common := fmt.Sprintf("mode: b2bua\nstorage:\n  engine: postgres\n  dsn: %q\n  location: redis\n  redis_url: %s\ncdr:\n  enabled: true\n", dsn, redis.URL())
 	nodes := startNodesWith(t, []string{"127.0.0.1", "127.0.0.2"}, common, fmt.Sprintf("  takeover_after: %s\n", takeoverAfter), nil)
 	n1, n2 := nodes[0], nodes[1]
-	waitCluster(t, n2, 5*time.Second, "both nodes alive", func(v clusterState) bool {
+	waitCluster(t, n2, stateWait, "both nodes alive", func(v clusterState) bool {
 		return v.nodeState("n1") == "alive" && v.nodeState("n2") == "alive"
 	})
 
@@ -137,7 +137,7 @@ func TestClusterTakeover(t *testing.T) {
 	}
 
 	var row string
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(stateWait); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		if row = takeoverRecord(t, dsn, aCallID); row != "" {
 			break
 		}

@@ -172,6 +172,13 @@ func tail(path string, n int) string {
 	return string(b)
 }
 
+// stateWait is how long a test polls Parley's own state (the admin API,
+// /metrics, its log, the database) for what it should come to: an upper
+// bound, paid only on failure, and generous because CI's machine runs
+// other packages under the race detector meanwhile. A wait that checks
+// how soon something happens keeps its own bound.
+const stateWait = 30 * time.Second
+
 // waitForText polls a file until it contains text; it gives up after
 // timeout or when stop is closed.
 func waitForText(path, text string, timeout time.Duration, stop <-chan struct{}) bool {
