@@ -376,10 +376,13 @@ func runSipp(t *testing.T, args ...string) int {
 }
 
 // startSipp starts sipp in the background with args (scenario, -t, -s, the
-// remote host...) plus, always: -nostdin, -i and -ci 127.0.0.1, -timeout 20s
+// remote host...) plus, always: -nostdin, -i and -ci 127.0.0.1, -timeout 60s
 // -timeout_error, -m 1 and a free -p unless args set them, and error, message,
 // <log> and screen traces in a t.TempDir(), printed if the test fails. A
-// context kills it after 30 s. Wait (or ExpectSuccess) collects its status;
+// context kills it 10 s after its -timeout. A passing sipp never reaches
+// the timeout (-timeout_error fails it), so the bound costs only a
+// failing test; 20 s was tight for a callee that waits while a loaded
+// machine starts the other phones (phoneWait). Wait (or ExpectSuccess) collects its status;
 // one still running at the end of the test is killed.
 func startSipp(t *testing.T, args ...string) *sippProc {
 	t.Helper()
@@ -394,7 +397,7 @@ func startSipp(t *testing.T, args ...string) *sippProc {
 	}
 	s := &sippProc{t: t, name: name, dir: t.TempDir(), exited: make(chan struct{})}
 
-	opts := []string{"-nostdin", "-i", "127.0.0.1", "-ci", "127.0.0.1", "-timeout", "20s", "-timeout_error",
+	opts := []string{"-nostdin", "-i", "127.0.0.1", "-ci", "127.0.0.1", "-timeout", "60s", "-timeout_error",
 		"-trace_err", "-error_file", s.file("errors"),
 		"-trace_msg", "-message_file", s.file("messages"),
 		"-trace_logs", "-log_file", s.file("logs"),
@@ -410,7 +413,7 @@ func startSipp(t *testing.T, args ...string) *sippProc {
 	}
 	// A scenario that must wait longer (a session timer's expiry) passes
 	// its own -timeout, which sipp reads after the default one.
-	limit := 30 * time.Second
+	limit := 70 * time.Second
 	if i := slices.Index(args, "-timeout"); i >= 0 && i+1 < len(args) {
 		if d, err := time.ParseDuration(args[i+1]); err == nil {
 			limit = d + 10*time.Second
