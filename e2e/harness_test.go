@@ -455,13 +455,13 @@ func (s *sippProc) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.
 // callee that has to be up before its caller starts.
 func (s *sippProc) WaitListening() {
 	s.t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && !s.isExited(); {
+	for deadline := time.Now().Add(phoneWait); time.Now().Before(deadline) && !s.isExited(); {
 		if listening(s.Port) {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	s.t.Fatalf("%s: not listening on port %d", s.name, s.Port)
+	s.t.Fatalf("%s: not listening on port %d (sipp running: %v)", s.name, s.Port, !s.isExited())
 }
 
 // listening reports whether an IPv4 UDP socket is bound or a TCP socket

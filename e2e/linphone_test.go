@@ -77,7 +77,7 @@ func startLinphoneRC(t *testing.T, name, rcExtra string) *linphone {
 	}
 	go func() { l.cmd.Wait(); out.Close(); close(l.exited) }()
 	t.Cleanup(l.cleanup)
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	for deadline := time.Now().Add(phoneWait); ; {
 		if _, err := os.Stat(l.sock); err == nil {
 			break
 		}
