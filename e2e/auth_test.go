@@ -79,7 +79,7 @@ func TestAuthCall(t *testing.T) {
 	p := startParley(t, "--config", cfg, "--data-dir", data)
 	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
 		"-s", "bob", "-set", "calls", "1", p.Addr)
-	callee.WaitLog("registered", 10*time.Second)
+	callee.WaitLog("registered", phoneWait)
 	startSipp(t, "-sf", scenario("uac_call_auth.xml"), "-s", "bob", "-au", "alice", "-ap", "s3cret-pw", "-d", "300", p.Addr).ExpectSuccess()
 	callee.ExpectSuccess()
 }
@@ -99,8 +99,8 @@ func TestBaresipAuth(t *testing.T) {
 	outbound := fmt.Sprintf(`;outbound="sip:%s;transport=udp";regint=300`, p.Addr)
 	bob := startSoftphone(t, "bob", "<sip:bob@example.com>;auth_pass=bob-pw-22"+outbound+";answermode=auto")
 	alice := startSoftphone(t, "alice", "<sip:alice@example.com>;auth_pass=alice-pw-1"+outbound)
-	bob.waitLog(reRegistered, 10*time.Second)
-	alice.waitLog(reRegistered, 10*time.Second)
+	bob.waitLog(reRegistered, phoneWait)
+	alice.waitLog(reRegistered, phoneWait)
 	softphoneCall(t, alice, bob, "bob")
 }
 

@@ -31,18 +31,18 @@ func TestB2BUAAttendedTransferLinphone(t *testing.T) {
 	rc := fmt.Sprintf("[proxy_0]\nreg_proxy=<sip:%s;transport=udp>\nreg_identity=sip:bob@example.com\n"+
 		"reg_route=<sip:%s;transport=udp;lr>\nreg_expires=600\nreg_sendregister=1\n", p.Addr, p.Addr)
 	bob := startLinphoneRC(t, "bob", rc)
-	bob.waitFor("register-status ALL", "LinphoneRegistrationOk", 10*time.Second)
+	bob.waitFor("register-status ALL", "LinphoneRegistrationOk", phoneWait)
 	for _, s := range []*softphone{carol, alice} {
-		s.waitLog(reRegistered, 10*time.Second)
+		s.waitLog(reRegistered, phoneWait)
 	}
 	alice.command("/dial bob")
-	bob.waitFor("call-status", "LinphoneCallIncomingReceived", 10*time.Second)
+	bob.waitFor("call-status", "LinphoneCallIncomingReceived", phoneWait)
 	bob.command("answer")
-	alice.waitLog(reEstablished, 10*time.Second)
-	bob.waitFor("call-status", "LinphoneCallStreamsRunning", 10*time.Second)
+	alice.waitLog(reEstablished, phoneWait)
+	bob.waitFor("call-status", "LinphoneCallStreamsRunning", phoneWait)
 	second := field(bob.command("call sip:carol@example.com"), "Id")
-	carol.waitLog(reEstablished, 10*time.Second)
-	bob.waitFor("call-status "+second, "LinphoneCallStreamsRunning", 10*time.Second)
+	carol.waitLog(reEstablished, phoneWait)
+	bob.waitFor("call-status "+second, "LinphoneCallStreamsRunning", phoneWait)
 	// The daemon numbers calls as it sees them: alice's was the first.
 	if st := bob.command("call-status 1"); !strings.Contains(st, "From: sip:alice@example.com") {
 		t.Fatalf("bob's call 1 is not alice's: %s", st)
@@ -50,7 +50,7 @@ func TestB2BUAAttendedTransferLinphone(t *testing.T) {
 	if resp := bob.command("call-transfer 1 " + second); !strings.Contains(resp, "Status: Ok") {
 		t.Fatalf("call-transfer: %s", resp)
 	}
-	bob.waitFor("call-status", "No current call", 10*time.Second)
+	bob.waitFor("call-status", "No current call", phoneWait)
 	c := joinedCall(t, base)
 	if c.Caller != "sip:alice@example.com" || c.Callee != "sip:carol@example.com" || c.Route != "local" ||
 		c.A.Party != "sip:alice@example.com" || c.B.Party != "sip:carol@example.com" || c.State != "answered" {
@@ -58,8 +58,8 @@ func TestB2BUAAttendedTransferLinphone(t *testing.T) {
 	}
 	time.Sleep(3 * time.Second)
 	alice.command("/hangup")
-	alice.waitLog(reTerminated, 10*time.Second)
-	carol.waitLog(reTerminated, 10*time.Second)
+	alice.waitLog(reTerminated, phoneWait)
+	carol.waitLog(reTerminated, phoneWait)
 	expectRTP(t, carol)
 	checkAttendedRecords(t, base, c)
 	alice.quit()

@@ -57,7 +57,7 @@ func TestB2BUASessionTimerExpiry(t *testing.T) {
 	startSipp(t, "-sf", scenario("register_only.xml"), "-inf", users, "-p", port, p.Addr).ExpectSuccess()
 	callee := startSipp(t, "-sf", scenario("uas_answer.xml"), "-s", "bob", "-p", port, "-timeout", "90s", p.Addr)
 	alice := startSipp(t, "-sf", scenario("uac_timer_vanish.xml"), "-s", "bob", "-timeout", "90s", p.Addr)
-	alice.WaitLog("answered", 10*time.Second)
+	alice.WaitLog("answered", phoneWait)
 	answered := time.Now()
 	alice.WaitLog("expired", 75*time.Second)
 	if waited := time.Since(answered); waited < 55*time.Second {
@@ -108,19 +108,19 @@ func TestB2BUABlindTransferBaresip(t *testing.T) {
 	carol := startSoftphone(t, "carol", "<sip:carol@example.com>"+outbound+";answermode=auto")
 	alice := startSoftphone(t, "alice", "<sip:alice@example.com>"+outbound)
 	for _, s := range []*softphone{bob, carol, alice} {
-		s.waitLog(reRegistered, 10*time.Second)
+		s.waitLog(reRegistered, phoneWait)
 	}
 	alice.command("/dial bob")
-	alice.waitLog(reEstablished, 10*time.Second)
-	bob.waitLog(reEstablished, 10*time.Second)
+	alice.waitLog(reEstablished, phoneWait)
+	bob.waitLog(reEstablished, phoneWait)
 	time.Sleep(time.Second)
 	bob.command("/transfer sip:carol@example.com")
-	carol.waitLog(reEstablished, 10*time.Second)
-	bob.waitLog(reTerminated, 10*time.Second)
+	carol.waitLog(reEstablished, phoneWait)
+	bob.waitLog(reTerminated, phoneWait)
 	time.Sleep(3 * time.Second)
 	alice.command("/hangup")
-	carol.waitLog(reTerminated, 10*time.Second)
-	alice.waitLog(reTerminated, 10*time.Second)
+	carol.waitLog(reTerminated, phoneWait)
+	alice.waitLog(reTerminated, phoneWait)
 	expectRTP(t, carol)
 	for _, s := range []*softphone{alice, bob, carol} {
 		s.quit()
@@ -138,7 +138,7 @@ func TestB2BUACallLimit(t *testing.T) {
 	p := startParley(t, "--config", cfg, "--mode", "b2bua")
 	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
 		"-s", "bob", "-set", "calls", "1", p.Addr)
-	callee.WaitLog("registered", 10*time.Second)
+	callee.WaitLog("registered", phoneWait)
 	first := startSipp(t, "-sf", scenario("uac_wait_bye.xml"), "-s", "bob", p.Addr)
 	var id string
 	for deadline := time.Now().Add(10 * time.Second); id == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
@@ -180,9 +180,9 @@ func TestB2BUAInviteReplaces(t *testing.T) {
 	p := startParley(t, "--config", cfg, "--mode", "b2bua")
 	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
 		"-s", "bob", "-set", "calls", "1", p.Addr)
-	callee.WaitLog("registered", 10*time.Second)
+	callee.WaitLog("registered", phoneWait)
 	alice := startSipp(t, "-sf", scenario("uac_reinvited.xml"), "-s", "bob", p.Addr)
-	alice.WaitLog("answered", 10*time.Second)
+	alice.WaitLog("answered", phoneWait)
 	replaces := replacesOf(t, base, func(c b2buaCallInfo) *b2buaLeg {
 		if c.B.State == "confirmed" {
 			return &c.B
@@ -215,7 +215,7 @@ func TestB2BUASessionTimerParleyRefreshes(t *testing.T) {
 	bob := startSipp(t, "-sf", scenario("uas_timer_refresh.xml"), "-s", "bob", "-p", port, "-timeout", "80s", p.Addr)
 	alice := startSipp(t, "-sf", scenario("uac_timer_refreshed.xml"), "-s", "bob", "-timeout", "80s", p.Addr)
 	alice.WaitLog("refreshed", 60*time.Second)
-	bob.WaitLog("refreshed", 10*time.Second)
+	bob.WaitLog("refreshed", phoneWait)
 	alice.ExpectSuccess()
 	bob.ExpectSuccess()
 	leakCheck(t, alice, bob, "alice", "bob")
@@ -238,10 +238,10 @@ func TestB2BUABlindTransferSipp(t *testing.T) {
 	p := startParley(t, "--config", cfg, "--mode", "b2bua")
 	carol := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer_bye.xml"),
 		"-s", "carol", "-set", "calls", "1", p.Addr)
-	carol.WaitLog("registered", 10*time.Second)
+	carol.WaitLog("registered", phoneWait)
 	bob := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_refer.xml"),
 		"-s", "bob", "-set", "calls", "1", p.Addr)
-	bob.WaitLog("registered", 10*time.Second)
+	bob.WaitLog("registered", phoneWait)
 	alice := startSipp(t, "-sf", scenario("uac_reinvited.xml"), "-s", "bob", p.Addr)
 	listed := transferredCall(t, base)
 	alice.ExpectSuccess()

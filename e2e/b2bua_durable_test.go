@@ -58,7 +58,7 @@ func TestB2BUAKillRecords(t *testing.T) {
 	p := startParley(t, "--config", cfg, "--data-dir", data, "--mode", "b2bua")
 	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
 		"-s", "bob", "-set", "calls", "100000", p.Addr)
-	callee.WaitLog("registered", 10*time.Second)
+	callee.WaitLog("registered", phoneWait)
 	caller := startSipp(t, "-sf", scenario("uac_call_hold.xml"), "-s", "bob", "-d", "3000",
 		"-r", "30", "-m", "300", "-l", "200", p.Addr)
 	time.Sleep(5 * time.Second)

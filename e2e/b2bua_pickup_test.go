@@ -24,7 +24,7 @@ func TestB2BUAPickup(t *testing.T) {
 	p := startParley(t, "--config", cfg, "--mode", "b2bua")
 	bob := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_ring_forever.xml"),
 		"-s", "bob", "-set", "calls", "1", p.Addr)
-	bob.WaitLog("registered", 10*time.Second)
+	bob.WaitLog("registered", phoneWait)
 	alice := startSipp(t, "-sf", scenario("uac_wait_bye.xml"), "-s", "bob", p.Addr)
 	replaces := replacesOf(t, base, ringingCallerLeg) + ";early-only"
 	carol := startSipp(t, "-sf", scenario("uac_replaces.xml"), "-s", "bob", "-set", "replaces", replaces, p.Addr)
@@ -128,7 +128,7 @@ func startTrustedB2BUA(t *testing.T, authKeys, bobCalls string) (*parley, string
 	p := startParley(t, "--config", cfg, "--mode", "b2bua")
 	bob := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario(bobCalls),
 		"-s", "bob", "-set", "calls", "1", p.Addr)
-	bob.WaitLog("registered", 10*time.Second)
+	bob.WaitLog("registered", phoneWait)
 	return p, "http://" + admin, bob
 }
 

@@ -26,7 +26,7 @@ func b2buaCallOver(t *testing.T, p *parley, tr transport, behaviour, caller stri
 	t.Helper()
 	callee = startSipp(t, "-t", tr.callee, "-sf", scenario("uas_register.xml"), "-oocsf", scenario(behaviour),
 		"-s", "bob", "-set", "calls", "1", p.Addr)
-	callee.WaitLog("registered", 10*time.Second)
+	callee.WaitLog("registered", phoneWait)
 	alice = startSipp(t, append([]string{"-t", tr.caller, "-sf", scenario(caller), "-s", "bob"}, append(callerArgs, p.Addr)...)...)
 	alice.ExpectSuccess()
 	callee.ExpectSuccess()
@@ -259,7 +259,7 @@ func TestB2BUAAdminHangup(t *testing.T) {
 	p := startParley(t, "--config", cfg, "--mode", "b2bua")
 	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
 		"-s", "bob", "-set", "calls", "1", p.Addr)
-	callee.WaitLog("registered", 10*time.Second)
+	callee.WaitLog("registered", phoneWait)
 	alice := startSipp(t, "-sf", scenario("uac_wait_bye.xml"), "-s", "bob", p.Addr)
 
 	var id string
@@ -318,8 +318,8 @@ func TestB2BUABaresipCall(t *testing.T) {
 	outbound := fmt.Sprintf(`;outbound="sip:%s;transport=udp";regint=300`, p.Addr)
 	bob := startSoftphone(t, "bob", "<sip:bob@example.com>"+outbound+";answermode=auto")
 	alice := startSoftphone(t, "alice", "<sip:alice@example.com>"+outbound)
-	bob.waitLog(reRegistered, 10*time.Second)
-	alice.waitLog(reRegistered, 10*time.Second)
+	bob.waitLog(reRegistered, phoneWait)
+	alice.waitLog(reRegistered, phoneWait)
 	softphoneCall(t, alice, bob, "bob")
 }
 
@@ -337,7 +337,7 @@ func TestConsoleB2BUAHangup(t *testing.T) {
 	next("loaded")
 	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
 		"-s", "bob", "-set", "calls", "1", "-timeout", "40s", p.Addr)
-	callee.WaitLog("registered", 10*time.Second)
+	callee.WaitLog("registered", phoneWait)
 	alice := startSipp(t, "-sf", scenario("uac_wait_bye.xml"), "-s", "bob", "-timeout", "40s", p.Addr)
 	call := next("call")
 	if text, _ := call["text"].(string); !strings.Contains(text, "alice") || !strings.Contains(text, "bob") {
@@ -382,7 +382,7 @@ func TestB2BUARecordInterrupted(t *testing.T) {
 	p := startParley(t, "--config", cfg, "--data-dir", data, "--mode", "b2bua")
 	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
 		"-s", "bob", "-set", "calls", "1", p.Addr)
-	callee.WaitLog("registered", 10*time.Second)
+	callee.WaitLog("registered", phoneWait)
 	caller := startSipp(t, "-sf", scenario("uac_wait_bye.xml"), "-s", "bob", p.Addr)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		if calls := b2buaCalls(t, base); len(calls) == 1 && calls[0].State == "answered" {
@@ -400,7 +400,7 @@ func TestB2BUARecordInterrupted(t *testing.T) {
 	}
 	caller.ExpectSuccess()
 	// bob got his BYE; his unregistration then finds nobody.
-	callee.WaitLog("call answered and hung up", 5*time.Second)
+	callee.WaitLog("call answered and hung up", phoneWait)
 	callee.cancel()
 	callee.Wait()
 	rows := exportCSV(t, data)

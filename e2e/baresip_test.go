@@ -35,8 +35,8 @@ func TestBaresipCall(t *testing.T) {
 	outbound := fmt.Sprintf(`;outbound="sip:%s;transport=udp";regint=300`, p.Addr)
 	bob := startSoftphone(t, "bob", "<sip:bob@example.com>"+outbound+";answermode=auto")
 	alice := startSoftphone(t, "alice", "<sip:alice@example.com>"+outbound)
-	bob.waitLog(reRegistered, 10*time.Second)
-	alice.waitLog(reRegistered, 10*time.Second)
+	bob.waitLog(reRegistered, phoneWait)
+	alice.waitLog(reRegistered, phoneWait)
 	softphoneCall(t, alice, bob, "bob")
 }
 
@@ -55,12 +55,12 @@ func TestBaresipWithoutProxy(t *testing.T) {
 func softphoneCall(t *testing.T, caller, callee *softphone, target string) {
 	t.Helper()
 	caller.command("/dial " + target)
-	caller.waitLog(reEstablished, 10*time.Second)
-	callee.waitLog(reEstablished, 10*time.Second)
+	caller.waitLog(reEstablished, phoneWait)
+	callee.waitLog(reEstablished, phoneWait)
 	time.Sleep(3 * time.Second)
 	caller.command("/hangup")
 	for _, s := range []*softphone{caller, callee} {
-		s.waitLog(reTerminated, 10*time.Second)
+		s.waitLog(reTerminated, phoneWait)
 		expectRTP(t, s)
 	}
 	caller.quit()
@@ -71,11 +71,23 @@ func softphoneCall(t *testing.T, caller, callee *softphone, target string) {
 // checks that the phone received audio for most of 3 s.
 func expectRTP(t *testing.T, s *softphone) {
 	t.Helper()
-	stats := s.waitLog(reRTPPackets, 5*time.Second)
+	stats := s.waitLog(reRTPPackets, phoneWait)
 	if received, _ := strconv.Atoi(stats[2]); received < 50 { // 3 s of 20 ms packets is 150
 		t.Errorf("%s received %d RTP packets, want at least 50 (%s)", s.name, received, stats[0])
 	}
 }
+
+// phoneWait is how long a test waits for a phone (baresip, linphone, or
+// a sipp playing one) to log what it did (its registration's 200, a call
+// established or ended, a message): an upper bound, paid only when the
+// phone fails to; a sipp that ends first ends the wait. CI's machine, running other
+// packages under the race detector meanwhile, has been seen to take over
+// 10 s for a line that a quiet one logs within a second.
+const phoneWait = 30 * time.Second
+
+// phoneLife bounds a baresip's life (-t): room for several waits of
+// phoneWait, as a test quits its phones itself.
+const phoneLife = 120 * time.Second
 
 // softphone is a baresip process driven through its stdin (the stdio module
 // reads commands such as "/dial sip:..." from a pipe).
@@ -94,7 +106,7 @@ type softphone struct {
 // startSoftphone writes a config and an accounts file (one account line) into
 // a fresh config dir and starts baresip on it: SIP on a free loopback port,
 // no sound card (audio from a generated WAV file via aufile, played into an
-// aubridge device), DNS pointed at loopback, at most 30 s of life (-t 30).
+// aubridge device), DNS pointed at loopback, at most phoneLife (-t).
 // extra lines are added to the config (sip_cafile ...).
 func startSoftphone(t *testing.T, name, account string, extra ...string) *softphone {
 	t.Helper()
@@ -105,7 +117,7 @@ func startSoftphone(t *testing.T, name, account string, extra ...string) *softph
 // a test may put more files there first (contacts).
 func startSoftphoneIn(t *testing.T, dir, name, account string, extra ...string) *softphone {
 	t.Helper()
-	return startSoftphoneFor(t, dir, name, account, 30*time.Second, extra...)
+	return startSoftphoneFor(t, dir, name, account, phoneLife, extra...)
 }
 
 // startSoftphoneFor is startSoftphoneIn with the phone's life given; a
@@ -206,7 +218,8 @@ func (s *softphone) waitLog(re *regexp.Regexp, timeout time.Duration) []string {
 	}
 }
 
-// quit asks baresip to quit (it unregisters first) and waits up to 10 s for it.
+// quit asks baresip to quit (it unregisters first) and waits up to
+// phoneWait for it.
 func (s *softphone) quit() {
 	s.t.Helper()
 	s.command("/quit")
@@ -215,8 +228,8 @@ func (s *softphone) quit() {
 		if s.waitErr != nil {
 			s.t.Errorf("%s: baresip exited with %v after /quit", s.name, s.waitErr)
 		}
-	case <-time.After(10 * time.Second):
-		s.t.Errorf("%s: baresip did not quit within 10s", s.name)
+	case <-time.After(phoneWait):
+		s.t.Errorf("%s: baresip did not quit within %v", s.name, phoneWait)
 	}
 }
 

@@ -77,7 +77,7 @@ func TestCallTrackingWithAuth(t *testing.T) {
 	p := startParley(t, "--config", cfg, "--data-dir", data)
 	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
 		"-s", "bob", "-set", "calls", "1", p.Addr)
-	callee.WaitLog("registered", 10*time.Second)
+	callee.WaitLog("registered", phoneWait)
 
 	const hold = 5 * time.Second
 	caller := startSipp(t, "-sf", scenario("uac_call_auth.xml"), "-s", "bob", "-au", "alice", "-ap", "s3cret-pw",

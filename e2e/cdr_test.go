@@ -87,7 +87,7 @@ func startRecording(t *testing.T, calls int) (p *parley, data, base string, call
 	p = startParley(t, "--config", cfg, "--data-dir", data)
 	callee = startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
 		"-s", "bob", "-set", "calls", strconv.Itoa(calls), p.Addr)
-	callee.WaitLog("registered", 10*time.Second)
+	callee.WaitLog("registered", phoneWait)
 	return p, data, base, callee
 }
 
@@ -118,7 +118,7 @@ func TestCallRecords(t *testing.T) {
 		t.Errorf("export rows %q, want the one answered call %s", rows, r.CallID)
 	}
 	// The counter moves just after the commit the API reads from.
-	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(stateWait); ; time.Sleep(50 * time.Millisecond) {
 		_, body := httpGet(t, base+"/metrics")
 		if m := cdrWritten.FindStringSubmatch(body); m != nil && m[1] == "1" {
 			break

@@ -31,7 +31,7 @@ func TestClusterOneRecord(t *testing.T) {
 				tc.mode, dsn, redis.URL())
 			nodes := startNodes(t, []string{"127.0.0.2", "127.0.0.3"}, common, nil)
 			n2, n3 := nodes[0], nodes[1]
-			waitCluster(t, n2, 5*time.Second, "both nodes alive", func(v clusterState) bool {
+			waitCluster(t, n2, stateWait, "both nodes alive", func(v clusterState) bool {
 				return v.nodeState("n2") == "alive" && v.nodeState("n3") == "alive"
 			})
 			// Node 2 learns its peers' addresses at its next takeover
@@ -39,7 +39,7 @@ func TestClusterOneRecord(t *testing.T) {
 			time.Sleep(1100 * time.Millisecond)
 
 			bob := startSipp(t, "-sf", scenario(tc.register), "-oocsf", scenario("uas_answer.xml"), "-s", "bob", n2.Addr)
-			bob.WaitLog("registered", 10*time.Second)
+			bob.WaitLog("registered", phoneWait)
 			startSipp(t, "-sf", scenario(tc.caller), "-s", "bob", n3.Addr).ExpectSuccess()
 			bob.ExpectSuccess()
 			if got := countIn(t, n2.logPath, relayedToFlow("n2")); got != 1 {
@@ -53,14 +53,14 @@ func TestClusterOneRecord(t *testing.T) {
 			}
 			time.Sleep(time.Second) // a record handed over with the log line commits
 			var rows []string
-			for deadline := time.Now().Add(5 * time.Second); len(rows) == 0 && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			for deadline := time.Now().Add(stateWait); len(rows) == 0 && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 				rows = cdrRows(t, dsn)
 			}
 			if len(rows) != 1 || !strings.HasPrefix(rows[0], "n3 127.0.0.1:") {
 				t.Errorf("call records (node source call_id) %q, want one, by n3, from 127.0.0.1", rows)
 			}
-			waitMetric(t, "http://"+n2.admin, "parley_cdr_left_to_node_total 1", 2*time.Second)
-			waitMetric(t, "http://"+n3.admin, "parley_cdr_left_to_node_total 0", 2*time.Second)
+			waitMetric(t, "http://"+n2.admin, "parley_cdr_left_to_node_total 1", stateWait)
+			waitMetric(t, "http://"+n3.admin, "parley_cdr_left_to_node_total 0", stateWait)
 		})
 	}
 }

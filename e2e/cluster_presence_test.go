@@ -42,10 +42,10 @@ func TestClusterPresence(t *testing.T) {
 		t.Fatalf("storing three messages at n2: sipp exited %d, want 0 (three 202s)", code)
 	}
 	alice := presencePhone(t, n2.parley, "alice", "bob")
-	alice.waitLog(reRegistered, 10*time.Second)
+	alice.waitLog(reRegistered, phoneWait)
 	bob := presencePhone(t, n1.parley, "bob", "alice")
-	bob.waitLog(reRegistered, 10*time.Second)
-	bob.waitLog(reDelivered, 10*time.Second)
+	bob.waitLog(reRegistered, phoneWait)
+	bob.waitLog(reDelivered, phoneWait)
 	time.Sleep(time.Second) // room for a duplicate to show
 	log := readFile(t, bob.logPath)
 	for i := 1; i <= 3; i++ {
@@ -58,14 +58,14 @@ func TestClusterPresence(t *testing.T) {
 		t.Errorf("messages delivered by n1 %d, by n2 %d; want 3 by n1, the node bob registered with", got1, got2)
 	}
 
-	alice.waitContact("bob", "Online", 10*time.Second)
-	bob.waitContact("alice", "Online", 10*time.Second)
+	alice.waitContact("bob", "Online", phoneWait)
+	bob.waitContact("alice", "Online", phoneWait)
 	alice.command("/presence_offline")
-	bob.waitContact("alice", "Offline", 10*time.Second)
+	bob.waitContact("alice", "Offline", phoneWait)
 	alice.command("/presence_online")
-	bob.waitContact("alice", "Online", 10*time.Second)
+	bob.waitContact("alice", "Online", phoneWait)
 	alice.quit()
-	bob.waitContact("alice", "Offline", 10*time.Second)
+	bob.waitContact("alice", "Offline", phoneWait)
 	bob.quit()
 	for _, n := range nodes {
 		if _, metrics := httpGet(t, "http://"+n.admin+"/metrics"); !strings.Contains(metrics, "\nparley_cluster_notices_dropped_total 0\n") {

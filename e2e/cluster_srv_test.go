@@ -97,7 +97,7 @@ func TestClusterSRV(t *testing.T) {
 
 	bob := startSoftphoneFor(t, t.TempDir(), "bob", `<sip:bob@example.test;transport=udp>;regint=10;answermode=auto`,
 		120*time.Second, "dns_server "+zone.addr)
-	bob.waitLog(reRegistered, 10*time.Second)
+	bob.waitLog(reRegistered, phoneWait)
 	if n := zone.asked("SRV _sip._udp.example.test."); n == 0 {
 		t.Fatalf("baresip registered without asking for example.test's SRV records: %v", zone.asks)
 	}
@@ -127,8 +127,8 @@ func TestClusterSRV(t *testing.T) {
 	carol := startSoftphone(t, "carol", fmt.Sprintf(`<sip:carol@example.test>;outbound="sip:%s;transport=udp";regint=0`, n2.Addr),
 		"dns_server "+zone.addr)
 	carol.command("/dial bob")
-	carol.waitLog(reEstablished, 10*time.Second)
-	bob.waitLog(reEstablished, 10*time.Second)
+	carol.waitLog(reEstablished, phoneWait)
+	bob.waitLog(reEstablished, phoneWait)
 	// bob must have answered the BYE before the test ends: a BYE still
 	// on its way to him when the phones stop leaves node 2 a transaction
 	// in flight, which its drain waits out (shutdown_timeout, past the
@@ -136,7 +136,7 @@ func TestClusterSRV(t *testing.T) {
 	// log as "session closed", not as the "Call with … terminated" of
 	// its menu.
 	carol.command("/hangup")
-	bob.waitLog(reSessionClosed, 10*time.Second)
+	bob.waitLog(reSessionClosed, phoneWait)
 }
 
 // reSessionClosed is baresip's line for a call the other side hung up.

@@ -87,12 +87,12 @@ func TestClusterTakeover(t *testing.T) {
 	common := fmt.Sprintf("mode: b2bua\nstorage:\n  engine: postgres\n  dsn: %q\n  location: redis\n  redis_url: %s\ncdr:\n  enabled: true\n", dsn, redis.URL())
 	nodes := startNodesWith(t, []string{"127.0.0.1", "127.0.0.2"}, common, fmt.Sprintf("  takeover_after: %s\n", takeoverAfter), nil)
 	n1, n2 := nodes[0], nodes[1]
-	waitCluster(t, n2, 5*time.Second, "both nodes alive", func(v clusterState) bool {
+	waitCluster(t, n2, stateWait, "both nodes alive", func(v clusterState) bool {
 		return v.nodeState("n1") == "alive" && v.nodeState("n2") == "alive"
 	})
 
 	bob := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"), "-s", "bob", n1.Addr)
-	bob.WaitLog("registered", 10*time.Second)
+	bob.WaitLog("registered", phoneWait)
 	alice := startSipp(t, "-sf", scenario("uac_wait_bye.xml"), "-s", "bob", "-timeout", "40s", n1.Addr)
 	v := waitCluster(t, n2, 10*time.Second, "alice's call listed as node 1's", func(v clusterState) bool {
 		return len(v.Calls) == 1 && v.Calls[0].Node == "n1"
@@ -137,7 +137,7 @@ func TestClusterTakeover(t *testing.T) {
 	}
 
 	var row string
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(stateWait); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		if row = takeoverRecord(t, dsn, aCallID); row != "" {
 			break
 		}

@@ -186,7 +186,7 @@ func TestCluster(t *testing.T) {
 		return fmt.Sprintf(`<sip:bob@example.com>;outbound="sip:%s;transport=tcp";regint=600;answermode=auto`, n.Addr)
 	}
 	bob := startSoftphone(t, "bob", account(n1))
-	bob.waitLog(reRegistered, 10*time.Second)
+	bob.waitLog(reRegistered, phoneWait)
 
 	callBob(t, n2, n1, "n1")
 	callBob(t, n3, n1, "n1")
@@ -194,11 +194,11 @@ func TestCluster(t *testing.T) {
 	// A call between phones at nodes 2 and 3 is up when node 1 dies;
 	// it goes on, and its BYE gets through after the kill.
 	carol := startSoftphone(t, "carol", fmt.Sprintf(`<sip:carol@example.com>;outbound="sip:%s;transport=udp";regint=600;answermode=auto`, n3.Addr))
-	carol.waitLog(reRegistered, 10*time.Second)
+	carol.waitLog(reRegistered, phoneWait)
 	dave := startSoftphone(t, "dave", fmt.Sprintf(`<sip:dave@example.com>;outbound="sip:%s;transport=udp";regint=0`, n2.Addr))
 	dave.command("/dial carol")
-	dave.waitLog(reEstablished, 10*time.Second)
-	carol.waitLog(reEstablished, 10*time.Second)
+	dave.waitLog(reEstablished, phoneWait)
+	carol.waitLog(reEstablished, phoneWait)
 
 	n1.kill(t)
 	byes2 := countIn(t, n2.logPath, reByeOK)
@@ -210,7 +210,7 @@ func TestCluster(t *testing.T) {
 	}
 	bob.command("/uanew " + account(n2))
 	reRegisteredTwice := regexp.MustCompile(`(?s)\{\d+/TCP/v4\} 200 OK.*\{\d+/TCP/v4\} 200 OK`)
-	bob.waitLog(reRegisteredTwice, 10*time.Second)
+	bob.waitLog(reRegisteredTwice, phoneWait)
 	callBob(t, n3, n2, "n2")
 	// Any node's admin API shows which node holds bob's new flow.
 	if code, body := httpGet(t, "http://"+n3.admin+"/api/registrations?aor=bob"); code != 200 || !strings.Contains(body, `"node":"n2"`) {
@@ -221,7 +221,7 @@ func TestCluster(t *testing.T) {
 	// BYE needs no store and goes through.
 	alice := startSoftphone(t, "alice", fmt.Sprintf(`<sip:alice@example.com>;outbound="sip:%s;transport=udp";regint=0`, n3.Addr))
 	alice.command("/dial bob")
-	alice.waitLog(reEstablished, 10*time.Second)
+	alice.waitLog(reEstablished, phoneWait)
 	redis.Kill()
 	ready := func(n *clusterNode) int { code, _ := httpGet(t, "http://"+n.admin+"/readyz"); return code }
 	phone := newRegistrar(t, n2.Addr)
@@ -325,7 +325,7 @@ func TestClusterSharedDatabase(t *testing.T) {
 	}
 
 	bob := startSoftphone(t, "bob", fmt.Sprintf(`<sip:bob@example.com>;auth_pass=bob-pw-22;outbound="sip:%s;transport=tcp";regint=600;answermode=auto`, n2.Addr))
-	bob.waitLog(reRegistered, 10*time.Second)
+	bob.waitLog(reRegistered, phoneWait)
 	startSipp(t, "-sf", scenario("uac_call_auth.xml"), "-s", "bob", "-au", "alice", "-ap", "alice-pw-1", "-d", "300", n3.Addr).ExpectSuccess()
 	if got := countIn(t, n2.logPath, relayedToFlow("n2")); got != 1 {
 		t.Errorf("node 2 relayed %d INVITEs along its Path, want 1", got)

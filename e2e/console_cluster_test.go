@@ -27,11 +27,11 @@ func TestConsoleCluster(t *testing.T) {
 	nodes := startNodesWith(t, []string{"127.0.0.1", "127.0.0.2"},
 		"mode: b2bua\nstorage:\n  engine: memory\n  location: redis\n  redis_url: "+redis.URL()+"\n", "  takeover_after: 2s\n", nil)
 	n1, n2 := nodes[0], nodes[1]
-	waitCluster(t, n2, 5*time.Second, "both nodes alive", func(v clusterState) bool {
+	waitCluster(t, n2, stateWait, "both nodes alive", func(v clusterState) bool {
 		return v.nodeState("n1") == "alive" && v.nodeState("n2") == "alive"
 	})
 	bob := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"), "-s", "bob", n2.Addr)
-	bob.WaitLog("registered", 10*time.Second)
+	bob.WaitLog("registered", phoneWait)
 	alice := startSipp(t, "-sf", scenario("uac_wait_bye.xml"), "-s", "bob", "-timeout", "50s", n2.Addr)
 	script := runConsoleScript(t, "cluster.mjs", "http://"+n2.admin+"/", "n1", "n2")
 	next := script.next

@@ -148,7 +148,7 @@ func TestConsole(t *testing.T) {
 	b.expect("loaded", 60*time.Second)
 	bob := startSipp(t, "-t", "t1", "-sf", filepath.Join(consoleDir(), "uas_register_hold.xml"), "-oocsf", scenario("uas_answer.xml"),
 		"-s", "bob", "-set", "calls", "2", "-timeout", "28s", p.Addr)
-	bob.WaitLog("registered", 10*time.Second)
+	bob.WaitLog("registered", phoneWait)
 	// bob waits 25 s for his calls: the steps until the second call must
 	// fit, which the logs below show they do.
 	registered := time.Now()

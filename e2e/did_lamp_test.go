@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strconv"
 	"testing"
-	"time"
 )
 
 // TestDIDBusyLamp: a desk phone watches bob's key; the provider calls
@@ -29,7 +28,7 @@ dids:
 	p := startParley(t, "--config", cfg, "--mode", mode)
 	phone := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_ring_answer.xml"),
 		"-s", "bob", "-d", "2000", p.Addr)
-	phone.WaitLog("registered", 10*time.Second)
+	phone.WaitLog("registered", phoneWait)
 	desk := startDesk(t, p, "bob")
 	startSipp(t, "-sf", scenario("provider_did_call.xml"), "-i", "127.0.0.2", "-p", strconv.Itoa(providerPort),
 		"-s", "+4930123456", p.Addr).ExpectSuccess()

@@ -157,7 +157,7 @@ func eventLog(t *testing.T, args ...string) {
 	}
 	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
 		"-s", "bob", "-set", "calls", "1", p.Addr)
-	callee.WaitLog("registered", 10*time.Second)
+	callee.WaitLog("registered", phoneWait)
 	startSipp(t, "-sf", scenario("uac_call.xml"), "-s", "bob", p.Addr).ExpectSuccess()
 	callee.ExpectSuccess()
 	want := []*regexp.Regexp{
@@ -167,7 +167,7 @@ func eventLog(t *testing.T, args ...string) {
 		regexp.MustCompile(`level=INFO msg="call ended" call_id=\S+ status=200 reason="hung up" answered=true duration=\S+`),
 		regexp.MustCompile(`level=INFO msg="registration expired" aor=sip:user7@example.com contact=sip:user7@127\.0\.0\.1:\d+ source=127\.0\.0\.1 user_agent=e2e-registrar transport=udp`),
 	}
-	deadline := time.Now().Add(5 * time.Second) // the observer's worker writes call lines
+	deadline := time.Now().Add(stateWait) // the observer's worker writes call lines
 	for _, re := range want {
 		for !re.MatchString(readFile(t, p.logPath)) {
 			if time.Now().After(deadline) {

@@ -100,7 +100,7 @@ func callBatch(t *testing.T, proxy string, batch, n int) (ok, calls int) {
 	user := "bob" + strconv.Itoa(batch)
 	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
 		"-s", user, "-set", "calls", strconv.Itoa(n), proxy)
-	callee.WaitLog("registered", 10*time.Second)
+	callee.WaitLog("registered", phoneWait)
 	caller := startSipp(t, "-sf", scenario("uac_call.xml"), "-s", user, "-m", strconv.Itoa(n), "-r", "4", proxy)
 	caller.Wait()
 	callee.Wait()

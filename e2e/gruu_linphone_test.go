@@ -24,7 +24,7 @@ func TestLinphoneGRUU(t *testing.T) {
 		other := phones[1-i]
 		gruu := linphoneGRUU(t, p, callee)
 		status, tag := inviteOnce(t, p.Addr, gruu, func() {
-			callee.waitFor("call-status", "LinphoneCallIncomingReceived", 10*time.Second)
+			callee.waitFor("call-status", "LinphoneCallIncomingReceived", phoneWait)
 			if resp := other.command("call-status"); !strings.Contains(resp, "No current call") {
 				t.Errorf("%s rang for %s's GRUU: %s", other.name, callee.name, resp)
 			}
@@ -33,7 +33,7 @@ func TestLinphoneGRUU(t *testing.T) {
 		if status < 400 || tag == "" {
 			t.Fatalf("call to %s's GRUU ended %d", callee.name, status)
 		}
-		callee.waitFor("call-status", "No current call", 10*time.Second)
+		callee.waitFor("call-status", "No current call", phoneWait)
 	}
 }
 

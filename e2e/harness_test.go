@@ -172,6 +172,13 @@ func tail(path string, n int) string {
 	return string(b)
 }
 
+// stateWait is how long a test polls Parley's own state (the admin API,
+// /metrics, its log, the database) for what it should come to: an upper
+// bound, paid only on failure, and generous because CI's machine runs
+// other packages under the race detector meanwhile. A wait that checks
+// how soon something happens keeps its own bound.
+const stateWait = 30 * time.Second
+
 // waitForText polls a file until it contains text; it gives up after
 // timeout or when stop is closed.
 func waitForText(path, text string, timeout time.Duration, stop <-chan struct{}) bool {
@@ -369,10 +376,13 @@ func runSipp(t *testing.T, args ...string) int {
 }
 
 // startSipp starts sipp in the background with args (scenario, -t, -s, the
-// remote host...) plus, always: -nostdin, -i and -ci 127.0.0.1, -timeout 20s
+// remote host...) plus, always: -nostdin, -i and -ci 127.0.0.1, -timeout 60s
 // -timeout_error, -m 1 and a free -p unless args set them, and error, message,
 // <log> and screen traces in a t.TempDir(), printed if the test fails. A
-// context kills it after 30 s. Wait (or ExpectSuccess) collects its status;
+// context kills it 10 s after its -timeout. A passing sipp never reaches
+// the timeout (-timeout_error fails it), so the bound costs only a
+// failing test; 20 s was tight for a callee that waits while a loaded
+// machine starts the other phones (phoneWait). Wait (or ExpectSuccess) collects its status;
 // one still running at the end of the test is killed.
 func startSipp(t *testing.T, args ...string) *sippProc {
 	t.Helper()
@@ -387,7 +397,7 @@ func startSipp(t *testing.T, args ...string) *sippProc {
 	}
 	s := &sippProc{t: t, name: name, dir: t.TempDir(), exited: make(chan struct{})}
 
-	opts := []string{"-nostdin", "-i", "127.0.0.1", "-ci", "127.0.0.1", "-timeout", "20s", "-timeout_error",
+	opts := []string{"-nostdin", "-i", "127.0.0.1", "-ci", "127.0.0.1", "-timeout", "60s", "-timeout_error",
 		"-trace_err", "-error_file", s.file("errors"),
 		"-trace_msg", "-message_file", s.file("messages"),
 		"-trace_logs", "-log_file", s.file("logs"),
@@ -403,7 +413,7 @@ func startSipp(t *testing.T, args ...string) *sippProc {
 	}
 	// A scenario that must wait longer (a session timer's expiry) passes
 	// its own -timeout, which sipp reads after the default one.
-	limit := 30 * time.Second
+	limit := 70 * time.Second
 	if i := slices.Index(args, "-timeout"); i >= 0 && i+1 < len(args) {
 		if d, err := time.ParseDuration(args[i+1]); err == nil {
 			limit = d + 10*time.Second
@@ -445,13 +455,13 @@ func (s *sippProc) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.
 // callee that has to be up before its caller starts.
 func (s *sippProc) WaitListening() {
 	s.t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && !s.isExited(); {
+	for deadline := time.Now().Add(phoneWait); time.Now().Before(deadline) && !s.isExited(); {
 		if listening(s.Port) {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	s.t.Fatalf("%s: not listening on port %d", s.name, s.Port)
+	s.t.Fatalf("%s: not listening on port %d (sipp running: %v)", s.name, s.Port, !s.isExited())
 }
 
 // listening reports whether an IPv4 UDP socket is bound or a TCP socket

@@ -77,7 +77,7 @@ func startLinphoneRC(t *testing.T, name, rcExtra string) *linphone {
 	}
 	go func() { l.cmd.Wait(); out.Close(); close(l.exited) }()
 	t.Cleanup(l.cleanup)
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	for deadline := time.Now().Add(phoneWait); ; {
 		if _, err := os.Stat(l.sock); err == nil {
 			break
 		}
@@ -202,7 +202,7 @@ func (l *linphone) register(identity, proxy, password string) {
 	if id == "" {
 		l.t.Fatalf("%s: register: %s", l.name, resp)
 	}
-	l.waitFor("register-status "+id, "LinphoneRegistrationOk", 10*time.Second)
+	l.waitFor("register-status "+id, "LinphoneRegistrationOk", phoneWait)
 }
 
 // reRTPRate is the bandwidth line linphone logs every few seconds of a call.
@@ -252,12 +252,12 @@ func TestLinphone(t *testing.T) {
 	t.Run("linphone calls baresip", func(t *testing.T) {
 		p, bob, linda := linphoneAndBaresip(t, ";answermode=auto")
 		linda.command("call sip:bob@" + p.Addr)
-		bob.waitLog(reEstablished, 10*time.Second)
-		linda.waitFor("call-status", "LinphoneCallStreamsRunning", 5*time.Second)
+		bob.waitLog(reEstablished, phoneWait)
+		linda.waitFor("call-status", "LinphoneCallStreamsRunning", phoneWait)
 		linda.playInto()
 		time.Sleep(4 * time.Second) // linphone logs its rates every few seconds
 		linda.command("terminate")
-		bob.waitLog(reTerminated, 10*time.Second)
+		bob.waitLog(reTerminated, phoneWait)
 		expectRTP(t, bob)
 		linda.expectAudio()
 		bob.quit()
@@ -266,16 +266,16 @@ func TestLinphone(t *testing.T) {
 	t.Run("baresip calls linphone", func(t *testing.T) {
 		p, bob, linda := linphoneAndBaresip(t, "")
 		bob.command(fmt.Sprintf("/dial sip:linda@%s;transport=udp", p.Addr))
-		linda.waitFor("call-status", "LinphoneCallIncomingReceived", 10*time.Second)
+		linda.waitFor("call-status", "LinphoneCallIncomingReceived", phoneWait)
 		linda.command("answer")
-		bob.waitLog(reEstablished, 10*time.Second)
-		linda.waitFor("call-status", "LinphoneCallStreamsRunning", 5*time.Second)
+		bob.waitLog(reEstablished, phoneWait)
+		linda.waitFor("call-status", "LinphoneCallStreamsRunning", phoneWait)
 		linda.playInto()
 		time.Sleep(4 * time.Second)
 		bob.command("/hangup")
-		bob.waitLog(reTerminated, 10*time.Second)
+		bob.waitLog(reTerminated, phoneWait)
 		expectRTP(t, bob)
-		linda.waitFor("call-status", "No current call", 10*time.Second)
+		linda.waitFor("call-status", "No current call", phoneWait)
 		linda.expectAudio()
 		bob.quit()
 		p.expectByeOK(t)
@@ -289,7 +289,7 @@ func linphoneAndBaresip(t *testing.T, extra string) (*parley, *softphone, *linph
 	t.Helper()
 	p := startParleyServing(t, nil, "--trace")
 	bob := startSoftphone(t, "bob", fmt.Sprintf("<sip:bob@%s;transport=udp>;regint=300", p.Addr)+extra)
-	bob.waitLog(reRegistered, 10*time.Second)
+	bob.waitLog(reRegistered, phoneWait)
 	linda := startLinphone(t, "linda")
 	linda.register("sip:linda@"+p.Addr, "sip:"+p.Addr+";transport=udp", "")
 	return p, bob, linda

@@ -50,8 +50,8 @@ func TestOfflineMessages(t *testing.T) {
 	p = startParley(t, "--config", cfg, "--data-dir", data)
 	outbound := fmt.Sprintf(`;outbound="sip:%s;transport=udp";regint=300`, p.Addr)
 	bob := startSoftphone(t, "bob", "<sip:bob@example.com>"+outbound)
-	bob.waitLog(reRegistered, 10*time.Second)
-	bob.waitLog(reDelivered, 10*time.Second)
+	bob.waitLog(reRegistered, phoneWait)
+	bob.waitLog(reDelivered, phoneWait)
 	time.Sleep(time.Second) // room for a duplicate to show
 	log, _ := os.ReadFile(bob.logPath)
 	last := -1
@@ -70,7 +70,7 @@ func TestOfflineMessages(t *testing.T) {
 
 	// Registering again brings nothing: each message was delivered once.
 	again := startSoftphone(t, "bob-again", "<sip:bob@example.com>"+outbound)
-	again.waitLog(reRegistered, 10*time.Second)
+	again.waitLog(reRegistered, phoneWait)
 	time.Sleep(2 * time.Second)
 	if b, _ := os.ReadFile(again.logPath); strings.Contains(string(b), `sip:alice@example.com: "note`) {
 		t.Error("bob's second registration got the notes again")
@@ -139,7 +139,7 @@ func TestOnlineMessageForks(t *testing.T) {
 		t.Fatalf("sipp exited %d, want 0 (200 OK)", code)
 	}
 	for _, phone := range []*softphone{desk, mobile} {
-		phone.waitLog(regexp.MustCompile(`sip:alice@example\.com: "note 1`), 10*time.Second)
+		phone.waitLog(regexp.MustCompile(`sip:alice@example\.com: "note 1`), phoneWait)
 		phone.quit()
 	}
 }
@@ -210,7 +210,7 @@ func TestOfflineMessageOverTCP(t *testing.T) {
 	}
 	outbound := fmt.Sprintf(`;outbound="sip:%s;transport=udp";regint=300`, p.Addr)
 	bob := startSoftphone(t, "bob", "<sip:bob@example.com>"+outbound)
-	bob.waitLog(reRegistered, 10*time.Second)
+	bob.waitLog(reRegistered, phoneWait)
 	// baresip logs no line for a message this long; its 200 over TCP,
 	// and parley's deletion after it, show the phone took it.
 	if !waitForText(p.logPath, `msg="message delivered" user=bob@example.com`, 10*time.Second, nil) {

@@ -71,7 +71,7 @@ func (p *parley) reload(t *testing.T, path, yaml, outcome string, n int) {
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(stateWait)
 	for time.Now().Before(deadline) {
 		b, _ := os.ReadFile(p.logPath)
 		if bytes.Count(b, []byte(outcome)) >= n {
@@ -79,7 +79,7 @@ func (p *parley) reload(t *testing.T, path, yaml, outcome string, n int) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("no %q in the log within 5s of SIGHUP", outcome)
+	t.Fatalf("no %q in the log within %v of SIGHUP", outcome, stateWait)
 }
 
 // TestReloadEnablesAuth: a running server without passwords gets

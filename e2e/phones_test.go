@@ -5,7 +5,6 @@ import (
 	"os"
 	"regexp"
 	"testing"
-	"time"
 )
 
 // Messages in parley's --trace log: quotes are escaped (\"), header lines
@@ -74,8 +73,8 @@ func TestBaresipDialsServerAddress(t *testing.T) {
 				}
 				bob := startSoftphone(t, "bob", account("bob", bobPw)+";answermode=auto")
 				alice := startSoftphone(t, "alice", account("alice", alicePw))
-				bob.waitLog(reRegistered, 10*time.Second)
-				alice.waitLog(reRegistered, 10*time.Second)
+				bob.waitLog(reRegistered, phoneWait)
+				alice.waitLog(reRegistered, phoneWait)
 				softphoneCall(t, alice, bob, fmt.Sprintf("sip:bob@%s;transport=%s", p.Addr, tr))
 				p.expectByeOK(t)
 			})

@@ -54,7 +54,7 @@ func busyLamps(t *testing.T, mode string) {
 	p := startParley(t, "--mode", mode)
 	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_ring_answer.xml"),
 		"-s", "bob", "-d", "2000", p.Addr)
-	callee.WaitLog("registered", 10*time.Second)
+	callee.WaitLog("registered", phoneWait)
 	desk := startDesk(t, p, "alice", "bob", "carol")
 	if code := runSipp(t, "-sf", scenario("uac_call.xml"), "-s", "bob", p.Addr); code != 0 {
 		t.Fatalf("the call from alice to bob: sipp exited %d", code)
@@ -102,7 +102,7 @@ func startDesk(t *testing.T, p *parley, users ...string) *sippProc {
 	n := strconv.Itoa(len(users))
 	desk := startSipp(t, "-sf", scenario("blf_desk.xml"), "-inf", keys, "-m", n, "-l", n, p.Addr)
 	for _, key := range users {
-		desk.WaitLog(key+" v0", 10*time.Second)
+		desk.WaitLog(key+" v0", phoneWait)
 	}
 	time.Sleep(1200 * time.Millisecond) // past the first NOTIFYs' throttle
 	return desk
@@ -117,7 +117,7 @@ func TestVoicemailLamp(t *testing.T) {
 	cfg := writeConfig(t, "security:\n  trusted: [127.0.0.1/32]\n")
 	p := startParley(t, "--config", cfg)
 	phone := startSipp(t, "-sf", scenario("mwi_phone.xml"), "-s", "alice", p.Addr)
-	phone.WaitLog("lamp off", 10*time.Second)
+	phone.WaitLog("lamp off", phoneWait)
 	if code := runSipp(t, "-sf", scenario("mwi_voicemail.xml"), "-s", "alice", p.Addr); code != 0 {
 		t.Fatalf("the voicemail system's NOTIFY: sipp exited %d, want its 200", code)
 	}
@@ -135,7 +135,7 @@ func TestRegistrationEvents(t *testing.T) {
 	requireTool(t, "sipp", sippHint)
 	p := startParley(t)
 	watch := startSipp(t, "-sf", scenario("reg_watch.xml"), "-s", "alice", p.Addr)
-	watch.WaitLog("v0 init", 10*time.Second)
+	watch.WaitLog("v0 init", phoneWait)
 	time.Sleep(1200 * time.Millisecond) // past the first NOTIFY's throttle
 	if code := runSipp(t, "-sf", scenario("register.xml"), "-s", "alice", p.Addr); code != 0 {
 		t.Fatalf("alice's REGISTER flow: sipp exited %d", code)

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"strconv"
 	"testing"
-	"time"
 )
 
 // transport says how a flow's SIP travels: sipp -t for the caller and the callee.
@@ -110,7 +109,7 @@ func runCallFlow(t *testing.T, proxy string, tr transport, f callFlow) {
 		register := cmp.Or(f.register, "uas_register.xml")
 		c := startSipp(t, "-t", tr.callee, "-sf", scenario(register),
 			"-oocsf", scenario(behaviour), "-s", "bob", "-set", "calls", calls, proxy)
-		c.WaitLog("registered", 10*time.Second)
+		c.WaitLog("registered", phoneWait)
 		callees = append(callees, c)
 	}
 	startSipp(t, "-t", tr.caller, "-sf", scenario(f.caller), "-s", "bob", "-m", calls, proxy).ExpectSuccess()

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"testing"
-	"time"
 )
 
 // TestScenariosWithoutProxy runs the scenarios against sipp itself, with no
@@ -46,7 +45,7 @@ func TestScenariosWithoutProxy(t *testing.T) {
 				registrar.WaitListening()
 				callee := startSipp(t, "-t", tr.callee, "-sf", scenario("uas_register.xml"),
 					"-oocsf", scenario(r.behaviour), "-s", "bob", "-set", "calls", "2", registrar.Addr())
-				callee.WaitLog("registered", 10*time.Second)
+				callee.WaitLog("registered", phoneWait)
 				startSipp(t, "-t", tr.caller, "-sf", scenario(r.caller), "-s", "bob", "-m", "2", callee.Addr()).ExpectSuccess()
 				callee.ExpectSuccess()
 				registrar.ExpectSuccess()

@@ -45,19 +45,19 @@ func TestBaresipTLS(t *testing.T) {
 
 	bob := startSoftphone(t, "bob", "<sip:bob@example.com;transport=tls>"+outbound+";answermode=auto", cafile)
 	alice := startSoftphone(t, "alice", "<sip:alice@example.com;transport=tls>"+outbound, cafile)
-	bob.waitLog(reRegisteredTLS, 10*time.Second)
-	alice.waitLog(reRegisteredTLS, 10*time.Second)
+	bob.waitLog(reRegisteredTLS, phoneWait)
+	alice.waitLog(reRegisteredTLS, phoneWait)
 	softphoneCall(t, alice, bob, "sip:bob@example.com")
 
 	t.Run("sips URI refused by baresip 1.0", func(t *testing.T) {
 		carol := startSoftphone(t, "carol", fmt.Sprintf(`<sips:carol@example.com>;regint=300;outbound="sips:%s"`, tlsAddr), cafile)
-		carol.waitLog(regexp.MustCompile(`failed to register ua 'sips:carol@example.com'`), 10*time.Second)
+		carol.waitLog(regexp.MustCompile(`failed to register ua 'sips:carol@example.com'`), phoneWait)
 	})
 	t.Run("baresip 1.0 does not check the certificate", func(t *testing.T) {
 		other := filepath.Join(t.TempDir(), "other.crt")
 		writeUnrelatedCert(t, other)
 		dave := startSoftphone(t, "dave", "<sip:dave@example.com;transport=tls>"+outbound, "sip_cafile "+other)
-		dave.waitLog(reRegisteredTLS, 10*time.Second)
+		dave.waitLog(reRegisteredTLS, phoneWait)
 		dave.quit()
 	})
 }

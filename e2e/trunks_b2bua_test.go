@@ -138,7 +138,7 @@ func TestTrunkB2BUATransferChallenge(t *testing.T) {
 			p := startParley(t, "--config", cfg, "--mode", "b2bua")
 			bob := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_refer.xml"),
 				"-s", "bob", "-set", "calls", "1", "-set", "refer_to", "sip:0301234567@example.com", p.Addr)
-			bob.WaitLog("registered", 10*time.Second)
+			bob.WaitLog("registered", phoneWait)
 			alice := startSipp(t, "-sf", scenario("uac_reinvited.xml"), "-s", "bob", "-set", "hangup", "1", p.Addr)
 			alice.ExpectSuccess()
 			gw.ExpectSuccess()
@@ -253,7 +253,7 @@ admin:
   listen: `+admin+"\n"+tc.extra)
 			p := startParley(t, "--config", cfg, "--mode", tc.mode)
 			phone := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"), "-s", "alice", p.Addr)
-			phone.WaitLog("registered", 10*time.Second)
+			phone.WaitLog("registered", phoneWait)
 			provider := startSipp(t, "-sf", scenario("provider_did_call.xml"), "-i", "127.0.0.2", "-p", strconv.Itoa(providerPort), "-s", "+4930123456", p.Addr)
 			provider.ExpectSuccess()
 			phone.ExpectSuccess()
@@ -294,7 +294,7 @@ admin:
   listen: `+admin+"\n")
 			p := startParley(t, "--config", cfg, "--mode", mode)
 			bob := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"), "-s", "bob", p.Addr)
-			bob.WaitLog("registered", 10*time.Second)
+			bob.WaitLog("registered", phoneWait)
 			startSipp(t, "-sf", scenario("uac_call.xml"), "-s", "*bob", p.Addr).ExpectSuccess()
 			bob.ExpectSuccess()
 			r := trunkCDRs(t, base, 1)[0]

@@ -68,12 +68,12 @@ auth:
 admin:
   listen: `+admin+"\n")
 	p := startParley(t, "--config", cfg)
-	provider.WaitLog("provider registered <sip:office@127.0.0.1:"+strconv.Itoa(p.Port)+">", 10*time.Second)
+	provider.WaitLog("provider registered <sip:office@127.0.0.1:"+strconv.Itoa(p.Port)+">", phoneWait)
 	provider.ExpectSuccess()
-	waitMetric(t, base, `parley_trunk_registered{trunk="provider"} 1`, 5*time.Second)
+	waitMetric(t, base, `parley_trunk_registered{trunk="provider"} 1`, stateWait)
 
 	phone := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"), "-s", "alice", p.Addr)
-	phone.WaitLog("registered", 10*time.Second)
+	phone.WaitLog("registered", phoneWait)
 	startSipp(t, "-sf", scenario("provider_did_call.xml"), "-i", "127.0.0.2", "-s", "+4930123456", p.Addr).ExpectSuccess()
 	phone.ExpectSuccess()
 	startSipp(t, "-sf", scenario("provider_did_unknown.xml"), "-i", "127.0.0.2", "-s", "+4930999999", p.Addr).ExpectSuccess()
@@ -97,7 +97,7 @@ admin:
   listen: `+admin+"\n")
 	p := startParley(t, "--config", cfg)
 	provider.ExpectSuccess() // the scenario ends after its 403
-	waitMetric(t, base, `parley_trunk_registered{trunk="provider"} 0`, 5*time.Second)
+	waitMetric(t, base, `parley_trunk_registered{trunk="provider"} 0`, stateWait)
 	if !waitForText(p.logPath, "registration failed", 5*time.Second, nil) {
 		t.Error("no log line about the failed registration")
 	}
@@ -143,7 +143,7 @@ routes:
 admin:
   listen: `+admin+"\n"+officeLAN)
 	p := startParley(t, "--config", cfg)
-	waitMetric(t, base, `parley_gateway_up{gateway="dead"} 0`, 5*time.Second)
+	waitMetric(t, base, `parley_gateway_up{gateway="dead"} 0`, stateWait)
 	if !waitForText(p.logPath, "gateway: down", time.Second, nil) {
 		t.Error("no log line about the gateway going down")
 	}

@@ -173,7 +173,7 @@ func TestWebPhoneCallsBaresip(t *testing.T) {
 	// Chromium alone may take 30 s to start and register on a loaded
 	// machine: carol must outlive that, or the web phone gets 480.
 	carol := startSoftphoneFor(t, t.TempDir(), "carol", account, 120*time.Second, "module ice.so", "module dtls_srtp.so")
-	carol.waitLog(reRegistered, 10*time.Second)
+	carol.waitLog(reRegistered, phoneWait)
 	b := startWebPhones(t, map[string]any{
 		"mode": "phone", "phone": phone, "wss": wss, "target": "carol@example.com", "holdMs": 1000,
 		"alice": map[string]string{"user": "alice@example.com", "password": "alice-pw-1"},
@@ -182,9 +182,9 @@ func TestWebPhoneCallsBaresip(t *testing.T) {
 	res := b.expect("result", 40*time.Second)
 	text, _ := res["text"].(string)
 	t.Logf("web phone: %v (%s)", res["state"], text)
-	carol.waitLog(regexp.MustCompile(`Call established: sip:alice@example.com`), 5*time.Second)
+	carol.waitLog(regexp.MustCompile(`Call established: sip:alice@example.com`), phoneWait)
 	carol.waitLog(reDoubleRR, time.Second)
-	carol.waitLog(regexp.MustCompile(`BYE sip:carol-\S+ SIP/2.0`), 10*time.Second)
+	carol.waitLog(regexp.MustCompile(`BYE sip:carol-\S+ SIP/2.0`), phoneWait)
 	if res["state"] != "established" && !strings.Contains(text, "(200)") {
 		t.Errorf("the browser did not get baresip's 200: %s", text)
 	}

@@ -15,6 +15,10 @@ import (
 // an error (the registrar answers those with 503) within the store's
 // timeout, Ready says so, and the store recovers by itself when Redis
 // answers again.
+//
+// The bounds are the properties, not a timeout plus a guessed slack: a
+// busy machine (CI's, running other packages under the race detector)
+// delays any call, and a slack of a second was overrun there.
 func TestRedisFailure(t *testing.T) {
 	r := redistest.Start(t)
 	s := openTest(t, r.URL(), "parley:")
@@ -44,7 +48,9 @@ func TestRedisFailure(t *testing.T) {
 		if err := put(); err == nil || errors.Is(err, location.ErrClosed) {
 			t.Fatalf("%s: Update = %v, want a Redis error", what, err)
 		}
-		if took := time.Since(start); took > within {
+		took := time.Since(start)
+		t.Logf("%s: the failing Update took %v", what, took)
+		if took >= within {
 			t.Errorf("%s: the failing Update took %v, want under %v", what, took, within)
 		}
 		if _, err := s.Lookup(ctx, aor, now); err == nil && lookups {
@@ -59,11 +65,15 @@ func TestRedisFailure(t *testing.T) {
 	}
 	recovers := func(what string) {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); put() != nil; time.Sleep(100 * time.Millisecond) {
+		// Recovering by itself is the property; how soon is the
+		// background PING's and the dialer's business.
+		start := time.Now()
+		for deadline := start.Add(30 * time.Second); put() != nil; time.Sleep(100 * time.Millisecond) {
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: Update still failing 10 s after Redis returned", what)
+				t.Fatalf("%s: Update still failing 30 s after Redis returned", what)
 			}
 		}
+		t.Logf("%s: Updates succeed again after %v", what, time.Since(start))
 		if err := s.Ready(); err != nil {
 			t.Errorf("%s: Ready() = %v after a successful Update", what, err)
 		}
@@ -73,7 +83,8 @@ func TestRedisFailure(t *testing.T) {
 	}
 
 	r.Signal(syscall.SIGSTOP)
-	failing("frozen Redis", false, opTimeout+time.Second)
+	// Within the timeout, and not a second one after it (a retry).
+	failing("frozen Redis", false, 2*opTimeout)
 	// Updates of one AOR queued behind each other share the timeout
 	// rather than spend one each: each fails in less than two timeouts
 	// from its own call, where waiting for the one ahead to time out
@@ -107,7 +118,8 @@ func TestRedisFailure(t *testing.T) {
 	recovers("thawed Redis")
 
 	r.Kill()
-	failing("dead Redis", true, time.Second) // refused at once, not redialled
+	// Refused, not redialled until the timeout.
+	failing("dead Redis", true, opTimeout)
 	r.Restart()
 	recovers("restarted Redis")
 }
