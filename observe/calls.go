@@ -228,7 +228,8 @@ func (t *tracker) observe(m *Message) []notice {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.now, t.notices = m.Time, nil
+	t.now = m.Time
+	t.resetNotices()
 	switch {
 	case starts:
 		t.invite(m, msg)
@@ -597,7 +598,7 @@ func (r *recentCalls) newestFirst() []Call {
 func (t *tracker) owned(s *ownedStep) []notice {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.notices = nil
+	t.resetNotices()
 	if s.change == 0 {
 		t.disown(s.callID)
 		return nil
@@ -644,6 +645,17 @@ func (t *tracker) remove(c *call) {
 	}
 }
 
+// resetNotices empties the notices of the previous message, keeping
+// their memory: a call's four steps would otherwise each allocate a
+// fresh slice of the large notice (a third of what the worker allocates
+// per call). What observe, sweep and owned return is therefore only
+// valid until the tracker's next call, which the worker, their one
+// caller, respects.
+func (t *tracker) resetNotices() {
+	clear(t.notices) // not to pin the calls' strings
+	t.notices = t.notices[:0]
+}
+
 func (t *tracker) note(change CallChange, c *call) {
 	t.notices = append(t.notices, notice{change: change, call: c.clone()})
 }
@@ -653,7 +665,8 @@ func (t *tracker) note(change CallChange, c *call) {
 func (t *tracker) sweep(now time.Time) []notice {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.now, t.notices = now, nil
+	t.now = now
+	t.resetNotices()
 	for e := t.order.Front(); e != nil; {
 		next := e.Next()
 		c := e.Value.(*call)

@@ -80,3 +80,43 @@ func TestCallsOnly(t *testing.T) {
 		t.Errorf("captured %d and %d (CallsOnly), want %d and %d", allStats.Captured, someStats.Captured, 3*14, 3*6)
 	}
 }
+
+// TestCallEventsKeepTheirCall: every call event of the live stream keeps
+// the call as it was at that step, though the tracker reuses the memory
+// of its notices from one message to the next.
+func TestCallEventsKeepTheirCall(t *testing.T) {
+	o := New(Config{Now: newClock().Now})
+	events, cancel := o.Subscribe(1024)
+	defer cancel()
+	o.Start()
+	defer o.Close()
+	ladder := callLadder()
+	for i := range 2 {
+		for j, data := range ladder {
+			setCallID(data, i)
+			o.Capture(ladderDirs[j], "udp", parley, alice, data)
+		}
+	}
+	o.Flush()
+	var got []string
+	for len(events) > 0 {
+		e := <-events
+		if e.Kind != EventCall {
+			continue
+		}
+		// The call's last digit and state; a branch's change repeats them.
+		s := e.Call.CallID[len(callIDPattern)-7:len(callIDPattern)-6] + " " + string(e.Call.State)
+		if len(got) == 0 || got[len(got)-1] != s {
+			got = append(got, s)
+		}
+	}
+	var want []string
+	for _, id := range []string{"0", "1"} {
+		for _, st := range []CallState{CallTrying, CallRinging, CallEstablished, CallEnded} {
+			want = append(want, id+" "+string(st))
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("call events %q, want %q", got, want)
+	}
+}

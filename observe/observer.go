@@ -316,7 +316,8 @@ func (o *Observer) announce(notices []notice) {
 	for i := range notices {
 		n := &notices[i]
 		if o.events.active() {
-			o.events.publish(Event{Kind: EventCall, Call: &n.call})
+			c := n.call // the tracker reuses notices: see resetNotices
+			o.events.publish(Event{Kind: EventCall, Call: &c})
 		}
 		if n.change != 0 && o.cfg.OnCall != nil {
 			o.cfg.OnCall(n.change, n.call)
