@@ -5,6 +5,7 @@ package observe
 import (
 	"reflect"
 	"testing"
+	"time"
 )
 
 func TestMayChangeCall(t *testing.T) {
@@ -57,15 +58,7 @@ func TestCallsOnly(t *testing.T) {
 			OnCall: func(ch CallChange, c Call) { got = append(got, step{ch, c}) }})
 		o.Start()
 		defer o.Close()
-		ladder := callLadder()
-		for i := range 3 {
-			for j, data := range ladder {
-				setCallID(data, i)
-				clk.Advance(1e6)
-				o.Capture(ladderDirs[j], "udp", parley, alice, data)
-			}
-		}
-		o.Flush()
+		captureCalls(o, 3, func() { clk.Advance(time.Millisecond) })
 		return got, o.Stats()
 	}
 	all, allStats := run(false)
@@ -90,14 +83,7 @@ func TestCallEventsKeepTheirCall(t *testing.T) {
 	defer cancel()
 	o.Start()
 	defer o.Close()
-	ladder := callLadder()
-	for i := range 2 {
-		for j, data := range ladder {
-			setCallID(data, i)
-			o.Capture(ladderDirs[j], "udp", parley, alice, data)
-		}
-	}
-	o.Flush()
+	captureCalls(o, 2, func() {})
 	var got []string
 	for len(events) > 0 {
 		e := <-events
@@ -119,4 +105,18 @@ func TestCallEventsKeepTheirCall(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("call events %q, want %q", got, want)
 	}
+}
+
+// captureCalls has o capture n calls of the call ladder, calling before
+// ahead of each message, and waits for its worker to handle them.
+func captureCalls(o *Observer, n int, before func()) {
+	ladder := callLadder()
+	for i := range n {
+		for j, data := range ladder {
+			setCallID(data, i)
+			before()
+			o.Capture(ladderDirs[j], "udp", parley, alice, data)
+		}
+	}
+	o.Flush()
 }
