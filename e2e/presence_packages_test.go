@@ -45,13 +45,19 @@ func lampStates(t *testing.T, logs string) map[string][]string {
 // parties, and is told when Parley ends it.
 func TestBusyLamps(t *testing.T) {
 	requireTool(t, "sipp", sippHint)
-	for _, mode := range []string{"stateful", "b2bua"} {
-		t.Run(mode, func(t *testing.T) { busyLamps(t, mode) })
+	for _, tc := range []struct{ name, mode, admin string }{
+		{"stateful", "stateful", "127.0.0.1:0"},
+		// Without the admin listener the observer keeps only the
+		// messages that can change a call (observe.Config.CallsOnly).
+		{"stateful-no-admin", "stateful", ""},
+		{"b2bua", "b2bua", "127.0.0.1:0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { busyLamps(t, tc.mode, tc.admin) })
 	}
 }
 
-func busyLamps(t *testing.T, mode string) {
-	p := startParley(t, "--mode", mode)
+func busyLamps(t *testing.T, mode, admin string) {
+	p := startParley(t, "--mode", mode, "--admin", admin)
 	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_ring_answer.xml"),
 		"-s", "bob", "-d", "2000", p.Addr)
 	callee.WaitLog("registered", phoneWait)

@@ -58,6 +58,7 @@ func BenchmarkCaptureCall(b *testing.B) {
 	}{
 		{"ring", Config{CaptureMessages: 10000, CaptureBytes: 16 << 20}},
 		{"records-only", Config{}},
+		{"calls-only", Config{CallsOnly: true}}, // the server with neither admin nor HEP
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			o := New(bc.cfg)

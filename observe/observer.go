@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Config configures an Observer.
@@ -36,6 +37,12 @@ type Config struct {
 	// their steps (Report), and Calls, Stats and /metrics count them
 	// from Owned beside the tracked ones.
 	Owned OwnedCalls
+	// CallsOnly says nothing reads the capture: no ring, no export, no
+	// /metrics, no live stream; only the call tracker (OnCall, Calls)
+	// matters. Capture then drops, before copying it, every message that
+	// cannot change a call, and counts and times nothing. A ring
+	// (CaptureMessages) or an Export turns it off.
+	CallsOnly bool
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now defaults to time.Now; tests set it.
@@ -110,6 +117,8 @@ func New(cfg Config) *Observer {
 	if cfg.CaptureBytes <= 0 {
 		ringSize = 0
 	}
+	// Whoever reads the ring or the export reads every message.
+	cfg.CallsOnly = cfg.CallsOnly && ringSize == 0 && cfg.Export == nil
 	o := &Observer{
 		cfg:     cfg,
 		calls:   newTracker(cfg.MaxCalls),
@@ -134,9 +143,18 @@ func (o *Observer) Metrics() *Metrics { return o.metrics }
 // it. Called on the transport's goroutines for every message, it costs one
 // copy of the bytes, a header scan and a short critical section.
 func (o *Observer) Capture(dir Direction, proto string, local, peer netip.AddrPort, data []byte) {
+	if o.cfg.CallsOnly {
+		// The summary's strings point into data, so they must not
+		// outlive this test: the copy below is scanned again.
+		if s := Scan(unsafe.String(unsafe.SliceData(data), len(data))); !mayChangeCall(dir, &s) {
+			return
+		}
+	}
 	m := Message{Dir: dir, Proto: proto, Local: local, Peer: peer, Text: string(data)}
 	m.Summary = Scan(m.Text)
-	o.metrics.count(dir, &m.Summary)
+	if !o.cfg.CallsOnly {
+		o.metrics.count(dir, &m.Summary)
+	}
 	// One lock over numbering, the ring and the queue keeps all three in
 	// the same order, so the worker sees a response after the request it
 	// answers even when they were captured on different goroutines.
@@ -277,8 +295,10 @@ func (o *Observer) handle(it *item) {
 		return
 	}
 	m := &it.m
-	if d, ok := o.latency.observe(m); ok {
-		o.metrics.latency.Observe(d.Seconds())
+	if !o.cfg.CallsOnly { // else nobody reads the histogram
+		if d, ok := o.latency.observe(m); ok {
+			o.metrics.latency.Observe(d.Seconds())
+		}
 	}
 	notices := o.calls.observe(m)
 	if o.events.active() {
@@ -296,7 +316,8 @@ func (o *Observer) announce(notices []notice) {
 	for i := range notices {
 		n := &notices[i]
 		if o.events.active() {
-			o.events.publish(Event{Kind: EventCall, Call: &n.call})
+			c := n.call // the tracker reuses notices: see resetNotices
+			o.events.publish(Event{Kind: EventCall, Call: &c})
 		}
 		if n.change != 0 && o.cfg.OnCall != nil {
 			o.cfg.OnCall(n.change, n.call)

@@ -50,7 +50,11 @@ func (s *Server) newObservability(cfg *config.Config) error {
 	}
 	o := &observability{agentID: uint32(cfg.HEP.AgentID), authKey: cfg.HEP.Password, started: time.Now(),
 		capture: cfg.Admin.Listen != "" || cfg.HEP.Address != "" || cfg.Mode != config.ModeB2BUA}
-	oc := observe.Config{Sources: s.metricSources(), Logger: s.log, OnCall: s.withLamps(s.onCall())}
+	oc := observe.Config{Sources: s.metricSources(), Logger: s.log, OnCall: s.withLamps(s.onCall()),
+		// With neither the admin listener nor HEP, nothing reads the
+		// capture, its counters or its latency: only the calls are
+		// followed, for the call records and the busy lamps.
+		CallsOnly: cfg.Admin.Listen == "" && cfg.HEP.Address == ""}
 	if s.b2b != nil {
 		oc.Owned = b2buaCalls{s.b2b}
 	}
