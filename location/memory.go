@@ -344,10 +344,18 @@ func (m *Memory) Expire(ctx context.Context, now time.Time) (int, error) {
 }
 
 // Sweep implements [Sweeper]: Expire, calling expired (when not nil) with
-// each binding removed, after the shard's lock is released.
+// each binding removed, after the shard's lock is released. Under the lock
+// the sweep only notes the sets it shortens or drops (a stored set is never
+// written); the bindings are unpacked, which allocates, after it.
 func (m *Memory) Sweep(ctx context.Context, now time.Time, expired func(Binding)) (int, error) {
 	removed := 0
-	var gone []Binding
+	var gone []sweptSet
+	var report *[]sweptSet
+	if expired != nil {
+		gone = make([]sweptSet, 0, expireBatch)
+		report = &gone
+	}
+	at := Nanos(now)
 	for i := range m.shards {
 		for more := true; more; {
 			if err := ctx.Err(); err != nil {
@@ -357,15 +365,11 @@ func (m *Memory) Sweep(ctx context.Context, now time.Time, expired func(Binding)
 				return removed, ErrClosed
 			}
 			var n int
-			var report *[]Binding
-			if expired != nil {
-				report = &gone
-			}
-			n, more = m.shards[i].expire(now, expireBatch, report)
+			n, more = m.shards[i].expire(at, expireBatch, report)
 			m.shards[i].yield()
 			removed += n
-			for _, b := range gone {
-				expired(b)
+			for _, e := range gone {
+				e.report(at, expired)
 			}
 			clear(gone)
 			gone = gone[:0]
@@ -374,19 +378,35 @@ func (m *Memory) Sweep(ctx context.Context, now time.Time, expired func(Binding)
 	return removed, nil
 }
 
+// sweptSet is an AOR's set as a sweep found it.
+type sweptSet struct {
+	aor string
+	bs  []packed
+}
+
+// report calls expired with each binding of e expired at at (Unix
+// nanoseconds).
+func (e *sweptSet) report(at int64, expired func(Binding)) {
+	for i := range e.bs {
+		if !e.bs[i].live(at) {
+			b, _ := e.bs[i].unpack(e.aor, nil)
+			expired(b)
+		}
+	}
+}
+
 // expire sweeps at most limit due AORs and reports whether more are due.
-// With report, it appends the bindings it removes.
-func (s *shard) expire(now time.Time, limit int, report *[]Binding) (removed int, more bool) {
+// With report, it appends each set it shortens or drops, as it found it.
+func (s *shard) expire(at int64, limit int, report *[]sweptSet) (removed int, more bool) {
 	s.lock()
 	defer s.mu.Unlock()
-	at := Nanos(now)
 	for ; len(s.due) > 0 && s.due[0].next <= at; limit-- {
 		if limit == 0 {
 			return removed, true
 		}
 		r := s.due[0]
 		if report != nil {
-			*report = appendExpired(*report, r, at)
+			*report = append(*report, sweptSet{r.aor, r.bs})
 		}
 		live := 0
 		for i := range r.bs {
@@ -415,16 +435,6 @@ func (s *shard) expire(now time.Time, limit int, report *[]Binding) (removed int
 		s.due.Fix(0)
 	}
 	return removed, false
-}
-
-// appendExpired appends r's bindings expired at at (Unix nanoseconds).
-func appendExpired(out []Binding, r *record, at int64) []Binding {
-	for _, b := range unpackAll(r.aor, r.bs, 0, true) {
-		if !b.Live(time.Unix(0, at)) {
-			out = append(out, b)
-		}
-	}
-	return out
 }
 
 // Count implements [Store.Count].
