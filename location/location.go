@@ -83,10 +83,11 @@ type Store interface {
 	// and bindings fn returns already expired at now are dropped; an empty
 	// result deletes the AOR. fn must not call back into the Store, and
 	// should be quick, because engines may hold a lock while it runs.
-	// An engine shared by several processes may call fn more than once,
-	// when another process changed the set between its read and its
-	// write; only the last call's result is stored, so fn's effects
-	// beyond its result must bear repeating.
+	// An engine may call fn more than once, when another Update changed
+	// the set between its read and its write: one shared by several
+	// processes for another process's, Memory (which runs fn with no
+	// lock held) for one of its own. Only the last call's result is
+	// stored, so fn's effects beyond its result must bear repeating.
 	Update(ctx context.Context, aor string, now time.Time, fn func(current []Binding) ([]Binding, error)) ([]Binding, error)
 	// Expire removes bindings that expired at or before now and returns how many were removed.
 	Expire(ctx context.Context, now time.Time) (int, error)

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/parley-sip/parley/clock"
 )
 
 // TestMemoryModel drives Memory with random updates, lookups and sweeps and
@@ -174,5 +176,173 @@ func TestMemoryExpireBatches(t *testing.T) {
 	}
 	if n, err := m.Expire(ctx, t0.Add(20*time.Second)); err != nil || n != users-want {
 		t.Fatalf("second Expire = %d, %v; want %d", n, err, users-want)
+	}
+}
+
+// TestUpdateRunsFnUnlocked: fn runs with no lock held, so that what it
+// allocates (and the collector's assists for it) never holds a shard; an
+// Update of the same AOR that lands meanwhile makes fn run again on the
+// set it left, and after optimisticTries such races fn runs under the
+// write lock, so that a hot AOR still makes progress. On code that ran fn
+// under the lock the concurrent Update inside fn could not finish.
+func TestUpdateRunsFnUnlocked(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	const aor = "sip:alice@example.com"
+	add := func(contact string) func([]Binding) ([]Binding, error) {
+		return func(cur []Binding) ([]Binding, error) {
+			return append(cur, Binding{Contact: contact, Expires: t0.Add(time.Hour)}), nil
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		races int // concurrent Updates that land while fn runs, one per call
+		calls int // how many times fn runs
+	}{
+		{"no race", 0, 1},
+		{"one race", 1, 2},
+		{"races until locked", optimisticTries + 1, optimisticTries + 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := NewMemory()
+			defer m.Close()
+			s := m.shardFor(aor)
+			calls := 0
+			var seen [][]string
+			got, err := m.Update(ctx, aor, t0, func(cur []Binding) ([]Binding, error) {
+				calls++
+				seen = append(seen, contacts(cur))
+				locked := !s.mu.TryRLock()
+				if !locked {
+					s.mu.RUnlock()
+				}
+				if want := calls > optimisticTries; locked != want {
+					t.Errorf("call %d: shard locked = %v, want %v", calls, locked, want)
+				}
+				if calls <= tc.races && !locked {
+					done := make(chan error)
+					go func() {
+						_, err := m.Update(ctx, aor, t0, add(fmt.Sprintf("sip:other%d@h", calls)))
+						done <- err
+					}()
+					select {
+					case err := <-done:
+						if err != nil {
+							t.Error(err)
+						}
+					case <-time.After(5 * time.Second):
+						t.Fatal("an Update of the same AOR waited for fn to return")
+					}
+				}
+				return append(cur, Binding{Contact: "sip:mine@h", Expires: t0.Add(time.Hour)}), nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if calls != tc.calls {
+				t.Errorf("fn ran %d times, want %d", calls, tc.calls)
+			}
+			// Each call sees every concurrent Update that landed before it.
+			for i, c := range seen {
+				if want := min(i, optimisticTries); len(c) != want {
+					t.Errorf("call %d saw %v, want the %d concurrent bindings", i+1, c, want)
+				}
+			}
+			if want := min(tc.races, optimisticTries) + 1; len(got) != want {
+				t.Errorf("stored %v, want %d bindings (every race's and fn's)", contacts(got), want)
+			}
+			checkInvariants(t, m, nil, false)
+		})
+	}
+}
+
+// TestShardReserve: reserve moves a full heap into bigger room, so that the
+// next Push allocates nothing under the lock, and leaves it otherwise.
+func TestShardReserve(t *testing.T) {
+	full := func() clock.Heap[*record] {
+		h := make(clock.Heap[*record], 0, 2)
+		h.Push(&record{next: 2})
+		h.Push(&record{next: 1})
+		return h
+	}
+	for _, tc := range []struct {
+		name    string
+		due     clock.Heap[*record]
+		room    int // capacity of the room offered, 0 for none
+		wantCap int
+	}{
+		{"full, room", full(), 8, 8},
+		{"full, no room", full(), 0, 2},
+		{"full, room too small", full(), 2, 2},
+		{"not full", append(make(clock.Heap[*record], 0, 4), &record{}), 8, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &shard{due: tc.due}
+			want := slices.Clone(tc.due)
+			var room clock.Heap[*record]
+			if tc.room > 0 {
+				room = make(clock.Heap[*record], 0, tc.room)
+			}
+			s.reserve(room)
+			if cap(s.due) != tc.wantCap || !slices.Equal(s.due, want) {
+				t.Fatalf("reserve: heap %v cap %d, want %v cap %d", s.due, cap(s.due), want, tc.wantCap)
+			}
+			if tc.wantCap > len(want) {
+				if n := testing.AllocsPerRun(1, func() {
+					s.due.Push(&record{next: 3})
+				}); n > 1 { // the record itself
+					t.Errorf("Push after reserve allocated %v times", n)
+				}
+			}
+		})
+	}
+}
+
+// contacts lists the Contacts of bs.
+func contacts(bs []Binding) []string {
+	var out []string
+	for _, b := range bs {
+		out = append(out, b.Contact)
+	}
+	return out
+}
+
+// TestUpdateLockedRunsFnOnce: UpdateLocked runs fn under the shard's write
+// lock, once, even when other Updates of the AOR wait for it: what
+// location/sqlstore's ordered durable writes need.
+func TestUpdateLockedRunsFnOnce(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	const aor = "sip:alice@example.com"
+	m := NewMemory()
+	defer m.Close()
+	s := m.shardFor(aor)
+	calls := 0
+	other := make(chan error, 1)
+	got, err := m.UpdateLocked(ctx, aor, t0, func(cur []Binding) ([]Binding, error) {
+		calls++
+		if s.mu.TryRLock() {
+			s.mu.RUnlock()
+			t.Error("fn ran with the shard unlocked")
+		}
+		if calls == 1 {
+			// Must wait for the lock, and so land after this change.
+			go func() {
+				_, err := m.Update(ctx, aor, t0, func(cur []Binding) ([]Binding, error) {
+					return append(cur, Binding{Contact: "sip:other@h", Expires: t0.Add(time.Hour)}), nil
+				})
+				other <- err
+			}()
+		}
+		return append(cur, Binding{Contact: "sip:mine@h", Expires: t0.Add(time.Hour)}), nil
+	})
+	if err != nil || calls != 1 || len(got) != 1 {
+		t.Fatalf("UpdateLocked = %v, %v with fn run %d times; want sip:mine@h alone, fn once", contacts(got), err, calls)
+	}
+	if err := <-other; err != nil {
+		t.Fatal(err)
+	}
+	if bs, _ := m.Lookup(ctx, aor, t0); len(bs) != 2 {
+		t.Fatalf("after both Updates: %v, want both bindings", contacts(bs))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -455,11 +456,12 @@ func TestSweepReportsExpired(t *testing.T) {
 	}
 }
 
-// TestMemoryCopiesOutUnlocked: Lookup, Update and Range copy a binding set
-// out after releasing the shard's lock, which is safe only because a sweep
-// replaces a set it shortens instead of filtering it in place. Under -race
-// this fails if that ever changes; without it, it checks that the readers
-// see whole sets while the sweep removes half of each.
+// TestMemoryCopiesOutUnlocked: Lookup, Update, Range and Sweep's report
+// copy a binding set out after releasing the shard's lock, which is safe
+// only because a sweep or an Update replaces a set instead of writing
+// into it. Under -race this fails if that ever changes; without it, it
+// checks that the readers see whole sets while the sweep removes half of
+// each and Updates drop the other half's short bindings too.
 func TestMemoryCopiesOutUnlocked(t *testing.T) {
 	s := location.NewMemory()
 	defer s.Close()
@@ -475,11 +477,20 @@ func TestMemoryCopiesOutUnlocked(t *testing.T) {
 	}
 	later := t0.Add(time.Minute)
 	done := make(chan error)
+	var reported []location.Binding // read after done
 	go func() {
-		_, err := s.Expire(ctx, later)
+		_, err := s.Sweep(ctx, later, func(b location.Binding) { reported = append(reported, b) })
 		done <- err
 	}()
+	longOnly := func(cur []location.Binding) ([]location.Binding, error) {
+		return slices.DeleteFunc(cur, func(b location.Binding) bool { return b.Contact == "sip:short@h" }), nil
+	}
 	for i := range aors {
+		if i%2 == 1 {
+			if _, err := s.Update(ctx, aor(i), t0, longOnly); err != nil {
+				t.Fatal(err)
+			}
+		}
 		bs, err := s.Lookup(ctx, aor(i), t0)
 		if err != nil {
 			t.Fatal(err)
@@ -505,6 +516,16 @@ func TestMemoryCopiesOutUnlocked(t *testing.T) {
 	})
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	// Each short binding is reported by the sweep, or dropped by an
+	// Update before it: never both, never torn.
+	if len(reported) < aors/2 || len(reported) > aors {
+		t.Errorf("the sweep reported %d bindings, want %d to %d", len(reported), aors/2, aors)
+	}
+	for _, b := range reported {
+		if b.Contact != "sip:short@h" || !strings.HasPrefix(b.AOR, "sip:u") {
+			t.Fatalf("reported %+v, want a short binding with its AOR", b)
+		}
 	}
 	if n, a := s.Count(); n != aors || a != aors {
 		t.Errorf("Count() = %d bindings, %d AORs after the sweep, want %d of each", n, a, aors)

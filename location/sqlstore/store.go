@@ -94,7 +94,9 @@ func (s *Store) Update(ctx context.Context, aor string, now time.Time, fn func(c
 		c    *change
 		prev []location.Binding // what the AOR had: what the database holds unless a commit is lost
 	)
-	out, err := s.mem.Update(ctx, aor, now, func(cur []location.Binding) ([]location.Binding, error) {
+	// UpdateLocked, not Update: fn queues the change, which must happen
+	// once and in the order memory applies the changes.
+	out, err := s.mem.UpdateLocked(ctx, aor, now, func(cur []location.Binding) ([]location.Binding, error) {
 		had := len(cur)
 		prev = slices.Clone(cur) // fn may change cur in place
 		next, err := fn(cur)
@@ -160,7 +162,7 @@ var errKeep = errors.New("keep")
 func (s *Store) resync(aor string, now time.Time, prev []location.Binding) {
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
-	_, err := s.mem.Update(ctx, aor, now, func(cur []location.Binding) ([]location.Binding, error) {
+	_, err := s.mem.UpdateLocked(ctx, aor, now, func(cur []location.Binding) ([]location.Binding, error) {
 		if s.w.pendingFor(aor) {
 			return nil, errKeep
 		}
