@@ -45,8 +45,11 @@ func TestCaptureOnlyWhenRead(t *testing.T) {
 			if s.obs.hep != nil {
 				defer s.obs.hep.Close()
 			}
-			msg := []byte("OPTIONS sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n" +
-				"From: <sip:b@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\n" +
+			// An INVITE: without admin or HEP the observer keeps only
+			// what can change a call (observe.Config.CallsOnly).
+			msg := []byte("INVITE sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n" +
+				"From: <sip:b@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\n" +
+				"Contact: <sip:b@192.0.2.1>\r\n" +
 				"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
 			m, err := sip.Parse(msg)
 			if err != nil {
