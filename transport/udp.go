@@ -13,8 +13,9 @@ import (
 // (recvmmsg on Linux): under load one system call serves several
 // messages. It is small because a batch is handled in order by the
 // reader that took it while the socket's other reader may sit idle: at
-// 16, a B2BUA's datagram waited a mean of 0.95 ms behind the rest of its
-// batch (800 calls/s), the larger part of its added latency.
+// 16, a B2BUA's datagram waited a median of 128-512 µs behind the rest
+// of its batch under load, where its own handling took 16-64 µs
+// (docs/PERFORMANCE.md, issue 16's UDP read batch).
 const udpBatch = 4
 
 // udpHoldMax bounds how long a read batch holds a response back for the

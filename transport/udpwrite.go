@@ -64,10 +64,10 @@ func (b *sendBatch) reset() {
 // While a reader hands a batch of datagrams to the handler (hold), the
 // responses are queued even with no flusher, and leave in one sendmmsg
 // when the batch is done (release), or between its datagrams once the
-// first has waited udpHoldMax (flushStale). With several readers, the end of any
-// one's batch writes the whole queue: their batches overlap, and waiting
-// for none to be in one could hold a response back for as long as the
-// load lasts.
+// first has waited udpHoldMax (flushStale). With several readers, the
+// end of any one's batch writes the whole queue: their batches overlap,
+// and waiting for none to be in one could hold a response back for as
+// long as the load lasts.
 //
 // A response's sender moves on once its copy is queued; a failure to
 // write it goes to onError. A request's sender waits for its own result
@@ -133,11 +133,11 @@ func (s *udpSocket) release() {
 }
 
 // flushStale writes the responses held for a read batch once the first
-// has waited max, unless a flusher is at work (it takes them in its next
-// round): the reader calls it between the batch's datagrams.
-func (s *udpSocket) flushStale(max time.Duration) {
+// has waited limit, unless a flusher is at work (it takes them in its
+// next round): the reader calls it between the batch's datagrams.
+func (s *udpSocket) flushStale(limit time.Duration) {
 	s.mu.Lock()
-	if !s.flushing && len(s.next.q) > 0 && time.Duration(s.now()-s.heldAt) >= max {
+	if !s.flushing && len(s.next.q) > 0 && time.Duration(s.now()-s.heldAt) >= limit {
 		s.flushLocked()
 	}
 	s.mu.Unlock()
