@@ -10,8 +10,20 @@ import (
 )
 
 // udpBatch is how many datagrams one read takes from the kernel
-// (recvmmsg on Linux): under load one system call serves many messages.
-const udpBatch = 16
+// (recvmmsg on Linux): under load one system call serves several
+// messages. It is small because a batch is handled in order by the
+// reader that took it while the socket's other reader may sit idle: at
+// 16, a B2BUA's datagram waited a median of 128-512 µs behind the rest
+// of its batch under load, where its own handling took 16-64 µs
+// (docs/PERFORMANCE.md, issue 16's UDP read batch).
+const udpBatch = 4
+
+// udpHoldMax bounds how long a read batch holds a response back for the
+// batch's sendmmsg: past it, the responses held so far leave before the
+// next datagram is handled. Messages handled in tens of microseconds (a
+// registrar's) still share a system call; a B2BUA's slower ones do not
+// hold an answer for the whole batch.
+const udpHoldMax = 100 * time.Microsecond
 
 // udpDriver is UDP (§18): a listener is SO_REUSEPORT sockets read in
 // batches, and a message is one datagram.
@@ -129,6 +141,9 @@ func (m *Manager) readUDP(l *listener, s *udpSocket) {
 		for i := range n {
 			b, src := r.datagram(i)
 			m.datagram(l, b, src)
+			if batched && i < n-1 {
+				s.flushStale(udpHoldMax)
+			}
 		}
 		if batched {
 			s.release()

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // udpQueueMax bounds one socket's write queue: a sender that finds it
@@ -62,10 +63,11 @@ func (b *sendBatch) reset() {
 //
 // While a reader hands a batch of datagrams to the handler (hold), the
 // responses are queued even with no flusher, and leave in one sendmmsg
-// when the batch is done (release). With several readers, the end of any
-// one's batch writes the whole queue: their batches overlap, and waiting
-// for none to be in one could hold a response back for as long as the
-// load lasts.
+// when the batch is done (release), or between its datagrams once the
+// first has waited udpHoldMax (flushStale). With several readers, the
+// end of any one's batch writes the whole queue: their batches overlap,
+// and waiting for none to be in one could hold a response back for as
+// long as the load lasts.
 //
 // A response's sender moves on once its copy is queued; a failure to
 // write it goes to onError. A request's sender waits for its own result
@@ -87,8 +89,16 @@ type udpSocket struct {
 	waiting  int        // senders blocked on room
 	next     *sendBatch // the queue: what the next round writes
 	spare    *sendBatch // the other batch; nil while the flusher writes it
+	heldAt   int64      // s.now() when the queue's first response was queued
 	onError  func(dst netip.AddrPort, err error)
+
+	now func() int64 // a monotonic clock in nanoseconds; tests set their own
 }
+
+// clockStart is the origin of udpSockets' monotonic clock.
+var clockStart = time.Now()
+
+func monotonicNanos() int64 { return int64(time.Since(clockStart)) }
 
 func newUDPSocket(uc *net.UDPConn, v4 bool, onError func(netip.AddrPort, error)) *udpSocket {
 	s := &udpSocket{
@@ -97,6 +107,7 @@ func newUDPSocket(uc *net.UDPConn, v4 bool, onError func(netip.AddrPort, error))
 		next:    &sendBatch{q: make([]queued, 0, udpQueueMax)},
 		spare:   &sendBatch{q: make([]queued, 0, udpQueueMax)},
 		onError: onError,
+		now:     monotonicNanos,
 	}
 	s.room.L = &s.mu
 	return s
@@ -121,6 +132,17 @@ func (s *udpSocket) release() {
 	s.mu.Unlock()
 }
 
+// flushStale writes the responses held for a read batch once the first
+// has waited limit, unless a flusher is at work (it takes them in its
+// next round): the reader calls it between the batch's datagrams.
+func (s *udpSocket) flushStale(limit time.Duration) {
+	s.mu.Lock()
+	if !s.flushing && len(s.next.q) > 0 && time.Duration(s.now()-s.heldAt) >= limit {
+		s.flushLocked()
+	}
+	s.mu.Unlock()
+}
+
 // send writes msg to dst. With queue set (a response) it may leave a copy
 // in the queue and return nil: a failure shows later, through onError.
 // Without it (a request) it returns the write's own error, waiting for
@@ -130,6 +152,9 @@ func (s *udpSocket) send(msg []byte, dst netip.AddrPort, queue bool) error {
 	s.makeRoomLocked()
 	switch {
 	case queue && (s.flushing || s.holders > 0):
+		if len(s.next.q) == 0 {
+			s.heldAt = s.now()
+		}
 		s.next.add(msg, dst)
 		s.mu.Unlock()
 		return nil

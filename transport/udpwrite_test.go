@@ -104,6 +104,55 @@ func TestUDPQueueHoldsResponsesUntilRelease(t *testing.T) {
 	})
 }
 
+// A read batch holds its responses for at most the bound: between its
+// datagrams the reader writes what has waited that long (the first held
+// response's age counts), and leaves a younger queue, or one a flusher
+// at work will take, alone. The clock is the test's.
+func TestUDPQueueHoldIsBounded(t *testing.T) {
+	const bound = 100 * time.Microsecond
+	for _, tc := range []struct {
+		name     string
+		ages     []time.Duration // each response's queueing, as time before the check
+		flushing bool            // a sender is writing when the reader checks
+		want     []int           // what the check writes
+	}{
+		{"younger than the bound", []time.Duration{60 * time.Microsecond}, false, nil},
+		{"at the bound", []time.Duration{bound}, false, []int{0}},
+		{"the first one's age counts", []time.Duration{150 * time.Microsecond, 10 * time.Microsecond}, false, []int{0, 1}},
+		{"a flusher at work takes them", []time.Duration{time.Millisecond}, true, nil},
+		{"nothing held", nil, false, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newQueueRig(t, families[0])
+			var now int64 = 1e9
+			r.s.now = func() int64 { return now }
+			r.s.hold()
+			var done func()
+			if tc.flushing {
+				done = r.flushing(t)
+			}
+			check := now
+			for i, age := range tc.ages {
+				now = check - int64(age)
+				if err := r.s.send(response(i), r.dst, true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			now = check
+			r.s.flushStale(bound)
+			r.expect(t, tc.want...)
+			if got := r.read(t, 20*time.Millisecond); got != "" {
+				t.Fatalf("the check also wrote %q", got)
+			}
+			if done != nil {
+				done()
+			}
+			r.s.release()
+			r.expect(t, seq(len(tc.want), len(tc.ages))...)
+		})
+	}
+}
+
 // A request is never held back by a read batch: it leaves at once, behind
 // the responses already held (its sender's order), and its sender gets
 // the write's result.
