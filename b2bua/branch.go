@@ -120,7 +120,7 @@ func (br *branch) final(resp *sip.Message) {
 		return
 	}
 	if code >= 500 || code == 408 {
-		c.startNextGroup()
+		c.startNextGroup(nil)
 		return
 	}
 	c.su.groups = nil
@@ -341,7 +341,11 @@ func (l *Leg) Send(method, contentType string, body []byte, done func(resp *sip.
 }
 
 // bye ends leg l with a BYE.
-func (c *Call) bye(l *Leg) {
+func (c *Call) bye(l *Leg) { c.relayBye(l, nil) }
+
+// relayBye ends leg l with a BYE that relays cause, the other leg's BYE,
+// when not nil.
+func (c *Call) relayBye(l *Leg, cause *sip.Message) {
 	if l == nil || l.d.State() == dialog.Terminated {
 		return
 	}
@@ -349,6 +353,7 @@ func (c *Call) bye(l *Leg) {
 	if err != nil {
 		return
 	}
+	req.RelayOf(cause)
 	o := &oneShot{c: c, msg: req, d: l.d}
 	c.b.cfg.Outbound.Start(c.ctx(), &o.flight, outbound.Request{Msg: req, Dest: l.dest}, o)
 }

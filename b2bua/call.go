@@ -508,13 +508,15 @@ func (b *B2BUA) takeCall(ctx context.Context, tx proxy.ServerTx, in *transport.I
 			}
 		}
 		c.admitted = true
-		c.startNextGroup()
+		c.startNextGroup(req)
 	})
 }
 
 // startNextGroup starts the branches of the next group of targets; when
-// none is left it answers the caller with the best failure.
-func (c *Call) startNextGroup() {
+// none is left it answers the caller with the best failure. cause, when
+// not nil, is the caller's INVITE, which the group's INVITEs relay
+// (sip.Message.RelayOf); a later group's come of a failure on the B leg.
+func (c *Call) startNextGroup(cause *sip.Message) {
 	for c.state == stateSetup && !c.cancelled && len(c.su.groups) > 0 {
 		group := c.su.groups[0]
 		c.su.groups = c.su.groups[1:]
@@ -523,7 +525,7 @@ func (c *Call) startNextGroup() {
 		// next group while this one's other targets are still to start.
 		c.starting = true
 		for _, t := range group {
-			c.startBranch(t)
+			c.startBranch(t, cause)
 		}
 		c.starting = false
 		if c.liveBranches() > 0 {
@@ -548,13 +550,15 @@ func (c *Call) liveBranches() int {
 	return n
 }
 
-// startBranch sends the B leg's INVITE to one target.
-func (c *Call) startBranch(t target) {
+// startBranch sends the B leg's INVITE to one target, relaying cause
+// when not nil.
+func (c *Call) startBranch(t target, cause *sip.Message) {
 	req, err := c.newInvite(t)
 	if err != nil {
 		c.consider(sip.NewResponse(c.aInvite, 500, "Cannot Build B Leg", ""))
 		return
 	}
+	req.RelayOf(cause)
 	br := &branch{c: c, t: t}
 	c.su.branches = append(c.su.branches, br)
 	if t.trunk != "" { // an inbound call keeps the trunk it came from
@@ -634,6 +638,7 @@ func (c *Call) aResponse(resp *sip.Message) *sip.Message {
 	}
 	out := sip.NewResponse(c.aInvite, code, resp.Reason(), c.aTag, c.b.passed(resp, c.b.agent(true, extra)...)...)
 	c.withBody(out, resp, SideB)
+	out.RelayOf(resp)
 	return out
 }
 

@@ -123,7 +123,7 @@ func (c *Call) onBYE(l *Leg, tx proxy.ServerTx, req *sip.Message) {
 		return
 	}
 	c.ackOvertaken(l)
-	c.bye(c.peer(l))
+	c.relayBye(c.peer(l), req)
 	c.end(by, cdr.ReasonHungUp)
 }
 
@@ -214,6 +214,7 @@ func (c *Call) relayTo(l, to *Leg, tx proxy.ServerTx, req *sip.Message, extra ..
 		return
 	}
 	c.withBody(out, req, l.side)
+	out.RelayOf(req)
 	r := &relayed{c: c, from: l, to: to, tx: tx, req: req}
 	if req.Method() == "INVITE" || req.Method() == "UPDATE" {
 		c.offerRefresh(to, out)
@@ -269,6 +270,7 @@ func (r *relayed) Response(resp *sip.Message, err error) {
 	}
 	out := sip.NewResponse(r.req, code, resp.Reason(), "", c.b.passed(resp, c.b.agent(true, extra)...)...)
 	c.withBody(out, resp, r.to.side)
+	out.RelayOf(resp)
 	if r.offer != nil && code >= 200 && code < 300 {
 		c.refreshed(r.from, r.to, r.req, resp, out)
 	}

@@ -155,6 +155,7 @@ func (c *Call) ack(l *Leg, ok, from *sip.Message, sent func(*sip.Message, transp
 	}
 	if from != nil {
 		c.withBody(ack, from, c.sideAcross(l))
+		ack.RelayOf(from)
 	}
 	send := func(dsts []transport.Target, err error) {
 		if err != nil || len(dsts) == 0 {
@@ -166,7 +167,7 @@ func (c *Call) ack(l *Leg, ok, from *sip.Message, sent func(*sip.Message, transp
 			return
 		}
 		ack.PrependHeader("Via", string(sip.AppendVia(nil, li.Proto.ViaName(), li.Host, li.Port, transaction.NewBranch())))
-		c.sendACK(ack, dsts[0])
+		c.sendACK(ack, dsts[0].Relaying(ack))
 		if sent != nil {
 			sent(ack, dsts[0])
 		}

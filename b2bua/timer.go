@@ -134,7 +134,7 @@ func (c *Call) retry422(br *branch, resp *sip.Message) bool {
 	br.flight.Release()
 	t := br.t
 	t.floor = floor
-	c.startBranch(t)
+	c.startBranch(t, nil)
 	return true
 }
 

@@ -43,6 +43,19 @@ type Sources struct {
 	TransactionBounds func() TransactionBounds
 	// Presence returns the presence server's counters.
 	Presence func() PresenceStats
+	// Relays returns the B2BUA's relay times: requests and responses
+	// passed from one leg to the other, from the arrival of the message
+	// relayed to the kernel's taking the one that relays it.
+	Relays func() (requests, responses Histogram)
+}
+
+// Histogram is a latency histogram read from another layer: Buckets maps
+// an upper bound in seconds to the count at most that long (cumulative),
+// Count is every observation and Sum their total in seconds.
+type Histogram struct {
+	Buckets map[float64]uint64
+	Count   uint64
+	Sum     float64
 }
 
 // PresenceStats are the presence server's counters.
@@ -145,6 +158,8 @@ var (
 		"NOTIFYs the notifier sent, by result: sent (answered 2xx) or failed (another answer or none; each retry counts).", []string{"result"}, nil)
 	descPresencePublications = prometheus.NewDesc("parley_presence_publications_total",
 		"PUBLISHes of presence, by result: accepted (200) or refused (any other answer).", []string{"result"}, nil)
+	descRelay = prometheus.NewDesc("parley_b2bua_relay_seconds",
+		"B2BUA added latency: time from a message's arrival on one leg (the kernel's receive time over UDP, its read over TCP, TLS and WebSocket) to the kernel's taking the message that relays it on the other leg, by kind (request or response). Only a message's first send counts.", []string{"kind"}, nil)
 	descCaptureDropped = prometheus.NewDesc("parley_capture_dropped_total",
 		"Captured messages the observer's worker had no room for (not tracked for calls, export or the live stream).", nil, nil)
 )
@@ -194,7 +209,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descResponses, descTransactions, descRegistrations,
 		descCalls, descCallsSetup, descAuthFailures, descBlocked, descCDRWritten, descCDRErrors, descCDRLeft, descCacheLookups, descCacheEntries,
 		descDropped, descConnections, descCaptureDropped, descStageRequests, descStageDuration,
-		descPresenceSubs, descPresenceNotifies, descPresencePublications} {
+		descPresenceSubs, descPresenceNotifies, descPresencePublications, descRelay} {
 		ch <- d
 	}
 }
@@ -271,6 +286,11 @@ func (m *Metrics) collectSources(ch chan<- prometheus.Metric) {
 	}
 	if s.Presence != nil {
 		collectPresence(ch, s.Presence())
+	}
+	if s.Relays != nil {
+		req, resp := s.Relays()
+		ch <- prometheus.MustNewConstHistogram(descRelay, req.Count, req.Sum, req.Buckets, "request")
+		ch <- prometheus.MustNewConstHistogram(descRelay, resp.Count, resp.Sum, resp.Buckets, "response")
 	}
 }
 

@@ -87,6 +87,7 @@ func (s *Server) metricSources() observe.Sources {
 	src := observe.Sources{
 		Registrations: func() int { n, _ := s.store.Count(); return n },
 		Stages:        s.stageStats,
+		Relays:        s.relayStats,
 		Dropped: func() map[string]uint64 {
 			st := s.tp.Stats()
 			return map[string]uint64{"malformed": st.Malformed, "framing": st.FramingErrors,
@@ -332,6 +333,20 @@ func (u subscriberUsers) ListUsers(ctx context.Context) ([]string, error) {
 }
 
 // stageStats turns the proxy's stage counters into what /metrics shows.
+// relayStats converts the transport's relay histograms for /metrics.
+func (s *Server) relayStats() (requests, responses observe.Histogram) {
+	st := s.tp.RelayStats()
+	return histogram(st.Requests), histogram(st.Responses)
+}
+
+func histogram(h transport.RelayHistogram) observe.Histogram {
+	o := observe.Histogram{Count: h.Count, Sum: h.Sum.Seconds(), Buckets: make(map[float64]uint64, len(h.Buckets))}
+	for i, n := range h.Buckets {
+		o.Buckets[transport.RelayBuckets[i].Seconds()] = n
+	}
+	return o
+}
+
 func (s *Server) stageStats() []observe.StageStats {
 	in := s.proxy.StageStats()
 	out := make([]observe.StageStats, len(in))

@@ -26,7 +26,9 @@ type Message struct {
 	uri     string // Request-URI as written, or as set by SetRequestURI
 	reason  string
 	version string
-	status  int
+	status  int16 // a three-digit code
+	relays  bool  // built to pass on another message (RelayOf)
+	arrival Arrival
 
 	startEnd uint32 // raw[:startEnd] is the start line with its line ending
 
@@ -133,7 +135,7 @@ func (m *Message) ReceivedRequestURI() string {
 // StatusCode returns the response's status code, or 0 for a request.
 func (m *Message) StatusCode() int {
 	m.live()
-	return m.status
+	return int(m.status)
 }
 
 // Reason returns the response's reason phrase.

@@ -271,7 +271,7 @@ func (m *Message) parseStatusLine(line []byte) error {
 	if !ok || code < 100 {
 		return ErrStartLine
 	}
-	m.status = int(code)
+	m.status = int16(code)
 	m.version = view(line[:sp])
 	if len(rest) > 4 {
 		m.reason = view(rest[4:])

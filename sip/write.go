@@ -41,7 +41,7 @@ func (m *Message) SetRequestURI(uri string) {
 // proxy does when it turns a 503 into a 500 (§16.7 step 6).
 func (m *Message) SetStatus(code int, reason string) {
 	m.live()
-	m.status = code
+	m.status = int16(code)
 	m.reason = reason
 	m.lineEdit = true
 	m.edited = true
@@ -296,7 +296,7 @@ func (m *Message) startLineLen() int {
 	if m.isRequest {
 		return len(m.method) + 1 + len(m.uri) + len(" SIP/2.0\r\n")
 	}
-	return len("SIP/2.0 ") + decimalLen(m.status) + 1 + len(m.reason) + len("\r\n")
+	return len("SIP/2.0 ") + decimalLen(int(m.status)) + 1 + len(m.reason) + len("\r\n")
 }
 
 // decimalLen is the number of digits strconv writes for n.

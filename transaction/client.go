@@ -71,7 +71,7 @@ func (l *Layer) Request(req *sip.Message, dst transport.Target, onResponse Respo
 	c.mu.Lock()
 	c.startTimers()
 	c.mu.Unlock()
-	if err := l.send(dst, wire); err != nil {
+	if err := l.send(dst.Relaying(req), wire); err != nil {
 		c.Terminate()
 		return nil, err
 	}

@@ -203,7 +203,7 @@ func (t *ServerTx) Respond(resp *sip.Message) error {
 	if err != nil {
 		return err
 	}
-	if err := t.l.send(t.dst, wire); err != nil {
+	if err := t.l.send(t.dst.Relaying(resp), wire); err != nil {
 		t.fail(err)
 		return err
 	}

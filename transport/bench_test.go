@@ -131,40 +131,58 @@ func echoClient(c *net.UDPConn, msg []byte, n int) (lost int) {
 // reader's reused buffers and each datagram's source decoded into a
 // netip.AddrPort. One op is one datagram; the client's writes are in the
 // timing (and would be in allocs/op, but a connected socket's Write
-// allocates nothing).
+// allocates nothing). timestamp=on asks the kernel for each datagram's
+// receive time (SO_TIMESTAMPNS, as listeners do) and decodes it from the
+// control data: its cost is the difference, cpu-ns/op the process's CPU.
 func BenchmarkUDPReadBatch(b *testing.B) {
-	forFamiliesB(b, func(b *testing.B, f family) {
-		srv := udpClient(b, f)
-		c, err := net.DialUDP(f.udp, nil, srv.LocalAddr().(*net.UDPAddr))
+	for _, stamp := range []bool{false, true} {
+		b.Run(fmt.Sprintf("timestamp=%s", map[bool]string{false: "off", true: "on"}[stamp]), func(b *testing.B) {
+			forFamiliesB(b, func(b *testing.B, f family) { benchUDPRead(b, f, stamp) })
+		})
+	}
+}
+
+func benchUDPRead(b *testing.B, f family, stamp bool) {
+	srv := udpClient(b, f)
+	if stamp {
+		rc, err := srv.SyscallConn()
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer c.Close()
-		want := addrPort(c.LocalAddr())
-		r := newUDPReader(srv, 2048)
-		msg := request(UDP, "192.0.2.1:5060", "", "rport")
-		b.ReportAllocs()
-		b.ResetTimer()
-		for done := 0; done < b.N; {
-			sent := min(udpBatch, b.N-done)
-			for range sent {
-				c.Write(msg)
-			}
-			for got := 0; got < sent; {
-				n, err := r.read()
-				if err != nil {
-					b.Fatal(err)
-				}
-				for i := range n {
-					if d, src := r.datagram(i); src != want || len(d) != len(msg) {
-						b.Fatalf("datagram %d from %v, want %d bytes from %v", i, src, len(msg), want)
-					}
-				}
-				got += n
-			}
-			done += sent
+		rc.Control(func(fd uintptr) { askRecvTimestamp(int(fd)) })
+	}
+	c, err := net.DialUDP(f.udp, nil, srv.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	want := addrPort(c.LocalAddr())
+	r := newUDPReader(srv, 2048)
+	msg := request(UDP, "192.0.2.1:5060", "", "rport")
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime(b)
+	for done := 0; done < b.N; {
+		sent := min(udpBatch, b.N-done)
+		for range sent {
+			c.Write(msg)
 		}
-	})
+		for got := 0; got < sent; {
+			n, err := r.read()
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := range n {
+				d, src, at := r.datagram(i)
+				if src != want || len(d) != len(msg) || (at != 0) != (stamp && runtime.GOOS == "linux") {
+					b.Fatalf("datagram %d from %v at %d, want %d bytes from %v, stamped %v", i, src, at, len(msg), want, stamp)
+				}
+			}
+			got += n
+		}
+		done += sent
+	}
+	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkUDPWriteBatch measures the write path alone: a read batch's
@@ -175,14 +193,14 @@ func BenchmarkUDPWriteBatch(b *testing.B) {
 	forFamiliesB(b, func(b *testing.B, f family) {
 		peer := udpClient(b, f)
 		dst := addrPort(peer.LocalAddr())
-		s := newUDPSocket(udpClient(b, f), f.host == "127.0.0.1", func(_ netip.AddrPort, err error) { b.Error(err) })
+		s := newUDPSocket(udpClient(b, f), f.host == "127.0.0.1", func(_ netip.AddrPort, err error) { b.Error(err) }, nil)
 		msg := response(1)
 		b.ReportAllocs()
 		b.ResetTimer()
 		for done := 0; done < b.N; done += udpBatch {
 			s.hold()
 			for range min(udpBatch, b.N-done) {
-				if err := s.send(msg, dst, true); err != nil {
+				if err := s.send(msg, dst, true, 0); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -220,7 +238,7 @@ func BenchmarkUDPParallelSend(b *testing.B) {
 		b.Run(mode.name, func(b *testing.B) {
 			peer := udpClient(b, families[0])
 			dst := addrPort(peer.LocalAddr())
-			s := newUDPSocket(udpClient(b, families[0]), true, func(_ netip.AddrPort, err error) { b.Error(err) })
+			s := newUDPSocket(udpClient(b, families[0]), true, func(_ netip.AddrPort, err error) { b.Error(err) }, nil)
 			msg := response(1)
 			b.ReportAllocs()
 			b.SetParallelism(4)
@@ -228,7 +246,7 @@ func BenchmarkUDPParallelSend(b *testing.B) {
 			cpu0 := cpuTime(b)
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if err := s.send(msg, dst, mode.queue); err != nil {
+					if err := s.send(msg, dst, mode.queue, 0); err != nil {
 						b.Error(err)
 						return
 					}

@@ -84,7 +84,8 @@ const poisonByte = '~'
 // memory, a request's top Via stamped with in.Source, and the memory
 // reused once h releases it. It drives a Handler without sockets, for the
 // tests and benchmarks of the layers above; a message that does not parse
-// is returned as the error and not answered.
+// is returned as the error and not answered. in.Arrival is kept as given
+// (0: not known), so that tests choose the times they measure from.
 func Inject(h Handler, limits sip.Limits, data []byte, in Incoming) error {
 	d := takeDelivery(in)
 	defer d.done()
@@ -93,6 +94,7 @@ func Inject(h Handler, limits sip.Limits, data []byte, in Incoming) error {
 		d.in.Release()
 		return err
 	}
+	msg.SetArrival(in.Arrival)
 	if msg.IsRequest() {
 		if err := stamp(msg, in.Source, false); err != nil {
 			d.in.Release()

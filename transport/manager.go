@@ -55,6 +55,7 @@ type Manager struct {
 	ids        atomic.Uint64
 	wg         sync.WaitGroup
 	stats      counters
+	relays     relays
 }
 
 // New checks cfg and prepares TLS (loading or generating the certificate,
@@ -71,6 +72,7 @@ func New(cfg Config, h Handler) (*Manager, error) {
 	m := &Manager{cfg: cfg, h: h, log: cfg.Logger.With("subsystem", "transport"), tagSalt: rand.Text()}
 	m.SetAllowedOrigins(cfg.WSAllowedOrigins) // validated above
 	m.conns.init()
+	m.relays.wall = wallNanos
 	m.wsPings.m = m
 	m.keepAlives = newKeepAlives(cfg.Clock)
 	if cfg.needsCert() {

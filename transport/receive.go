@@ -2,6 +2,7 @@ package transport
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/parley-sip/parley/sip"
 )
@@ -23,6 +24,9 @@ func (m *Manager) admit(src netip.Addr) bool {
 // Msg. The memory comes from the delivery pool and goes back to it when
 // the Handler released the message (Incoming.Release).
 func (m *Manager) deliver(data []byte, copy bool, in Incoming) {
+	if in.Arrival == 0 { // a stream's message, or a datagram without a kernel time
+		in.Arrival = sip.ArrivalAt(time.Now().UnixNano())
+	}
 	d := takeDelivery(in)
 	if copy {
 		data = d.copyIn(data)
@@ -33,6 +37,7 @@ func (m *Manager) deliver(data []byte, copy bool, in Incoming) {
 		m.refuse(&d.in, err)
 		return
 	}
+	d.msg.SetArrival(in.Arrival)
 	if d.msg.IsRequest() {
 		if err := stamp(&d.msg, in.Source, in.Conn != 0 && isWebSocket(in.Proto)); err != nil {
 			m.stats.malformed.Add(1)

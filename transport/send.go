@@ -33,6 +33,12 @@ func (m *Manager) Send(dst Target, msg []byte) error {
 		return err
 	}
 	m.stats.sent.Add(1)
+	if dst.Proto.Stream() {
+		// Written to the connection (or its TLS or WebSocket framing)
+		// by now; UDP's sockets time their own, which a response may
+		// leave queued.
+		m.relays.sent(dst.Relayed, isResponse(msg))
+	}
 	return nil
 }
 

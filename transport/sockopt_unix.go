@@ -12,7 +12,8 @@ import (
 const reusePortSupported = true
 
 // udpControl sets SO_REUSEPORT (when the listener has several sockets)
-// and the receive buffer before bind, which is when the kernel needs them.
+// and the receive buffer before bind, which is when the kernel needs them,
+// and asks for receive timestamps.
 func udpControl(reuse bool, rcvbuf int) func(network, address string, c syscall.RawConn) error {
 	return func(_, _ string, c syscall.RawConn) error {
 		var serr error
@@ -21,6 +22,7 @@ func udpControl(reuse bool, rcvbuf int) func(network, address string, c syscall.
 				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
 			}
 			setRcvBuf(int(fd), rcvbuf)
+			askRecvTimestamp(int(fd))
 		})
 		if err != nil {
 			return err

@@ -75,6 +75,14 @@ type Incoming struct {
 	Listener *ListenerInfo
 
 	released bool // Release was called: the transport reuses it all once the Handler returns
+
+	// Arrival is when the message reached this server: the kernel's
+	// receive time of its datagram (SO_TIMESTAMPNS, Linux), else the
+	// time the transport read it (TCP, TLS, WebSocket: no per-message
+	// kernel time). The transport sets it, and copies it to Msg
+	// (sip.Message.Arrival) for the layers that see only the message;
+	// one given to Inject is kept.
+	Arrival sip.Arrival
 }
 
 // Release gives in, in.Msg and the bytes it was parsed from back to the
@@ -114,6 +122,21 @@ type Target struct {
 	// with ;transport=udp), which keeps ChooseProto from moving a large
 	// request to TCP (§18.1.1).
 	PinnedUDP bool
+	// Relayed, when not 0, is the arrival of the message that the one
+	// sent relays (sip.Message.RelayOf): the transport counts the time
+	// from it to the moment the kernel took the message in its relay
+	// histogram (Manager.RelayStats). Set by Relaying, on a message's
+	// first send only.
+	Relayed sip.Arrival
+}
+
+// Relaying returns t marked with the Arrival of the message m relays,
+// taking m's mark (sip.Message.TakeRelayed): the relay histogram then
+// times this send of m, and no later one (a retransmission's wait is its
+// timer's). A message that relays none leaves t unmarked.
+func (t Target) Relaying(m *sip.Message) Target {
+	t.Relayed = m.TakeRelayed()
+	return t
 }
 
 // ListenerInfo describes one listening socket to the layers above.

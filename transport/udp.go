@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/parley-sip/parley/sip"
 )
 
 // udpBatch is how many datagrams one read takes from the kernel
@@ -82,7 +84,7 @@ func (m *Manager) listenUDP(ctx context.Context, addr netip.AddrPort) ([]*udpSoc
 			return nil, addr, err
 		}
 		uc := pc.(*net.UDPConn)
-		socks = append(socks, newUDPSocket(uc, addr.Addr().Is4(), m.queuedSendFailed))
+		socks = append(socks, newUDPSocket(uc, addr.Addr().Is4(), m.queuedSendFailed, &m.relays))
 		addr = addrPort(uc.LocalAddr()) // with port 0, the rest join the chosen port
 	}
 	return socks, addr, nil
@@ -139,8 +141,8 @@ func (m *Manager) readUDP(l *listener, s *udpSocket) {
 			s.hold()
 		}
 		for i := range n {
-			b, src := r.datagram(i)
-			m.datagram(l, b, src)
+			b, src, at := r.datagram(i)
+			m.datagram(l, b, src, at)
 			if batched && i < n-1 {
 				s.flushStale(udpHoldMax)
 			}
@@ -152,8 +154,8 @@ func (m *Manager) readUDP(l *listener, s *udpSocket) {
 }
 
 // datagram hands one received datagram on; b is the reader's buffer,
-// which the next read reuses.
-func (m *Manager) datagram(l *listener, b []byte, src netip.AddrPort) {
+// which the next read reuses, at its kernel receive time (0: none).
+func (m *Manager) datagram(l *listener, b []byte, src netip.AddrPort, at sip.Arrival) {
 	if !src.IsValid() {
 		return
 	}
@@ -168,7 +170,7 @@ func (m *Manager) datagram(l *listener, b []byte, src netip.AddrPort) {
 	if keepAlive(b) {
 		return
 	}
-	m.deliver(b, true, Incoming{Proto: UDP, Source: src, Local: l.info.Bound, Listener: l.info})
+	m.deliver(b, true, Incoming{Proto: UDP, Source: src, Local: l.info.Bound, Listener: l.info, Arrival: at})
 }
 
 // keepAlive reports a datagram that carries no message: the CRLF
@@ -205,7 +207,7 @@ func (m *Manager) sendUDP(dst Target, msg []byte) error {
 	// its own write, never for a batch, because a local failure to send
 	// it (no route, say) must reach its client transaction, which then
 	// tries the next address (§17.1.4, RFC 3263 §4.3).
-	return s.send(msg, addr, isResponse(msg))
+	return s.send(msg, addr, isResponse(msg), dst.Relayed)
 }
 
 // sockFor picks the socket that writes to dst: always the same one for

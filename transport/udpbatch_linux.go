@@ -3,12 +3,14 @@
 package transport
 
 import (
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"os"
 	"syscall"
 	"unsafe"
 
+	"github.com/parley-sip/parley/sip"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,13 +19,16 @@ import (
 // net.UDPAddr per datagram; here the kernel writes each source into a
 // raw sockaddr slot that datagram decodes into a netip.AddrPort, so a
 // read allocates nothing. The Mmsghdrs point into the reader's own
-// slices, which live as long as the reader.
+// slices, which live as long as the reader. Each datagram's control data
+// (cmsgs) carries its kernel receive time (SO_TIMESTAMPNS, asked for by
+// udpControl).
 type udpReader struct {
 	rc    syscall.RawConn
 	hdrs  []unix.Mmsghdr
 	iovs  []unix.Iovec
 	names []rawSockaddr
 	bufs  [][]byte
+	cmsgs []cmsgSlot
 
 	n    int   // what the last recvmmsg returned
 	err  error // and its error
@@ -36,6 +41,7 @@ func newUDPReader(uc *net.UDPConn, slot int) *udpReader {
 		iovs:  make([]unix.Iovec, udpBatch),
 		names: make([]rawSockaddr, udpBatch),
 		bufs:  make([][]byte, udpBatch),
+		cmsgs: make([]cmsgSlot, udpBatch),
 	}
 	r.rc, r.err = uc.SyscallConn()
 	for i := range r.hdrs {
@@ -45,6 +51,7 @@ func newUDPReader(uc *net.UDPConn, slot int) *udpReader {
 		r.hdrs[i].Hdr.Iov = &r.iovs[i]
 		r.hdrs[i].Hdr.SetIovlen(1)
 		r.hdrs[i].Hdr.Name = &r.names[i][0]
+		r.hdrs[i].Hdr.Control = &r.cmsgs[i][0]
 	}
 	// A method value made once: a closure per read would be an allocation.
 	r.recv = r.recvmmsg
@@ -60,6 +67,7 @@ func (r *udpReader) read() (int, error) {
 	}
 	for i := range r.hdrs {
 		r.hdrs[i].Hdr.Namelen = uint32(len(rawSockaddr{}))
+		r.hdrs[i].Hdr.SetControllen(len(cmsgSlot{}))
 		r.hdrs[i].Hdr.Flags = 0
 	}
 	r.n, r.err = 0, nil
@@ -96,10 +104,54 @@ func mmsg(trap uintptr, name string, fd uintptr, hdrs []unix.Mmsghdr) (n int, do
 }
 
 // datagram returns the i-th datagram of the last read, in the reader's
-// buffer, and its source; an address of another family is invalid.
-func (r *udpReader) datagram(i int) ([]byte, netip.AddrPort) {
+// buffer, its source (an address of another family is invalid) and its
+// kernel receive time (0 when the kernel gave none).
+func (r *udpReader) datagram(i int) ([]byte, netip.AddrPort, sip.Arrival) {
 	h := &r.hdrs[i]
-	return r.bufs[i][:h.Len], r.names[i].addrPort(h.Hdr.Namelen)
+	return r.bufs[i][:h.Len], r.names[i].addrPort(h.Hdr.Namelen), r.cmsgs[i].arrival(int(h.Hdr.Controllen))
+}
+
+// cmsgSlot is one datagram's control data: room for the SCM_TIMESTAMPNS
+// message (a header and a struct timespec) with some to spare, should
+// the kernel add another.
+type cmsgSlot [64]byte
+
+// arrival finds the SCM_TIMESTAMPNS among the n bytes of control data the
+// kernel wrote, decoded byte by byte (unix.ParseSocketControlMessage
+// allocates per datagram). Its header's length and the timespec's two
+// fields are machine words: size_t, time_t and long.
+func (c *cmsgSlot) arrival(n int) sip.Arrival {
+	b := c[:min(n, len(c))]
+	for len(b) >= unix.SizeofCmsghdr {
+		size := int(word(b))
+		level := int32(binary.NativeEndian.Uint32(b[wordSize:]))
+		typ := int32(binary.NativeEndian.Uint32(b[wordSize+4:]))
+		if size < unix.SizeofCmsghdr || size > len(b) {
+			return 0
+		}
+		data := (unix.SizeofCmsghdr + wordSize - 1) &^ (wordSize - 1) // CMSG_DATA
+		if level == unix.SOL_SOCKET && typ == unix.SCM_TIMESTAMPNS && size >= data+2*wordSize {
+			return sip.ArrivalAt(word(b[data:])*1e9 + word(b[data+wordSize:]))
+		}
+		next := (size + wordSize - 1) &^ (wordSize - 1) // CMSG_ALIGN
+		if next >= len(b) {
+			return 0
+		}
+		b = b[next:]
+	}
+	return 0
+}
+
+// wordSize is the size of a machine word (size_t, long) in the kernel's
+// structures.
+const wordSize = int(unsafe.Sizeof(uintptr(0)))
+
+// word reads a machine word from the start of b.
+func word(b []byte) int64 {
+	if wordSize == 8 {
+		return int64(binary.NativeEndian.Uint64(b))
+	}
+	return int64(int32(binary.NativeEndian.Uint32(b)))
 }
 
 // udpWriter writes a socket's queue with sendmmsg from headers, iovecs and

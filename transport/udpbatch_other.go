@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/parley-sip/parley/sip"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 )
@@ -42,12 +43,14 @@ func newUDPReader(uc *net.UDPConn, slot int) *udpReader {
 
 func (r *udpReader) read() (int, error) { return r.c.ReadBatch(r.msgs, 0) }
 
-func (r *udpReader) datagram(i int) ([]byte, netip.AddrPort) {
+// datagram returns the i-th datagram, its source and no arrival: x/net
+// passes no control data here, so deliver stamps it as read.
+func (r *udpReader) datagram(i int) ([]byte, netip.AddrPort, sip.Arrival) {
 	ua, ok := r.msgs[i].Addr.(*net.UDPAddr)
 	if !ok {
-		return nil, netip.AddrPort{}
+		return nil, netip.AddrPort{}, 0
 	}
-	return r.msgs[i].Buffers[0][:r.msgs[i].N], unmap(ua.AddrPort())
+	return r.msgs[i].Buffers[0][:r.msgs[i].N], unmap(ua.AddrPort()), 0
 }
 
 // udpWriter writes a socket's queue through x/net's WriteBatch.

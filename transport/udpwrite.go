@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/parley-sip/parley/sip"
 )
 
 // udpQueueMax bounds one socket's write queue: a sender that finds it
@@ -18,10 +20,12 @@ const udpQueueMax = 64
 // and where it goes. A sender that moved on left a copy in the batch's
 // arena; one that waits for the result (wait set) lent its own bytes.
 type queued struct {
-	msg  []byte
-	dst  netip.AddrPort
-	wait chan error // the waiting sender's: gets err once the message was written
-	err  error      // the kernel's refusal
+	msg      []byte
+	dst      netip.AddrPort
+	wait     chan error  // the waiting sender's: gets err once the message was written
+	err      error       // the kernel's refusal
+	relayed  sip.Arrival // Target.Relayed: timed once the kernel took it
+	response bool
 }
 
 // sendWaits recycles the waiting senders' channels (each buffered, so
@@ -36,12 +40,12 @@ type sendBatch struct {
 }
 
 // add queues a copy of msg, so its sender may reuse its buffer at once.
-func (b *sendBatch) add(msg []byte, dst netip.AddrPort) {
+func (b *sendBatch) add(msg []byte, dst netip.AddrPort, relayed sip.Arrival) {
 	start := len(b.arena)
 	b.arena = append(b.arena, msg...)
 	// A grown arena leaves earlier messages in the old array, which they
 	// keep alive until the round is written; the slices stay valid.
-	b.q = append(b.q, queued{msg: b.arena[start:len(b.arena):len(b.arena)], dst: dst})
+	b.q = append(b.q, queued{msg: b.arena[start:len(b.arena):len(b.arena)], dst: dst, relayed: relayed, response: true})
 }
 
 func (b *sendBatch) reset() {
@@ -91,6 +95,7 @@ type udpSocket struct {
 	spare    *sendBatch // the other batch; nil while the flusher writes it
 	heldAt   int64      // s.now() when the queue's first response was queued
 	onError  func(dst netip.AddrPort, err error)
+	relays   *relays // times relayed messages once written; nil times none
 
 	now func() int64 // a monotonic clock in nanoseconds; tests set their own
 }
@@ -100,13 +105,14 @@ var clockStart = time.Now()
 
 func monotonicNanos() int64 { return int64(time.Since(clockStart)) }
 
-func newUDPSocket(uc *net.UDPConn, v4 bool, onError func(netip.AddrPort, error)) *udpSocket {
+func newUDPSocket(uc *net.UDPConn, v4 bool, onError func(netip.AddrPort, error), r *relays) *udpSocket {
 	s := &udpSocket{
 		conn:    uc,
 		w:       newUDPWriter(uc, v4),
 		next:    &sendBatch{q: make([]queued, 0, udpQueueMax)},
 		spare:   &sendBatch{q: make([]queued, 0, udpQueueMax)},
 		onError: onError,
+		relays:  r,
 		now:     monotonicNanos,
 	}
 	s.room.L = &s.mu
@@ -146,8 +152,10 @@ func (s *udpSocket) flushStale(limit time.Duration) {
 // send writes msg to dst. With queue set (a response) it may leave a copy
 // in the queue and return nil: a failure shows later, through onError.
 // Without it (a request) it returns the write's own error, waiting for
-// the flusher when one is at work.
-func (s *udpSocket) send(msg []byte, dst netip.AddrPort, queue bool) error {
+// the flusher when one is at work. relayed (Target.Relayed), when not 0,
+// is timed once the kernel took msg: a response held in the queue counts
+// its wait there.
+func (s *udpSocket) send(msg []byte, dst netip.AddrPort, queue bool, relayed sip.Arrival) error {
 	s.mu.Lock()
 	s.makeRoomLocked()
 	switch {
@@ -155,13 +163,13 @@ func (s *udpSocket) send(msg []byte, dst netip.AddrPort, queue bool) error {
 		if len(s.next.q) == 0 {
 			s.heldAt = s.now()
 		}
-		s.next.add(msg, dst)
+		s.next.add(msg, dst, relayed)
 		s.mu.Unlock()
 		return nil
 	case !s.flushing && len(s.next.q) == 0:
-		return s.writeNowLocked(msg, dst)
+		return s.writeNowLocked(queued{msg: msg, dst: dst, relayed: relayed, response: queue})
 	}
-	return s.awaitLocked(msg, dst)
+	return s.awaitLocked(queued{msg: msg, dst: dst, relayed: relayed, response: queue})
 }
 
 // makeRoomLocked returns with the queue not full: it writes the queue
@@ -180,11 +188,14 @@ func (s *udpSocket) makeRoomLocked() {
 
 // writeNowLocked writes msg at once as the flusher, then whatever others
 // queued meanwhile. The caller holds s.mu; writeNowLocked releases it.
-func (s *udpSocket) writeNowLocked(msg []byte, dst netip.AddrPort) error {
+func (s *udpSocket) writeNowLocked(e queued) error {
 	s.flushing = true
 	s.mu.Unlock()
-	_, err := s.conn.WriteToUDPAddrPort(msg, dst)
+	_, err := s.conn.WriteToUDPAddrPort(e.msg, e.dst)
 	s.writes.Add(1)
+	if err == nil {
+		s.relays.sent(e.relayed, e.response)
+	}
 	s.mu.Lock()
 	s.drainLocked()
 	s.mu.Unlock()
@@ -196,9 +207,10 @@ func (s *udpSocket) writeNowLocked(msg []byte, dst netip.AddrPort) error {
 // flusher at work, or by this sender as the flusher when the queue holds
 // only a read batch's responses. The caller holds s.mu; awaitLocked
 // releases it.
-func (s *udpSocket) awaitLocked(msg []byte, dst netip.AddrPort) error {
+func (s *udpSocket) awaitLocked(e queued) error {
 	w := sendWaits.Get().(chan error)
-	s.next.q = append(s.next.q, queued{msg: msg, dst: dst, wait: w})
+	e.wait = w
+	s.next.q = append(s.next.q, e)
 	if !s.flushing {
 		s.flushLocked()
 	}
@@ -257,6 +269,10 @@ func (s *udpSocket) writeBatch(q []queued) {
 			}
 			s.refused(&q[0], err)
 			n = 1
+		} else {
+			for _, e := range q[:n] {
+				s.relays.sent(e.relayed, e.response)
+			}
 		}
 		q = q[n:]
 	}

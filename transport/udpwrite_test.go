@@ -31,7 +31,7 @@ func newQueueRig(t *testing.T, f family) *queueRig {
 		r.mu.Lock()
 		r.failed = append(r.failed, err)
 		r.mu.Unlock()
-	})
+	}, nil)
 	return r
 }
 
@@ -87,7 +87,7 @@ func TestUDPQueueHoldsResponsesUntilRelease(t *testing.T) {
 		buf := make([]byte, 0, 64)
 		for i := range 3 {
 			buf = append(buf[:0], response(i)...)
-			if err := r.s.send(buf, r.dst, isResponse(buf)); err != nil {
+			if err := r.s.send(buf, r.dst, isResponse(buf), 0); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -134,7 +134,7 @@ func TestUDPQueueHoldIsBounded(t *testing.T) {
 			check := now
 			for i, age := range tc.ages {
 				now = check - int64(age)
-				if err := r.s.send(response(i), r.dst, true); err != nil {
+				if err := r.s.send(response(i), r.dst, true, 0); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -160,12 +160,12 @@ func TestUDPQueueRequestFlushesHeldResponses(t *testing.T) {
 	r := newQueueRig(t, families[0])
 	r.s.hold()
 	for i := range 2 {
-		if err := r.s.send(response(i), r.dst, true); err != nil {
+		if err := r.s.send(response(i), r.dst, true, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
 	req := []byte("OPTIONS sip:x SIP/2.0\r\n\r\n")
-	if err := r.s.send(req, r.dst, isResponse(req)); err != nil {
+	if err := r.s.send(req, r.dst, isResponse(req), 0); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{string(response(0)), string(response(1)), string(req)} {
@@ -173,7 +173,7 @@ func TestUDPQueueRequestFlushesHeldResponses(t *testing.T) {
 			t.Fatalf("during the batch the peer got %q, want %q", got, want)
 		}
 	}
-	if err := r.s.send(req, netip.AddrPortFrom(r.dst.Addr(), 0), false); !errors.Is(err, syscall.EINVAL) {
+	if err := r.s.send(req, netip.AddrPortFrom(r.dst.Addr(), 0), false, 0); !errors.Is(err, syscall.EINVAL) {
 		t.Fatalf("a request to port 0 during the batch: %v, want EINVAL", err)
 	}
 	r.s.release()
@@ -206,7 +206,7 @@ func TestUDPQueueIdleWritesAtOnce(t *testing.T) {
 			if tc.port0 {
 				dst = netip.AddrPortFrom(dst.Addr(), 0)
 			}
-			err := r.s.send(response(7), dst, tc.queue)
+			err := r.s.send(response(7), dst, tc.queue, 0)
 			if w := r.s.writes.Load(); w != 1 {
 				t.Fatalf("%d system calls had written when send returned, want 1", w)
 			}
@@ -269,13 +269,13 @@ func TestUDPQueueJoinsFlushInProgress(t *testing.T) {
 	buf := make([]byte, 0, 64)
 	for i := range 3 {
 		buf = append(buf[:0], response(i)...)
-		if err := r.s.send(buf, r.dst, true); err != nil {
+		if err := r.s.send(buf, r.dst, true, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
 	clear(buf[:cap(buf)])
 	result := make(chan error, 1)
-	go func() { result <- r.s.send(response(3), r.dst, false) }()
+	go func() { result <- r.s.send(response(3), r.dst, false, 0) }()
 	r.waitQueued(t, 4)
 	select {
 	case err := <-result:
@@ -311,11 +311,11 @@ func TestUDPQueueRefusedDoesNotHoldBackTheRest(t *testing.T) {
 			r := newQueueRig(t, families[0])
 			bad := netip.AddrPortFrom(r.dst.Addr(), 0)
 			done := r.flushing(t)
-			r.s.send(response(0), r.dst, true)
+			r.s.send(response(0), r.dst, true, 0)
 			result := make(chan error, 1)
-			go func() { result <- r.s.send(response(1), bad, tc.queue) }()
+			go func() { result <- r.s.send(response(1), bad, tc.queue, 0) }()
 			r.waitQueued(t, 2)
-			go func() { r.s.send(response(2), r.dst, true) }()
+			go func() { r.s.send(response(2), r.dst, true, 0) }()
 			r.waitQueued(t, 3)
 			done()
 			err := <-result
@@ -340,12 +340,12 @@ func TestUDPQueueBoundWhileFlushing(t *testing.T) {
 	r := newQueueRig(t, families[0])
 	done := r.flushing(t)
 	for i := range udpQueueMax {
-		if err := r.s.send(response(i), r.dst, true); err != nil {
+		if err := r.s.send(response(i), r.dst, true, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
 	over := make(chan error, 1)
-	go func() { over <- r.s.send(response(udpQueueMax), r.dst, true) }()
+	go func() { over <- r.s.send(response(udpQueueMax), r.dst, true, 0) }()
 	select {
 	case err := <-over:
 		t.Fatalf("a send into a full queue returned (%v) before the flusher took it", err)
@@ -391,7 +391,7 @@ func TestUDPQueueConcurrentSenders(t *testing.T) {
 				wg.Go(func() {
 					for i := range each {
 						msg := fmt.Appendf(nil, "SIP/2.0 200 OK\r\nX-S: %d\r\nX-N: %d\r\n\r\n", g, i)
-						if err := r.s.send(msg, r.dst, tc.queue(g)); err != nil {
+						if err := r.s.send(msg, r.dst, tc.queue(g), 0); err != nil {
 							t.Error(err)
 						}
 					}
@@ -461,7 +461,7 @@ func TestUDPQueueFlushesWhenFull(t *testing.T) {
 	const n = udpQueueMax + 10
 	r.s.hold()
 	for i := range n {
-		if err := r.s.send(response(i), r.dst, true); err != nil {
+		if err := r.s.send(response(i), r.dst, true, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -480,7 +480,7 @@ func TestUDPQueueOverlappingBatches(t *testing.T) {
 	r.s.hold()
 	r.s.hold()
 	for i := range 2 {
-		r.s.send(response(i), r.dst, true)
+		r.s.send(response(i), r.dst, true, 0)
 		if got := r.read(t, 50*time.Millisecond); got != "" {
 			t.Fatalf("response %d left while batch %d ran: %q", i, i+1, got)
 		}
@@ -489,7 +489,7 @@ func TestUDPQueueOverlappingBatches(t *testing.T) {
 			t.Fatalf("after batch %d ended the peer got %q", i+1, got)
 		}
 	}
-	r.s.send(response(2), r.dst, true)
+	r.s.send(response(2), r.dst, true, 0)
 	if got := r.read(t, time.Second); got != string(response(2)) {
 		t.Fatalf("outside any batch the peer got %q", got)
 	}
@@ -502,7 +502,7 @@ func TestUDPQueueSkipsRefusedMessage(t *testing.T) {
 	bad := netip.AddrPortFrom(r.dst.Addr(), 0)
 	r.s.hold()
 	for i, dst := range []netip.AddrPort{r.dst, bad, r.dst} {
-		if err := r.s.send(response(i), dst, true); err != nil {
+		if err := r.s.send(response(i), dst, true, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
