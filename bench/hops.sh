@@ -30,7 +30,10 @@
 # capturing 11-20 s late under load (a fixed sleep missed the run's start)
 # and dropped packets; see docs/PERFORMANCE.md, issue 16's record path
 # section. The run starts once dumpcap says it is capturing; its count of
-# packets dropped is printed at the end.
+# packets dropped is printed at the end. TARGET=HOST:PORT (with TARGET_PID)
+# measures a proxy already running instead of starting one (START_CMD is
+# then ignored): b2bua_latency.sh WIRE=1 does, to scrape its /metrics
+# before and after the same run.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 label=$1 start=$2 rate=$3 duration=${4:-20}
@@ -48,7 +51,12 @@ for _ in $(seq 300); do
   sleep 0.1
 done
 sleep 0.5
-"$HERE/run.sh" --label "$label" --start "$start" --scenario call --transport udp --port "$port" \
+proxy=(--start "$start" --port "$port")
+if [ -n "${TARGET:-}" ]; then
+  proxy=(--target "$TARGET")
+  [ -z "${TARGET_PID:-}" ] || proxy+=(--pid "$TARGET_PID")
+fi
+"$HERE/run.sh" --label "$label" "${proxy[@]}" --scenario call --transport udp \
   --rate "$rate" --duration "$duration" --results "$tmp/steps.jsonl" >&2 || true
 sleep 1
 kill -INT "$cap"

@@ -43,10 +43,11 @@ type Sources struct {
 	TransactionBounds func() TransactionBounds
 	// Presence returns the presence server's counters.
 	Presence func() PresenceStats
-	// Relays returns the B2BUA's relay times: requests and responses
+	// Relays returns the B2BUA's relay times by kind of message (a
+	// request's method, a response's class): requests and responses
 	// passed from one leg to the other, from the arrival of the message
 	// relayed to the kernel's taking the one that relays it.
-	Relays func() (requests, responses Histogram)
+	Relays func() map[string]Histogram
 }
 
 // Histogram is a latency histogram read from another layer: Buckets maps
@@ -159,7 +160,7 @@ var (
 	descPresencePublications = prometheus.NewDesc("parley_presence_publications_total",
 		"PUBLISHes of presence, by result: accepted (200) or refused (any other answer).", []string{"result"}, nil)
 	descRelay = prometheus.NewDesc("parley_b2bua_relay_seconds",
-		"B2BUA added latency: time from a message's arrival on one leg (the kernel's receive time over UDP, its read over TCP, TLS and WebSocket) to the kernel's taking the message that relays it on the other leg, by kind (request or response). Only a message's first send counts.", []string{"kind"}, nil)
+		"B2BUA added latency: time from a message's arrival on one leg (the kernel's receive time over UDP, its read over TCP, TLS and WebSocket) to the kernel's taking the message that relays it on the other leg, by message: INVITE, ACK, BYE, other (requests), 1xx, 2xx, 3xx-6xx (responses). Only a message's first send counts.", []string{"message"}, nil)
 	descCaptureDropped = prometheus.NewDesc("parley_capture_dropped_total",
 		"Captured messages the observer's worker had no room for (not tracked for calls, export or the live stream).", nil, nil)
 )
@@ -288,9 +289,9 @@ func (m *Metrics) collectSources(ch chan<- prometheus.Metric) {
 		collectPresence(ch, s.Presence())
 	}
 	if s.Relays != nil {
-		req, resp := s.Relays()
-		ch <- prometheus.MustNewConstHistogram(descRelay, req.Count, req.Sum, req.Buckets, "request")
-		ch <- prometheus.MustNewConstHistogram(descRelay, resp.Count, resp.Sum, resp.Buckets, "response")
+		for kind, h := range s.Relays() {
+			ch <- prometheus.MustNewConstHistogram(descRelay, h.Count, h.Sum, h.Buckets, kind)
+		}
 	}
 }
 

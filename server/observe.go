@@ -334,9 +334,13 @@ func (u subscriberUsers) ListUsers(ctx context.Context) ([]string, error) {
 
 // stageStats turns the proxy's stage counters into what /metrics shows.
 // relayStats converts the transport's relay histograms for /metrics.
-func (s *Server) relayStats() (requests, responses observe.Histogram) {
+func (s *Server) relayStats() map[string]observe.Histogram {
 	st := s.tp.RelayStats()
-	return histogram(st.Requests), histogram(st.Responses)
+	out := make(map[string]observe.Histogram, len(st))
+	for i, h := range st {
+		out[transport.RelayKinds[i]] = histogram(h)
+	}
+	return out
 }
 
 func histogram(h transport.RelayHistogram) observe.Histogram {

@@ -57,38 +57,61 @@ type RelayHistogram struct {
 	Sum     time.Duration
 }
 
-// RelayStats are the relay histograms since New: requests and responses
-// a B2BUA passed from one leg to the other (sip.Message.RelayOf), timed
-// from the arrival of the message relayed (Incoming.Arrival: the
-// kernel's receive time over UDP, the read over TCP, TLS and WebSocket)
-// to the moment the kernel took the relaying message (its sendto or
-// sendmmsg returned; a stream's write to the connection).
-type RelayStats struct {
-	Requests, Responses RelayHistogram
+// RelayKinds name what the relay histogram tells apart: the requests a
+// call's legs carry by method (a re-INVITE is an INVITE; other is UPDATE,
+// INFO, PRACK, REFER, ...) and the responses by class (3xx-6xx together).
+var RelayKinds = [...]string{"INVITE", "ACK", "BYE", "other", "1xx", "2xx", "3xx-6xx"}
+
+// relayKind tells a message's kind from its first bytes.
+func relayKind(msg []byte) int {
+	if isResponse(msg) {
+		switch msg[8] {
+		case '1':
+			return 4
+		case '2':
+			return 5
+		}
+		return 6
+	}
+	for i, method := range RelayKinds[:3] {
+		if len(msg) > len(method) && msg[len(method)] == ' ' && string(msg[:len(method)]) == method {
+			return i
+		}
+	}
+	return 3
 }
+
+// RelayStats are the relay histograms since New, by kind (RelayKinds):
+// requests and responses a B2BUA passed from one leg to the other
+// (sip.Message.RelayOf), timed from the arrival of the message relayed
+// (Incoming.Arrival: the kernel's receive time over UDP, the read over
+// TCP, TLS and WebSocket) to the moment the kernel took the relaying
+// message (its sendto or sendmmsg returned; a stream's write to the
+// connection).
+type RelayStats [len(RelayKinds)]RelayHistogram
 
 // relays are the live histograms behind RelayStats.
 type relays struct {
-	requests, responses relayHistogram
-	wall                func() int64 // the wall clock in Unix nanoseconds; tests set their own
+	kinds [len(RelayKinds)]relayHistogram
+	wall  func() int64 // the wall clock in Unix nanoseconds; tests set their own
 }
 
 func wallNanos() int64 { return time.Now().UnixNano() }
 
-// sent counts a message that left, relaying the message that arrived at
-// a; a 0 (no relay) is not counted.
-func (r *relays) sent(a sip.Arrival, response bool) {
+// sent counts msg, which left relaying the message that arrived at a; a
+// 0 (no relay) is not counted.
+func (r *relays) sent(a sip.Arrival, msg []byte) {
 	if a == 0 || r == nil {
 		return
 	}
-	h := &r.requests
-	if response {
-		h = &r.responses
-	}
-	h.observe(a.Age(r.wall()))
+	r.kinds[relayKind(msg)].observe(a.Age(r.wall()))
 }
 
 // RelayStats returns the relay histograms.
 func (m *Manager) RelayStats() RelayStats {
-	return RelayStats{Requests: m.relays.requests.snapshot(), Responses: m.relays.responses.snapshot()}
+	var s RelayStats
+	for i := range s {
+		s[i] = m.relays.kinds[i].snapshot()
+	}
+	return s
 }

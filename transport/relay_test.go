@@ -20,21 +20,22 @@ func TestRelayHistogramBuckets(t *testing.T) {
 	t0 := time.Date(2026, 12, 7, 21, 0, 0, 0, time.UTC).UnixNano()
 	w := &fakeWall{}
 	r := &relays{wall: w.now}
+	invite, ok := request(UDP, "192.0.2.1:5060", ""), response(1)
 	for _, tt := range []struct {
-		age      time.Duration
-		response bool
+		age time.Duration
+		msg []byte
 	}{
-		{90 * time.Microsecond, false},
-		{1600 * time.Microsecond, false},
-		{2 * time.Millisecond, true},
-		{3 * time.Second, true},
-		{-time.Millisecond, true},
+		{90 * time.Microsecond, invite},
+		{1600 * time.Microsecond, invite},
+		{2 * time.Millisecond, ok},
+		{3 * time.Second, ok},
+		{-time.Millisecond, ok},
 	} {
 		w.ns = t0 + int64(tt.age)
-		r.sent(sip.ArrivalAt(t0), tt.response)
+		r.sent(sip.ArrivalAt(t0), tt.msg)
 	}
-	r.sent(0, false)
-	req, resp := r.requests.snapshot(), r.responses.snapshot()
+	r.sent(0, invite)
+	req, resp := r.kinds[relayKind(invite)].snapshot(), r.kinds[relayKind(ok)].snapshot()
 	le := func(h RelayHistogram, bound time.Duration) uint64 {
 		for i, b := range RelayBuckets {
 			if b == bound {
@@ -87,14 +88,14 @@ func TestRelayTimedWhenWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.ns = t0 + int64(4*time.Millisecond) // the batch's other datagrams take their time
-	if got := rl.responses.snapshot().Count; got != 1 {
+	if got := rl.kinds[relayKind(response(0))].snapshot().Count; got != 1 {
 		t.Fatalf("%d responses timed while one waits in the queue, want 1", got)
 	}
 	r.s.release()
 	if err := r.s.send(request(UDP, "192.0.2.1:5060", ""), r.dst, false, at); err != nil {
 		t.Fatal(err)
 	}
-	resp, req := rl.responses.snapshot(), rl.requests.snapshot()
+	resp, req := rl.kinds[relayKind(response(0))].snapshot(), rl.kinds[relayKind(request(UDP, "192.0.2.1:5060", ""))].snapshot()
 	if resp.Count != 2 || resp.Sum != 4200*time.Microsecond {
 		t.Errorf("responses: %d timed, %v in all; want 2, 200µs written at once and 4ms held", resp.Count, resp.Sum)
 	}
@@ -104,6 +105,25 @@ func TestRelayTimedWhenWritten(t *testing.T) {
 	for i := range 3 {
 		if r.read(t, time.Second) == "" {
 			t.Fatalf("datagram %d never came", i)
+		}
+	}
+}
+
+// TestRelayKind names a message's kind from its first bytes: a request by
+// its method (others together), a response by its class.
+func TestRelayKind(t *testing.T) {
+	for _, tt := range []struct{ msg, want string }{
+		{"INVITE sip:b@example.com SIP/2.0\r\n", "INVITE"},
+		{"ACK sip:b@example.com SIP/2.0\r\n", "ACK"},
+		{"BYE sip:b@example.com SIP/2.0\r\n", "BYE"},
+		{"INVITES sip:b@example.com SIP/2.0\r\n", "other"},
+		{"UPDATE sip:b@example.com SIP/2.0\r\n", "other"},
+		{"SIP/2.0 180 Ringing\r\n", "1xx"},
+		{"SIP/2.0 200 OK\r\n", "2xx"},
+		{"SIP/2.0 486 Busy Here\r\n", "3xx-6xx"},
+	} {
+		if got := RelayKinds[relayKind([]byte(tt.msg))]; got != tt.want {
+			t.Errorf("%q: %s, want %s", tt.msg, got, tt.want)
 		}
 	}
 }

@@ -37,7 +37,7 @@ func (m *Manager) Send(dst Target, msg []byte) error {
 		// Written to the connection (or its TLS or WebSocket framing)
 		// by now; UDP's sockets time their own, which a response may
 		// leave queued.
-		m.relays.sent(dst.Relayed, isResponse(msg))
+		m.relays.sent(dst.Relayed, msg)
 	}
 	return nil
 }

@@ -20,12 +20,11 @@ const udpQueueMax = 64
 // and where it goes. A sender that moved on left a copy in the batch's
 // arena; one that waits for the result (wait set) lent its own bytes.
 type queued struct {
-	msg      []byte
-	dst      netip.AddrPort
-	wait     chan error  // the waiting sender's: gets err once the message was written
-	err      error       // the kernel's refusal
-	relayed  sip.Arrival // Target.Relayed: timed once the kernel took it
-	response bool
+	msg     []byte
+	dst     netip.AddrPort
+	wait    chan error  // the waiting sender's: gets err once the message was written
+	err     error       // the kernel's refusal
+	relayed sip.Arrival // Target.Relayed: timed once the kernel took it
 }
 
 // sendWaits recycles the waiting senders' channels (each buffered, so
@@ -45,7 +44,7 @@ func (b *sendBatch) add(msg []byte, dst netip.AddrPort, relayed sip.Arrival) {
 	b.arena = append(b.arena, msg...)
 	// A grown arena leaves earlier messages in the old array, which they
 	// keep alive until the round is written; the slices stay valid.
-	b.q = append(b.q, queued{msg: b.arena[start:len(b.arena):len(b.arena)], dst: dst, relayed: relayed, response: true})
+	b.q = append(b.q, queued{msg: b.arena[start:len(b.arena):len(b.arena)], dst: dst, relayed: relayed})
 }
 
 func (b *sendBatch) reset() {
@@ -167,9 +166,9 @@ func (s *udpSocket) send(msg []byte, dst netip.AddrPort, queue bool, relayed sip
 		s.mu.Unlock()
 		return nil
 	case !s.flushing && len(s.next.q) == 0:
-		return s.writeNowLocked(queued{msg: msg, dst: dst, relayed: relayed, response: queue})
+		return s.writeNowLocked(queued{msg: msg, dst: dst, relayed: relayed})
 	}
-	return s.awaitLocked(queued{msg: msg, dst: dst, relayed: relayed, response: queue})
+	return s.awaitLocked(queued{msg: msg, dst: dst, relayed: relayed})
 }
 
 // makeRoomLocked returns with the queue not full: it writes the queue
@@ -194,7 +193,7 @@ func (s *udpSocket) writeNowLocked(e queued) error {
 	_, err := s.conn.WriteToUDPAddrPort(e.msg, e.dst)
 	s.writes.Add(1)
 	if err == nil {
-		s.relays.sent(e.relayed, e.response)
+		s.relays.sent(e.relayed, e.msg)
 	}
 	s.mu.Lock()
 	s.drainLocked()
@@ -271,7 +270,7 @@ func (s *udpSocket) writeBatch(q []queued) {
 			n = 1
 		} else {
 			for _, e := range q[:n] {
-				s.relays.sent(e.relayed, e.response)
+				s.relays.sent(e.relayed, e.msg)
 			}
 		}
 		q = q[n:]

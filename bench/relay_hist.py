@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Summarises parley_b2bua_relay_seconds between two scrapes of /metrics
+(see b2bua_latency.sh): the difference of the two is what the run relayed.
+Arguments: BEFORE AFTER (files holding the scrapes) [LABEL RATE]. Prints a
+row per message (INVITE, ACK, BYE, other, 1xx, 2xx, 3xx-6xx: those seen),
+one for all requests, all responses and all together, and one JSON line.
+
+Percentiles are interpolated linearly within the bucket they fall in, as
+Prometheus's histogram_quantile does (the first bucket from 0), so they are
+only as good as the buckets: fine near 2 ms (1, 1.5, 2, 3 ms), coarse past
+5 ms. The share within 2 ms is exact (2 ms is a bucket bound). The max is
+the smallest bound that holds every message: the slowest was at most that,
+and over the next smaller bound."""
+import json
+import math
+import re
+import sys
+
+SERIES = re.compile(r'^parley_b2bua_relay_seconds_(bucket|count|sum)\{([^}]*)\}\s+(\S+)$')
+
+
+def parse(path):
+    """Returns {message: {"buckets": {le: n}, "count": n, "sum": s}}."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            m = SERIES.match(line.strip())
+            if not m:
+                continue
+            what, labels, value = m.group(1), dict(re.findall(r'(\w+)="([^"]*)"', m.group(2))), float(m.group(3))
+            h = out.setdefault(labels["message"], {"buckets": {}, "count": 0.0, "sum": 0.0})
+            if what == "bucket":
+                h["buckets"][math.inf if labels["le"] == "+Inf" else float(labels["le"])] = value
+            else:
+                h[what] = value
+    return out
+
+
+def diff(after, before):
+    d = {}
+    for kind, a in after.items():
+        b = before.get(kind, {"buckets": {}, "count": 0.0, "sum": 0.0})
+        d[kind] = {"buckets": {le: n - b["buckets"].get(le, 0.0) for le, n in a["buckets"].items()},
+                   "count": a["count"] - b["count"], "sum": a["sum"] - b["sum"]}
+    return d
+
+
+def merged(hs):
+    m = {"buckets": {}, "count": 0.0, "sum": 0.0}
+    for h in hs:
+        for le, n in h["buckets"].items():
+            m["buckets"][le] = m["buckets"].get(le, 0.0) + n
+        m["count"] += h["count"]
+        m["sum"] += h["sum"]
+    return m
+
+
+def quantile(h, q):
+    """The q-quantile in seconds, linear within its bucket; None if empty."""
+    n = h["count"]
+    if n <= 0:
+        return None
+    rank, lower, below = q * n, 0.0, 0.0
+    for le in sorted(h["buckets"]):
+        cum = h["buckets"][le]
+        if cum >= rank:
+            if math.isinf(le):
+                return lower  # past the last bound: only "over it" is known
+            return lower + (le - lower) * (rank - below) / max(cum - below, 1e-12)
+        lower, below = le, cum
+    return lower
+
+
+def summary(h):
+    n = h["count"]
+    les = sorted(h["buckets"])
+    top = next((le for le in les if h["buckets"][le] >= n), math.inf) if n else None
+    within = h["buckets"].get(0.002, 0.0) / n if n else None
+    ms = lambda s: None if s is None else round(s * 1000, 3)
+    return {"n": int(n), "p50_ms": ms(quantile(h, 0.5)), "p90_ms": ms(quantile(h, 0.9)), "p99_ms": ms(quantile(h, 0.99)),
+            "within_2ms": None if within is None else round(within, 5),
+            "max_bucket_ms": None if top is None else ("+Inf" if math.isinf(top) else ms(top)),
+            "mean_ms": ms(h["sum"] / n) if n else None}
+
+
+def main():
+    before, after = parse(sys.argv[1]), parse(sys.argv[2])
+    if not after:
+        sys.exit("relay_hist.py: no parley_b2bua_relay_seconds in " + sys.argv[2])
+    d = diff(after, before)
+    order = ["INVITE", "ACK", "BYE", "other", "1xx", "2xx", "3xx-6xx"]
+    rows = {k: summary(d[k]) for k in order if k in d and d[k]["count"] > 0}
+    requests = [d[k] for k in order[:4] if k in d]
+    rows["requests"] = summary(merged(requests))
+    rows["responses"] = summary(merged([d[k] for k in order[4:] if k in d]))
+    rows["all"] = summary(merged(d.values()))
+    print(f"{'message':<9} {'n':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'<=2ms':>8} {'max <=':>8} {'mean ms':>8}")
+    for k, r in rows.items():
+        f = lambda v: "-" if v is None else str(v)
+        print(f"{k:<9} {r['n']:>8} {f(r['p50_ms']):>8} {f(r['p90_ms']):>8} {f(r['p99_ms']):>8} "
+              f"{f(r['within_2ms']):>8} {f(r['max_bucket_ms']):>8} {f(r['mean_ms']):>8}")
+    print("(percentiles interpolated within histogram buckets; max is the smallest bucket bound holding all)")
+    line = {"type": "b2bua_latency", "kinds": rows}
+    if len(sys.argv) > 4:
+        line["label"], line["rate"] = sys.argv[3], float(sys.argv[4])
+    print(json.dumps(line))
+
+
+if __name__ == "__main__":
+    main()
