@@ -36,7 +36,17 @@ def main():
         v = sorted(hops[kind])
         print(json.dumps({"type": "hop", "label": label, "rate": rate, "kind": kind, "n": len(v),
                           "p50_ms": pct(v, 0.5), "p90_ms": pct(v, 0.9), "p99_ms": pct(v, 0.99),
-                          "max_ms": round(v[-1], 3)}))
+                          "max_ms": round(v[-1], 3), "within_ms": within(v)}))
+
+
+# The bounds of Parley's parley_b2bua_relay_seconds buckets up to 10 ms, in
+# ms: the share of hops within each compares the wire with the histogram
+# (b2bua_latency.sh WIRE=1) without interpolating either.
+BOUNDS_MS = (0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10)
+
+
+def within(v):
+    return {str(b): round(sum(1 for x in v if x <= b) / len(v), 4) for b in BOUNDS_MS}
 
 
 def pct(v, p):

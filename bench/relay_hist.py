@@ -80,7 +80,9 @@ def summary(h):
     return {"n": int(n), "p50_ms": ms(quantile(h, 0.5)), "p90_ms": ms(quantile(h, 0.9)), "p99_ms": ms(quantile(h, 0.99)),
             "within_2ms": None if within is None else round(within, 5),
             "max_bucket_ms": None if top is None else ("+Inf" if math.isinf(top) else ms(top)),
-            "mean_ms": ms(h["sum"] / n) if n else None}
+            "mean_ms": ms(h["sum"] / n) if n else None,
+            "within_ms": {str(round(le * 1000, 3)).removesuffix(".0"): round(h["buckets"][le] / n, 4)
+                          for le in les if n and le <= 0.010}}
 
 
 def main():

@@ -85,9 +85,9 @@ func relayKind(msg []byte) int {
 // requests and responses a B2BUA passed from one leg to the other
 // (sip.Message.RelayOf), timed from the arrival of the message relayed
 // (Incoming.Arrival: the kernel's receive time over UDP, the read over
-// TCP, TLS and WebSocket) to the moment the kernel took the relaying
-// message (its sendto or sendmmsg returned; a stream's write to the
-// connection).
+// TCP, TLS and WebSocket) to the moment the relaying message was handed
+// to the kernel (the start of the sendto or sendmmsg that carried it, a
+// stream's write), counted once the kernel took it.
 type RelayStats [len(RelayKinds)]RelayHistogram
 
 // relays are the live histograms behind RelayStats.
@@ -98,13 +98,25 @@ type relays struct {
 
 func wallNanos() int64 { return time.Now().UnixNano() }
 
-// sent counts msg, which left relaying the message that arrived at a; a
-// 0 (no relay) is not counted.
-func (r *relays) sent(a sip.Arrival, msg []byte) {
+// now returns the wall clock for sent, read as a write begins: 0 when
+// nothing is timed.
+func (r *relays) now() int64 {
+	if r == nil {
+		return 0
+	}
+	return r.wall()
+}
+
+// sent counts msg, which the kernel took relaying the message that
+// arrived at a, by the time when the write that carried it began (now):
+// the moment it was handed to the kernel, which on loopback then also
+// delivers it to the receiver's socket before the call returns. A 0 (no
+// relay) is not counted.
+func (r *relays) sent(a sip.Arrival, msg []byte, at int64) {
 	if a == 0 || r == nil {
 		return
 	}
-	r.kinds[relayKind(msg)].observe(a.Age(r.wall()))
+	r.kinds[relayKind(msg)].observe(a.Age(at))
 }
 
 // RelayStats returns the relay histograms.

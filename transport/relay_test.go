@@ -32,9 +32,9 @@ func TestRelayHistogramBuckets(t *testing.T) {
 		{-time.Millisecond, ok},
 	} {
 		w.ns = t0 + int64(tt.age)
-		r.sent(sip.ArrivalAt(t0), tt.msg)
+		r.sent(sip.ArrivalAt(t0), tt.msg, r.now())
 	}
-	r.sent(0, invite)
+	r.sent(0, invite, r.now())
 	req, resp := r.kinds[relayKind(invite)].snapshot(), r.kinds[relayKind(ok)].snapshot()
 	le := func(h RelayHistogram, bound time.Duration) uint64 {
 		for i, b := range RelayBuckets {

@@ -23,6 +23,10 @@ func (m *Manager) Send(dst Target, msg []byte) error {
 		return ErrClosed
 	}
 	var err error
+	var at int64
+	if dst.Relayed != 0 && dst.Proto.Stream() {
+		at = m.relays.now() // UDP's sockets time their own, which a response may leave queued
+	}
 	if d, ok := Lookup(dst.Proto); ok {
 		err = d.send(m, dst, msg)
 	} else {
@@ -33,11 +37,8 @@ func (m *Manager) Send(dst Target, msg []byte) error {
 		return err
 	}
 	m.stats.sent.Add(1)
-	if dst.Proto.Stream() {
-		// Written to the connection (or its TLS or WebSocket framing)
-		// by now; UDP's sockets time their own, which a response may
-		// leave queued.
-		m.relays.sent(dst.Relayed, msg)
+	if at != 0 {
+		m.relays.sent(dst.Relayed, msg, at)
 	}
 	return nil
 }

@@ -190,10 +190,14 @@ func (s *udpSocket) makeRoomLocked() {
 func (s *udpSocket) writeNowLocked(e queued) error {
 	s.flushing = true
 	s.mu.Unlock()
+	var at int64
+	if e.relayed != 0 {
+		at = s.relays.now()
+	}
 	_, err := s.conn.WriteToUDPAddrPort(e.msg, e.dst)
 	s.writes.Add(1)
 	if err == nil {
-		s.relays.sent(e.relayed, e.msg)
+		s.relays.sent(e.relayed, e.msg, at)
 	}
 	s.mu.Lock()
 	s.drainLocked()
@@ -258,6 +262,7 @@ func (s *udpSocket) drainLocked() {
 // destination does not hold back the rest.
 func (s *udpSocket) writeBatch(q []queued) {
 	for len(q) > 0 {
+		at := s.relays.now()
 		n, err := s.w.write(q)
 		s.writes.Add(1)
 		if err != nil || n <= 0 {
@@ -270,7 +275,7 @@ func (s *udpSocket) writeBatch(q []queued) {
 			n = 1
 		} else {
 			for _, e := range q[:n] {
-				s.relays.sent(e.relayed, e.msg)
+				s.relays.sent(e.relayed, e.msg, at)
 			}
 		}
 		q = q[n:]
