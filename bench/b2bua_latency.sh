@@ -21,7 +21,9 @@
 # REG_PORT from the environment; PARLEY_BIN, PARLEY_STORAGE (sqlite) and
 # PARLEY_CDR (true) as parley.sh. WIRE=1 runs the step under hops.sh's
 # capture too (dumpcap and tshark; set PARLEY_PASS_X_HEADERS=true), to
-# check the histogram against the wire at a rate the capture keeps up with.
+# check the histogram against the wire at a rate the capture keeps up with:
+# then it prints INVITE, 1xx and 2xx from both side by side, with their
+# shares within the histogram's bounds.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 rate=$1 duration=${2:-20}
@@ -50,7 +52,7 @@ for _ in $(seq 100); do
 done
 scrape "$run_dir/before" || { echo "b2bua_latency.sh: no /metrics on $admin" >&2; exit 2; }
 if [ "${WIRE:-0}" = 1 ]; then
-  PORT=$port TARGET=127.0.0.1:$port TARGET_PID=$pid "$HERE/hops.sh" "$label" - "$rate" "$duration" >&2
+  PORT=$port TARGET=127.0.0.1:$port TARGET_PID=$pid "$HERE/hops.sh" "$label" - "$rate" "$duration" >"$run_dir/hops.jsonl"
 else
   "$HERE/run.sh" --label "$label" --target "127.0.0.1:$port" --pid "$pid" --scenario call --transport udp \
     --rate "$rate" --duration "$duration" --results "$run_dir/steps.jsonl" >&2 || true
@@ -59,6 +61,9 @@ scrape "$run_dir/after"
 mkdir -p "$HERE/results"
 python3 "$HERE/relay_hist.py" "$run_dir/before" "$run_dir/after" "$label" "$rate" >"$run_dir/summary"
 sed '$d' "$run_dir/summary"
+if [ -s "$run_dir/hops.jsonl" ]; then
+  python3 "$HERE/relay_hist.py" --wire "$run_dir/summary" "$run_dir/hops.jsonl"
+fi
 step=$(tail -n 1 "$run_dir/steps.jsonl" 2>/dev/null || echo null)
 tail -n 1 "$run_dir/summary" | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); d["step"]=json.loads(sys.argv[1]); print(json.dumps(d))' "$step" |
-  tee -a "$HERE/results/b2bua_latency.jsonl" | python3 -c 'import json,sys; s=json.loads(sys.stdin.read())["step"] or {}; print("step:", {k: s.get(k) for k in ("rate_achieved", "successful", "failed", "retrans_uac", "rtt_ms", "proxy_cpu_s", "pass")})'
+  tee -a "$HERE/results/b2bua_latency.jsonl" | python3 -c 'import json,sys; s=json.loads(sys.stdin.read())["step"]; s and print("step:", {k: s.get(k) for k in ("rate_achieved", "successful", "failed", "retrans_uac", "rtt_ms", "proxy_cpu_s", "pass")})'

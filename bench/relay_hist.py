@@ -4,6 +4,8 @@
 Arguments: BEFORE AFTER (files holding the scrapes) [LABEL RATE]. Prints a
 row per message (INVITE, ACK, BYE, other, 1xx, 2xx, 3xx-6xx: those seen),
 one for all requests, all responses and all together, and one JSON line.
+With --wire SUMMARY HOPS it prints that summary's INVITE, 1xx and 2xx
+beside hops.py's lines for the same run instead.
 
 Percentiles are interpolated linearly within the bucket they fall in, as
 Prometheus's histogram_quantile does (the first bucket from 0), so they are
@@ -85,7 +87,27 @@ def summary(h):
                           for le in les if n and le <= 0.010}}
 
 
+def wire(summary_path, hops_path):
+    """Prints the histogram's INVITE, 1xx and 2xx beside hops.py's pairs
+    of the same run: percentiles, and the shares within each bound."""
+    with open(summary_path) as f:
+        mine = json.loads(f.read().splitlines()[-1])["kinds"]
+    with open(hops_path) as f:
+        hops = {h["kind"]: h for h in map(json.loads, f) if h.get("type") == "hop"}
+    print("in-process / wire (hops.sh):")
+    for kind, pair in (("INVITE", "INVITE/INVITE"), ("1xx", "180/INVITE"), ("2xx", "200/INVITE")):
+        a, b = mine.get(kind), hops.get(pair)
+        if not a or not b:
+            continue
+        print(f"{kind:<7} n {a['n']}/{b['n']}  p50 {a['p50_ms']}/{b['p50_ms']}  p90 {a['p90_ms']}/{b['p90_ms']}  "
+              f"p99 {a['p99_ms']}/{b['p99_ms']}  max <= {a['max_bucket_ms']} / {b['max_ms']} ms")
+        print("        share within ms: " + "  ".join(f"{k}: {a['within_ms'].get(k)}/{v}" for k, v in b.get("within_ms", {}).items()))
+
+
 def main():
+    if sys.argv[1] == "--wire":
+        wire(sys.argv[2], sys.argv[3])
+        return
     before, after = parse(sys.argv[1]), parse(sys.argv[2])
     if not after:
         sys.exit("relay_hist.py: no parley_b2bua_relay_seconds in " + sys.argv[2])
