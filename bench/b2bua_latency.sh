@@ -15,7 +15,11 @@
 # SO_TIMESTAMPNS) to the return of the sendto/sendmmsg that hands it to the
 # kernel: Parley alone, with no capture on the machine. One JSON line is
 # appended to results/b2bua_latency.jsonl, with run.sh's step (rate
-# achieved, failures, Parley's CPU) beside it.
+# achieved, failures, Parley's CPU) beside it. To tell whose a tail is, it
+# also prints from the same scrapes how long goroutines waited, runnable,
+# for a processor (go_sched_latencies_seconds: the load, or the
+# collector's mark worker on one of the two Ps), the collector's pauses,
+# and from /proc how long Parley's threads waited for a CPU (run_delay).
 #
 # PORT (5070) is Parley's SIP port; run.sh takes UAC_PORT, UAS_PORT and
 # REG_PORT from the environment; PARLEY_BIN, PARLEY_STORAGE (sqlite) and
@@ -45,12 +49,17 @@ PROXY_HOST=127.0.0.1 PROXY_PORT=$port RUN_DIR=$run_dir PARLEY_ADMIN=$admin \
   "$HERE/parley.sh" >"$run_dir/parley.log" 2>&1 &
 pid=$!
 scrape() { curl -sf "http://$admin/metrics" >"$1"; }
+# How long Parley's threads were runnable without a CPU (the kernel's
+# run_delay, ns, summed over the threads alive): the machine's share of
+# a tail, which no change to Parley removes.
+run_delay() { cat /proc/"$pid"/task/*/schedstat 2>/dev/null | awk '{s += $2} END {printf "%d", s}'; }
 for _ in $(seq 100); do
   scrape "$run_dir/before" && break
   kill -0 "$pid" 2>/dev/null || { cat "$run_dir/parley.log" >&2; echo "b2bua_latency.sh: parley exited" >&2; exit 2; }
   sleep 0.1
 done
 scrape "$run_dir/before" || { echo "b2bua_latency.sh: no /metrics on $admin" >&2; exit 2; }
+delay0=$(run_delay)
 if [ "${WIRE:-0}" = 1 ]; then
   PORT=$port TARGET=127.0.0.1:$port TARGET_PID=$pid "$HERE/hops.sh" "$label" - "$rate" "$duration" >"$run_dir/hops.jsonl"
 else
@@ -58,12 +67,15 @@ else
     --rate "$rate" --duration "$duration" --results "$run_dir/steps.jsonl" >&2 || true
 fi
 scrape "$run_dir/after"
+delay=$(($(run_delay) - delay0))
 mkdir -p "$HERE/results"
 python3 "$HERE/relay_hist.py" "$run_dir/before" "$run_dir/after" "$label" "$rate" >"$run_dir/summary"
 sed '$d' "$run_dir/summary"
+echo "kernel: Parley's threads waited $(awk -v d="$delay" 'BEGIN {printf "%.3f", d / 1e9}') s runnable for a CPU (run_delay)"
 if [ -s "$run_dir/hops.jsonl" ]; then
   python3 "$HERE/relay_hist.py" --wire "$run_dir/summary" "$run_dir/hops.jsonl"
 fi
 step=$(tail -n 1 "$run_dir/steps.jsonl" 2>/dev/null || echo null)
-tail -n 1 "$run_dir/summary" | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); d["step"]=json.loads(sys.argv[1]); print(json.dumps(d))' "$step" |
+tail -n 1 "$run_dir/summary" |
+  python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); d["step"]=json.loads(sys.argv[1]); d["run_delay_s"]=int(sys.argv[2])/1e9; print(json.dumps(d))' "$step" "$delay" |
   tee -a "$HERE/results/b2bua_latency.jsonl" | python3 -c 'import json,sys; s=json.loads(sys.stdin.read())["step"]; s and print("step:", {k: s.get(k) for k in ("rate_achieved", "successful", "failed", "retrans_uac", "rtt_ms", "proxy_cpu_s", "pass")})'

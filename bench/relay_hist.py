@@ -38,6 +38,44 @@ def parse(path):
     return out
 
 
+def plain(path, name):
+    """Returns a histogram or counter without labels, as parse's values,
+    from the series named name: {"buckets", "count", "sum"} or a float."""
+    h = {"buckets": {}, "count": 0.0, "sum": 0.0}
+    with open(path) as f:
+        for line in f:
+            if not line.startswith(name):
+                continue
+            key, _, value = line.strip().rpartition(" ")
+            if key == name:
+                return float(value)
+            m = re.match(re.escape(name) + r'_bucket\{le="([^"]+)"\}$', key)
+            if m:
+                h["buckets"][math.inf if m.group(1) == "+Inf" else float(m.group(1))] = float(value)
+            elif key in (name + "_count", name + "_sum"):
+                h[key[len(name) + 1:]] = float(value)
+    return h
+
+
+def waits(before, after):
+    """The Go runtime's own figures between the scrapes: how long
+    goroutines waited, runnable, for a processor (the machine's load, or
+    a collector's mark worker holding one of the Ps), and the collector's
+    cycles and stop-the-world pauses."""
+    out = {}
+    lat = diff({"x": plain(after, "go_sched_latencies_seconds")}, {"x": plain(before, "go_sched_latencies_seconds")})["x"]
+    n = lat["count"]
+    if n > 0:
+        out["sched_waits"] = int(n)
+        out["sched_wait_mean_us"] = round(lat["sum"] / n * 1e6, 1)
+        for le, cum in sorted(lat["buckets"].items()):
+            if 5e-4 < le < 0.2:
+                out[f"sched_waits_over_{le * 1000:.3g}ms"] = round(1 - cum / n, 5)
+    gc = diff({"x": plain(after, "go_sched_pauses_total_gc_seconds")}, {"x": plain(before, "go_sched_pauses_total_gc_seconds")})["x"]
+    out["gc_pauses"], out["gc_pause_total_ms"] = int(gc["count"]), round(gc["sum"] * 1000, 3)
+    return out
+
+
 def diff(after, before):
     d = {}
     for kind, a in after.items():
@@ -125,6 +163,10 @@ def main():
               f"{f(r['within_2ms']):>8} {f(r['max_bucket_ms']):>8} {f(r['mean_ms']):>8}")
     print("(percentiles interpolated within histogram buckets; max is the smallest bucket bound holding all)")
     line = {"type": "b2bua_latency", "kinds": rows}
+    w = waits(sys.argv[1], sys.argv[2])
+    if w:
+        print("runtime: " + ", ".join(f"{k} {v}" for k, v in w.items()))
+        line["runtime"] = w
     if len(sys.argv) > 4:
         line["label"], line["rate"] = sys.argv[3], float(sys.argv[4])
     print(json.dumps(line))

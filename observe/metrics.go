@@ -173,7 +173,11 @@ func newMetrics(src Sources, calls func() (setup, answered int)) *Metrics {
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 	})
 	m.reg.MustRegister(m, m.latency,
-		collectors.NewGoCollector(),
+		// The scheduler's metrics too: go_sched_latencies_seconds is how
+		// long goroutines waited, runnable, for a processor, which tells a
+		// relay's tail (parley_b2bua_relay_seconds) that is the machine's or
+		// the collector's from one that is Parley's own work.
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsScheduler)),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if src.TransactionBounds != nil {
 		m.reg.MustRegister(boundsCollector{src.TransactionBounds})
