@@ -36,9 +36,10 @@ type sent struct {
 }
 
 type fakeNet struct {
-	mu   sync.Mutex
-	reqs []*sent
-	acks []*sip.Message
+	mu      sync.Mutex
+	reqs    []*sent
+	acks    []*sip.Message
+	ackDsts []transport.Target
 }
 
 func (n *fakeNet) ListenerFor(transport.Proto, netip.Addr) *transport.ListenerInfo {
@@ -64,6 +65,7 @@ func (n *fakeNet) Send(dst transport.Target, msg []byte) error {
 	}
 	n.mu.Lock()
 	n.acks = append(n.acks, m)
+	n.ackDsts = append(n.ackDsts, dst)
 	n.mu.Unlock()
 	return nil
 }
@@ -114,6 +116,9 @@ type harness struct {
 	records  []cdr.Record
 	// noFlow dials the callee by its URI alone, with no flow to reach it.
 	noFlow bool
+	// arrival stamps the caller's INVITE and in-dialog requests, as the
+	// transport does with their receive time.
+	arrival sip.Arrival
 }
 
 func newHarness(t *testing.T, ct Control, cfg Config) *harness {
@@ -189,6 +194,7 @@ func (h *harness) dialAt(from string, src, dst netip.AddrPort, plan Plan, extra 
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	m.SetArrival(h.arrival)
 	tx := &fakeTx{}
 	in := &transport.Incoming{Msg: m, Proto: transport.UDP, Source: src, Listener: ctlListener}
 	dest := transport.Target{Proto: transport.UDP, Addr: dst}
@@ -268,6 +274,7 @@ func (cl *call) fromA(method string, cseq int, extra ...string) *fakeTx {
 	}, extra...)
 	lines = append(lines, "Content-Length: 0")
 	req := parse(cl.h.t, lines...)
+	req.SetArrival(cl.h.arrival)
 	tx := &fakeTx{}
 	l := cl.h.b.leg(req)
 	if l == nil {
