@@ -142,8 +142,8 @@ func TestTrackerTransitions(t *testing.T) {
 			if (got.State == CallEnded) != (len(recent) == 1 && len(active) == 0) {
 				t.Errorf("active %d recent %d for state %s", len(active), len(recent), got.State)
 			}
-			if got.State == CallEnded && tr.dialogs.Len() != 0 {
-				t.Errorf("%d dialogs left in the table after the call ended", tr.dialogs.Len())
+			if got.State == CallEnded && (len(tr.active) != 0 || len(tr.callIDs) != 0) {
+				t.Errorf("%d calls, %d Call-IDs left after the call ended", len(tr.active), len(tr.callIDs))
 			}
 		})
 	}
@@ -405,45 +405,33 @@ func TestTrackerBounds(t *testing.T) {
 	if setup, _ := tr.count(); setup != 1 {
 		t.Errorf("%d calls in setup after an INVITE of a call no longer listed, want 1", setup)
 	}
-	if tr.dialogs.Len() != 0 {
-		t.Errorf("%d dialogs left", tr.dialogs.Len())
+	if len(tr.active) != 1 || tr.order.Len() != 1 {
+		t.Errorf("%d calls, %d in order; want the one started", len(tr.active), tr.order.Len())
 	}
 }
 
-// TestTrackerSummaryOnly: what the summary settles is not parsed. The
-// forwarded INVITE and the CANCEL find their call by Call-ID and From
-// tag, a 100 Trying has no dialog to go to and an ACK changes none, so
-// the worker's reused Message still holds the last message that needed a
-// parse (the 180, then the 200).
+// TestTrackerSummaryOnly: the tracker follows a call from the messages'
+// summaries alone, as Capture queues them when only calls are followed
+// (CallsOnly): no text, the summary's strings a compact copy. The old
+// tracker parsed the text again and followed nothing without it.
 func TestTrackerSummaryOnly(t *testing.T) {
 	tr := newTracker(0)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	forwarded := invite()
 	forwarded.branch = "z9hG4bK-out"
-	feedSteps(tr, t0, time.Millisecond, in(invite()), out(untagged(resp(100))), out(resp(180)),
-		out(forwarded), in(cancel()), out(untagged(resp(100))))
-	if got := tr.scratch.StatusCode(); got != 180 {
-		t.Errorf("the reused Message holds a %d, want the 180: a message the summary settles was parsed", got)
+	steps := []step{in(invite()), out(untagged(resp(100))), out(forwarded), out(resp(180)), out(resp(200)),
+		in(msg{method: "ACK", callID: "c1", branch: "z9hG4bK-ack", toTag: "b"}), in(bye()), out(bye()), out(byeResp(200))}
+	for i, s := range steps {
+		tr.observe(&Message{Dir: s.dir, Time: t0.Add(time.Duration(i) * time.Second), Peer: alice, Summary: Scan(s.m.text()).compact()})
 	}
-	active, _ := tr.snapshot()
-	if len(active) != 1 || !active[0].Relayed || active[0].State != CallRinging {
-		t.Fatalf("active calls %+v, want c1 ringing and relayed", active)
-	}
-	tr.mu.Lock()
-	cancelled := tr.active[callKey{"c1", "from1"}].cancelled
-	tr.mu.Unlock()
-	if !cancelled {
-		t.Error("the CANCEL did not mark the call cancelled")
-	}
-
-	tr = newTracker(0)
-	feedSteps(tr, t0, time.Millisecond, in(invite()), out(resp(200)),
-		in(msg{method: "ACK", callID: "c1", branch: "z9hG4bK-ack", toTag: "b"}))
-	if got := tr.scratch.StatusCode(); got != 200 {
-		t.Errorf("the reused Message holds a %d, want the 200: the ACK was parsed", got)
-	}
-	if active, _ := tr.snapshot(); len(active) != 1 || active[0].State != CallEstablished {
-		t.Errorf("active calls %+v, want c1 established", active)
+	_, recent := tr.snapshot()
+	want := Call{CallID: "c1", Caller: `"Alice" <sip:alice@example.com>`, Callee: "<sip:bob@example.com>",
+		CallerTag: "from1", CallerTarget: "sip:alice@192.0.2.10:5060", CalleeTarget: "sip:bob-b@192.0.2.20:5060",
+		RequestURI: "sip:bob@example.com", Source: alice.String(), State: CallEnded, Status: 200, Reason: "hung up",
+		Start: t0, Ringing: t0.Add(3 * time.Second), Answered: t0.Add(4 * time.Second), End: t0.Add(6 * time.Second),
+		HungUpBy: cdr.Caller, Relayed: true, Branches: []Branch{{Tag: "b", State: "terminated", Status: 200}}}
+	if len(recent) != 1 || !reflect.DeepEqual(recent[0], want) {
+		t.Errorf("ended calls %+v\nwant one: %+v", recent, want)
 	}
 }
 
