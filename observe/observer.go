@@ -151,7 +151,11 @@ func (o *Observer) Capture(dir Direction, proto string, local, peer netip.AddrPo
 		// summary alone: the summary's strings, which point into the
 		// caller's data, are copied (one small allocation), the text
 		// is not.
-		s := Scan(unsafe.String(unsafe.SliceData(data), len(data)))
+		text := unsafe.String(unsafe.SliceData(data), len(data))
+		if line, _ := cutLine(text); !mayChangeCallLine(dir, line) {
+			return
+		}
+		s := Scan(text)
 		if !mayChangeCall(dir, &s) {
 			return
 		}
