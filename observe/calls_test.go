@@ -42,6 +42,13 @@ func untagged(m msg) msg           { m.toTag = ""; return m }
 // callee sent: its tag in From, the caller's in To.
 func fromCallee(m msg) msg { m.from, m.toTag = m.toTag, "from1"; return m }
 
+func notify() msg {
+	return msg{method: "NOTIFY", callID: "c1", branch: "z9hG4bK-n", toTag: "b", event: "refer"}
+}
+func notifyResp(code int) msg {
+	return msg{status: code, cseq: "NOTIFY", callID: "c1", branch: "z9hG4bK-n", toTag: "b"}
+}
+
 func cancel() msg { m := invite(); m.method = "CANCEL"; return m }
 func cancelResp() msg {
 	return msg{status: 200, cseq: "CANCEL", callID: "c1", branch: "z9hG4bK-1", toTag: "p"}
@@ -100,6 +107,11 @@ func TestTrackerTransitions(t *testing.T) {
 			CallEnded, 200, "hung up", 5, "b1:terminated:180 b2:terminated:200"},
 		{"forked: all fail", []step{in(invite()), out(tagged(resp(180), "b1")), out(tagged(resp(180), "b2")),
 			out(tagged(resp(480), "b3"))}, CallEnded, 480, "Whatever", 4, "b1:terminated:480 b2:terminated:480"},
+		// A subscription sharing the dialog (a REFER's NOTIFYs) does
+		// not keep the call up past its BYE: the old tracker, running
+		// RFC 5057's usages, ended it only at the last NOTIFY's answer.
+		{"a transfer's NOTIFY does not keep the call up", []step{in(invite()), out(resp(200)), in(fromCallee(notify())),
+			out(fromCallee(notifyResp(200))), in(bye()), out(byeResp(200))}, CallEnded, 200, "hung up", 3, ""},
 		{"BYE to the branch that did not answer changes nothing", []step{in(invite()), out(tagged(resp(180), "b1")),
 			out(tagged(resp(200), "b2")), in(tagged(bye(), "b1")), out(tagged(byeResp(200), "b1"))}, CallEstablished, 200, "", 3, ""},
 	}
