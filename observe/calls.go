@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parley-sip/parley/cdr"
+	"github.com/parley-sip/parley/dialog"
 )
 
 // CallState is where a call stands, as the messages Parley relayed show it.
@@ -150,29 +151,11 @@ type call struct {
 // followed: a call ends with its session.
 type leg struct {
 	tag     string            // the callee side's To tag
-	state   legState          // early, confirmed or terminated
+	state   dialog.State      // early, confirmed or terminated
 	target  string            // the callee's Contact URI as the dialog holds it
 	seq     uint32            // the callee's last CSeq number, once it sent a request
 	hasSeq  bool              // it did
 	pending []inDialogRequest // requests awaiting their final response
-}
-
-type legState uint8
-
-const (
-	legEarly legState = iota + 1
-	legConfirmed
-	legTerminated
-)
-
-func (s legState) String() string {
-	switch s {
-	case legEarly:
-		return "early"
-	case legConfirmed:
-		return "confirmed"
-	}
-	return "terminated"
 }
 
 // inDialogRequest is a request in a leg awaiting its final response,
@@ -385,13 +368,13 @@ func (t *tracker) inviteResponse(m *Message) {
 	}
 	switch code := m.Status; {
 	case code < 200:
-		t.legOf(c, m, legEarly)
+		t.legOf(c, m, dialog.Early)
 		if c.State == CallTrying {
 			c.State, c.Ringing = CallRinging, t.now
 			t.note(CallAlerting, c)
 		}
 	case code < 300:
-		t.answered(c, t.legOf(c, m, legConfirmed), code)
+		t.answered(c, t.legOf(c, m, dialog.Confirmed), code)
 	default:
 		c.invClosed = true
 		t.closeEarly(c, code) // a failure ends every early dialog of the INVITE
@@ -405,15 +388,15 @@ func (t *tracker) inviteResponse(m *Message) {
 // makes or moves to state (early for a provisional one, confirmed for a
 // 2xx), as the caller's side would: nil for a response without a tag,
 // or a provisional one after the INVITE's transaction is over.
-func (t *tracker) legOf(c *call, m *Message, state legState) *leg {
+func (t *tracker) legOf(c *call, m *Message, state dialog.State) *leg {
 	if m.ToTagValue == "" {
 		return nil
 	}
 	l := c.leg(m.ToTagValue)
 	switch {
-	case (l == nil || l.state == legTerminated) && state == legEarly && c.invClosed:
+	case (l == nil || l.state == dialog.Terminated) && state == dialog.Early && c.invClosed:
 		return nil // too late for a new early dialog
-	case l != nil && l.state == legTerminated: // ended, and made again by this INVITE
+	case l != nil && l.state == dialog.Terminated: // ended, and made again by this INVITE
 		*l = leg{tag: l.tag, state: state, target: strings.Clone(m.Contact)}
 		t.dialogChanged(c, l, "INVITE", m.Status, true)
 	case l == nil && len(c.legs) >= maxForks:
@@ -422,8 +405,8 @@ func (t *tracker) legOf(c *call, m *Message, state legState) *leg {
 		l = &leg{tag: strings.Clone(m.ToTagValue), state: state, target: strings.Clone(m.Contact)}
 		c.legs = append(c.legs, l)
 		t.dialogChanged(c, l, "INVITE", m.Status, true)
-	case l.state == legEarly && state == legConfirmed:
-		l.state = legConfirmed
+	case l.state == dialog.Early && state == dialog.Confirmed:
+		l.state = dialog.Confirmed
 		if m.Contact != "" && m.Contact != l.target {
 			l.target = strings.Clone(m.Contact)
 		}
@@ -446,7 +429,7 @@ func (c *call) leg(tag string) *leg {
 // or its transaction is over without a 2xx for them (0).
 func (t *tracker) closeEarly(c *call, code int) {
 	for _, l := range c.legs {
-		if l.state == legEarly {
+		if l.state == dialog.Early {
 			t.terminate(c, l, "INVITE", code)
 		}
 	}
@@ -507,7 +490,7 @@ func (t *tracker) inDialog(m *Message) {
 		tag = m.FromTag
 	}
 	l := c.leg(tag)
-	if l == nil || l.state == legTerminated || m.CSeqMethod == "" || isSubscription(m.CSeqMethod) {
+	if l == nil || l.state == dialog.Terminated || m.CSeqMethod == "" || isSubscription(m.CSeqMethod) {
 		return
 	}
 	if m.Status == 0 {
@@ -596,7 +579,7 @@ func internMethod(m string) string {
 
 // terminate ends one of a call's dialogs; the call ends with its own.
 func (t *tracker) terminate(c *call, l *leg, method string, code int) {
-	l.state, l.pending = legTerminated, nil
+	l.state, l.pending = dialog.Terminated, nil
 	t.dialogChanged(c, l, method, code, false)
 	if l != c.answer {
 		return
@@ -669,7 +652,7 @@ func (t *tracker) end(c *call, at time.Time, reason string, by cdr.Party) {
 	}
 	c.State, c.End, c.Reason, c.HungUpBy = CallEnded, at, reason, by
 	for i := range c.Branches {
-		c.Branches[i].State = legTerminated.String()
+		c.Branches[i].State = dialog.Terminated.String()
 	}
 	t.remove(c)
 	t.addRecent(c.clone())

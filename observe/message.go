@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/parley-sip/parley/sip"
 )
 
 // Direction says whether Parley received a message or sent it.
@@ -93,20 +95,7 @@ type Summary struct {
 // one small allocation, not a copy of the whole message. The Via branch,
 // which only the latency histogram reads, is left out.
 func (s Summary) compact() Summary {
-	parts := [...]*string{&s.Line, &s.Method, &s.CSeqMethod, &s.CallID, &s.From, &s.FromTag, &s.To, &s.ToTagValue, &s.Contact}
-	n := 0
-	for _, p := range parts {
-		n += len(*p)
-	}
-	var b strings.Builder
-	b.Grow(n)
-	for _, p := range parts {
-		b.WriteString(*p)
-	}
-	all := b.String()
-	for _, p := range parts {
-		*p, all = all[:len(*p)], all[len(*p):]
-	}
+	sip.Detach(&s.Line, &s.Method, &s.CSeqMethod, &s.CallID, &s.From, &s.FromTag, &s.To, &s.ToTagValue, &s.Contact)
 	s.Branch = ""
 	return s
 }

@@ -4,7 +4,6 @@ package server
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -36,7 +35,7 @@ func BenchmarkProxiedCall(b *testing.B) {
 	cfg.Storage.Engine = config.EngineMemory
 	cfg.Admin.Listen, cfg.Admin.CaptureMessages = "", 0
 	cfg.Security.Trusted = []string{"127.0.0.0/8"}
-	s, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	s, err := New(cfg, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
