@@ -10,6 +10,7 @@ import (
 
 	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/dialog"
+	"github.com/parley-sip/parley/sip"
 )
 
 // CallState is where a call stands, as the messages Parley relayed show it.
@@ -317,33 +318,28 @@ func (t *tracker) invite(m *Message) {
 		return
 	}
 	if c == nil {
-		c = t.start(callKey{strings.Clone(m.CallID), strings.Clone(m.FromTag)}, m)
+		c = t.start(m) // its INVITE's target comes with it
+	} else if m.Contact != c.invTarget {
+		c.invTarget = strings.Clone(m.Contact)
 	}
 	t.closeEarly(c, 0)
 	c.invSeq, c.invClosed, c.challenged = m.CSeq, false, time.Time{}
-	if m.Contact != c.invTarget {
-		c.invTarget = strings.Clone(m.Contact)
-	}
 }
 
 // start records a new call.
-func (t *tracker) start(key callKey, m *Message) *call {
+func (t *tracker) start(m *Message) *call {
 	if t.order.Len() >= t.maxActive {
 		// Ended, not forgotten, so that its call detail record is written
 		// and says why it stops here.
 		t.end(t.order.Front().Value.(*call), t.now, "no longer followed: too many calls", cdr.System)
 	}
-	c := &call{key: key, Call: Call{
-		// Clones, so that a long call does not pin its INVITE's text.
-		CallID:     key.callID,
-		Caller:     strings.Clone(m.From),
-		Callee:     strings.Clone(m.To),
-		CallerTag:  key.fromTag,
-		RequestURI: strings.Clone(requestURI(m.FirstLine())),
-		Source:     m.Peer.String(),
-		State:      CallTrying,
-		Start:      m.Time,
-	}}
+	c := &call{invTarget: m.Contact, Call: Call{CallID: m.CallID, Caller: m.From, Callee: m.To, CallerTag: m.FromTag,
+		RequestURI: requestURI(m.FirstLine()), Source: m.Peer.String(), State: CallTrying, Start: m.Time}}
+	// One copy of what the call keeps of its INVITE, so that a long call
+	// pins neither the INVITE's text nor its summary.
+	sip.Detach(&c.CallID, &c.CallerTag, &c.Caller, &c.Callee, &c.RequestURI, &c.invTarget)
+	key := callKey{c.CallID, c.CallerTag}
+	c.key = key
 	t.active[key] = c
 	t.callIDs[key.callID]++
 	c.elem = t.order.PushBack(c)
@@ -402,7 +398,8 @@ func (t *tracker) legOf(c *call, m *Message, state dialog.State) *leg {
 	case l == nil && len(c.legs) >= maxForks:
 		return nil
 	case l == nil:
-		l = &leg{tag: strings.Clone(m.ToTagValue), state: state, target: strings.Clone(m.Contact)}
+		l = &leg{tag: m.ToTagValue, state: state, target: m.Contact}
+		sip.Detach(&l.tag, &l.target)
 		c.legs = append(c.legs, l)
 		t.dialogChanged(c, l, "INVITE", m.Status, true)
 	case l.state == dialog.Early && state == dialog.Confirmed:

@@ -536,3 +536,33 @@ func TestTrackerReusedMessageKeepsNothing(t *testing.T) {
 		t.Fatalf("ended calls %+v, want c1 hung up by its caller", recent)
 	}
 }
+
+// TestTrackerAllocations: following a whole proxied call costs the
+// tracker a bounded number of allocations: the call, its list element,
+// one copy of what it keeps of the INVITE, its leg, the notices' copies
+// of the call and its place among the ended calls. The old tracker, which
+// parsed five of the call's messages and ran package dialog, made 36.
+func TestTrackerAllocations(t *testing.T) {
+	ladder := callLadder()
+	msgs := make([]Message, len(ladder))
+	for i, data := range ladder {
+		msgs[i] = Message{Dir: ladderDirs[i], Peer: alice, Summary: Scan(string(data)).compact()}
+	}
+	tr := newTracker(0)
+	n := 0
+	allocs := testing.AllocsPerRun(200, func() {
+		n++
+		id := "call-" + strconv.Itoa(n) // a fresh call each run
+		for i := range msgs {
+			m := msgs[i]
+			m.CallID = id
+			tr.observe(&m)
+		}
+	})
+	if active, _ := tr.snapshot(); len(active) != 0 {
+		t.Fatalf("%d calls left active: the ladder did not end its call", len(active))
+	}
+	if allocs > 17 { // 16, and the Call-ID the test makes
+		t.Errorf("%.0f allocations per call, want at most 17", allocs)
+	}
+}
