@@ -167,9 +167,9 @@ type inDialogRequest struct {
 	method     string
 }
 
-// Bounds of a leg: requests awaiting an answer (one whose answer was lost
-// makes room), and legs per INVITE (a peer answering with a new To tag in
-// every response must not grow a call without end).
+// Bounds of a leg's requests awaiting an answer (one whose answer was
+// lost makes room), and of a call's legs (a peer answering with a new To
+// tag in every response must not grow a call without end).
 const (
 	maxLegPending = 8
 	maxForks      = 64
@@ -544,8 +544,7 @@ func (t *tracker) response(c *call, l *leg, m *Message, fromCaller bool) {
 	}
 	p := l.pending[i]
 	l.pending = slices.Delete(l.pending, i, i+1)
-	switch {
-	case p.method == "BYE" || endsDialog(m.Status):
+	if p.method == "BYE" || endsDialog(m.Status) {
 		t.terminate(c, l, p.method, m.Status)
 	}
 }
