@@ -73,7 +73,8 @@ func (m *Message) IsRequest() bool { return m.Status == 0 }
 
 // Summary is what a quick scan of a message's headers finds. Fields the
 // message lacks, or that are malformed, are empty: a summary is for
-// display and grouping, never for routing.
+// display, grouping and following calls (the tracker reads nothing
+// else), never for routing.
 type Summary struct {
 	Line       string // the request or status line
 	Method     string // request method; "" for a response
