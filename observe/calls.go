@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/parley-sip/parley/cdr"
 	"github.com/parley-sip/parley/dialog"
@@ -133,17 +132,48 @@ type call struct {
 	Call
 	key        callKey
 	elem       *list.Element
-	inv        *dialog.Invitation // the latest INVITE of the call
-	invSeq     uint32             // its CSeq number
-	answer     *dialog.Dialog     // the dialog of the first 2xx: the call's own
-	dialogs    []*dialog.Dialog   // every dialog the call's INVITEs made
-	challenged time.Time          // a 401/407 ended the latest INVITE, at this time
-	lastFinal  int                // that response's status
-	lastReason string             // and its reason phrase
-	cancelled  bool               // the caller sent a CANCEL
-	byeFrom    cdr.Party          // who sent the first BYE
-	byeAt      time.Time          // and when: the call's end, whenever its answer comes
+	invSeq     uint32    // the CSeq number of the latest INVITE of the call
+	invTarget  string    // its Contact: the caller's target in the dialogs it makes
+	invClosed  bool      // that INVITE's transaction is over: no new early dialog
+	answer     *leg      // the dialog of the first 2xx: the call's own
+	legs       []*leg    // every dialog the call's INVITEs made, terminated ones included
+	challenged time.Time // a 401/407 ended the latest INVITE, at this time
+	lastFinal  int       // that response's status
+	lastReason string    // and its reason phrase
+	cancelled  bool      // the caller sent a CANCEL
+	byeFrom    cdr.Party // who sent the first BYE
+	byeAt      time.Time // and when: the call's end, whenever its answer comes
 }
+
+// leg is one dialog of a call, seen from the caller's side: the early or
+// confirmed dialog a callee's tag made, with what RFC 3261 §12 and RFC
+// 5057 need to follow its INVITE usage from the summaries of the messages
+// Parley relays. Subscriptions that share the dialog (RFC 5057) are not
+// followed: a call ends with its session.
+type leg struct {
+	tag     string            // the callee side's To tag
+	state   dialog.State      // early, confirmed or terminated
+	target  string            // the callee's Contact URI as the dialog holds it
+	seq     uint32            // the callee's last CSeq number, once it sent a request
+	hasSeq  bool              // it did
+	pending []inDialogRequest // requests awaiting their final response
+}
+
+// inDialogRequest is a request in a leg awaiting its final response,
+// matched by side, CSeq number and method as §12.2.1.2 matches them.
+type inDialogRequest struct {
+	fromCaller bool
+	seq        uint32
+	method     string
+}
+
+// Bounds of a leg's requests awaiting an answer (one whose answer was
+// lost makes room), and of a call's legs (a peer answering with a new To
+// tag in every response must not grow a call without end).
+const (
+	maxLegPending = 8
+	maxForks      = 64
+)
 
 // notice is one change of a call for the observer to publish.
 type notice struct {
@@ -151,55 +181,43 @@ type notice struct {
 	call   Call
 }
 
-// tracker follows calls by feeding the messages Parley relays into the
-// dialog state machine (package dialog) from the caller's side: what
-// Parley received from the caller is what the caller sent, and what
+// tracker follows calls from the summaries of the messages Parley relays,
+// running each call's dialogs (§12, RFC 5057) from the caller's side:
+// what Parley received from the caller is what the caller sent, and what
 // Parley sent back is what the caller received. Requests are therefore
 // taken as received and responses as sent, so that a 486 from one forked
 // branch that Parley absorbed does not end the call, and a 404 Parley
-// made itself does. It runs on the observer's worker only; mu guards what
-// readers (the admin API, /metrics) see.
+// made itself does. It reads the summary only (Call-ID, tags, CSeq,
+// status, Contact), never the text, so the capture need not copy a
+// message the tracker alone reads, and nothing is parsed twice. It runs
+// on the observer's worker only; mu guards what readers (the admin API,
+// /metrics) see.
 type tracker struct {
 	mu        sync.Mutex
 	maxActive int
-	dialogs   *dialog.Table
 	active    map[callKey]*call
-	callIDs   map[string]int  // active calls per Call-ID: the cheap test before parsing
+	callIDs   map[string]int  // active calls per Call-ID: the cheap test first
 	order     *list.List      // of *call, oldest first
 	recent    recentCalls     // ended calls
 	disowned  map[string]bool // Call-IDs whose calls their owner holds (Observer.Disown)
 	gone      []string        // those Call-IDs, oldest first, to bound the set
 	now       time.Time       // the time of the message being handled
 	notices   []notice
-	// scratch is the worker's one Message for every call message but
-	// an INVITE that starts a call, whose Invitation keeps it: the
-	// dialogs clone what they keep of the others, and what the tracker
-	// keeps it clones, so parsing into the same Message saves a Message
-	// and its typed-header cache per message.
-	scratch sip.Message
 }
 
 func newTracker(maxActive int) *tracker {
 	if maxActive <= 0 {
 		maxActive = defaultMaxActive
 	}
-	t := &tracker{maxActive: maxActive, active: make(map[callKey]*call), callIDs: make(map[string]int),
+	return &tracker{maxActive: maxActive, active: make(map[callKey]*call), callIDs: make(map[string]int),
 		order: list.New(), recent: recentCalls{ids: make(map[string]int)}, disowned: make(map[string]bool)}
-	// The tracker closes each INVITE's early dialogs itself (on the 2xx,
-	// which is when Parley cancels the other branches), so no timer runs
-	// and every dialog event comes on the worker, inside observe.
-	t.dialogs = dialog.NewTable(dialog.Config{Listener: t.dialogEvent, Linger: -1})
-	return t
 }
 
-// observe applies m and returns the changes of the calls it touched.
-// What the summary alone settles is never parsed: an ACK changes no
-// dialog (it shares its INVITE's CSeq), the forwarded INVITE and the
-// CANCEL name their call by Call-ID and From tag, and a message with no
-// To tag that neither starts a call nor answers its INVITE (the 100
-// Trying) has no dialog to go to. That spares the worker a parse and a
-// dialog lookup for 3 of the 8 messages of an answered call it follows
-// (the 100, the forwarded INVITE, the ACK), and for each CANCEL.
+// observe applies m's summary and returns the changes of the calls it
+// touched. An ACK changes no dialog (it shares its INVITE's CSeq), the
+// forwarded INVITE and the CANCEL only mark their call, and a message
+// with no To tag that neither starts a call nor answers its INVITE (the
+// 100 Trying) has no dialog to go to.
 func (t *tracker) observe(m *Message) []notice {
 	if !mayChangeCall(m.Dir, &m.Summary) {
 		return nil
@@ -217,26 +235,17 @@ func (t *tracker) observe(m *Message) []notice {
 		t.mark(m, func(c *call) { c.cancelled = true })
 		return nil
 	}
-	msg, err := &t.scratch, error(nil)
-	if starts {
-		msg, err = sip.Parse(textBytes(m.Text))
-	} else {
-		err = sip.DefaultLimits.ParseInto(msg, textBytes(m.Text))
-	}
-	if err != nil {
-		return nil
-	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.now = m.Time
 	t.resetNotices()
 	switch {
 	case starts:
-		t.invite(m, msg)
+		t.invite(m)
 	case answer:
-		t.inviteResponse(m, msg)
+		t.inviteResponse(m)
 	default:
-		t.inDialog(msg)
+		t.inDialog(m)
 	}
 	return t.notices
 }
@@ -273,6 +282,19 @@ func mayChangeCall(dir Direction, s *Summary) bool {
 	return starts || answer || cancel || s.ToTag
 }
 
+// mayChangeCallLine is mayChangeCall's test on the first line alone,
+// which settles 7 of the 8 messages of a proxied call that cannot change
+// it before their headers are scanned: every response Parley receives
+// (responses count as sent), every request it sends but an INVITE, and
+// every ACK. It says true for anything mayChangeCall may keep.
+func mayChangeCallLine(dir Direction, line string) bool {
+	if _, ok := strings.CutPrefix(line, "SIP/2.0 "); ok {
+		return dir == Sent
+	}
+	method, _, _ := strings.Cut(line, " ")
+	return method != "ACK" && (dir == Received || method == "INVITE")
+}
+
 // follows reports whether a call with this Call-ID is being tracked.
 func (t *tracker) follows(callID string) bool {
 	t.mu.Lock()
@@ -283,50 +305,41 @@ func (t *tracker) follows(callID string) bool {
 // invite starts a call, or a new attempt of one (the INVITE with
 // credentials after a challenge); a retransmission or a spiralled copy
 // changes nothing.
-func (t *tracker) invite(m *Message, req *sip.Message) {
-	cs, err := req.CSeq()
-	if err != nil {
-		return
+func (t *tracker) invite(m *Message) {
+	if m.CSeqMethod == "" || m.FromTag == "" {
+		return // no dialog can come of it
 	}
-	key := callKey{strings.Clone(m.CallID), strings.Clone(req.FromTag())}
+	key := callKey{m.CallID, m.FromTag}
 	c := t.active[key]
 	switch {
 	case c == nil && (t.recent.ids[key.callID] > 0 || t.disowned[key.callID]): // over, or its owner's
 		return
-	case c != nil && (cs.Seq <= c.invSeq || c.State == CallEstablished): // a copy, or no new attempt
-		return
-	}
-	inv, err := t.dialogs.NewInvitation(req)
-	if err != nil {
+	case c != nil && (m.CSeq <= c.invSeq || c.State == CallEstablished): // a copy, or no new attempt
 		return
 	}
 	if c == nil {
-		c = t.start(key, m)
+		c = t.start(m) // its INVITE's target comes with it
+	} else if m.Contact != c.invTarget {
+		c.invTarget = strings.Clone(m.Contact)
 	}
-	if c.inv != nil {
-		c.inv.Close()
-	}
-	c.inv, c.invSeq, c.challenged = inv, cs.Seq, time.Time{}
+	t.closeEarly(c, 0)
+	c.invSeq, c.invClosed, c.challenged = m.CSeq, false, time.Time{}
 }
 
 // start records a new call.
-func (t *tracker) start(key callKey, m *Message) *call {
+func (t *tracker) start(m *Message) *call {
 	if t.order.Len() >= t.maxActive {
 		// Ended, not forgotten, so that its call detail record is written
 		// and says why it stops here.
 		t.end(t.order.Front().Value.(*call), t.now, "no longer followed: too many calls", cdr.System)
 	}
-	c := &call{key: key, Call: Call{
-		// Clones, so that a long call does not pin its INVITE's text.
-		CallID:     key.callID,
-		Caller:     strings.Clone(m.From),
-		Callee:     strings.Clone(m.To),
-		CallerTag:  key.fromTag,
-		RequestURI: strings.Clone(requestURI(m.FirstLine())),
-		Source:     m.Peer.String(),
-		State:      CallTrying,
-		Start:      m.Time,
-	}}
+	c := &call{invTarget: m.Contact, Call: Call{CallID: m.CallID, Caller: m.From, Callee: m.To, CallerTag: m.FromTag,
+		RequestURI: requestURI(m.FirstLine()), Source: m.Peer.String(), State: CallTrying, Start: m.Time}}
+	// One copy of what the call keeps of its INVITE, so that a long call
+	// pins neither the INVITE's text nor its summary.
+	sip.Detach(&c.CallID, &c.CallerTag, &c.Caller, &c.Callee, &c.RequestURI, &c.invTarget)
+	key := callKey{c.CallID, c.CallerTag}
+	c.key = key
 	t.active[key] = c
 	t.callIDs[key.callID]++
 	c.elem = t.order.PushBack(c)
@@ -343,36 +356,92 @@ func requestURI(line string) string {
 // inviteResponse applies a response Parley sent for an INVITE: to the
 // call's latest INVITE it makes, confirms or ends dialogs; to a
 // re-INVITE it goes to the dialog.
-func (t *tracker) inviteResponse(m *Message, resp *sip.Message) {
-	c := t.callOf(resp)
-	cs, err := resp.CSeq()
-	if c == nil || err != nil || cs.Seq != c.invSeq {
-		t.inDialog(resp)
+func (t *tracker) inviteResponse(m *Message) {
+	c := t.active[callKey{m.CallID, m.FromTag}]
+	if c == nil || m.CSeq != c.invSeq {
+		t.inDialog(m)
 		return
 	}
-	d, _ := c.inv.ReceiveResponse(resp) // dialog events update branches and the answer
 	switch code := m.Status; {
 	case code < 200:
+		t.legOf(c, m, dialog.Early)
 		if c.State == CallTrying {
 			c.State, c.Ringing = CallRinging, t.now
 			t.note(CallAlerting, c)
 		}
 	case code < 300:
-		t.answered(c, d, code)
-	case c.answer == nil:
-		t.failed(c, code, statusReason(m))
+		t.answered(c, t.legOf(c, m, dialog.Confirmed), code)
+	default:
+		c.invClosed = true
+		t.closeEarly(c, code) // a failure ends every early dialog of the INVITE
+		if c.answer == nil {
+			t.failed(c, code, statusReason(m))
+		}
+	}
+}
+
+// legOf returns the dialog a response to the call's INVITE with a To tag
+// makes or moves to state (early for a provisional one, confirmed for a
+// 2xx), as the caller's side would: nil for a response without a tag,
+// or a provisional one after the INVITE's transaction is over.
+func (t *tracker) legOf(c *call, m *Message, state dialog.State) *leg {
+	if m.ToTagValue == "" {
+		return nil
+	}
+	l := c.leg(m.ToTagValue)
+	switch {
+	case (l == nil || l.state == dialog.Terminated) && state == dialog.Early && c.invClosed:
+		return nil // too late for a new early dialog
+	case l != nil && l.state == dialog.Terminated: // ended, and made again by this INVITE
+		*l = leg{tag: l.tag, state: state, target: strings.Clone(m.Contact)}
+		t.dialogChanged(c, l, "INVITE", m.Status, true)
+	case l == nil && len(c.legs) >= maxForks:
+		return nil
+	case l == nil:
+		l = &leg{tag: m.ToTagValue, state: state, target: m.Contact}
+		sip.Detach(&l.tag, &l.target)
+		c.legs = append(c.legs, l)
+		t.dialogChanged(c, l, "INVITE", m.Status, true)
+	case l.state == dialog.Early && state == dialog.Confirmed:
+		l.state = dialog.Confirmed
+		if m.Contact != "" && m.Contact != l.target {
+			l.target = strings.Clone(m.Contact)
+		}
+		t.dialogChanged(c, l, "INVITE", m.Status, true)
+	}
+	return l
+}
+
+// leg returns the call's dialog with the callee's tag, or nil.
+func (c *call) leg(tag string) *leg {
+	for _, l := range c.legs {
+		if l.tag == tag {
+			return l
+		}
+	}
+	return nil
+}
+
+// closeEarly ends the call's early dialogs: its INVITE failed (code),
+// or its transaction is over without a 2xx for them (0).
+func (t *tracker) closeEarly(c *call, code int) {
+	for _, l := range c.legs {
+		if l.state == dialog.Early {
+			t.terminate(c, l, "INVITE", code)
+		}
 	}
 }
 
 // answered fixes the call to the dialog of its first 2xx; the other
 // branches' early dialogs end, as Parley cancels them.
-func (t *tracker) answered(c *call, d *dialog.Dialog, code int) {
+func (t *tracker) answered(c *call, l *leg, code int) {
 	if c.State == CallEstablished {
 		return
 	}
-	c.answer = d // nil for a 2xx without a To tag: answered, but with no dialog to follow
+	c.answer = l // nil for a 2xx without a To tag: answered, but with no dialog to follow
 	c.State, c.Status, c.Answered = CallEstablished, code, t.now
-	c.inv.Close()
+	c.invClosed = true
+	t.closeEarly(c, 0)
 	t.note(CallAnswered, c)
 }
 
@@ -401,114 +470,160 @@ func refuser(code int, cancelled bool) cdr.Party {
 	return cdr.Callee
 }
 
-// inDialog feeds an in-dialog request or response to the dialog it
-// belongs to, seen from the caller's side.
-func (t *tracker) inDialog(msg *sip.Message) {
-	d, fromCaller := t.dialogs.Locate(msg)
-	if d == nil {
-		return
+// inDialog applies an in-dialog request or response to the dialog it
+// belongs to, seen from the caller's side: the caller's tag in From
+// (a request of the caller's, or its response), or in To (the callee's).
+func (t *tracker) inDialog(m *Message) {
+	fromCaller := true
+	c := t.active[callKey{m.CallID, m.FromTag}]
+	if c == nil && m.ToTag {
+		c, fromCaller = t.active[callKey{m.CallID, m.ToTagValue}], false
 	}
-	if msg.IsRequest() && msg.Method() == "BYE" {
-		t.byeSeen(d, fromCaller)
-	}
-	switch {
-	case msg.IsRequest() && fromCaller:
-		d.SendRequest(msg)
-	case msg.IsRequest():
-		d.ReceiveRequest(msg)
-	case fromCaller:
-		d.ReceiveResponse(msg)
-	default:
-		d.SendResponse(msg)
-	}
-}
-
-// byeSeen notes who sent a call's first BYE, for HungUpBy when its
-// response ends the dialog.
-func (t *tracker) byeSeen(d *dialog.Dialog, fromCaller bool) {
-	id := d.ID() // seen from the caller: the local tag is the caller's
-	c := t.active[callKey{id.CallID, id.LocalTag}]
-	switch {
-	case c == nil || c.answer != d || c.byeFrom != "":
-	case fromCaller:
-		c.byeFrom, c.byeAt = cdr.Caller, t.now
-	default:
-		c.byeFrom, c.byeAt = cdr.Callee, t.now
-	}
-}
-
-// callOf returns the call a message of the caller's belongs to.
-func (t *tracker) callOf(m *sip.Message) *call {
-	id, ok := dialog.OutgoingID(m)
-	if !ok {
-		return nil
-	}
-	return t.active[callKey{id.CallID, id.LocalTag}]
-}
-
-// dialogEvent moves a call on by a change of one of its dialogs. It runs
-// inside observe, on the worker, with mu held.
-func (t *tracker) dialogEvent(e dialog.Event) {
-	c := t.active[callKey{e.ID.CallID, e.ID.LocalTag}]
 	if c == nil {
 		return
 	}
-	if e.Kind == dialog.EventCreated {
-		c.dialogs = append(c.dialogs, e.Dialog)
+	tag := m.ToTagValue
+	if !fromCaller {
+		tag = m.FromTag
 	}
-	if e.Kind == dialog.EventCreated || e.Kind == dialog.EventConfirmed {
-		t.targets(c, e.Dialog)
-	}
-	t.branch(c, e)
-	if e.Kind == dialog.EventTerminated && e.Dialog == c.answer {
-		party, at := cdr.System, t.now
-		if e.Method == "BYE" && c.byeFrom != "" {
-			// The talk ended with the BYE: a far end that never
-			// answers it (a dead node, a vanished phone) must not
-			// bill the 32 s of Timer F on top.
-			party, at = c.byeFrom, c.byeAt
-		}
-		t.end(c, at, endReason(e), party)
-	}
-}
-
-// targets takes the parties' Contact URIs from a dialog of the call, the
-// callee's only until one dialog answered.
-func (t *tracker) targets(c *call, d *dialog.Dialog) {
-	if c.answer != nil && c.answer != d {
+	l := c.leg(tag)
+	if l == nil || l.state == dialog.Terminated || m.CSeqMethod == "" || isSubscription(m.CSeqMethod) {
 		return
 	}
-	info := d.Info()
-	c.CallerTarget, c.CalleeTarget = info.LocalTarget, info.RemoteTarget
+	if m.Status == 0 {
+		t.request(c, l, m, fromCaller)
+	} else {
+		t.response(c, l, m, fromCaller)
+	}
 }
 
-// branch records a dialog's state in the call's branches.
-func (t *tracker) branch(c *call, e dialog.Event) {
-	i := slices.IndexFunc(c.Branches, func(b Branch) bool { return b.Tag == e.ID.RemoteTag })
+// isSubscription reports whether method belongs to a subscription usage
+// of a dialog (RFC 5057), which the tracker does not follow.
+func isSubscription(method string) bool { return method == "SUBSCRIBE" || method == "NOTIFY" }
+
+// request records a request in a dialog: an out-of-order one from the
+// callee changes nothing (§12.2.2), the first BYE says who hung up.
+func (t *tracker) request(c *call, l *leg, m *Message, fromCaller bool) {
+	if m.Method == "BYE" && c.answer == l && c.byeFrom == "" {
+		c.byeFrom, c.byeAt = cdr.Callee, t.now
+		if fromCaller {
+			c.byeFrom = cdr.Caller
+		}
+	}
+	if !fromCaller {
+		if l.hasSeq && m.CSeq < l.seq {
+			return
+		}
+		l.seq, l.hasSeq = m.CSeq, true
+	}
+	for _, p := range l.pending {
+		if p.fromCaller == fromCaller && p.seq == m.CSeq && p.method == m.Method {
+			return // a retransmission
+		}
+	}
+	if len(l.pending) == maxLegPending {
+		l.pending = slices.Delete(l.pending, 0, 1) // its answer was lost
+	}
+	l.pending = append(l.pending, inDialogRequest{fromCaller: fromCaller, seq: m.CSeq, method: internMethod(m.Method)})
+}
+
+// response applies the final response to a request of the dialog: a
+// BYE's ends it, whatever its status (§15.1.1), and so do those RFC 5057
+// §5.1 says end the INVITE usage (481, 408 and the like) or the dialog.
+// A response to a request not seen is a retransmission, or the answer to
+// something Parley did not relay; it changes nothing.
+func (t *tracker) response(c *call, l *leg, m *Message, fromCaller bool) {
+	if m.Status < 200 {
+		return
+	}
+	i := slices.IndexFunc(l.pending, func(p inDialogRequest) bool {
+		return p.fromCaller == fromCaller && p.seq == m.CSeq && p.method == m.CSeqMethod
+	})
 	if i < 0 {
-		c.Branches = append(c.Branches, Branch{Tag: strings.Clone(e.ID.RemoteTag)})
+		return
+	}
+	p := l.pending[i]
+	l.pending = slices.Delete(l.pending, i, i+1)
+	if p.method == "BYE" || endsDialog(m.Status) {
+		t.terminate(c, l, p.method, m.Status)
+	}
+}
+
+// endsDialog reports whether a final response to a request of a
+// dialog's INVITE usage ends the dialog (RFC 5057 §5.1): those that end
+// the usage, its only one as the tracker follows it, and those that end
+// every usage.
+func endsDialog(code int) bool {
+	switch code {
+	case 481, 408, 405, 501, 489, // the usage
+		404, 410, 416, 482, 483, 484, 485, 502, 604: // the dialog
+		return true
+	}
+	return false
+}
+
+// internMethod returns the common methods as constants, so that a
+// pending request keeps no piece of the message it came from.
+func internMethod(m string) string {
+	for _, k := range [...]string{"BYE", "INVITE", "UPDATE", "PRACK", "INFO", "REFER", "MESSAGE", "OPTIONS"} {
+		if m == k {
+			return k
+		}
+	}
+	return strings.Clone(m)
+}
+
+// terminate ends one of a call's dialogs; the call ends with its own.
+func (t *tracker) terminate(c *call, l *leg, method string, code int) {
+	l.state, l.pending = dialog.Terminated, nil
+	t.dialogChanged(c, l, method, code, false)
+	if l != c.answer {
+		return
+	}
+	party, at := cdr.System, t.now
+	if method == "BYE" && c.byeFrom != "" {
+		// The talk ended with the BYE: a far end that never
+		// answers it (a dead node, a vanished phone) must not
+		// bill the 32 s of Timer F on top.
+		party, at = c.byeFrom, c.byeAt
+	}
+	t.end(c, at, endReason(method, code), party)
+}
+
+// dialogChanged moves a call on by a change of one of its dialogs:
+// made or confirmed (made set) or ended. The callee's target follows the
+// latest dialog made until one answers, then stays the answering one's.
+func (t *tracker) dialogChanged(c *call, l *leg, method string, code int, made bool) {
+	if made && (c.answer == nil || c.answer == l) {
+		c.CallerTarget, c.CalleeTarget = c.invTarget, l.target
+	}
+	i := slices.IndexFunc(c.Branches, func(b Branch) bool { return b.Tag == l.tag })
+	if i < 0 {
+		c.Branches = append(c.Branches, Branch{Tag: l.tag})
 		i = len(c.Branches) - 1
 	}
 	b := &c.Branches[i]
-	if b.State == e.State.String() && (e.Code == 0 || b.Status == e.Code) {
+	state := l.state.String()
+	if b.State == state && (code == 0 || b.Status == code) {
 		return
 	}
-	b.State = e.State.String()
-	if e.Code != 0 && e.Method == "INVITE" {
-		b.Status = e.Code
+	b.State = state
+	if code != 0 && method == "INVITE" {
+		b.Status = code
 	}
 	t.note(0, c)
 }
 
-// endReason says why a call's dialog ended.
-func endReason(e dialog.Event) string {
+// endReason says why a call's dialog ended, by the request whose final
+// response ended it.
+func endReason(method string, code int) string {
 	switch {
-	case e.Method == "BYE":
+	case method == "BYE":
 		return cdr.ReasonHungUp
-	case e.Code == 408:
-		return e.Method + " timed out"
-	case e.Code != 0:
-		return e.Method + " answered " + strconv.Itoa(e.Code)
+	case code == 408:
+		return method + " timed out"
+	case code != 0:
+		return method + " answered " + strconv.Itoa(code)
 	}
 	return "dialog ended"
 }
@@ -533,7 +648,7 @@ func (t *tracker) end(c *call, at time.Time, reason string, by cdr.Party) {
 	}
 	c.State, c.End, c.Reason, c.HungUpBy = CallEnded, at, reason, by
 	for i := range c.Branches {
-		c.Branches[i].State = dialog.Terminated.String() // remove ends what is left of them
+		c.Branches[i].State = dialog.Terminated.String()
 	}
 	t.remove(c)
 	t.addRecent(c.clone())
@@ -633,15 +748,12 @@ func (t *tracker) disown(callID string) {
 	}
 }
 
-// remove forgets an active call and ends its dialogs.
+// remove forgets an active call, and its dialogs with it.
 func (t *tracker) remove(c *call) {
 	t.order.Remove(c.elem)
 	delete(t.active, c.key)
 	if t.callIDs[c.key.callID]--; t.callIDs[c.key.callID] <= 0 {
 		delete(t.callIDs, c.key.callID)
-	}
-	for _, d := range c.dialogs {
-		d.Terminate("", 0) // their events find no call any more
 	}
 }
 
@@ -722,9 +834,3 @@ func (t *tracker) count() (setup, answered int) {
 func (c *Call) RefusedByPolicy() bool {
 	return !c.Relayed && (c.Status == 401 || c.Status == 407 || c.Status == 403)
 }
-
-// textBytes lends a message's text to the parser without a copy: sip
-// never writes to the bytes it parses (Message.raw), and the tracker
-// edits no message, so the immutable string's memory is safe to share. It
-// saves a copy of every message of a call on the worker.
-func textBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }

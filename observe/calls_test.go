@@ -42,6 +42,13 @@ func untagged(m msg) msg           { m.toTag = ""; return m }
 // callee sent: its tag in From, the caller's in To.
 func fromCallee(m msg) msg { m.from, m.toTag = m.toTag, "from1"; return m }
 
+func notify() msg {
+	return msg{method: "NOTIFY", callID: "c1", branch: "z9hG4bK-n", toTag: "b", event: "refer"}
+}
+func notifyResp(code int) msg {
+	return msg{status: code, cseq: "NOTIFY", callID: "c1", branch: "z9hG4bK-n", toTag: "b"}
+}
+
 func cancel() msg { m := invite(); m.method = "CANCEL"; return m }
 func cancelResp() msg {
 	return msg{status: 200, cseq: "CANCEL", callID: "c1", branch: "z9hG4bK-1", toTag: "p"}
@@ -100,6 +107,11 @@ func TestTrackerTransitions(t *testing.T) {
 			CallEnded, 200, "hung up", 5, "b1:terminated:180 b2:terminated:200"},
 		{"forked: all fail", []step{in(invite()), out(tagged(resp(180), "b1")), out(tagged(resp(180), "b2")),
 			out(tagged(resp(480), "b3"))}, CallEnded, 480, "Whatever", 4, "b1:terminated:480 b2:terminated:480"},
+		// A subscription sharing the dialog (a REFER's NOTIFYs) does
+		// not keep the call up past its BYE: the old tracker, running
+		// RFC 5057's usages, ended it only at the last NOTIFY's answer.
+		{"a transfer's NOTIFY does not keep the call up", []step{in(invite()), out(resp(200)), in(fromCallee(notify())),
+			out(fromCallee(notifyResp(200))), in(bye()), out(byeResp(200))}, CallEnded, 200, "hung up", 3, ""},
 		{"BYE to the branch that did not answer changes nothing", []step{in(invite()), out(tagged(resp(180), "b1")),
 			out(tagged(resp(200), "b2")), in(tagged(bye(), "b1")), out(tagged(byeResp(200), "b1"))}, CallEstablished, 200, "", 3, ""},
 	}
@@ -142,8 +154,8 @@ func TestTrackerTransitions(t *testing.T) {
 			if (got.State == CallEnded) != (len(recent) == 1 && len(active) == 0) {
 				t.Errorf("active %d recent %d for state %s", len(active), len(recent), got.State)
 			}
-			if got.State == CallEnded && tr.dialogs.Len() != 0 {
-				t.Errorf("%d dialogs left in the table after the call ended", tr.dialogs.Len())
+			if got.State == CallEnded && (len(tr.active) != 0 || len(tr.callIDs) != 0) {
+				t.Errorf("%d calls, %d Call-IDs left after the call ended", len(tr.active), len(tr.callIDs))
 			}
 		})
 	}
@@ -405,45 +417,33 @@ func TestTrackerBounds(t *testing.T) {
 	if setup, _ := tr.count(); setup != 1 {
 		t.Errorf("%d calls in setup after an INVITE of a call no longer listed, want 1", setup)
 	}
-	if tr.dialogs.Len() != 0 {
-		t.Errorf("%d dialogs left", tr.dialogs.Len())
+	if len(tr.active) != 1 || tr.order.Len() != 1 {
+		t.Errorf("%d calls, %d in order; want the one started", len(tr.active), tr.order.Len())
 	}
 }
 
-// TestTrackerSummaryOnly: what the summary settles is not parsed. The
-// forwarded INVITE and the CANCEL find their call by Call-ID and From
-// tag, a 100 Trying has no dialog to go to and an ACK changes none, so
-// the worker's reused Message still holds the last message that needed a
-// parse (the 180, then the 200).
+// TestTrackerSummaryOnly: the tracker follows a call from the messages'
+// summaries alone, as Capture queues them when only calls are followed
+// (CallsOnly): no text, the summary's strings a compact copy. The old
+// tracker parsed the text again and followed nothing without it.
 func TestTrackerSummaryOnly(t *testing.T) {
 	tr := newTracker(0)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	forwarded := invite()
 	forwarded.branch = "z9hG4bK-out"
-	feedSteps(tr, t0, time.Millisecond, in(invite()), out(untagged(resp(100))), out(resp(180)),
-		out(forwarded), in(cancel()), out(untagged(resp(100))))
-	if got := tr.scratch.StatusCode(); got != 180 {
-		t.Errorf("the reused Message holds a %d, want the 180: a message the summary settles was parsed", got)
+	steps := []step{in(invite()), out(untagged(resp(100))), out(forwarded), out(resp(180)), out(resp(200)),
+		in(msg{method: "ACK", callID: "c1", branch: "z9hG4bK-ack", toTag: "b"}), in(bye()), out(bye()), out(byeResp(200))}
+	for i, s := range steps {
+		tr.observe(&Message{Dir: s.dir, Time: t0.Add(time.Duration(i) * time.Second), Peer: alice, Summary: Scan(s.m.text()).compact()})
 	}
-	active, _ := tr.snapshot()
-	if len(active) != 1 || !active[0].Relayed || active[0].State != CallRinging {
-		t.Fatalf("active calls %+v, want c1 ringing and relayed", active)
-	}
-	tr.mu.Lock()
-	cancelled := tr.active[callKey{"c1", "from1"}].cancelled
-	tr.mu.Unlock()
-	if !cancelled {
-		t.Error("the CANCEL did not mark the call cancelled")
-	}
-
-	tr = newTracker(0)
-	feedSteps(tr, t0, time.Millisecond, in(invite()), out(resp(200)),
-		in(msg{method: "ACK", callID: "c1", branch: "z9hG4bK-ack", toTag: "b"}))
-	if got := tr.scratch.StatusCode(); got != 200 {
-		t.Errorf("the reused Message holds a %d, want the 200: the ACK was parsed", got)
-	}
-	if active, _ := tr.snapshot(); len(active) != 1 || active[0].State != CallEstablished {
-		t.Errorf("active calls %+v, want c1 established", active)
+	_, recent := tr.snapshot()
+	want := Call{CallID: "c1", Caller: `"Alice" <sip:alice@example.com>`, Callee: "<sip:bob@example.com>",
+		CallerTag: "from1", CallerTarget: "sip:alice@192.0.2.10:5060", CalleeTarget: "sip:bob-b@192.0.2.20:5060",
+		RequestURI: "sip:bob@example.com", Source: alice.String(), State: CallEnded, Status: 200, Reason: "hung up",
+		Start: t0, Ringing: t0.Add(3 * time.Second), Answered: t0.Add(4 * time.Second), End: t0.Add(6 * time.Second),
+		HungUpBy: cdr.Caller, Relayed: true, Branches: []Branch{{Tag: "b", State: "terminated", Status: 200}}}
+	if len(recent) != 1 || !reflect.DeepEqual(recent[0], want) {
+		t.Errorf("ended calls %+v\nwant one: %+v", recent, want)
 	}
 }
 
@@ -534,5 +534,35 @@ func TestTrackerReusedMessageKeepsNothing(t *testing.T) {
 	if len(recent) != 1 || recent[0].CallID != "c1" || recent[0].HungUpBy != cdr.Caller ||
 		recent[0].Caller != `"Alice" <sip:alice@example.com>` {
 		t.Fatalf("ended calls %+v, want c1 hung up by its caller", recent)
+	}
+}
+
+// TestTrackerAllocations: following a whole proxied call costs the
+// tracker a bounded number of allocations: the call, its list element,
+// one copy of what it keeps of the INVITE, its leg, the notices' copies
+// of the call and its place among the ended calls. The old tracker, which
+// parsed five of the call's messages and ran package dialog, made 36.
+func TestTrackerAllocations(t *testing.T) {
+	ladder := callLadder()
+	msgs := make([]Message, len(ladder))
+	for i, data := range ladder {
+		msgs[i] = Message{Dir: ladderDirs[i], Peer: alice, Summary: Scan(string(data)).compact()}
+	}
+	tr := newTracker(0)
+	n := 0
+	allocs := testing.AllocsPerRun(200, func() {
+		n++
+		id := "call-" + strconv.Itoa(n) // a fresh call each run
+		for i := range msgs {
+			m := msgs[i]
+			m.CallID = id
+			tr.observe(&m)
+		}
+	})
+	if active, _ := tr.snapshot(); len(active) != 0 {
+		t.Fatalf("%d calls left active: the ladder did not end its call", len(active))
+	}
+	if allocs > 17 { // 16, and the Call-ID the test makes
+		t.Errorf("%.0f allocations per call, want at most 17", allocs)
 	}
 }

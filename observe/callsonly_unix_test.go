@@ -39,7 +39,34 @@ func TestMayChangeCall(t *testing.T) {
 			if got := mayChangeCall(tc.dir, &s); got != tc.want {
 				t.Errorf("mayChangeCall = %v, want %v", got, tc.want)
 			}
+			// The first line's test runs before the scan: it may keep
+			// what the scan then drops, never drop what it keeps.
+			if tc.want && !mayChangeCallLine(tc.dir, s.Line) {
+				t.Errorf("mayChangeCallLine(%q) drops what mayChangeCall keeps", s.Line)
+			}
 		})
+	}
+}
+
+// TestMayChangeCallLine: of the 8 messages of a proxied call that
+// cannot change it, the first line settles 7 before any header is
+// scanned (all but the proxy's 100 Trying), and it keeps every one of the
+// other 6.
+func TestMayChangeCallLine(t *testing.T) {
+	settled := 0
+	for i, data := range callLadder() {
+		text := string(data)
+		s := Scan(text)
+		line := mayChangeCallLine(ladderDirs[i], s.Line)
+		if full := mayChangeCall(ladderDirs[i], &s); full && !line {
+			t.Errorf("%s %q: the first line drops what can change the call", ladderDirs[i], s.Line)
+		}
+		if !line {
+			settled++
+		}
+	}
+	if settled != 7 {
+		t.Errorf("the first line settled %d messages, want 7", settled)
 	}
 }
 

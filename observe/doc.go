@@ -4,13 +4,16 @@
 // ladders), the calls in progress and a live event stream.
 //
 // The server calls [Observer.Capture] for every message on the goroutine
-// that received or sends it, so Capture does the least it can: it copies
-// the bytes once, scans a few headers without parsing, counts, appends to
-// the ring and queues the message for a single background worker. The
-// worker does everything else (call tracking, which runs the messages
-// through package dialog's state machine from the caller's side;
-// forwarding latency; export to HEP; events for the console), so a slow
-// consumer never slows SIP.
+// that received or sends it, so Capture does the least it can: it scans a
+// few headers without parsing, copies the bytes once, counts, appends to
+// the ring and queues the message for a single background worker, which
+// it wakes once per batch, not per message. When nothing reads the
+// messages themselves (no ring, no HEP: [Config].CallsOnly), it copies
+// only what the scan found of a message that can change a call. The
+// worker does everything else (call tracking, which follows each call's
+// dialogs from the caller's side on the scanned summaries alone, with no
+// second parse; forwarding latency; export to HEP; events for the
+// console), so a slow consumer never slows SIP.
 //
 // The package knows nothing of transports or transactions: the server
 // hands it bytes and addresses, and functions ([Sources]) that read the

@@ -25,6 +25,7 @@ type msg struct {
 	toTag  string
 	seq    int    // CSeq number; 0 means 1
 	from   string // From tag; "" means alice's, from1
+	event  string // the Event header, when not ""
 }
 
 func (m msg) text() string {
@@ -57,6 +58,9 @@ func (m msg) text() string {
 		b.WriteString("Contact: <sip:alice@192.0.2.10:5060>\r\n")
 	case cseq == "INVITE" && m.status > 100 && m.status < 300 && m.toTag != "":
 		fmt.Fprintf(&b, "Contact: <sip:bob-%s@192.0.2.20:5060>\r\n", m.toTag)
+	}
+	if m.event != "" {
+		fmt.Fprintf(&b, "Event: %s\r\n", m.event)
 	}
 	fmt.Fprintf(&b, "Call-ID: %s\r\nCSeq: %d %s\r\nContent-Length: 0\r\n\r\n", m.callID, max(m.seq, 1), cseq)
 	return b.String()

@@ -2,8 +2,11 @@ package observe
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/parley-sip/parley/sip"
 )
 
 // Direction says whether Parley received a message or sent it.
@@ -26,7 +29,9 @@ func (d Direction) String() string {
 
 // Message is one captured SIP message. Its text is a copy, so a Message
 // stays valid after the transport reuses its buffers, and the strings of
-// its Summary share that copy rather than holding their own.
+// its Summary share that copy rather than holding their own. When nothing
+// reads the text (Config.CallsOnly) it is empty, and the Summary's strings
+// share a compact copy of themselves instead: what the call tracker reads.
 type Message struct {
 	Seq   uint64         // capture order, from 1; gaps mean messages evicted or not kept
 	Time  time.Time      // when Parley received it, or was about to send it
@@ -34,7 +39,7 @@ type Message struct {
 	Proto string         // "udp", "tcp" or "tls"
 	Local netip.AddrPort // Parley's side
 	Peer  netip.AddrPort // the other side
-	Text  string         // the message as on the wire
+	Text  string         // the message as on the wire; "" in mode CallsOnly
 	Summary
 }
 
@@ -56,8 +61,11 @@ func (m *Message) Dst() netip.AddrPort {
 
 // FirstLine returns the request or status line.
 func (m *Message) FirstLine() string {
-	line, _ := cutLine(m.Text)
-	return line
+	if m.Line == "" { // a Message built without Scan
+		line, _ := cutLine(m.Text)
+		return line
+	}
+	return m.Line
 }
 
 // IsRequest reports whether the message is a request.
@@ -65,8 +73,10 @@ func (m *Message) IsRequest() bool { return m.Status == 0 }
 
 // Summary is what a quick scan of a message's headers finds. Fields the
 // message lacks, or that are malformed, are empty: a summary is for
-// display and grouping, never for routing.
+// display, grouping and following calls (the tracker reads nothing
+// else), never for routing.
 type Summary struct {
+	Line       string // the request or status line
 	Method     string // request method; "" for a response
 	Status     int    // response status code; 0 for a request
 	CSeqMethod string // the method of the CSeq header
@@ -76,6 +86,19 @@ type Summary struct {
 	FromTag    string // the From header's tag: with CallID, the caller's side of a call
 	To         string // To value likewise
 	ToTag      bool   // the To header has a tag: the request is in a dialog
+	ToTagValue string // that tag: with CallID and FromTag, the message's dialog
+	CSeq       uint32 // the CSeq number
+	Contact    string // the URI of the first Contact: a party's target
+}
+
+// compact returns the summary with its strings copied into one new
+// string, so that it outlives the text it was scanned from at the cost of
+// one small allocation, not a copy of the whole message. The Via branch,
+// which only the latency histogram reads, is left out.
+func (s Summary) compact() Summary {
+	sip.Detach(&s.Line, &s.Method, &s.CSeqMethod, &s.CallID, &s.From, &s.FromTag, &s.To, &s.ToTagValue, &s.Contact)
+	s.Branch = ""
+	return s
 }
 
 // Scan summarises a SIP message without parsing it in full: one pass over
@@ -84,6 +107,7 @@ type Summary struct {
 func Scan(text string) Summary {
 	var s Summary
 	line, rest := cutLine(text)
+	s.Line = line
 	if code, ok := strings.CutPrefix(line, "SIP/2.0 "); ok {
 		s.Status = statusCode(code)
 	} else if i := strings.IndexByte(line, ' '); i > 0 {
@@ -108,13 +132,13 @@ func Scan(text string) Summary {
 }
 
 // mayMatter reports whether a header line starting with c can be one that
-// header records: the first letter of Call-ID, CSeq, Via, From and To,
-// long or compact. Skipping the others before cutting the line at its
+// header records: the first letter of Call-ID, CSeq, Via, From, To and
+// Contact, long or compact. Skipping the others before cutting the line at its
 // colon halves the scan of a typical message, which every captured
 // message pays on the transport's goroutines.
 func mayMatter(c byte) bool {
 	switch c | 0x20 {
-	case 'c', 'i', 'v', 'f', 't':
+	case 'c', 'i', 'v', 'f', 't', 'm':
 		return true
 	}
 	return false
@@ -129,8 +153,12 @@ func (s *Summary) header(name, value string, seenVia *bool) {
 	case is(name, "Call-ID", "i"):
 		s.CallID = value
 	case is(name, "CSeq", ""):
-		if _, m, ok := strings.Cut(value, " "); ok {
+		num, m, ok := strings.Cut(value, " ")
+		if ok {
 			s.CSeqMethod = strings.TrimSpace(m)
+		}
+		if n, err := strconv.ParseUint(num, 10, 32); err == nil {
+			s.CSeq = uint32(n)
 		}
 	case is(name, "Via", "v") && !*seenVia:
 		*seenVia = true
@@ -141,8 +169,29 @@ func (s *Summary) header(name, value string, seenVia *bool) {
 		s.FromTag = param(headerParams(value), "tag")
 	case is(name, "To", "t"):
 		s.To = addressPart(value)
-		s.ToTag = param(headerParams(value), "tag") != ""
+		s.ToTagValue = param(headerParams(value), "tag")
+		s.ToTag = s.ToTagValue != ""
+	case is(name, "Contact", "m") && s.Contact == "":
+		s.Contact = contactURI(value)
 	}
+}
+
+// contactURI returns the URI of a Contact value's first entry, as a
+// dialog keeps its target: without the angle brackets and header
+// parameters. A "*" gives "".
+func contactURI(v string) string {
+	i := strings.IndexAny(v, "<,;")
+	if i >= 0 && v[i] == '<' {
+		uri, _, _ := strings.Cut(v[i+1:], ">")
+		return strings.TrimSpace(uri)
+	}
+	if i >= 0 {
+		v = v[:i] // an addr-spec ends at its header parameters or the next entry
+	}
+	if uri := strings.TrimSpace(v); uri != "*" {
+		return uri
+	}
+	return ""
 }
 
 func is(name, long, compact string) bool {

@@ -141,18 +141,28 @@ func (o *Observer) Metrics() *Metrics { return o.metrics }
 // Capture records one message Parley received (from peer) or is about to
 // send (to peer) on its local address. data is copied, so the caller keeps
 // it. Called on the transport's goroutines for every message, it costs one
-// copy of the bytes, a header scan and a short critical section.
+// copy of the bytes, a header scan and a short critical section; in mode
+// CallsOnly, a header scan, and for a message that can change a call a
+// copy of what the scan found, not of the bytes.
 func (o *Observer) Capture(dir Direction, proto string, local, peer netip.AddrPort, data []byte) {
+	m := Message{Dir: dir, Proto: proto, Local: local, Peer: peer}
 	if o.cfg.CallsOnly {
-		// The summary's strings point into data, so they must not
-		// outlive this test: the copy below is scanned again.
-		if s := Scan(unsafe.String(unsafe.SliceData(data), len(data))); !mayChangeCall(dir, &s) {
+		// Only the call tracker reads what is queued, and it reads the
+		// summary alone: the summary's strings, which point into the
+		// caller's data, are copied (one small allocation), the text
+		// is not.
+		text := unsafe.String(unsafe.SliceData(data), len(data))
+		if line, _ := cutLine(text); !mayChangeCallLine(dir, line) {
 			return
 		}
-	}
-	m := Message{Dir: dir, Proto: proto, Local: local, Peer: peer, Text: string(data)}
-	m.Summary = Scan(m.Text)
-	if !o.cfg.CallsOnly {
+		s := Scan(text)
+		if !mayChangeCall(dir, &s) {
+			return
+		}
+		m.Summary = s.compact()
+	} else {
+		m.Text = string(data)
+		m.Summary = Scan(m.Text)
 		o.metrics.count(dir, &m.Summary)
 	}
 	// One lock over numbering, the ring and the queue keeps all three in
