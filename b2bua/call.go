@@ -157,11 +157,13 @@ type Call struct {
 	trunk                           string
 
 	// Call control (timer.go, limits.go): the maximum duration's timer,
-	// the call's hold on the concurrent call limits, the last body sent
-	// on each side.
-	maxTimer clock.Timer
-	limit    *calllimit.Call
-	sent     sentBodies
+	// the call's hold on the concurrent call limits (and, for a call out
+	// through a route's gateways, on the trunk trying or carrying it),
+	// the last body sent on each side.
+	maxTimer  clock.Timer
+	limit     *calllimit.Call
+	trunkSlot *calllimit.Call
+	sent      sentBodies
 
 	// Transfers and pickups (refer.go, replaces.go, pickup.go,
 	// transferrecord.go): the transfer under way, and the legs they
@@ -200,6 +202,7 @@ type callSetup struct {
 	groups   [][]target // parallel within, serial between
 	branches []*branch
 	best     *sip.Message
+	full     *calllimit.Refusal // a trunk of the route at its limit, skipped
 	rseq     []rseqMap
 	ring     clock.Timer // RingTimeout
 	aTimer   sessiontimer.Answer
@@ -518,6 +521,9 @@ func (c *Call) startNextGroup() {
 	for c.state == stateSetup && !c.cancelled && len(c.su.groups) > 0 {
 		group := c.su.groups[0]
 		c.su.groups = c.su.groups[1:]
+		if !c.takeTrunk(group) {
+			continue // at its limit: the next gateway may have room
+		}
 		// A target that fails at once (no listener, a refused
 		// connection) answers inside Start: it must not move on to the
 		// next group while this one's other targets are still to start.
@@ -531,6 +537,10 @@ func (c *Call) startNextGroup() {
 		}
 	}
 	if c.state == stateSetup && c.liveBranches() == 0 {
+		if c.su.best == nil && c.su.full != nil {
+			c.refuseLimit(c.su.full)
+			return
+		}
 		c.failWithBest()
 	}
 }
