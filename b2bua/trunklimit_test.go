@@ -1,10 +1,13 @@
 package b2bua
 
 import (
+	"context"
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/parley-sip/parley/calllimit"
+	"github.com/parley-sip/parley/sip"
 )
 
 // TestTrunkLimitFailover: a call out through a route's gateways counts
@@ -85,5 +88,42 @@ func TestTrunkLimitFailover(t *testing.T) {
 				t.Errorf("after the BYE the trunks hold %d calls, want %d", n, busy)
 			}
 		})
+	}
+}
+
+// TestTransferTrunkLimitFailover: a blind transfer out through a route's
+// gateways takes the trunk of the gateway it tries, as a call does: a
+// full first trunk is skipped for the next, and only with both full does
+// the final NOTIFY say 503 Trunk Call Limit Reached, with no INVITE sent.
+func TestTransferTrunkLimitFailover(t *testing.T) {
+	gw1, gw2 := netip.MustParseAddrPort("127.0.0.1:6009"), netip.MustParseAddrPort("127.0.0.1:6010")
+	router := func(_ context.Context, req *sip.Message) (Plan, bool) {
+		u, _ := req.RequestURIParsed()
+		return Plan{Route: "out", Trunk: "gw1", Destinations: []Destination{
+			{URI: "sip:" + u.User + "@" + gw1.String(), Trunk: "gw1"},
+			{URI: "sip:" + u.User + "@" + gw2.String(), Trunk: "gw2"}}}, true
+	}
+	lim := calllimit.New(calllimit.Limits{Trunks: map[string]int{"gw1": 1, "gw2": 1}, RetryAfter: 5 * time.Second})
+	if _, refused := lim.Admit(calllimit.Keys{Trunk: "gw1"}); refused != nil {
+		t.Fatal(refused)
+	}
+	h := newHarness(t, Control{}, Config{Router: router, Limits: lim})
+	cl := h.dial("alice@example.com", Plan{})
+	cl.answer()
+	cl.fromB("REFER", 5, "Refer-To: <sip:+15551234@example.com>")
+	if n1, n2 := len(h.net.requests("INVITE", gw1)), len(h.net.requests("INVITE", gw2)); n1 != 0 || n2 != 1 {
+		t.Fatalf("INVITEs gw1 %d gw2 %d, want the full gw1 skipped", n1, n2)
+	}
+	if n := lim.Active(calllimit.Trunk, "gw2"); n != 1 {
+		t.Fatalf("gw2 holds %d calls, want the transfer's", n)
+	}
+	other := h.dial("bob@example.com", Plan{})
+	other.answer()
+	other.fromB("REFER", 5, "Refer-To: <sip:+15559999@example.com>")
+	if frags := h.sipfrags(calleeAt); frags[len(frags)-1] != "SIP/2.0 503 Trunk Call Limit Reached terminated" {
+		t.Fatalf("NOTIFYs %q, want the trunks' refusal last", frags)
+	}
+	if n1, n2 := len(h.net.requests("INVITE", gw1)), len(h.net.requests("INVITE", gw2)); n1 != 0 || n2 != 1 {
+		t.Fatalf("INVITEs gw1 %d gw2 %d after the refused transfer, want 0 1", n1, n2)
 	}
 }
