@@ -43,12 +43,7 @@ func TestTrunkLimitFailover(t *testing.T) {
 			f := newFixture(t, func(c *Config) { c.Limits = lim })
 			plan := Plan{Route: "out", Trunk: "gw1", DialledUser: "4930123", Destinations: []Destination{
 				{URI: "sip:4930123@203.0.113.1", Trunk: "gw1"}, {URI: "sip:4930123@203.0.113.2", Trunk: "gw2"}}}
-			ts := make([]target, len(plan.Destinations))
-			for i, d := range plan.Destinations {
-				ts[i] = target{uri: d.URI, trunk: d.Trunk}
-			}
-			aTx := &serverTx{}
-			f.b.takeCall(t.Context(), aTx, aIncoming(t), plan, ts)
+			aTx := f.dialPlan(plan)
 			for i, code := range tt.answers {
 				invs := f.txs.all("INVITE")
 				if len(invs) != i+1 {
@@ -117,13 +112,33 @@ func TestTransferTrunkLimitFailover(t *testing.T) {
 	if n := lim.Active(calllimit.Trunk, "gw2"); n != 1 {
 		t.Fatalf("gw2 holds %d calls, want the transfer's", n)
 	}
+	transferRefused(t, h, "503 Trunk Call Limit Reached")
+	if n1, n2 := len(h.net.requests("INVITE", gw1)), len(h.net.requests("INVITE", gw2)); n1 != 0 || n2 != 1 {
+		t.Fatalf("INVITEs gw1 %d gw2 %d after the refused transfer, want 0 1", n1, n2)
+	}
+}
+
+// dialPlan starts a call from alice's golden INVITE to plan's
+// destinations, tried one by one.
+func (f *fixture) dialPlan(plan Plan) *serverTx {
+	ts := make([]target, len(plan.Destinations))
+	for i, d := range plan.Destinations {
+		ts[i] = target{uri: d.URI, trunk: d.Trunk}
+	}
+	aTx := &serverTx{}
+	f.b.takeCall(f.t.Context(), aTx, aIncoming(f.t), plan, ts)
+	return aTx
+}
+
+// transferRefused answers a second call, from bob, whose callee then
+// transfers it to a number out through a trunk, and checks the final
+// NOTIFY reports status (a limit's refusal).
+func transferRefused(t *testing.T, h *harness, status string) {
+	t.Helper()
 	other := h.dial("bob@example.com", Plan{})
 	other.answer()
 	other.fromB("REFER", 5, "Refer-To: <sip:+15559999@example.com>")
-	if frags := h.sipfrags(calleeAt); frags[len(frags)-1] != "SIP/2.0 503 Trunk Call Limit Reached terminated" {
-		t.Fatalf("NOTIFYs %q, want the trunks' refusal last", frags)
-	}
-	if n1, n2 := len(h.net.requests("INVITE", gw1)), len(h.net.requests("INVITE", gw2)); n1 != 0 || n2 != 1 {
-		t.Fatalf("INVITEs gw1 %d gw2 %d after the refused transfer, want 0 1", n1, n2)
+	if frags := h.sipfrags(calleeAt); frags[len(frags)-1] != "SIP/2.0 "+status+" terminated" {
+		t.Fatalf("NOTIFYs %q, want %s last", frags, status)
 	}
 }
