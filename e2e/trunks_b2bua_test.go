@@ -219,6 +219,49 @@ admin:
 	}
 }
 
+// TestTrunkB2BUALimitSkipsFullTrunk: the first trunk takes one call at
+// a time (limits.calls.trunks); of two calls at once the second goes out
+// through the second gateway, which a small office keeps for that, and
+// each record names the trunk that carried it. Before, the second call
+// was answered 503 Trunk Call Limit Reached with the second gateway idle.
+func TestTrunkB2BUALimitSkipsFullTrunk(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	first := startSipp(t, "-sf", scenario("gateway_answer.xml"), "-i", "127.0.0.3")
+	second := startSipp(t, "-sf", scenario("gateway_answer.xml"), "-i", "127.0.0.4")
+	first.WaitListening()
+	second.WaitListening()
+	admin, base := adminAddr(t)
+	cfg := writeConfig(t, `gateways:
+  - {name: first, address: "127.0.0.3:`+strconv.Itoa(first.Port)+`"}
+  - {name: second, address: "127.0.0.4:`+strconv.Itoa(second.Port)+`"}
+routes:
+  - {name: national, prefix: "0", country_code: "49", gateways: [first, second], b2bua: true}
+limits:
+  calls:
+    trunks: {first: 1}
+cdr:
+  enabled: true
+admin:
+  listen: `+admin+"\n"+officeLAN)
+	p := startParley(t, "--config", cfg)
+	// Two calls 50 ms apart, each up for 500 ms: the second starts while
+	// the first holds the first trunk.
+	alice := startSipp(t, "-sf", scenario("uac_call.xml"), "-s", "0301234567", "-m", "2", "-l", "2", "-r", "20", p.Addr)
+	alice.ExpectSuccess()
+	first.ExpectSuccess()
+	second.ExpectSuccess()
+	trunks := map[string]bool{}
+	for _, r := range trunkCDRs(t, base, 2) {
+		if r.Disposition != "answered" {
+			t.Errorf("record %+v, want answered", r)
+		}
+		trunks[r.Trunk] = true
+	}
+	if !trunks["first"] || !trunks["second"] {
+		t.Errorf("records on trunks %v, want one call on each", trunks)
+	}
+}
+
 // TestTrunkB2BUAInboundDID: a provider's call to a DID reaches alice's
 // registered phone as a B2BUA call, in mode b2bua and in mode stateful
 // with b2bua.inbound: neither side sees the other's leg, and the record
