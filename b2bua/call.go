@@ -811,7 +811,10 @@ func (c *Call) Hangup(by cdr.Party, reason string) {
 	c.Post(func() {
 		switch c.state {
 		case stateSetup:
-			c.fail(480, "Call Ended", by)
+			// The caller hears the call ended; the record says who
+			// ended it, which a 480's phrase cannot.
+			c.respondA(480, "Call Ended")
+			c.finish(480, reason, by)
 		case stateAnswered:
 			c.bye(c.a)
 			c.bye(c.bl)
