@@ -64,6 +64,9 @@ func cdrQuery(v url.Values) (cdr.Query, error) {
 		if q.Until, err = cdr.ParseTime(s); err != nil {
 			return q, fmt.Errorf("until: %w", err)
 		}
+		if !q.Since.IsZero() && !q.Until.After(q.Since) {
+			return q, fmt.Errorf("until: %s is not after since %s: no call can start in that period", s, v.Get("since"))
+		}
 	}
 	if s := v.Get("limit"); s != "" {
 		if q.Limit, err = strconv.Atoi(s); err != nil || q.Limit < 1 || q.Limit > cdr.MaxLimit {

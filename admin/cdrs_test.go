@@ -52,6 +52,7 @@ func TestListCDRs(t *testing.T) {
 		{"?since=2026-05-07", 200, "", false},
 		{"?disposition=maybe", 400, `disposition: "maybe" is not one of`, false},
 		{"?since=yesterday", 400, `since: "yesterday" is not a time`, false},
+		{"?since=2026-05-08&until=2026-05-07", 400, `until: 2026-05-07 is not after since 2026-05-08`, false},
 		{"?limit=0", 400, "limit: want a whole number from 1 to 1000", false},
 		{"?limit=5000", 400, "limit: want a whole number from 1 to 1000", false},
 		{"?before=x", 400, `before: want a record id, got "x"`, false},
