@@ -16,7 +16,9 @@ import (
 )
 
 // Locator finds where a transfer target is reached: the bindings of a
-// user of ours, or the URI itself (proxy.Proxy.Locate).
+// user of ours, or the URI itself (proxy.Proxy.Locate). proxy.ErrNoBinding
+// (a subscriber with no phone) fails the transfer 480, as a call; any
+// other error (proxy.ErrUnknownUser) 404.
 type Locator func(ctx context.Context, u sip.URI) ([]proxy.Target, error)
 
 // reasonTransferUnproved refuses a REFER from a caller that did not
