@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/parley-sip/parley/cdr"
 )
@@ -35,8 +36,19 @@ func (s *Server) listCDRs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, out)
 }
 
-// cdrQuery reads the filters and the page of /api/cdrs.
+// cdrParams are the query parameters /api/cdrs knows, in the order its
+// errors name them.
+var cdrParams = []string{"caller", "callee", "disposition", "since", "until", "limit", "before"}
+
+// cdrQuery reads the filters and the page of /api/cdrs. A parameter it
+// does not know is refused rather than ignored: answering every record
+// to "?calller=bob" or "?trunk=provider" would pass for a filtered list.
 func cdrQuery(v url.Values) (cdr.Query, error) {
+	for name := range v {
+		if !slices.Contains(cdrParams, name) {
+			return cdr.Query{}, fmt.Errorf("%s: not a filter of /api/cdrs (%s)", name, strings.Join(cdrParams, ", "))
+		}
+	}
 	q := cdr.Query{Caller: v.Get("caller"), Callee: v.Get("callee"), Disposition: cdr.Disposition(v.Get("disposition")),
 		Newest: true, Limit: cdr.DefaultLimit}
 	if q.Disposition != "" && !slices.Contains(cdr.Dispositions, q.Disposition) {
@@ -51,6 +63,9 @@ func cdrQuery(v url.Values) (cdr.Query, error) {
 	if s := v.Get("until"); s != "" {
 		if q.Until, err = cdr.ParseTime(s); err != nil {
 			return q, fmt.Errorf("until: %w", err)
+		}
+		if !q.Since.IsZero() && !q.Until.After(q.Since) {
+			return q, fmt.Errorf("until: %s is not after since %s: no call can start in that period", s, v.Get("since"))
 		}
 	}
 	if s := v.Get("limit"); s != "" {

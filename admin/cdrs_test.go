@@ -52,9 +52,14 @@ func TestListCDRs(t *testing.T) {
 		{"?since=2026-05-07", 200, "", false},
 		{"?disposition=maybe", 400, `disposition: "maybe" is not one of`, false},
 		{"?since=yesterday", 400, `since: "yesterday" is not a time`, false},
+		{"?since=2026-05-08&until=2026-05-07", 400, `until: 2026-05-07 is not after since 2026-05-08`, false},
 		{"?limit=0", 400, "limit: want a whole number from 1 to 1000", false},
 		{"?limit=5000", 400, "limit: want a whole number from 1 to 1000", false},
 		{"?before=x", 400, `before: want a record id, got "x"`, false},
+		// A filter the API does not have must not answer every record
+		// as if it had filtered them (a typo, or a trunk to bill).
+		{"?calller=bob", 400, `calller: not a filter of /api/cdrs (caller, callee, disposition, since, until, limit, before)`, false},
+		{"?trunk=provider", 400, `trunk: not a filter of /api/cdrs`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {

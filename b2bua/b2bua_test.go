@@ -128,12 +128,7 @@ func TestFailover(t *testing.T) {
 			f := newFixture(t)
 			plan := Plan{Route: "out", DialledUser: "4930123", Destinations: []Destination{
 				{URI: "sip:4930123@203.0.113.1", Trunk: "gw1"}, {URI: "sip:4930123@203.0.113.2", Trunk: "gw2"}, {URI: "sip:4930123@203.0.113.3", Trunk: "gw3"}}}
-			uris := make([]target, len(plan.Destinations))
-			for i, d := range plan.Destinations {
-				uris[i] = target{uri: d.URI, trunk: d.Trunk}
-			}
-			aTx := &serverTx{}
-			f.b.takeCall(t.Context(), aTx, aIncoming(t), plan, uris)
+			aTx := f.dialPlan(plan)
 			for i, code := range tt.answers {
 				invs := f.txs.all("INVITE")
 				if len(invs) != i+1 {

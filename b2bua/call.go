@@ -157,11 +157,13 @@ type Call struct {
 	trunk                           string
 
 	// Call control (timer.go, limits.go): the maximum duration's timer,
-	// the call's hold on the concurrent call limits, the last body sent
-	// on each side.
-	maxTimer clock.Timer
-	limit    *calllimit.Call
-	sent     sentBodies
+	// the call's hold on the concurrent call limits (and, for a call out
+	// through a route's gateways, on the trunk trying or carrying it),
+	// the last body sent on each side.
+	maxTimer  clock.Timer
+	limit     *calllimit.Call
+	trunkSlot *calllimit.Call
+	sent      sentBodies
 
 	// Transfers and pickups (refer.go, replaces.go, pickup.go,
 	// transferrecord.go): the transfer under way, and the legs they
@@ -200,6 +202,7 @@ type callSetup struct {
 	groups   [][]target // parallel within, serial between
 	branches []*branch
 	best     *sip.Message
+	full     *calllimit.Refusal // a trunk of the route at its limit, skipped
 	rseq     []rseqMap
 	ring     clock.Timer // RingTimeout
 	aTimer   sessiontimer.Answer
@@ -520,6 +523,9 @@ func (c *Call) startNextGroup(cause *sip.Message) {
 	for c.state == stateSetup && !c.cancelled && len(c.su.groups) > 0 {
 		group := c.su.groups[0]
 		c.su.groups = c.su.groups[1:]
+		if !c.takeTrunk(group) {
+			continue // at its limit: the next gateway may have room
+		}
 		// A target that fails at once (no listener, a refused
 		// connection) answers inside Start: it must not move on to the
 		// next group while this one's other targets are still to start.
@@ -533,6 +539,10 @@ func (c *Call) startNextGroup(cause *sip.Message) {
 		}
 	}
 	if c.state == stateSetup && c.liveBranches() == 0 {
+		if c.su.best == nil && c.su.full != nil {
+			c.refuseLimit(c.su.full)
+			return
+		}
 		c.failWithBest()
 	}
 }
@@ -806,7 +816,10 @@ func (c *Call) Hangup(by cdr.Party, reason string) {
 	c.Post(func() {
 		switch c.state {
 		case stateSetup:
-			c.fail(480, "Call Ended", by)
+			// The caller hears the call ended; the record says who
+			// ended it, which a 480's phrase cannot.
+			c.respondA(480, "Call Ended")
+			c.finish(480, reason, by)
 		case stateAnswered:
 			c.bye(c.a)
 			c.bye(c.bl)

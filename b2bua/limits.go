@@ -20,22 +20,58 @@ func (c *Call) admitLimits() bool {
 	}
 	held, refused := lim.Admit(c.limitKeys())
 	if refused != nil {
-		var extra []string
-		if refused.RetryAfter > 0 {
-			extra = []string{"Retry-After", strconv.Itoa(refused.RetryAfter)}
-		}
-		c.respondA(refused.Code, refused.Reason, extra...)
-		c.finish(refused.Code, refused.Reason, cdr.System)
+		c.refuseLimit(refused)
 		return false
 	}
 	c.limit = held
 	return true
 }
 
+// refuseLimit answers the caller with a limit's refusal and ends the call.
+func (c *Call) refuseLimit(refused *calllimit.Refusal) {
+	var extra []string
+	if refused.RetryAfter > 0 {
+		extra = []string{"Retry-After", strconv.Itoa(refused.RetryAfter)}
+	}
+	c.respondA(refused.Code, refused.Reason, extra...)
+	c.finish(refused.Code, refused.Reason, cdr.System)
+}
+
+// outbound reports whether the call goes out through a route's gateways:
+// then its trunk is taken one gateway at a time (takeTrunk), not when the
+// call is admitted.
+func (c *Call) outbound() bool { return c.plan != nil && c.plan.Destinations != nil }
+
+// takeTrunk takes a slot of the trunk of a route's next gateway (group
+// holds that one destination) and gives back the slot of the one tried
+// before, so that a call counts against the trunk that carries it, as
+// the record bills it. A trunk at its limit is skipped like a dead
+// gateway, its refusal kept for when no gateway is left (the backup is
+// there for the calls the provider has no channel for).
+func (c *Call) takeTrunk(group []target) bool {
+	lim := c.b.cfg.Limits
+	if lim == nil || !c.outbound() || len(group) == 0 || group[0].trunk == "" {
+		return true
+	}
+	name := group[0].trunk
+	if c.trunkSlot != nil && c.trunk == name {
+		return true // the route names the gateway again: its slot is held
+	}
+	held, refused := lim.Admit(calllimit.Keys{Trunk: name})
+	if refused != nil {
+		c.su.full = refused
+		return false
+	}
+	c.trunkSlot.Release() // nil-safe
+	c.trunkSlot = held
+	return true
+}
+
 // limitKeys names what the call counts against: the caller and its
 // domain; the callee and its domain when the call stays with local users;
-// the trunk when its plan names one. A number dialled out through a trunk
-// is nobody's user, so it counts against the trunk alone.
+// the trunk an inbound call came from. A number dialled out through a
+// trunk is nobody's user; its trunk is taken gateway by gateway as they
+// are tried (takeTrunk).
 func (c *Call) limitKeys() calllimit.Keys {
 	var k calllimit.Keys
 	if f, err := c.aInvite.From(); err == nil && f.URI.IsSIP() {
@@ -43,7 +79,9 @@ func (c *Call) limitKeys() calllimit.Keys {
 		k.CallerDomain = domainOf(k.Caller)
 	}
 	if t := c.Plan().Trunk; t != "" {
-		k.Trunk = t
+		if !c.outbound() {
+			k.Trunk = t // an inbound call's trunk; an outbound one's is takeTrunk's
+		}
 		return k
 	}
 	if t, err := c.aInvite.To(); err == nil && t.URI.IsSIP() {
@@ -73,6 +111,7 @@ func userKey(u sip.URI) string {
 // transfers added; calling it again does nothing.
 func (c *Call) releaseLimits() {
 	c.limit.Release()
+	c.trunkSlot.Release()
 	if c.moved != nil {
 		for _, h := range c.moved.xholds {
 			h.Release() // nil-safe

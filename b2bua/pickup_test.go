@@ -91,7 +91,7 @@ func testPickup(t *testing.T, name func(c *Call, inv *sip.Message) sip.Replaces)
 	if toAlice.StatusCode() != 200 || string(toAlice.Body()) != "v=0 carol o" || toAlice.ToTag() != cl.c.aTag {
 		t.Fatalf("alice got %v, want 200 with carol's session", toAlice)
 	}
-	if strings.Contains(string(toAlice.AppendTo(nil)), "6003") || strings.Contains(string(toCarol.AppendTo(nil)), "6001") {
+	if strings.Contains(string(toAlice.AppendTo(nil)), "127.0.0.1:6003") || strings.Contains(string(toCarol.AppendTo(nil)), "127.0.0.1:6001") {
 		t.Error("an address of one phone reached the other")
 	}
 	if n := len(h.net.requests("CANCEL", calleeAt)); n != 1 {

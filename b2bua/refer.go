@@ -16,7 +16,9 @@ import (
 )
 
 // Locator finds where a transfer target is reached: the bindings of a
-// user of ours, or the URI itself (proxy.Proxy.Locate).
+// user of ours, or the URI itself (proxy.Proxy.Locate). proxy.ErrNoBinding
+// (a subscriber with no phone) fails the transfer 480, as a call; any
+// other error (proxy.ErrUnknownUser) 404.
 type Locator func(ctx context.Context, u sip.URI) ([]proxy.Target, error)
 
 // reasonTransferUnproved refuses a REFER from a caller that did not
@@ -73,6 +75,8 @@ type transfer struct {
 	trunk, routeName string // the dial plan's, when it routed the target
 	started, ringing time.Time
 	limit            *calllimit.Call // the new party's slots
+	limitTrunk       string          // the trunk whose slot limit holds, going out through gateways
+	full             *calllimit.Refusal
 }
 
 // onREFER takes a REFER from the far end of leg l (RFC 3515 §2.4.2): a
@@ -131,7 +135,8 @@ func (c *Call) onREFER(l *Leg, tx proxy.ServerTx, req *sip.Message) {
 		return
 	}
 	x.targets = targets
-	if !x.admitLimits(targetKeys(x.target, x.trunk)) {
+	// Out through gateways the trunk is taken as each is tried (next).
+	if len(x.trunks) == 0 && !x.admitLimits(targetKeys(x.target, x.trunk)) {
 		return
 	}
 	x.ring = c.after(transferRing, func() { x.giveUp() })
@@ -237,6 +242,14 @@ func (x *transfer) next() {
 	x.tTrunk, x.authorized = "", false
 	if len(x.trunks) > 0 {
 		x.tTrunk, x.trunks = x.trunks[0], x.trunks[1:]
+	}
+	if !x.takeTrunk() {
+		if len(x.targets) == 0 {
+			x.fail(x.full.Code, x.full.Reason)
+			return
+		}
+		x.next() // at its limit: the next gateway may have room
+		return
 	}
 	req, err := x.invite()
 	if err != nil {

@@ -499,7 +499,7 @@ func challengeOrAnswer(s *sent, code int) *sip.Message {
 // checkTrunkTransferred checks a call bob transferred out through trunk:
 // bob hung up, the first record closed, the call listed between alice
 // and the number on that trunk, and the transfer's slot (counted against
-// the dial plan's trunk, gw1, as a call's is) held until the call ends.
+// the trunk that carries it, as a call's is) held until the call ends.
 func checkTrunkTransferred(t *testing.T, h *harness, trunk string, lim *calllimit.Limiter) {
 	t.Helper()
 	if len(h.net.requests("BYE", calleeAt)) != 1 || len(h.records) != 1 {
@@ -511,8 +511,11 @@ func checkTrunkTransferred(t *testing.T, h *harness, trunk string, lim *calllimi
 		infos[0].TransferredBy != "sip:bob@example.com" {
 		t.Fatalf("calls listed %+v, want alice's call on trunk %s, route out, transferred by bob", infos, trunk)
 	}
-	if n := lim.Active(calllimit.Trunk, "gw1"); n != 1 {
-		t.Fatalf("the trunk holds %d calls, want the transfer's", n)
+	if n := lim.Active(calllimit.Trunk, trunk); n != 1 {
+		t.Fatalf("trunk %s holds %d calls, want the transfer's", trunk, n)
+	}
+	if n := lim.Active(calllimit.Trunk, "gw1") + lim.Active(calllimit.Trunk, "gw2"); n != 1 {
+		t.Fatalf("the trunks hold %d calls, want the transfer's alone", n)
 	}
 }
 

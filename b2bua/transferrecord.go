@@ -80,6 +80,24 @@ func (x *transfer) admitLimits(k calllimit.Keys) bool {
 	return true
 }
 
+// takeTrunk takes the slot of the trunk of the gateway about to be
+// tried (tTrunk) in place of the one tried before, as a call does
+// (Call.takeTrunk); false, with the refusal kept, when it is full.
+func (x *transfer) takeTrunk() bool {
+	lim := x.c.b.cfg.Limits
+	if lim == nil || x.tTrunk == "" || x.limit != nil && x.limitTrunk == x.tTrunk {
+		return true
+	}
+	held, refused := lim.Admit(calllimit.Keys{Trunk: x.tTrunk})
+	if refused != nil {
+		x.full = refused
+		return false
+	}
+	x.limit.Release() // nil-safe
+	x.limit, x.limitTrunk = held, x.tTrunk
+	return true
+}
+
 // splitRecord closes the call's record as the transfer completes and
 // starts the second one, with the new party's leg in the call.
 func (x *transfer) splitRecord() {

@@ -156,12 +156,7 @@ func TestTransferLimitsTrunk(t *testing.T) {
 	if n := lim.Active(calllimit.Trunk, "provider"); n != 1 || len(h.net.requests("INVITE", gateway)) != 1 {
 		t.Fatalf("trunk holds %d calls, want the transfer's", n)
 	}
-	other := h.dial("bob@example.com", Plan{})
-	other.answer()
-	other.fromB("REFER", 5, "Refer-To: <sip:+15559999@example.com>")
-	if frags := h.sipfrags(calleeAt); frags[len(frags)-1] != "SIP/2.0 503 Trunk Call Limit Reached terminated" {
-		t.Fatalf("NOTIFYs %q, want the trunk's refusal last", frags)
-	}
+	transferRefused(t, h, "503 Trunk Call Limit Reached")
 	if n := len(h.net.requests("INVITE", gateway)); n != 1 {
 		t.Fatalf("%d INVITEs to the gateway, want the first transfer's alone", n)
 	}

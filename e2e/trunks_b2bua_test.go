@@ -191,22 +191,7 @@ func checkTrunkAnswer(t *testing.T, log, header string) {
 // TestTrunkB2BUAFailover: through the B2BUA, the first gateway answers
 // 503 and the second takes the call; the record names the second.
 func TestTrunkB2BUAFailover(t *testing.T) {
-	requireTool(t, "sipp", sippHint)
-	busy := startSipp(t, "-sf", scenario("gateway_busy.xml"), "-i", "127.0.0.3")
-	good := startSipp(t, "-sf", scenario("gateway_answer.xml"), "-i", "127.0.0.4")
-	busy.WaitListening()
-	good.WaitListening()
-	admin, base := adminAddr(t)
-	cfg := writeConfig(t, `gateways:
-  - {name: first, address: "127.0.0.3:`+strconv.Itoa(busy.Port)+`"}
-  - {name: second, address: "127.0.0.4:`+strconv.Itoa(good.Port)+`"}
-routes:
-  - {name: national, prefix: "0", country_code: "49", gateways: [first, second], b2bua: true}
-cdr:
-  enabled: true
-admin:
-  listen: `+admin+"\n"+officeLAN)
-	p := startParley(t, "--config", cfg)
+	busy, good, p, base := b2buaGateways(t, "gateway_busy.xml", "gateway_answer.xml", "")
 	alice := startSipp(t, "-sf", scenario("uac_call.xml"), "-s", "0301234567", p.Addr)
 	alice.ExpectSuccess()
 	busy.ExpectSuccess()
@@ -217,6 +202,55 @@ admin:
 	if r := trunkCDRs(t, base, 1)[0]; r.Trunk != "second" || r.Disposition != "answered" {
 		t.Errorf("record %+v, want answered on trunk second", r)
 	}
+}
+
+// TestTrunkB2BUALimitSkipsFullTrunk: the first trunk takes one call at
+// a time (limits.calls.trunks); of two calls at once the second goes out
+// through the second gateway, which a small office keeps for that, and
+// each record names the trunk that carried it. Before, the second call
+// was answered 503 Trunk Call Limit Reached with the second gateway idle.
+func TestTrunkB2BUALimitSkipsFullTrunk(t *testing.T) {
+	first, second, p, base := b2buaGateways(t, "gateway_answer.xml", "gateway_answer.xml", "limits:\n  calls:\n    trunks: {first: 1}\n")
+	// Two calls 50 ms apart, each up for 500 ms: the second starts while
+	// the first holds the first trunk.
+	alice := startSipp(t, "-sf", scenario("uac_call.xml"), "-s", "0301234567", "-m", "2", "-l", "2", "-r", "20", p.Addr)
+	alice.ExpectSuccess()
+	first.ExpectSuccess()
+	second.ExpectSuccess()
+	trunks := map[string]bool{}
+	for _, r := range trunkCDRs(t, base, 2) {
+		if r.Disposition != "answered" {
+			t.Errorf("record %+v, want answered", r)
+		}
+		trunks[r.Trunk] = true
+	}
+	if !trunks["first"] || !trunks["second"] {
+		t.Errorf("records on trunks %v, want one call on each", trunks)
+	}
+}
+
+// b2buaGateways starts two gateways, first at 127.0.0.3 and second at
+// 127.0.0.4 playing the scenarios given, and Parley with a national route
+// to both through the B2BUA, records on, and extra config; it returns the
+// gateways, Parley and its admin's base URL.
+func b2buaGateways(t *testing.T, firstScenario, secondScenario, extra string) (first, second *sippProc, p *parley, base string) {
+	t.Helper()
+	requireTool(t, "sipp", sippHint)
+	first = startSipp(t, "-sf", scenario(firstScenario), "-i", "127.0.0.3")
+	second = startSipp(t, "-sf", scenario(secondScenario), "-i", "127.0.0.4")
+	first.WaitListening()
+	second.WaitListening()
+	admin, base := adminAddr(t)
+	cfg := writeConfig(t, `gateways:
+  - {name: first, address: "127.0.0.3:`+strconv.Itoa(first.Port)+`"}
+  - {name: second, address: "127.0.0.4:`+strconv.Itoa(second.Port)+`"}
+routes:
+  - {name: national, prefix: "0", country_code: "49", gateways: [first, second], b2bua: true}
+cdr:
+  enabled: true
+admin:
+  listen: `+admin+"\n"+officeLAN+extra)
+	return first, second, startParley(t, "--config", cfg), base
 }
 
 // TestTrunkB2BUAInboundDID: a provider's call to a DID reaches alice's

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"testing"
@@ -141,4 +142,39 @@ func TestAuthStage(t *testing.T) {
 			t.Errorf("upstream = %q, want [403 Relaying Denied]", got)
 		}
 	})
+}
+
+// TestLocateNoBinding: a transfer to a subscriber with no phone is 480
+// (ErrNoBinding), to anyone else 404 (ErrUnknownUser), as for a call;
+// without passwords nobody may learn which users exist.
+func TestLocateNoBinding(t *testing.T) {
+	tests := []struct {
+		name   string
+		auth   bool
+		target string
+		want   error
+	}{
+		{"subscriber, no phone", true, "sip:bob@example.com", ErrNoBinding},
+		{"no such user", true, "sip:nobody@example.com", ErrUnknownUser},
+		{"passwords off: a subscriber looks like anyone", false, "sip:bob@example.com", ErrUnknownUser},
+		{"registered", true, "sip:carol@example.com", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := authConfig(t)
+			if !tt.auth {
+				cfg.Auth = nil
+			}
+			f := newFixture(t, cfg)
+			f.bind("sip:carol@example.com", location.Binding{Contact: phoneContact(0), Source: ap(phoneAddr(0))})
+			u, err := sip.ParseURI(tt.target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			targets, err := f.p.Locate(t.Context(), u)
+			if !errors.Is(err, tt.want) || tt.want == nil && len(targets) != 1 {
+				t.Errorf("Locate(%s) = %v, %v; want %v", tt.target, targets, err, tt.want)
+			}
+		})
+	}
 }

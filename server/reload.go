@@ -117,6 +117,8 @@ func (s *Server) applyReload(cfg *config.Config) error {
 	s.presence.reload(cfg)
 	if relayPolicy(before) != relayPolicy(s.settings.Load()) {
 		s.logRelayPolicy()
+	} else if fmt.Sprint(before.cfg.Limits.Calls) != fmt.Sprint(cfg.Limits.Calls) { // fmt prints maps sorted
+		s.logCallLimits(cfg)
 	}
 	return nil
 }

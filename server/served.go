@@ -114,6 +114,26 @@ func (s *Server) logRelayPolicy() {
 		"relay", string(config.RelayDomains), "served", what, "domains", set.served.list(),
 		"trusted", set.cfg.Security.Trusted)
 	s.logRoutesOut(set.cfg)
+	s.logCallLimits(set.cfg)
+}
+
+// logCallLimits warns, outside mode: b2bua, that limits.calls count only
+// the calls the B2BUA holds: a proxied call (between local phones, on a
+// route without b2bua: true) takes no place, so a user at per_user: 1
+// still rings, which an admin who set it would not guess.
+func (s *Server) logCallLimits(cfg *config.Config) {
+	c := cfg.Limits.Calls
+	set := c.PerUser > 0 || c.PerDomain > 0 || c.PerTrunk > 0 || len(c.Users) > 0 || len(c.Domains) > 0 || len(c.Trunks) > 0
+	if !set || cfg.Mode == config.ModeB2BUA {
+		return
+	}
+	if cfg.Mode == config.ModeStateless {
+		s.log.Warn("limits.calls: no call is counted in mode: stateless (it holds no calls); the limits apply in mode: b2bua, or in mode: stateful to routes with b2bua: true",
+			"mode", string(cfg.Mode))
+		return
+	}
+	s.log.Warn("limits.calls: only calls through the B2BUA are counted (routes with b2bua: true, and with b2bua.inbound the trunks' calls to DIDs); proxied calls, between local phones too, take no place; mode: b2bua counts every call",
+		"mode", string(cfg.Mode))
 }
 
 // logRoutesOut says, with passwords off, who calls out through the

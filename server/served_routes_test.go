@@ -65,3 +65,33 @@ func TestRoutesOutLog(t *testing.T) {
 		})
 	}
 }
+
+// TestCallLimitsLog: outside mode: b2bua, limits.calls set is answered
+// at start with a warning that proxied calls are not counted (a stranger
+// set per_user: 1 in mode: stateful and saw a busy phone ring).
+func TestCallLimitsLog(t *testing.T) {
+	tests := []struct {
+		name   string
+		mode   config.Mode
+		limits config.CallLimitsConfig
+		want   string // "" for no line
+	}{
+		{"stateful with per_user", config.ModeStateful, config.CallLimitsConfig{PerUser: 1}, `level=WARN msg="limits.calls: only calls through the B2BUA are counted`},
+		{"stateful with a trunk's", config.ModeStateful, config.CallLimitsConfig{Trunks: map[string]int{"provider": 2}}, `level=WARN msg="limits.calls: only calls through the B2BUA are counted`},
+		{"stateless", config.ModeStateless, config.CallLimitsConfig{PerDomain: 5}, `level=WARN msg="limits.calls: no call is counted in mode: stateless`},
+		{"b2bua counts every call", config.ModeB2BUA, config.CallLimitsConfig{PerUser: 1}, ""},
+		{"no limits", config.ModeStateful, config.CallLimitsConfig{}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.Mode, cfg.Limits.Calls = tt.mode, tt.limits
+			var out strings.Builder
+			s := &Server{log: slog.New(slog.NewTextHandler(&out, nil))}
+			s.logCallLimits(cfg)
+			if got := out.String(); tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
+				t.Errorf("logged %q, want a line with %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -101,6 +101,9 @@ func parseCDRFlags(args []string, stderr io.Writer) (*cdrOpts, error) {
 		if o.query.Until, err = cdr.ParseTime(o.until); err != nil {
 			return nil, fmt.Errorf("--until: %w", err)
 		}
+		if !o.query.Until.After(o.query.Since) {
+			return nil, fmt.Errorf("--until %s is not after --since %s: no call can start in that period", o.until, o.since)
+		}
 	}
 	o.query.Disposition = cdr.Disposition(o.disposition)
 	if o.disposition != "" && !slices.Contains(cdr.Dispositions, o.query.Disposition) {

@@ -123,6 +123,9 @@ func TestCDRExportMisuse(t *testing.T) {
 		{[]string{"export"}, 2, "--since is required"},
 		{[]string{"export", "--since", "tuesday"}, 2, `--since: "tuesday" is not a time like 2026-03-01T09:00:00Z`},
 		{[]string{"export", "--since", "2026-03-01", "--until", "x"}, 2, `--until: "x" is not a time`},
+		// Swapped bounds select nothing: say so rather than print an empty export.
+		{[]string{"export", "--since", "2026-04-01", "--until", "2026-03-01"}, 2, `--until 2026-03-01 is not after --since 2026-04-01`},
+		{[]string{"export", "--since", "2026-03-01", "--until", "2026-03-01"}, 2, `--until 2026-03-01 is not after --since 2026-03-01`},
 		{[]string{"export", "--since", "2026-03-01", "--format", "xml"}, 2, `--format "xml": want csv or json`},
 		{[]string{"export", "--since", "2026-03-01", "--disposition", "maybe"}, 2, `--disposition "maybe": want one of`},
 		{[]string{"export", "--since", "2026-03-01", "extra"}, 2, `unexpected argument "extra"`},
