@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -113,6 +114,12 @@ func (c *Cache) Get(ctx context.Context, user, domain string) (Subscriber, error
 	c.checkVersion(ctx, now)
 	k := mkey(user, domain)
 	maxAge := int64(cmp.Or(c.MaxAge, DefaultMaxAge))
+	if c.failing.Load() != nil {
+		// MaxAge guards against rows edited behind the version, which
+		// is beside the point while the store cannot be read at all: a
+		// phone refreshing hourly must not be refused for the outage.
+		maxAge = math.MaxInt64
+	}
 	c.mu.RLock()
 	found, isFound := c.found.cur[k]
 	missing, isMissing := c.missing.cur[k]
@@ -186,8 +193,9 @@ func (c *Cache) load(ctx context.Context, k key, now int64) (Subscriber, error) 
 //
 // A version that cannot be read keeps the entries: the store is down,
 // and the subscribers already read are what lets their phones go on
-// registering and calling through the outage (a change made meanwhile
-// is seen at the first read that works, or after MaxAge). Only what is
+// registering and calling through the outage, however long ago they
+// were read (a change made meanwhile is seen at the first read that
+// works). Only what is
 // not cached needs the store, and fails with it. The next read is tried
 // CheckEvery later, so that a hanging database holds up one lookup a
 // CheckEvery rather than every one.
