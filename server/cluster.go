@@ -92,7 +92,8 @@ func (s *Server) startCluster(ctx context.Context) {
 	}
 	cn.heartbeat = &members.Heart{Store: cn.members, Interval: cn.interval, Log: s.log, Counts: s.clusterCounts,
 		Self: members.Member{ID: cn.self, SIP: cn.sip, Admin: admin}}
-	cn.taker = takeover.New(takeover.Config{Self: cn.self, Members: cn.peers.Watch(cn.members), Calls: cn.calls, After: cn.after,
+	watched := members.WarnUntrusted(cn.peers.Watch(cn.members), cn.self, s.trustsNode, s.log)
+	cn.taker = takeover.New(takeover.Config{Self: cn.self, Members: watched, Calls: cn.calls, After: cn.after,
 		Interval: cn.interval, Send: s.sendOriginated, Record: s.recordTakeover, Log: s.log})
 	s.bg.Go(func() { cn.heartbeat.Run(ctx) })
 	s.bg.Go(func() { cn.writeCalls(ctx) })
@@ -145,6 +146,15 @@ func (s *Server) recordTakeover(r cdr.Record) {
 		return
 	}
 	s.records.w.Write(r)
+}
+
+// trustsNode reports whether a call relayed from another node at addr
+// is taken as authenticated there: always without auth.enabled, else
+// when security.trusted covers addr and trusted_skip_auth is set (the
+// settings of now: a reload that fixes them counts at once).
+func (s *Server) trustsNode(addr netip.Addr) bool {
+	cfg := s.settings.Load().cfg
+	return !cfg.Auth.Enabled || cfg.Security.TrustedSkipAuth && s.guard.Trusted(addr)
 }
 
 // recordedElsewhere reports whether a call whose INVITE came from source
