@@ -178,7 +178,7 @@ func callBob(t *testing.T, via, holder *clusterNode, holderName string) {
 func TestCluster(t *testing.T) {
 	requireTool(t, "baresip", baresipHint)
 	requireTool(t, "sipp", sippHint)
-	redis := redistest.Start(t)
+	redis := startRedis(t)
 	nodes := startCluster(t, 3, redis.URL())
 	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
 
@@ -280,7 +280,7 @@ func TestClusterSharedDatabase(t *testing.T) {
 	requireTool(t, "baresip", baresipHint)
 	requireTool(t, "sipp", sippHint)
 	dsn := outageDSN(t)
-	redis := redistest.Start(t)
+	redis := startRedis(t)
 	secret := make([]byte, 32)
 	rand.Read(secret)
 	dirs := []string{t.TempDir(), t.TempDir()}

@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/parley-sip/parley/location/redisstore/redistest"
 )
 
 // TestClusterUntrustedNode: two nodes with auth on, whose common
@@ -15,7 +13,7 @@ import (
 // that calls node 3 relays to node 2's phones get 407 after 407. Node 3,
 // which trusts node 2, says nothing.
 func TestClusterUntrustedNode(t *testing.T) {
-	redis := redistest.StartAt(t, freePort(t, false))
+	redis := startRedis(t)
 	common := "storage:\n  engine: sqlite\n  location: redis\n  redis_url: " + redis.URL() + "\n" +
 		"auth:\n  enabled: true\nsecurity:\n  trusted: [127.0.0.2]\n  trusted_skip_auth: true\n"
 	nodes := startNodes(t, []string{"127.0.0.2", "127.0.0.3"}, common, nil)

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/parley-sip/parley/auth"
-	"github.com/parley-sip/parley/location/redisstore/redistest"
 )
 
 // TestSubscriberStoreOutage is docs/CLUSTER.md's "PostgreSQL unreachable"
@@ -24,7 +23,7 @@ import (
 func TestSubscriberStoreOutage(t *testing.T) {
 	dsn := outageDSN(t)
 	pg := startCuttableProxy(t, postgresAddr(dsn))
-	redis := redistest.StartAt(t, freePort(t, false))
+	redis := startRedis(t)
 	admin := "127.0.0.1:" + strconv.Itoa(freePort(t, false))
 	cfg := writeConfig(t, fmt.Sprintf("storage:\n  engine: postgres\n  dsn: %q\n  location: redis\n  redis_url: %s\n"+
 		"auth:\n  enabled: true\nadmin:\n  listen: %s\n",
