@@ -1,6 +1,10 @@
 package e2e
 
 import (
+	"bytes"
+	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,5 +36,40 @@ func TestClusterUntrustedNode(t *testing.T) {
 	}
 	if strings.Contains(readFile(t, n3.logPath), warning) {
 		t.Errorf("node 3, which trusts node 2, warned:\n%s", tail(n3.logPath, 3000))
+	}
+}
+
+// TestClusterNameTaken: a second process started with a live node's
+// cluster.node (node 2's file copied for node 3, its name not changed)
+// refuses to start, naming the key and the live node, before it can take
+// that node's open calls for leftovers of its own crash (the call
+// journal's rows and the call snapshots are kept by node name).
+func TestClusterNameTaken(t *testing.T) {
+	redis := startRedis(t)
+	n2 := startNodes(t, []string{"127.0.0.2"}, "storage:\n  engine: memory\n  location: redis\n  redis_url: "+redis.URL()+"\n", nil)[0]
+	src := readFile(t, n2.config)
+	src = strings.ReplaceAll(src, "127.0.0.2:", "127.0.0.3:")
+	src = regexp.MustCompile(`(?m)^  listen: .*$`).ReplaceAllString(src, "  listen: 127.0.0.1:"+strconv.Itoa(freePort(t, false)))
+	cfg := writeConfig(t, src)
+	cmd := exec.Command(parleyBin, "serve", "--config", cfg, "--data-dir", t.TempDir())
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatalf("the second n2 exited 0:\n%s", out.String())
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("the second n2 still runs after 10 s:\n%s", out.String())
+	}
+	if want := `cluster.node: "n2" is the name of a live node at ` + n2.Addr; !strings.Contains(out.String(), want) {
+		t.Errorf("no %q in its output:\n%s", want, out.String())
 	}
 }

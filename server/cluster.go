@@ -67,7 +67,27 @@ func openCluster(cfg *config.Config, log *slog.Logger) (*clusterNode, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage.redis_url: %w", err)
 	}
+	if err := nameFree(ctx, st, cfg); err != nil {
+		st.Close()
+		return nil, err
+	}
 	return newClusterNode(cfg, st, st, st.Close, log), nil
+}
+
+// nameFree refuses a cluster.node that a live node at another address
+// beats under. A members store that cannot be read is no reason not to
+// start: the node then runs as it would have.
+func nameFree(ctx context.Context, st members.Store, cfg *config.Config) error {
+	ms, err := st.Members(ctx)
+	if err != nil {
+		return nil
+	}
+	now := time.Now()
+	if m, taken := members.NameInUse(ms, cfg.Cluster.Node, cfg.Cluster.Address, now, cfg.Cluster.TakeoverAfter.Duration()); taken {
+		return fmt.Errorf("cluster.node: %q is the name of a live node at %s (last beat %s ago); give every node a name of its own (if that node moved here, start this one once it has been silent for cluster.takeover_after, %s)",
+			m.ID, m.SIP, now.Sub(m.Seen).Round(time.Millisecond), cfg.Cluster.TakeoverAfter.Duration())
+	}
+	return nil
 }
 
 // newClusterNode is a node on the given stores.
