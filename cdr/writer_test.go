@@ -115,7 +115,7 @@ func TestWriterRetriesAFailingStore(t *testing.T) {
 // per state change"), not a line a second for as long as it is down.
 func TestWriterLogsAnOutageOnce(t *testing.T) {
 	store := &flaky{Memory: cdr.NewMemory(), down: true}
-	var log syncBuffer
+	var log bytes.Buffer // read after Close, which waits for the writer's goroutine
 	w := cdr.NewWriter(store, slog.New(slog.NewTextHandler(&log, nil)))
 	w.Write(rec(1))
 	deadline := time.Now().Add(10 * time.Second)
@@ -140,25 +140,6 @@ func TestWriterLogsAnOutageOnce(t *testing.T) {
 			t.Errorf("no %s in the log:\n%s", want, got)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer the writer's goroutine and the test may
-// use at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestWriterCloseGivesUpAtTheDeadline(t *testing.T) {
