@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"os/exec"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -112,4 +114,32 @@ func TestB2BUAKillRecords(t *testing.T) {
 	}
 	t.Logf("before the kill: %d calls started, %d answered, %d finished; after the restart %d records, %d interrupted",
 		len(started), len(answered), len(finished), len(byCall), interrupted)
+}
+
+// TestB2BUASecondServerLeavesTheJournal: a second `parley serve` started
+// on a running B2BUA's config and data directory (by hand, beside the
+// service) fails to bind, and must leave the running server's calls
+// alone: before, it recovered the call journal first, recorded the call
+// in progress as interrupted, and the call's true record was lost to the
+// table's key when it ended.
+func TestB2BUASecondServerLeavesTheJournal(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	data := t.TempDir()
+	cfg, base := adminConfig(t)
+	p := startParley(t, "--config", cfg, "--data-dir", data, "--mode", "b2bua")
+	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
+		"-s", "bob", "-set", "calls", "1", p.Addr)
+	callee.WaitLog("registered", phoneWait)
+	caller := startSipp(t, "-sf", scenario("uac_call_hold.xml"), "-s", "bob", "-d", "4000", "-m", "1", p.Addr)
+	time.Sleep(1500 * time.Millisecond) // answered, held
+	second := exec.Command(parleyBin, "serve", "--config", cfg, "--data-dir", data, "--mode", "b2bua", "--listen", "udp:"+p.Addr)
+	out, err := second.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "address already in use") {
+		t.Fatalf("the second server: %v, want it to fail to bind:\n%s", err, out)
+	}
+	caller.ExpectSuccess()
+	recs := waitB2BUACDRs(t, base, 1, "the call's one record")
+	if r := recs[0]; r.Disposition != "answered" || r.HungUpBy != "caller" {
+		t.Errorf("the call's record: %s by %s, want answered, hung up by the caller (the second server's output:\n%s)", r.Disposition, r.HungUpBy, out)
+	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -37,6 +38,9 @@ func TestRecoverCallsAtStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.Shutdown(ctx); err != nil {
@@ -61,5 +65,51 @@ func TestRecoverCallsAtStart(t *testing.T) {
 	}
 	if n, err := st.Recover(context.Background(), "node-b", time.Now()); err != nil || n != 1 {
 		t.Errorf("node-b's row: Recover = %d, %v; want it still in the journal", n, err)
+	}
+}
+
+// TestNoRecoveryWithoutTheAddresses: a server that cannot bind its
+// listener (another one runs there, on the same journal) leaves the
+// journal alone: its rows are the running server's calls in progress,
+// not leftovers of a crash.
+func TestNoRecoveryWithoutTheAddresses(t *testing.T) {
+	taken, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := testConfig(t)
+	cfg.Admin.Listen, cfg.Storage.Engine, cfg.CDR.Node, cfg.CDR.Enabled = "", config.EngineSQLite, "node-a", true
+	cfg.Listen[0].Port = taken.LocalAddr().(*net.UDPAddr).Port
+	path := filepath.Join(cfg.DataDir, subscriber.DBFile)
+	st, err := cdr.OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup := time.Now().Add(-time.Minute).UTC().Truncate(time.Microsecond)
+	up := cdr.Change{Open: true, Record: cdr.Record{Node: "node-a", CallID: "up-1", BCallID: "b-up-1", Caller: "sip:alice@example.com",
+		Callee: "sip:bob@example.com", Setup: setup, Ringing: setup.Add(time.Second), Answered: setup.Add(2 * time.Second), Status: 200}}
+	if err := st.Commit(context.Background(), []cdr.Change{up}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	s, err := New(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err == nil {
+		t.Fatal("Start bound an address in use")
+	}
+	st, err = cdr.OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if got, err := st.List(context.Background(), cdr.Query{}); err != nil || len(got) != 0 {
+		t.Errorf("records %+v, %v; want none: the call is the running server's", got, err)
+	}
+	if n, err := st.Recover(context.Background(), "node-a", time.Now()); err != nil || n != 1 {
+		t.Errorf("the running server's row: Recover = %d, %v; want it still in the journal", n, err)
 	}
 }
