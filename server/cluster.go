@@ -359,11 +359,18 @@ func (cn *clusterNode) view(ctx context.Context, store location.Store, now time.
 	})
 	v.Unassigned = held[""]
 	for _, m := range members.Sorted(ms) {
-		v.Nodes = append(v.Nodes, NodeView{Member: m, State: members.StateOf(m, now, cn.interval, cn.after), Registrations: held[m.ID]})
 		calls, err := cn.calls.List(ctx, m.ID)
 		if err != nil {
 			return nil, err
 		}
+		state := members.StateOf(m, now, cn.interval, cn.after)
+		if state != members.Alive {
+			// Its last beat's count goes stale the moment its calls are
+			// taken over or drained at a stop: what it still holds is
+			// what is stored for a takeover to end.
+			m.Calls = len(calls)
+		}
+		v.Nodes = append(v.Nodes, NodeView{Member: m, State: state, Registrations: held[m.ID]})
 		for _, c := range calls {
 			v.Calls = append(v.Calls, ClusterCall{Node: m.ID, ID: c.ID, Caller: c.Record.Caller, Callee: c.Record.Callee,
 				Answered: c.Record.Answered, ACallID: c.A.ID.CallID, BCallID: c.B.ID.CallID})
