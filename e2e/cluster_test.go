@@ -295,6 +295,12 @@ func TestClusterSharedDatabase(t *testing.T) {
 		"security:\n  trusted: [127.0.0.2, 127.0.0.3]\n  trusted_skip_auth: true\n", dsn, redis.URL())
 	nodes := startNodes(t, []string{"127.0.0.2", "127.0.0.3"}, common, dirs)
 	n2, n3 := nodes[0], nodes[1]
+	// A node learns of one that joined at its next read of the members,
+	// within a heartbeat interval (1 s, docs/CLUSTER.md "Call records"):
+	// a call relayed before that is recorded by both. baresip and sipp
+	// were quick enough on a quiet machine to call 0.35 s after node 3
+	// started, and node 2 wrote a second record.
+	time.Sleep(1500 * time.Millisecond)
 	for user, pw := range map[string]string{"alice": "alice-pw-1", "bob": "bob-pw-22", "user1": "user1-pw-3"} {
 		cmd := exec.Command(parleyBin, "user", "add", "--config", n2.config, "--password-stdin", user+"@example.com")
 		cmd.Stdin = strings.NewReader(pw + "\n")
