@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -517,6 +518,76 @@ func TestStoreFailure(t *testing.T) {
 	}
 	if n := strings.Count(log.String(), `msg="subscriber store unavailable"`); n != 1 || strings.Count(log.String(), "\n") != 1 {
 		t.Errorf("want one line for the outage, got:\n%s", log.String())
+	}
+}
+
+// flakyStore is a subscriber store whose lookups and version fail
+// while down is set, as a database that went away does.
+type flakyStore struct {
+	*subscriber.Memory
+	down atomic.Bool
+}
+
+func (s *flakyStore) Get(ctx context.Context, user, domain string) (subscriber.Subscriber, error) {
+	if s.down.Load() {
+		return subscriber.Subscriber{}, errors.New("connection refused")
+	}
+	return s.Memory.Get(ctx, user, domain)
+}
+
+func (s *flakyStore) Version(ctx context.Context) (int64, error) {
+	if s.down.Load() {
+		return 0, errors.New("connection refused")
+	}
+	return s.Memory.Version(ctx)
+}
+
+// TestStoreOutageBehindTheCache: with the database down, a phone whose
+// subscriber the server's cache holds still authenticates (a cluster
+// node keeps serving its registered phones through a PostgreSQL
+// outage); one it does not hold gets 503; the outage is logged once when
+// it starts and once when the database answers again, and answers from
+// memory between do not count as its end.
+func TestStoreOutageBehindTheCache(t *testing.T) {
+	a, clk := setup(t)
+	var log bytes.Buffer
+	a.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	db := &flakyStore{Memory: subscriber.NewMemory()}
+	for _, u := range []string{"alice", "carol"} {
+		if err := db.Put(context.Background(), subscriber.New(u, realm, "secret")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Store = &subscriber.Cache{Store: db, Now: clk.Now}
+	verify := func(user string, nc int) auth.Outcome {
+		t.Helper()
+		ch := challengeFor(t, a, request(t, "REGISTER", "sip:example.com"), false, "MD5")
+		req := request(t, "REGISTER", "sip:example.com",
+			"Authorization", answer(ch, "REGISTER", "sip:example.com", user, "secret", "c1", nc))
+		return a.Verify(context.Background(), req, realm, false, phone).Outcome
+	}
+	if got := verify("alice", 1); got != auth.OK {
+		t.Fatalf("alice with the store up: %v", got)
+	}
+	db.down.Store(true)
+	clk.Advance(2 * subscriber.DefaultCheckEvery)
+	for i, step := range []struct {
+		user string
+		want auth.Outcome
+	}{{"alice", auth.OK}, {"carol", auth.ServerError}, {"alice", auth.OK}, {"carol", auth.ServerError}} {
+		if got := verify(step.user, 2+i); got != step.want {
+			t.Errorf("%s during the outage: %v, want %v", step.user, got, step.want)
+		}
+	}
+	db.down.Store(false)
+	clk.Advance(2 * subscriber.DefaultCheckEvery)
+	if got := verify("carol", 9); got != auth.OK {
+		t.Errorf("carol after the outage: %v", got)
+	}
+	got := log.String()
+	if strings.Count(got, `msg="subscriber store unavailable"`) != 1 ||
+		strings.Count(got, `msg="subscriber store available again"`) != 1 || strings.Count(got, "\n") != 2 {
+		t.Errorf("want one line as the outage starts and one as it ends, got:\n%s", got)
 	}
 }
 

@@ -370,7 +370,9 @@ func (a *Authenticator) check(ctx context.Context, method string, c Credentials,
 		a.store.Failed(err)
 		return res
 	}
-	a.store.Succeeded()
+	if f, ok := a.Store.(storeFailure); !ok || f.StoreErr() == nil {
+		a.store.Succeeded() // not a cached answer given while the store is down
+	}
 	var sum, sent [sha256.Size]byte
 	want := requestDigest(&sum, alg, cmp.Or(ha1, dummyHA1[alg]), method, c.URI, c.Nonce, c.NC, c.CNonce, c.QOP)
 	match := subtle.ConstantTimeCompare(want, decodeHex(sent[:], c.Response)) == 1
@@ -391,6 +393,10 @@ func (a *Authenticator) check(ctx context.Context, method string, c Credentials,
 // dummyHA1 stands in for an unknown user's hash, so that an unknown user
 // costs the same hashing as a wrong password and timing tells nothing.
 var dummyHA1 = map[string]string{MD5: strings.Repeat("0", 32), SHA256: strings.Repeat("0", 64)}
+
+// storeFailure is a subscriber store that answers from memory while the
+// database under it fails (subscriber.Cache), and says so.
+type storeFailure interface{ StoreErr() error }
 
 // lookup returns the user's HA1 for alg, or "" for an unknown user.
 func (a *Authenticator) lookup(ctx context.Context, user, realm, alg string) (string, error) {

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/parley-sip/parley/eventlog"
 )
 
 // MaxPending bounds the records a Writer holds while its store refuses
@@ -39,6 +41,10 @@ const CommitGap = 5 * time.Millisecond
 type Writer struct {
 	store Store
 	log   *slog.Logger
+	// outage logs a failing store once when the commits start failing
+	// and once when one works again: retried every second, a line per
+	// retry would bury everything else for the length of the outage.
+	outage *eventlog.Outage
 
 	mu      sync.Mutex
 	pending []Change
@@ -64,7 +70,8 @@ type Writer struct {
 }
 
 // NewWriter starts a writer on store; log (nil: slog.Default) gets a
-// line per failed commit and per dropped record.
+// line when commits start failing, one when they work again, and one
+// per dropped record.
 func NewWriter(store Store, log *slog.Logger) *Writer {
 	return newWriter(store, log, CommitGap)
 }
@@ -73,7 +80,8 @@ func newWriter(store Store, log *slog.Logger, gap time.Duration) *Writer {
 	if log == nil {
 		log = slog.Default()
 	}
-	w := &Writer{store: store, log: log, gap: gap, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	w := &Writer{store: store, log: log, gap: gap, wake: make(chan struct{}, 1), done: make(chan struct{}),
+		outage: &eventlog.Outage{What: "cdr store", Log: log}}
 	w.idle = sync.NewCond(&w.mu)
 	go w.run()
 	return w
@@ -289,9 +297,10 @@ func (w *Writer) commit() bool {
 	w.idle.Broadcast()
 	w.mu.Unlock()
 	if err == nil {
+		w.outage.Succeeded()
 		return true
 	}
-	w.log.Error("cdr: commit failed; retrying", "records", len(batch), "error", err)
+	w.outage.Failed(err)
 	if closing {
 		return false
 	}

@@ -1,11 +1,13 @@
 package cdr_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -37,6 +39,8 @@ func (f *flaky) Add(ctx context.Context, recs []cdr.Record) error {
 }
 
 func (f *flaky) setDown(v bool) { f.mu.Lock(); f.down = v; f.mu.Unlock() }
+
+func (f *flaky) commitCount() int { f.mu.Lock(); defer f.mu.Unlock(); return f.commits }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -104,6 +108,38 @@ func TestWriterRetriesAFailingStore(t *testing.T) {
 		t.Errorf("written %d, want 2", written)
 	}
 	_ = w.Close(ctx)
+}
+
+// TestWriterLogsAnOutageOnce: a store down for three retries is one
+// line when it fails and one when it is back (issue 19's "logged once
+// per state change"), not a line a second for as long as it is down.
+func TestWriterLogsAnOutageOnce(t *testing.T) {
+	store := &flaky{Memory: cdr.NewMemory(), down: true}
+	var log bytes.Buffer // read after Close, which waits for the writer's goroutine
+	w := cdr.NewWriter(store, slog.New(slog.NewTextHandler(&log, nil)))
+	w.Write(rec(1))
+	deadline := time.Now().Add(10 * time.Second)
+	for store.commitCount() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("the writer did not retry three times")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	store.setDown(false)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := log.String()
+	if n := strings.Count(got, "\n"); n != 2 {
+		t.Errorf("%d log lines for one outage, want 2:\n%s", n, got)
+	}
+	for _, want := range []string{`level=WARN msg="cdr store unavailable" error="database is down"`, `level=INFO msg="cdr store available again"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %s in the log:\n%s", want, got)
+		}
+	}
 }
 
 func TestWriterCloseGivesUpAtTheDeadline(t *testing.T) {

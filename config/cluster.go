@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -65,8 +66,8 @@ func (ch *checker) cluster(c ClusterConfig, listen []Listener, s StorageConfig, 
 // a few beats to a pause must not have its calls ended.
 const minTakeoverAfter = Duration(2 * time.Second)
 
-// clusterAddress checks cluster.address: a host and the port of a udp
-// listener.
+// clusterAddress checks cluster.address: an IP address and the port of
+// a udp listener.
 func (ch *checker) clusterAddress(addr string, listen []Listener) {
 	if addr == "" {
 		ch.add("cluster.address", "must be set when cluster.node is: HOST:PORT of this node's SIP listener, like 10.0.0.1:5060")
@@ -79,6 +80,19 @@ func (ch *checker) clusterAddress(addr string, listen []Listener) {
 	}
 	if host == "" {
 		ch.add("cluster.address", "must name a host the other nodes reach, got %q", addr)
+		return
+	}
+	// The nodes know each other by this address as written: a request's
+	// source is matched against it (no record of a call relayed between
+	// nodes twice, docs/CLUSTER.md), which a name never matches, and
+	// another node must be able to send to it.
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		ch.add("cluster.address", "must be this node's IP address and port, like 10.0.0.1:5060, not a host name (the nodes match each other's sources by it); got %q", addr)
+		return
+	}
+	if ip.IsUnspecified() {
+		ch.add("cluster.address", "must be this node's own IP address, which the other nodes send to, not %s; got %q", host, addr)
 		return
 	}
 	if port := portOf(addr); !listensOn(listen, port) {

@@ -27,6 +27,9 @@ func TestClusterErrors(t *testing.T) {
 		{"node without address", lines(append(redisLocation, "cluster:", "  node: n1")...), 4, "cluster.address", "must be set when cluster.node is"},
 		{"address without port", lines(append(redisLocation, "cluster:", "  node: n1", "  address: 127.0.0.1")...), 6, "cluster.address", "must be HOST:PORT"},
 		{"address without host", lines(append(redisLocation, "cluster:", "  node: n1", "  address: ':5060'")...), 6, "cluster.address", "must name a host"},
+		{"address a host name", lines(append(redisLocation, "cluster:", "  node: n1", "  address: sip1.example.com:5060")...), 6, "cluster.address", "not a host name"},
+		{"address unspecified", lines(append(redisLocation, "cluster:", "  node: n1", "  address: 0.0.0.0:5060")...), 6, "cluster.address", "not 0.0.0.0"},
+		{"address unspecified IPv6", lines(append(redisLocation, "cluster:", "  node: n1", "  address: '[::]:5060'")...), 6, "cluster.address", "not ::"},
 		{"address on no listener's port", lines(append(redisLocation, "cluster:", "  node: n1", "  address: 127.0.0.1:5070")...), 6, "cluster.address", "port 5070 is not the port of a udp listener"},
 		{"address on a tls listener's port", lines(append(redisLocation, "cluster:", "  node: n1", "  address: 127.0.0.1:5061")...), 6, "cluster.address", "port 5061 is not the port of a udp listener"},
 		{"auth without trusted nodes", lines(append(redisLocation, "auth:", "  enabled: true", "cluster:", "  node: n1", "  address: 127.0.0.1:5060")...), 7, "cluster.node", "security.trusted_skip_auth: true"},
@@ -53,7 +56,7 @@ func TestClusterErrors(t *testing.T) {
 func TestClusterAccepted(t *testing.T) {
 	for _, src := range [][]byte{
 		lines(append(redisLocation, "cluster:", "  node: node-2.dc1", "  address: 127.0.0.2:5060")...),
-		lines(append(redisLocation, "cluster:", "  node: n3", "  address: 'sip3.example.com:5060'")...),
+		lines(append(redisLocation, "cluster:", "  node: n3", "  address: '[2001:db8::3]:5060'")...),
 		lines("cluster:", "  node: ''"),
 		lines(append(redisLocation, "auth:", "  enabled: true", "  methods: [REGISTER]", "cluster:", "  node: n1", "  address: 127.0.0.1:5060")...),
 		lines(append(redisLocation, "auth:", "  enabled: true", "security:", "  trusted: [10.0.0.2, 10.0.0.3]", "  trusted_skip_auth: true", "cluster:", "  node: n1", "  address: 127.0.0.1:5060")...),

@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"os/exec"
 	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -52,13 +55,8 @@ func answeredAndFinished(trace string) (started, answered, finished map[string]b
 // whose BYE reached parley as the kill landed may have either, since its
 // record is committed before the BYE's 200 goes out; no call has two.
 func TestB2BUAKillRecords(t *testing.T) {
-	requireTool(t, "sipp", sippHint)
-	data := t.TempDir()
-	cfg, _ := adminConfig(t)
-	p := startParley(t, "--config", cfg, "--data-dir", data, "--mode", "b2bua")
-	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
-		"-s", "bob", "-set", "calls", "100000", p.Addr)
-	callee.WaitLog("registered", phoneWait)
+	b := startB2BUAWithBob(t, 100000)
+	p, callee, cfg, data := b.p, b.bob, b.cfg, b.data
 	caller := startSipp(t, "-sf", scenario("uac_call_hold.xml"), "-s", "bob", "-d", "3000",
 		"-r", "30", "-m", "300", "-l", "200", p.Addr)
 	time.Sleep(5 * time.Second)
@@ -112,4 +110,49 @@ func TestB2BUAKillRecords(t *testing.T) {
 	}
 	t.Logf("before the kill: %d calls started, %d answered, %d finished; after the restart %d records, %d interrupted",
 		len(started), len(answered), len(finished), len(byCall), interrupted)
+}
+
+// TestB2BUASecondServerLeavesTheJournal: a second `parley serve` started
+// on a running B2BUA's config and data directory (by hand, beside the
+// service) fails to bind, and must leave the running server's calls
+// alone: before, it recovered the call journal first, recorded the call
+// in progress as interrupted, and the call's true record was lost to the
+// table's key when it ended.
+func TestB2BUASecondServerLeavesTheJournal(t *testing.T) {
+	b := startB2BUAWithBob(t, 1)
+	p, cfg, base, data := b.p, b.cfg, b.base, b.data
+	caller := startSipp(t, "-sf", scenario("uac_call_hold.xml"), "-s", "bob", "-d", "4000", "-m", "1", p.Addr)
+	time.Sleep(1500 * time.Millisecond) // answered, held
+	second := exec.Command(parleyBin, "serve", "--config", cfg, "--data-dir", data, "--mode", "b2bua", "--listen", "udp:"+p.Addr)
+	out, err := second.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "address already in use") {
+		t.Fatalf("the second server: %v, want it to fail to bind:\n%s", err, out)
+	}
+	caller.ExpectSuccess()
+	recs := waitB2BUACDRs(t, base, 1, "the call's one record")
+	if r := recs[0]; r.Disposition != "answered" || r.HungUpBy != "caller" {
+		t.Errorf("the call's record: %s by %s, want answered, hung up by the caller (the second server's output:\n%s)", r.Disposition, r.HungUpBy, out)
+	}
+}
+
+// b2buaWithBob is parley in mode b2bua with call records on, and a sipp
+// registered as bob that answers calls.
+type b2buaWithBob struct {
+	p               *parley
+	bob             *sippProc
+	cfg, base, data string // parley's config file, admin base URL and data directory
+}
+
+// startB2BUAWithBob starts a b2buaWithBob whose bob answers up to calls
+// calls.
+func startB2BUAWithBob(t *testing.T, calls int) b2buaWithBob {
+	t.Helper()
+	requireTool(t, "sipp", sippHint)
+	b := b2buaWithBob{data: t.TempDir()}
+	b.cfg, b.base = adminConfig(t)
+	b.p = startParley(t, "--config", b.cfg, "--data-dir", b.data, "--mode", "b2bua")
+	b.bob = startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
+		"-s", "bob", "-set", "calls", strconv.Itoa(calls), b.p.Addr)
+	b.bob.WaitLog("registered", phoneWait)
+	return b
 }

@@ -376,13 +376,8 @@ func TestB2BUAWithAuth(t *testing.T) {
 // BYE) and gets one record, interrupted, ended by the system, with both
 // legs' Call-IDs; the proxy's call tracker adds none.
 func TestB2BUARecordInterrupted(t *testing.T) {
-	requireTool(t, "sipp", sippHint)
-	data := t.TempDir()
-	cfg, base := adminConfig(t)
-	p := startParley(t, "--config", cfg, "--data-dir", data, "--mode", "b2bua")
-	callee := startSipp(t, "-sf", scenario("uas_register.xml"), "-oocsf", scenario("uas_answer.xml"),
-		"-s", "bob", "-set", "calls", "1", p.Addr)
-	callee.WaitLog("registered", phoneWait)
+	b := startB2BUAWithBob(t, 1)
+	p, callee, base, data := b.p, b.bob, b.base, b.data
 	caller := startSipp(t, "-sf", scenario("uac_wait_bye.xml"), "-s", "bob", p.Addr)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		if calls := b2buaCalls(t, base); len(calls) == 1 && calls[0].State == "answered" {

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/parley-sip/parley/location/redisstore/redistest"
 )
 
 // TestClusterOneRecord: alice (sipp on 127.0.0.1) calls bob, registered
@@ -26,7 +24,7 @@ func TestClusterOneRecord(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dsn := outageDSN(t)
-			redis := redistest.Start(t)
+			redis := startRedis(t)
 			common := fmt.Sprintf("%sstorage:\n  engine: postgres\n  dsn: %q\n  location: redis\n  redis_url: %s\ncdr:\n  enabled: true\n",
 				tc.mode, dsn, redis.URL())
 			nodes := startNodes(t, []string{"127.0.0.2", "127.0.0.3"}, common, nil)

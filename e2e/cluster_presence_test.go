@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/parley-sip/parley/location/redisstore/redistest"
 )
 
 // TestClusterPresence is issue 19's shared presence and offline
@@ -26,7 +24,7 @@ func TestClusterPresence(t *testing.T) {
 	requireTool(t, "baresip", baresipHint)
 	requireTool(t, "sipp", sippHint)
 	dsn := outageDSN(t)
-	redis := redistest.Start(t)
+	redis := startRedis(t)
 	common := fmt.Sprintf("storage:\n  engine: postgres\n  dsn: %q\n  location: redis\n  redis_url: %s\n", dsn, redis.URL())
 	nodes := startNodes(t, []string{"127.0.0.1", "127.0.0.2"}, common, nil)
 	n1, n2 := nodes[0], nodes[1]
@@ -83,7 +81,7 @@ func TestClusterPresence(t *testing.T) {
 // its own. The ban went through the cluster bus and the Redis set.
 func TestClusterBans(t *testing.T) {
 	dsn := outageDSN(t)
-	redis := redistest.Start(t)
+	redis := startRedis(t)
 	common := fmt.Sprintf("storage:\n  engine: postgres\n  dsn: %q\n  location: redis\n  redis_url: %s\n"+
 		"auth:\n  enabled: true\n  max_failures: 3\n"+
 		"security:\n  trusted: [127.0.0.2, 127.0.0.3]\n  trusted_skip_auth: true\n", dsn, redis.URL())

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-
-	"github.com/parley-sip/parley/location/redisstore/redistest"
 )
 
 // srvZone is a tiny authoritative DNS server for one test: the SIP
@@ -88,7 +86,7 @@ func (z *srvZone) asked(what string) int {
 // node 2 holds bob's binding, and carol, a phone at node 2, calls him.
 func TestClusterSRV(t *testing.T) {
 	requireTool(t, "baresip", baresipHint)
-	redis := redistest.Start(t)
+	redis := startRedis(t)
 	hosts := []string{"127.0.0.1", "127.0.0.2"}
 	nodes := startNodesIn(t, "example.test", hosts,
 		"storage:\n  engine: memory\n  location: redis\n  redis_url: "+redis.URL()+"\nregistrar:\n  min_expires: 10s\n", "", nil)

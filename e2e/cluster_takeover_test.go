@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/parley-sip/parley/location/redisstore/redistest"
 )
 
 // takeoverAfter is the nodes' cluster.takeover_after in
@@ -83,7 +81,7 @@ func waitCluster(t *testing.T, n *clusterNode, timeout time.Duration, what strin
 func TestClusterTakeover(t *testing.T) {
 	requireTool(t, "sipp", sippHint)
 	dsn := outageDSN(t)
-	redis := redistest.Start(t)
+	redis := startRedis(t)
 	common := fmt.Sprintf("mode: b2bua\nstorage:\n  engine: postgres\n  dsn: %q\n  location: redis\n  redis_url: %s\ncdr:\n  enabled: true\n", dsn, redis.URL())
 	nodes := startNodesWith(t, []string{"127.0.0.1", "127.0.0.2"}, common, fmt.Sprintf("  takeover_after: %s\n", takeoverAfter), nil)
 	n1, n2 := nodes[0], nodes[1]

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/parley-sip/parley/location/redisstore/redistest"
 )
 
 // TestConsoleCluster opens node 2's console in headless Chromium while
@@ -23,7 +21,7 @@ import (
 func TestConsoleCluster(t *testing.T) {
 	requireConsoleTools(t)
 	requireTool(t, "sipp", sippHint)
-	redis := redistest.Start(t)
+	redis := startRedis(t)
 	nodes := startNodesWith(t, []string{"127.0.0.1", "127.0.0.2"},
 		"mode: b2bua\nstorage:\n  engine: memory\n  location: redis\n  redis_url: "+redis.URL()+"\n", "  takeover_after: 2s\n", nil)
 	n1, n2 := nodes[0], nodes[1]

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/parley-sip/parley/location/redisstore/redistest"
 )
 
 const sippHint = "apt-get install -y sip-tester"
@@ -561,4 +563,11 @@ func (s *sippProc) cleanup() {
 		}
 	}
 	s.t.Log(b.String())
+}
+
+// startRedis runs a redis-server for the test on a port of the harness's
+// range (PARLEY_E2E_PORTS), as every other server of an e2e test is.
+func startRedis(t *testing.T) *redistest.Server {
+	t.Helper()
+	return redistest.StartAt(t, freePort(t, false))
 }

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/parley-sip/parley/location/redisstore/redistest"
 )
 
 // TestRedisLocation: parley with its registrations in Redis (a
@@ -18,7 +16,7 @@ import (
 // takes REGISTERs again without a restart. The outage is logged once when
 // it starts and once when it ends.
 func TestRedisLocation(t *testing.T) {
-	redis := redistest.Start(t)
+	redis := startRedis(t)
 	admin := "127.0.0.1:" + strconv.Itoa(freePort(t, false))
 	cfg := writeConfig(t, fmt.Sprintf("storage:\n  engine: memory\n  location: redis\n  redis_url: %s\n"+
 		"registrar:\n  min_expires: 1s\nadmin:\n  listen: %s\n", redis.URL(), admin))

@@ -22,14 +22,27 @@ type records struct {
 }
 
 // newRecords starts the writer on the storage's CDR store, or returns
-// nil when cdr.enabled is off.
+// nil when cdr.enabled is off. The journal of calls up at the last stop
+// is recovered later, by recoverJournal, once the listeners are bound.
 func (s *Server) newRecords(cfg *config.Config) *records {
 	if s.storage.cdrs == nil {
 		return nil
 	}
-	node := recordsNode(cfg)
-	s.recoverCalls(s.storage.cdrs, node)
-	return &records{w: cdr.NewWriter(s.storage.cdrs, s.log), node: node}
+	return &records{w: cdr.NewWriter(s.storage.cdrs, s.log), node: recordsNode(cfg)}
+}
+
+// recoverJournal records the calls the last run left up, as the
+// transport's Bound hook: only after binding does this process know it
+// is the one server on its addresses. A second `parley serve` started
+// beside a running one (by hand, or a node's file copied unchanged)
+// fails to bind; recovering before that took the running server's calls
+// for its own leftovers, recorded them as interrupted, and their true
+// records were lost to the table's key when they ended.
+func (s *Server) recoverJournal() error {
+	if s.records != nil {
+		s.recoverCalls(s.storage.cdrs, s.records.node)
+	}
+	return nil
 }
 
 // recordsNode is the name this server's call records carry.

@@ -67,7 +67,27 @@ func openCluster(cfg *config.Config, log *slog.Logger) (*clusterNode, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage.redis_url: %w", err)
 	}
+	if err := nameFree(ctx, st, cfg); err != nil {
+		st.Close()
+		return nil, err
+	}
 	return newClusterNode(cfg, st, st, st.Close, log), nil
+}
+
+// nameFree refuses a cluster.node that a live node at another address
+// beats under. A members store that cannot be read is no reason not to
+// start: the node then runs as it would have.
+func nameFree(ctx context.Context, st members.Store, cfg *config.Config) error {
+	ms, err := st.Members(ctx)
+	if err != nil {
+		return nil
+	}
+	now := time.Now()
+	if m, taken := members.NameInUse(ms, cfg.Cluster.Node, cfg.Cluster.Address, now, cfg.Cluster.TakeoverAfter.Duration()); taken {
+		return fmt.Errorf("cluster.node: %q is the name of a live node at %s (last beat %s ago); give every node a name of its own (if that node moved here, start this one once it has been silent for cluster.takeover_after, %s)",
+			m.ID, m.SIP, now.Sub(m.Seen).Round(time.Millisecond), cfg.Cluster.TakeoverAfter.Duration())
+	}
+	return nil
 }
 
 // newClusterNode is a node on the given stores.
@@ -92,7 +112,8 @@ func (s *Server) startCluster(ctx context.Context) {
 	}
 	cn.heartbeat = &members.Heart{Store: cn.members, Interval: cn.interval, Log: s.log, Counts: s.clusterCounts,
 		Self: members.Member{ID: cn.self, SIP: cn.sip, Admin: admin}}
-	cn.taker = takeover.New(takeover.Config{Self: cn.self, Members: cn.peers.Watch(cn.members), Calls: cn.calls, After: cn.after,
+	watched := members.WarnUntrusted(cn.peers.Watch(cn.members), cn.self, s.trustsNode, s.log)
+	cn.taker = takeover.New(takeover.Config{Self: cn.self, Members: watched, Calls: cn.calls, After: cn.after,
 		Interval: cn.interval, Send: s.sendOriginated, Record: s.recordTakeover, Log: s.log})
 	s.bg.Go(func() { cn.heartbeat.Run(ctx) })
 	s.bg.Go(func() { cn.writeCalls(ctx) })
@@ -145,6 +166,15 @@ func (s *Server) recordTakeover(r cdr.Record) {
 		return
 	}
 	s.records.w.Write(r)
+}
+
+// trustsNode reports whether a call relayed from another node at addr
+// is taken as authenticated there: always without auth.enabled, else
+// when security.trusted covers addr and trusted_skip_auth is set (the
+// settings of now: a reload that fixes them counts at once).
+func (s *Server) trustsNode(addr netip.Addr) bool {
+	cfg := s.settings.Load().cfg
+	return !cfg.Auth.Enabled || cfg.Security.TrustedSkipAuth && s.guard.Trusted(addr)
 }
 
 // recordedElsewhere reports whether a call whose INVITE came from source
@@ -329,11 +359,18 @@ func (cn *clusterNode) view(ctx context.Context, store location.Store, now time.
 	})
 	v.Unassigned = held[""]
 	for _, m := range members.Sorted(ms) {
-		v.Nodes = append(v.Nodes, NodeView{Member: m, State: members.StateOf(m, now, cn.interval, cn.after), Registrations: held[m.ID]})
 		calls, err := cn.calls.List(ctx, m.ID)
 		if err != nil {
 			return nil, err
 		}
+		state := members.StateOf(m, now, cn.interval, cn.after)
+		if state != members.Alive {
+			// Its last beat's count goes stale the moment its calls are
+			// taken over or drained at a stop: what it still holds is
+			// what is stored for a takeover to end.
+			m.Calls = len(calls)
+		}
+		v.Nodes = append(v.Nodes, NodeView{Member: m, State: state, Registrations: held[m.ID]})
 		for _, c := range calls {
 			v.Calls = append(v.Calls, ClusterCall{Node: m.ID, ID: c.ID, Caller: c.Record.Caller, Callee: c.Record.Callee,
 				Answered: c.Record.Answered, ACallID: c.A.ID.CallID, BCallID: c.B.ID.CallID})

@@ -34,8 +34,8 @@ func TestClusterView(t *testing.T) {
 	cn := testClusterNode(t, ms, calls)
 	for _, m := range []members.Member{
 		{ID: "n1", SIP: "127.0.0.1:25060", Seen: now, Calls: 1},
-		{ID: "n2", SIP: "127.0.0.2:25060", Seen: now.Add(-5 * time.Second)},
-		{ID: "n3", SIP: "127.0.0.3:25060", Seen: now.Add(-time.Minute)},
+		{ID: "n2", SIP: "127.0.0.2:25060", Seen: now.Add(-5 * time.Second), Calls: 4},
+		{ID: "n3", SIP: "127.0.0.3:25060", Seen: now.Add(-time.Minute), Calls: 2},
 	} {
 		_ = ms.Beat(ctx, m)
 	}
@@ -59,17 +59,23 @@ func TestClusterView(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Calls: an alive node's as it beat; a node no longer beating, the
+	// answered calls still stored for it (n3 beat 2 before it died, one
+	// is left; n2 held 4 and stored none): what a takeover will end,
+	// none once it has, rather than its last beat's for as long as it
+	// stays listed.
 	want := []struct {
 		id    string
 		state members.State
 		regs  int
-	}{{"n1", members.Alive, 1}, {"n2", members.Silent, 2}, {"n3", members.Dead, 0}}
+		calls int
+	}{{"n1", members.Alive, 1, 1}, {"n2", members.Silent, 2, 0}, {"n3", members.Dead, 0, 1}}
 	if len(v.Nodes) != len(want) {
 		t.Fatalf("nodes %+v", v.Nodes)
 	}
 	for i, w := range want {
-		if n := v.Nodes[i]; n.ID != w.id || n.State != w.state || n.Registrations != w.regs {
-			t.Errorf("node %d: %+v, want %s %s with %d registrations", i, n, w.id, w.state, w.regs)
+		if n := v.Nodes[i]; n.ID != w.id || n.State != w.state || n.Registrations != w.regs || n.Calls != w.calls {
+			t.Errorf("node %d: %+v, want %s %s with %d registrations and %d calls", i, n, w.id, w.state, w.regs, w.calls)
 		}
 	}
 	if v.Unassigned != 1 || v.Self != "n1" || v.TakeoverAfter != "30s" {

@@ -145,7 +145,9 @@ func New(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Server, e
 		return nil, err
 	}
 	s.guard = newGuard(cfg, log, s.events)
-	tp, err := transport.New(s.guardTransport(transportConfig(cfg, log)), transport.HandlerFunc(s.handle))
+	tc := s.guardTransport(transportConfig(cfg, log))
+	tc.Bound = s.recoverJournal
+	tp, err := transport.New(tc, transport.HandlerFunc(s.handle))
 	if err != nil {
 		st.Close()
 		if errors.Is(err, transport.ErrCertificate) {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,6 +67,9 @@ type Cache struct {
 	misses      atomic.Uint64
 	dropAlls    atomic.Uint64
 	versioned   Versioned
+	// failing is the last error reading the store, nil once a read
+	// worked: while it is set, a hit is memory standing in for the store.
+	failing atomic.Pointer[error]
 }
 
 // entry is one cached answer and when it was read.
@@ -107,11 +111,15 @@ func (c *Cache) now() time.Time {
 func (c *Cache) Get(ctx context.Context, user, domain string) (Subscriber, error) {
 	c.init()
 	now := c.now().UnixNano()
-	if err := c.checkVersion(ctx, now); err != nil {
-		return Subscriber{}, err
-	}
+	c.checkVersion(ctx, now)
 	k := mkey(user, domain)
 	maxAge := int64(cmp.Or(c.MaxAge, DefaultMaxAge))
+	if c.failing.Load() != nil {
+		// MaxAge guards against rows edited behind the version, which
+		// is beside the point while the store cannot be read at all: a
+		// phone refreshing hourly must not be refused for the outage.
+		maxAge = math.MaxInt64
+	}
 	c.mu.RLock()
 	found, isFound := c.found.cur[k]
 	missing, isMissing := c.missing.cur[k]
@@ -156,8 +164,10 @@ func (c *Cache) load(ctx context.Context, k key, now int64) (Subscriber, error) 
 	c.mu.RUnlock()
 	sub, err := c.Store.Get(ctx, k.user, k.domain)
 	if err != nil && !errors.Is(err, ErrNotFound) {
+		c.noteRead(err)
 		return Subscriber{}, err
 	}
+	c.noteRead(nil)
 	// The key comes from a request's bytes: clone it, so that the cache
 	// does not keep the whole message alive.
 	k = key{strings.Clone(k.user), strings.Clone(k.domain)}
@@ -180,23 +190,33 @@ func (c *Cache) load(ctx context.Context, k key, now int64) (Subscriber, error) 
 // the last read, and drops every entry when it moved. One caller reads;
 // the others go on with the entries as they are, which are at most
 // CheckEvery old news.
-func (c *Cache) checkVersion(ctx context.Context, now int64) error {
+//
+// A version that cannot be read keeps the entries: the store is down,
+// and the subscribers already read are what lets their phones go on
+// registering and calling through the outage, however long ago they
+// were read (a change made meanwhile is seen at the first read that
+// works). Only what is
+// not cached needs the store, and fails with it. The next read is tried
+// CheckEvery later, so that a hanging database holds up one lookup a
+// CheckEvery rather than every one.
+func (c *Cache) checkVersion(ctx context.Context, now int64) {
 	if c.versioned == nil || now-c.checked.Load() < int64(cmp.Or(c.CheckEvery, DefaultCheckEvery)) {
-		return nil
+		return
 	}
 	if !c.checking.CompareAndSwap(false, true) {
-		return nil
+		return
 	}
 	defer c.checking.Store(false)
 	v, err := c.versioned.Version(ctx)
-	if err != nil {
-		return err
-	}
 	c.checked.Store(now)
+	c.noteRead(err)
+	if err != nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.haveVersion && v == c.version {
-		return nil
+		return
 	}
 	if c.haveVersion {
 		c.dropAlls.Add(1)
@@ -205,6 +225,27 @@ func (c *Cache) checkVersion(ctx context.Context, now int64) error {
 	// read a row older than the version it now goes with.
 	c.version, c.haveVersion = v, true
 	c.dropAllLocked()
+}
+
+// noteRead records the outcome of a read of the store.
+func (c *Cache) noteRead(err error) {
+	if err == nil {
+		if c.failing.Load() != nil {
+			c.failing.Store(nil)
+		}
+		return
+	}
+	c.failing.Store(&err)
+}
+
+// StoreErr returns the error of the last read of the store under the
+// cache, or nil when it worked. A caller that tells outages apart from
+// recoveries (the auth layer's log) must not take an answer from
+// memory while it is set for a sign that the store is back.
+func (c *Cache) StoreErr() error {
+	if p := c.failing.Load(); p != nil {
+		return *p
+	}
 	return nil
 }
 

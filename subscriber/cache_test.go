@@ -28,8 +28,18 @@ func TestCacheConforms(t *testing.T) {
 // makes it a store that is not Versioned.
 type countingStore struct {
 	*subscriber.Memory
-	gets atomic.Int64
-	fail error
+	gets     atomic.Int64
+	versions atomic.Int64
+	fail     error
+}
+
+// Version fails with the lookups: a database down fails both.
+func (s *countingStore) Version(ctx context.Context) (int64, error) {
+	s.versions.Add(1)
+	if s.fail != nil {
+		return 0, s.fail
+	}
+	return s.Memory.Version(ctx)
 }
 
 func (s *countingStore) Get(ctx context.Context, user, domain string) (subscriber.Subscriber, error) {
@@ -202,6 +212,43 @@ func TestCacheStoreError(t *testing.T) {
 	db.fail = nil
 	if got := ha1(t, c, "alice"); got == "unknown" {
 		t.Fatal("the failure was cached as an unknown user")
+	}
+}
+
+// TestCacheThroughAnOutage: with the database down, a subscriber read
+// before, even longer ago than MaxAge, is still answered from memory (the guide's "subscribers not in
+// the cache get 503": those in it do not), StoreErr says the store is
+// failing, the version is retried once a CheckEvery and not on every
+// lookup, and a read that works again clears it.
+func TestCacheThroughAnOutage(t *testing.T) {
+	ctx := context.Background()
+	c, db, clk := cacheFixture(t, 0, 0)
+	oldHA1 := ha1(t, c, "alice")
+	db.fail = errors.New("database down")
+	// Past MaxAge too: a phone refreshing hourly is read once an hour.
+	clk.Advance(subscriber.DefaultMaxAge + 2*subscriber.DefaultCheckEvery)
+	versions := db.versions.Load()
+	for range 3 {
+		if got := ha1(t, c, "alice"); got != oldHA1 {
+			t.Fatalf("alice during the outage: %q, want the cached %q", got, oldHA1)
+		}
+	}
+	if n := db.versions.Load() - versions; n != 1 {
+		t.Errorf("%d version reads for 3 lookups within CheckEvery, want 1", n)
+	}
+	if !errors.Is(c.StoreErr(), db.fail) {
+		t.Errorf("StoreErr %v during the outage, want the store's", c.StoreErr())
+	}
+	if _, err := c.Get(ctx, "bob", "example.com"); !errors.Is(err, db.fail) {
+		t.Errorf("bob, never read, during the outage: err %v, want the store's", err)
+	}
+	db.fail = nil
+	clk.Advance(2 * subscriber.DefaultCheckEvery)
+	if got := ha1(t, c, "alice"); got != oldHA1 {
+		t.Fatalf("alice after the outage: %q", got)
+	}
+	if err := c.StoreErr(); err != nil {
+		t.Errorf("StoreErr %v after a read that worked, want nil", err)
 	}
 }
 

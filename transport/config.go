@@ -47,6 +47,12 @@ const (
 type Config struct {
 	// Listeners are the sockets Start binds.
 	Listeners []ListenerConfig
+	// Bound, when set, runs in Start once every listener is bound and
+	// before any is served: what only the one process holding these
+	// addresses may do (a second server started on them by mistake
+	// fails to bind first). An error closes the listeners and is
+	// Start's.
+	Bound func() error
 
 	// TCPIdleTimeout closes a TCP/TLS connection that has received nothing
 	// for this long (default 10 min). Every read, CRLF keep-alives

@@ -104,6 +104,14 @@ func (m *Manager) Start() error {
 	if err != nil {
 		return err
 	}
+	if m.cfg.Bound != nil {
+		if err := m.cfg.Bound(); err != nil {
+			for _, l := range ls {
+				l.close()
+			}
+			return err
+		}
+	}
 	m.listeners.Store(&ls)
 	m.started = true
 	for _, l := range ls {

@@ -80,6 +80,22 @@ func Interval(takeoverAfter time.Duration) time.Duration {
 // minInterval is the shortest heartbeat interval.
 const minInterval = 100 * time.Millisecond
 
+// NameInUse returns the member of ms that beats under the name self
+// from an address other than sip, with a beat no older than deadAfter at
+// now: a live node, whose name a process starting with the same
+// cluster.node (a node's file copied and not changed) would take. Such a
+// process must not start: it would take the live node's open calls, in
+// the call journal and the snapshots, for leftovers of its own crash,
+// record them as interrupted and hang them up.
+func NameInUse(ms []Member, self, sip string, now time.Time, deadAfter time.Duration) (Member, bool) {
+	for _, m := range ms {
+		if m.ID == self && m.SIP != sip && now.Sub(m.Seen) < deadAfter {
+			return m, true
+		}
+	}
+	return Member{}, false
+}
+
 // Sorted returns ms sorted by ID, for a stable listing.
 func Sorted(ms []Member) []Member {
 	sort.Slice(ms, func(i, j int) bool { return ms[i].ID < ms[j].ID })

@@ -124,3 +124,29 @@ func TestHeart(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestNameInUse: a starting node's name is taken when a member beats
+// under it from another address within deadAfter; its own address (a
+// restart after a crash), an old beat (a node that moved) or another
+// name are no obstacle.
+func TestNameInUse(t *testing.T) {
+	const after = 30 * time.Second
+	for _, tc := range []struct {
+		name  string
+		m     Member
+		taken bool
+	}{
+		{"live node elsewhere", Member{ID: "n1", SIP: "10.0.0.1:5060", Seen: epoch.Add(-time.Second)}, true},
+		{"silent node elsewhere", Member{ID: "n1", SIP: "10.0.0.1:5060", Seen: epoch.Add(-after + time.Second)}, true},
+		{"dead node elsewhere", Member{ID: "n1", SIP: "10.0.0.1:5060", Seen: epoch.Add(-after)}, false},
+		{"this address", Member{ID: "n1", SIP: "10.0.0.2:5060", Seen: epoch}, false},
+		{"another name", Member{ID: "n2", SIP: "10.0.0.1:5060", Seen: epoch}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, taken := NameInUse([]Member{tc.m}, "n1", "10.0.0.2:5060", epoch, after)
+			if taken != tc.taken || taken && m.SIP != tc.m.SIP {
+				t.Errorf("NameInUse = %+v, %v; want %v", m, taken, tc.taken)
+			}
+		})
+	}
+}

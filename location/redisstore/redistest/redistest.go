@@ -147,8 +147,19 @@ func Start(t testing.TB, extra ...string) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{t: t, Port: l.Addr().(*net.TCPAddr).Port, dir: t.TempDir(), extra: extra}
+	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
+	return StartAt(t, port, extra...)
+}
+
+// StartAt is Start on the port given, for a test that must keep to a
+// range of ports (the e2e harness's PARLEY_E2E_PORTS).
+func StartAt(t testing.TB, port int, extra ...string) *Server {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		missing(t, "redis-server not found; install with: "+installHint)
+	}
+	s := &Server{t: t, Port: port, dir: t.TempDir(), extra: extra}
 	s.Restart()
 	t.Cleanup(s.Kill)
 	return s
