@@ -404,6 +404,54 @@ func TestBlockAfterFailures(t *testing.T) {
 	}
 }
 
+// TestTrustedNeverBlocked: failures from a NeverBlocked network
+// (security.trusted) are logged but block nothing, and a block made before
+// a reload listed the source is lifted by it.
+func TestTrustedNeverBlocked(t *testing.T) {
+	a, _ := setup(t)
+	a.MaxFailures, a.BlockFor = 2, time.Hour
+	var log bytes.Buffer
+	a.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	ch := challengeFor(t, a, request(t, "REGISTER", "sip:example.com"), false, "MD5")
+	nc := 0
+	try := func(a *auth.Authenticator, from netip.Addr, password string) auth.Outcome {
+		nc++
+		req := request(t, "REGISTER", "sip:example.com",
+			"Authorization", answer(ch, "REGISTER", "sip:example.com", "alice", password, "c1", nc))
+		return a.Verify(context.Background(), req, realm, false, from).Outcome
+	}
+	for range 3 {
+		try(a, phone, "guess")
+	}
+	if !a.IsBlocked(phone) {
+		t.Fatal("3 failures did not block the phone")
+	}
+	// The operator lists the phone's network and reloads.
+	trusted := &auth.Authenticator{Store: a.Store, Secret: a.Secret, Now: a.Now, MaxFailures: 2, BlockFor: time.Hour, Logger: a.Logger,
+		NeverBlocked: []netip.Prefix{netip.PrefixFrom(phone, phone.BitLen())}}
+	trusted.Continue(a)
+	if got := try(trusted, phone, "secret"); got != auth.OK {
+		t.Fatalf("after the reload that trusts it, the right password: %v, want OK", got)
+	}
+	for i := range 3 {
+		if got := try(trusted, phone, "guess"); got != auth.Forbidden {
+			t.Fatalf("trusted failure %d: %v, want Forbidden (answered, never Blocked)", i+1, got)
+		}
+	}
+	if trusted.IsBlocked(phone) {
+		t.Fatal("a trusted source was blocked")
+	}
+	if n := strings.Count(log.String(), `msg="auth failed"`); n != 5 {
+		t.Errorf("%d auth failed lines, want 5: 2 before the block, 3 trusted (fail2ban reads them)", n)
+	}
+	for range 3 {
+		try(trusted, other, "guess")
+	}
+	if !trusted.IsBlocked(other) {
+		t.Fatal("an untrusted source is no longer blocked")
+	}
+}
+
 // TestFailureWindow checks failures spread wider than the window never
 // add up to a block.
 func TestFailureWindow(t *testing.T) {
