@@ -348,19 +348,30 @@ func TestUnknownUserLikeWrongPassword(t *testing.T) {
 	}
 }
 
-func TestBlockAfterFailures(t *testing.T) {
-	a, clk := setup(t)
-	a.MaxFailures, a.BlockFor = 3, time.Minute
+// guesser makes a block after maxFailures for blockFor, logging to the
+// buffer it returns, and returns try, which answers one challenge of alg
+// as alice with password from a source, to a or to an authenticator that
+// continues it (a reload).
+func guesser(t *testing.T, a *auth.Authenticator, maxFailures int, blockFor time.Duration, alg string) (
+	*bytes.Buffer, func(*auth.Authenticator, netip.Addr, string) auth.Outcome) {
+	t.Helper()
+	a.MaxFailures, a.BlockFor = maxFailures, blockFor
 	var log bytes.Buffer
 	a.Logger = slog.New(slog.NewTextHandler(&log, nil))
-	ch := challengeFor(t, a, request(t, "REGISTER", "sip:example.com"), false, "SHA-256")
+	ch := challengeFor(t, a, request(t, "REGISTER", "sip:example.com"), false, alg)
 	nc := 0
-	try := func(from netip.Addr, password string) auth.Outcome {
+	return &log, func(a *auth.Authenticator, from netip.Addr, password string) auth.Outcome {
 		nc++
 		req := request(t, "REGISTER", "sip:example.com",
 			"Authorization", answer(ch, "REGISTER", "sip:example.com", "alice", password, "c1", nc))
 		return a.Verify(context.Background(), req, realm, false, from).Outcome
 	}
+}
+
+func TestBlockAfterFailures(t *testing.T) {
+	a, clk := setup(t)
+	log, try1 := guesser(t, a, 3, time.Minute, "SHA-256")
+	try := func(from netip.Addr, password string) auth.Outcome { return try1(a, from, password) }
 	for i := range 3 {
 		if got := try(phone, "guess"); got != auth.Forbidden {
 			t.Fatalf("failure %d: %v, want Forbidden", i+1, got)
@@ -409,17 +420,7 @@ func TestBlockAfterFailures(t *testing.T) {
 // a reload listed the source is lifted by it.
 func TestTrustedNeverBlocked(t *testing.T) {
 	a, _ := setup(t)
-	a.MaxFailures, a.BlockFor = 2, time.Hour
-	var log bytes.Buffer
-	a.Logger = slog.New(slog.NewTextHandler(&log, nil))
-	ch := challengeFor(t, a, request(t, "REGISTER", "sip:example.com"), false, "MD5")
-	nc := 0
-	try := func(a *auth.Authenticator, from netip.Addr, password string) auth.Outcome {
-		nc++
-		req := request(t, "REGISTER", "sip:example.com",
-			"Authorization", answer(ch, "REGISTER", "sip:example.com", "alice", password, "c1", nc))
-		return a.Verify(context.Background(), req, realm, false, from).Outcome
-	}
+	log, try := guesser(t, a, 2, time.Hour, "MD5")
 	for range 3 {
 		try(a, phone, "guess")
 	}
