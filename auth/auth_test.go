@@ -349,19 +349,30 @@ func TestUnknownUserLikeWrongPassword(t *testing.T) {
 	}
 }
 
-func TestBlockAfterFailures(t *testing.T) {
-	a, clk := setup(t)
-	a.MaxFailures, a.BlockFor = 3, time.Minute
+// guesser makes a block after maxFailures for blockFor, logging to the
+// buffer it returns, and returns try, which answers one challenge of alg
+// as alice with password from a source, to a or to an authenticator that
+// continues it (a reload).
+func guesser(t *testing.T, a *auth.Authenticator, maxFailures int, blockFor time.Duration, alg string) (
+	*bytes.Buffer, func(*auth.Authenticator, netip.Addr, string) auth.Outcome) {
+	t.Helper()
+	a.MaxFailures, a.BlockFor = maxFailures, blockFor
 	var log bytes.Buffer
 	a.Logger = slog.New(slog.NewTextHandler(&log, nil))
-	ch := challengeFor(t, a, request(t, "REGISTER", "sip:example.com"), false, "SHA-256")
+	ch := challengeFor(t, a, request(t, "REGISTER", "sip:example.com"), false, alg)
 	nc := 0
-	try := func(from netip.Addr, password string) auth.Outcome {
+	return &log, func(a *auth.Authenticator, from netip.Addr, password string) auth.Outcome {
 		nc++
 		req := request(t, "REGISTER", "sip:example.com",
 			"Authorization", answer(ch, "REGISTER", "sip:example.com", "alice", password, "c1", nc))
 		return a.Verify(context.Background(), req, realm, false, from).Outcome
 	}
+}
+
+func TestBlockAfterFailures(t *testing.T) {
+	a, clk := setup(t)
+	log, try1 := guesser(t, a, 3, time.Minute, "SHA-256")
+	try := func(from netip.Addr, password string) auth.Outcome { return try1(a, from, password) }
 	for i := range 3 {
 		if got := try(phone, "guess"); got != auth.Forbidden {
 			t.Fatalf("failure %d: %v, want Forbidden", i+1, got)
@@ -402,6 +413,44 @@ func TestBlockAfterFailures(t *testing.T) {
 	}
 	if st := a.Stats(); st.BlockedNow != 0 || st.BlocksTotal != 1 {
 		t.Fatalf("stats after unblock %+v", st)
+	}
+}
+
+// TestTrustedNeverBlocked: failures from a NeverBlocked network
+// (security.trusted) are logged but block nothing, and a block made before
+// a reload listed the source is lifted by it.
+func TestTrustedNeverBlocked(t *testing.T) {
+	a, _ := setup(t)
+	log, try := guesser(t, a, 2, time.Hour, "MD5")
+	for range 3 {
+		try(a, phone, "guess")
+	}
+	if !a.IsBlocked(phone) {
+		t.Fatal("3 failures did not block the phone")
+	}
+	// The operator lists the phone's network and reloads.
+	trusted := &auth.Authenticator{Store: a.Store, Secret: a.Secret, Now: a.Now, MaxFailures: 2, BlockFor: time.Hour, Logger: a.Logger,
+		NeverBlocked: []netip.Prefix{netip.PrefixFrom(phone, phone.BitLen())}}
+	trusted.Continue(a)
+	if got := try(trusted, phone, "secret"); got != auth.OK {
+		t.Fatalf("after the reload that trusts it, the right password: %v, want OK", got)
+	}
+	for i := range 3 {
+		if got := try(trusted, phone, "guess"); got != auth.Forbidden {
+			t.Fatalf("trusted failure %d: %v, want Forbidden (answered, never Blocked)", i+1, got)
+		}
+	}
+	if trusted.IsBlocked(phone) {
+		t.Fatal("a trusted source was blocked")
+	}
+	if n := strings.Count(log.String(), `msg="auth failed"`); n != 5 {
+		t.Errorf("%d auth failed lines, want 5: 2 before the block, 3 trusted (fail2ban reads them)", n)
+	}
+	for range 3 {
+		try(trusted, other, "guess")
+	}
+	if !trusted.IsBlocked(other) {
+		t.Fatal("an untrusted source is no longer blocked")
 	}
 }
 

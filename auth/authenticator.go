@@ -63,6 +63,12 @@ type Authenticator struct {
 	MaxFailures   int
 	FailureWindow time.Duration
 	BlockFor      time.Duration
+	// NeverBlocked are networks whose failures are logged (fail2ban reads
+	// the lines) but never block them: security.trusted, an SBC or an
+	// office's one NAT address, where one phone with a wrong password
+	// would cut off every other. A block made before a reload listed the
+	// source no longer applies.
+	NeverBlocked []netip.Prefix
 	// MaxTracked caps the sources counted and the nonces whose nc is
 	// remembered, so that a flood cannot exhaust memory.
 	MaxTracked int
@@ -209,10 +215,23 @@ type SharedBans interface {
 // blocked reports whether source is blocked at now, here or by another
 // node of a cluster.
 func (a *Authenticator) blocked(source netip.Addr, now time.Time) bool {
+	if a.neverBlocked(source) {
+		return false
+	}
 	if a.fails.blocked(source, now) {
 		return true
 	}
 	return a.Shared != nil && source.IsValid() && a.Shared.Banned(guard.SourceKey(source), now)
+}
+
+func (a *Authenticator) neverBlocked(source netip.Addr) bool {
+	source = source.Unmap()
+	for _, p := range a.NeverBlocked {
+		if p.Contains(source) {
+			return true
+		}
+	}
+	return false
 }
 
 // IsBlocked reports whether source is blocked now, for a stage that wants
@@ -451,7 +470,7 @@ func (a *Authenticator) fail(source netip.Addr, now time.Time, realm, user strin
 	limit := orDefault(a.MaxFailures, DefaultMaxFailures)
 	window := orDefault(a.FailureWindow, DefaultFailureWindow)
 	blockFor := orDefault(a.BlockFor, DefaultBlockFor)
-	if a.fails.fail(source, now, limit, window, blockFor) {
+	if !a.neverBlocked(source) && a.fails.fail(source, now, limit, window, blockFor) {
 		if a.Shared != nil {
 			a.Shared.Ban(guard.SourceKey(source), now.Add(blockFor))
 		}

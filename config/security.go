@@ -27,7 +27,8 @@ type SecurityConfig struct {
 	// (or spoofed) addresses cannot grow the table without end.
 	MaxSources int `yaml:"max_sources" reload:"restart"`
 	// Trusted are networks (CIDR, or single addresses) that bypass the
-	// rate limits and the scanner filter: gateways, other nodes, an SBC
+	// rate limits, the scanner filter and the auth failure block:
+	// gateways, other nodes, an SBC
 	// that concentrates many phones behind one address. With passwords
 	// off they are also the only callers the routes to gateways take:
 	// the office's LAN belongs here then.

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -188,6 +189,36 @@ func registerUDP(t *testing.T, server, user, callID, lines string) string {
 	}
 	t.Fatalf("no answer to the REGISTER of %s (Call-ID %s)", user, callID)
 	return ""
+}
+
+// TestTrustedLiftsAuthBan: a phone with a wrong password bans its source
+// address, which in an office behind one NAT address is every phone. The
+// way out is to list the address in security.trusted and reload: the ban
+// no longer applies, and a trusted source's failures never ban it again.
+func TestTrustedLiftsAuthBan(t *testing.T) {
+	requireTool(t, "sipp", sippHint)
+	data := t.TempDir()
+	addUser(t, data, "alice", "s3cret-pw")
+	cfg := filepath.Join(t.TempDir(), "parley.yaml")
+	base := "data_dir: " + data + "\nauth:\n  enabled: true\n  algorithms: [MD5]\n  max_failures: 2\n"
+	if err := os.WriteFile(cfg, []byte(base), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startParley(t, "--config", cfg, "--data-dir", "")
+	for range 2 {
+		if code := runSipp(t, "-sf", scenario("register_auth.xml"), "-s", "alice",
+			"-au", "alice", "-ap", "wrong", "-set", "expect_forbidden", "1", p.Addr); code != 0 {
+			t.Fatalf("wrong password: sipp exited %d, want 0 (a 403)", code)
+		}
+	}
+	if log, _ := os.ReadFile(p.logPath); !bytes.Contains(log, []byte(`msg="source banned" source=127.0.0.1`)) {
+		t.Fatal("two wrong passwords did not ban 127.0.0.1")
+	}
+	p.reload(t, cfg, base+"security:\n  trusted: [127.0.0.1]\n", "configuration reloaded", 1)
+	if code := runSipp(t, "-sf", scenario("register_auth.xml"), "-s", "alice",
+		"-au", "alice", "-ap", "s3cret-pw", p.Addr); code != 0 {
+		t.Errorf("right password after trusting the banned address: sipp exited %d, want 0", code)
+	}
 }
 
 // TestPasswdTakesEffect changes a password with "parley user passwd", a

@@ -220,6 +220,25 @@ func TestAdminPortTaken(t *testing.T) {
 	}
 }
 
+// TestSIPPortTaken: a SIP port in use (another SIP server or a softphone
+// on 5060, the first thing a new admin meets) stops the start with exit 1
+// and an error that names the listener, the cause and how to move it, as
+// the admin port's does.
+func TestSIPPortTaken(t *testing.T) {
+	port := freePort(t, false)
+	taken, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	code, _, errs := runParley(t, "serve", "--listen", "udp:"+taken.LocalAddr().String(),
+		"--data-dir", t.TempDir(), "--admin", "")
+	if code != 1 || !strings.Contains(errs, "listen udp "+taken.LocalAddr().String()) ||
+		!strings.Contains(errs, "address already in use") || !strings.Contains(errs, "--listen PROTO:HOST:PORT") {
+		t.Errorf("exit %d, stderr:\n%s\nwant exit 1 and an error naming the listener, the cause and --listen", code, errs)
+	}
+}
+
 func TestServeHelp(t *testing.T) {
 	code, out, errs := runParley(t, "serve", "--help")
 	if code != 0 || !strings.Contains(out, "--listen PROTO:HOST:PORT") || !strings.Contains(out, "--admin HOST:PORT") || errs != "" {

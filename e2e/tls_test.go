@@ -62,6 +62,30 @@ func TestBaresipTLS(t *testing.T) {
 	})
 }
 
+// TestBaresipTLSCalleeHangsUp: the callee's BYE reaches a caller on TLS.
+// baresip 1.0 connects from an ephemeral port and names in its Contact a
+// port where it accepts no TLS (it has no certificate), so parley must
+// send the BYE back over the caller's connection; it answered the callee
+// 500 and left the caller in the call.
+func TestBaresipTLSCalleeHangsUp(t *testing.T) {
+	requireTool(t, "baresip", baresipHint)
+	data := t.TempDir()
+	tlsAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, false)))
+	p := startParley(t, "--data-dir", data, "--listen", "tls:"+tlsAddr, "--trace")
+	outbound := fmt.Sprintf(`;regint=300;outbound="sip:%s;transport=tls"`, tlsAddr)
+	bob := startSoftphone(t, "bob", "<sip:bob@example.com;transport=tls>"+outbound+";answermode=auto")
+	alice := startSoftphone(t, "alice", "<sip:alice@example.com;transport=tls>"+outbound)
+	bob.waitLog(reRegisteredTLS, phoneWait)
+	alice.waitLog(reRegisteredTLS, phoneWait)
+	alice.command("/dial sip:bob@example.com")
+	alice.waitLog(reEstablished, phoneWait)
+	bob.waitLog(reEstablished, phoneWait)
+	time.Sleep(2 * time.Second) // the ACK has reached bob
+	bob.command("/hangup")
+	alice.waitLog(reTerminated, phoneWait)
+	p.expectByeOK(t)
+}
+
 // parleyCertLine runs "parley tls" on data and returns its sha256 fingerprint.
 func parleyCertLine(t *testing.T, data string) string {
 	t.Helper()

@@ -46,6 +46,7 @@ func (p *Proxy) targetRequestIn(r *Request, t Target, m *sip.Message) (outbound.
 	}
 	if stripped, dst, ok := takeAlias(next); ok {
 		m.SetRequestURI(stripped.String()) // a phone behind NAT (see nat.go)
+		dst = p.aliasTarget(&stripped, dst)
 		dst.Listener = p.tp.ListenerFor(dst.Proto, dst.Addr.Addr())
 		req.Dest = dst
 	}

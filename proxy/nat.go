@@ -33,9 +33,47 @@ func aliasContact(m *sip.Message, src transport.Target) {
 	if !c.URI.IsSIP() || c.URI.Params.Has(aliasParam) {
 		return
 	}
-	if contactBehindNAT(&c.URI, src.Addr) {
+	if contactBehindNAT(&c.URI, src.Addr) || connectedFromElsewhere(&c.URI, src) {
 		m.SetHeader("Contact", contactWithAlias(c, src))
 	}
+}
+
+// connectedFromElsewhere reports whether a message that came on a TCP,
+// TLS or WebSocket connection names another address than the
+// connection's far end in its Contact. A phone connects from an ephemeral
+// port and may accept nothing at its Contact (baresip over TLS has no
+// certificate to accept with): in-dialog requests then reach it only
+// over its connection, as Kamailio's stock configuration sends them
+// (set_contact_alias on a Via port that is not the source's).
+func connectedFromElsewhere(u *sip.URI, src transport.Target) bool {
+	if !src.Proto.Stream() {
+		return false
+	}
+	addr, ok := literalAddr(u, src.Proto)
+	return ok && addr != netip.AddrPortFrom(src.Addr.Addr().Unmap(), src.Addr.Port())
+}
+
+// connFinder is what the transport tells of its open connections: the
+// one with a peer's address, in either direction.
+type connFinder interface {
+	ConnTo(p transport.Proto, addr netip.AddrPort) transport.ConnID
+}
+
+// aliasTarget is where a request to an aliased Contact goes: the alias's
+// flow. On a connection, that is the connection while it is open; once it
+// has closed, a public Contact is dialled rather than the alias (an
+// ephemeral port that nothing listens on), as a binding's is (see
+// bindingTarget).
+func (p *Proxy) aliasTarget(contact *sip.URI, alias transport.Target) transport.Target {
+	cf, ok := p.tp.(connFinder)
+	if !ok || !alias.Proto.Stream() || contactBehindNAT(contact, alias.Addr) {
+		return alias
+	}
+	addr, ok := literalAddr(contact, alias.Proto)
+	if !ok {
+		return alias
+	}
+	return transport.Target{Proto: alias.Proto, Addr: addr, Conn: cf.ConnTo(alias.Proto, alias.Addr)}
 }
 
 // aliasWebPhone is, for a stateless proxy, what the response context does

@@ -74,6 +74,94 @@ func TestNATAliasRouting(t *testing.T) {
 	}
 }
 
+// TestStreamContactAlias: a dialog-creating request that came on a TCP or
+// TLS connection whose Contact names another address than the
+// connection's far end gets the connection as its alias: baresip over TLS
+// connects from an ephemeral port and accepts no TLS at its Contact, so
+// the callee's BYE reaches it only over its connection.
+func TestStreamContactAlias(t *testing.T) {
+	tests := []struct {
+		name    string
+		contact string
+		want    string
+	}{
+		{"contact on another port than the connection", "Contact: <sip:alice@198.51.100.7:35071;transport=tls>",
+			"<sip:alice@198.51.100.7:35071;transport=tls;alias=198.51.100.7~40001~tcp>"},
+		{"contact with no port", "Contact: <sip:alice@198.51.100.7;transport=tcp>",
+			"<sip:alice@198.51.100.7;transport=tcp;alias=198.51.100.7~40001~tcp>"},
+		{"contact is the connection", "Contact: <sip:alice@198.51.100.7:40001;transport=tcp>",
+			"<sip:alice@198.51.100.7:40001;transport=tcp>"},
+		{"host name", "Contact: <sip:alice@phone.example.net;transport=tcp>",
+			"<sip:alice@phone.example.net;transport=tcp>"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, defaultConfig())
+			f.bind("sip:bob@example.com", location.Binding{Contact: phoneContact(0), Source: ap(phoneAddr(0))})
+			f.serveIn(aliceFlow(req(t, "invite.sip", tc.contact, "Via: SIP/2.0/TCP 198.51.100.7:35071;branch=z9hG4bKuac1")))
+			sent := f.txs.all("INVITE")
+			if len(sent) != 1 {
+				t.Fatalf("%d INVITEs forwarded, want 1", len(sent))
+			}
+			if got := sent[0].req.Header("Contact"); got != tc.want {
+				t.Errorf("Contact = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// openConns is the fake transport with open connections by peer address.
+type openConns struct {
+	*fakeTransport
+	byPeer map[netip.AddrPort]transport.ConnID
+}
+
+func (o openConns) ConnTo(_ transport.Proto, addr netip.AddrPort) transport.ConnID {
+	return o.byPeer[addr]
+}
+
+// TestStreamAliasRouting: an in-dialog request to a Contact aliased to a
+// connection goes over that connection while it is open; once it has
+// closed, to a public Contact (the phone may listen there; nothing
+// listens on the ephemeral port it connected from), and to the alias for
+// a private one, which cannot be reached.
+func TestStreamAliasRouting(t *testing.T) {
+	tests := []struct {
+		name string
+		ruri string
+		open map[netip.AddrPort]transport.ConnID
+		want transport.Target
+	}{
+		{"connection open", "sip:alice@198.51.100.7:35071;transport=tcp;alias=198.51.100.7~40001~tcp",
+			map[netip.AddrPort]transport.ConnID{ap("198.51.100.7:40001"): 7},
+			transport.Target{Proto: transport.TCP, Addr: ap("198.51.100.7:35071"), Conn: 7}},
+		{"connection closed: the public contact", "sip:alice@198.51.100.7:35071;transport=tcp;alias=198.51.100.7~40001~tcp", nil,
+			transport.Target{Proto: transport.TCP, Addr: ap("198.51.100.7:35071")}},
+		{"connection closed, private contact: the alias", "sip:alice@10.0.0.5:5060;transport=tcp;alias=198.51.100.7~40001~tcp", nil,
+			target(transport.TCP, "198.51.100.7:40001")},
+		{"UDP: the alias", "sip:alice@10.0.0.5:5060;alias=198.51.100.7~40001~udp",
+			map[netip.AddrPort]transport.ConnID{ap("198.51.100.7:40001"): 7},
+			target(transport.UDP, "198.51.100.7:40001")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, defaultConfig())
+			f.p.tp = openConns{f.tp, tc.open}
+			f.serve(req(t, "bye.sip", "RURI "+tc.ruri))
+			sent := f.txs.all("BYE")
+			if len(sent) != 1 {
+				t.Fatalf("%d BYEs forwarded, want 1", len(sent))
+			}
+			if got := sent[0].req.RequestURI(); strings.Contains(got, "alias=") {
+				t.Errorf("Request-URI = %q, want the alias removed", got)
+			}
+			if !sameDst(sent[0].dst, tc.want) {
+				t.Errorf("sent to %+v, want %+v", sent[0].dst, tc.want)
+			}
+		})
+	}
+}
+
 // TestBindingDestination: which address a call to a binding goes to.
 func TestBindingDestination(t *testing.T) {
 	tests := []struct {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/parley-sip/parley/auth"
@@ -296,7 +297,7 @@ func (s *Server) Start() error {
 		s.closeMessages()
 		s.closeWatchers()
 		_ = s.storage.Close()
-		return err
+		return withListenHint(err)
 	}
 	if err := s.startObservability(); err != nil {
 		_ = s.tp.Close()
@@ -493,4 +494,18 @@ func (t *tracingTransport) Send(dst transport.Target, msg []byte) error {
 // the embedded manager's method.
 func (t *tracingTransport) ListenerFor(p transport.Proto, dst netip.Addr) *transport.ListenerInfo {
 	return t.Manager.ListenerFor(p, dst)
+}
+
+// withListenHint adds to a SIP listener's bind error what an operator can
+// do about it, as the admin listener's error does: a new admin meets the
+// taken port 5060 (another SIP server, a softphone on the same machine)
+// and the privileged port in their first minute.
+func withListenHint(err error) error {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("%w (another program holds it, often another SIP server or a softphone: stop it, or move Parley with --listen PROTO:HOST:PORT or the listen key)", err)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("%w (ports below 1024 need root or the CAP_NET_BIND_SERVICE capability, which contrib/systemd/parley.service grants; or listen on a higher port with --listen PROTO:HOST:PORT or the listen key)", err)
+	}
+	return err
 }

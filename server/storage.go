@@ -246,6 +246,7 @@ func authenticator(cfg *config.Config, st *storage, log *slog.Logger) (*auth.Aut
 	a.MaxFailures = cfg.Auth.MaxFailures
 	a.FailureWindow = cfg.Auth.FailureWindow.Duration()
 	a.BlockFor = cfg.Auth.BlockFor.Duration()
+	a.NeverBlocked = cfg.Security.TrustedPrefixes()
 	a.Logger = log
 	if st != nil && st.bans != nil {
 		a.Shared = st.bans

@@ -122,6 +122,14 @@ func (t *connTable) remove(c *conn) {
 	}
 }
 
+// to returns the open connection with the peer at k, in either
+// direction, or nil.
+func (t *connTable) to(k connKey) *conn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.byAddr[k]
+}
+
 func (t *connTable) get(id ConnID) *conn {
 	t.mu.Lock()
 	defer t.mu.Unlock()

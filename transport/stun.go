@@ -63,6 +63,15 @@ func (m *Manager) ConnOpen(id ConnID) bool {
 	return id != 0 && m.conns.get(id) != nil
 }
 
+// ConnTo returns the ID of the open proto connection with the peer at
+// addr, whichever side opened it, or 0 when there is none.
+func (m *Manager) ConnTo(p Proto, addr netip.AddrPort) ConnID {
+	if c := m.conns.to(connKey{p, unmap(addr)}); c != nil {
+		return c.id
+	}
+	return 0
+}
+
 // ConnAddrs returns both ends of open connection id (ours, the peer's),
 // the addresses a message sent on it really goes between: a response's
 // Target.Addr is where §18.2.2 would reconnect to (the Via's port), not
