@@ -346,3 +346,25 @@ func TestUpdateLockedRunsFnOnce(t *testing.T) {
 		t.Fatalf("after both Updates: %v, want both bindings", contacts(bs))
 	}
 }
+
+// TestStalledHolderBlocksFew: a shard's holder can lose its processor or
+// its thread with the lock held (a preemption, a stop-the-world, a busy
+// host), and every AOR of that shard then waits for it. In the traces of
+// BenchmarkMillionPauses such stalls were nearly all of the waits over
+// 3 ms, so what bounds the longest wait is the share of AORs behind one
+// holder: at most 1 in 512 here (it was 1 in 64).
+func TestStalledHolderBlocksFew(t *testing.T) {
+	m := NewMemory()
+	defer m.Close()
+	held := m.shardFor("sip:stalled@example.com")
+	const aors = 100_000
+	behind := 0
+	for u := range aors {
+		if m.shardFor(fmt.Sprintf("sip:user%d@example.com", u)) == held {
+			behind++
+		}
+	}
+	if behind > aors/512 {
+		t.Errorf("%d of %d AORs share a stalled holder's shard, want at most %d", behind, aors, aors/512)
+	}
+}
