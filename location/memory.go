@@ -2,6 +2,7 @@ package location
 
 import (
 	"context"
+	"math"
 	"runtime"
 	"slices"
 	"strings"
@@ -56,6 +57,12 @@ type shard struct {
 
 	waiting atomic.Int32 // goroutines trying to take mu: see yield
 
+	// nextDue is the earliest expiry in due (Unix nanoseconds), or
+	// math.MaxInt64 when due is empty. It is written under mu and read by
+	// Sweep without it, so that a sweep finding nothing due takes none of
+	// the shardCount locks. Zero (a zero Memory's) only costs a lock.
+	nextDue atomic.Int64
+
 	// Keep neighbouring shards' locks off this cache line.
 	_ [64]byte
 }
@@ -74,7 +81,11 @@ type record struct {
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
-	return new(Memory)
+	m := new(Memory)
+	for i := range m.shards {
+		m.shards[i].nextDue.Store(math.MaxInt64)
+	}
+	return m
 }
 
 func (m *Memory) shardFor(aor string) *shard {
@@ -311,6 +322,7 @@ func (s *shard) reserve(room clock.Heap[*record]) {
 // fresh is then its new record) and returns the AOR's key. It must be
 // called with the write lock held.
 func (s *shard) store(r, fresh *record, stored []packed) string {
+	defer s.noteDue()
 	switch {
 	case len(stored) == 0 && r == nil:
 		// Nothing was there and nothing is to be: no change.
@@ -349,7 +361,8 @@ const expireBatch = 64
 
 // Expire implements [Store.Expire]. Each shard's heap yields only the AORs
 // whose earliest binding is due, so the cost follows what expires plus one
-// lock per shard, not the size of the store.
+// atomic load per shard (a lock only where something is due), not the size
+// of the store.
 func (m *Memory) Expire(ctx context.Context, now time.Time) (int, error) {
 	return m.Sweep(ctx, now, nil)
 }
@@ -374,6 +387,9 @@ func (m *Memory) Sweep(ctx context.Context, now time.Time, expired func(Binding)
 			}
 			if m.closed.Load() {
 				return removed, ErrClosed
+			}
+			if m.shards[i].nextDue.Load() > at {
+				break
 			}
 			var n int
 			n, more = m.shards[i].expire(at, expireBatch, report)
@@ -411,6 +427,7 @@ func (e *sweptSet) report(at int64, expired func(Binding)) {
 func (s *shard) expire(at int64, limit int, report *[]sweptSet) (removed int, more bool) {
 	s.lock()
 	defer s.mu.Unlock()
+	defer s.noteDue()
 	for ; len(s.due) > 0 && s.due[0].next <= at; limit-- {
 		if limit == 0 {
 			return removed, true
@@ -446,6 +463,16 @@ func (s *shard) expire(at int64, limit int, report *[]sweptSet) (removed int, mo
 		s.due.Fix(0)
 	}
 	return removed, false
+}
+
+// noteDue publishes the heap's earliest expiry in nextDue. It must be
+// called with the write lock held, after any change to the heap.
+func (s *shard) noteDue() {
+	if len(s.due) == 0 {
+		s.nextDue.Store(math.MaxInt64)
+		return
+	}
+	s.nextDue.Store(s.due[0].next)
 }
 
 // Count implements [Store.Count].
@@ -502,6 +529,7 @@ func (m *Memory) Close() error {
 		s.lock()
 		s.aors = nil
 		s.due = nil
+		s.noteDue()
 		s.bindings.Store(0)
 		s.naors.Store(0)
 		s.mu.Unlock()
