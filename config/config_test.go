@@ -312,6 +312,8 @@ func TestParseErrors(t *testing.T) {
 		// Listeners.
 		{"bad storage engine", lines("storage:", "  engine: mysql"), 2, "storage.engine", "sqlite, postgres, memory", 0},
 		{"postgres without dsn", lines("storage:", "  engine: postgres"), 2, "storage.engine", "postgres needs storage.dsn", 0},
+		{"mysql dsn", lines("storage:", "  engine: postgres", "  dsn: mysql://parley@127.0.0.1/parley"), 3, "storage.dsn", "must be a PostgreSQL URL starting with postgres://", 0},
+		{"postgres dsn not a url", lines("storage:", "  engine: postgres", "  dsn: postgres://parley@127.0.0.1:port/parley"), 3, "storage.dsn", "must be a URL like postgres://", 0},
 		{"bad location", lines("storage:", "  location: cassandra"), 2, "storage.location", `must be redis, or left out to keep registrations in storage.engine's store (sqlite); got "cassandra"`, 0},
 		{"redis without url", lines("storage:", "  location: redis"), 2, "storage.location", "redis needs storage.redis_url", 0},
 		{"redis url without redis", lines("storage:", "  redis_url: redis://127.0.0.1:6379/0"), 2, "storage.redis_url", "only used with storage.location redis", 0},

@@ -93,6 +93,11 @@ func (ch *checker) storage(s StorageConfig, a AuthConfig) {
 	if s.Engine != EnginePostgres && s.DSN != "" {
 		ch.add("storage.dsn", "is only used with storage.engine postgres, which is %q here", s.Engine)
 	}
+	if s.Engine == EnginePostgres && s.DSN != "" {
+		if msg := checkPostgresDSN(s.DSN); msg != "" {
+			ch.add("storage.dsn", "%s", msg)
+		}
+	}
 	ch.location(s)
 	if a.Enabled && s.Engine == EngineMemory {
 		ch.either(
@@ -168,6 +173,25 @@ func checkRedisURL(raw string) string {
 		if n, err := strconv.Atoi(db); err != nil || n < 0 {
 			return "path must be a database number"
 		}
+	}
+	return ""
+}
+
+// checkPostgresDSN checks what can be told of a PostgreSQL connection
+// string without connecting: a URL must be one PostgreSQL's driver reads,
+// so that a mysql:// DSN copied from another server's config fails here,
+// naming the key, rather than when serve first opens the database. The
+// keyword form (host=... dbname=...) is passed on as it is.
+func checkPostgresDSN(dsn string) string {
+	scheme, _, isURL := strings.Cut(dsn, "://")
+	if !isURL {
+		return ""
+	}
+	if scheme != "postgres" && scheme != "postgresql" {
+		return fmt.Sprintf("must be a PostgreSQL URL starting with postgres:// (or keyword=value pairs like host=127.0.0.1 dbname=parley); got a %s:// URL", scheme)
+	}
+	if _, err := url.Parse(dsn); err != nil {
+		return "must be a URL like postgres://parley@127.0.0.1/parley"
 	}
 	return ""
 }
