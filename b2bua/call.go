@@ -746,13 +746,17 @@ func (c *Call) cancelBranches() {
 	}
 }
 
-// end ends the call once: its record, its hook, its place in the index.
-func (c *Call) end(by cdr.Party, reason string) {
+// end ends the call once, now: its record, its hook, its place in the
+// index.
+func (c *Call) end(by cdr.Party, reason string) { c.endAt(by, reason, stampOf(c.b.clock.Now())) }
+
+// endAt is end with the time the record gives as the call's end.
+func (c *Call) endAt(by cdr.Party, reason string, at stamp) {
 	if c.state == stateEnded {
 		return
 	}
 	c.state = stateEnded
-	c.ended = stampOf(c.b.clock.Now())
+	c.ended = at
 	c.hungUpBy, c.reason = by, reason
 	legs := make([]*Leg, 0, 2+len(c.earlies))
 	if c.a != nil {

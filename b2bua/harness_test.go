@@ -125,7 +125,9 @@ func newHarness(t *testing.T, ct Control, cfg Config) *harness {
 	h := &harness{t: t, net: &fakeNet{}, clk: clock.NewFake(epoch)}
 	cfg.Outbound = outbound.New(outbound.Config{Transport: h.net, Transactions: h.net})
 	cfg.Sender = h.net
-	cfg.Clock = h.clk
+	if cfg.Clock == nil {
+		cfg.Clock = h.clk
+	}
 	cfg.Control = ct
 	cfg.Record = func(r cdr.Record) {
 		h.mu.Lock()

@@ -169,7 +169,7 @@ func (c *Call) startTimers(bOK *sip.Message) {
 func (c *Call) startATimers() {
 	ct := c.b.control()
 	if d := ct.MaxDuration; d > 0 {
-		c.maxTimer = c.after(d, func() { c.hangupAnswered(reasonMaxCall) })
+		c.maxTimer = c.after(d, func() { c.hangupAtCap(d) })
 	}
 	if s := c.su.aTimer.Session; ct.timersOn() && s.Active() {
 		c.armLeg(c.a, s, s.LocalRefresh(true), c.aInvite.HasToken("Allow", "UPDATE"))
@@ -230,6 +230,19 @@ func (c *Call) hangupAnswered(reason string) {
 	c.bye(c.a)
 	c.bye(c.bl)
 	c.end(cdr.System, reason)
+}
+
+// hangupAtCap ends an answered call that reached the maximum duration
+// d. Its record ends at the cap, not when the timer ran: the clock's
+// wheel runs a timer up to a tick late, and a call cut at 15 s would
+// otherwise bill 16, its few milliseconds over rounded up to a second.
+func (c *Call) hangupAtCap(d time.Duration) {
+	if c.state != stateAnswered {
+		return
+	}
+	c.bye(c.a)
+	c.bye(c.bl)
+	c.endAt(cdr.System, reasonMaxCall, min(stampOf(c.b.clock.Now()), c.answered+stamp(d)))
 }
 
 // stopTimers disarms every timer of an ending call.

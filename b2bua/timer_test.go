@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/parley-sip/parley/cdr"
+	"github.com/parley-sip/parley/clock"
 	"github.com/parley-sip/parley/sessiontimer"
 	"github.com/parley-sip/parley/sip"
 )
@@ -204,6 +205,32 @@ func TestMaxCallDuration(t *testing.T) {
 	}
 	if r, _ := h.record(); r.Reason != reasonMaxCall || r.HungUpBy != cdr.System {
 		t.Fatalf("record %+v", r)
+	}
+}
+
+// lateClock runs every timer a little after its time, as the process's
+// timing wheel does (up to a tick late).
+type lateClock struct{ *clock.Fake }
+
+func (c lateClock) AfterFunc(d time.Duration, f func()) clock.Timer {
+	return c.Fake.AfterFunc(d+15*time.Millisecond, f)
+}
+
+// TestMaxCallDurationBillsTheCap: a call cut by the maximum duration
+// ends, in its record, at the cap, though the timer ran late: a 15 s cap
+// bills 15 s, not 16.
+func TestMaxCallDurationBillsTheCap(t *testing.T) {
+	h := newHarness(t, Control{MaxDuration: 15 * time.Second}, Config{Clock: lateClock{clock.NewFake(epoch)}})
+	h.clk = h.b.clock.(lateClock).Fake
+	cl := h.dial("alice@example.com", Plan{})
+	cl.answer()
+	h.clk.Advance(15*time.Second + 20*time.Millisecond)
+	r, ok := h.record()
+	if !ok || r.Reason != reasonMaxCall {
+		t.Fatalf("record %+v", r)
+	}
+	if got := r.Billable(); got != 15 {
+		t.Errorf("billable %d s, want 15 (ended %v after the answer)", got, r.End.Sub(r.Answered))
 	}
 }
 
