@@ -195,8 +195,7 @@ func (c *Cache) load(ctx context.Context, k key, now int64) (Subscriber, error) 
 // and the subscribers already read are what lets their phones go on
 // registering and calling through the outage, however long ago they
 // were read (a change made meanwhile is seen at the first read that
-// works). Only what is
-// not cached needs the store, and fails with it. The next read is tried
+// works). Only what is not cached needs the store, and fails with it. The next read is tried
 // CheckEvery later, so that a hanging database holds up one lookup a
 // CheckEvery rather than every one.
 func (c *Cache) checkVersion(ctx context.Context, now int64) {
