@@ -57,13 +57,12 @@ func (c *Call) takeTrunk(group []target) bool {
 	if c.trunkSlot != nil && c.trunk == name {
 		return true // the route names the gateway again: its slot is held
 	}
-	held, refused := lim.Admit(calllimit.Keys{Trunk: name})
+	held, refused := lim.MoveTrunk(c.trunkSlot, name)
+	c.trunkSlot = held
 	if refused != nil {
 		c.su.full = refused
 		return false
 	}
-	c.trunkSlot.Release() // nil-safe
-	c.trunkSlot = held
 	return true
 }
 

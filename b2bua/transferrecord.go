@@ -88,12 +88,11 @@ func (x *transfer) takeTrunk() bool {
 	if lim == nil || x.tTrunk == "" || x.limit != nil && x.limitTrunk == x.tTrunk {
 		return true
 	}
-	held, refused := lim.Admit(calllimit.Keys{Trunk: x.tTrunk})
+	held, refused := lim.MoveTrunk(x.limit, x.tTrunk)
 	if refused != nil {
 		x.full = refused
 		return false
 	}
-	x.limit.Release() // nil-safe
 	x.limit, x.limitTrunk = held, x.tTrunk
 	return true
 }

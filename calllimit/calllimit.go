@@ -223,6 +223,20 @@ func (lim *Limiter) Admit(k Keys) (*Call, *Refusal) {
 	return c, nil
 }
 
+// MoveTrunk moves a call going out through gateways to trunk's counter:
+// it takes a slot of trunk, then gives back held, the slot of the trunk
+// tried before (nil for none), so that the call counts against the trunk
+// that carries it and never against none in between. Refused, it returns
+// held as it was, with the refusal.
+func (lim *Limiter) MoveTrunk(held *Call, trunk string) (*Call, *Refusal) {
+	next, refused := lim.Admit(Keys{Trunk: trunk})
+	if refused != nil {
+		return held, refused
+	}
+	held.Release()
+	return next, nil
+}
+
 // add appends a key of party unless it is empty or already there (then
 // it counts for both parties).
 func (c *Call) add(kind Kind, name string, party uint8) {

@@ -245,3 +245,33 @@ func TestDropParty(t *testing.T) {
 		})
 	}
 }
+
+// TestMoveTrunk: a call moved to the next gateway's trunk counts against
+// that trunk alone; refused, it keeps the slot it held.
+func TestMoveTrunk(t *testing.T) {
+	lim := New(Limits{PerTrunk: 1})
+	first, refused := lim.MoveTrunk(nil, "provider")
+	if refused != nil {
+		t.Fatalf("first trunk refused: %+v", refused)
+	}
+	if _, refused := lim.Admit(Keys{Trunk: "provider"}); refused == nil {
+		t.Fatal("provider's one slot is not held")
+	}
+	moved, refused := lim.MoveTrunk(first, "backup")
+	if refused != nil {
+		t.Fatalf("backup refused: %+v", refused)
+	}
+	other, refused := lim.Admit(Keys{Trunk: "provider"})
+	if refused != nil {
+		t.Fatal("provider's slot was not given back after the move")
+	}
+	kept, refused := lim.MoveTrunk(moved, "provider")
+	if refused == nil || kept != moved {
+		t.Fatalf("move to a full trunk: got %v, %+v; want the backup slot kept and a refusal", kept, refused)
+	}
+	if _, refused := lim.Admit(Keys{Trunk: "backup"}); refused == nil {
+		t.Fatal("the refused move gave back the backup slot")
+	}
+	other.Release()
+	kept.Release()
+}
